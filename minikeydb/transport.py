@@ -1,0 +1,214 @@
+"""The transport interface every node and client talks through, and its two plain implementations.
+
+Node logic never touches a socket directly: it sends a datagram to an address and receives
+datagrams. That one seam is what lets the same node code run over real UDP sockets, over an
+in-memory network in unit tests and in virtual time, and behind the nemesis's faulty wrapper,
+which implements this same interface around any other transport.
+
+Loss is normal for a datagram transport, so ``send`` never raises for a packet that does not
+arrive: an unreachable peer, a full buffer, or a kernel firewall rule (nftables surfaces a dropped
+output packet as ``EPERM`` on ``sendto``) all count as loss, and the retry logic above copes.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+from typing import Protocol, runtime_checkable
+
+import attrs
+import trio
+
+Address = tuple[str, int]
+"""A datagram endpoint: (host, port). The simulated network uses the same shape."""
+
+MAX_DATAGRAM = 65_507
+"""The largest UDP payload over IPv4; the wire format enforces its own, smaller limit."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Send and receive whole datagrams. Implementations must be safe to use from many tasks."""
+
+    @property
+    def address(self) -> Address:
+        """The address peers reach this endpoint at."""
+        ...
+
+    async def send(self, data: bytes, dest: Address) -> None:
+        """Send one datagram; returns without error when the datagram is lost."""
+        ...
+
+    async def recv(self) -> tuple[bytes, Address]:
+        """Wait for the next datagram and return it with its source address."""
+        ...
+
+    def close(self) -> None:
+        """Release the endpoint; pending and later ``recv`` calls raise ``trio.ClosedResourceError``."""
+        ...
+
+
+# Errors from sendto that mean "this datagram was lost", never "the program is broken".
+_LOSS_ERRNOS = frozenset(
+    {
+        errno.EPERM,  # nftables drop on output
+        errno.ECONNREFUSED,  # ICMP port unreachable from an earlier send
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENOBUFS,
+        errno.EAGAIN,
+        errno.EMSGSIZE,
+    }
+)
+
+
+class UdpTransport:
+    """A real UDP socket (``trio.socket``), bound to one address."""
+
+    def __init__(self, sock: trio.socket.SocketType, address: Address) -> None:
+        self._sock = sock
+        self._address = address
+        self.send_errors = 0
+
+    @classmethod
+    async def bind(cls, host: str = "127.0.0.1", port: int = 0) -> UdpTransport:
+        """Open a UDP socket on ``host:port`` (port 0 picks a free one)."""
+        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        try:
+            # Large buffers absorb bursts of replication traffic on a busy loopback.
+            for opt in (trio.socket.SO_RCVBUF, trio.socket.SO_SNDBUF):
+                sock.setsockopt(trio.socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
+            await sock.bind((host, port))
+        except BaseException:
+            sock.close()
+            raise
+        bound = sock.getsockname()
+        return cls(sock, (bound[0], bound[1]))
+
+    @property
+    def address(self) -> Address:
+        return self._address
+
+    async def send(self, data: bytes, dest: Address) -> None:
+        try:
+            await self._sock.sendto(data, dest)
+        except OSError as exc:
+            if exc.errno in _LOSS_ERRNOS:
+                self.send_errors += 1
+                return
+            raise
+
+    async def recv(self) -> tuple[bytes, Address]:
+        while True:
+            try:
+                data, src = await self._sock.recvfrom(MAX_DATAGRAM)
+            except OSError as exc:
+                # Linux reports an earlier ICMP "port unreachable" on the next recvfrom; it is not
+                # about this datagram, so wait for the next one.
+                if exc.errno in _LOSS_ERRNOS:
+                    continue
+                if exc.errno == errno.EBADF:
+                    raise trio.ClosedResourceError("transport closed") from exc
+                raise
+            return data, (src[0], src[1])
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@attrs.define
+class MemoryNetwork:
+    """An in-memory datagram network: endpoints keyed by address, delivery through channels.
+
+    ``latency`` (seconds, from trio's clock) delays each delivery; with ``trio.testing.MockClock``
+    that is virtual time. Delivery needs a nursery to wait in, so a network with latency must be
+    given one (``attach``) before the first send. Queues are bounded: a full inbox drops, as a
+    kernel socket buffer does.
+    """
+
+    latency: float = 0.0
+    inbox_size: int = 4096
+    _endpoints: dict[Address, MemoryTransport] = attrs.field(factory=dict, init=False)
+    _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
+    _next_port: int = attrs.field(default=20_000, init=False)
+    delivered: int = attrs.field(default=0, init=False)
+    dropped: int = attrs.field(default=0, init=False)
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Give the network a nursery for delayed deliveries."""
+        self._nursery = nursery
+
+    def endpoint(self, address: Address | None = None) -> MemoryTransport:
+        """Create an endpoint at ``address`` (or a fresh one), replacing any closed one there."""
+        if address is None:
+            while ("mem", self._next_port) in self._endpoints:
+                self._next_port += 1
+            address = ("mem", self._next_port)
+        existing = self._endpoints.get(address)
+        if existing is not None and not existing.closed:
+            raise OSError(errno.EADDRINUSE, f"address {address} is in use")
+        transport = MemoryTransport(self, address)
+        self._endpoints[address] = transport
+        return transport
+
+    def deliver_now(self, data: bytes, src: Address, dest: Address) -> None:
+        """Put a datagram in ``dest``'s inbox, or count it dropped when there is no room or no one."""
+        target = self._endpoints.get(dest)
+        if target is None or target.closed:
+            self.dropped += 1
+            return
+        try:
+            target._inbox_send.send_nowait((data, src))
+        except trio.WouldBlock:
+            self.dropped += 1
+            return
+        self.delivered += 1
+
+    async def _deliver_later(self, delay: float, data: bytes, src: Address, dest: Address) -> None:
+        await trio.sleep(delay)
+        self.deliver_now(data, src, dest)
+
+    def schedule(self, delay: float, data: bytes, src: Address, dest: Address) -> None:
+        """Deliver after ``delay`` seconds of trio time (immediately when the delay is zero)."""
+        if delay <= 0 or math.isclose(delay, 0.0):
+            self.deliver_now(data, src, dest)
+            return
+        if self._nursery is None:
+            raise RuntimeError("MemoryNetwork with latency needs attach(nursery) before sending")
+        self._nursery.start_soon(self._deliver_later, delay, data, src, dest)
+
+
+class MemoryTransport:
+    """One endpoint of a ``MemoryNetwork``."""
+
+    def __init__(self, network: MemoryNetwork, address: Address) -> None:
+        self._network = network
+        self._address = address
+        self._inbox_send, self._inbox_recv = trio.open_memory_channel[tuple[bytes, Address]](
+            network.inbox_size
+        )
+        self.closed = False
+
+    @property
+    def address(self) -> Address:
+        return self._address
+
+    async def send(self, data: bytes, dest: Address) -> None:
+        if self.closed:
+            raise trio.ClosedResourceError("transport closed")
+        self._network.schedule(self._network.latency, data, self._address, dest)
+        await trio.lowlevel.checkpoint()
+
+    async def recv(self) -> tuple[bytes, Address]:
+        if self.closed:
+            raise trio.ClosedResourceError("transport closed")
+        try:
+            return await self._inbox_recv.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError) as exc:
+            raise trio.ClosedResourceError("transport closed") from exc
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._inbox_send.close()
+            self._inbox_recv.close()
