@@ -1,11 +1,14 @@
 """The versioned record every replica stores, and the merge rule that decides between two versions.
 
 A record is a key, a value (``None`` for a tombstone: deletes are writes), and a stamp. The stamp
-is a hybrid logical clock reading plus the writer's node id, ``(physical_ms, logical, node_id)``;
-Python compares tuples lexicographically, so last-writer-wins is just "the larger stamp wins" and
+is a hybrid logical clock reading plus the writer's node id, ``(physical_us, logical, node_id)``;
+Python compares tuples lexicographically, so last-writer-wins is just "the larger stamp wins", and
 ties between distinct writes are impossible (two writes with equal time and counter come from
 different nodes). Merging is therefore commutative, associative and idempotent, which is what
 lets replicas apply updates in any order, any number of times, and still agree.
+
+Microseconds, not milliseconds: a write invoked after another was acknowledged must get a larger
+stamp even when both fall within the same millisecond on different coordinators.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable
 import attrs
 
 Stamp = tuple[int, int, str]
-"""(physical milliseconds, logical counter, writer node id): totally ordered."""
+"""(physical microseconds, logical counter, writer node id): totally ordered."""
 
 ZERO_STAMP: Stamp = (0, 0, "")
 

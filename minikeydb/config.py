@@ -1,0 +1,234 @@
+"""One TOML file describes the whole cluster: its nodes, N/W/R, timeouts, data directory and secret.
+
+The original MinikeyDB had one config file for nodes and another for clients, and they drifted
+apart. Here servers, clients, the CLI and the harness all read the same file. A malformed file is
+reported with the file, the setting and what is expected (``ConfigError``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .transport import Address
+
+DEFAULT_CONFIG_NAME = "default_cluster.toml"
+SECRET_ENV = "MINIKEYDB_SECRET"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the setting."""
+
+
+@attrs.frozen
+class NodeConfig:
+    id: str
+    host: str
+    port: int
+    peer_port: int | None = None
+    """Where *other nodes* send to, when it differs from ``port`` (a fault-injecting router in between)."""
+
+    @property
+    def address(self) -> Address:
+        """Where the node binds, and where clients reach it."""
+        return (self.host, self.port)
+
+    @property
+    def peer_address(self) -> Address:
+        return (self.host, self.peer_port if self.peer_port is not None else self.port)
+
+
+@attrs.frozen
+class Timeouts:
+    client: float = 2.0
+    client_resend: float = 0.4
+    coordinator: float = 1.0
+    retry_initial: float = 0.05
+    retry_max: float = 0.4
+    retry_attempts: int = 6
+    hint_interval: float = 0.5
+    anti_entropy_interval: float = 1.0
+    tombstone_grace: float = 86_400.0
+
+
+@attrs.frozen
+class ClusterConfig:
+    nodes: tuple[NodeConfig, ...]
+    replicas: int = 3
+    write_quorum: int = 1
+    read_quorum: int = 1
+    vnodes: int = 64
+    data_dir: Path = Path("minikeydb-data")
+    secret_file: Path | None = None
+    timeouts: Timeouts = Timeouts()
+    source: str = "<built in>"
+
+    def node(self, node_id: str) -> NodeConfig:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        known = ", ".join(n.id for n in self.nodes)
+        raise ConfigError(f"{self.source}: no node {node_id!r} (nodes: {known})")
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        return tuple(n.id for n in self.nodes)
+
+    def node_data_dir(self, node_id: str) -> Path:
+        return self.data_dir / node_id
+
+    def load_secret(self) -> bytes:
+        """The cluster's HMAC key: from ``$MINIKEYDB_SECRET``, else the secret file (created if missing)."""
+        env = os.environ.get(SECRET_ENV)
+        if env:
+            return env.encode()
+        if self.secret_file is None:
+            raise ConfigError(f"{self.source}: no secret_file set and ${SECRET_ENV} is empty")
+        path = self.secret_file
+        try:
+            return _read_secret(path)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another node created it first
+                return _read_secret(path)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32) + "\n")
+            return _read_secret(path)
+
+
+def _read_secret(path: Path) -> bytes:
+    secret = path.read_text().strip().encode()
+    if not secret:
+        raise ConfigError(f"{path}: the secret file is empty")
+    return secret
+
+
+def _expect(table: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = table[name]
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}: {name} must be a {expected}, got {value!r}")
+    return value
+
+
+def parse_config(data: dict[str, Any], source: str, base: Path | None = None) -> ClusterConfig:
+    """Build a ``ClusterConfig`` from parsed TOML, checking every setting."""
+    base = base or Path.cwd()
+    cluster = data.get("cluster", {})
+    timeouts_table = data.get("timeouts", {})
+    nodes_table = data.get("nodes")
+    if not isinstance(cluster, dict) or not isinstance(timeouts_table, dict):
+        raise ConfigError(f"{source}: [cluster] and [timeouts] must be tables")
+    if not isinstance(nodes_table, list) or not nodes_table:
+        raise ConfigError(f"{source}: at least one [[nodes]] entry (id, host, port) is required")
+    nodes = []
+    for i, entry in enumerate(nodes_table):
+        where = f"{source}: [[nodes]] #{i + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table")
+        for required in ("id", "host", "port"):
+            if required not in entry:
+                raise ConfigError(f"{where}: missing {required}")
+        unknown = set(entry) - {"id", "host", "port", "peer_port"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}")
+        port = _expect(entry, "port", int, where)
+        if not 0 < port < 65536:
+            raise ConfigError(f"{where}: port must be 1..65535, got {port}")
+        nodes.append(
+            NodeConfig(
+                id=_expect(entry, "id", str, where),
+                host=_expect(entry, "host", str, where),
+                port=port,
+                peer_port=_expect(entry, "peer_port", int, where) if "peer_port" in entry else None,
+            )
+        )
+    ids = [n.id for n in nodes]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{source}: node ids must be unique, got {ids}")
+    where = f"{source}: [cluster]"
+    known_cluster = {"replicas", "write_quorum", "read_quorum", "vnodes", "data_dir", "secret_file"}
+    unknown = set(cluster) - known_cluster
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known_cluster)}")
+    ints = {k: _expect(cluster, k, int, where) for k in ("replicas", "write_quorum", "read_quorum", "vnodes") if k in cluster}
+    replicas = ints.get("replicas", 3)
+    if not 1 <= replicas:
+        raise ConfigError(f"{where}: replicas must be at least 1, got {replicas}")
+    for q in ("write_quorum", "read_quorum"):
+        if q in ints and not 1 <= ints[q] <= min(replicas, len(nodes)):
+            raise ConfigError(f"{where}: {q} must be between 1 and replicas ({replicas}), got {ints[q]}")
+    defaults = Timeouts()
+    tvalues: dict[str, Any] = {}
+    for name, value in timeouts_table.items():
+        if not hasattr(defaults, name):
+            raise ConfigError(f"{source}: [timeouts]: unknown setting {name!r}")
+        kind: Any = int if name == "retry_attempts" else (int, float)
+        tvalues[name] = _expect(timeouts_table, name, kind, f"{source}: [timeouts]")
+        if tvalues[name] <= 0:
+            raise ConfigError(f"{source}: [timeouts]: {name} must be positive, got {value}")
+    data_dir = Path(_expect(cluster, "data_dir", str, where)) if "data_dir" in cluster else Path("minikeydb-data")
+    secret = Path(_expect(cluster, "secret_file", str, where)) if "secret_file" in cluster else None
+    return ClusterConfig(
+        nodes=tuple(nodes),
+        replicas=replicas,
+        write_quorum=ints.get("write_quorum", 1),
+        read_quorum=ints.get("read_quorum", 1),
+        vnodes=ints.get("vnodes", 64),
+        data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+        secret_file=None if secret is None else (secret if secret.is_absolute() else base / secret),
+        timeouts=Timeouts(**tvalues),
+        source=source,
+    )
+
+
+def load_config(path: str | Path | None = None) -> ClusterConfig:
+    """Read a cluster config file; ``None`` means the shipped 5-node loopback default."""
+    if path is None:
+        text = resources.files("minikeydb").joinpath(DEFAULT_CONFIG_NAME).read_text()
+        source = f"<default config {DEFAULT_CONFIG_NAME}>"
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read the config file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    # Relative paths in the default config are relative to the current directory, as the README
+    # promises; in a user's file, relative to the current directory too, like every CLI path.
+    return parse_config(data, source, Path.cwd())
+
+
+def write_config(config: ClusterConfig, path: Path) -> None:
+    """Write a config back out as TOML (the harness writes one per run, for processes mode)."""
+    t = config.timeouts
+    lines = [
+        "[cluster]",
+        f"replicas = {config.replicas}",
+        f"write_quorum = {config.write_quorum}",
+        f"read_quorum = {config.read_quorum}",
+        f"vnodes = {config.vnodes}",
+        f'data_dir = "{config.data_dir.as_posix()}"',
+    ]
+    if config.secret_file is not None:
+        lines.append(f'secret_file = "{config.secret_file.as_posix()}"')
+    lines.append("")
+    lines.append("[timeouts]")
+    for field in attrs.fields(Timeouts):
+        lines.append(f"{field.name} = {getattr(t, field.name)!r}")
+    for node in config.nodes:
+        lines += ["", "[[nodes]]", f'id = "{node.id}"', f'host = "{node.host}"', f"port = {node.port}"]
+        if node.peer_port is not None:
+            lines.append(f"peer_port = {node.peer_port}")
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,398 @@
+"""The wire format: a versioned, authenticated envelope around one message.
+
+A datagram is ``MAGIC (2 bytes) | VERSION (1) | TAG (32) | PAYLOAD``. The payload is a JSON array
+``[kind, field, field, ...]`` (orjson: measured fastest here, see docs/storage-and-codec.md); the
+tag is HMAC-SHA256 over version and payload keyed by the cluster secret, so a stray or forged
+datagram is told apart from a real one before any of it is believed.
+
+Every message is a frozen attrs class with a declared field order and field types. Decoding checks
+all of them and raises ``WireError`` for anything else: the receive loop counts and drops such a
+datagram, it never lets the error escape. Sizes are bounded: a key up to 1 KiB, a value up to
+32 KiB, a datagram up to ``MAX_DATAGRAM`` bytes, so one request always fits one datagram.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import attrs
+import orjson
+
+from .record import Record, Stamp
+
+MAGIC = b"MK"
+VERSION = 1
+TAG_SIZE = 32
+HEADER_SIZE = len(MAGIC) + 1 + TAG_SIZE
+MAX_KEY_BYTES = 1024
+MAX_VALUE_BYTES = 32 * 1024
+MAX_DATAGRAM = 60_000
+"""Below the 65,507-byte UDP limit, and above the largest single request (a 32 KiB value, a 1 KiB key)."""
+BATCH_BUDGET = 16_000
+"""Replication batches stop growing here; a lone record larger than this still travels alone."""
+
+
+class WireError(ValueError):
+    """A datagram that is not a valid message of this version: counted and dropped."""
+
+
+class AuthError(WireError):
+    """A datagram whose tag is missing or wrong: forged, corrupted, or from another cluster."""
+
+
+class TooLarge(ValueError):
+    """A key or value over its size limit: a client error, reported before anything is sent."""
+
+
+def check_sizes(key: str, value: str | None) -> None:
+    """Raise ``TooLarge`` with the limit when a key or value cannot travel."""
+    key_bytes = len(key.encode())
+    if key_bytes == 0:
+        raise TooLarge("the key is empty; keys are 1 to 1024 bytes of UTF-8")
+    if key_bytes > MAX_KEY_BYTES:
+        raise TooLarge(f"the key is {key_bytes} bytes; keys are at most {MAX_KEY_BYTES} bytes")
+    if value is not None and len(value.encode()) > MAX_VALUE_BYTES:
+        raise TooLarge(
+            f"the value is {len(value.encode())} bytes; values are at most {MAX_VALUE_BYTES} bytes"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Field kinds. Each checks one decoded JSON value and returns the Python value.
+
+_NoneType = type(None)
+
+
+def _int(v: Any) -> int:
+    if type(v) is not int:
+        raise WireError(f"expected an integer, got {type(v).__name__}")
+    return v
+
+
+def _str(v: Any) -> str:
+    if type(v) is not str:
+        raise WireError(f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def _key(v: Any) -> str:
+    _str(v)
+    if not v or len(v) > MAX_KEY_BYTES:
+        raise WireError("key empty or too long")
+    return v
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None else _str(v)
+
+
+def _bool(v: Any) -> bool:
+    if type(v) is not bool:
+        raise WireError(f"expected a boolean, got {type(v).__name__}")
+    return v
+
+
+def _stamp(v: Any) -> Stamp:
+    if type(v) is not list or len(v) != 3:
+        raise WireError("a stamp is [physical_us, logical, node]")
+    return (_int(v[0]), _int(v[1]), _str(v[2]))
+
+
+def _opt_stamp(v: Any) -> Stamp | None:
+    return None if v is None else _stamp(v)
+
+
+def _record(v: Any) -> Record:
+    if type(v) is not list or len(v) != 3:
+        raise WireError("a record is [key, value, stamp]")
+    return Record(_key(v[0]), _opt_str(v[1]), _stamp(v[2]))
+
+
+def _opt_record(v: Any) -> Record | None:
+    return None if v is None else _record(v)
+
+
+def _records(v: Any) -> tuple[Record, ...]:
+    if type(v) is not list:
+        raise WireError("expected a list of records")
+    return tuple(_record(item) for item in v)
+
+
+def _keys(v: Any) -> tuple[str, ...]:
+    if type(v) is not list:
+        raise WireError("expected a list of keys")
+    return tuple(_key(item) for item in v)
+
+
+def _int_pairs(v: Any) -> tuple[tuple[int, int], ...]:
+    if type(v) is not list:
+        raise WireError("expected a list of [int, int] pairs")
+    out = []
+    for item in v:
+        if type(item) is not list or len(item) != 2:
+            raise WireError("expected an [int, int] pair")
+        out.append((_int(item[0]), _int(item[1])))
+    return tuple(out)
+
+
+def _key_stamps(v: Any) -> tuple[tuple[str, Stamp], ...]:
+    if type(v) is not list:
+        raise WireError("expected a list of [key, stamp] pairs")
+    out = []
+    for item in v:
+        if type(item) is not list or len(item) != 2:
+            raise WireError("expected a [key, stamp] pair")
+        out.append((_key(item[0]), _stamp(item[1])))
+    return tuple(out)
+
+
+def _counters(v: Any) -> dict[str, int]:
+    if type(v) is not dict or not all(type(x) is int for x in v.values()):
+        raise WireError("expected an object of integer counters")
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+
+
+class Message:
+    """Base of every message: ``KIND`` tags it on the wire, ``FIELDS`` checks each field."""
+
+    KIND: ClassVar[int]
+    FIELDS: ClassVar[tuple[Any, ...]]
+    id: int
+
+    def payload(self) -> list[Any]:
+        raise NotImplementedError
+
+
+def _plain(value: Any) -> Any:
+    """Records and stamps as JSON arrays; everything else as it is."""
+    if isinstance(value, Record):
+        return [value.key, value.value, list(value.stamp)]
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _message(kind: int, *field_kinds: Any) -> Any:
+    """Class decorator: a frozen attrs message with a wire kind and per-field validators."""
+
+    def wrap(cls: type) -> type:
+        cls.KIND = kind
+        cls.FIELDS = field_kinds
+        frozen = attrs.frozen(slots=True)(cls)
+        names = [f.name for f in attrs.fields(frozen)]
+        if len(names) != len(field_kinds):
+            raise TypeError(f"{cls.__name__}: {len(names)} fields but {len(field_kinds)} kinds")
+
+        def payload(self: Any) -> list[Any]:
+            return [kind, *(_plain(getattr(self, n)) for n in names)]
+
+        frozen.payload = payload
+        _REGISTRY[kind] = frozen
+        return frozen
+
+    return wrap
+
+
+_REGISTRY: dict[int, type] = {}
+
+
+# Client requests and the one reply they all get ------------------------------------------
+
+
+@_message(1, _int, _key, _str, _int)
+class Put(Message):
+    """Write ``value`` under ``key``; ``w`` replicas must acknowledge (0: the cluster default)."""
+
+    id: int
+    key: str
+    value: str
+    w: int = 0
+
+
+@_message(2, _int, _key, _int)
+class Delete(Message):
+    """Write a tombstone under ``key`` (a delete is a write, so it replicates and wins like one)."""
+
+    id: int
+    key: str
+    w: int = 0
+
+
+@_message(3, _int, _key, _int, _bool)
+class Get(Message):
+    """Read ``key`` from ``r`` replicas (0: default); ``local`` reads only the receiving node's copy."""
+
+    id: int
+    key: str
+    r: int = 0
+    local: bool = False
+
+
+@_message(4, _int)
+class StatsRequest(Message):
+    """Ask a node for its counters."""
+
+    id: int
+
+
+# Reply statuses: "ok" happened; "fail" definitely did not happen; "unknown" may have happened.
+OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
+
+
+@_message(5, _int, _str, _opt_str, _opt_stamp, _opt_str, _str)
+class Reply(Message):
+    """The answer to a client request. For a get, ``value`` None means the key is absent."""
+
+    id: int
+    status: str
+    value: str | None = None
+    stamp: Stamp | None = None
+    error: str | None = None
+    node: str = ""
+
+
+@_message(6, _int, _str, _counters)
+class StatsReply(Message):
+    id: int
+    node: str
+    counters: dict[str, int]
+
+
+# Node to node ----------------------------------------------------------------------------
+
+
+@_message(10, _int, _str, _records)
+class Replicate(Message):
+    """Store these versions (merged by last-writer-wins); answered by ``Ack`` once durable."""
+
+    id: int
+    src: str
+    records: tuple[Record, ...]
+
+
+@_message(11, _int, _str)
+class Ack(Message):
+    id: int
+    src: str
+
+
+@_message(12, _int, _str, _key)
+class Read(Message):
+    """A coordinator asks a replica for its version of ``key``."""
+
+    id: int
+    src: str
+    key: str
+
+
+@_message(13, _int, _str, _opt_record)
+class ReadReply(Message):
+    id: int
+    src: str
+    record: Record | None
+
+
+@_message(14, _int, _str, _int_pairs)
+class Digests(Message):
+    """Anti-entropy, step 1: (range, digest) for ranges both nodes replicate."""
+
+    id: int
+    src: str
+    digests: tuple[tuple[int, int], ...]
+
+
+@_message(15, _int, _str, _key_stamps, _bool)
+class KeyStamps(Message):
+    """Anti-entropy, step 2: the sender's (key, stamp) list for ranges whose digests differed.
+
+    A long list travels in several datagrams; ``last`` marks the final one.
+    """
+
+    id: int
+    src: str
+    entries: tuple[tuple[str, Stamp], ...]
+    last: bool
+
+
+@_message(16, _int, _str, _keys)
+class Pull(Message):
+    """Anti-entropy, step 3: send me your versions of these keys (they arrive as ``Replicate``)."""
+
+    id: int
+    src: str
+    keys: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class Codec:
+    """Encodes and decodes messages, signing and verifying with the cluster secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        if not secret:
+            raise ValueError("the cluster secret must not be empty")
+        self._secret = secret
+        self._header = MAGIC + bytes([VERSION])
+
+    def _tag(self, payload: bytes) -> bytes:
+        return hmac.digest(self._secret, self._header + payload, "sha256")
+
+    def encode(self, message: Message) -> bytes:
+        payload = orjson.dumps(message.payload())
+        if len(payload) + HEADER_SIZE > MAX_DATAGRAM:
+            raise TooLarge(f"message of {len(payload)} bytes exceeds the {MAX_DATAGRAM}-byte datagram limit")
+        return self._header + self._tag(payload) + payload
+
+    def decode(self, data: bytes) -> Message:
+        """The message in ``data``, or ``WireError`` (``AuthError`` for a bad tag) saying what is wrong."""
+        if len(data) < HEADER_SIZE:
+            raise WireError(f"datagram of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header")
+        if len(data) > MAX_DATAGRAM:
+            raise WireError(f"datagram of {len(data)} bytes exceeds {MAX_DATAGRAM}")
+        if data[:2] != MAGIC:
+            raise WireError("not a MinikeyDB datagram (bad magic)")
+        if data[2] != VERSION:
+            raise WireError(f"unsupported wire version {data[2]} (this node speaks {VERSION})")
+        payload = data[HEADER_SIZE:]
+        if not hmac.compare_digest(data[3:HEADER_SIZE], self._tag(payload)):
+            raise AuthError("authentication tag does not match")
+        try:
+            items = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise WireError(f"payload is not JSON: {exc}") from None
+        if type(items) is not list or not items or type(items[0]) is not int:
+            raise WireError("payload is not [kind, fields...]")
+        cls = _REGISTRY.get(items[0])
+        if cls is None:
+            raise WireError(f"unknown message kind {items[0]}")
+        kinds = cls.FIELDS
+        if len(items) != len(kinds) + 1:
+            raise WireError(f"{cls.__name__} takes {len(kinds)} fields, got {len(items) - 1}")
+        try:
+            return cls(*(check(v) for check, v in zip(kinds, items[1:], strict=True)))
+        except RecursionError:
+            raise WireError("payload nested too deeply") from None
+
+
+def batch_records(records: Sequence[Record], budget: int = BATCH_BUDGET) -> list[list[Record]]:
+    """Split records into groups whose encoded size stays under ``budget`` (each group one datagram)."""
+    groups: list[list[Record]] = []
+    current: list[Record] = []
+    size = 0
+    for record in records:
+        cost = len(record.key) + (len(record.value) if record.value else 0) + 40
+        if current and size + cost > budget:
+            groups.append(current)
+            current, size = [], 0
+        current.append(record)
+        size += cost
+    if current:
+        groups.append(current)
+    return groups
