@@ -1,0 +1,400 @@
+"""The local storage interface a node calls, and the machinery both engines share.
+
+A replica keeps every key's latest version in an in-memory index (so reads are a dict lookup) and
+makes changes durable before a write is acknowledged. Two engines implement the same behaviour:
+``LogStorage`` (``log_storage.py``, an append-only file, for real nodes) and ``MemoryStorage``
+(``memory_storage.py``, a simulated disk in virtual time, for deterministic runs). Everything that
+must behave identically in both lives here, in ``IndexedStorage``: the merge, the counters, the
+anti-entropy digests, and group commit. The engines only say how a batch of changes reaches their
+"disk" and how the durable state is read back.
+
+Group commit is a fair lock around "write everything staged so far, then fsync". The first writer
+to take it (the leader) waits a short window for company, then writes the whole staged batch in
+one go; the writers queued behind it find their records already durable and return at once. One
+fsync thus acknowledges every writer that arrived during the window and the previous fsync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import attrs
+import trio
+
+from minikeydb.record import MergePolicy, Record, Stamp, last_writer_wins
+
+BucketOf = Callable[[str], int]
+"""Maps a key to its anti-entropy bucket (the node derives it from the ring)."""
+
+
+class StorageError(Exception):
+    """The storage cannot continue: an unreadable log, a failed write, a file held by another process."""
+
+
+class StorageClosedError(trio.ClosedResourceError):
+    """The storage was closed or crashed; the caller's change may not be durable."""
+
+
+@attrs.frozen(slots=True)
+class Purge:
+    """A durable removal of one tombstone (the log must remember a purge, or replay resurrects it)."""
+
+    key: str
+    stamp: Stamp
+
+
+Entry = Record | Purge
+"""One change as staged for, and replayed from, the disk."""
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """What a node needs from its local storage. Both engines implement exactly this."""
+
+    live_keys: int
+    tombstones: int
+    stats: dict[str, int]
+
+    def get(self, key: str) -> Record | None:
+        """The stored version of ``key`` (possibly a tombstone), from the in-memory index."""
+        ...
+
+    def records(self) -> Iterator[Record]:
+        """Every stored record, tombstones included (a snapshot: safe to await while iterating)."""
+        ...
+
+    async def apply(self, records: Sequence[Record]) -> list[bool]:
+        """Merge each record; per record, whether it replaced the stored one. Returns once durable."""
+        ...
+
+    def apply_nowait(self, records: Sequence[Record]) -> list[bool]:
+        """Merge into memory now; the background flusher makes it durable later."""
+        ...
+
+    async def purge_tombstone(self, key: str, stamp: Stamp) -> bool:
+        """Durably drop ``key`` if its stored record is still the tombstone with ``stamp``."""
+        ...
+
+    def bucket_digests(self) -> dict[int, int]:
+        """Bucket -> XOR of record hashes, for every bucket holding at least one record."""
+        ...
+
+    def bucket_records(self, bucket: int) -> list[Record]:
+        """The records (tombstones included) whose key falls in ``bucket``."""
+        ...
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The background flusher: periodic flush of ``apply_nowait`` records, compaction."""
+        ...
+
+    def crash(self) -> None:
+        """Simulate process death: lose everything not yet durable, close files, do not flush."""
+        ...
+
+    async def aclose(self) -> None:
+        """Flush everything staged, then close."""
+        ...
+
+
+def record_hash(key: str, stamp: Stamp) -> int:
+    """A 64-bit hash of one version, stable across processes (unlike ``hash()``, which is salted).
+
+    The value is not hashed: a stamp identifies one write, so (key, stamp) identifies the version.
+    """
+    physical, logical, node = stamp
+    data = f"{key}\x00{physical}\x00{logical}\x00{node}".encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def check_record(record: object, where: str = "record") -> Record:
+    """Reject a malformed record before it touches the index, with a message naming the field.
+
+    A stamp that arrived as a JSON list instead of a tuple would compare with a TypeError in the
+    middle of a merge, so it is caught here instead.
+    """
+    if not isinstance(record, Record):
+        raise TypeError(f"{where}: expected a Record, got {type(record).__name__}")
+    if not isinstance(record.key, str):
+        raise TypeError(f"{where}: key must be a str, got {type(record.key).__name__}")
+    if record.value is not None and not isinstance(record.value, str):
+        raise TypeError(f"{where} {record.key!r}: value must be a str or None, got {type(record.value).__name__}")
+    check_stamp(record.stamp, f"{where} {record.key!r}")
+    return record
+
+
+def check_stamp(stamp: object, where: str) -> Stamp:
+    """Reject anything but a ``(int, int, str)`` tuple, naming the place it came from."""
+    if (
+        not isinstance(stamp, tuple)
+        or len(stamp) != 3
+        or not isinstance(stamp[0], int)
+        or not isinstance(stamp[1], int)
+        or not isinstance(stamp[2], str)
+    ):
+        raise TypeError(f"{where}: stamp must be a tuple (physical_ms: int, logical: int, node_id: str), got {stamp!r}")
+    return stamp
+
+
+class IndexedStorage:
+    """The engine-independent half of a store: index, counters, digests, merge and group commit.
+
+    Subclasses implement four hooks: ``_stage`` (remember one change for the next write, before the
+    index changes, so an unencodable record changes nothing), ``_write_staged`` (make the staged
+    changes durable; it must not be interruptible half-way), ``_discard_staged`` and ``_close_files``.
+    """
+
+    def __init__(
+        self,
+        *,
+        merge: MergePolicy = last_writer_wins,
+        bucket_of: BucketOf,
+        group_commit_window: float = 0.002,
+        flush_interval: float = 1.0,
+    ) -> None:
+        if not callable(bucket_of):
+            raise TypeError("bucket_of must be a function from key to bucket number")
+        if group_commit_window < 0 or flush_interval <= 0:
+            raise ValueError(
+                f"group_commit_window must be >= 0 and flush_interval > 0 "
+                f"(got {group_commit_window!r}, {flush_interval!r})"
+            )
+        self._merge = merge
+        self._bucket_of = bucket_of
+        self._window = group_commit_window
+        self._flush_interval = flush_interval
+        self._index: dict[str, Record] = {}
+        # Insertion-ordered dicts, not sets: string hashing is salted per process, and a
+        # simulated run must list a bucket's records in the same order every time.
+        self._buckets: dict[int, dict[str, None]] = {}
+        self._digests: dict[int, int] = {}
+        self.live_keys = 0
+        self.tombstones = 0
+        self.stats: dict[str, int] = {
+            "records_recovered": 0,
+            "bytes_discarded_on_recovery": 0,
+            "records_applied": 0,
+            "records_written": 0,
+            "purges": 0,
+            "flushes": 0,
+            "fsyncs": 0,
+            "compactions": 0,
+        }
+        self._staged_seq = 0  # changes staged so far (monotonic)
+        self._durable_seq = 0  # changes known durable
+        self._commit_lock = trio.Lock()  # fair: queued writers are served in arrival order
+        self._inflight = 0  # apply/purge calls waiting for durability
+        self._closed = False
+        self._crashed = False
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, key: str) -> Record | None:
+        return self._index.get(key)
+
+    def records(self) -> Iterator[Record]:
+        return iter(list(self._index.values()))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def bucket_digests(self) -> dict[int, int]:
+        return dict(self._digests)
+
+    def bucket_records(self, bucket: int) -> list[Record]:
+        keys = self._buckets.get(bucket)
+        if not keys:
+            return []
+        return [self._index[key] for key in keys]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def apply_nowait(self, records: Sequence[Record]) -> list[bool]:
+        self._check_open()
+        for i, record in enumerate(records):
+            check_record(record, f"record {i}")
+        accepted = []
+        for record in records:
+            current = self._index.get(record.key)
+            if current is not None and current.stamp == record.stamp:
+                accepted.append(False)  # a duplicate delivery; merge policies need not handle it
+                continue
+            if not self._merge(current, record):
+                accepted.append(False)
+                continue
+            self._stage(record)
+            self._staged_seq += 1
+            self._replace(record.key, current, record)
+            accepted.append(True)
+        self.stats["records_applied"] += sum(accepted)
+        return accepted
+
+    async def apply(self, records: Sequence[Record]) -> list[bool]:
+        accepted = self.apply_nowait(records)
+        # Even when nothing was accepted, wait for what is staged: the newer version that beat
+        # this one may itself not be durable yet, and the caller is about to acknowledge.
+        await self._wait_durable(self._staged_seq)
+        return accepted
+
+    async def purge_tombstone(self, key: str, stamp: Stamp) -> bool:
+        self._check_open()
+        check_stamp(stamp, f"purge of {key!r}")
+        current = self._index.get(key)
+        if current is None or not current.is_tombstone or current.stamp != stamp:
+            await trio.lowlevel.checkpoint()
+            return False
+        self._stage(Purge(key, stamp))
+        self._staged_seq += 1
+        self._replace(key, current, None)
+        self.stats["purges"] += 1
+        await self._wait_durable(self._staged_seq)
+        return True
+
+    def _replace(self, key: str, old: Record | None, new: Record | None) -> None:
+        """Move the index, counters and digests from ``old`` to ``new`` (None = absent)."""
+        bucket = self._bucket_of(key)
+        digest = self._digests.get(bucket, 0)
+        if old is not None:
+            digest ^= record_hash(key, old.stamp)
+            if old.is_tombstone:
+                self.tombstones -= 1
+            else:
+                self.live_keys -= 1
+        if new is not None:
+            digest ^= record_hash(key, new.stamp)
+            if new.is_tombstone:
+                self.tombstones += 1
+            else:
+                self.live_keys += 1
+            self._index[key] = new
+            self._buckets.setdefault(bucket, {})[key] = None
+            self._digests[bucket] = digest
+        else:
+            self._index.pop(key, None)
+            members = self._buckets.get(bucket)
+            if members is not None:
+                members.pop(key, None)
+                if not members:
+                    del self._buckets[bucket]
+                    self._digests.pop(bucket, None)
+                    return
+            self._digests[bucket] = digest
+        self._on_replace(old, new)
+
+    def _load(self, entry: Entry) -> None:
+        """Replay one durable change at open time: log order is acceptance order, so no merge."""
+        current = self._index.get(entry.key)
+        if isinstance(entry, Purge):
+            if current is not None and current.stamp == entry.stamp:
+                self._replace(entry.key, current, None)
+            return
+        self._replace(entry.key, current, entry)
+
+    # -- durability ----------------------------------------------------------------------------
+
+    async def _wait_durable(self, target: int) -> None:
+        """Return once change number ``target`` is durable, flushing as the group leader if needed."""
+        if self._durable_seq >= target:
+            await trio.lowlevel.checkpoint()
+            return
+        self._inflight += 1
+        try:
+            async with self._commit_lock:
+                if self._durable_seq >= target:
+                    return
+                self._check_open()
+                # Wait for company only when there is company to wait for: a lone writer would
+                # just pay the window in latency, while under concurrency the window is what
+                # lets one fsync acknowledge many writers.
+                if self._window > 0 and self._inflight > 1:
+                    await trio.sleep(self._window)
+                await self._flush_locked()
+                if self._durable_seq < target:
+                    raise StorageClosedError("storage crashed before the change became durable")
+        finally:
+            self._inflight -= 1
+
+    async def _flush_locked(self) -> None:
+        """Write everything staged (caller holds the commit lock)."""
+        if self._staged_seq == self._durable_seq:
+            return
+        self._check_open()
+        upto = self._staged_seq
+        written = await self._write_staged()
+        if written:
+            self._durable_seq = upto
+            self.stats["flushes"] += 1
+
+    async def flush(self) -> None:
+        """Make everything staged so far durable (what the periodic flusher does)."""
+        async with self._commit_lock:
+            await self._flush_locked()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while not self._closed:
+            await trio.sleep(self._flush_interval)
+            if self._closed:
+                return
+            if self._staged_seq != self._durable_seq or self._should_compact():
+                async with self._commit_lock:
+                    if self._closed:
+                        return
+                    await self._flush_locked()
+                    if self._should_compact():
+                        await self._compact_locked()
+
+    def crash(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._crashed = True
+        self._discard_staged()
+        self._close_files()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        try:
+            async with self._commit_lock:
+                if not self._closed:
+                    await self._flush_locked()
+        finally:
+            if not self._closed:
+                self._closed = True
+                self._discard_staged()
+                self._close_files()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageClosedError("storage crashed" if self._crashed else "storage is closed")
+
+    # -- engine hooks --------------------------------------------------------------------------
+
+    def _stage(self, entry: Entry) -> None:
+        raise NotImplementedError
+
+    async def _write_staged(self) -> bool:
+        """Make every staged change durable; False when a crash got there first."""
+        raise NotImplementedError
+
+    def _discard_staged(self) -> None:
+        raise NotImplementedError
+
+    def _close_files(self) -> None:
+        raise NotImplementedError
+
+    def _on_replace(self, old: Record | None, new: Record | None) -> None:
+        """Engines that track their live size override this."""
+
+    def _should_compact(self) -> bool:
+        return False
+
+    async def _compact_locked(self) -> None:
+        """Rewrite the disk to hold only the live state (caller holds the commit lock)."""
