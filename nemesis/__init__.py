@@ -1,0 +1,31 @@
+"""The nemesis: faults and topologies, applied in the network around nodes that never know.
+
+Public names are re-exported here; each lives in a small module named for what it is:
+``topology`` (partition graphs), ``link_faults`` (the shared per-datagram fault model),
+``faulty_network`` (the in-process transport wrapper), ``udp_router`` (the same faults between
+node processes), ``clock`` (per-node clock skew), ``schedule`` (fault schedules and the task that
+runs them) and ``control`` (an in-process ``ClusterControl``).
+"""
+
+from nemesis.clock import SkewableClock as SkewableClock
+from nemesis.control import InProcessControl as InProcessControl
+from nemesis.faulty_network import FaultyNetwork as FaultyNetwork
+from nemesis.faulty_network import FaultyTransport as FaultyTransport
+from nemesis.link_faults import DelayDistribution as DelayDistribution
+from nemesis.link_faults import FaultCounters as FaultCounters
+from nemesis.link_faults import FaultModel as FaultModel
+from nemesis.link_faults import LinkFaults as LinkFaults
+from nemesis.schedule import FAULT_KINDS as FAULT_KINDS
+from nemesis.schedule import ClusterControl as ClusterControl
+from nemesis.schedule import FaultSchedule as FaultSchedule
+from nemesis.schedule import FaultWindow as FaultWindow
+from nemesis.schedule import NetworkFaultControl as NetworkFaultControl
+from nemesis.schedule import expand_kinds as expand_kinds
+from nemesis.schedule import run_schedule as run_schedule
+from nemesis.topology import PARTITION_KINDS as PARTITION_KINDS
+from nemesis.topology import Partition as Partition
+from nemesis.topology import blocked_links as blocked_links
+from nemesis.topology import graph_from_description as graph_from_description
+from nemesis.topology import make_partition as make_partition
+from nemesis.topology import partition_from_description as partition_from_description
+from nemesis.udp_router import UdpRouter as UdpRouter

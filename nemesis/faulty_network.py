@@ -1,0 +1,224 @@
+"""The faulty network: a wrapper around any transport that applies the nemesis's faults.
+
+Faults live in the network, never in node logic. Each node's transport (UDP socket or in-memory
+endpoint) is wrapped once; the wrapper knows which node it belongs to, recognises peers by address
+(``node_addresses``), and asks the shared ``FaultModel`` what happens to every node-to-node datagram
+it sends. Client traffic is not faulted on the way, but a paused node neither receives nor sends,
+whoever the other end is: its datagrams wait in bounded buffers, as SIGSTOP leaves them waiting in
+the kernel's socket buffers, and flow again on resume.
+
+Delayed and released datagrams need a task to wait in, so the network must be given a nursery
+(``attach``) before a delay, reorder or resume has anything to deliver. All waiting uses trio's
+clock, so under ``trio.testing.MockClock`` delays are virtual.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+from collections.abc import Mapping
+
+import trio
+
+from minikeydb.transport import Address, Transport
+from nemesis.link_faults import FaultModel
+
+DEFAULT_PAUSE_BUFFER = 1024
+"""Datagrams held per paused node and direction before further ones are lost (a full socket buffer)."""
+
+
+class FaultyNetwork(FaultModel):
+    """Link faults, partitions and pauses for every transport it wraps.
+
+    ``node_addresses`` maps node id to the address peers send to; that is how a datagram's
+    destination or source is recognised as a node (anything else is a client).
+    """
+
+    def __init__(
+        self,
+        rng: random.Random,
+        node_addresses: Mapping[str, Address],
+        pause_buffer: int = DEFAULT_PAUSE_BUFFER,
+    ) -> None:
+        super().__init__(rng)
+        if pause_buffer < 1:
+            raise ValueError(f"pause_buffer must be at least 1, got {pause_buffer!r}")
+        self.node_addresses = dict(node_addresses)
+        self._address_to_node = {tuple(a): n for n, a in self.node_addresses.items()}
+        if len(self._address_to_node) != len(self.node_addresses):
+            raise ValueError(f"node_addresses must be distinct, got {self.node_addresses!r}")
+        self.pause_buffer = pause_buffer
+        self._nursery: trio.Nursery | None = None
+        self._paused: set[str] = set()
+        self._held_out: dict[str, collections.deque[tuple[FaultyTransport, bytes, Address]]] = {}
+        self._transports: dict[str, list[FaultyTransport]] = collections.defaultdict(list)
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Give the network a nursery for delayed deliveries and releases after a pause."""
+        self._nursery = nursery
+
+    def node_at(self, address: Address) -> str | None:
+        """The node id whose address this is, or None (a client)."""
+        return self._address_to_node.get(tuple(address))  # type: ignore[arg-type]
+
+    def wrap(self, transport: Transport, node_id: str | None) -> FaultyTransport:
+        """Wrap a node's transport (``node_id``) or a client's (``None``) so faults apply to it."""
+        if node_id is not None and node_id not in self.node_addresses:
+            raise ValueError(
+                f"unknown node id {node_id!r}; known nodes: {', '.join(sorted(self.node_addresses))}"
+            )
+        wrapped = FaultyTransport(self, transport, node_id)
+        if node_id is not None:
+            live = [t for t in self._transports[node_id] if not t.closed]
+            live.append(wrapped)
+            self._transports[node_id] = live
+        return wrapped
+
+    # -- pause ---------------------------------------------------------------------------
+
+    def is_paused(self, node_id: str | None) -> bool:
+        return node_id is not None and node_id in self._paused
+
+    @property
+    def paused_nodes(self) -> frozenset[str]:
+        return frozenset(self._paused)
+
+    def pause(self, node_id: str) -> None:
+        """Freeze a node's traffic in both directions until ``resume``."""
+        if node_id not in self.node_addresses:
+            raise ValueError(f"cannot pause unknown node {node_id!r}")
+        self._paused.add(node_id)
+
+    def resume(self, node_id: str) -> None:
+        """Let a paused node's held datagrams go, in order, and its traffic flow again."""
+        if node_id not in self._paused:
+            return
+        self._paused.discard(node_id)
+        for transport in self._transports.get(node_id, []):
+            transport._wake_receivers()
+        held = self._held_out.pop(node_id, None)
+        if held:
+            self._require_nursery("resume() releasing held datagrams").start_soon(self._release, held)
+
+    async def _release(self, held: collections.deque[tuple[FaultyTransport, bytes, Address]]) -> None:
+        while held:
+            transport, data, dest = held.popleft()
+            if transport.closed:
+                self.counters.lost_in_flight += 1
+                continue
+            await self._route(transport, data, dest)
+
+    def heal(self) -> None:
+        """Clear link faults and the partition, and resume every paused node."""
+        super().heal()
+        for node_id in sorted(self._paused):
+            self.resume(node_id)
+
+    # -- the send path -------------------------------------------------------------------
+
+    def _require_nursery(self, what: str) -> trio.Nursery:
+        if self._nursery is None:
+            raise RuntimeError(f"FaultyNetwork needs attach(nursery) before {what}")
+        return self._nursery
+
+    async def _send(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
+        source = transport.node_id
+        if source is not None and source in self._paused:
+            held = self._held_out.setdefault(source, collections.deque())
+            if len(held) >= self.pause_buffer:
+                self.counters.pause_overflow += 1
+            else:
+                held.append((transport, data, dest))
+                self.counters.held_by_pause += 1
+            await trio.lowlevel.checkpoint()
+            return
+        await self._route(transport, data, dest)
+
+    async def _route(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
+        source = transport.node_id
+        target = self.node_at(dest)
+        if source is None or target is None or source == target:
+            await transport.inner.send(data, dest)
+            return
+        for delay in self.decide(source, target):
+            if delay <= 0:
+                await transport.inner.send(data, dest)
+            else:
+                self._require_nursery("a delayed delivery").start_soon(
+                    self._send_later, delay, transport, data, dest, source, target
+                )
+        await trio.lowlevel.checkpoint()
+
+    async def _send_later(
+        self, delay: float, transport: FaultyTransport, data: bytes, dest: Address, source: str, target: str
+    ) -> None:
+        await trio.sleep(delay)
+        if not self.admit_due(source, target):
+            return
+        try:
+            await transport.inner.send(data, dest)
+        except (trio.ClosedResourceError, OSError):
+            # The sender crashed or closed meanwhile; the datagram dies with its socket.
+            self.counters.lost_in_flight += 1
+
+
+class FaultyTransport:
+    """One wrapped endpoint; implements the ``Transport`` protocol."""
+
+    def __init__(self, network: FaultyNetwork, inner: Transport, node_id: str | None) -> None:
+        self.network = network
+        self.inner = inner
+        self.node_id = node_id
+        self.closed = False
+        self._held_in: collections.deque[tuple[bytes, Address]] = collections.deque()
+        self._receive_scopes: set[trio.CancelScope] = set()
+
+    @property
+    def address(self) -> Address:
+        return self.inner.address
+
+    async def send(self, data: bytes, dest: Address) -> None:
+        if self.closed:
+            raise trio.ClosedResourceError("transport closed")
+        await self.network._send(self, data, dest)
+
+    async def recv(self) -> tuple[bytes, Address]:
+        """Next datagram; while the node is paused, arrivals are held (bounded) instead of returned.
+
+        The inner ``recv`` runs in a cancel scope that ``resume`` cancels, so a receiver blocked
+        on an idle socket still gets the held datagrams as soon as the node resumes. Trio's
+        socket and channel receives are cancel-safe, so nothing is lost by the cancellation.
+        """
+        network = self.network
+        while True:
+            if self._held_in and not network.is_paused(self.node_id):
+                return self._held_in.popleft()
+            received: tuple[bytes, Address] | None = None
+            with trio.CancelScope() as scope:
+                self._receive_scopes.add(scope)
+                try:
+                    received = await self.inner.recv()
+                finally:
+                    self._receive_scopes.discard(scope)
+            if received is None:
+                continue
+            if network.is_paused(self.node_id) or self._held_in:
+                if not network.is_paused(self.node_id):
+                    # Resumed but older held datagrams go first.
+                    self._held_in.append(received)
+                elif len(self._held_in) >= network.pause_buffer:
+                    network.counters.pause_overflow += 1
+                else:
+                    self._held_in.append(received)
+                    network.counters.held_by_pause += 1
+                continue
+            return received
+
+    def _wake_receivers(self) -> None:
+        for scope in list(self._receive_scopes):
+            scope.cancel()
+
+    def close(self) -> None:
+        self.closed = True
+        self._held_in.clear()
+        self.inner.close()

@@ -1,0 +1,356 @@
+"""Fault schedules: which fault strikes when, as plain data, and the task that carries one out.
+
+A schedule alternates healthy and fault windows of ``interval`` seconds, starting healthy, up to
+the run's time limit. Every choice (which fault, which nodes, which probability, which partition)
+is drawn from the run's ``random.Random`` when the schedule is generated, not while it runs, so the
+schedule is a value: it goes into run.json, and a replay hands the same value back to
+``run_schedule`` and gets the same faults at the same (trio) times.
+
+``run_schedule`` applies each window through two narrow interfaces: the network's link-fault and
+partition controls (``NetworkFaultControl``: a ``FaultyNetwork`` in process, or the ``FaultModel``
+behind a ``UdpRouter``) and the cluster's process controls (``ClusterControl``: crash, restart,
+pause, resume, clock offset), which the harness implements. Every change is recorded as a nemesis
+event, and however the run ends (time limit, cancellation, error), everything is undone and
+``heal`` is recorded last.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import attrs
+import networkx as nx
+import trio
+
+from nemesis.link_faults import DELAY_KINDS, DelayDistribution, LinkFaults
+from nemesis.topology import PARTITION_KINDS, graph_from_description, make_partition
+
+FAULT_KINDS: tuple[str, ...] = (
+    "partition",
+    "drop",
+    "delay",
+    "duplicate",
+    "reorder",
+    "crash",
+    "pause",
+    "clock-skew",
+)
+"""Every fault a schedule can hold; ``all`` in a kinds list stands for all of them."""
+
+Recorder = Callable[[str, object], None]
+"""``record(f, value)``: appends one nemesis event (``f`` like ``"partition-start"``) to the history."""
+
+
+class ClusterControl(Protocol):
+    """What the nemesis needs from the harness to act on node processes."""
+
+    async def crash(self, node_id: str) -> None: ...
+
+    async def restart(self, node_id: str) -> None: ...
+
+    async def pause(self, node_id: str) -> None: ...
+
+    async def resume(self, node_id: str) -> None: ...
+
+    def set_clock_offset(self, node_id: str, seconds: float) -> None: ...
+
+
+class NetworkFaultControl(Protocol):
+    """The network-side controls (``FaultModel`` and ``FaultyNetwork`` implement them)."""
+
+    def set_link_faults(self, faults: LinkFaults, links: None = None) -> None: ...
+
+    def clear_link_faults(self) -> None: ...
+
+    def partition(self, graph: nx.DiGraph) -> None: ...
+
+    def heal_partition(self) -> None: ...
+
+    def heal(self) -> None: ...
+
+
+@attrs.frozen
+class FaultWindow:
+    """One fault, active from ``start`` to ``stop`` seconds after the schedule starts."""
+
+    kind: str
+    start: float
+    stop: float
+    params: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "start": self.start, "stop": self.stop, "params": self.params}
+
+
+@attrs.frozen
+class FaultSchedule:
+    """A whole run's faults: plain data, generated from a seed, recorded, and replayable."""
+
+    nodes: tuple[str, ...]
+    time_limit: float
+    interval: float
+    windows: tuple[FaultWindow, ...]
+
+    @classmethod
+    def generate(
+        cls,
+        rng: random.Random,
+        kinds: Sequence[str],
+        nodes: Sequence[str],
+        time_limit: float,
+        interval: float,
+        partition_kind: str = "random-halves",
+    ) -> FaultSchedule:
+        """Healthy, fault, healthy, ... windows of ``interval`` s up to ``time_limit``, drawn from ``rng``."""
+        expanded = expand_kinds(kinds)
+        node_list = list(nodes)
+        if not node_list or any(not isinstance(n, str) or not n for n in node_list):
+            raise ValueError(f"nodes must be a non-empty list of node ids, got {nodes!r}")
+        if len(set(node_list)) != len(node_list):
+            raise ValueError(f"node ids must be distinct, got {node_list!r}")
+        _check_positive("time_limit", time_limit)
+        _check_positive("interval", interval)
+        if partition_kind not in PARTITION_KINDS:
+            raise ValueError(
+                f"unknown partition kind {partition_kind!r}; valid kinds: {', '.join(PARTITION_KINDS)}"
+            )
+        windows = []
+        start = interval
+        while start < time_limit:
+            kind = rng.choice(expanded)
+            params = _draw_params(kind, rng, node_list, partition_kind)
+            windows.append(FaultWindow(kind, start, min(start + interval, time_limit), params))
+            start += 2 * interval
+        return cls(tuple(node_list), time_limit, interval, tuple(windows))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for run.json."""
+        return {
+            "nodes": list(self.nodes),
+            "time_limit": self.time_limit,
+            "interval": self.interval,
+            "windows": [w.to_json() for w in self.windows],
+        }
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "schedule") -> FaultSchedule:
+        """Rebuild from ``to_json`` output; bad data raises ValueError naming the field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+        for field in ("nodes", "time_limit", "interval", "windows"):
+            if field not in data:
+                raise ValueError(f"{where}: missing field {field!r}")
+        nodes = data["nodes"]
+        if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
+            raise ValueError(f"{where}.nodes: expected a list of node ids, got {nodes!r}")
+        _check_positive(f"{where}.time_limit", data["time_limit"])
+        _check_positive(f"{where}.interval", data["interval"])
+        if not isinstance(data["windows"], list):
+            raise ValueError(f"{where}.windows: expected a list")
+        windows = []
+        previous_stop = 0.0
+        for i, raw in enumerate(data["windows"]):
+            at = f"{where}.windows[{i}]"
+            if not isinstance(raw, dict):
+                raise ValueError(f"{at}: expected an object, got {raw!r}")
+            kind, start, stop, params = (raw.get(k) for k in ("kind", "start", "stop", "params"))
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"{at}.kind: unknown fault {kind!r}; valid: {', '.join(FAULT_KINDS)}")
+            for name, value in (("start", start), ("stop", stop)):
+                if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                    raise ValueError(f"{at}.{name}: expected seconds >= 0, got {value!r}")
+            assert isinstance(start, int | float) and isinstance(stop, int | float)
+            if stop < start or start < previous_stop:
+                raise ValueError(f"{at}: windows must be ordered and not overlap (start {start}, stop {stop})")
+            if not isinstance(params, dict):
+                raise ValueError(f"{at}.params: expected an object, got {params!r}")
+            _check_params(kind, params, nodes, f"{at}.params")
+            previous_stop = stop
+            windows.append(FaultWindow(kind, start, stop, params))
+        return cls(tuple(nodes), data["time_limit"], data["interval"], tuple(windows))
+
+
+def expand_kinds(kinds: Sequence[str]) -> list[str]:
+    """The fault kinds a kinds list stands for (``all`` expands), in a stable order, checked."""
+    if isinstance(kinds, str) or not kinds:
+        raise ValueError(f"kinds must be a non-empty list of fault names, got {kinds!r}")
+    chosen: set[str] = set()
+    for kind in kinds:
+        if kind == "all":
+            chosen.update(FAULT_KINDS)
+        elif kind in FAULT_KINDS:
+            chosen.add(kind)
+        else:
+            raise ValueError(f"unknown fault kind {kind!r}; valid: {', '.join(FAULT_KINDS)}, all")
+    return [k for k in FAULT_KINDS if k in chosen]
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _minority(rng: random.Random, nodes: list[str]) -> list[str]:
+    """1 to (n-1)//2 distinct nodes (at least one), in node order."""
+    count = rng.randint(1, max(1, (len(nodes) - 1) // 2))
+    chosen = set(rng.sample(nodes, count))
+    return [n for n in nodes if n in chosen]
+
+
+def _draw_params(kind: str, rng: random.Random, nodes: list[str], partition_kind: str) -> dict[str, Any]:
+    if kind == "partition":
+        return make_partition(partition_kind, nodes, rng).description
+    if kind in ("drop", "duplicate"):
+        return {"probability": round(rng.uniform(0.1, 0.5), 4)}
+    if kind == "delay":
+        mean = round(rng.uniform(0.005, 0.1), 4)
+        delay_kind = rng.choice(DELAY_KINDS)
+        if delay_kind == "constant":
+            delay = DelayDistribution.constant(mean)
+        elif delay_kind == "uniform":
+            delay = DelayDistribution.uniform(0.0, round(2 * mean, 4))
+        else:
+            delay = DelayDistribution.exponential(mean, cap=round(10 * mean, 4))
+        return {"delay": delay.to_json()}
+    if kind == "reorder":
+        return {
+            "probability": round(rng.uniform(0.1, 0.5), 4),
+            "extra_delay": DelayDistribution.uniform(0.005, 0.05).to_json(),
+        }
+    if kind in ("crash", "pause"):
+        return {"nodes": _minority(rng, nodes)}
+    if kind == "clock-skew":
+        offsets = {}
+        for node in _minority(rng, nodes):
+            magnitude = round(rng.uniform(1.0, 5.0), 3)
+            offsets[node] = magnitude if rng.random() < 0.5 else -magnitude
+        return {"offsets": offsets}
+    raise AssertionError(f"no parameters for fault kind {kind!r}")
+
+
+def _check_params(kind: str, params: dict[str, Any], nodes: list[str], where: str) -> None:
+    """Reject parameters ``_apply`` could not carry out, naming the field."""
+    try:
+        _link_faults(kind, params)
+        if kind == "partition":
+            graph_from_description(params, nodes)
+        elif kind in ("crash", "pause"):
+            listed = params.get("nodes")
+            if not isinstance(listed, list) or not all(n in nodes for n in listed):
+                raise ValueError(f"'nodes' must list schedule nodes, got {listed!r}")
+        elif kind == "clock-skew":
+            offsets = params.get("offsets")
+            if not isinstance(offsets, dict) or not all(
+                n in nodes and isinstance(v, int | float) and math.isfinite(v) for n, v in offsets.items()
+            ):
+                raise ValueError(f"'offsets' must map schedule nodes to seconds, got {offsets!r}")
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _link_faults(kind: str, params: dict[str, Any]) -> LinkFaults | None:
+    """The all-links fault setting a window of ``kind`` stands for (None: not a link fault)."""
+    if kind == "drop":
+        return LinkFaults(drop=params["probability"])
+    if kind == "duplicate":
+        return LinkFaults(duplicate=params["probability"])
+    if kind == "delay":
+        return LinkFaults(delay=DelayDistribution.from_json(params["delay"], "delay"))
+    if kind == "reorder":
+        extra = DelayDistribution.from_json(params["extra_delay"], "extra_delay")
+        return LinkFaults(reorder=params["probability"], reorder_delay=extra)
+    return None
+
+
+Undo = Callable[[], Awaitable[None]]
+
+
+async def _apply(
+    window: FaultWindow, nodes: Sequence[str], network: NetworkFaultControl, control: ClusterControl, undo: list[Undo]
+) -> None:
+    """Start ``window``'s fault, pushing onto ``undo`` how to reverse each step as soon as it is taken."""
+    params = window.params
+    faults = _link_faults(window.kind, params)
+    if faults is not None:
+        network.set_link_faults(faults)
+
+        async def clear() -> None:
+            network.clear_link_faults()
+
+        undo.append(clear)
+    elif window.kind == "partition":
+        network.partition(graph_from_description(params, nodes))
+
+        async def heal_partition() -> None:
+            network.heal_partition()
+
+        undo.append(heal_partition)
+    elif window.kind == "crash":
+        for node in params["nodes"]:
+            await control.crash(node)
+            undo.append(_bind(control.restart, node))
+    elif window.kind == "pause":
+        for node in params["nodes"]:
+            await control.pause(node)
+            undo.append(_bind(control.resume, node))
+    elif window.kind == "clock-skew":
+        for node, offset in params["offsets"].items():
+            control.set_clock_offset(node, offset)
+            undo.append(_bind_offset(control, node))
+
+
+def _bind(action: Callable[[str], Awaitable[None]], node: str) -> Undo:
+    async def run() -> None:
+        await action(node)
+
+    return run
+
+
+def _bind_offset(control: ClusterControl, node: str) -> Undo:
+    async def run() -> None:
+        control.set_clock_offset(node, 0.0)
+
+    return run
+
+
+async def run_schedule(
+    schedule: FaultSchedule,
+    network: NetworkFaultControl,
+    control: ClusterControl,
+    record: Recorder,
+) -> None:
+    """Carry out ``schedule`` on trio's clock from now, recording each change; always ends healed.
+
+    Each start is recorded once the fault is in force and each stop once it is undone. Returns at
+    ``time_limit`` after recording ``heal``; when cancelled or failing earlier, the active fault is
+    still undone (shielded from the cancellation) and ``heal`` still recorded.
+    """
+    started_at = trio.current_time()
+    undo: list[Undo] = []
+    active: FaultWindow | None = None
+    try:
+        for window in schedule.windows:
+            await trio.sleep_until(started_at + window.start)
+            await _apply(window, schedule.nodes, network, control, undo)
+            record(f"{window.kind}-start", window.params)
+            active = window
+            await trio.sleep_until(started_at + window.stop)
+            await _undo_all(undo)
+            active = None
+            record(f"{window.kind}-stop", None)
+        await trio.sleep_until(started_at + schedule.time_limit)
+    finally:
+        with trio.CancelScope(shield=True):
+            await _undo_all(undo)
+            if active is not None:
+                record(f"{active.kind}-stop", None)
+            network.heal()
+            record("heal", None)
+
+
+async def _undo_all(undo: list[Undo]) -> None:
+    while undo:
+        await undo.pop()()
