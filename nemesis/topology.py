@@ -68,8 +68,9 @@ def complete_within(groups: Iterable[Sequence[str]], nodes: Iterable[str] = ()) 
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
     for group in groups:
-        graph.add_nodes_from(group)
-        graph.add_edges_from(itertools.permutations(group, 2))
+        members = list(dict.fromkeys(group))
+        graph.add_nodes_from(members)
+        graph.add_edges_from(itertools.permutations(members, 2))
     return graph
 
 
@@ -189,7 +190,7 @@ def graph_from_description(description: dict[str, Any], nodes: Sequence[str] = (
         isinstance(g, list) and all(isinstance(n, str) for n in g) for g in groups
     ):
         raise ValueError(f"partition {kind!r}: field 'groups' must be a list of lists of node ids")
-    all_nodes = [*nodes, *(n for g in groups for n in g)]
+    all_nodes = list(dict.fromkeys([*nodes, *(n for g in groups for n in g)]))
     if kind == "majorities-ring":
         views = description.get("views")
         if not isinstance(views, dict):
