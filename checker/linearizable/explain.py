@@ -1,0 +1,160 @@
+"""Turn a failed search into an anomaly a person can follow without reading code.
+
+The explanation names the part (key), the longest linearizable prefix the search found, the
+operation that cannot be placed after it, the state that operation needed and the states it
+could have seen. It also carries the operations around the failure (`timeline`) so the report
+can draw them on a time axis with the partial linearization marked.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from checker.linearizable.models import BAD, CompiledOp, Model
+from checker.linearizable.operations import Operation
+from checker.linearizable.search import SearchOutcome
+
+#: How many operations of a violating part the timeline picture shows at most.
+TIMELINE_LIMIT = 60
+#: How many of the prefix's last operations the words mention.
+PREFIX_WORDS = 3
+#: How many seen states the words list.
+STATES_WORDS = 8
+
+
+def _generic_label(op: Operation) -> str:
+    value = op.value
+    if value is None:
+        return op.f
+    return f"{op.f} {json.dumps(value, default=str)}"
+
+
+def _who(op: Operation, label: str) -> str:
+    return f"process {op.process}'s {label} ({op.describe_events()})"
+
+
+def _indexes(op: Operation) -> list[int]:
+    return [op.call_index] if op.complete_index is None else [op.call_index, op.complete_index]
+
+
+def _shorten(states: list[str]) -> list[str]:
+    if len(states) <= STATES_WORDS:
+        return states
+    return [*states[:STATES_WORDS], f"{len(states) - STATES_WORDS} more"]
+
+
+def _list_words(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def nonlinearizable_anomaly(
+    model: Model, part: Any, cops: list[CompiledOp], part_ops: list[Operation], outcome: SearchOutcome
+) -> dict[str, Any]:
+    """The anomaly for a part the search proved not linearizable."""
+    name = model.part_name(part)
+    subject = model.part_subject(part)
+    must = sum(1 for c in cops if c.must)
+    prefix = [cops[i] for i in outcome.prefix]
+    if part is None:
+        words = [f"The history is not linearizable under the {model.name} model."]
+    else:
+        words = [f"{subject[0].upper()}{subject[1:]} is not linearizable under the {model.name} model."]
+    if prefix:
+        tail = "; ".join(_who(c.op, c.label) for c in prefix[-PREFIX_WORDS:])
+        words.append(
+            f"The longest linearizable prefix the search found places {len(prefix)} operations "
+            f"({sum(1 for c in prefix if c.must)} of the {must} that must take effect), ending with "
+            f"{tail}; after it {subject} "
+            f"is {model.show(outcome.state, part)}."
+        )
+    else:
+        words.append(
+            f"The longest linearizable prefix is empty: no operation can be placed first, "
+            f"from the initial state {model.show(outcome.state, part)}."
+        )
+    indexes: list[int] = []
+    blocked_info: dict[str, Any] | None = None
+    seen_states: list[str] = []
+    if outcome.blocked is not None:
+        b = cops[outcome.blocked]
+        seen_states = [model.show(s, part) for s in outcome.seen]
+        accepting = [model.show(s, part) for s in outcome.seen if b.step(s) is not BAD]
+        words.append(
+            f"Then {_who(b.op, b.label)} cannot be placed: it needs {subject} {b.needs}, and in the "
+            f"explored partial linearizations where it could take effect {subject} was "
+            f"{_list_words(_shorten(seen_states)) or 'never reachable'}."
+        )
+        if accepting:
+            words.append(
+                f"Where it was possible ({_list_words(_shorten(accepting))}), placing it left no way "
+                f"to place every operation that completed before event {b.op.complete_index}."
+            )
+        else:
+            words.append(
+                f"So no order consistent with real time explains what it observed by its "
+                f"completion (event {b.op.complete_index})."
+            )
+        indexes.extend(_indexes(b.op))
+        blocked_info = {
+            "process": b.op.process,
+            "f": b.op.f,
+            "label": b.label,
+            "indexes": _indexes(b.op),
+            "needs": b.needs,
+        }
+    for c in reversed(prefix[-PREFIX_WORDS:]):
+        indexes.extend(i for i in _indexes(c.op) if i not in indexes)
+    return {
+        "type": "nonlinearizable",
+        "key": name,
+        "indexes": indexes,
+        "explanation": " ".join(words),
+        "model": model.name,
+        "prefix": [c.op.call_index for c in prefix],
+        "blocked": blocked_info,
+        "state_after_prefix": model.show(outcome.state, part),
+        "states_seen": seen_states,
+        "timeline": _timeline(cops, part_ops, outcome),
+    }
+
+
+def _timeline(
+    cops: list[CompiledOp], part_ops: list[Operation], outcome: SearchOutcome
+) -> list[dict[str, Any]]:
+    """The part's operations around the failure, for the picture: who ran what, when, and in which order it was placed."""
+    order = {id(cops[i].op): n for n, i in enumerate(outcome.prefix, start=1)}
+    label = {id(c.op): c.label for c in cops}
+    blocked = cops[outcome.blocked].op if outcome.blocked is not None else None
+    if blocked is not None:
+        focus = blocked.call_pos
+        hi = blocked.ret_pos if blocked.ret_pos is not None else blocked.call_pos
+    else:
+        focus = hi = part_ops[-1].call_pos if part_ops else 0
+    tail = [cops[i].op.call_pos for i in outcome.prefix[-8:]]
+    lo = min([focus, *tail])
+
+    def overlaps(op: Operation) -> bool:
+        end = op.ret_pos if op.ret_pos is not None else float("inf")
+        return op.call_pos <= hi and end >= lo
+
+    chosen = [op for op in part_ops if overlaps(op) and not (op.status == "info" and id(op) not in label)]
+    if len(chosen) > TIMELINE_LIMIT:
+        chosen.sort(key=lambda op: abs(op.call_pos - focus))
+        chosen = sorted(chosen[:TIMELINE_LIMIT], key=lambda op: op.call_pos)
+    return [
+        {
+            "process": op.process,
+            "label": label.get(id(op), _generic_label(op)),
+            "status": op.status,
+            "start": op.call_pos,
+            "end": op.ret_pos,
+            "indexes": _indexes(op),
+            "order": order.get(id(op)),
+            "blocked": op is blocked,
+            "ignored": id(op) not in label,
+        }
+        for op in chosen
+    ]

@@ -1,0 +1,475 @@
+"""The sequential specifications an operation history is checked against.
+
+A model turns each operation into a *step*: a function from a model state to the next state, or
+to `BAD` when the operation cannot happen in that state (a read of 3 while the register holds 1).
+States are hashable so that the search can memoise (linearized set, state) pairs.
+
+Semantics that differ between sources are flags, not guesses:
+- `null_read="any"`: a read that returned null matches any state (Knossos: "we don't know what the
+  read was"), so it constrains nothing and is dropped; `"absent"`: null means the value is null,
+  i.e. the key is absent (Porcupine's etcd model, MinikeyDB's `get`).
+- `fail_cas="not-applied"`: a failed cas never happened (Knossos drops every `fail`);
+  `"observed"`: it ran and found a value different from the expected one.
+
+Each model also splits a history into independent parts (P-compositionality): a history is
+linearizable exactly when each part is, so a per-key history is searched key by key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from checker.linearizable.operations import HistoryInputError, Operation, freeze
+
+
+class _Bad:
+    """The result of a step that cannot happen; a singleton compared by identity."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BAD"
+
+
+BAD: Any = _Bad()
+
+Step = Callable[[Any], Any]
+
+
+class ModelArgumentError(ValueError):
+    """A bad model name, flag or initial state, reported before any search starts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """The source-dependent semantics chosen by the caller."""
+
+    null_read: str = "any"
+    fail_cas: str = "not-applied"
+
+    def __post_init__(self) -> None:
+        if self.null_read not in ("any", "absent"):
+            raise ModelArgumentError(f"null_read must be 'any' or 'absent', got {self.null_read!r}")
+        if self.fail_cas not in ("not-applied", "observed"):
+            raise ModelArgumentError(f"fail_cas must be 'not-applied' or 'observed', got {self.fail_cas!r}")
+
+
+@dataclass(slots=True)
+class CompiledOp:
+    """An operation ready for the search.
+
+    `must` is true when the operation certainly took effect inside its interval (an `ok`, or a
+    failed cas under `fail_cas="observed"`); otherwise it may take effect late or never.
+    `readonly` is true when the step never changes the state, which lets the search place it
+    greedily (placing it earlier can never hurt).
+    """
+
+    op: Operation
+    step: Step
+    must: bool
+    readonly: bool
+    label: str
+    needs: str
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def _read_step(expected: Any) -> Step:
+    def step(state: Any) -> Any:
+        return state if state == expected else BAD
+
+    return step
+
+
+def _write_step(value: Any) -> Step:
+    def step(state: Any) -> Any:
+        return value
+
+    return step
+
+
+def _cas_step(expected: Any, new: Any) -> Step:
+    def step(state: Any) -> Any:
+        return new if state == expected else BAD
+
+    return step
+
+
+def _cas_observed_fail_step(expected: Any) -> Step:
+    def step(state: Any) -> Any:
+        return BAD if state == expected else state
+
+    return step
+
+
+class Model:
+    """Common shape of a model: which `f`s it knows, how it splits a history, how it compiles ops."""
+
+    name = ""
+    functions: tuple[str, ...] = ()
+    #: how a state is named in words ("the register", "key 'k3'", "the lock")
+    subject = "the register"
+
+    def split(self, ops: list[Operation]) -> dict[Any, list[Operation]]:
+        """Group operations into independent parts; by default one part per `key` (None: unkeyed)."""
+        parts: dict[Any, list[Operation]] = {}
+        for op in ops:
+            key = op.key
+            try:
+                parts.setdefault(key, []).append(op)
+            except TypeError:
+                raise HistoryInputError(
+                    f"event {op.call_pos}: field 'key' must be a string or number, got {key!r}"
+                ) from None
+        return parts
+
+    def part_name(self, part: Any) -> str:
+        """The name a part is reported under: its key, or the model's name for an unkeyed history."""
+        return self.name if part is None else str(part)
+
+    def part_subject(self, part: Any) -> str:
+        """How the state of a part is named in words."""
+        return self.subject if part is None else f"{self.subject} {part!r}"
+
+    def initial_state(self, part: Any, init: Any) -> Any:
+        """The state a part starts in, given the caller's `init`."""
+        return freeze(init)
+
+    def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
+        """Turn an operation into a step; None when it constrains nothing (e.g. a failed write)."""
+        raise NotImplementedError
+
+    def show(self, state: Any, part: Any) -> str:
+        """A state in words."""
+        return _fmt(state)
+
+    def check_function(self, op: Operation) -> None:
+        """Reject an `f` the model does not know, naming the event."""
+        if op.f not in self.functions:
+            raise HistoryInputError(
+                f"event {op.call_pos}: f {op.f!r} is not an operation of the {self.name} model "
+                f"(expected one of {', '.join(self.functions)})"
+            )
+
+
+class RegisterModel(Model):
+    """A single read/write register (optionally one per `key`)."""
+
+    name = "register"
+    functions = ("read", "write")
+
+    def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
+        self.check_function(op)
+        return _compile_register_op(op, flags, allow_cas=False)
+
+
+class CasRegisterModel(Model):
+    """A read/write/compare-and-set register; cas values are `[expected, new]`."""
+
+    name = "cas-register"
+    functions = ("read", "write", "cas")
+
+    def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
+        self.check_function(op)
+        return _compile_register_op(op, flags, allow_cas=True)
+
+
+def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> CompiledOp | None:
+    if op.f == "read":
+        if op.status != "ok":
+            return None  # an unknown or failed read constrains nothing
+        value = freeze(op.value)
+        if value is None and flags.null_read == "any":
+            return None
+        return CompiledOp(op, _read_step(value), True, True, f"read {_fmt(value)}", f"to hold {_fmt(value)}")
+    if op.f == "write":
+        if op.status == "fail":
+            return None
+        value = freeze(op.value)
+        return CompiledOp(op, _write_step(value), op.status == "ok", False, f"write {_fmt(value)}", "nothing")
+    # cas
+    pair = op.value
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        raise HistoryInputError(f"event {op.call_pos}: a cas value must be [expected, new], got {pair!r}")
+    expected, new = freeze(pair[0]), freeze(pair[1])
+    label = f"cas {_fmt(expected)}->{_fmt(new)}"
+    if op.status == "fail":
+        if flags.fail_cas == "not-applied":
+            return None
+        return CompiledOp(
+            op,
+            _cas_observed_fail_step(expected),
+            True,
+            True,
+            label + " (failed)",
+            f"not to hold {_fmt(expected)}",
+        )
+    return CompiledOp(
+        op, _cas_step(expected, new), op.status == "ok", False, label, f"to hold {_fmt(expected)}"
+    )
+
+
+class KvModel(Model):
+    """A key-value map checked key by key: get/put/delete, and append on string values.
+
+    The state of a key is its value, or None when it is absent. `init` is a mapping from keys to
+    initial values (keys not in it start absent).
+    """
+
+    name = "kv"
+    functions = ("get", "put", "delete", "append")
+    subject = "key"
+
+    def split(self, ops: list[Operation]) -> dict[Any, list[Operation]]:
+        for op in ops:
+            if op.key is None:
+                raise HistoryInputError(f"event {op.call_pos}: the kv model needs a 'key' on every operation")
+        return super().split(ops)
+
+    def initial_state(self, part: Any, init: Any) -> Any:
+        if init is None:
+            return None
+        if not isinstance(init, dict):
+            raise ModelArgumentError(f"kv init must be an object of key: initial value, got {init!r}")
+        return freeze(init.get(part))
+
+    def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
+        self.check_function(op)
+        if op.f == "get":
+            if op.status != "ok":
+                return None
+            value = freeze(op.value)
+            if value is None:
+                if flags.null_read == "any":
+                    return None
+                return CompiledOp(op, _read_step(None), True, True, "get -> absent", "to be absent")
+            return CompiledOp(
+                op, _read_step(value), True, True, f"get -> {_fmt(value)}", f"to hold {_fmt(value)}"
+            )
+        if op.status == "fail":
+            return None
+        must = op.status == "ok"
+        if op.f == "put":
+            value = freeze(op.value)
+            return CompiledOp(op, _write_step(value), must, False, f"put {_fmt(value)}", "nothing")
+        if op.f == "delete":
+            return CompiledOp(op, _write_step(None), must, False, "delete", "nothing")
+        suffix = freeze(op.value)
+        if not isinstance(suffix, str | tuple):
+            raise HistoryInputError(
+                f"event {op.call_pos}: an append value must be a string or a list, got {op.value!r}"
+            )
+        return CompiledOp(
+            op, _append_step(suffix), must, False, f"append {_fmt(suffix)}", "to hold a string or nothing"
+        )
+
+    def show(self, state: Any, part: Any) -> str:
+        return "absent" if state is None else _fmt(state)
+
+
+def _append_step(suffix: Any) -> Step:
+    kind = type(suffix)
+
+    def step(state: Any) -> Any:
+        if state is None:
+            return suffix
+        if type(state) is kind:
+            return state + suffix
+        return BAD
+
+    return step
+
+
+class MutexModel(Model):
+    """A lock: acquire is legal only when unlocked, release only when locked (not owner-aware, as in Knossos)."""
+
+    name = "mutex"
+    functions = ("acquire", "release")
+    subject = "the lock"
+
+    def initial_state(self, part: Any, init: Any) -> Any:
+        if init in (None, False, "unlocked"):
+            return False
+        if init in (True, "locked"):
+            return True
+        raise ModelArgumentError(
+            f"mutex init must be 'unlocked', 'locked', true, false or null; got {init!r}"
+        )
+
+    def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
+        self.check_function(op)
+        if op.status == "fail":
+            return None
+        must = op.status == "ok"
+        if op.f == "acquire":
+            return CompiledOp(op, _acquire, must, False, "acquire", "to be unlocked")
+        return CompiledOp(op, _release, must, False, "release", "to be locked")
+
+    def show(self, state: Any, part: Any) -> str:
+        return "locked" if state else "unlocked"
+
+
+def _acquire(state: Any) -> Any:
+    return BAD if state else True
+
+
+def _release(state: Any) -> Any:
+    return False if state else BAD
+
+
+class MultiRegisterModel(Model):
+    """Registers read and written atomically by `txn`s of `[f, key, value]` micro-operations.
+
+    Keys that never share a transaction are independent, so the history is split into the
+    connected components of the "appear in the same txn" graph; a part's state is the tuple of
+    its keys' values in sorted key order.
+    """
+
+    name = "multi-register"
+    functions = ("txn",)
+    subject = "registers"
+
+    def __init__(self) -> None:
+        self._keys: dict[Any, tuple[Any, ...]] = {}
+
+    def split(self, ops: list[Operation]) -> dict[Any, list[Operation]]:
+        parent: dict[Any, Any] = {}
+
+        def find(k: Any) -> Any:
+            while parent[k] != k:
+                parent[k] = parent[parent[k]]
+                k = parent[k]
+            return k
+
+        op_keys: list[list[Any]] = []
+        for op in ops:
+            self.check_function(op)
+            keys = [micro[1] for micro in _micro_ops(op)]
+            op_keys.append(keys)
+            for k in keys:
+                parent.setdefault(k, k)
+            for k in keys[1:]:
+                a, b = find(keys[0]), find(k)
+                if a != b:
+                    parent[b] = a
+        groups: dict[Any, list[Any]] = {}
+        for k in parent:
+            groups.setdefault(find(k), []).append(k)
+        name_of = {}
+        for root, members in groups.items():
+            ordered = tuple(sorted(members, key=str))
+            name = "+".join(str(k) for k in ordered)
+            self._keys[name] = ordered
+            name_of[root] = name
+        parts: dict[Any, list[Operation]] = {}
+        for op, keys in zip(ops, op_keys, strict=True):
+            if keys:
+                parts.setdefault(name_of[find(keys[0])], []).append(op)
+        return parts
+
+    def part_name(self, part: Any) -> str:
+        return str(part)
+
+    def part_subject(self, part: Any) -> str:
+        return f"registers {part}"
+
+    def initial_state(self, part: Any, init: Any) -> Any:
+        if init is not None and not isinstance(init, dict):
+            raise ModelArgumentError(f"multi-register init must be an object of key: value, got {init!r}")
+        init = init or {}
+        return tuple(freeze(init.get(k)) for k in self._keys[part])
+
+    def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
+        if op.status == "fail":
+            return None
+        slot = {k: i for i, k in enumerate(self._keys[part])}
+        reads: list[tuple[int, Any]] = []
+        writes: list[tuple[int, Any]] = []
+        program: list[tuple[int, bool, Any]] = []
+        words = []
+        for f, key, value in _micro_ops(op):
+            value = freeze(value)
+            if f == "read":
+                if op.status != "ok" or (value is None and flags.null_read == "any"):
+                    continue  # unknown result: matches anything
+                reads.append((slot[key], value))
+                program.append((slot[key], False, value))
+                words.append(f"read {key}={_fmt(value)}")
+            else:
+                writes.append((slot[key], value))
+                program.append((slot[key], True, value))
+                words.append(f"write {key}={_fmt(value)}")
+        if not program:
+            return None
+        needs = ", ".join(f"{self._keys[part][i]}={_fmt(v)}" for i, v in reads) or "nothing"
+        return CompiledOp(
+            op, _txn_step(tuple(program)), op.status == "ok", not writes, "txn " + "; ".join(words), needs
+        )
+
+    def show(self, state: Any, part: Any) -> str:
+        return "{" + ", ".join(f"{k}={_fmt(v)}" for k, v in zip(self._keys[part], state, strict=True)) + "}"
+
+
+def _micro_ops(op: Operation) -> list[tuple[str, Any, Any]]:
+    txn = op.value
+    if not isinstance(txn, list | tuple):
+        raise HistoryInputError(
+            f"event {op.call_pos}: a txn value must be a list of [f, key, value], got {txn!r}"
+        )
+    micro = []
+    for m in txn:
+        if not isinstance(m, list | tuple) or len(m) != 3 or m[0] not in ("read", "write"):
+            raise HistoryInputError(
+                f'event {op.call_pos}: a txn micro-operation must be ["read"|"write", key, value], got {m!r}'
+            )
+        try:
+            hash(m[1])
+        except TypeError:
+            raise HistoryInputError(
+                f"event {op.call_pos}: a txn key must be a string or number, got {m[1]!r}"
+            ) from None
+        micro.append((m[0], m[1], m[2]))
+    return micro
+
+
+def _txn_step(program: tuple[tuple[int, bool, Any], ...]) -> Step:
+    def step(state: Any) -> Any:
+        current = state
+        for slot, is_write, value in program:
+            if is_write:
+                if current[slot] != value:
+                    current = current[:slot] + (value,) + current[slot + 1 :]
+            elif current[slot] != value:
+                return BAD
+        return current
+
+    return step
+
+
+_MODEL_CLASSES: dict[str, type[Model]] = {
+    "register": RegisterModel,
+    "cas-register": CasRegisterModel,
+    "kv": KvModel,
+    "mutex": MutexModel,
+    "multi-register": MultiRegisterModel,
+}
+
+MODELS: tuple[str, ...] = tuple(_MODEL_CLASSES)
+
+
+def make_model(name: str) -> Model:
+    """A fresh model by name (fresh: multi-register remembers the keys of the history it split)."""
+    try:
+        return _MODEL_CLASSES[name]()
+    except KeyError:
+        raise ModelArgumentError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
