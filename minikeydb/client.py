@@ -1,0 +1,138 @@
+"""The client library: put, get and delete against any node, with three honest outcomes.
+
+A request over UDP can end three ways, and histories need to tell them apart:
+
+- ``ok``: it happened (a write is durable on W replicas; a read returns what R replicas hold);
+- ``fail``: it definitely did not happen (a read that no replica answered, a refused request);
+- ``unknown``: it may or may not have happened (no reply in time, or the coordinator itself could
+  not learn whether W replicas took it). A write with an unknown outcome may still appear later.
+
+The client resends a request with the *same* request id until the client timeout, so a
+coordinator that already handled it answers from its reply cache instead of writing again.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+
+from .config import ClusterConfig
+from .messaging import Backoff, Messenger
+from .record import Stamp
+from .transport import Transport, UdpTransport
+from .wire import FAIL, OK, UNKNOWN, Codec, Delete, Get, Put, Reply, StatsReply, StatsRequest, check_sizes
+
+
+@attrs.frozen
+class Result:
+    """The outcome of one client operation."""
+
+    outcome: str  # "ok" | "fail" | "unknown"
+    value: str | None = None
+    stamp: Stamp | None = None
+    error: str | None = None
+    node: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == OK
+
+
+class Client:
+    """Talks to the cluster through one transport. Use ``async with Client.connect(config) as c``."""
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        transport: Transport,
+        codec: Codec,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.rng = rng or random.Random()
+        self.counters: Counter[str] = Counter()
+        self.messenger = Messenger(transport, codec, self.rng, self.counters)
+        t = config.timeouts
+        attempts = max(1, math.ceil(t.client / t.client_resend))
+        self.backoff = Backoff(t.client_resend, t.client_resend, attempts, factor=1.0, jitter=0.1)
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls,
+        config: ClusterConfig,
+        *,
+        transport: Transport | None = None,
+        codec: Codec | None = None,
+        rng: random.Random | None = None,
+    ) -> AsyncIterator[Client]:
+        """A client with its receive loop running; the socket closes when the block ends."""
+        own = transport is None
+        if transport is None:
+            transport = await UdpTransport.bind("127.0.0.1", 0)
+        client = cls(config, transport, codec or Codec(config.load_secret()), rng)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client._receive_loop)
+                try:
+                    yield client
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            if own:
+                transport.close()
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                data, src = await self.messenger.transport.recv()
+            except trio.ClosedResourceError:
+                return
+            message = self.messenger.decode(data, src)
+            if isinstance(message, Reply | StatsReply):
+                self.messenger.resolve(message)
+            elif message is not None:
+                self.counters["dropped_unexpected"] += 1
+
+    def coordinator(self, node: str | None = None) -> str:
+        """The node to send to: the one asked for, or one chosen at random."""
+        if node is not None:
+            self.config.node(node)  # ConfigError for an unknown id
+            return node
+        return self.rng.choice(self.config.node_ids)
+
+    async def _call(self, message: Put | Delete | Get, node: str) -> Result:
+        reply = await self.messenger.request(message, self.config.node(node).address, self.backoff)
+        if reply is None:
+            return Result(UNKNOWN, error="timeout", node=node)
+        assert isinstance(reply, Reply)
+        if reply.status not in (OK, FAIL, UNKNOWN):
+            return Result(UNKNOWN, error=f"malformed-reply: status {reply.status!r}", node=node)
+        return Result(reply.status, reply.value, reply.stamp, reply.error, reply.node or node)
+
+    async def put(self, key: str, value: str, *, node: str | None = None, w: int = 0) -> Result:
+        """Write ``value``; raises ``TooLarge`` before sending when the key or value cannot travel."""
+        check_sizes(key, value)
+        return await self._call(Put(self.messenger.new_id(), key, value, w), self.coordinator(node))
+
+    async def delete(self, key: str, *, node: str | None = None, w: int = 0) -> Result:
+        check_sizes(key, None)
+        return await self._call(Delete(self.messenger.new_id(), key, w), self.coordinator(node))
+
+    async def get(self, key: str, *, node: str | None = None, r: int = 0, local: bool = False) -> Result:
+        """Read ``key``; an ok result with value None means the key is absent (or deleted)."""
+        check_sizes(key, None)
+        return await self._call(Get(self.messenger.new_id(), key, r, local), self.coordinator(node))
+
+    async def stats(self, node: str) -> dict[str, int] | None:
+        """A node's counters, or None when it does not answer."""
+        reply = await self.messenger.request(
+            StatsRequest(self.messenger.new_id()), self.config.node(node).address, self.backoff
+        )
+        return reply.counters if isinstance(reply, StatsReply) else None

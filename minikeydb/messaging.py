@@ -1,0 +1,114 @@
+"""Messages over a transport: encoding, counting, and request/response with retries and backoff.
+
+Both nodes and clients speak through a ``Messenger``. It owns the table of requests waiting for a
+reply, so a reply that arrives twice (a duplicated datagram, or the answer to a resend) wakes its
+waiter once and is otherwise ignored, and a reply nobody waits for is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+
+import attrs
+import trio
+
+from .transport import Address, Transport
+from .wire import AuthError, Codec, Message, WireError
+
+log = logging.getLogger("minikeydb.messaging")
+
+
+@attrs.define
+class Backoff:
+    """Exponential backoff with jitter: ``initial``, doubling up to ``cap``, for ``attempts`` sends."""
+
+    initial: float
+    cap: float
+    attempts: int
+    factor: float = 2.0
+    jitter: float = 0.25
+
+    def delays(self, rng: random.Random) -> list[float]:
+        out, delay = [], self.initial
+        for _ in range(self.attempts):
+            out.append(delay * (1 + rng.uniform(-self.jitter, self.jitter)))
+            delay = min(delay * self.factor, self.cap)
+        return out
+
+
+class _Waiter:
+    __slots__ = ("event", "reply")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.reply: Message | None = None
+
+
+class Messenger:
+    """One endpoint's way of talking: send, decode, and wait for replies to its requests."""
+
+    def __init__(self, transport: Transport, codec: Codec, rng: random.Random, counters: Counter[str]) -> None:
+        self.transport = transport
+        self.codec = codec
+        self.rng = rng
+        self.counters = counters
+        self._waiting: dict[int, _Waiter] = {}
+
+    def new_id(self) -> int:
+        return self.rng.getrandbits(62) + 1
+
+    async def send(self, message: Message, dest: Address) -> None:
+        await self.send_bytes(self.codec.encode(message), dest)
+
+    async def send_bytes(self, data: bytes, dest: Address) -> None:
+        self.counters["datagrams_sent"] += 1
+        await self.transport.send(data, dest)
+
+    def decode(self, data: bytes, src: Address) -> Message | None:
+        """The message in a datagram, or None after counting why it was dropped."""
+        try:
+            return self.codec.decode(data)
+        except AuthError as exc:
+            self.counters["dropped_auth"] += 1
+            log.debug("dropped datagram from %s: %s", src, exc)
+        except WireError as exc:
+            self.counters["dropped_malformed"] += 1
+            log.debug("dropped datagram from %s: %s", src, exc)
+        return None
+
+    def resolve(self, reply: Message) -> bool:
+        """Hand a reply to the request waiting for it; False when no one waits (late or duplicate)."""
+        waiter = self._waiting.get(reply.id)
+        if waiter is None or waiter.event.is_set():
+            self.counters["replies_unmatched"] += 1
+            return False
+        waiter.reply = reply
+        waiter.event.set()
+        return True
+
+    async def request(self, message: Message, dest: Address, backoff: Backoff) -> Message | None:
+        """Send ``message`` until a reply with its id arrives; None when every attempt went unanswered.
+
+        Every resend carries the same id, so the receiver can recognise and de-duplicate it.
+        """
+        waiter = _Waiter()
+        self._waiting[message.id] = waiter
+        data = self.codec.encode(message)
+        try:
+            for attempt, delay in enumerate(backoff.delays(self.rng)):
+                if attempt:
+                    self.counters["retries"] += 1
+                await self.send_bytes(data, dest)
+                with trio.move_on_after(delay):
+                    await waiter.event.wait()
+                if waiter.reply is not None:
+                    return waiter.reply
+            return None
+        finally:
+            del self._waiting[message.id]
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)

@@ -1,0 +1,354 @@
+"""A MinikeyDB node: receives datagrams, stores records, coordinates client requests.
+
+Any node coordinates any request. For a write it stamps a new version with its hybrid logical
+clock and sends it to the key's N replicas (itself included when it is one), answering the client
+once W of them have it durably. For a read it asks the N replicas, answers with the newest of the
+first R answers, and, once all have answered, sends the newest version to any that were behind
+(read repair). Replication batching, retries and hinted handoff live in ``replication``; digest
+comparison in ``anti_entropy``; this module holds the request handling that ties them together.
+
+The node never knows it is being tested: faults are in the transport it is given and in the
+process that runs it. The one exception is ``bug``, a named defect switched on only by the
+harness's ``--bug`` to prove the checker catches it (see ``BUGS``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+
+import attrs
+import trio
+
+from .anti_entropy import AntiEntropy
+from .config import ClusterConfig
+from .hlc import HybridClock
+from .messaging import Backoff, Messenger
+from .record import Record
+from .replication import Quorum, Replicator
+from .ring import Ring
+from .storage import Storage
+from .transport import Address, Transport
+from .wire import (
+    FAIL,
+    OK,
+    UNKNOWN,
+    Ack,
+    Codec,
+    Delete,
+    Digests,
+    Get,
+    KeyStamps,
+    Message,
+    Pull,
+    Put,
+    Read,
+    ReadReply,
+    Replicate,
+    Reply,
+    StatsReply,
+    StatsRequest,
+)
+
+log = logging.getLogger("minikeydb.node")
+
+BUGS: dict[str, str] = {
+    "no-tombstones": "deletes remove the key instead of writing a tombstone, so an old copy elsewhere comes back",
+    "no-repair": "read repair, hinted handoff and anti-entropy are off: a replica that missed a write stays behind",
+    "ack-before-durable": "writes are acknowledged before they are durable or replicated; a crash loses them",
+    "first-writer-wins": "every merge keeps the older version, so later acknowledged writes are lost",
+}
+"""Seeded defects for validating the checker. Each is a documented switch, off unless asked for."""
+
+REPLY_CACHE_SIZE = 20_000
+READ_REPAIR_WAIT = 1.0
+
+
+@attrs.frozen
+class Features:
+    """The three repair mechanisms, each switchable so a test can show what one alone achieves."""
+
+    read_repair: bool = True
+    hinted_handoff: bool = True
+    anti_entropy: bool = True
+
+
+def features_for(bug: str | None) -> Features:
+    return Features(False, False, False) if bug == "no-repair" else Features()
+
+
+class Node:
+    """One replica and coordinator. Run it with ``await node.run()`` inside a nursery."""
+
+    def __init__(
+        self,
+        node_id: str,
+        config: ClusterConfig,
+        transport: Transport,
+        storage: Storage,
+        *,
+        codec: Codec,
+        rng: random.Random | None = None,
+        wall: Callable[[], float] = time.time,
+        features: Features | None = None,
+        bug: str | None = None,
+    ) -> None:
+        if bug is not None and bug not in BUGS:
+            raise ValueError(f"unknown bug {bug!r}; known: {', '.join(BUGS)}")
+        config.node(node_id)  # raises ConfigError for an unknown id
+        self.id = node_id
+        self.config = config
+        self.transport = transport
+        self.storage = storage
+        self.bug = bug
+        self.features = features if features is not None else features_for(bug)
+        self.rng = rng or random.Random()
+        self.counters: Counter[str] = Counter()
+        self.clock = HybridClock(node_id, wall)
+        self.ring = Ring(config.node_ids, config.replicas, config.vnodes)
+        self.peers: dict[str, Address] = {n.id: n.peer_address for n in config.nodes if n.id != node_id}
+        t = config.timeouts
+        self.messenger = Messenger(transport, codec, self.rng, self.counters)
+        self.backoff = Backoff(t.retry_initial, t.retry_max, t.retry_attempts)
+        self.replicator = Replicator(
+            node_id, self.messenger, self.peers, self.backoff, t.hint_interval, self.counters, self.rng,
+            hinted_handoff=self.features.hinted_handoff,
+        )
+        self.anti_entropy = AntiEntropy(
+            node_id, self.ring, storage, self.messenger, self.replicator, self.peers, self.rng, self.counters,
+            interval=t.anti_entropy_interval, tombstone_grace=t.tombstone_grace, wall=wall,
+        )
+        self._nursery: trio.Nursery | None = None
+        self._client_inflight: set[tuple[Address, int]] = set()
+        self._reply_cache: OrderedDict[tuple[Address, int], bytes] = OrderedDict()
+        self.started = trio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled. Storage's background flusher and every helper task live in here."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(self.storage.run)
+            await nursery.start(self.replicator.run)
+            if self.features.anti_entropy:
+                nursery.start_soon(self.anti_entropy.run)
+            nursery.start_soon(self._receive_loop)
+            log.info("node %s serving at %s", self.id, self.transport.address)
+            self.started.set()
+            task_status.started()
+
+    def stats(self) -> dict[str, int]:
+        """Counters plus current sizes: what ``python -m minikeydb stats`` prints."""
+        out = dict(self.counters)
+        out.update(
+            keys=self.storage.live_keys,
+            tombstones=self.storage.tombstones,
+            hints_pending=self.replicator.hints_pending,
+            outbox=self.replicator.outbox_size,
+            requests_waiting=self.messenger.waiting,
+            client_requests_inflight=len(self._client_inflight),
+            reply_cache=len(self._reply_cache),
+        )
+        return out
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        while True:
+            data, src = await self.transport.recv()
+            self.counters["datagrams_received"] += 1
+            message = self.messenger.decode(data, src)
+            if message is None:
+                continue
+            try:
+                await self._dispatch(message, src)
+            except trio.ClosedResourceError:
+                raise
+            except Exception:  # a bug in one handler must not take the node down
+                self.counters["handler_errors"] += 1
+                log.exception("node %s: error handling %r from %s", self.id, message, src)
+
+    async def _dispatch(self, message: Message, src: Address) -> None:
+        assert self._nursery is not None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s <- %s %r", self.id, src, message)
+        kind = type(message)
+        if kind is Ack or kind is ReadReply:
+            self.messenger.resolve(message)
+        elif kind is Replicate:
+            self._nursery.start_soon(self._on_replicate, message, src)
+        elif kind is Read:
+            await self.messenger.send(ReadReply(message.id, self.id, self.storage.get(message.key)), src)
+        elif kind is Put or kind is Delete or kind is Get:
+            self._on_client_request(message, src)
+        elif kind is Digests:
+            await self.anti_entropy.on_digests(message)
+        elif kind is KeyStamps:
+            await self.anti_entropy.on_key_stamps(message)
+        elif kind is Pull:
+            self.anti_entropy.on_pull(message)
+        elif kind is StatsRequest:
+            await self.messenger.send(StatsReply(message.id, self.id, self.stats()), src)
+        else:
+            self.counters["dropped_unexpected"] += 1
+
+    # -- storing ---------------------------------------------------------------------------------
+
+    async def store(self, records: Sequence[Record]) -> None:
+        """Merge records into local storage; returns once they are durable (the ack promise)."""
+        self.clock.observe(max(r.stamp for r in records))
+        if self.bug == "ack-before-durable":
+            self.storage.apply_nowait(records)
+            await trio.lowlevel.checkpoint()
+        else:
+            await self.storage.apply(records)
+        if self.bug == "no-tombstones":
+            for record in records:
+                if record.value is None:
+                    await self.storage.purge_tombstone(record.key, record.stamp)
+
+    async def _on_replicate(self, message: Replicate, src: Address) -> None:
+        self.counters["records_received"] += len(message.records)
+        await self.store(message.records)
+        await self.messenger.send(Ack(message.id, self.id), src)
+
+    # -- coordinating ----------------------------------------------------------------------------
+
+    def _on_client_request(self, message: Put | Delete | Get, src: Address) -> None:
+        assert self._nursery is not None
+        token = (src, message.id)
+        cached = self._reply_cache.get(token)
+        if cached is not None:  # a resend of a request already answered: answer the same again
+            self.counters["client_duplicates"] += 1
+            self._nursery.start_soon(self.messenger.send_bytes, cached, src)
+            return
+        if token in self._client_inflight:  # a resend of one still in progress: its answer will come
+            self.counters["client_duplicates"] += 1
+            return
+        self.counters["client_requests"] += 1
+        self._client_inflight.add(token)
+        if isinstance(message, Get):
+            if message.local:
+                self._nursery.start_soon(self._answer_local_read, message, src)
+            else:
+                self._nursery.start_soon(self._coordinate_read, message, src)
+        else:
+            value = message.value if isinstance(message, Put) else None
+            self._nursery.start_soon(self._coordinate_write, message, src, value)
+
+    async def _answer(self, message: Message, src: Address, reply: Reply) -> None:
+        token = (src, message.id)
+        data = self.messenger.codec.encode(reply)
+        self._reply_cache[token] = data
+        if len(self._reply_cache) > REPLY_CACHE_SIZE:
+            self._reply_cache.popitem(last=False)
+        self._client_inflight.discard(token)
+        await self.messenger.send_bytes(data, src)
+
+    def _quorum(self, asked: int, available: int, default: int) -> int:
+        return max(1, min(asked or default, available))
+
+    async def _coordinate_write(self, message: Put | Delete, src: Address, value: str | None) -> None:
+        assert self._nursery is not None
+        record = Record(message.key, value, self.clock.now())
+        replicas = self.ring.replicas_for(message.key)
+        quorum = Quorum(self._quorum(message.w, len(replicas), self.config.write_quorum), len(replicas))
+        for replica in replicas:
+            if replica == self.id:
+                self._nursery.start_soon(self._local_write, record, quorum)
+            else:
+                self.replicator.enqueue(replica, record, quorum)
+        if self.bug == "ack-before-durable":
+            await self._answer(message, src, Reply(message.id, OK, value, record.stamp, None, self.id))
+            return
+        with trio.move_on_after(self.config.timeouts.coordinator):
+            await quorum.done.wait()
+        if quorum.reached:
+            reply = Reply(message.id, OK, value, record.stamp, None, self.id)
+        else:
+            # Some replica may still apply it later (a lost ack, a hint): the outcome is unknown.
+            self.counters["writes_unknown"] += 1
+            reply = Reply(message.id, UNKNOWN, None, record.stamp, "timeout", self.id)
+        await self._answer(message, src, reply)
+
+    async def _local_write(self, record: Record, quorum: Quorum) -> None:
+        await self.store([record])
+        quorum.ack(True)
+
+    async def _answer_local_read(self, message: Get, src: Address) -> None:
+        """This node's own copy, no quorum and no repair: what the final convergence check reads."""
+        record = self.storage.get(message.key)
+        value = None if record is None else record.value
+        stamp = None if record is None else record.stamp
+        await self._answer(message, src, Reply(message.id, OK, value, stamp, None, self.id))
+
+    async def _coordinate_read(self, message: Get, src: Address) -> None:
+        assert self._nursery is not None
+        replicas = self.ring.replicas_for(message.key)
+        needed = self._quorum(message.r, len(replicas), self.config.read_quorum)
+        answers: dict[str, Record | None] = {}
+        enough, everyone = trio.Event(), trio.Event()
+        failed = 0
+
+        def answered(replica: str, record: Record | None) -> None:
+            answers[replica] = record
+            if len(answers) >= needed:
+                enough.set()
+            if len(answers) + failed == len(replicas):
+                everyone.set()
+
+        async def ask(replica: str) -> None:
+            nonlocal failed
+            if replica == self.id:
+                answered(replica, self.storage.get(message.key))
+                return
+            request = Read(self.messenger.new_id(), self.id, message.key)
+            reply = await self.messenger.request(request, self.peers[replica], self.backoff)
+            if isinstance(reply, ReadReply):
+                answered(replica, reply.record)
+            else:
+                failed += 1
+                if len(answers) + failed == len(replicas):
+                    everyone.set()
+                if failed > len(replicas) - needed:
+                    enough.set()
+
+        for replica in replicas:
+            self._nursery.start_soon(ask, replica)
+        with trio.move_on_after(self.config.timeouts.coordinator):
+            await enough.wait()
+        if len(answers) < needed:
+            # A read changes nothing, so not getting an answer is a definite failure.
+            self.counters["reads_failed"] += 1
+            await self._answer(message, src, Reply(message.id, FAIL, None, None, "unavailable", self.id))
+            return
+        newest = _newest(answers.values())
+        value = None if newest is None else newest.value
+        stamp = None if newest is None else newest.stamp
+        await self._answer(message, src, Reply(message.id, OK, value, stamp, None, self.id))
+        if self.features.read_repair and newest is not None:
+            with trio.move_on_after(READ_REPAIR_WAIT):
+                await everyone.wait()
+            self._repair(newest, answers)
+
+    def _repair(self, newest: Record, answers: dict[str, Record | None]) -> None:
+        assert self._nursery is not None
+        for replica, record in answers.items():
+            if record is None or record.stamp < newest.stamp:
+                self.counters["read_repairs"] += 1
+                if replica == self.id:
+                    self._nursery.start_soon(self.store, [newest])
+                else:
+                    self.replicator.enqueue(replica, newest)
+
+
+def _newest(records: Iterable[Record | None]) -> Record | None:
+    best: Record | None = None
+    for record in records:
+        if record is not None and (best is None or record.stamp > best.stamp):
+            best = record
+    return best

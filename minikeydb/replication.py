@@ -1,0 +1,188 @@
+"""Getting records to the replicas that should hold them: batching, retries, hinted handoff.
+
+Every record bound for a peer goes through that peer's outbox. A few sender tasks per peer drain
+it, packing whatever has queued up (within one datagram's budget) into a single ``Replicate``: under
+load many writes share one datagram and one acknowledgement, which is where throughput comes from.
+Each batch is resent with backoff until the peer acknowledges it (meaning: durable there).
+
+When a peer does not answer, its records become *hints*: kept here (newest version per key) and
+offered again every ``hint_interval`` until the peer takes them. That is hinted handoff; it bounds
+how long a replica that was down or cut off stays behind, without waiting for anti-entropy.
+Hints live in memory and are bounded: a crash or an overflow loses them (counted), and
+anti-entropy repairs what they would have.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Iterable
+
+import trio
+
+from .messaging import Backoff, Messenger
+from .record import Record
+from .transport import Address
+from .wire import Ack, Replicate, batch_records
+
+log = logging.getLogger("minikeydb.replication")
+
+SENDERS_PER_PEER = 4
+OUTBOX_LIMIT = 50_000
+
+
+class Quorum:
+    """Counts replica acknowledgements of one write; ``done`` fires when W acked or W became impossible."""
+
+    __slots__ = ("needed", "total", "acks", "failures", "done")
+
+    def __init__(self, needed: int, total: int) -> None:
+        self.needed = needed
+        self.total = total
+        self.acks = 0
+        self.failures = 0
+        self.done = trio.Event()
+
+    def ack(self, ok: bool) -> None:
+        if ok:
+            self.acks += 1
+        else:
+            self.failures += 1
+        if self.acks >= self.needed or self.failures > self.total - self.needed:
+            self.done.set()
+
+    @property
+    def reached(self) -> bool:
+        return self.acks >= self.needed
+
+
+Item = tuple[Record, Quorum | None]
+
+
+class Replicator:
+    """Outboxes and hints for every peer of one node."""
+
+    def __init__(
+        self,
+        node_id: str,
+        messenger: Messenger,
+        peers: dict[str, Address],
+        backoff: Backoff,
+        hint_interval: float,
+        counters: Counter[str],
+        rng: random.Random,
+        *,
+        hinted_handoff: bool = True,
+        max_hints: int = 100_000,
+    ) -> None:
+        self.node_id = node_id
+        self.messenger = messenger
+        self.peers = peers
+        self.backoff = backoff
+        self.hint_backoff = Backoff(backoff.initial, backoff.cap, attempts=2)
+        self.hint_interval = hint_interval
+        self.counters = counters
+        self.rng = rng
+        self.hinted_handoff = hinted_handoff
+        self.max_hints = max_hints
+        self._hints: dict[str, dict[str, Record]] = {peer: {} for peer in peers}
+        self._outboxes: dict[str, tuple[trio.MemorySendChannel[Item], trio.MemoryReceiveChannel[Item]]] = {
+            peer: trio.open_memory_channel[Item](OUTBOX_LIMIT) for peer in peers
+        }
+
+    @property
+    def hints_pending(self) -> int:
+        return sum(len(h) for h in self._hints.values())
+
+    @property
+    def outbox_size(self) -> int:
+        return sum(recv.statistics().current_buffer_used for _, recv in self._outboxes.values())
+
+    def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> None:
+        """Queue a record for ``peer``; a full outbox turns it straight into a hint."""
+        try:
+            self._outboxes[peer][0].send_nowait((record, quorum))
+        except trio.WouldBlock:
+            self.counters["outbox_overflow"] += 1
+            self._add_hints(peer, [record])
+            if quorum is not None:
+                quorum.ack(False)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            for peer in self.peers:
+                for _ in range(SENDERS_PER_PEER):
+                    nursery.start_soon(self._sender, peer)
+            if self.hinted_handoff:
+                nursery.start_soon(self._hint_loop)
+            task_status.started()
+
+    async def send_batch(self, peer: str, records: list[Record]) -> bool:
+        """Deliver one batch with retries; True once the peer acknowledged it (durable there)."""
+        message = Replicate(self.messenger.new_id(), self.node_id, tuple(records))
+        reply = await self.messenger.request(message, self.peers[peer], self.backoff)
+        return isinstance(reply, Ack)
+
+    async def _sender(self, peer: str) -> None:
+        receive = self._outboxes[peer][1]
+        while True:
+            first = await receive.receive()
+            items = [first]
+            # Take what queued up meanwhile, up to one datagram's worth: this is the batching.
+            while len(items) < 256:
+                try:
+                    items.append(receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            records = [record for record, _ in items]
+            groups = batch_records(records)
+            if len(groups) > 1:
+                # Too much for one datagram: send the first group, requeue the rest in order.
+                keep = len(groups[0])
+                for item in items[keep:]:
+                    self.enqueue(peer, *item)
+                items, records = items[:keep], records[:keep]
+            self.counters["replicate_batches"] += 1
+            self.counters["replicate_records"] += len(records)
+            ok = await self.send_batch(peer, records)
+            if not ok:
+                self.counters["replicate_failed"] += 1
+                self._add_hints(peer, records)
+            for _, quorum in items:
+                if quorum is not None:
+                    quorum.ack(ok)
+
+    def _add_hints(self, peer: str, records: Iterable[Record]) -> None:
+        if not self.hinted_handoff:
+            return
+        hints = self._hints[peer]
+        for record in records:
+            current = hints.get(record.key)
+            if current is None or record.stamp > current.stamp:
+                if current is None and self.hints_pending >= self.max_hints:
+                    self.counters["hints_dropped"] += 1
+                    continue
+                hints[record.key] = record
+                self.counters["hints_stored"] += 1
+
+    async def _hint_loop(self) -> None:
+        while True:
+            await trio.sleep(self.hint_interval * self.rng.uniform(0.75, 1.25))
+            async with trio.open_nursery() as nursery:
+                for peer, hints in self._hints.items():
+                    if hints:
+                        nursery.start_soon(self._deliver_hints, peer)
+
+    async def _deliver_hints(self, peer: str) -> None:
+        hints = self._hints[peer]
+        for group in batch_records(list(hints.values())):
+            message = Replicate(self.messenger.new_id(), self.node_id, tuple(group))
+            reply = await self.messenger.request(message, self.peers[peer], self.hint_backoff)
+            if not isinstance(reply, Ack):
+                return  # still unreachable: try again next round
+            for record in group:
+                if hints.get(record.key) == record:
+                    del hints[record.key]
+                    self.counters["hints_delivered"] += 1
+

@@ -1,0 +1,98 @@
+"""Running real nodes: a node on its configured UDP address with its log on disk.
+
+``serve_node`` is what ``python -m minikeydb serve`` runs and what the harness runs per node in
+``udp`` mode; ``NodeHandle`` lets the harness crash a node (its task is cancelled and its storage
+loses whatever was not yet durable, as under SIGKILL) and start it again from disk.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from .config import ClusterConfig
+from .log_storage import LogStorage
+from .node import Features, Node
+from .record import first_writer_wins, last_writer_wins
+from .ring import Ring
+from .storage import Storage
+from .transport import Transport, UdpTransport
+from .wire import Codec
+
+LOG_NAME = "records.log"
+
+
+def storage_path(config: ClusterConfig, node_id: str) -> Path:
+    return config.node_data_dir(node_id) / LOG_NAME
+
+
+def open_log_storage(config: ClusterConfig, node_id: str, bug: str | None = None) -> LogStorage:
+    """The node's on-disk log, with the merge rule and flush policy its bug switch asks for."""
+    ring = Ring(config.node_ids, config.replicas, config.vnodes)
+    return LogStorage.open(
+        storage_path(config, node_id),
+        merge=first_writer_wins if bug == "first-writer-wins" else last_writer_wins,
+        bucket_of=ring.range_of,
+        # ack-before-durable acknowledges from memory; a lazy flush makes the window it opens wide.
+        flush_interval=2.0 if bug == "ack-before-durable" else 1.0,
+    )
+
+
+def build_node(
+    config: ClusterConfig,
+    node_id: str,
+    transport: Transport,
+    storage: Storage,
+    *,
+    codec: Codec | None = None,
+    rng: random.Random | None = None,
+    wall: Callable[[], float] = time.time,
+    features: Features | None = None,
+    bug: str | None = None,
+) -> Node:
+    return Node(
+        node_id, config, transport, storage,
+        codec=codec or Codec(config.load_secret()), rng=rng, wall=wall, features=features, bug=bug,
+    )
+
+
+async def serve_node(
+    config: ClusterConfig,
+    node_id: str,
+    *,
+    bug: str | None = None,
+    features: Features | None = None,
+    task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Bind the node's UDP address, open its log, and serve until cancelled; closes both after."""
+    node_config = config.node(node_id)
+    transport = await UdpTransport.bind(node_config.host, node_config.port)
+    try:
+        storage = open_log_storage(config, node_id, bug)
+        try:
+            node = build_node(config, node_id, transport, storage, bug=bug, features=features)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(node.run)
+                task_status.started(node)
+        finally:
+            with trio.CancelScope(shield=True):
+                await storage.aclose()
+    finally:
+        transport.close()
+
+
+async def serve_cluster(
+    config: ClusterConfig,
+    *,
+    bug: str | None = None,
+    task_status: trio.TaskStatus[list[Node]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Every node of the config in this one process (``python -m minikeydb cluster``)."""
+    async with trio.open_nursery() as nursery:
+        nodes = [await nursery.start(partial(serve_node, config, node_id, bug=bug)) for node_id in config.node_ids]
+        task_status.started(nodes)
