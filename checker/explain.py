@@ -1,0 +1,237 @@
+"""Anomaly objects with explanations a person can follow without reading the checker.
+
+Every anomaly names its type, key and the indexes of the events that prove it, and a paragraph in
+the style of: "lost write on key k7: put p3-41 was acknowledged by n2 at 12.402 s; put p5-12,
+acknowledged at 9.870 s (before p3-41 was invoked at 11.955 s), is the value every node returned
+in the final reads (n1, n2, n3 at 41.200 s). n2 was on the minority side of the partition from
+10.000 s to 15.000 s." The last sentence, relating the operations to the fault windows active
+while they ran, is what turns an anomaly into a lead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checker.faults import FaultTimeline, fmt_s
+
+INF = 1 << 62  # completion index of an operation that never (certainly) completed
+
+# Indexes into the checker's write records and read tuples (see convergence.py).
+W_KIND, W_VALUE, W_INV, W_INV_T, W_COMP, W_COMP_T, W_OUT, W_NODE, W_PROC, W_SEEN = range(10)
+R_VALUE, R_INV, R_COMP, R_INV_T, R_COMP_T, R_NODE, R_PROC, R_FINAL = range(8)
+
+
+def _v(value: Any) -> str:
+    return "null" if value is None else (value if isinstance(value, str) else repr(value))
+
+
+def _sentence(s: str) -> str:
+    """Capitalise a leading article only: node names like n2 stay as they are written."""
+    return ("A" + s[1:] if s.startswith("a ") else s) + "."
+
+
+def _by(node: Any) -> str:
+    return f" by {node}" if node is not None else ""
+
+
+def _write_name(w: list[Any]) -> str:
+    return f"put {_v(w[W_VALUE])}" if w[W_KIND] == "put" else f"delete (process {w[W_PROC]})"
+
+
+def _short(w: list[Any]) -> str:
+    return _v(w[W_VALUE]) if w[W_KIND] == "put" else "the delete"
+
+
+def _status(w: list[Any]) -> str:
+    out = w[W_OUT]
+    if out == "ok":
+        return f"acknowledged{_by(w[W_NODE])} at {fmt_s(w[W_COMP_T])}"
+    if out == "fail":
+        return f"failed{_by(w[W_NODE])} at {fmt_s(w[W_COMP_T])}"
+    return f"of unknown outcome (invoked{_by(w[W_NODE])} at {fmt_s(w[W_INV_T])})"
+
+
+class Explainer:
+    """Builds anomaly dicts; knows the fault windows so it can say what was going on."""
+
+    def __init__(self, faults: FaultTimeline) -> None:
+        self.faults = faults
+
+    def _context(self, spans: list[tuple[int | None, int | None, Any]]) -> tuple[str, list[dict[str, Any]]]:
+        """Sentences about the fault windows overlapping any of (start, end, node) spans."""
+        seen: dict[tuple[int, Any], str] = {}
+        windows = []
+        for a, b, node in spans:
+            if a is None:
+                continue
+            for w in self.faults.active(a, b if b is not None else a):
+                k = (id(w), node if w.kind == "partition" else None)
+                if k not in seen:
+                    seen[k] = w.describe(node)
+                    if all(x is not w for x in windows):
+                        windows.append(w)
+        text = " ".join(_sentence(s) for s in dict.fromkeys(seen.values()))
+        return text, [w.to_json() for w in windows]
+
+    @staticmethod
+    def _finals(ok: dict[Any, tuple[Any, ...]]) -> str:
+        nodes = sorted(ok, key=str)
+        times = [v[2] for v in ok.values() if v[2] is not None]
+        when = f" at {fmt_s(max(times))}" if times else ""
+        return f"{', '.join(map(str, nodes))}{when}"
+
+    def _anomaly(
+        self,
+        typ: str,
+        key: Any,
+        indexes: list[int],
+        text: str,
+        spans: list[tuple[Any, Any, Any]],
+        **extra: Any,
+    ) -> dict[str, Any]:
+        ctx, windows = self._context(spans)
+        return {
+            "type": typ,
+            "key": key,
+            "indexes": sorted({i for i in indexes if i is not None and i < INF}),
+            "explanation": f"{typ.replace('-', ' ')} on key {key}: {text}" + (f" {ctx}" if ctx else ""),
+            "faults": windows,
+            **extra,
+        }
+
+    def future_read(self, key: Any, read: tuple[Any, ...], w: list[Any]) -> dict[str, Any]:
+        phase = "final read" if read[R_FINAL] else "read"
+        text = (
+            f"a {phase}{_by(read[R_NODE])} (process {read[R_PROC]}) returned {_v(read[R_VALUE])}, "
+            f"completing at {fmt_s(read[R_COMP_T])} (line index {read[R_COMP]}), but the put of "
+            f"{_v(w[W_VALUE])} was only invoked afterwards, at {fmt_s(w[W_INV_T])} (index {w[W_INV]}): "
+            "the read saw a value before anyone had started writing it."
+        )
+        return self._anomaly(
+            "future-read",
+            key,
+            [read[R_INV], read[R_COMP], w[W_INV]],
+            text,
+            [(read[R_INV_T], read[R_COMP_T], read[R_NODE]), (w[W_INV_T], w[W_COMP_T], w[W_NODE])],
+            value=read[R_VALUE],
+        )
+
+    def phantom_read(self, key: Any, value: Any, reads: list[tuple[Any, ...]]) -> dict[str, Any]:
+        r = reads[0]
+        more = f" ({len(reads)} reads returned it; the first is shown)" if len(reads) > 1 else ""
+        text = (
+            f"a read{_by(r[R_NODE])} (process {r[R_PROC]}) returned {_v(value)} at {fmt_s(r[R_COMP_T])} "
+            f"(index {r[R_COMP]}), but no put of key {key} ever wrote that value{more}."
+        )
+        idx = []
+        for x in reads[:20]:
+            idx += [x[R_INV], x[R_COMP]]
+        return self._anomaly(
+            "phantom-read", key, idx, text, [(r[R_INV_T], r[R_COMP_T], r[R_NODE])], value=value
+        )
+
+    def failed_read(self, key: Any, w: list[Any]) -> dict[str, Any]:
+        r = w[W_SEEN]
+        text = (
+            f"a read{_by(r[R_NODE])} (process {r[R_PROC]}) returned {_v(w[W_VALUE])} at {fmt_s(r[R_COMP_T])} "
+            f"(index {r[R_COMP]}), but the put of that value failed{_by(w[W_NODE])} at {fmt_s(w[W_COMP_T])} "
+            f"(index {w[W_COMP]}): a failed operation must never take effect."
+        )
+        return self._anomaly(
+            "phantom-read",
+            key,
+            [r[R_INV], r[R_COMP], w[W_INV], w[W_COMP]],
+            text,
+            [(r[R_INV_T], r[R_COMP_T], r[R_NODE]), (w[W_INV_T], w[W_COMP_T], w[W_NODE])],
+            value=w[W_VALUE],
+        )
+
+    def divergent(self, key: Any, ks: Any, ok: dict[Any, tuple[Any, ...]]) -> dict[str, Any]:
+        groups: dict[Any, list[Any]] = {}
+        for node, v in ok.items():
+            groups.setdefault(v[0], []).append(node)
+        parts = []
+        for value, nodes in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            w = ks.writes.get(value) if value is not None else None
+            origin = f", {_write_name(w)} {_status(w)}" if w is not None else ""
+            parts.append(f"{', '.join(map(str, sorted(nodes, key=str)))} returned {_v(value)}{origin}")
+        times = [v[2] for v in ok.values() if v[2] is not None]
+        text = (
+            "after the final heal the nodes still disagree in their last final reads"
+            + (f" (up to {fmt_s(max(times))})" if times else "")
+            + ": "
+            + "; ".join(parts)
+            + "."
+        )
+        spans = []
+        for value in groups:
+            w = ks.writes.get(value) if value is not None else None
+            if w is not None:
+                spans.append((w[W_INV_T], w[W_COMP_T], w[W_NODE]))
+        return self._anomaly(
+            "divergent",
+            key,
+            [v[1] for v in ok.values()],
+            text,
+            spans,
+            values={str(n): v[0] for n, v in ok.items()},
+        )
+
+    def lost_write(
+        self,
+        key: Any,
+        ks: Any,
+        ok: dict[Any, tuple[Any, ...]],
+        survivor: list[Any],
+        newer: list[Any],
+        typ: str,
+    ) -> dict[str, Any]:
+        text = (
+            f"{_write_name(newer)} was {_status(newer)}; {_write_name(survivor)}, {_status(survivor)} "
+            f"(before {_short(newer)} was invoked at {fmt_s(newer[W_INV_T])}), is the value every node "
+            f"returned in the final reads ({self._finals(ok)})."
+        )
+        if typ == "resurrected-delete":
+            text += " The acknowledged delete was undone: the older value came back."
+        else:
+            text += " The acknowledged newer write is lost."
+        return self._anomaly(
+            typ,
+            key,
+            [newer[W_INV], newer[W_COMP], survivor[W_INV], survivor[W_COMP]] + [v[1] for v in ok.values()],
+            text,
+            [
+                (newer[W_INV_T], newer[W_COMP_T], newer[W_NODE]),
+                (survivor[W_INV_T], survivor[W_COMP_T], survivor[W_NODE]),
+            ],
+            value=survivor[W_VALUE],
+            lost=newer[W_VALUE] if newer[W_KIND] == "put" else None,
+        )
+
+    def lost_to_null(
+        self, key: Any, ks: Any, ok: dict[Any, tuple[Any, ...]], newer: list[Any]
+    ) -> dict[str, Any]:
+        dels = [d for d in ks.deletes if d[W_OUT] != "fail"]
+        if dels:
+            why = (
+                f"every delete of the key completed before it was invoked (the last at "
+                f"{fmt_s(max((d[W_COMP_T] or 0) for d in dels))})"
+            )
+        else:
+            why = "no delete of the key was ever attempted"
+        text = (
+            f"{_write_name(newer)} was {_status(newer)}, and {why}; yet every node returned null in the "
+            f"final reads ({self._finals(ok)}). The acknowledged write is lost."
+        )
+        idx = [newer[W_INV], newer[W_COMP]] + [v[1] for v in ok.values()]
+        for d in dels[-3:]:
+            idx += [d[W_INV], d[W_COMP]]
+        return self._anomaly(
+            "lost-write",
+            key,
+            idx,
+            text,
+            [(newer[W_INV_T], newer[W_COMP_T], newer[W_NODE])],
+            value=None,
+            lost=newer[W_VALUE],
+        )

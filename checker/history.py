@@ -1,0 +1,211 @@
+"""Reading and validating histories: the one door every checker comes in through.
+
+A history is a JSON-lines file (HISTORY.md) or a Jepsen EDN file. Both are turned into the same
+plain dicts, validated as they stream past, so a malformed file stops with a `HistoryError` that
+names the file, the line and the field instead of a traceback from deep inside a checker.
+
+Validation is strict on what every workload shares (``process``, ``type``, ``f``, ``index``,
+``time``) and on the pairing rule (one completion per invocation, by the same process), and only
+as strict on ``key`` / ``value`` as the key-value workload needs, so that histories of registers,
+locks or list-append from other systems still load.
+
+Speed matters: the checker's budget is twice the cost of ``json.loads`` per line, so the JSON-lines
+path parses with orjson and validates with a handful of dictionary look-ups per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+TYPES = frozenset(("invoke", "ok", "fail", "info"))
+KV_FS = frozenset(("put", "get", "delete"))
+NEMESIS = "nemesis"
+
+
+class HistoryError(ValueError):
+    """A history that cannot be read: says where (file, line, field) and what is wrong."""
+
+    def __init__(self, path: str | Path, line: int | None, field: str | None, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = f"line {line}" if line is not None else "(whole file)"
+        what = f"field {field!r}" if field else "(no field)"
+        super().__init__(f"{self.path}: {where}: {what}: {problem}")
+
+
+def is_edn_path(path: str | Path) -> bool:
+    """EDN is chosen by file name, because sniffing content would misread a JSON history."""
+    return str(path).endswith(".edn")
+
+
+def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Stream the validated events of a history file, one dict at a time, in file order.
+
+    Memory stays flat for JSON-lines files however long the run was; EDN files are parsed
+    whole (they are small in practice and their values may need a file-wide look to decode).
+    """
+    p = Path(path)
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - closed in the finally below, generator-friendly
+    except OSError as e:
+        raise HistoryError(p, None, None, f"cannot open: {e.strerror or e}") from None
+    try:
+        if is_edn_path(p):
+            from checker.edn import read_edn_events
+
+            try:
+                raw = fh.read()
+            except OSError as e:
+                raise HistoryError(p, None, None, f"cannot read: {e.strerror or e}") from None
+            yield from validate(read_edn_events(raw, p), p)
+        else:
+            yield from validate(_jsonl_lines(fh, p), p)
+    finally:
+        fh.close()
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """All validated events of a history file, in file order, with ``index`` filled in."""
+    return list(iter_events(path))
+
+
+def _jsonl_lines(fh: Any, path: Path) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed object) for each non-blank line of a JSON-lines file."""
+    loads = orjson.loads
+    lineno = 0
+    try:
+        for raw in fh:
+            lineno += 1
+            if not raw.strip():
+                continue
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError as e:
+                if not raw.endswith(b"\n"):
+                    problem = f"truncated or malformed JSON on the last line ({e})"
+                else:
+                    problem = f"not valid JSON ({e})"
+                raise HistoryError(path, lineno, "(json)", problem) from None
+            yield lineno, obj
+    except OSError as e:
+        raise HistoryError(path, lineno + 1, None, f"cannot read: {e.strerror or e}") from None
+
+
+def _type_name(v: object) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dict[str, Any]]:
+    """Check each (line, object) pair and yield it as an event dict with ``index`` set.
+
+    Enforces the pairing rule of HISTORY.md: a client process completes exactly the operation it
+    invoked (same ``f``, same ``key``) before invoking again. Nemesis events are not paired,
+    because MinikeyDB's nemesis writes only ``info`` edges and Jepsen's writes invoke/info pairs.
+    """
+    pending: dict[Any, tuple[str, Any, int]] = {}
+    position = 0
+    last_index = -1
+    types = TYPES
+    kv_fs = KV_FS
+    for line, ev in items:
+        if type(ev) is not dict:
+            raise HistoryError(path, line, "(event)", f"expected a JSON object, got {_type_name(ev)}")
+        # --- fields every workload shares -------------------------------------------------
+        idx = ev.get("index")
+        if idx is None:
+            ev["index"] = idx = position
+        elif type(idx) is not int or idx < 0:
+            raise HistoryError(path, line, "index", f"expected a non-negative integer, got {idx!r}")
+        if idx <= last_index:
+            raise HistoryError(
+                path, line, "index", f"index {idx} does not increase (previous event had {last_index})"
+            )
+        last_index = idx
+        position += 1
+        t = ev.get("time")
+        if t is not None and type(t) is not int:
+            if type(t) is float and t == t:
+                ev["time"] = int(t)
+            else:
+                raise HistoryError(path, line, "time", f"expected integer nanoseconds or null, got {t!r}")
+        if "process" not in ev:
+            raise HistoryError(path, line, "process", "missing")
+        proc = ev["process"]
+        typ = ev.get("type")
+        if typ not in types:
+            if typ is None and "type" not in ev:
+                raise HistoryError(path, line, "type", "missing")
+            raise HistoryError(path, line, "type", f"expected one of invoke/ok/fail/info, got {typ!r}")
+        f = ev.get("f")
+        if type(f) is not str:
+            if f is None and "f" not in ev:
+                raise HistoryError(path, line, "f", "missing")
+            raise HistoryError(path, line, "f", f"expected a string, got {_type_name(f)} {f!r}")
+        if proc == NEMESIS:
+            yield ev
+            continue
+        if type(proc) is not int:
+            raise HistoryError(
+                path, line, "process", f'expected an integer or "nemesis", got {_type_name(proc)} {proc!r}'
+            )
+        # --- key-value workload fields ----------------------------------------------------
+        key = ev.get("key")
+        if f in kv_fs:
+            kt = type(key)
+            if kt is not str and kt is not int:
+                if key is None and "key" not in ev:
+                    raise HistoryError(path, line, "key", f"missing on a {f} operation")
+                raise HistoryError(
+                    path, line, "key", f"expected a string or integer, got {_type_name(key)} {key!r}"
+                )
+            v = ev.get("value")
+            if v is not None:
+                vt = type(v)
+                if vt is list or vt is dict:
+                    raise HistoryError(
+                        path, line, "value", f"expected a scalar or null on a {f}, got {_type_name(v)}"
+                    )
+            elif f == "put" and typ != "fail":
+                raise HistoryError(path, line, "value", "a put must carry the value it writes")
+        fin = ev.get("final")
+        if fin is not None and type(fin) is not bool:
+            raise HistoryError(path, line, "final", f"expected true/false, got {fin!r}")
+        # --- pairing ------------------------------------------------------------------------
+        if typ == "invoke":
+            open_ = pending.get(proc)
+            if open_ is not None:
+                raise HistoryError(
+                    path,
+                    line,
+                    "process",
+                    f"process {proc} invokes again while its {open_[0]} from line {open_[2]} "
+                    "has no completion",
+                )
+            pending[proc] = (f, key, line)
+        else:
+            open_ = pending.pop(proc, None)
+            if open_ is None:
+                raise HistoryError(
+                    path, line, "type", f"{typ} completion by process {proc} without a matching invoke"
+                )
+            if open_[0] != f:
+                raise HistoryError(
+                    path,
+                    line,
+                    "f",
+                    f"completion f {f!r} does not match the invoke on line {open_[2]} ({open_[0]!r})",
+                )
+            if open_[1] != key:
+                raise HistoryError(
+                    path,
+                    line,
+                    "key",
+                    f"completion key {key!r} does not match the invoke on line {open_[2]} ({open_[1]!r})",
+                )
+        yield ev

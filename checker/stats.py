@@ -1,0 +1,147 @@
+"""The informational measurements: latency, availability, staleness, PBS visibility, sessions.
+
+None of these decide the verdict; they say how the system behaved while being correct (or not).
+They are collected while the history streams past, so everything here is either a counter or a
+compact array of numbers, never a list of events: a million-operation run must fit in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Sequence
+from typing import Any
+
+# Log-spaced buckets (ms) for "how long after the acknowledgement did the read start".
+PBS_EDGES_MS: tuple[float, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000)
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
+    """n, p50, p95, p99, max of a sample (nearest-rank), or Nones for an empty sample."""
+    n = len(values)
+    if n == 0:
+        return {"n": 0, "p50": None, "p95": None, "p99": None, "max": None}
+    s = sorted(values)
+
+    def rank(q: float) -> float:
+        return round(s[min(n - 1, max(0, math.ceil(q * n) - 1))], 3)
+
+    return {"n": n, "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99), "max": round(s[-1], 3)}
+
+
+def pbs_bucket(t_ms: float) -> int:
+    """Index of the PBS bucket holding ``t_ms`` (the last bucket is open-ended)."""
+    edges = PBS_EDGES_MS
+    lo, hi = 0, len(edges) - 1
+    if t_ms >= edges[-1]:
+        return hi
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if edges[mid] <= t_ms:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class StatsCollector:
+    """Counters and samples fed by the convergence checker, summarised by `summary`."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = {}
+        self.final_counts: dict[str, int] = {"ok": 0, "fail": 0, "info": 0}
+        # latency samples (ms) by (f, fault kinds active at invoke)
+        self.latency: dict[tuple[str, tuple[str, ...]], array] = {}
+        self.reads = 0  # ok non-final reads whose source write could be identified
+        self.stale_ages_ms = array("d")
+        self.stale_times = array("q")  # invoke times (ns) of stale reads, for post-heal convergence
+        self.stale_undecidable = 0
+        self.pbs_total = [0] * len(PBS_EDGES_MS)
+        self.pbs_fresh = [0] * len(PBS_EDGES_MS)
+        self.ryw: dict[Any, int] = {}
+        self.monotonic: dict[Any, int] = {}
+        self.session_examples: list[dict[str, Any]] = []
+
+    def count(self, f: str, typ: str) -> None:
+        c = self.counts.get(f)
+        if c is None:
+            c = self.counts[f] = {"ok": 0, "fail": 0, "info": 0}
+        c[typ] += 1
+
+    def add_latency(self, f: str, kinds: tuple[str, ...], ms: float) -> None:
+        a = self.latency.get((f, kinds))
+        if a is None:
+            a = self.latency[(f, kinds)] = array("d")
+        a.append(ms)
+
+    def add_pbs(self, t_ms: float, fresh: bool) -> None:
+        b = pbs_bucket(t_ms)
+        self.pbs_total[b] += 1
+        if fresh:
+            self.pbs_fresh[b] += 1
+
+    def session_violation(self, kind: str, process: Any, example: dict[str, Any]) -> None:
+        table = self.ryw if kind == "read-your-writes" else self.monotonic
+        table[process] = table.get(process, 0) + 1
+        if len(self.session_examples) < 50:
+            self.session_examples.append({"kind": kind, "process": process, **example})
+
+    def latency_summary(self) -> dict[str, dict[str, Any]]:
+        """Per f: 'all', 'healthy' and one entry per fault kind (an op under two kinds is in both)."""
+        groups: dict[str, dict[str, list[array]]] = {}
+        for (f, kinds), arr in self.latency.items():
+            g = groups.setdefault(f, {})
+            g.setdefault("all", []).append(arr)
+            for k in kinds or ("healthy",):
+                g.setdefault(k, []).append(arr)
+        out: dict[str, dict[str, Any]] = {}
+        for f, g in sorted(groups.items()):
+            out[f] = {}
+            for label, arrs in sorted(g.items(), key=lambda kv: (kv[0] != "all", kv[0] != "healthy", kv[0])):
+                merged: list[float] = []
+                for a in arrs:
+                    merged.extend(a)
+                out[f][label] = percentiles(merged)
+        return out
+
+    def pbs_curve(self) -> list[dict[str, Any]]:
+        out = []
+        edges = PBS_EDGES_MS
+        for i, total in enumerate(self.pbs_total):
+            if total == 0:
+                continue
+            out.append(
+                {
+                    "t_ms_from": edges[i],
+                    "t_ms_to": edges[i + 1] if i + 1 < len(edges) else None,
+                    "reads": total,
+                    "fresh": self.pbs_fresh[i],
+                    "probability": round(self.pbs_fresh[i] / total, 6),
+                }
+            )
+        return out
+
+    def staleness_summary(self) -> dict[str, Any]:
+        n = len(self.stale_ages_ms)
+        return {
+            "reads_checked": self.reads,
+            "stale_reads": n,
+            "stale_fraction": round(n / self.reads, 6) if self.reads else None,
+            "age_ms": percentiles(self.stale_ages_ms),
+            "undecidable_reads": self.stale_undecidable,
+        }
+
+    def sessions_summary(self) -> dict[str, Any]:
+        return {
+            "read_your_writes": {
+                "violations": sum(self.ryw.values()),
+                "by_process": {str(p): n for p, n in sorted(self.ryw.items(), key=lambda kv: str(kv[0]))},
+            },
+            "monotonic_reads": {
+                "violations": sum(self.monotonic.values()),
+                "by_process": {
+                    str(p): n for p, n in sorted(self.monotonic.items(), key=lambda kv: str(kv[0]))
+                },
+            },
+            "examples": self.session_examples,
+        }
