@@ -140,14 +140,18 @@ class FaultyNetwork(FaultModel):
         if source is None or target is None or source == target:
             await transport.inner.send(data, dest)
             return
+        sent_now = False
         for delay in self.decide(source, target):
             if delay <= 0:
                 await transport.inner.send(data, dest)
+                sent_now = True
             else:
                 self._require_nursery("a delayed delivery").start_soon(
                     self._send_later, delay, transport, data, dest, source, target
                 )
-        await trio.lowlevel.checkpoint()
+        if not sent_now:
+            # A lost or delayed datagram still costs the sender a checkpoint, as a real send does.
+            await trio.lowlevel.checkpoint()
 
     async def _send_later(
         self, delay: float, transport: FaultyTransport, data: bytes, dest: Address, source: str, target: str
@@ -190,6 +194,9 @@ class FaultyTransport:
         socket and channel receives are cancel-safe, so nothing is lost by the cancellation.
         """
         network = self.network
+        if self.node_id is None:
+            # Clients are never paused: nothing to hold, no scope to wake.
+            return await self.inner.recv()
         while True:
             if self._held_in and not network.is_paused(self.node_id):
                 return self._held_in.popleft()
