@@ -44,7 +44,7 @@ class MemoryStorage(IndexedStorage):
         *,
         merge: MergePolicy = last_writer_wins,
         bucket_of: BucketOf,
-        group_commit_window: float = 0.002,
+        group_commit_window: float = 0.0,
         flush_interval: float = 1.0,
     ) -> None:
         if not isinstance(disk, MemoryDisk):
