@@ -149,7 +149,16 @@ class LogStorage(IndexedStorage):
         # write is in flight and none will start, as after a real process death.
         self._io_lock = threading.Lock()
         self._live_bytes = 0  # encoded size of the current records: the compaction yardstick
-        self.log_bytes = 0
+        self.stats["log_bytes"] = 0
+
+    @property
+    def log_bytes(self) -> int:
+        """Current size of the log file (valid frames only)."""
+        return self.stats["log_bytes"]
+
+    @log_bytes.setter
+    def log_bytes(self, size: int) -> None:
+        self.stats["log_bytes"] = size
 
     @classmethod
     def open(

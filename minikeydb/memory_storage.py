@@ -32,7 +32,7 @@ class MemoryDisk:
     records: dict[str, Record] = attrs.field(factory=dict)
     fsyncs: int = 0
     opens: int = 0
-    _owner: MemoryStorage | None = attrs.field(default=None, repr=False)
+    _owner: MemoryStorage | None = attrs.field(default=None, init=False, repr=False, eq=False)
 
 
 class MemoryStorage(IndexedStorage):

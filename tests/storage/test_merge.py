@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from minikeydb.record import Record, first_writer_wins
-from minikeydb.storage import StorageClosedError
+from minikeydb.storage import Storage, StorageClosedError
 
 
 def rec(key: str, value: str | None, physical: int, node: str = "n1") -> Record:
@@ -16,6 +16,7 @@ def rec(key: str, value: str | None, physical: int, node: str = "n1") -> Record:
 async def test_round_trip(engine):
     """A stored record is returned by get() and records(), and counted as live."""
     store = engine.open()
+    assert isinstance(store, Storage)
     assert await store.apply([rec("a", "1", 10), rec("b", None, 11)]) == [True, True]
     assert store.get("a") == rec("a", "1", 10)
     assert store.get("b") == rec("b", None, 11)
