@@ -129,7 +129,7 @@ class Model:
                 parts.setdefault(key, []).append(op)
             except TypeError:
                 raise HistoryInputError(
-                    f"event {op.call_pos}: field 'key' must be a string or number, got {key!r}"
+                    f"event {op.call_index}: field 'key' must be a string or number, got {key!r}"
                 ) from None
         return parts
 
@@ -157,7 +157,7 @@ class Model:
         """Reject an `f` the model does not know, naming the event."""
         if op.f not in self.functions:
             raise HistoryInputError(
-                f"event {op.call_pos}: f {op.f!r} is not an operation of the {self.name} model "
+                f"event {op.call_index}: f {op.f!r} is not an operation of the {self.name} model "
                 f"(expected one of {', '.join(self.functions)})"
             )
 
@@ -200,7 +200,7 @@ def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> Com
     # cas
     pair = op.value
     if not isinstance(pair, list | tuple) or len(pair) != 2:
-        raise HistoryInputError(f"event {op.call_pos}: a cas value must be [expected, new], got {pair!r}")
+        raise HistoryInputError(f"event {op.call_index}: a cas value must be [expected, new], got {pair!r}")
     expected, new = freeze(pair[0]), freeze(pair[1])
     label = f"cas {_fmt(expected)}->{_fmt(new)}"
     if op.status == "fail":
@@ -233,7 +233,9 @@ class KvModel(Model):
     def split(self, ops: list[Operation]) -> dict[Any, list[Operation]]:
         for op in ops:
             if op.key is None:
-                raise HistoryInputError(f"event {op.call_pos}: the kv model needs a 'key' on every operation")
+                raise HistoryInputError(
+                    f"event {op.call_index}: the kv model needs a 'key' on every operation"
+                )
         return super().split(ops)
 
     def initial_state(self, part: Any, init: Any) -> Any:
@@ -267,7 +269,7 @@ class KvModel(Model):
         suffix = freeze(op.value)
         if not isinstance(suffix, str | tuple):
             raise HistoryInputError(
-                f"event {op.call_pos}: an append value must be a string or a list, got {op.value!r}"
+                f"event {op.call_index}: an append value must be a string or a list, got {op.value!r}"
             )
         return CompiledOp(
             op, _append_step(suffix), must, False, f"append {_fmt(suffix)}", "to hold a string or nothing"
@@ -424,19 +426,19 @@ def _micro_ops(op: Operation) -> list[tuple[str, Any, Any]]:
     txn = op.value
     if not isinstance(txn, list | tuple):
         raise HistoryInputError(
-            f"event {op.call_pos}: a txn value must be a list of [f, key, value], got {txn!r}"
+            f"event {op.call_index}: a txn value must be a list of [f, key, value], got {txn!r}"
         )
     micro = []
     for m in txn:
         if not isinstance(m, list | tuple) or len(m) != 3 or m[0] not in ("read", "write"):
             raise HistoryInputError(
-                f'event {op.call_pos}: a txn micro-operation must be ["read"|"write", key, value], got {m!r}'
+                f'event {op.call_index}: a txn micro-operation must be ["read"|"write", key, value], got {m!r}'
             )
         try:
             hash(m[1])
         except TypeError:
             raise HistoryInputError(
-                f"event {op.call_pos}: a txn key must be a string or number, got {m[1]!r}"
+                f"event {op.call_index}: a txn key must be a string or number, got {m[1]!r}"
             ) from None
         micro.append((m[0], m[1], m[2]))
     return micro

@@ -1,0 +1,102 @@
+"""Standalone use: `python -m checker.linearizable PATH... --model MODEL [flags] [--json]`.
+
+The project's `harness.py check --checker linearizable` is the main entry point; this one exists
+so the checker can be used (and timed) on any history without the rest of the project. Exit
+codes as in Jepsen: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or unreadable input, 255
+internal error; with several paths the worst verdict wins (254 > 1 > 2 > 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from checker.linearizable.check import check_events
+from checker.linearizable.models import MODELS
+from checker.linearizable.render import render_html
+
+_EXIT = {True: 0, False: 1, "unknown": 2}
+_RANK = {0: 0, 2: 1, 1: 2, 254: 3, 255: 4}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(254)
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    try:
+        from checker.history import read_events
+    except ImportError:
+        events = []
+        with open(path, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{line_no}: not JSON ({exc.msg})") from None
+        return events
+    return read_events(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check each path and print its verdict; return the worst exit code."""
+    parser = _Parser(prog="python -m checker.linearizable", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="history.jsonl files")
+    parser.add_argument("--model", required=True, choices=MODELS)
+    parser.add_argument("--init", default="null", help="initial state as JSON (default null)")
+    parser.add_argument("--null-read", default="any", choices=("any", "absent"))
+    parser.add_argument("--fail-cas", default="not-applied", choices=("not-applied", "observed"))
+    parser.add_argument("--time-budget", type=float, default=None, help="seconds per part")
+    parser.add_argument("--memory-budget", type=int, default=None, help="bytes of search cache per part")
+    parser.add_argument("--json", action="store_true", help="one results object per line")
+    parser.add_argument("--html", type=Path, default=None, help="write the picture of the last path here")
+    args = parser.parse_args(argv)
+    try:
+        init = json.loads(args.init)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--init is not JSON: {exc.msg}")
+    worst = 0
+    for path in args.paths:
+        try:
+            events = _read(path)
+            result = check_events(
+                events,
+                args.model,
+                init=init,
+                null_read=args.null_read,
+                fail_cas=args.fail_cas,
+                time_budget=args.time_budget,
+                memory_budget=args.memory_budget,
+            )
+        except (OSError, ValueError) as exc:
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            code = 254
+        except Exception as exc:  # noqa: BLE001 - a message, never a traceback
+            print(f"internal error on {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = 255
+        else:
+            code = _EXIT[result["valid"]]
+            if args.json:
+                print(json.dumps({"path": str(path), **result}, default=str))
+            else:
+                verdict = {True: "linearizable", False: "NOT linearizable"}.get(result["valid"], "unknown")
+                print(f"{path}: {verdict} ({result['stats']['seconds']:.3f} s)")
+                for item in [*result["anomalies"], *result["unknown"]]:
+                    print(f"  {item['explanation']}")
+            if args.html is not None:
+                args.html.write_text(f"<!doctype html><meta charset=utf-8><body>{render_html(result)}</body>")
+        if _RANK[code] > _RANK[worst]:
+            worst = code
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

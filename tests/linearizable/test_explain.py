@@ -1,0 +1,71 @@
+"""Violations are explained in words, and drawn; the standalone command reports verdicts as exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from checker.linearizable import check_events, render_html
+from checker.linearizable.__main__ import main
+from tests.linearizable.histories import seq
+
+
+def _stale_read() -> list[dict]:
+    return seq(
+        (0, "ok", "put", "v1", "v1", "k7"),
+        (1, "ok", "put", "v2", "v2", "k7"),
+        (2, "ok", "get", None, "v1", "k7"),
+    )
+
+
+def test_explanation_names_key_prefix_blocked_op_and_states():
+    """The anomaly names the key, the prefix, the op that cannot be placed, what it needed and saw."""
+    (anomaly,) = check_events(_stale_read(), "kv", null_read="absent")["anomalies"]
+    assert anomaly["key"] == "k7"
+    assert anomaly["blocked"]["indexes"] == [4, 5]
+    assert anomaly["indexes"][:2] == [4, 5]
+    assert anomaly["prefix"] == [0, 2]
+    assert anomaly["state_after_prefix"] == "'v2'"
+    assert anomaly["states_seen"] == ["'v2'"]
+    text = anomaly["explanation"]
+    assert "key 'k7'" in text.lower()
+    assert "process 2's get -> 'v1' (events 4-5) cannot be placed" in text
+    assert "needs key 'k7' to hold 'v1'" in text
+
+
+def test_render_draws_violating_part_with_prefix_and_blocked_op():
+    """The HTML fragment has an SVG timeline with the prefix numbered and the key's name escaped."""
+    h = [{**e, "key": "<k>"} for e in _stale_read()]
+    fragment = render_html(check_events(h, "kv", null_read="absent"))
+    assert "<svg" in fragment
+    assert "&lt;k&gt;" in fragment and "<k>" not in fragment
+    assert "#1 put" in fragment and "#2 put" in fragment
+    assert "#f4a6a6" in fragment  # the blocked op's colour
+
+
+def test_render_of_valid_result_has_no_picture():
+    """A linearizable result renders a verdict line and no timeline."""
+    h = seq((0, "ok", "put", "v1", "v1", "k"), (1, "ok", "get", None, "v1", "k"))
+    fragment = render_html(check_events(h, "kv"))
+    assert "<svg" not in fragment
+    assert ": linearizable" in fragment
+
+
+def test_main_prints_one_json_object_per_path_and_returns_worst_exit_code(tmp_path, capsys):
+    """The standalone command checks every path and exits with the worst verdict."""
+    bad = tmp_path / "bad.jsonl"
+    good = tmp_path / "good.jsonl"
+    bad.write_text("".join(json.dumps(e) + "\n" for e in _stale_read()))
+    good.write_text("".join(json.dumps(e) + "\n" for e in _stale_read()[:4]))
+    code = main([str(good), str(bad), "--model", "kv", "--null-read", "absent", "--json"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1
+    assert [(r["path"], r["valid"]) for r in lines] == [(str(good), True), (str(bad), False)]
+
+
+def test_main_bad_input_exits_254_with_a_message(tmp_path, capsys):
+    """An unreadable history gives exit code 254 and a one-line error, not a traceback."""
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"process": 0, "type": "ok", "f": "get", "key": "k", "value": 1}\n')
+    assert main([str(broken), "--model", "kv"]) == 254
+    err = capsys.readouterr().err
+    assert "broken.jsonl" in err and "Traceback" not in err
