@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import attrs
 import trio
@@ -30,7 +30,7 @@ from .messaging import Backoff, Messenger
 from .record import Record
 from .replication import Quorum, Replicator
 from .ring import Ring
-from .storage import Storage
+from .storage import Storage, StorageClosedError
 from .transport import Address, Transport
 from .wire import (
     FAIL,
@@ -172,6 +172,20 @@ class Node:
                 self.counters["handler_errors"] += 1
                 log.exception("node %s: error handling %r from %s", self.id, message, src)
 
+    def _spawn(self, handler: Callable[..., Awaitable[object]], *args: object) -> None:
+        """Run a handler as its own task; its exception is counted and logged, never fatal."""
+        assert self._nursery is not None
+        self._nursery.start_soon(self._guarded, handler, args)
+
+    async def _guarded(self, handler: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:
+        try:
+            await handler(*args)
+        except StorageClosedError:
+            self.counters["handler_errors_storage_closed"] += 1  # a crash in progress
+        except Exception:
+            self.counters["handler_errors"] += 1
+            log.exception("node %s: error in %s", self.id, getattr(handler, "__name__", handler))
+
     async def _dispatch(self, message: Message, src: Address) -> None:
         assert self._nursery is not None
         if log.isEnabledFor(logging.DEBUG):
@@ -180,7 +194,7 @@ class Node:
         if kind is Ack or kind is ReadReply:
             self.messenger.resolve(message)
         elif kind is Replicate:
-            self._nursery.start_soon(self._on_replicate, message, src)
+            self._spawn(self._on_replicate, message, src)
         elif kind is Read:
             await self.messenger.send(ReadReply(message.id, self.id, self.storage.get(message.key)), src)
         elif kind is Put or kind is Delete or kind is Get:
@@ -224,7 +238,7 @@ class Node:
         cached = self._reply_cache.get(token)
         if cached is not None:  # a resend of a request already answered: answer the same again
             self.counters["client_duplicates"] += 1
-            self._nursery.start_soon(self.messenger.send_bytes, cached, src)
+            self._spawn(self.messenger.send_bytes, cached, src)
             return
         if token in self._client_inflight:  # a resend of one still in progress: its answer will come
             self.counters["client_duplicates"] += 1
@@ -233,12 +247,12 @@ class Node:
         self._client_inflight.add(token)
         if isinstance(message, Get):
             if message.local:
-                self._nursery.start_soon(self._answer_local_read, message, src)
+                self._spawn(self._answer_local_read, message, src)
             else:
-                self._nursery.start_soon(self._coordinate_read, message, src)
+                self._spawn(self._coordinate_read, message, src)
         else:
             value = message.value if isinstance(message, Put) else None
-            self._nursery.start_soon(self._coordinate_write, message, src, value)
+            self._spawn(self._coordinate_write, message, src, value)
 
     async def _answer(self, message: Message, src: Address, reply: Reply) -> None:
         token = (src, message.id)
@@ -259,7 +273,7 @@ class Node:
         quorum = Quorum(self._quorum(message.w, len(replicas), self.config.write_quorum), len(replicas))
         for replica in replicas:
             if replica == self.id:
-                self._nursery.start_soon(self._local_write, record, quorum)
+                self._spawn(self._local_write, record, quorum)
             else:
                 self.replicator.enqueue(replica, record, quorum)
         if self.bug == "ack-before-durable":
@@ -318,7 +332,7 @@ class Node:
                     enough.set()
 
         for replica in replicas:
-            self._nursery.start_soon(ask, replica)
+            self._spawn(ask, replica)
         with trio.move_on_after(self.config.timeouts.coordinator):
             await enough.wait()
         if len(answers) < needed:
@@ -341,7 +355,7 @@ class Node:
             if record is None or record.stamp < newest.stamp:
                 self.counters["read_repairs"] += 1
                 if replica == self.id:
-                    self._nursery.start_soon(self.store, [newest])
+                    self._spawn(self.store, [newest])
                 else:
                     self.replicator.enqueue(replica, newest)
 

@@ -1,0 +1,81 @@
+"""The final phase: read every key from each of its replicas until they agree, or time runs out.
+
+Each replica is read with ``local=True``: the node's own stored copy, no quorum and no read repair,
+because the question is whether the replicas themselves converged, not whether a coordinator can
+paper over a difference. Keys whose replicas disagree are read again every ``interval`` until the
+converge timeout; the last final read of each key on each node is the one the checker judges, and
+the rounds before it measure how long convergence took.
+"""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+from minikeydb.client import Client
+from minikeydb.ring import Ring
+
+from .recorder import HistoryRecorder
+from .workload import Workload
+
+ROUND_INTERVAL = 0.5
+
+
+@attrs.define
+class FinalReadReport:
+    rounds: int = 0
+    converged: bool = False
+    seconds: float = 0.0
+    disagreeing: list[str] = attrs.Factory(list)
+
+
+async def final_reads(
+    client: Client, recorder: HistoryRecorder, workload: Workload, ring: Ring, keys: list[str], timeout: float
+) -> FinalReadReport:
+    report = FinalReadReport()
+    start = trio.current_time()
+    pending = list(keys)
+    readers = {node: workload.new_process() for node in ring.nodes}
+    while pending:
+        report.rounds += 1
+        seen: dict[str, dict[str, object]] = {key: {} for key in pending}
+        per_node: dict[str, list[str]] = {node: [] for node in ring.nodes}
+        for key in pending:
+            for replica in ring.replicas_for(key):
+                per_node[replica].append(key)
+
+        async def read_node(
+            node: str, node_keys: list[str], round_no: int = report.rounds, seen: dict[str, dict[str, object]] = seen
+        ) -> None:
+            for key in node_keys:
+                process = readers[node]
+                meta = {"round": round_no}
+                recorder.record(process=process, type="invoke", f="get", key=key, value=None, node=node,
+                                final=True, meta=meta)
+                result = await client.get(key, node=node, local=True)
+                kind = {"ok": "ok", "fail": "fail"}.get(result.outcome, "info")
+                recorder.record(process=process, type=kind, f="get", key=key,
+                                value=result.value if kind == "ok" else None, node=node,
+                                error=result.error if kind != "ok" else None, final=True, meta=meta)
+                if kind == "ok":
+                    seen[key][node] = result.value
+                elif kind == "info":
+                    readers[node] = workload.new_process()
+
+        async with trio.open_nursery() as nursery:
+            for node, node_keys in per_node.items():
+                if node_keys:
+                    nursery.start_soon(read_node, node, node_keys)
+        pending = [
+            key for key in pending
+            if len(seen[key]) < len(ring.replicas_for(key)) or len(set(seen[key].values())) > 1
+        ]
+        report.seconds = trio.current_time() - start
+        if not pending:
+            report.converged = True
+            break
+        if report.seconds >= timeout:
+            break
+        await trio.sleep(ROUND_INTERVAL)
+    report.disagreeing = pending
+    return report

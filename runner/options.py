@@ -1,0 +1,153 @@
+"""The options of one harness run: parsed from flags, checked early, recorded in run.json.
+
+A run is a pure function of its options and seed in simulated mode, and as close to one as real
+time allows otherwise, so ``RunOptions`` is plain data: ``to_json`` goes into run.json and
+``from_json`` gives a replay exactly the same run back.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+from minikeydb.node import BUGS
+from nemesis import FAULT_KINDS, PARTITION_KINDS
+
+MODES = ("udp", "processes", "sim")
+KEY_DISTS = ("uniform", "zipf")
+NEMESIS_CHOICES = ("none", *FAULT_KINDS, "all")
+CHECKERS = ("convergence", "linearizable")
+
+
+class OptionError(ValueError):
+    """A flag value that cannot work; the message says what to use instead."""
+
+
+def parse_mix(text: str) -> tuple[int, int, int]:
+    """``put:get:delete`` weights, e.g. ``5:5:1``."""
+    parts = text.split(":")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise OptionError(f"--mix takes three whole numbers put:get:delete, like 5:5:1; got {text!r}")
+    mix = (int(parts[0]), int(parts[1]), int(parts[2]))
+    if sum(mix) == 0:
+        raise OptionError("--mix needs at least one non-zero weight, like 5:5:1")
+    return mix
+
+
+def parse_nemesis(text: str) -> tuple[str, ...]:
+    """Comma-separated fault kinds; ``none`` alone means no faults, ``all`` means every kind."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in NEMESIS_CHOICES]
+    if bad or not kinds:
+        raise OptionError(
+            f"--nemesis: unknown kind(s) {', '.join(bad) or '(empty)'}; choose from {', '.join(NEMESIS_CHOICES)}"
+        )
+    if "none" in kinds and len(kinds) > 1:
+        raise OptionError("--nemesis none cannot be combined with other kinds")
+    return () if kinds == ("none",) else kinds
+
+
+def parse_checkers(text: str) -> tuple[str, ...]:
+    names = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in names if k not in CHECKERS]
+    if bad or not names:
+        raise OptionError(f"--checker: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(CHECKERS)}")
+    return names
+
+
+@attrs.frozen
+class RunOptions:
+    nodes: int = 5
+    replicas: int = 3
+    write_quorum: int = 1
+    read_quorum: int = 1
+    nemesis: tuple[str, ...] = ()
+    partition: str = "random-halves"
+    fault_interval: float = 5.0
+    crash_targets: str = "all"
+    time_limit: float = 30.0
+    rate: float = 200.0
+    concurrency: int = 10
+    keys: int = 20
+    mix: tuple[int, int, int] = (5, 5, 1)
+    key_dist: str = "uniform"
+    seed: int = 0
+    quiesce: float = 3.0
+    converge_timeout: float = 15.0
+    mode: str = "udp"
+    out: str = "histories"
+    bug: str | None = None
+    checkers: tuple[str, ...] = ("convergence",)
+    name: str | None = None
+    verbose: bool = False
+
+    def validate(self) -> RunOptions:
+        """Raise ``OptionError`` naming the flag for any value that cannot make a run."""
+        def positive(flag: str, value: float) -> None:
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise OptionError(f"{flag} must be a positive number, got {value!r}")
+
+        if not 1 <= self.nodes <= 200:
+            raise OptionError(f"--nodes must be between 1 and 200, got {self.nodes}")
+        if not 1 <= self.replicas <= self.nodes:
+            raise OptionError(f"--replicas must be between 1 and --nodes ({self.nodes}), got {self.replicas}")
+        for flag, q in (("--write-quorum", self.write_quorum), ("--read-quorum", self.read_quorum)):
+            if not 1 <= q <= self.replicas:
+                raise OptionError(f"{flag} must be between 1 and --replicas ({self.replicas}), got {q}")
+        for flag, value in (
+            ("--fault-interval", self.fault_interval), ("--time-limit", self.time_limit),
+            ("--rate", self.rate), ("--converge-timeout", self.converge_timeout),
+        ):
+            positive(flag, value)
+        if not (math.isfinite(self.quiesce) and self.quiesce >= 0):
+            raise OptionError(f"--quiesce must be zero or more seconds, got {self.quiesce}")
+        if not 1 <= self.concurrency <= 1000:
+            raise OptionError(f"--concurrency must be between 1 and 1000, got {self.concurrency}")
+        if not 1 <= self.keys <= 1_000_000:
+            raise OptionError(f"--keys must be between 1 and 1,000,000, got {self.keys}")
+        if self.partition not in PARTITION_KINDS:
+            raise OptionError(f"--partition: unknown {self.partition!r}; choose from {', '.join(PARTITION_KINDS)}")
+        if self.crash_targets not in CRASH_TARGETS:
+            raise OptionError(f"--crash-targets: unknown {self.crash_targets!r}; choose from {', '.join(CRASH_TARGETS)}")
+        if self.key_dist not in KEY_DISTS:
+            raise OptionError(f"--key-dist: unknown {self.key_dist!r}; choose from {', '.join(KEY_DISTS)}")
+        if self.mode not in MODES:
+            raise OptionError(f"--mode: unknown {self.mode!r}; choose from {', '.join(MODES)}")
+        if self.bug is not None and self.bug not in BUGS:
+            raise OptionError(f"--bug: unknown {self.bug!r}; choose from {', '.join(BUGS)}")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        data = attrs.asdict(self)
+        data["nemesis"] = list(self.nemesis)
+        data["mix"] = list(self.mix)
+        data["checkers"] = list(self.checkers)
+        return data
+
+    @classmethod
+    def from_json(cls, data: object) -> RunOptions:
+        if not isinstance(data, dict):
+            raise OptionError("run.json: 'options' must be an object")
+        known = {f.name for f in attrs.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise OptionError(f"run.json: unknown option(s) {sorted(unknown)}")
+        values = dict(data)
+        for name in ("nemesis", "checkers"):
+            if name in values:
+                values[name] = tuple(values[name])
+        if "mix" in values:
+            values["mix"] = tuple(values["mix"])
+        try:
+            return cls(**values).validate()
+        except TypeError as exc:
+            raise OptionError(f"run.json: bad options ({exc})") from None
+
+
+CRASH_TARGETS = ("one", "minority", "majority", "all", "mixed")
+"""Which nodes a crash window takes down. ``all`` (the default) is a whole-cluster power loss: the
+only crash under which an acknowledged-but-not-durable write can vanish from every replica
+before a later write hides it, so it is what the ``ack-before-durable`` check needs. ``mixed``
+draws one of the others per window, as Jepsen's kill nemesis does."""

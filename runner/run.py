@@ -1,0 +1,330 @@
+"""One whole test run: cluster, workload and nemesis for the time limit; heal; quiesce; final
+reads; verdict; report. Everything a run does is written under ``histories/<run-id>/``.
+
+The phases, as in Jepsen:
+
+1. **load**: client processes operate at the rate while the fault schedule runs;
+2. **heal**: the schedule ends by undoing every fault and recording ``heal``; workers finish the
+   operation they are in (so no invocation is left open) and stop;
+3. **quiesce**: nothing happens for ``--quiesce`` seconds while the repair mechanisms work;
+4. **final reads**: every key from each of its replicas, polling until they agree;
+5. **verdict**: the checker reads ``history.jsonl`` (the same file anyone can check later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import random
+import secrets
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from minikeydb.client import Client
+from minikeydb.config import ClusterConfig, NodeConfig, Timeouts
+from minikeydb.ring import Ring
+from minikeydb.transport import Transport, UdpTransport
+from minikeydb.wire import Codec
+from nemesis import FaultSchedule, FaultyNetwork, InProcessControl, SkewableClock, run_schedule
+
+from .cluster import InProcessCluster, UdpBackend
+from .final_reads import FinalReadReport, final_reads
+from .options import RunOptions
+from .progress import ProgressLine
+from .recorder import HistoryRecorder
+from .workload import Workload, key_names
+
+log = logging.getLogger("runner")
+
+SECRET_NAME = "cluster.secret"
+
+
+@attrs.define
+class RunResult:
+    run_dir: Path
+    options: RunOptions
+    results: dict[str, Any]
+    final: FinalReadReport
+    faults: dict[str, int]
+    elapsed: float
+
+
+def new_run_dir(out: Path, name: str) -> Path:
+    """``<out>/<UTC time>-<name>``, unique even when two runs start in the same second."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1000):
+        candidate = out / (f"{stamp}-{name}" if attempt == 0 else f"{stamp}-{name}-{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a run directory under {out}")
+
+
+def run_name(options: RunOptions) -> str:
+    if options.name:
+        return options.name
+    parts = ["-".join(options.nemesis) if options.nemesis else "none"]
+    if options.bug:
+        parts.append(options.bug)
+    if options.mode != "udp":
+        parts.append(options.mode)
+    return "-".join(parts)
+
+
+def free_udp_ports(count: int) -> list[int]:
+    """Ports the kernel hands out right now (bound together, so they are distinct)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None = None) -> ClusterConfig:
+    """The run's cluster: ``n1..nN`` on loopback, data and secret inside the run directory."""
+    ports = ports or [10_000 + i for i in range(options.nodes)]
+    nodes = tuple(NodeConfig(f"n{i + 1}", "127.0.0.1", port) for i, port in enumerate(ports))
+    return ClusterConfig(
+        nodes=nodes,
+        replicas=options.replicas,
+        write_quorum=options.write_quorum,
+        read_quorum=options.read_quorum,
+        data_dir=run_dir / "data",
+        secret_file=run_dir / SECRET_NAME,
+        timeouts=Timeouts(),
+        source=str(run_dir / "run.json"),
+    )
+
+
+def make_schedule(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
+    rng = random.Random(f"{options.seed}/schedule")
+    if not options.nemesis:
+        return FaultSchedule(node_ids, options.time_limit, options.fault_interval, ())
+    schedule = FaultSchedule.generate(
+        rng, list(options.nemesis), list(node_ids), options.time_limit, options.fault_interval, options.partition,
+    )
+    return retarget_crashes(schedule, options.crash_targets, rng)
+
+
+def retarget_crashes(schedule: FaultSchedule, targets: str, rng: random.Random) -> FaultSchedule:
+    """Choose which nodes each crash window takes down, by ``--crash-targets``."""
+    nodes = list(schedule.nodes)
+    windows = []
+    for window in schedule.windows:
+        if window.kind == "crash":
+            spec = rng.choice(("one", "minority", "majority", "all")) if targets == "mixed" else targets
+            count = {"one": 1, "minority": max(1, (len(nodes) - 1) // 2),
+                     "majority": len(nodes) // 2 + 1, "all": len(nodes)}[spec]
+            chosen = set(rng.sample(nodes, count))
+            window = attrs.evolve(window, params={"nodes": [n for n in nodes if n in chosen], "targets": spec})
+        windows.append(window)
+    return attrs.evolve(schedule, windows=tuple(windows))
+
+
+def write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for package in ("minikeydb", "trio", "attrs", "networkx", "orjson"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def run_metadata(options: RunOptions, config: ClusterConfig, schedule: FaultSchedule, argv: list[str]) -> dict[str, Any]:
+    return {
+        "argv": argv,
+        "seed": options.seed,
+        "mode": options.mode,
+        "options": options.to_json(),
+        "config": {
+            "nodes": [{"id": n.id, "host": n.host, "port": n.port} for n in config.nodes],
+            "replicas": config.replicas,
+            "write_quorum": config.write_quorum,
+            "read_quorum": config.read_quorum,
+            "vnodes": config.vnodes,
+            "timeouts": attrs.asdict(config.timeouts),
+        },
+        "schedule": schedule.to_json(),
+        "versions": versions(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def update_latest(out: Path, run_dir: Path) -> None:
+    """``histories/latest`` names the newest run: a symlink, or a file holding its name."""
+    latest = out / "latest"
+    try:
+        if latest.is_symlink() or latest.is_file():
+            latest.unlink()
+        latest.symlink_to(run_dir.name)
+    except OSError:
+        latest.write_text(run_dir.name + "\n")
+
+
+async def drive(
+    options: RunOptions,
+    config: ClusterConfig,
+    schedule: FaultSchedule,
+    recorder: HistoryRecorder,
+    cluster: Any,
+    network: Any,
+    control: Any,
+    client_transport: Transport,
+    codec: Codec,
+    progress: ProgressLine | None,
+) -> FinalReadReport:
+    """The phases common to every mode, once the cluster is up and the client has a transport."""
+    keys = key_names(options.keys)
+    ring = Ring(config.node_ids, config.replicas, config.vnodes)
+    async with Client.connect(config, transport=client_transport, codec=codec,
+                              rng=random.Random(f"{options.seed}/client")) as client:
+        workload = Workload(
+            client, recorder, random.Random(f"{options.seed}/workload"), nodes=list(config.node_ids),
+            keys=keys, key_dist=options.key_dist, mix=options.mix, rate=options.rate,
+            concurrency=options.concurrency,
+        )
+        async with trio.open_nursery() as nursery:
+            if progress is not None:
+                nursery.start_soon(progress.run, recorder, options.time_limit)
+            load = trio.CancelScope()
+
+            async def load_phase() -> None:
+                with load:
+                    await workload.run()
+
+            nursery.start_soon(load_phase)
+            await run_schedule(schedule, network, control, recorder.nemesis)
+            workload.stop()
+            with trio.move_on_after(config.timeouts.client + 1.0):
+                await workload.drained()
+            load.cancel()
+            if progress is not None:
+                progress.phase = "quiescing"
+            await trio.sleep(options.quiesce)
+            if progress is not None:
+                progress.phase = "final reads"
+            report = await final_reads(client, recorder, workload, ring, keys, options.converge_timeout)
+            nursery.cancel_scope.cancel()
+    return report
+
+
+async def run_in_process(options: RunOptions, run_dir: Path, config: ClusterConfig, schedule: FaultSchedule,
+                         recorder: HistoryRecorder, progress: ProgressLine | None) -> FinalReadReport:
+    """``udp`` mode: every node in this process on real loopback sockets, faults in the wrapper."""
+    codec = Codec(config.load_secret())
+    network = FaultyNetwork(random.Random(f"{options.seed}/network"), {n.id: n.peer_address for n in config.nodes})
+    clocks = {n: SkewableClock(time.time) for n in config.node_ids}
+    async with trio.open_nursery() as nursery:
+        network.attach(nursery)
+        cluster = InProcessCluster(config, UdpBackend(config, options.bug), network, clocks, codec, options.seed,
+                                   bug=options.bug)
+        await nursery.start(cluster.run)
+        control = InProcessControl(network, clocks, cluster.crash, cluster.restart)
+        client_transport = network.wrap(await UdpTransport.bind("127.0.0.1", 0), None)
+        try:
+            report = await drive(options, config, schedule, recorder, cluster, network, control,
+                                 client_transport, codec, progress)
+        finally:
+            client_transport.close()
+        nursery.cancel_scope.cancel()
+    return report
+
+
+def prepare_secret(run_dir: Path) -> None:
+    path = run_dir / SECRET_NAME
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+
+
+def execute(options: RunOptions, argv: list[str], *, run_dir: Path | None = None) -> RunResult:
+    """Run the whole test in real time (``udp`` or ``processes``) and return its outcome."""
+    out = Path(options.out)
+    run_dir = run_dir or new_run_dir(out, run_name(options))
+    prepare_secret(run_dir)
+    (run_dir / "nodes").mkdir(exist_ok=True)
+    ports = free_udp_ports(options.nodes * (2 if options.mode == "processes" else 1))
+    config = cluster_config(options, run_dir, ports[: options.nodes])
+    schedule = make_schedule(options, config.node_ids)
+    write_json(run_dir / "run.json", run_metadata(options, config, schedule, argv))
+    progress = ProgressLine() if sys.stderr.isatty() else None
+    started = time.monotonic()
+    handler = _node_log_handler(run_dir, options.verbose)
+
+    async def main() -> tuple[FinalReadReport, HistoryRecorder]:
+        recorder = HistoryRecorder(run_dir / "history.jsonl")
+        try:
+            if options.mode == "processes":
+                from .processes import run_processes
+
+                final = await run_processes(options, run_dir, config, ports[options.nodes :], schedule,
+                                            recorder, progress)
+            else:
+                final = await run_in_process(options, run_dir, config, schedule, recorder, progress)
+        finally:
+            recorder.close()
+        return final, recorder
+
+    try:
+        final, recorder = trio.run(main)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+        if progress is not None:
+            progress.clear()
+    return finish(options, run_dir, final, recorder, time.monotonic() - started)
+
+
+def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder: HistoryRecorder,
+           elapsed: float) -> RunResult:
+    """Check the recorded history, write results.json and report.html, point ``latest`` here."""
+    from checker.cli import run_checks
+    from checker.report import write_report
+
+    # A get of null means the key is absent in this store, hence null_read="absent" for kv.
+    lin_args = argparse.Namespace(model="kv", null_read="absent", fail_cas="not-applied", time_budget=10.0)
+    results = run_checks(run_dir / "history.jsonl", list(options.checkers), lin_args, None)
+    results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
+    write_json(run_dir / "results.json", results)
+    try:
+        write_report(run_dir, results)
+    except Exception as exc:  # the verdict stands even if a plot fails; say so
+        log.warning("report.html could not be written: %s", exc)
+    update_latest(Path(options.out), run_dir)
+    return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed)
+
+
+def _node_log_handler(run_dir: Path, verbose: bool) -> logging.Handler:
+    """In-process node logs go to ``nodes/cluster.log`` (per-node files in processes mode)."""
+    handler = logging.FileHandler(run_dir / "nodes" / "cluster.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    return handler

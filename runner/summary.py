@@ -1,0 +1,77 @@
+"""The summary printed at the end of a run: what happened, whether it converged, where to look."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .run import RunResult
+
+VERDICT_WORDS = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
+
+
+def _operation_table(history: Path) -> list[str]:
+    counts: Counter[tuple[str, str]] = Counter()
+    with history.open("rb") as lines:
+        for line in lines:
+            event = orjson.loads(line)
+            if event.get("process") == "nemesis" or event.get("type") == "invoke" or event.get("final"):
+                continue
+            counts[(event["f"], event["type"])] += 1
+    rows = ["  operation       ok     fail     info"]
+    for f in ("put", "get", "delete"):
+        rows.append(f"  {f:<10} {counts[(f, 'ok')]:>7} {counts[(f, 'fail')]:>8} {counts[(f, 'info')]:>8}")
+    return rows
+
+
+def _faults(run: RunResult) -> str:
+    if not run.faults:
+        return "none"
+    return ", ".join(f"{kind} x{n}" for kind, n in sorted(run.faults.items()))
+
+
+def format_summary(run: RunResult) -> str:
+    o = run.options
+    r: dict[str, Any] = run.results
+    lines = [
+        "",
+        f"MinikeyDB run {run.run_dir.name}",
+        f"  seed {o.seed}, mode {o.mode}, {o.nodes} nodes, N={o.replicas} W={o.write_quorum} R={o.read_quorum}, "
+        f"{o.time_limit:g} s at {o.rate:g} ops/s over {o.keys} keys" + (f", bug {o.bug}" if o.bug else ""),
+        "",
+        *_operation_table(run.run_dir / "history.jsonl"),
+        "",
+        f"  faults injected: {_faults(run)}",
+    ]
+    f = run.final
+    if f.converged:
+        lines.append(f"  converged: all {o.keys} keys agree on every replica, {f.seconds:.2f} s into the final "
+                     f"reads ({f.rounds} round{'s' if f.rounds != 1 else ''}, after {o.quiesce:g} s quiescence)")
+    else:
+        shown = ", ".join(f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
+        lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {len(f.disagreeing)} key(s) "
+                     f"still differ between replicas ({shown})")
+    anomalies = r.get("anomalies", [])
+    by_type = Counter(a.get("type", "?") for a in anomalies)
+    verdict = VERDICT_WORDS.get(r.get("valid"), str(r.get("valid")))
+    lines.append("")
+    lines.append(f"  verdict: {verdict}" + (f"  ({', '.join(f'{t} x{n}' for t, n in by_type.most_common())})"
+                                            if by_type else ""))
+    for anomaly in anomalies[:3]:
+        lines.append(f"    - {anomaly.get('explanation', anomaly)}")
+    if len(anomalies) > 3:
+        lines.append(f"    ... and {len(anomalies) - 3} more in results.json / report.html")
+    if o.nemesis and "clock-skew" in o.nemesis and by_type.get("lost-write"):
+        lines.append("    note: under clock-skew, last-writer-wins loses an acknowledged write whenever the")
+        lines.append("    skew exceeds the gap between conflicting writes; the lost writes above show exactly that.")
+    lines += [
+        "",
+        f"  files:  {run.run_dir}/  history.jsonl  run.json  results.json  report.html",
+        f"  replay: python harness.py replay {run.run_dir}",
+        f"  took {run.elapsed:.1f} s",
+        "",
+    ]
+    return "\n".join(lines)
