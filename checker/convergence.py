@@ -19,6 +19,7 @@ never took effect, so reading its value is a phantom.
 from __future__ import annotations
 
 import bisect
+import gc
 from collections.abc import Iterable
 from typing import Any
 
@@ -548,10 +549,22 @@ class ConvergenceChecker:
 
 
 def check_events(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Check a history (an iterable of event dicts in file order) for eventual convergence."""
-    c = ConvergenceChecker()
-    c.feed_all(events)
-    return c.finish()
+    """Check a history (an iterable of event dicts in file order) for eventual convergence.
+
+    The cyclic garbage collector is paused for the duration: the checker builds millions of
+    small acyclic containers, and CPython's generational GC would rescan all of them over and
+    over (measured: 20.6 s instead of 11.3 s on a 1.8M-event history). Nothing here makes cycles,
+    so reference counting frees everything; the collector's previous state is restored after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        c = ConvergenceChecker()
+        c.feed_all(events)
+        return c.finish()
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def check_stream(events: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,305 @@
+"""The checker's command line: ``check``, ``report`` and ``export``, as ``harness.py`` dispatches them.
+
+Exit codes follow Jepsen and HISTORY.md: 0 valid, 1 invalid, 2 unknown; 254 for bad arguments
+or unreadable input (one line naming file, line and field), 255 for an internal error. No
+traceback ever reaches the user: a person running ``harness.py check`` on somebody else's history
+needs to know what is wrong with the *file*, not where the checker tripped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import orjson
+
+from checker.history import HistoryError
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
+CHECKERS = ("convergence", "linearizable")
+# Worst first: a bad input outranks an invalid verdict, which outranks unknown, which outranks valid.
+_SEVERITY = {EXIT_INPUT: 4, EXIT_INTERNAL: 5, EXIT_INVALID: 3, EXIT_UNKNOWN: 2, EXIT_VALID: 1}
+
+
+class UsageError(Exception):
+    """Bad command-line arguments; becomes exit 254 with a one-line message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def verdict_code(valid: Any) -> int:
+    """0/1/2 for True/False/'unknown'."""
+    if valid is True:
+        return EXIT_VALID
+    if valid is False:
+        return EXIT_INVALID
+    return EXIT_UNKNOWN
+
+
+def worst(codes: list[int]) -> int:
+    return max(codes, key=lambda c: _SEVERITY.get(c, 0)) if codes else EXIT_VALID
+
+
+def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
+    """(history file, run directory or None) for a run directory or a history file argument."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("history.jsonl", "history.edn"):
+            if (p / name).is_file():
+                return p / name, p
+        raise HistoryError(p, None, None, "run directory has no history.jsonl (or history.edn)")
+    if not p.exists():
+        raise HistoryError(p, None, None, "no such file or directory")
+    return p, None
+
+
+def _parser() -> _Parser:
+    ap = _Parser(prog="harness.py", description="Check, report and export MinikeyDB histories.")
+    sub = ap.add_subparsers(dest="command", parser_class=_Parser)
+    c = sub.add_parser("check", help="give a verdict on one or more histories")
+    c.add_argument("paths", nargs="+", metavar="PATH", help="run directory or history (.jsonl / .edn)")
+    c.add_argument(
+        "--checker", default="convergence", help="convergence, linearizable, or both, comma-separated"
+    )
+    c.add_argument("--model", default=None, help="linearizability model (default: kv)")
+    c.add_argument("--init", default=None, help="initial state for the linearizability model, as JSON")
+    c.add_argument("--null-read", choices=("any", "absent"), default="any")
+    c.add_argument("--fail-cas", choices=("not-applied", "observed"), default="not-applied")
+    c.add_argument("--time-budget", type=float, default=None, help="seconds per part for linearizability")
+    c.add_argument("--json", action="store_true", help="print the results object (one line per path)")
+    r = sub.add_parser("report", help="write report.html for a run directory or history")
+    r.add_argument("path", metavar="PATH")
+    r.add_argument("--out", default=None, help="where to write the page (default: beside the history)")
+    e = sub.add_parser("export", help="write the history in another format")
+    e.add_argument("path", metavar="PATH")
+    e.add_argument("--edn", action="store_true", required=True, help="as Jepsen EDN")
+    e.add_argument(
+        "--out", "-o", default=None, help="output file, or - for stdout (default: history.edn beside it)"
+    )
+    return ap
+
+
+def _parse_checkers(spec: str) -> list[str]:
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    bad = [n for n in names if n not in CHECKERS]
+    if not names or bad:
+        raise UsageError(
+            f"harness.py check: --checker: unknown {bad or spec!r}; choose from {', '.join(CHECKERS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def run_checks(history: Path, checkers: list[str], args: argparse.Namespace, init: Any) -> dict[str, Any]:
+    """Run the requested checkers on one history; the combined results object."""
+    from checker.convergence import check_events as convergence
+    from checker.history import iter_events, read_events
+
+    if checkers == ["convergence"]:
+        return convergence(iter_events(history))
+    events = read_events(history)
+    results: dict[str, Any] | None = None
+    if "convergence" in checkers:
+        results = convergence(events)
+    import checker.linearizable as lin
+
+    lin_result = lin.check_events(
+        events,
+        args.model or "kv",
+        init=init,
+        null_read=args.null_read,
+        fail_cas=args.fail_cas,
+        time_budget=args.time_budget,
+    )
+    lin_result.setdefault("checker", "linearizable")
+    if results is None:
+        results = dict(lin_result)
+    else:
+        if results["valid"] is False or lin_result.get("valid") is False:
+            results["valid"] = False
+        elif results["valid"] == "unknown" or lin_result.get("valid") == "unknown":
+            results["valid"] = "unknown"
+    results["linearizable"] = lin_result
+    return results
+
+
+def summary(results: dict[str, Any], path: Path, max_anomalies: int = 10) -> str:
+    """A readable multi-line summary of a results object."""
+    verdict = {True: "VALID", False: "INVALID"}.get(results["valid"], "UNKNOWN")
+    lines = [f"{path}: {verdict}"]
+    st = results.get("stats", {})
+    ops = st.get("ops")
+    if isinstance(ops, dict) and ops:
+        parts = [f"{f} {c['ok']} ok/{c['fail']} fail/{c['info']} info" for f, c in sorted(ops.items())]
+        fr = st.get("final_reads", {})
+        lines.append(f"  operations: {'; '.join(parts)}; final reads {sum(fr.values()) if fr else 0}")
+    anomalies = results.get("anomalies", [])
+    counts = st.get("anomaly_counts") or {}
+    if anomalies:
+        total = sum(counts.values()) if counts else len(anomalies)
+        lines.append(
+            f"  anomalies: {total} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"
+        )
+        for a in anomalies[:max_anomalies]:
+            lines.append(f"  - {a.get('explanation', a)}  [events {a.get('indexes', [])[:12]}]")
+        if len(anomalies) > max_anomalies:
+            lines.append(f"  ... {len(anomalies) - max_anomalies} more (all in the results object: --json)")
+    unknown = results.get("unknown") or []
+    if unknown:
+        lines.append(f"  undecided keys: {st.get('unknown_keys', len(unknown))}")
+        for u in unknown[:3]:
+            lines.append(f"  ? {u.get('key')}: {u.get('reason')}")
+    stale = st.get("staleness")
+    if stale and stale.get("reads_checked"):
+        age = stale["age_ms"]
+        frac = stale["stale_fraction"] or 0.0
+        lines.append(
+            f"  staleness: {stale['stale_reads']} of {stale['reads_checked']} reads stale ({frac:.1%})"
+            + (f", age p50 {age['p50']} ms, p99 {age['p99']} ms, max {age['max']} ms" if age["n"] else "")
+        )
+    sess = st.get("sessions")
+    if sess:
+        lines.append(
+            f"  sessions: {sess['read_your_writes']['violations']} read-your-writes and "
+            f"{sess['monotonic_reads']['violations']} monotonic-read violations (informational)"
+        )
+    for c in st.get("convergence", []) or []:
+        if c.get("all_agreed_after_s") is not None:
+            lines.append(
+                f"  convergence: after the heal at {c['heal_s']:.3f} s every key's final reads agreed "
+                f"within {c['all_agreed_after_s']:.3f} s ({c['keys_with_final_reads']} keys)"
+            )
+    lin = results.get("linearizable")
+    if lin is not None and lin is not results:
+        lv = {True: "linearizable", False: "NOT linearizable"}.get(
+            lin.get("valid"), "linearizability unknown"
+        )
+        lines.append(f"  linearizability: {lv}, {len(lin.get('anomalies', []))} anomalies")
+        for a in lin.get("anomalies", [])[:max_anomalies]:
+            lines.append(f"  - {a.get('explanation', a)}")
+    return "\n".join(lines)
+
+
+def _write_results(run_dir: Path, results: dict[str, Any]) -> None:
+    (run_dir / "results.json").write_bytes(
+        orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+    )
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    checkers = _parse_checkers(args.checker)
+    init = None
+    if args.init is not None:
+        try:
+            init = json.loads(args.init)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"harness.py check: --init: not valid JSON ({e})") from None
+    if "linearizable" in checkers:
+        try:
+            import checker.linearizable as lin
+        except ImportError as e:
+            raise UsageError(
+                f"harness.py check: the linearizability checker is not available ({e})"
+            ) from None
+        if args.model is not None and args.model not in lin.MODELS:
+            raise UsageError(
+                f"harness.py check: --model: unknown {args.model!r}; choose from {', '.join(lin.MODELS)}"
+            )
+    codes = []
+    for raw in args.paths:
+        try:
+            history, run_dir = resolve_history(raw)
+            results = run_checks(history, checkers, args, init)
+        except HistoryError as e:
+            print(f"error: {e}", file=sys.stderr)
+            codes.append(EXIT_INPUT)
+            continue
+        except ValueError as e:  # the linearizability checker's input/argument errors
+            if type(e).__name__ in ("HistoryInputError", "ModelArgumentError"):
+                print(f"error: {raw}: {e}", file=sys.stderr)
+                codes.append(EXIT_INPUT)
+                continue
+            raise
+        results["path"] = str(history)
+        if run_dir is not None:
+            _write_results(run_dir, results)
+        if args.json:
+            sys.stdout.write(
+                orjson.dumps(results, option=orjson.OPT_NON_STR_KEYS, default=str).decode() + "\n"
+            )
+        else:
+            print(summary(results, history))
+        codes.append(verdict_code(results["valid"]))
+    return worst(codes)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from checker.report import write_report
+
+    try:
+        resolve_history(args.path)
+        out = write_report(args.path, out=Path(args.out) if args.out else None)
+    except HistoryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    print(out)
+    return EXIT_VALID
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from checker.edn import write_edn
+    from checker.history import iter_events
+
+    try:
+        history, run_dir = resolve_history(args.path)
+        if args.out == "-":
+            write_edn(iter_events(history), sys.stdout)
+            return EXIT_VALID
+        out = Path(args.out) if args.out else history.with_suffix(".edn")
+        if out.resolve() == history.resolve():
+            raise UsageError(f"harness.py export: refusing to overwrite the input {history}")
+        tmp = out.with_name(out.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            n = write_edn(iter_events(history), fh)
+        tmp.replace(out)
+    except HistoryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"{out} ({n} events)")
+    return EXIT_VALID
+
+
+def main(argv: list[str]) -> int:
+    """Run one subcommand; return the exit code (never raises, never prints a traceback)."""
+    try:
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as e:  # --help
+            return int(e.code or 0)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "export":
+            return cmd_export(args)
+        raise UsageError("harness.py: expected a command: check, report or export")
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_VALID
+    except Exception as e:  # the promise: no traceback reaches the user
+        print(f"internal error in the checker: {type(e).__name__}: {e} (please report this)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
