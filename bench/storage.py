@@ -107,39 +107,48 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-async def bench_writes(directory: Path, seconds: float) -> list[tuple[str, int, float, float, float, float]]:
-    rows = []
-    for name in ("log, no window", "log, window 2 ms", "sqlite WAL FULL"):
-        for writers in (1, 16, 64):
-            tag = f"{name.split(',')[0].split()[0]}-{writers}-{len(rows)}"
-            if name.startswith("log"):
-                window = 0.002 if "2 ms" in name else 0.0
-                store: IndexedStorage = LogStorage.open(
-                    directory / f"{tag}.log", bucket_of=bucket_of, group_commit_window=window
-                )
-            else:
-                store = SqliteStorage(directory / f"{tag}.db", window=0.0)
-            start = time.perf_counter()
-            count, latencies = await drive(store, writers, seconds)
-            elapsed = time.perf_counter() - start
-            syncs = store.stats["fsyncs"]
-            await store.aclose()
-            rows.append(
-                (
-                    name,
-                    writers,
+ENGINES = ("log, no window", "log, window 2 ms", "sqlite WAL FULL")
+WRITERS = (1, 16, 64)
+ROUNDS = 3
+
+Row = tuple[float, float, float, float]  # writes/s, writes per fsync, p50 ms, p99 ms
+
+
+async def bench_writes(directory: Path, seconds: float) -> dict[tuple[str, int], Row]:
+    """Every (engine, writers) cell runs ROUNDS times for seconds/ROUNDS, interleaved; best round wins.
+
+    The machine is shared: a burst of someone else's I/O can slow one run several-fold. Interleaving
+    spreads that over all engines instead of punishing whichever ran at the wrong moment.
+    """
+    best: dict[tuple[str, int], Row] = {}
+    for round_no in range(ROUNDS):
+        for engine_no, name in enumerate(ENGINES):
+            for writers in WRITERS:
+                # A fresh file per cell: a reused one would reject these restarted stamps as old.
+                tag = f"engine{engine_no}-{writers}w-round{round_no}"
+                if name.startswith("log"):
+                    window = 0.002 if "2 ms" in name else 0.0
+                    store: IndexedStorage = LogStorage.open(
+                        directory / f"{tag}.log", bucket_of=bucket_of, group_commit_window=window
+                    )
+                else:
+                    store = SqliteStorage(directory / f"{tag}.db", window=0.0)
+                start = time.perf_counter()
+                count, latencies = await drive(store, writers, seconds / ROUNDS)
+                elapsed = time.perf_counter() - start
+                syncs = store.stats["fsyncs"]
+                await store.aclose()
+                row = (
                     count / elapsed,
                     count / max(syncs, 1),
                     percentile(latencies, 50) * 1e3,
                     percentile(latencies, 99) * 1e3,
                 )
-            )
-            print(
-                f"{name:<18} {writers:>7} {rows[-1][2]:>10.0f} {rows[-1][3]:>11.1f} "
-                f"{rows[-1][4]:>9.2f} {rows[-1][5]:>9.2f}",
-                flush=True,
-            )
-    return rows
+                if (name, writers) not in best or row[0] > best[name, writers][0]:
+                    best[name, writers] = row
+    for (name, writers), (rate, per_sync, p50, p99) in best.items():
+        print(f"{name:<18} {writers:>7} {rate:>10.0f} {per_sync:>11.1f} {p50:>9.2f} {p99:>9.2f}")
+    return best
 
 
 def best_of(repeats: int, fn: Callable[[], None]) -> float:
@@ -206,7 +215,7 @@ async def bench_recovery(directory: Path, n: int) -> None:
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         directory = Path(tmp)
-        print(f"durable writes, {args.seconds:g} s per row, files in {directory}")
+        print(f"durable writes, best of {ROUNDS} interleaved rounds of {args.seconds / ROUNDS:.2g} s, files in {directory}")
         print(f"{'engine':<18} {'writers':>7} {'writes/s':>10} {'per fsync':>11} {'p50 ms':>9} {'p99 ms':>9}")
         await bench_writes(directory, args.seconds)
         await bench_recovery(directory, args.records)
