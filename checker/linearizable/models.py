@@ -70,8 +70,24 @@ class CompiledOp:
     step: Step
     must: bool
     readonly: bool
-    label: str
-    needs: str
+    #: (label, needs) templates; `{0}`... stand for `values`, formatted only when explaining,
+    #: because formatting every operation up front cost more than the search itself.
+    template: tuple[str, str]
+    values: tuple[Any, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """What the operation did, in words ("read 3", "cas 1->2")."""
+        return self.template[0].format(*map(_fmt, self.values))
+
+    @property
+    def needs(self) -> str:
+        """What state the operation needs, in words ("to hold 3")."""
+        return self.template[1].format(*map(_fmt, self.values))
+
+
+def _literal(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _fmt(value: Any) -> str:
@@ -110,6 +126,19 @@ def _cas_observed_fail_step(expected: Any) -> Step:
         return BAD if state == expected else state
 
     return step
+
+
+_READ = ("read {0}", "to hold {0}")
+_WRITE = ("write {0}", "nothing")
+_CAS = ("cas {0}->{1}", "to hold {0}")
+_CAS_FAILED = ("cas {0}->{1} (failed)", "not to hold {0}")
+_GET = ("get -> {0}", "to hold {0}")
+_GET_ABSENT = ("get -> absent", "to be absent")
+_PUT = ("put {0}", "nothing")
+_DELETE = ("delete", "nothing")
+_APPEND = ("append {0}", "to hold a string of the same type, or nothing")
+_ACQUIRE = ("acquire", "to be unlocked")
+_RELEASE = ("release", "to be locked")
 
 
 class Model:
@@ -191,32 +220,22 @@ def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> Com
         value = freeze(op.value)
         if value is None and flags.null_read == "any":
             return None
-        return CompiledOp(op, _read_step(value), True, True, f"read {_fmt(value)}", f"to hold {_fmt(value)}")
+        return CompiledOp(op, _read_step(value), True, True, _READ, (value,))
     if op.f == "write":
         if op.status == "fail":
             return None
         value = freeze(op.value)
-        return CompiledOp(op, _write_step(value), op.status == "ok", False, f"write {_fmt(value)}", "nothing")
+        return CompiledOp(op, _write_step(value), op.status == "ok", False, _WRITE, (value,))
     # cas
     pair = op.value
     if not isinstance(pair, list | tuple) or len(pair) != 2:
         raise HistoryInputError(f"event {op.call_index}: a cas value must be [expected, new], got {pair!r}")
     expected, new = freeze(pair[0]), freeze(pair[1])
-    label = f"cas {_fmt(expected)}->{_fmt(new)}"
     if op.status == "fail":
         if flags.fail_cas == "not-applied":
             return None
-        return CompiledOp(
-            op,
-            _cas_observed_fail_step(expected),
-            True,
-            True,
-            label + " (failed)",
-            f"not to hold {_fmt(expected)}",
-        )
-    return CompiledOp(
-        op, _cas_step(expected, new), op.status == "ok", False, label, f"to hold {_fmt(expected)}"
-    )
+        return CompiledOp(op, _cas_observed_fail_step(expected), True, True, _CAS_FAILED, (expected, new))
+    return CompiledOp(op, _cas_step(expected, new), op.status == "ok", False, _CAS, (expected, new))
 
 
 class KvModel(Model):
@@ -254,26 +273,22 @@ class KvModel(Model):
             if value is None:
                 if flags.null_read == "any":
                     return None
-                return CompiledOp(op, _read_step(None), True, True, "get -> absent", "to be absent")
-            return CompiledOp(
-                op, _read_step(value), True, True, f"get -> {_fmt(value)}", f"to hold {_fmt(value)}"
-            )
+                return CompiledOp(op, _read_step(None), True, True, _GET_ABSENT)
+            return CompiledOp(op, _read_step(value), True, True, _GET, (value,))
         if op.status == "fail":
             return None
         must = op.status == "ok"
         if op.f == "put":
             value = freeze(op.value)
-            return CompiledOp(op, _write_step(value), must, False, f"put {_fmt(value)}", "nothing")
+            return CompiledOp(op, _write_step(value), must, False, _PUT, (value,))
         if op.f == "delete":
-            return CompiledOp(op, _write_step(None), must, False, "delete", "nothing")
+            return CompiledOp(op, _write_step(None), must, False, _DELETE)
         suffix = freeze(op.value)
         if not isinstance(suffix, str | tuple):
             raise HistoryInputError(
                 f"event {op.call_index}: an append value must be a string or a list, got {op.value!r}"
             )
-        return CompiledOp(
-            op, _append_step(suffix), must, False, f"append {_fmt(suffix)}", "to hold a string or nothing"
-        )
+        return CompiledOp(op, _append_step(suffix), must, False, _APPEND, (suffix,))
 
     def show(self, state: Any, part: Any) -> str:
         return "absent" if state is None else _fmt(state)
@@ -314,8 +329,8 @@ class MutexModel(Model):
             return None
         must = op.status == "ok"
         if op.f == "acquire":
-            return CompiledOp(op, _acquire, must, False, "acquire", "to be unlocked")
-        return CompiledOp(op, _release, must, False, "release", "to be locked")
+            return CompiledOp(op, _acquire, must, False, _ACQUIRE)
+        return CompiledOp(op, _release, must, False, _RELEASE)
 
     def show(self, state: Any, part: Any) -> str:
         return "locked" if state else "unlocked"
@@ -415,7 +430,11 @@ class MultiRegisterModel(Model):
             return None
         needs = ", ".join(f"{self._keys[part][i]}={_fmt(v)}" for i, v in reads) or "nothing"
         return CompiledOp(
-            op, _txn_step(tuple(program)), op.status == "ok", not writes, "txn " + "; ".join(words), needs
+            op,
+            _txn_step(tuple(program)),
+            op.status == "ok",
+            not writes,
+            (_literal("txn " + "; ".join(words)), _literal(needs)),
         )
 
     def show(self, state: Any, part: Any) -> str:

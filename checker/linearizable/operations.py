@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-_COMPLETIONS = ("ok", "fail", "info")
-
 
 class HistoryInputError(ValueError):
     """A history the linearizability checker cannot read; the message names the event and field."""
@@ -53,12 +51,6 @@ def _where(event: Any, pos: int) -> str:
     return f"event {pos}" + (f" (index {index})" if index is not None and index != pos else "")
 
 
-def is_client_event(event: dict) -> bool:
-    """Tell client events from others: Jepsen gives non-client events (nemesis) a non-int process."""
-    process = event.get("process")
-    return isinstance(process, int) and not isinstance(process, bool)
-
-
 def pair_operations(events: list[dict]) -> list[Operation]:
     """Turn events into operations in invocation order, checking the invoke/complete discipline.
 
@@ -67,62 +59,53 @@ def pair_operations(events: list[dict]) -> list[Operation]:
     naming the event, because guessing would silently change the verdict.
     """
     ops: list[Operation] = []
-    pending: dict[int, int] = {}
+    pending: dict[int, Operation] = {}
+    # One pass, locals only: this loop is a third of the time of checking the Knossos corpus.
     for pos, event in enumerate(events):
-        if not isinstance(event, dict):
+        if type(event) is not dict and not isinstance(event, dict):
             raise HistoryInputError(
                 f"{_where(event, pos)}: expected a JSON object, got {type(event).__name__}"
             )
-        if not is_client_event(event):
-            continue
+        process = event.get("process")
+        if type(process) is not int:
+            continue  # not a client: the nemesis, or another non-int process
         kind = event.get("type")
         f = event.get("f")
-        process = event["process"]
         index = event.get("index", pos)
-        if not isinstance(index, int):
+        if type(index) is not int:
             raise HistoryInputError(f"{_where(event, pos)}: field 'index' must be an int, got {index!r}")
         time = event.get("time")
+        if type(time) is not int:
+            time = None
         if kind == "invoke":
-            if not isinstance(f, str):
+            if type(f) is not str:
                 raise HistoryInputError(f"{_where(event, pos)}: field 'f' must be a string, got {f!r}")
             if process in pending:
-                earlier = ops[pending[process]]
+                earlier = pending[process]
                 raise HistoryInputError(
                     f"{_where(event, pos)}: process {process} invokes {f!r} while its {earlier.f!r} "
-                    f"invoked at event {earlier.call_pos} has not completed"
+                    f"invoked at event {earlier.call_index} has not completed"
                 )
-            pending[process] = len(ops)
-            ops.append(
-                Operation(
-                    process=process,
-                    f=f,
-                    value=event.get("value"),
-                    status="info",
-                    key=event.get("key"),
-                    call_pos=pos,
-                    ret_pos=None,
-                    call_index=index,
-                    complete_index=None,
-                    call_time=time if isinstance(time, int) else None,
-                    complete_time=None,
-                )
+            op = Operation(
+                process, f, event.get("value"), "info", event.get("key"), pos, None, index, None, time, None
             )
-        elif kind in _COMPLETIONS:
-            slot = pending.pop(process, None)
-            if slot is None:
+            pending[process] = op
+            ops.append(op)
+        elif kind == "ok" or kind == "fail" or kind == "info":
+            op = pending.pop(process, None)
+            if op is None:
                 raise HistoryInputError(
                     f"{_where(event, pos)}: process {process} completes {f!r} with {kind!r} "
                     "but has no pending invocation"
                 )
-            op = ops[slot]
-            if f is not None and f != op.f:
+            if f != op.f and f is not None:
                 raise HistoryInputError(
                     f"{_where(event, pos)}: completion f {f!r} does not match the invocation's {op.f!r} "
-                    f"(event {op.call_pos})"
+                    f"(event {op.call_index})"
                 )
             op.status = kind
             op.complete_index = index
-            op.complete_time = time if isinstance(time, int) else None
+            op.complete_time = time
             if kind == "ok":
                 op.ret_pos = pos
                 op.value = event.get("value")
