@@ -117,9 +117,10 @@ class UdpRouter:
             await self._forward(source, target, data)
 
     async def _forward(self, source: str, target: str, data: bytes) -> None:
+        # Counted before the send yields, so a receiver woken by it already sees the count.
+        self.forwarded += 1
         try:
             await self._proxies[source].send(data, self.real[target])
         except (trio.ClosedResourceError, OSError):
+            self.forwarded -= 1
             self.model.counters.lost_in_flight += 1
-            return
-        self.forwarded += 1

@@ -36,7 +36,7 @@ async def send_many(cluster: Cluster, src: str, dst: str, count: int, gap: float
 async def test_drop_rate_matches_probability(cluster: Cluster):
     """With drop 0.3 about 30% of 3000 datagrams vanish, and the counters account for each one."""
     cluster.network.set_drop(0.3)
-    got = await exchange({"n2": cluster.nodes["n2"]}, lambda: send_many(cluster, "n1", "n2", 3000), 0.2)
+    got = await exchange({"n2": cluster.nodes["n2"]}, lambda: send_many(cluster, "n1", "n2", 3000), 0.5)
     received = len(got["n2"])
     counters = cluster.network.counters
     assert counters.dropped + counters.passed == 3000
@@ -44,7 +44,7 @@ async def test_drop_rate_matches_probability(cluster: Cluster):
     assert abs(counters.dropped / 3000 - 0.3) < 0.04
 
 
-@pytest.mark.parametrize(
+DELAYS = pytest.mark.parametrize(
     ("delay", "low", "high", "mean"),
     [
         (DelayDistribution.constant(0.03), 0.03, 0.03, 0.03),
@@ -53,24 +53,51 @@ async def test_drop_rate_matches_probability(cluster: Cluster):
     ],
     ids=["constant", "uniform", "exponential"],
 )
-async def test_delays_follow_the_distribution(cluster: Cluster, delay, low, high, mean):
-    """Every delayed datagram arrives no sooner than the distribution allows, and the mean is near its mean."""
-    cluster.network.set_delay(delay)
-    got = await exchange({"n3": cluster.nodes["n3"]}, lambda: send_many(cluster, "n1", "n3", 300), 0.3)
-    latencies = [at - unstamp(data)[1] for data, _, at in got["n3"]]
-    assert len(latencies) == 300
-    slack = 0.05  # scheduling jitter on a shared machine only ever adds time
-    assert min(latencies) >= low - 1e-9
-    assert max(latencies) <= high + slack
-    assert mean * 0.75 - 0.002 <= statistics.fmean(latencies) <= mean * 1.25 + slack / 2
+
+
+@DELAYS
+async def test_delays_follow_the_distribution_in_virtual_time(autojump_clock, delay, low, high, mean):
+    """In virtual time every delay lies inside the distribution's range and the mean is within 10% of its mean."""
+    memory = MemoryNetwork()
+    a, b = memory.endpoint(), memory.endpoint()
+    net = FaultyNetwork(random.Random(5), {"a": a.address, "b": b.address})
+    net.set_delay(delay)
+    async with trio.open_nursery() as nursery:
+        net.attach(nursery)
+        fa, fb = net.wrap(a, "a"), net.wrap(b, "b")
+
+        async def send() -> None:
+            for seq in range(1000):
+                await fa.send(stamp(seq), fb.address)
+
+        got = await exchange({"b": fb}, send, 1.0)
+    latencies = [at - unstamp(data)[1] for data, _, at in got["b"]]
+    assert len(latencies) == 1000 == net.counters.delayed
+    assert low - 1e-9 <= min(latencies) and max(latencies) <= high + 1e-9
+    assert abs(statistics.fmean(latencies) - mean) <= 0.1 * mean
     if delay.kind != "constant":
         assert statistics.pstdev(latencies) > 0.005
+
+
+@DELAYS
+async def test_delays_happen_on_real_time(cluster: Cluster, delay, low, high, mean):
+    """On the wall clock (memory and UDP) no delayed datagram arrives early and typical delays are near the mean."""
+    cluster.network.set_delay(delay)
+    got = await exchange(
+        {"n3": cluster.nodes["n3"]}, lambda: send_many(cluster, "n1", "n3", 100, gap=0.002), 0.3
+    )
+    latencies = [at - unstamp(data)[1] for data, _, at in got["n3"]]
+    assert len(latencies) == 100
+    assert min(latencies) >= low - 1e-9
+    # A loaded shared machine only ever adds time, so the upper checks are loose.
+    assert statistics.median(latencies) <= high + 0.1
+    assert statistics.fmean(latencies) >= mean * 0.7
 
 
 async def test_duplicates_appear(cluster: Cluster):
     """With duplicate 0.5 about half of the datagrams arrive twice and none three times."""
     cluster.network.set_duplicate(0.5)
-    got = await exchange({"n2": cluster.nodes["n2"]}, lambda: send_many(cluster, "n4", "n2", 1000), 0.2)
+    got = await exchange({"n2": cluster.nodes["n2"]}, lambda: send_many(cluster, "n4", "n2", 1000), 0.5)
     counts: dict[int, int] = {}
     for data, _, _ in got["n2"]:
         seq = unstamp(data)[0]
