@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -88,10 +89,13 @@ class Messenger:
         waiter.event.set()
         return True
 
-    async def request(self, message: Message, dest: Address, backoff: Backoff) -> Message | None:
+    async def request(
+        self, message: Message, dest: Address, backoff: Backoff, keep_trying: Callable[[], bool] | None = None
+    ) -> Message | None:
         """Send ``message`` until a reply with its id arrives; None when every attempt went unanswered.
 
         Every resend carries the same id, so the receiver can recognise and de-duplicate it.
+        ``keep_trying``, when given, is asked before each resend; False ends the attempts early.
         """
         waiter = _Waiter()
         self._waiting[message.id] = waiter
@@ -99,6 +103,8 @@ class Messenger:
         try:
             for attempt, delay in enumerate(backoff.delays(self.rng)):
                 if attempt:
+                    if keep_trying is not None and not keep_trying():
+                        return None
                     self.counters["retries"] += 1
                 await self.send_bytes(data, dest)
                 with trio.move_on_after(delay):

@@ -5,6 +5,10 @@ it, packing whatever has queued up (within one datagram's budget) into a single 
 load many writes share one datagram and one acknowledgement, which is where throughput comes from.
 Each batch is resent with backoff until the peer acknowledges it (meaning: durable there).
 
+A batch is resent only while some write in it still waits for its quorum: once every client has
+its answer, retrying is the hints' job, not the sender's. (Retries that outlive the request would
+quietly deliver writes across a healed partition and hide whether repair works at all.)
+
 When a peer does not answer, its records become *hints*: kept here (newest version per key) and
 offered again every ``hint_interval`` until the peer takes them. That is hinted handoff; it bounds
 how long a replica that was down or cut off stays behind, without waiting for anti-entropy.
@@ -118,10 +122,18 @@ class Replicator:
                 nursery.start_soon(self._hint_loop)
             task_status.started()
 
-    async def send_batch(self, peer: str, records: list[Record]) -> bool:
-        """Deliver one batch with retries; True once the peer acknowledged it (durable there)."""
+    async def send_batch(self, peer: str, records: list[Record], quorums: list[Quorum] | None = None) -> bool:
+        """Deliver one batch; True once the peer acknowledged it (durable there).
+
+        It is resent with backoff while any of ``quorums`` is still open, and sent once otherwise.
+        """
         message = Replicate(self.messenger.new_id(), self.node_id, tuple(records))
-        reply = await self.messenger.request(message, self.peers[peer], self.backoff)
+        open_quorums = [q for q in quorums or () if not q.done.is_set()]
+
+        def keep_trying() -> bool:
+            return any(not q.done.is_set() for q in open_quorums)
+
+        reply = await self.messenger.request(message, self.peers[peer], self.backoff, keep_trying)
         return isinstance(reply, Ack)
 
     async def _sender(self, peer: str) -> None:
@@ -145,7 +157,7 @@ class Replicator:
                 items, records = items[:keep], records[:keep]
             self.counters["replicate_batches"] += 1
             self.counters["replicate_records"] += len(records)
-            ok = await self.send_batch(peer, records)
+            ok = await self.send_batch(peer, records, [q for _, q in items if q is not None])
             if not ok:
                 self.counters["replicate_failed"] += 1
                 self._add_hints(peer, records)

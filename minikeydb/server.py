@@ -67,6 +67,7 @@ async def serve_node(
     *,
     bug: str | None = None,
     features: Features | None = None,
+    wall: Callable[[], float] = time.time,
     task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Bind the node's UDP address, open its log, and serve until cancelled; closes both after."""
@@ -75,7 +76,7 @@ async def serve_node(
     try:
         storage = open_log_storage(config, node_id, bug)
         try:
-            node = build_node(config, node_id, transport, storage, bug=bug, features=features)
+            node = build_node(config, node_id, transport, storage, bug=bug, features=features, wall=wall)
             async with trio.open_nursery() as nursery:
                 await nursery.start(node.run)
                 task_status.started(node)
@@ -96,3 +97,30 @@ async def serve_cluster(
     async with trio.open_nursery() as nursery:
         nodes = [await nursery.start(partial(serve_node, config, node_id, bug=bug)) for node_id in config.node_ids]
         task_status.started(nodes)
+
+
+class OffsetFileClock:
+    """A wall clock shifted by the number of seconds written in a file (absent or empty: 0).
+
+    A process-level hook for fault injection, like libfaketime: the harness skews the clock of a
+    node running as its own process by rewriting this file. The node only sees a clock function.
+    The file is re-read at most every ``refresh`` seconds, so reading the time stays cheap.
+    """
+
+    def __init__(self, path: Path, base: Callable[[], float] = time.time, refresh: float = 0.05) -> None:
+        self.path = path
+        self.base = base
+        self.refresh = refresh
+        self._offset = 0.0
+        self._checked = -1.0
+
+    def __call__(self) -> float:
+        now = self.base()
+        if now - self._checked >= self.refresh or now < self._checked:
+            self._checked = now
+            try:
+                text = self.path.read_text().strip()
+                self._offset = float(text) if text else 0.0
+            except (OSError, ValueError):
+                self._offset = 0.0
+        return now + self._offset

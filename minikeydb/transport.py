@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import math
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -120,13 +121,13 @@ class UdpTransport:
 class MemoryNetwork:
     """An in-memory datagram network: endpoints keyed by address, delivery through channels.
 
-    ``latency`` (seconds, from trio's clock) delays each delivery; with ``trio.testing.MockClock``
-    that is virtual time. Delivery needs a nursery to wait in, so a network with latency must be
+    ``latency`` (seconds, from trio's clock, or a function returning a fresh sample per datagram)
+    delays each delivery; with ``trio.testing.MockClock`` that is virtual time. Delivery needs a nursery to wait in, so a network with latency must be
     given one (``attach``) before the first send. Queues are bounded: a full inbox drops, as a
     kernel socket buffer does.
     """
 
-    latency: float = 0.0
+    latency: float | Callable[[], float] = 0.0
     inbox_size: int = 4096
     _endpoints: dict[Address, MemoryTransport] = attrs.field(factory=dict, init=False)
     _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
@@ -196,7 +197,8 @@ class MemoryTransport:
     async def send(self, data: bytes, dest: Address) -> None:
         if self.closed:
             raise trio.ClosedResourceError("transport closed")
-        self._network.schedule(self._network.latency, data, self._address, dest)
+        latency = self._network.latency
+        self._network.schedule(latency() if callable(latency) else latency, data, self._address, dest)
         await trio.lowlevel.checkpoint()
 
     async def recv(self) -> tuple[bytes, Address]:

@@ -1,0 +1,156 @@
+"""``processes`` mode: every node its own OS process (``python -m minikeydb serve``).
+
+Faults still live outside the nodes. Network faults: the nemesis's ``UdpRouter`` owns one proxy
+socket per node; each node binds its real port, and the run's config tells nodes to reach each
+other at the proxy ports (``peer_port``), so every node-to-node datagram passes the router's fault
+model, while clients talk to nodes directly. (nftables rules would also work as root, but only for
+drops and partitions; the router covers delay, duplication and reordering too, without root.)
+Process faults: crash is SIGKILL then a fresh process on the same data directory; pause is
+SIGSTOP/SIGCONT; clock skew rewrites the node's clock-offset file (``--clock-file``), which the
+serving process adds to its wall clock.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import trio
+
+from minikeydb.client import Client
+from minikeydb.config import ClusterConfig, write_config
+from minikeydb.transport import UdpTransport
+from minikeydb.wire import Codec
+from nemesis import FaultModel, FaultSchedule, UdpRouter
+
+from .final_reads import FinalReadReport
+from .options import RunOptions
+from .progress import ProgressLine
+from .recorder import HistoryRecorder
+
+READY_TIMEOUT = 20.0
+
+
+class ProcessCluster:
+    """Node processes for one run, and the ``ClusterControl`` the fault schedule acts through."""
+
+    def __init__(self, options: RunOptions, run_dir: Path, config: ClusterConfig, config_path: Path) -> None:
+        self.options = options
+        self.run_dir = run_dir
+        self.config = config
+        self.config_path = config_path
+        self.procs: dict[str, trio.Process] = {}
+        self.crashes = 0
+
+    def clock_file(self, node_id: str) -> Path:
+        return self.run_dir / "nodes" / f"{node_id}.clock"
+
+    async def start(self, node_id: str) -> None:
+        command = [sys.executable, "-m", "minikeydb", "serve", "--config", str(self.config_path),
+                   "--node", node_id, "--clock-file", str(self.clock_file(node_id))]
+        if self.options.bug:
+            command += ["--bug", self.options.bug]
+        if self.options.verbose:
+            command.append("-v")
+        log = (self.run_dir / "nodes" / f"{node_id}.log").open("ab")
+        try:
+            self.procs[node_id] = await trio.lowlevel.open_process(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            log.close()
+
+    async def wait_ready(self, client: Client, node_ids: list[str]) -> None:
+        """Until every node answers a stats request (its socket and log are open)."""
+        with trio.fail_after(READY_TIMEOUT):
+            for node_id in node_ids:
+                while await client.stats(node_id) is None:
+                    if self.procs[node_id].returncode is not None:
+                        raise RuntimeError(f"node {node_id} exited at start; see {self.run_dir}/nodes/{node_id}.log")
+
+    # ClusterControl -----------------------------------------------------------------------------
+
+    async def crash(self, node_id: str) -> None:
+        proc = self.procs[node_id]
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGCONT)  # a paused process must die, not linger stopped
+            proc.kill()
+            await proc.wait()
+            self.crashes += 1
+
+    async def restart(self, node_id: str) -> None:
+        if self.procs[node_id].returncode is not None:
+            await self.start(node_id)
+
+    async def pause(self, node_id: str) -> None:
+        self.procs[node_id].send_signal(signal.SIGSTOP)
+
+    async def resume(self, node_id: str) -> None:
+        self.procs[node_id].send_signal(signal.SIGCONT)
+
+    def set_clock_offset(self, node_id: str, seconds: float) -> None:
+        path = self.clock_file(node_id)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"{seconds!r}\n")
+        tmp.replace(path)
+
+    async def stop_all(self) -> None:
+        """SIGTERM every node (they close their logs cleanly), SIGKILL any that lingers."""
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.terminate()
+        for proc in self.procs.values():
+            with trio.move_on_after(5):
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+async def run_processes(
+    options: RunOptions,
+    run_dir: Path,
+    config: ClusterConfig,
+    proxy_ports: list[int],
+    schedule: FaultSchedule,
+    recorder: HistoryRecorder,
+    progress: ProgressLine | None,
+) -> FinalReadReport:
+    from .run import drive
+
+    node_config = attrs.evolve(
+        config, nodes=tuple(attrs.evolve(n, peer_port=p) for n, p in zip(config.nodes, proxy_ports, strict=True))
+    )
+    config_path = run_dir / "cluster.toml"
+    write_config(node_config, config_path)
+    model = FaultModel(random.Random(f"{options.seed}/network"))
+    router = await UdpRouter.open(
+        model, {n.id: n.address for n in node_config.nodes}, {n.id: n.peer_address for n in node_config.nodes}
+    )
+    cluster = ProcessCluster(options, run_dir, node_config, config_path)
+    codec = Codec(config.load_secret())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(router.run)
+        try:
+            for node_id in config.node_ids:
+                await cluster.start(node_id)
+            transport = await UdpTransport.bind("127.0.0.1", 0)
+            try:
+                async with Client.connect(config, codec=codec) as probe:
+                    await cluster.wait_ready(probe, list(config.node_ids))
+                report = await drive(options, config, schedule, recorder, cluster, model, cluster,
+                                     transport, codec, progress)
+            finally:
+                transport.close()
+        finally:
+            with trio.CancelScope(shield=True):
+                await cluster.stop_all()
+            nursery.cancel_scope.cancel()
+    return report
