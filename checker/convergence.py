@@ -211,9 +211,11 @@ class ConvergenceChecker:
                 w[W_COMP] = idx
                 w[W_COMP_T] = t
                 ks.acked.append(w)
+                # "latest" means largest invoke index: that is what decides supersession.
                 if w[W_KIND] == "put":
-                    ks.latest_ok_put = w
-                else:
+                    if ks.latest_ok_put is None or ks.latest_ok_put[W_INV] < w[W_INV]:
+                        ks.latest_ok_put = w
+                elif ks.latest_ok_delete is None or ks.latest_ok_delete[W_INV] < w[W_INV]:
                     ks.latest_ok_delete = w
                 if ks.sessions is None:
                     ks.sessions = {}

@@ -1,0 +1,105 @@
+"""The check/report/export commands: exit codes, JSON output, results.json, combined checkers."""
+
+from __future__ import annotations
+
+import json
+
+from checker.cli import main
+from checker.history import read_events
+from tests.checker.builder import History
+
+
+def _valid(tmp_path, name="valid.jsonl"):
+    h = History()
+    h.put(0, "k1", "p0-1")
+    h.get(1, "k1", "p0-1")
+    h.final("k1", {"n1": "p0-1", "n2": "p0-1"})
+    return h.write(tmp_path / name)
+
+
+def _invalid(tmp_path, name="invalid.jsonl"):
+    h = History()
+    h.put(0, "k1", "p0-1")
+    h.put(0, "k1", "p0-2")
+    h.final("k1", {"n1": "p0-1"})
+    return h.write(tmp_path / name)
+
+
+def _unknown(tmp_path, name="unknown.jsonl"):
+    h = History()
+    h.put(0, "k1", "p0-1")
+    return h.write(tmp_path / name)
+
+
+def test_exit_codes_follow_verdicts(tmp_path, capsys):
+    """Valid, invalid and unknown histories exit 0, 1 and 2, with a readable summary."""
+    assert main(["check", str(_valid(tmp_path))]) == 0
+    assert main(["check", str(_invalid(tmp_path))]) == 1
+    assert main(["check", str(_unknown(tmp_path))]) == 2
+    out = capsys.readouterr().out
+    assert "VALID" in out and "INVALID" in out and "UNKNOWN" in out and "lost write on key k1" in out
+
+
+def test_several_paths_json_lines_and_worst_exit(tmp_path, capsys):
+    """With several paths and --json, one results object per line, and the worst exit code."""
+    paths = [_valid(tmp_path), _unknown(tmp_path), _invalid(tmp_path)]
+    assert main(["check", "--json", *map(str, paths)]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    objs = [json.loads(line) for line in lines]
+    assert [o["path"] for o in objs] == list(map(str, paths))
+    assert [o["valid"] for o in objs] == [True, "unknown", False]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    assert main(["check", str(paths[0]), str(bad)]) == 254
+
+
+def test_run_directory_gets_results_json(tmp_path):
+    """Checking a run directory writes results.json beside its history."""
+    run = tmp_path / "run"
+    run.mkdir()
+    _invalid(run, "history.jsonl")
+    assert main(["check", str(run)]) == 1
+    results = json.loads((run / "results.json").read_text())
+    assert results["valid"] is False and results["anomalies"][0]["type"] == "lost-write"
+
+
+def test_bad_arguments_exit_254(tmp_path, capsys):
+    """Unknown options, checkers, models or bad --init JSON give exit 254 and one line."""
+    p = str(_valid(tmp_path))
+    assert main(["check"]) == 254
+    assert main(["check", p, "--checker", "elle"]) == 254
+    assert main(["check", p, "--checker", "linearizable", "--model", "nope"]) == 254
+    assert main(["check", p, "--init", "{bad"]) == 254
+    assert main(["frobnicate"]) == 254
+    assert main([]) == 254
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "elle" in err
+
+
+def test_linearizable_combined_with_convergence(tmp_path, capsys):
+    """--checker convergence,linearizable runs both and nests the linearizability result."""
+    p = str(_valid(tmp_path))
+    assert main(["check", p, "--checker", "convergence,linearizable", "--model", "kv", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["checker"] == "convergence" and r["linearizable"]["valid"] is True
+
+
+def test_export_edn_round_trips(tmp_path, capsys):
+    """export --edn writes Jepsen EDN that check reads back to the same events and verdict."""
+    src = _invalid(tmp_path)
+    out = tmp_path / "h.edn"
+    assert main(["export", str(src), "--edn", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert ":type :invoke" in text and ':value ["k1" "p0-1"]' in text
+    assert read_events(out) == read_events(src)
+    assert main(["check", str(out)]) == 1
+
+
+def test_report_command_writes_page(tmp_path, capsys):
+    """report writes report.html beside the history and prints its path."""
+    run = tmp_path / "run"
+    run.mkdir()
+    _invalid(run, "history.jsonl")
+    assert main(["report", str(run)]) == 0
+    assert (run / "report.html").is_file()
+    assert str(run / "report.html") in capsys.readouterr().out

@@ -1,0 +1,33 @@
+"""report.html: self-contained, shows faults and anomalies, and scales past 10,000 operations."""
+
+from __future__ import annotations
+
+from checker.cli import main
+from checker.report import DETAIL_LIMIT, write_report
+from checker.synthetic import generate, write_history
+
+
+def test_report_of_partition_run_is_self_contained(tmp_path):
+    """The page inlines SVG plots, loads nothing from the network, and highlights proof events."""
+    run = tmp_path / "run"
+    run.mkdir()
+    write_history(
+        run / "history.jsonl", generate(seed=2, duration_s=6, processes=4, keys=5, merge="first-writer-wins")
+    )
+    assert main(["check", str(run)]) == 1
+    page = write_report(run).read_text()
+    assert page.count("<svg") >= 4
+    assert "<script" not in page and 'src="http' not in page and "<link" not in page
+    assert "partition" in page and 'class="proof"' in page and "INVALID" in page
+
+
+def test_large_run_is_aggregated_not_capped(tmp_path):
+    """Above the detail limit the timeline is binned and still counts every operation."""
+    path = tmp_path / "history.jsonl"
+    write_history(path, generate(seed=3, duration_s=60, processes=20, keys=50, think_ms=20))
+    page = write_report(path).read_text()
+    assert "binned into" in page
+    import re
+
+    n = int(re.search(r"([\d,]+) operations binned", page).group(1).replace(",", ""))
+    assert n > DETAIL_LIMIT
