@@ -100,6 +100,9 @@ class InProcessCluster:
         """Start every node and keep them until cancelled (then each closes its storage cleanly)."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            # The cluster outlives its nodes: with every node crashed at once, restarts still need
+            # an open nursery to start in.
+            nursery.start_soon(trio.sleep_forever)
             for node_id in self.config.node_ids:
                 await nursery.start(self._life, node_id)
             task_status.started()

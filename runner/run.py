@@ -23,7 +23,9 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ from minikeydb.transport import Transport, UdpTransport
 from minikeydb.wire import Codec
 from nemesis import FaultSchedule, FaultyNetwork, InProcessControl, SkewableClock, run_schedule
 
-from .cluster import InProcessCluster, UdpBackend
+from .cluster import InProcessCluster, NodeBackend, UdpBackend
 from .final_reads import FinalReadReport, final_reads
 from .options import RunOptions
 from .progress import ProgressLine
@@ -233,19 +235,27 @@ async def drive(
     return report
 
 
-async def run_in_process(options: RunOptions, run_dir: Path, config: ClusterConfig, schedule: FaultSchedule,
-                         recorder: HistoryRecorder, progress: ProgressLine | None) -> FinalReadReport:
-    """``udp`` mode: every node in this process on real loopback sockets, faults in the wrapper."""
-    codec = Codec(config.load_secret())
+async def run_in_process(
+    options: RunOptions,
+    config: ClusterConfig,
+    schedule: FaultSchedule,
+    recorder: HistoryRecorder,
+    progress: ProgressLine | None,
+    *,
+    backend: NodeBackend,
+    client_endpoint: Callable[[], Awaitable[Transport]],
+    codec: Codec,
+    wall: Callable[[], float] = time.time,
+) -> FinalReadReport:
+    """Every node in this process behind the nemesis's faulty network (``udp`` and ``sim`` modes)."""
     network = FaultyNetwork(random.Random(f"{options.seed}/network"), {n.id: n.peer_address for n in config.nodes})
-    clocks = {n: SkewableClock(time.time) for n in config.node_ids}
+    clocks = {n: SkewableClock(wall) for n in config.node_ids}
     async with trio.open_nursery() as nursery:
         network.attach(nursery)
-        cluster = InProcessCluster(config, UdpBackend(config, options.bug), network, clocks, codec, options.seed,
-                                   bug=options.bug)
+        cluster = InProcessCluster(config, backend, network, clocks, codec, options.seed, bug=options.bug)
         await nursery.start(cluster.run)
         control = InProcessControl(network, clocks, cluster.crash, cluster.restart)
-        client_transport = network.wrap(await UdpTransport.bind("127.0.0.1", 0), None)
+        client_transport = network.wrap(await client_endpoint(), None)
         try:
             report = await drive(options, config, schedule, recorder, cluster, network, control,
                                  client_transport, codec, progress)
@@ -285,7 +295,10 @@ def execute(options: RunOptions, argv: list[str], *, run_dir: Path | None = None
                 final = await run_processes(options, run_dir, config, ports[options.nodes :], schedule,
                                             recorder, progress)
             else:
-                final = await run_in_process(options, run_dir, config, schedule, recorder, progress)
+                final = await run_in_process(
+                    options, config, schedule, recorder, progress, backend=UdpBackend(config, options.bug),
+                    client_endpoint=partial(UdpTransport.bind, "127.0.0.1", 0), codec=Codec(config.load_secret()),
+                )
         finally:
             recorder.close()
         return final, recorder
