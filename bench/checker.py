@@ -31,8 +31,8 @@ from checker.synthetic import generate, write_history
 ops, keys, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 client_ops = max(ops - 3 * keys, ops // 2)
 processes = 100
-# each process does about 1 / (think + latency) = 1 / 0.0425 s operations per second
-duration = client_ops / processes * 0.0425
+# each process does about one operation per 49 ms (40 ms think time, latency, timeouts)
+duration = client_ops / processes * 0.049
 n = write_history(path, generate(seed=7, duration_s=duration, processes=processes, keys=keys,
                                  faults=[("partition", duration * 0.2, duration * 0.4),
                                          ("crash", duration * 0.6, duration * 0.7)]))

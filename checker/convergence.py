@@ -54,6 +54,8 @@ class KeyState:
         "agree_since",
         "unexplained",
         "sessions",
+        "open_deletes",
+        "max_delete_comp",
     )
 
     def __init__(self, key: Any) -> None:
@@ -68,6 +70,8 @@ class KeyState:
         self.agree_since: int | None = None  # time the final reads last became unanimous
         self.unexplained: list[tuple[Any, ...]] | None = None
         self.sessions: dict[Any, list[Any]] | None = None  # process -> [own write, last read source]
+        self.open_deletes = 0  # deletes invoked and not (yet) ok or failed: they may apply any time
+        self.max_delete_comp = -1  # latest completion line of an ok delete
 
 
 def _new_write(kind: str, value: Any, ev: dict[str, Any], proc: Any) -> list[Any]:
@@ -96,7 +100,9 @@ class ConvergenceChecker:
     def feed_all(self, events: Iterable[dict[str, Any]]) -> None:
         """Feed a whole iterable (the hot loop: kept in one function for speed)."""
         feed = self.feed
-        for ev in events:
+        for position, ev in enumerate(events):
+            if "index" not in ev:  # hand-built lists; files get their index from the reader
+                ev = {**ev, "index": position}
             feed(ev)
 
     def feed(self, ev: dict[str, Any]) -> None:
@@ -124,7 +130,8 @@ class ConvergenceChecker:
     def _invoke(self, ev: dict[str, Any], proc: Any, t: int | None) -> None:
         f = _F_ALIASES.get(ev["f"])
         key = ev.get("key")
-        if f is None or (key is None and "key" not in ev):
+        # Keyless read/write/cas (a Knossos-style single register) is checked as one key, null.
+        if f is None or (key is None and "key" not in ev and ev["f"] in ("put", "get", "delete")):
             self.pending[proc] = (None, None, ev["index"], t, None, None, self.faults.current, False, ev["f"])
             return
         ks = self._key(key)
@@ -138,6 +145,7 @@ class ConvergenceChecker:
         elif f == "delete":
             w = _new_write("delete", None, ev, proc)
             ks.deletes.append(w)
+            ks.open_deletes += 1
         elif f == "cas":
             v = ev.get("value")
             if isinstance(v, list) and len(v) == 2 and not isinstance(v[1], list | dict):
@@ -211,6 +219,9 @@ class ConvergenceChecker:
                 w[W_COMP] = idx
                 w[W_COMP_T] = t
                 ks.acked.append(w)
+                if w[W_KIND] == "delete":
+                    ks.open_deletes -= 1
+                    ks.max_delete_comp = idx
                 # "latest" means largest invoke index: that is what decides supersession.
                 if w[W_KIND] == "put":
                     if ks.latest_ok_put is None or ks.latest_ok_put[W_INV] < w[W_INV]:
@@ -225,6 +236,8 @@ class ConvergenceChecker:
                 else:
                     s[0] = w
             elif typ == "fail":
+                if w[W_KIND] == "delete":
+                    ks.open_deletes -= 1
                 w[W_OUT] = "fail"
                 w[W_COMP] = idx
                 w[W_COMP_T] = t
@@ -270,13 +283,7 @@ class ConvergenceChecker:
         """
         if src is not None:
             return src[W_COMP]
-        latest = -1
-        for d in ks.deletes:
-            if d[W_OUT] != "fail":
-                c = d[W_COMP]
-                if c > latest:
-                    latest = c
-        return latest
+        return INF if ks.open_deletes else ks.max_delete_comp
 
     def _measure_read(self, ks: KeyState, read: tuple[Any, ...], src: list[Any] | None, snap: int) -> None:
         stats = self.stats
@@ -379,6 +386,16 @@ class ConvergenceChecker:
                 if w[W_OUT] == "fail" and w[W_SEEN] is not None:
                     anomalies.append(ex.failed_read(key_j, w))
             self._judge_final(key_j, ks, has_final, anomalies, unknown, ex)
+        if not self.keys and self.other_ops:
+            unknown.append(
+                {
+                    "key": None,
+                    "kind": "no-key-value-ops",
+                    "reason": f"none of the {self.other_ops} client operations is a put, get or delete "
+                    "(or read/write/cas), so there is nothing this checker can judge",
+                    "indexes": [],
+                }
+            )
         invalid = bool(anomalies)
         valid: bool | str = False if invalid else ("unknown" if unknown else True)
         counts: dict[str, int] = {}

@@ -14,6 +14,7 @@ nothing is silently dropped the way Jepsen's timeline stops at 10,000 operations
 
 from __future__ import annotations
 
+import gc
 import html
 import io
 import json
@@ -524,10 +525,16 @@ def write_report(
         results = _load_json(run_dir / "results.json")  # only a run directory's own results
     anomaly_keys = {a.get("key") for a in (results or {}).get("anomalies", [])[:MAX_ANOMALIES_SHOWN]}
     c = _Collector(anomaly_keys)
-    for ev in iter_events(history):
-        c.feed(ev)
-    c.close()
-    fresh = c.checker.finish()
+    was_enabled = gc.isenabled()
+    gc.disable()  # millions of small acyclic containers: see checker.convergence.check_events
+    try:
+        for ev in iter_events(history):
+            c.feed(ev)
+        c.close()
+        fresh = c.checker.finish()
+    finally:
+        if was_enabled:
+            gc.enable()
     if results is None:
         results = fresh
         for a in results["anomalies"][:MAX_ANOMALIES_SHOWN]:

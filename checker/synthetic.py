@@ -13,6 +13,7 @@ Nothing here imports the store: it is a model of the *history*, not of the syste
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +135,8 @@ def generate(
                 opno = 0
             t += lat + int(rnd.expovariate(1 / think_ms) * MS)
 
+    for ws in writes.values():
+        ws.sort(key=lambda w: w[0])
     heal = max([dur] + [w[2] for w in windows]) + 100 * MS
     t = heal + 2 * NS  # quiescence
     final_pid = next_pid
@@ -182,15 +185,27 @@ def generate(
 
 
 def _value_at(ws: list[tuple[tuple[int, str], Any, dict[str, int]]], node: str, t: int, fww: bool) -> Any:
-    best: tuple[int, str] | None = None
-    val = None
-    for stamp, value, arrival in ws:
+    """The value ``node`` holds at ``t``: the largest stamp that has arrived (smallest for the bug).
+
+    ``ws`` is sorted by stamp, and a write never arrives before its stamp's time, so the scan
+    starts at the last stamp not after ``t`` and usually stops at once.
+    """
+    if fww:
+        for stamp, value, arrival in ws:
+            if stamp[0] > t:
+                break
+            at = arrival.get(node)
+            if at is not None and at <= t:
+                return value
+        return None
+    i = bisect.bisect_right(ws, (t, "\uffff"), key=lambda w: w[0]) - 1
+    while i >= 0:
+        stamp, value, arrival = ws[i]
         at = arrival.get(node)
-        if at is None or at > t:
-            continue
-        if best is None or (stamp < best if fww else stamp > best):
-            best, val = stamp, value
-    return val
+        if at is not None and at <= t:
+            return value
+        i -= 1
+    return None
 
 
 def write_history(path: str | Path, events: Iterator[dict[str, Any]]) -> int:

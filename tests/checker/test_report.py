@@ -24,7 +24,7 @@ def test_report_of_partition_run_is_self_contained(tmp_path):
 def test_large_run_is_aggregated_not_capped(tmp_path):
     """Above the detail limit the timeline is binned and still counts every operation."""
     path = tmp_path / "history.jsonl"
-    write_history(path, generate(seed=3, duration_s=60, processes=20, keys=50, think_ms=20))
+    write_history(path, generate(seed=3, duration_s=40, processes=16, keys=50, think_ms=20))
     page = write_report(path).read_text()
     assert "binned into" in page
     import re

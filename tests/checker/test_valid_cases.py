@@ -125,3 +125,26 @@ def test_latency_split_by_fault_kind():
     h.nemesis("heal")
     lat = check_events(h.events)["stats"]["latency_ms"]["put"]
     assert lat["all"]["n"] == 2 and lat["healthy"]["n"] == 1 and lat["crash"]["n"] == 1
+
+
+def test_keyless_register_history_is_checked_as_one_register():
+    """A Knossos-style register history (read/write, no key) is judged as one key."""
+    events = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+        {"process": 1, "type": "invoke", "f": "read", "value": None},
+        {"process": 1, "type": "ok", "f": "read", "value": 7},
+    ]
+    r = check_events(events)
+    assert r["valid"] is False and r["anomalies"][0]["type"] == "phantom-read"
+    assert r["anomalies"][0]["indexes"] == [2, 3]
+
+
+def test_history_without_key_value_ops_is_unknown():
+    """Operations this checker cannot judge (locks, appends) give unknown, with a reason."""
+    events = [
+        {"process": 0, "type": "invoke", "f": "acquire", "value": None},
+        {"process": 0, "type": "ok", "f": "acquire", "value": None},
+    ]
+    r = check_events(events)
+    assert r["valid"] == "unknown" and r["unknown"][0]["kind"] == "no-key-value-ops"
