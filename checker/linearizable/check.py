@@ -15,7 +15,7 @@ from typing import Any
 from checker.linearizable.explain import nonlinearizable_anomaly
 from checker.linearizable.models import Flags, ModelArgumentError, make_model
 from checker.linearizable.operations import pair_operations
-from checker.linearizable.search import BYTES_PER_CONFIGURATION, search
+from checker.linearizable.search import BYTES_PER_CONFIGURATION, drop_unobserved, search
 
 
 def _max_configurations(memory_budget: int | None, n_ops: int) -> int | None:
@@ -60,18 +60,22 @@ def check_events(
             c = mdl.compile(op, part, flags)
             if c is not None:
                 cops.append(c)
+        searched = drop_unobserved(cops)
         outcome = search(
-            cops,
+            searched,
             init_state,
             time_budget=time_budget,
-            max_configurations=_max_configurations(memory_budget, len(cops)),
+            max_configurations=_max_configurations(memory_budget, len(searched)),
         )
+        dropped = len(cops) - len(searched)
+        cops = searched
         name = mdl.part_name(part)
         per_part.append(
             {
                 "key": name,
                 "operations": len(part_ops),
                 "searched": len(cops),
+                "dropped_unobserved": dropped,
                 "valid": outcome.valid,
                 "seconds": round(outcome.seconds, 6),
                 "configurations": outcome.configurations,

@@ -65,7 +65,7 @@ def nonlinearizable_anomaly(
     if prefix:
         tail = "; ".join(_who(c.op, c.label) for c in prefix[-PREFIX_WORDS:])
         words.append(
-            f"The longest linearizable prefix the search found places {len(prefix)} operations "
+            f"The longest linearizable prefix the search found places {len(prefix)} operation{'' if len(prefix) == 1 else 's'} "
             f"({sum(1 for c in prefix if c.must)} of the {must} that must take effect), ending with "
             f"{tail}; after it {subject} "
             f"is {model.show(outcome.state, part)}."
@@ -80,14 +80,32 @@ def nonlinearizable_anomaly(
     seen_states: list[str] = []
     if outcome.blocked is not None:
         b = cops[outcome.blocked]
+        indexes.extend(_indexes(b.op))
         seen_states = [model.show(s, part) for s in outcome.seen]
         accepting = [model.show(s, part) for s in outcome.seen if b.step(s) is not BAD]
-        words.append(
-            f"Then {_who(b.op, b.label)} cannot be placed: it needs {subject} {b.needs}, and in the "
-            f"explored partial linearizations where it could take effect {subject} was "
-            f"{_list_words(_shorten(seen_states)) or 'never reachable'}."
-        )
-        if accepting:
+        if b.blind:
+            words.append(
+                f"Then {_who(b.op, b.label)} cannot be placed before its completion; in the explored "
+                f"partial linearizations where it could take effect {subject} was "
+                f"{_list_words(_shorten(seen_states)) or 'never reachable'}."
+            )
+        else:
+            words.append(
+                f"Then {_who(b.op, b.label)} cannot be placed: it needs {subject} {b.needs}, and in the "
+                f"explored partial linearizations where it could take effect {subject} was "
+                f"{_list_words(_shorten(seen_states)) or 'never reachable'}."
+            )
+        stranded = _stranded_readers(cops, outcome) if b.step(outcome.state) is not BAD else []
+        if stranded:
+            value = model.show(outcome.state, part)
+            words.append(
+                f"Placing it after the prefix would replace {value}, which "
+                f"{_list_words([_who(c.op, c.label) for c in stranded[:3]])} still has to see and "
+                f"which no remaining operation can produce again."
+            )
+            for c in stranded[:3]:
+                indexes.extend(i for i in _indexes(c.op) if i not in indexes)
+        elif accepting:
             words.append(
                 f"Where it was possible ({_list_words(_shorten(accepting))}), placing it left no way "
                 f"to place every operation that completed before event {b.op.complete_index}."
@@ -97,7 +115,6 @@ def nonlinearizable_anomaly(
                 f"So no order consistent with real time explains what it observed by its "
                 f"completion (event {b.op.complete_index})."
             )
-        indexes.extend(_indexes(b.op))
         blocked_info = {
             "process": b.op.process,
             "f": b.op.f,
@@ -119,6 +136,25 @@ def nonlinearizable_anomaly(
         "states_seen": seen_states,
         "timeline": _timeline(cops, part_ops, outcome),
     }
+
+
+def _stranded_readers(cops: list[CompiledOp], outcome: SearchOutcome) -> list[CompiledOp]:
+    """Unplaced operations that must still see the prefix's final value when nothing left can write it again."""
+    if outcome.blocked is None or not cops[outcome.blocked].produces:
+        return []
+    if cops[outcome.blocked].sets == outcome.state:
+        return []
+    placed = set(outcome.prefix)
+    placed.add(outcome.blocked)
+    readers = []
+    for i, c in enumerate(cops):
+        if i in placed:
+            continue
+        if c.produces and not c.readonly and c.sets == outcome.state:
+            return []
+        if c.must and c.tests == (outcome.state,):
+            readers.append(c)
+    return readers
 
 
 def _timeline(

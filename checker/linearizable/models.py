@@ -74,6 +74,15 @@ class CompiledOp:
     #: because formatting every operation up front cost more than the search itself.
     template: tuple[str, str]
     values: tuple[Any, ...] = ()
+    #: The value the step leaves when it changes the state, if that value is fixed (writes,
+    #: cas): `sets` is meaningful only when `produces` is true. `blind` marks writes legal in
+    #: every state.
+    sets: Any = None
+    blind: bool = False
+    produces: bool = False
+    #: The values whose equality with the state the step tests; None when it depends on the
+    #: state in any other way (appends, locks, txns, failed cas seen as an inequality).
+    tests: tuple[Any, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -220,12 +229,14 @@ def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> Com
         value = freeze(op.value)
         if value is None and flags.null_read == "any":
             return None
-        return CompiledOp(op, _read_step(value), True, True, _READ, (value,))
+        return CompiledOp(op, _read_step(value), True, True, _READ, (value,), tests=(value,))
     if op.f == "write":
         if op.status == "fail":
             return None
         value = freeze(op.value)
-        return CompiledOp(op, _write_step(value), op.status == "ok", False, _WRITE, (value,))
+        return CompiledOp(
+            op, _write_step(value), op.status == "ok", False, _WRITE, (value,), value, True, True, ()
+        )
     # cas
     pair = op.value
     if not isinstance(pair, list | tuple) or len(pair) != 2:
@@ -235,7 +246,17 @@ def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> Com
         if flags.fail_cas == "not-applied":
             return None
         return CompiledOp(op, _cas_observed_fail_step(expected), True, True, _CAS_FAILED, (expected, new))
-    return CompiledOp(op, _cas_step(expected, new), op.status == "ok", False, _CAS, (expected, new))
+    return CompiledOp(
+        op,
+        _cas_step(expected, new),
+        op.status == "ok",
+        False,
+        _CAS,
+        (expected, new),
+        sets=new,
+        produces=True,
+        tests=(expected,),
+    )
 
 
 class KvModel(Model):
@@ -273,16 +294,16 @@ class KvModel(Model):
             if value is None:
                 if flags.null_read == "any":
                     return None
-                return CompiledOp(op, _read_step(None), True, True, _GET_ABSENT)
-            return CompiledOp(op, _read_step(value), True, True, _GET, (value,))
+                return CompiledOp(op, _read_step(None), True, True, _GET_ABSENT, tests=(None,))
+            return CompiledOp(op, _read_step(value), True, True, _GET, (value,), tests=(value,))
         if op.status == "fail":
             return None
         must = op.status == "ok"
         if op.f == "put":
             value = freeze(op.value)
-            return CompiledOp(op, _write_step(value), must, False, _PUT, (value,))
+            return CompiledOp(op, _write_step(value), must, False, _PUT, (value,), value, True, True, ())
         if op.f == "delete":
-            return CompiledOp(op, _write_step(None), must, False, _DELETE)
+            return CompiledOp(op, _write_step(None), must, False, _DELETE, (), None, True, True, ())
         suffix = freeze(op.value)
         if not isinstance(suffix, str | tuple):
             raise HistoryInputError(

@@ -18,6 +18,17 @@ Porcupine implements it (github.com/anishathalye/porcupine, checker.go):
   greedily: any linearization that places it later stays valid with it moved here. So when
   backtracking pops a read-only operation, the configuration below it is dead too, and when a
   read-only placement leads to a configuration already seen, the current one is dead.
+- An uncertain (info) operation immediately followed by a blind write (a write whose result
+  does not depend on the state) changes nothing anyone can see, so linearizations containing
+  that pattern need not be explored: after placing an uncertain state-changing operation the
+  next one may not be a blind write. The restriction is part of the cached configuration.
+  Uncertain blind writes of a value nothing ever tests for are dropped before the search
+  (`drop_unobserved`): without them a timed-out write that nobody read costs nothing.
+- Leaving a value nobody can write again while an operation that must still take effect
+  needs it is fatal (with unique written values: overwriting a value before all its readers
+  are placed). When every state change of the part has a known result (registers, kv without
+  append), the search counts, per value, the unplaced operations that must still see it and
+  the unplaced ones that could still produce it, and never makes such a move.
 
 The search is bounded by a deadline and a cap on cached configurations; running out gives
 `unknown` with how far it got, never a guess.
@@ -34,6 +45,8 @@ from checker.linearizable.models import BAD, CompiledOp
 #: Rough bytes one cached configuration costs (tuple, set slot, the bitset int); the per-op part
 #: is the bitset's size. Used to turn a memory budget into a cap on cached configurations.
 BYTES_PER_CONFIGURATION = 150
+#: Whether an uncertain state change may not be followed directly by a blind write (see above).
+RESTRICT_AFTER_OPTIONAL = True
 
 
 @dataclass(slots=True)
@@ -77,30 +90,76 @@ def search(
             entries.append((c.op.ret_pos, ~i))
     entries.sort()
     m = len(entries)
-    # Entry 0 is the head sentinel, m + 1 the tail; code[e] is the op index for a call, ~index for a return.
-    code = [0] * (m + 2)
-    nxt = list(range(1, m + 3))
-    prv = list(range(-1, m + 1))
-    ret_entry = [0] * n
+    # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
+    # Two lists over the same arrays: the main list (head 0, tail m + 1) holds the calls and
+    # returns of the operations that must take effect; the optional list (head m + 2, tail
+    # m + 3) holds the calls of uncertain ones, tried only when the main walk is stuck at a
+    # return. The optional tail's code is a fake optional op n, and its entry number exceeds
+    # every return, so reaching it ends the optional walk.
+    head, tail, ohead, otail = 0, m + 1, m + 2, m + 3
+    code = [0] * (m + 4)
+    nxt = [0] * (m + 4)
+    prv = [0] * (m + 4)
+    ret_entry = [0] * (n + 1)
+    last_main, last_opt = head, ohead
     for e, (_pos, c) in enumerate(entries, start=1):
         code[e] = c
         if c < 0:
             ret_entry[~c] = e
-    steps = [c.step for c in cops]
-    readonly = [c.readonly for c in cops]
+        if c >= 0 and not cops[c].must:
+            nxt[last_opt] = e
+            prv[e] = last_opt
+            last_opt = e
+        else:
+            nxt[last_main] = e
+            prv[e] = last_main
+            last_main = e
+    nxt[last_main], prv[tail] = tail, last_main
+    nxt[last_opt], prv[otail] = otail, last_opt
+    code[otail] = n
+    steps = [c.step for c in cops] + [None]
+    readonly = [c.readonly for c in cops] + [False]
+    optional = [not c.must for c in cops] + [True]
+    blind = [c.blind for c in cops] + [False]
+    restricts = [(not c.must and not c.readonly) and RESTRICT_AFTER_OPTIONAL for c in cops] + [False]
+    # Counts per value: unplaced must-ops that test for it, unplaced ops that can produce it.
+    prune = all(c.readonly or c.produces for c in cops)
+    value_id: dict[Any, int] = {}
+    reader_of = [-1] * (n + 1)
+    writer_of = [-1] * (n + 1)
+    if prune:
+        for i, c in enumerate(cops):
+            if c.must and c.tests is not None and len(c.tests) == 1:
+                reader_of[i] = value_id.setdefault(c.tests[0], len(value_id))
+            if c.produces and not c.readonly:
+                writer_of[i] = value_id.setdefault(c.sets, len(value_id))
+    readers = [0] * len(value_id)
+    writers = [0] * len(value_id)
+    for i in range(n):
+        if reader_of[i] >= 0:
+            readers[reader_of[i]] += 1
+        if writer_of[i] >= 0:
+            writers[writer_of[i]] += 1
+    id_of = value_id.get
     bit = [1 << i for i in range(n)]
+    flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
+    after_optional = False
     remaining = sum(1 for c in cops if c.must)
 
     cache: set[tuple[int, Any]] = {(0, init)}
     cache_add = cache.add
     stack_e: list[int] = []
     stack_s: list[Any] = []
+    stack_l: list[int] = []
     push_e = stack_e.append
     push_s = stack_s.append
+    push_l = stack_l.append
     pop_e = stack_e.pop
     pop_s = stack_s.pop
+    pop_l = stack_l.pop
     bits = 0
     state = init
+    limit = 0  # during the optional walk: the return the main walk is stuck at
     placements = 0
     best_ret = 0
     best_prefix: list[int] = []
@@ -122,63 +181,97 @@ def search(
 
     if remaining == 0:
         return outcome(True)
-    e = nxt[0]
+    e = nxt[head]
     while True:
         c = code[e]
         if c >= 0:
-            ns = steps[c](state)
-            if ns is BAD:
+            if optional[c] and e > limit:
+                pass  # the optional walk passed the stuck return: no candidate left here
+            elif after_optional and blind[c]:
                 e = nxt[e]
                 continue
-            nb = bits | bit[c]
-            k = (nb, ns)
-            if k not in cache:
-                cache_add(k)
-                push_e(e)
-                push_s(state)
-                bits = nb
-                state = ns
-                p = prv[e]
-                q = nxt[e]
-                nxt[p] = q
-                prv[q] = p
-                r = ret_entry[c]
-                if r:
-                    p = prv[r]
-                    q = nxt[r]
+            else:
+                ns = steps[c](state)
+                if ns is BAD:
+                    e = nxt[e]
+                    continue
+                if prune and writer_of[c] >= 0 and ns != state:
+                    v = id_of(state)
+                    # (c itself may be one of the readers: a cas consuming the value it tests)
+                    if v is not None and readers[v] > (reader_of[c] == v) and not writers[v]:
+                        e = nxt[e]
+                        continue  # would strand operations that still need the current value
+                nb = bits | bit[c]
+                k = (nb | flag, ns) if restricts[c] else (nb, ns)
+                if k not in cache:
+                    cache_add(k)
+                    push_e(e)
+                    push_s(state)
+                    push_l(limit)
+                    bits = nb
+                    state = ns
+                    after_optional = restricts[c]
+                    if prune:
+                        v = reader_of[c]
+                        if v >= 0:
+                            readers[v] -= 1
+                        v = writer_of[c]
+                        if v >= 0:
+                            writers[v] -= 1
+                    p = prv[e]
+                    q = nxt[e]
                     nxt[p] = q
                     prv[q] = p
-                    remaining -= 1
-                    if not remaining:
-                        placements += 1
-                        return outcome(True)
-                placements += 1
-                if not placements & 1023 and (deadline is not None or max_configurations is not None):
-                    if deadline is not None and time.perf_counter() > deadline:
-                        return outcome("unknown", f"time budget of {time_budget} s ran out")
-                    if max_configurations is not None and len(cache) > max_configurations:
-                        return outcome(
-                            "unknown", f"memory budget ran out ({len(cache)} configurations cached)"
-                        )
-                e = nxt[0]
-                continue
-            if not readonly[c]:
-                e = nxt[e]
-                continue
-            # A read-only op leads to a configuration already seen (and failed): this one is dead.
-        elif e > best_ret:
+                    r = ret_entry[c]
+                    if r:
+                        p = prv[r]
+                        q = nxt[r]
+                        nxt[p] = q
+                        prv[q] = p
+                        remaining -= 1
+                        if not remaining:
+                            placements += 1
+                            return outcome(True)
+                    placements += 1
+                    if not placements & 1023 and (deadline is not None or max_configurations is not None):
+                        if deadline is not None and time.perf_counter() > deadline:
+                            return outcome("unknown", f"time budget of {time_budget} s ran out")
+                        if max_configurations is not None and len(cache) > max_configurations:
+                            return outcome(
+                                "unknown", f"memory budget ran out ({len(cache)} configurations cached)"
+                            )
+                    e = nxt[head]
+                    continue
+                if not readonly[c]:
+                    e = nxt[e]
+                    continue
+                # A read-only op leads to a configuration already seen (and failed): this one is dead.
+        else:
             # The first return not yet placed: how far this configuration got through the history.
-            best_ret = e
-            best_prefix = stack_e[:]
-            best_state = state
+            if e > best_ret:
+                best_ret = e
+                best_prefix = stack_e[:]
+                best_state = state
+            # Stuck: before giving up on this configuration, try the uncertain operations invoked before it.
+            limit = e
+            e = nxt[ohead]
+            continue
         # Backtrack: undo placements until one that was a real choice (not a greedy read-only one).
         while True:
             if not stack_e:
                 return outcome(False)
             e = pop_e()
             state = pop_s()
+            limit = pop_l()
             c = code[e]
             bits ^= bit[c]
+            if prune:
+                v = reader_of[c]
+                if v >= 0:
+                    readers[v] += 1
+                v = writer_of[c]
+                if v >= 0:
+                    writers[v] += 1
             r = ret_entry[c]
             if r:
                 p = prv[r]
@@ -192,7 +285,24 @@ def search(
             prv[q] = e
             if not readonly[c]:
                 break
+        after_optional = restricts[code[stack_e[-1]]] if stack_e else False
         e = nxt[e]
+
+
+def drop_unobserved(cops: list[CompiledOp]) -> list[CompiledOp]:
+    """Drop uncertain blind writes whose value no operation of the part ever tests for.
+
+    Such a write may be left out of any linearization: if it took effect, every operation until
+    the next write saw its value, and none tests for that value, so none was there to see it.
+    Only done when every operation's dependence on the state is an equality test (registers,
+    kv without append); otherwise the list is returned as is.
+    """
+    observed = set()
+    for c in cops:
+        if c.tests is None:
+            return cops
+        observed.update(c.tests)
+    return [c for c in cops if c.must or not c.blind or c.sets in observed]
 
 
 def states_seen(cops: list[CompiledOp], blocked: int, cache_states: set[tuple[int, Any]]) -> list[Any]:

@@ -26,20 +26,29 @@ def _ops(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if e["type"] == "ok":
                 op["ret"] = pos
                 op["value"] = e["value"]
-    return [op for op in ops if op["status"] != "fail" and not (op["f"] == "read" and op["status"] != "ok")]
+    return [
+        op
+        for op in ops
+        if op["status"] != "fail" and not (op["f"] in ("read", "get") and op["status"] != "ok")
+    ]
 
 
-def _apply(op: dict[str, Any], state: Any) -> tuple[bool, Any]:
-    if op["f"] == "read":
-        return (op["value"] is None or op["value"] == state), state
-    if op["f"] == "write":
+def _apply(op: dict[str, Any], state: Any, null_absent: bool) -> tuple[bool, Any]:
+    if op["f"] in ("read", "get"):
+        return ((op["value"] is None and not null_absent) or op["value"] == state), state
+    if op["f"] in ("write", "put"):
         return True, op["value"]
+    if op["f"] == "delete":
+        return True, None
     expected, new = op["value"]
     return (state == expected), new
 
 
-def brute_force_linearizable(history: list[dict[str, Any]], init: Any = 0) -> bool:
-    """True when some real-time-respecting order of the history's operations is legal for a cas register."""
+def brute_force_linearizable(history: list[dict[str, Any]], init: Any = 0, null_absent: bool = False) -> bool:
+    """True when some real-time-respecting order of the history's operations is legal for a cas register.
+
+    Also reads kv histories of one key (get/put/delete); `null_absent` makes a null read mean null.
+    """
     ops = _ops(history)
 
     def go(placed: frozenset[int], skipped: frozenset[int], state: Any) -> bool:
@@ -53,7 +62,7 @@ def brute_force_linearizable(history: list[dict[str, Any]], init: Any = 0) -> bo
             )
             if blocked:
                 continue
-            legal, new = _apply(op, state)
+            legal, new = _apply(op, state, null_absent)
             if legal and go(placed | {i}, skipped, new):
                 return True
             if op["status"] == "info" and go(placed, skipped | {i}, state):

@@ -19,17 +19,30 @@ def _stale_read() -> list[dict]:
 
 def test_explanation_names_key_prefix_blocked_op_and_states():
     """The anomaly names the key, the prefix, the op that cannot be placed, what it needed and saw."""
-    (anomaly,) = check_events(_stale_read(), "kv", null_read="absent")["anomalies"]
+    h = seq((0, "ok", "put", "v1", "v1", "k7"), (1, "ok", "get", None, "zz", "k7"))
+    (anomaly,) = check_events(h, "kv", null_read="absent")["anomalies"]
     assert anomaly["key"] == "k7"
-    assert anomaly["blocked"]["indexes"] == [4, 5]
-    assert anomaly["indexes"][:2] == [4, 5]
-    assert anomaly["prefix"] == [0, 2]
-    assert anomaly["state_after_prefix"] == "'v2'"
-    assert anomaly["states_seen"] == ["'v2'"]
+    assert anomaly["blocked"]["indexes"] == [2, 3]
+    assert anomaly["indexes"] == [2, 3, 0, 1]
+    assert anomaly["prefix"] == [0]
+    assert anomaly["state_after_prefix"] == "'v1'"
+    assert anomaly["states_seen"] == ["'v1'"]
     text = anomaly["explanation"]
-    assert "key 'k7'" in text.lower()
-    assert "process 2's get -> 'v1' (events 4-5) cannot be placed" in text
-    assert "needs key 'k7' to hold 'v1'" in text
+    assert text.startswith("Key 'k7' is not linearizable under the kv model.")
+    assert "places 1 operation (1 of the 2 that must take effect)" in text
+    assert "process 1's get -> 'zz' (events 2-3) cannot be placed" in text
+    assert "needs key 'k7' to hold 'zz'" in text
+
+
+def test_explanation_of_an_overwrite_names_the_reader_left_stranded():
+    """When a write would replace a value a later read still needs, the reader is named as the proof."""
+    (anomaly,) = check_events(_stale_read(), "kv", null_read="absent")["anomalies"]
+    assert anomaly["blocked"]["indexes"] == [2, 3]
+    assert anomaly["indexes"][:4] == [2, 3, 4, 5]
+    assert (
+        "would replace 'v1', which process 2's get -> 'v1' (events 4-5) still has to see"
+        in anomaly["explanation"]
+    )
 
 
 def test_render_draws_violating_part_with_prefix_and_blocked_op():
@@ -38,7 +51,7 @@ def test_render_draws_violating_part_with_prefix_and_blocked_op():
     fragment = render_html(check_events(h, "kv", null_read="absent"))
     assert "<svg" in fragment
     assert "&lt;k&gt;" in fragment and "<k>" not in fragment
-    assert "#1 put" in fragment and "#2 put" in fragment
+    assert "#1 put" in fragment
     assert "#f4a6a6" in fragment  # the blocked op's colour
 
 

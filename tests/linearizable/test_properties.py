@@ -108,3 +108,44 @@ def test_search_agrees_with_brute_force_on_small_concurrent_histories(seed):
     rng = random.Random(seed)
     h = _random_concurrent_history(rng, rng.randrange(1, 8), rng.randrange(1, 4))
     assert check_events(h, "cas-register", init=0)["valid"] is brute_force_linearizable(h, init=0)
+
+
+def _random_kv_history(rng: random.Random, n_ops: int, n_procs: int) -> list[dict]:
+    """Random overlapping puts of unique values, deletes and gets of one key, with random results and timeouts."""
+    history: list[dict] = []
+    pending: dict[int, tuple[str, object]] = {}
+    procs = list(range(n_procs))
+    written: list[object] = [None]
+    started = 0
+    while started < n_ops or pending:
+        idle = [p for p in procs if p not in pending]
+        if started < n_ops and idle and (not pending or rng.random() < 0.5):
+            p = rng.choice(idle)
+            f = rng.choice(["get", "get", "put", "put", "delete"])
+            value: object = None
+            if f == "put":
+                value = f"v{started}"
+                written.append(value)
+            pending[p] = (f, value)
+            history.append({"process": p, "type": "invoke", "f": f, "key": "k", "value": value})
+            started += 1
+            continue
+        p = rng.choice(list(pending))
+        f, value = pending.pop(p)
+        kind = rng.choices(["ok", "fail", "info"], [6, 1, 2])[0]
+        if f == "get" and kind == "ok":
+            value = rng.choice(written)
+        history.append({"process": p, "type": kind, "f": f, "key": "k", "value": value})
+        if kind == "info":
+            procs[procs.index(p)] = max(procs) + 1
+    return history
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32))
+def test_search_agrees_with_brute_force_on_small_kv_histories_with_unique_values(seed):
+    """On random small kv histories with unique put values and deletes the search gives the brute-force verdict."""
+    rng = random.Random(seed)
+    h = _random_kv_history(rng, rng.randrange(1, 9), rng.randrange(1, 5))
+    expected = brute_force_linearizable(h, init=None, null_absent=True)
+    assert check_events(h, "kv", null_read="absent")["valid"] is expected
