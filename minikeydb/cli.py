@@ -1,0 +1,428 @@
+"""The command line: ``python -m minikeydb serve|cluster|put|get|delete|script|stats``.
+
+Exit codes are part of the interface, because scripts and the harness branch on them:
+
+- 0: done (for ``get``: the key exists and its value is on stdout);
+- 1: ``get`` found the key absent (never written, or deleted);
+- 2: the cluster did not answer in time or said it could not do it (unavailable, timeout, unknown
+  outcome); a one-line message on stderr says which;
+- 254: the command itself is wrong (bad flag, bad or unreadable config, unknown node, a key or
+  value over the size limit, a script line that does not parse, a node that cannot start).
+
+argparse exits with 2 on a bad flag, which would read as "unavailable", so its error handling is
+replaced. Every expected failure is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+import attrs
+import trio
+
+from .client import Client, Result
+from .config import ClusterConfig, ConfigError, load_config
+from .storage import StorageError
+from .wire import FAIL, OK, TooLarge, check_sizes
+
+EXIT_OK = 0
+EXIT_ABSENT = 1
+EXIT_UNAVAILABLE = 2
+EXIT_USAGE = 254
+
+FALLBACK_COORDINATORS = 3
+"""Without ``--node``, a request nobody answered is tried on up to this many coordinators in all."""
+
+HEADLINE_COUNTERS = (
+    "keys",
+    "tombstones",
+    "hints_pending",
+    "datagrams_sent",
+    "datagrams_received",
+    "retries",
+    "dropped_malformed",
+    "dropped_auth",
+    "read_repairs",
+    "ae_pushed",
+    "ae_pulled",
+    "hints_delivered",
+)
+"""The counters the stats table lists first (the rest follow alphabetically)."""
+
+
+class UsageError(Exception):
+    """A command-line or input mistake: reported in one line, exit 254."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting 2 (2 means "unavailable" here)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _add_common(parser: argparse.ArgumentParser, *, node: bool, node_required: bool = False) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="cluster config (TOML); default: the shipped 5-node loopback cluster, data under ./minikeydb-data",
+    )
+    if node:
+        parser.add_argument(
+            "--node",
+            metavar="ID",
+            required=node_required,
+            help="the node to serve" if node_required else "the node to talk to (default: any)",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="minikeydb", description="MinikeyDB: an eventually consistent key-value store over UDP.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    serve = sub.add_parser("serve", help="run one node in the foreground (Ctrl-C stops it)")
+    _add_common(serve, node=True, node_required=True)
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every message (DEBUG)")
+
+    cluster = sub.add_parser("cluster", help="run every node of the config in this one process")
+    _add_common(cluster, node=False)
+    cluster.add_argument("-v", "--verbose", action="store_true", help="log every message (DEBUG)")
+
+    put = sub.add_parser("put", help="write KEY = VALUE")
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("value", metavar="VALUE")
+    _add_common(put, node=True)
+
+    get = sub.add_parser("get", help="print the value of KEY (exit 1 when absent)")
+    get.add_argument("key", metavar="KEY")
+    _add_common(get, node=True)
+
+    delete = sub.add_parser("delete", help="delete KEY")
+    delete.add_argument("key", metavar="KEY")
+    _add_common(delete, node=True)
+
+    script = sub.add_parser("script", help="run client scripts (put k v / get k / delete k / key:value)")
+    script.add_argument("files", metavar="FILE", nargs="+")
+    _add_common(script, node=True)
+
+    stats = sub.add_parser("stats", help="print per-node counters (all nodes unless --node)")
+    _add_common(stats, node=True)
+    return parser
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (see the module docstring)."""
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, or an argparse path that exits by itself
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        config = load_config(args.config)
+        if getattr(args, "node", None) is not None:
+            config.node(args.node)  # an unknown id is a usage error, before anything starts
+        command: Callable[[argparse.Namespace, ClusterConfig], int] = _COMMANDS[args.command]
+        return command(args, config)
+    except (UsageError, ConfigError, TooLarge, StorageError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+
+
+def _error(message: str) -> None:
+    print(f"minikeydb: {message}", file=sys.stderr)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first non-group exception inside (nurseries wrap what their tasks raise)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+# -- servers ---------------------------------------------------------------------------------------
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("minikeydb").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+async def _until_terminated(serve: Callable[..., object], *args: object) -> None:
+    """Run ``serve`` until SIGTERM (Ctrl-C arrives as KeyboardInterrupt, handled by the caller)."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve, *args)
+        with trio.open_signal_receiver(signal.SIGTERM) as signals:
+            async for _ in signals:
+                break
+        nursery.cancel_scope.cancel()
+
+
+def _run_server(what: str, serve: Callable[..., object], *args: object) -> int:
+    try:
+        trio.run(_until_terminated, serve, *args)
+    except KeyboardInterrupt:
+        print(f"minikeydb: {what} stopped", file=sys.stderr)
+        return EXIT_OK
+    except BaseException as exc:
+        leaf = _leaf(exc)
+        if isinstance(leaf, KeyboardInterrupt):
+            print(f"minikeydb: {what} stopped", file=sys.stderr)
+            return EXIT_OK
+        if isinstance(leaf, ConfigError | StorageError):
+            _error(f"{what}: {leaf}")
+            return EXIT_USAGE
+        if isinstance(leaf, OSError):
+            _error(f"{what} cannot start: {leaf.strerror or leaf}")
+            return EXIT_USAGE
+        raise
+    print(f"minikeydb: {what} stopped", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, config: ClusterConfig) -> int:
+    from .server import serve_node
+
+    _setup_logging(args.verbose)
+    config.load_secret()  # a missing secret is a config error, reported before binding
+    node = config.node(args.node)
+    logging.getLogger("minikeydb").info(
+        "node %s on %s:%d, data in %s", node.id, node.host, node.port, config.node_data_dir(node.id)
+    )
+    return _run_server(f"node {node.id}", serve_node, config, node.id)
+
+
+def cmd_cluster(args: argparse.Namespace, config: ClusterConfig) -> int:
+    from .server import serve_cluster
+
+    _setup_logging(args.verbose)
+    config.load_secret()
+    listing = ", ".join(f"{n.id}={n.host}:{n.port}" for n in config.nodes)
+    logging.getLogger("minikeydb").info("cluster of %d nodes: %s; data in %s", len(config.nodes), listing, config.data_dir)
+    return _run_server("cluster", serve_cluster, config)
+
+
+# -- client commands -------------------------------------------------------------------------------
+
+
+def _describe_failure(result: Result, config: ClusterConfig) -> str:
+    node = result.node or "?"
+    if result.outcome == FAIL:
+        return f"unavailable: node {node} could not do it ({result.error or 'no reason given'})"
+    if result.error == "timeout":
+        if result.node:
+            return f"timed out: node {node} did not answer within {config.timeouts.client:g}s (a write may or may not have happened)"
+        return f"timed out: no node answered within {config.timeouts.client:g}s"
+    return f"outcome unknown: node {node} could not confirm it ({result.error or 'no reason given'}); it may or may not have happened"
+
+
+async def _request(client: Client, op: str, key: str, value: str | None, node: str | None) -> Result:
+    """One operation; without a fixed node, a coordinator that never answered is replaced by another.
+
+    Only silence moves on (a reply, even "unknown", is the cluster's answer): a node that is down
+    should not make the command fail while others are up. A write retried elsewhere is a new
+    write of the same value, which leaves the same final state.
+    """
+    if node is not None:
+        candidates = [node]
+    else:
+        candidates = list(client.config.node_ids)
+        client.rng.shuffle(candidates)
+        candidates = candidates[:FALLBACK_COORDINATORS]
+    result = Result("unknown", error="timeout")
+    for candidate in candidates:
+        if op == "put":
+            assert value is not None
+            result = await client.put(key, value, node=candidate)
+        elif op == "get":
+            result = await client.get(key, node=candidate)
+        else:
+            result = await client.delete(key, node=candidate)
+        if not (result.outcome == "unknown" and result.error == "timeout"):
+            break
+    return result
+
+
+def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
+    key: str = args.key
+    value: str | None = getattr(args, "value", None)
+    check_sizes(key, value)  # TooLarge before any socket is opened
+    config.load_secret()
+
+    async def run() -> Result:
+        async with Client.connect(config) as client:
+            return await _request(client, args.command, key, value, args.node)
+
+    result = trio.run(run)
+    if result.outcome != OK:
+        _error(_describe_failure(result, config))
+        return EXIT_UNAVAILABLE
+    if args.command == "get":
+        if result.value is None:
+            _error(f"key {key!r} not found")
+            return EXIT_ABSENT
+        print(result.value)
+    return EXIT_OK
+
+
+# -- scripts ---------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Step:
+    """One operation of a client script, with where it came from (for messages)."""
+
+    op: str  # "put" | "get" | "delete"
+    key: str
+    value: str | None
+    where: str
+
+
+def parse_script(text: str, source: str) -> list[Step]:
+    """Parse a client script; raises ``UsageError`` naming the file and line of the first bad line.
+
+    ``put k v`` (the value is the rest of the line, spaces included), ``get k``, ``delete k`` or
+    ``remove k``, ``#`` comments and blank lines, and the original MinikeyDB's ``key:value`` line,
+    which means put, get, delete, get of that key.
+    """
+    steps: list[Step] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        where = f"{source}:{number}"
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = line.split(maxsplit=2)
+        verb = words[0].lower()
+        if verb in ("put", "get", "delete", "remove") and len(words) >= 2:
+            op = "delete" if verb == "remove" else verb
+            if op == "put" and len(words) < 3:
+                raise UsageError(f"{where}: 'put' needs a key and a value: {line!r}")
+            if op != "put" and len(words) > 2:
+                raise UsageError(f"{where}: '{verb}' takes one key, got {line!r}")
+            steps.append(Step(op, words[1], words[2] if op == "put" else None, where))
+        elif ":" in line and " " not in line.partition(":")[0]:
+            key, _, value = line.partition(":")
+            if not key:
+                raise UsageError(f"{where}: 'key:value' line with an empty key: {line!r}")
+            steps += [Step("put", key, value, where), Step("get", key, None, where),
+                      Step("delete", key, None, where), Step("get", key, None, where)]
+        else:
+            raise UsageError(
+                f"{where}: cannot parse {line!r}; expected 'put KEY VALUE', 'get KEY', 'delete KEY' or 'KEY:VALUE'"
+            )
+    for step in steps:
+        try:
+            check_sizes(step.key, step.value)
+        except TooLarge as exc:
+            raise UsageError(f"{step.where}: {exc}") from None
+    return steps
+
+
+def _format_step(step: Step, result: Result, config: ClusterConfig) -> str:
+    shown = f"{step.op} {step.key}" + (f" {step.value}" if step.op == "put" else "")
+    if result.outcome != OK:
+        return f"{shown} -> ERROR {_describe_failure(result, config)}"
+    if step.op == "get":
+        return f"{shown} -> {result.value}" if result.value is not None else f"{shown} -> (absent)"
+    return f"{shown} -> ok"
+
+
+def cmd_script(args: argparse.Namespace, config: ClusterConfig) -> int:
+    steps: list[Step] = []
+    for name in args.files:
+        try:
+            text = Path(name).read_text()
+        except OSError as exc:
+            raise UsageError(f"{name}: cannot read the script ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{name}: not a UTF-8 text file") from None
+        steps += parse_script(text, name)
+    config.load_secret()
+    out: TextIO = sys.stdout
+
+    async def run() -> int:
+        failures = 0
+        async with Client.connect(config) as client:
+            for step in steps:
+                result = await _request(client, step.op, step.key, step.value, args.node)
+                failures += result.outcome != OK
+                print(_format_step(step, result, config), file=out, flush=True)
+        return failures
+
+    failures = trio.run(run)
+    if failures:
+        _error(f"{failures} of {len(steps)} operations did not succeed")
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+# -- stats -----------------------------------------------------------------------------------------
+
+
+def format_stats(stats: dict[str, dict[str, int] | None]) -> str:
+    """Counters as a table: one row per counter, one column per node; a silent node is "down"."""
+    nodes = list(stats)
+    names = [c for c in HEADLINE_COUNTERS if any(s and c in s for s in stats.values())]
+    names += sorted({c for s in stats.values() if s for c in s} - set(names))
+    header = ["counter", *nodes]
+    rows = [["state", *("up" if stats[n] is not None else "down" for n in nodes)]]
+    for name in names:
+        rows.append([name, *("-" if stats[n] is None else str(stats[n].get(name, 0)) for n in nodes)])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest]).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def cmd_stats(args: argparse.Namespace, config: ClusterConfig) -> int:
+    config.load_secret()
+    nodes = [args.node] if args.node else list(config.node_ids)
+
+    async def run() -> dict[str, dict[str, int] | None]:
+        results: dict[str, dict[str, int] | None] = dict.fromkeys(nodes)
+        async with Client.connect(config) as client:
+
+            async def ask(node: str) -> None:
+                results[node] = await client.stats(node)
+
+            async with trio.open_nursery() as nursery:
+                for node in nodes:
+                    nursery.start_soon(ask, node)
+        return results
+
+    stats = trio.run(run)
+    print(format_stats(stats))
+    down = [n for n, s in stats.items() if s is None]
+    if down:
+        _error(f"no answer from {', '.join(down)} within {config.timeouts.client:g}s")
+    return EXIT_UNAVAILABLE if len(down) == len(nodes) else EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, ClusterConfig], int]] = {
+    "serve": cmd_serve,
+    "cluster": cmd_cluster,
+    "put": _client_command,
+    "get": _client_command,
+    "delete": _client_command,
+    "script": cmd_script,
+    "stats": cmd_stats,
+}
+
+__all__ = ["main", "build_parser", "parse_script", "format_stats", "Step", "UsageError"]
