@@ -13,6 +13,7 @@ output packet as ``EPERM`` on ``sendto``) all count as loss, and the retry logic
 from __future__ import annotations
 
 import errno
+import heapq
 import math
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
@@ -122,22 +123,30 @@ class MemoryNetwork:
     """An in-memory datagram network: endpoints keyed by address, delivery through channels.
 
     ``latency`` (seconds, from trio's clock, or a function returning a fresh sample per datagram)
-    delays each delivery; with ``trio.testing.MockClock`` that is virtual time. Delivery needs a nursery to wait in, so a network with latency must be
-    given one (``attach``) before the first send. Queues are bounded: a full inbox drops, as a
-    kernel socket buffer does.
+    delays each delivery; with ``trio.testing.MockClock`` that is virtual time. Delayed datagrams
+    wait in one heap served by one delivery task (``attach`` starts it), not a task each, and
+    their delivery times are rounded up to a multiple of ``tick``: under an autojumping clock every
+    distinct wake-up time costs a scheduler pass, so coalescing deliveries into ticks is what makes
+    a simulated second cheap. Queues are bounded: a full inbox drops, as a socket buffer does.
     """
 
     latency: float | Callable[[], float] = 0.0
+    tick: float = 0.0
     inbox_size: int = 4096
     _endpoints: dict[Address, MemoryTransport] = attrs.field(factory=dict, init=False)
-    _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
+    _pending: list[tuple[float, int, bytes, Address, Address]] = attrs.field(factory=list, init=False)
+    _sequence: int = attrs.field(default=0, init=False)
+    _wakeup: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _attached: bool = attrs.field(default=False, init=False)
     _next_port: int = attrs.field(default=20_000, init=False)
     delivered: int = attrs.field(default=0, init=False)
     dropped: int = attrs.field(default=0, init=False)
 
     def attach(self, nursery: trio.Nursery) -> None:
-        """Give the network a nursery for delayed deliveries."""
-        self._nursery = nursery
+        """Start the delivery task in ``nursery`` (needed before sending with latency)."""
+        if not self._attached:
+            self._attached = True
+            nursery.start_soon(self._deliver_loop)
 
     def endpoint(self, address: Address | None = None) -> MemoryTransport:
         """Create an endpoint at ``address`` (or a fresh one), replacing any closed one there."""
@@ -165,18 +174,34 @@ class MemoryNetwork:
             return
         self.delivered += 1
 
-    async def _deliver_later(self, delay: float, data: bytes, src: Address, dest: Address) -> None:
-        await trio.sleep(delay)
-        self.deliver_now(data, src, dest)
-
     def schedule(self, delay: float, data: bytes, src: Address, dest: Address) -> None:
         """Deliver after ``delay`` seconds of trio time (immediately when the delay is zero)."""
-        if delay <= 0 or math.isclose(delay, 0.0):
+        if delay <= 0:
             self.deliver_now(data, src, dest)
             return
-        if self._nursery is None:
+        if not self._attached:
             raise RuntimeError("MemoryNetwork with latency needs attach(nursery) before sending")
-        self._nursery.start_soon(self._deliver_later, delay, data, src, dest)
+        due = trio.current_time() + delay
+        if self.tick > 0:
+            due = math.ceil(due / self.tick) * self.tick
+        self._sequence += 1  # equal times deliver in send order
+        if not self._pending or due < self._pending[0][0]:
+            self._wakeup.set()
+        heapq.heappush(self._pending, (due, self._sequence, data, src, dest))
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            if not self._pending:
+                await self._wakeup.wait()
+            else:
+                with trio.move_on_at(self._pending[0][0]):
+                    await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            now = trio.current_time()
+            pending = self._pending
+            while pending and pending[0][0] <= now:
+                _, _, data, src, dest = heapq.heappop(pending)
+                self.deliver_now(data, src, dest)
 
 
 class MemoryTransport:

@@ -45,6 +45,8 @@ from .run import (
 EPOCH = 1_800_000_000.0
 """Virtual wall-clock time at the start of every simulated run (2027-01-15), in seconds."""
 SIM_HOST = "sim"
+SIM_TICK = 0.001
+"""Deliveries are rounded up to whole virtual milliseconds (see ``MemoryNetwork.tick``)."""
 
 
 class SimBackend:
@@ -89,7 +91,7 @@ def simulate_run(options: RunOptions, argv: list[str], *, run_dir: Path | None =
 
     async def main() -> tuple[FinalReadReport, HistoryRecorder]:
         latency_rng = random.Random(f"{options.seed}/latency")
-        network = MemoryNetwork(latency=lambda: latency_rng.uniform(0.0001, 0.001))
+        network = MemoryNetwork(latency=lambda: latency_rng.uniform(0.0001, 0.001), tick=SIM_TICK)
         endpoints = iter(range(60_000, 65_000))
 
         async def client_endpoint() -> Transport:
