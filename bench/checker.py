@@ -89,7 +89,7 @@ def main() -> int:
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     ops = sum(sum(c.values()) for c in result["stats"]["ops"].values()) + sum(
-        result["stats"]["final_reads"].values()
+        result["stats"]["final_read_counts"].values()
     )
     print(
         f"history            {path} ({size / 2**20:.0f} MiB, {lines:,} events, {ops:,} operations, "

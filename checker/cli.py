@@ -136,7 +136,7 @@ def summary(results: dict[str, Any], path: Path, max_anomalies: int = 10) -> str
     ops = st.get("ops")
     if isinstance(ops, dict) and ops:
         parts = [f"{f} {c['ok']} ok/{c['fail']} fail/{c['info']} info" for f, c in sorted(ops.items())]
-        fr = st.get("final_reads", {})
+        fr = st.get("final_read_counts") or {}
         lines.append(f"  operations: {'; '.join(parts)}; final reads {sum(fr.values()) if fr else 0}")
     anomalies = results.get("anomalies", [])
     counts = st.get("anomaly_counts") or {}

@@ -510,7 +510,7 @@ class ConvergenceChecker:
             if self.first_time is None or self.last_time is None
             else round((self.last_time - self.first_time) / 1e9, 6),
             "ops": st.counts,
-            "final_reads": st.final_counts,
+            "final_read_counts": st.final_counts,
             "other_ops": self.other_ops,
             "anomaly_counts": counts,
             "unknown_keys": n_unknown,

@@ -402,7 +402,7 @@ def _stats_html(stats: dict[str, Any]) -> str:
     ops = stats.get("ops") or {}
     if ops:
         rows = [[f, c["ok"], c["fail"], c["info"], sum(c.values())] for f, c in sorted(ops.items())]
-        fr = stats.get("final_reads") or {}
+        fr = stats.get("final_read_counts") or {}
         if sum(fr.values()):
             rows.append(["final reads", fr["ok"], fr["fail"], fr["info"], sum(fr.values())])
         parts.append("<h3>Operations</h3>" + _table(rows, ["f", "ok", "fail", "info", "total"]))
@@ -498,6 +498,14 @@ th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 """
 
 
+def _guard(section: Any) -> str:
+    """Render one section; a failure there is shown in the page instead of losing the page."""
+    try:
+        return str(section())
+    except Exception as e:
+        return f"<p class='note'>this section could not be drawn: {_esc(type(e).__name__)}: {_esc(e)}</p>"
+
+
 def _load_json(p: Path) -> dict[str, Any] | None:
     try:
         return orjson.loads(p.read_bytes())
@@ -544,7 +552,10 @@ def write_report(
                 k = ev.get("key")
                 if k in anomaly_keys and ev["process"] != "nemesis":
                     c.key_events.setdefault(k, []).append(ev)
-    stats = results.get("stats") or fresh["stats"]
+    # Plots need the convergence measurements; a linearizability-only result (or a harness that
+    # replaced a stats entry) falls back to the fresh ones, key by key.
+    given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
+    stats = {**fresh["stats"], **(given if isinstance(given, dict) else {})}
     windows = stats.get("faults") or fresh["stats"]["faults"]
     heals = [h[0] / 1e9 for h in c.checker.faults.heals if h[0] is not None]
     run = _load_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else None
@@ -582,9 +593,9 @@ def write_report(
             f"<details><summary>run.json</summary><pre>{_esc(json.dumps(cfg, indent=2)[:20000])}</pre></details>"
         )
     body.append("<h2>Timeline</h2>" + timeline_svg + f"<p class='note'>{_esc(timeline_note)}</p>")
-    body.append("<h2>Latency</h2>" + _latency(c, windows, heals))
-    body.append("<h2>Staleness</h2>" + _staleness(stats))
-    body.append("<h2>Convergence after the heal</h2>" + _convergence(c, heals))
+    body.append("<h2>Latency</h2>" + _guard(lambda: _latency(c, windows, heals)))
+    body.append("<h2>Staleness</h2>" + _guard(lambda: _staleness(stats)))
+    body.append("<h2>Convergence after the heal</h2>" + _guard(lambda: _convergence(c, heals)))
     anomalies = results.get("anomalies") or []
     body.append(f"<h2>Anomalies ({sum(counts.values()) if counts else len(anomalies)})</h2>")
     if not anomalies:
@@ -614,7 +625,7 @@ def write_report(
             body.append(render_html(lin))
         except Exception as e:  # the report must still be written if the fragment fails
             body.append(f"<p>could not render the linearizability result: {_esc(e)}</p>")
-    body.append("<h2>Measurements</h2>" + _stats_html(stats))
+    body.append("<h2>Measurements</h2>" + _guard(lambda: _stats_html(stats)))
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>MinikeyDB report</title>"
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>"
