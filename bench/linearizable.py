@@ -7,7 +7,8 @@ steadier on a shared machine) (loading the files is timed apart, since it is the
 history reader's cost, not the search's), and the number of histories that came out `unknown` or
 disagreed with their manifest label. The bar (issue 6): total <= 1 s, slowest <= 0.2 s, none
 unknown. `--profile` adds a cProfile summary of where the check time goes; `--stress` also times
-synthetic worst cases (n concurrent writes then an impossible read: every order must be tried).
+MinikeyDB-like kv histories (unique values, many timeouts, optionally stale gets) and the
+synthetic worst case (n concurrent writes then an impossible read: every order must be tried).
 """
 
 from __future__ import annotations
@@ -50,6 +51,63 @@ def _stress(n: int) -> list[dict[str, Any]]:
         {"process": n, "type": "ok", "f": "read", "value": -1},
     ]
     return rows
+
+
+def _kv_like(
+    seed: int, n_ops: int, processes: int, keys: int, timeouts: float, stale: float
+) -> list[dict[str, Any]]:
+    """A MinikeyDB-like kv history: unique put values, gets, timeouts that may or may not apply.
+
+    Each operation takes effect at a random point of its interval on a single copy of the data
+    (so the history is linearizable), except that with probability `stale` a get returns an
+    older value of its key, as an eventually consistent store with W=1/R=1 does.
+    """
+    import random
+
+    rng = random.Random(seed)
+    current: dict[str, Any] = {}
+    older: dict[str, list[Any]] = {}
+    events: list[dict[str, Any]] = []
+    pending: dict[int, list[Any]] = {}
+    active = list(range(processes))
+    next_process = processes
+    started = 0
+    while started < n_ops or pending:
+        idle = [p for p in active if p not in pending]
+        if started < n_ops and idle and (not pending or rng.random() < 0.5):
+            p = rng.choice(idle)
+            key = f"k{rng.randrange(keys)}"
+            f = rng.choice(["put", "get"])
+            value = f"p{p}-{started}" if f == "put" else None
+            events.append({"process": p, "type": "invoke", "f": f, "key": key, "value": value})
+            pending[p] = [f, key, value, False]
+            started += 1
+            continue
+        p = rng.choice(list(pending))
+        f, key, value, applied = pending[p]
+        if not applied and rng.random() < 0.5:
+            if f == "put" and rng.random() < timeouts:
+                if rng.random() < 0.5:
+                    older.setdefault(key, []).append(current.get(key))
+                    current[key] = value
+                events.append({"process": p, "type": "info", "f": f, "key": key, "value": value})
+                del pending[p]
+                active[active.index(p)] = next_process
+                next_process += 1
+                continue
+            if f == "put":
+                older.setdefault(key, []).append(current.get(key))
+                current[key] = value
+            else:
+                value = current.get(key)
+                if stale and older.get(key) and rng.random() < stale:
+                    value = rng.choice(older[key])
+            pending[p] = [f, key, value, True]
+            continue
+        if applied:
+            del pending[p]
+            events.append({"process": p, "type": "ok", "f": f, "key": key, "value": value})
+    return events
 
 
 def main() -> int:
@@ -98,6 +156,20 @@ def main() -> int:
     print(f"unknown:    {len(unknown)} {unknown if unknown else ''}".rstrip())
     print(f"mismatched: {len(mismatched)} {mismatched if mismatched else ''}".rstrip())
     if args.stress:
+        for processes, keys, timeouts, stale in (
+            (10, 10, 0.05, 0.0),
+            (30, 3, 0.3, 0.0),
+            (30, 3, 0.3, 0.02),
+            (50, 1, 0.5, 0.05),
+        ):
+            events = _kv_like(2, 5000, processes, keys, timeouts, stale)
+            t0 = time.perf_counter()
+            result = check_events(events, "kv", null_read="absent", time_budget=10)
+            print(
+                f"kv-like:    5000 ops, {processes} processes, {keys} keys, {timeouts:.0%} timeouts, "
+                f"{stale:.0%} stale gets: {time.perf_counter() - t0:.3f} s, valid={result['valid']}, "
+                f"{result['stats']['configurations']} configurations"
+            )
         for n in (10, 12, 14):
             t0 = time.perf_counter()
             result = check_events(_stress(n), "register", init=0)

@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                 for item in [*result["anomalies"], *result["unknown"]]:
                     print(f"  {item['explanation']}")
             if args.html is not None:
-                args.html.write_text(f"<!doctype html><meta charset=utf-8><body>{render_html(result)}</body>")
+                args.html.write_text(
+                    f"<!doctype html><meta charset=utf-8><body><h2>Linearizability</h2>{render_html(result)}</body>"
+                )
         if _RANK[code] > _RANK[worst]:
             worst = code
     return worst

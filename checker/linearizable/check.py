@@ -90,6 +90,7 @@ def check_events(
             unknown.append(
                 {
                     "key": name,
+                    "kind": "linearizability-budget",
                     "reason": outcome.reason,
                     "placed": len(outcome.prefix),
                     "must_place": must,
@@ -115,6 +116,10 @@ def check_events(
     else:
         valid = True
     slowest = max(per_part, key=lambda p: p["seconds"], default=None)
+    op_counts: dict[str, dict[str, int]] = {}
+    for op in ops:
+        counts = op_counts.setdefault(op.f, {"ok": 0, "fail": 0, "info": 0})
+        counts[op.status] += 1
     stats = {
         "checker": "linearizable",
         "model": model,
@@ -122,6 +127,9 @@ def check_events(
         "null_read": null_read,
         "fail_cas": fail_cas,
         "operations": len(ops),
+        "ops": op_counts,
+        "anomaly_counts": {"nonlinearizable": len(anomalies)} if anomalies else {},
+        "unknown_keys": len(unknown),
         "parts": len(per_part),
         "parts_valid": sum(1 for p in per_part if p["valid"] is True),
         "parts_invalid": len(anomalies),

@@ -82,3 +82,20 @@ def test_main_bad_input_exits_254_with_a_message(tmp_path, capsys):
     assert main([str(broken), "--model", "kv"]) == 254
     err = capsys.readouterr().err
     assert "broken.jsonl" in err and "Traceback" not in err
+
+
+def test_stats_give_per_part_timings_and_counts():
+    """The stats name every part with its timing and search size, and count operations by outcome."""
+    h = seq(
+        (0, "ok", "put", "a", "a", "k1"),
+        (1, "fail", "put", "b", "b", "k2"),
+        (2, "info", "put", "c", "c", "k2"),
+        (3, "ok", "get", None, "a", "k1"),
+    )
+    stats = check_events(h, "kv", null_read="absent")["stats"]
+    assert stats["parts"] == 2 and stats["parts_valid"] == 2
+    assert stats["ops"] == {"put": {"ok": 1, "fail": 1, "info": 1}, "get": {"ok": 1, "fail": 0, "info": 0}}
+    by_key = {p["key"]: p for p in stats["per_part"]}
+    assert by_key["k1"]["searched"] == 2 and by_key["k1"]["configurations"] >= 2
+    assert by_key["k2"]["dropped_unobserved"] == 1  # the info put nobody read
+    assert all(p["seconds"] >= 0 for p in stats["per_part"])
