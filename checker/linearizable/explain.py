@@ -95,7 +95,7 @@ def nonlinearizable_anomaly(
                 f"explored partial linearizations where it could take effect {subject} was "
                 f"{_list_words(_shorten(seen_states)) or 'never reachable'}."
             )
-        stranded = _stranded_readers(cops, outcome) if b.step(outcome.state) is not BAD else []
+        stranded = _stranded_readers(cops, outcome, outcome.blocked)
         if stranded:
             value = model.show(outcome.state, part)
             words.append(
@@ -105,6 +105,22 @@ def nonlinearizable_anomaly(
             )
             for c in stranded[:3]:
                 indexes.extend(i for i in _indexes(c.op) if i not in indexes)
+        elif producers := _producers_of_need(cops, outcome):
+            p = cops[producers[0]]
+            replaced = _stranded_readers(cops, outcome, producers[0])
+            if replaced:
+                why = (
+                    f"placing it after the prefix would replace {model.show(outcome.state, part)}, which "
+                    f"{_list_words([_who(c.op, c.label) for c in replaced[:3]])} still has to see and "
+                    f"which no remaining operation can produce again"
+                )
+                for c in replaced[:3]:
+                    indexes.extend(i for i in _indexes(c.op) if i not in indexes)
+            else:
+                why = "no explored placement of it let the prefix continue to this operation's completion"
+            indexes.extend(i for i in _indexes(p.op) if i not in indexes)
+            who = _who(p.op, p.label)
+            words.append(f"{who[0].upper()}{who[1:]} could have produced that value, but {why}.")
         elif accepting:
             words.append(
                 f"Where it was possible ({_list_words(_shorten(accepting))}), placing it left no way "
@@ -134,31 +150,47 @@ def nonlinearizable_anomaly(
         "blocked": blocked_info,
         "state_after_prefix": model.show(outcome.state, part),
         "states_seen": seen_states,
-        "timeline": _timeline(cops, part_ops, outcome),
+        "timeline": _timeline(cops, part_ops, outcome, set(indexes)),
     }
 
 
-def _stranded_readers(cops: list[CompiledOp], outcome: SearchOutcome) -> list[CompiledOp]:
-    """Unplaced operations that must still see the prefix's final value when nothing left can write it again."""
-    if outcome.blocked is None or not cops[outcome.blocked].produces:
+def _stranded_readers(cops: list[CompiledOp], outcome: SearchOutcome, mover: int | None) -> list[CompiledOp]:
+    """Unplaced operations that must still see the prefix's final value if `mover` replaced it, when
+    nothing left could write that value again."""
+    if mover is None or not cops[mover].produces or cops[mover].readonly:
         return []
-    if cops[outcome.blocked].sets == outcome.state:
+    if cops[mover].sets == outcome.state or cops[mover].step(outcome.state) is BAD:
         return []
     placed = set(outcome.prefix)
-    placed.add(outcome.blocked)
+    placed.add(mover)
     readers = []
     for i, c in enumerate(cops):
         if i in placed:
             continue
         if c.produces and not c.readonly and c.sets == outcome.state:
             return []
-        if c.must and c.tests == (outcome.state,):
+        if c.must and c.tests == (outcome.state,) and i != outcome.blocked:
             readers.append(c)
     return readers
 
 
+def _producers_of_need(cops: list[CompiledOp], outcome: SearchOutcome) -> list[int]:
+    """Unplaced operations that could have written the value the blocked operation needs."""
+    if outcome.blocked is None:
+        return []
+    tests = cops[outcome.blocked].tests
+    if not tests or len(tests) != 1:
+        return []
+    placed = set(outcome.prefix)
+    return [
+        i
+        for i, c in enumerate(cops)
+        if i not in placed and i != outcome.blocked and c.produces and not c.readonly and c.sets == tests[0]
+    ]
+
+
 def _timeline(
-    cops: list[CompiledOp], part_ops: list[Operation], outcome: SearchOutcome
+    cops: list[CompiledOp], part_ops: list[Operation], outcome: SearchOutcome, named: set[int]
 ) -> list[dict[str, Any]]:
     """The part's operations around the failure, for the picture: who ran what, when, and in which order it was placed."""
     order = {id(cops[i].op): n for n, i in enumerate(outcome.prefix, start=1)}
@@ -179,7 +211,11 @@ def _timeline(
     chosen = [op for op in part_ops if overlaps(op) and not (op.status == "info" and id(op) not in label)]
     if len(chosen) > TIMELINE_LIMIT:
         chosen.sort(key=lambda op: abs(op.call_pos - focus))
-        chosen = sorted(chosen[:TIMELINE_LIMIT], key=lambda op: op.call_pos)
+        chosen = chosen[:TIMELINE_LIMIT]
+    # The operations the explanation names (a far-away reader left stranded) are always drawn.
+    shown = {id(op) for op in chosen}
+    chosen += [op for op in part_ops if op.call_index in named and id(op) not in shown]
+    chosen.sort(key=lambda op: op.call_pos)
     return [
         {
             "process": op.process,

@@ -6,7 +6,7 @@ import json
 
 from checker.linearizable import check_events, render_html
 from checker.linearizable.__main__ import main
-from tests.linearizable.histories import seq
+from tests.linearizable.histories import events, seq
 
 
 def _stale_read() -> list[dict]:
@@ -99,3 +99,25 @@ def test_stats_give_per_part_timings_and_counts():
     assert by_key["k1"]["searched"] == 2 and by_key["k1"]["configurations"] >= 2
     assert by_key["k2"]["dropped_unobserved"] == 1  # the info put nobody read
     assert all(p["seconds"] >= 0 for p in stats["per_part"])
+
+
+def test_explanation_names_the_writer_that_could_have_helped_and_why_it_could_not():
+    """When the needed value's writer could not go first, the stale reader that forbids it is named."""
+    h = events(
+        (0, "invoke", "put", "a", "k"),
+        (0, "ok", "put", "a", "k"),
+        (1, "invoke", "get", None, "k"),
+        (2, "invoke", "put", "b", "k"),
+        (1, "ok", "get", "b", "k"),
+        (2, "ok", "put", "b", "k"),
+        (3, "invoke", "get", None, "k"),
+        (3, "ok", "get", "a", "k"),
+    )
+    (anomaly,) = check_events(h, "kv", null_read="absent")["anomalies"]
+    assert anomaly["blocked"]["indexes"] == [2, 4]
+    assert anomaly["indexes"][:6] == [2, 4, 6, 7, 3, 5]
+    assert (
+        "Process 2's put 'b' (events 3-5) could have produced that value, but placing it after the prefix "
+        "would replace 'a', which process 3's get -> 'a' (events 6-7) still has to see"
+    ) in anomaly["explanation"]
+    assert {op["indexes"][0] for op in anomaly["timeline"]} >= {0, 2, 3, 6}
