@@ -13,7 +13,10 @@ Porcupine implements it (github.com/anishathalye/porcupine, checker.go):
   reaching a configuration already seen can only fail again.
 - `info` and never-completed operations have no return entry (they return at infinity): they
   may be placed whenever legal, and the search succeeds as soon as every operation that must
-  take effect is placed, leaving the uncertain rest "never happened".
+  take effect is placed, leaving the uncertain rest "never happened". Their calls live in a
+  second list that is walked only when the main walk is stuck at a return (and only up to
+  that return), so a pile of timed-out operations is neither rescanned on every step nor
+  placed speculatively before anything needs it.
 - A read-only operation (its step never changes the state) that is legal now is placed
   greedily: any linearization that places it later stays valid with it moved here. So when
   backtracking pops a read-only operation, the configuration below it is dead too, and when a
