@@ -1,0 +1,259 @@
+"""``python harness.py replay RUN``: run a recorded run again from its ``run.json``.
+
+A run directory records its options (seed included) and the fault schedule it carried out. A
+replay rebuilds both from ``run.json`` and runs them again. The schedule is always taken from
+``run.json``, never regenerated from the seed: ``explore`` writes shrunk runs whose schedule was
+edited by hand, and those must replay exactly as recorded.
+
+In ``sim`` mode the run is a pure function of options, seed and schedule, so the new history must
+be byte-identical: the command prints both sha256 sums and exits 0 when they match, 1 when they
+do not. In ``udp`` and ``processes`` modes real time and the kernel's scheduling make their own
+choices, so the same configuration, seed and schedule are re-run and the history may differ; the
+exit code is then the new run's verdict, as for ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import inspect
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from nemesis import FaultSchedule
+
+from .options import OptionError, RunOptions
+from .run import RunResult
+
+REPLAY_EXIT_IDENTICAL, REPLAY_EXIT_DIFFERENT, REPLAY_EXIT_UNCONFIRMED = 0, 1, 2
+
+
+@attrs.frozen
+class RecordedRun:
+    """What ``run.json`` says was run: the options and the schedule, plus the raw metadata."""
+
+    run_dir: Path
+    options: RunOptions
+    schedule: FaultSchedule
+    metadata: dict[str, Any]
+
+    @property
+    def history(self) -> Path:
+        return self.run_dir / "history.jsonl"
+
+
+def resolve_run_dir(path: str | Path) -> Path:
+    """A run directory from what a user typed: the directory, its run.json, or ``histories/latest``."""
+    p = Path(path)
+    if p.name == "run.json" and p.is_file():
+        return p.parent
+    if p.is_file() and not p.is_symlink():
+        # ``latest`` written as a file holding the run's name (where symlinks are unavailable).
+        name = p.read_text().strip()
+        if name and (p.parent / name / "run.json").is_file():
+            return p.parent / name
+    if not p.exists():
+        raise OptionError(f"{path}: no such run directory (give a directory holding run.json)")
+    if not (p / "run.json").is_file():
+        raise OptionError(f"{path}: not a run directory (no run.json inside)")
+    return p.resolve()
+
+
+def load_recorded_run(path: str | Path) -> RecordedRun:
+    """Read ``run.json``; anything unusable raises ``OptionError`` naming the file and the field."""
+    run_dir = resolve_run_dir(path)
+    source = run_dir / "run.json"
+    try:
+        metadata = json.loads(source.read_text())
+    except json.JSONDecodeError as exc:
+        raise OptionError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except OSError as exc:
+        raise OptionError(f"{source}: cannot read ({exc.strerror})") from None
+    if not isinstance(metadata, dict):
+        raise OptionError(f"{source}: expected a JSON object")
+    if "options" not in metadata:
+        raise OptionError(f"{source}: missing field 'options' (written by an older harness?)")
+    try:
+        options = RunOptions.from_json(metadata["options"])
+    except OptionError as exc:
+        raise OptionError(f"{source}: {exc}") from None
+    if "schedule" not in metadata:
+        raise OptionError(f"{source}: missing field 'schedule'")
+    try:
+        schedule = FaultSchedule.from_json(metadata["schedule"], "schedule")
+    except ValueError as exc:
+        raise OptionError(f"{source}: {exc}") from None
+    expected_nodes = tuple(f"n{i + 1}" for i in range(options.nodes))
+    if schedule.nodes != expected_nodes:
+        raise OptionError(
+            f"{source}: schedule.nodes {list(schedule.nodes)} do not match options.nodes={options.nodes} "
+            f"(expected {list(expected_nodes)})"
+        )
+    return RecordedRun(run_dir, options, schedule, metadata)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- running with a given schedule -------------------------------------------------------------
+
+
+def _accepts(function: object, *names: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return all(name in parameters for name in names)
+
+
+@contextlib.contextmanager
+def _recorded_schedule(schedule: FaultSchedule, report: bool) -> Iterator[None]:
+    """Make the run functions use ``schedule`` instead of deriving one from the seed.
+
+    A stopgap until ``simulate_run`` and ``execute`` take ``schedule=`` (and ``report=``)
+    themselves: both look ``make_schedule`` up in their module at call time, so swapping that name
+    for the duration of one call hands them the recorded schedule through the one code path every
+    run takes (copying the run code here would drift from it). ``report=False`` likewise skips
+    ``report.html``, whose plots cost more than a short simulated run; explore deletes its trial
+    runs anyway. Single-threaded callers only, which the harness is.
+    """
+    import checker.report as report_module
+
+    from . import run as run_module
+    from . import simulate as simulate_module
+
+    def recorded(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
+        if tuple(node_ids) != schedule.nodes:
+            raise OptionError(f"recorded schedule is for nodes {list(schedule.nodes)}, the run has {list(node_ids)}")
+        return schedule
+
+    def no_report(run_dir: Path, results: dict[str, Any]) -> None:
+        return None
+
+    saved = (run_module.make_schedule, simulate_module.make_schedule, report_module.write_report)
+    run_module.make_schedule = recorded  # type: ignore[assignment]
+    simulate_module.make_schedule = recorded  # type: ignore[assignment]
+    if not report:
+        report_module.write_report = no_report  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        run_module.make_schedule, simulate_module.make_schedule, report_module.write_report = saved
+
+
+def run_with_schedule(
+    options: RunOptions,
+    schedule: FaultSchedule,
+    argv: list[str],
+    *,
+    run_dir: Path | None = None,
+    quiet: bool = False,
+    report: bool = True,
+) -> RunResult:
+    """One run of ``options`` carrying out ``schedule`` (not the seed's own), in any mode.
+
+    The schedule's time limit governs how long the load lasts, so it must agree with the options'.
+    """
+    if abs(schedule.time_limit - options.time_limit) > 1e-9:
+        raise OptionError(
+            f"schedule time limit {schedule.time_limit:g} s differs from options.time_limit {options.time_limit:g} s"
+        )
+    if options.mode == "sim":
+        from .simulate import simulate_run
+
+        if _accepts(simulate_run, "schedule", "report"):
+            return simulate_run(options, argv, run_dir=run_dir, quiet=quiet,  # type: ignore[call-arg]
+                                schedule=schedule, report=report)
+        with _recorded_schedule(schedule, report):
+            return simulate_run(options, argv, run_dir=run_dir, quiet=quiet)
+    from .run import execute
+
+    if _accepts(execute, "schedule"):
+        return execute(options, argv, run_dir=run_dir, schedule=schedule)  # type: ignore[call-arg]
+    with _recorded_schedule(schedule, report):
+        return execute(options, argv, run_dir=run_dir)
+
+
+# -- the command -----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .cli import _Parser
+
+    parser = _Parser(
+        prog="harness.py replay",
+        description="Re-run a recorded run from its run.json (options, seed and fault schedule). In sim mode "
+        "the new history must be byte-identical; both sha256 sums are printed.",
+    )
+    parser.add_argument("run", help="a run directory (holding run.json), its run.json, or histories/latest")
+    parser.add_argument("--out", default=None, help="where the new run directory goes (default: beside RUN)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the comparison, not the summary")
+    return parser
+
+
+def replay_command(argv: Sequence[str]) -> int:
+    """``harness.py replay RUN [--out DIR]``; see the module docstring for the exit codes."""
+    args = _parser().parse_args(list(argv))
+    recorded = load_recorded_run(args.run)
+    out = Path(args.out) if args.out else recorded.run_dir.parent
+    original_name = recorded.options.name or _name_without_stamp(recorded.run_dir.name)
+    options = attrs.evolve(recorded.options, out=str(out), name=f"{original_name}-replay").validate()
+    _warn_on_version_change(recorded)
+    argv_recorded = ["harness.py", "replay", str(args.run), *(["--out", args.out] if args.out else [])]
+    if options.mode != "sim":
+        print(f"MinikeyDB: replaying {options.mode} run {recorded.run_dir.name} (seed {options.seed}, same schedule) "
+              "in real time ...", file=sys.stderr, flush=True)
+    result = run_with_schedule(options, recorded.schedule, argv_recorded, quiet=args.quiet)
+    if not args.quiet:
+        from .summary import format_summary
+
+        print(format_summary(result))
+    new_sum = sha256_of(result.run_dir / "history.jsonl")
+    old_sum = sha256_of(recorded.history) if recorded.history.is_file() else None
+    print(f"original {recorded.history}: sha256 {old_sum or '(missing)'}")
+    print(f"replay   {result.run_dir / 'history.jsonl'}: sha256 {new_sum}")
+    if options.mode != "sim":
+        print(f"{options.mode} mode runs in real time: the same configuration, seed and fault schedule were run "
+              "again, but the history may differ" + (" (it does)" if old_sum != new_sum else ""))
+        from .cli import verdict_exit
+
+        return verdict_exit(result.results.get("valid"))
+    if old_sum is None:
+        print("cannot compare: the recorded run has no history.jsonl")
+        return REPLAY_EXIT_UNCONFIRMED
+    if old_sum == new_sum:
+        print("identical: the replay reproduced the recorded history byte for byte")
+        return REPLAY_EXIT_IDENTICAL
+    print("DIFFERENT: the simulated run did not reproduce its recorded history (determinism is broken, or the "
+          "code changed since it was recorded)")
+    return REPLAY_EXIT_DIFFERENT
+
+
+def _name_without_stamp(dir_name: str) -> str:
+    """``20261123T201500Z-partition-sim`` -> ``partition-sim``."""
+    head, _, rest = dir_name.partition("-")
+    return rest if rest and head.endswith("Z") and head[:8].isdigit() else dir_name
+
+
+def _warn_on_version_change(recorded: RecordedRun) -> None:
+    from .run import versions
+
+    then = recorded.metadata.get("versions")
+    if not isinstance(then, dict):
+        return
+    now = versions()
+    changed = [f"{k} {then[k]} -> {now[k]}" for k in now if k in then and then[k] != now[k]]
+    if changed:
+        print(f"note: versions changed since the run was recorded ({', '.join(changed)}); a replay may differ",
+              file=sys.stderr)

@@ -1,0 +1,294 @@
+"""Shrinking a failing simulated run to a smaller one that fails the same way.
+
+A failing run is a *candidate*: its options (seed included) and its fault schedule. Shrinking
+tries smaller candidates one at a time, greedily, and keeps the first that is still invalid with
+the same anomaly type, then starts over from it, until no reduction helps or the budget of trial
+runs is spent (the same scheme as QuickCheck's and Hypothesis's shrinkers, over the run's
+configuration rather than a byte string). Reductions, tried in this order because the first ones
+also make every later trial cheaper:
+
+1. a shorter time limit: end at the last fault window, then halve it;
+2. fewer fault windows: none at all, each half, each single window;
+3. fewer operations (a lower rate: a tenth, then a half);
+4. fewer nodes (never fewer than the replicas; windows naming a removed node are adapted, or
+   dropped when nothing of them is left), then fewer replicas, clients and keys (one, a half,
+   one less);
+5. shorter fault windows, and windows moved earlier.
+
+Because the schedule of a shrunk run is no longer the one its seed generates, the shrunk
+schedule is what gets recorded and replayed. Everything here is pure: ``shrink`` is handed a
+``trial`` function that runs a candidate, so the logic is testable without running anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+
+from nemesis import FaultSchedule, FaultWindow
+
+from .options import OptionError, RunOptions
+
+MIN_TIME_LIMIT = 0.5
+"""Seconds of load below which a run says too little to be worth shrinking further."""
+MIN_WINDOW = 0.05
+"""Seconds: a fault window is not shortened below this."""
+
+
+@attrs.frozen
+class Candidate:
+    """One run to try: its options and the fault schedule it carries out."""
+
+    options: RunOptions
+    schedule: FaultSchedule
+
+    @property
+    def faults(self) -> int:
+        return len(self.schedule.windows)
+
+    def key(self) -> str:
+        """Identity for "already tried" (everything but where the run is written)."""
+        data = self.options.to_json()
+        data.pop("out", None)
+        data.pop("name", None)
+        return repr((sorted(data.items()), self.schedule.to_json()))
+
+    def describe(self) -> str:
+        o = self.options
+        return (f"{self.faults} fault window(s), {o.time_limit:g} s at {o.rate:g} ops/s, {o.nodes} nodes "
+                f"(N={o.replicas}), {o.concurrency} clients, {o.keys} keys")
+
+
+@attrs.frozen
+class Outcome:
+    """What a trial run gave: its verdict, anomaly types, and its size."""
+
+    valid: object
+    anomaly_types: tuple[str, ...]
+    operations: int
+    faults: int
+    history_sha256: str = ""
+
+    @property
+    def main_anomaly(self) -> str | None:
+        """The commonest anomaly type: what a shrunk run must keep showing."""
+        if not self.anomaly_types:
+            return None
+        return Counter(self.anomaly_types).most_common(1)[0][0]
+
+
+def fails_like(outcome: Outcome, anomaly: str | None) -> bool:
+    """Invalid, and (when ``anomaly`` is given) showing at least one anomaly of that type."""
+    return outcome.valid is False and (anomaly is None or anomaly in outcome.anomaly_types)
+
+
+@attrs.frozen
+class ShrinkStep:
+    reduction: str
+    candidate: Candidate
+    outcome: Outcome
+
+
+@attrs.frozen
+class ShrinkResult:
+    original: Candidate
+    original_outcome: Outcome
+    candidate: Candidate
+    outcome: Outcome
+    trials: int
+    steps: tuple[ShrinkStep, ...]
+    exhausted: bool
+    """True when the budget ran out before no reduction helped (the result may shrink further)."""
+
+
+Trial = Callable[[Candidate], Outcome]
+
+
+def shrink(
+    original: Candidate,
+    original_outcome: Outcome,
+    trial: Trial,
+    *,
+    budget: int = 100,
+    on_trial: Callable[[int, str, Candidate, Outcome, bool], None] | None = None,
+) -> ShrinkResult:
+    """Greedy shrinking of ``original`` while it stays invalid with the same main anomaly type."""
+    anomaly = original_outcome.main_anomaly
+    current, current_outcome = original, original_outcome
+    seen = {original.key()}
+    steps: list[ShrinkStep] = []
+    trials = 0
+    exhausted = False
+    while True:
+        progressed = False
+        for reduction, candidate in reductions(current):
+            key = candidate.key()
+            if key in seen:
+                continue
+            if trials >= budget:
+                exhausted = True
+                break
+            seen.add(key)
+            outcome = trial(candidate)
+            trials += 1
+            kept = fails_like(outcome, anomaly)
+            if on_trial is not None:
+                on_trial(trials, reduction, candidate, outcome, kept)
+            if kept:
+                current, current_outcome = candidate, outcome
+                steps.append(ShrinkStep(reduction, candidate, outcome))
+                progressed = True
+                break
+        if not progressed:
+            break
+    return ShrinkResult(original, original_outcome, current, current_outcome, trials, tuple(steps), exhausted)
+
+
+# -- reductions ---------------------------------------------------------------------------------
+
+
+def reductions(c: Candidate) -> Iterator[tuple[str, Candidate]]:
+    """Every smaller candidate worth a trial, best first; each is checked to be a valid run."""
+    for name, made in _raw_reductions(c):
+        checked = _checked(made)
+        if checked is not None:
+            yield name, checked
+
+
+def _raw_reductions(c: Candidate) -> Iterator[tuple[str, Candidate]]:
+    o, s = c.options, c.schedule
+    windows = s.windows
+    # 1. shorter time limit
+    if windows and windows[-1].stop < o.time_limit - 1e-9:
+        yield "end at the last fault", with_time_limit(c, max(windows[-1].stop, MIN_TIME_LIMIT))
+    if o.time_limit / 2 >= MIN_TIME_LIMIT:
+        yield "halve the time limit", with_time_limit(c, _round(o.time_limit / 2))
+    # 2. fewer fault windows
+    if windows:
+        yield "no faults", with_windows(c, ())
+    if len(windows) >= 4:
+        half = len(windows) // 2
+        yield "first half of the faults", with_windows(c, windows[:half])
+        yield "second half of the faults", with_windows(c, windows[half:])
+    if len(windows) >= 2:
+        for i in reversed(range(len(windows))):
+            yield f"drop fault {i + 1} ({windows[i].kind})", with_windows(c, windows[:i] + windows[i + 1 :])
+    # 3. fewer operations (the boldest cut first)
+    for rate in sorted({max(1.0, _round(o.rate / 10)), max(1.0, _round(o.rate / 2))}):
+        if rate < o.rate:
+            yield f"rate {o.rate:g} -> {rate:g} ops/s", _evolve(c, rate=rate)
+    # 4. fewer nodes, then fewer replicas, clients and keys
+    if o.nodes > o.replicas:
+        for node in reversed(s.nodes):
+            yield f"remove node {node}", without_node(c, node)
+    if o.replicas > max(o.write_quorum, o.read_quorum, 1):
+        yield "fewer replicas", _evolve(c, replicas=o.replicas - 1)
+    for field in ("concurrency", "keys"):
+        value = getattr(o, field)
+        for smaller in sorted({1, value // 2, value - 1}):
+            if 1 <= smaller < value:
+                yield f"{field} {value} -> {smaller}", _evolve(c, **{field: smaller})
+    # 5. shorter and earlier windows
+    if any(w.stop - w.start > MIN_WINDOW for w in windows):
+        yield "halve every fault window", with_windows(c, tuple(_halved(w) for w in windows))
+        for i, w in enumerate(windows):
+            if w.stop - w.start > MIN_WINDOW and len(windows) > 1:
+                yield f"halve fault {i + 1} ({w.kind})", with_windows(c, windows[:i] + (_halved(w),) + windows[i + 1 :])
+    if windows and windows[0].start > MIN_WINDOW:
+        shift = _round(windows[0].start / 2)
+        moved = tuple(attrs.evolve(w, start=_round(w.start - shift), stop=_round(w.stop - shift)) for w in windows)
+        yield "move the faults earlier", with_time_limit(with_windows(c, moved), _round(o.time_limit - shift))
+
+
+def _round(seconds: float) -> float:
+    return round(seconds, 3)
+
+
+def _halved(w: FaultWindow) -> FaultWindow:
+    return attrs.evolve(w, stop=_round(w.start + max(MIN_WINDOW, (w.stop - w.start) / 2)))
+
+
+def _evolve(c: Candidate, **changes: Any) -> Candidate:
+    return attrs.evolve(c, options=attrs.evolve(c.options, **changes))
+
+
+def with_windows(c: Candidate, windows: tuple[FaultWindow, ...]) -> Candidate:
+    return attrs.evolve(c, schedule=attrs.evolve(c.schedule, windows=tuple(windows)))
+
+
+def with_time_limit(c: Candidate, limit: float) -> Candidate:
+    """Load for ``limit`` seconds: windows past it are dropped, one straddling it is cut short."""
+    windows = []
+    for w in c.schedule.windows:
+        if w.start >= limit:
+            continue
+        windows.append(attrs.evolve(w, stop=min(w.stop, limit)))
+    interval = min(c.schedule.interval, limit)
+    schedule = attrs.evolve(c.schedule, time_limit=limit, interval=interval, windows=tuple(windows))
+    return Candidate(attrs.evolve(c.options, time_limit=limit, fault_interval=interval), schedule)
+
+
+def without_node(c: Candidate, node: str) -> Candidate:
+    """The run with ``node`` gone: later nodes are renumbered, windows naming it adapted or dropped.
+
+    Simulated nodes are ``n1..nN`` by position, so removing ``n2`` of five renames ``n3..n5`` to
+    ``n2..n4`` everywhere in the schedule.
+    """
+    nodes = list(c.schedule.nodes)
+    kept = [n for n in nodes if n != node]
+    rename = {old: f"n{i + 1}" for i, old in enumerate(kept)}
+    windows = []
+    for w in c.schedule.windows:
+        params = _params_without(w.kind, w.params, node, rename)
+        if params is not None:
+            windows.append(attrs.evolve(w, params=params))
+    schedule = FaultSchedule(tuple(rename[n] for n in kept), c.schedule.time_limit, c.schedule.interval,
+                             tuple(windows))
+    return Candidate(attrs.evolve(c.options, nodes=len(kept)), schedule)
+
+
+def _params_without(kind: str, params: dict[str, Any], node: str, rename: dict[str, str]) -> dict[str, Any] | None:
+    """``params`` with ``node`` removed and the rest renamed, or None when the window means nothing now."""
+    if kind in ("crash", "pause"):
+        remaining = [rename[n] for n in params.get("nodes", []) if n != node]
+        return {**params, "nodes": remaining} if remaining else None
+    if kind == "clock-skew":
+        offsets = {rename[n]: v for n, v in params.get("offsets", {}).items() if n != node}
+        return {**params, "offsets": offsets} if offsets else None
+    if kind != "partition":
+        return params
+    if params.get("bridge") == node:
+        return None
+    out: dict[str, Any] = {}
+    for field, value in params.items():
+        if field == "groups":
+            groups = [[rename[n] for n in g if n != node] for g in value]
+            out[field] = [g for g in groups if g]
+            if len(out[field]) < 2:
+                return None
+        elif field in ("from", "to"):
+            out[field] = [rename[n] for n in value if n != node]
+            if not out[field]:
+                return None
+        elif field == "views":
+            out[field] = {rename[r]: [rename[n] for n in view if n != node] for r, view in value.items() if r != node}
+        elif field == "bridge":
+            out[field] = rename[value]
+        else:
+            out[field] = value
+    return out
+
+
+def _checked(c: Candidate) -> Candidate | None:
+    """The candidate if its options and schedule make a run, else None (it is skipped)."""
+    try:
+        options = c.options.validate()
+        schedule = FaultSchedule.from_json(c.schedule.to_json())
+    except (OptionError, ValueError):
+        return None
+    if schedule.nodes != tuple(f"n{i + 1}" for i in range(options.nodes)):
+        return None
+    return Candidate(options, schedule)
