@@ -34,8 +34,11 @@ from .replay import run_with_schedule, sha256_of
 from .run import RunResult, make_schedule
 from .shrink import Candidate, Outcome, ShrinkResult, shrink
 
-EXPLORE_TIME_LIMIT = 10.0
+EXPLORE_TIME_LIMIT = 8.0
 EXPLORE_FAULT_INTERVAL = 2.0
+"""Explore's defaults: short runs, so more seeds fit; as with the run defaults (30 s, 5 s) the last
+fault window ends with the load (8/2 = 4 intervals), so a fault whose damage only repair could undo
+is still in force when the load stops."""
 
 
 @attrs.frozen
@@ -128,10 +131,10 @@ def trial_runner(workdir: Path, argv: list[str]) -> Callable[[Candidate], Outcom
 class ExploreProgress:
     """A bar rewritten in place on a terminal; plain lines now and then when stderr is not one."""
 
-    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
         self.total = total
-        self.stream = stream
-        self.tty = stream.isatty()
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
         self.started = time.monotonic()
         self._last_line = 0.0
         self._every = max(1, total // 20)
@@ -172,11 +175,12 @@ def explore(
     *,
     shrink_budget: int,
     argv: list[str],
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
 ) -> ExploreResult:
     """Run ``seeds`` until one is invalid, shrink it, and write the minimal run to ``base.out``."""
     started = time.monotonic()
     progress = ExploreProgress(len(seeds), stream)
+    stream = progress.stream
     counts: Counter[str] = Counter()
     with tempfile.TemporaryDirectory(prefix="minikeydb-explore-") as scratch:
         trial = trial_runner(Path(scratch), argv)

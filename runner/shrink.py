@@ -200,7 +200,8 @@ def _raw_reductions(c: Candidate) -> Iterator[tuple[str, Candidate]]:
     if windows and windows[0].start > MIN_WINDOW:
         shift = _round(windows[0].start / 2)
         moved = tuple(attrs.evolve(w, start=_round(w.start - shift), stop=_round(w.stop - shift)) for w in windows)
-        yield "move the faults earlier", with_time_limit(with_windows(c, moved), _round(o.time_limit - shift))
+        limit = max(min(MIN_TIME_LIMIT, o.time_limit), _round(o.time_limit - shift))
+        yield "move the faults earlier", with_time_limit(with_windows(c, moved), limit)
 
 
 def _round(seconds: float) -> float:

@@ -1,0 +1,110 @@
+"""Shrinking logic, driven by a fake trial so every step is known (no runs)."""
+
+from __future__ import annotations
+
+from nemesis import FaultSchedule, FaultWindow
+from runner.options import RunOptions
+from runner.shrink import Candidate, Outcome, reductions, shrink, with_time_limit, without_node
+
+NODES = ("n1", "n2", "n3", "n4", "n5")
+
+
+def _candidate(windows: tuple[FaultWindow, ...], **options: object) -> Candidate:
+    opts = RunOptions(mode="sim", nemesis=("partition", "crash"), time_limit=10.0, fault_interval=1.0, **options)
+    nodes = tuple(f"n{i + 1}" for i in range(opts.nodes))
+    return Candidate(opts.validate(), FaultSchedule(nodes, opts.time_limit, 1.0, windows))
+
+
+PARTITION = FaultWindow("partition", 1.0, 2.0, {"kind": "random-halves", "groups": [["n1", "n4"], ["n2", "n3", "n5"]]})
+CRASH = FaultWindow("crash", 3.0, 4.0, {"nodes": ["n2", "n5"], "targets": "minority"})
+PAUSE = FaultWindow("pause", 5.0, 6.0, {"nodes": ["n2"]})
+BRIDGE = FaultWindow("partition", 7.0, 8.0, {"kind": "bridge", "groups": [["n1", "n2"], ["n2", "n3"]], "bridge": "n2"})
+
+
+def test_removing_a_node_renumbers_the_rest_and_adapts_windows() -> None:
+    """Without n2, n3..n5 become n2..n4 in every window; windows left empty or bridged by n2 go."""
+    shrunk = without_node(_candidate((PARTITION, CRASH, PAUSE, BRIDGE)), "n2")
+    assert shrunk.options.nodes == 4
+    assert shrunk.schedule.nodes == ("n1", "n2", "n3", "n4")
+    assert [w.kind for w in shrunk.schedule.windows] == ["partition", "crash"]
+    assert shrunk.schedule.windows[0].params["groups"] == [["n1", "n3"], ["n2", "n4"]]
+    assert shrunk.schedule.windows[1].params["nodes"] == ["n4"]
+
+
+def test_cutting_the_time_limit_clips_and_drops_windows() -> None:
+    """A shorter time limit cuts the straddling window short and drops later ones, in options and schedule."""
+    shrunk = with_time_limit(_candidate((PARTITION, CRASH, PAUSE)), 3.5)
+    assert shrunk.options.time_limit == shrunk.schedule.time_limit == 3.5
+    assert [(w.kind, w.start, w.stop) for w in shrunk.schedule.windows] == [("partition", 1.0, 2.0), ("crash", 3.0, 3.5)]
+
+
+def test_reductions_never_go_below_the_replicas_or_break_the_schedule() -> None:
+    """Every proposed candidate has nodes >= replicas and a schedule that round-trips through JSON."""
+    start = _candidate((PARTITION, CRASH, PAUSE), nodes=5, replicas=3)
+    proposed = [c for _, c in reductions(start)]
+    assert proposed
+    for c in proposed:
+        assert c.options.nodes >= c.options.replicas >= max(c.options.write_quorum, c.options.read_quorum)
+        assert FaultSchedule.from_json(c.schedule.to_json()) == c.schedule
+        assert c.schedule.nodes == tuple(f"n{i + 1}" for i in range(c.options.nodes))
+
+
+def _fake_trial(calls: list[Candidate]):  # type: ignore[no-untyped-def]
+    """Invalid ("lost-write") exactly while a crash window of n2 remains and there are at least 3 keys."""
+
+    def trial(c: Candidate) -> Outcome:
+        calls.append(c)
+        crash = any(w.kind == "crash" and "n2" in w.params["nodes"] for w in c.schedule.windows)
+        fails = crash and c.options.keys >= 3
+        ops = int(c.options.rate * c.options.time_limit)
+        return Outcome(not fails, ("lost-write",) if fails else (), ops, len(c.schedule.windows))
+
+    return trial
+
+
+def test_shrink_reaches_the_smallest_run_that_still_fails() -> None:
+    """Greedy shrinking keeps only the needed crash, the fewest keys, nodes and clients, and the least time."""
+    start = _candidate((PARTITION, CRASH, PAUSE), keys=20, concurrency=10)
+    calls: list[Candidate] = []
+    trial = _fake_trial(calls)
+    result = shrink(start, trial(start), trial, budget=500)
+    c = result.candidate
+    assert not result.exhausted
+    assert [w.kind for w in c.schedule.windows] == ["crash"]
+    assert c.schedule.windows[0].params["nodes"] == ["n2"]
+    assert c.options.keys == 3 and c.options.concurrency == 1 and c.options.rate == 1.0
+    assert c.options.nodes == 2 and c.options.replicas == 1, "n2 must stay for its crash; one replica is enough"
+    assert c.options.time_limit == 0.5 and c.schedule.windows[0].stop <= 0.5
+    assert result.outcome.valid is False and result.trials == len(calls) - 1
+    assert len({x.key() for x in calls}) == len(calls), "no candidate is tried twice"
+
+
+def test_shrink_keeps_the_anomaly_type() -> None:
+    """A smaller run that fails with a different anomaly type is not taken."""
+    start = _candidate((PARTITION, CRASH))
+
+    def trial(c: Candidate) -> Outcome:
+        kind = "lost-write" if c.schedule.windows == start.schedule.windows else "divergent"
+        return Outcome(False, (kind,), 1, len(c.schedule.windows))
+
+    result = shrink(start, trial(start), trial, budget=200)
+    assert result.candidate.schedule.windows == start.schedule.windows
+    assert result.outcome.main_anomaly == "lost-write"
+
+
+def test_shrink_stops_at_the_budget() -> None:
+    """With a budget of n trial runs, shrinking runs at most n and says it was cut short."""
+    start = _candidate((PARTITION, CRASH, PAUSE), keys=20)
+    calls: list[Candidate] = []
+    trial = _fake_trial(calls)
+    result = shrink(start, trial(start), trial, budget=3)
+    assert result.trials == 3 == len(calls) - 1
+    assert result.exhausted
+
+
+def test_a_candidate_that_cannot_run_is_never_proposed() -> None:
+    """With nodes == replicas == quorum, no reduction proposes fewer nodes or replicas."""
+    start = _candidate((), nodes=2, replicas=2, write_quorum=2, read_quorum=1)
+    proposed = [c for _, c in reductions(start)]
+    assert proposed, "other reductions (time, rate, keys) are still proposed"
+    assert all(c.options.nodes == 2 and c.options.replicas == 2 for c in proposed)
