@@ -16,9 +16,11 @@ replaced. Every expected failure is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
@@ -28,6 +30,7 @@ import trio
 
 from .client import Client, Result
 from .config import ClusterConfig, ConfigError, load_config
+from .node import BUGS
 from .storage import StorageError
 from .wire import FAIL, OK, TooLarge, check_sizes
 
@@ -90,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run one node in the foreground (Ctrl-C stops it)")
     _add_common(serve, node=True, node_required=True)
     serve.add_argument("-v", "--verbose", action="store_true", help="log every message (DEBUG)")
+    serve.add_argument("--bug", default=None, choices=sorted(BUGS), metavar="NAME",
+                       help=f"switch on a seeded defect for checker validation: {', '.join(sorted(BUGS))}")
+    serve.add_argument("--clock-file", default=None, metavar="FILE",
+                       help="add the seconds written in FILE to this node's wall clock (the harness's clock skew)")
 
     cluster = sub.add_parser("cluster", help="run every node of the config in this one process")
     _add_common(cluster, node=False)
@@ -194,7 +201,7 @@ def _run_server(what: str, serve: Callable[..., object], *args: object) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: ClusterConfig) -> int:
-    from .server import serve_node
+    from .server import OffsetFileClock, serve_node
 
     _setup_logging(args.verbose)
     config.load_secret()  # a missing secret is a config error, reported before binding
@@ -202,7 +209,9 @@ def cmd_serve(args: argparse.Namespace, config: ClusterConfig) -> int:
     logging.getLogger("minikeydb").info(
         "node %s on %s:%d, data in %s", node.id, node.host, node.port, config.node_data_dir(node.id)
     )
-    return _run_server(f"node {node.id}", serve_node, config, node.id)
+    wall = OffsetFileClock(Path(args.clock_file)) if args.clock_file else time.time
+    serve = functools.partial(serve_node, bug=args.bug, wall=wall)
+    return _run_server(f"node {node.id}", serve, config, node.id)
 
 
 def cmd_cluster(args: argparse.Namespace, config: ClusterConfig) -> int:
