@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from .transport import Address, Transport
-from .wire import AuthError, Codec, Message, WireError
+from .wire import AuthError, Codec, Message, StaleError, WireError
 
 log = logging.getLogger("minikeydb.messaging")
 
@@ -73,6 +73,9 @@ class Messenger:
             return self.codec.decode(data)
         except AuthError as exc:
             self.counters["dropped_auth"] += 1
+            log.debug("dropped datagram from %s: %s", src, exc)
+        except StaleError as exc:
+            self.counters["dropped_stale"] += 1
             log.debug("dropped datagram from %s: %s", src, exc)
         except WireError as exc:
             self.counters["dropped_malformed"] += 1

@@ -64,6 +64,7 @@ BUGS: dict[str, str] = {
 """Seeded defects for validating the checker. Each is a documented switch, off unless asked for."""
 
 REPLY_CACHE_SIZE = 20_000
+SEEN_IDS_SIZE = 50_000
 READ_REPAIR_WAIT = 1.0
 
 
@@ -124,6 +125,7 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self._client_inflight: set[tuple[Address, int]] = set()
         self._reply_cache: OrderedDict[tuple[Address, int], bytes] = OrderedDict()
+        self._replicated: OrderedDict[tuple[str, int], None] = OrderedDict()
         self.started = trio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -152,6 +154,7 @@ class Node:
             requests_waiting=self.messenger.waiting,
             client_requests_inflight=len(self._client_inflight),
             reply_cache=len(self._reply_cache),
+            seen_replication_ids=len(self._replicated),
         )
         return out
 
@@ -226,8 +229,17 @@ class Node:
                     await self.storage.purge_tombstone(record.key, record.stamp)
 
     async def _on_replicate(self, message: Replicate, src: Address) -> None:
+        token = (message.src, message.id)
+        if token in self._replicated:
+            # A resend whose ack was lost, a duplicated datagram, or a replay: acknowledge, do not re-apply.
+            self.counters["replicate_duplicates"] += 1
+            await self.messenger.send(Ack(message.id, self.id), src)
+            return
         self.counters["records_received"] += len(message.records)
         await self.store(message.records)
+        self._replicated[token] = None
+        if len(self._replicated) > SEEN_IDS_SIZE:
+            self._replicated.popitem(last=False)
         await self.messenger.send(Ack(message.id, self.id), src)
 
     # -- coordinating ----------------------------------------------------------------------------

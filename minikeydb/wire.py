@@ -1,9 +1,13 @@
 """The wire format: a versioned, authenticated envelope around one message.
 
-A datagram is ``MAGIC (2 bytes) | VERSION (1) | TAG (32) | PAYLOAD``. The payload is a JSON array
-``[kind, field, field, ...]`` (orjson: measured fastest here, see docs/storage-and-codec.md); the
-tag is HMAC-SHA256 over version and payload keyed by the cluster secret, so a stray or forged
-datagram is told apart from a real one before any of it is believed.
+A datagram is ``MAGIC (2 bytes) | VERSION (1) | SENT (8) | TAG (32) | PAYLOAD``. The payload is a
+JSON array ``[kind, field, field, ...]`` (orjson: measured fastest here, see
+docs/storage-and-codec.md). ``SENT`` is the sender's clock in milliseconds. The tag is HMAC-SHA256
+over everything before it and the payload, keyed by the cluster secret, so a stray or forged
+datagram is told apart from a real one before any of it is believed, and a recorded datagram
+replayed later than ``REPLAY_WINDOW`` seconds is refused (``StaleError``); within the window,
+request ids make a replay harmless (coordinators answer from their reply cache, replicas
+acknowledge a replication id they have seen without applying it again).
 
 Every message is a frozen attrs class with a declared field order and field types. Decoding checks
 all of them and raises ``WireError`` for anything else: the receive loop counts and drops such a
@@ -14,7 +18,8 @@ datagram, it never lets the error escape. Sizes are bounded: a key up to 1 KiB, 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -25,7 +30,10 @@ from .record import Record, Stamp
 MAGIC = b"MK"
 VERSION = 1
 TAG_SIZE = 32
-HEADER_SIZE = len(MAGIC) + 1 + TAG_SIZE
+SENT_SIZE = 8
+HEADER_SIZE = len(MAGIC) + 1 + SENT_SIZE + TAG_SIZE
+REPLAY_WINDOW = 30.0
+"""Seconds a datagram stays acceptable after it was sent (and before: clocks of one cluster may differ)."""
 MAX_KEY_BYTES = 1024
 MAX_VALUE_BYTES = 32 * 1024
 MAX_DATAGRAM = 60_000
@@ -42,21 +50,34 @@ class AuthError(WireError):
     """A datagram whose tag is missing or wrong: forged, corrupted, or from another cluster."""
 
 
+class StaleError(WireError):
+    """An authentic datagram sent outside the replay window: a replay, or a badly wrong clock."""
+
+
 class TooLarge(ValueError):
     """A key or value over its size limit: a client error, reported before anything is sent."""
 
 
+def encoded_size(text: str) -> int:
+    """Bytes ``text`` takes inside a JSON payload (quotes excluded): what really has to fit."""
+    return len(orjson.dumps(text)) - 2
+
+
 def check_sizes(key: str, value: str | None) -> None:
-    """Raise ``TooLarge`` with the limit when a key or value cannot travel."""
-    key_bytes = len(key.encode())
-    if key_bytes == 0:
-        raise TooLarge("the key is empty; keys are 1 to 1024 bytes of UTF-8")
+    """Raise ``TooLarge`` with the limit when a key or value cannot travel.
+
+    Sizes are counted as encoded on the wire, so a value of characters JSON must escape (quotes,
+    control characters) is refused here rather than failing later inside a node.
+    """
+    if not key:
+        raise TooLarge("the key is empty; keys are 1 to 1024 bytes")
+    key_bytes = encoded_size(key)
     if key_bytes > MAX_KEY_BYTES:
-        raise TooLarge(f"the key is {key_bytes} bytes; keys are at most {MAX_KEY_BYTES} bytes")
-    if value is not None and len(value.encode()) > MAX_VALUE_BYTES:
-        raise TooLarge(
-            f"the value is {len(value.encode())} bytes; values are at most {MAX_VALUE_BYTES} bytes"
-        )
+        raise TooLarge(f"the key takes {key_bytes} bytes encoded; keys are at most {MAX_KEY_BYTES} bytes")
+    if value is not None:
+        value_bytes = encoded_size(value)
+        if value_bytes > MAX_VALUE_BYTES:
+            raise TooLarge(f"the value takes {value_bytes} bytes encoded; values are at most {MAX_VALUE_BYTES} bytes")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +145,12 @@ def _keys(v: Any) -> tuple[str, ...]:
     if type(v) is not list:
         raise WireError("expected a list of keys")
     return tuple(_key(item) for item in v)
+
+
+def _ints(v: Any) -> tuple[int, ...]:
+    if type(v) is not list:
+        raise WireError("expected a list of integers")
+    return tuple(_int(item) for item in v)
 
 
 def _int_pairs(v: Any) -> tuple[tuple[int, int], ...]:
@@ -307,15 +334,17 @@ class Digests(Message):
     digests: tuple[tuple[int, int], ...]
 
 
-@_message(15, _int, _str, _key_stamps, _bool)
+@_message(15, _int, _str, _ints, _key_stamps, _bool)
 class KeyStamps(Message):
-    """Anti-entropy, step 2: the sender's (key, stamp) list for ranges whose digests differed.
+    """Anti-entropy, step 2: the sender's (key, stamp) list for the ranges whose digests differed.
 
-    A long list travels in several datagrams; ``last`` marks the final one.
+    A long list travels in several datagrams (all naming the same ``ranges``); ``last`` marks the
+    final one, after which the receiver also pushes its keys in those ranges the list lacked.
     """
 
     id: int
     src: str
+    ranges: tuple[int, ...]
     entries: tuple[tuple[str, Stamp], ...]
     last: bool
 
@@ -333,22 +362,33 @@ class Pull(Message):
 
 
 class Codec:
-    """Encodes and decodes messages, signing and verifying with the cluster secret."""
+    """Encodes and decodes messages, signing and verifying with the cluster secret.
 
-    def __init__(self, secret: bytes) -> None:
+    ``now`` is the clock the replay window is judged by (seconds): the real clock, or virtual time
+    in simulation. It is never a node's skewed clock: skew is about data, not about transport.
+    """
+
+    def __init__(self, secret: bytes, now: Callable[[], float] = time.time, window: float = REPLAY_WINDOW) -> None:
         if not secret:
             raise ValueError("the cluster secret must not be empty")
         self._secret = secret
-        self._header = MAGIC + bytes([VERSION])
+        self._now = now
+        self._window_ms = int(window * 1000)
+        self._version = MAGIC + bytes([VERSION])
 
-    def _tag(self, payload: bytes) -> bytes:
-        return hmac.digest(self._secret, self._header + payload, "sha256")
+    def _tag(self, head: bytes, payload: bytes) -> bytes:
+        return hmac.digest(self._secret, head + payload, "sha256")
 
     def encode(self, message: Message) -> bytes:
         payload = orjson.dumps(message.payload())
         if len(payload) + HEADER_SIZE > MAX_DATAGRAM:
             raise TooLarge(f"message of {len(payload)} bytes exceeds the {MAX_DATAGRAM}-byte datagram limit")
-        return self._header + self._tag(payload) + payload
+        return self.seal(payload)
+
+    def seal(self, payload: bytes) -> bytes:
+        """Frame and sign any payload bytes (``encode`` uses it; tests and fuzzers reach the decoder with it)."""
+        head = self._version + int(self._now() * 1000).to_bytes(SENT_SIZE, "big")
+        return head + self._tag(head, payload) + payload
 
     def decode(self, data: bytes) -> Message:
         """The message in ``data``, or ``WireError`` (``AuthError`` for a bad tag) saying what is wrong."""
@@ -360,9 +400,13 @@ class Codec:
             raise WireError("not a MinikeyDB datagram (bad magic)")
         if data[2] != VERSION:
             raise WireError(f"unsupported wire version {data[2]} (this node speaks {VERSION})")
+        head_end = len(MAGIC) + 1 + SENT_SIZE
         payload = data[HEADER_SIZE:]
-        if not hmac.compare_digest(data[3:HEADER_SIZE], self._tag(payload)):
+        if not hmac.compare_digest(data[head_end:HEADER_SIZE], self._tag(data[:head_end], payload)):
             raise AuthError("authentication tag does not match")
+        sent_ms = int.from_bytes(data[3:head_end], "big")
+        if abs(int(self._now() * 1000) - sent_ms) > self._window_ms:
+            raise StaleError(f"sent {sent_ms} ms, outside the {self._window_ms} ms replay window")
         try:
             items = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
@@ -387,7 +431,7 @@ def batch_records(records: Sequence[Record], budget: int = BATCH_BUDGET) -> list
     current: list[Record] = []
     size = 0
     for record in records:
-        cost = len(record.key) + (len(record.value) if record.value else 0) + 40
+        cost = encoded_size(record.key) + (encoded_size(record.value) if record.value else 0) + 60
         if current and size + cost > budget:
             groups.append(current)
             current, size = [], 0

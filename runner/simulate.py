@@ -103,7 +103,7 @@ def simulate_run(options: RunOptions, argv: list[str], *, run_dir: Path | None =
             try:
                 final = await run_in_process(
                     options, config, schedule, recorder, None, backend=SimBackend(config, network, options.bug),
-                    client_endpoint=client_endpoint, codec=Codec(f"sim-{options.seed}".encode()),
+                    client_endpoint=client_endpoint, codec=Codec(f"sim-{options.seed}".encode(), now=lambda: EPOCH + trio.current_time()),
                     wall=lambda: EPOCH + trio.current_time(),
                 )
             finally:

@@ -41,12 +41,6 @@ async def test_oversized_values_and_keys_raise_too_large_before_sending(tmp_path
         assert (await client.get("k", node="n2")).value == "v" * MAX_VALUE_BYTES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wire.check_sizes counts UTF-8 bytes, not encoded bytes: a value of escaped characters fits a Put "
-    "but not the Replicate/Reply that carries it, and Codec.encode's TooLarge escapes Replicator._sender "
-    "and kills the node",
-)
 async def test_a_value_the_client_accepts_never_takes_a_node_down(tmp_path):
     """A put the client sends (its value under the limit, but JSON-escaped to nearly a datagram) is stored or refused, and every node keeps serving."""
     config = make_config(tmp_path, 3)
