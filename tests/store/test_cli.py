@@ -1,0 +1,131 @@
+"""The command line end to end: real `python -m minikeydb` processes against a running cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from minikeydb.cli import UsageError, format_stats, parse_script
+from minikeydb.config import write_config
+
+from .cluster_fixture import make_config, running_cluster
+from .subprocesses import run_cli
+
+
+def config_file(tmp_path: Path, nodes: int = 3) -> tuple:
+    config = make_config(tmp_path / "data", nodes)
+    path = tmp_path / "cluster.toml"
+    write_config(config, path)
+    return config, path
+
+
+async def test_put_get_delete_and_exit_codes(tmp_path):
+    """put exits 0; get prints the value alone and exits 0; after delete, get exits 1 with a message on stderr."""
+    config, path = config_file(tmp_path)
+    async with running_cluster(config):
+        put = await run_cli("put", "greeting", "hello world", "--config", path, "--node", "n1")
+        assert (put.returncode, put.stderr) == (0, "")
+        get = await run_cli("get", "greeting", "--config", path, "--node", "n2")
+        assert (get.returncode, get.stdout) == (0, "hello world\n")
+        delete = await run_cli("delete", "greeting", "--config", path)
+        assert delete.returncode == 0
+        absent = await run_cli("get", "greeting", "--config", path, "--node", "n3")
+        assert absent.returncode == 1 and absent.stdout == ""
+        assert "not found" in absent.stderr and len(absent.stderr.splitlines()) == 1
+
+
+async def test_unavailable_cluster_exits_2(tmp_path):
+    """With no node running, get and put exit 2 with a one-line timeout message."""
+    _, path = config_file(tmp_path)
+    for args in (["get", "k", "--node", "n1"], ["put", "k", "v", "--node", "n2"]):
+        result = await run_cli(*args, "--config", path)
+        assert result.returncode == 2, result
+        assert "timed out" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["get"], "KEY"),
+        (["frobnicate"], "invalid choice"),
+        (["put", "k", "v", "--nodes", "n1"], "unrecognized"),
+        (["get", "k", "--node", "n9"], "no node 'n9'"),
+        (["get", "k", "--config", "{missing}"], "cannot read"),
+        (["get", "k", "--config", "{bad}"], "port"),
+        (["put", "k", "x" * 40_000], "32768"),
+        (["script", "{bad_script}"], "script.txt:2"),
+    ],
+)
+async def test_usage_errors_exit_254_with_one_line(tmp_path, args, message):
+    """Bad flags, configs, node ids, sizes and script lines exit 254 with one line on stderr and no traceback."""
+    config, path = config_file(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(path.read_text().replace(f"port = {config.nodes[1].port}", 'port = "oops"'))
+    script = tmp_path / "script.txt"
+    script.write_text("put a 1\nput onlykey\n")
+    subs = {"{missing}": str(tmp_path / "missing.toml"), "{bad}": str(bad), "{bad_script}": str(script)}
+    args = [subs.get(a, a) for a in args]
+    if "--config" not in args:
+        args += ["--config", str(path)]
+    result = await run_cli(*args)
+    assert result.returncode == 254, result
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+async def test_script_runs_every_line_and_prints_each_result(tmp_path):
+    """A script mixing commands, comments and the original key:value lines prints one result per operation."""
+    config, path = config_file(tmp_path)
+    script = tmp_path / "ops.txt"
+    script.write_text("# setup\nput a first value\nget a\n\nremove a\nget a\nb:2\nget missing\n")
+    async with running_cluster(config):
+        result = await run_cli("script", script, "--config", path)
+    assert result.returncode == 0, result
+    assert result.stdout.splitlines() == [
+        "put a first value -> ok",
+        "get a -> first value",
+        "delete a -> ok",
+        "get a -> (absent)",
+        "put b 2 -> ok",
+        "get b -> 2",
+        "delete b -> ok",
+        "get b -> (absent)",
+        "get missing -> (absent)",
+    ]
+
+
+async def test_stats_lists_every_node_and_reports_a_down_one(tmp_path):
+    """stats prints a counter table with one column per node; a stopped node shows as down."""
+    config, path = config_file(tmp_path)
+    async with running_cluster(config) as cluster:
+        await run_cli("put", "k", "v", "--config", path, "--node", "n1")
+        await cluster.stop("n3")
+        result = await run_cli("stats", "--config", path)
+        one = await run_cli("stats", "--config", path, "--node", "n1")
+    assert result.returncode == 0, result
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["counter", "n1", "n2", "n3"]
+    assert lines[2].split() == ["state", "up", "up", "down"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    for counter in ("keys", "tombstones", "hints_pending", "datagrams_sent", "datagrams_received"):
+        assert counter in rows
+    assert rows["keys"][2] == "-"
+    assert "n3" in result.stderr
+    assert one.returncode == 0 and one.stdout.splitlines()[0].split() == ["counter", "n1"]
+
+
+def test_parse_script_reports_file_and_line():
+    """A script line that is not a command names its file and line number."""
+    with pytest.raises(UsageError, match=r"s\.txt:3"):
+        parse_script("put a b\n# ok\nfly away\n", "s.txt")
+    assert [s.op for s in parse_script("k:v\n", "s")] == ["put", "get", "delete", "get"]
+    assert parse_script("put k a:b c\n", "s")[0].value == "a:b c"
+
+
+def test_format_stats_marks_silent_nodes_down():
+    """The stats table says 'down' for a node with no answer and lists headline counters first."""
+    table = format_stats({"n1": {"keys": 3, "zeta": 1}, "n2": None}).splitlines()
+    assert table[2].split() == ["state", "up", "down"]
+    assert table[3].split() == ["keys", "3", "-"]
+    assert table[-1].split() == ["zeta", "1", "-"]
