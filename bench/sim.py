@@ -1,0 +1,172 @@
+"""Benchmark: how much faster than real time simulated runs go, and what explore detects.
+
+Speed (the default): one simulated run of the default 5-node partition test for 60 virtual seconds
+of load, then one of 50 nodes, and for each prints the virtual seconds covered (load, quiescence
+and final reads: the last history event's time) per wall second. The wall time is split into the
+simulation itself and the checker's verdict, measured again apart on the same history; report.html
+is not written (it is presentation, not simulation). Bar: >= 20x real time at 5 nodes; 50 nodes
+completes.
+
+Detection (``--detect``, takes a while): for each seeded bug, ``harness.py explore --runs 200``
+with the nemesis that exposes it, reporting the original and shrunk sizes (fault windows,
+operations) and the replay command; then ``--detect-correct``: the correct store explored for 200
+seeds per nemesis kind (clock-skew aside: last-writer-wins under skew loses writes by design),
+reporting anything found. Each explore runs as its own process, exactly as a user would run it.
+
+Usage: python bench/sim.py [--seed S] [--time-limit T] [--large-nodes N] [--skip-large]
+       python bench/sim.py --detect [--detect-correct] [--runs 200] [--explore-time-limit T] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BUG_NEMESIS = {
+    "no-tombstones": "partition",
+    "no-repair": "partition",
+    "ack-before-durable": "crash",
+    "first-writer-wins": "partition",
+}
+"""The fault that exposes each seeded bug (ack-before-durable needs a crash, as the harness says)."""
+
+
+def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
+    """One default partition run of ``nodes`` nodes; virtual seconds per wall second."""
+    import argparse as _argparse
+
+    import orjson
+
+    from checker.cli import run_checks
+    from runner.options import RunOptions
+    from runner.replay import run_with_schedule
+    from runner.run import make_schedule
+
+    with tempfile.TemporaryDirectory(prefix="bench-sim-") as out:
+        options = RunOptions(mode="sim", nemesis=("partition",), nodes=nodes, time_limit=time_limit, seed=seed,
+                             out=out).validate()
+        schedule = make_schedule(options, tuple(f"n{i + 1}" for i in range(nodes)))
+        started = time.perf_counter()
+        result = run_with_schedule(options, schedule, ["bench/sim.py"], quiet=True, report=False)
+        wall = time.perf_counter() - started
+        history = result.run_dir / "history.jsonl"
+        lines = history.read_bytes().splitlines()
+        virtual = orjson.loads(lines[-1])["time"] / 1e9
+        lin_args = _argparse.Namespace(model="kv", null_read="absent", fail_cas="not-applied", time_budget=10.0)
+        started = time.perf_counter()
+        run_checks(history, list(options.checkers), lin_args, None)
+        check = time.perf_counter() - started
+    simulation = max(wall - check, 1e-9)
+    return {"nodes": nodes, "load": time_limit, "virtual": virtual, "wall": wall, "check": check,
+            "simulation": simulation, "events": len(lines), "valid": result.results.get("valid"),
+            "converged": result.final.converged}
+
+
+def print_speed(row: dict[str, Any]) -> None:
+    print(f"{row['nodes']:>3} nodes, {row['load']:g} s of load: {row['virtual']:.1f} virtual s "
+          f"({row['events']} events, verdict {row['valid']}) in {row['wall']:.1f} s wall "
+          f"(simulation {row['simulation']:.1f} s + check {row['check']:.1f} s)")
+    print(f"      {row['virtual'] / row['simulation']:.1f}x real time (simulation alone), "
+          f"{row['virtual'] / row['wall']:.1f}x including the checker", flush=True)
+
+
+def explore(args: list[str], out: Path) -> tuple[int, dict[str, Any], float]:
+    """``harness.py explore ARGS --json``, as a separate process; its exit code, JSON and wall time."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        summary = Path(f.name)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(ROOT / "harness.py"), "explore", *args, "--out", str(out),
+                           "--json", str(summary)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True)
+    wall = time.perf_counter() - started
+    try:
+        data = json.loads(summary.read_text()) if summary.stat().st_size else {}
+    finally:
+        summary.unlink(missing_ok=True)
+    if done.returncode not in (0, 1):
+        data = {"error": f"exit {done.returncode}: {done.stdout.strip()[-300:]}"}
+    return done.returncode, data, wall
+
+
+def detect(runs: int, extra: list[str], out: Path) -> None:
+    print(f"\nseeded bugs: explore --runs {runs} each {' '.join(extra)}", flush=True)
+    for bug, nemesis in BUG_NEMESIS.items():
+        code, data, wall = explore(["--runs", str(runs), "--bug", bug, "--nemesis", nemesis, *extra], out)
+        if "error" in data:
+            print(f"  {bug:<19} ERROR {data['error']}", flush=True)
+            continue
+        if code == 0:
+            print(f"  {bug:<19} NOT FOUND in {data['runs']} runs ({wall:.0f} s)", flush=True)
+            continue
+        a, b = data["original"], data["shrunk"]
+        print(f"  {bug:<19} found at seed {data['failing_seed']} ({data['anomaly']}) after {data['runs']} run(s); "
+              f"faults {a['faults']} -> {b['faults']}, operations {a['operations']} -> {b['operations']}, "
+              f"nodes {a['nodes']} -> {b['nodes']}, keys {a['keys']} -> {b['keys']}, "
+              f"{a['time_limit']:g} s -> {b['time_limit']:g} s, {data['shrink_trials']} shrink runs, {wall:.0f} s"
+              + ("" if data.get("replay_identical") else ", REPLAY NOT IDENTICAL"), flush=True)
+        print(f"  {'':<19} {data['replay_command']}", flush=True)
+
+
+def detect_correct(runs: int, extra: list[str], out: Path) -> None:
+    from nemesis import FAULT_KINDS
+
+    print(f"\ncorrect store: explore --runs {runs} per nemesis kind (clock-skew aside) {' '.join(extra)}", flush=True)
+    for kind in FAULT_KINDS:
+        if kind == "clock-skew":
+            continue
+        code, data, wall = explore(["--runs", str(runs), "--nemesis", kind, *extra], out)
+        if "error" in data:
+            print(f"  {kind:<10} ERROR {data['error']}", flush=True)
+        elif code == 0:
+            unknown = f", {data['unknown']} unknown" if data.get("unknown") else ""
+            print(f"  {kind:<10} nothing found in {data['runs']} runs{unknown} ({wall:.0f} s)", flush=True)
+        else:
+            b = data["shrunk"]
+            print(f"  {kind:<10} FOUND at seed {data['failing_seed']} ({data['anomaly']}), shrunk to "
+                  f"{b['faults']} faults / {b['operations']} operations: {data['replay_command']}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--time-limit", type=float, default=60.0, help="virtual seconds of load (default 60)")
+    parser.add_argument("--large-nodes", type=int, default=50, help="nodes in the large run (default 50)")
+    parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true", help="only the detection sweeps")
+    parser.add_argument("--detect", action="store_true", help="explore each seeded bug and report what was found")
+    parser.add_argument("--detect-correct", action="store_true", help="explore the correct store per nemesis kind")
+    parser.add_argument("--runs", type=int, default=200, help="seeds per explore (default 200)")
+    parser.add_argument("--explore-time-limit", type=float, default=None, help="--time-limit for explore runs")
+    parser.add_argument("--explore-fault-interval", type=float, default=None, help="--fault-interval for explore")
+    parser.add_argument("--out", default="histories", help="where explore writes minimal failing runs")
+    args = parser.parse_args()
+    if not args.skip_speed:
+        print(f"simulated partition runs, seed {args.seed} (bar: >= 20x real time at 5 nodes; 50 nodes completes)")
+        five = speed(5, args.time_limit, args.seed)
+        print_speed(five)
+        if not args.skip_large:
+            print_speed(speed(args.large_nodes, args.time_limit, args.seed))
+    extra: list[str] = []
+    if args.explore_time_limit is not None:
+        extra += ["--time-limit", f"{args.explore_time_limit:g}"]
+    if args.explore_fault_interval is not None:
+        extra += ["--fault-interval", f"{args.explore_fault_interval:g}"]
+    if args.detect:
+        detect(args.runs, extra, Path(args.out))
+    if args.detect_correct:
+        detect_correct(args.runs, extra, Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
