@@ -15,6 +15,7 @@ from nemesis.link_faults import DelayDistribution as DelayDistribution
 from nemesis.link_faults import FaultCounters as FaultCounters
 from nemesis.link_faults import FaultModel as FaultModel
 from nemesis.link_faults import LinkFaults as LinkFaults
+from nemesis.schedule import CRASH_TARGETS as CRASH_TARGETS
 from nemesis.schedule import FAULT_KINDS as FAULT_KINDS
 from nemesis.schedule import ClusterControl as ClusterControl
 from nemesis.schedule import FaultSchedule as FaultSchedule

@@ -40,6 +40,11 @@ FAULT_KINDS: tuple[str, ...] = (
 )
 """Every fault a schedule can hold; ``all`` in a kinds list stands for all of them."""
 
+CRASH_TARGETS: tuple[str, ...] = ("one", "minority", "majority", "all", "mixed")
+"""Which nodes a crash window takes down. ``all`` is a whole-cluster power loss, the only crash
+under which an acknowledged-but-not-durable write can vanish from every replica before a later
+write hides it; ``mixed`` draws one of the others per window, as Jepsen's kill nemesis does."""
+
 Recorder = Callable[[str, object], None]
 """``record(f, value)``: appends one nemesis event (``f`` like ``"partition-start"``) to the history."""
 
@@ -103,8 +108,13 @@ class FaultSchedule:
         time_limit: float,
         interval: float,
         partition_kind: str = "random-halves",
+        crash_targets: str = "minority",
     ) -> FaultSchedule:
-        """Healthy, fault, healthy, ... windows of ``interval`` s up to ``time_limit``, drawn from ``rng``."""
+        """Healthy, fault, healthy, ... windows of ``interval`` s up to ``time_limit``, drawn from ``rng``.
+
+        ``crash_targets`` says which nodes a crash window takes down (``CRASH_TARGETS``); pause
+        windows always take a minority.
+        """
         expanded = expand_kinds(kinds)
         node_list = list(nodes)
         if not node_list or any(not isinstance(n, str) or not n for n in node_list):
@@ -113,6 +123,8 @@ class FaultSchedule:
             raise ValueError(f"node ids must be distinct, got {node_list!r}")
         _check_positive("time_limit", time_limit)
         _check_positive("interval", interval)
+        if crash_targets not in CRASH_TARGETS:
+            raise ValueError(f"unknown crash targets {crash_targets!r}; valid: {', '.join(CRASH_TARGETS)}")
         if partition_kind not in PARTITION_KINDS:
             raise ValueError(
                 f"unknown partition kind {partition_kind!r}; valid kinds: {', '.join(PARTITION_KINDS)}"
@@ -121,7 +133,7 @@ class FaultSchedule:
         start = interval
         while start < time_limit:
             kind = rng.choice(expanded)
-            params = _draw_params(kind, rng, node_list, partition_kind)
+            params = _draw_params(kind, rng, node_list, partition_kind, crash_targets)
             windows.append(FaultWindow(kind, start, min(start + interval, time_limit), params))
             start += 2 * interval
         return cls(tuple(node_list), time_limit, interval, tuple(windows))
@@ -200,7 +212,20 @@ def _minority(rng: random.Random, nodes: list[str]) -> list[str]:
     return [n for n in nodes if n in chosen]
 
 
-def _draw_params(kind: str, rng: random.Random, nodes: list[str], partition_kind: str) -> dict[str, Any]:
+def _targets(rng: random.Random, nodes: list[str], spec: str) -> list[str]:
+    """The nodes one crash window takes down, in node order."""
+    if spec == "mixed":
+        spec = rng.choice(("one", "minority", "majority", "all"))
+    if spec == "minority":
+        return _minority(rng, nodes)
+    count = {"one": 1, "majority": len(nodes) // 2 + 1, "all": len(nodes)}[spec]
+    chosen = set(rng.sample(nodes, count))
+    return [n for n in nodes if n in chosen]
+
+
+def _draw_params(
+    kind: str, rng: random.Random, nodes: list[str], partition_kind: str, crash_targets: str = "minority"
+) -> dict[str, Any]:
     if kind == "partition":
         return make_partition(partition_kind, nodes, rng).description
     if kind in ("drop", "duplicate"):
@@ -220,7 +245,9 @@ def _draw_params(kind: str, rng: random.Random, nodes: list[str], partition_kind
             "probability": round(rng.uniform(0.1, 0.5), 4),
             "extra_delay": DelayDistribution.uniform(0.005, 0.05).to_json(),
         }
-    if kind in ("crash", "pause"):
+    if kind == "crash":
+        return {"nodes": _targets(rng, nodes, crash_targets)}
+    if kind == "pause":
         return {"nodes": _minority(rng, nodes)}
     if kind == "clock-skew":
         offsets = {}

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from minikeydb.node import BUGS
-from nemesis import FAULT_KINDS, PARTITION_KINDS
+from nemesis import CRASH_TARGETS, FAULT_KINDS, PARTITION_KINDS
 
 MODES = ("udp", "processes", "sim")
 KEY_DISTS = ("uniform", "zipf")
@@ -145,9 +145,3 @@ class RunOptions:
         except TypeError as exc:
             raise OptionError(f"run.json: bad options ({exc})") from None
 
-
-CRASH_TARGETS = ("one", "minority", "majority", "all", "mixed")
-"""Which nodes a crash window takes down. ``all`` (the default) is a whole-cluster power loss: the
-only crash under which an acknowledged-but-not-durable write can vanish from every replica
-before a later write hides it, so it is what the ``ack-before-durable`` check needs. ``mixed``
-draws one of the others per window, as Jepsen's kill nemesis does."""

@@ -120,25 +120,10 @@ def make_schedule(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedu
     rng = random.Random(f"{options.seed}/schedule")
     if not options.nemesis:
         return FaultSchedule(node_ids, options.time_limit, options.fault_interval, ())
-    schedule = FaultSchedule.generate(
+    return FaultSchedule.generate(
         rng, list(options.nemesis), list(node_ids), options.time_limit, options.fault_interval, options.partition,
+        crash_targets=options.crash_targets,
     )
-    return retarget_crashes(schedule, options.crash_targets, rng)
-
-
-def retarget_crashes(schedule: FaultSchedule, targets: str, rng: random.Random) -> FaultSchedule:
-    """Choose which nodes each crash window takes down, by ``--crash-targets``."""
-    nodes = list(schedule.nodes)
-    windows = []
-    for window in schedule.windows:
-        if window.kind == "crash":
-            spec = rng.choice(("one", "minority", "majority", "all")) if targets == "mixed" else targets
-            count = {"one": 1, "minority": max(1, (len(nodes) - 1) // 2),
-                     "majority": len(nodes) // 2 + 1, "all": len(nodes)}[spec]
-            chosen = set(rng.sample(nodes, count))
-            window = attrs.evolve(window, params={"nodes": [n for n in nodes if n in chosen], "targets": spec})
-        windows.append(window)
-    return attrs.evolve(schedule, windows=tuple(windows))
 
 
 def write_json(path: Path, data: object) -> None:
