@@ -41,7 +41,7 @@ from nemesis import FaultSchedule, FaultyNetwork, InProcessControl, SkewableCloc
 
 from .cluster import InProcessCluster, NodeBackend, UdpBackend
 from .final_reads import FinalReadReport, final_reads
-from .options import RunOptions
+from .options import OptionError, RunOptions
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
 from .workload import Workload, key_names
@@ -257,15 +257,26 @@ def prepare_secret(run_dir: Path) -> None:
         out.write(secrets.token_hex(32) + "\n")
 
 
-def execute(options: RunOptions, argv: list[str], *, run_dir: Path | None = None) -> RunResult:
-    """Run the whole test in real time (``udp`` or ``processes``) and return its outcome."""
+def execute(
+    options: RunOptions,
+    argv: list[str],
+    *,
+    run_dir: Path | None = None,
+    schedule: FaultSchedule | None = None,
+    report: bool = True,
+) -> RunResult:
+    """Run the whole test in real time (``udp`` or ``processes``) and return its outcome.
+
+    ``schedule`` replaces the one the seed would give (a replay, a shrunk run); ``report=False``
+    skips report.html.
+    """
     out = Path(options.out)
     run_dir = run_dir or new_run_dir(out, run_name(options))
     prepare_secret(run_dir)
     (run_dir / "nodes").mkdir(exist_ok=True)
     ports = free_udp_ports(options.nodes * (2 if options.mode == "processes" else 1))
     config = cluster_config(options, run_dir, ports[: options.nodes])
-    schedule = make_schedule(options, config.node_ids)
+    schedule = checked_schedule(schedule, options, config.node_ids)
     write_json(run_dir / "run.json", run_metadata(options, config, schedule, argv))
     progress = ProgressLine() if sys.stderr.isatty() else None
     started = time.monotonic()
@@ -295,11 +306,22 @@ def execute(options: RunOptions, argv: list[str], *, run_dir: Path | None = None
         handler.close()
         if progress is not None:
             progress.clear()
-    return finish(options, run_dir, final, recorder, time.monotonic() - started)
+    return finish(options, run_dir, final, recorder, time.monotonic() - started, report=report)
+
+
+def checked_schedule(schedule: FaultSchedule | None, options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
+    """The schedule to carry out: the given one (checked against the run), or the seed's own."""
+    if schedule is None:
+        return make_schedule(options, node_ids)
+    if tuple(schedule.nodes) != tuple(node_ids):
+        raise OptionError(f"the schedule is for nodes {list(schedule.nodes)}, the run has {list(node_ids)}")
+    if abs(schedule.time_limit - options.time_limit) > 1e-9:
+        raise OptionError(f"the schedule lasts {schedule.time_limit:g} s, the run {options.time_limit:g} s")
+    return schedule
 
 
 def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder: HistoryRecorder,
-           elapsed: float) -> RunResult:
+           elapsed: float, *, report: bool = True) -> RunResult:
     """Check the recorded history, write results.json and report.html, point ``latest`` here."""
     from checker.cli import run_checks
     from checker.report import write_report
@@ -309,10 +331,11 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     results = run_checks(run_dir / "history.jsonl", list(options.checkers), lin_args, None)
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
     write_json(run_dir / "results.json", results)
-    try:
-        write_report(run_dir, results)
-    except Exception as exc:  # the verdict stands even if a plot fails; say so
-        log.warning("report.html could not be written: %s", exc)
+    if report:
+        try:
+            write_report(run_dir, results)
+        except Exception as exc:  # the verdict stands even if a plot fails; say so
+            log.warning("report.html could not be written: %s", exc)
     update_latest(Path(options.out), run_dir)
     return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed)
 

@@ -25,6 +25,7 @@ from minikeydb.ring import Ring
 from minikeydb.storage import Storage
 from minikeydb.transport import MemoryNetwork, Transport
 from minikeydb.wire import Codec
+from nemesis import FaultSchedule
 
 from .determinism import run_deterministic
 from .final_reads import FinalReadReport
@@ -32,9 +33,9 @@ from .options import RunOptions
 from .recorder import HistoryRecorder
 from .run import (
     RunResult,
+    checked_schedule,
     cluster_config,
     finish,
-    make_schedule,
     new_run_dir,
     run_in_process,
     run_metadata,
@@ -77,12 +78,23 @@ def sim_config(options: RunOptions, run_dir: Path) -> ClusterConfig:
     return attrs.evolve(base, nodes=nodes, secret_file=None)
 
 
-def simulate_run(options: RunOptions, argv: list[str], *, run_dir: Path | None = None, quiet: bool = False) -> RunResult:
-    """One simulated run, written to its run directory like any other, then checked."""
+def simulate_run(
+    options: RunOptions,
+    argv: list[str],
+    *,
+    run_dir: Path | None = None,
+    quiet: bool = False,
+    schedule: FaultSchedule | None = None,
+    report: bool = True,
+) -> RunResult:
+    """One simulated run, written to its run directory like any other, then checked.
+
+    ``schedule`` replaces the seed's own (replays and shrunk runs); ``report=False`` skips report.html.
+    """
     run_dir = run_dir or new_run_dir(Path(options.out), run_name(options))
     (run_dir / "nodes").mkdir(exist_ok=True)
     config = sim_config(options, run_dir)
-    schedule = make_schedule(options, config.node_ids)
+    schedule = checked_schedule(schedule, options, config.node_ids)
     write_json(run_dir / "run.json", run_metadata(options, config, schedule, argv))
     if not quiet:
         print(f"MinikeyDB: simulated run, seed {options.seed}, nemesis {','.join(options.nemesis) or 'none'}, "
@@ -112,4 +124,4 @@ def simulate_run(options: RunOptions, argv: list[str], *, run_dir: Path | None =
         return final, recorder
 
     final, recorder = run_deterministic(main, options.seed)
-    return finish(options, run_dir, final, recorder, time.monotonic() - started)
+    return finish(options, run_dir, final, recorder, time.monotonic() - started, report=report)
