@@ -217,7 +217,7 @@ def explore(
         result = shrink(candidate, outcome, trial, budget=shrink_budget, on_trial=on_trial)
         progress.clear()
     minimal = result.candidate
-    name = "-".join(["explore", *( [base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
+    name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
     final_options = attrs.evolve(minimal.options, out=base.out, name=name)
     written = run_with_schedule(final_options, minimal.schedule, argv, quiet=True, report=True)
     identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
