@@ -1,0 +1,344 @@
+"""Cluster throughput vs a bare UDP echo pair on this machine: ops/s of each and their ratio.
+
+Usage: python bench/throughput.py [--mode inprocess|processes] [--clients 32] [--seconds 5]
+                                  [--rounds 3] [--keys 1000] [--profile-node FILE]
+
+A 5-node MinikeyDB cluster on loopback UDP (N=3, W=1, R=1, the shipped defaults) serves
+``--clients`` concurrent client tasks, each looping a 50/50 put/get mix over ``--keys`` keys
+through a random coordinator; only operations answered "ok" count. In the same run, a bare Trio
+UDP echo server answers the same number of concurrent request/response loops; that is the most
+this machine's Python + Trio + loopback can do per request, and the bar is cluster/echo >= 0.3.
+
+Modes: ``inprocess`` runs the five nodes, the echo server and the clients in this one Trio loop
+(one core for everything); ``processes`` runs each node as ``python -m minikeydb serve`` and the
+echo server as its own process, with the clients here (the fair comparison on a multi-core box).
+Each figure is the median of ``--rounds`` rounds of ``--seconds`` seconds. ``--profile-node FILE``
+(processes mode) runs node n1 under cProfile, writes its stats to FILE and prints the top entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pstats
+import random
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from minikeydb.client import Client  # noqa: E402
+from minikeydb.config import SECRET_ENV, ClusterConfig, parse_config, write_config  # noqa: E402
+from minikeydb.server import serve_cluster  # noqa: E402
+
+NODES = 5
+ECHO_PAYLOAD = 60
+"""Bytes per echo request: about the size of a small Put datagram."""
+
+
+def free_udp_ports(count: int) -> list[int]:
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def bench_config(data_dir: Path) -> ClusterConfig:
+    ports = free_udp_ports(NODES)
+    return parse_config(
+        {
+            "cluster": {"data_dir": str(data_dir)},
+            "nodes": [{"id": f"n{i + 1}", "host": "127.0.0.1", "port": p} for i, p in enumerate(ports)],
+        },
+        "<bench config>",
+    )
+
+
+# -- the echo baseline -------------------------------------------------------------------------------
+
+
+async def echo_server(port: int, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Send every datagram straight back."""
+    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    with sock:
+        await sock.bind(("127.0.0.1", port))
+        task_status.started()
+        while True:
+            data, src = await sock.recvfrom(65_536)
+            await sock.sendto(data, src)
+
+
+async def echo_round(port: int, clients: int, seconds: float) -> float:
+    """Requests/s of ``clients`` request/response loops against the echo server (one socket, ids matched)."""
+    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    waiting: dict[int, trio.Event] = {}
+    done = 0
+    padding = b"x" * (ECHO_PAYLOAD - 8)
+    with sock:
+        await sock.bind(("127.0.0.1", 0))
+
+        async def receiver() -> None:
+            while True:
+                data, _ = await sock.recvfrom(65_536)
+                event = waiting.pop(int.from_bytes(data[:8], "big"), None)
+                if event is not None:
+                    event.set()
+
+        async def worker(first_id: int) -> None:
+            nonlocal done
+            request_id = first_id
+            while True:
+                request_id += clients
+                event = trio.Event()
+                waiting[request_id] = event
+                await sock.sendto(request_id.to_bytes(8, "big") + padding, ("127.0.0.1", port))
+                with trio.move_on_after(1.0):  # a lost datagram just costs this worker a second
+                    await event.wait()
+                if event.is_set():
+                    done += 1
+                waiting.pop(request_id, None)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receiver)
+            for i in range(clients):
+                nursery.start_soon(worker, i)
+            await trio.sleep(seconds)
+            nursery.cancel_scope.cancel()
+    return done / seconds
+
+
+# -- the cluster workload ------------------------------------------------------------------------------
+
+
+async def cluster_round(config: ClusterConfig, clients: int, seconds: float, keys: int, seed: int) -> tuple[float, int]:
+    """Ok operations/s of ``clients`` put/get loops, and the count of operations that were not ok.
+
+    A round's figure counts only operations that completed inside the round: the loops are
+    cancelled at the end, and a request in flight then is neither ok nor failed.
+    """
+    ok = failed = 0
+    names = [f"key{i}" for i in range(keys)]
+
+    async def worker(client: Client, rng: random.Random) -> None:
+        nonlocal ok, failed
+        counter = 0
+        while True:
+            key = rng.choice(names)
+            if rng.random() < 0.5:
+                counter += 1
+                result = await client.put(key, f"value-{counter}")
+            else:
+                result = await client.get(key)
+            if result.ok:
+                ok += 1
+            else:
+                failed += 1
+
+    async with Client.connect(config) as client, trio.open_nursery() as nursery:
+        for i in range(clients):
+            nursery.start_soon(worker, client, random.Random(seed * 1000 + i))
+        await trio.sleep(seconds)
+        nursery.cancel_scope.cancel()
+    return ok / seconds, failed
+
+
+async def preload(config: ClusterConfig, keys: int) -> None:
+    """Write every key once so that gets find values (not measured)."""
+    async with Client.connect(config) as client:
+        limiter = trio.CapacityLimiter(32)
+
+        async def put(i: int) -> None:
+            async with limiter:
+                await client.put(f"key{i}", "initial")
+
+        async with trio.open_nursery() as nursery:
+            for i in range(keys):
+                nursery.start_soon(put, i)
+
+
+COUNTED = ("datagrams_sent", "retries", "replicate_batches", "replicate_records", "hints_stored", "replies_unmatched")
+"""Node counters summed over the cluster and reported per operation: where the datagrams go."""
+
+
+async def cluster_counters(config: ClusterConfig) -> dict[str, int]:
+    totals = dict.fromkeys(COUNTED, 0)
+    async with Client.connect(config) as client:
+        for node in config.node_ids:
+            stats = await client.stats(node) or {}
+            for name in COUNTED:
+                totals[name] += stats.get(name, 0)
+    return totals
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User+system CPU of this process (and its threads) plus the given children, from /proc."""
+    times = os.times()
+    total = times.user + times.system
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+# -- running the servers ------------------------------------------------------------------------------
+
+
+def child_env() -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
+
+
+async def wait_serving(config: ClusterConfig, timeout: float = 20.0) -> None:
+    with trio.fail_after(timeout):
+        async with Client.connect(config) as client:
+            for node in config.node_ids:
+                while await client.stats(node) is None:
+                    await trio.sleep(0.1)
+
+
+@asynccontextmanager
+async def inprocess_servers(config: ClusterConfig, echo_port: int) -> AsyncIterator[list[int]]:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve_cluster, config)
+        await nursery.start(echo_server, echo_port)
+        yield []
+        nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def process_servers(
+    config: ClusterConfig, echo_port: int, workdir: Path, profile: Path | None
+) -> AsyncIterator[list[int]]:
+    """Start the node processes and the echo process; yields the node processes' pids."""
+    config_path = workdir / "cluster.toml"
+    write_config(config, config_path)
+    processes: list[trio.Process] = []
+    log = (workdir / "servers.log").open("ab")
+    try:
+        for node in config.node_ids:
+            command = [sys.executable]
+            if profile is not None and node == "n1":
+                command += ["-m", "cProfile", "-o", str(profile)]
+            command += ["-m", "minikeydb", "serve", "--config", str(config_path), "--node", node]
+            processes.append(
+                await trio.lowlevel.open_process(command, cwd=workdir, env=child_env(), stdout=log, stderr=log)
+            )
+        echo_code = (
+            "import sys, trio; sys.path.insert(0, sys.argv[2]); "
+            "from bench.throughput import echo_server; trio.run(echo_server, int(sys.argv[1]))"
+        )
+        processes.append(
+            await trio.lowlevel.open_process(
+                [sys.executable, "-c", echo_code, str(echo_port), str(ROOT)], cwd=ROOT, env=child_env(), stdout=log, stderr=log
+            )
+        )
+        await wait_serving(config)
+        await trio.sleep(0.3)  # let the echo process finish starting too
+        yield [p.pid for p in processes[:-1]]
+    finally:
+        with trio.CancelScope(shield=True):
+            for process in processes:
+                if process.returncode is None:
+                    process.send_signal(signal.SIGINT)  # a clean stop, so cProfile writes its file
+            for process in processes:
+                with trio.move_on_after(10):
+                    await process.wait()
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+        log.close()
+
+
+# -- main -------------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> None:
+    os.environ.setdefault(SECRET_ENV, "throughput-bench")
+    with tempfile.TemporaryDirectory(prefix="minikeydb-bench-") as tmp:
+        workdir = Path(tmp)
+        config = bench_config(workdir / "data")
+        echo_port = free_udp_ports(1)[0]
+        if args.mode == "inprocess":
+            servers = inprocess_servers(config, echo_port)
+        else:
+            servers = process_servers(config, echo_port, workdir, args.profile_node)
+        async with servers as node_pids:
+            await preload(config, args.keys)
+            cluster_rates, echo_rates, failures = [], [], 0
+            ops = 0.0
+            cpu = 0.0
+            before = await cluster_counters(config)
+            for round_number in range(args.rounds):
+                cpu_before = cpu_seconds(node_pids)
+                rate, failed = await cluster_round(config, args.clients, args.seconds, args.keys, round_number)
+                cpu += cpu_seconds(node_pids) - cpu_before
+                ops += rate * args.seconds + failed
+                cluster_rates.append(rate)
+                failures += failed
+                echo_rates.append(await echo_round(echo_port, args.clients, args.seconds))
+                print(
+                    f"round {round_number + 1}: cluster {rate:,.0f} ops/s ({failed} not ok), "
+                    f"echo {echo_rates[-1]:,.0f} req/s",
+                    flush=True,
+                )
+            after = await cluster_counters(config)
+    cluster = statistics.median(cluster_rates)
+    echo = statistics.median(echo_rates)
+    print(f"mode={args.mode} clients={args.clients} seconds={args.seconds:g} rounds={args.rounds} keys={args.keys}")
+    print(f"cluster (5 nodes, N=3 W=1 R=1, 50/50 put/get): {cluster:,.0f} ops/s (median; {failures} ops not ok)")
+    print(f"bare Trio UDP echo pair:                       {echo:,.0f} req/s (median)")
+    print(f"ratio cluster/echo: {cluster / echo:.2f} (bar: >= 0.30)")
+    per_op = {name: (after[name] - before[name]) / max(ops, 1) for name in COUNTED}
+    print("per cluster op (node counters, all nodes): " + ", ".join(f"{k} {v:.2f}" for k, v in per_op.items()))
+    print(f"CPU per cluster op (nodes + clients, {args.mode}): {cpu / max(ops, 1) * 1e6:,.0f} us")
+
+
+def print_profile(path: Path, top: int = 25) -> None:
+    if not path.exists():
+        print(f"no profile written to {path}", file=sys.stderr)
+        return
+    print(f"\nnode n1 profile ({path}), top {top} by own time:")
+    pstats.Stats(str(path)).sort_stats("tottime").print_stats(top)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["inprocess", "processes"], default="inprocess")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent client loops (16 to 64)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of one round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument("--profile-node", type=Path, default=None, metavar="FILE",
+                        help="processes mode: run n1 under cProfile, save to FILE and print the top entries")
+    args = parser.parse_args()
+    if args.profile_node is not None and args.mode != "processes":
+        parser.error("--profile-node needs --mode processes")
+    if args.clients < 1 or args.seconds <= 0 or args.rounds < 1 or args.keys < 1:
+        parser.error("--clients, --seconds, --rounds and --keys must be positive")
+    if args.profile_node is not None:
+        args.profile_node = args.profile_node.resolve()
+    trio.run(run, args)
+    if args.profile_node is not None:
+        print_profile(args.profile_node)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
