@@ -15,12 +15,10 @@ exit code is then the new run's verdict, as for ``run``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
-import inspect
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,49 +107,6 @@ def sha256_of(path: Path) -> str:
 # -- running with a given schedule -------------------------------------------------------------
 
 
-def _accepts(function: object, *names: str) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return all(name in parameters for name in names)
-
-
-@contextlib.contextmanager
-def _recorded_schedule(schedule: FaultSchedule, report: bool) -> Iterator[None]:
-    """Make the run functions use ``schedule`` instead of deriving one from the seed.
-
-    A stopgap until ``simulate_run`` and ``execute`` take ``schedule=`` (and ``report=``)
-    themselves: both look ``make_schedule`` up in their module at call time, so swapping that name
-    for the duration of one call hands them the recorded schedule through the one code path every
-    run takes (copying the run code here would drift from it). ``report=False`` likewise skips
-    ``report.html``, whose plots cost more than a short simulated run; explore deletes its trial
-    runs anyway. Single-threaded callers only, which the harness is.
-    """
-    import checker.report as report_module
-
-    from . import run as run_module
-    from . import simulate as simulate_module
-
-    def recorded(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
-        if tuple(node_ids) != schedule.nodes:
-            raise OptionError(f"recorded schedule is for nodes {list(schedule.nodes)}, the run has {list(node_ids)}")
-        return schedule
-
-    def no_report(run_dir: Path, results: dict[str, Any]) -> None:
-        return None
-
-    saved = (run_module.make_schedule, simulate_module.make_schedule, report_module.write_report)
-    run_module.make_schedule = recorded  # type: ignore[assignment]
-    simulate_module.make_schedule = recorded  # type: ignore[assignment]
-    if not report:
-        report_module.write_report = no_report  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        run_module.make_schedule, simulate_module.make_schedule, report_module.write_report = saved
-
-
 def run_with_schedule(
     options: RunOptions,
     schedule: FaultSchedule,
@@ -163,26 +118,23 @@ def run_with_schedule(
 ) -> RunResult:
     """One run of ``options`` carrying out ``schedule`` (not the seed's own), in any mode.
 
-    The schedule's time limit governs how long the load lasts, so it must agree with the options'.
+    The schedule's time limit governs how long the load lasts, so it must agree with the options';
+    its nodes must be the run's ``n1..nN``.
     """
     if abs(schedule.time_limit - options.time_limit) > 1e-9:
         raise OptionError(
             f"schedule time limit {schedule.time_limit:g} s differs from options.time_limit {options.time_limit:g} s"
         )
+    expected = tuple(f"n{i + 1}" for i in range(options.nodes))
+    if schedule.nodes != expected:
+        raise OptionError(f"schedule is for nodes {list(schedule.nodes)}, the run has {list(expected)}")
     if options.mode == "sim":
         from .simulate import simulate_run
 
-        if _accepts(simulate_run, "schedule", "report"):
-            return simulate_run(options, argv, run_dir=run_dir, quiet=quiet,  # type: ignore[call-arg]
-                                schedule=schedule, report=report)
-        with _recorded_schedule(schedule, report):
-            return simulate_run(options, argv, run_dir=run_dir, quiet=quiet)
+        return simulate_run(options, argv, run_dir=run_dir, quiet=quiet, schedule=schedule, report=report)
     from .run import execute
 
-    if _accepts(execute, "schedule"):
-        return execute(options, argv, run_dir=run_dir, schedule=schedule)  # type: ignore[call-arg]
-    with _recorded_schedule(schedule, report):
-        return execute(options, argv, run_dir=run_dir)
+    return execute(options, argv, run_dir=run_dir, schedule=schedule, report=report)
 
 
 # -- the command -----------------------------------------------------------------------------
