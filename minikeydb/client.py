@@ -25,6 +25,7 @@ import trio
 from .config import ClusterConfig
 from .messaging import Backoff, Messenger
 from .record import Stamp
+from .ring import Ring
 from .transport import Transport, UdpTransport
 from .wire import FAIL, OK, UNKNOWN, Codec, Delete, Get, Put, Reply, StatsReply, StatsRequest, check_sizes
 
@@ -61,6 +62,7 @@ class Client:
         t = config.timeouts
         attempts = max(1, math.ceil(t.client / t.client_resend))
         self.backoff = Backoff(t.client_resend, t.client_resend, attempts, factor=1.0, jitter=0.1)
+        self.ring = Ring(config.node_ids, config.replicas, config.vnodes)
 
     @classmethod
     @asynccontextmanager
@@ -100,11 +102,14 @@ class Client:
             elif message is not None:
                 self.counters["dropped_unexpected"] += 1
 
-    def coordinator(self, node: str | None = None) -> str:
-        """The node to send to: the one asked for, or one chosen at random."""
+    def coordinator(self, node: str | None = None, key: str | None = None) -> str:
+        """The node to send to: the one asked for, else a replica of ``key`` (token-aware routing,
+        which saves the coordinator a hop), else any node."""
         if node is not None:
             self.config.node(node)  # ConfigError for an unknown id
             return node
+        if key is not None:
+            return self.rng.choice(self.ring.replicas_for(key))
         return self.rng.choice(self.config.node_ids)
 
     async def _call(self, message: Put | Delete | Get, node: str) -> Result:
@@ -119,16 +124,16 @@ class Client:
     async def put(self, key: str, value: str, *, node: str | None = None, w: int = 0) -> Result:
         """Write ``value``; raises ``TooLarge`` before sending when the key or value cannot travel."""
         check_sizes(key, value)
-        return await self._call(Put(self.messenger.new_id(), key, value, w), self.coordinator(node))
+        return await self._call(Put(self.messenger.new_id(), key, value, w), self.coordinator(node, key))
 
     async def delete(self, key: str, *, node: str | None = None, w: int = 0) -> Result:
         check_sizes(key, None)
-        return await self._call(Delete(self.messenger.new_id(), key, w), self.coordinator(node))
+        return await self._call(Delete(self.messenger.new_id(), key, w), self.coordinator(node, key))
 
     async def get(self, key: str, *, node: str | None = None, r: int = 0, local: bool = False) -> Result:
         """Read ``key``; an ok result with value None means the key is absent (or deleted)."""
         check_sizes(key, None)
-        return await self._call(Get(self.messenger.new_id(), key, r, local), self.coordinator(node))
+        return await self._call(Get(self.messenger.new_id(), key, r, local), self.coordinator(node, key))
 
     async def stats(self, node: str) -> dict[str, int] | None:
         """A node's counters, or None when it does not answer."""

@@ -64,6 +64,7 @@ class ClusterConfig:
     write_quorum: int = 1
     read_quorum: int = 1
     vnodes: int = 64
+    read_repair_chance: float = 0.1
     data_dir: Path = Path("minikeydb-data")
     secret_file: Path | None = None
     timeouts: Timeouts = Timeouts()
@@ -155,7 +156,7 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{source}: node ids must be unique, got {ids}")
     where = f"{source}: [cluster]"
-    known_cluster = {"replicas", "write_quorum", "read_quorum", "vnodes", "data_dir", "secret_file"}
+    known_cluster = {"replicas", "write_quorum", "read_quorum", "vnodes", "read_repair_chance", "data_dir", "secret_file"}
     unknown = set(cluster) - known_cluster
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known_cluster)}")
@@ -166,6 +167,9 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
     for q in ("write_quorum", "read_quorum"):
         if q in ints and not 1 <= ints[q] <= min(replicas, len(nodes)):
             raise ConfigError(f"{where}: {q} must be between 1 and replicas ({replicas}), got {ints[q]}")
+    chance = _expect(cluster, "read_repair_chance", (int, float), where) if "read_repair_chance" in cluster else 0.1
+    if not 0 <= chance <= 1:
+        raise ConfigError(f"{where}: read_repair_chance must be between 0 and 1, got {chance}")
     defaults = Timeouts()
     tvalues: dict[str, Any] = {}
     for name, value in timeouts_table.items():
@@ -183,6 +187,7 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
         write_quorum=ints.get("write_quorum", 1),
         read_quorum=ints.get("read_quorum", 1),
         vnodes=ints.get("vnodes", 64),
+        read_repair_chance=float(chance),
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         secret_file=None if secret is None else (secret if secret.is_absolute() else base / secret),
         timeouts=Timeouts(**tvalues),
@@ -219,6 +224,7 @@ def write_config(config: ClusterConfig, path: Path) -> None:
         f"write_quorum = {config.write_quorum}",
         f"read_quorum = {config.read_quorum}",
         f"vnodes = {config.vnodes}",
+        f"read_repair_chance = {config.read_repair_chance!r}",
         f'data_dir = "{config.data_dir.as_posix()}"',
     ]
     if config.secret_file is not None:

@@ -31,8 +31,8 @@ class Backoff:
     factor: float = 2.0
     jitter: float = 0.25
 
-    def delays(self, rng: random.Random) -> list[float]:
-        out, delay = [], self.initial
+    def delays(self, rng: random.Random, first: float | None = None) -> list[float]:
+        out, delay = [], max(self.initial, first or 0.0)
         for _ in range(self.attempts):
             out.append(delay * (1 + rng.uniform(-self.jitter, self.jitter)))
             delay = min(delay * self.factor, self.cap)
@@ -56,6 +56,23 @@ class Messenger:
         self.rng = rng
         self.counters = counters
         self._waiting: dict[int, _Waiter] = {}
+        # Per destination: smoothed round-trip time and its variation (RFC 6298), so resends wait
+        # as long as answers currently take instead of firing while the answer is on its way.
+        self._rtt: dict[Address, tuple[float, float]] = {}
+
+    def retransmit_timeout(self, dest: Address) -> float | None:
+        """How long to wait for ``dest`` before resending: SRTT + 4 RTTVAR, or None before any sample."""
+        estimate = self._rtt.get(dest)
+        return None if estimate is None else estimate[0] + 4 * estimate[1]
+
+    def _sample_rtt(self, dest: Address, rtt: float) -> None:
+        estimate = self._rtt.get(dest)
+        if estimate is None:
+            self._rtt[dest] = (rtt, rtt / 2)
+        else:
+            srtt, var = estimate
+            var = 0.75 * var + 0.25 * abs(srtt - rtt)
+            self._rtt[dest] = (0.875 * srtt + 0.125 * rtt, var)
 
     def new_id(self) -> int:
         return self.rng.getrandbits(62) + 1
@@ -104,15 +121,18 @@ class Messenger:
         self._waiting[message.id] = waiter
         data = self.codec.encode(message)
         try:
-            for attempt, delay in enumerate(backoff.delays(self.rng)):
+            for attempt, delay in enumerate(backoff.delays(self.rng, self.retransmit_timeout(dest))):
                 if attempt:
                     if keep_trying is not None and not keep_trying():
                         return None
                     self.counters["retries"] += 1
+                sent = trio.current_time()
                 await self.send_bytes(data, dest)
                 with trio.move_on_after(delay):
                     await waiter.event.wait()
                 if waiter.reply is not None:
+                    if attempt == 0:  # Karn: only an unambiguous answer times the round trip
+                        self._sample_rtt(dest, trio.current_time() - sent)
                     return waiter.reply
             return None
         finally:

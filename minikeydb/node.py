@@ -289,12 +289,12 @@ class Node:
             else:
                 self.replicator.enqueue(replica, record, quorum)
         if self.bug == "ack-before-durable":
-            await self._answer(message, src, Reply(message.id, OK, value, record.stamp, None, self.id))
+            await self._answer(message, src, Reply(message.id, OK, None, record.stamp, None, self.id))
             return
         with trio.move_on_after(self.config.timeouts.coordinator):
             await quorum.done.wait()
         if quorum.reached:
-            reply = Reply(message.id, OK, value, record.stamp, None, self.id)
+            reply = Reply(message.id, OK, None, record.stamp, None, self.id)
         else:
             # Some replica may still apply it later (a lost ack, a hint): the outcome is unknown.
             self.counters["writes_unknown"] += 1
@@ -313,53 +313,59 @@ class Node:
         await self._answer(message, src, Reply(message.id, OK, value, stamp, None, self.id))
 
     async def _coordinate_read(self, message: Get, src: Address) -> None:
-        assert self._nursery is not None
+        """Ask R replicas (this node's own copy first), all N on the reads chosen for repair.
+
+        Replicas not asked at first are asked when the first ones are slow to answer, so one
+        unreachable replica costs a short delay, not a failed read.
+        """
         replicas = self.ring.replicas_for(message.key)
         needed = self._quorum(message.r, len(replicas), self.config.read_quorum)
-        answers: dict[str, Record | None] = {}
-        enough, everyone = trio.Event(), trio.Event()
-        failed = 0
-
-        def answered(replica: str, record: Record | None) -> None:
-            answers[replica] = record
-            if len(answers) >= needed:
-                enough.set()
-            if len(answers) + failed == len(replicas):
-                everyone.set()
-
-        async def ask(replica: str) -> None:
-            nonlocal failed
-            if replica == self.id:
-                answered(replica, self.storage.get(message.key))
-                return
-            request = Read(self.messenger.new_id(), self.id, message.key)
-            reply = await self.messenger.request(request, self.peers[replica], self.backoff)
-            if isinstance(reply, ReadReply):
-                answered(replica, reply.record)
-            else:
-                failed += 1
-                if len(answers) + failed == len(replicas):
-                    everyone.set()
-                if failed > len(replicas) - needed:
-                    enough.set()
-
-        for replica in replicas:
-            self._spawn(ask, replica)
-        with trio.move_on_after(self.config.timeouts.coordinator):
-            await enough.wait()
-        if len(answers) < needed:
+        ordered = sorted(replicas, key=lambda r: r != self.id)
+        repairing = self.features.read_repair and (
+            needed == len(replicas) or self.rng.random() < self.config.read_repair_chance
+        )
+        read = _ReadRound(needed)
+        first_wave = ordered if repairing else ordered[:needed]
+        read.asked = len(first_wave)
+        for replica in first_wave:
+            self._spawn(self._ask_replica, read, replica, message.key)
+        deadline = trio.current_time() + self.config.timeouts.coordinator
+        if len(first_wave) < len(ordered):
+            fallback = self.messenger.retransmit_timeout(self.peers[ordered[-1]]) or self.backoff.initial
+            with trio.move_on_after(max(self.backoff.initial, 2 * fallback)):
+                await read.enough.wait()
+            if not read.enough.is_set():
+                self.counters["read_fallbacks"] += 1
+                for replica in ordered[len(first_wave):]:
+                    read.asked += 1
+                    self._spawn(self._ask_replica, read, replica, message.key)
+        with trio.move_on_at(deadline):
+            await read.enough.wait()
+        if len(read.answers) < needed:
             # A read changes nothing, so not getting an answer is a definite failure.
             self.counters["reads_failed"] += 1
             await self._answer(message, src, Reply(message.id, FAIL, None, None, "unavailable", self.id))
             return
-        newest = _newest(answers.values())
+        newest = _newest(read.answers.values())
         value = None if newest is None else newest.value
         stamp = None if newest is None else newest.stamp
         await self._answer(message, src, Reply(message.id, OK, value, stamp, None, self.id))
-        if self.features.read_repair and newest is not None:
+        if newest is not None and (repairing or len(read.answers) > 1):
             with trio.move_on_after(READ_REPAIR_WAIT):
-                await everyone.wait()
-            self._repair(newest, answers)
+                await read.everyone.wait()
+            if self.features.read_repair:
+                self._repair(newest, read.answers)
+
+    async def _ask_replica(self, read: _ReadRound, replica: str, key: str) -> None:
+        if replica == self.id:
+            read.answered(replica, self.storage.get(key))
+            return
+        request = Read(self.messenger.new_id(), self.id, key)
+        reply = await self.messenger.request(request, self.peers[replica], self.backoff)
+        if isinstance(reply, ReadReply):
+            read.answered(replica, reply.record)
+        else:
+            read.failed_one()
 
     def _repair(self, newest: Record, answers: dict[str, Record | None]) -> None:
         assert self._nursery is not None
@@ -370,6 +376,34 @@ class Node:
                     self._spawn(self.store, [newest])
                 else:
                     self.replicator.enqueue(replica, newest)
+
+
+class _ReadRound:
+    """The answers to one coordinated read, and the two moments the coordinator waits for."""
+
+    __slots__ = ("needed", "asked", "answers", "failed", "enough", "everyone")
+
+    def __init__(self, needed: int) -> None:
+        self.needed = needed
+        self.asked = 0
+        self.answers: dict[str, Record | None] = {}
+        self.failed = 0
+        self.enough = trio.Event()
+        self.everyone = trio.Event()
+
+    def answered(self, replica: str, record: Record | None) -> None:
+        self.answers[replica] = record
+        self._settle()
+
+    def failed_one(self) -> None:
+        self.failed += 1
+        self._settle()
+
+    def _settle(self) -> None:
+        if len(self.answers) >= self.needed:
+            self.enough.set()
+        if len(self.answers) + self.failed >= self.asked:
+            self.everyone.set()
 
 
 def _newest(records: Iterable[Record | None]) -> Record | None:

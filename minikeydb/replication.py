@@ -1,9 +1,11 @@
 """Getting records to the replicas that should hold them: batching, retries, hinted handoff.
 
-Every record bound for a peer goes through that peer's outbox. A few sender tasks per peer drain
-it, packing whatever has queued up (within one datagram's budget) into a single ``Replicate``: under
-load many writes share one datagram and one acknowledgement, which is where throughput comes from.
-Each batch is resent with backoff until the peer acknowledges it (meaning: durable there).
+Every record bound for a peer goes through that peer's outbox. One sender per peer drains it,
+packing whatever has queued up (within one datagram's budget) into a single ``Replicate``, and
+keeps at most ``MAX_BATCHES_IN_FLIGHT`` batches unacknowledged: while the window is full, records
+pile up in the outbox and the next batch carries all of them. Under load many writes share one
+datagram and one acknowledgement, which is where throughput comes from. Each batch is resent
+with backoff until the peer acknowledges it (meaning: durable there).
 
 A batch is resent only while some write in it still waits for its quorum: once every client has
 its answer, retrying is the hints' job, not the sender's. (Retries that outlive the request would
@@ -28,11 +30,11 @@ import trio
 from .messaging import Backoff, Messenger
 from .record import Record
 from .transport import Address
-from .wire import Ack, Replicate, batch_records
+from .wire import BATCH_BUDGET, Ack, Replicate, batch_records, record_cost
 
 log = logging.getLogger("minikeydb.replication")
 
-SENDERS_PER_PEER = 4
+MAX_BATCHES_IN_FLIGHT = 4
 OUTBOX_LIMIT = 50_000
 
 
@@ -116,8 +118,7 @@ class Replicator:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             for peer in self.peers:
-                for _ in range(SENDERS_PER_PEER):
-                    nursery.start_soon(self._sender, peer)
+                nursery.start_soon(self._sender, peer)
             if self.hinted_handoff:
                 nursery.start_soon(self._hint_loop)
             task_status.started()
@@ -138,23 +139,28 @@ class Replicator:
 
     async def _sender(self, peer: str) -> None:
         receive = self._outboxes[peer][1]
-        while True:
-            first = await receive.receive()
-            items = [first]
-            # Take what queued up meanwhile, up to one datagram's worth: this is the batching.
-            while len(items) < 256:
-                try:
-                    items.append(receive.receive_nowait())
-                except trio.WouldBlock:
-                    break
+        window = trio.Semaphore(MAX_BATCHES_IN_FLIGHT)
+        async with trio.open_nursery() as nursery:
+            while True:
+                first = await receive.receive()
+                # Wait for room in the window first: what queues up meanwhile joins this batch.
+                await window.acquire()
+                items = [first]
+                budget = BATCH_BUDGET - record_cost(first[0])
+                while len(items) < 512:
+                    try:
+                        item = receive.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    items.append(item)
+                    budget -= record_cost(item[0])
+                    if budget <= 0:
+                        break
+                nursery.start_soon(self._deliver, peer, items, window)
+
+    async def _deliver(self, peer: str, items: list[Item], window: trio.Semaphore) -> None:
+        try:
             records = [record for record, _ in items]
-            groups = batch_records(records)
-            if len(groups) > 1:
-                # Too much for one datagram: send the first group, requeue the rest in order.
-                keep = len(groups[0])
-                for item in items[keep:]:
-                    self.enqueue(peer, *item)
-                items, records = items[:keep], records[:keep]
             self.counters["replicate_batches"] += 1
             self.counters["replicate_records"] += len(records)
             ok = await self.send_batch(peer, records, [q for _, q in items if q is not None])
@@ -164,6 +170,8 @@ class Replicator:
             for _, quorum in items:
                 if quorum is not None:
                     quorum.ack(ok)
+        finally:
+            window.release()
 
     def _add_hints(self, peer: str, records: Iterable[Record]) -> None:
         if not self.hinted_handoff:

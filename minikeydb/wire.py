@@ -425,13 +425,18 @@ class Codec:
             raise WireError("payload nested too deeply") from None
 
 
+def record_cost(record: Record) -> int:
+    """An upper bound on the bytes one record adds to a payload."""
+    return encoded_size(record.key) + (encoded_size(record.value) if record.value else 0) + 60
+
+
 def batch_records(records: Sequence[Record], budget: int = BATCH_BUDGET) -> list[list[Record]]:
     """Split records into groups whose encoded size stays under ``budget`` (each group one datagram)."""
     groups: list[list[Record]] = []
     current: list[Record] = []
     size = 0
     for record in records:
-        cost = encoded_size(record.key) + (encoded_size(record.value) if record.value else 0) + 60
+        cost = record_cost(record)
         if current and size + cost > budget:
             groups.append(current)
             current, size = [], 0
