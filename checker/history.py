@@ -63,9 +63,15 @@ def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
                 raw = fh.read()
             except OSError as e:
                 raise HistoryError(p, None, None, f"cannot read: {e.strerror or e}") from None
-            yield from validate(read_edn_events(raw, p), p)
+            events = validate(read_edn_events(raw, p), p)
         else:
-            yield from validate(_jsonl_lines(fh, p), p)
+            events = validate(_jsonl_lines(fh, p), p)
+        count = 0
+        for event in events:
+            count += 1
+            yield event
+        if count == 0:
+            raise HistoryError(p, None, None, "the history is empty: no events")
     finally:
         fh.close()
 

@@ -19,6 +19,7 @@ import random
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 import attrs
 import trio
@@ -35,6 +36,7 @@ from .transport import Address, Transport
 from .wire import (
     FAIL,
     OK,
+    REPLAY_WINDOW,
     UNKNOWN,
     Ack,
     Codec,
@@ -65,6 +67,8 @@ BUGS: dict[str, str] = {
 
 REPLY_CACHE_SIZE = 20_000
 SEEN_IDS_SIZE = 50_000
+CACHE_AGE = REPLAY_WINDOW + 5.0
+"""Request-id cache entries older than this protect nothing: their datagrams are dropped as stale."""
 READ_REPAIR_WAIT = 1.0
 
 
@@ -124,8 +128,9 @@ class Node:
         )
         self._nursery: trio.Nursery | None = None
         self._client_inflight: set[tuple[Address, int]] = set()
-        self._reply_cache: OrderedDict[tuple[Address, int], bytes] = OrderedDict()
-        self._replicated: OrderedDict[tuple[str, int], None] = OrderedDict()
+        # Request ids seen recently, with when: bounded by count and by age (see _forget_old).
+        self._reply_cache: OrderedDict[tuple[Address, int], tuple[float, bytes]] = OrderedDict()
+        self._replicated: OrderedDict[tuple[str, int], float] = OrderedDict()
         self.started = trio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -237,9 +242,9 @@ class Node:
             return
         self.counters["records_received"] += len(message.records)
         await self.store(message.records)
-        self._replicated[token] = None
-        if len(self._replicated) > SEEN_IDS_SIZE:
-            self._replicated.popitem(last=False)
+        now = trio.current_time()
+        self._replicated[token] = now
+        _forget_old(self._replicated, now, SEEN_IDS_SIZE, lambda seen: seen)
         await self.messenger.send(Ack(message.id, self.id), src)
 
     # -- coordinating ----------------------------------------------------------------------------
@@ -250,7 +255,7 @@ class Node:
         cached = self._reply_cache.get(token)
         if cached is not None:  # a resend of a request already answered: answer the same again
             self.counters["client_duplicates"] += 1
-            self._spawn(self.messenger.send_bytes, cached, src)
+            self._spawn(self.messenger.send_bytes, cached[1], src)
             return
         if token in self._client_inflight:  # a resend of one still in progress: its answer will come
             self.counters["client_duplicates"] += 1
@@ -269,9 +274,9 @@ class Node:
     async def _answer(self, message: Message, src: Address, reply: Reply) -> None:
         token = (src, message.id)
         data = self.messenger.codec.encode(reply)
-        self._reply_cache[token] = data
-        if len(self._reply_cache) > REPLY_CACHE_SIZE:
-            self._reply_cache.popitem(last=False)
+        now = trio.current_time()
+        self._reply_cache[token] = (now, data)
+        _forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, lambda entry: entry[0])
         self._client_inflight.discard(token)
         await self.messenger.send_bytes(data, src)
 
@@ -376,6 +381,18 @@ class Node:
                     self._spawn(self.store, [newest])
                 else:
                     self.replicator.enqueue(replica, newest)
+
+
+def _forget_old(cache: OrderedDict[Any, Any], now: float, limit: int, when: Callable[[Any], float]) -> None:
+    """Drop the oldest entries while there are too many or they are older than ``CACHE_AGE``.
+
+    Entries are added in time order, so the oldest is always at the front.
+    """
+    while cache:
+        oldest = next(iter(cache.values()))
+        if len(cache) <= limit and now - when(oldest) <= CACHE_AGE:
+            return
+        cache.popitem(last=False)
 
 
 class _ReadRound:

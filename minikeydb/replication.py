@@ -30,7 +30,7 @@ import trio
 from .messaging import Backoff, Messenger
 from .record import Record
 from .transport import Address
-from .wire import BATCH_BUDGET, Ack, Replicate, batch_records, record_cost
+from .wire import BATCH_BUDGET, Ack, Replicate, TooLarge, batch_records, record_cost
 
 log = logging.getLogger("minikeydb.replication")
 
@@ -163,7 +163,12 @@ class Replicator:
             records = [record for record, _ in items]
             self.counters["replicate_batches"] += 1
             self.counters["replicate_records"] += len(records)
-            ok = await self.send_batch(peer, records, [q for _, q in items if q is not None])
+            try:
+                ok = await self.send_batch(peer, records, [q for _, q in items if q is not None])
+            except TooLarge:  # cannot happen for records the decoder accepted; never fatal if it does
+                self.counters["replicate_too_large"] += 1
+                log.error("a replication batch to %s does not fit a datagram; dropped", peer)
+                ok = False
             if not ok:
                 self.counters["replicate_failed"] += 1
                 self._add_hints(peer, records)

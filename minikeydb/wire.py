@@ -100,9 +100,20 @@ def _str(v: Any) -> str:
 
 def _key(v: Any) -> str:
     _str(v)
-    if not v or len(v) > MAX_KEY_BYTES:
-        raise WireError("key empty or too long")
+    if not v or encoded_size(v) > MAX_KEY_BYTES:
+        raise WireError(f"key empty or over {MAX_KEY_BYTES} bytes encoded")
     return v
+
+
+def _value(v: Any) -> str:
+    _str(v)
+    if encoded_size(v) > MAX_VALUE_BYTES:
+        raise WireError(f"value over {MAX_VALUE_BYTES} bytes encoded")
+    return v
+
+
+def _opt_value(v: Any) -> str | None:
+    return None if v is None else _value(v)
 
 
 def _opt_str(v: Any) -> str | None:
@@ -128,7 +139,7 @@ def _opt_stamp(v: Any) -> Stamp | None:
 def _record(v: Any) -> Record:
     if type(v) is not list or len(v) != 3:
         raise WireError("a record is [key, value, stamp]")
-    return Record(_key(v[0]), _opt_str(v[1]), _stamp(v[2]))
+    return Record(_key(v[0]), _opt_value(v[1]), _stamp(v[2]))
 
 
 def _opt_record(v: Any) -> Record | None:
@@ -232,7 +243,7 @@ _REGISTRY: dict[int, type] = {}
 # Client requests and the one reply they all get ------------------------------------------
 
 
-@_message(1, _int, _key, _str, _int)
+@_message(1, _int, _key, _value, _int)
 class Put(Message):
     """Write ``value`` under ``key``; ``w`` replicas must acknowledge (0: the cluster default)."""
 

@@ -60,14 +60,8 @@ def test_binary_input_through_the_real_command_line_shows_no_traceback(tmp_path)
     assert str(path) in done.stderr + done.stdout
 
 
-REASON_EMPTY = (
-    "an empty history (or only blank lines) is checked as VALID with exit 0, and report draws an empty page: "
-    "checker.history.iter_events should raise HistoryError(path, None, None, 'the history is empty: no events') "
-    "when the file yields no event"
-)
 
 
-@pytest.mark.xfail(strict=True, reason=REASON_EMPTY)
 @pytest.mark.parametrize("command", ["check", "report"])
 def test_an_empty_history_exits_254(tmp_path, capsys, command):
     """An empty history file is refused with exit 254 rather than given a vacuous verdict."""
