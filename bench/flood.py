@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from minikeydb.client import Client  # noqa: E402
 from minikeydb.config import SECRET_ENV, ClusterConfig, parse_config, write_config  # noqa: E402
 from minikeydb.record import Record  # noqa: E402
+from minikeydb.transport import free_udp_ports  # noqa: E402
 from minikeydb.wire import (  # noqa: E402
     HEADER_SIZE,
     MAX_DATAGRAM,
@@ -66,16 +67,6 @@ BENCH_SECRET = "minikeydb-bench-secret"
 # Node processes
 
 
-def free_udp_ports(count: int) -> list[int]:
-    """Distinct UDP ports the kernel just handed out on loopback."""
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def bench_config(data_dir: Path, nodes: int = 3, *, replicas: int = 3, write_quorum: int = 2,

@@ -23,7 +23,6 @@ import os
 import pstats
 import random
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,21 +38,13 @@ sys.path.insert(0, str(ROOT))
 from minikeydb.client import Client  # noqa: E402
 from minikeydb.config import SECRET_ENV, ClusterConfig, parse_config, write_config  # noqa: E402
 from minikeydb.server import serve_cluster  # noqa: E402
+from minikeydb.transport import free_udp_ports  # noqa: E402
 
 NODES = 5
 ECHO_PAYLOAD = 60
 """Bytes per echo request: about the size of a small Put datagram."""
 
 
-def free_udp_ports(count: int) -> list[int]:
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def bench_config(data_dir: Path) -> ClusterConfig:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import heapq
 import math
+import socket
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -26,6 +27,22 @@ Address = tuple[str, int]
 
 MAX_DATAGRAM = 65_507
 """The largest UDP payload over IPv4; the wire format enforces its own, smaller limit."""
+
+
+def free_udp_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Distinct UDP ports the kernel just handed out on ``host`` (bound together, then released).
+
+    For building a config before the nodes bind: another program could take a port in between,
+    which on loopback in a test run does not happen in practice.
+    """
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @runtime_checkable

@@ -20,7 +20,6 @@ import os
 import platform
 import random
 import secrets
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -35,7 +34,7 @@ import trio
 from minikeydb.client import Client
 from minikeydb.config import ClusterConfig, NodeConfig, Timeouts
 from minikeydb.ring import Ring
-from minikeydb.transport import Transport, UdpTransport
+from minikeydb.transport import Transport, UdpTransport, free_udp_ports
 from minikeydb.wire import Codec
 from nemesis import FaultSchedule, FaultyNetwork, InProcessControl, SkewableClock, run_schedule
 
@@ -86,18 +85,6 @@ def run_name(options: RunOptions) -> str:
     return "-".join(parts)
 
 
-def free_udp_ports(count: int) -> list[int]:
-    """Ports the kernel hands out right now (bound together, so they are distinct)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None = None) -> ClusterConfig:

@@ -11,7 +11,6 @@ port 0 first (``free_udp_ports``).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from minikeydb.client import Client
 from minikeydb.config import ClusterConfig, parse_config
 from minikeydb.node import Features, Node
 from minikeydb.server import serve_node
+from minikeydb.transport import free_udp_ports
 
 FAST_TIMEOUTS: dict[str, float | int] = {
     "client": 1.5,
@@ -37,16 +37,6 @@ FAST_TIMEOUTS: dict[str, float | int] = {
 """Short timeouts so that failures and repairs show within a fraction of a second."""
 
 
-def free_udp_ports(count: int) -> list[int]:
-    """Ports the kernel just handed out for UDP on loopback (held together so they are distinct)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def make_config(
