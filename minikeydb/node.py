@@ -289,13 +289,15 @@ class Node:
         replicas = self.ring.replicas_for(message.key)
         quorum = Quorum(self._quorum(message.w, len(replicas), self.config.write_quorum), len(replicas))
         for replica in replicas:
-            if replica == self.id:
-                self._spawn(self._local_write, record, quorum)
-            else:
+            if replica != self.id:
                 self.replicator.enqueue(replica, record, quorum)
         if self.bug == "ack-before-durable":
+            if self.id in replicas:
+                self._spawn(self._local_write, record, quorum)
             await self._answer(message, src, Reply(message.id, OK, None, record.stamp, None, self.id))
             return
+        if self.id in replicas:  # the other replicas' copies are already on their way
+            await self._local_write(record, quorum)
         with trio.move_on_after(self.config.timeouts.coordinator):
             await quorum.done.wait()
         if quorum.reached:
@@ -333,7 +335,10 @@ class Node:
         first_wave = ordered if repairing else ordered[:needed]
         read.asked = len(first_wave)
         for replica in first_wave:
-            self._spawn(self._ask_replica, read, replica, message.key)
+            if replica == self.id:
+                read.answered(replica, self.storage.get(message.key))
+            else:
+                self._spawn(self._ask_replica, read, replica, message.key)
         deadline = trio.current_time() + self.config.timeouts.coordinator
         if len(first_wave) < len(ordered):
             fallback = self.messenger.retransmit_timeout(self.peers[ordered[-1]]) or self.backoff.initial
