@@ -38,10 +38,11 @@ sys.path.insert(0, str(ROOT))
 from minikeydb.client import Client  # noqa: E402
 from minikeydb.config import SECRET_ENV, ClusterConfig, parse_config, write_config  # noqa: E402
 from minikeydb.server import serve_cluster  # noqa: E402
-from minikeydb.transport import free_udp_ports  # noqa: E402
+from minikeydb.transport import UdpTransport, free_udp_ports  # noqa: E402
 
 NODES = 5
 ECHO_PAYLOAD = 60
+ECHO_TRANSPORTS = ("trio", "minikeydb")
 """Bytes per echo request: about the size of a small Put datagram."""
 
 
@@ -61,29 +62,72 @@ def bench_config(data_dir: Path) -> ClusterConfig:
 # -- the echo baseline -------------------------------------------------------------------------------
 
 
-async def echo_server(port: int, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+class EchoSocket:
+    """The echo pair's socket: ``trio`` (trio.socket, the issue's baseline) or ``minikeydb``
+    (the nodes' own UdpTransport, to compare the cluster against the same socket path)."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in ECHO_TRANSPORTS:
+            raise ValueError(f"echo transport must be one of {ECHO_TRANSPORTS}, got {kind!r}")
+        self.kind = kind
+        self._trio: trio.socket.SocketType | None = None
+        self._transport: UdpTransport | None = None
+
+    async def bind(self, port: int) -> None:
+        if self.kind == "trio":
+            self._trio = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+            await self._trio.bind(("127.0.0.1", port))
+        else:
+            self._transport = await UdpTransport.bind("127.0.0.1", port)
+
+    async def recv(self) -> tuple[bytes, tuple[str, int]]:
+        if self._trio is not None:
+            data, src = await self._trio.recvfrom(65_536)
+            return data, src
+        assert self._transport is not None
+        return await self._transport.recv()
+
+    async def send(self, data: bytes, dest: tuple[str, int]) -> None:
+        if self._trio is not None:
+            await self._trio.sendto(data, dest)
+        else:
+            assert self._transport is not None
+            await self._transport.send(data, dest)
+
+    def close(self) -> None:
+        if self._trio is not None:
+            self._trio.close()
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def echo_server(
+    port: int, kind: str = "trio", *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Send every datagram straight back."""
-    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
-    with sock:
-        await sock.bind(("127.0.0.1", port))
+    sock = EchoSocket(kind)
+    try:
+        await sock.bind(port)
         task_status.started()
         while True:
-            data, src = await sock.recvfrom(65_536)
-            await sock.sendto(data, src)
+            data, src = await sock.recv()
+            await sock.send(data, src)
+    finally:
+        sock.close()
 
 
-async def echo_round(port: int, clients: int, seconds: float) -> float:
+async def echo_round(port: int, clients: int, seconds: float, kind: str = "trio") -> float:
     """Requests/s of ``clients`` request/response loops against the echo server (one socket, ids matched)."""
-    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    sock = EchoSocket(kind)
     waiting: dict[int, trio.Event] = {}
     done = 0
     padding = b"x" * (ECHO_PAYLOAD - 8)
-    with sock:
-        await sock.bind(("127.0.0.1", 0))
+    await sock.bind(0)
+    try:
 
         async def receiver() -> None:
             while True:
-                data, _ = await sock.recvfrom(65_536)
+                data, _ = await sock.recv()
                 event = waiting.pop(int.from_bytes(data[:8], "big"), None)
                 if event is not None:
                     event.set()
@@ -95,7 +139,7 @@ async def echo_round(port: int, clients: int, seconds: float) -> float:
                 request_id += clients
                 event = trio.Event()
                 waiting[request_id] = event
-                await sock.sendto(request_id.to_bytes(8, "big") + padding, ("127.0.0.1", port))
+                await sock.send(request_id.to_bytes(8, "big") + padding, ("127.0.0.1", port))
                 with trio.move_on_after(1.0):  # a lost datagram just costs this worker a second
                     await event.wait()
                 if event.is_set():
@@ -108,6 +152,8 @@ async def echo_round(port: int, clients: int, seconds: float) -> float:
                 nursery.start_soon(worker, i)
             await trio.sleep(seconds)
             nursery.cancel_scope.cancel()
+    finally:
+        sock.close()
     return done / seconds
 
 
@@ -205,17 +251,17 @@ async def wait_serving(config: ClusterConfig, timeout: float = 20.0) -> None:
 
 
 @asynccontextmanager
-async def inprocess_servers(config: ClusterConfig, echo_port: int) -> AsyncIterator[list[int]]:
+async def inprocess_servers(config: ClusterConfig, echo_port: int, echo_kind: str) -> AsyncIterator[list[int]]:
     async with trio.open_nursery() as nursery:
         await nursery.start(serve_cluster, config)
-        await nursery.start(echo_server, echo_port)
+        await nursery.start(echo_server, echo_port, echo_kind)
         yield []
         nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager
 async def process_servers(
-    config: ClusterConfig, echo_port: int, workdir: Path, profile: Path | None
+    config: ClusterConfig, echo_port: int, workdir: Path, profile: Path | None, echo_kind: str
 ) -> AsyncIterator[list[int]]:
     """Start the node processes and the echo process; yields the node processes' pids."""
     config_path = workdir / "cluster.toml"
@@ -233,11 +279,12 @@ async def process_servers(
             )
         echo_code = (
             "import sys, trio; sys.path.insert(0, sys.argv[2]); "
-            "from bench.throughput import echo_server; trio.run(echo_server, int(sys.argv[1]))"
+            "from bench.throughput import echo_server; trio.run(echo_server, int(sys.argv[1]), sys.argv[3])"
         )
         processes.append(
             await trio.lowlevel.open_process(
-                [sys.executable, "-c", echo_code, str(echo_port), str(ROOT)], cwd=ROOT, env=child_env(), stdout=log, stderr=log
+                [sys.executable, "-c", echo_code, str(echo_port), str(ROOT), echo_kind], cwd=ROOT, env=child_env(),
+                stdout=log, stderr=log
             )
         )
         await wait_serving(config)
@@ -267,9 +314,9 @@ async def run(args: argparse.Namespace) -> None:
         config = bench_config(workdir / "data")
         echo_port = free_udp_ports(1)[0]
         if args.mode == "inprocess":
-            servers = inprocess_servers(config, echo_port)
+            servers = inprocess_servers(config, echo_port, args.echo_transport)
         else:
-            servers = process_servers(config, echo_port, workdir, args.profile_node)
+            servers = process_servers(config, echo_port, workdir, args.profile_node, args.echo_transport)
         async with servers as node_pids:
             await preload(config, args.keys)
             cluster_rates, echo_rates, failures = [], [], 0
@@ -283,7 +330,7 @@ async def run(args: argparse.Namespace) -> None:
                 ops += rate * args.seconds + failed
                 cluster_rates.append(rate)
                 failures += failed
-                echo_rates.append(await echo_round(echo_port, args.clients, args.seconds))
+                echo_rates.append(await echo_round(echo_port, args.clients, args.seconds, args.echo_transport))
                 print(
                     f"round {round_number + 1}: cluster {rate:,.0f} ops/s ({failed} not ok), "
                     f"echo {echo_rates[-1]:,.0f} req/s",
@@ -294,7 +341,8 @@ async def run(args: argparse.Namespace) -> None:
     echo = statistics.median(echo_rates)
     print(f"mode={args.mode} clients={args.clients} seconds={args.seconds:g} rounds={args.rounds} keys={args.keys}")
     print(f"cluster (5 nodes, N=3 W=1 R=1, 50/50 put/get): {cluster:,.0f} ops/s (median; {failures} ops not ok)")
-    print(f"bare Trio UDP echo pair:                       {echo:,.0f} req/s (median)")
+    label = "bare Trio UDP echo pair" if args.echo_transport == "trio" else "echo pair over minikeydb UdpTransport"
+    print(f"{label + ':':<47}{echo:,.0f} req/s (median)")
     print(f"ratio cluster/echo: {cluster / echo:.2f} (bar: >= 0.30)")
     per_op = {name: (after[name] - before[name]) / max(ops, 1) for name in COUNTED}
     print("per cluster op (node counters, all nodes): " + ", ".join(f"{k} {v:.2f}" for k, v in per_op.items()))
@@ -313,6 +361,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=["inprocess", "processes"], default="inprocess")
     parser.add_argument("--clients", type=int, default=32, help="concurrent client loops (16 to 64)")
+    parser.add_argument(
+        "--echo-transport", choices=ECHO_TRANSPORTS, default="trio",
+        help="the echo pair's sockets: trio (trio.socket, the baseline the bar names) or minikeydb "
+        "(the nodes' own UdpTransport, which skips trio.socket's per-send address resolution)",
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keys", type=int, default=1000)
