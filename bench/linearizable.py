@@ -113,7 +113,7 @@ def _kv_like(
 def main() -> int:
     """Run the corpus once (or --repeat times, keeping each history's best time) and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=Path("/work/shared/corpus"))
+    parser.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpus")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--stress", action="store_true")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-CORPUS = Path("/work/shared/corpus")
+# The project's shared/ folder sits beside the checkout (../shared); MINIKEYDB_CORPUS overrides it.
+CORPUS = Path(os.environ.get("MINIKEYDB_CORPUS") or Path(__file__).resolve().parents[3] / "shared" / "corpus")
 MANIFEST = CORPUS / "knossos" / "MANIFEST.json"
+REQUIRED = os.environ.get("CI") == "true" or os.environ.get("MINIKEYDB_REQUIRE_CORPUS") == "1"
+"""In CI (``CI=true``) a corpus that went missing fails the run instead of skipping the test."""
 
 
 def load_events(path: Path) -> list[dict[str, Any]]:
