@@ -296,9 +296,10 @@ class Node:
                 self._spawn(self._local_write, record, quorum)
             await self._answer(message, src, Reply(message.id, OK, None, record.stamp, None, self.id))
             return
+        deadline = trio.current_time() + self.config.timeouts.coordinator
         if self.id in replicas:  # the other replicas' copies are already on their way
             await self._local_write(record, quorum)
-        with trio.move_on_after(self.config.timeouts.coordinator):
+        with trio.move_on_at(deadline):
             await quorum.done.wait()
         if quorum.reached:
             reply = Reply(message.id, OK, None, record.stamp, None, self.id)
