@@ -57,6 +57,7 @@ from minikeydb.wire import (  # noqa: E402
     StaleError,
     WireError,
 )
+from runner.processes import stop_processes  # noqa: E402
 
 DROP_COUNTERS = ("dropped_malformed", "dropped_auth", "dropped_stale")
 FLOOD_KEY_PREFIX = "flood-"
@@ -151,16 +152,7 @@ class NodeProcesses:
             self.kills += 1
 
     async def stop_all(self) -> None:
-        """SIGTERM every node (a clean close of its log); SIGKILL any that lingers."""
-        for proc in self.procs.values():
-            if proc.returncode is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            with trio.move_on_after(5):
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        await stop_processes(self.procs.values())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import random
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
@@ -101,17 +102,25 @@ class ProcessCluster:
         tmp.replace(path)
 
     async def stop_all(self) -> None:
-        """SIGTERM every node (they close their logs cleanly), SIGKILL any that lingers."""
-        for proc in self.procs.values():
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGCONT)
-                proc.terminate()
-        for proc in self.procs.values():
-            with trio.move_on_after(5):
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        await stop_processes(self.procs.values())
+
+
+async def stop_processes(procs: Iterable[trio.Process], grace: float = 5.0) -> None:
+    """SIGTERM each node process (it closes its log cleanly), SIGKILL any that lingers past ``grace``.
+
+    A paused process gets SIGCONT first: stopped, it could not act on the SIGTERM.
+    """
+    procs = list(procs)
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+    for proc in procs:
+        with trio.move_on_after(grace):
+            await proc.wait()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 async def run_processes(
@@ -145,7 +154,7 @@ async def run_processes(
             try:
                 async with Client.connect(config, codec=codec) as probe:
                     await cluster.wait_ready(probe, list(config.node_ids))
-                report = await drive(options, config, schedule, recorder, cluster, model, cluster,
+                report = await drive(options, config, schedule, recorder, model, cluster,
                                      transport, codec, progress)
             finally:
                 transport.close()

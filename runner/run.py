@@ -36,7 +36,15 @@ from minikeydb.config import ClusterConfig, NodeConfig, Timeouts
 from minikeydb.ring import Ring
 from minikeydb.transport import Transport, UdpTransport, free_udp_ports
 from minikeydb.wire import Codec
-from nemesis import FaultSchedule, FaultyNetwork, InProcessControl, SkewableClock, run_schedule
+from nemesis import (
+    ClusterControl,
+    FaultSchedule,
+    FaultyNetwork,
+    InProcessControl,
+    NetworkFaultControl,
+    SkewableClock,
+    run_schedule,
+)
 
 from .cluster import InProcessCluster, NodeBackend, UdpBackend
 from .final_reads import FinalReadReport, final_reads
@@ -165,9 +173,8 @@ async def drive(
     config: ClusterConfig,
     schedule: FaultSchedule,
     recorder: HistoryRecorder,
-    cluster: Any,
-    network: Any,
-    control: Any,
+    network: NetworkFaultControl,
+    control: ClusterControl,
     client_transport: Transport,
     codec: Codec,
     progress: ProgressLine | None,
@@ -229,7 +236,7 @@ async def run_in_process(
         control = InProcessControl(network, clocks, cluster.crash, cluster.restart)
         client_transport = network.wrap(await client_endpoint(), None)
         try:
-            report = await drive(options, config, schedule, recorder, cluster, network, control,
+            report = await drive(options, config, schedule, recorder, network, control,
                                  client_transport, codec, progress)
         finally:
             client_transport.close()
