@@ -328,7 +328,7 @@ class LogStorage(IndexedStorage):
 
     async def compact(self) -> None:
         """Rewrite the log to hold exactly the live state (the flusher does this when it pays)."""
-        async with self._commit_lock:
+        async with self._committing():
             self._check_open()
             await self._flush_locked()
             await self._compact_locked()

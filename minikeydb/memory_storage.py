@@ -72,13 +72,12 @@ class MemoryStorage(IndexedStorage):
     async def _write_staged(self) -> bool:
         batch = self._staged
         self._staged = []
-        # Shielded, like LogStorage's uncancellable worker thread: a cancelled writer must not
-        # leave a batch that is neither staged nor on disk while the index says it is stored.
-        with trio.CancelScope(shield=True):
-            if self.disk.fsync_delay > 0:
+        if self.disk.fsync_delay > 0:
+            # Shielded, like LogStorage's uncancellable worker thread: a cancelled writer must not
+            # leave a batch that is neither staged nor on disk while the index says it is stored.
+            with trio.CancelScope(shield=True):
                 await trio.sleep(self.disk.fsync_delay)
-            else:
-                await trio.lowlevel.checkpoint()
+        # An instant disk writes without a scheduling point: nothing can happen "during" it.
         if self._crashed or self.disk._owner is not self:
             return False  # died during the fsync: the batch never reached the platter
         durable = self.disk.records

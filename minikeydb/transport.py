@@ -255,11 +255,19 @@ class MemoryNetwork:
 
 
 class MemoryTransport:
-    """One endpoint of a ``MemoryNetwork``."""
+    """One endpoint of a ``MemoryNetwork``.
+
+    Like ``UdpTransport``, a send, or a receive that finds a datagram waiting, completes without
+    a scheduling point, and every ``BURST`` of them yields once. Each scheduling point is a pass
+    of Trio's scheduler, and in virtual time those passes are what a simulated second costs.
+    """
+
+    BURST = UdpTransport.BURST
 
     def __init__(self, network: MemoryNetwork, address: Address) -> None:
         self._network = network
         self._address = address
+        self._burst = 0
         self._inbox_send, self._inbox_recv = trio.open_memory_channel[tuple[bytes, Address]](
             network.inbox_size
         )
@@ -274,15 +282,30 @@ class MemoryTransport:
             raise trio.ClosedResourceError("transport closed")
         latency = self._network.latency
         self._network.schedule(latency() if callable(latency) else latency, data, self._address, dest)
-        await trio.lowlevel.checkpoint()
+        await self._maybe_yield()
 
     async def recv(self) -> tuple[bytes, Address]:
         if self.closed:
             raise trio.ClosedResourceError("transport closed")
         try:
-            return await self._inbox_recv.receive()
+            received = self._inbox_recv.receive_nowait()
+        except trio.WouldBlock:
+            self._burst = 0
+            try:
+                return await self._inbox_recv.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError) as exc:
+                raise trio.ClosedResourceError("transport closed") from exc
         except (trio.EndOfChannel, trio.ClosedResourceError) as exc:
             raise trio.ClosedResourceError("transport closed") from exc
+        await self._maybe_yield()
+        return received
+
+    async def _maybe_yield(self) -> None:
+        """A scheduling point every ``BURST`` calls that did not wait, as ``UdpTransport`` has."""
+        self._burst += 1
+        if self._burst >= self.BURST:
+            self._burst = 0
+            await trio.lowlevel.checkpoint()
 
     def close(self) -> None:
         if not self.closed:
