@@ -206,7 +206,8 @@ async def preload(config: ClusterConfig, keys: int) -> None:
                 nursery.start_soon(put, i)
 
 
-COUNTED = ("datagrams_sent", "retries", "replicate_batches", "replicate_records", "hints_stored", "replies_unmatched")
+COUNTED = ("datagrams_sent", "retries", "replicate_batches", "replicate_records", "hints_stored", "replies_unmatched",
+           "storage_flushes")
 """Node counters summed over the cluster and reported per operation: where the datagrams go."""
 
 
@@ -222,8 +223,16 @@ async def cluster_counters(config: ClusterConfig) -> dict[str, int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User+system CPU of this process (and its threads) plus the given children, from /proc."""
+    return own_cpu_seconds() + children_cpu_seconds(pids)
+
+
+def own_cpu_seconds() -> float:
     times = os.times()
-    total = times.user + times.system
+    return times.user + times.system
+
+
+def children_cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
     ticks = os.sysconf("SC_CLK_TCK")
     for pid in pids:
         try:
@@ -321,12 +330,13 @@ async def run(args: argparse.Namespace) -> None:
             await preload(config, args.keys)
             cluster_rates, echo_rates, failures = [], [], 0
             ops = 0.0
-            cpu = 0.0
+            cpu = client_cpu = 0.0
             before = await cluster_counters(config)
             for round_number in range(args.rounds):
-                cpu_before = cpu_seconds(node_pids)
+                cpu_before, client_before = cpu_seconds(node_pids), own_cpu_seconds()
                 rate, failed = await cluster_round(config, args.clients, args.seconds, args.keys, round_number)
                 cpu += cpu_seconds(node_pids) - cpu_before
+                client_cpu += own_cpu_seconds() - client_before
                 ops += rate * args.seconds + failed
                 cluster_rates.append(rate)
                 failures += failed
@@ -346,7 +356,8 @@ async def run(args: argparse.Namespace) -> None:
     print(f"ratio cluster/echo: {cluster / echo:.2f} (bar: >= 0.30)")
     per_op = {name: (after[name] - before[name]) / max(ops, 1) for name in COUNTED}
     print("per cluster op (node counters, all nodes): " + ", ".join(f"{k} {v:.2f}" for k, v in per_op.items()))
-    print(f"CPU per cluster op (nodes + clients, {args.mode}): {cpu / max(ops, 1) * 1e6:,.0f} us")
+    print(f"CPU per cluster op (nodes + clients, {args.mode}): {cpu / max(ops, 1) * 1e6:,.0f} us, of which "
+          f"the client process {client_cpu / max(ops, 1) * 1e6:,.0f} us")
 
 
 def print_profile(path: Path, top: int = 25) -> None:

@@ -131,10 +131,10 @@ class Node:
         # Request ids seen recently, with when: bounded by count and by age (see _forget_old).
         self._reply_cache: OrderedDict[tuple[Address, int], tuple[float, bytes]] = OrderedDict()
         self._replicated: OrderedDict[tuple[str, int], float] = OrderedDict()
-        # Acks owed to replicating peers, each with the storage position that must be durable
-        # first; one task sends them as group commits make them true (see _on_replicate).
-        self._owed_acks: deque[tuple[int, Ack, Address]] = deque()
-        self._acks_owed = trio.Event()
+        # Answers owed once storage is durable up to a position: acks to replicating peers and
+        # replies to local writes. One task sends them as group commits make them true.
+        self._owed: deque[_Owed] = deque()
+        self._owed_wakeup = trio.Event()
         self.started = trio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -166,6 +166,7 @@ class Node:
             reply_cache=len(self._reply_cache),
             seen_replication_ids=len(self._replicated),
         )
+        out.update({f"storage_{name}": value for name, value in self.storage.stats.items()})
         return out
 
     # -- receiving -------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class Node:
         elif kind is Read:
             await self.messenger.send(ReadReply(message.id, self.id, self.storage.get(message.key)), src)
         elif kind is Put or kind is Delete or kind is Get:
-            self._on_client_request(message, src)
+            await self._on_client_request(message, src)
         elif kind is Digests:
             await self.anti_entropy.on_digests(message)
         elif kind is KeyStamps:
@@ -242,17 +243,17 @@ class Node:
         """Stage the records now, in the receive loop; the ack goes out once they are durable.
 
         No task per message: the records join storage's next group commit, and the one
-        acknowledging task sends every ack that commit made true. Under load one fsync and one
+        answering task sends every ack that commit made true. Under load one fsync and one
         scheduler pass serve many replication batches.
         """
         token = (message.src, message.id)
-        ack = Ack(message.id, self.id)
+        ack = self.messenger.codec.encode(Ack(message.id, self.id))
         try:
             if token in self._replicated:
                 # A resend whose ack was lost, a duplicated datagram, or a replay: acknowledge
                 # (once what it brought is durable, which may still be under way), do not re-apply.
                 self.counters["replicate_duplicates"] += 1
-                self._owe_ack(self.storage.staged, ack, src)
+                self._owe(self.storage.staged, ack, src)
                 return
             self.counters["records_received"] += len(message.records)
             self.clock.observe(max(r.stamp for r in message.records))
@@ -268,44 +269,56 @@ class Node:
         self._replicated[token] = now
         _forget_old(self._replicated, now, SEEN_IDS_SIZE, lambda seen: seen)
         if self.bug == "ack-before-durable":  # the seeded defect: acknowledge what only memory holds
-            self._spawn(self.messenger.send, ack, src)
+            self._spawn(self.messenger.send_bytes, ack, src)
             return
-        self._owe_ack(self.storage.staged, ack, src)
+        self._owe(self.storage.staged, ack, src)
 
-    def _owe_ack(self, durable_at: int, ack: Ack, src: Address) -> None:
-        """Queue an ack; positions only grow (``staged`` does), so the queue stays in order."""
-        self._owed_acks.append((durable_at, ack, src))
-        self._acks_owed.set()
+    def _owe(self, durable_at: int, data: bytes, dest: Address, on_durable: Callable[[], None] | None = None) -> None:
+        """Send ``data`` once storage is durable up to ``durable_at`` (calling ``on_durable`` first).
+
+        Positions only grow (``staged`` does), so the queue stays in order.
+        """
+        self._owed.append((durable_at, data, dest, on_durable))
+        self._owed_wakeup.set()
 
     async def _acknowledge_when_durable(self) -> None:
-        """Send owed acks in order, each once storage is durable up to the position it names."""
-        owed = self._owed_acks
+        """Send owed answers in order, each once storage is durable up to the position it names."""
+        owed = self._owed
         while True:
             if not owed:
-                self._acks_owed = trio.Event()
-                await self._acks_owed.wait()
+                self._owed_wakeup = trio.Event()
+                await self._owed_wakeup.wait()
                 continue
             upto = owed[-1][0]
             try:
                 await self.storage.wait_durable(upto)
             except StorageClosedError:
-                # Crashed before they were durable: those acks must never be sent.
+                # Crashed before they were durable: those answers must never be sent.
                 self.counters["handler_errors_storage_closed"] += len(owed)
                 owed.clear()
                 return
             while owed and owed[0][0] <= upto:
-                _, ack, src = owed.popleft()
-                await self.messenger.send(ack, src)
+                _, data, dest, on_durable = owed.popleft()
+                if on_durable is not None:
+                    on_durable()
+                await self.messenger.send_bytes(data, dest)
 
     # -- coordinating ----------------------------------------------------------------------------
 
-    def _on_client_request(self, message: Put | Delete | Get, src: Address) -> None:
-        assert self._nursery is not None
+    async def _on_client_request(self, message: Put | Delete | Get, src: Address) -> None:
+        """Answer at once what this node can answer alone; give the rest a coordinating task.
+
+        A read with R=1 at one of the key's replicas, not picked for read repair, is this
+        node's own copy: answered here in the receive loop. A write with W=1 at one of the key's
+        replicas is done when this node's copy is durable: it is staged here and answered by
+        the task that sends what group commits made durable. Both are the default (eventual)
+        mode with the client's token-aware routing, so most requests need no task of their own.
+        """
         token = (src, message.id)
         cached = self._reply_cache.get(token)
         if cached is not None:  # a resend of a request already answered: answer the same again
             self.counters["client_duplicates"] += 1
-            self._spawn(self.messenger.send_bytes, cached[1], src)
+            await self.messenger.send_bytes(cached[1], src)
             return
         if token in self._client_inflight:  # a resend of one still in progress: its answer will come
             self.counters["client_duplicates"] += 1
@@ -314,20 +327,69 @@ class Node:
         self._client_inflight.add(token)
         if isinstance(message, Get):
             if message.local:
-                self._spawn(self._answer_local_read, message, src)
+                await self._answer_local_read(message, src)
+            elif self._reads_alone(message):
+                self.counters["reads_local"] += 1
+                await self._answer_local_read(message, src)
             else:
                 self._spawn(self._coordinate_read, message, src)
         else:
             value = message.value if isinstance(message, Put) else None
-            self._spawn(self._coordinate_write, message, src, value)
+            if self._writes_alone(message):
+                self._write_then_answer(message, src, value)
+            else:
+                self._spawn(self._coordinate_write, message, src, value)
 
-    async def _answer(self, message: Message, src: Address, reply: Reply) -> None:
+    def _reads_alone(self, message: Get) -> bool:
+        replicas = self.ring.replicas_for(message.key)
+        return (
+            self.id in replicas
+            and self._quorum(message.r, len(replicas), self.config.read_quorum) == 1
+            and not (self.features.read_repair and self.rng.random() < self.config.read_repair_chance)
+        )
+
+    def _writes_alone(self, message: Put | Delete) -> bool:
+        replicas = self.ring.replicas_for(message.key)
+        return (
+            self.bug != "ack-before-durable"
+            and self.id in replicas
+            and self._quorum(message.w, len(replicas), self.config.write_quorum) == 1
+        )
+
+    def _write_then_answer(self, message: Put | Delete, src: Address, value: str | None) -> None:
+        """A write whose quorum is this node's own durable copy: stage it, answer when durable."""
+        record = Record(message.key, value, self.clock.now())
+        replicas = self.ring.replicas_for(message.key)
+        quorum = Quorum(1, len(replicas))
+        try:
+            self.storage.apply_nowait([record])
+            if self.bug == "no-tombstones" and value is None:
+                self.storage.purge_nowait(record.key, record.stamp)
+        except StorageClosedError:
+            self.counters["handler_errors_storage_closed"] += 1  # a crash in progress: no answer
+            return
+        for replica in replicas:
+            if replica != self.id:
+                self.replicator.enqueue(replica, record, quorum)
         token = (src, message.id)
-        data = self.messenger.codec.encode(reply)
+        data = self.messenger.codec.encode(Reply(message.id, OK, None, record.stamp, None, self.id))
+
+        def durable() -> None:
+            quorum.ack(True)
+            self._remember_answer(token, data)
+
+        self._owe(self.storage.staged, data, src, durable)
+
+    def _remember_answer(self, token: tuple[Address, int], data: bytes) -> None:
+        """Cache an answer for resends of its request, which is no longer in progress."""
         now = trio.current_time()
         self._reply_cache[token] = (now, data)
         _forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, lambda entry: entry[0])
         self._client_inflight.discard(token)
+
+    async def _answer(self, message: Message, src: Address, reply: Reply) -> None:
+        data = self.messenger.codec.encode(reply)
+        self._remember_answer((src, message.id), data)
         await self.messenger.send_bytes(data, src)
 
     def _quorum(self, asked: int, available: int, default: int) -> int:
@@ -437,6 +499,10 @@ class Node:
                     self._spawn(self.store, [newest])
                 else:
                     self.replicator.enqueue(replica, newest)
+
+
+_Owed = tuple[int, bytes, Address, Callable[[], None] | None]
+"""An answer waiting for durability: storage position, datagram, destination, what to do first."""
 
 
 def _forget_old(cache: OrderedDict[Any, Any], now: float, limit: int, when: Callable[[Any], float]) -> None:
