@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import attrs
 import trio
@@ -31,12 +31,12 @@ class Backoff:
     factor: float = 2.0
     jitter: float = 0.25
 
-    def delays(self, rng: random.Random, first: float | None = None) -> list[float]:
-        out, delay = [], max(self.initial, first or 0.0)
+    def delays(self, rng: random.Random, first: float | None = None) -> Iterator[float]:
+        """The wait after each send, drawn lazily: most requests are answered before a resend."""
+        delay = max(self.initial, first or 0.0)
         for _ in range(self.attempts):
-            out.append(delay * (1 + rng.uniform(-self.jitter, self.jitter)))
+            yield delay * (1 + rng.uniform(-self.jitter, self.jitter))
             delay = min(delay * self.factor, self.cap)
-        return out
 
 
 class _Waiter:

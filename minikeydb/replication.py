@@ -1,9 +1,10 @@
 """Getting records to the replicas that should hold them: batching, retries, hinted handoff.
 
-Every record bound for a peer goes through that peer's outbox. One sender per peer drains it,
-packing whatever has queued up (within one datagram's budget) into a single ``Replicate``, and
-keeps at most ``MAX_BATCHES_IN_FLIGHT`` batches unacknowledged: while the window is full, records
-pile up in the outbox and the next batch carries all of them. Under load many writes share one
+Every record bound for a peer goes through that peer's outbox. ``MAX_BATCHES_IN_FLIGHT`` senders
+per peer drain it, each packing whatever has queued up (within one datagram's budget) into a single
+``Replicate`` and waiting for its acknowledgement: while all of them wait, records pile up in the
+outbox and the next batch carries all of them. A new record wakes one idle sender, and only one,
+at the next scheduling point, so records queued in the same moment share a batch. Under load many writes share one
 datagram and one acknowledgement, which is where throughput comes from. Each batch is resent
 with backoff until the peer acknowledges it (meaning: durable there).
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 
 import trio
@@ -66,6 +67,22 @@ class Quorum:
 Item = tuple[Record, Quorum | None]
 
 
+class _Outbox:
+    """Records waiting for one peer, and the senders idle for lack of them."""
+
+    __slots__ = ("items", "idle", "waking")
+
+    def __init__(self) -> None:
+        self.items: deque[Item] = deque()
+        self.idle = trio.lowlevel.ParkingLot()
+        self.waking = False  # an idle sender was woken and has not taken the items yet
+
+    def wake_one(self) -> None:
+        if not self.waking and self.idle.statistics().tasks_waiting:
+            self.idle.unpark()
+            self.waking = True
+
+
 class Replicator:
     """Outboxes and hints for every peer of one node."""
 
@@ -93,9 +110,7 @@ class Replicator:
         self.hinted_handoff = hinted_handoff
         self.max_hints = max_hints
         self._hints: dict[str, dict[str, Record]] = {peer: {} for peer in peers}
-        self._outboxes: dict[str, tuple[trio.MemorySendChannel[Item], trio.MemoryReceiveChannel[Item]]] = {
-            peer: trio.open_memory_channel[Item](OUTBOX_LIMIT) for peer in peers
-        }
+        self._outboxes: dict[str, _Outbox] = {peer: _Outbox() for peer in peers}
 
     @property
     def hints_pending(self) -> int:
@@ -103,22 +118,25 @@ class Replicator:
 
     @property
     def outbox_size(self) -> int:
-        return sum(recv.statistics().current_buffer_used for _, recv in self._outboxes.values())
+        return sum(len(outbox.items) for outbox in self._outboxes.values())
 
     def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> None:
         """Queue a record for ``peer``; a full outbox turns it straight into a hint."""
-        try:
-            self._outboxes[peer][0].send_nowait((record, quorum))
-        except trio.WouldBlock:
+        outbox = self._outboxes[peer]
+        if len(outbox.items) >= OUTBOX_LIMIT:
             self.counters["outbox_overflow"] += 1
             self._add_hints(peer, [record])
             if quorum is not None:
                 quorum.ack(False)
+            return
+        outbox.items.append((record, quorum))
+        outbox.wake_one()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             for peer in self.peers:
-                nursery.start_soon(self._sender, peer)
+                for _ in range(MAX_BATCHES_IN_FLIGHT):
+                    nursery.start_soon(self._sender, peer)
             if self.hinted_handoff:
                 nursery.start_soon(self._hint_loop)
             task_status.started()
@@ -138,45 +156,42 @@ class Replicator:
         return isinstance(reply, Ack)
 
     async def _sender(self, peer: str) -> None:
-        receive = self._outboxes[peer][1]
-        window = trio.Semaphore(MAX_BATCHES_IN_FLIGHT)
-        async with trio.open_nursery() as nursery:
-            while True:
-                first = await receive.receive()
-                # Wait for room in the window first: what queues up meanwhile joins this batch.
-                await window.acquire()
-                items = [first]
-                budget = BATCH_BUDGET - record_cost(first[0])
-                while len(items) < 512:
-                    try:
-                        item = receive.receive_nowait()
-                    except trio.WouldBlock:
-                        break
-                    items.append(item)
-                    budget -= record_cost(item[0])
-                    if budget <= 0:
-                        break
-                nursery.start_soon(self._deliver, peer, items, window)
+        """One of the peer's senders: take what has queued up, deliver it as one batch, repeat."""
+        outbox = self._outboxes[peer]
+        queued = outbox.items
+        while True:
+            if not queued:
+                await outbox.idle.park()
+            outbox.waking = False
+            if not queued:
+                continue  # a sender that was not parked took them first
+            first = queued.popleft()
+            items = [first]
+            budget = BATCH_BUDGET - record_cost(first[0])
+            while queued and len(items) < 512 and budget > 0:
+                item = queued.popleft()
+                items.append(item)
+                budget -= record_cost(item[0])
+            if queued:
+                outbox.wake_one()  # more than one datagram's worth: another sender takes the rest
+            await self._deliver(peer, items)
 
-    async def _deliver(self, peer: str, items: list[Item], window: trio.Semaphore) -> None:
+    async def _deliver(self, peer: str, items: list[Item]) -> None:
+        records = [record for record, _ in items]
+        self.counters["replicate_batches"] += 1
+        self.counters["replicate_records"] += len(records)
         try:
-            records = [record for record, _ in items]
-            self.counters["replicate_batches"] += 1
-            self.counters["replicate_records"] += len(records)
-            try:
-                ok = await self.send_batch(peer, records, [q for _, q in items if q is not None])
-            except TooLarge:  # cannot happen for records the decoder accepted; never fatal if it does
-                self.counters["replicate_too_large"] += 1
-                log.error("a replication batch to %s does not fit a datagram; dropped", peer)
-                ok = False
-            if not ok:
-                self.counters["replicate_failed"] += 1
-                self._add_hints(peer, records)
-            for _, quorum in items:
-                if quorum is not None:
-                    quorum.ack(ok)
-        finally:
-            window.release()
+            ok = await self.send_batch(peer, records, [q for _, q in items if q is not None])
+        except TooLarge:  # cannot happen for records the decoder accepted; never fatal if it does
+            self.counters["replicate_too_large"] += 1
+            log.error("a replication batch to %s does not fit a datagram; dropped", peer)
+            ok = False
+        if not ok:
+            self.counters["replicate_failed"] += 1
+            self._add_hints(peer, records)
+        for _, quorum in items:
+            if quorum is not None:
+                quorum.ack(ok)
 
     def _add_hints(self, peer: str, records: Iterable[Record]) -> None:
         if not self.hinted_handoff:

@@ -17,6 +17,7 @@ datagram, it never lets the error escape. Sizes are bounded: a key up to 1 KiB, 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from collections.abc import Callable, Sequence
@@ -383,12 +384,17 @@ class Codec:
         if not secret:
             raise ValueError("the cluster secret must not be empty")
         self._secret = secret
+        # Keying HMAC hashes the secret; do it once and copy the keyed state per datagram.
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
         self._now = now
         self._window_ms = int(window * 1000)
         self._version = MAGIC + bytes([VERSION])
 
     def _tag(self, head: bytes, payload: bytes) -> bytes:
-        return hmac.digest(self._secret, head + payload, "sha256")
+        mac = self._keyed.copy()
+        mac.update(head)
+        mac.update(payload)
+        return mac.digest()
 
     def encode(self, message: Message) -> bytes:
         payload = orjson.dumps(message.payload())
