@@ -103,13 +103,20 @@ class Client:
                 self.counters["dropped_unexpected"] += 1
 
     def coordinator(self, node: str | None = None, key: str | None = None) -> str:
-        """The node to send to: the one asked for, else a replica of ``key`` (token-aware routing,
-        which saves the coordinator a hop), else any node."""
+        """The node to send to: the one asked for, else the primary replica of ``key``, else any node.
+
+        Sending to a replica (token-aware routing) saves the coordinator a hop. Always the same
+        one, the key's primary, so that while it is up a client reads its own writes and never
+        an older value than it read before: with W=1 and R=1 a write is answered once the
+        coordinator holds it, and another replica may not have it yet. Load still spreads,
+        because primaries spread evenly over keys. (The harness names a random node for every
+        operation instead, to see what other replicas show.)
+        """
         if node is not None:
             self.config.node(node)  # ConfigError for an unknown id
             return node
         if key is not None:
-            return self.rng.choice(self.ring.replicas_for(key))
+            return self.ring.replicas_for(key)[0]
         return self.rng.choice(self.config.node_ids)
 
     async def _call(self, message: Put | Delete | Get, node: str) -> Result:

@@ -22,6 +22,9 @@ DEFAULT_CONFIG_NAME = "default_cluster.toml"
 SECRET_ENV = "MINIKEYDB_SECRET"
 
 
+FSYNC_MODES = ("inline", "thread")
+
+
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file and the setting."""
 
@@ -65,6 +68,8 @@ class ClusterConfig:
     read_quorum: int = 1
     vnodes: int = 64
     read_repair_chance: float = 0.1
+    fsync: str = "inline"
+    """Where a node's group-commit write+fsync runs: "inline" (in the event loop) or "thread"."""
     data_dir: Path = Path("minikeydb-data")
     secret_file: Path | None = None
     timeouts: Timeouts = Timeouts()
@@ -156,7 +161,9 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{source}: node ids must be unique, got {ids}")
     where = f"{source}: [cluster]"
-    known_cluster = {"replicas", "write_quorum", "read_quorum", "vnodes", "read_repair_chance", "data_dir", "secret_file"}
+    known_cluster = {
+        "replicas", "write_quorum", "read_quorum", "vnodes", "read_repair_chance", "fsync", "data_dir", "secret_file"
+    }
     unknown = set(cluster) - known_cluster
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known_cluster)}")
@@ -170,6 +177,9 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
     chance = _expect(cluster, "read_repair_chance", (int, float), where) if "read_repair_chance" in cluster else 0.1
     if not 0 <= chance <= 1:
         raise ConfigError(f"{where}: read_repair_chance must be between 0 and 1, got {chance}")
+    fsync = _expect(cluster, "fsync", str, where) if "fsync" in cluster else "inline"
+    if fsync not in FSYNC_MODES:
+        raise ConfigError(f"{where}: fsync must be one of {', '.join(map(repr, FSYNC_MODES))}, got {fsync!r}")
     defaults = Timeouts()
     tvalues: dict[str, Any] = {}
     for name, value in timeouts_table.items():
@@ -188,6 +198,7 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
         read_quorum=ints.get("read_quorum", 1),
         vnodes=ints.get("vnodes", 64),
         read_repair_chance=float(chance),
+        fsync=fsync,
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         secret_file=None if secret is None else (secret if secret.is_absolute() else base / secret),
         timeouts=Timeouts(**tvalues),
@@ -225,6 +236,7 @@ def write_config(config: ClusterConfig, path: Path) -> None:
         f"read_quorum = {config.read_quorum}",
         f"vnodes = {config.vnodes}",
         f"read_repair_chance = {config.read_repair_chance!r}",
+        f'fsync = "{config.fsync}"',
         f'data_dir = "{config.data_dir.as_posix()}"',
     ]
     if config.secret_file is not None:

@@ -15,8 +15,12 @@ corrupt tail by a scan and is cut the same way; replicas' anti-entropy restores 
 
 Unflushed frames are buffered in user space (a ``bytearray``), never handed to the kernel before
 the group-commit write, so ``crash()`` loses exactly what SIGKILL followed by power loss would.
-Writes and fsyncs run in a worker thread (``trio.to_thread.run_sync``) so a slow disk does not stall
-message handling. When the log grows to ``compaction_ratio`` times the live data (and at least
+A group commit's write and fsync run in the event loop by default, as Redis runs its
+``appendfsync always``: the node stops for the fsync (about 0.15 ms on these machines), datagrams
+wait in the socket buffer meanwhile and join the next group commit. Handing each one to a worker
+thread (``write_in_thread=True``, the config's ``fsync = "thread"``) keeps the loop free on a slow
+disk, but on this one the hand-over costs more CPU than it saves (``bench/throughput.py``, see
+docs/storage-and-codec.md). Compaction always runs in a worker thread. When the log grows to ``compaction_ratio`` times the live data (and at least
 ``compaction_min_bytes``), the live records are rewritten to a new file which atomically replaces
 the old one (rename, then fsync of the directory).
 """
@@ -130,6 +134,7 @@ class LogStorage(IndexedStorage):
         flush_interval: float = 1.0,
         compaction_ratio: float = 4.0,
         compaction_min_bytes: int = 4 * 1024 * 1024,
+        write_in_thread: bool = False,
     ) -> None:
         super().__init__(
             merge=merge,
@@ -139,6 +144,7 @@ class LogStorage(IndexedStorage):
         )
         self.path = Path(path)
         self._fsync = fsync
+        self._write_in_thread = write_in_thread
         self._compaction_ratio = compaction_ratio
         self._compaction_min_bytes = compaction_min_bytes
         self._staged = bytearray()
@@ -172,6 +178,7 @@ class LogStorage(IndexedStorage):
         flush_interval: float = 1.0,
         compaction_ratio: float = 4.0,
         compaction_min_bytes: int = 4 * 1024 * 1024,
+        write_in_thread: bool = False,
     ) -> LogStorage:
         """Open (creating if absent) the log at ``path``, recovering its valid prefix into memory.
 
@@ -187,6 +194,7 @@ class LogStorage(IndexedStorage):
             flush_interval=flush_interval,
             compaction_ratio=compaction_ratio,
             compaction_min_bytes=compaction_min_bytes,
+            write_in_thread=write_in_thread,
         )
         store._open_files()
         return store
@@ -277,9 +285,12 @@ class LogStorage(IndexedStorage):
         self._staged.clear()
         self._staged_frames = 0
         try:
-            # Not cancellable (abandon_on_cancel=False): a cancelled writer waits for the thread,
-            # so a batch is never half-forgotten between the buffer and the file.
-            written = await trio.to_thread.run_sync(self._write_blocking, data)
+            if self._write_in_thread:
+                # Not cancellable (abandon_on_cancel=False): a cancelled writer waits for the
+                # thread, so a batch is never half-forgotten between the buffer and the file.
+                written = await trio.to_thread.run_sync(self._write_blocking, data)
+            else:
+                written = self._write_blocking(data)
         except OSError as exc:
             # What reached the disk is unknown now; refuse further work rather than guess.
             self.crash()
@@ -290,7 +301,7 @@ class LogStorage(IndexedStorage):
         return written
 
     def _write_blocking(self, data: bytes) -> bool:
-        """Worker thread: append and fsync, unless a crash closed the file first."""
+        """Append and fsync (in the event loop or a worker thread), unless a crash closed the file first."""
         with self._io_lock:
             fd = self._fd
             if fd is None:

@@ -35,7 +35,7 @@ from .wire import BATCH_BUDGET, Ack, Replicate, TooLarge, batch_records, record_
 
 log = logging.getLogger("minikeydb.replication")
 
-MAX_BATCHES_IN_FLIGHT = 4
+MAX_BATCHES_IN_FLIGHT = 1
 OUTBOX_LIMIT = 50_000
 
 

@@ -40,6 +40,7 @@ def open_log_storage(config: ClusterConfig, node_id: str, bug: str | None = None
         bucket_of=ring.range_of,
         # ack-before-durable acknowledges from memory; a lazy flush makes the window it opens wide.
         flush_interval=2.0 if bug == "ack-before-durable" else 1.0,
+        write_in_thread=config.fsync == "thread",
     )
 
 

@@ -88,13 +88,29 @@ async def test_closed_store_refuses_writes(engine):
         await store.apply([rec("k", "v", 1)])
 
 
+async def test_changes_staged_before_a_wait_share_one_flush(engine):
+    """Changes staged by many callers before one wait_durable are made durable by a single flush."""
+    store = engine.open()
+    for i in range(16):
+        store.apply_nowait([rec(f"k{i}", "v", 1)])
+    flushes = store.stats["flushes"]
+    await store.wait_durable(store.staged)
+    assert store.stats["flushes"] == flushes + 1
+    await store.wait_durable(store.staged)  # nothing new staged: no flush
+    assert store.stats["flushes"] == flushes + 1
+    await store.aclose()
+
+
 async def test_concurrent_writers_share_flushes(engine):
     """Sixteen concurrent apply calls on a disk with a real fsync time share far fewer flushes (group commit)."""
     if isinstance(engine, MemoryEngine):
         # An instant simulated disk finishes each flush before the next writer arrives, so there
-        # is nothing to share; give it an fsync that takes time, as the log file's has.
+        # is nothing to share; give it an fsync that takes time.
         engine.disks["a"] = MemoryDisk(fsync_delay=0.001)
-    store = engine.open(group_commit_window=0.01)
+        store = engine.open(group_commit_window=0.01)
+    else:
+        # Likewise an fsync in the event loop: writers can only share one that runs in a thread.
+        store = engine.open(group_commit_window=0.01, write_in_thread=True)
     async with trio.open_nursery() as nursery:
         for i in range(16):
             nursery.start_soon(store.apply, [rec(f"k{i}", "v", 1)])
