@@ -300,6 +300,9 @@ class LogStorage(IndexedStorage):
             self.stats["records_written"] += frames
         return written
 
+    def _writes_inline(self) -> bool:
+        return not self._write_in_thread
+
     def _write_blocking(self, data: bytes) -> bool:
         """Append and fsync (in the event loop or a worker thread), unless a crash closed the file first."""
         with self._io_lock:

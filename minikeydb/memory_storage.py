@@ -93,6 +93,9 @@ class MemoryStorage(IndexedStorage):
         self.stats["records_written"] += len(batch)
         return True
 
+    def _writes_inline(self) -> bool:
+        return self.disk.fsync_delay <= 0
+
     def _discard_staged(self) -> None:
         self._staged = []
 

@@ -32,7 +32,7 @@ from .record import Record
 from .replication import Quorum, Replicator
 from .ring import Ring
 from .storage import Storage, StorageClosedError
-from .transport import Address, Transport
+from .transport import Address, Transport, UdpTransport
 from .wire import (
     FAIL,
     OK,
@@ -70,6 +70,8 @@ SEEN_IDS_SIZE = 50_000
 CACHE_AGE = REPLAY_WINDOW + 5.0
 """Request-id cache entries older than this protect nothing: their datagrams are dropped as stale."""
 READ_REPAIR_WAIT = 1.0
+BURST = UdpTransport.BURST
+"""Datagrams handled back to back before the receive loop settles what it owes and yields."""
 
 
 @attrs.frozen
@@ -172,8 +174,31 @@ class Node:
     # -- receiving -------------------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
+        """Handle datagrams as they come; when none is waiting, settle owed answers, then wait.
+
+        That moment (everything that arrived is handled, nothing else to do) is when one group
+        commit covers the most writes, as Redis fsyncs before it returns to its event loop.
+        Every ``BURST`` datagrams it settles and yields anyway, so a flood cannot starve the
+        node's other tasks or hold its answers back.
+        """
+        transport = self.transport
+        recv_nowait = getattr(transport, "recv_nowait", None)
+        burst = 0
         while True:
-            data, src = await self.transport.recv()
+            if recv_nowait is None:
+                data, src = await transport.recv()
+            else:
+                try:
+                    data, src = recv_nowait()
+                    burst += 1
+                    if burst >= BURST:
+                        burst = 0
+                        await self._settle_owed()
+                        await trio.lowlevel.checkpoint()
+                except trio.WouldBlock:
+                    burst = 0
+                    await self._settle_owed()
+                    data, src = await transport.recv()
             self.counters["datagrams_received"] += 1
             message = self.messenger.decode(data, src)
             if message is None:
@@ -279,29 +304,39 @@ class Node:
         Positions only grow (``staged`` does), so the queue stays in order.
         """
         self._owed.append((durable_at, data, dest, on_durable))
-        self._owed_wakeup.set()
+        if not self.storage.flushes_inline:
+            self._owed_wakeup.set()  # else the receive loop settles them before it waits
+
+    async def _settle_owed(self) -> None:
+        """Group commit and send what is owed, here and now, when storage flushes inline."""
+        if self._owed and self.storage.flushes_inline:
+            await self._send_owed()
 
     async def _acknowledge_when_durable(self) -> None:
-        """Send owed answers in order, each once storage is durable up to the position it names."""
-        owed = self._owed
+        """Send owed answers while storage flushes in a thread (or waits): the receive loop must not."""
         while True:
-            if not owed:
+            if not self._owed:
                 self._owed_wakeup = trio.Event()
                 await self._owed_wakeup.wait()
                 continue
-            upto = owed[-1][0]
-            try:
-                await self.storage.wait_durable(upto)
-            except StorageClosedError:
-                # Crashed before they were durable: those answers must never be sent.
-                self.counters["handler_errors_storage_closed"] += len(owed)
-                owed.clear()
-                return
-            while owed and owed[0][0] <= upto:
-                _, data, dest, on_durable = owed.popleft()
-                if on_durable is not None:
-                    on_durable()
-                await self.messenger.send_bytes(data, dest)
+            await self._send_owed()
+
+    async def _send_owed(self) -> None:
+        """Send owed answers in order, each once storage is durable up to the position it names."""
+        owed = self._owed
+        upto = owed[-1][0]
+        try:
+            await self.storage.wait_durable(upto)
+        except StorageClosedError:
+            # Crashed before they were durable: those answers must never be sent.
+            self.counters["handler_errors_storage_closed"] += len(owed)
+            owed.clear()
+            return
+        while owed and owed[0][0] <= upto:
+            _, data, dest, on_durable = owed.popleft()
+            if on_durable is not None:
+                on_durable()
+            await self.messenger.send_bytes(data, dest)
 
     # -- coordinating ----------------------------------------------------------------------------
 

@@ -87,6 +87,15 @@ class Storage(Protocol):
         """Return once the first ``upto`` staged changes are durable (flushing them if need be)."""
         ...
 
+    @property
+    def flushes_inline(self) -> bool:
+        """True when a flush never waits (no thread, no window, no simulated fsync time).
+
+        Then ``wait_durable`` completes without letting other tasks run, and a caller can make
+        its group commit part of its own step instead of handing it to another task.
+        """
+        ...
+
     async def purge_tombstone(self, key: str, stamp: Stamp) -> bool:
         """Durably drop ``key`` if its stored record is still the tombstone with ``stamp``."""
         ...
@@ -266,6 +275,10 @@ class IndexedStorage:
 
     async def wait_durable(self, upto: int) -> None:
         await self._wait_durable(upto)
+
+    @property
+    def flushes_inline(self) -> bool:
+        return self._window == 0 and self._writes_inline()
 
     async def purge_tombstone(self, key: str, stamp: Stamp) -> bool:
         if not self.purge_nowait(key, stamp):
@@ -451,6 +464,10 @@ class IndexedStorage:
 
     def _on_replace(self, old: Record | None, new: Record | None) -> None:
         """Engines that track their live size override this."""
+
+    def _writes_inline(self) -> bool:
+        """Whether ``_write_staged`` completes without waiting for anything."""
+        return False
 
     def _should_compact(self) -> bool:
         return False

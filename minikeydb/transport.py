@@ -62,6 +62,14 @@ class Transport(Protocol):
         """Wait for the next datagram and return it with its source address."""
         ...
 
+    def recv_nowait(self) -> tuple[bytes, Address]:
+        """The next datagram if one is waiting, else raise ``trio.WouldBlock``.
+
+        It lets a receiver know the moment it has drained what arrived: a node does its group
+        commit then, before it waits (see ``Node._receive_loop``).
+        """
+        ...
+
     def close(self) -> None:
         """Release the endpoint; pending and later ``recv`` calls raise ``trio.ClosedResourceError``."""
         ...
@@ -134,6 +142,22 @@ class UdpTransport:
                 if exc.errno == errno.EBADF:
                     raise trio.ClosedResourceError("transport closed") from exc
                 raise
+
+    def recv_nowait(self) -> tuple[bytes, Address]:
+        if self._sock.fileno() < 0:
+            raise trio.ClosedResourceError("transport closed")
+        while True:
+            try:
+                data, src = self._sock.recvfrom(MAX_DATAGRAM)
+            except BlockingIOError:
+                raise trio.WouldBlock from None
+            except OSError as exc:
+                if exc.errno in _LOSS_ERRNOS:
+                    continue  # an earlier ICMP error, as in recv
+                if exc.errno == errno.EBADF:
+                    raise trio.ClosedResourceError("transport closed") from exc
+                raise
+            return data, (src[0], src[1])
 
     async def recv(self) -> tuple[bytes, Address]:
         self._burst += 1
@@ -299,6 +323,14 @@ class MemoryTransport:
             raise trio.ClosedResourceError("transport closed") from exc
         await self._maybe_yield()
         return received
+
+    def recv_nowait(self) -> tuple[bytes, Address]:
+        if self.closed:
+            raise trio.ClosedResourceError("transport closed")
+        try:
+            return self._inbox_recv.receive_nowait()
+        except (trio.EndOfChannel, trio.ClosedResourceError) as exc:
+            raise trio.ClosedResourceError("transport closed") from exc
 
     async def _maybe_yield(self) -> None:
         """A scheduling point every ``BURST`` calls that did not wait, as ``UdpTransport`` has."""

@@ -189,8 +189,9 @@ class FaultyTransport:
     async def recv(self) -> tuple[bytes, Address]:
         """Next datagram; while the node is paused, arrivals are held (bounded) instead of returned.
 
-        The inner ``recv`` runs in a cancel scope that ``resume`` cancels, so a receiver blocked
-        on an idle socket still gets the held datagrams as soon as the node resumes. Trio's
+        While the node is paused or datagrams are held, the inner ``recv`` runs in a cancel
+        scope that ``resume`` cancels, so a receiver blocked on an idle socket still gets the
+        held datagrams as soon as the node resumes. Trio's
         socket and channel receives are cancel-safe, so nothing is lost by the cancellation.
         """
         network = self.network
@@ -201,12 +202,17 @@ class FaultyTransport:
             if self._held_in and not network.is_paused(self.node_id):
                 return self._held_in.popleft()
             received: tuple[bytes, Address] | None = None
-            with trio.CancelScope() as scope:
-                self._receive_scopes.add(scope)
-                try:
-                    received = await self.inner.recv()
-                finally:
-                    self._receive_scopes.discard(scope)
+            if not self._held_in and not network.is_paused(self.node_id):
+                # Nothing held and not paused: nothing for a resume to release, so no scope for
+                # it to cancel (a scope per datagram is most of what this wrapper would cost).
+                received = await self.inner.recv()
+            else:
+                with trio.CancelScope() as scope:
+                    self._receive_scopes.add(scope)
+                    try:
+                        received = await self.inner.recv()
+                    finally:
+                        self._receive_scopes.discard(scope)
             if received is None:
                 continue
             if network.is_paused(self.node_id) or self._held_in:
@@ -220,6 +226,19 @@ class FaultyTransport:
                     network.counters.held_by_pause += 1
                 continue
             return received
+
+    def recv_nowait(self) -> tuple[bytes, Address]:
+        """A waiting datagram, or ``trio.WouldBlock``; a paused node never has one to take."""
+        if self.node_id is not None:
+            if self.network.is_paused(self.node_id):
+                raise trio.WouldBlock
+            if self._held_in:
+                return self._held_in.popleft()
+        inner = getattr(self.inner, "recv_nowait", None)
+        if inner is None:
+            raise trio.WouldBlock
+        result: tuple[bytes, Address] = inner()
+        return result
 
     def _wake_receivers(self) -> None:
         for scope in list(self._receive_scopes):
