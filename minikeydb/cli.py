@@ -241,16 +241,18 @@ def _describe_failure(result: Result, config: ClusterConfig) -> str:
 async def _request(client: Client, op: str, key: str, value: str | None, node: str | None) -> Result:
     """One operation; without a fixed node, a coordinator that never answered is replaced by another.
 
-    Only silence moves on (a reply, even "unknown", is the cluster's answer): a node that is down
-    should not make the command fail while others are up. A write retried elsewhere is a new
-    write of the same value, which leaves the same final state.
+    The first choice is the key's primary replica, as the client library routes (the same node
+    for every operation on a key, so a script reads its own writes while that node is up); then
+    its other replicas. Only silence moves on (a reply, even "unknown", is the cluster's answer):
+    a node that is down should not make the command fail while others are up. A write retried
+    elsewhere is a new write of the same value, which leaves the same final state.
     """
     if node is not None:
         candidates = [node]
     else:
-        candidates = list(client.config.node_ids)
-        client.rng.shuffle(candidates)
-        candidates = candidates[:FALLBACK_COORDINATORS]
+        replicas = client.ring.replicas_for(key)
+        others = [n for n in client.config.node_ids if n not in replicas]
+        candidates = [*replicas, *others][:FALLBACK_COORDINATORS]
     result = Result("unknown", error="timeout")
     for candidate in candidates:
         if op == "put":

@@ -192,35 +192,37 @@ class UdpTransport:
             self._sock.close()
 
 
+_Pending = tuple[float, int, bytes, Address]
+"""A datagram on its way: due time, send order (ties deliver in send order), payload, source."""
+
+
 @attrs.define
 class MemoryNetwork:
-    """An in-memory datagram network: endpoints keyed by address, delivery through channels.
+    """An in-memory datagram network: endpoints keyed by address, each with its arrivals queue.
 
     ``latency`` (seconds, from trio's clock, or a function returning a fresh sample per datagram)
-    delays each delivery; with ``trio.testing.MockClock`` that is virtual time. Delayed datagrams
-    wait in one heap served by one delivery task (``attach`` starts it), not a task each, and
-    their delivery times are rounded up to a multiple of ``tick``: under an autojumping clock every
-    distinct wake-up time costs a scheduler pass, so coalescing deliveries into ticks is what makes
-    a simulated second cheap. Queues are bounded: a full inbox drops, as a socket buffer does.
+    delays each delivery; with ``trio.testing.MockClock`` that is virtual time. A datagram waits in
+    its destination address's queue (a heap by due time) and the receiver sleeps until the first
+    one is due, its deadline moved earlier by a sender when needed: no delivery task stands
+    between sender and receiver, so a delivery costs the receiver one wake-up and nothing else.
+    Due times are rounded up to a multiple of ``tick``: under an autojumping clock every distinct
+    wake-up time costs a scheduler pass, so coalescing deliveries into ticks is what makes a
+    simulated second cheap. Queues are bounded: a full one drops, as a socket buffer does.
+
+    Queues belong to addresses, not endpoints: a node that crashes and comes back at the same
+    address finds the datagrams still in flight to it, as a restarted process re-binding its UDP
+    port does; what arrived while nobody was bound is lost.
     """
 
     latency: float | Callable[[], float] = 0.0
     tick: float = 0.0
     inbox_size: int = 4096
     _endpoints: dict[Address, MemoryTransport] = attrs.field(factory=dict, init=False)
-    _pending: list[tuple[float, int, bytes, Address, Address]] = attrs.field(factory=list, init=False)
+    _queues: dict[Address, list[_Pending]] = attrs.field(factory=dict, init=False)
     _sequence: int = attrs.field(default=0, init=False)
-    _wakeup: trio.Event = attrs.field(factory=trio.Event, init=False)
-    _attached: bool = attrs.field(default=False, init=False)
     _next_port: int = attrs.field(default=20_000, init=False)
     delivered: int = attrs.field(default=0, init=False)
     dropped: int = attrs.field(default=0, init=False)
-
-    def attach(self, nursery: trio.Nursery) -> None:
-        """Start the delivery task in ``nursery`` (needed before sending with latency)."""
-        if not self._attached:
-            self._attached = True
-            nursery.start_soon(self._deliver_loop)
 
     def endpoint(self, address: Address | None = None) -> MemoryTransport:
         """Create an endpoint at ``address`` (or a fresh one), replacing any closed one there."""
@@ -231,70 +233,52 @@ class MemoryNetwork:
         existing = self._endpoints.get(address)
         if existing is not None and not existing.closed:
             raise OSError(errno.EADDRINUSE, f"address {address} is in use")
-        transport = MemoryTransport(self, address)
+        queue = self._queues.setdefault(address, [])
+        if queue:  # datagrams that arrived while nobody was bound are lost
+            now = trio.current_time()
+            while queue and queue[0][0] <= now:
+                heapq.heappop(queue)
+                self.dropped += 1
+        transport = MemoryTransport(self, address, queue)
         self._endpoints[address] = transport
         return transport
 
-    def deliver_now(self, data: bytes, src: Address, dest: Address) -> None:
-        """Put a datagram in ``dest``'s inbox, or count it dropped when there is no room or no one."""
+    def schedule(self, delay: float, data: bytes, src: Address, dest: Address) -> None:
+        """Deliver after ``delay`` seconds of trio time, or drop (no one there, or a full queue)."""
         target = self._endpoints.get(dest)
         if target is None or target.closed:
             self.dropped += 1
             return
-        try:
-            target._inbox_send.send_nowait((data, src))
-        except trio.WouldBlock:
+        queue = target._queue
+        if len(queue) >= self.inbox_size:
             self.dropped += 1
             return
-        self.delivered += 1
-
-    def schedule(self, delay: float, data: bytes, src: Address, dest: Address) -> None:
-        """Deliver after ``delay`` seconds of trio time (immediately when the delay is zero)."""
-        if delay <= 0:
-            self.deliver_now(data, src, dest)
-            return
-        if not self._attached:
-            raise RuntimeError("MemoryNetwork with latency needs attach(nursery) before sending")
-        due = trio.current_time() + delay
+        due = trio.current_time() + max(delay, 0.0)
         if self.tick > 0:
             due = math.ceil(due / self.tick) * self.tick
-        self._sequence += 1  # equal times deliver in send order
-        if not self._pending or due < self._pending[0][0]:
-            self._wakeup.set()
-        heapq.heappush(self._pending, (due, self._sequence, data, src, dest))
-
-    async def _deliver_loop(self) -> None:
-        while True:
-            if not self._pending:
-                await self._wakeup.wait()
-            else:
-                with trio.move_on_at(self._pending[0][0]):
-                    await self._wakeup.wait()
-            self._wakeup = trio.Event()
-            now = trio.current_time()
-            pending = self._pending
-            while pending and pending[0][0] <= now:
-                _, _, data, src, dest = heapq.heappop(pending)
-                self.deliver_now(data, src, dest)
+        self._sequence += 1
+        heapq.heappush(queue, (due, self._sequence, data, src))
+        self.delivered += 1
+        if queue[0][1] == self._sequence:  # the new first arrival: the receiver must wake sooner
+            target._due_earlier(due)
 
 
 class MemoryTransport:
     """One endpoint of a ``MemoryNetwork``.
 
-    Like ``UdpTransport``, a send, or a receive that finds a datagram waiting, completes without
-    a scheduling point, and every ``BURST`` of them yields once. Each scheduling point is a pass
-    of Trio's scheduler, and in virtual time those passes are what a simulated second costs.
+    Like ``UdpTransport``, a send, or a receive that finds a datagram due, completes without a
+    scheduling point, and every ``BURST`` of them yields once. Each scheduling point is a pass of
+    Trio's scheduler, and in virtual time those passes are what a simulated second costs.
     """
 
     BURST = UdpTransport.BURST
 
-    def __init__(self, network: MemoryNetwork, address: Address) -> None:
+    def __init__(self, network: MemoryNetwork, address: Address, queue: list[_Pending]) -> None:
         self._network = network
         self._address = address
+        self._queue = queue
+        self._waiting: set[trio.CancelScope] = set()
         self._burst = 0
-        self._inbox_send, self._inbox_recv = trio.open_memory_channel[tuple[bytes, Address]](
-            network.inbox_size
-        )
         self.closed = False
 
     @property
@@ -308,29 +292,39 @@ class MemoryTransport:
         self._network.schedule(latency() if callable(latency) else latency, data, self._address, dest)
         await self._maybe_yield()
 
-    async def recv(self) -> tuple[bytes, Address]:
-        if self.closed:
-            raise trio.ClosedResourceError("transport closed")
-        try:
-            received = self._inbox_recv.receive_nowait()
-        except trio.WouldBlock:
-            self._burst = 0
-            try:
-                return await self._inbox_recv.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError) as exc:
-                raise trio.ClosedResourceError("transport closed") from exc
-        except (trio.EndOfChannel, trio.ClosedResourceError) as exc:
-            raise trio.ClosedResourceError("transport closed") from exc
-        await self._maybe_yield()
-        return received
-
     def recv_nowait(self) -> tuple[bytes, Address]:
         if self.closed:
             raise trio.ClosedResourceError("transport closed")
-        try:
-            return self._inbox_recv.receive_nowait()
-        except (trio.EndOfChannel, trio.ClosedResourceError) as exc:
-            raise trio.ClosedResourceError("transport closed") from exc
+        queue = self._queue
+        if queue and queue[0][0] <= trio.current_time():
+            _, _, data, src = heapq.heappop(queue)
+            return data, src
+        raise trio.WouldBlock
+
+    async def recv(self) -> tuple[bytes, Address]:
+        while True:
+            try:
+                received = self.recv_nowait()
+            except trio.WouldBlock:
+                pass
+            else:
+                await self._maybe_yield()
+                return received
+            self._burst = 0
+            # Sleep until the first datagram is due; a sender moves the deadline earlier (see
+            # _due_earlier) and close() cancels. Either way, look at the queue again.
+            deadline = self._queue[0][0] if self._queue else math.inf
+            with trio.CancelScope(deadline=deadline) as scope:
+                self._waiting.add(scope)
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    self._waiting.discard(scope)
+
+    def _due_earlier(self, due: float) -> None:
+        for scope in self._waiting:
+            if due < scope.deadline:
+                scope.deadline = due
 
     async def _maybe_yield(self) -> None:
         """A scheduling point every ``BURST`` calls that did not wait, as ``UdpTransport`` has."""
@@ -342,5 +336,5 @@ class MemoryTransport:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._inbox_send.close()
-            self._inbox_recv.close()
+            for scope in list(self._waiting):
+                scope.cancel()

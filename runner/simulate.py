@@ -109,18 +109,15 @@ def simulate_run(
         async def client_endpoint() -> Transport:
             return network.endpoint(("client", next(endpoints)))
 
-        async with trio.open_nursery() as nursery:
-            network.attach(nursery)
-            recorder = HistoryRecorder(run_dir / "history.jsonl")
-            try:
-                final = await run_in_process(
-                    options, config, schedule, recorder, None, backend=SimBackend(config, network, options.bug),
-                    client_endpoint=client_endpoint, codec=Codec(f"sim-{options.seed}".encode(), now=lambda: EPOCH + trio.current_time()),
-                    wall=lambda: EPOCH + trio.current_time(),
-                )
-            finally:
-                recorder.close()
-            nursery.cancel_scope.cancel()
+        recorder = HistoryRecorder(run_dir / "history.jsonl")
+        try:
+            final = await run_in_process(
+                options, config, schedule, recorder, None, backend=SimBackend(config, network, options.bug),
+                client_endpoint=client_endpoint, codec=Codec(f"sim-{options.seed}".encode(), now=lambda: EPOCH + trio.current_time()),
+                wall=lambda: EPOCH + trio.current_time(),
+            )
+        finally:
+            recorder.close()
         return final, recorder
 
     final, recorder = run_deterministic(main, options.seed)

@@ -59,7 +59,6 @@ async def _over_memory(configure: Configure, seed: int, spacing: float) -> Resul
     addresses = {"a": ("sim", 1), "b": ("sim", 2)}
     network = FaultyNetwork(random.Random(seed), addresses)
     async with trio.open_nursery() as nursery:
-        memory.attach(nursery)
         network.attach(nursery)
         a = network.wrap(memory.endpoint(addresses["a"]), "a")
         b = network.wrap(memory.endpoint(addresses["b"]), "b")
