@@ -314,7 +314,10 @@ class LogStorage(IndexedStorage):
                 n = os.write(fd, view)
                 view = view[n:]
             if self._fsync:
-                os.fsync(fd)
+                # fdatasync: the appended bytes and the file size, not the timestamps; what an
+                # append-only log needs to be read back, and measurably cheaper (PostgreSQL's
+                # default for its WAL on Linux for the same reason).
+                os.fdatasync(fd)
                 self.stats["fsyncs"] += 1
             return True
 

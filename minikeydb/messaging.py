@@ -3,11 +3,21 @@
 Both nodes and clients speak through a ``Messenger``. It owns the table of requests waiting for a
 reply, so a reply that arrives twice (a duplicated datagram, or the answer to a resend) wakes its
 waiter once and is otherwise ignored, and a reply nobody waits for is harmless.
+
+A request is waited for in one of two ways. ``request`` is a task awaiting its reply, for callers
+that have a task anyway (clients, anti-entropy, hints). ``expect`` registers a function the reply
+is handed to, from the receive loop, and ``call_later`` a function for when it has not come: an
+event-driven sender (replication) then needs no task, and no scheduler pass, per message. The
+timers live in one heap served by one task (``run_timers``), which sleeps until the earliest one
+and is not woken for timers cancelled before they fire.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -47,6 +57,17 @@ class _Waiter:
         self.reply: Message | None = None
 
 
+class Timer:
+    """A function to call at a trio time, unless cancelled first (see ``Messenger.call_later``)."""
+
+    __slots__ = ("deadline", "fire", "cancelled")
+
+    def __init__(self, deadline: float, fire: Callable[[], None]) -> None:
+        self.deadline = deadline
+        self.fire = fire
+        self.cancelled = False
+
+
 class Messenger:
     """One endpoint's way of talking: send, decode, and wait for replies to its requests."""
 
@@ -55,10 +76,17 @@ class Messenger:
         self.codec = codec
         self.rng = rng
         self.counters = counters
-        self._waiting: dict[int, _Waiter] = {}
+        self._waiting: dict[int, _Waiter | Callable[[Message], None]] = {}
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._timer_order = itertools.count()
+        self._timer_scope: trio.CancelScope | None = None
         # Per destination: smoothed round-trip time and its variation (RFC 6298), so resends wait
         # as long as answers currently take instead of firing while the answer is on its way.
         self._rtt: dict[Address, tuple[float, float]] = {}
+
+    def sample_rtt(self, dest: Address, rtt: float) -> None:
+        """Feed one unambiguous round trip (Karn: never the answer to a resend) into the estimate."""
+        self._sample_rtt(dest, rtt)
 
     def retransmit_timeout(self, dest: Address) -> float | None:
         """How long to wait for ``dest`` before resending: SRTT + 4 RTTVAR, or None before any sample."""
@@ -84,6 +112,61 @@ class Messenger:
         self.counters["datagrams_sent"] += 1
         await self.transport.send(data, dest)
 
+    def send_bytes_nowait(self, data: bytes, dest: Address) -> None:
+        self.counters["datagrams_sent"] += 1
+        self.transport.send_nowait(data, dest)
+
+    # -- event-driven requests -------------------------------------------------------------------
+
+    def expect(self, request_id: int, on_reply: Callable[[Message], None]) -> None:
+        """Hand replies with this id to ``on_reply`` (in the receive loop) until ``forget``."""
+        self._waiting[request_id] = on_reply
+
+    def forget(self, request_id: int) -> None:
+        self._waiting.pop(request_id, None)
+
+    def call_later(self, delay: float, fire: Callable[[], None]) -> Timer:
+        """Call ``fire`` after ``delay`` seconds (from the timer task) unless the timer is cancelled."""
+        timer = Timer(trio.current_time() + delay, fire)
+        heapq.heappush(self._timers, (timer.deadline, next(self._timer_order), timer))
+        scope = self._timer_scope
+        if scope is not None and timer.deadline < scope.deadline:
+            scope.deadline = timer.deadline
+        return timer
+
+    def cancel_timer(self, timer: Timer) -> None:
+        """Cancel a timer; when it was the earliest, the timer task's wake-up moves to the next one."""
+        timer.cancelled = True
+        timers = self._timers
+        if timers and timers[0][2] is timer:
+            while timers and timers[0][2].cancelled:
+                heapq.heappop(timers)
+            scope = self._timer_scope
+            if scope is not None:
+                scope.deadline = timers[0][0] if timers else math.inf
+
+    async def run_timers(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve ``call_later`` timers until cancelled (a node runs this; clients do not need it)."""
+        task_status.started()
+        timers = self._timers
+        while True:
+            with trio.CancelScope(deadline=timers[0][0] if timers else math.inf) as scope:
+                self._timer_scope = scope
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    self._timer_scope = None
+            now = trio.current_time()
+            while timers and timers[0][0] <= now:
+                _, _, timer = heapq.heappop(timers)
+                if not timer.cancelled:
+                    timer.cancelled = True  # fired: cancelling it later changes nothing
+                    try:
+                        timer.fire()
+                    except Exception:  # one failing callback must not stop every other timer
+                        self.counters["timer_errors"] += 1
+                        log.exception("timer callback %r failed", timer.fire)
+
     def decode(self, data: bytes, src: Address) -> Message | None:
         """The message in a datagram, or None after counting why it was dropped."""
         try:
@@ -102,7 +185,13 @@ class Messenger:
     def resolve(self, reply: Message) -> bool:
         """Hand a reply to the request waiting for it; False when no one waits (late or duplicate)."""
         waiter = self._waiting.get(reply.id)
-        if waiter is None or waiter.event.is_set():
+        if waiter is None:
+            self.counters["replies_unmatched"] += 1
+            return False
+        if type(waiter) is not _Waiter:
+            waiter(reply)
+            return True
+        if waiter.event.is_set():
             self.counters["replies_unmatched"] += 1
             return False
         waiter.reply = reply

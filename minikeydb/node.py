@@ -146,6 +146,7 @@ class Node:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.storage.run)
+            await nursery.start(self.messenger.run_timers)
             await nursery.start(self.replicator.run)
             if self.features.anti_entropy:
                 nursery.start_soon(self.anti_entropy.run)
@@ -308,9 +309,11 @@ class Node:
             self._owed_wakeup.set()  # else the receive loop settles them before it waits
 
     async def _settle_owed(self) -> None:
-        """Group commit and send what is owed, here and now, when storage flushes inline."""
+        """Group commit and send what is owed, here and now, when storage flushes inline; then
+        send the replication batches this burst queued."""
         if self._owed and self.storage.flushes_inline:
             await self._send_owed()
+        self.replicator.pump()
 
     async def _acknowledge_when_durable(self) -> None:
         """Send owed answers while storage flushes in a thread (or waits): the receive loop must not."""

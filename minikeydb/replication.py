@@ -1,16 +1,21 @@
 """Getting records to the replicas that should hold them: batching, retries, hinted handoff.
 
-Every record bound for a peer goes through that peer's outbox. ``MAX_BATCHES_IN_FLIGHT`` senders
-per peer drain it, each packing whatever has queued up (within one datagram's budget) into a single
-``Replicate`` and waiting for its acknowledgement: while all of them wait, records pile up in the
-outbox and the next batch carries all of them. A new record wakes one idle sender, and only one,
-at the next scheduling point, so records queued in the same moment share a batch. Under load many writes share one
-datagram and one acknowledgement, which is where throughput comes from. Each batch is resent
-with backoff until the peer acknowledges it (meaning: durable there).
+Every record bound for a peer goes through that peer's link: a queue, and at most one
+``Replicate`` batch in flight. While a batch waits for its acknowledgement (meaning: durable
+there), records pile up in the queue and the next batch carries all of them, within one
+datagram's budget: Nagle's algorithm, per peer. Under load many writes share one datagram and
+one acknowledgement, which is where throughput comes from (``bench/throughput.py`` measured one
+batch in flight against four: twice the records per batch, and more operations per second).
 
-A batch is resent only while some write in it still waits for its quorum: once every client has
-its answer, retrying is the hints' job, not the sender's. (Retries that outlive the request would
-quietly deliver writes across a healed partition and hide whether repair works at all.)
+The links are event-driven, not tasks: a batch is sent from whichever step queued its records
+(the receive loop sends what its burst queued when it settles, see ``pump``), its
+acknowledgement is handled in the receive loop as it arrives, and its resend is a messenger
+timer. No task wakes per batch, which in a simulated run is most of what a batch costs.
+
+A batch is resent with backoff only while some write in it still waits for its quorum: once
+every client has its answer, retrying is the hints' job, not the sender's. (Retries that outlive
+the request would quietly deliver writes across a healed partition and hide whether repair works
+at all.)
 
 When a peer does not answer, its records become *hints*: kept here (newest version per key) and
 offered again every ``hint_interval`` until the peer takes them. That is hinted handoff; it bounds
@@ -24,19 +29,20 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from functools import partial
 
 import trio
 
-from .messaging import Backoff, Messenger
+from .messaging import Backoff, Messenger, Timer
 from .record import Record
 from .transport import Address
-from .wire import BATCH_BUDGET, Ack, Replicate, TooLarge, batch_records, record_cost
+from .wire import BATCH_BUDGET, Ack, Message, Replicate, TooLarge, batch_records, record_cost
 
 log = logging.getLogger("minikeydb.replication")
 
-MAX_BATCHES_IN_FLIGHT = 1
 OUTBOX_LIMIT = 50_000
+MAX_BATCH_RECORDS = 512
 
 
 class Quorum:
@@ -67,24 +73,36 @@ class Quorum:
 Item = tuple[Record, Quorum | None]
 
 
-class _Outbox:
-    """Records waiting for one peer, and the senders idle for lack of them."""
+class _Batch:
+    """One ``Replicate`` in flight to a peer: its records, datagram, attempts and resend timer."""
 
-    __slots__ = ("items", "idle", "waking")
+    __slots__ = ("message_id", "items", "data", "open_quorums", "delays", "attempt", "sent_at", "timer")
 
-    def __init__(self) -> None:
-        self.items: deque[Item] = deque()
-        self.idle = trio.lowlevel.ParkingLot()
-        self.waking = False  # an idle sender was woken and has not taken the items yet
+    def __init__(self, message_id: int, items: list[Item], data: bytes, delays: Iterator[float]) -> None:
+        self.message_id = message_id
+        self.items = items
+        self.data = data
+        self.open_quorums = [q for _, q in items if q is not None and not q.done.is_set()]
+        self.delays = delays
+        self.attempt = 0
+        self.sent_at = 0.0
+        self.timer: Timer | None = None
 
-    def wake_one(self) -> None:
-        if not self.waking and self.idle.statistics().tasks_waiting:
-            self.idle.unpark()
-            self.waking = True
+
+class _Link:
+    """Records waiting for one peer, and the batch in flight to it (if any)."""
+
+    __slots__ = ("peer", "dest", "queued", "batch")
+
+    def __init__(self, peer: str, dest: Address) -> None:
+        self.peer = peer
+        self.dest = dest
+        self.queued: deque[Item] = deque()
+        self.batch: _Batch | None = None
 
 
 class Replicator:
-    """Outboxes and hints for every peer of one node."""
+    """Links and hints for every peer of one node."""
 
     def __init__(
         self,
@@ -110,7 +128,9 @@ class Replicator:
         self.hinted_handoff = hinted_handoff
         self.max_hints = max_hints
         self._hints: dict[str, dict[str, Record]] = {peer: {} for peer in peers}
-        self._outboxes: dict[str, _Outbox] = {peer: _Outbox() for peer in peers}
+        self._links: dict[str, _Link] = {peer: _Link(peer, dest) for peer, dest in peers.items()}
+        self._ready: dict[str, None] = {}  # idle links with records queued (insertion-ordered)
+        self._pump_timer: Timer | None = None
 
     @property
     def hints_pending(self) -> int:
@@ -118,77 +138,114 @@ class Replicator:
 
     @property
     def outbox_size(self) -> int:
-        return sum(len(outbox.items) for outbox in self._outboxes.values())
+        return sum(len(link.queued) for link in self._links.values())
 
     def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> None:
-        """Queue a record for ``peer``; a full outbox turns it straight into a hint."""
-        outbox = self._outboxes[peer]
-        if len(outbox.items) >= OUTBOX_LIMIT:
+        """Queue a record for ``peer``; a full queue turns it straight into a hint.
+
+        An idle link sends at the next ``pump``: the receive loop's, when it settles, or else a
+        timer's at the next scheduling point. Records queued in between share the batch.
+        """
+        link = self._links[peer]
+        if len(link.queued) >= OUTBOX_LIMIT:
             self.counters["outbox_overflow"] += 1
             self._add_hints(peer, [record])
             if quorum is not None:
                 quorum.ack(False)
             return
-        outbox.items.append((record, quorum))
-        outbox.wake_one()
+        link.queued.append((record, quorum))
+        if link.batch is None:
+            self._mark_ready(link)
+
+    def _mark_ready(self, link: _Link) -> None:
+        self._ready[link.peer] = None
+        if self._pump_timer is None:
+            self._pump_timer = self.messenger.call_later(0.0, self.pump)
+
+    def pump(self) -> None:
+        """Send a batch on every idle link that has records queued."""
+        if self._pump_timer is not None:
+            self.messenger.cancel_timer(self._pump_timer)
+            self._pump_timer = None
+        ready, self._ready = self._ready, {}
+        for peer in ready:
+            link = self._links[peer]
+            if link.batch is None and link.queued:
+                self._send_next(link)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            for peer in self.peers:
-                for _ in range(MAX_BATCHES_IN_FLIGHT):
-                    nursery.start_soon(self._sender, peer)
-            if self.hinted_handoff:
-                nursery.start_soon(self._hint_loop)
-            task_status.started()
+        """Hinted handoff's loop (the links need no task; the messenger's timers serve them)."""
+        task_status.started()
+        if self.hinted_handoff:
+            await self._hint_loop()
 
-    async def send_batch(self, peer: str, records: list[Record], quorums: list[Quorum] | None = None) -> bool:
-        """Deliver one batch; True once the peer acknowledged it (durable there).
-
-        It is resent with backoff while any of ``quorums`` is still open, and sent once otherwise.
-        """
-        message = Replicate(self.messenger.new_id(), self.node_id, tuple(records))
-        open_quorums = [q for q in quorums or () if not q.done.is_set()]
-
-        def keep_trying() -> bool:
-            return any(not q.done.is_set() for q in open_quorums)
-
-        reply = await self.messenger.request(message, self.peers[peer], self.backoff, keep_trying)
-        return isinstance(reply, Ack)
-
-    async def _sender(self, peer: str) -> None:
-        """One of the peer's senders: take what has queued up, deliver it as one batch, repeat."""
-        outbox = self._outboxes[peer]
-        queued = outbox.items
-        while True:
-            if not queued:
-                await outbox.idle.park()
-            outbox.waking = False
-            if not queued:
-                continue  # a sender that was not parked took them first
-            first = queued.popleft()
-            items = [first]
-            budget = BATCH_BUDGET - record_cost(first[0])
-            while queued and len(items) < 512 and budget > 0:
-                item = queued.popleft()
-                items.append(item)
-                budget -= record_cost(item[0])
-            if queued:
-                outbox.wake_one()  # more than one datagram's worth: another sender takes the rest
-            await self._deliver(peer, items)
-
-    async def _deliver(self, peer: str, items: list[Item]) -> None:
-        records = [record for record, _ in items]
+    def _send_next(self, link: _Link) -> None:
+        queued = link.queued
+        first = queued.popleft()
+        items = [first]
+        budget = BATCH_BUDGET - record_cost(first[0])
+        while queued and len(items) < MAX_BATCH_RECORDS and budget > 0:
+            item = queued.popleft()
+            items.append(item)
+            budget -= record_cost(item[0])
+        records = tuple(record for record, _ in items)
         self.counters["replicate_batches"] += 1
         self.counters["replicate_records"] += len(records)
+        message = Replicate(self.messenger.new_id(), self.node_id, records)
         try:
-            ok = await self.send_batch(peer, records, [q for _, q in items if q is not None])
+            data = self.messenger.codec.encode(message)
         except TooLarge:  # cannot happen for records the decoder accepted; never fatal if it does
             self.counters["replicate_too_large"] += 1
-            log.error("a replication batch to %s does not fit a datagram; dropped", peer)
-            ok = False
+            log.error("a replication batch to %s does not fit a datagram; dropped", link.peer)
+            self._settle(link, items, ok=False)
+            return
+        delays = self.backoff.delays(self.rng, self.messenger.retransmit_timeout(link.dest))
+        batch = _Batch(message.id, items, data, delays)
+        link.batch = batch
+        self.messenger.expect(message.id, partial(self._on_reply, link, batch))
+        self._transmit(link, batch)
+
+    def _transmit(self, link: _Link, batch: _Batch) -> None:
+        delay = next(batch.delays, None)
+        if delay is None:  # every attempt went unanswered
+            self._finish(link, batch, ok=False)
+            return
+        if batch.attempt:
+            self.counters["retries"] += 1
+        batch.sent_at = trio.current_time()
+        self.messenger.send_bytes_nowait(batch.data, link.dest)
+        batch.timer = self.messenger.call_later(delay, partial(self._on_timeout, link, batch))
+
+    def _on_reply(self, link: _Link, batch: _Batch, reply: Message) -> None:
+        if link.batch is not batch or not isinstance(reply, Ack):
+            self.counters["replies_unmatched"] += 1
+            return
+        if batch.attempt == 0:  # Karn: only an unambiguous answer times the round trip
+            self.messenger.sample_rtt(link.dest, trio.current_time() - batch.sent_at)
+        if batch.timer is not None:
+            self.messenger.cancel_timer(batch.timer)
+        self._finish(link, batch, ok=True)
+
+    def _on_timeout(self, link: _Link, batch: _Batch) -> None:
+        if link.batch is not batch:
+            return
+        batch.attempt += 1
+        if not any(not q.done.is_set() for q in batch.open_quorums):
+            self._finish(link, batch, ok=False)  # every client has its answer: hints take over
+            return
+        self._transmit(link, batch)
+
+    def _finish(self, link: _Link, batch: _Batch, *, ok: bool) -> None:
+        self.messenger.forget(batch.message_id)
+        link.batch = None
+        self._settle(link, batch.items, ok=ok)
+        if link.queued:  # what queued while this batch was in flight goes at the next pump, together
+            self._mark_ready(link)
+
+    def _settle(self, link: _Link, items: list[Item], *, ok: bool) -> None:
         if not ok:
             self.counters["replicate_failed"] += 1
-            self._add_hints(peer, records)
+            self._add_hints(link.peer, [record for record, _ in items])
         for _, quorum in items:
             if quorum is not None:
                 quorum.ack(ok)

@@ -58,6 +58,14 @@ class Transport(Protocol):
         """Send one datagram; returns without error when the datagram is lost."""
         ...
 
+    def send_nowait(self, data: bytes, dest: Address) -> None:
+        """Send one datagram without waiting; a full send buffer counts as loss, as UDP allows.
+
+        For event-driven senders (replication answers acks from the receive loop), which must
+        not wait and whose retries cover a lost datagram.
+        """
+        ...
+
     async def recv(self) -> tuple[bytes, Address]:
         """Wait for the next datagram and return it with its source address."""
         ...
@@ -127,6 +135,19 @@ class UdpTransport:
     @property
     def address(self) -> Address:
         return self._address
+
+    def send_nowait(self, data: bytes, dest: Address) -> None:
+        try:
+            self._sock.sendto(data, dest)
+        except BlockingIOError:
+            self.send_errors += 1  # the send buffer is full: lost, as the kernel may drop it too
+        except OSError as exc:
+            if exc.errno in _LOSS_ERRNOS:
+                self.send_errors += 1
+                return
+            if exc.errno == errno.EBADF:
+                raise trio.ClosedResourceError("transport closed") from exc
+            raise
 
     async def send(self, data: bytes, dest: Address) -> None:
         while True:
@@ -286,11 +307,14 @@ class MemoryTransport:
         return self._address
 
     async def send(self, data: bytes, dest: Address) -> None:
+        self.send_nowait(data, dest)
+        await self._maybe_yield()
+
+    def send_nowait(self, data: bytes, dest: Address) -> None:
         if self.closed:
             raise trio.ClosedResourceError("transport closed")
         latency = self._network.latency
         self._network.schedule(latency() if callable(latency) else latency, data, self._address, dest)
-        await self._maybe_yield()
 
     def recv_nowait(self) -> tuple[bytes, Address]:
         if self.closed:

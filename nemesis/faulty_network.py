@@ -122,17 +122,40 @@ class FaultyNetwork(FaultModel):
         return self._nursery
 
     async def _send(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
-        source = transport.node_id
-        if source is not None and source in self._paused:
-            held = self._held_out.setdefault(source, collections.deque())
-            if len(held) >= self.pause_buffer:
-                self.counters.pause_overflow += 1
-            else:
-                held.append((transport, data, dest))
-                self.counters.held_by_pause += 1
+        if self._hold_if_paused(transport, data, dest):
             await trio.lowlevel.checkpoint()
             return
         await self._route(transport, data, dest)
+
+    def _send_nowait(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
+        """``_send`` for a sender that cannot wait: the same faults, decided the same way."""
+        if self._hold_if_paused(transport, data, dest):
+            return
+        source = transport.node_id
+        target = self.node_at(dest)
+        if source is None or target is None or source == target:
+            transport.inner.send_nowait(data, dest)
+            return
+        for delay in self.decide(source, target):
+            if delay <= 0:
+                transport.inner.send_nowait(data, dest)
+            else:
+                self._require_nursery("a delayed delivery").start_soon(
+                    self._send_later, delay, transport, data, dest, source, target
+                )
+
+    def _hold_if_paused(self, transport: FaultyTransport, data: bytes, dest: Address) -> bool:
+        """Hold a paused node's outgoing datagram (bounded); True when it was held or lost so."""
+        source = transport.node_id
+        if source is None or source not in self._paused:
+            return False
+        held = self._held_out.setdefault(source, collections.deque())
+        if len(held) >= self.pause_buffer:
+            self.counters.pause_overflow += 1
+        else:
+            held.append((transport, data, dest))
+            self.counters.held_by_pause += 1
+        return True
 
     async def _route(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
         source = transport.node_id
@@ -185,6 +208,11 @@ class FaultyTransport:
         if self.closed:
             raise trio.ClosedResourceError("transport closed")
         await self.network._send(self, data, dest)
+
+    def send_nowait(self, data: bytes, dest: Address) -> None:
+        if self.closed:
+            raise trio.ClosedResourceError("transport closed")
+        self.network._send_nowait(self, data, dest)
 
     async def recv(self) -> tuple[bytes, Address]:
         """Next datagram; while the node is paused, arrivals are held (bounded) instead of returned.
