@@ -81,6 +81,7 @@ class Client:
         client = cls(config, transport, codec or Codec(config.load_secret()), rng)
         try:
             async with trio.open_nursery() as nursery:
+                await nursery.start(client.messenger.run_timers)
                 nursery.start_soon(client._receive_loop)
                 try:
                     yield client

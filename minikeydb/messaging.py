@@ -21,6 +21,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import attrs
 import trio
@@ -50,11 +51,15 @@ class Backoff:
 
 
 class _Waiter:
-    __slots__ = ("event", "reply")
+    """A task in ``request`` waiting for its reply: woken by the reply or by its resend timer."""
 
-    def __init__(self) -> None:
-        self.event = trio.Event()
+    __slots__ = ("task", "reply", "parked", "timer")
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
         self.reply: Message | None = None
+        self.parked = False
+        self.timer: Timer | None = None
 
 
 class Timer:
@@ -80,6 +85,7 @@ class Messenger:
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_order = itertools.count()
         self._timer_scope: trio.CancelScope | None = None
+        self._timers_running = False
         # Per destination: smoothed round-trip time and its variation (RFC 6298), so resends wait
         # as long as answers currently take instead of firing while the answer is on its way.
         self._rtt: dict[Address, tuple[float, float]] = {}
@@ -149,6 +155,13 @@ class Messenger:
         """Serve ``call_later`` timers until cancelled (a node runs this; clients do not need it)."""
         task_status.started()
         timers = self._timers
+        self._timers_running = True
+        try:
+            await self._serve_timers(timers)
+        finally:
+            self._timers_running = False
+
+    async def _serve_timers(self, timers: list[tuple[float, int, Timer]]) -> None:
         while True:
             with trio.CancelScope(deadline=timers[0][0] if timers else math.inf) as scope:
                 self._timer_scope = scope
@@ -191,12 +204,21 @@ class Messenger:
         if type(waiter) is not _Waiter:
             waiter(reply)
             return True
-        if waiter.event.is_set():
+        if waiter.reply is not None:
             self.counters["replies_unmatched"] += 1
             return False
         waiter.reply = reply
-        waiter.event.set()
+        self._unpark(waiter)
         return True
+
+    def _unpark(self, waiter: _Waiter) -> None:
+        """Wake a waiter parked in ``request`` (its reply came, or its wait is over)."""
+        if waiter.timer is not None:
+            self.cancel_timer(waiter.timer)
+            waiter.timer = None
+        if waiter.parked:
+            waiter.parked = False
+            trio.lowlevel.reschedule(waiter.task)
 
     async def request(
         self, message: Message, dest: Address, backoff: Backoff, keep_trying: Callable[[], bool] | None = None
@@ -205,8 +227,11 @@ class Messenger:
 
         Every resend carries the same id, so the receiver can recognise and de-duplicate it.
         ``keep_trying``, when given, is asked before each resend; False ends the attempts early.
+        The wait is a timer on the messenger's heap and a direct wake-up, not a cancel scope
+        and an event per attempt, when ``run_timers`` is running (nodes and connected clients);
+        without it, ``trio.move_on_after`` keeps the same behaviour.
         """
-        waiter = _Waiter()
+        waiter = _Waiter(trio.lowlevel.current_task())
         self._waiting[message.id] = waiter
         data = self.codec.encode(message)
         try:
@@ -217,8 +242,8 @@ class Messenger:
                     self.counters["retries"] += 1
                 sent = trio.current_time()
                 await self.send_bytes(data, dest)
-                with trio.move_on_after(delay):
-                    await waiter.event.wait()
+                if waiter.reply is None:
+                    await self._wait_reply(waiter, delay)
                 if waiter.reply is not None:
                     if attempt == 0:  # Karn: only an unambiguous answer times the round trip
                         self._sample_rtt(dest, trio.current_time() - sent)
@@ -226,6 +251,26 @@ class Messenger:
             return None
         finally:
             del self._waiting[message.id]
+            if waiter.timer is not None:
+                self.cancel_timer(waiter.timer)
+
+    async def _wait_reply(self, waiter: _Waiter, delay: float) -> None:
+        """Park until the reply arrives or ``delay`` passes (cancellation ends it too)."""
+        def abort(_: object) -> trio.lowlevel.Abort:
+            waiter.parked = False
+            if waiter.timer is not None:
+                self.cancel_timer(waiter.timer)
+                waiter.timer = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        if not self._timers_running:
+            with trio.move_on_after(delay):
+                waiter.parked = True
+                await trio.lowlevel.wait_task_rescheduled(abort)
+            return
+        waiter.timer = self.call_later(delay, partial(self._unpark, waiter))
+        waiter.parked = True
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     @property
     def waiting(self) -> int:

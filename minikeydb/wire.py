@@ -59,9 +59,18 @@ class TooLarge(ValueError):
     """A key or value over its size limit: a client error, reported before anything is sent."""
 
 
+MAX_ENCODED_PER_CHAR = 6
+"""No character takes more than six bytes in a JSON string (``\\u001f``; UTF-8 takes at most four)."""
+
+
 def encoded_size(text: str) -> int:
     """Bytes ``text`` takes inside a JSON payload (quotes excluded): what really has to fit."""
     return len(orjson.dumps(text)) - 2
+
+
+def fits(text: str, limit: int) -> bool:
+    """Whether ``text`` takes at most ``limit`` bytes encoded; short texts fit without encoding."""
+    return len(text) * MAX_ENCODED_PER_CHAR <= limit or encoded_size(text) <= limit
 
 
 def check_sizes(key: str, value: str | None) -> None:
@@ -72,13 +81,12 @@ def check_sizes(key: str, value: str | None) -> None:
     """
     if not key:
         raise TooLarge("the key is empty; keys are 1 to 1024 bytes")
-    key_bytes = encoded_size(key)
-    if key_bytes > MAX_KEY_BYTES:
-        raise TooLarge(f"the key takes {key_bytes} bytes encoded; keys are at most {MAX_KEY_BYTES} bytes")
-    if value is not None:
-        value_bytes = encoded_size(value)
-        if value_bytes > MAX_VALUE_BYTES:
-            raise TooLarge(f"the value takes {value_bytes} bytes encoded; values are at most {MAX_VALUE_BYTES} bytes")
+    if not fits(key, MAX_KEY_BYTES):
+        raise TooLarge(f"the key takes {encoded_size(key)} bytes encoded; keys are at most {MAX_KEY_BYTES} bytes")
+    if value is not None and not fits(value, MAX_VALUE_BYTES):
+        raise TooLarge(
+            f"the value takes {encoded_size(value)} bytes encoded; values are at most {MAX_VALUE_BYTES} bytes"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,14 +109,14 @@ def _str(v: Any) -> str:
 
 def _key(v: Any) -> str:
     _str(v)
-    if not v or encoded_size(v) > MAX_KEY_BYTES:
+    if not v or not fits(v, MAX_KEY_BYTES):
         raise WireError(f"key empty or over {MAX_KEY_BYTES} bytes encoded")
     return v
 
 
 def _value(v: Any) -> str:
     _str(v)
-    if encoded_size(v) > MAX_VALUE_BYTES:
+    if not fits(v, MAX_VALUE_BYTES):
         raise WireError(f"value over {MAX_VALUE_BYTES} bytes encoded")
     return v
 
