@@ -163,6 +163,8 @@ class Messenger:
 
     async def _serve_timers(self, timers: list[tuple[float, int, Timer]]) -> None:
         while True:
+            while timers and timers[0][2].cancelled:  # never wake up for a timer nobody wants
+                heapq.heappop(timers)
             with trio.CancelScope(deadline=timers[0][0] if timers else math.inf) as scope:
                 self._timer_scope = scope
                 try:
