@@ -48,11 +48,11 @@ ECHO_TRANSPORTS = ("trio", "minikeydb")
 
 
 
-def bench_config(data_dir: Path) -> ClusterConfig:
+def bench_config(data_dir: Path, fsync: str = "inline") -> ClusterConfig:
     ports = free_udp_ports(NODES)
     return parse_config(
         {
-            "cluster": {"data_dir": str(data_dir)},
+            "cluster": {"data_dir": str(data_dir), "fsync": fsync},
             "nodes": [{"id": f"n{i + 1}", "host": "127.0.0.1", "port": p} for i, p in enumerate(ports)],
         },
         "<bench config>",
@@ -320,7 +320,7 @@ async def run(args: argparse.Namespace) -> None:
     os.environ.setdefault(SECRET_ENV, "throughput-bench")
     with tempfile.TemporaryDirectory(prefix="minikeydb-bench-") as tmp:
         workdir = Path(tmp)
-        config = bench_config(workdir / "data")
+        config = bench_config(workdir / "data", args.fsync)
         echo_port = free_udp_ports(1)[0]
         if args.mode == "inprocess":
             servers = inprocess_servers(config, echo_port, args.echo_transport)
@@ -349,7 +349,8 @@ async def run(args: argparse.Namespace) -> None:
             after = await cluster_counters(config)
     cluster = statistics.median(cluster_rates)
     echo = statistics.median(echo_rates)
-    print(f"mode={args.mode} clients={args.clients} seconds={args.seconds:g} rounds={args.rounds} keys={args.keys}")
+    print(f"mode={args.mode} clients={args.clients} seconds={args.seconds:g} rounds={args.rounds} keys={args.keys} "
+          f"fsync={args.fsync}")
     print(f"cluster (5 nodes, N=3 W=1 R=1, 50/50 put/get): {cluster:,.0f} ops/s (median; {failures} ops not ok)")
     label = "bare Trio UDP echo pair" if args.echo_transport == "trio" else "echo pair over minikeydb UdpTransport"
     print(f"{label + ':':<47}{echo:,.0f} req/s (median)")
@@ -380,6 +381,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument("--fsync", choices=["inline", "thread"], default="inline",
+                        help="where the nodes' group-commit fsync runs (the config's fsync setting)")
     parser.add_argument("--profile-node", type=Path, default=None, metavar="FILE",
                         help="processes mode: run n1 under cProfile, save to FILE and print the top entries")
     args = parser.parse_args()
