@@ -2,7 +2,7 @@
 
 A failing run is a *candidate*: its options (seed included) and its fault schedule. Shrinking
 tries smaller candidates one at a time, greedily, and keeps the first that is still invalid with
-the same anomaly type, then starts over from it, until no reduction helps or the budget of trial
+the same anomaly type and has no more operations than the current one, then starts over from it, until no reduction helps or the budget of trial
 runs is spent (the same scheme as QuickCheck's and Hypothesis's shrinkers, over the run's
 configuration rather than a byte string). Reductions, tried in this order because the first ones
 also make every later trial cheaper:
@@ -134,7 +134,9 @@ def shrink(
             seen.add(key)
             outcome = trial(candidate)
             trials += 1
-            kept = fails_like(outcome, anomaly)
+            # Smaller means no more operations either: dropping a crash window can let more
+            # operations complete, and a "shrunk" run longer than the original helps nobody.
+            kept = fails_like(outcome, anomaly) and outcome.operations <= current_outcome.operations
             if on_trial is not None:
                 on_trial(trials, reduction, candidate, outcome, kept)
             if kept:

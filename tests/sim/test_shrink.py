@@ -92,6 +92,20 @@ def test_shrink_keeps_the_anomaly_type() -> None:
     assert result.outcome.main_anomaly == "lost-write"
 
 
+def test_shrink_never_keeps_a_run_with_more_operations() -> None:
+    """A reduction that still fails the same way but runs more operations (a crash dropped) is not kept."""
+    start = _candidate((PARTITION, CRASH))
+
+    def trial(c: Candidate) -> Outcome:
+        # Dropping the crash lets more operations complete; everything else changes nothing.
+        ops = 100 if any(w.kind == "crash" for w in c.schedule.windows) else 150
+        return Outcome(False, ("lost-write",), ops, len(c.schedule.windows))
+
+    result = shrink(start, trial(start), trial, budget=200)
+    assert any(w.kind == "crash" for w in result.candidate.schedule.windows)
+    assert result.outcome.operations <= 100
+
+
 def test_shrink_stops_at_the_budget() -> None:
     """With a budget of n trial runs, shrinking runs at most n and says it was cut short."""
     start = _candidate((PARTITION, CRASH, PAUSE), keys=20)
