@@ -56,6 +56,26 @@ async def test_round_trip_through_different_coordinators(tmp_path):
         assert absent.ok and absent.value is None
 
 
+async def test_fsync_in_a_worker_thread_serves_the_same(tmp_path):
+    """With fsync = "thread" writes are acknowledged once durable and reach every replica, as inline."""
+    config = make_config(tmp_path, 3, fsync="thread")
+    async with running_cluster(config) as cluster, cluster.client() as client:
+        assert all(not node.storage.flushes_inline for node in cluster.nodes.values())
+        puts = [await client.put(f"t{i}", f"v{i}", w=w) for i, w in enumerate((1, 2, 3) * 4)]
+        assert all(put.ok for put in puts)
+        for node in cluster.nodes.values():
+            assert node.storage.stats["fsyncs"] >= 1
+
+        async def everywhere() -> bool:
+            for i, put in enumerate(puts):
+                views = await replica_views(cluster, f"t{i}")
+                if any(view != (f"v{i}", put.stamp) for view in views.values()):
+                    return False
+            return True
+
+        assert await wait_until(everywhere, 5.0)
+
+
 async def test_deletes_reach_every_replica(tmp_path):
     """A delete through any coordinator leaves the same tombstone on each of the key's replicas."""
     config = make_config(tmp_path, 5)
