@@ -20,9 +20,11 @@ A group commit's write and fsync run in the event loop by default, as Redis runs
 wait in the socket buffer meanwhile and join the next group commit. Handing each one to a worker
 thread (``write_in_thread=True``, the config's ``fsync = "thread"``) keeps the loop free on a slow
 disk, but on this one the hand-over costs more CPU than it saves (``bench/throughput.py``, see
-docs/storage-and-codec.md). Compaction always runs in a worker thread. When the log grows to ``compaction_ratio`` times the live data (and at least
-``compaction_min_bytes``), the live records are rewritten to a new file which atomically replaces
-the old one (rename, then fsync of the directory).
+docs/storage-and-codec.md). The sync is ``fdatasync``: the appended bytes and the file size.
+
+Compaction always runs in a worker thread. When the log grows to ``compaction_ratio`` times the
+live data (and at least ``compaction_min_bytes``), the live records are rewritten to a new file
+which atomically replaces the old one (rename, then fsync of the directory).
 """
 
 from __future__ import annotations
