@@ -90,16 +90,13 @@ class Messenger:
         # as long as answers currently take instead of firing while the answer is on its way.
         self._rtt: dict[Address, tuple[float, float]] = {}
 
-    def sample_rtt(self, dest: Address, rtt: float) -> None:
-        """Feed one unambiguous round trip (Karn: never the answer to a resend) into the estimate."""
-        self._sample_rtt(dest, rtt)
-
     def retransmit_timeout(self, dest: Address) -> float | None:
         """How long to wait for ``dest`` before resending: SRTT + 4 RTTVAR, or None before any sample."""
         estimate = self._rtt.get(dest)
         return None if estimate is None else estimate[0] + 4 * estimate[1]
 
-    def _sample_rtt(self, dest: Address, rtt: float) -> None:
+    def sample_rtt(self, dest: Address, rtt: float) -> None:
+        """Feed one unambiguous round trip (Karn: never the answer to a resend) into the estimate."""
         estimate = self._rtt.get(dest)
         if estimate is None:
             self._rtt[dest] = (rtt, rtt / 2)
@@ -248,7 +245,7 @@ class Messenger:
                     await self._wait_reply(waiter, delay)
                 if waiter.reply is not None:
                     if attempt == 0:  # Karn: only an unambiguous answer times the round trip
-                        self._sample_rtt(dest, trio.current_time() - sent)
+                        self.sample_rtt(dest, trio.current_time() - sent)
                     return waiter.reply
             return None
         finally:

@@ -183,23 +183,19 @@ class Node:
         node's other tasks or hold its answers back.
         """
         transport = self.transport
-        recv_nowait = getattr(transport, "recv_nowait", None)
         burst = 0
         while True:
-            if recv_nowait is None:
-                data, src = await transport.recv()
-            else:
-                try:
-                    data, src = recv_nowait()
-                    burst += 1
-                    if burst >= BURST:
-                        burst = 0
-                        await self._settle_owed()
-                        await trio.lowlevel.checkpoint()
-                except trio.WouldBlock:
+            try:
+                data, src = transport.recv_nowait()
+                burst += 1
+                if burst >= BURST:
                     burst = 0
                     await self._settle_owed()
-                    data, src = await transport.recv()
+                    await trio.lowlevel.checkpoint()
+            except trio.WouldBlock:
+                burst = 0
+                await self._settle_owed()
+                data, src = await transport.recv()
             self.counters["datagrams_received"] += 1
             message = self.messenger.decode(data, src)
             if message is None:
@@ -265,6 +261,14 @@ class Node:
                 if record.value is None:
                     await self.storage.purge_tombstone(record.key, record.stamp)
 
+    def _stage(self, records: Sequence[Record]) -> None:
+        """Merge records into storage now; durable at the next group commit (see ``_owe``)."""
+        self.storage.apply_nowait(records)
+        if self.bug == "no-tombstones":
+            for record in records:
+                if record.value is None:
+                    self.storage.purge_nowait(record.key, record.stamp)
+
     def _on_replicate(self, message: Replicate, src: Address) -> None:
         """Stage the records now, in the receive loop; the ack goes out once they are durable.
 
@@ -283,11 +287,7 @@ class Node:
                 return
             self.counters["records_received"] += len(message.records)
             self.clock.observe(max(r.stamp for r in message.records))
-            self.storage.apply_nowait(message.records)
-            if self.bug == "no-tombstones":
-                for record in message.records:
-                    if record.value is None:
-                        self.storage.purge_nowait(record.key, record.stamp)
+            self._stage(message.records)
         except StorageClosedError:
             self.counters["handler_errors_storage_closed"] += 1  # a crash in progress
             return
@@ -400,9 +400,7 @@ class Node:
         replicas = self.ring.replicas_for(message.key)
         quorum = Quorum(1, len(replicas))
         try:
-            self.storage.apply_nowait([record])
-            if self.bug == "no-tombstones" and value is None:
-                self.storage.purge_nowait(record.key, record.stamp)
+            self._stage([record])
         except StorageClosedError:
             self.counters["handler_errors_storage_closed"] += 1  # a crash in progress: no answer
             return

@@ -10,8 +10,8 @@ anti-entropy digests, and group commit. The engines only say how a batch of chan
 
 Group commit is a lock around "write everything staged so far, then fsync". The writer that
 takes it (the leader) writes the whole staged batch in one go; the writers that arrive meanwhile
-wait for that flush to end, all woken together, and find their records durable or lead the next. One fsync thus acknowledges every writer that
-arrived while the previous one was in flight. The leader can also wait ``group_commit_window``
+wait for that flush to end, all woken together, and find their records durable or lead the next.
+One fsync thus acknowledges every writer that arrived while the previous one was in flight. The leader can also wait ``group_commit_window``
 seconds for more company when others are waiting; the default is 0 because ``bench/storage.py``
 measured that on these machines (fsync ~0.4 ms) the natural batching above already puts every
 concurrent writer in one fsync, and the window only adds its length to every write's latency
@@ -266,15 +266,12 @@ class IndexedStorage:
         accepted = self.apply_nowait(records)
         # Even when nothing was accepted, wait for what is staged: the newer version that beat
         # this one may itself not be durable yet, and the caller is about to acknowledge.
-        await self._wait_durable(self._staged_seq)
+        await self.wait_durable(self._staged_seq)
         return accepted
 
     @property
     def staged(self) -> int:
         return self._staged_seq
-
-    async def wait_durable(self, upto: int) -> None:
-        await self._wait_durable(upto)
 
     @property
     def flushes_inline(self) -> bool:
@@ -284,7 +281,7 @@ class IndexedStorage:
         if not self.purge_nowait(key, stamp):
             await trio.lowlevel.checkpoint()
             return False
-        await self._wait_durable(self._staged_seq)
+        await self.wait_durable(self._staged_seq)
         return True
 
     def purge_nowait(self, key: str, stamp: Stamp) -> bool:
@@ -341,20 +338,20 @@ class IndexedStorage:
 
     # -- durability ----------------------------------------------------------------------------
 
-    async def _wait_durable(self, target: int) -> None:
-        """Return once change number ``target`` is durable, flushing as the group leader if needed.
+    async def wait_durable(self, upto: int) -> None:
+        """Return once the first ``upto`` staged changes are durable, leading the flush if need be.
 
         While someone else holds the commit lock (a flush in progress), the writers behind it wait
         together for it to end rather than queue on the lock: a queue would hand the lock on one
         writer per scheduler pass, each finding its change already durable. They all wake at
         once; those whose change was in that flush return, and one of the rest leads the next.
         """
-        if self._durable_seq >= target:
+        if self._durable_seq >= upto:
             await trio.lowlevel.checkpoint()
             return
         self._inflight += 1
         try:
-            while self._durable_seq < target:
+            while self._durable_seq < upto:
                 self._check_open()
                 if self._commit_lock.locked():
                     await self._commit_done.wait()
@@ -372,7 +369,7 @@ class IndexedStorage:
                 finally:
                     self._commit_lock.release()
                     self._end_commit()
-                if self._durable_seq < target:
+                if self._durable_seq < upto:
                     raise StorageClosedError("storage crashed before the change became durable")
         finally:
             self._inflight -= 1

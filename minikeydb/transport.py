@@ -136,49 +136,53 @@ class UdpTransport:
     def address(self) -> Address:
         return self._address
 
-    def send_nowait(self, data: bytes, dest: Address) -> None:
+    def _try_send(self, data: bytes, dest: Address) -> bool:
+        """One ``sendto``: True when the datagram is sent or lost for good, False when it would block."""
         try:
             self._sock.sendto(data, dest)
         except BlockingIOError:
-            self.send_errors += 1  # the send buffer is full: lost, as the kernel may drop it too
+            return False
         except OSError as exc:
             if exc.errno in _LOSS_ERRNOS:
                 self.send_errors += 1
-                return
+                return True
             if exc.errno == errno.EBADF:
                 raise trio.ClosedResourceError("transport closed") from exc
             raise
+        return True
+
+    def send_nowait(self, data: bytes, dest: Address) -> None:
+        if not self._try_send(data, dest):
+            self.send_errors += 1  # the send buffer is full: lost, as the kernel may drop it too
 
     async def send(self, data: bytes, dest: Address) -> None:
-        while True:
-            try:
-                self._sock.sendto(data, dest)
-                return
-            except BlockingIOError:
-                await self._wait(trio.lowlevel.wait_writable)
-            except OSError as exc:
-                if exc.errno in _LOSS_ERRNOS:
-                    self.send_errors += 1
-                    return
-                if exc.errno == errno.EBADF:
-                    raise trio.ClosedResourceError("transport closed") from exc
-                raise
+        while not self._try_send(data, dest):
+            await self._wait(trio.lowlevel.wait_writable)
 
-    def recv_nowait(self) -> tuple[bytes, Address]:
-        if self._sock.fileno() < 0:
-            raise trio.ClosedResourceError("transport closed")
+    def _try_recv(self) -> tuple[bytes, Address] | None:
+        """The next waiting datagram, or None when none is."""
         while True:
             try:
                 data, src = self._sock.recvfrom(MAX_DATAGRAM)
             except BlockingIOError:
-                raise trio.WouldBlock from None
+                return None
             except OSError as exc:
+                # Linux reports an earlier ICMP "port unreachable" on the next recvfrom; it is not
+                # about this datagram, so take the next one.
                 if exc.errno in _LOSS_ERRNOS:
-                    continue  # an earlier ICMP error, as in recv
+                    continue
                 if exc.errno == errno.EBADF:
                     raise trio.ClosedResourceError("transport closed") from exc
                 raise
             return data, (src[0], src[1])
+
+    def recv_nowait(self) -> tuple[bytes, Address]:
+        if self._sock.fileno() < 0:
+            raise trio.ClosedResourceError("transport closed")
+        received = self._try_recv()
+        if received is None:
+            raise trio.WouldBlock
+        return received
 
     async def recv(self) -> tuple[bytes, Address]:
         self._burst += 1
@@ -186,21 +190,11 @@ class UdpTransport:
             self._burst = 0
             await trio.lowlevel.checkpoint()
         while True:
-            try:
-                data, src = self._sock.recvfrom(MAX_DATAGRAM)
-            except BlockingIOError:
-                self._burst = 0
-                await self._wait(trio.lowlevel.wait_readable)
-                continue
-            except OSError as exc:
-                # Linux reports an earlier ICMP "port unreachable" on the next recvfrom; it is not
-                # about this datagram, so wait for the next one.
-                if exc.errno in _LOSS_ERRNOS:
-                    continue
-                if exc.errno == errno.EBADF:
-                    raise trio.ClosedResourceError("transport closed") from exc
-                raise
-            return data, (src[0], src[1])
+            received = self._try_recv()
+            if received is not None:
+                return received
+            self._burst = 0
+            await self._wait(trio.lowlevel.wait_readable)
 
     async def _wait(self, wait: Callable[[socket.socket], Awaitable[None]]) -> None:
         if self._sock.fileno() < 0:

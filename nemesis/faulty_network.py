@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import collections
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import trio
 
@@ -131,18 +131,8 @@ class FaultyNetwork(FaultModel):
         """``_send`` for a sender that cannot wait: the same faults, decided the same way."""
         if self._hold_if_paused(transport, data, dest):
             return
-        source = transport.node_id
-        target = self.node_at(dest)
-        if source is None or target is None or source == target:
+        for _ in self._copies_now(transport, data, dest):
             transport.inner.send_nowait(data, dest)
-            return
-        for delay in self.decide(source, target):
-            if delay <= 0:
-                transport.inner.send_nowait(data, dest)
-            else:
-                self._require_nursery("a delayed delivery").start_soon(
-                    self._send_later, delay, transport, data, dest, source, target
-                )
 
     def _hold_if_paused(self, transport: FaultyTransport, data: bytes, dest: Address) -> bool:
         """Hold a paused node's outgoing datagram (bounded); True when it was held or lost so."""
@@ -158,23 +148,32 @@ class FaultyNetwork(FaultModel):
         return True
 
     async def _route(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
+        sent_now = False
+        for _ in self._copies_now(transport, data, dest):
+            await transport.inner.send(data, dest)
+            sent_now = True
+        if not sent_now:
+            # A lost or delayed datagram still costs the sender a checkpoint, as a real send does.
+            await trio.lowlevel.checkpoint()
+
+    def _copies_now(self, transport: FaultyTransport, data: bytes, dest: Address) -> Iterator[None]:
+        """Yield once for each copy of the datagram to send now; start the delayed copies' tasks.
+
+        Client traffic goes through untouched (one copy); node-to-node traffic gets whatever the
+        fault model decides: none (lost), one, several (duplicated), now or later.
+        """
         source = transport.node_id
         target = self.node_at(dest)
         if source is None or target is None or source == target:
-            await transport.inner.send(data, dest)
+            yield
             return
-        sent_now = False
         for delay in self.decide(source, target):
             if delay <= 0:
-                await transport.inner.send(data, dest)
-                sent_now = True
+                yield
             else:
                 self._require_nursery("a delayed delivery").start_soon(
                     self._send_later, delay, transport, data, dest, source, target
                 )
-        if not sent_now:
-            # A lost or delayed datagram still costs the sender a checkpoint, as a real send does.
-            await trio.lowlevel.checkpoint()
 
     async def _send_later(
         self, delay: float, transport: FaultyTransport, data: bytes, dest: Address, source: str, target: str
@@ -219,8 +218,8 @@ class FaultyTransport:
 
         While the node is paused or datagrams are held, the inner ``recv`` runs in a cancel
         scope that ``resume`` cancels, so a receiver blocked on an idle socket still gets the
-        held datagrams as soon as the node resumes. Trio's
-        socket and channel receives are cancel-safe, so nothing is lost by the cancellation.
+        held datagrams as soon as the node resumes. Trio's socket and channel receives are
+        cancel-safe, so nothing is lost by the cancellation.
         """
         network = self.network
         if self.node_id is None:
@@ -262,11 +261,7 @@ class FaultyTransport:
                 raise trio.WouldBlock
             if self._held_in:
                 return self._held_in.popleft()
-        inner = getattr(self.inner, "recv_nowait", None)
-        if inner is None:
-            raise trio.WouldBlock
-        result: tuple[bytes, Address] = inner()
-        return result
+        return self.inner.recv_nowait()
 
     def _wake_receivers(self) -> None:
         for scope in list(self._receive_scopes):

@@ -2,9 +2,9 @@
 
 A failing run is a *candidate*: its options (seed included) and its fault schedule. Shrinking
 tries smaller candidates one at a time, greedily, and keeps the first that is still invalid with
-the same anomaly type and has no more operations than the current one, then starts over from it, until no reduction helps or the budget of trial
-runs is spent (the same scheme as QuickCheck's and Hypothesis's shrinkers, over the run's
-configuration rather than a byte string). Reductions, tried in this order because the first ones
+the same anomaly type and has no more operations than the current one, then starts over from it,
+until no reduction helps or the budget of trial runs is spent (the same scheme as QuickCheck's
+and Hypothesis's shrinkers, over the run's configuration rather than a byte string). Reductions, tried in this order because the first ones
 also make every later trial cheaper:
 
 1. a shorter time limit: end at the last fault window, then halve it;
