@@ -9,7 +9,10 @@ that have a task anyway (clients, anti-entropy, hints). ``expect`` registers a f
 is handed to, from the receive loop, and ``call_later`` a function for when it has not come: an
 event-driven sender (replication) then needs no task, and no scheduler pass, per message. The
 timers live in one heap served by one task (``run_timers``), which sleeps until the earliest one
-and is not woken for timers cancelled before they fire.
+and is not woken for timers cancelled before they fire. Deadlines are rounded up to whole
+``TIMER_GRANULARITY`` (timer coalescing, as kernels do with timer slack): timers due close
+together share one wake-up, and under simulation's clock, which delivers datagrams on the same
+millisecond grid, a resend timeout costs no wake-up of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ from .transport import Address, Transport
 from .wire import AuthError, Codec, Message, StaleError, WireError
 
 log = logging.getLogger("minikeydb.messaging")
+
+TIMER_GRANULARITY = 0.001
+"""Timers fire on whole milliseconds of trio time: at most this much late, never early."""
+
+
+def coalesced(deadline: float) -> float:
+    """``deadline`` rounded up to whole ``TIMER_GRANULARITY`` (a nanosecond of float error aside)."""
+    return math.ceil(deadline / TIMER_GRANULARITY - 1e-6) * TIMER_GRANULARITY
 
 
 @attrs.define
@@ -130,7 +141,7 @@ class Messenger:
 
     def call_later(self, delay: float, fire: Callable[[], None]) -> Timer:
         """Call ``fire`` after ``delay`` seconds (from the timer task) unless the timer is cancelled."""
-        timer = Timer(trio.current_time() + delay, fire)
+        timer = Timer(coalesced(trio.current_time() + delay), fire)
         heapq.heappush(self._timers, (timer.deadline, next(self._timer_order), timer))
         scope = self._timer_scope
         if scope is not None and timer.deadline < scope.deadline:
