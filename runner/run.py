@@ -178,8 +178,13 @@ async def drive(
     client_transport: Transport,
     codec: Codec,
     progress: ProgressLine | None,
+    *,
+    tick: float = 0.0,
 ) -> FinalReadReport:
-    """The phases common to every mode, once the cluster is up and the client has a transport."""
+    """The phases common to every mode, once the cluster is up and the client has a transport.
+
+    ``tick`` (simulation) starts client operations on the network's delivery grid.
+    """
     keys = key_names(options.keys)
     ring = Ring(config.node_ids, config.replicas, config.vnodes)
     async with Client.connect(config, transport=client_transport, codec=codec,
@@ -187,7 +192,7 @@ async def drive(
         workload = Workload(
             client, recorder, random.Random(f"{options.seed}/workload"), nodes=list(config.node_ids),
             keys=keys, key_dist=options.key_dist, mix=options.mix, rate=options.rate,
-            concurrency=options.concurrency,
+            concurrency=options.concurrency, tick=tick,
         )
         async with trio.open_nursery() as nursery:
             if progress is not None:
@@ -225,6 +230,7 @@ async def run_in_process(
     client_endpoint: Callable[[], Awaitable[Transport]],
     codec: Codec,
     wall: Callable[[], float] = time.time,
+    tick: float = 0.0,
 ) -> FinalReadReport:
     """Every node in this process behind the nemesis's faulty network (``udp`` and ``sim`` modes)."""
     network = FaultyNetwork(random.Random(f"{options.seed}/network"), {n.id: n.peer_address for n in config.nodes})
@@ -237,7 +243,7 @@ async def run_in_process(
         client_transport = network.wrap(await client_endpoint(), None)
         try:
             report = await drive(options, config, schedule, recorder, network, control,
-                                 client_transport, codec, progress)
+                                 client_transport, codec, progress, tick=tick)
         finally:
             client_transport.close()
         nursery.cancel_scope.cancel()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import random
 
 import trio
@@ -54,6 +55,7 @@ class Workload:
         mix: tuple[int, int, int],
         rate: float,
         concurrency: int,
+        tick: float = 0.0,
     ) -> None:
         self.client = client
         self.recorder = recorder
@@ -63,6 +65,7 @@ class Workload:
         self.mix = mix
         self.interval = concurrency / rate
         self.concurrency = concurrency
+        self.tick = tick
         self._next_process = itertools.count(concurrency)
         self._op_counts: dict[int, int] = {}
         self._stopping = False
@@ -88,7 +91,7 @@ class Workload:
 
     async def _worker(self, process: int) -> None:
         # Stagger the start so workers do not fire in lockstep.
-        await trio.sleep(self.rng.uniform(0, self.interval))
+        await self._think(self.rng.uniform(0, self.interval))
         while not self._stopping:
             started = trio.current_time()
             self._in_flight += 1
@@ -100,7 +103,19 @@ class Workload:
                 if self._in_flight == 0:
                     self._idle.set()
             spent = trio.current_time() - started
-            await trio.sleep(max(0.0, self.interval * self.rng.uniform(0.5, 1.5) - spent))
+            await self._think(max(0.0, self.interval * self.rng.uniform(0.5, 1.5) - spent))
+
+    async def _think(self, delay: float) -> None:
+        """Wait ``delay`` before the next operation; with a ``tick``, until the next whole tick after it.
+
+        In simulation datagrams arrive on a grid of ticks, and every distinct wake-up time costs
+        the autojumping clock a scheduler pass: starting operations on the same grid keeps a
+        client's think time from being a wake-up of its own.
+        """
+        if self.tick > 0:
+            await trio.sleep_until(math.ceil((trio.current_time() + delay) / self.tick - 1e-6) * self.tick)
+        else:
+            await trio.sleep(delay)
 
     def _choose_f(self) -> str:
         return self.rng.choices(("put", "get", "delete"), weights=self.mix)[0]
