@@ -17,10 +17,13 @@ import heapq
 import math
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 import trio
+
+if TYPE_CHECKING:
+    import trio.testing
 
 Address = tuple[str, int]
 """A datagram endpoint: (host, port). The simulated network uses the same shape."""
@@ -227,6 +230,12 @@ class MemoryNetwork:
     Queues belong to addresses, not endpoints: a node that crashes and comes back at the same
     address finds the datagrams still in flight to it, as a restarted process re-binding its UDP
     port does; what arrived while nobody was bound is lost.
+
+    Under a ``trio.testing.MockClock`` whose autojump calls ``advance`` (simulation's clock, see
+    ``runner.determinism``), the network moves virtual time itself: when every task is blocked
+    it jumps to the earlier of the next due datagram and Trio's next deadline, and wakes the
+    receivers whose datagrams are due. A waiting receiver then needs no cancel scope and no
+    deadline of its own: a delivery costs a direct wake-up, not a cancellation.
     """
 
     latency: float | Callable[[], float] = 0.0
@@ -236,6 +245,9 @@ class MemoryNetwork:
     _queues: dict[Address, list[_Pending]] = attrs.field(factory=dict, init=False)
     _sequence: int = attrs.field(default=0, init=False)
     _next_port: int = attrs.field(default=20_000, init=False)
+    _driving: bool = attrs.field(default=False, init=False)
+    _wakeups: list[tuple[float, int, MemoryTransport]] = attrs.field(factory=list, init=False)
+    _parked: set[MemoryTransport] = attrs.field(factory=set, init=False)
     delivered: int = attrs.field(default=0, init=False)
     dropped: int = attrs.field(default=0, init=False)
 
@@ -277,6 +289,39 @@ class MemoryNetwork:
         if queue[0][1] == self._sequence:  # the new first arrival: the receiver must wake sooner
             target._due_earlier(due)
 
+    @property
+    def driving(self) -> bool:
+        """Whether a clock calls ``advance``: receivers then wait to be woken, not on deadlines."""
+        return self._driving
+
+    def _wake_at(self, due: float, transport: MemoryTransport) -> None:
+        self._sequence += 1
+        heapq.heappush(self._wakeups, (due, self._sequence, transport))
+
+    def advance(self, clock: trio.testing.MockClock, seconds_to_next_deadline: float) -> None:
+        """Every task is blocked: jump ``clock`` to the next due datagram or Trio deadline, and
+        wake the receivers whose datagrams are due (they run in the same scheduler pass).
+
+        Called by a ``MockClock`` whose autojump knows this network (``runner.determinism``);
+        from then on receivers wait to be woken here instead of on deadlines of their own.
+        """
+        self._driving = True
+        wakeups = self._wakeups
+        while wakeups and not wakeups[0][2]._waits_for(wakeups[0][0]):
+            heapq.heappop(wakeups)
+        now = clock.current_time()
+        target = now + seconds_to_next_deadline
+        if wakeups and wakeups[0][0] < target:
+            target = wakeups[0][0]
+        if target == math.inf:
+            return
+        if target > now:
+            clock.jump(target - now)
+        while wakeups and wakeups[0][0] <= target:
+            _, _, transport = heapq.heappop(wakeups)
+            if transport._due_by(target):
+                transport._wake()
+
 
 class MemoryTransport:
     """One endpoint of a ``MemoryNetwork``.
@@ -293,6 +338,7 @@ class MemoryTransport:
         self._address = address
         self._queue = queue
         self._waiting: set[trio.CancelScope] = set()
+        self._parked: trio.lowlevel.Task | None = None
         self._burst = 0
         self.closed = False
 
@@ -329,6 +375,14 @@ class MemoryTransport:
                 await self._maybe_yield()
                 return received
             self._burst = 0
+            if self._network.driving:
+                # Park until the clock driver (or a sender, or close) wakes us; look again then.
+                self._parked = trio.lowlevel.current_task()
+                self._network._parked.add(self)
+                if self._queue:
+                    self._network._wake_at(self._queue[0][0], self)
+                await trio.lowlevel.wait_task_rescheduled(self._abort_park)
+                continue
             # Sleep until the first datagram is due; a sender moves the deadline earlier (see
             # _due_earlier) and close() cancels. Either way, look at the queue again.
             deadline = self._queue[0][0] if self._queue else math.inf
@@ -339,7 +393,32 @@ class MemoryTransport:
                 finally:
                     self._waiting.discard(scope)
 
+    def _abort_park(self, _: object) -> trio.lowlevel.Abort:
+        self._parked = None
+        self._network._parked.discard(self)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _waits_for(self, due: float) -> bool:
+        """Whether this endpoint is parked and ``due`` is still its first arrival's time."""
+        return self._parked is not None and bool(self._queue) and self._queue[0][0] == due
+
+    def _due_by(self, when: float) -> bool:
+        """Whether this endpoint is parked with a datagram due by ``when``."""
+        return self._parked is not None and bool(self._queue) and self._queue[0][0] <= when
+
+    def _wake(self) -> None:
+        task = self._parked
+        if task is not None:
+            self._parked = None
+            self._network._parked.discard(self)
+            trio.lowlevel.reschedule(task)
+
     def _due_earlier(self, due: float) -> None:
+        if self._parked is not None:
+            if due <= trio.current_time():
+                self._wake()
+            else:
+                self._network._wake_at(due, self)
         for scope in self._waiting:
             if due < scope.deadline:
                 scope.deadline = due
@@ -354,5 +433,6 @@ class MemoryTransport:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self._wake()
             for scope in list(self._waiting):
                 scope.cancel()

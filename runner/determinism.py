@@ -9,6 +9,11 @@ options. The Trio range in pyproject.toml is pinned to versions where this was t
 ``tests/sim/test_determinism.py`` fails if it ever stops holding.
 
 Never combine this with real sockets: autojump would fire timeouts while datagrams are in flight.
+
+``network_clock`` makes that ``MockClock`` with the simulated network's deliveries counted in: its
+autojump (a private hook of ``MockClock``, the second thing pinned here) stops at the next due
+datagram as well as at the next deadline, and wakes its receivers in the same scheduler pass, so a
+delivery needs neither a cancel scope of its own nor an extra pass.
 """
 
 from __future__ import annotations
@@ -20,20 +25,51 @@ import trio
 import trio._core._run as trio_run
 import trio.testing
 
+from minikeydb.transport import MemoryNetwork
+
 T = TypeVar("T")
 
 
-def run_deterministic(main: Callable[[], Awaitable[T]], seed: int) -> T:
-    """``trio.run(main)`` in virtual time with the scheduler seeded from ``seed``."""
+def _unsupported(what: str) -> RuntimeError:
+    return RuntimeError(f"trio {trio.__version__} has no {what}; install a version in the range pyproject.toml names")
+
+
+def network_clock(network: MemoryNetwork) -> trio.testing.MockClock:
+    """``MockClock(autojump_threshold=0)`` whose autojump also delivers ``network``'s datagrams.
+
+    Trio's run loop calls the clock's ``_autojump`` when every task is blocked; ``MockClock``
+    then jumps to the next deadline. This one lets the network jump to its next due datagram
+    when that comes first, and wake the receivers it is due to (``MemoryNetwork.advance``).
+    ``MockClock`` cannot be subclassed, so the hook is replaced on the instance.
+    """
+    if not callable(getattr(trio.testing.MockClock, "_autojump", None)):
+        raise _unsupported("MockClock._autojump hook")
+    clock = trio.testing.MockClock(autojump_threshold=0)
+
+    def autojump() -> None:
+        # What ``current_statistics().seconds_to_next_deadline`` says, without building the rest.
+        runner = trio_run.GLOBAL_RUN_CONTEXT.runner
+        network.advance(clock, runner.deadlines.next_deadline() - clock.current_time())
+
+    clock._autojump = autojump  # type: ignore[method-assign]
+    return clock
+
+
+def run_deterministic(
+    main: Callable[[], Awaitable[T]], seed: int, clock: trio.testing.MockClock | None = None
+) -> T:
+    """``trio.run(main)`` in virtual time with the scheduler seeded from ``seed``.
+
+    ``clock`` defaults to ``MockClock(autojump_threshold=0)``; simulations pass a ``network_clock``.
+    """
     if not hasattr(trio_run, "_ALLOW_DETERMINISTIC_SCHEDULING") or not hasattr(trio_run, "_r"):
-        raise RuntimeError(
-            f"trio {trio.__version__} has no deterministic-scheduling switch; install a version "
-            "in the range pyproject.toml names"
-        )
+        raise _unsupported("deterministic-scheduling switch")
     previous = trio_run._ALLOW_DETERMINISTIC_SCHEDULING
     trio_run._ALLOW_DETERMINISTIC_SCHEDULING = True  # type: ignore[misc]
     trio_run._r.seed(seed)
+
     try:
-        return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        return trio.run(main, clock=clock or trio.testing.MockClock(autojump_threshold=0))
     finally:
         trio_run._ALLOW_DETERMINISTIC_SCHEDULING = previous  # type: ignore[misc]
+

@@ -27,7 +27,7 @@ from minikeydb.transport import MemoryNetwork, Transport
 from minikeydb.wire import Codec
 from nemesis import FaultSchedule
 
-from .determinism import run_deterministic
+from .determinism import network_clock, run_deterministic
 from .final_reads import FinalReadReport
 from .options import RunOptions
 from .recorder import HistoryRecorder
@@ -101,9 +101,10 @@ def simulate_run(
               f"{options.time_limit:g} virtual s ...", file=sys.stderr, flush=True)
     started = time.monotonic()
 
+    latency_rng = random.Random(f"{options.seed}/latency")
+    network = MemoryNetwork(latency=lambda: latency_rng.uniform(0.0001, 0.001), tick=SIM_TICK)
+
     async def main() -> tuple[FinalReadReport, HistoryRecorder]:
-        latency_rng = random.Random(f"{options.seed}/latency")
-        network = MemoryNetwork(latency=lambda: latency_rng.uniform(0.0001, 0.001), tick=SIM_TICK)
         endpoints = iter(range(60_000, 65_000))
 
         async def client_endpoint() -> Transport:
@@ -113,12 +114,13 @@ def simulate_run(
         try:
             final = await run_in_process(
                 options, config, schedule, recorder, None, backend=SimBackend(config, network, options.bug),
-                client_endpoint=client_endpoint, codec=Codec(f"sim-{options.seed}".encode(), now=lambda: EPOCH + trio.current_time()),
-                wall=lambda: EPOCH + trio.current_time(),
+                client_endpoint=client_endpoint,
+                codec=Codec(f"sim-{options.seed}".encode(), now=lambda: EPOCH + trio.current_time()),
+                wall=lambda: EPOCH + trio.current_time(), tick=SIM_TICK,
             )
         finally:
             recorder.close()
         return final, recorder
 
-    final, recorder = run_deterministic(main, options.seed)
+    final, recorder = run_deterministic(main, options.seed, network_clock(network))
     return finish(options, run_dir, final, recorder, time.monotonic() - started, report=report)

@@ -49,3 +49,15 @@ def test_same_seed_in_separate_processes_with_different_hash_seeds(tmp_path: Pat
     here = history_digest(run_short(tmp_path / "here", seed=23))
     assert _digest_in_subprocess(tmp_path / "one", "1") == here
     assert _digest_in_subprocess(tmp_path / "two", "4242") == here
+
+
+def test_simulated_clients_start_operations_on_the_delivery_grid(tmp_path: Path) -> None:
+    """In sim mode every invocation falls on a whole virtual millisecond, the network's delivery tick."""
+    import orjson
+
+    result = run_short(tmp_path, seed=5)
+    lines = (result.run_dir / "history.jsonl").read_bytes().splitlines()
+    invokes = [e["time"] for e in map(orjson.loads, lines) if e.get("type") == "invoke" and not e.get("final")]
+    assert len(invokes) > 50
+    off_grid = [t for t in invokes if abs(t - round(t / 1e6) * 1e6) > 1]  # the recorder truncates to whole ns
+    assert not off_grid, off_grid[:5]
