@@ -246,8 +246,7 @@ class MemoryNetwork:
     _sequence: int = attrs.field(default=0, init=False)
     _next_port: int = attrs.field(default=20_000, init=False)
     _driving: bool = attrs.field(default=False, init=False)
-    _wakeups: list[tuple[float, int, MemoryTransport]] = attrs.field(factory=list, init=False)
-    _parked: set[MemoryTransport] = attrs.field(factory=set, init=False)
+    _wakeups: list[tuple[float, int, _Wakeable]] = attrs.field(factory=list, init=False)
     delivered: int = attrs.field(default=0, init=False)
     dropped: int = attrs.field(default=0, init=False)
 
@@ -294,9 +293,26 @@ class MemoryNetwork:
         """Whether a clock calls ``advance``: receivers then wait to be woken, not on deadlines."""
         return self._driving
 
-    def _wake_at(self, due: float, transport: MemoryTransport) -> None:
+    def drive(self) -> None:
+        """From now on a clock calls ``advance`` whenever every task is blocked (see ``advance``)."""
+        self._driving = True
+
+    def _wake_at(self, due: float, waiter: _Wakeable) -> None:
         self._sequence += 1
-        heapq.heappush(self._wakeups, (due, self._sequence, transport))
+        heapq.heappush(self._wakeups, (due, self._sequence, waiter))
+
+    async def sleep_until(self, when: float) -> None:
+        """``trio.sleep_until``, woken by ``advance`` (no cancel scope) while this network drives.
+
+        For the simulation's own waits (the workload's think time), so that they cost what a
+        delivery costs.
+        """
+        if not self._driving or when <= trio.current_time():
+            await trio.sleep_until(when)
+            return
+        sleeper = _Sleeper(trio.lowlevel.current_task(), when)
+        self._wake_at(when, sleeper)
+        await trio.lowlevel.wait_task_rescheduled(sleeper.abort)
 
     def advance(self, clock: trio.testing.MockClock, seconds_to_next_deadline: float) -> None:
         """Every task is blocked: jump ``clock`` to the next due datagram or Trio deadline, and
@@ -318,9 +334,43 @@ class MemoryNetwork:
         if target > now:
             clock.jump(target - now)
         while wakeups and wakeups[0][0] <= target:
-            _, _, transport = heapq.heappop(wakeups)
-            if transport._due_by(target):
-                transport._wake()
+            _, _, waiter = heapq.heappop(wakeups)
+            if waiter._due_by(target):
+                waiter._wake()
+
+
+class _Wakeable(Protocol):
+    """What ``MemoryNetwork.advance`` wakes: a parked receiver, or a sleeping task."""
+
+    def _waits_for(self, due: float) -> bool: ...
+    def _due_by(self, when: float) -> bool: ...
+    def _wake(self) -> None: ...
+
+
+class _Sleeper:
+    """A task in ``MemoryNetwork.sleep_until``."""
+
+    __slots__ = ("task", "due")
+
+    def __init__(self, task: trio.lowlevel.Task, due: float) -> None:
+        self.task: trio.lowlevel.Task | None = task
+        self.due = due
+
+    def abort(self, _: object) -> trio.lowlevel.Abort:
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _waits_for(self, due: float) -> bool:
+        return self.task is not None
+
+    def _due_by(self, when: float) -> bool:
+        return self.task is not None and self.due <= when
+
+    def _wake(self) -> None:
+        task = self.task
+        if task is not None:
+            self.task = None
+            trio.lowlevel.reschedule(task)
 
 
 class MemoryTransport:
@@ -378,7 +428,6 @@ class MemoryTransport:
             if self._network.driving:
                 # Park until the clock driver (or a sender, or close) wakes us; look again then.
                 self._parked = trio.lowlevel.current_task()
-                self._network._parked.add(self)
                 if self._queue:
                     self._network._wake_at(self._queue[0][0], self)
                 await trio.lowlevel.wait_task_rescheduled(self._abort_park)
@@ -395,7 +444,6 @@ class MemoryTransport:
 
     def _abort_park(self, _: object) -> trio.lowlevel.Abort:
         self._parked = None
-        self._network._parked.discard(self)
         return trio.lowlevel.Abort.SUCCEEDED
 
     def _waits_for(self, due: float) -> bool:
@@ -410,7 +458,6 @@ class MemoryTransport:
         task = self._parked
         if task is not None:
             self._parked = None
-            self._network._parked.discard(self)
             trio.lowlevel.reschedule(task)
 
     def _due_earlier(self, due: float) -> None:

@@ -51,7 +51,7 @@ from .final_reads import FinalReadReport, final_reads
 from .options import OptionError, RunOptions
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
-from .workload import Workload, key_names
+from .workload import REAL_TIME, Pace, Workload, key_names
 
 log = logging.getLogger("runner")
 
@@ -179,11 +179,11 @@ async def drive(
     codec: Codec,
     progress: ProgressLine | None,
     *,
-    tick: float = 0.0,
+    pace: Pace = REAL_TIME,
 ) -> FinalReadReport:
     """The phases common to every mode, once the cluster is up and the client has a transport.
 
-    ``tick`` (simulation) starts client operations on the network's delivery grid.
+    ``pace`` is how workers wait between operations (simulation: on the network's grid).
     """
     keys = key_names(options.keys)
     ring = Ring(config.node_ids, config.replicas, config.vnodes)
@@ -192,7 +192,7 @@ async def drive(
         workload = Workload(
             client, recorder, random.Random(f"{options.seed}/workload"), nodes=list(config.node_ids),
             keys=keys, key_dist=options.key_dist, mix=options.mix, rate=options.rate,
-            concurrency=options.concurrency, tick=tick,
+            concurrency=options.concurrency, pace=pace,
         )
         async with trio.open_nursery() as nursery:
             if progress is not None:
@@ -230,7 +230,7 @@ async def run_in_process(
     client_endpoint: Callable[[], Awaitable[Transport]],
     codec: Codec,
     wall: Callable[[], float] = time.time,
-    tick: float = 0.0,
+    pace: Pace = REAL_TIME,
 ) -> FinalReadReport:
     """Every node in this process behind the nemesis's faulty network (``udp`` and ``sim`` modes)."""
     network = FaultyNetwork(random.Random(f"{options.seed}/network"), {n.id: n.peer_address for n in config.nodes})
@@ -243,7 +243,7 @@ async def run_in_process(
         client_transport = network.wrap(await client_endpoint(), None)
         try:
             report = await drive(options, config, schedule, recorder, network, control,
-                                 client_transport, codec, progress, tick=tick)
+                                 client_transport, codec, progress, pace=pace)
         finally:
             client_transport.close()
         nursery.cancel_scope.cancel()

@@ -42,6 +42,7 @@ from .run import (
     run_name,
     write_json,
 )
+from .workload import Pace
 
 EPOCH = 1_800_000_000.0
 """Virtual wall-clock time at the start of every simulated run (2027-01-15), in seconds."""
@@ -116,7 +117,7 @@ def simulate_run(
                 options, config, schedule, recorder, None, backend=SimBackend(config, network, options.bug),
                 client_endpoint=client_endpoint,
                 codec=Codec(f"sim-{options.seed}".encode(), now=lambda: EPOCH + trio.current_time()),
-                wall=lambda: EPOCH + trio.current_time(), tick=SIM_TICK,
+                wall=lambda: EPOCH + trio.current_time(), pace=Pace(SIM_TICK, network.sleep_until),
             )
         finally:
             recorder.close()

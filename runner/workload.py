@@ -14,7 +14,9 @@ import bisect
 import itertools
 import math
 import random
+from collections.abc import Awaitable, Callable
 
+import attrs
 import trio
 
 from minikeydb.client import Client, Result
@@ -40,6 +42,23 @@ class KeyChooser:
         return self.keys[min(bisect.bisect_right(self._cumulative, point), len(self.keys) - 1)]
 
 
+@attrs.frozen
+class Pace:
+    """How a worker waits for its next operation.
+
+    In simulation datagrams arrive on a grid of ``tick``s, and every distinct wake-up time costs
+    the autojumping clock a scheduler pass: starting operations on the same grid keeps a client's
+    think time from being a wake-up of its own, and the network's ``sleep_until`` wakes it as
+    it wakes receivers, without a cancel scope.
+    """
+
+    tick: float = 0.0
+    sleep_until: Callable[[float], Awaitable[None]] = trio.sleep_until
+
+
+REAL_TIME = Pace()
+
+
 class Workload:
     """Drives ``concurrency`` workers against ``client`` until cancelled."""
 
@@ -55,7 +74,7 @@ class Workload:
         mix: tuple[int, int, int],
         rate: float,
         concurrency: int,
-        tick: float = 0.0,
+        pace: Pace = REAL_TIME,
     ) -> None:
         self.client = client
         self.recorder = recorder
@@ -65,7 +84,7 @@ class Workload:
         self.mix = mix
         self.interval = concurrency / rate
         self.concurrency = concurrency
-        self.tick = tick
+        self.pace = pace
         self._next_process = itertools.count(concurrency)
         self._op_counts: dict[int, int] = {}
         self._stopping = False
@@ -106,16 +125,12 @@ class Workload:
             await self._think(max(0.0, self.interval * self.rng.uniform(0.5, 1.5) - spent))
 
     async def _think(self, delay: float) -> None:
-        """Wait ``delay`` before the next operation; with a ``tick``, until the next whole tick after it.
-
-        In simulation datagrams arrive on a grid of ticks, and every distinct wake-up time costs
-        the autojumping clock a scheduler pass: starting operations on the same grid keeps a
-        client's think time from being a wake-up of its own.
-        """
-        if self.tick > 0:
-            await trio.sleep_until(math.ceil((trio.current_time() + delay) / self.tick - 1e-6) * self.tick)
-        else:
-            await trio.sleep(delay)
+        """Wait ``delay`` before the next operation; with a ``tick``, until the next whole tick after it."""
+        when = trio.current_time() + delay
+        tick = self.pace.tick
+        if tick > 0:
+            when = math.ceil(when / tick - 1e-6) * tick
+        await self.pace.sleep_until(when)
 
     def _choose_f(self) -> str:
         return self.rng.choices(("put", "get", "delete"), weights=self.mix)[0]

@@ -142,3 +142,29 @@ async def test_timers_due_in_the_same_millisecond_share_one_wake_up(autojump_clo
         await trio.sleep(0.01)
         nursery.cancel_scope.cancel()
     assert [(n, round(t, 6)) for n, t in fired] == [("a", 0.001), ("b", 0.001), ("c", 0.002)]
+
+
+def test_sleep_until_on_the_driving_network_wakes_on_time_and_can_be_cancelled() -> None:
+    """The network's sleep_until wakes at its time among deliveries, and a cancel scope still ends it early."""
+    network = MemoryNetwork(latency=0.0, tick=0.001)
+    woke: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        b = network.endpoint(B)
+        network.endpoint(A)
+        network.schedule(0.003, b"x", A, B)
+        async with trio.open_nursery() as nursery:
+
+            async def receive() -> None:
+                await b.recv()
+                woke.append(("delivery", trio.current_time()))
+
+            nursery.start_soon(receive)
+            await network.sleep_until(0.002)
+            woke.append(("slept", trio.current_time()))
+            with trio.move_on_after(0.001):
+                await network.sleep_until(1.0)
+            woke.append(("cancelled", trio.current_time()))
+
+    run_sim(main, network)
+    assert sorted((round(t, 6), n) for n, t in woke) == [(0.002, "slept"), (0.003, "cancelled"), (0.003, "delivery")]
