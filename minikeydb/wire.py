@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import operator
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -216,13 +217,17 @@ class Message:
         raise NotImplementedError
 
 
-def _plain(value: Any) -> Any:
-    """Records and stamps as JSON arrays; everything else as it is."""
-    if isinstance(value, Record):
-        return [value.key, value.value, list(value.stamp)]
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
+def _plain_record(record: Record) -> list[Any]:
+    return [record.key, record.value, record.stamp]
+
+
+_TO_JSON: dict[Any, Callable[[Any], Any]] = {
+    _record: _plain_record,
+    _opt_record: lambda record: None if record is None else _plain_record(record),
+    _records: lambda records: [_plain_record(r) for r in records],
+}
+"""Field kinds whose values orjson cannot write as they are: records become arrays. Everything
+else is a str, int, bool, None, dict or (nested) tuple, which orjson writes as JSON directly."""
 
 
 def _message(kind: int, *field_kinds: Any) -> Any:
@@ -235,9 +240,14 @@ def _message(kind: int, *field_kinds: Any) -> Any:
         names = [f.name for f in attrs.fields(frozen)]
         if len(names) != len(field_kinds):
             raise TypeError(f"{cls.__name__}: {len(names)} fields but {len(field_kinds)} kinds")
+        values = operator.attrgetter(*names)
+        converted = [(i + 1, _TO_JSON[k]) for i, k in enumerate(field_kinds) if k in _TO_JSON]
 
         def payload(self: Any) -> list[Any]:
-            return [kind, *(_plain(getattr(self, n)) for n in names)]
+            items = [kind, values(self)] if len(names) == 1 else [kind, *values(self)]
+            for i, to_json in converted:
+                items[i] = to_json(items[i])
+            return items
 
         frozen.payload = payload
         _REGISTRY[kind] = frozen
@@ -445,7 +455,7 @@ class Codec:
         if len(items) != len(kinds) + 1:
             raise WireError(f"{cls.__name__} takes {len(kinds)} fields, got {len(items) - 1}")
         try:
-            return cls(*(check(v) for check, v in zip(kinds, items[1:], strict=True)))
+            return cls(*[check(v) for check, v in zip(kinds, items[1:], strict=True)])
         except RecursionError:
             raise WireError("payload nested too deeply") from None
 
