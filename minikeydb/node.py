@@ -197,6 +197,7 @@ class Node:
                 await self._settle_owed()
                 data, src = await transport.recv()
             self.counters["datagrams_received"] += 1
+            self.replicator.deferring = True  # records this burst queues go out when it settles
             message = self.messenger.decode(data, src)
             if message is None:
                 continue
@@ -314,6 +315,7 @@ class Node:
         if self._owed and self.storage.flushes_inline:
             await self._send_owed()
         self.replicator.pump()
+        self.replicator.deferring = False
 
     async def _acknowledge_when_durable(self) -> None:
         """Send owed answers while storage flushes in a thread (or waits): the receive loop must not."""

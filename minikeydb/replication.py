@@ -130,7 +130,9 @@ class Replicator:
         self._hints: dict[str, dict[str, Record]] = {peer: {} for peer in peers}
         self._links: dict[str, _Link] = {peer: _Link(peer, dest) for peer, dest in peers.items()}
         self._ready: dict[str, None] = {}  # idle links with records queued (insertion-ordered)
-        self._pump_timer: Timer | None = None
+        self._pumping = False
+        self.deferring = False
+        """Set by the node while its receive loop handles a burst: it pumps when it settles."""
 
     @property
     def hints_pending(self) -> int:
@@ -143,8 +145,9 @@ class Replicator:
     def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> None:
         """Queue a record for ``peer``; a full queue turns it straight into a hint.
 
-        An idle link sends at the next ``pump``: the receive loop's, when it settles, or else a
-        timer's at the next scheduling point. Records queued in between share the batch.
+        An idle link sends at once, or, while the receive loop is handling a burst
+        (``deferring``), when it settles: records queued in one burst share a batch, as do
+        records queued while a link's batch is in flight.
         """
         link = self._links[peer]
         if len(link.queued) >= OUTBOX_LIMIT:
@@ -159,19 +162,23 @@ class Replicator:
 
     def _mark_ready(self, link: _Link) -> None:
         self._ready[link.peer] = None
-        if self._pump_timer is None:
-            self._pump_timer = self.messenger.call_later(0.0, self.pump)
+        if not self.deferring:
+            self.pump()
 
     def pump(self) -> None:
         """Send a batch on every idle link that has records queued."""
-        if self._pump_timer is not None:
-            self.messenger.cancel_timer(self._pump_timer)
-            self._pump_timer = None
-        ready, self._ready = self._ready, {}
-        for peer in ready:
-            link = self._links[peer]
-            if link.batch is None and link.queued:
-                self._send_next(link)
+        if self._pumping:  # a link readied while pumping (a batch failed at once) is sent below
+            return
+        self._pumping = True
+        try:
+            while self._ready:
+                ready, self._ready = self._ready, {}
+                for peer in ready:
+                    link = self._links[peer]
+                    if link.batch is None and link.queued:
+                        self._send_next(link)
+        finally:
+            self._pumping = False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hinted handoff's loop (the links need no task; the messenger's timers serve them)."""
