@@ -264,6 +264,16 @@ class Messenger:
             if waiter.timer is not None:
                 self.cancel_timer(waiter.timer)
 
+    def call(
+        self, message: Message, dest: Address, backoff: Backoff, on_done: Callable[[Message | None], None]
+    ) -> None:
+        """``request`` without a task: ``on_done`` gets the reply, or None when every attempt
+        went unanswered. Resends run on the messenger's timers (``run_timers`` must be running)
+        and the reply is handed over in the receive loop, so a request costs no scheduler pass
+        of its own. Sends never wait: a full send buffer is a lost datagram, which resends cover.
+        """
+        _Call(self, message, dest, backoff, on_done).start()
+
     async def _wait_reply(self, waiter: _Waiter, delay: float) -> None:
         """Park until the reply arrives or ``delay`` passes (cancellation ends it too)."""
         def abort(_: object) -> trio.lowlevel.Abort:
@@ -285,3 +295,56 @@ class Messenger:
     @property
     def waiting(self) -> int:
         return len(self._waiting)
+
+
+class _Call:
+    """One event-driven request (``Messenger.call``): its datagram, attempts and resend timer."""
+
+    __slots__ = ("messenger", "id", "data", "dest", "delays", "on_done", "attempt", "sent_at", "timer")
+
+    def __init__(
+        self, messenger: Messenger, message: Message, dest: Address, backoff: Backoff,
+        on_done: Callable[[Message | None], None],
+    ) -> None:
+        self.messenger = messenger
+        self.id = message.id
+        self.data = messenger.codec.encode(message)
+        self.dest = dest
+        self.delays = backoff.delays(messenger.rng, messenger.retransmit_timeout(dest))
+        self.on_done = on_done
+        self.attempt = 0
+        self.sent_at = 0.0
+        self.timer: Timer | None = None
+
+    def start(self) -> None:
+        self.messenger.expect(self.id, self._on_reply)
+        self._send()
+
+    def _send(self) -> None:
+        delay = next(self.delays, None)
+        if delay is None:  # every attempt went unanswered
+            self._finish(None)
+            return
+        messenger = self.messenger
+        if self.attempt:
+            messenger.counters["retries"] += 1
+        self.sent_at = trio.current_time()
+        messenger.send_bytes_nowait(self.data, self.dest)
+        self.timer = messenger.call_later(delay, self._on_timeout)
+
+    def _on_timeout(self) -> None:
+        self.timer = None
+        self.attempt += 1
+        self._send()
+
+    def _on_reply(self, reply: Message) -> None:
+        if self.attempt == 0:  # Karn: only an unambiguous answer times the round trip
+            self.messenger.sample_rtt(self.dest, trio.current_time() - self.sent_at)
+        if self.timer is not None:
+            self.messenger.cancel_timer(self.timer)
+            self.timer = None
+        self._finish(reply)
+
+    def _finish(self, reply: Message | None) -> None:
+        self.messenger.forget(self.id)
+        self.on_done(reply)

@@ -19,6 +19,7 @@ import random
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import attrs
@@ -27,7 +28,7 @@ import trio
 from .anti_entropy import AntiEntropy
 from .config import ClusterConfig
 from .hlc import HybridClock
-from .messaging import Backoff, Messenger
+from .messaging import Backoff, Messenger, Timer
 from .record import Record
 from .replication import Quorum, Replicator
 from .ring import Ring
@@ -300,8 +301,10 @@ class Node:
             return
         self._owe(self.storage.staged, ack, src)
 
-    def _owe(self, durable_at: int, data: bytes, dest: Address, on_durable: Callable[[], None] | None = None) -> None:
-        """Send ``data`` once storage is durable up to ``durable_at`` (calling ``on_durable`` first).
+    def _owe(
+        self, durable_at: int, data: bytes | None, dest: Address, on_durable: Callable[[], None] | None = None
+    ) -> None:
+        """Send ``data`` (if any) once storage is durable up to ``durable_at`` (calling ``on_durable`` first).
 
         Positions only grow (``staged`` does), so the queue stays in order.
         """
@@ -341,7 +344,8 @@ class Node:
             _, data, dest, on_durable = owed.popleft()
             if on_durable is not None:
                 on_durable()
-            await self.messenger.send_bytes(data, dest)
+            if data is not None:
+                await self.messenger.send_bytes(data, dest)
 
     # -- coordinating ----------------------------------------------------------------------------
 
@@ -372,13 +376,13 @@ class Node:
                 self.counters["reads_local"] += 1
                 await self._answer_local_read(message, src)
             else:
-                self._spawn(self._coordinate_read, message, src)
+                self._coordinate_read(message, src)
         else:
             value = message.value if isinstance(message, Put) else None
             if self._writes_alone(message):
                 self._write_then_answer(message, src, value)
             else:
-                self._spawn(self._coordinate_write, message, src, value)
+                self._coordinate_write(message, src, value)
 
     def _reads_alone(self, message: Get) -> bool:
         replicas = self.ring.replicas_for(message.key)
@@ -430,34 +434,64 @@ class Node:
         self._remember_answer((src, message.id), data)
         await self.messenger.send_bytes(data, src)
 
+    def _answer_nowait(self, message: Message, src: Address, reply: Reply) -> None:
+        """``_answer`` from a callback: a full send buffer loses it, and the client's resend is
+        answered from the reply cache."""
+        data = self.messenger.codec.encode(reply)
+        self._remember_answer((src, message.id), data)
+        self.messenger.send_bytes_nowait(data, src)
+
     def _quorum(self, asked: int, available: int, default: int) -> int:
         return max(1, min(asked or default, available))
 
-    async def _coordinate_write(self, message: Put | Delete, src: Address, value: str | None) -> None:
-        assert self._nursery is not None
+    def _coordinate_write(self, message: Put | Delete, src: Address, value: str | None) -> None:
+        """Send the record to every replica; answer once W of them hold it, or at the timeout.
+
+        No task of its own: the other replicas' acks arrive in the receive loop, this node's
+        own copy joins the next group commit, and whichever settles the quorum answers (or the
+        coordinator's timer does, with "unknown").
+        """
         record = Record(message.key, value, self.clock.now())
         replicas = self.ring.replicas_for(message.key)
         quorum = Quorum(self._quorum(message.w, len(replicas), self.config.write_quorum), len(replicas))
+        if self.bug == "ack-before-durable":
+            for replica in replicas:
+                if replica != self.id:
+                    self.replicator.enqueue(replica, record, quorum)
+            if self.id in replicas:
+                self._spawn(self._local_write, record, quorum)
+            self._answer_nowait(message, src, Reply(message.id, OK, None, record.stamp, None, self.id))
+            return
+        answered = False
+
+        def answer() -> None:
+            nonlocal answered
+            if answered:
+                return
+            answered = True
+            self.messenger.cancel_timer(timer)
+            if quorum.reached:
+                reply = Reply(message.id, OK, None, record.stamp, None, self.id)
+            else:
+                # Some replica may still apply it later (a lost ack, a hint): the outcome is unknown.
+                self.counters["writes_unknown"] += 1
+                reply = Reply(message.id, UNKNOWN, None, record.stamp, "timeout", self.id)
+            self._answer_nowait(message, src, reply)
+
+        timer = self.messenger.call_later(self.config.timeouts.coordinator, answer)
+        quorum.on_done = answer
         for replica in replicas:
             if replica != self.id:
                 self.replicator.enqueue(replica, record, quorum)
-        if self.bug == "ack-before-durable":
-            if self.id in replicas:
-                self._spawn(self._local_write, record, quorum)
-            await self._answer(message, src, Reply(message.id, OK, None, record.stamp, None, self.id))
-            return
-        deadline = trio.current_time() + self.config.timeouts.coordinator
         if self.id in replicas:  # the other replicas' copies are already on their way
-            await self._local_write(record, quorum)
-        with trio.move_on_at(deadline):
-            await quorum.done.wait()
-        if quorum.reached:
-            reply = Reply(message.id, OK, None, record.stamp, None, self.id)
-        else:
-            # Some replica may still apply it later (a lost ack, a hint): the outcome is unknown.
-            self.counters["writes_unknown"] += 1
-            reply = Reply(message.id, UNKNOWN, None, record.stamp, "timeout", self.id)
-        await self._answer(message, src, reply)
+            try:
+                self._stage([record])
+            except StorageClosedError:
+                self.counters["handler_errors_storage_closed"] += 1  # a crash in progress: no answer
+                answered = True
+                self.messenger.cancel_timer(timer)
+                return
+            self._owe(self.storage.staged, None, src, partial(quorum.ack, True))
 
     async def _local_write(self, record: Record, quorum: Quorum) -> None:
         await self.store([record])
@@ -470,63 +504,19 @@ class Node:
         stamp = None if record is None else record.stamp
         await self._answer(message, src, Reply(message.id, OK, value, stamp, None, self.id))
 
-    async def _coordinate_read(self, message: Get, src: Address) -> None:
+    def _coordinate_read(self, message: Get, src: Address) -> None:
         """Ask R replicas (this node's own copy first), all N on the reads chosen for repair.
 
         Replicas not asked at first are asked when the first ones are slow to answer, so one
-        unreachable replica costs a short delay, not a failed read.
+        unreachable replica costs a short delay, not a failed read. No task of its own: see
+        ``_ReadRound``.
         """
         replicas = self.ring.replicas_for(message.key)
         needed = self._quorum(message.r, len(replicas), self.config.read_quorum)
-        ordered = sorted(replicas, key=lambda r: r != self.id)
         repairing = self.features.read_repair and (
             needed == len(replicas) or self.rng.random() < self.config.read_repair_chance
         )
-        read = _ReadRound(needed)
-        first_wave = ordered if repairing else ordered[:needed]
-        read.asked = len(first_wave)
-        for replica in first_wave:
-            if replica == self.id:
-                read.answered(replica, self.storage.get(message.key))
-            else:
-                self._spawn(self._ask_replica, read, replica, message.key)
-        deadline = trio.current_time() + self.config.timeouts.coordinator
-        if len(first_wave) < len(ordered):
-            fallback = self.messenger.retransmit_timeout(self.peers[ordered[-1]]) or self.backoff.initial
-            with trio.move_on_after(max(self.backoff.initial, 2 * fallback)):
-                await read.enough.wait()
-            if not read.enough.is_set():
-                self.counters["read_fallbacks"] += 1
-                for replica in ordered[len(first_wave):]:
-                    read.asked += 1
-                    self._spawn(self._ask_replica, read, replica, message.key)
-        with trio.move_on_at(deadline):
-            await read.enough.wait()
-        if len(read.answers) < needed:
-            # A read changes nothing, so not getting an answer is a definite failure.
-            self.counters["reads_failed"] += 1
-            await self._answer(message, src, Reply(message.id, FAIL, None, None, "unavailable", self.id))
-            return
-        newest = _newest(read.answers.values())
-        value = None if newest is None else newest.value
-        stamp = None if newest is None else newest.stamp
-        await self._answer(message, src, Reply(message.id, OK, value, stamp, None, self.id))
-        if newest is not None and (repairing or len(read.answers) > 1):
-            with trio.move_on_after(READ_REPAIR_WAIT):
-                await read.everyone.wait()
-            if self.features.read_repair:
-                self._repair(newest, read.answers)
-
-    async def _ask_replica(self, read: _ReadRound, replica: str, key: str) -> None:
-        if replica == self.id:
-            read.answered(replica, self.storage.get(key))
-            return
-        request = Read(self.messenger.new_id(), self.id, key)
-        reply = await self.messenger.request(request, self.peers[replica], self.backoff)
-        if isinstance(reply, ReadReply):
-            read.answered(replica, reply.record)
-        else:
-            read.failed_one()
+        _ReadRound(self, message, src, sorted(replicas, key=lambda r: r != self.id), needed, repairing).start()
 
     def _repair(self, newest: Record, answers: dict[str, Record | None]) -> None:
         assert self._nursery is not None
@@ -539,7 +529,7 @@ class Node:
                     self.replicator.enqueue(replica, newest)
 
 
-_Owed = tuple[int, bytes, Address, Callable[[], None] | None]
+_Owed = tuple[int, bytes | None, Address, Callable[[], None] | None]
 """An answer waiting for durability: storage position, datagram, destination, what to do first."""
 
 
@@ -556,31 +546,116 @@ def _forget_old(cache: OrderedDict[Any, Any], now: float, limit: int, when: Call
 
 
 class _ReadRound:
-    """The answers to one coordinated read, and the two moments the coordinator waits for."""
+    """One coordinated read, event-driven: the replicas' answers arrive in the receive loop and
+    the coordinator's timers fire from the messenger's, so no task waits for them.
 
-    __slots__ = ("needed", "asked", "answers", "failed", "enough", "everyone")
+    It answers the client once R replicas answered (``fail`` if the coordinator's timeout comes
+    first), asks the replicas it did not ask at first when the first ones are slow, and after
+    answering waits for every replica asked (at most ``READ_REPAIR_WAIT``) to repair stale ones.
+    """
 
-    def __init__(self, needed: int) -> None:
+    __slots__ = (
+        "node", "message", "src", "ordered", "needed", "repairing", "first_wave", "asked", "answers",
+        "failed", "state", "newest", "timers",
+    )
+
+    WAITING, REPAIRING, DONE = range(3)
+
+    def __init__(
+        self, node: Node, message: Get, src: Address, ordered: list[str], needed: int, repairing: bool
+    ) -> None:
+        self.node = node
+        self.message = message
+        self.src = src
+        self.ordered = ordered
         self.needed = needed
+        self.repairing = repairing
+        self.first_wave = len(ordered) if repairing else needed
         self.asked = 0
         self.answers: dict[str, Record | None] = {}
         self.failed = 0
-        self.enough = trio.Event()
-        self.everyone = trio.Event()
+        self.state = self.WAITING
+        self.newest: Record | None = None
+        self.timers: list[Timer] = []
 
-    def answered(self, replica: str, record: Record | None) -> None:
-        self.answers[replica] = record
-        self._settle()
+    def start(self) -> None:
+        node = self.node
+        messenger = node.messenger
+        self.asked = self.first_wave
+        self.timers.append(messenger.call_later(node.config.timeouts.coordinator, self._give_up))
+        if self.first_wave < len(self.ordered):
+            fallback = messenger.retransmit_timeout(node.peers[self.ordered[-1]]) or node.backoff.initial
+            self.timers.append(messenger.call_later(max(node.backoff.initial, 2 * fallback), self._fall_back))
+        for replica in self.ordered[: self.first_wave]:
+            self._ask(replica)
 
-    def failed_one(self) -> None:
-        self.failed += 1
+    def _ask(self, replica: str) -> None:
+        node = self.node
+        if replica == node.id:
+            self.answers[replica] = node.storage.get(self.message.key)
+            self._settle()
+            return
+        request = Read(node.messenger.new_id(), node.id, self.message.key)
+        node.messenger.call(request, node.peers[replica], node.backoff, partial(self._reply, replica))
+
+    def _reply(self, replica: str, reply: Message | None) -> None:
+        if isinstance(reply, ReadReply):
+            self.answers[replica] = reply.record
+        else:
+            self.failed += 1
         self._settle()
 
     def _settle(self) -> None:
-        if len(self.answers) >= self.needed:
-            self.enough.set()
-        if len(self.answers) + self.failed >= self.asked:
-            self.everyone.set()
+        if self.state == self.WAITING and len(self.answers) >= self.needed:
+            self._answer()
+        if self.state == self.REPAIRING and len(self.answers) + self.failed >= self.asked:
+            self._repair()
+
+    def _answer(self) -> None:
+        self._cancel_timers()
+        message = self.message
+        node = self.node
+        newest = self.newest = _newest(self.answers.values())
+        value = None if newest is None else newest.value
+        stamp = None if newest is None else newest.stamp
+        node._answer_nowait(message, self.src, Reply(message.id, OK, value, stamp, None, node.id))
+        if newest is not None and (self.repairing or len(self.answers) > 1):
+            self.state = self.REPAIRING
+            self.timers.append(node.messenger.call_later(READ_REPAIR_WAIT, self._repair))
+        else:
+            self.state = self.DONE
+
+    def _repair(self) -> None:
+        if self.state != self.REPAIRING:
+            return
+        self.state = self.DONE
+        self._cancel_timers()
+        if self.node.features.read_repair and self.newest is not None:
+            self.node._repair(self.newest, self.answers)
+
+    def _give_up(self) -> None:
+        if self.state != self.WAITING:
+            return
+        self.state = self.DONE
+        self._cancel_timers()
+        # A read changes nothing, so not getting an answer is a definite failure.
+        node = self.node
+        node.counters["reads_failed"] += 1
+        message = self.message
+        node._answer_nowait(message, self.src, Reply(message.id, FAIL, None, None, "unavailable", node.id))
+
+    def _fall_back(self) -> None:
+        if self.state != self.WAITING:
+            return
+        self.node.counters["read_fallbacks"] += 1
+        for replica in self.ordered[self.first_wave :]:
+            self.asked += 1
+            self._ask(replica)
+
+    def _cancel_timers(self) -> None:
+        for timer in self.timers:
+            self.node.messenger.cancel_timer(timer)
+        self.timers.clear()
 
 
 def _newest(records: Iterable[Record | None]) -> Record | None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
 import trio
@@ -48,22 +48,26 @@ MAX_BATCH_RECORDS = 512
 class Quorum:
     """Counts replica acknowledgements of one write; ``done`` fires when W acked or W became impossible."""
 
-    __slots__ = ("needed", "total", "acks", "failures", "done")
+    __slots__ = ("needed", "total", "acks", "failures", "done", "on_done")
 
-    def __init__(self, needed: int, total: int) -> None:
+    def __init__(self, needed: int, total: int, on_done: Callable[[], None] | None = None) -> None:
         self.needed = needed
         self.total = total
         self.acks = 0
         self.failures = 0
         self.done = trio.Event()
+        self.on_done = on_done
+        """Called once, when ``done`` fires (an event-driven coordinator answers from it)."""
 
     def ack(self, ok: bool) -> None:
         if ok:
             self.acks += 1
         else:
             self.failures += 1
-        if self.acks >= self.needed or self.failures > self.total - self.needed:
+        if not self.done.is_set() and (self.acks >= self.needed or self.failures > self.total - self.needed):
             self.done.set()
+            if self.on_done is not None:
+                self.on_done()
 
     @property
     def reached(self) -> bool:
