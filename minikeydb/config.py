@@ -90,7 +90,7 @@ class ClusterConfig:
         return self.data_dir / node_id
 
     def load_secret(self) -> bytes:
-        """The cluster's HMAC key: from ``$MINIKEYDB_SECRET``, else the secret file (created if missing)."""
+        """The cluster's authentication key: from ``$MINIKEYDB_SECRET``, else the secret file (created if missing)."""
         env = os.environ.get(SECRET_ENV)
         if env:
             return env.encode()
