@@ -45,7 +45,7 @@ def network_clock(network: MemoryNetwork) -> trio.testing.MockClock:
     if not callable(getattr(trio.testing.MockClock, "_autojump", None)):
         raise _unsupported("MockClock._autojump hook")
     clock = trio.testing.MockClock(autojump_threshold=0)
-    network.drive()
+    network.drive(clock)
 
     def autojump() -> None:
         # What ``current_statistics().seconds_to_next_deadline`` says, without building the rest.
