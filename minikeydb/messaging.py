@@ -265,14 +265,16 @@ class Messenger:
                 self.cancel_timer(waiter.timer)
 
     def call(
-        self, message: Message, dest: Address, backoff: Backoff, on_done: Callable[[Message | None], None]
+        self, message: Message, dest: Address, backoff: Backoff, on_done: Callable[[Message | None], None],
+        keep_trying: Callable[[], bool] | None = None,
     ) -> None:
         """``request`` without a task: ``on_done`` gets the reply, or None when every attempt
-        went unanswered. Resends run on the messenger's timers (``run_timers`` must be running)
-        and the reply is handed over in the receive loop, so a request costs no scheduler pass
-        of its own. Sends never wait: a full send buffer is a lost datagram, which resends cover.
+        went unanswered (or ``keep_trying``, asked before each resend, said False). Resends run on
+        the messenger's timers (``run_timers`` must be running) and the reply is handed over in
+        the receive loop, so a request costs no scheduler pass of its own. Sends never wait: a
+        full send buffer is a lost datagram, which resends cover.
         """
-        _Call(self, message, dest, backoff, on_done).start()
+        _Call(self, message, dest, backoff, on_done, keep_trying).start()
 
     async def _wait_reply(self, waiter: _Waiter, delay: float) -> None:
         """Park until the reply arrives or ``delay`` passes (cancellation ends it too)."""
@@ -300,11 +302,11 @@ class Messenger:
 class _Call:
     """One event-driven request (``Messenger.call``): its datagram, attempts and resend timer."""
 
-    __slots__ = ("messenger", "id", "data", "dest", "delays", "on_done", "attempt", "sent_at", "timer")
+    __slots__ = ("messenger", "id", "data", "dest", "delays", "on_done", "keep_trying", "attempt", "sent_at", "timer")
 
     def __init__(
         self, messenger: Messenger, message: Message, dest: Address, backoff: Backoff,
-        on_done: Callable[[Message | None], None],
+        on_done: Callable[[Message | None], None], keep_trying: Callable[[], bool] | None = None,
     ) -> None:
         self.messenger = messenger
         self.id = message.id
@@ -312,6 +314,7 @@ class _Call:
         self.dest = dest
         self.delays = backoff.delays(messenger.rng, messenger.retransmit_timeout(dest))
         self.on_done = on_done
+        self.keep_trying = keep_trying
         self.attempt = 0
         self.sent_at = 0.0
         self.timer: Timer | None = None
@@ -334,6 +337,9 @@ class _Call:
 
     def _on_timeout(self) -> None:
         self.timer = None
+        if self.keep_trying is not None and not self.keep_trying():
+            self._finish(None)
+            return
         self.attempt += 1
         self._send()
 

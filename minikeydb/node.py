@@ -596,7 +596,11 @@ class _ReadRound:
             self._settle()
             return
         request = Read(node.messenger.new_id(), node.id, self.message.key)
-        node.messenger.call(request, node.peers[replica], node.backoff, partial(self._reply, replica))
+        node.messenger.call(request, node.peers[replica], node.backoff, partial(self._reply, replica), self._open)
+
+    def _open(self) -> bool:
+        """Whether answers are still wanted (for the client, or for repair): else stop resending."""
+        return self.state != self.DONE
 
     def _reply(self, replica: str, reply: Message | None) -> None:
         if isinstance(reply, ReadReply):
