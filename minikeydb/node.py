@@ -66,6 +66,17 @@ BUGS: dict[str, str] = {
 }
 """Seeded defects for validating the checker. Each is a documented switch, off unless asked for."""
 
+LAZY_FLUSH_INTERVAL = 2.3
+"""Seconds between storage flushes under ack-before-durable: long, so the window the bug opens is
+wide. Not 2: a fault window starts ``interval`` after the (re)start that also starts the flush
+timer, so with a fault interval that is a multiple of the flush interval (explore's 2 s) every
+crash in virtual time lands on the instant of a flush and loses nothing."""
+
+
+def flush_interval_for(bug: str | None) -> float:
+    """The storage flush interval a node runs with (lazier under ack-before-durable)."""
+    return LAZY_FLUSH_INTERVAL if bug == "ack-before-durable" else 1.0
+
 REPLY_CACHE_SIZE = 20_000
 SEEN_IDS_SIZE = 50_000
 CACHE_AGE = REPLAY_WINDOW + 5.0

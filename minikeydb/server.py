@@ -17,7 +17,7 @@ import trio
 
 from .config import ClusterConfig
 from .log_storage import LogStorage
-from .node import Features, Node
+from .node import Features, Node, flush_interval_for
 from .record import first_writer_wins, last_writer_wins
 from .ring import Ring
 from .storage import Storage
@@ -38,8 +38,7 @@ def open_log_storage(config: ClusterConfig, node_id: str, bug: str | None = None
         storage_path(config, node_id),
         merge=first_writer_wins if bug == "first-writer-wins" else last_writer_wins,
         bucket_of=ring.range_of,
-        # ack-before-durable acknowledges from memory; a lazy flush makes the window it opens wide.
-        flush_interval=2.0 if bug == "ack-before-durable" else 1.0,
+        flush_interval=flush_interval_for(bug),
         write_in_thread=config.fsync == "thread",
     )
 

@@ -19,6 +19,7 @@ import attrs
 
 from minikeydb.config import ClusterConfig, NodeConfig
 from minikeydb.memory_storage import MemoryDisk, MemoryStorage
+from minikeydb.node import flush_interval_for
 from minikeydb.record import first_writer_wins, last_writer_wins
 from minikeydb.ring import Ring
 from minikeydb.storage import Storage
@@ -68,7 +69,7 @@ class SimBackend:
             self.disks[node_id],
             merge=first_writer_wins if self.bug == "first-writer-wins" else last_writer_wins,
             bucket_of=self.ring.range_of,
-            flush_interval=2.0 if self.bug == "ack-before-durable" else 1.0,
+            flush_interval=flush_interval_for(self.bug),
         )
 
 

@@ -56,3 +56,14 @@ def test_explore_progress_is_plain_lines_off_a_terminal(tmp_path: Path, capsys: 
     assert main(["explore", "--runs", "2", *SHORT, "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "explore: 2/2 runs" in err and "\r" not in err
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_crash_at_explores_fault_interval_exposes_ack_before_durable(tmp_path: Path, seed: int) -> None:
+    """Under explore's 2 s fault interval, every crash of ack-before-durable loses acknowledged writes (no flush lands on it)."""
+    from tests.sim.runs import run_short
+
+    result = run_short(tmp_path, seed=seed, bug="ack-before-durable", nemesis=("crash",), time_limit=4.0,
+                       fault_interval=2.0, rate=200.0, concurrency=10, keys=20)
+    assert result.results["valid"] is False
+    assert "lost-write" in {a["type"] for a in result.results["anomalies"]}
