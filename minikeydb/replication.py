@@ -8,9 +8,10 @@ one acknowledgement, which is where throughput comes from (``bench/throughput.py
 batch in flight against four: twice the records per batch, and more operations per second).
 
 The links are event-driven, not tasks: a batch is sent from whichever step queued its records
-(the receive loop sends what its burst queued when it settles, see ``pump``), its
-acknowledgement is handled in the receive loop as it arrives, and its resend is a messenger
-timer. No task wakes per batch, which in a simulated run is most of what a batch costs.
+(the receive loop sends what its burst queued when it settles, see ``pump``) as a
+``Messenger.call``: its acknowledgement is handled in the receive loop as it arrives, and its
+resends are messenger timers. No task wakes per batch, which in a simulated run is most of what
+a batch costs.
 
 A batch is resent with backoff only while some write in it still waits for its quorum: once
 every client has its answer, retrying is the hints' job, not the sender's. (Retries that outlive
@@ -29,12 +30,12 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import partial
 
 import trio
 
-from .messaging import Backoff, Messenger, Timer
+from .messaging import Backoff, Messenger
 from .record import Record
 from .transport import Address
 from .wire import BATCH_BUDGET, Ack, Message, Replicate, TooLarge, batch_records, record_cost
@@ -78,19 +79,18 @@ Item = tuple[Record, Quorum | None]
 
 
 class _Batch:
-    """One ``Replicate`` in flight to a peer: its records, datagram, attempts and resend timer."""
+    """One ``Replicate`` in flight to a peer (a ``Messenger.call``): its records and their quorums."""
 
-    __slots__ = ("message_id", "items", "data", "open_quorums", "delays", "attempt", "sent_at", "timer")
+    __slots__ = ("message_id", "items", "open_quorums")
 
-    def __init__(self, message_id: int, items: list[Item], data: bytes, delays: Iterator[float]) -> None:
+    def __init__(self, message_id: int, items: list[Item]) -> None:
         self.message_id = message_id
         self.items = items
-        self.data = data
         self.open_quorums = [q for _, q in items if q is not None and not q.done.is_set()]
-        self.delays = delays
-        self.attempt = 0
-        self.sent_at = 0.0
-        self.timer: Timer | None = None
+
+    def wanted(self) -> bool:
+        """Whether some write in the batch still waits for its quorum (else stop resending)."""
+        return any(not q.done.is_set() for q in self.open_quorums)
 
 
 class _Link:
@@ -203,51 +203,23 @@ class Replicator:
         self.counters["replicate_batches"] += 1
         self.counters["replicate_records"] += len(records)
         message = Replicate(self.messenger.new_id(), self.node_id, records)
+        batch = link.batch = _Batch(message.id, items)
         try:
-            data = self.messenger.codec.encode(message)
+            # Resent with backoff while some write in it still waits for its quorum (``wanted``).
+            self.messenger.call(message, link.dest, self.backoff, partial(self._on_done, link, batch), batch.wanted)
         except TooLarge:  # cannot happen for records the decoder accepted; never fatal if it does
+            link.batch = None
             self.counters["replicate_too_large"] += 1
             log.error("a replication batch to %s does not fit a datagram; dropped", link.peer)
             self._settle(link, items, ok=False)
-            return
-        delays = self.backoff.delays(self.rng, self.messenger.retransmit_timeout(link.dest))
-        batch = _Batch(message.id, items, data, delays)
-        link.batch = batch
-        self.messenger.expect(message.id, partial(self._on_reply, link, batch))
-        self._transmit(link, batch)
 
-    def _transmit(self, link: _Link, batch: _Batch) -> None:
-        delay = next(batch.delays, None)
-        if delay is None:  # every attempt went unanswered
-            self._finish(link, batch, ok=False)
-            return
-        if batch.attempt:
-            self.counters["retries"] += 1
-        batch.sent_at = trio.current_time()
-        self.messenger.send_bytes_nowait(batch.data, link.dest)
-        batch.timer = self.messenger.call_later(delay, partial(self._on_timeout, link, batch))
-
-    def _on_reply(self, link: _Link, batch: _Batch, reply: Message) -> None:
-        if link.batch is not batch or not isinstance(reply, Ack):
-            self.counters["replies_unmatched"] += 1
-            return
-        if batch.attempt == 0:  # Karn: only an unambiguous answer times the round trip
-            self.messenger.sample_rtt(link.dest, trio.current_time() - batch.sent_at)
-        if batch.timer is not None:
-            self.messenger.cancel_timer(batch.timer)
-        self._finish(link, batch, ok=True)
-
-    def _on_timeout(self, link: _Link, batch: _Batch) -> None:
-        if link.batch is not batch:
-            return
-        batch.attempt += 1
-        if not any(not q.done.is_set() for q in batch.open_quorums):
-            self._finish(link, batch, ok=False)  # every client has its answer: hints take over
-            return
-        self._transmit(link, batch)
+    def _on_done(self, link: _Link, batch: _Batch, reply: Message | None) -> None:
+        """The batch's call ended: acknowledged, or given up (every client has its answer, or
+        every attempt went unanswered: hints take over)."""
+        if link.batch is batch:
+            self._finish(link, batch, ok=isinstance(reply, Ack))
 
     def _finish(self, link: _Link, batch: _Batch, *, ok: bool) -> None:
-        self.messenger.forget(batch.message_id)
         link.batch = None
         self._settle(link, batch.items, ok=ok)
         if link.queued:  # what queued while this batch was in flight goes at the next pump, together
