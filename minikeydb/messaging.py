@@ -5,10 +5,10 @@ reply, so a reply that arrives twice (a duplicated datagram, or the answer to a 
 waiter once and is otherwise ignored, and a reply nobody waits for is harmless.
 
 A request is waited for in one of two ways. ``request`` is a task awaiting its reply, for callers
-that have a task anyway (clients, anti-entropy, hints). ``expect`` registers a function the reply
-is handed to, from the receive loop, and ``call_later`` a function for when it has not come: an
-event-driven sender (replication) then needs no task, and no scheduler pass, per message. The
-timers live in one heap served by one task (``run_timers``), which sleeps until the earliest one
+that have a task anyway (clients, anti-entropy, hints). ``call`` hands the reply to a function,
+from the receive loop, and runs its resends on ``call_later`` timers: an event-driven sender
+(replication batches, a coordinator's reads) then needs no task, and no scheduler pass, per
+message. The timers live in one heap served by one task (``run_timers``), which sleeps until the earliest one
 and is not woken for timers cancelled before they fire. Deadlines are rounded up to whole
 ``TIMER_GRANULARITY`` (timer coalescing, as kernels do with timer slack): timers due close
 together share one wake-up, and under simulation's clock, which delivers datagrams on the same
@@ -38,9 +38,10 @@ TIMER_GRANULARITY = 0.001
 """Timers fire on whole milliseconds of trio time: at most this much late, never early."""
 
 
-def coalesced(deadline: float) -> float:
-    """``deadline`` rounded up to whole ``TIMER_GRANULARITY`` (a nanosecond of float error aside)."""
-    return math.ceil(deadline / TIMER_GRANULARITY - 1e-6) * TIMER_GRANULARITY
+def coalesced(deadline: float, step: float = TIMER_GRANULARITY) -> float:
+    """``deadline`` rounded up to a whole number of ``step``s (a millionth of a step of float error
+    aside, so a time already on the grid stays where it is)."""
+    return math.ceil(deadline / step - 1e-6) * step
 
 
 @attrs.define

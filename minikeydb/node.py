@@ -361,13 +361,14 @@ class Node:
     # -- coordinating ----------------------------------------------------------------------------
 
     async def _on_client_request(self, message: Put | Delete | Get, src: Address) -> None:
-        """Answer at once what this node can answer alone; give the rest a coordinating task.
+        """Answer at once what this node can answer alone; coordinate the rest (no task either).
 
         A read with R=1 at one of the key's replicas, not picked for read repair, is this
         node's own copy: answered here in the receive loop. A write with W=1 at one of the key's
-        replicas is done when this node's copy is durable: it is staged here and answered by
-        the task that sends what group commits made durable. Both are the default (eventual)
-        mode with the client's token-aware routing, so most requests need no task of their own.
+        replicas is done when this node's copy is durable: it is staged here and answered when
+        a group commit makes it durable. Both are the default (eventual) mode with the client's
+        token-aware routing; other requests are coordinated by callbacks (``_coordinate_write``,
+        ``_ReadRound``).
         """
         token = (src, message.id)
         cached = self._reply_cache.get(token)
@@ -421,9 +422,7 @@ class Node:
         except StorageClosedError:
             self.counters["handler_errors_storage_closed"] += 1  # a crash in progress: no answer
             return
-        for replica in replicas:
-            if replica != self.id:
-                self.replicator.enqueue(replica, record, quorum)
+        self._replicate_to_others(record, replicas, quorum)
         token = (src, message.id)
         data = self.messenger.codec.encode(Reply(message.id, OK, None, record.stamp, None, self.id))
 
@@ -466,13 +465,18 @@ class Node:
         replicas = self.ring.replicas_for(message.key)
         quorum = Quorum(self._quorum(message.w, len(replicas), self.config.write_quorum), len(replicas))
         if self.bug == "ack-before-durable":
-            for replica in replicas:
-                if replica != self.id:
-                    self.replicator.enqueue(replica, record, quorum)
+            self._replicate_to_others(record, replicas, quorum)
             if self.id in replicas:
                 self._spawn(self._local_write, record, quorum)
             self._answer_nowait(message, src, Reply(message.id, OK, None, record.stamp, None, self.id))
             return
+        if self.id in replicas:  # this node's copy joins the next group commit
+            try:
+                self._stage([record])
+            except StorageClosedError:
+                self.counters["handler_errors_storage_closed"] += 1  # a crash in progress: no answer
+                return
+            self._owe(self.storage.staged, None, src, partial(quorum.ack, True))
         answered = False
 
         def answer() -> None:
@@ -490,19 +494,14 @@ class Node:
             self._answer_nowait(message, src, reply)
 
         timer = self.messenger.call_later(self.config.timeouts.coordinator, answer)
-        quorum.on_done = answer
+        quorum.on_done = answer  # set before anything can settle the quorum
+        self._replicate_to_others(record, replicas, quorum)
+
+    def _replicate_to_others(self, record: Record, replicas: Sequence[str], quorum: Quorum) -> None:
+        """Queue ``record`` to every replica but this node, each ack counting towards ``quorum``."""
         for replica in replicas:
             if replica != self.id:
                 self.replicator.enqueue(replica, record, quorum)
-        if self.id in replicas:  # the other replicas' copies are already on their way
-            try:
-                self._stage([record])
-            except StorageClosedError:
-                self.counters["handler_errors_storage_closed"] += 1  # a crash in progress: no answer
-                answered = True
-                self.messenger.cancel_timer(timer)
-                return
-            self._owe(self.storage.staged, None, src, partial(quorum.ack, True))
 
     async def _local_write(self, record: Record, quorum: Quorum) -> None:
         await self.store([record])
@@ -510,10 +509,13 @@ class Node:
 
     async def _answer_local_read(self, message: Get, src: Address) -> None:
         """This node's own copy, no quorum and no repair: what the final convergence check reads."""
-        record = self.storage.get(message.key)
+        await self._answer(message, src, self._read_reply(message, self.storage.get(message.key)))
+
+    def _read_reply(self, message: Get, record: Record | None) -> Reply:
+        """The ok answer to a read that found ``record`` (None: the key is absent)."""
         value = None if record is None else record.value
         stamp = None if record is None else record.stamp
-        await self._answer(message, src, Reply(message.id, OK, value, stamp, None, self.id))
+        return Reply(message.id, OK, value, stamp, None, self.id)
 
     def _coordinate_read(self, message: Get, src: Address) -> None:
         """Ask R replicas (this node's own copy first), all N on the reads chosen for repair.
@@ -631,9 +633,7 @@ class _ReadRound:
         message = self.message
         node = self.node
         newest = self.newest = _newest(self.answers.values())
-        value = None if newest is None else newest.value
-        stamp = None if newest is None else newest.stamp
-        node._answer_nowait(message, self.src, Reply(message.id, OK, value, stamp, None, node.id))
+        node._answer_nowait(message, self.src, node._read_reply(message, newest))
         if newest is not None and (self.repairing or len(self.answers) > 1):
             self.state = self.REPAIRING
             self.timers.append(node.messenger.call_later(READ_REPAIR_WAIT, self._repair))

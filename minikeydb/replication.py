@@ -51,13 +51,13 @@ class Quorum:
 
     __slots__ = ("needed", "total", "acks", "failures", "done", "on_done")
 
-    def __init__(self, needed: int, total: int, on_done: Callable[[], None] | None = None) -> None:
+    def __init__(self, needed: int, total: int) -> None:
         self.needed = needed
         self.total = total
         self.acks = 0
         self.failures = 0
         self.done = trio.Event()
-        self.on_done = on_done
+        self.on_done: Callable[[], None] | None = None
         """Called once, when ``done`` fires (an event-driven coordinator answers from it)."""
 
     def ack(self, ok: bool) -> None:
@@ -81,10 +81,9 @@ Item = tuple[Record, Quorum | None]
 class _Batch:
     """One ``Replicate`` in flight to a peer (a ``Messenger.call``): its records and their quorums."""
 
-    __slots__ = ("message_id", "items", "open_quorums")
+    __slots__ = ("items", "open_quorums")
 
-    def __init__(self, message_id: int, items: list[Item]) -> None:
-        self.message_id = message_id
+    def __init__(self, items: list[Item]) -> None:
         self.items = items
         self.open_quorums = [q for _, q in items if q is not None and not q.done.is_set()]
 
@@ -203,7 +202,7 @@ class Replicator:
         self.counters["replicate_batches"] += 1
         self.counters["replicate_records"] += len(records)
         message = Replicate(self.messenger.new_id(), self.node_id, records)
-        batch = link.batch = _Batch(message.id, items)
+        batch = link.batch = _Batch(items)
         try:
             # Resent with backoff while some write in it still waits for its quorum (``wanted``).
             self.messenger.call(message, link.dest, self.backoff, partial(self._on_done, link, batch), batch.wanted)
@@ -216,12 +215,8 @@ class Replicator:
     def _on_done(self, link: _Link, batch: _Batch, reply: Message | None) -> None:
         """The batch's call ended: acknowledged, or given up (every client has its answer, or
         every attempt went unanswered: hints take over)."""
-        if link.batch is batch:
-            self._finish(link, batch, ok=isinstance(reply, Ack))
-
-    def _finish(self, link: _Link, batch: _Batch, *, ok: bool) -> None:
         link.batch = None
-        self._settle(link, batch.items, ok=ok)
+        self._settle(link, batch.items, ok=isinstance(reply, Ack))
         if link.queued:  # what queued while this batch was in flight goes at the next pump, together
             self._mark_ready(link)
 

@@ -262,7 +262,7 @@ class MemoryNetwork:
             raise OSError(errno.EADDRINUSE, f"address {address} is in use")
         queue = self._queues.setdefault(address, [])
         if queue:  # datagrams that arrived while nobody was bound are lost
-            now = trio.current_time()
+            now = self._now()
             while queue and queue[0][0] <= now:
                 heapq.heappop(queue)
                 self.dropped += 1
@@ -325,10 +325,8 @@ class MemoryNetwork:
         """Every task is blocked: jump ``clock`` to the next due datagram or Trio deadline, and
         wake the receivers whose datagrams are due (they run in the same scheduler pass).
 
-        Called by a ``MockClock`` whose autojump knows this network (``runner.determinism``);
-        from then on receivers wait to be woken here instead of on deadlines of their own.
+        Called by the ``MockClock`` named in ``drive``, from its autojump (``runner.determinism``).
         """
-        self._driving = True
         wakeups = self._wakeups
         while wakeups and not wakeups[0][2]._waits_for(wakeups[0][0]):
             heapq.heappop(wakeups)

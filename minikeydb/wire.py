@@ -403,7 +403,6 @@ class Codec:
     def __init__(self, secret: bytes, now: Callable[[], float] = time.time, window: float = REPLAY_WINDOW) -> None:
         if not secret:
             raise ValueError("the cluster secret must not be empty")
-        self._secret = secret
         # Keyed BLAKE2b takes a key of at most 64 bytes; a longer secret is hashed down to one.
         # Keying costs a compression; do it once and copy the keyed state per datagram.
         key = secret if len(secret) <= 64 else hashlib.blake2b(secret).digest()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 import random
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +19,7 @@ import attrs
 import trio
 
 from minikeydb.client import Client, Result
+from minikeydb.messaging import coalesced
 
 from .recorder import HistoryRecorder
 
@@ -127,9 +127,8 @@ class Workload:
     async def _think(self, delay: float) -> None:
         """Wait ``delay`` before the next operation; with a ``tick``, until the next whole tick after it."""
         when = trio.current_time() + delay
-        tick = self.pace.tick
-        if tick > 0:
-            when = math.ceil(when / tick - 1e-6) * tick
+        if self.pace.tick > 0:
+            when = coalesced(when, self.pace.tick)
         await self.pace.sleep_until(when)
 
     def _choose_f(self) -> str:
