@@ -216,7 +216,14 @@ def _frames_in(data: bytes, start: int, end: int, version: int) -> int:
     return marks + (0 if data.startswith(FRAME_MARK, start) else 1)
 
 
-def scan_log(data: bytes, path: Path) -> LogScan:
+def scan_log(data: bytes, path: Path) -> tuple[list[Entry], int, str | None]:
+    """(entries of every valid frame, where the last valid frame ends, the first damage or None)."""
+    scan = scan_frames(data, path)
+    first = scan.damaged[0] if scan.damaged else scan.tail
+    return scan.entries, scan.tail.start if scan.tail is not None else len(data), first and first.reason
+
+
+def scan_frames(data: bytes, path: Path) -> LogScan:
     """Parse every frame after the magic, resynchronising past damage to the next valid frame."""
     version = 2 if data.startswith(MAGIC) else 1
     entries: list[Entry] = []
@@ -401,7 +408,7 @@ class LogStorage(IndexedStorage):
             return
         if not (data.startswith(MAGIC) or data.startswith(MAGIC_V1)):
             raise StorageError(f"{path}: not a MinikeyDB log (bad magic {data[:8]!r})")
-        scan = scan_log(data, path)
+        scan = scan_frames(data, path)
         for entry in scan.entries:
             self._load(entry)
         self.stats["records_recovered"] = len(scan.entries)
