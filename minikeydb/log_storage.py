@@ -355,6 +355,9 @@ class LogStorage(IndexedStorage):
             if stale.exists():  # a compaction that died before its rename: the old log is whole
                 stale.unlink()
             self._recover()
+        except OSError as exc:
+            self._close_files()
+            raise StorageError(f"{path}: cannot recover the log: {exc}") from exc
         except BaseException:
             self._close_files()
             raise

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
+
 from minikeydb.log_storage import encode_entry
 from minikeydb.record import Record
+from minikeydb.storage import StorageError
 
 RECORDS = 1000
 
@@ -172,3 +175,43 @@ async def test_missing_log_starts_empty_and_says_so(log_engine, caplog):
     infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert any(str(log_engine.path()) in m and "empty" in m for m in infos), infos
     await store.aclose()
+
+
+async def test_crash_while_rewriting_a_damaged_log_loses_nothing(log_engine, monkeypatch):
+    """Dying between the copy aside and the rename of the rewritten log leaves the damaged log whole; the next open recovers it."""
+    offsets = await write_log(log_engine)
+    path = log_engine.path()
+    middle = path.stat().st_size // 2
+    flip(path, middle)
+    damaged = path.read_bytes()
+    lost = frame_of(offsets, middle)
+
+    def die(*args: object) -> None:
+        raise OSError("simulated crash before the rename")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("minikeydb.log_storage.os.replace", die)
+        with pytest.raises(StorageError, match="cannot recover the log: simulated crash"):
+            log_engine.open()
+    assert path.read_bytes() == damaged  # untouched: the rewrite never replaced it
+    assert path.with_name("a.log.compact").exists()  # what the dead rewrite left behind
+    store = log_engine.open()
+    assert keys(store) == {rec(i).key for i in range(RECORDS) if i != lost}
+    assert not path.with_name("a.log.compact").exists()
+    assert all(copy.read_bytes() == damaged for copy in corrupt_copies(path))
+    await store.aclose()
+
+
+async def test_compaction_after_a_resync_keeps_the_recovered_state(log_engine):
+    """Compacting a store recovered past damage, then crashing, keeps exactly the recovered records."""
+    await write_log(log_engine)
+    path = log_engine.path()
+    flip(path, path.stat().st_size // 3)
+    store = log_engine.open()
+    recovered = sorted(store.records(), key=lambda r: r.key)
+    await store.compact()
+    store.crash()
+    reopened = log_engine.open()
+    assert sorted(reopened.records(), key=lambda r: r.key) == recovered
+    assert reopened.stats["frames_skipped_on_recovery"] == 0
+    await reopened.aclose()
