@@ -10,7 +10,10 @@ import trio
 
 from minikeydb import anti_entropy
 from minikeydb.anti_entropy import AntiEntropy
+from minikeydb.config import SECRET_ENV
+from minikeydb.node import Features
 from minikeydb.record import Record
+from tests.store.cluster_fixture import make_config, running_cluster
 
 NOW = 10_000.0  # the wall clock the purger reads, seconds
 GRACE = 60.0
@@ -95,3 +98,39 @@ async def test_purge_skips_a_tombstone_overwritten_meanwhile(engine):
     )
     assert (store.live_keys, store.tombstones) == (1, 0)
     await store.aclose()
+
+
+async def test_a_node_answers_clients_while_it_purges(tmp_path, monkeypatch):
+    """A real node (UDP, log with fdatasync) answers client reads between purge batches, not only before and after."""
+    monkeypatch.setenv(SECRET_ENV, "purge-test-secret")
+
+    expired = 8 * BATCH
+    config = make_config(tmp_path, 1, replicas=1, write_quorum=1, read_quorum=1)
+    async with running_cluster(config, features=Features(anti_entropy=False)) as cluster:
+        node = cluster.nodes["n1"]
+        for start in range(0, expired, 1000):
+            await node.storage.apply(
+                [Record(f"dead{i}", None, (OLD_US + i, 0, "n1")) for i in range(start, min(start + 1000, expired))]
+            )
+        node.anti_entropy.tombstone_grace = GRACE  # the node's real wall clock makes OLD_US long expired
+        answered_at: list[int] = []  # the node's tombstone count each time a read came back
+        done = trio.Event()
+        async with cluster.client() as client:
+            assert (await client.put("probe", "here")).ok
+
+            async def reader() -> None:
+                while not done.is_set():
+                    result = await client.get("probe")
+                    assert result.ok and result.value == "here", result
+                    answered_at.append(node.storage.tombstones)
+
+            async def purge() -> None:
+                await trio.sleep(0.05)  # the reader is under way
+                await node.anti_entropy.purge_old_tombstones()
+                done.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                nursery.start_soon(purge)
+        assert node.storage.tombstones == 0
+        assert any(0 < n < expired for n in answered_at), sorted(set(answered_at))
