@@ -1,17 +1,23 @@
 """The on-disk engine: an append-only log of checksummed records, replayed into memory at open.
 
-File layout: an 8-byte magic (``MKDBLOG1``), then frames. A frame is a 4-byte little-endian payload
-length, a 4-byte CRC32 over the length and the payload, and the payload: a compact orjson array,
-``[0, key, value, physical_ms, logical, node_id]`` for a record (value ``null`` for a tombstone)
-or ``[1, key, physical_ms, logical, node_id]`` for a tombstone purge. Log order is the order
-changes were accepted, so replay applies frames unconditionally, last one wins.
+File layout: an 8-byte magic (``MKDBLOG2``), then frames. A frame is the 4-byte mark
+``FF FE 4D 4B``, a 4-byte little-endian payload length, a 4-byte CRC32 over mark, length and
+payload, and the payload: a compact orjson array, ``[0, key, value, physical_ms, logical, node_id]``
+for a record (value ``null`` for a tombstone) or ``[1, key, physical_ms, logical, node_id]`` for a
+tombstone purge. Log order is the order changes were accepted, so replay applies frames
+unconditionally, last one wins. The first format (``MKDBLOG1``: frames without the mark) is still
+read, and rewritten in the current one at open.
 
 Why this shape: a write is one ``write`` + ``fsync`` of the frames staged since the last one (group
 commit), which is the cheapest durable thing a disk can do; the index is a dict, so reads never
-touch the disk; and a crash can only damage the end of the file, which the length and checksum
-detect. Recovery keeps the longest valid prefix, cuts the rest off and logs what it cut: a torn
-last frame from a SIGKILL, or a corrupt tail. Corruption in the middle is indistinguishable from a
-corrupt tail by a scan and is cut the same way; replicas' anti-entropy restores what was lost.
+touch the disk; and every frame can be found again without trusting the frames before it. The mark
+holds 0xFF and 0xFE, bytes that UTF-8 (hence an orjson payload) never contains, so a scan that
+lost its place (a damaged length, a flipped bit) finds the next frame by searching for the mark,
+and a candidate counts only if its CRC also matches: a false resynchronisation needs garbage that
+holds the mark and passes a 32-bit CRC. Recovery (``LogStorage._recover``) therefore keeps every
+intact frame: damage in the middle or at the end is skipped, the damaged file is copied to
+``<log>.corrupt-<UTC time>`` first and a WARNING says how many frames were skipped and where the
+copy is; only a torn tail, the unfinished last write of a crash, is cut quietly (INFO).
 
 Unflushed frames are buffered in user space (a ``bytearray``), never handed to the kernel before
 the group-commit write, so ``crash()`` loses exactly what SIGKILL followed by power loss would.
