@@ -31,7 +31,7 @@ from .messaging import Messenger
 from .record import Record, Stamp
 from .replication import Replicator
 from .ring import Ring
-from .storage import Storage
+from .storage import Storage, StorageClosedError
 from .transport import Address
 from .wire import Digests, KeyStamps, Pull
 
@@ -178,19 +178,26 @@ class AntiEntropy:
         purged = 0
         batch: list[tuple[str, Stamp]] = []
         scanned = 0
-        for record in self.storage.records():  # a snapshot: safe across the awaits below
-            scanned += 1
-            if record.value is None and record.stamp[0] < cutoff_us:
-                batch.append((record.key, record.stamp))
-            if len(batch) >= PURGE_BATCH or scanned >= PURGE_SCAN_STEP:
-                if batch:
-                    purged += await self.storage.purge_tombstones(batch)
-                    batch = []
-                scanned = 0
-                # An inline group commit has no scheduling point of its own: this is the yield.
-                await trio.lowlevel.checkpoint()
-        if batch:
-            purged += await self.storage.purge_tombstones(batch)
+        try:
+            for record in self.storage.records():  # a snapshot: safe across the awaits below
+                scanned += 1
+                if record.value is None and record.stamp[0] < cutoff_us:
+                    batch.append((record.key, record.stamp))
+                if len(batch) >= PURGE_BATCH or scanned >= PURGE_SCAN_STEP:
+                    if batch:
+                        purged += await self._purge_batch(batch)
+                        batch = []
+                    scanned = 0
+                    # An inline group commit has no scheduling point of its own: this is the yield.
+                    await trio.lowlevel.checkpoint()
+            if batch:
+                purged += await self._purge_batch(batch)
+        except StorageClosedError:
+            pass  # a crash in progress: the batches already committed stay purged, the rest wait
+        return purged
+
+    async def _purge_batch(self, batch: list[tuple[str, Stamp]]) -> int:
+        purged = await self.storage.purge_tombstones(batch)
         self.counters["tombstones_purged"] += purged
         return purged
 

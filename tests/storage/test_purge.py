@@ -134,3 +134,25 @@ async def test_a_node_answers_clients_while_it_purges(tmp_path, monkeypatch):
                 nursery.start_soon(purge)
         assert node.storage.tombstones == 0
         assert any(0 < n < expired for n in answered_at), sorted(set(answered_at))
+
+
+async def test_a_crash_during_the_purge_ends_it_quietly_keeping_committed_batches(engine):
+    """A crash between purge batches ends the purge without an error; the batches committed before it stay purged."""
+    expired = 3 * BATCH
+    store = engine.open()
+    await store.apply([Record(f"dead{i}", None, (OLD_US + i, 0, "n1")) for i in range(expired)])
+    ae = purger(store)
+
+    async def crash_after_first_batch() -> None:
+        while store.tombstones == expired:
+            await trio.lowlevel.checkpoint()
+        store.crash()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(crash_after_first_batch)
+        nursery.start_soon(ae.purge_old_tombstones)
+    purged = ae.counters["tombstones_purged"]
+    assert purged % BATCH == 0 and 0 < purged < expired
+    reopened = engine.open()
+    assert reopened.tombstones == expired - purged  # exactly the committed batches are gone
+    await reopened.aclose()
