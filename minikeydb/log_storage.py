@@ -297,7 +297,6 @@ class LogStorage(IndexedStorage):
         self._io_lock = threading.Lock()
         self._live_bytes = 0  # encoded size of the current records: the compaction yardstick
         self.stats["log_bytes"] = 0
-        self.stats["frames_skipped_on_recovery"] = 0
 
     @property
     def log_bytes(self) -> int:

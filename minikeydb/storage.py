@@ -205,6 +205,7 @@ class IndexedStorage:
         self.stats: dict[str, int] = {
             "records_recovered": 0,
             "bytes_discarded_on_recovery": 0,
+            "frames_skipped_on_recovery": 0,
             "records_applied": 0,
             "records_written": 0,
             "purges": 0,
