@@ -436,7 +436,9 @@ class LogStorage(IndexedStorage):
             self.log_bytes = scan.tail.start if scan.tail is not None else len(data)
             return
         copy = self._keep_aside(data) if damaged else None
-        self.log_bytes = self._rewrite_blocking(list(self._index.values()), reopen=False)
+        size = self._rewrite_blocking(list(self._index.values()), reopen=False)
+        assert size is not None  # only a running store's rewrite can be overtaken by a crash
+        self.log_bytes = size
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         if copy is not None:
             where = [*scan.damaged, *([scan.tail] if scan.tail is not None and not scan.torn_tail else [])]
