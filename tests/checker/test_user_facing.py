@@ -1,0 +1,74 @@
+"""What a user reads must be true: check writes nothing, verdict lines name the findings, no card contradicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from checker.cli import main, summary
+from checker.convergence import check_events
+
+from .builder import History
+
+
+def _divergent_after_heal() -> History:
+    h = History()
+    h.nemesis("start-partition", {"groups": [["n1"], ["n2"]]})
+    h.put(0, "k1", "p0-1", node="n1")
+    h.put(1, "k1", "p1-1", node="n2")
+    h.put(0, "k2", "p0-2", node="n1")
+    h.nemesis("heal")
+    h.at(5.0)
+    h.final("k1", {"n1": "p0-1", "n2": "p1-1"})
+    h.final("k2", {"n1": "p0-2", "n2": "p0-2"})
+    return h
+
+
+def test_divergent_run_claims_no_convergence_time():
+    """With a key that never agreed, no 'all keys agreed after' figure exists and the summary says which did not."""
+    r = check_events(_divergent_after_heal().events)
+    assert r["valid"] is False
+    conv = r["stats"]["convergence"][-1]
+    assert conv["keys_not_agreed"] == 1
+    assert conv.get("all_agreed_after_s") is None
+    text = summary(r, "h.jsonl")
+    assert "every key" not in text
+    assert "1 of 2 keys never agreed" in text
+
+
+def _run_dir(tmp_path: Path) -> Path:
+    """A run directory as the harness leaves it: run.json with null_read-sensitive history, results.json with final_reads."""
+    run = tmp_path / "run"
+    run.mkdir()
+    h = History()
+    h.put(0, "k1", "p0-1")
+    h.get(1, "k1", None)  # a null read after an acknowledged put: fine if null means "any", not if "absent"
+    h.final("k1", {"n1": "p0-1"})
+    h.write(run / "history.jsonl")
+    options = {"replicas": 3, "write_quorum": 1, "read_quorum": 1, "checkers": ["convergence", "linearizable"]}
+    (run / "run.json").write_text(json.dumps({"options": options}))
+    results = {"valid": True, "stats": {"final_reads": {"rounds": 1, "converged": True}}}
+    (run / "results.json").write_text(json.dumps(results))
+    return run
+
+
+def test_check_uses_recorded_settings_and_writes_nothing(tmp_path, capsys):
+    """check judges with the run's recorded settings (null_read absent from run.json) and leaves results.json alone."""
+    run = _run_dir(tmp_path)
+    before = (run / "results.json").read_bytes()
+    assert main(["check", str(run)]) == 1  # null read of a key that exists: not linearizable when null = absent
+    out = capsys.readouterr().out
+    assert "null-read absent" in out and "(recorded in run.json)" in out
+    assert (run / "results.json").read_bytes() == before
+    assert main(["check", "--null-read", "any", str(run)]) == 0  # a flag still overrides
+
+
+def test_check_write_keeps_blocks_it_does_not_compute(tmp_path):
+    """--write replaces the verdict but keeps the run's final_reads block and records the settings it used."""
+    run = _run_dir(tmp_path)
+    assert main(["check", "--write", str(run)]) == 1
+    results = json.loads((run / "results.json").read_text())
+    assert results["stats"]["final_reads"] == {"rounds": 1, "converged": True}
+    assert results["check_settings"]["null_read"] == "absent"
+    assert results["valid"] is False and "path" not in results
+    assert main(["check", str(run)]) == 1  # and a later check reads them back from results.json
