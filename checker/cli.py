@@ -387,16 +387,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     return worst(codes)
 
 
+def example_output_dir(run_dir: Path) -> Path | None:
+    """Where output about a tracked example goes: ``histories/examples/NAME`` -> ``histories/example-NAME``.
+
+    The examples are committed evidence; commands that read them must leave them (and the git
+    tree) untouched, so what they write goes beside the examples folder, which git ignores.
+    """
+    for d in (run_dir, run_dir.resolve()):  # as typed, when that names the folder (for a short message)
+        if d.parent.name == "examples" and d.name:
+            return d.parent.parent / f"example-{d.name}"
+    return None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from checker.report import write_report
 
     try:
-        resolve_history(args.path)
-        out = write_report(args.path, out=Path(args.out) if args.out else None)
+        history, run_dir = resolve_history(args.path)
+        out = Path(args.out) if args.out else None
+        if out is None:
+            example_out = example_output_dir(run_dir or history.parent)
+            if example_out is not None:
+                example_out.mkdir(parents=True, exist_ok=True)
+                out = example_out / "report.html"
+        out = write_report(args.path, out=out)
     except HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
-    print(out)
+    print(f"wrote {out}")
     return EXIT_VALID
 
 
