@@ -72,3 +72,20 @@ def test_check_write_keeps_blocks_it_does_not_compute(tmp_path):
     assert results["check_settings"]["null_read"] == "absent"
     assert results["valid"] is False and "path" not in results
     assert main(["check", str(run)]) == 1  # and a later check reads them back from results.json
+
+
+def test_check_and_report_import_neither_the_store_nor_plotting(tmp_path):
+    """harness.py check/report of a small history imports no matplotlib, numpy, trio, store or nemesis."""
+    import subprocess
+    import sys
+
+    h = _divergent_after_heal()
+    path = h.write(tmp_path / "history.jsonl")
+    root = Path(__file__).resolve().parents[2]
+    for command in (["check", str(path)], ["report", str(path), "--out", str(tmp_path / "r.html")]):
+        done = subprocess.run([sys.executable, "-X", "importtime", str(root / "harness.py"), *command],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode in (0, 1), done.stderr[-2000:]
+        imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert not imported & {"matplotlib", "numpy", "trio", "minikeydb", "nemesis", "runner"}, command
