@@ -89,3 +89,26 @@ def test_check_and_report_import_neither_the_store_nor_plotting(tmp_path):
         imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
                     if line.startswith("import time:")}
         assert not imported & {"matplotlib", "numpy", "trio", "minikeydb", "nemesis", "runner"}, command
+
+
+def test_linearizability_failure_is_named_in_terminal_and_report(tmp_path):
+    """A run INVALID only by linearizability says so, with the first explanation and the W=1/R=1 caveat, in both."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "harness.py"), "--mode", "sim", "--seed", "3", "--nemesis", "partition",
+         "--time-limit", "8", "--fault-interval", "2", "--checker", "convergence,linearizable",
+         "--out", str(tmp_path), "--name", "lin"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    verdict = done.stdout[done.stdout.index("verdict: INVALID"):]
+    assert "linearizability (model kv): NOT linearizable" in verdict
+    assert "first: Key " in verdict and "is not expected to be linearizable" in verdict
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    page = (run / "report.html").read_text()
+    top = page[: page.index("<h2>")]
+    assert "NOT linearizable" in top and "first: Key " in top and "not expected to be linearizable" in top
+    assert "Anomalies (0)" not in page
