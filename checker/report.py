@@ -337,8 +337,8 @@ def _cell(x: Any) -> str:
         return str(x)
     if isinstance(x, int):
         return f"{x:,}"
-    if not math.isfinite(x):
-        return str(x)
+    if not math.isfinite(x) or x == 0:
+        return str(x) if x else "0"
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) >= 1 else f"{x:.3f}"
 
 
