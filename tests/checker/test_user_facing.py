@@ -112,3 +112,26 @@ def test_linearizability_failure_is_named_in_terminal_and_report(tmp_path):
     top = page[: page.index("<h2>")]
     assert "NOT linearizable" in top and "first: Key " in top and "not expected to be linearizable" in top
     assert "Anomalies (0)" not in page
+
+
+def test_report_reads_true_and_plain(tmp_path):
+    """report.html: no absolute path, card and caption agree on counts, no long raw floats, distinct colours per f."""
+    import re
+
+    from checker.report import F_STYLE, write_report
+    from checker.synthetic import generate, write_history
+
+    run = tmp_path / "20260101T000000Z-somewhere"
+    run.mkdir()
+    write_history(run / "history.jsonl", generate(seed=2, duration_s=6, processes=4, keys=5))
+    page = write_report(run).read_text()
+    assert str(tmp_path) not in page
+    client = int(re.search(r"client operations<b>([\d,]+)</b>", page).group(1).replace(",", ""))
+    finals = int(re.search(r"final reads<b>([\d,]+)</b>", page).group(1).replace(",", ""))
+    caption = re.search(r"([\d,]+) operations \(([\d,]+) client operations and ([\d,]+) final reads\)", page)
+    assert caption is not None
+    assert [int(g.replace(",", "")) for g in caption.groups()] == [client + finals, client, finals]
+    cells = re.findall(r"<td>([^<]*)</td>", page)
+    assert not [c for c in cells if re.fullmatch(r"-?\d+\.\d{4,}", c)]
+    assert len({color for color, _ in F_STYLE.values()}) == len(F_STYLE) == len({s for _, s in F_STYLE.values()})
+    assert "1 keys" not in page and "1 anomalies" not in page
