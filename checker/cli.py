@@ -428,6 +428,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             write_edn(iter_events(history), sys.stdout)
             return EXIT_VALID
         out = Path(args.out) if args.out else history.with_suffix(".edn")
+        example_out = None if args.out else example_output_dir(run_dir or history.parent)
+        if example_out is not None:  # never into the tracked examples folder
+            example_out.mkdir(parents=True, exist_ok=True)
+            out = example_out / out.name
         if out.resolve() == history.resolve():
             raise UsageError(f"harness.py export: refusing to overwrite the input {history}")
         tmp = out.with_name(out.name + ".tmp")
@@ -437,7 +441,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
-    print(f"{out} ({n} events)")
+    print(f"wrote {out} ({n:,} events)")
     return EXIT_VALID
 
 

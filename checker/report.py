@@ -154,7 +154,7 @@ def _timeline(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) 
         n_lanes = MAX_LANES
     height = int(max(180, min(640, 11 * n_lanes + 90)))
     tmax = max(c.t1, default=1.0) or 1.0
-    p = Plot(WIDTH, height, (0, tmax), (-0.7, max(n_lanes, 1) - 0.3), title="Operations per process, fault windows shaded",
+    p = Plot(WIDTH, height, (0, tmax * 1.02), (-0.7, max(n_lanes, 1) - 0.3), title="Operations per process, fault windows shaded",
              xlabel="time since run start (s)", ylabel="process" + (" lane" if shared else ""))
     if n == 0:
         p.note("no completed operations")
@@ -179,7 +179,7 @@ def _timeline(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) 
             cell[slot[t]] += 1
         most = max(sum(v) for v in grid.values())
         for (lane, b), counts in sorted(grid.items()):
-            p.rect(b * width, (b + 1) * width, lane - 0.45, lane + 0.45, _mix(counts, most))
+            p.rect(b * width, (b + 1) * width, lane - 0.45, lane + 0.45, _mix(counts, most), bleed=0.6)
         for outcome, color in COLORS.items():
             p.legend(outcome, color, "block")
         note = (
@@ -200,7 +200,7 @@ def _mix(counts: list[int], most: int) -> str:
     for n, color in zip(counts, COLORS.values(), strict=True):
         for i in range(3):
             rgb[i] += n / total * int(color[1 + 2 * i : 3 + 2 * i], 16)
-    density = 0.35 + 0.65 * total / max(1, most)
+    density = 0.5 + 0.5 * total / max(1, most)
     return "#" + "".join(f"{round(255 - (255 - v) * density):02x}" for v in rgb)
 
 
@@ -217,7 +217,7 @@ def _latency(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) -
     lats = [r[1] for r in rows]
     xmax = max(r[0] for r in rows) or 1.0
     lo, hi = min(lats), max(lats)
-    p = Plot(WIDTH, 330, (0, xmax), (10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi * 1.01))),
+    p = Plot(WIDTH, 330, (0, xmax * 1.02), (10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi * 1.01))),
              ylog=True, title="Latency over time (at invoke), fault windows shaded", xlabel="time since run start (s)",
              ylabel="latency (ms)")
     _shade(p, windows, xmax)
@@ -507,7 +507,7 @@ th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 .anomaly{border-left:4px solid #c62828;padding:4px 12px;margin:12px 0;background:#fffafa}
 .tag{background:#c62828;color:#fff;border-radius:4px;padding:1px 6px;font-size:13px;margin-right:6px}
 .note{color:#666;font-size:13px}svg{max-width:100%;height:auto}
-.findings{margin:10px 0;padding-left:20px;max-width:80em}.findings li{margin:4px 0}.f-bad b{color:#c62828}
+.findings{margin:10px 0;padding-left:20px;max-width:80em}.findings li{margin:4px 0;font-size:15px}.f-bad b{color:#c62828}
 .findings .first{color:#444;font-size:13px}.pair{display:flex;gap:20px;flex-wrap:wrap}.pair svg{max-width:49%}
 """
 

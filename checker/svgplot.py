@@ -177,8 +177,9 @@ class Plot:
         if markers:
             self.dots(xs, ys, color, 6, opacity=1)
 
-    def rect(self, x0: float, x1: float, y0: float, y1: float, color: str, title: str = "") -> None:
-        xa, xb = self.x(x0), self.x(x1)
+    def rect(self, x0: float, x1: float, y0: float, y1: float, color: str, title: str = "", bleed: float = 0) -> None:
+        """A filled rectangle; ``bleed`` px wider on the right so that adjacent cells leave no seam."""
+        xa, xb = self.x(x0), self.x(x1) + bleed
         ya, yb = self.y(y1), self.y(y0)
         t = f"<title>{esc(title)}</title>" if title else ""
         self.marks.append(

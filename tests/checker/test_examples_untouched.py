@@ -38,7 +38,7 @@ def _harness(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_check_and_report_of_an_example_leave_git_clean(repo: Path, name: str) -> None:
-    """check and report of histories/examples/NAME change no tracked file and report says where it wrote."""
+    """check, report and export of histories/examples/NAME touch no tracked file and say where they wrote."""
     example = f"histories/examples/{name}"
     done = _harness(repo, "check", example)
     assert done.returncode in (0, 1), done.stderr
@@ -47,6 +47,8 @@ def test_check_and_report_of_an_example_leave_git_clean(repo: Path, name: str) -
     assert done.returncode == 0, done.stderr
     assert f"wrote histories/example-{name}/report.html" in done.stdout
     assert (repo / "histories" / f"example-{name}" / "report.html").is_file()
+    done = _harness(repo, "export", example, "--edn")
+    assert done.returncode == 0 and f"wrote histories/example-{name}/history.edn" in done.stdout, done.stderr
     assert _git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
