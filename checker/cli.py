@@ -238,8 +238,9 @@ def summary(
     ops = st.get("ops")
     if isinstance(ops, dict) and ops:
         parts = [f"{f} {c['ok']} ok/{c['fail']} fail/{c['info']} info" for f, c in sorted(ops.items())]
-        fr = st.get("final_read_counts") or {}
-        lines.append(f"  operations: {'; '.join(parts)}; final reads {sum(fr.values()) if fr else 0}")
+        fr = st.get("final_read_counts")
+        finals = f"; final reads {sum(fr.values()):,}" if isinstance(fr, dict) else ""
+        lines.append(f"  operations: {'; '.join(parts)}{finals}")
     for f in checker_findings(results):
         lines.append(f"  {finding_line(f)}")
     anomalies = results.get("anomalies", [])
