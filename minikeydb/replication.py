@@ -36,7 +36,7 @@ from functools import partial
 import trio
 
 from .messaging import Backoff, Messenger
-from .record import Record
+from .record import Record, Stamp
 from .transport import Address
 from .wire import BATCH_BUDGET, Ack, Message, Replicate, TooLarge, batch_records, record_cost
 
@@ -93,15 +93,25 @@ class _Batch:
 
 
 class _Link:
-    """Records waiting for one peer, and the batch in flight to it (if any)."""
+    """Records waiting for one peer, and the batch in flight to it (if any).
 
-    __slots__ = ("peer", "dest", "queued", "batch")
+    ``pending`` is the newest stamp per key queued or in flight here, ``ranges`` how many of
+    those records fall in each ring range: what anti-entropy asks before it adds traffic.
+    """
+
+    __slots__ = ("peer", "dest", "queued", "batch", "pending", "ranges")
 
     def __init__(self, peer: str, dest: Address) -> None:
         self.peer = peer
         self.dest = dest
         self.queued: deque[Item] = deque()
         self.batch: _Batch | None = None
+        self.pending: dict[str, Stamp] = {}
+        self.ranges: Counter[int] = Counter()
+
+    @property
+    def in_flight(self) -> int:
+        return 0 if self.batch is None else len(self.batch.items)
 
 
 class Replicator:
@@ -119,6 +129,7 @@ class Replicator:
         *,
         hinted_handoff: bool = True,
         max_hints: int = 100_000,
+        range_of: Callable[[str], int] | None = None,
     ) -> None:
         self.node_id = node_id
         self.messenger = messenger
@@ -130,6 +141,7 @@ class Replicator:
         self.rng = rng
         self.hinted_handoff = hinted_handoff
         self.max_hints = max_hints
+        self.range_of = range_of
         self._hints: dict[str, dict[str, Record]] = {peer: {} for peer in peers}
         self._links: dict[str, _Link] = {peer: _Link(peer, dest) for peer, dest in peers.items()}
         self._ready: dict[str, None] = {}  # idle links with records queued (insertion-ordered)
@@ -145,23 +157,86 @@ class Replicator:
     def outbox_size(self) -> int:
         return sum(len(link.queued) for link in self._links.values())
 
-    def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> None:
-        """Queue a record for ``peer``; a full queue turns it straight into a hint.
+    @property
+    def high_water(self) -> int:
+        """Backlog per peer (queued + in flight + hinted records) past which new client writes are
+        refused: the peers' backlogs together never exceed ``max_hints``, so every record a
+        failed batch turns into a hint has room, and none is dropped."""
+        return max(1, min(OUTBOX_LIMIT, self.max_hints // max(1, len(self.peers))))
+
+    @property
+    def repair_high_water(self) -> int:
+        """Backlog per peer past which repair traffic (anti-entropy, read repair) is shed."""
+        return max(1, self.high_water // 2)
+
+    def backlog(self, peer: str) -> int:
+        """Records bound for ``peer`` not yet acknowledged: queued, in flight, or hinted."""
+        link = self._links[peer]
+        return len(link.queued) + link.in_flight + len(self._hints[peer])
+
+    def admits(self, peers: Iterable[str]) -> bool:
+        """Whether a new client write to these peers may be taken (every backlog under ``high_water``)."""
+        high = self.high_water
+        return all(self.backlog(peer) < high for peer in peers)
+
+    def has_pending(self, peer: str, record: Record) -> bool:
+        """Whether ``record``'s key is queued, in flight or hinted to ``peer`` at its stamp or newer."""
+        queued = self._links[peer].pending.get(record.key)
+        if queued is not None and queued >= record.stamp:
+            return True
+        hinted = self._hints[peer].get(record.key)
+        return hinted is not None and hinted.stamp >= record.stamp
+
+    def ranges_pending(self, peer: str) -> set[int]:
+        """Ring ranges with records queued or in flight to ``peer`` (empty without ``range_of``)."""
+        return {r for r, n in self._links[peer].ranges.items() if n > 0}
+
+    def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> bool:
+        """Queue a record for ``peer``; True when queued.
+
+        A record with a ``quorum`` is a client write: the node admitted it (``admits``), so it
+        is always taken (a full queue turns it straight into a hint). One without is repair
+        traffic (anti-entropy, a pull, read repair), already held by some replica: it is shed
+        (``repair_shed``) when ``peer``'s backlog is past ``repair_high_water``, and the next
+        anti-entropy round finds it again. (Anti-entropy also asks ``has_pending`` first, so
+        it never queues what is already on its way; read repair, one-shot, does not.)
 
         An idle link sends at once, or, while the receive loop is handling a burst
         (``deferring``), when it settles: records queued in one burst share a batch, as do
         records queued while a link's batch is in flight.
         """
         link = self._links[peer]
-        if len(link.queued) >= OUTBOX_LIMIT:
+        if quorum is None and self.backlog(peer) >= self.repair_high_water:
+            self.counters["repair_shed"] += 1
+            return False
+        elif len(link.queued) >= OUTBOX_LIMIT:
             self.counters["outbox_overflow"] += 1
-            self._add_hints(peer, [record])
-            if quorum is not None:
-                quorum.ack(False)
-            return
+            self._add_hints(peer, [(record, quorum)])
+            quorum.ack(False)
+            return False
         link.queued.append((record, quorum))
+        current = link.pending.get(record.key)
+        if current is None or record.stamp > current:
+            link.pending[record.key] = record.stamp
+        if self.range_of is not None:
+            link.ranges[self.range_of(record.key)] += 1
         if link.batch is None:
             self._mark_ready(link)
+        return True
+
+    def _untrack(self, link: _Link, items: list[Item]) -> None:
+        """These items left the link (acknowledged, or handed to hints)."""
+        pending = link.pending
+        for record, _ in items:
+            if pending.get(record.key) == record.stamp:
+                del pending[record.key]
+            if self.range_of is not None:
+                r = self.range_of(record.key)
+                left = link.ranges[r] - 1
+                if left > 0:
+                    link.ranges[r] = left
+                else:
+                    del link.ranges[r]
 
     def _mark_ready(self, link: _Link) -> None:
         self._ready[link.peer] = None
@@ -221,23 +296,32 @@ class Replicator:
             self._mark_ready(link)
 
     def _settle(self, link: _Link, items: list[Item], *, ok: bool) -> None:
+        self._untrack(link, items)
         if not ok:
             self.counters["replicate_failed"] += 1
-            self._add_hints(link.peer, [record for record, _ in items])
+            self._add_hints(link.peer, items)
         for _, quorum in items:
             if quorum is not None:
                 quorum.ack(ok)
 
-    def _add_hints(self, peer: str, records: Iterable[Record]) -> None:
+    def _add_hints(self, peer: str, items: Iterable[Item]) -> None:
+        """Keep records ``peer`` did not take, newest version per key, to offer again later.
+
+        The cap cannot be reached by client writes (admission keeps every backlog, hints
+        included, under ``high_water``); if it ever is, a client write is still kept (counted
+        in ``hints_over_cap``) rather than lost, and repair traffic is shed (``repair_shed``).
+        """
         if not self.hinted_handoff:
             return
         hints = self._hints[peer]
-        for record in records:
+        for record, quorum in items:
             current = hints.get(record.key)
             if current is None or record.stamp > current.stamp:
                 if current is None and self.hints_pending >= self.max_hints:
-                    self.counters["hints_dropped"] += 1
-                    continue
+                    if quorum is None:
+                        self.counters["repair_shed"] += 1
+                        continue
+                    self.counters["hints_over_cap"] += 1
                 hints[record.key] = record
                 self.counters["hints_stored"] += 1
 
