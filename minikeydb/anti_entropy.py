@@ -53,7 +53,7 @@ MAX_RANGES_PER_DATAGRAM = 400
 RANGES_RESERVE = MAX_RANGES_PER_DATAGRAM * 21
 """Room kept in every ``KeyStamps`` for its list of completed ranges (at most this many, 20 digits each)."""
 EXCHANGE_TTL = 10.0
-EXCHANGE_BYTES = 8 * PAYLOAD_BUDGET
+EXCHANGE_BYTES = 4 * PAYLOAD_BUDGET
 """Pacing, responder side: the (key, stamp) lists one exchange sends stop growing past this many
 bytes (whole ranges, at least one); the ranges left out differ next round too and come then."""
 RECORDS_PER_ROUND = 2_000
@@ -128,16 +128,15 @@ class AntiEntropy:
     async def start_exchange(self, peer: str) -> None:
         """Send our digests of the ranges shared with ``peer`` (step 1).
 
-        Ranges with records queued or in flight to ``peer`` are left out: they differ because
+        Not while records are queued or in flight to ``peer``: its ranges differ because
         replication is under way, and replication, not anti-entropy, delivers them.
         """
-        self.counters["ae_rounds"] += 1
-        busy = self.replicator.ranges_pending(peer)
-        digests = self.storage.bucket_digests()
-        shared = [(r, digests.get(r, 0)) for r in self.ring.shared_ranges(self.node_id, peer) if r not in busy]
-        self.counters["ae_ranges_busy"] += len(busy)
-        if not shared:
+        if self.replicator.busy(peer):
+            self.counters["ae_rounds_busy"] += 1  # replication is streaming to it: not now
             return
+        self.counters["ae_rounds"] += 1
+        digests = self.storage.bucket_digests()
+        shared = [(r, digests.get(r, 0)) for r in self.ring.shared_ranges(self.node_id, peer)]
         message_id = self.messenger.new_id()
         self._exchanges[message_id] = _Exchange(peer, trio.current_time())
         for group in split_by_size(shared, int_pair_cost):
@@ -148,16 +147,18 @@ class AntiEntropy:
 
         The list is split by encoded size; each datagram names the ranges whose list it
         completes (``ranges``), so the initiator can push what it holds there that the list
-        lacked. Ranges with records queued or in flight to the initiator are skipped, and one
-        exchange lists at most ``EXCHANGE_BYTES`` (whole ranges, in random order).
+        lacked. Nothing is listed while records are queued or in flight to the initiator, and
+        one exchange lists at most ``EXCHANGE_BYTES`` (whole ranges, in random order).
         """
         peer = self.peers.get(message.src)
         if peer is None:
             self.counters["dropped_unknown_peer"] += 1
             return
+        if self.replicator.busy(message.src):
+            self.counters["ae_declined_busy"] += 1  # replication is streaming to it: not now
+            return
         mine = self.storage.bucket_digests()
-        busy = self.replicator.ranges_pending(message.src)
-        differing = [r for r, digest in message.digests if mine.get(r, 0) != digest and r not in busy]
+        differing = [r for r, digest in message.digests if mine.get(r, 0) != digest]
         if not differing:
             return
         self.rng.shuffle(differing)

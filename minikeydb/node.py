@@ -134,7 +134,7 @@ class Node:
         self.backoff = Backoff(t.retry_initial, t.retry_max, t.retry_attempts)
         self.replicator = Replicator(
             node_id, self.messenger, self.peers, self.backoff, t.hint_interval, self.counters, self.rng,
-            hinted_handoff=self.features.hinted_handoff, range_of=self.ring.range_of,
+            hinted_handoff=self.features.hinted_handoff,
         )
         self.anti_entropy = AntiEntropy(
             node_id, self.ring, storage, self.messenger, self.replicator, self.peers, self.rng, self.counters,

@@ -95,11 +95,11 @@ class _Batch:
 class _Link:
     """Records waiting for one peer, and the batch in flight to it (if any).
 
-    ``pending`` is the newest stamp per key queued or in flight here, ``ranges`` how many of
-    those records fall in each ring range: what anti-entropy asks before it adds traffic.
+    ``pending`` is the newest stamp per key queued or in flight here: what anti-entropy asks
+    before it adds traffic.
     """
 
-    __slots__ = ("peer", "dest", "queued", "batch", "pending", "ranges")
+    __slots__ = ("peer", "dest", "queued", "batch", "pending")
 
     def __init__(self, peer: str, dest: Address) -> None:
         self.peer = peer
@@ -107,7 +107,6 @@ class _Link:
         self.queued: deque[Item] = deque()
         self.batch: _Batch | None = None
         self.pending: dict[str, Stamp] = {}
-        self.ranges: Counter[int] = Counter()
 
     @property
     def in_flight(self) -> int:
@@ -129,7 +128,6 @@ class Replicator:
         *,
         hinted_handoff: bool = True,
         max_hints: int = 100_000,
-        range_of: Callable[[str], int] | None = None,
     ) -> None:
         self.node_id = node_id
         self.messenger = messenger
@@ -141,7 +139,6 @@ class Replicator:
         self.rng = rng
         self.hinted_handoff = hinted_handoff
         self.max_hints = max_hints
-        self.range_of = range_of
         self._hints: dict[str, dict[str, Record]] = {peer: {} for peer in peers}
         self._links: dict[str, _Link] = {peer: _Link(peer, dest) for peer, dest in peers.items()}
         self._ready: dict[str, None] = {}  # idle links with records queued (insertion-ordered)
@@ -179,6 +176,11 @@ class Replicator:
         high = self.high_water
         return all(self.backlog(peer) < high for peer in peers)
 
+    def busy(self, peer: str) -> bool:
+        """Whether records are queued or in flight to ``peer``: normal replication is at work there."""
+        link = self._links[peer]
+        return bool(link.queued) or link.batch is not None
+
     def has_pending(self, peer: str, record: Record) -> bool:
         """Whether ``record``'s key is queued, in flight or hinted to ``peer`` at its stamp or newer."""
         queued = self._links[peer].pending.get(record.key)
@@ -186,10 +188,6 @@ class Replicator:
             return True
         hinted = self._hints[peer].get(record.key)
         return hinted is not None and hinted.stamp >= record.stamp
-
-    def ranges_pending(self, peer: str) -> set[int]:
-        """Ring ranges with records queued or in flight to ``peer`` (empty without ``range_of``)."""
-        return {r for r, n in self._links[peer].ranges.items() if n > 0}
 
     def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> bool:
         """Queue a record for ``peer``; True when queued.
@@ -218,8 +216,6 @@ class Replicator:
         current = link.pending.get(record.key)
         if current is None or record.stamp > current:
             link.pending[record.key] = record.stamp
-        if self.range_of is not None:
-            link.ranges[self.range_of(record.key)] += 1
         if link.batch is None:
             self._mark_ready(link)
         return True
@@ -230,13 +226,6 @@ class Replicator:
         for record, _ in items:
             if pending.get(record.key) == record.stamp:
                 del pending[record.key]
-            if self.range_of is not None:
-                r = self.range_of(record.key)
-                left = link.ranges[r] - 1
-                if left > 0:
-                    link.ranges[r] = left
-                else:
-                    del link.ranges[r]
 
     def _mark_ready(self, link: _Link) -> None:
         self._ready[link.peer] = None
