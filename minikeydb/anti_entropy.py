@@ -11,8 +11,22 @@ Every ``anti_entropy_interval`` a node picks a random peer and runs one exchange
    (``Pull``, answered through the normal replication path), what it has newer, or the peer lacks,
    it pushes (``Replicate``). Only differing records travel.
 
+Every list (digests, key stamps, pulled keys) is split by encoded size (``wire.split_by_size``),
+never by count, so 1 KiB keys travel like short ones; a message that still cannot be encoded is
+counted (``ae_too_large``) and logged, never raised in a handler. Each ``KeyStamps`` names the
+ranges whose list it completes, so the initiator pushes what the peer lacks there as soon as
+that datagram arrives.
+
 Because merging is last-writer-wins on stamps, an exchange is safe whatever order its datagrams
 arrive in, and a lost datagram only delays convergence to the next round.
+
+Anti-entropy never competes with normal replication: no exchange starts, and none is answered,
+while records are queued or in flight to that peer (``ae_rounds_busy``, ``ae_declined_busy``);
+a version already queued, in flight or hinted to the peer at that stamp or newer is not queued
+again, nor one whose stamp is within ``SETTLE`` seconds of now (``ae_skipped_queued``); and one
+exchange lists at most ``EXCHANGE_BYTES`` of key stamps and moves at most ``RECORDS_PER_ROUND``
+records. What it leaves out still differs next round. Under sustained saturation it therefore
+waits for the load to drop; hints, not anti-entropy, repair what a replica misses meanwhile.
 
 The same loop purges tombstones older than ``tombstone_grace``: far longer than any partition, so
 no replica can still hold the value the tombstone deleted when its tombstone disappears.

@@ -21,8 +21,24 @@ at all.)
 When a peer does not answer, its records become *hints*: kept here (newest version per key) and
 offered again every ``hint_interval`` until the peer takes them. That is hinted handoff; it bounds
 how long a replica that was down or cut off stays behind, without waiting for anti-entropy.
-Hints live in memory and are bounded: a crash or an overflow loses them (counted), and
-anti-entropy repairs what they would have.
+Hints live in memory: a crash loses them, and anti-entropy repairs what they would have.
+
+Backpressure: admission control, not spill-to-disk. Every record bound for a peer and not yet
+acknowledged there (queued, in the batch in flight, or hinted) counts in that peer's
+``backlog``. The node refuses a new client write, before stamping or staging anything, with a
+definite ``fail`` ("overloaded", counted in ``writes_overloaded``) while the backlog toward any
+other replica of its key is at ``high_water`` (``max_hints`` shared out over the peers, at most
+``OUTBOX_LIMIT``). So the backlogs together never exceed ``max_hints``, every record a failed
+batch turns into a hint has room, and a write not yet on N replicas is never dropped (the hint
+cap has no drop path for client writes: were it ever reached, the write is kept and counted in
+``hints_over_cap``). The price: while a replica stays unreachable long enough for its backlog to
+fill, writes to its keys are refused until its hints drain.
+
+Repair traffic (anti-entropy pushes, answers to pulls, read repair) is a copy of a version some
+replica already holds. It is taken only while the peer's backlog is under ``repair_high_water``
+(half the client mark, so repairs never crowd out writes) and otherwise shed, counted in
+``repair_shed``, as is a repair record that fails when the hints are full: the next
+anti-entropy round finds the difference again.
 """
 
 from __future__ import annotations
