@@ -151,9 +151,9 @@ class AntiEntropy:
         self.counters["ae_rounds"] += 1
         digests = self.storage.bucket_digests()
         shared = [(r, digests.get(r, 0)) for r in self.ring.shared_ranges(self.node_id, peer)]
-        message_id = self.messenger.new_id()
-        self._exchanges[message_id] = _Exchange(peer, trio.current_time())
-        for group in split_by_size(shared, int_pair_cost):
+        for group in split_by_size(shared, int_pair_cost):  # each datagram an exchange of its own
+            message_id = self.messenger.new_id()
+            self._exchanges[message_id] = _Exchange(peer, trio.current_time())
             await self._send(Digests(message_id, self.node_id, tuple(group)), self.peers[peer])
 
     async def on_digests(self, message: Digests) -> None:

@@ -33,10 +33,16 @@ def missing(cluster: TestCluster, wanted: dict[str, Record]) -> dict[str, int]:
     return {n: sum(1 for k in wanted if node.storage.get(k) is None) for n, node in cluster.nodes.items()}
 
 
-@pytest.mark.parametrize(("key_length", "per_node"), [(200, 400), (1024, 200)])
-async def test_anti_entropy_alone_converges_replicas_holding_long_keys_the_other_lacks(tmp_path, key_length, per_node):
-    """Two replicas each holding hundreds of long keys the other lacks converge by anti-entropy alone, with no handler error."""
-    config = make_config(tmp_path, 2, replicas=2)
+@pytest.mark.parametrize(
+    ("key_length", "per_node", "vnodes"),
+    [(200, 400, 64), (1024, 200, 64), (200, 400, 1), (16, 300, 2000)],
+    ids=["200B-keys", "1KiB-keys", "ranges-span-datagrams", "digests-span-datagrams"],
+)
+async def test_anti_entropy_alone_converges_replicas_holding_long_keys_the_other_lacks(
+    tmp_path, key_length, per_node, vnodes
+):
+    """Two replicas each holding hundreds of keys the other lacks converge by anti-entropy alone, with no handler error."""
+    config = make_config(tmp_path, 2, replicas=2, vnodes=vnodes)
     async with running_cluster(config, features=AE_ONLY) as cluster:
         n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
         wanted = await seed(n1, [long_key("a", i, key_length) for i in range(per_node)])
