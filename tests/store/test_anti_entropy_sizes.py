@@ -6,6 +6,7 @@ import pytest
 
 from minikeydb.node import Features, Node
 from minikeydb.record import Record
+from minikeydb.wire import Pull
 
 from .cluster_fixture import TestCluster, make_config, running_cluster, wait_until
 
@@ -53,3 +54,15 @@ async def test_anti_entropy_alone_converges_replicas_holding_long_keys_the_other
             assert node.counters["handler_errors"] == 0
             assert node.counters["ae_too_large"] == 0
         assert sum(n.counters["ae_pushed"] + n.counters["ae_pulled"] for n in (n1, n2)) >= len(wanted) // 2
+
+
+async def test_an_anti_entropy_message_too_large_to_send_is_counted_not_raised(tmp_path):
+    """A message over the datagram limit handed to anti-entropy's sender is counted in ae_too_large, never raised."""
+    config = make_config(tmp_path, 2, replicas=2)
+    async with running_cluster(config, features=AE_ONLY) as cluster:
+        n1 = cluster.nodes["n1"]
+        keys = tuple(long_key("x", i, 1000) for i in range(100))  # 100 KB of keys: no datagram holds them
+        sent = await n1.anti_entropy._send(Pull(n1.messenger.new_id(), "n1", keys), n1.peers["n2"])
+        assert sent is False
+        assert n1.counters["ae_too_large"] == 1
+        assert n1.counters["handler_errors"] == 0
