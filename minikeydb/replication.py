@@ -223,10 +223,11 @@ class Replicator:
         if quorum is None and self.backlog(peer) >= self.repair_high_water:
             self.counters["repair_shed"] += 1
             return False
-        elif len(link.queued) >= OUTBOX_LIMIT:
+        if len(link.queued) >= OUTBOX_LIMIT:  # unreachable past admission; a hint, never a loss
             self.counters["outbox_overflow"] += 1
             self._add_hints(peer, [(record, quorum)])
-            quorum.ack(False)
+            if quorum is not None:
+                quorum.ack(False)
             return False
         link.queued.append((record, quorum))
         current = link.pending.get(record.key)
