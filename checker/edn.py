@@ -270,7 +270,7 @@ def read_edn_events(raw: bytes, path: str | Path) -> Iterator[tuple[int, dict[st
     for line, m in ops:
         if not isinstance(m, dict):
             raise HistoryError(path, line, "(event)", f"expected an EDN map, got {type(m).__name__}")
-    keyed = _looks_keyed(ops)  # type: ignore[arg-type]
+    keyed = _looks_keyed(ops)
     for line, m in ops:
         yield line, _to_event(m, keyed)
 

@@ -77,6 +77,7 @@ def pair_operations(events: list[dict]) -> list[Operation]:
         time = event.get("time")
         if type(time) is not int:
             time = None
+        op: Operation | None
         if kind == "invoke":
             if type(f) is not str:
                 raise HistoryInputError(f"{_where(event, pos)}: field 'f' must be a string, got {f!r}")
