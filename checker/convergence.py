@@ -1,4 +1,4 @@
-"""The convergence checker: eventual consistency by the rules of HISTORY.md, in one streaming pass.
+"""The convergence checker: eventual consistency by the rules of docs/HISTORY.md, in one streaming pass.
 
 Per key it tracks the writes (by their unique value), which of them were acknowledged, and the
 last final read on every node. Every read is traced to the write it saw as it streams past; reads

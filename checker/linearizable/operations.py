@@ -2,7 +2,7 @@
 
 A history is a list of events (invoke, then ok/fail/info by the same process). The search needs
 operations instead: what was called, with which value, and the interval in real time during
-which it may take effect. Line order is the real-time order (HISTORY.md), so an interval is a
+which it may take effect. Line order is the real-time order (docs/HISTORY.md), so an interval is a
 pair of positions in the event list, never a pair of timestamps. An operation that completed
 with `info`, or never completed, has no end: it may take effect at any point after its
 invocation, or never.
