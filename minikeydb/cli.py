@@ -391,7 +391,7 @@ def format_stats(stats: dict[str, dict[str, int] | None]) -> str:
     header = ["counter", *nodes]
     rows = [["state", *("up" if stats[n] is not None else "down" for n in nodes)]]
     for name in names:
-        rows.append([name, *("-" if stats[n] is None else str((stats[n] or {}).get(name, 0)) for n in nodes)])
+        rows.append([name, *("-" if (s := stats[n]) is None else str(s.get(name, 0)) for n in nodes)])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
