@@ -21,7 +21,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -168,7 +168,7 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("minikeydb").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-async def _until_terminated(serve: Callable[..., object], *args: object) -> None:
+async def _until_terminated(serve: Callable[..., Awaitable[object]], *args: object) -> None:
     """Run ``serve`` until SIGTERM (Ctrl-C arrives as KeyboardInterrupt, handled by the caller)."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve, *args)
@@ -178,7 +178,7 @@ async def _until_terminated(serve: Callable[..., object], *args: object) -> None
         nursery.cancel_scope.cancel()
 
 
-def _run_server(what: str, serve: Callable[..., object], *args: object) -> int:
+def _run_server(what: str, serve: Callable[..., Awaitable[object]], *args: object) -> int:
     try:
         trio.run(_until_terminated, serve, *args)
     except KeyboardInterrupt:
@@ -391,7 +391,7 @@ def format_stats(stats: dict[str, dict[str, int] | None]) -> str:
     header = ["counter", *nodes]
     rows = [["state", *("up" if stats[n] is not None else "down" for n in nodes)]]
     for name in names:
-        rows.append([name, *("-" if stats[n] is None else str(stats[n].get(name, 0)) for n in nodes)])
+        rows.append([name, *("-" if (s := stats[n]) is None else str(s.get(name, 0)) for n in nodes)])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:

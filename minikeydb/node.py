@@ -235,7 +235,9 @@ class Node:
             self.counters["handler_errors"] += 1
             log.exception("node %s: error in %s", self.id, getattr(handler, "__name__", handler))
 
-    async def _dispatch(self, message: Message, src: Address) -> None:
+    async def _dispatch(self, message: Any, src: Address) -> None:
+        # ``message`` is a Message; Any because dispatch is on ``type(message) is C`` through a
+        # local, which mypy cannot narrow (isinstance would be slower on the hottest path).
         assert self._nursery is not None
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s <- %s %r", self.id, src, message)

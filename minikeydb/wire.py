@@ -23,7 +23,7 @@ import hmac
 import operator
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 import attrs
 import orjson
@@ -232,13 +232,21 @@ _TO_JSON: dict[Any, Callable[[Any], Any]] = {
 else is a str, int, bool, None, dict or (nested) tuple, which orjson writes as JSON directly."""
 
 
-def _message(kind: int, *field_kinds: Any) -> Any:
-    """Class decorator: a frozen attrs message with a wire kind and per-field validators."""
+M = TypeVar("M", bound=Message)
 
-    def wrap(cls: type) -> type:
+
+@dataclass_transform(frozen_default=True, field_specifiers=(attrs.field,))
+def _message(kind: int, *field_kinds: Any) -> Callable[[type[M]], type[M]]:
+    """Class decorator: a frozen attrs message with a wire kind and per-field validators.
+
+    Typed as a dataclass transform returning the class it was given, so that a type checker sees
+    each message's ``__init__`` (fields, defaults) exactly as attrs builds it.
+    """
+
+    def wrap(cls: type[M]) -> type[M]:
         cls.KIND = kind
         cls.FIELDS = field_kinds
-        frozen = attrs.frozen(slots=True)(cls)
+        frozen: Any = attrs.frozen(slots=True)(cls)
         names = [f.name for f in attrs.fields(frozen)]
         if len(names) != len(field_kinds):
             raise TypeError(f"{cls.__name__}: {len(names)} fields but {len(field_kinds)} kinds")
@@ -258,7 +266,7 @@ def _message(kind: int, *field_kinds: Any) -> Any:
     return wrap
 
 
-_REGISTRY: dict[int, type] = {}
+_REGISTRY: dict[int, type[Message]] = {}
 
 
 # Client requests and the one reply they all get ------------------------------------------
