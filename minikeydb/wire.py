@@ -62,6 +62,21 @@ class TooLarge(ValueError):
     """A key or value over its size limit: a client error, reported before anything is sent."""
 
 
+class NotText(TooLarge):
+    """A key or value that is not Unicode text (a lone surrogate: bytes that were not UTF-8 on a
+    command line). A ``TooLarge`` so every caller that reports one reports this too."""
+
+
+def _is_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 MAX_ENCODED_PER_CHAR = 6
 """No character takes more than six bytes in a JSON string (``\\u001f``; UTF-8 takes at most four)."""
 
@@ -84,6 +99,10 @@ def check_sizes(key: str, value: str | None) -> None:
     """
     if not key:
         raise TooLarge("the key is empty; keys are 1 to 1024 bytes")
+    if not _is_text(key):
+        raise NotText(f"the key {key!r} is not valid UTF-8 text")
+    if value is not None and not _is_text(value):
+        raise NotText(f"the value {value[:40]!r} is not valid UTF-8 text")
     if not fits(key, MAX_KEY_BYTES):
         raise TooLarge(f"the key takes {encoded_size(key)} bytes encoded; keys are at most {MAX_KEY_BYTES} bytes")
     if value is not None and not fits(value, MAX_VALUE_BYTES):
