@@ -285,10 +285,10 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
 
 def _check_addresses(nodes: list[NodeConfig], source: str) -> None:
     """Two nodes on one address would be one node answering for two (a write "on W=2" held once)."""
-    for what, address_of in (("address", NodeConfig.address.fget), ("peer address", NodeConfig.peer_address.fget)):
+    for what, peer in (("address", False), ("peer address", True)):
         seen: dict[tuple[str, int], str] = {}
         for node in nodes:
-            host, port = address_of(node)  # type: ignore[misc]
+            host, port = node.peer_address if peer else node.address
             key = (host.lower(), port)
             if key in seen:
                 raise ConfigError(
