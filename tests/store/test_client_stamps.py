@@ -79,3 +79,13 @@ async def test_per_node_walls_stamp_a_write_with_the_target_nodes_clock(tmp_path
         assert to_n1.ok and to_n2.ok
         assert to_n2.stamp[0] - to_n1.stamp[0] > 2_000_000
         assert len({to_n1.stamp[2], to_n2.stamp[2], client.id}) == 3
+
+
+def test_the_cli_explains_a_clock_refusal():
+    """A write refused for its clock is reported as a clock problem with nothing written, not as "unavailable"."""
+    from minikeydb.cli import _describe_failure
+    from minikeydb.client import Result
+    from minikeydb.config import load_config
+
+    message = _describe_failure(Result("fail", error="clock", node="n1"), load_config(None))
+    assert "clock" in message and "nothing was written" in message and "unavailable" not in message
