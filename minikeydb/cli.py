@@ -32,7 +32,7 @@ from .client import Client, Result
 from .config import ClusterConfig, ConfigError, load_config
 from .node import BUGS
 from .storage import StorageError
-from .wire import FAIL, OK, TooLarge, check_sizes
+from .wire import FAIL, OK, REPLAY_WINDOW, TooLarge, check_sizes
 
 EXIT_OK = 0
 EXIT_ABSENT = 1
@@ -229,6 +229,9 @@ def cmd_cluster(args: argparse.Namespace, config: ClusterConfig) -> int:
 
 def _describe_failure(result: Result, config: ClusterConfig) -> str:
     node = result.node or "?"
+    if result.outcome == FAIL and result.error == "clock":
+        return (f"refused by node {node}: this machine's clock and node {node}'s differ by more than "
+                f"{REPLAY_WINDOW:g}s, so the write's time stamp cannot be trusted (nothing was written; fix the clocks)")
     if result.outcome == FAIL:
         return f"unavailable: node {node} could not do it ({result.error or 'no reason given'})"
     if result.error == "timeout":
