@@ -9,8 +9,10 @@ needs to know what is wrong with the *file*, not where the checker tripped.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,8 +31,33 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` (exit 254) and suggests the flag a mistyped one was near."""
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self
+            if getattr(parsed, "command", None) in self._subcommands():
+                parser = self._subcommands()[parsed.command]
+            flags = [s for s in parser._option_string_actions if s.startswith("--")]
+            hints = "".join(_did_you_mean(e.split("=", 1)[0], flags) for e in extras if e.startswith("--"))
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
+        return parsed
+
+    def _subcommands(self) -> dict[str, argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean '--checker'?)`` for a near miss of one of ``choices``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def verdict_code(valid: Any) -> int:
@@ -62,15 +89,29 @@ def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
 def _parser() -> _Parser:
     ap = _Parser(prog="harness.py", description="Check, report and export MinikeyDB histories.")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
-    c = sub.add_parser("check", help="give a verdict on one or more histories")
+    c = sub.add_parser(
+        "check",
+        help="give a verdict on one or more histories",
+        description="Give a verdict on run directories or history files (HISTORY.md JSON lines, or Jepsen "
+        "EDN). Prints a summary per path; exit 0 valid, 1 invalid, 2 unknown, 254 bad input or flags "
+        "(the worst over all paths).",
+    )
     c.add_argument("paths", nargs="+", metavar="PATH", help="run directory or history (.jsonl / .edn)")
     c.add_argument(
         "--checker", default="convergence", help="convergence, linearizable, or both, comma-separated"
     )
     c.add_argument("--model", default=None, help="linearizability model (default: kv)")
     c.add_argument("--init", default=None, help="initial state for the linearizability model, as JSON")
-    c.add_argument("--null-read", choices=("any", "absent"), default="any")
-    c.add_argument("--fail-cas", choices=("not-applied", "observed"), default="not-applied")
+    c.add_argument(
+        "--null-read", choices=("any", "absent"), default="any",
+        help="linearizability: what a read of null means: 'absent' (the key has no value, as in "
+        "MinikeyDB) or 'any' (an unknown value, as a Jepsen read that returned nothing)",
+    )
+    c.add_argument(
+        "--fail-cas", choices=("not-applied", "observed"), default="not-applied",
+        help="linearizability: what a failed cas means: 'not-applied' (it did not happen) or 'observed' "
+        "(it also proves the register did not hold the expected value)",
+    )
     c.add_argument("--time-budget", type=float, default=None, help="seconds per part for linearizability")
     c.add_argument("--json", action="store_true", help="print the results object (one line per path)")
     r = sub.add_parser("report", help="write report.html for a run directory or history")

@@ -7,9 +7,11 @@ unreadable input (with a message saying what to use), 255 an internal error.
 from __future__ import annotations
 
 import argparse
+import difflib
 import random
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from .options import (
     CHECKERS,
@@ -28,13 +30,39 @@ EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 254
 SUBCOMMANDS = ("run", "check", "report", "export", "replay", "explore")
 
 
+COMMAND_HELP = {
+    "run": "run a test: cluster, workload, nemesis, verdict (the default command)",
+    "check": "give a verdict on run directories or histories (.jsonl / Jepsen .edn)",
+    "report": "write report.html for a run directory or history",
+    "export": "write a history as Jepsen EDN",
+    "replay": "re-run a recorded run from its run.json (sim: byte for byte)",
+    "explore": "search seeds in simulation and shrink the first failure",
+}
+
+
 class UsageError(Exception):
     pass
 
 
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'check'?)`` for a near miss of one of ``choices``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    """argparse that raises ``UsageError`` (exit 254) and suggests the flag a mistyped one was near."""
+
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            flags = [s for s in self._option_string_actions if s.startswith("--")]
+            hints = "".join(did_you_mean(e.split("=", 1)[0], flags) for e in extras if e.startswith("--"))
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
+        return parsed
 
 
 def verdict_exit(valid: object) -> int:
@@ -93,9 +121,45 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
     ).validate()
 
 
-def run_command(argv: Sequence[str], full_argv: list[str]) -> int:
-    parser = _Parser(prog="harness.py run", description="Run a test: cluster, workload, nemesis, verdict.")
+def version_text() -> str:
+    """``harness.py (MinikeyDB 0.1.0)``: the installed package's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("minikeydb")
+    except PackageNotFoundError:
+        number = "unknown: not installed (pip install -e .)"
+    return f"harness.py (MinikeyDB {number})"
+
+
+def _commands_text() -> str:
+    width = max(map(len, COMMAND_HELP))
+    return "\n".join(f"  {name:<{width}}  {text}" for name, text in COMMAND_HELP.items())
+
+
+def run_parser(prog: str = "harness.py run") -> _Parser:
+    """The parser of a run; as ``harness.py`` (no command) its help also lists every command."""
+    if prog != "harness.py":
+        parser = _Parser(prog=prog, description="Run a test: cluster, workload, nemesis, verdict.")
+    else:
+        parser = _Parser(
+            prog=prog,
+            usage="harness.py [COMMAND] [FLAGS]   (no COMMAND: run a test with FLAGS)",
+            description="MinikeyDB's Jepsen-style test harness: run a test against a real cluster (or a\n"
+            "simulated one), then check, report, export, replay or explore recorded runs.\n\n"
+            f"commands:\n{_commands_text()}\n\n"
+            "'harness.py COMMAND --help' shows a command's flags. Without a command, harness.py\n"
+            "runs a test with the flags below, e.g.\n"
+            "  python harness.py --nodes 5 --nemesis partition --time-limit 30",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.add_argument("--version", action="version", version=version_text())
     add_run_options(parser)
+    return parser
+
+
+def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.py run") -> int:
+    parser = run_parser(prog)
     args = parser.parse_args(list(argv))
     options = options_from_args(args)
     if options.mode == "sim":
@@ -114,12 +178,23 @@ def run_command(argv: Sequence[str], full_argv: list[str]) -> int:
     return verdict_exit(result.results.get("valid"))
 
 
+def unknown_command(word: str) -> UsageError:
+    """A first word that is neither a command nor a flag: say so, with the nearest command."""
+    return UsageError(
+        f"harness.py: unknown command {word!r}{did_you_mean(word, SUBCOMMANDS)}; commands: "
+        f"{', '.join(SUBCOMMANDS)}, or flags alone to run a test (see harness.py --help)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     full_argv = ["harness.py", *argv]
-    command = argv[0] if argv and argv[0] in SUBCOMMANDS else "run"
-    rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
+    explicit = bool(argv) and argv[0] in SUBCOMMANDS
+    command = argv[0] if explicit else "run"
+    rest = argv[1:] if explicit else argv
     try:
+        if argv and not explicit and not argv[0].startswith("-"):
+            raise unknown_command(argv[0])
         if command in ("check", "report", "export"):
             from checker.cli import main as checker_main
 
@@ -132,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .explore import explore_command
 
             return explore_command(rest)
-        return run_command(rest, full_argv)
+        return run_command(rest, full_argv, "harness.py run" if explicit else "harness.py")
     except (UsageError, OptionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,80 @@
+"""What ``harness.py`` tells a user about itself: commands, version, near misses, and the default run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = ("run", "check", "report", "export", "replay", "explore")
+
+
+def harness(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "harness.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+def test_top_level_help_names_every_command() -> None:
+    """``harness.py --help`` lists every subcommand and the run flags, and exits 0."""
+    done = harness("--help")
+    assert done.returncode == 0, done.stderr
+    for command in COMMANDS:
+        assert f"  {command} " in done.stdout, command
+    assert "--nemesis" in done.stdout and "--version" in done.stdout
+
+
+def test_version_prints_the_package_version() -> None:
+    """``harness.py --version`` prints MinikeyDB's installed version and exits 0."""
+    from importlib.metadata import version
+
+    done = harness("--version")
+    assert done.returncode == 0, done.stderr
+    assert version("minikeydb") in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "suggestion"),
+    [
+        (["chek", "x"], "did you mean 'check'?"),
+        (["replya", "x"], "did you mean 'replay'?"),
+        (["--nemsis", "all"], "did you mean '--nemesis'?"),
+        (["--time-limt=3"], "did you mean '--time-limit'?"),
+        (["check", "x", "--chekcer", "linearizable"], "did you mean '--checker'?"),
+        (["replay", "x", "--qiet"], "did you mean '--quiet'?"),
+    ],
+)
+def test_near_misses_get_a_suggestion_and_exit_254(args: list[str], suggestion: str) -> None:
+    """A mistyped command or flag exits 254 with one line naming the nearest real one, no traceback."""
+    done = harness(*args)
+    assert done.returncode == 254, (done.stdout, done.stderr)
+    assert suggestion in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_an_unknown_word_is_called_an_unknown_command() -> None:
+    """A first word that is no command is reported as such, listing the commands."""
+    done = harness("frobnicate")
+    assert done.returncode == 254
+    assert "unknown command 'frobnicate'" in done.stderr and "explore" in done.stderr
+
+
+def test_check_help_describes_the_command_and_every_flag() -> None:
+    """``check --help`` has a description and a help line for --null-read and --fail-cas."""
+    done = harness("check", "--help")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "Give a verdict" in text
+    assert "what a read of null means" in text
+    assert "what a failed cas means" in text
+
+
+def test_flags_without_a_command_still_run_a_test(tmp_path: Path) -> None:
+    """The README's main command form (flags, no command) runs a test: here a short simulated one."""
+    done = harness("--mode", "sim", "--time-limit", "2", "--fault-interval", "1", "--nemesis", "partition",
+                   "--seed", "3", "--keys", "4", "--rate", "50", "--quiesce", "0.5", "--out", str(tmp_path))
+    assert done.returncode in (0, 1, 2), done.stderr
+    assert "verdict:" in done.stdout
+    assert list(tmp_path.glob("*-partition-sim/history.jsonl"))
