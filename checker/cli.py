@@ -337,6 +337,10 @@ def main(argv: list[str]) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_VALID
+    except OSError as e:  # a path that cannot be read or written (--out into a file, read-only, ...)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e} (check the path and its permissions)", file=sys.stderr)
+        return EXIT_INPUT
     except Exception as e:  # the promise: no traceback reaches the user
         print(f"internal error in the checker: {type(e).__name__}: {e} (please report this)", file=sys.stderr)
         return EXIT_INTERNAL

@@ -68,18 +68,43 @@ class RunResult:
     elapsed: float
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+,=")
+
+
+def check_run_name(name: str) -> None:
+    """A run name is one plain path component: no ``/``, no ``..``, nothing hidden."""
+    if not name or name.startswith(".") or not set(name) <= _NAME_CHARS:
+        raise OptionError(
+            f"--name must be a plain name of letters, digits and . _ - + , = (not starting with a dot, no "
+            f"'/'), got {name!r}; use --out to choose the directory it goes in"
+        )
+
+
 def new_run_dir(out: Path, name: str) -> Path:
-    """``<out>/<UTC time>-<name>``, unique even when two runs start in the same second."""
+    """``<out>/<UTC time>-<name>``, unique even when two runs start in the same second.
+
+    A directory that cannot be made (``--out`` is a file, read-only, ...) is a usage error
+    (``OptionError``, exit 254) named after the flag, raised before anything starts.
+    """
+    check_run_name(name)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1000):
-        candidate = out / (f"{stamp}-{name}" if attempt == 0 else f"{stamp}-{name}-{attempt}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"cannot create a run directory under {out}")
+    try:
+        if out.exists() and not out.is_dir():
+            raise OptionError(f"--out {out}: is a file, not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            candidate = out / (f"{stamp}-{name}" if attempt == 0 else f"{stamp}-{name}-{attempt}")
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out) else ""
+        raise OptionError(
+            f"--out {out}: cannot create a run directory there: {exc.strerror or exc}{where}"
+        ) from None
+    raise OptionError(f"--out {out}: 1000 run directories named {stamp}-{name} already exist")
 
 
 def run_name(options: RunOptions) -> str:

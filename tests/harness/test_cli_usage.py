@@ -78,3 +78,41 @@ def test_flags_without_a_command_still_run_a_test(tmp_path: Path) -> None:
     assert done.returncode in (0, 1, 2), done.stderr
     assert "verdict:" in done.stdout
     assert list(tmp_path.glob("*-partition-sim/history.jsonl"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "mentions"),
+    [
+        (["--out", "{file}"], "is a file"),
+        (["--out", "{file}/sub"], "Not a directory"),
+        (["--out", "/sys/minikeydb-cannot-write-here"], "--out"),
+        (["--name", "../escape"], "--name"),
+        (["--name", "a/b"], "--name"),
+        (["--name", ".hidden"], "--name"),
+    ],
+    ids=["out-is-a-file", "out-under-a-file", "out-read-only", "name-dotdot", "name-slash", "name-hidden"],
+)
+def test_bad_out_or_name_is_a_usage_error(tmp_path: Path, flags: list[str], mentions: str) -> None:
+    """An --out that cannot hold a run directory, or a --name that is not one plain name, exits 254 with a message."""
+    if "/sys/" in flags[1] and not Path("/sys").is_dir():
+        pytest.skip("no /sys on this machine")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    flags = [f.replace("{file}", str(a_file)) for f in flags]
+    done = harness("--mode", "sim", "--time-limit", "1", "--seed", "1", *flags, cwd=tmp_path)
+    assert done.returncode == 254, done.stderr
+    assert mentions in done.stderr and "internal error" not in done.stderr
+    assert not (tmp_path.parent / "escape").exists()
+
+
+def test_read_only_out_directory_is_a_usage_error(tmp_path: Path) -> None:
+    """An existing --out directory without write permission exits 254 naming --out (skipped as root)."""
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    done = harness("--mode", "sim", "--time-limit", "1", "--seed", "1", "--out", str(locked))
+    assert done.returncode == 254, done.stderr
+    assert "--out" in done.stderr and "Permission denied" in done.stderr
