@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import signal
 import sys
 import time
@@ -129,6 +130,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (see the module docstring)."""
+    return quiet_broken_pipe(lambda: _main(argv))
+
+
+def _is_broken_pipe(exc: BaseException) -> bool:
+    """A ``BrokenPipeError``, or a group of nothing else (what a nursery wraps it in)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(BrokenPipeError)[1] is None
+    return isinstance(exc, BrokenPipeError)
+
+
+def quiet_broken_pipe(command: Callable[[], int]) -> int:
+    """Run ``command``; when stdout's reader has gone (``| head -1``), end quietly, no traceback.
+
+    The exit code is the command's own when it had finished (the pipe broke at the final flush),
+    else 0: the reader stopped reading, and what was left to print was not wanted. Stdout is then
+    pointed at /dev/null so that the interpreter's own flush at exit does not complain either.
+    """
+    code = EXIT_OK
+    try:
+        code = command()
+        sys.stdout.flush()
+    except BaseException as exc:
+        if not _is_broken_pipe(exc):
+            raise
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # stdout is no real file (a test's capture): nothing to silence
+            pass
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         try:

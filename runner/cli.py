@@ -187,6 +187,14 @@ def unknown_command(word: str) -> UsageError:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one harness command; the exit code (see the module docstring). Output into a closed pipe
+    (``| head``) ends quietly."""
+    from minikeydb.cli import quiet_broken_pipe
+
+    return quiet_broken_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     full_argv = ["harness.py", *argv]
     explicit = bool(argv) and argv[0] in SUBCOMMANDS
@@ -214,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main ends quietly
     except Exception as exc:  # never a bare traceback for a user; the details go to the log
         import traceback
 
