@@ -30,7 +30,7 @@ import attrs
 import trio
 
 from .client import Client, Result
-from .config import ClusterConfig, ConfigError, load_config
+from .config import SECRET_ENV, ClusterConfig, ConfigError, load_config
 from .node import BUGS
 from .storage import StorageError
 from .wire import FAIL, OK, TooLarge, check_sizes
@@ -262,18 +262,52 @@ def cmd_cluster(args: argparse.Namespace, config: ClusterConfig) -> int:
 # -- client commands -------------------------------------------------------------------------------
 
 
-def _describe_failure(result: Result, config: ClusterConfig) -> str:
+@attrs.frozen
+class Attempt:
+    """One operation's outcome, with the coordinators tried in turn and how long it took in all."""
+
+    result: Result
+    tried: tuple[str, ...]
+    seconds: float
+
+    @property
+    def silent(self) -> bool:
+        """No node answered at all (the cause is outside any node: not running, or another secret)."""
+        return self.result.outcome == "unknown" and self.result.error == "timeout"
+
+
+def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig) -> str:
+    """One line: what was asked, of which nodes, for how long, and what that means for a write."""
+    result = attempt.result
     node = result.node or "?"
+    what = f"{op} {key!r}"
+    maybe = "" if op == "get" else f"; the {op} may or may not have happened"
     if result.outcome == FAIL:
-        return f"unavailable: node {node} could not do it ({result.error or 'no reason given'})"
-    if result.error == "timeout":
-        if result.node:
-            return f"timed out: node {node} did not answer within {config.timeouts.client:g}s (a write may or may not have happened)"
-        return f"timed out: no node answered within {config.timeouts.client:g}s"
-    return f"outcome unknown: node {node} could not confirm it ({result.error or 'no reason given'}); it may or may not have happened"
+        return f"unavailable: {what}: node {node} could not do it ({result.error or 'no reason given'})"
+    if attempt.silent:
+        each = f"{config.timeouts.client:g}s"
+        if len(attempt.tried) == 1:
+            asked = f"node {attempt.tried[0]} did not answer within {each}"
+        else:
+            asked = f"no answer from {', '.join(attempt.tried)} (each tried for {each}, {attempt.seconds:.1f}s in all)"
+        return f"timed out: {what}: {asked}{maybe}"
+    if op == "get":
+        return f"read failed: {what}: node {node} could not complete the read ({result.error or 'no reason given'})"
+    return f"outcome unknown: {what}: node {node} could not confirm it ({result.error or 'no reason given'}){maybe}"
 
 
-async def _request(client: Client, op: str, key: str, value: str | None, node: str | None) -> Result:
+def no_answer_hint(config: ClusterConfig) -> str:
+    """Why no node answers, most likely: they are not running, or they use a different secret."""
+    return (
+        f"hint: when no node answers, either the cluster is not running (start it with 'python -m minikeydb "
+        f"cluster --config {config.source}', or one 'serve' per node), or the nodes drop this client's "
+        f"requests unread because they sign with a different secret: this client used {config.secret_origin()}; "
+        f"each node uses ${SECRET_ENV} if set where it runs, else the secret_file of its config "
+        f"(relative to the directory the node was started in)"
+    )
+
+
+async def _request(client: Client, op: str, key: str, value: str | None, node: str | None) -> Attempt:
     """One operation; without a fixed node, a coordinator that never answered is replaced by another.
 
     The first choice is the key's primary replica, as the client library routes (the same node
@@ -289,7 +323,10 @@ async def _request(client: Client, op: str, key: str, value: str | None, node: s
         others = [n for n in client.config.node_ids if n not in replicas]
         candidates = [*replicas, *others][:FALLBACK_COORDINATORS]
     result = Result("unknown", error="timeout")
+    tried: list[str] = []
+    started = time.monotonic()
     for candidate in candidates:
+        tried.append(candidate)
         if op == "put":
             assert value is not None
             result = await client.put(key, value, node=candidate)
@@ -299,22 +336,25 @@ async def _request(client: Client, op: str, key: str, value: str | None, node: s
             result = await client.delete(key, node=candidate)
         if not (result.outcome == "unknown" and result.error == "timeout"):
             break
-    return result
+    return Attempt(result, tuple(tried), time.monotonic() - started)
 
 
 def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
     key: str = args.key
     value: str | None = getattr(args, "value", None)
     check_sizes(key, value)  # TooLarge before any socket is opened
-    config.load_secret()
+    config.load_secret(create=False)  # a client never makes a secret of its own
 
-    async def run() -> Result:
+    async def run() -> Attempt:
         async with Client.connect(config) as client:
             return await _request(client, args.command, key, value, args.node)
 
-    result = trio.run(run)
+    attempt = trio.run(run)
+    result = attempt.result
     if result.outcome != OK:
-        _error(_describe_failure(result, config))
+        _error(_describe_failure(args.command, key, attempt, config))
+        if attempt.silent:
+            _error(no_answer_hint(config))
         return EXIT_UNAVAILABLE
     if args.command == "get":
         if result.value is None:
@@ -377,10 +417,11 @@ def parse_script(text: str, source: str) -> list[Step]:
     return steps
 
 
-def _format_step(step: Step, result: Result, config: ClusterConfig) -> str:
+def _format_step(step: Step, attempt: Attempt, config: ClusterConfig) -> str:
     shown = f"{step.op} {step.key}" + (f" {step.value}" if step.op == "put" else "")
+    result = attempt.result
     if result.outcome != OK:
-        return f"{shown} -> ERROR {_describe_failure(result, config)}"
+        return f"{shown} -> ERROR {_describe_failure(step.op, step.key, attempt, config)}"
     if step.op == "get":
         return f"{shown} -> {result.value}" if result.value is not None else f"{shown} -> (absent)"
     return f"{shown} -> ok"
@@ -396,21 +437,27 @@ def cmd_script(args: argparse.Namespace, config: ClusterConfig) -> int:
         except UnicodeDecodeError:
             raise UsageError(f"{name}: not a UTF-8 text file") from None
         steps += parse_script(text, name)
-    config.load_secret()
+    config.load_secret(create=False)  # a client never makes a secret of its own
     out: TextIO = sys.stdout
 
+    silent = 0
+
     async def run() -> int:
+        nonlocal silent
         failures = 0
         async with Client.connect(config) as client:
             for step in steps:
-                result = await _request(client, step.op, step.key, step.value, args.node)
-                failures += result.outcome != OK
-                print(_format_step(step, result, config), file=out, flush=True)
+                attempt = await _request(client, step.op, step.key, step.value, args.node)
+                failures += attempt.result.outcome != OK
+                silent += attempt.silent
+                print(_format_step(step, attempt, config), file=out, flush=True)
         return failures
 
     failures = trio.run(run)
     if failures:
         _error(f"{failures} of {len(steps)} operations did not succeed")
+        if silent == len(steps):
+            _error(no_answer_hint(config))
         return EXIT_UNAVAILABLE
     return EXIT_OK
 
@@ -438,7 +485,7 @@ def format_stats(stats: dict[str, dict[str, int] | None]) -> str:
 
 
 def cmd_stats(args: argparse.Namespace, config: ClusterConfig) -> int:
-    config.load_secret()
+    config.load_secret(create=False)  # a client never makes a secret of its own
     nodes = [args.node] if args.node else list(config.node_ids)
 
     async def run() -> dict[str, dict[str, int] | None]:
@@ -458,6 +505,8 @@ def cmd_stats(args: argparse.Namespace, config: ClusterConfig) -> int:
     down = [n for n, s in stats.items() if s is None]
     if down:
         _error(f"no answer from {', '.join(down)} within {config.timeouts.client:g}s")
+        if len(down) == len(nodes):
+            _error(no_answer_hint(config))
     return EXIT_UNAVAILABLE if len(down) == len(nodes) else EXIT_OK
 
 

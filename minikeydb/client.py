@@ -78,7 +78,7 @@ class Client:
         own = transport is None
         if transport is None:
             transport = await UdpTransport.bind("127.0.0.1", 0)
-        client = cls(config, transport, codec or Codec(config.load_secret()), rng)
+        client = cls(config, transport, codec or Codec(config.load_secret(create=False)), rng)
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(client.messenger.run_timers)
