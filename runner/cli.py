@@ -162,6 +162,13 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
     parser = run_parser(prog)
     args = parser.parse_args(list(argv))
     options = options_from_args(args)
+    if options.nemesis:
+        from nemesis.schedule import too_short
+
+        why = too_short(options.nemesis, options.time_limit, options.fault_interval)
+        if why:
+            print(f"note: --nemesis {','.join(options.nemesis)}: {why}; the summary names the kinds left out",
+                  file=sys.stderr, flush=True)
     if options.mode == "sim":
         from .simulate import simulate_run
 

@@ -140,10 +140,13 @@ def make_schedule(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedu
     rng = random.Random(f"{options.seed}/schedule")
     if not options.nemesis:
         return FaultSchedule(node_ids, options.time_limit, options.fault_interval, ())
-    return FaultSchedule.generate(
-        rng, list(options.nemesis), list(node_ids), options.time_limit, options.fault_interval, options.partition,
-        crash_targets=options.crash_targets,
-    )
+    try:
+        return FaultSchedule.generate(
+            rng, list(options.nemesis), list(node_ids), options.time_limit, options.fault_interval,
+            options.partition, crash_targets=options.crash_targets,
+        )
+    except ValueError as exc:  # e.g. a partition of one node
+        raise OptionError(f"--nemesis {','.join(options.nemesis)} with --nodes {options.nodes}: {exc}") from None
 
 
 def write_json(path: Path, data: object) -> None:
