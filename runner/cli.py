@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from minikeydb.config import ConfigError
+
 from .options import (
     CHECKERS,
     CRASH_TARGETS,
@@ -154,14 +156,65 @@ def run_parser(prog: str = "harness.py run") -> _Parser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument(
+        "--config", metavar="FILE", default=None,
+        help="take the cluster from a MinikeyDB TOML (as 'python -m minikeydb --config' reads): node count, "
+        "N/W/R, vnodes, read_repair_chance, fsync and timeouts; a flag that contradicts the file is an error. "
+        "The harness still runs its own nodes n1..nN on free loopback ports, data and secret in the run directory",
+    )
     add_run_options(parser)
     return parser
+
+
+CONFIG_FLAGS = {"nodes": "--nodes", "replicas": "--replicas", "write_quorum": "--write-quorum",
+                "read_quorum": "--read-quorum"}
+
+
+def given_flags(prog: str, argv: Sequence[str]) -> set[str]:
+    """The destinations of the flags ``argv`` sets explicitly (a default is not a choice)."""
+    probe = run_parser(prog)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_args(list(argv))))
+
+
+def apply_cluster_file(args: argparse.Namespace, given: set[str]) -> dict[str, Any]:
+    """Fill the cluster flags from ``--config FILE``; the settings to record in ``RunOptions.cluster``.
+
+    A flag given on the command line that says otherwise than the file is an ``OptionError``
+    naming both, since quietly preferring either one would run a different test than asked.
+    """
+    import attrs
+
+    from minikeydb.config import load_config
+
+    config = load_config(args.config)
+    from_file = {"nodes": len(config.nodes), "replicas": config.replicas, "write_quorum": config.write_quorum,
+                 "read_quorum": config.read_quorum}
+    in_file = {"nodes": f"{len(config.nodes)} [[nodes]] entries", "replicas": f"replicas = {config.replicas}",
+               "write_quorum": f"write_quorum = {config.write_quorum}",
+               "read_quorum": f"read_quorum = {config.read_quorum}"}
+    for dest, value in from_file.items():
+        if dest in given and getattr(args, dest) != value:
+            raise OptionError(f"{CONFIG_FLAGS[dest]} {getattr(args, dest)} contradicts {in_file[dest]} in "
+                              f"{args.config}; drop the flag or change the file")
+        setattr(args, dest, value)
+    if "eventual" in given and args.eventual and (config.write_quorum, config.read_quorum) != (1, 1):
+        raise OptionError(f"-e (eventual mode, W=1 R=1) contradicts {in_file['write_quorum']}, "
+                          f"{in_file['read_quorum']} in {args.config}; drop -e or change the file")
+    return {"file": str(args.config), "vnodes": config.vnodes, "read_repair_chance": config.read_repair_chance,
+            "fsync": config.fsync, "timeouts": attrs.asdict(config.timeouts)}
 
 
 def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.py run") -> int:
     parser = run_parser(prog)
     args = parser.parse_args(list(argv))
+    cluster = apply_cluster_file(args, given_flags(prog, argv)) if args.config is not None else None
     options = options_from_args(args)
+    if cluster is not None:
+        import attrs
+
+        options = attrs.evolve(options, cluster=cluster).validate()
     if options.nemesis:
         from nemesis.schedule import too_short
 
@@ -223,7 +276,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
             return explore_command(rest)
         return run_command(rest, full_argv, "harness.py run" if explicit else "harness.py")
-    except (UsageError, OptionError) as exc:
+    except (UsageError, OptionError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -124,6 +124,8 @@ def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None =
     """The run's cluster: ``n1..nN`` on loopback, data and secret inside the run directory."""
     ports = ports or [10_000 + i for i in range(options.nodes)]
     nodes = tuple(NodeConfig(f"n{i + 1}", "127.0.0.1", port) for i, port in enumerate(ports))
+    settings = options.cluster or {}  # from --config FILE: vnodes, read_repair_chance, fsync, timeouts
+    tuned = {k: settings[k] for k in ("vnodes", "read_repair_chance", "fsync") if k in settings}
     return ClusterConfig(
         nodes=nodes,
         replicas=options.replicas,
@@ -131,8 +133,9 @@ def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None =
         read_quorum=options.read_quorum,
         data_dir=run_dir / "data",
         secret_file=run_dir / SECRET_NAME,
-        timeouts=Timeouts(),
+        timeouts=Timeouts(**settings.get("timeouts", {})),
         source=str(run_dir / "run.json"),
+        **tuned,
     )
 
 
@@ -177,7 +180,10 @@ def run_metadata(options: RunOptions, config: ClusterConfig, schedule: FaultSche
             "write_quorum": config.write_quorum,
             "read_quorum": config.read_quorum,
             "vnodes": config.vnodes,
+            "read_repair_chance": config.read_repair_chance,
+            "fsync": config.fsync,
             "timeouts": attrs.asdict(config.timeouts),
+            "file": (options.cluster or {}).get("file"),
         },
         "schedule": schedule.to_json(),
         "versions": versions(),
