@@ -63,6 +63,9 @@ class _Parser(argparse.ArgumentParser):
         if extras:
             flags = [s for s in self._option_string_actions if s.startswith("--")]
             hints = "".join(did_you_mean(e.split("=", 1)[0], flags) for e in extras if e.startswith("--"))
+            misplaced = [e for e in extras if e in SUBCOMMANDS]
+            if misplaced:
+                hints += f" (a command comes first: harness.py {misplaced[0]} ...)"
             self.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
         return parsed
 
@@ -139,6 +142,16 @@ def _commands_text() -> str:
     return "\n".join(f"  {name:<{width}}  {text}" for name, text in COMMAND_HELP.items())
 
 
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE``: the cluster from a MinikeyDB TOML (``apply_cluster_file`` reads it)."""
+    parser.add_argument(
+        "--config", metavar="FILE", default=None,
+        help="take the cluster from a MinikeyDB TOML (as 'python -m minikeydb --config' reads): node count, "
+        "N/W/R, vnodes, read_repair_chance, fsync and timeouts; a flag that contradicts the file is an error. "
+        "The harness still runs its own nodes n1..nN on free loopback ports, data and secret in the run directory",
+    )
+
+
 def run_parser(prog: str = "harness.py run") -> _Parser:
     """The parser of a run; as ``harness.py`` (no command) its help also lists every command."""
     if prog != "harness.py":
@@ -156,12 +169,7 @@ def run_parser(prog: str = "harness.py run") -> _Parser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         parser.add_argument("--version", action="version", version=version_text())
-    parser.add_argument(
-        "--config", metavar="FILE", default=None,
-        help="take the cluster from a MinikeyDB TOML (as 'python -m minikeydb --config' reads): node count, "
-        "N/W/R, vnodes, read_repair_chance, fsync and timeouts; a flag that contradicts the file is an error. "
-        "The harness still runs its own nodes n1..nN on free loopback ports, data and secret in the run directory",
-    )
+    add_config_option(parser)
     add_run_options(parser)
     return parser
 
@@ -170,9 +178,12 @@ CONFIG_FLAGS = {"nodes": "--nodes", "replicas": "--replicas", "write_quorum": "-
                 "read_quorum": "--read-quorum"}
 
 
-def given_flags(prog: str, argv: Sequence[str]) -> set[str]:
+def given_flags(argv: Sequence[str], parser: argparse.ArgumentParser) -> set[str]:
     """The destinations of the flags ``argv`` sets explicitly (a default is not a choice)."""
-    probe = run_parser(prog)
+    import copy
+
+    probe = copy.deepcopy(parser)
+    probe._defaults = {}  # parser-level defaults (explore's set_defaults) are not choices either
     for action in probe._actions:
         action.default = argparse.SUPPRESS
     return set(vars(probe.parse_args(list(argv))))
@@ -209,12 +220,7 @@ def apply_cluster_file(args: argparse.Namespace, given: set[str]) -> dict[str, A
 def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.py run") -> int:
     parser = run_parser(prog)
     args = parser.parse_args(list(argv))
-    cluster = apply_cluster_file(args, given_flags(prog, argv)) if args.config is not None else None
-    options = options_from_args(args)
-    if cluster is not None:
-        import attrs
-
-        options = attrs.evolve(options, cluster=cluster).validate()
+    options = options_with_config(args, argv, parser)
     if options.nemesis:
         from nemesis.schedule import too_short
 
@@ -236,6 +242,16 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
 
     print(format_summary(result))
     return verdict_exit(result.results.get("valid"))
+
+
+def options_with_config(args: argparse.Namespace, argv: Sequence[str], parser: argparse.ArgumentParser) -> RunOptions:
+    """``options_from_args``, with the cluster of ``--config FILE`` when one is given."""
+    if getattr(args, "config", None) is None:
+        return options_from_args(args)
+    import attrs
+
+    cluster = apply_cluster_file(args, given_flags(argv, parser))
+    return attrs.evolve(options_from_args(args), cluster=cluster).validate()
 
 
 def unknown_command(word: str) -> UsageError:

@@ -134,3 +134,18 @@ def test_recorded_cluster_settings_are_checked_on_replay() -> None:
         RunOptions.from_json({"cluster": {"ports": [1]}})
     with pytest.raises(OptionError, match="client"):
         RunOptions.from_json({"cluster": {"timeouts": {"client": -1}}})
+
+
+def test_explore_takes_the_file_too(config: Path, tmp_path: Path) -> None:
+    """``explore --config FILE`` runs on the file's cluster and refuses a contradicting flag the same way."""
+    done = harness("explore", "--config", str(config), "--runs", "1", "--nemesis", "partition", "--time-limit", "2",
+                   "--keys", "4", "--rate", "50", "--out", str(tmp_path))
+    assert done.returncode in (0, 1), done.stderr
+    refused = harness("explore", "--config", str(config), "--replicas", "4", "--runs", "1")
+    assert refused.returncode == 254 and "--replicas 4 contradicts replicas = 3" in refused.stderr
+
+
+def test_a_command_after_flags_is_pointed_at() -> None:
+    """``harness.py --nodes 3 check x`` says the command comes first."""
+    done = harness("--nodes", "3", "check", "x")
+    assert done.returncode == 254 and "a command comes first" in done.stderr
