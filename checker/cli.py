@@ -114,10 +114,19 @@ def _parser() -> _Parser:
     )
     c.add_argument("--time-budget", type=float, default=None, help="seconds per part for linearizability")
     c.add_argument("--json", action="store_true", help="print the results object (one line per path)")
-    r = sub.add_parser("report", help="write report.html for a run directory or history")
+    r = sub.add_parser(
+        "report",
+        help="write report.html for a run directory or history",
+        description="Write report.html (verdict, anomalies, latency, availability, faults) for a run "
+        "directory or a history file, and print where it went. Exit 254 for unreadable input.",
+    )
     r.add_argument("path", metavar="PATH")
     r.add_argument("--out", default=None, help="where to write the page (default: beside the history)")
-    e = sub.add_parser("export", help="write the history in another format")
+    e = sub.add_parser(
+        "export",
+        help="write the history in another format",
+        description="Write a run's history as Jepsen EDN (one op map a line), for Jepsen, Knossos or Elle.",
+    )
     e.add_argument("path", metavar="PATH")
     e.add_argument("--edn", action="store_true", required=True, help="as Jepsen EDN")
     e.add_argument(

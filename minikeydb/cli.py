@@ -16,15 +16,17 @@ replaced. Every expected failure is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import functools
 import logging
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import attrs
 import trio
@@ -65,10 +67,30 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting 2 (2 means "unavailable" here)."""
+    """argparse that raises instead of exiting 2 (2 means "unavailable" here), suggesting near misses."""
 
     def error(self, message: str) -> NoReturn:
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if wrong:
+            message += _did_you_mean(wrong.group(1), re.findall(r"'([^']*)'", wrong.group(2)))
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self
+            for action in self._actions:
+                if isinstance(action, argparse._SubParsersAction) and getattr(parsed, "command", None) in action.choices:
+                    parser = action.choices[parsed.command]
+            flags = [s for s in parser._option_string_actions if s.startswith("--")]
+            hints = "".join(_did_you_mean(e.split("=", 1)[0], flags) for e in extras if e.startswith("--"))
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
+        return parsed
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _add_common(parser: argparse.ArgumentParser, *, node: bool, node_required: bool = False) -> None:
