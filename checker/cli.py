@@ -18,6 +18,13 @@ from typing import Any, NoReturn
 
 import orjson
 
+from checker.findings import (
+    checker_findings,
+    convergence_entry,
+    convergence_line,
+    finding_line,
+    linearizability_note,
+)
 from checker.history import HistoryError
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
@@ -98,22 +105,34 @@ def _parser() -> _Parser:
     )
     c.add_argument("paths", nargs="+", metavar="PATH", help="run directory or history (.jsonl / .edn)")
     c.add_argument(
-        "--checker", default="convergence", help="convergence, linearizable, or both, comma-separated"
+        "--checker",
+        default=None,
+        help="convergence, linearizable, or both, comma-separated (default: what the run recorded, else convergence)",
     )
     c.add_argument("--model", default=None, help="linearizability model (default: kv)")
     c.add_argument("--init", default=None, help="initial state for the linearizability model, as JSON")
     c.add_argument(
-        "--null-read", choices=("any", "absent"), default="any",
-        help="linearizability: what a read of null means: 'absent' (the key has no value, as in "
-        "MinikeyDB) or 'any' (an unknown value, as a Jepsen read that returned nothing)",
+        "--null-read",
+        choices=("any", "absent"),
+        default=None,
+        help="what a read of null means to the linearizability checker: absent (the key does not exist, "
+        "as in MinikeyDB) or any (no information) (default: the run's recorded setting, else any)",
     )
     c.add_argument(
-        "--fail-cas", choices=("not-applied", "observed"), default="not-applied",
-        help="linearizability: what a failed cas means: 'not-applied' (it did not happen) or 'observed' "
-        "(it also proves the register did not hold the expected value)",
+        "--fail-cas",
+        choices=("not-applied", "observed"),
+        default=None,
+        help="whether a failed cas certainly did not apply (not-applied) or only observed a value "
+        "(default: the run's recorded setting, else not-applied)",
     )
     c.add_argument("--time-budget", type=float, default=None, help="seconds per part for linearizability")
     c.add_argument("--json", action="store_true", help="print the results object (one line per path)")
+    c.add_argument(
+        "--write",
+        action="store_true",
+        help="write results.json into the run directory (keeping blocks check does not compute, such as "
+        "final_reads); by default check writes nothing",
+    )
     r = sub.add_parser(
         "report",
         help="write report.html for a run directory or history",
@@ -145,8 +164,81 @@ def _parse_checkers(spec: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+# Settings of `check` when neither a flag nor the run says otherwise.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "checkers": ["convergence"],
+    "model": "kv",
+    "null_read": "any",
+    "fail_cas": "not-applied",
+    "time_budget": None,
+}
+# What harness runs used before they recorded `check_settings` (runner/run.py): in MinikeyDB a get
+# of null means the key is absent.
+HARNESS_RUN_SETTINGS: dict[str, Any] = {
+    "model": "kv",
+    "null_read": "absent",
+    "fail_cas": "not-applied",
+    "time_budget": 10.0,
+}
+
+
+def _load_object(path: Path) -> dict[str, Any] | None:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def recorded_settings(run_dir: Path | None) -> tuple[dict[str, Any], str | None]:
+    """The check settings a run recorded, and the file they came from (or ``({}, None)``).
+
+    results.json's ``check_settings`` (written by every check since they were recorded) wins;
+    otherwise a harness run's run.json gives its checkers, with the settings the harness used.
+    """
+    if run_dir is None:
+        return {}, None
+    results = _load_object(run_dir / "results.json")
+    if results is not None and isinstance(results.get("check_settings"), dict):
+        known = {k: v for k, v in results["check_settings"].items() if k in DEFAULT_SETTINGS}
+        return known, "results.json"
+    run = _load_object(run_dir / "run.json")
+    options = run.get("options") if run is not None else None
+    if isinstance(options, dict) and isinstance(options.get("checkers"), list):
+        return {**HARNESS_RUN_SETTINGS, "checkers": [str(c) for c in options["checkers"]]}, "run.json"
+    return {}, None
+
+
+def run_quorum(run_dir: Path | None) -> tuple[int, int, int] | None:
+    """(N, W, R) of a harness run, from its run.json, or None."""
+    run = _load_object(run_dir / "run.json") if run_dir is not None else None
+    options = run.get("options") if run is not None else None
+    if not isinstance(options, dict):
+        return None
+    try:
+        return int(options["replicas"]), int(options["write_quorum"]), int(options["read_quorum"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def run_checks(history: Path, checkers: list[str], args: argparse.Namespace, init: Any) -> dict[str, Any]:
-    """Run the requested checkers on one history; the combined results object."""
+    """Run the requested checkers on one history; the combined results object.
+
+    The results carry ``check_settings``: what was checked and how, so that a later ``check``
+    of the same run judges it the same way.
+    """
+    results = _run_checks(history, checkers, args, init)
+    results["check_settings"] = {
+        "checkers": list(checkers),
+        "model": args.model or "kv",
+        "null_read": args.null_read or DEFAULT_SETTINGS["null_read"],
+        "fail_cas": args.fail_cas or DEFAULT_SETTINGS["fail_cas"],
+        "time_budget": args.time_budget,
+    }
+    return results
+
+
+def _run_checks(history: Path, checkers: list[str], args: argparse.Namespace, init: Any) -> dict[str, Any]:
     from checker.convergence import check_events as convergence
     from checker.history import iter_events, read_events
 
@@ -162,8 +254,8 @@ def run_checks(history: Path, checkers: list[str], args: argparse.Namespace, ini
         events,
         args.model or "kv",
         init=init,
-        null_read=args.null_read,
-        fail_cas=args.fail_cas,
+        null_read=args.null_read or DEFAULT_SETTINGS["null_read"],
+        fail_cas=args.fail_cas or DEFAULT_SETTINGS["fail_cas"],
         time_budget=args.time_budget,
     )
     lin_result.setdefault("checker", "linearizable")
@@ -178,23 +270,23 @@ def run_checks(history: Path, checkers: list[str], args: argparse.Namespace, ini
     return results
 
 
-def summary(results: dict[str, Any], path: Path, max_anomalies: int = 10) -> str:
-    """A readable multi-line summary of a results object."""
+def summary(
+    results: dict[str, Any], path: Path | str, max_anomalies: int = 10, quorum: tuple[int, int, int] | None = None
+) -> str:
+    """A readable multi-line summary of a results object; ``quorum`` is the run's (N, W, R) if known."""
     verdict = {True: "VALID", False: "INVALID"}.get(results["valid"], "UNKNOWN")
     lines = [f"{path}: {verdict}"]
     st = results.get("stats", {})
     ops = st.get("ops")
     if isinstance(ops, dict) and ops:
         parts = [f"{f} {c['ok']} ok/{c['fail']} fail/{c['info']} info" for f, c in sorted(ops.items())]
-        fr = st.get("final_read_counts") or {}
-        lines.append(f"  operations: {'; '.join(parts)}; final reads {sum(fr.values()) if fr else 0}")
+        fr = st.get("final_read_counts")
+        finals = f"; final reads {sum(fr.values()):,}" if isinstance(fr, dict) else ""
+        lines.append(f"  operations: {'; '.join(parts)}{finals}")
+    for f in checker_findings(results):
+        lines.append(f"  {finding_line(f)}")
     anomalies = results.get("anomalies", [])
-    counts = st.get("anomaly_counts") or {}
     if anomalies:
-        total = sum(counts.values()) if counts else len(anomalies)
-        lines.append(
-            f"  anomalies: {total} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"
-        )
         for a in anomalies[:max_anomalies]:
             lines.append(f"  - {a.get('explanation', a)}  [events {a.get('indexes', [])[:12]}]")
         if len(anomalies) > max_anomalies:
@@ -218,38 +310,77 @@ def summary(results: dict[str, Any], path: Path, max_anomalies: int = 10) -> str
             f"  sessions: {sess['read_your_writes']['violations']} read-your-writes and "
             f"{sess['monotonic_reads']['violations']} monotonic-read violations (informational)"
         )
-    for c in st.get("convergence", []) or []:
-        if c.get("all_agreed_after_s") is not None:
-            lines.append(
-                f"  convergence: after the heal at {c['heal_s']:.3f} s every key's final reads agreed "
-                f"within {c['all_agreed_after_s']:.3f} s ({c['keys_with_final_reads']} keys)"
-            )
+    c = convergence_entry(st)
+    if c is not None:
+        lines.append(f"  final reads: {convergence_line(c)}")
     lin = results.get("linearizable")
     if lin is not None and lin is not results:
-        lv = {True: "linearizable", False: "NOT linearizable"}.get(
-            lin.get("valid"), "linearizability unknown"
-        )
-        lines.append(f"  linearizability: {lv}, {len(lin.get('anomalies', []))} anomalies")
-        for a in lin.get("anomalies", [])[:max_anomalies]:
+        lin_anomalies = lin.get("anomalies", [])
+        if lin_anomalies:
+            lines.append("  linearizability findings:")
+        for a in lin_anomalies[:max_anomalies]:
             lines.append(f"  - {a.get('explanation', a)}")
+        if len(lin_anomalies) > max_anomalies:
+            lines.append(f"  ... {len(lin_anomalies) - max_anomalies} more (all in the results object: --json)")
+    if any(f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)):
+        lines.append("  note: " + linearizability_note(quorum))
     return "\n".join(lines)
 
 
-def _write_results(run_dir: Path, results: dict[str, Any]) -> None:
-    (run_dir / "results.json").write_bytes(
-        orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
-    )
+def _write_results(run_dir: Path, results: dict[str, Any]) -> Path:
+    """results.json with the new verdict; blocks the checkers do not compute (a run's final_reads
+    summary, say) are kept from the file being replaced."""
+    target = run_dir / "results.json"
+    old = _load_object(target) or {}
+    merged = {**{k: v for k, v in old.items() if k not in results and k != "path"}, **results}
+    merged.pop("path", None)  # where this check found the history: not a property of the run
+    old_stats, new_stats = old.get("stats"), merged.get("stats")
+    if isinstance(old_stats, dict) and isinstance(new_stats, dict):
+        merged["stats"] = {**{k: v for k, v in old_stats.items() if k not in new_stats}, **new_stats}
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(orjson.dumps(merged, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str))
+    tmp.replace(target)
+    return target
+
+
+def _settings_for(args: argparse.Namespace, run_dir: Path | None) -> tuple[dict[str, Any], str]:
+    """Flags given on the command line, else the run's recorded settings, else the defaults."""
+    recorded, source = recorded_settings(run_dir)
+    settings = {**DEFAULT_SETTINGS, **recorded}
+    given = []
+    if args.checker is not None:
+        settings["checkers"] = _parse_checkers(args.checker)
+        given.append("checker")
+    for name in ("model", "null_read", "fail_cas", "time_budget"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+            given.append(name)
+    bad = [c for c in settings["checkers"] if c not in CHECKERS]
+    if bad or not settings["checkers"]:
+        raise UsageError(f"harness.py check: {source}: unknown checkers {bad} recorded; give --checker")
+    where = f"recorded in {source}" if source else "defaults"
+    if given:
+        where += " with " + ", ".join("--" + g.replace("_", "-") for g in given) + " from the command line"
+    return settings, where
+
+
+def _settings_line(settings: dict[str, Any], where: str) -> str:
+    text = f"  settings: checker {','.join(settings['checkers'])}"
+    if "linearizable" in settings["checkers"]:
+        text += f", model {settings['model']}, null-read {settings['null_read']}, fail-cas {settings['fail_cas']}"
+    return f"{text} ({where})"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    checkers = _parse_checkers(args.checker)
+    if args.checker is not None:
+        _parse_checkers(args.checker)  # a bad flag is a usage error before any file is read
     init = None
     if args.init is not None:
         try:
             init = json.loads(args.init)
         except json.JSONDecodeError as e:
             raise UsageError(f"harness.py check: --init: not valid JSON ({e})") from None
-    if "linearizable" in checkers:
+    if args.model is not None or (args.checker is not None and "linearizable" in args.checker):
         try:
             import checker.linearizable as lin
         except ImportError as e:
@@ -264,7 +395,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     for raw in args.paths:
         try:
             history, run_dir = resolve_history(raw)
-            results = run_checks(history, checkers, args, init)
+            settings_dir = run_dir
+            if settings_dir is None and history.name in ("history.jsonl", "history.edn"):
+                settings_dir = history.parent
+            settings, where = _settings_for(args, settings_dir)
+            lin_args = argparse.Namespace(**{k: settings[k] for k in ("model", "null_read", "fail_cas", "time_budget")})
+            results = run_checks(history, settings["checkers"], lin_args, init)
         except HistoryError as e:
             print(f"error: {e}", file=sys.stderr)
             codes.append(EXIT_INPUT)
@@ -275,29 +411,53 @@ def cmd_check(args: argparse.Namespace) -> int:
                 codes.append(EXIT_INPUT)
                 continue
             raise
+        written = None
+        if args.write:
+            if settings_dir is None:
+                raise UsageError(f"harness.py check: --write: {raw} is not in a run directory; nowhere to write")
+            written = _write_results(settings_dir, results)
         results["path"] = str(history)
-        if run_dir is not None:
-            _write_results(run_dir, results)
         if args.json:
             sys.stdout.write(
                 orjson.dumps(results, option=orjson.OPT_NON_STR_KEYS, default=str).decode() + "\n"
             )
         else:
-            print(summary(results, history))
+            print(summary(results, history, quorum=run_quorum(settings_dir)))
+            print(_settings_line(settings, where))
+            if written is not None:
+                print(f"  wrote {written}")
         codes.append(verdict_code(results["valid"]))
     return worst(codes)
+
+
+def example_output_dir(run_dir: Path) -> Path | None:
+    """Where output about a tracked example goes: ``histories/examples/NAME`` -> ``histories/example-NAME``.
+
+    The examples are committed evidence; commands that read them must leave them (and the git
+    tree) untouched, so what they write goes beside the examples folder, which git ignores.
+    """
+    for d in (run_dir, run_dir.resolve()):  # as typed, when that names the folder (for a short message)
+        if d.parent.name == "examples" and d.name:
+            return d.parent.parent / f"example-{d.name}"
+    return None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from checker.report import write_report
 
     try:
-        resolve_history(args.path)
-        out = write_report(args.path, out=Path(args.out) if args.out else None)
+        history, run_dir = resolve_history(args.path)
+        out = Path(args.out) if args.out else None
+        if out is None:
+            example_out = example_output_dir(run_dir or history.parent)
+            if example_out is not None:
+                example_out.mkdir(parents=True, exist_ok=True)
+                out = example_out / "report.html"
+        out = write_report(args.path, out=out)
     except HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
-    print(out)
+    print(f"wrote {out}")
     return EXIT_VALID
 
 
@@ -311,6 +471,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             write_edn(iter_events(history), sys.stdout)
             return EXIT_VALID
         out = Path(args.out) if args.out else history.with_suffix(".edn")
+        example_out = None if args.out else example_output_dir(run_dir or history.parent)
+        if example_out is not None:  # never into the tracked examples folder
+            example_out.mkdir(parents=True, exist_ok=True)
+            out = example_out / out.name
         if out.resolve() == history.resolve():
             raise UsageError(f"harness.py export: refusing to overwrite the input {history}")
         tmp = out.with_name(out.name + ".tmp")
@@ -320,7 +484,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
-    print(f"{out} ({n} events)")
+    print(f"wrote {out} ({n:,} events)")
     return EXIT_VALID
 
 

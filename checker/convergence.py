@@ -550,8 +550,14 @@ class ConvergenceChecker:
                 times = [a for a in agree if a is not None]
                 entry["keys_with_final_reads"] = len(agree)
                 entry["keys_not_agreed"] = not_agreed
+                if ht is not None and self.first_final_time is not None:
+                    # How long after the heal the final reads began (the harness's quiescence wait):
+                    # the agreement times below include it, so they bound convergence from above.
+                    entry["final_reads_began_after_s"] = round((self.first_final_time - ht) / 1e9, 6)
                 if times and ht is not None:
-                    entry["all_agreed_after_s"] = round((max(times) - ht) / 1e9, 6)
+                    # Only when every key agreed is there an "all agreed" time; a divergent run has none.
+                    if not not_agreed:
+                        entry["all_agreed_after_s"] = round((max(times) - ht) / 1e9, 6)
                     entry["median_key_agreed_after_s"] = round((sorted(times)[len(times) // 2] - ht) / 1e9, 6)
             out.append(entry)
         if not heals and self.final_reads:

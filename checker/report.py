@@ -5,7 +5,8 @@ time; the staleness (PBS t-visibility) curve; convergence after the heal; every 
 events that prove it highlighted; the measurement tables; and the linearizability picture when
 the results carry one.
 
-Plots are drawn by matplotlib (Agg backend) as SVG and inlined, so the page needs no network. A
+Plots are hand-written SVG (``checker.svgplot``), inlined, so the page needs no network and no
+plotting library (matplotlib made writing a report take seconds). A
 history is streamed once into compact arrays; above ``DETAIL_LIMIT`` operations the timeline and
 latency plots switch from one mark per operation to binned aggregates (a heat map per process
 lane, percentile lines per time bin), so a million-operation run still renders in seconds and
@@ -16,22 +17,34 @@ from __future__ import annotations
 
 import gc
 import html
-import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from checker.convergence import ConvergenceChecker
+from checker.findings import (
+    checker_findings,
+    convergence_card,
+    convergence_entry,
+    convergence_line,
+    finding_line,
+    linearizability_note,
+    plural,
+    verdict_word,
+)
 from checker.history import HistoryError, iter_events
+from checker.svgplot import Plot, bar_chart
 
 DETAIL_LIMIT = 20_000  # operations drawn one by one; above this, binned
 MAX_LANES = 120  # process lanes in the timeline; above this, processes share lanes
 MAX_ANOMALIES_SHOWN = 200
 COLORS = {"ok": "#3a9d23", "fail": "#d62728", "info": "#ff9f1c"}
-F_COLORS = {"get": "#1f77b4", "put": "#9467bd", "delete": "#8c564b"}
+# Okabe-Ito colours, told apart by colour-blind readers too, and a shape each as well.
+F_STYLE = {"get": ("#0072b2", "circle"), "put": ("#d55e00", "square"), "delete": ("#009e73", "triangle")}
+HEAL_COLOR = "#2ca02c"
 FAULT_COLORS = {
     "partition": "#e15759",
     "crash": "#4e79a7",
@@ -42,24 +55,6 @@ FAULT_COLORS = {
     "reorder": "#ff9da7",
     "clock-skew": "#9c755f",
 }
-
-
-def _mpl() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "minikeydb", "font.size": 9})
-    return plt
-
-
-def _svg(fig: Any) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", dpi=110)
-    _mpl().close(fig)
-    s = buf.getvalue()
-    return s[s.find("<svg") :]
 
 
 class _Collector:
@@ -121,236 +116,236 @@ class _Collector:
         self.inv.clear()
 
 
-def _shade(ax: Any, windows: list[dict[str, Any]], label: bool = True) -> None:
-    seen = set()
+WIDTH = 1200  # px of every chart (the page scales them down to fit)
+
+
+def _shade(p: Plot, windows: list[dict[str, Any]], xmax: float) -> None:
+    seen = []
     for w in windows:
         if w.get("start_s") is None:
             continue
         kind = w["kind"]
         color = FAULT_COLORS.get(kind, "#bab0ac")
-        ax.axvspan(
-            w["start_s"],
-            w["stop_s"] if w.get("stop_s") is not None else ax.get_xlim()[1],
-            color=color,
-            alpha=0.15,
-            lw=0,
-            label=(kind if label and kind not in seen else None),
-        )
-        seen.add(kind)
+        p.vspan(w["start_s"], w["stop_s"] if w.get("stop_s") is not None else xmax, color)
+        if kind not in seen:
+            seen.append(kind)
+            p.legend(kind, color, "span")
 
 
-def _heal_lines(ax: Any, heals: list[float]) -> None:
-    for i, h in enumerate(heals):
-        ax.axvline(h, color="#2ca02c", lw=1.2, ls="--", label="heal" if i == 0 else None)
+def _heal_lines(p: Plot, heals: list[float]) -> None:
+    for h in heals:
+        p.vline(h, HEAL_COLOR)
+    if heals:
+        p.legend("heal", HEAL_COLOR, "dash")
+
+
+def _proc_order(p: Any) -> tuple[bool, Any]:
+    return (isinstance(p, str), p)
 
 
 def _timeline(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) -> tuple[str, str]:
-    plt = _mpl()
     n = len(c.t0)
-    procs = sorted(set(c.proc), key=lambda p: (isinstance(p, str), p))
+    procs = sorted(set(c.proc), key=_proc_order)
     lane_of = {p: i for i, p in enumerate(procs)}
     n_lanes = len(procs)
     shared = n_lanes > MAX_LANES
     if shared:
         lane_of = {p: i * MAX_LANES // n_lanes for i, p in enumerate(procs)}
         n_lanes = MAX_LANES
-    height = max(2.5, min(9.0, 0.12 * n_lanes + 1.5))
-    fig, ax = plt.subplots(figsize=(13, height))
+    height = int(max(180, min(640, 11 * n_lanes + 90)))
+    tmax = max(c.t1, default=1.0) or 1.0
+    p = Plot(WIDTH, height, (0, tmax * 1.02), (-0.7, max(n_lanes, 1) - 0.3), title="Operations per process, fault windows shaded",
+             xlabel="time since run start (s)", ylabel="process" + (" lane" if shared else ""))
     if n == 0:
-        ax.text(0.5, 0.5, "no completed operations", ha="center", transform=ax.transAxes)
-        return _svg(fig), ""
-    lanes = np.fromiter((lane_of[p] for p in c.proc), dtype=np.int32, count=n)
-    t0 = np.asarray(c.t0)
-    t1 = np.asarray(c.t1)
-    typ = np.asarray(c.typ)
+        p.note("no completed operations")
+        return p.render(), ""
+    _shade(p, windows, tmax)
+    n_final = sum(c.final)
+    what = f" ({n - n_final:,} client operations and {n_final:,} final reads)" if n_final else ""
     if n <= DETAIL_LIMIT and not shared:
-        # One segment per operation, as a single LineCollection per outcome (patches are ~100x
-        # slower); very short operations get a minimum visible width; dense plots are rasterised.
-        min_w = max(float(t1.max()), 1e-3) / 1500
-        lw = max(1.5, min(7.0, 260 / max(1, n_lanes)))
+        lw = max(2.0, min(8.0, (p.ph / max(1, n_lanes)) * 0.6))
         for outcome, color in COLORS.items():
-            m = typ == outcome
-            if m.any():
-                ax.hlines(
-                    lanes[m],
-                    t0[m],
-                    np.maximum(t1[m], t0[m] + min_w),
-                    colors=color,
-                    lw=lw,
-                    label=outcome,
-                    rasterized=n > 2000,
-                )
-        note = f"{n:,} operations, one bar each (green ok, red fail, orange info)."
+            segs = [(a, b, lane_of[q]) for q, a, b, t in zip(c.proc, c.t0, c.t1, c.typ, strict=True) if t == outcome]
+            p.hsegments(segs, color, lw)
+            p.legend(outcome, color, "block")
+        note = f"{n:,} operations{what}, one bar each: green ok, red fail, orange info (outcome unknown)."
     else:
-        bins = 400
-        tmax = float(t1.max()) if n else 1.0
-        edges = np.linspace(0, tmax, bins + 1)
-        tb = np.clip(np.searchsorted(edges, t0, side="right") - 1, 0, bins - 1)
-        grid = {}
-        for outcome in COLORS:
-            m = typ == outcome
-            g = np.zeros((n_lanes, bins))
-            np.add.at(g, (lanes[m], tb[m]), 1)
-            grid[outcome] = g
-        total = grid["ok"] + grid["fail"] + grid["info"]
-        rgb = np.ones((n_lanes, bins, 3))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for outcome, color in COLORS.items():
-                col = np.array([int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)])
-                share = np.where(total > 0, grid[outcome] / total, 0)
-                rgb -= share[..., None] * (1 - col)
-            density = np.where(total > 0, 0.35 + 0.65 * total / max(1.0, total.max()), 0)
-        img = 1 - (1 - rgb) * np.clip(density, 0, 1)[..., None]
-        ax.imshow(
-            img, aspect="auto", origin="lower", extent=(0, tmax, -0.5, n_lanes - 0.5), interpolation="nearest"
-        )
+        bins = 200
+        width = tmax / bins
+        grid: dict[tuple[int, int], list[int]] = {}
+        slot = {"ok": 0, "fail": 1, "info": 2}
+        for q, a, t in zip(c.proc, c.t0, c.typ, strict=True):
+            cell = grid.setdefault((lane_of[q], min(bins - 1, int(a / width))), [0, 0, 0])
+            cell[slot[t]] += 1
+        most = max(sum(v) for v in grid.values())
+        for (lane, b), counts in sorted(grid.items()):
+            p.rect(b * width, (b + 1) * width, lane - 0.45, lane + 0.45, _mix(counts, most), bleed=0.6)
         for outcome, color in COLORS.items():
-            ax.plot([], [], color=color, lw=6, label=outcome)
+            p.legend(outcome, color, "block")
         note = (
-            f"{n:,} operations binned into {bins} time slices per lane"
+            f"{n:,} operations binned into {bins} time slices per lane{what}"
             + (f" ({len(procs):,} processes folded into {n_lanes} lanes)" if shared else "")
             + ": colour is the outcome mix, darker means more operations."
         )
-    _shade(ax, windows)
-    _heal_lines(ax, heals)
-    ax.set_xlabel("time since run start (s)")
-    ax.set_ylabel("process" + (" lane" if shared else ""))
-    if not shared and n_lanes <= 40:
-        ax.set_yticks(range(n_lanes), [str(p) for p in procs])
-    ax.set_ylim(-0.8, n_lanes - 0.2)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    ax.set_title("Operations per process, fault windows shaded")
-    return _svg(fig), note
+    _heal_lines(p, heals)
+    if not shared and n_lanes <= 60:
+        p.categories([str(q) for q in procs])
+    return p.render(), note
+
+
+def _mix(counts: list[int], most: int) -> str:
+    """The colour of a heat-map cell: outcome colours weighted by count, paler when sparse."""
+    total = sum(counts)
+    rgb = [0.0, 0.0, 0.0]
+    for n, color in zip(counts, COLORS.values(), strict=True):
+        for i in range(3):
+            rgb[i] += n / total * int(color[1 + 2 * i : 3 + 2 * i], 16)
+    density = 0.5 + 0.5 * total / max(1, most)
+    return "#" + "".join(f"{round(255 - (255 - v) * density):02x}" for v in rgb)
 
 
 def _latency(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) -> str:
-    plt = _mpl()
-    fig, ax = plt.subplots(figsize=(13, 3.6))
-    t0 = np.asarray(c.t0)
-    lat = (np.asarray(c.t1) - t0) * 1000
-    f = np.asarray(c.f)
-    typ = np.asarray(c.typ)
-    client = ~np.asarray(c.final, dtype=bool) if len(c.final) else np.zeros(0, dtype=bool)
-    for name in sorted(set(c.f)):
-        m = (f == name) & client & (typ != "info")
-        if not m.any():
+    rows = [
+        (t0, max((t1 - t0) * 1000, 1e-3), f, typ)
+        for t0, t1, f, typ, fin in zip(c.t0, c.t1, c.f, c.typ, c.final, strict=True)
+        if not fin
+    ]
+    if not rows:
+        p = Plot(WIDTH, 300, (0, 1), (0, 1), title="Latency over time")
+        p.note("no client operations")
+        return p.render()
+    lats = [r[1] for r in rows]
+    xmax = max(r[0] for r in rows) or 1.0
+    lo, hi = min(lats), max(lats)
+    p = Plot(WIDTH, 330, (0, xmax * 1.02), (10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi * 1.01))),
+             ylog=True, title="Latency over time (at invoke), fault windows shaded", xlabel="time since run start (s)",
+             ylabel="latency (ms)")
+    _shade(p, windows, xmax)
+    for name in sorted({r[2] for r in rows}):
+        pts = [(r[0], r[1]) for r in rows if r[2] == name and r[3] != "info"]
+        if not pts:
             continue
-        color = F_COLORS.get(name)
-        if m.sum() <= DETAIL_LIMIT:
-            ax.scatter(
-                t0[m],
-                np.maximum(lat[m], 1e-3),
-                s=3,
-                alpha=0.5,
-                color=color,
-                label=name,
-                lw=0,
-                rasterized=bool(m.sum() > 2000),
-            )
+        color, shape = F_STYLE.get(name, ("#555", "circle"))
+        if len(pts) <= DETAIL_LIMIT:
+            p.dots([x for x, _ in pts], [y for _, y in pts], color, 4.5 if shape != "triangle" else 6, shape)
+            p.legend(name, color, shape)
         else:
-            bins = 200
-            edges = np.linspace(t0[m].min(), t0[m].max() + 1e-9, bins + 1)
-            idx = np.searchsorted(edges, t0[m], side="right") - 1
-            order = np.argsort(idx, kind="stable")
-            li, ll = idx[order], lat[m][order]
-            cuts = np.searchsorted(li, np.arange(bins + 1))
-            xs, p50, p99, mx = [], [], [], []
-            for b in range(bins):
-                seg = ll[cuts[b] : cuts[b + 1]]
-                if len(seg):
-                    xs.append((edges[b] + edges[b + 1]) / 2)
-                    p50.append(np.percentile(seg, 50))
-                    p99.append(np.percentile(seg, 99))
-                    mx.append(seg.max())
-            ax.plot(xs, p50, color=color, lw=1.2, label=f"{name} p50")
-            ax.plot(xs, p99, color=color, lw=0.8, ls="--", label=f"{name} p99")
-            ax.plot(xs, mx, color=color, lw=0.5, ls=":", label=f"{name} max")
-    timeouts = client & (typ == "info")
-    if timeouts.any():
-        ax.scatter(
-            t0[timeouts], lat[timeouts], s=10, marker="x", color=COLORS["info"], label="info (timeout)"
-        )
-    _shade(ax, windows)
-    _heal_lines(ax, heals)
-    ax.set_yscale("log")
-    ax.set_xlabel("time since run start (s)")
-    ax.set_ylabel("latency (ms)")
-    ax.set_title("Latency over time (invoke time), fault windows shaded")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    return _svg(fig)
+            xs, p50, p99, mx = _binned_percentiles(pts, 200)
+            p.line(xs, p50, color, 1.6)
+            p.line(xs, p99, color, 1.0, dash="5 3")
+            p.line(xs, mx, color, 0.8, dash="1.5 2.5")
+            p.legend(f"{name} p50", color, "line")
+            p.legend(f"{name} p99", color, "dash")
+            p.legend(f"{name} max", color, "dot")
+    timeouts = [(r[0], r[1]) for r in rows if r[3] == "info"]
+    if timeouts:
+        p.dots([x for x, _ in timeouts], [y for _, y in timeouts], COLORS["info"], 7, "cross")
+        p.legend("info (timeout)", COLORS["info"], "cross")
+    _heal_lines(p, heals)
+    return p.render()
+
+
+def _binned_percentiles(pts: list[tuple[float, float]], bins: int) -> tuple[list[float], ...]:
+    x0 = min(x for x, _ in pts)
+    span = (max(x for x, _ in pts) - x0) or 1e-9
+    groups: list[list[float]] = [[] for _ in range(bins)]
+    for x, y in pts:
+        groups[min(bins - 1, int((x - x0) / span * bins))].append(y)
+    xs, p50, p99, mx = [], [], [], []
+    for b, g in enumerate(groups):
+        if g:
+            g.sort()
+            xs.append(x0 + (b + 0.5) * span / bins)
+            p50.append(g[(len(g) - 1) // 2])
+            p99.append(g[min(len(g) - 1, math.ceil(0.99 * len(g)) - 1)])
+            mx.append(g[-1])
+    return xs, p50, p99, mx
 
 
 def _staleness(stats: dict[str, Any]) -> str:
-    plt = _mpl()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 3.4))
     pbs = stats.get("pbs") or []
+    half = WIDTH // 2 - 10
     if pbs:
-        xs = [max(0.5, (p["t_ms_from"] + (p["t_ms_to"] or p["t_ms_from"] * 2)) / 2) for p in pbs]
-        ys = [p["probability"] for p in pbs]
-        ax.plot(xs, ys, marker="o", color="#1f77b4")
-        for x, y, p in zip(xs, ys, pbs, strict=True):
-            ax.annotate(
-                str(p["reads"]),
-                (x, y),
-                textcoords="offset points",
-                xytext=(0, 6),
-                fontsize=7,
-                ha="center",
-                color="#666",
-            )
-        ax.set_xscale("log")
+        xs = [max(0.5, (q["t_ms_from"] + (q["t_ms_to"] or q["t_ms_from"] * 2)) / 2) for q in pbs]
+        ys = [q["probability"] for q in pbs]
+        p = Plot(half, 300, (min(xs) / 1.6, max(xs) * 1.6), (-0.02, 1.08), xlog=True, right=20,
+                 title="PBS t-visibility (numbers: reads per bucket)",
+                 xlabel="t: read start minus the latest acknowledgement before it (ms)",
+                 ylabel="P(read sees it or newer)")
+        p.line(xs, ys, "#1f77b4", 1.5, markers=True)
+        for x, y, q in zip(xs, ys, pbs, strict=True):
+            p.label(x, y, f"{q['reads']:,}")
     else:
-        ax.text(0.5, 0.5, "no reads after an acknowledged write", ha="center", transform=ax.transAxes)
-    ax.set_ylim(-0.02, 1.05)
-    ax.set_xlabel("t: read start minus the latest acknowledgement before it (ms)")
-    ax.set_ylabel("P(read sees it or newer)")
-    ax.set_title("PBS t-visibility (numbers: reads per bucket)")
+        p = Plot(half, 300, (0, 1), (0, 1), right=20, title="PBS t-visibility")
+        p.note("no reads after an acknowledged write")
+    left = p.render()
     st = stats.get("staleness", {})
     age = st.get("age_ms", {})
     if age.get("n"):
         labels = ["p50", "p95", "p99", "max"]
-        ax2.bar(labels, [age[k] for k in labels], color="#ff9f1c")
-        ax2.set_ylabel("stale read age (ms)")
-        ax2.set_title(f"Age of stale reads ({st['stale_reads']:,} of {st['reads_checked']:,} reads)")
+        right = bar_chart(half, 300, labels, [float(age[k]) for k in labels], "#ff9f1c",
+                          title=f"Age of stale reads ({st['stale_reads']:,} of {st['reads_checked']:,} reads)",
+                          ylabel="stale read age (ms)")
     else:
-        ax2.text(0.5, 0.5, "no stale reads", ha="center", transform=ax2.transAxes)
-        ax2.set_title("Age of stale reads")
-    fig.tight_layout()
-    return _svg(fig)
+        q = Plot(half, 300, (0, 1), (0, 1), right=20, title="Age of stale reads")
+        q.note("no stale reads")
+        right = q.render()
+    return f"<div class='pair'>{left}{right}</div>"
 
 
-def _convergence(c: _Collector, heals: list[float]) -> str:
-    plt = _mpl()
-    fig, ax = plt.subplots(figsize=(13, 3.0))
+def _convergence(c: _Collector, heals: list[float], entry: dict[str, Any] | None) -> str:
     agree = [ks.agree_since for ks in c.checker.keys.values() if ks.final]
     times = sorted(a / 1e9 for a in agree if a is not None)
     base = heals[-1] if heals else (times[0] if times else 0.0)
-    if times:
-        xs = np.asarray(times) - base
-        ax.step(xs, np.arange(1, len(xs) + 1) / len(agree), where="post", color="#2ca02c")
-        ax.set_xlabel("seconds after the last heal" if heals else "seconds after the first final read")
-        ax.set_ylabel("fraction of keys agreed")
-        ax.set_ylim(0, 1.05)
-        not_agreed = len(agree) - len(times)
-        ax.set_title(
-            f"Convergence: when each key's final reads became unanimous ({len(agree):,} keys"
-            + (f", {not_agreed} never agreed" if not_agreed else "")
-            + ")"
+    if not times:
+        p = Plot(WIDTH, 260, (0, 1), (0, 1), title="Convergence")
+        p.note("no final reads in this history" if not agree else "no key's final reads ever agreed")
+        return p.render()
+    xs = [t - base for t in times]
+    lo, hi = min(xs), max(xs)
+    pad = (hi - lo) * 0.08 or 0.05
+    not_agreed = len(agree) - len(times)
+    p = Plot(WIDTH, 280, (lo - pad, hi + pad), (0, 1.08),
+             title=f"When each key's final reads became unanimous ({plural(len(agree), 'key')}"
+             + (f", {not_agreed:,} never agreed" if not_agreed else "") + ")",
+             xlabel="seconds after the last heal" if heals else "seconds after the first key agreed",
+             ylabel="fraction of keys agreed")
+    ys = [i / len(agree) for i in range(1, len(xs) + 1)]
+    p.line([lo - pad, *xs, hi + pad], [0.0, *ys, ys[-1]], "#2ca02c", 2, step=True)
+    began = (entry or {}).get("final_reads_began_after_s")
+    if began is not None and lo - pad <= began <= hi + pad:
+        p.vline(began, "#888", "2 3")
+        p.legend("final reads began", "#888", "dot")
+    if not_agreed:
+        p.marks.append(
+            f'<line x1="{p.left}" y1="{p.y(1):.1f}" x2="{p.left + p.pw}" y2="{p.y(1):.1f}" stroke="#c62828" '
+            'stroke-dasharray="6 4"/>'
         )
-    else:
-        ax.text(0.5, 0.5, "no final reads in this history", ha="center", transform=ax.transAxes)
-        ax.set_title("Convergence")
-    return _svg(fig)
+        p.legend("all keys: not reached", "#c62828", "dash")
+    return p.render()
 
 
 def _esc(v: Any) -> str:
     return html.escape(str(v))
 
 
+def _cell(x: Any) -> str:
+    """A table cell as a person reads it: 1,234 and 5.12, not 1234 and 5.124756916."""
+    if x is None:
+        return ""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    if not math.isfinite(x) or x == 0:
+        return str(x) if x else "0"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) >= 1 else f"{x:.3f}"
+
+
 def _table(rows: list[list[Any]], header: list[str], cls: str = "") -> str:
     out = [f'<table class="{cls}"><tr>' + "".join(f"<th>{_esc(h)}</th>" for h in header) + "</tr>"]
     for r in rows:
-        out.append("<tr>" + "".join(f"<td>{_esc('' if x is None else x)}</td>" for x in r) + "</tr>")
+        out.append("<tr>" + "".join(f"<td>{_esc(_cell(x))}</td>" for x in r) + "</tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -395,6 +390,21 @@ def _anomaly_html(a: dict[str, Any], key_events: list[dict[str, Any]]) -> str:
         f"<details open><summary>events on this key (proof highlighted; index {min(proving) if proving else ''}"
         f"–{max(proving) if proving else ''})</summary>{_event_rows(window, proving)}</details></div>"
     )
+
+
+def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None, entry: dict[str, Any] | None) -> str:
+    """Under the badge: each checker's finding with its first explanation, so the verdict has a reason."""
+    items = []
+    for f in checker_findings(results):
+        text = f"<b>{_esc(finding_line(f))}</b>"
+        if f["first"]:
+            text += f"<br><span class='first'>first: {_esc(f['first'])}</span>"
+        items.append(f"<li class='f-{'bad' if f['valid'] is False else 'ok'}'>{text}</li>")
+    if entry is not None:
+        items.append(f"<li>final reads: {_esc(convergence_line(entry))}</li>")
+    if any(f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)):
+        items.append(f"<li class='note'>{_esc(linearizability_note(quorum))}</li>")
+    return f"<ul class='findings'>{''.join(items)}</ul>"
 
 
 def _stats_html(stats: dict[str, Any]) -> str:
@@ -442,6 +452,7 @@ def _stats_html(stats: dict[str, Any]) -> str:
                 c.get("last_stale_read_after_s"),
                 c.get("keys_with_final_reads"),
                 c.get("keys_not_agreed"),
+                c.get("final_reads_began_after_s"),
                 c.get("all_agreed_after_s"),
             ]
             for c in conv
@@ -455,8 +466,9 @@ def _stats_html(stats: dict[str, Any]) -> str:
                     "stale reads after",
                     "last stale read after (s)",
                     "keys with final reads",
-                    "keys not agreed",
-                    "all agreed after (s)",
+                    "keys never agreed",
+                    "final reads began after (s)",
+                    "all keys agreed after (s), a bound",
                 ],
             )
         )
@@ -495,6 +507,8 @@ th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 .anomaly{border-left:4px solid #c62828;padding:4px 12px;margin:12px 0;background:#fffafa}
 .tag{background:#c62828;color:#fff;border-radius:4px;padding:1px 6px;font-size:13px;margin-right:6px}
 .note{color:#666;font-size:13px}svg{max-width:100%;height:auto}
+.findings{margin:10px 0;padding-left:20px;max-width:80em}.findings li{margin:4px 0;font-size:15px}.f-bad b{color:#c62828}
+.findings .first{color:#444;font-size:13px}.pair{display:flex;gap:20px;flex-wrap:wrap}.pair svg{max-width:49%}
 """
 
 
@@ -552,34 +566,53 @@ def write_report(
                 k = ev.get("key")
                 if k in anomaly_keys and ev["process"] != "nemesis":
                     c.key_events.setdefault(k, []).append(ev)
-    # Plots need the convergence measurements; a linearizability-only result (or a harness that
-    # replaced a stats entry) falls back to the fresh ones, key by key.
+    # The plots and cards use this pass's measurements (the same history, so the same facts, and
+    # never an older checker's figure); a results object adds what a check does not compute (the
+    # run's final_reads summary).
     given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
-    stats = {**fresh["stats"], **(given if isinstance(given, dict) else {})}
-    windows = stats.get("faults") or fresh["stats"]["faults"]
+    stats = {**(given if isinstance(given, dict) else {}), **fresh["stats"]}
+    windows = stats.get("faults") or []
     heals = [h[0] / 1e9 for h in c.checker.faults.heals if h[0] is not None]
     run = _load_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else None
+    options = (run or {}).get("options") if isinstance((run or {}).get("options"), dict) else None
+    quorum = None
+    if options is not None:
+        try:
+            quorum = (int(options["replicas"]), int(options["write_quorum"]), int(options["read_quorum"]))
+        except (KeyError, TypeError, ValueError):
+            quorum = None
+    lin = results if results.get("checker") == "linearizable" else results.get("linearizable")
+    lin = lin if isinstance(lin, dict) else None
+    conv_results = results.get("checker", "convergence") == "convergence"
+    anomalies = (results.get("anomalies") or []) if conv_results else []
+    entry = convergence_entry(stats)
 
     timeline_svg, timeline_note = _timeline(c, windows, heals)
     body = []
     valid = results.get("valid")
     vclass = {True: "v-true", False: "v-false"}.get(valid, "v-unknown")
-    vtext = {True: "VALID", False: "INVALID"}.get(valid, "UNKNOWN")
-    counts = stats.get("anomaly_counts") or {}
+    counts = (stats.get("anomaly_counts") or {}) if conv_results else {}
     st = stats.get("staleness") or {}
-    body.append(f"<h1>MinikeyDB run report</h1><p class='note'>{_esc(history)}</p>")
-    body.append(f"<span class='verdict {vclass}'>{vtext}</span> ")
-    if counts:
-        body.append(" ".join(f"<span class='tag'>{_esc(k)} × {v}</span>" for k, v in sorted(counts.items())))
-    total_ops = sum(sum(x.values()) for x in (stats.get("ops") or {}).values())
-    conv = [x for x in stats.get("convergence") or [] if x.get("all_agreed_after_s") is not None]
+    where = f"{run_dir.name}/{history.name}" if history.name.startswith("history.") else history.name
+    body.append(f"<h1>MinikeyDB run report</h1><p class='note'>{_esc(where)}</p>")
+    body.append(f"<span class='verdict {vclass}'>{verdict_word(valid)}</span> ")
+    tags = [f"{k} × {v}" for k, v in sorted(counts.items())]
+    if lin is not None and lin.get("valid") is False:
+        tags.append(f"nonlinearizable × {len(lin.get('anomalies') or [])}")
+    body.append(" ".join(f"<span class='tag'>{_esc(t)}</span>" for t in tags))
+    body.append(_findings_html(results, quorum, entry))
+    ops = stats.get("ops") or {}
+    client_ops = sum(sum(x.values()) for x in ops.values())
+    final_ops = sum((stats.get("final_read_counts") or {}).values())
     cells = [
-        ("operations", f"{total_ops:,}"),
+        ("client operations", f"{client_ops:,}"),
+        ("final reads", f"{final_ops:,}"),
         ("keys", f"{stats.get('keys', 0):,}"),
         ("duration", f"{stats.get('duration_s') or 0:.1f} s"),
         ("faults", ", ".join(sorted({w["kind"] for w in windows})) or "none"),
-        ("stale reads", f"{st.get('stale_reads', 0):,} ({(st.get('stale_fraction') or 0):.1%})"),
-        ("converged after heal", f"{conv[-1]['all_agreed_after_s']:.2f} s" if conv else "n/a"),
+        ("stale reads", f"{st.get('stale_reads', 0):,} of {st.get('reads_checked', 0):,} "
+                        f"({(st.get('stale_fraction') or 0):.1%})"),
+        convergence_card(entry),
         ("undecided keys", f"{stats.get('unknown_keys', 0):,}"),
     ]
     body.append(
@@ -595,30 +628,39 @@ def write_report(
     body.append("<h2>Timeline</h2>" + timeline_svg + f"<p class='note'>{_esc(timeline_note)}</p>")
     body.append("<h2>Latency</h2>" + _guard(lambda: _latency(c, windows, heals)))
     body.append("<h2>Staleness</h2>" + _guard(lambda: _staleness(stats)))
-    body.append("<h2>Convergence after the heal</h2>" + _guard(lambda: _convergence(c, heals)))
-    anomalies = results.get("anomalies") or []
-    body.append(f"<h2>Anomalies ({sum(counts.values()) if counts else len(anomalies)})</h2>")
-    if not anomalies:
-        body.append(
-            "<p>None: every read traces to a write, and every key converged to a value that no "
-            "acknowledged write superseded.</p>"
-        )
+    body.append("<h2>Convergence after the heal</h2>" + _guard(lambda: _convergence(c, heals, entry)))
+    if entry is not None:
+        body.append(f"<p class='note'>{_esc(convergence_line(entry))}.</p>")
+    if conv_results:
+        total = sum(counts.values()) if counts else len(anomalies)
+        body.append(f"<h2>Convergence anomalies ({total:,})</h2>")
+        if not anomalies:
+            if results.get("unknown"):
+                body.append("<p>None found; some keys could not be decided (listed below).</p>")
+            else:
+                body.append(
+                    "<p>None: every read traces to a write, and every key converged to a value that no "
+                    "acknowledged write superseded.</p>"
+                )
+            if lin is not None and lin.get("valid") is False:
+                body.append("<p>The verdict is INVALID because of the linearizability findings below.</p>")
     for a in anomalies[:MAX_ANOMALIES_SHOWN]:
         body.append(_anomaly_html(a, c.key_events.get(a.get("key"), [])))
     if len(anomalies) > MAX_ANOMALIES_SHOWN:
         body.append(
-            f"<p class='note'>{len(anomalies) - MAX_ANOMALIES_SHOWN} more anomalies in results.json.</p>"
+            f"<p class='note'>{len(anomalies) - MAX_ANOMALIES_SHOWN:,} more anomalies in results.json.</p>"
         )
-    unknown = results.get("unknown") or []
+    unknown = (results.get("unknown") or []) if conv_results else []
     if unknown:
         rows = [[u.get("key"), u.get("kind"), u.get("reason")] for u in unknown[:200]]
         body.append(
-            f"<h2>Undecided keys ({stats.get('unknown_keys', len(unknown))})</h2>"
+            f"<h2>Undecided keys ({stats.get('unknown_keys', len(unknown)):,})</h2>"
             + _table(rows, ["key", "why", "explanation"])
         )
-    lin = results.get("linearizable")
-    if isinstance(lin, dict):
+    if lin is not None:
         body.append("<h2>Linearizability</h2>")
+        if lin.get("valid") is False:
+            body.append(f"<p class='note'>{_esc(linearizability_note(quorum))}</p>")
         try:
             from checker.linearizable import render_html
 

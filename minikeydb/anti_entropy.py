@@ -11,8 +11,22 @@ Every ``anti_entropy_interval`` a node picks a random peer and runs one exchange
    (``Pull``, answered through the normal replication path), what it has newer, or the peer lacks,
    it pushes (``Replicate``). Only differing records travel.
 
+Every list (digests, key stamps, pulled keys) is split by encoded size (``wire.split_by_size``),
+never by count, so 1 KiB keys travel like short ones; a message that still cannot be encoded is
+counted (``ae_too_large``) and logged, never raised in a handler. Each ``KeyStamps`` names the
+ranges whose list it completes, so the initiator pushes what the peer lacks there as soon as
+that datagram arrives.
+
 Because merging is last-writer-wins on stamps, an exchange is safe whatever order its datagrams
 arrive in, and a lost datagram only delays convergence to the next round.
+
+Anti-entropy never competes with normal replication: no exchange starts, and none is answered,
+while records are queued or in flight to that peer (``ae_rounds_busy``, ``ae_declined_busy``);
+a version already queued, in flight or hinted to the peer at that stamp or newer is not queued
+again, nor one whose stamp is within ``SETTLE`` seconds of now (``ae_skipped_queued``); and one
+exchange lists at most ``EXCHANGE_BYTES`` of key stamps and moves at most ``RECORDS_PER_ROUND``
+records. What it leaves out still differs next round. Under sustained saturation it therefore
+waits for the load to drop; hints, not anti-entropy, repair what a replica misses meanwhile.
 
 The same loop purges tombstones older than ``tombstone_grace``: far longer than any partition, so
 no replica can still hold the value the tombstone deleted when its tombstone disappears.
@@ -28,29 +42,53 @@ from collections.abc import Callable
 import trio
 
 from .messaging import Messenger
-from .record import Record
+from .record import Record, Stamp
 from .replication import Replicator
 from .ring import Ring
-from .storage import Storage
+from .storage import Storage, StorageClosedError
 from .transport import Address
-from .wire import Digests, KeyStamps, Pull
+from .wire import (
+    PAYLOAD_BUDGET,
+    Digests,
+    KeyStamps,
+    Message,
+    Pull,
+    TooLarge,
+    int_cost,
+    int_pair_cost,
+    key_cost,
+    key_stamp_cost,
+    split_by_size,
+)
 
 log = logging.getLogger("minikeydb.anti_entropy")
 
-DIGESTS_PER_DATAGRAM = 600
-ENTRIES_PER_DATAGRAM = 300
-KEYS_PER_PULL = 400
+MAX_RANGES_PER_DATAGRAM = 400
+RANGES_RESERVE = MAX_RANGES_PER_DATAGRAM * 21
+"""Room kept in every ``KeyStamps`` for its list of completed ranges (at most this many, 20 digits each)."""
 EXCHANGE_TTL = 10.0
+PURGE_BATCH = 500
+"""Tombstone purges per group commit: a few milliseconds of staging, then one fsync, then a yield."""
+PURGE_SCAN_STEP = 20_000
+"""Records examined for expiry between two scheduling points, even when none is expired."""
+EXCHANGE_BYTES = 4 * PAYLOAD_BUDGET
+"""Pacing, responder side: the (key, stamp) lists one exchange sends stop growing past this many
+bytes (whole ranges, at least one); the ranges left out differ next round too and come then."""
+RECORDS_PER_ROUND = 2_000
+"""Pacing, initiator side: records pushed plus keys pulled per exchange, at most."""
+SETTLE = 3.0
+"""Seconds during which a record's normal replication (batch, resends, then a hint) still owns it:
+anti-entropy neither pushes nor pulls a version whose stamp is this close to now."""
 
 
 class _Exchange:
-    __slots__ = ("peer", "seen", "ranges", "started")
+    __slots__ = ("peer", "seen", "started", "moved")
 
     def __init__(self, peer: str, started: float) -> None:
         self.peer = peer
         self.seen: set[str] = set()
-        self.ranges: set[int] = set()
         self.started = started
+        self.moved = 0
 
 
 class AntiEntropy:
@@ -83,7 +121,8 @@ class AntiEntropy:
         self.tombstone_grace = tombstone_grace
         self.wall = wall
         self._exchanges: dict[int, _Exchange] = {}
-        self._partners = sorted(p for p in peers if ring.shared_ranges(node_id, p))
+        self._shared = {p: frozenset(ring.shared_ranges(node_id, p)) for p in peers}
+        self._partners = sorted(p for p in peers if self._shared[p])
 
     async def run(self) -> None:
         while True:
@@ -93,60 +132,133 @@ class AntiEntropy:
                 await self.start_exchange(self.rng.choice(self._partners))
             await self.purge_old_tombstones()
 
+    async def _send(self, message: Message, dest: Address) -> bool:
+        """Send one anti-entropy message; one that cannot be encoded is counted and logged, never raised."""
+        try:
+            await self.messenger.send(message, dest)
+        except TooLarge as exc:  # the splitting below makes this unreachable; never a handler error
+            self.counters["ae_too_large"] += 1
+            log.error("node %s: an anti-entropy %s does not fit a datagram: %s", self.node_id,
+                      type(message).__name__, exc)
+            return False
+        return True
+
     async def start_exchange(self, peer: str) -> None:
-        """Send our digests of the ranges shared with ``peer`` (step 1)."""
+        """Send our digests of the ranges shared with ``peer`` (step 1).
+
+        Not while records are queued or in flight to ``peer``: its ranges differ because
+        replication is under way, and replication, not anti-entropy, delivers them.
+        """
+        if self.replicator.busy(peer):
+            self.counters["ae_rounds_busy"] += 1  # replication is streaming to it: not now
+            return
         self.counters["ae_rounds"] += 1
         digests = self.storage.bucket_digests()
         shared = [(r, digests.get(r, 0)) for r in self.ring.shared_ranges(self.node_id, peer)]
-        for start in range(0, len(shared), DIGESTS_PER_DATAGRAM):
-            message = Digests(self.messenger.new_id(), self.node_id, tuple(shared[start : start + DIGESTS_PER_DATAGRAM]))
-            self._exchanges[message.id] = _Exchange(peer, trio.current_time())
-            await self.messenger.send(message, self.peers[peer])
+        for group in split_by_size(shared, int_pair_cost):  # each datagram an exchange of its own
+            message_id = self.messenger.new_id()
+            self._exchanges[message_id] = _Exchange(peer, trio.current_time())
+            await self._send(Digests(message_id, self.node_id, tuple(group)), self.peers[peer])
 
     async def on_digests(self, message: Digests) -> None:
-        """Step 2, as the responder: list our (key, stamp) for every range whose digest differs."""
+        """Step 2, as the responder: list our (key, stamp) for every range whose digest differs.
+
+        The list is split by encoded size; each datagram names the ranges whose list it
+        completes (``ranges``), so the initiator can push what it holds there that the list
+        lacked. Nothing is listed while records are queued or in flight to the initiator, and
+        one exchange lists at most ``EXCHANGE_BYTES`` (whole ranges, in random order).
+        """
         peer = self.peers.get(message.src)
         if peer is None:
             self.counters["dropped_unknown_peer"] += 1
             return
+        if self.replicator.busy(message.src):
+            self.counters["ae_declined_busy"] += 1  # replication is streaming to it: not now
+            return
         mine = self.storage.bucket_digests()
-        differing = tuple(r for r, digest in message.digests if mine.get(r, 0) != digest)
+        differing = [r for r, digest in message.digests if mine.get(r, 0) != digest]
         if not differing:
             return
+        self.rng.shuffle(differing)
         self.counters["ae_ranges_differing"] += len(differing)
-        entries = [(rec.key, rec.stamp) for r in differing for rec in self.storage.bucket_records(r)]
-        chunks = [entries[i : i + ENTRIES_PER_DATAGRAM] for i in range(0, len(entries), ENTRIES_PER_DATAGRAM)] or [[]]
-        for i, chunk in enumerate(chunks):
-            last = i == len(chunks) - 1
-            await self.messenger.send(KeyStamps(message.id, self.node_id, differing, tuple(chunk), last), peer)
+        # Pack whole ranges into datagrams; a range ends in the datagram holding its last entry.
+        messages: list[tuple[list[int], list[tuple[str, Stamp]]]] = []
+        ranges: list[int] = []
+        entries: list[tuple[str, Stamp]] = []
+        size = total = 0
+        for r in differing:
+            if total >= EXCHANGE_BYTES:
+                self.counters["ae_ranges_deferred"] += 1
+                continue
+            for rec in self.storage.bucket_records(r):
+                cost = key_stamp_cost(rec.key, rec.stamp)
+                if entries and size + cost > PAYLOAD_BUDGET - RANGES_RESERVE:
+                    messages.append((ranges, entries))
+                    ranges, entries, size = [], [], 0
+                entries.append((rec.key, rec.stamp))
+                size += cost
+                total += cost
+            ranges.append(r)
+            size += int_cost(r) + 1
+            if len(ranges) >= MAX_RANGES_PER_DATAGRAM:
+                messages.append((ranges, entries))
+                ranges, entries, size = [], [], 0
+        if ranges or entries:
+            messages.append((ranges, entries))
+        for i, (done, chunk) in enumerate(messages):
+            last = i == len(messages) - 1
+            await self._send(KeyStamps(message.id, self.node_id, tuple(done), tuple(chunk), last), peer)
 
     async def on_key_stamps(self, message: KeyStamps) -> None:
-        """Step 3, as the initiator: pull what the peer has newer, push what we have newer."""
+        """Step 3, as the initiator: pull what the peer has newer, push what we have newer.
+
+        Nothing already queued, in flight or hinted to the peer at that version or newer is
+        pushed again, nor a version so recent that its normal replication still owns it
+        (``SETTLE``); an exchange moves at most ``RECORDS_PER_ROUND`` records.
+        """
         exchange = self._exchanges.get(message.id)
         if exchange is None or exchange.peer != message.src:
             self.counters["replies_unmatched"] += 1
             return
-        exchange.ranges.update(message.ranges)
+        peer = exchange.peer
+        now_us = int(self.wall() * 1_000_000)
+        settle_us = int(SETTLE * 1_000_000)
+        replicator = self.replicator
         pull: list[str] = []
         push: list[Record] = []
         for key, stamp in message.entries:
             exchange.seen.add(key)
             mine = self.storage.get(key)
             if mine is None or mine.stamp < stamp:
-                pull.append(key)
+                if abs(now_us - stamp[0]) >= settle_us:
+                    pull.append(key)
             elif mine.stamp > stamp:
                 push.append(mine)
+        for r in message.ranges:
+            if r not in self._shared[peer]:  # not a range both replicate: nothing of it is theirs
+                self.counters["ae_ranges_unshared"] += 1
+                continue
+            push.extend(rec for rec in self.storage.bucket_records(r) if rec.key not in exchange.seen)
         if message.last:
             del self._exchanges[message.id]
-            for r in exchange.ranges:
-                push.extend(rec for rec in self.storage.bucket_records(r) if rec.key not in exchange.seen)
+        room = RECORDS_PER_ROUND - exchange.moved
+        pushed = skipped = 0
         for record in push:
-            self.replicator.enqueue(exchange.peer, record)
-        self.counters["ae_pushed"] += len(push)
+            if pushed >= room:
+                self.counters["ae_deferred"] += 1
+                continue
+            if abs(now_us - record.stamp[0]) < settle_us or replicator.has_pending(peer, record):
+                skipped += 1
+                continue
+            if replicator.enqueue(peer, record):
+                pushed += 1
+        pull = pull[: max(0, room - pushed)]
+        exchange.moved += pushed + len(pull)
+        self.counters["ae_skipped_queued"] += skipped
+        self.counters["ae_pushed"] += pushed
         self.counters["ae_pulled"] += len(pull)
-        for start in range(0, len(pull), KEYS_PER_PULL):
-            keys = tuple(pull[start : start + KEYS_PER_PULL])
-            await self.messenger.send(Pull(self.messenger.new_id(), self.node_id, keys), self.peers[exchange.peer])
+        for group in split_by_size(pull, key_cost):
+            await self._send(Pull(self.messenger.new_id(), self.node_id, tuple(group)), self.peers[peer])
 
     def on_pull(self, message: Pull) -> None:
         """Send the versions asked for, through the peer's outbox (acknowledged, retried)."""
@@ -155,17 +267,51 @@ class AntiEntropy:
             return
         for key in message.keys:
             record = self.storage.get(key)
-            if record is not None:
+            if record is None:
+                continue
+            if self.replicator.has_pending(message.src, record):
+                self.counters["ae_skipped_queued"] += 1
+            else:
                 self.replicator.enqueue(message.src, record)
 
-    async def purge_old_tombstones(self) -> None:
+    async def purge_old_tombstones(self) -> int:
+        """Durably drop every tombstone older than the grace period, a batch per group commit.
+
+        One fsync per tombstone with no scheduling point in between froze a node for 14 s on
+        40,000 of them (issue #12, defect 4). Now at most ``PURGE_BATCH`` purges share one group
+        commit, and the purge yields to the node's other tasks after every batch and after every
+        ``PURGE_SCAN_STEP`` records examined, so the receive loop answers in between. A tombstone
+        overwritten between the scan and its batch is left alone (storage checks the stamp).
+        Returns how many were purged.
+        """
         if not self.storage.tombstones:
-            return
+            return 0
         cutoff_us = int((self.wall() - self.tombstone_grace) * 1_000_000)
-        old = [r for r in self.storage.records() if r.value is None and r.stamp[0] < cutoff_us]
-        for record in old:
-            if await self.storage.purge_tombstone(record.key, record.stamp):
-                self.counters["tombstones_purged"] += 1
+        purged = 0
+        batch: list[tuple[str, Stamp]] = []
+        scanned = 0
+        try:
+            for record in self.storage.records():  # a snapshot: safe across the awaits below
+                scanned += 1
+                if record.value is None and record.stamp[0] < cutoff_us:
+                    batch.append((record.key, record.stamp))
+                if len(batch) >= PURGE_BATCH or scanned >= PURGE_SCAN_STEP:
+                    if batch:
+                        purged += await self._purge_batch(batch)
+                        batch = []
+                    scanned = 0
+                    # An inline group commit has no scheduling point of its own: this is the yield.
+                    await trio.lowlevel.checkpoint()
+            if batch:
+                purged += await self._purge_batch(batch)
+        except StorageClosedError:
+            pass  # a crash in progress: the batches already committed stay purged, the rest wait
+        return purged
+
+    async def _purge_batch(self, batch: list[tuple[str, Stamp]]) -> int:
+        purged = await self.storage.purge_tombstones(batch)
+        self.counters["tombstones_purged"] += purged
+        return purged
 
     def _expire_exchanges(self) -> None:
         now = trio.current_time()

@@ -1,17 +1,23 @@
 """The on-disk engine: an append-only log of checksummed records, replayed into memory at open.
 
-File layout: an 8-byte magic (``MKDBLOG1``), then frames. A frame is a 4-byte little-endian payload
-length, a 4-byte CRC32 over the length and the payload, and the payload: a compact orjson array,
-``[0, key, value, physical_ms, logical, node_id]`` for a record (value ``null`` for a tombstone)
-or ``[1, key, physical_ms, logical, node_id]`` for a tombstone purge. Log order is the order
-changes were accepted, so replay applies frames unconditionally, last one wins.
+File layout: an 8-byte magic (``MKDBLOG2``), then frames. A frame is the 4-byte mark
+``FF FE 4D 4B``, a 4-byte little-endian payload length, a 4-byte CRC32 over mark, length and
+payload, and the payload: a compact orjson array, ``[0, key, value, physical_ms, logical, node_id]``
+for a record (value ``null`` for a tombstone) or ``[1, key, physical_ms, logical, node_id]`` for a
+tombstone purge. Log order is the order changes were accepted, so replay applies frames
+unconditionally, last one wins. The first format (``MKDBLOG1``: frames without the mark) is still
+read, and rewritten in the current one at open.
 
 Why this shape: a write is one ``write`` + ``fsync`` of the frames staged since the last one (group
 commit), which is the cheapest durable thing a disk can do; the index is a dict, so reads never
-touch the disk; and a crash can only damage the end of the file, which the length and checksum
-detect. Recovery keeps the longest valid prefix, cuts the rest off and logs what it cut: a torn
-last frame from a SIGKILL, or a corrupt tail. Corruption in the middle is indistinguishable from a
-corrupt tail by a scan and is cut the same way; replicas' anti-entropy restores what was lost.
+touch the disk; and every frame can be found again without trusting the frames before it. The mark
+holds 0xFF and 0xFE, bytes that UTF-8 (hence an orjson payload) never contains, so a scan that
+lost its place (a damaged length, a flipped bit) finds the next frame by searching for the mark,
+and a candidate counts only if its CRC also matches: a false resynchronisation needs garbage that
+holds the mark and passes a 32-bit CRC. Recovery (``LogStorage._recover``) therefore keeps every
+intact frame: damage in the middle or at the end is skipped, the damaged file is copied to
+``<log>.corrupt-<UTC time>`` first and a WARNING says how many frames were skipped and where the
+copy is; only a torn tail, the unfinished last write of a crash, is cut quietly (INFO).
 
 Unflushed frames are buffered in user space (a ``bytearray``), never handed to the kernel before
 the group-commit write, so ``crash()`` loses exactly what SIGKILL followed by power loss would.
@@ -34,9 +40,11 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from pathlib import Path
 
+import attrs
 import orjson
 import trio
 
@@ -45,16 +53,28 @@ from minikeydb.storage import BucketOf, Entry, IndexedStorage, Purge, StorageErr
 
 logger = logging.getLogger("minikeydb.storage")
 
-MAGIC = b"MKDBLOG1"
-_HEADER = struct.Struct("<II")
+MAGIC = b"MKDBLOG2"
+"""The current format: frames that start with ``FRAME_MARK`` (see the module docstring)."""
+MAGIC_V1 = b"MKDBLOG1"
+"""The first format, still read (and rewritten as the current one at open): no frame mark."""
+FRAME_MARK = b"\xff\xfeMK"
+"""Starts every frame. 0xFF and 0xFE never occur in UTF-8, so never inside an orjson payload."""
+_HEADER = struct.Struct("<4sII")  # mark, payload length, CRC32 of mark + length + payload
+_HEADER_V1 = struct.Struct("<II")  # payload length, CRC32 of length + payload
 MAX_FRAME = 16 * 1024 * 1024
 """A length field above this is corruption, not a record (the wire limit is far smaller)."""
 
 _PUT, _PURGE = 0, 1
 
 
+def frame_payload(payload: bytes) -> bytes:
+    """Frame one payload: mark, length, CRC32 over mark, length and payload, then the payload."""
+    head = FRAME_MARK + len(payload).to_bytes(4, "little")
+    return head + zlib.crc32(payload, zlib.crc32(head)).to_bytes(4, "little") + payload
+
+
 def encode_entry(entry: Entry) -> bytes:
-    """One framed log entry: length, CRC32 of length and payload, orjson payload."""
+    """One framed log entry (current format) holding an orjson payload."""
     physical, logical, node = entry.stamp
     if isinstance(entry, Purge):
         payload = orjson.dumps([_PURGE, entry.key, physical, logical, node])
@@ -62,8 +82,7 @@ def encode_entry(entry: Entry) -> bytes:
         payload = orjson.dumps([_PUT, entry.key, entry.value, physical, logical, node])
     if len(payload) > MAX_FRAME:
         raise ValueError(f"record {entry.key!r} encodes to {len(payload)} bytes, above the {MAX_FRAME}-byte limit")
-    length = len(payload).to_bytes(4, "little")
-    return _HEADER.pack(len(payload), zlib.crc32(payload, zlib.crc32(length))) + payload
+    return frame_payload(payload)
 
 
 def decode_payload(payload: bytes, where: str) -> Entry:
@@ -89,28 +108,148 @@ def decode_payload(payload: bytes, where: str) -> Entry:
     raise StorageError(f"{where}: checksum is valid but the entry has an unknown shape: {payload[:80]!r}")
 
 
+@attrs.frozen
+class Damage:
+    """A stretch of the log that holds no valid frame: ``start`` to ``end`` (exclusive)."""
+
+    start: int
+    end: int
+    reason: str
+    frames: int
+    """How many frames it held as far as the scan can tell (frame marks in it; at least 1)."""
+
+
+@attrs.frozen
+class LogScan:
+    """What a scan of a log found: the entries of every valid frame, and where it found damage.
+
+    ``damaged`` are stretches followed by a valid frame (corruption in the middle). ``tail`` is a
+    stretch at the end with no valid frame after it: ``torn_tail`` says whether it is merely the
+    unfinished last write of a crash (a frame cut short, or zeros), which is cut silently.
+    """
+
+    version: int
+    entries: list[Entry]
+    damaged: list[Damage]
+    tail: Damage | None
+    torn_tail: bool
+
+    @property
+    def frames_skipped(self) -> int:
+        return sum(d.frames for d in self.damaged) + (self.tail.frames if self.tail and not self.torn_tail else 0)
+
+    @property
+    def bytes_skipped(self) -> int:
+        return sum(d.end - d.start for d in self.damaged) + (self.tail.end - self.tail.start if self.tail else 0)
+
+
+def _frame_at(data: bytes, pos: int, version: int) -> tuple[int, int] | str:
+    """(payload start, frame end) of a valid frame at ``pos``, else why there is none."""
+    header = _HEADER if version == 2 else _HEADER_V1
+    end = len(data)
+    if end - pos < header.size:
+        return f"torn frame header ({end - pos} of {header.size} bytes)"
+    if version == 2:
+        mark, length, crc = header.unpack_from(data, pos)
+        if mark != FRAME_MARK:
+            return "no frame mark"
+        covered = 8
+    else:
+        length, crc = header.unpack_from(data, pos)
+        covered = 4
+    if length > MAX_FRAME:
+        return f"frame length {length} is out of range"
+    start = pos + header.size
+    if end - start < length:
+        return f"torn frame ({end - start} of {length} payload bytes)"
+    if zlib.crc32(data[start : start + length], zlib.crc32(data[pos : pos + covered])) != crc:
+        return "checksum mismatch"
+    return start, start + length
+
+
+def _next_frame(data: bytes, pos: int, version: int) -> int | None:
+    """The offset of the first valid frame at or after ``pos``, if any.
+
+    Current format: only offsets holding ``FRAME_MARK`` are tried, and a payload cannot contain
+    the mark, so the candidates are real frame starts (or garbage that also passes a 32-bit CRC).
+    The first format has no mark: every offset that could start a frame whose payload begins with
+    ``[`` is tried, the CRC deciding; slower, and only ever run on a damaged old log.
+    """
+    if version == 2:
+        p = data.find(FRAME_MARK, pos)
+        while p != -1:
+            if not isinstance(_frame_at(data, p, 2), str):
+                return p
+            p = data.find(FRAME_MARK, p + 1)
+        return None
+    p = data.find(b"[", pos + _HEADER_V1.size)
+    while p != -1:
+        if not isinstance(_frame_at(data, p - _HEADER_V1.size, 1), str):
+            return p - _HEADER_V1.size
+        p = data.find(b"[", p + 1)
+    return None
+
+
+def _is_torn(data: bytes, pos: int, version: int) -> bool:
+    """Whether the tail from ``pos`` is the unfinished last write of a crash, not damage.
+
+    A crash mid-write leaves the beginning of a frame (the mark, or part of it, in the current
+    format) cut short, or zeros where the file grew but the data never landed. A complete frame
+    whose length field alone was damaged also looks cut short; it is told apart by its CRC, which
+    matches once the length is taken from the file's end instead.
+    """
+    tail = data[pos:]
+    if not tail.strip(b"\x00"):
+        return True
+    header = _HEADER if version == 2 else _HEADER_V1
+    if version == 2 and not FRAME_MARK.startswith(tail[:4]):
+        return False
+    if len(tail) < header.size:
+        return True
+    problem = _frame_at(data, pos, version)
+    if not isinstance(problem, str) or not problem.startswith("torn frame ("):
+        return False
+    length = len(tail) - header.size
+    covered = FRAME_MARK + length.to_bytes(4, "little") if version == 2 else length.to_bytes(4, "little")
+    crc = int.from_bytes(tail[header.size - 4 : header.size], "little")
+    return zlib.crc32(tail[header.size :], zlib.crc32(covered)) != crc
+
+
+def _frames_in(data: bytes, start: int, end: int, version: int) -> int:
+    if version == 1:
+        return 1
+    marks = data.count(FRAME_MARK, start, end)
+    return marks + (0 if data.startswith(FRAME_MARK, start) else 1)
+
+
 def scan_log(data: bytes, path: Path) -> tuple[list[Entry], int, str | None]:
-    """Parse frames after the magic: (entries, end of the valid prefix, why the rest is bad or None)."""
+    """(entries of every valid frame, where the last valid frame ends, the first damage or None)."""
+    scan = scan_frames(data, path)
+    first = scan.damaged[0] if scan.damaged else scan.tail
+    return scan.entries, scan.tail.start if scan.tail is not None else len(data), first and first.reason
+
+
+def scan_frames(data: bytes, path: Path) -> LogScan:
+    """Parse every frame after the magic, resynchronising past damage to the next valid frame."""
+    version = 2 if data.startswith(MAGIC) else 1
     entries: list[Entry] = []
+    damaged: list[Damage] = []
     pos = len(MAGIC)
     end = len(data)
-    header_size = _HEADER.size
-    crc32 = zlib.crc32
     while pos < end:
-        if end - pos < header_size:
-            return entries, pos, f"torn frame header ({end - pos} of {header_size} bytes)"
-        length, crc = _HEADER.unpack_from(data, pos)
-        if length > MAX_FRAME:
-            return entries, pos, f"frame length {length} is out of range"
-        start = pos + header_size
-        if end - start < length:
-            return entries, pos, f"torn frame ({end - start} of {length} payload bytes)"
-        payload = data[start : start + length]
-        if crc32(payload, crc32(data[pos : pos + 4])) != crc:
-            return entries, pos, "checksum mismatch"
-        entries.append(decode_payload(payload, f"{path}: offset {pos}"))
-        pos = start + length
-    return entries, pos, None
+        found = _frame_at(data, pos, version)
+        if not isinstance(found, str):
+            start, pos_next = found
+            entries.append(decode_payload(data[start:pos_next], f"{path}: offset {pos}"))
+            pos = pos_next
+            continue
+        resume = _next_frame(data, pos + 1, version)
+        if resume is None:
+            frames = _frames_in(data, pos, end, version)
+            return LogScan(version, entries, damaged, Damage(pos, end, found, frames), _is_torn(data, pos, version))
+        damaged.append(Damage(pos, resume, found, _frames_in(data, pos, resume, version)))
+        pos = resume
+    return LogScan(version, entries, damaged, None, False)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -221,20 +360,46 @@ class LogStorage(IndexedStorage):
             if stale.exists():  # a compaction that died before its rename: the old log is whole
                 stale.unlink()
             self._recover()
+        except OSError as exc:
+            self._close_files()
+            raise StorageError(f"{path}: cannot recover the log: {exc}") from exc
         except BaseException:
             self._close_files()
             raise
 
     def _recover(self) -> None:
+        """Replay every valid frame; keep damaged bytes aside; never destroy an intact frame.
+
+        Damage in the middle of the log (a flipped bit, a bad sector) is skipped: the scan
+        resynchronises at the next valid frame, found by its mark and CRC (see ``_next_frame``),
+        and every intact frame after the damage is replayed. Refusing to start instead was the
+        alternative; it is rejected because it turns one bad frame into a node down until an
+        operator acts, while what a skip loses is exactly the damaged frame, which the replicas
+        hold too (anti-entropy and read repair bring it back, as after any crash), and because
+        the original file is never destroyed, so nothing is lost for an operator either: before
+        anything is rewritten, the whole file is copied to ``<log>.corrupt-<UTC time>`` (fsync'd),
+        and a WARNING names the copy, the frames skipped and where. The log is then rewritten
+        from the recovered state (as compaction does: temporary file, rename, directory fsync),
+        so the next open is clean and appends never follow damage.
+
+        What a skip can do to one replica's state: the key of a skipped frame goes back to its
+        previous version in this log (an older value, or absent), as if that write had not
+        reached this replica; a skipped purge brings a tombstone back, to be purged again.
+
+        Only a torn tail, the unfinished last write of a crash (see ``_is_torn``), is cut
+        without a copy, at INFO. An empty or missing log starts empty, at INFO. A log in the
+        first format (``MKDBLOG1``, no frame marks) is read the same way and rewritten in the
+        current one.
+        """
         path = self.path
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            data = b""
-        if len(data) < len(MAGIC):
-            if not MAGIC.startswith(data):
+            data = None
+        if data is None or len(data) < len(MAGIC):
+            if data and not (MAGIC.startswith(data) or MAGIC_V1.startswith(data)):
                 raise StorageError(f"{path}: not a MinikeyDB log (bad magic {data!r})")
-            # Absent, or torn while being created: start a fresh log, durably.
+            # Absent, empty, or torn while being created: start a fresh log, durably.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
             os.write(fd, MAGIC)
             os.fsync(fd)
@@ -243,30 +408,78 @@ class LogStorage(IndexedStorage):
             self.log_bytes = len(MAGIC)
             if data:
                 self.stats["bytes_discarded_on_recovery"] = len(data)
-                logger.warning("%s: discarded a torn %d-byte log header", path, len(data))
+                logger.info("%s: log header torn while the log was created (%d bytes); starting empty", path, len(data))
+            elif data is None:
+                logger.info("%s: no log yet; starting empty with a new one", path)
+            else:
+                logger.info("%s: log is empty (0 bytes); starting empty", path)
             return
-        if not data.startswith(MAGIC):
+        if not (data.startswith(MAGIC) or data.startswith(MAGIC_V1)):
             raise StorageError(f"{path}: not a MinikeyDB log (bad magic {data[:8]!r})")
-        entries, good_end, problem = scan_log(data, path)
-        for entry in entries:
+        scan = scan_frames(data, path)
+        for entry in scan.entries:
             self._load(entry)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        if problem is not None:
-            discarded = len(data) - good_end
-            os.ftruncate(fd, good_end)
-            os.fsync(fd)
-            self.stats["bytes_discarded_on_recovery"] = discarded
+        self.stats["records_recovered"] = len(scan.entries)
+        self.stats["frames_skipped_on_recovery"] = scan.frames_skipped
+        self.stats["bytes_discarded_on_recovery"] = scan.bytes_skipped
+        damaged = bool(scan.damaged) or (scan.tail is not None and not scan.torn_tail)
+        if not damaged and scan.version == 2:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            if scan.tail is not None:  # torn: the crash's unfinished write, nothing to keep
+                os.ftruncate(fd, scan.tail.start)
+                os.fsync(fd)
+                logger.info(
+                    "%s: cut a torn last write at offset %d (%s, %d bytes); kept %d records",
+                    path, scan.tail.start, scan.tail.reason, scan.bytes_skipped, len(scan.entries),
+                )
+            self._fd = fd
+            self.log_bytes = scan.tail.start if scan.tail is not None else len(data)
+            return
+        copy = self._keep_aside(data) if damaged else None
+        size = self._rewrite_blocking(list(self._index.values()), reopen=False)
+        assert size is not None  # only a running store's rewrite can be overtaken by a crash
+        self.log_bytes = size
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        if copy is not None:
+            where = [*scan.damaged, *([scan.tail] if scan.tail is not None and not scan.torn_tail else [])]
             logger.warning(
-                "%s: %s at offset %d; discarded %d bytes of tail, kept %d records",
+                "%s: skipped %d damaged frame%s (%d bytes in %d place%s; first at offset %d: %s) and kept "
+                "%d intact records; the damaged file is kept at %s, the log was rewritten without the damage",
                 path,
-                problem,
-                good_end,
-                discarded,
-                len(entries),
+                scan.frames_skipped,
+                "" if scan.frames_skipped == 1 else "s",
+                sum(d.end - d.start for d in where),
+                len(where),
+                "" if len(where) == 1 else "s",
+                where[0].start,
+                where[0].reason,
+                len(scan.entries),
+                copy,
             )
-        self._fd = fd
-        self.log_bytes = good_end
-        self.stats["records_recovered"] = len(entries)
+        if scan.version == 1:
+            logger.info("%s: rewrote a first-format (MKDBLOG1) log in the current format (%d records)", path, len(self._index))
+        if scan.tail is not None and scan.torn_tail:
+            logger.info("%s: dropped a torn last write at offset %d (%s)", path, scan.tail.start, scan.tail.reason)
+
+    def _keep_aside(self, data: bytes) -> Path:
+        """Copy the damaged log, as read, to ``<log>.corrupt-<UTC time>`` durably; returns its path."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        for n in range(1000):
+            copy = self.path.with_name(f"{self.path.name}.corrupt-{stamp}" + (f".{n}" if n else ""))
+            try:
+                fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                continue
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(self.path.parent)
+            return copy
+        raise StorageError(f"{self.path}: cannot keep the damaged log aside: 1000 copies named {copy.name} exist")
 
     # -- engine hooks --------------------------------------------------------------------------
 
@@ -364,6 +577,20 @@ class LogStorage(IndexedStorage):
             logger.info("%s: compacted to %d bytes (%d records)", self.path, size, len(snapshot))
 
     def _compact_blocking(self, snapshot: list[Record]) -> int | None:
+        with self._io_lock:
+            if self._fd is None:  # crashed before we started: nothing to do
+                return None
+        return self._rewrite_blocking(snapshot, reopen=True)
+
+    def _rewrite_blocking(self, snapshot: list[Record], *, reopen: bool) -> int | None:
+        """Replace the log by one holding exactly ``snapshot``, atomically; the new size, or None.
+
+        The new log is written and fsync'd under ``<name>.compact``, then renamed over the log and
+        the directory fsync'd: a crash at any point leaves either the old log whole (and a stale
+        ``.compact`` that the next open deletes) or the new one whole. With ``reopen`` (a running
+        store) the append descriptor is moved to the new file, unless a crash closed it meanwhile,
+        in which case the rename does not happen, as if killed before it.
+        """
         tmp = self.path.with_name(self.path.name + ".compact")
         data = MAGIC + b"".join(encode_entry(record) for record in snapshot)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -374,6 +601,10 @@ class LogStorage(IndexedStorage):
             os.fsync(fd)
         finally:
             os.close(fd)
+        if not reopen:
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+            return len(data)
         with self._io_lock:
             if self._fd is None:  # crashed meanwhile: as if killed before the rename
                 tmp.unlink(missing_ok=True)
@@ -390,4 +621,4 @@ class LogStorage(IndexedStorage):
 def _frame_size(record: Record) -> int:
     """Approximate encoded frame size, without encoding (ASCII-exact; close enough otherwise)."""
     value = record.value
-    return 40 + len(record.key) + (len(value) + 2 if value is not None else 4) + len(record.stamp[2])
+    return 44 + len(record.key) + (len(value) + 2 if value is not None else 4) + len(record.stamp[2])

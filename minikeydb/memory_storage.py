@@ -6,9 +6,10 @@ its log file again. The engine uses nothing but ``trio.sleep`` for time (group-c
 flush interval, simulated fsync latency) and no threads, so under ``trio.testing.MockClock`` with
 deterministic scheduling a run replays identically.
 
-The disk holds the durable state as a dict rather than a log: torn and corrupt tails are a
-property of real files and are tested against ``LogStorage``; what the simulation needs is the
-crash semantics (staged changes are lost, durable ones survive), and those are shared code.
+The disk holds the durable state as a dict rather than a log: torn tails and damaged frames are
+a property of real files and are tested against ``LogStorage`` (``tests/storage/test_resync.py``);
+what the simulation needs is the crash semantics (staged changes are lost, durable ones survive),
+and those are shared code (``tests/storage/test_agreement.py`` runs one script on both engines).
 """
 
 from __future__ import annotations

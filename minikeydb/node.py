@@ -390,11 +390,30 @@ class Node:
             else:
                 self._coordinate_read(message, src)
         else:
+            if not self._admits(message, src):
+                return
             value = message.value if isinstance(message, Put) else None
             if self._writes_alone(message):
                 self._write_then_answer(message, src, value)
             else:
                 self._coordinate_write(message, src, value)
+
+    def _admits(self, message: Put | Delete, src: Address) -> bool:
+        """Admission control: refuse a write, before anything is staged, while the backlog toward
+        one of the key's other replicas is past the replicator's high-water mark.
+
+        The refusal is a definite ``fail`` ("overloaded", counted in ``writes_overloaded``):
+        nothing was stamped, stored or queued. Taking the write instead would grow outboxes and
+        hints without bound, and a bounded store would then have to drop a write that is not
+        yet on N replicas (see ``replication``).
+        """
+        others = [r for r in self.ring.replicas_for(message.key) if r != self.id]
+        if self.replicator.admits(others):
+            return True
+        self.counters["writes_overloaded"] += 1
+        # Answered like any request (a resend gets the same answer from the reply cache).
+        self._answer_nowait(message, src, Reply(message.id, FAIL, None, None, "overloaded", self.id))
+        return False
 
     def _reads_alone(self, message: Get) -> bool:
         replicas = self.ring.replicas_for(message.key)

@@ -21,8 +21,24 @@ at all.)
 When a peer does not answer, its records become *hints*: kept here (newest version per key) and
 offered again every ``hint_interval`` until the peer takes them. That is hinted handoff; it bounds
 how long a replica that was down or cut off stays behind, without waiting for anti-entropy.
-Hints live in memory and are bounded: a crash or an overflow loses them (counted), and
-anti-entropy repairs what they would have.
+Hints live in memory: a crash loses them, and anti-entropy repairs what they would have.
+
+Backpressure: admission control, not spill-to-disk. Every record bound for a peer and not yet
+acknowledged there (queued, in the batch in flight, or hinted) counts in that peer's
+``backlog``. The node refuses a new client write, before stamping or staging anything, with a
+definite ``fail`` ("overloaded", counted in ``writes_overloaded``) while the backlog toward any
+other replica of its key is at ``high_water`` (``max_hints`` shared out over the peers, at most
+``OUTBOX_LIMIT``). So the backlogs together never exceed ``max_hints``, every record a failed
+batch turns into a hint has room, and a write not yet on N replicas is never dropped (the hint
+cap has no drop path for client writes: were it ever reached, the write is kept and counted in
+``hints_over_cap``). The price: while a replica stays unreachable long enough for its backlog to
+fill, writes to its keys are refused until its hints drain.
+
+Repair traffic (anti-entropy pushes, answers to pulls, read repair) is a copy of a version some
+replica already holds. It is taken only while the peer's backlog is under ``repair_high_water``
+(half the client mark, so repairs never crowd out writes) and otherwise shed, counted in
+``repair_shed``, as is a repair record that fails when the hints are full: the next
+anti-entropy round finds the difference again.
 """
 
 from __future__ import annotations
@@ -36,7 +52,7 @@ from functools import partial
 import trio
 
 from .messaging import Backoff, Messenger
-from .record import Record
+from .record import Record, Stamp
 from .transport import Address
 from .wire import BATCH_BUDGET, Ack, Message, Replicate, TooLarge, batch_records, record_cost
 
@@ -93,15 +109,24 @@ class _Batch:
 
 
 class _Link:
-    """Records waiting for one peer, and the batch in flight to it (if any)."""
+    """Records waiting for one peer, and the batch in flight to it (if any).
 
-    __slots__ = ("peer", "dest", "queued", "batch")
+    ``pending`` is the newest stamp per key queued or in flight here: what anti-entropy asks
+    before it adds traffic.
+    """
+
+    __slots__ = ("peer", "dest", "queued", "batch", "pending")
 
     def __init__(self, peer: str, dest: Address) -> None:
         self.peer = peer
         self.dest = dest
         self.queued: deque[Item] = deque()
         self.batch: _Batch | None = None
+        self.pending: dict[str, Stamp] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return 0 if self.batch is None else len(self.batch.items)
 
 
 class Replicator:
@@ -145,23 +170,79 @@ class Replicator:
     def outbox_size(self) -> int:
         return sum(len(link.queued) for link in self._links.values())
 
-    def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> None:
-        """Queue a record for ``peer``; a full queue turns it straight into a hint.
+    @property
+    def high_water(self) -> int:
+        """Backlog per peer (queued + in flight + hinted records) past which new client writes are
+        refused: the peers' backlogs together never exceed ``max_hints``, so every record a
+        failed batch turns into a hint has room, and none is dropped."""
+        return max(1, min(OUTBOX_LIMIT, self.max_hints // max(1, len(self.peers))))
+
+    @property
+    def repair_high_water(self) -> int:
+        """Backlog per peer past which repair traffic (anti-entropy, read repair) is shed."""
+        return max(1, self.high_water // 2)
+
+    def backlog(self, peer: str) -> int:
+        """Records bound for ``peer`` not yet acknowledged: queued, in flight, or hinted."""
+        link = self._links[peer]
+        return len(link.queued) + link.in_flight + len(self._hints[peer])
+
+    def admits(self, peers: Iterable[str]) -> bool:
+        """Whether a new client write to these peers may be taken (every backlog under ``high_water``)."""
+        high = self.high_water
+        return all(self.backlog(peer) < high for peer in peers)
+
+    def busy(self, peer: str) -> bool:
+        """Whether records are queued or in flight to ``peer``: normal replication is at work there."""
+        link = self._links[peer]
+        return bool(link.queued) or link.batch is not None
+
+    def has_pending(self, peer: str, record: Record) -> bool:
+        """Whether ``record``'s key is queued, in flight or hinted to ``peer`` at its stamp or newer."""
+        queued = self._links[peer].pending.get(record.key)
+        if queued is not None and queued >= record.stamp:
+            return True
+        hinted = self._hints[peer].get(record.key)
+        return hinted is not None and hinted.stamp >= record.stamp
+
+    def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> bool:
+        """Queue a record for ``peer``; True when queued.
+
+        A record with a ``quorum`` is a client write: the node admitted it (``admits``), so it
+        is always taken (a full queue turns it straight into a hint). One without is repair
+        traffic (anti-entropy, a pull, read repair), already held by some replica: it is shed
+        (``repair_shed``) when ``peer``'s backlog is past ``repair_high_water``, and the next
+        anti-entropy round finds it again. (Anti-entropy also asks ``has_pending`` first, so
+        it never queues what is already on its way; read repair, one-shot, does not.)
 
         An idle link sends at once, or, while the receive loop is handling a burst
         (``deferring``), when it settles: records queued in one burst share a batch, as do
         records queued while a link's batch is in flight.
         """
         link = self._links[peer]
-        if len(link.queued) >= OUTBOX_LIMIT:
+        if quorum is None and self.backlog(peer) >= self.repair_high_water:
+            self.counters["repair_shed"] += 1
+            return False
+        if len(link.queued) >= OUTBOX_LIMIT:  # unreachable past admission; a hint, never a loss
             self.counters["outbox_overflow"] += 1
-            self._add_hints(peer, [record])
+            self._add_hints(peer, [(record, quorum)])
             if quorum is not None:
                 quorum.ack(False)
-            return
+            return False
         link.queued.append((record, quorum))
+        current = link.pending.get(record.key)
+        if current is None or record.stamp > current:
+            link.pending[record.key] = record.stamp
         if link.batch is None:
             self._mark_ready(link)
+        return True
+
+    def _untrack(self, link: _Link, items: list[Item]) -> None:
+        """These items left the link (acknowledged, or handed to hints)."""
+        pending = link.pending
+        for record, _ in items:
+            if pending.get(record.key) == record.stamp:
+                del pending[record.key]
 
     def _mark_ready(self, link: _Link) -> None:
         self._ready[link.peer] = None
@@ -221,23 +302,32 @@ class Replicator:
             self._mark_ready(link)
 
     def _settle(self, link: _Link, items: list[Item], *, ok: bool) -> None:
+        self._untrack(link, items)
         if not ok:
             self.counters["replicate_failed"] += 1
-            self._add_hints(link.peer, [record for record, _ in items])
+            self._add_hints(link.peer, items)
         for _, quorum in items:
             if quorum is not None:
                 quorum.ack(ok)
 
-    def _add_hints(self, peer: str, records: Iterable[Record]) -> None:
+    def _add_hints(self, peer: str, items: Iterable[Item]) -> None:
+        """Keep records ``peer`` did not take, newest version per key, to offer again later.
+
+        The cap cannot be reached by client writes (admission keeps every backlog, hints
+        included, under ``high_water``); if it ever is, a client write is still kept (counted
+        in ``hints_over_cap``) rather than lost, and repair traffic is shed (``repair_shed``).
+        """
         if not self.hinted_handoff:
             return
         hints = self._hints[peer]
-        for record in records:
+        for record, quorum in items:
             current = hints.get(record.key)
             if current is None or record.stamp > current.stamp:
                 if current is None and self.hints_pending >= self.max_hints:
-                    self.counters["hints_dropped"] += 1
-                    continue
+                    if quorum is None:
+                        self.counters["repair_shed"] += 1
+                        continue
+                    self.counters["hints_over_cap"] += 1
                 hints[record.key] = record
                 self.counters["hints_stored"] += 1
 

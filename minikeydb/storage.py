@@ -104,6 +104,10 @@ class Storage(Protocol):
         """Stage the drop of ``key`` if its stored record is still the tombstone with ``stamp``."""
         ...
 
+    async def purge_tombstones(self, victims: Sequence[tuple[str, Stamp]]) -> int:
+        """Durably drop each (key, stamp) that is still that tombstone, in one group commit; how many."""
+        ...
+
     def bucket_digests(self) -> dict[int, int]:
         """Bucket -> XOR of record hashes, for every bucket holding at least one record."""
         ...
@@ -201,6 +205,7 @@ class IndexedStorage:
         self.stats: dict[str, int] = {
             "records_recovered": 0,
             "bytes_discarded_on_recovery": 0,
+            "frames_skipped_on_recovery": 0,
             "records_applied": 0,
             "records_written": 0,
             "purges": 0,
@@ -283,6 +288,19 @@ class IndexedStorage:
             return False
         await self.wait_durable(self._staged_seq)
         return True
+
+    async def purge_tombstones(self, victims: Sequence[tuple[str, Stamp]]) -> int:
+        """Stage every purge first, then wait for one group commit: a batch costs one fsync.
+
+        Only the commit can wait; the staging is one step, so the caller bounds the pause it
+        causes by the size of ``victims`` (``AntiEntropy`` purges in batches of ``PURGE_BATCH``).
+        """
+        purged = sum(self.purge_nowait(key, stamp) for key, stamp in victims)
+        if purged:
+            await self.wait_durable(self._staged_seq)
+        else:
+            await trio.lowlevel.checkpoint()
+        return purged
 
     def purge_nowait(self, key: str, stamp: Stamp) -> bool:
         self._check_open()

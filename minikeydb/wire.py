@@ -23,7 +23,7 @@ import hmac
 import operator
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 import orjson
@@ -463,23 +463,65 @@ class Codec:
             raise WireError("payload nested too deeply") from None
 
 
+PAYLOAD_BUDGET = MAX_DATAGRAM - HEADER_SIZE - 200
+"""Bytes a multi-item message's items may take: the datagram, less the header and room for its
+fixed fields (kind, id, source node id, flags). Every list that can grow is split against it."""
+
+_T = TypeVar("_T")
+
+
+def int_cost(number: int) -> int:
+    """Bytes an integer takes in JSON."""
+    return len(str(number))
+
+
+def stamp_cost(stamp: Stamp) -> int:
+    """Bytes a stamp ``[physical, logical, "node"]`` takes in a payload, separators included."""
+    return int_cost(stamp[0]) + int_cost(stamp[1]) + encoded_size(stamp[2]) + 7
+
+
 def record_cost(record: Record) -> int:
-    """An upper bound on the bytes one record adds to a payload."""
-    return encoded_size(record.key) + (encoded_size(record.value) if record.value else 0) + 60
+    """An upper bound on the bytes one record ``[key, value, stamp]`` adds to a payload."""
+    value = encoded_size(record.value) if record.value is not None else 4
+    return encoded_size(record.key) + value + stamp_cost(record.stamp) + 10
+
+
+def key_cost(key: str) -> int:
+    """Bytes one key adds to a list of keys (``Pull``)."""
+    return encoded_size(key) + 3
+
+
+def key_stamp_cost(key: str, stamp: Stamp) -> int:
+    """Bytes one ``[key, stamp]`` entry adds to a ``KeyStamps`` list."""
+    return encoded_size(key) + stamp_cost(stamp) + 6
+
+
+def int_pair_cost(pair: tuple[int, int]) -> int:
+    """Bytes one ``[int, int]`` pair adds to a list (``Digests``)."""
+    return int_cost(pair[0]) + int_cost(pair[1]) + 4
+
+
+def split_by_size(items: Sequence[_T], cost: Callable[[_T], int], budget: int = PAYLOAD_BUDGET) -> list[list[_T]]:
+    """Split ``items`` into consecutive groups whose summed ``cost`` stays within ``budget``.
+
+    An item that alone costs more than ``budget`` still gets a group of its own (the encoder then
+    refuses it with ``TooLarge``, which the sender handles): nothing is silently left out.
+    """
+    groups: list[list[_T]] = []
+    current: list[_T] = []
+    size = 0
+    for item in items:
+        c = cost(item)
+        if current and size + c > budget:
+            groups.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += c
+    if current:
+        groups.append(current)
+    return groups
 
 
 def batch_records(records: Sequence[Record], budget: int = BATCH_BUDGET) -> list[list[Record]]:
     """Split records into groups whose encoded size stays under ``budget`` (each group one datagram)."""
-    groups: list[list[Record]] = []
-    current: list[Record] = []
-    size = 0
-    for record in records:
-        cost = record_cost(record)
-        if current and size + cost > budget:
-            groups.append(current)
-            current, size = [], 0
-        current.append(record)
-        size += cost
-    if current:
-        groups.append(current)
-    return groups
+    return split_by_size(records, record_cost, budget)

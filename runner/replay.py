@@ -30,6 +30,14 @@ from .options import OptionError, RunOptions
 from .run import RunResult
 
 REPLAY_EXIT_IDENTICAL, REPLAY_EXIT_DIFFERENT, REPLAY_EXIT_UNCONFIRMED = 0, 1, 2
+REPLAY_EXIT_HELP = (
+    "Exit code: for a sim run it says whether the replay matched, not the verdict: 0 the history is "
+    "byte-identical, 1 it differs, 2 nothing to compare with (the verdict, which may be INVALID for a "
+    "seeded bug, is printed; `harness.py check RUN` exits with it). For udp and processes runs, which "
+    "cannot be reproduced byte for byte, it is the new run's verdict: 0 valid, 1 invalid, 2 unknown. "
+    "254 bad arguments or run.json. Output goes beside RUN, or under histories/ for histories/examples/*, "
+    "or to --out."
+)
 
 
 @attrs.frozen
@@ -147,9 +155,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="harness.py replay",
         description="Re-run a recorded run from its run.json (options, seed and fault schedule). In sim mode "
         "the new history must be byte-identical; both sha256 sums are printed.",
+        epilog=REPLAY_EXIT_HELP,
     )
     parser.add_argument("run", help="a run directory (holding run.json), its run.json, or histories/latest")
-    parser.add_argument("--out", default=None, help="where the new run directory goes (default: beside RUN)")
+    parser.add_argument("--out", default=None, help="where the new run directory goes (default: beside RUN; "
+                        "for histories/examples/NAME, in histories/)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the comparison, not the summary")
     return parser
 
@@ -159,6 +169,8 @@ def replay_command(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     recorded = load_recorded_run(args.run)
     out = Path(args.out) if args.out else recorded.run_dir.parent
+    if not args.out and recorded.run_dir.parent.name == "examples":
+        out = recorded.run_dir.parent.parent  # never into the tracked examples folder: histories/
     original_name = recorded.options.name or _name_without_stamp(recorded.run_dir.name)
     options = attrs.evolve(recorded.options, out=str(out), name=f"{original_name}-replay").validate()
     _warn_on_version_change(recorded)
@@ -175,6 +187,7 @@ def replay_command(argv: Sequence[str]) -> int:
     old_sum = sha256_of(recorded.history) if recorded.history.is_file() else None
     print(f"original {recorded.history}: sha256 {old_sum or '(missing)'}")
     print(f"replay   {result.run_dir / 'history.jsonl'}: sha256 {new_sum}")
+    print(f"wrote {result.run_dir}/")
     if options.mode != "sim":
         print(f"{options.mode} mode runs in real time: the same configuration, seed and fault schedule were run "
               "again, but the history may differ" + (" (it does)" if old_sum != new_sum else ""))
@@ -184,8 +197,10 @@ def replay_command(argv: Sequence[str]) -> int:
     if old_sum is None:
         print("cannot compare: the recorded run has no history.jsonl")
         return REPLAY_EXIT_UNCONFIRMED
+    verdict = {True: "VALID", False: "INVALID"}.get(result.results.get("valid"), "UNKNOWN")
     if old_sum == new_sum:
-        print("identical: the replay reproduced the recorded history byte for byte")
+        print(f"identical: the replay reproduced the recorded history byte for byte (exit 0: the replay matched; "
+              f"the run's verdict is {verdict})")
         return REPLAY_EXIT_IDENTICAL
     print("DIFFERENT: the simulated run did not reproduce its recorded history (determinism is broken, or the "
           "code changed since it was recorded)")

@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from checker.findings import plural
 from nemesis import FaultSchedule, FaultWindow
 
 from .options import OptionError, RunOptions
@@ -58,8 +59,9 @@ class Candidate:
 
     def describe(self) -> str:
         o = self.options
-        return (f"{self.faults} fault window(s), {o.time_limit:g} s at {o.rate:g} ops/s, {o.nodes} nodes "
-                f"(N={o.replicas}), {o.concurrency} clients, {o.keys} keys")
+        return (f"{plural(self.faults, 'fault window')}, {o.time_limit:g} s at {o.rate:g} ops/s, "
+                f"{plural(o.nodes, 'node')} (N={o.replicas}), {plural(o.concurrency, 'client')}, "
+                f"{plural(o.keys, 'key')}")
 
 
 @attrs.frozen

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from checker.findings import checker_findings, finding_line, linearizability_note
 
 from .run import RunResult
 
@@ -58,18 +61,25 @@ def format_summary(run: RunResult) -> str:
                      f"reads ({f.rounds} round{'s' if f.rounds != 1 else ''}, after {o.quiesce:g} s quiescence)")
     else:
         shown = ", ".join(f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
-        lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {len(f.disagreeing)} key(s) "
-                     f"still differ between replicas ({shown})")
+        lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {len(f.disagreeing)} "
+                     f"key{'s' if len(f.disagreeing) != 1 else ''} still differ between replicas ({shown})")
     anomalies = r.get("anomalies", [])
     by_type = Counter(a.get("type", "?") for a in anomalies)
     verdict = VERDICT_WORDS.get(r.get("valid"), str(r.get("valid")))
     lines.append("")
-    lines.append(f"  verdict: {verdict}" + (f"  ({', '.join(f'{t} x{n}' for t, n in by_type.most_common())})"
-                                            if by_type else ""))
-    for anomaly in anomalies[:3]:
-        lines.append(f"    - {anomaly.get('explanation', anomaly)}")
-    if len(anomalies) > 3:
-        lines.append(f"    ... and {len(anomalies) - 3} more in results.json / report.html")
+    lines.append(f"  verdict: {verdict}")
+    findings = checker_findings(r)
+    for finding in findings:  # every checker's own verdict, with its first explanation
+        lines.append(f"    {finding_line(finding)}")
+        if finding["first"]:
+            lines.append(f"      first: {finding['first']}")
+    lin = r.get("linearizable") if isinstance(r.get("linearizable"), dict) else {}
+    total = len(anomalies) + len(lin.get("anomalies") or [])
+    if total > len(findings):
+        lines.append(f"    all {total} anomalies, explained, are in results.json and report.html")
+    if any(f["checker"] == "linearizable" and f["valid"] is False for f in findings):
+        note = textwrap.wrap(linearizability_note((o.replicas, o.write_quorum, o.read_quorum)), 92)
+        lines += ["    note: " + note[0], *("          " + line for line in note[1:])]
     if o.nemesis and "clock-skew" in o.nemesis and by_type.get("lost-write"):
         lines.append("    note: under clock-skew, last-writer-wins loses an acknowledged write whenever the")
         lines.append("    skew exceeds the gap between conflicting writes; the lost writes above show exactly that.")

@@ -17,7 +17,8 @@ from typing import Any
 _ROW = 26
 _BAR = 18
 _LEFT = 90
-_STEP = 22
+_STEP = 30  # px between event positions, at least
+_WIDTH = 1150  # px the diagram may use before it scales down
 _TOP = 28
 _MAX_LABEL = 28
 
@@ -29,8 +30,35 @@ _STYLE = """<style>
 </style>"""
 
 
+_CHAR_PX = 6.3  # average width of an 11 px sans-serif character
+
+
 def _short(text: str) -> str:
     return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "\u2026"
+
+
+def _fit(label: str, width: float) -> str:
+    """The label cut to what fits inside its bar (the full text is the bar's tooltip): labels of
+    neighbouring bars must not run into each other."""
+    room = int((width - 6) / _CHAR_PX)
+    if len(label) <= room:
+        return label
+    if room < 2:
+        return ""
+    return label[: room - 1] + "\u2026"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _label(op: dict[str, Any]) -> str:
+    return _short(op["label"]) if op["order"] is None else f"#{op['order']} {_short(op['label'])}"
+
+
+def _step(right: int) -> float:
+    """Spacing of event positions: the page's width shared out, but never under ``_STEP``."""
+    return max(float(_STEP), (_WIDTH - _LEFT) / (right + 1))
 
 
 def _svg(timeline: list[dict[str, Any]]) -> str:
@@ -39,11 +67,12 @@ def _svg(timeline: list[dict[str, Any]]) -> str:
     right = len(positions)  # one step past the last event: where unfinished operations end
     processes = sorted({op["process"] for op in timeline}, key=lambda p: (str(type(p)), p))
     row = {p: i for i, p in enumerate(processes)}
-    width = _LEFT + (right + 1) * _STEP + 20
+    step = _step(right)
+    width = int(_LEFT + (right + 1) * step + 20)
     height = _TOP + len(processes) * _ROW + 10
 
     def x(pos: int | None) -> float:
-        return _LEFT + (rank[pos] if pos is not None else right) * _STEP + _STEP / 2
+        return _LEFT + (rank[pos] if pos is not None else right) * step + step / 2
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -56,11 +85,20 @@ def _svg(timeline: list[dict[str, Any]]) -> str:
             f'<text x="4" y="{y + _BAR - 5}" fill="#333">process {html.escape(str(p))}</text>'
             f'<line x1="{_LEFT}" y1="{y + _BAR + 3}" x2="{width - 10}" y2="{y + _BAR + 3}" stroke="#eee"/>'
         )
+    # A label may run past its bar up to the next bar in the same row (only those can collide).
+    room: dict[int, float] = {}
+    by_row: dict[Any, list[tuple[float, int]]] = {}
+    for i, op in enumerate(timeline):
+        by_row.setdefault(op["process"], []).append((x(op["start"]), i))
+    for starts in by_row.values():
+        starts.sort()
+        for (x0, i), nxt in zip(starts, [*starts[1:], (width - 10.0, -1)], strict=True):
+            room[i] = nxt[0] - x0 - 3
     points: list[tuple[int, float, float]] = []
-    for op in timeline:
+    for i, op in enumerate(timeline):
         y = _TOP + row[op["process"]] * _ROW
         x0 = x(op["start"])
-        x1 = x(op["end"]) if op["end"] is not None else x(None) + _STEP / 2
+        x1 = x(op["end"]) if op["end"] is not None else x(None) + step / 2
         if op["blocked"]:
             fill, stroke = "#f4a6a6", "#b00"
         elif op["order"] is not None:
@@ -73,11 +111,12 @@ def _svg(timeline: list[dict[str, Any]]) -> str:
         title = f"process {op['process']}: {op['label']} [{op['status']}] events {op['indexes']}"
         if op["order"] is not None:
             title += f", linearized #{op['order']}"
-        label = _short(op["label"]) if op["order"] is None else f"#{op['order']} {_short(op['label'])}"
+        label = _fit(_label(op), max(x1 - x0, room[i]))
+        text = (f'<text x="{x0 + 3:.1f}" y="{y + _BAR - 5}" fill="#111" stroke="#fff" stroke-width="3" '
+                f'paint-order="stroke">{html.escape(label)}</text>' if label else "")
         parts.append(
             f'<g><title>{html.escape(title)}</title><rect x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 4):.1f}" '
-            f'height="{_BAR}" rx="3" fill="{fill}" stroke="{stroke}"{dash}/>'
-            f'<text x="{x0 + 3:.1f}" y="{y + _BAR - 5}" fill="#111">{html.escape(label)}</text></g>'
+            f'height="{_BAR}" rx="3" fill="{fill}" stroke="{stroke}"{dash}/>{text}</g>'
         )
         if op["order"] is not None:
             points.append((op["order"], x0, x1))
@@ -112,14 +151,14 @@ def render_html(result: dict[str, Any]) -> str:
     sections.append(
         f"<p>Model <b>{html.escape(str(stats.get('model', '?')))}</b>: "
         f"{html.escape({True: 'linearizable', False: 'not linearizable'}.get(verdict, str(verdict)))} "
-        f"({stats.get('parts', 0)} part(s), {stats.get('parts_invalid', 0)} violating, "
-        f"{stats.get('parts_unknown', 0)} unknown; {stats.get('seconds', 0)} s).</p>"
+        f"({_count(stats.get('parts', 0), 'part')}: {stats.get('parts_invalid', 0):,} violating, "
+        f"{stats.get('parts_unknown', 0):,} unknown; checked in {float(stats.get('seconds') or 0):.2f} s).</p>"
     )
     for anomaly in result.get("anomalies", []):
         if anomaly.get("type") != "nonlinearizable":
             continue
         sections.append('<div class="lin-part">')
-        sections.append(f"<h3>{html.escape(str(anomaly.get('key')))}</h3>")
+        sections.append(f"<h3>key {html.escape(str(anomaly.get('key')))}</h3>")
         sections.append(f'<p class="expl">{html.escape(anomaly.get("explanation", ""))}</p>')
         timeline = anomaly.get("timeline") or []
         if timeline:
@@ -128,7 +167,7 @@ def render_html(result: dict[str, Any]) -> str:
                 '<span style="background:#f4a6a6">cannot be placed</span>'
                 '<span style="background:#dde3ea">not placed</span>'
                 '<span style="background:#f4f4f4">ignored (failed / unconstraining)</span>'
-                "<span>dashed: may take effect any time later</span></p>"
+                "<span>dashed: may take effect any time later</span> hover over a bar for the whole operation</p>"
             )
             sections.append(_svg(timeline))
         sections.append("</div>")

@@ -53,12 +53,14 @@ def test_several_paths_json_lines_and_worst_exit(tmp_path, capsys):
     assert main(["check", str(paths[0]), str(bad)]) == 254
 
 
-def test_run_directory_gets_results_json(tmp_path):
-    """Checking a run directory writes results.json beside its history."""
+def test_run_directory_gets_results_json_only_with_write(tmp_path):
+    """Checking a run directory writes nothing by default; --write writes results.json beside its history."""
     run = tmp_path / "run"
     run.mkdir()
     _invalid(run, "history.jsonl")
     assert main(["check", str(run)]) == 1
+    assert not (run / "results.json").exists()
+    assert main(["check", "--write", str(run)]) == 1
     results = json.loads((run / "results.json").read_text())
     assert results["valid"] is False and results["anomalies"][0]["type"] == "lost-write"
 

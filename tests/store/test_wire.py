@@ -230,3 +230,23 @@ def test_batches_fit_the_datagram_limit():
     assert [r for g in groups for r in g] == records
     for group in groups:
         CODEC.encode(Replicate(2**62, "n1", tuple(group)))
+
+
+def test_size_split_lists_of_maximal_keys_fit_one_datagram_each():
+    """split_by_size with the per-item costs keeps every KeyStamps, Pull and Digests of worst-case items in one datagram."""
+    from minikeydb.wire import PAYLOAD_BUDGET, int_pair_cost, key_cost, key_stamp_cost, split_by_size
+
+    escaped = '"' * 512  # 1,024 bytes encoded: the largest key, twice its length on the wire
+    keys = [f"{i:04d}" + "k" * 1020 for i in range(150)] + [escaped[: 512 - 4] + f"{i:04d}" for i in range(50)]
+    stamp = (2**63 - 1, 2**63 - 1, "node-" + "x" * 60)
+    entries = [(key, stamp) for key in keys]
+    groups = split_by_size(entries, lambda e: key_stamp_cost(*e), PAYLOAD_BUDGET - 400 * 21)
+    assert len(groups) > 1 and [e for g in groups for e in g] == entries
+    ranges = tuple(2**63 + i for i in range(400))
+    for group in groups:
+        CODEC.encode(KeyStamps(2**62, "n" * 60, ranges, tuple(group), True))
+    for group in split_by_size(keys, key_cost):
+        CODEC.encode(Pull(2**62, "n" * 60, tuple(group)))
+    pairs = [(2**63 + i, 2**64 - 1 - i) for i in range(5_000)]
+    for group in split_by_size(pairs, int_pair_cost):
+        CODEC.encode(Digests(2**62, "n" * 60, tuple(group)))

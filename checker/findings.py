@@ -1,0 +1,153 @@
+"""The words a user reads about a verdict, shared by the terminal summaries and report.html.
+
+One place decides how a verdict, each checker's findings and the convergence figure are said,
+so that the run summary, ``harness.py check`` and the report cannot contradict one another (or
+the results object): a figure is shown only when what it claims happened, and says what it
+measures.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+VERDICT_WORDS = {True: "VALID", False: "INVALID"}
+
+
+def verdict_word(valid: Any) -> str:
+    return VERDICT_WORDS.get(valid, "UNKNOWN")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 anomaly``, ``2 anomalies``, ``1,000 keys``."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def _counts(anomalies: list[dict[str, Any]], counts: dict[str, int] | None) -> dict[str, int]:
+    if counts:
+        return dict(counts)
+    return dict(Counter(str(a.get("type", "?")) for a in anomalies))
+
+
+def checker_findings(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per checker in ``results``: name, verdict, anomaly counts, first explanation.
+
+    ``results`` is a results object of ``harness.py check``: the convergence checker's at the top
+    level (when it ran) and the linearizability checker's under ``"linearizable"``.
+    """
+    out = []
+    top = results.get("checker", "convergence")
+    if top == "convergence":
+        st = results.get("stats") or {}
+        anomalies = results.get("anomalies") or []
+        unknown = results.get("unknown") or []
+        valid = results.get("valid")
+        lin = results.get("linearizable")
+        if isinstance(lin, dict):  # the top-level verdict combines both; this one is convergence's own
+            valid = False if anomalies else ("unknown" if unknown else True)
+        out.append({
+            "checker": "convergence",
+            "valid": valid,
+            "counts": _counts(anomalies, st.get("anomaly_counts")),
+            "first": anomalies[0].get("explanation") if anomalies else None,
+            "undecided": st.get("unknown_keys", len(unknown)),
+        })
+    lin = results if top == "linearizable" else results.get("linearizable")
+    if isinstance(lin, dict):
+        anomalies = lin.get("anomalies") or []
+        st = lin.get("stats") or {}
+        unknown = lin.get("unknown") or []
+        out.append({
+            "checker": "linearizable",
+            "valid": lin.get("valid"),
+            "counts": _counts(anomalies, None),
+            "first": anomalies[0].get("explanation") if anomalies else None,
+            "undecided": len(unknown),
+            "parts": st.get("parts"),
+            "parts_invalid": st.get("parts_invalid"),
+            "model": st.get("model"),
+        })
+    return out
+
+
+def finding_line(f: dict[str, Any]) -> str:
+    """``convergence: INVALID, divergent x5`` / ``linearizability (model kv): NOT linearizable, 2 of 20 keys``."""
+    if f["checker"] == "linearizable":
+        word = {True: "linearizable", False: "NOT linearizable"}.get(f["valid"], "undecided")
+        head = f"linearizability (model {f.get('model') or 'kv'}): {word}"
+        if f["valid"] is False and f.get("parts") is not None:
+            head += f", {f.get('parts_invalid') or 0} of {plural(f['parts'], 'key')} cannot be linearized"
+    else:
+        head = f"convergence: {verdict_word(f['valid'])}"
+        if f["counts"]:
+            head += ", " + ", ".join(f"{k} x{v}" for k, v in sorted(f["counts"].items(), key=lambda kv: -kv[1]))
+    if f.get("undecided"):
+        head += f"; {plural(f['undecided'], 'undecided key')}"
+    return head
+
+
+def linearizability_note(quorum: tuple[int, int, int] | None) -> str:
+    """What this store is expected to guarantee, for readers of a linearizability failure.
+
+    ``quorum`` is (N, W, R) when the run recorded it.
+    """
+    n, w, r = quorum or (None, None, None)
+    if quorum is None:
+        setting = "An eventually consistent configuration (such as MinikeyDB's default N=3, W=1, R=1)"
+    elif w + r <= n:
+        setting = f"With N={n}, W={w}, R={r} (R+W <= N) MinikeyDB"
+    else:
+        setting = f"Even with N={n}, W={w}, R={r} (R+W > N) MinikeyDB"
+    return (
+        f"{setting} is not expected to be linearizable. With R+W <= N a read may ask only replicas that "
+        "an acknowledged write has not reached yet. R+W > N (for N=3: W=2, R=2, or W=3, R=1) makes every "
+        "read ask at least one replica that acknowledged each write completed before it, which removes "
+        "those stale reads, but it still does not make this store linearizable: a read answers before it "
+        "writes the newest value back to stale replicas (two reads in a row can see new, then old), "
+        "concurrent writes are ordered by hybrid-clock timestamps (last writer wins), not by real time, so "
+        "clock skew can let an earlier write win, and a write that timed out may still take effect later "
+        "through a hint. Linearizability failures here are findings about the configuration, not "
+        "necessarily bugs; the convergence checker judges what the store promises."
+    )
+
+
+def convergence_entry(stats: dict[str, Any]) -> dict[str, Any] | None:
+    """The entry of ``stats['convergence']`` that carries the final reads (the last heal's), if any."""
+    for c in reversed(stats.get("convergence") or []):
+        if c.get("keys_with_final_reads") is not None:
+            return c
+    return None
+
+
+def convergence_line(c: dict[str, Any]) -> str:
+    """The convergence sentence: a figure only for what happened, labelled as the bound it is."""
+    n = c.get("keys_with_final_reads") or 0
+    bad = c.get("keys_not_agreed") or 0
+    heal = c.get("heal_s")
+    began = c.get("final_reads_began_after_s")
+    wait = f", including the {began:.2f} s before the final reads began" if began is not None else ""
+    if bad:
+        line = f"{bad} of {plural(n, 'key')} never agreed in the final reads"
+        if heal is not None:
+            line += f" (last heal at {heal:.3f} s)"
+        return line
+    if c.get("all_agreed_after_s") is not None and heal is not None:
+        return (
+            f"all {plural(n, 'key')} agreed in the final reads; the last one agreed "
+            f"{c['all_agreed_after_s']:.2f} s after the heal at {heal:.3f} s (an upper bound on convergence "
+            f"time: measured from final read rounds{wait})"
+        )
+    return f"all {plural(n, 'key')} agreed in the final reads"
+
+
+def convergence_card(c: dict[str, Any] | None) -> tuple[str, str]:
+    """(label, value) for the report's summary card; never a time when a key did not agree."""
+    if c is None:
+        return "final reads", "none"
+    n = c.get("keys_with_final_reads") or 0
+    bad = c.get("keys_not_agreed") or 0
+    if bad:
+        return "keys agreed (final reads)", f"{n - bad:,} of {n:,}, {bad:,} never"
+    if c.get("all_agreed_after_s") is not None:
+        return "all keys agreed by (bound)", f"≤ {c['all_agreed_after_s']:.2f} s after heal"
+    return "keys agreed (final reads)", f"all {n:,}"

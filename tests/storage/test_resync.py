@@ -1,0 +1,243 @@
+"""LogStorage recovery past damage in the middle: every intact frame is kept, the damaged file is kept aside."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from minikeydb.log_storage import encode_entry
+from minikeydb.record import Record
+from minikeydb.storage import StorageError
+
+RECORDS = 1000
+
+
+def rec(i: int) -> Record:
+    return Record(f"key{i:04d}", f"value-{i}", (1000 + i, 0, "n1"))
+
+
+async def write_log(log_engine, n: int = RECORDS) -> list[int]:
+    """``n`` records, one frame each, in one group commit; returns each frame's offset in the file."""
+    store = log_engine.open()
+    await store.apply([rec(i) for i in range(n)])
+    await store.aclose()
+    size = log_engine.path().stat().st_size
+    frames = [len(encode_entry(rec(i))) for i in range(n)]
+    offsets = [size - sum(frames)]
+    for length in frames[:-1]:
+        offsets.append(offsets[-1] + length)
+    return offsets
+
+
+def frame_of(offsets: list[int], position: int) -> int:
+    """Which record's frame holds byte ``position``."""
+    return max(i for i, start in enumerate(offsets) if start <= position)
+
+
+def flip(path: Path, position: int, bit: int = 0x10) -> bytes:
+    """Flip one bit of the file; returns the file's bytes before the flip."""
+    data = path.read_bytes()
+    damaged = bytearray(data)
+    damaged[position] ^= bit
+    path.write_bytes(bytes(damaged))
+    return data
+
+
+def corrupt_copies(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(path.name + ".corrupt-*"))
+
+
+def keys(store) -> set[str]:
+    return {r.key for r in store.records()}
+
+
+async def test_flipped_bit_in_the_middle_keeps_every_other_record(log_engine, caplog):
+    """One flipped bit at the middle of a 1,000-record log loses that one record only; the file is kept aside."""
+    offsets = await write_log(log_engine)
+    path = log_engine.path()
+    middle = path.stat().st_size // 2
+    original = flip(path, middle)
+    damaged_bytes = path.read_bytes()
+    lost = frame_of(offsets, middle)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert keys(store) == {rec(i).key for i in range(RECORDS) if i != lost}
+    assert store.stats["records_recovered"] == RECORDS - 1
+    assert store.stats["frames_skipped_on_recovery"] == 1
+    copies = corrupt_copies(path)
+    assert len(copies) == 1 and copies[0].read_bytes() == damaged_bytes != original
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "skipped 1 damaged frame" in warnings[0] and str(copies[0]) in warnings[0]
+    await store.apply([rec(RECORDS)])  # appends after the rewrite make a clean log
+    await store.aclose()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        again = log_engine.open()
+    assert again.stats["records_recovered"] == RECORDS and again.stats["frames_skipped_on_recovery"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(corrupt_copies(path)) == 1
+    await again.aclose()
+
+
+async def test_flipped_bit_in_a_length_field_keeps_every_other_record(log_engine):
+    """A length field damaged in the middle (pointing past the end of the file) loses only its own frame."""
+    offsets = await write_log(log_engine)
+    path = log_engine.path()
+    victim = RECORDS // 2
+    frame = encode_entry(rec(victim))
+    payload_length = len(frame) - frame.index(b'[0,"')
+    length_at = offsets[victim] + frame.index(payload_length.to_bytes(4, "little"))
+    flip(path, length_at + 2, 0x08)  # +512 KiB: past the end of this ~40 kB file
+    store = log_engine.open()
+    assert keys(store) == {rec(i).key for i in range(RECORDS) if i != victim}
+    assert len(corrupt_copies(path)) == 1
+    await store.aclose()
+
+
+async def test_flipped_bit_in_a_length_field_that_stays_in_the_file(log_engine):
+    """A length field damaged to a smaller value (landing inside a later frame) loses only its own frame."""
+    offsets = await write_log(log_engine)
+    path = log_engine.path()
+    victim = RECORDS // 2
+    frame = encode_entry(rec(victim))
+    payload_length = len(frame) - frame.index(b'[0,"')
+    length_at = offsets[victim] + frame.index(payload_length.to_bytes(4, "little"))
+    flip(path, length_at, 0x01 if payload_length & 1 else 0x02)
+    store = log_engine.open()
+    assert keys(store) == {rec(i).key for i in range(RECORDS) if i != victim}
+    await store.aclose()
+
+
+async def test_garbage_appended_after_valid_frames_is_cut_and_kept_aside(log_engine, caplog):
+    """Bytes after the last frame that are no frame at all are cut with a warning; every record stays."""
+    await write_log(log_engine)
+    path = log_engine.path()
+    size = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(b"this is not a frame, it is garbage appended by someone" * 3)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == RECORDS
+    assert len(corrupt_copies(path)) == 1
+    assert any(r.levelno == logging.WARNING and str(path) in r.getMessage() for r in caplog.records)
+    await store.aclose()
+    assert path.stat().st_size <= size  # the garbage is gone from the log itself
+
+
+async def test_many_damaged_frames_each_skipped(log_engine):
+    """Damage in ten places loses ten records and keeps the other 990."""
+    offsets = await write_log(log_engine)
+    path = log_engine.path()
+    victims = list(range(50, RECORDS, 100))
+    data = bytearray(path.read_bytes())
+    for v in victims:
+        data[offsets[v] + 20] ^= 0x40
+    path.write_bytes(bytes(data))
+    store = log_engine.open()
+    assert keys(store) == {rec(i).key for i in range(RECORDS) if i not in victims}
+    assert store.stats["frames_skipped_on_recovery"] == len(victims)
+    await store.aclose()
+
+
+async def test_a_frame_inside_a_value_is_never_mistaken_for_a_real_one(log_engine):
+    """A value that carries the text of a whole frame, its own frame damaged, yields no phantom record."""
+    inner = encode_entry(Record("phantom", "boo", (5, 0, "n1"))).decode("latin-1")
+    store = log_engine.open()
+    await store.apply([rec(0), Record("carrier", inner, (2000, 0, "n1")), rec(2)])
+    await store.aclose()
+    path = log_engine.path()
+    data = path.read_bytes()
+    carrier_at = data.index(b"carrier")
+    flip(path, carrier_at + 2)
+    store = log_engine.open()
+    assert keys(store) == {rec(0).key, rec(2).key}
+    await store.aclose()
+
+
+async def test_zero_length_log_starts_empty_and_says_so(log_engine, caplog):
+    """A zero-length log file opens empty with an INFO line naming the file."""
+    path = log_engine.path()
+    path.write_bytes(b"")
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert list(store.records()) == []
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(str(path) in m and "empty" in m for m in infos), infos
+    await store.aclose()
+
+
+async def test_missing_log_starts_empty_and_says_so(log_engine, caplog):
+    """An absent log file is created, with an INFO line saying the node starts empty."""
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(str(log_engine.path()) in m and "empty" in m for m in infos), infos
+    await store.aclose()
+
+
+async def test_crash_while_rewriting_a_damaged_log_loses_nothing(log_engine, monkeypatch):
+    """Dying between the copy aside and the rename of the rewritten log leaves the damaged log whole; the next open recovers it."""
+    offsets = await write_log(log_engine)
+    path = log_engine.path()
+    middle = path.stat().st_size // 2
+    flip(path, middle)
+    damaged = path.read_bytes()
+    lost = frame_of(offsets, middle)
+
+    def die(*args: object) -> None:
+        raise OSError("simulated crash before the rename")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("minikeydb.log_storage.os.replace", die)
+        with pytest.raises(StorageError, match="cannot recover the log: simulated crash"):
+            log_engine.open()
+    assert path.read_bytes() == damaged  # untouched: the rewrite never replaced it
+    assert path.with_name("a.log.compact").exists()  # what the dead rewrite left behind
+    store = log_engine.open()
+    assert keys(store) == {rec(i).key for i in range(RECORDS) if i != lost}
+    assert not path.with_name("a.log.compact").exists()
+    assert all(copy.read_bytes() == damaged for copy in corrupt_copies(path))
+    await store.aclose()
+
+
+async def test_compaction_after_a_resync_keeps_the_recovered_state(log_engine):
+    """Compacting a store recovered past damage, then crashing, keeps exactly the recovered records."""
+    await write_log(log_engine)
+    path = log_engine.path()
+    flip(path, path.stat().st_size // 3)
+    store = log_engine.open()
+    recovered = sorted(store.records(), key=lambda r: r.key)
+    await store.compact()
+    store.crash()
+    reopened = log_engine.open()
+    assert sorted(reopened.records(), key=lambda r: r.key) == recovered
+    assert reopened.stats["frames_skipped_on_recovery"] == 0
+    await reopened.aclose()
+
+
+async def test_a_node_restarted_on_a_damaged_log_keeps_the_rest_and_repairs_the_lost_record(tmp_path, monkeypatch):
+    """End to end: a replica whose log got a flipped bit while it was down restarts with every other record, and anti-entropy brings the lost one back."""
+    from minikeydb.config import SECRET_ENV
+    from minikeydb.node import Features
+    from minikeydb.server import storage_path
+    from tests.store.cluster_fixture import make_config, running_cluster, wait_until
+
+    monkeypatch.setenv(SECRET_ENV, "resync-test-secret")
+    config = make_config(tmp_path, 3, replicas=3)
+    n = 200
+    async with running_cluster(config, features=Features(read_repair=False, hinted_handoff=False)) as cluster:
+        async with cluster.client() as client:
+            for i in range(n):
+                assert (await client.put(f"key{i}", f"value{i}", w=3)).ok
+        before = {r.key: r for r in cluster.nodes["n3"].storage.records()}
+        assert len(before) == n
+        await cluster.stop("n3")
+        path = storage_path(config, "n3")
+        flip(path, path.stat().st_size // 2)
+        node = await cluster.start("n3")
+        assert node.storage.stats["records_recovered"] == n - 1
+        assert node.storage.stats["frames_skipped_on_recovery"] == 1
+        assert len(corrupt_copies(path)) == 1
+        assert await wait_until(lambda: {r.key: r for r in node.storage.records()} == before, 8.0)

@@ -1,0 +1,70 @@
+"""Anti-entropy does not compete with replication, and full hints refuse writes instead of dropping them."""
+
+from __future__ import annotations
+
+import time
+
+import trio
+
+from minikeydb.anti_entropy import _Exchange
+from minikeydb.node import Features
+from minikeydb.record import Record
+from minikeydb.wire import KeyStamps
+
+from .cluster_fixture import make_config, running_cluster, wait_until
+
+
+async def test_anti_entropy_does_not_queue_again_what_is_already_queued_to_the_peer(tmp_path):
+    """Records queued to a peer and found missing there by an exchange are not queued a second time."""
+    config = make_config(tmp_path, 2, replicas=2)
+    features = Features(read_repair=False, hinted_handoff=False, anti_entropy=False)
+    async with running_cluster(config, features=features) as cluster:
+        n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+        old = int((time.time() - 60) * 1_000_000)  # settled: no longer normal replication's business
+        records = [Record(f"queued{i}", f"v{i}", (old + i, 0, "n1")) for i in range(50)]
+        await n1.store(records)
+        replicator = n1.replicator
+        replicator.deferring = True  # hold them in n1's outbox to n2, as under load
+        for record in records:
+            replicator.enqueue("n2", record)
+        assert replicator.outbox_size == len(records)
+        # n2's answer to an exchange: it holds nothing in any shared range.
+        exchange_id = n1.messenger.new_id()
+        n1.anti_entropy._exchanges[exchange_id] = _Exchange("n2", trio.current_time())
+        ranges = tuple(n1.ring.shared_ranges("n1", "n2"))
+        await n1.anti_entropy.on_key_stamps(KeyStamps(exchange_id, "n2", ranges, (), True))
+        assert replicator.outbox_size == len(records), "anti-entropy queued records already in the outbox again"
+        assert n1.counters["ae_pushed"] == 0
+        replicator.deferring = False
+        replicator.pump()
+        assert await wait_until(lambda: all(n2.storage.get(r.key) == r for r in records), 5.0)
+
+
+async def test_full_hints_refuse_new_writes_and_never_drop_an_acknowledged_one(tmp_path):
+    """With a replica down and a tiny hint cap, writes past the high-water mark fail "overloaded" and every ok write is hinted."""
+    config = make_config(tmp_path, 3)
+    async with running_cluster(config, features=Features(read_repair=False, anti_entropy=False)) as cluster:
+        await cluster.stop("n3")
+        n1 = cluster.nodes["n1"]
+        n1.replicator.max_hints = 20
+        outcomes: dict[str, tuple[str, str | None]] = {}
+        async with cluster.client() as client:
+            for i in range(80):
+                key = f"bp{i}"
+                result = await client.put(key, f"v{i}", node="n1", w=1)
+                outcomes[key] = (result.outcome, result.error)
+                if i % 10 == 9:  # let failed batches turn into hints between bursts
+                    await wait_until(lambda: n1.replicator.outbox_size == 0 and n1.messenger.waiting == 0, 3.0)
+        assert await wait_until(lambda: n1.replicator.outbox_size == 0 and n1.messenger.waiting == 0, 5.0)
+        acked = [k for k, (outcome, _) in outcomes.items() if outcome == "ok"]
+        refused = [k for k, (outcome, error) in outcomes.items() if (outcome, error) == ("fail", "overloaded")]
+        assert len(acked) + len(refused) == len(outcomes), outcomes
+        assert n1.counters["hints_dropped"] == 0, "hints were dropped at the cap"
+        assert n1.replicator.hints_pending <= 20
+        assert refused and n1.counters["writes_overloaded"] == len(refused)
+        assert all(n1.storage.get(k) is None for k in refused), "a refused write was staged"
+        hinted = n1.replicator._hints["n3"]
+        assert all(k in hinted for k in acked), "an acknowledged write is neither on n3 nor hinted for it"
+        await cluster.start("n3")
+        n3 = cluster.nodes["n3"]
+        assert await wait_until(lambda: all(n3.storage.get(k) is not None for k in acked), 5.0)
