@@ -300,10 +300,24 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         raise  # stdout's reader went away: main ends quietly
-    except Exception as exc:  # never a bare traceback for a user; the details go to the log
-        import traceback
+    except BaseExceptionGroup as group:  # trio's nurseries wrap what a run raises, a Ctrl-C included
+        if group.subgroup(KeyboardInterrupt) is not None:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        if group.split(BrokenPipeError)[1] is None:
+            raise  # stdout's reader went away: main ends quietly
+        if isinstance(group, Exception):
+            return _internal_error(group, argv)
+        raise
+    except Exception as exc:
+        return _internal_error(exc, argv)
 
-        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if "-v" in argv or "--verbose" in argv:
-            traceback.print_exc()
-        return EXIT_INTERNAL
+
+def _internal_error(exc: BaseException, argv: Sequence[str]) -> int:
+    """Never a bare traceback for a user: one line (the traceback with -v)."""
+    import traceback
+
+    print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if "-v" in argv or "--verbose" in argv:
+        traceback.print_exc()
+    return EXIT_INTERNAL

@@ -116,3 +116,34 @@ def test_read_only_out_directory_is_a_usage_error(tmp_path: Path) -> None:
     done = harness("--mode", "sim", "--time-limit", "1", "--seed", "1", "--out", str(locked))
     assert done.returncode == 254, done.stderr
     assert "--out" in done.stderr and "Permission denied" in done.stderr
+
+
+@pytest.mark.parametrize("mode", ["udp", "processes"])
+def test_ctrl_c_during_a_run_exits_130_without_a_traceback(tmp_path: Path, mode: str) -> None:
+    """SIGINT in the middle of a real-time run: exit 130, 'interrupted', no traceback, no node process left."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "harness.py"), "--mode", mode, "--time-limit", "30", "--nemesis", "partition",
+         "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job may inherit SIG_IGN
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("*/history.jsonl")) or not any(
+            p.stat().st_size for p in tmp_path.glob("*/history.jsonl")
+        ):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err and "KeyboardInterrupt" not in err
+    leftover = subprocess.run(["pgrep", "-f", f"minikeydb serve --config {tmp_path}"], capture_output=True, text=True)
+    assert leftover.stdout == "", "node processes outlived the run"
