@@ -6,6 +6,7 @@ Exit codes are part of the interface, because scripts and the harness branch on 
 - 1: ``get`` found the key absent (never written, or deleted);
 - 2: the cluster did not answer in time or said it could not do it (unavailable, timeout, unknown
   outcome); a one-line message on stderr says which;
+- 130: interrupted (Ctrl-C) before it finished;
 - 254: the command itself is wrong (bad flag, bad or unreadable config, unknown node, a key or
   value over the size limit, a script line that does not parse, a node that cannot start).
 
@@ -41,6 +42,7 @@ EXIT_OK = 0
 EXIT_ABSENT = 1
 EXIT_UNAVAILABLE = 2
 EXIT_USAGE = 254
+EXIT_INTERRUPTED = 130
 
 FALLBACK_COORDINATORS = 3
 """Without ``--node``, a request nobody answered is tried on up to this many coordinators in all."""
@@ -152,7 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (see the module docstring)."""
-    return quiet_broken_pipe(lambda: _main(argv))
+    return quiet_broken_pipe(lambda: _interruptible(lambda: _main(argv)))
+
+
+def _interruptible(command: Callable[[], int]) -> int:
+    """Ctrl-C ends a command with 130 and one line, even from inside a nursery that wrapped it."""
+    try:
+        return command()
+    except KeyboardInterrupt:
+        pass
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is None:
+            raise
+    _error("interrupted")
+    return EXIT_INTERRUPTED
 
 
 def _is_broken_pipe(exc: BaseException) -> bool:
