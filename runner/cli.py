@@ -1,7 +1,8 @@
 """``python harness.py``: run a test, or check, report, export, replay or explore recorded runs.
 
 Exit codes, as in Jepsen and HISTORY.md: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or
-unreadable input (with a message saying what to use), 255 an internal error.
+unreadable input (with a message saying what to use), 255 an internal error; 130 when Ctrl-C
+stopped it. Output into a pipe whose reader has gone (``| head``) ends quietly.
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def run_parser(prog: str = "harness.py run") -> _Parser:
             "  python harness.py --nodes 5 --nemesis partition --time-limit 30",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action="version", version=version_text())
     add_config_option(parser)
     add_run_options(parser)
     return parser
