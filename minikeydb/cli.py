@@ -19,10 +19,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import functools
+import ipaddress
 import logging
 import os
 import re
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -333,15 +335,79 @@ def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig
     return f"outcome unknown: {what}: node {node} could not confirm it ({result.error or 'no reason given'}){maybe}"
 
 
-def no_answer_hint(config: ClusterConfig) -> str:
-    """Why no node answers, most likely: they are not running, or they use a different secret."""
-    return (
-        f"hint: when no node answers, either the cluster is not running (start it with 'python -m minikeydb "
-        f"cluster --config {config.source}', or one 'serve' per node), or the nodes drop this client's "
-        f"requests unread because they sign with a different secret: this client used {config.secret_origin()}; "
-        f"each node uses ${SECRET_ENV} if set where it runs, else the secret_file of its config "
-        f"(relative to the directory the node was started in)"
-    )
+def probe_ports(config: ClusterConfig, nodes: Sequence[str], wait: float = 0.3) -> dict[str, bool | None]:
+    """Is anything listening at each node's address? True, False (refused), or None (cannot tell).
+
+    An empty datagram goes from a connected UDP socket to each node; a closed port answers with
+    ICMP "port unreachable", which a connected socket reports as ``ECONNREFUSED``. A node that
+    is up drops the empty datagram (``dropped_malformed``) and sends nothing back. Only loopback
+    addresses give a sure "listening": elsewhere a firewall may swallow the ICMP.
+    """
+    found: dict[str, bool | None] = {}
+    sockets: dict[str, tuple[socket.socket, bool]] = {}
+    for node_id in nodes:
+        host, port = config.node(node_id).address
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            sock = socket.socket(family, kind, proto)
+        except OSError:
+            found[node_id] = None
+            continue
+        sock.setblocking(False)
+        try:
+            sock.connect(address)
+            sock.send(b"")
+        except ConnectionRefusedError:
+            found[node_id] = False
+            sock.close()
+            continue
+        except OSError:
+            found[node_id] = None
+            sock.close()
+            continue
+        sockets[node_id] = (sock, ipaddress.ip_address(address[0]).is_loopback)
+    if sockets:
+        time.sleep(wait)
+    for node_id, (sock, loopback) in sockets.items():
+        try:
+            sock.recv(1)
+            found[node_id] = True
+        except ConnectionRefusedError:
+            found[node_id] = False
+        except BlockingIOError:
+            found[node_id] = True if loopback else None
+        except OSError:
+            found[node_id] = None
+        finally:
+            sock.close()
+    return found
+
+
+def no_answer_hint(config: ClusterConfig, nodes: Sequence[str]) -> str:
+    """Why ``nodes`` never answered: nothing listens there (not running), or they use a different secret."""
+    probed = probe_ports(config, nodes)
+
+    def where(ids: list[str]) -> str:
+        return ", ".join(f"{n} ({config.node(n).host}:{config.node(n).port})" for n in ids)
+
+    closed = [n for n in nodes if probed.get(n) is False]
+    listening = [n for n in nodes if probed.get(n) is True]
+    flag = "" if config.source.startswith("<") else f" --config {config.source}"
+    start = (f"start it with 'python -m minikeydb cluster{flag}', or one "
+             f"'python -m minikeydb serve{flag} --node ID' per node")
+    secret = (f"this client signed with {config.secret_origin()}; each node uses ${SECRET_ENV} if set where it "
+              f"runs, else the secret_file of its config (relative to the directory the node was started in)")
+    parts = []
+    if closed:
+        whom = "the cluster is" if len(closed) == len(config.nodes) else "those nodes are"
+        parts.append(f"nothing listens at {where(closed)}: {whom} not running ({start})")
+    if listening:
+        parts.append(f"something listens at {where(listening)} but never answered: most likely the node signs "
+                     f"with a different secret and drops this client's requests unread ({secret})")
+    if not parts:
+        parts.append(f"either the cluster is not running ({start}), or the nodes drop this client's requests "
+                     f"unread because they sign with a different secret ({secret})")
+    return "hint: " + "; ".join(parts)
 
 
 async def _request(client: Client, op: str, key: str, value: str | None, node: str | None) -> Attempt:
@@ -391,7 +457,7 @@ def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
     if result.outcome != OK:
         _error(_describe_failure(args.command, key, attempt, config))
         if attempt.silent:
-            _error(no_answer_hint(config))
+            _error(no_answer_hint(config, attempt.tried))
         return EXIT_UNAVAILABLE
     if args.command == "get":
         if result.value is None:
@@ -494,7 +560,7 @@ def cmd_script(args: argparse.Namespace, config: ClusterConfig) -> int:
     if failures:
         _error(f"{failures} of {len(steps)} operations did not succeed")
         if silent == len(steps):
-            _error(no_answer_hint(config))
+            _error(no_answer_hint(config, list(config.node_ids) if args.node is None else [args.node]))
         return EXIT_UNAVAILABLE
     return EXIT_OK
 
@@ -543,7 +609,7 @@ def cmd_stats(args: argparse.Namespace, config: ClusterConfig) -> int:
     if down:
         _error(f"no answer from {', '.join(down)} within {config.timeouts.client:g}s")
         if len(down) == len(nodes):
-            _error(no_answer_hint(config))
+            _error(no_answer_hint(config, down))
     return EXIT_UNAVAILABLE if len(down) == len(nodes) else EXIT_OK
 
 

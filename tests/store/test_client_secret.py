@@ -116,4 +116,5 @@ def test_client_with_another_secret_says_what_it_tried_and_why(cluster: tuple[Pa
         assert "may or may not have happened" not in first
     else:
         assert f"the {op} may or may not have happened" in first
-    assert "not running" in hint and "different secret" in hint and str(own) in hint
+    assert "something listens at n" in hint and "127.0.0.1:" in hint  # the probe saw the nodes' ports open
+    assert "different secret" in hint and str(own) in hint and "not running" not in hint
