@@ -1,6 +1,6 @@
 """Encode+decode cost per message for orjson, msgpack and stdlib json, on MinikeyDB-shaped messages.
 
-Usage: python bench/codec.py [--budget 0.02]
+Usage: python bench/codec.py [--budget 0.02]   (needs msgpack: python -m pip install -e ".[bench]")
 
 Three messages: a single put as the node sends it, a replication batch of 20 records, and a put
 carrying a 32 KiB value (near the datagram size limit, where copying dominates). Each codec

@@ -190,9 +190,9 @@ def garbage_datagrams(count: int, secret: bytes, seed: int = 0) -> list[tuple[st
         key = f"{FLOOD_KEY_PREFIX}{i}"
         choice = i % 3
         if choice == 0:
-            return Put(rng.getrandbits(62) + 1, key, "evil", 1)
+            return Put(rng.getrandbits(62) + 1, key, "evil", (int(time.time() * 1e6), 0, "c" + "e" * 16), 1)
         if choice == 1:
-            return Delete(rng.getrandbits(62) + 1, key, 1)
+            return Delete(rng.getrandbits(62) + 1, key, (int(time.time() * 1e6), 0, "c" + "e" * 16), 1)
         stamp = (int(time.time() * 1e6) + 10**12, 0, "n1")  # far in the future: would win any merge
         return Replicate(rng.getrandbits(62) + 1, "n1", (Record(key, "evil", stamp),))
 

@@ -1,6 +1,6 @@
 """The checker's command line: ``check``, ``report`` and ``export``, as ``harness.py`` dispatches them.
 
-Exit codes follow Jepsen and HISTORY.md: 0 valid, 1 invalid, 2 unknown; 254 for bad arguments
+Exit codes follow Jepsen and docs/HISTORY.md: 0 valid, 1 invalid, 2 unknown; 254 for bad arguments
 or unreadable input (one line naming file, line and field), 255 for an internal error. No
 traceback ever reaches the user: a person running ``harness.py check`` on somebody else's history
 needs to know what is wrong with the *file*, not where the checker tripped.

@@ -1,4 +1,4 @@
-"""The convergence checker: eventual consistency by the rules of HISTORY.md, in one streaming pass.
+"""The convergence checker: eventual consistency by the rules of docs/HISTORY.md, in one streaming pass.
 
 Per key it tracks the writes (by their unique value), which of them were acknowledged, and the
 last final read on every node. Every read is traced to the write it saw as it streams past; reads
@@ -536,8 +536,9 @@ class ConvergenceChecker:
             if ht is not None:
                 nxt = [s for s in starts if s > ht]
                 end = min(nxt) if nxt else (self.first_final_time or self.last_time or ht)
-                if i + 1 < len(heals) and heals[i + 1][0] is not None:
-                    end = min(end, heals[i + 1][0])
+                next_heal = heals[i + 1][0] if i + 1 < len(heals) else None
+                if next_heal is not None:
+                    end = min(end, next_heal)
                 lo = bisect.bisect_left(stale_times, ht)
                 hi = bisect.bisect_left(stale_times, end)
                 entry["stale_reads_after_heal"] = hi - lo

@@ -6,7 +6,7 @@ per token) and cannot say on which line a bad event sits. Histories use a tiny s
 ``#jepsen.history.Op{...}`` tag of newer Jepsen), so a regex tokenizer plus a recursive reader
 is enough, reports errors by line, and is fast enough to not matter.
 
-Jepsen shapes are mapped onto HISTORY.md events: ``:type :invoke`` becomes ``"invoke"``, ``:f
+Jepsen shapes are mapped onto docs/HISTORY.md events: ``:type :invoke`` becomes ``"invoke"``, ``:f
 :put`` becomes ``"put"``, ``:process :nemesis`` becomes ``"nemesis"``, and a keyed operation's
 ``:value [k v]`` becomes ``key`` and ``value``. Export does the reverse.
 """
@@ -291,7 +291,7 @@ def read_edn_events(raw: bytes, path: str | Path) -> Iterator[tuple[int, dict[st
     for line, m in ops:
         if not isinstance(m, dict):
             raise HistoryError(path, line, "(event)", f"expected an EDN map, got {type(m).__name__}")
-    keyed = _looks_keyed(ops)  # type: ignore[arg-type]
+    keyed = _looks_keyed(ops)
     for line, m in ops:
         yield line, _to_event(m, keyed)
 
@@ -362,7 +362,7 @@ def to_edn(v: Any, keyword_strings: bool = False) -> str:
 
 
 def event_to_edn(ev: dict[str, Any]) -> str:
-    """One HISTORY.md event as a Jepsen op map (``:value [k v]`` for keyed operations)."""
+    """One docs/HISTORY.md event as a Jepsen op map (``:value [k v]`` for keyed operations)."""
     parts = [f":type :{ev['type']}", f":f {to_edn(ev['f'], keyword_strings=True)}"]
     if "key" in ev:
         parts.append(f":value [{to_edn(ev['key'])} {to_edn(ev.get('value'))}]")

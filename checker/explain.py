@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checker.faults import FaultTimeline, fmt_s
+from checker.faults import FaultTimeline, FaultWindow, fmt_s
 
 INF = 1 << 62  # completion index of an operation that never (certainly) completed
 
@@ -60,7 +60,7 @@ class Explainer:
     def _context(self, spans: list[tuple[int | None, int | None, Any]]) -> tuple[str, list[dict[str, Any]]]:
         """Sentences about the fault windows overlapping any of (start, end, node) spans."""
         seen: dict[tuple[int, Any], str] = {}
-        windows = []
+        windows: list[FaultWindow] = []
         for a, b, node in spans:
             if a is None:
                 continue

@@ -112,6 +112,7 @@ class FaultTimeline:
         kind, edge = split_fault_name(ev["f"])
         t = ev.get("time")
         idx = ev["index"]
+        w: FaultWindow | None
         if edge == "start":
             prev = self._open.pop(kind, None)
             if prev is not None:

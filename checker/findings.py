@@ -91,10 +91,9 @@ def linearizability_note(quorum: tuple[int, int, int] | None) -> str:
 
     ``quorum`` is (N, W, R) when the run recorded it.
     """
-    n, w, r = quorum or (None, None, None)
     if quorum is None:
         setting = "An eventually consistent configuration (such as MinikeyDB's default N=3, W=1, R=1)"
-    elif w + r <= n:
+    elif (n := quorum[0]) >= (w := quorum[1]) + (r := quorum[2]):
         setting = f"With N={n}, W={w}, R={r} (R+W <= N) MinikeyDB"
     else:
         setting = f"Even with N={n}, W={w}, R={r} (R+W > N) MinikeyDB"

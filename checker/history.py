@@ -1,6 +1,6 @@
 """Reading and validating histories: the one door every checker comes in through.
 
-A history is a JSON-lines file (HISTORY.md) or a Jepsen EDN file. Both are turned into the same
+A history is a JSON-lines file (docs/HISTORY.md) or a Jepsen EDN file. Both are turned into the same
 plain dicts, validated as they stream past, so a malformed file stops with a `HistoryError` that
 names the file, the line and the field instead of a traceback from deep inside a checker.
 
@@ -110,7 +110,7 @@ def _type_name(v: object) -> str:
 def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dict[str, Any]]:
     """Check each (line, object) pair and yield it as an event dict with ``index`` set.
 
-    Enforces the pairing rule of HISTORY.md: a client process completes exactly the operation it
+    Enforces the pairing rule of docs/HISTORY.md: a client process completes exactly the operation it
     invoked (same ``f``, same ``key``) before invoking again. Nemesis events are not paired,
     because MinikeyDB's nemesis writes only ``info`` edges and Jepsen's writes invoke/info pairs.
     """

@@ -375,7 +375,7 @@ def _anomaly_html(a: dict[str, Any], key_events: list[dict[str, Any]]) -> str:
         lo, hi = min(proving), max(proving)
         window = [e for e in key_events if lo <= e["index"] <= hi]
         if len(window) > 40:
-            keep = set()
+            keep: set[int] = set()
             pos = {e["index"]: i for i, e in enumerate(window)}
             for i in proving:
                 if i in pos:
@@ -589,7 +589,7 @@ def write_report(
 
     timeline_svg, timeline_note = _timeline(c, windows, heals)
     body = []
-    valid = results.get("valid")
+    valid: Any = results.get("valid")
     vclass = {True: "v-true", False: "v-false"}.get(valid, "v-unknown")
     counts = (stats.get("anomaly_counts") or {}) if conv_results else {}
     st = stats.get("staleness") or {}

@@ -27,7 +27,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -38,7 +38,7 @@ from .client import Client, Result
 from .config import SECRET_ENV, ClusterConfig, ConfigError, load_config
 from .node import BUGS
 from .storage import StorageError
-from .wire import FAIL, OK, TooLarge, check_sizes
+from .wire import FAIL, OK, REPLAY_WINDOW, TooLarge, check_sizes
 
 EXIT_OK = 0
 EXIT_ABSENT = 1
@@ -242,7 +242,7 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("minikeydb").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-async def _until_terminated(serve: Callable[..., object], *args: object) -> None:
+async def _until_terminated(serve: Callable[..., Awaitable[object]], *args: object) -> None:
     """Run ``serve`` until SIGTERM (Ctrl-C arrives as KeyboardInterrupt, handled by the caller)."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve, *args)
@@ -252,7 +252,7 @@ async def _until_terminated(serve: Callable[..., object], *args: object) -> None
         nursery.cancel_scope.cancel()
 
 
-def _run_server(what: str, serve: Callable[..., object], *args: object) -> int:
+def _run_server(what: str, serve: Callable[..., Awaitable[object]], *args: object) -> int:
     try:
         trio.run(_until_terminated, serve, *args)
     except KeyboardInterrupt:
@@ -321,6 +321,9 @@ def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig
     node = result.node or "?"
     what = f"{op} {key!r}"
     maybe = "" if op == "get" else f"; the {op} may or may not have happened"
+    if result.outcome == FAIL and result.error == "clock":
+        return (f"refused by node {node}: {what}: this machine's clock and node {node}'s differ by more than "
+                f"{REPLAY_WINDOW:g}s, so the write's time stamp cannot be trusted (nothing was written; fix the clocks)")
     if result.outcome == FAIL:
         return f"unavailable: {what}: node {node} could not do it ({result.error or 'no reason given'})"
     if attempt.silent:
@@ -576,7 +579,7 @@ def format_stats(stats: dict[str, dict[str, int] | None]) -> str:
     header = ["counter", *nodes]
     rows = [["state", *("up" if stats[n] is not None else "down" for n in nodes)]]
     for name in names:
-        rows.append([name, *("-" if stats[n] is None else str(stats[n].get(name, 0)) for n in nodes)])
+        rows.append([name, *("-" if (s := stats[n]) is None else str(s.get(name, 0)) for n in nodes)])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:

@@ -9,20 +9,37 @@ A request over UDP can end three ways, and histories need to tell them apart:
 
 The client resends a request with the *same* request id until the client timeout, so a
 coordinator that already handled it answers from its reply cache instead of writing again.
+
+Versions are made here, not at the coordinator. The client runs a hybrid logical clock of its own
+(``HybridClock`` with a random id, ``c`` and 16 hex digits, drawn from the client's rng so a
+simulated run stays deterministic), observes the stamp of every reply it gets, and puts the
+stamp of each write into its ``Put``/``Delete``, under the tag. The coordinator stores exactly
+that version, so a captured request replayed from anywhere, to any node, is the same version
+again: a no-op for last-writer-wins, and older than any later write. A coordinator whose own
+clock differs from the stamp's by more than the replay window answers ``fail`` with error
+``"clock"`` (definitely not written).
+
+``walls`` gives the client one clock per node it talks to: a write sent to node X is stamped by
+a clock of its own (its own id) reading X's wall clock, and observes only X's replies. The
+harness uses it so that its clients "run beside the node they talk to": the clock-skew nemesis
+skews node X's wall clock, and what X's clients write is stamped with the skewed time, as a
+client process on a skewed machine would.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import attrs
 import trio
 
 from .config import ClusterConfig
+from .hlc import HybridClock
 from .messaging import Backoff, Messenger
 from .record import Stamp
 from .ring import Ring
@@ -45,8 +62,18 @@ class Result:
         return self.outcome == OK
 
 
+def new_client_id(rng: random.Random) -> str:
+    """A client id: "c" and 16 hex digits from ``rng`` (64 random bits: two clients never share one)."""
+    return f"c{rng.getrandbits(64):016x}"
+
+
 class Client:
-    """Talks to the cluster through one transport. Use ``async with Client.connect(config) as c``."""
+    """Talks to the cluster through one transport. Use ``async with Client.connect(config) as c``.
+
+    ``wall`` is the clock its writes are stamped with; ``walls`` (node id -> clock) stamps a write
+    sent to that node with that clock instead, each under a client id of its own (see the module
+    docstring).
+    """
 
     def __init__(
         self,
@@ -54,9 +81,17 @@ class Client:
         transport: Transport,
         codec: Codec,
         rng: random.Random | None = None,
+        *,
+        wall: Callable[[], float] = time.time,
+        walls: Mapping[str, Callable[[], float]] | None = None,
     ) -> None:
         self.config = config
         self.rng = rng or random.Random()
+        self.id = new_client_id(self.rng)
+        self.clock = HybridClock(self.id, wall)
+        self._clocks: dict[str, HybridClock] = {
+            node: HybridClock(new_client_id(self.rng), wall_of) for node, wall_of in sorted((walls or {}).items())
+        }
         self.counters: Counter[str] = Counter()
         self.messenger = Messenger(transport, codec, self.rng, self.counters)
         t = config.timeouts
@@ -73,12 +108,14 @@ class Client:
         transport: Transport | None = None,
         codec: Codec | None = None,
         rng: random.Random | None = None,
+        wall: Callable[[], float] = time.time,
+        walls: Mapping[str, Callable[[], float]] | None = None,
     ) -> AsyncIterator[Client]:
         """A client with its receive loop running; the socket closes when the block ends."""
         own = transport is None
         if transport is None:
             transport = await UdpTransport.bind("127.0.0.1", 0)
-        client = cls(config, transport, codec or Codec(config.load_secret(create=False)), rng)
+        client = cls(config, transport, codec or Codec(config.load_secret(create=False)), rng, wall=wall, walls=walls)
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(client.messenger.run_timers)
@@ -120,6 +157,10 @@ class Client:
             return self.ring.replicas_for(key)[0]
         return self.rng.choice(self.config.node_ids)
 
+    def clock_for(self, node: str) -> HybridClock:
+        """The clock that stamps writes sent to ``node`` (and observes its replies)."""
+        return self._clocks.get(node, self.clock)
+
     async def _call(self, message: Put | Delete | Get, node: str) -> Result:
         reply = await self.messenger.request(message, self.config.node(node).address, self.backoff)
         if reply is None:
@@ -127,21 +168,27 @@ class Client:
         assert isinstance(reply, Reply)
         if reply.status not in (OK, FAIL, UNKNOWN):
             return Result(UNKNOWN, error=f"malformed-reply: status {reply.status!r}", node=node)
+        if reply.stamp is not None:  # what this client has seen: its later writes must follow it
+            self.clock_for(node).observe(reply.stamp)
         return Result(reply.status, reply.value, reply.stamp, reply.error, reply.node or node)
 
     async def put(self, key: str, value: str, *, node: str | None = None, w: int = 0) -> Result:
         """Write ``value``; raises ``TooLarge`` before sending when the key or value cannot travel."""
         check_sizes(key, value)
-        return await self._call(Put(self.messenger.new_id(), key, value, w), self.coordinator(node, key))
+        target = self.coordinator(node, key)
+        stamp = self.clock_for(target).now()
+        return await self._call(Put(self.messenger.new_id(), key, value, stamp, w), target)
 
     async def delete(self, key: str, *, node: str | None = None, w: int = 0) -> Result:
         check_sizes(key, None)
-        return await self._call(Delete(self.messenger.new_id(), key, w), self.coordinator(node, key))
+        target = self.coordinator(node, key)
+        stamp = self.clock_for(target).now()
+        return await self._call(Delete(self.messenger.new_id(), key, stamp, w), target)
 
     async def get(self, key: str, *, node: str | None = None, r: int = 0, local: bool = False) -> Result:
         """Read ``key``; an ok result with value None means the key is absent (or deleted)."""
         check_sizes(key, None)
-        return await self._call(Get(self.messenger.new_id(), key, r, local), self.coordinator(node, key))
+        return await self._call(Get(self.messenger.new_id(), self.id, key, r, local), self.coordinator(node, key))
 
     async def stats(self, node: str) -> dict[str, int] | None:
         """A node's counters, or None when it does not answer."""

@@ -7,8 +7,12 @@ reported with the file, the setting and what is expected (``ConfigError``), neve
 
 from __future__ import annotations
 
+import difflib
+import logging
+import math
 import os
 import secrets
+import stat
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -23,6 +27,23 @@ SECRET_ENV = "MINIKEYDB_SECRET"
 
 
 FSYNC_MODES = ("inline", "thread")
+MAX_VNODES = 4096
+"""Tokens per node at most: the ring keeps a preference list per range, so 10^8 would take gigabytes."""
+MAX_NODE_ID = 64
+"""Characters in a node id at most (the wire refuses longer ids in stamps and ``src`` fields)."""
+MIN_SECRET_BYTES = 16
+"""A shorter secret is used, with a warning: it can be guessed offline from one captured datagram."""
+MAX_TIMEOUT = 10 * 365 * 86_400.0
+"""Ten years: any timeout longer is a typo, and Trio's deadlines need finite numbers."""
+
+SECTIONS = ("cluster", "timeouts", "nodes")
+CLUSTER_SETTINGS = (
+    "replicas", "write_quorum", "read_quorum", "vnodes", "read_repair_chance", "fsync", "data_dir", "secret_file"
+)
+NODE_SETTINGS = ("id", "host", "port", "peer_port")
+
+log = logging.getLogger("minikeydb.config")
+_warned: set[str] = set()
 
 
 class ConfigError(ValueError):
@@ -104,7 +125,9 @@ class ClusterConfig:
         """
         env = os.environ.get(SECRET_ENV)
         if env:
-            return env.encode()
+            secret = os.fsencode(env)
+            _warn_short(secret, f"${SECRET_ENV}")
+            return secret
         if self.secret_file is None:
             raise ConfigError(f"{self.source}: no secret_file set and ${SECRET_ENV} is empty")
         path = self.secret_file
@@ -118,21 +141,69 @@ class ClusterConfig:
                     f"started in (secret_file is relative to it), or point secret_file in {self.source} or "
                     f"${SECRET_ENV} at the nodes' secret"
                 ) from None
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:  # another node created it first
                 return _read_secret(path)
+            except OSError as exc:
+                raise ConfigError(f"{path}: secret_file cannot be created ({exc.strerror or exc})") from None
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_hex(32) + "\n")
             return _read_secret(path)
 
 
 def _read_secret(path: Path) -> bytes:
-    secret = path.read_text().strip().encode()
+    """The secret in ``path``; ConfigError naming ``secret_file`` when it cannot be one.
+
+    The file must be UTF-8 text (it is trimmed of surrounding whitespace, so an editor's newline
+    does not change the key). It works, with a warning, when others may read or write it or
+    when it is shorter than ``MIN_SECRET_BYTES``.
+    """
+    try:
+        raw = path.read_bytes()
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: secret_file is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: secret_file cannot be read ({exc.strerror or exc})") from None
+    try:
+        secret = raw.decode("utf-8").strip().encode()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: secret_file is not UTF-8 text (write the secret as text, e.g. hex)") from None
     if not secret:
-        raise ConfigError(f"{path}: the secret file is empty")
+        raise ConfigError(f"{path}: secret_file is empty")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO) and str(path) not in _warned:
+        _warned.add(str(path))
+        log.warning("%s: secret_file is readable or writable by others (mode %o); chmod 600 it",
+                    path, stat.S_IMODE(mode))
+    _warn_short(secret, str(path))
     return secret
+
+
+def _warn_short(secret: bytes, where: str) -> None:
+    key = f"short:{where}"
+    if len(secret) < MIN_SECRET_BYTES and key not in _warned:
+        _warned.add(key)
+        log.warning("%s: the secret is %d bytes; use at least %d bytes (e.g. 32 random hex characters)",
+                    where, len(secret), MIN_SECRET_BYTES)
+
+
+def _unknown(names: Any, known: tuple[str, ...], where: str, what: str) -> None:
+    """ConfigError for the first name not in ``known``, with a "did you mean" for a near miss."""
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+            raise ConfigError(f"{where}: unknown {what} {name!r}{hint}")
+
+
+def _finite(value: float, name: str, where: str) -> float:
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: {name} must be a finite number, got {value!r}")
+    return value
 
 
 def _expect(table: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -146,6 +217,7 @@ def _expect(table: dict[str, Any], name: str, kind: type | tuple[type, ...], whe
 def parse_config(data: dict[str, Any], source: str, base: Path | None = None) -> ClusterConfig:
     """Build a ``ClusterConfig`` from parsed TOML, checking every setting."""
     base = base or Path.cwd()
+    _unknown(data, SECTIONS, source, "section")
     cluster = data.get("cluster", {})
     timeouts_table = data.get("timeouts", {})
     nodes_table = data.get("nodes")
@@ -158,55 +230,60 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
         where = f"{source}: [[nodes]] #{i + 1}"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where} must be a table")
+        _unknown(entry, NODE_SETTINGS, where, "setting")
         for required in ("id", "host", "port"):
             if required not in entry:
                 raise ConfigError(f"{where}: missing {required}")
-        unknown = set(entry) - {"id", "host", "port", "peer_port"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}")
         port = _expect(entry, "port", int, where)
         if not 0 < port < 65536:
             raise ConfigError(f"{where}: port must be 1..65535, got {port}")
-        nodes.append(
-            NodeConfig(
-                id=_expect(entry, "id", str, where),
-                host=_expect(entry, "host", str, where),
-                port=port,
-                peer_port=_expect(entry, "peer_port", int, where) if "peer_port" in entry else None,
+        peer_port = _expect(entry, "peer_port", int, where) if "peer_port" in entry else None
+        if peer_port is not None and not 0 < peer_port < 65536:
+            raise ConfigError(f"{where}: peer_port must be 1..65535, got {peer_port}")
+        node_id = _expect(entry, "id", str, where)
+        if not node_id or len(node_id) > MAX_NODE_ID or not node_id.isprintable() or node_id != node_id.strip():
+            raise ConfigError(
+                f"{where}: id must be 1 to {MAX_NODE_ID} printable characters without surrounding spaces, got {node_id!r}"
             )
-        )
+        host = _expect(entry, "host", str, where)
+        if not host:
+            raise ConfigError(f"{where}: host must not be empty")
+        nodes.append(NodeConfig(id=node_id, host=host, port=port, peer_port=peer_port))
     ids = [n.id for n in nodes]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{source}: node ids must be unique, got {ids}")
+    _check_addresses(nodes, source)
     where = f"{source}: [cluster]"
-    known_cluster = {
-        "replicas", "write_quorum", "read_quorum", "vnodes", "read_repair_chance", "fsync", "data_dir", "secret_file"
-    }
-    unknown = set(cluster) - known_cluster
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known_cluster)}")
+    _unknown(cluster, CLUSTER_SETTINGS, where, "setting")
     ints = {k: _expect(cluster, k, int, where) for k in ("replicas", "write_quorum", "read_quorum", "vnodes") if k in cluster}
-    replicas = ints.get("replicas", 3)
+    replicas = ints.get("replicas", min(3, len(nodes)))
     if not 1 <= replicas:
         raise ConfigError(f"{where}: replicas must be at least 1, got {replicas}")
+    if replicas > len(nodes):
+        raise ConfigError(
+            f"{where}: replicas = {replicas} is more than the {len(nodes)} nodes configured "
+            f"(with {len(nodes)} nodes there are {len(nodes)} nodes to hold copies)"
+        )
+    vnodes = ints.get("vnodes", 64)
+    if not 1 <= vnodes <= MAX_VNODES:
+        raise ConfigError(f"{where}: vnodes must be between 1 and {MAX_VNODES}, got {vnodes}")
     for q in ("write_quorum", "read_quorum"):
         if q in ints and not 1 <= ints[q] <= min(replicas, len(nodes)):
             raise ConfigError(f"{where}: {q} must be between 1 and replicas ({replicas}), got {ints[q]}")
     chance = _expect(cluster, "read_repair_chance", (int, float), where) if "read_repair_chance" in cluster else 0.1
-    if not 0 <= chance <= 1:
+    if not 0 <= chance <= 1:  # false for nan too
         raise ConfigError(f"{where}: read_repair_chance must be between 0 and 1, got {chance}")
     fsync = _expect(cluster, "fsync", str, where) if "fsync" in cluster else "inline"
     if fsync not in FSYNC_MODES:
         raise ConfigError(f"{where}: fsync must be one of {', '.join(map(repr, FSYNC_MODES))}, got {fsync!r}")
-    defaults = Timeouts()
     tvalues: dict[str, Any] = {}
+    _unknown(timeouts_table, tuple(f.name for f in attrs.fields(Timeouts)), f"{source}: [timeouts]", "setting")
     for name, value in timeouts_table.items():
-        if not hasattr(defaults, name):
-            raise ConfigError(f"{source}: [timeouts]: unknown setting {name!r}")
         kind: Any = int if name == "retry_attempts" else (int, float)
-        tvalues[name] = _expect(timeouts_table, name, kind, f"{source}: [timeouts]")
-        if tvalues[name] <= 0:
-            raise ConfigError(f"{source}: [timeouts]: {name} must be positive, got {value}")
+        tvalues[name] = _finite(_expect(timeouts_table, name, kind, f"{source}: [timeouts]"), name, f"{source}: [timeouts]")
+        if not 0 < tvalues[name] <= (1000 if name == "retry_attempts" else MAX_TIMEOUT):
+            limit = 1000 if name == "retry_attempts" else f"{MAX_TIMEOUT:g} s"
+            raise ConfigError(f"{source}: [timeouts]: {name} must be positive and at most {limit}, got {value}")
     data_dir = Path(_expect(cluster, "data_dir", str, where)) if "data_dir" in cluster else Path("minikeydb-data")
     secret = Path(_expect(cluster, "secret_file", str, where)) if "secret_file" in cluster else None
     return ClusterConfig(
@@ -214,7 +291,7 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
         replicas=replicas,
         write_quorum=ints.get("write_quorum", 1),
         read_quorum=ints.get("read_quorum", 1),
-        vnodes=ints.get("vnodes", 64),
+        vnodes=vnodes,
         read_repair_chance=float(chance),
         fsync=fsync,
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
@@ -222,6 +299,21 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
         timeouts=Timeouts(**tvalues),
         source=source,
     )
+
+
+def _check_addresses(nodes: list[NodeConfig], source: str) -> None:
+    """Two nodes on one address would be one node answering for two (a write "on W=2" held once)."""
+    for what, peer in (("address", False), ("peer address", True)):
+        seen: dict[tuple[str, int], str] = {}
+        for node in nodes:
+            host, port = node.peer_address if peer else node.address
+            key = (host.lower(), port)
+            if key in seen:
+                raise ConfigError(
+                    f"{source}: nodes {seen[key]!r} and {node.id!r} have the same {what} {host}:{port}; "
+                    "every node needs its own"
+                )
+            seen[key] = node.id
 
 
 def load_config(path: str | Path | None = None) -> ClusterConfig:

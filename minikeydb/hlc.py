@@ -7,8 +7,15 @@ any timestamp the node has seen, and the logical part breaks ties within one mic
 write that causally follows another always gets a larger stamp, and stamps stay close to real
 time, which is what last-writer-wins needs to pick the write a person would call "the last".
 
-What an HLC cannot fix is a clock that is *ahead*: a node whose wall clock runs seconds fast wins
-every conflict for those seconds. The harness's clock-skew nemesis shows exactly that.
+What an HLC cannot fix is a clock that is *ahead*: a writer whose wall clock runs seconds fast
+wins every conflict for those seconds. The harness's clock-skew nemesis shows exactly that.
+
+Who runs one: every client stamps its own writes with its own HLC (its id, ``c`` and 16 hex
+digits, is the stamp's writer), observing the stamp of every reply it gets, so a client's writes
+are ordered after everything it has seen; the coordinator takes that stamp as the version (a
+replayed request is then the same version again, see ``wire``) and its own HLC observes it.
+The logical counter never reaches ``LOGICAL_LIMIT`` (the wire's bound): at the limit the
+physical part moves on one microsecond instead, so a hostile stamp cannot overflow it.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ import time
 from collections.abc import Callable
 
 from .record import Stamp
+
+LOGICAL_LIMIT = 2**32
+"""Logical counters stay below this (the wire refuses larger ones)."""
 
 
 class HybridClock:
@@ -38,7 +48,12 @@ class HybridClock:
             self._physical, self._logical = wall, 0
         else:
             self._logical += 1
+            self._carry()
         return (self._physical, self._logical, self.node_id)
+
+    def _carry(self) -> None:
+        if self._logical >= LOGICAL_LIMIT:
+            self._physical, self._logical = self._physical + 1, 0
 
     def observe(self, stamp: Stamp) -> None:
         """Merge a stamp received from elsewhere, so the next local stamp is larger than it."""
@@ -52,6 +67,7 @@ class HybridClock:
             self._logical = max(self._logical, remote_logical) + 1
         else:
             self._logical += 1
+        self._carry()
 
     def peek(self) -> tuple[int, int]:
         """The last issued (physical_us, logical), for stats and tests."""

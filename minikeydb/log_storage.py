@@ -226,7 +226,7 @@ def scan_log(data: bytes, path: Path) -> tuple[list[Entry], int, str | None]:
     """(entries of every valid frame, where the last valid frame ends, the first damage or None)."""
     scan = scan_frames(data, path)
     first = scan.damaged[0] if scan.damaged else scan.tail
-    return scan.entries, scan.tail.start if scan.tail is not None else len(data), first and first.reason
+    return scan.entries, scan.tail.start if scan.tail is not None else len(data), first.reason if first else None
 
 
 def scan_frames(data: bytes, path: Path) -> LogScan:

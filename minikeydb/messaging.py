@@ -213,7 +213,7 @@ class Messenger:
             self.counters["replies_unmatched"] += 1
             return False
         if type(waiter) is not _Waiter:
-            waiter(reply)
+            waiter(reply)  # type: ignore[operator]  # a callback: mypy does not narrow on `type(x) is not C`
             return True
         if waiter.reply is not None:
             self.counters["replies_unmatched"] += 1

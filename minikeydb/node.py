@@ -1,8 +1,11 @@
 """A MinikeyDB node: receives datagrams, stores records, coordinates client requests.
 
-Any node coordinates any request. For a write it stamps a new version with its hybrid logical
-clock and sends it to the key's N replicas (itself included when it is one), answering the client
-once W of them have it durably. For a read it asks the N replicas, answers with the newest of the
+Any node coordinates any request. For a write it takes the version stamp the client put in the
+request (the client's hybrid logical clock, under the tag; refused with ``fail``/``"clock"`` when
+it is further from this node's wall clock than the replay window), so a replayed request is the
+same version again and can create nothing new; its own HLC observes the stamp. It sends the
+record to the key's N replicas (itself included when it is one), answering the client once W of
+them have it durably. For a read it asks the N replicas, answers with the newest of the
 first R answers, and, once all have answered, sends the newest version to any that were behind
 (read repair). Replication batching, retries and hinted handoff live in ``replication``; digest
 comparison in ``anti_entropy``; this module holds the request handling that ties them together.
@@ -127,6 +130,7 @@ class Node:
         self.rng = rng or random.Random()
         self.counters: Counter[str] = Counter()
         self.clock = HybridClock(node_id, wall)
+        self._wall = wall
         self.ring = Ring(config.node_ids, config.replicas, config.vnodes)
         self.peers: dict[str, Address] = {n.id: n.peer_address for n in config.nodes if n.id != node_id}
         t = config.timeouts
@@ -141,9 +145,11 @@ class Node:
             interval=t.anti_entropy_interval, tombstone_grace=t.tombstone_grace, wall=wall,
         )
         self._nursery: trio.Nursery | None = None
-        self._client_inflight: set[tuple[Address, int]] = set()
+        # Client requests by (client id, request id), never by source address: a copy of a
+        # request from another port is the same request.
+        self._client_inflight: set[_Token] = set()
         # Request ids seen recently, with when: bounded by count and by age (see _forget_old).
-        self._reply_cache: OrderedDict[tuple[Address, int], tuple[float, bytes]] = OrderedDict()
+        self._reply_cache: OrderedDict[_Token, tuple[float, bytes]] = OrderedDict()
         self._replicated: OrderedDict[tuple[str, int], float] = OrderedDict()
         # Answers owed once storage is durable up to a position: acks to replicating peers and
         # replies to local writes. One task sends them as group commits make them true.
@@ -235,7 +241,9 @@ class Node:
             self.counters["handler_errors"] += 1
             log.exception("node %s: error in %s", self.id, getattr(handler, "__name__", handler))
 
-    async def _dispatch(self, message: Message, src: Address) -> None:
+    async def _dispatch(self, message: Any, src: Address) -> None:
+        # ``message`` is a Message; Any because dispatch is on ``type(message) is C`` through a
+        # local, which mypy cannot narrow (isinstance would be slower on the hottest path).
         assert self._nursery is not None
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s <- %s %r", self.id, src, message)
@@ -370,7 +378,7 @@ class Node:
         token-aware routing; other requests are coordinated by callbacks (``_coordinate_write``,
         ``_ReadRound``).
         """
-        token = (src, message.id)
+        token = _token(message)
         cached = self._reply_cache.get(token)
         if cached is not None:  # a resend of a request already answered: answer the same again
             self.counters["client_duplicates"] += 1
@@ -393,6 +401,11 @@ class Node:
             if not self._admits(message, src):
                 return
             value = message.value if isinstance(message, Put) else None
+            if not self._stamp_in_window(message):
+                self.counters["writes_refused_clock"] += 1
+                await self._answer(message, src, Reply(message.id, FAIL, None, None, "clock", self.id))
+                return
+            self.clock.observe(message.stamp)
             if self._writes_alone(message):
                 self._write_then_answer(message, src, value)
             else:
@@ -415,6 +428,14 @@ class Node:
         self._answer_nowait(message, src, Reply(message.id, FAIL, None, None, "overloaded", self.id))
         return False
 
+    def _stamp_in_window(self, message: Put | Delete) -> bool:
+        """Whether the client's stamp is within the replay window of this node's wall clock.
+
+        Outside it, the client's clock (or this node's) is badly wrong, and accepting the stamp
+        would let that write win (or lose) every conflict for as long as the error.
+        """
+        return abs(message.stamp[0] - int(self._wall() * 1_000_000)) <= REPLAY_WINDOW * 1_000_000
+
     def _reads_alone(self, message: Get) -> bool:
         replicas = self.ring.replicas_for(message.key)
         return (
@@ -433,7 +454,7 @@ class Node:
 
     def _write_then_answer(self, message: Put | Delete, src: Address, value: str | None) -> None:
         """A write whose quorum is this node's own durable copy: stage it, answer when durable."""
-        record = Record(message.key, value, self.clock.now())
+        record = Record(message.key, value, message.stamp)
         replicas = self.ring.replicas_for(message.key)
         quorum = Quorum(1, len(replicas))
         try:
@@ -442,7 +463,7 @@ class Node:
             self.counters["handler_errors_storage_closed"] += 1  # a crash in progress: no answer
             return
         self._replicate_to_others(record, replicas, quorum)
-        token = (src, message.id)
+        token = _token(message)
         data = self.messenger.codec.encode(Reply(message.id, OK, None, record.stamp, None, self.id))
 
         def durable() -> None:
@@ -451,23 +472,23 @@ class Node:
 
         self._owe(self.storage.staged, data, src, durable)
 
-    def _remember_answer(self, token: tuple[Address, int], data: bytes) -> None:
+    def _remember_answer(self, token: _Token, data: bytes) -> None:
         """Cache an answer for resends of its request, which is no longer in progress."""
         now = trio.current_time()
         self._reply_cache[token] = (now, data)
         _forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, lambda entry: entry[0])
         self._client_inflight.discard(token)
 
-    async def _answer(self, message: Message, src: Address, reply: Reply) -> None:
+    async def _answer(self, message: Put | Delete | Get, src: Address, reply: Reply) -> None:
         data = self.messenger.codec.encode(reply)
-        self._remember_answer((src, message.id), data)
+        self._remember_answer(_token(message), data)
         await self.messenger.send_bytes(data, src)
 
-    def _answer_nowait(self, message: Message, src: Address, reply: Reply) -> None:
+    def _answer_nowait(self, message: Put | Delete | Get, src: Address, reply: Reply) -> None:
         """``_answer`` from a callback: a full send buffer loses it, and the client's resend is
         answered from the reply cache."""
         data = self.messenger.codec.encode(reply)
-        self._remember_answer((src, message.id), data)
+        self._remember_answer(_token(message), data)
         self.messenger.send_bytes_nowait(data, src)
 
     def _quorum(self, asked: int, available: int, default: int) -> int:
@@ -480,7 +501,7 @@ class Node:
         own copy joins the next group commit, and whichever settles the quorum answers (or the
         coordinator's timer does, with "unknown").
         """
-        record = Record(message.key, value, self.clock.now())
+        record = Record(message.key, value, message.stamp)
         replicas = self.ring.replicas_for(message.key)
         quorum = Quorum(self._quorum(message.w, len(replicas), self.config.write_quorum), len(replicas))
         if self.bug == "ack-before-durable":
@@ -559,6 +580,15 @@ class Node:
                     self._spawn(self.store, [newest])
                 else:
                     self.replicator.enqueue(replica, newest)
+
+
+_Token = tuple[str, int]
+"""A client request's identity: (client id, request id)."""
+
+
+def _token(message: Put | Delete | Get) -> _Token:
+    """Writes name their client in their stamp, reads in their ``client`` field."""
+    return (message.client if isinstance(message, Get) else message.stamp[2], message.id)
 
 
 _Owed = tuple[int, bytes | None, Address, Callable[[], None] | None]

@@ -1,10 +1,12 @@
 """The versioned record every replica stores, and the merge rule that decides between two versions.
 
 A record is a key, a value (``None`` for a tombstone: deletes are writes), and a stamp. The stamp
-is a hybrid logical clock reading plus the writer's node id, ``(physical_us, logical, node_id)``;
-Python compares tuples lexicographically, so last-writer-wins is just "the larger stamp wins", and
-ties between distinct writes are impossible (two writes with equal time and counter come from
-different nodes). Merging is therefore commutative, associative and idempotent, which is what
+is a hybrid logical clock reading plus the writer's id, ``(physical_us, logical, writer)``: the
+writing client's id (``c`` + 16 hex digits; clients stamp their own writes, see ``client``), or a
+node id in records written before wire version 3. Python compares tuples lexicographically, so
+last-writer-wins is just "the larger stamp wins", and ties between distinct writes are impossible
+(two writes with equal time and counter come from different writers), while a replayed request
+carries the very same stamp, which is no new version at all. Merging is therefore commutative, associative and idempotent, which is what
 lets replicas apply updates in any order, any number of times, and still agree.
 
 Microseconds, not milliseconds: a write invoked after another was acknowledged must get a larger
@@ -18,7 +20,7 @@ from collections.abc import Callable
 import attrs
 
 Stamp = tuple[int, int, str]
-"""(physical microseconds, logical counter, writer node id): totally ordered."""
+"""(physical microseconds, logical counter, writer id): totally ordered."""
 
 ZERO_STAMP: Stamp = (0, 0, "")
 

@@ -6,14 +6,21 @@ docs/storage-and-codec.md). ``SENT`` is the sender's clock in milliseconds. The 
 BLAKE2b-256 (BLAKE2's own MAC mode, RFC 7693; a third of HMAC-SHA256's cost per datagram here)
 over everything before it and the payload, keyed by the cluster secret, so a stray or forged
 datagram is told apart from a real one before any of it is believed, and a recorded datagram
-replayed later than ``REPLAY_WINDOW`` seconds is refused (``StaleError``); within the window,
-request ids make a replay harmless (coordinators answer from their reply cache, replicas
-acknowledge a replication id they have seen without applying it again).
+replayed later than ``REPLAY_WINDOW`` seconds is refused (``StaleError``). Within the window a
+replay is harmless by construction: a client's ``Put``/``Delete`` carries the version stamp the
+client chose (under the tag), so every copy of it, to any node and from any port, is the same
+version, which last-writer-wins stores at most once and which loses to every later write; the
+reply cache (keyed by client id and request id) only saves the work. Replicas acknowledge a
+replication id they have seen without applying it again.
 
 Every message is a frozen attrs class with a declared field order and field types. Decoding checks
 all of them and raises ``WireError`` for anything else: the receive loop counts and drops such a
 datagram, it never lets the error escape. Sizes are bounded: a key up to 1 KiB, a value up to
-32 KiB, a datagram up to ``MAX_DATAGRAM`` bytes, so one request always fits one datagram.
+32 KiB, a datagram up to ``MAX_DATAGRAM`` bytes, so one request always fits one datagram. So are
+numbers: a stamp's physical time below ``MAX_PHYSICAL_US``, its counter below ``MAX_LOGICAL``,
+ids below ``MAX_ID``, node ids at most ``MAX_NODE_ID`` characters, and lists that cannot be empty
+(records to replicate, keys to pull, ranges) are not, so one signed datagram from an insider
+cannot overflow a hybrid clock or raise in a handler.
 """
 
 from __future__ import annotations
@@ -21,18 +28,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import operator
+import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 import attrs
 import orjson
 
+from .hlc import LOGICAL_LIMIT
 from .record import Record, Stamp
 
 MAGIC = b"MK"
-VERSION = 2
-"""2: the tag became keyed BLAKE2b (1 was HMAC-SHA256); a node refuses the other version by name."""
+VERSION = 3
+"""3: writes carry the client's stamp, reads the client's id (2: keyed BLAKE2b tags; 1: HMAC-SHA256).
+A node refuses any other version by name."""
 TAG_SIZE = 32
 SENT_SIZE = 8
 HEADER_SIZE = len(MAGIC) + 1 + SENT_SIZE + TAG_SIZE
@@ -42,6 +52,20 @@ MAX_KEY_BYTES = 1024
 MAX_VALUE_BYTES = 32 * 1024
 MAX_DATAGRAM = 60_000
 """Below the 65,507-byte UDP limit, and above the largest single request (a 32 KiB value, a 1 KiB key)."""
+MAX_PHYSICAL_US = 2**62
+"""Stamps' physical microseconds stay below this (about 146,000 years after 1970): far beyond any
+clock, far below the 64 bits orjson and the log can carry, so no sum or ``+ 1`` overflows."""
+MAX_LOGICAL = LOGICAL_LIMIT
+"""Stamps' logical counters stay below this: an HLC adds one per event within one microsecond."""
+MAX_ID = 2**63
+"""Request ids are below this (clients and nodes draw 62 random bits)."""
+MAX_NODE_ID = 64
+"""Characters in a node id or client id (config refuses longer node ids)."""
+MAX_QUORUM = 2**16
+MAX_RANGE = 2**32
+MAX_DIGEST = 2**64
+CLIENT_ID_RE = re.compile(r"c[0-9a-f]{16}")
+"""A client's id: "c" and 16 hex digits, random per client (see ``client.new_client_id``)."""
 BATCH_BUDGET = 16_000
 """Replication batches stop growing here; a lone record larger than this still travels alone."""
 
@@ -60,6 +84,21 @@ class StaleError(WireError):
 
 class TooLarge(ValueError):
     """A key or value over its size limit: a client error, reported before anything is sent."""
+
+
+class NotText(TooLarge):
+    """A key or value that is not Unicode text (a lone surrogate: bytes that were not UTF-8 on a
+    command line). A ``TooLarge`` so every caller that reports one reports this too."""
+
+
+def _is_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 MAX_ENCODED_PER_CHAR = 6
@@ -84,6 +123,10 @@ def check_sizes(key: str, value: str | None) -> None:
     """
     if not key:
         raise TooLarge("the key is empty; keys are 1 to 1024 bytes")
+    if not _is_text(key):
+        raise NotText(f"the key {key!r} is not valid UTF-8 text")
+    if value is not None and not _is_text(value):
+        raise NotText(f"the value {value[:40]!r} is not valid UTF-8 text")
     if not fits(key, MAX_KEY_BYTES):
         raise TooLarge(f"the key takes {encoded_size(key)} bytes encoded; keys are at most {MAX_KEY_BYTES} bytes")
     if value is not None and not fits(value, MAX_VALUE_BYTES):
@@ -102,6 +145,28 @@ def _int(v: Any) -> int:
     if type(v) is not int:
         raise WireError(f"expected an integer, got {type(v).__name__}")
     return v
+
+
+def _bounded(low: int, high: int, what: str) -> Callable[[Any], int]:
+    """An integer field in ``low <= v < high``."""
+
+    def check(v: Any) -> int:
+        if type(v) is not int:
+            raise WireError(f"expected an integer ({what}), got {type(v).__name__}")
+        if not low <= v < high:
+            raise WireError(f"{what} {v} is outside {low}..{high - 1}")
+        return v
+
+    check.__name__ = f"_{what.replace(' ', '_')}"
+    return check
+
+
+_id = _bounded(0, MAX_ID, "request id")
+_quorum = _bounded(0, MAX_QUORUM, "quorum")
+_physical = _bounded(0, MAX_PHYSICAL_US, "physical time")
+_logical = _bounded(0, MAX_LOGICAL, "logical counter")
+_range = _bounded(0, MAX_RANGE, "range")
+_digest = _bounded(0, MAX_DIGEST, "digest")
 
 
 def _str(v: Any) -> str:
@@ -138,10 +203,32 @@ def _bool(v: Any) -> bool:
     return v
 
 
+def _node_id(v: Any) -> str:
+    """A node id (``src`` fields) or a stamp's writer: 1 to ``MAX_NODE_ID`` characters."""
+    _str(v)
+    if not 0 < len(v) <= MAX_NODE_ID:
+        raise WireError(f"node id empty or over {MAX_NODE_ID} characters")
+    return v
+
+
+def _client_id(v: Any) -> str:
+    if type(v) is not str or not CLIENT_ID_RE.fullmatch(v):
+        raise WireError("a client id is 'c' and 16 lowercase hex digits")
+    return v
+
+
 def _stamp(v: Any) -> Stamp:
+    """A version stamp with every part bounded, so no node's clock or encoder can be poisoned by one."""
     if type(v) is not list or len(v) != 3:
         raise WireError("a stamp is [physical_us, logical, node]")
-    return (_int(v[0]), _int(v[1]), _str(v[2]))
+    return (_physical(v[0]), _logical(v[1]), _node_id(v[2]))
+
+
+def _client_stamp(v: Any) -> Stamp:
+    """The stamp a client gives its write: a stamp whose writer is a well-formed client id."""
+    stamp = _stamp(v)
+    _client_id(stamp[2])
+    return stamp
 
 
 def _opt_stamp(v: Any) -> Stamp | None:
@@ -159,31 +246,35 @@ def _opt_record(v: Any) -> Record | None:
 
 
 def _records(v: Any) -> tuple[Record, ...]:
-    if type(v) is not list:
-        raise WireError("expected a list of records")
+    """A non-empty list of records (nobody replicates nothing)."""
+    if type(v) is not list or not v:
+        raise WireError("expected a non-empty list of records")
     return tuple(_record(item) for item in v)
 
 
 def _keys(v: Any) -> tuple[str, ...]:
-    if type(v) is not list:
-        raise WireError("expected a list of keys")
+    """A non-empty list of keys (nobody pulls nothing)."""
+    if type(v) is not list or not v:
+        raise WireError("expected a non-empty list of keys")
     return tuple(_key(item) for item in v)
 
 
-def _ints(v: Any) -> tuple[int, ...]:
-    if type(v) is not list:
-        raise WireError("expected a list of integers")
-    return tuple(_int(item) for item in v)
+def _ranges(v: Any) -> tuple[int, ...]:
+    """A non-empty list of range numbers (a key list answers for at least one range)."""
+    if type(v) is not list or not v:
+        raise WireError("expected a non-empty list of ranges")
+    return tuple(_range(item) for item in v)
 
 
 def _int_pairs(v: Any) -> tuple[tuple[int, int], ...]:
+    """(range, digest) pairs, each part bounded."""
     if type(v) is not list:
-        raise WireError("expected a list of [int, int] pairs")
+        raise WireError("expected a list of [range, digest] pairs")
     out = []
     for item in v:
         if type(item) is not list or len(item) != 2:
-            raise WireError("expected an [int, int] pair")
-        out.append((_int(item[0]), _int(item[1])))
+            raise WireError("expected a [range, digest] pair")
+        out.append((_range(item[0]), _digest(item[1])))
     return tuple(out)
 
 
@@ -232,13 +323,21 @@ _TO_JSON: dict[Any, Callable[[Any], Any]] = {
 else is a str, int, bool, None, dict or (nested) tuple, which orjson writes as JSON directly."""
 
 
-def _message(kind: int, *field_kinds: Any) -> Any:
-    """Class decorator: a frozen attrs message with a wire kind and per-field validators."""
+M = TypeVar("M", bound=Message)
 
-    def wrap(cls: type) -> type:
+
+@dataclass_transform(frozen_default=True, field_specifiers=(attrs.field,))
+def _message(kind: int, *field_kinds: Any) -> Callable[[type[M]], type[M]]:
+    """Class decorator: a frozen attrs message with a wire kind and per-field validators.
+
+    Typed as a dataclass transform returning the class it was given, so that a type checker sees
+    each message's ``__init__`` (fields, defaults) exactly as attrs builds it.
+    """
+
+    def wrap(cls: type[M]) -> type[M]:
         cls.KIND = kind
         cls.FIELDS = field_kinds
-        frozen = attrs.frozen(slots=True)(cls)
+        frozen: Any = attrs.frozen(slots=True)(cls)
         names = [f.name for f in attrs.fields(frozen)]
         if len(names) != len(field_kinds):
             raise TypeError(f"{cls.__name__}: {len(names)} fields but {len(field_kinds)} kinds")
@@ -258,42 +357,53 @@ def _message(kind: int, *field_kinds: Any) -> Any:
     return wrap
 
 
-_REGISTRY: dict[int, type] = {}
+_REGISTRY: dict[int, type[Message]] = {}
 
 
 # Client requests and the one reply they all get ------------------------------------------
 
 
-@_message(1, _int, _key, _value, _int)
+@_message(1, _id, _key, _value, _client_stamp, _quorum)
 class Put(Message):
-    """Write ``value`` under ``key``; ``w`` replicas must acknowledge (0: the cluster default)."""
+    """Write ``value`` under ``key`` as version ``stamp``; ``w`` replicas must acknowledge (0: default).
+
+    The client chose ``stamp`` (its own hybrid clock, its id as writer) and it is under the tag,
+    so the version is a function of the request: a replayed copy is the same version again,
+    which no replica stores twice and which loses to every later write.
+    """
 
     id: int
     key: str
     value: str
+    stamp: Stamp
     w: int = 0
 
 
-@_message(2, _int, _key, _int)
+@_message(2, _id, _key, _client_stamp, _quorum)
 class Delete(Message):
-    """Write a tombstone under ``key`` (a delete is a write, so it replicates and wins like one)."""
+    """Write a tombstone under ``key`` as version ``stamp`` (a delete is a write: it replicates and wins like one)."""
 
     id: int
     key: str
+    stamp: Stamp
     w: int = 0
 
 
-@_message(3, _int, _key, _int, _bool)
+@_message(3, _id, _client_id, _key, _quorum, _bool)
 class Get(Message):
-    """Read ``key`` from ``r`` replicas (0: default); ``local`` reads only the receiving node's copy."""
+    """Read ``key`` from ``r`` replicas (0: default); ``local`` reads only the receiving node's copy.
+
+    ``client`` names the asking client, so a resend is recognised whatever port it comes from.
+    """
 
     id: int
+    client: str
     key: str
     r: int = 0
     local: bool = False
 
 
-@_message(4, _int)
+@_message(4, _id)
 class StatsRequest(Message):
     """Ask a node for its counters."""
 
@@ -304,7 +414,7 @@ class StatsRequest(Message):
 OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
 
 
-@_message(5, _int, _str, _opt_str, _opt_stamp, _opt_str, _str)
+@_message(5, _id, _str, _opt_str, _opt_stamp, _opt_str, _str)
 class Reply(Message):
     """The answer to a client request. For a get, ``value`` None means the key is absent."""
 
@@ -316,7 +426,7 @@ class Reply(Message):
     node: str = ""
 
 
-@_message(6, _int, _str, _counters)
+@_message(6, _id, _node_id, _counters)
 class StatsReply(Message):
     id: int
     node: str
@@ -326,7 +436,7 @@ class StatsReply(Message):
 # Node to node ----------------------------------------------------------------------------
 
 
-@_message(10, _int, _str, _records)
+@_message(10, _id, _node_id, _records)
 class Replicate(Message):
     """Store these versions (merged by last-writer-wins); answered by ``Ack`` once durable."""
 
@@ -335,13 +445,13 @@ class Replicate(Message):
     records: tuple[Record, ...]
 
 
-@_message(11, _int, _str)
+@_message(11, _id, _node_id)
 class Ack(Message):
     id: int
     src: str
 
 
-@_message(12, _int, _str, _key)
+@_message(12, _id, _node_id, _key)
 class Read(Message):
     """A coordinator asks a replica for its version of ``key``."""
 
@@ -350,14 +460,14 @@ class Read(Message):
     key: str
 
 
-@_message(13, _int, _str, _opt_record)
+@_message(13, _id, _node_id, _opt_record)
 class ReadReply(Message):
     id: int
     src: str
     record: Record | None
 
 
-@_message(14, _int, _str, _int_pairs)
+@_message(14, _id, _node_id, _int_pairs)
 class Digests(Message):
     """Anti-entropy, step 1: (range, digest) for ranges both nodes replicate."""
 
@@ -366,7 +476,7 @@ class Digests(Message):
     digests: tuple[tuple[int, int], ...]
 
 
-@_message(15, _int, _str, _ints, _key_stamps, _bool)
+@_message(15, _id, _node_id, _ranges, _key_stamps, _bool)
 class KeyStamps(Message):
     """Anti-entropy, step 2: the sender's (key, stamp) list for the ranges whose digests differed.
 
@@ -381,7 +491,7 @@ class KeyStamps(Message):
     last: bool
 
 
-@_message(16, _int, _str, _keys)
+@_message(16, _id, _node_id, _keys)
 class Pull(Message):
     """Anti-entropy, step 3: send me your versions of these keys (they arrive as ``Replicate``)."""
 

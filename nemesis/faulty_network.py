@@ -59,7 +59,7 @@ class FaultyNetwork(FaultModel):
 
     def node_at(self, address: Address) -> str | None:
         """The node id whose address this is, or None (a client)."""
-        return self._address_to_node.get(tuple(address))  # type: ignore[arg-type]
+        return self._address_to_node.get(tuple(address))
 
     def wrap(self, transport: Transport, node_id: str | None) -> FaultyTransport:
         """Wrap a node's transport (``node_id``) or a client's (``None``) so faults apply to it."""

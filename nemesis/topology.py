@@ -65,7 +65,7 @@ def blocked_links(graph: nx.DiGraph) -> set[tuple[str, str]]:
 
 def complete_within(groups: Iterable[Sequence[str]], nodes: Iterable[str] = ()) -> nx.DiGraph:
     """A graph allowing every link inside each group (groups may overlap) and nothing across."""
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(nodes)
     for group in groups:
         members = list(dict.fromkeys(group))
@@ -195,7 +195,7 @@ def graph_from_description(description: dict[str, Any], nodes: Sequence[str] = (
         views = description.get("views")
         if not isinstance(views, dict):
             raise ValueError("partition 'majorities-ring': field 'views' must map node id to its view")
-        graph = nx.DiGraph()
+        graph: nx.DiGraph[str] = nx.DiGraph()
         graph.add_nodes_from(all_nodes)
         graph.add_nodes_from(views)
         for receiver, view in views.items():

@@ -25,6 +25,7 @@ import trio
 
 from minikeydb.client import Client
 from minikeydb.config import ClusterConfig, write_config
+from minikeydb.server import OffsetFileClock
 from minikeydb.transport import UdpTransport
 from minikeydb.wire import Codec
 from nemesis import FaultModel, FaultSchedule, UdpRouter
@@ -154,8 +155,9 @@ async def run_processes(
             try:
                 async with Client.connect(config, codec=codec) as probe:
                     await cluster.wait_ready(probe, list(config.node_ids))
+                walls = {n: OffsetFileClock(cluster.clock_file(n)) for n in config.node_ids}
                 report = await drive(options, config, schedule, recorder, model, cluster,
-                                     transport, codec, progress)
+                                     transport, codec, progress, walls=walls)
             finally:
                 transport.close()
         finally:

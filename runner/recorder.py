@@ -1,4 +1,4 @@
-"""Appending events to ``history.jsonl`` in the format of HISTORY.md, as they happen.
+"""Appending events to ``history.jsonl`` in the format of docs/HISTORY.md, as they happen.
 
 Line order is the order events happened in this process, which is the real-time order the checker
 relies on; ``time`` is trio's clock since the run started, in nanoseconds (virtual nanoseconds in

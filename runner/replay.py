@@ -197,7 +197,7 @@ def replay_command(argv: Sequence[str]) -> int:
     if old_sum is None:
         print("cannot compare: the recorded run has no history.jsonl")
         return REPLAY_EXIT_UNCONFIRMED
-    verdict = {True: "VALID", False: "INVALID"}.get(result.results.get("valid"), "UNKNOWN")
+    verdict = {True: "VALID", False: "INVALID"}.get(result.results.get("valid"), "UNKNOWN")  # type: ignore[arg-type]
     if old_sum == new_sum:
         print(f"identical: the replay reproduced the recorded history byte for byte (exit 0: the replay matched; "
               f"the run's verdict is {verdict})")

@@ -22,7 +22,7 @@ import random
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -214,15 +214,18 @@ async def drive(
     progress: ProgressLine | None,
     *,
     pace: Pace = REAL_TIME,
+    walls: Mapping[str, Callable[[], float]] | None = None,
 ) -> FinalReadReport:
     """The phases common to every mode, once the cluster is up and the client has a transport.
 
     ``pace`` is how workers wait between operations (simulation: on the network's grid).
+    ``walls`` are the nodes' wall clocks: a write sent to node X is stamped with X's clock, as by
+    a client running beside X, so the clock-skew nemesis skews what X's clients write.
     """
     keys = key_names(options.keys)
     ring = Ring(config.node_ids, config.replicas, config.vnodes)
     async with Client.connect(config, transport=client_transport, codec=codec,
-                              rng=random.Random(f"{options.seed}/client")) as client:
+                              rng=random.Random(f"{options.seed}/client"), walls=walls) as client:
         workload = Workload(
             client, recorder, random.Random(f"{options.seed}/workload"), nodes=list(config.node_ids),
             keys=keys, key_dist=options.key_dist, mix=options.mix, rate=options.rate,
@@ -277,7 +280,7 @@ async def run_in_process(
         client_transport = network.wrap(await client_endpoint(), None)
         try:
             report = await drive(options, config, schedule, recorder, network, control,
-                                 client_transport, codec, progress, pace=pace)
+                                 client_transport, codec, progress, pace=pace, walls=clocks)
         finally:
             client_transport.close()
         nursery.cancel_scope.cancel()

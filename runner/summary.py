@@ -73,7 +73,8 @@ def format_summary(run: RunResult) -> str:
         lines.append(f"    {finding_line(finding)}")
         if finding["first"]:
             lines.append(f"      first: {finding['first']}")
-    lin = r.get("linearizable") if isinstance(r.get("linearizable"), dict) else {}
+    lin_found = r.get("linearizable")
+    lin: dict[str, Any] = lin_found if isinstance(lin_found, dict) else {}
     total = len(anomalies) + len(lin.get("anomalies") or [])
     if total > len(findings):
         lines.append(f"    all {total} anomalies, explained, are in results.json and report.html")

@@ -7,7 +7,7 @@ this package never imports the store, the nemesis or the runner.
 
 Public API:
 - `check_events(events, model, *, init=None, null_read="any", fail_cas="not-applied",
-  time_budget=None, memory_budget=None) -> dict`: the results object of HISTORY.md.
+  time_budget=None, memory_budget=None) -> dict`: the results object of docs/HISTORY.md.
 - `MODELS`: the model names (register, cas-register, kv, mutex, multi-register).
 - `render_html(result) -> str`: an HTML fragment drawing each violating part on a time axis.
 """

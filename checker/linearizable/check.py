@@ -36,7 +36,7 @@ def check_events(
     time_budget: float | None = None,
     memory_budget: int | None = None,
 ) -> dict[str, Any]:
-    """Decide whether a history is linearizable under `model`; the results object of HISTORY.md.
+    """Decide whether a history is linearizable under `model`; the results object of docs/HISTORY.md.
 
     `time_budget` (seconds) and `memory_budget` (bytes of cached search configurations, an
     estimate) apply to each part separately. Raises `HistoryInputError` for a malformed history

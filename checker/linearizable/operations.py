@@ -2,7 +2,7 @@
 
 A history is a list of events (invoke, then ok/fail/info by the same process). The search needs
 operations instead: what was called, with which value, and the interval in real time during
-which it may take effect. Line order is the real-time order (HISTORY.md), so an interval is a
+which it may take effect. Line order is the real-time order (docs/HISTORY.md), so an interval is a
 pair of positions in the event list, never a pair of timestamps. An operation that completed
 with `info`, or never completed, has no end: it may take effect at any point after its
 invocation, or never.
@@ -77,6 +77,7 @@ def pair_operations(events: list[dict]) -> list[Operation]:
         time = event.get("time")
         if type(time) is not int:
             time = None
+        op: Operation | None
         if kind == "invoke":
             if type(f) is not str:
                 raise HistoryInputError(f"{_where(event, pos)}: field 'f' must be a string, got {f!r}")

@@ -147,7 +147,7 @@ def render_html(result: dict[str, Any]) -> str:
     # No heading of its own: the report puts this fragment under its "Linearizability" heading.
     sections = ['<section class="linearizability">', _STYLE]
     stats = result.get("stats", {})
-    verdict = result.get("valid")
+    verdict: Any = result.get("valid")
     sections.append(
         f"<p>Model <b>{html.escape(str(stats.get('model', '?')))}</b>: "
         f"{html.escape({True: 'linearizable', False: 'not linearizable'}.get(verdict, str(verdict)))} "

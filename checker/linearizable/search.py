@@ -86,11 +86,11 @@ def search(
     deadline = None if time_budget is None else started + time_budget
     n = len(cops)
     entries: list[tuple[int, int]] = []
-    for i, c in enumerate(cops):
-        entries.append((c.op.call_pos, i))
-        if c.must:
-            assert c.op.ret_pos is not None
-            entries.append((c.op.ret_pos, ~i))
+    for i, cop in enumerate(cops):
+        entries.append((cop.op.call_pos, i))
+        if cop.must:
+            assert cop.op.ret_pos is not None
+            entries.append((cop.op.ret_pos, ~i))
     entries.sort()
     m = len(entries)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
@@ -120,7 +120,8 @@ def search(
     nxt[last_main], prv[tail] = tail, last_main
     nxt[last_opt], prv[otail] = otail, last_opt
     code[otail] = n
-    steps = [c.step for c in cops] + [None]
+    # The fake optional op n has no step; it is never placed (reaching its entry ends the walk).
+    steps: list[Any] = [c.step for c in cops] + [None]
     readonly = [c.readonly for c in cops] + [False]
     optional = [not c.must for c in cops] + [True]
     blind = [c.blind for c in cops] + [False]
@@ -131,11 +132,11 @@ def search(
     reader_of = [-1] * (n + 1)
     writer_of = [-1] * (n + 1)
     if prune:
-        for i, c in enumerate(cops):
-            if c.must and c.tests is not None and len(c.tests) == 1:
-                reader_of[i] = value_id.setdefault(c.tests[0], len(value_id))
-            if c.produces and not c.readonly:
-                writer_of[i] = value_id.setdefault(c.sets, len(value_id))
+        for i, cop in enumerate(cops):
+            if cop.must and cop.tests is not None and len(cop.tests) == 1:
+                reader_of[i] = value_id.setdefault(cop.tests[0], len(value_id))
+            if cop.produces and not cop.readonly:
+                writer_of[i] = value_id.setdefault(cop.sets, len(value_id))
     readers = [0] * len(value_id)
     writers = [0] * len(value_id)
     for i in range(n):
@@ -300,7 +301,7 @@ def drop_unobserved(cops: list[CompiledOp]) -> list[CompiledOp]:
     Only done when every operation's dependence on the state is an equality test (registers,
     kv without append); otherwise the list is returned as is.
     """
-    observed = set()
+    observed: set[Any] = set()
     for c in cops:
         if c.tests is None:
             return cops

@@ -11,7 +11,7 @@ MS = 1_000_000
 
 
 class History:
-    """Appends HISTORY.md events in line order; `op` writes an invoke and its completion."""
+    """Appends docs/HISTORY.md events in line order; `op` writes an invoke and its completion."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []

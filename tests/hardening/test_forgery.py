@@ -19,14 +19,16 @@ from tests.store.cluster_fixture import TestCluster, make_config, running_cluste
 from .conftest import TEST_SECRET
 
 FUTURE = 10**12  # microseconds: a stamp this far ahead wins every last-writer-wins merge
+CLIENT = "c0123456789abcdef"  # a well-formed client id
 
 
 def attacks(key: str, codec: Codec) -> list[bytes]:
     """A Put, a Delete and a Replicate of ``key`` (with a winning stamp), each encoded by ``codec``."""
     stamp = (int(time.time() * 1e6) + FUTURE, 0, "n1")
+    client_stamp = (stamp[0], 0, CLIENT)
     messages: list[Message] = [
-        Put(101, key, "forged", 3),
-        Delete(102, key, 3),
+        Put(101, key, "forged", client_stamp, 3),
+        Delete(102, key, client_stamp, 3),
         Replicate(103, "n1", (Record(key, "forged", stamp),)),
     ]
     return [codec.encode(m) for m in messages]
@@ -144,7 +146,7 @@ async def test_a_client_write_replayed_within_the_window_does_not_overwrite_a_la
     codec = Codec(TEST_SECRET.encode())
     async with running_cluster(make_config(tmp_path, 3)) as cluster:
         n1 = cluster.nodes["n1"]
-        captured = codec.encode(Put(2024, "replayed-put", "old", 3))
+        captured = codec.encode(Put(2024, "replayed-put", "old", (int(time.time() * 1e6), 0, CLIENT), 3))
         raw = await UdpTransport.bind()
         try:
             await raw.send(captured, n1.transport.address)

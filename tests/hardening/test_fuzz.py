@@ -51,8 +51,10 @@ from .conftest import TEST_SECRET
 
 CODEC = Codec(TEST_SECRET.encode())
 STAMP = (1_700_000_000_000_000, 0, "n1")
+CLIENT_STAMP = (1_700_000_000_000_000, 0, "c0123456789abcdef")
 VALID: list[Message] = [
-    Put(1, "k", "v", 2), Delete(2, "k", 0), Get(3, "k", 1, False), StatsRequest(4),
+    Put(1, "k", "v", CLIENT_STAMP, 2), Delete(2, "k", CLIENT_STAMP, 0), Get(3, CLIENT_STAMP[2], "k", 1, False),
+    StatsRequest(4),
     Reply(5, "ok", "v", STAMP, None, "n1"), StatsReply(6, "n1", {"keys": 1}),
     Replicate(7, "n1", (Record("k", "v", STAMP), Record("gone", None, STAMP))), Ack(8, "n2"),
     Read(9, "n1", "k"), ReadReply(10, "n2", Record("k", "v", STAMP)), Digests(11, "n1", ((1, 2),)),
@@ -80,8 +82,16 @@ junk = st.recursive(
     max_leaves=25,
 )
 
+client_ids = st.sampled_from(["c0123456789abcdef", "cffffffffffffffff"]) | st.text(max_size=17)
+
 VALID_FIELD: dict[str, st.SearchStrategy[Any]] = {
     "_int": ints,
+    "_request_id": ints,
+    "_quorum": ints,
+    "_node_id": st.text(max_size=20) | st.just("n" * 65),
+    "_client_id": client_ids,
+    "_client_stamp": st.tuples(ints, ints, client_ids).map(list) | stamps,
+    "_ranges": st.lists(ints, max_size=4),
     "_str": st.text(max_size=20),
     "_key": keys,
     "_opt_str": st.none() | st.text(max_size=20),
@@ -158,7 +168,7 @@ def test_random_bytes_behind_the_right_magic_and_version_are_auth_errors(rest):
 @pytest.mark.parametrize("version", [v for v in range(256) if v != VERSION])
 def test_every_other_version_is_refused(version):
     """A datagram of any other wire version byte is refused by name, even with a valid tag."""
-    data = bytearray(CODEC.encode(Put(1, "k", "v")))
+    data = bytearray(CODEC.encode(Put(1, "k", "v", CLIENT_STAMP)))
     data[2] = version
     with pytest.raises(WireError, match="version"):
         CODEC.decode(bytes(data))

@@ -89,8 +89,9 @@ async def test_delays_happen_on_real_time(cluster: Cluster, delay, low, high, me
     latencies = [at - unstamp(data)[1] for data, _, at in got["n3"]]
     assert len(latencies) == 100
     assert min(latencies) >= low - 1e-9
-    # A loaded shared machine only ever adds time, so the upper checks are loose.
-    assert statistics.median(latencies) <= high + 0.1
+    # A loaded machine only ever adds time, so only lower bounds are asserted here; that the delays
+    # are the distribution's draws (no more) is proven in virtual time by
+    # test_delays_follow_the_distribution_in_virtual_time above.
     assert statistics.fmean(latencies) >= mean * 0.7
 
 

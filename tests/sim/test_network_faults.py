@@ -144,7 +144,12 @@ def test_delays_are_the_same_draws_in_virtual_and_real_time() -> None:
     assert abs(statistics.fmean(simulated.values()) - 0.01) < 0.002
     extra = [real[seq] - simulated[seq] for seq in simulated if seq in real]
     assert len(extra) >= 0.99 * SENT
-    assert -0.001 <= statistics.median(extra) <= 0.005
+    # Load only ever delays a real datagram, so no upper bound: none arriving more than 1 ms before
+    # its simulated draw is what proves the draws are the same (with independent exponential draws
+    # about half would). That a delay is no longer than its draw is proven in virtual time by
+    # tests/nemesis/test_faulty_network.py::test_delays_follow_the_distribution_in_virtual_time.
+    early = [e for e in extra if e < -0.001]
+    assert len(early) <= 0.01 * len(extra), sorted(early)[:10]
 
 
 def test_a_one_way_partition_blocks_the_same_direction_in_sim_udp_and_router() -> None:

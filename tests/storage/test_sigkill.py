@@ -41,7 +41,9 @@ def test_sigkill_keeps_every_acknowledged_record(tmp_path):
             child.kill()
             child.wait()
     acked.extend(rest.splitlines())  # printed before the kill: acknowledged too
-    assert len(acked) >= 400, f"child produced too few acknowledgements; stderr: {err[-2000:]}"
+    # Up to 400 are awaited, for at most 20 s: a loaded machine may acknowledge fewer, and the claim
+    # is about whatever was acknowledged.
+    assert acked, f"child acknowledged nothing; stderr: {err[-2000:]}"
     assert child.returncode == -signal.SIGKILL
 
     newest: dict[str, int] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import trio
@@ -151,7 +152,7 @@ async def test_duplicated_datagrams_apply_once(tmp_path):
             assert node.counters["replicate_duplicates"] == duplicates_before + 1
 
             requests_before = node.counters["client_requests"]
-            put = codec.encode(Put(4242, "dup-put", "v", 3))
+            put = codec.encode(Put(4242, "dup-put", "v", (int(time.time() * 1e6), 0, "c0123456789abcdef"), 3))
             await raw.send(put, node.transport.address)
             with trio.fail_after(2):
                 first, _ = await raw.recv()

@@ -91,3 +91,14 @@ def test_stamps_are_strictly_monotonic_under_any_mix_of_ticks_and_observations(e
         assert stamp[:2] > last[:2]
         assert stamp[:2] > floor[:2]
         last = stamp
+
+
+def test_the_logical_counter_carries_into_the_physical_part_before_the_wire_limit():
+    """Observing a stamp whose counter is at the wire's limit moves the physical part on instead of overflowing."""
+    from minikeydb.hlc import LOGICAL_LIMIT
+
+    clock = HybridClock("n1", wall=lambda: 1.0)
+    remote = (5_000_000, LOGICAL_LIMIT - 1, "n2")
+    clock.observe(remote)
+    stamp = clock.now()
+    assert stamp > remote and stamp[1] < LOGICAL_LIMIT and stamp[0] == 5_000_001

@@ -20,7 +20,7 @@ def largest_escaped_value() -> str:
     best = 0
     for n in range(29_000, 30_500):
         try:
-            codec.encode(Put(2**62, "k", '"' * n, 0))
+            codec.encode(Put(2**62, "k", '"' * n, (2**62 - 1, 2**32 - 1, "c" + "f" * 16), 2**16 - 1))
         except TooLarge:
             break
         best = n

@@ -40,23 +40,25 @@ CODEC = Codec(SECRET)
 REC = Record("k", "v", (1_700_000_000_000_000, 3, "n1"))
 TOMB = Record("gone", None, (1_700_000_000_000_001, 0, "n2"))
 
+CLIENT = "c0123456789abcdef"
+CSTAMP = (1_700_000_000_000_000, 0, CLIENT)
+
 EXAMPLES: list[Message] = [
-    Put(1, "k", "value", 2),
-    Put(2**62, "ключ", "", 0),
-    Delete(3, "k", 3),
-    Get(4, "k", 2, True),
-    Get(5, "k"),
+    Put(1, "k", "value", CSTAMP, 2),
+    Put(2**62, "ключ", "", (2**62 - 1, 2**32 - 1, CLIENT), 0),
+    Delete(3, "k", CSTAMP, 3),
+    Get(4, CLIENT, "k", 2, True),
+    Get(5, CLIENT, "k"),
     StatsRequest(6),
     Reply(7, "ok", "v", (1, 2, "n1"), None, "n1"),
     Reply(8, "unknown", None, None, "timeout", "n2"),
     StatsReply(9, "n3", {"keys": 4, "datagrams_sent": 10}),
     Replicate(10, "n1", (REC, TOMB)),
-    Replicate(11, "n1", ()),
     Ack(12, "n2"),
     Read(13, "n1", "k"),
     ReadReply(14, "n2", REC),
     ReadReply(15, "n2", None),
-    Digests(16, "n1", ((0, 123), (5, 2**63))),
+    Digests(16, "n1", ((0, 123), (5, 2**64 - 1))),
     KeyStamps(17, "n2", (1, 2), (("k", (1, 2, "n1")),), True),
     Pull(18, "n1", ("a", "b")),
 ]
@@ -104,7 +106,7 @@ def test_truncated_datagrams_are_wire_errors(cut):
 
 def test_a_flipped_payload_bit_is_an_auth_error():
     """Changing one payload byte breaks the tag."""
-    data = bytearray(CODEC.encode(Put(1, "k", "v")))
+    data = bytearray(CODEC.encode(Put(1, "k", "v", CSTAMP)))
     data[-3] ^= 0x01
     with pytest.raises(AuthError):
         CODEC.decode(bytes(data))
@@ -127,12 +129,28 @@ def test_bad_magic_and_version_are_wire_errors():
         ({"kind": 1}, "kind"),
         (["1", 1], "kind"),
         ([1, 1, "k"], "takes"),
-        ([1, "1", "k", "v", 0], "integer"),
-        ([1, 1, 5, "v", 0], "string"),
-        ([1, 1, "", "v", 0], "key"),
-        ([1, 1, "k" * 1025, "v", 0], "key"),
-        ([3, 1, "k", 0, 1], "boolean"),
-        ([1, True, "k", "v", 0], "integer"),
+        ([1, "1", "k", "v", [1, 0, "c0123456789abcdef"], 0], "integer"),
+        ([1, 1, 5, "v", [1, 0, "c0123456789abcdef"], 0], "string"),
+        ([1, 1, "", "v", [1, 0, "c0123456789abcdef"], 0], "key"),
+        ([1, 1, "k" * 1025, "v", [1, 0, "c0123456789abcdef"], 0], "key"),
+        ([1, 1, "k", "v", [1, 0, "n1"], 0], "client id"),
+        ([1, 1, "k", "v", [2**62, 0, "c0123456789abcdef"], 0], "physical"),
+        ([1, 1, "k", "v", [1, 2**32, "c0123456789abcdef"], 0], "logical"),
+        ([1, 1, "k", "v", [1, 0, "c0123456789abcdef"], -1], "quorum"),
+        ([2, 1, "k", [1, 0, "C0123456789ABCDEF"], 0], "client id"),
+        ([3, 1, "c0123456789abcdef", "k", 0, 1], "boolean"),
+        ([3, 1, "somebody", "k", 0, False], "client id"),
+        ([1, True, "k", "v", [1, 0, "c0123456789abcdef"], 0], "integer"),
+        ([1, -1, "k", "v", [1, 0, "c0123456789abcdef"], 0], "request id"),
+        ([11, 2**63, "n1"], "request id"),
+        ([10, 1, "n1", []], "non-empty"),
+        ([10, 1, "", [["k", "v", [1, 2, "n1"]]]], "node id"),
+        ([10, 1, "n1", [["k", "v", [-1, 2, "n1"]]]], "physical"),
+        ([10, 1, "n1", [["k", "v", [1, 2, "n" * 65]]]], "node id"),
+        ([16, 1, "n1", []], "non-empty"),
+        ([15, 1, "n1", [], [], True], "non-empty"),
+        ([14, 1, "n1", [[-1, 0]]], "range"),
+        ([14, 1, "n1", [[1, -1]]], "digest"),
         ([10, 1, "n1", [["k", "v", [1, 2]]]], "stamp"),
         ([10, 1, "n1", [["k", 7, [1, 2, "n1"]]]], "string"),
         ([10, 1, "n1", "not a list"], "records"),
@@ -210,7 +228,7 @@ def test_too_large_values_and_keys_are_refused_with_the_limit():
 
 def test_the_largest_request_fits_one_datagram():
     """A put of a maximal key and value encodes within MAX_DATAGRAM."""
-    data = CODEC.encode(Put(2**62, "k" * 1024, "v" * 32 * 1024))
+    data = CODEC.encode(Put(2**62, "k" * 1024, "v" * 32 * 1024, (2**62 - 1, 2**32 - 1, "c" + "f" * 16), 2**16 - 1))
     assert len(data) <= MAX_DATAGRAM
     assert CODEC.decode(data).value == "v" * 32 * 1024
 

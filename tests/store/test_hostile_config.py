@@ -1,0 +1,163 @@
+"""Hostile configs, secrets and command lines: one line naming the setting, exit 254, never a traceback.
+
+Each case is a file or argument a user (or an attacker with write access to the config) could
+hand the store. Before these checks, some crashed every command (``vnodes = 0``), some never let a
+node start (``vnodes = 100000000``), and some were silently accepted (two nodes on one address,
+a misspelled section) and broke promises later.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minikeydb.cli import main
+from minikeydb.config import ConfigError, load_config, parse_config
+
+from .subprocesses import ROOT, child_env
+
+BASE = """
+[cluster]
+replicas = 3
+vnodes = 64
+data_dir = "data"
+secret_file = "cluster.secret"
+
+[timeouts]
+client = 1.5
+
+[[nodes]]
+id = "a"
+host = "127.0.0.1"
+port = 9001
+
+[[nodes]]
+id = "b"
+host = "127.0.0.1"
+port = 9002
+
+[[nodes]]
+id = "c"
+host = "127.0.0.1"
+port = 9003
+"""
+
+HOSTILE = [
+    # (name, old, new, words the one-line error must contain)
+    ("vnodes-zero", "vnodes = 64", "vnodes = 0", ["vnodes"]),
+    ("vnodes-huge", "vnodes = 64", "vnodes = 100000000", ["vnodes"]),
+    ("timeout-nan", "client = 1.5", "client = nan", ["client"]),
+    ("timeout-inf", "client = 1.5", "client = inf", ["client"]),
+    ("timeout-minus-inf", "client = 1.5", "client = -inf", ["client"]),
+    ("empty-node-id", 'id = "b"', 'id = ""', ["id"]),
+    ("duplicate-address", "port = 9002", "port = 9001", ["a", "b", "127.0.0.1:9001"]),
+    ("duplicate-peer-address", "port = 9002", "port = 9002\npeer_port = 9003", ["b", "c", "9003"]),
+    ("misspelled-section", "[cluster]", "[clustr]", ["clustr", "did you mean", "cluster"]),
+    ("unknown-section", "[timeouts]", "[widgets]\nsize = 1\n[timeouts]", ["widgets"]),
+    ("misspelled-setting", "vnodes = 64", "vnode = 64", ["vnode", "did you mean", "vnodes"]),
+    ("misspelled-timeout", "client = 1.5", "clinet = 1.5", ["clinet", "did you mean", "client"]),
+    ("misspelled-node-setting", 'host = "127.0.0.1"\nport = 9003', 'host = "127.0.0.1"\nprot = 9003', ["prot"]),
+    ("replicas-over-nodes", "replicas = 3", "replicas = 4", ["replicas", "4", "3 nodes"]),
+]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cluster.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name, old, new, words", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_a_hostile_config_is_a_config_error_naming_the_setting(tmp_path, name, old, new, words):
+    """Each hostile setting raises ConfigError on one line naming the file and the setting."""
+    assert old in BASE
+    path = write(tmp_path, BASE.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("name, old, new, words", HOSTILE[:6], ids=[h[0] for h in HOSTILE[:6]])
+def test_every_cli_command_exits_254_on_a_hostile_config(tmp_path, capsys, name, old, new, words):
+    """get, put, delete and stats with a hostile config exit 254 with one line naming the setting."""
+    path = write(tmp_path, BASE.replace(old, new, 1))
+    for argv in (["get", "k"], ["put", "k", "v"], ["delete", "k"], ["stats"]):
+        assert main([*argv, "--config", str(path)]) == 254
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and words[0] in err, err
+
+
+def secret_config(tmp_path: Path) -> Path:
+    return write(tmp_path, BASE.replace('data_dir = "data"', f'data_dir = "{tmp_path / "data"}"').replace(
+        'secret_file = "cluster.secret"', f'secret_file = "{tmp_path / "cluster.secret"}"'))
+
+
+@pytest.mark.parametrize("kind", ["directory", "not-utf8", "empty"])
+def test_an_unusable_secret_file_exits_254_naming_secret_file(tmp_path, capsys, monkeypatch, kind):
+    """A secret file that is a directory, not UTF-8, or empty gives one line naming secret_file and exit 254."""
+    monkeypatch.delenv("MINIKEYDB_SECRET", raising=False)
+    path = secret_config(tmp_path)
+    secret = tmp_path / "cluster.secret"
+    if kind == "directory":
+        secret.mkdir()
+    else:
+        secret.write_bytes(b"\xff\xfe\x00garbage-not-text" if kind == "not-utf8" else b"")
+        secret.chmod(0o600)
+    assert main(["get", "k", "--config", str(path)]) == 254
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "secret_file" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("kind", ["group-readable", "world-writable", "short", "short-env"])
+def test_a_weak_secret_gets_a_warning(tmp_path, caplog, monkeypatch, kind):
+    """A secret file others can read or write, or a secret under 16 bytes, is used but warned about."""
+    monkeypatch.delenv("MINIKEYDB_SECRET", raising=False)
+    config = load_config(secret_config(tmp_path))
+    secret = tmp_path / "cluster.secret"
+    secret.write_text("0123456789abcdef0123456789abcdef\n")
+    secret.chmod({"group-readable": 0o640, "world-writable": 0o602}.get(kind, 0o600))
+    if kind == "short":
+        secret.write_text("tiny\n")
+    if kind == "short-env":
+        monkeypatch.setenv("MINIKEYDB_SECRET", "tiny")
+    with caplog.at_level(logging.WARNING, logger="minikeydb"):
+        assert config.load_secret()
+    warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert ("16 bytes" if kind.startswith("short") else "chmod 600") in warned
+
+
+def test_a_strong_private_secret_gets_no_warning(tmp_path, caplog, monkeypatch):
+    """The secret the store creates itself (64 hex characters, mode 600) draws no warning."""
+    monkeypatch.delenv("MINIKEYDB_SECRET", raising=False)
+    config = load_config(secret_config(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="minikeydb"):
+        assert len(config.load_secret()) == 64
+        config.load_secret()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_replicas_default_to_the_node_count_when_fewer_than_three(tmp_path):
+    """Without a replicas setting, a one-node config has N = 1 (only an explicit N over the node count is an error)."""
+    config = parse_config({"nodes": [{"id": "a", "host": "h", "port": 1}]}, "x", tmp_path)
+    assert config.replicas == 1
+
+
+@pytest.mark.parametrize("argv", [[b"put", b"\xff", b"v"], [b"get", b"k\xfe"], [b"put", b"k", b"\xc3("]])
+def test_a_key_or_value_that_is_not_utf8_on_the_command_line_exits_254(tmp_path, argv):
+    """A key or value whose bytes are not UTF-8 is a one-line usage error naming it, exit 254, before any socket."""
+    env = {**child_env(), "MINIKEYDB_SECRET": "cli-tests-secret-0123456789"}
+    done = subprocess.run(
+        [sys.executable.encode(), b"-m", b"minikeydb", *argv], cwd=ROOT, env=env, capture_output=True, timeout=30,
+        check=False,
+    )
+    err = done.stderr.decode(errors="replace")
+    assert done.returncode == 254, err
+    assert len(err.strip().splitlines()) == 1 and "UTF-8" in err and "Traceback" not in err
+    assert ("key" if argv[1] != b"k" else "value") in err
