@@ -42,7 +42,7 @@ def test_closed_stdout_ends_quietly(tmp_path: Path, args: list[str]) -> None:
     from .cluster_fixture import make_config
 
     config = tmp_path / "cluster.toml"
-    cfg = make_config(tmp_path / "data", 2)
+    cfg = make_config(tmp_path / "data", 2, replicas=2)
     write_config(cfg, config)
     config.write_text(config.read_text().replace("client = 2.0", "client = 0.3"))
     done = run_into_closed_pipe([a.replace("{config}", str(config)).replace("{tmp}", str(tmp_path)) for a in args])

@@ -27,7 +27,7 @@ def test_sigint_while_waiting_for_a_node_exits_130(tmp_path: Path, args: list[st
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "minikeydb", *args, "--config", str(config)], cwd=tmp_path,
-        env={**os.environ, "MINIKEYDB_SECRET": "s", "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "MINIKEYDB_SECRET": "an-interrupt-test-secret", "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job may inherit SIG_IGN
     )

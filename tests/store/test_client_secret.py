@@ -104,7 +104,8 @@ def test_client_with_another_secret_says_what_it_tried_and_why(cluster: tuple[Pa
     config, _ = cluster
     own = tmp_path / "minikeydb-data" / "cluster.secret"
     own.parent.mkdir()
-    own.write_text("not-the-nodes-secret\n")
+    own.write_text("not-the-nodes-secret-0123456789\n")
+    own.chmod(0o600)
     args = [op, "k", *(["v"] if op == "put" else []), "--config", str(config)]
     done = cli(*args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
