@@ -9,8 +9,10 @@ needs to know what is wrong with the *file*, not where the checker tripped.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,8 +38,33 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` (exit 254) and suggests the flag a mistyped one was near."""
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self
+            if getattr(parsed, "command", None) in self._subcommands():
+                parser = self._subcommands()[parsed.command]
+            flags = [s for s in parser._option_string_actions if s.startswith("--")]
+            hints = "".join(_did_you_mean(e.split("=", 1)[0], flags) for e in extras if e.startswith("--"))
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
+        return parsed
+
+    def _subcommands(self) -> dict[str, argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean '--checker'?)`` for a near miss of one of ``choices``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def verdict_code(valid: Any) -> int:
@@ -69,7 +96,13 @@ def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
 def _parser() -> _Parser:
     ap = _Parser(prog="harness.py", description="Check, report and export MinikeyDB histories.")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
-    c = sub.add_parser("check", help="give a verdict on one or more histories")
+    c = sub.add_parser(
+        "check",
+        help="give a verdict on one or more histories",
+        description="Give a verdict on run directories or history files (HISTORY.md JSON lines, or Jepsen "
+        "EDN). Prints a summary per path; exit 0 valid, 1 invalid, 2 unknown, 254 bad input or flags "
+        "(the worst over all paths).",
+    )
     c.add_argument("paths", nargs="+", metavar="PATH", help="run directory or history (.jsonl / .edn)")
     c.add_argument(
         "--checker",
@@ -100,10 +133,19 @@ def _parser() -> _Parser:
         help="write results.json into the run directory (keeping blocks check does not compute, such as "
         "final_reads); by default check writes nothing",
     )
-    r = sub.add_parser("report", help="write report.html for a run directory or history")
+    r = sub.add_parser(
+        "report",
+        help="write report.html for a run directory or history",
+        description="Write report.html (verdict, anomalies, latency, availability, faults) for a run "
+        "directory or a history file, and print where it went. Exit 254 for unreadable input.",
+    )
     r.add_argument("path", metavar="PATH")
     r.add_argument("--out", default=None, help="where to write the page (default: beside the history)")
-    e = sub.add_parser("export", help="write the history in another format")
+    e = sub.add_parser(
+        "export",
+        help="write the history in another format",
+        description="Write a run's history as Jepsen EDN (one op map a line), for Jepsen, Knossos or Elle.",
+    )
     e.add_argument("path", metavar="PATH")
     e.add_argument("--edn", action="store_true", required=True, help="as Jepsen EDN")
     e.add_argument(
@@ -468,6 +510,10 @@ def main(argv: list[str]) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_VALID
+    except OSError as e:  # a path that cannot be read or written (--out into a file, read-only, ...)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e} (check the path and its permissions)", file=sys.stderr)
+        return EXIT_INPUT
     except Exception as e:  # the promise: no traceback reaches the user
         print(f"internal error in the checker: {type(e).__name__}: {e} (please report this)", file=sys.stderr)
         return EXIT_INTERNAL

@@ -14,6 +14,7 @@ Jepsen shapes are mapped onto docs/HISTORY.md events: ``:type :invoke`` becomes 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +52,9 @@ _INT = re.compile(r"[+-]?\d+N?")
 _FLOAT = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f", "/": "/"}
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+MAX_DEPTH = 200
+"""Collections nested deeper than this are refused (a history op is a few levels deep; the reader
+and the checkers recurse, and a 100,000-deep file must be bad input, not a crash)."""
 
 
 class _Tagged:
@@ -101,7 +105,13 @@ def _atom(text: str, line: int) -> Any:
             raise EdnSyntaxError(line, "empty keyword ':'")
         return Keyword(text[1:])
     if _INT.fullmatch(text):
-        return int(text.rstrip("N"))
+        try:
+            return int(text.rstrip("N"))
+        except ValueError:  # longer than sys.get_int_max_str_digits() (4300 by default)
+            raise EdnSyntaxError(
+                line, f"an integer of {len(text.strip('+-N'))} digits is too long for a history value "
+                f"(at most {sys.get_int_max_str_digits() or 'unlimited'})"
+            ) from None
     if _FLOAT.fullmatch(text):
         return float(text.rstrip("M"))
     return Symbol(text)
@@ -136,9 +146,10 @@ def parse_edn(text: str) -> Iterator[tuple[int, Any]]:
 
     i = 0
     n = len(stream)
+    depth = 0
 
     def read() -> Any:
-        nonlocal i
+        nonlocal i, depth
         if i >= n:
             raise EdnSyntaxError(line, "unexpected end of input (truncated file?)")
         kind, tok, ln = stream[i]
@@ -147,6 +158,23 @@ def parse_edn(text: str) -> Iterator[tuple[int, Any]]:
             return _atom(tok, ln)
         if kind == "string":
             return _unescape(tok[1:-1])
+        if kind in ("open", "tag", "discard"):
+            depth += 1
+            try:
+                if depth > MAX_DEPTH:
+                    raise EdnSyntaxError(ln, f"nested deeper than {MAX_DEPTH} levels: not a history")
+                return _read_compound(kind, tok, ln)
+            finally:
+                depth -= 1
+        if kind == "char":
+            body = tok[1:]
+            return {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}.get(
+                body, chr(int(body[1:], 16)) if body.startswith("u") and len(body) == 5 else body
+            )
+        raise EdnSyntaxError(ln, f"unexpected {tok!r}")
+
+    def _read_compound(kind: str, tok: str, ln: int) -> Any:
+        nonlocal i
         if kind == "open":
             closer = _CLOSERS[tok]
             items: list[Any] = []
@@ -174,15 +202,8 @@ def parse_edn(text: str) -> Iterator[tuple[int, Any]]:
         if kind == "tag":
             inner = read()
             return inner if isinstance(inner, dict) else _Tagged(tok[1:], inner)
-        if kind == "char":
-            body = tok[1:]
-            return {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}.get(
-                body, chr(int(body[1:], 16)) if body.startswith("u") and len(body) == 5 else body
-            )
-        if kind == "discard":
-            read()
-            return read()
-        raise EdnSyntaxError(ln, f"unexpected {tok!r}")
+        read()  # discard
+        return read()
 
     while i < n:
         if stream[i][0] == "discard":

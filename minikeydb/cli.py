@@ -6,6 +6,7 @@ Exit codes are part of the interface, because scripts and the harness branch on 
 - 1: ``get`` found the key absent (never written, or deleted);
 - 2: the cluster did not answer in time or said it could not do it (unavailable, timeout, unknown
   outcome); a one-line message on stderr says which;
+- 130: interrupted (Ctrl-C) before it finished;
 - 254: the command itself is wrong (bad flag, bad or unreadable config, unknown node, a key or
   value over the size limit, a script line that does not parse, a node that cannot start).
 
@@ -16,20 +17,25 @@ replaced. Every expected failure is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import functools
+import ipaddress
 import logging
+import os
+import re
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import attrs
 import trio
 
 from .client import Client, Result
-from .config import ClusterConfig, ConfigError, load_config
+from .config import SECRET_ENV, ClusterConfig, ConfigError, load_config
 from .node import BUGS
 from .storage import StorageError
 from .wire import FAIL, OK, REPLAY_WINDOW, TooLarge, check_sizes
@@ -38,6 +44,7 @@ EXIT_OK = 0
 EXIT_ABSENT = 1
 EXIT_UNAVAILABLE = 2
 EXIT_USAGE = 254
+EXIT_INTERRUPTED = 130
 
 FALLBACK_COORDINATORS = 3
 """Without ``--node``, a request nobody answered is tried on up to this many coordinators in all."""
@@ -64,10 +71,30 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting 2 (2 means "unavailable" here)."""
+    """argparse that raises instead of exiting 2 (2 means "unavailable" here), suggesting near misses."""
 
     def error(self, message: str) -> NoReturn:
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if wrong:
+            message += _did_you_mean(wrong.group(1), re.findall(r"'([^']*)'", wrong.group(2)))
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self
+            for action in self._actions:
+                if isinstance(action, argparse._SubParsersAction) and getattr(parsed, "command", None) in action.choices:
+                    parser = action.choices[parsed.command]
+            flags = [s for s in parser._option_string_actions if s.startswith("--")]
+            hints = "".join(_did_you_mean(e.split("=", 1)[0], flags) for e in extras if e.startswith("--"))
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
+        return parsed
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _add_common(parser: argparse.ArgumentParser, *, node: bool, node_required: bool = False) -> None:
@@ -129,6 +156,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (see the module docstring)."""
+    return quiet_broken_pipe(lambda: _interruptible(lambda: _main(argv)))
+
+
+def _interruptible(command: Callable[[], int]) -> int:
+    """Ctrl-C ends a command with 130 and one line, even from inside a nursery that wrapped it."""
+    try:
+        return command()
+    except KeyboardInterrupt:
+        pass
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is None:
+            raise
+    _error("interrupted")
+    return EXIT_INTERRUPTED
+
+
+def _is_broken_pipe(exc: BaseException) -> bool:
+    """A ``BrokenPipeError``, or a group of nothing else (what a nursery wraps it in)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(BrokenPipeError)[1] is None
+    return isinstance(exc, BrokenPipeError)
+
+
+def quiet_broken_pipe(command: Callable[[], int]) -> int:
+    """Run ``command``; when stdout's reader has gone (``| head -1``), end quietly, no traceback.
+
+    The exit code is the command's own when it had finished (the pipe broke at the final flush),
+    else 0: the reader stopped reading, and what was left to print was not wanted. Stdout is then
+    pointed at /dev/null so that the interpreter's own flush at exit does not complain either.
+    """
+    code = EXIT_OK
+    try:
+        code = command()
+        sys.stdout.flush()
+    except BaseException as exc:
+        if not _is_broken_pipe(exc):
+            raise
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # stdout is no real file (a test's capture): nothing to silence
+            pass
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         try:
@@ -227,21 +301,119 @@ def cmd_cluster(args: argparse.Namespace, config: ClusterConfig) -> int:
 # -- client commands -------------------------------------------------------------------------------
 
 
-def _describe_failure(result: Result, config: ClusterConfig) -> str:
+@attrs.frozen
+class Attempt:
+    """One operation's outcome, with the coordinators tried in turn and how long it took in all."""
+
+    result: Result
+    tried: tuple[str, ...]
+    seconds: float
+
+    @property
+    def silent(self) -> bool:
+        """No node answered at all (the cause is outside any node: not running, or another secret)."""
+        return self.result.outcome == "unknown" and self.result.error == "timeout"
+
+
+def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig) -> str:
+    """One line: what was asked, of which nodes, for how long, and what that means for a write."""
+    result = attempt.result
     node = result.node or "?"
+    what = f"{op} {key!r}"
+    maybe = "" if op == "get" else f"; the {op} may or may not have happened"
     if result.outcome == FAIL and result.error == "clock":
-        return (f"refused by node {node}: this machine's clock and node {node}'s differ by more than "
+        return (f"refused by node {node}: {what}: this machine's clock and node {node}'s differ by more than "
                 f"{REPLAY_WINDOW:g}s, so the write's time stamp cannot be trusted (nothing was written; fix the clocks)")
     if result.outcome == FAIL:
-        return f"unavailable: node {node} could not do it ({result.error or 'no reason given'})"
-    if result.error == "timeout":
-        if result.node:
-            return f"timed out: node {node} did not answer within {config.timeouts.client:g}s (a write may or may not have happened)"
-        return f"timed out: no node answered within {config.timeouts.client:g}s"
-    return f"outcome unknown: node {node} could not confirm it ({result.error or 'no reason given'}); it may or may not have happened"
+        return f"unavailable: {what}: node {node} could not do it ({result.error or 'no reason given'})"
+    if attempt.silent:
+        each = f"{config.timeouts.client:g}s"
+        if len(attempt.tried) == 1:
+            asked = f"node {attempt.tried[0]} did not answer within {each}"
+        else:
+            asked = f"no answer from {', '.join(attempt.tried)} (each tried for {each}, {attempt.seconds:.1f}s in all)"
+        return f"timed out: {what}: {asked}{maybe}"
+    if op == "get":
+        return f"read failed: {what}: node {node} could not complete the read ({result.error or 'no reason given'})"
+    return f"outcome unknown: {what}: node {node} could not confirm it ({result.error or 'no reason given'}){maybe}"
 
 
-async def _request(client: Client, op: str, key: str, value: str | None, node: str | None) -> Result:
+def probe_ports(config: ClusterConfig, nodes: Sequence[str], wait: float = 0.3) -> dict[str, bool | None]:
+    """Is anything listening at each node's address? True, False (refused), or None (cannot tell).
+
+    An empty datagram goes from a connected UDP socket to each node; a closed port answers with
+    ICMP "port unreachable", which a connected socket reports as ``ECONNREFUSED``. A node that
+    is up drops the empty datagram (``dropped_malformed``) and sends nothing back. Only loopback
+    addresses give a sure "listening": elsewhere a firewall may swallow the ICMP.
+    """
+    found: dict[str, bool | None] = {}
+    sockets: dict[str, tuple[socket.socket, bool]] = {}
+    for node_id in nodes:
+        host, port = config.node(node_id).address
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            sock = socket.socket(family, kind, proto)
+        except OSError:
+            found[node_id] = None
+            continue
+        sock.setblocking(False)
+        try:
+            sock.connect(address)
+            sock.send(b"")
+        except ConnectionRefusedError:
+            found[node_id] = False
+            sock.close()
+            continue
+        except OSError:
+            found[node_id] = None
+            sock.close()
+            continue
+        sockets[node_id] = (sock, ipaddress.ip_address(address[0]).is_loopback)
+    if sockets:
+        time.sleep(wait)
+    for node_id, (sock, loopback) in sockets.items():
+        try:
+            sock.recv(1)
+            found[node_id] = True
+        except ConnectionRefusedError:
+            found[node_id] = False
+        except BlockingIOError:
+            found[node_id] = True if loopback else None
+        except OSError:
+            found[node_id] = None
+        finally:
+            sock.close()
+    return found
+
+
+def no_answer_hint(config: ClusterConfig, nodes: Sequence[str]) -> str:
+    """Why ``nodes`` never answered: nothing listens there (not running), or they use a different secret."""
+    probed = probe_ports(config, nodes)
+
+    def where(ids: list[str]) -> str:
+        return ", ".join(f"{n} ({config.node(n).host}:{config.node(n).port})" for n in ids)
+
+    closed = [n for n in nodes if probed.get(n) is False]
+    listening = [n for n in nodes if probed.get(n) is True]
+    flag = "" if config.source.startswith("<") else f" --config {config.source}"
+    start = (f"start it with 'python -m minikeydb cluster{flag}', or one "
+             f"'python -m minikeydb serve{flag} --node ID' per node")
+    secret = (f"this client signed with {config.secret_origin()}; each node uses ${SECRET_ENV} if set where it "
+              f"runs, else the secret_file of its config (relative to the directory the node was started in)")
+    parts = []
+    if closed:
+        whom = "the cluster is" if len(closed) == len(config.nodes) else "those nodes are"
+        parts.append(f"nothing listens at {where(closed)}: {whom} not running ({start})")
+    if listening:
+        parts.append(f"something listens at {where(listening)} but never answered: most likely the node signs "
+                     f"with a different secret and drops this client's requests unread ({secret})")
+    if not parts:
+        parts.append(f"either the cluster is not running ({start}), or the nodes drop this client's requests "
+                     f"unread because they sign with a different secret ({secret})")
+    return "hint: " + "; ".join(parts)
+
+
+async def _request(client: Client, op: str, key: str, value: str | None, node: str | None) -> Attempt:
     """One operation; without a fixed node, a coordinator that never answered is replaced by another.
 
     The first choice is the key's primary replica, as the client library routes (the same node
@@ -257,7 +429,10 @@ async def _request(client: Client, op: str, key: str, value: str | None, node: s
         others = [n for n in client.config.node_ids if n not in replicas]
         candidates = [*replicas, *others][:FALLBACK_COORDINATORS]
     result = Result("unknown", error="timeout")
+    tried: list[str] = []
+    started = time.monotonic()
     for candidate in candidates:
+        tried.append(candidate)
         if op == "put":
             assert value is not None
             result = await client.put(key, value, node=candidate)
@@ -267,22 +442,25 @@ async def _request(client: Client, op: str, key: str, value: str | None, node: s
             result = await client.delete(key, node=candidate)
         if not (result.outcome == "unknown" and result.error == "timeout"):
             break
-    return result
+    return Attempt(result, tuple(tried), time.monotonic() - started)
 
 
 def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
     key: str = args.key
     value: str | None = getattr(args, "value", None)
     check_sizes(key, value)  # TooLarge before any socket is opened
-    config.load_secret()
+    config.load_secret(create=False)  # a client never makes a secret of its own
 
-    async def run() -> Result:
+    async def run() -> Attempt:
         async with Client.connect(config) as client:
             return await _request(client, args.command, key, value, args.node)
 
-    result = trio.run(run)
+    attempt = trio.run(run)
+    result = attempt.result
     if result.outcome != OK:
-        _error(_describe_failure(result, config))
+        _error(_describe_failure(args.command, key, attempt, config))
+        if attempt.silent:
+            _error(no_answer_hint(config, attempt.tried))
         return EXIT_UNAVAILABLE
     if args.command == "get":
         if result.value is None:
@@ -345,10 +523,11 @@ def parse_script(text: str, source: str) -> list[Step]:
     return steps
 
 
-def _format_step(step: Step, result: Result, config: ClusterConfig) -> str:
+def _format_step(step: Step, attempt: Attempt, config: ClusterConfig) -> str:
     shown = f"{step.op} {step.key}" + (f" {step.value}" if step.op == "put" else "")
+    result = attempt.result
     if result.outcome != OK:
-        return f"{shown} -> ERROR {_describe_failure(result, config)}"
+        return f"{shown} -> ERROR {_describe_failure(step.op, step.key, attempt, config)}"
     if step.op == "get":
         return f"{shown} -> {result.value}" if result.value is not None else f"{shown} -> (absent)"
     return f"{shown} -> ok"
@@ -364,21 +543,27 @@ def cmd_script(args: argparse.Namespace, config: ClusterConfig) -> int:
         except UnicodeDecodeError:
             raise UsageError(f"{name}: not a UTF-8 text file") from None
         steps += parse_script(text, name)
-    config.load_secret()
+    config.load_secret(create=False)  # a client never makes a secret of its own
     out: TextIO = sys.stdout
 
+    silent = 0
+
     async def run() -> int:
+        nonlocal silent
         failures = 0
         async with Client.connect(config) as client:
             for step in steps:
-                result = await _request(client, step.op, step.key, step.value, args.node)
-                failures += result.outcome != OK
-                print(_format_step(step, result, config), file=out, flush=True)
+                attempt = await _request(client, step.op, step.key, step.value, args.node)
+                failures += attempt.result.outcome != OK
+                silent += attempt.silent
+                print(_format_step(step, attempt, config), file=out, flush=True)
         return failures
 
     failures = trio.run(run)
     if failures:
         _error(f"{failures} of {len(steps)} operations did not succeed")
+        if silent == len(steps):
+            _error(no_answer_hint(config, list(config.node_ids) if args.node is None else [args.node]))
         return EXIT_UNAVAILABLE
     return EXIT_OK
 
@@ -406,7 +591,7 @@ def format_stats(stats: dict[str, dict[str, int] | None]) -> str:
 
 
 def cmd_stats(args: argparse.Namespace, config: ClusterConfig) -> int:
-    config.load_secret()
+    config.load_secret(create=False)  # a client never makes a secret of its own
     nodes = [args.node] if args.node else list(config.node_ids)
 
     async def run() -> dict[str, dict[str, int] | None]:
@@ -426,6 +611,8 @@ def cmd_stats(args: argparse.Namespace, config: ClusterConfig) -> int:
     down = [n for n, s in stats.items() if s is None]
     if down:
         _error(f"no answer from {', '.join(down)} within {config.timeouts.client:g}s")
+        if len(down) == len(nodes):
+            _error(no_answer_hint(config, down))
     return EXIT_UNAVAILABLE if len(down) == len(nodes) else EXIT_OK
 
 

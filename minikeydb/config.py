@@ -110,8 +110,19 @@ class ClusterConfig:
     def node_data_dir(self, node_id: str) -> Path:
         return self.data_dir / node_id
 
-    def load_secret(self) -> bytes:
-        """The cluster's authentication key: from ``$MINIKEYDB_SECRET``, else the secret file (created if missing)."""
+    def secret_origin(self) -> str:
+        """Where ``load_secret`` takes the key from, for messages: the variable or the file."""
+        if os.environ.get(SECRET_ENV):
+            return f"${SECRET_ENV}"
+        return str(self.secret_file) if self.secret_file is not None else "(no secret configured)"
+
+    def load_secret(self, *, create: bool = True) -> bytes:
+        """The cluster's authentication key: from ``$MINIKEYDB_SECRET``, else the secret file.
+
+        Nodes (``create=True``) create a missing file. A client (``create=False``) never does: a
+        secret of its own would sign requests every node drops unread, so a missing file is a
+        ``ConfigError`` saying where it looked and where the nodes' secret lives.
+        """
         env = os.environ.get(SECRET_ENV)
         if env:
             secret = os.fsencode(env)
@@ -123,6 +134,13 @@ class ClusterConfig:
         try:
             return _read_secret(path)
         except FileNotFoundError:
+            if not create:
+                raise ConfigError(
+                    f"no cluster secret at {path} and ${SECRET_ENV} is not set. Nodes create the secret when "
+                    f"they first start; a client must use theirs: run it from the directory the nodes were "
+                    f"started in (secret_file is relative to it), or point secret_file in {self.source} or "
+                    f"${SECRET_ENV} at the nodes' secret"
+                ) from None
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -112,8 +112,11 @@ class FaultSchedule:
     ) -> FaultSchedule:
         """Healthy, fault, healthy, ... windows of ``interval`` s up to ``time_limit``, drawn from ``rng``.
 
-        ``crash_targets`` says which nodes a crash window takes down (``CRASH_TARGETS``); pause
-        windows always take a minority.
+        With several kinds, the windows go round-robin through them in an order shuffled by
+        ``rng`` for every round, so a run with at least as many windows as kinds tries every kind
+        (``all`` in 30 s at 5 s intervals has 3 windows: ``left_out`` names the 5 kinds it could
+        not try). One kind draws exactly as before. ``crash_targets`` says which nodes a crash
+        window takes down (``CRASH_TARGETS``); pause windows always take a minority.
         """
         expanded = expand_kinds(kinds)
         node_list = list(nodes)
@@ -131,8 +134,17 @@ class FaultSchedule:
             )
         windows = []
         start = interval
+        cycle: list[str] = []
         while start < time_limit:
-            kind = rng.choice(expanded)
+            if len(expanded) == 1:
+                kind = rng.choice(expanded)  # the draw one-kind schedules always made
+            else:
+                if not cycle:
+                    cycle = list(expanded)
+                    rng.shuffle(cycle)
+                    if windows and cycle[-1] == windows[-1].kind:  # no kind twice in a row across rounds
+                        cycle[0], cycle[-1] = cycle[-1], cycle[0]
+                kind = cycle.pop()
             params = _draw_params(kind, rng, node_list, partition_kind, crash_targets)
             windows.append(FaultWindow(kind, start, min(start + interval, time_limit), params))
             start += 2 * interval
@@ -183,6 +195,38 @@ class FaultSchedule:
             previous_stop = stop
             windows.append(FaultWindow(kind, start, stop, params))
         return cls(tuple(nodes), data["time_limit"], data["interval"], tuple(windows))
+
+
+def fault_windows(time_limit: float, interval: float) -> int:
+    """How many fault windows ``generate`` fits: they start at interval, 3 interval, 5 interval, ..."""
+    return max(0, math.ceil((time_limit - interval) / (2 * interval))) if time_limit > interval else 0
+
+
+def too_short(kinds: Sequence[str], time_limit: float, interval: float) -> str | None:
+    """Why a run cannot try every kind of ``kinds`` (too few fault windows), or None when it can."""
+    wanted = expand_kinds(kinds)
+    room = fault_windows(time_limit, interval)
+    if room >= len(wanted):
+        return None
+    need_interval = math.floor(time_limit / (2 * len(wanted)) * 100) / 100
+    return (
+        f"{time_limit:g} s at --fault-interval {interval:g} has room for {room} fault window"
+        f"{'s' if room != 1 else ''}, one kind each, and {len(wanted)} kinds were asked for (every kind needs "
+        f"--time-limit {2 * len(wanted) * interval:g} or --fault-interval {need_interval:g})"
+    )
+
+
+def left_out(kinds: Sequence[str], tried: Iterable[str], time_limit: float, interval: float) -> str | None:
+    """A sentence naming the kinds of ``kinds`` a run did not try and why, or None when it tried all.
+
+    ``tried`` are the kinds whose windows started (the history's nemesis events).
+    """
+    tried = set(tried)
+    missing = [k for k in expand_kinds(kinds) if k not in tried]
+    if not missing:
+        return None
+    why = too_short(kinds, time_limit, interval) or "the run ended before their windows"
+    return f"not tried: {', '.join(missing)}: {why}"
 
 
 def expand_kinds(kinds: Sequence[str]) -> list[str]:

@@ -1,15 +1,20 @@
 """``python harness.py``: run a test, or check, report, export, replay or explore recorded runs.
 
 Exit codes, as in Jepsen and HISTORY.md: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or
-unreadable input (with a message saying what to use), 255 an internal error.
+unreadable input (with a message saying what to use), 255 an internal error; 130 when Ctrl-C
+stopped it. Output into a pipe whose reader has gone (``| head``) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import random
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from minikeydb.config import ConfigError
 
 from .options import (
     CHECKERS,
@@ -28,13 +33,42 @@ EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 254
 SUBCOMMANDS = ("run", "check", "report", "export", "replay", "explore")
 
 
+COMMAND_HELP = {
+    "run": "run a test: cluster, workload, nemesis, verdict (the default command)",
+    "check": "give a verdict on run directories or histories (.jsonl / Jepsen .edn)",
+    "report": "write report.html for a run directory or history",
+    "export": "write a history as Jepsen EDN",
+    "replay": "re-run a recorded run from its run.json (sim: byte for byte)",
+    "explore": "search seeds in simulation and shrink the first failure",
+}
+
+
 class UsageError(Exception):
     pass
 
 
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'check'?)`` for a near miss of one of ``choices``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    """argparse that raises ``UsageError`` (exit 254) and suggests the flag a mistyped one was near."""
+
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            flags = [s for s in self._option_string_actions if s.startswith("--")]
+            hints = "".join(did_you_mean(e.split("=", 1)[0], flags) for e in extras if e.startswith("--"))
+            misplaced = [e for e in extras if e in SUBCOMMANDS]
+            if misplaced:
+                hints += f" (a command comes first: harness.py {misplaced[0]} ...)"
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
+        return parsed
 
 
 def verdict_exit(valid: object) -> int:
@@ -93,11 +127,108 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
     ).validate()
 
 
-def run_command(argv: Sequence[str], full_argv: list[str]) -> int:
-    parser = _Parser(prog="harness.py run", description="Run a test: cluster, workload, nemesis, verdict.")
+def version_text() -> str:
+    """``harness.py (MinikeyDB 0.1.0)``: the installed package's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("minikeydb")
+    except PackageNotFoundError:
+        number = "unknown: not installed (pip install -e .)"
+    return f"harness.py (MinikeyDB {number})"
+
+
+def _commands_text() -> str:
+    width = max(map(len, COMMAND_HELP))
+    return "\n".join(f"  {name:<{width}}  {text}" for name, text in COMMAND_HELP.items())
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE``: the cluster from a MinikeyDB TOML (``apply_cluster_file`` reads it)."""
+    parser.add_argument(
+        "--config", metavar="FILE", default=None,
+        help="take the cluster from a MinikeyDB TOML (as 'python -m minikeydb --config' reads): node count, "
+        "N/W/R, vnodes, read_repair_chance, fsync and timeouts; a flag that contradicts the file is an error. "
+        "The harness still runs its own nodes n1..nN on free loopback ports, data and secret in the run directory",
+    )
+
+
+def run_parser(prog: str = "harness.py run") -> _Parser:
+    """The parser of a run; as ``harness.py`` (no command) its help also lists every command."""
+    if prog != "harness.py":
+        parser = _Parser(prog=prog, description="Run a test: cluster, workload, nemesis, verdict.")
+    else:
+        parser = _Parser(
+            prog=prog,
+            usage="harness.py [COMMAND] [FLAGS]   (no COMMAND: run a test with FLAGS)",
+            description="MinikeyDB's Jepsen-style test harness: run a test against a real cluster (or a\n"
+            "simulated one), then check, report, export, replay or explore recorded runs.\n\n"
+            f"commands:\n{_commands_text()}\n\n"
+            "'harness.py COMMAND --help' shows a command's flags. Without a command, harness.py\n"
+            "runs a test with the flags below, e.g.\n"
+            "  python harness.py --nodes 5 --nemesis partition --time-limit 30",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    parser.add_argument("--version", action="version", version=version_text())
+    add_config_option(parser)
     add_run_options(parser)
+    return parser
+
+
+CONFIG_FLAGS = {"nodes": "--nodes", "replicas": "--replicas", "write_quorum": "--write-quorum",
+                "read_quorum": "--read-quorum"}
+
+
+def given_flags(argv: Sequence[str], parser: argparse.ArgumentParser) -> set[str]:
+    """The destinations of the flags ``argv`` sets explicitly (a default is not a choice)."""
+    import copy
+
+    probe = copy.deepcopy(parser)
+    probe._defaults = {}  # parser-level defaults (explore's set_defaults) are not choices either
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_args(list(argv))))
+
+
+def apply_cluster_file(args: argparse.Namespace, given: set[str]) -> dict[str, Any]:
+    """Fill the cluster flags from ``--config FILE``; the settings to record in ``RunOptions.cluster``.
+
+    A flag given on the command line that says otherwise than the file is an ``OptionError``
+    naming both, since quietly preferring either one would run a different test than asked.
+    """
+    import attrs
+
+    from minikeydb.config import load_config
+
+    config = load_config(args.config)
+    from_file = {"nodes": len(config.nodes), "replicas": config.replicas, "write_quorum": config.write_quorum,
+                 "read_quorum": config.read_quorum}
+    in_file = {"nodes": f"{len(config.nodes)} [[nodes]] entries", "replicas": f"replicas = {config.replicas}",
+               "write_quorum": f"write_quorum = {config.write_quorum}",
+               "read_quorum": f"read_quorum = {config.read_quorum}"}
+    for dest, value in from_file.items():
+        if dest in given and getattr(args, dest) != value:
+            raise OptionError(f"{CONFIG_FLAGS[dest]} {getattr(args, dest)} contradicts {in_file[dest]} in "
+                              f"{args.config}; drop the flag or change the file")
+        setattr(args, dest, value)
+    if "eventual" in given and args.eventual and (config.write_quorum, config.read_quorum) != (1, 1):
+        raise OptionError(f"-e (eventual mode, W=1 R=1) contradicts {in_file['write_quorum']}, "
+                          f"{in_file['read_quorum']} in {args.config}; drop -e or change the file")
+    return {"file": str(args.config), "vnodes": config.vnodes, "read_repair_chance": config.read_repair_chance,
+            "fsync": config.fsync, "timeouts": attrs.asdict(config.timeouts)}
+
+
+def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.py run") -> int:
+    parser = run_parser(prog)
     args = parser.parse_args(list(argv))
-    options = options_from_args(args)
+    options = options_with_config(args, argv, parser)
+    if options.nemesis:
+        from nemesis.schedule import too_short
+
+        why = too_short(options.nemesis, options.time_limit, options.fault_interval)
+        if why:
+            print(f"note: --nemesis {','.join(options.nemesis)}: {why}; the summary names the kinds left out",
+                  file=sys.stderr, flush=True)
     if options.mode == "sim":
         from .simulate import simulate_run
 
@@ -114,12 +245,41 @@ def run_command(argv: Sequence[str], full_argv: list[str]) -> int:
     return verdict_exit(result.results.get("valid"))
 
 
+def options_with_config(args: argparse.Namespace, argv: Sequence[str], parser: argparse.ArgumentParser) -> RunOptions:
+    """``options_from_args``, with the cluster of ``--config FILE`` when one is given."""
+    if getattr(args, "config", None) is None:
+        return options_from_args(args)
+    import attrs
+
+    cluster = apply_cluster_file(args, given_flags(argv, parser))
+    return attrs.evolve(options_from_args(args), cluster=cluster).validate()
+
+
+def unknown_command(word: str) -> UsageError:
+    """A first word that is neither a command nor a flag: say so, with the nearest command."""
+    return UsageError(
+        f"harness.py: unknown command {word!r}{did_you_mean(word, SUBCOMMANDS)}; commands: "
+        f"{', '.join(SUBCOMMANDS)}, or flags alone to run a test (see harness.py --help)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one harness command; the exit code (see the module docstring). Output into a closed pipe
+    (``| head``) ends quietly."""
+    from minikeydb.cli import quiet_broken_pipe
+
+    return quiet_broken_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     full_argv = ["harness.py", *argv]
-    command = argv[0] if argv and argv[0] in SUBCOMMANDS else "run"
-    rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
+    explicit = bool(argv) and argv[0] in SUBCOMMANDS
+    command = argv[0] if explicit else "run"
+    rest = argv[1:] if explicit else argv
     try:
+        if argv and not explicit and not argv[0].startswith("-"):
+            raise unknown_command(argv[0])
         if command in ("check", "report", "export"):
             from checker.cli import main as checker_main
 
@@ -132,17 +292,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .explore import explore_command
 
             return explore_command(rest)
-        return run_command(rest, full_argv)
-    except (UsageError, OptionError) as exc:
+        return run_command(rest, full_argv, "harness.py run" if explicit else "harness.py")
+    except (UsageError, OptionError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # never a bare traceback for a user; the details go to the log
-        import traceback
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main ends quietly
+    except BaseExceptionGroup as group:  # trio's nurseries wrap what a run raises, a Ctrl-C included
+        if group.subgroup(KeyboardInterrupt) is not None:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        if group.split(BrokenPipeError)[1] is None:
+            raise  # stdout's reader went away: main ends quietly
+        if isinstance(group, Exception):
+            return _internal_error(group, argv)
+        raise
+    except Exception as exc:
+        return _internal_error(exc, argv)
 
-        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if "-v" in argv or "--verbose" in argv:
-            traceback.print_exc()
-        return EXIT_INTERNAL
+
+def _internal_error(exc: BaseException, argv: Sequence[str]) -> int:
+    """Never a bare traceback for a user: one line (the traceback with -v)."""
+    import traceback
+
+    print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if "-v" in argv or "--verbose" in argv:
+        traceback.print_exc()
+    return EXIT_INTERNAL

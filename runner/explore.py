@@ -255,7 +255,7 @@ def format_report(result: ExploreResult) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .cli import _Parser, add_run_options
+    from .cli import _Parser, add_config_option, add_run_options
 
     parser = _Parser(
         prog="harness.py explore",
@@ -269,6 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--random", action="store_true", help="draw random seeds instead of 1..N (each is reported)")
     g.add_argument("--shrink-runs", type=int, default=100, help="budget of trial runs for shrinking (default 100)")
     g.add_argument("--json", default=None, metavar="FILE", help="also write the outcome as JSON to FILE")
+    add_config_option(parser)
     add_run_options(parser)
     for action in parser._actions:
         if action.dest == "time_limit":
@@ -285,9 +286,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def explore_command(argv: Sequence[str]) -> int:
     """``harness.py explore``: exit 1 when an invalid run was found (and shrunk), 0 when all were valid."""
-    from .cli import options_from_args
+    from .cli import options_with_config
 
-    args = _parser().parse_args(list(argv))
+    parser = _parser()
+    args = parser.parse_args(list(argv))
     if args.mode != "sim":
         raise OptionError(f"explore runs only simulated runs; drop --mode {args.mode} (or use --mode sim)")
     if not 1 <= args.runs <= 1_000_000:
@@ -298,7 +300,7 @@ def explore_command(argv: Sequence[str]) -> int:
         raise OptionError("--random draws the seeds; drop --seed (or drop --random to start at --seed)")
     first = 1 if args.seed is None else args.seed
     args.seed = first
-    base = options_from_args(args)
+    base = options_with_config(args, argv, parser)
     if args.random:
         draw = random.SystemRandom()
         seeds = [draw.randrange(1, 2**31) for _ in range(args.runs)]

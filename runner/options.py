@@ -57,12 +57,33 @@ def parse_checkers(text: str) -> tuple[str, ...]:
     return names
 
 
+CLUSTER_SETTINGS = ("file", "vnodes", "read_repair_chance", "fsync", "timeouts")
+
+
+def check_cluster_settings(settings: object) -> None:
+    """``RunOptions.cluster`` must be settings a cluster TOML could hold; checked by the config's own parser."""
+    from minikeydb.config import ConfigError, parse_config
+
+    if not isinstance(settings, dict) or not set(settings) <= set(CLUSTER_SETTINGS):
+        raise OptionError(f"cluster settings must be an object with keys among {', '.join(CLUSTER_SETTINGS)}, "
+                          f"got {settings!r}")
+    source = str(settings.get("file") or "cluster settings")
+    table = {k: settings[k] for k in ("vnodes", "read_repair_chance", "fsync") if k in settings}
+    try:
+        parse_config({"cluster": table, "timeouts": settings.get("timeouts", {}),
+                      "nodes": [{"id": "n1", "host": "127.0.0.1", "port": 1}]}, source)
+    except ConfigError as exc:
+        raise OptionError(str(exc)) from None
+
+
 @attrs.frozen
 class RunOptions:
     nodes: int = 5
     replicas: int = 3
     write_quorum: int = 1
     read_quorum: int = 1
+    cluster: dict[str, Any] | None = attrs.field(default=None, hash=False)
+    """Settings taken from a cluster TOML (``--config``): file, vnodes, read_repair_chance, fsync, timeouts."""
     nemesis: tuple[str, ...] = ()
     partition: str = "random-halves"
     fault_interval: float = 5.0
@@ -91,6 +112,8 @@ class RunOptions:
 
         if not 1 <= self.nodes <= 200:
             raise OptionError(f"--nodes must be between 1 and 200, got {self.nodes}")
+        if self.cluster is not None:
+            check_cluster_settings(self.cluster)
         if not 1 <= self.replicas <= self.nodes:
             raise OptionError(f"--replicas must be between 1 and --nodes ({self.nodes}), got {self.replicas}")
         for flag, q in (("--write-quorum", self.write_quorum), ("--read-quorum", self.read_quorum)):

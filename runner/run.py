@@ -68,18 +68,43 @@ class RunResult:
     elapsed: float
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+,=")
+
+
+def check_run_name(name: str) -> None:
+    """A run name is one plain path component: no ``/``, no ``..``, nothing hidden."""
+    if not name or name.startswith(".") or not set(name) <= _NAME_CHARS:
+        raise OptionError(
+            f"--name must be a plain name of letters, digits and . _ - + , = (not starting with a dot, no "
+            f"'/'), got {name!r}; use --out to choose the directory it goes in"
+        )
+
+
 def new_run_dir(out: Path, name: str) -> Path:
-    """``<out>/<UTC time>-<name>``, unique even when two runs start in the same second."""
+    """``<out>/<UTC time>-<name>``, unique even when two runs start in the same second.
+
+    A directory that cannot be made (``--out`` is a file, read-only, ...) is a usage error
+    (``OptionError``, exit 254) named after the flag, raised before anything starts.
+    """
+    check_run_name(name)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1000):
-        candidate = out / (f"{stamp}-{name}" if attempt == 0 else f"{stamp}-{name}-{attempt}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"cannot create a run directory under {out}")
+    try:
+        if out.exists() and not out.is_dir():
+            raise OptionError(f"--out {out}: is a file, not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            candidate = out / (f"{stamp}-{name}" if attempt == 0 else f"{stamp}-{name}-{attempt}")
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out) else ""
+        raise OptionError(
+            f"--out {out}: cannot create a run directory there: {exc.strerror or exc}{where}"
+        ) from None
+    raise OptionError(f"--out {out}: 1000 run directories named {stamp}-{name} already exist")
 
 
 def run_name(options: RunOptions) -> str:
@@ -99,6 +124,8 @@ def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None =
     """The run's cluster: ``n1..nN`` on loopback, data and secret inside the run directory."""
     ports = ports or [10_000 + i for i in range(options.nodes)]
     nodes = tuple(NodeConfig(f"n{i + 1}", "127.0.0.1", port) for i, port in enumerate(ports))
+    settings = options.cluster or {}  # from --config FILE: vnodes, read_repair_chance, fsync, timeouts
+    tuned = {k: settings[k] for k in ("vnodes", "read_repair_chance", "fsync") if k in settings}
     return ClusterConfig(
         nodes=nodes,
         replicas=options.replicas,
@@ -106,8 +133,9 @@ def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None =
         read_quorum=options.read_quorum,
         data_dir=run_dir / "data",
         secret_file=run_dir / SECRET_NAME,
-        timeouts=Timeouts(),
+        timeouts=Timeouts(**settings.get("timeouts", {})),
         source=str(run_dir / "run.json"),
+        **tuned,
     )
 
 
@@ -115,10 +143,13 @@ def make_schedule(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedu
     rng = random.Random(f"{options.seed}/schedule")
     if not options.nemesis:
         return FaultSchedule(node_ids, options.time_limit, options.fault_interval, ())
-    return FaultSchedule.generate(
-        rng, list(options.nemesis), list(node_ids), options.time_limit, options.fault_interval, options.partition,
-        crash_targets=options.crash_targets,
-    )
+    try:
+        return FaultSchedule.generate(
+            rng, list(options.nemesis), list(node_ids), options.time_limit, options.fault_interval,
+            options.partition, crash_targets=options.crash_targets,
+        )
+    except ValueError as exc:  # e.g. a partition of one node
+        raise OptionError(f"--nemesis {','.join(options.nemesis)} with --nodes {options.nodes}: {exc}") from None
 
 
 def write_json(path: Path, data: object) -> None:
@@ -149,7 +180,10 @@ def run_metadata(options: RunOptions, config: ClusterConfig, schedule: FaultSche
             "write_quorum": config.write_quorum,
             "read_quorum": config.read_quorum,
             "vnodes": config.vnodes,
+            "read_repair_chance": config.read_repair_chance,
+            "fsync": config.fsync,
             "timeouts": attrs.asdict(config.timeouts),
+            "file": (options.cluster or {}).get("file"),
         },
         "schedule": schedule.to_json(),
         "versions": versions(),

@@ -49,6 +49,12 @@ def format_summary(run: RunResult) -> str:
         "",
         f"  faults injected: {_faults(run)}",
     ]
+    if o.nemesis:
+        from nemesis.schedule import left_out
+
+        note = left_out(o.nemesis, run.faults, o.time_limit, o.fault_interval)
+        if note:
+            lines.append(f"  {note}")
     f = run.final
     if f.converged:
         lines.append(f"  converged: all {o.keys} keys agree on every replica, {f.seconds:.2f} s into the final "

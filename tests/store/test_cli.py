@@ -36,12 +36,14 @@ async def test_put_get_delete_and_exit_codes(tmp_path):
 
 
 async def test_unavailable_cluster_exits_2(tmp_path):
-    """With no node running, get and put exit 2 with a one-line timeout message."""
+    """With no node running, get and put exit 2 with a one-line timeout message and a one-line hint."""
     _, path = config_file(tmp_path)
     for args in (["get", "k", "--node", "n1"], ["put", "k", "v", "--node", "n2"]):
         result = await run_cli(*args, "--config", path)
         assert result.returncode == 2, result
-        assert "timed out" in result.stderr and len(result.stderr.splitlines()) == 1
+        message, hint = result.stderr.splitlines()
+        assert "timed out" in message and f"{args[0]} 'k'" in message
+        assert "nothing listens at" in hint and "not running" in hint
 
 
 @pytest.mark.parametrize(
