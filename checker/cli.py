@@ -43,10 +43,10 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
 
-    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
-            parser = self
+            parser: argparse.ArgumentParser = self
             if getattr(parsed, "command", None) in self._subcommands():
                 parser = self._subcommands()[parsed.command]
             flags = [s for s in parser._option_string_actions if s.startswith("--")]

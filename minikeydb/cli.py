@@ -79,7 +79,7 @@ class _Parser(argparse.ArgumentParser):
             message += _did_you_mean(wrong.group(1), re.findall(r"'([^']*)'", wrong.group(2)))
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
-    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             parser = self

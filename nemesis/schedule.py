@@ -132,7 +132,7 @@ class FaultSchedule:
             raise ValueError(
                 f"unknown partition kind {partition_kind!r}; valid kinds: {', '.join(PARTITION_KINDS)}"
             )
-        windows = []
+        windows: list[FaultWindow] = []
         start = interval
         cycle: list[str] = []
         while start < time_limit:

@@ -79,8 +79,8 @@ def format_summary(run: RunResult) -> str:
     if total > len(findings):
         lines.append(f"    all {total} anomalies, explained, are in results.json and report.html")
     if any(f["checker"] == "linearizable" and f["valid"] is False for f in findings):
-        note = textwrap.wrap(linearizability_note((o.replicas, o.write_quorum, o.read_quorum)), 92)
-        lines += ["    note: " + note[0], *("          " + line for line in note[1:])]
+        wrapped = textwrap.wrap(linearizability_note((o.replicas, o.write_quorum, o.read_quorum)), 92)
+        lines += ["    note: " + wrapped[0], *("          " + line for line in wrapped[1:])]
     if o.nemesis and "clock-skew" in o.nemesis and by_type.get("lost-write"):
         lines.append("    note: under clock-skew, last-writer-wins loses an acknowledged write whenever the")
         lines.append("    skew exceeds the gap between conflicting writes; the lost writes above show exactly that.")
