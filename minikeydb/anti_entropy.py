@@ -26,7 +26,9 @@ a version already queued, in flight or hinted to the peer at that stamp or newer
 again, nor one whose stamp is within ``SETTLE`` seconds of now (``ae_skipped_queued``); and one
 exchange lists at most ``EXCHANGE_BYTES`` of key stamps and moves at most ``RECORDS_PER_ROUND``
 records. What it leaves out still differs next round. Under sustained saturation it therefore
-waits for the load to drop; hints, not anti-entropy, repair what a replica misses meanwhile.
+steps aside, but not for ever: after ``BUSY_ROUNDS_MAX`` skipped rounds with a peer an exchange
+goes ahead anyway (``ae_rounds_forced``; a busy responder answers a peer at most once per that
+many intervals), so a replica that lost a hint is repaired within seconds even under load.
 
 The same loop purges tombstones older than ``tombstone_grace``: far longer than any partition, so
 no replica can still hold the value the tombstone deleted when its tombstone disappears.
@@ -76,6 +78,10 @@ EXCHANGE_BYTES = 4 * PAYLOAD_BUDGET
 bytes (whole ranges, at least one); the ranges left out differ next round too and come then."""
 RECORDS_PER_ROUND = 2_000
 """Pacing, initiator side: records pushed plus keys pulled per exchange, at most."""
+BUSY_ROUNDS_MAX = 8
+"""Starvation bound: after this many rounds skipped because replication was streaming to a peer,
+the next exchange with it goes ahead anyway (paced as always). Without it a replica that lost a
+hint would wait for the load to stop; with it, it waits about this many intervals."""
 SETTLE = 3.0
 """Seconds during which a record's normal replication (batch, resends, then a hint) still owns it:
 anti-entropy neither pushes nor pulls a version whose stamp is this close to now."""
@@ -123,6 +129,10 @@ class AntiEntropy:
         self._exchanges: dict[int, _Exchange] = {}
         self._shared = {p: frozenset(ring.shared_ranges(node_id, p)) for p in peers}
         self._partners = sorted(p for p in peers if self._shared[p])
+        self._busy_skips: dict[str, int] = {}
+        """Per peer: exchanges this node skipped in a row as initiator because the link was busy."""
+        self._last_answered: dict[str, float] = {}
+        """Per peer: when this node last answered its digests while the link to it was busy."""
 
     async def run(self) -> None:
         while True:
@@ -150,8 +160,13 @@ class AntiEntropy:
         replication is under way, and replication, not anti-entropy, delivers them.
         """
         if self.replicator.busy(peer):
-            self.counters["ae_rounds_busy"] += 1  # replication is streaming to it: not now
-            return
+            skipped = self._busy_skips.get(peer, 0)
+            if skipped < BUSY_ROUNDS_MAX:
+                self._busy_skips[peer] = skipped + 1
+                self.counters["ae_rounds_busy"] += 1  # replication is streaming to it: not now
+                return
+            self.counters["ae_rounds_forced"] += 1  # busy for too long: go ahead, paced
+        self._busy_skips[peer] = 0
         self.counters["ae_rounds"] += 1
         digests = self.storage.bucket_digests()
         shared = [(r, digests.get(r, 0)) for r in self.ring.shared_ranges(self.node_id, peer)]
@@ -173,8 +188,14 @@ class AntiEntropy:
             self.counters["dropped_unknown_peer"] += 1
             return
         if self.replicator.busy(message.src):
-            self.counters["ae_declined_busy"] += 1  # replication is streaming to it: not now
-            return
+            # Replication is streaming to it: not now, unless this peer has not had an answer for
+            # as long as its own starvation bound lets it wait (then it is asking anyway).
+            now = trio.current_time()
+            last = self._last_answered.get(message.src)
+            if last is not None and now - last < BUSY_ROUNDS_MAX * self.interval:
+                self.counters["ae_declined_busy"] += 1
+                return
+            self._last_answered[message.src] = now
         mine = self.storage.bucket_digests()
         differing = [r for r, digest in message.digests if mine.get(r, 0) != digest]
         if not differing:

@@ -68,3 +68,21 @@ async def test_full_hints_refuse_new_writes_and_never_drop_an_acknowledged_one(t
         await cluster.start("n3")
         n3 = cluster.nodes["n3"]
         assert await wait_until(lambda: all(n3.storage.get(k) is not None for k in acked), 5.0)
+
+
+async def test_anti_entropy_still_repairs_a_replica_while_replication_never_stops(tmp_path):
+    """With links to a peer busy in every round (sustained load), anti-entropy still runs now and then and repairs what the peer lacks."""
+    config = make_config(tmp_path, 2, replicas=2, timeouts={"anti_entropy_interval": 0.05})
+    features = Features(read_repair=False, hinted_handoff=False)
+    async with running_cluster(config, features=features) as cluster:
+        n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+        for node in (n1, n2):  # as under saturation: replication is streaming whenever anti-entropy looks
+            node.replicator.busy = lambda peer: True  # type: ignore[method-assign]
+        old = int((time.time() - 60) * 1_000_000)  # settled: no longer normal replication's business
+        records = [Record(f"lost-hint{i}", f"v{i}", (old + i, 0, "n1")) for i in range(30)]
+        await n1.store(records)  # on n1 only, as if n2's hints had been lost with a crash
+        assert await wait_until(lambda: all(n2.storage.get(r.key) == r for r in records), 10.0), (
+            "anti-entropy never ran while the links stayed busy"
+        )
+        assert n1.counters["ae_rounds_busy"] + n2.counters["ae_rounds_busy"] > 0
+        assert n1.counters["ae_rounds_forced"] + n2.counters["ae_rounds_forced"] > 0
