@@ -51,7 +51,7 @@ from .final_reads import FinalReadReport, final_reads
 from .options import OptionError, RunOptions
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
-from .workload import REAL_TIME, Pace, Workload, key_names
+from .workload import REAL_TIME, KeySpace, Pace, Workload
 
 log = logging.getLogger("runner")
 
@@ -66,6 +66,8 @@ class RunResult:
     final: FinalReadReport
     faults: dict[str, int]
     elapsed: float
+    throughput: dict[str, Any] = attrs.Factory(dict)
+    """Requested and achieved rates, per window and first-vs-last trend (``HistoryRecorder.throughput``)."""
 
 
 def new_run_dir(out: Path, name: str) -> Path:
@@ -185,14 +187,15 @@ async def drive(
 
     ``pace`` is how workers wait between operations (simulation: on the network's grid).
     """
-    keys = key_names(options.keys)
+    keys = KeySpace(options.keys, options.key_size_spec, random.Random(f"{options.seed}/key-size"))
     ring = Ring(config.node_ids, config.replicas, config.vnodes)
     async with Client.connect(config, transport=client_transport, codec=codec,
                               rng=random.Random(f"{options.seed}/client")) as client:
         workload = Workload(
             client, recorder, random.Random(f"{options.seed}/workload"), nodes=list(config.node_ids),
             keys=keys, key_dist=options.key_dist, mix=options.mix, rate=options.rate,
-            concurrency=options.concurrency, pace=pace,
+            concurrency=options.concurrency, pace=pace, value_size=options.value_size_spec,
+            value_rng=random.Random(f"{options.seed}/value-size"),
         )
         async with trio.open_nursery() as nursery:
             if progress is not None:
@@ -200,6 +203,7 @@ async def drive(
             load = trio.CancelScope()
 
             async def load_phase() -> None:
+                recorder.start_load()
                 with load:
                     await workload.run()
 
@@ -214,7 +218,8 @@ async def drive(
             await trio.sleep(options.quiesce)
             if progress is not None:
                 progress.phase = "final reads"
-            report = await final_reads(client, recorder, workload, ring, keys, options.converge_timeout)
+            report = await final_reads(client, recorder, workload, ring, workload.touched_keys(),
+                                       options.converge_timeout)
             nursery.cancel_scope.cancel()
     return report
 
@@ -330,14 +335,29 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     lin_args = argparse.Namespace(model="kv", null_read="absent", fail_cas="not-applied", time_budget=10.0)
     results = run_checks(run_dir / "history.jsonl", list(options.checkers), lin_args, None)
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
+    throughput = recorder.throughput(options.time_limit, options.rate)
+    results["stats"]["workload"] = throughput
     write_json(run_dir / "results.json", results)
+    record_achieved(run_dir / "run.json", throughput)
     if report:
         try:
             write_report(run_dir, results)
         except Exception as exc:  # the verdict stands even if a plot fails; say so
             log.warning("report.html could not be written: %s", exc)
     update_latest(Path(options.out), run_dir)
-    return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed)
+    return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed, throughput)
+
+
+def record_achieved(run_json: Path, throughput: dict[str, Any]) -> None:
+    """Add the achieved rate to run.json beside the requested one (``replay`` reads only options/schedule)."""
+    try:
+        metadata = json.loads(run_json.read_text())
+    except (OSError, ValueError):
+        return
+    metadata["achieved"] = {k: throughput[k] for k in ("requested_rate", "achieved_rate", "achieved_ok_rate",
+                                                        "window_seconds")}
+    metadata["achieved"]["window_rates"] = [w["rate"] for w in throughput["windows"]]
+    write_json(run_json, metadata)
 
 
 def _node_log_handler(run_dir: Path, verbose: bool) -> logging.Handler:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from .options import rate_text
 from .run import RunResult
 
 VERDICT_WORDS = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
@@ -33,6 +34,31 @@ def _faults(run: RunResult) -> str:
     return ", ".join(f"{kind} x{n}" for kind, n in sorted(run.faults.items()))
 
 
+def _sizes(o: Any) -> str:
+    parts = [f"{name} {spec} B" for name, spec in (("key size", o.key_size), ("value size", o.value_size)) if spec]
+    return (", " + ", ".join(parts)) if parts else ""
+
+
+def _throughput(run: RunResult) -> list[str]:
+    """Requested beside achieved, and for long runs the first 30 s beside the last 30 s."""
+    t = run.throughput
+    if not t:
+        return []
+    achieved = f"achieved {t['achieved_rate']:.0f} ops/s ({t['achieved_ok_rate']:.0f} ok)"
+    if t["requested_rate"] == "max":
+        line = f"  rate: {achieved}, closed loop with {run.options.concurrency} clients"
+    else:
+        line = f"  rate: requested {t['requested_rate']:g} ops/s, {achieved}"
+    lines = [line]
+    trend = t.get("trend")
+    if trend:
+        change = trend["change"]
+        shown = "n/a" if change is None else f"{change * 100:+.0f} %"
+        lines.append(f"  rate trend: first {trend['seconds']:g} s {trend['first_rate']:.0f} ops/s, last "
+                     f"{trend['seconds']:g} s {trend['last_rate']:.0f} ops/s ({shown})")
+    return lines
+
+
 def format_summary(run: RunResult) -> str:
     o = run.options
     r: dict[str, Any] = run.results
@@ -40,7 +66,9 @@ def format_summary(run: RunResult) -> str:
         "",
         f"MinikeyDB run {run.run_dir.name}",
         f"  seed {o.seed}, mode {o.mode}, {o.nodes} nodes, N={o.replicas} W={o.write_quorum} R={o.read_quorum}, "
-        f"{o.time_limit:g} s at {o.rate:g} ops/s over {o.keys} keys" + (f", bug {o.bug}" if o.bug else ""),
+        f"{o.time_limit:g} s at {rate_text(o.rate)} ops/s over {o.keys} keys" + _sizes(o)
+        + (f", bug {o.bug}" if o.bug else ""),
+        *_throughput(run),
         "",
         *_operation_table(run.run_dir / "history.jsonl"),
         "",
@@ -48,7 +76,7 @@ def format_summary(run: RunResult) -> str:
     ]
     f = run.final
     if f.converged:
-        lines.append(f"  converged: all {o.keys} keys agree on every replica, {f.seconds:.2f} s into the final "
+        lines.append(f"  converged: all {f.keys} keys written or read agree on every replica, {f.seconds:.2f} s into the final "
                      f"reads ({f.rounds} round{'s' if f.rounds != 1 else ''}, after {o.quiesce:g} s quiescence)")
     else:
         shown = ", ".join(f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
