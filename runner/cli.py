@@ -11,6 +11,7 @@ import random
 import sys
 from collections.abc import Sequence
 
+from .interrupt import RunInterrupted
 from .options import (
     CHECKERS,
     CRASH_TARGETS,
@@ -148,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, OptionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RunInterrupted as exc:
+        where = f"; partial run in {exc.run_dir} (results.json: verdict unknown, reason interrupted)" \
+            if exc.run_dir else ""
+        print(f"interrupted by {exc.signal_name}{where}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -48,6 +48,7 @@ from nemesis import (
 
 from .cluster import InProcessCluster, NodeBackend, UdpBackend
 from .final_reads import FinalReadReport, final_reads
+from .interrupt import InterruptGuard, RunInterrupted
 from .options import OptionError, RunOptions
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
@@ -275,8 +276,18 @@ def execute(
     ``schedule`` replaces the one the seed would give (a replay, a shrunk run); ``report=False``
     skips report.html.
     """
-    out = Path(options.out)
-    run_dir = run_dir or new_run_dir(out, run_name(options))
+    with InterruptGuard() as guard:
+        out = Path(options.out)
+        run_dir = run_dir or new_run_dir(out, run_name(options))
+        try:
+            return _execute(options, argv, run_dir, schedule, report, guard)
+        except RunInterrupted as exc:
+            exc.run_dir = run_dir
+            raise
+
+
+def _execute(options: RunOptions, argv: list[str], run_dir: Path, schedule: FaultSchedule | None, report: bool,
+             guard: InterruptGuard) -> RunResult:
     prepare_secret(run_dir)
     (run_dir / "nodes").mkdir(exist_ok=True)
     ports = free_udp_ports(options.nodes * (2 if options.mode == "processes" else 1))
@@ -287,31 +298,67 @@ def execute(
     started = time.monotonic()
     handler = _node_log_handler(run_dir, options.verbose)
 
-    async def main() -> tuple[FinalReadReport, HistoryRecorder]:
+    async def main() -> tuple[FinalReadReport | None, HistoryRecorder]:
         recorder = HistoryRecorder(run_dir / "history.jsonl")
+        final: FinalReadReport | None = None
         try:
-            if options.mode == "processes":
-                from .processes import run_processes
+            with trio.CancelScope() as scope:
+                guard.attach(scope)
+                if options.mode == "processes":
+                    from .processes import run_processes
 
-                final = await run_processes(options, run_dir, config, ports[options.nodes :], schedule,
-                                            recorder, progress)
-            else:
-                final = await run_in_process(
-                    options, config, schedule, recorder, progress, backend=UdpBackend(config, options.bug),
-                    client_endpoint=partial(UdpTransport.bind, "127.0.0.1", 0), codec=Codec(config.load_secret()),
-                )
+                    final = await run_processes(options, run_dir, config, ports[options.nodes :], schedule,
+                                                recorder, progress)
+                else:
+                    final = await run_in_process(
+                        options, config, schedule, recorder, progress, backend=UdpBackend(config, options.bug),
+                        client_endpoint=partial(UdpTransport.bind, "127.0.0.1", 0),
+                        codec=Codec(config.load_secret()),
+                    )
         finally:
             recorder.close()
         return final, recorder
 
+    guard.defer()
     try:
         final, recorder = trio.run(main)
     finally:
+        guard.detach()
         logging.getLogger().removeHandler(handler)
         handler.close()
         if progress is not None:
             progress.clear()
-    return finish(options, run_dir, final, recorder, time.monotonic() - started, report=report)
+    return finish_or_interrupted(options, run_dir, final, recorder, time.monotonic() - started, guard,
+                                 report=report)
+
+
+def finish_or_interrupted(options: RunOptions, run_dir: Path, final: FinalReadReport | None,
+                          recorder: HistoryRecorder, elapsed: float, guard: InterruptGuard, *,
+                          report: bool = True) -> RunResult:
+    """``finish`` the run, or, if a signal stopped it, record it as interrupted and raise ``RunInterrupted``."""
+    try:
+        guard.check()
+        assert final is not None
+        return finish(options, run_dir, final, recorder, elapsed, report=report)
+    except RunInterrupted as exc:
+        write_interrupted(options, run_dir, recorder, exc.signal_name)
+        raise
+
+
+def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecorder, signal_name: str) -> None:
+    """results.json of a run a signal stopped: verdict unknown, reason interrupted, what the load did."""
+    throughput = recorder.throughput(options.time_limit, options.rate)
+    results = {
+        "valid": "unknown",
+        "reason": "interrupted",
+        "signal": signal_name,
+        "explanation": f"the run was stopped by {signal_name} after {recorder.elapsed():.1f} s; the history "
+                       f"holds the {recorder.index} events recorded until then (not checked)",
+        "anomalies": [],
+        "stats": {"workload": throughput},
+    }
+    write_json(run_dir / "results.json", results)
+    update_latest(Path(options.out), run_dir)
 
 
 def checked_schedule(schedule: FaultSchedule | None, options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
