@@ -39,6 +39,7 @@ class HistoryRecorder:
         self.active_faults: set[str] = set()
         self.faults: Counter[str] = Counter()
         self.load_start: float | None = None
+        self.closed_at: float | None = None
         self.window_completed: list[int] = []
         """Client operations completed (ok, fail or info; final reads aside) per ``WINDOW`` of load."""
         self.window_ok: list[int] = []
@@ -111,4 +112,6 @@ class HistoryRecorder:
             self.active_faults.clear()
 
     def close(self) -> None:
+        """Flush and close the file (inside the Trio run: ``closed_at`` keeps the run's length)."""
         self._file.close()
+        self.closed_at = self.elapsed()

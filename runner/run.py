@@ -352,7 +352,7 @@ def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecor
         "valid": "unknown",
         "reason": "interrupted",
         "signal": signal_name,
-        "explanation": f"the run was stopped by {signal_name} after {recorder.elapsed():.1f} s; the history "
+        "explanation": f"the run was stopped by {signal_name} after {recorder.closed_at or 0.0:.1f} s; the history "
                        f"holds the {recorder.index} events recorded until then (not checked)",
         "anomalies": [],
         "stats": {"workload": throughput},
