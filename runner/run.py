@@ -49,6 +49,7 @@ from nemesis import (
 from .cluster import InProcessCluster, NodeBackend, UdpBackend
 from .final_reads import FinalReadReport, final_reads
 from .interrupt import InterruptGuard, RunInterrupted
+from .node_logs import scan_node_logs
 from .options import OptionError, RunOptions
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
@@ -384,6 +385,7 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
     throughput = recorder.throughput(options.time_limit, options.rate)
     results["stats"]["workload"] = throughput
+    results["stats"]["node_logs"] = scan_node_logs(run_dir / "nodes")
     write_json(run_dir / "results.json", results)
     record_achieved(run_dir / "run.json", throughput)
     if report:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from .node_logs import describe
 from .options import rate_text
 from .run import RunResult
 
@@ -73,6 +74,7 @@ def format_summary(run: RunResult) -> str:
         *_operation_table(run.run_dir / "history.jsonl"),
         "",
         f"  faults injected: {_faults(run)}",
+        *describe(r.get("stats", {}).get("node_logs", {})),
     ]
     f = run.final
     if f.converged:
