@@ -35,6 +35,11 @@ def _faults(run: RunResult) -> str:
     return ", ".join(f"{kind} x{n}" for kind, n in sorted(run.faults.items()))
 
 
+def _short(key: str, limit: int = 24) -> str:
+    """A key as shown in the summary: long (padded) keys cut, their length given."""
+    return key if len(key) <= limit else f"{key[:limit]}...({len(key)} B)"
+
+
 def _sizes(o: Any) -> str:
     parts = [f"{name} {spec} B" for name, spec in (("key size", o.key_size), ("value size", o.value_size)) if spec]
     return (", " + ", ".join(parts)) if parts else ""
@@ -81,7 +86,7 @@ def format_summary(run: RunResult) -> str:
         lines.append(f"  converged: all {f.keys} keys written or read agree on every replica, {f.seconds:.2f} s into the final "
                      f"reads ({f.rounds} round{'s' if f.rounds != 1 else ''}, after {o.quiesce:g} s quiescence)")
     else:
-        shown = ", ".join(f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
+        shown = ", ".join(_short(k) for k in f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
         lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {len(f.disagreeing)} key(s) "
                      f"still differ between replicas ({shown})")
     anomalies = r.get("anomalies", [])

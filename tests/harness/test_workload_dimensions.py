@@ -110,3 +110,16 @@ def test_a_closed_loop_sim_run_with_sizes_is_valid_traceable_recorded_and_replay
                          schedule=recorded.schedule)
     assert (again.run_dir / "history.jsonl").read_bytes() == (result.run_dir / "history.jsonl").read_bytes()
 
+
+
+def test_explore_draws_the_workload_per_seed_reproducibly() -> None:
+    """--vary-workload: a seed always draws the same dimensions; a sweep covers long keys, 100k keys and max rate."""
+    from runner.explore import draw_workload
+
+    base = RunOptions(mode="sim")
+    assert draw_workload(base, 7) == draw_workload(base, 7)
+    drawn = [draw_workload(base, seed) for seed in range(1, 60)]
+    assert all(o.seed == seed for o, seed in zip(drawn, range(1, 60), strict=True))
+    assert any(o.closed_loop for o in drawn) and any(o.keys == 100_000 for o in drawn)
+    assert any(o.key_size == "1024" for o in drawn) and any(o.value_size for o in drawn)
+    assert RunOptions.from_json(drawn[0].to_json()) == drawn[0]
