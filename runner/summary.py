@@ -96,7 +96,8 @@ def format_summary(run: RunResult) -> str:
     lines.append(f"  verdict: {verdict}" + (f"  ({', '.join(f'{t} x{n}' for t, n in by_type.most_common())})"
                                             if by_type else ""))
     for anomaly in anomalies[:3]:
-        lines.append(f"    - {anomaly.get('explanation', anomaly)}")
+        text = str(anomaly.get("explanation", anomaly))
+        lines.append(f"    - {text if len(text) <= 400 else text[:400] + ' ... (in full in results.json)'}")
     if len(anomalies) > 3:
         lines.append(f"    ... and {len(anomalies) - 3} more in results.json / report.html")
     if o.nemesis and "clock-skew" in o.nemesis and by_type.get("lost-write"):
