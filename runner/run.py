@@ -409,12 +409,15 @@ def record_achieved(run_json: Path, throughput: dict[str, Any]) -> None:
     write_json(run_json, metadata)
 
 
-def _node_log_handler(run_dir: Path, verbose: bool) -> logging.Handler:
-    """In-process node logs go to ``nodes/cluster.log`` (per-node files in processes mode)."""
+def _node_log_handler(run_dir: Path, verbose: bool, quiet_level: int = logging.INFO) -> logging.Handler:
+    """In-process node logs go to ``nodes/cluster.log`` (per-node files in processes mode).
+
+    ``quiet_level`` is the level without ``-v`` (simulation keeps WARNING: its logs are for errors).
+    """
     handler = logging.FileHandler(run_dir / "nodes" / "cluster.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler.setLevel(logging.DEBUG if verbose else quiet_level)
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.DEBUG if verbose else quiet_level)
     return handler

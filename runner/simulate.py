@@ -10,6 +10,7 @@ is therefore byte-identical for the same options and seed, which ``replay`` chec
 
 from __future__ import annotations
 
+import logging
 import random
 import sys
 import time
@@ -35,6 +36,7 @@ from .options import RunOptions
 from .recorder import HistoryRecorder
 from .run import (
     RunResult,
+    _node_log_handler,
     checked_schedule,
     cluster_config,
     finish_or_interrupted,
@@ -142,10 +144,13 @@ def _simulate(options: RunOptions, argv: list[str], run_dir: Path, quiet: bool, 
             recorder.close()
         return final, recorder
 
+    handler = _node_log_handler(run_dir, options.verbose, logging.WARNING)
     guard.defer()
     try:
         final, recorder = run_deterministic(main, options.seed, clock)
     finally:
         guard.detach()
+        logging.getLogger().removeHandler(handler)
+        handler.close()
     return finish_or_interrupted(options, run_dir, final, recorder, time.monotonic() - started, guard,
                                  report=report)
