@@ -70,10 +70,6 @@ class KeySpace:
         return [self.name(i) for i in (range(self.count) if indices is None else indices)]
 
 
-def key_names(count: int) -> list[str]:
-    return KeySpace(count).names()
-
-
 class KeyChooser:
     """Uniform or Zipf (s = 1) choice of key indices, from the run's random generator.
 
