@@ -13,7 +13,9 @@ RSS starts over, so it is marked and left out of the bar.
 Every ``--sample`` seconds a line shows per node RSS and the queue sizes a node reports to
 ``Client.stats`` (hints, outboxes, reply cache, replicated-id cache, tombstones, requests
 waiting). At the end: the sample after warm-up next to the last one, and the bar: end RSS at most
-1.2 x the value after warm-up, for every node that was never restarted.
+1.2 x the value after warm-up, for every node that was never restarted. When every node was
+restarted nothing was compared: the soak says so and exits 2 (no verdict), never PASS.
+Exit codes: 0 PASS, 1 FAIL, 2 no verdict.
 """
 
 from __future__ import annotations
@@ -195,17 +197,37 @@ def main() -> int:
     print(f"soak: {args.minutes:g} min, {sum(load.outcomes.values())} ops at {args.rate:g}/s over {args.keys} keys, "
           f"faults {dict(soak.faults)}, garbage datagrams {soak.garbage_sent}")
     print(f"outcomes: {dict(sorted(load.outcomes.items()))}")
-    print("node   RSS after warm-up   RSS at end   ratio")
-    ok = True
-    for node in warm.rss_kib:
-        before, after = warm.rss_kib[node], last.rss_kib[node]
+    verdict, lines = rss_verdict(warm.rss_kib, last.rss_kib, soak.restarted)
+    print("\n".join(lines))
+    return {True: 0, False: 1}.get(verdict, 2)  # type: ignore[call-overload]
+
+
+def rss_verdict(warm: dict[str, int], last: dict[str, int], restarted: set[str]) -> tuple[bool | None, list[str]]:
+    """The RSS bar over the nodes never restarted: True (PASS), False (FAIL), or None when none was compared.
+
+    A node restarted during the soak starts its RSS over, so it is listed but not compared. When
+    every node was restarted the check compared nothing: it says so and does not pass.
+    """
+    lines = ["node   RSS after warm-up   RSS at end   ratio"]
+    compared, failed = [], []
+    for node in warm:
+        before, after = warm[node], last[node]
         ratio = after / before if before else float("inf")
-        note = "  (restarted: not comparable)" if node in soak.restarted else ""
-        if node not in soak.restarted and ratio > RSS_BAR:
-            ok = False
-        print(f"{node:<6} {before / 1024:13.1f} MB {after / 1024:9.1f} MB   {ratio:5.2f}{note}")
-    print(f"verdict: {'PASS' if ok else 'FAIL'} (end RSS <= {RSS_BAR} x after warm-up on every node never restarted)")
-    return 0 if ok else 1
+        note = "  (restarted: not comparable)" if node in restarted else ""
+        if node not in restarted:
+            compared.append(node)
+            if ratio > RSS_BAR:
+                failed.append(node)
+        lines.append(f"{node:<6} {before / 1024:13.1f} MB {after / 1024:9.1f} MB   {ratio:5.2f}{note}")
+    bar = f"end RSS <= {RSS_BAR} x after warm-up on every node never restarted"
+    if not compared:
+        lines.append(f"verdict: NO VERDICT: every node was restarted, so no RSS was compared ({bar}); "
+                     "run longer between kills, or without --kill")
+        return None, lines
+    ok = not failed
+    lines.append(f"verdict: {'PASS' if ok else 'FAIL'} ({bar}; compared {len(compared)} of {len(warm)} node(s): "
+                 f"{', '.join(compared)}" + (f"; over the bar: {', '.join(failed)}" if failed else "") + ")")
+    return ok, lines
 
 
 if __name__ == "__main__":

@@ -16,10 +16,13 @@ from typing import Any, NoReturn
 
 from minikeydb.config import ConfigError
 
+from .interrupt import RunInterrupted
 from .options import (
     CHECKERS,
     CRASH_TARGETS,
     KEY_DISTS,
+    MAX_KEY_BYTES,
+    MAX_VALUE_BYTES,
     MODES,
     NEMESIS_CHOICES,
     OptionError,
@@ -27,6 +30,8 @@ from .options import (
     parse_checkers,
     parse_mix,
     parse_nemesis,
+    parse_rate,
+    size_option,
 )
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 254, 255
@@ -97,11 +102,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                    help=f"nodes a crash takes down: {', '.join(CRASH_TARGETS)} (default all)")
     g = parser.add_argument_group("workload")
     g.add_argument("--time-limit", type=float, default=30.0, help="seconds of load (default 30)")
-    g.add_argument("--rate", type=float, default=200.0, help="total operations per second (default 200)")
+    g.add_argument("--rate", default="200",
+                   help="total operations per second, or 'max': closed-loop clients, each starting its next "
+                   "operation as soon as the last answered (default 200)")
     g.add_argument("--concurrency", type=int, default=10, help="client processes (default 10)")
     g.add_argument("--keys", type=int, default=20, help="number of keys (default 20)")
     g.add_argument("--mix", default="5:5:1", help="put:get:delete weights (default 5:5:1)")
     g.add_argument("--key-dist", default="uniform", help=f"{' | '.join(KEY_DISTS)} (default uniform)")
+    g.add_argument("--key-size", default=None, metavar="N|uniform:A-B",
+                   help="key length in bytes per key, up to 1024 (default: the short name k<i>)")
+    g.add_argument("--value-size", default=None, metavar="N|uniform:A-B",
+                   help="value length in bytes per write, up to 32768 (default: the short p<process>-<n>)")
     g.add_argument("--seed", type=int, default=None, help="random seed (random when absent; always recorded)")
     g = parser.add_argument_group("final phase and output")
     g.add_argument("--quiesce", type=float, default=3.0, help="seconds to wait after the final heal (default 3)")
@@ -120,10 +131,12 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         nodes=args.nodes, replicas=args.replicas, write_quorum=args.write_quorum, read_quorum=args.read_quorum,
         nemesis=parse_nemesis(args.nemesis), partition=args.partition, fault_interval=args.fault_interval,
-        crash_targets=args.crash_targets, time_limit=args.time_limit, rate=args.rate,
+        crash_targets=args.crash_targets, time_limit=args.time_limit, rate=parse_rate(args.rate),
         concurrency=args.concurrency, keys=args.keys, mix=parse_mix(args.mix), key_dist=args.key_dist,
         seed=seed, quiesce=args.quiesce, converge_timeout=args.converge_timeout, mode=args.mode, out=args.out,
         bug=args.bug, checkers=parse_checkers(args.checker), name=args.name, verbose=args.verbose,
+        key_size=size_option("--key-size", args.key_size, MAX_KEY_BYTES),
+        value_size=size_option("--value-size", args.value_size, MAX_VALUE_BYTES),
     ).validate()
 
 
@@ -296,6 +309,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, OptionError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RunInterrupted as exc:
+        where = f"; partial run in {exc.run_dir} (results.json: verdict unknown, reason interrupted)" \
+            if exc.run_dir else ""
+        print(f"interrupted by {exc.signal_name}{where}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -29,10 +29,20 @@ from typing import Any, TextIO
 import attrs
 import orjson
 
-from .options import OptionError, RunOptions
+from .interrupt import RunInterrupted
+from .options import RATE_MAX, OptionError, RunOptions
 from .replay import run_with_schedule, sha256_of
 from .run import RunResult, make_schedule
 from .shrink import Candidate, Outcome, ShrinkResult, shrink
+
+WORKLOAD_RANGES: dict[str, tuple[Any, ...]] = {
+    "key_size": (None, "uniform:1-64", "uniform:100-300", "uniform:600-1024", "1024"),
+    "value_size": (None, "uniform:10-1000", "uniform:1000-8000", "uniform:8000-32768"),
+    "keys": (20, 200, 5_000, 100_000),
+    "rate": (100.0, 200.0, 500.0, 1000.0, RATE_MAX),
+    "key_dist": ("uniform", "zipf"),
+}
+"""What ``--vary-workload`` draws from, per seed: long keys, large values, large key spaces, saturation."""
 
 EXPLORE_TIME_LIMIT = 8.0
 EXPLORE_FAULT_INTERVAL = 2.0
@@ -77,9 +87,27 @@ class ExploreResult:
 
 def _size(c: Candidate, o: Outcome) -> dict[str, Any]:
     opts = c.options
-    return {"faults": o.faults, "operations": o.operations, "time_limit": opts.time_limit, "rate": opts.rate,
+    return {"faults": o.faults, "operations": o.operations, "time_limit": opts.time_limit,
+            "rate": "max" if opts.closed_loop else opts.rate,
             "nodes": opts.nodes, "replicas": opts.replicas, "clients": opts.concurrency, "keys": opts.keys,
             "anomalies": dict(Counter(o.anomaly_types))}
+
+
+def draw_workload(base: RunOptions, seed: int) -> RunOptions:
+    """``base`` with the workload dimensions drawn for ``seed`` (from ``<seed>/explore-workload``).
+
+    The drawn values are ordinary options: recorded in the seed's run.json, kept by shrinking
+    (which may lower the rate or the key count further), and restored by ``replay``.
+    """
+    rng = random.Random(f"{seed}/explore-workload")
+    drawn = {name: rng.choice(choices) for name, choices in WORKLOAD_RANGES.items()}
+    return attrs.evolve(base, seed=seed, **drawn).validate()
+
+
+def describe_workload(o: RunOptions) -> str:
+    rate = "max" if o.closed_loop else f"{o.rate:g}/s"
+    return (f"keys {o.keys} ({o.key_dist}), key size {o.key_size or 'k<i>'}, value size {o.value_size or 'p<n>'}, "
+            f"rate {rate}")
 
 
 # -- one trial --------------------------------------------------------------------------------
@@ -117,7 +145,12 @@ def trial_runner(workdir: Path, argv: list[str]) -> Callable[[Candidate], Outcom
         options = attrs.evolve(candidate.options, out=str(workdir), name="trial")
         run_dir = Path(tempfile.mkdtemp(prefix="trial-", dir=workdir))
         try:
-            result = run_with_schedule(options, candidate.schedule, argv, run_dir=run_dir, quiet=True, report=False)
+            try:
+                result = run_with_schedule(options, candidate.schedule, argv, run_dir=run_dir, quiet=True,
+                                           report=False)
+            except RunInterrupted as exc:
+                exc.run_dir = None  # a scratch trial, deleted below: nothing to point at
+                raise
             return outcome_of(result, len(candidate.schedule.windows))
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -176,6 +209,7 @@ def explore(
     shrink_budget: int,
     argv: list[str],
     stream: TextIO | None = None,
+    vary_workload: bool = False,
 ) -> ExploreResult:
     """Run ``seeds`` until one is invalid, shrink it, and write the minimal run to ``base.out``."""
     started = time.monotonic()
@@ -187,7 +221,7 @@ def explore(
         failing: tuple[Candidate, Outcome] | None = None
         done = 0
         for seed in seeds:
-            options = attrs.evolve(base, seed=seed)
+            options = draw_workload(base, seed) if vary_workload else attrs.evolve(base, seed=seed)
             candidate = Candidate(options, make_schedule(options, tuple(f"n{i + 1}" for i in range(options.nodes))))
             outcome = trial(candidate)
             done += 1
@@ -203,7 +237,9 @@ def explore(
         candidate, outcome = failing
         progress.note(
             f"explore: seed {candidate.options.seed} is INVALID ({_anomaly_text(outcome)}) with "
-            f"{candidate.describe()}, {outcome.operations} operations; shrinking (at most {shrink_budget} runs) ..."
+            f"{candidate.describe()}, {outcome.operations} operations"
+            + (f" [{describe_workload(candidate.options)}]" if vary_workload else "")
+            + f"; shrinking (at most {shrink_budget} runs) ..."
         )
 
         def on_trial(n: int, reduction: str, c: Candidate, o: Outcome, kept: bool) -> None:
@@ -225,6 +261,10 @@ def explore(
                          time.monotonic() - started)
 
 
+def _cell(value: object) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
 def _anomaly_text(o: Outcome) -> str:
     counts = Counter(o.anomaly_types)
     return ", ".join(f"{t} x{n}" for t, n in counts.most_common()) or "no anomaly listed"
@@ -243,7 +283,7 @@ def format_report(result: ExploreResult) -> str:
         "                 original    shrunk",
     ]
     for field in ("faults", "operations", "time_limit", "rate", "nodes", "replicas", "clients", "keys"):
-        rows.append(f"  {field:<12} {a[field]:>11g} {b[field]:>9g}")
+        rows.append(f"  {field:<12} {_cell(a[field]):>11} {_cell(b[field]):>9}")
     rows.append(f"  anomalies: {_anomaly_text(s.original_outcome)}  ->  {_anomaly_text(s.outcome)}")
     if result.replay_identical is False:
         rows.append("  WARNING: writing the minimal run did not reproduce the trial's history byte for byte")
@@ -270,6 +310,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--shrink-runs", type=int, default=100, help="budget of trial runs for shrinking (default 100)")
     g.add_argument("--json", default=None, metavar="FILE", help="also write the outcome as JSON to FILE")
     add_config_option(parser)
+    g.add_argument("--vary-workload", action="store_true",
+                   help="draw each seed's key size, value size, key count and distribution, and rate (up to "
+                   "max: saturation) from explore's ranges, replacing those flags; what was drawn is in each "
+                   "run's options, so replay reproduces it")
     add_run_options(parser)
     for action in parser._actions:
         if action.dest == "time_limit":
@@ -308,8 +352,10 @@ def explore_command(argv: Sequence[str]) -> int:
         seeds = list(range(first, first + args.runs))
     print(f"MinikeyDB explore: {args.runs} simulated runs, seeds {_seed_text(seeds, args.random)}, nemesis "
           f"{','.join(base.nemesis) or 'none'}" + (f", bug {base.bug}" if base.bug else "")
-          + f", {base.time_limit:g} virtual s each", file=sys.stderr, flush=True)
-    result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv])
+          + f", {base.time_limit:g} virtual s each"
+          + (", workload drawn per seed (--vary-workload)" if args.vary_workload else ""), file=sys.stderr, flush=True)
+    result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
+                     vary_workload=args.vary_workload)
     print(format_report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")

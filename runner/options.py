@@ -8,6 +8,7 @@ time allows otherwise, so ``RunOptions`` is plain data: ``to_json`` goes into ru
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import attrs
@@ -16,6 +17,11 @@ from minikeydb.node import BUGS
 from nemesis import CRASH_TARGETS, FAULT_KINDS, PARTITION_KINDS
 
 MODES = ("udp", "processes", "sim")
+MAX_KEY_BYTES = 1024
+MAX_VALUE_BYTES = 32 * 1024
+"""The store's limits (``minikeydb.wire``), as encoded: the harness's filler is ASCII, one byte a character."""
+RATE_MAX = math.inf
+"""``--rate max``: closed-loop clients, each starting its next operation when the last one answered."""
 KEY_DISTS = ("uniform", "zipf")
 NEMESIS_CHOICES = ("none", *FAULT_KINDS, "all")
 CHECKERS = ("convergence", "linearizable")
@@ -47,6 +53,60 @@ def parse_nemesis(text: str) -> tuple[str, ...]:
     if "none" in kinds and len(kinds) > 1:
         raise OptionError("--nemesis none cannot be combined with other kinds")
     return () if kinds == ("none",) else kinds
+
+
+@attrs.frozen
+class SizeSpec:
+    """A size in bytes drawn per key or per write: fixed (``low == high``) or uniform in ``[low, high]``."""
+
+    low: int
+    high: int
+
+    def draw(self, rng: random.Random) -> int:
+        return self.low if self.low == self.high else rng.randint(self.low, self.high)
+
+    def __str__(self) -> str:
+        return str(self.low) if self.low == self.high else f"uniform:{self.low}-{self.high}"
+
+
+def parse_size(flag: str, text: str | None, limit: int) -> SizeSpec | None:
+    """``N`` or ``uniform:A-B`` (bytes, 1..limit); ``None`` or ``default`` keeps the natural size."""
+    if text is None or text == "default":
+        return None
+    body = text.strip()
+    uniform = body.startswith("uniform:")
+    parts = body[len("uniform:"):].split("-") if uniform else [body]
+    if len(parts) != (2 if uniform else 1) or not all(p.strip().isdigit() for p in parts):
+        raise OptionError(f"{flag} takes a byte count N or uniform:A-B (like 200 or uniform:10-300); got {text!r}")
+    low, high = int(parts[0]), int(parts[-1])
+    if not 1 <= low <= high <= limit:
+        raise OptionError(f"{flag}: sizes must satisfy 1 <= A <= B <= {limit} (the store's limit); got {text!r}")
+    return SizeSpec(low, high)
+
+
+def parse_rate(text: str | float) -> float:
+    """Operations per second, or ``max`` for closed-loop clients."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    if isinstance(text, str) and text.strip().lower() == "max":
+        return RATE_MAX
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise OptionError(f"--rate takes operations per second or 'max'; got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise OptionError(f"--rate must be a positive number of operations per second or 'max'; got {text!r}")
+    return value
+
+
+def size_option(flag: str, text: str | None, limit: int) -> str | None:
+    """The canonical text of a size flag for RunOptions (``None`` for the natural size)."""
+    spec = parse_size(flag, text, limit)
+    return None if spec is None else str(spec)
+
+
+def rate_text(rate: float) -> str:
+    return "max" if rate == RATE_MAX else f"{rate:g}"
 
 
 def parse_checkers(text: str) -> tuple[str, ...]:
@@ -103,6 +163,22 @@ class RunOptions:
     checkers: tuple[str, ...] = ("convergence",)
     name: str | None = None
     verbose: bool = False
+    key_size: str | None = None
+    """``--key-size``: None keeps ``k<i>``; else ``N`` or ``uniform:A-B`` bytes (see ``SizeSpec``)."""
+    value_size: str | None = None
+    """``--value-size``: None keeps ``p<process>-<n>``; else ``N`` or ``uniform:A-B`` bytes."""
+
+    @property
+    def key_size_spec(self) -> SizeSpec | None:
+        return parse_size("--key-size", self.key_size, MAX_KEY_BYTES)
+
+    @property
+    def value_size_spec(self) -> SizeSpec | None:
+        return parse_size("--value-size", self.value_size, MAX_VALUE_BYTES)
+
+    @property
+    def closed_loop(self) -> bool:
+        return self.rate == RATE_MAX
 
     def validate(self) -> RunOptions:
         """Raise ``OptionError`` naming the flag for any value that cannot make a run."""
@@ -121,9 +197,13 @@ class RunOptions:
                 raise OptionError(f"{flag} must be between 1 and --replicas ({self.replicas}), got {q}")
         for flag, value in (
             ("--fault-interval", self.fault_interval), ("--time-limit", self.time_limit),
-            ("--rate", self.rate), ("--converge-timeout", self.converge_timeout),
+            ("--converge-timeout", self.converge_timeout),
         ):
             positive(flag, value)
+        if not (isinstance(self.rate, int | float) and self.rate > 0 and not math.isnan(self.rate)):
+            raise OptionError(f"--rate must be a positive number of operations per second or 'max', got {self.rate!r}")
+        parse_size("--key-size", self.key_size, MAX_KEY_BYTES)
+        parse_size("--value-size", self.value_size, MAX_VALUE_BYTES)
         if not (math.isfinite(self.quiesce) and self.quiesce >= 0):
             raise OptionError(f"--quiesce must be zero or more seconds, got {self.quiesce}")
         if not 1 <= self.concurrency <= 1000:
@@ -147,6 +227,7 @@ class RunOptions:
         data["nemesis"] = list(self.nemesis)
         data["mix"] = list(self.mix)
         data["checkers"] = list(self.checkers)
+        data["rate"] = "max" if self.closed_loop else self.rate
         return data
 
     @classmethod
@@ -163,6 +244,8 @@ class RunOptions:
                 values[name] = tuple(values[name])
         if "mix" in values:
             values["mix"] = tuple(values["mix"])
+        if "rate" in values:
+            values["rate"] = parse_rate(values["rate"])
         try:
             return cls(**values).validate()
         except TypeError as exc:

@@ -64,6 +64,7 @@ class ProcessCluster:
             self.procs[node_id] = await trio.lowlevel.open_process(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,  # a terminal's Ctrl-C reaches the harness only; it stops the nodes
             )
         finally:
             log.close()

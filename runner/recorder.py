@@ -4,16 +4,27 @@ Line order is the order events happened in this process, which is the real-time 
 relies on; ``time`` is trio's clock since the run started, in nanoseconds (virtual nanoseconds in
 simulation, which is what makes a simulated history byte-identical across replays). Lines are
 written through a buffer and flushed on close, and counted by outcome for the progress line.
+
+Nothing here grows with the number of operations: events go straight to the file, and the only
+tallies are counters by outcome and by ``WINDOW`` seconds of load (60 of them in a 600 s run),
+from which the achieved rate and its trend (``throughput``) are computed.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 import trio
+
+WINDOW = 10.0
+"""Seconds per window of the achieved-rate series."""
+TREND_SPAN = 30.0
+"""The first and the last this many seconds of load are compared in runs of at least ``TREND_MIN``."""
+TREND_MIN = 60.0
 
 
 class HistoryRecorder:
@@ -27,6 +38,15 @@ class HistoryRecorder:
         self.outcomes: Counter[str] = Counter()
         self.active_faults: set[str] = set()
         self.faults: Counter[str] = Counter()
+        self.load_start: float | None = None
+        self.closed_at: float | None = None
+        self.window_completed: list[int] = []
+        """Client operations completed (ok, fail or info; final reads aside) per ``WINDOW`` of load."""
+        self.window_ok: list[int] = []
+
+    def start_load(self) -> None:
+        """Mark the start of the load phase: the achieved-rate windows count from here."""
+        self.load_start = trio.current_time()
 
     def elapsed(self) -> float:
         return trio.current_time() - self._start
@@ -38,7 +58,46 @@ class HistoryRecorder:
         self.index += 1
         if fields.get("process") != "nemesis" and fields.get("type") != "invoke":
             self.outcomes[str(fields.get("type"))] += 1
+            if self.load_start is not None and not fields.get("final"):
+                self._count_window(fields.get("type") == "ok")
         return event["index"]
+
+    def _count_window(self, ok: bool) -> None:
+        assert self.load_start is not None
+        window = int((trio.current_time() - self.load_start) // WINDOW)
+        while len(self.window_completed) <= window:
+            self.window_completed.append(0)
+            self.window_ok.append(0)
+        self.window_completed[window] += 1
+        self.window_ok[window] += ok
+
+    def throughput(self, time_limit: float, requested: float) -> dict[str, Any]:
+        """The achieved rate over the load (completions within ``time_limit``), per window, and its trend.
+
+        ``requested`` is ops/s, or infinity for closed-loop clients (recorded as ``"max"``).
+        """
+        full = int(time_limit // WINDOW)
+        tail = time_limit - full * WINDOW
+        spans = [WINDOW] * full + ([tail] if tail > 1e-9 else [])
+        completed = [self.window_completed[i] if i < len(self.window_completed) else 0 for i in range(len(spans))]
+        ok = [self.window_ok[i] if i < len(self.window_ok) else 0 for i in range(len(spans))]
+        out: dict[str, Any] = {
+            "requested_rate": "max" if math.isinf(requested) else requested,
+            "achieved_rate": round(sum(completed) / time_limit, 2) if time_limit > 0 else 0.0,
+            "achieved_ok_rate": round(sum(ok) / time_limit, 2) if time_limit > 0 else 0.0,
+            "completed": sum(completed),
+            "window_seconds": WINDOW,
+            "windows": [{"start": round(i * WINDOW, 3), "seconds": round(span, 3), "completed": c, "ok": k,
+                         "rate": round(c / span, 2)} for i, (span, c, k) in enumerate(zip(spans, completed, ok,
+                                                                                          strict=True))],
+        }
+        if time_limit >= TREND_MIN and full >= 2 * int(TREND_SPAN // WINDOW):
+            n = int(TREND_SPAN // WINDOW)
+            first = sum(completed[:n]) / (n * WINDOW)
+            last = sum(completed[full - n: full]) / (n * WINDOW)
+            out["trend"] = {"seconds": TREND_SPAN, "first_rate": round(first, 2), "last_rate": round(last, 2),
+                            "change": round((last - first) / first, 4) if first else None}
+        return out
 
     def nemesis(self, f: str, value: object) -> None:
         """The ``record`` callback the fault schedule calls for every start, stop and heal."""
@@ -53,4 +112,6 @@ class HistoryRecorder:
             self.active_faults.clear()
 
     def close(self) -> None:
+        """Flush and close the file (inside the Trio run: ``closed_at`` keeps the run's length)."""
         self._file.close()
+        self.closed_at = self.elapsed()

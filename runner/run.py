@@ -48,10 +48,12 @@ from nemesis import (
 
 from .cluster import InProcessCluster, NodeBackend, UdpBackend
 from .final_reads import FinalReadReport, final_reads
+from .interrupt import InterruptGuard, RunInterrupted
+from .node_logs import scan_node_logs
 from .options import OptionError, RunOptions
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
-from .workload import REAL_TIME, Pace, Workload, key_names
+from .workload import REAL_TIME, KeySpace, Pace, Workload
 
 log = logging.getLogger("runner")
 
@@ -66,6 +68,8 @@ class RunResult:
     final: FinalReadReport
     faults: dict[str, int]
     elapsed: float
+    throughput: dict[str, Any] = attrs.Factory(dict)
+    """Requested and achieved rates, per window and first-vs-last trend (``HistoryRecorder.throughput``)."""
 
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+,=")
@@ -222,14 +226,15 @@ async def drive(
     ``walls`` are the nodes' wall clocks: a write sent to node X is stamped with X's clock, as by
     a client running beside X, so the clock-skew nemesis skews what X's clients write.
     """
-    keys = key_names(options.keys)
+    keys = KeySpace(options.keys, options.key_size_spec, random.Random(f"{options.seed}/key-size"))
     ring = Ring(config.node_ids, config.replicas, config.vnodes)
     async with Client.connect(config, transport=client_transport, codec=codec,
                               rng=random.Random(f"{options.seed}/client"), walls=walls) as client:
         workload = Workload(
             client, recorder, random.Random(f"{options.seed}/workload"), nodes=list(config.node_ids),
             keys=keys, key_dist=options.key_dist, mix=options.mix, rate=options.rate,
-            concurrency=options.concurrency, pace=pace,
+            concurrency=options.concurrency, pace=pace, value_size=options.value_size_spec,
+            value_rng=random.Random(f"{options.seed}/value-size"),
         )
         async with trio.open_nursery() as nursery:
             if progress is not None:
@@ -237,6 +242,7 @@ async def drive(
             load = trio.CancelScope()
 
             async def load_phase() -> None:
+                recorder.start_load()
                 with load:
                     await workload.run()
 
@@ -251,7 +257,8 @@ async def drive(
             await trio.sleep(options.quiesce)
             if progress is not None:
                 progress.phase = "final reads"
-            report = await final_reads(client, recorder, workload, ring, keys, options.converge_timeout)
+            report = await final_reads(client, recorder, workload, ring, workload.touched_keys(),
+                                       options.converge_timeout)
             nursery.cancel_scope.cancel()
     return report
 
@@ -307,8 +314,18 @@ def execute(
     ``schedule`` replaces the one the seed would give (a replay, a shrunk run); ``report=False``
     skips report.html.
     """
-    out = Path(options.out)
-    run_dir = run_dir or new_run_dir(out, run_name(options))
+    with InterruptGuard() as guard:
+        out = Path(options.out)
+        run_dir = run_dir or new_run_dir(out, run_name(options))
+        try:
+            return _execute(options, argv, run_dir, schedule, report, guard)
+        except RunInterrupted as exc:
+            exc.run_dir = run_dir
+            raise
+
+
+def _execute(options: RunOptions, argv: list[str], run_dir: Path, schedule: FaultSchedule | None, report: bool,
+             guard: InterruptGuard) -> RunResult:
     prepare_secret(run_dir)
     (run_dir / "nodes").mkdir(exist_ok=True)
     ports = free_udp_ports(options.nodes * (2 if options.mode == "processes" else 1))
@@ -319,31 +336,67 @@ def execute(
     started = time.monotonic()
     handler = _node_log_handler(run_dir, options.verbose)
 
-    async def main() -> tuple[FinalReadReport, HistoryRecorder]:
+    async def main() -> tuple[FinalReadReport | None, HistoryRecorder]:
         recorder = HistoryRecorder(run_dir / "history.jsonl")
+        final: FinalReadReport | None = None
         try:
-            if options.mode == "processes":
-                from .processes import run_processes
+            with trio.CancelScope() as scope:
+                guard.attach(scope)
+                if options.mode == "processes":
+                    from .processes import run_processes
 
-                final = await run_processes(options, run_dir, config, ports[options.nodes :], schedule,
-                                            recorder, progress)
-            else:
-                final = await run_in_process(
-                    options, config, schedule, recorder, progress, backend=UdpBackend(config, options.bug),
-                    client_endpoint=partial(UdpTransport.bind, "127.0.0.1", 0), codec=Codec(config.load_secret()),
-                )
+                    final = await run_processes(options, run_dir, config, ports[options.nodes :], schedule,
+                                                recorder, progress)
+                else:
+                    final = await run_in_process(
+                        options, config, schedule, recorder, progress, backend=UdpBackend(config, options.bug),
+                        client_endpoint=partial(UdpTransport.bind, "127.0.0.1", 0),
+                        codec=Codec(config.load_secret()),
+                    )
         finally:
             recorder.close()
         return final, recorder
 
+    guard.defer()
     try:
         final, recorder = trio.run(main)
     finally:
+        guard.detach()
         logging.getLogger().removeHandler(handler)
         handler.close()
         if progress is not None:
             progress.clear()
-    return finish(options, run_dir, final, recorder, time.monotonic() - started, report=report)
+    return finish_or_interrupted(options, run_dir, final, recorder, time.monotonic() - started, guard,
+                                 report=report)
+
+
+def finish_or_interrupted(options: RunOptions, run_dir: Path, final: FinalReadReport | None,
+                          recorder: HistoryRecorder, elapsed: float, guard: InterruptGuard, *,
+                          report: bool = True) -> RunResult:
+    """``finish`` the run, or, if a signal stopped it, record it as interrupted and raise ``RunInterrupted``."""
+    try:
+        guard.check()
+        assert final is not None
+        return finish(options, run_dir, final, recorder, elapsed, report=report)
+    except RunInterrupted as exc:
+        write_interrupted(options, run_dir, recorder, exc.signal_name)
+        raise
+
+
+def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecorder, signal_name: str) -> None:
+    """results.json of a run a signal stopped: verdict unknown, reason interrupted, what the load did."""
+    throughput = recorder.throughput(options.time_limit, options.rate)
+    results = {
+        "valid": "unknown",
+        "reason": "interrupted",
+        "signal": signal_name,
+        "explanation": f"the run was stopped by {signal_name} after {recorder.closed_at or 0.0:.1f} s; the history "
+                       f"holds the {recorder.index} events recorded until then (not checked)",
+        "anomalies": [],
+        "stats": {"workload": throughput},
+    }
+    write_json(run_dir / "results.json", results)
+    update_latest(Path(options.out), run_dir)
 
 
 def checked_schedule(schedule: FaultSchedule | None, options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
@@ -367,22 +420,41 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     lin_args = argparse.Namespace(model="kv", null_read="absent", fail_cas="not-applied", time_budget=10.0)
     results = run_checks(run_dir / "history.jsonl", list(options.checkers), lin_args, None)
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
+    throughput = recorder.throughput(options.time_limit, options.rate)
+    results["stats"]["workload"] = throughput
+    results["stats"]["node_logs"] = scan_node_logs(run_dir / "nodes")
     write_json(run_dir / "results.json", results)
+    record_achieved(run_dir / "run.json", throughput)
     if report:
         try:
             write_report(run_dir, results)
         except Exception as exc:  # the verdict stands even if a plot fails; say so
             log.warning("report.html could not be written: %s", exc)
     update_latest(Path(options.out), run_dir)
-    return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed)
+    return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed, throughput)
 
 
-def _node_log_handler(run_dir: Path, verbose: bool) -> logging.Handler:
-    """In-process node logs go to ``nodes/cluster.log`` (per-node files in processes mode)."""
+def record_achieved(run_json: Path, throughput: dict[str, Any]) -> None:
+    """Add the achieved rate to run.json beside the requested one (``replay`` reads only options/schedule)."""
+    try:
+        metadata = json.loads(run_json.read_text())
+    except (OSError, ValueError):
+        return
+    metadata["achieved"] = {k: throughput[k] for k in ("requested_rate", "achieved_rate", "achieved_ok_rate",
+                                                        "window_seconds")}
+    metadata["achieved"]["window_rates"] = [w["rate"] for w in throughput["windows"]]
+    write_json(run_json, metadata)
+
+
+def _node_log_handler(run_dir: Path, verbose: bool, quiet_level: int = logging.INFO) -> logging.Handler:
+    """In-process node logs go to ``nodes/cluster.log`` (per-node files in processes mode).
+
+    ``quiet_level`` is the level without ``-v`` (simulation keeps WARNING: its logs are for errors).
+    """
     handler = logging.FileHandler(run_dir / "nodes" / "cluster.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler.setLevel(logging.DEBUG if verbose else quiet_level)
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.DEBUG if verbose else quiet_level)
     return handler

@@ -31,7 +31,7 @@ import attrs
 from checker.findings import plural
 from nemesis import FaultSchedule, FaultWindow
 
-from .options import OptionError, RunOptions
+from .options import OptionError, RunOptions, rate_text
 
 MIN_TIME_LIMIT = 0.5
 """Seconds of load below which a run says too little to be worth shrinking further."""
@@ -59,7 +59,7 @@ class Candidate:
 
     def describe(self) -> str:
         o = self.options
-        return (f"{plural(self.faults, 'fault window')}, {o.time_limit:g} s at {o.rate:g} ops/s, "
+        return (f"{plural(self.faults, 'fault window')}, {o.time_limit:g} s at {rate_text(o.rate)} ops/s, "
                 f"{plural(o.nodes, 'node')} (N={o.replicas}), {plural(o.concurrency, 'client')}, "
                 f"{plural(o.keys, 'key')}")
 
@@ -181,9 +181,10 @@ def _raw_reductions(c: Candidate) -> Iterator[tuple[str, Candidate]]:
         for i in reversed(range(len(windows))):
             yield f"drop fault {i + 1} ({windows[i].kind})", with_windows(c, windows[:i] + windows[i + 1 :])
     # 3. fewer operations (the boldest cut first)
-    for rate in sorted({max(1.0, _round(o.rate / 10)), max(1.0, _round(o.rate / 2))}):
+    open_loop = (200.0, 1000.0) if o.closed_loop else (max(1.0, _round(o.rate / 10)), max(1.0, _round(o.rate / 2)))
+    for rate in sorted(set(open_loop)):
         if rate < o.rate:
-            yield f"rate {o.rate:g} -> {rate:g} ops/s", _evolve(c, rate=rate)
+            yield f"rate {rate_text(o.rate)} -> {rate:g} ops/s", _evolve(c, rate=rate)
     # 4. fewer nodes, then fewer replicas, clients and keys
     if o.nodes > o.replicas:
         for node in reversed(s.nodes):

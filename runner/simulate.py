@@ -10,12 +10,14 @@ is therefore byte-identical for the same options and seed, which ``replay`` chec
 
 from __future__ import annotations
 
+import logging
 import random
 import sys
 import time
 from pathlib import Path
 
 import attrs
+import trio
 
 from minikeydb.config import ClusterConfig, NodeConfig
 from minikeydb.memory_storage import MemoryDisk, MemoryStorage
@@ -29,13 +31,15 @@ from nemesis import FaultSchedule
 
 from .determinism import network_clock, run_deterministic
 from .final_reads import FinalReadReport
+from .interrupt import InterruptGuard, RunInterrupted
 from .options import RunOptions
 from .recorder import HistoryRecorder
 from .run import (
     RunResult,
+    _node_log_handler,
     checked_schedule,
     cluster_config,
-    finish,
+    finish_or_interrupted,
     new_run_dir,
     run_in_process,
     run_metadata,
@@ -92,7 +96,17 @@ def simulate_run(
 
     ``schedule`` replaces the seed's own (replays and shrunk runs); ``report=False`` skips report.html.
     """
-    run_dir = run_dir or new_run_dir(Path(options.out), run_name(options))
+    with InterruptGuard() as guard:
+        run_dir = run_dir or new_run_dir(Path(options.out), run_name(options))
+        try:
+            return _simulate(options, argv, run_dir, quiet, schedule, report, guard)
+        except RunInterrupted as exc:
+            exc.run_dir = run_dir
+            raise
+
+
+def _simulate(options: RunOptions, argv: list[str], run_dir: Path, quiet: bool, schedule: FaultSchedule | None,
+              report: bool, guard: InterruptGuard) -> RunResult:
     (run_dir / "nodes").mkdir(exist_ok=True)
     config = sim_config(options, run_dir)
     schedule = checked_schedule(schedule, options, config.node_ids)
@@ -109,23 +123,34 @@ def simulate_run(
     def wall() -> float:  # trio.current_time() without its two wrappers: every datagram reads it
         return EPOCH + clock.current_time()
 
-    async def main() -> tuple[FinalReadReport, HistoryRecorder]:
+    async def main() -> tuple[FinalReadReport | None, HistoryRecorder]:
         endpoints = iter(range(60_000, 65_000))
 
         async def client_endpoint() -> Transport:
             return network.endpoint(("client", next(endpoints)))
 
         recorder = HistoryRecorder(run_dir / "history.jsonl")
+        final: FinalReadReport | None = None
         try:
-            final = await run_in_process(
-                options, config, schedule, recorder, None, backend=SimBackend(config, network, options.bug),
-                client_endpoint=client_endpoint,
-                codec=Codec(f"sim-{options.seed}".encode(), now=wall),
-                wall=wall, pace=Pace(SIM_TICK, network.sleep_until),
-            )
+            with trio.CancelScope() as scope:
+                guard.attach(scope)
+                final = await run_in_process(
+                    options, config, schedule, recorder, None, backend=SimBackend(config, network, options.bug),
+                    client_endpoint=client_endpoint,
+                    codec=Codec(f"sim-{options.seed}".encode(), now=wall),
+                    wall=wall, pace=Pace(SIM_TICK, network.sleep_until),
+                )
         finally:
             recorder.close()
         return final, recorder
 
-    final, recorder = run_deterministic(main, options.seed, clock)
-    return finish(options, run_dir, final, recorder, time.monotonic() - started, report=report)
+    handler = _node_log_handler(run_dir, options.verbose, logging.WARNING)
+    guard.defer()
+    try:
+        final, recorder = run_deterministic(main, options.seed, clock)
+    finally:
+        guard.detach()
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    return finish_or_interrupted(options, run_dir, final, recorder, time.monotonic() - started, guard,
+                                 report=report)

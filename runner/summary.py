@@ -11,6 +11,8 @@ import orjson
 
 from checker.findings import checker_findings, finding_line, linearizability_note
 
+from .node_logs import describe
+from .options import rate_text
 from .run import RunResult
 
 VERDICT_WORDS = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
@@ -36,6 +38,36 @@ def _faults(run: RunResult) -> str:
     return ", ".join(f"{kind} x{n}" for kind, n in sorted(run.faults.items()))
 
 
+def _short(key: str, limit: int = 24) -> str:
+    """A key as shown in the summary: long (padded) keys cut, their length given."""
+    return key if len(key) <= limit else f"{key[:limit]}...({len(key)} B)"
+
+
+def _sizes(o: Any) -> str:
+    parts = [f"{name} {spec} B" for name, spec in (("key size", o.key_size), ("value size", o.value_size)) if spec]
+    return (", " + ", ".join(parts)) if parts else ""
+
+
+def _throughput(run: RunResult) -> list[str]:
+    """Requested beside achieved, and for long runs the first 30 s beside the last 30 s."""
+    t = run.throughput
+    if not t:
+        return []
+    achieved = f"achieved {t['achieved_rate']:.0f} ops/s ({t['achieved_ok_rate']:.0f} ok)"
+    if t["requested_rate"] == "max":
+        line = f"  rate: {achieved}, closed loop with {run.options.concurrency} clients"
+    else:
+        line = f"  rate: requested {t['requested_rate']:g} ops/s, {achieved}"
+    lines = [line]
+    trend = t.get("trend")
+    if trend:
+        change = trend["change"]
+        shown = "n/a" if change is None else f"{change * 100:+.0f} %"
+        lines.append(f"  rate trend: first {trend['seconds']:g} s {trend['first_rate']:.0f} ops/s, last "
+                     f"{trend['seconds']:g} s {trend['last_rate']:.0f} ops/s ({shown})")
+    return lines
+
+
 def format_summary(run: RunResult) -> str:
     o = run.options
     r: dict[str, Any] = run.results
@@ -43,11 +75,14 @@ def format_summary(run: RunResult) -> str:
         "",
         f"MinikeyDB run {run.run_dir.name}",
         f"  seed {o.seed}, mode {o.mode}, {o.nodes} nodes, N={o.replicas} W={o.write_quorum} R={o.read_quorum}, "
-        f"{o.time_limit:g} s at {o.rate:g} ops/s over {o.keys} keys" + (f", bug {o.bug}" if o.bug else ""),
+        f"{o.time_limit:g} s at {rate_text(o.rate)} ops/s over {o.keys} keys" + _sizes(o)
+        + (f", bug {o.bug}" if o.bug else ""),
+        *_throughput(run),
         "",
         *_operation_table(run.run_dir / "history.jsonl"),
         "",
         f"  faults injected: {_faults(run)}",
+        *describe(r.get("stats", {}).get("node_logs", {})),
     ]
     if o.nemesis:
         from nemesis.schedule import left_out
@@ -57,10 +92,10 @@ def format_summary(run: RunResult) -> str:
             lines.append(f"  {note}")
     f = run.final
     if f.converged:
-        lines.append(f"  converged: all {o.keys} keys agree on every replica, {f.seconds:.2f} s into the final "
+        lines.append(f"  converged: all {f.keys} keys written or read agree on every replica, {f.seconds:.2f} s into the final "
                      f"reads ({f.rounds} round{'s' if f.rounds != 1 else ''}, after {o.quiesce:g} s quiescence)")
     else:
-        shown = ", ".join(f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
+        shown = ", ".join(_short(k) for k in f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
         lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {len(f.disagreeing)} "
                      f"key{'s' if len(f.disagreeing) != 1 else ''} still differ between replicas ({shown})")
     anomalies = r.get("anomalies", [])
@@ -72,7 +107,8 @@ def format_summary(run: RunResult) -> str:
     for finding in findings:  # every checker's own verdict, with its first explanation
         lines.append(f"    {finding_line(finding)}")
         if finding["first"]:
-            lines.append(f"      first: {finding['first']}")
+            first = str(finding["first"])
+            lines.append(f"      first: {first if len(first) <= 400 else first[:400] + ' ... (in full in results.json)'}")
     lin_found = r.get("linearizable")
     lin: dict[str, Any] = lin_found if isinstance(lin_found, dict) else {}
     total = len(anomalies) + len(lin.get("anomalies") or [])

@@ -6,13 +6,25 @@ distribution, records the invocation, waits for the outcome, and records the com
 invokes again, as in Jepsen: its operation may still take effect at any later time, so the worker
 continues under a fresh process id. Every written value is unique (``p<process>-<n>``), so every
 read can be traced to the write it saw.
+
+Sizes (``--key-size``, ``--value-size``): a key is still ``k<i>`` and a value still starts with
+``p<process>-<n>``; each is padded with deterministic ASCII filler (after a ``-`` or ``_``, which
+no digit run can continue into) to a length drawn per key index or per write, so names stay unique.
+A key's length is fixed for the run (drawn once per index from ``<seed>/key-size``); a value's is
+drawn per write from ``<seed>/value-size``, apart from the workload's own generator, so the
+default workload's random stream (and every recorded simulated history) is unchanged.
+
+``--rate max`` makes the clients closed-loop: each starts its next operation as soon as the last
+one answered.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import random
+from array import array
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -21,25 +33,62 @@ import trio
 from minikeydb.client import Client, Result
 from minikeydb.messaging import coalesced
 
+from .options import SizeSpec
 from .recorder import HistoryRecorder
 
+FILLER = ("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 600)[: 32 * 1024]
+"""Deterministic padding: ASCII, so a character is one byte encoded, as the store counts sizes."""
 
-def key_names(count: int) -> list[str]:
-    return [f"k{i}" for i in range(count)]
+
+def padded(base: str, separator: str, length: int) -> str:
+    """``base`` padded to ``length`` characters after ``separator`` (``base`` alone when it is as long)."""
+    room = length - len(base) - 1
+    return base if room < 0 else base + separator + FILLER[:room]
+
+
+class KeySpace:
+    """Key names by index, ``k<i>``, padded to a length drawn once per index; names are made on demand.
+
+    Only the lengths are kept (two bytes a key), so 100,000 keys of 1 KiB cost 200 KB, not 100 MB.
+    """
+
+    def __init__(self, count: int, size: SizeSpec | None = None, rng: random.Random | None = None) -> None:
+        self.count = count
+        self._lengths: array[int] | None = None
+        if size is not None:
+            draw = rng or random.Random(0)
+            self._lengths = array("H", (size.draw(draw) for _ in range(count)))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def name(self, index: int) -> str:
+        base = f"k{index}"
+        return base if self._lengths is None else padded(base, "-", self._lengths[index])
+
+    def names(self, indices: list[int] | None = None) -> list[str]:
+        return [self.name(i) for i in (range(self.count) if indices is None else indices)]
 
 
 class KeyChooser:
-    """Uniform or Zipf (s = 1) choice of keys, from the run's random generator."""
+    """Uniform or Zipf (s = 1) choice of key indices, from the run's random generator.
 
-    def __init__(self, keys: list[str], dist: str, rng: random.Random) -> None:
-        self.keys = keys
+    Uniform needs no table (one draw, the same draw and result a cumulative table of ones gave);
+    Zipf bisects a cumulative table of ``count`` floats: microseconds per choice at 100,000 keys.
+    """
+
+    def __init__(self, count: int, dist: str, rng: random.Random) -> None:
+        self.count = count
         self.rng = rng
-        weights = [1.0 / (rank + 1) for rank in range(len(keys))] if dist == "zipf" else [1.0] * len(keys)
-        self._cumulative = list(itertools.accumulate(weights))
+        self._cumulative: list[float] | None = None
+        if dist == "zipf":
+            self._cumulative = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(count)))
 
-    def choose(self) -> str:
+    def choose(self) -> int:
+        if self._cumulative is None:
+            return min(math.floor(self.rng.random() * self.count), self.count - 1)
         point = self.rng.random() * self._cumulative[-1]
-        return self.keys[min(bisect.bisect_right(self._cumulative, point), len(self.keys) - 1)]
+        return min(bisect.bisect_right(self._cumulative, point), self.count - 1)
 
 
 @attrs.frozen
@@ -69,20 +118,27 @@ class Workload:
         rng: random.Random,
         *,
         nodes: list[str],
-        keys: list[str],
+        keys: KeySpace,
         key_dist: str,
         mix: tuple[int, int, int],
         rate: float,
         concurrency: int,
         pace: Pace = REAL_TIME,
+        value_size: SizeSpec | None = None,
+        value_rng: random.Random | None = None,
     ) -> None:
         self.client = client
         self.recorder = recorder
         self.rng = rng
         self.nodes = nodes
-        self.chooser = KeyChooser(keys, key_dist, rng)
+        self.keys = keys
+        self.chooser = KeyChooser(len(keys), key_dist, rng)
+        self.touched: set[int] = set()
+        """Indices of keys some operation was invoked on: the final reads read these (bounded by --keys)."""
+        self.value_size = value_size
+        self.value_rng = value_rng or random.Random(0)
         self.mix = mix
-        self.interval = concurrency / rate
+        self.interval = 0.0 if math.isinf(rate) else concurrency / rate
         self.concurrency = concurrency
         self.pace = pace
         self._next_process = itertools.count(concurrency)
@@ -134,14 +190,25 @@ class Workload:
     def _choose_f(self) -> str:
         return self.rng.choices(("put", "get", "delete"), weights=self.mix)[0]
 
+    def value_for(self, process: int, n: int) -> str:
+        """The unique value of write ``n`` by ``process``, padded to a drawn length if sizes are set."""
+        base = f"p{process}-{n}"
+        return base if self.value_size is None else padded(base, "_", self.value_size.draw(self.value_rng))
+
+    def touched_keys(self) -> list[str]:
+        """Every key an operation was invoked on, in index order."""
+        return self.keys.names(sorted(self.touched))
+
     async def operate(self, process: int) -> int:
         """One operation by ``process``; returns the process id to continue with."""
         f = self._choose_f()
-        key = self.chooser.choose()
+        index = self.chooser.choose()
+        self.touched.add(index)
+        key = self.keys.name(index)
         node = self.rng.choice(self.nodes)
         n = self._op_counts.get(process, 0) + 1
         self._op_counts[process] = n
-        value = f"p{process}-{n}" if f == "put" else None
+        value = self.value_for(process, n) if f == "put" else None
         self.recorder.record(process=process, type="invoke", f=f, key=key, value=value, node=node)
         if f == "put":
             assert value is not None

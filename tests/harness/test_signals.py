@@ -1,0 +1,100 @@
+"""SIGINT and SIGTERM to a running harness: every child stopped, partial run kept, one line, 130/143."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def node_processes(run_root: Path) -> list[int]:
+    """Pids of live (not zombie) ``minikeydb serve`` processes whose command line names a path under ``run_root``."""
+    found = []
+    marker = str(run_root).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and b"minikeydb\x00serve" in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for(predicate: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def start_run(out: Path, mode: str) -> subprocess.Popen[str]:
+    args = [sys.executable, str(ROOT / "harness.py"), "run", "--mode", mode, "--nodes", "3", "--time-limit", "60",
+            "--rate", "50", "--concurrency", "4", "--keys", "10", "--nemesis", "partition", "--fault-interval", "2",
+            "--out", str(out), "--seed", "5"]
+    if mode == "sim":
+        args[args.index("60")] = "100000"  # virtual seconds: still running when the signal comes
+    return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def history_started(out: Path) -> bool:
+    return any(p.stat().st_size > 0 for p in out.glob("*/history.jsonl"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "signum", "code"),
+    [
+        ("processes", signal.SIGTERM, 143),
+        ("processes", signal.SIGINT, 130),
+        ("udp", signal.SIGINT, 130),
+        ("udp", signal.SIGTERM, 143),
+        ("sim", signal.SIGTERM, 143),
+        ("sim", signal.SIGINT, 130),
+    ],
+    ids=lambda v: v.name if isinstance(v, signal.Signals) else str(v),
+)
+def test_a_signal_stops_every_child_keeps_the_partial_run_and_exits_128_plus_signal(
+    tmp_path: Path, mode: str, signum: int, code: int
+) -> None:
+    """A signal mid-run: exit 128+signal, one stderr line and no traceback, results unknown/interrupted, no orphan."""
+    out = tmp_path / "runs"
+    orphans: list[int] = []
+    proc = start_run(out, mode)
+    try:
+        assert wait_for(lambda: history_started(out) or proc.poll() is not None, 60), "the run never started"
+        assert proc.poll() is None, proc.communicate()
+        if mode == "processes":
+            assert len(node_processes(out)) == 3
+        time.sleep(1.5)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in node_processes(out):  # orphans the harness left: the test fails below, but cleans up
+            os.kill(pid, signal.SIGKILL)
+            orphans.append(pid)
+    assert proc.returncode == code, f"exit {proc.returncode}, orphans {orphans}, stderr {stderr[-400:]}"
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("MinikeyDB:")]
+    assert len(lines) == 1 and "interrupted by" in lines[0], stderr
+    assert "Traceback" not in stderr + stdout
+    run_dir = next(out.glob("*/history.jsonl")).parent
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["valid"] == "unknown" and results["reason"] == "interrupted"
+    assert (run_dir / "history.jsonl").read_bytes().endswith(b"\n")
+    assert not orphans, f"node processes left running after the harness exited: {orphans}"
