@@ -83,9 +83,10 @@ async def test_per_node_walls_stamp_a_write_with_the_target_nodes_clock(tmp_path
 
 def test_the_cli_explains_a_clock_refusal():
     """A write refused for its clock is reported as a clock problem with nothing written, not as "unavailable"."""
-    from minikeydb.cli import _describe_failure
+    from minikeydb.cli import Attempt, _describe_failure
     from minikeydb.client import Result
     from minikeydb.config import load_config
 
-    message = _describe_failure(Result("fail", error="clock", node="n1"), load_config(None))
+    attempt = Attempt(Result("fail", error="clock", node="n1"), ("n1",), 0.01)
+    message = _describe_failure("put", "k", attempt, load_config(None))
     assert "clock" in message and "nothing was written" in message and "unavailable" not in message
