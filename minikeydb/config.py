@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import secrets
+import socket
 import stat
 import tomllib
 from importlib import resources
@@ -21,6 +22,7 @@ from typing import Any
 import attrs
 
 from .transport import Address
+from .wire import REPLAY_WINDOW
 
 DEFAULT_CONFIG_NAME = "default_cluster.toml"
 SECRET_ENV = "MINIKEYDB_SECRET"
@@ -241,9 +243,10 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
         if peer_port is not None and not 0 < peer_port < 65536:
             raise ConfigError(f"{where}: peer_port must be 1..65535, got {peer_port}")
         node_id = _expect(entry, "id", str, where)
-        if not node_id or len(node_id) > MAX_NODE_ID or not node_id.isprintable() or node_id != node_id.strip():
+        if not _plain_id(node_id):
             raise ConfigError(
-                f"{where}: id must be 1 to {MAX_NODE_ID} printable characters without surrounding spaces, got {node_id!r}"
+                f"{where}: id must be 1 to {MAX_NODE_ID} letters, digits, '.', '_' or '-', starting with a letter "
+                f"or digit (it names the node's data directory), got {node_id!r}"
             )
         host = _expect(entry, "host", str, where)
         if not host:
@@ -284,6 +287,8 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
         if not 0 < tvalues[name] <= (1000 if name == "retry_attempts" else MAX_TIMEOUT):
             limit = 1000 if name == "retry_attempts" else f"{MAX_TIMEOUT:g} s"
             raise ConfigError(f"{source}: [timeouts]: {name} must be positive and at most {limit}, got {value}")
+    timeouts = Timeouts(**tvalues)
+    _check_timeouts(timeouts, f"{source}: [timeouts]")
     data_dir = Path(_expect(cluster, "data_dir", str, where)) if "data_dir" in cluster else Path("minikeydb-data")
     secret = Path(_expect(cluster, "secret_file", str, where)) if "secret_file" in cluster else None
     return ClusterConfig(
@@ -296,24 +301,81 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
         fsync=fsync,
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         secret_file=None if secret is None else (secret if secret.is_absolute() else base / secret),
-        timeouts=Timeouts(**tvalues),
+        timeouts=timeouts,
         source=source,
     )
 
 
+def _plain_id(node_id: str) -> bool:
+    """A node id names a directory under ``data_dir``: no path separators, no ``.``/``..``."""
+    return (
+        0 < len(node_id) <= MAX_NODE_ID
+        and node_id[0].isalnum()
+        and all(c.isalnum() or c in "._-" for c in node_id)
+    )
+
+
+def _check_timeouts(t: Timeouts, where: str) -> None:
+    """Settings that are each fine alone but cannot work together."""
+    if t.client_resend > t.client:
+        raise ConfigError(f"{where}: client_resend ({t.client_resend:g} s) must not exceed client ({t.client:g} s): "
+                          "a client resends within the time it waits")
+    if t.retry_initial > t.retry_max:
+        raise ConfigError(f"{where}: retry_initial ({t.retry_initial:g} s) must not exceed retry_max ({t.retry_max:g} s)")
+    if t.tombstone_grace < MIN_TOMBSTONE_GRACE:
+        raise ConfigError(
+            f"{where}: tombstone_grace must be at least {MIN_TOMBSTONE_GRACE:g} s, got {t.tombstone_grace:g}: a "
+            f"captured write stays acceptable for {REPLAY_WINDOW:g} s (either way, by the clocks), so a tombstone "
+            "purged sooner lets a replayed write bring the deleted value back"
+        )
+
+
+MIN_TOMBSTONE_GRACE = 2 * REPLAY_WINDOW
+"""A tombstone outlives every write it deleted that could still be replayed (sent up to one window
+before the delete, accepted up to one window after its send time by a receiver's clock)."""
+
+WILDCARDS = ("0.0.0.0", "::")
+
+
+def _canonical_host(host: str, where: str) -> str:
+    """The address a host names, so that one address written two ways (``localhost``, ``127.1``,
+    ``127.0.0.1``) is seen as one; a name that does not resolve is a config error here, not a
+    traceback at the first send."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(f"{where}: host {host!r} does not resolve ({exc})") from None
+    return str(infos[0][4][0])
+
+
 def _check_addresses(nodes: list[NodeConfig], source: str) -> None:
-    """Two nodes on one address would be one node answering for two (a write "on W=2" held once)."""
+    """Two nodes on one address would be one node answering for two (a write "on W=2" held once).
+
+    Hosts are compared by the address they resolve to, and a wildcard (``0.0.0.0``, ``::``)
+    takes its port on every address, so it clashes with any other node on that port.
+    """
+    canonical: dict[str, str] = {}
+    for node in nodes:
+        if node.host not in canonical:
+            canonical[node.host] = _canonical_host(node.host, f"{source}: node {node.id!r}")
     for what, peer in (("address", False), ("peer address", True)):
         seen: dict[tuple[str, int], str] = {}
+        wild: dict[int, str] = {}
         for node in nodes:
             host, port = node.peer_address if peer else node.address
-            key = (host.lower(), port)
-            if key in seen:
+            key = (canonical[host], port)
+            other = seen.get(key) or wild.get(port) or (
+                next((n for (h, p), n in seen.items() if p == port), None) if key[0] in WILDCARDS else None
+            )
+            if other is not None:
                 raise ConfigError(
-                    f"{source}: nodes {seen[key]!r} and {node.id!r} have the same {what} {host}:{port}; "
+                    f"{source}: nodes {other!r} and {node.id!r} have the same {what} {host}:{port} "
+                    f"(as {key[0]}:{port}; a wildcard address takes the port on every address); "
                     "every node needs its own"
                 )
             seen[key] = node.id
+            if key[0] in WILDCARDS:
+                wild[port] = node.id
 
 
 def load_config(path: str | Path | None = None) -> ClusterConfig:

@@ -297,6 +297,9 @@ class Node:
         answering task sends every ack that commit made true. Under load one fsync and one
         scheduler pass serve many replication batches.
         """
+        if message.src not in self.peers:  # only the cluster's nodes replicate (as Pull and Digests)
+            self.counters["dropped_unknown_peer"] += 1
+            return
         token = (message.src, message.id)
         ack = self.messenger.codec.encode(Ack(message.id, self.id))
         try:

@@ -35,6 +35,21 @@ HOSTILE = {
 }
 
 
+async def test_a_replicate_from_a_node_outside_the_cluster_is_not_applied(tmp_path):
+    """A signed Replicate naming a source that is not a cluster node is counted and dropped, as Pull and Digests are."""
+    codec = Codec(TEST_SECRET.encode())
+    async with running_cluster(make_config(tmp_path, 3)) as cluster:
+        node = cluster.nodes["n1"]
+        raw = await UdpTransport.bind("127.0.0.1", 0)
+        try:
+            stamp = [1_700_000_000_000_000, 0, "zz"]
+            await raw.send(codec.seal(orjson.dumps([10, 950, "zz", [["outsider", "v", stamp]]])), node.transport.address)
+        finally:
+            raw.close()
+        assert await wait_until(lambda: node.counters["dropped_unknown_peer"] >= 1, 2.0)
+        assert node.storage.get("outsider") is None
+
+
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 async def test_a_hostile_authentic_datagram_is_dropped_and_every_node_keeps_writing(tmp_path, name):
     """A signed datagram with an out-of-range stamp or an empty list is counted malformed on every node, and W=3 writes through each node still succeed."""

@@ -120,7 +120,7 @@ def test_unknown_node_id_lists_the_known_ones(tmp_path):
 def test_secret_comes_from_the_environment_or_a_created_file(tmp_path, monkeypatch):
     """$MINIKEYDB_SECRET wins; without it a secret file is created once (mode 600) and reused."""
     config = parse_config(
-        {"cluster": {"secret_file": "s/secret"}, "nodes": [{"id": "a", "host": "h", "port": 1}]}, "x", tmp_path
+        {"cluster": {"secret_file": "s/secret"}, "nodes": [{"id": "a", "host": "127.0.0.1", "port": 1}]}, "x", tmp_path
     )
     assert config.load_secret() == b"store-tests-secret"
     monkeypatch.delenv("MINIKEYDB_SECRET")

@@ -62,6 +62,16 @@ HOSTILE = [
     ("misspelled-timeout", "client = 1.5", "clinet = 1.5", ["clinet", "did you mean", "client"]),
     ("misspelled-node-setting", 'host = "127.0.0.1"\nport = 9003', 'host = "127.0.0.1"\nprot = 9003', ["prot"]),
     ("replicas-over-nodes", "replicas = 3", "replicas = 4", ["replicas", "4", "3 nodes"]),
+    # One address written two ways is still one address (found by adversarial testing).
+    ("alias-localhost", 'host = "127.0.0.1"\nport = 9002', 'host = "localhost"\nport = 9001', ["a", "b", "9001"]),
+    ("alias-short-ip", 'host = "127.0.0.1"\nport = 9002', 'host = "127.1"\nport = 9001', ["a", "b", "9001"]),
+    ("alias-wildcard", 'host = "127.0.0.1"\nport = 9002', 'host = "0.0.0.0"\nport = 9001', ["a", "b", "wildcard"]),
+    ("id-parent-dir", 'id = "b"', 'id = ".."', ["id", "data directory"]),
+    ("id-absolute-path", 'id = "b"', 'id = "/tmp/elsewhere"', ["id", "data directory"]),
+    ("host-unresolvable", 'host = "127.0.0.1"\nport = 9002', 'host = "no.such.host.invalid"\nport = 9002',
+     ["no.such.host.invalid", "does not resolve"]),
+    ("resend-over-client", "client = 1.5", "client = 0.5\nclient_resend = 30", ["client_resend", "client"]),
+    ("grace-under-replay-window", "client = 1.5", "client = 1.5\ntombstone_grace = 2", ["tombstone_grace", "replay"]),
 ]
 
 
@@ -145,7 +155,7 @@ def test_a_strong_private_secret_gets_no_warning(tmp_path, caplog, monkeypatch):
 
 def test_replicas_default_to_the_node_count_when_fewer_than_three(tmp_path):
     """Without a replicas setting, a one-node config has N = 1 (only an explicit N over the node count is an error)."""
-    config = parse_config({"nodes": [{"id": "a", "host": "h", "port": 1}]}, "x", tmp_path)
+    config = parse_config({"nodes": [{"id": "a", "host": "127.0.0.1", "port": 1}]}, "x", tmp_path)
     assert config.replicas == 1
 
 
