@@ -182,6 +182,7 @@ class Node:
             tombstones=self.storage.tombstones,
             hints_pending=self.replicator.hints_pending,
             outbox=self.replicator.outbox_size,
+            backlog_bytes=sum(self.replicator.backlog_bytes(peer) for peer in self.peers),
             requests_waiting=self.messenger.waiting,
             client_requests_inflight=len(self._client_inflight),
             reply_cache=len(self._reply_cache),

@@ -28,7 +28,8 @@ acknowledged there (queued, in the batch in flight, or hinted) counts in that pe
 ``backlog``. The node refuses a new client write, before stamping or staging anything, with a
 definite ``fail`` ("overloaded", counted in ``writes_overloaded``) while the backlog toward any
 other replica of its key is at ``high_water`` (``max_hints`` shared out over the peers, at most
-``OUTBOX_LIMIT``). So the backlogs together never exceed ``max_hints``, every record a failed
+``OUTBOX_LIMIT``) or at ``high_water_bytes`` (``MAX_BACKLOG_BYTES``, 128 MiB, shared out the same
+way: 32 KiB values reach it long before the record count does). So the backlogs together never exceed ``max_hints``, every record a failed
 batch turns into a hint has room, and a write not yet on N replicas is never dropped (the hint
 cap has no drop path for client writes: were it ever reached, the write is kept and counted in
 ``hints_over_cap``). The price: while a replica stays unreachable long enough for its backlog to
@@ -59,6 +60,16 @@ from .wire import BATCH_BUDGET, Ack, Message, Replicate, TooLarge, batch_records
 log = logging.getLogger("minikeydb.replication")
 
 OUTBOX_LIMIT = 50_000
+MAX_BACKLOG_BYTES = 128 * 1024 * 1024
+"""Bytes of records (queued, in flight, hinted) a node holds for all its peers at most: shared out
+per peer like ``max_hints``. Counting records alone let 32 KiB values pile up to 1.6 GB per peer
+before a write was refused (adversarial testing saw a node at 714 MB)."""
+
+
+def memory_cost(record: Record) -> int:
+    """About what holding ``record`` in a backlog costs (characters of key and value, plus the
+    objects around them): the yardstick of ``MAX_BACKLOG_BYTES``, cheap enough for every enqueue."""
+    return len(record.key) + (len(record.value) if record.value is not None else 0) + 120
 MAX_BATCH_RECORDS = 512
 
 
@@ -97,10 +108,11 @@ Item = tuple[Record, Quorum | None]
 class _Batch:
     """One ``Replicate`` in flight to a peer (a ``Messenger.call``): its records and their quorums."""
 
-    __slots__ = ("items", "open_quorums")
+    __slots__ = ("items", "open_quorums", "bytes")
 
-    def __init__(self, items: list[Item]) -> None:
+    def __init__(self, items: list[Item], size: int) -> None:
         self.items = items
+        self.bytes = size
         self.open_quorums = [q for _, q in items if q is not None and not q.done.is_set()]
 
     def wanted(self) -> bool:
@@ -115,12 +127,13 @@ class _Link:
     before it adds traffic.
     """
 
-    __slots__ = ("peer", "dest", "queued", "batch", "pending")
+    __slots__ = ("peer", "dest", "queued", "queued_bytes", "batch", "pending")
 
     def __init__(self, peer: str, dest: Address) -> None:
         self.peer = peer
         self.dest = dest
         self.queued: deque[Item] = deque()
+        self.queued_bytes = 0
         self.batch: _Batch | None = None
         self.pending: dict[str, Stamp] = {}
 
@@ -144,6 +157,7 @@ class Replicator:
         *,
         hinted_handoff: bool = True,
         max_hints: int = 100_000,
+        max_backlog_bytes: int = MAX_BACKLOG_BYTES,
     ) -> None:
         self.node_id = node_id
         self.messenger = messenger
@@ -155,7 +169,9 @@ class Replicator:
         self.rng = rng
         self.hinted_handoff = hinted_handoff
         self.max_hints = max_hints
+        self.max_backlog_bytes = max_backlog_bytes
         self._hints: dict[str, dict[str, Record]] = {peer: {} for peer in peers}
+        self._hint_bytes: dict[str, int] = dict.fromkeys(peers, 0)
         self._links: dict[str, _Link] = {peer: _Link(peer, dest) for peer, dest in peers.items()}
         self._ready: dict[str, None] = {}  # idle links with records queued (insertion-ordered)
         self._pumping = False
@@ -182,15 +198,29 @@ class Replicator:
         """Backlog per peer past which repair traffic (anti-entropy, read repair) is shed."""
         return max(1, self.high_water // 2)
 
+    @property
+    def high_water_bytes(self) -> int:
+        """The same mark in bytes (``memory_cost``): ``max_backlog_bytes`` shared out over the peers."""
+        return max(1, self.max_backlog_bytes // max(1, len(self.peers)))
+
     def backlog(self, peer: str) -> int:
         """Records bound for ``peer`` not yet acknowledged: queued, in flight, or hinted."""
         link = self._links[peer]
         return len(link.queued) + link.in_flight + len(self._hints[peer])
 
+    def backlog_bytes(self, peer: str) -> int:
+        """The memory those records take (``memory_cost``)."""
+        link = self._links[peer]
+        return link.queued_bytes + (link.batch.bytes if link.batch is not None else 0) + self._hint_bytes[peer]
+
     def admits(self, peers: Iterable[str]) -> bool:
-        """Whether a new client write to these peers may be taken (every backlog under ``high_water``)."""
-        high = self.high_water
-        return all(self.backlog(peer) < high for peer in peers)
+        """Whether a new client write to these peers may be taken (every backlog under ``high_water``
+        records and ``high_water_bytes`` bytes)."""
+        high, high_bytes = self.high_water, self.high_water_bytes
+        return all(self.backlog(peer) < high and self.backlog_bytes(peer) < high_bytes for peer in peers)
+
+    def _over_repair_mark(self, peer: str) -> bool:
+        return self.backlog(peer) >= self.repair_high_water or self.backlog_bytes(peer) >= self.high_water_bytes // 2
 
     def busy(self, peer: str) -> bool:
         """Whether records are queued or in flight to ``peer``: normal replication is at work there."""
@@ -220,7 +250,7 @@ class Replicator:
         records queued while a link's batch is in flight.
         """
         link = self._links[peer]
-        if quorum is None and self.backlog(peer) >= self.repair_high_water:
+        if quorum is None and self._over_repair_mark(peer):
             self.counters["repair_shed"] += 1
             return False
         if len(link.queued) >= OUTBOX_LIMIT:  # unreachable past admission; a hint, never a loss
@@ -230,6 +260,7 @@ class Replicator:
                 quorum.ack(False)
             return False
         link.queued.append((record, quorum))
+        link.queued_bytes += memory_cost(record)
         current = link.pending.get(record.key)
         if current is None or record.stamp > current:
             link.pending[record.key] = record.stamp
@@ -280,10 +311,12 @@ class Replicator:
             items.append(item)
             budget -= record_cost(item[0])
         records = tuple(record for record, _ in items)
+        size = sum(memory_cost(record) for record in records)
+        link.queued_bytes -= size
         self.counters["replicate_batches"] += 1
         self.counters["replicate_records"] += len(records)
         message = Replicate(self.messenger.new_id(), self.node_id, records)
-        batch = link.batch = _Batch(items)
+        batch = link.batch = _Batch(items, size)
         try:
             # Resent with backoff while some write in it still waits for its quorum (``wanted``).
             self.messenger.call(message, link.dest, self.backoff, partial(self._on_done, link, batch), batch.wanted)
@@ -329,6 +362,7 @@ class Replicator:
                         continue
                     self.counters["hints_over_cap"] += 1
                 hints[record.key] = record
+                self._hint_bytes[peer] += memory_cost(record) - (memory_cost(current) if current is not None else 0)
                 self.counters["hints_stored"] += 1
 
     async def _hint_loop(self) -> None:
@@ -349,5 +383,6 @@ class Replicator:
             for record in group:
                 if hints.get(record.key) == record:
                     del hints[record.key]
+                    self._hint_bytes[peer] -= memory_cost(record)
                     self.counters["hints_delivered"] += 1
 

@@ -86,3 +86,26 @@ async def test_anti_entropy_still_repairs_a_replica_while_replication_never_stop
         )
         assert n1.counters["ae_rounds_busy"] + n2.counters["ae_rounds_busy"] > 0
         assert n1.counters["ae_rounds_forced"] + n2.counters["ae_rounds_forced"] > 0
+
+
+async def test_big_values_are_refused_by_the_byte_mark_long_before_the_record_count_one(tmp_path):
+    """With a replica down and 32 KiB values, writes turn "overloaded" once the backlog's bytes pass the mark, and every ok write is hinted."""
+    config = make_config(tmp_path, 3)
+    async with running_cluster(config, features=Features(read_repair=False, anti_entropy=False)) as cluster:
+        await cluster.stop("n3")
+        n1 = cluster.nodes["n1"]
+        n1.replicator.max_backlog_bytes = 2 * 400_000  # 400 KB per peer: about a dozen 32 KiB values
+        big = "x" * 32_000
+        outcomes: dict[str, tuple[str, str | None]] = {}
+        async with cluster.client() as client:
+            for i in range(40):
+                result = await client.put(f"big{i}", big, node="n1", w=1)
+                outcomes[f"big{i}"] = (result.outcome, result.error)
+        assert await wait_until(lambda: n1.replicator.outbox_size == 0 and n1.messenger.waiting == 0, 5.0)
+        refused = [k for k, o in outcomes.items() if o == ("fail", "overloaded")]
+        acked = [k for k, (outcome, _) in outcomes.items() if outcome == "ok"]
+        assert refused, "no write was refused although the backlog held far more bytes than its mark"
+        assert n1.replicator.high_water > 40, "the record-count mark alone would not have refused any"
+        assert n1.replicator.backlog_bytes("n3") < 400_000 + 40_000
+        hinted = n1.replicator._hints["n3"]
+        assert all(k in hinted for k in acked), "an acknowledged write is neither on n3 nor hinted for it"
