@@ -110,7 +110,13 @@ class FaultSchedule:
         partition_kind: str = "random-halves",
         crash_targets: str = "minority",
     ) -> FaultSchedule:
-        """Healthy, fault, healthy, ... windows of ``interval`` s up to ``time_limit``, drawn from ``rng``.
+        """Fault windows of ``interval`` s with ``interval`` s of health between them, the last one
+        ending at ``time_limit``, drawn from ``rng``.
+
+        The last window ends when the load does, so the final heal comes right before the
+        final reads: a run whose last ``interval`` was healthy let later writes overwrite the
+        damage a fault did (seeded bugs went unseen at --time-limit 15, 25, 35 with 5 s windows,
+        and were caught at 20, 30, 40). The first window starts at least ``min(interval / 2, 1 s)`` in.
 
         With several kinds, the windows go round-robin through them in an order shuffled by
         ``rng`` for every round, so a run with at least as many windows as kinds tries every kind
@@ -133,9 +139,10 @@ class FaultSchedule:
                 f"unknown partition kind {partition_kind!r}; valid kinds: {', '.join(PARTITION_KINDS)}"
             )
         windows: list[FaultWindow] = []
-        start = interval
+        count = fault_windows(time_limit, interval)
+        start = time_limit - (2 * count - 1) * interval
         cycle: list[str] = []
-        while start < time_limit:
+        for _ in range(count):
             if len(expanded) == 1:
                 kind = rng.choice(expanded)  # the draw one-kind schedules always made
             else:
@@ -146,7 +153,7 @@ class FaultSchedule:
                         cycle[0], cycle[-1] = cycle[-1], cycle[0]
                 kind = cycle.pop()
             params = _draw_params(kind, rng, node_list, partition_kind, crash_targets)
-            windows.append(FaultWindow(kind, start, min(start + interval, time_limit), params))
+            windows.append(FaultWindow(kind, _round(start), _round(min(start + interval, time_limit)), params))
             start += 2 * interval
         return cls(tuple(node_list), time_limit, interval, tuple(windows))
 
@@ -198,8 +205,19 @@ class FaultSchedule:
 
 
 def fault_windows(time_limit: float, interval: float) -> int:
-    """How many fault windows ``generate`` fits: they start at interval, 3 interval, 5 interval, ..."""
-    return max(0, math.ceil((time_limit - interval) / (2 * interval))) if time_limit > interval else 0
+    """How many fault windows ``generate`` fits: every ``2 interval`` back from ``time_limit``, the
+    first starting at least ``min(interval / 2, 1 s)`` in."""
+    if time_limit <= interval:
+        return 0
+    count = max(0, math.ceil((time_limit - interval) / (2 * interval)))
+    while count > 0 and time_limit - (2 * count - 1) * interval < min(interval / 2, 1.0):
+        count -= 1
+    return count
+
+
+def _round(seconds: float) -> float:
+    """Window edges to the microsecond, so that float steps leave no 9.999999999 in run.json."""
+    return round(seconds, 6)
 
 
 def too_short(kinds: Sequence[str], time_limit: float, interval: float) -> str | None:

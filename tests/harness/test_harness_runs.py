@@ -96,6 +96,17 @@ def test_seeded_bug_is_caught_in_simulation(tmp_path: Path, bug: str, nemesis: s
     assert anomaly in anomaly_types(result.results)
 
 
+@pytest.mark.parametrize("bug", ["no-repair", "no-tombstones"])
+def test_seeded_bug_is_caught_when_the_run_length_is_an_odd_number_of_fault_intervals(tmp_path: Path, bug: str) -> None:
+    """At --time-limit 15 with 5 s windows the last fault still ends with the load, so later writes cannot hide the damage."""
+    options = RunOptions(nemesis=("partition",), bug=bug, time_limit=15.0, fault_interval=5.0, mode="sim",
+                         out=str(tmp_path), seed=11).validate()
+    result = simulate_run(options, ["test"], quiet=True)
+    windows = json.loads((result.run_dir / "run.json").read_text())["schedule"]["windows"]
+    assert windows and windows[-1]["stop"] == 15.0
+    assert result.results["valid"] is False, "the seeded bug went unseen"
+
+
 def test_correct_store_in_simulation_is_valid_under_all_faults(tmp_path: Path) -> None:
     """The store without bugs checks valid in a simulated run with every fault kind but clock skew."""
     kinds = ("partition", "drop", "delay", "duplicate", "reorder", "crash", "pause")

@@ -27,10 +27,12 @@ def test_generation_is_deterministic_for_a_seed():
     assert generate(42).to_json() != generate(43).to_json()
 
 
-def test_windows_alternate_healthy_and_faulty_from_healthy():
-    """Fault windows start after a healthy interval, last one interval, and stay inside the time limit."""
+def test_windows_alternate_healthy_and_faulty_and_the_last_ends_with_the_load():
+    """Fault windows last one interval with a healthy interval between them, start after a healthy stretch, and the last ends at the time limit."""
     schedule = generate(1, time_limit=23.0, interval=4.0)
-    assert [(w.start, w.stop) for w in schedule.windows] == [(4.0, 8.0), (12.0, 16.0), (20.0, 23.0)]
+    assert [(w.start, w.stop) for w in schedule.windows] == [(3.0, 7.0), (11.0, 15.0), (19.0, 23.0)]
+    odd = generate(1, time_limit=15.0, interval=5.0)  # was one window [5, 10], then 5 s of health
+    assert [(w.start, w.stop) for w in odd.windows] == [(10.0, 15.0)]
 
 
 def test_kinds_are_drawn_only_from_the_list_and_all_expands():
