@@ -20,6 +20,7 @@ import orjson
 
 from checker.findings import (
     checker_findings,
+    clock_skew_note,
     convergence_entry,
     convergence_line,
     finding_line,
@@ -324,6 +325,9 @@ def summary(
             lines.append(f"  ... {len(lin_anomalies) - max_anomalies} more (all in the results object: --json)")
     if any(f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)):
         lines.append("  note: " + linearizability_note(quorum))
+    skew = clock_skew_note(results)
+    if skew:
+        lines.append("  note: " + skew)
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ import orjson
 from checker.convergence import ConvergenceChecker
 from checker.findings import (
     checker_findings,
+    clock_skew_note,
     convergence_card,
     convergence_entry,
     convergence_line,
@@ -404,6 +405,9 @@ def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None,
         items.append(f"<li>final reads: {_esc(convergence_line(entry))}</li>")
     if any(f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)):
         items.append(f"<li class='note'>{_esc(linearizability_note(quorum))}</li>")
+    skew = clock_skew_note(results)
+    if skew:
+        items.append(f"<li class='note'>note: {_esc(skew)}</li>")
     return f"<ul class='findings'>{''.join(items)}</ul>"
 
 

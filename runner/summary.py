@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from checker.findings import checker_findings, finding_line, linearizability_note
+from checker.findings import checker_findings, clock_skew_note, finding_line, linearizability_note
 
 from .node_logs import describe
 from .options import rate_text
@@ -99,7 +99,6 @@ def format_summary(run: RunResult) -> str:
         lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {len(f.disagreeing)} "
                      f"key{'s' if len(f.disagreeing) != 1 else ''} still differ between replicas ({shown})")
     anomalies = r.get("anomalies", [])
-    by_type = Counter(a.get("type", "?") for a in anomalies)
     verdict = VERDICT_WORDS.get(r.get("valid"), str(r.get("valid")))
     lines.append("")
     lines.append(f"  verdict: {verdict}")
@@ -117,9 +116,10 @@ def format_summary(run: RunResult) -> str:
     if any(f["checker"] == "linearizable" and f["valid"] is False for f in findings):
         wrapped = textwrap.wrap(linearizability_note((o.replicas, o.write_quorum, o.read_quorum)), 92)
         lines += ["    note: " + wrapped[0], *("          " + line for line in wrapped[1:])]
-    if o.nemesis and "clock-skew" in o.nemesis and by_type.get("lost-write"):
-        lines.append("    note: under clock-skew, last-writer-wins loses an acknowledged write whenever the")
-        lines.append("    skew exceeds the gap between conflicting writes; the lost writes above show exactly that.")
+    skew = clock_skew_note(r)
+    if skew:
+        wrapped = textwrap.wrap(skew, 92)
+        lines += ["    note: " + wrapped[0], *("          " + line for line in wrapped[1:])]
     lines += [
         "",
         f"  files:  {run.run_dir}/  history.jsonl  run.json  results.json  report.html",
