@@ -58,7 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
     try:
         deadline = time.monotonic() + 30
         while cli("stats", "--config", str(config), cwd=nodes_dir).returncode != 0 or any(
-            "down" in line for line in cli("stats", "--config", str(config), cwd=nodes_dir).stdout.splitlines()
+            "no answer" in line for line in cli("stats", "--config", str(config), cwd=nodes_dir).stdout.splitlines()
         ):
             assert time.monotonic() < deadline, "nodes did not start"
             assert all(p.poll() is None for p in procs), [(base / f"n{i}.log").read_text() for i in (1, 2, 3)]
@@ -119,3 +119,18 @@ def test_client_with_another_secret_says_what_it_tried_and_why(cluster: tuple[Pa
         assert f"the {op} may or may not have happened" in first
     assert "something listens at n" in hint and "127.0.0.1:" in hint  # the probe saw the nodes' ports open
     assert "different secret" in hint and str(own) in hint and "not running" not in hint
+
+
+def test_stats_with_another_secret_says_no_answer_not_down(cluster: tuple[Path, Path], tmp_path: Path) -> None:
+    """Running nodes that drop a wrongly signed stats request show as 'no answer', and the probe says they listen."""
+    config, _ = cluster
+    own = tmp_path / "minikeydb-data" / "cluster.secret"
+    own.parent.mkdir()
+    own.write_text("not-the-nodes-secret-0123456789\n")
+    own.chmod(0o600)
+    done = cli("stats", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    state = next(line for line in done.stdout.splitlines() if line.startswith("state"))
+    assert "down" not in state and state.count("no answer") == 3
+    assert "(down, or signing with a different secret)" in done.stderr
+    assert "something listens at n" in done.stderr
