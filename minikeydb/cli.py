@@ -402,7 +402,8 @@ def no_answer_hint(config: ClusterConfig, nodes: Sequence[str]) -> str:
               f"runs, else the secret_file of its config (relative to the directory the node was started in)")
     parts = []
     if closed:
-        whom = "the cluster is" if len(closed) == len(config.nodes) else "those nodes are"
+        whom = ("the cluster is" if len(closed) == len(config.nodes)
+                else "that node is" if len(closed) == 1 else "those nodes are")
         parts.append(f"nothing listens at {where(closed)}: {whom} not running ({start})")
     if listening:
         parts.append(f"something listens at {where(listening)} but never answered: most likely the node signs "

@@ -134,3 +134,26 @@ def test_stats_with_another_secret_says_no_answer_not_down(cluster: tuple[Path, 
     assert "down" not in state and state.count("no answer") == 3
     assert "(down, or signing with a different secret)" in done.stderr
     assert "something listens at n" in done.stderr
+
+
+def test_no_secret_error_names_the_default_config_file_and_what_the_variable_holds(tmp_path: Path) -> None:
+    """Without --config, the no-secret error gives the default config's real file path and says
+    $MINIKEYDB_SECRET holds the secret itself, not a path."""
+    from minikeydb.config import default_config_path
+
+    done = cli("get", "k", cwd=tmp_path)
+    assert done.returncode == 254, done.stderr
+    assert "<default config" not in done.stderr
+    assert default_config_path() in done.stderr and Path(default_config_path()).is_file()
+    assert f"${SECRET_ENV} to the secret itself" in done.stderr and "not a path" in done.stderr
+
+
+def test_secret_variable_naming_a_file_is_warned_about(tmp_path: Path) -> None:
+    """$MINIKEYDB_SECRET set to a file's path (a common mistake) gets a warning that it holds the secret, not a path."""
+    path = tmp_path / "cluster.secret"
+    path.write_text("0123456789abcdef0123456789abcdef\n")
+    env = {**env_without_secret(), SECRET_ENV: str(path)}
+    done = subprocess.run([sys.executable, "-m", "minikeydb", "stats", "--node", "n1"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert f"${SECRET_ENV} is the path of a file" in done.stderr, done.stderr
+    assert "not a path" in done.stderr
