@@ -247,11 +247,14 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
 
         result = simulate_run(options, full_argv)
     else:
-        from .run import execute
+        from pathlib import Path
 
+        from .run import execute, new_run_dir, run_name
+
+        run_dir = new_run_dir(Path(options.out), run_name(options))  # a bad --name/--out is refused before the banner
         print(f"MinikeyDB: {options.mode} run, seed {options.seed}, nemesis "
               f"{','.join(options.nemesis) or 'none'}, {options.time_limit:g} s ...", file=sys.stderr, flush=True)
-        result = execute(options, full_argv)
+        result = execute(options, full_argv, run_dir=run_dir)
     from .summary import format_summary
 
     print(format_summary(result))
