@@ -462,7 +462,8 @@ def _stats_html(stats: dict[str, Any]) -> str:
             for c in conv
         ]
         parts.append(
-            "<h3>Convergence after each heal</h3>"
+            # A run ends its windows with <kind>-stop and heals once, at the end: one row, say so.
+            f"<h3>Convergence after {'the final heal' if len(conv) == 1 else 'each heal event'}</h3>"
             + _table(
                 rows,
                 [
