@@ -90,7 +90,7 @@ def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
                 return p / name, p
         raise HistoryError(p, None, None, "run directory has no history.jsonl (or history.edn)")
     if not p.exists():
-        raise HistoryError(p, None, None, "no such file or directory")
+        raise HistoryError(p, None, None, "no such file")
     return p, None
 
 

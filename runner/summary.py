@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+from array import array
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,13 @@ class _Scan:
     """What the summary reads from history.jsonl: client outcomes per f, and how long each op took."""
 
     counts: Counter[tuple[str, str]] = attrs.Factory(Counter)
-    latency_sum: float = 0.0  # seconds, over client operations (ok, fail and info), final reads aside
-    latency_n: int = 0
+    latencies: array[float] = attrs.Factory(lambda: array("d"))
+    """Seconds from invoke to completion of each client operation (ok, fail, info), final reads aside."""
     info_n: int = 0
 
     @property
     def mean_latency(self) -> float | None:
-        return self.latency_sum / self.latency_n if self.latency_n else None
+        return sum(self.latencies) / len(self.latencies) if self.latencies else None
 
 
 def _scan(history: Path) -> _Scan:
@@ -47,8 +49,7 @@ def _scan(history: Path) -> _Scan:
             scan.counts[(event["f"], event["type"])] += 1
             began = invoked.pop(event.get("process"), None)
             if began is not None and event.get("time") is not None:
-                scan.latency_sum += (event["time"] - began) / 1e9
-                scan.latency_n += 1
+                scan.latencies.append((event["time"] - began) / 1e9)
                 scan.info_n += event["type"] == "info"
     return scan
 
@@ -80,6 +81,7 @@ def _sizes(o: Any) -> str:
 TOO_FEW_FOR_A_RATE = 20
 """Fewer completions than this within the load give no rate worth printing (a shrunk run, a 1 s run)."""
 SHORTFALL = 0.9
+MAX_CONCURRENCY = 1000  # --concurrency's limit (RunOptions.validate)
 """Below this fraction of the requested rate, the summary says why."""
 
 
@@ -112,13 +114,50 @@ def _throughput(run: RunResult, scan: _Scan) -> list[str]:
     return lines
 
 
+def _mean_cycle(latencies: Sequence[float], think: float) -> float:
+    """Mean time between a client's invocations, for these latencies and think times uniform in 0.5-1.5 x ``think``.
+
+    A worker (``runner.workload``) sleeps for what is left of its drawn think time after the answer,
+    so one cycle lasts max(think time, latency): E[max(U(a, b), L)] for each measured L, averaged.
+    """
+    a, b = 0.5 * think, 1.5 * think
+    step = max(1, len(latencies) // 20_000)  # a sample is plenty for a one-line estimate
+    sample = latencies[::step]
+    total = 0.0
+    for lat in sample:
+        if lat <= a:
+            total += think
+        elif lat >= b:
+            total += lat
+        else:
+            total += (lat * (lat - a) + (b * b - lat * lat) / 2) / (b - a)
+    return total / len(sample)
+
+
+def _clients_needed(latencies: Sequence[float], requested: float, have: int) -> int | None:
+    """The fewest clients (up to the flag's limit) that these latencies let reach SHORTFALL x ``requested``."""
+    def reaches(c: int) -> bool:
+        return c / _mean_cycle(latencies, c / requested) >= SHORTFALL * requested
+
+    lo, hi = have, MAX_CONCURRENCY
+    if not reaches(hi):
+        return None
+    while hi - lo > 1:  # the rate c / cycle grows with c: more clients, more of each answer hidden by think time
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def _shortfall(run: RunResult, scan: _Scan) -> str | None:
     """Why the achieved rate fell short of the requested one, from measured figures; None when it did not.
 
-    Each worker (``runner.workload``) invokes, waits for the outcome (an ``info`` op waits out the
-    client's timeout), then thinks for what is left of a delay drawn from 0.5-1.5 x C/rate: so one
-    cycle lasts the longer of the think time and the latency, and C clients cannot exceed
-    C / mean latency, nor reach the requested rate when answers often take longer than the think time.
+    Each worker invokes, waits for the outcome (an ``info`` op waits out the client's timeout),
+    then sleeps for what is left of a think time drawn from 0.5-1.5 x C/rate: C clients cannot
+    exceed C / mean latency, and since a cycle lasts the longer of think time and latency, answers
+    slower than the think time cost rate even when C / mean latency is above the requested rate.
     """
     t = run.throughput
     requested = t.get("requested_rate")
@@ -128,18 +167,17 @@ def _shortfall(run: RunResult, scan: _Scan) -> str | None:
     if t["achieved_rate"] >= SHORTFALL * requested:
         return None
     c = run.options.concurrency
-    allows = c / mean
     think = c / requested
-    timeouts = f", {plural(scan.info_n, 'info op')} among them waiting out the timeout" if scan.info_n else ""
-    head = (f"why: each of the {plural(c, 'client')} waits for its answer before its next operation, so a client "
-            f"cannot exceed 1/latency; mean latency {mean * 1000:.0f} ms{timeouts}")
-    need = requested * mean  # C / mean latency > requested needs C > requested x mean latency
-    if allows < requested:
-        return (f"{head} allows {c} / {mean:.3f} s = {allows:.0f} ops/s; raise --concurrency "
-                f"(more than {need:.0f} clients at this latency)")
-    return (f"{head} allows {c} / {mean:.3f} s = {allows:.0f} ops/s, but a client waits for the longer of its "
-            f"think time (0.5-1.5 x {think * 1000:.0f} ms) and its answer, so slow answers still cost rate; "
-            f"raise --concurrency")
+    cycle = _mean_cycle(scan.latencies, think)
+    timeouts = f" ({plural(scan.info_n, 'info op')} waited out the client timeout)" if scan.info_n else ""
+    need = _clients_needed(scan.latencies, requested, c)
+    advice = (f"raise --concurrency ({need} would allow {SHORTFALL * requested:.0f} ops/s at these latencies)"
+              if need else "raise --concurrency")
+    return (f"why: each of the {plural(c, 'client')} waits for its answer before its next operation, so a client "
+            f"cannot exceed 1/latency: mean latency {mean * 1000:.0f} ms{timeouts} allows {c} / {mean:.3f} s = "
+            f"{c / mean:.0f} ops/s; and as a client starts its next operation after the longer of its think time "
+            f"({think * 500:.0f}-{think * 1500:.0f} ms) and its answer, these latencies allow {c} / {cycle:.3f} s = "
+            f"{c / cycle:.0f} ops/s; {advice}")
 
 
 def format_summary(run: RunResult) -> str:
