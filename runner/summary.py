@@ -169,15 +169,13 @@ def _shortfall(run: RunResult, scan: _Scan) -> str | None:
     c = run.options.concurrency
     think = c / requested
     cycle = _mean_cycle(scan.latencies, think)
-    timeouts = f" ({plural(scan.info_n, 'info op')} waited out the client timeout)" if scan.info_n else ""
+    timeouts = f" ({plural(scan.info_n, 'info op')} waited out the timeout)" if scan.info_n else ""
     need = _clients_needed(scan.latencies, requested, c)
-    advice = (f"raise --concurrency ({need} would allow {SHORTFALL * requested:.0f} ops/s at these latencies)"
-              if need else "raise --concurrency")
-    return (f"why: each of the {plural(c, 'client')} waits for its answer before its next operation, so a client "
-            f"cannot exceed 1/latency: mean latency {mean * 1000:.0f} ms{timeouts} allows {c} / {mean:.3f} s = "
-            f"{c / mean:.0f} ops/s; and as a client starts its next operation after the longer of its think time "
-            f"({think * 500:.0f}-{think * 1500:.0f} ms) and its answer, these latencies allow {c} / {cycle:.3f} s = "
-            f"{c / cycle:.0f} ops/s; {advice}")
+    advice = f" ({need} would allow {SHORTFALL * requested:.0f} ops/s)" if need else ""
+    return (f"why: each of the {plural(c, 'client')} waits for its answer before its next operation: mean latency "
+            f"{mean * 1000:.0f} ms{timeouts} caps them at {c} / {mean:.3f} s = {c / mean:.0f} ops/s, and waiting "
+            f"for the longer of think time ({think * 500:.0f}-{think * 1500:.0f} ms) and answer at {c} / {cycle:.3f} s"
+            f" = {c / cycle:.0f} ops/s; raise --concurrency{advice}")
 
 
 def format_summary(run: RunResult) -> str:

@@ -63,9 +63,9 @@ def test_a_rate_shortfall_is_explained_from_the_measured_latency(tmp_path: Path)
     short = {"requested_rate": 200.0, "achieved_rate": 100.0, "achieved_ok_rate": 100.0, "completed": 200}
     text = format_summary(_result(tmp_path, options, short, ops))
     assert "each of the 10 clients waits for its answer" in text
-    assert "mean latency 100 ms allows 10 / 0.100 s = 100 ops/s" in text
-    assert "longer of its think time (25-75 ms) and its answer" in text
-    assert "raise --concurrency (21 would allow 180 ops/s at these latencies)" in text  # worked by hand
+    assert "mean latency 100 ms caps them at 10 / 0.100 s = 100 ops/s" in text
+    assert "longer of think time (25-75 ms) and answer at 10 / 0.100 s = 100 ops/s" in text
+    assert "raise --concurrency (21 would allow 180 ops/s)" in text  # 21 clients worked out by hand
     assert len([line for line in text.splitlines() if "why:" in line]) == 1
     full = {**short, "achieved_rate": 195.0, "achieved_ok_rate": 195.0}
     assert "waits for its answer" not in format_summary(_result(tmp_path, options, full, ops))
