@@ -20,6 +20,7 @@ import orjson
 
 from checker.findings import (
     checker_findings,
+    clock_skew_note,
     convergence_entry,
     convergence_line,
     finding_line,
@@ -89,7 +90,7 @@ def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
                 return p / name, p
         raise HistoryError(p, None, None, "run directory has no history.jsonl (or history.edn)")
     if not p.exists():
-        raise HistoryError(p, None, None, "no such file or directory")
+        raise HistoryError(p, None, None, "no such file")
     return p, None
 
 
@@ -154,13 +155,21 @@ def _parser() -> _Parser:
     return ap
 
 
+def _unknown_choice(flag: str, bad: Sequence[str], choices: Sequence[str]) -> UsageError:
+    """``--checker: unknown 'linearisable' (did you mean 'linearizable'?); choose from ...``."""
+    shown = []
+    for word in bad:
+        close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+        shown.append(f"{word!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return UsageError(f"harness.py check: {flag}: unknown {', '.join(shown) or '(empty)'}; "
+                      f"choose from {', '.join(choices)}")
+
+
 def _parse_checkers(spec: str) -> list[str]:
     names = [s.strip() for s in spec.split(",") if s.strip()]
     bad = [n for n in names if n not in CHECKERS]
     if not names or bad:
-        raise UsageError(
-            f"harness.py check: --checker: unknown {bad or spec!r}; choose from {', '.join(CHECKERS)}"
-        )
+        raise _unknown_choice("--checker", bad, CHECKERS)
     return list(dict.fromkeys(names))
 
 
@@ -324,6 +333,9 @@ def summary(
             lines.append(f"  ... {len(lin_anomalies) - max_anomalies} more (all in the results object: --json)")
     if any(f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)):
         lines.append("  note: " + linearizability_note(quorum))
+    skew = clock_skew_note(results)
+    if skew:
+        lines.append("  note: " + skew)
     return "\n".join(lines)
 
 
@@ -388,9 +400,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"harness.py check: the linearizability checker is not available ({e})"
             ) from None
         if args.model is not None and args.model not in lin.MODELS:
-            raise UsageError(
-                f"harness.py check: --model: unknown {args.model!r}; choose from {', '.join(lin.MODELS)}"
-            )
+            raise _unknown_choice("--model", [args.model], tuple(lin.MODELS))
     codes = []
     for raw in args.paths:
         try:

@@ -110,6 +110,26 @@ def linearizability_note(quorum: tuple[int, int, int] | None) -> str:
     )
 
 
+CLOCK_SKEW_NOTE = (
+    "under clock-skew, last-writer-wins loses an acknowledged write whenever the skew exceeds the gap "
+    "between conflicting writes; the lost writes found here show exactly that: a finding to see, not a bug."
+)
+
+
+def clock_skew_note(results: dict[str, Any]) -> str | None:
+    """The clock-skew note, when the history had clock-skew fault windows and lost writes were found.
+
+    Read from the results object alone (its fault windows and anomaly counts), so the run summary,
+    ``harness.py check`` and report.html say it alike.
+    """
+    st = results.get("stats") or {}
+    kinds = {w.get("kind") for w in st.get("faults") or [] if isinstance(w, dict)}
+    if "clock-skew" not in kinds:
+        return None
+    counts = _counts(results.get("anomalies") or [], st.get("anomaly_counts"))
+    return CLOCK_SKEW_NOTE if counts.get("lost-write") else None
+
+
 def convergence_entry(stats: dict[str, Any]) -> dict[str, Any] | None:
     """The entry of ``stats['convergence']`` that carries the final reads (the last heal's), if any."""
     for c in reversed(stats.get("convergence") or []):

@@ -34,6 +34,9 @@ class HistoryError(ValueError):
         self.line = line
         self.field = field
         self.problem = problem
+        if line is None and not field:  # about the file as a whole (missing, empty, ...): nothing more to point at
+            super().__init__(f"{self.path}: {problem}")
+            return
         where = f"line {line}" if line is not None else "(whole file)"
         what = f"field {field!r}" if field else "(no field)"
         super().__init__(f"{self.path}: {where}: {what}: {problem}")

@@ -27,6 +27,7 @@ import orjson
 from checker.convergence import ConvergenceChecker
 from checker.findings import (
     checker_findings,
+    clock_skew_note,
     convergence_card,
     convergence_entry,
     convergence_line,
@@ -404,6 +405,9 @@ def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None,
         items.append(f"<li>final reads: {_esc(convergence_line(entry))}</li>")
     if any(f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)):
         items.append(f"<li class='note'>{_esc(linearizability_note(quorum))}</li>")
+    skew = clock_skew_note(results)
+    if skew:
+        items.append(f"<li class='note'>note: {_esc(skew)}</li>")
     return f"<ul class='findings'>{''.join(items)}</ul>"
 
 
@@ -458,7 +462,8 @@ def _stats_html(stats: dict[str, Any]) -> str:
             for c in conv
         ]
         parts.append(
-            "<h3>Convergence after each heal</h3>"
+            # A run ends its windows with <kind>-stop and heals once, at the end: one row, say so.
+            f"<h3>Convergence after {'the final heal' if len(conv) == 1 else 'each heal event'}</h3>"
             + _table(
                 rows,
                 [

@@ -402,7 +402,8 @@ def no_answer_hint(config: ClusterConfig, nodes: Sequence[str]) -> str:
               f"runs, else the secret_file of its config (relative to the directory the node was started in)")
     parts = []
     if closed:
-        whom = "the cluster is" if len(closed) == len(config.nodes) else "those nodes are"
+        whom = ("the cluster is" if len(closed) == len(config.nodes)
+                else "that node is" if len(closed) == 1 else "those nodes are")
         parts.append(f"nothing listens at {where(closed)}: {whom} not running ({start})")
     if listening:
         parts.append(f"something listens at {where(listening)} but never answered: most likely the node signs "
@@ -572,12 +573,16 @@ def cmd_script(args: argparse.Namespace, config: ClusterConfig) -> int:
 
 
 def format_stats(stats: dict[str, dict[str, int] | None]) -> str:
-    """Counters as a table: one row per counter, one column per node; a silent node is "down"."""
+    """Counters as a table: one row per counter, one column per node; a silent node is "no answer".
+
+    Silence alone cannot tell a stopped node from one signing with a different secret (it drops
+    this client's datagrams unread), so the table does not say "down"; ``cmd_stats`` probes.
+    """
     nodes = list(stats)
     names = [c for c in HEADLINE_COUNTERS if any(s and c in s for s in stats.values())]
     names += sorted({c for s in stats.values() if s for c in s} - set(names))
     header = ["counter", *nodes]
-    rows = [["state", *("up" if stats[n] is not None else "down" for n in nodes)]]
+    rows = [["state", *("up" if stats[n] is not None else "no answer" for n in nodes)]]
     for name in names:
         rows.append([name, *("-" if (s := stats[n]) is None else str(s.get(name, 0)) for n in nodes)])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -610,9 +615,9 @@ def cmd_stats(args: argparse.Namespace, config: ClusterConfig) -> int:
     print(format_stats(stats))
     down = [n for n, s in stats.items() if s is None]
     if down:
-        _error(f"no answer from {', '.join(down)} within {config.timeouts.client:g}s")
-        if len(down) == len(nodes):
-            _error(no_answer_hint(config, down))
+        _error(f"no answer from {', '.join(down)} within {config.timeouts.client:g}s "
+               "(down, or signing with a different secret)")
+        _error(no_answer_hint(config, down))
     return EXIT_UNAVAILABLE if len(down) == len(nodes) else EXIT_OK
 
 

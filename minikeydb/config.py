@@ -112,6 +112,12 @@ class ClusterConfig:
     def node_data_dir(self, node_id: str) -> Path:
         return self.data_dir / node_id
 
+    def where(self) -> str:
+        """The config for messages: the user's file, or the shipped default with its real path."""
+        if self.source.startswith("<"):
+            return f"the default config {default_config_path()} (or a file of your own, given with --config)"
+        return self.source
+
     def secret_origin(self) -> str:
         """Where ``load_secret`` takes the key from, for messages: the variable or the file."""
         if os.environ.get(SECRET_ENV):
@@ -129,6 +135,7 @@ class ClusterConfig:
         if env:
             secret = os.fsencode(env)
             _warn_short(secret, f"${SECRET_ENV}")
+            _warn_path(env)
             return secret
         if self.secret_file is None:
             raise ConfigError(f"{self.source}: no secret_file set and ${SECRET_ENV} is empty")
@@ -140,8 +147,9 @@ class ClusterConfig:
                 raise ConfigError(
                     f"no cluster secret at {path} and ${SECRET_ENV} is not set. Nodes create the secret when "
                     f"they first start; a client must use theirs: run it from the directory the nodes were "
-                    f"started in (secret_file is relative to it), or point secret_file in {self.source} or "
-                    f"${SECRET_ENV} at the nodes' secret"
+                    f"started in (secret_file is relative to it), or set secret_file in {self.where()} to the "
+                    f"path of the nodes' secret file, or set ${SECRET_ENV} to the secret itself (the file's "
+                    f"contents, not a path)"
                 ) from None
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,6 +191,27 @@ def _read_secret(path: Path) -> bytes:
                     path, stat.S_IMODE(mode))
     _warn_short(secret, str(path))
     return secret
+
+
+def default_config_path() -> str:
+    """Where the shipped default config file is, for messages that tell a user to edit it."""
+    return str(resources.files("minikeydb").joinpath(DEFAULT_CONFIG_NAME))
+
+
+def _warn_path(value: str) -> None:
+    """$MINIKEYDB_SECRET holds the secret itself; a value naming an existing file is most likely a mistake."""
+    key = f"path:{SECRET_ENV}"
+    if key in _warned or len(value) > 4096:
+        return
+    try:
+        is_file = Path(value).expanduser().is_file()
+    except (OSError, ValueError):
+        return
+    if is_file:
+        _warned.add(key)
+        log.warning("$%s is the path of a file (%s), but it holds the secret itself, not a path: this node or "
+                    "client signs with the path's characters. Set it to the file's contents, or unset it and "
+                    "set secret_file in the config to the path", SECRET_ENV, value)
 
 
 def _warn_short(secret: bytes, where: str) -> None:

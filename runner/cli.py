@@ -235,6 +235,11 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
     parser = run_parser(prog)
     args = parser.parse_args(list(argv))
     options = options_with_config(args, argv, parser)
+    from pathlib import Path
+
+    from .run import new_run_dir, run_name
+
+    run_dir = new_run_dir(Path(options.out), run_name(options))  # a bad --name/--out is refused before any output
     if options.nemesis:
         from nemesis.schedule import too_short
 
@@ -245,13 +250,13 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
     if options.mode == "sim":
         from .simulate import simulate_run
 
-        result = simulate_run(options, full_argv)
+        result = simulate_run(options, full_argv, run_dir=run_dir)
     else:
         from .run import execute
 
         print(f"MinikeyDB: {options.mode} run, seed {options.seed}, nemesis "
               f"{','.join(options.nemesis) or 'none'}, {options.time_limit:g} s ...", file=sys.stderr, flush=True)
-        result = execute(options, full_argv)
+        result = execute(options, full_argv, run_dir=run_dir)
     from .summary import format_summary
 
     print(format_summary(result))

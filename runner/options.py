@@ -7,6 +7,7 @@ time allows otherwise, so ``RunOptions`` is plain data: ``to_json`` goes into ru
 
 from __future__ import annotations
 
+import difflib
 import math
 import random
 from typing import Any
@@ -31,6 +32,15 @@ class OptionError(ValueError):
     """A flag value that cannot work; the message says what to use instead."""
 
 
+def unknown_choice(flag: str, bad: list[str], choices: tuple[str, ...]) -> OptionError:
+    """``--nemesis: unknown 'partiton' (did you mean 'partition'?); choose from ...``: the nearest choice for each."""
+    shown = []
+    for word in bad:
+        close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+        shown.append(f"{word!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return OptionError(f"{flag}: unknown {', '.join(shown) or '(empty)'}; choose from {', '.join(choices)}")
+
+
 def parse_mix(text: str) -> tuple[int, int, int]:
     """``put:get:delete`` weights, e.g. ``5:5:1``."""
     parts = text.split(":")
@@ -47,9 +57,7 @@ def parse_nemesis(text: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     bad = [k for k in kinds if k not in NEMESIS_CHOICES]
     if bad or not kinds:
-        raise OptionError(
-            f"--nemesis: unknown kind(s) {', '.join(bad) or '(empty)'}; choose from {', '.join(NEMESIS_CHOICES)}"
-        )
+        raise unknown_choice("--nemesis", bad, NEMESIS_CHOICES)
     if "none" in kinds and len(kinds) > 1:
         raise OptionError("--nemesis none cannot be combined with other kinds")
     return () if kinds == ("none",) else kinds
@@ -113,7 +121,7 @@ def parse_checkers(text: str) -> tuple[str, ...]:
     names = tuple(k.strip() for k in text.split(",") if k.strip())
     bad = [k for k in names if k not in CHECKERS]
     if bad or not names:
-        raise OptionError(f"--checker: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(CHECKERS)}")
+        raise unknown_choice("--checker", bad, CHECKERS)
     return names
 
 
@@ -211,15 +219,15 @@ class RunOptions:
         if not 1 <= self.keys <= 1_000_000:
             raise OptionError(f"--keys must be between 1 and 1,000,000, got {self.keys}")
         if self.partition not in PARTITION_KINDS:
-            raise OptionError(f"--partition: unknown {self.partition!r}; choose from {', '.join(PARTITION_KINDS)}")
+            raise unknown_choice("--partition", [self.partition], tuple(PARTITION_KINDS))
         if self.crash_targets not in CRASH_TARGETS:
-            raise OptionError(f"--crash-targets: unknown {self.crash_targets!r}; choose from {', '.join(CRASH_TARGETS)}")
+            raise unknown_choice("--crash-targets", [self.crash_targets], tuple(CRASH_TARGETS))
         if self.key_dist not in KEY_DISTS:
-            raise OptionError(f"--key-dist: unknown {self.key_dist!r}; choose from {', '.join(KEY_DISTS)}")
+            raise unknown_choice("--key-dist", [self.key_dist], tuple(KEY_DISTS))
         if self.mode not in MODES:
-            raise OptionError(f"--mode: unknown {self.mode!r}; choose from {', '.join(MODES)}")
+            raise unknown_choice("--mode", [self.mode], tuple(MODES))
         if self.bug is not None and self.bug not in BUGS:
-            raise OptionError(f"--bug: unknown {self.bug!r}; choose from {', '.join(BUGS)}")
+            raise unknown_choice("--bug", [self.bug], tuple(BUGS))
         return self
 
     def to_json(self) -> dict[str, Any]:

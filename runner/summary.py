@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import textwrap
+from array import array
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 
-from checker.findings import checker_findings, finding_line, linearizability_note
+from checker.findings import checker_findings, clock_skew_note, finding_line, linearizability_note, plural
 
 from .node_logs import describe
 from .options import rate_text
@@ -18,14 +21,41 @@ from .run import RunResult
 VERDICT_WORDS = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 
 
-def _operation_table(history: Path) -> list[str]:
-    counts: Counter[tuple[str, str]] = Counter()
+@attrs.define
+class _Scan:
+    """What the summary reads from history.jsonl: client outcomes per f, and how long each op took."""
+
+    counts: Counter[tuple[str, str]] = attrs.Factory(Counter)
+    latencies: array[float] = attrs.Factory(lambda: array("d"))
+    """Seconds from invoke to completion of each client operation (ok, fail, info), final reads aside."""
+    info_n: int = 0
+
+    @property
+    def mean_latency(self) -> float | None:
+        return sum(self.latencies) / len(self.latencies) if self.latencies else None
+
+
+def _scan(history: Path) -> _Scan:
+    scan = _Scan()
+    invoked: dict[Any, int] = {}
     with history.open("rb") as lines:
         for line in lines:
             event = orjson.loads(line)
-            if event.get("process") == "nemesis" or event.get("type") == "invoke" or event.get("final"):
+            if event.get("process") == "nemesis" or event.get("final"):
                 continue
-            counts[(event["f"], event["type"])] += 1
+            if event.get("type") == "invoke":
+                invoked[event.get("process")] = event.get("time", 0)
+                continue
+            scan.counts[(event["f"], event["type"])] += 1
+            began = invoked.pop(event.get("process"), None)
+            if began is not None and event.get("time") is not None:
+                scan.latencies.append((event["time"] - began) / 1e9)
+                scan.info_n += event["type"] == "info"
+    return scan
+
+
+def _operation_table(scan: _Scan) -> list[str]:
+    counts = scan.counts
     rows = ["  operation       ok     fail     info"]
     for f in ("put", "get", "delete"):
         rows.append(f"  {f:<10} {counts[(f, 'ok')]:>7} {counts[(f, 'fail')]:>8} {counts[(f, 'info')]:>8}")
@@ -48,17 +78,33 @@ def _sizes(o: Any) -> str:
     return (", " + ", ".join(parts)) if parts else ""
 
 
-def _throughput(run: RunResult) -> list[str]:
+TOO_FEW_FOR_A_RATE = 20
+"""Fewer completions than this within the load give no rate worth printing (a shrunk run, a 1 s run)."""
+SHORTFALL = 0.9
+MAX_CONCURRENCY = 1000  # --concurrency's limit (RunOptions.validate)
+"""Below this fraction of the requested rate, the summary says why."""
+
+
+def _throughput(run: RunResult, scan: _Scan) -> list[str]:
     """Requested beside achieved, and for long runs the first 30 s beside the last 30 s."""
     t = run.throughput
     if not t:
         return []
+    requested = t["requested_rate"]
+    wanted = f"requested {requested:g} ops/s, " if requested != "max" else ""
+    if t.get("completed", TOO_FEW_FOR_A_RATE) < TOO_FEW_FOR_A_RATE:
+        total = sum(scan.counts.values())
+        return [f"  rate: {wanted}{t.get('completed', 0)} of {plural(total, 'operation')} completed within the "
+                f"{run.options.time_limit:g} s load: too few for a rate"]
     achieved = f"achieved {t['achieved_rate']:.0f} ops/s ({t['achieved_ok_rate']:.0f} ok)"
-    if t["requested_rate"] == "max":
-        line = f"  rate: {achieved}, closed loop with {run.options.concurrency} clients"
+    if requested == "max":
+        line = f"  rate: {achieved}, closed loop with {plural(run.options.concurrency, 'client')}"
     else:
-        line = f"  rate: requested {t['requested_rate']:g} ops/s, {achieved}"
+        line = f"  rate: {wanted}{achieved}"
     lines = [line]
+    why = _shortfall(run, scan)
+    if why:
+        lines.append(f"    {why}")
     trend = t.get("trend")
     if trend:
         change = trend["change"]
@@ -68,18 +114,83 @@ def _throughput(run: RunResult) -> list[str]:
     return lines
 
 
+def _mean_cycle(latencies: Sequence[float], think: float) -> float:
+    """Mean time between a client's invocations, for these latencies and think times uniform in 0.5-1.5 x ``think``.
+
+    A worker (``runner.workload``) sleeps for what is left of its drawn think time after the answer,
+    so one cycle lasts max(think time, latency): E[max(U(a, b), L)] for each measured L, averaged.
+    """
+    a, b = 0.5 * think, 1.5 * think
+    step = max(1, len(latencies) // 20_000)  # a sample is plenty for a one-line estimate
+    sample = latencies[::step]
+    total = 0.0
+    for lat in sample:
+        if lat <= a:
+            total += think
+        elif lat >= b:
+            total += lat
+        else:
+            total += (lat * (lat - a) + (b * b - lat * lat) / 2) / (b - a)
+    return total / len(sample)
+
+
+def _clients_needed(latencies: Sequence[float], requested: float, have: int) -> int | None:
+    """The fewest clients (up to the flag's limit) that these latencies let reach SHORTFALL x ``requested``."""
+    def reaches(c: int) -> bool:
+        return c / _mean_cycle(latencies, c / requested) >= SHORTFALL * requested
+
+    lo, hi = have, MAX_CONCURRENCY
+    if not reaches(hi):
+        return None
+    while hi - lo > 1:  # the rate c / cycle grows with c: more clients, more of each answer hidden by think time
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _shortfall(run: RunResult, scan: _Scan) -> str | None:
+    """Why the achieved rate fell short of the requested one, from measured figures; None when it did not.
+
+    Each worker invokes, waits for the outcome (an ``info`` op waits out the client's timeout),
+    then sleeps for what is left of a think time drawn from 0.5-1.5 x C/rate: C clients cannot
+    exceed C / mean latency, and since a cycle lasts the longer of think time and latency, answers
+    slower than the think time cost rate even when C / mean latency is above the requested rate.
+    """
+    t = run.throughput
+    requested = t.get("requested_rate")
+    mean = scan.mean_latency
+    if requested == "max" or not isinstance(requested, int | float) or not mean:
+        return None
+    if t["achieved_rate"] >= SHORTFALL * requested:
+        return None
+    c = run.options.concurrency
+    think = c / requested
+    cycle = _mean_cycle(scan.latencies, think)
+    timeouts = f" ({plural(scan.info_n, 'info op')} waited out the timeout)" if scan.info_n else ""
+    need = _clients_needed(scan.latencies, requested, c)
+    advice = f" ({need} would allow {SHORTFALL * requested:.0f} ops/s)" if need else ""
+    return (f"why: each of the {plural(c, 'client')} waits for its answer before its next operation: mean latency "
+            f"{mean * 1000:.0f} ms{timeouts} caps them at {c} / {mean:.3f} s = {c / mean:.0f} ops/s, and waiting "
+            f"for the longer of think time ({think * 500:.0f}-{think * 1500:.0f} ms) and answer at {c} / {cycle:.3f} s"
+            f" = {c / cycle:.0f} ops/s; raise --concurrency{advice}")
+
+
 def format_summary(run: RunResult) -> str:
     o = run.options
     r: dict[str, Any] = run.results
+    scan = _scan(run.run_dir / "history.jsonl")
     lines = [
         "",
         f"MinikeyDB run {run.run_dir.name}",
-        f"  seed {o.seed}, mode {o.mode}, {o.nodes} nodes, N={o.replicas} W={o.write_quorum} R={o.read_quorum}, "
-        f"{o.time_limit:g} s at {rate_text(o.rate)} ops/s over {o.keys} keys" + _sizes(o)
+        f"  seed {o.seed}, mode {o.mode}, {plural(o.nodes, 'node')}, N={o.replicas} W={o.write_quorum} "
+        f"R={o.read_quorum}, {o.time_limit:g} s at {rate_text(o.rate)} ops/s over {plural(o.keys, 'key')}" + _sizes(o)
         + (f", bug {o.bug}" if o.bug else ""),
-        *_throughput(run),
+        *_throughput(run, scan),
         "",
-        *_operation_table(run.run_dir / "history.jsonl"),
+        *_operation_table(scan),
         "",
         f"  faults injected: {_faults(run)}",
         *describe(r.get("stats", {}).get("node_logs", {})),
@@ -91,15 +202,15 @@ def format_summary(run: RunResult) -> str:
         if note:
             lines.append(f"  {note}")
     f = run.final
-    if f.converged:
-        lines.append(f"  converged: all {f.keys} keys written or read agree on every replica, {f.seconds:.2f} s into the final "
-                     f"reads ({f.rounds} round{'s' if f.rounds != 1 else ''}, after {o.quiesce:g} s quiescence)")
+    if f.converged:  # a statement about replicas only: the verdict below judges the values they hold
+        lines.append(f"  replicas agree on all {plural(f.keys, 'key')} written or read, {f.seconds:.2f} s into the "
+                     f"final reads ({plural(f.rounds, 'round')}, after {o.quiesce:g} s quiescence)")
     else:
         shown = ", ".join(_short(k) for k in f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
-        lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {len(f.disagreeing)} "
-                     f"key{'s' if len(f.disagreeing) != 1 else ''} still differ between replicas ({shown})")
+        n = len(f.disagreeing)
+        lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {plural(n, 'key')} still "
+                     f"differ{'s' if n == 1 else ''} between replicas ({shown})")
     anomalies = r.get("anomalies", [])
-    by_type = Counter(a.get("type", "?") for a in anomalies)
     verdict = VERDICT_WORDS.get(r.get("valid"), str(r.get("valid")))
     lines.append("")
     lines.append(f"  verdict: {verdict}")
@@ -117,9 +228,10 @@ def format_summary(run: RunResult) -> str:
     if any(f["checker"] == "linearizable" and f["valid"] is False for f in findings):
         wrapped = textwrap.wrap(linearizability_note((o.replicas, o.write_quorum, o.read_quorum)), 92)
         lines += ["    note: " + wrapped[0], *("          " + line for line in wrapped[1:])]
-    if o.nemesis and "clock-skew" in o.nemesis and by_type.get("lost-write"):
-        lines.append("    note: under clock-skew, last-writer-wins loses an acknowledged write whenever the")
-        lines.append("    skew exceeds the gap between conflicting writes; the lost writes above show exactly that.")
+    skew = clock_skew_note(r)
+    if skew:
+        wrapped = textwrap.wrap(skew, 92)
+        lines += ["    note: " + wrapped[0], *("          " + line for line in wrapped[1:])]
     lines += [
         "",
         f"  files:  {run.run_dir}/  history.jsonl  run.json  results.json  report.html",

@@ -95,3 +95,25 @@ def test_history_without_index_and_time_is_accepted(tmp_path):
     )
     events = read_events(path)
     assert [e["index"] for e in events] == [0, 1, 2]
+
+
+def test_missing_file_is_one_plain_line(tmp_path, capsys):
+    """check of a file that does not exist says '<path>: no such file', with no '(whole file): (no field)' filler."""
+    from checker.cli import main as check_main
+
+    missing = tmp_path / "nonexistent.jsonl"
+    assert check_main(["check", str(missing)]) == 254
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {missing}: no such file"
+
+
+def test_line_errors_still_name_file_line_and_field(tmp_path, capsys):
+    """A bad event still names its file, line and field."""
+    from checker.cli import main as check_main
+
+    bad = tmp_path / "h.jsonl"
+    bad.write_text('{"index": 0, "time": 1, "process": 0, "type": "invoke", "f": "put", "key": "k", "value": "v"}\n'
+                   '{"index": 1, "time": 2, "process": 0, "type": "okay", "f": "put", "key": "k", "value": "v"}\n')
+    assert check_main(["check", str(bad)]) == 254
+    err = capsys.readouterr().err
+    assert f"{bad}: line 2: field 'type'" in err

@@ -31,3 +31,24 @@ def test_large_run_is_aggregated_not_capped(tmp_path):
 
     n = int(re.search(r"([\d,]+) operations binned", page).group(1).replace(",", ""))
     assert n > DETAIL_LIMIT
+
+
+def test_convergence_table_after_one_final_heal_is_titled_so(tmp_path):
+    """Three partition windows closed by partition-stop and one final heal: the table says 'after the final heal'."""
+    from .builder import History
+
+    h = History()
+    for i in range(3):
+        h.at(1.0 + 2 * i)
+        h.nemesis("partition-start", {"groups": [["n1"], ["n2", "n3"]]})
+        h.put(0, "k1", f"p0-{i + 1}", node="n1")
+        h.at(2.0 + 2 * i)
+        h.nemesis("partition-stop")
+    h.nemesis("heal")
+    h.at(9.0)
+    h.final("k1", {"n1": "p0-3", "n2": "p0-3"})
+    run = tmp_path / "run"
+    run.mkdir()
+    h.write(run / "history.jsonl")
+    page = write_report(run).read_text()
+    assert "Convergence after the final heal" in page and "after each heal" not in page

@@ -135,3 +135,44 @@ def test_report_reads_true_and_plain(tmp_path):
     assert not [c for c in cells if re.fullmatch(r"-?\d+\.\d{4,}", c)]
     assert len({color for color, _ in F_STYLE.values()}) == len(F_STYLE) == len({s for _, s in F_STYLE.values()})
     assert "1 keys" not in page and "1 anomalies" not in page
+
+
+def _skewed_lost_write() -> History:
+    h = History()
+    h.at(1.0)
+    h.nemesis("clock-skew-start", {"nodes": ["n2"], "offset_ms": 500})
+    h.put(0, "k1", "old", node="n1")
+    h.put(1, "k1", "new", node="n2")
+    h.nemesis("clock-skew-stop")
+    h.nemesis("heal")
+    h.at(5.0)
+    h.final("k1", {"n1": "old", "n2": "old"})
+    return h
+
+
+def test_clock_skew_note_is_in_check_and_report(tmp_path):
+    """A lost write under clock-skew fault windows carries the LWW-under-skew note in check's summary and report.html."""
+    from checker.report import write_report
+
+    h = _skewed_lost_write()
+    r = check_events(h.events)
+    assert r["stats"]["anomaly_counts"].get("lost-write")
+    assert "last-writer-wins loses an acknowledged write" in summary(r, "h.jsonl")
+    run = tmp_path / "run"
+    run.mkdir()
+    h.write(run / "history.jsonl")
+    page = write_report(run, r).read_text()
+    assert "last-writer-wins loses an acknowledged write" in page
+
+
+def test_no_clock_skew_note_without_skew_windows():
+    """The same lost write without clock-skew windows gets no skew note (the note is about skew only)."""
+    h = History()
+    h.at(1.0)
+    h.put(0, "k1", "old", node="n1")
+    h.put(1, "k1", "new", node="n2")
+    h.at(5.0)
+    h.final("k1", {"n1": "old", "n2": "old"})
+    r = check_events(h.events)
+    assert r["stats"]["anomaly_counts"].get("lost-write")
+    assert "last-writer-wins loses" not in summary(r, "h.jsonl")

@@ -54,6 +54,29 @@ def test_near_misses_get_a_suggestion_and_exit_254(args: list[str], suggestion: 
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "suggestion"),
+    [
+        (["--nemesis", "partiton"], "did you mean 'partition'?"),
+        (["--nemesis", "partition,clock-skw"], "did you mean 'clock-skew'?"),
+        (["--partition", "halfs"], "did you mean 'halves'?"),
+        (["--bug", "no-tombstone"], "did you mean 'no-tombstones'?"),
+        (["--mode", "proceses"], "did you mean 'processes'?"),
+        (["--crash-targets", "majorty"], "did you mean 'majority'?"),
+        (["--key-dist", "zipff"], "did you mean 'zipf'?"),
+        (["--checker", "linearisable"], "did you mean 'linearizable'?"),
+        (["check", "x", "--checker", "linearisable"], "did you mean 'linearizable'?"),
+        (["check", "x", "--model", "registr"], "did you mean 'register'?"),
+    ],
+)
+def test_near_miss_choice_values_get_a_suggestion(args: list[str], suggestion: str) -> None:
+    """A mistyped value of a choice flag (nemesis, partition, bug, mode, ...) exits 254 naming the nearest choice."""
+    done = harness(*args, *([] if args[0] == "check" else ["--time-limit", "1"]))
+    assert done.returncode == 254, (done.stdout, done.stderr)
+    assert suggestion in done.stderr and next(a for a in args if a.startswith("--")) in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
 def test_an_unknown_word_is_called_an_unknown_command() -> None:
     """A first word that is no command is reported as such, listing the commands."""
     done = harness("frobnicate")
@@ -103,6 +126,18 @@ def test_bad_out_or_name_is_a_usage_error(tmp_path: Path, flags: list[str], ment
     assert done.returncode == 254, done.stderr
     assert mentions in done.stderr and "internal error" not in done.stderr
     assert not (tmp_path.parent / "escape").exists()
+
+
+@pytest.mark.parametrize("flags", [["--name", "a/b"], ["--out", "{file}"]], ids=["bad-name", "out-is-a-file"])
+def test_real_time_run_refused_before_it_announces_itself(tmp_path: Path, flags: list[str]) -> None:
+    """A udp run refused for a bad --name/--out prints only the error: no 'MinikeyDB: udp run ...' banner, no note."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    flags = [f.replace("{file}", str(a_file)) for f in flags]
+    done = harness("--mode", "udp", "--time-limit", "1", "--nemesis", "all", *flags, cwd=tmp_path)
+    assert done.returncode == 254, done.stderr
+    assert "MinikeyDB:" not in done.stderr and "note:" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 def test_read_only_out_directory_is_a_usage_error(tmp_path: Path) -> None:

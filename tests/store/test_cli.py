@@ -98,7 +98,7 @@ async def test_script_runs_every_line_and_prints_each_result(tmp_path):
 
 
 async def test_stats_lists_every_node_and_reports_a_down_one(tmp_path):
-    """stats prints a counter table with one column per node; a stopped node shows as down."""
+    """stats prints a counter table with one column per node; a stopped node shows as no answer, probed as not running."""
     config, path = config_file(tmp_path)
     async with running_cluster(config) as cluster:
         await run_cli("put", "k", "v", "--config", path, "--node", "n1")
@@ -108,12 +108,13 @@ async def test_stats_lists_every_node_and_reports_a_down_one(tmp_path):
     assert result.returncode == 0, result
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["counter", "n1", "n2", "n3"]
-    assert lines[2].split() == ["state", "up", "up", "down"]
+    assert lines[2].split() == ["state", "up", "up", "no", "answer"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
     for counter in ("keys", "tombstones", "hints_pending", "datagrams_sent", "datagrams_received"):
         assert counter in rows
     assert rows["keys"][2] == "-"
-    assert "n3" in result.stderr
+    assert "no answer from n3" in result.stderr and "(down, or signing with a different secret)" in result.stderr
+    assert "nothing listens at n3" in result.stderr  # the port probe tells which: n3 is not running
     assert one.returncode == 0 and one.stdout.splitlines()[0].split() == ["counter", "n1"]
 
 
@@ -125,9 +126,9 @@ def test_parse_script_reports_file_and_line():
     assert parse_script("put k a:b c\n", "s")[0].value == "a:b c"
 
 
-def test_format_stats_marks_silent_nodes_down():
-    """The stats table says 'down' for a node with no answer and lists headline counters first."""
+def test_format_stats_marks_silent_nodes_no_answer():
+    """The stats table says 'no answer' (not 'down') for a silent node and lists headline counters first."""
     table = format_stats({"n1": {"keys": 3, "zeta": 1}, "n2": None}).splitlines()
-    assert table[2].split() == ["state", "up", "down"]
+    assert table[2].split() == ["state", "up", "no", "answer"]
     assert table[3].split() == ["keys", "3", "-"]
     assert table[-1].split() == ["zeta", "1", "-"]

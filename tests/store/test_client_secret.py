@@ -58,7 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
     try:
         deadline = time.monotonic() + 30
         while cli("stats", "--config", str(config), cwd=nodes_dir).returncode != 0 or any(
-            "down" in line for line in cli("stats", "--config", str(config), cwd=nodes_dir).stdout.splitlines()
+            "no answer" in line for line in cli("stats", "--config", str(config), cwd=nodes_dir).stdout.splitlines()
         ):
             assert time.monotonic() < deadline, "nodes did not start"
             assert all(p.poll() is None for p in procs), [(base / f"n{i}.log").read_text() for i in (1, 2, 3)]
@@ -119,3 +119,41 @@ def test_client_with_another_secret_says_what_it_tried_and_why(cluster: tuple[Pa
         assert f"the {op} may or may not have happened" in first
     assert "something listens at n" in hint and "127.0.0.1:" in hint  # the probe saw the nodes' ports open
     assert "different secret" in hint and str(own) in hint and "not running" not in hint
+
+
+def test_stats_with_another_secret_says_no_answer_not_down(cluster: tuple[Path, Path], tmp_path: Path) -> None:
+    """Running nodes that drop a wrongly signed stats request show as 'no answer', and the probe says they listen."""
+    config, _ = cluster
+    own = tmp_path / "minikeydb-data" / "cluster.secret"
+    own.parent.mkdir()
+    own.write_text("not-the-nodes-secret-0123456789\n")
+    own.chmod(0o600)
+    done = cli("stats", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    state = next(line for line in done.stdout.splitlines() if line.startswith("state"))
+    assert "down" not in state and state.count("no answer") == 3
+    assert "(down, or signing with a different secret)" in done.stderr
+    assert "something listens at n" in done.stderr
+
+
+def test_no_secret_error_names_the_default_config_file_and_what_the_variable_holds(tmp_path: Path) -> None:
+    """Without --config, the no-secret error gives the default config's real file path and says
+    $MINIKEYDB_SECRET holds the secret itself, not a path."""
+    from minikeydb.config import default_config_path
+
+    done = cli("get", "k", cwd=tmp_path)
+    assert done.returncode == 254, done.stderr
+    assert "<default config" not in done.stderr
+    assert default_config_path() in done.stderr and Path(default_config_path()).is_file()
+    assert f"${SECRET_ENV} to the secret itself" in done.stderr and "not a path" in done.stderr
+
+
+def test_secret_variable_naming_a_file_is_warned_about(tmp_path: Path) -> None:
+    """$MINIKEYDB_SECRET set to a file's path (a common mistake) gets a warning that it holds the secret, not a path."""
+    path = tmp_path / "cluster.secret"
+    path.write_text("0123456789abcdef0123456789abcdef\n")
+    env = {**env_without_secret(), SECRET_ENV: str(path)}
+    done = subprocess.run([sys.executable, "-m", "minikeydb", "stats", "--node", "n1"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert f"${SECRET_ENV} is the path of a file" in done.stderr, done.stderr
+    assert "not a path" in done.stderr

@@ -1,0 +1,71 @@
+"""The run summary's small words are true: counts in the singular, no rate from a handful of ops, a shortfall explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from runner.final_reads import FinalReadReport
+from runner.options import RunOptions
+from runner.run import RunResult
+from runner.summary import format_summary
+
+MS = 1_000_000
+
+
+def _history(path: Path, ops: list[tuple[int, str, int, str]]) -> None:
+    """``ops`` are (process, f, latency ms, outcome); each starts where the last one of its process ended."""
+    events: list[dict[str, Any]] = []
+    clock: dict[int, int] = {}
+    for process, f, latency, outcome in ops:
+        start = clock.get(process, 0) + MS
+        clock[process] = start + latency * MS
+        events.append({"process": process, "type": "invoke", "f": f, "key": "k1", "value": None, "time": start})
+        events.append({"process": process, "type": outcome, "f": f, "key": "k1", "value": None,
+                       "time": clock[process]})
+    events.sort(key=lambda e: e["time"])
+    path.write_bytes(b"".join(orjson.dumps({"index": i, **e}) + b"\n" for i, e in enumerate(events)))
+
+
+def _result(tmp_path: Path, options: RunOptions, throughput: dict[str, Any], ops: list[tuple[int, str, int, str]],
+            valid: Any = True) -> RunResult:
+    _history(tmp_path / "history.jsonl", ops)
+    return RunResult(run_dir=tmp_path, options=options, results={"valid": valid, "anomalies": []},
+                     final=FinalReadReport(rounds=1, converged=True, seconds=0.01, keys=1), faults={}, elapsed=1.0,
+                     throughput=throughput)
+
+
+def test_a_one_node_one_key_run_is_said_in_the_singular(tmp_path: Path) -> None:
+    """A shrunk run of 1 node and 1 key says '1 node', '1 key', '1 round', and gives no rate for 1 operation."""
+    options = RunOptions(nodes=1, replicas=1, keys=1, time_limit=1.0, rate=200.0, concurrency=1)
+    tp = {"requested_rate": 200.0, "achieved_rate": 0.0, "achieved_ok_rate": 0.0, "completed": 0}
+    text = format_summary(_result(tmp_path, options, tp, [(0, "put", 5, "ok")]))
+    assert "1 node," in text and "over 1 key" in text and "1 nodes" not in text and "1 keys" not in text
+    assert "achieved 0 ops/s" not in text
+    assert "0 of 1 operation completed within the 1 s load: too few for a rate" in text
+
+
+def test_agreeing_replicas_are_not_called_converged_beside_an_invalid_verdict(tmp_path: Path) -> None:
+    """Replicas that agree on every key are reported as that, not as 'converged:', whatever the verdict."""
+    options = RunOptions(keys=1, time_limit=1.0)
+    text = format_summary(_result(tmp_path, options, {}, [(0, "put", 5, "ok")], valid=False))
+    assert "converged:" not in text
+    assert "replicas agree on all 1 key written or read" in text and "INVALID" in text
+
+
+def test_a_rate_shortfall_is_explained_from_the_measured_latency(tmp_path: Path) -> None:
+    """10 clients at 100 ms a request cannot do 200 ops/s: the summary gives the latency, 10/0.1 s = 100 ops/s, and
+    suggests --concurrency; a run that reached its rate gets no such line."""
+    options = RunOptions(time_limit=2.0, rate=200.0, concurrency=10)
+    ops = [(p, "get", 100, "ok") for p in range(10) for _ in range(20)]
+    short = {"requested_rate": 200.0, "achieved_rate": 100.0, "achieved_ok_rate": 100.0, "completed": 200}
+    text = format_summary(_result(tmp_path, options, short, ops))
+    assert "each of the 10 clients waits for its answer" in text
+    assert "mean latency 100 ms caps them at 10 / 0.100 s = 100 ops/s" in text
+    assert "longer of think time (25-75 ms) and answer at 10 / 0.100 s = 100 ops/s" in text
+    assert "raise --concurrency (21 would allow 180 ops/s)" in text  # 21 clients worked out by hand
+    assert len([line for line in text.splitlines() if "why:" in line]) == 1
+    full = {**short, "achieved_rate": 195.0, "achieved_ok_rate": 195.0}
+    assert "waits for its answer" not in format_summary(_result(tmp_path, options, full, ops))
