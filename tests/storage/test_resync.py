@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import orjson
 import pytest
 
-from minikeydb.log_storage import encode_entry
+from minikeydb.log_storage import MAGIC, MAX_WRITE_FRAME, TORN_ZEROS, encode_entry, frame_payload
 from minikeydb.record import Record
 from minikeydb.storage import StorageError
 
@@ -241,3 +242,156 @@ async def test_a_node_restarted_on_a_damaged_log_keeps_the_rest_and_repairs_the_
         assert node.storage.stats["frames_skipped_on_recovery"] == 1
         assert len(corrupt_copies(path)) == 1
         assert await wait_until(lambda: {r.key: r for r in node.storage.records()} == before, 8.0)
+
+
+# -- a damaged header (F5) ---------------------------------------------------------------------
+
+
+def warnings_of(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda d: d[:3] + bytes([d[3] ^ 0x01]) + d[4:], id="flipped-bit"),
+        pytest.param(lambda d: bytes(8) + d[8:], id="zeroed"),
+        pytest.param(lambda d: d[8:], id="cut-off"),
+        pytest.param(lambda d: d[5:], id="partly-cut-off"),
+    ],
+)
+async def test_damaged_header_keeps_every_record(log_engine, caplog, damage):
+    """A log whose 8-byte header is damaged, zeroed or cut off keeps all 1,000 frames, with a copy aside and a WARNING."""
+    await write_log(log_engine)
+    path = log_engine.path()
+    damaged = damage(path.read_bytes())
+    path.write_bytes(damaged)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == RECORDS and keys(store) == {rec(i).key for i in range(RECORDS)}
+    copies = corrupt_copies(path)
+    assert len(copies) == 1 and copies[0].read_bytes() == damaged
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and "header" in warnings[0] and str(copies[0]) in warnings[0], warnings
+    await store.aclose()
+    assert path.read_bytes().startswith(MAGIC)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        again = log_engine.open()
+    assert again.stats["records_recovered"] == RECORDS and not warnings_of(caplog)
+    await again.aclose()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"\x00" * 50_000, id="all-zeros"),
+        pytest.param(b"PK\x03\x04" + b"not a log at all " * 1000, id="foreign"),
+        pytest.param(MAGIC[:4] + b"\x00" * 4 + b"garbage" * 100, id="damaged-header-no-frames"),
+    ],
+)
+def test_file_without_any_frame_is_refused_untouched_with_advice(log_engine, content):
+    """A file with no recognisable frame is refused with a message saying what it is, that nothing changed, and what to do."""
+    path = log_engine.path()
+    path.write_bytes(content)
+    with pytest.raises(StorageError) as error:
+        log_engine.open()
+    message = str(error.value)
+    assert message.startswith(f"{path}: not a MinikeyDB log")
+    assert "nothing was changed" in message and "move it aside" in message and "replicas" in message
+    assert path.read_bytes() == content and not corrupt_copies(path)
+
+
+def test_first_format_log_with_a_damaged_header_is_refused_clearly(log_engine):
+    """A MKDBLOG1 log (no frame marks) with a damaged header is refused as such, untouched, not rewritten empty."""
+    from tests.storage.test_recovery import v1_frame
+
+    path = log_engine.path()
+    content = b"MKDBLOG3" + b"".join(v1_frame(rec(i)) for i in range(50))
+    path.write_bytes(content)
+    with pytest.raises(StorageError) as error:
+        log_engine.open()
+    message = str(error.value)
+    assert "first-format (MKDBLOG1)" in message and "header is damaged" in message
+    assert "nothing was changed" in message and "move it aside" in message
+    assert path.read_bytes() == content and not corrupt_copies(path)
+
+
+def test_header_torn_as_zeros_at_creation_starts_empty(log_engine):
+    """A header that never landed (a crash while the log was created: 8 zero bytes, nothing after) starts empty at INFO."""
+    path = log_engine.path()
+    path.write_bytes(bytes(8))
+    store = log_engine.open()
+    assert list(store.records()) == []
+    store.crash()
+    assert path.read_bytes() == MAGIC
+
+
+# -- large "torn tails" that are damage (F6) --------------------------------------------------
+
+
+async def test_zeroed_body_is_damage_not_a_torn_write(log_engine, caplog):
+    """Everything after the header zeroed is damage over many frames: kept aside with a WARNING giving the byte count."""
+    await write_log(log_engine)
+    path = log_engine.path()
+    data = path.read_bytes()
+    zeroed = MAGIC + bytes(len(data) - len(MAGIC))
+    path.write_bytes(zeroed)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == 0
+    copies = corrupt_copies(path)
+    assert len(copies) == 1 and copies[0].read_bytes() == zeroed
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and f"{len(zeroed) - len(MAGIC)} bytes" in warnings[0], warnings
+    await store.aclose()
+
+
+async def test_zeroed_second_half_is_damage(log_engine, caplog):
+    """The second half of the log zeroed keeps the first half and warns, with the copy aside."""
+    offsets = await write_log(log_engine)
+    path = log_engine.path()
+    data = path.read_bytes()
+    half = len(data) // 2
+    path.write_bytes(data[:half] + bytes(len(data) - half))
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == frame_of(offsets, half)
+    assert len(corrupt_copies(path)) == 1 and len(warnings_of(caplog)) == 1
+    await store.aclose()
+
+
+async def test_small_zero_tail_is_still_a_torn_write(log_engine, caplog):
+    """A few zeros after the last frame (a block of the last write that never landed) are cut quietly at INFO."""
+    await write_log(log_engine)
+    path = log_engine.path()
+    with path.open("ab") as f:
+        f.write(bytes(TORN_ZEROS))
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == RECORDS
+    assert not corrupt_copies(path) and not warnings_of(caplog) and "torn" in caplog.text
+    await store.aclose()
+
+
+async def test_cut_frame_larger_than_any_write_is_damage(log_engine, caplog):
+    """A log cut inside a frame whose stated size no write of this engine reaches is truncation, not a crash: warned and kept aside."""
+    await write_log(log_engine, 10)
+    path = log_engine.path()
+    big = frame_payload(orjson.dumps([0, "big", "x" * (MAX_WRITE_FRAME + 10), 1, 0, "n1"]))
+    cut = path.read_bytes() + big[: len(big) // 2]
+    path.write_bytes(cut)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == 10
+    copies = corrupt_copies(path)
+    assert len(copies) == 1 and copies[0].read_bytes() == cut
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and f"{len(big) // 2} bytes" in warnings[0], warnings
+    await store.aclose()
+
+
+def test_the_engine_never_writes_a_frame_above_the_write_limit():
+    """encode_entry refuses a record whose frame would exceed MAX_WRITE_FRAME, so a longer cut frame cannot be a torn write."""
+    with pytest.raises(ValueError, match="limit"):
+        encode_entry(Record("big", "x" * MAX_WRITE_FRAME, (1, 0, "n1")))
