@@ -85,6 +85,9 @@ acknowledged data quietly.
 
 _PUT, _PURGE = 0, 1
 
+_DURABLE = struct.Struct("<QQI")  # the log's inode, a size it reached durably, CRC32 of the two
+"""What the lock file holds: a lower bound on the log's durable size (see ``LogStorage._note_durable``)."""
+
 
 def frame_payload(payload: bytes) -> bytes:
     """Frame one payload: mark, length, CRC32 over mark, length and payload, then the payload."""
@@ -376,6 +379,7 @@ class LogStorage(IndexedStorage):
         self._staged_frames = 0
         self._fd: int | None = None
         self._lock_fd: int | None = None
+        self._ino = 0  # the log file's inode, which the durable-size note in the lock file names
         # Held by the worker thread for a write+fsync and by crash(): after crash() returns no
         # write is in flight and none will start, as after a real process death.
         self._io_lock = threading.Lock()
@@ -497,6 +501,8 @@ class LogStorage(IndexedStorage):
             _fsync_dir(path.parent)
             self._fd = fd
             self.log_bytes = len(MAGIC)
+            self._ino = os.fstat(fd).st_ino
+            self._note_durable(self._ino, len(MAGIC), sync=True)  # forget any earlier log's size
             if data:
                 self.stats["bytes_discarded_on_recovery"] = len(data)
                 logger.info("%s: log header torn while the log was created (%d bytes); starting empty", path, len(data))
@@ -506,14 +512,30 @@ class LogStorage(IndexedStorage):
                 logger.info("%s: log is empty (0 bytes); starting empty", path)
             return
         scan = scan_frames(data, path)
+        # A log shorter than a size it once reached durably was cut by something other than a
+        # crash (a crash only loses what was never synced): damage, even where the cut looks
+        # like a torn last write or falls between two frames.
+        durable = self._durable_size(os.stat(path).st_ino)
+        ends = scan.tail.start if scan.tail is not None else len(data)
+        lost_synced = durable is not None and ends < durable
+        truncated = durable if durable is not None and len(data) < durable else None
+        if lost_synced and scan.tail is not None and scan.torn_tail:
+            reason = f"{scan.tail.reason}; it starts before the {durable} bytes once synced, so it is no torn write"
+            scan = attrs.evolve(scan, tail=attrs.evolve(scan.tail, reason=reason), torn_tail=False)
         for entry in scan.entries:
             self._load(entry)
         self.stats["records_recovered"] = len(scan.entries)
         self.stats["frames_skipped_on_recovery"] = scan.frames_skipped
         self.stats["bytes_discarded_on_recovery"] = scan.bytes_skipped
-        damaged = bool(scan.damaged) or (scan.tail is not None and not scan.torn_tail) or scan.bad_header is not None
+        damaged = (
+            bool(scan.damaged)
+            or (scan.tail is not None and not scan.torn_tail)
+            or scan.bad_header is not None
+            or lost_synced
+        )
         if not damaged and scan.version == 2:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            self._ino = os.fstat(fd).st_ino
             if scan.tail is not None:  # torn: the crash's unfinished write, nothing to keep
                 os.ftruncate(fd, scan.tail.start)
                 os.fsync(fd)
@@ -529,6 +551,7 @@ class LogStorage(IndexedStorage):
         assert size is not None  # only a running store's rewrite can be overtaken by a crash
         self.log_bytes = size
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._ino = os.fstat(self._fd).st_ino
         if copy is not None:
             where = [*scan.damaged, *([scan.tail] if scan.tail is not None and not scan.torn_tail else [])]
             parts = []
@@ -544,6 +567,11 @@ class LogStorage(IndexedStorage):
                     f"skipped {frames} damaged frame{'' if frames == 1 else 's'} "
                     f"({sum(d.end - d.start for d in where)} bytes in {len(where)} place{'' if len(where) == 1 else 's'}; "
                     f"first at offset {where[0].start}: {where[0].reason})"
+                )
+            if truncated is not None:
+                parts.append(
+                    f"the log was truncated: it is {len(data)} bytes, shorter than the {truncated} bytes it "
+                    f"had reached durably (synced frames are gone; the other replicas hold them)"
                 )
             logger.warning(
                 "%s: %s; kept %d intact records; the damaged file is kept at %s, the log was rewritten without the damage",
@@ -573,6 +601,32 @@ class LogStorage(IndexedStorage):
             _fsync_dir(self.path.parent)
             return copy
         raise StorageError(f"{self.path}: cannot keep the damaged log aside: 1000 copies named {copy.name} exist")
+
+    def _durable_size(self, ino: int) -> int | None:
+        """The size the log with inode ``ino`` is known to have reached durably, if the lock file says."""
+        assert self._lock_fd is not None
+        note = os.pread(self._lock_fd, _DURABLE.size, 0)
+        if len(note) != _DURABLE.size:
+            return None  # no note yet (a new lock file, or one from before the note existed)
+        noted_ino, size, crc = _DURABLE.unpack(note)
+        if crc != zlib.crc32(note[:16]) or noted_ino != ino:
+            return None  # torn, or about another file (the log was replaced or moved aside)
+        return size
+
+    def _note_durable(self, ino: int, size: int, *, sync: bool) -> None:
+        """Record in the lock file that the log (inode ``ino``) has reached ``size`` bytes durably.
+
+        Called only after those bytes were fsync'd, so the note, whichever version of it a crash
+        leaves on disk, never exceeds what the log durably holds: a lower bound, which lets
+        recovery tell a truncated log (shorter than the note) from a crash's torn write (past it).
+        It costs one unsynced 20-byte ``pwrite`` per group commit. Before a rewrite shrinks the log
+        the note is synced (``sync``), so that an older, larger note cannot come back.
+        """
+        assert self._lock_fd is not None
+        head = struct.pack("<QQ", ino, size)
+        os.pwrite(self._lock_fd, head + zlib.crc32(head).to_bytes(4, "little"), 0)
+        if sync:
+            os.fsync(self._lock_fd)
 
     # -- engine hooks --------------------------------------------------------------------------
 
@@ -627,6 +681,7 @@ class LogStorage(IndexedStorage):
                 # default for its WAL on Linux for the same reason).
                 os.fdatasync(fd)
                 self.stats["fsyncs"] += 1
+                self._note_durable(self._ino, self.log_bytes + len(data), sync=False)
             return True
 
     def _discard_staged(self) -> None:
@@ -692,9 +747,11 @@ class LogStorage(IndexedStorage):
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
+            ino = os.fstat(fd).st_ino
         finally:
             os.close(fd)
         if not reopen:
+            self._note_durable(ino, len(data), sync=True)
             os.replace(tmp, self.path)
             _fsync_dir(self.path.parent)
             return len(data)
@@ -702,12 +759,16 @@ class LogStorage(IndexedStorage):
             if self._fd is None:  # crashed meanwhile: as if killed before the rename
                 tmp.unlink(missing_ok=True)
                 return None
+            # The note names the new file before the rename makes it the log: a crash in
+            # between leaves the old log, which the note does not name (no check, no false alarm).
+            self._note_durable(ino, len(data), sync=True)
             os.replace(tmp, self.path)
             _fsync_dir(self.path.parent)
             new_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             os.close(self._fd)
             self._fd = new_fd
-            self.stats["fsyncs"] += 2
+            self._ino = ino
+            self.stats["fsyncs"] += 3
         return len(data)
 
 

@@ -19,9 +19,9 @@ def rec(i: int) -> Record:
     return Record(f"key{i:04d}", f"value-{i}", (1000 + i, 0, "n1"))
 
 
-async def write_log(log_engine, n: int = RECORDS) -> list[int]:
+async def write_log(log_engine, n: int = RECORDS, **kwargs: object) -> list[int]:
     """``n`` records, one frame each, in one group commit; returns each frame's offset in the file."""
-    store = log_engine.open()
+    store = log_engine.open(**kwargs)
     await store.apply([rec(i) for i in range(n)])
     await store.aclose()
     size = log_engine.path().stat().st_size
@@ -395,3 +395,89 @@ def test_the_engine_never_writes_a_frame_above_the_write_limit():
     """encode_entry refuses a record whose frame would exceed MAX_WRITE_FRAME, so a longer cut frame cannot be a torn write."""
     with pytest.raises(ValueError, match="limit"):
         encode_entry(Record("big", "x" * MAX_WRITE_FRAME, (1, 0, "n1")))
+
+
+# -- a log shorter than what was once durable (F6: truncation) -----------------------------------
+
+
+async def test_log_truncated_inside_a_frame_is_damage_not_a_torn_write(log_engine, caplog):
+    """A synced log cut to half its size (inside a frame) is a truncation, told from a crash by the durable size: WARNING, copy."""
+    offsets = await write_log(log_engine, fsync=True)
+    path = log_engine.path()
+    half = path.stat().st_size // 2
+    with path.open("r+b") as f:
+        f.truncate(half)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == frame_of(offsets, half)
+    assert len(corrupt_copies(path)) == 1
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and "truncated" in warnings[0], warnings
+    await store.aclose()
+
+
+async def test_log_truncated_at_a_frame_boundary_is_damage(log_engine, caplog):
+    """A synced log cut exactly between two frames (no partial frame at all) is still reported as truncated."""
+    offsets = await write_log(log_engine, fsync=True)
+    path = log_engine.path()
+    with path.open("r+b") as f:
+        f.truncate(offsets[600])
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == 600
+    assert len(corrupt_copies(path)) == 1
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and "truncated" in warnings[0], warnings
+    await store.aclose()
+
+
+async def test_unsynced_last_write_cut_short_is_still_a_quiet_torn_tail(log_engine, caplog):
+    """With the durable size known, a partial frame after it (a write whose fsync never returned) is cut at INFO, no copy."""
+    await write_log(log_engine, fsync=True)
+    path = log_engine.path()
+    frame = encode_entry(rec(RECORDS))
+    with path.open("ab") as f:
+        f.write(frame[: len(frame) - 7])
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == RECORDS
+    assert not corrupt_copies(path) and not warnings_of(caplog) and "torn" in caplog.text
+    await store.aclose()
+
+
+async def test_log_moved_aside_or_replaced_is_not_called_truncated(log_engine, caplog):
+    """Moving the log aside starts empty, and a different (shorter) log put in its place opens, both without a WARNING."""
+    await write_log(log_engine, fsync=True)
+    path = log_engine.path()
+    path.rename(path.with_name("a.log.bad"))
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open(fsync=True)
+        assert list(store.records()) == []
+        await store.apply([rec(0)])
+        await store.aclose()
+    other = log_engine.path("other")
+    store = log_engine.open("other", fsync=True)
+    await store.apply([rec(1)])
+    await store.aclose()
+    await write_log(log_engine, fsync=True)  # a long log again, then a short one moved over it
+    other.replace(path)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open(fsync=True)
+    assert keys(store) == {rec(1).key}
+    assert not warnings_of(caplog) and not corrupt_copies(path)
+    await store.aclose()
+
+
+async def test_compaction_then_crash_is_not_called_truncated(log_engine, caplog):
+    """A compaction shrinks the log below the size once synced; the durable size moves with it, so the reopen is quiet."""
+    store = log_engine.open(fsync=True)
+    for i in range(200):
+        await store.apply([Record("same", f"v{i}", (1000 + i, 0, "n1"))])
+    await store.compact()
+    await store.apply([rec(1)])
+    store.crash()
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        again = log_engine.open(fsync=True)
+    assert again.get("same").value == "v199" and again.get(rec(1).key) == rec(1)
+    assert not warnings_of(caplog) and not corrupt_copies(log_engine.path())
+    await again.aclose()
