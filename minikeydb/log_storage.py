@@ -275,8 +275,9 @@ def _refusal(data: bytes, path: Path) -> StorageError:
         f"nothing was changed. If this is the node's log, move it aside (e.g. to {path.name}.bad) and "
         "restart to start this node empty: the other replicas hold the data and anti-entropy copies it back"
     )
-    probe = data[: 1024 * 1024]
-    if _next_frame(probe, 0, 1) is not None:
+    # A first-format frame right after the (damaged) header, or at the start (header cut off):
+    # checked at those two places only, as a search would try every "[" of a foreign file.
+    if any(not isinstance(_frame_at(data, at, 1), str) for at in (len(MAGIC_V1), 0)):
         return StorageError(
             f"{path}: not a MinikeyDB log it can read: this looks like a first-format (MKDBLOG1) log "
             f"whose header is damaged ({data[:8]!r}); that format has no frame marks to recover by, so "

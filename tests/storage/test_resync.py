@@ -302,12 +302,13 @@ def test_file_without_any_frame_is_refused_untouched_with_advice(log_engine, con
     assert path.read_bytes() == content and not corrupt_copies(path)
 
 
-def test_first_format_log_with_a_damaged_header_is_refused_clearly(log_engine):
+@pytest.mark.parametrize("header", [b"MKDBLOG3", bytes(8), b""], ids=["flipped-bit", "zeroed", "cut-off"])
+def test_first_format_log_with_a_damaged_header_is_refused_clearly(log_engine, header):
     """A MKDBLOG1 log (no frame marks) with a damaged header is refused as such, untouched, not rewritten empty."""
     from tests.storage.test_recovery import v1_frame
 
     path = log_engine.path()
-    content = b"MKDBLOG3" + b"".join(v1_frame(rec(i)) for i in range(50))
+    content = header + b"".join(v1_frame(rec(i)) for i in range(50))
     path.write_bytes(content)
     with pytest.raises(StorageError) as error:
         log_engine.open()
