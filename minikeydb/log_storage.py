@@ -19,7 +19,9 @@ intact frame: damage in the middle or at the end is skipped, the damaged file is
 ``<log>.corrupt-<UTC time>`` first and a WARNING says how many frames were skipped and where the
 copy is. A damaged header is such damage too when marked frames follow it; a file with no
 recognisable frame is refused untouched. Only a torn tail, the unfinished last write of a crash
-(one partial frame of a size this engine writes, or at most a block of zeros), is cut quietly (INFO).
+(one partial frame of a size this engine writes, or at most a block of zeros, past the size the
+log is known to have reached durably: after each fsync'd group commit the lock file notes it, see
+``LogStorage._note_durable``), is cut quietly (INFO); a log shorter than that size was truncated.
 
 Unflushed frames are buffered in user space (a ``bytearray``), never handed to the kernel before
 the group-commit write, so ``crash()`` loses exactly what SIGKILL followed by power loss would.
@@ -230,9 +232,10 @@ def _tail_verdict(data: bytes, pos: int, version: int, reason: str) -> tuple[boo
     a complete frame whose length field alone was damaged, which also looks cut short but is told
     apart by its CRC, matching once the length is taken from the file's end instead.
 
-    What it cannot tell apart: a file truncated by something else at a point inside a frame of
-    ordinary size looks exactly like a crash mid-append, and is cut at INFO (what it loses, the
-    frames after the cut, the other replicas hold).
+    What the bytes alone cannot tell apart: a file truncated by something else at a point inside
+    a frame of ordinary size looks exactly like a crash mid-append. ``LogStorage._recover`` tells
+    them apart with the durable size noted in the lock file (a cut before it is damage); without
+    a note (``fsync=False``, an older lock file) such a cut is taken for a torn write, at INFO.
     """
     tail = data[pos:]
     if not tail.strip(b"\x00"):
