@@ -31,7 +31,7 @@ async def write_ten(log_engine) -> int:
 @pytest.mark.parametrize("cut", [1, 5, 9, "frame"])
 async def test_torn_tail_is_truncated_and_prefix_kept(log_engine, caplog, cut):
     """A last frame cut anywhere (in its header or its payload) is discarded at INFO; the nine before survive."""
-    last = await write_ten(log_engine)
+    last = await write_ten(log_engine)  # fsync=False: no size is noted as durable, so any cut is a crash's
     path = log_engine.path()
     size = path.stat().st_size
     keep = size - last + 5 if cut == "frame" else size - cut  # "frame": only 5 header bytes remain

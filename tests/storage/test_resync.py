@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import orjson
 import pytest
 
-from minikeydb.log_storage import encode_entry
+from minikeydb.log_storage import MAGIC, MAX_WRITE_FRAME, TORN_ZEROS, encode_entry, frame_payload
 from minikeydb.record import Record
 from minikeydb.storage import StorageError
 
@@ -18,9 +19,9 @@ def rec(i: int) -> Record:
     return Record(f"key{i:04d}", f"value-{i}", (1000 + i, 0, "n1"))
 
 
-async def write_log(log_engine, n: int = RECORDS) -> list[int]:
+async def write_log(log_engine, n: int = RECORDS, **kwargs: object) -> list[int]:
     """``n`` records, one frame each, in one group commit; returns each frame's offset in the file."""
-    store = log_engine.open()
+    store = log_engine.open(**kwargs)
     await store.apply([rec(i) for i in range(n)])
     await store.aclose()
     size = log_engine.path().stat().st_size
@@ -241,3 +242,243 @@ async def test_a_node_restarted_on_a_damaged_log_keeps_the_rest_and_repairs_the_
         assert node.storage.stats["frames_skipped_on_recovery"] == 1
         assert len(corrupt_copies(path)) == 1
         assert await wait_until(lambda: {r.key: r for r in node.storage.records()} == before, 8.0)
+
+
+# -- a damaged header (F5) ---------------------------------------------------------------------
+
+
+def warnings_of(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda d: d[:3] + bytes([d[3] ^ 0x01]) + d[4:], id="flipped-bit"),
+        pytest.param(lambda d: bytes(8) + d[8:], id="zeroed"),
+        pytest.param(lambda d: d[8:], id="cut-off"),
+        pytest.param(lambda d: d[5:], id="partly-cut-off"),
+    ],
+)
+async def test_damaged_header_keeps_every_record(log_engine, caplog, damage):
+    """A log whose 8-byte header is damaged, zeroed or cut off keeps all 1,000 frames, with a copy aside and a WARNING."""
+    await write_log(log_engine)
+    path = log_engine.path()
+    damaged = damage(path.read_bytes())
+    path.write_bytes(damaged)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == RECORDS and keys(store) == {rec(i).key for i in range(RECORDS)}
+    copies = corrupt_copies(path)
+    assert len(copies) == 1 and copies[0].read_bytes() == damaged
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and "header" in warnings[0] and str(copies[0]) in warnings[0], warnings
+    await store.aclose()
+    assert path.read_bytes().startswith(MAGIC)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        again = log_engine.open()
+    assert again.stats["records_recovered"] == RECORDS and not warnings_of(caplog)
+    await again.aclose()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"\x00" * 50_000, id="all-zeros"),
+        pytest.param(b"PK\x03\x04" + b"not a log at all " * 1000, id="foreign"),
+        pytest.param(MAGIC[:4] + b"\x00" * 4 + b"garbage" * 100, id="damaged-header-no-frames"),
+    ],
+)
+def test_file_without_any_frame_is_refused_untouched_with_advice(log_engine, content):
+    """A file with no recognisable frame is refused with a message saying what it is, that nothing changed, and what to do."""
+    path = log_engine.path()
+    path.write_bytes(content)
+    with pytest.raises(StorageError) as error:
+        log_engine.open()
+    message = str(error.value)
+    assert message.startswith(f"{path}: not a MinikeyDB log")
+    assert "nothing was changed" in message and "move it aside" in message and "replicas" in message
+    assert path.read_bytes() == content and not corrupt_copies(path)
+
+
+@pytest.mark.parametrize("header", [b"MKDBLOG3", bytes(8), b""], ids=["flipped-bit", "zeroed", "cut-off"])
+def test_first_format_log_with_a_damaged_header_is_refused_clearly(log_engine, header):
+    """A MKDBLOG1 log (no frame marks) with a damaged header is refused as such, untouched, not rewritten empty."""
+    from tests.storage.test_recovery import v1_frame
+
+    path = log_engine.path()
+    content = header + b"".join(v1_frame(rec(i)) for i in range(50))
+    path.write_bytes(content)
+    with pytest.raises(StorageError) as error:
+        log_engine.open()
+    message = str(error.value)
+    assert "first-format (MKDBLOG1)" in message and "header is damaged" in message
+    assert "nothing was changed" in message and "move it aside" in message
+    assert path.read_bytes() == content and not corrupt_copies(path)
+
+
+def test_header_torn_as_zeros_at_creation_starts_empty(log_engine):
+    """A header that never landed (a crash while the log was created: 8 zero bytes, nothing after) starts empty at INFO."""
+    path = log_engine.path()
+    path.write_bytes(bytes(8))
+    store = log_engine.open()
+    assert list(store.records()) == []
+    store.crash()
+    assert path.read_bytes() == MAGIC
+
+
+# -- large "torn tails" that are damage (F6) --------------------------------------------------
+
+
+async def test_zeroed_body_is_damage_not_a_torn_write(log_engine, caplog):
+    """Everything after the header zeroed is damage over many frames: kept aside with a WARNING giving the byte count."""
+    await write_log(log_engine)
+    path = log_engine.path()
+    data = path.read_bytes()
+    zeroed = MAGIC + bytes(len(data) - len(MAGIC))
+    path.write_bytes(zeroed)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == 0
+    copies = corrupt_copies(path)
+    assert len(copies) == 1 and copies[0].read_bytes() == zeroed
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and f"{len(zeroed) - len(MAGIC)} bytes" in warnings[0], warnings
+    await store.aclose()
+
+
+async def test_zeroed_second_half_is_damage(log_engine, caplog):
+    """The second half of the log zeroed keeps the first half and warns, with the copy aside."""
+    offsets = await write_log(log_engine)
+    path = log_engine.path()
+    data = path.read_bytes()
+    half = len(data) // 2
+    path.write_bytes(data[:half] + bytes(len(data) - half))
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == frame_of(offsets, half)
+    assert len(corrupt_copies(path)) == 1 and len(warnings_of(caplog)) == 1
+    await store.aclose()
+
+
+async def test_small_zero_tail_is_still_a_torn_write(log_engine, caplog):
+    """A few zeros after the last frame (a block of the last write that never landed) are cut quietly at INFO."""
+    await write_log(log_engine)
+    path = log_engine.path()
+    with path.open("ab") as f:
+        f.write(bytes(TORN_ZEROS))
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == RECORDS
+    assert not corrupt_copies(path) and not warnings_of(caplog) and "torn" in caplog.text
+    await store.aclose()
+
+
+async def test_cut_frame_larger_than_any_write_is_damage(log_engine, caplog):
+    """A log cut inside a frame whose stated size no write of this engine reaches is truncation, not a crash: warned and kept aside."""
+    await write_log(log_engine, 10)
+    path = log_engine.path()
+    big = frame_payload(orjson.dumps([0, "big", "x" * (MAX_WRITE_FRAME + 10), 1, 0, "n1"]))
+    cut = path.read_bytes() + big[: len(big) // 2]
+    path.write_bytes(cut)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == 10
+    copies = corrupt_copies(path)
+    assert len(copies) == 1 and copies[0].read_bytes() == cut
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and f"{len(big) // 2} bytes" in warnings[0], warnings
+    await store.aclose()
+
+
+def test_the_engine_never_writes_a_frame_above_the_write_limit():
+    """encode_entry refuses a record whose frame would exceed MAX_WRITE_FRAME, so a longer cut frame cannot be a torn write."""
+    with pytest.raises(ValueError, match="limit"):
+        encode_entry(Record("big", "x" * MAX_WRITE_FRAME, (1, 0, "n1")))
+
+
+# -- a log shorter than what was once durable (F6: truncation) -----------------------------------
+
+
+async def test_log_truncated_inside_a_frame_is_damage_not_a_torn_write(log_engine, caplog):
+    """A synced log cut to half its size (inside a frame) is a truncation, told from a crash by the durable size: WARNING, copy."""
+    offsets = await write_log(log_engine, fsync=True)
+    path = log_engine.path()
+    half = path.stat().st_size // 2
+    with path.open("r+b") as f:
+        f.truncate(half)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == frame_of(offsets, half)
+    assert len(corrupt_copies(path)) == 1
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and "truncated" in warnings[0], warnings
+    await store.aclose()
+
+
+async def test_log_truncated_at_a_frame_boundary_is_damage(log_engine, caplog):
+    """A synced log cut exactly between two frames (no partial frame at all) is still reported as truncated."""
+    offsets = await write_log(log_engine, fsync=True)
+    path = log_engine.path()
+    with path.open("r+b") as f:
+        f.truncate(offsets[600])
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == 600
+    assert len(corrupt_copies(path)) == 1
+    warnings = warnings_of(caplog)
+    assert len(warnings) == 1 and "truncated" in warnings[0], warnings
+    await store.aclose()
+
+
+async def test_unsynced_last_write_cut_short_is_still_a_quiet_torn_tail(log_engine, caplog):
+    """With the durable size known, a partial frame after it (a write whose fsync never returned) is cut at INFO, no copy."""
+    await write_log(log_engine, fsync=True)
+    path = log_engine.path()
+    frame = encode_entry(rec(RECORDS))
+    with path.open("ab") as f:
+        f.write(frame[: len(frame) - 7])
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open()
+    assert store.stats["records_recovered"] == RECORDS
+    assert not corrupt_copies(path) and not warnings_of(caplog) and "torn" in caplog.text
+    await store.aclose()
+
+
+async def test_log_moved_aside_or_replaced_is_not_called_truncated(log_engine, caplog):
+    """Moving the log aside starts empty, and a different (shorter) log put in its place opens, both without a WARNING."""
+    await write_log(log_engine, fsync=True)
+    path = log_engine.path()
+    path.rename(path.with_name("a.log.bad"))
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open(fsync=True)
+        assert list(store.records()) == []
+        await store.apply([rec(0)])
+        await store.aclose()
+    other = log_engine.path("other")
+    store = log_engine.open("other", fsync=True)
+    await store.apply([rec(1)])
+    await store.aclose()
+    await write_log(log_engine, fsync=True)  # a long log again, then a short one moved over it
+    other.replace(path)
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        store = log_engine.open(fsync=True)
+    assert keys(store) == {rec(1).key}
+    assert not warnings_of(caplog) and not corrupt_copies(path)
+    await store.aclose()
+
+
+async def test_compaction_then_crash_is_not_called_truncated(log_engine, caplog):
+    """A compaction shrinks the log below the size once synced; the durable size moves with it, so the reopen is quiet."""
+    store = log_engine.open(fsync=True)
+    for i in range(200):
+        await store.apply([Record("same", f"v{i}", (1000 + i, 0, "n1"))])
+    await store.compact()
+    await store.apply([rec(1)])
+    store.crash()
+    with caplog.at_level(logging.INFO, logger="minikeydb.storage"):
+        again = log_engine.open(fsync=True)
+    assert again.get("same").value == "v199" and again.get(rec(1).key) == rec(1)
+    assert not warnings_of(caplog) and not corrupt_copies(log_engine.path())
+    await again.aclose()
