@@ -19,11 +19,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import re
+
 import orjson
 
 TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
 NEMESIS = "nemesis"
+_LONG_DIGITS = re.compile(rb"-?\d{300,}")  # an integer orjson reads as infinity (beyond float range)
 
 
 class HistoryError(ValueError):
@@ -93,6 +96,12 @@ def _jsonl_lines(fh: Any, path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 obj = loads(raw)
             except orjson.JSONDecodeError as e:
+                big = _LONG_DIGITS.search(raw)
+                if big is not None and "infinity" in str(e):
+                    digits = len(big.group().lstrip(b"-"))
+                    raise HistoryError(
+                        path, lineno, "(json)", f"an integer too large ({digits} digits) at column {big.start() + 1}"
+                    ) from None
                 if not raw.endswith(b"\n"):
                     problem = f"truncated or malformed JSON on the last line ({e})"
                 else:
@@ -105,6 +114,33 @@ def _jsonl_lines(fh: Any, path: Path) -> Iterator[tuple[int, Any]]:
 
 def _type_name(v: object) -> str:
     return "null" if v is None else type(v).__name__
+
+
+def _finite(x: float) -> bool:
+    return x - x == 0.0  # false for inf and nan
+
+
+def _big_integer(x: float) -> bool:
+    """A float that is most likely a JSON integer beyond 64 bits (orjson reads those as floats)."""
+    return x.is_integer() and abs(x) >= 2.0**64
+
+
+def _describe(v: object) -> str:
+    """A field's value for a message, saying the truth about numbers the JSON reader had to approximate."""
+    if type(v) is float:
+        if not _finite(v):
+            return f"{v!r} (not a finite number)"
+        if _big_integer(v):
+            return (
+                f"a number too large for an integer field ({v!r}, {len(str(int(abs(v))))} digits: "
+                "an integer too large for 64 bits, which JSON readers cannot hold exactly)"
+            )
+    if type(v) is int and abs(v) >= 2**64:
+        return f"an integer too large ({len(str(abs(v)))} digits)"
+    text = repr(v)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{_type_name(v)} {text}"
 
 
 def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dict[str, Any]]:
@@ -127,7 +163,7 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
         if idx is None:
             ev["index"] = idx = position
         elif type(idx) is not int or idx < 0:
-            raise HistoryError(path, line, "index", f"expected a non-negative integer, got {idx!r}")
+            raise HistoryError(path, line, "index", f"expected a non-negative integer, got {_describe(idx)}")
         if idx <= last_index:
             raise HistoryError(
                 path, line, "index", f"index {idx} does not increase (previous event had {last_index})"
@@ -136,10 +172,10 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
         position += 1
         t = ev.get("time")
         if t is not None and type(t) is not int:
-            if type(t) is float and t == t:
+            if type(t) is float and _finite(t) and not _big_integer(t):
                 ev["time"] = int(t)
             else:
-                raise HistoryError(path, line, "time", f"expected integer nanoseconds or null, got {t!r}")
+                raise HistoryError(path, line, "time", f"expected integer nanoseconds or null, got {_describe(t)}")
         if "process" not in ev:
             raise HistoryError(path, line, "process", "missing")
         proc = ev["process"]
@@ -152,13 +188,13 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
         if type(f) is not str:
             if f is None and "f" not in ev:
                 raise HistoryError(path, line, "f", "missing")
-            raise HistoryError(path, line, "f", f"expected a string, got {_type_name(f)} {f!r}")
+            raise HistoryError(path, line, "f", f"expected a string, got {_describe(f)}")
         if proc == NEMESIS:
             yield ev
             continue
         if type(proc) is not int:
             raise HistoryError(
-                path, line, "process", f'expected an integer or "nemesis", got {_type_name(proc)} {proc!r}'
+                path, line, "process", f'expected an integer or "nemesis", got {_describe(proc)}'
             )
         # --- key-value workload fields ----------------------------------------------------
         key = ev.get("key")
@@ -167,9 +203,7 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
             if kt is not str and kt is not int:
                 if key is None and "key" not in ev:
                     raise HistoryError(path, line, "key", f"missing on a {f} operation")
-                raise HistoryError(
-                    path, line, "key", f"expected a string or integer, got {_type_name(key)} {key!r}"
-                )
+                raise HistoryError(path, line, "key", f"expected a string or integer, got {_describe(key)}")
             v = ev.get("value")
             if v is not None:
                 vt = type(v)
@@ -179,6 +213,12 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
                     )
             elif f == "put" and typ != "fail":
                 raise HistoryError(path, line, "value", "a put must carry the value it writes")
+        elif f == "cas":
+            v = ev.get("value")
+            if v is not None and (type(v) is not list or len(v) != 2):
+                raise HistoryError(
+                    path, line, "value", f"a cas value must be [expected, new], got {_describe(v)}"
+                )
         fin = ev.get("final")
         if fin is not None and type(fin) is not bool:
             raise HistoryError(path, line, "final", f"expected true/false, got {fin!r}")
