@@ -15,11 +15,10 @@ path parses with orjson and validates with a handful of dictionary look-ups per 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
-
-import re
 
 import orjson
 
@@ -47,8 +46,11 @@ def is_edn_path(path: str | Path) -> bool:
     return str(path).endswith(".edn")
 
 
-def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
+def iter_events(path: str | Path, lines: list[int] | None = None) -> Iterator[dict[str, Any]]:
     """Stream the validated events of a history file, one dict at a time, in file order.
+
+    With ``lines``, the line number of each event is appended to it as the event is yielded, so
+    that a later error about an event can name its line.
 
     Memory stays flat for JSON-lines files however long the run was; EDN files are parsed
     whole (they are small in practice and their values may need a file-wide look to decode).
@@ -66,9 +68,9 @@ def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
                 raw = fh.read()
             except OSError as e:
                 raise HistoryError(p, None, None, f"cannot read: {e.strerror or e}") from None
-            events = validate(read_edn_events(raw, p), p)
+            events = validate(read_edn_events(raw, p), p, lines)
         else:
-            events = validate(_jsonl_lines(fh, p), p)
+            events = validate(_jsonl_lines(fh, p), p, lines)
         count = 0
         for event in events:
             count += 1
@@ -79,9 +81,10 @@ def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
         fh.close()
 
 
-def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """All validated events of a history file, in file order, with ``index`` filled in."""
-    return list(iter_events(path))
+def read_events(path: str | Path, lines: list[int] | None = None) -> list[dict[str, Any]]:
+    """All validated events of a history file, in file order, with ``index`` filled in
+    (and, with ``lines``, each event's line number appended to it)."""
+    return list(iter_events(path, lines))
 
 
 def _jsonl_lines(fh: Any, path: Path) -> Iterator[tuple[int, Any]]:
@@ -143,7 +146,9 @@ def _describe(v: object) -> str:
     return f"{_type_name(v)} {text}"
 
 
-def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dict[str, Any]]:
+def validate(
+    items: Iterable[tuple[int, Any]], path: str | Path, lines: list[int] | None = None
+) -> Iterator[dict[str, Any]]:
     """Check each (line, object) pair and yield it as an event dict with ``index`` set.
 
     Enforces the pairing rule of docs/HISTORY.md: a client process completes exactly the operation it
@@ -190,6 +195,8 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
                 raise HistoryError(path, line, "f", "missing")
             raise HistoryError(path, line, "f", f"expected a string, got {_describe(f)}")
         if proc == NEMESIS:
+            if lines is not None:
+                lines.append(line)
             yield ev
             continue
         if type(proc) is not int:
@@ -254,4 +261,6 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
                     "key",
                     f"completion key {key!r} does not match the invoke on line {open_[2]} ({open_[1]!r})",
                 )
+        if lines is not None:
+            lines.append(line)
         yield ev
