@@ -15,12 +15,15 @@ path parses with orjson and validates with a handful of dictionary look-ups per 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from checker.values import vkey
 
 TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
@@ -110,6 +113,10 @@ def _jsonl_lines(fh: Any, path: Path) -> Iterator[tuple[int, Any]]:
                 else:
                     problem = f"not valid JSON ({e})"
                 raise HistoryError(path, lineno, "(json)", problem) from None
+            if type(obj) is dict:
+                v = obj.get("value")
+                if type(v) is float and _big_integer(v):
+                    obj = _exact_integers(raw, obj)
             yield lineno, obj
     except OSError as e:
         raise HistoryError(path, lineno + 1, None, f"cannot read: {e.strerror or e}") from None
@@ -126,6 +133,19 @@ def _finite(x: float) -> bool:
 def _big_integer(x: float) -> bool:
     """A float that is most likely a JSON integer beyond 64 bits (orjson reads those as floats)."""
     return x.is_integer() and abs(x) >= 2.0**64
+
+
+def _exact_integers(raw: bytes, obj: dict[str, Any]) -> dict[str, Any]:
+    """The line parsed again by the standard library, which keeps integers beyond 64 bits exact.
+
+    orjson reads such an integer as a float, so two different 24-digit values could compare equal;
+    only lines whose value looks like one pay for the second parse.
+    """
+    try:
+        exact = json.loads(raw)
+    except ValueError:
+        return obj
+    return exact if type(exact) is dict else obj
 
 
 def _describe(v: object) -> str:
@@ -155,7 +175,7 @@ def validate(
     invoked (same ``f``, same ``key``) before invoking again. Nemesis events are not paired,
     because MinikeyDB's nemesis writes only ``info`` edges and Jepsen's writes invoke/info pairs.
     """
-    pending: dict[Any, tuple[str, Any, int]] = {}
+    pending: dict[Any, tuple[str, Any, int, Any]] = {}
     position = 0
     last_index = -1
     types = TYPES
@@ -195,6 +215,10 @@ def validate(
                 raise HistoryError(path, line, "f", "missing")
             raise HistoryError(path, line, "f", f"expected a string, got {_describe(f)}")
         if proc == NEMESIS:
+            if typ == "ok" or typ == "fail":
+                raise HistoryError(
+                    path, line, "type", f"a nemesis event is an info (or an invoke, which is ignored), got {typ!r}"
+                )
             if lines is not None:
                 lines.append(line)
             yield ev
@@ -220,6 +244,10 @@ def validate(
                     )
             elif f == "put" and typ != "fail":
                 raise HistoryError(path, line, "value", "a put must carry the value it writes")
+            if f == "get" and typ == "invoke" and v is not None:
+                raise HistoryError(
+                    path, line, "value", f"a get invoke carries null (its value comes with the ok), got {_describe(v)}"
+                )
         elif f == "cas":
             v = ev.get("value")
             if v is not None and (type(v) is not list or len(v) != 2):
@@ -240,7 +268,7 @@ def validate(
                     f"process {proc} invokes again while its {open_[0]} from line {open_[2]} "
                     "has no completion",
                 )
-            pending[proc] = (f, key, line)
+            pending[proc] = (f, key, line, ev.get("value"))
         else:
             open_ = pending.pop(proc, None)
             if open_ is None:
@@ -261,6 +289,16 @@ def validate(
                     "key",
                     f"completion key {key!r} does not match the invoke on line {open_[2]} ({open_[1]!r})",
                 )
+            if f == "put":
+                v = ev.get("value")
+                if v is not None and vkey(v) != vkey(open_[3]):
+                    raise HistoryError(
+                        path,
+                        line,
+                        "value",
+                        f"a put completes with the value it was invoked with ({_describe(open_[3])} on line "
+                        f"{open_[2]}), got {_describe(v)}",
+                    )
         if lines is not None:
             lines.append(line)
         yield ev

@@ -189,3 +189,54 @@ def test_5000_digit_integer_is_reported_as_such(tmp_path: Path, capsys: pytest.C
 def test_orjson_still_parses_64_bit_integers_exactly() -> None:
     """Sanity: integers up to 2**64-1 stay integers (the limit the message refers to)."""
     assert orjson.loads(str(2**64 - 1)) == 2**64 - 1
+
+
+def test_integers_beyond_64_bits_are_compared_exactly(tmp_path: Path) -> None:
+    """put 10**30+1 then a read of 10**30: the read is a phantom even though both round to one float."""
+    a, b = 10**30 + 1, 10**30
+    assert float(a) == float(b)
+    p = _write_lines(
+        tmp_path / "h.jsonl",
+        [
+            '{"process":0,"type":"invoke","f":"put","key":"k","value":' + str(a) + "}",
+            '{"process":0,"type":"ok","f":"put","key":"k","value":' + str(a) + "}",
+            '{"process":1,"type":"invoke","f":"get","key":"k","value":null}',
+            '{"process":1,"type":"ok","f":"get","key":"k","value":' + str(b) + "}",
+        ],
+    )
+    from checker.history import read_events
+
+    r = check_events(read_events(p))
+    assert [x["type"] for x in r["anomalies"]] == ["phantom-read"]
+
+
+# --- M4: what docs/HISTORY.md forbids is bad input --------------------------------------------
+
+M4_CASES = {
+    "put completes with another value": (
+        [
+            '{"process":0,"type":"invoke","f":"put","key":"k","value":"a"}',
+            '{"process":0,"type":"ok","f":"put","key":"k","value":"b"}',
+        ],
+        "line 2: field 'value'",
+    ),
+    "get invoke with a value": (
+        ['{"process":0,"type":"invoke","f":"get","key":"k","value":"notnull"}'],
+        "line 1: field 'value'",
+    ),
+    "nemesis ok": (
+        ['{"process":"nemesis","type":"ok","f":"partition-start","value":null}'],
+        "line 1: field 'type'",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(M4_CASES))
+def test_events_the_format_forbids_are_bad_input(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A put completion with a different value, a get invoke with a value, a nemesis ok: exit 254 naming line and field."""
+    lines, where = M4_CASES[name]
+    p = _write_lines(tmp_path / "h.jsonl", lines)
+    assert main(["check", str(p)]) == 254
+    assert where in capsys.readouterr().err
