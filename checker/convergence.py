@@ -397,9 +397,17 @@ class ConvergenceChecker:
                 for reads in by_value.values():
                     anomalies.append(ex.phantom_read(key_j, reads[0][0], reads))
             for k, w in ks.writes.items():
-                # A read of a value is a read of a failed put only when every put of it failed.
-                if w[W_OUT] == "fail" and w[W_SEEN] is not None and not self._other_put_did_not_fail(ks, k):
+                if w[W_OUT] != "fail" or w[W_SEEN] is None:
+                    continue
+                # A read of a value is a read of a failed put only when every put of it failed;
+                # when a later put of it did not fail, the first read must not precede that put.
+                others = [x for x in self._puts_of(ks, k) if x[W_OUT] != "fail"]
+                if not others:
                     anomalies.append(ex.failed_read(key_j, w))
+                else:
+                    first = min(others, key=lambda x: x[W_INV])
+                    if first[W_INV] > w[W_SEEN][2]:
+                        anomalies.append(ex.future_read(key_j, w[W_SEEN], first))
             self._judge_final(key_j, ks, has_final, anomalies, unknown, ex)
         if not self.keys and self.other_ops:
             unknown.append(
@@ -499,9 +507,6 @@ class ConvergenceChecker:
             return ks.dups[vk]
         w = ks.writes.get(vk)
         return [] if w is None else [w]
-
-    def _other_put_did_not_fail(self, ks: KeyState, vk: Any) -> bool:
-        return any(x[W_OUT] != "fail" for x in self._puts_of(ks, vk))
 
     def _stats_summary(
         self, counts: dict[str, int], unknown_reasons: dict[str, int], n_unknown: int

@@ -277,7 +277,12 @@ class KvModel(Model):
     def split(self, ops: list[Operation]) -> dict[Any, list[Operation]]:
         for op in ops:
             if op.key is None:
-                raise op_error(op, "key", "the kv model needs a 'key' on every operation")
+                raise op_error(
+                    op,
+                    "key",
+                    "the kv model needs a 'key' on every operation (a history of one register without "
+                    "keys checks with --model register, or cas-register)",
+                )
         return super().split(ops)
 
     def initial_state(self, part: Any, init: Any) -> Any:

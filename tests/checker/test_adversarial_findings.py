@@ -240,3 +240,14 @@ def test_events_the_format_forbids_are_bad_input(
     p = _write_lines(tmp_path / "h.jsonl", lines)
     assert main(["check", str(p)]) == 254
     assert where in capsys.readouterr().err
+
+
+def test_read_of_failed_value_before_its_successful_repeat_is_a_future_read() -> None:
+    """put a fails, a read returns a, only then put a succeeds: the read saw a write not yet invoked."""
+    h = History()
+    h.put(0, "k", "a", typ="fail")
+    h.get(1, "k", "a")
+    h.put(0, "k", "a")
+    h.final("k", {"n1": "a"})
+    r = check_events(h.events)
+    assert [a["type"] for a in r["anomalies"]] == ["future-read"]

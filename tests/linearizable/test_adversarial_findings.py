@@ -62,3 +62,30 @@ def test_unknown_f_under_kv_names_line_and_field(tmp_path: Path, capsys: pytest.
     assert main(["check", str(p), "--checker", "linearizable"]) == 254
     err = capsys.readouterr().err
     assert "line 2: field 'f'" in err and "event 0" not in err
+
+
+def test_keyless_register_history_under_kv_points_to_the_register_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A keyless write/read history under the default kv model names line 1, field 'key', and the register model."""
+    p = tmp_path / "h.edn"
+    p.write_text("{:type :invoke, :f :write, :value 1, :process 0}\n{:type :ok, :f :write, :value 1, :process 0}\n")
+    assert main(["check", str(p), "--checker", "linearizable"]) == 254
+    err = capsys.readouterr().err
+    assert "line 1: field 'key'" in err and "--model register" in err
+    assert main(["check", str(p), "--checker", "linearizable", "--model", "register"]) == 0
+
+
+def test_kv_model_checks_cas() -> None:
+    """The kv model takes cas [expected, new]: a cas 1->2 then a read of 1 is not linearizable."""
+    evs = [
+        _ev(0, 0, "invoke", "put", "k", 1),
+        _ev(1, 0, "ok", "put", "k", 1),
+        _ev(2, 0, "invoke", "cas", "k", [1, 2]),
+        _ev(3, 0, "ok", "cas", "k", [1, 2]),
+        _ev(4, 1, "invoke", "get", "k", None),
+        _ev(5, 1, "ok", "get", "k", 1),
+    ]
+    assert check_events(evs, "kv")["valid"] is False
+    evs[5]["value"] = 2
+    assert check_events(evs, "kv")["valid"] is True
