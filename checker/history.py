@@ -154,10 +154,7 @@ def _describe(v: object) -> str:
         if not _finite(v):
             return f"{v!r} (not a finite number)"
         if _big_integer(v):
-            return (
-                f"a number too large for an integer field ({v!r}, {len(str(int(abs(v))))} digits: "
-                "an integer too large for 64 bits, which JSON readers cannot hold exactly)"
-            )
+            return f"a number too large for a 64-bit integer ({v!r}: {len(str(int(abs(v))))} digits)"
     if type(v) is int and abs(v) >= 2**64:
         return f"an integer too large ({len(str(abs(v)))} digits)"
     text = repr(v)
@@ -248,7 +245,10 @@ def validate(
                 raise HistoryError(
                     path, line, "value", f"a get invoke carries null (its value comes with the ok), got {_describe(v)}"
                 )
-        elif f == "cas":
+        elif f == "cas" or f == "read" or f == "write":
+            if key is not None and type(key) is not str and type(key) is not int:
+                raise HistoryError(path, line, "key", f"expected a string or integer, got {_describe(key)}")
+        if f == "cas":
             v = ev.get("value")
             if v is not None and (type(v) is not list or len(v) != 2):
                 raise HistoryError(

@@ -171,7 +171,7 @@ def test_huge_process_is_reported_as_a_too_large_integer(
     )
     assert main(["check", str(p)]) == 254
     err = capsys.readouterr().err
-    assert "field 'process'" in err and "too large for an integer" in err and "31 digits" in err and "got float" not in err
+    assert "field 'process'" in err and "too large for a 64-bit integer" in err and "31 digits" in err and "got float" not in err
 
 
 def test_5000_digit_integer_is_reported_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -251,3 +251,16 @@ def test_read_of_failed_value_before_its_successful_repeat_is_a_future_read() ->
     h.final("k", {"n1": "a"})
     r = check_events(h.events)
     assert [a["type"] for a in r["anomalies"]] == ["future-read"]
+
+
+def test_boolean_key_on_a_write_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A key of true on a write is exit 254 naming field 'key' (it would share a part with key 1)."""
+    p = _write_lines(
+        tmp_path / "h.jsonl",
+        [
+            '{"process":0,"type":"invoke","f":"write","key":true,"value":1}',
+            '{"process":0,"type":"ok","f":"write","key":true,"value":1}',
+        ],
+    )
+    assert main(["check", str(p)]) == 254
+    assert "line 1: field 'key'" in capsys.readouterr().err
