@@ -253,20 +253,28 @@ def _run_checks(history: Path, checkers: list[str], args: argparse.Namespace, in
 
     if checkers == ["convergence"]:
         return convergence(iter_events(history))
-    events = read_events(history)
+    lines: list[int] = []
+    events = read_events(history, lines)
     results: dict[str, Any] | None = None
     if "convergence" in checkers:
         results = convergence(events)
     import checker.linearizable as lin
 
-    lin_result = lin.check_events(
-        events,
-        args.model or "kv",
-        init=init,
-        null_read=args.null_read or DEFAULT_SETTINGS["null_read"],
-        fail_cas=args.fail_cas or DEFAULT_SETTINGS["fail_cas"],
-        time_budget=args.time_budget,
-    )
+    try:
+        lin_result = lin.check_events(
+            events,
+            args.model or "kv",
+            init=init,
+            null_read=args.null_read or DEFAULT_SETTINGS["null_read"],
+            fail_cas=args.fail_cas or DEFAULT_SETTINGS["fail_cas"],
+            time_budget=args.time_budget,
+        )
+    except lin.HistoryInputError as e:
+        # An error about one operation names its event's `index`: say the file's line instead.
+        line_of = {ev["index"]: ln for ev, ln in zip(events, lines, strict=True)}
+        if e.index is not None and e.index in line_of and e.problem is not None:
+            raise HistoryError(history, line_of[e.index], e.field, e.problem) from None
+        raise
     lin_result.setdefault("checker", "linearizable")
     if results is None:
         results = dict(lin_result)

@@ -26,6 +26,7 @@ from typing import Any
 from checker.explain import W_COMP, W_COMP_T, W_INV, W_KIND, W_OUT, W_SEEN, W_VALUE, Explainer
 from checker.faults import FaultTimeline
 from checker.stats import StatsCollector
+from checker.values import vkey
 
 INF = 1 << 62  # completion index of an operation that never (certainly) completed
 MISSING = object()  # a final read that did not return a value
@@ -52,6 +53,7 @@ class KeyState:
         "latest_ok_delete",
         "final",
         "agree_since",
+        "agreed",
         "unexplained",
         "sessions",
         "open_deletes",
@@ -60,14 +62,17 @@ class KeyState:
 
     def __init__(self, key: Any) -> None:
         self.key = key
-        self.writes: dict[Any, list[Any]] = {}  # put value -> write record (the first put of it)
-        self.dups: dict[Any, list[int]] | None = None  # value -> invoke indexes, when repeated
+        # value key (`vkey`: JSON type and value) -> write record of the first put of it
+        self.writes: dict[Any, list[Any]] = {}
+        # value key -> every put of it (the first included), only for values put more than once
+        self.dups: dict[Any, list[list[Any]]] | None = None
         self.deletes: list[list[Any]] = []
         self.acked: list[list[Any]] = []  # ok writes in acknowledgement (line) order
         self.latest_ok_put: list[Any] | None = None  # ok put with the largest invoke index
         self.latest_ok_delete: list[Any] | None = None
         self.final: dict[Any, tuple[Any, int, int | None, Any]] = {}  # node -> (value, idx, time, proc)
         self.agree_since: int | None = None  # time the final reads last became unanimous
+        self.agreed = False  # the final reads are unanimous now (agree_since is None without times)
         self.unexplained: list[tuple[Any, ...]] | None = None
         self.sessions: dict[Any, list[Any]] | None = None  # process -> [own write, last read source]
         self.open_deletes = 0  # deletes invoked and not (yet) ok or failed: they may apply any time
@@ -141,16 +146,19 @@ class ConvergenceChecker:
         if f == "put":
             value = ev.get("value")
             w = _new_write("put", value, ev, proc)
-            self._register_put(ks, value, w, ev["index"])
+            self._register_put(ks, value, w)
         elif f == "delete":
             w = _new_write("delete", None, ev, proc)
             ks.deletes.append(w)
             ks.open_deletes += 1
         elif f == "cas":
             v = ev.get("value")
-            if isinstance(v, list) and len(v) == 2 and not isinstance(v[1], list | dict):
+            if isinstance(v, list) and len(v) == 2:
                 w = _new_write("put", v[1], ev, proc)
-                self._register_put(ks, v[1], w, ev["index"])
+                self._register_put(ks, v[1], w)
+            else:  # not [expected, new] (validated files never get here): nothing to learn from it
+                self.pending[proc] = (None, None, ev["index"], t, None, None, self.faults.current, False, ev["f"])
+                return
         else:
             snap = len(ks.acked)
         node = ev.get("node")
@@ -168,21 +176,23 @@ class ConvergenceChecker:
             ev["f"],
         )
 
-    def _register_put(self, ks: KeyState, value: Any, w: list[Any], idx: int) -> None:
-        if value in ks.writes:
+    def _register_put(self, ks: KeyState, value: Any, w: list[Any]) -> None:
+        k = vkey(value)
+        first = ks.writes.get(k)
+        if first is not None:
             if ks.dups is None:
                 ks.dups = {}
-            d = ks.dups.get(value)
+            d = ks.dups.get(k)
             if d is None:
-                ks.dups[value] = [ks.writes[value][W_INV], idx]
+                ks.dups[k] = [first, w]
             else:
-                d.append(idx)
+                d.append(w)
             return
-        ks.writes[value] = w
+        ks.writes[k] = w
         if ks.unexplained:
             keep = []
             for r in ks.unexplained:
-                if r[0] == value:
+                if vkey(r[0]) == k:
                     self._future_read(ks, r, w)
                 else:
                     keep.append(r)
@@ -254,8 +264,10 @@ class ConvergenceChecker:
         read = (value, inv_idx, idx, inv_t, t, node, proc, final)
         if value is None:
             src = None
+            vk = None
         else:
-            src = ks.writes.get(value)
+            vk = vkey(value)
+            src = ks.writes.get(vk)
             if src is None:
                 if ks.unexplained is None:
                     ks.unexplained = []
@@ -268,7 +280,7 @@ class ConvergenceChecker:
         if final:
             self._final_read(ks, node, value, idx, t, proc)
             return
-        if ks.dups is not None and value in ks.dups:
+        if ks.dups is not None and vk in ks.dups:
             stats.stale_undecidable += 1
             return
         self._measure_read(ks, read, src, snap)
@@ -346,11 +358,13 @@ class ConvergenceChecker:
     def _final_read(self, ks: KeyState, node: Any, value: Any, idx: int, t: int | None, proc: Any) -> None:
         where = node if node is not None else f"process {proc}"
         ks.final[where] = (value, idx, t, proc)
-        vals = {v[0] if v[0] is not MISSING else MISSING for v in ks.final.values()}
+        vals = {vkey(v[0]) if v[0] is not MISSING else MISSING for v in ks.final.values()}
         if len(vals) == 1 and MISSING not in vals:
-            if ks.agree_since is None:
+            if not ks.agreed:
+                ks.agreed = True
                 ks.agree_since = t
         else:
+            ks.agreed = False
             ks.agree_since = None
 
     # --- anomalies ----------------------------------------------------------------------------
@@ -379,12 +393,21 @@ class ConvergenceChecker:
             if ks.unexplained:
                 by_value: dict[Any, list[tuple[Any, ...]]] = {}
                 for r in ks.unexplained:
-                    by_value.setdefault(r[0], []).append(r)
-                for value, reads in by_value.items():
-                    anomalies.append(ex.phantom_read(key_j, value, reads))
-            for w in ks.writes.values():
-                if w[W_OUT] == "fail" and w[W_SEEN] is not None:
+                    by_value.setdefault(vkey(r[0]), []).append(r)
+                for reads in by_value.values():
+                    anomalies.append(ex.phantom_read(key_j, reads[0][0], reads))
+            for k, w in ks.writes.items():
+                if w[W_OUT] != "fail" or w[W_SEEN] is None:
+                    continue
+                # A read of a value is a read of a failed put only when every put of it failed;
+                # when a later put of it did not fail, the first read must not precede that put.
+                others = [x for x in self._puts_of(ks, k) if x[W_OUT] != "fail"]
+                if not others:
                     anomalies.append(ex.failed_read(key_j, w))
+                else:
+                    first = min(others, key=lambda x: x[W_INV])
+                    if first[W_INV] > w[W_SEEN][2]:
+                        anomalies.append(ex.future_read(key_j, w[W_SEEN], first))
             self._judge_final(key_j, ks, has_final, anomalies, unknown, ex)
         if not self.keys and self.other_ops:
             unknown.append(
@@ -436,7 +459,7 @@ class ConvergenceChecker:
             return
         ok = {n: v for n, v in ks.final.items() if v[0] is not MISSING}
         missing = {n: v for n, v in ks.final.items() if v[0] is MISSING}
-        values = {v[0] for v in ok.values()}
+        values = {vkey(v[0]) for v in ok.values()}
         if len(values) > 1:
             anomalies.append(ex.divergent(key, ks, ok))
             return
@@ -452,21 +475,10 @@ class ConvergenceChecker:
                 }
             )
             return
-        (value,) = values
-        if value is not None and value not in ks.writes:
+        (vk,) = values
+        if vk is not None and vk not in ks.writes:
             return  # a phantom; already reported
-        if ks.dups is not None and value in ks.dups:
-            unknown.append(
-                {
-                    "key": key,
-                    "kind": "repeated-value",
-                    "reason": f"the converged value {value!r} was written by more than one put "
-                    f"(invoked at lines {ks.dups[value][:5]}), so which write survived cannot be decided",
-                    "indexes": ks.dups[value][:20],
-                }
-            )
-            return
-        if value is None:
+        if vk is None:
             lp = ks.latest_ok_put
             if lp is None:
                 return
@@ -475,14 +487,26 @@ class ConvergenceChecker:
                     return
             anomalies.append(ex.lost_to_null(key, ks, ok, lp))
             return
-        w = ks.writes[value]
-        if w[W_OUT] == "fail":
+        # Every put of the converged value that did not fail may be where it came from (a value
+        # put more than once has several): the final value is explained when one of them is not
+        # superseded, and lost when all are; then the latest of them names the anomaly.
+        candidates = [x for x in self._puts_of(ks, vk) if x[W_OUT] != "fail"]
+        if not candidates:
             return  # reported as a read of a failed write
         lp, ld = ks.latest_ok_put, ks.latest_ok_delete
+        w = max(candidates, key=lambda x: x[W_COMP])
         if ld is not None and ld[W_INV] > w[W_COMP]:
             anomalies.append(ex.lost_write(key, ks, ok, w, ld, "resurrected-delete"))
         elif lp is not None and lp[W_INV] > w[W_COMP]:
             anomalies.append(ex.lost_write(key, ks, ok, w, lp, "lost-write"))
+
+    @staticmethod
+    def _puts_of(ks: KeyState, vk: Any) -> list[list[Any]]:
+        """Every put of the value with key ``vk`` (usually one)."""
+        if ks.dups is not None and vk in ks.dups:
+            return ks.dups[vk]
+        w = ks.writes.get(vk)
+        return [] if w is None else [w]
 
     def _stats_summary(
         self, counts: dict[str, int], unknown_reasons: dict[str, int], n_unknown: int
@@ -547,8 +571,8 @@ class ConvergenceChecker:
                 )
             if i == len(heals) - 1 and self.final_reads:
                 agree = [ks.agree_since for ks in self.keys.values() if ks.final]
-                not_agreed = sum(1 for a in agree if a is None)
-                times = [a for a in agree if a is not None]
+                not_agreed = sum(1 for ks in self.keys.values() if ks.final and not ks.agreed)
+                times = [ks.agree_since for ks in self.keys.values() if ks.agreed and ks.agree_since is not None]
                 entry["keys_with_final_reads"] = len(agree)
                 entry["keys_not_agreed"] = not_agreed
                 if ht is not None and self.first_final_time is not None:
@@ -568,7 +592,7 @@ class ConvergenceChecker:
                     "heal_index": None,
                     "heal_s": None,
                     "keys_with_final_reads": len(agree),
-                    "keys_not_agreed": sum(1 for a in agree if a is None),
+                    "keys_not_agreed": sum(1 for ks in self.keys.values() if ks.final and not ks.agreed),
                 }
             )
         return out

@@ -10,9 +10,11 @@ while they ran, is what turns an anomaly into a lead.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from checker.faults import FaultTimeline, FaultWindow, fmt_s
+from checker.values import vkey
 
 INF = 1 << 62  # completion index of an operation that never (certainly) completed
 
@@ -22,7 +24,16 @@ R_VALUE, R_INV, R_COMP, R_INV_T, R_COMP_T, R_NODE, R_PROC, R_FINAL = range(8)
 
 
 def _v(value: Any) -> str:
-    return "null" if value is None else (value if isinstance(value, str) else repr(value))
+    """A value as the history wrote it: strings bare, everything else as JSON (true, 1.0, [1, 2])."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return repr(value)
 
 
 def _sentence(s: str) -> str:
@@ -148,11 +159,15 @@ class Explainer:
 
     def divergent(self, key: Any, ks: Any, ok: dict[Any, tuple[Any, ...]]) -> dict[str, Any]:
         groups: dict[Any, list[Any]] = {}
+        shown: dict[Any, Any] = {}
         for node, v in ok.items():
-            groups.setdefault(v[0], []).append(node)
+            k = vkey(v[0])
+            groups.setdefault(k, []).append(node)
+            shown[k] = v[0]
         parts = []
-        for value, nodes in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-            w = ks.writes.get(value) if value is not None else None
+        for vk, nodes in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            value = shown[vk]
+            w = ks.writes.get(vk) if vk is not None else None
             origin = f", {_write_name(w)} {_status(w)}" if w is not None else ""
             parts.append(f"{', '.join(map(str, sorted(nodes, key=str)))} returned {_v(value)}{origin}")
         times = [v[2] for v in ok.values() if v[2] is not None]
@@ -164,8 +179,8 @@ class Explainer:
             + "."
         )
         spans = []
-        for value in groups:
-            w = ks.writes.get(value) if value is not None else None
+        for vk in groups:
+            w = ks.writes.get(vk) if vk is not None else None
             if w is not None:
                 spans.append((w[W_INV_T], w[W_COMP_T], w[W_NODE]))
         return self._anomaly(

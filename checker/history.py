@@ -15,15 +15,20 @@ path parses with orjson and validates with a handful of dictionary look-ups per 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from checker.values import vkey
+
 TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
 NEMESIS = "nemesis"
+_LONG_DIGITS = re.compile(rb"-?\d{300,}")  # an integer orjson reads as infinity (beyond float range)
 
 
 class HistoryError(ValueError):
@@ -47,8 +52,11 @@ def is_edn_path(path: str | Path) -> bool:
     return str(path).endswith(".edn")
 
 
-def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
+def iter_events(path: str | Path, lines: list[int] | None = None) -> Iterator[dict[str, Any]]:
     """Stream the validated events of a history file, one dict at a time, in file order.
+
+    With ``lines``, the line number of each event is appended to it as the event is yielded, so
+    that a later error about an event can name its line.
 
     Memory stays flat for JSON-lines files however long the run was; EDN files are parsed
     whole (they are small in practice and their values may need a file-wide look to decode).
@@ -66,9 +74,9 @@ def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
                 raw = fh.read()
             except OSError as e:
                 raise HistoryError(p, None, None, f"cannot read: {e.strerror or e}") from None
-            events = validate(read_edn_events(raw, p), p)
+            events = validate(read_edn_events(raw, p), p, lines)
         else:
-            events = validate(_jsonl_lines(fh, p), p)
+            events = validate(_jsonl_lines(fh, p), p, lines)
         count = 0
         for event in events:
             count += 1
@@ -79,9 +87,10 @@ def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
         fh.close()
 
 
-def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """All validated events of a history file, in file order, with ``index`` filled in."""
-    return list(iter_events(path))
+def read_events(path: str | Path, lines: list[int] | None = None) -> list[dict[str, Any]]:
+    """All validated events of a history file, in file order, with ``index`` filled in
+    (and, with ``lines``, each event's line number appended to it)."""
+    return list(iter_events(path, lines))
 
 
 def _jsonl_lines(fh: Any, path: Path) -> Iterator[tuple[int, Any]]:
@@ -96,11 +105,21 @@ def _jsonl_lines(fh: Any, path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 obj = loads(raw)
             except orjson.JSONDecodeError as e:
+                big = _LONG_DIGITS.search(raw)
+                if big is not None and "infinity" in str(e):
+                    digits = len(big.group().lstrip(b"-"))
+                    raise HistoryError(
+                        path, lineno, "(json)", f"an integer too large ({digits} digits) at column {big.start() + 1}"
+                    ) from None
                 if not raw.endswith(b"\n"):
                     problem = f"truncated or malformed JSON on the last line ({e})"
                 else:
                     problem = f"not valid JSON ({e})"
                 raise HistoryError(path, lineno, "(json)", problem) from None
+            if type(obj) is dict:
+                v = obj.get("value")
+                if type(v) is float and _big_integer(v):
+                    obj = _exact_integers(raw, obj)
             yield lineno, obj
     except OSError as e:
         raise HistoryError(path, lineno + 1, None, f"cannot read: {e.strerror or e}") from None
@@ -110,14 +129,53 @@ def _type_name(v: object) -> str:
     return "null" if v is None else type(v).__name__
 
 
-def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dict[str, Any]]:
+def _finite(x: float) -> bool:
+    return x - x == 0.0  # false for inf and nan
+
+
+def _big_integer(x: float) -> bool:
+    """A float that is most likely a JSON integer beyond 64 bits (orjson reads those as floats)."""
+    return x.is_integer() and abs(x) >= 2.0**64
+
+
+def _exact_integers(raw: bytes, obj: dict[str, Any]) -> dict[str, Any]:
+    """The line parsed again by the standard library, which keeps integers beyond 64 bits exact.
+
+    orjson reads such an integer as a float, so two different 24-digit values could compare equal;
+    only lines whose value looks like one pay for the second parse.
+    """
+    try:
+        exact = json.loads(raw)
+    except ValueError:
+        return obj
+    return exact if type(exact) is dict else obj
+
+
+def _describe(v: object) -> str:
+    """A field's value for a message, saying the truth about numbers the JSON reader had to approximate."""
+    if type(v) is float:
+        if not _finite(v):
+            return f"{v!r} (not a finite number)"
+        if _big_integer(v):
+            return f"a number too large for a 64-bit integer ({v!r}: {len(str(int(abs(v))))} digits)"
+    if type(v) is int and abs(v) >= 2**64:
+        return f"an integer too large ({len(str(abs(v)))} digits)"
+    text = repr(v)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{_type_name(v)} {text}"
+
+
+def validate(
+    items: Iterable[tuple[int, Any]], path: str | Path, lines: list[int] | None = None
+) -> Iterator[dict[str, Any]]:
     """Check each (line, object) pair and yield it as an event dict with ``index`` set.
 
     Enforces the pairing rule of docs/HISTORY.md: a client process completes exactly the operation it
     invoked (same ``f``, same ``key``) before invoking again. Nemesis events are not paired,
     because MinikeyDB's nemesis writes only ``info`` edges and Jepsen's writes invoke/info pairs.
     """
-    pending: dict[Any, tuple[str, Any, int]] = {}
+    pending: dict[Any, tuple[str, Any, int, Any]] = {}
     position = 0
     last_index = -1
     types = TYPES
@@ -130,7 +188,7 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
         if idx is None:
             ev["index"] = idx = position
         elif type(idx) is not int or idx < 0:
-            raise HistoryError(path, line, "index", f"expected a non-negative integer, got {idx!r}")
+            raise HistoryError(path, line, "index", f"expected a non-negative integer, got {_describe(idx)}")
         if idx <= last_index:
             raise HistoryError(
                 path, line, "index", f"index {idx} does not increase (previous event had {last_index})"
@@ -139,10 +197,10 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
         position += 1
         t = ev.get("time")
         if t is not None and type(t) is not int:
-            if type(t) is float and t == t:
+            if type(t) is float and _finite(t) and not _big_integer(t):
                 ev["time"] = int(t)
             else:
-                raise HistoryError(path, line, "time", f"expected integer nanoseconds or null, got {t!r}")
+                raise HistoryError(path, line, "time", f"expected integer nanoseconds or null, got {_describe(t)}")
         if "process" not in ev:
             raise HistoryError(path, line, "process", "missing")
         proc = ev["process"]
@@ -155,13 +213,19 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
         if type(f) is not str:
             if f is None and "f" not in ev:
                 raise HistoryError(path, line, "f", "missing")
-            raise HistoryError(path, line, "f", f"expected a string, got {_type_name(f)} {f!r}")
+            raise HistoryError(path, line, "f", f"expected a string, got {_describe(f)}")
         if proc == NEMESIS:
+            if typ == "ok" or typ == "fail":
+                raise HistoryError(
+                    path, line, "type", f"a nemesis event is an info (or an invoke, which is ignored), got {typ!r}"
+                )
+            if lines is not None:
+                lines.append(line)
             yield ev
             continue
         if type(proc) is not int:
             raise HistoryError(
-                path, line, "process", f'expected an integer or "nemesis", got {_type_name(proc)} {proc!r}'
+                path, line, "process", f'expected an integer or "nemesis", got {_describe(proc)}'
             )
         # --- key-value workload fields ----------------------------------------------------
         key = ev.get("key")
@@ -170,9 +234,7 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
             if kt is not str and kt is not int:
                 if key is None and "key" not in ev:
                     raise HistoryError(path, line, "key", f"missing on a {f} operation")
-                raise HistoryError(
-                    path, line, "key", f"expected a string or integer, got {_type_name(key)} {key!r}"
-                )
+                raise HistoryError(path, line, "key", f"expected a string or integer, got {_describe(key)}")
             v = ev.get("value")
             if v is not None:
                 vt = type(v)
@@ -182,6 +244,19 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
                     )
             elif f == "put" and typ != "fail":
                 raise HistoryError(path, line, "value", "a put must carry the value it writes")
+            if f == "get" and typ == "invoke" and v is not None:
+                raise HistoryError(
+                    path, line, "value", f"a get invoke carries null (its value comes with the ok), got {_describe(v)}"
+                )
+        elif f == "cas" or f == "read" or f == "write":
+            if key is not None and type(key) is not str and type(key) is not int:
+                raise HistoryError(path, line, "key", f"expected a string or integer, got {_describe(key)}")
+        if f == "cas":
+            v = ev.get("value")
+            if v is not None and (type(v) is not list or len(v) != 2):
+                raise HistoryError(
+                    path, line, "value", f"a cas value must be [expected, new], got {_describe(v)}"
+                )
         fin = ev.get("final")
         if fin is not None and type(fin) is not bool:
             raise HistoryError(path, line, "final", f"expected true/false, got {fin!r}")
@@ -196,7 +271,7 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
                     f"process {proc} invokes again while its {open_[0]} from line {open_[2]} "
                     "has no completion",
                 )
-            pending[proc] = (f, key, line)
+            pending[proc] = (f, key, line, ev.get("value"))
         else:
             open_ = pending.pop(proc, None)
             if open_ is None:
@@ -217,4 +292,16 @@ def validate(items: Iterable[tuple[int, Any]], path: str | Path) -> Iterator[dic
                     "key",
                     f"completion key {key!r} does not match the invoke on line {open_[2]} ({open_[1]!r})",
                 )
+            if f == "put":
+                v = ev.get("value")
+                if v is not None and vkey(v) != vkey(open_[3]):
+                    raise HistoryError(
+                        path,
+                        line,
+                        "value",
+                        f"a put completes with the value it was invoked with ({_describe(open_[3])} on line "
+                        f"{open_[2]}), got {_describe(v)}",
+                    )
+        if lines is not None:
+            lines.append(line)
         yield ev

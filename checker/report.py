@@ -298,14 +298,19 @@ def _convergence(c: _Collector, heals: list[float], entry: dict[str, Any] | None
     agree = [ks.agree_since for ks in c.checker.keys.values() if ks.final]
     times = sorted(a / 1e9 for a in agree if a is not None)
     base = heals[-1] if heals else (times[0] if times else 0.0)
+    not_agreed = sum(1 for ks in c.checker.keys.values() if ks.final and not ks.agreed)
     if not times:
         p = Plot(WIDTH, 260, (0, 1), (0, 1), title="Convergence")
-        p.note("no final reads in this history" if not agree else "no key's final reads ever agreed")
+        if not agree:
+            p.note("no final reads in this history")
+        elif not_agreed == len(agree):
+            p.note("no key's final reads ever agreed")
+        else:  # agreement without times: the history has no `time` fields
+            p.note(f"{len(agree) - not_agreed:,} of {plural(len(agree), 'key')} agreed; no times to plot")
         return p.render()
     xs = [t - base for t in times]
     lo, hi = min(xs), max(xs)
     pad = (hi - lo) * 0.08 or 0.05
-    not_agreed = len(agree) - len(times)
     p = Plot(WIDTH, 280, (lo - pad, hi + pad), (0, 1.08),
              title=f"When each key's final reads became unanimous ({plural(len(agree), 'key')}"
              + (f", {not_agreed:,} never agreed" if not_agreed else "") + ")",

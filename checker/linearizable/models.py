@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from checker.linearizable.operations import HistoryInputError, Operation, freeze
+from checker.linearizable.operations import Operation, freeze, op_error
 
 
 class _Bad:
@@ -166,9 +166,7 @@ class Model:
             try:
                 parts.setdefault(key, []).append(op)
             except TypeError:
-                raise HistoryInputError(
-                    f"event {op.call_index}: field 'key' must be a string or number, got {key!r}"
-                ) from None
+                raise op_error(op, "key", f"must be a string or number, got {key!r}") from None
         return parts
 
     def part_name(self, part: Any) -> str:
@@ -194,9 +192,9 @@ class Model:
     def check_function(self, op: Operation) -> None:
         """Reject an `f` the model does not know, naming the event."""
         if op.f not in self.functions:
-            raise HistoryInputError(
-                f"event {op.call_index}: f {op.f!r} is not an operation of the {self.name} model "
-                f"(expected one of {', '.join(self.functions)})"
+            known = ", ".join(self.functions)
+            raise op_error(
+                op, "f", f"{op.f!r} is not an operation of the {self.name} model (expected one of {known})"
             )
 
 
@@ -240,7 +238,7 @@ def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> Com
     # cas
     pair = op.value
     if not isinstance(pair, list | tuple) or len(pair) != 2:
-        raise HistoryInputError(f"event {op.call_index}: a cas value must be [expected, new], got {pair!r}")
+        raise op_error(op, "value", f"a cas value must be [expected, new], got {pair!r}")
     expected, new = freeze(pair[0]), freeze(pair[1])
     if op.status == "fail":
         if flags.fail_cas == "not-applied":
@@ -267,14 +265,23 @@ class KvModel(Model):
     """
 
     name = "kv"
-    functions = ("get", "put", "delete", "append")
+    functions = ("get", "put", "delete", "append", "cas")
+    #: Jepsen's register names, read as the kv operations docs/HISTORY.md says they are.
+    aliases = {"read": "get", "write": "put"}
     subject = "key"
+
+    def check_function(self, op: Operation) -> None:
+        if op.f not in self.aliases:
+            super().check_function(op)
 
     def split(self, ops: list[Operation]) -> dict[Any, list[Operation]]:
         for op in ops:
             if op.key is None:
-                raise HistoryInputError(
-                    f"event {op.call_index}: the kv model needs a 'key' on every operation"
+                raise op_error(
+                    op,
+                    "key",
+                    "the kv model needs a 'key' on every operation (a history of one register without "
+                    "keys checks with --model register, or cas-register)",
                 )
         return super().split(ops)
 
@@ -287,7 +294,10 @@ class KvModel(Model):
 
     def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
         self.check_function(op)
-        if op.f == "get":
+        f = self.aliases.get(op.f, op.f)
+        if f == "cas":
+            return _compile_register_op(op, flags, allow_cas=True)
+        if f == "get":
             if op.status != "ok":
                 return None
             value = freeze(op.value)
@@ -299,16 +309,14 @@ class KvModel(Model):
         if op.status == "fail":
             return None
         must = op.status == "ok"
-        if op.f == "put":
+        if f == "put":
             value = freeze(op.value)
             return CompiledOp(op, _write_step(value), must, False, _PUT, (value,), value, True, True, ())
-        if op.f == "delete":
+        if f == "delete":
             return CompiledOp(op, _write_step(None), must, False, _DELETE, (), None, True, True, ())
         suffix = freeze(op.value)
         if not isinstance(suffix, str | tuple):
-            raise HistoryInputError(
-                f"event {op.call_index}: an append value must be a string or a list, got {op.value!r}"
-            )
+            raise op_error(op, "value", f"an append value must be a string or a list, got {op.value!r}")
         return CompiledOp(op, _append_step(suffix), must, False, _APPEND, (suffix,))
 
     def show(self, state: Any, part: Any) -> str:
@@ -336,9 +344,9 @@ class MutexModel(Model):
     subject = "the lock"
 
     def initial_state(self, part: Any, init: Any) -> Any:
-        if init in (None, False, "unlocked"):
+        if init is None or init is False or init == "unlocked":
             return False
-        if init in (True, "locked"):
+        if init is True or init == "locked":
             return True
         raise ModelArgumentError(
             f"mutex init must be 'unlocked', 'locked', true, false or null; got {init!r}"
@@ -465,21 +473,15 @@ class MultiRegisterModel(Model):
 def _micro_ops(op: Operation) -> list[tuple[str, Any, Any]]:
     txn = op.value
     if not isinstance(txn, list | tuple):
-        raise HistoryInputError(
-            f"event {op.call_index}: a txn value must be a list of [f, key, value], got {txn!r}"
-        )
+        raise op_error(op, "value", f"a txn value must be a list of [f, key, value], got {txn!r}")
     micro = []
     for m in txn:
         if not isinstance(m, list | tuple) or len(m) != 3 or m[0] not in ("read", "write"):
-            raise HistoryInputError(
-                f'event {op.call_index}: a txn micro-operation must be ["read"|"write", key, value], got {m!r}'
-            )
+            raise op_error(op, "value", f'a txn micro-operation must be ["read"|"write", key, value], got {m!r}')
         try:
             hash(m[1])
         except TypeError:
-            raise HistoryInputError(
-                f"event {op.call_index}: a txn key must be a string or number, got {m[1]!r}"
-            ) from None
+            raise op_error(op, "value", f"a txn key must be a string or number, got {m[1]!r}") from None
         micro.append((m[0], m[1], m[2]))
     return micro
 

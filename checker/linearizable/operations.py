@@ -15,7 +15,19 @@ from typing import Any
 
 
 class HistoryInputError(ValueError):
-    """A history the linearizability checker cannot read; the message names the event and field."""
+    """A history the linearizability checker cannot read; the message names the event and field.
+
+    When raised about one operation, `index` (the history's `index` of its invocation), `field`
+    and `problem` are set too, so that a caller that knows the file can name the line instead.
+    """
+
+    def __init__(
+        self, message: str, *, index: int | None = None, field: str | None = None, problem: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+        self.problem = problem
 
 
 @dataclass(slots=True)
@@ -119,10 +131,48 @@ def pair_operations(events: list[dict]) -> list[Operation]:
     return ops
 
 
+class Typed:
+    """A boolean or float value that compares equal only to the same JSON type and value.
+
+    Python's ``True == 1 == 1.0`` (with equal hashes) would let a read of ``true`` match a write
+    of ``1``; wrapping the types that collide with integers keeps them apart in states, step
+    tests and the search's caches. Shown as JSON (``true``, ``1.0``).
+    """
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: bool | float) -> None:
+        self.v = v
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Typed and type(other.v) is type(self.v) and other.v == self.v
+
+    def __hash__(self) -> int:
+        return hash((type(self.v), self.v))
+
+    def __repr__(self) -> str:
+        if type(self.v) is bool:
+            return "true" if self.v else "false"
+        return repr(self.v)
+
+
 def freeze(value: Any) -> Any:
-    """Make a JSON value hashable (lists become tuples, objects sorted item tuples) for cache keys."""
+    """Make a JSON value hashable and typed: lists become tuples, objects sorted item tuples,
+    booleans and floats `Typed` (so that ``true``, ``1`` and ``1.0`` are three values)."""
+    t = type(value)
+    if t is str or t is int or value is None:
+        return value
+    if t is bool or t is float:
+        return Typed(value)
     if isinstance(value, list | tuple):
         return tuple(freeze(v) for v in value)
     if isinstance(value, dict):
-        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
+        return tuple(sorted(((k, freeze(v)) for k, v in value.items()), key=repr))
     return value
+
+
+def op_error(op: Operation, field: str, problem: str) -> HistoryInputError:
+    """The error for one operation's field: "event N: field 'f': problem", with the parts kept."""
+    return HistoryInputError(
+        f"event {op.call_index}: field {field!r}: {problem}", index=op.call_index, field=field, problem=problem
+    )
