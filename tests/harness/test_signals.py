@@ -98,3 +98,25 @@ def test_a_signal_stops_every_child_keeps_the_partial_run_and_exits_128_plus_sig
     assert results["valid"] == "unknown" and results["reason"] == "interrupted"
     assert (run_dir / "history.jsonl").read_bytes().endswith(b"\n")
     assert not orphans, f"node processes left running after the harness exited: {orphans}"
+
+
+def test_sigkill_of_the_harness_leaves_no_node_process_running(tmp_path: Path) -> None:
+    """SIGKILL (no handler can run) of a processes-mode harness: its node processes die with it."""
+    out = tmp_path / "runs"
+    proc = start_run(out, "processes")
+    survivors: list[int] = []
+    try:
+        assert wait_for(lambda: history_started(out) or proc.poll() is not None, 60), "the run never started"
+        assert proc.poll() is None, proc.communicate()
+        assert len(node_processes(out)) == 3
+        proc.kill()
+        proc.communicate(timeout=30)
+        wait_for(lambda: not node_processes(out), 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in node_processes(out):  # what the harness left: the test fails below, but cleans up
+            os.kill(pid, signal.SIGKILL)
+            survivors.append(pid)
+    assert not survivors, f"node processes outlived the SIGKILLed harness: {survivors}"
