@@ -252,10 +252,13 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
         print(f"MinikeyDB: {options.mode} run, seed {options.seed}, nemesis "
               f"{','.join(options.nemesis) or 'none'}, {options.time_limit:g} s ...", file=sys.stderr, flush=True)
         result = execute(options, full_argv)
+    from minikeydb.cli import decided
+
     from .summary import format_summary
 
+    code = decided(verdict_exit(result.results.get("valid")))  # a closed stdout must not change it
     print(format_summary(result))
-    return verdict_exit(result.results.get("valid"))
+    return code
 
 
 def options_with_config(args: argparse.Namespace, argv: Sequence[str], parser: argparse.ArgumentParser) -> RunOptions:

@@ -356,10 +356,13 @@ def explore_command(argv: Sequence[str]) -> int:
           + (", workload drawn per seed (--vary-workload)" if args.vary_workload else ""), file=sys.stderr, flush=True)
     result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                      vary_workload=args.vary_workload)
-    print(format_report(result))
+    from minikeydb.cli import decided
+
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    return 0 if result.shrunk is None else 1
+    code = decided(0 if result.shrunk is None else 1)  # a closed stdout must not change it
+    print(format_report(result))
+    return code
 
 
 def _seed_text(seeds: Sequence[int], drawn: bool) -> str:
