@@ -313,8 +313,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RunInterrupted as exc:
-        where = f"; partial run in {exc.run_dir} (results.json: verdict unknown, reason interrupted)" \
-            if exc.run_dir else ""
+        where = f"; partial run in {exc.run_dir} (results.json: {exc.results_note})" if exc.run_dir else ""
         print(f"interrupted by {exc.signal_name}{where}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -122,7 +122,9 @@ def format_summary(run: RunResult) -> str:
         lines.append("    skew exceeds the gap between conflicting writes; the lost writes above show exactly that.")
     lines += [
         "",
-        f"  files:  {run.run_dir}/  history.jsonl  run.json  results.json  report.html",
+        f"  files:  {run.run_dir}/  "
+        + "  ".join(n for n in ("history.jsonl", "run.json", "results.json", "report.html")
+                    if (run.run_dir / n).is_file()),
         f"  replay: python harness.py replay {run.run_dir}",
         f"  took {run.elapsed:.1f} s",
         "",

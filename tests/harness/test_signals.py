@@ -96,6 +96,9 @@ def test_a_signal_stops_every_child_keeps_the_partial_run_and_exits_128_plus_sig
     run_dir = next(out.glob("*/history.jsonl")).parent
     results = json.loads((run_dir / "results.json").read_text())
     assert results["valid"] == "unknown" and results["reason"] == "interrupted"
+    load = results["stats"]["workload"]  # rates over the time run, not the time limit the signal cut short
+    assert 0 < load["load_seconds"] < 60 and load["completed"] > 0
+    assert load["achieved_rate"] == pytest.approx(load["completed"] / load["load_seconds"], rel=0.02)
     assert (run_dir / "history.jsonl").read_bytes().endswith(b"\n")
     assert not orphans, f"node processes left running after the harness exited: {orphans}"
 
@@ -120,3 +123,29 @@ def test_sigkill_of_the_harness_leaves_no_node_process_running(tmp_path: Path) -
             os.kill(pid, signal.SIGKILL)
             survivors.append(pid)
     assert not survivors, f"node processes outlived the SIGKILLed harness: {survivors}"
+
+
+def test_sigterm_while_the_report_is_written_exits_143_and_keeps_the_verdict_marked_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM during report.html: exit 143, the verdict kept but marked interrupted, no half report, no summary."""
+    import checker.report
+    from runner.cli import main
+
+    def write_report_until_signalled(run_dir: Path, results: object) -> Path:
+        (run_dir / "report.html").write_text("<html><body>half a rep")
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here, as it would in the middle of a plot
+        time.sleep(5)
+        raise AssertionError("the signal did not stop the report")
+
+    monkeypatch.setattr(checker.report, "write_report", write_report_until_signalled)
+    out = tmp_path / "runs"
+    code = main(["--mode", "sim", "--time-limit", "2", "--seed", "4", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 143, captured.err
+    run_dir = next(out.glob("*/history.jsonl")).parent
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["valid"] is True and results["interrupted"]["signal"] == "SIGTERM"
+    assert results["interrupted"]["missing"] == ["report.html"]
+    assert not (run_dir / "report.html").exists()
+    assert "report.html" not in captured.out and "interrupted by SIGTERM" in captured.err
