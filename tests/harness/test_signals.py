@@ -149,3 +149,40 @@ def test_sigterm_while_the_report_is_written_exits_143_and_keeps_the_verdict_mar
     assert results["interrupted"]["missing"] == ["report.html"]
     assert not (run_dir / "report.html").exists()
     assert "report.html" not in captured.out and "interrupted by SIGTERM" in captured.err
+
+
+SLOW_IMPORT = """
+import runpy, sys, time
+class SlowRunnerCli:  # holds the import of runner.cli, so the signal lands while imports run
+    def find_spec(self, name, path=None, target=None):
+        if name == "runner.cli":
+            print("importing", file=sys.stderr, flush=True)
+            time.sleep(60)
+        return None
+sys.meta_path.insert(0, SlowRunnerCli())
+sys.argv = [sys.argv[1], "--mode", "sim", "--time-limit", "1", "--out", sys.argv[2]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_imports_run_is_one_line_and_128_plus_signal(tmp_path: Path, signum: int,
+                                                                         code: int) -> None:
+    """Ctrl-C during start-up (imports still running): one stderr line, no traceback, exit 130 (143 SIGTERM)."""
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_IMPORT, str(ROOT / "harness.py"), str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == "importing\n"
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == [
+        f"interrupted by {signal.Signals(signum).name} while starting"]
+    assert proc.returncode == code
