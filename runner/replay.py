@@ -57,18 +57,31 @@ class RecordedRun:
 def resolve_run_dir(path: str | Path) -> Path:
     """A run directory from what a user typed: the directory, its run.json, or ``histories/latest``."""
     p = Path(path)
-    if p.name == "run.json" and p.is_file():
-        return p.parent
+    if p.is_file() and (p.parent / "run.json").is_file():  # run.json, history.jsonl, report.html...
+        return p.parent.resolve()
     if p.is_file() and not p.is_symlink():
         # ``latest`` written as a file holding the run's name (where symlinks are unavailable).
-        name = p.read_text().strip()
+        name = _latest_name(p)
         if name and (p.parent / name / "run.json").is_file():
             return p.parent / name
+        raise OptionError(f"{path}: a file, not a run directory; give the directory holding run.json "
+                          "(or a file inside it)")
     if not p.exists():
         raise OptionError(f"{path}: no such run directory (give a directory holding run.json)")
     if not (p / "run.json").is_file():
         raise OptionError(f"{path}: not a run directory (no run.json inside)")
     return p.resolve()
+
+
+def _latest_name(p: Path) -> str | None:
+    """The run name a small text file such as ``histories/latest`` holds, else None."""
+    try:
+        if p.stat().st_size > 4096:
+            return None
+        name = p.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if name and "/" not in name and "\0" not in name else None
 
 
 def load_recorded_run(path: str | Path) -> RecordedRun:
