@@ -30,7 +30,7 @@ import attrs
 import orjson
 
 from .interrupt import RunInterrupted
-from .options import RATE_MAX, OptionError, RunOptions
+from .options import MAX_KEY_BYTES, RATE_MAX, OptionError, RunOptions, SizeSpec, min_key_bytes, parse_size
 from .replay import run_with_schedule, sha256_of
 from .run import RunResult, make_schedule
 from .shrink import Candidate, Outcome, ShrinkResult, shrink
@@ -101,6 +101,10 @@ def draw_workload(base: RunOptions, seed: int) -> RunOptions:
     """
     rng = random.Random(f"{seed}/explore-workload")
     drawn = {name: rng.choice(choices) for name, choices in WORKLOAD_RANGES.items()}
+    key_size = parse_size("--key-size", drawn["key_size"], MAX_KEY_BYTES)
+    need = min_key_bytes(drawn["keys"])
+    if key_size is not None and key_size.low < need:  # "uniform:1-64" over 100,000 keys: from 6 bytes
+        drawn["key_size"] = str(SizeSpec(need, max(need, key_size.high)))
     return attrs.evolve(base, seed=seed, **drawn).validate()
 
 
