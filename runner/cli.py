@@ -273,7 +273,11 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
             print(f"note: --nemesis {','.join(options.nemesis)}: {why}; the summary names the kinds left out",
                   file=sys.stderr, flush=True)
     if options.mode == "sim":
-        from .simulate import simulate_run
+        from .simulate import saturation_note, simulate_run
+
+        note = saturation_note(options)
+        if note:
+            print(note, file=sys.stderr, flush=True)
 
         result = simulate_run(options, full_argv)
     else:
