@@ -5,15 +5,32 @@ Subcommands: ``run`` (the default), ``check``, ``report``, ``export``, ``replay`
 ``python harness.py SUBCOMMAND --help`` for each.
 """
 
+import os
+import signal
 import sys
 
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C (or SIGTERM) while the imports run: one line and 128 + signal, not an import traceback.
+
+    Nothing has started yet (no run directory, no process), so there is nothing to clean up.
+    """
+    os.write(2, f"\ninterrupted by {signal.Signals(signum).name} while starting\n".encode())
+    os._exit(128 + signum)
+
+
 if __name__ == "__main__":
+    previous = {s: signal.signal(s, _interrupted_while_starting) for s in (signal.SIGINT, signal.SIGTERM)}
     if sys.argv[1:2] in (["check"], ["report"], ["export"]):
         # Reading a history needs only the checker: not the store, Trio or the nemesis, whose
         # imports (through runner.cli) took longer than checking a small history.
         from checker.cli import main as checker_main
 
-        sys.exit(checker_main(sys.argv[1:]))
-    from runner.cli import main
+        command = lambda: checker_main(sys.argv[1:])  # noqa: E731
+    else:
+        from runner.cli import main
 
-    sys.exit(main())
+        command = main
+    for signum, handler in previous.items():  # from here the commands handle signals themselves
+        signal.signal(signum, handler)
+    sys.exit(command())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -410,6 +411,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.model is not None and args.model not in lin.MODELS:
             raise _unknown_choice("--model", [args.model], tuple(lin.MODELS))
     codes = []
+    reader_gone = False
     for raw in args.paths:
         try:
             history, run_dir = resolve_history(raw)
@@ -435,17 +437,34 @@ def cmd_check(args: argparse.Namespace) -> int:
                 raise UsageError(f"harness.py check: --write: {raw} is not in a run directory; nowhere to write")
             written = _write_results(settings_dir, results)
         results["path"] = str(history)
-        if args.json:
-            sys.stdout.write(
-                orjson.dumps(results, option=orjson.OPT_NON_STR_KEYS, default=str).decode() + "\n"
-            )
-        else:
-            print(summary(results, history, quorum=run_quorum(settings_dir)))
-            print(_settings_line(settings, where))
-            if written is not None:
-                print(f"  wrote {written}")
-        codes.append(verdict_code(results["valid"]))
+        codes.append(verdict_code(results["valid"]))  # before printing: a closed stdout cannot change it
+        if reader_gone:
+            continue
+        try:
+            if args.json:
+                sys.stdout.write(
+                    orjson.dumps(results, option=orjson.OPT_NON_STR_KEYS, default=str).decode() + "\n"
+                )
+            else:
+                print(summary(results, history, quorum=run_quorum(settings_dir)))
+                print(_settings_line(settings, where))
+                if written is not None:
+                    print(f"  wrote {written}")
+            sys.stdout.flush()
+        except BrokenPipeError:  # | head: the reader has gone; the verdicts still decide the exit code
+            reader_gone = True
+            _silence_stdout()
     return worst(codes)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's flush at exit does not fail on a closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no real file (a test's capture)
+        pass
 
 
 def example_output_dir(run_dir: Path) -> Path | None:
@@ -526,7 +545,8 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # report/export output into a closed pipe: nothing was judged
+        _silence_stdout()
         return EXIT_VALID
     except OSError as e:  # a path that cannot be read or written (--out into a file, read-only, ...)
         where = f"{e.filename}: " if e.filename else ""

@@ -179,20 +179,37 @@ def _is_broken_pipe(exc: BaseException) -> bool:
     return isinstance(exc, BrokenPipeError)
 
 
+_decided: list[int] = []
+
+
+def decided(code: int) -> int:
+    """Record the exit code a command has reached (a verdict) before it prints; returns ``code``.
+
+    A reader that goes away while the command prints (``| head -1``) then cannot turn an INVALID
+    verdict into exit 0: ``quiet_broken_pipe`` returns the decided code.
+    """
+    _decided.append(code)
+    return code
+
+
 def quiet_broken_pipe(command: Callable[[], int]) -> int:
     """Run ``command``; when stdout's reader has gone (``| head -1``), end quietly, no traceback.
 
     The exit code is the command's own when it had finished (the pipe broke at the final flush),
-    else 0: the reader stopped reading, and what was left to print was not wanted. Stdout is then
-    pointed at /dev/null so that the interpreter's own flush at exit does not complain either.
+    else the code it had ``decided`` before printing, else 0: the reader stopped reading, and what
+    was left to print was not wanted. Stdout is then pointed at /dev/null so that the interpreter's
+    own flush at exit does not complain either.
     """
     code = EXIT_OK
+    _decided.clear()
     try:
         code = command()
         sys.stdout.flush()
     except BaseException as exc:
         if not _is_broken_pipe(exc):
             raise
+        if _decided:
+            code = _decided[-1]
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())

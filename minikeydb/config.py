@@ -415,13 +415,17 @@ def load_config(path: str | Path | None = None) -> ClusterConfig:
     else:
         source = str(path)
         try:
-            text = Path(path).read_text()
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read the config file ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not a TOML text file (not UTF-8 at byte {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses per nested array/table: thousands of '[' exhaust the stack
+        raise ConfigError(f"{source}: not valid TOML (arrays or tables nested too deeply)") from None
     # Relative paths in the default config are relative to the current directory, as the README
     # promises; in a user's file, relative to the current directory too, like every CLI path.
     return parse_config(data, source, Path.cwd())

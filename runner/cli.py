@@ -22,6 +22,7 @@ from .options import (
     CRASH_TARGETS,
     KEY_DISTS,
     MAX_KEY_BYTES,
+    MAX_NODES,
     MAX_VALUE_BYTES,
     MODES,
     NEMESIS_CHOICES,
@@ -65,6 +66,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        if args is not None:
+            args = self.join_dash_values(args)
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             flags = [s for s in self._option_string_actions if s.startswith("--")]
@@ -74,6 +77,30 @@ class _Parser(argparse.ArgumentParser):
                 hints += f" (a command comes first: harness.py {misplaced[0]} ...)"
             self.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
         return parsed
+
+
+    def join_dash_values(self, args: Sequence[str]) -> list[str]:
+        """``--mix -1:1:1`` as ``--mix=-1:1:1``: a value that starts with '-' but is no flag is the value.
+
+        argparse takes it for a flag ("expected one argument"), so the value's own check, with its
+        clear message (a negative weight), never ran.
+        """
+        takes_value = {s for a in self._actions if a.nargs is None and a.option_strings for s in a.option_strings
+                       if not isinstance(a, argparse._StoreTrueAction | argparse._VersionAction | argparse._HelpAction)}
+        out: list[str] = []
+        i = 0
+        args = list(args)
+        while i < len(args):
+            word = args[i]
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if (word in takes_value and nxt is not None and nxt.startswith("-") and nxt != "--"
+                    and nxt.split("=", 1)[0] not in self._option_string_actions):
+                out.append(f"{word}={nxt}")
+                i += 2
+                continue
+            out.append(word)
+            i += 1
+        return out
 
 
 def verdict_exit(valid: object) -> int:
@@ -214,6 +241,9 @@ def apply_cluster_file(args: argparse.Namespace, given: set[str]) -> dict[str, A
     from minikeydb.config import load_config
 
     config = load_config(args.config)
+    if not 1 <= len(config.nodes) <= MAX_NODES:
+        raise OptionError(f"{args.config}: {len(config.nodes)} [[nodes]] entries; a harness run takes 1 to "
+                          f"{MAX_NODES} nodes")
     from_file = {"nodes": len(config.nodes), "replicas": config.replicas, "write_quorum": config.write_quorum,
                  "read_quorum": config.read_quorum}
     in_file = {"nodes": f"{len(config.nodes)} [[nodes]] entries", "replicas": f"replicas = {config.replicas}",
@@ -248,7 +278,11 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
             print(f"note: --nemesis {','.join(options.nemesis)}: {why}; the summary names the kinds left out",
                   file=sys.stderr, flush=True)
     if options.mode == "sim":
-        from .simulate import simulate_run
+        from .simulate import saturation_note, simulate_run
+
+        note = saturation_note(options)
+        if note:
+            print(note, file=sys.stderr, flush=True)
 
         result = simulate_run(options, full_argv, run_dir=run_dir)
     else:
@@ -257,10 +291,13 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
         print(f"MinikeyDB: {options.mode} run, seed {options.seed}, nemesis "
               f"{','.join(options.nemesis) or 'none'}, {options.time_limit:g} s ...", file=sys.stderr, flush=True)
         result = execute(options, full_argv, run_dir=run_dir)
+    from minikeydb.cli import decided
+
     from .summary import format_summary
 
+    code = decided(verdict_exit(result.results.get("valid")))  # a closed stdout must not change it
     print(format_summary(result))
-    return verdict_exit(result.results.get("valid"))
+    return code
 
 
 def options_with_config(args: argparse.Namespace, argv: Sequence[str], parser: argparse.ArgumentParser) -> RunOptions:
@@ -315,8 +352,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RunInterrupted as exc:
-        where = f"; partial run in {exc.run_dir} (results.json: verdict unknown, reason interrupted)" \
-            if exc.run_dir else ""
+        where = f"; partial run in {exc.run_dir} (results.json: {exc.results_note})" if exc.run_dir else ""
         print(f"interrupted by {exc.signal_name}{where}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -26,12 +26,18 @@ import trio
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class RunInterrupted(Exception):
-    """The run was stopped by a signal; ``exit_code`` is 128 + its number (130 SIGINT, 143 SIGTERM)."""
+class RunInterrupted(BaseException):
+    """The run was stopped by a signal; ``exit_code`` is 128 + its number (130 SIGINT, 143 SIGTERM).
+
+    A ``BaseException``, like ``KeyboardInterrupt``: an ``except Exception`` of a phase it lands in
+    (a report that "could not be written") must not swallow it and end the run with exit 0.
+    ``results_note`` says what results.json holds (set by whoever wrote it).
+    """
 
     def __init__(self, signum: int, run_dir: object = None) -> None:
         self.signum = signum
         self.run_dir = run_dir
+        self.results_note = "verdict unknown, reason interrupted"
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
 
     @property

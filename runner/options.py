@@ -19,6 +19,7 @@ from nemesis import CRASH_TARGETS, FAULT_KINDS, PARTITION_KINDS
 
 MODES = ("udp", "processes", "sim")
 MAX_KEY_BYTES = 1024
+MAX_NODES = 200
 MAX_VALUE_BYTES = 32 * 1024
 """The store's limits (``minikeydb.wire``), as encoded: the harness's filler is ASCII, one byte a character."""
 RATE_MAX = math.inf
@@ -44,6 +45,12 @@ def unknown_choice(flag: str, bad: list[str], choices: tuple[str, ...]) -> Optio
 def parse_mix(text: str) -> tuple[int, int, int]:
     """``put:get:delete`` weights, e.g. ``5:5:1``."""
     parts = text.split(":")
+    negative = [(name, p.strip()) for name, p in zip(("put", "get", "delete"), parts, strict=False)
+                if p.strip().startswith("-") and p.strip()[1:].isdigit()]
+    if len(parts) == 3 and negative:
+        name, weight = negative[0]
+        raise OptionError(f"--mix {text}: weights cannot be negative ({name} weight {weight}); use 0 to leave "
+                          f"{name} out, like 0:1:1")
     if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
         raise OptionError(f"--mix takes three whole numbers put:get:delete, like 5:5:1; got {text!r}")
     mix = (int(parts[0]), int(parts[1]), int(parts[2]))
@@ -75,6 +82,20 @@ class SizeSpec:
 
     def __str__(self) -> str:
         return str(self.low) if self.low == self.high else f"uniform:{self.low}-{self.high}"
+
+
+def min_key_bytes(keys: int) -> int:
+    """The length of the longest key name ``k<i>`` of ``keys`` keys: no key can be shorter."""
+    return len(f"k{keys - 1}")
+
+
+def check_key_size(spec: SizeSpec | None, keys: int) -> None:
+    """A ``--key-size`` below the key names' own length would be silently longer: refuse it, naming the minimum."""
+    need = min_key_bytes(keys)
+    if spec is not None and spec.low < need:
+        fix = str(need) if spec.low == spec.high else f"uniform:{need}-{max(need, spec.high)}"
+        raise OptionError(f"--key-size {spec}: {keys} keys are named k0..k{keys - 1}, so a key takes at least "
+                          f"{need} bytes; use --key-size {fix} (or fewer --keys)")
 
 
 def parse_size(flag: str, text: str | None, limit: int) -> SizeSpec | None:
@@ -194,8 +215,8 @@ class RunOptions:
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise OptionError(f"{flag} must be a positive number, got {value!r}")
 
-        if not 1 <= self.nodes <= 200:
-            raise OptionError(f"--nodes must be between 1 and 200, got {self.nodes}")
+        if not 1 <= self.nodes <= MAX_NODES:
+            raise OptionError(f"--nodes must be between 1 and {MAX_NODES}, got {self.nodes}")
         if self.cluster is not None:
             check_cluster_settings(self.cluster)
         if not 1 <= self.replicas <= self.nodes:
@@ -218,6 +239,7 @@ class RunOptions:
             raise OptionError(f"--concurrency must be between 1 and 1000, got {self.concurrency}")
         if not 1 <= self.keys <= 1_000_000:
             raise OptionError(f"--keys must be between 1 and 1,000,000, got {self.keys}")
+        check_key_size(parse_size("--key-size", self.key_size, MAX_KEY_BYTES), self.keys)
         if self.partition not in PARTITION_KINDS:
             raise unknown_choice("--partition", [self.partition], tuple(PARTITION_KINDS))
         if self.crash_targets not in CRASH_TARGETS:

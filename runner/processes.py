@@ -8,6 +8,10 @@ drops and partitions; the router covers delay, duplication and reordering too, w
 Process faults: crash is SIGKILL then a fresh process on the same data directory; pause is
 SIGSTOP/SIGCONT; clock skew rewrites the node's clock-offset file (``--clock-file``), which the
 serving process adds to its wall clock.
+
+A node's life is tied to the harness's: each is started (from the Trio thread itself, not a worker
+thread) with Linux's ``PR_SET_PDEATHSIG`` = SIGKILL, so that even a SIGKILLed harness, which no
+handler can clean up after, leaves no node process holding its port, paused ones included.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 import trio
@@ -36,6 +41,75 @@ from .progress import ProgressLine
 from .recorder import HistoryRecorder
 
 READY_TIMEOUT = 20.0
+PR_SET_PDEATHSIG = 1
+"""``prctl`` option (linux/prctl.h): the signal the calling process gets when its parent thread dies."""
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when this process dies (Linux), else None.
+
+    The death signal follows the thread that forked the child, so the child must be started from a
+    thread that lives as long as the harness (Trio's own thread; ``trio.lowlevel.open_process``
+    forks from a worker thread that exits after a few idle seconds, which would kill the node).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the harness died between fork and prctl: no signal will come
+            os._exit(1)
+
+    return preexec
+
+
+class NodeProcess:
+    """A node's ``subprocess.Popen`` with the few async calls the cluster needs (``wait`` polls)."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    def send_signal(self, signum: int) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    async def wait(self) -> int:
+        delay = 0.005
+        while (code := self.popen.poll()) is None:
+            await trio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return code
+
+
+class Stoppable(Protocol):
+    @property
+    def returncode(self) -> int | None: ...
+    def send_signal(self, signum: int) -> None: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    async def wait(self) -> int: ...
 
 
 class ProcessCluster:
@@ -46,7 +120,7 @@ class ProcessCluster:
         self.run_dir = run_dir
         self.config = config
         self.config_path = config_path
-        self.procs: dict[str, trio.Process] = {}
+        self.procs: dict[str, NodeProcess] = {}
         self.crashes = 0
 
     def clock_file(self, node_id: str) -> Path:
@@ -61,13 +135,17 @@ class ProcessCluster:
             command.append("-v")
         log = (self.run_dir / "nodes" / f"{node_id}.log").open("ab")
         try:
-            self.procs[node_id] = await trio.lowlevel.open_process(
+            # Popen here, in Trio's thread, not a worker thread: see die_with_parent. A fork takes
+            # milliseconds; a crash restart waits that long anyway.
+            self.procs[node_id] = NodeProcess(subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 start_new_session=True,  # a terminal's Ctrl-C reaches the harness only; it stops the nodes
-            )
+                preexec_fn=die_with_parent(),
+            ))
         finally:
             log.close()
+        await trio.lowlevel.checkpoint()
 
     async def wait_ready(self, client: Client, node_ids: list[str]) -> None:
         """Until every node answers a stats request (its socket and log are open)."""
@@ -107,7 +185,7 @@ class ProcessCluster:
         await stop_processes(self.procs.values())
 
 
-async def stop_processes(procs: Iterable[trio.Process], grace: float = 5.0) -> None:
+async def stop_processes(procs: Iterable[Stoppable], grace: float = 5.0) -> None:
     """SIGTERM each node process (it closes its log cleanly), SIGKILL any that lingers past ``grace``.
 
     A paused process gets SIGCONT first: stopped, it could not act on the SIGTERM.

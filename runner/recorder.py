@@ -40,6 +40,8 @@ class HistoryRecorder:
         self.faults: Counter[str] = Counter()
         self.load_start: float | None = None
         self.closed_at: float | None = None
+        self.load_seconds: float | None = None
+        """Seconds from the start of the load to ``close`` (a run a signal stopped: what it ran)."""
         self.window_completed: list[int] = []
         """Client operations completed (ok, fail or info; final reads aside) per ``WINDOW`` of load."""
         self.window_ok: list[int] = []
@@ -115,3 +117,5 @@ class HistoryRecorder:
         """Flush and close the file (inside the Trio run: ``closed_at`` keeps the run's length)."""
         self._file.close()
         self.closed_at = self.elapsed()
+        if self.load_start is not None:
+            self.load_seconds = trio.current_time() - self.load_start

@@ -57,18 +57,31 @@ class RecordedRun:
 def resolve_run_dir(path: str | Path) -> Path:
     """A run directory from what a user typed: the directory, its run.json, or ``histories/latest``."""
     p = Path(path)
-    if p.name == "run.json" and p.is_file():
-        return p.parent
+    if p.is_file() and (p.parent / "run.json").is_file():  # run.json, history.jsonl, report.html...
+        return p.parent.resolve()
     if p.is_file() and not p.is_symlink():
         # ``latest`` written as a file holding the run's name (where symlinks are unavailable).
-        name = p.read_text().strip()
+        name = _latest_name(p)
         if name and (p.parent / name / "run.json").is_file():
             return p.parent / name
+        raise OptionError(f"{path}: a file, not a run directory; give the directory holding run.json "
+                          "(or a file inside it)")
     if not p.exists():
         raise OptionError(f"{path}: no such run directory (give a directory holding run.json)")
     if not (p / "run.json").is_file():
         raise OptionError(f"{path}: not a run directory (no run.json inside)")
     return p.resolve()
+
+
+def _latest_name(p: Path) -> str | None:
+    """The run name a small text file such as ``histories/latest`` holds, else None."""
+    try:
+        if p.stat().st_size > 4096:
+            return None
+        name = p.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if name and "/" not in name and "\0" not in name else None
 
 
 def load_recorded_run(path: str | Path) -> RecordedRun:
@@ -179,32 +192,39 @@ def replay_command(argv: Sequence[str]) -> int:
         print(f"MinikeyDB: replaying {options.mode} run {recorded.run_dir.name} (seed {options.seed}, same schedule) "
               "in real time ...", file=sys.stderr, flush=True)
     result = run_with_schedule(options, recorded.schedule, argv_recorded, quiet=args.quiet)
+    new_sum = sha256_of(result.run_dir / "history.jsonl")
+    old_sum = sha256_of(recorded.history) if recorded.history.is_file() else None
+    from minikeydb.cli import decided
+
+    from .cli import verdict_exit
+
+    if options.mode != "sim":
+        code = verdict_exit(result.results.get("valid"))
+    elif old_sum is None:
+        code = REPLAY_EXIT_UNCONFIRMED
+    else:
+        code = REPLAY_EXIT_IDENTICAL if old_sum == new_sum else REPLAY_EXIT_DIFFERENT
+    decided(code)  # a closed stdout (| head) must not change it
     if not args.quiet:
         from .summary import format_summary
 
         print(format_summary(result))
-    new_sum = sha256_of(result.run_dir / "history.jsonl")
-    old_sum = sha256_of(recorded.history) if recorded.history.is_file() else None
     print(f"original {recorded.history}: sha256 {old_sum or '(missing)'}")
     print(f"replay   {result.run_dir / 'history.jsonl'}: sha256 {new_sum}")
     print(f"wrote {result.run_dir}/")
     if options.mode != "sim":
         print(f"{options.mode} mode runs in real time: the same configuration, seed and fault schedule were run "
               "again, but the history may differ" + (" (it does)" if old_sum != new_sum else ""))
-        from .cli import verdict_exit
-
-        return verdict_exit(result.results.get("valid"))
-    if old_sum is None:
+    elif old_sum is None:
         print("cannot compare: the recorded run has no history.jsonl")
-        return REPLAY_EXIT_UNCONFIRMED
-    verdict = {True: "VALID", False: "INVALID"}.get(result.results.get("valid"), "UNKNOWN")  # type: ignore[arg-type]
-    if old_sum == new_sum:
+    elif old_sum == new_sum:
+        verdict = {True: "VALID", False: "INVALID"}.get(result.results.get("valid"), "UNKNOWN")  # type: ignore[arg-type]
         print(f"identical: the replay reproduced the recorded history byte for byte (exit 0: the replay matched; "
               f"the run's verdict is {verdict})")
-        return REPLAY_EXIT_IDENTICAL
-    print("DIFFERENT: the simulated run did not reproduce its recorded history (determinism is broken, or the "
-          "code changed since it was recorded)")
-    return REPLAY_EXIT_DIFFERENT
+    else:
+        print("DIFFERENT: the simulated run did not reproduce its recorded history (determinism is broken, or the "
+              "code changed since it was recorded)")
+    return code
 
 
 def _name_without_stamp(dir_name: str) -> str:

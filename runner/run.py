@@ -374,18 +374,45 @@ def finish_or_interrupted(options: RunOptions, run_dir: Path, final: FinalReadRe
                           recorder: HistoryRecorder, elapsed: float, guard: InterruptGuard, *,
                           report: bool = True) -> RunResult:
     """``finish`` the run, or, if a signal stopped it, record it as interrupted and raise ``RunInterrupted``."""
+    done: list[str] = []
     try:
         guard.check()
         assert final is not None
-        return finish(options, run_dir, final, recorder, elapsed, report=report)
+        return finish(options, run_dir, final, recorder, elapsed, report=report, done=done)
     except RunInterrupted as exc:
-        write_interrupted(options, run_dir, recorder, exc.signal_name)
+        if "results.json" in done:
+            exc.results_note = keep_verdict_interrupted(run_dir, exc.signal_name, done, report=report)
+            update_latest(Path(options.out), run_dir)
+        else:
+            write_interrupted(options, run_dir, recorder, exc.signal_name)
         raise
 
 
+def keep_verdict_interrupted(run_dir: Path, signal_name: str, done: list[str], *, report: bool) -> str:
+    """A signal after the verdict was written: keep it, and record the interruption and what is missing.
+
+    Returns what results.json now says, for the CLI's one line. A half-written report.html is removed:
+    a file that exists is a complete one.
+    """
+    missing = [] if not report or "report.html" in done else ["report.html"]
+    for name in missing:
+        (run_dir / name).unlink(missing_ok=True)
+    path = run_dir / "results.json"
+    results = json.loads(path.read_text())
+    results["interrupted"] = {"signal": signal_name, "completed": list(done), "missing": missing}
+    write_json(path, results)
+    verdict = {True: "VALID", False: "INVALID"}.get(results.get("valid"), "UNKNOWN")
+    return f"verdict {verdict} kept, marked interrupted" + (f"; {', '.join(missing)} not written" if missing else "")
+
+
 def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecorder, signal_name: str) -> None:
-    """results.json of a run a signal stopped: verdict unknown, reason interrupted, what the load did."""
-    throughput = recorder.throughput(options.time_limit, options.rate)
+    """results.json of a run a signal stopped: verdict unknown, reason interrupted, what the load did.
+
+    Rates are over the load time actually run, not the time limit the signal cut short.
+    """
+    ran = min(options.time_limit, recorder.load_seconds or 0.0)
+    throughput = recorder.throughput(ran, options.rate)
+    throughput["load_seconds"] = round(ran, 3)
     results = {
         "valid": "unknown",
         "reason": "interrupted",
@@ -411,8 +438,12 @@ def checked_schedule(schedule: FaultSchedule | None, options: RunOptions, node_i
 
 
 def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder: HistoryRecorder,
-           elapsed: float, *, report: bool = True) -> RunResult:
-    """Check the recorded history, write results.json and report.html, point ``latest`` here."""
+           elapsed: float, *, report: bool = True, done: list[str] | None = None) -> RunResult:
+    """Check the recorded history, write results.json and report.html, point ``latest`` here.
+
+    ``done`` receives the name of each file once it is complete (what a signal did not cut short).
+    """
+    done = [] if done is None else done
     from checker.cli import run_checks
     from checker.report import write_report
 
@@ -424,12 +455,15 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     results["stats"]["workload"] = throughput
     results["stats"]["node_logs"] = scan_node_logs(run_dir / "nodes")
     write_json(run_dir / "results.json", results)
+    done.append("results.json")
     record_achieved(run_dir / "run.json", throughput)
     if report:
         try:
             write_report(run_dir, results)
-        except Exception as exc:  # the verdict stands even if a plot fails; say so
+            done.append("report.html")
+        except Exception as exc:  # the verdict stands even if a plot fails; say so (a signal is no Exception)
             log.warning("report.html could not be written: %s", exc)
+            (run_dir / "report.html").unlink(missing_ok=True)
     update_latest(Path(options.out), run_dir)
     return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed, throughput)
 

@@ -234,7 +234,9 @@ def format_summary(run: RunResult) -> str:
         lines += ["    note: " + wrapped[0], *("          " + line for line in wrapped[1:])]
     lines += [
         "",
-        f"  files:  {run.run_dir}/  history.jsonl  run.json  results.json  report.html",
+        f"  files:  {run.run_dir}/  "
+        + "  ".join(n for n in ("history.jsonl", "run.json", "results.json", "report.html")
+                    if (run.run_dir / n).is_file()),
         f"  replay: python harness.py replay {run.run_dir}",
         f"  took {run.elapsed:.1f} s",
         "",

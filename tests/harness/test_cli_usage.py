@@ -182,3 +182,33 @@ def test_ctrl_c_during_a_run_exits_130_without_a_traceback(tmp_path: Path, mode:
     assert "interrupted" in err and "Traceback" not in err and "KeyboardInterrupt" not in err
     leftover = subprocess.run(["pgrep", "-f", f"minikeydb serve --config {tmp_path}"], capture_output=True, text=True)
     assert leftover.stdout == "", "node processes outlived the run"
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--key-size", "1", "--keys", "20"],
+         "error: --key-size 1: 20 keys are named k0..k19, so a key takes at least 3 bytes; use --key-size 3"),
+        (["--key-size", "uniform:1-40", "--keys", "200"],
+         "error: --key-size uniform:1-40: 200 keys are named k0..k199, so a key takes at least 4 bytes; use "
+         "--key-size uniform:4-40"),
+        (["--mix", "-1:1:1"], "error: --mix -1:1:1: weights cannot be negative (put weight -1)"),
+        (["--mix", "5:-2:1"], "error: --mix 5:-2:1: weights cannot be negative (get weight -2)"),
+    ],
+    ids=["key-size-1", "key-size-range", "mix-negative-put", "mix-negative-get"],
+)
+def test_a_key_size_below_the_names_or_a_negative_mix_weight_is_refused_clearly(args: list[str], line: str) -> None:
+    """--key-size under the k<i> names' length names the minimum; --mix -1:1:1 names the negative weight; exit 254."""
+    done = harness(*args, "--mode", "sim", "--time-limit", "1")
+    assert done.returncode == 254, done.stderr
+    assert done.stderr.startswith(line) and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_config_file_with_too_many_nodes_names_the_file_not_a_flag(tmp_path: Path) -> None:
+    """--config with 300 nodes: the error names the file's node count, not a --nodes flag never given."""
+    path = tmp_path / "big.toml"
+    path.write_text("[cluster]\nreplicas = 3\nwrite_quorum = 1\nread_quorum = 1\n" + "".join(
+        f'[[nodes]]\nid = "n{i}"\nhost = "127.0.0.1"\nport = {20000 + i}\n' for i in range(300)))
+    done = harness("--config", str(path), "--mode", "sim", "--time-limit", "1")
+    assert done.returncode == 254, done.stderr
+    assert f"{path}: 300 [[nodes]] entries" in done.stderr and "--nodes" not in done.stderr, done.stderr

@@ -126,6 +126,21 @@ def test_a_bad_file_is_a_usage_error_naming_it(tmp_path: Path, text: str) -> Non
     assert str(path) in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("content", [b"\xff\xfe[cluster]\x00\x81", b"a = " + b"[" * 5000],
+                         ids=["binary", "nested"])
+def test_a_binary_or_deeply_nested_file_is_one_line_naming_it(tmp_path: Path, content: bytes) -> None:
+    """A non-UTF-8 or 5000-deep nested TOML: exit 254 and one line naming the file (harness and store CLI)."""
+    path = tmp_path / "hostile.toml"
+    path.write_bytes(content)
+    done = harness("--config", str(path), "--mode", "sim", "--time-limit", "1")
+    assert done.returncode == 254, done.stderr
+    assert done.stderr.count("\n") == 1 and str(path) in done.stderr and "Error" not in done.stderr
+    store = subprocess.run([sys.executable, "-m", "minikeydb", "stats", "--config", str(path)], capture_output=True,
+                           text=True, timeout=60, cwd=ROOT)
+    assert store.returncode == 254, store.stderr
+    assert store.stderr.count("\n") == 1 and str(path) in store.stderr and "Error" not in store.stderr
+
+
 def test_recorded_cluster_settings_are_checked_on_replay() -> None:
     """run.json cluster settings a config file could not hold are refused, naming the setting."""
     with pytest.raises(OptionError, match="vnodes"):

@@ -96,5 +96,93 @@ def test_a_signal_stops_every_child_keeps_the_partial_run_and_exits_128_plus_sig
     run_dir = next(out.glob("*/history.jsonl")).parent
     results = json.loads((run_dir / "results.json").read_text())
     assert results["valid"] == "unknown" and results["reason"] == "interrupted"
+    load = results["stats"]["workload"]  # rates over the time run, not the time limit the signal cut short
+    assert 0 < load["load_seconds"] < 60 and load["completed"] > 0
+    assert load["achieved_rate"] == pytest.approx(load["completed"] / load["load_seconds"], rel=0.02)
     assert (run_dir / "history.jsonl").read_bytes().endswith(b"\n")
     assert not orphans, f"node processes left running after the harness exited: {orphans}"
+
+
+def test_sigkill_of_the_harness_leaves_no_node_process_running(tmp_path: Path) -> None:
+    """SIGKILL (no handler can run) of a processes-mode harness: its node processes die with it."""
+    out = tmp_path / "runs"
+    proc = start_run(out, "processes")
+    survivors: list[int] = []
+    try:
+        assert wait_for(lambda: history_started(out) or proc.poll() is not None, 60), "the run never started"
+        assert proc.poll() is None, proc.communicate()
+        assert len(node_processes(out)) == 3
+        proc.kill()
+        proc.communicate(timeout=30)
+        wait_for(lambda: not node_processes(out), 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in node_processes(out):  # what the harness left: the test fails below, but cleans up
+            os.kill(pid, signal.SIGKILL)
+            survivors.append(pid)
+    assert not survivors, f"node processes outlived the SIGKILLed harness: {survivors}"
+
+
+def test_sigterm_while_the_report_is_written_exits_143_and_keeps_the_verdict_marked_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM during report.html: exit 143, the verdict kept but marked interrupted, no half report, no summary."""
+    import checker.report
+    from runner.cli import main
+
+    def write_report_until_signalled(run_dir: Path, results: object) -> Path:
+        (run_dir / "report.html").write_text("<html><body>half a rep")
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here, as it would in the middle of a plot
+        time.sleep(5)
+        raise AssertionError("the signal did not stop the report")
+
+    monkeypatch.setattr(checker.report, "write_report", write_report_until_signalled)
+    out = tmp_path / "runs"
+    code = main(["--mode", "sim", "--time-limit", "2", "--seed", "4", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 143, captured.err
+    run_dir = next(out.glob("*/history.jsonl")).parent
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["valid"] is True and results["interrupted"]["signal"] == "SIGTERM"
+    assert results["interrupted"]["missing"] == ["report.html"]
+    assert not (run_dir / "report.html").exists()
+    assert "report.html" not in captured.out and "interrupted by SIGTERM" in captured.err
+
+
+SLOW_IMPORT = """
+import runpy, sys, time
+class SlowRunnerCli:  # holds the import of runner.cli, so the signal lands while imports run
+    def find_spec(self, name, path=None, target=None):
+        if name == "runner.cli":
+            print("importing", file=sys.stderr, flush=True)
+            time.sleep(60)
+        return None
+sys.meta_path.insert(0, SlowRunnerCli())
+sys.argv = [sys.argv[1], "--mode", "sim", "--time-limit", "1", "--out", sys.argv[2]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_imports_run_is_one_line_and_128_plus_signal(tmp_path: Path, signum: int,
+                                                                         code: int) -> None:
+    """Ctrl-C during start-up (imports still running): one stderr line, no traceback, exit 130 (143 SIGTERM)."""
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_IMPORT, str(ROOT / "harness.py"), str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == "importing\n"
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == [
+        f"interrupted by {signal.Signals(signum).name} while starting"]
+    assert proc.returncode == code

@@ -123,3 +123,48 @@ def test_explore_draws_the_workload_per_seed_reproducibly() -> None:
     assert any(o.closed_loop for o in drawn) and any(o.keys == 100_000 for o in drawn)
     assert any(o.key_size == "1024" for o in drawn) and any(o.value_size for o in drawn)
     assert RunOptions.from_json(drawn[0].to_json()) == drawn[0]
+
+
+def test_explore_draws_are_bounded_so_a_seed_stays_cheap() -> None:
+    """--vary-workload never draws saturation with many clients or large values, nor large values at high rates."""
+    from runner.explore import draw_workload
+
+    base = RunOptions(mode="sim", concurrency=10)
+    for seed in range(1, 200):
+        o = draw_workload(base, seed)
+        spec = o.value_size_spec
+        mean_value = 0.0 if spec is None else (spec.low + spec.high) / 2
+        if o.closed_loop:
+            assert o.concurrency <= 4 and mean_value <= 1000, (seed, o.concurrency, o.value_size)
+        else:
+            assert o.rate * mean_value <= 2_500_000 or o.rate == 100.0, (seed, o.rate, o.value_size)
+        assert o.key_size_spec is None or o.key_size_spec.low >= len(f"k{o.keys - 1}"), (seed, o.key_size, o.keys)
+
+
+def test_a_saturating_sim_run_warns_of_its_cost_in_one_line(tmp_path: Path) -> None:
+    """--mode sim --rate max with 200 clients says first, in one line, how many operations it will simulate."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, str(root / "harness.py"), "--mode", "sim", "--rate", "max",
+                             "--concurrency", "200", "--time-limit", "10", "--out", str(tmp_path)],
+                            cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert first.startswith("note: --mode sim --rate max: 200 closed-loop clients complete about 70,000 operations "
+                            "per virtual second, some 700,000 in 10 s"), first
+
+
+def test_a_short_saturating_sim_run_has_no_cost_warning() -> None:
+    """The note is for costly runs only: 4 closed-loop clients for 8 virtual s get none."""
+    from runner.simulate import saturation_note
+
+    assert saturation_note(RunOptions(mode="sim", rate=math.inf, concurrency=4, time_limit=8)) is None
+    assert saturation_note(RunOptions(mode="sim", rate=1000.0, concurrency=200, time_limit=60)) is None

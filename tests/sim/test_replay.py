@@ -78,3 +78,22 @@ def test_replay_of_a_bad_run_json_names_the_problem(
     assert main(["replay", str(tmp_path)]) == 254
     err = capsys.readouterr().err
     assert "run.json" in err and expected in err
+
+
+def test_replay_given_a_file_inside_a_run_directory_means_that_directory() -> None:
+    """``replay RUN/history.jsonl`` (any file beside run.json) loads RUN, not the file's content as a path."""
+    example = Path(__file__).resolve().parents[2] / "histories" / "examples" / "partition"
+    for name in ("history.jsonl", "results.json", "run.json"):
+        assert load_recorded_run(example / name).run_dir == example.resolve()
+
+
+def test_replay_given_a_file_outside_any_run_is_one_line_and_exit_254(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A large file that is no run (nor a ``latest`` pointer) is a usage error naming it, exit 254."""
+    from runner.cli import main
+
+    stray = tmp_path / "history.jsonl"
+    stray.write_text('{"index": 0}\n' * 2000)
+    assert main(["replay", str(stray)]) == 254
+    err = capsys.readouterr().err
+    assert f"{stray}: a file, not a run directory" in err and "Traceback" not in err
