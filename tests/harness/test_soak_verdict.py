@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-from soak import rss_verdict  # noqa: E402
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))  # soak.py imports its sibling flood.py
+_spec = importlib.util.spec_from_file_location("soak", BENCH / "soak.py")
+assert _spec is not None and _spec.loader is not None
+soak = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(soak)
+rss_verdict = soak.rss_verdict
 
 WARM = {"n1": 40_000, "n2": 41_000, "n3": 39_000}
 
