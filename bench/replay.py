@@ -28,37 +28,9 @@ from minikeydb.client import Client  # noqa: E402
 from minikeydb.config import SECRET_ENV, parse_config  # noqa: E402
 from minikeydb.node import Node  # noqa: E402
 from minikeydb.server import serve_cluster  # noqa: E402
-from minikeydb.transport import Address, UdpTransport, free_udp_ports  # noqa: E402
+from minikeydb.transport import UdpTransport, free_udp_ports  # noqa: E402
 from minikeydb.wire import Codec, Put  # noqa: E402
-
-
-class Tap:
-    """A client transport that keeps a copy of what it sends: the eavesdropper."""
-
-    def __init__(self, inner: UdpTransport) -> None:
-        self.inner = inner
-        self.sent: list[bytes] = []
-
-    @property
-    def address(self) -> Address:
-        return self.inner.address
-
-    async def send(self, data: bytes, dest: Address) -> None:
-        self.sent.append(data)
-        await self.inner.send(data, dest)
-
-    def send_nowait(self, data: bytes, dest: Address) -> None:
-        self.sent.append(data)
-        self.inner.send_nowait(data, dest)
-
-    async def recv(self) -> tuple[bytes, Address]:
-        return await self.inner.recv()
-
-    def recv_nowait(self) -> tuple[bytes, Address]:
-        return self.inner.recv_nowait()
-
-    def close(self) -> None:
-        self.inner.close()
+from nemesis.tap import TapTransport  # noqa: E402
 
 
 def quiet(nodes: list[Node]) -> bool:
@@ -81,7 +53,7 @@ async def attack(copies: int, sockets: int, data_dir: Path) -> bool:
     codec = Codec(config.load_secret())
     async with trio.open_nursery() as nursery:
         nodes: list[Node] = await nursery.start(serve_cluster, config)
-        tap = Tap(await UdpTransport.bind("127.0.0.1", 0))
+        tap = TapTransport(await UdpTransport.bind("127.0.0.1", 0))
         try:
             async with Client.connect(config, transport=tap) as victim:
                 assert (await victim.put("victim", "old", node="n1", w=3)).ok

@@ -4,7 +4,8 @@ Public names are re-exported here; each lives in a small module named for what i
 ``topology`` (partition graphs), ``link_faults`` (the shared per-datagram fault model),
 ``faulty_network`` (the in-process transport wrapper), ``udp_router`` (the same faults between
 node processes), ``clock`` (per-node clock skew), ``schedule`` (fault schedules and the task that
-runs them) and ``control`` (an in-process ``ClusterControl``).
+runs them), ``control`` (an in-process ``ClusterControl``) and ``tap`` (an eavesdropper that
+keeps what a client sends, for replay attacks).
 """
 
 from nemesis.clock import SkewableClock as SkewableClock

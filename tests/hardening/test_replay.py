@@ -12,40 +12,12 @@ import pytest
 import trio
 
 from minikeydb.client import Client
-from minikeydb.transport import Address, UdpTransport
+from minikeydb.transport import UdpTransport
 from minikeydb.wire import Codec, Put, Reply
+from nemesis.tap import TapTransport
 from tests.store.cluster_fixture import make_config, running_cluster, wait_until
 
 from .conftest import TEST_SECRET
-
-
-class Capturing:
-    """A client transport that keeps a copy of every datagram it sends (the attacker's tap)."""
-
-    def __init__(self, inner: UdpTransport) -> None:
-        self.inner = inner
-        self.sent: list[bytes] = []
-
-    @property
-    def address(self) -> Address:
-        return self.inner.address
-
-    async def send(self, data: bytes, dest: Address) -> None:
-        self.sent.append(data)
-        await self.inner.send(data, dest)
-
-    def send_nowait(self, data: bytes, dest: Address) -> None:
-        self.sent.append(data)
-        self.inner.send_nowait(data, dest)
-
-    async def recv(self) -> tuple[bytes, Address]:
-        return await self.inner.recv()
-
-    def recv_nowait(self) -> tuple[bytes, Address]:
-        return self.inner.recv_nowait()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.mark.parametrize("replay_to", ["n1", "n2", "n3"])
@@ -54,7 +26,7 @@ async def test_a_captured_put_replayed_from_another_socket_creates_no_version_an
     codec = Codec(TEST_SECRET.encode())
     key = "replayed-put"
     async with running_cluster(make_config(tmp_path, 3)) as cluster:
-        tap = Capturing(await UdpTransport.bind("127.0.0.1", 0))
+        tap = TapTransport(await UdpTransport.bind("127.0.0.1", 0))
         async with cluster.client() as client, cluster.client() as other:
             try:
                 async with Client.connect(cluster.config, transport=tap) as victim:
