@@ -29,10 +29,10 @@ acknowledged there (queued, in the batch in flight, or hinted) counts in that pe
 definite ``fail`` ("overloaded", counted in ``writes_overloaded``) while the backlog toward any
 other replica of its key is at ``high_water`` (``max_hints`` shared out over the peers, at most
 ``OUTBOX_LIMIT``) or at ``high_water_bytes`` (``MAX_BACKLOG_BYTES``, 128 MiB, shared out the same
-way: 32 KiB values reach it long before the record count does). So the backlogs together never exceed ``max_hints``, every record a failed
-batch turns into a hint has room, and a write not yet on N replicas is never dropped (the hint
-cap has no drop path for client writes: were it ever reached, the write is kept and counted in
-``hints_over_cap``). The price: while a replica stays unreachable long enough for its backlog to
+way: 32 KiB values reach it long before the record count does). So the backlogs together never
+exceed ``max_hints``, every record a failed batch turns into a hint has room, and a write not
+yet on N replicas is never dropped (the hint cap has no drop path for client writes: were it ever
+reached, the write is kept and counted in ``hints_over_cap``). The price: while a replica stays unreachable long enough for its backlog to
 fill, writes to its keys are refused until its hints drain.
 
 Repair traffic (anti-entropy pushes, answers to pulls, read repair) is a copy of a version some
@@ -60,6 +60,7 @@ from .wire import BATCH_BUDGET, Ack, Message, Replicate, TooLarge, batch_records
 log = logging.getLogger("minikeydb.replication")
 
 OUTBOX_LIMIT = 50_000
+MAX_BATCH_RECORDS = 512
 MAX_BACKLOG_BYTES = 128 * 1024 * 1024
 """Bytes of records (queued, in flight, hinted) a node holds for all its peers at most: shared out
 per peer like ``max_hints``. Counting records alone let 32 KiB values pile up to 1.6 GB per peer
@@ -70,7 +71,6 @@ def memory_cost(record: Record) -> int:
     """About what holding ``record`` in a backlog costs (characters of key and value, plus the
     objects around them): the yardstick of ``MAX_BACKLOG_BYTES``, cheap enough for every enqueue."""
     return len(record.key) + (len(record.value) if record.value is not None else 0) + 120
-MAX_BATCH_RECORDS = 512
 
 
 class Quorum:
