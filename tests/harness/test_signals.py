@@ -97,7 +97,10 @@ def test_a_signal_stops_every_child_keeps_the_partial_run_and_exits_128_plus_sig
     results = json.loads((run_dir / "results.json").read_text())
     assert results["valid"] == "unknown" and results["reason"] == "interrupted"
     load = results["stats"]["workload"]  # rates over the time run, not the time limit the signal cut short
-    assert 0 < load["load_seconds"] < 60 and load["completed"] > 0
+    time_limit = json.loads((run_dir / "run.json").read_text())["options"]["time_limit"]
+    # The signal cut the load short: rates are over the time run, however fast (virtual time runs
+    # tens of times faster than real time in sim), never over the whole time limit.
+    assert 0 < load["load_seconds"] < time_limit and load["completed"] > 0
     assert load["achieved_rate"] == pytest.approx(load["completed"] / load["load_seconds"], rel=0.02)
     assert (run_dir / "history.jsonl").read_bytes().endswith(b"\n")
     assert not orphans, f"node processes left running after the harness exited: {orphans}"
