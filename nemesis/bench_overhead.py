@@ -14,7 +14,8 @@ import time
 
 import trio
 
-from minikeydb.transport import MemoryNetwork, Transport, UdpTransport
+from minikeydb.testing.network import MemoryNetwork
+from minikeydb.transport import Transport, UdpTransport
 from nemesis.faulty_network import FaultyNetwork
 from nemesis.link_faults import FaultModel
 from nemesis.udp_router import UdpRouter

@@ -8,7 +8,7 @@ import random
 import pytest
 import trio
 
-from minikeydb.transport import MemoryNetwork
+from minikeydb.testing.network import MemoryNetwork
 from nemesis.clock import SkewableClock
 from nemesis.control import InProcessControl
 from nemesis.faulty_network import FaultyNetwork
