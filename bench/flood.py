@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from minikeydb.client import Client  # noqa: E402
 from minikeydb.config import SECRET_ENV, ClusterConfig, parse_config, write_config  # noqa: E402
 from minikeydb.record import Record  # noqa: E402
+from minikeydb.testing.seeds import Seeds  # noqa: E402
 from minikeydb.transport import free_udp_ports  # noqa: E402
 from minikeydb.wire import (  # noqa: E402
     HEADER_SIZE,
@@ -288,7 +289,7 @@ class ClientLoad:
                 nursery.start_soon(self._worker, worker, seconds)
 
     async def _worker(self, worker: int, seconds: float) -> None:
-        rng = random.Random(f"{self.seed}/{worker}")
+        rng = Seeds(self.seed).rng("flood-worker", worker)
         period = self.concurrency / self.rate
         deadline = trio.current_time() + seconds
         step = 0

@@ -29,9 +29,6 @@ class FaultWindow:
     stop_index: int | None = None
     counters: list[int] = attrs.Factory(lambda: [0, 0])  # [ops invoked inside, of which ok]
 
-    def covers(self, t: int) -> bool:
-        return self.start is not None and self.start <= t and (self.stop is None or t < self.stop)
-
     def overlaps(self, a: int, b: int) -> bool:
         return self.start is not None and self.start <= b and (self.stop is None or a < self.stop)
 
@@ -149,10 +146,3 @@ class FaultTimeline:
             b = a
         hi = bisect.bisect_right(self._starts, b)
         return [w for w in self.windows[:hi] if w.overlaps(a, b)]
-
-    def kinds_at(self, t: int | None) -> tuple[str, ...]:
-        """Fault kinds active at instant t, sorted; () means healthy."""
-        if t is None or not self.windows:
-            return ()
-        hi = bisect.bisect_right(self._starts, t)
-        return tuple(sorted({w.kind for w in self.windows[:hi] if w.covers(t)}))

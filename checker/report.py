@@ -16,6 +16,7 @@ nothing is silently dropped the way Jepsen's timeline stops at 10,000 operations
 from __future__ import annotations
 
 import gc
+import hashlib
 import html
 import json
 import math
@@ -55,7 +56,20 @@ FAULT_COLORS = {
     "duplicate": "#b07aa1",
     "reorder": "#ff9da7",
     "clock-skew": "#9c755f",
+    "nemesis": "#bab0ac",  # Jepsen's unnamed :start/:stop fault
 }
+# Any other kind (a new nemesis fault, another tool's) gets one of these, chosen by its name, so
+# the same kind has the same colour in every report and adding a fault kind needs no edit here.
+OTHER_FAULT_COLORS = ("#a0cbe8", "#ffbe7d", "#b6992d", "#f1ce63", "#86bcb6", "#d37295", "#d4a6c8", "#9d7660")
+
+
+def fault_color(kind: str) -> str:
+    """The shading of ``kind``'s fault windows: from ``FAULT_COLORS``, else derived from the name."""
+    known = FAULT_COLORS.get(kind)
+    if known is not None:
+        return known
+    digest = hashlib.blake2b(kind.encode(), digest_size=2).digest()
+    return OTHER_FAULT_COLORS[int.from_bytes(digest, "big") % len(OTHER_FAULT_COLORS)]
 
 
 class _Collector:
@@ -126,7 +140,7 @@ def _shade(p: Plot, windows: list[dict[str, Any]], xmax: float) -> None:
         if w.get("start_s") is None:
             continue
         kind = w["kind"]
-        color = FAULT_COLORS.get(kind, "#bab0ac")
+        color = fault_color(kind)
         p.vspan(w["start_s"], w["stop_s"] if w.get("stop_s") is not None else xmax, color)
         if kind not in seen:
             seen.append(kind)

@@ -3,7 +3,7 @@
 A replica keeps every key's latest version in an in-memory index (so reads are a dict lookup) and
 makes changes durable before a write is acknowledged. Two engines implement the same behaviour:
 ``LogStorage`` (``log_storage.py``, an append-only file, for real nodes) and ``MemoryStorage``
-(``memory_storage.py``, a simulated disk in virtual time, for deterministic runs). Everything that
+(``minikeydb/testing/disk.py``, a simulated disk in virtual time, for deterministic runs). Everything that
 must behave identically in both lives here, in ``IndexedStorage``: the merge, the counters, the
 anti-entropy digests, and group commit. The engines only say how a batch of changes reaches their
 "disk" and how the durable state is read back.

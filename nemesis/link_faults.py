@@ -153,13 +153,6 @@ class FaultCounters:
     lost_in_flight: int = 0
     """Delayed datagrams whose sending endpoint had closed by the time they came due."""
 
-    def as_dict(self) -> dict[str, int]:
-        return attrs.asdict(self)
-
-    def reset(self) -> None:
-        for field in attrs.fields(FaultCounters):
-            setattr(self, field.name, 0)
-
 
 class FaultModel:
     """Link faults and the partition, and the per-datagram decision both transports share.

@@ -12,73 +12,38 @@ behind a ``UdpRouter``) and the cluster's process controls (``ClusterControl``: 
 pause, resume, clock offset), which the harness implements. Every change is recorded as a nemesis
 event, and however the run ends (time limit, cancellation, error), everything is undone and
 ``heal`` is recorded last.
+
+What a kind draws, accepts and does is its object's business (``nemesis.faults.KINDS``); this
+module only knows windows, their order and their timing.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import attrs
-import networkx as nx
 import trio
 
-from nemesis.link_faults import DELAY_KINDS, DelayDistribution, LinkFaults
-from nemesis.topology import PARTITION_KINDS, graph_from_description, make_partition
-
-FAULT_KINDS: tuple[str, ...] = (
-    "partition",
-    "drop",
-    "delay",
-    "duplicate",
-    "reorder",
-    "crash",
-    "pause",
-    "clock-skew",
+from nemesis.faults import (
+    CRASH_TARGETS,
+    FAULT_KINDS,
+    KINDS,
+    ClusterControl,
+    DrawSettings,
+    NetworkFaultControl,
+    Undo,
 )
-"""Every fault a schedule can hold; ``all`` in a kinds list stands for all of them."""
-
-CRASH_TARGETS: tuple[str, ...] = ("one", "minority", "majority", "all", "mixed")
-"""Which nodes a crash window takes down. ``all`` is a whole-cluster power loss, the only crash
-under which an acknowledged-but-not-durable write can vanish from every replica before a later
-write hides it; ``mixed`` draws one of the others per window, as Jepsen's kill nemesis does."""
+from nemesis.topology import PARTITION_KINDS
 
 Recorder = Callable[[str, object], None]
 """``record(f, value)``: appends one nemesis event (``f`` like ``"partition-start"``) to the history."""
 
 
-class ClusterControl(Protocol):
-    """What the nemesis needs from the harness to act on node processes."""
-
-    async def crash(self, node_id: str) -> None: ...
-
-    async def restart(self, node_id: str) -> None: ...
-
-    async def pause(self, node_id: str) -> None: ...
-
-    async def resume(self, node_id: str) -> None: ...
-
-    def set_clock_offset(self, node_id: str, seconds: float) -> None: ...
-
-
-class NetworkFaultControl(Protocol):
-    """The network-side controls (``FaultModel`` and ``FaultyNetwork`` implement them)."""
-
-    def set_link_faults(self, faults: LinkFaults, links: None = None) -> None: ...
-
-    def clear_link_faults(self) -> None: ...
-
-    def partition(self, graph: nx.DiGraph) -> None: ...
-
-    def heal_partition(self) -> None: ...
-
-    def heal(self) -> None: ...
-
-
 @attrs.frozen
-class FaultWindow:
+class ScheduledFault:
     """One fault, active from ``start`` to ``stop`` seconds after the schedule starts."""
 
     kind: str
@@ -97,7 +62,7 @@ class FaultSchedule:
     nodes: tuple[str, ...]
     time_limit: float
     interval: float
-    windows: tuple[FaultWindow, ...]
+    windows: tuple[ScheduledFault, ...]
 
     @classmethod
     def generate(
@@ -138,7 +103,8 @@ class FaultSchedule:
             raise ValueError(
                 f"unknown partition kind {partition_kind!r}; valid kinds: {', '.join(PARTITION_KINDS)}"
             )
-        windows: list[FaultWindow] = []
+        settings = DrawSettings(partition_kind, crash_targets)
+        windows: list[ScheduledFault] = []
         count = fault_windows(time_limit, interval)
         start = time_limit - (2 * count - 1) * interval
         cycle: list[str] = []
@@ -152,8 +118,8 @@ class FaultSchedule:
                     if windows and cycle[-1] == windows[-1].kind:  # no kind twice in a row across rounds
                         cycle[0], cycle[-1] = cycle[-1], cycle[0]
                 kind = cycle.pop()
-            params = _draw_params(kind, rng, node_list, partition_kind, crash_targets)
-            windows.append(FaultWindow(kind, _round(start), _round(min(start + interval, time_limit)), params))
+            params = KINDS[kind].draw(rng, node_list, settings)
+            windows.append(ScheduledFault(kind, _round(start), _round(min(start + interval, time_limit)), params))
             start += 2 * interval
         return cls(tuple(node_list), time_limit, interval, tuple(windows))
 
@@ -188,7 +154,7 @@ class FaultSchedule:
             if not isinstance(raw, dict):
                 raise ValueError(f"{at}: expected an object, got {raw!r}")
             kind, start, stop, params = (raw.get(k) for k in ("kind", "start", "stop", "params"))
-            if kind not in FAULT_KINDS:
+            if not isinstance(kind, str) or kind not in KINDS:
                 raise ValueError(f"{at}.kind: unknown fault {kind!r}; valid: {', '.join(FAULT_KINDS)}")
             for name, value in (("start", start), ("stop", stop)):
                 if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
@@ -200,8 +166,26 @@ class FaultSchedule:
                 raise ValueError(f"{at}.params: expected an object, got {params!r}")
             _check_params(kind, params, nodes, f"{at}.params")
             previous_stop = stop
-            windows.append(FaultWindow(kind, start, stop, params))
+            windows.append(ScheduledFault(kind, start, stop, params))
         return cls(tuple(nodes), data["time_limit"], data["interval"], tuple(windows))
+
+
+def check_recorded_schedule(
+    schedule: FaultSchedule | object, nodes: Sequence[str], time_limit: float, where: str = "schedule"
+) -> FaultSchedule:
+    """The schedule a run can carry out: ``schedule`` (a ``FaultSchedule``, or run.json's plain data)
+    fully checked, and checked against the run's ``nodes`` and ``time_limit``.
+
+    The one check of a recorded, shrunk or hand-made schedule (``replay``, ``explore``): anything
+    wrong raises one ValueError naming the field under ``where``.
+    """
+    data = schedule.to_json() if isinstance(schedule, FaultSchedule) else schedule
+    checked = FaultSchedule.from_json(data, where)
+    if checked.nodes != tuple(nodes):
+        raise ValueError(f"{where}.nodes {list(checked.nodes)} are not the run's nodes {list(nodes)}")
+    if abs(checked.time_limit - time_limit) > 1e-9:
+        raise ValueError(f"{where}.time_limit {checked.time_limit:g} s is not the run's time limit {time_limit:g} s")
+    return checked
 
 
 def fault_windows(time_limit: float, interval: float) -> int:
@@ -267,142 +251,12 @@ def _check_positive(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
-def _minority(rng: random.Random, nodes: list[str]) -> list[str]:
-    """1 to (n-1)//2 distinct nodes (at least one), in node order."""
-    count = rng.randint(1, max(1, (len(nodes) - 1) // 2))
-    chosen = set(rng.sample(nodes, count))
-    return [n for n in nodes if n in chosen]
-
-
-def _targets(rng: random.Random, nodes: list[str], spec: str) -> list[str]:
-    """The nodes one crash window takes down, in node order."""
-    if spec == "mixed":
-        spec = rng.choice(("one", "minority", "majority", "all"))
-    if spec == "minority":
-        return _minority(rng, nodes)
-    count = {"one": 1, "majority": len(nodes) // 2 + 1, "all": len(nodes)}[spec]
-    chosen = set(rng.sample(nodes, count))
-    return [n for n in nodes if n in chosen]
-
-
-def _draw_params(
-    kind: str, rng: random.Random, nodes: list[str], partition_kind: str, crash_targets: str = "minority"
-) -> dict[str, Any]:
-    if kind == "partition":
-        return make_partition(partition_kind, nodes, rng).description
-    if kind in ("drop", "duplicate"):
-        return {"probability": round(rng.uniform(0.1, 0.5), 4)}
-    if kind == "delay":
-        mean = round(rng.uniform(0.005, 0.1), 4)
-        delay_kind = rng.choice(DELAY_KINDS)
-        if delay_kind == "constant":
-            delay = DelayDistribution.constant(mean)
-        elif delay_kind == "uniform":
-            delay = DelayDistribution.uniform(0.0, round(2 * mean, 4))
-        else:
-            delay = DelayDistribution.exponential(mean, cap=round(10 * mean, 4))
-        return {"delay": delay.to_json()}
-    if kind == "reorder":
-        return {
-            "probability": round(rng.uniform(0.1, 0.5), 4),
-            "extra_delay": DelayDistribution.uniform(0.005, 0.05).to_json(),
-        }
-    if kind == "crash":
-        return {"nodes": _targets(rng, nodes, crash_targets)}
-    if kind == "pause":
-        return {"nodes": _minority(rng, nodes)}
-    if kind == "clock-skew":
-        offsets = {}
-        for node in _minority(rng, nodes):
-            magnitude = round(rng.uniform(1.0, 5.0), 3)
-            offsets[node] = magnitude if rng.random() < 0.5 else -magnitude
-        return {"offsets": offsets}
-    raise AssertionError(f"no parameters for fault kind {kind!r}")
-
-
 def _check_params(kind: str, params: dict[str, Any], nodes: list[str], where: str) -> None:
-    """Reject parameters ``_apply`` could not carry out, naming the field."""
+    """Reject parameters the kind could not carry out, naming the field."""
     try:
-        _link_faults(kind, params)
-        if kind == "partition":
-            graph_from_description(params, nodes)
-        elif kind in ("crash", "pause"):
-            listed = params.get("nodes")
-            if not isinstance(listed, list) or not all(n in nodes for n in listed):
-                raise ValueError(f"'nodes' must list schedule nodes, got {listed!r}")
-        elif kind == "clock-skew":
-            offsets = params.get("offsets")
-            if not isinstance(offsets, dict) or not all(
-                n in nodes and isinstance(v, int | float) and math.isfinite(v) for n, v in offsets.items()
-            ):
-                raise ValueError(f"'offsets' must map schedule nodes to seconds, got {offsets!r}")
+        KINDS[kind].check(params, nodes)
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"{where}: {exc}") from None
-
-
-def _link_faults(kind: str, params: dict[str, Any]) -> LinkFaults | None:
-    """The all-links fault setting a window of ``kind`` stands for (None: not a link fault)."""
-    if kind == "drop":
-        return LinkFaults(drop=params["probability"])
-    if kind == "duplicate":
-        return LinkFaults(duplicate=params["probability"])
-    if kind == "delay":
-        return LinkFaults(delay=DelayDistribution.from_json(params["delay"], "delay"))
-    if kind == "reorder":
-        extra = DelayDistribution.from_json(params["extra_delay"], "extra_delay")
-        return LinkFaults(reorder=params["probability"], reorder_delay=extra)
-    return None
-
-
-Undo = Callable[[], Awaitable[None]]
-
-
-async def _apply(
-    window: FaultWindow, nodes: Sequence[str], network: NetworkFaultControl, control: ClusterControl, undo: list[Undo]
-) -> None:
-    """Start ``window``'s fault, pushing onto ``undo`` how to reverse each step as soon as it is taken."""
-    params = window.params
-    faults = _link_faults(window.kind, params)
-    if faults is not None:
-        network.set_link_faults(faults)
-
-        async def clear() -> None:
-            network.clear_link_faults()
-
-        undo.append(clear)
-    elif window.kind == "partition":
-        network.partition(graph_from_description(params, nodes))
-
-        async def heal_partition() -> None:
-            network.heal_partition()
-
-        undo.append(heal_partition)
-    elif window.kind == "crash":
-        for node in params["nodes"]:
-            await control.crash(node)
-            undo.append(_bind(control.restart, node))
-    elif window.kind == "pause":
-        for node in params["nodes"]:
-            await control.pause(node)
-            undo.append(_bind(control.resume, node))
-    elif window.kind == "clock-skew":
-        for node, offset in params["offsets"].items():
-            control.set_clock_offset(node, offset)
-            undo.append(_bind_offset(control, node))
-
-
-def _bind(action: Callable[[str], Awaitable[None]], node: str) -> Undo:
-    async def run() -> None:
-        await action(node)
-
-    return run
-
-
-def _bind_offset(control: ClusterControl, node: str) -> Undo:
-    async def run() -> None:
-        control.set_clock_offset(node, 0.0)
-
-    return run
 
 
 async def run_schedule(
@@ -419,11 +273,11 @@ async def run_schedule(
     """
     started_at = trio.current_time()
     undo: list[Undo] = []
-    active: FaultWindow | None = None
+    active: ScheduledFault | None = None
     try:
         for window in schedule.windows:
             await trio.sleep_until(started_at + window.start)
-            await _apply(window, schedule.nodes, network, control, undo)
+            await KINDS[window.kind].apply(window.params, schedule.nodes, network, control, undo)
             record(f"{window.kind}-start", window.params)
             active = window
             await trio.sleep_until(started_at + window.stop)

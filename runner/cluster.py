@@ -13,7 +13,6 @@ node, and closes its socket; a restart builds a fresh ``Node`` from what the dis
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from typing import Protocol
 
@@ -23,6 +22,7 @@ from minikeydb.config import ClusterConfig
 from minikeydb.node import Node
 from minikeydb.server import build_node, open_log_storage
 from minikeydb.storage import Storage
+from minikeydb.testing.seeds import Seeds
 from minikeydb.transport import Transport, UdpTransport
 from minikeydb.wire import Codec
 from nemesis import FaultyNetwork, SkewableClock
@@ -109,7 +109,7 @@ class InProcessCluster:
 
     async def _life(self, node_id: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._births[node_id] += 1
-        rng = random.Random(f"{self.seed}/{node_id}/{self._births[node_id]}")
+        rng = Seeds(self.seed).rng("node", node_id, self._births[node_id])
         inner = await self.backend.open_transport(node_id)
         transport = self.network.wrap(inner, node_id)
         storage = self.backend.open_storage(node_id)

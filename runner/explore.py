@@ -30,6 +30,8 @@ from typing import Any, TextIO
 import attrs
 import orjson
 
+from minikeydb.testing.seeds import Seeds
+
 from .interrupt import RunInterrupted
 from .options import (
     MAX_KEY_BYTES,
@@ -109,7 +111,7 @@ def draw_workload(base: RunOptions, seed: int) -> RunOptions:
     The drawn values are ordinary options: recorded in the seed's run.json, kept by shrinking
     (which may lower the rate or the key count further), and restored by ``replay``.
     """
-    rng = random.Random(f"{seed}/explore-workload")
+    rng = Seeds(seed).rng("explore-workload")
     drawn = {name: rng.choice(choices) for name, choices in WORKLOAD_RANGES.items()}
     key_size = parse_size("--key-size", drawn["key_size"], MAX_KEY_BYTES)
     need = min_key_bytes(drawn["keys"])

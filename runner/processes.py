@@ -17,7 +17,6 @@ handler can clean up after, leaves no node process holding its port, paused ones
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import trio
 from minikeydb.client import Client
 from minikeydb.config import ClusterConfig, write_config
 from minikeydb.server import OffsetFileClock
+from minikeydb.testing.seeds import Seeds
 from minikeydb.transport import UdpTransport
 from minikeydb.wire import Codec
 from nemesis import FaultModel, FaultSchedule, UdpRouter
@@ -219,7 +219,7 @@ async def run_processes(
     )
     config_path = run_dir / "cluster.toml"
     write_config(node_config, config_path)
-    model = FaultModel(random.Random(f"{options.seed}/network"))
+    model = FaultModel(Seeds(options.seed).rng("network"))
     router = await UdpRouter.open(
         model, {n.id: n.address for n in node_config.nodes}, {n.id: n.peer_address for n in node_config.nodes}
     )

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import platform
-import random
 import secrets
 import sys
 import time
@@ -34,6 +33,7 @@ import trio
 from minikeydb.client import Client
 from minikeydb.config import ClusterConfig, NodeConfig, Timeouts
 from minikeydb.ring import Ring
+from minikeydb.testing.seeds import Seeds
 from minikeydb.transport import Transport, UdpTransport, free_udp_ports
 from minikeydb.wire import Codec
 from nemesis import (
@@ -144,7 +144,7 @@ def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None =
 
 
 def make_schedule(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
-    rng = random.Random(f"{options.seed}/schedule")
+    rng = Seeds(options.seed).rng("schedule")
     if not options.nemesis:
         return FaultSchedule(node_ids, options.time_limit, options.fault_interval, ())
     try:
@@ -226,15 +226,15 @@ async def drive(
     ``walls`` are the nodes' wall clocks: a write sent to node X is stamped with X's clock, as by
     a client running beside X, so the clock-skew nemesis skews what X's clients write.
     """
-    keys = KeySpace(options.keys, options.key_size_spec, random.Random(f"{options.seed}/key-size"))
+    keys = KeySpace(options.keys, options.key_size_spec, Seeds(options.seed).rng("key-size"))
     ring = Ring(config.node_ids, config.replicas, config.vnodes)
     async with Client.connect(config, transport=client_transport, codec=codec,
-                              rng=random.Random(f"{options.seed}/client"), walls=walls) as client:
+                              rng=Seeds(options.seed).rng("client"), walls=walls) as client:
         workload = Workload(
-            client, recorder, random.Random(f"{options.seed}/workload"), nodes=list(config.node_ids),
+            client, recorder, Seeds(options.seed).rng("workload"), nodes=list(config.node_ids),
             keys=keys, key_dist=options.key_dist, mix=options.mix, rate=options.rate,
             concurrency=options.concurrency, pace=pace, value_size=options.value_size_spec,
-            value_rng=random.Random(f"{options.seed}/value-size"),
+            value_rng=Seeds(options.seed).rng("value-size"),
         )
         async with trio.open_nursery() as nursery:
             if progress is not None:
@@ -277,7 +277,7 @@ async def run_in_process(
     pace: Pace = REAL_TIME,
 ) -> FinalReadReport:
     """Every node in this process behind the nemesis's faulty network (``udp`` and ``sim`` modes)."""
-    network = FaultyNetwork(random.Random(f"{options.seed}/network"), {n.id: n.peer_address for n in config.nodes})
+    network = FaultyNetwork(Seeds(options.seed).rng("network"), {n.id: n.peer_address for n in config.nodes})
     clocks = {n: SkewableClock(wall) for n in config.node_ids}
     async with trio.open_nursery() as nursery:
         network.attach(nursery)

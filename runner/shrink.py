@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 
 from checker.findings import plural
-from nemesis import FaultSchedule, FaultWindow
+from nemesis import KINDS, FaultSchedule, ScheduledFault
 
 from .options import OptionError, RunOptions, rate_text
 
@@ -213,7 +213,7 @@ def _round(seconds: float) -> float:
     return round(seconds, 3)
 
 
-def _halved(w: FaultWindow) -> FaultWindow:
+def _halved(w: ScheduledFault) -> ScheduledFault:
     return attrs.evolve(w, stop=_round(w.start + max(MIN_WINDOW, (w.stop - w.start) / 2)))
 
 
@@ -221,7 +221,7 @@ def _evolve(c: Candidate, **changes: Any) -> Candidate:
     return attrs.evolve(c, options=attrs.evolve(c.options, **changes))
 
 
-def with_windows(c: Candidate, windows: tuple[FaultWindow, ...]) -> Candidate:
+def with_windows(c: Candidate, windows: tuple[ScheduledFault, ...]) -> Candidate:
     return attrs.evolve(c, schedule=attrs.evolve(c.schedule, windows=tuple(windows)))
 
 
@@ -258,34 +258,7 @@ def without_node(c: Candidate, node: str) -> Candidate:
 
 def _params_without(kind: str, params: dict[str, Any], node: str, rename: dict[str, str]) -> dict[str, Any] | None:
     """``params`` with ``node`` removed and the rest renamed, or None when the window means nothing now."""
-    if kind in ("crash", "pause"):
-        remaining = [rename[n] for n in params.get("nodes", []) if n != node]
-        return {**params, "nodes": remaining} if remaining else None
-    if kind == "clock-skew":
-        offsets = {rename[n]: v for n, v in params.get("offsets", {}).items() if n != node}
-        return {**params, "offsets": offsets} if offsets else None
-    if kind != "partition":
-        return params
-    if params.get("bridge") == node:
-        return None
-    out: dict[str, Any] = {}
-    for field, value in params.items():
-        if field == "groups":
-            groups = [[rename[n] for n in g if n != node] for g in value]
-            out[field] = [g for g in groups if g]
-            if len(out[field]) < 2:
-                return None
-        elif field in ("from", "to"):
-            out[field] = [rename[n] for n in value if n != node]
-            if not out[field]:
-                return None
-        elif field == "views":
-            out[field] = {rename[r]: [rename[n] for n in view if n != node] for r, view in value.items() if r != node}
-        elif field == "bridge":
-            out[field] = rename[value]
-        else:
-            out[field] = value
-    return out
+    return KINDS[kind].without_node(params, node, rename)
 
 
 def _checked(c: Candidate) -> Candidate | None:

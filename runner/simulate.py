@@ -11,7 +11,6 @@ is therefore byte-identical for the same options and seed, which ``replay`` chec
 from __future__ import annotations
 
 import logging
-import random
 import sys
 import time
 from pathlib import Path
@@ -20,16 +19,18 @@ import attrs
 import trio
 
 from minikeydb.config import ClusterConfig, NodeConfig
-from minikeydb.memory_storage import MemoryDisk, MemoryStorage
 from minikeydb.node import flush_interval_for
 from minikeydb.record import first_writer_wins, last_writer_wins
 from minikeydb.ring import Ring
 from minikeydb.storage import Storage
-from minikeydb.transport import MemoryNetwork, Transport
+from minikeydb.testing.determinism import network_clock, run_deterministic
+from minikeydb.testing.disk import MemoryDisk, MemoryStorage
+from minikeydb.testing.network import MemoryNetwork
+from minikeydb.testing.seeds import Seeds
+from minikeydb.transport import Transport
 from minikeydb.wire import Codec
 from nemesis import FaultSchedule
 
-from .determinism import network_clock, run_deterministic
 from .final_reads import FinalReadReport
 from .interrupt import InterruptGuard, RunInterrupted
 from .options import RunOptions
@@ -139,7 +140,7 @@ def _simulate(options: RunOptions, argv: list[str], run_dir: Path, quiet: bool, 
               f"{options.time_limit:g} virtual s ...", file=sys.stderr, flush=True)
     started = time.monotonic()
 
-    latency_rng = random.Random(f"{options.seed}/latency")
+    latency_rng = Seeds(options.seed).rng("latency")
     network = MemoryNetwork(latency=lambda: latency_rng.uniform(0.0001, 0.001), tick=SIM_TICK)
     clock = network_clock(network)
 

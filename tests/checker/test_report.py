@@ -52,3 +52,14 @@ def test_convergence_table_after_one_final_heal_is_titled_so(tmp_path):
     h.write(run / "history.jsonl")
     page = write_report(run).read_text()
     assert "Convergence after the final heal" in page and "after each heal" not in page
+
+
+def test_a_fault_kind_the_checker_does_not_know_gets_a_stable_colour_of_its_own():
+    """Known kinds keep their table colour; an unknown kind gets a palette colour fixed by its name, not grey."""
+    from checker.report import FAULT_COLORS, OTHER_FAULT_COLORS, fault_color
+
+    assert all(fault_color(kind) == colour for kind, colour in FAULT_COLORS.items())
+    new = {kind: fault_color(kind) for kind in ("disk-stall", "bitflip", "skew-drift", "membership")}
+    assert all(colour in OTHER_FAULT_COLORS for colour in new.values())
+    assert new == {kind: fault_color(kind) for kind in new}  # the same in every report
+    assert len(set(new.values())) > 1  # derived from the name, not one fallback

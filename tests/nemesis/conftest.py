@@ -9,7 +9,8 @@ import attrs
 import pytest
 import trio
 
-from minikeydb.transport import Address, MemoryNetwork, Transport, UdpTransport
+from minikeydb.testing.network import MemoryNetwork
+from minikeydb.transport import Address, Transport, UdpTransport
 from nemesis.faulty_network import FaultyNetwork, FaultyTransport
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]

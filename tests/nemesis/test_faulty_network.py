@@ -9,7 +9,7 @@ import struct
 import pytest
 import trio
 
-from minikeydb.transport import MemoryNetwork
+from minikeydb.testing.network import MemoryNetwork
 from nemesis.faulty_network import FaultyNetwork
 from nemesis.link_faults import DelayDistribution
 from nemesis.topology import make_partition

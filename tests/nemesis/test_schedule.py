@@ -8,11 +8,11 @@ import random
 import pytest
 import trio
 
-from minikeydb.transport import MemoryNetwork
+from minikeydb.testing.network import MemoryNetwork
 from nemesis.clock import SkewableClock
 from nemesis.control import InProcessControl
 from nemesis.faulty_network import FaultyNetwork
-from nemesis.schedule import FAULT_KINDS, FaultSchedule, FaultWindow, expand_kinds, run_schedule
+from nemesis.schedule import FAULT_KINDS, FaultSchedule, ScheduledFault, expand_kinds, run_schedule
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 
@@ -155,7 +155,7 @@ async def test_run_schedule_records_matching_events_ending_in_heal(autojump_cloc
 async def test_cancelled_schedule_still_undoes_and_heals(autojump_clock):
     """Cancelling mid-window undoes the active fault, records its stop, and records heal."""
     schedule = FaultSchedule(
-        tuple(NODES), 100.0, 10.0, (FaultWindow("crash", 10.0, 20.0, {"nodes": ["n2", "n4"]}),)
+        tuple(NODES), 100.0, 10.0, (ScheduledFault("crash", 10.0, 20.0, {"nodes": ["n2", "n4"]}),)
     )
     network, cluster = make_network(), FakeCluster()
     events: list[str] = []
@@ -182,8 +182,8 @@ async def test_in_process_control_pauses_through_network_and_skews_clocks(autoju
         30.0,
         10.0,
         (
-            FaultWindow("pause", 5.0, 10.0, {"nodes": ["n3"]}),
-            FaultWindow("clock-skew", 15.0, 20.0, {"offsets": {"n1": 3.5, "n5": -2.0}}),
+            ScheduledFault("pause", 5.0, 10.0, {"nodes": ["n3"]}),
+            ScheduledFault("clock-skew", 15.0, 20.0, {"offsets": {"n1": 3.5, "n5": -2.0}}),
         ),
     )
     seen: dict[str, object] = {}

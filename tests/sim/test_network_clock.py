@@ -11,9 +11,9 @@ import trio
 import trio.testing
 
 from minikeydb.messaging import TIMER_GRANULARITY, Messenger, coalesced
-from minikeydb.transport import MemoryNetwork
+from minikeydb.testing.determinism import network_clock, run_deterministic
+from minikeydb.testing.network import MemoryNetwork
 from minikeydb.wire import Codec
-from runner.determinism import network_clock, run_deterministic
 
 A, B, C = ("sim", 1), ("sim", 2), ("sim", 3)
 

@@ -18,7 +18,8 @@ import pytest
 import trio
 import trio.testing
 
-from minikeydb.transport import MemoryNetwork, Transport, UdpTransport
+from minikeydb.testing.network import MemoryNetwork
+from minikeydb.transport import Transport, UdpTransport
 from nemesis import DelayDistribution, FaultModel, FaultyNetwork, LinkFaults, UdpRouter
 
 SENT = 1500

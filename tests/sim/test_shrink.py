@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from nemesis import FaultSchedule, FaultWindow
+from nemesis import FaultSchedule, ScheduledFault
 from runner.options import RunOptions
 from runner.shrink import Candidate, Outcome, reductions, shrink, with_time_limit, without_node
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
 
 
-def _candidate(windows: tuple[FaultWindow, ...], **options: object) -> Candidate:
+def _candidate(windows: tuple[ScheduledFault, ...], **options: object) -> Candidate:
     opts = RunOptions(mode="sim", nemesis=("partition", "crash"), time_limit=10.0, fault_interval=1.0, **options)
     nodes = tuple(f"n{i + 1}" for i in range(opts.nodes))
     return Candidate(opts.validate(), FaultSchedule(nodes, opts.time_limit, 1.0, windows))
 
 
-PARTITION = FaultWindow("partition", 1.0, 2.0, {"kind": "random-halves", "groups": [["n1", "n4"], ["n2", "n3", "n5"]]})
-CRASH = FaultWindow("crash", 3.0, 4.0, {"nodes": ["n2", "n5"], "targets": "minority"})
-PAUSE = FaultWindow("pause", 5.0, 6.0, {"nodes": ["n2"]})
-BRIDGE = FaultWindow("partition", 7.0, 8.0, {"kind": "bridge", "groups": [["n1", "n2"], ["n2", "n3"]], "bridge": "n2"})
+PARTITION = ScheduledFault("partition", 1.0, 2.0, {"kind": "random-halves", "groups": [["n1", "n4"], ["n2", "n3", "n5"]]})
+CRASH = ScheduledFault("crash", 3.0, 4.0, {"nodes": ["n2", "n5"], "targets": "minority"})
+PAUSE = ScheduledFault("pause", 5.0, 6.0, {"nodes": ["n2"]})
+BRIDGE = ScheduledFault("partition", 7.0, 8.0, {"kind": "bridge", "groups": [["n1", "n2"], ["n2", "n3"]], "bridge": "n2"})
 
 
 def test_removing_a_node_renumbers_the_rest_and_adapts_windows() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from minikeydb.log_storage import LogStorage
-from minikeydb.memory_storage import MemoryDisk, MemoryStorage
 from minikeydb.storage import IndexedStorage
+from minikeydb.testing.disk import MemoryDisk, MemoryStorage
 
 BUCKETS = 16
 

@@ -7,8 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minikeydb.memory_storage import MemoryDisk, MemoryStorage
 from minikeydb.record import Record
+from minikeydb.testing.disk import MemoryDisk, MemoryStorage
 
 from .conftest import bucket_of
 

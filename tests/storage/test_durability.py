@@ -6,9 +6,9 @@ import pytest
 import trio
 import trio.testing
 
-from minikeydb.memory_storage import MemoryDisk, MemoryStorage
 from minikeydb.record import Record
 from minikeydb.storage import StorageClosedError, StorageError
+from minikeydb.testing.disk import MemoryDisk, MemoryStorage
 
 from .conftest import bucket_of
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import trio
 
-from minikeydb.memory_storage import MemoryDisk
 from minikeydb.record import Record, first_writer_wins
 from minikeydb.storage import Storage, StorageClosedError
+from minikeydb.testing.disk import MemoryDisk
 
 from .conftest import MemoryEngine
 

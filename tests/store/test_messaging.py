@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 from minikeydb.messaging import Backoff, Messenger
-from minikeydb.transport import MemoryNetwork
+from minikeydb.testing.network import MemoryNetwork
 from minikeydb.wire import Ack, Codec, Message, Read
 
 CODEC = Codec(b"secret")

@@ -1,6 +1,6 @@
 """What the nemesis costs: per-datagram overhead of the faulty wrapper and of the UDP router.
 
-Run ``python -m nemesis.bench_overhead``. It sends a fixed number of small datagrams one way
+Run ``python bench/nemesis_overhead.py``. It sends a fixed number of small datagrams one way
 between two endpoints, healthy (no faults set), and prints datagrams per second and microseconds
 per datagram for: a raw in-memory pair, the same pair wrapped by ``FaultyNetwork``, a raw UDP
 pair, the wrapped UDP pair, and a UDP pair talking through ``UdpRouter``. One short pass each,
@@ -10,14 +10,21 @@ so it stays cheap on a shared machine; treat the figures as orders of magnitude.
 from __future__ import annotations
 
 import random
+import sys
 import time
+from pathlib import Path
 
 import trio
 
-from minikeydb.transport import MemoryNetwork, Transport, UdpTransport
-from nemesis.faulty_network import FaultyNetwork
-from nemesis.link_faults import FaultModel
-from nemesis.udp_router import UdpRouter
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from minikeydb.testing.network import MemoryNetwork  # noqa: E402
+from minikeydb.transport import Transport, UdpTransport  # noqa: E402
+from nemesis.faulty_network import FaultyNetwork  # noqa: E402
+from nemesis.link_faults import FaultModel  # noqa: E402
+from nemesis.udp_router import UdpRouter  # noqa: E402
 
 COUNT = 20_000
 ROUND_TRIPS = 2_000

@@ -4,7 +4,7 @@ Trio shuffles each batch of runnable tasks with a module-level ``random.Random``
 ``_ALLOW_DETERMINISTIC_SCHEDULING`` flag set it first sorts the batch by task creation order, so
 with that generator seeded the schedule is a function of the seed (this is what Hypothesis and
 pytest-trio rely on). Combined with ``MockClock(autojump_threshold=0)``, a network in memory, and
-every other random choice drawn from the run's seed, a simulated run is a pure function of its
+every other random choice drawn from the run's seed (``seeds.Seeds``), a simulated run is a pure function of its
 options. The Trio range in pyproject.toml is pinned to versions where this was tested; the test
 ``tests/sim/test_determinism.py`` fails if it ever stops holding.
 
@@ -25,7 +25,7 @@ import trio
 import trio._core._run as trio_run
 import trio.testing
 
-from minikeydb.transport import MemoryNetwork
+from minikeydb.testing.network import MemoryNetwork
 
 T = TypeVar("T")
 
