@@ -217,7 +217,7 @@ class Node:
         self.replicator.pump()
         self.replicator.deferring = False
 
-    def on_reply(self, message: Ack | ReadReply, src: Address) -> None:
+    def on_reply(self, message: Ack | ReadReply, _src: Address) -> None:
         """A replica's answer to this node's request: handed to whoever waits for it."""
         self.messenger.resolve(message)
 

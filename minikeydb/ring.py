@@ -76,10 +76,6 @@ class Ring:
     def range_replicas(self, range_index: int) -> tuple[str, ...]:
         return self._range_replicas[range_index]
 
-    def ranges_of(self, node: str) -> tuple[int, ...]:
-        """Every range this node is a replica of."""
-        return self._node_ranges[node]
-
     def shared_ranges(self, a: str, b: str) -> list[int]:
         """Ranges both nodes replicate: what anti-entropy between them compares."""
         theirs = set(self._node_ranges[b])

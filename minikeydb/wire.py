@@ -51,7 +51,8 @@ REPLAY_WINDOW = 30.0
 MAX_KEY_BYTES = 1024
 MAX_VALUE_BYTES = 32 * 1024
 MAX_DATAGRAM = 60_000
-"""Below the 65,507-byte UDP limit, and above the largest single request (a 32 KiB value, a 1 KiB key)."""
+"""The largest datagram MinikeyDB sends or accepts: below UDP's 65,507-byte limit (``transport.MAX_UDP_PAYLOAD``,
+the receive buffer), and above the largest single request (a 32 KiB value, a 1 KiB key)."""
 MAX_PHYSICAL_US = 2**62
 """Stamps' physical microseconds stay below this (about 146,000 years after 1970): far beyond any
 clock, far below the 64 bits orjson and the log can carry, so no sum or ``+ 1`` overflows."""
