@@ -36,7 +36,7 @@ import trio
 
 from .client import Client, Result
 from .config import SECRET_ENV, ClusterConfig, ConfigError, load_config
-from .node import BUGS
+from .defects import BUGS, Defect
 from .storage import StorageError
 from .wire import FAIL, OK, REPLAY_WINDOW, TooLarge, check_sizes
 
@@ -301,7 +301,7 @@ def cmd_serve(args: argparse.Namespace, config: ClusterConfig) -> int:
         "node %s on %s:%d, data in %s", node.id, node.host, node.port, config.node_data_dir(node.id)
     )
     wall = OffsetFileClock(Path(args.clock_file)) if args.clock_file else time.time
-    serve = functools.partial(serve_node, bug=args.bug, wall=wall)
+    serve = functools.partial(serve_node, defect=Defect.named(args.bug), wall=wall)
     return _run_server(f"node {node.id}", serve, config, node.id)
 
 

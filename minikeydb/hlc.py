@@ -68,7 +68,3 @@ class HybridClock:
         else:
             self._logical += 1
         self._carry()
-
-    def peek(self) -> tuple[int, int]:
-        """The last issued (physical_us, logical), for stats and tests."""
-        return (self._physical, self._logical)

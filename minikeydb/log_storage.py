@@ -2,8 +2,8 @@
 
 File layout: an 8-byte magic (``MKDBLOG2``), then frames. A frame is the 4-byte mark
 ``FF FE 4D 4B``, a 4-byte little-endian payload length, a 4-byte CRC32 over mark, length and
-payload, and the payload: a compact orjson array, ``[0, key, value, physical_ms, logical, node_id]``
-for a record (value ``null`` for a tombstone) or ``[1, key, physical_ms, logical, node_id]`` for a
+payload, and the payload: a compact orjson array, ``[0, key, value, physical_us, logical, node_id]``
+for a record (value ``null`` for a tombstone) or ``[1, key, physical_us, logical, node_id]`` for a
 tombstone purge. Log order is the order changes were accepted, so replay applies frames
 unconditionally, last one wins. The first format (``MKDBLOG1``: frames without the mark) is still
 read, and rewritten in the current one at open.

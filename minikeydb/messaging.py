@@ -22,17 +22,33 @@ import itertools
 import logging
 import math
 import random
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from functools import partial
+from typing import Any
 
 import attrs
 import trio
 
 from .transport import Address, Transport
-from .wire import AuthError, Codec, Message, StaleError, WireError
+from .wire import REPLAY_WINDOW, AuthError, Codec, Message, StaleError, WireError
 
 log = logging.getLogger("minikeydb.messaging")
+
+CACHE_AGE = REPLAY_WINDOW + 5.0
+"""Request-id cache entries older than this protect nothing: their datagrams are dropped as stale."""
+
+
+def forget_old(cache: OrderedDict[Any, Any], now: float, limit: int, when: Callable[[Any], float]) -> None:
+    """Drop a request-id cache's oldest entries while there are too many or they are older than ``CACHE_AGE``.
+
+    Entries are added in time order, so the oldest is always at the front.
+    """
+    while cache:
+        oldest = next(iter(cache.values()))
+        if len(cache) <= limit and now - when(oldest) <= CACHE_AGE:
+            return
+        cache.popitem(last=False)
 
 TIMER_GRANULARITY = 0.001
 """Timers fire on whole milliseconds of trio time: at most this much late, never early."""

@@ -22,8 +22,6 @@ import attrs
 Stamp = tuple[int, int, str]
 """(physical microseconds, logical counter, writer id): totally ordered."""
 
-ZERO_STAMP: Stamp = (0, 0, "")
-
 
 @attrs.frozen(slots=True)
 class Record:

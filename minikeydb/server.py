@@ -16,9 +16,9 @@ from pathlib import Path
 import trio
 
 from .config import ClusterConfig
+from .defects import NO_DEFECT, Defect
 from .log_storage import LogStorage
-from .node import Features, Node, flush_interval_for
-from .record import first_writer_wins, last_writer_wins
+from .node import Node
 from .ring import Ring
 from .storage import Storage
 from .transport import Transport, UdpTransport
@@ -31,14 +31,14 @@ def storage_path(config: ClusterConfig, node_id: str) -> Path:
     return config.node_data_dir(node_id) / LOG_NAME
 
 
-def open_log_storage(config: ClusterConfig, node_id: str, bug: str | None = None) -> LogStorage:
-    """The node's on-disk log, with the merge rule and flush policy its bug switch asks for."""
+def open_log_storage(config: ClusterConfig, node_id: str, defect: Defect = NO_DEFECT) -> LogStorage:
+    """The node's on-disk log, with the merge rule and flush interval its defect asks for."""
     ring = Ring(config.node_ids, config.replicas, config.vnodes)
     return LogStorage.open(
         storage_path(config, node_id),
-        merge=first_writer_wins if bug == "first-writer-wins" else last_writer_wins,
+        merge=defect.merge,
         bucket_of=ring.range_of,
-        flush_interval=flush_interval_for(bug),
+        flush_interval=defect.flush_interval,
         write_in_thread=config.fsync == "thread",
     )
 
@@ -52,12 +52,11 @@ def build_node(
     codec: Codec | None = None,
     rng: random.Random | None = None,
     wall: Callable[[], float] = time.time,
-    features: Features | None = None,
-    bug: str | None = None,
+    defect: Defect = NO_DEFECT,
 ) -> Node:
     return Node(
         node_id, config, transport, storage,
-        codec=codec or Codec(config.load_secret()), rng=rng, wall=wall, features=features, bug=bug,
+        codec=codec or Codec(config.load_secret()), rng=rng, wall=wall, defect=defect,
     )
 
 
@@ -65,8 +64,7 @@ async def serve_node(
     config: ClusterConfig,
     node_id: str,
     *,
-    bug: str | None = None,
-    features: Features | None = None,
+    defect: Defect = NO_DEFECT,
     wall: Callable[[], float] = time.time,
     task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -74,9 +72,9 @@ async def serve_node(
     node_config = config.node(node_id)
     transport = await UdpTransport.bind(node_config.host, node_config.port)
     try:
-        storage = open_log_storage(config, node_id, bug)
+        storage = open_log_storage(config, node_id, defect)
         try:
-            node = build_node(config, node_id, transport, storage, bug=bug, features=features, wall=wall)
+            node = build_node(config, node_id, transport, storage, defect=defect, wall=wall)
             async with trio.open_nursery() as nursery:
                 await nursery.start(node.run)
                 task_status.started(node)
@@ -90,12 +88,12 @@ async def serve_node(
 async def serve_cluster(
     config: ClusterConfig,
     *,
-    bug: str | None = None,
+    defect: Defect = NO_DEFECT,
     task_status: trio.TaskStatus[list[Node]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Every node of the config in this one process (``python -m minikeydb cluster``)."""
     async with trio.open_nursery() as nursery:
-        nodes = [await nursery.start(partial(serve_node, config, node_id, bug=bug)) for node_id in config.node_ids]
+        nodes = [await nursery.start(partial(serve_node, config, node_id, defect=defect)) for node_id in config.node_ids]
         task_status.started(nodes)
 
 

@@ -164,7 +164,7 @@ def check_stamp(stamp: object, where: str) -> Stamp:
         or not isinstance(stamp[1], int)
         or not isinstance(stamp[2], str)
     ):
-        raise TypeError(f"{where}: stamp must be a tuple (physical_ms: int, logical: int, node_id: str), got {stamp!r}")
+        raise TypeError(f"{where}: stamp must be a tuple (physical_us: int, logical: int, node_id: str), got {stamp!r}")
     return stamp
 
 

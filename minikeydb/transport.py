@@ -23,8 +23,9 @@ import trio
 Address = tuple[str, int]
 """A datagram endpoint: (host, port). The simulated network uses the same shape."""
 
-MAX_DATAGRAM = 65_507
-"""The largest UDP payload over IPv4; the wire format enforces its own, smaller limit."""
+MAX_UDP_PAYLOAD = 65_507
+"""The largest UDP payload over IPv4: the receive buffer, so an oversized datagram arrives whole and
+the wire rejects it by size. Not ``wire.MAX_DATAGRAM``, the smaller limit MinikeyDB itself keeps to."""
 
 
 def free_udp_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -161,7 +162,7 @@ class UdpTransport:
         """The next waiting datagram, or None when none is."""
         while True:
             try:
-                data, src = self._sock.recvfrom(MAX_DATAGRAM)
+                data, src = self._sock.recvfrom(MAX_UDP_PAYLOAD)
             except BlockingIOError:
                 return None
             except OSError as exc:

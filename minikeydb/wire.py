@@ -31,7 +31,7 @@ import operator
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 import orjson
@@ -51,7 +51,8 @@ REPLAY_WINDOW = 30.0
 MAX_KEY_BYTES = 1024
 MAX_VALUE_BYTES = 32 * 1024
 MAX_DATAGRAM = 60_000
-"""Below the 65,507-byte UDP limit, and above the largest single request (a 32 KiB value, a 1 KiB key)."""
+"""The largest datagram MinikeyDB sends or accepts: below UDP's 65,507-byte limit (``transport.MAX_UDP_PAYLOAD``,
+the receive buffer), and above the largest single request (a 32 KiB value, a 1 KiB key)."""
 MAX_PHYSICAL_US = 2**62
 """Stamps' physical microseconds stay below this (about 146,000 years after 1970): far beyond any
 clock, far below the 64 bits orjson and the log can carry, so no sum or ``+ 1`` overflows."""
@@ -139,12 +140,6 @@ def check_sizes(key: str, value: str | None) -> None:
 # Field kinds. Each checks one decoded JSON value and returns the Python value.
 
 _NoneType = type(None)
-
-
-def _int(v: Any) -> int:
-    if type(v) is not int:
-        raise WireError(f"expected an integer, got {type(v).__name__}")
-    return v
 
 
 def _bounded(low: int, high: int, what: str) -> Callable[[Any], int]:
@@ -299,22 +294,15 @@ def _counters(v: Any) -> dict[str, int]:
 # Messages
 
 
-class Message:
-    """Base of every message: ``KIND`` tags it on the wire, ``FIELDS`` checks each field."""
-
-    KIND: ClassVar[int]
-    FIELDS: ClassVar[tuple[Any, ...]]
-    id: int
-
-    def payload(self) -> list[Any]:
-        raise NotImplementedError
+Check = Callable[[Any], Any]
+"""A field kind: checks one decoded JSON value and returns the Python value (or raises ``WireError``)."""
 
 
 def _plain_record(record: Record) -> list[Any]:
     return [record.key, record.value, record.stamp]
 
 
-_TO_JSON: dict[Any, Callable[[Any], Any]] = {
+_TO_JSON: dict[Check, Callable[[Any], Any]] = {
     _record: _plain_record,
     _opt_record: lambda record: None if record is None else _plain_record(record),
     _records: lambda records: [_plain_record(r) for r in records],
@@ -323,48 +311,61 @@ _TO_JSON: dict[Any, Callable[[Any], Any]] = {
 else is a str, int, bool, None, dict or (nested) tuple, which orjson writes as JSON directly."""
 
 
-M = TypeVar("M", bound=Message)
+class Message:
+    """Base of every message: a frozen attrs class declared as ``class Put(Message, kind=1, fields=(...))``.
 
-
-@dataclass_transform(frozen_default=True, field_specifiers=(attrs.field,))
-def _message(kind: int, *field_kinds: Any) -> Callable[[type[M]], type[M]]:
-    """Class decorator: a frozen attrs message with a wire kind and per-field validators.
-
-    Typed as a dataclass transform returning the class it was given, so that a type checker sees
-    each message's ``__init__`` (fields, defaults) exactly as attrs builds it.
+    ``kind`` tags it on the wire (the first item of the payload), ``fields`` checks each of its
+    fields in declaration order (the order they travel in). Declaring the class registers it for
+    decoding; two messages cannot share a kind.
     """
 
-    def wrap(cls: type[M]) -> type[M]:
+    KIND: ClassVar[int]
+    FIELDS: ClassVar[tuple[Check, ...]]
+    id: int
+
+    def __init_subclass__(cls, *, kind: int | None = None, fields: tuple[Check, ...] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind is None:
+            # attrs builds the slotted class anew from the class statement's, without its
+            # keywords: the same message, and the class decoding must make.
+            if "KIND" not in cls.__dict__:
+                raise TypeError(f"{cls.__name__}: a message is declared with kind= and fields=")
+            kind, fields = cls.KIND, cls.FIELDS
+        names = list(cls.__dict__.get("__annotations__", {}))
+        if len(names) != len(fields):
+            raise TypeError(f"{cls.__name__}: {len(names)} fields but {len(fields)} field kinds")
+        known = _REGISTRY.get(kind)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise TypeError(f"{cls.__name__}: message kind {kind} is already {known.__name__}'s")
         cls.KIND = kind
-        cls.FIELDS = field_kinds
-        frozen: Any = attrs.frozen(slots=True)(cls)
-        names = [f.name for f in attrs.fields(frozen)]
-        if len(names) != len(field_kinds):
-            raise TypeError(f"{cls.__name__}: {len(names)} fields but {len(field_kinds)} kinds")
+        cls.FIELDS = fields
         values = operator.attrgetter(*names)
-        converted = [(i + 1, _TO_JSON[k]) for i, k in enumerate(field_kinds) if k in _TO_JSON]
+        converted = [(i + 1, _TO_JSON[k]) for i, k in enumerate(fields) if k in _TO_JSON]
+        single = len(names) == 1
 
         def payload(self: Any) -> list[Any]:
-            items = [kind, values(self)] if len(names) == 1 else [kind, *values(self)]
+            items = [kind, values(self)] if single else [kind, *values(self)]
             for i, to_json in converted:
                 items[i] = to_json(items[i])
             return items
 
-        frozen.payload = payload
-        _REGISTRY[kind] = frozen
-        return frozen
+        cls.payload = payload  # type: ignore[method-assign]
+        _REGISTRY[kind] = cls
 
-    return wrap
+    def payload(self) -> list[Any]:
+        """``[kind, field, field, ...]``, ready for orjson."""
+        raise NotImplementedError
 
 
 _REGISTRY: dict[int, type[Message]] = {}
+"""Every message class by its wire kind, filled by ``Message.__init_subclass__``."""
 
 
 # Client requests and the one reply they all get ------------------------------------------
 
 
-@_message(1, _id, _key, _value, _client_stamp, _quorum)
-class Put(Message):
+@attrs.frozen
+class Put(Message, kind=1, fields=(_id, _key, _value, _client_stamp, _quorum)):
     """Write ``value`` under ``key`` as version ``stamp``; ``w`` replicas must acknowledge (0: default).
 
     The client chose ``stamp`` (its own hybrid clock, its id as writer) and it is under the tag,
@@ -379,8 +380,8 @@ class Put(Message):
     w: int = 0
 
 
-@_message(2, _id, _key, _client_stamp, _quorum)
-class Delete(Message):
+@attrs.frozen
+class Delete(Message, kind=2, fields=(_id, _key, _client_stamp, _quorum)):
     """Write a tombstone under ``key`` as version ``stamp`` (a delete is a write: it replicates and wins like one)."""
 
     id: int
@@ -389,8 +390,8 @@ class Delete(Message):
     w: int = 0
 
 
-@_message(3, _id, _client_id, _key, _quorum, _bool)
-class Get(Message):
+@attrs.frozen
+class Get(Message, kind=3, fields=(_id, _client_id, _key, _quorum, _bool)):
     """Read ``key`` from ``r`` replicas (0: default); ``local`` reads only the receiving node's copy.
 
     ``client`` names the asking client, so a resend is recognised whatever port it comes from.
@@ -403,8 +404,8 @@ class Get(Message):
     local: bool = False
 
 
-@_message(4, _id)
-class StatsRequest(Message):
+@attrs.frozen
+class StatsRequest(Message, kind=4, fields=(_id,)):
     """Ask a node for its counters."""
 
     id: int
@@ -414,8 +415,8 @@ class StatsRequest(Message):
 OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
 
 
-@_message(5, _id, _str, _opt_str, _opt_stamp, _opt_str, _str)
-class Reply(Message):
+@attrs.frozen
+class Reply(Message, kind=5, fields=(_id, _str, _opt_str, _opt_stamp, _opt_str, _str)):
     """The answer to a client request. For a get, ``value`` None means the key is absent."""
 
     id: int
@@ -426,8 +427,8 @@ class Reply(Message):
     node: str = ""
 
 
-@_message(6, _id, _node_id, _counters)
-class StatsReply(Message):
+@attrs.frozen
+class StatsReply(Message, kind=6, fields=(_id, _node_id, _counters)):
     id: int
     node: str
     counters: dict[str, int]
@@ -436,8 +437,8 @@ class StatsReply(Message):
 # Node to node ----------------------------------------------------------------------------
 
 
-@_message(10, _id, _node_id, _records)
-class Replicate(Message):
+@attrs.frozen
+class Replicate(Message, kind=10, fields=(_id, _node_id, _records)):
     """Store these versions (merged by last-writer-wins); answered by ``Ack`` once durable."""
 
     id: int
@@ -445,14 +446,14 @@ class Replicate(Message):
     records: tuple[Record, ...]
 
 
-@_message(11, _id, _node_id)
-class Ack(Message):
+@attrs.frozen
+class Ack(Message, kind=11, fields=(_id, _node_id)):
     id: int
     src: str
 
 
-@_message(12, _id, _node_id, _key)
-class Read(Message):
+@attrs.frozen
+class Read(Message, kind=12, fields=(_id, _node_id, _key)):
     """A coordinator asks a replica for its version of ``key``."""
 
     id: int
@@ -460,15 +461,15 @@ class Read(Message):
     key: str
 
 
-@_message(13, _id, _node_id, _opt_record)
-class ReadReply(Message):
+@attrs.frozen
+class ReadReply(Message, kind=13, fields=(_id, _node_id, _opt_record)):
     id: int
     src: str
     record: Record | None
 
 
-@_message(14, _id, _node_id, _int_pairs)
-class Digests(Message):
+@attrs.frozen
+class Digests(Message, kind=14, fields=(_id, _node_id, _int_pairs)):
     """Anti-entropy, step 1: (range, digest) for ranges both nodes replicate."""
 
     id: int
@@ -476,8 +477,8 @@ class Digests(Message):
     digests: tuple[tuple[int, int], ...]
 
 
-@_message(15, _id, _node_id, _ranges, _key_stamps, _bool)
-class KeyStamps(Message):
+@attrs.frozen
+class KeyStamps(Message, kind=15, fields=(_id, _node_id, _ranges, _key_stamps, _bool)):
     """Anti-entropy, step 2: the sender's (key, stamp) list for the ranges whose digests differed.
 
     A long list travels in several datagrams (all naming the same ``ranges``); ``last`` marks the
@@ -491,8 +492,8 @@ class KeyStamps(Message):
     last: bool
 
 
-@_message(16, _id, _node_id, _keys)
-class Pull(Message):
+@attrs.frozen
+class Pull(Message, kind=16, fields=(_id, _node_id, _keys)):
     """Anti-entropy, step 3: send me your versions of these keys (they arrive as ``Replicate``)."""
 
     id: int

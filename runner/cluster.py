@@ -19,6 +19,7 @@ from typing import Protocol
 import trio
 
 from minikeydb.config import ClusterConfig
+from minikeydb.defects import Defect
 from minikeydb.node import Node
 from minikeydb.server import build_node, open_log_storage
 from minikeydb.storage import Storage
@@ -50,7 +51,7 @@ class UdpBackend:
         return await UdpTransport.bind(node.host, node.port)
 
     def open_storage(self, node_id: str) -> Storage:
-        return open_log_storage(self.config, node_id, self.bug)
+        return open_log_storage(self.config, node_id, Defect.named(self.bug))
 
 
 class _Incarnation:
@@ -115,7 +116,7 @@ class InProcessCluster:
         storage = self.backend.open_storage(node_id)
         node = build_node(
             self.config, node_id, transport, storage, codec=self.codec, rng=rng,
-            wall=self.clocks[node_id], bug=self.bug,
+            wall=self.clocks[node_id], defect=Defect.named(self.bug),
         )
         with trio.CancelScope() as scope:
             life = _Incarnation(node, storage, transport, scope)

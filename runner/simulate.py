@@ -19,8 +19,7 @@ import attrs
 import trio
 
 from minikeydb.config import ClusterConfig, NodeConfig
-from minikeydb.node import flush_interval_for
-from minikeydb.record import first_writer_wins, last_writer_wins
+from minikeydb.defects import Defect
 from minikeydb.ring import Ring
 from minikeydb.storage import Storage
 from minikeydb.testing.determinism import network_clock, run_deterministic
@@ -95,9 +94,9 @@ class SimBackend:
     def open_storage(self, node_id: str) -> Storage:
         return MemoryStorage(
             self.disks[node_id],
-            merge=first_writer_wins if self.bug == "first-writer-wins" else last_writer_wins,
+            merge=Defect.named(self.bug).merge,
             bucket_of=self.ring.range_of,
-            flush_interval=flush_interval_for(self.bug),
+            flush_interval=Defect.named(self.bug).flush_interval,
         )
 
 

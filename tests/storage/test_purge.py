@@ -11,7 +11,7 @@ import trio
 from minikeydb import anti_entropy
 from minikeydb.anti_entropy import AntiEntropy
 from minikeydb.config import SECRET_ENV
-from minikeydb.node import Features
+from minikeydb.defects import Features
 from minikeydb.record import Record
 from tests.store.cluster_fixture import make_config, running_cluster
 

@@ -221,7 +221,7 @@ async def test_compaction_after_a_resync_keeps_the_recovered_state(log_engine):
 async def test_a_node_restarted_on_a_damaged_log_keeps_the_rest_and_repairs_the_lost_record(tmp_path, monkeypatch):
     """End to end: a replica whose log got a flipped bit while it was down restarts with every other record, and anti-entropy brings the lost one back."""
     from minikeydb.config import SECRET_ENV
-    from minikeydb.node import Features
+    from minikeydb.defects import Features
     from minikeydb.server import storage_path
     from tests.store.cluster_fixture import make_config, running_cluster, wait_until
 

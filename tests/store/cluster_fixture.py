@@ -20,7 +20,8 @@ import trio
 
 from minikeydb.client import Client
 from minikeydb.config import ClusterConfig, parse_config
-from minikeydb.node import Features, Node
+from minikeydb.defects import Defect, Features
+from minikeydb.node import Node
 from minikeydb.server import serve_node
 from minikeydb.transport import free_udp_ports
 
@@ -64,7 +65,7 @@ class TestCluster:
 
     def __init__(self, config: ClusterConfig, nursery: trio.Nursery, features: Features | None) -> None:
         self.config = config
-        self.features = features
+        self.defect = Defect(features=features) if features is not None else Defect()
         self.nodes: dict[str, Node] = {}
         self._nursery = nursery
         self._scopes: dict[str, trio.CancelScope] = {}
@@ -84,7 +85,7 @@ class TestCluster:
         try:
             with trio.CancelScope() as scope:
                 self._scopes[node_id] = scope
-                await serve_node(self.config, node_id, features=self.features, task_status=task_status)
+                await serve_node(self.config, node_id, defect=self.defect, task_status=task_status)
         finally:
             self._scopes.pop(node_id, None)
             done.set()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from minikeydb.node import Features, Node
+from minikeydb.defects import Features
+from minikeydb.node import Node
 from minikeydb.record import Record
 from minikeydb.wire import Pull
 
@@ -21,7 +22,7 @@ def long_key(owner: str, i: int, length: int) -> str:
 async def seed(node: Node, keys: list[str]) -> dict[str, Record]:
     """Store records straight into one node's storage (durable), as if only it had taken the writes."""
     records = [Record(key, f"v-{key[:12]}", node.clock.now()) for key in keys]
-    await node.store(records)
+    await node.replica.store(records)
     return {r.key: r for r in records}
 
 

@@ -7,7 +7,7 @@ import time
 import trio
 
 from minikeydb.anti_entropy import _Exchange
-from minikeydb.node import Features
+from minikeydb.defects import Features
 from minikeydb.record import Record
 from minikeydb.wire import KeyStamps
 
@@ -22,7 +22,7 @@ async def test_anti_entropy_does_not_queue_again_what_is_already_queued_to_the_p
         n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
         old = int((time.time() - 60) * 1_000_000)  # settled: no longer normal replication's business
         records = [Record(f"queued{i}", f"v{i}", (old + i, 0, "n1")) for i in range(50)]
-        await n1.store(records)
+        await n1.replica.store(records)
         replicator = n1.replicator
         replicator.deferring = True  # hold them in n1's outbox to n2, as under load
         for record in records:
@@ -80,7 +80,7 @@ async def test_anti_entropy_still_repairs_a_replica_while_replication_never_stop
             node.replicator.busy = lambda peer: True  # type: ignore[method-assign]
         old = int((time.time() - 60) * 1_000_000)  # settled: no longer normal replication's business
         records = [Record(f"lost-hint{i}", f"v{i}", (old + i, 0, "n1")) for i in range(30)]
-        await n1.store(records)  # on n1 only, as if n2's hints had been lost with a crash
+        await n1.replica.store(records)  # on n1 only, as if n2's hints had been lost with a crash
         assert await wait_until(lambda: all(n2.storage.get(r.key) == r for r in records), 10.0), (
             "anti-entropy never ran while the links stayed busy"
         )

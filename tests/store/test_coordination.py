@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minikeydb.node import Features
+from minikeydb.defects import Features
 from minikeydb.ring import Ring
 
 from .cluster_fixture import TestCluster, make_config, running_cluster, wait_until

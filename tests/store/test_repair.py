@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minikeydb.node import Features
+from minikeydb.defects import Features
 
 from .cluster_fixture import TestCluster, make_config, running_cluster, wait_until
 

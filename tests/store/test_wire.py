@@ -268,3 +268,14 @@ def test_size_split_lists_of_maximal_keys_fit_one_datagram_each():
     pairs = [(2**63 + i, 2**64 - 1 - i) for i in range(5_000)]
     for group in split_by_size(pairs, int_pair_cost):
         CODEC.encode(Digests(2**62, "n" * 60, tuple(group)))
+
+
+def test_declaring_a_message_registers_it_and_a_second_message_of_one_kind_is_refused():
+    """Subclassing Message registers the attrs class decoding builds; a kind taken twice is a TypeError."""
+    assert _REGISTRY[Put.KIND] is Put and _REGISTRY[Replicate.KIND] is Replicate
+    with pytest.raises(TypeError, match="kind 1 is already Put's"):
+
+        class Impostor(Message, kind=1, fields=()):
+            pass
+
+    assert _REGISTRY[1] is Put
