@@ -71,7 +71,7 @@ def main() -> int:
     if args.history is None:
         ensure_history(args.ops, args.keys, path, args.regenerate)
 
-    from checker import check_path
+    from checker.api import CheckOptions, check
 
     size = path.stat().st_size
     t0 = time.perf_counter()
@@ -84,7 +84,7 @@ def main() -> int:
     t_json = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    result = check_path(path)
+    result = check(path, CheckOptions()).results
     t_check = time.perf_counter() - t0
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
