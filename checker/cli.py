@@ -9,7 +9,6 @@ needs to know what is wrong with the *file*, not where the checker tripped.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import sys
@@ -65,6 +64,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
     """`` (did you mean '--checker'?)`` for a near miss of one of ``choices``, else ``""``."""
+    import difflib  # only for a mistyped flag
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -145,6 +146,8 @@ def _parser() -> _Parser:
 
 def _unknown_choice(flag: str, bad: Sequence[str], choices: Sequence[str]) -> UsageError:
     """``--checker: unknown 'linearisable' (did you mean 'linearizable'?); choose from ...``."""
+    import difflib  # only for a mistyped value
+
     shown = []
     for word in bad:
         close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
