@@ -47,7 +47,6 @@ _F_ALIASES = {"put": "put", "get": "get", "delete": "delete", "write": "put", "r
 
 MAX_LISTED_ANOMALIES = 10_000
 MAX_LISTED_UNKNOWN = 10_000
-MAX_PROOF_READS = 20
 
 
 class KeyState:

@@ -149,10 +149,3 @@ class FaultTimeline:
             b = a
         hi = bisect.bisect_right(self._starts, b)
         return [w for w in self.windows[:hi] if w.overlaps(a, b)]
-
-    def kinds_at(self, t: int | None) -> tuple[str, ...]:
-        """Fault kinds active at instant t, sorted; () means healthy."""
-        if t is None or not self.windows:
-            return ()
-        hi = bisect.bisect_right(self._starts, t)
-        return tuple(sorted({w.kind for w in self.windows[:hi] if w.covers(t)}))
