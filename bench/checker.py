@@ -22,8 +22,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# First, even when PYTHONPATH already names it: otherwise this script's own directory comes first
+# and `checker` would be this file rather than the package.
+if str(ROOT) in sys.path:
+    sys.path.remove(str(ROOT))
+sys.path.insert(0, str(ROOT))
 
 GEN = """
 import sys
@@ -71,7 +74,7 @@ def main() -> int:
     if args.history is None:
         ensure_history(args.ops, args.keys, path, args.regenerate)
 
-    from checker import check_path
+    from checker.api import CheckOptions, check
 
     size = path.stat().st_size
     t0 = time.perf_counter()
@@ -84,7 +87,7 @@ def main() -> int:
     t_json = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    result = check_path(path)
+    result = check(path, CheckOptions()).results
     t_check = time.perf_counter() - t0
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 

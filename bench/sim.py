@@ -45,11 +45,9 @@ BUG_NEMESIS = {
 
 def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
     """One default partition run of ``nodes`` nodes; virtual seconds per wall second."""
-    import argparse as _argparse
-
     import orjson
 
-    from checker.cli import run_checks
+    from checker.api import check, harness_run_options
     from runner.options import RunOptions
     from runner.replay import run_with_schedule
     from runner.run import make_schedule
@@ -64,9 +62,8 @@ def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
         history = result.run_dir / "history.jsonl"
         lines = history.read_bytes().splitlines()
         virtual = orjson.loads(lines[-1])["time"] / 1e9
-        lin_args = _argparse.Namespace(model="kv", null_read="absent", fail_cas="not-applied", time_budget=10.0)
         started = time.perf_counter()
-        run_checks(history, list(options.checkers), lin_args, None)
+        check(history, harness_run_options(options.checkers))
         check = time.perf_counter() - started
     simulation = max(wall - check, 1e-9)
     return {"nodes": nodes, "load": time_limit, "virtual": virtual, "wall": wall, "cpu": cpu, "check": check,

@@ -9,7 +9,6 @@ needs to know what is wrong with the *file*, not where the checker tripped.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from checker.api import CHECKERS, HARNESS_RUN_SETTINGS, CheckOptionError, CheckOptions, check
 from checker.findings import (
     checker_findings,
     clock_skew_note,
@@ -27,10 +27,9 @@ from checker.findings import (
     finding_line,
     linearizability_note,
 )
-from checker.history import HistoryError
+from checker.history import HistoryError, resolve_history
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
-CHECKERS = ("convergence", "linearizable")
 # Worst first: a bad input outranks an invalid verdict, which outranks unknown, which outranks valid.
 _SEVERITY = {EXIT_INPUT: 4, EXIT_INTERNAL: 5, EXIT_INVALID: 3, EXIT_UNKNOWN: 2, EXIT_VALID: 1}
 
@@ -65,6 +64,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
     """`` (did you mean '--checker'?)`` for a near miss of one of ``choices``, else ``""``."""
+    import difflib  # only for a mistyped flag
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -80,19 +81,6 @@ def verdict_code(valid: Any) -> int:
 
 def worst(codes: list[int]) -> int:
     return max(codes, key=lambda c: _SEVERITY.get(c, 0)) if codes else EXIT_VALID
-
-
-def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
-    """(history file, run directory or None) for a run directory or a history file argument."""
-    p = Path(path)
-    if p.is_dir():
-        for name in ("history.jsonl", "history.edn"):
-            if (p / name).is_file():
-                return p / name, p
-        raise HistoryError(p, None, None, "run directory has no history.jsonl (or history.edn)")
-    if not p.exists():
-        raise HistoryError(p, None, None, "no such file")
-    return p, None
 
 
 def _parser() -> _Parser:
@@ -158,6 +146,8 @@ def _parser() -> _Parser:
 
 def _unknown_choice(flag: str, bad: Sequence[str], choices: Sequence[str]) -> UsageError:
     """``--checker: unknown 'linearisable' (did you mean 'linearizable'?); choose from ...``."""
+    import difflib  # only for a mistyped value
+
     shown = []
     for word in bad:
         close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -174,22 +164,8 @@ def _parse_checkers(spec: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-# Settings of `check` when neither a flag nor the run says otherwise.
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "checkers": ["convergence"],
-    "model": "kv",
-    "null_read": "any",
-    "fail_cas": "not-applied",
-    "time_budget": None,
-}
-# What harness runs used before they recorded `check_settings` (runner/run.py): in MinikeyDB a get
-# of null means the key is absent.
-HARNESS_RUN_SETTINGS: dict[str, Any] = {
-    "model": "kv",
-    "null_read": "absent",
-    "fail_cas": "not-applied",
-    "time_budget": 10.0,
-}
+# Settings of `check` when neither a flag nor the run says otherwise: `CheckOptions`' defaults.
+DEFAULT_SETTINGS: dict[str, Any] = CheckOptions().settings()
 
 
 def _load_object(path: Path) -> dict[str, Any] | None:
@@ -215,6 +191,7 @@ def recorded_settings(run_dir: Path | None) -> tuple[dict[str, Any], str | None]
     run = _load_object(run_dir / "run.json")
     options = run.get("options") if run is not None else None
     if isinstance(options, dict) and isinstance(options.get("checkers"), list):
+        # Runs from before `check_settings` was recorded were checked as harness runs are.
         return {**HARNESS_RUN_SETTINGS, "checkers": [str(c) for c in options["checkers"]]}, "run.json"
     return {}, None
 
@@ -229,63 +206,6 @@ def run_quorum(run_dir: Path | None) -> tuple[int, int, int] | None:
         return int(options["replicas"]), int(options["write_quorum"]), int(options["read_quorum"])
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def run_checks(history: Path, checkers: list[str], args: argparse.Namespace, init: Any) -> dict[str, Any]:
-    """Run the requested checkers on one history; the combined results object.
-
-    The results carry ``check_settings``: what was checked and how, so that a later ``check``
-    of the same run judges it the same way.
-    """
-    results = _run_checks(history, checkers, args, init)
-    results["check_settings"] = {
-        "checkers": list(checkers),
-        "model": args.model or "kv",
-        "null_read": args.null_read or DEFAULT_SETTINGS["null_read"],
-        "fail_cas": args.fail_cas or DEFAULT_SETTINGS["fail_cas"],
-        "time_budget": args.time_budget,
-    }
-    return results
-
-
-def _run_checks(history: Path, checkers: list[str], args: argparse.Namespace, init: Any) -> dict[str, Any]:
-    from checker.convergence import check_events as convergence
-    from checker.history import iter_events, read_events
-
-    if checkers == ["convergence"]:
-        return convergence(iter_events(history))
-    lines: list[int] = []
-    events = read_events(history, lines)
-    results: dict[str, Any] | None = None
-    if "convergence" in checkers:
-        results = convergence(events)
-    import checker.linearizable as lin
-
-    try:
-        lin_result = lin.check_events(
-            events,
-            args.model or "kv",
-            init=init,
-            null_read=args.null_read or DEFAULT_SETTINGS["null_read"],
-            fail_cas=args.fail_cas or DEFAULT_SETTINGS["fail_cas"],
-            time_budget=args.time_budget,
-        )
-    except lin.HistoryInputError as e:
-        # An error about one operation names its event's `index`: say the file's line instead.
-        line_of = {ev["index"]: ln for ev, ln in zip(events, lines, strict=True)}
-        if e.index is not None and e.index in line_of and e.problem is not None:
-            raise HistoryError(history, line_of[e.index], e.field, e.problem) from None
-        raise
-    lin_result.setdefault("checker", "linearizable")
-    if results is None:
-        results = dict(lin_result)
-    else:
-        if results["valid"] is False or lin_result.get("valid") is False:
-            results["valid"] = False
-        elif results["valid"] == "unknown" or lin_result.get("valid") == "unknown":
-            results["valid"] = "unknown"
-    results["linearizable"] = lin_result
-    return results
 
 
 def summary(
@@ -419,14 +339,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             if settings_dir is None and history.name in ("history.jsonl", "history.edn"):
                 settings_dir = history.parent
             settings, where = _settings_for(args, settings_dir)
-            lin_args = argparse.Namespace(**{k: settings[k] for k in ("model", "null_read", "fail_cas", "time_budget")})
-            results = run_checks(history, settings["checkers"], lin_args, init)
+            options = CheckOptions(**{k: settings[k] for k in DEFAULT_SETTINGS}, init=init)
+            results = dict(check(history, options).results)
         except HistoryError as e:
             print(f"error: {e}", file=sys.stderr)
             codes.append(EXIT_INPUT)
             continue
-        except ValueError as e:  # the linearizability checker's input/argument errors
-            if type(e).__name__ in ("HistoryInputError", "ModelArgumentError"):
+        except ValueError as e:  # the options' and the linearizability checker's input/argument errors
+            if isinstance(e, CheckOptionError) or type(e).__name__ in ("HistoryInputError", "ModelArgumentError"):
                 print(f"error: {raw}: {e}", file=sys.stderr)
                 codes.append(EXIT_INPUT)
                 continue

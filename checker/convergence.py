@@ -21,15 +21,25 @@ from __future__ import annotations
 import bisect
 import gc
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from checker.explain import W_COMP, W_COMP_T, W_INV, W_KIND, W_OUT, W_SEEN, W_VALUE, Explainer
+import attrs
+
 from checker.faults import FaultTimeline
 from checker.stats import StatsCollector
 from checker.values import vkey
 
+if TYPE_CHECKING:
+    from checker.explain import Explainer
+
 INF = 1 << 62  # completion index of an operation that never (certainly) completed
 MISSING = object()  # a final read that did not return a value
+
+# The checker keeps each write and read as a plain list/tuple (millions of them: attribute
+# objects cost too much); these are the positions of their fields. A write record is made by
+# `_new_write`, a read tuple in `ConvergenceChecker._complete`; `checker.explain` reads both.
+W_KIND, W_VALUE, W_INV, W_INV_T, W_COMP, W_COMP_T, W_OUT, W_NODE, W_PROC, W_SEEN = range(10)
+R_VALUE, R_INV, R_COMP, R_INV_T, R_COMP_T, R_NODE, R_PROC, R_FINAL = range(8)
 
 
 # Jepsen register workloads name the same operations differently.
@@ -37,7 +47,6 @@ _F_ALIASES = {"put": "put", "get": "get", "delete": "delete", "write": "put", "r
 
 MAX_LISTED_ANOMALIES = 10_000
 MAX_LISTED_UNKNOWN = 10_000
-MAX_PROOF_READS = 20
 
 
 class KeyState:
@@ -80,7 +89,22 @@ class KeyState:
 
 
 def _new_write(kind: str, value: Any, ev: dict[str, Any], proc: Any) -> list[Any]:
+    """A write record: fields at the ``W_*`` positions, completion and outcome filled in later."""
     return [kind, value, ev["index"], ev.get("time"), INF, None, "pending", ev.get("node"), proc, None]
+
+
+@attrs.frozen
+class FinalAgreement:
+    """How each key's final reads came to agree: what the report's convergence chart draws.
+
+    ``keys``: keys with final reads; ``not_agreed``: of them, those whose final reads disagree
+    (or lack a value) at the end; ``times``: for each key whose final reads agree, the history
+    time (ns) at which they became unanimous (keys without a ``time`` are left out).
+    """
+
+    keys: int
+    not_agreed: int
+    times: tuple[int, ...]
 
 
 class ConvergenceChecker:
@@ -261,7 +285,7 @@ class ConvergenceChecker:
                 self._final_read(ks, node, MISSING, idx, t, proc)
             return
         value = ev.get("value")
-        read = (value, inv_idx, idx, inv_t, t, node, proc, final)
+        read = (value, inv_idx, idx, inv_t, t, node, proc, final)  # the R_* positions
         if value is None:
             src = None
             vk = None
@@ -382,6 +406,8 @@ class ConvergenceChecker:
                 self.stats.count(op[8], "info")
         self.pending.clear()
         self.faults.finish(self.last_time)
+        from checker.explain import Explainer  # it reads the records laid out here
+
         ex = Explainer(self.faults)
         anomalies: list[dict[str, Any]] = []
         unknown: list[dict[str, Any]] = []
@@ -435,6 +461,15 @@ class ConvergenceChecker:
             "unknown": unknown[:MAX_LISTED_UNKNOWN],
             "stats": stats,
         }
+
+    def agreement(self) -> FinalAgreement:
+        """How the final reads of each key came to agree (after `finish`)."""
+        with_final = [ks for ks in self.keys.values() if ks.final]
+        return FinalAgreement(
+            keys=len(with_final),
+            not_agreed=sum(1 for ks in with_final if not ks.agreed),
+            times=tuple(ks.agree_since for ks in with_final if ks.agree_since is not None),
+        )
 
     def _judge_final(
         self,
@@ -599,7 +634,12 @@ class ConvergenceChecker:
 
 
 def check_events(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Check a history (an iterable of event dicts in file order) for eventual convergence.
+    """Check a history (an iterable of event dicts in file order) for eventual convergence."""
+    return check_with_agreement(events)[0]
+
+
+def check_with_agreement(events: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], FinalAgreement]:
+    """`check_events`, and how each key's final reads came to agree (for `checker.api.check`).
 
     The cyclic garbage collector is paused for the duration: the checker builds millions of
     small acyclic containers, and CPython's generational GC would rescan all of them over and
@@ -611,12 +651,7 @@ def check_events(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     try:
         c = ConvergenceChecker()
         c.feed_all(events)
-        return c.finish()
+        return c.finish(), c.agreement()
     finally:
         if was_enabled:
             gc.enable()
-
-
-def check_stream(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Same as `check_events`; named for callers that pass a generator from `iter_events`."""
-    return check_events(events)

@@ -227,9 +227,6 @@ def _plain(v: Any) -> Any:
     return v
 
 
-_FIELDS = ("index", "time", "process", "type", "f", "node", "error", "final", "meta")
-
-
 def _to_event(m: dict[Any, Any], keyed_registers: bool) -> dict[str, Any]:
     ev: dict[str, Any] = {}
     for k, v in m.items():

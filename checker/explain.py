@@ -13,14 +13,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from checker.convergence import (
+    INF,
+    R_COMP,
+    R_COMP_T,
+    R_FINAL,
+    R_INV,
+    R_INV_T,
+    R_NODE,
+    R_PROC,
+    R_VALUE,
+    W_COMP,
+    W_COMP_T,
+    W_INV,
+    W_INV_T,
+    W_KIND,
+    W_NODE,
+    W_OUT,
+    W_PROC,
+    W_SEEN,
+    W_VALUE,
+)
 from checker.faults import FaultTimeline, FaultWindow, fmt_s
 from checker.values import vkey
-
-INF = 1 << 62  # completion index of an operation that never (certainly) completed
-
-# Indexes into the checker's write records and read tuples (see convergence.py).
-W_KIND, W_VALUE, W_INV, W_INV_T, W_COMP, W_COMP_T, W_OUT, W_NODE, W_PROC, W_SEEN = range(10)
-R_VALUE, R_INV, R_COMP, R_INV_T, R_COMP_T, R_NODE, R_PROC, R_FINAL = range(8)
 
 
 def _v(value: Any) -> str:

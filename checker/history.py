@@ -52,6 +52,19 @@ def is_edn_path(path: str | Path) -> bool:
     return str(path).endswith(".edn")
 
 
+def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
+    """(history file, run directory or None) for a run directory or a history file argument."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("history.jsonl", "history.edn"):
+            if (p / name).is_file():
+                return p / name, p
+        raise HistoryError(p, None, None, "run directory has no history.jsonl (or history.edn)")
+    if not p.exists():
+        raise HistoryError(p, None, None, "no such file")
+    return p, None
+
+
 def iter_events(path: str | Path, lines: list[int] | None = None) -> Iterator[dict[str, Any]]:
     """Stream the validated events of a history file, one dict at a time, in file order.
 

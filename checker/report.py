@@ -20,12 +20,13 @@ import hashlib
 import html
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from checker.convergence import ConvergenceChecker
+from checker.api import CheckOptions, CheckResult, check
 from checker.findings import (
     checker_findings,
     clock_skew_note,
@@ -37,8 +38,11 @@ from checker.findings import (
     plural,
     verdict_word,
 )
-from checker.history import HistoryError, iter_events
+from checker.history import iter_events, resolve_history
 from checker.svgplot import Plot, bar_chart
+
+if TYPE_CHECKING:
+    from checker.convergence import FinalAgreement
 
 DETAIL_LIMIT = 20_000  # operations drawn one by one; above this, binned
 MAX_LANES = 120  # process lanes in the timeline; above this, processes share lanes
@@ -73,10 +77,9 @@ def fault_color(kind: str) -> str:
 
 
 class _Collector:
-    """Wraps the event stream: feeds the checker and keeps what the plots need, compactly."""
+    """Watches the event stream on its way to the checker and keeps what the plots need, compactly."""
 
     def __init__(self, anomaly_keys: set[Any]) -> None:
-        self.checker = ConvergenceChecker()
         self.inv: dict[Any, tuple[int, int | None, str, bool]] = {}
         self.proc: list[Any] = []
         self.t0: list[float] = []
@@ -86,12 +89,17 @@ class _Collector:
         self.final: list[bool] = []
         self.anomaly_keys = anomaly_keys
         self.key_events: dict[Any, list[dict[str, Any]]] = {}
-        self.events_by_index: dict[int, dict[str, Any]] = {}
         self.nemesis: list[dict[str, Any]] = []
         self.last_time = 0
 
+    def watch(self, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Pass ``events`` on unchanged, noting each one on the way."""
+        feed = self.feed
+        for ev in events:
+            feed(ev)
+            yield ev
+
     def feed(self, ev: dict[str, Any]) -> None:
-        self.checker.feed(ev)
         t = ev.get("time")
         if t is not None:
             self.last_time = t
@@ -308,29 +316,28 @@ def _staleness(stats: dict[str, Any]) -> str:
     return f"<div class='pair'>{left}{right}</div>"
 
 
-def _convergence(c: _Collector, heals: list[float], entry: dict[str, Any] | None) -> str:
-    agree = [ks.agree_since for ks in c.checker.keys.values() if ks.final]
-    times = sorted(a / 1e9 for a in agree if a is not None)
+def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str, Any] | None) -> str:
+    keys, not_agreed = agreement.keys, agreement.not_agreed
+    times = sorted(a / 1e9 for a in agreement.times)
     base = heals[-1] if heals else (times[0] if times else 0.0)
-    not_agreed = sum(1 for ks in c.checker.keys.values() if ks.final and not ks.agreed)
     if not times:
         p = Plot(WIDTH, 260, (0, 1), (0, 1), title="Convergence")
-        if not agree:
+        if not keys:
             p.note("no final reads in this history")
-        elif not_agreed == len(agree):
+        elif not_agreed == keys:
             p.note("no key's final reads ever agreed")
         else:  # agreement without times: the history has no `time` fields
-            p.note(f"{len(agree) - not_agreed:,} of {plural(len(agree), 'key')} agreed; no times to plot")
+            p.note(f"{keys - not_agreed:,} of {plural(keys, 'key')} agreed; no times to plot")
         return p.render()
     xs = [t - base for t in times]
     lo, hi = min(xs), max(xs)
     pad = (hi - lo) * 0.08 or 0.05
     p = Plot(WIDTH, 280, (lo - pad, hi + pad), (0, 1.08),
-             title=f"When each key's final reads became unanimous ({plural(len(agree), 'key')}"
+             title=f"When each key's final reads became unanimous ({plural(keys, 'key')}"
              + (f", {not_agreed:,} never agreed" if not_agreed else "") + ")",
              xlabel="seconds after the last heal" if heals else "seconds after the first key agreed",
              ylabel="fraction of keys agreed")
-    ys = [i / len(agree) for i in range(1, len(xs) + 1)]
+    ys = [i / keys for i in range(1, len(xs) + 1)]
     p.line([lo - pad, *xs, hi + pad], [0.0, *ys, ys[-1]], "#2ca02c", 2, step=True)
     began = (entry or {}).get("final_reads_began_after_s")
     if began is not None and lo - pad <= began <= hi + pad:
@@ -552,18 +559,19 @@ def _load_json(p: Path) -> dict[str, Any] | None:
 
 
 def write_report(
-    run_dir_or_history: str | Path, results: dict[str, Any] | None = None, *, out: Path | None = None
+    run_dir_or_history: str | Path, results: CheckResult | dict[str, Any] | None = None, *, out: Path | None = None
 ) -> Path:
     """Write report.html beside the history (or into the run directory); returns its path.
 
-    ``results`` defaults to the run's results.json when there is one, else a fresh convergence
-    check done in the same pass that gathers the plot data.
+    ``results`` (a `CheckResult`, or a results object such as results.json holds) defaults to the
+    run's results.json when there is one, else to the convergence check that the report makes
+    anyway, in the same pass that gathers the plot data (its measurements feed the plots).
     """
+    if isinstance(results, CheckResult):
+        results = results.results
     p = Path(run_dir_or_history)
     if p.is_dir():
-        history = next((p / n for n in ("history.jsonl", "history.edn") if (p / n).is_file()), None)
-        if history is None:
-            raise HistoryError(p, None, None, "run directory has no history.jsonl (or history.edn)")
+        history, _ = resolve_history(p)
         run_dir = p
     else:
         history, run_dir = p, p.parent
@@ -574,15 +582,14 @@ def write_report(
     was_enabled = gc.isenabled()
     gc.disable()  # millions of small acyclic containers: see checker.convergence.check_events
     try:
-        for ev in iter_events(history):
-            c.feed(ev)
+        # One pass: the convergence check reads the history through the collector.
+        fresh = check(c.watch(iter_events(history)), CheckOptions())
         c.close()
-        fresh = c.checker.finish()
     finally:
         if was_enabled:
             gc.enable()
     if results is None:
-        results = fresh
+        results = fresh.results
         for a in results["anomalies"][:MAX_ANOMALIES_SHOWN]:
             anomaly_keys.add(a.get("key"))
         if anomaly_keys:  # second, cheap pass only for the anomalies' own keys
@@ -594,9 +601,11 @@ def write_report(
     # never an older checker's figure); a results object adds what a check does not compute (the
     # run's final_reads summary).
     given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
-    stats = {**(given if isinstance(given, dict) else {}), **fresh["stats"]}
+    stats = {**(given if isinstance(given, dict) else {}), **fresh.stats}
     windows = stats.get("faults") or []
-    heals = [h[0] / 1e9 for h in c.checker.faults.heals if h[0] is not None]
+    heals = fresh.heals
+    agreement = fresh.agreement
+    assert agreement is not None  # the convergence checker ran
     run = _load_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else None
     options = (run or {}).get("options") if isinstance((run or {}).get("options"), dict) else None
     quorum = None
@@ -652,7 +661,7 @@ def write_report(
     body.append("<h2>Timeline</h2>" + timeline_svg + f"<p class='note'>{_esc(timeline_note)}</p>")
     body.append("<h2>Latency</h2>" + _guard(lambda: _latency(c, windows, heals)))
     body.append("<h2>Staleness</h2>" + _guard(lambda: _staleness(stats)))
-    body.append("<h2>Convergence after the heal</h2>" + _guard(lambda: _convergence(c, heals, entry)))
+    body.append("<h2>Convergence after the heal</h2>" + _guard(lambda: _convergence(agreement, heals, entry)))
     if entry is not None:
         body.append(f"<p class='note'>{_esc(convergence_line(entry))}.</p>")
     if conv_results:

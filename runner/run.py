@@ -13,7 +13,6 @@ The phases, as in Jepsen:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -444,12 +443,11 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     ``done`` receives the name of each file once it is complete (what a signal did not cut short).
     """
     done = [] if done is None else done
-    from checker.cli import run_checks
+    from checker.api import check, harness_run_options
     from checker.report import write_report
 
-    # A get of null means the key is absent in this store, hence null_read="absent" for kv.
-    lin_args = argparse.Namespace(model="kv", null_read="absent", fail_cas="not-applied", time_budget=10.0)
-    results = run_checks(run_dir / "history.jsonl", list(options.checkers), lin_args, None)
+    # A get of null means the key is absent in this store: harness_run_options says so.
+    results = check(run_dir / "history.jsonl", harness_run_options(options.checkers)).results
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
     throughput = recorder.throughput(options.time_limit, options.rate)
     results["stats"]["workload"] = throughput

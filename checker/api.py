@@ -1,0 +1,227 @@
+"""The checker's one programmatic entry point: a history in, a verdict and its findings out.
+
+    from checker.api import CheckOptions, check
+
+    result = check("histories/latest", CheckOptions(checkers=("convergence", "linearizable")))
+    print(result.valid, len(result.anomalies))
+    results_json = result.results  # the results object of docs/HISTORY.md
+
+The command line (``checker.cli``), the runner's check phase, the report and the benchmarks all
+call `check`; nothing else in the checker is meant to be driven from outside. The settings are a
+`CheckOptions` value, checked when it is made, and its defaults are the only defaults (the
+command line fills in what a flag or the run's recorded settings do not give).
+
+This module stays light: the linearizability checker is imported only when it is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from checker.history import HistoryError, iter_events, read_events, resolve_history
+
+if TYPE_CHECKING:
+    from checker.convergence import FinalAgreement
+
+CHECKERS = ("convergence", "linearizable")
+NULL_READS = ("any", "absent")
+FAIL_CAS = ("not-applied", "observed")
+DEFAULT_MODEL = "kv"
+
+# How a harness run is checked beyond the defaults: a get of null means the key is absent in
+# MinikeyDB, and no part's search may take more than ten seconds.
+HARNESS_RUN_SETTINGS: dict[str, Any] = {"null_read": "absent", "time_budget": 10.0}
+
+
+class CheckOptionError(ValueError):
+    """A `CheckOptions` field with a value the checker cannot use; the message names the field."""
+
+
+def _as_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    """Checker names as a tuple; a string names them comma-separated, as ``--checker`` does."""
+    if isinstance(value, str):
+        return tuple(s.strip() for s in value.split(","))
+    return tuple(value)
+
+
+def _checkers(_: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    bad = [c for c in value if c not in CHECKERS]
+    if not value or bad:
+        raise CheckOptionError(f"checkers must name one or more of {', '.join(CHECKERS)}, got {list(value)!r}")
+
+
+def _model(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value == DEFAULT_MODEL:
+        return
+    from checker.linearizable import MODELS  # only for a model other than the default
+
+    if value not in MODELS:
+        raise CheckOptionError(f"unknown model {value!r}; choose one of {', '.join(MODELS)}")
+
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise CheckOptionError(
+                f"{attribute.name} must be {' or '.join(repr(c) for c in choices)}, got {value!r}"
+            )
+
+    return check
+
+
+def _time_budget(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
+        raise CheckOptionError(f"time_budget must be a positive number of seconds, got {value!r}")
+
+
+@attrs.frozen
+class CheckOptions:
+    """How to check a history. Every field is checked when the value is made (`CheckOptionError`).
+
+    ``checkers``: which checkers run (``convergence``, ``linearizable`` or both); the remaining
+    fields are the linearizability checker's (docs/HISTORY.md): its ``model``, the model's
+    initial state ``init`` (JSON; ``None`` for the model's own), what a read of null means
+    (``null_read``), whether a failed cas certainly did not apply (``fail_cas``) and the seconds
+    each part's search may take (``time_budget``, ``None`` for no limit).
+    """
+
+    checkers: tuple[str, ...] = attrs.field(default=("convergence",), converter=_as_tuple, validator=_checkers)
+    model: str = attrs.field(default=DEFAULT_MODEL, validator=_model)
+    init: Any = None
+    null_read: str = attrs.field(default="any", validator=_one_of(NULL_READS))
+    fail_cas: str = attrs.field(default="not-applied", validator=_one_of(FAIL_CAS))
+    time_budget: float | None = attrs.field(default=None, validator=_time_budget)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings a check records in its results (``check_settings``) so a later check can repeat it."""
+        return {
+            "checkers": list(self.checkers),
+            "model": self.model,
+            "null_read": self.null_read,
+            "fail_cas": self.fail_cas,
+            "time_budget": self.time_budget,
+        }
+
+
+def harness_run_options(checkers: Iterable[str]) -> CheckOptions:
+    """The options a harness run is checked with (``HARNESS_RUN_SETTINGS`` over the defaults)."""
+    return CheckOptions(checkers=checkers, **HARNESS_RUN_SETTINGS)
+
+
+@attrs.frozen
+class CheckResult:
+    """What `check` found. ``results`` is the results object of docs/HISTORY.md (what results.json
+    holds, ``check_settings`` included): a plain dict the caller owns and may extend. The other
+    attributes read it; ``history`` is the file that was read (``None`` for an iterable of events);
+    ``agreement`` is how each key's final reads came to agree (``None`` without the convergence
+    checker), which the report plots and results.json does not hold.
+    """
+
+    results: dict[str, Any]
+    options: CheckOptions
+    history: Path | None = None
+    agreement: FinalAgreement | None = None
+
+    @property
+    def valid(self) -> bool | str:
+        """``True``, ``False`` or ``"unknown"``: the combined verdict of every checker that ran."""
+        valid: bool | str = self.results["valid"]
+        return valid
+
+    @property
+    def anomalies(self) -> list[dict[str, Any]]:
+        """The first checker's anomalies (the convergence checker's when it ran)."""
+        return list(self.results.get("anomalies") or [])
+
+    @property
+    def unknown(self) -> list[dict[str, Any]]:
+        """What the first checker could not decide, one entry per key."""
+        return list(self.results.get("unknown") or [])
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """The first checker's measurements (``stats`` of the results object)."""
+        stats: dict[str, Any] = self.results.get("stats") or {}
+        return stats
+
+    @property
+    def linearizable(self) -> dict[str, Any] | None:
+        """The linearizability checker's own results object, when it ran."""
+        if self.results.get("checker") == "linearizable":
+            return self.results
+        lin = self.results.get("linearizable")
+        return lin if isinstance(lin, dict) else None
+
+    @property
+    def heals(self) -> list[float]:
+        """The time (seconds) of every heal in the history that has one, in history order."""
+        entries = self.stats.get("convergence") or []
+        return [e["heal_s"] for e in entries if e.get("heal_s") is not None]
+
+
+def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions | None = None) -> CheckResult:
+    """Check one history with ``options`` (default: `CheckOptions()`, the convergence checker).
+
+    ``source`` is a history file (JSON lines, or Jepsen EDN by its ``.edn`` name), a run directory
+    (its history.jsonl or history.edn), or an iterable of event dicts in history order. A file is
+    streamed when only the convergence checker runs, so memory follows keys and writes, not events.
+
+    Raises `HistoryError` for a history that cannot be read (naming file, line and field; the
+    linearizability checker's complaints about one operation are turned into one too, when the
+    history came from a file), and the linearizability checker's ``HistoryInputError`` /
+    ``ModelArgumentError`` (``ValueError``s) for what it alone refuses.
+    """
+    options = CheckOptions() if options is None else options
+    history = None
+    if isinstance(source, str | Path):
+        history, _ = resolve_history(source)
+    results, agreement = _run(history, source, options)
+    results["check_settings"] = options.settings()
+    return CheckResult(results, options, history, agreement)
+
+
+def _run(history: Path | None, source: Any, options: CheckOptions) -> tuple[dict[str, Any], FinalAgreement | None]:
+    from checker.convergence import check_with_agreement as convergence
+
+    checkers = list(options.checkers)
+    if checkers == ["convergence"]:
+        return convergence(iter_events(history) if history is not None else source)
+    lines: list[int] = []
+    events = read_events(history, lines) if history is not None else list(source)
+    results: dict[str, Any] | None = None
+    agreement = None
+    if "convergence" in checkers:
+        results, agreement = convergence(events)
+    import checker.linearizable as lin
+
+    try:
+        lin_result = lin.check_events(
+            events,
+            options.model,
+            init=options.init,
+            null_read=options.null_read,
+            fail_cas=options.fail_cas,
+            time_budget=options.time_budget,
+        )
+    except lin.HistoryInputError as e:
+        # An error about one operation names its event's `index`: say the file's line instead.
+        if history is None:
+            raise
+        line_of = {ev["index"]: ln for ev, ln in zip(events, lines, strict=True)}
+        if e.index is not None and e.index in line_of and e.problem is not None:
+            raise HistoryError(history, line_of[e.index], e.field, e.problem) from None
+        raise
+    lin_result.setdefault("checker", "linearizable")
+    if results is None:
+        results = dict(lin_result)
+    else:
+        if results["valid"] is False or lin_result.get("valid") is False:
+            results["valid"] = False
+        elif results["valid"] == "unknown" or lin_result.get("valid") == "unknown":
+            results["valid"] = "unknown"
+    results["linearizable"] = lin_result
+    return results, agreement
