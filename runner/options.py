@@ -29,6 +29,13 @@ NEMESIS_CHOICES = ("none", *FAULT_KINDS, "all")
 CHECKERS = ("convergence", "linearizable")
 
 
+EXPLORE_TIME_LIMIT = 8.0
+EXPLORE_FAULT_INTERVAL = 2.0
+"""Explore's defaults: short runs, so more seeds fit; as with the run defaults (30 s, 5 s) the last
+fault window ends with the load (8/2 = 4 intervals), so a fault whose damage only repair could undo
+is still in force when the load stops."""
+
+
 class OptionError(ValueError):
     """A flag value that cannot work; the message says what to use instead."""
 
@@ -167,6 +174,9 @@ def check_cluster_settings(settings: object) -> None:
 
 @attrs.frozen
 class RunOptions:
+    """Every setting of one run, and the only place their defaults are written (the flags' help quotes
+    them). Checked on construction (``attrs.evolve`` included): an instance is always a run that can be made."""
+
     nodes: int = 5
     replicas: int = 3
     write_quorum: int = 1
@@ -196,6 +206,9 @@ class RunOptions:
     """``--key-size``: None keeps ``k<i>``; else ``N`` or ``uniform:A-B`` bytes (see ``SizeSpec``)."""
     value_size: str | None = None
     """``--value-size``: None keeps ``p<process>-<n>``; else ``N`` or ``uniform:A-B`` bytes."""
+
+    def __attrs_post_init__(self) -> None:
+        self.validate()
 
     @property
     def key_size_spec(self) -> SizeSpec | None:

@@ -16,14 +16,15 @@ handler can clean up after, leaves no node process holding its port, paused ones
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import attrs
 import trio
@@ -31,14 +32,16 @@ import trio
 from minikeydb.client import Client
 from minikeydb.config import ClusterConfig, write_config
 from minikeydb.server import OffsetFileClock
-from minikeydb.transport import UdpTransport
+from minikeydb.transport import UdpTransport, free_udp_ports
 from minikeydb.wire import Codec
 from nemesis import FaultModel, FaultSchedule, UdpRouter
 
 from .final_reads import FinalReadReport
 from .options import RunOptions
+from .phases import drive
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
+from .run_dir import cluster_config, prepare_secret
 
 READY_TIMEOUT = 20.0
 PR_SET_PDEATHSIG = 1
@@ -212,8 +215,6 @@ async def run_processes(
     recorder: HistoryRecorder,
     progress: ProgressLine | None,
 ) -> FinalReadReport:
-    from .run import drive
-
     node_config = attrs.evolve(
         config, nodes=tuple(attrs.evolve(n, peer_port=p) for n, p in zip(config.nodes, proxy_ports, strict=True))
     )
@@ -244,3 +245,43 @@ async def run_processes(
                 await cluster.stop_all()
             nursery.cancel_scope.cancel()
     return report
+
+
+T = TypeVar("T")
+
+
+class ProcessesMode:
+    """``--mode processes``: every node its own OS process, network faults in a ``UdpRouter``, in real time."""
+
+    quiet_log_level = logging.INFO
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.proxy_ports: list[int] = []
+        self.run_dir: Path | None = None
+
+    def announcement(self) -> str:
+        o = self.options
+        return (f"MinikeyDB: {o.mode} run, seed {o.seed}, nemesis {','.join(o.nemesis) or 'none'}, "
+                f"{o.time_limit:g} s ...")
+
+    def note(self) -> str | None:
+        return None
+
+    def progress(self) -> ProgressLine | None:
+        return ProgressLine() if sys.stderr.isatty() else None
+
+    def cluster(self, run_dir: Path) -> ClusterConfig:
+        prepare_secret(run_dir)
+        ports = free_udp_ports(self.options.nodes * 2)  # each node's own port, then its proxy in the router
+        self.proxy_ports, self.run_dir = ports[self.options.nodes:], run_dir
+        return cluster_config(self.options, run_dir, ports[: self.options.nodes])
+
+    async def drive(self, config: ClusterConfig, schedule: FaultSchedule, recorder: HistoryRecorder,
+                    progress: ProgressLine | None) -> FinalReadReport:
+        assert self.run_dir is not None, "cluster() first"
+        return await run_processes(self.options, self.run_dir, config, self.proxy_ports, schedule, recorder,
+                                   progress)
+
+    def trio_run(self, main: Callable[[], Awaitable[T]]) -> T:
+        return trio.run(main)

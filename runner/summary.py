@@ -16,7 +16,7 @@ from checker.findings import checker_findings, clock_skew_note, finding_line, li
 
 from .node_logs import describe
 from .options import rate_text
-from .run import RunResult
+from .phases import RunResult
 
 VERDICT_WORDS = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 

@@ -11,7 +11,7 @@ import pytest
 
 from nemesis.schedule import FAULT_KINDS, FaultSchedule, expand_kinds, fault_windows, left_out, too_short
 from runner.options import RunOptions
-from runner.run import make_schedule
+from runner.phases import make_schedule
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ["n1", "n2", "n3", "n4", "n5"]
@@ -74,12 +74,12 @@ def test_a_short_run_says_which_kinds_it_left_out_and_why() -> None:
 
 def test_simulated_run_summary_names_the_kinds_left_out(tmp_path: Path) -> None:
     """End to end: a short simulated 'all' run's summary lists the kinds it injected and the ones it did not."""
-    from runner.simulate import simulate_run
+    from runner.run import run
     from runner.summary import format_summary
 
     options = RunOptions(nemesis=("all",), time_limit=6.0, fault_interval=1.0, quiesce=0.5, rate=40.0, keys=4,
                          concurrency=3, mode="sim", out=str(tmp_path), seed=5).validate()
-    result = simulate_run(options, ["test"], quiet=True, report=False)
+    result = run(options, ["test"], quiet=True, report=False)
     summary = format_summary(result)
     assert sum(result.faults.values()) == 3 and len(result.faults) == 3  # three windows, three kinds
     missing = [k for k in FAULT_KINDS if k not in result.faults]
