@@ -22,7 +22,7 @@ NODES = ["n1", "n2", "n3", "n4", "n5"]
 def test_every_kind_is_tried_once_per_round(seed: int, kinds: list[str]) -> None:
     """Every run of len(kinds) consecutive windows from the start is a permutation of the kinds (round-robin)."""
     wanted = expand_kinds(kinds)
-    schedule = FaultSchedule.generate(random.Random(seed), kinds, NODES, 2 * len(wanted) * 3 * 1.0 + 0.5, 1.0)
+    schedule = FaultSchedule.generate(random.Random(seed), kinds, NODES, 2 * len(wanted) * 3 * 1.0 + 0.5, 1.0, crash_targets="minority")
     seen = [w.kind for w in schedule.windows]
     assert len(seen) >= 3 * len(wanted)
     for start in range(0, len(seen) - len(wanted) + 1, len(wanted)):
@@ -34,7 +34,7 @@ def test_every_kind_is_tried_once_per_round(seed: int, kinds: list[str]) -> None
 
 def test_all_in_eighty_seconds_at_five_tries_all_eight() -> None:
     """--nemesis all for 80 s at 5 s intervals has 8 windows and tries all 8 kinds (it used to be random)."""
-    schedule = FaultSchedule.generate(random.Random(7), ["all"], NODES, 80.0, 5.0)
+    schedule = FaultSchedule.generate(random.Random(7), ["all"], NODES, 80.0, 5.0, crash_targets="minority")
     assert fault_windows(80.0, 5.0) == len(schedule.windows) == len(FAULT_KINDS)
     assert {w.kind for w in schedule.windows} == set(FAULT_KINDS)
 
@@ -42,7 +42,7 @@ def test_all_in_eighty_seconds_at_five_tries_all_eight() -> None:
 def test_the_order_is_seeded() -> None:
     """The same seed gives the same schedule; another seed another order."""
     def kinds_of(seed: int) -> list[str]:
-        return [w.kind for w in FaultSchedule.generate(random.Random(seed), ["all"], NODES, 100.0, 1.0).windows]
+        return [w.kind for w in FaultSchedule.generate(random.Random(seed), ["all"], NODES, 100.0, 1.0, crash_targets="minority").windows]
 
     assert kinds_of(3) == kinds_of(3)
     assert len({tuple(kinds_of(s)) for s in range(10)}) > 1
@@ -60,7 +60,7 @@ def test_one_kind_schedules_are_drawn_as_before(example: str) -> None:
 
 def test_a_short_run_says_which_kinds_it_left_out_and_why() -> None:
     """30 s of 'all' at 5 s intervals: 3 windows; the note names the 5 kinds not tried and what would fit all."""
-    schedule = FaultSchedule.generate(random.Random(1), ["all"], NODES, 30.0, 5.0)
+    schedule = FaultSchedule.generate(random.Random(1), ["all"], NODES, 30.0, 5.0, crash_targets="minority")
     tried = [w.kind for w in schedule.windows]
     note = left_out(["all"], tried, 30.0, 5.0)
     assert note is not None
