@@ -290,7 +290,7 @@ class RunOptions:
         if "rate" in values:
             values["rate"] = parse_rate(values["rate"])
         try:
-            return cls(**values).validate()
+            return cls(**values)
         except TypeError as exc:
             raise OptionError(f"run.json: bad options ({exc})") from None
 

@@ -45,6 +45,7 @@ from .workload import REAL_TIME, KeySpace, Pace, Workload
 
 log = logging.getLogger("runner")
 
+
 @attrs.define
 class RunResult:
     run_dir: Path
@@ -55,6 +56,7 @@ class RunResult:
     elapsed: float
     throughput: dict[str, Any] = attrs.Factory(dict)
     """Requested and achieved rates, per window and first-vs-last trend (``HistoryRecorder.throughput``)."""
+
 
 def make_schedule(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
     rng = random.Random(f"{options.seed}/schedule")
@@ -155,6 +157,7 @@ async def drive(
             nursery.cancel_scope.cancel()
     return report
 
+
 def finish_or_interrupted(options: RunOptions, run_dir: Path, final: FinalReadReport | None,
                           recorder: HistoryRecorder, elapsed: float, guard: InterruptGuard, *,
                           report: bool = True) -> RunResult:
@@ -172,6 +175,7 @@ def finish_or_interrupted(options: RunOptions, run_dir: Path, final: FinalReadRe
             write_interrupted(options, run_dir, recorder, exc.signal_name)
         raise
 
+
 def keep_verdict_interrupted(run_dir: Path, signal_name: str, done: list[str], *, report: bool) -> str:
     """A signal after the verdict was written: keep it, and record the interruption and what is missing.
 
@@ -187,6 +191,7 @@ def keep_verdict_interrupted(run_dir: Path, signal_name: str, done: list[str], *
     write_json(path, results)
     verdict = {True: "VALID", False: "INVALID"}.get(results.get("valid"), "UNKNOWN")
     return f"verdict {verdict} kept, marked interrupted" + (f"; {', '.join(missing)} not written" if missing else "")
+
 
 def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecorder, signal_name: str) -> None:
     """results.json of a run a signal stopped: verdict unknown, reason interrupted, what the load did.
@@ -207,6 +212,7 @@ def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecor
     }
     write_json(run_dir / "results.json", results)
     update_latest(Path(options.out), run_dir)
+
 
 def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder: HistoryRecorder,
            elapsed: float, *, report: bool = True, done: list[str] | None = None) -> RunResult:

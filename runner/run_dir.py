@@ -26,6 +26,7 @@ SECRET_NAME = "cluster.secret"
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+,=")
 
+
 def check_run_name(name: str) -> None:
     """A run name is one plain path component: no ``/``, no ``..``, nothing hidden."""
     if not name or name.startswith(".") or not set(name) <= _NAME_CHARS:
@@ -33,6 +34,7 @@ def check_run_name(name: str) -> None:
             f"--name must be a plain name of letters, digits and . _ - + , = (not starting with a dot, no "
             f"'/'), got {name!r}; use --out to choose the directory it goes in"
         )
+
 
 def new_run_dir(out: Path, name: str) -> Path:
     """``<out>/<UTC time>-<name>``, unique even when two runs start in the same second.
@@ -60,6 +62,7 @@ def new_run_dir(out: Path, name: str) -> Path:
         ) from None
     raise OptionError(f"--out {out}: 1000 run directories named {stamp}-{name} already exist")
 
+
 def run_name(options: RunOptions) -> str:
     if options.name:
         return options.name
@@ -69,6 +72,7 @@ def run_name(options: RunOptions) -> str:
     if options.mode != "udp":
         parts.append(options.mode)
     return "-".join(parts)
+
 
 def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None = None) -> ClusterConfig:
     """The run's cluster: ``n1..nN`` on loopback, data and secret inside the run directory."""
@@ -88,8 +92,10 @@ def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None =
         **tuned,
     )
 
+
 def write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
 
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
@@ -101,6 +107,7 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[package] = "not installed"
     return out
+
 
 def run_metadata(options: RunOptions, config: ClusterConfig, schedule: FaultSchedule, argv: list[str]) -> dict[str, Any]:
     return {
@@ -124,6 +131,7 @@ def run_metadata(options: RunOptions, config: ClusterConfig, schedule: FaultSche
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
+
 def update_latest(out: Path, run_dir: Path) -> None:
     """``histories/latest`` names the newest run: a symlink, or a file holding its name."""
     latest = out / "latest"
@@ -134,11 +142,13 @@ def update_latest(out: Path, run_dir: Path) -> None:
     except OSError:
         latest.write_text(run_dir.name + "\n")
 
+
 def prepare_secret(run_dir: Path) -> None:
     path = run_dir / SECRET_NAME
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(secrets.token_hex(32) + "\n")
+
 
 def record_achieved(run_json: Path, throughput: dict[str, Any]) -> None:
     """Add the achieved rate to run.json beside the requested one (``replay`` reads only options/schedule)."""
@@ -150,6 +160,7 @@ def record_achieved(run_json: Path, throughput: dict[str, Any]) -> None:
                                                         "window_seconds")}
     metadata["achieved"]["window_rates"] = [w["rate"] for w in throughput["windows"]]
     write_json(run_json, metadata)
+
 
 def node_log_handler(run_dir: Path, verbose: bool, quiet_level: int = logging.INFO) -> logging.Handler:
     """In-process node logs go to ``nodes/cluster.log`` (per-node files in processes mode).
