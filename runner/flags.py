@@ -8,12 +8,14 @@ Every default is ``RunOptions``'s own (``runner/options.py``): a flag left out i
 from __future__ import annotations
 
 import argparse
+import copy
 import random
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
+from minikeydb.config import load_config
 from minikeydb.node import BUGS
 from nemesis import PARTITION_KINDS
 
@@ -149,8 +151,6 @@ CONFIG_FLAGS = {"nodes": "--nodes", "replicas": "--replicas", "write_quorum": "-
 
 def given_flags(argv: Sequence[str], parser: argparse.ArgumentParser) -> set[str]:
     """The destinations of the flags ``argv`` sets explicitly (a default is not a choice)."""
-    import copy
-
     probe = copy.deepcopy(parser)
     probe._defaults = {}  # parser-level defaults (explore's set_defaults) are not choices either
     for action in probe._actions:
@@ -164,8 +164,6 @@ def apply_cluster_file(args: argparse.Namespace, given: set[str]) -> dict[str, A
     A flag given on the command line that says otherwise than the file is an ``OptionError``
     naming both, since quietly preferring either one would run a different test than asked.
     """
-    from minikeydb.config import load_config
-
     config = load_config(args.config)
     if not 1 <= len(config.nodes) <= MAX_NODES:
         raise OptionError(f"{args.config}: {len(config.nodes)} [[nodes]] entries; a harness run takes 1 to "

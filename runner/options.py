@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from minikeydb.config import ConfigError, parse_config
 from minikeydb.node import BUGS
 from nemesis import CRASH_TARGETS, FAULT_KINDS, PARTITION_KINDS
 
@@ -158,8 +159,6 @@ CLUSTER_SETTINGS = ("file", "vnodes", "read_repair_chance", "fsync", "timeouts")
 
 def check_cluster_settings(settings: object) -> None:
     """``RunOptions.cluster`` must be settings a cluster TOML could hold; checked by the config's own parser."""
-    from minikeydb.config import ConfigError, parse_config
-
     if not isinstance(settings, dict) or not set(settings) <= set(CLUSTER_SETTINGS):
         raise OptionError(f"cluster settings must be an object with keys among {', '.join(CLUSTER_SETTINGS)}, "
                           f"got {settings!r}")

@@ -48,6 +48,8 @@ log = logging.getLogger("runner")
 
 @attrs.define
 class RunResult:
+    """What a finished run returns: where it is, what it ran, its verdict (results.json) and figures."""
+
     run_dir: Path
     options: RunOptions
     results: dict[str, Any]
@@ -59,6 +61,7 @@ class RunResult:
 
 
 def make_schedule(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
+    """The seed's own fault schedule for a run of ``options`` (no windows without ``--nemesis``)."""
     rng = random.Random(f"{options.seed}/schedule")
     if not options.nemesis:
         return FaultSchedule(node_ids, options.time_limit, options.fault_interval, ())

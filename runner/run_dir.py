@@ -12,6 +12,7 @@ import os
 import platform
 import secrets
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,7 @@ def write_json(path: Path, data: object) -> None:
 
 
 def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
+    """The versions of Python and the packages a run depends on (run.json; replay warns when they changed)."""
     out = {"python": platform.python_version()}
     for package in ("minikeydb", "trio", "attrs", "networkx", "orjson"):
         try:
