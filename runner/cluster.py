@@ -205,8 +205,8 @@ async def run_in_process(
 T = TypeVar("T")
 
 
-class UdpMode:
-    """``--mode udp``: every node in this process on real UDP sockets and log files, in real time."""
+class RealTimeMode:
+    """What the real-time modes (``udp``, ``processes``) share: Trio's own clock, a live progress line."""
 
     quiet_log_level = logging.INFO
 
@@ -224,6 +224,13 @@ class UdpMode:
     def progress(self) -> ProgressLine | None:
         return ProgressLine() if sys.stderr.isatty() else None
 
+    def trio_run(self, main: Callable[[], Awaitable[T]]) -> T:
+        return trio.run(main)
+
+
+class UdpMode(RealTimeMode):
+    """``--mode udp``: every node in this process on real UDP sockets and log files, in real time."""
+
     def cluster(self, run_dir: Path) -> ClusterConfig:
         prepare_secret(run_dir)
         return cluster_config(self.options, run_dir, free_udp_ports(self.options.nodes))
@@ -234,6 +241,3 @@ class UdpMode:
             self.options, config, schedule, recorder, progress, backend=UdpBackend(config, self.options.bug),
             client_endpoint=partial(UdpTransport.bind, "127.0.0.1", 0), codec=Codec(config.load_secret()),
         )
-
-    def trio_run(self, main: Callable[[], Awaitable[T]]) -> T:
-        return trio.run(main)

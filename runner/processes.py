@@ -16,15 +16,14 @@ handler can clean up after, leaves no node process holding its port, paused ones
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import attrs
 import trio
@@ -36,6 +35,7 @@ from minikeydb.transport import UdpTransport, free_udp_ports
 from minikeydb.wire import Codec
 from nemesis import FaultModel, FaultSchedule, UdpRouter
 
+from .cluster import RealTimeMode
 from .final_reads import FinalReadReport
 from .options import RunOptions
 from .phases import drive
@@ -247,29 +247,13 @@ async def run_processes(
     return report
 
 
-T = TypeVar("T")
-
-
-class ProcessesMode:
+class ProcessesMode(RealTimeMode):
     """``--mode processes``: every node its own OS process, network faults in a ``UdpRouter``, in real time."""
 
-    quiet_log_level = logging.INFO
-
     def __init__(self, options: RunOptions) -> None:
-        self.options = options
+        super().__init__(options)
         self.proxy_ports: list[int] = []
         self.run_dir: Path | None = None
-
-    def announcement(self) -> str:
-        o = self.options
-        return (f"MinikeyDB: {o.mode} run, seed {o.seed}, nemesis {','.join(o.nemesis) or 'none'}, "
-                f"{o.time_limit:g} s ...")
-
-    def note(self) -> str | None:
-        return None
-
-    def progress(self) -> ProgressLine | None:
-        return ProgressLine() if sys.stderr.isatty() else None
 
     def cluster(self, run_dir: Path) -> ClusterConfig:
         prepare_secret(run_dir)
@@ -282,6 +266,3 @@ class ProcessesMode:
         assert self.run_dir is not None, "cluster() first"
         return await run_processes(self.options, self.run_dir, config, self.proxy_ports, schedule, recorder,
                                    progress)
-
-    def trio_run(self, main: Callable[[], Awaitable[T]]) -> T:
-        return trio.run(main)
