@@ -21,16 +21,11 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 
 if __name__ == "__main__":
     previous = {s: signal.signal(s, _interrupted_while_starting) for s in (signal.SIGINT, signal.SIGTERM)}
-    if sys.argv[1:2] in (["check"], ["report"], ["export"]):
-        # Reading a history needs only the checker: not the store, Trio or the nemesis, whose
-        # imports (through runner.cli) took longer than checking a small history.
-        from checker.cli import main as checker_main
+    # Each command imports only what it needs: check, report and export only the checker (not the
+    # store, Trio or the nemesis, whose imports took longer than checking a small history).
+    from runner.cli import command
 
-        command = lambda: checker_main(sys.argv[1:])  # noqa: E731
-    else:
-        from runner.cli import main
-
-        command = main
+    ready = command()
     for signum, handler in previous.items():  # from here the commands handle signals themselves
         signal.signal(signum, handler)
-    sys.exit(command())
+    sys.exit(ready())

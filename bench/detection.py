@@ -20,8 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runner.options import RunOptions  # noqa: E402
-from runner.run import execute  # noqa: E402
-from runner.simulate import simulate_run  # noqa: E402
+from runner.run import run  # noqa: E402
 
 BUGS = [
     ("no-tombstones", "partition", "resurrected-delete"),
@@ -33,9 +32,7 @@ KINDS = ["partition", "drop", "delay", "duplicate", "reorder", "crash", "pause",
 
 
 def one_run(options: RunOptions) -> dict:
-    if options.mode == "sim":
-        return simulate_run(options, ["bench/detection.py"], quiet=True).results
-    return execute(options, ["bench/detection.py"]).results
+    return run(options, ["bench/detection.py"], quiet=True).results
 
 
 def main() -> int:

@@ -49,15 +49,15 @@ def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
 
     from checker.api import check, harness_run_options
     from runner.options import RunOptions
-    from runner.replay import run_with_schedule
-    from runner.run import make_schedule
+    from runner.phases import make_schedule
+    from runner.run import run
 
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as out:
         options = RunOptions(mode="sim", nemesis=("partition",), nodes=nodes, time_limit=time_limit, seed=seed,
                              out=out).validate()
         schedule = make_schedule(options, tuple(f"n{i + 1}" for i in range(nodes)))
         started, cpu_started = time.perf_counter(), time.process_time()
-        result = run_with_schedule(options, schedule, ["bench/sim.py"], quiet=True, report=False)
+        result = run(options, ["bench/sim.py"], schedule=schedule, quiet=True, report=False)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         history = result.run_dir / "history.jsonl"
         lines = history.read_bytes().splitlines()

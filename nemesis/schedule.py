@@ -73,7 +73,8 @@ class FaultSchedule:
         time_limit: float,
         interval: float,
         partition_kind: str = "random-halves",
-        crash_targets: str = "minority",
+        *,
+        crash_targets: str,
     ) -> FaultSchedule:
         """Fault windows of ``interval`` s with ``interval`` s of health between them, the last one
         ending at ``time_limit``, drawn from ``rng``.
@@ -87,7 +88,8 @@ class FaultSchedule:
         ``rng`` for every round, so a run with at least as many windows as kinds tries every kind
         (``all`` in 30 s at 5 s intervals has 3 windows: ``left_out`` names the 5 kinds it could
         not try). One kind draws exactly as before. ``crash_targets`` says which nodes a crash
-        window takes down (``CRASH_TARGETS``); pause windows always take a minority.
+        window takes down (``CRASH_TARGETS``; no default here: a run's is ``RunOptions.crash_targets``);
+        pause windows always take a minority.
         """
         expanded = expand_kinds(kinds)
         node_list = list(nodes)

@@ -13,8 +13,12 @@ node, and closes its socket; a restart builds a fresh ``Node`` from what the dis
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Protocol
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 import trio
 
@@ -24,9 +28,17 @@ from minikeydb.node import Node
 from minikeydb.server import build_node, open_log_storage
 from minikeydb.storage import Storage
 from minikeydb.testing.seeds import Seeds
-from minikeydb.transport import Transport, UdpTransport
+from minikeydb.transport import Transport, UdpTransport, free_udp_ports
 from minikeydb.wire import Codec
-from nemesis import FaultyNetwork, SkewableClock
+from nemesis import FaultSchedule, FaultyNetwork, InProcessControl, SkewableClock
+
+from .final_reads import FinalReadReport
+from .options import RunOptions
+from .phases import drive
+from .progress import ProgressLine
+from .recorder import HistoryRecorder
+from .run_dir import cluster_config, prepare_secret
+from .workload import REAL_TIME, Pace
 
 log = logging.getLogger("runner.cluster")
 
@@ -158,3 +170,75 @@ class InProcessCluster:
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {n: node.stats() for n, node in self.nodes.items()}
+
+
+async def run_in_process(
+    options: RunOptions,
+    config: ClusterConfig,
+    schedule: FaultSchedule,
+    recorder: HistoryRecorder,
+    progress: ProgressLine | None,
+    *,
+    backend: NodeBackend,
+    client_endpoint: Callable[[], Awaitable[Transport]],
+    codec: Codec,
+    wall: Callable[[], float] = time.time,
+    pace: Pace = REAL_TIME,
+) -> FinalReadReport:
+    """Every node in this process behind the nemesis's faulty network (``udp`` and ``sim`` modes)."""
+    network = FaultyNetwork(Seeds(options.seed).rng("network"), {n.id: n.peer_address for n in config.nodes})
+    clocks = {n: SkewableClock(wall) for n in config.node_ids}
+    async with trio.open_nursery() as nursery:
+        network.attach(nursery)
+        cluster = InProcessCluster(config, backend, network, clocks, codec, options.seed, bug=options.bug)
+        await nursery.start(cluster.run)
+        control = InProcessControl(network, clocks, cluster.crash, cluster.restart)
+        client_transport = network.wrap(await client_endpoint(), None)
+        try:
+            report = await drive(options, config, schedule, recorder, network, control,
+                                 client_transport, codec, progress, pace=pace, walls=clocks)
+        finally:
+            client_transport.close()
+        nursery.cancel_scope.cancel()
+    return report
+
+
+T = TypeVar("T")
+
+
+class RealTimeMode:
+    """What the real-time modes (``udp``, ``processes``) share: Trio's own clock, a live progress line."""
+
+    quiet_log_level = logging.INFO
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+
+    def announcement(self) -> str:
+        o = self.options
+        return (f"MinikeyDB: {o.mode} run, seed {o.seed}, nemesis {','.join(o.nemesis) or 'none'}, "
+                f"{o.time_limit:g} s ...")
+
+    def note(self) -> str | None:
+        return None
+
+    def progress(self) -> ProgressLine | None:
+        return ProgressLine() if sys.stderr.isatty() else None
+
+    def trio_run(self, main: Callable[[], Awaitable[T]]) -> T:
+        return trio.run(main)
+
+
+class UdpMode(RealTimeMode):
+    """``--mode udp``: every node in this process on real UDP sockets and log files, in real time."""
+
+    def cluster(self, run_dir: Path) -> ClusterConfig:
+        prepare_secret(run_dir)
+        return cluster_config(self.options, run_dir, free_udp_ports(self.options.nodes))
+
+    async def drive(self, config: ClusterConfig, schedule: FaultSchedule, recorder: HistoryRecorder,
+                    progress: ProgressLine | None) -> FinalReadReport:
+        return await run_in_process(
+            self.options, config, schedule, recorder, progress, backend=UdpBackend(config, self.options.bug),
+            client_endpoint=partial(UdpTransport.bind, "127.0.0.1", 0), codec=Codec(config.load_secret()),
+        )

@@ -30,10 +30,15 @@ from typing import Any, TextIO
 import attrs
 import orjson
 
+from minikeydb.cli import decided
 from minikeydb.testing.seeds import Seeds
 
+from .exit_codes import EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
+from .flags import add_run_options, options_with_config
 from .interrupt import RunInterrupted
 from .options import (
+    EXPLORE_FAULT_INTERVAL,
+    EXPLORE_TIME_LIMIT,
     MAX_KEY_BYTES,
     MAX_VALUE_BYTES,
     RATE_MAX,
@@ -43,9 +48,11 @@ from .options import (
     min_key_bytes,
     parse_size,
 )
-from .replay import run_with_schedule, sha256_of
-from .run import RunResult, make_schedule
+from .phases import RunResult, make_schedule, run_nodes
+from .replay import sha256_of
+from .run import run
 from .shrink import Candidate, Outcome, ShrinkResult, shrink
+from .usage import Parser, add_config_option
 
 WORKLOAD_RANGES: dict[str, tuple[Any, ...]] = {
     "key_size": (None, "uniform:1-64", "uniform:100-300", "uniform:600-1024", "1024"),
@@ -55,12 +62,6 @@ WORKLOAD_RANGES: dict[str, tuple[Any, ...]] = {
     "key_dist": ("uniform", "zipf"),
 }
 """What ``--vary-workload`` draws from, per seed: long keys, large values, large key spaces, saturation."""
-
-EXPLORE_TIME_LIMIT = 8.0
-EXPLORE_FAULT_INTERVAL = 2.0
-"""Explore's defaults: short runs, so more seeds fit; as with the run defaults (30 s, 5 s) the last
-fault window ends with the load (8/2 = 4 intervals), so a fault whose damage only repair could undo
-is still in force when the load stops."""
 
 
 @attrs.frozen
@@ -117,7 +118,7 @@ def draw_workload(base: RunOptions, seed: int) -> RunOptions:
     need = min_key_bytes(drawn["keys"])
     if key_size is not None and key_size.low < need:  # "uniform:1-64" over 100,000 keys: from 6 bytes
         drawn["key_size"] = str(SizeSpec(need, max(need, key_size.high)))
-    return attrs.evolve(base, seed=seed, **bounded_load(drawn, base.concurrency)).validate()
+    return attrs.evolve(base, seed=seed, **bounded_load(drawn, base.concurrency))
 
 
 SATURATION_CLIENTS = 4
@@ -183,13 +184,13 @@ def outcome_of(result: RunResult, faults: int) -> Outcome:
 def trial_runner(workdir: Path, argv: list[str]) -> Callable[[Candidate], Outcome]:
     """A ``Trial`` that runs a candidate in a scratch directory under ``workdir`` and deletes it."""
 
-    def run(candidate: Candidate) -> Outcome:
+    def trial(candidate: Candidate) -> Outcome:
         options = attrs.evolve(candidate.options, out=str(workdir), name="trial")
         run_dir = Path(tempfile.mkdtemp(prefix="trial-", dir=workdir))
         try:
             try:
-                result = run_with_schedule(options, candidate.schedule, argv, run_dir=run_dir, quiet=True,
-                                           report=False)
+                result = run(options, argv, run_dir=run_dir, schedule=candidate.schedule, quiet=True,
+                             report=False)
             except RunInterrupted as exc:
                 exc.run_dir = None  # a scratch trial, deleted below: nothing to point at
                 raise
@@ -197,7 +198,7 @@ def trial_runner(workdir: Path, argv: list[str]) -> Callable[[Candidate], Outcom
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    return run
+    return trial
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ def explore(
         done = 0
         for seed in seeds:
             options = draw_workload(base, seed) if vary_workload else attrs.evolve(base, seed=seed)
-            candidate = Candidate(options, make_schedule(options, tuple(f"n{i + 1}" for i in range(options.nodes))))
+            candidate = Candidate(options, make_schedule(options, run_nodes(options)))
             outcome = trial(candidate)
             done += 1
             verdict = {True: "valid", False: "invalid"}.get(outcome.valid, "unknown")  # type: ignore[call-overload]
@@ -297,7 +298,7 @@ def explore(
     minimal = result.candidate
     name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
     final_options = attrs.evolve(minimal.options, out=base.out, name=name)
-    written = run_with_schedule(final_options, minimal.schedule, argv, quiet=True, report=True)
+    written = run(final_options, argv, schedule=minimal.schedule, quiet=True, report=True)
     identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
     return ExploreResult(done, counts["unknown"], minimal.options.seed, result, written.run_dir, identical,
                          time.monotonic() - started)
@@ -337,9 +338,7 @@ def format_report(result: ExploreResult) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .cli import _Parser, add_config_option, add_run_options
-
-    parser = _Parser(
+    parser = Parser(
         prog="harness.py explore",
         description="Run seeds 1..N (or random seeds) in sim mode, stop at the first invalid run, shrink it while it "
         "stays invalid with the same anomaly type, write it to --out and print the command that replays it. "
@@ -372,8 +371,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def explore_command(argv: Sequence[str]) -> int:
     """``harness.py explore``: exit 1 when an invalid run was found (and shrunk), 0 when all were valid."""
-    from .cli import options_with_config
-
     parser = _parser()
     args = parser.parse_args(list(argv))
     if args.mode != "sim":
@@ -398,11 +395,9 @@ def explore_command(argv: Sequence[str]) -> int:
           + (", workload drawn per seed (--vary-workload)" if args.vary_workload else ""), file=sys.stderr, flush=True)
     result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                      vary_workload=args.vary_workload)
-    from minikeydb.cli import decided
-
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    code = decided(0 if result.shrunk is None else 1)  # a closed stdout must not change it
+    code = decided(EXPLORE_EXIT_ALL_VALID if result.shrunk is None else EXPLORE_EXIT_FOUND)  # a closed stdout must not change it
     print(format_report(result))
     return code
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from minikeydb.config import ConfigError, parse_config
 from minikeydb.node import BUGS
 from nemesis import CRASH_TARGETS, FAULT_KINDS, PARTITION_KINDS
 
@@ -27,6 +28,13 @@ RATE_MAX = math.inf
 KEY_DISTS = ("uniform", "zipf")
 NEMESIS_CHOICES = ("none", *FAULT_KINDS, "all")
 CHECKERS = ("convergence", "linearizable")
+
+
+EXPLORE_TIME_LIMIT = 8.0
+EXPLORE_FAULT_INTERVAL = 2.0
+"""Explore's defaults: short runs, so more seeds fit; as with the run defaults (30 s, 5 s) the last
+fault window ends with the load (8/2 = 4 intervals), so a fault whose damage only repair could undo
+is still in force when the load stops."""
 
 
 class OptionError(ValueError):
@@ -151,8 +159,6 @@ CLUSTER_SETTINGS = ("file", "vnodes", "read_repair_chance", "fsync", "timeouts")
 
 def check_cluster_settings(settings: object) -> None:
     """``RunOptions.cluster`` must be settings a cluster TOML could hold; checked by the config's own parser."""
-    from minikeydb.config import ConfigError, parse_config
-
     if not isinstance(settings, dict) or not set(settings) <= set(CLUSTER_SETTINGS):
         raise OptionError(f"cluster settings must be an object with keys among {', '.join(CLUSTER_SETTINGS)}, "
                           f"got {settings!r}")
@@ -167,6 +173,9 @@ def check_cluster_settings(settings: object) -> None:
 
 @attrs.frozen
 class RunOptions:
+    """Every setting of one run, and the only place their defaults are written (the flags' help quotes
+    them). Checked on construction (``attrs.evolve`` included): an instance is always a run that can be made."""
+
     nodes: int = 5
     replicas: int = 3
     write_quorum: int = 1
@@ -196,6 +205,9 @@ class RunOptions:
     """``--key-size``: None keeps ``k<i>``; else ``N`` or ``uniform:A-B`` bytes (see ``SizeSpec``)."""
     value_size: str | None = None
     """``--value-size``: None keeps ``p<process>-<n>``; else ``N`` or ``uniform:A-B`` bytes."""
+
+    def __attrs_post_init__(self) -> None:
+        self.validate()
 
     @property
     def key_size_spec(self) -> SizeSpec | None:
@@ -277,7 +289,7 @@ class RunOptions:
         if "rate" in values:
             values["rate"] = parse_rate(values["rate"])
         try:
-            return cls(**values).validate()
+            return cls(**values)
         except TypeError as exc:
             raise OptionError(f"run.json: bad options ({exc})") from None
 

@@ -31,14 +31,17 @@ from minikeydb.client import Client
 from minikeydb.config import ClusterConfig, write_config
 from minikeydb.server import OffsetFileClock
 from minikeydb.testing.seeds import Seeds
-from minikeydb.transport import UdpTransport
+from minikeydb.transport import UdpTransport, free_udp_ports
 from minikeydb.wire import Codec
 from nemesis import FaultModel, FaultSchedule, UdpRouter
 
+from .cluster import RealTimeMode
 from .final_reads import FinalReadReport
 from .options import RunOptions
+from .phases import drive
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
+from .run_dir import cluster_config, prepare_secret
 
 READY_TIMEOUT = 20.0
 PR_SET_PDEATHSIG = 1
@@ -212,8 +215,6 @@ async def run_processes(
     recorder: HistoryRecorder,
     progress: ProgressLine | None,
 ) -> FinalReadReport:
-    from .run import drive
-
     node_config = attrs.evolve(
         config, nodes=tuple(attrs.evolve(n, peer_port=p) for n, p in zip(config.nodes, proxy_ports, strict=True))
     )
@@ -244,3 +245,24 @@ async def run_processes(
                 await cluster.stop_all()
             nursery.cancel_scope.cancel()
     return report
+
+
+class ProcessesMode(RealTimeMode):
+    """``--mode processes``: every node its own OS process, network faults in a ``UdpRouter``, in real time."""
+
+    def __init__(self, options: RunOptions) -> None:
+        super().__init__(options)
+        self.proxy_ports: list[int] = []
+        self.run_dir: Path | None = None
+
+    def cluster(self, run_dir: Path) -> ClusterConfig:
+        prepare_secret(run_dir)
+        ports = free_udp_ports(self.options.nodes * 2)  # each node's own port, then its proxy in the router
+        self.proxy_ports, self.run_dir = ports[self.options.nodes:], run_dir
+        return cluster_config(self.options, run_dir, ports[: self.options.nodes])
+
+    async def drive(self, config: ClusterConfig, schedule: FaultSchedule, recorder: HistoryRecorder,
+                    progress: ProgressLine | None) -> FinalReadReport:
+        assert self.run_dir is not None, "cluster() first"
+        return await run_processes(self.options, self.run_dir, config, self.proxy_ports, schedule, recorder,
+                                   progress)

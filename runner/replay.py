@@ -24,20 +24,22 @@ from typing import Any
 
 import attrs
 
+from minikeydb.cli import decided
 from nemesis import FaultSchedule
 
-from .options import OptionError, RunOptions
-from .run import RunResult
-
-REPLAY_EXIT_IDENTICAL, REPLAY_EXIT_DIFFERENT, REPLAY_EXIT_UNCONFIRMED = 0, 1, 2
-REPLAY_EXIT_HELP = (
-    "Exit code: for a sim run it says whether the replay matched, not the verdict: 0 the history is "
-    "byte-identical, 1 it differs, 2 nothing to compare with (the verdict, which may be INVALID for a "
-    "seeded bug, is printed; `harness.py check RUN` exits with it). For udp and processes runs, which "
-    "cannot be reproduced byte for byte, it is the new run's verdict: 0 valid, 1 invalid, 2 unknown. "
-    "254 bad arguments or run.json. Output goes beside RUN, or under histories/ for histories/examples/*, "
-    "or to --out."
+from .exit_codes import (
+    REPLAY_EXIT_DIFFERENT,
+    REPLAY_EXIT_HELP,
+    REPLAY_EXIT_IDENTICAL,
+    REPLAY_EXIT_UNCONFIRMED,
+    verdict_exit,
 )
+from .options import OptionError, RunOptions
+from .phases import schedule_mismatch
+from .run import run
+from .run_dir import versions
+from .summary import format_summary
+from .usage import Parser
 
 
 @attrs.frozen
@@ -108,12 +110,9 @@ def load_recorded_run(path: str | Path) -> RecordedRun:
         schedule = FaultSchedule.from_json(metadata["schedule"], "schedule")
     except ValueError as exc:
         raise OptionError(f"{source}: {exc}") from None
-    expected_nodes = tuple(f"n{i + 1}" for i in range(options.nodes))
-    if schedule.nodes != expected_nodes:
-        raise OptionError(
-            f"{source}: schedule.nodes {list(schedule.nodes)} do not match options.nodes={options.nodes} "
-            f"(expected {list(expected_nodes)})"
-        )
+    problem = schedule_mismatch(schedule, options)  # the one check of a recorded schedule against its run
+    if problem:
+        raise OptionError(f"{source}: {problem}")
     return RecordedRun(run_dir, options, schedule, metadata)
 
 
@@ -125,46 +124,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-# -- running with a given schedule -------------------------------------------------------------
-
-
-def run_with_schedule(
-    options: RunOptions,
-    schedule: FaultSchedule,
-    argv: list[str],
-    *,
-    run_dir: Path | None = None,
-    quiet: bool = False,
-    report: bool = True,
-) -> RunResult:
-    """One run of ``options`` carrying out ``schedule`` (not the seed's own), in any mode.
-
-    The schedule's time limit governs how long the load lasts, so it must agree with the options';
-    its nodes must be the run's ``n1..nN``.
-    """
-    if abs(schedule.time_limit - options.time_limit) > 1e-9:
-        raise OptionError(
-            f"schedule time limit {schedule.time_limit:g} s differs from options.time_limit {options.time_limit:g} s"
-        )
-    expected = tuple(f"n{i + 1}" for i in range(options.nodes))
-    if schedule.nodes != expected:
-        raise OptionError(f"schedule is for nodes {list(schedule.nodes)}, the run has {list(expected)}")
-    if options.mode == "sim":
-        from .simulate import simulate_run
-
-        return simulate_run(options, argv, run_dir=run_dir, quiet=quiet, schedule=schedule, report=report)
-    from .run import execute
-
-    return execute(options, argv, run_dir=run_dir, schedule=schedule, report=report)
-
-
 # -- the command -----------------------------------------------------------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .cli import _Parser
-
-    parser = _Parser(
+    parser = Parser(
         prog="harness.py replay",
         description="Re-run a recorded run from its run.json (options, seed and fault schedule). In sim mode "
         "the new history must be byte-identical; both sha256 sums are printed.",
@@ -185,19 +149,17 @@ def replay_command(argv: Sequence[str]) -> int:
     if not args.out and recorded.run_dir.parent.name == "examples":
         out = recorded.run_dir.parent.parent  # never into the tracked examples folder: histories/
     original_name = recorded.options.name or _name_without_stamp(recorded.run_dir.name)
-    options = attrs.evolve(recorded.options, out=str(out), name=f"{original_name}-replay").validate()
+    options = attrs.evolve(recorded.options, out=str(out), name=f"{original_name}-replay")
     _warn_on_version_change(recorded)
     argv_recorded = ["harness.py", "replay", str(args.run), *(["--out", args.out] if args.out else [])]
-    if options.mode != "sim":
-        print(f"MinikeyDB: replaying {options.mode} run {recorded.run_dir.name} (seed {options.seed}, same schedule) "
-              "in real time ...", file=sys.stderr, flush=True)
-    result = run_with_schedule(options, recorded.schedule, argv_recorded, quiet=args.quiet)
+    if options.mode == "sim":  # -q keeps a simulated replay silent until the comparison
+        result = run(options, argv_recorded, schedule=recorded.schedule, quiet=args.quiet)
+    else:
+        result = run(options, argv_recorded, schedule=recorded.schedule,
+                     announce=f"MinikeyDB: replaying {options.mode} run {recorded.run_dir.name} (seed {options.seed}, "
+                     "same schedule) in real time ...")
     new_sum = sha256_of(result.run_dir / "history.jsonl")
     old_sum = sha256_of(recorded.history) if recorded.history.is_file() else None
-    from minikeydb.cli import decided
-
-    from .cli import verdict_exit
-
     if options.mode != "sim":
         code = verdict_exit(result.results.get("valid"))
     elif old_sum is None:
@@ -206,8 +168,6 @@ def replay_command(argv: Sequence[str]) -> int:
         code = REPLAY_EXIT_IDENTICAL if old_sum == new_sum else REPLAY_EXIT_DIFFERENT
     decided(code)  # a closed stdout (| head) must not change it
     if not args.quiet:
-        from .summary import format_summary
-
         print(format_summary(result))
     print(f"original {recorded.history}: sha256 {old_sum or '(missing)'}")
     print(f"replay   {result.run_dir / 'history.jsonl'}: sha256 {new_sum}")
@@ -234,8 +194,6 @@ def _name_without_stamp(dir_name: str) -> str:
 
 
 def _warn_on_version_change(recorded: RecordedRun) -> None:
-    from .run import versions
-
     then = recorded.metadata.get("versions")
     if not isinstance(then, dict):
         return

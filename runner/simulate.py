@@ -11,12 +11,11 @@ is therefore byte-identical for the same options and seed, which ``replay`` chec
 from __future__ import annotations
 
 import logging
-import sys
-import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
-import trio
 
 from minikeydb.config import ClusterConfig, NodeConfig
 from minikeydb.defects import Defect
@@ -30,22 +29,12 @@ from minikeydb.transport import Transport
 from minikeydb.wire import Codec
 from nemesis import FaultSchedule
 
+from .cluster import run_in_process
 from .final_reads import FinalReadReport
-from .interrupt import InterruptGuard, RunInterrupted
 from .options import RunOptions
+from .progress import ProgressLine
 from .recorder import HistoryRecorder
-from .run import (
-    RunResult,
-    _node_log_handler,
-    checked_schedule,
-    cluster_config,
-    finish_or_interrupted,
-    new_run_dir,
-    run_in_process,
-    run_metadata,
-    run_name,
-    write_json,
-)
+from .run_dir import cluster_config
 from .workload import Pace
 
 EPOCH = 1_800_000_000.0
@@ -106,74 +95,58 @@ def sim_config(options: RunOptions, run_dir: Path) -> ClusterConfig:
     return attrs.evolve(base, nodes=nodes, secret_file=None)
 
 
-def simulate_run(
-    options: RunOptions,
-    argv: list[str],
-    *,
-    run_dir: Path | None = None,
-    quiet: bool = False,
-    schedule: FaultSchedule | None = None,
-    report: bool = True,
-) -> RunResult:
-    """One simulated run, written to its run directory like any other, then checked.
-
-    ``schedule`` replaces the seed's own (replays and shrunk runs); ``report=False`` skips report.html.
-    """
-    with InterruptGuard() as guard:
-        run_dir = run_dir or new_run_dir(Path(options.out), run_name(options))
-        try:
-            return _simulate(options, argv, run_dir, quiet, schedule, report, guard)
-        except RunInterrupted as exc:
-            exc.run_dir = run_dir
-            raise
-
-
-def _simulate(options: RunOptions, argv: list[str], run_dir: Path, quiet: bool, schedule: FaultSchedule | None,
-              report: bool, guard: InterruptGuard) -> RunResult:
-    (run_dir / "nodes").mkdir(exist_ok=True)
-    config = sim_config(options, run_dir)
-    schedule = checked_schedule(schedule, options, config.node_ids)
-    write_json(run_dir / "run.json", run_metadata(options, config, schedule, argv))
-    if not quiet:
-        print(f"MinikeyDB: simulated run, seed {options.seed}, nemesis {','.join(options.nemesis) or 'none'}, "
-              f"{options.time_limit:g} virtual s ...", file=sys.stderr, flush=True)
-    started = time.monotonic()
-
+def sim_network(options: RunOptions) -> MemoryNetwork:
+    """The run's in-memory network: latencies drawn from the seed's own stream, on a 1 ms grid."""
     latency_rng = Seeds(options.seed).rng("latency")
     network = MemoryNetwork(latency=lambda: latency_rng.uniform(0.0001, 0.001), tick=SIM_TICK)
-    clock = network_clock(network)
+    return network
 
-    def wall() -> float:  # trio.current_time() without its two wrappers: every datagram reads it
-        return EPOCH + clock.current_time()
 
-    async def main() -> tuple[FinalReadReport | None, HistoryRecorder]:
+T = TypeVar("T")
+
+
+class SimMode:
+    """``--mode sim``: nodes, clients and nemesis in one deterministic Trio run, in virtual time."""
+
+    quiet_log_level = logging.WARNING
+    """Simulation keeps node logs for errors."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.network = sim_network(options)
+        self.clock = network_clock(self.network)
+
+    def announcement(self) -> str:
+        o = self.options
+        return (f"MinikeyDB: simulated run, seed {o.seed}, nemesis {','.join(o.nemesis) or 'none'}, "
+                f"{o.time_limit:g} virtual s ...")
+
+    def note(self) -> str | None:
+        return saturation_note(self.options)
+
+    def progress(self) -> ProgressLine | None:
+        return None
+
+    def cluster(self, run_dir: Path) -> ClusterConfig:
+        return sim_config(self.options, run_dir)
+
+    def wall(self) -> float:  # trio.current_time() without its two wrappers: every datagram reads it
+        return EPOCH + self.clock.current_time()
+
+    async def drive(self, config: ClusterConfig, schedule: FaultSchedule, recorder: HistoryRecorder,
+                    progress: ProgressLine | None) -> FinalReadReport:
+        options, network = self.options, self.network
         endpoints = iter(range(60_000, 65_000))
 
         async def client_endpoint() -> Transport:
             return network.endpoint(("client", next(endpoints)))
 
-        recorder = HistoryRecorder(run_dir / "history.jsonl")
-        final: FinalReadReport | None = None
-        try:
-            with trio.CancelScope() as scope:
-                guard.attach(scope)
-                final = await run_in_process(
-                    options, config, schedule, recorder, None, backend=SimBackend(config, network, options.bug),
-                    client_endpoint=client_endpoint,
-                    codec=Codec(f"sim-{options.seed}".encode(), now=wall),
-                    wall=wall, pace=Pace(SIM_TICK, network.sleep_until),
-                )
-        finally:
-            recorder.close()
-        return final, recorder
+        return await run_in_process(
+            options, config, schedule, recorder, progress, backend=SimBackend(config, network, options.bug),
+            client_endpoint=client_endpoint,
+            codec=Codec(f"sim-{options.seed}".encode(), now=self.wall),
+            wall=self.wall, pace=Pace(SIM_TICK, network.sleep_until),
+        )
 
-    handler = _node_log_handler(run_dir, options.verbose, logging.WARNING)
-    guard.defer()
-    try:
-        final, recorder = run_deterministic(main, options.seed, clock)
-    finally:
-        guard.detach()
-        logging.getLogger().removeHandler(handler)
-        handler.close()
-    return finish_or_interrupted(options, run_dir, final, recorder, time.monotonic() - started, guard,
-                                 report=report)
+    def trio_run(self, main: Callable[[], Awaitable[T]]) -> T:
+        return run_deterministic(main, self.options.seed, self.clock)

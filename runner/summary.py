@@ -13,10 +13,11 @@ import attrs
 import orjson
 
 from checker.findings import checker_findings, clock_skew_note, finding_line, linearizability_note, plural
+from nemesis.schedule import left_out
 
 from .node_logs import describe
 from .options import rate_text
-from .run import RunResult
+from .phases import RunResult
 
 VERDICT_WORDS = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 
@@ -196,8 +197,6 @@ def format_summary(run: RunResult) -> str:
         *describe(r.get("stats", {}).get("node_logs", {})),
     ]
     if o.nemesis:
-        from nemesis.schedule import left_out
-
         note = left_out(o.nemesis, run.faults, o.time_limit, o.fault_interval)
         if note:
             lines.append(f"  {note}")

@@ -11,8 +11,7 @@ import pytest
 
 from checker.history import read_events
 from runner.options import RunOptions
-from runner.run import execute
-from runner.simulate import simulate_run
+from runner.run import run as run_test
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = dict(time_limit=3.0, fault_interval=1.0, quiesce=1.5, rate=120.0, concurrency=6, keys=8,
@@ -32,7 +31,7 @@ def anomaly_types(results: dict) -> set[str]:
 def test_udp_run_per_nemesis_kind_is_valid(tmp_path: Path, kind: str) -> None:
     """A short real-UDP run of the correct store under each fault kind converges and checks valid."""
     nemesis = () if kind == "none" else (kind,)
-    result = execute(short_options(tmp_path, nemesis=nemesis), ["test"])
+    result = run_test(short_options(tmp_path, nemesis=nemesis), ["test"])
     assert result.final.converged, result.final
     assert result.results["valid"] is True, result.results["anomalies"][:3]
     if nemesis:
@@ -41,14 +40,14 @@ def test_udp_run_per_nemesis_kind_is_valid(tmp_path: Path, kind: str) -> None:
 
 def test_clock_skew_run_converges_and_only_loses_writes_to_skew(tmp_path: Path) -> None:
     """Under clock skew replicas still converge; any anomaly is a write lost to last-writer-wins."""
-    result = execute(short_options(tmp_path, nemesis=("clock-skew",)), ["test"])
+    result = run_test(short_options(tmp_path, nemesis=("clock-skew",)), ["test"])
     assert result.final.converged
     assert anomaly_types(result.results) <= {"lost-write", "resurrected-delete"}
 
 
 def test_run_directory_holds_a_checkable_history_and_its_metadata(tmp_path: Path) -> None:
     """A run writes history.jsonl in the HISTORY.md format, run.json, results.json, report.html, latest."""
-    result = execute(short_options(tmp_path, nemesis=("partition",)), ["harness.py", "--nemesis", "partition"])
+    result = run_test(short_options(tmp_path, nemesis=("partition",)), ["harness.py", "--nemesis", "partition"])
     run_dir = result.run_dir
     events = read_events(run_dir / "history.jsonl")
     assert [e["index"] for e in events] == list(range(len(events)))
@@ -65,7 +64,7 @@ def test_run_directory_holds_a_checkable_history_and_its_metadata(tmp_path: Path
 
 def test_every_invocation_is_completed_before_the_final_phase(tmp_path: Path) -> None:
     """Workers finish their in-flight operation at heal, so no client invocation is left open."""
-    result = execute(short_options(tmp_path, nemesis=("pause",)), ["test"])
+    result = run_test(short_options(tmp_path, nemesis=("pause",)), ["test"])
     open_ops: dict[object, dict] = {}
     for event in read_events(result.run_dir / "history.jsonl"):
         if event["process"] == "nemesis":
@@ -91,7 +90,7 @@ def test_seeded_bug_is_caught_in_simulation(tmp_path: Path, bug: str, nemesis: s
     """Each seeded defect makes the verdict invalid with the anomaly it is meant to cause."""
     options = RunOptions(nemesis=(nemesis,), bug=bug, time_limit=10.0, fault_interval=2.5, mode="sim",
                          out=str(tmp_path), seed=3).validate()
-    result = simulate_run(options, ["test"], quiet=True)
+    result = run_test(options, ["test"], quiet=True)
     assert result.results["valid"] is False
     assert anomaly in anomaly_types(result.results)
 
@@ -101,7 +100,7 @@ def test_seeded_bug_is_caught_when_the_run_length_is_an_odd_number_of_fault_inte
     """At --time-limit 15 with 5 s windows the last fault still ends with the load, so later writes cannot hide the damage."""
     options = RunOptions(nemesis=("partition",), bug=bug, time_limit=15.0, fault_interval=5.0, mode="sim",
                          out=str(tmp_path), seed=11).validate()
-    result = simulate_run(options, ["test"], quiet=True)
+    result = run_test(options, ["test"], quiet=True)
     windows = json.loads((result.run_dir / "run.json").read_text())["schedule"]["windows"]
     assert windows and windows[-1]["stop"] == 15.0
     assert result.results["valid"] is False, "the seeded bug went unseen"
@@ -112,7 +111,7 @@ def test_correct_store_in_simulation_is_valid_under_all_faults(tmp_path: Path) -
     kinds = ("partition", "drop", "delay", "duplicate", "reorder", "crash", "pause")
     options = RunOptions(nemesis=kinds, time_limit=20.0, fault_interval=1.0, mode="sim", out=str(tmp_path),
                          seed=11).validate()
-    result = simulate_run(options, ["test"], quiet=True)
+    result = run_test(options, ["test"], quiet=True)
     assert result.final.converged
     assert result.results["valid"] is True, result.results["anomalies"][:3]
 

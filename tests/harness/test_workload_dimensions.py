@@ -12,7 +12,7 @@ import pytest
 from checker.history import read_events
 from runner.options import OptionError, RunOptions, parse_rate, parse_size
 from runner.replay import load_recorded_run
-from runner.simulate import simulate_run
+from runner.run import run as run_test
 from runner.workload import KeyChooser, KeySpace, padded
 
 from .test_harness_runs import run_harness
@@ -89,7 +89,7 @@ def test_a_closed_loop_sim_run_with_sizes_is_valid_traceable_recorded_and_replay
                          rate=math.inf, concurrency=4, keys=3000, key_size="uniform:100-300",
                          value_size="uniform:1000-4000", quiesce=1.0, converge_timeout=5.0, out=str(tmp_path),
                          seed=4).validate()
-    result = simulate_run(options, ["test"], quiet=True, report=False)
+    result = run_test(options, ["test"], quiet=True, report=False)
     assert result.results["valid"] is True, result.results.get("anomalies", [])[:2]
     events = read_events(result.run_dir / "history.jsonl")
     puts = [e for e in events if e.get("f") == "put" and e["type"] == "invoke"]
@@ -106,7 +106,7 @@ def test_a_closed_loop_sim_run_with_sizes_is_valid_traceable_recorded_and_replay
     recorded = load_recorded_run(result.run_dir)
     assert recorded.options == options
     (tmp_path / "again").mkdir()
-    again = simulate_run(recorded.options, ["test"], quiet=True, report=False, run_dir=tmp_path / "again",
+    again = run_test(recorded.options, ["test"], quiet=True, report=False, run_dir=tmp_path / "again",
                          schedule=recorded.schedule)
     assert (again.run_dir / "history.jsonl").read_bytes() == (result.run_dir / "history.jsonl").read_bytes()
 

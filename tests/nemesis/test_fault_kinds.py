@@ -53,7 +53,7 @@ def test_a_bad_recorded_window_is_one_error_naming_its_field(name: str, params: 
 
 def test_check_recorded_schedule_checks_it_against_the_run():
     """A sound schedule comes back equal; other nodes or another time limit are refused, naming the field."""
-    schedule = FaultSchedule.generate(random.Random(3), ["all"], NODES, 40.0, 2.0)
+    schedule = FaultSchedule.generate(random.Random(3), ["all"], NODES, 40.0, 2.0, crash_targets="all")
     assert check_recorded_schedule(schedule.to_json(), NODES, 40.0) == schedule
     assert check_recorded_schedule(schedule, NODES, 40.0) == schedule
     with pytest.raises(ValueError, match=r"run\.json schedule\.nodes \['n1'.*are not the run's nodes \['n1', 'n2', 'n3'\]"):

@@ -18,7 +18,8 @@ NODES = ["n1", "n2", "n3", "n4", "n5"]
 
 
 def generate(seed: int, kinds=("all",), time_limit: float = 100.0, interval: float = 5.0) -> FaultSchedule:
-    return FaultSchedule.generate(random.Random(seed), list(kinds), NODES, time_limit, interval, "majorities-ring")
+    return FaultSchedule.generate(random.Random(seed), list(kinds), NODES, time_limit, interval, "majorities-ring",
+                                  crash_targets="minority")
 
 
 def test_generation_is_deterministic_for_a_seed():
@@ -90,7 +91,7 @@ def test_bad_generate_arguments_are_rejected():
     with pytest.raises(ValueError, match="interval must be a positive"):
         generate(1, interval=0)
     with pytest.raises(ValueError, match="unknown partition kind"):
-        FaultSchedule.generate(random.Random(0), ["all"], NODES, 10, 1, "quarters")
+        FaultSchedule.generate(random.Random(0), ["all"], NODES, 10, 1, "quarters", crash_targets="minority")
 
 
 class FakeCluster:

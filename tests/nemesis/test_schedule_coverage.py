@@ -11,7 +11,7 @@ import pytest
 
 from nemesis.schedule import FAULT_KINDS, FaultSchedule, expand_kinds, fault_windows, left_out, too_short
 from runner.options import RunOptions
-from runner.run import make_schedule
+from runner.phases import make_schedule
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ["n1", "n2", "n3", "n4", "n5"]
@@ -22,7 +22,7 @@ NODES = ["n1", "n2", "n3", "n4", "n5"]
 def test_every_kind_is_tried_once_per_round(seed: int, kinds: list[str]) -> None:
     """Every run of len(kinds) consecutive windows from the start is a permutation of the kinds (round-robin)."""
     wanted = expand_kinds(kinds)
-    schedule = FaultSchedule.generate(random.Random(seed), kinds, NODES, 2 * len(wanted) * 3 * 1.0 + 0.5, 1.0)
+    schedule = FaultSchedule.generate(random.Random(seed), kinds, NODES, 2 * len(wanted) * 3 * 1.0 + 0.5, 1.0, crash_targets="minority")
     seen = [w.kind for w in schedule.windows]
     assert len(seen) >= 3 * len(wanted)
     for start in range(0, len(seen) - len(wanted) + 1, len(wanted)):
@@ -34,7 +34,7 @@ def test_every_kind_is_tried_once_per_round(seed: int, kinds: list[str]) -> None
 
 def test_all_in_eighty_seconds_at_five_tries_all_eight() -> None:
     """--nemesis all for 80 s at 5 s intervals has 8 windows and tries all 8 kinds (it used to be random)."""
-    schedule = FaultSchedule.generate(random.Random(7), ["all"], NODES, 80.0, 5.0)
+    schedule = FaultSchedule.generate(random.Random(7), ["all"], NODES, 80.0, 5.0, crash_targets="minority")
     assert fault_windows(80.0, 5.0) == len(schedule.windows) == len(FAULT_KINDS)
     assert {w.kind for w in schedule.windows} == set(FAULT_KINDS)
 
@@ -42,7 +42,7 @@ def test_all_in_eighty_seconds_at_five_tries_all_eight() -> None:
 def test_the_order_is_seeded() -> None:
     """The same seed gives the same schedule; another seed another order."""
     def kinds_of(seed: int) -> list[str]:
-        return [w.kind for w in FaultSchedule.generate(random.Random(seed), ["all"], NODES, 100.0, 1.0).windows]
+        return [w.kind for w in FaultSchedule.generate(random.Random(seed), ["all"], NODES, 100.0, 1.0, crash_targets="minority").windows]
 
     assert kinds_of(3) == kinds_of(3)
     assert len({tuple(kinds_of(s)) for s in range(10)}) > 1
@@ -60,7 +60,7 @@ def test_one_kind_schedules_are_drawn_as_before(example: str) -> None:
 
 def test_a_short_run_says_which_kinds_it_left_out_and_why() -> None:
     """30 s of 'all' at 5 s intervals: 3 windows; the note names the 5 kinds not tried and what would fit all."""
-    schedule = FaultSchedule.generate(random.Random(1), ["all"], NODES, 30.0, 5.0)
+    schedule = FaultSchedule.generate(random.Random(1), ["all"], NODES, 30.0, 5.0, crash_targets="minority")
     tried = [w.kind for w in schedule.windows]
     note = left_out(["all"], tried, 30.0, 5.0)
     assert note is not None
@@ -74,12 +74,12 @@ def test_a_short_run_says_which_kinds_it_left_out_and_why() -> None:
 
 def test_simulated_run_summary_names_the_kinds_left_out(tmp_path: Path) -> None:
     """End to end: a short simulated 'all' run's summary lists the kinds it injected and the ones it did not."""
-    from runner.simulate import simulate_run
+    from runner.run import run
     from runner.summary import format_summary
 
     options = RunOptions(nemesis=("all",), time_limit=6.0, fault_interval=1.0, quiesce=0.5, rate=40.0, keys=4,
                          concurrency=3, mode="sim", out=str(tmp_path), seed=5).validate()
-    result = simulate_run(options, ["test"], quiet=True, report=False)
+    result = run(options, ["test"], quiet=True, report=False)
     summary = format_summary(result)
     assert sum(result.faults.values()) == 3 and len(result.faults) == 3  # three windows, three kinds
     missing = [k for k in FAULT_KINDS if k not in result.faults]

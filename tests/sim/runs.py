@@ -9,8 +9,8 @@ from typing import Any
 import attrs
 
 from runner.options import RunOptions
-from runner.replay import run_with_schedule
-from runner.run import RunResult, make_schedule
+from runner.phases import make_schedule
+from runner.run import RunResult, run
 
 SHORT: dict[str, Any] = {
     "mode": "sim", "nemesis": ("partition", "drop", "crash", "pause"), "time_limit": 3.0, "fault_interval": 0.5,
@@ -24,10 +24,10 @@ def short_options(out: Path, **changes: Any) -> RunOptions:
 
 
 def run_short(out: Path, *, report: bool = False, **changes: Any) -> RunResult:
-    """``simulate_run`` with the seed's own schedule (report.html skipped unless asked: it costs seconds)."""
+    """``run`` with the seed's own schedule (report.html skipped unless asked: it costs seconds)."""
     options = short_options(out, **changes)
     schedule = make_schedule(options, tuple(f"n{i + 1}" for i in range(options.nodes)))
-    return run_with_schedule(options, schedule, ["test"], quiet=True, report=report)
+    return run(options, ["test"], schedule=schedule, quiet=True, report=report)
 
 
 def history_digest(result: RunResult) -> str:

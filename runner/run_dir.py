@@ -1,0 +1,176 @@
+"""What a run writes around its history: the run directory and its name, run.json, the secret,
+``histories/latest``, the node log handler, and the cluster a run directory holds.
+
+Every mode uses these (``runner.run`` picks the mode); none of them starts anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import secrets
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from minikeydb.config import ClusterConfig, NodeConfig, Timeouts
+from nemesis import FaultSchedule
+
+from .options import OptionError, RunOptions
+
+SECRET_NAME = "cluster.secret"
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+,=")
+
+
+def check_run_name(name: str) -> None:
+    """A run name is one plain path component: no ``/``, no ``..``, nothing hidden."""
+    if not name or name.startswith(".") or not set(name) <= _NAME_CHARS:
+        raise OptionError(
+            f"--name must be a plain name of letters, digits and . _ - + , = (not starting with a dot, no "
+            f"'/'), got {name!r}; use --out to choose the directory it goes in"
+        )
+
+
+def new_run_dir(out: Path, name: str) -> Path:
+    """``<out>/<UTC time>-<name>``, unique even when two runs start in the same second.
+
+    A directory that cannot be made (``--out`` is a file, read-only, ...) is a usage error
+    (``OptionError``, exit 254) named after the flag, raised before anything starts.
+    """
+    check_run_name(name)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        if out.exists() and not out.is_dir():
+            raise OptionError(f"--out {out}: is a file, not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            candidate = out / (f"{stamp}-{name}" if attempt == 0 else f"{stamp}-{name}-{attempt}")
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out) else ""
+        raise OptionError(
+            f"--out {out}: cannot create a run directory there: {exc.strerror or exc}{where}"
+        ) from None
+    raise OptionError(f"--out {out}: 1000 run directories named {stamp}-{name} already exist")
+
+
+def run_name(options: RunOptions) -> str:
+    if options.name:
+        return options.name
+    parts = ["-".join(options.nemesis) if options.nemesis else "none"]
+    if options.bug:
+        parts.append(options.bug)
+    if options.mode != "udp":
+        parts.append(options.mode)
+    return "-".join(parts)
+
+
+def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None = None) -> ClusterConfig:
+    """The run's cluster: ``n1..nN`` on loopback, data and secret inside the run directory."""
+    ports = ports or [10_000 + i for i in range(options.nodes)]
+    nodes = tuple(NodeConfig(f"n{i + 1}", "127.0.0.1", port) for i, port in enumerate(ports))
+    settings = options.cluster or {}  # from --config FILE: vnodes, read_repair_chance, fsync, timeouts
+    tuned = {k: settings[k] for k in ("vnodes", "read_repair_chance", "fsync") if k in settings}
+    return ClusterConfig(
+        nodes=nodes,
+        replicas=options.replicas,
+        write_quorum=options.write_quorum,
+        read_quorum=options.read_quorum,
+        data_dir=run_dir / "data",
+        secret_file=run_dir / SECRET_NAME,
+        timeouts=Timeouts(**settings.get("timeouts", {})),
+        source=str(run_dir / "run.json"),
+        **tuned,
+    )
+
+
+def write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def versions() -> dict[str, str]:
+    """The versions of Python and the packages a run depends on (run.json; replay warns when they changed)."""
+    out = {"python": platform.python_version()}
+    for package in ("minikeydb", "trio", "attrs", "networkx", "orjson"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def run_metadata(options: RunOptions, config: ClusterConfig, schedule: FaultSchedule, argv: list[str]) -> dict[str, Any]:
+    return {
+        "argv": argv,
+        "seed": options.seed,
+        "mode": options.mode,
+        "options": options.to_json(),
+        "config": {
+            "nodes": [{"id": n.id, "host": n.host, "port": n.port} for n in config.nodes],
+            "replicas": config.replicas,
+            "write_quorum": config.write_quorum,
+            "read_quorum": config.read_quorum,
+            "vnodes": config.vnodes,
+            "read_repair_chance": config.read_repair_chance,
+            "fsync": config.fsync,
+            "timeouts": attrs.asdict(config.timeouts),
+            "file": (options.cluster or {}).get("file"),
+        },
+        "schedule": schedule.to_json(),
+        "versions": versions(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def update_latest(out: Path, run_dir: Path) -> None:
+    """``histories/latest`` names the newest run: a symlink, or a file holding its name."""
+    latest = out / "latest"
+    try:
+        if latest.is_symlink() or latest.is_file():
+            latest.unlink()
+        latest.symlink_to(run_dir.name)
+    except OSError:
+        latest.write_text(run_dir.name + "\n")
+
+
+def prepare_secret(run_dir: Path) -> None:
+    path = run_dir / SECRET_NAME
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+
+
+def record_achieved(run_json: Path, throughput: dict[str, Any]) -> None:
+    """Add the achieved rate to run.json beside the requested one (``replay`` reads only options/schedule)."""
+    try:
+        metadata = json.loads(run_json.read_text())
+    except (OSError, ValueError):
+        return
+    metadata["achieved"] = {k: throughput[k] for k in ("requested_rate", "achieved_rate", "achieved_ok_rate",
+                                                        "window_seconds")}
+    metadata["achieved"]["window_rates"] = [w["rate"] for w in throughput["windows"]]
+    write_json(run_json, metadata)
+
+
+def node_log_handler(run_dir: Path, verbose: bool, quiet_level: int = logging.INFO) -> logging.Handler:
+    """In-process node logs go to ``nodes/cluster.log`` (per-node files in processes mode).
+
+    ``quiet_level`` is the level without ``-v`` (simulation keeps WARNING: its logs are for errors).
+    """
+    handler = logging.FileHandler(run_dir / "nodes" / "cluster.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else quiet_level)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else quiet_level)
+    return handler
