@@ -95,6 +95,65 @@ def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
     return p, None
 
 
+# --- linearizability limits (issue 16): flags, and their pass-through to the linearizable check ---
+
+
+def _byte_size(text: str) -> int:
+    """``20K``, ``512M``, ``2G`` or a number of bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = units.get(t[-1:], 1)
+    number = float(t[:-1] if t[-1:] in units else t)
+    if not number > 0 or number * scale >= 1 << 62:
+        raise ValueError(text)
+    return max(1, int(number * scale))
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
+def _add_linearizable_limits(c: argparse.ArgumentParser) -> None:
+    c.add_argument(
+        "--time-limit",
+        type=_positive_seconds,
+        default=None,
+        help="seconds the whole linearizability check may take; parts not decided by then are unknown "
+        "(default 300)",
+    )
+    c.add_argument(
+        "--memory-budget",
+        type=_byte_size,
+        default=None,
+        help="memory one part's linearizability search may use, e.g. 512M or 2G; a part that needs more is "
+        "unknown, never invalid (default 768M)",
+    )
+    c.add_argument(
+        "--all-parts",
+        action="store_true",
+        help="search every part (key) for linearizability; by default the check ends at the first refuted part",
+    )
+
+
+def _linearizable_limits(args: argparse.Namespace) -> dict[str, Any]:
+    """check_events keywords for the limits; a caller without the flags (a run's report) gets every part."""
+    import checker.linearizable.check as lin_check
+
+    time_limit = getattr(args, "time_limit", None)
+    memory_budget = getattr(args, "memory_budget", None)
+    return {
+        "time_limit": lin_check.DEFAULT_TIME_LIMIT if time_limit is None else time_limit,
+        "memory_budget": lin_check.DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget,
+        "all_parts": getattr(args, "all_parts", True),
+    }
+
+
+# --- end of the linearizability limits ---
+
+
 def _parser() -> _Parser:
     ap = _Parser(prog="harness.py", description="Check, report and export MinikeyDB histories.")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
@@ -128,6 +187,7 @@ def _parser() -> _Parser:
         "(default: the run's recorded setting, else not-applied)",
     )
     c.add_argument("--time-budget", type=float, default=None, help="seconds per part for linearizability")
+    _add_linearizable_limits(c)
     c.add_argument("--json", action="store_true", help="print the results object (one line per path)")
     c.add_argument(
         "--write",
@@ -269,6 +329,7 @@ def _run_checks(history: Path, checkers: list[str], args: argparse.Namespace, in
             null_read=args.null_read or DEFAULT_SETTINGS["null_read"],
             fail_cas=args.fail_cas or DEFAULT_SETTINGS["fail_cas"],
             time_budget=args.time_budget,
+            **_linearizable_limits(args),
         )
     except lin.HistoryInputError as e:
         # An error about one operation names its event's `index`: say the file's line instead.
@@ -420,6 +481,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 settings_dir = history.parent
             settings, where = _settings_for(args, settings_dir)
             lin_args = argparse.Namespace(**{k: settings[k] for k in ("model", "null_read", "fail_cas", "time_budget")})
+            lin_args.time_limit, lin_args.memory_budget = args.time_limit, args.memory_budget
+            lin_args.all_parts = args.all_parts
             results = run_checks(history, settings["checkers"], lin_args, init)
         except HistoryError as e:
             print(f"error: {e}", file=sys.stderr)

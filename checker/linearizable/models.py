@@ -261,7 +261,8 @@ class KvModel(Model):
     """A key-value map checked key by key: get/put/delete, and append on string values.
 
     The state of a key is its value, or None when it is absent. `init` is a mapping from keys to
-    initial values (keys not in it start absent).
+    initial values (keys not in it start absent), or one value every key starts at (Porcupine's
+    kv model starts every key at "").
     """
 
     name = "kv"
@@ -289,7 +290,7 @@ class KvModel(Model):
         if init is None:
             return None
         if not isinstance(init, dict):
-            raise ModelArgumentError(f"kv init must be an object of key: initial value, got {init!r}")
+            return freeze(init)  # a single value: every key starts there (Porcupine's kv: "")
         return freeze(init.get(part))
 
     def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
