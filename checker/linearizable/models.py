@@ -83,6 +83,8 @@ class CompiledOp:
     #: The values whose equality with the state the step tests; None when it depends on the
     #: state in any other way (appends, locks, txns, failed cas seen as an inequality).
     tests: tuple[Any, ...] | None = None
+    #: The suffix an append adds (kv model); None for every other operation.
+    appends: Any = None
 
     @property
     def label(self) -> str:
@@ -318,7 +320,7 @@ class KvModel(Model):
         suffix = freeze(op.value)
         if not isinstance(suffix, str | tuple):
             raise op_error(op, "value", f"an append value must be a string or a list, got {op.value!r}")
-        return CompiledOp(op, _append_step(suffix), must, False, _APPEND, (suffix,))
+        return CompiledOp(op, _append_step(suffix), must, False, _APPEND, (suffix,), appends=suffix)
 
     def show(self, state: Any, part: Any) -> str:
         return "absent" if state is None else _fmt(state)

@@ -438,19 +438,37 @@ def _search(
 
 
 def drop_unobserved(cops: list[CompiledOp]) -> list[CompiledOp]:
-    """Drop uncertain blind writes whose value no operation of the part ever tests for.
+    """Drop uncertain writes whose effect no operation of the part could ever have seen.
 
-    Such a write may be left out of any linearization: if it took effect, every operation until
-    the next write saw its value, and none tests for that value, so none was there to see it.
-    Only done when every operation's dependence on the state is an equality test (registers,
-    kv without append); otherwise the list is returned as is.
+    - An uncertain blind write whose value nothing tests for, when every operation's dependence
+      on the state is an equality test (registers, kv without append): if it took effect, every
+      operation until the next write saw its value, and none tests for that value, so none was
+      there to see it.
+    - An uncertain append of a string no tested value contains (kv with append, every other
+      operation an equality test or an append): if it took effect, every state until the next
+      put or delete contained it, so no read or cas was there; the appends in between are legal
+      without it too (they only need a string or nothing). Without this, each such timed-out
+      append doubles the configurations the search must refute a violation in.
+    Otherwise the list is returned as is.
     """
     observed: set[Any] = set()
+    appends = False
     for c in cops:
         if c.tests is None:
-            return cops
+            if c.appends is None:
+                return cops
+            appends = True
+            continue
         observed.update(c.tests)
-    return [c for c in cops if c.must or not c.blind or c.sets in observed]
+    if not appends:
+        return [c for c in cops if c.must or not c.blind or c.sets in observed]
+    tested = "\x00".join(v for v in observed if type(v) is str)
+
+    def unseen(c: CompiledOp) -> bool:
+        s = c.appends
+        return type(s) is str and s != "" and "\x00" not in s and s not in tested
+
+    return [c for c in cops if c.must or not unseen(c)]
 
 
 def _search_values(
@@ -532,6 +550,36 @@ def _search_values(
     after_optional = False
     remaining = sum(1 for c in cops if c.must)
 
+    # Appends only extend a string: once an append leaves a string T, the operation whose return
+    # comes first can see only T extended, unless a put/delete/cas invoked before that return is
+    # still unplaced. So an append whose result is no prefix of what that get read is a dead end
+    # at once, instead of after every order of the operations invoked meanwhile (`grows`).
+    grows = any(c.appends is not None for c in cops) and all(
+        c.appends is None or type(c.appends) is str for c in cops
+    )
+    expect: list[Any] = [None] * (n + 1)
+    call_entry = [0] * (n + 1)
+    is_reset = bytearray(n + 1)
+    placed = bytearray(n + 1)
+    resets: list[int] = []
+    rank = [0] * (n + 1)
+    if grows:
+        for e_i in range(1, m + 1):
+            if code[e_i] >= 0:
+                call_entry[code[e_i]] = e_i
+        for i, cop in enumerate(cops):
+            if cop.readonly and cop.must and cop.tests is not None and len(cop.tests) == 1:
+                if type(cop.tests[0]) is str:
+                    expect[i] = cop.tests[0]
+            elif cop.appends is None and not cop.readonly:
+                is_reset[i] = 1
+        resets = sorted((i for i in range(n) if is_reset[i]), key=call_entry.__getitem__)
+        for k_i, i in enumerate(resets):
+            rank[i] = k_i
+    n_resets = len(resets)
+    first_reset = 0  # resets[first_reset] is the unplaced reset invoked first
+    no_reset = m + 10
+
     check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
     cache: set[tuple[int, Any]] = {(0, init)}
     cache_add = cache.add
@@ -582,6 +630,21 @@ def _search_values(
                 if ns is BAD:
                     e = nxt[e]
                     continue
+                if grows and ns is not state and type(ns) is str:
+                    r = nxt[head]
+                    while r != tail and (code[r] >= 0 or expect[~code[r]] is None):
+                        r = nxt[r]  # to the first return of a get that read a string
+                    want = expect[~code[r]]
+                    k = first_reset
+                    while k < n_resets and (placed[resets[k]] or resets[k] == c):
+                        k += 1  # (c, a put, is no reset still to come)
+                    if (
+                        want is not None
+                        and not want.startswith(ns)
+                        and (call_entry[resets[k]] if k < n_resets else no_reset) > r
+                    ):
+                        e = nxt[e]
+                        continue  # the first pending get can no longer read what it read
                 if prune and writer_of[c] >= 0 and ns != state:
                     v = id_of(state)
                     # (c itself may be one of the readers: a cas consuming the value it tests)
@@ -596,6 +659,11 @@ def _search_values(
                     push_s(state)
                     push_l(limit)
                     bits = nb
+                    if grows:
+                        placed[c] = 1
+                        if is_reset[c]:
+                            while first_reset < n_resets and placed[resets[first_reset]]:
+                                first_reset += 1
                     state = ns
                     after_optional = restricts[c]
                     if prune:
@@ -658,6 +726,10 @@ def _search_values(
             limit = pop_l()
             c = code[e]
             bits ^= bit[c]
+            if grows:
+                placed[c] = 0
+                if is_reset[c] and rank[c] < first_reset:
+                    first_reset = rank[c]
             if prune:
                 v = reader_of[c]
                 if v >= 0:
