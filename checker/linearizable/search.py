@@ -99,27 +99,31 @@ class _Interner:
 
 def _kinds(cops: list[CompiledOp], intern: _Interner) -> tuple[list[int], list[int], list[int]]:
     """Each operation's kind and its one or two value ids (-1 when unused)."""
-    kind: list[int] = []
-    a: list[int] = []
-    b: list[int] = []
-    for c in cops:
+    n = len(cops)
+    kind = [GENERIC] * n
+    a = [-1] * n
+    b = [-1] * n
+    ids = intern.ids
+    values = intern.values
+    for i, c in enumerate(cops):
         tests = c.tests
         if c.blind and c.produces:
-            kind.append(WRITE)
-            a.append(intern(c.sets))
-            b.append(-1)
-        elif tests is not None and len(tests) == 1 and c.readonly:
-            kind.append(READ)
-            a.append(intern(tests[0]))
-            b.append(-1)
-        elif tests is not None and len(tests) == 1 and c.produces:
-            kind.append(CAS)
-            a.append(intern(tests[0]))
-            b.append(intern(c.sets))
+            v = c.sets
+            kind[i] = WRITE
+        elif tests is not None and len(tests) == 1 and (c.readonly or c.produces):
+            v = tests[0]
+            if c.readonly:
+                kind[i] = READ
+            else:
+                kind[i] = CAS
+                b[i] = intern(c.sets)
         else:
-            kind.append(GENERIC)
-            a.append(-1)
-            b.append(-1)
+            continue
+        sid = ids.get(v)
+        if sid is None:
+            sid = ids[v] = len(values)
+            values.append(v)
+        a[i] = sid
     return kind, a, b
 
 
@@ -161,7 +165,9 @@ def search(
     if time_budget is not None and (deadline is None or started + time_budget <= deadline):
         deadline = started + time_budget
         time_reason = f"time budget of {time_budget} s ran out"
-    rss0 = _rss_bytes() if memory_budget is not None else None
+    # The resident-memory baseline is taken at the first periodic check (after 1024 placements),
+    # so that the many small parts never pay for reading /proc.
+    rss0 = -1 if memory_budget is not None else None
     try:
         if any(not (c.blind and c.produces) and (c.tests is None or len(c.tests) != 1) for c in cops):
             return _search_values(cops, init, started, deadline, time_reason, max_configurations, memory_budget, rss0)
@@ -382,7 +388,9 @@ def _search(
                             return outcome("unknown", f"memory budget ran out ({cached} configurations cached)")
                         if rss0 is not None and memory_budget is not None:
                             rss = _rss_bytes()
-                            if rss is not None and rss - rss0 > memory_budget:
+                            if rss0 < 0:
+                                rss0 = rss
+                            elif rss is not None and rss - rss0 > memory_budget:
                                 return outcome(
                                     "unknown",
                                     f"memory budget of {memory_budget} bytes ran out "
@@ -695,7 +703,9 @@ def _search_values(
                             return outcome("unknown", f"memory budget ran out ({len(cache)} configurations cached)")
                         if rss0 is not None and memory_budget is not None:
                             rss = _rss_bytes()
-                            if rss is not None and rss - rss0 > memory_budget:
+                            if rss0 < 0:
+                                rss0 = rss
+                            elif rss is not None and rss - rss0 > memory_budget:
                                 return outcome(
                                     "unknown",
                                     f"memory budget of {memory_budget} bytes ran out "
