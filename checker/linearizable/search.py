@@ -237,7 +237,7 @@ def _search(
     arg_a.append(-1)
     arg_b.append(-1)
     values = intern.values
-    steps: list[Any] = [c.step for c in cops] + [None]
+    steps: list[Any] = [c.step if k == GENERIC else None for c, k in zip(cops, kind, strict=False)] + [None]
     trans: list[dict[int, int] | None] = [{} if k == GENERIC else None for k in kind]
     readonly = [c.readonly for c in cops] + [False]
     optional = [not c.must for c in cops] + [True]
@@ -643,13 +643,13 @@ def _search_values(
                     while r != tail and (code[r] >= 0 or expect[~code[r]] is None):
                         r = nxt[r]  # to the first return of a get that read a string
                     want = expect[~code[r]]
-                    k = first_reset
-                    while k < n_resets and (placed[resets[k]] or resets[k] == c):
-                        k += 1  # (c, a put, is no reset still to come)
+                    kr = first_reset
+                    while kr < n_resets and (placed[resets[kr]] or resets[kr] == c):
+                        kr += 1  # (c, a put, is no reset still to come)
                     if (
                         want is not None
                         and not want.startswith(ns)
-                        and (call_entry[resets[k]] if k < n_resets else no_reset) > r
+                        and (call_entry[resets[kr]] if kr < n_resets else no_reset) > r
                     ):
                         e = nxt[e]
                         continue  # the first pending get can no longer read what it read
