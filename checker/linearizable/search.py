@@ -639,20 +639,30 @@ def _search_values(
                     e = nxt[e]
                     continue
                 if grows and ns is not state and type(ns) is str:
-                    r = nxt[head]
-                    while r != tail and (code[r] >= 0 or expect[~code[r]] is None):
-                        r = nxt[r]  # to the first return of a get that read a string
-                    want = expect[~code[r]]
                     kr = first_reset
                     while kr < n_resets and (placed[resets[kr]] or resets[kr] == c):
                         kr += 1  # (c, a put, is no reset still to come)
-                    if (
-                        want is not None
-                        and not want.startswith(ns)
-                        and (call_entry[resets[kr]] if kr < n_resets else no_reset) > r
-                    ):
+                    reset_e = call_entry[resets[kr]] if kr < n_resets else no_reset
+                    # Every unplaced get from the head to the first get's return: one whose return
+                    # comes before any reset can still be invoked reads ns extended, or nothing.
+                    stranded = False
+                    r = nxt[head]
+                    while r != tail:
+                        cr = code[r]
+                        if cr >= 0:
+                            want = expect[cr]
+                            if want is not None and reset_e > ret_entry[cr] and not want.startswith(ns):
+                                stranded = True
+                                break
+                        else:
+                            want = expect[~cr]
+                            if want is not None:
+                                stranded = reset_e > r and not want.startswith(ns)
+                                break
+                        r = nxt[r]
+                    if stranded:
                         e = nxt[e]
-                        continue  # the first pending get can no longer read what it read
+                        continue  # a pending get can no longer read what it read
                 if prune and writer_of[c] >= 0 and ns != state:
                     v = id_of(state)
                     # (c itself may be one of the readers: a cas consuming the value it tests)

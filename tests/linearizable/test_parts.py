@@ -135,3 +135,18 @@ def test_cli_kv_scalar_init(tmp_path):
     rows = seq((0, "ok", "append", "x", "x", "k1"), (1, "ok", "get", None, "x", "k1"))
     proc = _cli(tmp_path, rows, "--model", "kv", "--init", '""', "--null-read", "absent")
     assert proc.returncode == 0, proc.stderr + proc.stdout
+
+
+def test_running_out_of_memory_inside_a_step_is_unknown_not_a_crash():
+    """A MemoryError (or RecursionError) raised while searching ends that part as unknown with the reason."""
+    from checker.linearizable.models import CompiledOp
+    from checker.linearizable.operations import Operation
+    from checker.linearizable.search import search
+
+    def exhausted(state):
+        raise MemoryError("no room")
+
+    op = Operation(0, "acquire", None, "ok", None, 0, 1, 0, 1, None, None)
+    outcome = search([CompiledOp(op, exhausted, True, False, ("acquire", "to be unlocked"))], False)
+    assert outcome.valid == "unknown"
+    assert "MemoryError" in outcome.reason
