@@ -1,6 +1,7 @@
 """Check the whole Knossos corpus for linearizability and print the timings.
 
     python bench/linearizable.py [--corpus DIR] [--profile] [--repeat N] [--stress]
+    python bench/linearizable.py --bars [--rounds N] [--stress-time-limit S]
 
 Prints the total and slowest check times (wall clock, and CPU time of this process, which is
 steadier on a shared machine) (loading the files is timed apart, since it is the
@@ -9,6 +10,13 @@ disagreed with their manifest label. The bar (issue 6): total <= 1 s, slowest <=
 unknown. `--profile` adds a cProfile summary of where the check time goes; `--stress` also times
 MinikeyDB-like kv histories (unique values, many timeouts, optionally stale gets) and the
 synthetic worst case (n concurrent writes then an impossible read: every order must be tried).
+
+`--bars` prints the bars of issue 16 beside their reference figures: the corpus as the median
+of interleaved rounds (Porcupine, in Go: 0.063 s wall); histories shaped like Porcupine's kv
+`c50-bad` (bench/lin_histories.py) checked by a whole `harness.py check` with default flags (bar
+<= 2 s, verdict false); a 20-process register stress set with crashed operations (each decided or
+unknown within its limit, peak RSS <= 2 GiB, exit 1 only for a violation); and a whole-process
+check of a 10-line history (bar <= 0.4 s). Report `uptime` beside the figures: the machine is shared.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent))  # lin_histories (appended: bench/checker.py is no package)
 
 from checker.linearizable import check_events  # noqa: E402
 
@@ -110,6 +119,86 @@ def _kv_like(
     return events
 
 
+def _cli_check(path: Path, *flags: str) -> tuple[int, float, dict[str, Any]]:
+    """Run `harness.py check --checker linearizable` on `path` as a whole process: (exit, seconds, results)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(root / "harness.py"), "check", str(path), "--checker", "linearizable", "--json", *flags],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    seconds = time.perf_counter() - t0
+    try:
+        results = json.loads(proc.stdout.splitlines()[0])
+    except (IndexError, json.JSONDecodeError):
+        results = {"valid": None, "stderr": proc.stderr.strip()[-300:]}
+    return proc.returncode, seconds, results
+
+
+def _write(path: Path, events: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def bars(loaded: list[tuple[dict[str, Any], list[dict[str, Any]]]], rounds: int, stress_limit: float | None) -> None:
+    """Print the bars of issue 16 (see the module docstring)."""
+    import os
+    import resource
+    import statistics
+    import tempfile
+
+    from lin_histories import kv_c50, register_stress
+
+    print(f"load:       {os.getloadavg()[0]:.2f} (1-min load average; 2 cores shared)")
+    totals = []
+    for _ in range(rounds):
+        gc.collect()
+        t0 = time.perf_counter()
+        for entry, events in loaded:
+            check_events(events, entry["model"], **_kwargs(entry))
+        totals.append(time.perf_counter() - t0)
+    print(
+        f"corpus:     {statistics.median(totals):.3f} s median of {rounds} rounds, in process "
+        f"(min {min(totals):.3f}; bar 0.09 s; Porcupine 0.063 s wall)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for seed in (1, 2, 3):
+            path = _write(d / f"c50-{seed}.jsonl", kv_c50(seed))
+            code, seconds, res = _cli_check(path, "--model", "kv", "--init", '""', "--null-read", "absent")
+            st = res.get("stats", {})
+            print(
+                f"c50-bad:    seed {seed}: {seconds:.2f} s whole process, exit {code}, valid={res.get('valid')}, "
+                f"{st.get('workers')} workers, {st.get('parts_not_checked')} parts not checked (bar <= 2 s, false)"
+            )
+        flags = ["--model", "register", "--init", "0"]
+        if stress_limit is not None:
+            flags += ["--time-limit", str(stress_limit)]
+        worst_rss = 0
+        for seed in range(6):
+            path = _write(d / f"stress-{seed}.jsonl", register_stress(seed))
+            code, seconds, res = _cli_check(path, *flags)
+            rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+            worst_rss = max(worst_rss, rss)
+            reasons = sorted({u["reason"] for u in res.get("unknown", [])})
+            ok = code in (0, 2) or (code == 1 and res.get("valid") is False)
+            print(
+                f"stress:     seed {seed}: {seconds:.2f} s, exit {code}, valid={res.get('valid')} "
+                f"{reasons if reasons else ''} {'ok' if ok else 'BAD EXIT'}".rstrip()
+            )
+        print(f"stress:     peak RSS of any check process so far {worst_rss} MiB (bar 2048 MiB)")
+        small = _write(
+            d / "small.jsonl",
+            [{"process": p, "type": t, "f": "put", "key": "k", "value": f"v{p}"} for p in range(5) for t in ("invoke", "ok")],
+        )
+        times = sorted(_cli_check(small)[1] for _ in range(5))
+        print(f"small:      {times[2]:.3f} s median of 5 whole-process checks of a 10-line history (bar 0.4 s)")
+
+
 def main() -> int:
     """Run the corpus once (or --repeat times, keeping each history's best time) and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -117,6 +206,9 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--stress", action="store_true")
+    parser.add_argument("--bars", action="store_true", help="print the bars of issue 16 and exit")
+    parser.add_argument("--rounds", type=int, default=7, help="corpus rounds for --bars")
+    parser.add_argument("--stress-time-limit", type=float, default=None, help="--time-limit for the stress set")
     args = parser.parse_args()
     manifest = json.loads((args.corpus / "knossos" / "MANIFEST.json").read_text())["histories"]
 
@@ -124,6 +216,9 @@ def main() -> int:
     loaded = [(entry, _load(args.corpus / entry["file"])) for entry in manifest]
     load_seconds = time.perf_counter() - started
     gc.collect()  # the reader's garbage is not the checker's cost
+    if args.bars:
+        bars(loaded, args.rounds, args.stress_time_limit)
+        return 0
 
     best: dict[str, float] = {}
     cpu: dict[str, float] = {}

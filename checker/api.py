@@ -31,6 +31,10 @@ CHECKERS = ("convergence", "linearizable")
 NULL_READS = ("any", "absent")
 FAIL_CAS = ("not-applied", "observed")
 DEFAULT_MODEL = "kv"
+#: Seconds a whole linearizability check may take: parts not decided by then are unknown.
+DEFAULT_TIME_LIMIT = 300.0
+#: Bytes one part's linearizability search may grow its process by: a part needing more is unknown.
+DEFAULT_MEMORY_BUDGET = 768 * 1024 * 1024
 
 # How a harness run is checked beyond the defaults: a get of null means the key is absent in
 # MinikeyDB, and no part's search may take more than ten seconds.
@@ -73,9 +77,16 @@ def _one_of(choices: tuple[str, ...]) -> Any:
     return check
 
 
-def _time_budget(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
-        raise CheckOptionError(f"time_budget must be a positive number of seconds, got {value!r}")
+def _positive_or_none(unit: str) -> Any:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+                                  or value == float("inf")):
+            raise CheckOptionError(f"{attribute.name} must be a positive number of {unit}, got {value!r}")
+
+    return check
+
+
+_time_budget = _positive_or_none("seconds")
 
 
 @attrs.frozen
@@ -86,7 +97,10 @@ class CheckOptions:
     fields are the linearizability checker's (docs/HISTORY.md): its ``model``, the model's
     initial state ``init`` (JSON; ``None`` for the model's own), what a read of null means
     (``null_read``), whether a failed cas certainly did not apply (``fail_cas``) and the seconds
-    each part's search may take (``time_budget``, ``None`` for no limit).
+    each part's search may take (``time_budget``, ``None`` for no limit); the limits of the whole
+    linearizability check: ``time_limit`` seconds for all parts together, ``memory_budget`` bytes
+    per part (a part past either is ``unknown``, never a crash), and ``all_parts`` (search every
+    part, as a report wants; ``False`` ends the check at the first refuted part).
     """
 
     checkers: tuple[str, ...] = attrs.field(default=("convergence",), converter=_as_tuple, validator=_checkers)
@@ -95,6 +109,9 @@ class CheckOptions:
     null_read: str = attrs.field(default="any", validator=_one_of(NULL_READS))
     fail_cas: str = attrs.field(default="not-applied", validator=_one_of(FAIL_CAS))
     time_budget: float | None = attrs.field(default=None, validator=_time_budget)
+    time_limit: float | None = attrs.field(default=DEFAULT_TIME_LIMIT, validator=_time_budget)
+    memory_budget: int | None = attrs.field(default=DEFAULT_MEMORY_BUDGET, validator=_positive_or_none("bytes"))
+    all_parts: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
     def settings(self) -> dict[str, Any]:
         """The settings a check records in its results (``check_settings``) so a later check can repeat it."""
@@ -206,6 +223,9 @@ def _run(history: Path | None, source: Any, options: CheckOptions) -> tuple[dict
             null_read=options.null_read,
             fail_cas=options.fail_cas,
             time_budget=options.time_budget,
+            time_limit=options.time_limit,
+            memory_budget=options.memory_budget,
+            all_parts=options.all_parts,
         )
     except lin.HistoryInputError as e:
         # An error about one operation names its event's `index`: say the file's line instead.

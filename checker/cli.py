@@ -83,6 +83,66 @@ def worst(codes: list[int]) -> int:
     return max(codes, key=lambda c: _SEVERITY.get(c, 0)) if codes else EXIT_VALID
 
 
+# --- linearizability limits (issue 16): flags, and their pass-through to the linearizable check ---
+
+
+def _byte_size(text: str) -> int:
+    """``20K``, ``512M``, ``2G`` or a number of bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = units.get(t[-1:], 1)
+    number = float(t[:-1] if t[-1:] in units else t)
+    if not number > 0 or number * scale >= 1 << 62:
+        raise ValueError(text)
+    return max(1, int(number * scale))
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
+def _add_linearizable_limits(c: argparse.ArgumentParser) -> None:
+    c.add_argument(
+        "--time-limit",
+        type=_positive_seconds,
+        default=None,
+        help="seconds the whole linearizability check may take; parts not decided by then are unknown "
+        "(default 300)",
+    )
+    c.add_argument(
+        "--memory-budget",
+        type=_byte_size,
+        default=None,
+        help="memory one part's linearizability search may use, e.g. 512M or 2G; a part that needs more is "
+        "unknown, never invalid (default 768M)",
+    )
+    c.add_argument(
+        "--all-parts",
+        action="store_true",
+        help="search every part (key) for linearizability; by default the check ends at the first refuted part",
+    )
+
+
+def _linearizable_limits(args: argparse.Namespace) -> dict[str, Any]:
+    """The `CheckOptions` fields the limit flags give; a flag not given keeps the option's default.
+
+    ``check`` stops at the first refuted part unless ``--all-parts`` (the library default, which a
+    report wants, is every part).
+    """
+    limits: dict[str, Any] = {"all_parts": bool(getattr(args, "all_parts", False))}
+    if getattr(args, "time_limit", None) is not None:
+        limits["time_limit"] = args.time_limit
+    if getattr(args, "memory_budget", None) is not None:
+        limits["memory_budget"] = args.memory_budget
+    return limits
+
+
+# --- end of the linearizability limits ---
+
+
 def _parser() -> _Parser:
     ap = _Parser(prog="harness.py", description="Check, report and export MinikeyDB histories.")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
@@ -116,6 +176,7 @@ def _parser() -> _Parser:
         "(default: the run's recorded setting, else not-applied)",
     )
     c.add_argument("--time-budget", type=float, default=None, help="seconds per part for linearizability")
+    _add_linearizable_limits(c)
     c.add_argument("--json", action="store_true", help="print the results object (one line per path)")
     c.add_argument(
         "--write",
@@ -339,7 +400,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             if settings_dir is None and history.name in ("history.jsonl", "history.edn"):
                 settings_dir = history.parent
             settings, where = _settings_for(args, settings_dir)
-            options = CheckOptions(**{k: settings[k] for k in DEFAULT_SETTINGS}, init=init)
+            options = CheckOptions(**{k: settings[k] for k in DEFAULT_SETTINGS}, init=init,
+                                   **_linearizable_limits(args))
             results = dict(check(history, options).results)
         except HistoryError as e:
             print(f"error: {e}", file=sys.stderr)

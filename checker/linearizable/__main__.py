@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from checker.linearizable.check import check_events
+from checker.linearizable.check import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, check_events
 from checker.linearizable.models import MODELS
 from checker.linearizable.render import render_html
 
@@ -55,7 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--null-read", default="any", choices=("any", "absent"))
     parser.add_argument("--fail-cas", default="not-applied", choices=("not-applied", "observed"))
     parser.add_argument("--time-budget", type=float, default=None, help="seconds per part")
-    parser.add_argument("--memory-budget", type=int, default=None, help="bytes of search cache per part")
+    parser.add_argument(
+        "--memory-budget", type=int, default=DEFAULT_MEMORY_BUDGET, help="bytes one part's search may grow by"
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=DEFAULT_TIME_LIMIT, help="seconds for the whole check (default 300)"
+    )
+    parser.add_argument("--all-parts", action="store_true", help="search every part, not only up to the first refuted")
     parser.add_argument("--json", action="store_true", help="one results object per line")
     parser.add_argument("--html", type=Path, default=None, help="write the picture of the last path here")
     args = parser.parse_args(argv)
@@ -75,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                 fail_cas=args.fail_cas,
                 time_budget=args.time_budget,
                 memory_budget=args.memory_budget,
+                time_limit=args.time_limit,
+                all_parts=args.all_parts,
             )
         except (OSError, ValueError) as exc:
             print(f"error: {path}: {exc}", file=sys.stderr)

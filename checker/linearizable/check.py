@@ -5,25 +5,108 @@ exactly when each part is), each part is searched on its own with its own time a
 budget, and the verdicts are combined: any violating part makes the history invalid; otherwise
 any part that ran out of budget makes it unknown. One part running out never hides another
 part's verdict.
+
+Parts are searched on all cores (worker processes forked once the parts are compiled, so nothing
+is pickled on the way in) when there are several and enough operations to pay for the pool;
+otherwise in this process. By default the first refuted part ends the check (the verdict is
+known); `all_parts=True` searches every part, as a report wants. An overall `time_limit` bounds
+the whole check, and a default memory budget per part bounds each search, so a check always ends
+with a verdict or `unknown` with its reason.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
+from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT  # the defaults live with the options
 from checker.linearizable.explain import nonlinearizable_anomaly
-from checker.linearizable.models import Flags, ModelArgumentError, make_model
+from checker.linearizable.models import CompiledOp, Flags, ModelArgumentError, make_model
 from checker.linearizable.operations import pair_operations
-from checker.linearizable.search import BYTES_PER_CONFIGURATION, drop_unobserved, search
+from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, drop_unobserved, search
+
+#: Below this many operations to search in all, a pool of processes costs more than it saves.
+PARALLEL_MIN_OPS = 4000
+
+#: The parts a forked worker searches: set just before the pool forks, read by index in the worker.
+_JOBS: list[tuple[list[CompiledOp], Any, float | None, float | None, int | None, int | None]] = []
 
 
 def _max_configurations(memory_budget: int | None, n_ops: int) -> int | None:
     if memory_budget is None:
         return None
-    if not isinstance(memory_budget, int) or memory_budget <= 0:
-        raise ModelArgumentError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
     return max(1, memory_budget // (BYTES_PER_CONFIGURATION + n_ops // 8))
+
+
+def _check_number(name: str, value: Any, unit: str) -> None:
+    if value is not None and (type(value) not in (int, float) or not value > 0 or value != value):
+        raise ModelArgumentError(f"{name} must be a positive number of {unit}, got {value!r}")
+
+
+def _search_one(job: tuple[list[CompiledOp], Any, float | None, float | None, int | None, int | None]) -> SearchOutcome:
+    cops, init, budget, deadline, memory, max_conf = job
+    return search(cops, init, time_budget=budget, deadline=deadline, memory_budget=memory, max_configurations=max_conf)
+
+
+def _search_job(i: int) -> tuple[int, SearchOutcome]:
+    """In a worker: search part `i` of the jobs the pool was forked with."""
+    return i, _search_one(_JOBS[i])
+
+
+def _limit_address_space(memory_budget: int | None) -> None:
+    """In a worker: a hard cap well above the budget, so a runaway allocation is a MemoryError
+    (an `unknown` part) instead of the kernel's out-of-memory killer."""
+    if memory_budget is None:
+        return
+    try:
+        import resource
+
+        with open("/proc/self/statm", "rb") as fh:
+            vm = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        cap = vm + 2 * memory_budget + (256 << 20)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or cap < hard:
+            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: the resident-memory check in the search still applies
+
+
+def _workers(requested: int | None) -> int:
+    if requested is not None:
+        if type(requested) is not int or requested < 1:
+            raise ModelArgumentError(f"workers must be a positive integer, got {requested!r}")
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _run_parallel(
+    order: list[int], workers: int, outcomes: dict[int, SearchOutcome], deadline: float | None, all_parts: bool,
+    memory_budget: int | None,
+) -> None:
+    """Search the parts in `order` on a pool of forked workers, filling `outcomes` as they finish;
+    stop at the first refuted part (unless `all_parts`) or at `deadline`."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    pool = ctx.Pool(processes=workers, initializer=_limit_address_space, initargs=(memory_budget,))
+    try:
+        results = pool.imap_unordered(_search_job, order, chunksize=1)
+        for _ in order:
+            wait = None if deadline is None else max(0.0, deadline - time.perf_counter()) + 0.5
+            try:
+                i, outcome = results.next(timeout=wait)
+            except multiprocessing.TimeoutError:
+                return
+            outcomes[i] = outcome
+            if outcome.valid is False and not all_parts:
+                return
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 def check_events(
@@ -34,42 +117,94 @@ def check_events(
     null_read: str = "any",
     fail_cas: str = "not-applied",
     time_budget: float | None = None,
-    memory_budget: int | None = None,
+    memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
+    all_parts: bool = True,
+    workers: int | None = None,
+    parallel_min_ops: int = PARALLEL_MIN_OPS,
 ) -> dict[str, Any]:
     """Decide whether a history is linearizable under `model`; the results object of docs/HISTORY.md.
 
-    `time_budget` (seconds) and `memory_budget` (bytes of cached search configurations, an
-    estimate) apply to each part separately. Raises `HistoryInputError` for a malformed history
-    and `ModelArgumentError` for a bad model name, flag or `init`; both are `ValueError`s with a
-    message that names the event or argument.
+    `time_budget` (seconds) and `memory_budget` (bytes a part's search may grow its process by)
+    apply to each part separately; `time_limit` (seconds) to the whole check. `all_parts=False`
+    ends the check at the first refuted part (the other parts are `not-checked`). `workers` is
+    how many processes search parts at once (default: the usable cores); a pool is used only for
+    several parts with `parallel_min_ops` operations or more in all. Raises `HistoryInputError`
+    for a malformed history and `ModelArgumentError` for a bad model name, flag, budget or
+    `init`; both are `ValueError`s with a message that names the event or argument.
     """
     started = time.perf_counter()
     flags = Flags(null_read=null_read, fail_cas=fail_cas)
-    if time_budget is not None and (not isinstance(time_budget, int | float) or time_budget <= 0):
-        raise ModelArgumentError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
+    _check_number("time_budget", time_budget, "seconds")
+    _check_number("time_limit", time_limit, "seconds")
+    if memory_budget is not None and (type(memory_budget) is not int or memory_budget <= 0):
+        raise ModelArgumentError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
+    n_workers = _workers(workers)
+    deadline = None if time_limit is None else started + time_limit
     mdl = make_model(model)
     ops = pair_operations(events)
     parts = mdl.split(ops)
+    compiled: list[tuple[Any, list[Any], list[CompiledOp], int, Any]] = []
+    for part, part_ops in parts.items():
+        init_state = mdl.initial_state(part, init)
+        compile_op = mdl.compile
+        cops = [c for c in (compile_op(op, part, flags) for op in part_ops) if c is not None]
+        searched = drop_unobserved(cops)
+        compiled.append((part, part_ops, searched, len(cops) - len(searched), init_state))
+
+    outcomes: dict[int, SearchOutcome] = {}
+    jobs = [
+        (cops, init_state, time_budget, deadline, memory_budget, _max_configurations(memory_budget, len(cops)))
+        for _part, _ops, cops, _dropped, init_state in compiled
+    ]
+    # Largest parts first: the pool's last part to finish is then a small one.
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
+    total_ops = sum(len(j[0]) for j in jobs)
+    used_workers = 1
+    if n_workers > 1 and len(jobs) > 1 and total_ops >= parallel_min_ops:
+        used_workers = min(n_workers, len(jobs))
+        _JOBS[:] = jobs
+        try:
+            _run_parallel(order, used_workers, outcomes, deadline, all_parts, memory_budget)
+        finally:
+            _JOBS.clear()
+    else:
+        for i in order:
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            outcomes[i] = _search_one(jobs[i])
+            if outcomes[i].valid is False and not all_parts:
+                break
+    refuted = any(o.valid is False for o in outcomes.values())
+
     anomalies: list[dict[str, Any]] = []
     unknown: list[dict[str, Any]] = []
     per_part: list[dict[str, Any]] = []
-    for part, part_ops in parts.items():
-        init_state = mdl.initial_state(part, init)
-        cops = []
-        for op in part_ops:
-            c = mdl.compile(op, part, flags)
-            if c is not None:
-                cops.append(c)
-        searched = drop_unobserved(cops)
-        outcome = search(
-            searched,
-            init_state,
-            time_budget=time_budget,
-            max_configurations=_max_configurations(memory_budget, len(searched)),
-        )
-        dropped = len(cops) - len(searched)
-        cops = searched
+    for i, (part, part_ops, cops, dropped, _init_state) in enumerate(compiled):
         name = mdl.part_name(part)
+        outcome = outcomes.get(i)
+        if outcome is None:
+            # Never searched: an earlier part was refuted, or the overall time limit ran out.
+            per_part.append(
+                {"key": name, "operations": len(part_ops), "searched": len(cops), "dropped_unobserved": dropped,
+                 "valid": "not-checked", "seconds": 0.0, "configurations": 0, "placements": 0}
+            )
+            if not refuted:
+                unknown.append(
+                    {
+                        "key": name,
+                        "kind": "linearizability-budget",
+                        "reason": f"the overall time limit of {time_limit} s ran out before this part was decided",
+                        "placed": 0,
+                        "must_place": sum(1 for c in cops if c.must),
+                        "reached_index": None,
+                        "configurations": 0,
+                        "seconds": 0.0,
+                        "explanation": f"{name}: not decided: the overall time limit of {time_limit} s ran out "
+                        "before its search finished.",
+                    }
+                )
+            continue
         per_part.append(
             {
                 "key": name,
@@ -85,20 +220,23 @@ def check_events(
         if outcome.valid is False:
             anomalies.append(nonlinearizable_anomaly(mdl, part, cops, part_ops, outcome))
         elif outcome.valid == "unknown":
+            reason = outcome.reason
+            if reason == "the overall time limit ran out":
+                reason = f"the overall time limit of {time_limit} s ran out"
             must = sum(1 for c in cops if c.must)
             reached = cops[outcome.blocked].op if outcome.blocked is not None else None
             unknown.append(
                 {
                     "key": name,
                     "kind": "linearizability-budget",
-                    "reason": outcome.reason,
+                    "reason": reason,
                     "placed": len(outcome.prefix),
                     "must_place": must,
                     "reached_index": reached.complete_index if reached is not None else None,
                     "configurations": outcome.configurations,
                     "seconds": round(outcome.seconds, 6),
                     "explanation": (
-                        f"{name}: the search stopped ({outcome.reason}) after exploring "
+                        f"{name}: the search stopped ({reason}) after exploring "
                         f"{outcome.configurations} configurations; its longest linearizable prefix "
                         f"placed {len(outcome.prefix)} of the {must} operations that must take effect"
                         + (
@@ -118,7 +256,9 @@ def check_events(
     slowest = max(per_part, key=lambda p: p["seconds"], default=None)
     op_counts: dict[str, dict[str, int]] = {}
     for op in ops:
-        counts = op_counts.setdefault(op.f, {"ok": 0, "fail": 0, "info": 0})
+        counts = op_counts.get(op.f)
+        if counts is None:
+            counts = op_counts[op.f] = {"ok": 0, "fail": 0, "info": 0}
         counts[op.status] += 1
     stats = {
         "checker": "linearizable",
@@ -134,6 +274,11 @@ def check_events(
         "parts_valid": sum(1 for p in per_part if p["valid"] is True),
         "parts_invalid": len(anomalies),
         "parts_unknown": len(unknown),
+        "parts_not_checked": sum(1 for p in per_part if p["valid"] == "not-checked"),
+        "all_parts": all_parts,
+        "workers": used_workers,
+        "time_limit": time_limit,
+        "memory_budget": memory_budget,
         "configurations": sum(p["configurations"] for p in per_part),
         "seconds": round(time.perf_counter() - started, 6),
         "slowest_part": None if slowest is None else {"key": slowest["key"], "seconds": slowest["seconds"]},

@@ -67,7 +67,9 @@ class CompiledOp:
     """
 
     op: Operation
-    step: Step
+    #: The step, or None for a read, blind write or cas, whose step follows from `tests` and
+    #: `sets` (made on first use: the search of such parts never calls it).
+    step_fn: Step | None
     must: bool
     readonly: bool
     #: (label, needs) templates; `{0}`... stand for `values`, formatted only when explaining,
@@ -83,6 +85,24 @@ class CompiledOp:
     #: The values whose equality with the state the step tests; None when it depends on the
     #: state in any other way (appends, locks, txns, failed cas seen as an inequality).
     tests: tuple[Any, ...] | None = None
+    #: The suffix an append adds (kv model); None for every other operation.
+    appends: Any = None
+
+    @property
+    def step(self) -> Step:
+        """The operation as a function from a state to the next state, or to `BAD`."""
+        fn = self.step_fn
+        if fn is None:
+            if self.blind and self.produces:
+                fn = _write_step(self.sets)
+            elif self.tests is not None and len(self.tests) == 1 and self.readonly:
+                fn = _read_step(self.tests[0])
+            elif self.tests is not None and len(self.tests) == 1 and self.produces:
+                fn = _cas_step(self.tests[0], self.sets)
+            else:  # pragma: no cover - every compile names its step otherwise
+                raise ValueError(f"no step for {self.op.f!r}")
+            self.step_fn = fn
+        return fn
 
     @property
     def label(self) -> str:
@@ -227,13 +247,13 @@ def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> Com
         value = freeze(op.value)
         if value is None and flags.null_read == "any":
             return None
-        return CompiledOp(op, _read_step(value), True, True, _READ, (value,), tests=(value,))
+        return CompiledOp(op, None, True, True, _READ, (value,), tests=(value,))
     if op.f == "write":
         if op.status == "fail":
             return None
         value = freeze(op.value)
         return CompiledOp(
-            op, _write_step(value), op.status == "ok", False, _WRITE, (value,), value, True, True, ()
+            op, None, op.status == "ok", False, _WRITE, (value,), value, True, True, ()
         )
     # cas
     pair = op.value
@@ -246,7 +266,7 @@ def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> Com
         return CompiledOp(op, _cas_observed_fail_step(expected), True, True, _CAS_FAILED, (expected, new))
     return CompiledOp(
         op,
-        _cas_step(expected, new),
+        None,
         op.status == "ok",
         False,
         _CAS,
@@ -261,7 +281,8 @@ class KvModel(Model):
     """A key-value map checked key by key: get/put/delete, and append on string values.
 
     The state of a key is its value, or None when it is absent. `init` is a mapping from keys to
-    initial values (keys not in it start absent).
+    initial values (keys not in it start absent), or one value every key starts at (Porcupine's
+    kv model starts every key at "").
     """
 
     name = "kv"
@@ -289,7 +310,7 @@ class KvModel(Model):
         if init is None:
             return None
         if not isinstance(init, dict):
-            raise ModelArgumentError(f"kv init must be an object of key: initial value, got {init!r}")
+            return freeze(init)  # a single value: every key starts there (Porcupine's kv: "")
         return freeze(init.get(part))
 
     def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
@@ -304,20 +325,20 @@ class KvModel(Model):
             if value is None:
                 if flags.null_read == "any":
                     return None
-                return CompiledOp(op, _read_step(None), True, True, _GET_ABSENT, tests=(None,))
-            return CompiledOp(op, _read_step(value), True, True, _GET, (value,), tests=(value,))
+                return CompiledOp(op, None, True, True, _GET_ABSENT, tests=(None,))
+            return CompiledOp(op, None, True, True, _GET, (value,), tests=(value,))
         if op.status == "fail":
             return None
         must = op.status == "ok"
         if f == "put":
             value = freeze(op.value)
-            return CompiledOp(op, _write_step(value), must, False, _PUT, (value,), value, True, True, ())
+            return CompiledOp(op, None, must, False, _PUT, (value,), value, True, True, ())
         if f == "delete":
-            return CompiledOp(op, _write_step(None), must, False, _DELETE, (), None, True, True, ())
+            return CompiledOp(op, None, must, False, _DELETE, (), None, True, True, ())
         suffix = freeze(op.value)
         if not isinstance(suffix, str | tuple):
             raise op_error(op, "value", f"an append value must be a string or a list, got {op.value!r}")
-        return CompiledOp(op, _append_step(suffix), must, False, _APPEND, (suffix,))
+        return CompiledOp(op, _append_step(suffix), must, False, _APPEND, (suffix,), appends=suffix)
 
     def show(self, state: Any, part: Any) -> str:
         return "absent" if state is None else _fmt(state)

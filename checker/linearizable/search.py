@@ -45,9 +45,9 @@ from typing import Any
 
 from checker.linearizable.models import BAD, CompiledOp
 
-#: Rough bytes one cached configuration costs (tuple, set slot, the bitset int); the per-op part
-#: is the bitset's size. Used to turn a memory budget into a cap on cached configurations.
-BYTES_PER_CONFIGURATION = 150
+#: Rough bytes one cached configuration costs (set slot, the bitset int); the per-op part is the
+#: bitset's size. Used to turn a memory budget into a cap on cached configurations.
+BYTES_PER_CONFIGURATION = 100
 #: Whether an uncertain state change may not be followed directly by a blind write (see above).
 RESTRICT_AFTER_OPTIONAL = True
 
@@ -74,16 +74,424 @@ class SearchOutcome:
     reason: str = ""
 
 
+# How the search applies an operation to a state id (see `_kinds`): READ tests equality with one
+# value, WRITE sets one regardless of the state, CAS tests one and sets another; GENERIC calls the
+# model's step on the state's value, through a per-operation cache of state id -> state id.
+READ, WRITE, CAS, GENERIC = 0, 1, 2, 3
+
+
+class _Interner:
+    """Model states as small integers: `ids[value]` is its id, `values[id]` the value."""
+
+    __slots__ = ("ids", "values")
+
+    def __init__(self) -> None:
+        self.ids: dict[Any, int] = {}
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> int:
+        sid = self.ids.get(value)
+        if sid is None:
+            sid = self.ids[value] = len(self.values)
+            self.values.append(value)
+        return sid
+
+
+def _kinds(cops: list[CompiledOp], intern: _Interner) -> tuple[list[int], list[int], list[int]]:
+    """Each operation's kind and its one or two value ids (-1 when unused)."""
+    n = len(cops)
+    kind = [GENERIC] * n
+    a = [-1] * n
+    b = [-1] * n
+    ids = intern.ids
+    values = intern.values
+    for i, c in enumerate(cops):
+        tests = c.tests
+        if c.blind and c.produces:
+            v = c.sets
+            kind[i] = WRITE
+        elif tests is not None and len(tests) == 1 and (c.readonly or c.produces):
+            v = tests[0]
+            if c.readonly:
+                kind[i] = READ
+            else:
+                kind[i] = CAS
+                b[i] = intern(c.sets)
+        else:
+            continue
+        sid = ids.get(v)
+        if sid is None:
+            sid = ids[v] = len(values)
+            values.append(v)
+        a[i] = sid
+    return kind, a, b
+
+
+def _rss_bytes() -> int | None:
+    """This process's resident set size, or None where /proc is not available."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+try:
+    import os as _os
+
+    _PAGE = _os.sysconf("SC_PAGE_SIZE")
+except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+    _PAGE = 4096
+
+
 def search(
     cops: list[CompiledOp],
     init: Any,
     *,
     time_budget: float | None = None,
     max_configurations: int | None = None,
+    deadline: float | None = None,
+    memory_budget: int | None = None,
 ) -> SearchOutcome:
-    """Decide whether the compiled operations of one part have a linearization from `init`."""
+    """Decide whether the compiled operations of one part have a linearization from `init`.
+
+    Stops with `unknown` when `time_budget` seconds have passed, at the absolute
+    `time.perf_counter()` `deadline`, when more than `max_configurations` are cached, or when this
+    process's resident memory grew by more than `memory_budget` bytes. Running out of memory or
+    recursion depth inside a model's step is `unknown` too, never an exception.
+    """
     started = time.perf_counter()
-    deadline = None if time_budget is None else started + time_budget
+    time_reason = "the overall time limit ran out"
+    if time_budget is not None and (deadline is None or started + time_budget <= deadline):
+        deadline = started + time_budget
+        time_reason = f"time budget of {time_budget} s ran out"
+    # The resident-memory baseline is taken at the first periodic check (after 1024 placements),
+    # so that the many small parts never pay for reading /proc.
+    rss0 = -1 if memory_budget is not None else None
+    try:
+        if any(not (c.blind and c.produces) and (c.tests is None or len(c.tests) != 1) for c in cops):
+            return _search_values(cops, init, started, deadline, time_reason, max_configurations, memory_budget, rss0)
+        return _search(cops, init, started, deadline, time_reason, max_configurations, memory_budget, rss0)
+    except (MemoryError, RecursionError, SystemError) as exc:
+        return SearchOutcome(
+            valid="unknown",
+            configurations=0,
+            placements=0,
+            seconds=time.perf_counter() - started,
+            state=init,
+            reason=f"the search ran out of resources ({type(exc).__name__}: {exc})".replace(": )", ")"),
+        )
+
+
+def _search(
+    cops: list[CompiledOp],
+    init: Any,
+    started: float,
+    deadline: float | None,
+    time_reason: str,
+    max_configurations: int | None,
+    memory_budget: int | None,
+    rss0: int | None,
+) -> SearchOutcome:
+    n = len(cops)
+    entries: list[tuple[int, int]] = []
+    for i, cop in enumerate(cops):
+        entries.append((cop.op.call_pos, i))
+        if cop.must:
+            assert cop.op.ret_pos is not None
+            entries.append((cop.op.ret_pos, ~i))
+    entries.sort()
+    m = len(entries)
+    # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
+    # Two lists over the same arrays: the main list (head 0, tail m + 1) holds the calls and
+    # returns of the operations that must take effect; the optional list (head m + 2, tail
+    # m + 3) holds the calls of uncertain ones, tried only when the main walk is stuck at a
+    # return. The optional tail's code is a fake optional op n, and its entry number exceeds
+    # every return, so reaching it ends the optional walk.
+    head, tail, ohead, otail = 0, m + 1, m + 2, m + 3
+    code = [0] * (m + 4)
+    nxt = [0] * (m + 4)
+    prv = [0] * (m + 4)
+    ret_entry = [0] * (n + 1)
+    last_main, last_opt = head, ohead
+    for e, (_pos, c) in enumerate(entries, start=1):
+        code[e] = c
+        if c < 0:
+            ret_entry[~c] = e
+        if c >= 0 and not cops[c].must:
+            nxt[last_opt] = e
+            prv[e] = last_opt
+            last_opt = e
+        else:
+            nxt[last_main] = e
+            prv[e] = last_main
+            last_main = e
+    nxt[last_main], prv[tail] = tail, last_main
+    nxt[last_opt], prv[otail] = otail, last_opt
+    code[otail] = n
+    # States are small integers (`intern`); the model's values are only touched by GENERIC steps.
+    intern = _Interner()
+    state = intern(init)
+    kind, arg_a, arg_b = _kinds(cops, intern)
+    kind.append(READ)  # the fake optional op n is never placed (reaching its entry ends the walk)
+    arg_a.append(-1)
+    arg_b.append(-1)
+    values = intern.values
+    steps: list[Any] = [c.step if k == GENERIC else None for c, k in zip(cops, kind, strict=False)] + [None]
+    trans: list[dict[int, int] | None] = [{} if k == GENERIC else None for k in kind]
+    readonly = [c.readonly for c in cops] + [False]
+    optional = [not c.must for c in cops] + [True]
+    blind = [c.blind for c in cops] + [False]
+    restricts = [(not c.must and not c.readonly) and RESTRICT_AFTER_OPTIONAL for c in cops] + [False]
+    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
+    prune = all(c.readonly or c.produces for c in cops)
+    reader_of = [-1] * (n + 1)
+    writer_of = [-1] * (n + 1)
+    if prune:
+        for i, cop in enumerate(cops):
+            if cop.must and cop.tests is not None and len(cop.tests) == 1:
+                reader_of[i] = intern(cop.tests[0])
+            if cop.produces and not cop.readonly:
+                writer_of[i] = intern(cop.sets)
+    readers = [0] * len(values)
+    writers = [0] * len(values)
+    for i in range(n):
+        if reader_of[i] >= 0:
+            readers[reader_of[i]] += 1
+        if writer_of[i] >= 0:
+            writers[writer_of[i]] += 1
+    n_prune = len(values)  # state ids below this have counts (GENERIC steps may add more)
+    bit = [1 << i for i in range(n)]
+    flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
+    after_optional = False
+    remaining = sum(1 for c in cops if c.must)
+
+    # The memo: memo[state id] is the set of placed-operation bitsets seen with that state.
+    memo: list[set[int]] = [set() for _ in values]
+    memo[state].add(0)
+    cached = 1
+    stack_e: list[int] = []
+    stack_s: list[int] = []
+    stack_l: list[int] = []
+    push_e = stack_e.append
+    push_s = stack_s.append
+    push_l = stack_l.append
+    pop_e = stack_e.pop
+    pop_s = stack_s.pop
+    pop_l = stack_l.pop
+    bits = 0
+    limit = 0  # during the optional walk: the return the main walk is stuck at
+    placements = 0
+    best_ret = 0
+    best_prefix: list[int] = []
+    best_state = state
+    check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
+    perf = time.perf_counter
+
+    def outcome(valid: bool | str, reason: str = "") -> SearchOutcome:
+        blocked = None if best_ret == 0 else ~code[best_ret]
+        return SearchOutcome(
+            valid=valid,
+            configurations=cached,
+            placements=placements,
+            seconds=perf() - started,
+            prefix=[code[e] for e in best_prefix],
+            blocked=blocked,
+            state=values[best_state],
+            seen=_states_seen(cops, blocked, memo, values) if valid is False and blocked is not None else [],
+            reason=reason,
+        )
+
+    if remaining == 0:
+        return outcome(True)
+    e = nxt[head]
+    while True:
+        c = code[e]
+        if c >= 0:
+            if optional[c] and e > limit:
+                pass  # the optional walk passed the stuck return: no candidate left here
+            elif after_optional and blind[c]:
+                e = nxt[e]
+                continue
+            else:
+                k = kind[c]
+                if k == READ:
+                    if state != arg_a[c]:
+                        e = nxt[e]
+                        continue
+                    ns = state
+                elif k == WRITE:
+                    ns = arg_a[c]
+                elif k == CAS:
+                    if state != arg_a[c]:
+                        e = nxt[e]
+                        continue
+                    ns = arg_b[c]
+                else:
+                    tr = trans[c]
+                    ns = tr.get(state, -2)  # type: ignore[union-attr]
+                    if ns == -2:
+                        v = steps[c](values[state])
+                        if v is BAD:
+                            ns = -1
+                        else:
+                            ns = intern(v)
+                            if ns == len(memo):
+                                memo.append(set())
+                        tr[state] = ns  # type: ignore[index]
+                    if ns < 0:
+                        e = nxt[e]
+                        continue
+                if prune and ns != state and writer_of[c] >= 0 and state < n_prune:
+                    # (c itself may be one of the readers: a cas consuming the value it tests)
+                    if readers[state] > (reader_of[c] == state) and not writers[state]:
+                        e = nxt[e]
+                        continue  # would strand operations that still need the current value
+                nb = bits | bit[c]
+                key = nb | flag if restricts[c] else nb
+                seen = memo[ns]
+                if key not in seen:
+                    seen.add(key)
+                    cached += 1
+                    push_e(e)
+                    push_s(state)
+                    push_l(limit)
+                    bits = nb
+                    state = ns
+                    after_optional = restricts[c]
+                    if prune:
+                        v = reader_of[c]
+                        if v >= 0:
+                            readers[v] -= 1
+                        v = writer_of[c]
+                        if v >= 0:
+                            writers[v] -= 1
+                    p = prv[e]
+                    q = nxt[e]
+                    nxt[p] = q
+                    prv[q] = p
+                    r = ret_entry[c]
+                    if r:
+                        p = prv[r]
+                        q = nxt[r]
+                        nxt[p] = q
+                        prv[q] = p
+                        remaining -= 1
+                        if not remaining:
+                            placements += 1
+                            return outcome(True)
+                    placements += 1
+                    if placements & check_every == 0:
+                        if deadline is not None and perf() > deadline:
+                            return outcome("unknown", time_reason)
+                        if max_configurations is not None and cached > max_configurations:
+                            return outcome("unknown", f"memory budget ran out ({cached} configurations cached)")
+                        if rss0 is not None and memory_budget is not None:
+                            rss = _rss_bytes()
+                            if rss0 < 0:
+                                rss0 = rss
+                            elif rss is not None and rss - rss0 > memory_budget:
+                                return outcome(
+                                    "unknown",
+                                    f"memory budget of {memory_budget} bytes ran out "
+                                    f"({cached} configurations cached)",
+                                )
+                    e = nxt[head]
+                    continue
+                if not readonly[c]:
+                    e = nxt[e]
+                    continue
+                # A read-only op leads to a configuration already seen (and failed): this one is dead.
+        else:
+            # The first return not yet placed: how far this configuration got through the history.
+            if e > best_ret:
+                best_ret = e
+                best_prefix = stack_e[:]
+                best_state = state
+            # Stuck: before giving up on this configuration, try the uncertain operations invoked before it.
+            limit = e
+            e = nxt[ohead]
+            continue
+        # Backtrack: undo placements until one that was a real choice (not a greedy read-only one).
+        while True:
+            if not stack_e:
+                return outcome(False)
+            e = pop_e()
+            state = pop_s()
+            limit = pop_l()
+            c = code[e]
+            bits ^= bit[c]
+            if prune:
+                v = reader_of[c]
+                if v >= 0:
+                    readers[v] += 1
+                v = writer_of[c]
+                if v >= 0:
+                    writers[v] += 1
+            r = ret_entry[c]
+            if r:
+                p = prv[r]
+                q = nxt[r]
+                nxt[p] = r
+                prv[q] = r
+                remaining += 1
+            p = prv[e]
+            q = nxt[e]
+            nxt[p] = e
+            prv[q] = e
+            if not readonly[c]:
+                break
+        after_optional = restricts[code[stack_e[-1]]] if stack_e else False
+        e = nxt[e]
+
+
+def drop_unobserved(cops: list[CompiledOp]) -> list[CompiledOp]:
+    """Drop uncertain writes whose effect no operation of the part could ever have seen.
+
+    - An uncertain blind write whose value nothing tests for, when every operation's dependence
+      on the state is an equality test (registers, kv without append): if it took effect, every
+      operation until the next write saw its value, and none tests for that value, so none was
+      there to see it.
+    - An uncertain append of a string no tested value contains (kv with append, every other
+      operation an equality test or an append): if it took effect, every state until the next
+      put or delete contained it, so no read or cas was there; the appends in between are legal
+      without it too (they only need a string or nothing). Without this, each such timed-out
+      append doubles the configurations the search must refute a violation in.
+    Otherwise the list is returned as is.
+    """
+    observed: set[Any] = set()
+    appends = False
+    for c in cops:
+        if c.tests is None:
+            if c.appends is None:
+                return cops
+            appends = True
+            continue
+        observed.update(c.tests)
+    if not appends:
+        return [c for c in cops if c.must or not c.blind or c.sets in observed]
+    tested = "\x00".join(v for v in observed if type(v) is str)
+
+    def unseen(c: CompiledOp) -> bool:
+        s = c.appends
+        return type(s) is str and s != "" and "\x00" not in s and s not in tested
+
+    return [c for c in cops if c.must or not unseen(c)]
+
+
+def _search_values(
+    cops: list[CompiledOp],
+    init: Any,
+    started: float,
+    deadline: float | None,
+    time_reason: str,
+    max_configurations: int | None,
+    memory_budget: int | None,
+    rss0: int | None,
+) -> SearchOutcome:
+    """The search over the model's own values as states, for parts with GENERIC steps (appends,
+    locks, transactions): interning every new state (a longer string after each append) would
+    cost more than it saves. Same algorithm as `_search`; the memo is a set of (bitset, state)."""
     n = len(cops)
     entries: list[tuple[int, int]] = []
     for i, cop in enumerate(cops):
@@ -150,6 +558,37 @@ def search(
     after_optional = False
     remaining = sum(1 for c in cops if c.must)
 
+    # Appends only extend a string: once an append leaves a string T, the operation whose return
+    # comes first can see only T extended, unless a put/delete/cas invoked before that return is
+    # still unplaced. So an append whose result is no prefix of what that get read is a dead end
+    # at once, instead of after every order of the operations invoked meanwhile (`grows`).
+    grows = any(c.appends is not None for c in cops) and all(
+        c.appends is None or type(c.appends) is str for c in cops
+    )
+    expect: list[Any] = [None] * (n + 1)
+    call_entry = [0] * (n + 1)
+    is_reset = bytearray(n + 1)
+    placed = bytearray(n + 1)
+    resets: list[int] = []
+    rank = [0] * (n + 1)
+    if grows:
+        for e_i in range(1, m + 1):
+            if code[e_i] >= 0:
+                call_entry[code[e_i]] = e_i
+        for i, cop in enumerate(cops):
+            if cop.readonly and cop.must and cop.tests is not None and len(cop.tests) == 1:
+                if type(cop.tests[0]) is str:
+                    expect[i] = cop.tests[0]
+            elif cop.appends is None and not cop.readonly:
+                is_reset[i] = 1
+        resets = sorted((i for i in range(n) if is_reset[i]), key=call_entry.__getitem__)
+        for k_i, i in enumerate(resets):
+            rank[i] = k_i
+    n_resets = len(resets)
+    first_reset = 0  # resets[first_reset] is the unplaced reset invoked first
+    no_reset = m + 10
+
+    check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
     cache: set[tuple[int, Any]] = {(0, init)}
     cache_add = cache.add
     stack_e: list[int] = []
@@ -179,7 +618,7 @@ def search(
             prefix=[code[e] for e in best_prefix],
             blocked=blocked,
             state=best_state,
-            seen=states_seen(cops, blocked, cache) if valid is False and blocked is not None else [],
+            seen=_values_seen(cops, blocked, cache) if valid is False and blocked is not None else [],
             reason=reason,
         )
 
@@ -199,6 +638,31 @@ def search(
                 if ns is BAD:
                     e = nxt[e]
                     continue
+                if grows and ns is not state and type(ns) is str:
+                    kr = first_reset
+                    while kr < n_resets and (placed[resets[kr]] or resets[kr] == c):
+                        kr += 1  # (c, a put, is no reset still to come)
+                    reset_e = call_entry[resets[kr]] if kr < n_resets else no_reset
+                    # Every unplaced get from the head to the first get's return: one whose return
+                    # comes before any reset can still be invoked reads ns extended, or nothing.
+                    stranded = False
+                    r = nxt[head]
+                    while r != tail:
+                        cr = code[r]
+                        if cr >= 0:
+                            want = expect[cr]
+                            if want is not None and reset_e > ret_entry[cr] and not want.startswith(ns):
+                                stranded = True
+                                break
+                        else:
+                            want = expect[~cr]
+                            if want is not None:
+                                stranded = reset_e > r and not want.startswith(ns)
+                                break
+                        r = nxt[r]
+                    if stranded:
+                        e = nxt[e]
+                        continue  # a pending get can no longer read what it read
                 if prune and writer_of[c] >= 0 and ns != state:
                     v = id_of(state)
                     # (c itself may be one of the readers: a cas consuming the value it tests)
@@ -213,6 +677,11 @@ def search(
                     push_s(state)
                     push_l(limit)
                     bits = nb
+                    if grows:
+                        placed[c] = 1
+                        if is_reset[c]:
+                            while first_reset < n_resets and placed[resets[first_reset]]:
+                                first_reset += 1
                     state = ns
                     after_optional = restricts[c]
                     if prune:
@@ -237,13 +706,21 @@ def search(
                             placements += 1
                             return outcome(True)
                     placements += 1
-                    if not placements & 1023 and (deadline is not None or max_configurations is not None):
+                    if placements & check_every == 0:
                         if deadline is not None and time.perf_counter() > deadline:
-                            return outcome("unknown", f"time budget of {time_budget} s ran out")
+                            return outcome("unknown", time_reason)
                         if max_configurations is not None and len(cache) > max_configurations:
-                            return outcome(
-                                "unknown", f"memory budget ran out ({len(cache)} configurations cached)"
-                            )
+                            return outcome("unknown", f"memory budget ran out ({len(cache)} configurations cached)")
+                        if rss0 is not None and memory_budget is not None:
+                            rss = _rss_bytes()
+                            if rss0 < 0:
+                                rss0 = rss
+                            elif rss is not None and rss - rss0 > memory_budget:
+                                return outcome(
+                                    "unknown",
+                                    f"memory budget of {memory_budget} bytes ran out "
+                                    f"({len(cache)} configurations cached)",
+                                )
                     e = nxt[head]
                     continue
                 if not readonly[c]:
@@ -269,6 +746,10 @@ def search(
             limit = pop_l()
             c = code[e]
             bits ^= bit[c]
+            if grows:
+                placed[c] = 0
+                if is_reset[c] and rank[c] < first_reset:
+                    first_reset = rank[c]
             if prune:
                 v = reader_of[c]
                 if v >= 0:
@@ -293,24 +774,8 @@ def search(
         e = nxt[e]
 
 
-def drop_unobserved(cops: list[CompiledOp]) -> list[CompiledOp]:
-    """Drop uncertain blind writes whose value no operation of the part ever tests for.
-
-    Such a write may be left out of any linearization: if it took effect, every operation until
-    the next write saw its value, and none tests for that value, so none was there to see it.
-    Only done when every operation's dependence on the state is an equality test (registers,
-    kv without append); otherwise the list is returned as is.
-    """
-    observed: set[Any] = set()
-    for c in cops:
-        if c.tests is None:
-            return cops
-        observed.update(c.tests)
-    return [c for c in cops if c.must or not c.blind or c.sets in observed]
-
-
-def states_seen(cops: list[CompiledOp], blocked: int, cache_states: set[tuple[int, Any]]) -> list[Any]:
-    """The states in which `blocked` was a candidate, over a set of explored configurations.
+def _states_seen(cops: list[CompiledOp], blocked: int, memo: list[set[int]], values: list[Any]) -> list[Any]:
+    """The states in which `blocked` was a candidate, over the explored configurations.
 
     `blocked` is a candidate in a configuration when every operation that must complete before
     it was invoked is placed and it is not.
@@ -321,5 +786,17 @@ def states_seen(cops: list[CompiledOp], blocked: int, cache_states: set[tuple[in
         if c.must and c.op.ret_pos is not None and c.op.ret_pos < call:
             mask |= 1 << i
     own = 1 << blocked
-    seen = {s for b, s in cache_states if b & mask == mask and not b & own}
+    seen = [values[sid] for sid, bitsets in enumerate(memo) if any(b & mask == mask and not b & own for b in bitsets)]
+    return sorted(seen, key=repr)
+
+
+def _values_seen(cops: list[CompiledOp], blocked: int, cache: set[tuple[int, Any]]) -> list[Any]:
+    """`_states_seen` over `_search_values`'s memo of (bitset, state value)."""
+    call = cops[blocked].op.call_pos
+    mask = 0
+    for i, c in enumerate(cops):
+        if c.must and c.op.ret_pos is not None and c.op.ret_pos < call:
+            mask |= 1 << i
+    own = 1 << blocked
+    seen = {s for b, s in cache if b & mask == mask and not b & own}
     return sorted(seen, key=repr)
