@@ -22,10 +22,18 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 if __name__ == "__main__":
     previous = {s: signal.signal(s, _interrupted_while_starting) for s in (signal.SIGINT, signal.SIGTERM)}
     # Each command imports only what it needs: check, report and export only the checker (not the
-    # store, Trio or the nemesis, whose imports took longer than checking a small history).
-    from runner.cli import command
+    # runner, the store, Trio or the nemesis, whose imports took longer than checking a small history).
+    from checker.cli import COMMANDS as CHECKER_COMMANDS
 
-    ready = command()
+    if sys.argv[1:2] and sys.argv[1] in CHECKER_COMMANDS:
+        from checker.cli import main as checker_main
+
+        def ready() -> int:
+            return checker_main(sys.argv[1:])
+    else:
+        from runner.cli import command
+
+        ready = command()
     for signum, handler in previous.items():  # from here the commands handle signals themselves
         signal.signal(signum, handler)
     sys.exit(ready())

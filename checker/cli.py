@@ -31,6 +31,9 @@ from checker.history import HistoryError, resolve_history
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
 # Worst first: a bad input outranks an invalid verdict, which outranks unknown, which outranks valid.
+COMMANDS = ("check", "report", "export")
+"""The commands that only read histories: ``harness.py`` hands them here before importing anything else."""
+
 _SEVERITY = {EXIT_INPUT: 4, EXIT_INTERNAL: 5, EXIT_INVALID: 3, EXIT_UNKNOWN: 2, EXIT_VALID: 1}
 
 

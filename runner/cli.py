@@ -14,8 +14,10 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from checker.cli import COMMANDS as CHECKER_COMMANDS
+
 from .exit_codes import EXIT_CTRL_C, EXIT_INTERNAL, EXIT_USAGE, verdict_exit
-from .usage import CHECKER_COMMANDS, SUBCOMMANDS, UsageError, did_you_mean
+from .usage import SUBCOMMANDS, UsageError, did_you_mean
 
 
 def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.py run") -> int:

@@ -20,8 +20,6 @@ COMMAND_HELP = {
     "explore": "search seeds in simulation and shrink the first failure",
 }
 SUBCOMMANDS = tuple(COMMAND_HELP)
-CHECKER_COMMANDS = ("check", "report", "export")
-"""Commands that only read histories: ``checker.cli`` runs them, without the run machinery."""
 
 
 class UsageError(Exception):
