@@ -65,6 +65,7 @@ def checker_findings(results: dict[str, Any]) -> list[dict[str, Any]]:
             "undecided": len(unknown),
             "parts": st.get("parts"),
             "parts_invalid": st.get("parts_invalid"),
+            "parts_not_checked": st.get("parts_not_checked") or 0,
             "model": st.get("model"),
         })
     return out
@@ -77,6 +78,9 @@ def finding_line(f: dict[str, Any]) -> str:
         head = f"linearizability (model {f.get('model') or 'kv'}): {word}"
         if f["valid"] is False and f.get("parts") is not None:
             head += f", {f.get('parts_invalid') or 0} of {plural(f['parts'], 'key')} cannot be linearized"
+            if f.get("parts_not_checked"):  # the check stopped at the first refuted part
+                head += (f" ({f['parts_not_checked']} not searched: the check stops at the first refuted "
+                         "key; --all-parts searches every key)")
     else:
         head = f"convergence: {verdict_word(f['valid'])}"
         if f["counts"]:

@@ -150,3 +150,17 @@ def test_running_out_of_memory_inside_a_step_is_unknown_not_a_crash():
     outcome = search([CompiledOp(op, exhausted, True, False, ("acquire", "to be unlocked"))], False)
     assert outcome.valid == "unknown"
     assert "MemoryError" in outcome.reason
+
+
+def test_the_finding_line_says_how_many_keys_were_not_searched():
+    """After the first refuted part, the one-line finding says the other keys were not searched, not that they passed."""
+    from checker.findings import checker_findings, finding_line
+
+    history = _bad("b1") + _bad("b2", 300) + _good("good")
+    def line_of(result: dict) -> str:
+        return finding_line(checker_findings({**result, "checker": "linearizable"})[0])
+
+    line = line_of(check_events(history, "kv", all_parts=False, workers=1))
+    assert "1 of 3 keys cannot be linearized (2 not searched" in line and "--all-parts" in line
+    every = line_of(check_events(history, "kv", all_parts=True, workers=1))
+    assert "2 of 3 keys cannot be linearized" in every and "not searched" not in every
