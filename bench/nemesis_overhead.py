@@ -17,8 +17,7 @@ from pathlib import Path
 import trio
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # first, even with PYTHONPATH set: bench/checker.py must not shadow the checker package
 
 from minikeydb.testing.network import MemoryNetwork  # noqa: E402
 from minikeydb.transport import Transport, UdpTransport  # noqa: E402

@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # first, even with PYTHONPATH set: bench/checker.py must not shadow the checker package
 
 BUG_NEMESIS = {
     "no-tombstones": "partition",
