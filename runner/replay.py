@@ -83,7 +83,11 @@ def _latest_name(p: Path) -> str | None:
         name = p.read_text().strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return name if name and "/" not in name and "\0" not in name else None
+    # A run name is one path component: a hand-written history or a long line is no name (and
+    # must not reach the file system, where a 300-character name is an OSError).
+    if not name or len(name.encode()) > 255 or any(c in name for c in "/\0\n\r"):
+        return None
+    return name
 
 
 def load_recorded_run(path: str | Path) -> RecordedRun:

@@ -97,3 +97,16 @@ def test_replay_given_a_file_outside_any_run_is_one_line_and_exit_254(tmp_path: 
     assert main(["replay", str(stray)]) == 254
     err = capsys.readouterr().err
     assert f"{stray}: a file, not a run directory" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text", ['{"time": 1000000, "type": "invoke"}' * 10, "a" * 300, "two\nlines"])
+def test_replay_given_a_small_file_that_names_no_run_is_one_line_and_exit_254(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    """A small file whose text is no run name (a hand-written history, a 300-character line) is exit 254, one line."""
+    from runner.cli import main
+
+    stray = tmp_path / "h1.jsonl"
+    stray.write_text(text)
+    assert main(["replay", str(stray)]) == 254
+    err = capsys.readouterr().err
+    assert f"{stray}: a file, not a run directory" in err and "Traceback" not in err
