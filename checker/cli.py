@@ -101,10 +101,20 @@ def _byte_size(text: str) -> int:
 
 
 def _positive_seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not 0 < value < float("inf"):
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"give a positive number of seconds, got {text!r}")
     return value
+
+
+def _memory_size(text: str) -> int:
+    try:
+        return _byte_size(text)
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"give a size like 512M or 2G (or a number of bytes), got {text!r}") from None
 
 
 def _add_linearizable_limits(c: argparse.ArgumentParser) -> None:
@@ -117,7 +127,7 @@ def _add_linearizable_limits(c: argparse.ArgumentParser) -> None:
     )
     c.add_argument(
         "--memory-budget",
-        type=_byte_size,
+        type=_memory_size,
         default=None,
         help="memory one part's linearizability search may use, e.g. 512M or 2G; a part that needs more is "
         "unknown, never invalid (default 768M)",
@@ -127,6 +137,22 @@ def _add_linearizable_limits(c: argparse.ArgumentParser) -> None:
         action="store_true",
         help="search every part (key) for linearizability; by default the check ends at the first refuted part",
     )
+
+
+LINEARIZABLE_ONLY_FLAGS = ("init", "time_budget", "time_limit", "memory_budget", "all_parts")
+"""Flags that mean something only to the linearizability checker: refused when it does not run."""
+
+
+def _refuse_linearizable_flags_without_it(args: argparse.Namespace, settings: dict[str, Any], where: str) -> None:
+    if "linearizable" in settings["checkers"]:
+        return
+    given = [f"--{n.replace('_', '-')}" for n in LINEARIZABLE_ONLY_FLAGS if getattr(args, n, None) not in (None, False)]
+    if given:
+        raise UsageError(
+            f"harness.py check: {', '.join(given)} {'is a setting' if len(given) == 1 else 'are settings'} of the "
+            f"linearizability checker, which does not run here (checker {','.join(settings['checkers'])}, {where}); "
+            "add --checker linearizable (or --checker convergence,linearizable)"
+        )
 
 
 def _linearizable_limits(args: argparse.Namespace) -> dict[str, Any]:
@@ -316,7 +342,7 @@ def summary(
     if c is not None:
         lines.append(f"  final reads: {convergence_line(c)}")
     lin = results.get("linearizable")
-    if lin is not None and lin is not results:
+    if lin is not None and results.get("checker") != "linearizable":  # alone, its findings are printed above
         lin_anomalies = lin.get("anomalies", [])
         if lin_anomalies:
             lines.append("  linearizability findings:")
@@ -384,7 +410,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         try:
             init = json.loads(args.init)
         except json.JSONDecodeError as e:
-            raise UsageError(f"harness.py check: --init: not valid JSON ({e})") from None
+            hint = " (a JSON string keeps its quotes: --init '\"\"')" if not args.init.strip() or args.init.strip()[0] not in '{["-0123456789tfn' else ""
+            raise UsageError(f"harness.py check: --init: not valid JSON ({e}){hint}") from None
     if args.model is not None or (args.checker is not None and "linearizable" in args.checker):
         try:
             import checker.linearizable as lin
@@ -403,6 +430,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             if settings_dir is None and history.name in ("history.jsonl", "history.edn"):
                 settings_dir = history.parent
             settings, where = _settings_for(args, settings_dir)
+            _refuse_linearizable_flags_without_it(args, settings, where)
             options = CheckOptions(**{k: settings[k] for k in DEFAULT_SETTINGS}, init=init,
                                    **_linearizable_limits(args))
             results = dict(check(history, options).results)

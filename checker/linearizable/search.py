@@ -144,6 +144,21 @@ except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
     _PAGE = 4096
 
 
+def _cap_reason(memory_budget: int | None, cached: int) -> str:
+    """Why a search stopped at its cap on cached configurations (which the memory budget sets)."""
+    if memory_budget is None:
+        return f"the cap on cached configurations ran out ({cached} configurations cached)"
+    return (f"memory budget of {_size_text(memory_budget)} ran out ({cached} configurations cached, "
+            f"about {BYTES_PER_CONFIGURATION} bytes each)")
+
+
+def _size_text(n: int) -> str:
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return f"{n} bytes"
+
+
 def search(
     cops: list[CompiledOp],
     init: Any,
@@ -385,7 +400,7 @@ def _search(
                         if deadline is not None and perf() > deadline:
                             return outcome("unknown", time_reason)
                         if max_configurations is not None and cached > max_configurations:
-                            return outcome("unknown", f"memory budget ran out ({cached} configurations cached)")
+                            return outcome("unknown", _cap_reason(memory_budget, cached))
                         if rss0 is not None and memory_budget is not None:
                             rss = _rss_bytes()
                             if rss0 < 0:
@@ -710,7 +725,7 @@ def _search_values(
                         if deadline is not None and time.perf_counter() > deadline:
                             return outcome("unknown", time_reason)
                         if max_configurations is not None and len(cache) > max_configurations:
-                            return outcome("unknown", f"memory budget ran out ({len(cache)} configurations cached)")
+                            return outcome("unknown", _cap_reason(memory_budget, len(cache)))
                         if rss0 is not None and memory_budget is not None:
                             rss = _rss_bytes()
                             if rss0 < 0:

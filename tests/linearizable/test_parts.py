@@ -114,7 +114,7 @@ def test_cli_memory_budget_out_exits_2_never_1(tmp_path):
     """harness.py check with a tiny --memory-budget: exit 2 (unknown) naming the memory budget, never 1."""
     proc = _cli(tmp_path, _hard_part(13, "hard"), "--memory-budget", "20K")
     assert proc.returncode == 2, proc.stderr
-    assert "memory budget" in proc.stdout
+    assert "memory budget of 20K ran out" in proc.stdout  # the reason names the budget given
 
 
 def test_cli_time_limit_and_all_parts(tmp_path):
@@ -164,3 +164,32 @@ def test_the_finding_line_says_how_many_keys_were_not_searched():
     assert "1 of 3 keys cannot be linearized (2 not searched" in line and "--all-parts" in line
     every = line_of(check_events(history, "kv", all_parts=True, workers=1))
     assert "2 of 3 keys cannot be linearized" in every and "not searched" not in every
+
+
+def test_cli_prints_each_linearizability_finding_once(tmp_path):
+    """`check --checker linearizable` prints a refuted key's explanation once, not again under a second heading."""
+    done = _cli(tmp_path, _bad("b1"))
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.count("is not linearizable under the kv model") == 1, done.stdout
+
+
+def test_cli_refuses_linearizability_flags_when_that_checker_does_not_run(tmp_path):
+    """--all-parts, --init, --model, --time-limit, --memory-budget without the linearizability checker: exit 254, naming the fix."""
+    path = tmp_path / "h.jsonl"
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "index"}) + "\n" for r in _good("g")))
+    for flags in (["--all-parts"], ["--init", '""'], ["--time-limit", "5"], ["--memory-budget", "1G"]):
+        done = subprocess.run([sys.executable, str(ROOT / "harness.py"), "check", str(path), *flags],
+                              capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert done.returncode == 254, (flags, done.stdout, done.stderr)
+        assert flags[0] in done.stderr and "--checker linearizable" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_cli_bad_limit_values_are_named_plainly(tmp_path):
+    """A bad --time-limit / --memory-budget value is one line naming the flag and what to give, no parser internals."""
+    for flag, value, words in (("--time-limit", "-1", "positive number of seconds"),
+                               ("--memory-budget", "abc", "like 512M or 2G")):
+        done = _cli(tmp_path, _good("g"), flag, value)
+        assert done.returncode == 254
+        assert flag in done.stderr and words in done.stderr and "_positive" not in done.stderr
+        assert "_byte_size" not in done.stderr, done.stderr
