@@ -262,6 +262,21 @@ class RunOptions:
             raise unknown_choice("--mode", [self.mode], tuple(MODES))
         if self.bug is not None and self.bug not in BUGS:
             raise unknown_choice("--bug", [self.bug], tuple(BUGS))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise OptionError(f"--seed must be a whole number, got {self.seed!r}")
+        if not isinstance(self.nemesis, tuple) or not all(isinstance(k, str) for k in self.nemesis):
+            raise OptionError(f"nemesis must be a tuple of fault kinds, got {self.nemesis!r}")
+        bad = [k for k in self.nemesis if k not in NEMESIS_CHOICES or k == "none"]
+        if bad:
+            raise unknown_choice("--nemesis", bad, NEMESIS_CHOICES)
+        if (not isinstance(self.mix, tuple) or len(self.mix) != 3
+                or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in self.mix)):
+            raise OptionError(f"--mix takes three whole numbers put:get:delete, like 5:5:1; got {self.mix!r}")
+        if sum(self.mix) == 0:
+            raise OptionError("--mix needs at least one non-zero weight, like 5:5:1")
+        if not isinstance(self.checkers, tuple) or not self.checkers or any(c not in CHECKERS for c in self.checkers):
+            raise unknown_choice("--checker", [c for c in self.checkers if c not in CHECKERS] if isinstance(
+                self.checkers, tuple) else [str(self.checkers)], CHECKERS)
         return self
 
     def to_json(self) -> dict[str, Any]:
