@@ -24,16 +24,22 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from minikeydb.config import ClusterConfig
 from minikeydb.record import Record
 from minikeydb.ring import Ring
 from minikeydb.wire import peek
 from nemesis import ClusterControl
+
+if TYPE_CHECKING:
+    from .options import RunOptions
+    from .recorder import HistoryRecorder
 
 LEVELS = ("off", "applies", "full")
 """``--journal``: nothing; K, A, Q, C and END records; those and every datagram (S, D)."""
@@ -234,10 +240,28 @@ class JournalControl:
         self._inner.set_clock_offset(node_id, seconds)
 
 
-def open_journal(run_dir: Path, level: str, max_mb: float, mode: str, ring: Ring, nodes: Sequence[str],
-                 replication: int, elapsed: Callable[[], float]) -> Journal | None:
-    """The run's journal at ``level`` (None for ``off``)."""
+def open_journal(options: RunOptions, config: ClusterConfig, recorder: HistoryRecorder) -> Journal | None:
+    """The run's journal beside its history, at ``options.journal_level`` (None for ``off``)."""
+    level = options.journal_level
     if level == "off":
         return None
-    return Journal(run_dir / JOURNAL_NAME, level=level, mode=mode, ring=ring, nodes=nodes, replication=replication,
-                   max_bytes=int(max_mb * 1024 * 1024), elapsed=elapsed)
+    return Journal(recorder.path.parent / JOURNAL_NAME, level=level, mode=options.mode,
+                   ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
+                   replication=config.replicas, max_bytes=int(options.journal_max_mb * 1024 * 1024),
+                   elapsed=recorder.elapsed)
+
+
+@contextmanager
+def journal_open(journal: Journal | None, recorder: HistoryRecorder) -> Iterator[None]:
+    """Close ``journal`` when the block ends: END "done", or "interrupted" when it raised (a signal's
+    cancellation included); results.json's ``journal`` block goes to ``recorder.journal``."""
+    if journal is None:
+        yield
+        return
+    ending = "interrupted"
+    try:
+        yield
+        ending = "done"
+    finally:
+        journal.close(ending)
+        recorder.journal = journal.summary()
