@@ -656,18 +656,18 @@ def _peek_items(kind: int, items: list[Any]) -> list[Any]:
     if kind in (1, 2):  # Put [1, id, key, value, stamp, w] / Delete [2, id, key, stamp, w]
         return [[items[2], items[4 if kind == 1 else 3]]]
     if kind == 10:  # Replicate [10, id, src, [[key, value, stamp], ...]]
-        return [[r[0], r[2]] for r in items[3]]
+        return [[r[0], r[2]] for r in items[3][:PEEK_ITEMS]] + items[3][PEEK_ITEMS:]
     if kind == 13:  # ReadReply [13, id, src, record | null]
         record = items[3]
         return [] if record is None else [[record[0], record[2]]]
     if kind == 15:  # KeyStamps [15, id, src, ranges, [[key, stamp], ...], last]
-        return list(items[4])
+        return items[4]
     if kind == 3:  # Get [3, id, client, key, r, local]
         return [items[3]]
     if kind == 12:  # Read [12, id, src, key]
         return [items[3]]
     if kind == 16:  # Pull [16, id, src, [key, ...]]
-        return list(items[3])
+        return items[3]
     return []
 
 

@@ -94,6 +94,7 @@ class Journal:
         self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
         self._buffer: list[bytes] = []
         self._known: set[str] = set()
+        self._names: dict[str, bytes] = {}  # node ids as JSON, for the D records formatted by hand
         self._pending: dict[bytes, int | list[int]] = {}
         self._next_id = 0
         self.records = 0
@@ -201,8 +202,11 @@ class Journal:
             d = waiting.pop(0)
             if waiting:
                 pending[data] = waiting
+        name = self._names.get(dst)
+        if name is None:
+            name = self._names[dst] = orjson.dumps(dst)
         buffer = self._buffer
-        buffer.append(orjson.dumps(["D", int((self._clock() - self._start) * 1e9), d, dst]))
+        buffer.append(b'["D",%d,%d,%b]' % (int((self._clock() - self._start) * 1e9), d, name))
         if len(buffer) >= CHUNK:
             self._flush()
 
