@@ -414,6 +414,10 @@ async def journal_ab(args: argparse.Namespace) -> None:
           f"seconds={args.seconds:g} rounds={args.rounds}, interleaved):")
     print(f"  without journal {off:,.0f} ops/s, with journal (full) {full:,.0f} ops/s (medians): "
           f"{100 * (full / off - 1):+.1f} % (bar: >= -10 %); journal {records:,} records, {size / 1e6:.1f} MB")
+    paired = statistics.median(f / o for f, o in zip(rates["full"], rates["off"], strict=True))
+    paired_cpu = statistics.median(f / o for f, o in zip(cpu_per_op["full"], cpu_per_op["off"], strict=True))
+    print(f"  paired (each round's with/without, median): ops/s {100 * (paired - 1):+.1f} %, user CPU per op "
+          f"{100 * (paired_cpu - 1):+.1f} %")
     cpu_off, cpu_full = statistics.median(cpu_per_op["off"]), statistics.median(cpu_per_op["full"])
     print(f"  user CPU per op (this process: nodes and clients; system time, fdatasync's above all, left out): "
           f"{cpu_off * 1e6:,.0f} us without, {cpu_full * 1e6:,.0f} us with: {100 * (cpu_full / cpu_off - 1):+.1f} % "

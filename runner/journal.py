@@ -50,6 +50,7 @@ JOURNAL_NAME = "journal.jsonl.gz"
 FORMAT_VERSION = 1
 CHUNK = 4096
 """Records buffered before they are compressed and written together."""
+dumps = orjson.dumps
 PENDING_LIMIT = 200_000
 """Datagrams sent and not yet seen delivered that are remembered (the oldest are forgotten: lost)."""
 
@@ -94,7 +95,6 @@ class Journal:
         self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
         self._buffer: list[bytes] = []
         self._known: set[str] = set()
-        self._names: dict[str, bytes] = {}  # node ids as JSON, for the D records formatted by hand
         self._pending: dict[bytes, int | list[int]] = {}
         self._next_id = 0
         self.records = 0
@@ -172,8 +172,7 @@ class Journal:
             if key not in known:
                 self._key(key)
         buffer = self._buffer
-        buffer.append(orjson.dumps(["S", int((self._clock() - self._start) * 1e9), d, src, dst, kind, fault, copies,
-                                    items]))
+        buffer.append(dumps(("S", int((self._clock() - self._start) * 1e9), d, src, dst, kind, fault, copies, items)))
         if copies:
             pending = self._pending
             waiting = pending.get(data)
@@ -202,11 +201,8 @@ class Journal:
             d = waiting.pop(0)
             if waiting:
                 pending[data] = waiting
-        name = self._names.get(dst)
-        if name is None:
-            name = self._names[dst] = orjson.dumps(dst)
         buffer = self._buffer
-        buffer.append(b'["D",%d,%d,%b]' % (int((self._clock() - self._start) * 1e9), d, name))
+        buffer.append(dumps(("D", int((self._clock() - self._start) * 1e9), d, dst)))
         if len(buffer) >= CHUNK:
             self._flush()
 
@@ -221,7 +217,7 @@ class Journal:
             key = record.key
             if key not in known:
                 self._key(key)
-            buffer.append(orjson.dumps(["A", t, node, key, record.stamp, via, w, record.value is None]))
+            buffer.append(dumps(("A", t, node, key, record.stamp, via, w, record.value is None)))
         if len(buffer) >= CHUNK:
             self._flush()
 
@@ -232,8 +228,7 @@ class Journal:
         if key not in self._known:
             self._key(key)
         buffer = self._buffer
-        buffer.append(orjson.dumps(["Q", int((self._clock() - self._start) * 1e9), node, peer, key, record.stamp,
-                                    reason]))
+        buffer.append(dumps(("Q", int((self._clock() - self._start) * 1e9), node, peer, key, record.stamp, reason)))
         if len(buffer) >= CHUNK:
             self._flush()
 
