@@ -23,6 +23,7 @@ the journal writes one ``END "size-limit"`` record and nothing more.
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,7 +53,8 @@ CHUNK = 4096
 """Records buffered before they are compressed and written together."""
 dumps = orjson.dumps
 PENDING_LIMIT = 200_000
-"""Datagrams sent and not yet seen delivered that are remembered (the oldest are forgotten: lost)."""
+"""Datagrams sent and not yet seen delivered that are remembered; past it the older half is
+forgotten (a copy delivered after that has no D record: it counts as lost)."""
 
 
 def default_level(mode: str) -> str:
@@ -179,8 +181,8 @@ class Journal:
             if waiting is None:
                 # One id, or a list of ids for copies of the same bytes (duplicates, resends).
                 pending[data] = d if copies == 1 else [d] * copies
-                if len(pending) > PENDING_LIMIT:
-                    del pending[next(iter(pending))]
+                if len(pending) > PENDING_LIMIT:  # forget the older half (lost), in one amortised step
+                    self._pending = dict(itertools.islice(pending.items(), PENDING_LIMIT // 2, None))
             elif isinstance(waiting, int):
                 pending[data] = [waiting, *([d] * copies)]
             else:

@@ -255,3 +255,21 @@ def test_udp_run_writes_a_journal(tmp_path: Path) -> None:
     assert result.results["journal"]["complete"] is True
     last = json.loads((result.run_dir / "history.jsonl").read_text().splitlines()[-1])
     assert 0 < records[-1][1] and abs(records[-1][1] - last["time"]) < 5e9  # one clock for both files
+
+
+def test_undelivered_datagrams_are_forgotten_past_the_pending_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past PENDING_LIMIT sends without delivery the older half is forgotten: their late copies get no D record."""
+    import runner.journal
+
+    monkeypatch.setattr(runner.journal, "PENDING_LIMIT", 10)
+    journal = Journal(tmp_path / "j.gz", level="full", mode="sim", ring=Ring(["n1", "n2"], 2, 4), nodes=["n1", "n2"],
+                      replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0)
+    codec = Codec(b"s")
+    datagrams = [codec.encode(Ack(i, "n1")) for i in range(11)]
+    for data in datagrams:
+        journal.sent("n1", "n2", data, None, 1)
+    for data in datagrams:
+        journal.delivered("n2", data)
+    journal.close()
+    _, records = read_journal(tmp_path / "j.gz")
+    assert [r[2] for r in records if r[0] == "D"] == list(range(5, 11))
