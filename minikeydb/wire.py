@@ -652,6 +652,10 @@ KIND_NAMES: dict[int, str] = {kind: _snake(cls.__name__) for kind, cls in _REGIS
 """Wire kind -> lower-case message name (``read_reply``), as the journal names datagrams."""
 
 
+_ITEM_KINDS = frozenset((1, 2, 3, 10, 12, 13, 15, 16))
+"""Kinds whose datagrams ``peek`` lists items of (put, delete, get, replicate, read, read_reply, key_stamps, pull)."""
+
+
 def _peek_items(kind: int, items: list[Any]) -> list[Any]:
     if kind in (1, 2):  # Put [1, id, key, value, stamp, w] / Delete [2, id, key, stamp, w]
         return [[items[2], items[4 if kind == 1 else 3]]]
@@ -687,6 +691,8 @@ def peek(data: bytes) -> tuple[str, list[Any]]:
         name = KIND_NAMES.get(kind) if type(kind) is int else None
         if name is None:
             return "?", []
+        if kind not in _ITEM_KINDS:  # reply, ack, digests, stats: nothing to list
+            return name, []
         out = _peek_items(kind, items)
         if len(out) > PEEK_ITEMS:
             out = [*out[: PEEK_ITEMS - 1], ["...", len(out) - PEEK_ITEMS + 1]]
