@@ -331,9 +331,9 @@ class JournaledCluster:
         self.nodes = nodes
         self.journal = journal
 
-    def switch(self, on: bool) -> None:
+    def switch(self, on: bool, datagrams: bool = True) -> None:
         observer = self.journal if on else None
-        self.network.observer = observer
+        self.network.observer = observer if datagrams else None
         for node in self.nodes:
             node.replica.observer = observer
             node.replicator.observer = observer
@@ -397,7 +397,7 @@ async def journal_ab(args: argparse.Namespace) -> None:
             await preload(config, args.keys)
             for round_number in range(args.rounds):
                 for level in ("off", "full") if round_number % 2 == 0 else ("full", "off"):
-                    cluster.switch(level == "full")
+                    cluster.switch(level == "full", datagrams=args.journal == "ab")
                     cpu_before = os.times().user
                     rate, failed = await cluster_round(config, args.clients, args.seconds, args.keys, round_number,
                                                        cluster.client)
@@ -412,7 +412,8 @@ async def journal_ab(args: argparse.Namespace) -> None:
     off, full = statistics.median(rates["off"]), statistics.median(rates["full"])
     print(f"journal cost (in-process cluster behind a healthy FaultyNetwork, as in udp mode; clients={args.clients} "
           f"seconds={args.seconds:g} rounds={args.rounds}, interleaved):")
-    print(f"  without journal {off:,.0f} ops/s, with journal (full) {full:,.0f} ops/s (medians): "
+    level = "full" if args.journal == "ab" else "applies"
+    print(f"  without journal {off:,.0f} ops/s, with journal ({level}) {full:,.0f} ops/s (medians): "
           f"{100 * (full / off - 1):+.1f} % (bar: >= -10 %); journal {records:,} records, {size / 1e6:.1f} MB")
     paired = statistics.median(f / o for f, o in zip(rates["full"], rates["off"], strict=True))
     paired_cpu = statistics.median(f / o for f, o in zip(cpu_per_op["full"], cpu_per_op["off"], strict=True))
@@ -494,9 +495,9 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=1000)
     parser.add_argument("--fsync", choices=["inline", "thread"], default="inline",
                         help="where the nodes' group-commit fsync runs (the config's fsync setting)")
-    parser.add_argument("--journal", choices=["off", "ab"], default="off",
+    parser.add_argument("--journal", choices=["off", "ab", "ab-applies"], default="off",
                         help="ab: the journal's cost instead: one in-process cluster wrapped as in udp mode, rounds "
-                        "alternating journal off and full (issue #15)")
+                        "alternating journal off and full (issue #15); ab-applies: the same with the applies level (no datagrams)")
     parser.add_argument("--profile-node", type=Path, default=None, metavar="FILE",
                         help="processes mode: run n1 under cProfile, save to FILE and print the top entries")
     args = parser.parse_args()
@@ -506,7 +507,7 @@ def main() -> int:
         parser.error("--clients, --seconds, --rounds and --keys must be positive")
     if args.profile_node is not None:
         args.profile_node = args.profile_node.resolve()
-    if args.journal == "ab":
+    if args.journal in ("ab", "ab-applies"):
         if args.mode != "inprocess":
             parser.error("--journal ab needs --mode inprocess (the harness journals in-process clusters)")
         trio.run(journal_ab, args)
