@@ -25,14 +25,16 @@ import trio
 from minikeydb.config import ClusterConfig
 from minikeydb.defects import Defect
 from minikeydb.node import Node
+from minikeydb.observe import ApplyObserver
 from minikeydb.server import build_node, open_log_storage
 from minikeydb.storage import Storage
 from minikeydb.testing.seeds import Seeds
 from minikeydb.transport import Transport, UdpTransport, free_udp_ports
 from minikeydb.wire import Codec
-from nemesis import FaultSchedule, FaultyNetwork, InProcessControl, SkewableClock
+from nemesis import ClusterControl, FaultSchedule, FaultyNetwork, InProcessControl, SkewableClock
 
 from .final_reads import FinalReadReport
+from .journal import JournalControl, journal_open, open_journal
 from .options import RunOptions
 from .phases import drive
 from .progress import ProgressLine
@@ -92,8 +94,10 @@ class InProcessCluster:
         *,
         bug: str | None = None,
         wall: Callable[[], float] | None = None,
+        observer: ApplyObserver | None = None,
     ) -> None:
         self.config = config
+        self.observer = observer
         self.backend = backend
         self.network = network
         self.clocks = clocks
@@ -128,7 +132,7 @@ class InProcessCluster:
         storage = self.backend.open_storage(node_id)
         node = build_node(
             self.config, node_id, transport, storage, codec=self.codec, rng=rng,
-            wall=self.clocks[node_id], defect=Defect.named(self.bug),
+            wall=self.clocks[node_id], defect=Defect.named(self.bug), observer=self.observer,
         )
         with trio.CancelScope() as scope:
             life = _Incarnation(node, storage, transport, scope)
@@ -188,18 +192,25 @@ async def run_in_process(
     """Every node in this process behind the nemesis's faulty network (``udp`` and ``sim`` modes)."""
     network = FaultyNetwork(Seeds(options.seed).rng("network"), {n.id: n.peer_address for n in config.nodes})
     clocks = {n: SkewableClock(wall) for n in config.node_ids}
-    async with trio.open_nursery() as nursery:
-        network.attach(nursery)
-        cluster = InProcessCluster(config, backend, network, clocks, codec, options.seed, bug=options.bug)
-        await nursery.start(cluster.run)
-        control = InProcessControl(network, clocks, cluster.crash, cluster.restart)
-        client_transport = network.wrap(await client_endpoint(), None)
-        try:
-            report = await drive(options, config, schedule, recorder, network, control,
-                                 client_transport, codec, progress, pace=pace, walls=clocks)
-        finally:
-            client_transport.close()
-        nursery.cancel_scope.cancel()
+    journal = open_journal(options, config, recorder)
+    if journal is not None and journal.level == "full":
+        network.observer = journal
+    with journal_open(journal, recorder):
+        async with trio.open_nursery() as nursery:
+            network.attach(nursery)
+            cluster = InProcessCluster(config, backend, network, clocks, codec, options.seed, bug=options.bug,
+                                       observer=journal)
+            await nursery.start(cluster.run)
+            control: ClusterControl = InProcessControl(network, clocks, cluster.crash, cluster.restart)
+            if journal is not None:
+                control = JournalControl(control, journal)
+            client_transport = network.wrap(await client_endpoint(), None)
+            try:
+                report = await drive(options, config, schedule, recorder, network, control,
+                                     client_transport, codec, progress, pace=pace, walls=clocks)
+            finally:
+                client_transport.close()
+            nursery.cancel_scope.cancel()
     return report
 
 

@@ -91,6 +91,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--name", default=None, help="name for the run directory (default from the nemesis)")
     g.add_argument("-v", "--verbose", action="store_true", default=None,
                    help="message-level node logs in nodes/*.log")
+    g.add_argument("--journal", default=None, metavar="off|applies|full",
+                   help="journal.jsonl.gz of the run: every datagram and apply (full), or applies and queued "
+                   "records only; default full in sim and udp modes, off in processes mode (its nodes apply in "
+                   "other processes, out of the harness's sight)")
+    g.add_argument("--journal-max-mb", type=float, default=None,
+                   help="the journal stops at this many MiB compressed, with a size-limit record "
+                   f"(default {d.journal_max_mb:g})")
 
 
 PARSED: dict[str, tuple[str, Any]] = {

@@ -212,6 +212,8 @@ def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecor
         "anomalies": [],
         "stats": {"workload": throughput},
     }
+    if recorder.journal is not None:
+        results["journal"] = recorder.journal
     write_json(run_dir / "results.json", results)
     update_latest(Path(options.out), run_dir)
 
@@ -232,6 +234,8 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     throughput = recorder.throughput(options.time_limit, options.rate)
     results["stats"]["workload"] = throughput
     results["stats"]["node_logs"] = scan_node_logs(run_dir / "nodes")
+    if recorder.journal is not None:
+        results["journal"] = recorder.journal
     write_json(run_dir / "results.json", results)
     done.append("results.json")
     record_achieved(run_dir / "run.json", throughput)
