@@ -21,7 +21,7 @@ from minikeydb.wire import KIND_NAMES, Ack, Codec, Get, Pull, Put, ReadReply, Re
 from nemesis.faulty_network import FaultyNetwork
 from runner.journal import Journal
 from runner.options import OptionError, RunOptions
-from runner.run import execute
+from runner.run import run as execute
 from tests.sim.runs import history_digest, run_short
 
 
