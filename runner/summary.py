@@ -178,6 +178,21 @@ def _shortfall(run: RunResult, scan: _Scan) -> str | None:
             f" = {c / cycle:.0f} ops/s; raise --concurrency{advice}")
 
 
+def _journal_line(journal: Any) -> list[str]:
+    """Where the journal is, and whether it is cut short (size limit, interruption): one line, or none."""
+    if not isinstance(journal, dict):
+        return []
+    size = f"{journal.get('records', 0):,} records, {journal.get('bytes', 0) / 1e6:.1f} MB"
+    if journal.get("end") == "size-limit":
+        state = ("STOPPED at the size limit (--journal-max-mb): later events are missing, figures from it are "
+                 "partial")
+    elif journal.get("end") == "interrupted":
+        state = "cut short by the interruption"
+    else:
+        state = "complete"
+    return [f"  journal: {journal.get('path')} ({journal.get('level')}, {size}), {state}"]
+
+
 def format_summary(run: RunResult) -> str:
     o = run.options
     r: dict[str, Any] = run.results
@@ -235,8 +250,9 @@ def format_summary(run: RunResult) -> str:
     lines += [
         "",
         f"  files:  {run.run_dir}/  "
-        + "  ".join(n for n in ("history.jsonl", "run.json", "results.json", "report.html")
+        + "  ".join(n for n in ("history.jsonl", "run.json", "results.json", "report.html", "journal.jsonl.gz")
                     if (run.run_dir / n).is_file()),
+        *_journal_line(r.get("journal")),
         f"  replay: python harness.py replay {run.run_dir}",
         f"  took {run.elapsed:.1f} s",
         "",
