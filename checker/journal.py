@@ -77,7 +77,7 @@ class Send(NamedTuple):
     kind: str
     fault: str | None  # None: delivered normally; else the fault that decided its fate
     copies: int  # deliveries scheduled (0 = lost)
-    items: tuple[tuple[Key, Stamp | None], ...]  # (key, stamp) or (key, None) for get/read/pull keys
+    items: tuple[tuple[Key, Stamp | None], ...]  # (key, stamp), or (key, None) for the keys of get/read/pull
     more: int  # items left out by the producer (the "...", n_more tail), 0 when none
 
 
@@ -416,8 +416,11 @@ def _items(v: Any) -> tuple[tuple[tuple[Key, Stamp | None], ...], int]:
     out: list[tuple[Key, Stamp | None]] = []
     more = 0
     for i, it in enumerate(v):
+        if isinstance(it, str | int) and not isinstance(it, bool) and it != "...":
+            out.append((it, None))  # a key alone (get, read, pull)
+            continue
         if not isinstance(it, list) or not 1 <= len(it) <= 2:
-            raise _Bad(f"items[{i}]", f"expected [key, stamp] or [key], got {_describe(it)}")
+            raise _Bad(f"items[{i}]", f"expected [key, stamp] or a key, got {_describe(it)}")
         if it[0] == "..." and len(it) == 2 and i == len(v) - 1 and _is_int(it[1]):
             more = it[1]
             continue

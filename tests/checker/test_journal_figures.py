@@ -7,7 +7,7 @@ from typing import Any
 
 from checker.api import check
 from checker.convergence import check_events
-from checker.journal_figures import SOURCE_FINAL_READS, SOURCE_JOURNAL, convergence_headline
+from checker.findings import SOURCE_FINAL_READS, SOURCE_JOURNAL, convergence_headline
 from tests.checker.builder import History
 from tests.checker.journal_builder import JournalBuilder, stamp
 

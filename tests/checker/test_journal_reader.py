@@ -49,10 +49,12 @@ def test_truncated_item_list_and_missing_end(tmp_path: Path) -> None:
     """An item list cut at 64 keeps the count of the rest; a journal without END is not complete."""
     j = JournalBuilder()
     j.send(1, "n1", "n2", "key_stamps", [["k1", stamp(5)], ["...", 70]])
+    j.send(2, "client", "n2", "get", ["k1"])
     path = j.write(tmp_path / "j.jsonl.gz")
     jr = load_journal(path)
     s = jr.sends_for("k1")[0]
     assert s.more == 70 and s.items == (("k1", (5, 0, "c1")),)
+    assert jr.sends_for("k1")[1].items == (("k1", None),)  # a get's items are keys alone
     assert jr.end is None and not jr.complete
 
 
