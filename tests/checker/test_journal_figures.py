@@ -179,3 +179,40 @@ def test_no_journal_checks_as_before(tmp_path: Path) -> None:
     assert c["after_last_heal_s"] == before["stats"]["convergence"][-1]["all_agreed_after_s"]
     assert "upper bound" in (convergence_headline(c) or "") and "quiescence" in c["how"]
     assert "faults" not in r  # no fault windows in this history: nothing to say
+
+
+def test_check_report_and_bad_journal_on_the_command_line(tmp_path: Path, capsys: Any) -> None:
+    """`check` prints the journal's figure and the faults sentence; the report shows both; a bad journal exits 254 in one line."""
+    from checker.cli import main
+    from checker.report import write_report
+
+    _partition_then_heal(tmp_path)
+    assert main(["check", str(tmp_path)]) in (0, 2)
+    out = capsys.readouterr().out
+    assert "convergence: converged 0.060 s after the last heal at 0.200 s (measured from the journal)" in out
+    assert "the faults bit: 1 datagrams dropped" in out
+    page = write_report(tmp_path).read_text()
+    assert "converged after last heal (journal)<b>0.060 s" in page and "<b>Faults:</b> The faults bit" in page
+    j = JournalBuilder().replicas("k1").raw(b'["A", 1, "n1", "k1", "nostamp", "client", true, false]')
+    j.write(tmp_path / "journal.jsonl.gz")
+    assert main(["check", str(tmp_path)]) == 254
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "journal.jsonl.gz: line 3: field 'stamp'" in err[0]
+
+
+def test_pbs_curve_split_healthy_and_under_faults(tmp_path: Path) -> None:
+    """A fresh read with no fault open counts as healthy, a stale one under a partition as under faults; a sentence says how to read it."""
+    h = History()
+    h.put(0, "k1", "a")
+    h.at(0.010)
+    h.get(1, "k1", "a")  # healthy, fresh
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1"], ["n2"]]})
+    h.put(0, "k1", "b")
+    h.at(0.150)
+    h.get(1, "k1", "a")  # under the partition, stale
+    r = check(h.events).results
+    split = r["stats"]["pbs_by_fault"]
+    assert [(q["reads"], q["probability"]) for q in split["healthy"]] == [(1, 1.0)]
+    assert [(q["reads"], q["probability"]) for q in split["under_faults"]] == [(1, 0.0)]
+    assert sum(q["reads"] for q in r["stats"]["pbs"]) == 2
+    assert "1 - P is the probability that such a read is stale" in split["how_to_read"]
