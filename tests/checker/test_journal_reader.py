@@ -103,3 +103,11 @@ def test_find_journal_missing_is_none(tmp_path: Path) -> None:
     assert find_journal(tmp_path) is None and find_journal(None) is None
     (tmp_path / "journal.jsonl.gz").write_bytes(gzip.compress(b'{"journal": 1}\n'))
     assert find_journal(tmp_path) == tmp_path / "journal.jsonl.gz"
+
+
+def test_records_of_some_kinds_only(tmp_path: Path) -> None:
+    """records(kinds) yields only those kinds (K and END always), and still counts and remembers the rest."""
+    jr = load_journal(_sample(tmp_path))
+    got = [type(r).__name__ for r in jr.records(("A",))]
+    assert set(got) == {"Replicas", "Apply", "End"} and got.count("Apply") == 3
+    assert jr.record_count == 11 and jr.complete
