@@ -145,7 +145,7 @@ class _JournalPass:
         self.done = array("q", [-1]) * len(stamps)
         self.replicas: dict[Key, tuple[str, ...]] = {}
         self.ptr: dict[tuple[Key, str], int] = {}
-        self.current: dict[tuple[Key, str], Stamp] = {}
+        self.current: dict[tuple[Key, str], Stamp | None] = {}  # None: absent or deleted
         self.disagreeing: set[Key] = set()
         self.agreed_since: int | None = 0  # when the set of disagreeing keys last became empty
         self.end: End | None = None
@@ -201,9 +201,11 @@ class _JournalPass:
                 i += 1
             self.ptr[pk] = i
         if a.won:
-            self.current[(key, node)] = stamp
-            first = self.current.get((key, reps[0]))
-            agree = first is not None and all(self.current.get((key, r)) == first for r in reps[1:])
+            # What a read of this replica would return: a tombstone reads as absent, whatever its stamp.
+            self.current[(key, node)] = None if a.deleted else stamp
+            cur = self.current
+            first = cur.get((key, reps[0]), None)
+            agree = all(cur.get((key, r), None) == first for r in reps[1:])
             was_empty = not self.disagreeing
             if agree:
                 self.disagreeing.discard(key)
@@ -365,8 +367,7 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
     out["keys_not_agreed"] = len(jp.disagreeing)
     if jp.disagreeing:
         out["examples_not_agreed"] = [
-            {"key": k, "versions": {n: (list(jp.current[(k, n)]) if (k, n) in jp.current else None)
-                                    for n in jp.replicas[k]}}
+            {"key": k, "versions": {n: _version(jp.current, k, n) for n in jp.replicas[k]}}
             for k in sorted(jp.disagreeing, key=str)[:MAX_EXAMPLES]
         ]
     out["last_heal_s"] = None if last is None else _s(last)
@@ -380,6 +381,14 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
         out["all_agreed_at_s"] = _s(max(agreed_at, last))
     out["how"] = _how(out)
     return out
+
+
+def _version(current: dict[tuple[Key, str], Stamp | None], key: Key, node: str) -> list[Any] | str | None:
+    """A replica's version for people: its stamp, ``"deleted"``, or None (it never applied one)."""
+    if (key, node) not in current:
+        return None
+    st = current[(key, node)]
+    return "deleted" if st is None else list(st)
 
 
 def _holders(jp: _JournalPass, key: Key, stamp: Stamp) -> list[str]:

@@ -216,3 +216,17 @@ def test_pbs_curve_split_healthy_and_under_faults(tmp_path: Path) -> None:
     assert [(q["reads"], q["probability"]) for q in split["under_faults"]] == [(1, 0.0)]
     assert sum(q["reads"] for q in r["stats"]["pbs"]) == 2
     assert "1 - P is the probability that such a read is stale" in split["how_to_read"]
+
+
+def test_two_tombstones_agree_like_the_reads_of_them(tmp_path: Path) -> None:
+    """Replicas holding different tombstones (or a tombstone and nothing) agree: each reads as absent."""
+    h = History()
+    _acked(h, 0, "k1", None, A, 10, f="delete")
+    _nemesis(h, 0.05, "heal")
+    j = JournalBuilder()
+    j.apply(5, "n1", "k1", A, deleted=True).apply(6, "n2", "k1", A, via="n1", deleted=True)
+    j.apply(7, "n3", "k1", B, via="n2", deleted=True).apply(8, "n3", "k2", C, via="n2")
+    j.apply(60, "n1", "k2", C, via="n3").apply(70, "n2", "k2", C, via="n3").end(100)
+    c = check(_run_dir(tmp_path, h, j)).results["convergence"]
+    assert c["keys_not_agreed"] == 0 and c["after_last_heal_s"] == 0.02
+    assert c["writes"]["never_on_all_replicas"] == 0  # n3's newer tombstone holds "A or newer"
