@@ -230,3 +230,18 @@ def test_two_tombstones_agree_like_the_reads_of_them(tmp_path: Path) -> None:
     c = check(_run_dir(tmp_path, h, j)).results["convergence"]
     assert c["keys_not_agreed"] == 0 and c["after_last_heal_s"] == 0.02
     assert c["writes"]["never_on_all_replicas"] == 0  # n3's newer tombstone holds "A or newer"
+
+
+def test_applies_level_journal_sees_crashes_but_not_datagrams(tmp_path: Path) -> None:
+    """A journal at level "applies" (no S records) counts crashed nodes; a partition's datagram effects stay unknown."""
+    h = History()
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1"], ["n2", "n3"]]})
+    _nemesis(h, 0.2, "partition-stop")
+    _nemesis(h, 0.3, "crash-start", {"nodes": ["n3"]})
+    _nemesis(h, 0.4, "crash-stop")
+    j = JournalBuilder(level="applies")
+    j.lifecycle(300, "n3", "crash").lifecycle(400, "n3", "restart").end(500)
+    f = check(_run_dir(tmp_path, h, j)).results["faults"]
+    part, crash = f["bite"]
+    assert part["datagrams"] is None and part["bit"] is None
+    assert crash["nodes_crashed"] == ["n3"] and crash["bit"] is True and f["changed_nothing"] is False
