@@ -595,6 +595,25 @@ def _journal_results(history: Path, run_dir: Path, fresh: CheckResult, have: boo
     return out
 
 
+def _bite_html(faults: dict[str, Any]) -> str:
+    """One row per fault window: what it did to datagrams, nodes and operations."""
+    bite = faults.get("bite") or []
+    if not bite:
+        return ""
+    rows = []
+    for e in bite:
+        d = e.get("datagrams")
+        dg = "not journalled" if d is None else (
+            f"{d['dropped']:,} dropped, {d['delayed']:,} delayed, {d['duplicated']:,} duplicated, "
+            f"{d['reordered']:,} reordered of {d['sent']:,} sent")
+        nodes = ", ".join([f"{n} crashed" for n in e["nodes_crashed"]] + [f"{n} paused" for n in e["nodes_paused"]])
+        ops = e["ops"]
+        bit = {True: "yes", False: "NO: changed nothing"}.get(e.get("bit"), "cannot tell")
+        rows.append([e["kind"], f"{e['start_s']:.3f}-{e['stop_s']:.3f} s", dg, nodes or "none",
+                     f"{ops['failed']:,} failed, {ops['timed_out']:,} timed out of {ops['invoked']:,}", bit])
+    return _table(rows, ["fault", "window", "datagrams", "nodes", "operations", "bit?"])
+
+
 def _convergence_card(c: dict[str, Any] | None, entry: dict[str, Any] | None) -> tuple[str, str]:
     """The summary card: the journal's exact time after the last heal when there is one, else the bound."""
     if c and c.get("source") == SOURCE_JOURNAL:
@@ -719,6 +738,9 @@ def write_report(
             f"<details><summary>run.json</summary><pre>{_esc(json.dumps(cfg, indent=2)[:20000])}</pre></details>"
         )
     body.append("<h2>Timeline</h2>" + timeline_svg + f"<p class='note'>{_esc(timeline_note)}</p>")
+    bite_html = _guard(lambda: _bite_html(results.get("faults") or {}))
+    if bite_html:
+        body.append("<h2>Did the faults bite?</h2>" + bite_html)
     body.append("<h2>Latency</h2>" + _guard(lambda: _latency(c, windows, heals)))
     body.append("<h2>Staleness</h2>" + _guard(lambda: _staleness(stats)))
     body.append("<h2>Convergence after the heal</h2>" + _guard(lambda: _convergence(agreement, heals, entry)))
