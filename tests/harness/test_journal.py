@@ -194,7 +194,7 @@ def test_datagram_records_match_the_fault_layer_counters(tmp_path: Path) -> None
         nodes = {f"n{i}": ("mem", i) for i in range(1, 4)}
         faulty = FaultyNetwork(random.Random(5), nodes)
         journal = Journal(path, level="full", mode="sim", ring=Ring(list(nodes), 3, 8), nodes=list(nodes),
-                          replication=3, max_bytes=10**9, elapsed=lambda: trio.current_time() - clock_start)
+                          replication=3, max_bytes=10**9, clock=trio.current_time, start=clock_start)
         faulty.observer = journal
         codec = Codec(b"s")
         ends = {n: faulty.wrap(network.endpoint(a), n) for n, a in nodes.items()}
