@@ -21,6 +21,7 @@ streamed. Memory follows the number of acknowledged writes and keys, never the j
 from __future__ import annotations
 
 import bisect
+import sys
 from array import array
 from collections.abc import Iterable
 from pathlib import Path
@@ -101,7 +102,7 @@ class HistoryFacts:
             and isinstance(st[2], str) and "key" in ev
         ):
             self.keys.append(ev["key"])
-            self.stamps.append((st[0], st[1], st[2]))
+            self.stamps.append((st[0], st[1], sys.intern(st[2])))  # a handful of writer ids, millions of writes
             self.acks.append(t)
         else:
             self.without_stamp += 1
