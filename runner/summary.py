@@ -12,7 +12,15 @@ from typing import Any
 import attrs
 import orjson
 
-from checker.findings import checker_findings, clock_skew_note, finding_line, linearizability_note, plural
+from checker.findings import (
+    checker_findings,
+    clock_skew_note,
+    convergence_headline,
+    faults_sentence,
+    finding_line,
+    linearizability_note,
+    plural,
+)
 from nemesis.schedule import left_out
 
 from .node_logs import describe
@@ -224,6 +232,12 @@ def format_summary(run: RunResult) -> str:
         n = len(f.disagreeing)
         lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {plural(n, 'key')} still "
                      f"differ{'s' if n == 1 else ''} between replicas ({shown})")
+    headline = convergence_headline(r.get("convergence"))
+    if headline:  # the journal's exact figure (or the final reads' bound, labelled so)
+        lines.append(f"  convergence: {headline}")
+    bite = faults_sentence(r.get("faults") or {})
+    if bite:
+        lines.append(f"  {bite}")
     anomalies = r.get("anomalies", [])
     verdict = VERDICT_WORDS.get(r.get("valid"), str(r.get("valid")))
     lines.append("")
