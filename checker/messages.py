@@ -1,0 +1,557 @@
+"""The messages behind each anomaly: from a run's journal, the datagrams and applies of one key.
+
+A history says *what* went wrong (a lost write, a resurrected delete, replicas that disagree);
+the journal (``journal.jsonl.gz``, format in docs/HISTORY.md) says *why*: which datagram carrying
+the version was dropped, which replica never got it, which repair brought an old value back.
+For one anomaly this module
+
+- names the version that should have won (the newer write, or the newest version any replica
+  holds at the end) and, for every replica that does not hold it, the message that decided it:
+  a dropped datagram, a merge the version lost, or the apply (with the Q record's reason:
+  replication, hint, read-repair, anti-entropy, pull) that copied an older version over it;
+- picks the time windows that matter (the proving operations, the applies and datagrams of the
+  versions involved, the decisive messages), not the first N events, and bounds what is drawn
+  (``MAX_DRAWN``), counting what was left out.
+
+``checker.spacetime`` draws the result. Only the records of the anomalies' keys are kept while
+the journal is read, so a journal of any size costs one streaming pass.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+
+MAX_DRAWN = 300  # datagrams + applies drawn per diagram; the rest are counted, not drawn
+MAX_WINDOWS = 3  # time windows per diagram (the axis is broken between them)
+MAX_CLAUSES = 4  # lagging replicas named one by one in the explanation
+CLIENT = "clients"  # the lane of every client endpoint
+JOURNAL_NAME = "journal.jsonl.gz"
+
+Stamp = tuple[Any, ...]  # (physical_us, logical, writer id), compared as the store compares them
+
+KIND_NAMES = {
+    "replicate": "Replicate",
+    "read_reply": "ReadReply",
+    "key_stamps": "KeyStamps",
+    "put": "Put",
+    "delete": "Delete",
+    "get": "Get",
+    "read": "Read",
+    "pull": "Pull",
+    "reply": "Reply",
+    "ack": "Ack",
+    "digests": "Digests",
+}
+REASON_WORDS = {
+    "replication": "replication",
+    "hint": "a hint",
+    "read-repair": "read repair",
+    "anti-entropy": "anti-entropy",
+    "pull": "an anti-entropy pull",
+}
+
+
+def _stamp(x: Any) -> Stamp | None:
+    return tuple(x) if isinstance(x, list) and len(x) == 3 else None
+
+
+@attrs.define(slots=True)
+class Send:
+    """An S record as far as one key is concerned: ``stamp`` is the version it carries of the key."""
+
+    t: int
+    d: int
+    src: str
+    dst: str
+    kind: str
+    fault: str | None
+    copies: int
+    stamp: Stamp | None
+    delivered: list[int] = attrs.Factory(list)  # delivery times (one per copy)
+
+
+@attrs.define(slots=True, frozen=True)
+class Apply:
+    t: int
+    node: str
+    stamp: Stamp
+    via: str
+    won: bool
+    deleted: bool
+
+
+@attrs.define(slots=True, frozen=True)
+class Queued:
+    t: int
+    node: str
+    peer: str
+    stamp: Stamp
+    reason: str
+
+
+@attrs.define(slots=True)
+class KeyLog:
+    """Everything the journal says about one key, in journal order."""
+
+    key: Any
+    replicas: list[str] = attrs.Factory(list)
+    sends: list[Send] = attrs.Factory(list)
+    applies: list[Apply] = attrs.Factory(list)
+    queued: list[Queued] = attrs.Factory(list)
+
+
+@attrs.define(slots=True)
+class JournalExtract:
+    """The parts of a journal the report needs: header, per-key logs, node lifecycle, how it ended."""
+
+    path: Path
+    level: str
+    nodes: list[str]
+    keys: dict[Any, KeyLog]
+    lifecycle: list[tuple[int, str, str]]  # (t, node, crash|restart|pause|resume)
+    end: str | None  # "done", "size-limit", "interrupted"; None when the file has no END
+
+
+class JournalError(ValueError):
+    """A journal that cannot be read: the message names the file, the line and the field."""
+
+
+def find_journal(run_dir: Path) -> Path | None:
+    p = run_dir / JOURNAL_NAME
+    return p if p.is_file() else None
+
+
+def _records(path: Path) -> Iterator[tuple[int, bytes]]:
+    # TODO(j2): replace with checker.journal's reader once merged (same records, validated).
+    try:
+        with gzip.open(path, "rb") as f:
+            yield from enumerate(f, 1)
+    except (OSError, EOFError) as e:  # a truncated gzip stream: keep what was read
+        if not isinstance(e, EOFError) and "gzip" not in str(e).lower() and "compressed" not in str(e).lower():
+            raise JournalError(f"{path}: {e}") from None
+
+
+def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
+    """One streaming pass over ``path``, keeping only the records of ``keys`` (and the lifecycle)."""
+    wanted = set(keys)
+    tokens = [orjson.dumps(k) for k in wanted]
+    logs: dict[Any, KeyLog] = {k: KeyLog(k) for k in wanted}
+    by_d: dict[int, list[Send]] = {}
+    lifecycle: list[tuple[int, str, str]] = []
+    header: dict[str, Any] = {}
+    nodes: set[str] = set()
+    end = None
+    for n, line in _records(path):
+        if n == 1:
+            try:
+                header = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise JournalError(f"{path}: line 1: not a journal header") from None
+            if not isinstance(header, dict) or header.get("journal") != 1:
+                raise JournalError(f"{path}: line 1: field 'journal': expected 1")
+            nodes = {str(x) for x in header.get("nodes") or []}
+            continue
+        if line.startswith(b'["D"'):
+            if not by_d:
+                continue
+            try:
+                _, t, d, _dst = orjson.loads(line)
+            except (orjson.JSONDecodeError, ValueError):
+                raise JournalError(f"{path}: line {n}: malformed D record") from None
+            for s in by_d.get(d, ()):
+                s.delivered.append(t)
+            continue
+        if not (line.startswith((b'["C"', b'["END"')) or any(tok in line for tok in tokens)):
+            continue
+        try:
+            r = orjson.loads(line)
+            typ = r[0]
+            if typ == "S":
+                _, t, d, src, dst, kind, fault, copies, items = r
+                for it in items:
+                    if it and it[0] in wanted:
+                        src, dst = str(src), str(dst)
+                        s = Send(t, d, src if src in nodes else CLIENT, dst if dst in nodes else CLIENT,
+                                 kind, fault, copies,
+                                 _stamp(it[1]) if len(it) > 1 else None)
+                        logs[it[0]].sends.append(s)
+                        by_d.setdefault(d, []).append(s)
+            elif typ == "A":
+                _, t, node, key, stamp, via, won, deleted = r
+                if key in wanted:
+                    logs[key].applies.append(Apply(t, node, _stamp(stamp) or (), str(via), bool(won), bool(deleted)))
+            elif typ == "Q":
+                _, t, node, peer, key, stamp, reason = r
+                if key in wanted:
+                    logs[key].queued.append(Queued(t, node, peer, _stamp(stamp) or (), reason))
+            elif typ == "K":
+                if r[1] in wanted:
+                    logs[r[1]].replicas = [str(x) for x in r[2]]
+            elif typ == "C":
+                lifecycle.append((r[1], str(r[2]), str(r[3])))
+            elif typ == "END":
+                end = str(r[2])
+        except (orjson.JSONDecodeError, ValueError, TypeError, IndexError):
+            raise JournalError(f"{path}: line {n}: malformed {line[:8]!r}... record") from None
+    return JournalExtract(
+        path, str(header.get("level", "full")), [str(x) for x in header.get("nodes", [])], logs, lifecycle, end
+    )
+
+
+# -- what the history says about the key's versions ---------------------------------------------
+
+
+def fmt_t(t: int | float | None) -> str:
+    return "?" if t is None else f"{t / 1e9:.2f} s"
+
+
+@attrs.define(slots=True)
+class Versions:
+    """Stamp -> a name a person knows (the value written, or "the delete"), from the history."""
+
+    label: dict[Stamp, str] = attrs.Factory(dict)
+    by_value: dict[str, Stamp] = attrs.Factory(dict)
+    write_t: dict[Stamp, int] = attrs.Factory(dict)  # completion time of the write
+
+    @classmethod
+    def of(cls, key_events: list[dict[str, Any]], log: KeyLog) -> Versions:
+        v = cls()
+        for e in key_events:
+            meta = e.get("meta")
+            st = _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
+            if st is None or e.get("type") != "ok":
+                continue
+            if e.get("f") in ("put", "write"):
+                v.label.setdefault(st, _vs(e.get("value")))
+                v.by_value.setdefault(orjson.dumps(e.get("value")).decode(), st)
+                if e.get("time") is not None:
+                    v.write_t.setdefault(st, e["time"])
+            elif e.get("f") == "delete":
+                v.label.setdefault(st, "the delete")
+                if e.get("time") is not None:
+                    v.write_t.setdefault(st, e["time"])
+            elif e.get("f") in ("get", "read") and e.get("value") is not None:
+                v.label.setdefault(st, _vs(e.get("value")))
+                v.by_value.setdefault(orjson.dumps(e.get("value")).decode(), st)
+        for a in log.applies:
+            if a.stamp not in v.label:
+                v.label[a.stamp] = "a delete" if a.deleted else f"version {_short_stamp(a.stamp)}"
+        return v
+
+    def name(self, st: Stamp | None) -> str:
+        if st is None:
+            return "nothing"
+        return self.label.get(st) or f"version {_short_stamp(st)}"
+
+    def of_value(self, value: Any) -> Stamp | None:
+        return self.by_value.get(orjson.dumps(value).decode())
+
+
+def _vs(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _short_stamp(st: Stamp) -> str:
+    return f"{st[0] / 1e6:.3f}s/{st[1]}/{str(st[2])[:6]}"
+
+
+# -- the story of one anomaly --------------------------------------------------------------------
+
+
+@attrs.define(slots=True)
+class Finding:
+    """One replica's fate: what happened to the version that should have won there."""
+
+    node: str
+    text: str
+    sends: list[Send] = attrs.Factory(list)  # the decisive datagrams (drops), drawn numbered
+    applies: list[Apply] = attrs.Factory(list)  # the decisive applies (a repair, a lost merge)
+
+
+@attrs.define(slots=True)
+class Story:
+    key: Any
+    lanes: list[str]
+    replicas: list[str]  # of the key (the journal's K record)
+    target: Stamp | None  # the version that won (or should have)
+    target_name: str
+    findings: list[Finding]
+    sentence: str
+    windows: list[tuple[int, int]]  # ns, ascending, disjoint
+    sends: list[Send]  # drawn
+    applies: list[Apply]  # drawn
+    ops: list[tuple[int, int, str, Stamp | None, bool]]  # (invoke t, completion t, label, stamp, proving)
+    lifecycle: list[tuple[int, str, str]]
+    versions: Versions
+    total: int  # datagrams + applies of the key in the journal
+    left_out: int  # of those, not drawn
+    outside: int  # of those left out, outside the windows
+    incomplete: str | None  # "size-limit" etc. when the journal stopped early
+
+
+def _final_stamp(log: KeyLog, node: str) -> tuple[Stamp | None, bool]:
+    """The version ``node`` holds at the end of the journal (last apply that won) and if it is a delete."""
+    last: Apply | None = None
+    for a in log.applies:
+        if a.node == node and a.won:
+            last = a
+    return (last.stamp, last.deleted) if last else (None, False)
+
+
+def _kind(s: Send) -> str:
+    return KIND_NAMES.get(s.kind, s.kind)
+
+
+def _who(name: str) -> str:
+    return "a client" if name == CLIENT else name
+
+
+def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp) -> Finding:
+    """``node`` never applied ``target``: which datagram decided it."""
+    tname = v.name(target)
+    to_node = [s for s in log.sends if s.dst == node and s.stamp == target]
+    drops = [s for s in to_node if s.copies == 0 and not s.delivered]
+    got = [s for s in to_node if s.delivered]
+    if drops and not got:
+        s = drops[0]
+        fault = f"by the {s.fault}" if s.fault else "(no fault applied: lost)"
+        more = f" (and {len(drops) - 1} resend{'s' if len(drops) > 2 else ''} after it, all dropped)" if len(drops) > 1 else ""
+        return Finding(node, f"{node} never received {tname}: the {_kind(s)} of {fmt_t(s.t)} from {_who(s.src)} "
+                             f"to {node} was dropped {fault}{more}", sends=drops[:4])
+    if got:
+        s = got[0]
+        return Finding(node, f"{node} received {tname} in the {_kind(s)} of {fmt_t(s.t)} from {_who(s.src)} "
+                             f"(delivered at {fmt_t(s.delivered[0])}) but never applied it", sends=[s])
+    q = [x for x in log.queued if x.peer == node and x.stamp == target]
+    if q:
+        return Finding(node, f"{node} never received {tname}: {q[0].node} queued it for {node} as "
+                             f"{REASON_WORDS.get(q[0].reason, q[0].reason)} at {fmt_t(q[0].t)}, but no datagram "
+                             "carrying it was ever sent to " + node)
+    return Finding(node, f"{node} never received {tname}: no node ever sent it to {node}, and no repair "
+                         "(hint, read repair, anti-entropy) was queued for it")
+
+
+def _source(log: KeyLog, a: Apply) -> str:
+    """How an apply got there, in words: 'anti-entropy from n3' (the Q record's reason)."""
+    if a.via in ("client", ""):
+        return "a client write at its coordinator"
+    q = None
+    for x in log.queued:
+        if x.t > a.t:
+            break
+        if x.node == a.via and x.peer == a.node and x.stamp == a.stamp:
+            q = x
+    reason = REASON_WORDS.get(q.reason, q.reason) if q else "a Replicate"
+    return f"{reason} from {a.via}"
+
+
+def _fate(log: KeyLog, v: Versions, node: str, target: Stamp,
+          lifecycle: list[tuple[int, str, str]]) -> Finding | None:
+    """What happened to ``target`` at ``node``, or None when the node ends up holding it."""
+    final, _ = _final_stamp(log, node)
+    if final == target:
+        return None
+    mine = [a for a in log.applies if a.node == node]
+    first = next((a for a in mine if a.stamp == target), None)
+    tname = v.name(target)
+    if first is None:
+        return _why_missing(log, v, node, target)
+    if not first.won and not any(a.stamp == target and a.won for a in mine):
+        held = None
+        for a in mine:
+            if a.t > first.t:
+                break
+            if a.won:
+                held = a.stamp
+        return Finding(node, f"{node} received {tname} at {fmt_t(first.t)} ({_source(log, first)}) but it lost "
+                             f"the merge to {v.name(held)}, which {node} already held", applies=[first])
+    won_at = next(a for a in mine if a.stamp == target and a.won)
+    later = next((a for a in mine if a.t >= won_at.t and a.won and a.stamp != target), None)
+    if later is not None:
+        return Finding(node, f"{_source(log, later).capitalize()} at {fmt_t(later.t)} copied {v.name(later.stamp)} "
+                             f"to {node}, over {tname} that {node} had applied at {fmt_t(won_at.t)}",
+                       applies=[later])
+    crash = next((c for c in lifecycle if c[1] == node and c[0] > won_at.t and c[2] == "crash"), None)
+    if crash is not None:
+        return Finding(node, f"{node} applied {tname} at {fmt_t(won_at.t)} and crashed at {fmt_t(crash[0])}: "
+                             "the version did not survive the crash", applies=[won_at])
+    return None
+
+
+def _target(a: dict[str, Any], log: KeyLog, v: Versions, events: dict[int, dict[str, Any]]) -> Stamp | None:
+    """The version that won (or should have won) in this anomaly."""
+    typ = a.get("type")
+    proving = [events[i] for i in a.get("indexes", []) if i in events]
+    if typ in ("lost-write", "resurrected-delete"):
+        stamps = []
+        for e in proving:
+            meta = e.get("meta")
+            st = _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
+            if st is not None and e.get("type") == "ok" and e.get("f") in ("put", "delete", "write"):
+                stamps.append(st)
+        return max(stamps) if stamps else None
+    if typ in ("phantom-read", "future-read"):
+        for e in proving:
+            meta = e.get("meta")
+            st = _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
+            if st is not None and e.get("f") in ("get", "read"):
+                return st
+        return None
+    # divergent: the newest version any replica holds at the end (last-writer-wins would spread it)
+    finals = [_final_stamp(log, n)[0] for n in _replicas(log, a)]
+    finals += [v.of_value(x) for x in (a.get("values") or {}).values() if x is not None]
+    known = [s for s in finals if s]
+    return max(known) if known else None
+
+
+def _replicas(log: KeyLog, a: dict[str, Any]) -> list[str]:
+    if log.replicas:
+        return list(log.replicas)
+    nodes = {str(n) for n in (a.get("values") or {})} | {x.node for x in log.applies}
+    return sorted(nodes)
+
+
+def story(
+    a: dict[str, Any],
+    log: KeyLog,
+    key_events: list[dict[str, Any]],
+    extract: JournalExtract,
+    *,
+    max_drawn: int = MAX_DRAWN,
+) -> Story:
+    """Find the decisive messages of anomaly ``a`` and choose what of its key's journal to draw."""
+    events = {e["index"]: e for e in key_events if "index" in e}
+    v = Versions.of(key_events, log)
+    replicas = _replicas(log, a)
+    target = _target(a, log, v, events)
+    findings: list[Finding] = []
+    if target is not None:
+        for node in replicas:
+            f = _fate(log, v, node, target, extract.lifecycle)
+            if f is not None:
+                findings.append(f)
+    tname = v.name(target)
+    if target is None:
+        sentence = "The journal does not show which version should have won on this key."
+    elif not findings:
+        sentence = f"Every replica ({', '.join(replicas)}) applied {tname} by the end of the journal."
+    else:
+        wrote = v.write_t.get(target)
+        head = f"The messages: {tname}" + (f" (acknowledged at {fmt_t(wrote)})" if wrote else "")
+        ok = [n for n in replicas if n not in {f.node for f in findings}]
+        head += f" is on {', '.join(ok)}" if ok else " is on no replica at the end"
+        clauses = [f.text for f in findings[:MAX_CLAUSES]]
+        if len(findings) > MAX_CLAUSES:
+            clauses.append(f"{len(findings) - MAX_CLAUSES} more replicas likewise")
+        sentence = head + ". " + ". ".join(clauses) + "."  # clauses begin with node names: kept as written
+    if extract.end and extract.end != "done":
+        sentence += f" (The journal stopped early: {extract.end}; later messages are not in it.)"
+
+    # -- the windows that matter ------------------------------------------------------------
+    proving = set(a.get("indexes", []))
+    focus: list[int] = []
+    ops: list[tuple[int, int, str, Stamp | None, bool]] = []
+    inv: dict[Any, dict[str, Any]] = {}
+    for e in key_events:
+        if e.get("type") == "invoke":
+            inv[e.get("process")] = e
+            continue
+        start = inv.pop(e.get("process"), None)
+        if start is None or start.get("time") is None or e.get("time") is None:
+            continue
+        is_proof = e.get("index") in proving or start.get("index") in proving
+        meta = e.get("meta")
+        st = _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
+        f = e.get("f")
+        label = ("final " if e.get("final") else "") + (
+            f"put {_vs(e.get('value'))}" if f in ("put", "write") else
+            "delete" if f == "delete" else f"get → {_vs(e.get('value'))}")
+        if e.get("type") != "ok":
+            label += f" ({e.get('type')})"
+        ops.append((start["time"], e["time"], f"{label} @{e.get('node', '?')}", st, is_proof))
+        if is_proof:
+            focus += [start["time"], e["time"]]
+    decisive_sends = [s for f in findings for s in f.sends]
+    decisive_applies = [x for f in findings for x in f.applies]
+    focus += [s.t for s in decisive_sends] + [x.t for x in decisive_applies]
+    involved = {target} | {x.stamp for x in decisive_applies}
+    for st in list(involved):
+        firsts: dict[str, int] = {}
+        for x in log.applies:
+            if x.stamp == st and x.node not in firsts:
+                firsts[x.node] = x.t
+        focus += list(firsts.values())
+    windows = _windows(focus)
+
+    def inside(t: int) -> bool:
+        return any(lo <= t <= hi for lo, hi in windows)
+
+    total = len(log.sends) + len(log.applies)
+    sends_in = [s for s in log.sends if inside(s.t)]
+    applies_in = [x for x in log.applies if inside(x.t)]
+    outside = total - len(sends_in) - len(applies_in)
+    # Priority: decisive messages, then anything carrying an involved version, then the rest
+    # nearest a focus point, until the bound.
+    fs = sorted(focus)
+
+    def dist(t: int) -> int:
+        i = bisect.bisect_left(fs, t)
+        near = [abs(fs[j] - t) for j in (i - 1, i) if 0 <= j < len(fs)]
+        return min(near) if near else 0
+
+    ranked: list[tuple[int, int, int, Any]] = []
+    dec_ids = {id(s) for s in decisive_sends} | {id(x) for x in decisive_applies}
+    items: list[Send | Apply] = [*sends_in, *applies_in]
+    for n, item in enumerate(items):
+        pri = 0 if id(item) in dec_ids else 1 if item.stamp in involved else 2
+        ranked.append((pri, dist(item.t), n, item))
+    if len(ranked) > max_drawn:
+        ranked.sort(key=lambda r: r[:3])
+        ranked = ranked[:max_drawn]
+    drawn_sends = sorted((r[3] for r in ranked if isinstance(r[3], Send)), key=lambda s: s.t)
+    drawn_applies = sorted((r[3] for r in ranked if isinstance(r[3], Apply)), key=lambda x: x.t)
+    left_out = total - len(drawn_sends) - len(drawn_applies)
+    lanes = list(replicas)
+    for s in drawn_sends:
+        for end in (s.src, s.dst):
+            if end not in lanes and end != CLIENT:
+                lanes.append(end)
+    lanes.append(CLIENT)
+    ops_in = [o for o in ops if o[4] or inside(o[0]) or inside(o[1])]
+    ops_in = [o for o in ops_in if o[4]] + [o for o in ops_in if not o[4]][: max(0, 40 - len(proving))]
+    return Story(
+        key=a.get("key"), lanes=lanes, replicas=replicas, target=target, target_name=tname, findings=findings, sentence=sentence,
+        windows=windows, sends=drawn_sends, applies=drawn_applies, ops=ops_in,
+        lifecycle=[c for c in extract.lifecycle if inside(c[0])], versions=v, total=total, left_out=left_out,
+        outside=outside, incomplete=extract.end if extract.end != "done" else None,
+    )
+
+
+def _windows(focus: list[int]) -> list[tuple[int, int]]:
+    """Merge focus times into at most ``MAX_WINDOWS`` windows, each padded a little on both sides."""
+    pts = sorted(set(focus))
+    if not pts:
+        return []
+    span = pts[-1] - pts[0]
+    gap = max(300_000_000, span // 20)  # points closer than this share a window
+    clusters = [[pts[0], pts[0]]]
+    for t in pts[1:]:
+        if t - clusters[-1][1] <= gap:
+            clusters[-1][1] = t
+        else:
+            clusters.append([t, t])
+    while len(clusters) > MAX_WINDOWS:  # join the two closest neighbours
+        i = min(range(len(clusters) - 1), key=lambda j: clusters[j + 1][0] - clusters[j][1])
+        clusters[i : i + 2] = [[clusters[i][0], clusters[i + 1][1]]]
+    out = []
+    for lo, hi in clusters:
+        pad = max(40_000_000, (hi - lo) // 10)
+        out.append((max(0, lo - pad), hi + pad))
+    return out

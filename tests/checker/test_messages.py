@@ -1,0 +1,153 @@
+"""The messages behind each anomaly: decisive message, diagram and size bound, from hand-made journals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from checker.api import CheckOptions, check
+from checker.messages import MAX_DRAWN, Apply, JournalExtract, KeyLog, read_journal, story
+from checker.report import write_report
+from checker.spacetime import render
+
+from .builder import History
+from .journal_builder import Journal, stamp
+
+NODES = ["n1", "n2", "n3"]
+PARTITION = {"kind": "halves", "groups": [["n1"], ["n2", "n3"]]}
+
+
+def _ok_stamp(h: History, idx: int, st: list) -> None:
+    h.events[idx]["meta"] = {"stamp": st}
+
+
+def dropped_replicate_run(run: Path) -> Path:
+    """n1 takes p0-1 during a partition; both Replicates are dropped; n2 and n3 end without it."""
+    h, j = History(), Journal(NODES)
+    j.key("k1", NODES)
+    h.at(1.0)
+    h.nemesis("partition-start", PARTITION)
+    h.at(2.0)
+    s1 = stamp(2.0)
+    _, done = h.put(0, "k1", "p0-1", node="n1")
+    _ok_stamp(h, done, s1)
+    j.send(2.0, "c1", "n1", "put", [["k1", s1]])
+    j.apply(2.001, "n1", "k1", s1, "client")
+    for peer in ("n2", "n3"):
+        j.queue(2.001, "n1", peer, "k1", s1, "replication")
+        j.send(2.002, "n1", peer, "replicate", [["k1", s1]], fault="partition")
+    j.send(2.002, "n1", "c1", "reply", [])
+    h.at(3.0)
+    h.nemesis("partition-stop")
+    h.nemesis("heal")
+    h.at(6.0)
+    h.final("k1", {"n1": "p0-1", "n2": None, "n3": None})
+    run.mkdir()
+    h.write(run / "history.jsonl")
+    j.write(run / "journal.jsonl.gz")
+    return run
+
+
+def resurrected_delete_run(run: Path) -> Path:
+    """The delete's Replicate to n3 is dropped; anti-entropy then copies p0-1 from n3 back to n1 and n2."""
+    h, j = History(), Journal(NODES)
+    j.key("k1", NODES)
+    h.at(1.0)
+    s1 = stamp(1.0)
+    _, done = h.put(0, "k1", "p0-1", node="n1")
+    _ok_stamp(h, done, s1)
+    j.apply(1.001, "n1", "k1", s1, "client")
+    for peer in ("n2", "n3"):
+        j.send(1.002, "n1", peer, "replicate", [["k1", s1]])
+        j.apply(1.003, peer, "k1", s1, "n1")
+    h.at(2.0)
+    h.nemesis("partition-start", {"kind": "one", "groups": [["n3"], ["n1", "n2"]]})
+    s2 = stamp(2.0)
+    _, done = h.delete(1, "k1", node="n1")
+    _ok_stamp(h, done, s2)
+    j.apply(2.001, "n1", "k1", s2, "client", deleted=True)
+    j.send(2.002, "n1", "n2", "replicate", [["k1", s2]])
+    j.apply(2.003, "n2", "k1", s2, "n1", deleted=True)
+    j.send(2.002, "n1", "n3", "replicate", [["k1", s2]], fault="partition")
+    h.at(3.0)
+    h.nemesis("partition-stop")
+    h.nemesis("heal")
+    for peer, t in (("n1", 4.0), ("n2", 4.5)):
+        j.queue(t, "n3", peer, "k1", s1, "anti-entropy")
+        j.send(t + 0.001, "n3", peer, "replicate", [["k1", s1]])
+        j.apply(t + 0.002, peer, "k1", s1, "n3")  # no tombstone left to outrank it
+    h.at(8.0)
+    h.final("k1", {"n1": "p0-1", "n2": "p0-1", "n3": "p0-1"})
+    run.mkdir()
+    h.write(run / "history.jsonl")
+    j.write(run / "journal.jsonl.gz")
+    return run
+
+
+def _story(run: Path, typ: str):
+    result = check(run, CheckOptions())
+    a = next(x for x in result.anomalies if x["type"] == typ)
+    events = [e for e in __import__("checker.history", fromlist=["iter_events"]).iter_events(run / "history.jsonl")
+              if e.get("key") == "k1"]
+    extract = read_journal(run / "journal.jsonl.gz", {"k1"})
+    return story(a, extract.keys["k1"], events, extract)
+
+
+def test_dropped_replicate_is_the_decisive_message(tmp_path):
+    """A divergent key: the explanation names the Replicate to n2 dropped by the partition, and its time."""
+    st = _story(dropped_replicate_run(tmp_path / "run"), "divergent")
+    assert "n2 never received p0-1: the Replicate of 2.00 s from n1 to n2 was dropped by the partition" in st.sentence
+    assert "n3 never received p0-1" in st.sentence
+    assert [f.node for f in st.findings] == ["n2", "n3"] and all(f.sends for f in st.findings)
+
+
+def test_resurrected_delete_names_the_repair_and_its_reason(tmp_path):
+    """No tombstones: the story says n3 missed the delete and anti-entropy from n3 copied p0-1 back to n1."""
+    st = _story(resurrected_delete_run(tmp_path / "run"), "resurrected-delete")
+    text = st.sentence
+    assert "n3 never received the delete: the Replicate of 2.00 s from n1 to n3 was dropped by the partition" in text
+    assert "Anti-entropy from n3 at 4.00 s copied p0-1 to n1, over the delete that n1 had applied at 2.00 s" in text
+    assert "n2" in text and any(f.applies and f.applies[0].via == "n3" for f in st.findings)
+
+
+def test_diagram_svg_has_nodes_drop_mark_and_winning_version(tmp_path):
+    """The SVG draws every node's line, a red cross for the dropped datagram, and labels the version that won."""
+    st = _story(dropped_replicate_run(tmp_path / "run"), "divergent")
+    svg = render(st, [{"kind": "partition", "start_s": 1.0, "stop_s": 3.0, "value": PARTITION}], uid="t")
+    for node in NODES:
+        assert f">{node}</text>" in svg
+    assert "dropped</title></path>" in svg and "#d62728" in svg
+    assert "p0-1 (the version that won)" in svg
+    assert "partition: n1 | n2 n3" in svg
+
+
+def test_report_shows_diagram_and_explanation(tmp_path):
+    """report.html of a run with a journal has the diagram and names the dropped datagram under the anomaly."""
+    page = write_report(dropped_replicate_run(tmp_path / "run")).read_text()
+    assert 'class="spacetime"' in page
+    assert "the Replicate of 2.00 s from n1 to n2 was dropped by the partition" in page
+    assert "has no journal" not in page
+
+
+def test_without_journal_the_report_renders_and_says_so(tmp_path):
+    """No journal: the report is written as before, with one line saying a journal would show the messages."""
+    run = dropped_replicate_run(tmp_path / "run")
+    (run / "journal.jsonl.gz").unlink()
+    page = write_report(run).read_text()
+    assert "divergent" in page and 'class="spacetime"' not in page
+    assert "This run has no journal" in page
+
+
+def test_size_bound_on_a_key_with_100k_events():
+    """A key with 100,000 journal events draws at most MAX_DRAWN of them and counts every one left out."""
+    s1, s2 = tuple(stamp(1.0)), tuple(stamp(50.0))
+    log = KeyLog("k1", replicas=NODES)
+    for i in range(100_000):  # a hot key: applies all through a 100 s run
+        log.applies.append(Apply(i * 1_000_000, NODES[i % 3], s1 if i < 50_000 else s2, "n1", True, False))
+    extract = JournalExtract(Path("j"), "full", NODES, {"k1": log}, [], "done")
+    a = {"type": "divergent", "key": "k1", "indexes": [], "values": {"n1": "x", "n2": "y", "n3": "y"}}
+    st = story(a, log, [], extract)
+    drawn = len(st.sends) + len(st.applies)
+    assert 0 < drawn <= MAX_DRAWN
+    assert st.total == 100_000 and st.left_out == 100_000 - drawn and st.outside > 0
+    svg = render(st, [], uid="big")
+    assert svg.count("<circle") <= MAX_DRAWN + 20  # the legend's few dots besides
