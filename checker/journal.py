@@ -1,0 +1,475 @@
+"""Reading a run's journal (journal.jsonl.gz): every datagram and every apply, streamed and checked.
+
+The journal is written by the harness beside history.jsonl (format: docs/HISTORY.md, "The
+journal"): gzip of JSON lines, line 1 a header object, then one JSON array per record. Times are
+nanoseconds on the history's own clock, so journal and history line up without conversion.
+
+    from checker.journal import load_journal
+
+    j = load_journal("histories/latest/journal.jsonl.gz")   # reads and checks the header only
+    j.header.nodes, j.header.level
+    for rec in j.records():          # typed records (`Send`, `Deliver`, `Queue`, `Apply`, `Replicas`,
+        ...                          # `Lifecycle`, `End`), streamed: memory stays flat
+    j.replicas("k3")                 # ("n1", "n2", "n4"): from the K records
+    j.applies_for("k3")              # [Apply, ...] of that key, in journal order
+    j.sends_for("k3")                # [Send, ...] of datagrams naming that key
+    j.deliveries_for("k3")           # [Deliver, ...] of those datagrams
+    j.queued_for("k3")               # [Queue, ...]
+    j.end                            # the END record, or None when the journal has none (cut short)
+
+A journal may hold millions of records, so nothing is kept per record: `records` re-reads the
+file each time, the per-key look-ups read it once for the keys asked (`for_keys` fetches several
+keys in one pass), and only the K records (one per key) and the END record are remembered after
+a pass. A malformed line raises `JournalError` (a `HistoryError`: file, line, field), so callers
+report it as they report a bad history. A missing journal is not an error: `find_journal` returns
+None and the checks run from the history alone.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import attrs
+import orjson
+
+from checker.history import HistoryError
+
+JOURNAL_NAME = "journal.jsonl.gz"
+FORMAT_VERSION = 1
+LEVELS = ("full", "applies")
+FAULTS = ("partition", "drop", "delay", "duplicate", "reorder")
+QUEUE_REASONS = ("replication", "hint", "read-repair", "anti-entropy", "pull")
+LIFECYCLE = ("crash", "restart", "pause", "resume")
+END_REASONS = ("done", "size-limit", "interrupted")
+
+Key = str | int
+Stamp = tuple[int, int, str]  # (physical µs, logical, writer id): ordered as the store orders versions
+
+
+class JournalError(HistoryError):
+    """A journal that cannot be read: says where (file, line, field) and what is wrong."""
+
+
+@attrs.frozen
+class JournalHeader:
+    """Line 1 of the journal."""
+
+    version: int
+    level: str  # "full" | "applies"
+    mode: str  # "sim" | "udp" | "processes"
+    nodes: tuple[str, ...]
+    replication: int
+    max_bytes: int | None
+    raw: dict[str, Any] = attrs.field(eq=False, repr=False)
+
+
+class Send(NamedTuple):
+    """["S", t, d, src, dst, kind, fault, copies, items]: a datagram sent from src to dst at t."""
+
+    t: int
+    d: int
+    src: str
+    dst: str
+    kind: str
+    fault: str | None  # None: delivered normally; else the fault that decided its fate
+    copies: int  # deliveries scheduled (0 = lost)
+    items: tuple[tuple[Key, Stamp | None], ...]  # (key, stamp) or (key, None) for get/read/pull keys
+    more: int  # items left out by the producer (the "...", n_more tail), 0 when none
+
+
+class Deliver(NamedTuple):
+    """["D", t, d, dst]: one copy of datagram d delivered to dst at t."""
+
+    t: int
+    d: int
+    dst: str
+
+
+class Queue(NamedTuple):
+    """["Q", t, node, peer, key, stamp, reason]: node queued a version of key for peer."""
+
+    t: int
+    node: str
+    peer: str
+    key: Key
+    stamp: Stamp
+    reason: str
+
+
+class Apply(NamedTuple):
+    """["A", t, node, key, stamp, via, won, deleted]: node applied a version of key."""
+
+    t: int
+    node: str
+    key: Key
+    stamp: Stamp
+    via: str  # "client" or the node it came from
+    won: bool  # it became the node's current version
+    deleted: bool  # a tombstone
+
+
+class Replicas(NamedTuple):
+    """["K", key, [node, ...]]: the replicas of key."""
+
+    key: Key
+    nodes: tuple[str, ...]
+
+
+class Lifecycle(NamedTuple):
+    """["C", t, node, what]: crash, restart, pause or resume of a node."""
+
+    t: int
+    node: str
+    what: str
+
+
+class End(NamedTuple):
+    """["END", t, reason, bytes]: the last record."""
+
+    t: int
+    reason: str  # "done" | "size-limit" | "interrupted"
+    bytes: int
+
+    @property
+    def complete(self) -> bool:
+        """True when the journal saw the whole run (reason "done")."""
+        return self.reason == "done"
+
+
+Record = Send | Deliver | Queue | Apply | Replicas | Lifecycle | End
+
+
+@attrs.frozen
+class KeyJournal:
+    """Everything the journal says about one key, in journal order (from `Journal.for_keys`)."""
+
+    key: Key
+    replicas: tuple[str, ...] | None
+    sends: list[Send]
+    deliveries: list[Deliver]
+    queued: list[Queue]
+    applies: list[Apply]
+
+
+def find_journal(run_dir: str | Path | None) -> Path | None:
+    """The journal beside a run's history, or None when the run has none (not an error)."""
+    if run_dir is None:
+        return None
+    p = Path(run_dir) / JOURNAL_NAME
+    return p if p.is_file() else None
+
+
+def load_journal(path: str | Path) -> Journal:
+    """Open a journal and check its header; records are read when asked for (see `Journal`)."""
+    return Journal(Path(path))
+
+
+class Journal:
+    """A journal file: its header, and its records streamed on demand."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.header = self._read_header()
+        self._replicas: dict[Key, tuple[str, ...]] | None = None
+        self._end: End | None = None
+        self._scanned = False
+        self._records = 0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        try:
+            return gzip.open(self.path, "rb")
+        except OSError as e:
+            raise JournalError(self.path, None, None, f"cannot open: {e.strerror or e}") from None
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        fh = self._open()
+        lineno = 0
+        try:
+            for lineno, raw in enumerate(fh, 1):  # noqa: B007 - lineno is used after the loop
+                yield lineno, raw
+        except (OSError, EOFError, zlib.error) as e:
+            # A journal cut mid-write (a killed harness) ends in a torn gzip member: say so, with the line.
+            raise JournalError(self.path, lineno + 1, None, f"cannot read (damaged or truncated gzip): {e}") from None
+        finally:
+            fh.close()
+
+    def _read_header(self) -> JournalHeader:
+        for lineno, raw in self._lines():
+            try:
+                h = orjson.loads(raw)
+            except orjson.JSONDecodeError as e:
+                raise JournalError(self.path, lineno, "(json)", f"not valid JSON: {e}") from None
+            return _header(self.path, h)
+        raise JournalError(self.path, None, None, "the journal is empty: no header")
+
+    def records(self) -> Iterator[Record]:
+        """Every record after the header, typed and checked, in journal order (re-reads the file)."""
+        replicas: dict[Key, tuple[str, ...]] = {}
+        end: End | None = None
+        n = 0
+        lines = self._lines()
+        next(lines, None)  # the header, checked when the journal was loaded
+        for lineno, raw in lines:
+            if not raw.strip():
+                continue
+            if end is not None:
+                raise JournalError(self.path, lineno, "(record)", "a record after the END record")
+            rec = _record(self.path, lineno, raw)
+            n += 1
+            if isinstance(rec, Replicas):
+                replicas[rec.key] = rec.nodes
+            elif isinstance(rec, End):
+                end = rec
+            yield rec
+        self._replicas, self._end, self._scanned, self._records = replicas, end, True, n
+
+    def _scan(self) -> None:
+        if not self._scanned:
+            for _ in self.records():
+                pass
+
+    # -- what a pass remembers ---------------------------------------------------------------
+
+    @property
+    def end(self) -> End | None:
+        """The END record; None when the journal stops without one (the run was killed mid-write)."""
+        self._scan()
+        return self._end
+
+    @property
+    def complete(self) -> bool:
+        """True when the journal ends with END "done": every figure from it covers the whole run."""
+        end = self.end
+        return end is not None and end.complete
+
+    @property
+    def record_count(self) -> int:
+        """Records after the header (read in a pass)."""
+        self._scan()
+        return self._records
+
+    def replicas(self, key: Key) -> tuple[str, ...] | None:
+        """The replicas of ``key`` (its K record), or None when the journal never named the key."""
+        self._scan()
+        assert self._replicas is not None
+        return self._replicas.get(key)
+
+    def keys(self) -> list[Key]:
+        """Every key the journal has a K record for, in the order they appeared."""
+        self._scan()
+        assert self._replicas is not None
+        return list(self._replicas)
+
+    # -- per-key look-ups (one pass for the keys asked) ------------------------------------------
+
+    def for_keys(self, keys: Iterable[Key]) -> dict[Key, KeyJournal]:
+        """Sends, deliveries, queued versions and applies of each key in ``keys``, in one pass.
+
+        A datagram carrying several of the keys is listed under each; its deliveries too.
+        """
+        wanted = set(keys)
+        out = {k: KeyJournal(k, None, [], [], [], []) for k in wanted}
+        by_datagram: dict[int, list[KeyJournal]] = {}
+        for rec in self.records():
+            if isinstance(rec, Apply):
+                if rec.key in wanted:
+                    out[rec.key].applies.append(rec)
+            elif isinstance(rec, Send):
+                hit = {k for k, _ in rec.items if k in wanted}
+                if hit:
+                    kjs = [out[k] for k in hit]
+                    by_datagram[rec.d] = kjs
+                    for kj in kjs:
+                        kj.sends.append(rec)
+            elif isinstance(rec, Deliver):
+                for kj in by_datagram.get(rec.d, ()):
+                    kj.deliveries.append(rec)
+            elif isinstance(rec, Queue):
+                if rec.key in wanted:
+                    out[rec.key].queued.append(rec)
+        return {k: attrs.evolve(kj, replicas=self.replicas(k)) for k, kj in out.items()}
+
+    def sends_for(self, key: Key) -> list[Send]:
+        """The datagrams naming ``key`` (a datagram carries at most 64 items: see `Send.more`)."""
+        return self.for_keys([key])[key].sends
+
+    def deliveries_for(self, key: Key) -> list[Deliver]:
+        """The deliveries of the datagrams naming ``key``."""
+        return self.for_keys([key])[key].deliveries
+
+    def queued_for(self, key: Key) -> list[Queue]:
+        """The versions of ``key`` queued by a node for a peer."""
+        return self.for_keys([key])[key].queued
+
+    def applies_for(self, key: Key) -> list[Apply]:
+        """Every apply of ``key`` on every node, in journal order."""
+        return self.for_keys([key])[key].applies
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def _describe(v: object) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _header(path: Path, h: Any) -> JournalHeader:
+    def bad(field: str, problem: str) -> JournalError:
+        return JournalError(path, 1, field, problem)
+
+    if not isinstance(h, dict):
+        raise bad("(header)", f"line 1 must be the header object, got {_describe(h)}")
+    if h.get("journal") != FORMAT_VERSION:
+        raise bad("journal", f"expected format version {FORMAT_VERSION}, got {_describe(h.get('journal'))}")
+    level = h.get("level")
+    if level not in LEVELS:
+        raise bad("level", f"expected one of {'/'.join(LEVELS)}, got {_describe(level)}")
+    mode = h.get("mode")
+    if not isinstance(mode, str):
+        raise bad("mode", f"expected a string, got {_describe(mode)}")
+    nodes = h.get("nodes")
+    if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
+        raise bad("nodes", f"expected a list of node ids, got {_describe(nodes)}")
+    rf = h.get("replication")
+    if not isinstance(rf, int) or isinstance(rf, bool) or rf < 1:
+        raise bad("replication", f"expected a positive integer, got {_describe(rf)}")
+    mb = h.get("max_bytes")
+    if mb is not None and (not _is_int(mb) or mb < 0):
+        raise bad("max_bytes", f"expected a non-negative integer or null, got {_describe(mb)}")
+    return JournalHeader(FORMAT_VERSION, level, mode, tuple(nodes), rf, mb, h)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_ARITY = {"S": 9, "D": 4, "Q": 7, "A": 8, "K": 3, "C": 4, "END": 4}
+_FIELDS = {
+    "S": ("type", "t", "d", "src", "dst", "kind", "fault", "copies", "items"),
+    "D": ("type", "t", "d", "dst"),
+    "Q": ("type", "t", "node", "peer", "key", "stamp", "reason"),
+    "A": ("type", "t", "node", "key", "stamp", "via", "won", "deleted"),
+    "K": ("type", "key", "nodes"),
+    "C": ("type", "t", "node", "what"),
+    "END": ("type", "t", "reason", "bytes"),
+}
+
+
+class _Bad(Exception):
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+
+
+def _int(v: Any, field: str) -> int:
+    if not _is_int(v) or v < 0:
+        raise _Bad(field, f"expected a non-negative integer, got {_describe(v)}")
+    return int(v)
+
+
+def _str(v: Any, field: str) -> str:
+    if not isinstance(v, str):
+        raise _Bad(field, f"expected a string, got {_describe(v)}")
+    return v
+
+
+def _bool(v: Any, field: str) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(field, f"expected true or false, got {_describe(v)}")
+    return v
+
+
+def _key(v: Any, field: str) -> Key:
+    if isinstance(v, str) or _is_int(v):
+        return v
+    raise _Bad(field, f"expected a string or integer key, got {_describe(v)}")
+
+
+def _stamp(v: Any, field: str) -> Stamp:
+    if (
+        isinstance(v, list)
+        and len(v) == 3
+        and _is_int(v[0])
+        and _is_int(v[1])
+        and isinstance(v[2], str)
+    ):
+        return (v[0], v[1], v[2])
+    raise _Bad(field, f"expected a stamp [physical_us, logical, writer_id], got {_describe(v)}")
+
+
+def _one_of(v: Any, choices: tuple[str, ...], field: str) -> str:
+    if v not in choices:
+        raise _Bad(field, f"expected one of {'/'.join(choices)}, got {_describe(v)}")
+    return v
+
+
+def _items(v: Any) -> tuple[tuple[tuple[Key, Stamp | None], ...], int]:
+    if not isinstance(v, list):
+        raise _Bad("items", f"expected a list, got {_describe(v)}")
+    out: list[tuple[Key, Stamp | None]] = []
+    more = 0
+    for i, it in enumerate(v):
+        if not isinstance(it, list) or not 1 <= len(it) <= 2:
+            raise _Bad(f"items[{i}]", f"expected [key, stamp] or [key], got {_describe(it)}")
+        if it[0] == "..." and len(it) == 2 and i == len(v) - 1 and _is_int(it[1]):
+            more = it[1]
+            continue
+        key = _key(it[0], f"items[{i}]")
+        out.append((key, _stamp(it[1], f"items[{i}]") if len(it) == 2 else None))
+    return tuple(out), more
+
+
+def _record(path: Path, lineno: int, raw: bytes) -> Record:
+    try:
+        r = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise JournalError(path, lineno, "(json)", f"not valid JSON: {e}") from None
+    if not isinstance(r, list) or not r:
+        raise JournalError(path, lineno, "(record)", f"expected a JSON array record, got {_describe(r)}")
+    typ = r[0]
+    n = _ARITY.get(typ) if isinstance(typ, str) else None
+    if n is None:
+        raise JournalError(path, lineno, "type", f"expected one of {'/'.join(_ARITY)}, got {_describe(typ)}")
+    if len(r) != n:
+        raise JournalError(
+            path, lineno, "(record)", f"a {typ} record has {n} fields ({', '.join(_FIELDS[typ])}), got {len(r)}"
+        )
+    try:
+        if typ == "A":
+            return Apply(
+                _int(r[1], "t"), _str(r[2], "node"), _key(r[3], "key"), _stamp(r[4], "stamp"),
+                _str(r[5], "via"), _bool(r[6], "won"), _bool(r[7], "deleted"),
+            )
+        if typ == "S":
+            fault = r[6]
+            if fault is not None:
+                _one_of(fault, FAULTS, "fault")
+            items, more = _items(r[8])
+            return Send(
+                _int(r[1], "t"), _int(r[2], "d"), _str(r[3], "src"), _str(r[4], "dst"), _str(r[5], "kind"),
+                fault, _int(r[7], "copies"), items, more,
+            )
+        if typ == "D":
+            return Deliver(_int(r[1], "t"), _int(r[2], "d"), _str(r[3], "dst"))
+        if typ == "Q":
+            return Queue(
+                _int(r[1], "t"), _str(r[2], "node"), _str(r[3], "peer"), _key(r[4], "key"),
+                _stamp(r[5], "stamp"), _one_of(r[6], QUEUE_REASONS, "reason"),
+            )
+        if typ == "K":
+            nodes = r[2]
+            if not isinstance(nodes, list) or not nodes or not all(isinstance(x, str) for x in nodes):
+                raise _Bad("nodes", f"expected a non-empty list of node ids, got {_describe(nodes)}")
+            return Replicas(_key(r[1], "key"), tuple(nodes))
+        if typ == "C":
+            return Lifecycle(_int(r[1], "t"), _str(r[2], "node"), _one_of(r[3], LIFECYCLE, "what"))
+        return End(_int(r[1], "t"), _one_of(r[2], END_REASONS, "reason"), _int(r[3], "bytes"))
+    except _Bad as e:
+        raise JournalError(path, lineno, e.field, e.problem) from None
