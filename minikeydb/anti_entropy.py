@@ -271,7 +271,7 @@ class AntiEntropy:
             if abs(now_us - record.stamp[0]) < settle_us or replicator.has_pending(peer, record):
                 skipped += 1
                 continue
-            if replicator.enqueue(peer, record):
+            if replicator.enqueue(peer, record, reason="anti-entropy"):
                 pushed += 1
         pull = pull[: max(0, room - pushed)]
         exchange.moved += pushed + len(pull)
@@ -293,7 +293,7 @@ class AntiEntropy:
             if self.replicator.has_pending(message.src, record):
                 self.counters["ae_skipped_queued"] += 1
             else:
-                self.replicator.enqueue(message.src, record)
+                self.replicator.enqueue(message.src, record, reason="pull")
 
     async def purge_old_tombstones(self) -> int:
         """Durably drop every tombstone older than the grace period, a batch per group commit.

@@ -323,10 +323,12 @@ class Coordinator:
         for replica, record in answers.items():
             if record is None or record.stamp < newest.stamp:
                 self.counters["read_repairs"] += 1
-                if replica == self.id:
-                    self._spawn(self.replica.store, [newest])
+                if replica == self.id:  # its own copy: observed as a read repair from itself
+                    if self.replica.observer is not None:
+                        self.replica.observer.queued(self.id, self.id, newest, "read-repair")
+                    self._spawn(self.replica.store, [newest], self.id)
                 else:
-                    self.replicator.enqueue(replica, newest)
+                    self.replicator.enqueue(replica, newest, reason="read-repair")
 
 
 class _ReadRound:

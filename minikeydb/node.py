@@ -30,6 +30,7 @@ from .defects import BUGS as BUGS  # re-exported: the harness's options and CLI 
 from .defects import NO_DEFECT, Defect
 from .hlc import HybridClock
 from .messaging import Backoff, Messenger
+from .observe import ApplyObserver
 from .replica import Replica
 from .replication import Replicator
 from .ring import Ring
@@ -82,6 +83,7 @@ class Node:
         rng: random.Random | None = None,
         wall: Callable[[], float] = time.time,
         defect: Defect = NO_DEFECT,
+        observer: ApplyObserver | None = None,
     ) -> None:
         config.node(node_id)  # raises ConfigError for an unknown id
         self.id = node_id
@@ -101,7 +103,7 @@ class Node:
         self.backoff = Backoff(t.retry_initial, t.retry_max, t.retry_attempts)
         self.replicator = Replicator(
             node_id, self.messenger, self.peers, self.backoff, t.hint_interval, self.counters, self.rng,
-            hinted_handoff=self.features.hinted_handoff,
+            hinted_handoff=self.features.hinted_handoff, observer=observer,
         )
         self.anti_entropy = AntiEntropy(
             node_id, self.ring, storage, self.messenger, self.replicator, self.peers, self.rng, self.counters,
@@ -109,7 +111,7 @@ class Node:
         )
         self._nursery: trio.Nursery | None = None
         self.replica = Replica(
-            node_id, storage, self.clock, self.messenger, self.peers, self.counters, defect, self.spawn
+            node_id, storage, self.clock, self.messenger, self.peers, self.counters, defect, self.spawn, observer
         )
         self.coordinator = Coordinator(self)
         self.started = trio.Event()

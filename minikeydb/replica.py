@@ -22,6 +22,7 @@ import trio
 from .defects import Defect
 from .hlc import HybridClock
 from .messaging import Messenger, forget_old
+from .observe import CLIENT, ApplyObserver
 from .record import Record
 from .storage import Storage, StorageClosedError
 from .transport import Address
@@ -47,8 +48,10 @@ class Replica:
         counters: Counter[str],
         defect: Defect,
         spawn: Callable[..., None],
+        observer: ApplyObserver | None = None,
     ) -> None:
         self.id = node_id
+        self.observer = observer
         self.storage = storage
         self.clock = clock
         self.messenger = messenger
@@ -72,22 +75,32 @@ class Replica:
         """This node's own copy of ``key`` (None: absent)."""
         return self.storage.get(key)
 
-    async def store(self, records: Sequence[Record]) -> None:
-        """Merge records into local storage; returns once they are durable (the ack promise)."""
+    async def store(self, records: Sequence[Record], via: str = CLIENT) -> None:
+        """Merge records into local storage; returns once they are durable (the ack promise).
+
+        ``via``: where they came from (``observe.CLIENT`` or a node id), for the observer only.
+        """
         self.clock.observe(max(r.stamp for r in records))
+        won = self.storage.apply_nowait(records)  # what ``Storage.apply`` does first
+        if self.observer is not None:
+            self.observer.applied(self.id, records, won, via)
         if self.defect.ack_before_durable:
-            self.storage.apply_nowait(records)
             await trio.lowlevel.checkpoint()
         else:
-            await self.storage.apply(records)
+            await self.storage.wait_durable(self.storage.staged)  # and then (``Storage.apply``)
         if not self.defect.tombstones:
             for record in records:
                 if record.value is None:
                     await self.storage.purge_tombstone(record.key, record.stamp)
 
-    def stage(self, records: Sequence[Record]) -> None:
-        """Merge records into storage now; durable at the next group commit (see ``owe``)."""
-        self.storage.apply_nowait(records)
+    def stage(self, records: Sequence[Record], via: str = CLIENT) -> None:
+        """Merge records into storage now; durable at the next group commit (see ``owe``).
+
+        ``via``: where they came from (``observe.CLIENT`` or a node id), for the observer only.
+        """
+        won = self.storage.apply_nowait(records)
+        if self.observer is not None:
+            self.observer.applied(self.id, records, won, via)
         if not self.defect.tombstones:
             for record in records:
                 if record.value is None:
@@ -116,7 +129,7 @@ class Replica:
                 return
             self.counters["records_received"] += len(message.records)
             self.clock.observe(max(r.stamp for r in message.records))
-            self.stage(message.records)
+            self.stage(message.records, message.src)
         except StorageClosedError:
             self.counters["handler_errors_storage_closed"] += 1  # a crash in progress
             return

@@ -53,6 +53,7 @@ from functools import partial
 import trio
 
 from .messaging import Backoff, Messenger
+from .observe import ApplyObserver
 from .record import Record, Stamp
 from .transport import Address
 from .wire import BATCH_BUDGET, Ack, Message, Replicate, TooLarge, batch_records, record_cost
@@ -158,8 +159,10 @@ class Replicator:
         hinted_handoff: bool = True,
         max_hints: int = 100_000,
         max_backlog_bytes: int = MAX_BACKLOG_BYTES,
+        observer: ApplyObserver | None = None,
     ) -> None:
         self.node_id = node_id
+        self.observer = observer
         self.messenger = messenger
         self.peers = peers
         self.backoff = backoff
@@ -235,8 +238,8 @@ class Replicator:
         hinted = self._hints[peer].get(record.key)
         return hinted is not None and hinted.stamp >= record.stamp
 
-    def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None) -> bool:
-        """Queue a record for ``peer``; True when queued.
+    def enqueue(self, peer: str, record: Record, quorum: Quorum | None = None, reason: str = "replication") -> bool:
+        """Queue a record for ``peer``; True when queued. ``reason`` (``observe.REASONS``) is for the observer.
 
         A record with a ``quorum`` is a client write: the node admitted it (``admits``), so it
         is always taken (a full queue turns it straight into a hint). One without is repair
@@ -260,6 +263,8 @@ class Replicator:
                 quorum.ack(False)
             return False
         link.queued.append((record, quorum))
+        if self.observer is not None:
+            self.observer.queued(self.node_id, peer, record, reason)
         link.queued_bytes += memory_cost(record)
         current = link.pending.get(record.key)
         if current is None or record.stamp > current:
@@ -377,6 +382,9 @@ class Replicator:
         hints = self._hints[peer]
         for group in batch_records(list(hints.values())):
             message = Replicate(self.messenger.new_id(), self.node_id, tuple(group))
+            if self.observer is not None:
+                for record in group:
+                    self.observer.queued(self.node_id, peer, record, "hint")
             reply = await self.messenger.request(message, self.peers[peer], self.hint_backoff)
             if not isinstance(reply, Ack):
                 return  # still unreachable: try again next round

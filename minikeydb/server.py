@@ -19,6 +19,7 @@ from .config import ClusterConfig
 from .defects import NO_DEFECT, Defect
 from .log_storage import LogStorage
 from .node import Node
+from .observe import ApplyObserver
 from .ring import Ring
 from .storage import Storage
 from .transport import Transport, UdpTransport
@@ -53,10 +54,11 @@ def build_node(
     rng: random.Random | None = None,
     wall: Callable[[], float] = time.time,
     defect: Defect = NO_DEFECT,
+    observer: ApplyObserver | None = None,
 ) -> Node:
     return Node(
         node_id, config, transport, storage,
-        codec=codec or Codec(config.load_secret()), rng=rng, wall=wall, defect=defect,
+        codec=codec or Codec(config.load_secret()), rng=rng, wall=wall, defect=defect, observer=observer,
     )
 
 

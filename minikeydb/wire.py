@@ -636,3 +636,60 @@ def split_by_size(items: Sequence[_T], cost: Callable[[_T], int], budget: int = 
 def batch_records(records: Sequence[Record], budget: int = BATCH_BUDGET) -> list[list[Record]]:
     """Split records into groups whose encoded size stays under ``budget`` (each group one datagram)."""
     return split_by_size(records, record_cost, budget)
+
+
+# Peeking (the harness's journal) -----------------------------------------------------------
+
+PEEK_ITEMS = 64
+"""Items ``peek`` returns at most; past that the last one is ``["...", how many more]``."""
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+KIND_NAMES: dict[int, str] = {kind: _snake(cls.__name__) for kind, cls in _REGISTRY.items()}
+"""Wire kind -> lower-case message name (``read_reply``), as the journal names datagrams."""
+
+
+def _peek_items(kind: int, items: list[Any]) -> list[Any]:
+    if kind in (1, 2):  # Put [1, id, key, value, stamp, w] / Delete [2, id, key, stamp, w]
+        return [[items[2], items[4 if kind == 1 else 3]]]
+    if kind == 10:  # Replicate [10, id, src, [[key, value, stamp], ...]]
+        return [[r[0], r[2]] for r in items[3]]
+    if kind == 13:  # ReadReply [13, id, src, record | null]
+        record = items[3]
+        return [] if record is None else [[record[0], record[2]]]
+    if kind == 15:  # KeyStamps [15, id, src, ranges, [[key, stamp], ...], last]
+        return list(items[4])
+    if kind == 3:  # Get [3, id, client, key, r, local]
+        return [items[3]]
+    if kind == 12:  # Read [12, id, src, key]
+        return [items[3]]
+    if kind == 16:  # Pull [16, id, src, [key, ...]]
+        return list(items[3])
+    return []
+
+
+def peek(data: bytes) -> tuple[str, list[Any]]:
+    """The kind name and the (key, stamp) or key items of a datagram, WITHOUT verifying its tag.
+
+    For observers outside the node (the harness's journal): ``("?", [])`` for anything that is
+    not a well-formed payload; it never raises. Items: ``[key, stamp]`` pairs for messages that
+    carry records or stamps (put, delete, replicate, read_reply, key_stamps), keys for get, read
+    and pull, ``[]`` otherwise; at most ``PEEK_ITEMS``, the last then ``["...", n_more]``.
+    """
+    try:
+        if data[:2] != MAGIC or len(data) <= HEADER_SIZE:
+            return "?", []
+        items = orjson.loads(data[HEADER_SIZE:])
+        kind = items[0]
+        name = KIND_NAMES.get(kind) if type(kind) is int else None
+        if name is None:
+            return "?", []
+        out = _peek_items(kind, items)
+        if len(out) > PEEK_ITEMS:
+            out = [*out[: PEEK_ITEMS - 1], ["...", len(out) - PEEK_ITEMS + 1]]
+        return name, out
+    except Exception:  # garbage of any shape: an observer must never fail on it
+        return "?", []

@@ -21,8 +21,10 @@ from collections.abc import Iterator, Mapping
 import trio
 
 from minikeydb.transport import Address, Transport
-from nemesis.link_faults import FaultModel
+from nemesis.link_faults import DatagramObserver, FaultModel
 
+CLIENT = "client"
+"""How an observer is told of a datagram's end that is no node."""
 DEFAULT_PAUSE_BUFFER = 1024
 """Datagrams held per paused node and direction before further ones are lost (a full socket buffer)."""
 
@@ -52,6 +54,8 @@ class FaultyNetwork(FaultModel):
         self._paused: set[str] = set()
         self._held_out: dict[str, collections.deque[tuple[FaultyTransport, bytes, Address]]] = {}
         self._transports: dict[str, list[FaultyTransport]] = collections.defaultdict(list)
+        self.observer: DatagramObserver | None = None
+        """Told of every datagram's fate and every delivery (the harness's journal); None: nobody."""
 
     def attach(self, nursery: trio.Nursery) -> None:
         """Give the network a nursery for delayed deliveries and releases after a pause."""
@@ -164,10 +168,18 @@ class FaultyNetwork(FaultModel):
         """
         source = transport.node_id
         target = self.node_at(dest)
+        observer = self.observer
         if source is None or target is None or source == target:
+            if observer is not None:
+                observer.sent(source or CLIENT, target or CLIENT, data, None, 1)
             yield
             return
-        for delay in self.decide(source, target):
+        if observer is None:
+            delays = self.decide(source, target)
+        else:
+            delays, fault = self.decide_why(source, target)
+            observer.sent(source, target, data, fault, len(delays))
+        for delay in delays:
             if delay <= 0:
                 yield
             else:
@@ -224,10 +236,16 @@ class FaultyTransport:
         network = self.network
         if self.node_id is None:
             # Clients are never paused: nothing to hold, no scope to wake.
-            return await self.inner.recv()
+            arrived = await self.inner.recv()
+            if network.observer is not None:
+                network.observer.delivered(CLIENT, arrived[0])
+            return arrived
         while True:
             if self._held_in and not network.is_paused(self.node_id):
-                return self._held_in.popleft()
+                arrived = self._held_in.popleft()
+                if network.observer is not None:
+                    network.observer.delivered(self.node_id, arrived[0])
+                return arrived
             received: tuple[bytes, Address] | None = None
             if not self._held_in and not network.is_paused(self.node_id):
                 # Nothing held and not paused: nothing for a resume to release, so no scope for
@@ -252,16 +270,22 @@ class FaultyTransport:
                     self._held_in.append(received)
                     network.counters.held_by_pause += 1
                 continue
+            if network.observer is not None:
+                network.observer.delivered(self.node_id, received[0])
             return received
 
     def recv_nowait(self) -> tuple[bytes, Address]:
         """A waiting datagram, or ``trio.WouldBlock``; a paused node never has one to take."""
+        network = self.network
         if self.node_id is not None:
-            if self.network.is_paused(self.node_id):
+            if network.is_paused(self.node_id):
                 raise trio.WouldBlock
-            if self._held_in:
-                return self._held_in.popleft()
-        return self.inner.recv_nowait()
+            received = self._held_in.popleft() if self._held_in else self.inner.recv_nowait()
+        else:
+            received = self.inner.recv_nowait()
+        if network.observer is not None:
+            network.observer.delivered(self.node_id or CLIENT, received[0])
+        return received
 
     def _wake_receivers(self) -> None:
         for scope in list(self._receive_scopes):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import networkx as nx
@@ -25,6 +25,8 @@ Link = tuple[str, str]
 """A directed node-to-node link: (source node id, destination node id)."""
 
 DELAY_KINDS = ("constant", "uniform", "exponential")
+FAULT_PRECEDENCE = ("partition", "drop", "delay", "duplicate", "reorder")
+"""The faults ``FaultModel.decide_why`` names, in order of precedence: the first that applied wins."""
 
 
 def _check_probability(name: str, value: float) -> None:
@@ -154,6 +156,19 @@ class FaultCounters:
     """Delayed datagrams whose sending endpoint had closed by the time they came due."""
 
 
+class DatagramObserver(Protocol):
+    """What a fault layer tells an observer (the harness's journal); never given to a node.
+
+    ``sent``: one datagram from ``src`` to ``dst`` (node ids, or "client"), the fault that decided
+    its fate (None: none) and how many copies will be delivered (0: lost). ``delivered``: one
+    copy of ``data`` reached ``dst``. The observer matches a delivery to its send by the bytes.
+    """
+
+    def sent(self, src: str, dst: str, data: bytes, fault: str | None, copies: int) -> None: ...
+
+    def delivered(self, dst: str, data: bytes) -> None: ...
+
+
 class FaultModel:
     """Link faults and the partition, and the per-datagram decision both transports share.
 
@@ -249,32 +264,46 @@ class FaultModel:
 
     def decide(self, src: str, dst: str) -> list[float]:
         """The delivery delays for one datagram on src -> dst: [] lost, two entries duplicated."""
+        return self.decide_why(src, dst)[0]
+
+    def decide_why(self, src: str, dst: str) -> tuple[list[float], str | None]:
+        """``decide``, and the fault that decided the datagram's fate (None: delivered normally).
+
+        The fault is the first that applied in the order ``FAULT_PRECEDENCE``: "partition" or
+        "drop" (lost), else "delay", "duplicate" or "reorder". The random draws are exactly
+        ``decide``'s (it is this), so an observer asking why changes no run.
+        """
         if not self.link_allowed(src, dst):
             self.counters.partitioned += 1
-            return []
+            return [], "partition"
         faults = self.faults_for(src, dst)
         if faults.healthy:
             self.counters.passed += 1
-            return [0.0]
+            return [0.0], None
         rng = self.rng
         if faults.drop > 0 and rng.random() < faults.drop:
             self.counters.dropped += 1
-            return []
+            return [], "drop"
         copies = 1
+        duplicated = delayed = reordered = False
         if faults.duplicate > 0 and rng.random() < faults.duplicate:
             copies = 2
+            duplicated = True
             self.counters.duplicated += 1
         delays = []
         for _ in range(copies):
             delay = faults.delay.sample(rng) if faults.delay is not None else 0.0
             if delay > 0:
+                delayed = True
                 self.counters.delayed += 1
             if faults.reorder > 0 and rng.random() < faults.reorder:
                 delay += faults.reorder_delay.sample(rng)
+                reordered = True
                 self.counters.reordered += 1
             delays.append(delay)
         self.counters.passed += 1
-        return delays
+        fault = "delay" if delayed else "duplicate" if duplicated else "reorder" if reordered else None
+        return delays, fault
 
     def admit_due(self, src: str, dst: str) -> bool:
         """Whether a delayed datagram may still be delivered: a partition started meanwhile cuts it."""

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import trio
 
 from minikeydb.transport import Address, UdpTransport
-from nemesis.link_faults import FaultModel
+from nemesis.link_faults import DatagramObserver, FaultModel
 
 
 class UdpRouter:
@@ -41,6 +41,9 @@ class UdpRouter:
         self.forwarded = 0
         self.unknown_source = 0
         self._nursery: trio.Nursery | None = None
+        self.observer: DatagramObserver | None = None
+        """Told of every datagram's fate and of every copy forwarded (its delivery, as far as the
+        router can see); None: nobody."""
 
     @classmethod
     async def open(
@@ -101,10 +104,18 @@ class UdpRouter:
             if source is None:
                 self.unknown_source += 1
                 continue
+            observer = self.observer
             if source == target:
+                if observer is not None:
+                    observer.sent(source, target, data, None, 1)
                 await self._forward(source, target, data)
                 continue
-            for delay in self.model.decide(source, target):
+            if observer is None:
+                delays = self.model.decide(source, target)
+            else:
+                delays, fault = self.model.decide_why(source, target)
+                observer.sent(source, target, data, fault, len(delays))
+            for delay in delays:
                 if delay <= 0:
                     await self._forward(source, target, data)
                 else:
@@ -124,3 +135,6 @@ class UdpRouter:
         except (trio.ClosedResourceError, OSError):
             self.forwarded -= 1
             self.model.counters.lost_in_flight += 1
+            return
+        if self.observer is not None:
+            self.observer.delivered(target, data)

@@ -149,6 +149,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--out", default="histories", help="where run directories go (default histories/)")
     g.add_argument("--name", default=None, help="name for the run directory (default from the nemesis)")
     g.add_argument("-v", "--verbose", action="store_true", help="message-level node logs in nodes/*.log")
+    g.add_argument("--journal", default=None, metavar="off|applies|full",
+                   help="journal.jsonl.gz of the run: every datagram and apply (full), or applies and queued "
+                   "records only; default full in sim and udp modes, off in processes mode (its nodes apply in "
+                   "other processes, out of the harness's sight)")
+    g.add_argument("--journal-max-mb", type=float, default=512.0,
+                   help="the journal stops at this many MiB compressed, with a size-limit record (default 512)")
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
@@ -164,6 +170,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         bug=args.bug, checkers=parse_checkers(args.checker), name=args.name, verbose=args.verbose,
         key_size=size_option("--key-size", args.key_size, MAX_KEY_BYTES),
         value_size=size_option("--value-size", args.value_size, MAX_VALUE_BYTES),
+        journal=args.journal, journal_max_mb=args.journal_max_mb,
     ).validate()
 
 

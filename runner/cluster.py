@@ -21,6 +21,7 @@ import trio
 from minikeydb.config import ClusterConfig
 from minikeydb.defects import Defect
 from minikeydb.node import Node
+from minikeydb.observe import ApplyObserver
 from minikeydb.server import build_node, open_log_storage
 from minikeydb.storage import Storage
 from minikeydb.testing.seeds import Seeds
@@ -80,8 +81,10 @@ class InProcessCluster:
         *,
         bug: str | None = None,
         wall: Callable[[], float] | None = None,
+        observer: ApplyObserver | None = None,
     ) -> None:
         self.config = config
+        self.observer = observer
         self.backend = backend
         self.network = network
         self.clocks = clocks
@@ -116,7 +119,7 @@ class InProcessCluster:
         storage = self.backend.open_storage(node_id)
         node = build_node(
             self.config, node_id, transport, storage, codec=self.codec, rng=rng,
-            wall=self.clocks[node_id], defect=Defect.named(self.bug),
+            wall=self.clocks[node_id], defect=Defect.named(self.bug), observer=self.observer,
         )
         with trio.CancelScope() as scope:
             life = _Incarnation(node, storage, transport, scope)

@@ -27,6 +27,7 @@ RATE_MAX = math.inf
 KEY_DISTS = ("uniform", "zipf")
 NEMESIS_CHOICES = ("none", *FAULT_KINDS, "all")
 CHECKERS = ("convergence", "linearizable")
+JOURNAL_LEVELS = ("off", "applies", "full")
 
 
 class OptionError(ValueError):
@@ -196,6 +197,17 @@ class RunOptions:
     """``--key-size``: None keeps ``k<i>``; else ``N`` or ``uniform:A-B`` bytes (see ``SizeSpec``)."""
     value_size: str | None = None
     """``--value-size``: None keeps ``p<process>-<n>``; else ``N`` or ``uniform:A-B`` bytes."""
+    journal: str | None = None
+    """``--journal off|applies|full``; None: the mode's default (``runner.journal.default_level``)."""
+    journal_max_mb: float = 512.0
+    """``--journal-max-mb``: the journal stops (END "size-limit") at this many MiB compressed."""
+
+    @property
+    def journal_level(self) -> str:
+        """The journal level this run uses: ``--journal``, else full in sim/udp and off in processes."""
+        if self.journal is not None:
+            return self.journal
+        return "off" if self.mode == "processes" else "full"
 
     @property
     def key_size_spec(self) -> SizeSpec | None:
@@ -248,6 +260,11 @@ class RunOptions:
             raise unknown_choice("--key-dist", [self.key_dist], tuple(KEY_DISTS))
         if self.mode not in MODES:
             raise unknown_choice("--mode", [self.mode], tuple(MODES))
+        if self.journal is not None and self.journal not in JOURNAL_LEVELS:
+            raise unknown_choice("--journal", [self.journal], JOURNAL_LEVELS)
+        if not (isinstance(self.journal_max_mb, int | float) and math.isfinite(self.journal_max_mb)
+                and self.journal_max_mb > 0):
+            raise OptionError(f"--journal-max-mb must be a positive number of MiB, got {self.journal_max_mb!r}")
         if self.bug is not None and self.bug not in BUGS:
             raise unknown_choice("--bug", [self.bug], tuple(BUGS))
         return self

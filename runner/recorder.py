@@ -45,6 +45,8 @@ class HistoryRecorder:
         self.window_completed: list[int] = []
         """Client operations completed (ok, fail or info; final reads aside) per ``WINDOW`` of load."""
         self.window_ok: list[int] = []
+        self.journal: dict[str, Any] | None = None
+        """results.json's ``journal`` block, set by the run when it wrote one (``runner.journal``)."""
 
     def start_load(self) -> None:
         """Mark the start of the load phase: the achieved-rate windows count from here."""

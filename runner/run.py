@@ -48,6 +48,7 @@ from nemesis import (
 from .cluster import InProcessCluster, NodeBackend, UdpBackend
 from .final_reads import FinalReadReport, final_reads
 from .interrupt import InterruptGuard, RunInterrupted
+from .journal import JournalControl, open_journal
 from .node_logs import scan_node_logs
 from .options import OptionError, RunOptions
 from .progress import ProgressLine
@@ -278,18 +279,33 @@ async def run_in_process(
     """Every node in this process behind the nemesis's faulty network (``udp`` and ``sim`` modes)."""
     network = FaultyNetwork(Seeds(options.seed).rng("network"), {n.id: n.peer_address for n in config.nodes})
     clocks = {n: SkewableClock(wall) for n in config.node_ids}
-    async with trio.open_nursery() as nursery:
-        network.attach(nursery)
-        cluster = InProcessCluster(config, backend, network, clocks, codec, options.seed, bug=options.bug)
-        await nursery.start(cluster.run)
-        control = InProcessControl(network, clocks, cluster.crash, cluster.restart)
-        client_transport = network.wrap(await client_endpoint(), None)
-        try:
-            report = await drive(options, config, schedule, recorder, network, control,
-                                 client_transport, codec, progress, pace=pace, walls=clocks)
-        finally:
-            client_transport.close()
-        nursery.cancel_scope.cancel()
+    journal = open_journal(recorder.path.parent, options.journal_level, options.journal_max_mb, options.mode,
+                           Ring(config.node_ids, config.replicas, config.vnodes), config.node_ids, config.replicas,
+                           recorder.elapsed)
+    if journal is not None and journal.level == "full":
+        network.observer = journal
+    ending = "interrupted"
+    try:
+        async with trio.open_nursery() as nursery:
+            network.attach(nursery)
+            cluster = InProcessCluster(config, backend, network, clocks, codec, options.seed, bug=options.bug,
+                                       observer=journal)
+            await nursery.start(cluster.run)
+            control: ClusterControl = InProcessControl(network, clocks, cluster.crash, cluster.restart)
+            if journal is not None:
+                control = JournalControl(control, journal)
+            client_transport = network.wrap(await client_endpoint(), None)
+            try:
+                report = await drive(options, config, schedule, recorder, network, control,
+                                     client_transport, codec, progress, pace=pace, walls=clocks)
+            finally:
+                client_transport.close()
+            nursery.cancel_scope.cancel()
+        ending = "done"
+    finally:
+        if journal is not None:
+            journal.close(ending)
+            recorder.journal = journal.summary()
     return report
 
 
@@ -421,6 +437,8 @@ def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecor
         "anomalies": [],
         "stats": {"workload": throughput},
     }
+    if recorder.journal is not None:
+        results["journal"] = recorder.journal
     write_json(run_dir / "results.json", results)
     update_latest(Path(options.out), run_dir)
 
@@ -452,6 +470,8 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     throughput = recorder.throughput(options.time_limit, options.rate)
     results["stats"]["workload"] = throughput
     results["stats"]["node_logs"] = scan_node_logs(run_dir / "nodes")
+    if recorder.journal is not None:
+        results["journal"] = recorder.journal
     write_json(run_dir / "results.json", results)
     done.append("results.json")
     record_achieved(run_dir / "run.json", throughput)
