@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import gzip
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,12 @@ from typing import Any
 import attrs
 import orjson
 
+from checker.journal import JournalError, load_journal
+
 MAX_DRAWN = 300  # datagrams + applies drawn per diagram; the rest are counted, not drawn
 MAX_WINDOWS = 3  # time windows per diagram (the axis is broken between them)
 MAX_CLAUSES = 4  # lagging replicas named one by one in the explanation
 CLIENT = "clients"  # the lane of every client endpoint
-JOURNAL_NAME = "journal.jsonl.gz"
 
 Stamp = tuple[Any, ...]  # (physical_us, logical, writer id), compared as the store compares them
 
@@ -119,52 +121,46 @@ class JournalExtract:
     end: str | None  # "done", "size-limit", "interrupted"; None when the file has no END
 
 
-class JournalError(ValueError):
-    """A journal that cannot be read: the message names the file, the line and the field."""
-
-
-def find_journal(run_dir: Path) -> Path | None:
-    p = run_dir / JOURNAL_NAME
-    return p if p.is_file() else None
-
-
 def _records(path: Path) -> Iterator[tuple[int, bytes]]:
-    # TODO(j2): replace with checker.journal's reader once merged (same records, validated).
+    """The journal's lines after the header, numbered; a torn gzip tail is a `JournalError` at its line."""
+    n = 1
     try:
         with gzip.open(path, "rb") as f:
-            yield from enumerate(f, 1)
-    except (OSError, EOFError) as e:  # a truncated gzip stream: keep what was read
-        if not isinstance(e, EOFError) and "gzip" not in str(e).lower() and "compressed" not in str(e).lower():
-            raise JournalError(f"{path}: {e}") from None
+            next(f, None)  # the header, checked by `load_journal`
+            for n, line in enumerate(f, 2):  # noqa: B007 - n is used after the loop
+                yield n, line
+    except (OSError, EOFError, zlib.error) as e:
+        raise JournalError(path, n + 1, None, f"cannot read (damaged or truncated gzip): {e}") from None
+
+
+def _bad(path: Path, n: int, line: bytes) -> JournalError:
+    return JournalError(path, n, "(record)", f"malformed record {line[:60]!r}")
 
 
 def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
-    """One streaming pass over ``path``, keeping only the records of ``keys`` (and the lifecycle)."""
+    """One streaming pass over ``path``, keeping only the records of ``keys`` (and the lifecycle).
+
+    The header is read and checked by `checker.journal.load_journal`. Lines are filtered by the
+    keys' JSON text before they are parsed (a D record by its datagram id), so that a journal of
+    millions of records costs a report little more than reading it; the records kept are checked
+    for shape here, and the full check of every record is `checker.journal`'s.
+    """
+    header = load_journal(path).header
+    nodes = set(header.nodes)
     wanted = set(keys)
     tokens = [orjson.dumps(k) for k in wanted]
     logs: dict[Any, KeyLog] = {k: KeyLog(k) for k in wanted}
     by_d: dict[int, list[Send]] = {}
     lifecycle: list[tuple[int, str, str]] = []
-    header: dict[str, Any] = {}
-    nodes: set[str] = set()
     end = None
     for n, line in _records(path):
-        if n == 1:
-            try:
-                header = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise JournalError(f"{path}: line 1: not a journal header") from None
-            if not isinstance(header, dict) or header.get("journal") != 1:
-                raise JournalError(f"{path}: line 1: field 'journal': expected 1")
-            nodes = {str(x) for x in header.get("nodes") or []}
-            continue
         if line.startswith(b'["D"'):
             if not by_d:
                 continue
             try:
                 _, t, d, _dst = orjson.loads(line)
             except (orjson.JSONDecodeError, ValueError):
-                raise JournalError(f"{path}: line {n}: malformed D record") from None
+                raise _bad(path, n, line) from None
             for s in by_d.get(d, ()):
                 s.delivered.append(t)
             continue
@@ -175,13 +171,14 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
             typ = r[0]
             if typ == "S":
                 _, t, d, src, dst, kind, fault, copies, items = r
+                src, dst = str(src), str(dst)
                 for it in items:
-                    if it and it[0] in wanted:
-                        src, dst = str(src), str(dst)
+                    # [key, stamp] for records and key stamps; [key] or a bare key for get/read/pull
+                    k, st = (it[0], _stamp(it[1]) if len(it) > 1 else None) if isinstance(it, list) else (it, None)
+                    if isinstance(k, str | int) and k in wanted:
                         s = Send(t, d, src if src in nodes else CLIENT, dst if dst in nodes else CLIENT,
-                                 kind, fault, copies,
-                                 _stamp(it[1]) if len(it) > 1 else None)
-                        logs[it[0]].sends.append(s)
+                                 kind, fault, copies, st)
+                        logs[k].sends.append(s)
                         by_d.setdefault(d, []).append(s)
             elif typ == "A":
                 _, t, node, key, stamp, via, won, deleted = r
@@ -199,10 +196,8 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
             elif typ == "END":
                 end = str(r[2])
         except (orjson.JSONDecodeError, ValueError, TypeError, IndexError):
-            raise JournalError(f"{path}: line {n}: malformed {line[:8]!r}... record") from None
-    return JournalExtract(
-        path, str(header.get("level", "full")), [str(x) for x in header.get("nodes", [])], logs, lifecycle, end
-    )
+            raise _bad(path, n, line) from None
+    return JournalExtract(path, header.level, list(header.nodes), logs, lifecycle, end)
 
 
 # -- what the history says about the key's versions ---------------------------------------------
@@ -223,6 +218,7 @@ class Versions:
     @classmethod
     def of(cls, key_events: list[dict[str, Any]], log: KeyLog) -> Versions:
         v = cls()
+        deletes = [e for e in key_events if e.get("f") == "delete" and e.get("type") == "ok"]
         for e in key_events:
             meta = e.get("meta")
             st = _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
@@ -234,12 +230,24 @@ class Versions:
                 if e.get("time") is not None:
                     v.write_t.setdefault(st, e["time"])
             elif e.get("f") == "delete":
-                v.label.setdefault(st, "the delete")
+                v.label.setdefault(st, "the delete" if len(deletes) == 1 else f"the delete acknowledged at {fmt_t(e.get('time'))}")
                 if e.get("time") is not None:
                     v.write_t.setdefault(st, e["time"])
             elif e.get("f") in ("get", "read") and e.get("value") is not None:
                 v.label.setdefault(st, _vs(e.get("value")))
                 v.by_value.setdefault(orjson.dumps(e.get("value")).decode(), st)
+        # A write with no acknowledged stamp (outcome unknown, or failed): the client's datagram
+        # carries its stamp; the history's latest invoke at that node before it names the write.
+        invokes = [e for e in key_events if e.get("type") == "invoke" and e.get("f") in ("put", "write", "delete")
+                   and e.get("time") is not None]
+        for s in log.sends:
+            if s.src != CLIENT or s.stamp is None or s.stamp in v.label or s.kind not in ("put", "delete"):
+                continue
+            cand = [e for e in invokes if e.get("node") == s.dst and e["time"] <= s.t]
+            if cand:
+                e = max(cand, key=lambda x: x["time"])
+                what = _vs(e.get("value")) if e.get("f") != "delete" else f"the delete invoked at {fmt_t(e['time'])}"
+                v.label[s.stamp] = f"{what} (not acknowledged)"
         for a in log.applies:
             if a.stamp not in v.label:
                 v.label[a.stamp] = "a delete" if a.deleted else f"version {_short_stamp(a.stamp)}"
@@ -265,6 +273,20 @@ def _short_stamp(st: Stamp) -> str:
 # -- the story of one anomaly --------------------------------------------------------------------
 
 
+@attrs.define(slots=True, frozen=True)
+class Op:
+    """A client operation on the key, from the history (drawn on the clients' line)."""
+
+    t0: int
+    t1: int
+    label: str
+    stamp: Stamp | None
+    proof: bool
+    final: bool
+    node: str
+    value: str  # what a read returned ("null" for nothing)
+
+
 @attrs.define(slots=True)
 class Finding:
     """One replica's fate: what happened to the version that should have won there."""
@@ -283,11 +305,12 @@ class Story:
     target: Stamp | None  # the version that won (or should have)
     target_name: str
     findings: list[Finding]
-    sentence: str
+    head: str  # the first sentence: which version, where it is
+    sentence: str  # head and every finding, as one paragraph
     windows: list[tuple[int, int]]  # ns, ascending, disjoint
     sends: list[Send]  # drawn
     applies: list[Apply]  # drawn
-    ops: list[tuple[int, int, str, Stamp | None, bool]]  # (invoke t, completion t, label, stamp, proving)
+    ops: list[Op]
     lifecycle: list[tuple[int, str, str]]
     versions: Versions
     total: int  # datagrams + applies of the key in the journal
@@ -313,9 +336,15 @@ def _who(name: str) -> str:
     return "a client" if name == CLIENT else name
 
 
-def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp) -> Finding:
+def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp, level: str) -> Finding:
     """``node`` never applied ``target``: which datagram decided it."""
     tname = v.name(target)
+    if level == "applies":
+        q = [x for x in log.queued if x.peer == node and x.stamp == target]
+        queued = (f"; {q[0].node} queued it for {node} as {REASON_WORDS.get(q[0].reason, q[0].reason)} at "
+                  f"{fmt_t(q[0].t)}") if q else ""
+        return Finding(node, f"{node} never applied {tname}{queued} (this journal holds applies only, "
+                             "--journal applies, so which datagram was lost is not known)")
     to_node = [s for s in log.sends if s.dst == node and s.stamp == target]
     drops = [s for s in to_node if s.copies == 0 and not s.delivered]
     got = [s for s in to_node if s.delivered]
@@ -324,7 +353,8 @@ def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp) -> Finding:
         fault = f"by the {s.fault}" if s.fault else "(no fault applied: lost)"
         more = f" (and {len(drops) - 1} resend{'s' if len(drops) > 2 else ''} after it, all dropped)" if len(drops) > 1 else ""
         return Finding(node, f"{node} never received {tname}: the {_kind(s)} of {fmt_t(s.t)} from {_who(s.src)} "
-                             f"to {node} was dropped {fault}{more}", sends=drops[:4])
+                             f"to {node} was dropped {fault}{more}, and no datagram carried it to {node} after that",
+                       sends=drops[:4])
     if got:
         s = got[0]
         return Finding(node, f"{node} received {tname} in the {_kind(s)} of {fmt_t(s.t)} from {_who(s.src)} "
@@ -353,7 +383,7 @@ def _source(log: KeyLog, a: Apply) -> str:
 
 
 def _fate(log: KeyLog, v: Versions, node: str, target: Stamp,
-          lifecycle: list[tuple[int, str, str]]) -> Finding | None:
+          lifecycle: list[tuple[int, str, str]], level: str) -> Finding | None:
     """What happened to ``target`` at ``node``, or None when the node ends up holding it."""
     final, _ = _final_stamp(log, node)
     if final == target:
@@ -362,7 +392,7 @@ def _fate(log: KeyLog, v: Versions, node: str, target: Stamp,
     first = next((a for a in mine if a.stamp == target), None)
     tname = v.name(target)
     if first is None:
-        return _why_missing(log, v, node, target)
+        return _why_missing(log, v, node, target, level)
     if not first.won and not any(a.stamp == target and a.won for a in mine):
         held = None
         for a in mine:
@@ -373,11 +403,16 @@ def _fate(log: KeyLog, v: Versions, node: str, target: Stamp,
         return Finding(node, f"{node} received {tname} at {fmt_t(first.t)} ({_source(log, first)}) but it lost "
                              f"the merge to {v.name(held)}, which {node} already held", applies=[first])
     won_at = next(a for a in mine if a.stamp == target and a.won)
-    later = next((a for a in mine if a.t >= won_at.t and a.won and a.stamp != target), None)
-    if later is not None:
-        return Finding(node, f"{_source(log, later).capitalize()} at {fmt_t(later.t)} copied {v.name(later.stamp)} "
-                             f"to {node}, over {tname} that {node} had applied at {fmt_t(won_at.t)}",
-                       applies=[later])
+    # The apply that installed what the node ends with (not the first one after the target: with
+    # no tombstones, several older versions may pass through before the last one stays).
+    after = [a for a in mine if a.t >= won_at.t and a.won and a.stamp != target]
+    last = after[-1] if after and after[-1].stamp == final else None
+    if last is not None:
+        others = len({a.stamp for a in after}) - 1
+        between = f" ({others} other version{'s' if others > 1 else ''} came and went before it)" if others else ""
+        return Finding(node, f"{_source(log, last).capitalize()} at {fmt_t(last.t)} copied {v.name(last.stamp)} "
+                             f"to {node}, over {tname} that {node} had applied at {fmt_t(won_at.t)}{between}",
+                       applies=[last])
     crash = next((c for c in lifecycle if c[1] == node and c[0] > won_at.t and c[2] == "crash"), None)
     if crash is not None:
         return Finding(node, f"{node} applied {tname} at {fmt_t(won_at.t)} and crashed at {fmt_t(crash[0])}: "
@@ -434,30 +469,35 @@ def story(
     findings: list[Finding] = []
     if target is not None:
         for node in replicas:
-            f = _fate(log, v, node, target, extract.lifecycle)
+            f = _fate(log, v, node, target, extract.lifecycle, extract.level)
             if f is not None:
                 findings.append(f)
+    findings.sort(key=lambda f: min([s.t for s in f.sends] + [x.t for x in f.applies], default=0))
     tname = v.name(target)
     if target is None:
-        sentence = "The journal does not show which version should have won on this key."
+        head = sentence = "The journal does not show which version should have won on this key."
     elif not findings:
-        sentence = f"Every replica ({', '.join(replicas)}) applied {tname} by the end of the journal."
+        head = sentence = f"Every replica ({', '.join(replicas)}) applied {tname} by the end of the journal."
     else:
         wrote = v.write_t.get(target)
-        head = f"The messages: {tname}" + (f" (acknowledged at {fmt_t(wrote)})" if wrote else "")
+        acked = f" (acknowledged at {fmt_t(wrote)})" if wrote and "acknowledged" not in tname else ""
         ok = [n for n in replicas if n not in {f.node for f in findings}]
-        head += f" is on {', '.join(ok)}" if ok else " is on no replica at the end"
+        where = f"{', '.join(ok)} hold{'s' if len(ok) == 1 else ''} it at the end" if ok else "no replica holds it at the end"
+        head = f"The messages: the version that should have won is {tname}{acked}; {where}"
         clauses = [f.text for f in findings[:MAX_CLAUSES]]
         if len(findings) > MAX_CLAUSES:
             clauses.append(f"{len(findings) - MAX_CLAUSES} more replicas likewise")
-        sentence = head + ". " + ". ".join(clauses) + "."  # clauses begin with node names: kept as written
+        head += "."
+        sentence = head + " " + ". ".join(clauses) + "."  # clauses begin with node names: kept as written
     if extract.end and extract.end != "done":
-        sentence += f" (The journal stopped early: {extract.end}; later messages are not in it.)"
+        note = f" (The journal stopped early: {extract.end}; later messages are not in it.)"
+        sentence += note
+        head += note
 
     # -- the windows that matter ------------------------------------------------------------
     proving = set(a.get("indexes", []))
     focus: list[int] = []
-    ops: list[tuple[int, int, str, Stamp | None, bool]] = []
+    ops: list[Op] = []
     inv: dict[Any, dict[str, Any]] = {}
     for e in key_events:
         if e.get("type") == "invoke":
@@ -466,16 +506,18 @@ def story(
         start = inv.pop(e.get("process"), None)
         if start is None or start.get("time") is None or e.get("time") is None:
             continue
-        is_proof = e.get("index") in proving or start.get("index") in proving
         meta = e.get("meta")
         st = _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
+        is_proof = e.get("index") in proving or start.get("index") in proving or (
+            st is not None and st == target and e.get("f") in ("put", "write", "delete"))
         f = e.get("f")
         label = ("final " if e.get("final") else "") + (
             f"put {_vs(e.get('value'))}" if f in ("put", "write") else
             "delete" if f == "delete" else f"get → {_vs(e.get('value'))}")
         if e.get("type") != "ok":
             label += f" ({e.get('type')})"
-        ops.append((start["time"], e["time"], f"{label} @{e.get('node', '?')}", st, is_proof))
+        ops.append(Op(start["time"], e["time"], f"{label} @{e.get('node', '?')}", st, is_proof,
+                      e.get("final") is True, str(e.get("node")), _vs(e.get("value"))))
         if is_proof:
             focus += [start["time"], e["time"]]
     decisive_sends = [s for f in findings for s in f.sends]
@@ -524,10 +566,10 @@ def story(
             if end not in lanes and end != CLIENT:
                 lanes.append(end)
     lanes.append(CLIENT)
-    ops_in = [o for o in ops if o[4] or inside(o[0]) or inside(o[1])]
-    ops_in = [o for o in ops_in if o[4]] + [o for o in ops_in if not o[4]][: max(0, 40 - len(proving))]
+    ops_in = [o for o in ops if o.proof or inside(o.t0) or inside(o.t1)]
+    ops_in = [o for o in ops_in if o.proof] + [o for o in ops_in if not o.proof][: max(0, 40 - len(proving))]
     return Story(
-        key=a.get("key"), lanes=lanes, replicas=replicas, target=target, target_name=tname, findings=findings, sentence=sentence,
+        key=a.get("key"), lanes=lanes, replicas=replicas, target=target, target_name=tname, findings=findings, head=head, sentence=sentence,
         windows=windows, sends=drawn_sends, applies=drawn_applies, ops=ops_in,
         lifecycle=[c for c in extract.lifecycle if inside(c[0])], versions=v, total=total, left_out=left_out,
         outside=outside, incomplete=extract.end if extract.end != "done" else None,

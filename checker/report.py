@@ -39,7 +39,8 @@ from checker.findings import (
     verdict_word,
 )
 from checker.history import iter_events, resolve_history
-from checker.messages import JournalError, JournalExtract, find_journal, read_journal
+from checker.journal import JournalError, find_journal
+from checker.messages import JournalExtract, read_journal
 from checker.messages import story as messages_story
 from checker.spacetime import render as spacetime_svg
 from checker.svgplot import Plot, bar_chart
@@ -433,10 +434,12 @@ def _messages_html(
         + ". Hover a mark for its details."
     )
     items = "".join(f"<li>{_esc(f.text)}.</li>" for f in st.findings[:9])
+    more = f"<li>… and {len(st.findings) - 9} more replicas.</li>" if len(st.findings) > 9 else ""
     return (
-        f"<p class='messages'><b>{_esc(st.sentence)}</b></p>"
+        f"<div class='messages'><b>{_esc(st.head)}</b>"
+        + (f"<ol class='decisive'>{items}{more}</ol>" if items else "")
+        + "</div>"
         + spacetime_svg(st, faults, uid=f"a{n}")
-        + (f"<ol class='decisive'>{items}</ol>" if items else "")
         + f"<p class='note'>{_esc(caption)}</p>"
     )
 
@@ -584,7 +587,7 @@ th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 .tag{background:#c62828;color:#fff;border-radius:4px;padding:1px 6px;font-size:13px;margin-right:6px}
 .note{color:#666;font-size:13px}svg{max-width:100%;height:auto}
 .findings{margin:10px 0;padding-left:20px;max-width:80em}.findings li{margin:4px 0;font-size:15px}.f-bad b{color:#c62828}
-.messages{margin:6px 0}.decisive{font-size:13px;margin:4px 0 4px 0}.decisive li{margin:2px 0}
+.messages{margin:6px 0}.decisive{font-size:14px;margin:4px 0 4px 0;font-weight:600}.decisive li{margin:2px 0}
 .findings .first{color:#444;font-size:13px}.pair{display:flex;gap:20px;flex-wrap:wrap}.pair svg{max-width:49%}
 """
 

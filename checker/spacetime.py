@@ -23,7 +23,7 @@ OTHER_COLORS = ("#d55e00", "#cc79a7", "#0072b2", "#e69f00", "#56b4e9", "#8c6d31"
 PLAIN = "#a0a0a0"
 DROP = "#d62728"
 LANE_H = 48
-LEFT, RIGHT, TOP, BOTTOM = 78, 230, 46, 58
+LEFT, RIGHT, TOP, BOTTOM = 78, 330, 46, 58
 GAP = 34  # px between two windows (the cut)
 
 
@@ -72,7 +72,7 @@ def _colors(story: Story) -> dict[Stamp, str]:
     if story.target is not None:
         out[story.target] = TARGET_COLOR
     palette = iter(OTHER_COLORS)
-    for st in [x.stamp for x in story.applies] + [s.stamp for s in story.sends if s.stamp] + [o[3] for o in story.ops if o[3]]:
+    for st in [x.stamp for x in story.applies] + [s.stamp for s in story.sends if s.stamp] + [o.stamp for o in story.ops if o.stamp]:
         if st not in out:
             out[st] = next(palette, PLAIN)
     return out
@@ -148,10 +148,12 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
         ticks = nice_ticks(lo / 1e9, hi / 1e9, max(2, int((xb - xa) // 95)))
         step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
         digits = max(0, min(4, -math.floor(math.log10(step)) if step > 0 else 0))
+        last_x = -1e9
         for v in ticks:
             x = ax.x(v * 1e9)
-            if x is None:
+            if x is None or x - last_x < 48:  # labels never collide in a narrow window
                 continue
+            last_x = x
             back.append(f'<line x1="{_f(x)}" y1="{y_bot}" x2="{_f(x)}" y2="{y_bot + 4}" stroke="#999"/>'
                         f'<line x1="{_f(x)}" y1="{y_top}" x2="{_f(x)}" y2="{y_bot}" stroke="#eee"/>'
                         f'<text x="{_f(x)}" y="{y_bot + 16}" text-anchor="middle">{v:.{digits}f}</text>')
@@ -168,16 +170,32 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
 
     # client operations on the clients' line
     cy = ylane.get(CLIENT)
+    finals: dict[str, str] = {}
     if cy is not None:
-        for t0, t1, label, st, proof in story.ops:
-            x0 = ax.clamp(t0, t1)
-            x1 = ax.clamp(t1, t0)
-            col = colors.get(st, PLAIN) if st is not None else PLAIN
+        row = 0
+        for op in story.ops:
+            x0 = ax.clamp(op.t0, op.t1)
+            x1 = ax.clamp(op.t1, op.t0)
+            col = colors.get(op.stamp, PLAIN) if op.stamp is not None else PLAIN
             marks.append(f'<line x1="{_f(x0)}" y1="{_f(cy + 9)}" x2="{_f(max(x1, x0 + 2))}" y2="{_f(cy + 9)}" '
-                         f'stroke="{col}" stroke-width="{6 if proof else 4}" stroke-opacity="{1 if proof else 0.6}">'
-                         f'<title>{esc(label)}</title></line>')
-            if proof:
-                over.append(f'<text x="{_f(x0)}" y="{_f(cy + 24)}" font-size="10" fill="#333">{esc(label)}</text>')
+                         f'stroke="{col}" stroke-width="{6 if op.proof else 4}" '
+                         f'stroke-opacity="{1 if op.proof else 0.6}"><title>{esc(op.label)}</title></line>')
+            if op.proof and op.final and op.node in ylane:
+                # what the node returned at the end, written at the end of its line
+                finals[op.node] = op.value
+            elif op.proof:
+                over.append(f'<text x="{_f(x0)}" y="{_f(cy + 22 + 11 * (row % 2))}" font-size="10" fill="#333">'
+                            f"{esc(op.label)}</text>")
+                row += 1
+    xend = ax.spans[-1][3]
+    for node, held in finals.items():
+        y = ylane[node]
+        short = held if len(held) <= 11 else held[:10] + "…"
+        back.append(f'<rect x="{_f(xend + 4)}" y="{_f(y - 8)}" width="{len(short) * 6 + 12:.0f}" height="16" rx="3" '
+                    f'fill="#fff" stroke="#999"/><text x="{_f(xend + 10)}" y="{_f(y + 4)}" font-size="10">'
+                    f"{esc(short)}<title>{esc(node)}'s final read returned {esc(held)}</title></text>")
+    if finals:
+        back.append(f'<text x="{_f(xend + 6)}" y="{y_top - 4}" font-size="10" fill="#555">final read</text>')
 
     # datagrams
     delivered = sorted(d - s.t for s in story.sends for d in s.delivered)
@@ -206,8 +224,9 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
                 marks.append(f'<line x1="{_f(x0)}" y1="{_f(y0)}" x2="{_f(x1)}" y2="{_f(y1)}" stroke="{col}" '
                              f'stroke-width="{lw}" marker-end="url(#{arrow})"><title>{esc(tip)}</title></line>')
         else:
-            xm = max(ax.clamp(s.t + latency / 2, s.t), x0 + 6)
-            ym = (y0 + y1) / 2
+            # the cross just short of the receiver's line, so it is plain whom the datagram was for
+            xm = max(ax.clamp(s.t + latency * 0.8, s.t), x0 + 8)
+            ym = y0 + (y1 - y0) * 0.8
             marks.append(f'<line x1="{_f(x0)}" y1="{_f(y0)}" x2="{_f(xm)}" y2="{_f(ym)}" stroke="{col}" '
                          f'stroke-width="{lw}" stroke-dasharray="3 2"><title>{esc(tip)}, dropped</title></line>'
                          f'<path d="M{_f(xm - 5)} {_f(ym - 5)}l10 10m0 -10l-10 10" stroke="{DROP}" stroke-width="2.4">'
@@ -252,14 +271,15 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
 
     # legend
     leg: list[str] = []
-    lx = LEFT + pw + 16
+    lx = LEFT + pw + 90  # after the final reads' labels
     items: list[tuple[str, str]] = []
     for st, col in colors.items():
         name = story.versions.name(st)
-        if st == story.target:
-            name += " (the version that won)"
+        name = name if len(name) <= 36 else name[:35] + "…"
         items.append((f'<circle cx="{lx + 9}" cy="0" r="5" fill="{col}"/>', name))
-        if len(items) >= 6:
+        if st == story.target:
+            items.append(("", "↑ the version that should have won"))
+        if len(items) >= 7:
             break
     items += [
         (f'<circle cx="{lx + 9}" cy="0" r="4.5" fill="#777"/>', "apply, won the merge"),
@@ -284,7 +304,7 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" font-size="11" style="{FONT}" class="spacetime">'
-        f'<defs><marker id="{arrow}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        f'<defs><marker id="{arrow}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" markerUnits="userSpaceOnUse" '
         f'orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#555"/></marker>'
         f'<clipPath id="{clip}"><rect x="{LEFT - 14}" y="{y_top - 30}" width="{pw + 28}" height="{y_bot - y_top + 60}"/>'
         f"</clipPath></defs>"

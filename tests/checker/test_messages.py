@@ -10,7 +10,39 @@ from checker.report import write_report
 from checker.spacetime import render
 
 from .builder import History
-from .journal_builder import Journal, stamp
+from .journal_builder import JournalBuilder
+from .journal_builder import stamp as _us_stamp
+
+
+def stamp(seconds: float) -> list:
+    """The stamp of a client write at ``seconds`` (physical µs, logical 0, writer c1)."""
+    return _us_stamp(int(seconds * 1e6))
+
+
+class Journal(JournalBuilder):
+    """j2's builder with times in seconds, each sent datagram delivered 1 ms later unless dropped."""
+
+    def __init__(self, nodes: list[str]) -> None:
+        super().__init__(tuple(nodes))
+
+    def key(self, key: str, replicas: list[str]) -> None:
+        self.replicas(key, tuple(replicas))
+
+    def send(self, t, src, dst, kind, items, fault=None, copies=None):  # type: ignore[override]
+        d = super().send(t * 1000, src, dst, kind, items, fault=fault, copies=copies)
+        if fault not in ("partition", "drop"):
+            self.deliver(t * 1000 + 1, d, dst)
+        return d
+
+    def apply(self, t, node, key, st, via="client", won=True, deleted=False):  # type: ignore[override]
+        return super().apply(t * 1000, node, key, st, via=via, won=won, deleted=deleted)
+
+    def queue(self, t, node, peer, key, st, reason="replication"):  # type: ignore[override]
+        return super().queue(t * 1000, node, peer, key, st, reason)
+
+    def write(self, path: Path) -> Path:
+        self.end(max((r[1] for r in self.rows if r[0] != "K"), default=0) / 1e6)
+        return super().write(path)
 
 NODES = ["n1", "n2", "n3"]
 PARTITION = {"kind": "halves", "groups": [["n1"], ["n2", "n3"]]}
@@ -116,7 +148,7 @@ def test_diagram_svg_has_nodes_drop_mark_and_winning_version(tmp_path):
     for node in NODES:
         assert f">{node}</text>" in svg
     assert "dropped</title></path>" in svg and "#d62728" in svg
-    assert "p0-1 (the version that won)" in svg
+    assert ">p0-1</text>" in svg and "the version that should have won" in svg
     assert "partition: n1 | n2 n3" in svg
 
 
