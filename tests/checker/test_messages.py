@@ -183,3 +183,26 @@ def test_size_bound_on_a_key_with_100k_events():
     assert st.total == 100_000 and st.left_out == 100_000 - drawn and st.outside > 0
     svg = render(st, [], uid="big")
     assert svg.count("<circle") <= MAX_DRAWN + 20  # the legend's few dots besides
+
+
+def test_real_no_repair_partition_run_names_a_dropped_datagram(tmp_path):
+    """End to end: a simulated --bug no-repair --nemesis partition run's report.html shows a diagram naming a dropped datagram."""
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "runs"
+    proc = subprocess.run(
+        [sys.executable, str(root / "harness.py"), "run", "--mode", "sim", "--bug", "no-repair", "--nemesis",
+         "partition", "--seed", "1", "--time-limit", "6", "--fault-interval", "2", "--keys", "5", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]  # INVALID: divergent keys
+    run = next(p for p in out.iterdir() if p.is_dir() and not p.is_symlink())
+    assert (run / "journal.jsonl.gz").is_file()
+    page = (run / "report.html").read_text()
+    assert "divergent" in page and 'class="spacetime"' in page
+    assert re.search(r"never received p\d+-\d+: the Replicate of [\d.]+ s from n\d to n\d was dropped by the partition",
+                     page)
+    assert "datagram dropped" in page  # the diagram's legend for its red crosses
