@@ -219,6 +219,7 @@ class Versions:
     def of(cls, key_events: list[dict[str, Any]], log: KeyLog) -> Versions:
         v = cls()
         deletes = [e for e in key_events if e.get("f") == "delete" and e.get("type") == "ok"]
+        by_process = len(deletes) > 1
         for e in key_events:
             meta = e.get("meta")
             st = _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
@@ -230,7 +231,7 @@ class Versions:
                 if e.get("time") is not None:
                     v.write_t.setdefault(st, e["time"])
             elif e.get("f") == "delete":
-                v.label.setdefault(st, "the delete" if len(deletes) == 1 else f"the delete acknowledged at {fmt_t(e.get('time'))}")
+                v.label.setdefault(st, f"process {e.get('process')}'s delete" if by_process else "the delete")
                 if e.get("time") is not None:
                     v.write_t.setdefault(st, e["time"])
             elif e.get("f") in ("get", "read") and e.get("value") is not None:
@@ -246,7 +247,7 @@ class Versions:
             cand = [e for e in invokes if e.get("node") == s.dst and e["time"] <= s.t]
             if cand:
                 e = max(cand, key=lambda x: x["time"])
-                what = _vs(e.get("value")) if e.get("f") != "delete" else f"the delete invoked at {fmt_t(e['time'])}"
+                what = _vs(e.get("value")) if e.get("f") != "delete" else f"process {e.get('process')}'s delete"
                 v.label[s.stamp] = f"{what} (not acknowledged)"
         for a in log.applies:
             if a.stamp not in v.label:
@@ -295,6 +296,7 @@ class Finding:
     text: str
     sends: list[Send] = attrs.Factory(list)  # the decisive datagrams (drops), drawn numbered
     applies: list[Apply] = attrs.Factory(list)  # the decisive applies (a repair, a lost merge)
+    focus: list[int] = attrs.Factory(list)  # other times the diagram must show (a crash)
 
 
 @attrs.define(slots=True)
@@ -371,7 +373,7 @@ def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp, level: str)
 def _source(log: KeyLog, a: Apply) -> str:
     """How an apply got there, in words: 'anti-entropy from n3' (the Q record's reason)."""
     if a.via in ("client", ""):
-        return "a client write at its coordinator"
+        return "from the client"
     q = None
     for x in log.queued:
         if x.t > a.t:
@@ -382,15 +384,29 @@ def _source(log: KeyLog, a: Apply) -> str:
     return f"{reason} from {a.via}"
 
 
-def _fate(log: KeyLog, v: Versions, node: str, target: Stamp,
-          lifecycle: list[tuple[int, str, str]], level: str) -> Finding | None:
-    """What happened to ``target`` at ``node``, or None when the node ends up holding it."""
-    final, _ = _final_stamp(log, node)
-    if final == target:
-        return None
+_UNKNOWN = object()
+
+
+def _fate(log: KeyLog, v: Versions, node: str, target: Stamp, lifecycle: list[tuple[int, str, str]], level: str,
+          read: Any = _UNKNOWN) -> Finding | None:
+    """What happened to ``target`` at ``node``, or None when the node ends up holding it.
+
+    ``read`` is what the node's last final read returned (the history's word on where the node
+    ended, which a crash that lost unsynced versions can make differ from its last apply).
+    """
+    tname = v.name(target)
+    deleted_target = any(a.stamp == target and a.deleted for a in log.applies) or tname.endswith("delete")
+    jfinal, _ = _final_stamp(log, node)
+    if read is _UNKNOWN:
+        final = jfinal
+        if final == target:
+            return None
+    else:
+        if (read is None and deleted_target) or (read is not None and v.of_value(read) == target):
+            return None
+        final = None if read is None else v.of_value(read)
     mine = [a for a in log.applies if a.node == node]
     first = next((a for a in mine if a.stamp == target), None)
-    tname = v.name(target)
     if first is None:
         return _why_missing(log, v, node, target, level)
     if not first.won and not any(a.stamp == target and a.won for a in mine):
@@ -400,23 +416,33 @@ def _fate(log: KeyLog, v: Versions, node: str, target: Stamp,
                 break
             if a.won:
                 held = a.stamp
-        return Finding(node, f"{node} received {tname} at {fmt_t(first.t)} ({_source(log, first)}) but it lost "
+        return Finding(node, f"{node} received {tname} at {fmt_t(first.t)} ({_source(log, first)}), but it lost "
                              f"the merge to {v.name(held)}, which {node} already held", applies=[first])
     won_at = next(a for a in mine if a.stamp == target and a.won)
+    crashes = [c for c in lifecycle if c[1] == node and c[0] > won_at.t and c[2] == "crash"]
     # The apply that installed what the node ends with (not the first one after the target: with
     # no tombstones, several older versions may pass through before the last one stays).
     after = [a for a in mine if a.t >= won_at.t and a.won and a.stamp != target]
-    last = after[-1] if after and after[-1].stamp == final else None
+    last = next((a for a in reversed(after) if a.stamp == final), None) if final is not None else None
     if last is not None:
-        others = len({a.stamp for a in after}) - 1
+        others = len({a.stamp for a in after if a.t < last.t} - {last.stamp})
         between = f" ({others} other version{'s' if others > 1 else ''} came and went before it)" if others else ""
-        return Finding(node, f"{_source(log, last).capitalize()} at {fmt_t(last.t)} copied {v.name(last.stamp)} "
-                             f"to {node}, over {tname} that {node} had applied at {fmt_t(won_at.t)}{between}",
+        crashed = next((c for c in crashes if c[0] < last.t), None)
+        if crashed is not None:
+            between += f"; {node} had crashed at {fmt_t(crashed[0])} in between"
+        src = _source(log, last)
+        how = (f"A client's write of {v.name(last.stamp)} at {fmt_t(last.t)} (coordinated by {node}) landed"
+               if src == "from the client" else
+               f"{src[0].upper()}{src[1:]} at {fmt_t(last.t)} copied {v.name(last.stamp)} to {node}")
+        return Finding(node, f"{how}, over {tname} that {node} had applied at {fmt_t(won_at.t)}{between}",
                        applies=[last])
-    crash = next((c for c in lifecycle if c[1] == node and c[0] > won_at.t and c[2] == "crash"), None)
-    if crash is not None:
-        return Finding(node, f"{node} applied {tname} at {fmt_t(won_at.t)} and crashed at {fmt_t(crash[0])}: "
-                             "the version did not survive the crash", applies=[won_at])
+    if crashes:
+        return Finding(node, f"{node} applied {tname} at {fmt_t(won_at.t)} and crashed at {fmt_t(crashes[0][0])}: "
+                             "the version was not yet durable and did not survive the crash", applies=[won_at],
+                       focus=[crashes[0][0]])
+    if read is not _UNKNOWN:
+        return Finding(node, f"{node}'s final read returned {_vs(read)}, though its last apply in the journal "
+                             f"was {v.name(jfinal)}", applies=[won_at])
     return None
 
 
@@ -467,9 +493,14 @@ def story(
     replicas = _replicas(log, a)
     target = _target(a, log, v, events)
     findings: list[Finding] = []
+    reads: dict[str, Any] = {}  # each node's last final read of the key that returned
+    for e in key_events:
+        if e.get("final") is True and e.get("type") == "ok" and e.get("f") in ("get", "read"):
+            reads[str(e.get("node"))] = e.get("value")
     if target is not None:
         for node in replicas:
-            f = _fate(log, v, node, target, extract.lifecycle, extract.level)
+            read = reads.get(node, _UNKNOWN)
+            f = _fate(log, v, node, target, extract.lifecycle, extract.level, read)
             if f is not None:
                 findings.append(f)
     findings.sort(key=lambda f: min([s.t for s in f.sends] + [x.t for x in f.applies], default=0))
@@ -480,7 +511,7 @@ def story(
         head = sentence = f"Every replica ({', '.join(replicas)}) applied {tname} by the end of the journal."
     else:
         wrote = v.write_t.get(target)
-        acked = f" (acknowledged at {fmt_t(wrote)})" if wrote and "acknowledged" not in tname else ""
+        acked = f" (acknowledged at {fmt_t(wrote)})" if wrote else ""
         ok = [n for n in replicas if n not in {f.node for f in findings}]
         where = f"{', '.join(ok)} hold{'s' if len(ok) == 1 else ''} it at the end" if ok else "no replica holds it at the end"
         head = f"The messages: the version that should have won is {tname}{acked}; {where}"
@@ -522,7 +553,7 @@ def story(
             focus += [start["time"], e["time"]]
     decisive_sends = [s for f in findings for s in f.sends]
     decisive_applies = [x for f in findings for x in f.applies]
-    focus += [s.t for s in decisive_sends] + [x.t for x in decisive_applies]
+    focus += [s.t for s in decisive_sends] + [x.t for x in decisive_applies] + [t for f in findings for t in f.focus]
     involved = {target} | {x.stamp for x in decisive_applies}
     for st in list(involved):
         firsts: dict[str, int] = {}

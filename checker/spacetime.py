@@ -128,7 +128,8 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
             groups = value.get("groups")
             if kind == "partition" and isinstance(groups, list):
                 label += ": " + " | ".join(" ".join(map(str, g)) for g in groups if isinstance(g, list))
-            back.append(f'<text x="{_f(x0 + 3)}" y="{y_top + 11}" font-size="10" fill="#8a2b2b">{esc(label)}</text>')
+            if rows is None:  # a fault on some nodes is named by the legend and their lines' marks
+                back.append(f'<text x="{_f(x0 + 3)}" y="{y_top + 11}" font-size="10" fill="#8a2b2b">{esc(label)}</text>')
             drew = True
         if drew and kind not in seen_kinds:
             seen_kinds.append(kind)
