@@ -206,3 +206,15 @@ def test_real_no_repair_partition_run_names_a_dropped_datagram(tmp_path):
     assert re.search(r"never received p\d+-\d+: the Replicate of [\d.]+ s from n\d to n\d was dropped by the partition",
                      page)
     assert "datagram dropped" in page  # the diagram's legend for its red crosses
+
+
+def test_truncated_journal_still_draws_and_says_it_stopped(tmp_path):
+    """A journal whose gzip stream is cut short (a killed run): the story uses what was read and says the journal stopped early."""
+    run = dropped_replicate_run(tmp_path / "run")
+    path = run / "journal.jsonl.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 12])  # the gzip trailer and the last bytes gone
+    extract = read_journal(path, {"k1"})
+    assert extract.end is not None and "cut short" in extract.end
+    page = write_report(run).read_text()
+    assert 'class="spacetime"' in page and "The journal stopped early" in page
