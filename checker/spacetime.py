@@ -165,7 +165,7 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
             skipped = (nxt[0] - hi) / 1e9
             back.append(f'<path d="M{_f(cx - 6)} {y_bot + 6}l6 -12m2 12l6 -12" stroke="#666" fill="none"/>'
                         f'<text x="{_f(cx)}" y="{y_top - 4}" text-anchor="middle" font-size="10" fill="#666">'
-                        f'+{skipped:.2f} s</text>')
+                        f'{skipped:.2f} s skipped</text>')
     back.append(f'<text x="{LEFT + pw / 2:.1f}" y="{y_bot + 36}" text-anchor="middle">time since the run started (s); '
                 'the axis is cut where nothing of interest happened</text>')
 
@@ -227,7 +227,7 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
         else:
             # the cross just short of the receiver's line, so it is plain whom the datagram was for
             xm = max(ax.clamp(s.t + latency * 0.8, s.t), x0 + 8)
-            ym = y0 + (y1 - y0) * 0.8
+            ym = y1 - math.copysign(11, y1 - y0)  # 11 px short of the receiver's line
             marks.append(f'<line x1="{_f(x0)}" y1="{_f(y0)}" x2="{_f(xm)}" y2="{_f(ym)}" stroke="{col}" '
                          f'stroke-width="{lw}" stroke-dasharray="3 2"><title>{esc(tip)}, dropped</title></line>'
                          f'<path d="M{_f(xm - 5)} {_f(ym - 5)}l10 10m0 -10l-10 10" stroke="{DROP}" stroke-width="2.4">'
