@@ -183,6 +183,10 @@ def test_size_bound_on_a_key_with_100k_events():
     assert st.total == 100_000 and st.left_out == 100_000 - drawn and st.outside > 0
     svg = render(st, [], uid="big")
     assert svg.count("<circle") <= MAX_DRAWN + 20  # the legend's few dots besides
+    from checker.report import _messages_html
+
+    page = _messages_html(a, [], extract, [], 0)
+    assert f"Drawn: {drawn:,} of the 100,000 datagrams and applies" in page and f"{100_000 - drawn:,} left out" in page
 
 
 def test_real_no_repair_partition_run_names_a_dropped_datagram(tmp_path):
@@ -218,3 +222,56 @@ def test_truncated_journal_still_draws_and_says_it_stopped(tmp_path):
     assert extract.end is not None and "cut short" in extract.end
     page = write_report(run).read_text()
     assert 'class="spacetime"' in page and "The journal stopped early" in page
+
+
+def _run_dir(run: Path, h: History, j: Journal) -> Path:
+    run.mkdir()
+    h.write(run / "history.jsonl")
+    j.write(run / "journal.jsonl.gz")
+    return run
+
+
+def test_lost_merge_is_named(tmp_path):
+    """First-writer-wins: the newer put reached every replica and lost the merge there; the story says so per node."""
+    h, j = History(), Journal(NODES)
+    j.key("k1", NODES)
+    old, new = stamp(1.0), stamp(2.0)
+    h.at(1.0)
+    _, done = h.put(0, "k1", "p0-1", node="n1")
+    _ok_stamp(h, done, old)
+    for n in NODES:
+        j.apply(1.001, n, "k1", old, "client" if n == "n1" else "n1")
+    h.at(2.0)
+    _, done = h.put(1, "k1", "p1-1", node="n2")
+    _ok_stamp(h, done, new)
+    for n in NODES:
+        j.apply(2.001, n, "k1", new, "client" if n == "n2" else "n2", won=False)
+    h.at(5.0)
+    h.final("k1", {"n1": "p0-1", "n2": "p0-1", "n3": "p0-1"})
+    st = _story(_run_dir(tmp_path / "run", h, j), "lost-write")
+    assert "n1 received p1-1 at 2.00 s (a Replicate from n2), but it lost the merge to p0-1" in st.sentence
+    assert "n2 received p1-1 at 2.00 s (from the client), but it lost the merge" in st.sentence
+
+
+def test_version_lost_in_a_crash_is_named_with_the_crash(tmp_path):
+    """The journal saw the newer put applied, the final reads do not show it, the node crashed: the crash is named and drawn."""
+    h, j = History(), Journal(NODES)
+    j.key("k1", NODES)
+    old, new = stamp(1.0), stamp(2.0)
+    h.at(1.0)
+    _, done = h.put(0, "k1", "p0-1", node="n1")
+    _ok_stamp(h, done, old)
+    for n in NODES:
+        j.apply(1.001, n, "k1", old, "client" if n == "n1" else "n1")
+    h.at(2.0)
+    _, done = h.put(1, "k1", "p1-1", node="n1")
+    _ok_stamp(h, done, new)
+    for n in NODES:
+        j.apply(2.001, n, "k1", new, "client" if n == "n1" else "n1")
+    for n in NODES:
+        j.lifecycle(2500, n, "crash").lifecycle(3000, n, "restart")
+    h.at(6.0)
+    h.final("k1", {"n1": "p0-1", "n2": "p0-1", "n3": "p0-1"})
+    st = _story(_run_dir(tmp_path / "run", h, j), "lost-write")
+    assert "n1 applied p1-1 at 2.00 s and crashed at 2.50 s" in st.sentence
+    assert any(t == 2_500_000_000 and what == "crash" for t, _, what in st.lifecycle)  # inside a drawn window
