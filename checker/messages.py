@@ -269,15 +269,18 @@ class Versions:
                 v.label.setdefault(st, f"process {e.get('process')}'s delete" if by_process else "the delete")
                 if e.get("time") is not None:
                     v.write_t.setdefault(st, e["time"])
-            elif e.get("f") in ("get", "read") and e.get("value") is not None:
-                v.label.setdefault(st, _vs(e.get("value")))
-                v.by_value.setdefault(orjson.dumps(e.get("value")).decode(), st)
         # A write with no acknowledged stamp (outcome unknown, or failed): the client's datagram
         # carries its stamp; the history's latest invoke at that node before it names the write.
         invokes: dict[Any, list[dict[str, Any]]] = {}  # per node, in time order
+        outcome: dict[int, str] = {}  # invoke index -> how it completed
+        pending: dict[Any, int] = {}
         for e in key_events:
-            if e.get("type") == "invoke" and e.get("f") in ("put", "write", "delete") and e.get("time") is not None:
-                invokes.setdefault(e.get("node"), []).append(e)
+            if e.get("type") == "invoke":
+                pending[e.get("process")] = e.get("index", -1)
+                if e.get("f") in ("put", "write", "delete") and e.get("time") is not None:
+                    invokes.setdefault(e.get("node"), []).append(e)
+            elif e.get("process") in pending:
+                outcome[pending.pop(e.get("process"))] = str(e.get("type"))
         times = {node: [e["time"] for e in evs] for node, evs in invokes.items()}
         for s in log.sends:
             if s.src != CLIENT or s.stamp is None or s.stamp in v.label or s.kind not in ("put", "delete"):
@@ -286,7 +289,14 @@ class Versions:
             if i:
                 e = invokes[s.dst][i - 1]
                 what = _vs(e.get("value")) if e.get("f") != "delete" else f"process {e.get('process')}'s delete"
-                v.label[s.stamp] = f"{what} (not acknowledged)"
+                how = {"fail": "failed", "ok": "acknowledged"}.get(outcome.get(e.get("index", -1), ""), "outcome unknown")
+                v.label[s.stamp] = f"{what} ({how})"
+        for e in key_events:  # a version known only from a read's stamp: its value
+            meta = e.get("meta")
+            st = _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
+            if st is not None and e.get("type") == "ok" and e.get("f") in ("get", "read") and e.get("value") is not None:
+                v.label.setdefault(st, _vs(e.get("value")))
+                v.by_value.setdefault(orjson.dumps(e.get("value")).decode(), st)
         for a in log.applies:
             if a.stamp not in v.label:
                 v.label[a.stamp] = "a delete" if a.deleted else f"version {_short_stamp(a.stamp)}"
@@ -484,6 +494,24 @@ def _fate(log: KeyLog, v: Versions, node: str, target: Stamp, lifecycle: list[tu
     return None
 
 
+def _read_origin(log: KeyLog, v: Versions, target: Stamp, proving: list[dict[str, Any]]) -> Finding | None:
+    """Where the version a read returned came from: the node that answered, and how it got it."""
+    read = next((e for e in proving if e.get("f") in ("get", "read") and e.get("type") == "ok"), None)
+    if read is None or read.get("time") is None:
+        return None
+    node, done = str(read.get("node")), read["time"]
+    have = [x for x in log.applies if x.stamp == target and x.t <= done]
+    if not have:
+        return None
+    here = next((x for x in have if x.node == node), None)
+    first = min(have, key=lambda x: x.t)
+    origin = f"{first.node} applied it first, at {fmt_t(first.t)} ({_source(log, first)})"
+    if here is None or here is first:
+        return Finding(node, f"The read went to {node}; {origin}", applies=[first])
+    return Finding(node, f"The read went to {node}, which got it at {fmt_t(here.t)} ({_source(log, here)}); "
+                         f"{origin}", applies=[here, first])
+
+
 def _target(a: dict[str, Any], log: KeyLog, v: Versions, events: dict[int, dict[str, Any]]) -> Stamp | None:
     """The version that won (or should have won) in this anomaly."""
     typ = a.get("type")
@@ -535,7 +563,12 @@ def story(
     for e in key_events:
         if e.get("final") is True and e.get("type") == "ok" and e.get("f") in ("get", "read"):
             reads[str(e.get("node"))] = e.get("value")
-    if target is not None:
+    is_read = a.get("type") in ("phantom-read", "future-read")
+    if is_read and target is not None:
+        f = _read_origin(log, v, target, [events[i] for i in a.get("indexes", []) if i in events])
+        if f is not None:
+            findings.append(f)
+    elif target is not None:
         for node in replicas:
             read = reads.get(node, _UNKNOWN)
             f = _fate(log, v, node, target, extract.lifecycle, extract.level, read)
@@ -543,7 +576,11 @@ def story(
                 findings.append(f)
     findings.sort(key=lambda f: min([s.t for s in f.sends] + [x.t for x in f.applies], default=0))
     tname = v.name(target)
-    if target is None:
+    if is_read and target is not None:
+        head = f"The messages: the read returned {tname}."
+        sentence = head + (" " + findings[0].text + "." if findings else
+                           " The journal holds no apply of that version before the read.")
+    elif target is None:
         head = sentence = "The journal does not show which version should have won on this key."
     elif not findings:
         head = sentence = f"Every replica ({', '.join(replicas)}) applied {tname} by the end of the journal."

@@ -275,3 +275,24 @@ def test_version_lost_in_a_crash_is_named_with_the_crash(tmp_path):
     st = _story(_run_dir(tmp_path / "run", h, j), "lost-write")
     assert "n1 applied p1-1 at 2.00 s and crashed at 2.50 s" in st.sentence
     assert any(t == 2_500_000_000 and what == "crash" for t, _, what in st.lifecycle)  # inside a drawn window
+
+
+def test_phantom_read_names_where_the_version_came_from(tmp_path):
+    """A read of a failed put: the story names the node that answered and the apply the version came from."""
+    h, j = History(), Journal(NODES)
+    j.key("k1", NODES)
+    s1 = stamp(1.0)
+    h.at(1.0)
+    h.put(0, "k1", "p0-1", node="n1", typ="fail")
+    j.send(1.002, "c1", "n1", "put", [["k1", s1]])  # sent after the history's invoke (1.001 s)
+    j.apply(1.003, "n1", "k1", s1, "client")
+    j.queue(1.003, "n1", "n2", "k1", s1, "replication")
+    j.send(1.004, "n1", "n2", "replicate", [["k1", s1]])
+    j.apply(1.005, "n2", "k1", s1, "n1")
+    h.at(2.0)
+    _, done = h.get(1, "k1", "p0-1", node="n2")
+    h.events[done]["meta"] = {"stamp": s1}
+    st = _story(_run_dir(tmp_path / "run", h, j), "phantom-read")
+    assert st.head == "The messages: the read returned p0-1 (failed)."
+    assert ("The read went to n2, which got it at 1.00 s (replication from n1); n1 applied it first, at 1.00 s "
+            "(from the client)") in st.sentence
