@@ -532,8 +532,16 @@ def _target(a: dict[str, Any], log: KeyLog, v: Versions, events: dict[int, dict[
                 return st
         return None
     # divergent: the newest version any replica holds at the end (last-writer-wins would spread it)
-    finals = [_final_stamp(log, n)[0] for n in _replicas(log, a)]
-    finals += [v.of_value(x) for x in (a.get("values") or {}).values() if x is not None]
+    values = {str(n): x for n, x in (a.get("values") or {}).items()}
+    finals: list[Stamp | None] = []
+    for n in _replicas(log, a):
+        jfinal, deleted = _final_stamp(log, n)
+        if n not in values:  # no final read: the journal's word
+            finals.append(jfinal)
+        elif values[n] is None:  # read nothing: a tombstone counts, if the node's last apply was one
+            finals.append(jfinal if deleted else None)
+        else:  # the history's word (a crash can lose what the journal saw applied)
+            finals.append(v.of_value(values[n]) or jfinal)
     known = [s for s in finals if s]
     return max(known) if known else None
 
