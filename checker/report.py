@@ -39,14 +39,11 @@ from checker.findings import (
     verdict_word,
 )
 from checker.history import iter_events, resolve_history
-from checker.journal import JournalError, find_journal
-from checker.messages import JournalExtract, read_journal
-from checker.messages import story as messages_story
-from checker.spacetime import render as spacetime_svg
 from checker.svgplot import Plot, bar_chart
 
 if TYPE_CHECKING:
     from checker.convergence import FinalAgreement
+    from checker.messages import JournalExtract
 
 DETAIL_LIMIT = 20_000  # operations drawn one by one; above this, binned
 MAX_LANES = 120  # process lanes in the timeline; above this, processes share lanes
@@ -403,7 +400,16 @@ def _event_rows(events: list[dict[str, Any]], proving: set[int]) -> str:
 
 
 def _journal(run_dir: Path, anomalies: list[dict[str, Any]]) -> tuple[str, JournalExtract | None]:
-    """The run's journal, read once for the anomalies' keys, or a note saying why there is none."""
+    """The run's journal, read once for the anomalies' keys, or a note saying why there is none.
+
+    The journal's modules are imported only here, when there are anomalies to explain, so that a
+    report of a run without any costs nothing more than before.
+    """
+    if not anomalies:
+        return "", None
+    from checker.journal import JournalError, find_journal
+    from checker.messages import read_journal
+
     path = find_journal(run_dir)
     if path is None:
         return (
@@ -411,8 +417,6 @@ def _journal(run_dir: Path, anomalies: list[dict[str, Any]]) -> tuple[str, Journ
             "in sim and udp modes) shows, under each anomaly, the datagrams and applies behind it.",
             None,
         )
-    if not anomalies:
-        return "", None
     try:
         return "", read_journal(path, {a.get("key") for a in anomalies})
     except (JournalError, OSError) as e:
@@ -423,6 +427,9 @@ def _messages_html(
     a: dict[str, Any], events: list[dict[str, Any]], extract: JournalExtract, faults: list[dict[str, Any]], n: int
 ) -> str:
     """Under an anomaly: the decisive messages in words, and the space-time diagram of its key."""
+    from checker.messages import story as messages_story
+    from checker.spacetime import render as spacetime_svg
+
     log = extract.keys.get(a.get("key"))
     if log is None or not (log.sends or log.applies):
         return "<p class='note'>The journal holds no datagram or apply of this key.</p>"

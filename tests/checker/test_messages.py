@@ -296,3 +296,24 @@ def test_phantom_read_names_where_the_version_came_from(tmp_path):
     assert st.head == "The messages: the read returned p0-1 (failed)."
     assert ("The read went to n2, which got it at 1.00 s (replication from n1); n1 applied it first, at 1.00 s "
             "(from the client)") in st.sentence
+
+
+def test_report_without_anomalies_loads_no_journal_module(tmp_path):
+    """A valid run's report never imports checker.messages, checker.spacetime or checker.journal (no cost added)."""
+    import subprocess
+    import sys
+
+    h = History()
+    h.at(1.0)
+    h.put(0, "k1", "p0-1", node="n1")
+    h.at(3.0)
+    h.final("k1", {"n1": "p0-1", "n2": "p0-1"})
+    run = tmp_path / "run"
+    run.mkdir()
+    h.write(run / "history.jsonl")
+    code = (
+        "import sys; from checker.report import write_report; write_report(sys.argv[1]); "
+        "print(sorted(m for m in ('checker.messages', 'checker.spacetime', 'checker.journal') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
