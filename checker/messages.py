@@ -588,6 +588,9 @@ def story(
         head = f"The messages: the read returned {tname}."
         sentence = head + (" " + findings[0].text + "." if findings else
                            " The journal holds no apply of that version before the read.")
+    elif target is None and is_read:
+        head = sentence = ("The history gives no version stamp for the value read, so the journal cannot say "
+                           "where it came from.")
     elif target is None:
         head = sentence = "The journal does not show which version should have won on this key."
     elif not findings:

@@ -446,8 +446,7 @@ def _messages_html(
         f"<div class='messages'><b>{_esc(st.head)}</b>"
         + (f"<ol class='decisive'>{items}{more}</ol>" if items else "")
         + "</div>"
-        + spacetime_svg(st, faults, uid=f"a{n}")
-        + f"<p class='note'>{_esc(caption)}</p>"
+        + (spacetime_svg(st, faults, uid=f"a{n}") + f"<p class='note'>{_esc(caption)}</p>" if st.windows else "")
     )
 
 
