@@ -15,7 +15,11 @@ operations) and the replay command; then ``--detect-correct``: the correct store
 seeds per nemesis kind (clock-skew aside: last-writer-wins under skew loses writes by design),
 reporting anything found. Each explore runs as its own process, exactly as a user would run it.
 
-Usage: python bench/sim.py [--seed S] [--time-limit T] [--large-nodes N] [--skip-large]
+The journal's cost (issue #15): the 5-node run again with ``--journal off`` and ``full``
+(the default), interleaved ``--journal-repeats`` times; medians of simulation and CPU seconds
+and the difference (bar: at most 15 % slower).
+
+Usage: python bench/sim.py [--seed S] [--time-limit T] [--large-nodes N] [--skip-large] [--journal-repeats 3]
        python bench/sim.py --detect [--detect-correct] [--runs 200] [--explore-time-limit T] [--out DIR]
 """
 
@@ -31,8 +35,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # first, even when PYTHONPATH has it: else bench/checker.py shadows the package
 
 BUG_NEMESIS = {
     "no-tombstones": "partition",
@@ -43,7 +46,7 @@ BUG_NEMESIS = {
 """The fault that exposes each seeded bug (ack-before-durable needs a crash, as the harness says)."""
 
 
-def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
+def speed(nodes: int, time_limit: float, seed: int, journal: str = "full") -> dict[str, Any]:
     """One default partition run of ``nodes`` nodes; virtual seconds per wall second."""
     import orjson
 
@@ -54,7 +57,7 @@ def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as out:
         options = RunOptions(mode="sim", nemesis=("partition",), nodes=nodes, time_limit=time_limit, seed=seed,
-                             out=out).validate()
+                             out=out, journal=journal).validate()
         schedule = make_schedule(options, tuple(f"n{i + 1}" for i in range(nodes)))
         started, cpu_started = time.perf_counter(), time.process_time()
         result = run_with_schedule(options, schedule, ["bench/sim.py"], quiet=True, report=False)
@@ -66,18 +69,36 @@ def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
         check(history, harness_run_options(options.checkers))
         check = time.perf_counter() - started
     simulation = max(wall - check, 1e-9)
-    return {"nodes": nodes, "load": time_limit, "virtual": virtual, "wall": wall, "cpu": cpu, "check": check,
+    return {"nodes": nodes, "load": time_limit, "journal": journal, "virtual": virtual, "wall": wall, "cpu": cpu, "check": check,
             "simulation": simulation, "events": len(lines), "valid": result.results.get("valid"),
             "converged": result.final.converged}
 
 
 def print_speed(row: dict[str, Any]) -> None:
-    print(f"{row['nodes']:>3} nodes, {row['load']:g} s of load: {row['virtual']:.1f} virtual s "
+    print(f"{row['nodes']:>3} nodes, {row['load']:g} s of load, journal {row['journal']}: {row['virtual']:.1f} virtual s "
           f"({row['events']} events, verdict {row['valid']}) in {row['wall']:.1f} s wall "
           f"(simulation {row['simulation']:.1f} s + check {row['check']:.1f} s)")
     print(f"      {row['virtual'] / row['simulation']:.1f}x real time (simulation alone), "
           f"{row['virtual'] / row['wall']:.1f}x including the checker; {row['virtual'] / row['cpu']:.1f} virtual s "
           f"per CPU second ({row['cpu']:.1f} CPU s: the figure a busy shared machine disturbs least)", flush=True)
+
+
+def journal_cost(nodes: int, time_limit: float, seed: int, repeats: int) -> None:
+    """The same run with ``--journal off`` and ``full``, interleaved ``repeats`` times: median
+    simulation seconds and CPU seconds of each, and how much slower the journal makes it (bar: 15 %)."""
+    import statistics
+
+    rows: dict[str, list[dict[str, Any]]] = {"off": [], "full": []}
+    for _ in range(repeats):
+        for journal in ("off", "full"):
+            rows[journal].append(speed(nodes, time_limit, seed, journal))
+            row = rows[journal][-1]
+            print(f"  journal {journal:<4}: simulation {row['simulation']:.2f} s, CPU {row['cpu']:.2f} s", flush=True)
+    median = {j: {k: statistics.median(r[k] for r in rs) for k in ("simulation", "cpu")} for j, rs in rows.items()}
+    for k, what in (("simulation", "simulation wall"), ("cpu", "CPU")):
+        off, full = median["off"][k], median["full"][k]
+        print(f"journal cost, {nodes} nodes, median of {repeats} (interleaved): {what} {off:.2f} s without, "
+              f"{full:.2f} s with: {100 * (full / off - 1):+.1f} % (bar: <= +15 %)", flush=True)
 
 
 def explore(args: list[str], out: Path) -> tuple[int, dict[str, Any], float]:
@@ -143,6 +164,8 @@ def main() -> int:
     parser.add_argument("--large-nodes", type=int, default=50, help="nodes in the large run (default 50)")
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--skip-speed", action="store_true", help="only the detection sweeps")
+    parser.add_argument("--journal-repeats", type=int, default=3,
+                        help="interleaved runs with --journal off and full for the journal's cost (0: skip; default 3)")
     parser.add_argument("--detect", action="store_true", help="explore each seeded bug and report what was found")
     parser.add_argument("--detect-correct", action="store_true", help="explore the correct store per nemesis kind")
     parser.add_argument("--runs", type=int, default=200, help="seeds per explore (default 200)")
@@ -154,8 +177,11 @@ def main() -> int:
         print(f"simulated partition runs, seed {args.seed} (bar: >= 20x real time at 5 nodes; 50 nodes completes)")
         five = speed(5, args.time_limit, args.seed)
         print_speed(five)
+        print_speed(speed(5, args.time_limit, args.seed, "off"))
         if not args.skip_large:
             print_speed(speed(args.large_nodes, args.time_limit, args.seed))
+        if args.journal_repeats > 0:
+            journal_cost(5, args.time_limit, args.seed, args.journal_repeats)
     extra: list[str] = []
     if args.explore_time_limit is not None:
         extra += ["--time-limit", f"{args.explore_time_limit:g}"]

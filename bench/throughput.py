@@ -12,7 +12,9 @@ this machine's Python + Trio + loopback can do per request, and the bar is clust
 Modes: ``inprocess`` runs the five nodes, the echo server and the clients in this one Trio loop
 (one core for everything); ``processes`` runs each node as ``python -m minikeydb serve`` and the
 echo server as its own process, with the clients here (the fair comparison on a multi-core box).
-Each figure is the median of ``--rounds`` rounds of ``--seconds`` seconds. ``--profile-node FILE``
+Each figure is the median of ``--rounds`` rounds of ``--seconds`` seconds. ``--journal ab``
+measures the harness journal's cost instead (issue #15): one in-process cluster wrapped as the
+harness's udp mode wraps it, rounds alternating journal off and full (bar: at most 10 % fewer ops/s). ``--profile-node FILE``
 (processes mode) runs node n1 under cProfile, writes its stats to FILE and prints the top entries.
 """
 
@@ -26,9 +28,10 @@ import signal
 import statistics
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -160,7 +163,8 @@ async def echo_round(port: int, clients: int, seconds: float, kind: str = "trio"
 # -- the cluster workload ------------------------------------------------------------------------------
 
 
-async def cluster_round(config: ClusterConfig, clients: int, seconds: float, keys: int, seed: int) -> tuple[float, int]:
+async def cluster_round(config: ClusterConfig, clients: int, seconds: float, keys: int, seed: int,
+                        connect: Callable[[], AbstractAsyncContextManager[Client]] | None = None) -> tuple[float, int]:
     """Ok operations/s of ``clients`` put/get loops, and the count of operations that were not ok.
 
     A round's figure counts only operations that completed inside the round: the loops are
@@ -184,7 +188,8 @@ async def cluster_round(config: ClusterConfig, clients: int, seconds: float, key
             else:
                 failed += 1
 
-    async with Client.connect(config) as client, trio.open_nursery() as nursery:
+    async with (connect() if connect is not None else Client.connect(config)) as client, \
+            trio.open_nursery() as nursery:
         for i in range(clients):
             nursery.start_soon(worker, client, random.Random(seed * 1000 + i))
         await trio.sleep(seconds)
@@ -313,6 +318,107 @@ async def process_servers(
         log.close()
 
 
+# -- the journal's cost (issue #15) ------------------------------------------------------------------
+
+
+class JournaledCluster:
+    """The in-process cluster as the harness's ``udp`` mode builds it (every transport, the
+    client's too, wrapped by a ``FaultyNetwork`` with no faults), whose journal can be switched
+    on and off between rounds: the A/B of the same warm cluster."""
+
+    def __init__(self, network: Any, nodes: list[Any], journal: Any) -> None:
+        self.network = network
+        self.nodes = nodes
+        self.journal = journal
+
+    def switch(self, on: bool) -> None:
+        observer = self.journal if on else None
+        self.network.observer = observer
+        for node in self.nodes:
+            node.replica.observer = observer
+            node.replicator.observer = observer
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[Client]:
+        transport = self.network.wrap(await UdpTransport.bind("127.0.0.1", 0), None)
+        try:
+            async with Client.connect(self.nodes[0].config, transport=transport) as client:
+                yield client
+        finally:
+            transport.close()
+
+
+@asynccontextmanager
+async def journaled_cluster(config: ClusterConfig, workdir: Path) -> AsyncIterator[JournaledCluster]:
+    from minikeydb.defects import NO_DEFECT
+    from minikeydb.ring import Ring
+    from minikeydb.server import build_node, open_log_storage
+    from nemesis import FaultyNetwork
+    from runner.journal import Journal
+
+    network = FaultyNetwork(random.Random(0), {n.id: n.peer_address for n in config.nodes})
+    journal = Journal(workdir / "journal.jsonl.gz", level="full", mode="udp",
+                      ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
+                      replication=config.replicas, max_bytes=2**40,
+                      clock=trio.lowlevel.current_clock().current_time, start=trio.current_time())
+    nodes, storages, transports = [], [], []
+    try:
+        async with trio.open_nursery() as nursery:
+            network.attach(nursery)
+            for node_id in config.node_ids:
+                node_config = config.node(node_id)
+                transport = network.wrap(await UdpTransport.bind(node_config.host, node_config.port), node_id)
+                transports.append(transport)
+                storage = open_log_storage(config, node_id, NO_DEFECT)
+                storages.append(storage)
+                node = build_node(config, node_id, transport, storage)
+                await nursery.start(node.run)
+                nodes.append(node)
+            yield JournaledCluster(network, nodes, journal)
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            for storage in storages:
+                await storage.aclose()
+        for transport in transports:
+            transport.close()
+        journal.close()
+
+
+async def journal_ab(args: argparse.Namespace) -> None:
+    """Rounds alternating journal off / full on one in-process cluster; medians and the difference."""
+    os.environ.setdefault(SECRET_ENV, "throughput-bench")
+    rates: dict[str, list[float]] = {"off": [], "full": []}
+    cpu_per_op: dict[str, list[float]] = {"off": [], "full": []}
+    with tempfile.TemporaryDirectory(prefix="minikeydb-bench-") as tmp:
+        workdir = Path(tmp)
+        config = bench_config(workdir / "data", args.fsync)
+        async with journaled_cluster(config, workdir) as cluster:
+            await preload(config, args.keys)
+            for round_number in range(args.rounds):
+                for level in ("off", "full") if round_number % 2 == 0 else ("full", "off"):
+                    cluster.switch(level == "full")
+                    cpu_before = own_cpu_seconds()
+                    rate, failed = await cluster_round(config, args.clients, args.seconds, args.keys, round_number,
+                                                       cluster.client)
+                    cpu = (own_cpu_seconds() - cpu_before) / max(1.0, rate * args.seconds + failed)
+                    rates[level].append(rate)
+                    cpu_per_op[level].append(cpu)
+                    print(f"round {round_number + 1}, journal {level:<4}: {rate:,.0f} ops/s ({failed} not ok), "
+                          f"{cpu * 1e6:,.0f} us CPU per op", flush=True)
+            cluster.switch(False)
+            records = cluster.journal.records
+        size = (workdir / "journal.jsonl.gz").stat().st_size
+    off, full = statistics.median(rates["off"]), statistics.median(rates["full"])
+    print(f"journal cost (in-process cluster behind a healthy FaultyNetwork, as in udp mode; clients={args.clients} "
+          f"seconds={args.seconds:g} rounds={args.rounds}, interleaved):")
+    print(f"  without journal {off:,.0f} ops/s, with journal (full) {full:,.0f} ops/s (medians): "
+          f"{100 * (full / off - 1):+.1f} % (bar: >= -10 %); journal {records:,} records, {size / 1e6:.1f} MB")
+    cpu_off, cpu_full = statistics.median(cpu_per_op["off"]), statistics.median(cpu_per_op["full"])
+    print(f"  CPU per op (this process: nodes and clients): {cpu_off * 1e6:,.0f} us without, {cpu_full * 1e6:,.0f} us "
+          f"with: {100 * (cpu_full / cpu_off - 1):+.1f} % (the figure a loaded machine disturbs least)")
+
+
 # -- main -------------------------------------------------------------------------------------------
 
 
@@ -383,6 +489,9 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=1000)
     parser.add_argument("--fsync", choices=["inline", "thread"], default="inline",
                         help="where the nodes' group-commit fsync runs (the config's fsync setting)")
+    parser.add_argument("--journal", choices=["off", "ab"], default="off",
+                        help="ab: the journal's cost instead: one in-process cluster wrapped as in udp mode, rounds "
+                        "alternating journal off and full (issue #15)")
     parser.add_argument("--profile-node", type=Path, default=None, metavar="FILE",
                         help="processes mode: run n1 under cProfile, save to FILE and print the top entries")
     args = parser.parse_args()
@@ -392,6 +501,11 @@ def main() -> int:
         parser.error("--clients, --seconds, --rounds and --keys must be positive")
     if args.profile_node is not None:
         args.profile_node = args.profile_node.resolve()
+    if args.journal == "ab":
+        if args.mode != "inprocess":
+            parser.error("--journal ab needs --mode inprocess (the harness journals in-process clusters)")
+        trio.run(journal_ab, args)
+        return 0
     trio.run(run, args)
     if args.profile_node is not None:
         print_profile(args.profile_node)

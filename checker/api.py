@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from checker.history import HistoryError, iter_events, read_events, resolve_history
+from checker.history import HistoryError, is_edn_path, iter_events, read_events, resolve_history
 
 if TYPE_CHECKING:
     from checker.convergence import FinalAgreement
@@ -180,8 +180,28 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
     if isinstance(source, str | Path):
         history, _ = resolve_history(source)
     results, agreement = _run(history, source, options)
+    if "convergence" in options.checkers and results.get("checker", "convergence") == "convergence":
+        _journal_figures(results, history, source)
     results["check_settings"] = options.settings()
     return CheckResult(results, options, history, agreement)
+
+
+def _journal_figures(results: dict[str, Any], history: Path | None, source: Any) -> None:
+    """The ``convergence`` and ``faults`` blocks: from the run's journal (journal.jsonl.gz beside
+    the history) when there is one, else from the history alone (the final reads' upper bound).
+
+    A history that is not a file is read again only when it is a list (a generator is spent)."""
+    from checker.journal import find_journal, load_journal
+    from checker.journal_figures import final_reads_convergence, history_faults_block, journal_blocks
+
+    again: Any = history if history is not None else (source if isinstance(source, list | tuple) else None)
+    path = find_journal(history.parent) if history is not None and not is_edn_path(history) else None
+    if path is not None and again is not None:
+        results["convergence"], results["faults"] = journal_blocks(again, load_journal(path))
+        return
+    results["convergence"] = final_reads_convergence(results.get("stats") or {})
+    if again is not None and (results.get("stats") or {}).get("faults"):
+        results["faults"] = history_faults_block(again)
 
 
 def _run(history: Path | None, source: Any, options: CheckOptions) -> tuple[dict[str, Any], FinalAgreement | None]:

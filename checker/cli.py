@@ -20,10 +20,13 @@ import orjson
 
 from checker.api import CHECKERS, HARNESS_RUN_SETTINGS, CheckOptionError, CheckOptions, check
 from checker.findings import (
+    SOURCE_JOURNAL,
     checker_findings,
     clock_skew_note,
     convergence_entry,
+    convergence_headline,
     convergence_line,
+    faults_sentence,
     finding_line,
     linearizability_note,
 )
@@ -251,6 +254,12 @@ def summary(
     c = convergence_entry(st)
     if c is not None:
         lines.append(f"  final reads: {convergence_line(c)}")
+    headline = convergence_headline(results.get("convergence"))
+    if headline and (results.get("convergence") or {}).get("source") == SOURCE_JOURNAL:
+        lines.append(f"  convergence: {headline}")  # the final reads' bound is already said just above
+    bite = faults_sentence(results.get("faults") or {})
+    if bite:
+        lines.append(f"  {bite}")
     lin = results.get("linearizable")
     if lin is not None and lin is not results:
         lin_anomalies = lin.get("anomalies", [])

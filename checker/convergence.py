@@ -307,7 +307,7 @@ class ConvergenceChecker:
         if ks.dups is not None and vk in ks.dups:
             stats.stale_undecidable += 1
             return
-        self._measure_read(ks, read, src, snap)
+        self._measure_read(ks, read, src, snap, bool(faults_then[1]))
 
     # --- measurements on reads ----------------------------------------------------------------
 
@@ -321,7 +321,9 @@ class ConvergenceChecker:
             return src[W_COMP]
         return INF if ks.open_deletes else ks.max_delete_comp
 
-    def _measure_read(self, ks: KeyState, read: tuple[Any, ...], src: list[Any] | None, snap: int) -> None:
+    def _measure_read(
+        self, ks: KeyState, read: tuple[Any, ...], src: list[Any] | None, snap: int, under_faults: bool = False
+    ) -> None:
         stats = self.stats
         stats.reads += 1
         s_comp = self._source_completion(ks, src)
@@ -349,7 +351,7 @@ class ConvergenceChecker:
             last = acked[snap - 1]
             if last[W_COMP_T] is not None:
                 older = last[W_INV] > s_comp and (src is not None or last[W_KIND] == "put")
-                stats.add_pbs((inv_t - last[W_COMP_T]) / 1e6, not older)
+                stats.add_pbs((inv_t - last[W_COMP_T]) / 1e6, not older, under_faults)
         # Sessions: read-your-writes and monotonic reads, per process.
         proc = read[6]
         sess = ks.sessions.get(proc) if ks.sessions is not None else None
@@ -578,6 +580,7 @@ class ConvergenceChecker:
             "availability": avail,
             "staleness": st.staleness_summary(),
             "pbs": st.pbs_curve(),
+            "pbs_by_fault": st.pbs_by_fault(),
             "sessions": st.sessions_summary(),
             "convergence": self._convergence_times(),
             "faults": [w.to_json() for w in self.faults.windows],

@@ -13,6 +13,10 @@ from typing import Any
 
 VERDICT_WORDS = {True: "VALID", False: "INVALID"}
 
+# Where results.json's `convergence` figure came from (docs/HISTORY.md).
+SOURCE_JOURNAL = "journal"
+SOURCE_FINAL_READS = "final-reads upper bound"
+
 
 def verdict_word(valid: Any) -> str:
     return VERDICT_WORDS.get(valid, "UNKNOWN")
@@ -170,3 +174,69 @@ def convergence_card(c: dict[str, Any] | None) -> tuple[str, str]:
     if c.get("all_agreed_after_s") is not None:
         return "all keys agreed by (bound)", f"≤ {c['all_agreed_after_s']:.2f} s after heal"
     return "keys agreed (final reads)", f"all {n:,}"
+
+
+def faults_sentence(faults: dict[str, Any]) -> str | None:
+    """One sentence on whether the faults bit, for the summary line, ``check`` and the report."""
+    bite = faults.get("bite") or []
+    if not bite:
+        return None
+    kinds = sorted({e["kind"] for e in bite})
+    if faults.get("changed_nothing"):
+        return (
+            f"the faults changed nothing: {plural(len(bite), 'window')} ({', '.join(kinds)}) dropped, delayed, "
+            "duplicated or reordered no datagram, crashed or paused no node, and no operation failed or timed out "
+            "in them"
+        )
+    tot: dict[str, int] = {"dropped": 0, "delayed": 0, "duplicated": 0, "reordered": 0}
+    crashed = paused = failed = timed_out = 0
+    for e in bite:
+        for k in tot:
+            tot[k] += (e.get("datagrams") or {}).get(k, 0)
+        crashed += len(e["nodes_crashed"])
+        paused += len(e["nodes_paused"])
+        failed += e["ops"]["failed"]
+        timed_out += e["ops"]["timed_out"]
+    parts = [f"{n:,} datagrams {k}" for k, n in tot.items() if n]
+    if crashed:
+        parts.append(f"{plural(crashed, 'node')} crashed")
+    if paused:
+        parts.append(f"{plural(paused, 'node')} paused")
+    parts.append(f"{failed:,} operations failed and {timed_out:,} timed out under them")
+    line = "the faults bit: " + ", ".join(parts)
+    inert = faults.get("inert_windows") or 0
+    if inert:
+        line += f"; {inert} of {plural(len(bite), 'window')} changed nothing"
+    if all(e.get("datagrams") is None for e in bite):
+        line += " (no journal: datagram effects not seen)"
+    return line
+
+
+def convergence_headline(c: dict[str, Any] | None) -> str | None:
+    """The convergence figure in words, from the ``convergence`` block (journal or upper bound)."""
+    if not c:
+        return None
+    if c.get("source") == SOURCE_JOURNAL:
+        rl = c.get("replication_lag_ms") or {}
+        lag = (
+            f"; replication lag p50 {rl['p50']:g} ms, p99 {rl['p99']:g} ms, max {rl['max']:g} ms over "
+            f"{plural(rl['n'], 'acknowledged write')}" if rl.get("n") else ""
+        )
+        never = (c.get("writes") or {}).get("never_on_all_replicas") or 0
+        if never:
+            lag += f"; {plural(never, 'acknowledged write')} never reached all replicas"
+        inc = " (INCOMPLETE: " + c["incomplete"] + ")" if c.get("incomplete") else ""
+        if c.get("keys_not_agreed"):
+            head = (f"NOT converged: {c['keys_not_agreed']:,} of {plural(c.get('keys') or 0, 'key')} still differ "
+                    "between replicas at the end of the journal")
+        elif c.get("after_last_heal_s") is not None:
+            head = (f"converged {c['after_last_heal_s']:.3f} s after the last heal at {c['last_heal_s']:.3f} s "
+                    "(measured from the journal)")
+        elif c.get("last_heal_s") is None:
+            head = f"all {plural(c.get('keys') or 0, 'key')} agreed on every replica (no heal in the history)"
+        else:
+            head = "convergence after the last heal not measured"
+        return head + lag + inc
+    if c.get("after_last_heal_s") is not None:
+        return f"converged at most {c['after_last_heal_s']:.2f} s after the last heal (upper bound: {c['how']})"
+    return None

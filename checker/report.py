@@ -28,11 +28,14 @@ import orjson
 
 from checker.api import CheckOptions, CheckResult, check
 from checker.findings import (
+    SOURCE_JOURNAL,
     checker_findings,
     clock_skew_note,
     convergence_card,
     convergence_entry,
+    convergence_headline,
     convergence_line,
+    faults_sentence,
     finding_line,
     linearizability_note,
     plural,
@@ -295,12 +298,24 @@ def _staleness(stats: dict[str, Any]) -> str:
         xs = [max(0.5, (q["t_ms_from"] + (q["t_ms_to"] or q["t_ms_from"] * 2)) / 2) for q in pbs]
         ys = [q["probability"] for q in pbs]
         p = Plot(half, 300, (min(xs) / 1.6, max(xs) * 1.6), (-0.02, 1.08), xlog=True, right=20,
-                 title="PBS t-visibility (numbers: reads per bucket)",
+                 title="PBS t-visibility: P(a read t ms after a write sees it)",
                  xlabel="t: read start minus the latest acknowledgement before it (ms)",
                  ylabel="P(read sees it or newer)")
-        p.line(xs, ys, "#1f77b4", 1.5, markers=True)
-        for x, y, q in zip(xs, ys, pbs, strict=True):
-            p.label(x, y, f"{q['reads']:,}")
+        split = stats.get("pbs_by_fault") or {}
+        parts = [(name, color, split.get(key) or []) for key, name, color in
+                 (("healthy", "healthy", "#2ca02c"), ("under_faults", "under faults", "#d62728"))]
+        if any(curve for _, _, curve in parts):
+            p.line(xs, ys, "#1f77b4", 1, markers=False)
+            p.legend("all reads", "#1f77b4")
+            for name, color, curve in parts:
+                if curve:
+                    cx = [max(0.5, (q["t_ms_from"] + (q["t_ms_to"] or q["t_ms_from"] * 2)) / 2) for q in curve]
+                    p.line(cx, [q["probability"] for q in curve], color, 1.5, markers=True)
+                    p.legend(f"{name} ({sum(q['reads'] for q in curve):,} reads)", color)
+        else:
+            p.line(xs, ys, "#1f77b4", 1.5, markers=True)
+            for x, y, q in zip(xs, ys, pbs, strict=True):
+                p.label(x, y, f"{q['reads']:,}")
     else:
         p = Plot(half, 300, (0, 1), (0, 1), right=20, title="PBS t-visibility")
         p.note("no reads after an acknowledged write")
@@ -316,7 +331,9 @@ def _staleness(stats: dict[str, Any]) -> str:
         q = Plot(half, 300, (0, 1), (0, 1), right=20, title="Age of stale reads")
         q.note("no stale reads")
         right = q.render()
-    return f"<div class='pair'>{left}{right}</div>"
+    how = (stats.get("pbs_by_fault") or {}).get("how_to_read")
+    note = f"<p class='note'>{_esc(how[0].upper() + how[1:])}.</p>" if pbs and how else ""
+    return f"<div class='pair'>{left}{right}</div>{note}"
 
 
 def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str, Any] | None) -> str:
@@ -592,6 +609,7 @@ th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 .anomaly{border-left:4px solid #c62828;padding:4px 12px;margin:12px 0;background:#fffafa}
 .tag{background:#c62828;color:#fff;border-radius:4px;padding:1px 6px;font-size:13px;margin-right:6px}
 .note{color:#666;font-size:13px}svg{max-width:100%;height:auto}
+.headline{font-size:15px;margin:6px 0}.headline.warn{color:#b71c1c}
 .findings{margin:10px 0;padding-left:20px;max-width:80em}.findings li{margin:4px 0;font-size:15px}.f-bad b{color:#c62828}
 .messages{margin:6px 0}.decisive{font-size:14px;margin:4px 0 4px 0;font-weight:600}.decisive li{margin:2px 0}
 .findings .first{color:#444;font-size:13px}.pair{display:flex;gap:20px;flex-wrap:wrap}.pair svg{max-width:49%}
@@ -611,6 +629,54 @@ def _load_json(p: Path) -> dict[str, Any] | None:
         return orjson.loads(p.read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return None
+
+
+def _journal_results(history: Path, run_dir: Path, fresh: CheckResult, have: bool) -> dict[str, Any]:
+    """The ``convergence`` and ``faults`` blocks for a report made without results.json: from the
+    run's journal when there is one, else the final reads' bound (as `check` gives them); ``have``:
+    the results already hold the history-only blocks."""
+    from checker.journal import find_journal, load_journal
+    from checker.journal_figures import final_reads_convergence, history_faults_block, journal_blocks
+
+    path = find_journal(run_dir) if history.name.startswith("history.") and history.suffix != ".edn" else None
+    if path is not None:
+        conv, faults = journal_blocks(history, load_journal(path))
+        return {"convergence": conv, "faults": faults}
+    if have:  # no journal, and the results already say what the history alone can
+        return {}
+    out: dict[str, Any] = {"convergence": final_reads_convergence(fresh.stats)}
+    if fresh.stats.get("faults"):
+        out["faults"] = history_faults_block(history)
+    return out
+
+
+def _bite_html(faults: dict[str, Any]) -> str:
+    """One row per fault window: what it did to datagrams, nodes and operations."""
+    bite = faults.get("bite") or []
+    if not bite:
+        return ""
+    rows = []
+    for e in bite:
+        d = e.get("datagrams")
+        dg = "not journalled" if d is None else (
+            f"{d['dropped']:,} dropped, {d['delayed']:,} delayed, {d['duplicated']:,} duplicated, "
+            f"{d['reordered']:,} reordered of {d['sent']:,} sent")
+        nodes = ", ".join([f"{n} crashed" for n in e["nodes_crashed"]] + [f"{n} paused" for n in e["nodes_paused"]])
+        ops = e["ops"]
+        bit = {True: "yes", False: "NO: changed nothing"}.get(e.get("bit"), "cannot tell")
+        rows.append([e["kind"], f"{e['start_s']:.3f}-{e['stop_s']:.3f} s", dg, nodes or "none",
+                     f"{ops['failed']:,} failed, {ops['timed_out']:,} timed out of {ops['invoked']:,}", bit])
+    return _table(rows, ["fault", "window", "datagrams", "nodes", "operations", "bit?"])
+
+
+def _convergence_card(c: dict[str, Any] | None, entry: dict[str, Any] | None) -> tuple[str, str]:
+    """The summary card: the journal's exact time after the last heal when there is one, else the bound."""
+    if c and c.get("source") == SOURCE_JOURNAL:
+        if c.get("keys_not_agreed"):
+            return "converged (journal)", f"no: {c['keys_not_agreed']:,} keys differ"
+        if c.get("after_last_heal_s") is not None:
+            return "converged after last heal (journal)", f"{c['after_last_heal_s']:.3f} s"
+    return convergence_card(entry)
 
 
 def write_report(
@@ -656,6 +722,12 @@ def write_report(
     # The plots and cards use this pass's measurements (the same history, so the same facts, and
     # never an older checker's figure); a results object adds what a check does not compute (the
     # run's final_reads summary).
+    # The check above read an event stream, so it could not see the journal: a results object
+    # without journal figures (this pass's, or an older results.json) gets them here.
+    if (results.get("convergence") or {}).get("source") != SOURCE_JOURNAL and results.get(
+        "checker", "convergence"
+    ) == "convergence":
+        results = {**results, **_journal_results(history, run_dir, fresh, "convergence" in results)}
     given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
     stats = {**(given if isinstance(given, dict) else {}), **fresh.stats}
     windows = stats.get("faults") or []
@@ -690,6 +762,13 @@ def write_report(
         tags.append(f"nonlinearizable × {len(lin.get('anomalies') or [])}")
     body.append(" ".join(f"<span class='tag'>{_esc(t)}</span>" for t in tags))
     body.append(_findings_html(results, quorum, entry))
+    headline = convergence_headline(results.get("convergence"))
+    if headline:
+        body.append(f"<p class='headline'><b>Convergence:</b> {_esc(headline)}.</p>")
+    bite = faults_sentence(results.get("faults") or {})
+    if bite:
+        cls = "headline warn" if (results.get("faults") or {}).get("changed_nothing") else "headline"
+        body.append(f"<p class='{cls}'><b>Faults:</b> {_esc(bite[0].upper() + bite[1:])}.</p>")
     ops = stats.get("ops") or {}
     client_ops = sum(sum(x.values()) for x in ops.values())
     final_ops = sum((stats.get("final_read_counts") or {}).values())
@@ -701,7 +780,7 @@ def write_report(
         ("faults", ", ".join(sorted({w["kind"] for w in windows})) or "none"),
         ("stale reads", f"{st.get('stale_reads', 0):,} of {st.get('reads_checked', 0):,} "
                         f"({(st.get('stale_fraction') or 0):.1%})"),
-        convergence_card(entry),
+        _convergence_card(results.get("convergence"), entry),
         ("undecided keys", f"{stats.get('unknown_keys', 0):,}"),
     ]
     body.append(
@@ -715,6 +794,9 @@ def write_report(
             f"<details><summary>run.json</summary><pre>{_esc(json.dumps(cfg, indent=2)[:20000])}</pre></details>"
         )
     body.append("<h2>Timeline</h2>" + timeline_svg + f"<p class='note'>{_esc(timeline_note)}</p>")
+    bite_html = _guard(lambda: _bite_html(results.get("faults") or {}))
+    if bite_html:
+        body.append("<h2>Did the faults bite?</h2>" + bite_html)
     body.append("<h2>Latency</h2>" + _guard(lambda: _latency(c, windows, heals)))
     body.append("<h2>Staleness</h2>" + _guard(lambda: _staleness(stats)))
     body.append("<h2>Convergence after the heal</h2>" + _guard(lambda: _convergence(agreement, heals, entry)))

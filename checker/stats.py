@@ -16,6 +16,16 @@ from typing import Any
 PBS_EDGES_MS: tuple[float, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000)
 
 
+PBS_HOW_TO_READ = (
+    "how to read it: each point is the probability that a read started t ms after a write's acknowledgement "
+    "returned that write or a newer one (PBS t-visibility); 1 - P is the probability that such a read is stale. "
+    "With replication working it rises to 1 within a few ms and stays there. Under faults it stays lower and "
+    "can fall as t grows: a read long after a write is most often one made during a partition that kept the "
+    "write from the replica read, until the heal. A single curve over all reads mixes the two, which is why it "
+    "may fall with t: compare the healthy and the under-faults curves"
+)
+
+
 def percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
     """n, p50, p95, p99, max of a sample (nearest-rank), or Nones for an empty sample."""
     n = len(values)
@@ -58,6 +68,11 @@ class StatsCollector:
         self.stale_undecidable = 0
         self.pbs_total = [0] * len(PBS_EDGES_MS)
         self.pbs_fresh = [0] * len(PBS_EDGES_MS)
+        # The same, split by whether a fault window was open when the read was invoked.
+        self.pbs_split = {
+            "healthy": ([0] * len(PBS_EDGES_MS), [0] * len(PBS_EDGES_MS)),
+            "under_faults": ([0] * len(PBS_EDGES_MS), [0] * len(PBS_EDGES_MS)),
+        }
         self.ryw: dict[Any, int] = {}
         self.monotonic: dict[Any, int] = {}
         self.session_examples: list[dict[str, Any]] = []
@@ -74,11 +89,14 @@ class StatsCollector:
             a = self.latency[(f, kinds)] = array("d")
         a.append(ms)
 
-    def add_pbs(self, t_ms: float, fresh: bool) -> None:
+    def add_pbs(self, t_ms: float, fresh: bool, under_faults: bool = False) -> None:
         b = pbs_bucket(t_ms)
         self.pbs_total[b] += 1
+        total, fresh_n = self.pbs_split["under_faults" if under_faults else "healthy"]
+        total[b] += 1
         if fresh:
             self.pbs_fresh[b] += 1
+            fresh_n[b] += 1
 
     def session_violation(self, kind: str, process: Any, example: dict[str, Any]) -> None:
         table = self.ryw if kind == "read-your-writes" else self.monotonic
@@ -104,10 +122,12 @@ class StatsCollector:
                 out[f][label] = percentiles(merged)
         return out
 
-    def pbs_curve(self) -> list[dict[str, Any]]:
+    def pbs_curve(self, part: str | None = None) -> list[dict[str, Any]]:
+        """The PBS curve over every read, or over the ``healthy`` / ``under_faults`` reads."""
         out = []
         edges = PBS_EDGES_MS
-        for i, total in enumerate(self.pbs_total):
+        totals, freshes = (self.pbs_total, self.pbs_fresh) if part is None else self.pbs_split[part]
+        for i, total in enumerate(totals):
             if total == 0:
                 continue
             out.append(
@@ -115,11 +135,16 @@ class StatsCollector:
                     "t_ms_from": edges[i],
                     "t_ms_to": edges[i + 1] if i + 1 < len(edges) else None,
                     "reads": total,
-                    "fresh": self.pbs_fresh[i],
-                    "probability": round(self.pbs_fresh[i] / total, 6),
+                    "fresh": freshes[i],
+                    "probability": round(freshes[i] / total, 6),
                 }
             )
         return out
+
+    def pbs_by_fault(self) -> dict[str, Any]:
+        """The PBS curve split: reads invoked while no fault window was open, and while one was."""
+        return {"healthy": self.pbs_curve("healthy"), "under_faults": self.pbs_curve("under_faults"),
+                "how_to_read": PBS_HOW_TO_READ}
 
     def staleness_summary(self) -> dict[str, Any]:
         n = len(self.stale_ages_ms)

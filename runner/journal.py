@@ -24,16 +24,23 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
+import trio
 
+from minikeydb.config import ClusterConfig
 from minikeydb.record import Record
 from minikeydb.ring import Ring
 from minikeydb.wire import peek
 from nemesis import ClusterControl
+
+if TYPE_CHECKING:
+    from .options import RunOptions
+    from .recorder import HistoryRecorder
 
 LEVELS = ("off", "applies", "full")
 """``--journal``: nothing; K, A, Q, C and END records; those and every datagram (S, D)."""
@@ -56,8 +63,9 @@ def default_level(mode: str) -> str:
 class Journal:
     """One journal file; an ``ApplyObserver`` (nodes) and a ``DatagramObserver`` (the network).
 
-    ``elapsed`` is the history recorder's clock (seconds since it started), so records line up
-    with history events.
+    Times are ``clock()`` (trio's clock: ``trio.lowlevel.current_clock().current_time``, without
+    ``trio.current_time``'s wrappers) less ``start`` (when the history recorder started), in
+    nanoseconds, computed as the recorder computes them, so records line up with history events.
     """
 
     def __init__(
@@ -70,21 +78,23 @@ class Journal:
         nodes: Sequence[str],
         replication: int,
         max_bytes: int,
-        elapsed: Callable[[], float],
+        clock: Callable[[], float],
+        start: float,
     ) -> None:
         if level not in ("applies", "full"):
             raise ValueError(f"journal level must be 'applies' or 'full', got {level!r}")
         self.path = path
         self.level = level
         self.max_bytes = max_bytes
-        self.elapsed = elapsed
+        self._clock = clock
+        self._start = start
         self._ring = ring
         self._raw: IO[bytes] = path.open("wb")
         # mtime=0 and no file name in the gzip header: the same run gives the same bytes.
         self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
         self._buffer: list[bytes] = []
         self._known: set[str] = set()
-        self._pending: dict[bytes, list[int]] = {}
+        self._pending: dict[bytes, int | list[int]] = {}
         self._next_id = 0
         self.records = 0
         self.open = True
@@ -98,17 +108,17 @@ class Journal:
     # -- writing ---------------------------------------------------------------------------------
 
     def _now(self) -> int:
-        return int(self.elapsed() * 1e9)
+        return int((self._clock() - self._start) * 1e9)
 
     def _write(self, line: bytes) -> None:
         self._buffer.append(line)
-        self.records += 1
         if len(self._buffer) >= CHUNK:
             self._flush()
 
     def _flush(self) -> None:
         if not self._buffer:
             return
+        self.records += len(self._buffer)
         self._buffer.append(b"")
         self._gz.write(b"\n".join(self._buffer))
         self._buffer = []
@@ -119,8 +129,8 @@ class Journal:
         self.open = False
         self.end_reason = reason
         self._buffer.append(orjson.dumps(["END", self._now(), reason, self._raw.tell()]))
+        self.records += len(self._buffer)
         self._buffer.append(b"")
-        self.records += 1
         self._gz.write(b"\n".join(self._buffer))
         self._buffer = []
 
@@ -155,29 +165,46 @@ class Journal:
         d = self._next_id
         self._next_id = d + 1
         kind, items = peek(data)
+        known = self._known
         for item in items:
-            self._key(item[0] if type(item) is list and item else item)
-        self._write(orjson.dumps(["S", self._now(), d, src, dst, kind, fault, copies, items]))
+            key = item[0] if type(item) is list and item else item
+            if key not in known:
+                self._key(key)
+        buffer = self._buffer
+        buffer.append(orjson.dumps(["S", int((self._clock() - self._start) * 1e9), d, src, dst, kind, fault, copies,
+                                    items]))
         if copies:
             pending = self._pending
             waiting = pending.get(data)
             if waiting is None:
-                pending[data] = [d] * copies
+                # One id, or a list of ids for copies of the same bytes (duplicates, resends).
+                pending[data] = d if copies == 1 else [d] * copies
                 if len(pending) > PENDING_LIMIT:
                     del pending[next(iter(pending))]
+            elif isinstance(waiting, int):
+                pending[data] = [waiting, *([d] * copies)]
             else:
                 waiting.extend([d] * copies)
+        if len(buffer) >= CHUNK:
+            self._flush()
 
     def delivered(self, dst: str, data: bytes) -> None:
         if not self.open:
             return
-        waiting = self._pending.get(data)
+        pending = self._pending
+        waiting = pending.pop(data, None)
         if waiting is None:
             return  # not sent through the observed network (or forgotten)
-        d = waiting.pop(0)
-        if not waiting:
-            del self._pending[data]
-        self._write(orjson.dumps(["D", self._now(), d, dst]))
+        if isinstance(waiting, int):
+            d = waiting
+        else:
+            d = waiting.pop(0)
+            if waiting:
+                pending[data] = waiting
+        buffer = self._buffer
+        buffer.append(orjson.dumps(["D", int((self._clock() - self._start) * 1e9), d, dst]))
+        if len(buffer) >= CHUNK:
+            self._flush()
 
     # -- ApplyObserver ---------------------------------------------------------------------------
 
@@ -234,10 +261,28 @@ class JournalControl:
         self._inner.set_clock_offset(node_id, seconds)
 
 
-def open_journal(run_dir: Path, level: str, max_mb: float, mode: str, ring: Ring, nodes: Sequence[str],
-                 replication: int, elapsed: Callable[[], float]) -> Journal | None:
-    """The run's journal at ``level`` (None for ``off``)."""
+def open_journal(options: RunOptions, config: ClusterConfig, recorder: HistoryRecorder) -> Journal | None:
+    """The run's journal beside its history, at ``options.journal_level`` (None for ``off``)."""
+    level = options.journal_level
     if level == "off":
         return None
-    return Journal(run_dir / JOURNAL_NAME, level=level, mode=mode, ring=ring, nodes=nodes, replication=replication,
-                   max_bytes=int(max_mb * 1024 * 1024), elapsed=elapsed)
+    return Journal(recorder.path.parent / JOURNAL_NAME, level=level, mode=options.mode,
+                   ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
+                   replication=config.replicas, max_bytes=int(options.journal_max_mb * 1024 * 1024),
+                   clock=trio.lowlevel.current_clock().current_time, start=recorder.started)
+
+
+@contextmanager
+def journal_open(journal: Journal | None, recorder: HistoryRecorder) -> Iterator[None]:
+    """Close ``journal`` when the block ends: END "done", or "interrupted" when it raised (a signal's
+    cancellation included); results.json's ``journal`` block goes to ``recorder.journal``."""
+    if journal is None:
+        yield
+        return
+    ending = "interrupted"
+    try:
+        yield
+        ending = "done"
+    finally:
+        journal.close(ending)
+        recorder.journal = journal.summary()

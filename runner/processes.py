@@ -36,6 +36,7 @@ from minikeydb.wire import Codec
 from nemesis import FaultModel, FaultSchedule, UdpRouter
 
 from .final_reads import FinalReadReport
+from .journal import JournalControl, journal_open, open_journal
 from .options import RunOptions
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
@@ -225,22 +226,26 @@ async def run_processes(
     )
     cluster = ProcessCluster(options, run_dir, node_config, config_path)
     codec = Codec(config.load_secret())
-    async with trio.open_nursery() as nursery:
-        await nursery.start(router.run)
-        try:
-            for node_id in config.node_ids:
-                await cluster.start(node_id)
-            transport = await UdpTransport.bind("127.0.0.1", 0)
+    journal = open_journal(options, config, recorder)  # off unless asked: the applies happen in other processes
+    router.observer = journal if journal is not None and journal.level == "full" else None
+    with journal_open(journal, recorder):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(router.run)
             try:
-                async with Client.connect(config, codec=codec) as probe:
-                    await cluster.wait_ready(probe, list(config.node_ids))
-                walls = {n: OffsetFileClock(cluster.clock_file(n)) for n in config.node_ids}
-                report = await drive(options, config, schedule, recorder, model, cluster,
-                                     transport, codec, progress, walls=walls)
+                for node_id in config.node_ids:
+                    await cluster.start(node_id)
+                transport = await UdpTransport.bind("127.0.0.1", 0)
+                try:
+                    async with Client.connect(config, codec=codec) as probe:
+                        await cluster.wait_ready(probe, list(config.node_ids))
+                    walls = {n: OffsetFileClock(cluster.clock_file(n)) for n in config.node_ids}
+                    report = await drive(options, config, schedule, recorder, model,
+                                         cluster if journal is None else JournalControl(cluster, journal),
+                                         transport, codec, progress, walls=walls)
+                finally:
+                    transport.close()
             finally:
-                transport.close()
-        finally:
-            with trio.CancelScope(shield=True):
-                await cluster.stop_all()
-            nursery.cancel_scope.cancel()
+                with trio.CancelScope(shield=True):
+                    await cluster.stop_all()
+                nursery.cancel_scope.cancel()
     return report

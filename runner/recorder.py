@@ -52,6 +52,11 @@ class HistoryRecorder:
         """Mark the start of the load phase: the achieved-rate windows count from here."""
         self.load_start = trio.current_time()
 
+    @property
+    def started(self) -> float:
+        """trio's clock when the recorder started: ``time`` 0 of the history."""
+        return self._start
+
     def elapsed(self) -> float:
         return trio.current_time() - self._start
 

@@ -48,7 +48,7 @@ from nemesis import (
 from .cluster import InProcessCluster, NodeBackend, UdpBackend
 from .final_reads import FinalReadReport, final_reads
 from .interrupt import InterruptGuard, RunInterrupted
-from .journal import JournalControl, open_journal
+from .journal import JournalControl, journal_open, open_journal
 from .node_logs import scan_node_logs
 from .options import OptionError, RunOptions
 from .progress import ProgressLine
@@ -279,13 +279,10 @@ async def run_in_process(
     """Every node in this process behind the nemesis's faulty network (``udp`` and ``sim`` modes)."""
     network = FaultyNetwork(Seeds(options.seed).rng("network"), {n.id: n.peer_address for n in config.nodes})
     clocks = {n: SkewableClock(wall) for n in config.node_ids}
-    journal = open_journal(recorder.path.parent, options.journal_level, options.journal_max_mb, options.mode,
-                           Ring(config.node_ids, config.replicas, config.vnodes), config.node_ids, config.replicas,
-                           recorder.elapsed)
+    journal = open_journal(options, config, recorder)
     if journal is not None and journal.level == "full":
         network.observer = journal
-    ending = "interrupted"
-    try:
+    with journal_open(journal, recorder):
         async with trio.open_nursery() as nursery:
             network.attach(nursery)
             cluster = InProcessCluster(config, backend, network, clocks, codec, options.seed, bug=options.bug,
@@ -301,11 +298,6 @@ async def run_in_process(
             finally:
                 client_transport.close()
             nursery.cancel_scope.cancel()
-        ending = "done"
-    finally:
-        if journal is not None:
-            journal.close(ending)
-            recorder.journal = journal.summary()
     return report
 
 

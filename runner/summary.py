@@ -12,7 +12,15 @@ from typing import Any
 import attrs
 import orjson
 
-from checker.findings import checker_findings, clock_skew_note, finding_line, linearizability_note, plural
+from checker.findings import (
+    checker_findings,
+    clock_skew_note,
+    convergence_headline,
+    faults_sentence,
+    finding_line,
+    linearizability_note,
+    plural,
+)
 
 from .node_logs import describe
 from .options import rate_text
@@ -178,6 +186,21 @@ def _shortfall(run: RunResult, scan: _Scan) -> str | None:
             f" = {c / cycle:.0f} ops/s; raise --concurrency{advice}")
 
 
+def _journal_line(journal: Any) -> list[str]:
+    """Where the journal is, and whether it is cut short (size limit, interruption): one line, or none."""
+    if not isinstance(journal, dict):
+        return []
+    size = f"{journal.get('records', 0):,} records, {journal.get('bytes', 0) / 1e6:.1f} MB"
+    if journal.get("end") == "size-limit":
+        state = ("STOPPED at the size limit (--journal-max-mb): later events are missing, figures from it are "
+                 "partial")
+    elif journal.get("end") == "interrupted":
+        state = "cut short by the interruption"
+    else:
+        state = "complete"
+    return [f"  journal: {journal.get('path')} ({journal.get('level')}, {size}), {state}"]
+
+
 def format_summary(run: RunResult) -> str:
     o = run.options
     r: dict[str, Any] = run.results
@@ -210,6 +233,12 @@ def format_summary(run: RunResult) -> str:
         n = len(f.disagreeing)
         lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {plural(n, 'key')} still "
                      f"differ{'s' if n == 1 else ''} between replicas ({shown})")
+    headline = convergence_headline(r.get("convergence"))
+    if headline:  # the journal's exact figure (or the final reads' bound, labelled so)
+        lines.append(f"  convergence: {headline}")
+    bite = faults_sentence(r.get("faults") or {})
+    if bite:
+        lines.append(f"  {bite}")
     anomalies = r.get("anomalies", [])
     verdict = VERDICT_WORDS.get(r.get("valid"), str(r.get("valid")))
     lines.append("")
@@ -235,8 +264,9 @@ def format_summary(run: RunResult) -> str:
     lines += [
         "",
         f"  files:  {run.run_dir}/  "
-        + "  ".join(n for n in ("history.jsonl", "run.json", "results.json", "report.html")
+        + "  ".join(n for n in ("history.jsonl", "run.json", "results.json", "report.html", "journal.jsonl.gz")
                     if (run.run_dir / n).is_file()),
+        *_journal_line(r.get("journal")),
         f"  replay: python harness.py replay {run.run_dir}",
         f"  took {run.elapsed:.1f} s",
         "",

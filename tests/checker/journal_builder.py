@@ -40,8 +40,9 @@ class JournalBuilder:
     def send(self, t: float, src: str, dst: str, kind: str, items: list[Any], fault: str | None = None,
              copies: int | None = None) -> int:
         for it in items:
-            if it and it[0] != "...":
-                self._k(it[0])
+            key = it[0] if isinstance(it, list) else it
+            if key != "...":
+                self._k(key)
         self._d += 1
         if copies is None:
             copies = 0 if fault in ("partition", "drop") else (2 if fault == "duplicate" else 1)

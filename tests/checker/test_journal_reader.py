@@ -49,10 +49,12 @@ def test_truncated_item_list_and_missing_end(tmp_path: Path) -> None:
     """An item list cut at 64 keeps the count of the rest; a journal without END is not complete."""
     j = JournalBuilder()
     j.send(1, "n1", "n2", "key_stamps", [["k1", stamp(5)], ["...", 70]])
+    j.send(2, "client", "n2", "get", ["k1"])
     path = j.write(tmp_path / "j.jsonl.gz")
     jr = load_journal(path)
     s = jr.sends_for("k1")[0]
     assert s.more == 70 and s.items == (("k1", (5, 0, "c1")),)
+    assert jr.sends_for("k1")[1].items == (("k1", None),)  # a get's items are keys alone
     assert jr.end is None and not jr.complete
 
 
@@ -101,3 +103,11 @@ def test_find_journal_missing_is_none(tmp_path: Path) -> None:
     assert find_journal(tmp_path) is None and find_journal(None) is None
     (tmp_path / "journal.jsonl.gz").write_bytes(gzip.compress(b'{"journal": 1}\n'))
     assert find_journal(tmp_path) == tmp_path / "journal.jsonl.gz"
+
+
+def test_records_of_some_kinds_only(tmp_path: Path) -> None:
+    """records(kinds) yields only those kinds (K and END always), and still counts and remembers the rest."""
+    jr = load_journal(_sample(tmp_path))
+    got = [type(r).__name__ for r in jr.records(("A",))]
+    assert set(got) == {"Replicas", "Apply", "End"} and got.count("Apply") == 3
+    assert jr.record_count == 11 and jr.complete

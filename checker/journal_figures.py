@@ -1,0 +1,459 @@
+"""What the journal measures that the history cannot: true convergence times and whether the faults bit.
+
+Two results.json blocks come from here (docs/HISTORY.md, "The convergence and faults blocks"):
+
+- ``convergence``: with a journal (``source: "journal"``), per acknowledged write its replication
+  lag (from its ``ok`` until every replica of its key had applied it or a newer version, as the
+  journal's A records show, won or not), as percentiles, healthy and per fault kind; after each
+  heal, the exact time until every version acknowledged before it was on all its replicas or
+  superseded, and after the last heal, until every replica of every key held the same version.
+  Without a journal (``source: "final-reads upper bound"``) the figure of the final reads, which
+  began only after the harness's quiescence wait, labelled as the upper bound it is.
+- ``faults``: per fault window, what it did (datagrams dropped, delayed, duplicated, reordered;
+  nodes crashed or paused; operations that failed or timed out in it) and whether the faults
+  changed anything at all (``changed_nothing``), so a green run cannot hide an inert nemesis.
+
+The history gives the acknowledged writes (their version stamp is the ``meta.stamp`` of an ``ok``
+put/delete, which MinikeyDB's harness records) and the fault windows; the journal is read once,
+streamed. Memory follows the number of acknowledged writes and keys, never the journal's records.
+"""
+
+from __future__ import annotations
+
+import bisect
+import sys
+from array import array
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from checker.faults import FaultTimeline, FaultWindow
+from checker.findings import SOURCE_FINAL_READS, SOURCE_JOURNAL, faults_sentence
+from checker.history import NEMESIS, iter_events
+from checker.journal import Apply, End, Journal, Key, Lifecycle, Replicas, Send, Stamp
+from checker.stats import percentiles
+
+MAX_EXAMPLES = 20
+DATAGRAM_EFFECTS = {"partition": "dropped", "drop": "dropped", "delay": "delayed", "duplicate": "duplicated",
+                    "reorder": "reordered"}
+NODE_KINDS = ("crash", "pause")
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 3)
+
+
+def _s(ns: int) -> float:
+    return round(ns / 1e9, 6)
+
+
+class HistoryFacts:
+    """What the figures need from a history, gathered in one streaming pass."""
+
+    def __init__(self) -> None:
+        self.timeline = FaultTimeline()
+        self.keys: list[Key] = []  # per acknowledged write with a stamp, in history order
+        self.stamps: list[Stamp] = []
+        self.acks = array("q")  # ns
+        self.writes_acknowledged = 0  # ok put/delete, with or without a stamp
+        self.without_stamp = 0
+        self.window_ops: dict[int, list[int]] = {}  # id(window) -> [invoked, failed, timed out]
+        self.last_time: int | None = None
+        self._pending: dict[Any, tuple[tuple[FaultWindow, ...], bool]] = {}
+
+    def feed_all(self, events: Iterable[dict[str, Any]]) -> HistoryFacts:
+        for position, ev in enumerate(events):
+            if "index" not in ev:  # hand-built lists, as the convergence checker takes them
+                ev = {**ev, "index": position}
+            self.feed(ev)
+        self.timeline.finish(self.last_time)
+        return self
+
+    def feed(self, ev: dict[str, Any]) -> None:
+        t = ev.get("time")
+        if t is not None:
+            self.last_time = t
+        proc = ev["process"]
+        if proc == NEMESIS:
+            self.timeline.feed(ev)
+            return
+        typ = ev["type"]
+        if typ == "invoke":
+            final = bool(ev.get("final"))
+            windows = () if final else self.timeline.current[0]
+            for w in windows:
+                self.window_ops.setdefault(id(w), [0, 0, 0])[0] += 1
+            self._pending[proc] = (windows, final)
+            return
+        windows, final = self._pending.pop(proc, ((), False))
+        if final:
+            return
+        if typ in ("fail", "info"):
+            for w in windows:
+                self.window_ops.setdefault(id(w), [0, 0, 0])[1 if typ == "fail" else 2] += 1
+            return
+        if typ != "ok" or ev.get("f") not in ("put", "delete", "write") or t is None:
+            return
+        self.writes_acknowledged += 1
+        meta = ev.get("meta")
+        st = meta.get("stamp") if isinstance(meta, dict) else None
+        if (
+            isinstance(st, list) and len(st) == 3 and isinstance(st[0], int) and isinstance(st[1], int)
+            and isinstance(st[2], str) and "key" in ev
+        ):
+            self.keys.append(ev["key"])
+            self.stamps.append((st[0], st[1], sys.intern(st[2])))  # a handful of writer ids, millions of writes
+            self.acks.append(t)
+        else:
+            self.without_stamp += 1
+
+    def heal_points(self) -> list[tuple[int, str]]:
+        """(time, what healed) of every heal: each fault window's stop, and every ``heal`` event."""
+        points: dict[int, set[str]] = {}
+        for w in self.timeline.windows:
+            if w.stop is not None and w.stop_index is not None:
+                points.setdefault(w.stop, set()).add(w.kind)
+        for t, _ in self.timeline.heals:
+            if t is not None:
+                points.setdefault(t, set()).add("all")
+        return [(t, "all" if "all" in kinds else ",".join(sorted(kinds))) for t, kinds in sorted(points.items())]
+
+    def last_heal(self) -> int | None:
+        """The last ``heal`` event's time (else the last window's stop): the final phase follows it."""
+        heals = [t for t, _ in self.timeline.heals if t is not None]
+        if heals:
+            return heals[-1]
+        stops = [t for t, _ in self.heal_points()]
+        return stops[-1] if stops else None
+
+
+class _JournalPass:
+    """One streaming pass over the journal: coverage of every acknowledged write, agreement, fault effects."""
+
+    def __init__(self, facts: HistoryFacts, full: bool) -> None:
+        self.facts = facts
+        self.full = full
+        # Writes of each key, ordered by stamp: per (key, node) a pointer advances as the node's
+        # highest applied stamp grows, so each (write, replica) pair is visited once.
+        by_key: dict[Key, list[int]] = {}
+        for i, k in enumerate(facts.keys):
+            by_key.setdefault(k, []).append(i)
+        stamps = facts.stamps
+        for ws in by_key.values():
+            ws.sort(key=stamps.__getitem__)
+        self.by_key = by_key
+        self.covered = array("b", bytes(len(stamps)))
+        self.done = array("q", [-1]) * len(stamps)
+        self.replicas: dict[Key, tuple[str, ...]] = {}
+        self.ptr: dict[tuple[Key, str], int] = {}
+        self.current: dict[tuple[Key, str], Stamp | None] = {}  # None: absent or deleted
+        self.disagreeing: set[Key] = set()
+        self.agreed_since: int | None = 0  # when the set of disagreeing keys last became empty
+        self.end: End | None = None
+        self.last_t = 0
+        # Fault effects: datagram counts at every window edge (S records come in time order).
+        windows = facts.timeline.windows
+        self.windows = windows
+        edges = sorted({w.start for w in windows if w.start is not None}
+                       | {w.stop for w in windows if w.stop is not None})
+        self.edges = edges
+        self.sent_before = [0] * len(edges)
+        self._edge = 0
+        self.sent = 0
+        self.faulty: dict[str, array] = {}  # fault -> times of datagrams it touched
+        self.lost: array = array("q")  # times of datagrams a fault left with no delivery
+        self.lifecycle: list[Lifecycle] = []
+
+    def run(self, journal: Journal) -> None:
+        # D and Q records say nothing these figures need: skipped unparsed.
+        for rec in journal.records(("A", "S", "C") if self.full else ("A", "C")):
+            if isinstance(rec, Apply):
+                self._apply(rec)
+            elif isinstance(rec, Send):
+                self._send(rec)
+            elif isinstance(rec, Replicas):
+                self.replicas[rec.key] = rec.nodes
+            elif isinstance(rec, Lifecycle):
+                self.lifecycle.append(rec)
+                self.last_t = max(self.last_t, rec.t)
+            elif isinstance(rec, End):
+                self.end = rec
+                self.last_t = max(self.last_t, rec.t)
+        while self._edge < len(self.edges):
+            self.sent_before[self._edge] = self.sent
+            self._edge += 1
+
+    def _apply(self, a: Apply) -> None:
+        t, node, key, stamp = a.t, a.node, a.key, a.stamp
+        self.last_t = max(self.last_t, t)
+        reps = self.replicas.get(key)
+        if reps is None or node not in reps:
+            return  # not a replica of the key (or a key the journal never placed): no bearing on convergence
+        ws = self.by_key.get(key)
+        if ws is not None:
+            pk = (key, node)
+            i = self.ptr.get(pk, 0)
+            stamps, covered, done, n = self.facts.stamps, self.covered, self.done, len(reps)
+            while i < len(ws) and stamps[ws[i]] <= stamp:
+                w = ws[i]
+                covered[w] += 1
+                if covered[w] == n:
+                    done[w] = t
+                i += 1
+            self.ptr[pk] = i
+        if a.won:
+            # What a read of this replica would return: a tombstone reads as absent, whatever its stamp.
+            self.current[(key, node)] = None if a.deleted else stamp
+            cur = self.current
+            first = cur.get((key, reps[0]), None)
+            agree = all(cur.get((key, r), None) == first for r in reps[1:])
+            was_empty = not self.disagreeing
+            if agree:
+                self.disagreeing.discard(key)
+                if not was_empty and not self.disagreeing:
+                    self.agreed_since = t
+            else:
+                self.disagreeing.add(key)
+                if was_empty:
+                    self.agreed_since = None
+
+    def _send(self, s: Send) -> None:
+        t = s.t
+        self.last_t = max(self.last_t, t)
+        edges = self.edges
+        while self._edge < len(edges) and edges[self._edge] <= t:
+            self.sent_before[self._edge] = self.sent
+            self._edge += 1
+        self.sent += 1
+        if s.fault is not None:
+            arr = self.faulty.get(s.fault)
+            if arr is None:
+                arr = self.faulty[s.fault] = array("q")
+            arr.append(t)
+            if s.copies == 0:
+                self.lost.append(t)
+
+    # -- after the pass ------------------------------------------------------------------------
+
+    def sent_in(self, a: int, b: int) -> int:
+        def at(x: int) -> int:
+            i = bisect.bisect_left(self.edges, x)
+            return self.sent_before[i] if i < len(self.edges) and self.edges[i] == x else self.sent
+
+        return at(b) - at(a)
+
+
+def _count_in(times: array | None, a: int, b: int) -> int:
+    if times is None:
+        return 0
+    return bisect.bisect_left(times, b) - bisect.bisect_left(times, a)
+
+
+def final_reads_convergence(stats: dict[str, Any]) -> dict[str, Any]:
+    """The ``convergence`` block without a journal: the final reads' figure, labelled as an upper bound."""
+    entry = None
+    for c in reversed(stats.get("convergence") or []):
+        if c.get("keys_with_final_reads") is not None:
+            entry = c
+            break
+    out: dict[str, Any] = {"source": SOURCE_FINAL_READS, "after_last_heal_s": None, "upper_bound": True}
+    if entry is None:
+        out["how"] = "no journal and no final reads: convergence time was not measured"
+        return out
+    began = entry.get("final_reads_began_after_s")
+    out["last_heal_s"] = entry.get("heal_s")
+    out["keys"] = entry.get("keys_with_final_reads")
+    out["keys_not_agreed"] = entry.get("keys_not_agreed")
+    out["after_last_heal_s"] = entry.get("all_agreed_after_s")
+    out["how"] = (
+        "no journal: the time until the final reads of every key agreed, measured from final read rounds"
+        + (f" that began {began:.2f} s after the heal (the harness's quiescence wait)" if began is not None else "")
+        + "; convergence happened at or before it"
+    )
+    return out
+
+
+def journal_blocks(
+    history: str | Path | Iterable[dict[str, Any]], journal: Journal
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``convergence``, ``faults``) blocks of results.json from a history and its journal."""
+    events = iter_events(history) if isinstance(history, str | Path) else history
+    facts = HistoryFacts().feed_all(events)
+    jp = _JournalPass(facts, journal.header.level == "full")
+    jp.run(journal)
+    return _convergence_block(facts, jp, journal), _faults_block(facts, jp)
+
+
+def history_faults_block(history: str | Path | Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The ``faults`` block from a history alone (no journal: datagram effects unknown)."""
+    events = iter_events(history) if isinstance(history, str | Path) else history
+    return _faults_block(HistoryFacts().feed_all(events), None)
+
+
+def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) -> dict[str, Any]:
+    end = jp.end
+    complete = end is not None and end.complete
+    out: dict[str, Any] = {"source": SOURCE_JOURNAL, "journal": journal.path.name, "complete": complete}
+    if not complete:
+        why = (
+            "the journal stopped at its size limit" if end is not None and end.reason == "size-limit"
+            else "the run was interrupted" if end is not None else "the journal has no END record (cut short)"
+        )
+        out["incomplete"] = (
+            f"{why} at {_s(end.t if end is not None else jp.last_t):.3f} s: later applies are missing, so the "
+            "figures below may be too high and writes not seen converging may have converged"
+        )
+    # Replication lag per acknowledged write.
+    done, acks, keys = jp.done, facts.acks, facts.keys
+    lags: dict[str, list[float]] = {"all": [], "healthy": []}
+    not_done: list[int] = []
+    no_replicas = 0
+    timeline = facts.timeline
+    for i in range(len(acks)):
+        if keys[i] not in jp.replicas:
+            no_replicas += 1
+            continue
+        if done[i] < 0:
+            not_done.append(i)
+            continue
+        lag = _ms(max(0, done[i] - acks[i]))
+        lags["all"].append(lag)
+        kinds = {w.kind for w in timeline.active(acks[i])}
+        for k in kinds or ("healthy",):
+            lags.setdefault(k, []).append(lag)
+    rl: dict[str, Any] = {k: v for k, v in percentiles(lags["all"]).items() if k != "p95"}
+    rl["healthy"] = {k: v for k, v in percentiles(lags["healthy"]).items() if k != "p95"}
+    rl["by_fault"] = {
+        k: {a: b for a, b in percentiles(v).items() if a != "p95"}
+        for k, v in sorted(lags.items()) if k not in ("all", "healthy")
+    }
+    out["replication_lag_ms"] = rl
+    out["writes"] = {
+        "acknowledged": facts.writes_acknowledged,
+        "measured": len(lags["all"]),
+        "never_on_all_replicas": len(not_done),
+        "without_stamp": facts.without_stamp,
+        "key_not_in_journal": no_replicas,
+        "examples_never_on_all_replicas": [
+            {"key": keys[i], "stamp": list(facts.stamps[i]), "ack_s": _s(acks[i]),
+             "replicas_with_it": _holders(jp, keys[i], facts.stamps[i])}
+            for i in not_done[:MAX_EXAMPLES]
+        ],
+    }
+    # After each heal: every version acknowledged before it, on all its replicas or superseded.
+    order = sorted(range(len(acks)), key=acks.__getitem__)
+    heals = facts.heal_points()
+    last = facts.last_heal()
+    after: list[dict[str, Any]] = []
+    j = 0
+    latest_done = -1
+    pending = 0
+    for h, what in heals:
+        while j < len(order) and acks[order[j]] < h:
+            w = order[j]
+            if keys[w] in jp.replicas:
+                if done[w] < 0:
+                    pending += 1
+                else:
+                    latest_done = max(latest_done, done[w])
+            j += 1
+        entry: dict[str, Any] = {"heal_s": _s(h), "healed": what, "writes_before": j, "writes_never_converged": pending}
+        entry["converged_after_s"] = None if pending else _s(max(0, latest_done - h))
+        if h == last:
+            entry["last"] = True
+        after.append(entry)
+    out["after_heal"] = after
+    # After the last heal: every replica of every key holds the same version.
+    out["keys"] = len(jp.replicas)
+    out["keys_not_agreed"] = len(jp.disagreeing)
+    if jp.disagreeing:
+        out["examples_not_agreed"] = [
+            {"key": k, "versions": {n: _version(jp.current, k, n) for n in jp.replicas[k]}}
+            for k in sorted(jp.disagreeing, key=str)[:MAX_EXAMPLES]
+        ]
+    out["last_heal_s"] = None if last is None else _s(last)
+    agreed_at = jp.agreed_since
+    if last is None or agreed_at is None or jp.disagreeing:
+        out["after_last_heal_s"] = None
+    elif not complete and jp.last_t < last:
+        out["after_last_heal_s"] = None
+    else:
+        out["after_last_heal_s"] = _s(max(0, agreed_at - last))
+        out["all_agreed_at_s"] = _s(max(agreed_at, last))
+    out["how"] = _how(out)
+    return out
+
+
+def _version(current: dict[tuple[Key, str], Stamp | None], key: Key, node: str) -> list[Any] | str | None:
+    """A replica's version for people: its stamp, ``"deleted"``, or None (it never applied one)."""
+    if (key, node) not in current:
+        return None
+    st = current[(key, node)]
+    return "deleted" if st is None else list(st)
+
+
+def _holders(jp: _JournalPass, key: Key, stamp: Stamp) -> list[str]:
+    """The replicas whose highest applied stamp reached ``stamp`` (from the pointers of the pass)."""
+    ws = jp.by_key.get(key) or []
+    pos = bisect.bisect_left([jp.facts.stamps[w] for w in ws], stamp)
+    return [n for n in jp.replicas.get(key, ()) if jp.ptr.get((key, n), 0) > pos]
+
+
+def _how(c: dict[str, Any]) -> str:
+    return (
+        "measured from the journal: replication lag is the time from a write's acknowledgement until every "
+        "replica of its key had applied it or a newer version; after the last heal, the time until every "
+        "replica of every key held the same version (not an upper bound from polling)"
+    )
+
+
+def _faults_block(facts: HistoryFacts, jp: _JournalPass | None) -> dict[str, Any]:
+    bite = []
+    seen_datagrams = jp is not None and jp.full
+    for w in facts.timeline.windows:
+        if w.start is None:
+            continue
+        a = w.start
+        b = w.stop if w.stop is not None else (jp.last_t if jp is not None else facts.last_time) or a
+        entry: dict[str, Any] = {"kind": w.kind, "start_s": _s(a), "stop_s": _s(b)}
+        effects = 0
+        if seen_datagrams:
+            assert jp is not None
+            d: dict[str, Any] = {"sent": jp.sent_in(a, b), "dropped": _count_in(jp.lost, a, b)}
+            for fault, word in DATAGRAM_EFFECTS.items():
+                if word != "dropped":
+                    d[word] = _count_in(jp.faulty.get(fault), a, b)
+            d["by_fault"] = {f: n for f in DATAGRAM_EFFECTS if (n := _count_in(jp.faulty.get(f), a, b))}
+            effects += sum(d["by_fault"].values())  # every datagram a fault touched, counted once
+            entry["datagrams"] = d
+        else:
+            entry["datagrams"] = None
+        crashed: set[str] = set()
+        paused: set[str] = set()
+        if jp is not None:
+            for c in jp.lifecycle:
+                if a <= c.t < b:
+                    if c.what == "crash":
+                        crashed.add(c.node)
+                    elif c.what == "pause":
+                        paused.add(c.node)
+        elif w.kind in NODE_KINDS and isinstance(w.value, dict) and isinstance(w.value.get("nodes"), list):
+            (crashed if w.kind == "crash" else paused).update(map(str, w.value["nodes"]))
+        entry["nodes_crashed"] = sorted(crashed)
+        entry["nodes_paused"] = sorted(paused)
+        invoked, failed, timed_out = facts.window_ops.get(id(w), [0, 0, 0])
+        entry["ops"] = {"invoked": invoked, "failed": failed, "timed_out": timed_out}
+        effects += len(crashed) + len(paused) + failed + timed_out
+        observable = jp is not None and (seen_datagrams or w.kind in NODE_KINDS)
+        if effects:
+            entry["bit"] = True
+        elif observable and w.kind != "clock-skew":
+            entry["bit"] = False
+        else:
+            entry["bit"] = None  # nothing seen, and nothing this run recorded could have shown it
+        bite.append(entry)
+    inert = [e for e in bite if e["bit"] is False]
+    out: dict[str, Any] = {"bite": bite, "windows": len(bite), "inert_windows": len(inert)}
+    out["changed_nothing"] = bool(bite) and len(inert) == len(bite)
+    out["summary"] = faults_sentence(out)
+    return out

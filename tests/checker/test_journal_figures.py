@@ -1,0 +1,248 @@
+"""True convergence and fault effects from hand-made journals with known answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from checker.api import check
+from checker.convergence import check_events
+from checker.findings import SOURCE_FINAL_READS, SOURCE_JOURNAL, convergence_headline
+from tests.checker.builder import History
+from tests.checker.journal_builder import JournalBuilder, stamp
+
+A, B, C = stamp(1000), stamp(2000), stamp(3000)
+
+
+def _acked(h: History, proc: int, key: str, value: Any, st: list[Any], at_ms: float, f: str = "put") -> None:
+    """An acknowledged write whose ok lands at ``at_ms`` and records the store's stamp in meta."""
+    h.at((at_ms - 1) / 1000)
+    if f == "put":
+        _, ok = h.put(proc, key, value)
+    else:
+        _, ok = h.delete(proc, key)
+    h.events[ok]["time"] = int(at_ms * 1_000_000)
+    h.t = h.events[ok]["time"]
+    h.events[ok]["meta"] = {"stamp": st}
+
+
+def _nemesis(h: History, seconds: float, f: str, value: Any = None) -> None:
+    """A nemesis event at exactly ``seconds``."""
+    h.t = max(h.t, int(seconds * 1e9) - 1_000_000)
+    h.nemesis(f, value)
+
+
+def _run_dir(tmp_path: Path, h: History, j: JournalBuilder | None) -> Path:
+    h.write(tmp_path / "history.jsonl")
+    if j is not None:
+        j.write(tmp_path / "journal.jsonl.gz")
+    return tmp_path
+
+
+def _partition_then_heal(tmp_path: Path) -> dict[str, Any]:
+    h = History()
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1", "n2"], ["n3"]]})
+    _acked(h, 0, "k1", "a", A, 110)
+    _acked(h, 1, "k1", "b", B, 150)
+    _nemesis(h, 0.2, "heal")
+    _acked(h, 2, "k2", "c", C, 210)
+    j = JournalBuilder()
+    j.apply(105, "n1", "k1", A).apply(106, "n2", "k1", A, via="n1")
+    j.send(106, "n1", "n3", "replicate", [["k1", A]], fault="partition")
+    j.apply(145, "n1", "k1", B).apply(146, "n2", "k1", B, via="n1")
+    j.apply(205, "n1", "k2", C).apply(206, "n2", "k2", C, via="n1")
+    j.apply(230, "n3", "k1", B, via="n1")  # the heal lets the newer version through: A is superseded
+    j.apply(260, "n3", "k2", C, via="n1")  # a write acknowledged after the heal converges at 260 ms
+    j.end(400)
+    return check(_run_dir(tmp_path, h, j)).results
+
+
+def test_replication_lag_per_write_healthy_and_under_the_partition(tmp_path: Path) -> None:
+    """Each write's lag runs from its ack to the last replica holding it or newer, split by the fault at its ack."""
+    c = _partition_then_heal(tmp_path)["convergence"]
+    assert c["source"] == SOURCE_JOURNAL and c["complete"] is True
+    rl = c["replication_lag_ms"]
+    # k1/A acked at 110 ms, on n3 only as B at 230 ms: 120 ms; k1/B 150 -> 230: 80 ms; k2/C 210 -> 260: 50 ms.
+    assert (rl["n"], rl["p50"], rl["max"]) == (3, 80.0, 120.0) and rl["p99"] == 120.0
+    assert rl["by_fault"]["partition"]["n"] == 2 and rl["by_fault"]["partition"]["max"] == 120.0
+    assert rl["healthy"]["n"] == 1 and rl["healthy"]["max"] == 50.0
+    assert c["writes"]["measured"] == 3 and c["writes"]["never_on_all_replicas"] == 0
+
+
+def test_heal_convergence_with_writes_after_the_heal(tmp_path: Path) -> None:
+    """After the heal, the writes acknowledged before it converge at 230 ms; every key agrees at 260 ms."""
+    c = _partition_then_heal(tmp_path)["convergence"]
+    (heal,) = c["after_heal"]
+    assert heal["heal_s"] == 0.2 and heal["writes_before"] == 2 and heal["last"] is True
+    assert heal["converged_after_s"] == 0.03
+    assert c["after_last_heal_s"] == 0.06 and c["last_heal_s"] == 0.2 and c["keys_not_agreed"] == 0
+    assert "converged 0.060 s after the last heal" in (convergence_headline(c) or "")
+
+
+def test_apply_that_lost_the_merge_counts_as_holding_a_newer_version(tmp_path: Path) -> None:
+    """A replica that already held a newer version (the apply lost the merge) has converged for the older write."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    j = JournalBuilder()
+    j.apply(5, "n3", "k1", B, via="n2")  # an unacknowledged newer write reached n3 first
+    j.apply(9, "n1", "k1", A).apply(11, "n2", "k1", A, via="n1")
+    j.apply(12, "n2", "k1", B, via="n3").apply(13, "n1", "k1", B, via="n3")
+    j.apply(14, "n3", "k1", A, via="n1", won=False)
+    j.end(50)
+    c = check(_run_dir(tmp_path, h, j)).results["convergence"]
+    assert c["replication_lag_ms"]["max"] == 1.0  # n3 held B >= A from 5 ms; n2 had A at 11 ms
+    assert c["keys_not_agreed"] == 0 and c["after_last_heal_s"] is None and c["last_heal_s"] is None
+
+
+def test_a_replica_that_never_gets_the_write_is_not_converged(tmp_path: Path) -> None:
+    """A version two replicas of three applied is reported as never on all replicas, and the key as not agreed."""
+    h = History()
+    _nemesis(h, 0.01, "partition-start", {"kind": "one", "groups": [["n1", "n2"], ["n3"]]})
+    _acked(h, 0, "k1", "a", A, 20)
+    _nemesis(h, 0.05, "heal")
+    j = JournalBuilder()
+    j.apply(15, "n1", "k1", A).apply(16, "n2", "k1", A, via="n1").end(500)
+    c = check(_run_dir(tmp_path, h, j)).results["convergence"]
+    assert c["writes"]["never_on_all_replicas"] == 1 and c["replication_lag_ms"]["n"] == 0
+    ex = c["writes"]["examples_never_on_all_replicas"][0]
+    assert ex["key"] == "k1" and ex["replicas_with_it"] == ["n1", "n2"]
+    assert c["after_heal"][0]["converged_after_s"] is None and c["after_heal"][0]["writes_never_converged"] == 1
+    assert c["after_last_heal_s"] is None and c["keys_not_agreed"] == 1
+    assert c["examples_not_agreed"][0]["versions"]["n3"] is None
+    assert (convergence_headline(c) or "").startswith("NOT converged: 1 of 1 key")
+
+
+def test_journal_cut_at_the_size_limit_says_the_figure_is_incomplete(tmp_path: Path) -> None:
+    """A journal that ended at its size limit marks the convergence block incomplete, and the headline says so."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    _nemesis(h, 0.05, "heal")
+    j = JournalBuilder()
+    j.applied_everywhere(5, "k1", A).end(20, "size-limit")
+    c = check(_run_dir(tmp_path, h, j)).results["convergence"]
+    assert c["complete"] is False and "size limit" in c["incomplete"]
+    assert c["after_last_heal_s"] is None  # the journal stopped before the heal: nothing after it is known
+    assert "INCOMPLETE" in (convergence_headline(c) or "")
+
+
+def test_faults_bite_counts_datagrams_nodes_and_failed_ops(tmp_path: Path) -> None:
+    """A drop window's dropped datagrams, a crash window's crashed node and the ops that failed in them are counted."""
+    h = History()
+    _nemesis(h, 0.1, "drop-start", {"probability": 0.5})
+    h.at(0.11)
+    h.put(0, "k1", "x", typ="fail")
+    _nemesis(h, 0.2, "drop-stop")
+    _nemesis(h, 0.3, "crash-start", {"nodes": ["n2"]})
+    _nemesis(h, 0.4, "crash-stop")
+    j = JournalBuilder()
+    j.send(50, "n1", "n2", "replicate", [["k1", A]])
+    j.send(120, "n1", "n2", "replicate", [["k1", A]], fault="drop")
+    j.send(130, "n1", "n3", "replicate", [["k1", A]], fault="delay")
+    j.send(140, "n1", "n3", "replicate", [["k1", A]])
+    j.lifecycle(300, "n2", "crash").lifecycle(400, "n2", "restart").end(500)
+    f = check(_run_dir(tmp_path, h, j)).results["faults"]
+    drop, crash = f["bite"]
+    assert drop["kind"] == "drop" and drop["datagrams"]["sent"] == 3
+    assert (drop["datagrams"]["dropped"], drop["datagrams"]["delayed"]) == (1, 1)
+    assert drop["ops"] == {"invoked": 1, "failed": 1, "timed_out": 0} and drop["bit"] is True
+    assert crash["nodes_crashed"] == ["n2"] and crash["bit"] is True
+    assert f["changed_nothing"] is False and f["summary"].startswith("the faults bit: 1 datagrams dropped")
+
+
+def test_inert_faults_are_said_to_have_changed_nothing(tmp_path: Path) -> None:
+    """A partition under which no datagram was dropped and no op failed: the run says the faults changed nothing."""
+    h = History()
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1"], ["n2", "n3"]]})
+    _acked(h, 0, "k1", "a", A, 150)
+    _nemesis(h, 0.2, "partition-stop")
+    j = JournalBuilder()
+    j.send(120, "n2", "n3", "replicate", [["k1", A]])
+    j.applied_everywhere(140, "k1", A).end(300)
+    f = check(_run_dir(tmp_path, h, j)).results["faults"]
+    assert f["changed_nothing"] is True and f["bite"][0]["bit"] is False
+    assert f["summary"].startswith("the faults changed nothing: 1 window (partition)")
+
+
+def test_no_journal_checks_as_before(tmp_path: Path) -> None:
+    """Without a journal the results are the convergence checker's, plus the final reads' upper bound labelled as such."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    _nemesis(h, 0.05, "heal")
+    h.at(3.1)
+    h.final("k1", {"n1": "a", "n2": "a"})
+    run = _run_dir(tmp_path, h, None)
+    r = check(run).results
+    before = check_events(h.events)
+    assert {k: v for k, v in r.items() if k not in ("convergence", "faults", "check_settings")} == before
+    c = r["convergence"]
+    assert c["source"] == SOURCE_FINAL_READS and c["upper_bound"] is True
+    assert c["after_last_heal_s"] == before["stats"]["convergence"][-1]["all_agreed_after_s"]
+    assert "upper bound" in (convergence_headline(c) or "") and "quiescence" in c["how"]
+    assert "faults" not in r  # no fault windows in this history: nothing to say
+
+
+def test_check_report_and_bad_journal_on_the_command_line(tmp_path: Path, capsys: Any) -> None:
+    """`check` prints the journal's figure and the faults sentence; the report shows both; a bad journal exits 254 in one line."""
+    from checker.cli import main
+    from checker.report import write_report
+
+    _partition_then_heal(tmp_path)
+    assert main(["check", str(tmp_path)]) in (0, 2)
+    out = capsys.readouterr().out
+    assert "convergence: converged 0.060 s after the last heal at 0.200 s (measured from the journal)" in out
+    assert "the faults bit: 1 datagrams dropped" in out
+    page = write_report(tmp_path).read_text()
+    assert "converged after last heal (journal)<b>0.060 s" in page and "<b>Faults:</b> The faults bit" in page
+    assert "Did the faults bite?" in page and "1 dropped, 0 delayed, 0 duplicated, 0 reordered of 1 sent" in page
+    j = JournalBuilder().replicas("k1").raw(b'["A", 1, "n1", "k1", "nostamp", "client", true, false]')
+    j.write(tmp_path / "journal.jsonl.gz")
+    assert main(["check", str(tmp_path)]) == 254
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "journal.jsonl.gz: line 3: field 'stamp'" in err[0]
+
+
+def test_pbs_curve_split_healthy_and_under_faults(tmp_path: Path) -> None:
+    """A fresh read with no fault open counts as healthy, a stale one under a partition as under faults; a sentence says how to read it."""
+    h = History()
+    h.put(0, "k1", "a")
+    h.at(0.010)
+    h.get(1, "k1", "a")  # healthy, fresh
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1"], ["n2"]]})
+    h.put(0, "k1", "b")
+    h.at(0.150)
+    h.get(1, "k1", "a")  # under the partition, stale
+    r = check(h.events).results
+    split = r["stats"]["pbs_by_fault"]
+    assert [(q["reads"], q["probability"]) for q in split["healthy"]] == [(1, 1.0)]
+    assert [(q["reads"], q["probability"]) for q in split["under_faults"]] == [(1, 0.0)]
+    assert sum(q["reads"] for q in r["stats"]["pbs"]) == 2
+    assert "1 - P is the probability that such a read is stale" in split["how_to_read"]
+
+
+def test_two_tombstones_agree_like_the_reads_of_them(tmp_path: Path) -> None:
+    """Replicas holding different tombstones (or a tombstone and nothing) agree: each reads as absent."""
+    h = History()
+    _acked(h, 0, "k1", None, A, 10, f="delete")
+    _nemesis(h, 0.05, "heal")
+    j = JournalBuilder()
+    j.apply(5, "n1", "k1", A, deleted=True).apply(6, "n2", "k1", A, via="n1", deleted=True)
+    j.apply(7, "n3", "k1", B, via="n2", deleted=True).apply(8, "n3", "k2", C, via="n2")
+    j.apply(60, "n1", "k2", C, via="n3").apply(70, "n2", "k2", C, via="n3").end(100)
+    c = check(_run_dir(tmp_path, h, j)).results["convergence"]
+    assert c["keys_not_agreed"] == 0 and c["after_last_heal_s"] == 0.02
+    assert c["writes"]["never_on_all_replicas"] == 0  # n3's newer tombstone holds "A or newer"
+
+
+def test_applies_level_journal_sees_crashes_but_not_datagrams(tmp_path: Path) -> None:
+    """A journal at level "applies" (no S records) counts crashed nodes; a partition's datagram effects stay unknown."""
+    h = History()
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1"], ["n2", "n3"]]})
+    _nemesis(h, 0.2, "partition-stop")
+    _nemesis(h, 0.3, "crash-start", {"nodes": ["n3"]})
+    _nemesis(h, 0.4, "crash-stop")
+    j = JournalBuilder(level="applies")
+    j.lifecycle(300, "n3", "crash").lifecycle(400, "n3", "restart").end(500)
+    f = check(_run_dir(tmp_path, h, j)).results["faults"]
+    part, crash = f["bite"]
+    assert part["datagrams"] is None and part["bit"] is None
+    assert crash["nodes_crashed"] == ["n3"] and crash["bit"] is True and f["changed_nothing"] is False

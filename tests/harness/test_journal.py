@@ -1,0 +1,257 @@
+"""The run's journal (issue #15): what the producer writes, and that it perturbs nothing."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import trio
+import trio.testing
+
+from minikeydb.record import Record
+from minikeydb.ring import Ring
+from minikeydb.testing.network import MemoryNetwork
+from minikeydb.wire import KIND_NAMES, Ack, Codec, Get, Pull, Put, ReadReply, Replicate, peek
+from nemesis.faulty_network import FaultyNetwork
+from runner.journal import Journal
+from runner.options import OptionError, RunOptions
+from runner.run import execute
+from tests.sim.runs import history_digest, run_short
+
+
+def read_journal(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:
+    lines = gzip.decompress(path.read_bytes()).splitlines()
+    return json.loads(lines[0]), [orjson.loads(line) for line in lines[1:]]
+
+
+def check_journal_shape(records: list[list[Any]]) -> None:
+    """Every record well-formed, K before its key's first use, D after its S, END last."""
+    known: set[str] = set()
+    sends: dict[int, list[Any]] = {}
+    deliveries: Counter[int] = Counter()
+    assert records[-1][0] == "END"
+    for rec in records[:-1]:
+        kind = rec[0]
+        assert kind in ("K", "S", "D", "A", "Q", "C"), rec
+        if kind == "K":
+            assert rec[1] not in known
+            known.add(rec[1])
+        elif kind == "S":
+            _, _, d, src, dst, name, fault, copies, items = rec
+            assert d not in sends and name in (*KIND_NAMES.values(), "?")
+            assert fault in (None, "partition", "drop", "delay", "duplicate", "reorder")
+            assert copies == 0 if fault in ("partition", "drop") else copies >= 1
+            assert copies == 2 if fault == "duplicate" else copies <= 2
+            for item in items:
+                assert (item[0] if isinstance(item, list) else item) in known
+            sends[d] = rec
+        elif kind == "D":
+            assert rec[2] in sends and sends[rec[2]][4] == rec[3]
+            deliveries[rec[2]] += 1
+            assert deliveries[rec[2]] <= sends[rec[2]][7]
+            assert rec[1] >= sends[rec[2]][1]
+        elif kind in ("A", "Q"):
+            assert rec[3 if kind == "A" else 4] in known
+
+
+def test_sim_journal_is_well_formed_and_shows_every_acknowledged_write_applied(tmp_path: Path) -> None:
+    """A faulty sim run's journal: well-formed, and every acknowledged put applied at its replicas (or superseded)."""
+    result = run_short(tmp_path, seed=41, nemesis=("partition", "drop", "duplicate", "crash", "pause"), time_limit=6.0)
+    header, records = read_journal(result.run_dir / "journal.jsonl.gz")
+    assert header == {"journal": 1, "level": "full", "mode": "sim", "nodes": ["n1", "n2", "n3", "n4", "n5"],
+                      "replication": 3, "max_bytes": 512 * 1024 * 1024}
+    check_journal_shape(records)
+    assert records[-1][2] == "done"
+    assert result.results["journal"]["records"] == len(records) + 1
+    assert result.results["journal"]["complete"] is True
+    faults = Counter(r[6] for r in records if r[0] == "S")
+    assert faults["partition"] and faults["drop"] and faults["duplicate"], faults
+    assert {r[3] for r in records if r[0] == "C"} >= {"crash", "restart", "pause", "resume"}
+    assert {r[6] for r in records if r[0] == "Q"} >= {"replication", "hint"}
+    replicas = {r[1]: r[2] for r in records if r[0] == "K"}
+    applies: dict[tuple[str, str], list[list[Any]]] = defaultdict(list)
+    for r in records:
+        if r[0] == "A":
+            applies[(r[2], r[3])].append(r)
+    events = [json.loads(line) for line in (result.run_dir / "history.jsonl").read_text().splitlines()]
+    acked = [e for e in events if e["type"] == "ok" and e["f"] == "put" and not e.get("final")]
+    assert len(acked) > 50
+    for e in acked:
+        stamp, key, node = e["meta"]["stamp"], e["key"], e["node"]
+        exact = [a for r in replicas[key] for a in applies[(r, key)] if a[4] == stamp]
+        assert min(a[1] for a in exact) <= e["time"], e  # applied somewhere before it was acknowledged
+        if node in replicas[key]:
+            assert any(a[2] == node and a[5] == "client" for a in exact), e
+        for replica in replicas[key]:
+            here = applies[(replica, key)]
+            assert any(a[4] == stamp for a in here) or any(a[4] > stamp for a in here), (e, replica)
+
+
+def test_healthy_sim_run_applies_every_acknowledged_put_on_every_replica(tmp_path: Path) -> None:
+    """Without faults every acknowledged put has an A record on each of its N replicas, from client or coordinator."""
+    result = run_short(tmp_path, seed=42, nemesis=())
+    _, records = read_journal(result.run_dir / "journal.jsonl.gz")
+    replicas = {r[1]: r[2] for r in records if r[0] == "K"}
+    applied = {(r[2], r[3], tuple(r[4])): r[5] for r in records if r[0] == "A"}
+    events = [json.loads(line) for line in (result.run_dir / "history.jsonl").read_text().splitlines()]
+    acked = [e for e in events if e["type"] == "ok" and e["f"] == "put" and not e.get("final")]
+    assert acked
+    for e in acked:
+        stamp = tuple(e["meta"]["stamp"])
+        for replica in replicas[e["key"]]:
+            via = applied[(replica, e["key"], stamp)]
+            assert via == ("client" if replica == e["node"] else e["node"]), (e, replica, via)
+    assert not [r for r in records if r[0] == "S" and r[6] is not None]
+
+
+def test_journal_off_writes_none_and_does_not_change_the_history(tmp_path: Path) -> None:
+    """--journal off writes no journal, and the history is byte-identical to a journaled run of the same seed."""
+    nemesis = ("partition", "drop", "delay", "duplicate", "reorder", "crash", "pause")
+    journaled = run_short(tmp_path / "on", seed=43, nemesis=nemesis)
+    plain = run_short(tmp_path / "off", seed=43, nemesis=nemesis, journal="off")
+    assert (journaled.run_dir / "journal.jsonl.gz").is_file()
+    assert not (plain.run_dir / "journal.jsonl.gz").exists()
+    assert "journal" not in plain.results
+    assert history_digest(journaled) == history_digest(plain)
+    applies = run_short(tmp_path / "applies", seed=43, nemesis=nemesis, journal="applies")
+    assert history_digest(applies) == history_digest(plain)
+    header, records = read_journal(applies.run_dir / "journal.jsonl.gz")
+    assert header["level"] == "applies"
+    assert {r[0] for r in records} == {"K", "A", "Q", "C", "END"}
+
+
+def test_journal_of_a_replayed_sim_run_is_byte_identical(tmp_path: Path) -> None:
+    """The same seed gives the same journal bytes (no wall time, no file name in the gzip header)."""
+    first = run_short(tmp_path / "a", seed=44)
+    second = run_short(tmp_path / "b", seed=44)
+    assert (first.run_dir / "journal.jsonl.gz").read_bytes() == (second.run_dir / "journal.jsonl.gz").read_bytes()
+
+
+def test_journal_stops_at_the_size_limit_with_one_end_record(tmp_path: Path) -> None:
+    """A tiny --journal-max-mb ends the journal with END size-limit, and results.json says it is incomplete."""
+    result = run_short(tmp_path, seed=45, journal_max_mb=0.01, time_limit=6.0, rate=200.0)
+    _, records = read_journal(result.run_dir / "journal.jsonl.gz")
+    assert records[-1][0] == "END" and records[-1][2] == "size-limit"
+    assert [r[0] for r in records].count("END") == 1
+    assert result.results["journal"]["complete"] is False
+    # ... and the run itself went on to the end: the journal stopped, not the history.
+    events = (result.run_dir / "history.jsonl").read_text().splitlines()
+    assert json.loads(events[-1])["time"] > records[-1][1]
+
+
+def test_journal_options_are_checked_and_restored_from_old_run_json() -> None:
+    """--journal takes off|applies|full (a typo is named), the default is per mode, and run.json without it still loads."""
+    with pytest.raises(OptionError, match="--journal: unknown 'ful'"):
+        RunOptions(journal="ful").validate()
+    with pytest.raises(OptionError, match="--journal-max-mb"):
+        RunOptions(journal_max_mb=0).validate()
+    assert RunOptions(mode="sim").journal_level == "full"
+    assert RunOptions(mode="udp").journal_level == "full"
+    assert RunOptions(mode="processes").journal_level == "off"
+    assert RunOptions(mode="processes", journal="full").journal_level == "full"
+    old = RunOptions(mode="sim").to_json()
+    del old["journal"], old["journal_max_mb"]
+    assert RunOptions.from_json(old).journal_level == "full"
+    options = RunOptions(mode="sim", journal="applies", journal_max_mb=3.5)
+    assert RunOptions.from_json(options.to_json()) == options
+
+
+def test_peek_names_every_kind_and_never_raises_on_garbage() -> None:
+    """peek reads kind and items of real datagrams without the tag, and calls anything malformed "?"."""
+    codec = Codec(b"secret")
+    stamp = (1_800_000_000_000_000, 0, "c0123456789abcdef")
+    record = Record("k1", "v", stamp)
+    assert peek(codec.encode(Put(1, "k1", "v", stamp))) == ("put", [["k1", list(stamp)]])
+    assert peek(codec.encode(Get(2, "c0123456789abcdef", "k2"))) == ("get", ["k2"])
+    assert peek(codec.encode(Replicate(3, "n1", (record,)))) == ("replicate", [["k1", list(stamp)]])
+    assert peek(codec.encode(ReadReply(4, "n1", None))) == ("read_reply", [])
+    assert peek(codec.encode(Ack(5, "n1"))) == ("ack", [])
+    kind, items = peek(codec.encode(Pull(6, "n1", tuple(f"k{i}" for i in range(100)))))
+    assert kind == "pull" and len(items) == 64 and items[-1] == ["...", 37]
+    # Another cluster's tag is not checked: the journal sees what travelled.
+    assert peek(Codec(b"other").encode(Ack(7, "n2")))[0] == "ack"
+    rng = random.Random(1)
+    header = codec.encode(Ack(8, "n1"))[:43]
+    garbage = [b"", b"MK", b"\x00" * 10, header + b"[", header + b"[99,1]", header + b"[10,1,\"n1\",3]",
+               header + b"[1]", header + b"{}", header + b"[\"x\"]", header + b"[13,1,\"n1\",[1]]"]
+    garbage += [header + bytes(rng.randrange(256) for _ in range(rng.randrange(40))) for _ in range(300)]
+    for data in garbage:
+        assert peek(data) == ("?", []), data
+
+
+def test_datagram_records_match_the_fault_layer_counters(tmp_path: Path) -> None:
+    """Through a FaultyNetwork: S records per fault equal its counters, and sent copies = D records + network drops."""
+
+    async def main() -> Journal:
+        network = MemoryNetwork(latency=0.001)
+        clock_start = trio.current_time()
+        nodes = {f"n{i}": ("mem", i) for i in range(1, 4)}
+        faulty = FaultyNetwork(random.Random(5), nodes)
+        journal = Journal(path, level="full", mode="sim", ring=Ring(list(nodes), 3, 8), nodes=list(nodes),
+                          replication=3, max_bytes=10**9, clock=trio.current_time, start=clock_start)
+        faulty.observer = journal
+        codec = Codec(b"s")
+        ends = {n: faulty.wrap(network.endpoint(a), n) for n, a in nodes.items()}
+        faulty.set_drop(0.2)
+        faulty.set_duplicate(0.2)
+        async with trio.open_nursery() as nursery:
+            faulty.attach(nursery)
+            received = Counter[str]()
+
+            async def drain(node: str) -> None:
+                while True:
+                    try:
+                        await ends[node].recv()
+                    except trio.ClosedResourceError:
+                        return
+                    received[node] += 1
+
+            for node in ("n2", "n3"):
+                nursery.start_soon(drain, node)
+            for i in range(300):
+                dest = "n2" if i % 2 else "n3"
+                await ends["n1"].send(codec.encode(Ack(i, "n1")), nodes[dest])
+            await trio.sleep(0.1)
+            ends["n3"].close()  # what is sent to n3 now is lost in the network, never delivered
+            for i in range(50):
+                await ends["n1"].send(codec.encode(Ack(1000 + i, "n1")), nodes["n3"])
+            await trio.sleep(1)
+            nursery.cancel_scope.cancel()
+        journal.close()
+        counters = faulty.counters
+        _, records = read_journal(path)
+        sends = [r for r in records if r[0] == "S"]
+        by_fault = Counter(r[6] for r in sends)
+        assert by_fault["drop"] == counters.dropped > 0
+        assert by_fault["duplicate"] == counters.duplicated > 0
+        assert len(sends) == counters.passed + counters.dropped == 350
+        copies = sum(r[7] for r in sends)
+        deliveries = [r for r in records if r[0] == "D"]
+        assert copies == len(deliveries) + network.dropped
+        assert len(deliveries) == received["n2"] + received["n3"]
+        return journal
+
+    path = tmp_path / "journal.jsonl.gz"
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_udp_run_writes_a_journal(tmp_path: Path) -> None:
+    """A short real-UDP run (in-process cluster) writes a full journal whose records line up with its history."""
+    options = RunOptions(time_limit=2.0, fault_interval=1.0, quiesce=0.5, rate=80.0, concurrency=4, keys=6,
+                         converge_timeout=8.0, out=str(tmp_path), seed=9, nemesis=("drop",)).validate()
+    result = execute(options, ["test"])
+    header, records = read_journal(result.run_dir / "journal.jsonl.gz")
+    assert header["mode"] == "udp" and header["level"] == "full"
+    check_journal_shape(records)
+    kinds = Counter(r[0] for r in records)
+    assert kinds["S"] and kinds["D"] and kinds["A"] and kinds["Q"], kinds
+    assert Counter(r[6] for r in records if r[0] == "S")["drop"] > 0
+    assert result.results["journal"]["complete"] is True
+    last = json.loads((result.run_dir / "history.jsonl").read_text().splitlines()[-1])
+    assert 0 < records[-1][1] and abs(records[-1][1] - last["time"]) < 5e9  # one clock for both files
