@@ -211,12 +211,15 @@ class Journal:
     def applied(self, node: str, records: Sequence[Record], won: Sequence[bool], via: str) -> None:
         if not self.open:
             return
-        t = self._now()
+        t = int((self._clock() - self._start) * 1e9)
+        known, buffer = self._known, self._buffer
         for record, w in zip(records, won, strict=False):
             key = record.key
-            if key not in self._known:
+            if key not in known:
                 self._key(key)
-            self._write(orjson.dumps(["A", t, node, key, record.stamp, via, w, record.value is None]))
+            buffer.append(orjson.dumps(["A", t, node, key, record.stamp, via, w, record.value is None]))
+        if len(buffer) >= CHUNK:
+            self._flush()
 
     def queued(self, node: str, peer: str, record: Record, reason: str) -> None:
         if not self.open:
@@ -224,7 +227,11 @@ class Journal:
         key = record.key
         if key not in self._known:
             self._key(key)
-        self._write(orjson.dumps(["Q", self._now(), node, peer, key, record.stamp, reason]))
+        buffer = self._buffer
+        buffer.append(orjson.dumps(["Q", int((self._clock() - self._start) * 1e9), node, peer, key, record.stamp,
+                                    reason]))
+        if len(buffer) >= CHUNK:
+            self._flush()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
