@@ -159,6 +159,19 @@ def _records(path: Path) -> Iterator[tuple[int, bytes]]:
         raise JournalError(path, n, None, f"cannot read (damaged or truncated gzip): {e}") from None
 
 
+def _cut_short_header(path: Path) -> tuple[str, list[str]] | None:
+    """(level, nodes) from the header of a journal whose gzip stream is truncated, or None."""
+    try:
+        with path.open("rb") as f:
+            head = zlib.decompressobj(wbits=31).decompress(f.read(1 << 16))
+        h = orjson.loads(head.split(b"\n", 1)[0])
+    except (OSError, zlib.error, orjson.JSONDecodeError):
+        return None
+    if not isinstance(h, dict) or h.get("journal") != 1 or not isinstance(h.get("nodes"), list):
+        return None
+    return str(h.get("level", "full")), [str(x) for x in h["nodes"]]
+
+
 def _bad(path: Path, n: int, line: bytes) -> JournalError:
     return JournalError(path, n, "(record)", f"malformed record {line[:60]!r}")
 
@@ -171,8 +184,15 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
     millions of records costs a report little more than reading it; the records kept are checked
     for shape here, and the full check of every record is `checker.journal`'s.
     """
-    header = load_journal(path).header
-    nodes = set(header.nodes)
+    try:
+        header = load_journal(path).header
+        level, node_list = header.level, list(header.nodes)
+    except JournalError:
+        got = _cut_short_header(path)  # a journal cut short inside its first block: the header is still there
+        if got is None:
+            raise
+        level, node_list = got
+    nodes = set(node_list)
     wanted = set(keys)
     # one pattern for every wanted key's JSON text ("k1" never matches "k10": the quotes are in it)
     mentions = re.compile(b"|".join(re.escape(orjson.dumps(k)) for k in wanted) or b"(?!)").search
@@ -232,7 +252,7 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
                 end = str(r[2])
         except (orjson.JSONDecodeError, ValueError, TypeError, IndexError):
             raise _bad(path, n, line) from None
-    return JournalExtract(path, header.level, list(header.nodes), logs, lifecycle, end)
+    return JournalExtract(path, level, node_list, logs, lifecycle, end)
 
 
 # -- what the history says about the key's versions ---------------------------------------------
@@ -396,14 +416,20 @@ def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp, level: str)
         return Finding(node, f"{node} never applied {tname}{queued} (this journal holds applies only, "
                              "--journal applies, so which datagram was lost is not known)")
     to_node = [s for s in log.sends if s.dst == node and s.stamp == target]
-    drops = [s for s in to_node if s.copies == 0 and not s.delivered]
+    # Lost: dropped by a fault (no copy scheduled), or sent with copies that never arrived (the
+    # receiver crashed, a partition began while it was delayed): no D record either way.
+    drops = [s for s in to_node if not s.delivered]
     got = [s for s in to_node if s.delivered]
     if drops and not got:
         s = drops[0]
-        fault = f"by the {s.fault}" if s.fault else "(no fault applied: lost)"
-        more = f" (and {len(drops) - 1} resend{'s' if len(drops) > 2 else ''} after it, all dropped)" if len(drops) > 1 else ""
+        if s.copies == 0:
+            fate = f"was dropped by the {s.fault}" if s.fault else "was lost (dropped, no fault named)"
+        else:
+            fate = "was sent but never delivered" + (f" (held back by the {s.fault}, then lost)" if s.fault else
+                                                     " (lost in transit: a crash or a closed socket)")
+        more = f" (and {len(drops) - 1} resend{'s' if len(drops) > 2 else ''} after it, all lost)" if len(drops) > 1 else ""
         return Finding(node, f"{node} never received {tname}: the {_kind(s)} of {fmt_t(s.t)} from {_who(s.src)} "
-                             f"to {node} was dropped {fault}{more}, and no datagram carried it to {node} after that",
+                             f"to {node} {fate}{more}, and no datagram carried it to {node} after that",
                        sends=drops[:4])
     if got:
         s = got[0]
@@ -429,6 +455,8 @@ def _source(log: KeyLog, a: Apply) -> str:
         if x.node == a.via and x.peer == a.node and x.stamp == a.stamp:
             q = x
     reason = REASON_WORDS.get(q.reason, q.reason) if q else "a Replicate"
+    if a.via == a.node:  # a coordinator repairing its own copy
+        return f"{reason} by {a.node} itself, as the read's coordinator"
     return f"{reason} from {a.via}"
 
 
