@@ -46,6 +46,7 @@ from checker.svgplot import Plot, bar_chart
 
 if TYPE_CHECKING:
     from checker.convergence import FinalAgreement
+    from checker.messages import JournalExtract
 
 DETAIL_LIMIT = 20_000  # operations drawn one by one; above this, binned
 MAX_LANES = 120  # process lanes in the timeline; above this, processes share lanes
@@ -82,7 +83,7 @@ def fault_color(kind: str) -> str:
 class _Collector:
     """Watches the event stream on its way to the checker and keeps what the plots need, compactly."""
 
-    def __init__(self, anomaly_keys: set[Any]) -> None:
+    def __init__(self, anomaly_keys: set[Any], proving: set[int] | None = None) -> None:
         self.inv: dict[Any, tuple[int, int | None, str, bool]] = {}
         self.proc: list[Any] = []
         self.t0: list[float] = []
@@ -91,6 +92,7 @@ class _Collector:
         self.typ: list[str] = []
         self.final: list[bool] = []
         self.anomaly_keys = anomaly_keys
+        self.proving = proving or set()
         self.key_events: dict[Any, list[dict[str, Any]]] = {}
         self.nemesis: list[dict[str, Any]] = []
         self.last_time = 0
@@ -113,7 +115,8 @@ class _Collector:
         key = ev.get("key")
         if key in self.anomaly_keys:
             lst = self.key_events.setdefault(key, [])
-            if len(lst) < 5000:
+            # past the first 5000, still the proof and every acknowledged write (its version stamp)
+            if len(lst) < 5000 or ev.get("index") in self.proving or (ev["type"] == "ok" and ev["f"] != "get"):
                 lst.append(ev)
         if ev["type"] == "invoke":
             self.inv[p] = (ev["index"], t, ev["f"], ev.get("final") is True)
@@ -413,7 +416,58 @@ def _event_rows(events: list[dict[str, Any]], proving: set[int]) -> str:
     return "".join(out)
 
 
-def _anomaly_html(a: dict[str, Any], key_events: list[dict[str, Any]]) -> str:
+def _journal(run_dir: Path, anomalies: list[dict[str, Any]]) -> tuple[str, JournalExtract | None]:
+    """The run's journal, read once for the anomalies' keys, or a note saying why there is none.
+
+    The journal's modules are imported only here, when there are anomalies to explain, so that a
+    report of a run without any costs nothing more than before.
+    """
+    if not anomalies:
+        return "", None
+    from checker.journal import JournalError, find_journal
+    from checker.messages import read_journal
+
+    path = find_journal(run_dir)
+    if path is None:
+        return (
+            "This run has no journal (journal.jsonl.gz): a run recorded with one (--journal full, the default "
+            "in sim and udp modes) shows, under each anomaly, the datagrams and applies behind it.",
+            None,
+        )
+    try:
+        return "", read_journal(path, {a.get("key") for a in anomalies})
+    except (JournalError, OSError) as e:
+        return f"The journal could not be read, so the messages behind each anomaly are not shown: {e}", None
+
+
+def _messages_html(
+    a: dict[str, Any], events: list[dict[str, Any]], extract: JournalExtract, faults: list[dict[str, Any]], n: int
+) -> str:
+    """Under an anomaly: the decisive messages in words, and the space-time diagram of its key."""
+    from checker.messages import story as messages_story
+    from checker.spacetime import render as spacetime_svg
+
+    log = extract.keys.get(a.get("key"))
+    if log is None or not (log.sends or log.applies):
+        return "<p class='note'>The journal holds no datagram or apply of this key.</p>"
+    st = messages_story(a, log, events, extract)
+    drawn = len(st.sends) + len(st.applies)
+    caption = (
+        f"Drawn: {drawn:,} of the {st.total:,} datagrams and applies of key {st.key} in the journal"
+        + (f"; {st.left_out:,} left out ({st.outside:,} outside the time windows shown)" if st.left_out else "")
+        + ". Hover a mark for its details."
+    )
+    items = "".join(f"<li>{_esc(f.text)}.</li>" for f in st.findings[:9])
+    more = f"<li>… and {len(st.findings) - 9} more replicas.</li>" if len(st.findings) > 9 else ""
+    return (
+        f"<div class='messages'><b>{_esc(st.head)}</b>"
+        + (f"<ol class='decisive'>{items}{more}</ol>" if items else "")
+        + "</div>"
+        + (spacetime_svg(st, faults, uid=f"a{n}") + f"<p class='note'>{_esc(caption)}</p>" if st.windows else "")
+    )
+
+
+def _anomaly_html(a: dict[str, Any], key_events: list[dict[str, Any]], messages: str = "") -> str:
     proving = set(a.get("indexes", []))
     if proving:
         lo, hi = min(proving), max(proving)
@@ -430,7 +484,7 @@ def _anomaly_html(a: dict[str, Any], key_events: list[dict[str, Any]]) -> str:
         window = []
     return (
         f'<div class="anomaly"><h3><span class="tag">{_esc(a["type"])}</span> key {_esc(a.get("key"))}</h3>'
-        f"<p>{_esc(a.get('explanation', ''))}</p>"
+        f"<p>{_esc(a.get('explanation', ''))}</p>{messages}"
         f"<details open><summary>events on this key (proof highlighted; index {min(proving) if proving else ''}"
         f"–{max(proving) if proving else ''})</summary>{_event_rows(window, proving)}</details></div>"
     )
@@ -557,6 +611,7 @@ th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 .note{color:#666;font-size:13px}svg{max-width:100%;height:auto}
 .headline{font-size:15px;margin:6px 0}.headline.warn{color:#b71c1c}
 .findings{margin:10px 0;padding-left:20px;max-width:80em}.findings li{margin:4px 0;font-size:15px}.f-bad b{color:#c62828}
+.messages{margin:6px 0}.decisive{font-size:14px;margin:4px 0 4px 0;font-weight:600}.decisive li{margin:2px 0}
 .findings .first{color:#444;font-size:13px}.pair{display:flex;gap:20px;flex-wrap:wrap}.pair svg{max-width:49%}
 """
 
@@ -643,8 +698,9 @@ def write_report(
         history, run_dir = p, p.parent
     if results is None and history.name.startswith("history."):
         results = _load_json(run_dir / "results.json")  # only a run directory's own results
-    anomaly_keys = {a.get("key") for a in (results or {}).get("anomalies", [])[:MAX_ANOMALIES_SHOWN]}
-    c = _Collector(anomaly_keys)
+    shown = (results or {}).get("anomalies", [])[:MAX_ANOMALIES_SHOWN]
+    anomaly_keys = {a.get("key") for a in shown}
+    c = _Collector(anomaly_keys, {i for a in shown for i in a.get("indexes", [])})
     was_enabled = gc.isenabled()
     gc.disable()  # millions of small acyclic containers: see checker.convergence.check_events
     try:
@@ -759,8 +815,13 @@ def write_report(
                 )
             if lin is not None and lin.get("valid") is False:
                 body.append("<p>The verdict is INVALID because of the linearizability findings below.</p>")
-    for a in anomalies[:MAX_ANOMALIES_SHOWN]:
-        body.append(_anomaly_html(a, c.key_events.get(a.get("key"), [])))
+    journal_note, extract = _journal(run_dir, anomalies[:MAX_ANOMALIES_SHOWN])
+    if anomalies and journal_note:
+        body.append(f"<p class='note'>{_esc(journal_note)}</p>")
+    for n, a in enumerate(anomalies[:MAX_ANOMALIES_SHOWN]):
+        events = c.key_events.get(a.get("key"), [])
+        body.append(_anomaly_html(a, events, _guard(lambda a=a, events=events, n=n: _messages_html(a, events, extract, windows, n))
+                                  if extract is not None else ""))
     if len(anomalies) > MAX_ANOMALIES_SHOWN:
         body.append(
             f"<p class='note'>{len(anomalies) - MAX_ANOMALIES_SHOWN:,} more anomalies in results.json.</p>"
