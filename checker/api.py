@@ -198,27 +198,37 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
         history, _ = resolve_history(source)
     results, agreement = _run(history, source, options)
     if "convergence" in options.checkers and results.get("checker", "convergence") == "convergence":
-        _journal_figures(results, history, source)
+        journal_figures(results, history, source)
     results["check_settings"] = options.settings()
     return CheckResult(results, options, history, agreement)
 
 
-def _journal_figures(results: dict[str, Any], history: Path | None, source: Any) -> None:
+def journal_figures(results: dict[str, Any], history: Path | None, source: Any) -> None:
     """The ``convergence`` and ``faults`` blocks: from the run's journal (journal.jsonl.gz beside
     the history) when there is one, else from the history alone (the final reads' upper bound).
 
     A history that is not a file is read again only when it is a list (a generator is spent)."""
-    from checker.journal import find_journal, load_journal
+    from checker.journal import JournalError, find_journal, load_journal
     from checker.journal_figures import final_reads_convergence, history_faults_block, journal_blocks
 
     again: Any = history if history is not None else (source if isinstance(source, list | tuple) else None)
     path = find_journal(history.parent) if history is not None and not is_edn_path(history) else None
+    unreadable = None
     if path is not None and again is not None:
-        results["convergence"], results["faults"] = journal_blocks(again, load_journal(path))
-        return
+        try:
+            results["convergence"], results["faults"] = journal_blocks(again, load_journal(path))
+            return
+        except JournalError as e:  # the verdict comes from the history: a bad journal only loses its figures
+            unreadable = str(e)
     results["convergence"] = final_reads_convergence(results.get("stats") or {})
+    if unreadable is not None:
+        results["convergence"]["journal_error"] = unreadable
+        results["convergence"]["how"] = (f"the journal could not be read ({unreadable}); "
+                                         + str(results["convergence"].get("how", "")))
     if again is not None and (results.get("stats") or {}).get("faults"):
         results["faults"] = history_faults_block(again)
+        if unreadable is not None:
+            results["faults"]["journal_error"] = unreadable
 
 
 def _run(history: Path | None, source: Any, options: CheckOptions) -> tuple[dict[str, Any], FinalAgreement | None]:

@@ -345,7 +345,8 @@ def summary(
     if c is not None:
         lines.append(f"  final reads: {convergence_line(c)}")
     headline = convergence_headline(results.get("convergence"))
-    if headline and (results.get("convergence") or {}).get("source") == SOURCE_JOURNAL:
+    conv_block = results.get("convergence") or {}
+    if headline and (conv_block.get("source") == SOURCE_JOURNAL or conv_block.get("journal_error")):
         lines.append(f"  convergence: {headline}")  # the final reads' bound is already said just above
     bite = faults_sentence(results.get("faults") or {})
     if bite:

@@ -212,7 +212,8 @@ def faults_sentence(faults: dict[str, Any]) -> str | None:
     if inert:
         line += f"; {inert} of {plural(len(bite), 'window')} changed nothing"
     if all(e.get("datagrams") is None for e in bite):
-        line += " (no journal: datagram effects not seen)"
+        line += (" (journal unreadable: datagram effects not seen)" if faults.get("journal_error")
+                 else " (no journal: datagram effects not seen)")
     return line
 
 
@@ -241,6 +242,8 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
         else:
             head = "convergence after the last heal not measured"
         return head + lag + inc
+    if c.get("journal_error"):  # a journal was there but could not be read: say so, not "no journal"
+        return f"the journal could not be read ({c['journal_error']}); figures from the final reads instead"
     if c.get("after_last_heal_s") is not None:
         return f"converged at most {c['after_last_heal_s']:.2f} s after the last heal (upper bound: {c['how']})"
     return None

@@ -156,6 +156,57 @@ class KeyJournal:
     applies: list[Apply]
 
 
+class JournalLines:
+    """A journal's lines (the header is line 1), numbered, decompressed a megabyte at a time.
+
+    Splitting here is cheaper than gzip's own readline; concatenated gzip members are read one
+    after the other. A stream cut short (a harness killed while writing) or damaged part-way ends
+    the lines at the last whole line before it, raising nothing: ``stopped`` then says why, and the
+    journal has no END record, so every figure from it is marked incomplete. What was written
+    before the damage is kept (the rule: bad input loses nothing). Only a file that cannot be
+    opened at all raises `JournalError`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stopped: str | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        n = 0
+        rest = b""
+        d = zlib.decompressobj(wbits=31)
+        try:
+            f = self.path.open("rb")
+        except OSError as e:
+            raise JournalError(self.path, None, None, f"cannot open: {e.strerror or e}") from None
+        with f:
+            try:
+                while True:
+                    # Compressed input in small pieces, so that damage loses little of what precedes it.
+                    chunk = f.read(1 << 16)
+                    if not chunk:
+                        break
+                    data = d.decompress(chunk)
+                    while d.eof and d.unused_data:  # the next gzip member
+                        left = d.unused_data
+                        d = zlib.decompressobj(wbits=31)
+                        data += d.decompress(left)
+                    lines = (rest + data).split(b"\n")
+                    rest = lines.pop()
+                    for line in lines:
+                        n += 1
+                        yield n, line
+                if not d.eof:
+                    self.stopped = (f"the gzip stream is cut short after line {n} (the run was killed while "
+                                    "writing it)")
+                    return
+            except (OSError, zlib.error) as e:
+                self.stopped = f"the file is damaged after line {n}: {e}"
+                return
+        if rest.strip():
+            yield n + 1, rest
+
+
 def find_journal(run_dir: str | Path | None) -> Path | None:
     """The journal beside a run's history, or None when the run has none (not an error)."""
     if run_dir is None:
@@ -179,6 +230,8 @@ class Journal:
         self._end: End | None = None
         self._scanned = False
         self._records = 0
+        self.damage: str | None = None
+        """Why reading stopped before the end of the file (a torn gzip tail, damage), or None."""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -189,27 +242,9 @@ class Journal:
             raise JournalError(self.path, None, None, f"cannot open: {e.strerror or e}") from None
 
     def _lines(self) -> Iterator[tuple[int, bytes]]:
-        fh = self._open()
-        lineno = 0
-        carry = b""
-        try:
-            while True:  # 1 MiB at a time, split here: gzip's readline costs more than the parse
-                chunk = fh.read(CHUNK)
-                if not chunk:
-                    break
-                lines = (carry + chunk).split(b"\n")
-                carry = lines.pop()
-                for raw in lines:
-                    lineno += 1
-                    yield lineno, raw
-            if carry:
-                lineno += 1
-                yield lineno, carry
-        except (OSError, EOFError, zlib.error) as e:
-            # A journal cut mid-write (a killed harness) ends in a torn gzip member: say so, with the line.
-            raise JournalError(self.path, lineno + 1, None, f"cannot read (damaged or truncated gzip): {e}") from None
-        finally:
-            fh.close()
+        reader = JournalLines(self.path)
+        yield from reader
+        self.damage = reader.stopped
 
     def _read_header(self) -> JournalHeader:
         for lineno, raw in self._lines():

@@ -297,7 +297,8 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
     if not complete:
         why = (
             "the journal stopped at its size limit" if end is not None and end.reason == "size-limit"
-            else "the run was interrupted" if end is not None else "the journal has no END record (cut short)"
+            else "the run was interrupted" if end is not None
+            else f"the journal has no END record ({journal.damage or 'cut short'})"
         )
         out["incomplete"] = (
             f"{why} at {_s(end.t if end is not None else jp.last_t):.3f} s: later applies are missing, so the "

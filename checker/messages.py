@@ -22,14 +22,14 @@ from __future__ import annotations
 import bisect
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import orjson
 
-from checker.journal import JournalError, load_journal
+from checker.journal import JournalError, JournalLines, load_journal
 
 MAX_DRAWN = 300  # datagrams + applies drawn per diagram; the rest are counted, not drawn
 MAX_WINDOWS = 3  # time windows per diagram (the axis is broken between them)
@@ -121,44 +121,6 @@ class JournalExtract:
     end: str | None  # "done", "size-limit", "interrupted"; None when the file has no END
 
 
-class _Truncated(JournalError):
-    """The journal's gzip stream stops mid-way: what came before it is still good."""
-
-
-def _records(path: Path) -> Iterator[tuple[int, bytes]]:
-    """The journal's lines after the header, numbered; a torn gzip tail is a `JournalError` at its line.
-
-    Decompressed a megabyte at a time and split here: gzip's own readline costs more than the rest
-    of the pass. Concatenated gzip members are read one after the other.
-    """
-    n = 1
-    d = zlib.decompressobj(wbits=31)
-    rest = b""
-    try:
-        with path.open("rb") as f:
-            while True:
-                chunk = f.read(1 << 20)
-                if not chunk:
-                    break
-                data = d.decompress(chunk)
-                while d.eof and d.unused_data:  # the next gzip member
-                    left = d.unused_data
-                    d = zlib.decompressobj(wbits=31)
-                    data += d.decompress(left)
-                lines = (rest + data).split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    n += 1
-                    if n > 2:  # line 1 is the header, checked by `load_journal`
-                        yield n - 1, line
-            if not d.eof:
-                raise _Truncated(path, n, None, "the gzip stream is cut short (the run was killed while writing it)")
-        if rest.strip():
-            yield n, rest
-    except (OSError, zlib.error) as e:
-        raise JournalError(path, n, None, f"cannot read (damaged or truncated gzip): {e}") from None
-
-
 def _cut_short_header(path: Path) -> tuple[str, list[str]] | None:
     """(level, nodes) from the header of a journal whose gzip stream is truncated, or None."""
     try:
@@ -200,15 +162,10 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
     by_d: dict[int, list[Send]] = {}
     lifecycle: list[tuple[int, str, str]] = []
     end = None
-    lines = _records(path)
-    while True:
-        try:
-            n, line = next(lines)
-        except StopIteration:
-            break
-        except _Truncated:
-            end = "cut short (its gzip stream is truncated)"
-            break
+    reader = JournalLines(path)
+    for n, line in reader:
+        if n == 1:  # the header, checked by `load_journal`
+            continue
         if line.startswith(b'["D"'):
             if not by_d:
                 continue
@@ -252,6 +209,8 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
                 end = str(r[2])
         except (orjson.JSONDecodeError, ValueError, TypeError, IndexError):
             raise _bad(path, n, line) from None
+    if end is None and reader.stopped:
+        end = "cut short (its gzip stream is truncated)"
     return JournalExtract(path, level, node_list, logs, lifecycle, end)
 
 

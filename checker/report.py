@@ -631,22 +631,18 @@ def _load_json(p: Path) -> dict[str, Any] | None:
         return None
 
 
-def _journal_results(history: Path, run_dir: Path, fresh: CheckResult, have: bool) -> dict[str, Any]:
-    """The ``convergence`` and ``faults`` blocks for a report made without results.json: from the
-    run's journal when there is one, else the final reads' bound (as `check` gives them); ``have``:
-    the results already hold the history-only blocks."""
-    from checker.journal import find_journal, load_journal
-    from checker.journal_figures import final_reads_convergence, history_faults_block, journal_blocks
+def _journal_results(history: Path, fresh: CheckResult, have: bool) -> dict[str, Any]:
+    """The ``convergence`` and ``faults`` blocks for a report made without results.json, as `check`
+    gives them (`checker.api.journal_figures`: the journal's when it can be read, else the final
+    reads' bound); ``have``: the results already hold the history-only blocks."""
+    from checker.api import journal_figures
 
-    path = find_journal(run_dir) if history.name.startswith("history.") and history.suffix != ".edn" else None
-    if path is not None:
-        conv, faults = journal_blocks(history, load_journal(path))
-        return {"convergence": conv, "faults": faults}
-    if have:  # no journal, and the results already say what the history alone can
-        return {}
-    out: dict[str, Any] = {"convergence": final_reads_convergence(fresh.stats)}
-    if fresh.stats.get("faults"):
-        out["faults"] = history_faults_block(history)
+    out: dict[str, Any] = {"stats": fresh.stats}
+    journal_figures(out, history, history)
+    del out["stats"]
+    conv = out.get("convergence") or {}
+    if have and conv.get("source") != SOURCE_JOURNAL and "journal_error" not in conv:
+        return {}  # no journal, and the results already say what the history alone can
     return out
 
 
@@ -727,7 +723,7 @@ def write_report(
     if (results.get("convergence") or {}).get("source") != SOURCE_JOURNAL and results.get(
         "checker", "convergence"
     ) == "convergence":
-        results = {**results, **_journal_results(history, run_dir, fresh, "convergence" in results)}
+        results = {**results, **_journal_results(history, fresh, "convergence" in results)}
     given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
     stats = {**(given if isinstance(given, dict) else {}), **fresh.stats}
     windows = stats.get("faults") or []

@@ -1,0 +1,61 @@
+"""A damaged or cut-short journal loses only its own figures: the verdict comes from the history."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.options import RunOptions
+from runner.run import run as run_test
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One short simulated no-repair partition run with its journal (INVALID: divergent keys)."""
+    out = tmp_path_factory.mktemp("runs")
+    options = RunOptions(mode="sim", seed=4, nemesis=("partition",), bug="no-repair", time_limit=6.0,
+                         fault_interval=2.0, out=str(out), quiesce=1.0, converge_timeout=3.0)
+    result = run_test(options, ["test"], quiet=True)
+    assert (result.run_dir / "journal.jsonl.gz").is_file()
+    return result.run_dir
+
+
+def _copy(run_dir: Path, tmp_path: Path, damage: str) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "results.json").unlink()  # the report then computes its figures from the files
+    journal = copy / "journal.jsonl.gz"
+    data = journal.read_bytes()
+    if damage == "cut":
+        journal.write_bytes(data[: len(data) // 2])  # a harness killed while writing
+    else:
+        journal.write_bytes(b"not a gzip stream\n")
+    return copy
+
+
+def _harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "harness.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+@pytest.mark.parametrize("damage", ["cut", "garbage"])
+def test_check_and_report_keep_the_verdict_when_the_journal_is_damaged(recorded: Path, tmp_path: Path,
+                                                                       damage: str) -> None:
+    """check exits with the history's verdict (1) and says what happened to the journal; report still writes."""
+    run = _copy(recorded, tmp_path, damage)
+    done = _harness("check", str(run))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    if damage == "cut":
+        assert "INCOMPLETE" in done.stdout and "cut short" in done.stdout
+    else:
+        assert "the journal could not be read" in done.stdout
+    rep = _harness("report", str(run))
+    assert rep.returncode == 0, rep.stderr
+    assert (run / "report.html").is_file()
