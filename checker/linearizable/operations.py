@@ -70,65 +70,78 @@ def pair_operations(events: list[dict]) -> list[Operation]:
     invocation while the process still has one pending, or an unknown `type` is an input error
     naming the event, because guessing would silently change the verdict.
     """
-    ops: list[Operation] = []
-    pending: dict[int, Operation] = {}
+    return [Operation(*rec) for rec in pair_records(events)]
+
+
+#: Where `pair_records` keeps each field of an operation: the order of `Operation`'s fields, so
+#: that `Operation(*record)` makes the operation.
+R_PROCESS, R_F, R_VALUE, R_STATUS, R_KEY, R_CALL_POS, R_RET_POS, R_CALL_INDEX = range(8)
+
+
+def pair_records(events: list[dict]) -> list[list[Any]]:
+    """`pair_operations` as plain lists in `Operation`'s field order (same checks, same errors).
+
+    A list costs a fifth of an `Operation` to make; the checker makes `Operation`s only for the
+    operations it searches and for the parts it explains.
+    """
+    recs: list[list[Any]] = []
+    pending: dict[int, list[Any]] = {}
+    new = recs.append
+    get_pending = pending.pop
     # One pass, locals only: this loop is a third of the time of checking the Knossos corpus.
     for pos, event in enumerate(events):
         if type(event) is not dict and not isinstance(event, dict):
             raise HistoryInputError(
                 f"{_where(event, pos)}: expected a JSON object, got {type(event).__name__}"
             )
-        process = event.get("process")
+        get = event.get
+        process = get("process")
         if type(process) is not int:
             continue  # not a client: the nemesis, or another non-int process
-        kind = event.get("type")
-        f = event.get("f")
-        index = event.get("index", pos)
+        kind = get("type")
+        f = get("f")
+        index = get("index", pos)
         if type(index) is not int:
             raise HistoryInputError(f"{_where(event, pos)}: field 'index' must be an int, got {index!r}")
-        time = event.get("time")
+        time = get("time")
         if type(time) is not int:
             time = None
-        op: Operation | None
         if kind == "invoke":
             if type(f) is not str:
                 raise HistoryInputError(f"{_where(event, pos)}: field 'f' must be a string, got {f!r}")
             if process in pending:
                 earlier = pending[process]
                 raise HistoryInputError(
-                    f"{_where(event, pos)}: process {process} invokes {f!r} while its {earlier.f!r} "
-                    f"invoked at event {earlier.call_index} has not completed"
+                    f"{_where(event, pos)}: process {process} invokes {f!r} while its {earlier[R_F]!r} "
+                    f"invoked at event {earlier[R_CALL_INDEX]} has not completed"
                 )
-            op = Operation(
-                process, f, event.get("value"), "info", event.get("key"), pos, None, index, None, time, None
-            )
-            pending[process] = op
-            ops.append(op)
+            pending[process] = rec = [process, f, get("value"), "info", get("key"), pos, None, index, None, time, None]
+            new(rec)
         elif kind == "ok" or kind == "fail" or kind == "info":
-            op = pending.pop(process, None)
-            if op is None:
+            done = get_pending(process, None)
+            if done is None:
                 raise HistoryInputError(
                     f"{_where(event, pos)}: process {process} completes {f!r} with {kind!r} "
                     "but has no pending invocation"
                 )
-            if f != op.f and f is not None:
+            if f != done[R_F] and f is not None:
                 raise HistoryInputError(
-                    f"{_where(event, pos)}: completion f {f!r} does not match the invocation's {op.f!r} "
-                    f"(event {op.call_index})"
+                    f"{_where(event, pos)}: completion f {f!r} does not match the invocation's {done[R_F]!r} "
+                    f"(event {done[R_CALL_INDEX]})"
                 )
-            op.status = kind
-            op.complete_index = index
-            op.complete_time = time
+            done[R_STATUS] = kind
+            done[8] = index  # complete_index
+            done[10] = time  # complete_time
             if kind == "ok":
-                op.ret_pos = pos
-                op.value = event.get("value")
+                done[R_RET_POS] = pos
+                done[R_VALUE] = get("value")
             elif kind == "fail":
-                op.ret_pos = pos
+                done[R_RET_POS] = pos
         else:
             raise HistoryInputError(
                 f"{_where(event, pos)}: field 'type' must be one of invoke, ok, fail, info; got {kind!r}"
             )
-    return ops
+    return recs
 
 
 class Typed:
