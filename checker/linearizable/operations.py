@@ -11,6 +11,7 @@ invocation, or never.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 
@@ -73,6 +74,8 @@ def pair_operations(events: list[dict]) -> list[Operation]:
     return [Operation(*rec) for rec in pair_records(events)]
 
 
+_FIELDS = itemgetter("process", "type", "f", "index", "time")
+
 #: Where `pair_records` keeps each field of an operation: the order of `Operation`'s fields, so
 #: that `Operation(*record)` makes the operation.
 R_PROCESS, R_F, R_VALUE, R_STATUS, R_KEY, R_CALL_POS, R_RET_POS, R_CALL_INDEX = range(8)
@@ -88,24 +91,34 @@ def pair_records(events: list[dict]) -> list[list[Any]]:
     pending: dict[int, list[Any]] = {}
     new = recs.append
     get_pending = pending.pop
+    fields = _FIELDS
     # One pass, locals only: this loop is a third of the time of checking the Knossos corpus.
     for pos, event in enumerate(events):
-        if type(event) is not dict and not isinstance(event, dict):
-            raise HistoryInputError(
-                f"{_where(event, pos)}: expected a JSON object, got {type(event).__name__}"
-            )
-        get = event.get
-        process = get("process")
+        try:
+            # One C call for the fields a history read from a file always has.
+            process, kind, f, index, time = fields(event)
+        except (KeyError, TypeError, IndexError):
+            if type(event) is not dict and not isinstance(event, dict):
+                raise HistoryInputError(
+                    f"{_where(event, pos)}: expected a JSON object, got {type(event).__name__}"
+                ) from None
+            process = event.get("process")
+            kind = event.get("type")
+            f = event.get("f")
+            index = event.get("index", pos)
+            time = event.get("time")
+        else:
+            if type(event) is not dict and not isinstance(event, dict):
+                raise HistoryInputError(
+                    f"{_where(event, pos)}: expected a JSON object, got {type(event).__name__}"
+                )
         if type(process) is not int:
             continue  # not a client: the nemesis, or another non-int process
-        kind = get("type")
-        f = get("f")
-        index = get("index", pos)
         if type(index) is not int:
             raise HistoryInputError(f"{_where(event, pos)}: field 'index' must be an int, got {index!r}")
-        time = get("time")
         if type(time) is not int:
             time = None
+        get = event.get
         if kind == "invoke":
             if type(f) is not str:
                 raise HistoryInputError(f"{_where(event, pos)}: field 'f' must be a string, got {f!r}")
