@@ -154,9 +154,10 @@ def search(
     # so that the many small parts never pay for reading /proc.
     rss0 = -1 if memory_budget is not None else None
     try:
-        if any(not (c.blind and c.produces) and (c.tests is None or len(c.tests) != 1) for c in cops):
+        found = _search(cops, init, started, deadline, time_reason, max_configurations, memory_budget, rss0)
+        if found is None:  # an operation whose step is no write or equality test
             return _search_values(cops, init, started, deadline, time_reason, max_configurations, memory_budget, rss0)
-        return _search(cops, init, started, deadline, time_reason, max_configurations, memory_budget, rss0)
+        return found
     except (MemoryError, RecursionError, SystemError) as exc:
         return SearchOutcome(
             valid="unknown",
@@ -177,7 +178,9 @@ def _search(
     max_configurations: int | None,
     memory_budget: int | None,
     rss0: int | None,
-) -> SearchOutcome:
+) -> SearchOutcome | None:
+    """The search over interned states; None, before searching, for a part with an operation whose
+    step is neither a blind write nor one equality test (`_search_values` searches those)."""
     n = len(cops)
     # One pass over the operations builds every per-operation array (a pass each cost twice the
     # search itself on small parts). States are small integers (`intern`), interned in the
@@ -248,6 +251,8 @@ def _search(
             arg_a[i] = sid
             if must:
                 reader_of[i] = sid
+        elif tests is None or len(tests) != 1:
+            return None  # a step no write or equality test: `_search_values` searches this part
         else:
             steps[i] = cop.step
             trans[i] = {}
