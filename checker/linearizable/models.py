@@ -289,31 +289,33 @@ def _compile_register_records(model: Model, recs: list[list[Any]], flags: Flags,
             if f not in aliases:
                 model.check_function(Operation(*rec))  # raises, naming the event
             f = aliases[f]
-        value = rec[R_VALUE]
-        t = type(value)
         if f == "read" or f == "get":
             if status != "ok":
                 continue  # an unknown or failed read constrains nothing
-            if not (t is str or t is int or value is None):
-                value = freeze(value)
+            value = rec[R_VALUE]
             if value is None:
                 if null_any:
                     continue
                 if f == "get":
                     add(CompiledOp(Operation(*rec), None, True, True, _GET_ABSENT, (), None, False, False, (None,)))
                     continue
+            elif type(value) is not str and type(value) is not int:
+                value = freeze(value)
             add(CompiledOp(Operation(*rec), None, True, True, _GET if f == "get" else _READ, (value,), None, False,
                            False, (value,)))
         elif f == "write" or f == "put":
             if status == "fail":
                 continue
-            if not (t is str or t is int or value is None):
+            value = rec[R_VALUE]
+            if not (value is None or type(value) is str or type(value) is int):
                 value = freeze(value)
             add(CompiledOp(Operation(*rec), None, status == "ok", False, _PUT if f == "put" else _WRITE, (value,),
                            value, True, True, ()))
         elif f == "cas":
-            if status == "fail" and not cas_fail_applies and (t is list or t is tuple) and len(value) == 2:
-                continue  # a failed cas never happened (a malformed one is still an error, below)
+            if status == "fail" and not cas_fail_applies:
+                value = rec[R_VALUE]
+                if (type(value) is list or type(value) is tuple) and len(value) == 2:
+                    continue  # a failed cas never happened (a malformed one is still an error, below)
             c = _compile_register_op(Operation(*rec), flags, allow_cas=True)
             if c is not None:
                 add(c)

@@ -118,7 +118,6 @@ def pair_records(events: list[dict]) -> list[list[Any]]:
             raise HistoryInputError(f"{_where(event, pos)}: field 'index' must be an int, got {index!r}")
         if type(time) is not int:
             time = None
-        get = event.get
         if kind == "invoke":
             if type(f) is not str:
                 raise HistoryInputError(f"{_where(event, pos)}: field 'f' must be a string, got {f!r}")
@@ -128,32 +127,33 @@ def pair_records(events: list[dict]) -> list[list[Any]]:
                     f"{_where(event, pos)}: process {process} invokes {f!r} while its {earlier[R_F]!r} "
                     f"invoked at event {earlier[R_CALL_INDEX]} has not completed"
                 )
+            get = event.get
             pending[process] = rec = [process, f, get("value"), "info", get("key"), pos, None, index, None, time, None]
             new(rec)
-        elif kind == "ok" or kind == "fail" or kind == "info":
-            done = get_pending(process, None)
-            if done is None:
-                raise HistoryInputError(
-                    f"{_where(event, pos)}: process {process} completes {f!r} with {kind!r} "
-                    "but has no pending invocation"
-                )
-            if f != done[R_F] and f is not None:
-                raise HistoryInputError(
-                    f"{_where(event, pos)}: completion f {f!r} does not match the invocation's {done[R_F]!r} "
-                    f"(event {done[R_CALL_INDEX]})"
-                )
-            done[R_STATUS] = kind
-            done[8] = index  # complete_index
-            done[10] = time  # complete_time
-            if kind == "ok":
-                done[R_RET_POS] = pos
-                done[R_VALUE] = get("value")
-            elif kind == "fail":
-                done[R_RET_POS] = pos
-        else:
+            continue
+        if kind != "ok" and kind != "fail" and kind != "info":
             raise HistoryInputError(
                 f"{_where(event, pos)}: field 'type' must be one of invoke, ok, fail, info; got {kind!r}"
             )
+        done = get_pending(process, None)
+        if done is None:
+            raise HistoryInputError(
+                f"{_where(event, pos)}: process {process} completes {f!r} with {kind!r} "
+                "but has no pending invocation"
+            )
+        if f != done[R_F] and f is not None:
+            raise HistoryInputError(
+                f"{_where(event, pos)}: completion f {f!r} does not match the invocation's {done[R_F]!r} "
+                f"(event {done[R_CALL_INDEX]})"
+            )
+        done[R_STATUS] = kind
+        done[8] = index  # complete_index
+        done[10] = time  # complete_time
+        if kind == "ok":
+            done[R_RET_POS] = pos
+            done[R_VALUE] = event.get("value")
+        elif kind == "fail":
+            done[R_RET_POS] = pos
     return recs
 
 
