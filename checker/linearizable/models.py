@@ -75,7 +75,9 @@ class CompiledOp:
     greedily (placing it earlier can never hurt).
     """
 
-    op: Operation
+    #: The operation, or its record (`pair_records`) until `op` is first read: most compiled
+    #: operations are only ever searched, which needs just the record's positions.
+    source: Operation | list[Any]
     #: The step, or None for a read, blind write or cas, whose step follows from `tests` and
     #: `sets` (made on first use: the search of such parts never calls it).
     step_fn: Step | None
@@ -96,6 +98,14 @@ class CompiledOp:
     tests: tuple[Any, ...] | None = None
     #: The suffix an append adds (kv model); None for every other operation.
     appends: Any = None
+
+    @property
+    def op(self) -> Operation:
+        """The operation (made from its record on first use, then always the same object)."""
+        src = self.source
+        if type(src) is list:
+            src = self.source = Operation(*src)
+        return src  # type: ignore[return-value]
 
     @property
     def step(self) -> Step:
@@ -273,8 +283,8 @@ class _RecordModel(Model):
 def _compile_register_records(model: Model, recs: list[list[Any]], flags: Flags, *, kv: bool) -> list[CompiledOp]:
     """`_compile_register_op` (or `KvModel.compile`) over a part's records, in one loop.
 
-    Same checks in the same order and the same `CompiledOp`s; an `Operation` is made only for an
-    operation that is compiled or whose field is in error.
+    Same checks in the same order and the same `CompiledOp`s; an `Operation` is made only when one
+    is read (`CompiledOp.op`: explanations) or a field is in error.
     """
     out: list[CompiledOp] = []
     add = out.append
@@ -297,11 +307,11 @@ def _compile_register_records(model: Model, recs: list[list[Any]], flags: Flags,
                 if null_any:
                     continue
                 if f == "get":
-                    add(CompiledOp(Operation(*rec), None, True, True, _GET_ABSENT, (), None, False, False, (None,)))
+                    add(CompiledOp(rec, None, True, True, _GET_ABSENT, (), None, False, False, (None,)))
                     continue
             elif type(value) is not str and type(value) is not int:
                 value = freeze(value)
-            add(CompiledOp(Operation(*rec), None, True, True, _GET if f == "get" else _READ, (value,), None, False,
+            add(CompiledOp(rec, None, True, True, _GET if f == "get" else _READ, (value,), None, False,
                            False, (value,)))
         elif f == "write" or f == "put":
             if status == "fail":
@@ -309,7 +319,7 @@ def _compile_register_records(model: Model, recs: list[list[Any]], flags: Flags,
             value = rec[R_VALUE]
             if not (value is None or type(value) is str or type(value) is int):
                 value = freeze(value)
-            add(CompiledOp(Operation(*rec), None, status == "ok", False, _PUT if f == "put" else _WRITE, (value,),
+            add(CompiledOp(rec, None, status == "ok", False, _PUT if f == "put" else _WRITE, (value,),
                            value, True, True, ()))
         elif f == "cas":
             if status == "fail" and not cas_fail_applies:

@@ -45,6 +45,7 @@ from itertools import chain
 from typing import Any
 
 from checker.linearizable.models import BAD, CompiledOp
+from checker.linearizable.operations import R_CALL_POS, R_RET_POS
 
 #: Rough bytes one cached configuration costs (set slot, the bitset int); the per-op part is the
 #: bitset's size. Used to turn a memory budget into a cap on cached configurations.
@@ -210,14 +211,18 @@ def _search(
     remaining = 0
     late: list[int] = []  # operations whose reader/writer value `prune` interns after the loop
     for i, cop in enumerate(cops):
-        op = cop.op
+        src = cop.source
+        if type(src) is list:  # the record, not yet an `Operation` (see `CompiledOp.op`)
+            call_pos, ret_pos = src[R_CALL_POS], src[R_RET_POS]
+        else:
+            call_pos, ret_pos = src.call_pos, src.ret_pos  # type: ignore[union-attr]
         must = cop.must
         ro = cop.readonly
         produces = cop.produces
-        add_key(op.call_pos * span + i + n)
+        add_key(call_pos * span + i + n)
         if must:
-            assert op.ret_pos is not None
-            add_key(op.ret_pos * span + ~i + n)
+            assert ret_pos is not None
+            add_key(ret_pos * span + ~i + n)
             optional[i] = False
             remaining += 1
         elif not ro:
