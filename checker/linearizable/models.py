@@ -311,8 +311,8 @@ def _compile_register_records(model: Model, recs: list[list[Any]], flags: Flags,
                     continue
             elif type(value) is not str and type(value) is not int:
                 value = freeze(value)
-            add(CompiledOp(rec, None, True, True, _GET if f == "get" else _READ, (value,), None, False,
-                           False, (value,)))
+            tested = (value,)
+            add(CompiledOp(rec, None, True, True, _GET if f == "get" else _READ, tested, None, False, False, tested))
         elif f == "write" or f == "put":
             if status == "fail":
                 continue
