@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from checker.linearizable.operations import (
@@ -260,6 +261,13 @@ class _RecordModel(Model):
     never happened) and, for the rest, only when a part is explained."""
 
     def split_records(self, recs: list[list[Any]]) -> dict[Any, list[Any]]:
+        if recs:
+            try:
+                keys = set(map(_record_key, recs))
+            except TypeError:
+                keys = set()  # an unhashable key: the loop below names its event
+            if len(keys) == 1:
+                return {recs[0][R_KEY]: recs}  # one part (a history of one register): no loop
         parts: dict[Any, list[Any]] = {}
         for rec in recs:
             key = rec[R_KEY]
@@ -278,6 +286,9 @@ class _RecordModel(Model):
 
     def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp]:
         return _compile_register_records(self, items, flags, kv=False)
+
+
+_record_key = itemgetter(R_KEY)
 
 
 def _compile_register_records(model: Model, recs: list[list[Any]], flags: Flags, *, kv: bool) -> list[CompiledOp]:
@@ -420,9 +431,8 @@ class KvModel(_RecordModel):
         return super().split(ops)
 
     def split_records(self, recs: list[list[Any]]) -> dict[Any, list[Any]]:
-        for rec in recs:
-            if rec[R_KEY] is None:
-                raise _no_key(Operation(*rec))
+        if None in map(_record_key, recs):
+            raise _no_key(Operation(*next(rec for rec in recs if rec[R_KEY] is None)))
         return super().split_records(recs)
 
     def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp]:
