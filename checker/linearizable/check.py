@@ -23,7 +23,7 @@ from typing import Any
 from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT  # the defaults live with the options
 from checker.linearizable.explain import nonlinearizable_anomaly
 from checker.linearizable.models import CompiledOp, Flags, ModelArgumentError, make_model
-from checker.linearizable.operations import pair_operations
+from checker.linearizable.operations import R_F, R_STATUS, pair_records
 from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, drop_unobserved, search
 
 #: Below this many operations to search in all, a pool of processes costs more than it saves.
@@ -142,15 +142,15 @@ def check_events(
     n_workers = _workers(workers)
     deadline = None if time_limit is None else started + time_limit
     mdl = make_model(model)
-    ops = pair_operations(events)
-    parts = mdl.split(ops)
+    # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
+    ops = pair_records(events)
+    parts = mdl.split_records(ops)
     compiled: list[tuple[Any, list[Any], list[CompiledOp], int, Any]] = []
-    for part, part_ops in parts.items():
+    for part, part_items in parts.items():
         init_state = mdl.initial_state(part, init)
-        compile_op = mdl.compile
-        cops = [c for c in (compile_op(op, part, flags) for op in part_ops) if c is not None]
+        cops = mdl.compile_part(part_items, part, flags)
         searched = drop_unobserved(cops)
-        compiled.append((part, part_ops, searched, len(cops) - len(searched), init_state))
+        compiled.append((part, part_items, searched, len(cops) - len(searched), init_state))
 
     outcomes: dict[int, SearchOutcome] = {}
     jobs = [
@@ -218,7 +218,7 @@ def check_events(
             }
         )
         if outcome.valid is False:
-            anomalies.append(nonlinearizable_anomaly(mdl, part, cops, part_ops, outcome))
+            anomalies.append(nonlinearizable_anomaly(mdl, part, cops, mdl.part_operations(part_ops, cops), outcome))
         elif outcome.valid == "unknown":
             reason = outcome.reason
             if reason == "the overall time limit ran out":
@@ -255,11 +255,11 @@ def check_events(
         valid = True
     slowest = max(per_part, key=lambda p: p["seconds"], default=None)
     op_counts: dict[str, dict[str, int]] = {}
-    for op in ops:
-        counts = op_counts.get(op.f)
+    for rec in ops:
+        counts = op_counts.get(rec[R_F])
         if counts is None:
-            counts = op_counts[op.f] = {"ok": 0, "fail": 0, "info": 0}
-        counts[op.status] += 1
+            counts = op_counts[rec[R_F]] = {"ok": 0, "fail": 0, "info": 0}
+        counts[rec[R_STATUS]] += 1
     stats = {
         "checker": "linearizable",
         "model": model,

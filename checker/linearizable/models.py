@@ -19,9 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-from checker.linearizable.operations import Operation, freeze, op_error
+from checker.linearizable.operations import (
+    R_CALL_POS,
+    R_F,
+    R_KEY,
+    R_STATUS,
+    R_VALUE,
+    Operation,
+    freeze,
+    op_error,
+)
 
 
 class _Bad:
@@ -66,7 +76,9 @@ class CompiledOp:
     greedily (placing it earlier can never hurt).
     """
 
-    op: Operation
+    #: The operation, or its record (`pair_records`) until `op` is first read: most compiled
+    #: operations are only ever searched, which needs just the record's positions.
+    source: Operation | list[Any]
     #: The step, or None for a read, blind write or cas, whose step follows from `tests` and
     #: `sets` (made on first use: the search of such parts never calls it).
     step_fn: Step | None
@@ -87,6 +99,14 @@ class CompiledOp:
     tests: tuple[Any, ...] | None = None
     #: The suffix an append adds (kv model); None for every other operation.
     appends: Any = None
+
+    @property
+    def op(self) -> Operation:
+        """The operation (made from its record on first use, then always the same object)."""
+        src = self.source
+        if type(src) is list:
+            src = self.source = Operation(*src)
+        return src  # type: ignore[return-value]
 
     @property
     def step(self) -> Step:
@@ -189,6 +209,23 @@ class Model:
                 raise op_error(op, "key", f"must be a string or number, got {key!r}") from None
         return parts
 
+    def split_records(self, recs: list[list[Any]]) -> dict[Any, list[Any]]:
+        """`split` for `pair_records`'s records: the parts' items, which only this model reads.
+
+        By default the items are `Operation`s (made from every record); the register models keep
+        the records and make `Operation`s only for what they compile (`compile_part`).
+        """
+        return self.split([Operation(*rec) for rec in recs])
+
+    def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp]:
+        """Compile one part's items (from `split_records`), dropping those that constrain nothing."""
+        compile_op = self.compile
+        return [c for c in (compile_op(op, part, flags) for op in items) if c is not None]
+
+    def part_operations(self, items: list[Any], cops: list[CompiledOp]) -> list[Operation]:
+        """A part's items as `Operation`s, the compiled ones being the very objects in `cops`."""
+        return items
+
     def part_name(self, part: Any) -> str:
         """The name a part is reported under: its key, or the model's name for an unkeyed history."""
         return self.name if part is None else str(part)
@@ -218,7 +255,99 @@ class Model:
             )
 
 
-class RegisterModel(Model):
+class _RecordModel(Model):
+    """A model whose parts keep `pair_records`'s records: an `Operation` is made only for an
+    operation that is compiled (about half of them in Knossos histories, whose failed operations
+    never happened) and, for the rest, only when a part is explained."""
+
+    def split_records(self, recs: list[list[Any]]) -> dict[Any, list[Any]]:
+        if recs:
+            try:
+                keys = set(map(_record_key, recs))
+            except TypeError:
+                keys = set()  # an unhashable key: the loop below names its event
+            if len(keys) == 1:
+                return {recs[0][R_KEY]: recs}  # one part (a history of one register): no loop
+        parts: dict[Any, list[Any]] = {}
+        for rec in recs:
+            key = rec[R_KEY]
+            try:
+                items = parts.get(key)
+            except TypeError:
+                raise op_error(Operation(*rec), "key", f"must be a string or number, got {key!r}") from None
+            if items is None:
+                items = parts[key] = []
+            items.append(rec)
+        return parts
+
+    def part_operations(self, items: list[Any], cops: list[CompiledOp]) -> list[Operation]:
+        made = {c.op.call_pos: c.op for c in cops}
+        return [made.get(rec[R_CALL_POS]) or Operation(*rec) for rec in items]
+
+    def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp]:
+        return _compile_register_records(self, items, flags, kv=False)
+
+
+_record_key = itemgetter(R_KEY)
+
+
+def _compile_register_records(model: Model, recs: list[list[Any]], flags: Flags, *, kv: bool) -> list[CompiledOp]:
+    """`_compile_register_op` (or `KvModel.compile`) over a part's records, in one loop.
+
+    Same checks in the same order and the same `CompiledOp`s; an `Operation` is made only when one
+    is read (`CompiledOp.op`: explanations) or a field is in error.
+    """
+    out: list[CompiledOp] = []
+    add = out.append
+    functions = model.functions
+    aliases: dict[str, str] = KvModel.aliases if kv else {}
+    null_any = flags.null_read == "any"
+    cas_fail_applies = flags.fail_cas != "not-applied"
+    for rec in recs:
+        f = rec[R_F]
+        status = rec[R_STATUS]
+        if f not in functions:
+            if f not in aliases:
+                model.check_function(Operation(*rec))  # raises, naming the event
+            f = aliases[f]
+        if f == "read" or f == "get":
+            if status != "ok":
+                continue  # an unknown or failed read constrains nothing
+            value = rec[R_VALUE]
+            if value is None:
+                if null_any:
+                    continue
+                if f == "get":
+                    add(CompiledOp(rec, None, True, True, _GET_ABSENT, (), None, False, False, (None,)))
+                    continue
+            elif type(value) is not str and type(value) is not int:
+                value = freeze(value)
+            tested = (value,)
+            add(CompiledOp(rec, None, True, True, _GET if f == "get" else _READ, tested, None, False, False, tested))
+        elif f == "write" or f == "put":
+            if status == "fail":
+                continue
+            value = rec[R_VALUE]
+            if not (value is None or type(value) is str or type(value) is int):
+                value = freeze(value)
+            add(CompiledOp(rec, None, status == "ok", False, _PUT if f == "put" else _WRITE, (value,),
+                           value, True, True, ()))
+        elif f == "cas":
+            if status == "fail" and not cas_fail_applies:
+                value = rec[R_VALUE]
+                if (type(value) is list or type(value) is tuple) and len(value) == 2:
+                    continue  # a failed cas never happened (a malformed one is still an error, below)
+            c = _compile_register_op(Operation(*rec), flags, allow_cas=True)
+            if c is not None:
+                add(c)
+        else:
+            c = model.compile(Operation(*rec), None, flags)  # kv delete and append
+            if c is not None:
+                add(c)
+    return out
+
+
+class RegisterModel(_RecordModel):
     """A single read/write register (optionally one per `key`)."""
 
     name = "register"
@@ -229,7 +358,7 @@ class RegisterModel(Model):
         return _compile_register_op(op, flags, allow_cas=False)
 
 
-class CasRegisterModel(Model):
+class CasRegisterModel(_RecordModel):
     """A read/write/compare-and-set register; cas values are `[expected, new]`."""
 
     name = "cas-register"
@@ -277,7 +406,7 @@ def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> Com
     )
 
 
-class KvModel(Model):
+class KvModel(_RecordModel):
     """A key-value map checked key by key: get/put/delete, and append on string values.
 
     The state of a key is its value, or None when it is absent. `init` is a mapping from keys to
@@ -298,13 +427,16 @@ class KvModel(Model):
     def split(self, ops: list[Operation]) -> dict[Any, list[Operation]]:
         for op in ops:
             if op.key is None:
-                raise op_error(
-                    op,
-                    "key",
-                    "the kv model needs a 'key' on every operation (a history of one register without "
-                    "keys checks with --model register, or cas-register)",
-                )
+                raise _no_key(op)
         return super().split(ops)
+
+    def split_records(self, recs: list[list[Any]]) -> dict[Any, list[Any]]:
+        if None in map(_record_key, recs):
+            raise _no_key(Operation(*next(rec for rec in recs if rec[R_KEY] is None)))
+        return super().split_records(recs)
+
+    def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp]:
+        return _compile_register_records(self, items, flags, kv=True)
 
     def initial_state(self, part: Any, init: Any) -> Any:
         if init is None:
@@ -342,6 +474,15 @@ class KvModel(Model):
 
     def show(self, state: Any, part: Any) -> str:
         return "absent" if state is None else _fmt(state)
+
+
+def _no_key(op: Operation) -> ValueError:
+    return op_error(
+        op,
+        "key",
+        "the kv model needs a 'key' on every operation (a history of one register without "
+        "keys checks with --model register, or cas-register)",
+    )
 
 
 def _append_step(suffix: Any) -> Step:

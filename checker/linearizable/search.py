@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from checker.linearizable.models import BAD, CompiledOp
+from checker.linearizable.operations import R_CALL_POS, R_RET_POS
 
 #: Rough bytes one cached configuration costs (set slot, the bitset int); the per-op part is the
 #: bitset's size. Used to turn a memory budget into a cap on cached configurations.
@@ -74,7 +76,7 @@ class SearchOutcome:
     reason: str = ""
 
 
-# How the search applies an operation to a state id (see `_kinds`): READ tests equality with one
+# How the search applies an operation to a state id (set up in `_search`): READ tests equality with one
 # value, WRITE sets one regardless of the state, CAS tests one and sets another; GENERIC calls the
 # model's step on the state's value, through a per-operation cache of state id -> state id.
 READ, WRITE, CAS, GENERIC = 0, 1, 2, 3
@@ -95,36 +97,6 @@ class _Interner:
             sid = self.ids[value] = len(self.values)
             self.values.append(value)
         return sid
-
-
-def _kinds(cops: list[CompiledOp], intern: _Interner) -> tuple[list[int], list[int], list[int]]:
-    """Each operation's kind and its one or two value ids (-1 when unused)."""
-    n = len(cops)
-    kind = [GENERIC] * n
-    a = [-1] * n
-    b = [-1] * n
-    ids = intern.ids
-    values = intern.values
-    for i, c in enumerate(cops):
-        tests = c.tests
-        if c.blind and c.produces:
-            v = c.sets
-            kind[i] = WRITE
-        elif tests is not None and len(tests) == 1 and (c.readonly or c.produces):
-            v = tests[0]
-            if c.readonly:
-                kind[i] = READ
-            else:
-                kind[i] = CAS
-                b[i] = intern(c.sets)
-        else:
-            continue
-        sid = ids.get(v)
-        if sid is None:
-            sid = ids[v] = len(values)
-            values.append(v)
-        a[i] = sid
-    return kind, a, b
 
 
 def _rss_bytes() -> int | None:
@@ -184,9 +156,10 @@ def search(
     # so that the many small parts never pay for reading /proc.
     rss0 = -1 if memory_budget is not None else None
     try:
-        if any(not (c.blind and c.produces) and (c.tests is None or len(c.tests) != 1) for c in cops):
+        found = _search(cops, init, started, deadline, time_reason, max_configurations, memory_budget, rss0)
+        if found is None:  # an operation whose step is no write or equality test
             return _search_values(cops, init, started, deadline, time_reason, max_configurations, memory_budget, rss0)
-        return _search(cops, init, started, deadline, time_reason, max_configurations, memory_budget, rss0)
+        return found
     except (MemoryError, RecursionError, SystemError) as exc:
         return SearchOutcome(
             valid="unknown",
@@ -207,16 +180,103 @@ def _search(
     max_configurations: int | None,
     memory_budget: int | None,
     rss0: int | None,
-) -> SearchOutcome:
+) -> SearchOutcome | None:
+    """The search over interned states; None, before searching, for a part with an operation whose
+    step is neither a blind write nor one equality test (`_search_values` searches those)."""
     n = len(cops)
-    entries: list[tuple[int, int]] = []
+    # One pass over the operations builds every per-operation array (a pass each cost twice the
+    # search itself on small parts). States are small integers (`intern`), interned in the
+    # order init, then per operation its value(s); the model's values are only touched by
+    # GENERIC steps. Entries are encoded as `pos * span + code + n` to sort plain ints.
+    intern = _Interner()
+    state = intern(init)
+    ids = intern.ids
+    values = intern.values
+    span = 2 * n + 1
+    keys: list[int] = []
+    add_key = keys.append
+    kind = [GENERIC] * n + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
+    arg_a = [-1] * (n + 1)
+    arg_b = [-1] * (n + 1)
+    steps: list[Any] = [None] * (n + 1)
+    trans: list[dict[int, int] | None] = [None] * (n + 1)
+    readonly = [False] * (n + 1)
+    optional = [True] * (n + 1)
+    blind = [False] * (n + 1)
+    restricts = [False] * (n + 1)
+    reader_of = [-1] * (n + 1)
+    writer_of = [-1] * (n + 1)
+    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
+    prune = True
+    remaining = 0
+    late: list[int] = []  # operations whose reader/writer value `prune` interns after the loop
     for i, cop in enumerate(cops):
-        entries.append((cop.op.call_pos, i))
-        if cop.must:
-            assert cop.op.ret_pos is not None
-            entries.append((cop.op.ret_pos, ~i))
-    entries.sort()
-    m = len(entries)
+        src = cop.source
+        if type(src) is list:  # the record, not yet an `Operation` (see `CompiledOp.op`)
+            call_pos, ret_pos = src[R_CALL_POS], src[R_RET_POS]
+        else:
+            call_pos, ret_pos = src.call_pos, src.ret_pos  # type: ignore[union-attr]
+        must = cop.must
+        ro = cop.readonly
+        produces = cop.produces
+        add_key(call_pos * span + i + n)
+        if must:
+            assert ret_pos is not None
+            add_key(ret_pos * span + ~i + n)
+            optional[i] = False
+            remaining += 1
+        elif not ro:
+            restricts[i] = RESTRICT_AFTER_OPTIONAL
+        readonly[i] = ro
+        blind[i] = cop.blind
+        if not (ro or produces):
+            prune = False
+        tests = cop.tests
+        if cop.blind and produces:
+            sid = ids.get(cop.sets)
+            if sid is None:
+                sid = ids[cop.sets] = len(values)
+                values.append(cop.sets)
+            kind[i] = WRITE
+            arg_a[i] = sid
+            if must and tests is not None and len(tests) == 1:
+                late.append(i)
+            elif not ro:
+                writer_of[i] = sid
+        elif tests is not None and len(tests) == 1 and (ro or produces):
+            if not ro:
+                kind[i] = CAS
+                arg_b[i] = writer_of[i] = intern(cop.sets)
+            else:
+                kind[i] = READ
+            v = tests[0]
+            sid = ids.get(v)
+            if sid is None:
+                sid = ids[v] = len(values)
+                values.append(v)
+            arg_a[i] = sid
+            if must:
+                reader_of[i] = sid
+        elif tests is None or len(tests) != 1:
+            return None  # a step no write or equality test: `_search_values` searches this part
+        else:
+            steps[i] = cop.step
+            trans[i] = {}
+            late.append(i)
+    if prune:
+        for i in late:
+            # (no model makes these today: a state change or test of a fixed value that is
+            # neither a blind write nor one equality test, or a blind write that tests)
+            cop = cops[i]
+            if cop.must and cop.tests is not None and len(cop.tests) == 1:
+                reader_of[i] = intern(cop.tests[0])
+            if cop.produces and not cop.readonly:
+                writer_of[i] = intern(cop.sets)
+    else:
+        reader_of = [-1] * (n + 1)
+        writer_of = [-1] * (n + 1)
+    keys.sort()
+    m = len(keys)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
     # Two lists over the same arrays: the main list (head 0, tail m + 1) holds the calls and
     # returns of the operations that must take effect; the optional list (head m + 2, tail
@@ -229,57 +289,36 @@ def _search(
     prv = [0] * (m + 4)
     ret_entry = [0] * (n + 1)
     last_main, last_opt = head, ohead
-    for e, (_pos, c) in enumerate(entries, start=1):
-        code[e] = c
-        if c < 0:
-            ret_entry[~c] = e
-        if c >= 0 and not cops[c].must:
+    e = 0
+    for key in keys:
+        e += 1
+        k = key % span - n
+        code[e] = k
+        if k < 0:
+            ret_entry[~k] = e
+        elif optional[k]:
             nxt[last_opt] = e
             prv[e] = last_opt
             last_opt = e
-        else:
-            nxt[last_main] = e
-            prv[e] = last_main
-            last_main = e
+            continue
+        nxt[last_main] = e
+        prv[e] = last_main
+        last_main = e
     nxt[last_main], prv[tail] = tail, last_main
     nxt[last_opt], prv[otail] = otail, last_opt
     code[otail] = n
-    # States are small integers (`intern`); the model's values are only touched by GENERIC steps.
-    intern = _Interner()
-    state = intern(init)
-    kind, arg_a, arg_b = _kinds(cops, intern)
-    kind.append(READ)  # the fake optional op n is never placed (reaching its entry ends the walk)
-    arg_a.append(-1)
-    arg_b.append(-1)
-    values = intern.values
-    steps: list[Any] = [c.step if k == GENERIC else None for c, k in zip(cops, kind, strict=False)] + [None]
-    trans: list[dict[int, int] | None] = [{} if k == GENERIC else None for k in kind]
-    readonly = [c.readonly for c in cops] + [False]
-    optional = [not c.must for c in cops] + [True]
-    blind = [c.blind for c in cops] + [False]
-    restricts = [(not c.must and not c.readonly) and RESTRICT_AFTER_OPTIONAL for c in cops] + [False]
-    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
-    prune = all(c.readonly or c.produces for c in cops)
-    reader_of = [-1] * (n + 1)
-    writer_of = [-1] * (n + 1)
-    if prune:
-        for i, cop in enumerate(cops):
-            if cop.must and cop.tests is not None and len(cop.tests) == 1:
-                reader_of[i] = intern(cop.tests[0])
-            if cop.produces and not cop.readonly:
-                writer_of[i] = intern(cop.sets)
     readers = [0] * len(values)
     writers = [0] * len(values)
-    for i in range(n):
-        if reader_of[i] >= 0:
-            readers[reader_of[i]] += 1
-        if writer_of[i] >= 0:
-            writers[writer_of[i]] += 1
+    for v in reader_of:
+        if v >= 0:
+            readers[v] += 1
+    for v in writer_of:
+        if v >= 0:
+            writers[v] += 1
     n_prune = len(values)  # state ids below this have counts (GENERIC steps may add more)
     bit = [1 << i for i in range(n)]
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
     after_optional = False
-    remaining = sum(1 for c in cops if c.must)
 
     # The memo: memo[state id] is the set of placed-operation bitsets seen with that state.
     memo: list[set[int]] = [set() for _ in values]
@@ -474,7 +513,15 @@ def drop_unobserved(cops: list[CompiledOp]) -> list[CompiledOp]:
       append doubles the configurations the search must refute a violation in.
     Otherwise the list is returned as is.
     """
-    observed: set[Any] = set()
+    all_tests = [c.tests for c in cops]
+    if None not in all_tests:
+        # Every operation is an equality test or a blind write (registers, kv without append):
+        # only an uncertain blind write can go, and most parts have none.
+        if not any([not c.must and c.blind for c in cops]):
+            return cops
+        observed = set(chain.from_iterable(all_tests))  # type: ignore[arg-type]
+        return [c for c in cops if c.must or not c.blind or c.sets in observed]
+    observed = set()
     appends = False
     for c in cops:
         if c.tests is None:
