@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -91,13 +92,36 @@ class _Worker:
         self.part: int | None = None
 
 
-def _worker_main(conn: Any, memory_budget: int | None) -> None:
+#: ``prctl`` option (linux/prctl.h): the signal a process gets when the thread that forked it dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _become_worker(parent: int) -> None:
+    """In a new worker: die with the parent (SIGKILL when the thread that forked it ends, Linux, so
+    not even a SIGKILLed checker leaves a search running), leave Ctrl-C to the parent (it stops
+    the workers), and take SIGTERM/SIGHUP plainly, not through the parent's handlers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the death signal was asked for
+        os._exit(0)
+
+
+def _worker_main(conn: Any, memory_budget: int | None, parent: int) -> None:
     """In a worker: search the parts the parent sends (by index into `_JOBS`) until told to stop.
 
     Never raises and never prints: a part whose search fails is sent back as its exception's text,
     and a parent that has gone (a closed pipe) just ends the worker.
     """
     try:
+        _become_worker(parent)
         _limit_address_space(memory_budget)
         while True:
             i = conn.recv()
@@ -149,7 +173,7 @@ def _run_parallel(
     def spawn() -> bool:
         try:
             parent_end, child_end = ctx.Pipe()
-            process = ctx.Process(target=_worker_main, args=(child_end, memory_budget), daemon=True)
+            process = ctx.Process(target=_worker_main, args=(child_end, memory_budget, os.getpid()), daemon=True)
             process.start()
         except (OSError, RuntimeError, AssertionError, MemoryError):
             return False  # no process (limits, a daemonic caller): fewer workers, or none

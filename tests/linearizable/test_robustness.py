@@ -3,14 +3,19 @@ signals, absurd limits, odd callers and failing process creation included."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 import checker.linearizable.check as lin_check
 from checker.linearizable import check_events
-from tests.linearizable.test_parts import _bad, _good, _hard_part, _offset
+from tests.linearizable.test_parts import ROOT, _bad, _good, _hard_part, _offset
 
 
 def _die_on(n_ops: int, parent: int):  # noqa: ANN202 - a stand-in for check._search_one
@@ -36,3 +41,88 @@ def test_a_killed_worker_makes_its_part_unknown_and_the_others_are_decided(monke
     (unknown,) = result["unknown"]
     assert unknown["reason"] == "the worker searching it died (signal 9, SIGKILL)"
     assert result["valid"] is False
+
+
+_SLOW_CHECK = """
+import os, sys, time
+import checker.linearizable.check as C
+parent, marks = os.getpid(), sys.argv[1]
+real = C._search_one
+def slow(job):
+    if os.getpid() != parent:  # a worker: say so, then search for a long time
+        open(os.path.join(marks, str(os.getpid())), "w").close()
+        time.sleep(120)
+    return real(job)
+C._search_one = slow
+C.check_events.__kwdefaults__["parallel_min_ops"] = 0
+from checker import cli
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _signal_a_running_check(tmp_path: Path, signum: int, *, group: bool) -> tuple[subprocess.Popen, str, list[int]]:
+    """Start `harness.py check` with workers stuck in a long search, signal it once they are, and wait for it."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    path = tmp_path / "h.jsonl"
+    rows = _bad("b1") + _good("g1") + _good("g2", 300) + _good("g3", 400)
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "index"}) + "\n" for r in rows))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CHECK, str(marks), "check", str(path), "--checker", "linearizable"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+    )
+    try:
+        for _ in range(600):
+            if len(os.listdir(marks)) >= 2:
+                break
+            time.sleep(0.05)
+        workers = [int(p) for p in os.listdir(marks)]
+        assert len(workers) == 2
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            os.kill(proc.pid, signum)
+        _out, err = proc.communicate(timeout=60)
+        for _ in range(100):  # the workers go with it (their death is the kernel's, a moment later)
+            if not any(_alive(w) for w in workers):
+                break
+            time.sleep(0.1)
+        return proc, err, workers
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for w in os.listdir(marks):
+            if _alive(int(w)):
+                os.kill(int(w), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_ends_the_check_with_one_line_and_no_workers(tmp_path, signum):
+    """SIGTERM/SIGHUP to `harness.py check`: exit 128+signal with one line, and no worker keeps searching."""
+    proc, err, workers = _signal_a_running_check(tmp_path, signum, group=False)
+    assert (proc.returncode, err) == (128 + signum, f"terminated by {signal.Signals(signum).name}\n")
+    assert not [w for w in workers if _alive(w)]
+
+
+def test_sigkill_of_the_checker_takes_its_workers_with_it(tmp_path):
+    """SIGKILL of the checker (nothing of it runs): its workers die with it instead of searching on."""
+    proc, err, workers = _signal_a_running_check(tmp_path, signal.SIGKILL, group=False)
+    assert proc.returncode == -signal.SIGKILL
+    assert not [w for w in workers if _alive(w)]
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_prints_one_line_and_leaves_no_worker(tmp_path):
+    """SIGINT to the process group (Ctrl-C): the workers print nothing, the check says `interrupted`, exit 130."""
+    proc, err, workers = _signal_a_running_check(tmp_path, signal.SIGINT, group=True)
+    assert (proc.returncode, err) == (130, "interrupted\n")
+    assert not [w for w in workers if _alive(w)]
