@@ -70,6 +70,14 @@ def _limit_address_space(memory_budget: int | None) -> None:
         pass  # not Linux: the resident-memory check in the search still applies
 
 
+def _daemonic() -> bool:
+    """Whether this process is a daemonic multiprocessing worker (a caller's pool), which may not
+    have children: its parts are then searched in this process."""
+    import multiprocessing
+
+    return bool(multiprocessing.current_process().daemon)
+
+
 def _workers(requested: int | None) -> int:
     if requested is not None:
         if type(requested) is not int or requested < 1:
@@ -290,7 +298,7 @@ def check_events(
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
     total_ops = sum(len(j[0]) for j in jobs)
     used_workers = 1
-    if n_workers > 1 and len(jobs) > 1 and total_ops >= parallel_min_ops:
+    if n_workers > 1 and len(jobs) > 1 and total_ops >= parallel_min_ops and not _daemonic():
         _JOBS[:] = jobs
         try:
             if _run_parallel(order, min(n_workers, len(jobs)), outcomes, lost, deadline, all_parts, memory_budget):

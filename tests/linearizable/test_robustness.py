@@ -126,3 +126,32 @@ def test_ctrl_c_prints_one_line_and_leaves_no_worker(tmp_path):
     proc, err, workers = _signal_a_running_check(tmp_path, signal.SIGINT, group=True)
     assert (proc.returncode, err) == (130, "interrupted\n")
     assert not [w for w in workers if _alive(w)]
+
+
+def _check_in_a_pool_worker(history: list[dict]) -> tuple[object, int]:
+    result = check_events(history, "kv", all_parts=True, workers=2, parallel_min_ops=0)
+    return result["valid"], result["stats"]["workers"]
+
+
+def test_a_check_from_a_daemonic_pool_worker_searches_in_its_process():
+    """check() inside a caller's multiprocessing pool worker (daemonic: no children) searches in process."""
+    import multiprocessing
+
+    history = _bad("bad") + _good("good") + _good("g2", 400)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_check_in_a_pool_worker, (history,)) == (False, 1)
+
+
+def test_no_worker_process_can_be_started_so_the_parts_are_searched_in_process(monkeypatch):
+    """Starting a worker fails (fork: EAGAIN, limits): the check searches in this process and decides every part."""
+    import errno
+    import multiprocessing.context
+
+    def refuse(self):  # noqa: ANN001, ANN202
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", refuse)
+    history = _bad("bad") + _good("good") + _good("g2", 400)
+    result = check_events(history, "kv", all_parts=True, workers=2, parallel_min_ops=0)
+    assert {p["key"]: p["valid"] for p in result["stats"]["per_part"]} == {"bad": False, "good": True, "g2": True}
+    assert result["stats"]["workers"] == 1
