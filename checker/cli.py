@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from checker.api import CHECKERS, HARNESS_RUN_SETTINGS, CheckOptionError, CheckOptions, check
+from checker.api import CHECKERS, HARNESS_RUN_SETTINGS, MAX_SECONDS, CheckOptionError, CheckOptions, check
 from checker.findings import (
     checker_findings,
     clock_skew_note,
@@ -107,8 +107,8 @@ def _positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"give a positive number of seconds, got {text!r}")
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"give a positive number of seconds up to {MAX_SECONDS:g}, got {text!r}")
     return value
 
 

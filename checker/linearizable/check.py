@@ -42,9 +42,15 @@ def _max_configurations(memory_budget: int | None, n_ops: int) -> int | None:
     return max(1, memory_budget // (BYTES_PER_CONFIGURATION + n_ops // 8))
 
 
+#: The longest time limit or budget accepted (seconds); past it, give None (no limit).
+MAX_SECONDS = 1e9
+#: The largest memory budget accepted (bytes).
+MAX_MEMORY_BUDGET = 1 << 62
+
+
 def _check_number(name: str, value: Any, unit: str) -> None:
-    if value is not None and (type(value) not in (int, float) or not value > 0 or value != value):
-        raise ModelArgumentError(f"{name} must be a positive number of {unit}, got {value!r}")
+    if value is not None and (type(value) not in (int, float) or not 0 < value <= MAX_SECONDS):
+        raise ModelArgumentError(f"{name} must be a positive number of {unit} up to {MAX_SECONDS:g}, got {value!r}")
 
 
 def _search_one(job: tuple[list[CompiledOp], Any, float | None, float | None, int | None, int | None]) -> SearchOutcome:
@@ -64,9 +70,9 @@ def _limit_address_space(memory_budget: int | None) -> None:
             vm = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         cap = vm + 2 * memory_budget + (256 << 20)
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard == resource.RLIM_INFINITY or cap < hard:
+        if cap < resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or cap < hard):
             resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    except (ImportError, OSError, ValueError):
+    except (ImportError, OSError, ValueError, OverflowError):
         pass  # not Linux: the resident-memory check in the search still applies
 
 
@@ -273,7 +279,7 @@ def check_events(
     flags = Flags(null_read=null_read, fail_cas=fail_cas)
     _check_number("time_budget", time_budget, "seconds")
     _check_number("time_limit", time_limit, "seconds")
-    if memory_budget is not None and (type(memory_budget) is not int or memory_budget <= 0):
+    if memory_budget is not None and (type(memory_budget) is not int or not 0 < memory_budget <= MAX_MEMORY_BUDGET):
         raise ModelArgumentError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
     n_workers = _workers(workers)
     deadline = None if time_limit is None else started + time_limit

@@ -155,3 +155,52 @@ def test_no_worker_process_can_be_started_so_the_parts_are_searched_in_process(m
     result = check_events(history, "kv", all_parts=True, workers=2, parallel_min_ops=0)
     assert {p["key"]: p["valid"] for p in result["stats"]["per_part"]} == {"bad": False, "good": True, "g2": True}
     assert result["stats"]["workers"] == 1
+
+
+_PUT = [
+    {"process": 0, "type": "invoke", "f": "put", "key": "a", "value": "1"},
+    {"process": 0, "type": "ok", "f": "put", "key": "a", "value": "1"},
+]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"time_limit": 10**400}, {"time_budget": 10**400}, {"time_limit": 9.3e9}, {"time_limit": float("nan")},
+        {"memory_budget": 10**30}, {"memory_budget": 1e9}, {"memory_budget": 1.5}, {"memory_budget": True},
+        {"all_parts": 1}, {"all_parts": "no"}, {"init": object()}, {"init": float("nan")}, {"init": {"a": [float("inf")]}},
+        {"init": {1: "x"}},
+    ],
+)
+def test_check_options_refuse_what_the_check_cannot_use(field):
+    """A limit that is no finite number in range, a non-int budget, a non-bool all_parts or a non-JSON init: CheckOptionError naming it."""
+    from checker.api import CheckOptionError, CheckOptions
+
+    (name,) = field
+    with pytest.raises(CheckOptionError, match=name):
+        CheckOptions(checkers=("linearizable",), **field)
+
+
+def test_check_options_keep_what_the_check_can_use():
+    """In-range limits, None for no limit, and JSON inits are accepted and checked."""
+    from checker.api import CheckOptions, check
+
+    for field in ({"time_limit": 1e9, "memory_budget": 1 << 62}, {"time_limit": None, "memory_budget": None},
+                  {"init": {"a": ["1", 2.5, None, True]}}):
+        assert check(_PUT, CheckOptions(checkers=("linearizable",), **field)).valid is True
+
+
+def test_cli_time_limit_past_the_maximum_is_a_usage_error(tmp_path):
+    """--time-limit 9.3e9 (past what a wait can take): exit 254 naming the flag, not an OverflowError exit 255."""
+    from tests.linearizable.test_parts import _cli
+
+    proc = _cli(tmp_path, _PUT, "--time-limit", "9.3e9")
+    assert proc.returncode == 254, proc.stderr
+    assert "--time-limit" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_huge_memory_budget_in_a_worker_is_harmless(monkeypatch):
+    """An address-space cap past what setrlimit takes (OverflowError) leaves the worker's search running."""
+    history = _bad("bad") + _good("good")
+    result = check_events(history, "kv", all_parts=True, workers=2, parallel_min_ops=0, memory_budget=1 << 62)
+    assert {p["key"]: p["valid"] for p in result["stats"]["per_part"]} == {"bad": False, "good": True}
