@@ -16,6 +16,7 @@ This module stays light: the linearizability checker is imported only when it is
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,10 +249,21 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
     return CheckResult(results, options, history, agreement)
 
 
+def _not_empty(source: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """The events of `source`, refusing no events at all (an empty list, a used-up generator) as an
+    empty file is refused, instead of calling a history with nothing in it valid."""
+    it = iter(source)
+    for first in it:
+        return itertools.chain((first,), it)
+    raise HistoryError("<events>", None, None, "the history is empty: no events")
+
+
 def _run(history: Path | None, source: Any, options: CheckOptions) -> tuple[dict[str, Any], FinalAgreement | None]:
     from checker.convergence import check_with_agreement as convergence
 
     checkers = list(options.checkers)
+    if history is None:
+        source = _not_empty(source)
     if checkers == ["convergence"]:
         return convergence(iter_events(history) if history is not None else source)
     lines: list[int] = []

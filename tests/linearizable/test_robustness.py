@@ -204,3 +204,16 @@ def test_huge_memory_budget_in_a_worker_is_harmless(monkeypatch):
     history = _bad("bad") + _good("good")
     result = check_events(history, "kv", all_parts=True, workers=2, parallel_min_ops=0, memory_budget=1 << 62)
     assert {p["key"]: p["valid"] for p in result["stats"]["per_part"]} == {"bad": False, "good": True}
+
+
+@pytest.mark.parametrize("checkers", [("linearizable",), ("convergence",), ("convergence", "linearizable")])
+def test_an_empty_iterable_is_the_empty_history_error(checkers):
+    """check([]) or a used-up generator is the 'history is empty' error an empty file gets, not valid=True."""
+    from checker.api import CheckOptions, check
+    from checker.history import HistoryError
+
+    used = iter(_PUT)
+    list(used)
+    for source in ([], used):
+        with pytest.raises(HistoryError, match="the history is empty"):
+            check(source, CheckOptions(checkers=checkers))
