@@ -217,3 +217,18 @@ def test_an_empty_iterable_is_the_empty_history_error(checkers):
     for source in ([], used):
         with pytest.raises(HistoryError, match="the history is empty"):
             check(source, CheckOptions(checkers=checkers))
+
+
+def test_memory_budget_holds_when_each_state_is_a_large_string():
+    """Appends of 2,000-byte values: the search stops before the strings its cache holds outgrow the budget."""
+    n, size, budget = 10, 2000, 1 << 20
+    value = [f"<{p}>" + "x" * size for p in range(n)]
+    rows = [{"process": p, "type": "invoke", "f": "append", "key": "k", "value": value[p]} for p in range(n)]
+    rows += [{"process": p, "type": "ok", "f": "append", "key": "k", "value": value[p]} for p in range(n)]
+    rows += [{"process": n, "type": "invoke", "f": "get", "key": "k", "value": None},
+             {"process": n, "type": "ok", "f": "get", "key": "k", "value": None}]  # absent after the appends: never
+    result = check_events(rows, "kv", null_read="absent", memory_budget=budget, workers=1)
+    (unknown,) = result["unknown"]
+    # every cached configuration past the first holds a string of at least one value: that many fit the budget
+    assert unknown["configurations"] <= budget // size + 1
+    assert result["valid"] == "unknown" and "memory budget of 1M ran out" in unknown["reason"]
