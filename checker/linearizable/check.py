@@ -195,8 +195,10 @@ def _run_parallel(
         pool.append(_Worker(process, parent_end))
         return True
 
+    refuted = [False]
+
     def stopped() -> bool:
-        return not all_parts and any(o.valid is False for o in outcomes.values())
+        return refuted[0] and not all_parts
 
     def receive(w: _Worker) -> None:
         while w.conn.poll(0):
@@ -204,6 +206,7 @@ def _run_parallel(
             w.part = None
             if outcome is not None:
                 outcomes[i] = outcome
+                refuted[0] = refuted[0] or outcome.valid is False
             else:
                 lost[i] = f"the search failed ({error})"
 
