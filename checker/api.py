@@ -16,6 +16,7 @@ This module stays light: the linearizability checker is imported only when it is
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,16 +78,63 @@ def _one_of(choices: tuple[str, ...]) -> Any:
     return check
 
 
-def _positive_or_none(unit: str) -> Any:
-    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
-                                  or value == float("inf")):
-            raise CheckOptionError(f"{attribute.name} must be a positive number of {unit}, got {value!r}")
-
-    return check
+#: The longest time limit or budget accepted (seconds, about 31 years): past it, give None (no limit).
+MAX_SECONDS = 1e9
+#: The largest memory budget accepted (bytes): what an address-space limit can still hold.
+MAX_MEMORY_BUDGET = 1 << 62
 
 
-_time_budget = _positive_or_none("seconds")
+def _seconds_or_none(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_SECONDS:
+        raise CheckOptionError(
+            f"{attribute.name} must be a positive number of seconds up to {MAX_SECONDS:g} (None for no limit), "
+            f"got {value!r:.40}"
+        )
+
+
+def _bytes_or_none(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if type(value) is not int or not 0 < value <= MAX_MEMORY_BUDGET:
+        raise CheckOptionError(
+            f"{attribute.name} must be a whole positive number of bytes up to 2**62 (None for no budget), "
+            f"got {value!r:.40}"
+        )
+
+
+def _bool(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not bool:
+        raise CheckOptionError(f"{attribute.name} must be True or False, got {value!r}")
+
+
+def _json_value(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """``init`` is a JSON value (as ``--init`` gives): null, a bool, a finite number, a string, or a
+    list or object (string keys) of those."""
+    todo = [value]
+    seen = 0
+    while todo:
+        v = todo.pop()
+        seen += 1
+        if seen > 10_000_000:  # a list that contains itself, or an absurd init
+            raise CheckOptionError(f"{attribute.name} must be a JSON value: too large, or it contains itself")
+        if v is None or type(v) in (bool, int, str):
+            continue
+        if type(v) is float:
+            if v != v or v in (float("inf"), float("-inf")):
+                raise CheckOptionError(f"{attribute.name} must be a JSON value: {v!r} is not a finite number")
+            continue
+        if type(v) in (list, tuple):
+            todo.extend(v)
+            continue
+        if type(v) is dict:
+            bad = [k for k in v if type(k) is not str]
+            if bad:
+                raise CheckOptionError(f"{attribute.name} must be a JSON value: object key {bad[0]!r} is not a string")
+            todo.extend(v.values())
+            continue
+        raise CheckOptionError(f"{attribute.name} must be a JSON value, got {type(v).__name__} {v!r:.60}")
 
 
 @attrs.frozen
@@ -105,13 +153,13 @@ class CheckOptions:
 
     checkers: tuple[str, ...] = attrs.field(default=("convergence",), converter=_as_tuple, validator=_checkers)
     model: str = attrs.field(default=DEFAULT_MODEL, validator=_model)
-    init: Any = None
+    init: Any = attrs.field(default=None, validator=_json_value)
     null_read: str = attrs.field(default="any", validator=_one_of(NULL_READS))
     fail_cas: str = attrs.field(default="not-applied", validator=_one_of(FAIL_CAS))
-    time_budget: float | None = attrs.field(default=None, validator=_time_budget)
-    time_limit: float | None = attrs.field(default=DEFAULT_TIME_LIMIT, validator=_time_budget)
-    memory_budget: int | None = attrs.field(default=DEFAULT_MEMORY_BUDGET, validator=_positive_or_none("bytes"))
-    all_parts: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    time_budget: float | None = attrs.field(default=None, validator=_seconds_or_none)
+    time_limit: float | None = attrs.field(default=DEFAULT_TIME_LIMIT, validator=_seconds_or_none)
+    memory_budget: int | None = attrs.field(default=DEFAULT_MEMORY_BUDGET, validator=_bytes_or_none)
+    all_parts: bool = attrs.field(default=True, validator=_bool)
 
     def settings(self) -> dict[str, Any]:
         """The settings a check records in its results (``check_settings``) so a later check can repeat it."""
@@ -231,10 +279,21 @@ def journal_figures(results: dict[str, Any], history: Path | None, source: Any) 
             results["faults"]["journal_error"] = unreadable
 
 
+def _not_empty(source: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """The events of `source`, refusing no events at all (an empty list, a used-up generator) as an
+    empty file is refused, instead of calling a history with nothing in it valid."""
+    it = iter(source)
+    for first in it:
+        return itertools.chain((first,), it)
+    raise HistoryError("<events>", None, None, "the history is empty: no events")
+
+
 def _run(history: Path | None, source: Any, options: CheckOptions) -> tuple[dict[str, Any], FinalAgreement | None]:
     from checker.convergence import check_with_agreement as convergence
 
     checkers = list(options.checkers)
+    if history is None:
+        source = _not_empty(source)
     if checkers == ["convergence"]:
         return convergence(iter_events(history) if history is not None else source)
     lines: list[int] = []

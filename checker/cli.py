@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
 
-from checker.api import CHECKERS, HARNESS_RUN_SETTINGS, CheckOptionError, CheckOptions, check
+from checker.api import CHECKERS, HARNESS_RUN_SETTINGS, MAX_SECONDS, CheckOptionError, CheckOptions, check
 from checker.findings import (
     SOURCE_JOURNAL,
     checker_findings,
@@ -108,8 +110,8 @@ def _positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"give a positive number of seconds, got {text!r}")
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"give a positive number of seconds up to {MAX_SECONDS:g}, got {text!r}")
     return value
 
 
@@ -548,8 +550,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_VALID
 
 
+class _Terminated(BaseException):  # noqa: N818 - like KeyboardInterrupt, past `except Exception`
+    """SIGTERM or SIGHUP arrived: unwind (stopping any worker processes) and exit 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated(signum)
+
+
 def main(argv: list[str]) -> int:
-    """Run one subcommand; return the exit code (never raises, never prints a traceback)."""
+    """Run one subcommand; return the exit code (never raises, never prints a traceback).
+
+    SIGTERM and SIGHUP end it like Ctrl-C does: one line, the workers of a linearizability check
+    stopped, exit 128 + the signal's number.
+    """
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, _raise_terminated)
+    try:
+        return _main(argv)
+    except _Terminated as e:
+        print(f"terminated by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return 128 + e.signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(argv: list[str]) -> int:
     try:
         try:
             args = _parser().parse_args(argv)

@@ -7,8 +7,9 @@ any part that ran out of budget makes it unknown. One part running out never hid
 part's verdict.
 
 Parts are searched on all cores (worker processes forked once the parts are compiled, so nothing
-is pickled on the way in) when there are several and enough operations to pay for the pool;
-otherwise in this process. By default the first refuted part ends the check (the verdict is
+is pickled on the way in) when there are several and enough operations to pay for the workers;
+otherwise in this process. A worker that dies (the out-of-memory killer's SIGKILL) is noticed at
+once: its part is `unknown` naming the death, and a new worker takes the remaining parts. By default the first refuted part ends the check (the verdict is
 known); `all_parts=True` searches every part, as a report wants. An overall `time_limit` bounds
 the whole check, and a default memory budget per part bounds each search, so a check always ends
 with a verdict or `unknown` with its reason.
@@ -17,6 +18,8 @@ with a verdict or `unknown` with its reason.
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 from typing import Any
 
@@ -39,19 +42,20 @@ def _max_configurations(memory_budget: int | None, n_ops: int) -> int | None:
     return max(1, memory_budget // (BYTES_PER_CONFIGURATION + n_ops // 8))
 
 
+#: The longest time limit or budget accepted (seconds); past it, give None (no limit).
+MAX_SECONDS = 1e9
+#: The largest memory budget accepted (bytes).
+MAX_MEMORY_BUDGET = 1 << 62
+
+
 def _check_number(name: str, value: Any, unit: str) -> None:
-    if value is not None and (type(value) not in (int, float) or not value > 0 or value != value):
-        raise ModelArgumentError(f"{name} must be a positive number of {unit}, got {value!r}")
+    if value is not None and (type(value) not in (int, float) or not 0 < value <= MAX_SECONDS):
+        raise ModelArgumentError(f"{name} must be a positive number of {unit} up to {MAX_SECONDS:g}, got {value!r}")
 
 
 def _search_one(job: tuple[list[CompiledOp], Any, float | None, float | None, int | None, int | None]) -> SearchOutcome:
     cops, init, budget, deadline, memory, max_conf = job
     return search(cops, init, time_budget=budget, deadline=deadline, memory_budget=memory, max_configurations=max_conf)
-
-
-def _search_job(i: int) -> tuple[int, SearchOutcome]:
-    """In a worker: search part `i` of the jobs the pool was forked with."""
-    return i, _search_one(_JOBS[i])
 
 
 def _limit_address_space(memory_budget: int | None) -> None:
@@ -66,10 +70,18 @@ def _limit_address_space(memory_budget: int | None) -> None:
             vm = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         cap = vm + 2 * memory_budget + (256 << 20)
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard == resource.RLIM_INFINITY or cap < hard:
+        if cap < resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or cap < hard):
             resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    except (ImportError, OSError, ValueError):
+    except (ImportError, OSError, ValueError, OverflowError):
         pass  # not Linux: the resident-memory check in the search still applies
+
+
+def _daemonic() -> bool:
+    """Whether this process is a daemonic multiprocessing worker (a caller's pool), which may not
+    have children: its parts are then searched in this process."""
+    import multiprocessing
+
+    return bool(multiprocessing.current_process().daemon)
 
 
 def _workers(requested: int | None) -> int:
@@ -83,30 +95,163 @@ def _workers(requested: int | None) -> int:
         return os.cpu_count() or 1
 
 
+class _Worker:
+    """One forked worker process, the pipe to it and the part it is searching (None when idle)."""
+
+    __slots__ = ("conn", "part", "process")
+
+    def __init__(self, process: Any, conn: Any) -> None:
+        self.process = process
+        self.conn = conn
+        self.part: int | None = None
+
+
+#: ``prctl`` option (linux/prctl.h): the signal a process gets when the thread that forked it dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _become_worker(parent: int) -> None:
+    """In a new worker: die with the parent (SIGKILL when the thread that forked it ends, Linux, so
+    not even a SIGKILLed checker leaves a search running), leave Ctrl-C to the parent (it stops
+    the workers), and take SIGTERM/SIGHUP plainly, not through the parent's handlers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the death signal was asked for
+        os._exit(0)
+
+
+def _worker_main(conn: Any, memory_budget: int | None, parent: int) -> None:
+    """In a worker: search the parts the parent sends (by index into `_JOBS`) until told to stop.
+
+    Never raises and never prints: a part whose search fails is sent back as its exception's text,
+    and a parent that has gone (a closed pipe) just ends the worker.
+    """
+    try:
+        _become_worker(parent)
+        _limit_address_space(memory_budget)
+        while True:
+            i = conn.recv()
+            if i is None:
+                break
+            try:
+                outcome: SearchOutcome | None = _search_one(_JOBS[i])
+                error = ""
+            except Exception as exc:  # a bug in a model or the search: this part is unknown, not the check
+                outcome, error = None, f"{type(exc).__name__}: {exc}"
+            conn.send((i, outcome, error))
+    except BaseException:  # noqa: BLE001 - EOF/broken pipe (the parent has gone), an interrupt: end quietly
+        pass
+    finally:
+        os._exit(0)
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"the worker searching it died (signal {-exitcode}, {name})"
+    return f"the worker searching it died (exit status {exitcode})"
+
+
+#: Longest single wait for a worker (seconds): longer waits are made of several of these.
+_MAX_WAIT = 3600.0
+
+
 def _run_parallel(
-    order: list[int], workers: int, outcomes: dict[int, SearchOutcome], deadline: float | None, all_parts: bool,
-    memory_budget: int | None,
-) -> None:
-    """Search the parts in `order` on a pool of forked workers, filling `outcomes` as they finish;
-    stop at the first refuted part (unless `all_parts`) or at `deadline`."""
+    order: list[int], workers: int, outcomes: dict[int, SearchOutcome], lost: dict[int, str],
+    deadline: float | None, all_parts: bool, memory_budget: int | None,
+) -> bool:
+    """Search the parts in `order` on forked worker processes, filling `outcomes` as they finish
+    and `lost` with why a part could not be searched (its worker died); stop at the first refuted
+    part (unless `all_parts`) or at `deadline`. A dead worker is noticed at once (its sentinel)
+    and replaced. Returns False when no worker could be started (the caller searches in process);
+    parts left unsearched because no worker could be (re)started stay out of both dicts.
+    """
     import multiprocessing
+    from multiprocessing.connection import wait as wait_for
 
     ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(processes=workers, initializer=_limit_address_space, initargs=(memory_budget,))
+    pending = list(reversed(order))  # pop() takes the next part
+    pool: list[_Worker] = []
+
+    def spawn() -> bool:
+        try:
+            parent_end, child_end = ctx.Pipe()
+            process = ctx.Process(target=_worker_main, args=(child_end, memory_budget, os.getpid()), daemon=True)
+            process.start()
+        except (OSError, RuntimeError, AssertionError, MemoryError):
+            return False  # no process (limits, a daemonic caller): fewer workers, or none
+        child_end.close()
+        pool.append(_Worker(process, parent_end))
+        return True
+
+    refuted = [False]
+
+    def stopped() -> bool:
+        return refuted[0] and not all_parts
+
+    def receive(w: _Worker) -> None:
+        while w.conn.poll(0):
+            i, outcome, error = w.conn.recv()
+            w.part = None
+            if outcome is not None:
+                outcomes[i] = outcome
+                refuted[0] = refuted[0] or outcome.valid is False
+            else:
+                lost[i] = f"the search failed ({error})"
+
     try:
-        results = pool.imap_unordered(_search_job, order, chunksize=1)
-        for _ in order:
-            wait = None if deadline is None else max(0.0, deadline - time.perf_counter()) + 0.5
-            try:
-                i, outcome = results.next(timeout=wait)
-            except multiprocessing.TimeoutError:
-                return
-            outcomes[i] = outcome
-            if outcome.valid is False and not all_parts:
-                return
+        for _ in range(workers):
+            if not spawn():
+                break
+        if not pool:
+            return False
+        while not stopped():
+            for w in pool:
+                if w.part is None and pending:
+                    w.part = pending.pop()
+                    try:
+                        w.conn.send(w.part)
+                    except OSError:
+                        pass  # it died: its sentinel says so below
+            busy = [w for w in pool if w.part is not None]
+            if not busy:
+                break
+            wait = _MAX_WAIT if deadline is None else min(_MAX_WAIT, max(0.0, deadline - time.perf_counter()) + 0.5)
+            ready = wait_for([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=wait)
+            if not ready and deadline is not None and time.perf_counter() > deadline + 0.5:
+                break  # the searches should have stopped at the deadline: give up on them
+            for w in busy:
+                try:
+                    receive(w)
+                except (EOFError, OSError):
+                    pass  # the pipe closed: the worker died, as its sentinel says
+                if w.part is not None and not w.process.is_alive():
+                    lost[w.part] = _death_reason(w.process.exitcode)
+                    w.part = None
+                    w.conn.close()
+                    pool.remove(w)
+                    if pending and not stopped():
+                        spawn()
+            if not pool:
+                break
+        return True
     finally:
-        pool.terminate()
-        pool.join()
+        for w in pool:
+            w.process.kill()
+        for w in pool:
+            w.process.join()
+            w.conn.close()
 
 
 def check_events(
@@ -137,7 +282,7 @@ def check_events(
     flags = Flags(null_read=null_read, fail_cas=fail_cas)
     _check_number("time_budget", time_budget, "seconds")
     _check_number("time_limit", time_limit, "seconds")
-    if memory_budget is not None and (type(memory_budget) is not int or memory_budget <= 0):
+    if memory_budget is not None and (type(memory_budget) is not int or not 0 < memory_budget <= MAX_MEMORY_BUDGET):
         raise ModelArgumentError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
     n_workers = _workers(workers)
     deadline = None if time_limit is None else started + time_limit
@@ -153,6 +298,7 @@ def check_events(
         compiled.append((part, part_items, searched, len(cops) - len(searched), init_state))
 
     outcomes: dict[int, SearchOutcome] = {}
+    lost: dict[int, str] = {}  # parts that could not be searched, and why (their worker died)
     jobs = [
         (cops, init_state, time_budget, deadline, memory_budget, _max_configurations(memory_budget, len(cops)))
         for _part, _ops, cops, _dropped, init_state in compiled
@@ -161,20 +307,24 @@ def check_events(
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
     total_ops = sum(len(j[0]) for j in jobs)
     used_workers = 1
-    if n_workers > 1 and len(jobs) > 1 and total_ops >= parallel_min_ops:
-        used_workers = min(n_workers, len(jobs))
+    if n_workers > 1 and len(jobs) > 1 and total_ops >= parallel_min_ops and not _daemonic():
         _JOBS[:] = jobs
         try:
-            _run_parallel(order, used_workers, outcomes, deadline, all_parts, memory_budget)
+            if _run_parallel(order, min(n_workers, len(jobs)), outcomes, lost, deadline, all_parts, memory_budget):
+                used_workers = min(n_workers, len(jobs))
         finally:
             _JOBS.clear()
-    else:
-        for i in order:
-            if deadline is not None and time.perf_counter() > deadline:
-                break
+    # In this process: every part for a small history (or when no worker could be started), else
+    # what the workers left (none could be restarted after one died).
+    refuted = any(o.valid is False for o in outcomes.values())
+    for i in order:
+        if (not all_parts and refuted) or (deadline is not None and time.perf_counter() > deadline):
+            break
+        if i not in outcomes and i not in lost:
             outcomes[i] = _search_one(jobs[i])
-            if outcomes[i].valid is False and not all_parts:
-                break
+            refuted = refuted or outcomes[i].valid is False
+    for i, reason in lost.items():
+        outcomes[i] = SearchOutcome(valid="unknown", configurations=0, placements=0, seconds=0.0, reason=reason)
     refuted = any(o.valid is False for o in outcomes.values())
 
     anomalies: list[dict[str, Any]] = []

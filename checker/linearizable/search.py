@@ -124,6 +124,12 @@ def _cap_reason(memory_budget: int | None, cached: int) -> str:
             f"about {BYTES_PER_CONFIGURATION} bytes each)")
 
 
+def _held_reason(memory_budget: int | None, cached: int, held: int) -> str:
+    """Why a search stopped when the states its cache holds outgrew the memory budget."""
+    return (f"memory budget of {_size_text(memory_budget or 0)} ran out ({cached} configurations cached, "
+            f"holding {_size_text(held)} of states)")
+
+
 def _size_text(n: int) -> str:
     for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
         if n >= size and n % size == 0:
@@ -447,7 +453,7 @@ def _search(
                             elif rss is not None and rss - rss0 > memory_budget:
                                 return outcome(
                                     "unknown",
-                                    f"memory budget of {memory_budget} bytes ran out "
+                                    f"memory budget of {_size_text(memory_budget)} ran out "
                                     f"({cached} configurations cached)",
                                 )
                     e = nxt[head]
@@ -651,6 +657,11 @@ def _search_values(
     no_reset = m + 10
 
     check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
+    # The string states the cache holds (appends make each one longer): counted against the memory
+    # budget as they are cached, since a thousand configurations of megabyte strings outgrow the
+    # budget long before the periodic resident-memory check would see it.
+    held = 0
+    held_cap = memory_budget if grows else None
     cache: set[tuple[int, Any]] = {(0, init)}
     cache_add = cache.add
     stack_e: list[int] = []
@@ -735,6 +746,10 @@ def _search_values(
                 k = (nb | flag, ns) if restricts[c] else (nb, ns)
                 if k not in cache:
                     cache_add(k)
+                    if held_cap is not None and type(ns) is str:
+                        held += len(ns)
+                        if held + len(cache) * BYTES_PER_CONFIGURATION > held_cap:
+                            return outcome("unknown", _held_reason(memory_budget, len(cache), held))
                     push_e(e)
                     push_s(state)
                     push_l(limit)
@@ -780,7 +795,7 @@ def _search_values(
                             elif rss is not None and rss - rss0 > memory_budget:
                                 return outcome(
                                     "unknown",
-                                    f"memory budget of {memory_budget} bytes ran out "
+                                    f"memory budget of {_size_text(memory_budget)} ran out "
                                     f"({len(cache)} configurations cached)",
                                 )
                     e = nxt[head]
