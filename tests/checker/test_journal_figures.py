@@ -182,7 +182,7 @@ def test_no_journal_checks_as_before(tmp_path: Path) -> None:
 
 
 def test_check_report_and_bad_journal_on_the_command_line(tmp_path: Path, capsys: Any) -> None:
-    """`check` prints the journal's figure and the faults sentence; the report shows both; a bad journal exits 254 in one line."""
+    """`check` prints the journal's figure and the faults sentence; the report shows both; a bad journal line is named, the verdict kept."""
     from checker.cli import main
     from checker.report import write_report
 
@@ -196,9 +196,9 @@ def test_check_report_and_bad_journal_on_the_command_line(tmp_path: Path, capsys
     assert "Did the faults bite?" in page and "1 dropped, 0 delayed, 0 duplicated, 0 reordered of 1 sent" in page
     j = JournalBuilder().replicas("k1").raw(b'["A", 1, "n1", "k1", "nostamp", "client", true, false]')
     j.write(tmp_path / "journal.jsonl.gz")
-    assert main(["check", str(tmp_path)]) == 254
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "journal.jsonl.gz: line 3: field 'stamp'" in err[0]
+    assert main(["check", str(tmp_path)]) in (0, 2)  # the history's verdict: a bad journal loses only its figures
+    out = capsys.readouterr().out
+    assert "the journal could not be read" in out and "journal.jsonl.gz: line 3: field 'stamp'" in out
 
 
 def test_pbs_curve_split_healthy_and_under_faults(tmp_path: Path) -> None:
