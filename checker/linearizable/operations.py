@@ -107,11 +107,7 @@ def pair_records(events: list[dict]) -> list[list[Any]]:
             f = event.get("f")
             index = event.get("index", pos)
             time = event.get("time")
-        else:
-            if type(event) is not dict and not isinstance(event, dict):
-                raise HistoryInputError(
-                    f"{_where(event, pos)}: expected a JSON object, got {type(event).__name__}"
-                )
+        # (itemgetter succeeded: a mapping with the fields; anything else took the except path)
         if type(process) is not int:
             continue  # not a client: the nemesis, or another non-int process
         if type(index) is not int:
