@@ -29,6 +29,8 @@ KEY_DISTS = ("uniform", "zipf")
 NEMESIS_CHOICES = ("none", *FAULT_KINDS, "all")
 CHECKERS = ("convergence", "linearizable")
 JOURNAL_LEVELS = ("off", "applies", "full")
+MAX_JOURNAL_MB = 1024 * 1024
+"""The largest ``--journal-max-mb``: 1 TiB (a bound any disk reaches first; its bytes fit the header's integer)."""
 
 
 EXPLORE_TIME_LIMIT = 8.0
@@ -274,9 +276,10 @@ class RunOptions:
             raise unknown_choice("--mode", [self.mode], tuple(MODES))
         if self.journal is not None and self.journal not in JOURNAL_LEVELS:
             raise unknown_choice("--journal", [self.journal], JOURNAL_LEVELS)
-        if not (isinstance(self.journal_max_mb, int | float) and math.isfinite(self.journal_max_mb)
-                and self.journal_max_mb > 0):
-            raise OptionError(f"--journal-max-mb must be a positive number of MiB, got {self.journal_max_mb!r}")
+        if not (isinstance(self.journal_max_mb, int | float) and not isinstance(self.journal_max_mb, bool)
+                and math.isfinite(self.journal_max_mb) and 0 < self.journal_max_mb <= MAX_JOURNAL_MB):
+            raise OptionError(f"--journal-max-mb must be a positive number of MiB up to {MAX_JOURNAL_MB:,} "
+                              f"(1 TiB), got {self.journal_max_mb!r}")
         if self.bug is not None and self.bug not in BUGS:
             raise unknown_choice("--bug", [self.bug], tuple(BUGS))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

@@ -29,3 +29,10 @@ def test_good_values_and_their_json_round_trip_are_accepted() -> None:
     """The values a run records come back through from_json unchanged."""
     options = RunOptions(nemesis=("partition", "crash"), mix=(1, 0, 0), seed=-5, checkers=("convergence", "linearizable"))
     assert RunOptions.from_json(options.to_json()) == options
+
+
+@pytest.mark.parametrize("value", [1e30, 2.0**64, 0, -1, float("nan"), True])
+def test_journal_max_mb_is_a_bounded_positive_number(value: float) -> None:
+    """--journal-max-mb beyond 1 TiB (1e30 crashed the journal header, exit 255), zero or not a number: refused."""
+    with pytest.raises(OptionError, match="--journal-max-mb must be a positive number of MiB up to"):
+        RunOptions(journal_max_mb=value)
