@@ -264,7 +264,13 @@ def journal_figures(results: dict[str, Any], history: Path | None, source: Any) 
     unreadable = None
     if path is not None and again is not None:
         try:
-            results["convergence"], results["faults"] = journal_blocks(again, load_journal(path))
+            journal = load_journal(path)
+            results["convergence"], results["faults"] = journal_blocks(again, journal)
+            if journal.header.mode == "processes":  # the nodes applied in other processes: no A records
+                conv = final_reads_convergence(results.get("stats") or {})
+                conv["how"] = ("a processes-mode journal holds no applies (the nodes apply in other processes), "
+                               "so convergence comes from the final reads: " + str(conv.get("how", "")))
+                results["convergence"] = conv
             return
         except JournalError as e:  # the verdict comes from the history: a bad journal only loses its figures
             unreadable = str(e)

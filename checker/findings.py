@@ -230,7 +230,6 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
         never = (c.get("writes") or {}).get("never_on_all_replicas") or 0
         if never:
             lag += f"; {plural(never, 'acknowledged write')} never reached all replicas"
-        inc = " (INCOMPLETE: " + c["incomplete"] + ")" if c.get("incomplete") else ""
         if c.get("keys_not_agreed"):
             head = (f"NOT converged: {c['keys_not_agreed']:,} of {plural(c.get('keys') or 0, 'key')} still differ "
                     "between replicas at the end of the journal")
@@ -241,7 +240,9 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
             head = f"all {plural(c.get('keys') or 0, 'key')} agreed on every replica (no heal in the history)"
         else:
             head = "convergence after the last heal not measured"
-        return head + lag + inc
+        if c.get("incomplete"):  # no firm figure from a journal that stops early: what it saw, as such
+            return f"UNKNOWN: the journal is incomplete ({c['incomplete']}); up to its end: {head}{lag}"
+        return head + lag
     if c.get("journal_error"):  # a journal was there but could not be read: say so, not "no journal"
         return f"the journal could not be read ({c['journal_error']}); figures from the final reads instead"
     if c.get("after_last_heal_s") is not None:

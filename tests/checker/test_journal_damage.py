@@ -53,7 +53,7 @@ def test_check_and_report_keep_the_verdict_when_the_journal_is_damaged(recorded:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     if damage == "cut":
-        assert "INCOMPLETE" in done.stdout and "cut short" in done.stdout
+        assert "UNKNOWN: the journal is incomplete" in done.stdout and "cut short" in done.stdout
     else:
         assert "the journal could not be read" in done.stdout
     rep = _harness("report", str(run))

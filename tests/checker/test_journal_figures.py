@@ -122,7 +122,7 @@ def test_journal_cut_at_the_size_limit_says_the_figure_is_incomplete(tmp_path: P
     c = check(_run_dir(tmp_path, h, j)).results["convergence"]
     assert c["complete"] is False and "size limit" in c["incomplete"]
     assert c["after_last_heal_s"] is None  # the journal stopped before the heal: nothing after it is known
-    assert "INCOMPLETE" in (convergence_headline(c) or "")
+    assert (convergence_headline(c) or "").startswith("UNKNOWN: the journal is incomplete")
 
 
 def test_faults_bite_counts_datagrams_nodes_and_failed_ops(tmp_path: Path) -> None:
@@ -246,3 +246,16 @@ def test_applies_level_journal_sees_crashes_but_not_datagrams(tmp_path: Path) ->
     part, crash = f["bite"]
     assert part["datagrams"] is None and part["bit"] is None
     assert crash["nodes_crashed"] == ["n3"] and crash["bit"] is True and f["changed_nothing"] is False
+
+
+def test_a_processes_mode_journal_gives_no_measured_convergence(tmp_path: Path) -> None:
+    """A processes-mode journal has no applies: convergence is the final reads' bound, said so, not 'measured'."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    _nemesis(h, 0.05, "heal")
+    j = JournalBuilder()
+    j.header["mode"] = "processes"
+    j.end(20, "done")
+    c = check(_run_dir(tmp_path, h, j)).results["convergence"]
+    assert c["source"] != SOURCE_JOURNAL and "processes-mode journal holds no applies" in c["how"]
+    assert "measured from the journal" not in (convergence_headline(c) or "")
