@@ -27,6 +27,7 @@ from checker.history import HistoryError, is_edn_path, iter_events, read_events,
 
 if TYPE_CHECKING:
     from checker.convergence import FinalAgreement
+    from checker.journal_figures import HistoryFacts
 
 CHECKERS = ("convergence", "linearizable")
 NULL_READS = ("any", "absent")
@@ -244,28 +245,37 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
     history = None
     if isinstance(source, str | Path):
         history, _ = resolve_history(source)
-    results, agreement = _run(history, source, options)
+    facts = None
+    if "convergence" in options.checkers:
+        from checker.journal_figures import HistoryFacts
+
+        facts = HistoryFacts()  # what the journal and fault figures need, gathered in the check's one pass
+    results, agreement = _run(history, source, options, facts)
     if "convergence" in options.checkers and results.get("checker", "convergence") == "convergence":
-        journal_figures(results, history, source)
+        journal_figures(results, history, source, facts)
     results["check_settings"] = options.settings()
     return CheckResult(results, options, history, agreement)
 
 
-def journal_figures(results: dict[str, Any], history: Path | None, source: Any) -> None:
+def journal_figures(results: dict[str, Any], history: Path | None, source: Any,
+                    facts: HistoryFacts | None = None) -> None:
     """The ``convergence`` and ``faults`` blocks: from the run's journal (journal.jsonl.gz beside
     the history) when there is one, else from the history alone (the final reads' upper bound).
 
-    A history that is not a file is read again only when it is a list (a generator is spent)."""
+    ``facts``, when the check gathered them in its own pass, spare a second read of the history. A
+    history that is not a file is read again only when it is a list (a generator is spent)."""
     from checker.journal import JournalError, find_journal, load_journal
     from checker.journal_figures import final_reads_convergence, history_faults_block, journal_blocks
 
     again: Any = history if history is not None else (source if isinstance(source, list | tuple) else None)
+    if facts is not None and facts.complete:
+        again = again if again is not None else ()  # the facts stand for the history
     path = find_journal(history.parent) if history is not None and not is_edn_path(history) else None
     unreadable = None
     if path is not None and again is not None:
         try:
             journal = load_journal(path)
-            results["convergence"], results["faults"] = journal_blocks(again, journal)
+            results["convergence"], results["faults"] = journal_blocks(again, journal, facts)
             if journal.header.mode == "processes":  # the nodes applied in other processes: no A records
                 conv = final_reads_convergence(results.get("stats") or {})
                 conv["how"] = ("a processes-mode journal holds no applies (the nodes apply in other processes), "
@@ -280,7 +290,7 @@ def journal_figures(results: dict[str, Any], history: Path | None, source: Any) 
         results["convergence"]["how"] = (f"the journal could not be read ({unreadable}); "
                                          + str(results["convergence"].get("how", "")))
     if again is not None and (results.get("stats") or {}).get("faults"):
-        results["faults"] = history_faults_block(again)
+        results["faults"] = history_faults_block(again, facts)
         if unreadable is not None:
             results["faults"]["journal_error"] = unreadable
 
@@ -294,20 +304,22 @@ def _not_empty(source: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
     raise HistoryError("<events>", None, None, "the history is empty: no events")
 
 
-def _run(history: Path | None, source: Any, options: CheckOptions) -> tuple[dict[str, Any], FinalAgreement | None]:
+def _run(history: Path | None, source: Any, options: CheckOptions,
+         facts: HistoryFacts | None = None) -> tuple[dict[str, Any], FinalAgreement | None]:
     from checker.convergence import check_with_agreement as convergence
 
     checkers = list(options.checkers)
     if history is None:
         source = _not_empty(source)
     if checkers == ["convergence"]:
-        return convergence(iter_events(history) if history is not None else source)
+        stream = iter_events(history) if history is not None else source
+        return convergence(facts.watch(stream) if facts is not None else stream)
     lines: list[int] = []
     events = read_events(history, lines) if history is not None else list(source)
     results: dict[str, Any] | None = None
     agreement = None
     if "convergence" in checkers:
-        results, agreement = convergence(events)
+        results, agreement = convergence(facts.watch(events) if facts is not None else events)
     import checker.linearizable as lin
 
     try:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +60,24 @@ class HistoryFacts:
         self.window_ops: dict[int, list[int]] = {}  # id(window) -> [invoked, failed, timed out]
         self.last_time: int | None = None
         self._pending: dict[Any, tuple[tuple[FaultWindow, ...], bool]] = {}
+        self.complete = False
+        """True once a whole history went through (`feed_all`, or `watch` to its end)."""
 
     def feed_all(self, events: Iterable[dict[str, Any]]) -> HistoryFacts:
-        for position, ev in enumerate(events):
-            if "index" not in ev:  # hand-built lists, as the convergence checker takes them
-                ev = {**ev, "index": position}
-            self.feed(ev)
-        self.timeline.finish(self.last_time)
+        for _ in self.watch(events):
+            pass
         return self
+
+    def watch(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``events`` passed through unchanged, each fed here after its consumer has taken it (so the
+        consumer's own checks see a malformed event first): the facts of the same single pass that
+        the convergence checker makes, with no second read of the file."""
+        feed = self.feed
+        for position, ev in enumerate(events):
+            yield ev
+            feed(ev if "index" in ev else {**ev, "index": position})  # hand-built lists have no index
+        self.timeline.finish(self.last_time)
+        self.complete = True
 
     def feed(self, ev: dict[str, Any]) -> None:
         t = ev.get("time")
@@ -273,21 +283,29 @@ def final_reads_convergence(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def journal_blocks(
-    history: str | Path | Iterable[dict[str, Any]], journal: Journal
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(``convergence``, ``faults``) blocks of results.json from a history and its journal."""
+def _facts(history: str | Path | Iterable[dict[str, Any]], facts: HistoryFacts | None) -> HistoryFacts:
+    if facts is not None and facts.complete:  # gathered in the check's own pass
+        return facts
     events = iter_events(history) if isinstance(history, str | Path) else history
-    facts = HistoryFacts().feed_all(events)
+    return HistoryFacts().feed_all(events)
+
+
+def journal_blocks(
+    history: str | Path | Iterable[dict[str, Any]], journal: Journal, facts: HistoryFacts | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``convergence``, ``faults``) blocks of results.json from a history (or its `HistoryFacts`,
+    already gathered) and its journal."""
+    facts = _facts(history, facts)
     jp = _JournalPass(facts, journal.header.level == "full")
     jp.run(journal)
     return _convergence_block(facts, jp, journal), _faults_block(facts, jp)
 
 
-def history_faults_block(history: str | Path | Iterable[dict[str, Any]]) -> dict[str, Any]:
+def history_faults_block(
+    history: str | Path | Iterable[dict[str, Any]], facts: HistoryFacts | None = None
+) -> dict[str, Any]:
     """The ``faults`` block from a history alone (no journal: datagram effects unknown)."""
-    events = iter_events(history) if isinstance(history, str | Path) else history
-    return _faults_block(HistoryFacts().feed_all(events), None)
+    return _faults_block(_facts(history, facts), None)
 
 
 def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) -> dict[str, Any]:
