@@ -247,9 +247,12 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
         history, _ = resolve_history(source)
     facts = None
     if "convergence" in options.checkers:
+        from checker.journal import find_journal
         from checker.journal_figures import HistoryFacts
 
         facts = HistoryFacts()  # what the journal and fault figures need, gathered in the check's one pass
+        if history is None or find_journal(history.parent) is None:
+            facts.writes_skipped = True  # no journal to hold the writes against: only the fault windows' ops
     results, agreement = _run(history, source, options, facts)
     if "convergence" in options.checkers and results.get("checker", "convergence") == "convergence":
         journal_figures(results, history, source, facts)
@@ -313,13 +316,13 @@ def _run(history: Path | None, source: Any, options: CheckOptions,
         source = _not_empty(source)
     if checkers == ["convergence"]:
         stream = iter_events(history) if history is not None else source
-        return convergence(facts.watch(stream) if facts is not None else stream)
+        return convergence(facts.watch(stream, not facts.writes_skipped) if facts is not None else stream)
     lines: list[int] = []
     events = read_events(history, lines) if history is not None else list(source)
     results: dict[str, Any] | None = None
     agreement = None
     if "convergence" in checkers:
-        results, agreement = convergence(facts.watch(events) if facts is not None else events)
+        results, agreement = convergence(facts.watch(events, not facts.writes_skipped) if facts is not None else events)
     import checker.linearizable as lin
 
     try:

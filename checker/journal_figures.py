@@ -62,21 +62,58 @@ class HistoryFacts:
         self._pending: dict[Any, tuple[tuple[FaultWindow, ...], bool]] = {}
         self.complete = False
         """True once a whole history went through (`feed_all`, or `watch` to its end)."""
+        self.writes_skipped = False
+        """True when `watch` skipped the acknowledged writes (no journal): `journal_blocks` cannot use these facts."""
 
     def feed_all(self, events: Iterable[dict[str, Any]]) -> HistoryFacts:
         for _ in self.watch(events):
             pass
         return self
 
-    def watch(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def watch(self, events: Iterable[dict[str, Any]], writes: bool = True) -> Iterator[dict[str, Any]]:
         """``events`` passed through unchanged, each fed here after its consumer has taken it (so the
         consumer's own checks see a malformed event first): the facts of the same single pass that
-        the convergence checker makes, with no second read of the file."""
-        feed = self.feed
-        for position, ev in enumerate(events):
-            yield ev
-            feed(ev if "index" in ev else {**ev, "index": position})  # hand-built lists have no index
-        self.timeline.finish(self.last_time)
+        the convergence checker makes, with no second read of the file.
+
+        ``writes=False`` (no journal to compare them with) skips the acknowledged writes and every
+        operation outside a fault window, so the pass costs little more than the checker's own.
+        """
+        if writes:
+            feed = self.feed
+            for position, ev in enumerate(events):
+                yield ev
+                feed(ev if "index" in ev else {**ev, "index": position})  # hand-built lists have no index
+        else:
+            timeline = self.timeline
+            window_ops = self.window_ops
+            open_ops: dict[Any, tuple[FaultWindow, ...]] = {}  # only operations invoked inside a window
+            last = self.last_time
+            for position, ev in enumerate(events):
+                yield ev
+                t = ev.get("time")
+                if t is not None:
+                    last = t
+                proc = ev["process"]
+                if proc == NEMESIS:
+                    timeline.feed(ev if "index" in ev else {**ev, "index": position})
+                    continue
+                if ev["type"] == "invoke":
+                    windows = timeline.current[0]
+                    if windows and not ev.get("final"):
+                        for w in windows:
+                            window_ops.setdefault(id(w), [0, 0, 0])[0] += 1
+                        open_ops[proc] = windows
+                    continue
+                windows = open_ops.pop(proc, ())
+                if windows:
+                    typ = ev["type"]
+                    if typ == "fail" or typ == "info":
+                        for w in windows:
+                            window_ops.setdefault(id(w), [0, 0, 0])[1 if typ == "fail" else 2] += 1
+            self.last_time = last
+            self.writes_skipped = True
+        t_last = self.last_time
+        self.timeline.finish(t_last)
         self.complete = True
 
     def feed(self, ev: dict[str, Any]) -> None:
@@ -284,7 +321,7 @@ def final_reads_convergence(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def _facts(history: str | Path | Iterable[dict[str, Any]], facts: HistoryFacts | None) -> HistoryFacts:
-    if facts is not None and facts.complete:  # gathered in the check's own pass
+    if facts is not None and facts.complete and not facts.writes_skipped:  # gathered in the check's own pass
         return facts
     events = iter_events(history) if isinstance(history, str | Path) else history
     return HistoryFacts().feed_all(events)
@@ -305,7 +342,9 @@ def history_faults_block(
     history: str | Path | Iterable[dict[str, Any]], facts: HistoryFacts | None = None
 ) -> dict[str, Any]:
     """The ``faults`` block from a history alone (no journal: datagram effects unknown)."""
-    return _faults_block(_facts(history, facts), None)
+    if facts is not None and facts.complete:  # the fault windows' operations are all it needs
+        return _faults_block(facts, None)
+    return _faults_block(_facts(history, None), None)
 
 
 def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) -> dict[str, Any]:
