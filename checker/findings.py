@@ -207,6 +207,9 @@ def faults_sentence(faults: dict[str, Any]) -> str | None:
     if paused:
         parts.append(f"{plural(paused, 'node')} paused")
     parts.append(f"{failed:,} operations failed and {timed_out:,} timed out under them")
+    if not any(e.get("bit") for e in bite):  # e.g. clock skew: it changes which write wins, nothing else here
+        return (f"the faults' effect is not visible in datagrams, nodes or failures ({', '.join(kinds)}): "
+                + ", ".join(parts) + "; what they did shows only in the verdict")
     line = "the faults bit: " + ", ".join(parts)
     inert = faults.get("inert_windows") or 0
     if inert:

@@ -47,6 +47,11 @@ def _s(ns: int) -> float:
     return round(ns / 1e9, 6)
 
 
+CONTROL_LEAD_NS = 1_000_000_000
+"""How long before a crash/pause window's recorded start its own C records may come (the nemesis acts,
+then records): they count for that window when they name its nodes."""
+
+
 class HistoryFacts:
     """What the figures need from a history, gathered in one streaming pass."""
 
@@ -489,8 +494,12 @@ def _faults_block(facts: HistoryFacts, jp: _JournalPass | None) -> dict[str, Any
         crashed: set[str] = set()
         paused: set[str] = set()
         if jp is not None:
+            # The nemesis crashes or pauses the nodes, then records the window's start: its own C
+            # records come just before `a` (microseconds in udp mode), so they count from a lead before.
+            nodes = set(map(str, w.value["nodes"])) if (
+                w.kind in NODE_KINDS and isinstance(w.value, dict) and isinstance(w.value.get("nodes"), list)) else set()
             for c in jp.lifecycle:
-                if a <= c.t < b:
+                if a <= c.t < b or (c.node in nodes and a - CONTROL_LEAD_NS <= c.t < a and c.what == w.kind):
                     if c.what == "crash":
                         crashed.add(c.node)
                     elif c.what == "pause":

@@ -259,3 +259,28 @@ def test_a_processes_mode_journal_gives_no_measured_convergence(tmp_path: Path) 
     c = check(_run_dir(tmp_path, h, j)).results["convergence"]
     assert c["source"] != SOURCE_JOURNAL and "processes-mode journal holds no applies" in c["how"]
     assert "measured from the journal" not in (convergence_headline(c) or "")
+
+
+def test_a_crash_window_counts_the_crash_its_nemesis_made_just_before_recording_it(tmp_path: Path) -> None:
+    """The nemesis crashes n1, then records crash-start: the C record a few microseconds earlier counts for the window."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    _nemesis(h, 1.0, "crash-start", {"nodes": ["n1"]})
+    _acked(h, 0, "k1", "b", stamp(1_200_000), 1200)
+    _nemesis(h, 2.0, "crash-stop", {"nodes": ["n1"]})
+    _nemesis(h, 2.1, "heal")
+    j = JournalBuilder()
+    j.applied_everywhere(5, "k1", A).lifecycle(999.99, "n1", "crash").lifecycle(2000, "n1", "restart")
+    j.applied_everywhere(1205, "k1", stamp(1_200_000)).end(2200)
+    (crash,) = [e for e in check(_run_dir(tmp_path, h, j)).results["faults"]["bite"] if e["kind"] == "crash"]
+    assert crash["nodes_crashed"] == ["n1"] and crash["bit"] is True
+
+
+def test_faults_whose_effect_cannot_be_seen_are_not_said_to_have_bitten() -> None:
+    """A clock-skew window (bit None: nothing recorded could show it) reads 'not visible', not 'the faults bit'."""
+    from checker.findings import faults_sentence
+
+    entry = {"kind": "clock-skew", "datagrams": {"dropped": 0, "delayed": 0, "duplicated": 0, "reordered": 0},
+             "nodes_crashed": [], "nodes_paused": [], "ops": {"invoked": 5, "failed": 0, "timed_out": 0}, "bit": None}
+    line = faults_sentence({"bite": [entry], "changed_nothing": False}) or ""
+    assert line.startswith("the faults' effect is not visible") and "the faults bit" not in line
