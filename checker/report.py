@@ -297,13 +297,15 @@ def _staleness(stats: dict[str, Any]) -> str:
     if pbs:
         xs = [max(0.5, (q["t_ms_from"] + (q["t_ms_to"] or q["t_ms_from"] * 2)) / 2) for q in pbs]
         ys = [q["probability"] for q in pbs]
-        p = Plot(half, 300, (min(xs) / 1.6, max(xs) * 1.6), (-0.02, 1.08), xlog=True, right=20,
-                 title="PBS t-visibility: P(a read t ms after a write sees it)",
-                 xlabel="t: read start minus the latest acknowledgement before it (ms)",
-                 ylabel="P(read sees it or newer)")
         split = stats.get("pbs_by_fault") or {}
         parts = [(name, color, split.get(key) or []) for key, name, color in
                  (("healthy", "healthy", "#2ca02c"), ("under_faults", "under faults", "#d62728"))]
+        # Room on the right for the legend when the split curves have one (it was drawn outside the plot).
+        p = Plot(half, 300, (min(xs) / 1.6, max(xs) * 1.6), (-0.02, 1.08), xlog=True,
+                 right=195 if any(curve for _, _, curve in parts) else 20,
+                 title="PBS t-visibility: P(a read t ms after a write sees it)",
+                 xlabel="t: read start minus the latest acknowledgement before it (ms)",
+                 ylabel="P(read sees it or newer)")
         if any(curve for _, _, curve in parts):
             p.line(xs, ys, "#1f77b4", 1, markers=False)
             p.legend("all reads", "#1f77b4")
