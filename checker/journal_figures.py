@@ -480,7 +480,11 @@ def _faults_block(facts: HistoryFacts, jp: _JournalPass | None) -> dict[str, Any
         b = w.stop if w.stop is not None else (jp.last_t if jp is not None else facts.last_time) or a
         entry: dict[str, Any] = {"kind": w.kind, "start_s": _s(a), "stop_s": _s(b)}
         effects = 0
-        if seen_datagrams:
+        # A journal that stopped early (size limit, a kill) says nothing of a window past its end.
+        covered = jp is not None and ((jp.end is not None and jp.end.complete) or b <= jp.last_t)
+        if jp is not None and not covered:
+            entry["not_covered"] = "the journal stops before this window ends"
+        if seen_datagrams and covered:
             assert jp is not None
             d: dict[str, Any] = {"sent": jp.sent_in(a, b), "dropped": _count_in(jp.lost, a, b)}
             for fault, word in DATAGRAM_EFFECTS.items():
@@ -511,7 +515,7 @@ def _faults_block(facts: HistoryFacts, jp: _JournalPass | None) -> dict[str, Any
         invoked, failed, timed_out = facts.window_ops.get(id(w), [0, 0, 0])
         entry["ops"] = {"invoked": invoked, "failed": failed, "timed_out": timed_out}
         effects += len(crashed) + len(paused) + failed + timed_out
-        observable = jp is not None and (seen_datagrams or w.kind in NODE_KINDS)
+        observable = covered and (seen_datagrams or w.kind in NODE_KINDS)
         if effects:
             entry["bit"] = True
         elif observable and w.kind != "clock-skew":

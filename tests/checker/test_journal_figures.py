@@ -284,3 +284,19 @@ def test_faults_whose_effect_cannot_be_seen_are_not_said_to_have_bitten() -> Non
              "nodes_crashed": [], "nodes_paused": [], "ops": {"invoked": 5, "failed": 0, "timed_out": 0}, "bit": None}
     line = faults_sentence({"bite": [entry], "changed_nothing": False}) or ""
     assert line.startswith("the faults' effect is not visible") and "the faults bit" not in line
+
+
+def test_a_window_past_a_size_limited_journals_end_is_not_called_inert(tmp_path: Path) -> None:
+    """A delay window after the journal stopped at its size limit: datagrams unknown (None), not 'changed nothing'."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    _nemesis(h, 1.0, "delay-start", {"delay": {"kind": "constant", "low": 0.01}})
+    _acked(h, 0, "k1", "b", stamp(1_200_000), 1200)
+    _nemesis(h, 1.5, "delay-stop", {"delay": {"kind": "constant", "low": 0.01}})
+    _nemesis(h, 1.6, "heal")
+    j = JournalBuilder()
+    j.applied_everywhere(5, "k1", A).end(20, "size-limit")
+    faults = check(_run_dir(tmp_path, h, j)).results["faults"]
+    (delay,) = [e for e in faults["bite"] if e["kind"] == "delay"]
+    assert delay["datagrams"] is None and delay["bit"] is None and "not_covered" in delay
+    assert not faults["changed_nothing"]
