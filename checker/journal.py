@@ -266,6 +266,7 @@ class Journal:
         replicas: dict[Key, tuple[str, ...]] = {}
         end: End | None = None
         n = 0
+        nodes = set(self.header.nodes)
         lines = self._lines()
         next(lines, None)  # the header, checked when the journal was loaded
         path = self.path
@@ -281,7 +282,15 @@ class Journal:
                     continue
             rec = _record(path, lineno, raw)
             if type(rec) is Replicas:
+                if not set(rec.nodes) <= nodes:
+                    raise JournalError(path, lineno, "nodes", f"replicas {list(rec.nodes)} of key {rec.key!r} are not "
+                                       f"all among the header's nodes {sorted(nodes)}")
+                if replicas.get(rec.key, rec.nodes) != rec.nodes:
+                    raise JournalError(path, lineno, "nodes", f"key {rec.key!r} already has replicas "
+                                       f"{list(replicas[rec.key])} (a key's K record comes once)")
                 replicas[rec.key] = rec.nodes
+            elif (type(rec) is Apply or type(rec) is Lifecycle) and rec.node not in nodes:
+                raise JournalError(path, lineno, "node", f"{rec.node!r} is not among the header's nodes {sorted(nodes)}")
             elif type(rec) is End:
                 end = rec
             yield rec

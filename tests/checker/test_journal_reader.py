@@ -113,3 +113,13 @@ def test_records_of_some_kinds_only(tmp_path: Path) -> None:
     got = [type(r).__name__ for r in jr.records(("A",))]
     assert set(got) == {"Replicas", "Apply", "End"} and got.count("Apply") == 3
     assert jr.record_count == 11 and jr.complete
+
+
+def test_records_naming_nodes_the_header_does_not_list_or_a_second_placement_are_refused(tmp_path: Path) -> None:
+    """An apply on an unknown node (another run's or a renamed node) or a key placed twice differently: a JournalError naming the line."""
+    j = JournalBuilder().replicas("k1").apply(1, "x9", "k1", stamp(1))
+    with pytest.raises(JournalError, match=r"line 3: field 'node': 'x9' is not among the header's nodes"):
+        list(load_journal(j.write(tmp_path / "a.jsonl.gz")).records())
+    j = JournalBuilder().replicas("k1").raw(b'["K", "k1", ["n1", "n2"]]')
+    with pytest.raises(JournalError, match=r"line 3: field 'nodes': key 'k1' already has replicas"):
+        list(load_journal(j.write(tmp_path / "b.jsonl.gz")).records())
