@@ -20,7 +20,17 @@ from typing import Any, NoReturn
 
 import orjson
 
-from checker.api import CHECKERS, HARNESS_RUN_SETTINGS, MAX_SECONDS, CheckOptionError, CheckOptions, check
+from checker.api import (
+    CHECKERS,
+    DEFAULT_MEMORY_BUDGET,
+    DEFAULT_TIME_LIMIT,
+    HARNESS_RUN_SETTINGS,
+    MAX_MEMORY_BUDGET,
+    MAX_SECONDS,
+    CheckOptionError,
+    CheckOptions,
+    check,
+)
 from checker.findings import (
     SOURCE_JOURNAL,
     checker_findings,
@@ -100,7 +110,7 @@ def _byte_size(text: str) -> int:
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     scale = units.get(t[-1:], 1)
     number = float(t[:-1] if t[-1:] in units else t)
-    if not number > 0 or number * scale >= 1 << 62:
+    if not number > 0 or number * scale >= MAX_MEMORY_BUDGET:
         raise ValueError(text)
     return max(1, int(number * scale))
 
@@ -128,14 +138,14 @@ def _add_linearizable_limits(c: argparse.ArgumentParser) -> None:
         type=_positive_seconds,
         default=None,
         help="seconds the whole linearizability check may take; parts not decided by then are unknown "
-        "(default 300)",
+        f"(default {DEFAULT_TIME_LIMIT:g})",
     )
     c.add_argument(
         "--memory-budget",
         type=_memory_size,
         default=None,
         help="memory one part's linearizability search may use, e.g. 512M or 2G; a part that needs more is "
-        "unknown, never invalid (default 768M)",
+        f"unknown, never invalid (default {DEFAULT_MEMORY_BUDGET >> 20}M)",
     )
     c.add_argument(
         "--all-parts",

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "--memory-budget", type=int, default=DEFAULT_MEMORY_BUDGET, help="bytes one part's search may grow by"
     )
     parser.add_argument(
-        "--time-limit", type=float, default=DEFAULT_TIME_LIMIT, help="seconds for the whole check (default 300)"
+        "--time-limit", type=float, default=DEFAULT_TIME_LIMIT, help=f"seconds for the whole check (default {DEFAULT_TIME_LIMIT:g})"
     )
     parser.add_argument("--all-parts", action="store_true", help="search every part, not only up to the first refuted")
     parser.add_argument("--json", action="store_true", help="one results object per line")

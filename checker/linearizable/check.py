@@ -23,7 +23,8 @@ import sys
 import time
 from typing import Any
 
-from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT  # the defaults live with the options
+# The defaults and bounds live with the check options (checker/api.py).
+from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, MAX_MEMORY_BUDGET, MAX_SECONDS
 from checker.linearizable.explain import nonlinearizable_anomaly
 from checker.linearizable.models import CompiledOp, Flags, ModelArgumentError, make_model
 from checker.linearizable.operations import R_F, R_STATUS, pair_records
@@ -40,12 +41,6 @@ def _max_configurations(memory_budget: int | None, n_ops: int) -> int | None:
     if memory_budget is None:
         return None
     return max(1, memory_budget // (BYTES_PER_CONFIGURATION + n_ops // 8))
-
-
-#: The longest time limit or budget accepted (seconds); past it, give None (no limit).
-MAX_SECONDS = 1e9
-#: The largest memory budget accepted (bytes).
-MAX_MEMORY_BUDGET = 1 << 62
 
 
 def _check_number(name: str, value: Any, unit: str) -> None:
