@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -121,19 +120,6 @@ class JournalExtract:
     end: str | None  # "done", "size-limit", "interrupted"; None when the file has no END
 
 
-def _cut_short_header(path: Path) -> tuple[str, list[str]] | None:
-    """(level, nodes) from the header of a journal whose gzip stream is truncated, or None."""
-    try:
-        with path.open("rb") as f:
-            head = zlib.decompressobj(wbits=31).decompress(f.read(1 << 16))
-        h = orjson.loads(head.split(b"\n", 1)[0])
-    except (OSError, zlib.error, orjson.JSONDecodeError):
-        return None
-    if not isinstance(h, dict) or h.get("journal") != 1 or not isinstance(h.get("nodes"), list):
-        return None
-    return str(h.get("level", "full")), [str(x) for x in h["nodes"]]
-
-
 def _bad(path: Path, n: int, line: bytes) -> JournalError:
     return JournalError(path, n, "(record)", f"malformed record {line[:60]!r}")
 
@@ -146,14 +132,8 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
     millions of records costs a report little more than reading it; the records kept are checked
     for shape here, and the full check of every record is `checker.journal`'s.
     """
-    try:
-        header = load_journal(path).header
-        level, node_list = header.level, list(header.nodes)
-    except JournalError:
-        got = _cut_short_header(path)  # a journal cut short inside its first block: the header is still there
-        if got is None:
-            raise
-        level, node_list = got
+    header = load_journal(path).header  # a cut-short journal still has it: `JournalLines` keeps whole lines
+    level, node_list = header.level, list(header.nodes)
     nodes = set(node_list)
     wanted = set(keys)
     # one pattern for every wanted key's JSON text ("k1" never matches "k10": the quotes are in it)
