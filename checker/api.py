@@ -316,13 +316,13 @@ def _run(history: Path | None, source: Any, options: CheckOptions,
         source = _not_empty(source)
     if checkers == ["convergence"]:
         stream = iter_events(history) if history is not None else source
-        return convergence(facts.watch(stream, not facts.writes_skipped) if facts is not None else stream)
+        return convergence(facts.watch(stream) if facts is not None else stream)
     lines: list[int] = []
     events = read_events(history, lines) if history is not None else list(source)
     results: dict[str, Any] | None = None
     agreement = None
     if "convergence" in checkers:
-        results, agreement = convergence(facts.watch(events, not facts.writes_skipped) if facts is not None else events)
+        results, agreement = convergence(facts.watch(events) if facts is not None else events)
     import checker.linearizable as lin
 
     try:

@@ -68,30 +68,29 @@ class HistoryFacts:
         self.complete = False
         """True once a whole history went through (`feed_all`, or `watch` to its end)."""
         self.writes_skipped = False
-        """True when `watch` skipped the acknowledged writes (no journal): `journal_blocks` cannot use these facts."""
+        """Set before a pass with no journal to use the acknowledged writes: they are skipped
+        (`journal_blocks` then cannot use these facts; `history_faults_block` can)."""
 
     def feed_all(self, events: Iterable[dict[str, Any]]) -> HistoryFacts:
         for _ in self.watch(events):
             pass
         return self
 
-    def watch(self, events: Iterable[dict[str, Any]], writes: bool = True) -> Iterator[dict[str, Any]]:
+    def watch(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """``events`` passed through unchanged, each fed here after its consumer has taken it (so the
         consumer's own checks see a malformed event first): the facts of the same single pass that
         the convergence checker makes, with no second read of the file.
 
-        ``writes=False`` (no journal to compare them with) skips the acknowledged writes and every
-        operation outside a fault window, so the pass costs little more than the checker's own.
+        With ``writes_skipped`` set (no journal to compare the writes with) only the nemesis's events
+        and the operations of a fault window are fed: the pass costs little more than the checker's own.
         """
-        if writes:
-            feed = self.feed
+        feed = self.feed
+        if not self.writes_skipped:
             for position, ev in enumerate(events):
                 yield ev
                 feed(ev if "index" in ev else {**ev, "index": position})  # hand-built lists have no index
         else:
-            timeline = self.timeline
-            window_ops = self.window_ops
-            open_ops: dict[Any, tuple[FaultWindow, ...]] = {}  # only operations invoked inside a window
+            timeline, pending = self.timeline, self._pending
             last = self.last_time
             for position, ev in enumerate(events):
                 yield ev
@@ -99,26 +98,10 @@ class HistoryFacts:
                 if t is not None:
                     last = t
                 proc = ev["process"]
-                if proc == NEMESIS:
-                    timeline.feed(ev if "index" in ev else {**ev, "index": position})
-                    continue
-                if ev["type"] == "invoke":
-                    windows = timeline.current[0]
-                    if windows and not ev.get("final"):
-                        for w in windows:
-                            window_ops.setdefault(id(w), [0, 0, 0])[0] += 1
-                        open_ops[proc] = windows
-                    continue
-                windows = open_ops.pop(proc, ())
-                if windows:
-                    typ = ev["type"]
-                    if typ == "fail" or typ == "info":
-                        for w in windows:
-                            window_ops.setdefault(id(w), [0, 0, 0])[1 if typ == "fail" else 2] += 1
+                if proc == NEMESIS or timeline.current[0] or proc in pending:
+                    feed(ev if "index" in ev else {**ev, "index": position})
             self.last_time = last
-            self.writes_skipped = True
-        t_last = self.last_time
-        self.timeline.finish(t_last)
+        self.timeline.finish(self.last_time)
         self.complete = True
 
     def feed(self, ev: dict[str, Any]) -> None:
@@ -135,7 +118,8 @@ class HistoryFacts:
             windows = () if final else self.timeline.current[0]
             for w in windows:
                 self.window_ops.setdefault(id(w), [0, 0, 0])[0] += 1
-            self._pending[proc] = (windows, final)
+            if windows or not self.writes_skipped:  # without the writes, only a window's operations matter
+                self._pending[proc] = (windows, final)
             return
         windows, final = self._pending.pop(proc, ((), False))
         if final:
@@ -144,7 +128,7 @@ class HistoryFacts:
             for w in windows:
                 self.window_ops.setdefault(id(w), [0, 0, 0])[1 if typ == "fail" else 2] += 1
             return
-        if typ != "ok" or ev.get("f") not in ("put", "delete", "write") or t is None:
+        if self.writes_skipped or typ != "ok" or ev.get("f") not in ("put", "delete", "write") or t is None:
             return
         self.writes_acknowledged += 1
         meta = ev.get("meta")
