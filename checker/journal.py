@@ -128,6 +128,18 @@ class Lifecycle(NamedTuple):
     what: str
 
 
+class Recovered(NamedTuple):
+    """["R", t, node, [[key, stamp, deleted], ...]]: node started holding exactly these versions.
+
+    Written each time a node starts, before it serves: after a crash, what its storage kept; every
+    version it had applied and that is not here (or is newer than what is here) the crash lost.
+    """
+
+    t: int
+    node: str
+    versions: tuple[tuple[Key, Stamp, bool], ...]
+
+
 class End(NamedTuple):
     """["END", t, reason, bytes]: the last record."""
 
@@ -141,7 +153,7 @@ class End(NamedTuple):
         return self.reason == "done"
 
 
-Record = Send | Deliver | Queue | Apply | Replicas | Lifecycle | End
+Record = Send | Deliver | Queue | Apply | Replicas | Lifecycle | Recovered | End
 
 
 @attrs.frozen
@@ -289,7 +301,7 @@ class Journal:
                     raise JournalError(path, lineno, "nodes", f"key {rec.key!r} already has replicas "
                                        f"{list(replicas[rec.key])} (a key's K record comes once)")
                 replicas[rec.key] = rec.nodes
-            elif (type(rec) is Apply or type(rec) is Lifecycle) and rec.node not in nodes:
+            elif (type(rec) is Apply or type(rec) is Lifecycle or type(rec) is Recovered) and rec.node not in nodes:
                 raise JournalError(path, lineno, "node", f"{rec.node!r} is not among the header's nodes {sorted(nodes)}")
             elif type(rec) is End:
                 end = rec
@@ -417,7 +429,7 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-_ARITY = {"S": 9, "D": 4, "Q": 7, "A": 8, "K": 3, "C": 4, "END": 4}
+_ARITY = {"S": 9, "D": 4, "Q": 7, "A": 8, "K": 3, "C": 4, "R": 4, "END": 4}
 _FIELDS = {
     "S": ("type", "t", "d", "src", "dst", "kind", "fault", "copies", "items"),
     "D": ("type", "t", "d", "dst"),
@@ -425,6 +437,7 @@ _FIELDS = {
     "A": ("type", "t", "node", "key", "stamp", "via", "won", "deleted"),
     "K": ("type", "key", "nodes"),
     "C": ("type", "t", "node", "what"),
+    "R": ("type", "t", "node", "versions"),
     "END": ("type", "t", "reason", "bytes"),
 }
 
@@ -494,6 +507,17 @@ def _items(v: Any) -> tuple[tuple[tuple[Key, Stamp | None], ...], int]:
         key = _key(it[0], f"items[{i}]")
         out.append((key, _stamp(it[1], f"items[{i}]") if len(it) == 2 else None))
     return tuple(out), more
+
+
+def _versions(v: Any) -> tuple[tuple[Key, Stamp, bool], ...]:
+    if not isinstance(v, list):
+        raise _Bad("versions", f"expected a list of [key, stamp, deleted], got {_describe(v)}")
+    out = []
+    for i, it in enumerate(v):
+        if not isinstance(it, list) or len(it) != 3:
+            raise _Bad(f"versions[{i}]", f"expected [key, stamp, deleted], got {_describe(it)}")
+        out.append((_key(it[0], f"versions[{i}]"), _stamp(it[1], f"versions[{i}]"), _bool(it[2], f"versions[{i}]")))
+    return tuple(out)
 
 
 def _fast(r: Any) -> Record | None:
@@ -585,6 +609,8 @@ def _record(path: Path, lineno: int, raw: bytes) -> Record:
             if not isinstance(nodes, list) or not nodes or not all(isinstance(x, str) for x in nodes):
                 raise _Bad("nodes", f"expected a non-empty list of node ids, got {_describe(nodes)}")
             return Replicas(_key(r[1], "key"), tuple(nodes))
+        if typ == "R":
+            return Recovered(_int(r[1], "t"), _str(r[2], "node"), _versions(r[3]))
         if typ == "C":
             return Lifecycle(_int(r[1], "t"), _str(r[2], "node"), _one_of(r[3], LIFECYCLE, "what"))
         return End(_int(r[1], "t"), _one_of(r[2], END_REASONS, "reason"), _int(r[3], "bytes"))

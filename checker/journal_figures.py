@@ -30,7 +30,7 @@ from typing import Any
 from checker.faults import FaultTimeline, FaultWindow
 from checker.findings import SOURCE_FINAL_READS, SOURCE_JOURNAL, faults_sentence
 from checker.history import NEMESIS, iter_events
-from checker.journal import Apply, End, Journal, Key, Lifecycle, Replicas, Send, Stamp
+from checker.journal import Apply, End, Journal, Key, Lifecycle, Recovered, Replicas, Send, Stamp
 from checker.stats import percentiles
 
 MAX_EXAMPLES = 20
@@ -199,18 +199,25 @@ class _JournalPass:
         self.faulty: dict[str, array] = {}  # fault -> times of datagrams it touched
         self.lost: array = array("q")  # times of datagrams a fault left with no delivery
         self.lifecycle: list[Lifecycle] = []
+        self.losses: list[dict[str, Any]] = []  # per restart that lost versions: what it lost
+        self.restarts = 0
+        self.started: set[str] = set()  # nodes with an R record (a second one is a restart)
+        self.crashes = 0
 
     def run(self, journal: Journal) -> None:
         # D and Q records say nothing these figures need: skipped unparsed.
-        for rec in journal.records(("A", "S", "C") if self.full else ("A", "C")):
+        for rec in journal.records(("A", "S", "C", "R") if self.full else ("A", "C", "R")):
             if isinstance(rec, Apply):
                 self._apply(rec)
+            elif isinstance(rec, Recovered):
+                self._recovered(rec)
             elif isinstance(rec, Send):
                 self._send(rec)
             elif isinstance(rec, Replicas):
                 self.replicas[rec.key] = rec.nodes
             elif isinstance(rec, Lifecycle):
                 self.lifecycle.append(rec)
+                self.crashes += rec.what == "crash"
                 self.last_t = max(self.last_t, rec.t)
             elif isinstance(rec, End):
                 self.end = rec
@@ -240,18 +247,68 @@ class _JournalPass:
         if a.won:
             # What a read of this replica would return: a tombstone reads as absent, whatever its stamp.
             self.current[(key, node)] = None if a.deleted else stamp
-            cur = self.current
-            first = cur.get((key, reps[0]), None)
-            agree = all(cur.get((key, r), None) == first for r in reps[1:])
-            was_empty = not self.disagreeing
-            if agree:
-                self.disagreeing.discard(key)
-                if not was_empty and not self.disagreeing:
-                    self.agreed_since = t
+            self._agreement(key, reps, t)
+
+    def _agreement(self, key: Key, reps: tuple[str, ...], t: int) -> None:
+        cur = self.current
+        first = cur.get((key, reps[0]), None)
+        agree = all(cur.get((key, r), None) == first for r in reps[1:])
+        was_empty = not self.disagreeing
+        if agree:
+            self.disagreeing.discard(key)
+            if not was_empty and not self.disagreeing:
+                self.agreed_since = t
+        else:
+            self.disagreeing.add(key)
+            if was_empty:
+                self.agreed_since = None
+
+    def _recovered(self, r: Recovered) -> None:
+        """A node (re)started holding exactly ``r.versions``: every other version it had applied is gone
+        (a crash lost what was not yet durable), so its coverage of the writes and its current version
+        of each key go back to what it kept, and a write it alone completed is not on all replicas any more."""
+        t, node = r.t, r.node
+        self.last_t = max(self.last_t, t)
+        held = {k: (st, deleted) for k, st, deleted in r.versions}
+        stamps, covered, done = self.facts.stamps, self.covered, self.done
+        lost: list[dict[str, Any]] = []
+        n_lost = 0
+        for key, reps in self.replicas.items():
+            if node not in reps:
+                continue
+            pk = (key, node)
+            got = held.get(key)
+            ws = self.by_key.get(key)
+            writes_lost = 0
+            if ws is not None:
+                old = self.ptr.get(pk, 0)
+                new = 0 if got is None else bisect.bisect_right(ws, got[0], key=stamps.__getitem__)
+                for w in ws[new:old]:  # acknowledged writes it had applied (or superseded) and no longer holds
+                    if covered[w] == len(reps):
+                        done[w] = -1
+                    covered[w] -= 1
+                    writes_lost += 1
+                for w in ws[old:new]:  # held on restart though never seen applied: counts as held
+                    covered[w] += 1
+                    if covered[w] == len(reps):
+                        done[w] = t
+                self.ptr[pk] = new
+            had = self.current.get(pk, _NONE)
+            kept: Any = _NONE if got is None else (None if got[1] else got[0])
+            if kept is _NONE:
+                self.current.pop(pk, None)
             else:
-                self.disagreeing.add(key)
-                if was_empty:
-                    self.agreed_since = None
+                self.current[pk] = kept
+            if had != kept or writes_lost:
+                n_lost += 1
+                if len(lost) < MAX_EXAMPLES:
+                    lost.append({"key": key, "had": _for_people(had), "kept": _for_people(kept)})
+            self._agreement(key, reps, t)
+        if node in self.started:
+            self.restarts += 1
+        self.started.add(node)
+        if n_lost:
+            self.losses.append({"node": node, "restart_s": _s(t), "keys_lost": n_lost, "examples": lost})
 
     def _send(self, s: Send) -> None:
         t = s.t
@@ -277,6 +334,14 @@ class _JournalPass:
             return self.sent_before[i] if i < len(self.edges) and self.edges[i] == x else self.sent
 
         return at(b) - at(a)
+
+
+_NONE: Any = object()
+"""A replica that holds no version of a key (never applied one, or lost it)."""
+
+
+def _for_people(v: Any) -> list[Any] | str | None:
+    return None if v is _NONE else "deleted" if v is None else list(v)
 
 
 def _count_in(times: array | None, a: int, b: int) -> int:
@@ -427,7 +492,24 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
     else:
         out["after_last_heal_s"] = _s(max(0, agreed_at - last))
         out["all_agreed_at_s"] = _s(max(agreed_at, last))
+    out["crash_losses"] = _crash_losses(jp)
     out["how"] = _how(out)
+    return out
+
+
+def _crash_losses(jp: _JournalPass) -> dict[str, Any]:
+    """What crashes lost: per restart that came back without versions it had applied, the keys."""
+    if jp.crashes and not jp.started:
+        return {"recorded": False, "why": (
+            f"the journal has {jp.crashes} crash record(s) but no R records (written before they existed): "
+            "a version a crash lost counts as still held, so the figures above may be too low")}
+    out: dict[str, Any] = {"recorded": True, "restarts": jp.restarts,
+                           "keys_lost": sum(x["keys_lost"] for x in jp.losses), "by_restart": jp.losses}
+    if jp.losses:
+        out["summary"] = "; ".join(
+            f"{x['node']} restarted at {x['restart_s']:.3f} s without {x['keys_lost']} "
+            f"key version{'s' if x['keys_lost'] != 1 else ''} it had applied" for x in jp.losses[:5]
+        ) + (f" (and {len(jp.losses) - 5} more restarts)" if len(jp.losses) > 5 else "")
     return out
 
 

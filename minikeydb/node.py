@@ -113,6 +113,7 @@ class Node:
         self.replica = Replica(
             node_id, storage, self.clock, self.messenger, self.peers, self.counters, defect, self.spawn, observer
         )
+        self.observer = observer
         self.coordinator = Coordinator(self)
         self.started = trio.Event()
         replica, coordinator, anti_entropy = self.replica, self.coordinator, self.anti_entropy
@@ -139,6 +140,8 @@ class Node:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.storage.run)
+            if self.observer is not None:  # what this start recovered, before anything is served
+                self.observer.recovered(self.id, list(self.storage.records()))
             await nursery.start(self.messenger.run_timers)
             await nursery.start(self.replicator.run)
             if self.features.anti_entropy:

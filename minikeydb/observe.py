@@ -4,7 +4,8 @@ A node is built with ``observer=None`` unless someone wants to watch it (the har
 ``runner/journal.py``); with None it costs one ``is not None`` test per apply and per queued
 record, and does nothing else. The node never learns who watches or why: it only reports facts
 it already knows (which records it merged, whether each won, where they came from, what it
-queued for which peer and why).
+queued for which peer and why, and, each time it starts, what its storage held: after a crash,
+the versions that were durable, so a watcher can tell which applies the crash lost).
 """
 
 from __future__ import annotations
@@ -31,3 +32,8 @@ class ApplyObserver(Protocol):
 
     def queued(self, node: str, peer: str, record: Record, reason: str) -> None:
         """``node`` queued ``record`` for ``peer``; ``reason`` is one of ``REASONS``."""
+
+    def recovered(self, node: str, records: Sequence[Record]) -> None:
+        """``node`` started holding ``records`` (its storage's whole content, tombstones included),
+        before it serves anything: after a crash, what was durable; every other version it had
+        applied was lost."""

@@ -10,7 +10,8 @@ Who tells it what:
   nemesis's ``FaultyNetwork`` (``udp`` and ``sim`` modes) or ``UdpRouter`` (``processes``), as
   their ``observer`` (``nemesis.link_faults.DatagramObserver``); a delivery is matched to its send
   by the datagram's bytes. Kind and items come from ``minikeydb.wire.peek`` (no tag check).
-- applies and queued records (``A``, ``Q``): each node, through ``minikeydb.observe.ApplyObserver``.
+- applies and queued records (``A``, ``Q``), and what a node held when it started (``R``: after a
+  crash, what was durable): each node, through ``minikeydb.observe.ApplyObserver``.
 - node lifecycle (``C``): the cluster control the fault schedule drives (``JournalControl``).
 - the replicas of each key (``K``, once, before the first record naming the key): the ring.
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from .recorder import HistoryRecorder
 
 LEVELS = ("off", "applies", "full")
-"""``--journal``: nothing; K, A, Q, C and END records; those and every datagram (S, D)."""
+"""``--journal``: nothing; K, A, Q, R, C and END records; those and every datagram (S, D)."""
 DEFAULT_MAX_MB = 512.0
 """``--journal-max-mb``: MiB of compressed journal at most."""
 JOURNAL_NAME = "journal.jsonl.gz"
@@ -233,6 +234,16 @@ class Journal:
         buffer.append(dumps(("Q", int((self._clock() - self._start) * 1e9), node, peer, key, record.stamp, reason)))
         if len(buffer) >= CHUNK:
             self._flush()
+
+    def recovered(self, node: str, records: Sequence[Record]) -> None:
+        """An R record: ``node`` started holding ``records`` (after a crash, only what was durable)."""
+        if not self.open:
+            return
+        known = self._known
+        for record in records:
+            if record.key not in known:
+                self._key(record.key)
+        self._write(dumps(["R", self._now(), node, [[r.key, r.stamp, r.value is None] for r in records]]))
 
     # -- lifecycle -------------------------------------------------------------------------------
 
