@@ -267,7 +267,7 @@ def journal_figures(results: dict[str, Any], history: Path | None, source: Any,
 
     ``facts``, when the check gathered them in its own pass, spare a second read of the history. A
     history that is not a file is read again only when it is a list (a generator is spent)."""
-    from checker.journal import JournalError, find_journal, load_journal
+    from checker.journal import JournalError, JournalMismatch, check_belongs, find_journal, load_journal
     from checker.journal_figures import final_reads_convergence, history_faults_block, journal_blocks
 
     again: Any = history if history is not None else (source if isinstance(source, list | tuple) else None)
@@ -275,10 +275,14 @@ def journal_figures(results: dict[str, Any], history: Path | None, source: Any,
         again = again if again is not None else ()  # the facts stand for the history
     path = find_journal(history.parent) if history is not None and not is_edn_path(history) else None
     unreadable = None
+    mismatch = False
     if path is not None and again is not None:
         try:
             journal = load_journal(path)
+            unverified = check_belongs(journal, path.parent)
             results["convergence"], results["faults"] = journal_blocks(again, journal, facts)
+            if unverified:
+                results["convergence"]["journal_unverified"] = unverified
             if journal.header.mode == "processes":  # the nodes applied in other processes: no A records
                 conv = final_reads_convergence(results.get("stats") or {})
                 conv["how"] = ("a processes-mode journal holds no applies (the nodes apply in other processes), "
@@ -287,11 +291,14 @@ def journal_figures(results: dict[str, Any], history: Path | None, source: Any,
             return
         except JournalError as e:  # the verdict comes from the history: a bad journal only loses its figures
             unreadable = str(e)
+            mismatch = isinstance(e, JournalMismatch)
     results["convergence"] = final_reads_convergence(results.get("stats") or {})
     if unreadable is not None:
         results["convergence"]["journal_error"] = unreadable
-        results["convergence"]["how"] = (f"the journal could not be read ({unreadable}); "
-                                         + str(results["convergence"].get("how", "")))
+        if mismatch:
+            results["convergence"]["journal_mismatch"] = True
+        what = "the journal is not this history's" if mismatch else "the journal could not be read"
+        results["convergence"]["how"] = f"{what} ({unreadable}); " + str(results["convergence"].get("how", ""))
     if again is not None and (results.get("stats") or {}).get("faults"):
         results["faults"] = history_faults_block(again, facts)
         if unreadable is not None:

@@ -215,7 +215,7 @@ def faults_sentence(faults: dict[str, Any]) -> str | None:
     if inert:
         line += f"; {inert} of {plural(len(bite), 'window')} changed nothing"
     if all(e.get("datagrams") is None for e in bite):
-        line += (" (journal unreadable: datagram effects not seen)" if faults.get("journal_error")
+        line += (" (journal not used: datagram effects not seen)" if faults.get("journal_error")
                  else " (no journal: datagram effects not seen)")
     return line
 
@@ -243,11 +243,16 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
             head = f"all {plural(c.get('keys') or 0, 'key')} agreed on every replica (no heal in the history)"
         else:
             head = "convergence after the last heal not measured"
+        if c.get("journal_unverified"):
+            lag += " (a journal without a run id: taken as this history's because it applied the history's writes)"
         if c.get("incomplete"):  # no firm figure from a journal that stops early: what it saw, as such
             return f"UNKNOWN: the journal is incomplete ({c['incomplete']}); up to its end: {head}{lag}"
         return head + lag
-    if c.get("journal_error"):  # a journal was there but could not be read: say so, not "no journal"
-        return f"the journal could not be read ({c['journal_error']}); figures from the final reads instead"
+    if c.get("journal_error"):  # a journal was there but could not be used: say so, not "no journal"
+        what = "the journal beside it is not this history's" if c.get("journal_mismatch") else "the journal could not be read"
+        bound = (f": converged at most {c['after_last_heal_s']:.2f} s after the last heal (upper bound)"
+                 if c.get("after_last_heal_s") is not None else "")
+        return f"{what} ({c['journal_error']}); figures from the final reads instead{bound}"
     if c.get("after_last_heal_s") is not None:
         return f"converged at most {c['after_last_heal_s']:.2f} s after the last heal (upper bound: {c['how']})"
     return None

@@ -66,6 +66,8 @@ class JournalHeader:
     replication: int
     max_bytes: int | None
     raw: dict[str, Any] = attrs.field(eq=False, repr=False)
+    run: str | None = None  # the run's id (its directory's name, run.json's run_id); None in older journals
+    seed: int | None = None
 
 
 class Send(NamedTuple):
@@ -166,6 +168,39 @@ class KeyJournal:
     deliveries: list[Deliver]
     queued: list[Queue]
     applies: list[Apply]
+
+
+class JournalMismatch(JournalError):
+    """A readable journal that belongs to another run than the history it sits beside."""
+
+
+def check_belongs(journal: Journal, run_dir: Path | None) -> str | None:
+    """Raise `JournalMismatch` when ``journal``'s header names another run than the run.json in
+    ``run_dir`` (its run_id, else its seed); return a note when nothing can tie them (a journal
+    or run.json from before run ids), else None. The journal's content is checked against the
+    history's writes by the figures (`checker.journal_figures`)."""
+    meta: Any = None
+    if run_dir is not None:
+        try:
+            meta = orjson.loads((run_dir / "run.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            meta = None
+    if not isinstance(meta, dict):
+        meta = {}
+    h = journal.header
+    run_id, seed = meta.get("run_id"), meta.get("seed")
+    if h.run is not None and isinstance(run_id, str) and h.run != run_id:
+        raise JournalMismatch(journal.path, 1, "run", f"the journal is of run {h.run!r}, the history beside it of "
+                              f"run {run_id!r} (run.json): another run's journal")
+    if h.seed is not None and _is_int(seed) and h.seed != seed:
+        raise JournalMismatch(journal.path, 1, "seed", f"the journal is of a run with seed {h.seed}, the history "
+                              f"beside it of seed {seed} (run.json): another run's journal")
+    if h.run is None:
+        return ("the journal's header has no run id (written before run ids existed): it is taken as this "
+                "history's on its content only")
+    if not isinstance(run_id, str):
+        return "no run.json with a run_id beside the history: the journal is taken as its history's on its content only"
+    return None
 
 
 class JournalLines:
@@ -422,7 +457,13 @@ def _header(path: Path, h: Any) -> JournalHeader:
     mb = h.get("max_bytes")
     if mb is not None and (not _is_int(mb) or mb < 0):
         raise bad("max_bytes", f"expected a non-negative integer or null, got {_describe(mb)}")
-    return JournalHeader(FORMAT_VERSION, level, mode, tuple(nodes), rf, mb, h)
+    run = h.get("run")
+    if run is not None and not isinstance(run, str):
+        raise bad("run", f"expected the run's id (a string) or null, got {_describe(run)}")
+    seed = h.get("seed")
+    if seed is not None and not _is_int(seed):
+        raise bad("seed", f"expected an integer or null, got {_describe(seed)}")
+    return JournalHeader(FORMAT_VERSION, level, mode, tuple(nodes), rf, mb, h, run, seed)
 
 
 def _is_int(v: object) -> bool:

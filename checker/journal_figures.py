@@ -28,12 +28,27 @@ from pathlib import Path
 from typing import Any
 
 from checker.faults import FaultTimeline, FaultWindow
-from checker.findings import SOURCE_FINAL_READS, SOURCE_JOURNAL, faults_sentence
+from checker.findings import SOURCE_FINAL_READS, SOURCE_JOURNAL, faults_sentence, plural
 from checker.history import NEMESIS, iter_events
-from checker.journal import Apply, End, Journal, Key, Lifecycle, Recovered, Replicas, Send, Stamp
+from checker.journal import (
+    Apply,
+    End,
+    Journal,
+    JournalError,
+    JournalMismatch,
+    Key,
+    Lifecycle,
+    Recovered,
+    Replicas,
+    Send,
+    Stamp,
+)
 from checker.stats import percentiles
 
 MAX_EXAMPLES = 20
+SAMPLE = 256
+"""The history's first acknowledged writes looked for in the journal's applies: a journal with none of
+them applied is another run's."""
 DATAGRAM_EFFECTS = {"partition": "dropped", "drop": "dropped", "delay": "delayed", "duplicate": "duplicated",
                     "reorder": "reordered"}
 NODE_KINDS = ("crash", "pause")
@@ -202,6 +217,10 @@ class _JournalPass:
         self.losses: list[dict[str, Any]] = []  # per restart that lost versions: what it lost
         self.restarts = 0
         self.started: set[str] = set()  # nodes with an R record (a second one is a restart)
+        # Does the journal belong to the history? Its applies must include the history's first writes.
+        self.sample = {(facts.keys[i], facts.stamps[i]): facts.acks[i] for i in range(min(SAMPLE, len(facts.keys)))}
+        self.matched = not self.sample
+        self.applies = 0
         self.crashes = 0
 
     def run(self, journal: Journal) -> None:
@@ -229,6 +248,9 @@ class _JournalPass:
     def _apply(self, a: Apply) -> None:
         t, node, key, stamp = a.t, a.node, a.key, a.stamp
         self.last_t = max(self.last_t, t)
+        self.applies += 1
+        if not self.matched and (key, stamp) in self.sample:
+            self.matched = True
         reps = self.replicas.get(key)
         if reps is None or node not in reps:
             return  # not a replica of the key (or a key the journal never placed): no bearing on convergence
@@ -389,7 +411,26 @@ def journal_blocks(
     facts = _facts(history, facts)
     jp = _JournalPass(facts, journal.header.level == "full")
     jp.run(journal)
+    _check_fits(facts, jp, journal)
     return _convergence_block(facts, jp, journal), _faults_block(facts, jp)
+
+
+def _check_fits(facts: HistoryFacts, jp: _JournalPass, journal: Journal) -> None:
+    """`JournalError` for a journal whose figures would be silently wrong: no K records though keys
+    were written or applied, or none of the history's first acknowledged writes applied (another run's)."""
+    if journal.header.mode == "processes":  # no applies: the figures come from the final reads anyway
+        return
+    if not jp.replicas and (facts.keys or jp.applies):
+        raise JournalError(journal.path, None, "K", (
+            f"the journal has no K records (which nodes replicate each key) though the history acknowledged "
+            f"{plural(len(facts.keys), 'write')} and the journal holds {plural(jp.applies, 'apply', 'applies')}: "
+            "no convergence can be measured from it"))
+    seen = [(k, st) for (k, st), t in jp.sample.items() if t <= jp.last_t]
+    if seen and not jp.matched:
+        k, st = seen[0]
+        raise JournalMismatch(journal.path, None, None, (
+            f"none of the history's first {plural(len(seen), 'acknowledged write')} was applied in the journal "
+            f"(e.g. key {k!r} at stamp {list(st)}): the journal is not this history's (another run's?)"))
 
 
 def history_faults_block(

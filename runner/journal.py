@@ -84,6 +84,8 @@ class Journal:
         max_bytes: int,
         clock: Callable[[], float],
         start: float,
+        run: str | None = None,
+        seed: int | None = None,
     ) -> None:
         if level not in ("applies", "full"):
             raise ValueError(f"journal level must be 'applies' or 'full', got {level!r}")
@@ -106,7 +108,7 @@ class Journal:
         self.bytes = 0
         self._write(orjson.dumps({
             "journal": FORMAT_VERSION, "level": level, "mode": mode, "nodes": list(nodes),
-            "replication": replication, "max_bytes": max_bytes,
+            "replication": replication, "max_bytes": max_bytes, "run": run, "seed": seed,
         }))
 
     # -- writing ---------------------------------------------------------------------------------
@@ -288,7 +290,8 @@ def open_journal(options: RunOptions, config: ClusterConfig, recorder: HistoryRe
     return Journal(recorder.path.parent / JOURNAL_NAME, level=level, mode=options.mode,
                    ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
                    replication=config.replicas, max_bytes=int(options.journal_max_mb * 1024 * 1024),
-                   clock=trio.lowlevel.current_clock().current_time, start=recorder.started)
+                   clock=trio.lowlevel.current_clock().current_time, start=recorder.started,
+                   run=recorder.path.parent.name, seed=options.seed)
 
 
 @contextmanager

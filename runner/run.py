@@ -121,7 +121,8 @@ def _run(mode: Mode, options: RunOptions, argv: list[str], run_dir: Path, schedu
     (run_dir / "nodes").mkdir(exist_ok=True)
     config = mode.cluster(run_dir)
     schedule = checked_schedule(schedule, options)
-    write_json(run_dir / "run.json", run_metadata(options, config, schedule, argv))
+    # run_id ties the run's files together: the journal's header carries it too.
+    write_json(run_dir / "run.json", {"run_id": run_dir.name, **run_metadata(options, config, schedule, argv)})
     if announce:
         print(announce, file=sys.stderr, flush=True)
     progress = mode.progress()

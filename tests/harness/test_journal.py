@@ -38,7 +38,7 @@ def check_journal_shape(records: list[list[Any]]) -> None:
     assert records[-1][0] == "END"
     for rec in records[:-1]:
         kind = rec[0]
-        assert kind in ("K", "S", "D", "A", "Q", "C"), rec
+        assert kind in ("K", "S", "D", "A", "Q", "C", "R"), rec
         if kind == "K":
             assert rec[1] not in known
             known.add(rec[1])
@@ -58,6 +58,8 @@ def check_journal_shape(records: list[list[Any]]) -> None:
             assert rec[1] >= sends[rec[2]][1]
         elif kind in ("A", "Q"):
             assert rec[3 if kind == "A" else 4] in known
+        elif kind == "R":
+            assert all(key in known for key, _, _ in rec[3])
 
 
 def test_sim_journal_is_well_formed_and_shows_every_acknowledged_write_applied(tmp_path: Path) -> None:
@@ -65,7 +67,8 @@ def test_sim_journal_is_well_formed_and_shows_every_acknowledged_write_applied(t
     result = run_short(tmp_path, seed=41, nemesis=("partition", "drop", "duplicate", "crash", "pause"), time_limit=6.0)
     header, records = read_journal(result.run_dir / "journal.jsonl.gz")
     assert header == {"journal": 1, "level": "full", "mode": "sim", "nodes": ["n1", "n2", "n3", "n4", "n5"],
-                      "replication": 3, "max_bytes": 512 * 1024 * 1024}
+                      "replication": 3, "max_bytes": 512 * 1024 * 1024, "run": result.run_dir.name, "seed": 41}
+    assert json.loads((result.run_dir / "run.json").read_text())["run_id"] == result.run_dir.name
     check_journal_shape(records)
     assert records[-1][2] == "done"
     assert result.results["journal"]["records"] == len(records) + 1
@@ -123,14 +126,19 @@ def test_journal_off_writes_none_and_does_not_change_the_history(tmp_path: Path)
     assert history_digest(applies) == history_digest(plain)
     header, records = read_journal(applies.run_dir / "journal.jsonl.gz")
     assert header["level"] == "applies"
-    assert {r[0] for r in records} == {"K", "A", "Q", "C", "END"}
+    assert {r[0] for r in records} == {"K", "A", "Q", "C", "R", "END"}
 
 
 def test_journal_of_a_replayed_sim_run_is_byte_identical(tmp_path: Path) -> None:
-    """The same seed gives the same journal bytes (no wall time, no file name in the gzip header)."""
-    first = run_short(tmp_path / "a", seed=44)
-    second = run_short(tmp_path / "b", seed=44)
-    assert (first.run_dir / "journal.jsonl.gz").read_bytes() == (second.run_dir / "journal.jsonl.gz").read_bytes()
+    """The same seed gives the same journal bytes but for the header's run id (no wall time, no file name in gzip)."""
+    first = run_short(tmp_path / "a", seed=44, name="same")
+    second = run_short(tmp_path / "b", seed=44, name="same")
+    a, b = (r.run_dir / "journal.jsonl.gz" for r in (first, second))
+    if first.run_dir.name == second.run_dir.name:  # the same second: the same run id, so the very same bytes
+        assert a.read_bytes() == b.read_bytes()
+    ha, ra = read_journal(a)
+    hb, rb = read_journal(b)
+    assert ra == rb and {**ha, "run": None} == {**hb, "run": None}
 
 
 def test_journal_stops_at_the_size_limit_with_one_end_record(tmp_path: Path) -> None:
