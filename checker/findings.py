@@ -226,16 +226,26 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
         return None
     if c.get("source") == SOURCE_JOURNAL:
         rl = c.get("replication_lag_ms") or {}
+        writes = c.get("writes") or {}
+        acked = writes.get("acknowledged") or 0
+        of = f"{rl.get('n', 0):,} of {plural(acked, 'acknowledged write')}" if acked != rl.get("n") else plural(
+            acked, "acknowledged write")
         lag = (
-            f"; replication lag p50 {rl['p50']:g} ms, p99 {rl['p99']:g} ms, max {rl['max']:g} ms over "
-            f"{plural(rl['n'], 'acknowledged write')}" if rl.get("n") else ""
+            f"; replication lag p50 {rl['p50']:g} ms, p99 {rl['p99']:g} ms, max {rl['max']:g} ms over {of}"
+            if rl.get("n") else ""
         )
-        never = (c.get("writes") or {}).get("never_on_all_replicas") or 0
+        never = writes.get("never_on_all_replicas") or 0
         if never:
-            lag += f"; {plural(never, 'acknowledged write')} never reached all replicas"
+            lost = (c.get("crash_losses") or {}).get("keys_lost")
+            lag += (f"; {plural(never, 'acknowledged write')} never on all replicas"
+                    + (" (crashes lost versions: see crash_losses)" if lost else ""))
         if c.get("keys_not_agreed"):
             head = (f"NOT converged: {c['keys_not_agreed']:,} of {plural(c.get('keys') or 0, 'key')} still differ "
                     "between replicas at the end of the journal")
+        elif c.get("after_last_heal_s") is not None and never:
+            # The replicas agree, but on versions older than some acknowledged writes: not "converged" to them.
+            head = (f"replicas agreed {c['after_last_heal_s']:.3f} s after the last heal at {c['last_heal_s']:.3f} s "
+                    "(measured from the journal), without every acknowledged write")
         elif c.get("after_last_heal_s") is not None:
             head = (f"converged {c['after_last_heal_s']:.3f} s after the last heal at {c['last_heal_s']:.3f} s "
                     "(measured from the journal)")
@@ -243,8 +253,6 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
             head = f"all {plural(c.get('keys') or 0, 'key')} agreed on every replica (no heal in the history)"
         else:
             head = "convergence after the last heal not measured"
-        if c.get("journal_unverified"):
-            lag += " (a journal without a run id: taken as this history's because it applied the history's writes)"
         if c.get("incomplete"):  # no firm figure from a journal that stops early: what it saw, as such
             return f"UNKNOWN: the journal is incomplete ({c['incomplete']}); up to its end: {head}{lag}"
         return head + lag

@@ -21,6 +21,7 @@ streamed. Memory follows the number of acknowledged writes and keys, never the j
 from __future__ import annotations
 
 import bisect
+import math
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
@@ -481,6 +482,7 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
         for k, v in sorted(lags.items()) if k not in ("all", "healthy")
     }
     out["replication_lag_ms"] = rl
+    out["replication_lag_cdf"] = {k: _cdf(v) for k, v in sorted(lags.items()) if k != "all" and v}
     out["writes"] = {
         "acknowledged": facts.writes_acknowledged,
         "measured": len(lags["all"]),
@@ -551,6 +553,23 @@ def _crash_losses(jp: _JournalPass) -> dict[str, Any]:
             f"{x['node']} restarted at {x['restart_s']:.3f} s without {x['keys_lost']} "
             f"key version{'s' if x['keys_lost'] != 1 else ''} it had applied" for x in jp.losses[:5]
         ) + (f" (and {len(jp.losses) - 5} more restarts)" if len(jp.losses) > 5 else "")
+    return out
+
+
+CDF_POINTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
+
+
+def _cdf(lags: list[float]) -> list[list[float]]:
+    """[lag ms, fraction of writes with at most that lag] at fixed fractions: a distribution small enough to
+    store and chart."""
+    xs = sorted(lags)
+    n = len(xs)
+    out: list[list[float]] = []
+    for q in CDF_POINTS:
+        i = min(n - 1, max(0, math.ceil(q * n) - 1))
+        point = [xs[i], round((i + 1) / n, 4)]
+        if not out or point != out[-1]:
+            out.append(point)
     return out
 
 

@@ -20,7 +20,6 @@ the journal is read, so a journal of any size costs one streaming pass.
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,9 @@ from typing import Any
 import attrs
 import orjson
 
-from checker.journal import JournalError, JournalLines, load_journal
+from checker.journal import Apply as JApply
+from checker.journal import Deliver, End, Lifecycle, Queue, Replicas, load_journal
+from checker.journal import Send as JSend
 
 MAX_DRAWN = 300  # datagrams + applies drawn per diagram; the rest are counted, not drawn
 MAX_WINDOWS = 3  # time windows per diagram (the axis is broken between them)
@@ -120,78 +121,49 @@ class JournalExtract:
     end: str | None  # "done", "size-limit", "interrupted"; None when the file has no END
 
 
-def _bad(path: Path, n: int, line: bytes) -> JournalError:
-    return JournalError(path, n, "(record)", f"malformed record {line[:60]!r}")
-
-
 def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
     """One streaming pass over ``path``, keeping only the records of ``keys`` (and the lifecycle).
 
-    The header is read and checked by `checker.journal.load_journal`. Lines are filtered by the
-    keys' JSON text before they are parsed (a D record by its datagram id), so that a journal of
-    millions of records costs a report little more than reading it; the records kept are checked
-    for shape here, and the full check of every record is `checker.journal`'s.
+    The journal is read by `checker.journal` (one reader for the checker and the report): every
+    record is checked as the checker checks it, so any damage the figures refuse (a malformed
+    record, a node the header does not list, a key placed twice, a record after END) is refused
+    here too, with the same `JournalError`; a cut-short file keeps what came before the cut.
     """
-    header = load_journal(path).header  # a cut-short journal still has it: `JournalLines` keeps whole lines
-    level, node_list = header.level, list(header.nodes)
-    nodes = set(node_list)
+    journal = load_journal(path)
+    header = journal.header
+    nodes = set(header.nodes)
     wanted = set(keys)
-    # one pattern for every wanted key's JSON text ("k1" never matches "k10": the quotes are in it)
-    mentions = re.compile(b"|".join(re.escape(orjson.dumps(k)) for k in wanted) or b"(?!)").search
     logs: dict[Any, KeyLog] = {k: KeyLog(k) for k in wanted}
     by_d: dict[int, list[Send]] = {}
     lifecycle: list[tuple[int, str, str]] = []
     end = None
-    reader = JournalLines(path)
-    for n, line in reader:
-        if n == 1:  # the header, checked by `load_journal`
-            continue
-        if line.startswith(b'["D"'):
-            if not by_d:
-                continue
-            try:
-                _, t, d, _dst = orjson.loads(line)
-            except (orjson.JSONDecodeError, ValueError):
-                raise _bad(path, n, line) from None
-            for s in by_d.get(d, ()):
-                s.delivered.append(t)
-            continue
-        if not (mentions(line) or line.startswith((b'["C"', b'["END"'))):
-            continue
-        try:
-            r = orjson.loads(line)
-            typ = r[0]
-            if typ == "S":
-                _, t, d, src, dst, kind, fault, copies, items = r
-                src, dst = str(src), str(dst)
-                for it in items:
-                    # [key, stamp] for records and key stamps; [key] or a bare key for get/read/pull
-                    k, st = (it[0], _stamp(it[1]) if len(it) > 1 else None) if isinstance(it, list) else (it, None)
-                    if isinstance(k, str | int) and k in wanted:
-                        s = Send(t, d, src if src in nodes else CLIENT, dst if dst in nodes else CLIENT,
-                                 kind, fault, copies, st)
-                        logs[k].sends.append(s)
-                        by_d.setdefault(d, []).append(s)
-            elif typ == "A":
-                _, t, node, key, stamp, via, won, deleted = r
-                if key in wanted:
-                    logs[key].applies.append(Apply(t, node, _stamp(stamp) or (), str(via), bool(won), bool(deleted)))
-            elif typ == "Q":
-                _, t, node, peer, key, stamp, reason = r
-                if key in wanted:
-                    logs[key].queued.append(Queued(t, node, peer, _stamp(stamp) or (), reason))
-            elif typ == "K":
-                if r[1] in wanted:
-                    logs[r[1]].replicas = [str(x) for x in r[2]]
-            elif typ == "C":
-                lifecycle.append((r[1], str(r[2]), str(r[3])))
-            elif typ == "END":
-                end = str(r[2])
-        except (orjson.JSONDecodeError, ValueError, TypeError, IndexError):
-            raise _bad(path, n, line) from None
-    if end is None and reader.stopped:
-        end = "cut short (its gzip stream is truncated)"
-    return JournalExtract(path, level, node_list, logs, lifecycle, end)
+    for r in journal.records():
+        if isinstance(r, Deliver):
+            for s in by_d.get(r.d, ()):
+                s.delivered.append(r.t)
+        elif isinstance(r, JSend):
+            for k, st in r.items:
+                if k in wanted:
+                    s = Send(r.t, r.d, r.src if r.src in nodes else CLIENT, r.dst if r.dst in nodes else CLIENT,
+                             r.kind, r.fault, r.copies, st)
+                    logs[k].sends.append(s)
+                    by_d.setdefault(r.d, []).append(s)
+        elif isinstance(r, JApply):
+            if r.key in wanted:
+                logs[r.key].applies.append(Apply(r.t, r.node, r.stamp, r.via, r.won, r.deleted))
+        elif isinstance(r, Queue):
+            if r.key in wanted:
+                logs[r.key].queued.append(Queued(r.t, r.node, r.peer, r.stamp, r.reason))
+        elif isinstance(r, Replicas):
+            if r.key in wanted:
+                logs[r.key].replicas = list(r.nodes)
+        elif isinstance(r, Lifecycle):
+            lifecycle.append((r.t, r.node, r.what))
+        elif isinstance(r, End):
+            end = r.reason
+    if end is None and journal.damage:
+        end = f"cut short ({journal.damage})"
+    return JournalExtract(path, header.level, list(header.nodes), logs, lifecycle, end)
 
 
 # -- what the history says about the key's versions ---------------------------------------------

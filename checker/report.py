@@ -355,7 +355,7 @@ def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str,
     lo, hi = min(xs), max(xs)
     pad = (hi - lo) * 0.08 or 0.05
     p = Plot(WIDTH, 280, (lo - pad, hi + pad), (0, 1.08),
-             title=f"When each key's final reads became unanimous ({plural(keys, 'key')}"
+             title=f"Upper bound: when each key's final reads became unanimous ({plural(keys, 'key')}"
              + (f", {not_agreed:,} never agreed" if not_agreed else "") + ")",
              xlabel="seconds after the last heal" if heals else "seconds after the first key agreed",
              ylabel="fraction of keys agreed")
@@ -372,6 +372,92 @@ def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str,
         )
         p.legend("all keys: not reached", "#c62828", "dash")
     return p.render()
+
+
+def _lag_cdf(conv: dict[str, Any]) -> str:
+    """The replication lag distribution (journal): one curve for healthy writes, one per fault kind."""
+    half = WIDTH // 2 - 10
+    cdf = conv.get("replication_lag_cdf") or {}
+    rl = conv.get("replication_lag_ms") or {}
+    curves = [(k, v) for k, v in cdf.items() if v]
+    if not curves:
+        p = Plot(half, 300, (0, 1), (0, 1), right=20, title="Replication lag per write (measured, from the journal)")
+        p.note("no acknowledged write measured")
+        return p.render()
+    floor = 0.1  # a lag of 0 ms (on every replica before the ok) is drawn here, on the log axis
+    top = max(pt[0] for _, v in curves for pt in v)
+    p = Plot(half, 300, (floor / 1.3, max(top, 1.0) * 1.6), (-0.02, 1.05), xlog=True, right=190,
+             title="Replication lag per write (measured, from the journal)",
+             xlabel="ms from a write's ok until all its replicas had it (0 drawn at 0.1)",
+             ylabel="fraction of writes")
+    for k, v in sorted(curves, key=lambda kv: kv[0] != "healthy"):
+        color = "#2ca02c" if k == "healthy" else fault_color(k)
+        n = (rl.get("healthy") or {}).get("n") if k == "healthy" else ((rl.get("by_fault") or {}).get(k) or {}).get("n")
+        p.line([max(floor, pt[0]) for pt in v], [pt[1] for pt in v], color, 2, step=True)
+        p.legend(f"{'healthy' if k == 'healthy' else 'under ' + k} ({n or 0:,})", color)
+    return p.render()
+
+
+def _per_heal(conv: dict[str, Any]) -> str:
+    """Per heal, the measured time until every write acknowledged before it was on all its replicas."""
+    half = WIDTH // 2 - 10
+    heals = conv.get("after_heal") or []
+    if not heals:
+        p = Plot(half, 300, (0, 1), (0, 1), right=20, title="After each heal: until every earlier write was on all replicas")
+        p.note("no heal in this history")
+        return p.render()
+    vals = [h.get("converged_after_s") for h in heals]
+    top = max([v for v in vals if v is not None] or [1.0]) or 1.0
+    p = Plot(half, 300, (0, len(heals)), (0, top * 1.25), right=20,
+             title="After each heal: until every earlier write was on all replicas",
+             ylabel="seconds after the heal")
+    for i, (h, v) in enumerate(zip(heals, vals, strict=True)):
+        what = f"heal at {h['heal_s']:.1f} s ({h['healed']})"
+        if v is None:
+            never = plural(h["writes_never_converged"], "write")
+            p.rect(i + 0.2, i + 0.8, 0, top * 1.2, "#f4c7c3", f"{what}: {never} never on all replicas")
+            p.label(i + 0.5, top * 0.6, f"never: {never}", color="#c62828")
+        else:
+            p.rect(i + 0.2, i + 0.8, 0, v, "#1f77b4", f"{what}: {v:.3f} s")
+            p.label(i + 0.5, v, f"{v:.3f} s", dy=-4, color="#333")
+    p.xcats = [f"{h['heal_s']:.1f} s" + (" (last)" if h.get("last") else "") for h in heals]
+    return p.render()
+
+
+RELATION = (
+    "How the numbers relate: replication lag is per write, from its acknowledgement until every replica of its "
+    "key held it or a newer version; a heal's bar is the time until every write acknowledged before that heal "
+    "was on all its replicas, so it is at least the longest lag still running at the heal; the headline figure "
+    "is the time after the last heal until all replicas of every key held the same version (close to the last "
+    "bar, which counts only writes acknowledged before the heal); the final reads' figure below is an upper "
+    "bound on it, because the final reads began only after the harness's quiescence wait"
+)
+
+
+def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals: list[float],
+                         entry: dict[str, Any] | None) -> str:
+    """The measured figures first (lag distribution, per-heal agreement), then the final reads' upper bound."""
+    out = []
+    measured = conv.get("source") == SOURCE_JOURNAL
+    if measured:
+        out.append(f"<div class='pair'>{_guard(lambda: _lag_cdf(conv))}{_guard(lambda: _per_heal(conv))}</div>")
+        out.append(f"<p class='note'>{_esc(RELATION)}.</p>")
+        losses = conv.get("crash_losses") or {}
+        if losses.get("summary"):
+            out.append(f"<p class='note'>Crashes lost applied versions (counted as not held from the restart "
+                       f"on): {_esc(losses['summary'])}.</p>")
+        elif losses.get("recorded") is False:
+            out.append(f"<p class='note'>{_esc(losses['why'][0].upper() + losses['why'][1:])}.</p>")
+        if conv.get("journal_unverified"):
+            out.append(f"<p class='note'>{_esc(conv['journal_unverified'][0].upper() + conv['journal_unverified'][1:])}.</p>")
+    else:
+        out.append(f"<p class='note'>{_esc(str(conv.get('how') or 'No journal'))}. Without a journal the only "
+                   "figure is the final reads' upper bound below.</p>")
+    out.append("<h3>Upper bound: when the final reads agreed</h3>")
+    out.append(_guard(lambda: _convergence(agreement, heals, entry)))
+    if entry is not None:
+        out.append(f"<p class='note'>{_esc(convergence_line(entry))}.</p>")
+    return "".join(out)
 
 
 def _esc(v: Any) -> str:
@@ -633,18 +719,14 @@ def _load_json(p: Path) -> dict[str, Any] | None:
         return None
 
 
-def _journal_results(history: Path, fresh: CheckResult, have: bool) -> dict[str, Any]:
-    """The ``convergence`` and ``faults`` blocks for a report made without results.json, as `check`
-    gives them (`checker.api.journal_figures`: the journal's when it can be read, else the final
-    reads' bound); ``have``: the results already hold the history-only blocks."""
+def _journal_results(history: Path, fresh: CheckResult) -> dict[str, Any]:
+    """The ``convergence`` and ``faults`` blocks as `check` gives them (`checker.api.journal_figures`:
+    the journal's when it can be used, else the final reads' bound), from the files as they are now."""
     from checker.api import journal_figures
 
     out: dict[str, Any] = {"stats": fresh.stats}
     journal_figures(out, history, history)
     del out["stats"]
-    conv = out.get("convergence") or {}
-    if have and conv.get("source") != SOURCE_JOURNAL and "journal_error" not in conv:
-        return {}  # no journal, and the results already say what the history alone can
     return out
 
 
@@ -672,6 +754,9 @@ def _convergence_card(c: dict[str, Any] | None, entry: dict[str, Any] | None) ->
     if c and c.get("source") == SOURCE_JOURNAL:
         if c.get("keys_not_agreed"):
             return "converged (journal)", f"no: {c['keys_not_agreed']:,} keys differ"
+        never = (c.get("writes") or {}).get("never_on_all_replicas") or 0
+        if c.get("after_last_heal_s") is not None and never:
+            return "replicas agreed after last heal (journal)", f"{c['after_last_heal_s']:.3f} s, {never:,} writes never"
         if c.get("after_last_heal_s") is not None:
             return "converged after last heal (journal)", f"{c['after_last_heal_s']:.3f} s"
     return convergence_card(entry)
@@ -694,6 +779,7 @@ def write_report(
         run_dir = p
     else:
         history, run_dir = p, p.parent
+    given_now = results is not None  # computed by the caller just now, not read from a file
     if results is None and history.name.startswith("history."):
         results = _load_json(run_dir / "results.json")  # only a run directory's own results
     shown = (results or {}).get("anomalies", [])[:MAX_ANOMALIES_SHOWN]
@@ -720,12 +806,13 @@ def write_report(
     # The plots and cards use this pass's measurements (the same history, so the same facts, and
     # never an older checker's figure); a results object adds what a check does not compute (the
     # run's final_reads summary).
-    # The check above read an event stream, so it could not see the journal: a results object
-    # without journal figures (this pass's, or an older results.json) gets them here.
-    if (results.get("convergence") or {}).get("source") != SOURCE_JOURNAL and results.get(
-        "checker", "convergence"
-    ) == "convergence":
-        results = {**results, **_journal_results(history, fresh, "convergence" in results)}
+    # The check above read an event stream, so it could not see the journal: the convergence and
+    # faults blocks are computed here from the files as they are now (a results.json's blocks may
+    # be of a journal or history since changed, removed or replaced: never shown as they were).
+    # Results the caller has just computed with the journal (a run's own) are used as they are.
+    fresh_journal = given_now and (results.get("convergence") or {}).get("source") == SOURCE_JOURNAL
+    if results.get("checker", "convergence") == "convergence" and not fresh_journal:
+        results = {**results, **_journal_results(history, fresh)}
     given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
     stats = {**(given if isinstance(given, dict) else {}), **fresh.stats}
     windows = stats.get("faults") or []
@@ -797,9 +884,10 @@ def write_report(
         body.append("<h2>Did the faults bite?</h2>" + bite_html)
     body.append("<h2>Latency</h2>" + _guard(lambda: _latency(c, windows, heals)))
     body.append("<h2>Staleness</h2>" + _guard(lambda: _staleness(stats)))
-    body.append("<h2>Convergence after the heal</h2>" + _guard(lambda: _convergence(agreement, heals, entry)))
-    if entry is not None:
-        body.append(f"<p class='note'>{_esc(convergence_line(entry))}.</p>")
+    conv_block = results.get("convergence") or {}
+    body.append("<h2>Convergence</h2>"
+                + (f"<p class='headline'>{_esc(headline)}.</p>" if headline else "")
+                + _guard(lambda: _convergence_section(conv_block, agreement, heals, entry)))
     if conv_results:
         total = sum(counts.values()) if counts else len(anomalies)
         body.append(f"<h2>Convergence anomalies ({total:,})</h2>")

@@ -1,0 +1,30 @@
+"""The report's convergence section leads with the journal's measured figures and labels the final reads' bound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from checker.report import RELATION, write_report
+
+from .test_messages import dropped_replicate_run
+
+
+def test_measured_charts_come_first_and_the_bound_is_labelled(tmp_path: Path) -> None:
+    """With a journal: the lag distribution and per-heal chart precede the final reads' chart, titled an upper bound."""
+    page = write_report(dropped_replicate_run(tmp_path / "run")).read_text()
+    section = page[page.index("<h2>Convergence</h2>"):]
+    lag = section.index("Replication lag per write (measured, from the journal)")
+    heal = section.index("After each heal: until every earlier write was on all replicas")
+    bound = section.index("<h3>Upper bound: when the final reads agreed</h3>")
+    assert lag < bound and heal < bound
+    assert "How the numbers relate:" in section[:bound] and RELATION.split(";")[0] in page
+    assert "never: 1 write" in section[:bound]  # the write the partition kept from n2 and n3
+
+
+def test_without_a_journal_only_the_bound_is_charted_and_says_why(tmp_path: Path) -> None:
+    """No journal: no measured chart, a sentence that the only figure is the final reads' upper bound."""
+    run = dropped_replicate_run(tmp_path / "run")
+    (run / "journal.jsonl.gz").unlink()
+    section = write_report(run).read_text().split("<h2>Convergence</h2>")[1]
+    assert "Replication lag per write" not in section
+    assert "the only figure is the final reads' upper bound" in section
