@@ -17,8 +17,9 @@ Who tells it what:
 
 Writing costs the run little: a record is one ``orjson.dumps`` appended to a list, and the list is
 compressed in chunks of ``CHUNK`` records. Nothing here draws a random number, sleeps or yields, so a
-simulated run's history is the same with or without a journal. At ``max_bytes`` of compressed output
-the journal writes one ``END "size-limit"`` record and nothing more.
+simulated run's history is the same with or without a journal. The file never exceeds ``max_bytes``,
+its ``END "size-limit"`` record and gzip trailer included: a chunk is written only when it surely fits
+(else its first records that do), and then the END record, in room kept for it, ends the journal.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import os
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +54,15 @@ JOURNAL_NAME = "journal.jsonl.gz"
 FORMAT_VERSION = 1
 CHUNK = 4096
 """Records buffered before they are compressed and written together."""
+END_RESERVE = 160
+"""Bytes kept free below ``max_bytes`` for the END record (at most ~80 bytes, compressed no larger than
+stored) and gzip's end: the last deflate block and the 8-byte trailer."""
+
+
+def _worst(n: int) -> int:
+    """The most compressed bytes ``n`` bytes of input can take after a sync flush (deflate falls back to
+    stored blocks of at most 64 KiB with 5 bytes of header each; the flush adds an empty one)."""
+    return n + 5 * (n // 16_000 + 2) + 8
 dumps = orjson.dumps
 PENDING_LIMIT = 200_000
 """Datagrams sent and not yet seen delivered that are remembered; past it the older half is
@@ -102,14 +113,16 @@ class Journal:
         self._known: set[str] = set()
         self._pending: dict[bytes, int | list[int]] = {}
         self._next_id = 0
-        self.records = 0
         self.open = True
         self.end_reason: str | None = None
         self.bytes = 0
-        self._write(orjson.dumps({
+        # The header always (a limit smaller than the header and END alone is the one the file exceeds).
+        self._gz.write(orjson.dumps({
             "journal": FORMAT_VERSION, "level": level, "mode": mode, "nodes": list(nodes),
             "replication": replication, "max_bytes": max_bytes, "run": run, "seed": seed,
-        }))
+        }) + b"\n")
+        self._gz.flush(zlib.Z_SYNC_FLUSH)
+        self.records = 1
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -124,21 +137,32 @@ class Journal:
     def _flush(self) -> None:
         if not self._buffer:
             return
-        self.records += len(self._buffer)
-        self._buffer.append(b"")
-        self._gz.write(b"\n".join(self._buffer))
-        self._buffer = []
-        if self._raw.tell() >= self.max_bytes and self.open:
+        lines, self._buffer = self._buffer, []
+        if not self._put(lines):
             self._end("size-limit")
+
+    def _put(self, lines: list[bytes]) -> bool:
+        """Compress ``lines`` and write them out (a sync flush, so the file's size is exact after it),
+        if they surely fit under ``max_bytes`` with room left for the END record and the gzip
+        trailer; else as many of the first ones as surely fit (halving), and False."""
+        data = b"\n".join(lines) + b"\n"
+        if _worst(len(data)) <= self.max_bytes - self._raw.tell() - END_RESERVE:
+            self._gz.write(data)
+            self._gz.flush(zlib.Z_SYNC_FLUSH)
+            self.records += len(lines)
+            return True
+        if len(lines) == 1:
+            return False
+        half = len(lines) // 2
+        return self._put(lines[:half]) and self._put(lines[half:])
 
     def _end(self, reason: str) -> None:
         self.open = False
         self.end_reason = reason
-        self._buffer.append(orjson.dumps(["END", self._now(), reason, self._raw.tell()]))
-        self.records += len(self._buffer)
-        self._buffer.append(b"")
-        self._gz.write(b"\n".join(self._buffer))
         self._buffer = []
+        # END_RESERVE keeps room for it: the file, trailer included, stays within max_bytes.
+        self._gz.write(orjson.dumps(["END", self._now(), reason, self._raw.tell()]) + b"\n")
+        self.records += 1
 
     def close(self, reason: str = "done") -> None:
         """Write what is buffered and the END record (unless the size limit already ended it)."""

@@ -281,3 +281,22 @@ def test_undelivered_datagrams_are_forgotten_past_the_pending_limit(tmp_path: Pa
     journal.close()
     _, records = read_journal(tmp_path / "j.gz")
     assert [r[2] for r in records if r[0] == "D"] == list(range(5, 11))
+
+
+@pytest.mark.parametrize("max_bytes", [2_000, 30_000, 100_000])
+def test_the_size_limit_holds_with_the_end_record_and_trailer(tmp_path: Path, max_bytes: int) -> None:
+    """The journal file never exceeds max_bytes (END and the gzip trailer included), yet stops close to it."""
+    journal = Journal(tmp_path / "j.gz", level="full", mode="sim", ring=Ring(["n1", "n2"], 2, 4), nodes=["n1", "n2"],
+                      replication=2, max_bytes=max_bytes, clock=lambda: 1.0, start=0.0)
+    codec = Codec(b"s")
+    rng = random.Random(1)
+    for i in range(60_000):  # poorly compressible datagrams: far more than any limit here holds
+        journal.sent("n1", "n2", codec.encode(Ack(rng.getrandbits(60), f"n{rng.getrandbits(40)}")), None, 0)
+        if not journal.open:
+            break
+    journal.close()
+    size = (tmp_path / "j.gz").stat().st_size
+    _, records = read_journal(tmp_path / "j.gz")
+    assert records[-1][0] == "END" and records[-1][2] == "size-limit"
+    assert size <= max_bytes, f"{size} bytes written, limit {max_bytes}"
+    assert size >= max_bytes * 0.8  # it stops near the limit, not a chunk early
