@@ -96,8 +96,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                    "records only; default full in sim and udp modes, off in processes mode (its nodes apply in "
                    "other processes, out of the harness's sight)")
     g.add_argument("--journal-max-mb", type=float, default=None,
-                   help="the journal stops at this many MiB compressed, with a size-limit record "
-                   f"(default {d.journal_max_mb:g})")
+                   help="the journal file never exceeds this many MiB: it stops, with a size-limit record, "
+                   f"before records that would not fit (default {d.journal_max_mb:g})")
 
 
 PARSED: dict[str, tuple[str, Any]] = {

@@ -179,7 +179,7 @@ class Journal:
     def summary(self) -> dict[str, Any]:
         """results.json's ``journal`` block."""
         return {"path": self.path.name, "level": self.level, "records": self.records, "bytes": self.bytes,
-                "complete": self.end_reason != "size-limit", "end": self.end_reason}
+                "complete": self.end_reason == "done", "end": self.end_reason}
 
     def _key(self, key: Any) -> None:
         """The K record of ``key``, before the first record naming it."""

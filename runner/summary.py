@@ -191,14 +191,17 @@ def _journal_line(journal: Any) -> list[str]:
     """Where the journal is, and whether it is cut short (size limit, interruption): one line, or none."""
     if not isinstance(journal, dict):
         return []
-    size = f"{journal.get('records', 0):,} records, {journal.get('bytes', 0) / 1e6:.1f} MB"
-    if journal.get("end") == "size-limit":
-        state = ("STOPPED at the size limit (--journal-max-mb): later events are missing, figures from it are "
-                 "partial")
-    elif journal.get("end") == "interrupted":
-        state = "cut short by the interruption"
-    else:
+    size = f"{journal.get('records', 0):,} records, {journal.get('bytes', 0) / 2**20:.1f} MiB"
+    end = journal.get("end")
+    if end == "size-limit":
+        state = ("STOPPED at the --journal-max-mb size limit: later events are missing, so its figures cover the run "
+                 "only up to then (marked incomplete)")
+    elif end == "interrupted":
+        state = "cut short by the interruption (its figures are marked incomplete)"
+    elif end == "done":
         state = "complete"
+    else:
+        state = "without an END record (its figures are marked incomplete)"
     return [f"  journal: {journal.get('path')} ({journal.get('level')}, {size}), {state}"]
 
 

@@ -290,7 +290,7 @@ def test_the_size_limit_holds_with_the_end_record_and_trailer(tmp_path: Path, ma
                       replication=2, max_bytes=max_bytes, clock=lambda: 1.0, start=0.0)
     codec = Codec(b"s")
     rng = random.Random(1)
-    for i in range(60_000):  # poorly compressible datagrams: far more than any limit here holds
+    for _ in range(60_000):  # poorly compressible datagrams: far more than any limit here holds
         journal.sent("n1", "n2", codec.encode(Ack(rng.getrandbits(60), f"n{rng.getrandbits(40)}")), None, 0)
         if not journal.open:
             break
@@ -300,3 +300,16 @@ def test_the_size_limit_holds_with_the_end_record_and_trailer(tmp_path: Path, ma
     assert records[-1][0] == "END" and records[-1][2] == "size-limit"
     assert size <= max_bytes, f"{size} bytes written, limit {max_bytes}"
     assert size >= max_bytes * 0.8  # it stops near the limit, not a chunk early
+
+
+def test_an_interrupted_journal_is_not_called_complete(tmp_path: Path) -> None:
+    """results.json's journal block: complete only with END done; the summary line says MiB, the limit's unit."""
+    from runner.summary import _journal_line
+
+    journal = Journal(tmp_path / "j.gz", level="full", mode="sim", ring=Ring(["n1", "n2"], 2, 4), nodes=["n1", "n2"],
+                      replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0)
+    journal.close("interrupted")
+    block = journal.summary()
+    assert block["complete"] is False and block["end"] == "interrupted"
+    (line,) = _journal_line(block)
+    assert "MiB" in line and "cut short by the interruption" in line
