@@ -504,14 +504,19 @@ def _event_rows(events: list[dict[str, Any]], proving: set[int]) -> str:
     return "".join(out)
 
 
-def _journal(run_dir: Path, anomalies: list[dict[str, Any]]) -> tuple[str, JournalExtract | None]:
+def _journal(run_dir: Path, anomalies: list[dict[str, Any]],
+             conv: dict[str, Any] | None = None) -> tuple[str, JournalExtract | None]:
     """The run's journal, read once for the anomalies' keys, or a note saying why there is none.
 
     The journal's modules are imported only here, when there are anomalies to explain, so that a
-    report of a run without any costs nothing more than before.
+    report of a run without any costs nothing more than before. A journal the figures refused
+    (``conv['journal_error']``: unreadable, another run's, no K records) explains nothing either.
     """
     if not anomalies:
         return "", None
+    if conv and conv.get("journal_error"):
+        what = "is not this history's" if conv.get("journal_mismatch") else "could not be used"
+        return f"The journal {what}, so the messages behind each anomaly are not shown: {conv['journal_error']}", None
     from checker.journal import JournalError, find_journal
     from checker.messages import read_journal
 
@@ -901,7 +906,7 @@ def write_report(
                 )
             if lin is not None and lin.get("valid") is False:
                 body.append("<p>The verdict is INVALID because of the linearizability findings below.</p>")
-    journal_note, extract = _journal(run_dir, anomalies[:MAX_ANOMALIES_SHOWN])
+    journal_note, extract = _journal(run_dir, anomalies[:MAX_ANOMALIES_SHOWN], results.get("convergence"))
     if anomalies and journal_note:
         body.append(f"<p class='note'>{_esc(journal_note)}</p>")
     for n, a in enumerate(anomalies[:MAX_ANOMALIES_SHOWN]):

@@ -83,3 +83,16 @@ def test_a_journal_without_k_records_falls_back_with_the_reason(two_runs: tuple[
     c = check(run).results["convergence"]
     assert c["source"] == SOURCE_FINAL_READS and "no K records" in c["journal_error"]
     assert "could not be read" in str(convergence_headline(c))
+
+
+def test_the_report_draws_no_messages_from_another_runs_journal(tmp_path: Path) -> None:
+    """An INVALID run with another run's journal beside it: the report shows no diagram from it and says why."""
+    from tests.checker.test_messages import dropped_replicate_run
+
+    run = dropped_replicate_run(tmp_path / "run")
+    other = dropped_replicate_run(tmp_path / "other")
+    (run / "run.json").write_text('{"run_id": "mine", "seed": 1}')
+    _rewrite(other / "journal.jsonl.gz", header=lambda h: {**h, "run": "theirs", "seed": 1})
+    shutil.copyfile(other / "journal.jsonl.gz", run / "journal.jsonl.gz")
+    page = write_report(run).read_text()
+    assert 'class="spacetime"' not in page and "The journal is not this history&#x27;s" in page
