@@ -238,7 +238,7 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
         if never:
             lost = (c.get("crash_losses") or {}).get("keys_lost")
             lag += (f"; {plural(never, 'acknowledged write')} never on all replicas"
-                    + (" (crashes lost versions: see crash_losses)" if lost else ""))
+                    + (" (crashes lost versions they had applied: crash_losses in results.json)" if lost else ""))
         if c.get("keys_not_agreed"):
             head = (f"NOT converged: {c['keys_not_agreed']:,} of {plural(c.get('keys') or 0, 'key')} still differ "
                     "between replicas at the end of the journal")
