@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from checker.history import HistoryError, is_edn_path, iter_events, read_events, resolve_history
+from checker.history import HistoryError, is_edn_path, iter_events, read_events, resolve_history, validate
+from checker.workloads import DEFAULT_HEADER, HistoryHeader, is_header, parse_header, read_header
 
 if TYPE_CHECKING:
     from checker.convergence import FinalAgreement
@@ -245,6 +246,11 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
     history = None
     if isinstance(source, str | Path):
         history, _ = resolve_history(source)
+    header, source = _header(history, source)
+    if header.rule is not None:
+        results = _check_workload(header, history, source, options)
+        results["check_settings"] = options.settings()
+        return CheckResult(results, options, history, None)
     facts = None
     if "convergence" in options.checkers:
         from checker.journal import find_journal
@@ -258,6 +264,54 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
         journal_figures(results, history, source, facts)
     results["check_settings"] = options.settings()
     return CheckResult(results, options, history, agreement)
+
+
+def _header(history: Path | None, source: Any) -> tuple[HistoryHeader, Any]:
+    """The history's header (docs/HISTORY.md), and the source to read its events from.
+
+    For a file the header is its first line; for an iterable of events, a first item that is a
+    header. A register history's header is taken off an iterable (the register checker reads
+    events only); another workload's stays, for `validate` to read the shapes it declares."""
+    if history is not None:
+        return read_header(history), source
+    if not isinstance(source, str | Path):
+        it = iter(source)
+        for first in it:
+            if not is_header(first):
+                return DEFAULT_HEADER, itertools.chain((first,), it)
+            header = parse_header(first, "<events>", 1)
+            return header, (itertools.chain((first,), it) if header.rule is not None else it)
+        return DEFAULT_HEADER, ()
+    return DEFAULT_HEADER, source
+
+
+def _check_workload(header: HistoryHeader, history: Path | None, source: Any, options: CheckOptions) -> dict[str, Any]:
+    """The results object of the set, counter or siblings rule (checker/set_full.py, counter.py, siblings.py)."""
+    if "linearizable" in options.checkers:
+        raise CheckOptionError(
+            f"the linearizability checker checks register histories with last-writer-wins; this history declares "
+            f"workload {header.workload} with conflict {header.conflict}: check it with the convergence checker "
+            "(the default), which applies that workload's rule"
+        )
+    if history is not None:
+        events: Any = iter_events(history)
+    else:
+        events = validate(enumerate(_not_empty(source), 1), "<events>")
+    if header.rule == "set-full":
+        from checker.set_full import check_set as rule
+    elif header.rule == "counter":
+        from checker.counter import check_counter as rule
+    else:
+        from checker.siblings import check_siblings as rule
+    results = rule(events)
+    if not results["stats"]["ops"]:
+        results["unknown"].append({"key": None, "kind": "no-ops", "indexes": [],
+                                   "reason": "the history has no client operations, so there is nothing to judge"})
+        if results["valid"] is True:
+            results["valid"] = "unknown"
+    results["workload"] = header.workload
+    results["conflict"] = header.conflict
+    return results
 
 
 def journal_figures(results: dict[str, Any], history: Path | None, source: Any,

@@ -41,6 +41,7 @@ from checker.findings import (
     faults_sentence,
     finding_line,
     linearizability_note,
+    workload_lines,
 )
 from checker.history import HistoryError, resolve_history
 
@@ -334,6 +335,7 @@ def summary(
             lines.append(f"  - {a.get('explanation', a)}  [events {a.get('indexes', [])[:12]}]")
         if len(anomalies) > max_anomalies:
             lines.append(f"  ... {len(anomalies) - max_anomalies} more (all in the results object: --json)")
+    lines.extend(f"  {line}" for line in workload_lines(results))
     unknown = results.get("unknown") or []
     if unknown:
         lines.append(f"  undecided keys: {st.get('unknown_keys', len(unknown))}")
