@@ -111,8 +111,10 @@ def workload_lines(results: dict[str, Any]) -> list[str]:
                          f"max {lat['max']:g} ms from the add's acknowledgement ({lat['n']:,} elements)")
     c = st.get("counter")
     if isinstance(c, dict):
+        stale = (f"; {c.get('stale_reads', 0):,} stale (missed acknowledged operations, measured under "
+                 "--counter-reads eventual)") if c.get("reads") != "strict" else ""
         lines.append(f"counter: {c.get('reads_out_of_bounds', 0):,} of {plural(c.get('reads_checked') or 0, 'read')} "
-                     "outside the bounds their time allows")
+                     f"out of bounds{stale}")
         for key, fin in list((c.get("final") or {}).items())[:3]:
             lo, hi = fin["bounds"]
             lines.append(f"counter {key}: final {', '.join(str(v) for v in fin['values'])}, bounds [{lo}, {hi}]")

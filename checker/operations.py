@@ -59,8 +59,8 @@ def collect(events: Iterable[dict[str, Any]], read_fs: tuple[str, ...] = ("read"
         proc = ev.get("process")
         if proc == "nemesis":
             continue
-        typ = ev.get("type")
-        f = ev.get("f")
+        typ = str(ev.get("type"))
+        f = str(ev.get("f"))
         if f in read_fs:
             f = "read"
         if typ == "invoke":
