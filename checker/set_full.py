@@ -157,8 +157,10 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
     if not later:
         return "never-read", None
     missed = [i for i, r in enumerate(later) if vk not in sets[id(r)]]
-    if final_union is None and missed and missed[-1] == len(later) - 1:
-        return "undecided", None  # missing from the last read, and no final reads to say lost or stale
+    if missed and missed[-1] == len(later) - 1:  # missing from the last read: never stably visible
+        # without final reads, lost and stale cannot be told apart; with them, some final read has it
+        # and another not (divergent, reported as such)
+        return ("undecided" if final_union is None else "stale"), None
     stable = later[missed[-1] + 1] if missed else later[0]
     latency = None
     if stable.inv_time is not None and known_time is not None:

@@ -163,7 +163,7 @@ class ShapeChecker:
         if f == "read":
             if typ == "invoke" and v is not None:
                 raise _error(self.path, line, "value", f"a read invoke carries null, got {_describe(v)}")
-            if typ != "ok" or v is None:
+            if typ != "ok" or (v is None and workload == "set"):  # a set read of null: the set is empty
                 return
             if workload == "set":
                 if type(v) is not list:
