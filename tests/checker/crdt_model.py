@@ -51,6 +51,7 @@ def simulate(seed: int, workload: str, replicas: int = 3, processes: int = 4, op
             comp = inv + rng.uniform(0.001, 0.3)
             outcome = rng.choices(("ok", "fail", "info"), (8, 1, 1))[0]
             r = rng.random()
+            value: Any
             if workload == "set":
                 f, value = ("add", rng.randrange(6)) if r < 0.5 else (("remove", rng.randrange(6)) if r < 0.7
                                                                         else ("read", None))

@@ -109,9 +109,12 @@ def test_an_element_added_twice_is_judged_by_the_add_no_remove_observed() -> Non
 def test_a_read_missing_an_acknowledged_element_is_stale_with_its_latency() -> None:
     """A read begun after the add's ack that misses it makes the element stale; latency runs to the stable read."""
     h = _set()
-    h.at(1.0).add(0, "s", 1)
-    h.at(2.0).read(1, "s", [])
-    h.at(3.0).read(1, "s", [1])
+    h.at(1.0)
+    h.add(0, "s", 1)
+    h.at(2.0)
+    h.read(1, "s", [])
+    h.at(3.0)
+    h.read(1, "s", [1])
     h.final_reads("s", {"n1": [1], "n2": [1]})
     result = check(h.all_events())
     assert result.valid is True

@@ -51,7 +51,7 @@ H = {"history": 1, "conflict": "crdt", "workload": "set"}
 C = {"history": 1, "conflict": "crdt", "workload": "counter"}
 S = {"history": 1, "conflict": "siblings", "workload": "register"}
 
-BAD = {
+BAD: dict[str, tuple[list[dict], int, str]] = {
     "header version": ([{"history": 2}], 1, "history"),
     "header conflict": ([{"history": 1, "conflict": "lwww"}], 1, "conflict"),
     "header workload": ([{"history": 1, "workload": "queue"}], 1, "workload"),
