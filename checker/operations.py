@@ -164,6 +164,6 @@ def final_verdicts(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unk
             "type": "divergent",
             "key": key,
             "indexes": sorted(i for op in ok.values() for i in op.indexes),
-            "explanation": f"divergent final reads of key {show(key)}: after the last heal {parts}",
+            "explanation": f"divergent final reads of key {show(key)}: in the final reads {parts}",
         })
     return ok

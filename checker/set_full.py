@@ -13,6 +13,7 @@ final reads that disagree are ``divergent``.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,7 +70,8 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             vk = vkey(op.value)
             shown.setdefault(vk, op.value)
             (adds if op.f == "add" else removes).setdefault(vk, []).append(op)
-    reads = [op for op in ops if op.f == "read" and op.type == "ok"]
+    reads = sorted((op for op in ops if op.f == "read" and op.type == "ok"), key=lambda r: r.inv_pos)
+    read_pos = [r.inv_pos for r in reads]
     sets = {id(r): _elements(r) for r in reads}
     # phantom reads: an element no add that did not fail had been invoked to add by the read's end
     first_add = {vk: min(a.inv_pos for a in group if a.type != "fail")
@@ -99,7 +101,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
         live = [a for a in group if a.type != "fail"]
         if not live:
             continue
-        outcome, latency = _element(key, shown[vk], vk, live, removes.get(vk, []), reads, sets, finals,
+        outcome, latency = _element(key, shown[vk], vk, live, removes.get(vk, []), reads, read_pos, sets, finals,
                                     final_union, anomalies)
         outcomes[outcome] += 1
         if latency is not None:
@@ -108,7 +110,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             examples[outcome].append({"key": key, "element": shown[vk], "stable_latency_ms": latency})
 
 
-def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads: list[Op],
+def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads: list[Op], read_pos: list[int],
              sets: dict[int, frozenset[Any]], finals: dict[Any, Op] | None, final_union: frozenset[Any] | None,
              anomalies: list[dict[str, Any]]) -> tuple[str, float | None]:
     """(outcome, stable latency in ms or None) of one element of one key."""
@@ -135,7 +137,7 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
             return "ok", None
         return ("removed" if known or live_removes else "indeterminate"), None
     known_pos, known_time, add = min(required, key=lambda k: k[0])
-    later = sorted((r for r in reads if r.inv_pos > known_pos), key=lambda r: r.inv_pos)
+    later = reads[bisect.bisect_right(read_pos, known_pos):]
     if final_union is not None and vk not in final_union:
         assert finals is not None
         last_seen = max((r for r in reads if vk in sets[id(r)]), key=lambda r: r.comp_pos or 0, default=None)
