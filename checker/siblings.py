@@ -4,7 +4,8 @@ A get returns every concurrent value (its siblings); a put or delete carries the
 of one earlier get (``context_from``: that get's ``index``) or none. A context *covers* exactly the
 values the get it came from returned, so a write with it supersedes those values and nothing else.
 An acknowledged put is lost (``lost-write``) when its value is in no final read and no write that
-did not fail carried a context covering it. A sibling no put (that did not fail) wrote is
+did not fail carried a context covering it; a value an acknowledged write's context covered that
+is still among the final siblings is ``resurrected-sibling`` (the store ignored the context). A sibling no put (that did not fail) wrote is
 ``phantom-read``; one whose every put was invoked after the read completed is ``future-read``;
 final reads whose sibling sets differ are ``divergent``.
 """
@@ -81,6 +82,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                                                  f"{seconds(p.inv_time)}, after the read completed"})
     # What each write's context covered: the siblings of the get it came from.
     covered: dict[Any, Op] = {}
+    covered_ok: dict[Any, tuple[Op, Op]] = {}  # value -> (an ok write whose context covered it, that get)
     for w in ops:
         if w.f not in ("put", "delete"):
             continue
@@ -93,6 +95,8 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             continue  # a failed write supersedes nothing; validation makes src an ok get of this key
         for vk in _siblings(src):
             covered.setdefault(vk, w)
+            if w.type == "ok":
+                covered_ok.setdefault(vk, (w, src))
     st["superseded_values"] += len(covered)
     finals = final_verdicts(key, ops, anomalies, unknown, _siblings)
     if finals is None:
@@ -103,6 +107,23 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
     nodes = ", ".join(str(n) for n in finals)
     final_idx = [i for op in finals.values() for i in op.indexes]
     shown_final = show(sorted((op.result or [] for op in finals.values()), key=len)[-1])
+    for vk in union:
+        if vk not in covered_ok:
+            continue
+        w, src = covered_ok[vk]
+        group = [p for p in puts.get(vk, ()) if p.type != "fail"]
+        if not group or any(p.inv_pos > (src.comp_pos or 0) for p in group):
+            continue  # a put of the same value the get could not have seen explains it
+        p = group[0]
+        anomalies.append({
+            "type": "resurrected-sibling", "key": key, "indexes": sorted({*p.indexes, *w.indexes, *final_idx}),
+            "explanation": f"resurrected sibling on key {show(key)}: put {show(p.value)} by process {p.process} "
+                           f"(events {p.indexes[0]}, {p.indexes[-1]}) was superseded by the "
+                           f"{w.f} {'' if w.value is None else show(w.value) + ' '}by process {w.process} (events "
+                           f"{w.indexes[0]}, {w.indexes[-1]}, acknowledged at {seconds(w.comp_time)}), whose context "
+                           f"came from the get at event {src.comp_index} that returned it, yet it is still among "
+                           f"the final siblings on {nodes}",
+        })
     for vk, group in puts.items():
         if vk in union or vk in covered:
             continue

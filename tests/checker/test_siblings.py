@@ -97,3 +97,27 @@ def test_phantom_future_and_divergent_siblings() -> None:
     h.sput(0, "k", "late")
     h.final_reads("k", {"n1": ["late"], "n2": []}, f="get")
     assert _types(h) == ["divergent", "future-read", "phantom-read"]
+
+
+def test_a_store_that_ignores_contexts_resurrects_superseded_siblings() -> None:
+    """Keeping every value ever written (contexts ignored) is caught: a covered value in the final reads."""
+    h = _sib()
+    h.sput(0, "k", "a")
+    h.sput(1, "k", "b")
+    g = h.sget(2, "k", ["a", "b"])
+    h.sput(2, "k", "c", context_from=g)
+    h.final_reads("k", {"n1": ["a", "b", "c"], "n2": ["a", "b", "c"]}, f="get")
+    result = check(h.all_events())
+    assert sorted(a["type"] for a in result.anomalies) == ["resurrected-sibling", "resurrected-sibling"]
+    assert "whose context came from the get at event" in result.anomalies[0]["explanation"]
+
+
+def test_a_value_written_again_after_the_covering_read_is_not_resurrected() -> None:
+    """A repeated value put after the get whose context covered it explains its presence: valid."""
+    h = _sib()
+    h.sput(0, "k", "a")
+    g = h.sget(2, "k", ["a"])
+    h.sput(2, "k", "c", context_from=g)
+    h.sput(1, "k", "a")
+    h.final_reads("k", {"n1": ["a", "c"], "n2": ["c", "a"]}, f="get")
+    assert check(h.all_events()).valid is True
