@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from checker.api import CheckOptions, check
-from tests.checker.crdt_model import PLANTED_ELEMENT, simulate
+from tests.checker.crdt_model import PLANTED_ELEMENT, simulate, simulate_siblings
 
 SEEDS = range(30)
 
@@ -45,3 +45,28 @@ def test_a_planted_lost_increment_is_caught_on_every_seed() -> None:
         assert result.valid is False, seed
         assert {a["type"] for a in result.anomalies} == {"counter-out-of-bounds"}, (seed, result.anomalies)
         assert all(a["final"] for a in result.anomalies)
+
+
+def test_simulated_sibling_histories_are_valid() -> None:
+    """Thirty seeds of a dotted-causal-container register (contexts, deletes, timeouts, merges): all valid."""
+    most = 0
+    for seed in SEEDS:
+        result = check(simulate_siblings(seed))
+        assert result.valid is True, (seed, [a["explanation"] for a in result.anomalies])
+        most = max(most, result.stats["siblings"]["max_siblings"])
+    assert most > 1  # concurrent writes did make siblings
+
+
+def test_a_planted_lost_put_is_caught_on_every_seed() -> None:
+    """A merge that drops one acknowledged put no context covered is reported as lost-write on every seed."""
+    for seed in SEEDS:
+        result = check(simulate_siblings(seed, loss=True))
+        assert [a["type"] for a in result.anomalies] == ["lost-write"], (seed, result.anomalies)
+
+
+def test_a_store_ignoring_contexts_is_caught_on_every_seed() -> None:
+    """A siblings store that supersedes nothing keeps covered values: resurrected-sibling on every seed."""
+    for seed in SEEDS:
+        result = check(simulate_siblings(seed, ignore_contexts=True))
+        assert "resurrected-sibling" in {a["type"] for a in result.anomalies}, seed
+        assert "lost-write" not in {a["type"] for a in result.anomalies}, seed
