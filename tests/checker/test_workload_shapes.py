@@ -139,3 +139,15 @@ def test_counter_reads_flag_reaches_the_counter_rule(tmp_path: Path) -> None:
     path = h.write(tmp_path / "c.jsonl")
     assert main(["check", str(path)]) == 0
     assert main(["check", str(path), "--counter-reads", "strict"]) == 1
+
+
+def test_the_report_of_a_set_history_shows_its_rule_s_verdict(tmp_path: Path) -> None:
+    """report.html of a set history with a lost add says INVALID and explains the lost element."""
+    from checker.report import write_report
+
+    h = WorkloadHistory("set")
+    h.add(0, "s", "e1")
+    h.add(1, "s", "e2")
+    h.final_reads("s", {"n1": ["e1"], "n2": ["e1"]})
+    page = write_report(h.write(tmp_path / "set.jsonl"), out=tmp_path / "r.html").read_text()
+    assert "v-false'>INVALID" in page and "lost element &quot;e2&quot; of set &quot;s&quot;" in page
