@@ -198,7 +198,8 @@ class ShapeChecker:
 
     def _siblings(self, ev: dict[str, Any], line: int, f: str, typ: str) -> None:
         if f not in ("put", "get", "delete"):
-            return  # other workloads' operations are left to the checkers that know them, as before
+            raise _error(self.path, line, "f",
+                         f"{f!r:.60} is not an operation of a siblings register history (put, get, delete)")
         key = self._key(ev, line, f)
         v = ev.get("value")
         if f == "get":

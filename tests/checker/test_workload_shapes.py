@@ -73,6 +73,7 @@ BAD: dict[str, tuple[list[dict], int, str]] = {
     "counter: read of a float": ([C, _ev(0, 0, "invoke", "read"), _ev(1, 0, "ok", "read", value=1.5)], 3, "value"),
     "siblings: get returns a scalar": (
         [S, _ev(0, 0, "invoke", "get"), _ev(1, 0, "ok", "get", value="a")], 3, "value"),
+    "siblings: a Jepsen read": ([S, _ev(0, 0, "invoke", "read")], 2, "f"),
     "siblings: put of a list": ([S, _ev(0, 0, "invoke", "put", value=["a"])], 2, "value"),
     "siblings: context_from a string": (
         [S, _ev(0, 0, "invoke", "put", value="a", context_from="ctx")], 2, "context_from"),
