@@ -17,7 +17,18 @@ from collections.abc import Iterable
 from itertools import accumulate
 from typing import Any
 
-from checker.operations import Op, collect, counts, final_verdicts, op_counts, seconds, show, verdict
+from checker.faults import FaultTimeline
+from checker.operations import (
+    Op,
+    add_faults,
+    collect,
+    counts,
+    final_verdicts,
+    op_counts,
+    seconds,
+    show,
+    verdict,
+)
 
 MAX_LISTED_PER_KEY = 10
 
@@ -46,7 +57,8 @@ def check_counter(events: Iterable[dict[str, Any]], reads: str = "eventual") -> 
     ``eventual`` (the default) only final reads, and counts a non-final read outside them but
     within what may have happened at all as ``stale`` (measured, as for registers).
     """
-    by_key = collect(events)
+    faults = FaultTimeline()
+    by_key = collect(events, faults=faults)
     anomalies: list[dict[str, Any]] = []
     unknown: list[dict[str, Any]] = []
     tally = {"reads_checked": 0, "reads_out_of_bounds": 0, "stale_reads": 0}
@@ -55,6 +67,7 @@ def check_counter(events: Iterable[dict[str, Any]], reads: str = "eventual") -> 
         final = _check_key(key, ops, anomalies, unknown, tally, reads == "strict")
         if final is not None and len(finals_out) < 20:
             finals_out[str(key)] = final
+    add_faults(anomalies, faults)
     return {
         "valid": verdict(anomalies, unknown),
         "checker": "convergence",
@@ -114,7 +127,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                     "happened by its end and no decrement at all")
         anomalies.append({
             "type": "counter-out-of-bounds", "key": key, "indexes": r.indexes, "value": r.result,
-            "bounds": [low, high], "final": r.final,
+            "bounds": [low, high], "final": r.final, "_ops": [r],
             "explanation": f"counter {show(key)} out of bounds: the {what} by process {r.process} on {r.node} "
                            f"(events {r.indexes[0]}, {r.indexes[-1]}) began at {seconds(r.inv_time)} and returned "
                            f"{r.result}, {side}",

@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from checker.faults import FaultTimeline
+
 
 @attrs.define
 class Op:
@@ -48,16 +50,23 @@ def seconds(t: int | None) -> str:
     return "an unknown time" if t is None else f"{t / 1e9:.3f} s"
 
 
-def collect(events: Iterable[dict[str, Any]], read_fs: tuple[str, ...] = ("read", "get")) -> dict[Any, list[Op]]:
+def collect(events: Iterable[dict[str, Any]], read_fs: tuple[str, ...] = ("read", "get"),
+            faults: FaultTimeline | None = None) -> dict[Any, list[Op]]:
     """Every client operation of ``events`` by key, in invoke order; ``get`` reads become ``read``
-    when ``read_fs`` says so. Nemesis events are skipped."""
+    when ``read_fs`` says so. Nemesis events go to ``faults`` (finished at the end), if given."""
     by_key: dict[Any, list[Op]] = {}
     pending: dict[Any, Op] = {}
     pos = 0
+    last_time = None
     for ev in events:
         pos += 1
         proc = ev.get("process")
+        t = ev.get("time")
+        if t is not None:
+            last_time = t
         if proc == "nemesis":
+            if faults is not None:
+                faults.feed(ev)
             continue
         typ = str(ev.get("type"))
         f = str(ev.get("f"))
@@ -84,7 +93,29 @@ def collect(events: Iterable[dict[str, Any]], read_fs: tuple[str, ...] = ("read"
             op_.final = True
         if op_.context_from is None:
             op_.context_from = ev.get("context_from")
+    if faults is not None:
+        faults.finish(last_time)
     return by_key
+
+
+def add_faults(anomalies: list[dict[str, Any]], faults: FaultTimeline) -> None:
+    """Say which fault windows overlapped each anomaly's operations (its private ``_ops``, removed
+    here), as the register checker's explanations do, and list them under ``faults``."""
+    for a in anomalies:
+        seen: dict[tuple[int, Any], str] = {}
+        windows: list[Any] = []
+        for op in a.pop("_ops", None) or ():
+            end = op.comp_time if op.comp_time is not None else op.inv_time
+            for w in faults.active(op.inv_time, end):
+                k = (id(w), op.node if w.kind == "partition" else None)
+                if k not in seen:
+                    seen[k] = w.describe(op.node)
+                    if all(x is not w for x in windows):
+                        windows.append(w)
+        if seen:
+            text = " ".join(("A" + x[1:] if x.startswith("a ") else x) + "." for x in dict.fromkeys(seen.values()))
+            a["explanation"] = f"{a['explanation']}. {text}"
+        a["faults"] = [w.to_json() for w in windows]
 
 
 def final_reads(ops: list[Op]) -> dict[Any, Op]:
@@ -165,5 +196,6 @@ def final_verdicts(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unk
             "key": key,
             "indexes": sorted(i for op in ok.values() for i in op.indexes),
             "explanation": f"divergent final reads of key {show(key)}: in the final reads {parts}",
+            "_ops": list(ok.values()),
         })
     return ok

@@ -17,7 +17,18 @@ import bisect
 from collections.abc import Iterable
 from typing import Any
 
-from checker.operations import Op, collect, counts, final_verdicts, op_counts, seconds, show, verdict
+from checker.faults import FaultTimeline
+from checker.operations import (
+    Op,
+    add_faults,
+    collect,
+    counts,
+    final_verdicts,
+    op_counts,
+    seconds,
+    show,
+    verdict,
+)
 from checker.stats import percentiles
 from checker.values import vkey
 
@@ -31,7 +42,8 @@ def _elements(op: Op) -> frozenset[Any]:
 
 def check_set(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The results object of the set rule for a validated ``workload: set`` history."""
-    by_key = collect(events)
+    faults = FaultTimeline()
+    by_key = collect(events, faults=faults)
     anomalies: list[dict[str, Any]] = []
     unknown: list[dict[str, Any]] = []
     outcomes = dict.fromkeys(OUTCOMES, 0)
@@ -39,6 +51,7 @@ def check_set(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     examples: dict[str, list[dict[str, Any]]] = {"lost": [], "stale": []}
     for key, ops in by_key.items():
         _check_key(key, ops, anomalies, unknown, outcomes, latencies, examples)
+    add_faults(anomalies, faults)
     return {
         "valid": verdict(anomalies, unknown),
         "checker": "convergence",
@@ -88,7 +101,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                 why = ("no add of it that did not fail" if start is None
                        else "its first add was invoked only after the read completed")
                 anomalies.append({
-                    "type": "phantom-read", "key": key, "element": x, "indexes": r.indexes,
+                    "type": "phantom-read", "key": key, "element": x, "indexes": r.indexes, "_ops": [r],
                     "explanation": f"phantom element {show(x)} in set {show(key)}: the read by process {r.process} "
                                    f"on {r.node} (events {r.indexes[0]}, {r.indexes[-1]}) completed at "
                                    f"{seconds(r.comp_time)} and returned it, but there is {why}",
@@ -148,7 +161,7 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
         removed = (f"; the {len(live_removes)} remove(s) of it all completed before the add was invoked"
                    if live_removes else "; nothing removed it")
         anomalies.append({
-            "type": "lost-element", "key": key, "element": x,
+            "type": "lost-element", "key": key, "element": x, "_ops": [add],
             "indexes": sorted({*add.indexes, *(i for op in finals.values() for i in op.indexes)}),
             "explanation": f"lost element {show(x)} of set {show(key)}: add {show(x)} by process {add.process} "
                            f"(events {add.indexes[0]}, {add.indexes[-1]}) was acknowledged at "

@@ -15,7 +15,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from checker.operations import Op, collect, counts, final_verdicts, op_counts, seconds, show, verdict
+from checker.faults import FaultTimeline
+from checker.operations import (
+    Op,
+    add_faults,
+    collect,
+    counts,
+    final_verdicts,
+    op_counts,
+    seconds,
+    show,
+    verdict,
+)
 from checker.values import vkey
 
 
@@ -25,13 +36,15 @@ def _siblings(op: Op) -> frozenset[Any]:
 
 def check_siblings(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The results object of the siblings rule for a validated ``conflict: siblings`` history."""
-    by_key = collect(events)
+    faults = FaultTimeline()
+    by_key = collect(events, faults=faults)
     anomalies: list[dict[str, Any]] = []
     unknown: list[dict[str, Any]] = []
     st = {"reads": 0, "reads_with_siblings": 0, "max_siblings": 0, "final_max_siblings": 0,
           "writes_with_context": 0, "writes_without_context": 0, "superseded_values": 0}
     for key, ops in by_key.items():
         _check_key(key, ops, anomalies, unknown, st)
+    add_faults(anomalies, faults)
     return {
         "valid": verdict(anomalies, unknown),
         "checker": "convergence",
@@ -70,13 +83,13 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                      f"completed at {seconds(r.comp_time)} with sibling {show(x)}")
             if not live:
                 flagged.add(vk)
-                anomalies.append({"type": "phantom-read", "key": key, "indexes": r.indexes,
+                anomalies.append({"type": "phantom-read", "key": key, "indexes": r.indexes, "_ops": [r],
                                   "explanation": f"phantom read on key {show(key)}: {where}, but no put of it "
                                                  "that did not fail exists"})
             elif min(p.inv_pos for p in live) > (r.comp_pos or 0):
                 flagged.add(vk)
                 p = min(live, key=lambda p: p.inv_pos)
-                anomalies.append({"type": "future-read", "key": key, "indexes": [*r.indexes, *p.indexes],
+                anomalies.append({"type": "future-read", "key": key, "indexes": [*r.indexes, *p.indexes], "_ops": [r, p],
                                   "explanation": f"future read on key {show(key)}: {where}, but its put by process "
                                                  f"{p.process} (event {p.inv_index}) was invoked only at "
                                                  f"{seconds(p.inv_time)}, after the read completed"})
@@ -116,7 +129,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             continue  # a put of the same value the get could not have seen explains it
         p = group[0]
         anomalies.append({
-            "type": "resurrected-sibling", "key": key, "indexes": sorted({*p.indexes, *w.indexes, *final_idx}),
+            "type": "resurrected-sibling", "key": key, "indexes": sorted({*p.indexes, *w.indexes, *final_idx}), "_ops": [p, w],
             "explanation": f"resurrected sibling on key {show(key)}: put {show(p.value)} by process {p.process} "
                            f"(events {p.indexes[0]}, {p.indexes[-1]}) was superseded by the "
                            f"{w.f} {'' if w.value is None else show(w.value) + ' '}by process {w.process} (events "
@@ -131,7 +144,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             if p.type != "ok":
                 continue
             anomalies.append({
-                "type": "lost-write", "key": key, "indexes": sorted({*p.indexes, *final_idx}),
+                "type": "lost-write", "key": key, "indexes": sorted({*p.indexes, *final_idx}), "_ops": [p],
                 "explanation": f"lost write on key {show(key)}: put {show(p.value)} by process {p.process} "
                                f"(events {p.indexes[0]}, {p.indexes[-1]}) was acknowledged at "
                                f"{seconds(p.comp_time)}, no put or delete carried a context from a read that saw "

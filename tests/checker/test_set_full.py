@@ -165,3 +165,15 @@ def test_an_info_add_seen_by_a_read_must_survive() -> None:
     h2.final_reads("s", {"n1": [], "n2": []})
     assert check(h2.all_events()).valid is True
     assert _outcomes(h2) == {"indeterminate": 1}
+
+
+def test_a_finding_names_the_faults_active_around_its_operations() -> None:
+    """A lost add made during a partition says which side its node was on, and lists the window under faults."""
+    h = _set()
+    h.nemesis("partition-start", {"kind": "halves", "groups": [["n1"], ["n2", "n3"]]})
+    h.add(0, "s", 1, node="n1")
+    h.nemesis("partition-stop")
+    h.final_reads("s", {"n2": [], "n3": []})
+    [a] = check(h.all_events()).anomalies
+    assert "n1 was isolated by a partition" in a["explanation"]
+    assert [w["kind"] for w in a["faults"]] == ["partition"]
