@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from checker.history import HistoryError, is_edn_path, iter_events, read_events, resolve_history
+from checker.history import HistoryError, is_edn_path, iter_events, read_events, resolve_history, validate
+from checker.workloads import DEFAULT_HEADER, HistoryHeader, is_header, parse_header, read_header
 
 if TYPE_CHECKING:
     from checker.convergence import FinalAgreement
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 CHECKERS = ("convergence", "linearizable")
 NULL_READS = ("any", "absent")
 FAIL_CAS = ("not-applied", "observed")
+COUNTER_READS = ("eventual", "strict")
 DEFAULT_MODEL = "kv"
 #: Seconds a whole linearizability check may take: parts not decided by then are unknown.
 DEFAULT_TIME_LIMIT = 300.0
@@ -149,7 +151,9 @@ class CheckOptions:
     each part's search may take (``time_budget``, ``None`` for no limit); the limits of the whole
     linearizability check: ``time_limit`` seconds for all parts together, ``memory_budget`` bytes
     per part (a part past either is ``unknown``, never a crash), and ``all_parts`` (search every
-    part, as a report wants; ``False`` ends the check at the first refuted part).
+    part, as a report wants; ``False`` ends the check at the first refuted part). ``counter_reads``
+    is the counter rule's (docs/HISTORY.md): ``eventual`` holds only final reads to the bounds their
+    time allows and measures stale ones, ``strict`` holds every read to them.
     """
 
     checkers: tuple[str, ...] = attrs.field(default=("convergence",), converter=_as_tuple, validator=_checkers)
@@ -161,16 +165,20 @@ class CheckOptions:
     time_limit: float | None = attrs.field(default=DEFAULT_TIME_LIMIT, validator=_seconds_or_none)
     memory_budget: int | None = attrs.field(default=DEFAULT_MEMORY_BUDGET, validator=_bytes_or_none)
     all_parts: bool = attrs.field(default=True, validator=_bool)
+    counter_reads: str = attrs.field(default="eventual", validator=_one_of(COUNTER_READS))
 
     def settings(self) -> dict[str, Any]:
         """The settings a check records in its results (``check_settings``) so a later check can repeat it."""
-        return {
+        settings = {
             "checkers": list(self.checkers),
             "model": self.model,
             "null_read": self.null_read,
             "fail_cas": self.fail_cas,
             "time_budget": self.time_budget,
         }
+        if self.counter_reads != "eventual":  # recorded only when not the default, so results.json stays as before
+            settings["counter_reads"] = self.counter_reads
+        return settings
 
 
 def harness_run_options(checkers: Iterable[str]) -> CheckOptions:
@@ -245,6 +253,11 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
     history = None
     if isinstance(source, str | Path):
         history, _ = resolve_history(source)
+    header, source = _header(history, source)
+    if header.rule is not None:
+        results = _check_workload(header, history, source, options)
+        results["check_settings"] = options.settings()
+        return CheckResult(results, options, history, None)
     facts = None
     if "convergence" in options.checkers:
         from checker.journal import find_journal
@@ -258,6 +271,59 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
         journal_figures(results, history, source, facts)
     results["check_settings"] = options.settings()
     return CheckResult(results, options, history, agreement)
+
+
+def _header(history: Path | None, source: Any) -> tuple[HistoryHeader, Any]:
+    """The history's header (docs/HISTORY.md), and the source to read its events from.
+
+    For a file the header is its first line; for an iterable of events, a first item that is a
+    header. A register history's header is taken off an iterable (the register checker reads
+    events only); another workload's stays, for `validate` to read the shapes it declares."""
+    if history is not None:
+        return read_header(history), source
+    if not isinstance(source, str | Path):
+        it = iter(source)
+        for first in it:
+            if not is_header(first):
+                return DEFAULT_HEADER, itertools.chain((first,), it)
+            header = parse_header(first, "<events>", 1)
+            return header, (itertools.chain((first,), it) if header.rule is not None else it)
+        return DEFAULT_HEADER, ()
+    return DEFAULT_HEADER, source
+
+
+def _check_workload(header: HistoryHeader, history: Path | None, source: Any, options: CheckOptions) -> dict[str, Any]:
+    """The results object of the set, counter or siblings rule (checker/set_full.py, counter.py, siblings.py)."""
+    if "linearizable" in options.checkers:
+        raise CheckOptionError(
+            f"the linearizability checker checks register histories with last-writer-wins; this history declares "
+            f"workload {header.workload} with conflict {header.conflict}: check it with the convergence checker "
+            "(the default), which applies that workload's rule"
+        )
+    if history is not None:
+        events: Any = iter_events(history)
+    else:
+        events = validate(enumerate(_not_empty(source), 1), "<events>")
+    if header.rule == "set-full":
+        from checker.set_full import check_set
+
+        results = check_set(events)
+    elif header.rule == "counter":
+        from checker.counter import check_counter
+
+        results = check_counter(events, options.counter_reads)
+    else:
+        from checker.siblings import check_siblings
+
+        results = check_siblings(events)
+    if not results["stats"]["ops"]:
+        results["unknown"].append({"key": None, "kind": "no-ops", "indexes": [],
+                                   "reason": "the history has no client operations, so there is nothing to judge"})
+        if results["valid"] is True:
+            results["valid"] = "unknown"
+    results["workload"] = header.workload
+    results["conflict"] = header.conflict
+    return results
 
 
 def journal_figures(results: dict[str, Any], history: Path | None, source: Any,

@@ -41,6 +41,7 @@ from checker.findings import (
     faults_sentence,
     finding_line,
     linearizability_note,
+    workload_lines,
 )
 from checker.history import HistoryError, resolve_history
 
@@ -220,6 +221,13 @@ def _parser() -> _Parser:
         "(default: the run's recorded setting, else not-applied)",
     )
     c.add_argument("--time-budget", type=float, default=None, help="seconds per part for linearizability")
+    c.add_argument(
+        "--counter-reads",
+        choices=("eventual", "strict"),
+        default=None,
+        help="counter histories: strict holds every read to the bounds its time allows; eventual holds only "
+        "the final reads to them and counts stale reads (default: the run's recorded setting, else eventual)",
+    )
     _add_linearizable_limits(c)
     c.add_argument("--json", action="store_true", help="print the results object (one line per path)")
     c.add_argument(
@@ -270,7 +278,7 @@ def _parse_checkers(spec: str) -> list[str]:
 
 
 # Settings of `check` when neither a flag nor the run says otherwise: `CheckOptions`' defaults.
-DEFAULT_SETTINGS: dict[str, Any] = CheckOptions().settings()
+DEFAULT_SETTINGS: dict[str, Any] = {**CheckOptions().settings(), "counter_reads": CheckOptions().counter_reads}
 
 
 def _load_object(path: Path) -> dict[str, Any] | None:
@@ -334,6 +342,7 @@ def summary(
             lines.append(f"  - {a.get('explanation', a)}  [events {a.get('indexes', [])[:12]}]")
         if len(anomalies) > max_anomalies:
             lines.append(f"  ... {len(anomalies) - max_anomalies} more (all in the results object: --json)")
+    lines.extend(f"  {line}" for line in workload_lines(results))
     unknown = results.get("unknown") or []
     if unknown:
         lines.append(f"  undecided keys: {st.get('unknown_keys', len(unknown))}")
@@ -404,7 +413,7 @@ def _settings_for(args: argparse.Namespace, run_dir: Path | None) -> tuple[dict[
     if args.checker is not None:
         settings["checkers"] = _parse_checkers(args.checker)
         given.append("checker")
-    for name in ("model", "null_read", "fail_cas", "time_budget"):
+    for name in ("model", "null_read", "fail_cas", "time_budget", "counter_reads"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
             given.append(name)

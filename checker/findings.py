@@ -51,6 +51,7 @@ def checker_findings(results: dict[str, Any]) -> list[dict[str, Any]]:
             valid = False if anomalies else ("unknown" if unknown else True)
         out.append({
             "checker": "convergence",
+            "rule": results.get("rule"),
             "valid": valid,
             "counts": _counts(anomalies, st.get("anomaly_counts")),
             "first": anomalies[0].get("explanation") if anomalies else None,
@@ -86,12 +87,44 @@ def finding_line(f: dict[str, Any]) -> str:
                 head += (f" ({f['parts_not_checked']} not searched: the check stops at the first refuted "
                          "key; --all-parts searches every key)")
     else:
-        head = f"convergence: {verdict_word(f['valid'])}"
+        rule = f.get("rule")
+        head = f"{'convergence (' + rule + ' rule)' if rule else 'convergence'}: {verdict_word(f['valid'])}"
         if f["counts"]:
             head += ", " + ", ".join(f"{k} x{v}" for k, v in sorted(f["counts"].items(), key=lambda kv: -kv[1]))
     if f.get("undecided"):
         head += f"; {plural(f['undecided'], 'undecided key')}"
     return head
+
+
+def workload_lines(results: dict[str, Any]) -> list[str]:
+    """What the set, counter and siblings rules measured, one line each (none for a register history)."""
+    st = results.get("stats") or {}
+    lines = []
+    s = st.get("set")
+    if isinstance(s, dict):
+        oc = s.get("outcomes") or {}
+        parts = ", ".join(f"{n:,} {k}" for k, n in oc.items() if n)
+        lines.append(f"set: {plural(s.get('elements') or 0, 'element')} ({parts or 'none'})")
+        lat = s.get("stable_latency_ms") or {}
+        if lat.get("n"):
+            lines.append(f"set: stably visible after p50 {lat['p50']:g} ms, p99 {lat['p99']:g} ms, "
+                         f"max {lat['max']:g} ms from the add's acknowledgement ({lat['n']:,} elements)")
+    c = st.get("counter")
+    if isinstance(c, dict):
+        stale = (f"; {c.get('stale_reads', 0):,} stale (missed acknowledged operations, measured under "
+                 "--counter-reads eventual)") if c.get("reads") != "strict" else ""
+        lines.append(f"counter: {c.get('reads_out_of_bounds', 0):,} of {plural(c.get('reads_checked') or 0, 'read')} "
+                     f"out of bounds{stale}")
+        for key, fin in list((c.get("final") or {}).items())[:3]:
+            lo, hi = fin["bounds"]
+            lines.append(f"counter {key}: final {', '.join(str(v) for v in fin['values'])}, bounds [{lo}, {hi}]")
+    b = st.get("siblings")
+    if isinstance(b, dict):
+        lines.append(f"siblings: {b.get('reads_with_siblings', 0):,} of {plural(b.get('reads') or 0, 'read')} returned "
+                     f"more than one (at most {b.get('max_siblings', 0)}; at most {b.get('final_max_siblings', 0)} "
+                     f"in the final reads); {b.get('writes_with_context', 0):,} writes carried a context, "
+                     f"{b.get('writes_without_context', 0):,} none")
+    return lines
 
 
 def linearizability_note(quorum: tuple[int, int, int] | None) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from checker.values import vkey
+from checker.workloads import ShapeChecker, is_header, parse_header
 
 TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
@@ -187,7 +188,13 @@ def validate(
     Enforces the pairing rule of docs/HISTORY.md: a client process completes exactly the operation it
     invoked (same ``f``, same ``key``) before invoking again. Nemesis events are not paired,
     because MinikeyDB's nemesis writes only ``info`` edges and Jepsen's writes invoke/info pairs.
+
+    A header line (``{"history": 1, ...}``, docs/HISTORY.md) may come first: it is not an event
+    and is not yielded; when it declares a workload or conflict mode with shapes of its own, each
+    event is validated against them (`checker.workloads`) instead of the register's.
     """
+    shapes: ShapeChecker | None = None
+    first = True
     pending: dict[Any, tuple[str, Any, int, Any]] = {}
     position = 0
     last_index = -1
@@ -196,6 +203,14 @@ def validate(
     for line, ev in items:
         if type(ev) is not dict:
             raise HistoryError(path, line, "(event)", f"expected a JSON object, got {_type_name(ev)}")
+        if is_header(ev):
+            if not first:
+                raise HistoryError(path, line, "history", "a header line is allowed only as the first line")
+            first = False
+            header = parse_header(ev, path, line)
+            shapes = ShapeChecker(header, path) if header.rule is not None else None
+            continue
+        first = False
         # --- fields every workload shares -------------------------------------------------
         idx = ev.get("index")
         if idx is None:
@@ -242,7 +257,9 @@ def validate(
             )
         # --- key-value workload fields ----------------------------------------------------
         key = ev.get("key")
-        if f in kv_fs:
+        if shapes is not None:
+            shapes.event(ev, line, f, typ)
+        elif f in kv_fs:
             kt = type(key)
             if kt is not str and kt is not int:
                 if key is None and "key" not in ev:

@@ -43,6 +43,7 @@ from checker.findings import (
 )
 from checker.history import iter_events, resolve_history
 from checker.svgplot import Plot, bar_chart
+from checker.workloads import read_header
 
 if TYPE_CHECKING:
     from checker.convergence import FinalAgreement
@@ -787,6 +788,9 @@ def write_report(
     given_now = results is not None  # computed by the caller just now, not read from a file
     if results is None and history.name.startswith("history."):
         results = _load_json(run_dir / "results.json")  # only a run directory's own results
+    own_rule = read_header(history).rule is not None  # a set, counter or siblings history (docs/HISTORY.md)
+    if results is None and own_rule:
+        results = check(history, CheckOptions()).results  # its verdict is its rule's, not the register pass's
     shown = (results or {}).get("anomalies", [])[:MAX_ANOMALIES_SHOWN]
     anomaly_keys = {a.get("key") for a in shown}
     c = _Collector(anomaly_keys, {i for a in shown for i in a.get("indexes", [])})
@@ -819,7 +823,9 @@ def write_report(
     if results.get("checker", "convergence") == "convergence" and not fresh_journal:
         results = {**results, **_journal_results(history, fresh)}
     given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
-    stats = {**(given if isinstance(given, dict) else {}), **fresh.stats}
+    given = given if isinstance(given, dict) else {}
+    # the register pass below measures timing and faults; a set/counter/siblings rule's own figures win
+    stats = {**fresh.stats, **given} if own_rule else {**given, **fresh.stats}
     windows = stats.get("faults") or []
     heals = fresh.heals
     agreement = fresh.agreement

@@ -1,0 +1,183 @@
+"""The set rule (Jepsen's set-full, with removes): workload ``set`` of docs/HISTORY.md.
+
+Per key and element: every acknowledged add must be in the final reads unless a remove that may
+have observed it (one that did not fail and completed after the add was invoked, or an ``info``
+remove, which may take effect at any time) took it out. Each element ends ``ok`` (every read that
+began after its add was acknowledged contained it), ``stale`` (some such read missed it before
+it became stably visible), ``lost`` (invalid), ``never-read``, ``removed``, ``indeterminate`` (only
+an ``info`` add, never seen) or ``undecided`` (no final reads to judge by); the stable latency is
+the time from the acknowledgement to the start of the first read from which on every read
+contained it. A read of an element no add (that did not fail) had begun to add is ``phantom-read``;
+final reads that disagree are ``divergent``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from typing import Any
+
+from checker.faults import FaultTimeline
+from checker.operations import (
+    Op,
+    add_faults,
+    collect,
+    counts,
+    final_verdicts,
+    op_counts,
+    seconds,
+    show,
+    verdict,
+)
+from checker.stats import percentiles
+from checker.values import vkey
+
+OUTCOMES = ("ok", "stale", "lost", "never-read", "removed", "indeterminate", "undecided")
+MAX_EXAMPLES = 20
+
+
+def _elements(op: Op) -> frozenset[Any]:
+    return frozenset(vkey(x) for x in (op.result or ()))
+
+
+def check_set(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The results object of the set rule for a validated ``workload: set`` history."""
+    faults = FaultTimeline()
+    by_key = collect(events, faults=faults)
+    anomalies: list[dict[str, Any]] = []
+    unknown: list[dict[str, Any]] = []
+    outcomes = dict.fromkeys(OUTCOMES, 0)
+    latencies: list[float] = []
+    examples: dict[str, list[dict[str, Any]]] = {"lost": [], "stale": []}
+    for key, ops in by_key.items():
+        _check_key(key, ops, anomalies, unknown, outcomes, latencies, examples)
+    add_faults(anomalies, faults)
+    return {
+        "valid": verdict(anomalies, unknown),
+        "checker": "convergence",
+        "rule": "set-full",
+        "anomalies": anomalies,
+        "unknown": unknown,
+        "stats": {
+            "ops": op_counts(by_key),
+            "anomaly_counts": counts(anomalies, "type"),
+            "unknown_keys": len({u["key"] for u in unknown}),
+            "set": {
+                "keys": len(by_key),
+                "elements": sum(outcomes.values()),
+                "outcomes": outcomes,
+                "stable_latency_ms": percentiles(latencies),
+                "examples": examples,
+            },
+        },
+    }
+
+
+def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown: list[dict[str, Any]],
+               outcomes: dict[str, int], latencies: list[float], examples: dict[str, list[dict[str, Any]]]) -> None:
+    adds: dict[Any, list[Op]] = {}
+    removes: dict[Any, list[Op]] = {}
+    shown: dict[Any, Any] = {}
+    for op in ops:
+        if op.f in ("add", "remove"):
+            vk = vkey(op.value)
+            shown.setdefault(vk, op.value)
+            (adds if op.f == "add" else removes).setdefault(vk, []).append(op)
+    reads = sorted((op for op in ops if op.f == "read" and op.type == "ok"), key=lambda r: r.inv_pos)
+    read_pos = [r.inv_pos for r in reads]
+    sets = {id(r): _elements(r) for r in reads}
+    # phantom reads: an element no add that did not fail had been invoked to add by the read's end
+    first_add = {vk: min(a.inv_pos for a in group if a.type != "fail")
+                 for vk, group in adds.items() if any(a.type != "fail" for a in group)}
+    phantom_seen: set[Any] = set()
+    for r in reads:
+        for x in r.result or ():
+            vk = vkey(x)
+            if vk in phantom_seen:
+                continue
+            start = first_add.get(vk)
+            if start is None or start > (r.comp_pos or 0):
+                phantom_seen.add(vk)
+                why = ("no add of it that did not fail" if start is None
+                       else "its first add was invoked only after the read completed")
+                anomalies.append({
+                    "type": "phantom-read", "key": key, "element": x, "indexes": r.indexes, "_ops": [r],
+                    "explanation": f"phantom element {show(x)} in set {show(key)}: the read by process {r.process} "
+                                   f"on {r.node} (events {r.indexes[0]}, {r.indexes[-1]}) completed at "
+                                   f"{seconds(r.comp_time)} and returned it, but there is {why}",
+                })
+    finals = final_verdicts(key, ops, anomalies, unknown, _elements)
+    final_union: frozenset[Any] | None = None
+    if finals is not None:
+        final_union = frozenset().union(*(sets.get(id(op), _elements(op)) for op in finals.values()))
+    for vk, group in adds.items():
+        live = [a for a in group if a.type != "fail"]
+        if not live:
+            continue
+        outcome, latency = _element(key, shown[vk], vk, live, removes.get(vk, []), reads, read_pos, sets, finals,
+                                    final_union, anomalies)
+        outcomes[outcome] += 1
+        if latency is not None:
+            latencies.append(latency)
+        if outcome in examples and len(examples[outcome]) < MAX_EXAMPLES:
+            examples[outcome].append({"key": key, "element": shown[vk], "stable_latency_ms": latency})
+
+
+def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads: list[Op], read_pos: list[int],
+             sets: dict[int, frozenset[Any]], finals: dict[Any, Op] | None, final_union: frozenset[Any] | None,
+             anomalies: list[dict[str, Any]]) -> tuple[str, float | None]:
+    """(outcome, stable latency in ms or None) of one element of one key."""
+    # When each add became known: an ok add at its acknowledgement; an info add (the element's only
+    # add) at the completion of the first read that returned the element after it was invoked.
+    known: list[tuple[int, int | None, Op]] = []
+    for a in adds:
+        if a.type == "ok" and a.comp_pos is not None:
+            known.append((a.comp_pos, a.comp_time, a))
+        elif len(adds) == 1:
+            seen = next((r for r in reads if vk in sets[id(r)] and (r.comp_pos or 0) > a.inv_pos), None)
+            if seen is not None:
+                known.append((seen.comp_pos or 0, seen.comp_time, a))
+    live_removes = [r for r in removes if r.type != "fail"]
+
+    def excused(a: Op) -> bool:
+        return any(r.type == "info" or r.comp_pos is None or r.comp_pos > a.inv_pos for r in live_removes)
+
+    required = [k for k in known if not excused(k[2])]
+    if not required:
+        if final_union is None:
+            return "undecided", None
+        if vk in final_union:
+            return "ok", None
+        return ("removed" if known or live_removes else "indeterminate"), None
+    known_pos, known_time, add = min(required, key=lambda k: k[0])
+    later = reads[bisect.bisect_right(read_pos, known_pos):]
+    if final_union is not None and vk not in final_union:
+        assert finals is not None
+        last_seen = max((r for r in reads if vk in sets[id(r)]), key=lambda r: r.comp_pos or 0, default=None)
+        seen_text = (f"it was last read by process {last_seen.process} on {last_seen.node} at "
+                     f"{seconds(last_seen.comp_time)} (event {last_seen.indexes[-1]})" if last_seen is not None
+                     else "no read ever returned it")
+        nodes = ", ".join(str(n) for n in finals)
+        removed = (f"; the {len(live_removes)} remove(s) of it all completed before the add was invoked"
+                   if live_removes else "; nothing removed it")
+        anomalies.append({
+            "type": "lost-element", "key": key, "element": x, "_ops": [add],
+            "indexes": sorted({*add.indexes, *(i for op in finals.values() for i in op.indexes)}),
+            "explanation": f"lost element {show(x)} of set {show(key)}: add {show(x)} by process {add.process} "
+                           f"(events {add.indexes[0]}, {add.indexes[-1]}) was acknowledged at "
+                           f"{seconds(known_time)}{removed}, yet the final reads on {nodes} do not contain it; "
+                           f"{seen_text}",
+        })
+        return "lost", None
+    if not later:
+        return "never-read", None
+    missed = [i for i, r in enumerate(later) if vk not in sets[id(r)]]
+    if missed and missed[-1] == len(later) - 1:  # missing from the last read: never stably visible
+        # without final reads, lost and stale cannot be told apart; with them, some final read has it
+        # and another not (divergent, reported as such)
+        return ("undecided" if final_union is None else "stale"), None
+    stable = later[missed[-1] + 1] if missed else later[0]
+    latency = None
+    if stable.inv_time is not None and known_time is not None:
+        latency = max(0.0, (stable.inv_time - known_time) / 1e6)
+    return ("stale" if missed else "ok"), latency

@@ -1,0 +1,122 @@
+"""The counter rule (docs/HISTORY.md): final and per-read bounds, histories that must pass and must fail."""
+
+from __future__ import annotations
+
+from checker.api import CheckOptions, check
+from tests.checker.workload_builder import WorkloadHistory
+
+
+def _counter() -> WorkloadHistory:
+    return WorkloadHistory("counter")
+
+
+def _check(h: WorkloadHistory, reads: str = "eventual") -> tuple[object, list[str]]:
+    result = check(h.all_events(), CheckOptions(counter_reads=reads))
+    return result.valid, [a["type"] for a in result.anomalies]
+
+
+def test_final_value_equal_to_the_acknowledged_sum_is_valid() -> None:
+    """ok increments net of ok decrements, read on every node at the end: valid."""
+    h = _counter()
+    h.incr(0, "c", 5)
+    h.decr(1, "c", 2)
+    h.incr(0, "c", 1)
+    h.read(2, "c", 4)
+    h.final_reads("c", {"n1": 4, "n2": 4})
+    assert _check(h, "strict") == (True, [])
+
+
+def test_a_final_value_below_the_acknowledged_sum_is_out_of_bounds() -> None:
+    """A final value missing an acknowledged increment is counter-out-of-bounds, explained with its bounds."""
+    h = _counter()
+    h.incr(0, "c", 5)
+    h.incr(1, "c", 3)
+    h.final_reads("c", {"n1": 5, "n2": 5})
+    result = check(h.all_events())
+    assert result.valid is False
+    [a, b] = result.anomalies
+    assert a["type"] == "counter-out-of-bounds" and a["bounds"] == [8, 8] and a["final"] is True
+    assert "below the lowest value 8" in a["explanation"] and "final read" in a["explanation"]
+
+
+def test_a_final_value_above_every_increment_is_out_of_bounds() -> None:
+    """An increment counted twice (a merge that adds instead of joining) is above the upper bound."""
+    h = _counter()
+    h.incr(0, "c", 5)
+    h.final_reads("c", {"n1": 10, "n2": 10})
+    valid, types = _check(h)
+    assert valid is False and set(types) == {"counter-out-of-bounds"}
+
+
+def test_an_info_increment_may_or_may_not_have_happened() -> None:
+    """With an info increment of 3 after an ok one of 5, both 5 and 8 are valid final values, 6 is not."""
+    for final, valid in ((5, True), (8, True), (6, True), (9, False), (4, False)):
+        h = _counter()
+        h.incr(0, "c", 5)
+        h.incr(1, "c", 3, typ="info")
+        h.final_reads("c", {"n1": final, "n2": final})
+        assert _check(h)[0] is valid, final
+
+
+def test_an_info_decrement_widens_the_bound_downwards() -> None:
+    """An info decrement of 2 lets the final value be 2 lower than the ok sum, no lower."""
+    for final, valid in ((10, True), (8, True), (7, False), (11, False)):
+        h = _counter()
+        h.incr(0, "c", 10)
+        h.decr(1, "c", 2, typ="info")
+        h.final_reads("c", {"n1": final, "n2": final})
+        assert _check(h)[0] is valid, final
+
+
+def test_failed_operations_never_count() -> None:
+    """A failed increment did not happen: a final value counting it is out of bounds."""
+    h = _counter()
+    h.incr(0, "c", 1)
+    h.incr(1, "c", 100, typ="fail")
+    h.final_reads("c", {"n1": 101, "n2": 101})
+    assert _check(h)[0] is False
+
+
+def test_a_read_concurrent_with_an_increment_may_see_it_or_not() -> None:
+    """A read overlapping an increment may count it or not (strict): both values are valid."""
+    for seen in (1, 3):
+        h = _counter()
+        h.incr(0, "c", 1)
+        h.begin(1, "incr", "c", 2)
+        h.begin(2, "read", "c")
+        h.end(2, "read", "c", seen)
+        h.end(1, "incr", "c", 2)
+        h.final_reads("c", {"n1": 3, "n2": 3})
+        assert _check(h, "strict") == (True, []), seen
+
+
+def test_a_read_that_misses_a_completed_increment_is_stale_or_invalid_by_setting() -> None:
+    """A read begun after an ok increment that does not count it: stale under eventual, invalid under strict."""
+    h = _counter()
+    h.incr(0, "c", 4)
+    h.read(1, "c", 0)
+    h.final_reads("c", {"n1": 4, "n2": 4})
+    result = check(h.all_events())
+    assert result.valid is True and result.stats["counter"]["stale_reads"] == 1
+    valid, types = _check(h, "strict")
+    assert valid is False and types == ["counter-out-of-bounds"]
+
+
+def test_a_read_counting_an_increment_not_yet_invoked_is_invalid_in_either_setting() -> None:
+    """A read seeing more than every increment invoked by its end is impossible, eventual or strict."""
+    h = _counter()
+    h.read(1, "c", 2)
+    h.incr(0, "c", 2)
+    h.final_reads("c", {"n1": 2, "n2": 2})
+    for reads in ("eventual", "strict"):
+        valid, types = _check(h, reads)
+        assert valid is False and types == ["counter-out-of-bounds"], reads
+
+
+def test_divergent_final_counters() -> None:
+    """Two nodes' final reads differ: divergent."""
+    h = _counter()
+    h.incr(0, "c", 1)
+    h.incr(1, "c", 1, typ="info")
+    h.final_reads("c", {"n1": 1, "n2": 2})
+    assert _check(h) == (False, ["divergent"])

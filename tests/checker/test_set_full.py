@@ -1,0 +1,179 @@
+"""The set rule (set-full with removes, docs/HISTORY.md): histories that must pass and must fail."""
+
+from __future__ import annotations
+
+from checker.api import check
+from tests.checker.workload_builder import WorkloadHistory
+
+
+def _set() -> WorkloadHistory:
+    return WorkloadHistory("set")
+
+
+def _types(h: WorkloadHistory) -> list[str]:
+    return [a["type"] for a in check(h.all_events()).anomalies]
+
+
+def _outcomes(h: WorkloadHistory) -> dict[str, int]:
+    oc: dict[str, int] = check(h.all_events()).stats["set"]["outcomes"]
+    return {k: n for k, n in oc.items() if n}
+
+
+def test_every_acknowledged_add_in_the_final_reads_is_valid() -> None:
+    """Adds acknowledged and present in every final read: valid, each element ok."""
+    h = _set()
+    h.add(0, "s", 1)
+    h.add(1, "s", 2)
+    h.read(2, "s", [1, 2])
+    h.final_reads("s", {"n1": [1, 2], "n2": [2, 1]})
+    result = check(h.all_events())
+    assert result.valid is True
+    assert _outcomes(h) == {"ok": 2}
+
+
+def test_an_acknowledged_add_missing_from_the_final_reads_is_lost() -> None:
+    """An ok add no remove touched, absent from every final read, is lost-element naming key and element."""
+    h = _set()
+    h.add(0, "s", 1)
+    h.add(1, "s", 2)
+    h.read(2, "s", [1, 2])
+    h.final_reads("s", {"n1": [1], "n2": [1]})
+    result = check(h.all_events())
+    assert result.valid is False
+    [a] = result.anomalies
+    assert a["type"] == "lost-element" and a["element"] == 2 and a["key"] == "s"
+    assert "lost element 2 of set \"s\"" in a["explanation"] and "last read" in a["explanation"]
+    assert _outcomes(h) == {"ok": 1, "lost": 1}
+
+
+def test_a_remove_that_observed_the_add_excuses_its_absence() -> None:
+    """An ok remove invoked after the add completed takes the element out legitimately: removed, valid."""
+    h = _set()
+    h.add(0, "s", "x")
+    h.remove(1, "s", "x")
+    h.final_reads("s", {"n1": [], "n2": []})
+    assert check(h.all_events()).valid is True
+    assert _outcomes(h) == {"removed": 1}
+
+
+def test_a_remove_that_completed_before_the_add_began_does_not_excuse_it() -> None:
+    """A remove finished before the add was invoked cannot have observed it: the element is lost."""
+    h = _set()
+    h.remove(1, "s", "x")
+    h.add(0, "s", "x")
+    h.final_reads("s", {"n1": [], "n2": []})
+    assert _types(h) == ["lost-element"]
+
+
+def test_concurrent_add_and_remove_may_end_either_way() -> None:
+    """An add and a remove of one element that overlap: present or absent at the end, both valid."""
+    for final in ([], ["x"]):
+        h = _set()
+        h.begin(0, "add", "s", "x")
+        h.begin(1, "remove", "s", "x")
+        h.end(0, "add", "s", "x")
+        h.end(1, "remove", "s", "x")
+        h.final_reads("s", {"n1": final, "n2": final})
+        assert check(h.all_events()).valid is True, final
+
+
+def test_an_info_remove_may_have_observed_any_add() -> None:
+    """A remove that timed out may take effect later, so it excuses the absence of an earlier-invoked add too."""
+    h = _set()
+    h.remove(1, "s", "x", typ="info")
+    h.add(0, "s", "x")
+    h.final_reads("s", {"n1": [], "n2": []})
+    assert check(h.all_events()).valid is True
+
+
+def test_a_failed_remove_excuses_nothing() -> None:
+    """A remove that failed did not happen: the add it would have observed is lost when absent."""
+    h = _set()
+    h.add(0, "s", "x")
+    h.remove(1, "s", "x", typ="fail")
+    h.final_reads("s", {"n1": [], "n2": []})
+    assert _types(h) == ["lost-element"]
+
+
+def test_an_element_added_twice_is_judged_by_the_add_no_remove_observed() -> None:
+    """Add, remove, add again: the second add must survive, so its absence is lost; its presence is valid."""
+    for final, valid in (([], False), (["x"], True)):
+        h = _set()
+        h.add(0, "s", "x")
+        h.remove(1, "s", "x")
+        h.add(0, "s", "x")
+        h.final_reads("s", {"n1": final, "n2": final})
+        assert check(h.all_events()).valid is valid, final
+
+
+def test_a_read_missing_an_acknowledged_element_is_stale_with_its_latency() -> None:
+    """A read begun after the add's ack that misses it makes the element stale; latency runs to the stable read."""
+    h = _set()
+    h.at(1.0)
+    h.add(0, "s", 1)
+    h.at(2.0)
+    h.read(1, "s", [])
+    h.at(3.0)
+    h.read(1, "s", [1])
+    h.final_reads("s", {"n1": [1], "n2": [1]})
+    result = check(h.all_events())
+    assert result.valid is True
+    st = result.stats["set"]
+    assert st["outcomes"]["stale"] == 1
+    lat = st["stable_latency_ms"]
+    assert lat["n"] == 1 and 1900 < lat["max"] < 2100  # ack just after 1 s, stable read began at 3 s
+
+
+def test_a_phantom_element_is_invalid() -> None:
+    """A read returning an element no add (that did not fail) was invoked for is phantom-read."""
+    h = _set()
+    h.add(0, "s", 1, typ="fail")
+    h.read(1, "s", [1, 9])
+    h.final_reads("s", {"n1": [], "n2": []})
+    result = check(h.all_events())
+    assert sorted(a["type"] for a in result.anomalies) == ["phantom-read", "phantom-read"]
+    assert "phantom element 9 in set" in " ".join(a["explanation"] for a in result.anomalies)
+
+
+def test_final_reads_that_disagree_are_divergent() -> None:
+    """Two nodes' final sets differ: divergent (and the element in only one is not called lost)."""
+    h = _set()
+    h.add(0, "s", 1)
+    h.final_reads("s", {"n1": [1], "n2": []})
+    assert _types(h) == ["divergent"]
+
+
+def test_without_final_reads_the_verdict_is_unknown() -> None:
+    """No final reads: nothing is invalid, but the set's end state is undecided (unknown)."""
+    h = _set()
+    h.add(0, "s", 1)
+    h.read(1, "s", [1])
+    result = check(h.all_events())
+    assert result.valid == "unknown"
+    assert result.unknown[0]["kind"] == "no-final-reads"
+
+
+def test_an_info_add_seen_by_a_read_must_survive() -> None:
+    """An add that timed out but was then read happened (Jepsen's 'known'): absent at the end, it is lost."""
+    h = _set()
+    h.add(0, "s", 1, typ="info")
+    h.read(1, "s", [1])
+    h.final_reads("s", {"n1": [], "n2": []})
+    assert _types(h) == ["lost-element"]
+    h2 = _set()
+    h2.add(0, "s", 1, typ="info")  # never seen: it may not have happened
+    h2.final_reads("s", {"n1": [], "n2": []})
+    assert check(h2.all_events()).valid is True
+    assert _outcomes(h2) == {"indeterminate": 1}
+
+
+def test_a_finding_names_the_faults_active_around_its_operations() -> None:
+    """A lost add made during a partition says which side its node was on, and lists the window under faults."""
+    h = _set()
+    h.nemesis("partition-start", {"kind": "halves", "groups": [["n1"], ["n2", "n3"]]})
+    h.add(0, "s", 1, node="n1")
+    h.nemesis("partition-stop")
+    h.final_reads("s", {"n2": [], "n3": []})
+    [a] = check(h.all_events()).anomalies
+    assert "n1 was isolated by a partition" in a["explanation"]
+    assert [w["kind"] for w in a["faults"]] == ["partition"]
