@@ -40,6 +40,7 @@ The search is bounded by a deadline and a cap on cached configurations; running 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -52,6 +53,8 @@ from checker.linearizable.operations import R_CALL_POS, R_RET_POS
 BYTES_PER_CONFIGURATION = 100
 #: Whether an uncertain state change may not be followed directly by a blind write (see above).
 RESTRICT_AFTER_OPTIONAL = True
+#: The state `_search_values` caches for every string no operation of the part can see again.
+_DEAD: Any = object()
 
 
 @dataclass(slots=True)
@@ -654,6 +657,15 @@ def _search_values(
             rank[i] = k_i
     n_resets = len(resets)
     first_reset = 0  # resets[first_reset] is the unplaced reset invoked first
+    # A string that is no prefix of any string an operation of the part tests for can never be
+    # seen again: appends only extend it and every test fails on it, until a put or delete
+    # replaces it. All such strings have the same future, so the cache keeps them as one state
+    # (`_DEAD`): the orders of appends nobody reads collapse into one configuration. Only where
+    # every operation is an equality test, a blind write or a string append (`dead_ok`).
+    dead_ok = grows and all(c.tests is not None or type(c.appends) is str for c in cops)
+    tested = sorted({v for c in cops if c.tests is not None for v in c.tests if type(v) is str}) if dead_ok else []
+    n_tested = len(tested)
+    dead_rep: list[Any] = []  # the first string the cache keeps as `_DEAD` (for `seen`)
     no_reset = m + 10
 
     check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
@@ -691,7 +703,7 @@ def _search_values(
             prefix=[code[e] for e in best_prefix],
             blocked=blocked,
             state=best_state,
-            seen=_values_seen(cops, blocked, cache) if valid is False and blocked is not None else [],
+            seen=_values_seen(cops, blocked, cache, dead_rep) if valid is False and blocked is not None else [],
             reason=reason,
         )
 
@@ -743,10 +755,17 @@ def _search_values(
                         e = nxt[e]
                         continue  # would strand operations that still need the current value
                 nb = bits | bit[c]
-                k = (nb | flag, ns) if restricts[c] else (nb, ns)
+                kns = ns
+                if dead_ok and type(ns) is str:
+                    t = bisect_left(tested, ns)
+                    if t == n_tested or not tested[t].startswith(ns):
+                        kns = _DEAD
+                        if not dead_rep:
+                            dead_rep.append(ns)
+                k = (nb | flag, kns) if restricts[c] else (nb, kns)
                 if k not in cache:
                     cache_add(k)
-                    if held_cap is not None and type(ns) is str:
+                    if held_cap is not None and kns is ns and type(ns) is str:
                         held += len(ns)
                         if held + len(cache) * BYTES_PER_CONFIGURATION > held_cap:
                             return outcome("unknown", _held_reason(memory_budget, len(cache), held))
@@ -867,8 +886,11 @@ def _states_seen(cops: list[CompiledOp], blocked: int, memo: list[set[int]], val
     return sorted(seen, key=repr)
 
 
-def _values_seen(cops: list[CompiledOp], blocked: int, cache: set[tuple[int, Any]]) -> list[Any]:
-    """`_states_seen` over `_search_values`'s memo of (bitset, state value)."""
+def _values_seen(
+    cops: list[CompiledOp], blocked: int, cache: set[tuple[int, Any]], dead_rep: list[Any] | None = None
+) -> list[Any]:
+    """`_states_seen` over `_search_values`'s memo of (bitset, state value); the strings cached as
+    `_DEAD` are shown by the first of them (`dead_rep`)."""
     call = cops[blocked].op.call_pos
     mask = 0
     for i, c in enumerate(cops):
@@ -876,4 +898,8 @@ def _values_seen(cops: list[CompiledOp], blocked: int, cache: set[tuple[int, Any
             mask |= 1 << i
     own = 1 << blocked
     seen = {s for b, s in cache if b & mask == mask and not b & own}
+    if _DEAD in seen:
+        seen.discard(_DEAD)
+        if dead_rep:
+            seen.add(dead_rep[0])
     return sorted(seen, key=repr)
