@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 # The defaults and bounds live with the check options (checker/api.py).
@@ -34,7 +35,7 @@ from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, 
 PARALLEL_MIN_OPS = 4000
 
 #: The parts a forked worker searches: set just before the pool forks, read by index in the worker.
-_JOBS: list[tuple[list[CompiledOp], Any, float | None, float | None, int | None, int | None]] = []
+_JOBS: list[tuple[Sequence[CompiledOp], Any, float | None, float | None, int | None, int | None]] = []
 
 
 def _max_configurations(memory_budget: int | None, n_ops: int) -> int | None:
@@ -48,7 +49,7 @@ def _check_number(name: str, value: Any, unit: str) -> None:
         raise ModelArgumentError(f"{name} must be a positive number of {unit} up to {MAX_SECONDS:g}, got {value!r}")
 
 
-def _search_one(job: tuple[list[CompiledOp], Any, float | None, float | None, int | None, int | None]) -> SearchOutcome:
+def _search_one(job: tuple[Sequence[CompiledOp], Any, float | None, float | None, int | None, int | None]) -> SearchOutcome:
     cops, init, budget, deadline, memory, max_conf = job
     return search(cops, init, time_budget=budget, deadline=deadline, memory_budget=memory, max_configurations=max_conf)
 
@@ -285,10 +286,10 @@ def check_events(
     # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
     ops = pair_records(events)
     parts = mdl.split_records(ops)
-    compiled: list[tuple[Any, list[Any], list[CompiledOp], int, Any]] = []
+    compiled: list[tuple[Any, list[Any], Sequence[CompiledOp], int, Any]] = []
     for part, part_items in parts.items():
         init_state = mdl.initial_state(part, init)
-        cops = mdl.compile_part(part_items, part, flags)
+        cops: Sequence[CompiledOp] = mdl.compile_part(part_items, part, flags)
         searched = drop_unobserved(cops)
         compiled.append((part, part_items, searched, len(cops) - len(searched), init_state))
 
@@ -363,7 +364,8 @@ def check_events(
             }
         )
         if outcome.valid is False:
-            anomalies.append(nonlinearizable_anomaly(mdl, part, cops, mdl.part_operations(part_ops, cops), outcome))
+            made = list(cops)  # (a `CompiledPart` makes its `CompiledOp`s now, for the explanation)
+            anomalies.append(nonlinearizable_anomaly(mdl, part, made, mdl.part_operations(part_ops, made), outcome))
         elif outcome.valid == "unknown":
             reason = outcome.reason
             if reason == "the overall time limit ran out":
