@@ -476,6 +476,11 @@ def _compile_register_cops(model: Model, recs: list[list[Any]], flags: Flags, *,
             c = _compile_register_op(Operation(*rec), flags, allow_cas=True)
             if c is not None:
                 add(c)
+        elif f == "append" and type(rec[R_VALUE]) is str:  # (KvModel.compile, without an Operation)
+            if status == "fail":
+                continue
+            suffix = rec[R_VALUE]
+            add(CompiledOp(rec, _append_step(suffix), status == "ok", False, _APPEND, (suffix,), appends=suffix))
         else:
             c = model.compile(Operation(*rec), None, flags)  # kv delete and append
             if c is not None:
