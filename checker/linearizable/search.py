@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -201,39 +200,50 @@ def _search(
             return None  # a step no write or equality test: `_search_values` searches this part
         call, ret, kinds, va, vb = arrays
     n = len(call)
-    # The per-operation arrays the search reads, each built in one C-level pass (a Python loop
-    # over the operations cost as much as the search itself on the corpus's small parts).
-    # States are small integers: init, then every value an operation tests or sets.
-    cas = [i for i, k in enumerate(kinds) if k == CAS]
-    values: list[Any] = list(dict.fromkeys(chain((init,), va, [vb[i] for i in cas])))
-    ids = dict(zip(values, range(len(values)), strict=True))
-    state = 0
-    kind = kinds + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
-    arg_a = list(map(ids.__getitem__, va))
-    arg_a.append(-1)
-    arg_b = [-1] * (n + 1)
-    readonly = [k == READ for k in kinds]
-    readonly.append(False)
-    blind = [k == WRITE for k in kind]
-    optional = [r is None for r in ret]
-    optional.append(True)
-    if RESTRICT_AFTER_OPTIONAL:
-        restricts = [r is None and k != READ for r, k in zip(ret, kinds, strict=True)]
-        restricts.append(False)
-    else:
-        restricts = [False] * (n + 1)
-    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
-    reader_of = [a if r is not None and k != WRITE else -1 for a, k, r in zip(arg_a, kinds, ret, strict=False)]
-    reader_of.append(-1)
-    writer_of = [a if k == WRITE else -1 for a, k in zip(arg_a, kind, strict=True)]
-    for i in cas:
-        arg_b[i] = writer_of[i] = ids[vb[i]]
-    remaining = n - ret.count(None)
+    # One pass over the operations builds the per-operation arrays the search reads (a pass each
+    # cost twice the search itself on small parts). States are small integers (`intern`),
+    # interned in the order init, then per operation its value(s). Entries are encoded as
+    # `pos * span + code + n` to sort plain ints.
+    intern = _Interner()
+    state = intern(init)
+    ids = intern.ids
+    values = intern.values
     span = 2 * n + 1
-    # Entries are encoded as `pos * span + code + n` to sort plain ints (code: i for a call, ~i
-    # for a return).
     keys = [c * span + i + n for i, c in enumerate(call)]
-    keys += [r * span + n - 1 - i for i, r in enumerate(ret) if r is not None]
+    add_key = keys.append
+    kind = kinds + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
+    arg_a = [-1] * (n + 1)
+    arg_b = [-1] * (n + 1)
+    readonly = [k == READ for k in kind]
+    readonly[n] = False
+    blind = [k == WRITE for k in kind]
+    optional = [True] * (n + 1)
+    restricts = [False] * (n + 1)
+    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
+    reader_of = [-1] * (n + 1)
+    writer_of = [-1] * (n + 1)
+    remaining = 0
+    for i in range(n):
+        k = kinds[i]
+        v = va[i]
+        sid = ids.get(v)
+        if sid is None:
+            sid = ids[v] = len(values)
+            values.append(v)
+        arg_a[i] = sid
+        r = ret[i]
+        if r is not None:
+            add_key(r * span + ~i + n)
+            optional[i] = False
+            remaining += 1
+            if k != WRITE:
+                reader_of[i] = sid
+        elif k != READ:
+            restricts[i] = RESTRICT_AFTER_OPTIONAL
+        if k == WRITE:
+            writer_of[i] = sid
+        elif k == CAS:
+            arg_b[i] = writer_of[i] = intern(vb[i])
     keys.sort()
     m = len(keys)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
@@ -268,12 +278,12 @@ def _search(
     code[otail] = n
     readers = [0] * len(values)
     writers = [0] * len(values)
-    for v, count in Counter(reader_of).items():
+    for v in reader_of:
         if v >= 0:
-            readers[v] = count
-    for v, count in Counter(writer_of).items():
+            readers[v] += 1
+    for v in writer_of:
         if v >= 0:
-            writers[v] = count
+            writers[v] += 1
     bit = [1 << i for i in range(n)]
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
     after_optional = False
