@@ -21,7 +21,9 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 # The defaults and bounds live with the check options (checker/api.py).
@@ -402,11 +404,12 @@ def check_events(
         valid = True
     slowest = max(per_part, key=lambda p: p["seconds"], default=None)
     op_counts: dict[str, dict[str, int]] = {}
-    for rec in ops:
-        counts = op_counts.get(rec[R_F])
+    # (counted in C: a Python loop over the operations was a tenth of checking the Knossos corpus)
+    for (f, status), count in Counter(map(itemgetter(R_F, R_STATUS), ops)).items():
+        counts = op_counts.get(f)
         if counts is None:
-            counts = op_counts[rec[R_F]] = {"ok": 0, "fail": 0, "info": 0}
-        counts[rec[R_STATUS]] += 1
+            counts = op_counts[f] = {"ok": 0, "fail": 0, "info": 0}
+        counts[status] = count
     stats = {
         "checker": "linearizable",
         "model": model,

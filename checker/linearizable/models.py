@@ -306,10 +306,13 @@ class CompiledPart(Sequence[CompiledOp]):
     the model's own compile makes of `recs` (made on first use: explanations, budgets).
     """
 
-    __slots__ = ("_cops", "_make", "call", "kind", "recs", "ret", "va", "vb")
+    __slots__ = ("_cops", "_make", "call", "kind", "recs", "ret", "uncertain_writes", "va", "vb")
 
     def __init__(self, recs: list[list[Any]], call: list[int], ret: list[int | None], kind: list[int],
-                 va: list[Any], vb: list[Any], make: Callable[[list[list[Any]]], list[CompiledOp]]) -> None:
+                 va: list[Any], vb: list[Any], make: Callable[[list[list[Any]]], list[CompiledOp]],
+                 uncertain_writes: bool = True) -> None:
+        #: False when no write of the part is uncertain (`drop_unobserved` has nothing to look at)
+        self.uncertain_writes = uncertain_writes
         self.recs = recs
         self.call = call
         self.ret = ret
@@ -339,7 +342,7 @@ class CompiledPart(Sequence[CompiledOp]):
         """The part with only the operations at the indices `keep` (in order)."""
         return CompiledPart([self.recs[i] for i in keep], [self.call[i] for i in keep], [self.ret[i] for i in keep],
                             [self.kind[i] for i in keep], [self.va[i] for i in keep], [self.vb[i] for i in keep],
-                            self._make)
+                            self._make, self.uncertain_writes)
 
 
 def _compile_register_records(
@@ -368,6 +371,7 @@ def _register_arrays(model: Model, recs: list[list[Any]], flags: Flags, *, kv: b
     va: list[Any] = []
     vb: list[Any] = []
     keep, add_call, add_ret, add_kind, add_a, add_b = kept.append, call.append, ret.append, kind.append, va.append, vb.append
+    uncertain = False  # whether any write is uncertain
     for rec in recs:
         f = rec[R_F]
         status = rec[R_STATUS]
@@ -392,6 +396,8 @@ def _register_arrays(model: Model, recs: list[list[Any]], flags: Flags, *, kv: b
             if not (value is None or type(value) is str or type(value) is int):
                 value = freeze(value)
             add_kind(K_WRITE)
+            if status != "ok":
+                uncertain = True
         elif f == "cas":
             pair = rec[R_VALUE]
             if not ((type(pair) is list or type(pair) is tuple) and len(pair) == 2):
@@ -413,6 +419,8 @@ def _register_arrays(model: Model, recs: list[list[Any]], flags: Flags, *, kv: b
                 continue
             value = None
             add_kind(K_WRITE)
+            if status != "ok":
+                uncertain = True
         else:
             return None  # append
         add_b(None)
@@ -424,7 +432,7 @@ def _register_arrays(model: Model, recs: list[list[Any]], flags: Flags, *, kv: b
     def make(part_recs: list[list[Any]]) -> list[CompiledOp]:
         return _compile_register_cops(model, part_recs, flags, kv=kv)
 
-    return CompiledPart(kept, call, ret, kind, va, vb, make)
+    return CompiledPart(kept, call, ret, kind, va, vb, make, uncertain)
 
 
 def _compile_register_cops(model: Model, recs: list[list[Any]], flags: Flags, *, kv: bool) -> list[CompiledOp]:

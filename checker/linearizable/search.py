@@ -491,9 +491,9 @@ def _arrays_of(
 
 def _drop_unobserved_writes(part: CompiledPart) -> CompiledPart:
     """`drop_unobserved` for a part of reads, writes and cas: only an uncertain write can go."""
-    kind, ret = part.kind, part.ret
-    if not any([k == WRITE and r is None for k, r in zip(kind, ret, strict=True)]):
+    if not part.uncertain_writes:
         return part
+    kind, ret = part.kind, part.ret
     va = part.va
     observed = {v for k, v in zip(kind, va, strict=True) if k != WRITE}
     return part.subset([i for i, k in enumerate(kind) if k != WRITE or ret[i] is not None or va[i] in observed])
