@@ -33,6 +33,12 @@ Porcupine implements it (github.com/anishathalye/porcupine, checker.go):
   append), the search counts, per value, the unplaced operations that must still see it and
   the unplaced ones that could still produce it, and never makes such a move.
 
+- With appends (kv), a string that is no prefix of any string an operation of the part tests
+  for can never be read again: appends only extend it and every test fails on it until a put
+  or delete replaces it. All such strings have the same future, so the value search caches
+  them as one state, and the orders of appends nobody reads before a put collapse into one
+  configuration per set of placed operations.
+
 The search is bounded by a deadline and a cap on cached configurations; running out gives
 `unknown` with how far it got, never a guess.
 """
