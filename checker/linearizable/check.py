@@ -21,9 +21,7 @@ import os
 import signal
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
-from operator import itemgetter
 from typing import Any
 
 # The defaults and bounds live with the check options (checker/api.py).
@@ -82,10 +80,15 @@ def _daemonic() -> bool:
     return bool(multiprocessing.current_process().daemon)
 
 
+def _check_workers(requested: int | None) -> None:
+    if requested is not None and (type(requested) is not int or requested < 1):
+        raise ModelArgumentError(f"workers must be a positive integer, got {requested!r}")
+
+
 def _workers(requested: int | None) -> int:
+    """How many processes search parts at once: `requested`, or the usable cores (looked up only
+    when a pool may be used: a system call per check of a small history adds up)."""
     if requested is not None:
-        if type(requested) is not int or requested < 1:
-            raise ModelArgumentError(f"workers must be a positive integer, got {requested!r}")
         return requested
     try:
         return len(os.sched_getaffinity(0))
@@ -282,7 +285,7 @@ def check_events(
     _check_number("time_limit", time_limit, "seconds")
     if memory_budget is not None and (type(memory_budget) is not int or not 0 < memory_budget <= MAX_MEMORY_BUDGET):
         raise ModelArgumentError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
-    n_workers = _workers(workers)
+    _check_workers(workers)
     deadline = None if time_limit is None else started + time_limit
     mdl = make_model(model)
     # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
@@ -305,7 +308,8 @@ def check_events(
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
     total_ops = sum(len(j[0]) for j in jobs)
     used_workers = 1
-    if n_workers > 1 and len(jobs) > 1 and total_ops >= parallel_min_ops and not _daemonic():
+    n_workers = _workers(workers) if len(jobs) > 1 and total_ops >= parallel_min_ops else 1
+    if n_workers > 1 and not _daemonic():
         _JOBS[:] = jobs
         try:
             if _run_parallel(order, min(n_workers, len(jobs)), outcomes, lost, deadline, all_parts, memory_budget):
@@ -404,12 +408,11 @@ def check_events(
         valid = True
     slowest = max(per_part, key=lambda p: p["seconds"], default=None)
     op_counts: dict[str, dict[str, int]] = {}
-    # (counted in C: a Python loop over the operations was a tenth of checking the Knossos corpus)
-    for (f, status), count in Counter(map(itemgetter(R_F, R_STATUS), ops)).items():
-        counts = op_counts.get(f)
+    for rec in ops:
+        counts = op_counts.get(rec[R_F])
         if counts is None:
-            counts = op_counts[f] = {"ok": 0, "fail": 0, "info": 0}
-        counts[status] = count
+            counts = op_counts[rec[R_F]] = {"ok": 0, "fail": 0, "info": 0}
+        counts[rec[R_STATUS]] += 1
     stats = {
         "checker": "linearizable",
         "model": model,

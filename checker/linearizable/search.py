@@ -108,6 +108,20 @@ class _Interner:
         return sid
 
 
+#: `1 << i` for the first operations of a part, made once (small parts are most parts); read only.
+_BITS: list[int] = []
+_BITS_KEPT = 4096
+
+
+def _bits(n: int) -> list[int]:
+    """A list whose item i is `1 << i`, for i < n (shared for small n: never write to it)."""
+    if n > _BITS_KEPT:
+        return [1 << i for i in range(n)]
+    if len(_BITS) < n:
+        _BITS.extend(1 << i for i in range(len(_BITS), n))
+    return _BITS
+
+
 def _rss_bytes() -> int | None:
     """This process's resident set size, or None where /proc is not available."""
     try:
@@ -290,7 +304,7 @@ def _search(
     for v in writer_of:
         if v >= 0:
             writers[v] += 1
-    bit = [1 << i for i in range(n)]
+    bit = _bits(n)
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
     after_optional = False
 
@@ -628,7 +642,7 @@ def _search_values(
         if writer_of[i] >= 0:
             writers[writer_of[i]] += 1
     id_of = value_id.get
-    bit = [1 << i for i in range(n)]
+    bit = _bits(n)
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
     after_optional = False
     remaining = sum(1 for c in cops if c.must)
