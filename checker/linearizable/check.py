@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 # The defaults and bounds live with the check options (checker/api.py).
@@ -34,7 +35,7 @@ from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, 
 PARALLEL_MIN_OPS = 4000
 
 #: The parts a forked worker searches: set just before the pool forks, read by index in the worker.
-_JOBS: list[tuple[list[CompiledOp], Any, float | None, float | None, int | None, int | None]] = []
+_JOBS: list[tuple[Sequence[CompiledOp], Any, float | None, float | None, int | None, int | None]] = []
 
 
 def _max_configurations(memory_budget: int | None, n_ops: int) -> int | None:
@@ -48,7 +49,7 @@ def _check_number(name: str, value: Any, unit: str) -> None:
         raise ModelArgumentError(f"{name} must be a positive number of {unit} up to {MAX_SECONDS:g}, got {value!r}")
 
 
-def _search_one(job: tuple[list[CompiledOp], Any, float | None, float | None, int | None, int | None]) -> SearchOutcome:
+def _search_one(job: tuple[Sequence[CompiledOp], Any, float | None, float | None, int | None, int | None]) -> SearchOutcome:
     cops, init, budget, deadline, memory, max_conf = job
     return search(cops, init, time_budget=budget, deadline=deadline, memory_budget=memory, max_configurations=max_conf)
 
@@ -79,10 +80,15 @@ def _daemonic() -> bool:
     return bool(multiprocessing.current_process().daemon)
 
 
+def _check_workers(requested: int | None) -> None:
+    if requested is not None and (type(requested) is not int or requested < 1):
+        raise ModelArgumentError(f"workers must be a positive integer, got {requested!r}")
+
+
 def _workers(requested: int | None) -> int:
+    """How many processes search parts at once: `requested`, or the usable cores (looked up only
+    when a pool may be used: a system call per check of a small history adds up)."""
     if requested is not None:
-        if type(requested) is not int or requested < 1:
-            raise ModelArgumentError(f"workers must be a positive integer, got {requested!r}")
         return requested
     try:
         return len(os.sched_getaffinity(0))
@@ -279,16 +285,16 @@ def check_events(
     _check_number("time_limit", time_limit, "seconds")
     if memory_budget is not None and (type(memory_budget) is not int or not 0 < memory_budget <= MAX_MEMORY_BUDGET):
         raise ModelArgumentError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
-    n_workers = _workers(workers)
+    _check_workers(workers)
     deadline = None if time_limit is None else started + time_limit
     mdl = make_model(model)
     # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
     ops = pair_records(events)
     parts = mdl.split_records(ops)
-    compiled: list[tuple[Any, list[Any], list[CompiledOp], int, Any]] = []
+    compiled: list[tuple[Any, list[Any], Sequence[CompiledOp], int, Any]] = []
     for part, part_items in parts.items():
         init_state = mdl.initial_state(part, init)
-        cops = mdl.compile_part(part_items, part, flags)
+        cops: Sequence[CompiledOp] = mdl.compile_part(part_items, part, flags)
         searched = drop_unobserved(cops)
         compiled.append((part, part_items, searched, len(cops) - len(searched), init_state))
 
@@ -302,7 +308,8 @@ def check_events(
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
     total_ops = sum(len(j[0]) for j in jobs)
     used_workers = 1
-    if n_workers > 1 and len(jobs) > 1 and total_ops >= parallel_min_ops and not _daemonic():
+    n_workers = _workers(workers) if len(jobs) > 1 and total_ops >= parallel_min_ops else 1
+    if n_workers > 1 and not _daemonic():
         _JOBS[:] = jobs
         try:
             if _run_parallel(order, min(n_workers, len(jobs)), outcomes, lost, deadline, all_parts, memory_budget):
@@ -363,7 +370,8 @@ def check_events(
             }
         )
         if outcome.valid is False:
-            anomalies.append(nonlinearizable_anomaly(mdl, part, cops, mdl.part_operations(part_ops, cops), outcome))
+            made = list(cops)  # (a `CompiledPart` makes its `CompiledOp`s now, for the explanation)
+            anomalies.append(nonlinearizable_anomaly(mdl, part, made, mdl.part_operations(part_ops, made), outcome))
         elif outcome.valid == "unknown":
             reason = outcome.reason
             if reason == "the overall time limit ran out":

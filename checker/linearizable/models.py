@@ -17,7 +17,7 @@ linearizable exactly when each part is, so a per-key history is searched key by 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -26,6 +26,7 @@ from checker.linearizable.operations import (
     R_CALL_POS,
     R_F,
     R_KEY,
+    R_RET_POS,
     R_STATUS,
     R_VALUE,
     Operation,
@@ -217,7 +218,7 @@ class Model:
         """
         return self.split([Operation(*rec) for rec in recs])
 
-    def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp]:
+    def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp] | CompiledPart:
         """Compile one part's items (from `split_records`), dropping those that constrain nothing."""
         compile_op = self.compile
         return [c for c in (compile_op(op, part, flags) for op in items) if c is not None]
@@ -284,14 +285,157 @@ class _RecordModel(Model):
         made = {c.op.call_pos: c.op for c in cops}
         return [made.get(rec[R_CALL_POS]) or Operation(*rec) for rec in items]
 
-    def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp]:
+    def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp] | CompiledPart:
         return _compile_register_records(self, items, flags, kv=False)
 
 
 _record_key = itemgetter(R_KEY)
 
 
-def _compile_register_records(model: Model, recs: list[list[Any]], flags: Flags, *, kv: bool) -> list[CompiledOp]:
+#: How a `CompiledPart` operation acts on the state: tests equality with `va` (a read or get),
+#: sets `va` whatever the state (write, put, delete), or tests `va` and sets `vb` (cas).
+K_READ, K_WRITE, K_CAS = 0, 1, 2
+
+
+class CompiledPart(Sequence[CompiledOp]):
+    """A part of reads, writes and cas compiled straight into the arrays the search reads.
+
+    The search of such a part needs no `CompiledOp` per operation: `call[i]`/`ret[i]` are the
+    operation's positions (`ret[i]` None when it may take effect late or never), `kind[i]` one of
+    K_READ/K_WRITE/K_CAS and `va[i]`/`vb[i]` its values. As a sequence it is the `CompiledOp`s
+    the model's own compile makes of `recs` (made on first use: explanations, budgets).
+    """
+
+    __slots__ = ("_cops", "_make", "call", "kind", "recs", "ret", "uncertain_writes", "va", "vb")
+
+    def __init__(self, recs: list[list[Any]], call: list[int], ret: list[int | None], kind: list[int],
+                 va: list[Any], vb: list[Any], make: Callable[[list[list[Any]]], list[CompiledOp]],
+                 uncertain_writes: bool = True) -> None:
+        #: False when no write of the part is uncertain (`drop_unobserved` has nothing to look at)
+        self.uncertain_writes = uncertain_writes
+        self.recs = recs
+        self.call = call
+        self.ret = ret
+        self.kind = kind
+        self.va = va
+        self.vb = vb
+        self._make = make
+        self._cops: list[CompiledOp] | None = None
+
+    def __len__(self) -> int:
+        return len(self.call)
+
+    @property
+    def cops(self) -> list[CompiledOp]:
+        """The `CompiledOp`s of the part, one per operation, in the same order."""
+        if self._cops is None:
+            self._cops = self._make(self.recs)
+        return self._cops
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.cops[i]
+
+    def __iter__(self) -> Iterator[CompiledOp]:
+        return iter(self.cops)
+
+    def subset(self, keep: list[int]) -> CompiledPart:
+        """The part with only the operations at the indices `keep` (in order)."""
+        return CompiledPart([self.recs[i] for i in keep], [self.call[i] for i in keep], [self.ret[i] for i in keep],
+                            [self.kind[i] for i in keep], [self.va[i] for i in keep], [self.vb[i] for i in keep],
+                            self._make, self.uncertain_writes)
+
+
+def _compile_register_records(
+    model: Model, recs: list[list[Any]], flags: Flags, *, kv: bool
+) -> list[CompiledOp] | CompiledPart:
+    """The register family's compile of a part: straight into a `CompiledPart` when every operation
+    is a read, write, delete or cas (`_register_arrays`), else `CompiledOp`s."""
+    part = _register_arrays(model, recs, flags, kv=kv)
+    if part is not None:
+        return part
+    return _compile_register_cops(model, recs, flags, kv=kv)
+
+
+def _register_arrays(model: Model, recs: list[list[Any]], flags: Flags, *, kv: bool) -> CompiledPart | None:
+    """`_compile_register_cops` into arrays (the same operations, values and order), or None for a
+    part with any other operation (append, an observed failed cas) or an error to report, which
+    `_compile_register_cops` then compiles or reports."""
+    functions = model.functions
+    aliases: dict[str, str] = KvModel.aliases if kv else {}
+    null_any = flags.null_read == "any"
+    fail_skips = flags.fail_cas == "not-applied"
+    kept: list[list[Any]] = []
+    call: list[int] = []
+    ret: list[int | None] = []
+    kind: list[int] = []
+    va: list[Any] = []
+    vb: list[Any] = []
+    keep, add_call, add_ret, add_kind, add_a, add_b = kept.append, call.append, ret.append, kind.append, va.append, vb.append
+    uncertain = False  # whether any write is uncertain
+    for rec in recs:
+        f = rec[R_F]
+        status = rec[R_STATUS]
+        if f not in functions:
+            f = aliases.get(f)
+            if f is None:
+                return None  # not an operation of the model: the error is reported by the other path
+        if f == "read" or f == "get":
+            if status != "ok":
+                continue
+            value = rec[R_VALUE]
+            if value is None:
+                if null_any:
+                    continue
+            elif type(value) is not str and type(value) is not int:
+                value = freeze(value)
+            add_kind(K_READ)
+        elif f == "write" or f == "put":
+            if status == "fail":
+                continue
+            value = rec[R_VALUE]
+            if not (value is None or type(value) is str or type(value) is int):
+                value = freeze(value)
+            add_kind(K_WRITE)
+            if status != "ok":
+                uncertain = True
+        elif f == "cas":
+            pair = rec[R_VALUE]
+            if not ((type(pair) is list or type(pair) is tuple) and len(pair) == 2):
+                return None  # malformed: the other path names the event
+            if status == "fail":
+                if fail_skips:
+                    continue
+                return None  # an observed failed cas tests an inequality: not an array operation
+            value = freeze(pair[0])
+            add_kind(K_CAS)
+            add_b(freeze(pair[1]))
+            keep(rec)
+            add_call(rec[R_CALL_POS])
+            add_ret(rec[R_RET_POS])
+            add_a(value)
+            continue
+        elif f == "delete":
+            if status == "fail":
+                continue
+            value = None
+            add_kind(K_WRITE)
+            if status != "ok":
+                uncertain = True
+        else:
+            return None  # append
+        add_b(None)
+        keep(rec)
+        add_call(rec[R_CALL_POS])
+        add_ret(rec[R_RET_POS])  # None unless ok: a failed one was skipped above
+        add_a(value)
+
+    def make(part_recs: list[list[Any]]) -> list[CompiledOp]:
+        return _compile_register_cops(model, part_recs, flags, kv=kv)
+
+    return CompiledPart(kept, call, ret, kind, va, vb, make, uncertain)
+
+
+def _compile_register_cops(model: Model, recs: list[list[Any]], flags: Flags, *, kv: bool) -> list[CompiledOp]:
     """`_compile_register_op` (or `KvModel.compile`) over a part's records, in one loop.
 
     Same checks in the same order and the same `CompiledOp`s; an `Operation` is made only when one
@@ -340,6 +484,11 @@ def _compile_register_records(model: Model, recs: list[list[Any]], flags: Flags,
             c = _compile_register_op(Operation(*rec), flags, allow_cas=True)
             if c is not None:
                 add(c)
+        elif f == "append" and type(rec[R_VALUE]) is str:  # (KvModel.compile, without an Operation)
+            if status == "fail":
+                continue
+            suffix = rec[R_VALUE]
+            add(CompiledOp(rec, _append_step(suffix), status == "ok", False, _APPEND, (suffix,), appends=suffix))
         else:
             c = model.compile(Operation(*rec), None, flags)  # kv delete and append
             if c is not None:
@@ -435,7 +584,7 @@ class KvModel(_RecordModel):
             raise _no_key(Operation(*next(rec for rec in recs if rec[R_KEY] is None)))
         return super().split_records(recs)
 
-    def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp]:
+    def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp] | CompiledPart:
         return _compile_register_records(self, items, flags, kv=True)
 
     def initial_state(self, part: Any, init: Any) -> Any:

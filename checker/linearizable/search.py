@@ -33,6 +33,12 @@ Porcupine implements it (github.com/anishathalye/porcupine, checker.go):
   append), the search counts, per value, the unplaced operations that must still see it and
   the unplaced ones that could still produce it, and never makes such a move.
 
+- With appends (kv), a string that is no prefix of any string an operation of the part tests
+  for can never be read again: appends only extend it and every test fails on it until a put
+  or delete replaces it. All such strings have the same future, so the value search caches
+  them as one state, and the orders of appends nobody reads before a put collapse into one
+  configuration per set of placed operations.
+
 The search is bounded by a deadline and a cap on cached configurations; running out gives
 `unknown` with how far it got, never a guess.
 """
@@ -40,11 +46,13 @@ The search is bounded by a deadline and a cap on cached configurations; running 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-from checker.linearizable.models import BAD, CompiledOp
+from checker.linearizable.models import BAD, K_CAS, K_READ, K_WRITE, CompiledOp, CompiledPart
 from checker.linearizable.operations import R_CALL_POS, R_RET_POS
 
 #: Rough bytes one cached configuration costs (set slot, the bitset int); the per-op part is the
@@ -52,6 +60,8 @@ from checker.linearizable.operations import R_CALL_POS, R_RET_POS
 BYTES_PER_CONFIGURATION = 100
 #: Whether an uncertain state change may not be followed directly by a blind write (see above).
 RESTRICT_AFTER_OPTIONAL = True
+#: The state `_search_values` caches for every string no operation of the part can see again.
+_DEAD: Any = object()
 
 
 @dataclass(slots=True)
@@ -76,10 +86,9 @@ class SearchOutcome:
     reason: str = ""
 
 
-# How the search applies an operation to a state id (set up in `_search`): READ tests equality with one
-# value, WRITE sets one regardless of the state, CAS tests one and sets another; GENERIC calls the
-# model's step on the state's value, through a per-operation cache of state id -> state id.
-READ, WRITE, CAS, GENERIC = 0, 1, 2, 3
+# How the search applies an operation to a state id (`_search`): READ tests equality with one value,
+# WRITE sets one regardless of the state, CAS tests one and sets another (a `CompiledPart`'s kinds).
+READ, WRITE, CAS = K_READ, K_WRITE, K_CAS
 
 
 class _Interner:
@@ -97,6 +106,20 @@ class _Interner:
             sid = self.ids[value] = len(self.values)
             self.values.append(value)
         return sid
+
+
+#: `1 << i` for the first operations of a part, made once (small parts are most parts); read only.
+_BITS: list[int] = []
+_BITS_KEPT = 4096
+
+
+def _bits(n: int) -> list[int]:
+    """A list whose item i is `1 << i`, for i < n (shared for small n: never write to it)."""
+    if n > _BITS_KEPT:
+        return [1 << i for i in range(n)]
+    if len(_BITS) < n:
+        _BITS.extend(1 << i for i in range(len(_BITS), n))
+    return _BITS
 
 
 def _rss_bytes() -> int | None:
@@ -138,7 +161,7 @@ def _size_text(n: int) -> str:
 
 
 def search(
-    cops: list[CompiledOp],
+    cops: Sequence[CompiledOp],
     init: Any,
     *,
     time_budget: float | None = None,
@@ -178,7 +201,7 @@ def search(
 
 
 def _search(
-    cops: list[CompiledOp],
+    cops: Sequence[CompiledOp],
     init: Any,
     started: float,
     deadline: float | None,
@@ -189,98 +212,58 @@ def _search(
 ) -> SearchOutcome | None:
     """The search over interned states; None, before searching, for a part with an operation whose
     step is neither a blind write nor one equality test (`_search_values` searches those)."""
-    n = len(cops)
-    # One pass over the operations builds every per-operation array (a pass each cost twice the
-    # search itself on small parts). States are small integers (`intern`), interned in the
-    # order init, then per operation its value(s); the model's values are only touched by
-    # GENERIC steps. Entries are encoded as `pos * span + code + n` to sort plain ints.
+    if type(cops) is CompiledPart:  # compiled straight into arrays (register-like models)
+        call, ret, kinds, va, vb = cops.call, cops.ret, cops.kind, cops.va, cops.vb
+    else:
+        arrays = _arrays_of(cops)
+        if arrays is None:
+            return None  # a step no write or equality test: `_search_values` searches this part
+        call, ret, kinds, va, vb = arrays
+    n = len(call)
+    # One pass over the operations builds the per-operation arrays the search reads (a pass each
+    # cost twice the search itself on small parts). States are small integers (`intern`),
+    # interned in the order init, then per operation its value(s). Entries are encoded as
+    # `pos * span + code + n` to sort plain ints.
     intern = _Interner()
     state = intern(init)
     ids = intern.ids
     values = intern.values
     span = 2 * n + 1
-    keys: list[int] = []
+    keys = [c * span + i + n for i, c in enumerate(call)]
     add_key = keys.append
-    kind = [GENERIC] * n + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
+    kind = kinds + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
     arg_a = [-1] * (n + 1)
     arg_b = [-1] * (n + 1)
-    steps: list[Any] = [None] * (n + 1)
-    trans: list[dict[int, int] | None] = [None] * (n + 1)
-    readonly = [False] * (n + 1)
+    readonly = [k == READ for k in kind]
+    readonly[n] = False
+    blind = [k == WRITE for k in kind]
     optional = [True] * (n + 1)
-    blind = [False] * (n + 1)
     restricts = [False] * (n + 1)
+    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
     reader_of = [-1] * (n + 1)
     writer_of = [-1] * (n + 1)
-    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
-    prune = True
     remaining = 0
-    late: list[int] = []  # operations whose reader/writer value `prune` interns after the loop
-    for i, cop in enumerate(cops):
-        src = cop.source
-        if type(src) is list:  # the record, not yet an `Operation` (see `CompiledOp.op`)
-            call_pos, ret_pos = src[R_CALL_POS], src[R_RET_POS]
-        else:
-            call_pos, ret_pos = src.call_pos, src.ret_pos  # type: ignore[union-attr]
-        must = cop.must
-        ro = cop.readonly
-        produces = cop.produces
-        add_key(call_pos * span + i + n)
-        if must:
-            assert ret_pos is not None
-            add_key(ret_pos * span + ~i + n)
+    for i in range(n):
+        k = kinds[i]
+        v = va[i]
+        sid = ids.get(v)
+        if sid is None:
+            sid = ids[v] = len(values)
+            values.append(v)
+        arg_a[i] = sid
+        r = ret[i]
+        if r is not None:
+            add_key(r * span + ~i + n)
             optional[i] = False
             remaining += 1
-        elif not ro:
-            restricts[i] = RESTRICT_AFTER_OPTIONAL
-        readonly[i] = ro
-        blind[i] = cop.blind
-        if not (ro or produces):
-            prune = False
-        tests = cop.tests
-        if cop.blind and produces:
-            sid = ids.get(cop.sets)
-            if sid is None:
-                sid = ids[cop.sets] = len(values)
-                values.append(cop.sets)
-            kind[i] = WRITE
-            arg_a[i] = sid
-            if must and tests is not None and len(tests) == 1:
-                late.append(i)
-            elif not ro:
-                writer_of[i] = sid
-        elif tests is not None and len(tests) == 1 and (ro or produces):
-            if not ro:
-                kind[i] = CAS
-                arg_b[i] = writer_of[i] = intern(cop.sets)
-            else:
-                kind[i] = READ
-            v = tests[0]
-            sid = ids.get(v)
-            if sid is None:
-                sid = ids[v] = len(values)
-                values.append(v)
-            arg_a[i] = sid
-            if must:
+            if k != WRITE:
                 reader_of[i] = sid
-        elif tests is None or len(tests) != 1:
-            return None  # a step no write or equality test: `_search_values` searches this part
-        else:
-            steps[i] = cop.step
-            trans[i] = {}
-            late.append(i)
-    if prune:
-        for i in late:
-            # (no model makes these today: a state change or test of a fixed value that is
-            # neither a blind write nor one equality test, or a blind write that tests)
-            cop = cops[i]
-            if cop.must and cop.tests is not None and len(cop.tests) == 1:
-                reader_of[i] = intern(cop.tests[0])
-            if cop.produces and not cop.readonly:
-                writer_of[i] = intern(cop.sets)
-    else:
-        reader_of = [-1] * (n + 1)
-        writer_of = [-1] * (n + 1)
+        elif k != READ:
+            restricts[i] = RESTRICT_AFTER_OPTIONAL
+        if k == WRITE:
+            writer_of[i] = sid
+        elif k == CAS:
+            arg_b[i] = writer_of[i] = intern(vb[i])
     keys.sort()
     m = len(keys)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
@@ -321,8 +304,7 @@ def _search(
     for v in writer_of:
         if v >= 0:
             writers[v] += 1
-    n_prune = len(values)  # state ids below this have counts (GENERIC steps may add more)
-    bit = [1 << i for i in range(n)]
+    bit = _bits(n)
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
     after_optional = False
 
@@ -358,7 +340,7 @@ def _search(
             prefix=[code[e] for e in best_prefix],
             blocked=blocked,
             state=values[best_state],
-            seen=_states_seen(cops, blocked, memo, values) if valid is False and blocked is not None else [],
+            seen=_states_seen(call, ret, blocked, memo, values) if valid is False and blocked is not None else [],
             reason=reason,
         )
 
@@ -382,27 +364,12 @@ def _search(
                     ns = state
                 elif k == WRITE:
                     ns = arg_a[c]
-                elif k == CAS:
+                else:  # CAS
                     if state != arg_a[c]:
                         e = nxt[e]
                         continue
                     ns = arg_b[c]
-                else:
-                    tr = trans[c]
-                    ns = tr.get(state, -2)  # type: ignore[union-attr]
-                    if ns == -2:
-                        v = steps[c](values[state])
-                        if v is BAD:
-                            ns = -1
-                        else:
-                            ns = intern(v)
-                            if ns == len(memo):
-                                memo.append(set())
-                        tr[state] = ns  # type: ignore[index]
-                    if ns < 0:
-                        e = nxt[e]
-                        continue
-                if prune and ns != state and writer_of[c] >= 0 and state < n_prune:
+                if ns != state and writer_of[c] >= 0:
                     # (c itself may be one of the readers: a cas consuming the value it tests)
                     if readers[state] > (reader_of[c] == state) and not writers[state]:
                         e = nxt[e]
@@ -419,13 +386,12 @@ def _search(
                     bits = nb
                     state = ns
                     after_optional = restricts[c]
-                    if prune:
-                        v = reader_of[c]
-                        if v >= 0:
-                            readers[v] -= 1
-                        v = writer_of[c]
-                        if v >= 0:
-                            writers[v] -= 1
+                    v = reader_of[c]
+                    if v >= 0:
+                        readers[v] -= 1
+                    v = writer_of[c]
+                    if v >= 0:
+                        writers[v] -= 1
                     p = prv[e]
                     q = nxt[e]
                     nxt[p] = q
@@ -481,13 +447,12 @@ def _search(
             limit = pop_l()
             c = code[e]
             bits ^= bit[c]
-            if prune:
-                v = reader_of[c]
-                if v >= 0:
-                    readers[v] += 1
-                v = writer_of[c]
-                if v >= 0:
-                    writers[v] += 1
+            v = reader_of[c]
+            if v >= 0:
+                readers[v] += 1
+            v = writer_of[c]
+            if v >= 0:
+                writers[v] += 1
             r = ret_entry[c]
             if r:
                 p = prv[r]
@@ -505,7 +470,56 @@ def _search(
         e = nxt[e]
 
 
-def drop_unobserved(cops: list[CompiledOp]) -> list[CompiledOp]:
+def _arrays_of(
+    cops: Sequence[CompiledOp],
+) -> tuple[list[int], list[int | None], list[int], list[Any], list[Any]] | None:
+    """A `CompiledPart`'s arrays (call, ret, kind, va, vb) for a list of `CompiledOp`s, or None
+    when one of them is no read (one equality test), blind write or cas."""
+    call: list[int] = []
+    ret: list[int | None] = []
+    kind: list[int] = []
+    va: list[Any] = []
+    vb: list[Any] = []
+    for cop in cops:
+        src = cop.source
+        if type(src) is list:  # the record, not yet an `Operation` (see `CompiledOp.op`)
+            call_pos, ret_pos = src[R_CALL_POS], src[R_RET_POS]
+        else:
+            call_pos, ret_pos = src.call_pos, src.ret_pos  # type: ignore[union-attr]
+        tests = cop.tests
+        one_test = tests is not None and len(tests) == 1
+        if cop.blind and cop.produces and not cop.readonly and not (cop.must and one_test):
+            kind.append(WRITE)
+            va.append(cop.sets)
+            vb.append(None)
+        elif one_test and cop.readonly:
+            kind.append(READ)
+            va.append(tests[0])  # type: ignore[index]
+            vb.append(None)
+        elif one_test and cop.produces:
+            kind.append(CAS)
+            va.append(tests[0])  # type: ignore[index]
+            vb.append(cop.sets)
+        else:
+            return None
+        if cop.must:
+            assert ret_pos is not None
+        call.append(call_pos)
+        ret.append(ret_pos if cop.must else None)
+    return call, ret, kind, va, vb
+
+
+def _drop_unobserved_writes(part: CompiledPart) -> CompiledPart:
+    """`drop_unobserved` for a part of reads, writes and cas: only an uncertain write can go."""
+    if not part.uncertain_writes:
+        return part
+    kind, ret = part.kind, part.ret
+    va = part.va
+    observed = {v for k, v in zip(kind, va, strict=True) if k != WRITE}
+    return part.subset([i for i, k in enumerate(kind) if k != WRITE or ret[i] is not None or va[i] in observed])
+
+
+def drop_unobserved(cops: Sequence[CompiledOp]) -> Sequence[CompiledOp]:
     """Drop uncertain writes whose effect no operation of the part could ever have seen.
 
     - An uncertain blind write whose value nothing tests for, when every operation's dependence
@@ -519,6 +533,8 @@ def drop_unobserved(cops: list[CompiledOp]) -> list[CompiledOp]:
       append doubles the configurations the search must refute a violation in.
     Otherwise the list is returned as is.
     """
+    if type(cops) is CompiledPart:
+        return _drop_unobserved_writes(cops)
     all_tests = [c.tests for c in cops]
     if None not in all_tests:
         # Every operation is an equality test or a blind write (registers, kv without append):
@@ -548,7 +564,7 @@ def drop_unobserved(cops: list[CompiledOp]) -> list[CompiledOp]:
 
 
 def _search_values(
-    cops: list[CompiledOp],
+    cops: Sequence[CompiledOp],
     init: Any,
     started: float,
     deadline: float | None,
@@ -563,10 +579,15 @@ def _search_values(
     n = len(cops)
     entries: list[tuple[int, int]] = []
     for i, cop in enumerate(cops):
-        entries.append((cop.op.call_pos, i))
+        src = cop.source
+        if type(src) is list:  # the record, not yet an `Operation` (see `CompiledOp.op`)
+            call_pos, ret_pos = src[R_CALL_POS], src[R_RET_POS]
+        else:
+            call_pos, ret_pos = src.call_pos, src.ret_pos  # type: ignore[union-attr]
+        entries.append((call_pos, i))
         if cop.must:
-            assert cop.op.ret_pos is not None
-            entries.append((cop.op.ret_pos, ~i))
+            assert ret_pos is not None
+            entries.append((ret_pos, ~i))
     entries.sort()
     m = len(entries)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
@@ -621,7 +642,7 @@ def _search_values(
         if writer_of[i] >= 0:
             writers[writer_of[i]] += 1
     id_of = value_id.get
-    bit = [1 << i for i in range(n)]
+    bit = _bits(n)
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
     after_optional = False
     remaining = sum(1 for c in cops if c.must)
@@ -654,6 +675,15 @@ def _search_values(
             rank[i] = k_i
     n_resets = len(resets)
     first_reset = 0  # resets[first_reset] is the unplaced reset invoked first
+    # A string that is no prefix of any string an operation of the part tests for can never be
+    # seen again: appends only extend it and every test fails on it, until a put or delete
+    # replaces it. All such strings have the same future, so the cache keeps them as one state
+    # (`_DEAD`): the orders of appends nobody reads collapse into one configuration. Only where
+    # every operation is an equality test, a blind write or a string append (`dead_ok`).
+    dead_ok = grows and all(c.tests is not None or type(c.appends) is str for c in cops)
+    tested = sorted({v for c in cops if c.tests is not None for v in c.tests if type(v) is str}) if dead_ok else []
+    n_tested = len(tested)
+    dead_rep: list[Any] = []  # the first string the cache keeps as `_DEAD` (for `seen`)
     no_reset = m + 10
 
     check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
@@ -691,7 +721,7 @@ def _search_values(
             prefix=[code[e] for e in best_prefix],
             blocked=blocked,
             state=best_state,
-            seen=_values_seen(cops, blocked, cache) if valid is False and blocked is not None else [],
+            seen=_values_seen(cops, blocked, cache, dead_rep) if valid is False and blocked is not None else [],
             reason=reason,
         )
 
@@ -743,10 +773,17 @@ def _search_values(
                         e = nxt[e]
                         continue  # would strand operations that still need the current value
                 nb = bits | bit[c]
-                k = (nb | flag, ns) if restricts[c] else (nb, ns)
+                kns = ns
+                if dead_ok and type(ns) is str:
+                    t = bisect_left(tested, ns)
+                    if t == n_tested or not tested[t].startswith(ns):
+                        kns = _DEAD
+                        if not dead_rep:
+                            dead_rep.append(ns)
+                k = (nb | flag, kns) if restricts[c] else (nb, kns)
                 if k not in cache:
                     cache_add(k)
-                    if held_cap is not None and type(ns) is str:
+                    if held_cap is not None and kns is ns and type(ns) is str:
                         held += len(ns)
                         if held + len(cache) * BYTES_PER_CONFIGURATION > held_cap:
                             return outcome("unknown", _held_reason(memory_budget, len(cache), held))
@@ -851,24 +888,29 @@ def _search_values(
         e = nxt[e]
 
 
-def _states_seen(cops: list[CompiledOp], blocked: int, memo: list[set[int]], values: list[Any]) -> list[Any]:
+def _states_seen(
+    calls: list[int], rets: list[int | None], blocked: int, memo: list[set[int]], values: list[Any]
+) -> list[Any]:
     """The states in which `blocked` was a candidate, over the explored configurations.
 
     `blocked` is a candidate in a configuration when every operation that must complete before
     it was invoked is placed and it is not.
     """
-    call = cops[blocked].op.call_pos
+    call = calls[blocked]
     mask = 0
-    for i, c in enumerate(cops):
-        if c.must and c.op.ret_pos is not None and c.op.ret_pos < call:
+    for i, r in enumerate(rets):
+        if r is not None and r < call:
             mask |= 1 << i
     own = 1 << blocked
     seen = [values[sid] for sid, bitsets in enumerate(memo) if any(b & mask == mask and not b & own for b in bitsets)]
     return sorted(seen, key=repr)
 
 
-def _values_seen(cops: list[CompiledOp], blocked: int, cache: set[tuple[int, Any]]) -> list[Any]:
-    """`_states_seen` over `_search_values`'s memo of (bitset, state value)."""
+def _values_seen(
+    cops: Sequence[CompiledOp], blocked: int, cache: set[tuple[int, Any]], dead_rep: list[Any] | None = None
+) -> list[Any]:
+    """`_states_seen` over `_search_values`'s memo of (bitset, state value); the strings cached as
+    `_DEAD` are shown by the first of them (`dead_rep`)."""
     call = cops[blocked].op.call_pos
     mask = 0
     for i, c in enumerate(cops):
@@ -876,4 +918,8 @@ def _values_seen(cops: list[CompiledOp], blocked: int, cache: set[tuple[int, Any
             mask |= 1 << i
     own = 1 << blocked
     seen = {s for b, s in cache if b & mask == mask and not b & own}
+    if _DEAD in seen:
+        seen.discard(_DEAD)
+        if dead_rep:
+            seen.add(dead_rep[0])
     return sorted(seen, key=repr)

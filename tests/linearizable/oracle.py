@@ -40,6 +40,10 @@ def _apply(op: dict[str, Any], state: Any, null_absent: bool) -> tuple[bool, Any
         return True, op["value"]
     if op["f"] == "delete":
         return True, None
+    if op["f"] == "append":
+        if state is None:
+            return True, op["value"]
+        return type(state) is type(op["value"]), (state + op["value"] if type(state) is type(op["value"]) else state)
     expected, new = op["value"]
     return (state == expected), new
 
@@ -47,7 +51,7 @@ def _apply(op: dict[str, Any], state: Any, null_absent: bool) -> tuple[bool, Any
 def brute_force_linearizable(history: list[dict[str, Any]], init: Any = 0, null_absent: bool = False) -> bool:
     """True when some real-time-respecting order of the history's operations is legal for a cas register.
 
-    Also reads kv histories of one key (get/put/delete); `null_absent` makes a null read mean null.
+    Also reads kv histories of one key (get/put/delete/append); `null_absent` makes a null read mean null.
     """
     ops = _ops(history)
 

@@ -149,3 +149,23 @@ def test_search_agrees_with_brute_force_on_small_kv_histories_with_unique_values
     h = _random_kv_history(rng, rng.randrange(1, 9), rng.randrange(1, 5))
     expected = brute_force_linearizable(h, init=None, null_absent=True)
     assert check_events(h, "kv", null_read="absent")["valid"] is expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32))
+def test_compiled_arrays_search_like_the_compiled_operations(seed):
+    """A register part compiled straight into arrays is searched exactly as its CompiledOps are."""
+    from checker.linearizable.models import CompiledPart, Flags, make_model
+    from checker.linearizable.operations import pair_records
+    from checker.linearizable.search import search
+
+    rng = random.Random(seed)
+    h = _random_concurrent_history(rng, rng.randrange(1, 12), rng.randrange(1, 5))
+    model = make_model("cas-register")
+    for part, items in model.split_records(pair_records(h)).items():
+        arrays = model.compile_part(items, part, Flags())
+        assert type(arrays) is CompiledPart
+        by_arrays, by_ops = search(arrays, 0), search(list(arrays), 0)
+        assert (by_arrays.valid, by_arrays.configurations, by_arrays.prefix) == (
+            by_ops.valid, by_ops.configurations, by_ops.prefix)
+        assert by_arrays.seen == by_ops.seen
