@@ -96,6 +96,13 @@ def _this_worker() -> str:
         return "a worker"
 
 
+def _import_failure(e: BaseException) -> bool:
+    """Whether a worker failed to import this project's module (Dask may hand it back as a bare Exception's text)."""
+    text = f"{type(e).__name__}: {e}"
+    return (isinstance(e, ImportError) or "ModuleNotFoundError" in text or "ImportError" in text) and any(
+        name in text for name in ("runner", "minikeydb", "nemesis", "checker", "harness"))
+
+
 def _mismatch_text(worker: str, theirs: str, ours: str) -> str:
     return (f"the worker {worker} runs different MinikeyDB code (source fingerprint {theirs[:12]}) from this "
             f"explore ({ours[:12]}): check out the same commit on every machine, pip install -e '.[cluster]' "
@@ -140,9 +147,10 @@ class ClusterExecutor:
         """Every worker imports this project at the same code, or a ClusterError names those that do not."""
         try:
             seen: dict[str, tuple[str, str]] = self.client.run(_worker_identity)
-        except (ImportError, AttributeError) as e:
-            raise ClusterError(f"--cluster {self.address}: a worker cannot import MinikeyDB ({e}); every machine "
-                               "needs the project checked out at the same commit and pip install -e '.[cluster]'") from None
+        except Exception as e:  # noqa: BLE001 - Dask re-raises a worker's failure to unpickle as a bare Exception
+            if not _import_failure(e):
+                raise
+            raise self._cannot_import(e) from None
         for worker, (theirs, _where) in sorted(seen.items()):
             if theirs != self.fingerprint:
                 raise ClusterError(_mismatch_text(worker, theirs, self.fingerprint))
@@ -219,11 +227,14 @@ class ClusterExecutor:
         except KilledWorker:
             raise ClusterError(f"--cluster {self.address}: the task {item!r} was running on workers that died "
                                "each time it was tried (out of memory? killed?); see the workers' logs") from None
-        except (ImportError, AttributeError) as e:
-            if "runner" in str(e) or "minikeydb" in str(e):
-                raise ClusterError(f"--cluster {self.address}: a worker cannot import MinikeyDB ({e}); every machine "
-                                   "needs the project checked out at the same commit and pip install -e '.[cluster]'") from None
-            raise
+        except Exception as e:  # noqa: BLE001 - as in _check_workers
+            if not _import_failure(e):
+                raise
+            raise self._cannot_import(e) from None
+
+    def _cannot_import(self, e: Exception) -> ClusterError:
+        return ClusterError(f"--cluster {self.address}: a worker cannot import MinikeyDB's code ({e}); every machine "
+                            "needs the project checked out at the same commit and pip install -e '.[cluster]' there")
 
     def _cancel(self) -> None:
         """Cancel every task not yet returned (best effort: a lost scheduler has nothing to cancel)."""

@@ -3,7 +3,9 @@ separate processes with the commands a user types (``python -m dask scheduler``/
 127.0.0.1, then torn down by process group, whatever the test's outcome.
 
 Skipped, with the reason, when Dask distributed is not installed (``pip install -e '.[cluster]'``;
-``.ci/run`` installs it). The errors that need no cluster run either way.
+``.ci/run`` installs it). The errors that need no cluster run either way. The fault cases that
+kill workers or start a second cluster are marked ``cluster``: outside the default suite for time
+(about 15 s), run by ``.ci/run`` (``python -m pytest -m cluster``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ def nap(seconds: float) -> float:
     return seconds
 
 
+def wait_for(path: str) -> str:
+    """A task that waits (up to 2 minutes) until ``path`` exists."""
+    deadline = time.monotonic() + 120
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path
+
+
 def die_once(marker: str) -> int:
     """A task that kills its worker process the first time (``marker`` records that), then returns its pid."""
     if not os.path.exists(marker):
@@ -85,31 +95,38 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
         p.wait()
 
 
-@pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``dask scheduler`` and two ``dask worker ADDRESS --nthreads 1`` (allowed failures 1), each its own session."""
-    pytest.importorskip("distributed", reason="Dask distributed is not installed: pip install -e '.[cluster]'")
+def _start_cluster(logs: Path, code: Path, workers: int, procs: list[subprocess.Popen[bytes]]) -> str:
+    """``dask scheduler`` and ``workers`` x ``dask worker ADDRESS --nthreads 1`` importing the project from ``code``.
+
+    Each process is appended to ``procs`` (its own session) as soon as it starts, for the caller to stop.
+    """
     from distributed import Client
 
-    logs = tmp_path_factory.mktemp("dask-cluster")
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
            # a task whose worker dies twice is reported (Dask's default allows 3 deaths: slower to test)
            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
     commands = [[sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
                  "--no-dashboard"]]
     commands += [[sys.executable, "-m", "dask", "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                  "--no-dashboard", "--local-directory", str(logs / f"w{i}")] for i in (1, 2)]
+                  "--no-dashboard", "--local-directory", str(logs / f"w{i}")] for i in range(workers)]
+    for i, argv in enumerate(commands):
+        with open(logs / f"{i}.log", "wb") as log:
+            procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=code,
+                                          start_new_session=True))
+    with Client(address, timeout=60, set_as_default=False) as client:
+        client.wait_for_workers(workers, timeout=120)
+    return address
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``dask scheduler`` and two ``dask worker ADDRESS --nthreads 1`` (allowed failures 1), each its own session."""
+    pytest.importorskip("distributed", reason="Dask distributed is not installed: pip install -e '.[cluster]'")
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for i, argv in enumerate(commands):
-            with open(logs / f"{i}.log", "wb") as log:
-                procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-                                              start_new_session=True))
-        with Client(address, timeout=60, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=120)
-        yield address
+        yield _start_cluster(tmp_path_factory.mktemp("dask-cluster"), ROOT, 2, procs)
     finally:
         _stop(procs)
         for p in procs:
@@ -143,37 +160,6 @@ def test_host_port_without_scheme_and_lazy_items(dask_cluster):
         assert len(list(results)) == 19
 
 
-def test_leaving_early_cancels_pending_tasks(dask_cluster):
-    """A Ctrl-C (KeyboardInterrupt) while results are awaited cancels every pending task on the scheduler."""
-    with ClusterExecutor(dask_cluster) as executor:
-        results = executor.map_unordered(nap, [0.05] + [3.0] * 6)
-        assert next(results) == 0.05
-        with pytest.raises(KeyboardInterrupt):
-            results.throw(KeyboardInterrupt)
-        deadline = time.monotonic() + 20
-        while executor.client.run_on_scheduler(_scheduler_tasks) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert executor.client.run_on_scheduler(_scheduler_tasks) == 0
-
-
-def _scheduler_tasks(dask_scheduler) -> int:  # noqa: ANN001 - Dask passes its Scheduler by this name
-    return len(dask_scheduler.tasks)
-
-
-def test_a_worker_dying_mid_task_is_retried(dask_cluster, tmp_path):
-    """A task whose worker dies is given to a worker again and its result still arrives."""
-    with ClusterExecutor(dask_cluster) as executor:
-        [pid] = list(executor.map_unordered(die_once, [str(tmp_path / "died")]))
-    assert (tmp_path / "died").exists() and pid > 0
-
-
-def test_a_task_that_kills_every_worker_is_reported(dask_cluster):
-    """A task whose workers die each time it is tried ends in one ClusterError naming the task."""
-    with ClusterExecutor(dask_cluster, worker_wait=60) as executor:
-        with pytest.raises(ClusterError, match=r"the task 7 was running on workers that died"):
-            list(executor.map_unordered(die_always, [7]))
-
-
 def test_a_task_from_other_code_is_refused(dask_cluster):
     """A task carrying another code fingerprint than the worker's is refused with a message naming the worker."""
     with ClusterExecutor(dask_cluster) as executor:
@@ -181,6 +167,65 @@ def test_a_task_from_other_code_is_refused(dask_cluster):
         with pytest.raises(ClusterError, match=r"the worker tcp://127\.0\.0\.1:\d+ runs different MinikeyDB code"
                                                r".*same commit on every machine"):
             list(executor.map_unordered(nap, [0.0]))
+
+
+def test_leaving_early_cancels_pending_tasks(dask_cluster, tmp_path):
+    """A Ctrl-C (KeyboardInterrupt) while results are awaited cancels every pending task on the scheduler."""
+    gate = tmp_path / "gate"  # the tasks behind it cannot finish by themselves before it exists
+    with ClusterExecutor(dask_cluster) as executor:
+        try:
+            results = executor.map_unordered(wait_for, [str(tmp_path)] + [str(gate)] * 6)
+            assert next(results) == str(tmp_path)
+            assert executor.client.run_on_scheduler(_scheduler_tasks) >= 2
+            with pytest.raises(KeyboardInterrupt):
+                results.throw(KeyboardInterrupt)
+            deadline = time.monotonic() + 60
+            while executor.client.run_on_scheduler(_scheduler_tasks) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert executor.client.run_on_scheduler(_scheduler_tasks) == 0
+        finally:
+            gate.write_text("open")  # the one still running on a worker ends now
+
+
+def _scheduler_tasks(dask_scheduler) -> int:  # noqa: ANN001 - Dask passes its Scheduler by this name
+    return len(dask_scheduler.tasks)
+
+
+@pytest.mark.cluster
+def test_a_worker_dying_mid_task_is_retried(dask_cluster, tmp_path):
+    """A task whose worker dies is given to a worker again and its result still arrives."""
+    with ClusterExecutor(dask_cluster) as executor:
+        [pid] = list(executor.map_unordered(die_once, [str(tmp_path / "died")]))
+    assert (tmp_path / "died").exists() and pid > 0
+
+
+@pytest.mark.cluster
+def test_a_task_that_kills_every_worker_is_reported(dask_cluster):
+    """A task whose workers die each time it is tried ends in one ClusterError naming the task."""
+    with ClusterExecutor(dask_cluster, worker_wait=60) as executor:
+        with pytest.raises(ClusterError, match=r"the task 7 was running on workers that died"):
+            list(executor.map_unordered(die_always, [7]))
+
+
+@pytest.mark.cluster
+def test_a_worker_on_an_older_checkout_is_named_before_any_seed(tmp_path):
+    """A worker whose checkout lacks this code (an older commit: no runner/explore_cluster.py) is one ClusterError."""
+    pytest.importorskip("distributed", reason="Dask distributed is not installed: pip install -e '.[cluster]'")
+    old = tmp_path / "old-checkout"
+    old.mkdir()
+    for name in ("harness.py", "minikeydb", "nemesis", "checker", "runner"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, old / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(ROOT / name, old / name)
+    (old / "runner" / "explore_cluster.py").unlink()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        address = _start_cluster(tmp_path, old, 1, procs)
+        with pytest.raises(ClusterError, match=r"a worker cannot import MinikeyDB's code .*explore_cluster.*same commit"):
+            ClusterExecutor(address)
+    finally:
+        _stop(procs)
 
 
 def test_unreachable_address_is_one_clear_error():
