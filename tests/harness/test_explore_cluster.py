@@ -208,24 +208,37 @@ def test_a_task_that_kills_every_worker_is_reported(dask_cluster):
 
 
 @pytest.mark.cluster
-def test_a_worker_on_an_older_checkout_is_named_before_any_seed(tmp_path):
-    """A worker whose checkout lacks this code (an older commit: no runner/explore_cluster.py) is one ClusterError."""
+def test_a_worker_on_another_checkout_is_named_before_any_seed(tmp_path):
+    """A worker importing a checkout whose code differs (one edited file) is one ClusterError naming it, at connect."""
     pytest.importorskip("distributed", reason="Dask distributed is not installed: pip install -e '.[cluster]'")
-    old = tmp_path / "old-checkout"
-    old.mkdir()
+    other = tmp_path / "other-checkout"
+    other.mkdir()
     for name in ("harness.py", "minikeydb", "nemesis", "checker", "runner"):
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, old / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(ROOT / name, other / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy(ROOT / name, old / name)
-    (old / "runner" / "explore_cluster.py").unlink()
+            shutil.copy(ROOT / name, other / name)
+    with open(other / "runner" / "run.py", "a") as f:
+        f.write("# another commit\n")
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        address = _start_cluster(tmp_path, old, 1, procs)
-        with pytest.raises(ClusterError, match=r"a worker cannot import MinikeyDB's code .*explore_cluster.*same commit"):
+        address = _start_cluster(tmp_path, other, 1, procs)
+        with pytest.raises(ClusterError, match=r"the worker tcp://127\.0\.0\.1:\d+ runs different MinikeyDB code"
+                                               r".*same commit on every machine"):
             ClusterExecutor(address)
     finally:
         _stop(procs)
+
+
+def test_a_worker_that_cannot_import_the_project_is_recognised():
+    """Dask hands a worker's failed import back as a bare Exception's text; it is still read as one."""
+    from runner.explore_cluster import _import_failure
+
+    # the exception ClusterExecutor got from Client.run with a worker on a checkout without explore_cluster.py
+    assert _import_failure(Exception("ModuleNotFoundError(\"No module named 'runner.explore_cluster'\")"))
+    assert _import_failure(ModuleNotFoundError("No module named 'minikeydb'"))
+    assert not _import_failure(ModuleNotFoundError("No module named 'numpy'"))
+    assert not _import_failure(ValueError("runner"))
 
 
 def test_unreachable_address_is_one_clear_error():
