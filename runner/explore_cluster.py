@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
@@ -125,9 +126,13 @@ class ClusterExecutor:
         self._pending: dict[Any, Any] = {}  # future -> its item
         how = (f"start one with `dask scheduler --port PORT` on that machine, and workers with "
                f"`dask worker {self.address} --nworkers auto --nthreads 1` (README: Exploring on many machines)")
+        self._client_log = logging.getLogger("distributed.client")
+        self._client_log_level = self._client_log.level
+        self._client_log.setLevel(logging.CRITICAL)  # its tracebacks on a lost scheduler: ClusterError says it in a line
         try:
             self.client = distributed.Client(self.address, timeout=timeout, set_as_default=False)
         except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a malformed address: all one line
+            self._client_log.setLevel(self._client_log_level)
             raise ClusterError(f"--cluster {address}: no Dask scheduler answered within {timeout:g} s "
                                f"({type(e).__name__}: {e}); {how}") from None
         try:
@@ -140,7 +145,7 @@ class ClusterExecutor:
             self._check_workers()
             self.workers = self._threads()
         except BaseException:
-            self.client.close()
+            self.close()
             raise
 
     def _check_workers(self) -> None:
@@ -186,9 +191,10 @@ class ClusterExecutor:
                         done = wait(list(self._pending), timeout=POLL, return_when="FIRST_COMPLETED").done
                 except TimeoutError:
                     done = set()
-                except CancelledError as e:  # the scheduler cancelled them: it went away, or someone cancelled
-                    raise ClusterError(f"--cluster {self.address}: the cluster cancelled explore's tasks "
-                                       f"({self.client.status}: {e}); the seeds it had are not run") from None
+                except CancelledError as e:  # the scheduler went away, or someone cancelled them
+                    why = ("lost the connection to the Dask scheduler" if "connection" in str(e)
+                           else f"the cluster cancelled explore's tasks ({str(e).splitlines()[0]})")
+                    raise ClusterError(f"--cluster {self.address}: {why}; the seeds it had are not run") from None
                 if not done:
                     threads, no_workers_since = self._still_serving(threads, no_workers_since)
                     continue
@@ -256,6 +262,8 @@ class ClusterExecutor:
             self.client.close(timeout=self.timeout)
         except Exception:  # noqa: BLE001 - as in _cancel
             pass
+        finally:
+            self._client_log.setLevel(self._client_log_level)
 
     def __enter__(self) -> ClusterExecutor:
         return self

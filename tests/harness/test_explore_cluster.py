@@ -230,6 +230,25 @@ def test_a_worker_on_another_checkout_is_named_before_any_seed(tmp_path):
         _stop(procs)
 
 
+@pytest.mark.cluster
+def test_losing_the_scheduler_mid_sweep_is_one_line(tmp_path):
+    """The scheduler killed while seeds run: one one-line ClusterError saying so, not a hang or Dask's text."""
+    pytest.importorskip("distributed", reason="Dask distributed is not installed: pip install -e '.[cluster]'")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        address = _start_cluster(tmp_path, ROOT, 1, procs)
+        with ClusterExecutor(address) as executor:
+            results = executor.map_unordered(nap, [0.01] + [1.0] * 10)
+            assert next(results) == 0.01
+            os.killpg(procs[0].pid, signal.SIGKILL)  # the scheduler
+            with pytest.raises(ClusterError) as caught:
+                list(results)
+        message = str(caught.value)
+        assert "lost the connection to the Dask scheduler" in message and "\n" not in message
+    finally:
+        _stop(procs)
+
+
 def test_a_worker_that_cannot_import_the_project_is_recognised():
     """Dask hands a worker's failed import back as a bare Exception's text; it is still read as one."""
     from runner.explore_cluster import _import_failure
