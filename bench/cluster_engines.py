@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[0]
         print(f"{name} {version}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items())
               + f" (load {load:.2f})", flush=True)
+    shutil.rmtree(LOGS, ignore_errors=True)  # kept only when a cluster did not come up (the message names it)
     if not results:
         print("cluster_engines: neither dask distributed nor ray is installed (pip install -e '.[cluster]')")
         return 1
