@@ -4,8 +4,10 @@ Walks every tracked ``*.py`` file with ``ast`` (imports inside functions and ``t
 a lazy import still fails on a machine without the package), drops the standard library and the
 project's own top-level names, and maps what is left to distributions with
 ``importlib.metadata.packages_distributions``. A distribution counts as declared for a file when
-it is in ``[project] dependencies`` or in an extra that covers the file: ``test`` for tests/,
-``bench`` for bench/ and ``nemesis/bench_*.py``, and any extra for anything else.
+it is in ``[project] dependencies`` or in an extra that covers the file: ``test`` and ``cluster``
+for tests/ (the README's test command installs both), ``bench``, ``bench-engines`` and ``cluster``
+for bench/ and ``nemesis/bench_*.py``, ``cluster`` for ``runner/explore_cluster.py`` (imported only
+by ``explore --cluster``), and the base dependencies alone for anything else.
 
 Exit 1 and one line per finding (file:line module -> distribution, needed by which extra) when
 something is missing; exit 0 and a one-line summary otherwise. Usage: ``python .ci/undeclared_imports.py``.
@@ -70,11 +72,13 @@ def groups_for(relative: Path) -> tuple[str, ...]:
     """The extras whose packages a file may use, besides the base dependencies."""
     top = relative.parts[0]
     if top == "tests":
-        return ("test",)
+        return ("test", "cluster")
     if top == "bench" or (top == "nemesis" and relative.name.startswith("bench_")):
-        return ("bench",)
+        return ("bench", "bench-engines", "cluster")
     if top == ".ci":
         return ("test",)
+    if relative.as_posix() == "runner/explore_cluster.py":
+        return ("cluster",)
     return ()
 
 
