@@ -154,7 +154,8 @@ class ProcessExecutor:
 
     def _spawn(self, w: int) -> None:
         mine, theirs = self._context.Pipe()
-        proc = self._context.Process(target=_worker, args=(theirs, os.getpid()), daemon=False)
+        proc = self._context.Process(  # type: ignore[attr-defined]
+            target=_worker, args=(theirs, os.getpid()), daemon=False)
         proc.start()
         theirs.close()
         self._procs[w] = proc
