@@ -542,7 +542,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=None,
                    help=f"seeds run at once, each in a worker process (default every core: {os.cpu_count() or 1}); "
                    "1 runs them in this process. The outcome does not depend on it")
-    g.add_argument("--cluster", default=None, metavar="ADDRESS",
+    g.add_argument("--cluster", dest="cluster_address", default=None, metavar="ADDRESS",
                    help="run the seeds on that cluster of the distributed engine (needs pip install -e '.[cluster]')")
     g.add_argument("--keep-going", action="store_true",
                    help="run every seed even after a failure; failures are grouped by signature (anomaly types and "
@@ -568,7 +568,7 @@ def explore_command(argv: Sequence[str]) -> int:
         raise OptionError(f"--shrink-runs must be zero or more, got {args.shrink_runs}")
     if args.random and args.seed is not None:
         raise OptionError("--random draws the seeds; drop --seed (or drop --random to start at --seed)")
-    if args.workers is not None and args.cluster is not None:
+    if args.workers is not None and args.cluster_address is not None:
         raise OptionError("--workers and --cluster both say where seeds run; give one")
     if args.workers is not None and not 1 <= args.workers <= 1024:
         raise OptionError(f"--workers must be between 1 and 1024, got {args.workers}")
@@ -597,13 +597,13 @@ def explore_command(argv: Sequence[str]) -> int:
                               "or name a new file")
     else:
         ledger_path = default_ledger_path(Path(base.out), options_hash(base, args.vary_workload))
-    executor = make_executor(args.workers, args.cluster)
+    executor = make_executor(args.workers, args.cluster_address)
     held = sum(1 for seed in seeds if seed in known)
     print(f"MinikeyDB explore: {args.runs} simulated runs, seeds {_seed_text(seeds, args.random)}, nemesis "
           f"{','.join(base.nemesis) or 'none'}" + (f", bug {base.bug}" if base.bug else "")
           + f", {base.time_limit:g} virtual s each"
           + (", workload drawn per seed (--vary-workload)" if args.vary_workload else "")
-          + f", {executor.workers} at a time" + (f" on {args.cluster}" if args.cluster else "")
+          + f", {executor.workers} at a time" + (f" on {args.cluster_address}" if args.cluster_address else "")
           + (f"; resuming: {held} seed(s) already in the ledger" if args.resume else "")
           + f"; ledger {ledger_path}", file=sys.stderr, flush=True)
     ledger = LedgerWriter(ledger_path, base, args.vary_workload, commit())

@@ -140,3 +140,12 @@ def test_the_summary_says_loudly_when_no_fault_changed_anything() -> None:
     assert "THE FAULTS CHANGED NOTHING in every one of the 3" in "\n".join(summary_lines(inert))
     mixed = [*inert, _line(4, "valid", "")]
     assert "faults changed nothing in 3 of 4 seed(s)" in "\n".join(summary_lines(mixed))
+
+
+def test_cluster_without_its_engine_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """--cluster when runner.explore_cluster cannot be imported exits 254 with one line naming pip install -e '.[cluster]'."""
+    monkeypatch.setitem(sys.modules, "runner.explore_cluster", None)  # importing it raises ImportError
+    assert main(["explore", "--cluster", "127.0.0.1:1", "--runs", "1"]) == 254
+    err = capsys.readouterr().err
+    assert "pip install -e '.[cluster]'" in err and len(err.strip().splitlines()) == 1
