@@ -2,11 +2,15 @@
 
 Every seed is a different simulated run of the same configuration (different workload, latencies,
 fault schedule, scheduling), each a pure function of its seed. Explore runs seeds 1..N (``--seed S``
-starts at S; ``--random`` draws them), stops at the first invalid run, and shrinks it
-(``runner.shrink``) while it stays invalid with the same anomaly type. The minimal failing run is
-then written to ``--out`` (``histories/`` by default) like any other run, with its edited
-schedule in run.json, and explore prints the one command that replays it.
+starts at S; ``--random`` draws them) on a ``SeedExecutor`` (``--workers N``, default every core;
+``--cluster ADDRESS``), stops at the first invalid run in seed order (``--keep-going``: runs them
+all), and shrinks it (``runner.shrink``) while it stays invalid with the same anomaly type. The
+minimal failing run is then written to ``--out`` (``histories/`` by default) like any other run,
+with its edited schedule in run.json and a failure.txt saying what reproduces it, and explore
+prints the one command that replays it. Which seeds run, the ledger, the failure and the shrunk
+run do not depend on the number of workers.
 
+Every seed's result goes to the ledger (``runner.explore_ledger``; ``--resume`` continues one).
 Trial runs go to a temporary directory and are deleted (without report.html, which costs more than
 a short run). Exit 1 when an invalid run was found, 0 when every run was valid (unknown verdicts,
 if any, are counted and reported but do not stop the search).
