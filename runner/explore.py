@@ -51,7 +51,7 @@ from .explore_ledger import (
     summary_lines,
 )
 from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
-from .explore_trial import TrialReport, TrialTask, run_task
+from .explore_trial import TrialReport, TrialTask, run_task, warm_up
 from .flags import add_run_options, options_with_config
 from .interrupt import InterruptGuard
 from .options import (
@@ -430,6 +430,10 @@ def explore(
         candidate, report = found.failing
         if report is None:  # the ledger holds it: run it again (it must give the same history)
             report = next(iter(executor.map_unordered(run_task, [TrialTask(0, candidate, trial_argv, scratch)])))
+            held = (known or {}).get(candidate.options.seed, {}).get("history_sha256")
+            if held and held != report.outcome.history_sha256:
+                progress.note(f"explore: WARNING: seed {candidate.options.seed} gave another history than the "
+                              "ledger records (another commit or Python?)")
         outcome = report.outcome
         progress.note(
             f"explore: seed {candidate.options.seed} is INVALID ({_anomaly_text(outcome)}) with "
@@ -640,7 +644,10 @@ def make_executor(workers: int | None, cluster: str | None) -> SeedExecutor:
             raise OptionError(f"{CLUSTER_MISSING} ({e})") from None
         return executor
     n = workers if workers is not None else (os.cpu_count() or 1)
-    return InlineExecutor() if n == 1 else ProcessExecutor(n)
+    if n == 1:
+        return InlineExecutor()
+    warm_up()
+    return ProcessExecutor(n)
 
 
 def _seed_text(seeds: Sequence[int], drawn: bool) -> str:

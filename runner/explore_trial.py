@@ -11,6 +11,7 @@ worker, a cluster's) can run it.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import tempfile
 import time
@@ -118,6 +119,18 @@ def report_of(index: int, candidate: Candidate, result: RunResult, wall: float) 
     )
     bite, kinds = bite_of(result.results, tuple(w.kind for w in candidate.schedule.windows))
     return TrialReport(index, candidate.options.seed, outcome, kinds, bite, virtual, wall)
+
+
+TRIAL_IMPORTS = ("runner.run", "checker.api", "checker.convergence", "checker.journal", "checker.journal_figures",
+                 "checker.report")
+"""What a run imports only when it first checks: imported once before workers are forked, so that each
+(a replaced one too) does not import and compile them again on its first trial."""
+
+
+def warm_up() -> None:
+    """Import what a trial needs, in this process, before it forks workers."""
+    for name in TRIAL_IMPORTS:
+        importlib.import_module(name)
 
 
 def run_task(task: TrialTask) -> TrialReport:
