@@ -14,11 +14,13 @@ flight, or a small multiple of it), so that the caller can stop feeding it: expl
 seeds past the first known failure. Results carry what identifies their task (the seed); their
 order is the order of completion, never relied on by the caller for the outcome.
 
-Process pool choices (measured, see ``bench/explore.py`` and the report in docs/ARCHITECTURE.md):
-workers are *forked* (a worker starts in milliseconds with every module already imported; a
-spawned one re-imports Trio, attrs, orjson and the store: some 0.3 s each, paid once per pool),
-each in its own process group so that a terminal's Ctrl-C reaches only explore, which then kills
-them, and each with ``PR_SET_PDEATHSIG`` = SIGKILL (Linux) so that a SIGKILLed explore leaves no
+Process pool choices: workers are *forked*, measured against spawned ones (2 workers up and their
+first trivial task back: fork 73-94 ms, spawn 6.7-7.4 s on the shared 2-core machine at load 7.5
+with no bytecode cache, since a spawned worker imports and compiles Trio, attrs, orjson, the store
+and the harness again; 70-100 us per task after that for both). Explore imports what a trial
+imports lazily before it forks (``explore_trial.warm_up``), so a fresh worker starts warm. Each
+worker runs in its own process group, so that a terminal's Ctrl-C reaches only explore, which then
+kills them, and with ``PR_SET_PDEATHSIG`` = SIGKILL (Linux) so that a SIGKILLed explore leaves no
 worker behind. A worker that dies (out of memory, a signal) is an error naming its task.
 """
 
@@ -54,7 +56,10 @@ class SeedExecutor(Protocol):
 
         ``fn`` is a module-level (picklable) function, each item and result picklable. An exception
         ``fn`` raises is raised here (``TaskFailed`` carrying its text where it cannot be re-raised).
-        Leaving the iterator early is allowed only before ``close``.
+        Closing the iterator early (explore does, past the first failing seed and once a shrink
+        round has its answer) cancels the tasks still running: their results must never come out
+        of a later call (``ProcessExecutor`` kills and replaces those workers). Items are pulled only
+        when a task can start, so at most about ``workers`` are in flight.
         """
         ...
 
