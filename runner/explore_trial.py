@@ -140,8 +140,11 @@ def run_task(task: TrialTask) -> TrialReport:
     )
 
     scratch = Path(task.scratch) if task.scratch and Path(task.scratch).is_dir() else Path(tempfile.gettempdir())
-    options = attrs.evolve(task.candidate.options, out=str(scratch), name="trial")
-    run_dir = Path(tempfile.mkdtemp(prefix="trial-", dir=scratch))
+    # An --out of its own: trials running at once in one --out raced on its `latest` link.
+    out = Path(tempfile.mkdtemp(prefix="trial-", dir=scratch))
+    options = attrs.evolve(task.candidate.options, out=str(out), name="trial")
+    run_dir = out / "run"
+    run_dir.mkdir()
     started = time.perf_counter()
     try:
         try:
@@ -152,7 +155,7 @@ def run_task(task: TrialTask) -> TrialReport:
             raise
         return report_of(task.index, task.candidate, result, time.perf_counter() - started)
     finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def anomaly_counts(types: tuple[str, ...]) -> dict[str, int]:

@@ -149,3 +149,26 @@ def test_cluster_without_its_engine_is_one_line_naming_the_extra(monkeypatch: py
     assert main(["explore", "--cluster", "127.0.0.1:1", "--runs", "1"]) == 254
     err = capsys.readouterr().err
     assert "pip install -e '.[cluster]'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_each_trial_has_an_out_directory_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trials running at once never share --out (its `latest` link raced: IsADirectoryError in a worker)."""
+    import runner.run
+    from runner.explore import candidate_for
+    from runner.explore_trial import TrialTask, run_task
+    from runner.options import RunOptions
+
+    seen: list[tuple[Path, Path]] = []
+
+    def fake_run(options, argv, *, run_dir, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((Path(options.out), run_dir))
+        raise KeyboardInterrupt  # stop here: only where the trial would be written matters
+
+    monkeypatch.setattr(runner.run, "run", fake_run)
+    base = RunOptions(mode="sim", nemesis=("partition",), time_limit=2.0, fault_interval=1.0)
+    for i in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            run_task(TrialTask(i, candidate_for(base, 1, False), ("x",), str(tmp_path)))
+    (out1, dir1), (out2, dir2) = seen
+    assert out1 != out2 and out1 != tmp_path and dir1.parent == out1 and dir2.parent == out2
+    assert list(tmp_path.iterdir()) == []  # each trial's directory is deleted after it
