@@ -55,7 +55,7 @@ class SeedExecutor(Protocol):
         """``fn(item)`` for every item, results in completion order; ``items`` is pulled lazily.
 
         ``fn`` is a module-level (picklable) function, each item and result picklable. An exception
-        ``fn`` raises is raised here (``TaskFailed`` carrying its text where it cannot be re-raised).
+        ``fn`` raises is raised here (a ``TaskFailed`` naming it in one line, caused by its traceback).
         Closing the iterator early (explore does, past the first failing seed and once a shrink
         round has its answer) cancels the tasks still running: their results must never come out
         of a later call (``ProcessExecutor`` kills and replaces those workers). Items are pulled only
@@ -74,7 +74,11 @@ class SeedExecutor(Protocol):
 
 
 class TaskFailed(RuntimeError):
-    """A task raised in a worker (its traceback text is the message), or its worker died."""
+    """A task raised in a worker (the message is its last line; the cause carries the traceback), or its worker died."""
+
+
+class WorkerTraceback(Exception):
+    """The traceback text of an exception raised in a worker (the cause of a ``TaskFailed``: ``-v`` prints it)."""
 
 
 class InlineExecutor:
@@ -222,7 +226,8 @@ class ProcessExecutor:
                     raise TaskFailed(f"an explore worker died (exit code {code}) running {item!r}")
                 if status == "error":
                     self.close()
-                    raise TaskFailed(f"an explore task failed in a worker:\n{value}")
+                    last = str(value).strip().splitlines()[-1] if str(value).strip() else "?"
+                    raise TaskFailed(f"an explore task failed in a worker: {last}") from WorkerTraceback(value)
                 idle.append(w)
                 yield value
 
