@@ -33,6 +33,7 @@ import multiprocessing.connection
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
@@ -40,6 +41,10 @@ from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+DRAIN_BELOW = 0.5
+"""Seconds: a cancelled task running for less is left to finish (its answer dropped), as killing and
+forking a worker again costs more than a short trial; one running longer is killed with its worker."""
 
 PR_SET_PDEATHSIG = 1
 """``prctl`` option (linux/prctl.h): the signal the calling process gets when its parent thread dies."""
@@ -154,6 +159,8 @@ class ProcessExecutor:
         self._procs: list[Any] = []
         self._conns: list[multiprocessing.connection.Connection] = []
         self._closed = False
+        self._draining: set[int] = set()
+        """Workers still running a task whose caller left: its answer is dropped when it comes."""
 
     def _start(self) -> None:
         while len(self._procs) < self.workers:
@@ -182,17 +189,22 @@ class ProcessExecutor:
             raise RuntimeError("the executor is closed")
         self._start()
         source = iter(items)
-        idle = list(range(self.workers))
-        busy: dict[int, T] = {}
+        idle = [w for w in range(self.workers) if w not in self._draining]
+        busy: dict[int, tuple[T, float]] = {}
         try:
             yield from self._run(fn, source, idle, busy)
         finally:
             if busy and not self._closed:  # the caller left early: those tasks are not wanted
-                for w in list(busy):
-                    self._replace(w)
+                now = time.monotonic()
+                for w, (_, started) in busy.items():
+                    if now - started < DRAIN_BELOW:
+                        self._draining.add(w)  # likely soon done: its result is dropped when it comes
+                    else:
+                        self._replace(w)
                 busy.clear()
 
-    def _run(self, fn: Callable[[T], R], source: Iterator[T], idle: list[int], busy: dict[int, T]) -> Iterator[R]:
+    def _run(self, fn: Callable[[T], R], source: Iterator[T], idle: list[int],
+             busy: dict[int, tuple[T, float]]) -> Iterator[R]:
         exhausted = False
         while True:
             while idle and not exhausted:
@@ -203,13 +215,14 @@ class ProcessExecutor:
                     break
                 w = idle.pop()
                 self._conns[w].send((fn, item))
-                busy[w] = item
-            if not busy:
-                return
-            waiting = {self._conns[w]: w for w in busy} | {self._procs[w].sentinel: w for w in busy}
+                busy[w] = (item, time.monotonic())
+            if not busy and (exhausted or not self._draining):
+                return  # (with items left and every worker draining, wait for one)
+            watched = set(busy) | self._draining
+            waiting = {self._conns[w]: w for w in watched} | {self._procs[w].sentinel: w for w in watched}
             for ready in multiprocessing.connection.wait(list(waiting)):
                 w = waiting[ready]
-                if w not in busy:
+                if w not in busy and w not in self._draining:
                     continue  # its connection and its sentinel both became ready
                 conn = self._conns[w]
                 if ready is conn or conn.poll():
@@ -219,7 +232,13 @@ class ProcessExecutor:
                         status, value = "died", None
                 else:
                     status, value = "died", None
-                item = busy.pop(w)
+                if w in self._draining:  # the answer of a task no longer wanted: dropped
+                    self._draining.discard(w)
+                    if status == "died":
+                        self._spawn(w)
+                    idle.append(w)
+                    continue
+                item, _ = busy.pop(w)
                 if status == "died":
                     code = self._procs[w].exitcode
                     self.close()

@@ -47,3 +47,19 @@ def test_leaving_early_cancels_and_the_next_call_sees_only_its_own_results() -> 
 def test_one_worker_runs_in_this_process() -> None:
     """InlineExecutor (--workers 1) runs each task here, in order."""
     assert [pid for _, pid in InlineExecutor().map_unordered(_square, range(3))] == [os.getpid()] * 3
+
+
+def _slow(x: int) -> int:
+    import time
+
+    time.sleep(0.2)
+    return x
+
+
+def test_a_call_while_every_worker_finishes_an_abandoned_task_still_runs_all_its_items() -> None:
+    """Right after a call is left with both workers busy, the next call waits for them and yields all its items."""
+    with ProcessExecutor(2) as pool:
+        first = pool.map_unordered(_slow, [100, 101, 102])
+        assert next(first) in (100, 101)
+        first.close()  # one worker still on a task (drained, not killed: it has run < 0.5 s)
+        assert sorted(pool.map_unordered(_slow, [1, 2, 3])) == [1, 2, 3]
