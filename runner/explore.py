@@ -2,11 +2,15 @@
 
 Every seed is a different simulated run of the same configuration (different workload, latencies,
 fault schedule, scheduling), each a pure function of its seed. Explore runs seeds 1..N (``--seed S``
-starts at S; ``--random`` draws them), stops at the first invalid run, and shrinks it
-(``runner.shrink``) while it stays invalid with the same anomaly type. The minimal failing run is
-then written to ``--out`` (``histories/`` by default) like any other run, with its edited
-schedule in run.json, and explore prints the one command that replays it.
+starts at S; ``--random`` draws them) on a ``SeedExecutor`` (``--workers N``, default every core;
+``--cluster ADDRESS``), stops at the first invalid run in seed order (``--keep-going``: runs them
+all), and shrinks it (``runner.shrink``) while it stays invalid with the same anomaly type. The
+minimal failing run is then written to ``--out`` (``histories/`` by default) like any other run,
+with its edited schedule in run.json and a failure.txt saying what reproduces it, and explore
+prints the one command that replays it. Which seeds run, the ledger, the failure and the shrunk
+run do not depend on the number of workers.
 
+Every seed's result goes to the ledger (``runner.explore_ledger``; ``--resume`` continues one).
 Trial runs go to a temporary directory and are deleted (without report.html, which costs more than
 a short run). Exit 1 when an invalid run was found, 0 when every run was valid (unknown verdicts,
 if any, are counted and reported but do not stop the search).
@@ -15,27 +19,41 @@ if any, are counted and reported but do not stop the search).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
+import os
 import random
-import shutil
+import shlex
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
-import orjson
 
 from minikeydb.cli import decided
 from minikeydb.testing.seeds import Seeds
 
 from .exit_codes import EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
+from .explore_ledger import (
+    LedgerWriter,
+    check_resumable,
+    commit,
+    default_ledger_path,
+    findings,
+    options_hash,
+    read_ledger,
+    seed_line,
+    summary_lines,
+)
+from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
+from .explore_trial import TrialReport, TrialTask, run_task, warm_up
 from .flags import add_run_options, options_with_config
-from .interrupt import RunInterrupted
+from .interrupt import InterruptGuard
 from .options import (
     EXPLORE_FAULT_INTERVAL,
     EXPLORE_TIME_LIMIT,
@@ -48,10 +66,10 @@ from .options import (
     min_key_bytes,
     parse_size,
 )
-from .phases import RunResult, make_schedule, run_nodes
+from .phases import make_schedule, run_nodes
 from .replay import sha256_of
 from .run import run
-from .shrink import Candidate, Outcome, ShrinkResult, shrink
+from .shrink import Candidate, Evaluate, Outcome, ShrinkResult, shrink
 from .usage import Parser, add_config_option
 
 WORKLOAD_RANGES: dict[str, tuple[Any, ...]] = {
@@ -64,10 +82,34 @@ WORKLOAD_RANGES: dict[str, tuple[Any, ...]] = {
 """What ``--vary-workload`` draws from, per seed: long keys, large values, large key spaces, saturation."""
 
 
+FAILURE_FILE = "failure.txt"
+"""Written into the minimal failing run's directory: what reproduces the failure (seed, options, commit, commands)."""
+
+
+@attrs.frozen
+class FailureReport:
+    """What reproduces a failure anywhere: the seed, its options, the commit, and the command that reruns it."""
+
+    seed: int
+    options: RunOptions
+    commit: str
+    seed_command: str
+    """``harness.py run`` of the original failing seed (no run directory needed)."""
+    anomaly: str | None
+    history_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        options = self.options.to_json()
+        options.pop("out", None)
+        options.pop("name", None)
+        return {"seed": self.seed, "commit": self.commit, "options": options, "seed_command": self.seed_command,
+                "anomaly": self.anomaly, "history_sha256": self.history_sha256}
+
+
 @attrs.frozen
 class ExploreResult:
     runs: int
-    """Seeds run before stopping (all of them when none failed)."""
+    """Seeds run by this explore (all of them when none failed; a resumed ledger's not counted)."""
     unknown: int
     failing_seed: int | None
     shrunk: ShrinkResult | None
@@ -76,6 +118,11 @@ class ExploreResult:
     replay_identical: bool | None
     """Whether writing the minimal run reproduced the shrinking trial's history byte for byte."""
     wall_seconds: float
+    lines: list[dict[str, Any]] = attrs.field(factory=list)
+    """The ledger lines of the sweep's seeds (those run and those the resumed ledger held)."""
+    workers: int = 1
+    failure: FailureReport | None = None
+    ledger: Path | None = None
 
     @property
     def replay_command(self) -> str | None:
@@ -85,8 +132,14 @@ class ExploreResult:
         out: dict[str, Any] = {
             "runs": self.runs, "unknown": self.unknown, "failing_seed": self.failing_seed,
             "wall_seconds": round(self.wall_seconds, 2), "replay_command": self.replay_command,
-            "replay_identical": self.replay_identical,
+            "replay_identical": self.replay_identical, "workers": self.workers,
+            "ledger": None if self.ledger is None else str(self.ledger),
+            "findings": [{"signature": f.signature, "witnesses": len(f.seeds), "seeds": list(f.seeds),
+                          "anomalies": f.anomalies} for f in findings(self.lines)],
+            "faults_changed_nothing": sum(1 for line in self.lines if line.get("faults_changed_nothing")),
         }
+        if self.failure is not None:
+            out["failure"] = self.failure.to_json()
         if self.shrunk is not None:
             s = self.shrunk
             out["anomaly"] = s.original_outcome.main_anomaly
@@ -96,6 +149,43 @@ class ExploreResult:
             out["shrink_budget_exhausted"] = s.exhausted
             out["steps"] = [step.reduction for step in s.steps]
         return out
+
+
+RUN_FLAGS: tuple[tuple[str, str], ...] = (
+    ("nodes", "--nodes"), ("replicas", "--replicas"), ("write_quorum", "--write-quorum"),
+    ("read_quorum", "--read-quorum"), ("partition", "--partition"), ("crash_targets", "--crash-targets"),
+    ("concurrency", "--concurrency"), ("keys", "--keys"), ("key_dist", "--key-dist"), ("key_size", "--key-size"),
+    ("value_size", "--value-size"), ("quiesce", "--quiesce"), ("converge_timeout", "--converge-timeout"),
+    ("bug", "--bug"), ("journal", "--journal"), ("journal_max_mb", "--journal-max-mb"),
+)
+"""Options that become a flag of the seed's command when they differ from the default."""
+CLUSTER_FIELDS = ("nodes", "replicas", "write_quorum", "read_quorum")
+
+
+def seed_command(options: RunOptions) -> str:
+    """The one ``harness.py run`` command that runs this seed again from nothing (sim: byte-identical)."""
+    default = RunOptions()
+    flags = ["python", "harness.py", "run", "--mode", "sim", "--seed", str(options.seed),
+             "--nemesis", ",".join(options.nemesis) or "none", "--time-limit", _number(options.time_limit),
+             "--fault-interval", _number(options.fault_interval),
+             "--rate", "max" if options.closed_loop else _number(options.rate)]
+    config_file = (options.cluster or {}).get("file")
+    if config_file:
+        flags += ["--config", str(config_file)]
+    for field, flag in RUN_FLAGS:
+        value = getattr(options, field)
+        if value == getattr(default, field) or (config_file and field in CLUSTER_FIELDS):
+            continue
+        flags += [flag, _number(value) if isinstance(value, float) else str(value)]
+    if options.mix != default.mix:
+        flags += ["--mix", ":".join(map(str, options.mix))]
+    if options.checkers != default.checkers:
+        flags += ["--checker", ",".join(options.checkers)]
+    return shlex.join(flags)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _size(c: Candidate, o: Outcome) -> dict[str, Any]:
@@ -156,49 +246,26 @@ def describe_workload(o: RunOptions) -> str:
 # -- one trial --------------------------------------------------------------------------------
 
 
-def count_operations(history: Path) -> int:
-    """Client operations invoked during the load (final reads and nemesis events aside)."""
-    count = 0
-    with history.open("rb") as lines:
-        for line in lines:
-            if b'"invoke"' not in line:
-                continue
-            event = orjson.loads(line)
-            if event.get("type") == "invoke" and event.get("process") != "nemesis" and not event.get("final"):
-                count += 1
-    return count
+def candidate_for(base: RunOptions, seed: int, vary_workload: bool) -> Candidate:
+    """Seed ``seed`` of the sweep: its options (workload drawn with --vary-workload) and the schedule it generates."""
+    options = draw_workload(base, seed) if vary_workload else attrs.evolve(base, seed=seed)
+    return Candidate(options, make_schedule(options, run_nodes(options)))
 
 
-def outcome_of(result: RunResult, faults: int) -> Outcome:
-    history = result.run_dir / "history.jsonl"
-    anomalies = result.results.get("anomalies") or []
-    return Outcome(
-        valid=result.results.get("valid"),
-        anomaly_types=tuple(str(a.get("type", "?")) for a in anomalies),
-        operations=count_operations(history),
-        faults=faults,
-        history_sha256=sha256_of(history),
-    )
+def executor_evaluate(executor: SeedExecutor, argv: tuple[str, ...], scratch: str) -> Evaluate:
+    """Shrink candidates run on ``executor``: (number, outcome) as they complete; closing cancels the rest."""
 
-
-def trial_runner(workdir: Path, argv: list[str]) -> Callable[[Candidate], Outcome]:
-    """A ``Trial`` that runs a candidate in a scratch directory under ``workdir`` and deletes it."""
-
-    def trial(candidate: Candidate) -> Outcome:
-        options = attrs.evolve(candidate.options, out=str(workdir), name="trial")
-        run_dir = Path(tempfile.mkdtemp(prefix="trial-", dir=workdir))
+    def evaluate(items: Iterator[tuple[int, Candidate]]) -> Iterator[tuple[int, Outcome]]:
+        results = executor.map_unordered(run_task, (TrialTask(i, c, argv, scratch) for i, c in items))
         try:
-            try:
-                result = run(options, argv, run_dir=run_dir, schedule=candidate.schedule, quiet=True,
-                             report=False)
-            except RunInterrupted as exc:
-                exc.run_dir = None  # a scratch trial, deleted below: nothing to point at
-                raise
-            return outcome_of(result, len(candidate.schedule.windows))
+            for report in results:
+                yield report.index, report.outcome
         finally:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
 
-    return trial
+    return evaluate
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -245,6 +312,92 @@ class ExploreProgress:
 # -- the search -------------------------------------------------------------------------------
 
 
+@attrs.frozen
+class Sweep:
+    """What the seeds gave: the ledger lines of the sweep's seeds, and the first failure (sweep order)."""
+
+    lines: list[dict[str, Any]]
+    runs: int
+    """Seeds run by this explore (the ledger's, when resuming, not counted)."""
+    failing: tuple[Candidate, TrialReport | None] | None
+    """The first failing seed's candidate, and its report when it ran here (None: known from the ledger)."""
+
+
+def sweep(
+    base: RunOptions,
+    seeds: Sequence[int],
+    executor: SeedExecutor,
+    *,
+    argv: tuple[str, ...],
+    scratch: str,
+    progress: ExploreProgress,
+    vary_workload: bool = False,
+    ledger: LedgerWriter | None = None,
+    known: dict[int, dict[str, Any]] | None = None,
+    keep_going: bool = False,
+) -> Sweep:
+    """Run the seeds not ``known`` on ``executor``, writing each result to the ledger in sweep order.
+
+    Unless ``keep_going``, the sweep ends at the first failing seed in sweep order: every seed before
+    it finishes, seeds after it are not started (and those already running are cancelled), so the
+    seeds run, the ledger and the failure reported are the same for any number of workers.
+    """
+    known = known or {}
+    todo = [(i, seed) for i, seed in enumerate(seeds) if seed not in known]
+    first_fail = min((i for i, seed in enumerate(seeds) if known.get(seed, {}).get("verdict") == "invalid"),
+                     default=None)
+    lines: dict[int, dict[str, Any]] = {i: known[seed] for i, seed in enumerate(seeds) if seed in known}
+    counts: Counter[str] = Counter()
+    waiting: dict[int, TrialReport] = {}
+    failing_report: TrialReport | None = None
+    written = 0  # todo entries written, in order
+
+    def wanted(i: int) -> bool:
+        return keep_going or first_fail is None or i <= first_fail
+
+    def tasks() -> Iterator[TrialTask]:
+        for i, seed in todo:
+            if not wanted(i):
+                return
+            yield TrialTask(i, candidate_for(base, seed, vary_workload), argv, scratch)
+
+    def write(report: TrialReport) -> None:
+        line = ledger.add(report) if ledger is not None else seed_line(report, "", "")
+        lines[report.index] = line
+        counts[report.verdict] += 1
+        progress.update(sum(counts.values()), report.seed, counts)
+
+    results = executor.map_unordered(run_task, tasks())
+    try:
+        for report in results:
+            waiting[report.index] = report
+            if report.verdict == "invalid" and (first_fail is None or report.index < first_fail):
+                first_fail, failing_report = report.index, report
+            while written < len(todo) and todo[written][0] in waiting:
+                i = todo[written][0]
+                if wanted(i):
+                    write(waiting.pop(i))
+                written += 1
+            if written == len(todo) or not wanted(todo[written][0]):
+                break  # every seed wanted is written
+    except BaseException:
+        for i in sorted(waiting):  # interrupted: what arrived out of order is a result too (resume skips it)
+            if wanted(i) and i not in lines:
+                write(waiting[i])
+        raise
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+    ordered = [lines[i] for i in sorted(lines) if wanted(i)]
+    failing = None
+    if first_fail is not None:
+        seed = seeds[first_fail]
+        ran = failing_report if failing_report is not None and failing_report.seed == seed else None
+        failing = (candidate_for(base, seed, vary_workload), ran)
+    return Sweep(ordered, sum(counts.values()), failing)
+
+
 def explore(
     base: RunOptions,
     seeds: Sequence[int],
@@ -253,36 +406,41 @@ def explore(
     argv: list[str],
     stream: TextIO | None = None,
     vary_workload: bool = False,
+    executor: SeedExecutor | None = None,
+    ledger: LedgerWriter | None = None,
+    known: dict[int, dict[str, Any]] | None = None,
+    keep_going: bool = False,
 ) -> ExploreResult:
-    """Run ``seeds`` until one is invalid, shrink it, and write the minimal run to ``base.out``."""
+    """Run ``seeds`` (all of them with ``keep_going``, else until the first invalid one in sweep
+    order), shrink the first failure, and write the minimal run to ``base.out``."""
     started = time.monotonic()
-    progress = ExploreProgress(len(seeds), stream)
+    executor = executor if executor is not None else InlineExecutor()
+    todo = sum(1 for seed in seeds if seed not in (known or {}))
+    progress = ExploreProgress(todo, stream)
     stream = progress.stream
-    counts: Counter[str] = Counter()
-    with tempfile.TemporaryDirectory(prefix="minikeydb-explore-") as scratch:
-        trial = trial_runner(Path(scratch), argv)
-        failing: tuple[Candidate, Outcome] | None = None
-        done = 0
-        for seed in seeds:
-            options = draw_workload(base, seed) if vary_workload else attrs.evolve(base, seed=seed)
-            candidate = Candidate(options, make_schedule(options, run_nodes(options)))
-            outcome = trial(candidate)
-            done += 1
-            verdict = {True: "valid", False: "invalid"}.get(outcome.valid, "unknown")  # type: ignore[call-overload]
-            counts[verdict] += 1
-            progress.update(done, seed, counts)
-            if outcome.valid is False:
-                failing = (candidate, outcome)
-                break
+    trial_argv = tuple(argv)
+    with tempfile.TemporaryDirectory(prefix="minikeydb-explore-") as scratch, InterruptGuard():
+        found = sweep(base, seeds, executor, argv=trial_argv, scratch=scratch, progress=progress,
+                      vary_workload=vary_workload, ledger=ledger, known=known, keep_going=keep_going)
         progress.clear()
-        if failing is None:
-            return ExploreResult(done, counts["unknown"], None, None, None, None, time.monotonic() - started)
-        candidate, outcome = failing
+        verdicts = Counter(line.get("verdict") for line in found.lines)
+        if found.failing is None:
+            return ExploreResult(found.runs, verdicts["unknown"], None, None, None, None, time.monotonic() - started,
+                                 found.lines, executor.workers)
+        candidate, report = found.failing
+        if report is None:  # the ledger holds it: run it again (it must give the same history)
+            report = next(iter(executor.map_unordered(run_task, [TrialTask(0, candidate, trial_argv, scratch)])))
+            held = (known or {}).get(candidate.options.seed, {}).get("history_sha256")
+            if held and held != report.outcome.history_sha256:
+                progress.note(f"explore: WARNING: seed {candidate.options.seed} gave another history than the "
+                              "ledger records (another commit or Python?)")
+        outcome = report.outcome
         progress.note(
             f"explore: seed {candidate.options.seed} is INVALID ({_anomaly_text(outcome)}) with "
             f"{candidate.describe()}, {outcome.operations} operations"
             + (f" [{describe_workload(candidate.options)}]" if vary_workload else "")
-            + f"; shrinking (at most {shrink_budget} runs) ..."
+            + f"; shrinking (at most {shrink_budget} runs"
+            + (f", {executor.workers} at a time" if executor.workers > 1 else "") + ") ..."
         )
 
         def on_trial(n: int, reduction: str, c: Candidate, o: Outcome, kept: bool) -> None:
@@ -293,15 +451,21 @@ def explore(
                 stream.write(f"\r  shrink {n}/{shrink_budget}: {reduction} ... no"[:120].ljust(120))
                 stream.flush()
 
-        result = shrink(candidate, outcome, trial, budget=shrink_budget, on_trial=on_trial)
+        result = shrink(candidate, outcome, evaluate=executor_evaluate(executor, trial_argv, scratch),
+                        budget=shrink_budget, on_trial=on_trial)
         progress.clear()
     minimal = result.candidate
     name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
     final_options = attrs.evolve(minimal.options, out=base.out, name=name)
     written = run(final_options, argv, schedule=minimal.schedule, quiet=True, report=True)
     identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
-    return ExploreResult(done, counts["unknown"], minimal.options.seed, result, written.run_dir, identical,
-                         time.monotonic() - started)
+    failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
+                            seed_command=seed_command(candidate.options), anomaly=outcome.main_anomaly,
+                            history_sha256=outcome.history_sha256)
+    out = ExploreResult(found.runs, verdicts["unknown"], candidate.options.seed, result, written.run_dir, identical,
+                        time.monotonic() - started, found.lines, executor.workers, failure)
+    (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
+    return out
 
 
 def _cell(value: object) -> str:
@@ -313,15 +477,31 @@ def _anomaly_text(o: Outcome) -> str:
     return ", ".join(f"{t} x{n}" for t, n in counts.most_common()) or "no anomaly listed"
 
 
+def failure_lines(result: ExploreResult) -> list[str]:
+    """What reproduces the failure (printed, and written to failure.txt in the minimal run's directory)."""
+    f = result.failure
+    if f is None:
+        return []
+    return [
+        f"failure: seed {f.seed}, {f.anomaly or 'invalid'}, commit {f.commit}",
+        f"  options: {json.dumps(f.to_json()['options'], sort_keys=True)}",
+        f"  reproduce the seed:   {f.seed_command}",
+        f"  replay the shrunk run: {result.replay_command}",
+    ]
+
+
 def format_report(result: ExploreResult) -> str:
+    summary = summary_lines(result.lines) + ([f"  ledger: {result.ledger}"] if result.ledger is not None else [])
     if result.shrunk is None:
         unknown = f" ({result.unknown} unknown)" if result.unknown else ""
-        return f"explore: all {result.runs} runs valid{unknown}; nothing found ({result.wall_seconds:.0f} s)"
+        return "\n".join([f"explore: all {len(result.lines)} runs valid{unknown}; nothing found "
+                          f"({result.wall_seconds:.0f} s, {result.workers} worker(s))", *summary])
     s = result.shrunk
     a, b = _size(s.original, s.original_outcome), _size(s.candidate, s.outcome)
     rows = [
         f"explore: found an invalid run at seed {result.failing_seed} after {result.runs} run(s); "
-        f"shrunk in {s.trials} trial runs" + (" (budget spent; it may shrink further)" if s.exhausted else ""),
+        f"shrunk in {s.trials} trial runs" + (" (budget spent; it may shrink further)" if s.exhausted else "")
+        + f" ({result.wall_seconds:.0f} s, {result.workers} worker(s))",
         f"  anomaly kept: {s.original_outcome.main_anomaly}",
         "                 original    shrunk",
     ]
@@ -331,6 +511,7 @@ def format_report(result: ExploreResult) -> str:
     if result.replay_identical is False:
         rows.append("  WARNING: writing the minimal run did not reproduce the trial's history byte for byte")
     rows += [f"  minimal failing run: {result.run_dir}", f"  replay it with: {result.replay_command}"]
+    rows += summary + failure_lines(result)
     return "\n".join(rows)
 
 
@@ -365,6 +546,20 @@ def _parser() -> argparse.ArgumentParser:
             action.help = "sim (explore runs only simulated runs)"
         elif action.dest == "seed":
             action.help = "first seed (default 1): seeds S..S+N-1"
+    g = parser.add_argument_group("scale and ledger")
+    g.add_argument("--workers", type=int, default=None,
+                   help=f"seeds run at once, each in a worker process (default every core: {os.cpu_count() or 1}); "
+                   "1 runs them in this process. The outcome does not depend on it")
+    g.add_argument("--cluster", dest="cluster_address", default=None, metavar="ADDRESS",
+                   help="run the seeds on that cluster of the distributed engine (needs pip install -e '.[cluster]')")
+    g.add_argument("--keep-going", action="store_true",
+                   help="run every seed even after a failure; failures are grouped by signature (anomaly types and "
+                   "fault kinds), and the first is shrunk")
+    g.add_argument("--ledger", default=None, metavar="PATH",
+                   help="the seed ledger, one JSON line per seed (default <out>/explore-ledgers/<time>-<hash>.jsonl)")
+    g.add_argument("--resume", default=None, metavar="LEDGER",
+                   help="continue the sweep of LEDGER (same flags): run only the seeds it does not hold, "
+                   "appending to it")
     parser.set_defaults(mode="sim", time_limit=EXPLORE_TIME_LIMIT, fault_interval=EXPLORE_FAULT_INTERVAL)
     return parser
 
@@ -381,6 +576,14 @@ def explore_command(argv: Sequence[str]) -> int:
         raise OptionError(f"--shrink-runs must be zero or more, got {args.shrink_runs}")
     if args.random and args.seed is not None:
         raise OptionError("--random draws the seeds; drop --seed (or drop --random to start at --seed)")
+    if args.workers is not None and args.cluster_address is not None:
+        raise OptionError("--workers and --cluster both say where seeds run; give one")
+    if args.workers is not None and not 1 <= args.workers <= 1024:
+        raise OptionError(f"--workers must be between 1 and 1024, got {args.workers}")
+    if args.resume is not None and args.random:
+        raise OptionError("--resume continues seeds S..S+N-1; --random draws new seeds each time, so it cannot resume")
+    if args.resume is not None and args.ledger is not None and Path(args.ledger) != Path(args.resume):
+        raise OptionError("--resume LEDGER appends to that ledger; drop --ledger")
     first = 1 if args.seed is None else args.seed
     args.seed = first
     base = options_with_config(args, argv, parser)
@@ -389,17 +592,62 @@ def explore_command(argv: Sequence[str]) -> int:
         seeds = [draw.randrange(1, 2**31) for _ in range(args.runs)]
     else:
         seeds = list(range(first, first + args.runs))
+    known: dict[int, dict[str, Any]] = {}
+    if args.resume is not None:
+        ledger_path = Path(args.resume)
+        contents = read_ledger(ledger_path)
+        check_resumable(ledger_path, contents, base, args.vary_workload)
+        known = contents.seeds
+    elif args.ledger is not None:
+        ledger_path = Path(args.ledger)
+        if ledger_path.exists() and ledger_path.stat().st_size:
+            raise OptionError(f"--ledger {ledger_path}: the file exists; continue it with --resume {ledger_path}, "
+                              "or name a new file")
+    else:
+        ledger_path = default_ledger_path(Path(base.out), options_hash(base, args.vary_workload))
+    executor = make_executor(args.workers, args.cluster_address)
+    held = sum(1 for seed in seeds if seed in known)
     print(f"MinikeyDB explore: {args.runs} simulated runs, seeds {_seed_text(seeds, args.random)}, nemesis "
           f"{','.join(base.nemesis) or 'none'}" + (f", bug {base.bug}" if base.bug else "")
           + f", {base.time_limit:g} virtual s each"
-          + (", workload drawn per seed (--vary-workload)" if args.vary_workload else ""), file=sys.stderr, flush=True)
-    result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
-                     vary_workload=args.vary_workload)
+          + (", workload drawn per seed (--vary-workload)" if args.vary_workload else "")
+          + f", {executor.workers} at a time" + (f" on {args.cluster_address}" if args.cluster_address else "")
+          + (f"; resuming: {held} seed(s) already in the ledger" if args.resume else "")
+          + f"; ledger {ledger_path}", file=sys.stderr, flush=True)
+    ledger = LedgerWriter(ledger_path, base, args.vary_workload, commit())
+    try:
+        with executor:
+            result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
+                             vary_workload=args.vary_workload, executor=executor, ledger=ledger, known=known,
+                             keep_going=args.keep_going)
+    finally:
+        ledger.close()
+    result = attrs.evolve(result, ledger=ledger_path)
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     code = decided(EXPLORE_EXIT_ALL_VALID if result.shrunk is None else EXPLORE_EXIT_FOUND)  # a closed stdout must not change it
     print(format_report(result))
     return code
+
+
+CLUSTER_MISSING = ("explore --cluster needs the optional cluster engine: pip install -e '.[cluster]' "
+                   "(from the MinikeyDB checkout)")
+
+
+def make_executor(workers: int | None, cluster: str | None) -> SeedExecutor:
+    """``--cluster ADDRESS``: the engine's executor (imported only then); else N worker processes, or this process for 1."""
+    if cluster is not None:
+        try:
+            engine = importlib.import_module("runner.explore_cluster")
+            executor: SeedExecutor = engine.ClusterExecutor(cluster)
+        except (ImportError, AttributeError) as e:  # the module, or the engine it imports, is not installed
+            raise OptionError(f"{CLUSTER_MISSING} ({e})") from None
+        return executor
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if n == 1:
+        return InlineExecutor()
+    warm_up()
+    return ProcessExecutor(n)
 
 
 def _seed_text(seeds: Sequence[int], drawn: bool) -> str:

@@ -107,48 +107,116 @@ class ShrinkResult:
 
 
 Trial = Callable[[Candidate], Outcome]
+Evaluate = Callable[[Iterator[tuple[int, Candidate]]], Iterator[tuple[int, Outcome]]]
+"""Runs numbered candidates, pulling them lazily, yielding (number, outcome) in completion order;
+closing the iterator early cancels those still running (``runner.explore`` runs them on workers)."""
+
+
+def one_at_a_time(trial: Trial) -> Evaluate:
+    """The sequential ``Evaluate``: each candidate tried in turn, in this process."""
+    return lambda items: ((i, trial(c)) for i, c in items)
 
 
 def shrink(
     original: Candidate,
     original_outcome: Outcome,
-    trial: Trial,
+    trial: Trial | None = None,
     *,
+    evaluate: Evaluate | None = None,
     budget: int = 100,
     on_trial: Callable[[int, str, Candidate, Outcome, bool], None] | None = None,
 ) -> ShrinkResult:
-    """Greedy shrinking of ``original`` while it stays invalid with the same main anomaly type."""
-    anomaly = original_outcome.main_anomaly
+    """Greedy shrinking of ``original`` while it stays invalid with the same main anomaly type.
+
+    With ``evaluate`` (several candidates running at once), candidates after the one in flight are
+    tried speculatively, and a round keeps the FIRST kept candidate in reduction order, whatever
+    finished first: the result, the steps, the trial count and the budget are those of trying them
+    one at a time (``trials`` counts what the sequential search would have run; outcomes of
+    speculative candidates are remembered, as the same candidate always gives the same outcome).
+    """
+    if evaluate is None:
+        if trial is None:
+            raise TypeError("shrink needs a trial or an evaluate function")
+        evaluate = one_at_a_time(trial)
+    search = _Search(original_outcome.main_anomaly, evaluate, on_trial)
+    search.seen.add(original.key())
     current, current_outcome = original, original_outcome
-    seen = {original.key()}
     steps: list[ShrinkStep] = []
-    trials = 0
-    exhausted = False
     while True:
-        progressed = False
-        for reduction, candidate in reductions(current):
-            key = candidate.key()
-            if key in seen:
-                continue
-            if trials >= budget:
-                exhausted = True
-                break
-            seen.add(key)
-            outcome = trial(candidate)
-            trials += 1
-            # Smaller means no more operations either: dropping a crash window can let more
-            # operations complete, and a "shrunk" run longer than the original helps nobody.
-            kept = fails_like(outcome, anomaly) and outcome.operations <= current_outcome.operations
-            if on_trial is not None:
-                on_trial(trials, reduction, candidate, outcome, kept)
-            if kept:
-                current, current_outcome = candidate, outcome
-                steps.append(ShrinkStep(reduction, candidate, outcome))
-                progressed = True
-                break
-        if not progressed:
+        found = search.round(current, current_outcome, budget)
+        if found is None:
             break
-    return ShrinkResult(original, original_outcome, current, current_outcome, trials, tuple(steps), exhausted)
+        reduction, current, current_outcome = found
+        steps.append(ShrinkStep(reduction, current, current_outcome))
+    return ShrinkResult(original, original_outcome, current, current_outcome, search.trials, tuple(steps),
+                        search.exhausted)
+
+
+class _Search:
+    """The state of one shrink: candidates judged, outcomes known, trials counted as the sequential search would."""
+
+    def __init__(self, anomaly: str | None, evaluate: Evaluate,
+                 on_trial: Callable[[int, str, Candidate, Outcome, bool], None] | None) -> None:
+        self.anomaly = anomaly
+        self.evaluate = evaluate
+        self.on_trial = on_trial
+        self.seen: set[str] = set()
+        self.known: dict[str, Outcome] = {}
+        self.trials = 0
+        self.exhausted = False
+
+    def round(self, current: Candidate, current_outcome: Outcome, budget: int) -> tuple[str, Candidate, Outcome] | None:
+        """The first reduction of ``current`` (in reduction order) that is kept, or None when none is."""
+        tried: list[tuple[str, Candidate, str]] = []  # (reduction, candidate, key) in reduction order
+        more = False
+        room = budget - self.trials
+
+        def candidates() -> Iterator[tuple[int, Candidate]]:
+            nonlocal more
+            keys: set[str] = set()
+            for reduction, candidate in reductions(current):
+                key = candidate.key()
+                if key in self.seen or key in keys:
+                    continue
+                if len(keys) >= room:
+                    more = True
+                    return
+                keys.add(key)
+                tried.append((reduction, candidate, key))
+                if key not in self.known:
+                    yield len(tried) - 1, candidate
+
+        results = self.evaluate(candidates())
+        judged = 0
+        finished = False
+        try:
+            while True:
+                # Judge in reduction order what is known (outcomes come in any order; remembered ones at once).
+                while judged < len(tried):
+                    reduction, candidate, key = tried[judged]
+                    outcome = self.known.get(key)
+                    if outcome is None:
+                        break
+                    judged += 1
+                    self.seen.add(key)
+                    self.trials += 1
+                    kept = fails_like(outcome, self.anomaly) and outcome.operations <= current_outcome.operations
+                    if self.on_trial is not None:
+                        self.on_trial(self.trials, reduction, candidate, outcome, kept)
+                    if kept:
+                        return reduction, candidate, outcome
+                if finished:
+                    self.exhausted = self.exhausted or more
+                    return None
+                try:
+                    index, outcome = next(results)
+                    self.known[tried[index][2]] = outcome
+                except StopIteration:
+                    finished = True
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # speculative candidates still running are not wanted
 
 
 # -- reductions ---------------------------------------------------------------------------------

@@ -38,11 +38,13 @@ def test_explore_finds_and_shrinks_a_seeded_bug(tmp_path: Path, capsys: pytest.C
 
 
 def test_explore_of_the_correct_store_finds_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Without a seeded bug, a few partition seeds are all valid: exit 0 and no run written."""
+    """Without a seeded bug, a few partition seeds are all valid: exit 0 and no run written (only the seed ledger)."""
     code = main(["explore", "--runs", "3", "--nemesis", "partition", *SHORT, "--out", str(tmp_path / "h")])
     assert code == 0
     assert "all 3 runs valid" in capsys.readouterr().out
-    assert not (tmp_path / "h").exists() or not any((tmp_path / "h").iterdir())
+    assert [p.name for p in (tmp_path / "h").iterdir()] == ["explore-ledgers"]
+    (ledger,) = (tmp_path / "h" / "explore-ledgers").iterdir()
+    assert len(ledger.read_text().splitlines()) == 1 + 3
 
 
 def test_explore_refuses_a_real_time_mode(capsys: pytest.CaptureFixture[str]) -> None:

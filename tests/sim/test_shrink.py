@@ -122,3 +122,33 @@ def test_a_candidate_that_cannot_run_is_never_proposed() -> None:
     proposed = [c for _, c in reductions(start)]
     assert proposed, "other reductions (time, rate, keys) are still proposed"
     assert all(c.options.nodes == 2 and c.options.replicas == 2 for c in proposed)
+
+
+def _speculative(trial, batch: int):  # type: ignore[no-untyped-def]
+    """An Evaluate running ``batch`` candidates at a time and answering each batch in reverse (completion) order."""
+
+    def evaluate(items):  # type: ignore[no-untyped-def]
+        pending = []
+        for item in items:
+            pending.append(item)
+            if len(pending) == batch:
+                for i, c in reversed(pending):
+                    yield i, trial(c)
+                pending = []
+        for i, c in reversed(pending):
+            yield i, trial(c)
+
+    return evaluate
+
+
+def test_speculative_shrinking_equals_shrinking_one_at_a_time() -> None:
+    """Candidates run several at once and finishing out of order shrink to the same run, steps, trials and budget use."""
+    start = _candidate((PARTITION, CRASH, PAUSE), keys=20)
+    for budget in (3, 7, 100):
+        sequential = shrink(start, _fake_trial([])(start), _fake_trial([]), budget=budget)
+        for batch in (2, 3, 5):
+            calls: list[Candidate] = []
+            parallel = shrink(start, _fake_trial([])(start), evaluate=_speculative(_fake_trial(calls), batch),
+                              budget=budget)
+            assert parallel == sequential, (budget, batch)
+            assert len(calls) >= parallel.trials - 1  # speculation runs more, the count is the sequential one

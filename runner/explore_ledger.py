@@ -1,0 +1,221 @@
+"""Explore's seed ledger: one JSON line per seed, so that a sweep can be resumed and read as findings.
+
+The first line is a header (``"ledger": "minikeydb-explore"``) with the sweep's options and their
+hash; every other line is one seed: ``options_hash``, ``seed``, ``verdict``, the anomaly types
+with counts, the ``signature`` (anomaly types and the fault kinds involved), the fault windows
+that bit / changed nothing / could not be told, operations, the history's sha256, virtual and
+wall seconds, and the commit. Seed lines are appended (and flushed) as results arrive, in sweep
+order (a result that arrives before an earlier seed's waits for it; an interruption writes what
+waited), so that a ledger does not depend on the number of workers.
+
+``explore --resume LEDGER`` reads it back: the seeds it holds are not run again, and a ledger
+whose options hash differs from the flags given is refused, naming the options that differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+import orjson
+
+from .explore_trial import TrialReport, anomaly_counts
+from .options import OptionError, RunOptions
+
+LEDGER_KIND = "minikeydb-explore"
+HASHED_AWAY = ("out", "name", "seed", "verbose")
+"""Options that do not change what a seed does: where it is written, what it is called, log detail (the seed is per line)."""
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sweep_options(base: RunOptions, vary_workload: bool) -> dict[str, Any]:
+    """What makes two sweeps' seeds the same runs: the run options (but where they go) and --vary-workload."""
+    options = {k: v for k, v in base.to_json().items() if k not in HASHED_AWAY}
+    return {"options": options, "vary_workload": vary_workload}
+
+
+def options_hash(base: RunOptions, vary_workload: bool) -> str:
+    return hashlib.sha256(orjson.dumps(sweep_options(base, vary_workload), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def commit() -> str:
+    """``git rev-parse HEAD`` of the checkout explore runs from ("+dirty" with uncommitted changes), else "unknown"."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return "unknown"
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if status.returncode == 0 and status.stdout.strip() else "")
+
+
+def seed_line(report: TrialReport, hash_: str, commit_: str) -> dict[str, Any]:
+    o = report.outcome
+    return {
+        "options_hash": hash_, "seed": report.seed, "verdict": report.verdict,
+        "anomalies": anomaly_counts(o.anomaly_types), "signature": report.signature,
+        "fault_kinds": list(report.fault_kinds), "faults": report.bite,
+        "faults_changed_nothing": report.faults_changed_nothing,
+        "operations": o.operations, "fault_windows": o.faults, "history_sha256": o.history_sha256,
+        "virtual_s": round(report.virtual_seconds, 3), "wall_s": round(report.wall_seconds, 3), "commit": commit_,
+    }
+
+
+class LedgerError(OptionError):
+    """A ledger that cannot be resumed (unreadable, another sweep's): one line naming why."""
+
+
+@attrs.define
+class LedgerContents:
+    header: dict[str, Any]
+    seeds: dict[int, dict[str, Any]]
+
+
+def read_ledger(path: Path) -> LedgerContents:
+    """The header and seed lines of a ledger; a last line cut short (a killed explore) is ignored."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise LedgerError(f"--resume {path}: cannot read the ledger ({e.strerror or e})") from None
+    lines = data.split(b"\n")
+    header: dict[str, Any] | None = None
+    seeds: dict[int, dict[str, Any]] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if number == len(lines):  # no newline after it: the write was cut short
+                continue
+            raise LedgerError(f"--resume {path}: line {number} is not JSON") from None
+        if not isinstance(record, dict):
+            raise LedgerError(f"--resume {path}: line {number} is not a JSON object")
+        if header is None:
+            if record.get("ledger") != LEDGER_KIND:
+                raise LedgerError(f"--resume {path}: not an explore ledger (its first line has no "
+                                  f"\"ledger\": \"{LEDGER_KIND}\")")
+            header = record
+            continue
+        seed = record.get("seed")
+        if not isinstance(seed, int) or record.get("options_hash") != header.get("options_hash"):
+            raise LedgerError(f"--resume {path}: line {number} is not a seed of this ledger's sweep "
+                              "(no seed, or another options hash)")
+        seeds[seed] = record
+    if header is None:
+        raise LedgerError(f"--resume {path}: the ledger is empty")
+    return LedgerContents(header, seeds)
+
+
+def check_resumable(path: Path, contents: LedgerContents, base: RunOptions, vary_workload: bool) -> None:
+    """Refuse a ledger written with other options, naming them."""
+    mine = sweep_options(base, vary_workload)
+    if contents.header.get("options_hash") == options_hash(base, vary_workload):
+        return
+    theirs = contents.header.get("sweep") or {}
+    differ = []
+    for key in sorted(set(mine["options"]) | set(theirs.get("options") or {})):
+        a, b = (theirs.get("options") or {}).get(key), mine["options"].get(key)
+        if a != b:
+            differ.append(f"{key} {a!r} in the ledger, {b!r} now")
+    if theirs.get("vary_workload") != mine["vary_workload"]:
+        differ.append(f"--vary-workload {theirs.get('vary_workload')} in the ledger, {mine['vary_workload']} now")
+    raise LedgerError(f"--resume {path}: the ledger was written with other options (options hash "
+                      f"{contents.header.get('options_hash')}, these flags give {options_hash(base, vary_workload)}): "
+                      + ("; ".join(differ) or "see its first line") + "; give the flags it was made with")
+
+
+class LedgerWriter:
+    """Appends seed lines to a ledger file, flushing each (writing the header first when the file is new)."""
+
+    def __init__(self, path: Path, base: RunOptions, vary_workload: bool, commit_: str) -> None:
+        self.path = path
+        self.hash = options_hash(base, vary_workload)
+        self.commit = commit_
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists() or path.stat().st_size == 0
+        self._file: IO[bytes] = path.open("ab")
+        if not fresh and not path.read_bytes().endswith(b"\n"):
+            self._file.write(b"\n")  # a line a killed explore cut short stays apart
+        if fresh:
+            self._write({"ledger": LEDGER_KIND, "version": 1, "options_hash": self.hash,
+                         "sweep": sweep_options(base, vary_workload), "commit": commit_,
+                         "started": datetime.now(UTC).isoformat(timespec="seconds")})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._file.write(orjson.dumps(record) + b"\n")
+        self._file.flush()
+
+    def add(self, report: TrialReport) -> dict[str, Any]:
+        line = seed_line(report, self.hash, self.commit)
+        self._write(line)
+        return line
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def default_ledger_path(out: Path, hash_: str) -> Path:
+    """``<out>/explore-ledgers/<UTC time>-<options hash>.jsonl``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return out / "explore-ledgers" / f"{stamp}-{hash_[:8]}.jsonl"
+
+
+# -- findings -----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Finding:
+    """Failing seeds of one signature: one bug, many witnesses."""
+
+    signature: str
+    seeds: tuple[int, ...]
+    anomalies: dict[str, int]
+
+
+def findings(lines: Iterable[dict[str, Any]]) -> list[Finding]:
+    """Invalid seeds grouped by signature, the group with the smallest seed first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for line in sorted(lines, key=lambda x: x["seed"]):
+        if line.get("verdict") == "invalid":
+            groups.setdefault(str(line.get("signature")), []).append(line)
+    out = []
+    for sig, members in groups.items():
+        total: Counter[str] = Counter()
+        for m in members:
+            total.update(m.get("anomalies") or {})
+        out.append(Finding(sig, tuple(m["seed"] for m in members), dict(total.most_common())))
+    return out
+
+
+def summary_lines(lines: list[dict[str, Any]]) -> list[str]:
+    """The sweep's summary: verdicts, findings by signature, whether the faults bit."""
+    verdicts = Counter(line.get("verdict") for line in lines)
+    rows = [f"explore summary: {len(lines)} seed(s): {verdicts['valid']} valid, {verdicts['invalid']} invalid, "
+            f"{verdicts['unknown']} unknown"]
+    groups = findings(lines)
+    if groups:
+        rows.append(f"  {len(groups)} finding(s) by signature (anomaly types | fault kinds involved):")
+        for f in groups:
+            shown = ", ".join(map(str, f.seeds[:8])) + (" ..." if len(f.seeds) > 8 else "")
+            rows.append(f"    {f.signature}: {len(f.seeds)} witness seed(s) ({shown})")
+    with_faults = [line for line in lines if (line.get("faults") or {}).get("windows", 0) > 0]
+    inert = [line for line in with_faults if line.get("faults_changed_nothing")]
+    if not with_faults:
+        rows.append("  faults: no seed had a fault window")
+    elif len(inert) == len(with_faults):
+        rows.append(f"  WARNING: THE FAULTS CHANGED NOTHING in every one of the {len(with_faults)} seed(s) with "
+                    "fault windows: this sweep tested the fault-free path only (a longer --fault-interval, "
+                    "another --nemesis?)")
+    else:
+        rows.append(f"  faults changed nothing in {len(inert)} of {len(with_faults)} seed(s) with fault windows")
+    return rows

@@ -1,0 +1,271 @@
+"""Where explore's seeds run: the ``SeedExecutor`` protocol, in process or on a pool of processes.
+
+``explore`` hands an executor a module-level function and a lazy stream of picklable tasks (a seed
+with its options, or a shrink candidate) and reads small picklable results back as they complete.
+Three executors implement the protocol:
+
+- ``InlineExecutor`` (``--workers 1``): each task runs in this process, in order, as today;
+- ``ProcessExecutor(workers)`` (``--workers N``, the default every core): forked worker processes;
+- ``runner.explore_cluster.ClusterExecutor(address)`` (``--cluster ADDRESS``): another engine's
+  cluster, an optional extra.
+
+An executor pulls tasks from ``items`` lazily, only when it can start one (at most ``workers`` in
+flight, or a small multiple of it), so that the caller can stop feeding it: explore stops drawing
+seeds past the first known failure. Results carry what identifies their task (the seed); their
+order is the order of completion, never relied on by the caller for the outcome.
+
+Process pool choices: workers are *forked*, measured against spawned ones (2 workers up and their
+first trivial task back: fork 73-94 ms, spawn 6.7-7.4 s on the shared 2-core machine at load 7.5
+with no bytecode cache, since a spawned worker imports and compiles Trio, attrs, orjson, the store
+and the harness again; 70-100 us per task after that for both). Explore imports what a trial
+imports lazily before it forks (``explore_trial.warm_up``), so a fresh worker starts warm. Each
+worker runs in its own process group, so that a terminal's Ctrl-C reaches only explore, which then
+kills them, and with ``PR_SET_PDEATHSIG`` = SIGKILL (Linux) so that a SIGKILLed explore leaves no
+worker behind. A worker that dies (out of memory, a signal) is an error naming its task.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DRAIN_BELOW = 0.5
+"""Seconds: a cancelled task running for less is left to finish (its answer dropped), as killing and
+forking a worker again costs more than a short trial; one running longer is killed with its worker."""
+
+PR_SET_PDEATHSIG = 1
+"""``prctl`` option (linux/prctl.h): the signal the calling process gets when its parent thread dies."""
+
+
+class SeedExecutor(Protocol):
+    """Runs ``fn`` over tasks, several at once, yielding results as they complete."""
+
+    workers: int
+    """How many tasks run at once."""
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``fn(item)`` for every item, results in completion order; ``items`` is pulled lazily.
+
+        ``fn`` is a module-level (picklable) function, each item and result picklable. An exception
+        ``fn`` raises is raised here (a ``TaskFailed`` naming it in one line, caused by its traceback).
+        Closing the iterator early (explore does, past the first failing seed and once a shrink
+        round has its answer) cancels the tasks still running: their results must never come out
+        of a later call (``ProcessExecutor`` kills and replaces those workers). Items are pulled only
+        when a task can start, so at most about ``workers`` are in flight.
+        """
+        ...
+
+    def close(self) -> None:
+        """Cancel what is pending and release the workers (idempotent)."""
+        ...
+
+    def __enter__(self) -> SeedExecutor: ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+
+class TaskFailed(RuntimeError):
+    """A task raised in a worker (the message is its last line; the cause carries the traceback), or its worker died."""
+
+
+class WorkerTraceback(Exception):
+    """The traceback text of an exception raised in a worker (the cause of a ``TaskFailed``: ``-v`` prints it)."""
+
+
+class InlineExecutor:
+    """``--workers 1``: every task runs here, one after the other, exceptions raised as they are."""
+
+    workers = 1
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        for item in items:
+            yield fn(item)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> InlineExecutor:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker: SIGKILL when explore dies (Linux; elsewhere nothing), and leave the terminal's process group."""
+    try:
+        os.setpgid(0, 0)  # Ctrl-C at the terminal goes to explore alone, which then kills the workers
+    except OSError:
+        pass
+    name = ctypes.util.find_library("c")
+    if name is not None and sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # explore died before the death signal was armed
+        os._exit(1)
+
+
+def _worker(conn: multiprocessing.connection.Connection, parent: int) -> None:
+    """A worker's loop: receive (fn, item), send ("ok", result) or ("error", traceback text)."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        fn, item = message
+        try:
+            reply: tuple[str, Any] = ("ok", fn(item))
+        except BaseException:  # noqa: BLE001 - everything a task raises goes back to explore as text
+            reply = ("error", traceback.format_exc())
+        try:
+            conn.send(reply)
+        except (BrokenPipeError, OSError):
+            return
+
+
+class ProcessExecutor:
+    """A pool of ``workers`` processes (forked where the platform can, else spawned), one task each at a time."""
+
+    def __init__(self, workers: int, start_method: str | None = None) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be 1 or more, got {workers}")
+        self.workers = workers
+        if start_method is None:
+            start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self.start_method = start_method
+        self._context = multiprocessing.get_context(start_method)
+        self._procs: list[Any] = []
+        self._conns: list[multiprocessing.connection.Connection] = []
+        self._closed = False
+        self._draining: set[int] = set()
+        """Workers still running a task whose caller left: its answer is dropped when it comes."""
+
+    def _start(self) -> None:
+        while len(self._procs) < self.workers:
+            self._procs.append(None)
+            self._conns.append(None)  # type: ignore[arg-type]
+            self._spawn(len(self._procs) - 1)
+
+    def _spawn(self, w: int) -> None:
+        mine, theirs = self._context.Pipe()
+        proc = self._context.Process(  # type: ignore[attr-defined]
+            target=_worker, args=(theirs, os.getpid()), daemon=False)
+        proc.start()
+        theirs.close()
+        self._procs[w] = proc
+        self._conns[w] = mine
+
+    def _replace(self, w: int) -> None:
+        """Kill worker ``w`` (its task is no longer wanted) and start a fresh one in its place."""
+        self._procs[w].kill()
+        self._procs[w].join()
+        self._conns[w].close()
+        self._spawn(w)
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        if self._closed:
+            raise RuntimeError("the executor is closed")
+        self._start()
+        source = iter(items)
+        idle = [w for w in range(self.workers) if w not in self._draining]
+        busy: dict[int, tuple[T, float]] = {}
+        try:
+            yield from self._run(fn, source, idle, busy)
+        finally:
+            if busy and not self._closed:  # the caller left early: those tasks are not wanted
+                now = time.monotonic()
+                for w, (_, started) in busy.items():
+                    if now - started < DRAIN_BELOW:
+                        self._draining.add(w)  # likely soon done: its result is dropped when it comes
+                    else:
+                        self._replace(w)
+                busy.clear()
+
+    def _run(self, fn: Callable[[T], R], source: Iterator[T], idle: list[int],
+             busy: dict[int, tuple[T, float]]) -> Iterator[R]:
+        exhausted = False
+        while True:
+            while idle and not exhausted:
+                try:
+                    item = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                w = idle.pop()
+                self._conns[w].send((fn, item))
+                busy[w] = (item, time.monotonic())
+            if not busy and (exhausted or not self._draining):
+                return  # (with items left and every worker draining, wait for one)
+            watched = set(busy) | self._draining
+            waiting = {self._conns[w]: w for w in watched} | {self._procs[w].sentinel: w for w in watched}
+            for ready in multiprocessing.connection.wait(list(waiting)):
+                w = waiting[ready]
+                if w not in busy and w not in self._draining:
+                    continue  # its connection and its sentinel both became ready
+                conn = self._conns[w]
+                if ready is conn or conn.poll():
+                    try:
+                        status, value = conn.recv()
+                    except (EOFError, OSError):
+                        status, value = "died", None
+                else:
+                    status, value = "died", None
+                if w in self._draining:  # the answer of a task no longer wanted: dropped
+                    self._draining.discard(w)
+                    if status == "died":
+                        self._spawn(w)
+                    idle.append(w)
+                    continue
+                item, _ = busy.pop(w)
+                if status == "died":
+                    code = self._procs[w].exitcode
+                    self.close()
+                    raise TaskFailed(f"an explore worker died (exit code {code}) running {item!r}")
+                if status == "error":
+                    self.close()
+                    last = str(value).strip().splitlines()[-1] if str(value).strip() else "?"
+                    raise TaskFailed(f"an explore task failed in a worker: {last}") from WorkerTraceback(value)
+                idle.append(w)
+                yield value
+
+    def close(self) -> None:
+        """Kill the workers (a trial they run is in a scratch directory explore deletes) and wait for them."""
+        if self._closed:
+            return
+        self._closed = True
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.kill()
+        for proc in self._procs:
+            proc.join(5)
+        for conn in self._conns:
+            conn.close()
+
+    def __enter__(self) -> ProcessExecutor:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,174 @@
+"""``explore`` on worker processes: the same outcome as one worker, a ledger that resumes, findings, reproducible reports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.cli import main
+from runner.explore import FAILURE_FILE
+from runner.explore_ledger import findings, summary_lines
+
+ROOT = Path(__file__).resolve().parents[2]
+SHORT = ["--time-limit", "4", "--fault-interval", "1", "--quiesce", "1", "--converge-timeout", "3"]
+BUG = ["--bug", "no-repair", "--nemesis", "partition"]
+
+
+def _ledger(path: Path) -> list[dict[str, Any]]:
+    """The seed lines of a ledger, wall times dropped (they are the one thing allowed to differ)."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    for line in lines:
+        line.pop("wall_s")
+    return lines
+
+
+def _explore(tmp: Path, name: str, *flags: str) -> tuple[int, dict[str, Any], Path]:
+    ledger, summary = tmp / f"{name}.jsonl", tmp / f"{name}.json"
+    code = main(["explore", *flags, "--out", str(tmp / name), "--ledger", str(ledger), "--json", str(summary)])
+    return code, json.loads(summary.read_text()), ledger
+
+
+def test_one_and_two_workers_give_the_same_ledger_and_shrunk_run(tmp_path: Path) -> None:
+    """--workers 1 and 2 write the same ledger lines (wall times aside) and shrink to the same run, byte for byte."""
+    flags = ["--runs", "4", "--keep-going", *BUG, *SHORT, "--shrink-runs", "8"]
+    one = _explore(tmp_path, "one", *flags, "--workers", "1")
+    two = _explore(tmp_path, "two", *flags, "--workers", "2")
+    assert one[0] == two[0] == 1
+    assert _ledger(one[2]) == _ledger(two[2]) and len(_ledger(one[2])) == 4
+    keys = ("failing_seed", "anomaly", "original", "shrunk", "shrink_trials", "steps", "findings")
+    assert {k: one[1][k] for k in keys} == {k: two[1][k] for k in keys}
+    shas = [hashlib.sha256((Path(r["replay_command"].split()[-1]) / "history.jsonl").read_bytes()).hexdigest()
+            for r in (one[1], two[1])]
+    assert shas[0] == shas[1]
+    assert one[1]["workers"] == 1 and two[1]["workers"] == 2
+
+
+def test_the_failure_report_carries_a_command_that_replays_the_seed(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The printed report and failure.txt name seed, commit and a `harness.py run` that gives the seed's history again."""
+    code, summary, ledger = _explore(tmp_path, "e", "--runs", "2", *BUG, *SHORT, "--shrink-runs", "2", "--workers", "2")
+    assert code == 1
+    out = capsys.readouterr().out
+    failure = summary["failure"]
+    command = failure["seed_command"]
+    assert f"reproduce the seed:   {command}" in out and f"commit {failure['commit']}" in out
+    written = (Path(summary["replay_command"].split()[-1]) / FAILURE_FILE).read_text()
+    assert command in written and summary["replay_command"] in written and f"seed {failure['seed']}" in written
+    words = shlex.split(command)
+    assert words[:3] == ["python", "harness.py", "run"]
+    assert main([*words[2:], "--out", str(tmp_path / "again")]) == 1  # invalid again
+    (again,) = [p for p in (tmp_path / "again").iterdir() if p.is_dir() and not p.is_symlink()]
+    line = next(x for x in _ledger(ledger) if x["seed"] == failure["seed"])
+    assert hashlib.sha256((again / "history.jsonl").read_bytes()).hexdigest() == line["history_sha256"]
+
+
+def test_resume_after_ctrl_c_runs_only_the_missing_seeds(tmp_path: Path) -> None:
+    """SIGINT to a running explore exits 130 without a traceback; --resume then runs just the seeds not in its ledger."""
+    ledger = tmp_path / "ledger.jsonl"
+    flags = ["--runs", "10", "--nemesis", "partition", *SHORT, "--workers", "2", "--ledger", str(ledger)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "harness.py"), "explore", *flags, "--out", str(tmp_path / "h")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ledger.exists() and len(ledger.read_text().splitlines()) >= 1 + 3:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "explore finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted by SIGINT" in err
+    before = {line["seed"] for line in _ledger(ledger)}
+    assert 3 <= len(before) < 10
+    summary = tmp_path / "resumed.json"
+    assert main(["explore", *flags, "--out", str(tmp_path / "h"), "--resume", str(ledger), "--json", str(summary),
+                 "--ledger", str(ledger)]) == 0
+    seeds = [line["seed"] for line in _ledger(ledger)]
+    assert sorted(seeds) == list(range(1, 11))  # every seed once: none run twice
+    assert json.loads(summary.read_text())["runs"] == 10 - len(before)
+
+
+def test_a_ledger_of_other_options_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--resume with flags other than the ledger's (another --nodes) exits 254 naming the option that differs."""
+    code, _, ledger = _explore(tmp_path, "e", "--runs", "1", "--nemesis", "partition", *SHORT, "--workers", "1")
+    assert code == 0
+    capsys.readouterr()
+    assert main(["explore", "--runs", "2", "--nemesis", "partition", *SHORT, "--nodes", "4", "--resume",
+                 str(ledger), "--out", str(tmp_path / "h")]) == 254
+    err = capsys.readouterr().err
+    assert "other options" in err and "nodes 5 in the ledger, 4 now" in err
+    assert len(ledger.read_text().splitlines()) == 2  # nothing appended
+
+
+def _line(seed: int, verdict: str, sig: str, inert: bool = False) -> dict[str, Any]:
+    return {"seed": seed, "verdict": verdict, "signature": sig, "anomalies": {sig.split(" |")[0]: 2} if sig else {},
+            "faults": {"windows": 2, "bit": 0 if inert else 2, "inert": 2 if inert else 0, "unknown": 0},
+            "faults_changed_nothing": inert}
+
+
+def test_failing_seeds_group_by_signature_into_findings() -> None:
+    """Five failing seeds of one signature and one of another read as two findings with 5 and 1 witnesses."""
+    lines = [_line(s, "invalid", "divergent | faults: partition") for s in (9, 2, 4, 7, 3)]
+    lines += [_line(5, "invalid", "lost-write | faults: crash"), _line(1, "valid", "")]
+    got = findings(lines)
+    assert [(f.signature, f.seeds) for f in got] == [("divergent | faults: partition", (2, 3, 4, 7, 9)),
+                                                     ("lost-write | faults: crash", (5,))]
+    assert got[0].anomalies == {"divergent": 10}
+    text = "\n".join(summary_lines(lines))
+    assert "2 finding(s)" in text and "5 witness seed(s)" in text and "changed nothing in 0 of 7" in text
+
+
+def test_the_summary_says_loudly_when_no_fault_changed_anything() -> None:
+    """When every seed's fault windows changed nothing, the summary warns in capitals; when some did, it counts them."""
+    inert = [_line(s, "valid", "", inert=True) for s in (1, 2, 3)]
+    assert "THE FAULTS CHANGED NOTHING in every one of the 3" in "\n".join(summary_lines(inert))
+    mixed = [*inert, _line(4, "valid", "")]
+    assert "faults changed nothing in 3 of 4 seed(s)" in "\n".join(summary_lines(mixed))
+
+
+def test_cluster_without_its_engine_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """--cluster when runner.explore_cluster cannot be imported exits 254 with one line naming pip install -e '.[cluster]'."""
+    monkeypatch.setitem(sys.modules, "runner.explore_cluster", None)  # importing it raises ImportError
+    assert main(["explore", "--cluster", "127.0.0.1:1", "--runs", "1"]) == 254
+    err = capsys.readouterr().err
+    assert "pip install -e '.[cluster]'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_each_trial_has_an_out_directory_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trials running at once never share --out (its `latest` link raced: IsADirectoryError in a worker)."""
+    import runner.run
+    from runner.explore import candidate_for
+    from runner.explore_trial import TrialTask, run_task
+    from runner.options import RunOptions
+
+    seen: list[tuple[Path, Path]] = []
+
+    def fake_run(options, argv, *, run_dir, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((Path(options.out), run_dir))
+        raise KeyboardInterrupt  # stop here: only where the trial would be written matters
+
+    monkeypatch.setattr(runner.run, "run", fake_run)
+    base = RunOptions(mode="sim", nemesis=("partition",), time_limit=2.0, fault_interval=1.0)
+    for i in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            run_task(TrialTask(i, candidate_for(base, 1, False), ("x",), str(tmp_path)))
+    (out1, dir1), (out2, dir2) = seen
+    assert out1 != out2 and out1 != tmp_path and dir1.parent == out1 and dir2.parent == out2
+    assert list(tmp_path.iterdir()) == []  # each trial's directory is deleted after it
