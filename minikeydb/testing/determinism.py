@@ -53,6 +53,15 @@ def network_clock(network: MemoryNetwork) -> trio.testing.MockClock:
         network.advance(clock, runner.deadlines.next_deadline() - clock.current_time())
 
     clock._autojump = autojump  # type: ignore[method-assign]
+
+    def current_time() -> float:
+        # MockClock's own: ``_virtual_base + _rate * (real - real base)``; at rate 0 (autojump
+        # only: nothing here sets a rate) that is ``_virtual_base + 0.0``, the same float, without
+        # reading the real clock. Trio's run loop, timers and the network read it per datagram.
+        return clock._virtual_base
+
+    if clock.rate == 0:
+        clock.current_time = current_time  # type: ignore[method-assign]
     return clock
 
 
