@@ -250,14 +250,15 @@ class FaultyTransport:
             if network.observer is not None:
                 network.observer.delivered(CLIENT, arrived[0])
             return arrived
+        paused = network._paused
         while True:
-            if self._held_in and not network.is_paused(self.node_id):
+            if self._held_in and self.node_id not in paused:
                 arrived = self._held_in.popleft()
                 if network.observer is not None:
                     network.observer.delivered(self.node_id, arrived[0])
                 return arrived
             received: tuple[bytes, Address] | None = None
-            if not self._held_in and not network.is_paused(self.node_id):
+            if not self._held_in and self.node_id not in paused:
                 # Nothing held and not paused: nothing for a resume to release, so no scope for
                 # it to cancel (a scope per datagram is most of what this wrapper would cost).
                 received = await self.inner.recv()
@@ -270,8 +271,8 @@ class FaultyTransport:
                         self._receive_scopes.discard(scope)
             if received is None:
                 continue
-            if network.is_paused(self.node_id) or self._held_in:
-                if not network.is_paused(self.node_id):
+            if self._held_in or self.node_id in paused:
+                if self.node_id not in paused:
                     # Resumed but older held datagrams go first.
                     self._held_in.append(received)
                 elif len(self._held_in) >= network.pause_buffer:
@@ -288,7 +289,7 @@ class FaultyTransport:
         """A waiting datagram, or ``trio.WouldBlock``; a paused node never has one to take."""
         network = self.network
         if self.node_id is not None:
-            if network.is_paused(self.node_id):
+            if self.node_id in network._paused:
                 raise trio.WouldBlock
             received = self._held_in.popleft() if self._held_in else self.inner.recv_nowait()
         else:

@@ -10,7 +10,7 @@ options. The Trio range in pyproject.toml is pinned to versions where this was t
 
 Never combine this with real sockets: autojump would fire timeouts while datagrams are in flight.
 
-``network_clock`` makes that ``MockClock`` with the simulated network's deliveries counted in: its
+``network_clock`` makes that ``MockClock`` (``trio.testing.MockClock``) with the simulated network's deliveries counted in: its
 autojump (a private hook of ``MockClock``, the second thing pinned here) stops at the next due
 datagram as well as at the next deadline, and wakes its receivers in the same scheduler pass, so a
 delivery needs neither a cancel scope of its own nor an extra pass.
@@ -23,7 +23,10 @@ from typing import TypeVar
 
 import trio
 import trio._core._run as trio_run
-import trio.testing
+
+# trio.testing's MockClock, imported from where it is defined: ``import trio.testing`` also imports
+# pytest (for RaisesGroup), a tenth of a simulated run's start-up.
+from trio._core import MockClock
 
 from minikeydb.testing.network import MemoryNetwork
 
@@ -34,7 +37,7 @@ def _unsupported(what: str) -> RuntimeError:
     return RuntimeError(f"trio {trio.__version__} has no {what}; install a version in the range pyproject.toml names")
 
 
-def network_clock(network: MemoryNetwork) -> trio.testing.MockClock:
+def network_clock(network: MemoryNetwork) -> MockClock:
     """``MockClock(autojump_threshold=0)`` whose autojump also delivers ``network``'s datagrams.
 
     Trio's run loop calls the clock's ``_autojump`` when every task is blocked; ``MockClock``
@@ -42,9 +45,9 @@ def network_clock(network: MemoryNetwork) -> trio.testing.MockClock:
     when that comes first, and wake the receivers it is due to (``MemoryNetwork.advance``).
     ``MockClock`` cannot be subclassed, so the hook is replaced on the instance.
     """
-    if not callable(getattr(trio.testing.MockClock, "_autojump", None)):
+    if not callable(getattr(MockClock, "_autojump", None)):
         raise _unsupported("MockClock._autojump hook")
-    clock = trio.testing.MockClock(autojump_threshold=0)
+    clock = MockClock(autojump_threshold=0)
     network.drive(clock)
 
     def autojump() -> None:
@@ -66,7 +69,7 @@ def network_clock(network: MemoryNetwork) -> trio.testing.MockClock:
 
 
 def run_deterministic(
-    main: Callable[[], Awaitable[T]], seed: int, clock: trio.testing.MockClock | None = None
+    main: Callable[[], Awaitable[T]], seed: int, clock: MockClock | None = None
 ) -> T:
     """``trio.run(main)`` in virtual time with the scheduler seeded from ``seed``.
 
@@ -79,7 +82,7 @@ def run_deterministic(
     trio_run._r.seed(seed)
 
     try:
-        return trio.run(main, clock=clock or trio.testing.MockClock(autojump_threshold=0))
+        return trio.run(main, clock=clock or MockClock(autojump_threshold=0))
     finally:
         trio_run._ALLOW_DETERMINISTIC_SCHEDULING = previous  # type: ignore[misc]
 
