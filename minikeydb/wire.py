@@ -540,7 +540,10 @@ class Codec:
     def seal(self, payload: bytes) -> bytes:
         """Frame and sign any payload bytes (``encode`` uses it; tests and fuzzers reach the decoder with it)."""
         head = self._version + int(self._now() * 1000).to_bytes(SENT_SIZE, "big")
-        return head + self._tag(head, payload) + payload
+        mac = self._keyed.copy()  # _tag(head, payload), inline: one call fewer per datagram
+        mac.update(head)
+        mac.update(payload)
+        return head + mac.digest() + payload
 
     def decode(self, data: bytes) -> Message:
         """The message in ``data``, or ``WireError`` (``AuthError`` for a bad tag) saying what is wrong."""
