@@ -48,7 +48,6 @@ def network_clock(network: MemoryNetwork) -> MockClock:
     if not callable(getattr(MockClock, "_autojump", None)):
         raise _unsupported("MockClock._autojump hook")
     clock = MockClock(autojump_threshold=0)
-    network.drive(clock)
 
     def autojump() -> None:
         # What ``current_statistics().seconds_to_next_deadline`` says, without building the rest.
@@ -65,6 +64,7 @@ def network_clock(network: MemoryNetwork) -> MockClock:
 
     if clock.rate == 0:
         clock.current_time = current_time  # type: ignore[method-assign]
+    network.drive(clock)  # after: the network keeps the clock's current_time as it is now
     return clock
 
 
