@@ -6,8 +6,16 @@ and final reads: the last history event's time) per wall second. The wall time i
 simulation itself and the checker's verdict, measured again apart on the same history; report.html
 is not written (it is presentation, not simulation). Virtual seconds per CPU second of this
 process are printed too: on a shared 2-core machine the wall figure moves with the neighbours'
-load, the CPU figure much less. Bar: >= 20x real time at 5 nodes; 50 nodes
-completes.
+load, the CPU figure much less. Bars (issue #18): >= 30x real time at 5 nodes; 50 nodes completes.
+
+Machines differ by 2x from day to day, so the 5-node run is followed by a bare baseline from the
+same process: Trio under the same autojumping clock and seeded scheduler passing the same number of
+datagrams, between as many tasks as the run had endpoints, through Trio memory channels, each
+datagram after a virtual millisecond's sleep, with no node logic (``baseline``). The ratio of the
+two rates (the run's datagrams per second over the baseline's) is the figure that travels between
+machines. Then the whole process (``--skip-process`` leaves it out): ``harness.py run --mode sim``
+of the same test as a user runs it, from start to exit, report.html included, timed from outside;
+bar: >= 12x real time for 60 virtual seconds of load.
 
 Detection (``--detect``, takes a while): for each seeded bug, ``harness.py explore --runs 200``
 with the nemesis that exposes it, reporting the original and shrunk sizes (fault windows,
@@ -15,7 +23,7 @@ operations) and the replay command; then ``--detect-correct``: the correct store
 seeds per nemesis kind (clock-skew aside: last-writer-wins under skew loses writes by design),
 reporting anything found. Each explore runs as its own process, exactly as a user would run it.
 
-Usage: python bench/sim.py [--seed S] [--time-limit T] [--large-nodes N] [--skip-large]
+Usage: python bench/sim.py [--seed S] [--time-limit T] [--large-nodes N] [--skip-large] [--skip-process]
        python bench/sim.py --detect [--detect-correct] [--runs 200] [--explore-time-limit T] [--out DIR]
 """
 
@@ -50,24 +58,120 @@ def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
     from runner.options import RunOptions
     from runner.phases import make_schedule
     from runner.run import run
+    from runner.simulate import SimMode
+
+    passed: dict[str, int] = {}
+    trio_run = SimMode.trio_run
+
+    def counting_run(self: SimMode, main: Any) -> Any:  # how many datagrams and endpoints the run had
+        try:
+            return trio_run(self, main)
+        finally:
+            passed["datagrams"] = self.network.delivered
+            passed["endpoints"] = len(self.network._endpoints)
 
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as out:
         options = RunOptions(mode="sim", nemesis=("partition",), nodes=nodes, time_limit=time_limit, seed=seed,
                              out=out).validate()
         schedule = make_schedule(options, tuple(f"n{i + 1}" for i in range(nodes)))
         started, cpu_started = time.perf_counter(), time.process_time()
-        result = run(options, ["bench/sim.py"], schedule=schedule, quiet=True, report=False)
+        SimMode.trio_run = counting_run  # type: ignore[method-assign]
+        try:
+            result = run(options, ["bench/sim.py"], schedule=schedule, quiet=True, report=False)
+        finally:
+            SimMode.trio_run = trio_run  # type: ignore[method-assign]
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         history = result.run_dir / "history.jsonl"
         lines = history.read_bytes().splitlines()
         virtual = orjson.loads(lines[-1])["time"] / 1e9
         started = time.perf_counter()
         check(history, harness_run_options(options.checkers))
-        check = time.perf_counter() - started
-    simulation = max(wall - check, 1e-9)
-    return {"nodes": nodes, "load": time_limit, "virtual": virtual, "wall": wall, "cpu": cpu, "check": check,
+        checking = time.perf_counter() - started
+    simulation = max(wall - checking, 1e-9)
+    return {"nodes": nodes, "load": time_limit, "virtual": virtual, "wall": wall, "cpu": cpu, "check": checking,
             "simulation": simulation, "events": len(lines), "valid": result.results.get("valid"),
-            "converged": result.final.converged}
+            "converged": result.final.converged, **passed}
+
+
+def baseline(datagrams: int, tasks: int, seed: int) -> dict[str, Any]:
+    """Bare Trio: ``datagrams`` handed between ``tasks`` tasks through memory channels, no node logic.
+
+    The same clock (``MockClock(autojump_threshold=0)``) and seeded scheduler as a simulated run
+    (``run_deterministic``). Each task holds one datagram at the start; a task that receives one
+    sleeps a virtual millisecond (the simulation's delivery tick) and sends it on to a task drawn
+    from a seeded generator. Wall and CPU seconds for all of them.
+    """
+    import random
+
+    import trio
+
+    from minikeydb.testing.determinism import run_deterministic
+
+    payload = bytes(200)
+
+    async def main() -> None:
+        channels = [trio.open_memory_channel[bytes](tasks * 2) for _ in range(tasks)]
+        left = [datagrams]
+        rng = random.Random(seed)
+
+        async def hop(me: int, done: trio.CancelScope) -> None:
+            receive = channels[me][1]
+            while True:
+                data = await receive.receive()
+                await trio.sleep(0.001)
+                left[0] -= 1
+                if left[0] <= 0:
+                    done.cancel()
+                    return
+                channels[rng.randrange(tasks)][0].send_nowait(data)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(tasks):
+                nursery.start_soon(hop, i, nursery.cancel_scope)
+            for i in range(tasks):
+                channels[i][0].send_nowait(payload)
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    run_deterministic(main, seed)
+    return {"datagrams": datagrams, "tasks": tasks, "wall": time.perf_counter() - started,
+            "cpu": time.process_time() - cpu_started}
+
+
+def whole_process(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
+    """``harness.py run --mode sim`` as its own process, start to exit (report.html included)."""
+    import orjson
+
+    with tempfile.TemporaryDirectory(prefix="bench-sim-process-") as out:
+        command = [sys.executable, str(ROOT / "harness.py"), "run", "--mode", "sim", "--nodes", str(nodes),
+                   "--nemesis", "partition", "--time-limit", f"{time_limit:g}", "--seed", str(seed), "--out", out]
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - started
+        runs = [p for p in Path(out).iterdir() if p.is_dir() and not p.is_symlink()]
+        if done.returncode not in (0, 1) or len(runs) != 1 or not (runs[0] / "report.html").is_file():
+            raise SystemExit(f"bench/sim.py: {' '.join(command)} failed (exit {done.returncode}): "
+                             f"{done.stderr.strip()[-300:]}")
+        last = (runs[0] / "history.jsonl").read_bytes().rstrip(b"\n").rpartition(b"\n")[2]
+        virtual = orjson.loads(last)["time"] / 1e9
+    return {"wall": wall, "virtual": virtual, "load": time_limit}
+
+
+def print_baseline(row: dict[str, Any], base: dict[str, Any]) -> None:
+    sim_rate = row["datagrams"] / row["simulation"]
+    base_rate = base["datagrams"] / base["wall"]
+    sim_cpu_rate = row["datagrams"] / row["cpu"]
+    base_cpu_rate = base["datagrams"] / base["cpu"]
+    print(f"      bare baseline: {base['datagrams']} datagrams between {base['tasks']} Trio tasks (memory channels, "
+          f"same autojump clock) in {base['wall']:.2f} s wall = {base_rate:,.0f} datagrams/s; the run: "
+          f"{sim_rate:,.0f} datagrams/s (simulation alone)")
+    print(f"      ratio run/baseline: {sim_rate / base_rate:.3f} by wall time, {sim_cpu_rate / base_cpu_rate:.3f} "
+          f"by CPU time (the figure that travels between machines)", flush=True)
+
+
+def print_process(row: dict[str, Any]) -> None:
+    print(f"whole process (harness.py run --mode sim, 5 nodes, {row['load']:g} s of load, report.html included): "
+          f"{row['virtual']:.1f} virtual s in {row['wall']:.1f} s wall = {row['virtual'] / row['wall']:.1f}x real "
+          f"time (bar: >= 12x)", flush=True)
 
 
 def print_speed(row: dict[str, Any]) -> None:
@@ -141,6 +245,7 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=60.0, help="virtual seconds of load (default 60)")
     parser.add_argument("--large-nodes", type=int, default=50, help="nodes in the large run (default 50)")
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--skip-process", action="store_true", help="leave out the whole-process figure")
     parser.add_argument("--skip-speed", action="store_true", help="only the detection sweeps")
     parser.add_argument("--detect", action="store_true", help="explore each seeded bug and report what was found")
     parser.add_argument("--detect-correct", action="store_true", help="explore the correct store per nemesis kind")
@@ -150,9 +255,12 @@ def main() -> int:
     parser.add_argument("--out", default="histories", help="where explore writes minimal failing runs")
     args = parser.parse_args()
     if not args.skip_speed:
-        print(f"simulated partition runs, seed {args.seed} (bar: >= 20x real time at 5 nodes; 50 nodes completes)")
+        print(f"simulated partition runs, seed {args.seed} (bar: >= 30x real time at 5 nodes; 50 nodes completes)")
         five = speed(5, args.time_limit, args.seed)
         print_speed(five)
+        print_baseline(five, baseline(five["datagrams"], five["endpoints"], args.seed))
+        if not args.skip_process:
+            print_process(whole_process(5, args.time_limit, args.seed))
         if not args.skip_large:
             print_speed(speed(args.large_nodes, args.time_limit, args.seed))
     extra: list[str] = []

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import collections
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 
 import trio
 
@@ -25,6 +25,8 @@ from nemesis.link_faults import DatagramObserver, FaultModel
 
 CLIENT = "client"
 """How an observer is told of a datagram's end that is no node."""
+_NOW = (0.0,)
+"""The delays of a datagram the faults do not touch: one copy, now."""
 DEFAULT_PAUSE_BUFFER = 1024
 """Datagrams held per paused node and direction before further ones are lost (a full socket buffer)."""
 
@@ -126,17 +128,20 @@ class FaultyNetwork(FaultModel):
         return self._nursery
 
     async def _send(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
-        if self._hold_if_paused(transport, data, dest):
+        if transport.node_id in self._paused and self._hold_if_paused(transport, data, dest):
             await trio.lowlevel.checkpoint()
             return
         await self._route(transport, data, dest)
 
     def _send_nowait(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
         """``_send`` for a sender that cannot wait: the same faults, decided the same way."""
-        if self._hold_if_paused(transport, data, dest):
+        if transport.node_id in self._paused and self._hold_if_paused(transport, data, dest):
             return
-        for _ in self._copies_now(transport, data, dest):
-            transport.inner.send_nowait(data, dest)
+        for delay in self._delays(transport, data, dest):
+            if delay <= 0:
+                transport.inner.send_nowait(data, dest)
+            else:
+                self._send_delayed(delay, transport, data, dest)
 
     def _hold_if_paused(self, transport: FaultyTransport, data: bytes, dest: Address) -> bool:
         """Hold a paused node's outgoing datagram (bounded); True when it was held or lost so."""
@@ -153,39 +158,44 @@ class FaultyNetwork(FaultModel):
 
     async def _route(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
         sent_now = False
-        for _ in self._copies_now(transport, data, dest):
-            await transport.inner.send(data, dest)
-            sent_now = True
+        for delay in self._delays(transport, data, dest):
+            if delay <= 0:
+                await transport.inner.send(data, dest)
+                sent_now = True
+            else:
+                self._send_delayed(delay, transport, data, dest)
         if not sent_now:
             # A lost or delayed datagram still costs the sender a checkpoint, as a real send does.
             await trio.lowlevel.checkpoint()
 
-    def _copies_now(self, transport: FaultyTransport, data: bytes, dest: Address) -> Iterator[None]:
-        """Yield once for each copy of the datagram to send now; start the delayed copies' tasks.
+    def _delays(self, transport: FaultyTransport, data: bytes, dest: Address) -> Sequence[float]:
+        """The delay of each copy of the datagram (0: send it now; none: lost), as decided.
 
         Client traffic goes through untouched (one copy); node-to-node traffic gets whatever the
-        fault model decides: none (lost), one, several (duplicated), now or later.
+        fault model decides: none (lost), one, several (duplicated), now or later. The caller
+        sends the copies due now and passes the later ones to ``_send_delayed``, in this order.
         """
         source = transport.node_id
-        target = self.node_at(dest)
+        target = self._address_to_node.get(dest if type(dest) is tuple else tuple(dest))
         observer = self.observer
         if source is None or target is None or source == target:
             if observer is not None:
                 observer.sent(source or CLIENT, target or CLIENT, data, None, 1)
-            yield
-            return
+            return _NOW
         if observer is None:
-            delays = self.decide(source, target)
-        else:
-            delays, fault = self.decide_why(source, target)
-            observer.sent(source, target, data, fault, len(delays))
-        for delay in delays:
-            if delay <= 0:
-                yield
-            else:
-                self._require_nursery("a delayed delivery").start_soon(
-                    self._send_later, delay, transport, data, dest, source, target
-                )
+            return self.decide(source, target)
+        delays, fault = self.decide_why(source, target)
+        observer.sent(source, target, data, fault, len(delays))
+        return delays
+
+    def _send_delayed(self, delay: float, transport: FaultyTransport, data: bytes, dest: Address) -> None:
+        """Start the task that sends a delayed copy (the source and target are nodes: ``_delays`` says so)."""
+        source = transport.node_id
+        target = self._address_to_node[dest if type(dest) is tuple else tuple(dest)]
+        assert source is not None
+        self._require_nursery("a delayed delivery").start_soon(
+            self._send_later, delay, transport, data, dest, source, target
+        )
 
     async def _send_later(
         self, delay: float, transport: FaultyTransport, data: bytes, dest: Address, source: str, target: str
@@ -240,14 +250,15 @@ class FaultyTransport:
             if network.observer is not None:
                 network.observer.delivered(CLIENT, arrived[0])
             return arrived
+        paused = network._paused
         while True:
-            if self._held_in and not network.is_paused(self.node_id):
+            if self._held_in and self.node_id not in paused:
                 arrived = self._held_in.popleft()
                 if network.observer is not None:
                     network.observer.delivered(self.node_id, arrived[0])
                 return arrived
             received: tuple[bytes, Address] | None = None
-            if not self._held_in and not network.is_paused(self.node_id):
+            if not self._held_in and self.node_id not in paused:
                 # Nothing held and not paused: nothing for a resume to release, so no scope for
                 # it to cancel (a scope per datagram is most of what this wrapper would cost).
                 received = await self.inner.recv()
@@ -260,8 +271,8 @@ class FaultyTransport:
                         self._receive_scopes.discard(scope)
             if received is None:
                 continue
-            if network.is_paused(self.node_id) or self._held_in:
-                if not network.is_paused(self.node_id):
+            if self._held_in or self.node_id in paused:
+                if self.node_id not in paused:
                     # Resumed but older held datagrams go first.
                     self._held_in.append(received)
                 elif len(self._held_in) >= network.pause_buffer:
@@ -278,7 +289,7 @@ class FaultyTransport:
         """A waiting datagram, or ``trio.WouldBlock``; a paused node never has one to take."""
         network = self.network
         if self.node_id is not None:
-            if network.is_paused(self.node_id):
+            if self.node_id in network._paused:
                 raise trio.WouldBlock
             received = self._held_in.popleft() if self._held_in else self.inner.recv_nowait()
         else:

@@ -10,7 +10,7 @@ options. The Trio range in pyproject.toml is pinned to versions where this was t
 
 Never combine this with real sockets: autojump would fire timeouts while datagrams are in flight.
 
-``network_clock`` makes that ``MockClock`` with the simulated network's deliveries counted in: its
+``network_clock`` makes that ``MockClock`` (``trio.testing.MockClock``) with the simulated network's deliveries counted in: its
 autojump (a private hook of ``MockClock``, the second thing pinned here) stops at the next due
 datagram as well as at the next deadline, and wakes its receivers in the same scheduler pass, so a
 delivery needs neither a cancel scope of its own nor an extra pass.
@@ -19,11 +19,14 @@ delivery needs neither a cancel scope of its own nor an extra pass.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trio
 import trio._core._run as trio_run
-import trio.testing
+
+# trio.testing's MockClock, imported from where it is defined: ``import trio.testing`` also imports
+# pytest (for RaisesGroup), a tenth of a simulated run's start-up.
+from trio._core import MockClock
 
 from minikeydb.testing.network import MemoryNetwork
 
@@ -34,7 +37,7 @@ def _unsupported(what: str) -> RuntimeError:
     return RuntimeError(f"trio {trio.__version__} has no {what}; install a version in the range pyproject.toml names")
 
 
-def network_clock(network: MemoryNetwork) -> trio.testing.MockClock:
+def network_clock(network: MemoryNetwork) -> MockClock:
     """``MockClock(autojump_threshold=0)`` whose autojump also delivers ``network``'s datagrams.
 
     Trio's run loop calls the clock's ``_autojump`` when every task is blocked; ``MockClock``
@@ -42,10 +45,9 @@ def network_clock(network: MemoryNetwork) -> trio.testing.MockClock:
     when that comes first, and wake the receivers it is due to (``MemoryNetwork.advance``).
     ``MockClock`` cannot be subclassed, so the hook is replaced on the instance.
     """
-    if not callable(getattr(trio.testing.MockClock, "_autojump", None)):
+    if not callable(getattr(MockClock, "_autojump", None)):
         raise _unsupported("MockClock._autojump hook")
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    network.drive(clock)
+    clock = MockClock(autojump_threshold=0)
 
     def autojump() -> None:
         # What ``current_statistics().seconds_to_next_deadline`` says, without building the rest.
@@ -53,11 +55,56 @@ def network_clock(network: MemoryNetwork) -> trio.testing.MockClock:
         network.advance(clock, runner.deadlines.next_deadline() - clock.current_time())
 
     clock._autojump = autojump  # type: ignore[method-assign]
+
+    def current_time() -> float:
+        # MockClock's own: ``_virtual_base + _rate * (real - real base)``; at rate 0 (autojump
+        # only: nothing here sets a rate) that is ``_virtual_base + 0.0``, the same float, without
+        # reading the real clock. Trio's run loop, timers and the network read it per datagram.
+        return clock._virtual_base
+
+    if clock.rate == 0:
+        clock.current_time = current_time  # type: ignore[method-assign]
+    network.drive(clock)  # after: the network keeps the clock's current_time as it is now
     return clock
 
 
+POLL_EVERY = 64
+"""Scheduler passes per look at the operating system's events in a simulated run (see ``_SparsePolling``)."""
+
+
+class _SparsePolling:
+    """Trio's I/O manager, asked for events on one zero-timeout pass in ``POLL_EVERY`` only.
+
+    Under ``MockClock(autojump_threshold=0)`` Trio's run loop polls epoll with a zero timeout
+    before every scheduler pass (a system call per pass, tens of thousands a run), although a
+    simulation has no file descriptor of its own to wait on: only Trio's wake-up socket (a signal
+    such as Ctrl-C, ``run_sync_soon`` from a thread), which is still looked at every
+    ``POLL_EVERY`` passes, microseconds apart. Nothing the simulation does depends on when that
+    happens, so the run is the same. Everything else goes to the real manager.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._passes = 0
+
+    def get_events(self, timeout: float) -> Any:
+        if timeout <= 0:
+            self._passes += 1
+            if self._passes < POLL_EVERY:
+                return []
+            self._passes = 0
+        return self._inner.get_events(timeout)
+
+    def process_events(self, events: Any) -> None:
+        if events:
+            self._inner.process_events(events)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def run_deterministic(
-    main: Callable[[], Awaitable[T]], seed: int, clock: trio.testing.MockClock | None = None
+    main: Callable[[], Awaitable[T]], seed: int, clock: MockClock | None = None
 ) -> T:
     """``trio.run(main)`` in virtual time with the scheduler seeded from ``seed``.
 
@@ -69,8 +116,13 @@ def run_deterministic(
     trio_run._ALLOW_DETERMINISTIC_SCHEDULING = True  # type: ignore[misc]
     trio_run._r.seed(seed)
 
+    async def sparsely_polled() -> T:
+        runner = trio_run.GLOBAL_RUN_CONTEXT.runner
+        runner.io_manager = _SparsePolling(runner.io_manager)  # type: ignore[assignment]
+        return await main()
+
     try:
-        return trio.run(main, clock=clock or trio.testing.MockClock(autojump_threshold=0))
+        return trio.run(sparsely_polled, clock=clock or MockClock(autojump_threshold=0))
     finally:
         trio_run._ALLOW_DETERMINISTIC_SCHEDULING = previous  # type: ignore[misc]
 

@@ -235,13 +235,13 @@ class MemoryTransport:
 
     async def recv(self) -> tuple[bytes, Address]:
         while True:
-            try:
-                received = self.recv_nowait()
-            except trio.WouldBlock:
-                pass
-            else:
+            if self.closed:
+                raise trio.ClosedResourceError("transport closed")
+            queue = self._queue  # recv_nowait, without raising WouldBlock on every wait
+            if queue and queue[0][0] <= self._network._now():
+                _, _, data, src = heapq.heappop(queue)
                 await self._maybe_yield()
-                return received
+                return data, src
             self._burst = 0
             if self._network.driving:
                 # Park until the clock driver (or a sender, or close) wakes us; look again then.
