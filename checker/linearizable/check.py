@@ -27,7 +27,8 @@ from typing import Any
 # The defaults and bounds live with the check options (checker/api.py).
 from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, MAX_MEMORY_BUDGET, MAX_SECONDS
 from checker.linearizable.explain import nonlinearizable_anomaly
-from checker.linearizable.models import CompiledOp, Flags, ModelArgumentError, make_model
+from checker.linearizable.direct import direct_parts
+from checker.linearizable.models import CompiledOp, CompiledPart, Flags, Model, ModelArgumentError, make_model
 from checker.linearizable.operations import R_F, R_STATUS, pair_records
 from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, drop_unobserved, search
 
@@ -255,6 +256,60 @@ def _run_parallel(
             w.conn.close()
 
 
+def _compile_general(
+    events: list[dict], mdl: Model, flags: Flags, init: Any
+) -> tuple[list[tuple[Any, Any, Sequence[CompiledOp], int, Any]], dict[str, dict[str, int]], int]:
+    """The general path: the events paired into records, split into parts, each compiled by the
+    model; (compiled parts, operation counts per f and status, operations). Raises the input
+    errors (`HistoryInputError`, naming the event and field)."""
+    # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
+    ops = pair_records(events)
+    parts = mdl.split_records(ops)
+    compiled: list[tuple[Any, Any, Sequence[CompiledOp], int, Any]] = []
+    for part, part_items in parts.items():
+        init_state = mdl.initial_state(part, init)
+        cops: Sequence[CompiledOp] = mdl.compile_part(part_items, part, flags)
+        searched = drop_unobserved(cops)
+        compiled.append((part, part_items, searched, len(cops) - len(searched), init_state))
+    op_counts: dict[str, dict[str, int]] = {}
+    for rec in ops:
+        counts = op_counts.get(rec[R_F])
+        if counts is None:
+            counts = op_counts[rec[R_F]] = {"ok": 0, "fail": 0, "info": 0}
+        counts[rec[R_STATUS]] += 1
+    return compiled, op_counts, len(ops)
+
+
+def _explainable(
+    events: list[dict], mdl: Model, flags: Flags, init: Any,
+    compiled: list[tuple[Any, Any, Sequence[CompiledOp], int, Any]],
+    outcomes: dict[int, SearchOutcome], jobs: list[Any],
+) -> list[tuple[Any, Any, Sequence[CompiledOp], int, Any]]:
+    """The general path's compiled parts for a history `direct_parts` made, so that its refuted,
+    unknown or unchecked parts can be explained from their operations. Its arrays are the direct
+    ones (same operations, same order), so the outcomes stand; a part where they differ (a defect
+    of the direct path) is searched again, so an explanation never names the wrong operation."""
+    general = _compile_general(events, mdl, flags, init)[0]
+    if [g[0] for g in general] != [c[0] for c in compiled]:
+        raise AssertionError("direct_parts split the history unlike the general path")
+    for i, (g, c) in enumerate(zip(general, compiled, strict=True)):
+        if i in outcomes and not _same_arrays(g[2], c[2]):
+            outcomes[i] = _search_one((g[2],) + tuple(jobs[i][1:]))  # type: ignore[arg-type]
+    return general
+
+
+def _same_arrays(a: Sequence[CompiledOp], b: Sequence[CompiledOp]) -> bool:
+    """Whether two compiled parts are searched alike (the same operations in the same order)."""
+    if type(a) is not CompiledPart or type(b) is not CompiledPart:
+        return False
+    return a.call == b.call and a.ret == b.ret and a.kind == b.kind and a.va == b.va and a.vb == b.vb
+
+
+def _count(part_ops: Any) -> int:
+    """How many operations a part has: its items (general path) or their count (direct path)."""
+    return part_ops if type(part_ops) is int else len(part_ops)
+
+
 def check_events(
     events: list[dict],
     model: str,
@@ -288,15 +343,20 @@ def check_events(
     _check_workers(workers)
     deadline = None if time_limit is None else started + time_limit
     mdl = make_model(model)
-    # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
-    ops = pair_records(events)
-    parts = mdl.split_records(ops)
-    compiled: list[tuple[Any, list[Any], Sequence[CompiledOp], int, Any]] = []
-    for part, part_items in parts.items():
-        init_state = mdl.initial_state(part, init)
-        cops: Sequence[CompiledOp] = mdl.compile_part(part_items, part, flags)
-        searched = drop_unobserved(cops)
-        compiled.append((part, part_items, searched, len(cops) - len(searched), init_state))
+    # Straight from the events to the search's arrays for a well-formed register, cas-register or
+    # kv history (no record per operation); anything else takes the general path.
+    direct = direct_parts(events, mdl, flags)
+    compiled: list[tuple[Any, Any, Sequence[CompiledOp], int, Any]]
+    if direct is None:
+        compiled, op_counts, n_ops = _compile_general(events, mdl, flags, init)
+    else:
+        compiled = []
+        part_operations = direct.part_operations
+        for part, arrays in direct.parts.items():
+            searched = drop_unobserved(arrays)
+            compiled.append((part, part_operations[part], searched, len(arrays) - len(searched),
+                             mdl.initial_state(part, init)))
+        op_counts, n_ops = direct.op_counts, direct.operations
 
     outcomes: dict[int, SearchOutcome] = {}
     lost: dict[int, str] = {}  # parts that could not be searched, and why (their worker died)
@@ -328,6 +388,9 @@ def check_events(
     for i, reason in lost.items():
         outcomes[i] = SearchOutcome(valid="unknown", configurations=0, placements=0, seconds=0.0, reason=reason)
     refuted = any(o.valid is False for o in outcomes.values())
+    if direct is not None and (len(outcomes) < len(compiled) or any(o.valid is not True for o in outcomes.values())):
+        # A part to explain or report: its operations, from the general path (same arrays).
+        compiled = _explainable(events, mdl, flags, init, compiled, outcomes, jobs)
 
     anomalies: list[dict[str, Any]] = []
     unknown: list[dict[str, Any]] = []
@@ -338,7 +401,7 @@ def check_events(
         if outcome is None:
             # Never searched: an earlier part was refuted, or the overall time limit ran out.
             per_part.append(
-                {"key": name, "operations": len(part_ops), "searched": len(cops), "dropped_unobserved": dropped,
+                {"key": name, "operations": _count(part_ops), "searched": len(cops), "dropped_unobserved": dropped,
                  "valid": "not-checked", "seconds": 0.0, "configurations": 0, "placements": 0}
             )
             if not refuted:
@@ -360,7 +423,7 @@ def check_events(
         per_part.append(
             {
                 "key": name,
-                "operations": len(part_ops),
+                "operations": _count(part_ops),
                 "searched": len(cops),
                 "dropped_unobserved": dropped,
                 "valid": outcome.valid,
@@ -407,19 +470,13 @@ def check_events(
     else:
         valid = True
     slowest = max(per_part, key=lambda p: p["seconds"], default=None)
-    op_counts: dict[str, dict[str, int]] = {}
-    for rec in ops:
-        counts = op_counts.get(rec[R_F])
-        if counts is None:
-            counts = op_counts[rec[R_F]] = {"ok": 0, "fail": 0, "info": 0}
-        counts[rec[R_STATUS]] += 1
     stats = {
         "checker": "linearizable",
         "model": model,
         "init": init,
         "null_read": null_read,
         "fail_cas": fail_cas,
-        "operations": len(ops),
+        "operations": n_ops,
         "ops": op_counts,
         "anomaly_counts": {"nonlinearizable": len(anomalies)} if anomalies else {},
         "unknown_keys": len(unknown),
