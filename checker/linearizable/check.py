@@ -26,8 +26,8 @@ from typing import Any
 
 # The defaults and bounds live with the check options (checker/api.py).
 from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, MAX_MEMORY_BUDGET, MAX_SECONDS
-from checker.linearizable.explain import nonlinearizable_anomaly
 from checker.linearizable.direct import direct_parts
+from checker.linearizable.explain import nonlinearizable_anomaly
 from checker.linearizable.models import CompiledOp, CompiledPart, Flags, Model, ModelArgumentError, make_model
 from checker.linearizable.operations import R_F, R_STATUS, pair_records
 from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, drop_unobserved, search
