@@ -256,6 +256,21 @@ def _run_parallel(
             w.conn.close()
 
 
+#: The `Flags` made so far, by (null_read, fail_cas): a frozen dataclass costs a few microseconds.
+_FLAGS: dict[tuple[Any, Any], Flags] = {}
+
+
+def _flags(null_read: Any, fail_cas: Any) -> Flags:
+    """`Flags(null_read=..., fail_cas=...)` (which names a bad value), made once per pair."""
+    try:
+        return _FLAGS[null_read, fail_cas]
+    except (KeyError, TypeError):
+        pass
+    flags = Flags(null_read=null_read, fail_cas=fail_cas)
+    _FLAGS[null_read, fail_cas] = flags
+    return flags
+
+
 def _compile_general(
     events: list[dict], mdl: Model, flags: Flags, init: Any
 ) -> tuple[list[tuple[Any, Any, Sequence[CompiledOp], int, Any]], dict[str, dict[str, int]], int]:
@@ -294,7 +309,7 @@ def _explainable(
         raise AssertionError("direct_parts split the history unlike the general path")
     for i, (g, c) in enumerate(zip(general, compiled, strict=True)):
         if i in outcomes and not _same_arrays(g[2], c[2]):
-            outcomes[i] = _search_one((g[2],) + tuple(jobs[i][1:]))  # type: ignore[arg-type]
+            outcomes[i] = _search_one((g[2],) + tuple(jobs[i][1:]))
     return general
 
 
@@ -335,7 +350,7 @@ def check_events(
     `init`; both are `ValueError`s with a message that names the event or argument.
     """
     started = time.perf_counter()
-    flags = Flags(null_read=null_read, fail_cas=fail_cas)
+    flags = _flags(null_read, fail_cas)
     _check_number("time_budget", time_budget, "seconds")
     _check_number("time_limit", time_limit, "seconds")
     if memory_budget is not None and (type(memory_budget) is not int or not 0 < memory_budget <= MAX_MEMORY_BUDGET):

@@ -66,6 +66,7 @@ def _no_records(recs: list[list[Any]]) -> list[CompiledOp]:
 
 
 def _well_formed_cas(value: Any) -> bool:
+    """Whether a cas value is an [expected, new] pair."""
     return (type(value) is list or type(value) is tuple) and len(value) == 2
 
 
@@ -78,13 +79,16 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
         return None
     kv = type(model) is KvModel
     null_any = flags.null_read == "any"
-    # f -> [act, invoked, ok, failed]; filled in the order the fs are first invoked
+    # f -> [act, ok, failed, info]; filled in the order the fs are first invoked
     seen: dict[Any, list[Any]] = {}
     # part key -> [its (call, return, kind, a, b) tuples in completion order, its operation count]
     parts: dict[Any, list[Any]] = {}
     pending: dict[int, tuple[int, Any, list[Any], Any, list[Any]]] = {}
     pop = pending.pop
     uncertain = False  # whether any write is uncertain (else `drop_unobserved` has nothing to look at)
+    last_key: Any = parts  # (no key is this dict) the key of the last invocation, and its part
+    part: list[Any] = [[], 0]
+    run = 0  # invocations of `part` not yet counted in it
     try:
         # One pass, locals only (this loop is most of the time of checking a small history).
         for pos, (process, kind, f, value, index) in enumerate(map(_FIELDS, events)):
@@ -101,14 +105,17 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
                     if act is None:
                         return None  # not an operation of the model, or an append
                     fc = seen[f] = [act, 0, 0, 0]
-                fc[1] += 1
                 key = events[pos].get("key")
-                part = parts.get(key)
-                if part is None:
-                    if kv and key is None:
-                        return None
-                    part = parts[key] = [[], 0]
-                part[1] += 1
+                if key is not last_key:
+                    part[1] += run
+                    run = 0
+                    part = parts.get(key)  # type: ignore[assignment]
+                    if part is None:
+                        if kv and key is None:
+                            return None
+                        part = parts[key] = [[], 0]
+                    last_key = key
+                run += 1
                 pending[process] = (pos, f, fc, value, part[0])
                 continue
             done = pop(process, None)
@@ -119,7 +126,7 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
                 return None
             act = fc[0]
             if kind == "ok":
-                fc[2] += 1
+                fc[1] += 1
                 if act == _TEST:
                     if value is None:
                         if null_any:
@@ -133,20 +140,23 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
                     out.append((call, pos, K_WRITE, value, None))
                 elif act == _DELETE:
                     out.append((call, pos, K_WRITE, None, None))
-                else:
-                    if not _well_formed_cas(value):
-                        return None
+                elif (type(value) is list or type(value) is tuple) and len(value) == 2:
                     out.append((call, pos, K_CAS, freeze(value[0]), freeze(value[1])))
+                else:
+                    return None  # a malformed cas
             elif kind == "fail":
-                fc[3] += 1
-                if act == _CAS and not _well_formed_cas(ivalue):
+                fc[2] += 1
+                if act == _CAS and not ((type(ivalue) is list or type(ivalue) is tuple) and len(ivalue) == 2):
                     return None
             elif kind == "info":
+                fc[3] += 1
                 if act != _TEST:
                     uncertain = _uncertain(call, act, ivalue, out) or uncertain
             else:
                 return None
+        part[1] += run
         for call, _f, fc, ivalue, out in pending.values():  # never completed: as info
+            fc[3] += 1
             if fc[0] != _TEST:
                 uncertain = _uncertain(call, fc[0], ivalue, out) or uncertain
     except (KeyError, TypeError, IndexError, AttributeError):
@@ -160,9 +170,9 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
             call_, ret_, kind_, va_, vb_ = map(list, zip(*out, strict=True))
         else:
             call_, ret_, kind_, va_, vb_ = [], [], [], [], []
-        compiled[key] = CompiledPart(None, call_, ret_, kind_, va_, vb_, _no_records, uncertain)  # type: ignore[arg-type]
-    op_counts = {f: {"ok": fc[2], "fail": fc[3], "info": fc[1] - fc[2] - fc[3]} for f, fc in seen.items()}
-    return DirectHistory(compiled, counts, sum(fc[1] for fc in seen.values()), op_counts)
+        compiled[key] = CompiledPart(None, call_, ret_, kind_, va_, vb_, _no_records, uncertain)
+    op_counts = {f: {"ok": fc[1], "fail": fc[2], "info": fc[3]} for f, fc in seen.items()}
+    return DirectHistory(compiled, counts, sum(fc[1] + fc[2] + fc[3] for fc in seen.values()), op_counts)
 
 
 def _uncertain(call: int, act: int, value: Any, out: list[Any]) -> bool:
