@@ -380,8 +380,8 @@ def check_events(
         for _part, _ops, cops, _dropped, init_state in compiled
     ]
     # Largest parts first: the pool's last part to finish is then a small one.
-    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
-    total_ops = sum(len(j[0]) for j in jobs)
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0])) if len(jobs) > 1 else [0] * len(jobs)
+    total_ops = sum(len(j[0]) for j in jobs) if len(jobs) > 1 else 0
     used_workers = 1
     n_workers = _workers(workers) if len(jobs) > 1 and total_ops >= parallel_min_ops else 1
     if n_workers > 1 and not _daemonic():
@@ -393,7 +393,7 @@ def check_events(
             _JOBS.clear()
     # In this process: every part for a small history (or when no worker could be started), else
     # what the workers left (none could be restarted after one died).
-    refuted = any(o.valid is False for o in outcomes.values())
+    refuted = bool(outcomes) and any(o.valid is False for o in outcomes.values())
     for i in order:
         if (not all_parts and refuted) or (deadline is not None and time.perf_counter() > deadline):
             break
