@@ -163,3 +163,27 @@ def test_direct_arrays_are_the_general_paths_arrays(seed, model):
 def test_direct_path_leaves_the_unusual_to_the_general_path(history):
     """A history the direct path does not handle (or that is in error) is left to the general path."""
     assert direct_parts(history, make_model("kv" if "append" in str(history) else "cas-register"), Flags()) is None
+
+
+def test_a_part_whose_direct_arrays_differ_is_searched_again_to_be_explained(monkeypatch):
+    """Should the direct arrays ever differ from the general path's, a refuted part is searched again on the general ones."""
+    history = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 1, "index": 0},
+        {"process": 0, "type": "ok", "f": "write", "value": 1, "index": 1},
+        {"process": 1, "type": "invoke", "f": "read", "value": None, "index": 2},
+        {"process": 1, "type": "ok", "f": "read", "value": 2, "index": 3},
+        {"process": 2, "type": "invoke", "f": "read", "value": None, "index": 4},
+        {"process": 2, "type": "ok", "f": "read", "value": 3, "index": 5},
+    ]
+    expected = _general(history, "cas-register", {"init": 0})
+    real = check_module.direct_parts
+
+    def skewed(*args: Any) -> Any:
+        direct = real(*args)
+        for arrays in direct.parts.values():
+            arrays.va[1] = 1  # the first read now legal: still refuted, but at the second
+        return direct
+
+    monkeypatch.setattr(check_module, "direct_parts", skewed)
+    assert expected["valid"] is False
+    assert _result(history, "cas-register", {"init": 0}) == expected
