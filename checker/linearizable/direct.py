@@ -85,6 +85,7 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
     parts: dict[Any, list[Any]] = {}
     pending: dict[int, tuple[int, Any, list[Any], Any, list[Any]]] = {}
     pop = pending.pop
+    setdefault = pending.setdefault
     uncertain = False  # whether any write is uncertain (else `drop_unobserved` has nothing to look at)
     last_key: Any = parts  # (no key is this dict) the key of the last invocation, and its part
     part: list[Any] = [[], 0]
@@ -97,8 +98,6 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
             if type(index) is not int:
                 return None
             if kind == "invoke":
-                if process in pending:
-                    return None
                 fc = seen.get(f)
                 if fc is None:
                     act = acts.get(f) if type(f) is str else None
@@ -116,7 +115,9 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
                         part = parts[key] = [[], 0]
                     last_key = key
                 run += 1
-                pending[process] = (pos, f, fc, value, part[0])
+                op = (pos, f, fc, value, part[0])
+                if setdefault(process, op) is not op:
+                    return None
                 continue
             done = pop(process, None)
             if done is None:
