@@ -26,8 +26,9 @@ from typing import Any
 
 # The defaults and bounds live with the check options (checker/api.py).
 from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, MAX_MEMORY_BUDGET, MAX_SECONDS
+from checker.linearizable.direct import direct_parts
 from checker.linearizable.explain import nonlinearizable_anomaly
-from checker.linearizable.models import CompiledOp, Flags, ModelArgumentError, make_model
+from checker.linearizable.models import CompiledOp, CompiledPart, Flags, Model, ModelArgumentError, make_model
 from checker.linearizable.operations import R_F, R_STATUS, pair_records
 from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, drop_unobserved, search
 
@@ -255,6 +256,75 @@ def _run_parallel(
             w.conn.close()
 
 
+#: The `Flags` made so far, by (null_read, fail_cas): a frozen dataclass costs a few microseconds.
+_FLAGS: dict[tuple[Any, Any], Flags] = {}
+
+
+def _flags(null_read: Any, fail_cas: Any) -> Flags:
+    """`Flags(null_read=..., fail_cas=...)` (which names a bad value), made once per pair."""
+    try:
+        return _FLAGS[null_read, fail_cas]
+    except (KeyError, TypeError):
+        pass
+    flags = Flags(null_read=null_read, fail_cas=fail_cas)
+    _FLAGS[null_read, fail_cas] = flags
+    return flags
+
+
+def _compile_general(
+    events: list[dict], mdl: Model, flags: Flags, init: Any
+) -> tuple[list[tuple[Any, Any, Sequence[CompiledOp], int, Any]], dict[str, dict[str, int]], int]:
+    """The general path: the events paired into records, split into parts, each compiled by the
+    model; (compiled parts, operation counts per f and status, operations). Raises the input
+    errors (`HistoryInputError`, naming the event and field)."""
+    # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
+    ops = pair_records(events)
+    parts = mdl.split_records(ops)
+    compiled: list[tuple[Any, Any, Sequence[CompiledOp], int, Any]] = []
+    for part, part_items in parts.items():
+        init_state = mdl.initial_state(part, init)
+        cops: Sequence[CompiledOp] = mdl.compile_part(part_items, part, flags)
+        searched = drop_unobserved(cops)
+        compiled.append((part, part_items, searched, len(cops) - len(searched), init_state))
+    op_counts: dict[str, dict[str, int]] = {}
+    for rec in ops:
+        counts = op_counts.get(rec[R_F])
+        if counts is None:
+            counts = op_counts[rec[R_F]] = {"ok": 0, "fail": 0, "info": 0}
+        counts[rec[R_STATUS]] += 1
+    return compiled, op_counts, len(ops)
+
+
+def _explainable(
+    events: list[dict], mdl: Model, flags: Flags, init: Any,
+    compiled: list[tuple[Any, Any, Sequence[CompiledOp], int, Any]],
+    outcomes: dict[int, SearchOutcome], jobs: list[Any],
+) -> list[tuple[Any, Any, Sequence[CompiledOp], int, Any]]:
+    """The general path's compiled parts for a history `direct_parts` made, so that its refuted,
+    unknown or unchecked parts can be explained from their operations. Its arrays are the direct
+    ones (same operations, same order), so the outcomes stand; a part where they differ (a defect
+    of the direct path) is searched again, so an explanation never names the wrong operation."""
+    general = _compile_general(events, mdl, flags, init)[0]
+    if [g[0] for g in general] != [c[0] for c in compiled]:
+        raise AssertionError("direct_parts split the history unlike the general path")
+    for i, (g, c) in enumerate(zip(general, compiled, strict=True)):
+        if i in outcomes and not _same_arrays(g[2], c[2]):
+            outcomes[i] = _search_one((g[2],) + tuple(jobs[i][1:]))
+    return general
+
+
+def _same_arrays(a: Sequence[CompiledOp], b: Sequence[CompiledOp]) -> bool:
+    """Whether two compiled parts are searched alike (the same operations in the same order)."""
+    if type(a) is not CompiledPart or type(b) is not CompiledPart:
+        return False
+    return a.call == b.call and a.ret == b.ret and a.kind == b.kind and a.va == b.va and a.vb == b.vb
+
+
+def _count(part_ops: Any) -> int:
+    """How many operations a part has: its items (general path) or their count (direct path)."""
+    return part_ops if type(part_ops) is int else len(part_ops)
+
+
 def check_events(
     events: list[dict],
     model: str,
@@ -280,7 +350,7 @@ def check_events(
     `init`; both are `ValueError`s with a message that names the event or argument.
     """
     started = time.perf_counter()
-    flags = Flags(null_read=null_read, fail_cas=fail_cas)
+    flags = _flags(null_read, fail_cas)
     _check_number("time_budget", time_budget, "seconds")
     _check_number("time_limit", time_limit, "seconds")
     if memory_budget is not None and (type(memory_budget) is not int or not 0 < memory_budget <= MAX_MEMORY_BUDGET):
@@ -288,15 +358,20 @@ def check_events(
     _check_workers(workers)
     deadline = None if time_limit is None else started + time_limit
     mdl = make_model(model)
-    # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
-    ops = pair_records(events)
-    parts = mdl.split_records(ops)
-    compiled: list[tuple[Any, list[Any], Sequence[CompiledOp], int, Any]] = []
-    for part, part_items in parts.items():
-        init_state = mdl.initial_state(part, init)
-        cops: Sequence[CompiledOp] = mdl.compile_part(part_items, part, flags)
-        searched = drop_unobserved(cops)
-        compiled.append((part, part_items, searched, len(cops) - len(searched), init_state))
+    # Straight from the events to the search's arrays for a well-formed register, cas-register or
+    # kv history (no record per operation); anything else takes the general path.
+    direct = direct_parts(events, mdl, flags)
+    compiled: list[tuple[Any, Any, Sequence[CompiledOp], int, Any]]
+    if direct is None:
+        compiled, op_counts, n_ops = _compile_general(events, mdl, flags, init)
+    else:
+        compiled = []
+        part_operations = direct.part_operations
+        for part, arrays in direct.parts.items():
+            searched = drop_unobserved(arrays)
+            compiled.append((part, part_operations[part], searched, len(arrays) - len(searched),
+                             mdl.initial_state(part, init)))
+        op_counts, n_ops = direct.op_counts, direct.operations
 
     outcomes: dict[int, SearchOutcome] = {}
     lost: dict[int, str] = {}  # parts that could not be searched, and why (their worker died)
@@ -305,8 +380,8 @@ def check_events(
         for _part, _ops, cops, _dropped, init_state in compiled
     ]
     # Largest parts first: the pool's last part to finish is then a small one.
-    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
-    total_ops = sum(len(j[0]) for j in jobs)
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0])) if len(jobs) > 1 else [0] * len(jobs)
+    total_ops = sum(len(j[0]) for j in jobs) if len(jobs) > 1 else 0
     used_workers = 1
     n_workers = _workers(workers) if len(jobs) > 1 and total_ops >= parallel_min_ops else 1
     if n_workers > 1 and not _daemonic():
@@ -318,7 +393,7 @@ def check_events(
             _JOBS.clear()
     # In this process: every part for a small history (or when no worker could be started), else
     # what the workers left (none could be restarted after one died).
-    refuted = any(o.valid is False for o in outcomes.values())
+    refuted = bool(outcomes) and any(o.valid is False for o in outcomes.values())
     for i in order:
         if (not all_parts and refuted) or (deadline is not None and time.perf_counter() > deadline):
             break
@@ -328,6 +403,9 @@ def check_events(
     for i, reason in lost.items():
         outcomes[i] = SearchOutcome(valid="unknown", configurations=0, placements=0, seconds=0.0, reason=reason)
     refuted = any(o.valid is False for o in outcomes.values())
+    if direct is not None and (len(outcomes) < len(compiled) or any(o.valid is not True for o in outcomes.values())):
+        # A part to explain or report: its operations, from the general path (same arrays).
+        compiled = _explainable(events, mdl, flags, init, compiled, outcomes, jobs)
 
     anomalies: list[dict[str, Any]] = []
     unknown: list[dict[str, Any]] = []
@@ -338,7 +416,7 @@ def check_events(
         if outcome is None:
             # Never searched: an earlier part was refuted, or the overall time limit ran out.
             per_part.append(
-                {"key": name, "operations": len(part_ops), "searched": len(cops), "dropped_unobserved": dropped,
+                {"key": name, "operations": _count(part_ops), "searched": len(cops), "dropped_unobserved": dropped,
                  "valid": "not-checked", "seconds": 0.0, "configurations": 0, "placements": 0}
             )
             if not refuted:
@@ -360,7 +438,7 @@ def check_events(
         per_part.append(
             {
                 "key": name,
-                "operations": len(part_ops),
+                "operations": _count(part_ops),
                 "searched": len(cops),
                 "dropped_unobserved": dropped,
                 "valid": outcome.valid,
@@ -407,19 +485,13 @@ def check_events(
     else:
         valid = True
     slowest = max(per_part, key=lambda p: p["seconds"], default=None)
-    op_counts: dict[str, dict[str, int]] = {}
-    for rec in ops:
-        counts = op_counts.get(rec[R_F])
-        if counts is None:
-            counts = op_counts[rec[R_F]] = {"ok": 0, "fail": 0, "info": 0}
-        counts[rec[R_STATUS]] += 1
     stats = {
         "checker": "linearizable",
         "model": model,
         "init": init,
         "null_read": null_read,
         "fail_cas": fail_cas,
-        "operations": len(ops),
+        "operations": n_ops,
         "ops": op_counts,
         "anomaly_counts": {"nonlinearizable": len(anomalies)} if anomalies else {},
         "unknown_keys": len(unknown),

@@ -194,7 +194,7 @@ def _timeline(
 ) -> list[dict[str, Any]]:
     """The part's operations around the failure, for the picture: who ran what, when, and in which order it was placed."""
     order = {id(cops[i].op): n for n, i in enumerate(outcome.prefix, start=1)}
-    label = {id(c.op): c.label for c in cops}
+    compiled = {id(c.op): c for c in cops}  # (labels are formatted only for the operations drawn)
     blocked = cops[outcome.blocked].op if outcome.blocked is not None else None
     if blocked is not None:
         focus = blocked.call_pos
@@ -208,7 +208,7 @@ def _timeline(
         end = op.ret_pos if op.ret_pos is not None else float("inf")
         return op.call_pos <= hi and end >= lo
 
-    chosen = [op for op in part_ops if overlaps(op) and not (op.status == "info" and id(op) not in label)]
+    chosen = [op for op in part_ops if overlaps(op) and not (op.status == "info" and id(op) not in compiled)]
     if len(chosen) > TIMELINE_LIMIT:
         chosen.sort(key=lambda op: abs(op.call_pos - focus))
         chosen = chosen[:TIMELINE_LIMIT]
@@ -219,14 +219,14 @@ def _timeline(
     return [
         {
             "process": op.process,
-            "label": label.get(id(op), _generic_label(op)),
+            "label": compiled[id(op)].label if id(op) in compiled else _generic_label(op),
             "status": op.status,
             "start": op.call_pos,
             "end": op.ret_pos,
             "indexes": _indexes(op),
             "order": order.get(id(op)),
             "blocked": op is blocked,
-            "ignored": id(op) not in label,
+            "ignored": id(op) not in compiled,
         }
         for op in chosen
     ]

@@ -303,12 +303,13 @@ class CompiledPart(Sequence[CompiledOp]):
     The search of such a part needs no `CompiledOp` per operation: `call[i]`/`ret[i]` are the
     operation's positions (`ret[i]` None when it may take effect late or never), `kind[i]` one of
     K_READ/K_WRITE/K_CAS and `va[i]`/`vb[i]` its values. As a sequence it is the `CompiledOp`s
-    the model's own compile makes of `recs` (made on first use: explanations, budgets).
+    the model's own compile makes of `recs` (made on first use: explanations, budgets); a part
+    made straight from the events (`direct.py`) has no `recs`, and is never asked for them.
     """
 
     __slots__ = ("_cops", "_make", "call", "kind", "recs", "ret", "uncertain_writes", "va", "vb")
 
-    def __init__(self, recs: list[list[Any]], call: list[int], ret: list[int | None], kind: list[int],
+    def __init__(self, recs: list[list[Any]] | None, call: list[int], ret: list[int | None], kind: list[int],
                  va: list[Any], vb: list[Any], make: Callable[[list[list[Any]]], list[CompiledOp]],
                  uncertain_writes: bool = True) -> None:
         #: False when no write of the part is uncertain (`drop_unobserved` has nothing to look at)
@@ -329,7 +330,7 @@ class CompiledPart(Sequence[CompiledOp]):
     def cops(self) -> list[CompiledOp]:
         """The `CompiledOp`s of the part, one per operation, in the same order."""
         if self._cops is None:
-            self._cops = self._make(self.recs)
+            self._cops = self._make(self.recs if self.recs is not None else [])
         return self._cops
 
     def __getitem__(self, i: Any) -> Any:
@@ -340,7 +341,8 @@ class CompiledPart(Sequence[CompiledOp]):
 
     def subset(self, keep: list[int]) -> CompiledPart:
         """The part with only the operations at the indices `keep` (in order)."""
-        return CompiledPart([self.recs[i] for i in keep], [self.call[i] for i in keep], [self.ret[i] for i in keep],
+        recs = None if self.recs is None else [self.recs[i] for i in keep]
+        return CompiledPart(recs, [self.call[i] for i in keep], [self.ret[i] for i in keep],
                             [self.kind[i] for i in keep], [self.va[i] for i in keep], [self.vb[i] for i in keep],
                             self._make, self.uncertain_writes)
 

@@ -49,7 +49,8 @@ import time
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, compress, repeat
+from operator import add, mul
 from typing import Any
 
 from checker.linearizable.models import BAD, K_CAS, K_READ, K_WRITE, CompiledOp, CompiledPart
@@ -89,23 +90,6 @@ class SearchOutcome:
 # How the search applies an operation to a state id (`_search`): READ tests equality with one value,
 # WRITE sets one regardless of the state, CAS tests one and sets another (a `CompiledPart`'s kinds).
 READ, WRITE, CAS = K_READ, K_WRITE, K_CAS
-
-
-class _Interner:
-    """Model states as small integers: `ids[value]` is its id, `values[id]` the value."""
-
-    __slots__ = ("ids", "values")
-
-    def __init__(self) -> None:
-        self.ids: dict[Any, int] = {}
-        self.values: list[Any] = []
-
-    def __call__(self, value: Any) -> int:
-        sid = self.ids.get(value)
-        if sid is None:
-            sid = self.ids[value] = len(self.values)
-            self.values.append(value)
-        return sid
 
 
 #: `1 << i` for the first operations of a part, made once (small parts are most parts); read only.
@@ -221,49 +205,60 @@ def _search(
         call, ret, kinds, va, vb = arrays
     n = len(call)
     # One pass over the operations builds the per-operation arrays the search reads (a pass each
-    # cost twice the search itself on small parts). States are small integers (`intern`),
-    # interned in the order init, then per operation its value(s). Entries are encoded as
-    # `pos * span + code + n` to sort plain ints.
-    intern = _Interner()
-    state = intern(init)
-    ids = intern.ids
-    values = intern.values
+    # cost twice the search itself on small parts), and counts the readers and writers of each
+    # value. States are small integers (`ids[value]`, `values[id]`), interned in the order init,
+    # then per operation its value(s). Entries are encoded as `pos * span + code + n` to sort
+    # plain ints.
+    state = 0
+    ids: dict[Any, int] = {init: 0}
+    values: list[Any] = [init]
+    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
+    readers = [0]
+    writers = [0]
     span = 2 * n + 1
-    keys = [c * span + i + n for i, c in enumerate(call)]
+    keys = list(map(add, map(mul, call, repeat(span)), range(n, 2 * n)))
     add_key = keys.append
     kind = kinds + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
     arg_a = [-1] * (n + 1)
     arg_b = [-1] * (n + 1)
-    readonly = [k == READ for k in kind]
+    readonly = list(map(READ.__eq__, kind))
     readonly[n] = False
-    blind = [k == WRITE for k in kind]
+    blind = list(map(WRITE.__eq__, kind))
     optional = [True] * (n + 1)
     restricts = [False] * (n + 1)
-    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
     reader_of = [-1] * (n + 1)
     writer_of = [-1] * (n + 1)
     remaining = 0
-    for i in range(n):
-        k = kinds[i]
-        v = va[i]
+    for i, k, v, r in zip(range(n), kinds, va, ret, strict=True):
         sid = ids.get(v)
         if sid is None:
             sid = ids[v] = len(values)
             values.append(v)
+            readers.append(0)
+            writers.append(0)
         arg_a[i] = sid
-        r = ret[i]
         if r is not None:
             add_key(r * span + ~i + n)
             optional[i] = False
             remaining += 1
             if k != WRITE:
                 reader_of[i] = sid
+                readers[sid] += 1
         elif k != READ:
             restricts[i] = RESTRICT_AFTER_OPTIONAL
         if k == WRITE:
             writer_of[i] = sid
+            writers[sid] += 1
         elif k == CAS:
-            arg_b[i] = writer_of[i] = intern(vb[i])
+            v = vb[i]
+            sid = ids.get(v)
+            if sid is None:
+                sid = ids[v] = len(values)
+                values.append(v)
+                readers.append(0)
+                writers.append(0)
+            arg_b[i] = writer_of[i] = sid
+            writers[sid] += 1
     keys.sort()
     m = len(keys)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
@@ -296,14 +291,6 @@ def _search(
     nxt[last_main], prv[tail] = tail, last_main
     nxt[last_opt], prv[otail] = otail, last_opt
     code[otail] = n
-    readers = [0] * len(values)
-    writers = [0] * len(values)
-    for v in reader_of:
-        if v >= 0:
-            readers[v] += 1
-    for v in writer_of:
-        if v >= 0:
-            writers[v] += 1
     bit = _bits(n)
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
     after_optional = False
@@ -515,7 +502,9 @@ def _drop_unobserved_writes(part: CompiledPart) -> CompiledPart:
         return part
     kind, ret = part.kind, part.ret
     va = part.va
-    observed = {v for k, v in zip(kind, va, strict=True) if k != WRITE}
+    observed = set(compress(va, map(WRITE.__ne__, kind)))
+    if observed.issuperset(compress(va, map(WRITE.__eq__, kind))):
+        return part  # every value written is tested for (two passes in C: the common case)
     return part.subset([i for i, k in enumerate(kind) if k != WRITE or ret[i] is not None or va[i] in observed])
 
 

@@ -1,0 +1,193 @@
+"""Events straight to the search's arrays, for the common histories of the register family.
+
+`pair_records` then a model's `split_records` and `compile_part` make a record per operation,
+then walk the records again to compile them. For a register, cas-register or kv history of
+reads, writes, cas, gets, puts and deletes, `direct_parts` does all three in one pass over the
+events: each completion appends its operation's (call, return, kind, values) to its part, and
+the records are never made. It covers only well-formed histories: anything it does not
+handle (an unknown `type` or `f`, a completion without its invocation, a missing field, an
+append, an observed failed cas, a kv operation without a key...) makes it give up (None), and
+the caller takes the general path, which reports the error or compiles the part exactly as
+before. The arrays it makes are those the general path makes (`_register_arrays` after
+`drop_unobserved`): the same operations in the same order with the same values, so a search of
+either gives the same outcome and the general path can explain it.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+from checker.linearizable.models import (
+    K_CAS,
+    K_READ,
+    K_WRITE,
+    CasRegisterModel,
+    CompiledOp,
+    CompiledPart,
+    Flags,
+    KvModel,
+    Model,
+    RegisterModel,
+)
+from checker.linearizable.operations import freeze
+
+#: The fields every event must have for this path (a missing one: the general path).
+_FIELDS = itemgetter("process", "type", "f", "value", "index")
+
+#: What each model's operations do here: test (read, get), set (write, put), delete or cas.
+_TEST, _SET, _DELETE, _CAS = 0, 1, 2, 3
+_ACTS: dict[type, dict[str, int]] = {
+    RegisterModel: {"read": _TEST, "write": _SET},
+    CasRegisterModel: {"read": _TEST, "write": _SET, "cas": _CAS},
+    KvModel: {"get": _TEST, "read": _TEST, "put": _SET, "write": _SET, "delete": _DELETE, "cas": _CAS},
+}
+
+
+class DirectHistory:
+    """What `direct_parts` made of a history: its parts' arrays and the counts the stats report."""
+
+    __slots__ = ("op_counts", "operations", "part_operations", "parts")
+
+    def __init__(self, parts: dict[Any, CompiledPart], part_operations: dict[Any, int],
+                 operations: int, op_counts: dict[str, dict[str, int]]) -> None:
+        #: part key -> its operations as a `CompiledPart` without records (before `drop_unobserved`)
+        self.parts = parts
+        #: part key -> how many operations the part has, compiled or not
+        self.part_operations = part_operations
+        #: how many client operations the history has
+        self.operations = operations
+        #: f -> {"ok": n, "fail": n, "info": n}, in the order the fs were first invoked
+        self.op_counts = op_counts
+
+
+def _no_records(recs: list[list[Any]]) -> list[CompiledOp]:
+    raise RuntimeError("a part made by direct_parts has no records: compile it with the general path to explain it")
+
+
+def _well_formed_cas(value: Any) -> bool:
+    """Whether a cas value is an [expected, new] pair."""
+    return (type(value) is list or type(value) is tuple) and len(value) == 2
+
+
+def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistory | None:
+    """The parts of a register, cas-register or kv history straight from its events, or None when
+    the history is anything but well-formed reads, writes, cas, gets, puts and deletes (or a
+    failed cas is observed): the general path then compiles it or reports its error."""
+    acts = _ACTS.get(type(model))
+    if acts is None or flags.fail_cas != "not-applied":
+        return None
+    kv = type(model) is KvModel
+    null_any = flags.null_read == "any"
+    # f -> [act, ok, failed, info]; filled in the order the fs are first invoked
+    seen: dict[Any, list[Any]] = {}
+    # part key -> [its (call, return, kind, a, b) tuples in completion order, its operation count]
+    parts: dict[Any, list[Any]] = {}
+    pending: dict[int, tuple[int, Any, list[Any], Any, list[Any]]] = {}
+    pop = pending.pop
+    setdefault = pending.setdefault
+    uncertain = False  # whether any write is uncertain (else `drop_unobserved` has nothing to look at)
+    last_key: Any = parts  # (no key is this dict) the key of the last invocation, and its part
+    part: list[Any] = [[], 0]
+    run = 0  # invocations of `part` not yet counted in it
+    try:
+        # One pass, locals only (this loop is most of the time of checking a small history).
+        for pos, (process, kind, f, value, index) in enumerate(map(_FIELDS, events)):
+            if type(process) is not int:
+                continue  # not a client: the nemesis
+            if type(index) is not int:
+                return None
+            if kind == "invoke":
+                fc = seen.get(f)
+                if fc is None:
+                    act = acts.get(f) if type(f) is str else None
+                    if act is None:
+                        return None  # not an operation of the model, or an append
+                    fc = seen[f] = [act, 0, 0, 0]
+                key = events[pos].get("key")
+                if key is not last_key:
+                    part[1] += run
+                    run = 0
+                    part = parts.get(key)  # type: ignore[assignment]
+                    if part is None:
+                        if kv and key is None:
+                            return None
+                        part = parts[key] = [[], 0]
+                    last_key = key
+                run += 1
+                op = (pos, f, fc, value, part[0])
+                if setdefault(process, op) is not op:
+                    return None
+                continue
+            done = pop(process, None)
+            if done is None:
+                return None
+            call, f0, fc, ivalue, out = done
+            if f != f0 and f is not None:
+                return None
+            act = fc[0]
+            if kind == "ok":
+                fc[1] += 1
+                if act == _TEST:
+                    if value is None:
+                        if null_any:
+                            continue
+                    elif type(value) is not str and type(value) is not int:
+                        value = freeze(value)
+                    out.append((call, pos, K_READ, value, None))
+                elif act == _SET:
+                    if not (value is None or type(value) is str or type(value) is int):
+                        value = freeze(value)
+                    out.append((call, pos, K_WRITE, value, None))
+                elif act == _DELETE:
+                    out.append((call, pos, K_WRITE, None, None))
+                elif (type(value) is list or type(value) is tuple) and len(value) == 2:
+                    out.append((call, pos, K_CAS, freeze(value[0]), freeze(value[1])))
+                else:
+                    return None  # a malformed cas
+            elif kind == "fail":
+                fc[2] += 1
+                if act == _CAS and not ((type(ivalue) is list or type(ivalue) is tuple) and len(ivalue) == 2):
+                    return None
+            elif kind == "info":
+                fc[3] += 1
+                if act != _TEST:
+                    uncertain = _uncertain(call, act, ivalue, out) or uncertain
+            else:
+                return None
+        part[1] += run
+        for call, _f, fc, ivalue, out in pending.values():  # never completed: as info
+            fc[3] += 1
+            if fc[0] != _TEST:
+                uncertain = _uncertain(call, fc[0], ivalue, out) or uncertain
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return None  # a missing field, an event that is no object, an unhashable key or f, a malformed cas
+    compiled: dict[Any, CompiledPart] = {}
+    counts: dict[Any, int] = {}
+    for key, (out, n) in parts.items():
+        counts[key] = n
+        if out:
+            out.sort()  # invocation order, as the records are (calls are distinct positions)
+            call_, ret_, kind_, va_, vb_ = map(list, zip(*out, strict=True))
+        else:
+            call_, ret_, kind_, va_, vb_ = [], [], [], [], []
+        compiled[key] = CompiledPart(None, call_, ret_, kind_, va_, vb_, _no_records, uncertain)
+    op_counts = {f: {"ok": fc[1], "fail": fc[2], "info": fc[3]} for f, fc in seen.items()}
+    return DirectHistory(compiled, counts, sum(fc[1] + fc[2] + fc[3] for fc in seen.values()), op_counts)
+
+
+def _uncertain(call: int, act: int, value: Any, out: list[Any]) -> bool:
+    """Append an operation that may take effect late or never (info, never completed): True for an
+    uncertain write; raises TypeError (so: the general path) for a malformed cas."""
+    if act == _SET:
+        if not (value is None or type(value) is str or type(value) is int):
+            value = freeze(value)
+        out.append((call, None, K_WRITE, value, None))
+        return True
+    if act == _DELETE:
+        out.append((call, None, K_WRITE, None, None))
+        return True
+    if not _well_formed_cas(value):
+        raise TypeError("malformed cas")
+    out.append((call, None, K_CAS, freeze(value[0]), freeze(value[1])))
+    return False
