@@ -4,7 +4,8 @@ separate processes with the commands a user types (``python -m dask scheduler``/
 
 Skipped, with the reason, when Dask distributed is not installed (``pip install -e '.[cluster]'``;
 ``.ci/run`` installs it). The errors that need no cluster run either way. The fault cases that
-kill workers or start a second cluster are marked ``cluster``: outside the default suite for time
+kill workers or start a second cluster, and the `harness.py explore --cluster` end-to-end runs, are marked
+``cluster``: outside the default suite for time
 (about 15 s), run by ``.ci/run`` (``python -m pytest -m cluster``).
 """
 
@@ -224,6 +225,7 @@ def _explore_cli(tmp: Path, name: str, *flags: str) -> tuple[int, dict, list[dic
 EXPLORE_SHORT = ["--time-limit", "3", "--fault-interval", "1", "--quiesce", "1", "--converge-timeout", "3"]
 
 
+@pytest.mark.cluster  # two explores as processes each way: 17-25 s at load 13, over the default suite's share
 @pytest.mark.parametrize("bug", [["--bug", "no-repair"], []], ids=["finds", "finds-nothing"])
 def test_explore_cli_on_the_cluster_gives_what_one_worker_gives(dask_cluster, tmp_path, bug):
     """`harness.py explore --cluster ADDRESS --runs 3` finds (or not) what --workers 1 finds: the same exit code,
