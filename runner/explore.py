@@ -146,6 +146,7 @@ class ExploreResult:
             out["original"] = _size(s.original, s.original_outcome)
             out["shrunk"] = _size(s.candidate, s.outcome)
             out["shrink_trials"] = s.trials
+            out["shrink_speculative"] = s.speculative
             out["shrink_budget_exhausted"] = s.exhausted
             out["steps"] = [step.reduction for step in s.steps]
         return out
@@ -419,7 +420,9 @@ def explore(
     progress = ExploreProgress(todo, stream)
     stream = progress.stream
     trial_argv = tuple(argv)
-    with tempfile.TemporaryDirectory(prefix="minikeydb-explore-") as scratch, InterruptGuard():
+    # ignore_cleanup_errors: a cancelled trial its worker is left to finish may still write under scratch
+    with tempfile.TemporaryDirectory(prefix="minikeydb-explore-", ignore_cleanup_errors=True) as scratch, \
+            InterruptGuard():
         found = sweep(base, seeds, executor, argv=trial_argv, scratch=scratch, progress=progress,
                       vary_workload=vary_workload, ledger=ledger, known=known, keep_going=keep_going)
         progress.clear()
@@ -500,7 +503,8 @@ def format_report(result: ExploreResult) -> str:
     a, b = _size(s.original, s.original_outcome), _size(s.candidate, s.outcome)
     rows = [
         f"explore: found an invalid run at seed {result.failing_seed} after {result.runs} run(s); "
-        f"shrunk in {s.trials} trial runs" + (" (budget spent; it may shrink further)" if s.exhausted else "")
+        f"shrunk in {s.trials} trial runs" + (f" (+{s.speculative} speculative)" if s.speculative else "")
+        + (" (budget spent; it may shrink further)" if s.exhausted else "")
         + f" ({result.wall_seconds:.0f} s, {result.workers} worker(s))",
         f"  anomaly kept: {s.original_outcome.main_anomaly}",
         "                 original    shrunk",

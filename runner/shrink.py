@@ -22,6 +22,7 @@ schedule is what gets recorded and replayed. Everything here is pure: ``shrink``
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -104,6 +105,8 @@ class ShrinkResult:
     steps: tuple[ShrinkStep, ...]
     exhausted: bool
     """True when the budget ran out before no reduction helped (the result may shrink further)."""
+    speculative: int = attrs.field(default=0, eq=False)
+    """Trial runs made ahead (workers otherwise idle) whose outcome the search never judged: not in ``trials``."""
 
 
 Trial = Callable[[Candidate], Outcome]
@@ -128,95 +131,210 @@ def shrink(
 ) -> ShrinkResult:
     """Greedy shrinking of ``original`` while it stays invalid with the same main anomaly type.
 
-    With ``evaluate`` (several candidates running at once), candidates after the one in flight are
-    tried speculatively, and a round keeps the FIRST kept candidate in reduction order, whatever
-    finished first: the result, the steps, the trial count and the budget are those of trying them
-    one at a time (``trials`` counts what the sequential search would have run; outcomes of
-    speculative candidates are remembered, as the same candidate always gives the same outcome).
+    With ``evaluate`` (several candidates running at once), a worker that is free runs either the
+    next candidate of the round after the one in flight, or (speculation across rounds) the first
+    candidate of the NEXT round computed as if the candidate in flight were kept, whichever is
+    likelier to be needed (``_Search.pick``). Candidates are still judged one at a time in
+    reduction order from the outcomes known, so the result, the steps, the kept sequence, the trial
+    count and the budget are those of trying them one at a time; outcomes nobody judged are counted
+    in ``ShrinkResult.speculative``.
     """
     if evaluate is None:
         if trial is None:
             raise TypeError("shrink needs a trial or an evaluate function")
         evaluate = one_at_a_time(trial)
-    search = _Search(original_outcome.main_anomaly, evaluate, on_trial)
+    search = _Search(original_outcome.main_anomaly, evaluate, on_trial, budget)
     search.seen.add(original.key())
     current, current_outcome = original, original_outcome
     steps: list[ShrinkStep] = []
-    while True:
-        found = search.round(current, current_outcome, budget)
-        if found is None:
-            break
-        reduction, current, current_outcome = found
-        steps.append(ShrinkStep(reduction, current, current_outcome))
+    try:
+        while True:
+            found = search.round(current, current_outcome)
+            if found is None:
+                break
+            reduction, current, current_outcome = found
+            steps.append(ShrinkStep(reduction, current, current_outcome))
+    finally:
+        search.stop()
     return ShrinkResult(original, original_outcome, current, current_outcome, search.trials, tuple(steps),
-                        search.exhausted)
+                        search.exhausted, len(search.known) - search.trials)
+
+
+@attrs.frozen
+class _Entry:
+    reduction: str
+    candidate: Candidate
+    key: str
+
+
+class _Round:
+    """The candidates of one round, in reduction order, made lazily (unseen, no duplicates, at most ``room``)."""
+
+    def __init__(self, current: Candidate, outcome: Outcome, seen: set[str], room: int) -> None:
+        self.current = current
+        self.outcome = outcome
+        self.entries: list[_Entry] = []
+        self.judged = 0
+        self.more = False
+        """A candidate past ``room`` exists (the budget, not the reductions, ended the round)."""
+        self._keys: set[str] = set()
+        self._seen = seen
+        self._room = room
+        self._made = reductions(current)
+        self._done = False
+
+    def entry(self, i: int) -> _Entry | None:
+        while len(self.entries) <= i and not self._done:
+            for reduction, candidate in self._made:
+                key = candidate.key()
+                if key in self._seen or key in self._keys:
+                    continue
+                if len(self._keys) >= self._room:
+                    self.more = True
+                    self._done = True
+                    break
+                self._keys.add(key)
+                self.entries.append(_Entry(reduction, candidate, key))
+                break
+            else:
+                self._done = True
+        return self.entries[i] if i < len(self.entries) else None
+
+
+def _kind(reduction: str) -> str:
+    """A reduction's name without its numbers ("rate 200 -> 20 ops/s" and "rate 20 -> 2 ops/s" are one kind)."""
+    return re.sub(r"\d+(\.\d+)?", "#", reduction)
 
 
 class _Search:
-    """The state of one shrink: candidates judged, outcomes known, trials counted as the sequential search would."""
+    """The state of one shrink: candidates judged, outcomes known and in flight, trials counted as the sequential search would."""
 
     def __init__(self, anomaly: str | None, evaluate: Evaluate,
-                 on_trial: Callable[[int, str, Candidate, Outcome, bool], None] | None) -> None:
+                 on_trial: Callable[[int, str, Candidate, Outcome, bool], None] | None, budget: int) -> None:
         self.anomaly = anomaly
         self.evaluate = evaluate
         self.on_trial = on_trial
+        self.budget = budget
         self.seen: set[str] = set()
         self.known: dict[str, Outcome] = {}
         self.trials = 0
         self.exhausted = False
+        self.flying: dict[int, tuple[str, Candidate]] = {}
+        """Tasks handed to ``evaluate`` and not yet answered, by number."""
+        self.numbered = 0
+        self.speculated: set[str] = set()
+        """Candidates whose next round's first candidate was already handed out."""
+        self.kinds: dict[str, list[int]] = {}
+        """Per reduction kind: [kept, judged] in this shrink (how likely a candidate of it is kept)."""
+        self.results: Iterator[tuple[int, Outcome]] | None = None
+        self.round_: _Round | None = None
 
-    def round(self, current: Candidate, current_outcome: Outcome, budget: int) -> tuple[str, Candidate, Outcome] | None:
+    # -- judging, in reduction order ------------------------------------------------------------
+
+    def round(self, current: Candidate, current_outcome: Outcome) -> tuple[str, Candidate, Outcome] | None:
         """The first reduction of ``current`` (in reduction order) that is kept, or None when none is."""
-        tried: list[tuple[str, Candidate, str]] = []  # (reduction, candidate, key) in reduction order
-        more = False
-        room = budget - self.trials
+        r = self.round_ = _Round(current, current_outcome, self.seen, self.budget - self.trials)
+        while True:
+            entry = r.entry(r.judged)
+            if entry is None:
+                self.exhausted = self.exhausted or r.more
+                return None
+            outcome = self.known.get(entry.key)
+            if outcome is None:
+                self._wait()
+                continue
+            r.judged += 1
+            self.seen.add(entry.key)
+            self.trials += 1
+            kept = fails_like(outcome, self.anomaly) and outcome.operations <= current_outcome.operations
+            tally = self.kinds.setdefault(_kind(entry.reduction), [0, 0])
+            tally[0] += kept
+            tally[1] += 1
+            if self.on_trial is not None:
+                self.on_trial(self.trials, entry.reduction, entry.candidate, outcome, kept)
+            if kept:
+                return entry.reduction, entry.candidate, outcome
 
-        def candidates() -> Iterator[tuple[int, Candidate]]:
-            nonlocal more
-            keys: set[str] = set()
-            for reduction, candidate in reductions(current):
-                key = candidate.key()
-                if key in self.seen or key in keys:
-                    continue
-                if len(keys) >= room:
-                    more = True
-                    return
-                keys.add(key)
-                tried.append((reduction, candidate, key))
-                if key not in self.known:
-                    yield len(tried) - 1, candidate
-
-        results = self.evaluate(candidates())
-        judged = 0
-        finished = False
+    def _wait(self) -> None:
+        """One more outcome from ``evaluate`` (a new stream of tasks when the last one ran dry)."""
+        if self.results is None:
+            self.results = self.evaluate(self._tasks())
         try:
-            while True:
-                # Judge in reduction order what is known (outcomes come in any order; remembered ones at once).
-                while judged < len(tried):
-                    reduction, candidate, key = tried[judged]
-                    outcome = self.known.get(key)
-                    if outcome is None:
-                        break
-                    judged += 1
-                    self.seen.add(key)
-                    self.trials += 1
-                    kept = fails_like(outcome, self.anomaly) and outcome.operations <= current_outcome.operations
-                    if self.on_trial is not None:
-                        self.on_trial(self.trials, reduction, candidate, outcome, kept)
-                    if kept:
-                        return reduction, candidate, outcome
-                if finished:
-                    self.exhausted = self.exhausted or more
-                    return None
-                try:
-                    index, outcome = next(results)
-                    self.known[tried[index][2]] = outcome
-                except StopIteration:
-                    finished = True
-        finally:
-            close = getattr(results, "close", None)
-            if close is not None:
-                close()  # speculative candidates still running are not wanted
+            number, outcome = next(self.results)
+        except StopIteration:
+            self.results = None
+            self.flying.clear()
+            return
+        key, _ = self.flying.pop(number)
+        self.known[key] = outcome
+
+    def stop(self) -> None:
+        """Cancel what is still running (speculation nobody needs any more)."""
+        results, self.results = self.results, None
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+        self.flying.clear()
+
+    # -- what a free worker runs ----------------------------------------------------------------
+
+    def _tasks(self) -> Iterator[tuple[int, Candidate]]:
+        """Pulled by ``evaluate`` whenever it can start a task: the pick of the moment; ends when nothing is worth running."""
+        while True:
+            picked = self.pick()
+            if picked is None:
+                return
+            self.numbered += 1
+            self.flying[self.numbered] = (picked.key(), picked)
+            yield self.numbered, picked
+
+    def _busy(self, key: str) -> bool:
+        return key in self.known or any(k == key for k, _ in self.flying.values())
+
+    def pick(self) -> Candidate | None:
+        """The candidate the search needs first, else the speculation likeliest to be needed, else None.
+
+        The candidate being waited for (the first unjudged of the round) comes first. While it runs,
+        a free worker runs the first candidate of the next round as if it were kept, when the
+        candidates of its reduction kind have been kept at least half the time in this shrink (a
+        kind never tried counts as even), else the round's next candidate (and the speculation once
+        the round has none left).
+        """
+        r = self.round_
+        if r is None:
+            return None
+        first = r.entry(r.judged)
+        if first is None:
+            return None
+        if not self._busy(first.key):
+            return first.candidate
+        ahead = self._speculation(r, first)
+        if ahead is not None and self._likely(first.reduction):
+            self.speculated.add(first.key)
+            return ahead
+        i = r.judged + 1
+        while (entry := r.entry(i)) is not None:
+            if not self._busy(entry.key):
+                return entry.candidate
+            i += 1
+        if ahead is not None:
+            self.speculated.add(first.key)
+        return ahead
+
+    def _likely(self, reduction: str) -> bool:
+        kept, judged = self.kinds.get(_kind(reduction), (0, 0))
+        return (kept + 1) / (judged + 2) >= 0.5
+
+    def _speculation(self, r: _Round, first: _Entry) -> Candidate | None:
+        """The first candidate of the round that would follow if ``first`` were kept (None: running or known already)."""
+        if first.key in self.speculated or self.budget - self.trials - 1 < 1:
+            return None
+        for _, candidate in reductions(first.candidate):
+            key = candidate.key()
+            if key in self.seen or key == first.key:
+                continue
+            return None if self._busy(key) else candidate
+        return None
 
 
 # -- reductions ---------------------------------------------------------------------------------

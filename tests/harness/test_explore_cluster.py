@@ -4,7 +4,8 @@ separate processes with the commands a user types (``python -m dask scheduler``/
 
 Skipped, with the reason, when Dask distributed is not installed (``pip install -e '.[cluster]'``;
 ``.ci/run`` installs it). The errors that need no cluster run either way. The fault cases that
-kill workers or start a second cluster are marked ``cluster``: outside the default suite for time
+kill workers or start a second cluster, and the `harness.py explore --cluster` end-to-end runs, are marked
+``cluster``: outside the default suite for time
 (about 15 s), run by ``.ci/run`` (``python -m pytest -m cluster``).
 """
 
@@ -185,6 +186,58 @@ def test_leaving_early_cancels_pending_tasks(dask_cluster, tmp_path):
             assert executor.client.run_on_scheduler(_scheduler_tasks) == 0
         finally:
             gate.write_text("open")  # the one still running on a worker ends now
+
+
+def tagged(item: tuple[str, float]) -> tuple[str, float]:
+    """A task that takes ``item[1]`` seconds and returns its item (whose call it belongs to)."""
+    time.sleep(item[1])
+    return item
+
+
+def test_a_call_left_early_never_delivers_into_a_later_call(dask_cluster):
+    """map_unordered closed with tasks running and queued (explore's first failure, a shrink's end): the next call
+    yields exactly its own results, though the abandoned tasks finish on the workers meanwhile."""
+    with ClusterExecutor(dask_cluster) as executor:
+        for round_ in range(3):
+            first = executor.map_unordered(tagged, [(f"left-{round_}", 0.0)] + [(f"left-{round_}", 0.7)] * 5)
+            assert next(first) == (f"left-{round_}", 0.0)
+            first.close()  # type: ignore[attr-defined]  # (a generator) two 0.7 s tasks are running on the workers now, the rest queued
+            mine = [(f"next-{round_}-{i}", 0.3) for i in range(4)]
+            assert sorted(executor.map_unordered(tagged, mine)) == mine
+
+
+def _explore_cli(tmp: Path, name: str, *flags: str) -> tuple[int, dict, list[dict]]:
+    """``python harness.py explore FLAGS`` as a user runs it: exit code, its --json, its ledger lines (wall times dropped)."""
+    import json
+
+    ledger, summary = tmp / f"{name}.jsonl", tmp / f"{name}.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, str(ROOT / "harness.py"), "explore", *flags, "--out", str(tmp / name),
+                           "--ledger", str(ledger), "--json", str(summary)],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()[1:]]
+    for line in lines:
+        line.pop("wall_s")
+    return done.returncode, json.loads(summary.read_text()), lines
+
+
+EXPLORE_SHORT = ["--time-limit", "3", "--fault-interval", "1", "--quiesce", "1", "--converge-timeout", "3"]
+
+
+@pytest.mark.cluster  # two explores as processes each way: 17-25 s at load 13, over the default suite's share
+@pytest.mark.parametrize("bug", [["--bug", "no-repair"], []], ids=["finds", "finds-nothing"])
+def test_explore_cli_on_the_cluster_gives_what_one_worker_gives(dask_cluster, tmp_path, bug):
+    """`harness.py explore --cluster ADDRESS --runs 3` finds (or not) what --workers 1 finds: the same exit code,
+    ledger lines (wall times aside), failing seed and shrunk run."""
+    flags = ["--runs", "3", *bug, "--nemesis", "partition", *EXPLORE_SHORT, "--shrink-runs", "6"]
+    one = _explore_cli(tmp_path, "one", *flags, "--workers", "1")
+    remote = _explore_cli(tmp_path, "cluster", *flags, "--cluster", dask_cluster)
+    assert one[0] == remote[0] == (1 if bug else 0)
+    assert remote[2] == one[2] and len(one[2]) == (1 if bug else 3)  # a failure at seed 1 stops the sweep there
+    keys = ("failing_seed", "anomaly", "original", "shrunk", "shrink_trials", "steps", "findings", "runs")
+    assert {k: remote[1].get(k) for k in keys} == {k: one[1].get(k) for k in keys}
+    assert remote[1]["workers"] == 2 and one[1]["workers"] == 1
 
 
 def _scheduler_tasks(dask_scheduler) -> int:  # noqa: ANN001 - Dask passes its Scheduler by this name

@@ -152,3 +152,23 @@ def test_speculative_shrinking_equals_shrinking_one_at_a_time() -> None:
                               budget=budget)
             assert parallel == sequential, (budget, batch)
             assert len(calls) >= parallel.trials - 1  # speculation runs more, the count is the sequential one
+
+
+def test_a_wrong_speculation_still_gives_the_sequential_result() -> None:
+    """Rounds whose first candidate is not kept (so the next round run ahead was wasted) judge exactly as one at a time."""
+    start = _candidate((PARTITION, CRASH, PAUSE), keys=20)
+    seq_calls: list[Candidate] = []
+    seq_judged: list[tuple[int, str, bool]] = []
+    sequential = shrink(start, _fake_trial([])(start), _fake_trial(seq_calls), budget=100,
+                        on_trial=lambda n, r, c, o, kept: seq_judged.append((n, r, kept)))
+    first_of_round = [kept for (_, _, kept), prev in zip(seq_judged, [(0, "", True), *seq_judged], strict=False)
+                      if prev[2]]
+    assert False in first_of_round, "the case needs a round whose first candidate is not kept"
+    calls: list[Candidate] = []
+    judged: list[tuple[int, str, bool]] = []
+    parallel = shrink(start, _fake_trial([])(start), evaluate=_speculative(_fake_trial(calls), 2), budget=100,
+                      on_trial=lambda n, r, c, o, kept: judged.append((n, r, kept)))
+    assert parallel == sequential and judged == seq_judged
+    wasted = {c.key() for c in calls} - {c.key() for c in seq_calls}
+    assert wasted, "some speculation was wrong (run ahead, never judged)"
+    assert parallel.speculative == len(calls) - parallel.trials > 0
