@@ -99,7 +99,7 @@ def _signal_a_running_check(tmp_path: Path, signum: int, *, group: bool) -> tupl
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.communicate()  # reaps it and closes its pipes (left open, they warn in whichever test runs next)
         for w in os.listdir(marks):
             if _alive(int(w)):
                 os.kill(int(w), signal.SIGKILL)

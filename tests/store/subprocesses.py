@@ -55,7 +55,7 @@ async def wait_serving(config: ClusterConfig, node: str, process: trio.Process, 
     raise AssertionError(f"{node} did not start within {timeout}s: {log.read_text()[-2000:]}")
 
 
-async def stop(process: trio.Process, timeout: float = 10.0) -> int:
+async def stop(process: trio.Process, timeout: float = 30.0) -> int:
     """Wait for a child we signalled; kill it if it lingers. Returns its exit code."""
     with trio.move_on_after(timeout):
         return await process.wait()
