@@ -17,7 +17,7 @@ This module stays light: the linearizability checker is imported only when it is
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,7 +237,12 @@ class CheckResult:
         return [e["heal_s"] for e in entries if e.get("heal_s") is not None]
 
 
-def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions | None = None) -> CheckResult:
+EventWatch = Callable[[Iterable[dict[str, Any]]], Iterator[dict[str, Any]]]
+"""Something that sees every event of the convergence pass on its way (``check(..., watch=)``)."""
+
+
+def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions | None = None, *,
+          watch: EventWatch | None = None) -> CheckResult:
     """Check one history with ``options`` (default: `CheckOptions()`, the convergence checker).
 
     ``source`` is a history file (JSON lines, or Jepsen EDN by its ``.edn`` name), a run directory
@@ -248,6 +253,10 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
     linearizability checker's complaints about one operation are turned into one too, when the
     history came from a file), and the linearizability checker's ``HistoryInputError`` /
     ``ModelArgumentError`` (``ValueError``s) for what it alone refuses.
+
+    ``watch``, when given, wraps the register history's event stream on its way to the convergence
+    checker (and is not called for a set, counter or siblings history): the report gathers its plot
+    data in the check's own pass with it (`checker.report.check_for_report`).
     """
     options = CheckOptions() if options is None else options
     history = None
@@ -266,7 +275,7 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
         facts = HistoryFacts()  # what the journal and fault figures need, gathered in the check's one pass
         if history is None or find_journal(history.parent) is None:
             facts.writes_skipped = True  # no journal to hold the writes against: only the fault windows' ops
-    results, agreement = _run(history, source, options, facts)
+    results, agreement = _run(history, source, options, facts, watch)
     if "convergence" in options.checkers and results.get("checker", "convergence") == "convergence":
         journal_figures(results, history, source, facts)
     results["check_settings"] = options.settings()
@@ -380,8 +389,8 @@ def _not_empty(source: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
     raise HistoryError("<events>", None, None, "the history is empty: no events")
 
 
-def _run(history: Path | None, source: Any, options: CheckOptions,
-         facts: HistoryFacts | None = None) -> tuple[dict[str, Any], FinalAgreement | None]:
+def _run(history: Path | None, source: Any, options: CheckOptions, facts: HistoryFacts | None = None,
+         watch: EventWatch | None = None) -> tuple[dict[str, Any], FinalAgreement | None]:
     from checker.convergence import check_with_agreement as convergence
 
     checkers = list(options.checkers)
@@ -389,13 +398,16 @@ def _run(history: Path | None, source: Any, options: CheckOptions,
         source = _not_empty(source)
     if checkers == ["convergence"]:
         stream = iter_events(history) if history is not None else source
+        if watch is not None:
+            stream = watch(stream)
         return convergence(facts.watch(stream) if facts is not None else stream)
     lines: list[int] = []
     events = read_events(history, lines) if history is not None else list(source)
     results: dict[str, Any] | None = None
     agreement = None
     if "convergence" in checkers:
-        results, agreement = convergence(facts.watch(events) if facts is not None else events)
+        seen: Iterable[dict[str, Any]] = events if watch is None else watch(events)
+        results, agreement = convergence(facts.watch(seen) if facts is not None else seen)
     import checker.linearizable as lin
 
     try:

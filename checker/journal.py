@@ -537,6 +537,15 @@ def _items(v: Any) -> tuple[tuple[tuple[Key, Stamp | None], ...], int]:
     out: list[tuple[Key, Stamp | None]] = []
     more = 0
     for i, it in enumerate(v):
+        if type(it) is list and len(it) == 2:  # the common [key, stamp], checked with exact type tests
+            k, st = it
+            if (
+                ((type(k) is str and k != "...") or type(k) is int)
+                and type(st) is list and len(st) == 3 and type(st[0]) is int and type(st[1]) is int
+                and type(st[2]) is str
+            ):
+                out.append((k, (st[0], st[1], st[2])))
+                continue
         if isinstance(it, str | int) and not isinstance(it, bool) and it != "...":
             out.append((it, None))  # a key alone (get, read, pull)
             continue

@@ -20,10 +20,11 @@ import hashlib
 import html
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import orjson
 
 from checker.api import CheckOptions, CheckResult, check
@@ -768,14 +769,53 @@ def _convergence_card(c: dict[str, Any] | None, entry: dict[str, Any] | None) ->
     return convergence_card(entry)
 
 
+@attrs.frozen
+class ReportPass:
+    """A check and the plot data gathered in its own pass (`check_for_report`), for `write_report`."""
+
+    history: Path
+    result: CheckResult
+    collector: _Collector
+
+
+def check_for_report(history: Path, options: CheckOptions) -> tuple[CheckResult, ReportPass | None]:
+    """``check(history, options)``, gathering what report.html plots in the same pass.
+
+    The pass is handed to `write_report` (``prepared=``) with the same results, which then does not
+    read the history again. None when the report needs a pass of its own: a history with anomalies
+    (the plots keep their keys' events, known only after the check) or one the convergence checker
+    does not read (a set, counter or siblings history).
+    """
+    c = _Collector(set())
+    watched: list[bool] = []
+
+    def watch(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        watched.append(True)
+        return c.watch(iter(events))
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # as write_report's own pass
+    try:
+        result = check(history, options, watch=watch)
+        c.close()
+    finally:
+        if was_enabled:
+            gc.enable()
+    if not watched or result.results.get("anomalies") or result.agreement is None:
+        return result, None
+    return result, ReportPass(history, result, c)
+
+
 def write_report(
-    run_dir_or_history: str | Path, results: CheckResult | dict[str, Any] | None = None, *, out: Path | None = None
+    run_dir_or_history: str | Path, results: CheckResult | dict[str, Any] | None = None, *, out: Path | None = None,
+    prepared: ReportPass | None = None,
 ) -> Path:
     """Write report.html beside the history (or into the run directory); returns its path.
 
     ``results`` (a `CheckResult`, or a results object such as results.json holds) defaults to the
     run's results.json when there is one, else to the convergence check that the report makes
     anyway, in the same pass that gathers the plot data (its measurements feed the plots).
+    ``prepared`` (from `check_for_report`, whose results ``results`` must be) stands for that pass.
     """
     if isinstance(results, CheckResult):
         results = results.results
@@ -793,16 +833,20 @@ def write_report(
         results = check(history, CheckOptions()).results  # its verdict is its rule's, not the register pass's
     shown = (results or {}).get("anomalies", [])[:MAX_ANOMALIES_SHOWN]
     anomaly_keys = {a.get("key") for a in shown}
-    c = _Collector(anomaly_keys, {i for a in shown for i in a.get("indexes", [])})
-    was_enabled = gc.isenabled()
-    gc.disable()  # millions of small acyclic containers: see checker.convergence.check_events
-    try:
-        # One pass: the convergence check reads the history through the collector.
-        fresh = check(c.watch(iter_events(history)), CheckOptions())
-        c.close()
-    finally:
-        if was_enabled:
-            gc.enable()
+    if prepared is not None and results is not None and not shown and prepared.history == history:
+        # the check that gave these results watched the history for the plots (check_for_report)
+        c, fresh = prepared.collector, prepared.result
+    else:
+        c = _Collector(anomaly_keys, {i for a in shown for i in a.get("indexes", [])})
+        was_enabled = gc.isenabled()
+        gc.disable()  # millions of small acyclic containers: see checker.convergence.check_events
+        try:
+            # One pass: the convergence check reads the history through the collector.
+            fresh = check(c.watch(iter_events(history)), CheckOptions())
+            c.close()
+        finally:
+            if was_enabled:
+                gc.enable()
     if results is None:
         results = fresh.results
         for a in results["anomalies"][:MAX_ANOMALIES_SHOWN]:

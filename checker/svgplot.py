@@ -126,9 +126,17 @@ class Plot:
     def hsegments(self, segs: Iterable[tuple[float, float, float]], color: str, width: float) -> None:
         """Horizontal bars (x from, x to, y) in one path; each is at least 1.5 px long."""
         d = []
-        for a, b, yv in segs:
-            xa, xb = self.x(a), self.x(b)
-            d.append(f"M{_f(xa)} {_f(self.y(yv))}h{_f(max(xb - xa, 1.5))}")
+        if self.xlog or self.ylog:
+            for a, b, yv in segs:
+                xa, xb = self.x(a), self.x(b)
+                d.append(f"M{_f(xa)} {_f(self.y(yv))}h{_f(max(xb - xa, 1.5))}")
+        else:  # x and y inlined (the same arithmetic, in the same order): thousands of operations
+            left, x0, dx, pw = self.left, self.x0, self.x1 - self.x0, self.pw
+            top, y0, dy, ph = self.top, self.y0, self.y1 - self.y0, self.ph
+            for a, b, yv in segs:
+                xa, xb = left + (a - x0) / dx * pw, left + (b - x0) / dx * pw
+                py = top + ph - (yv - y0) / dy * ph
+                d.append(f"M{_f(xa)} {_f(py)}h{_f(max(xb - xa, 1.5))}")
         if d:
             self.marks.append(f'<path d="{"".join(d)}" stroke="{color}" stroke-width="{_f(width)}" fill="none"/>')
 
@@ -139,14 +147,20 @@ class Plot:
         """Scatter marks in one path: circle, square, triangle (outlined), or cross."""
         d = []
         r = size / 2
-        for xv, yv in zip(xs, ys, strict=True):
-            px, py = _f(self.x(xv)), _f(self.y(yv))
-            if shape == "cross":
-                d.append(f"M{px} {py}m-{_f(r)} -{_f(r)}l{_f(size)} {_f(size)}m0 -{_f(size)}l-{_f(size)} {_f(size)}")
-            elif shape == "triangle":
-                d.append(f"M{px} {py}m0 -{_f(r * 1.2)}l{_f(r * 1.1)} {_f(r * 1.9)}h-{_f(r * 2.2)}z")
-            else:
-                d.append(f"M{px} {py}h0")
+        if shape not in ("cross", "triangle") and not (self.xlog or self.ylog):  # x and y inlined, as in hsegments
+            left, x0, dx, pw = self.left, self.x0, self.x1 - self.x0, self.pw
+            top, y0, dy, ph = self.top, self.y0, self.y1 - self.y0, self.ph
+            d = [f"M{_f(left + (xv - x0) / dx * pw)} {_f(top + ph - (yv - y0) / dy * ph)}h0"
+                 for xv, yv in zip(xs, ys, strict=True)]
+        else:
+            for xv, yv in zip(xs, ys, strict=True):
+                px, py = _f(self.x(xv)), _f(self.y(yv))
+                if shape == "cross":
+                    d.append(f"M{px} {py}m-{_f(r)} -{_f(r)}l{_f(size)} {_f(size)}m0 -{_f(size)}l-{_f(size)} {_f(size)}")
+                elif shape == "triangle":
+                    d.append(f"M{px} {py}m0 -{_f(r * 1.2)}l{_f(r * 1.1)} {_f(r * 1.9)}h-{_f(r * 2.2)}z")
+                else:
+                    d.append(f"M{px} {py}h0")
         if not d:
             return
         path = "".join(d)

@@ -25,13 +25,15 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
-import networkx as nx
 
 from nemesis.link_faults import DELAY_KINDS, DelayDistribution, LinkFaults
-from nemesis.topology import graph_from_description, make_partition
+from nemesis.topology import LinkGraph, graph_from_description, make_partition
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Params = dict[str, Any]
 """A window's parameters: plain JSON data."""
@@ -61,7 +63,7 @@ class NetworkFaultControl(Protocol):
 
     def clear_link_faults(self) -> None: ...
 
-    def partition(self, graph: nx.DiGraph) -> None: ...
+    def partition(self, graph: LinkGraph | nx.DiGraph) -> None: ...
 
     def heal_partition(self) -> None: ...
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
-import networkx as nx
 
-from nemesis.topology import link_allowed
+from nemesis.topology import LinkGraph, is_graph, link_allowed
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Link = tuple[str, str]
 """A directed node-to-node link: (source node id, destination node id)."""
@@ -183,7 +185,7 @@ class FaultModel:
         self.counters = FaultCounters()
         self._default = HEALTHY
         self._links: dict[Link, LinkFaults] = {}
-        self._partition: nx.DiGraph | None = None
+        self._partition: LinkGraph | nx.DiGraph | None = None
 
     # -- link faults ---------------------------------------------------------------------
 
@@ -237,10 +239,11 @@ class FaultModel:
 
     # -- partitions ----------------------------------------------------------------------
 
-    def partition(self, graph: nx.DiGraph) -> None:
+    def partition(self, graph: LinkGraph | nx.DiGraph) -> None:
         """Allow only the directed links that are edges of ``graph`` (see ``topology``)."""
-        if not isinstance(graph, nx.DiGraph):
-            raise TypeError(f"partition needs a networkx.DiGraph of allowed links, got {type(graph).__name__}")
+        if not is_graph(graph):
+            raise TypeError(f"partition needs a LinkGraph or networkx.DiGraph of allowed links, "
+                            f"got {type(graph).__name__}")
         self._partition = graph.copy()
 
     def heal_partition(self) -> None:

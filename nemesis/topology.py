@@ -1,8 +1,10 @@
 """Partition topologies: which directed node-to-node links a partition still allows.
 
-A partition is a ``networkx.DiGraph`` whose edges are the *allowed* links (src -> dst). A link
-between two nodes of the graph that is not an edge is blocked; a node always reaches itself, so
-graphs carry no self-loops. Each topology also yields a plain-data ``description`` that goes into
+A partition is a directed graph whose edges are the *allowed* links (src -> dst): a `LinkGraph`
+(the few ``networkx.DiGraph`` methods partitions use; importing networkx took 140 ms or more of
+every run's start) or a ``networkx.DiGraph``, which the fault models accept too. A link between two
+nodes of the graph that is not an edge is blocked; a node always reaches itself, so graphs carry no
+self-loops. Each topology also yields a plain-data ``description`` that goes into
 the history as the ``partition-start`` value, and that description alone is enough to rebuild the
 graph (``partition_from_description``), so a recorded schedule replays the same cut.
 
@@ -15,11 +17,14 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterable, Sequence
-from typing import Any
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import networkx as nx
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 PARTITION_KINDS: tuple[str, ...] = (
     "halves",
@@ -32,12 +37,76 @@ PARTITION_KINDS: tuple[str, ...] = (
 """Every kind ``make_partition`` accepts."""
 
 
+class LinkGraph:
+    """A directed graph of allowed links: the part of ``networkx.DiGraph``'s interface partitions use.
+
+    Nodes in insertion order; ``nodes``, ``edges``, ``successors``, ``predecessors``, ``has_edge``,
+    ``in``, ``copy``, ``add_nodes_from``, ``add_edges_from``, ``remove_edges_from`` as networkx has them.
+    """
+
+    def __init__(self) -> None:
+        self._succ: dict[str, dict[str, None]] = {}
+        self._pred: dict[str, dict[str, None]] = {}
+
+    def add_nodes_from(self, nodes: Iterable[str]) -> None:
+        for n in nodes:
+            if n not in self._succ:
+                self._succ[n] = {}
+                self._pred[n] = {}
+
+    def add_edges_from(self, edges: Iterable[tuple[str, str]]) -> None:
+        for a, b in edges:
+            self.add_nodes_from((a, b))
+            self._succ[a][b] = None
+            self._pred[b][a] = None
+
+    def remove_edges_from(self, edges: Iterable[tuple[str, str]]) -> None:
+        for a, b in edges:
+            if b in self._succ.get(a, ()):
+                del self._succ[a][b]
+                del self._pred[b][a]
+
+    def has_edge(self, a: str, b: str) -> bool:
+        return b in self._succ.get(a, ())
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._succ
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self._succ)
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        return [(a, b) for a, out in self._succ.items() for b in out]
+
+    def successors(self, node: str) -> Iterator[str]:
+        return iter(list(self._succ[node]))
+
+    def predecessors(self, node: str) -> Iterator[str]:
+        return iter(list(self._pred[node]))
+
+    def copy(self) -> LinkGraph:
+        other = LinkGraph()
+        other._succ = {n: dict(out) for n, out in self._succ.items()}
+        other._pred = {n: dict(into) for n, into in self._pred.items()}
+        return other
+
+
+def is_graph(graph: object) -> bool:
+    """A `LinkGraph`, or a ``networkx.DiGraph`` (only possible once a caller imported networkx)."""
+    if isinstance(graph, LinkGraph):
+        return True
+    nx_module = sys.modules.get("networkx")
+    return nx_module is not None and isinstance(graph, nx_module.DiGraph)
+
+
 @attrs.frozen
 class Partition:
     """A partition: its kind, the graph of allowed directed links, and its history description."""
 
     kind: str
-    graph: nx.DiGraph = attrs.field(eq=False)
+    graph: LinkGraph = attrs.field(eq=False)
     description: dict[str, Any]
 
     def allows(self, src: str, dst: str) -> bool:
@@ -45,7 +114,7 @@ class Partition:
         return link_allowed(self.graph, src, dst)
 
 
-def link_allowed(graph: nx.DiGraph, src: str, dst: str) -> bool:
+def link_allowed(graph: LinkGraph | nx.DiGraph, src: str, dst: str) -> bool:
     """A link is open when it is an edge, or when it is a self-link, or touches a node outside the graph.
 
     Nodes the partition does not mention (a node added after it was drawn) are left alone rather
@@ -56,16 +125,16 @@ def link_allowed(graph: nx.DiGraph, src: str, dst: str) -> bool:
     return bool(graph.has_edge(src, dst))
 
 
-def blocked_links(graph: nx.DiGraph) -> set[tuple[str, str]]:
+def blocked_links(graph: LinkGraph | nx.DiGraph) -> set[tuple[str, str]]:
     """Every directed link between distinct nodes of ``graph`` that the graph does not allow."""
     return {
         (a, b) for a, b in itertools.permutations(graph.nodes, 2) if not graph.has_edge(a, b)
     }
 
 
-def complete_within(groups: Iterable[Sequence[str]], nodes: Iterable[str] = ()) -> nx.DiGraph:
+def complete_within(groups: Iterable[Sequence[str]], nodes: Iterable[str] = ()) -> LinkGraph:
     """A graph allowing every link inside each group (groups may overlap) and nothing across."""
-    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph = LinkGraph()
     graph.add_nodes_from(nodes)
     for group in groups:
         members = list(dict.fromkeys(group))
@@ -180,7 +249,7 @@ def make_partition(kind: str, nodes: Sequence[str], rng: random.Random) -> Parti
     return Partition(kind, graph_from_description(description, node_list), description)
 
 
-def graph_from_description(description: dict[str, Any], nodes: Sequence[str] = ()) -> nx.DiGraph:
+def graph_from_description(description: dict[str, Any], nodes: Sequence[str] = ()) -> LinkGraph:
     """Rebuild the allowed-link graph from a partition description (as recorded in a history)."""
     if not isinstance(description, dict):
         raise ValueError(f"partition description must be an object, got {description!r}")
@@ -195,7 +264,7 @@ def graph_from_description(description: dict[str, Any], nodes: Sequence[str] = (
         views = description.get("views")
         if not isinstance(views, dict):
             raise ValueError("partition 'majorities-ring': field 'views' must map node id to its view")
-        graph: nx.DiGraph[str] = nx.DiGraph()
+        graph = LinkGraph()
         graph.add_nodes_from(all_nodes)
         graph.add_nodes_from(views)
         for receiver, view in views.items():

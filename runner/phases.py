@@ -225,11 +225,19 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     ``done`` receives the name of each file once it is complete (what a signal did not cut short).
     """
     done = [] if done is None else done
-    from checker.api import check, harness_run_options
-    from checker.report import write_report
+    from checker.api import harness_run_options
+    from checker.report import check_for_report, write_report
 
-    # A get of null means the key is absent in this store: harness_run_options says so.
-    results = check(run_dir / "history.jsonl", harness_run_options(options.checkers)).results
+    # A get of null means the key is absent in this store: harness_run_options says so. The check
+    # gathers report.html's plot data in its own pass when the report is written (one read, not two).
+    history = run_dir / "history.jsonl"
+    if report:
+        checked, prepared = check_for_report(history, harness_run_options(options.checkers))
+    else:
+        from checker.api import check
+
+        checked, prepared = check(history, harness_run_options(options.checkers)), None
+    results = checked.results
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
     throughput = recorder.throughput(options.time_limit, options.rate)
     results["stats"]["workload"] = throughput
@@ -241,7 +249,7 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     record_achieved(run_dir / "run.json", throughput)
     if report:
         try:
-            write_report(run_dir, results)
+            write_report(run_dir, results, prepared=prepared)
             done.append("report.html")
         except Exception as exc:  # the verdict stands even if a plot fails; say so (a signal is no Exception)
             log.warning("report.html could not be written: %s", exc)

@@ -63,3 +63,30 @@ def test_a_fault_kind_the_checker_does_not_know_gets_a_stable_colour_of_its_own(
     assert all(colour in OTHER_FAULT_COLORS for colour in new.values())
     assert new == {kind: fault_color(kind) for kind in new}  # the same in every report
     assert len(set(new.values())) > 1  # derived from the name, not one fallback
+
+
+def test_report_from_the_checks_own_pass_is_the_report_of_a_pass_of_its_own(tmp_path):
+    """check_for_report's one pass gives write_report the same page as the report's own second pass."""
+    from checker.api import check, harness_run_options
+    from checker.report import check_for_report
+
+    run = tmp_path / "run"
+    run.mkdir()
+    write_history(run / "history.jsonl", generate(seed=5, duration_s=8, processes=4, keys=5))
+    options = harness_run_options(["convergence"])
+    separate = check(run / "history.jsonl", options).results
+    two_passes = write_report(run, separate).read_bytes()
+    checked, prepared = check_for_report(run / "history.jsonl", options)
+    assert prepared is not None and checked.results == separate
+    assert write_report(run, checked.results, prepared=prepared).read_bytes() == two_passes
+
+
+def test_a_history_with_anomalies_gets_the_reports_own_pass(tmp_path):
+    """With anomalies the plots need their keys' events, known only after the check: no shared pass."""
+    from checker.api import harness_run_options
+    from checker.report import check_for_report
+
+    path = tmp_path / "history.jsonl"
+    write_history(path, generate(seed=2, duration_s=6, processes=4, keys=5, merge="first-writer-wins"))
+    checked, prepared = check_for_report(path, harness_run_options(["convergence"]))
+    assert checked.results["anomalies"] and prepared is None

@@ -118,3 +118,42 @@ def test_too_few_or_duplicate_nodes_are_rejected():
         make_partition("bridge", ["a", "b"], random.Random(0))
     with pytest.raises(ValueError, match="distinct"):
         make_partition("halves", ["a", "a", "b"], random.Random(0))
+
+
+@pytest.mark.parametrize("kind", PARTITION_KINDS)
+def test_link_graph_allows_exactly_what_a_networkx_graph_of_the_same_edges_allows(kind):
+    """A LinkGraph and a networkx.DiGraph with its nodes and edges agree on every link, and both are accepted."""
+    import networkx as nx
+
+    from nemesis.link_faults import FaultModel
+    from nemesis.topology import is_graph, link_allowed
+
+    p = make_partition(kind, NODES, random.Random(3))
+    reference = nx.DiGraph()
+    reference.add_nodes_from(p.graph.nodes)
+    reference.add_edges_from(p.graph.edges)
+    assert list(reference.nodes) == p.graph.nodes
+    for a, b in itertools.product([*NODES, "n9"], repeat=2):
+        assert link_allowed(p.graph, a, b) == link_allowed(reference, a, b)
+    for n in NODES:
+        assert set(p.graph.predecessors(n)) == set(reference.predecessors(n))
+        assert set(p.graph.successors(n)) == set(reference.successors(n))
+    copy = p.graph.copy()
+    copy.remove_edges_from(list(copy.edges))
+    assert p.graph.edges and not copy.edges, "a copy is its own graph"
+    assert is_graph(p.graph) and is_graph(reference) and not is_graph({"n1": ["n2"]})
+    with pytest.raises(TypeError, match="LinkGraph or networkx.DiGraph"):
+        FaultModel(random.Random(0)).partition({"n1": ["n2"]})
+
+
+def test_a_partition_run_does_not_import_networkx():
+    """Drawing and applying partitions needs no networkx (its import cost every run's start)."""
+    import subprocess
+    import sys
+
+    code = ("import random, sys; from nemesis.link_faults import FaultModel; from nemesis.topology import "
+            "make_partition; m = FaultModel(random.Random(0)); "
+            "m.partition(make_partition('bridge', ['a', 'b', 'c'], random.Random(1)).graph); "
+            "print('networkx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
