@@ -269,9 +269,12 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
         )
         never = writes.get("never_on_all_replicas") or 0
         if never:
-            lost = (c.get("crash_losses") or {}).get("keys_lost")
-            lag += (f"; {plural(never, 'acknowledged write')} never on all replicas"
-                    + (" (crashes lost versions they had applied: crash_losses in results.json)" if lost else ""))
+            lag += f"; {plural(never, 'acknowledged write')} never on all replicas"
+        crash_lost = (c.get("crash_losses") or {}).get("writes_lost") or 0
+        if crash_lost:
+            lag += (f"; {plural(crash_lost, 'acknowledged write')} on all replicas, then lost by a crash on some "
+                    "and not back on all (crash_losses in results.json)")
+        never += crash_lost
         if c.get("keys_not_agreed"):
             head = (f"NOT converged: {c['keys_not_agreed']:,} of {plural(c.get('keys') or 0, 'key')} still differ "
                     "between replicas at the end of the journal")

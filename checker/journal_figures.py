@@ -195,7 +195,8 @@ class _JournalPass:
             ws.sort(key=stamps.__getitem__)
         self.by_key = by_key
         self.covered = array("b", bytes(len(stamps)))
-        self.done = array("q", [-1]) * len(stamps)
+        self.done = array("q", [-1]) * len(stamps)  # when on all replicas (or superseded) now: -1 again after a crash loss
+        self.first_done = array("q", [-1]) * len(stamps)  # when first on all replicas: the replication lag's end
         self.replicas: dict[Key, tuple[str, ...]] = {}
         self.ptr: dict[tuple[Key, str], int] = {}
         self.current: dict[tuple[Key, str], Stamp | None] = {}  # None: absent or deleted
@@ -265,6 +266,8 @@ class _JournalPass:
                 covered[w] += 1
                 if covered[w] == n:
                     done[w] = t
+                    if self.first_done[w] < 0:
+                        self.first_done[w] = t
                 i += 1
             self.ptr[pk] = i
         if a.won:
@@ -315,6 +318,8 @@ class _JournalPass:
                     covered[w] += 1
                     if covered[w] == len(reps):
                         done[w] = t
+                        if self.first_done[w] < 0:
+                            self.first_done[w] = t
                 self.ptr[pk] = new
             had = self.current.get(pk, _NONE)
             kept: Any = _NONE if got is None else (None if got[1] else got[0])
@@ -457,8 +462,9 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
             f"{why} at {_s(end.t if end is not None else jp.last_t):.3f} s: later applies are missing, so the "
             "figures below may be too high and writes not seen converging may have converged"
         )
-    # Replication lag per acknowledged write.
-    done, acks, keys = jp.done, facts.acks, facts.keys
+    # Replication lag per acknowledged write: until it was first on every replica (or superseded there),
+    # whatever a crash later lost (that is in crash_losses, and in the per-heal figures below).
+    first_done, acks, keys = jp.first_done, facts.acks, facts.keys
     lags: dict[str, list[float]] = {"all": [], "healthy": []}
     not_done: list[int] = []
     no_replicas = 0
@@ -467,10 +473,10 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
         if keys[i] not in jp.replicas:
             no_replicas += 1
             continue
-        if done[i] < 0:
+        if first_done[i] < 0:
             not_done.append(i)
             continue
-        lag = _ms(max(0, done[i] - acks[i]))
+        lag = _ms(max(0, first_done[i] - acks[i]))
         lags["all"].append(lag)
         kinds = {w.kind for w in timeline.active(acks[i])}
         for k in kinds or ("healthy",):
@@ -495,7 +501,9 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
             for i in not_done[:MAX_EXAMPLES]
         ],
     }
-    # After each heal: every version acknowledged before it, on all its replicas or superseded.
+    # After each heal: every version acknowledged before it, on all its replicas or superseded, and not
+    # taken off one since by a crash (then it counts from when repair brought it back, or never).
+    done = jp.done
     order = sorted(range(len(acks)), key=acks.__getitem__)
     heals = facts.heal_points()
     last = facts.last_heal()
@@ -535,24 +543,35 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
     else:
         out["after_last_heal_s"] = _s(max(0, agreed_at - last))
         out["all_agreed_at_s"] = _s(max(agreed_at, last))
-    out["crash_losses"] = _crash_losses(jp)
+    out["crash_losses"] = _crash_losses(jp, [i for i in range(len(acks)) if first_done[i] >= 0 and jp.done[i] < 0
+                                             and keys[i] in jp.replicas])
     out["how"] = _how(out)
     return out
 
 
-def _crash_losses(jp: _JournalPass) -> dict[str, Any]:
-    """What crashes lost: per restart that came back without versions it had applied, the keys."""
+def _crash_losses(jp: _JournalPass, writes_lost: list[int]) -> dict[str, Any]:
+    """What crashes lost: per restart that came back without versions it had applied, the keys; and the
+    acknowledged writes (indexes into the facts, ``writes_lost``) that were on every replica, then lost by a
+    crash on some replica and not back on all of them by the journal's end."""
     if jp.crashes and not jp.started:
         return {"recorded": False, "why": (
             f"the journal has {jp.crashes} crash record(s) but no R records (written before they existed): "
             "a version a crash lost counts as still held, so the figures above may be too low")}
     out: dict[str, Any] = {"recorded": True, "restarts": jp.restarts,
-                           "keys_lost": sum(x["keys_lost"] for x in jp.losses), "by_restart": jp.losses}
+                           "keys_lost": sum(x["keys_lost"] for x in jp.losses), "by_restart": jp.losses,
+                           "writes_lost": len(writes_lost),
+                           "examples_writes_lost": [
+                               {"key": jp.facts.keys[i], "stamp": list(jp.facts.stamps[i]),
+                                "ack_s": _s(jp.facts.acks[i]), "on_all_replicas_s": _s(jp.first_done[i]),
+                                "replicas_with_it": _holders(jp, jp.facts.keys[i], jp.facts.stamps[i])}
+                               for i in writes_lost[:MAX_EXAMPLES]]}
     if jp.losses:
         out["summary"] = "; ".join(
             f"{x['node']} restarted at {x['restart_s']:.3f} s without {x['keys_lost']} "
             f"key version{'s' if x['keys_lost'] != 1 else ''} it had applied" for x in jp.losses[:5]
-        ) + (f" (and {len(jp.losses) - 5} more restarts)" if len(jp.losses) > 5 else "")
+        ) + (f" (and {len(jp.losses) - 5} more restarts)" if len(jp.losses) > 5 else "") + (
+            f"; {plural(len(writes_lost), 'acknowledged write')} once on all replicas never on all of them again"
+            if writes_lost else "")
     return out
 
 
