@@ -195,6 +195,14 @@ def check_belongs(journal: Journal, run_dir: Path | None) -> str | None:
     if h.seed is not None and _is_int(seed) and h.seed != seed:
         raise JournalMismatch(journal.path, 1, "seed", f"the journal is of a run with seed {h.seed}, the history "
                               f"beside it of seed {seed} (run.json): another run's journal")
+    config = meta.get("config")
+    run_nodes = config.get("nodes") if isinstance(config, dict) else None
+    if isinstance(run_nodes, list) and run_nodes and all(isinstance(n, dict) and isinstance(n.get("id"), str)
+                                                         for n in run_nodes):
+        ids = [n["id"] for n in run_nodes]
+        if sorted(ids) != sorted(h.nodes):
+            raise JournalError(journal.path, 1, "nodes", f"the journal's header names nodes {sorted(h.nodes)}, the "
+                               f"run (run.json) has {sorted(ids)}: its node names cannot be trusted")
     if h.run is None:
         return ("the journal's header has no run id (written before run ids existed): it is taken as this "
                 "history's on its content only")
