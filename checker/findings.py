@@ -240,6 +240,11 @@ def faults_sentence(faults: dict[str, Any]) -> str | None:
     if paused:
         parts.append(f"{plural(paused, 'node')} paused")
     parts.append(f"{failed:,} operations failed and {timed_out:,} timed out under them")
+    uncovered = [e for e in bite if e.get("not_covered")]
+    if not any(e.get("bit") for e in bite) and uncovered:  # the journal stopped before these windows ended
+        return (f"the faults' effect is not covered by the journal, which stops before {len(uncovered)} of "
+                f"{plural(len(bite), 'window')} ({', '.join(sorted({e['kind'] for e in uncovered}))}) ended: "
+                + ", ".join(parts))
     if not any(e.get("bit") for e in bite):  # e.g. clock skew: it changes which write wins, nothing else here
         return (f"the faults' effect is not visible in datagrams, nodes or failures ({', '.join(kinds)}): "
                 + ", ".join(parts) + "; what they did shows only in the verdict")

@@ -308,7 +308,18 @@ class Journal:
             except orjson.JSONDecodeError as e:
                 raise JournalError(self.path, lineno, "(json)", f"not valid JSON: {e}") from None
             return _header(self.path, h)
-        raise JournalError(self.path, None, None, "the journal is empty: no header")
+        try:
+            with self.path.open("rb") as f:
+                magic = f.read(2)
+        except OSError as e:
+            raise JournalError(self.path, None, None, f"cannot open: {e.strerror or e}") from None
+        if not magic:
+            raise JournalError(self.path, None, None, "the file is empty: no header")
+        if magic != b"\x1f\x8b":
+            raise JournalError(self.path, None, None, "the file is not gzip (it does not begin with gzip's magic "
+                               "bytes 1f 8b): not a journal (an uncompressed JSON-lines file would be refused too)")
+        raise JournalError(self.path, None, None, f"no header: {self.damage}" if self.damage
+                           else "the journal is empty: no header")
 
     def records(self, kinds: Iterable[str] | None = None) -> Iterator[Record]:
         """Every record after the header, typed and checked, in journal order (re-reads the file).

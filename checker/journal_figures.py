@@ -378,8 +378,9 @@ def _count_in(times: array | None, a: int, b: int) -> int:
     return bisect.bisect_left(times, b) - bisect.bisect_left(times, a)
 
 
-def final_reads_convergence(stats: dict[str, Any]) -> dict[str, Any]:
-    """The ``convergence`` block without a journal: the final reads' figure, labelled as an upper bound."""
+def final_reads_convergence(stats: dict[str, Any], why: str = "no journal") -> dict[str, Any]:
+    """The ``convergence`` block without a journal: the final reads' figure, labelled as an upper bound.
+    ``why``: why no journal figure, the start of ``how`` (a journal that could not be used says so)."""
     entry = None
     for c in reversed(stats.get("convergence") or []):
         if c.get("keys_with_final_reads") is not None:
@@ -387,7 +388,7 @@ def final_reads_convergence(stats: dict[str, Any]) -> dict[str, Any]:
             break
     out: dict[str, Any] = {"source": SOURCE_FINAL_READS, "after_last_heal_s": None, "upper_bound": True}
     if entry is None:
-        out["how"] = "no journal and no final reads: convergence time was not measured"
+        out["how"] = f"{why} and no final reads: convergence time was not measured"
         return out
     began = entry.get("final_reads_began_after_s")
     out["last_heal_s"] = entry.get("heal_s")
@@ -395,7 +396,7 @@ def final_reads_convergence(stats: dict[str, Any]) -> dict[str, Any]:
     out["keys_not_agreed"] = entry.get("keys_not_agreed")
     out["after_last_heal_s"] = entry.get("all_agreed_after_s")
     out["how"] = (
-        "no journal: the time until the final reads of every key agreed, measured from final read rounds"
+        f"{why}: the time until the final reads of every key agreed, measured from final read rounds"
         + (f" that began {began:.2f} s after the heal (the harness's quiescence wait)" if began is not None else "")
         + "; convergence happened at or before it"
     )
@@ -427,6 +428,10 @@ def _check_fits(facts: HistoryFacts, jp: _JournalPass, journal: Journal) -> None
     if journal.header.mode == "processes":  # no applies: the figures come from the final reads anyway
         return
     if not jp.replicas and (facts.keys or jp.applies):
+        if jp.end is not None and jp.end.reason == "size-limit":
+            raise JournalError(journal.path, None, "END", (
+                "the journal's size limit (--journal-max-mb) stopped it before any key was placed (no K record): "
+                "no convergence can be measured from it"))
         raise JournalError(journal.path, None, "K", (
             f"the journal has no K records (which nodes replicate each key) though the history acknowledged "
             f"{plural(len(facts.keys), 'write')} and the journal holds {plural(jp.applies, 'apply', 'applies')}: "
