@@ -432,6 +432,9 @@ def _check_fits(facts: HistoryFacts, jp: _JournalPass, journal: Journal) -> None
             raise JournalError(journal.path, None, "END", (
                 "the journal's size limit (--journal-max-mb) stopped it before any key was placed (no K record): "
                 "no convergence can be measured from it"))
+        if journal.damage:
+            raise JournalError(journal.path, None, None, (
+                f"{journal.damage}, before any key was placed (no K record): no convergence can be measured from it"))
         raise JournalError(journal.path, None, "K", (
             f"the journal has no K records (which nodes replicate each key) though the history acknowledged "
             f"{plural(len(facts.keys), 'write')} and the journal holds {plural(jp.applies, 'apply', 'applies')}: "
