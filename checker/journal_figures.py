@@ -63,6 +63,9 @@ def _s(ns: int) -> float:
     return round(ns / 1e9, 6)
 
 
+HEAL_MERGE_NS = 1_000_000
+"""Heals closer than this (1 ms) are one heal: the last window's stop and the final heal event."""
+
 CONTROL_LEAD_NS = 1_000_000_000
 """How long before a crash/pause window's recorded start its own C records may come (the nemesis acts,
 then records): they count for that window when they name its nodes."""
@@ -159,8 +162,9 @@ class HistoryFacts:
         else:
             self.without_stamp += 1
 
-    def heal_points(self) -> list[tuple[int, str]]:
-        """(time, what healed) of every heal: each fault window's stop, and every ``heal`` event."""
+    def _heal_groups(self) -> list[tuple[int, set[str], list[int]]]:
+        """(time, kinds, member times) per heal, heals less than `HEAL_MERGE_NS` apart merged into one at
+        the latest of them (the nemesis stops the last window and heals everything a moment apart)."""
         points: dict[int, set[str]] = {}
         for w in self.timeline.windows:
             if w.stop is not None and w.stop_index is not None:
@@ -168,15 +172,27 @@ class HistoryFacts:
         for t, _ in self.timeline.heals:
             if t is not None:
                 points.setdefault(t, set()).add("all")
-        return [(t, "all" if "all" in kinds else ",".join(sorted(kinds))) for t, kinds in sorted(points.items())]
+        groups: list[tuple[int, set[str], list[int]]] = []
+        for t, kinds in sorted(points.items()):
+            if groups and t - groups[-1][0] < HEAL_MERGE_NS:
+                _, k, members = groups[-1]
+                groups[-1] = (t, k | kinds, [*members, t])
+            else:
+                groups.append((t, set(kinds), [t]))
+        return groups
+
+    def heal_points(self) -> list[tuple[int, str]]:
+        """(time, what healed) of every heal: each fault window's stop, and every ``heal`` event."""
+        return [(t, "all" if "all" in kinds else ",".join(sorted(kinds))) for t, kinds, _ in self._heal_groups()]
 
     def last_heal(self) -> int | None:
-        """The last ``heal`` event's time (else the last window's stop): the final phase follows it."""
+        """The last ``heal`` event's time (else the last window's stop): the final phase follows it; the
+        heal point it was merged into when a window's stop came a moment after it."""
+        groups = self._heal_groups()
         heals = [t for t, _ in self.timeline.heals if t is not None]
         if heals:
-            return heals[-1]
-        stops = [t for t, _ in self.heal_points()]
-        return stops[-1] if stops else None
+            return next((t for t, _, members in groups if heals[-1] in members), heals[-1])
+        return groups[-1][0] if groups else None
 
 
 class _JournalPass:

@@ -189,7 +189,7 @@ def test_check_report_and_bad_journal_on_the_command_line(tmp_path: Path, capsys
     _partition_then_heal(tmp_path)
     assert main(["check", str(tmp_path)]) in (0, 2)
     out = capsys.readouterr().out
-    assert "convergence: converged 0.060 s after the last heal at 0.200 s (measured from the journal)" in out
+    assert "convergence time: converged 0.060 s after the last heal at 0.200 s (measured from the journal)" in out
     assert "the faults bit: 1 datagrams dropped" in out
     page = write_report(tmp_path).read_text()
     assert "converged after last heal (journal)<b>0.060 s" in page and "<b>Faults:</b> The faults bit" in page
@@ -356,3 +356,29 @@ def test_the_processes_mode_convergence_sentence_does_not_contradict_itself(tmp_
     j.end(20, "done")
     c = check(_run_dir(tmp_path, h, j)).results["convergence"]
     assert "processes-mode journal holds no applies" in c["how"] and "no journal" not in c["how"], c["how"]
+
+
+def test_heals_a_fraction_of_a_millisecond_apart_are_one_heal(tmp_path: Path) -> None:
+    """The last partition stop and the final heal 0.15 ms apart: one 'after heal' entry (the last), not two bars."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1"], ["n2", "n3"]]})
+    h.t = 200_000_000
+    h.nemesis("partition-stop")
+    h.t = 200_150_000
+    h.nemesis("heal")
+    j = JournalBuilder()
+    j.applied_everywhere(5, "k1", A).end(400)
+    after = check(_run_dir(tmp_path, h, j)).results["convergence"]["after_heal"]
+    assert len(after) == 1 and after[0].get("last") and after[0]["healed"] == "all", after
+
+
+def test_check_labels_the_verdict_and_the_convergence_time_apart(tmp_path: Path, capsys: Any) -> None:
+    """`check` prints the checker's verdict as 'convergence:' and the journal's figure as 'convergence time:'."""
+    from checker.cli import main
+
+    _partition_then_heal(tmp_path)
+    main(["check", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "  convergence time: converged 0.060 s after the last heal" in out, out
+    assert not any(line.startswith("  convergence: converged") for line in out.splitlines())
