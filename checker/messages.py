@@ -332,7 +332,8 @@ def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp, level: str,
     tname = v.name(target)
     if cut is not None:
         until = f" by the journal's end at {fmt_t(cut[0])}"
-        if not any(x.stamp == target for x in (*log.sends, *log.queued, *log.applies)):
+        if not (any(x.stamp == target for x in log.sends) or any(x.stamp == target for x in log.queued)
+                or any(x.stamp == target for x in log.applies)):
             wrote = v.write_t.get(target)
             when = (f", before {tname} was acknowledged at {fmt_t(wrote)}" if wrote is not None and wrote > cut[0]
                     else f", and holds no trace of {tname}")
