@@ -359,21 +359,22 @@ def journal_figures(results: dict[str, Any], history: Path | None, source: Any,
             if unverified:
                 results["convergence"]["journal_unverified"] = unverified
             if journal.header.mode == "processes":  # the nodes applied in other processes: no A records
-                conv = final_reads_convergence(results.get("stats") or {})
-                conv["how"] = ("a processes-mode journal holds no applies (the nodes apply in other processes), "
-                               "so convergence comes from the final reads: " + str(conv.get("how", "")))
-                results["convergence"] = conv
+                results["convergence"] = final_reads_convergence(
+                    results.get("stats") or {},
+                    "a processes-mode journal holds no applies (the nodes apply in other processes), so the figure "
+                    "is the final reads'")
             return
         except JournalError as e:  # the verdict comes from the history: a bad journal only loses its figures
             unreadable = str(e)
             mismatch = isinstance(e, JournalMismatch)
-    results["convergence"] = final_reads_convergence(results.get("stats") or {})
+    what = "the journal is not this history's" if mismatch else "the journal could not be read"
+    results["convergence"] = final_reads_convergence(
+        results.get("stats") or {}, "no journal" if unreadable is None else f"{what} ({unreadable}), so the figure "
+        "is the final reads'")
     if unreadable is not None:
         results["convergence"]["journal_error"] = unreadable
         if mismatch:
             results["convergence"]["journal_mismatch"] = True
-        what = "the journal is not this history's" if mismatch else "the journal could not be read"
-        results["convergence"]["how"] = f"{what} ({unreadable}); " + str(results["convergence"].get("how", ""))
     if again is not None and (results.get("stats") or {}).get("faults"):
         results["faults"] = history_faults_block(again, facts)
         if unreadable is not None:

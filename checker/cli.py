@@ -368,7 +368,7 @@ def summary(
     headline = convergence_headline(results.get("convergence"))
     conv_block = results.get("convergence") or {}
     if headline and (conv_block.get("source") == SOURCE_JOURNAL or conv_block.get("journal_error")):
-        lines.append(f"  convergence: {headline}")  # the final reads' bound is already said just above
+        lines.append(f"  convergence time: {headline}")  # the final reads' bound is already said just above
     bite = faults_sentence(results.get("faults") or {})
     if bite:
         lines.append(f"  {bite}")

@@ -240,6 +240,11 @@ def faults_sentence(faults: dict[str, Any]) -> str | None:
     if paused:
         parts.append(f"{plural(paused, 'node')} paused")
     parts.append(f"{failed:,} operations failed and {timed_out:,} timed out under them")
+    uncovered = [e for e in bite if e.get("not_covered")]
+    if not any(e.get("bit") for e in bite) and uncovered:  # the journal stopped before these windows ended
+        return (f"the faults' effect is not covered by the journal, which stops before {len(uncovered)} of "
+                f"{plural(len(bite), 'window')} ({', '.join(sorted({e['kind'] for e in uncovered}))}) ended: "
+                + ", ".join(parts))
     if not any(e.get("bit") for e in bite):  # e.g. clock skew: it changes which write wins, nothing else here
         return (f"the faults' effect is not visible in datagrams, nodes or failures ({', '.join(kinds)}): "
                 + ", ".join(parts) + "; what they did shows only in the verdict")
@@ -269,9 +274,12 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
         )
         never = writes.get("never_on_all_replicas") or 0
         if never:
-            lost = (c.get("crash_losses") or {}).get("keys_lost")
-            lag += (f"; {plural(never, 'acknowledged write')} never on all replicas"
-                    + (" (crashes lost versions they had applied: crash_losses in results.json)" if lost else ""))
+            lag += f"; {plural(never, 'acknowledged write')} never on all replicas"
+        crash_lost = (c.get("crash_losses") or {}).get("writes_lost") or 0
+        if crash_lost:
+            lag += (f"; {plural(crash_lost, 'acknowledged write')} on all replicas, then lost by a crash on some "
+                    "and not back on all (crash_losses in results.json)")
+        never += crash_lost
         if c.get("keys_not_agreed"):
             head = (f"NOT converged: {c['keys_not_agreed']:,} of {plural(c.get('keys') or 0, 'key')} still differ "
                     "between replicas at the end of the journal")

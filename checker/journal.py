@@ -195,12 +195,31 @@ def check_belongs(journal: Journal, run_dir: Path | None) -> str | None:
     if h.seed is not None and _is_int(seed) and h.seed != seed:
         raise JournalMismatch(journal.path, 1, "seed", f"the journal is of a run with seed {h.seed}, the history "
                               f"beside it of seed {seed} (run.json): another run's journal")
+    config = meta.get("config")
+    run_nodes = config.get("nodes") if isinstance(config, dict) else None
+    if isinstance(run_nodes, list) and run_nodes and all(isinstance(n, dict) and isinstance(n.get("id"), str)
+                                                         for n in run_nodes):
+        ids = [n["id"] for n in run_nodes]
+        if sorted(ids) != sorted(h.nodes):
+            raise JournalError(journal.path, 1, "nodes", f"the journal's header names nodes {sorted(h.nodes)}, the "
+                               f"run (run.json) has {sorted(ids)}: its node names cannot be trusted")
     if h.run is None:
         return ("the journal's header has no run id (written before run ids existed): it is taken as this "
                 "history's on its content only")
     if not isinstance(run_id, str):
         return "no run.json with a run_id beside the history: the journal is taken as its history's on its content only"
     return None
+
+
+MAX_LINE_BYTES = 8 << 20
+"""The longest line a journal may hold, beyond R records (which list every key a node holds): an S
+record carries at most 64 keys of at most 1 KiB (runner/options.py MAX_KEY_BYTES; no record carries
+a value), a few hundred KiB even with every byte JSON-escaped. A longer line is damage, refused
+without being read whole."""
+R_LINE_BYTES_PER_KEY = 6 * 1024 + 128
+"""What each key placed so far (its K record) may add to an R record's line: the key, escaped, and its stamp."""
+INFLATE_PIECE = 1 << 20
+"""Decompressed bytes taken at a time: a line is held at most this much beyond its limit."""
 
 
 class JournalLines:
@@ -212,11 +231,19 @@ class JournalLines:
     journal has no END record, so every figure from it is marked incomplete. What was written
     before the damage is kept (the rule: bad input loses nothing). Only a file that cannot be
     opened at all raises `JournalError`.
+
+    A line longer than ``max_line`` bytes ends the lines the same way, counted and named as it comes
+    in, never held whole; its reader raises ``max_line`` as keys are placed (R records grow with them).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_line: int = MAX_LINE_BYTES) -> None:
         self.path = path
         self.stopped: str | None = None
+        self.max_line = max_line
+
+    def _too_long(self, n: int) -> None:
+        self.stopped = (f"line {n} is longer than {self.max_line:,} bytes, more than any journal record can be: "
+                        "the file is damaged from there")
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         n = 0
@@ -233,16 +260,28 @@ class JournalLines:
                     chunk = f.read(1 << 16)
                     if not chunk:
                         break
-                    data = d.decompress(chunk)
-                    while d.eof and d.unused_data:  # the next gzip member
-                        left = d.unused_data
-                        d = zlib.decompressobj(wbits=31)
-                        data += d.decompress(left)
-                    lines = (rest + data).split(b"\n")
-                    rest = lines.pop()
-                    for line in lines:
-                        n += 1
-                        yield n, line
+                    pending = chunk
+                    while True:  # at most INFLATE_PIECE bytes at a time: a huge line is refused as it grows
+                        data = d.decompress(pending, INFLATE_PIECE)
+                        if d.eof:
+                            pending = d.unused_data
+                            if pending:  # the next gzip member
+                                d = zlib.decompressobj(wbits=31)
+                        else:
+                            pending = d.unconsumed_tail
+                        lines = (rest + data).split(b"\n")
+                        rest = lines.pop()
+                        for line in lines:
+                            n += 1
+                            if len(line) > self.max_line:
+                                self._too_long(n)
+                                return
+                            yield n, line
+                        if len(rest) > self.max_line:
+                            self._too_long(n + 1)
+                            return
+                        if not pending and len(data) < INFLATE_PIECE:
+                            break
                 if not d.eof:
                     self.stopped = (f"the gzip stream is cut short after line {n} (the run was killed while "
                                     "writing it)")
@@ -272,6 +311,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._reader = JournalLines(path)  # the reader of the current pass (`_lines`)
         self.header = self._read_header()
         self._replicas: dict[Key, tuple[str, ...]] | None = None
         self._end: End | None = None
@@ -289,7 +329,7 @@ class Journal:
             raise JournalError(self.path, None, None, f"cannot open: {e.strerror or e}") from None
 
     def _lines(self) -> Iterator[tuple[int, bytes]]:
-        reader = JournalLines(self.path)
+        reader = self._reader = JournalLines(self.path)
         yield from reader
         self.damage = reader.stopped
 
@@ -300,7 +340,18 @@ class Journal:
             except orjson.JSONDecodeError as e:
                 raise JournalError(self.path, lineno, "(json)", f"not valid JSON: {e}") from None
             return _header(self.path, h)
-        raise JournalError(self.path, None, None, "the journal is empty: no header")
+        try:
+            with self.path.open("rb") as f:
+                magic = f.read(2)
+        except OSError as e:
+            raise JournalError(self.path, None, None, f"cannot open: {e.strerror or e}") from None
+        if not magic:
+            raise JournalError(self.path, None, None, "the file is empty: no header")
+        if magic != b"\x1f\x8b":
+            raise JournalError(self.path, None, None, "the file is not gzip (it does not begin with gzip's magic "
+                               "bytes 1f 8b): not a journal (an uncompressed JSON-lines file would be refused too)")
+        raise JournalError(self.path, None, None, f"no header: {self.damage}" if self.damage
+                           else "the journal is empty: no header")
 
     def records(self, kinds: Iterable[str] | None = None) -> Iterator[Record]:
         """Every record after the header, typed and checked, in journal order (re-reads the file).
@@ -336,6 +387,7 @@ class Journal:
                     raise JournalError(path, lineno, "nodes", f"key {rec.key!r} already has replicas "
                                        f"{list(replicas[rec.key])} (a key's K record comes once)")
                 replicas[rec.key] = rec.nodes
+                self._reader.max_line += R_LINE_BYTES_PER_KEY  # a node's R record may list this key too
             elif (type(rec) is Apply or type(rec) is Lifecycle or type(rec) is Recovered) and rec.node not in nodes:
                 raise JournalError(path, lineno, "node", f"{rec.node!r} is not among the header's nodes {sorted(nodes)}")
             elif type(rec) is End:

@@ -63,6 +63,9 @@ def _s(ns: int) -> float:
     return round(ns / 1e9, 6)
 
 
+HEAL_MERGE_NS = 1_000_000
+"""Heals closer than this (1 ms) are one heal: the last window's stop and the final heal event."""
+
 CONTROL_LEAD_NS = 1_000_000_000
 """How long before a crash/pause window's recorded start its own C records may come (the nemesis acts,
 then records): they count for that window when they name its nodes."""
@@ -159,8 +162,9 @@ class HistoryFacts:
         else:
             self.without_stamp += 1
 
-    def heal_points(self) -> list[tuple[int, str]]:
-        """(time, what healed) of every heal: each fault window's stop, and every ``heal`` event."""
+    def _heal_groups(self) -> list[tuple[int, set[str], list[int]]]:
+        """(time, kinds, member times) per heal, heals less than `HEAL_MERGE_NS` apart merged into one at
+        the latest of them (the nemesis stops the last window and heals everything a moment apart)."""
         points: dict[int, set[str]] = {}
         for w in self.timeline.windows:
             if w.stop is not None and w.stop_index is not None:
@@ -168,15 +172,27 @@ class HistoryFacts:
         for t, _ in self.timeline.heals:
             if t is not None:
                 points.setdefault(t, set()).add("all")
-        return [(t, "all" if "all" in kinds else ",".join(sorted(kinds))) for t, kinds in sorted(points.items())]
+        groups: list[tuple[int, set[str], list[int]]] = []
+        for t, kinds in sorted(points.items()):
+            if groups and t - groups[-1][0] < HEAL_MERGE_NS:
+                _, k, members = groups[-1]
+                groups[-1] = (t, k | kinds, [*members, t])
+            else:
+                groups.append((t, set(kinds), [t]))
+        return groups
+
+    def heal_points(self) -> list[tuple[int, str]]:
+        """(time, what healed) of every heal: each fault window's stop, and every ``heal`` event."""
+        return [(t, "all" if "all" in kinds else ",".join(sorted(kinds))) for t, kinds, _ in self._heal_groups()]
 
     def last_heal(self) -> int | None:
-        """The last ``heal`` event's time (else the last window's stop): the final phase follows it."""
+        """The last ``heal`` event's time (else the last window's stop): the final phase follows it; the
+        heal point it was merged into when a window's stop came a moment after it."""
+        groups = self._heal_groups()
         heals = [t for t, _ in self.timeline.heals if t is not None]
         if heals:
-            return heals[-1]
-        stops = [t for t, _ in self.heal_points()]
-        return stops[-1] if stops else None
+            return next((t for t, _, members in groups if heals[-1] in members), heals[-1])
+        return groups[-1][0] if groups else None
 
 
 class _JournalPass:
@@ -195,7 +211,8 @@ class _JournalPass:
             ws.sort(key=stamps.__getitem__)
         self.by_key = by_key
         self.covered = array("b", bytes(len(stamps)))
-        self.done = array("q", [-1]) * len(stamps)
+        self.done = array("q", [-1]) * len(stamps)  # when on all replicas (or superseded) now: -1 again after a crash loss
+        self.first_done = array("q", [-1]) * len(stamps)  # when first on all replicas: the replication lag's end
         self.replicas: dict[Key, tuple[str, ...]] = {}
         self.ptr: dict[tuple[Key, str], int] = {}
         self.current: dict[tuple[Key, str], Stamp | None] = {}  # None: absent or deleted
@@ -265,6 +282,8 @@ class _JournalPass:
                 covered[w] += 1
                 if covered[w] == n:
                     done[w] = t
+                    if self.first_done[w] < 0:
+                        self.first_done[w] = t
                 i += 1
             self.ptr[pk] = i
         if a.won:
@@ -315,6 +334,8 @@ class _JournalPass:
                     covered[w] += 1
                     if covered[w] == len(reps):
                         done[w] = t
+                        if self.first_done[w] < 0:
+                            self.first_done[w] = t
                 self.ptr[pk] = new
             had = self.current.get(pk, _NONE)
             kept: Any = _NONE if got is None else (None if got[1] else got[0])
@@ -373,8 +394,9 @@ def _count_in(times: array | None, a: int, b: int) -> int:
     return bisect.bisect_left(times, b) - bisect.bisect_left(times, a)
 
 
-def final_reads_convergence(stats: dict[str, Any]) -> dict[str, Any]:
-    """The ``convergence`` block without a journal: the final reads' figure, labelled as an upper bound."""
+def final_reads_convergence(stats: dict[str, Any], why: str = "no journal") -> dict[str, Any]:
+    """The ``convergence`` block without a journal: the final reads' figure, labelled as an upper bound.
+    ``why``: why no journal figure, the start of ``how`` (a journal that could not be used says so)."""
     entry = None
     for c in reversed(stats.get("convergence") or []):
         if c.get("keys_with_final_reads") is not None:
@@ -382,7 +404,7 @@ def final_reads_convergence(stats: dict[str, Any]) -> dict[str, Any]:
             break
     out: dict[str, Any] = {"source": SOURCE_FINAL_READS, "after_last_heal_s": None, "upper_bound": True}
     if entry is None:
-        out["how"] = "no journal and no final reads: convergence time was not measured"
+        out["how"] = f"{why} and no final reads: convergence time was not measured"
         return out
     began = entry.get("final_reads_began_after_s")
     out["last_heal_s"] = entry.get("heal_s")
@@ -390,7 +412,7 @@ def final_reads_convergence(stats: dict[str, Any]) -> dict[str, Any]:
     out["keys_not_agreed"] = entry.get("keys_not_agreed")
     out["after_last_heal_s"] = entry.get("all_agreed_after_s")
     out["how"] = (
-        "no journal: the time until the final reads of every key agreed, measured from final read rounds"
+        f"{why}: the time until the final reads of every key agreed, measured from final read rounds"
         + (f" that began {began:.2f} s after the heal (the harness's quiescence wait)" if began is not None else "")
         + "; convergence happened at or before it"
     )
@@ -422,6 +444,13 @@ def _check_fits(facts: HistoryFacts, jp: _JournalPass, journal: Journal) -> None
     if journal.header.mode == "processes":  # no applies: the figures come from the final reads anyway
         return
     if not jp.replicas and (facts.keys or jp.applies):
+        if jp.end is not None and jp.end.reason == "size-limit":
+            raise JournalError(journal.path, None, "END", (
+                "the journal's size limit (--journal-max-mb) stopped it before any key was placed (no K record): "
+                "no convergence can be measured from it"))
+        if journal.damage:
+            raise JournalError(journal.path, None, None, (
+                f"{journal.damage}, before any key was placed (no K record): no convergence can be measured from it"))
         raise JournalError(journal.path, None, "K", (
             f"the journal has no K records (which nodes replicate each key) though the history acknowledged "
             f"{plural(len(facts.keys), 'write')} and the journal holds {plural(jp.applies, 'apply', 'applies')}: "
@@ -457,8 +486,9 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
             f"{why} at {_s(end.t if end is not None else jp.last_t):.3f} s: later applies are missing, so the "
             "figures below may be too high and writes not seen converging may have converged"
         )
-    # Replication lag per acknowledged write.
-    done, acks, keys = jp.done, facts.acks, facts.keys
+    # Replication lag per acknowledged write: until it was first on every replica (or superseded there),
+    # whatever a crash later lost (that is in crash_losses, and in the per-heal figures below).
+    first_done, acks, keys = jp.first_done, facts.acks, facts.keys
     lags: dict[str, list[float]] = {"all": [], "healthy": []}
     not_done: list[int] = []
     no_replicas = 0
@@ -467,10 +497,10 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
         if keys[i] not in jp.replicas:
             no_replicas += 1
             continue
-        if done[i] < 0:
+        if first_done[i] < 0:
             not_done.append(i)
             continue
-        lag = _ms(max(0, done[i] - acks[i]))
+        lag = _ms(max(0, first_done[i] - acks[i]))
         lags["all"].append(lag)
         kinds = {w.kind for w in timeline.active(acks[i])}
         for k in kinds or ("healthy",):
@@ -495,7 +525,9 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
             for i in not_done[:MAX_EXAMPLES]
         ],
     }
-    # After each heal: every version acknowledged before it, on all its replicas or superseded.
+    # After each heal: every version acknowledged before it, on all its replicas or superseded, and not
+    # taken off one since by a crash (then it counts from when repair brought it back, or never).
+    done = jp.done
     order = sorted(range(len(acks)), key=acks.__getitem__)
     heals = facts.heal_points()
     last = facts.last_heal()
@@ -535,24 +567,35 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
     else:
         out["after_last_heal_s"] = _s(max(0, agreed_at - last))
         out["all_agreed_at_s"] = _s(max(agreed_at, last))
-    out["crash_losses"] = _crash_losses(jp)
+    out["crash_losses"] = _crash_losses(jp, [i for i in range(len(acks)) if first_done[i] >= 0 and jp.done[i] < 0
+                                             and keys[i] in jp.replicas])
     out["how"] = _how(out)
     return out
 
 
-def _crash_losses(jp: _JournalPass) -> dict[str, Any]:
-    """What crashes lost: per restart that came back without versions it had applied, the keys."""
+def _crash_losses(jp: _JournalPass, writes_lost: list[int]) -> dict[str, Any]:
+    """What crashes lost: per restart that came back without versions it had applied, the keys; and the
+    acknowledged writes (indexes into the facts, ``writes_lost``) that were on every replica, then lost by a
+    crash on some replica and not back on all of them by the journal's end."""
     if jp.crashes and not jp.started:
         return {"recorded": False, "why": (
             f"the journal has {jp.crashes} crash record(s) but no R records (written before they existed): "
             "a version a crash lost counts as still held, so the figures above may be too low")}
     out: dict[str, Any] = {"recorded": True, "restarts": jp.restarts,
-                           "keys_lost": sum(x["keys_lost"] for x in jp.losses), "by_restart": jp.losses}
+                           "keys_lost": sum(x["keys_lost"] for x in jp.losses), "by_restart": jp.losses,
+                           "writes_lost": len(writes_lost),
+                           "examples_writes_lost": [
+                               {"key": jp.facts.keys[i], "stamp": list(jp.facts.stamps[i]),
+                                "ack_s": _s(jp.facts.acks[i]), "on_all_replicas_s": _s(jp.first_done[i]),
+                                "replicas_with_it": _holders(jp, jp.facts.keys[i], jp.facts.stamps[i])}
+                               for i in writes_lost[:MAX_EXAMPLES]]}
     if jp.losses:
         out["summary"] = "; ".join(
             f"{x['node']} restarted at {x['restart_s']:.3f} s without {x['keys_lost']} "
             f"key version{'s' if x['keys_lost'] != 1 else ''} it had applied" for x in jp.losses[:5]
-        ) + (f" (and {len(jp.losses) - 5} more restarts)" if len(jp.losses) > 5 else "")
+        ) + (f" (and {len(jp.losses) - 5} more restarts)" if len(jp.losses) > 5 else "") + (
+            f"; {plural(len(writes_lost), 'acknowledged write')} once on all replicas never on all of them again"
+            if writes_lost else "")
     return out
 
 

@@ -119,6 +119,7 @@ class JournalExtract:
     keys: dict[Any, KeyLog]
     lifecycle: list[tuple[int, str, str]]  # (t, node, crash|restart|pause|resume)
     end: str | None  # "done", "size-limit", "interrupted"; None when the file has no END
+    end_t: int | None = None  # the END record's time, else the last record's (a cut journal)
 
 
 def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
@@ -137,7 +138,11 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
     by_d: dict[int, list[Send]] = {}
     lifecycle: list[tuple[int, str, str]] = []
     end = None
+    last_t: int | None = None
     for r in journal.records():
+        t = getattr(r, "t", None)
+        if t is not None and (last_t is None or t > last_t):
+            last_t = t
         if isinstance(r, Deliver):
             for s in by_d.get(r.d, ()):
                 s.delivered.append(r.t)
@@ -163,7 +168,7 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
             end = r.reason
     if end is None and journal.damage:
         end = f"cut short ({journal.damage})"
-    return JournalExtract(path, header.level, list(header.nodes), logs, lifecycle, end)
+    return JournalExtract(path, header.level, list(header.nodes), logs, lifecycle, end, last_t)
 
 
 # -- what the history says about the key's versions ---------------------------------------------
@@ -317,14 +322,35 @@ def _who(name: str) -> str:
     return "a client" if name == CLIENT else name
 
 
-def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp, level: str) -> Finding:
-    """``node`` never applied ``target``: which datagram decided it."""
+def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp, level: str, cut: tuple[int, str] | None = None
+                 ) -> Finding:
+    """``node`` never applied ``target``: which datagram decided it.
+
+    ``cut``: (time, why) when the journal stopped early; then nothing is said to have "never" happened,
+    only not by the journal's end, and a version with no trace in it is one the journal cannot tell about.
+    """
     tname = v.name(target)
+    if cut is not None:
+        until = f" by the journal's end at {fmt_t(cut[0])}"
+        if not (any(x.stamp == target for x in log.sends) or any(x.stamp == target for x in log.queued)
+                or any(x.stamp == target for x in log.applies)):
+            wrote = v.write_t.get(target)
+            when = (f", before {tname} was acknowledged at {fmt_t(wrote)}" if wrote is not None and wrote > cut[0]
+                    else f", and holds no trace of {tname}")
+            return Finding(node, f"{node}: the journal ended at {fmt_t(cut[0])} ({cut[1]}){when}: it cannot tell "
+                                 f"whether {node} received it")
+        never_received, never_applied = f"had not received {tname}{until}", f"had not applied it{until}"
+        never_applied_target = f"had not applied {tname}{until}"
+        after, ever = "before the journal's end", f"before the journal's end at {fmt_t(cut[0])}"
+    else:
+        never_received, never_applied = f"never received {tname}", "never applied it"
+        never_applied_target = f"never applied {tname}"
+        after, ever = "after that", "ever"
     if level == "applies":
         q = [x for x in log.queued if x.peer == node and x.stamp == target]
         queued = (f"; {q[0].node} queued it for {node} as {REASON_WORDS.get(q[0].reason, q[0].reason)} at "
                   f"{fmt_t(q[0].t)}") if q else ""
-        return Finding(node, f"{node} never applied {tname}{queued} (this journal holds applies only, "
+        return Finding(node, f"{node} {never_applied_target}{queued} (this journal holds applies only, "
                              "--journal applies, so which datagram was lost is not known)")
     to_node = [s for s in log.sends if s.dst == node and s.stamp == target]
     # Lost: dropped by a fault (no copy scheduled), or sent with copies that never arrived (the
@@ -339,19 +365,19 @@ def _why_missing(log: KeyLog, v: Versions, node: str, target: Stamp, level: str)
             fate = "was sent but never delivered" + (f" (held back by the {s.fault}, then lost)" if s.fault else
                                                      " (lost in transit: a crash or a closed socket)")
         more = f" (and {len(drops) - 1} resend{'s' if len(drops) > 2 else ''} after it, all lost)" if len(drops) > 1 else ""
-        return Finding(node, f"{node} never received {tname}: the {_kind(s)} of {fmt_t(s.t)} from {_who(s.src)} "
-                             f"to {node} {fate}{more}, and no datagram carried it to {node} after that",
+        return Finding(node, f"{node} {never_received}: the {_kind(s)} of {fmt_t(s.t)} from {_who(s.src)} "
+                             f"to {node} {fate}{more}, and no datagram carried it to {node} {after}",
                        sends=drops[:4])
     if got:
         s = got[0]
         return Finding(node, f"{node} received {tname} in the {_kind(s)} of {fmt_t(s.t)} from {_who(s.src)} "
-                             f"(delivered at {fmt_t(s.delivered[0])}) but never applied it", sends=[s])
+                             f"(delivered at {fmt_t(s.delivered[0])}) but {never_applied}", sends=[s])
     q = [x for x in log.queued if x.peer == node and x.stamp == target]
     if q:
-        return Finding(node, f"{node} never received {tname}: {q[0].node} queued it for {node} as "
+        return Finding(node, f"{node} {never_received}: {q[0].node} queued it for {node} as "
                              f"{REASON_WORDS.get(q[0].reason, q[0].reason)} at {fmt_t(q[0].t)}, but no datagram "
-                             "carrying it was ever sent to " + node)
-    return Finding(node, f"{node} never received {tname}: no node ever sent it to {node}, and no repair "
+                             f"carrying it was {ever} sent to " + node)
+    return Finding(node, f"{node} {never_received}: no node {ever} sent it to {node}, and no repair "
                          "(hint, read repair, anti-entropy) was queued for it")
 
 
@@ -375,7 +401,7 @@ _UNKNOWN = object()
 
 
 def _fate(log: KeyLog, v: Versions, node: str, target: Stamp, lifecycle: list[tuple[int, str, str]], level: str,
-          read: Any = _UNKNOWN) -> Finding | None:
+          read: Any = _UNKNOWN, cut: tuple[int, str] | None = None) -> Finding | None:
     """What happened to ``target`` at ``node``, or None when the node ends up holding it.
 
     ``read`` is what the node's last final read returned (the history's word on where the node
@@ -395,7 +421,7 @@ def _fate(log: KeyLog, v: Versions, node: str, target: Stamp, lifecycle: list[tu
     mine = [a for a in log.applies if a.node == node]
     first = next((a for a in mine if a.stamp == target), None)
     if first is None:
-        return _why_missing(log, v, node, target, level)
+        return _why_missing(log, v, node, target, level, cut)
     if not first.won and not any(a.stamp == target and a.won for a in mine):
         held = None
         for a in mine:
@@ -506,6 +532,7 @@ def story(
     replicas = _replicas(log, a)
     target = _target(a, log, v, events)
     findings: list[Finding] = []
+    cut = ((extract.end_t or 0, extract.end) if extract.end and extract.end != "done" else None)
     reads: dict[str, Any] = {}  # each node's last final read of the key that returned
     for e in key_events:
         if e.get("final") is True and e.get("type") == "ok" and e.get("f") in ("get", "read"):
@@ -518,7 +545,7 @@ def story(
     elif target is not None:
         for node in replicas:
             read = reads.get(node, _UNKNOWN)
-            f = _fate(log, v, node, target, extract.lifecycle, extract.level, read)
+            f = _fate(log, v, node, target, extract.lifecycle, extract.level, read, cut)
             if f is not None:
                 findings.append(f)
     findings.sort(key=lambda f: min([s.t for s in f.sends] + [x.t for x in f.applies], default=0))

@@ -762,6 +762,7 @@ def _convergence_card(c: dict[str, Any] | None, entry: dict[str, Any] | None) ->
         if c.get("keys_not_agreed"):
             return "converged (journal)", f"no: {c['keys_not_agreed']:,} keys differ"
         never = (c.get("writes") or {}).get("never_on_all_replicas") or 0
+        never += (c.get("crash_losses") or {}).get("writes_lost") or 0  # once on all replicas, then lost by a crash
         if c.get("after_last_heal_s") is not None and never:
             return "replicas agreed after last heal (journal)", f"{c['after_last_heal_s']:.3f} s, {never:,} writes never"
         if c.get("after_last_heal_s") is not None:

@@ -229,7 +229,8 @@ def format_summary(run: RunResult) -> str:
     f = run.final
     if f.converged:  # a statement about replicas only: the verdict below judges the values they hold
         lines.append(f"  replicas agree on all {plural(f.keys, 'key')} written or read, {f.seconds:.2f} s into the "
-                     f"final reads ({plural(f.rounds, 'round')}, after {o.quiesce:g} s quiescence)")
+                     f"final reads ({plural(f.rounds, 'round')}, after {o.quiesce:g} s quiescence: an upper bound on "
+                     "convergence time, not a measure of it)")
     else:
         shown = ", ".join(_short(k) for k in f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
         n = len(f.disagreeing)
@@ -237,7 +238,7 @@ def format_summary(run: RunResult) -> str:
                      f"differ{'s' if n == 1 else ''} between replicas ({shown})")
     headline = convergence_headline(r.get("convergence"))
     if headline:  # the journal's exact figure (or the final reads' bound, labelled so)
-        lines.append(f"  convergence: {headline}")
+        lines.append(f"  convergence time: {headline}")
     bite = faults_sentence(r.get("faults") or {})
     if bite:
         lines.append(f"  {bite}")

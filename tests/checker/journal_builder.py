@@ -75,6 +75,11 @@ class JournalBuilder:
         self.rows.append(["C", int(t * MS), node, what])
         return self
 
+    def recovered(self, t: float, node: str, versions: list[list[Any]]) -> JournalBuilder:
+        """An R record: ``node`` (re)started holding exactly ``versions`` ([key, stamp, deleted] each)."""
+        self.rows.append(["R", int(t * MS), node, versions])
+        return self
+
     def end(self, t: float, reason: str = "done") -> JournalBuilder:
         self.rows.append(["END", int(t * MS), reason, 1234])
         return self

@@ -96,3 +96,14 @@ def test_the_report_draws_no_messages_from_another_runs_journal(tmp_path: Path) 
     shutil.copyfile(other / "journal.jsonl.gz", run / "journal.jsonl.gz")
     page = write_report(run).read_text()
     assert 'class="spacetime"' not in page and "The journal is not this history&#x27;s" in page
+
+
+def test_a_journal_whose_node_names_differ_from_the_runs_is_refused(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    """n3 renamed n9 throughout the journal: refused naming both node lists, not 'n9 never received'."""
+    run = tmp_path / "run"
+    shutil.copytree(two_runs[0], run)
+    path = run / "journal.jsonl.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()).replace(b'"n3"', b'"n9"')))
+    c = check(run).results["convergence"]
+    assert c["source"] == SOURCE_FINAL_READS, c.get("how")
+    assert "'n9'" in c["journal_error"] and "'n3'" in c["journal_error"] and "run.json" in c["journal_error"]

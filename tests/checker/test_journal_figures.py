@@ -189,7 +189,7 @@ def test_check_report_and_bad_journal_on_the_command_line(tmp_path: Path, capsys
     _partition_then_heal(tmp_path)
     assert main(["check", str(tmp_path)]) in (0, 2)
     out = capsys.readouterr().out
-    assert "convergence: converged 0.060 s after the last heal at 0.200 s (measured from the journal)" in out
+    assert "convergence time: converged 0.060 s after the last heal at 0.200 s (measured from the journal)" in out
     assert "the faults bit: 1 datagrams dropped" in out
     page = write_report(tmp_path).read_text()
     assert "converged after last heal (journal)<b>0.060 s" in page and "<b>Faults:</b> The faults bit" in page
@@ -300,3 +300,85 @@ def test_a_window_past_a_size_limited_journals_end_is_not_called_inert(tmp_path:
     (delay,) = [e for e in faults["bite"] if e["kind"] == "delay"]
     assert delay["datagrams"] is None and delay["bit"] is None and "not_covered" in delay
     assert not faults["changed_nothing"]
+
+
+def test_a_journal_that_is_not_gzip_is_said_to_be_not_gzip(tmp_path: Path) -> None:
+    """Uncompressed JSON lines, or random bytes, saved as journal.jsonl.gz: 'not gzip', not 'empty: no header'."""
+    import gzip
+    import os
+
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    j = JournalBuilder()
+    j.applied_everywhere(5, "k1", A).end(20)
+    run = _run_dir(tmp_path, h, j)
+    plain = gzip.decompress((run / "journal.jsonl.gz").read_bytes())
+    for data in (plain, os.urandom(4096)):
+        (run / "journal.jsonl.gz").write_bytes(data)
+        err = check(run).results["convergence"]["journal_error"]
+        assert "not gzip" in err and "empty" not in err, err
+
+
+def test_a_size_limit_before_any_key_is_said_to_be_the_size_limit(tmp_path: Path) -> None:
+    """A journal whose size limit stopped it before any K record: the reason is the size limit, not 'no K records'."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    j = JournalBuilder()
+    j.end(0, "size-limit")
+    c = check(_run_dir(tmp_path, h, j)).results["convergence"]
+    assert "size limit" in c["journal_error"] and "before any key was placed" in c["journal_error"], c["journal_error"]
+    assert "no K records" not in c["journal_error"]
+
+
+def test_a_window_past_the_journals_end_is_said_not_covered_in_the_summary(tmp_path: Path) -> None:
+    """The journal stops before the only fault window: the faults sentence says not covered, not 'not visible'."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    _nemesis(h, 1.0, "partition-start", {"kind": "one", "groups": [["n1"], ["n2", "n3"]]})
+    _nemesis(h, 1.5, "partition-stop")
+    _nemesis(h, 1.6, "heal")
+    j = JournalBuilder()
+    j.applied_everywhere(5, "k1", A).end(20, "size-limit")
+    f = check(_run_dir(tmp_path, h, j)).results["faults"]
+    assert f["bite"][0].get("not_covered")
+    assert "not covered by the journal" in f["summary"] and "not visible" not in f["summary"], f["summary"]
+
+
+def test_the_processes_mode_convergence_sentence_does_not_contradict_itself(tmp_path: Path) -> None:
+    """A processes-mode journal: one sentence on why the final reads are used, with no 'no journal' in it."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    _nemesis(h, 0.05, "heal")
+    h.at(0.1)
+    h.final("k1", {"n1": "a", "n2": "a", "n3": "a"})
+    j = JournalBuilder()
+    j.header["mode"] = "processes"
+    j.end(20, "done")
+    c = check(_run_dir(tmp_path, h, j)).results["convergence"]
+    assert "processes-mode journal holds no applies" in c["how"] and "no journal" not in c["how"], c["how"]
+
+
+def test_heals_a_fraction_of_a_millisecond_apart_are_one_heal(tmp_path: Path) -> None:
+    """The last partition stop and the final heal 0.15 ms apart: one 'after heal' entry (the last), not two bars."""
+    h = History()
+    _acked(h, 0, "k1", "a", A, 10)
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1"], ["n2", "n3"]]})
+    h.t = 200_000_000
+    h.nemesis("partition-stop")
+    h.t = 200_150_000
+    h.nemesis("heal")
+    j = JournalBuilder()
+    j.applied_everywhere(5, "k1", A).end(400)
+    after = check(_run_dir(tmp_path, h, j)).results["convergence"]["after_heal"]
+    assert len(after) == 1 and after[0].get("last") and after[0]["healed"] == "all", after
+
+
+def test_check_labels_the_verdict_and_the_convergence_time_apart(tmp_path: Path, capsys: Any) -> None:
+    """`check` prints the checker's verdict as 'convergence:' and the journal's figure as 'convergence time:'."""
+    from checker.cli import main
+
+    _partition_then_heal(tmp_path)
+    main(["check", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "  convergence time: converged 0.060 s after the last heal" in out, out
+    assert not any(line.startswith("  convergence: converged") for line in out.splitlines())

@@ -123,3 +123,41 @@ def test_records_naming_nodes_the_header_does_not_list_or_a_second_placement_are
     j = JournalBuilder().replicas("k1").raw(b'["K", "k1", ["n1", "n2"]]')
     with pytest.raises(JournalError, match=r"line 3: field 'nodes': key 'k1' already has replicas"):
         list(load_journal(j.write(tmp_path / "b.jsonl.gz")).records())
+
+
+def test_a_huge_line_is_refused_by_its_length_without_being_read_whole(tmp_path: Path) -> None:
+    """A 96 MB line (a key of 96 MB): refused as damage naming its line, with the reader never holding it whole."""
+    import tracemalloc
+
+    j = JournalBuilder()
+    j.apply(1, "n1", "k1", stamp(1000))
+    j.raw(b'["A",2000000,"n1","' + b"k" * (96 << 20) + b'",[1000,0,"c1"],"client",true,false]')
+    j.end(10)
+    path = j.write(tmp_path / "journal.jsonl.gz")
+    tracemalloc.start()
+    try:
+        journal = load_journal(path)
+        recs = list(journal.records())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [type(r).__name__ for r in recs] == ["Replicas", "Apply"] and journal.damage is not None
+    assert "line 4" in journal.damage and "longer than" in journal.damage, journal.damage
+    assert peak < 48 << 20, peak  # the 96 MB line was never held whole
+
+
+def test_an_r_record_listing_many_keys_may_be_longer_than_the_base_limit(tmp_path: Path) -> None:
+    """A node holding 60,000 keys of 200 bytes: its R record (about 15 MB) is read, its limit grows with the K records."""
+    from checker.journal import MAX_LINE_BYTES, Recovered
+
+    j = JournalBuilder()
+    keys = [f"{i:0200d}" for i in range(60_000)]
+    for k in keys:
+        j.replicas(k)
+    j.raw(b'["R",1000,"n1",[' + b",".join(b'["%s",[1000,0,"c1"],false]' % k.encode() for k in keys) + b"]]")
+    j.end(10)
+    path = j.write(tmp_path / "journal.jsonl.gz")
+    journal = load_journal(path)
+    (r,) = list(journal.records(("R",)))[-2:-1]
+    assert isinstance(r, Recovered) and len(r.versions) == len(keys) and journal.damage is None
+    assert len(gzip.decompress(path.read_bytes()).split(b"\n")[-3]) > MAX_LINE_BYTES

@@ -321,3 +321,27 @@ def test_report_without_anomalies_loads_no_journal_module(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_write_after_a_size_limited_journals_end_is_not_said_never_received(tmp_path):
+    """The journal stopped (size limit) before p0-1 was written: no 'never received' claim, it cannot tell."""
+    h, j = History(), JournalBuilder(tuple(NODES))
+    j.replicas("k1", tuple(NODES))
+    h.at(1.0)
+    h.nemesis("partition-start", PARTITION)
+    j.end(1500, "size-limit")
+    h.at(2.0)
+    _, done = h.put(0, "k1", "p0-1", node="n1")
+    _ok_stamp(h, done, stamp(2.0))
+    h.at(3.0)
+    h.nemesis("partition-stop")
+    h.nemesis("heal")
+    h.at(6.0)
+    h.final("k1", {"n1": "p0-1", "n2": None, "n3": None})
+    run = tmp_path / "run"
+    run.mkdir()
+    h.write(run / "history.jsonl")
+    JournalBuilder.write(j, run / "journal.jsonl.gz")
+    st = _story(run, "divergent")
+    assert "never" not in st.sentence, st.sentence
+    assert "n2: the journal ended at 1.50 s (size-limit), before p0-1 was acknowledged at 2.00 s: it cannot tell" in st.sentence, st.sentence

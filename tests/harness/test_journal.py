@@ -314,3 +314,14 @@ def test_an_interrupted_journal_is_not_called_complete(tmp_path: Path) -> None:
     assert block["complete"] is False and block["end"] == "interrupted"
     (line,) = _journal_line(block)
     assert "MiB" in line and "cut short by the interruption" in line
+
+
+def test_the_summary_calls_the_final_reads_figure_an_upper_bound_and_labels_the_time_apart(tmp_path: Path) -> None:
+    """The run summary's final-reads line says it is an upper bound, and the journal's figure is labelled 'convergence time:'."""
+    from runner.summary import format_summary
+
+    options = RunOptions(mode="sim", seed=7, time_limit=2.0, out=str(tmp_path), quiesce=0.5, converge_timeout=3.0)
+    text = format_summary(execute(options, ["test"], quiet=True, report=False))
+    agree = next(line for line in text.splitlines() if "replicas agree on all" in line)
+    assert "upper bound" in agree, agree
+    assert "  convergence time: converged" in text and "  convergence: converged" not in text, text
