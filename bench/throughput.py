@@ -360,7 +360,8 @@ async def journaled_cluster(config: ClusterConfig, workdir: Path) -> AsyncIterat
     journal = Journal(workdir / "journal.jsonl.gz", level="full", mode="udp",
                       ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
                       replication=config.replicas, max_bytes=2**40,
-                      clock=trio.lowlevel.current_clock().current_time, start=trio.current_time())
+                      clock=trio.lowlevel.current_clock().current_time, start=trio.current_time(),
+                      threaded=True)  # as open_journal makes it in udp mode
     nodes, storages, transports = [], [], []
     try:
         async with trio.open_nursery() as nursery:
@@ -407,7 +408,8 @@ async def journal_ab(args: argparse.Namespace) -> None:
                     print(f"round {round_number + 1}, journal {level:<4}: {rate:,.0f} ops/s ({failed} not ok), "
                           f"{cpu * 1e6:,.0f} us user CPU per op", flush=True)
             cluster.switch(False)
-            records = cluster.journal.records
+            journal = cluster.journal
+        records = journal.records  # once closed: the writer thread has counted every record
         size = (workdir / "journal.jsonl.gz").stat().st_size
     off, full = statistics.median(rates["off"]), statistics.median(rates["full"])
     print(f"journal cost (in-process cluster behind a healthy FaultyNetwork, as in udp mode; clients={args.clients} "

@@ -14,10 +14,12 @@ Who tells it what:
 - node lifecycle (``C``): the cluster control the fault schedule drives (``JournalControl``).
 - the replicas of each key (``K``, once, before the first record naming the key): the ring.
 
-Writing costs the run little: a record is one ``orjson.dumps`` appended to a list, and the list is
-compressed in chunks of ``CHUNK`` records. Nothing here draws a random number, sleeps or yields, so a
-simulated run's history is the same with or without a journal. At ``max_bytes`` of compressed output
-the journal writes one ``END "size-limit"`` record and nothing more.
+Writing costs the run little: a hook appends one tuple (the clock and what it was given) to a list;
+every ``CHUNK`` of them is encoded (one ``orjson.dumps`` per record) and compressed together, in a
+writer thread in real-time modes (``threaded``), inline in ``sim``, the same bytes either way.
+Nothing here draws a random number, sleeps or yields, so a simulated run's history is the same
+with or without a journal. At ``max_bytes`` of compressed output the journal writes one
+``END "size-limit"`` record and nothing more.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from __future__ import annotations
 import gzip
 import itertools
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,8 +54,12 @@ DEFAULT_MAX_MB = 512.0
 JOURNAL_NAME = "journal.jsonl.gz"
 FORMAT_VERSION = 1
 CHUNK = 4096
-"""Records buffered before they are compressed and written together."""
+"""Events noted before they are encoded, compressed and written together."""
+QUEUE_CHUNKS = 16
+"""Chunks waiting for the writer thread at most; past it a hook waits for the writer (bounded memory)."""
 dumps = orjson.dumps
+_SENT, _DELIVERED, _APPLIED, _QUEUED, _LIFECYCLE = "S", "D", "A", "Q", "C"
+"""Tags of the noted events (interned strings: compared with ``is``)."""
 PENDING_LIMIT = 200_000
 """Datagrams sent and not yet seen delivered that are remembered; past it the older half is
 forgotten (a copy delivered after that has no D record: it counts as lost)."""
@@ -69,6 +77,12 @@ class Journal:
     Times are ``clock()`` (trio's clock: ``trio.lowlevel.current_clock().current_time``, without
     ``trio.current_time``'s wrappers) less ``start`` (when the history recorder started), in
     nanoseconds, computed as the recorder computes them, so records line up with history events.
+
+    The hooks only note each event as a tuple (its clock reading and the objects it was given);
+    every ``CHUNK`` events are encoded (``wire.peek``, K records, delivery matching, one
+    ``orjson.dumps`` per record) and compressed together. ``threaded`` (real-time modes) does that
+    in a writer thread fed through a bounded queue, off the Trio thread; otherwise (``sim``) it is
+    done inline. Both encode the same chunks the same way, so the bytes do not depend on it.
     """
 
     def __init__(
@@ -83,6 +97,7 @@ class Journal:
         max_bytes: int,
         clock: Callable[[], float],
         start: float,
+        threaded: bool = False,
     ) -> None:
         if level not in ("applies", "full"):
             raise ValueError(f"journal level must be 'applies' or 'full', got {level!r}")
@@ -95,151 +110,206 @@ class Journal:
         self._raw: IO[bytes] = path.open("wb")
         # mtime=0 and no file name in the gzip header: the same run gives the same bytes.
         self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
-        self._buffer: list[bytes] = []
+        self._events: list[tuple[Any, ...]] = []
         self._known: set[str] = set()
         self._pending: dict[bytes, int | list[int]] = {}
         self._next_id = 0
         self.records = 0
         self.open = True
+        """False once the journal ended (size limit, close): the hooks then note nothing."""
         self.end_reason: str | None = None
         self.bytes = 0
-        self._write(orjson.dumps({
+        self._closed = False
+        self._error: BaseException | None = None
+        self._write([orjson.dumps({
             "journal": FORMAT_VERSION, "level": level, "mode": mode, "nodes": list(nodes),
             "replication": replication, "max_bytes": max_bytes,
-        }))
+        })])
+        self._queue: queue.Queue[list[tuple[Any, ...]] | tuple[list[tuple[Any, ...]], str, float]] | None = None
+        self._writer: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=QUEUE_CHUNKS)
+            self._writer = threading.Thread(target=self._work, name="journal-writer", daemon=True)
+            self._writer.start()
 
-    # -- writing ---------------------------------------------------------------------------------
+    # -- the hooks (the caller's thread: note the event, nothing more) ---------------------------
 
-    def _now(self) -> int:
-        return int((self._clock() - self._start) * 1e9)
+    def sent(self, src: str, dst: str, data: bytes, fault: str | None, copies: int) -> None:
+        if self.open:
+            events = self._events
+            events.append((_SENT, self._clock(), src, dst, data, fault, copies))
+            if len(events) >= CHUNK:
+                self._hand_off()
 
-    def _write(self, line: bytes) -> None:
-        self._buffer.append(line)
-        if len(self._buffer) >= CHUNK:
-            self._flush()
+    def delivered(self, dst: str, data: bytes) -> None:
+        if self.open:
+            events = self._events
+            events.append((_DELIVERED, self._clock(), dst, data))
+            if len(events) >= CHUNK:
+                self._hand_off()
 
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
-        self.records += len(self._buffer)
-        self._buffer.append(b"")
-        self._gz.write(b"\n".join(self._buffer))
-        self._buffer = []
-        if self._raw.tell() >= self.max_bytes and self.open:
-            self._end("size-limit")
+    def applied(self, node: str, records: Sequence[Record], won: Sequence[bool], via: str) -> None:
+        if self.open:
+            events = self._events
+            events.append((_APPLIED, self._clock(), node, records, won, via))
+            if len(events) >= CHUNK:
+                self._hand_off()
 
-    def _end(self, reason: str) -> None:
-        self.open = False
-        self.end_reason = reason
-        self._buffer.append(orjson.dumps(["END", self._now(), reason, self._raw.tell()]))
-        self.records += len(self._buffer)
-        self._buffer.append(b"")
-        self._gz.write(b"\n".join(self._buffer))
-        self._buffer = []
+    def queued(self, node: str, peer: str, record: Record, reason: str) -> None:
+        if self.open:
+            events = self._events
+            events.append((_QUEUED, self._clock(), node, peer, record, reason))
+            if len(events) >= CHUNK:
+                self._hand_off()
+
+    def lifecycle(self, node: str, what: str) -> None:
+        """A C record: ``what`` is crash, restart, pause or resume."""
+        if self.open:
+            self._events.append((_LIFECYCLE, self._clock(), node, what))
+            if len(self._events) >= CHUNK:
+                self._hand_off()
+
+    def _hand_off(self) -> None:
+        events, self._events = self._events, []
+        if self._queue is None:
+            self._encode(events)
+        else:
+            self._queue.put(events)  # blocks only while QUEUE_CHUNKS chunks wait: the bound on memory
 
     def close(self, reason: str = "done") -> None:
-        """Write what is buffered and the END record (unless the size limit already ended it)."""
-        if self._gz.closed:
+        """Write what is noted and the END record (unless the size limit already ended it)."""
+        if self._closed:
             return
-        if self.open:
-            self._flush()
-        if self.open:
-            self._end(reason)
-        self._gz.close()
-        self._raw.close()
+        self._closed = True
+        events, self._events = self._events, []
+        ending = (events, reason, self._clock())
+        if self._queue is None:
+            self._finish(*ending)
+        else:
+            assert self._writer is not None
+            self._queue.put(ending)
+            self._writer.join()
+        self.open = False
         self.bytes = os.path.getsize(self.path)
+        if self._error is not None:
+            raise self._error
 
     def summary(self) -> dict[str, Any]:
         """results.json's ``journal`` block."""
         return {"path": self.path.name, "level": self.level, "records": self.records, "bytes": self.bytes,
                 "complete": self.end_reason != "size-limit", "end": self.end_reason}
 
-    def _key(self, key: Any) -> None:
-        """The K record of ``key``, before the first record naming it."""
-        if type(key) is str and key not in self._known:
-            self._known.add(key)
-            self._write(orjson.dumps(["K", key, self._ring.replicas_for(key)]))
+    # -- the writer (the writer thread when threaded, else the caller's) -------------------------
 
-    # -- DatagramObserver ------------------------------------------------------------------------
+    def _work(self) -> None:
+        """The writer thread: encode chunks in order until the closing one."""
+        assert self._queue is not None
+        while True:
+            item = self._queue.get()
+            if isinstance(item, tuple):
+                try:
+                    self._finish(*item)
+                except BaseException as error:  # noqa: BLE001 - handed to close(), which raises it
+                    self._error = self._error or error
+                return
+            if self._error is None:
+                try:
+                    self._encode(item)
+                except BaseException as error:  # noqa: BLE001 - handed to close(), which raises it
+                    self._error = error
+                    self.open = False
 
-    def sent(self, src: str, dst: str, data: bytes, fault: str | None, copies: int) -> None:
-        if not self.open:
-            return
-        d = self._next_id
-        self._next_id = d + 1
-        kind, items = peek(data)
+    def _finish(self, events: list[tuple[Any, ...]], reason: str, now: float) -> None:
+        try:
+            if self._error is None:
+                if events:
+                    self._encode(events)
+                if self.end_reason is None:
+                    self._end(reason, now)
+        finally:
+            self._gz.close()
+            self._raw.close()
+
+    def _write(self, lines: list[bytes]) -> None:
+        self.records += len(lines)
+        lines.append(b"")
+        self._gz.write(b"\n".join(lines))
+
+    def _end(self, reason: str, now: float) -> None:
+        self.open = False
+        self.end_reason = reason
+        self._write([dumps(["END", int((now - self._start) * 1e9), reason, self._raw.tell()])])
+
+    def _encode(self, events: list[tuple[Any, ...]]) -> None:
+        """Encode and write one chunk of noted events; end the journal if it reached ``max_bytes``."""
+        if self.end_reason is not None:
+            return  # noted before the writer saw the size limit
+        start = self._start
         known = self._known
-        for item in items:
-            key = item[0] if type(item) is list and item else item
-            if key not in known:
-                self._key(key)
-        buffer = self._buffer
-        buffer.append(dumps(("S", int((self._clock() - self._start) * 1e9), d, src, dst, kind, fault, copies, items)))
-        if copies:
-            pending = self._pending
-            waiting = pending.get(data)
-            if waiting is None:
-                # One id, or a list of ids for copies of the same bytes (duplicates, resends).
-                pending[data] = d if copies == 1 else [d] * copies
-                if len(pending) > PENDING_LIMIT:  # forget the older half (lost), in one amortised step
-                    self._pending = dict(itertools.islice(pending.items(), PENDING_LIMIT // 2, None))
-            elif isinstance(waiting, int):
-                pending[data] = [waiting, *([d] * copies)]
-            else:
-                waiting.extend([d] * copies)
-        if len(buffer) >= CHUNK:
-            self._flush()
-
-    def delivered(self, dst: str, data: bytes) -> None:
-        if not self.open:
-            return
         pending = self._pending
-        waiting = pending.pop(data, None)
-        if waiting is None:
-            return  # not sent through the observed network (or forgotten)
-        if isinstance(waiting, int):
-            d = waiting
-        else:
-            d = waiting.pop(0)
-            if waiting:
-                pending[data] = waiting
-        buffer = self._buffer
-        buffer.append(dumps(("D", int((self._clock() - self._start) * 1e9), d, dst)))
-        if len(buffer) >= CHUNK:
-            self._flush()
-
-    # -- ApplyObserver ---------------------------------------------------------------------------
-
-    def applied(self, node: str, records: Sequence[Record], won: Sequence[bool], via: str) -> None:
-        if not self.open:
-            return
-        t = int((self._clock() - self._start) * 1e9)
-        known, buffer = self._known, self._buffer
-        for record, w in zip(records, won, strict=False):
-            key = record.key
-            if key not in known:
-                self._key(key)
-            buffer.append(dumps(("A", t, node, key, record.stamp, via, w, record.value is None)))
-        if len(buffer) >= CHUNK:
-            self._flush()
-
-    def queued(self, node: str, peer: str, record: Record, reason: str) -> None:
-        if not self.open:
-            return
-        key = record.key
-        if key not in self._known:
-            self._key(key)
-        buffer = self._buffer
-        buffer.append(dumps(("Q", int((self._clock() - self._start) * 1e9), node, peer, key, record.stamp, reason)))
-        if len(buffer) >= CHUNK:
-            self._flush()
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def lifecycle(self, node: str, what: str) -> None:
-        """A C record: ``what`` is crash, restart, pause or resume."""
-        if self.open:
-            self._write(orjson.dumps(["C", self._now(), node, what]))
+        replicas_for = self._ring.replicas_for
+        lines: list[bytes] = []
+        line = lines.append
+        for event in events:
+            what = event[0]
+            t = int((event[1] - start) * 1e9)
+            if what is _SENT:
+                _, _, src, dst, data, fault, copies = event
+                d = self._next_id
+                self._next_id = d + 1
+                kind, items = peek(data)
+                for item in items:
+                    key = item[0] if type(item) is list and item else item
+                    if type(key) is str and key not in known:
+                        known.add(key)
+                        line(dumps(("K", key, replicas_for(key))))
+                line(dumps(("S", t, d, src, dst, kind, fault, copies, items)))
+                if copies:
+                    waiting = pending.get(data)
+                    if waiting is None:
+                        # One id, or a list of ids for copies of the same bytes (duplicates, resends).
+                        pending[data] = d if copies == 1 else [d] * copies
+                        if len(pending) > PENDING_LIMIT:  # forget the older half (lost), in one amortised step
+                            pending = self._pending = dict(
+                                itertools.islice(pending.items(), PENDING_LIMIT // 2, None))
+                    elif isinstance(waiting, int):
+                        pending[data] = [waiting, *([d] * copies)]
+                    else:
+                        waiting.extend([d] * copies)
+            elif what is _DELIVERED:
+                _, _, dst, data = event
+                waiting = pending.pop(data, None)
+                if waiting is None:
+                    continue  # not sent through the observed network (or forgotten)
+                if isinstance(waiting, int):
+                    d = waiting
+                else:
+                    d = waiting.pop(0)
+                    if waiting:
+                        pending[data] = waiting
+                line(dumps(("D", t, d, dst)))
+            elif what is _APPLIED:
+                _, _, node, records, won, via = event
+                for record, w in zip(records, won, strict=False):
+                    key = record.key
+                    if key not in known:
+                        known.add(key)
+                        line(dumps(("K", key, replicas_for(key))))
+                    line(dumps(("A", t, node, key, record.stamp, via, w, record.value is None)))
+            elif what is _QUEUED:
+                _, _, node, peer, record, reason = event
+                key = record.key
+                if key not in known:
+                    known.add(key)
+                    line(dumps(("K", key, replicas_for(key))))
+                line(dumps(("Q", t, node, peer, key, record.stamp, reason)))
+            else:
+                _, _, node, what_happened = event
+                line(dumps(("C", t, node, what_happened)))
+        if lines:
+            self._write(lines)
+        if self._raw.tell() >= self.max_bytes:
+            self._end("size-limit", events[-1][1])
 
 
 class JournalControl:
@@ -277,7 +347,8 @@ def open_journal(options: RunOptions, config: ClusterConfig, recorder: HistoryRe
     return Journal(recorder.path.parent / JOURNAL_NAME, level=level, mode=options.mode,
                    ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
                    replication=config.replicas, max_bytes=int(options.journal_max_mb * 1024 * 1024),
-                   clock=trio.lowlevel.current_clock().current_time, start=recorder.started)
+                   clock=trio.lowlevel.current_clock().current_time, start=recorder.started,
+                   threaded=options.mode != "sim")
 
 
 @contextmanager
