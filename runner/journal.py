@@ -29,6 +29,7 @@ import itertools
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,8 @@ JOURNAL_NAME = "journal.jsonl.gz"
 FORMAT_VERSION = 1
 CHUNK = 4096
 """Events noted before they are encoded, compressed and written together."""
+SLICE = 256
+"""Events the writer thread encodes between two moments it lets go of the GIL."""
 QUEUE_CHUNKS = 16
 """Chunks waiting for the writer thread at most; past it a hook waits for the writer (bounded memory)."""
 dumps = orjson.dumps
@@ -214,7 +217,7 @@ class Journal:
                 return
             if self._error is None:
                 try:
-                    self._encode(item)
+                    self._encode(item, time.sleep)
                 except BaseException as error:  # noqa: BLE001 - handed to close(), which raises it
                     self._error = error
                     self.open = False
@@ -240,15 +243,32 @@ class Journal:
         self.end_reason = reason
         self._write([dumps(["END", int((now - self._start) * 1e9), reason, self._raw.tell()])])
 
-    def _encode(self, events: list[tuple[Any, ...]]) -> None:
-        """Encode and write one chunk of noted events; end the journal if it reached ``max_bytes``."""
+    def _encode(self, events: list[tuple[Any, ...]], pause: Callable[[float], None] | None = None) -> None:
+        """Encode and write one chunk of noted events; end the journal if it reached ``max_bytes``.
+
+        ``pause`` (the writer thread's ``time.sleep``) is called with 0 every ``SLICE`` events: it
+        lets go of the GIL, so the Trio thread waits for it a slice at most, not a whole chunk.
+        """
         if self.end_reason is not None:
             return  # noted before the writer saw the size limit
+        lines: list[bytes] = []
+        if pause is None:
+            self._lines(events, lines)
+        else:
+            for first in range(0, len(events), SLICE):
+                self._lines(events[first:first + SLICE], lines)
+                pause(0)
+        if lines:
+            self._write(lines)
+        if self._raw.tell() >= self.max_bytes:
+            self._end("size-limit", events[-1][1])
+
+    def _lines(self, events: list[tuple[Any, ...]], lines: list[bytes]) -> None:
+        """Append the records of ``events`` to ``lines``."""
         start = self._start
         known = self._known
         pending = self._pending
         replicas_for = self._ring.replicas_for
-        lines: list[bytes] = []
         line = lines.append
         for event in events:
             what = event[0]
@@ -306,10 +326,6 @@ class Journal:
             else:
                 _, _, node, what_happened = event
                 line(dumps(("C", t, node, what_happened)))
-        if lines:
-            self._write(lines)
-        if self._raw.tell() >= self.max_bytes:
-            self._end("size-limit", events[-1][1])
 
 
 class JournalControl:
