@@ -296,6 +296,12 @@ def feed_journal(journal: Journal, rounds: int) -> None:
             journal.lifecycle("n3", "pause" if i % 100 == 0 else "resume")
 
 
+def ticking() -> Any:
+    """A clock that moves a millisecond at each reading."""
+    ticks = itertools.count()
+    return lambda: next(ticks) * 0.001
+
+
 @pytest.mark.parametrize("max_bytes", [10**9, 3000])
 def test_the_writer_thread_writes_the_bytes_the_inline_journal_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_bytes: int
@@ -310,8 +316,7 @@ def test_the_writer_thread_writes_the_bytes_the_inline_journal_writes(
         (tmp_path / str(threaded)).mkdir()
         journal = Journal(tmp_path / str(threaded) / "j.gz", level="full", mode="udp",
                           ring=Ring(["n1", "n2", "n3"], 2, 4), nodes=["n1", "n2", "n3"], replication=2,
-                          max_bytes=max_bytes, clock=lambda ticks=itertools.count(): next(ticks) * 0.001, start=0.0,
-                          threaded=threaded)
+                          max_bytes=max_bytes, clock=ticking(), start=0.0, threaded=threaded)
         feed_journal(journal, 400)
         journal.close()
         summaries.append(journal.summary())
