@@ -55,14 +55,17 @@ DEFAULT_MAX_MB = 512.0
 JOURNAL_NAME = "journal.jsonl.gz"
 FORMAT_VERSION = 1
 CHUNK = 4096
-"""Events noted before they are encoded, compressed and written together."""
+"""About how many events are noted before they are encoded, compressed and written together (the
+list of noted events is handed over at ``6 * CHUNK`` items)."""
 SLICE = 256
 """Events the writer thread encodes between two moments it lets go of the GIL."""
 QUEUE_CHUNKS = 16
 """Chunks waiting for the writer thread at most; past it a hook waits for the writer (bounded memory)."""
 dumps = orjson.dumps
-_SENT, _DELIVERED, _APPLIED, _QUEUED, _LIFECYCLE = "S", "D", "A", "Q", "C"
+_SENT, _DELIVERED, _APPLIED, _APPLIED_ONE, _QUEUED, _LIFECYCLE = "S", "D", "A", "A1", "Q", "C"
 """Tags of the noted events (interned strings: compared with ``is``)."""
+# In the flat list of noted events: S t src dst data fault copies | D t dst data | A t node records won via
+# | A1 t node record won via (one record) | Q t node peer record reason | C t node what.
 PENDING_LIMIT = 200_000
 """Datagrams sent and not yet seen delivered that are remembered; past it the older half is
 forgotten (a copy delivered after that has no D record: it counts as lost)."""
@@ -133,7 +136,12 @@ class Journal:
         self._raw: IO[bytes] = path.open("wb")
         # mtime=0 and no file name in the gzip header: the same run gives the same bytes.
         self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
-        self._events: list[tuple[Any, ...]] = []
+        self._events: list[Any] = []
+        """The events noted and not yet handed to the writer, flat: each is its tag, its clock
+        reading and its fields one after the other (layouts beside ``_SENT``). Flat, because a tuple per event would be a container
+        the garbage collector tracks, kept alive until encoded: they made the collections of the
+        node's heap come more often and cost more (a third of the journal's cost in udp mode)."""
+        self._chunk = CHUNK * 6
         self._known: set[str] = set()
         self._pending: dict[bytes, int | list[int]] = {}
         self._next_id = 0
@@ -148,7 +156,7 @@ class Journal:
             "journal": FORMAT_VERSION, "level": level, "mode": mode, "nodes": list(nodes),
             "replication": replication, "max_bytes": max_bytes,
         })])
-        self._queue: queue.Queue[list[tuple[Any, ...]] | tuple[list[tuple[Any, ...]], str, float]] | None = None
+        self._queue: queue.Queue[list[Any] | tuple[list[Any], str, float]] | None = None
         self._writer: threading.Thread | None = None
         if threaded:
             self._queue = queue.Queue(maxsize=QUEUE_CHUNKS)
@@ -160,36 +168,39 @@ class Journal:
     def sent(self, src: str, dst: str, data: bytes, fault: str | None, copies: int) -> None:
         if self.open:
             events = self._events
-            events.append((_SENT, self._clock(), src, dst, data, fault, copies))
-            if len(events) >= CHUNK:
+            events += (_SENT, self._clock(), src, dst, data, fault, copies)
+            if len(events) >= self._chunk:
                 self._hand_off()
 
     def delivered(self, dst: str, data: bytes) -> None:
         if self.open:
             events = self._events
-            events.append((_DELIVERED, self._clock(), dst, data))
-            if len(events) >= CHUNK:
+            events += (_DELIVERED, self._clock(), dst, data)
+            if len(events) >= self._chunk:
                 self._hand_off()
 
     def applied(self, node: str, records: Sequence[Record], won: Sequence[bool], via: str) -> None:
         if self.open:
             events = self._events
-            events.append((_APPLIED, self._clock(), node, records, won, via))
-            if len(events) >= CHUNK:
+            if len(records) == 1:  # the caller's one-record list is not kept alive (see _events)
+                events += (_APPLIED_ONE, self._clock(), node, records[0], won[0], via)
+            else:
+                events += (_APPLIED, self._clock(), node, records, won, via)
+            if len(events) >= self._chunk:
                 self._hand_off()
 
     def queued(self, node: str, peer: str, record: Record, reason: str) -> None:
         if self.open:
             events = self._events
-            events.append((_QUEUED, self._clock(), node, peer, record, reason))
-            if len(events) >= CHUNK:
+            events += (_QUEUED, self._clock(), node, peer, record, reason)
+            if len(events) >= self._chunk:
                 self._hand_off()
 
     def lifecycle(self, node: str, what: str) -> None:
         """A C record: ``what`` is crash, restart, pause or resume."""
         if self.open:
-            self._events.append((_LIFECYCLE, self._clock(), node, what))
-            if len(self._events) >= CHUNK:
+            self._events += (_LIFECYCLE, self._clock(), node, what)
+            if len(self._events) >= self._chunk:
                 self._hand_off()
 
     def _hand_off(self) -> None:
@@ -242,7 +253,7 @@ class Journal:
                     self._error = error
                     self.open = False
 
-    def _finish(self, events: list[tuple[Any, ...]], reason: str, now: float) -> None:
+    def _finish(self, events: list[Any], reason: str, now: float) -> None:
         try:
             if self._error is None:
                 if events:
@@ -263,39 +274,44 @@ class Journal:
         self.end_reason = reason
         self._write([dumps(["END", int((self._offset + now - self._start) * 1e9), reason, self._raw.tell()])])
 
-    def _encode(self, events: list[tuple[Any, ...]], pause: Callable[[float], None] | None = None) -> None:
+    def _encode(self, events: list[Any], pause: Callable[[float], None] | None = None) -> None:
         """Encode and write one chunk of noted events; end the journal if it reached ``max_bytes``.
 
         ``pause`` (the writer thread's ``time.sleep``) is called with 0 every ``SLICE`` events: it
         lets go of the GIL, so the Trio thread waits for it a slice at most, not a whole chunk.
         """
-        if self.end_reason is not None:
+        if self.end_reason is not None or not events:
             return  # noted before the writer saw the size limit
         lines: list[bytes] = []
-        if pause is None:
-            self._lines(events, lines)
-        else:
-            for first in range(0, len(events), SLICE):
-                self._lines(events[first:first + SLICE], lines)
-                pause(0)
+        last = self._lines(events, lines, pause)
         if lines:
             self._write(lines)
         if self._raw.tell() >= self.max_bytes:
-            self._end("size-limit", events[-1][1])
+            self._end("size-limit", last)
 
-    def _lines(self, events: list[tuple[Any, ...]], lines: list[bytes]) -> None:
-        """Append the records of ``events`` to ``lines``."""
+    def _lines(self, events: list[Any], lines: list[bytes], pause: Callable[[float], None] | None) -> float:
+        """Append the records of the noted ``events`` to ``lines``; the last event's clock reading."""
         start = self._start
         offset = self._offset
         known = self._known
         pending = self._pending
         replicas_for = self._ring.replicas_for
         line = lines.append
-        for event in events:
-            what = event[0]
-            t = int((offset + event[1] - start) * 1e9)  # (clock() - start), bit for bit
+        slice_left = SLICE
+        i, n = 0, len(events)
+        raw = 0.0
+        while i < n:
+            what = events[i]
+            raw = events[i + 1]
+            t = int((offset + raw - start) * 1e9)  # (clock() - start), bit for bit
+            if pause is not None:
+                slice_left -= 1
+                if not slice_left:
+                    pause(0)
+                    slice_left = SLICE
             if what is _SENT:
-                _, _, src, dst, data, fault, copies = event
+                src, dst, data, fault, copies = events[i + 2:i + 7]
+                i += 7
                 d = self._next_id
                 self._next_id = d + 1
                 kind, items = peek(data)
@@ -318,7 +334,8 @@ class Journal:
                     else:
                         waiting.extend([d] * copies)
             elif what is _DELIVERED:
-                _, _, dst, data = event
+                dst, data = events[i + 2:i + 4]
+                i += 4
                 waiting = pending.pop(data, None)
                 if waiting is None:
                     continue  # not sent through the observed network (or forgotten)
@@ -329,8 +346,11 @@ class Journal:
                     if waiting:
                         pending[data] = waiting
                 line(dumps(("D", t, d, dst)))
-            elif what is _APPLIED:
-                _, _, node, records, won, via = event
+            elif what is _APPLIED_ONE or what is _APPLIED:
+                node, records, won, via = events[i + 2:i + 6]
+                i += 6
+                if what is _APPLIED_ONE:
+                    records, won = (records,), (won,)
                 for record, w in zip(records, won, strict=False):
                     key = record.key
                     if key not in known:
@@ -338,15 +358,18 @@ class Journal:
                         line(dumps(("K", key, replicas_for(key))))
                     line(dumps(("A", t, node, key, record.stamp, via, w, record.value is None)))
             elif what is _QUEUED:
-                _, _, node, peer, record, reason = event
+                node, peer, record, reason = events[i + 2:i + 6]
+                i += 6
                 key = record.key
                 if key not in known:
                     known.add(key)
                     line(dumps(("K", key, replicas_for(key))))
                 line(dumps(("Q", t, node, peer, key, record.stamp, reason)))
             else:
-                _, _, node, what_happened = event
+                node, what_happened = events[i + 2:i + 4]
+                i += 4
                 line(dumps(("C", t, node, what_happened)))
+        return raw
 
 
 class JournalControl:
