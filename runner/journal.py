@@ -57,8 +57,12 @@ FORMAT_VERSION = 1
 CHUNK = 4096
 """About how many events are noted before they are encoded, compressed and written together (the
 list of noted events is handed over at ``6 * CHUNK`` items)."""
-SLICE = 256
-"""Events the writer thread encodes between two moments it lets go of the GIL."""
+SLICE = 32
+"""Events the writer thread encodes between two naps (``NAP``), about 50 us of holding the GIL."""
+NAP = 0.0001
+"""Seconds the writer thread sleeps after each slice: long enough that the Trio thread, if it waits
+for the GIL (back from a socket call), takes it; ``time.sleep(0)`` would let the writer take it back
+at once, and the Trio thread would wait for the interpreter's switch interval (5 ms)."""
 QUEUE_CHUNKS = 16
 """Chunks waiting for the writer thread at most; past it a hook waits for the writer (bounded memory)."""
 dumps = orjson.dumps
@@ -277,8 +281,8 @@ class Journal:
     def _encode(self, events: list[Any], pause: Callable[[float], None] | None = None) -> None:
         """Encode and write one chunk of noted events; end the journal if it reached ``max_bytes``.
 
-        ``pause`` (the writer thread's ``time.sleep``) is called with 0 every ``SLICE`` events: it
-        lets go of the GIL, so the Trio thread waits for it a slice at most, not a whole chunk.
+        ``pause`` (the writer thread's ``time.sleep``) is called with ``NAP`` every ``SLICE`` events:
+        the Trio thread then waits for the GIL a slice at most, not a whole chunk or a switch interval.
         """
         if self.end_reason is not None or not events:
             return  # noted before the writer saw the size limit
@@ -307,7 +311,7 @@ class Journal:
             if pause is not None:
                 slice_left -= 1
                 if not slice_left:
-                    pause(0)
+                    pause(NAP)
                     slice_left = SLICE
             if what is _SENT:
                 src, dst, data, fault, copies = events[i + 2:i + 7]
