@@ -355,14 +355,14 @@ async def journaled_cluster(config: ClusterConfig, workdir: Path) -> AsyncIterat
     from minikeydb.ring import Ring
     from minikeydb.server import build_node, open_log_storage
     from nemesis import FaultyNetwork
-    from runner.journal import Journal
+    from runner.journal import Journal, writer_thread
 
     network = FaultyNetwork(random.Random(0), {n.id: n.peer_address for n in config.nodes})
     journal = Journal(workdir / "journal.jsonl.gz", level="full", mode="udp",
                       ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
                       replication=config.replicas, max_bytes=2**40,
                       clock=trio.lowlevel.current_clock().current_time, start=trio.current_time(),
-                      threaded=True)  # as open_journal makes it in udp mode
+                      threaded=writer_thread("udp", config.fsync))  # as open_journal makes it in udp mode
     nodes, storages, transports = [], [], []
     try:
         async with trio.open_nursery() as nursery:

@@ -14,9 +14,10 @@ Who tells it what:
 - node lifecycle (``C``): the cluster control the fault schedule drives (``JournalControl``).
 - the replicas of each key (``K``, once, before the first record naming the key): the ring.
 
-Writing costs the run little: a hook appends one tuple (the clock and what it was given) to a list;
-every ``CHUNK`` of them is encoded (one ``orjson.dumps`` per record) and compressed together, in a
-writer thread in real-time modes (``threaded``), inline in ``sim``, the same bytes either way.
+Writing costs the run little: a hook appends the clock's reading and what it was given to a list;
+about every ``CHUNK`` events they are encoded (one ``orjson.dumps`` per record) and compressed
+together, in a writer thread in ``udp`` mode with inline fsync (``writer_thread``), inline
+otherwise, the same bytes either way.
 Nothing here draws a random number, sleeps or yields, so a simulated run's history is the same
 with or without a journal. At ``max_bytes`` of compressed output the journal writes one
 ``END "size-limit"`` record and nothing more.
@@ -101,6 +102,18 @@ def _readings(clock: Callable[[], float]) -> tuple[Callable[[], float], float]:
     return clock, 0.0
 
 
+def writer_thread(mode: str, fsync: str) -> bool:
+    """Whether the journal encodes in a writer thread: in ``udp`` mode when the nodes fsync inline.
+
+    There the Trio thread spends much of its time in ``fdatasync`` without the GIL, and the writer
+    encodes meanwhile (bench/throughput.py --journal ab: the journal's cost on the Trio thread falls
+    to a few us per operation). With ``fsync = "thread"`` the Trio thread rarely waits, and a second
+    Python thread taking the GIL at its every socket call cost more than encoding inline; ``sim``
+    is one thread by design; ``processes`` (the router's journal) is left as it was, inline.
+    """
+    return mode == "udp" and fsync == "inline"
+
+
 class Journal:
     """One journal file; an ``ApplyObserver`` (nodes) and a ``DatagramObserver`` (the network).
 
@@ -108,11 +121,12 @@ class Journal:
     ``trio.current_time``'s wrappers) less ``start`` (when the history recorder started), in
     nanoseconds, computed as the recorder computes them, so records line up with history events.
 
-    The hooks only note each event as a tuple (its clock reading and the objects it was given);
-    every ``CHUNK`` events are encoded (``wire.peek``, K records, delivery matching, one
-    ``orjson.dumps`` per record) and compressed together. ``threaded`` (real-time modes) does that
-    in a writer thread fed through a bounded queue, off the Trio thread; otherwise (``sim``) it is
-    done inline. Both encode the same chunks the same way, so the bytes do not depend on it.
+    The hooks only note each event (its clock reading and the objects it was given, flat in one
+    list); about every ``CHUNK`` events they are encoded (``wire.peek``, K records, delivery
+    matching, one ``orjson.dumps`` per record) and compressed together. ``threaded``
+    (``writer_thread``) does that in a writer thread fed through a bounded queue, off the Trio
+    thread; otherwise it is done inline. Both encode the same chunks the same way, so the bytes do
+    not depend on it.
     """
 
     def __init__(
@@ -412,7 +426,7 @@ def open_journal(options: RunOptions, config: ClusterConfig, recorder: HistoryRe
                    ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
                    replication=config.replicas, max_bytes=int(options.journal_max_mb * 1024 * 1024),
                    clock=trio.lowlevel.current_clock().current_time, start=recorder.started,
-                   threaded=options.mode != "sim")
+                   threaded=writer_thread(options.mode, config.fsync))
 
 
 @contextmanager
