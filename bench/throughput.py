@@ -350,19 +350,20 @@ class JournaledCluster:
 
 
 @asynccontextmanager
-async def journaled_cluster(config: ClusterConfig, workdir: Path) -> AsyncIterator[JournaledCluster]:
+async def journaled_cluster(config: ClusterConfig, workdir: Path, args_writer: str | None = None
+                            ) -> AsyncIterator[JournaledCluster]:
     from minikeydb.defects import NO_DEFECT
     from minikeydb.ring import Ring
     from minikeydb.server import build_node, open_log_storage
     from nemesis import FaultyNetwork
-    from runner.journal import Journal, writer_thread
+    from runner.journal import Journal, journal_writer
 
     network = FaultyNetwork(random.Random(0), {n.id: n.peer_address for n in config.nodes})
     journal = Journal(workdir / "journal.jsonl.gz", level="full", mode="udp",
                       ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
                       replication=config.replicas, max_bytes=2**40,
                       clock=trio.lowlevel.current_clock().current_time, start=trio.current_time(),
-                      threaded=writer_thread("udp", config.fsync))  # as open_journal makes it in udp mode
+                      writer=args_writer or journal_writer("udp", config.fsync))  # as open_journal makes it in udp mode
     nodes, storages, transports = [], [], []
     try:
         async with trio.open_nursery() as nursery:
@@ -396,7 +397,7 @@ async def journal_ab(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="minikeydb-bench-") as tmp:
         workdir = Path(tmp)
         config = bench_config(workdir / "data", args.fsync)
-        async with journaled_cluster(config, workdir) as cluster:
+        async with journaled_cluster(config, workdir, args.journal_writer) as cluster:
             await preload(config, args.keys)
             for round_number in range(args.rounds):
                 for level in ("off", "full") if round_number % 2 == 0 else ("full", "off"):
@@ -509,6 +510,8 @@ def main() -> int:
     parser.add_argument("--journal", choices=["off", "ab", "ab-applies"], default="off",
                         help="ab: the journal's cost instead: one in-process cluster wrapped as in udp mode, rounds "
                         "alternating journal off and full (issue #15); ab-applies: the same with the applies level (no datagrams)")
+    parser.add_argument("--journal-writer", choices=["inline", "thread", "process"], default=None,
+                        help="with --journal: where the journal encodes (default: as a udp run chooses, journal_writer)")
     parser.add_argument("--profile-node", type=Path, default=None, metavar="FILE",
                         help="processes mode: run n1 under cProfile, save to FILE and print the top entries")
     args = parser.parse_args()

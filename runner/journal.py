@@ -27,10 +27,15 @@ first records that do), and then the END record, in room kept for it, ends the j
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import itertools
 import os
 import queue
+import select
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -72,6 +77,12 @@ for the GIL (back from a socket call), takes it; ``time.sleep(0)`` would let the
 at once, and the Trio thread would wait for the interpreter's switch interval (5 ms)."""
 QUEUE_CHUNKS = 16
 """Chunks waiting for the writer thread at most; past it a hook waits for the writer (bounded memory)."""
+WRITERS = ("inline", "thread", "process")
+"""Where noted events are encoded: the hooks' thread, a writer thread, a writer process."""
+F_SETPIPE_SZ = 1031
+"""``fcntl`` command (Linux) that sets a pipe's capacity."""
+PIPE_BYTES = 1 << 20
+"""The pipe to the writer process holds a chunk or more (1 MiB: Linux's limit for unprivileged users)."""
 
 
 def _worst(n: int) -> int:
@@ -81,8 +92,10 @@ def _worst(n: int) -> int:
 
 
 dumps = orjson.dumps
-_SENT, _DELIVERED, _APPLIED, _APPLIED_ONE, _QUEUED, _RECOVERED, _LIFECYCLE = "S", "D", "A", "A1", "Q", "R", "C"
-"""Tags of the noted events (interned strings: compared with ``is``)."""
+_SENT, _DELIVERED, _APPLIED, _APPLIED_ONE, _QUEUED, _RECOVERED, _LIFECYCLE = 1, 2, 3, 4, 5, 6, 7
+"""Tags of the noted events, compared with ``is``: small ints, the very same objects after a pickle
+round trip to the writer process too (CPython keeps one object for each int below 257; strings
+come back from a pickle as new objects)."""
 # In the flat list of noted events: S t src dst data fault copies | D t dst data | A t node records won via
 # | A1 t node record won via (one record) | Q t node peer record reason | R t node records | C t node what.
 PENDING_LIMIT = 200_000
@@ -116,7 +129,7 @@ def _readings(clock: Callable[[], float]) -> tuple[Callable[[], float], float]:
     return clock, 0.0
 
 
-def writer_thread(mode: str, fsync: str) -> bool:
+def journal_writer(mode: str, fsync: str) -> str:
     """Whether the journal encodes in a writer thread: in ``udp`` mode when the nodes fsync inline.
 
     There the Trio thread spends much of its time in ``fdatasync`` without the GIL, and the writer
@@ -125,7 +138,7 @@ def writer_thread(mode: str, fsync: str) -> bool:
     Python thread taking the GIL at its every socket call cost more than encoding inline; ``sim``
     is one thread by design; ``processes`` (the router's journal) is left as it was, inline.
     """
-    return mode == "udp" and fsync == "inline"
+    return "thread" if mode == "udp" and fsync == "inline" else "inline"
 
 
 class Journal:
@@ -157,19 +170,18 @@ class Journal:
         start: float,
         run: str | None = None,
         seed: int | None = None,
-        threaded: bool = False,
+        writer: str = "inline",
     ) -> None:
         if level not in ("applies", "full"):
             raise ValueError(f"journal level must be 'applies' or 'full', got {level!r}")
+        if writer not in WRITERS:
+            raise ValueError(f"journal writer must be one of {', '.join(WRITERS)}, got {writer!r}")
         self.path = path
         self.level = level
         self.max_bytes = max_bytes
         self._clock, self._offset = _readings(clock)
         self._start = start
         self._ring = ring
-        self._raw: IO[bytes] = path.open("wb")
-        # mtime=0 and no file name in the gzip header: the same run gives the same bytes.
-        self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
         self._events: list[Any] = []
         """The events noted and not yet handed to the writer, flat: each is its tag, its clock
         reading and its fields one after the other (layouts beside ``_SENT``). Flat, because a tuple per event would be a container
@@ -188,6 +200,18 @@ class Journal:
         self.bytes = 0
         self._closed = False
         self._error: BaseException | None = None
+        self.records = 0
+        self._queue: queue.Queue[list[Any] | tuple[list[Any], str, float]] | None = None
+        self._writer: threading.Thread | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        if writer == "process":
+            self._start_process(dict(path=path, level=level, mode=mode, nodes=list(nodes),
+                                     replication=replication, max_bytes=max_bytes, start=start, run=run, seed=seed,
+                                     ring=(ring.nodes, ring.replicas, ring.vnodes)))
+            return
+        self._raw: IO[bytes] = path.open("wb")
+        # mtime=0 and no file name in the gzip header: the same run gives the same bytes.
+        self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
         # The header always (a limit smaller than the header and END alone is the one the file exceeds).
         self._gz.write(orjson.dumps({
             "journal": FORMAT_VERSION, "level": level, "mode": mode, "nodes": list(nodes),
@@ -195,9 +219,7 @@ class Journal:
         }) + b"\n")
         self._gz.flush(zlib.Z_SYNC_FLUSH)
         self.records = 1
-        self._queue: queue.Queue[list[Any] | tuple[list[Any], str, float]] | None = None
-        self._writer: threading.Thread | None = None
-        if threaded:
+        if writer == "thread":
             self._queue = queue.Queue(maxsize=QUEUE_CHUNKS)
             self._writer = threading.Thread(target=self._work, name="journal-writer", daemon=True)
             self._writer.start()
@@ -252,10 +274,67 @@ class Journal:
 
     def _hand_off(self) -> None:
         events, self._events = self._events, []
-        if self._queue is None:
+        if self._process is not None:
+            self._to_process(events)
+        elif self._queue is None:
             self._encode(events)
         else:
             self._queue.put(events)  # blocks only while QUEUE_CHUNKS chunks wait: the bound on memory
+
+    # -- the writer process (runner/journal_writer.py) -------------------------------------------
+
+    def _start_process(self, kwargs: dict[str, Any]) -> None:
+        from . import journal_writer
+
+        # Started from the caller's thread (the run's Trio thread, alive as long as the run): the
+        # death signal the child asks for follows the thread that forked it.
+        self._process = subprocess.Popen([sys.executable, "-m", "runner.journal_writer"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._wire = journal_writer
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError):  # a bigger pipe: a chunk is copied in, not waited out
+                fcntl.fcntl(self._process.stdin.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+        self._to_child: IO[bytes] = self._process.stdin
+        self._from_child: IO[bytes] = self._process.stdout
+        self._send((os.getpid(), kwargs, self._offset, CHUNK))  # this module's CHUNK: the same chunks
+
+    def _send(self, message: Any) -> None:
+        try:
+            self._wire.send(self._to_child, message)
+        except OSError as failure:  # the writer process died: the journal ends
+            self.open = False
+            self._error = self._error or RuntimeError(f"journal writer process gone ({failure})")
+
+    def _to_process(self, events: list[Any]) -> None:
+        if self._error is None:
+            self._send(events)
+        # Told the size limit ended the journal? Then the hooks stop noting (a look, never a wait).
+        if select.select([self._from_child], [], [], 0)[0]:
+            self.open = False
+
+    def _close_process(self, events: list[Any], reason: str, now: float) -> None:
+        assert self._process is not None
+        if self._error is None:
+            self._send(("close", events, reason, now))
+        with contextlib.suppress(OSError):
+            self._to_child.close()  # nothing more: the writer's reader sees the end
+        try:
+            while True:
+                message = self._wire.receive(self._from_child)
+                if message is None:
+                    self._error = self._error or RuntimeError(
+                        f"journal writer process ended without closing the journal (exit {self._process.wait()})")
+                    break
+                if message[0] == "closed":
+                    _, self.records, self.end_reason, error = message
+                    if error is not None:
+                        self._error = self._error or RuntimeError(error)
+                    break
+        finally:
+            self._to_child.close()
+            self._from_child.close()
+            self._process.wait()
 
     def close(self, reason: str = "done") -> None:
         """Write what is noted and the END record (unless the size limit already ended it)."""
@@ -264,14 +343,17 @@ class Journal:
         self._closed = True
         events, self._events = self._events, []
         ending = (events, reason, self._clock())
-        if self._queue is None:
+        if self._process is not None:
+            self._close_process(*ending)
+        elif self._queue is None:
             self._finish(*ending)
         else:
             assert self._writer is not None
             self._queue.put(ending)
             self._writer.join()
         self.open = False
-        self.bytes = os.path.getsize(self.path)
+        with contextlib.suppress(OSError):  # (no file: a writer process that could not open it)
+            self.bytes = os.path.getsize(self.path)
         if self._error is not None:
             raise self._error
 
@@ -511,7 +593,7 @@ def open_journal(options: RunOptions, config: ClusterConfig, recorder: HistoryRe
                    replication=config.replicas, max_bytes=int(options.journal_max_mb * 1024 * 1024),
                    clock=trio.lowlevel.current_clock().current_time, start=recorder.started,
                    run=recorder.path.parent.name, seed=options.seed,
-                   threaded=writer_thread(options.mode, config.fsync))
+                   writer=journal_writer(options.mode, config.fsync))
 
 
 @contextmanager

@@ -347,26 +347,29 @@ def ticking() -> Any:
 
 
 @pytest.mark.parametrize("max_bytes", [10**9, 3000])
-def test_the_writer_thread_writes_the_bytes_the_inline_journal_writes(
+def test_the_writer_thread_and_process_write_the_bytes_the_inline_journal_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_bytes: int
 ) -> None:
-    """Threaded (real-time modes) and inline (sim) journals of the same hooks are byte-identical, size limit included."""
+    """Threaded, writer-process (real-time modes) and inline (sim) journals of the same hooks are byte-identical, size limit included."""
     import runner.journal
 
     monkeypatch.setattr(runner.journal, "CHUNK", 37)  # many chunks through the queue, some slices
     monkeypatch.setattr(runner.journal, "SLICE", 5)
     summaries = []
-    for threaded in (False, True):
-        (tmp_path / str(threaded)).mkdir()
-        journal = Journal(tmp_path / str(threaded) / "j.gz", level="full", mode="udp",
+    writers = ("inline", "thread", "process")
+    for writer in writers:
+        (tmp_path / writer).mkdir()
+        journal = Journal(tmp_path / writer / "j.gz", level="full", mode="udp",
                           ring=Ring(["n1", "n2", "n3"], 2, 4), nodes=["n1", "n2", "n3"], replication=2,
-                          max_bytes=max_bytes, clock=ticking(), start=0.0, threaded=threaded)
+                          max_bytes=max_bytes, clock=ticking(), start=0.0, writer=writer)
         feed_journal(journal, 400)
         journal.close()
         summaries.append(journal.summary())
-    assert (tmp_path / "False" / "j.gz").read_bytes() == (tmp_path / "True" / "j.gz").read_bytes()
-    assert summaries[0] == summaries[1]
-    _, records = read_journal(tmp_path / "True" / "j.gz")
+    inline = (tmp_path / "inline" / "j.gz").read_bytes()
+    assert (tmp_path / "thread" / "j.gz").read_bytes() == inline
+    assert (tmp_path / "process" / "j.gz").read_bytes() == inline
+    assert summaries[0] == summaries[1] == summaries[2]
+    _, records = read_journal(tmp_path / "thread" / "j.gz")
     assert summaries[1]["records"] == len(records) + 1
     assert records[-1][2] == ("done" if max_bytes > 3000 else "size-limit")
     check_journal_shape(records)
@@ -384,7 +387,7 @@ def test_a_failure_in_the_writer_thread_stops_the_journal_and_is_raised_by_close
     monkeypatch.setattr(runner.journal, "CHUNK", 10)
     monkeypatch.setattr(runner.journal, "peek", broken_peek)
     journal = Journal(tmp_path / "j.gz", level="full", mode="udp", ring=Ring(["n1", "n2"], 2, 4), nodes=["n1", "n2"],
-                      replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0, threaded=True)
+                      replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0, writer="thread")
     feed_journal(journal, 20)
     assert journal._writer is not None
     for _ in range(500):  # the writer meets the error soon after the first chunk
@@ -413,3 +416,29 @@ def test_a_chunk_ending_inside_an_apply_of_several_records_loses_none(
     _, written = read_journal(tmp_path / "j.gz")
     assert [r[3] for r in written if r[0] == "A"] == [f"k{i}" for i in range(5)]
     assert journal.summary()["records"] == len(written) + 1
+
+
+def test_a_writer_process_that_dies_ends_the_journal_and_close_says_so(tmp_path: Path) -> None:
+    """A killed writer process: the hooks stop noting once they see it gone, and close() raises naming it."""
+    journal = Journal(tmp_path / "j.gz", level="full", mode="udp", ring=Ring(["n1", "n2"], 2, 4), nodes=["n1", "n2"],
+                      replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0, writer="process")
+    assert journal._process is not None
+    journal._process.kill()
+    journal._process.wait()
+    for _ in range(20):  # hand-offs until one meets the closed pipe
+        feed_journal(journal, 2000)
+        if not journal.open:
+            break
+    assert not journal.open
+    with pytest.raises(RuntimeError, match="journal writer process"):
+        journal.close()
+
+
+def test_a_writer_process_error_is_raised_by_close(tmp_path: Path) -> None:
+    """An error in the writer process (here: its file cannot be opened) reaches the run as close()'s one-line error."""
+    journal = Journal(tmp_path / "missing" / "j.gz", level="full", mode="udp", ring=Ring(["n1", "n2"], 2, 4),
+                      nodes=["n1", "n2"], replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0,
+                      writer="process")
+    feed_journal(journal, 10)
+    with pytest.raises(RuntimeError, match="journal writer process: FileNotFoundError"):
+        journal.close()
