@@ -96,11 +96,21 @@ _SENT, _DELIVERED, _APPLIED, _APPLIED_ONE, _QUEUED, _RECOVERED, _LIFECYCLE = 1, 
 """Tags of the noted events, compared with ``is``: small ints, the very same objects after a pickle
 round trip to the writer process too (CPython keeps one object for each int below 257; strings
 come back from a pickle as new objects)."""
-# In the flat list of noted events: S t src dst data fault copies | D t dst data | A t node records won via
-# | A1 t node record won via (one record) | Q t node peer record reason | R t node records | C t node what.
+# In the flat list of noted events: S t src dst data fault copies | D t dst data | A t node fields won via
+# | A1 t node key stamp tombstone won via (one record) | Q t node peer key stamp reason | R t node fields
+# | C t node what; ``fields`` is key, stamp, tombstone of each record, flat (``_fields``). A record's
+# fields, not the ``Record``: a pickle of an attrs record (to the writer process) costs 6 us each.
 PENDING_LIMIT = 200_000
 """Datagrams sent and not yet seen delivered that are remembered; past it the older half is
 forgotten (a copy delivered after that has no D record: it counts as lost)."""
+
+
+def _fields(records: Sequence[Record]) -> list[Any]:
+    """Key, stamp and whether a tombstone, of each of ``records``, one after the other."""
+    fields: list[Any] = []
+    for record in records:
+        fields += (record.key, record.stamp, record.value is None)
+    return fields
 
 
 def default_level(mode: str) -> str:
@@ -244,16 +254,17 @@ class Journal:
         if self.open:
             events = self._events
             if len(records) == 1:  # the caller's one-record list is not kept alive (see _events)
-                events += (_APPLIED_ONE, self._clock(), node, records[0], won[0], via)
+                record = records[0]
+                events += (_APPLIED_ONE, self._clock(), node, record.key, record.stamp, record.value is None, won[0], via)
             else:
-                events += (_APPLIED, self._clock(), node, records, won, via)
+                events += (_APPLIED, self._clock(), node, _fields(records), won, via)
             if len(events) >= self._chunk:
                 self._hand_off()
 
     def queued(self, node: str, peer: str, record: Record, reason: str) -> None:
         if self.open:
             events = self._events
-            events += (_QUEUED, self._clock(), node, peer, record, reason)
+            events += (_QUEUED, self._clock(), node, peer, record.key, record.stamp, reason)
             if len(events) >= self._chunk:
                 self._hand_off()
 
@@ -261,7 +272,7 @@ class Journal:
         """An R record: ``node`` started holding ``records`` (after a crash, only what was durable)."""
         if self.open:
             events = self._events
-            events += (_RECOVERED, self._clock(), node, records)
+            events += (_RECOVERED, self._clock(), node, _fields(records))
             if len(events) >= self._chunk:
                 self._hand_off()
 
@@ -503,12 +514,15 @@ class Journal:
                         pending[data] = waiting
                 line(dumps(("D", t, d, dst)))
             elif what is _APPLIED_ONE or what is _APPLIED:
-                node, records, won, via = events[i + 2:i + 6]
-                i += 6
                 if what is _APPLIED_ONE:
-                    records, won = (records,), (won,)
-                for record, w in zip(records, won, strict=False):
-                    key = record.key
+                    node, key, stamp, tombstone, w, via = events[i + 2:i + 8]
+                    i += 8
+                    fields, won = (key, stamp, tombstone), (w,)
+                else:
+                    node, fields, won, via = events[i + 2:i + 6]
+                    i += 6
+                for j, w in enumerate(won):
+                    key, stamp, tombstone = fields[3 * j:3 * j + 3]
                     if key not in known:
                         known.add(key)
                         line(dumps(("K", key, replicas_for(key))))
@@ -517,11 +531,10 @@ class Journal:
                                 return
                             buf = self._buffer
                             line = buf.append
-                    line(dumps(("A", t, node, key, record.stamp, via, w, record.value is None)))
+                    line(dumps(("A", t, node, key, stamp, via, w, tombstone)))
             elif what is _QUEUED:
-                node, peer, record, reason = events[i + 2:i + 6]
-                i += 6
-                key = record.key
+                node, peer, key, stamp, reason = events[i + 2:i + 7]
+                i += 7
                 if key not in known:
                     known.add(key)
                     line(dumps(("K", key, replicas_for(key))))
@@ -530,12 +543,11 @@ class Journal:
                             return
                         buf = self._buffer
                         line = buf.append
-                line(dumps(("Q", t, node, peer, key, record.stamp, reason)))
+                line(dumps(("Q", t, node, peer, key, stamp, reason)))
             elif what is _RECOVERED:
-                node, records = events[i + 2:i + 4]
+                node, fields = events[i + 2:i + 4]
                 i += 4
-                for record in records:
-                    key = record.key
+                for key in fields[::3]:
                     if key not in known:
                         known.add(key)
                         line(dumps(("K", key, replicas_for(key))))
@@ -544,7 +556,7 @@ class Journal:
                                 return
                             buf = self._buffer
                             line = buf.append
-                line(dumps(("R", t, node, [(r.key, r.stamp, r.value is None) for r in records])))
+                line(dumps(("R", t, node, [fields[j:j + 3] for j in range(0, len(fields), 3)])))
             else:
                 node, what_happened = events[i + 2:i + 4]
                 i += 4

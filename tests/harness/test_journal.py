@@ -139,7 +139,9 @@ def test_journal_of_a_replayed_sim_run_is_byte_identical(tmp_path: Path) -> None
         assert a.read_bytes() == b.read_bytes()
     ha, ra = read_journal(a)
     hb, rb = read_journal(b)
-    assert ra == rb and {**ha, "run": None} == {**hb, "run": None}
+    # END's last field is the compressed size so far, which another run id in the header changes.
+    assert ra[-1][0] == rb[-1][0] == "END" and ra[-1][:3] == rb[-1][:3]
+    assert ra[:-1] == rb[:-1] and {**ha, "run": None} == {**hb, "run": None}
 
 
 def test_journal_stops_at_the_size_limit_with_one_end_record(tmp_path: Path) -> None:
