@@ -17,8 +17,8 @@ Who tells it what:
 
 Writing costs the run little: a hook appends the clock's reading and what it was given to a list;
 about every ``CHUNK`` events they are encoded (one ``orjson.dumps`` per record) and compressed
-together, in a writer thread in ``udp`` mode with inline fsync (``writer_thread``), inline
-otherwise, the same bytes either way.
+together: in a writer process in ``udp`` mode (``journal_writer``, ``runner/journal_writer.py``),
+inline otherwise (``sim``: one thread, no other process), the same bytes wherever.
 Nothing here draws a random number, sleeps or yields, so a simulated run's history is the same
 with or without a journal. The file never exceeds ``max_bytes``, its ``END "size-limit"`` record and
 gzip trailer included: a chunk of ``CHUNK`` records is written only when it surely fits (else its
@@ -140,15 +140,18 @@ def _readings(clock: Callable[[], float]) -> tuple[Callable[[], float], float]:
 
 
 def journal_writer(mode: str, fsync: str) -> str:
-    """Whether the journal encodes in a writer thread: in ``udp`` mode when the nodes fsync inline.
+    """Where the journal encodes (``WRITERS``): a writer process in ``udp`` mode, inline otherwise.
 
-    There the Trio thread spends much of its time in ``fdatasync`` without the GIL, and the writer
-    encodes meanwhile (bench/throughput.py --journal ab: the journal's cost on the Trio thread falls
-    to a few us per operation). With ``fsync = "thread"`` the Trio thread rarely waits, and a second
-    Python thread taking the GIL at its every socket call cost more than encoding inline; ``sim``
-    is one thread by design; ``processes`` (the router's journal) is left as it was, inline.
+    In ``udp`` mode the nodes, clients and network share the run's one Trio thread, busy most of the
+    time at full load; the encoding's Python (``wire.peek``, K records, delivery matching,
+    ``orjson.dumps``, gzip: ~25 us per operation) costs it 15-20 % of ops/s inline, and in a writer
+    thread it still takes the GIL from the Trio thread. The writer process (``runner/journal_writer.py``)
+    leaves the Trio thread only the noting and one pickle per chunk (bench/throughput.py --journal ab:
+    ~10 us of its CPU per operation, with either fsync setting). ``sim`` is one thread by design
+    and stays inline, so a seed's journal does not depend on another process; ``processes`` (the
+    router's journal) is left as it was, inline. The ``thread`` writer stays for comparison.
     """
-    return "thread" if mode == "udp" and fsync == "inline" else "inline"
+    return "process" if mode == "udp" else "inline"
 
 
 class Journal:
@@ -160,10 +163,11 @@ class Journal:
 
     The hooks only note each event (its clock reading and the objects it was given, flat in one
     list); about every ``CHUNK`` events they are encoded (``wire.peek``, K records, delivery
-    matching, one ``orjson.dumps`` per record) and compressed together. ``threaded``
-    (``writer_thread``) does that in a writer thread fed through a bounded queue, off the Trio
-    thread; otherwise it is done inline. Both encode the same chunks the same way, so the bytes do
-    not depend on it.
+    matching, one ``orjson.dumps`` per record) and compressed together. ``writer`` says where:
+    ``inline`` in the hook that fills the list, ``thread`` in a writer thread fed through a bounded
+    queue, ``process`` in a writer process (``runner/journal_writer.py``) fed a pickle of each list
+    through a pipe, which runs this class's own encoder on a ``Journal`` of its own that owns the
+    file. All three encode the same chunks the same way, so the bytes do not depend on it.
     """
 
     def __init__(
@@ -299,7 +303,10 @@ class Journal:
 
         # Started from the caller's thread (the run's Trio thread, alive as long as the run): the
         # death signal the child asks for follows the thread that forked it.
-        self._process = subprocess.Popen([sys.executable, "-m", "runner.journal_writer"],
+        # This very code in the child, whatever the installed package or working directory.
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self._process = subprocess.Popen([sys.executable, "-m", "runner.journal_writer"], env=env,
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         assert self._process.stdin is not None and self._process.stdout is not None
         self._wire = journal_writer
@@ -373,7 +380,7 @@ class Journal:
         return {"path": self.path.name, "level": self.level, "records": self.records, "bytes": self.bytes,
                 "complete": self.end_reason == "done", "end": self.end_reason}
 
-    # -- the writer (the writer thread when threaded, else the caller's) -------------------------
+    # -- the writer (the writer thread, the writer process's Journal, or the caller's) ----------
 
     def _work(self) -> None:
         """The writer thread: encode chunks in order until the closing one."""
