@@ -433,7 +433,7 @@ async def journal_ab(args: argparse.Namespace) -> None:
           f"{cpu_off * 1e6:,.0f} us without, {cpu_full * 1e6:,.0f} us with: {100 * (cpu_full / cpu_off - 1):+.1f} % "
           "(the figure a loaded machine disturbs least)")
     trio_off, trio_full = statistics.median(trio_per_op["off"]), statistics.median(trio_per_op["full"])
-    print(f"  CPU of the Trio thread per op (user and system; the journal's writer thread left out): "
+    print(f"  CPU of the Trio thread per op (user and system; the journal's writer thread or process left out): "
           f"{trio_off * 1e6:,.0f} us without, {trio_full * 1e6:,.0f} us with: {100 * (trio_full / trio_off - 1):+.1f} %")
 
 
