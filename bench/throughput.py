@@ -28,6 +28,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -349,18 +350,20 @@ class JournaledCluster:
 
 
 @asynccontextmanager
-async def journaled_cluster(config: ClusterConfig, workdir: Path) -> AsyncIterator[JournaledCluster]:
+async def journaled_cluster(config: ClusterConfig, workdir: Path, args_writer: str | None = None
+                            ) -> AsyncIterator[JournaledCluster]:
     from minikeydb.defects import NO_DEFECT
     from minikeydb.ring import Ring
     from minikeydb.server import build_node, open_log_storage
     from nemesis import FaultyNetwork
-    from runner.journal import Journal
+    from runner.journal import Journal, journal_writer
 
     network = FaultyNetwork(random.Random(0), {n.id: n.peer_address for n in config.nodes})
     journal = Journal(workdir / "journal.jsonl.gz", level="full", mode="udp",
                       ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
                       replication=config.replicas, max_bytes=2**40,
-                      clock=trio.lowlevel.current_clock().current_time, start=trio.current_time())
+                      clock=trio.lowlevel.current_clock().current_time, start=trio.current_time(),
+                      writer=args_writer or journal_writer("udp", config.fsync))  # as open_journal makes it in udp mode
     nodes, storages, transports = [], [], []
     try:
         async with trio.open_nursery() as nursery:
@@ -390,24 +393,30 @@ async def journal_ab(args: argparse.Namespace) -> None:
     os.environ.setdefault(SECRET_ENV, "throughput-bench")
     rates: dict[str, list[float]] = {"off": [], "full": []}
     cpu_per_op: dict[str, list[float]] = {"off": [], "full": []}
+    trio_per_op: dict[str, list[float]] = {"off": [], "full": []}
     with tempfile.TemporaryDirectory(prefix="minikeydb-bench-") as tmp:
         workdir = Path(tmp)
         config = bench_config(workdir / "data", args.fsync)
-        async with journaled_cluster(config, workdir) as cluster:
+        async with journaled_cluster(config, workdir, args.journal_writer) as cluster:
             await preload(config, args.keys)
             for round_number in range(args.rounds):
                 for level in ("off", "full") if round_number % 2 == 0 else ("full", "off"):
                     cluster.switch(level == "full", datagrams=args.journal == "ab")
-                    cpu_before = os.times().user
+                    cpu_before, trio_before = os.times().user, time.thread_time()
                     rate, failed = await cluster_round(config, args.clients, args.seconds, args.keys, round_number,
                                                        cluster.client)
-                    cpu = (os.times().user - cpu_before) / max(1.0, rate * args.seconds + failed)
+                    ops = max(1.0, rate * args.seconds + failed)
+                    cpu = (os.times().user - cpu_before) / ops
+                    trio_cpu = (time.thread_time() - trio_before) / ops
                     rates[level].append(rate)
                     cpu_per_op[level].append(cpu)
+                    trio_per_op[level].append(trio_cpu)
                     print(f"round {round_number + 1}, journal {level:<4}: {rate:,.0f} ops/s ({failed} not ok), "
-                          f"{cpu * 1e6:,.0f} us user CPU per op", flush=True)
+                          f"{cpu * 1e6:,.0f} us user CPU per op, {trio_cpu * 1e6:,.0f} us CPU of the Trio thread",
+                          flush=True)
             cluster.switch(False)
-            records = cluster.journal.records
+            journal = cluster.journal
+        records = journal.records  # once closed: the writer thread has counted every record
         size = (workdir / "journal.jsonl.gz").stat().st_size
     off, full = statistics.median(rates["off"]), statistics.median(rates["full"])
     print(f"journal cost (in-process cluster behind a healthy FaultyNetwork, as in udp mode; clients={args.clients} "
@@ -423,6 +432,9 @@ async def journal_ab(args: argparse.Namespace) -> None:
     print(f"  user CPU per op (this process: nodes and clients; system time, fdatasync's above all, left out): "
           f"{cpu_off * 1e6:,.0f} us without, {cpu_full * 1e6:,.0f} us with: {100 * (cpu_full / cpu_off - 1):+.1f} % "
           "(the figure a loaded machine disturbs least)")
+    trio_off, trio_full = statistics.median(trio_per_op["off"]), statistics.median(trio_per_op["full"])
+    print(f"  CPU of the Trio thread per op (user and system; the journal's writer thread or process left out): "
+          f"{trio_off * 1e6:,.0f} us without, {trio_full * 1e6:,.0f} us with: {100 * (trio_full / trio_off - 1):+.1f} %")
 
 
 # -- main -------------------------------------------------------------------------------------------
@@ -498,6 +510,8 @@ def main() -> int:
     parser.add_argument("--journal", choices=["off", "ab", "ab-applies"], default="off",
                         help="ab: the journal's cost instead: one in-process cluster wrapped as in udp mode, rounds "
                         "alternating journal off and full (issue #15); ab-applies: the same with the applies level (no datagrams)")
+    parser.add_argument("--journal-writer", choices=["inline", "thread", "process"], default=None,
+                        help="with --journal: where the journal encodes (default: as a udp run chooses, journal_writer)")
     parser.add_argument("--profile-node", type=Path, default=None, metavar="FILE",
                         help="processes mode: run n1 under cProfile, save to FILE and print the top entries")
     args = parser.parse_args()

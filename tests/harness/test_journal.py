@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 from collections import Counter, defaultdict
@@ -138,8 +139,9 @@ def test_journal_of_a_replayed_sim_run_is_byte_identical(tmp_path: Path) -> None
         assert a.read_bytes() == b.read_bytes()
     ha, ra = read_journal(a)
     hb, rb = read_journal(b)
-    # END's last field counts compressed bytes, which the run id's own bytes change by one now and then.
-    assert ra[:-1] == rb[:-1] and ra[-1][:3] == rb[-1][:3] and {**ha, "run": None} == {**hb, "run": None}
+    # END's last field is the compressed size so far, which another run id in the header changes.
+    assert ra[-1][0] == rb[-1][0] == "END" and ra[-1][:3] == rb[-1][:3]
+    assert ra[:-1] == rb[:-1] and {**ha, "run": None} == {**hb, "run": None}
 
 
 def test_journal_stops_at_the_size_limit_with_one_end_record(tmp_path: Path) -> None:
@@ -325,3 +327,131 @@ def test_the_summary_calls_the_final_reads_figure_an_upper_bound_and_labels_the_
     agree = next(line for line in text.splitlines() if "replicas agree on all" in line)
     assert "upper bound" in agree, agree
     assert "  convergence time: converged" in text and "  convergence: converged" not in text, text
+
+
+def feed_journal(journal: Journal, rounds: int) -> None:
+    """The same mix of every hook, in the same order, whatever the journal does with it."""
+    codec = Codec(b"s")
+    for i in range(rounds):
+        stamp = (1_800_000_000_000_000 + i, 0, "c0123456789abcdef")
+        record = Record(f"k{i % 7}", None if i % 5 == 0 else f"v{i}", stamp)
+        put = codec.encode(Put(i, record.key, "v", stamp))
+        journal.sent("client", "n1", put, None, 1)
+        journal.delivered("n1", put)
+        journal.applied("n1", [record], [i % 3 != 0], "client")
+        journal.queued("n1", "n2", record, "replication")
+        replicate = codec.encode(Replicate(i, "n1", (record,)))
+        journal.sent("n1", "n2", replicate, "duplicate" if i % 4 == 0 else None, 2 if i % 4 == 0 else 1)
+        journal.delivered("n2", replicate)
+        journal.applied("n2", [record], [True], "n1")
+        journal.sent("n2", "n1", codec.encode(Ack(i, "n2")), "drop", 0)
+        if i % 50 == 0:
+            journal.lifecycle("n3", "pause" if i % 100 == 0 else "resume")
+        if i % 60 == 0:
+            journal.recovered("n3", [record, Record(f"r{i}", "v", stamp)])
+            journal.applied("n3", [Record(f"m{i}", "v", stamp), record, Record(f"m{i + 1}", None, stamp)],
+                            [True, False, True], "n1")
+
+
+def ticking() -> Any:
+    """A clock that moves a millisecond at each reading."""
+    ticks = itertools.count()
+    return lambda: next(ticks) * 0.001
+
+
+@pytest.mark.parametrize("max_bytes", [10**9, 3000])
+def test_the_writer_thread_and_process_write_the_bytes_the_inline_journal_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_bytes: int
+) -> None:
+    """Threaded, writer-process (real-time modes) and inline (sim) journals of the same hooks are byte-identical, size limit included."""
+    import runner.journal
+
+    monkeypatch.setattr(runner.journal, "CHUNK", 37)  # many chunks through the queue, some slices
+    monkeypatch.setattr(runner.journal, "SLICE", 5)
+    summaries = []
+    writers = ("inline", "thread", "process")
+    for writer in writers:
+        (tmp_path / writer).mkdir()
+        journal = Journal(tmp_path / writer / "j.gz", level="full", mode="udp",
+                          ring=Ring(["n1", "n2", "n3"], 2, 4), nodes=["n1", "n2", "n3"], replication=2,
+                          max_bytes=max_bytes, clock=ticking(), start=0.0, writer=writer)
+        feed_journal(journal, 400)
+        journal.close()
+        summaries.append(journal.summary())
+    inline = (tmp_path / "inline" / "j.gz").read_bytes()
+    assert (tmp_path / "thread" / "j.gz").read_bytes() == inline
+    assert (tmp_path / "process" / "j.gz").read_bytes() == inline
+    assert summaries[0] == summaries[1] == summaries[2]
+    _, records = read_journal(tmp_path / "thread" / "j.gz")
+    assert summaries[1]["records"] == len(records) + 1
+    assert records[-1][2] == ("done" if max_bytes > 3000 else "size-limit")
+    check_journal_shape(records)
+
+
+def test_a_failure_in_the_writer_thread_stops_the_journal_and_is_raised_by_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error while the writer thread encodes ends the journal (hooks note nothing more) and close() raises it."""
+    import runner.journal
+
+    def broken_peek(data: bytes) -> tuple[str, list[Any]]:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(runner.journal, "CHUNK", 10)
+    monkeypatch.setattr(runner.journal, "peek", broken_peek)
+    journal = Journal(tmp_path / "j.gz", level="full", mode="udp", ring=Ring(["n1", "n2"], 2, 4), nodes=["n1", "n2"],
+                      replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0, writer="thread")
+    feed_journal(journal, 20)
+    assert journal._writer is not None
+    for _ in range(500):  # the writer meets the error soon after the first chunk
+        if not journal.open:
+            break
+        journal._writer.join(0.01)
+    assert not journal.open
+    with pytest.raises(OSError, match="disk went away"):
+        journal.close()
+    assert not journal._writer.is_alive()
+
+
+def test_a_chunk_ending_inside_an_apply_of_several_records_loses_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a chunk is written at a new key's K record amid an apply of several records, the A records after it are kept."""
+    import runner.journal
+
+    monkeypatch.setattr(runner.journal, "CHUNK", 3)
+    journal = Journal(tmp_path / "j.gz", level="full", mode="sim", ring=Ring(["n1", "n2"], 2, 4), nodes=["n1", "n2"],
+                      replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0)
+    stamp = (1_800_000_000_000_000, 0, "c0123456789abcdef")
+    records = [Record(f"k{i}", "v", stamp) for i in range(5)]
+    journal.applied("n1", records, [True] * 5, "n2")
+    journal.close()
+    _, written = read_journal(tmp_path / "j.gz")
+    assert [r[3] for r in written if r[0] == "A"] == [f"k{i}" for i in range(5)]
+    assert journal.summary()["records"] == len(written) + 1
+
+
+def test_a_writer_process_that_dies_ends_the_journal_and_close_says_so(tmp_path: Path) -> None:
+    """A killed writer process: the hooks stop noting once they see it gone, and close() raises naming it."""
+    journal = Journal(tmp_path / "j.gz", level="full", mode="udp", ring=Ring(["n1", "n2"], 2, 4), nodes=["n1", "n2"],
+                      replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0, writer="process")
+    assert journal._process is not None
+    journal._process.kill()
+    journal._process.wait()
+    for _ in range(20):  # hand-offs until one meets the closed pipe
+        feed_journal(journal, 2000)
+        if not journal.open:
+            break
+    assert not journal.open
+    with pytest.raises(RuntimeError, match="journal writer process"):
+        journal.close()
+
+
+def test_a_writer_process_error_is_raised_by_close(tmp_path: Path) -> None:
+    """An error in the writer process (here: its file cannot be opened) reaches the run as close()'s one-line error."""
+    journal = Journal(tmp_path / "missing" / "j.gz", level="full", mode="udp", ring=Ring(["n1", "n2"], 2, 4),
+                      nodes=["n1", "n2"], replication=2, max_bytes=10**9, clock=lambda: 1.0, start=0.0,
+                      writer="process")
+    feed_journal(journal, 10)
+    with pytest.raises(RuntimeError, match="journal writer process: FileNotFoundError"):
+        journal.close()

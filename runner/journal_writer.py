@@ -1,0 +1,136 @@
+"""The journal's writer process (``python -m runner.journal_writer``): encodes what the hooks noted.
+
+In ``udp`` mode the run's ``Journal`` (``runner/journal.py``) only notes events; every chunk of
+them is pickled and sent down this process's stdin, where a reader thread takes it off the pipe at
+once (so the run's Trio thread never waits for the encoding) and the main thread encodes it with
+the very code of the inline journal (``Journal._encode``, a ``Journal`` of its own that owns the
+file), so the bytes are the same. The encoding's Python then runs on another core, off the run's
+GIL.
+
+The wire, both ways: a 4-byte little-endian length, then a pickle.
+- stdin: first ``(parent_pid, journal_kwargs, clock_offset, CHUNK)``; then each chunk's list of noted
+  events; at last ``("close", events, reason, clock_reading)``.
+- stdout: ``("ended", reason)`` once when the size limit ends the journal early (the hooks then
+  stop noting), and at the close ``("closed", records, end_reason, error)``: ``error`` is None or
+  one line naming what failed.
+
+It dies with its parent (``PR_SET_PDEATHSIG``, Linux), and a closed stdin without the close message
+(the parent gone) ends it without a journal END record.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import signal
+import struct
+import sys
+import threading
+from typing import IO, Any
+
+HEADER = struct.Struct("<I")
+PR_SET_PDEATHSIG = 1
+QUEUE_CHUNKS = 16
+"""Chunks read off the pipe and waiting to be encoded at most; past it the pipe fills and the parent
+waits (bounded memory)."""
+
+
+def send(stream: IO[bytes], message: Any) -> None:
+    """One message: its length, then its pickle."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def receive(stream: IO[bytes]) -> Any:
+    """The next message, or None at the end of the stream."""
+    head = stream.read(HEADER.size)
+    if len(head) < HEADER.size:
+        return None
+    (size,) = HEADER.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+def _die_with(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before prctl: no signal will come
+        os._exit(1)
+
+
+def main() -> int:
+    import runner.journal as journal_module
+    from minikeydb.ring import Ring
+    from runner.journal import Journal
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    first = receive(stdin)
+    if first is None:
+        return 1
+    parent, kwargs, offset, chunk = first
+    journal_module.CHUNK = chunk
+    _die_with(parent)
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)
+
+    def reader() -> None:
+        while True:
+            data_head = stdin.read(HEADER.size)
+            if len(data_head) < HEADER.size:
+                chunks.put(None)
+                return
+            (size,) = HEADER.unpack(data_head)
+            chunks.put(stdin.read(size))  # unpickled by the encoder, not here: the GIL is this thread's to give
+
+    threading.Thread(target=reader, name="journal-reader", daemon=True).start()
+    error: str | None = None
+    journal: Journal | None = None
+    try:
+        journal = Journal(clock=lambda: 0.0, **{**kwargs, "ring": Ring(*kwargs["ring"])})
+        journal._offset = offset
+    except Exception as failure:  # noqa: BLE001 - reported to the parent at the close
+        error = f"journal writer process: {type(failure).__name__}: {failure}"
+    told_end = False
+    while True:
+        data = chunks.get()
+        if data is None:
+            return 1  # the parent went away without closing
+        item = pickle.loads(data)
+        closing = type(item) is tuple
+        if journal is not None and error is None:
+            try:
+                if closing:
+                    _, events, reason, now = item
+                    journal._finish(events, reason, now)
+                else:
+                    journal._encode(item)
+            except Exception as failure:  # noqa: BLE001 - reported to the parent at the close
+                error = f"journal writer process: {type(failure).__name__}: {failure}"
+        if journal is not None and closing and error is not None and not journal._raw.closed:
+            journal._gz.close()
+            journal._raw.close()
+        if closing:
+            records = journal.records if journal is not None else 0
+            end = journal.end_reason if journal is not None else None
+            send(stdout, ("closed", records, end, error))
+            return 0
+        if not told_end and (error is not None or (journal is not None and journal.end_reason is not None)):
+            told_end = True
+            send(stdout, ("ended", journal.end_reason if journal is not None else None))
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    # No interpreter shutdown: the reader thread may still be blocked reading stdin, and finalizing
+    # stdin under it aborts ("could not acquire lock ... at interpreter shutdown"). The journal file
+    # is closed by now.
+    os._exit(code)
