@@ -433,7 +433,7 @@ def check_events(
             compiled = []
             part_operations = direct.part_operations
             for n, (part, arrays) in enumerate(direct.parts.items()):
-                if limit is not None and n & 63 == 63 and limit.passed():
+                if limit is not None and limit.passed():
                     raise TimeLimitExceeded(limit.limit, COMPILING, f"part {n + 1:,} of {len(direct.parts):,}")
                 searched = drop_unobserved(arrays)
                 compiled.append((part, part_operations[part], searched, len(arrays) - len(searched),

@@ -168,7 +168,9 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
         return None  # a missing field, an event that is no object, an unhashable key or f, a malformed cas
     compiled: dict[Any, CompiledPart] = {}
     counts: dict[Any, int] = {}
-    for key, (out, n) in parts.items():
+    for done, (key, (out, n)) in enumerate(parts.items()):
+        if limit is not None and limit.passed():
+            raise TimeLimitExceeded(limit.limit, COMPILING, f"part {done + 1:,} of {len(parts):,}")
         counts[key] = n
         if out:
             out.sort()  # invocation order, as the records are (calls are distinct positions)
