@@ -121,7 +121,7 @@ def _out_of_time(fh: Any, path: Path, lineno: int, limit: TimeLimit) -> TimeLimi
         where = f"line {lineno:,}, {done / 1e6:.1f} of {size / 1e6:.1f} MB of {path}"
     except (OSError, ValueError):
         where = f"line {lineno:,} of {path}"
-    return TimeLimitExceeded(limit.limit, READING, where)
+    return limit.exceeded(READING, where)
 
 
 def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterator[tuple[int, Any]]:

@@ -16,9 +16,11 @@ EVERY = 0x1FFF
 class TimeLimitExceeded(Exception):
     """The overall time limit ran out while `phase`; `reason` is the sentence for the results."""
 
-    def __init__(self, limit: float, phase: str, where: str = "") -> None:
+    def __init__(self, limit: float, phase: str, where: str = "", started: float | None = None) -> None:
         self.limit = limit
         self.phase = phase
+        #: when the limit began to count (`time.perf_counter()`), when known
+        self.started = started
         self.reason = f"the overall time limit of {limit} s ran out while {phase}" + (f" ({where})" if where else "")
         super().__init__(self.reason)
 
@@ -37,10 +39,14 @@ class TimeLimit:
         """Whether the limit has run out."""
         return perf_counter() > self.deadline
 
+    def exceeded(self, phase: str, where: str = "") -> TimeLimitExceeded:
+        """The error saying that this limit ran out while `phase` (at `where`)."""
+        return TimeLimitExceeded(self.limit, phase, where, self.started)
+
     def check(self, phase: str, where: str = "") -> None:
         """Raise `TimeLimitExceeded` naming `phase` (and `where`) when the limit has run out."""
         if perf_counter() > self.deadline:
-            raise TimeLimitExceeded(self.limit, phase, where)
+            raise TimeLimitExceeded(self.limit, phase, where, self.started)
 
 #: The phases named in a reason.
 READING = "reading the history"

@@ -286,7 +286,7 @@ def _compile_general(
     compiled: list[tuple[Any, Any, Sequence[CompiledOp], int, Any]] = []
     for n, (part, part_items) in enumerate(parts.items()):
         if limit is not None and limit.passed():
-            raise TimeLimitExceeded(limit.limit, COMPILING, f"part {n + 1:,} of {len(parts):,}")
+            raise limit.exceeded(COMPILING, f"part {n + 1:,} of {len(parts):,}")
         init_state = mdl.initial_state(part, init)
         cops: Sequence[CompiledOp] = mdl.compile_part(part_items, part, flags)
         searched = drop_unobserved(cops)
@@ -434,7 +434,7 @@ def check_events(
             part_operations = direct.part_operations
             for n, (part, arrays) in enumerate(direct.parts.items()):
                 if limit is not None and limit.passed():
-                    raise TimeLimitExceeded(limit.limit, COMPILING, f"part {n + 1:,} of {len(direct.parts):,}")
+                    raise limit.exceeded(COMPILING, f"part {n + 1:,} of {len(direct.parts):,}")
                 searched = drop_unobserved(arrays)
                 compiled.append((part, part_operations[part], searched, len(arrays) - len(searched),
                                  mdl.initial_state(part, init)))
@@ -476,12 +476,12 @@ def check_events(
                 break
             share = left / (len(todo) - n)
             cut = time_budget is None or share < time_budget
-            outcome = _search_one((jobs[i][0], jobs[i][1], share if cut else time_budget) + jobs[i][3:])
-            if cut and outcome.valid == "unknown" and outcome.reason == f"time budget of {share} s ran out":
-                again.append(i)
-                outcome = dataclasses.replace(outcome, reason="the overall time limit ran out")
-            outcomes[i] = outcome
-            refuted = refuted or outcome.valid is False
+            found = _search_one((jobs[i][0], jobs[i][1], share if cut else time_budget) + jobs[i][3:])
+            if cut and found.valid == "unknown" and found.reason == f"time budget of {share} s ran out":
+                again.append(i)  # its share ran out: searched again below, else unknown for the limit
+                found = dataclasses.replace(found, reason="the overall time limit ran out")
+            outcomes[i] = found
+            refuted = refuted or found.valid is False
         todo = again
     for i in todo:
         if (not all_parts and refuted) or (deadline is not None and time.perf_counter() > deadline):

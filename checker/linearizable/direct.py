@@ -31,7 +31,7 @@ from checker.linearizable.models import (
     RegisterModel,
 )
 from checker.linearizable.operations import freeze
-from checker.timelimit import COMPILING, EVERY, TimeLimit, TimeLimitExceeded
+from checker.timelimit import COMPILING, EVERY, TimeLimit
 
 #: The fields every event must have for this path (a missing one: the general path).
 _FIELDS = itemgetter("process", "type", "f", "value", "index")
@@ -96,7 +96,7 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
         # One pass, locals only (this loop is most of the time of checking a small history).
         for pos, (process, kind, f, value, index) in enumerate(map(_FIELDS, events)):
             if not pos & EVERY and limit is not None and pos and limit.passed():
-                raise TimeLimitExceeded(limit.limit, COMPILING, f"event {pos:,} of {len(events):,}")
+                raise limit.exceeded(COMPILING, f"event {pos:,} of {len(events):,}")
             if type(process) is not int:
                 continue  # not a client: the nemesis
             if type(index) is not int:
@@ -168,9 +168,9 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
         return None  # a missing field, an event that is no object, an unhashable key or f, a malformed cas
     compiled: dict[Any, CompiledPart] = {}
     counts: dict[Any, int] = {}
-    for done, (key, (out, n)) in enumerate(parts.items()):
+    for n_part, (key, (out, n)) in enumerate(parts.items()):
         if limit is not None and limit.passed():
-            raise TimeLimitExceeded(limit.limit, COMPILING, f"part {done + 1:,} of {len(parts):,}")
+            raise limit.exceeded(COMPILING, f"part {n_part + 1:,} of {len(parts):,}")
         counts[key] = n
         if out:
             out.sort()  # invocation order, as the records are (calls are distinct positions)
