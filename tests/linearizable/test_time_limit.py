@@ -39,6 +39,7 @@ def test_limit_running_out_while_reading_is_unknown_naming_the_reading(tmp_path:
     (unknown,) = result.unknown
     assert "the overall time limit of 1e-06 s ran out while reading the history (line " in unknown["reason"]
     assert "of 40,000 lines" not in unknown["reason"]  # it stopped before the end
+    assert result.results["checker"] == "linearizable" and result.linearizable is not None
 
 
 def test_cli_exits_2_when_the_limit_runs_out_while_reading(tmp_path: Path) -> None:
