@@ -17,7 +17,6 @@ with a verdict or `unknown` with its reason.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import sys
@@ -471,15 +470,16 @@ def check_events(
         # searched again, in turn, with the rest of the time.
         again = []
         for n, i in enumerate(todo):
-            left = deadline - time.perf_counter()
-            if (not all_parts and refuted) or left <= 0:
+            now = time.perf_counter()
+            if (not all_parts and refuted) or now >= deadline:
                 break
-            share = left / (len(todo) - n)
-            cut = time_budget is None or share < time_budget
-            found = _search_one((jobs[i][0], jobs[i][1], share if cut else time_budget) + jobs[i][3:])
-            if cut and found.valid == "unknown" and found.reason == f"time budget of {share} s ran out":
+            cops, init_state, budget, _deadline, memory, max_conf = jobs[i]
+            share_ends = now + (deadline - now) / (len(todo) - n)  # (a deadline: no reason to format)
+            found = search(cops, init_state, time_budget=budget, deadline=share_ends, memory_budget=memory,
+                           max_configurations=max_conf)
+            if found.valid == "unknown" and found.reason == "the overall time limit ran out" \
+                    and time.perf_counter() < deadline:
                 again.append(i)  # its share ran out: searched again below, else unknown for the limit
-                found = dataclasses.replace(found, reason="the overall time limit ran out")
             outcomes[i] = found
             refuted = refuted or found.valid is False
         todo = again
