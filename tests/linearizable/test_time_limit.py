@@ -87,3 +87,51 @@ def test_easy_parts_keep_their_verdicts_when_a_hard_part_uses_up_the_limit() -> 
     assert result["valid"] == "unknown"
     assert [u["key"] for u in result["unknown"]] == ["hard"]
     assert "overall time limit of 1.5 s ran out" in result["unknown"][0]["reason"]
+
+
+def test_unknown_part_of_the_direct_path_is_reported_as_the_general_path_reports_it() -> None:
+    """An unknown part reported from the direct path's arrays (no second pairing) says what the general path says."""
+    hard = _hard_part(12, "hard")
+    hard.insert(5, {"process": 50, "type": "invoke", "f": "put", "value": "x", "key": "hard"})
+    hard.append({"process": 50, "type": "info", "f": "put", "value": "x", "key": "hard"})
+    rows = hard + [{**r, "process": 60} for r in _easy_events(3, 1)]
+    direct = check_events(rows, "kv", memory_budget=50_000, workers=1)
+    general = check_events(rows, "kv", memory_budget=50_000, workers=1, fail_cas="observed")  # (no direct path)
+    assert direct["valid"] == general["valid"] == "unknown"
+    strip = [{k: v for k, v in u.items() if k not in ("seconds", "explanation")} for u in direct["unknown"]]
+    assert strip == [{k: v for k, v in u.items() if k not in ("seconds", "explanation")} for u in general["unknown"]]
+    assert strip[0]["must_place"] == 13 and strip[0]["reached_index"] is not None
+
+
+def test_unknown_facts_from_arrays_match_the_operations_for_every_operation() -> None:
+    """For each operation of a direct part (ok, info, never completed), the facts read from its arrays
+    (must-take-effect count, completion index) are those of the general path's operations."""
+    from checker.linearizable.check import _compile_general, _unknown_facts
+    from checker.linearizable.direct import direct_parts
+    from checker.linearizable.models import Flags, make_model
+
+    rows = [
+        {"process": 0, "type": "invoke", "f": "put", "key": "a", "value": 1},
+        {"process": 1, "type": "invoke", "f": "put", "key": "a", "value": 2},
+        {"process": 9, "type": "invoke", "f": "put", "key": "a", "value": 3},
+        {"process": 0, "type": "ok", "f": "put", "key": "a", "value": 1},
+        {"process": "nemesis", "type": "info", "f": "start", "value": None},
+        {"process": 1, "type": "info", "f": "put", "key": "a", "value": 2},
+        {"process": 2, "type": "invoke", "f": "get", "key": "a", "value": None},
+        {"process": 2, "type": "ok", "f": "get", "key": "a", "value": 3},
+        {"process": 3, "type": "invoke", "f": "get", "key": "a", "value": None},
+        {"process": 3, "type": "ok", "f": "get", "key": "a", "value": 2},
+    ]
+    for index, row in enumerate(rows):
+        row["index"] = index * 10
+    model, flags = make_model("kv"), Flags()
+    direct = direct_parts(rows, model, flags)
+    assert direct is not None
+    arrays = direct.parts["a"]
+    (general,) = _compile_general(rows, model, flags, None)[0]
+    cops = general[2]
+    assert len(cops) == len(arrays) == 5
+    for i in range(len(arrays)):
+        assert _unknown_facts(arrays, rows, i) == _unknown_facts(cops, rows, i)
+    assert _unknown_facts(arrays, rows, None) == (3, None)
+    assert {_unknown_facts(arrays, rows, i)[1] for i in range(5)} == {30, 50, None, 70, 90}
