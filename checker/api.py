@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from checker.history import HistoryError, is_edn_path, iter_events, read_events, resolve_history, validate
+from checker.timelimit import TimeLimit, TimeLimitExceeded
 from checker.workloads import DEFAULT_HEADER, HistoryHeader, is_header, parse_header, read_header
 
 if TYPE_CHECKING:
@@ -403,7 +404,20 @@ def _run(history: Path | None, source: Any, options: CheckOptions, facts: Histor
             stream = watch(stream)
         return convergence(facts.watch(stream) if facts is not None else stream)
     lines: list[int] = []
-    events = read_events(history, lines) if history is not None else list(source)
+    # The overall time limit counts from here: reading a large history is part of the check.
+    limit = TimeLimit(options.time_limit) if options.time_limit is not None and "linearizable" in checkers else None
+    try:
+        events = read_events(history, lines, limit) if history is not None else list(source)
+    except TimeLimitExceeded as exc:
+        from checker.linearizable.check import out_of_time_result
+
+        lin_result = out_of_time_result(
+            exc, model=options.model, init=options.init, null_read=options.null_read, fail_cas=options.fail_cas,
+            all_parts=options.all_parts, memory_budget=options.memory_budget,
+            started=None if limit is None else limit.started,
+        )
+        lin_result["checker"] = "linearizable"  # no checker ran: the limit ran out before the events were read
+        return {**lin_result, "linearizable": dict(lin_result)}, None
     results: dict[str, Any] | None = None
     agreement = None
     if "convergence" in checkers:
@@ -422,6 +436,7 @@ def _run(history: Path | None, source: Any, options: CheckOptions, facts: Histor
             time_limit=options.time_limit,
             memory_budget=options.memory_budget,
             all_parts=options.all_parts,
+            started=None if limit is None else limit.started,
         )
     except lin.HistoryInputError as e:
         # An error about one operation names its event's `index`: say the file's line instead.

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from checker.timelimit import EVERY, READING, TimeLimit, TimeLimitExceeded
 from checker.values import vkey
 from checker.workloads import ShapeChecker, is_header, parse_header
 
@@ -66,7 +67,9 @@ def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
     return p, None
 
 
-def iter_events(path: str | Path, lines: list[int] | None = None) -> Iterator[dict[str, Any]]:
+def iter_events(
+    path: str | Path, lines: list[int] | None = None, limit: TimeLimit | None = None
+) -> Iterator[dict[str, Any]]:
     """Stream the validated events of a history file, one dict at a time, in file order.
 
     With ``lines``, the line number of each event is appended to it as the event is yielded, so
@@ -74,6 +77,8 @@ def iter_events(path: str | Path, lines: list[int] | None = None) -> Iterator[di
 
     Memory stays flat for JSON-lines files however long the run was; EDN files are parsed
     whole (they are small in practice and their values may need a file-wide look to decode).
+    With ``limit``, a JSON-lines file is read only until it runs out: `TimeLimitExceeded` then
+    names the line reached.
     """
     p = Path(path)
     try:
@@ -90,7 +95,7 @@ def iter_events(path: str | Path, lines: list[int] | None = None) -> Iterator[di
                 raise HistoryError(p, None, None, f"cannot read: {e.strerror or e}") from None
             events = validate(read_edn_events(raw, p), p, lines)
         else:
-            events = validate(_jsonl_lines(fh, p), p, lines)
+            events = validate(_jsonl_lines(fh, p, limit), p, lines)
         count = 0
         for event in events:
             count += 1
@@ -101,19 +106,34 @@ def iter_events(path: str | Path, lines: list[int] | None = None) -> Iterator[di
         fh.close()
 
 
-def read_events(path: str | Path, lines: list[int] | None = None) -> list[dict[str, Any]]:
+def read_events(
+    path: str | Path, lines: list[int] | None = None, limit: TimeLimit | None = None
+) -> list[dict[str, Any]]:
     """All validated events of a history file, in file order, with ``index`` filled in
-    (and, with ``lines``, each event's line number appended to it)."""
-    return list(iter_events(path, lines))
+    (and, with ``lines``, each event's line number appended to it; `iter_events` for ``limit``)."""
+    return list(iter_events(path, lines, limit))
 
 
-def _jsonl_lines(fh: Any, path: Path) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, parsed object) for each non-blank line of a JSON-lines file."""
+def _out_of_time(fh: Any, path: Path, lineno: int, limit: TimeLimit) -> TimeLimitExceeded:
+    """The error for a limit that ran out at line `lineno`: how far into the file the reading got."""
+    try:
+        done, size = fh.tell(), Path(path).stat().st_size
+        where = f"line {lineno:,}, {done / 1e6:.1f} of {size / 1e6:.1f} MB of {path}"
+    except (OSError, ValueError):
+        where = f"line {lineno:,} of {path}"
+    return limit.exceeded(READING, where)
+
+
+def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed object) for each non-blank line of a JSON-lines file (until
+    ``limit`` runs out: `TimeLimitExceeded`, looked at every few thousand lines)."""
     loads = orjson.loads
     lineno = 0
     try:
         for raw in fh:
             lineno += 1
+            if not lineno & EVERY and limit is not None and limit.passed():
+                raise _out_of_time(fh, path, lineno, limit)
             if not raw.strip():
                 continue
             try:

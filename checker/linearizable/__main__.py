@@ -14,9 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from checker.linearizable.check import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, check_events
+from checker.linearizable.check import (
+    DEFAULT_MEMORY_BUDGET,
+    DEFAULT_TIME_LIMIT,
+    check_events,
+    out_of_time_result,
+)
 from checker.linearizable.models import MODELS
 from checker.linearizable.render import render_html
+from checker.timelimit import TimeLimit, TimeLimitExceeded
 
 _EXIT = {True: 0, False: 1, "unknown": 2}
 _RANK = {0: 0, 2: 1, 1: 2, 254: 3, 255: 4}
@@ -29,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(254)
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
+def _read(path: Path, limit: TimeLimit | None = None) -> list[dict[str, Any]]:
     try:
         from checker.history import read_events
     except ImportError:
@@ -43,7 +49,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{line_no}: not JSON ({exc.msg})") from None
         return events
-    return read_events(path)
+    return read_events(path, None, limit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,19 +77,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--init is not JSON: {exc.msg}")
     worst = 0
     for path in args.paths:
+        limit = None if args.time_limit is None else TimeLimit(args.time_limit)  # reading counts too
         try:
-            events = _read(path)
-            result = check_events(
-                events,
-                args.model,
-                init=init,
-                null_read=args.null_read,
-                fail_cas=args.fail_cas,
-                time_budget=args.time_budget,
-                memory_budget=args.memory_budget,
-                time_limit=args.time_limit,
-                all_parts=args.all_parts,
-            )
+            try:
+                events = _read(path, limit)
+            except TimeLimitExceeded as exc:
+                events = None
+                result = out_of_time_result(exc, model=args.model, init=init, null_read=args.null_read,
+                                            fail_cas=args.fail_cas, all_parts=args.all_parts,
+                                            memory_budget=args.memory_budget, started=exc.started)
+            if events is not None:
+                result = check_events(
+                    events,
+                    args.model,
+                    init=init,
+                    null_read=args.null_read,
+                    fail_cas=args.fail_cas,
+                    time_budget=args.time_budget,
+                    memory_budget=args.memory_budget,
+                    time_limit=args.time_limit,
+                    all_parts=args.all_parts,
+                    started=None if limit is None else limit.started,
+                )
         except (OSError, ValueError) as exc:
             print(f"error: {path}: {exc}", file=sys.stderr)
             code = 254

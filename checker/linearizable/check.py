@@ -31,6 +31,7 @@ from checker.linearizable.explain import nonlinearizable_anomaly
 from checker.linearizable.models import CompiledOp, CompiledPart, Flags, Model, ModelArgumentError, make_model
 from checker.linearizable.operations import R_F, R_STATUS, pair_records
 from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, drop_unobserved, search
+from checker.timelimit import COMPILING, TimeLimit, TimeLimitExceeded
 
 #: Below this many operations to search in all, a pool of processes costs more than it saves.
 PARALLEL_MIN_OPS = 4000
@@ -272,16 +273,19 @@ def _flags(null_read: Any, fail_cas: Any) -> Flags:
 
 
 def _compile_general(
-    events: list[dict], mdl: Model, flags: Flags, init: Any
+    events: list[dict], mdl: Model, flags: Flags, init: Any, limit: TimeLimit | None = None
 ) -> tuple[list[tuple[Any, Any, Sequence[CompiledOp], int, Any]], dict[str, dict[str, int]], int]:
     """The general path: the events paired into records, split into parts, each compiled by the
     model; (compiled parts, operation counts per f and status, operations). Raises the input
-    errors (`HistoryInputError`, naming the event and field)."""
+    errors (`HistoryInputError`, naming the event and field), and `TimeLimitExceeded` when
+    `limit` runs out (looked at every few thousand events and between parts)."""
     # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
-    ops = pair_records(events)
+    ops = pair_records(events, limit)
     parts = mdl.split_records(ops)
     compiled: list[tuple[Any, Any, Sequence[CompiledOp], int, Any]] = []
-    for part, part_items in parts.items():
+    for n, (part, part_items) in enumerate(parts.items()):
+        if limit is not None and limit.passed():
+            raise limit.exceeded(COMPILING, f"part {n + 1:,} of {len(parts):,}")
         init_state = mdl.initial_state(part, init)
         cops: Sequence[CompiledOp] = mdl.compile_part(part_items, part, flags)
         searched = drop_unobserved(cops)
@@ -320,6 +324,59 @@ def _same_arrays(a: Sequence[CompiledOp], b: Sequence[CompiledOp]) -> bool:
     return a.call == b.call and a.ret == b.ret and a.kind == b.kind and a.va == b.va and a.vb == b.vb
 
 
+def out_of_time_result(
+    exc: TimeLimitExceeded, *, model: str, init: Any = None, null_read: str = "any", fail_cas: str = "not-applied",
+    all_parts: bool = True, memory_budget: int | None = None, started: float | None = None,
+) -> dict[str, Any]:
+    """The results object of a check whose overall time limit ran out before any part was searched
+    (while reading, pairing or compiling): `unknown`, with the reason naming the phase."""
+    return {
+        "valid": "unknown",
+        "anomalies": [],
+        "unknown": [
+            {
+                "key": None,
+                "kind": "linearizability-time-limit",
+                "reason": exc.reason,
+                "explanation": f"not decided: {exc.reason}.",
+            }
+        ],
+        "stats": {
+            "checker": "linearizable", "model": model, "init": init, "null_read": null_read, "fail_cas": fail_cas,
+            "operations": 0, "ops": {}, "anomaly_counts": {}, "unknown_keys": 1, "parts": 0, "parts_valid": 0,
+            "parts_invalid": 0, "parts_unknown": 0, "parts_not_checked": 0, "all_parts": all_parts, "workers": 1,
+            "time_limit": exc.limit, "memory_budget": memory_budget, "stopped_while": exc.phase,
+            "configurations": 0,
+            "seconds": 0.0 if started is None else round(time.perf_counter() - started, 6),
+            "slowest_part": None, "per_part": [],
+        },
+    }
+
+
+def _unknown_facts(cops: Sequence[CompiledOp], events: list[dict], blocked: int | None) -> tuple[int, int | None]:
+    """(how many of a part's operations must take effect, the `index` of the completion of its
+    operation `blocked`, None when it never completed or no `blocked`), as the part's `CompiledOp`s
+    say; for a part made by `direct_parts` (no records), from its arrays and the events: an
+    operation must take effect exactly when it has a return position (an `ok`), and an uncertain
+    one's completion is its process's next event (an `info`; none when it never completed)."""
+    if type(cops) is not CompiledPart or cops.recs is not None:
+        must = sum(1 for c in cops if c.must)
+        op = cops[blocked].op if blocked is not None else None
+        return must, (op.complete_index if op is not None else None)
+    must = len(cops.ret) - cops.ret.count(None)
+    if blocked is None:
+        return must, None
+    ret = cops.ret[blocked]
+    if ret is not None:
+        return must, events[ret]["index"]
+    call = cops.call[blocked]
+    process = events[call]["process"]
+    for pos in range(call + 1, len(events)):
+        if events[pos].get("process") == process:
+            return must, events[pos]["index"]
+    return must, None
+
+
 def _count(part_ops: Any) -> int:
     """How many operations a part has: its items (general path) or their count (direct path)."""
     return part_ops if type(part_ops) is int else len(part_ops)
@@ -338,6 +395,7 @@ def check_events(
     all_parts: bool = True,
     workers: int | None = None,
     parallel_min_ops: int = PARALLEL_MIN_OPS,
+    started: float | None = None,
 ) -> dict[str, Any]:
     """Decide whether a history is linearizable under `model`; the results object of docs/HISTORY.md.
 
@@ -345,33 +403,44 @@ def check_events(
     apply to each part separately; `time_limit` (seconds) to the whole check. `all_parts=False`
     ends the check at the first refuted part (the other parts are `not-checked`). `workers` is
     how many processes search parts at once (default: the usable cores); a pool is used only for
-    several parts with `parallel_min_ops` operations or more in all. Raises `HistoryInputError`
+    several parts with `parallel_min_ops` operations or more in all. `started` (a
+    `time.perf_counter()` moment, default now) is when `time_limit` began to count, so that a
+    caller's reading of the history counts too. When the limit runs out before the search (while
+    pairing or compiling), the verdict is `unknown` naming the phase. Raises `HistoryInputError`
     for a malformed history and `ModelArgumentError` for a bad model name, flag, budget or
     `init`; both are `ValueError`s with a message that names the event or argument.
     """
-    started = time.perf_counter()
+    began = time.perf_counter()
+    started = began if started is None else started
     flags = _flags(null_read, fail_cas)
     _check_number("time_budget", time_budget, "seconds")
     _check_number("time_limit", time_limit, "seconds")
     if memory_budget is not None and (type(memory_budget) is not int or not 0 < memory_budget <= MAX_MEMORY_BUDGET):
         raise ModelArgumentError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
     _check_workers(workers)
-    deadline = None if time_limit is None else started + time_limit
+    limit = None if time_limit is None else TimeLimit(time_limit, started)
+    deadline = None if limit is None else limit.deadline
     mdl = make_model(model)
-    # Straight from the events to the search's arrays for a well-formed register, cas-register or
-    # kv history (no record per operation); anything else takes the general path.
-    direct = direct_parts(events, mdl, flags)
     compiled: list[tuple[Any, Any, Sequence[CompiledOp], int, Any]]
-    if direct is None:
-        compiled, op_counts, n_ops = _compile_general(events, mdl, flags, init)
-    else:
-        compiled = []
-        part_operations = direct.part_operations
-        for part, arrays in direct.parts.items():
-            searched = drop_unobserved(arrays)
-            compiled.append((part, part_operations[part], searched, len(arrays) - len(searched),
-                             mdl.initial_state(part, init)))
-        op_counts, n_ops = direct.op_counts, direct.operations
+    try:
+        # Straight from the events to the search's arrays for a well-formed register, cas-register
+        # or kv history (no record per operation); anything else takes the general path.
+        direct = direct_parts(events, mdl, flags, limit)
+        if direct is None:
+            compiled, op_counts, n_ops = _compile_general(events, mdl, flags, init, limit)
+        else:
+            compiled = []
+            part_operations = direct.part_operations
+            for n, (part, arrays) in enumerate(direct.parts.items()):
+                if limit is not None and limit.passed():
+                    raise limit.exceeded(COMPILING, f"part {n + 1:,} of {len(direct.parts):,}")
+                searched = drop_unobserved(arrays)
+                compiled.append((part, part_operations[part], searched, len(arrays) - len(searched),
+                                 mdl.initial_state(part, init)))
+            op_counts, n_ops = direct.op_counts, direct.operations
+    except TimeLimitExceeded as exc:
+        return out_of_time_result(exc, model=model, init=init, null_read=null_read, fail_cas=fail_cas,
+                                  all_parts=all_parts, memory_budget=memory_budget, started=started)
 
     outcomes: dict[int, SearchOutcome] = {}
     lost: dict[int, str] = {}  # parts that could not be searched, and why (their worker died)
@@ -394,17 +463,39 @@ def check_events(
     # In this process: every part for a small history (or when no worker could be started), else
     # what the workers left (none could be restarted after one died).
     refuted = bool(outcomes) and any(o.valid is False for o in outcomes.values())
-    for i in order:
+    todo = [i for i in order if i not in outcomes and i not in lost]
+    if deadline is not None and len(todo) > 1:
+        # Under an overall limit, each part first gets a fair share of the time left, so that one
+        # hard part cannot hold back the easy ones; the parts that used up their share are then
+        # searched again, in turn, with the rest of the time.
+        again = []
+        for n, i in enumerate(todo):
+            now = time.perf_counter()
+            if (not all_parts and refuted) or now >= deadline:
+                break
+            cops, init_state, budget, _deadline, memory, max_conf = jobs[i]
+            share_ends = now + (deadline - now) / (len(todo) - n)  # (a deadline: no reason to format)
+            found = search(cops, init_state, time_budget=budget, deadline=share_ends, memory_budget=memory,
+                           max_configurations=max_conf)
+            if found.valid == "unknown" and found.reason == "the overall time limit ran out" \
+                    and time.perf_counter() < deadline:
+                again.append(i)  # its share ran out: searched again below, else unknown for the limit
+            outcomes[i] = found
+            refuted = refuted or found.valid is False
+        todo = again
+    for i in todo:
         if (not all_parts and refuted) or (deadline is not None and time.perf_counter() > deadline):
             break
-        if i not in outcomes and i not in lost:
+        if i not in lost:
             outcomes[i] = _search_one(jobs[i])
             refuted = refuted or outcomes[i].valid is False
     for i, reason in lost.items():
         outcomes[i] = SearchOutcome(valid="unknown", configurations=0, placements=0, seconds=0.0, reason=reason)
     refuted = any(o.valid is False for o in outcomes.values())
-    if direct is not None and (len(outcomes) < len(compiled) or any(o.valid is not True for o in outcomes.values())):
-        # A part to explain or report: its operations, from the general path (same arrays).
+    if direct is not None and refuted:
+        # A part to explain: its operations, from the general path (same arrays). Unknown and
+        # unchecked parts are reported from their arrays (`_unknown_facts`): after a time limit
+        # ran out, pairing the whole history again would take as long as the first time.
         compiled = _explainable(events, mdl, flags, init, compiled, outcomes, jobs)
 
     anomalies: list[dict[str, Any]] = []
@@ -426,7 +517,7 @@ def check_events(
                         "kind": "linearizability-budget",
                         "reason": f"the overall time limit of {time_limit} s ran out before this part was decided",
                         "placed": 0,
-                        "must_place": sum(1 for c in cops if c.must),
+                        "must_place": _unknown_facts(cops, events, None)[0],
                         "reached_index": None,
                         "configurations": 0,
                         "seconds": 0.0,
@@ -454,8 +545,7 @@ def check_events(
             reason = outcome.reason
             if reason == "the overall time limit ran out":
                 reason = f"the overall time limit of {time_limit} s ran out"
-            must = sum(1 for c in cops if c.must)
-            reached = cops[outcome.blocked].op if outcome.blocked is not None else None
+            must, reached = _unknown_facts(cops, events, outcome.blocked)
             unknown.append(
                 {
                     "key": name,
@@ -463,7 +553,7 @@ def check_events(
                     "reason": reason,
                     "placed": len(outcome.prefix),
                     "must_place": must,
-                    "reached_index": reached.complete_index if reached is not None else None,
+                    "reached_index": reached,
                     "configurations": outcome.configurations,
                     "seconds": round(outcome.seconds, 6),
                     "explanation": (
@@ -471,8 +561,8 @@ def check_events(
                         f"{outcome.configurations} configurations; its longest linearizable prefix "
                         f"placed {len(outcome.prefix)} of the {must} operations that must take effect"
                         + (
-                            f" and got as far as the completion at event {reached.complete_index}."
-                            if reached is not None
+                            f" and got as far as the completion at event {reached}."
+                            if outcome.blocked is not None
                             else "."
                         )
                     ),
@@ -505,7 +595,7 @@ def check_events(
         "time_limit": time_limit,
         "memory_budget": memory_budget,
         "configurations": sum(p["configurations"] for p in per_part),
-        "seconds": round(time.perf_counter() - started, 6),
+        "seconds": round(time.perf_counter() - began, 6),
         "slowest_part": None if slowest is None else {"key": slowest["key"], "seconds": slowest["seconds"]},
         "per_part": per_part,
     }

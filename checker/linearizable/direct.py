@@ -31,6 +31,7 @@ from checker.linearizable.models import (
     RegisterModel,
 )
 from checker.linearizable.operations import freeze
+from checker.timelimit import COMPILING, EVERY, TimeLimit
 
 #: The fields every event must have for this path (a missing one: the general path).
 _FIELDS = itemgetter("process", "type", "f", "value", "index")
@@ -70,10 +71,11 @@ def _well_formed_cas(value: Any) -> bool:
     return (type(value) is list or type(value) is tuple) and len(value) == 2
 
 
-def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistory | None:
+def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimit | None = None) -> DirectHistory | None:
     """The parts of a register, cas-register or kv history straight from its events, or None when
     the history is anything but well-formed reads, writes, cas, gets, puts and deletes (or a
-    failed cas is observed): the general path then compiles it or reports its error."""
+    failed cas is observed): the general path then compiles it or reports its error. Raises
+    `TimeLimitExceeded` when `limit` runs out (looked at every few thousand events)."""
     acts = _ACTS.get(type(model))
     if acts is None or flags.fail_cas != "not-applied":
         return None
@@ -93,6 +95,8 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
     try:
         # One pass, locals only (this loop is most of the time of checking a small history).
         for pos, (process, kind, f, value, index) in enumerate(map(_FIELDS, events)):
+            if not pos & EVERY and limit is not None and pos and limit.passed():
+                raise limit.exceeded(COMPILING, f"event {pos:,} of {len(events):,}")
             if type(process) is not int:
                 continue  # not a client: the nemesis
             if type(index) is not int:
@@ -164,7 +168,9 @@ def direct_parts(events: list[dict], model: Model, flags: Flags) -> DirectHistor
         return None  # a missing field, an event that is no object, an unhashable key or f, a malformed cas
     compiled: dict[Any, CompiledPart] = {}
     counts: dict[Any, int] = {}
-    for key, (out, n) in parts.items():
+    for n_part, (key, (out, n)) in enumerate(parts.items()):
+        if limit is not None and limit.passed():
+            raise limit.exceeded(COMPILING, f"part {n_part + 1:,} of {len(parts):,}")
         counts[key] = n
         if out:
             out.sort()  # invocation order, as the records are (calls are distinct positions)
