@@ -1,0 +1,125 @@
+"""Hand-written histories of a newcomer's own system: no confident wrong answer, no MinikeyDB talk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from checker.cli import main
+
+SET_BODY = """\
+{"process": 0, "type": "invoke", "f": "add", "key": "s", "value": "a", "node": "n1", "time": 1000000}
+{"process": 0, "type": "ok", "f": "add", "key": "s", "value": "a", "node": "n1", "time": 2000000}
+{"process": 1, "type": "invoke", "f": "add", "key": "s", "value": "b", "node": "n2", "time": 3000000}
+{"process": 1, "type": "ok", "f": "add", "key": "s", "value": "b", "node": "n2", "time": 4000000}
+{"process": 2, "type": "invoke", "f": "read", "key": "s", "value": null, "node": "n1", "time": 5000000}
+{"process": 2, "type": "ok", "f": "read", "key": "s", "value": ["a"], "node": "n1", "time": 6000000}
+{"process": 0, "type": "invoke", "f": "remove", "key": "s", "value": "a", "node": "n1", "time": 7000000}
+{"process": 0, "type": "ok", "f": "remove", "key": "s", "value": "a", "node": "n1", "time": 8000000}
+{"process": 1, "type": "invoke", "f": "add", "key": "s", "value": "c", "node": "n2", "time": 9000000}
+{"process": 1, "type": "ok", "f": "add", "key": "s", "value": "c", "node": "n2", "time": 10000000}
+{"process": "nemesis", "type": "info", "f": "heal", "value": null, "time": 11000000}
+{"process": 3, "type": "invoke", "f": "read", "key": "s", "value": null, "node": "n1", "final": true, "time": 20000000}
+{"process": 3, "type": "ok", "f": "read", "key": "s", "value": ["b"], "node": "n1", "final": true, "time": 21000000}
+{"process": 3, "type": "invoke", "f": "read", "key": "s", "value": null, "node": "n2", "final": true, "time": 22000000}
+{"process": 3, "type": "ok", "f": "read", "key": "s", "value": ["b"], "node": "n2", "final": true, "time": 23000000}
+"""
+SET_HEADER = '{"history": 1, "conflict": "crdt", "workload": "set"}\n'
+
+COUNTER = """\
+{"history": 1, "conflict": "crdt", "workload": "counter"}
+{"process": 0, "type": "invoke", "f": "incr", "key": "c", "value": 5, "node": "n1", "time": 1000000}
+{"process": 0, "type": "ok", "f": "incr", "key": "c", "value": 5, "node": "n1", "time": 2000000}
+{"process": 1, "type": "invoke", "f": "decr", "key": "c", "value": 2, "node": "n2", "time": 3000000}
+{"process": 1, "type": "info", "f": "decr", "key": "c", "value": 2, "node": "n2", "time": 4000000, "error": "timeout"}
+{"process": 2, "type": "invoke", "f": "read", "key": "c", "value": null, "node": "n2", "time": 5000000}
+{"process": 2, "type": "ok", "f": "read", "key": "c", "value": 0, "node": "n2", "time": 6000000}
+{"process": 3, "type": "invoke", "f": "incr", "key": "c", "value": 1, "node": "n1", "time": 7000000}
+{"process": 3, "type": "ok", "f": "incr", "key": "c", "value": 1, "node": "n1", "time": 8000000}
+{"process": 4, "type": "invoke", "f": "read", "key": "c", "value": null, "node": "n1", "final": true, "time": 20000000}
+{"process": 4, "type": "ok", "f": "read", "key": "c", "value": 4, "node": "n1", "final": true, "time": 21000000}
+{"process": 4, "type": "invoke", "f": "read", "key": "c", "value": null, "node": "n2", "final": true, "time": 22000000}
+{"process": 4, "type": "ok", "f": "read", "key": "c", "value": 7, "node": "n2", "final": true, "time": 23000000}
+"""
+
+REGISTER = """\
+{"process": 0, "type": "invoke", "f": "write", "key": "x", "value": 1, "time": 0}
+{"process": 0, "type": "ok", "f": "write", "key": "x", "value": 1, "time": 10}
+{"process": 1, "type": "invoke", "f": "write", "key": "x", "value": 2, "time": 20}
+{"process": 1, "type": "ok", "f": "write", "key": "x", "value": 2, "time": 30}
+{"process": 2, "type": "invoke", "f": "read", "key": "x", "value": null, "time": 40}
+{"process": 2, "type": "ok", "f": "read", "key": "x", "value": 1, "time": 50}
+"""
+
+
+def _file(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _ev(**fields: object) -> str:
+    return json.dumps(fields) + "\n"
+
+
+# --- 1. a set or counter history without its header is bad input, not a register verdict ---------
+
+
+def test_set_history_without_header_is_bad_input_with_the_header_hint(tmp_path, capsys):
+    """add/remove/read ops with no header: exit 254 naming line and field and the set header, not a phantom read."""
+    path = _file(tmp_path, "set-noheader.jsonl", SET_BODY)
+    assert main(["check", str(path)]) == 254
+    err = capsys.readouterr().err
+    assert "line 1: field 'f'" in err
+    assert ('add/remove/read are set operations: start the file with the header line '
+            '{"history": 1, "workload": "set"} (docs/HISTORY.md)') in err
+    assert "phantom" not in err
+
+
+def test_counter_history_without_header_is_bad_input_with_the_counter_hint(tmp_path, capsys):
+    """incr/decr ops with no header: exit 254 with the counter header hint."""
+    path = _file(tmp_path, "counter.jsonl", COUNTER.split("\n", 1)[1])
+    assert main(["check", str(path)]) == 254
+    err = capsys.readouterr().err
+    assert "line 1: field 'f'" in err and '{"history": 1, "workload": "counter"}' in err
+
+
+def test_list_read_without_header_or_list_write_is_bad_input(tmp_path, capsys):
+    """A read returning a list that no write or append could have produced: a set read, so the set hint."""
+    text = (_ev(process=0, type="invoke", f="read", key="s", value=None)
+            + _ev(process=0, type="ok", f="read", key="s", value=["a"]))
+    assert main(["check", str(_file(tmp_path, "reads.jsonl", text))]) == 254
+    err = capsys.readouterr().err
+    assert "line 2: field 'value'" in err and '"workload": "set"' in err
+
+
+def test_sibling_get_without_header_names_the_siblings_header(tmp_path, capsys):
+    """A get returning a list of siblings with no header: the error names the siblings header line."""
+    text = (_ev(process=0, type="invoke", f="get", key="k", value=None)
+            + _ev(process=0, type="ok", f="get", key="k", value=["a", "b"]))
+    assert main(["check", str(_file(tmp_path, "sib.jsonl", text))]) == 254
+    err = capsys.readouterr().err
+    assert "line 2: field 'value'" in err and '{"history": 1, "conflict": "siblings"}' in err
+
+
+def test_edn_set_history_is_bad_input_saying_edn_has_no_header(tmp_path, capsys):
+    """A Jepsen EDN set history cannot carry a header: the error says to write JSON lines with one."""
+    text = "{:process 0, :type :invoke, :f :add, :value 1}\n{:process 0, :type :ok, :f :add, :value 1}\n"
+    assert main(["check", str(_file(tmp_path, "set.edn", text))]) == 254
+    err = capsys.readouterr().err
+    assert "line 1: field 'f'" in err and "EDN" in err and '"workload": "set"' in err
+
+
+def test_register_histories_that_use_lists_still_load(tmp_path):
+    """A kv history with list appends read back as a list, and register writes of a list, are still valid input."""
+    append = (_ev(process=0, type="invoke", f="append", key="k", value=[1])
+              + _ev(process=0, type="ok", f="append", key="k", value=[1])
+              + _ev(process=1, type="invoke", f="read", key="k", value=None)
+              + _ev(process=1, type="ok", f="read", key="k", value=[1]))
+    assert main(["check", "--checker", "linearizable", str(_file(tmp_path, "append.jsonl", append))]) == 0
+    write = (_ev(process=0, type="invoke", f="write", key="k", value=[1, 2])
+             + _ev(process=0, type="ok", f="write", key="k", value=[1, 2])
+             + _ev(process=1, type="invoke", f="read", key="k", value=None)
+             + _ev(process=1, type="ok", f="read", key="k", value=[1, 2]))
+    assert main(["check", "--checker", "linearizable", str(_file(tmp_path, "write.jsonl", write))]) == 0
+    assert main(["check", str(_file(tmp_path, "reg.jsonl", REGISTER))]) == 2  # no final reads: unknown, as before
