@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from checker.values import vkey
-from checker.workloads import ShapeChecker, is_header, parse_header
+from checker.workloads import ShapeChecker, is_header, parse_header, read_header
 
 TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
@@ -66,6 +66,19 @@ def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
     if not p.exists():
         raise HistoryError(p, None, None, "no such file")
     return p, None
+
+
+def minikeydb_run(history: str | Path) -> bool:
+    """Whether ``history`` is a MinikeyDB harness run's: a run.json beside it, or a header whose
+    ``meta.system`` is ``"minikeydb"``. Only then do summaries and reports speak of MinikeyDB's
+    settings, harness and journal; anybody else's history is judged in its own words."""
+    p = Path(history)
+    if (p.parent / "run.json").is_file():
+        return True
+    try:
+        return read_header(p).system == "minikeydb"
+    except HistoryError:
+        return False
 
 
 def iter_events(path: str | Path, lines: list[int] | None = None) -> Iterator[dict[str, Any]]:

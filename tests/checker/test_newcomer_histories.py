@@ -123,3 +123,36 @@ def test_register_histories_that_use_lists_still_load(tmp_path):
              + _ev(process=1, type="ok", f="read", key="k", value=[1, 2]))
     assert main(["check", "--checker", "linearizable", str(_file(tmp_path, "write.jsonl", write))]) == 0
     assert main(["check", str(_file(tmp_path, "reg.jsonl", REGISTER))]) == 2  # no final reads: unknown, as before
+
+
+# --- 3. no MinikeyDB advice on somebody else's history; the history's own operation names --------
+
+
+def test_linearizability_failure_of_a_foreign_history_has_no_minikeydb_note_and_keeps_its_names(tmp_path, capsys):
+    """A hand-written register history: no note about MinikeyDB's N/W/R, and its writes and reads keep their names."""
+    path = _file(tmp_path, "reg-bad.jsonl", REGISTER)
+    assert main(["check", str(path), "--checker", "linearizable"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT linearizable" in out
+    assert "MinikeyDB" not in out and "N=3" not in out
+    assert "process 1's write 2" in out and "process 2's read -> 1" in out
+    assert "'s put " not in out and "'s get " not in out
+
+
+def test_linearizability_failure_of_a_minikeydb_run_keeps_the_store_note(tmp_path, capsys):
+    """The same history in a run directory with run.json (a MinikeyDB run): the note names the run's N, W, R."""
+    run = tmp_path / "run"
+    run.mkdir()
+    _file(run, "history.jsonl", REGISTER)
+    (run / "run.json").write_text(json.dumps({"options": {"replicas": 3, "write_quorum": 1, "read_quorum": 1,
+                                                          "checkers": ["linearizable"]}}))
+    assert main(["check", str(run), "--checker", "linearizable"]) == 1
+    assert "With N=3, W=1, R=1 (R+W <= N) MinikeyDB is not expected to be linearizable" in capsys.readouterr().out
+
+
+def test_header_meta_system_marks_a_minikeydb_history(tmp_path):
+    """A history whose header says meta.system minikeydb is a MinikeyDB run's, without a run.json."""
+    from checker.history import minikeydb_run
+
+    marked = _file(tmp_path, "m.jsonl", '{"history": 1, "meta": {"system": "minikeydb"}}\n' + REGISTER)
+    assert minikeydb_run(marked) and not minikeydb_run(_file(tmp_path, "r.jsonl", REGISTER))
