@@ -156,3 +156,83 @@ def test_header_meta_system_marks_a_minikeydb_history(tmp_path):
 
     marked = _file(tmp_path, "m.jsonl", '{"history": 1, "meta": {"system": "minikeydb"}}\n' + REGISTER)
     assert minikeydb_run(marked) and not minikeydb_run(_file(tmp_path, "r.jsonl", REGISTER))
+
+
+# --- 2. report.html of a set, counter or siblings history shows its rule, not the register's -------
+
+
+def _text(page: str) -> str:
+    """The page's words: no styles, no SVG, tags as spaces (what a reader reads)."""
+    import html
+    import re
+
+    page = re.sub(r"<style>.*?</style>|<svg.*?</svg>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def _report(path: Path) -> str:
+    from checker.report import write_report
+
+    return write_report(path, out=path.with_suffix(".html")).read_text()
+
+
+def test_set_report_shows_the_set_rule_and_no_register_figures(tmp_path):
+    """A set history's report: its elements' outcomes, the non-ok ones explained, the stable latency; no PBS."""
+    page = _report(_file(tmp_path, "set.jsonl", SET_HEADER + SET_BODY))
+    text = _text(page)
+    assert "stale reads 0 of 0" not in text and "no reads after an acknowledged write" not in text
+    assert "PBS t-visibility" not in page and "Session guarantees" not in text
+    assert "3 elements (1 stale, 1 lost, 1 removed)" in text
+    assert "<td>lost</td>" in page and 'lost element "c" of set "s"' in text  # the table of non-ok elements
+    assert "<td>&quot;b&quot;</td><td>stale</td>" in page
+    assert "Stable latency" in text and "16" in text
+
+
+def test_set_report_counts_each_operation_once_and_says_nothing_of_minikeydb(tmp_path):
+    """Operations table: reads without the final reads, and the final reads once; no harness words, a real duration."""
+    page = _report(_file(tmp_path, "set.jsonl", SET_HEADER + SET_BODY))
+    text = _text(page)
+    assert "<tr><td>read</td><td>1</td><td>0</td><td>0</td><td>1</td></tr>" in page
+    assert "<tr><td>final reads</td><td>2</td><td>0</td><td>0</td><td>2</td></tr>" in page
+    assert "client operations 5" in text and "final reads 2" in text
+    assert "History report" in text and "MinikeyDB" not in text
+    assert "quiescence" not in text and "--journal" not in text
+    assert "duration 0.0 s" not in text and "duration 0.022 s" in text
+
+
+def test_counter_report_shows_final_values_against_bounds(tmp_path):
+    """A counter history's report: per key the final values and the bounds, and the reads out of bounds."""
+    page = _report(_file(tmp_path, "counter.jsonl", COUNTER))
+    text = _text(page)
+    assert "stale reads 0 of 0" not in text and "PBS t-visibility" not in page
+    assert "c 4, 7 [4, 6] no" in text  # key, final values, bounds, within?
+    assert "reads out of bounds 1 of 3" in text
+
+
+def test_siblings_report_shows_lost_writes_and_siblings(tmp_path):
+    """A siblings history's report: its lost writes and how many reads returned siblings, resolved by contexts."""
+    from tests.checker.workload_builder import WorkloadHistory
+
+    h = WorkloadHistory("register", "siblings")
+    h.sput(0, "k", "a")
+    h.sput(1, "k", "b")
+    g = h.sget(2, "k", ["a", "b"])
+    h.sput(2, "k", "c", context_from=g)
+    h.sput(3, "k", "d")
+    h.final_reads("k", {"n1": ["c"], "n2": ["c"]}, f="get")
+    page = _report(h.write(tmp_path / "sib.jsonl"))
+    text = _text(page)
+    assert "stale reads 0 of 0" not in text and "PBS t-visibility" not in page
+    assert "lost writes 1" in text
+    assert "reads with siblings 1 of 3" in text
+
+
+def test_minikeydb_run_report_keeps_its_title(tmp_path):
+    """A history with run.json beside it is a MinikeyDB run: the report keeps its title."""
+    run = tmp_path / "run"
+    run.mkdir()
+    _file(run, "history.jsonl", SET_HEADER + SET_BODY)
+    (run / "run.json").write_text(json.dumps({"options": {"replicas": 3, "write_quorum": 1, "read_quorum": 1}}))
+    from checker.report import write_report
+
+    assert "MinikeyDB run report" in _text(write_report(run).read_text())
