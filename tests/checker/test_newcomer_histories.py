@@ -236,3 +236,19 @@ def test_minikeydb_run_report_keeps_its_title(tmp_path):
     from checker.report import write_report
 
     assert "MinikeyDB run report" in _text(write_report(run).read_text())
+
+
+def test_foreign_register_report_with_an_anomaly_has_no_harness_words(tmp_path):
+    """A hand-written register history with a heal, final reads and a lost write: no quiescence, journal or MinikeyDB."""
+    from tests.checker.builder import History
+
+    h = History()
+    h.put(0, "k1", "a", node="n1")
+    h.put(1, "k1", "b", node="n2")
+    h.nemesis("heal")
+    h.at(3.0)
+    h.final("k1", {"n1": "a", "n2": "a"})
+    path = h.write(tmp_path / "mine.jsonl")
+    text = _text(_report(path))
+    assert "lost write" in text and "History report" in text
+    assert "quiescence" not in text and "--journal" not in text and "MinikeyDB" not in text
