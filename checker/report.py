@@ -59,6 +59,7 @@ F_STYLE = {"get": ("#0072b2", "circle"), "put": ("#d55e00", "square"), "delete":
 F_LIKE = {"read": "get", "write": "put", "cas": "put", "append": "put", "add": "put", "incr": "put",
           "remove": "delete", "decr": "delete"}
 HEAL_COLOR = "#2ca02c"
+FINAL_COLOR = "#6a3d9a"  # the final reads on the timeline: not to be mistaken for ok operations or the heal line
 FAULT_COLORS = {
     "partition": "#e15759",
     "crash": "#4e79a7",
@@ -197,11 +198,18 @@ def _timeline(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) 
     what = f" ({n - n_final:,} client operations and {n_final:,} final reads)" if n_final else ""
     if n <= DETAIL_LIMIT and not shared:
         lw = max(2.0, min(8.0, (p.ph / max(1, n_lanes)) * 0.6))
+        rows = list(zip(c.proc, c.t0, c.t1, c.typ, c.final, strict=True))
         for outcome, color in COLORS.items():
-            segs = [(a, b, lane_of[q]) for q, a, b, t in zip(c.proc, c.t0, c.t1, c.typ, strict=True) if t == outcome]
+            # an ok final read is drawn in its own colour; one that failed or timed out keeps its outcome's
+            segs = [(a, b, lane_of[q]) for q, a, b, t, fin in rows if t == outcome and not (fin and t == "ok")]
             p.hsegments(segs, color, lw)
             p.legend(outcome, color, "block")
-        note = f"{n:,} operations{what}, one bar each: green ok, red fail, orange info (outcome unknown)."
+        finals = [(a, b, lane_of[q]) for q, a, b, t, fin in rows if fin and t == "ok"]
+        if finals:
+            p.hsegments(finals, FINAL_COLOR, lw)
+            p.legend("final read (ok)", FINAL_COLOR, "block")
+        note = (f"{n:,} operations{what}, one bar each: green ok, red fail, orange info (outcome unknown)"
+                + (", purple a final read that returned (after the last heal, dashed)" if finals else "") + ".")
     else:
         bins = 200
         width = tmax / bins

@@ -252,3 +252,94 @@ def test_foreign_register_report_with_an_anomaly_has_no_harness_words(tmp_path):
     text = _text(_report(path))
     assert "lost write" in text and "History report" in text
     assert "quiescence" not in text and "--journal" not in text and "MinikeyDB" not in text
+
+
+# --- 4. the message diagram's legend and partition labels, the timeline's final reads -------------
+
+
+def _two_deletes_run(run: Path) -> Path:
+    """Process 1 deletes k1 twice while two partitions come and go; anti-entropy from n3 resurrects p0-1."""
+    from tests.checker.builder import History
+    from tests.checker.test_messages import NODES, Journal, _ok_stamp, stamp
+
+    h, j = History(), Journal(NODES)
+    j.key("k1", NODES)
+    h.at(1.0)
+    s1 = stamp(1.0)
+    _, done = h.put(0, "k1", "p0-1", node="n1")
+    _ok_stamp(h, done, s1)
+    j.apply(1.001, "n1", "k1", s1, "client")
+    for peer in ("n2", "n3"):
+        j.send(1.002, "n1", peer, "replicate", [["k1", s1]])
+        j.apply(1.003, peer, "k1", s1, "n1")
+    h.at(1.9)
+    h.nemesis("partition-start", {"kind": "one", "groups": [["n3"], ["n1", "n2"]]})
+    for t in (2.0, 2.01):
+        h.at(t)
+        st = stamp(t)
+        _, done = h.delete(1, "k1", node="n1")
+        _ok_stamp(h, done, st)
+        j.apply(t + 0.001, "n1", "k1", st, "client", deleted=True)
+        j.send(t + 0.002, "n1", "n2", "replicate", [["k1", st]])
+        j.apply(t + 0.003, "n2", "k1", st, "n1", deleted=True)
+        j.send(t + 0.002, "n1", "n3", "replicate", [["k1", st]], fault="partition")
+    h.at(2.02)
+    h.nemesis("partition-stop")
+    h.nemesis("partition-start", {"kind": "halves", "groups": [["n1"], ["n2", "n3"]]})
+    h.at(2.05)
+    h.nemesis("partition-stop")
+    h.nemesis("heal")
+    for peer, t in (("n1", 4.0), ("n2", 4.5)):
+        j.queue(t, "n3", peer, "k1", s1, "anti-entropy")
+        j.send(t + 0.001, "n3", peer, "replicate", [["k1", s1]])
+        j.apply(t + 0.002, peer, "k1", s1, "n3")
+    h.at(8.0)
+    h.final("k1", {"n1": "p0-1", "n2": "p0-1", "n3": "p0-1"})
+    run.mkdir()
+    h.write(run / "history.jsonl")
+    j.write(run / "journal.jsonl.gz")
+    return run
+
+
+def _diagram(run: Path) -> str:
+    import re
+
+    from checker.report import write_report
+
+    page = write_report(run).read_text()
+    return re.search(r'<svg[^>]*class="spacetime".*?</svg>', page, flags=re.S).group(0)
+
+
+def test_diagram_legend_names_each_version_once(tmp_path):
+    """Two deletes by the same process are two legend entries that a reader can tell apart."""
+    import re
+
+    svg = _diagram(_two_deletes_run(tmp_path / "run"))
+    legend = re.findall(r'<g transform="translate\(0 [\d.]+\)">.*?<text x="[\d.]+" y="4">([^<]*)</text></g>', svg)
+    deletes = [x for x in legend if "delete" in x and "apply" not in x]
+    assert len(deletes) == 2, legend
+    assert len(set(legend)) == len(legend), legend
+
+
+def test_diagram_partition_labels_do_not_overlap(tmp_path):
+    """Two partitions close together: their labels are offset so that neither is written over the other."""
+    import re
+
+    svg = _diagram(_two_deletes_run(tmp_path / "run"))
+    labels = [(float(x), float(y), text) for x, y, text in
+              re.findall(r'<text x="([\d.]+)" y="([\d.]+)"[^>]*fill="#8a2b2b">([^<]*)</text>', svg)]
+    assert len(labels) >= 2, labels
+    for i, (x1, y1, t1) in enumerate(labels):
+        for x2, y2, _ in labels[i + 1:]:
+            assert y1 != y2 or abs(x2 - x1) >= len(t1) * 5.5, labels
+
+
+def test_timeline_draws_final_reads_in_their_own_colour(tmp_path):
+    """The final reads at the end of the timeline are a colour of their own with a legend entry, not ok-green."""
+    import re
+
+    from checker.report import FINAL_COLOR
+
+    page = _report(_file(tmp_path, "set.jsonl", SET_HEADER + SET_BODY))
+    timeline = re.search(r"<h2>Timeline</h2>(<svg.*?</svg>)", page, flags=re.S).group(1)
+    assert f'stroke="{FINAL_COLOR}"' in timeline and ">final read (ok)<" in timeline
