@@ -7,7 +7,9 @@ names the file, the line and the field instead of a traceback from deep inside a
 Validation is strict on what every workload shares (``process``, ``type``, ``f``, ``index``,
 ``time``) and on the pairing rule (one completion per invocation, by the same process), and only
 as strict on ``key`` / ``value`` as the key-value workload needs, so that histories of registers,
-locks or list-append from other systems still load.
+locks or list-append from other systems still load. A history without a header whose operations
+are a set's or a counter's (``add``, ``remove``, ``incr``, ``decr``, a read of a list nothing wrote)
+is refused with the header line it forgot, rather than judged as a register.
 
 Speed matters: the checker's budget is twice the cost of ``json.loads`` per line, so the JSON-lines
 path parses with orjson and validates with a handful of dictionary look-ups per event.
@@ -326,8 +328,11 @@ def validate(
         elif f == "append":
             lists_written = True  # the kv model's append: reads return the appended list
         elif f in WORKLOAD_FS:
+            counter_add = f == "add" and type(ev.get("value")) is int  # Jepsen's counter adds amounts
             raise HistoryError(path, line, "f", f"{f!r} is not an operation of a register history (the history has "
-                               f"no header line); " + _workload_hint(path, WORKLOAD_FS[f]))
+                               f"no header line); " + _workload_hint(path, WORKLOAD_FS[f])
+                               + ('; an add of an amount to a counter is an incr: {"history": 1, "workload": '
+                                  '"counter"}' if counter_add else ""))
         if f == "cas":
             v = ev.get("value")
             if v is not None and (type(v) is not list or len(v) != 2):

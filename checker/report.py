@@ -209,7 +209,8 @@ def _timeline(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) 
             p.hsegments(finals, FINAL_COLOR, lw)
             p.legend("final read (ok)", FINAL_COLOR, "block")
         note = (f"{n:,} operations{what}, one bar each: green ok, red fail, orange info (outcome unknown)"
-                + (", purple a final read that returned (after the last heal, dashed)" if finals else "") + ".")
+                + (", purple a final read that returned" if finals else "")
+                + (" (taken after the last heal, the dashed line)" if finals and heals else "") + ".")
     else:
         bins = 200
         width = tmax / bins

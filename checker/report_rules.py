@@ -127,7 +127,7 @@ def _stable_latency(lat: dict[str, Any]) -> str:
     title = "Stable latency of the elements"
     if not lat.get("n"):
         p = Plot(WIDTH // 2 - 10, 300, (0, 1), (0, 1), right=20, title=title)
-        p.note("no element became stably visible after a read missed it or was read")
+        p.note("not measured: no element was read for good after its add was acknowledged")
         return p.render()
     labels = ["p50", "p95", "p99", "max"]
     return (bar_chart(WIDTH // 2 - 10, 300, labels, [float(lat[k]) for k in labels], "#0072b2",
