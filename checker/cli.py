@@ -43,7 +43,7 @@ from checker.findings import (
     linearizability_note,
     workload_lines,
 )
-from checker.history import HistoryError, resolve_history
+from checker.history import HistoryError, minikeydb_run, resolve_history
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
 # Worst first: a bad input outranks an invalid verdict, which outranks unknown, which outranks valid.
@@ -322,9 +322,14 @@ def run_quorum(run_dir: Path | None) -> tuple[int, int, int] | None:
 
 
 def summary(
-    results: dict[str, Any], path: Path | str, max_anomalies: int = 10, quorum: tuple[int, int, int] | None = None
+    results: dict[str, Any], path: Path | str, max_anomalies: int = 10, quorum: tuple[int, int, int] | None = None,
+    minikeydb: bool = False,
 ) -> str:
-    """A readable multi-line summary of a results object; ``quorum`` is the run's (N, W, R) if known."""
+    """A readable multi-line summary of a results object; ``quorum`` is the run's (N, W, R) if known.
+
+    ``minikeydb``: the history is a MinikeyDB run's (`checker.history.minikeydb_run`), so advice about
+    MinikeyDB's settings applies; any other system's history gets none.
+    """
     verdict = {True: "VALID", False: "INVALID"}.get(results["valid"], "UNKNOWN")
     lines = [f"{path}: {verdict}"]
     st = results.get("stats", {})
@@ -381,7 +386,9 @@ def summary(
             lines.append(f"  - {a.get('explanation', a)}")
         if len(lin_anomalies) > max_anomalies:
             lines.append(f"  ... {len(lin_anomalies) - max_anomalies} more (all in the results object: --json)")
-    if any(f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)):
+    if (minikeydb or quorum is not None) and any(
+        f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)
+    ):
         lines.append("  note: " + linearizability_note(quorum))
     skew = clock_skew_note(results)
     if skew:
@@ -490,7 +497,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     orjson.dumps(results, option=orjson.OPT_NON_STR_KEYS, default=str).decode() + "\n"
                 )
             else:
-                print(summary(results, history, quorum=run_quorum(settings_dir)))
+                print(summary(results, history, quorum=run_quorum(settings_dir), minikeydb=minikeydb_run(history)))
                 print(_settings_line(settings, where))
                 if written is not None:
                     print(f"  wrote {written}")

@@ -7,7 +7,9 @@ names the file, the line and the field instead of a traceback from deep inside a
 Validation is strict on what every workload shares (``process``, ``type``, ``f``, ``index``,
 ``time``) and on the pairing rule (one completion per invocation, by the same process), and only
 as strict on ``key`` / ``value`` as the key-value workload needs, so that histories of registers,
-locks or list-append from other systems still load.
+locks or list-append from other systems still load. A history without a header whose operations
+are a set's or a counter's (``add``, ``remove``, ``incr``, ``decr``, a read of a list nothing wrote)
+is refused with the header line it forgot, rather than judged as a register.
 
 Speed matters: the checker's budget is twice the cost of ``json.loads`` per line, so the JSON-lines
 path parses with orjson and validates with a handful of dictionary look-ups per event.
@@ -25,10 +27,12 @@ import orjson
 
 from checker.timelimit import EVERY, READING, TimeLimit, TimeLimitExceeded
 from checker.values import vkey
-from checker.workloads import ShapeChecker, is_header, parse_header
+from checker.workloads import ShapeChecker, is_header, parse_header, read_header
 
 TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
+#: Operations only a set or counter history has: in a history without a header they mean the header was forgotten.
+WORKLOAD_FS = {"add": "set", "remove": "set", "incr": "counter", "decr": "counter"}
 NEMESIS = "nemesis"
 _LONG_DIGITS = re.compile(rb"-?\d{300,}")  # an integer orjson reads as infinity (beyond float range)
 
@@ -65,6 +69,19 @@ def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
     if not p.exists():
         raise HistoryError(p, None, None, "no such file")
     return p, None
+
+
+def minikeydb_run(history: str | Path) -> bool:
+    """Whether ``history`` is a MinikeyDB harness run's: a run.json beside it, or a header whose
+    ``meta.system`` is ``"minikeydb"``. Only then do summaries and reports speak of MinikeyDB's
+    settings, harness and journal; anybody else's history is judged in its own words."""
+    p = Path(history)
+    if (p.parent / "run.json").is_file():
+        return True
+    try:
+        return read_header(p).system == "minikeydb"
+    except HistoryError:
+        return False
 
 
 def iter_events(
@@ -200,6 +217,23 @@ def _describe(v: object) -> str:
     return f"{_type_name(v)} {text}"
 
 
+def _workload_hint(path: str | Path, workload: str) -> str:
+    """How to say a history is a set or counter history: its header line (JSON lines only)."""
+    ops = "add/remove/read are set operations" if workload == "set" else "incr/decr/read are counter operations"
+    header = f'{{"history": 1, "workload": "{workload}"}}'
+    if is_edn_path(path):
+        return (f"{ops}, which an EDN history (read as a register history: it has no header) cannot declare: "
+                f"write it as JSON lines starting with the header line {header} (docs/HISTORY.md)")
+    return f"{ops}: start the file with the header line {header} (docs/HISTORY.md)"
+
+
+def _sibling_hint(path: str | Path) -> str:
+    if is_edn_path(path):
+        return " (a get of a list of siblings needs a JSON-lines history with a header line, docs/HISTORY.md)"
+    return (' (a get returning a list of siblings: start the file with the header line '
+            '{"history": 1, "conflict": "siblings"}, docs/HISTORY.md)')
+
+
 def validate(
     items: Iterable[tuple[int, Any]], path: str | Path, lines: list[int] | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -220,6 +254,7 @@ def validate(
     last_index = -1
     types = TYPES
     kv_fs = KV_FS
+    lists_written = False  # a register history: has a write or append put a list into some key?
     for line, ev in items:
         if type(ev) is not dict:
             raise HistoryError(path, line, "(event)", f"expected a JSON object, got {_type_name(ev)}")
@@ -289,8 +324,9 @@ def validate(
             if v is not None:
                 vt = type(v)
                 if vt is list or vt is dict:
+                    hint = _sibling_hint(path) if vt is list and f == "get" and typ == "ok" else ""
                     raise HistoryError(
-                        path, line, "value", f"expected a scalar or null on a {f}, got {_type_name(v)}"
+                        path, line, "value", f"expected a scalar or null on a {f}, got {_type_name(v)}{hint}"
                     )
             elif f == "put" and typ != "fail":
                 raise HistoryError(path, line, "value", "a put must carry the value it writes")
@@ -301,6 +337,22 @@ def validate(
         elif f == "cas" or f == "read" or f == "write":
             if key is not None and type(key) is not str and type(key) is not int:
                 raise HistoryError(path, line, "key", f"expected a string or integer, got {_describe(key)}")
+            v = ev.get("value")
+            if type(v) is list:
+                if f == "read":
+                    if typ == "ok" and not lists_written:
+                        raise HistoryError(path, line, "value", "a read returned a list, which no write or append "
+                                           "of this history could have written; " + _workload_hint(path, "set"))
+                elif f == "write" or (len(v) == 2 and type(v[1]) is list):
+                    lists_written = True  # a register of lists (or a cas to one): list reads are its values
+        elif f == "append":
+            lists_written = True  # the kv model's append: reads return the appended list
+        elif f in WORKLOAD_FS:
+            counter_add = f == "add" and type(ev.get("value")) is int  # Jepsen's counter adds amounts
+            raise HistoryError(path, line, "f", f"{f!r} is not an operation of a register history (the history has "
+                               f"no header line); " + _workload_hint(path, WORKLOAD_FS[f])
+                               + ('; an add of an amount to a counter is an incr: {"history": 1, "workload": '
+                                  '"counter"}' if counter_add else ""))
         if f == "cas":
             v = ev.get("value")
             if v is not None and (type(v) is not list or len(v) != 2):

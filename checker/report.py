@@ -42,7 +42,7 @@ from checker.findings import (
     plural,
     verdict_word,
 )
-from checker.history import iter_events, resolve_history
+from checker.history import iter_events, minikeydb_run, resolve_history
 from checker.svgplot import Plot, bar_chart
 from checker.workloads import read_header
 
@@ -56,7 +56,11 @@ MAX_ANOMALIES_SHOWN = 200
 COLORS = {"ok": "#3a9d23", "fail": "#d62728", "info": "#ff9f1c"}
 # Okabe-Ito colours, told apart by colour-blind readers too, and a shape each as well.
 F_STYLE = {"get": ("#0072b2", "circle"), "put": ("#d55e00", "square"), "delete": ("#009e73", "triangle")}
+#: Other workloads' operations drawn as the register operation they most resemble (reads, writes, removals).
+F_LIKE = {"read": "get", "write": "put", "cas": "put", "append": "put", "add": "put", "incr": "put",
+          "remove": "delete", "decr": "delete"}
 HEAL_COLOR = "#2ca02c"
+FINAL_COLOR = "#6a3d9a"  # the final reads on the timeline: not to be mistaken for ok operations or the heal line
 FAULT_COLORS = {
     "partition": "#e15759",
     "crash": "#4e79a7",
@@ -195,11 +199,19 @@ def _timeline(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) 
     what = f" ({n - n_final:,} client operations and {n_final:,} final reads)" if n_final else ""
     if n <= DETAIL_LIMIT and not shared:
         lw = max(2.0, min(8.0, (p.ph / max(1, n_lanes)) * 0.6))
+        rows = list(zip(c.proc, c.t0, c.t1, c.typ, c.final, strict=True))
         for outcome, color in COLORS.items():
-            segs = [(a, b, lane_of[q]) for q, a, b, t in zip(c.proc, c.t0, c.t1, c.typ, strict=True) if t == outcome]
+            # an ok final read is drawn in its own colour; one that failed or timed out keeps its outcome's
+            segs = [(a, b, lane_of[q]) for q, a, b, t, fin in rows if t == outcome and not (fin and t == "ok")]
             p.hsegments(segs, color, lw)
             p.legend(outcome, color, "block")
-        note = f"{n:,} operations{what}, one bar each: green ok, red fail, orange info (outcome unknown)."
+        finals = [(a, b, lane_of[q]) for q, a, b, t, fin in rows if fin and t == "ok"]
+        if finals:
+            p.hsegments(finals, FINAL_COLOR, lw)
+            p.legend("final read (ok)", FINAL_COLOR, "block")
+        note = (f"{n:,} operations{what}, one bar each: green ok, red fail, orange info (outcome unknown)"
+                + (", purple a final read that returned" if finals else "")
+                + (" (taken after the last heal, the dashed line)" if finals and heals else "") + ".")
     else:
         bins = 200
         width = tmax / bins
@@ -248,7 +260,7 @@ def _latency(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) -
     lats = [r[1] for r in rows]
     xmax = max(r[0] for r in rows) or 1.0
     lo, hi = min(lats), max(lats)
-    p = Plot(WIDTH, 330, (0, xmax * 1.02), (10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi * 1.01))),
+    p = Plot(WIDTH, 330, (0, xmax * 1.02), (10 ** math.floor(math.log10(lo / 1.01)), 10 ** math.ceil(math.log10(hi * 1.01))),
              ylog=True, title="Latency over time (at invoke), fault windows shaded", xlabel="time since run start (s)",
              ylabel="latency (ms)")
     _shade(p, windows, xmax)
@@ -256,7 +268,7 @@ def _latency(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) -
         pts = [(r[0], r[1]) for r in rows if r[2] == name and r[3] != "info"]
         if not pts:
             continue
-        color, shape = F_STYLE.get(name, ("#555", "circle"))
+        color, shape = F_STYLE.get(F_LIKE.get(name, name), ("#555", "circle"))
         if len(pts) <= DETAIL_LIMIT:
             p.dots([x for x, _ in pts], [y for _, y in pts], color, 4.5 if shape != "triangle" else 6, shape)
             p.legend(name, color, shape)
@@ -437,7 +449,7 @@ RELATION = (
 
 
 def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals: list[float],
-                         entry: dict[str, Any] | None) -> str:
+                         entry: dict[str, Any] | None, minikeydb: bool = True) -> str:
     """The measured figures first (lag distribution, per-heal agreement), then the final reads' upper bound."""
     out = []
     measured = conv.get("source") == SOURCE_JOURNAL
@@ -453,13 +465,26 @@ def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals:
         if conv.get("journal_unverified"):
             out.append(f"<p class='note'>{_esc(conv['journal_unverified'][0].upper() + conv['journal_unverified'][1:])}.</p>")
     else:
-        out.append(f"<p class='note'>{_esc(str(conv.get('how') or 'No journal'))}. Without a journal the only "
+        how = _own_words(str(conv.get("how") or "No journal"), minikeydb)
+        out.append(f"<p class='note'>{_esc(how)}. Without a journal the only "
                    "figure is the final reads' upper bound below.</p>")
     out.append("<h3>Upper bound: when the final reads agreed</h3>")
     out.append(_guard(lambda: _convergence(agreement, heals, entry)))
     if entry is not None:
         out.append(f"<p class='note'>{_esc(convergence_line(entry))}.</p>")
     return "".join(out)
+
+
+def _own_words(text: str | None, minikeydb: bool) -> str | None:
+    """A figure's words for somebody else's history: MinikeyDB's harness did not wait before its final reads."""
+    if text is None or minikeydb:
+        return text
+    return text.replace(" (the harness's quiescence wait)", "")
+
+
+def _duration(seconds: float) -> str:
+    """``0.022 s`` for a short hand-written history, ``61.3 s`` for a run: never ``0.0 s`` for a real one."""
+    return f"{seconds:.3f} s" if seconds < 10 else f"{seconds:,.1f} s"
 
 
 def _esc(v: Any) -> str:
@@ -585,8 +610,11 @@ def _anomaly_html(a: dict[str, Any], key_events: list[dict[str, Any]], messages:
     )
 
 
-def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None, entry: dict[str, Any] | None) -> str:
-    """Under the badge: each checker's finding with its first explanation, so the verdict has a reason."""
+def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None, entry: dict[str, Any] | None,
+                   minikeydb: bool = True) -> str:
+    """Under the badge: each checker's finding with its first explanation, so the verdict has a reason.
+
+    MinikeyDB's linearizability caveat only for a MinikeyDB run's history (``minikeydb``, or a known quorum)."""
     items = []
     for f in checker_findings(results):
         text = f"<b>{_esc(finding_line(f))}</b>"
@@ -595,7 +623,9 @@ def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None,
         items.append(f"<li class='f-{'bad' if f['valid'] is False else 'ok'}'>{text}</li>")
     if entry is not None:
         items.append(f"<li>final reads: {_esc(convergence_line(entry))}</li>")
-    if any(f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)):
+    if (minikeydb or quorum is not None) and any(
+        f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)
+    ):
         items.append(f"<li class='note'>{_esc(linearizability_note(quorum))}</li>")
     skew = clock_skew_note(results)
     if skew:
@@ -707,7 +737,7 @@ th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 .headline{font-size:15px;margin:6px 0}.headline.warn{color:#b71c1c}
 .findings{margin:10px 0;padding-left:20px;max-width:80em}.findings li{margin:4px 0;font-size:15px}.f-bad b{color:#c62828}
 .messages{margin:6px 0}.decisive{font-size:14px;margin:4px 0 4px 0;font-weight:600}.decisive li{margin:2px 0}
-.findings .first{color:#444;font-size:13px}.pair{display:flex;gap:20px;flex-wrap:wrap}.pair svg{max-width:49%}
+.text td,.text th{text-align:left}.findings .first{color:#444;font-size:13px}.pair{display:flex;gap:20px;flex-wrap:wrap}.pair svg{max-width:49%}
 """
 
 
@@ -829,7 +859,9 @@ def write_report(
     given_now = results is not None  # computed by the caller just now, not read from a file
     if results is None and history.name.startswith("history."):
         results = _load_json(run_dir / "results.json")  # only a run directory's own results
-    own_rule = read_header(history).rule is not None  # a set, counter or siblings history (docs/HISTORY.md)
+    rule = read_header(history).rule  # set-full, counter or siblings: a history its own rule judges (docs/HISTORY.md)
+    own_rule = rule is not None
+    minikeydb = minikeydb_run(history)  # else somebody else's history: no words about MinikeyDB's harness
     if results is None and own_rule:
         results = check(history, CheckOptions()).results  # its verdict is its rule's, not the register pass's
     shown = (results or {}).get("anomalies", [])[:MAX_ANOMALIES_SHOWN]
@@ -865,12 +897,17 @@ def write_report(
     # be of a journal or history since changed, removed or replaced: never shown as they were).
     # Results the caller has just computed with the journal (a run's own) are used as they are.
     fresh_journal = given_now and (results.get("convergence") or {}).get("source") == SOURCE_JOURNAL
-    if results.get("checker", "convergence") == "convergence" and not fresh_journal:
-        results = {**results, **_journal_results(history, fresh)}
+    if results.get("checker", "convergence") == "convergence" and not fresh_journal and not own_rule:
+        results = {**results, **_journal_results(history, fresh)}  # (the rules read no journal)
     given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
     given = given if isinstance(given, dict) else {}
-    # the register pass below measures timing and faults; a set/counter/siblings rule's own figures win
-    stats = {**fresh.stats, **given} if own_rule else {**given, **fresh.stats}
+    # the register pass above measures timing and faults; a set/counter/siblings rule's own figures win
+    if rule is not None:
+        from checker import report_rules
+
+        stats = report_rules.rule_stats(fresh.stats, given)
+    else:
+        stats = {**given, **fresh.stats}
     windows = stats.get("faults") or []
     heals = fresh.heals
     agreement = fresh.agreement
@@ -896,14 +933,15 @@ def write_report(
     counts = (stats.get("anomaly_counts") or {}) if conv_results else {}
     st = stats.get("staleness") or {}
     where = f"{run_dir.name}/{history.name}" if history.name.startswith("history.") else history.name
-    body.append(f"<h1>MinikeyDB run report</h1><p class='note'>{_esc(where)}</p>")
+    title = "MinikeyDB run report" if minikeydb else "History report"
+    body.append(f"<h1>{title}</h1><p class='note'>{_esc(where)}</p>")
     body.append(f"<span class='verdict {vclass}'>{verdict_word(valid)}</span> ")
     tags = [f"{k} × {v}" for k, v in sorted(counts.items())]
     if lin is not None and lin.get("valid") is False:
         tags.append(f"nonlinearizable × {len(lin.get('anomalies') or [])}")
     body.append(" ".join(f"<span class='tag'>{_esc(t)}</span>" for t in tags))
-    body.append(_findings_html(results, quorum, entry))
-    headline = convergence_headline(results.get("convergence"))
+    body.append(_findings_html(results, quorum, entry, minikeydb))
+    headline = _own_words(convergence_headline(results.get("convergence")), minikeydb)
     if headline:
         body.append(f"<p class='headline'><b>Convergence:</b> {_esc(headline)}.</p>")
     bite = faults_sentence(results.get("faults") or {})
@@ -917,13 +955,16 @@ def write_report(
         ("client operations", f"{client_ops:,}"),
         ("final reads", f"{final_ops:,}"),
         ("keys", f"{stats.get('keys', 0):,}"),
-        ("duration", f"{stats.get('duration_s') or 0:.1f} s"),
+        ("duration", _duration(stats.get("duration_s") or 0.0)),
         ("faults", ", ".join(sorted({w["kind"] for w in windows})) or "none"),
-        ("stale reads", f"{st.get('stale_reads', 0):,} of {st.get('reads_checked', 0):,} "
-                        f"({(st.get('stale_fraction') or 0):.1%})"),
-        _convergence_card(results.get("convergence"), entry),
-        ("undecided keys", f"{stats.get('unknown_keys', 0):,}"),
     ]
+    if rule is not None:
+        cells.extend(report_rules.rule_cards(rule, stats))
+    else:
+        cells.append(("stale reads", f"{st.get('stale_reads', 0):,} of {st.get('reads_checked', 0):,} "
+                                     f"({(st.get('stale_fraction') or 0):.1%})"))
+        cells.append(_convergence_card(results.get("convergence"), entry))
+    cells.append(("undecided keys", f"{stats.get('unknown_keys', 0):,}"))
     body.append(
         "<div class='summary'>"
         + "".join(f"<div>{_esc(k)}<b>{_esc(v)}</b></div>" for k, v in cells)
@@ -939,17 +980,23 @@ def write_report(
     if bite_html:
         body.append("<h2>Did the faults bite?</h2>" + bite_html)
     body.append("<h2>Latency</h2>" + _guard(lambda: _latency(c, windows, heals)))
-    body.append("<h2>Staleness</h2>" + _guard(lambda: _staleness(stats)))
-    conv_block = results.get("convergence") or {}
-    body.append("<h2>Convergence</h2>"
-                + (f"<p class='headline'>{_esc(headline)}.</p>" if headline else "")
-                + _guard(lambda: _convergence_section(conv_block, agreement, heals, entry)))
+    if rule is not None:
+        body.append(f"<h2>{report_rules.TITLES[rule]} ({rule} rule)</h2>"
+                    + _guard(lambda: report_rules.rule_section(rule, results, stats)))
+    else:
+        body.append("<h2>Staleness</h2>" + _guard(lambda: _staleness(stats)))
+        conv_block = results.get("convergence") or {}
+        body.append("<h2>Convergence</h2>"
+                    + (f"<p class='headline'>{_esc(headline)}.</p>" if headline else "")
+                    + _guard(lambda: _convergence_section(conv_block, agreement, heals, entry, minikeydb)))
     if conv_results:
         total = sum(counts.values()) if counts else len(anomalies)
-        body.append(f"<h2>Convergence anomalies ({total:,})</h2>")
+        body.append(f"<h2>{'Anomalies (' + rule + ' rule)' if rule else 'Convergence anomalies'} ({total:,})</h2>")
         if not anomalies:
             if results.get("unknown"):
                 body.append("<p>None found; some keys could not be decided (listed below).</p>")
+            elif rule is not None:
+                body.append(f"<p>None: the {rule} rule found every acknowledged operation where it belongs.</p>")
             else:
                 body.append(
                     "<p>None: every read traces to a write, and every key converged to a value that no "
@@ -958,7 +1005,7 @@ def write_report(
             if lin is not None and lin.get("valid") is False:
                 body.append("<p>The verdict is INVALID because of the linearizability findings below.</p>")
     journal_note, extract = _journal(run_dir, anomalies[:MAX_ANOMALIES_SHOWN], results.get("convergence"))
-    if anomalies and journal_note:
+    if anomalies and journal_note and minikeydb:  # a journal is a MinikeyDB run's: elsewhere its absence says nothing
         body.append(f"<p class='note'>{_esc(journal_note)}</p>")
     for n, a in enumerate(anomalies[:MAX_ANOMALIES_SHOWN]):
         events = c.key_events.get(a.get("key"), [])
@@ -977,7 +1024,7 @@ def write_report(
         )
     if lin is not None:
         body.append("<h2>Linearizability</h2>")
-        if lin.get("valid") is False:
+        if lin.get("valid") is False and (minikeydb or quorum is not None):
             body.append(f"<p class='note'>{_esc(linearizability_note(quorum))}</p>")
         try:
             from checker.linearizable import render_html
@@ -987,7 +1034,7 @@ def write_report(
             body.append(f"<p>could not render the linearizability result: {_esc(e)}</p>")
     body.append("<h2>Measurements</h2>" + _guard(lambda: _stats_html(stats)))
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>MinikeyDB report</title>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>"
     )
     target = out or (run_dir / "report.html")

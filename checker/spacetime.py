@@ -78,6 +78,48 @@ def _colors(story: Story) -> dict[Stamp, str]:
     return out
 
 
+LABEL_ROW = 11  # px between rows of fault labels
+LABEL_CHAR = 5.6  # px per character of a 10 px label (an estimate: SVG text is not measured)
+MAX_LABEL_ROWS = 3
+
+
+def _label_row(ends: list[float], x: float, width: float) -> int:
+    """The first row of fault labels where a label at ``x`` does not run into the previous one
+    (a new row if none; past `MAX_LABEL_ROWS`, the row that frees up first), noted as taken."""
+    for row, end in enumerate(ends):
+        if end <= x:
+            ends[row] = x + width
+            return row
+    if len(ends) < MAX_LABEL_ROWS:
+        ends.append(x + width)
+        return len(ends) - 1
+    row = min(range(len(ends)), key=ends.__getitem__)
+    ends[row] = x + width
+    return row
+
+
+def _legend_names(story: Story, stamps: list[Stamp]) -> dict[Stamp, str]:
+    """The legend's name of each version, shortened, and told apart when two share a name (two deletes by one
+    process): by when the write was acknowledged, else by its stamp."""
+    base = {st: story.versions.name(st) for st in stamps}
+    names = list(base.values())
+    twice = {n for n in names if names.count(n) > 1}
+    out: dict[Stamp, str] = {}
+    for st, name in base.items():
+        extra = ""
+        if name in twice:
+            t = story.versions.write_t.get(st)
+            same_time = t is not None and sum(1 for o in base if base[o] == name and story.versions.write_t.get(o) == t) > 1
+            extra = f" at {t / 1e9:.3f} s" if t is not None and not same_time else f" (stamp {_stamp_text(st)})"
+        room = 36 - len(extra)
+        out[st] = (name if len(name) <= room else name[: room - 1] + "…") + extra
+    return out
+
+
+def _stamp_text(st: Stamp) -> str:
+    return ".".join(str(x) for x in st[:2]) if st else "?"
+
+
 def _badge(x: float, y: float, n: int) -> str:
     return (f'<circle cx="{_f(x)}" cy="{_f(y)}" r="8" fill="#222"/>'
             f'<text x="{_f(x)}" y="{_f(y + 3.8)}" text-anchor="middle" font-size="11" font-weight="700" '
@@ -101,6 +143,7 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
 
     # fault windows, shaded per window of the axis; crash/pause shade only their nodes' lines
     seen_kinds: list[str] = []
+    label_ends: list[float] = []  # per row of fault labels, where its last label ends (px)
     for w in faults:
         if w.get("start_s") is None:
             continue
@@ -129,7 +172,9 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
             if kind == "partition" and isinstance(groups, list):
                 label += ": " + " | ".join(" ".join(map(str, g)) for g in groups if isinstance(g, list))
             if rows is None:  # a fault on some nodes is named by the legend and their lines' marks
-                back.append(f'<text x="{_f(x0 + 3)}" y="{y_top + 11}" font-size="10" fill="#8a2b2b">{esc(label)}</text>')
+                ly = y_top + 11 + LABEL_ROW * _label_row(label_ends, x0 + 3, len(label) * LABEL_CHAR + 6)
+                back.append(f'<text x="{_f(x0 + 3)}" y="{_f(ly)}" stroke="#fff" stroke-width="3" paint-order="stroke" '
+                            f'font-size="10" fill="#8a2b2b">{esc(label)}</text>')
             drew = True
         if drew and kind not in seen_kinds:
             seen_kinds.append(kind)
@@ -274,9 +319,9 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
     leg: list[str] = []
     lx = LEFT + pw + 90  # after the final reads' labels
     items: list[tuple[str, str]] = []
+    names = _legend_names(story, list(colors))
     for st, col in colors.items():
-        name = story.versions.name(st)
-        name = name if len(name) <= 36 else name[:35] + "…"
+        name = names[st]
         items.append((f'<circle cx="{lx + 9}" cy="0" r="5" fill="{col}"/>', name))
         if st == story.target:
             items.append(("", "↑ the version that should have won"))

@@ -33,6 +33,7 @@ class HistoryHeader:
     conflict: str = "lww"
     workload: str = "register"
     declared: bool = False
+    system: str | None = None  # meta.system: "minikeydb" marks a MinikeyDB run (its words only, never a verdict)
 
     @property
     def rule(self) -> str | None:
@@ -78,7 +79,8 @@ def parse_header(obj: dict[str, Any], path: str | Path, line: int | None) -> His
     meta = obj.get("meta")
     if meta is not None and type(meta) is not dict:
         raise _error(path, line, "meta", f"expected an object, got {type(meta).__name__}")
-    return HistoryHeader(conflict, workload, True)
+    system = (meta or {}).get("system")
+    return HistoryHeader(conflict, workload, True, system.lower() if type(system) is str else None)
 
 
 def read_header(path: str | Path) -> HistoryHeader:

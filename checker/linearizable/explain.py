@@ -30,6 +30,20 @@ def _generic_label(op: Operation) -> str:
     return f"{op.f} {json.dumps(value, default=str)}"
 
 
+#: The kv model reads Jepsen's register names as its own (docs/HISTORY.md); an explanation keeps the history's.
+_HISTORY_NAMES = {"put": "write", "get": "read"}
+
+
+def _label(c: CompiledOp) -> str:
+    """What the operation did, in the history's own words: a ``write`` stays a write, not the model's put."""
+    label = c.label
+    head, sep, rest = label.partition(" ")
+    f = c.op.f
+    if f != head and _HISTORY_NAMES.get(head) == f:
+        return f + sep + rest
+    return label
+
+
 def _who(op: Operation, label: str) -> str:
     return f"process {op.process}'s {label} ({op.describe_events()})"
 
@@ -63,7 +77,7 @@ def nonlinearizable_anomaly(
     else:
         words = [f"{subject[0].upper()}{subject[1:]} is not linearizable under the {model.name} model."]
     if prefix:
-        tail = "; ".join(_who(c.op, c.label) for c in prefix[-PREFIX_WORDS:])
+        tail = "; ".join(_who(c.op, _label(c)) for c in prefix[-PREFIX_WORDS:])
         words.append(
             f"The longest linearizable prefix the search found places {len(prefix)} operation{'' if len(prefix) == 1 else 's'} "
             f"({sum(1 for c in prefix if c.must)} of the {must} that must take effect), ending with "
@@ -85,13 +99,13 @@ def nonlinearizable_anomaly(
         accepting = [model.show(s, part) for s in outcome.seen if b.step(s) is not BAD]
         if b.blind:
             words.append(
-                f"Then {_who(b.op, b.label)} cannot be placed before its completion; in the explored "
+                f"Then {_who(b.op, _label(b))} cannot be placed before its completion; in the explored "
                 f"partial linearizations where it could take effect {subject} was "
                 f"{_list_words(_shorten(seen_states)) or 'never reachable'}."
             )
         else:
             words.append(
-                f"Then {_who(b.op, b.label)} cannot be placed: it needs {subject} {b.needs}, and in the "
+                f"Then {_who(b.op, _label(b))} cannot be placed: it needs {subject} {b.needs}, and in the "
                 f"explored partial linearizations where it could take effect {subject} was "
                 f"{_list_words(_shorten(seen_states)) or 'never reachable'}."
             )
@@ -100,7 +114,7 @@ def nonlinearizable_anomaly(
             value = model.show(outcome.state, part)
             words.append(
                 f"Placing it after the prefix would replace {value}, which "
-                f"{_list_words([_who(c.op, c.label) for c in stranded[:3]])} still has to see and "
+                f"{_list_words([_who(c.op, _label(c)) for c in stranded[:3]])} still has to see and "
                 f"which no remaining operation can produce again."
             )
             for c in stranded[:3]:
@@ -111,7 +125,7 @@ def nonlinearizable_anomaly(
             if replaced:
                 why = (
                     f"placing it after the prefix would replace {model.show(outcome.state, part)}, which "
-                    f"{_list_words([_who(c.op, c.label) for c in replaced[:3]])} still has to see and "
+                    f"{_list_words([_who(c.op, _label(c)) for c in replaced[:3]])} still has to see and "
                     f"which no remaining operation can produce again"
                 )
                 for c in replaced[:3]:
@@ -119,7 +133,7 @@ def nonlinearizable_anomaly(
             else:
                 why = "no explored placement of it let the prefix continue to this operation's completion"
             indexes.extend(i for i in _indexes(p.op) if i not in indexes)
-            who = _who(p.op, p.label)
+            who = _who(p.op, _label(p))
             words.append(f"{who[0].upper()}{who[1:]} could have produced that value, but {why}.")
         elif accepting:
             words.append(
@@ -134,7 +148,7 @@ def nonlinearizable_anomaly(
         blocked_info = {
             "process": b.op.process,
             "f": b.op.f,
-            "label": b.label,
+            "label": _label(b),
             "indexes": _indexes(b.op),
             "needs": b.needs,
         }
@@ -219,7 +233,7 @@ def _timeline(
     return [
         {
             "process": op.process,
-            "label": compiled[id(op)].label if id(op) in compiled else _generic_label(op),
+            "label": _label(compiled[id(op)]) if id(op) in compiled else _generic_label(op),
             "status": op.status,
             "start": op.call_pos,
             "end": op.ret_pos,

@@ -164,6 +164,7 @@ def test_without_journal_the_report_renders_and_says_so(tmp_path):
     """No journal: the report is written as before, with one line saying a journal would show the messages."""
     run = dropped_replicate_run(tmp_path / "run")
     (run / "journal.jsonl.gz").unlink()
+    (run / "run.json").write_text("{}")  # a MinikeyDB run's directory (whose journal is what is missing)
     page = write_report(run).read_text()
     assert "divergent" in page and 'class="spacetime"' not in page
     assert "This run has no journal" in page
