@@ -177,3 +177,40 @@ def test_a_finding_names_the_faults_active_around_its_operations() -> None:
     [a] = check(h.all_events()).anomalies
     assert "n1 was isolated by a partition" in a["explanation"]
     assert [w["kind"] for w in a["faults"]] == ["partition"]
+
+
+def test_two_info_adds_a_read_saw_must_survive() -> None:
+    """Two timed-out adds of x, a read returns [x], nothing removes it, final []: some add happened, so x is lost."""
+    h = _set()
+    h.add(0, "s", "x", typ="info")
+    h.add(1, "s", "x", typ="info")
+    h.read(2, "s", ["x"])
+    h.final_reads("s", {"n1": []})
+    assert _types(h) == ["lost-element"]
+    assert _outcomes(h) == {"lost": 1}
+
+
+def test_an_info_add_after_a_remove_an_unremoved_read_saw_is_required() -> None:
+    """ok add, ok remove that observed it, a later info re-add, a read of [x] from a replica the remove had
+    not reached (it may have seen the first add), final []: a correct OR-set can do that, so valid."""
+    h = _set()
+    h.add(0, "s", "x")
+    h.remove(1, "s", "x")
+    h.add(2, "s", "x", typ="info")
+    h.read(3, "s", ["x"], node="n2")
+    h.final_reads("s", {"n1": [], "n2": []})
+    result = check(h.all_events())
+    assert result.valid is True
+    assert _outcomes(h) == {"removed": 1}
+
+
+def test_an_info_add_seen_with_an_ok_add_no_remove_observed_is_lost_when_gone() -> None:
+    """An ok add and an info add of x, no removes, a read of [x], final []: lost, naming the ok add."""
+    h = _set()
+    h.add(0, "s", "x", typ="info")
+    h.add(1, "s", "x")
+    h.read(2, "s", ["x"])
+    h.final_reads("s", {"n1": []})
+    result = check(h.all_events())
+    [a] = result.anomalies
+    assert a["type"] == "lost-element"
