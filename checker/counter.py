@@ -4,7 +4,8 @@ Every read must lie within the bounds its time allows: at least the increments a
 before the read began, less every decrement that may have happened by its end (invoked before it
 completed, and did not fail); at most every increment that may have happened by its end, less the
 decrements acknowledged before it began. Operations concurrent with the read, and ``info`` ones,
-may or may not be counted; failed ones never are. A final read begins after everything, so its
+may or may not be counted; failed ones never are. A final read begins after everything (validation
+refuses an operation of its key invoked after it began, `checker.workloads`), so its
 bounds are [ok increments - ok decrements - info decrements, ok increments - ok decrements + info
 increments]. A read outside its bounds is ``counter-out-of-bounds``; final reads that disagree are
 ``divergent``.

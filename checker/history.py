@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from checker.values import vkey
-from checker.workloads import ShapeChecker, is_header, parse_header
+from checker.workloads import DEFAULT_HEADER, ShapeChecker, check_no_context, is_header, parse_header
 
 TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
@@ -194,6 +194,7 @@ def validate(
     event is validated against them (`checker.workloads`) instead of the register's.
     """
     shapes: ShapeChecker | None = None
+    declared = DEFAULT_HEADER
     first = True
     pending: dict[Any, tuple[str, Any, int, Any]] = {}
     position = 0
@@ -203,12 +204,16 @@ def validate(
     for line, ev in items:
         if type(ev) is not dict:
             raise HistoryError(path, line, "(event)", f"expected a JSON object, got {_type_name(ev)}")
+        if first and "history" in ev and "process" in ev:
+            raise HistoryError(path, line, "process", "a header line (it has 'history') has no 'process'; "
+                               "an event has no 'history'")
         if is_header(ev):
             if not first:
                 raise HistoryError(path, line, "history", "a header line is allowed only as the first line")
             first = False
             header = parse_header(ev, path, line)
             shapes = ShapeChecker(header, path) if header.rule is not None else None
+            declared = header
             continue
         first = False
         # --- fields every workload shares -------------------------------------------------
@@ -255,8 +260,14 @@ def validate(
             raise HistoryError(
                 path, line, "process", f'expected an integer or "nemesis", got {_describe(proc)}'
             )
+        node = ev.get("node")
+        if node is not None and type(node) is not str:
+            raise HistoryError(path, line, "node",
+                               f"expected the node's name (a string) or null, got {_describe(node)}")
         # --- key-value workload fields ----------------------------------------------------
         key = ev.get("key")
+        if shapes is None and "context_from" in ev:
+            check_no_context(ev, path, line, declared.conflict, declared.workload)
         if shapes is not None:
             shapes.event(ev, line, f, typ)
         elif f in kv_fs:
