@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from checker.api import check
 from tests.checker.workload_builder import WorkloadHistory
 
@@ -124,9 +129,6 @@ def test_a_value_written_again_after_the_covering_read_is_not_resurrected() -> N
 
 
 def _load(name: str) -> list[dict[str, object]]:
-    import json
-    from pathlib import Path
-
     path = Path(__file__).parent / "data" / "siblings" / name
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -189,3 +191,15 @@ def test_two_puts_of_a_value_both_before_the_covering_get_may_both_be_superseded
     h.sput(1, "k", "w", context_from=g)
     h.final_reads("k", {"n1": ["w"], "n2": ["w"]}, f="get")
     assert check(h.all_events()).valid is True
+
+
+def test_the_summary_says_when_repeated_values_leave_the_rule_undecided(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The printed summary of a history with an undecided repeated value says so (and the verdict stays VALID)."""
+    from checker.cli import main
+
+    path = tmp_path / "h.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in _load("sib_concurrent_same_value_false_positive.jsonl")))
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "siblings: 1 value undecided" in out
