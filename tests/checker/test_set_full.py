@@ -214,3 +214,46 @@ def test_an_info_add_seen_with_an_ok_add_no_remove_observed_is_lost_when_gone() 
     result = check(h.all_events())
     [a] = result.anomalies
     assert a["type"] == "lost-element"
+
+
+def _bigset(n: int) -> list[dict[str, object]]:
+    """n acknowledged adds, then n reads of [] (stale), then 3 final reads of everything (the adversary's shape)."""
+    h = WorkloadHistory("set")
+    for i in range(n):
+        h.add(1, "s", i)
+    for _ in range(n):
+        h.read(2, "s", [])
+    h.final_reads("s", {"n1": list(range(n)), "n2": list(range(n)), "n3": list(range(n))})
+    return h.all_events()
+
+
+def _lines_run(events: list[dict[str, object]]) -> int:
+    """How many lines of checker/set_full.py the check executes (a count of steps, not a time)."""
+    import sys
+
+    import checker.set_full as mod
+
+    steps = 0
+
+    def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+        nonlocal steps
+        if frame.f_code.co_filename != mod.__file__:
+            return None
+        if event == "line":
+            steps += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        result = check(events)
+    finally:
+        sys.settrace(None)
+    assert result.valid is True
+    return steps
+
+
+def test_the_set_check_grows_linearly_with_elements_times_reads() -> None:
+    """Four times the adds and the reads is about four times the steps, not sixteen (per element, only
+    the reads that contained it are visited)."""
+    small, big = _lines_run(_bigset(150)), _lines_run(_bigset(600))
+    assert big < 6 * small, (small, big)  # elements x reads made it 11.5 times
