@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import FrameType
+from typing import Any
+
 from checker.api import check
 from tests.checker.workload_builder import WorkloadHistory
 
@@ -235,7 +238,7 @@ def _lines_run(events: list[dict[str, object]]) -> int:
 
     steps = 0
 
-    def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
         nonlocal steps
         if frame.f_code.co_filename != mod.__file__:
             return None
