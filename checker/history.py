@@ -30,6 +30,22 @@ TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
 NEMESIS = "nemesis"
 _LONG_DIGITS = re.compile(rb"-?\d{300,}")  # an integer orjson reads as infinity (beyond float range)
+MAX_JSON_DEPTH = 10_000  # orjson overflows the C stack somewhere past 100,000 levels (a segfault)
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether a JSON line nests arrays and objects deeper than `MAX_JSON_DEPTH` (only a line that
+    long can; brackets inside strings do not count)."""
+    if len(raw) <= 2 * MAX_JSON_DEPTH or raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for b in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", raw)):
+        depth += 1 if b in (b"[", b"{") else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
 
 
 class HistoryError(ValueError):
@@ -116,6 +132,8 @@ def _jsonl_lines(fh: Any, path: Path) -> Iterator[tuple[int, Any]]:
             lineno += 1
             if not raw.strip():
                 continue
+            if len(raw) > 2 * MAX_JSON_DEPTH and too_deep(raw):
+                raise HistoryError(path, lineno, "(json)", f"nested deeper than {MAX_JSON_DEPTH} levels")
             try:
                 obj = loads(raw)
             except orjson.JSONDecodeError as e:

@@ -86,7 +86,7 @@ def read_header(path: str | Path) -> HistoryHeader:
 
     EDN histories (Jepsen's) have no header: they are register histories.
     """
-    from checker.history import HistoryError, is_edn_path
+    from checker.history import HistoryError, is_edn_path, too_deep
 
     if is_edn_path(path):
         return DEFAULT_HEADER
@@ -97,6 +97,8 @@ def read_header(path: str | Path) -> HistoryHeader:
                 lineno += 1
                 if not raw.strip():
                     continue
+                if too_deep(raw):
+                    return DEFAULT_HEADER  # the event reader names the line
                 try:
                     obj = orjson.loads(raw)
                 except orjson.JSONDecodeError:
