@@ -124,6 +124,10 @@ def workload_lines(results: dict[str, Any]) -> list[str]:
                      f"more than one (at most {b.get('max_siblings', 0)}; at most {b.get('final_max_siblings', 0)} "
                      f"in the final reads); {b.get('writes_with_context', 0):,} writes carried a context, "
                      f"{b.get('writes_without_context', 0):,} none")
+        if b.get("undecided_values"):
+            lines.append(f"siblings: {plural(b['undecided_values'], 'value')} undecided: repeated values leave "
+                         "open which put a get saw, so neither a lost nor a resurrected write can be told "
+                         "(write unique values to decide)")
     return lines
 
 

@@ -27,7 +27,14 @@ import orjson
 
 from checker.timelimit import EVERY, READING, TimeLimit, TimeLimitExceeded
 from checker.values import vkey
-from checker.workloads import ShapeChecker, is_header, parse_header, read_header
+from checker.workloads import (
+    DEFAULT_HEADER,
+    ShapeChecker,
+    check_no_context,
+    is_header,
+    parse_header,
+    read_header,
+)
 
 TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
@@ -35,6 +42,22 @@ KV_FS = frozenset(("put", "get", "delete"))
 WORKLOAD_FS = {"add": "set", "remove": "set", "incr": "counter", "decr": "counter"}
 NEMESIS = "nemesis"
 _LONG_DIGITS = re.compile(rb"-?\d{300,}")  # an integer orjson reads as infinity (beyond float range)
+MAX_JSON_DEPTH = 10_000  # orjson overflows the C stack somewhere past 100,000 levels (a segfault)
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether a JSON line nests arrays and objects deeper than `MAX_JSON_DEPTH` (only a line that
+    long can; brackets inside strings do not count)."""
+    if len(raw) <= 2 * MAX_JSON_DEPTH or raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for b in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", raw)):
+        depth += 1 if b in (b"[", b"{") else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
 
 
 class HistoryError(ValueError):
@@ -153,6 +176,8 @@ def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterato
                 raise _out_of_time(fh, path, lineno, limit)
             if not raw.strip():
                 continue
+            if len(raw) > 2 * MAX_JSON_DEPTH and too_deep(raw):
+                raise HistoryError(path, lineno, "(json)", f"nested deeper than {MAX_JSON_DEPTH} levels")
             try:
                 obj = loads(raw)
             except orjson.JSONDecodeError as e:
@@ -248,6 +273,7 @@ def validate(
     event is validated against them (`checker.workloads`) instead of the register's.
     """
     shapes: ShapeChecker | None = None
+    declared = DEFAULT_HEADER
     first = True
     pending: dict[Any, tuple[str, Any, int, Any]] = {}
     position = 0
@@ -258,12 +284,16 @@ def validate(
     for line, ev in items:
         if type(ev) is not dict:
             raise HistoryError(path, line, "(event)", f"expected a JSON object, got {_type_name(ev)}")
+        if first and "history" in ev and "process" in ev:
+            raise HistoryError(path, line, "process", "a header line (it has 'history') has no 'process'; "
+                               "an event has no 'history'")
         if is_header(ev):
             if not first:
                 raise HistoryError(path, line, "history", "a header line is allowed only as the first line")
             first = False
             header = parse_header(ev, path, line)
             shapes = ShapeChecker(header, path) if header.rule is not None else None
+            declared = header
             continue
         first = False
         # --- fields every workload shares -------------------------------------------------
@@ -310,8 +340,14 @@ def validate(
             raise HistoryError(
                 path, line, "process", f'expected an integer or "nemesis", got {_describe(proc)}'
             )
+        node = ev.get("node")
+        if node is not None and type(node) is not str:
+            raise HistoryError(path, line, "node",
+                               f"expected the node's name (a string) or null, got {_describe(node)}")
         # --- key-value workload fields ----------------------------------------------------
         key = ev.get("key")
+        if shapes is None and "context_from" in ev:
+            check_no_context(ev, path, line, declared.conflict, declared.workload)
         if shapes is not None:
             shapes.event(ev, line, f, typ)
         elif f in kv_fs:

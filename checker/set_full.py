@@ -5,7 +5,7 @@ have observed it (one that did not fail and completed after the add was invoked,
 remove, which may take effect at any time) took it out. Each element ends ``ok`` (every read that
 began after its add was acknowledged contained it), ``stale`` (some such read missed it before
 it became stably visible), ``lost`` (invalid), ``never-read``, ``removed``, ``indeterminate`` (only
-an ``info`` add, never seen) or ``undecided`` (no final reads to judge by); the stable latency is
+``info`` adds, none proved by a read) or ``undecided`` (no final reads to judge by); the stable latency is
 the time from the acknowledgement to the start of the first read from which on every read
 contained it. A read of an element no add (that did not fail) had begun to add is ``phantom-read``;
 final reads that disagree are ``divergent``.
@@ -85,7 +85,12 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             (adds if op.f == "add" else removes).setdefault(vk, []).append(op)
     reads = sorted((op for op in ops if op.f == "read" and op.type == "ok"), key=lambda r: r.inv_pos)
     read_pos = [r.inv_pos for r in reads]
-    sets = {id(r): _elements(r) for r in reads}
+    # per element, the positions (in ``reads``) of the reads that contained it, ascending: with these
+    # each element is judged in time proportional to its own reads, not to every read of the key
+    contains: dict[Any, list[int]] = {}
+    for i, r in enumerate(reads):
+        for vk in _elements(r):
+            contains.setdefault(vk, []).append(i)
     # phantom reads: an element no add that did not fail had been invoked to add by the read's end
     first_add = {vk: min(a.inv_pos for a in group if a.type != "fail")
                  for vk, group in adds.items() if any(a.type != "fail" for a in group)}
@@ -109,13 +114,13 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
     finals = final_verdicts(key, ops, anomalies, unknown, _elements)
     final_union: frozenset[Any] | None = None
     if finals is not None:
-        final_union = frozenset().union(*(sets.get(id(op), _elements(op)) for op in finals.values()))
+        final_union = frozenset().union(*(_elements(op) for op in finals.values()))
     for vk, group in adds.items():
         live = [a for a in group if a.type != "fail"]
         if not live:
             continue
-        outcome, latency = _element(key, shown[vk], vk, live, removes.get(vk, []), reads, read_pos, sets, finals,
-                                    final_union, anomalies)
+        outcome, latency = _element(key, shown[vk], vk, live, removes.get(vk, []), reads, read_pos,
+                                    contains.get(vk, []), finals, final_union, anomalies)
         outcomes[outcome] += 1
         if latency is not None:
             latencies.append(latency)
@@ -124,25 +129,28 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
 
 
 def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads: list[Op], read_pos: list[int],
-             sets: dict[int, frozenset[Any]], finals: dict[Any, Op] | None, final_union: frozenset[Any] | None,
+             seen_in: list[int], finals: dict[Any, Op] | None, final_union: frozenset[Any] | None,
              anomalies: list[dict[str, Any]]) -> tuple[str, float | None]:
-    """(outcome, stable latency in ms or None) of one element of one key."""
-    # When each add became known: an ok add at its acknowledgement; an info add (the element's only
-    # add) at the completion of the first read that returned the element after it was invoked.
-    known: list[tuple[int, int | None, Op]] = []
-    for a in adds:
-        if a.type == "ok" and a.comp_pos is not None:
-            known.append((a.comp_pos, a.comp_time, a))
-        elif len(adds) == 1:
-            seen = next((r for r in reads if vk in sets[id(r)] and (r.comp_pos or 0) > a.inv_pos), None)
-            if seen is not None:
-                known.append((seen.comp_pos or 0, seen.comp_time, a))
+    """(outcome, stable latency in ms or None) of one element of one key; ``seen_in``: the positions
+    in ``reads`` (ascending) of the reads that contained it."""
     live_removes = [r for r in removes if r.type != "fail"]
-
-    def excused(a: Op) -> bool:
-        return any(r.type == "info" or r.comp_pos is None or r.comp_pos > a.inv_pos for r in live_removes)
-
-    required = [k for k in known if not excused(k[2])]
+    # A remove may have observed every add invoked before it completed (an info one: any add), so
+    # the adds a remove may have observed are exactly those invoked before ``horizon``.
+    horizon = max(((1 << 62) if r.type == "info" or r.comp_pos is None else r.comp_pos for r in live_removes),
+                  default=0)
+    # When an add became known: an ok add at its acknowledgement. A read that returned the element
+    # saw some add invoked before the read completed (the first add among them); when no remove may
+    # have observed even the first add, no remove may have observed the one the read saw, so an
+    # element with only info adds is known from the completion of the first such read.
+    known: list[tuple[int, int | None, Op]] = [(a.comp_pos, a.comp_time, a) for a in adds
+                                                if a.type == "ok" and a.comp_pos is not None]
+    first = min(adds, key=lambda a: a.inv_pos)
+    if not known and first.inv_pos >= horizon:
+        seen = min((reads[i] for i in seen_in if (reads[i].comp_pos or 0) > first.inv_pos),
+                   key=lambda r: r.comp_pos or 0, default=None)
+        if seen is not None:
+            known.append((seen.comp_pos or 0, seen.comp_time, first))
+    required = [k for k in known if k[2].inv_pos >= horizon]
     if not required:
         if final_union is None:
             return "undecided", None
@@ -150,33 +158,41 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
             return "ok", None
         return ("removed" if known or live_removes else "indeterminate"), None
     known_pos, known_time, add = min(required, key=lambda k: k[0])
-    later = reads[bisect.bisect_right(read_pos, known_pos):]
     if final_union is not None and vk not in final_union:
         assert finals is not None
-        last_seen = max((r for r in reads if vk in sets[id(r)]), key=lambda r: r.comp_pos or 0, default=None)
+        last_seen = max((reads[i] for i in seen_in), key=lambda r: r.comp_pos or 0, default=None)
         seen_text = (f"it was last read by process {last_seen.process} on {last_seen.node} at "
                      f"{seconds(last_seen.comp_time)} (event {last_seen.indexes[-1]})" if last_seen is not None
                      else "no read ever returned it")
         nodes = ", ".join(str(n) for n in finals)
         removed = (f"; the {len(live_removes)} remove(s) of it all completed before the add was invoked"
                    if live_removes else "; nothing removed it")
+        how = ("was acknowledged at" if add.type == "ok" and add.comp_pos == known_pos
+               else f"was {add.type}, but a read that returned it completed at")
         anomalies.append({
             "type": "lost-element", "key": key, "element": x, "_ops": [add],
             "indexes": sorted({*add.indexes, *(i for op in finals.values() for i in op.indexes)}),
             "explanation": f"lost element {show(x)} of set {show(key)}: add {show(x)} by process {add.process} "
-                           f"(events {add.indexes[0]}, {add.indexes[-1]}) was acknowledged at "
+                           f"(events {add.indexes[0]}, {add.indexes[-1]}) {how} "
                            f"{seconds(known_time)}{removed}, yet the final reads on {nodes} do not contain it; "
                            f"{seen_text}",
         })
         return "lost", None
-    if not later:
+    start = bisect.bisect_right(read_pos, known_pos)  # the reads that began after the add was known
+    if start == len(reads):
         return "never-read", None
-    missed = [i for i, r in enumerate(later) if vk not in sets[id(r)]]
-    if missed and missed[-1] == len(later) - 1:  # missing from the last read: never stably visible
+    first_in = bisect.bisect_left(seen_in, start)
+    if len(seen_in) - first_in == len(reads) - start:  # every one of them contained it
+        stable, missed = reads[start], False
+    elif seen_in[-1] != len(reads) - 1:  # missing from the last read: never stably visible
         # without final reads, lost and stale cannot be told apart; with them, some final read has it
         # and another not (divergent, reported as such)
         return ("undecided" if final_union is None else "stale"), None
-    stable = later[missed[-1] + 1] if missed else later[0]
+    else:  # the trailing run of reads that contained it begins after the last read that missed it
+        k = len(seen_in) - 1
+        while k > first_in and seen_in[k - 1] == seen_in[k] - 1:
+            k -= 1
+        stable, missed = reads[seen_in[k]], True
     latency = None
     if stable.inv_time is not None and known_time is not None:
         latency = max(0.0, (stable.inv_time - known_time) / 1e6)

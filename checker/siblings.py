@@ -1,13 +1,16 @@
 """The siblings rule: ``conflict: siblings`` register histories of docs/HISTORY.md.
 
 A get returns every concurrent value (its siblings); a put or delete carries the causal context
-of one earlier get (``context_from``: that get's ``index``) or none. A context *covers* exactly the
-values the get it came from returned, so a write with it supersedes those values and nothing else.
-An acknowledged put is lost (``lost-write``) when its value is in no final read and no write that
-did not fail carried a context covering it; a value an acknowledged write's context covered that
-is still among the final siblings is ``resurrected-sibling`` (the store ignored the context). A sibling no put (that did not fail) wrote is
-``phantom-read``; one whose every put was invoked after the read completed is ``future-read``;
-final reads whose sibling sets differ are ``divergent``.
+of one earlier get (``context_from``: that get's ``index``) or none. A get that returned value v saw
+the version of at least one put of v invoked before it completed, so a write with its context
+supersedes (some of) those puts and no later one: the rule reasons per put, not per value. An
+acknowledged put is lost (``lost-write``) when its value is in no final read and no write that did
+not fail carried a context from a get that may have seen it; a value still among the final siblings
+whose only put an acknowledged write's context certainly covered is ``resurrected-sibling``. When
+repeated values leave it open which put a get saw, nothing is reported (a correct store may have
+done it) and the value is counted as ``undecided_values``. A sibling no put (that did not fail)
+wrote is ``phantom-read``; one whose every put was invoked after the read completed is
+``future-read``; final reads whose sibling sets differ are ``divergent``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ def check_siblings(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     anomalies: list[dict[str, Any]] = []
     unknown: list[dict[str, Any]] = []
     st = {"reads": 0, "reads_with_siblings": 0, "max_siblings": 0, "final_max_siblings": 0,
-          "writes_with_context": 0, "writes_without_context": 0, "superseded_values": 0}
+          "writes_with_context": 0, "writes_without_context": 0, "superseded_values": 0,
+          "undecided_values": 0}
     for key, ops in by_key.items():
         _check_key(key, ops, anomalies, unknown, st)
     add_faults(anomalies, faults)
@@ -68,6 +72,8 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             puts.setdefault(vkey(op.value), []).append(op)
     reads = [op for op in ops if op.f == "read" and op.type == "ok"]
     by_index = {r.comp_index: r for r in reads}
+    first_put = {vk: min(p.inv_pos for p in group if p.type != "fail")
+                 for vk, group in puts.items() if any(p.type != "fail" for p in group)}
     flagged: set[Any] = set()
     for r in reads:
         n = len(r.result or ())
@@ -78,24 +84,23 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             vk = vkey(x)
             if vk in flagged:
                 continue
-            live = [p for p in puts.get(vk, ()) if p.type != "fail"]
-            where = (f"the read by process {r.process} on {r.node} (events {r.indexes[0]}, {r.indexes[-1]}) "
-                     f"completed at {seconds(r.comp_time)} with sibling {show(x)}")
-            if not live:
+            start = first_put.get(vk)
+            if start is None:
                 flagged.add(vk)
                 anomalies.append({"type": "phantom-read", "key": key, "indexes": r.indexes, "_ops": [r],
-                                  "explanation": f"phantom read on key {show(key)}: {where}, but no put of it "
-                                                 "that did not fail exists"})
-            elif min(p.inv_pos for p in live) > (r.comp_pos or 0):
+                                  "explanation": f"phantom read on key {show(key)}: {_where(r, x)}, but no put of "
+                                                 "it that did not fail exists"})
+            elif start > (r.comp_pos or 0):
                 flagged.add(vk)
-                p = min(live, key=lambda p: p.inv_pos)
+                p = min((p for p in puts[vk] if p.type != "fail"), key=lambda p: p.inv_pos)
                 anomalies.append({"type": "future-read", "key": key, "indexes": [*r.indexes, *p.indexes], "_ops": [r, p],
-                                  "explanation": f"future read on key {show(key)}: {where}, but its put by process "
-                                                 f"{p.process} (event {p.inv_index}) was invoked only at "
+                                  "explanation": f"future read on key {show(key)}: {_where(r, x)}, but its put by "
+                                                 f"process {p.process} (event {p.inv_index}) was invoked only at "
                                                  f"{seconds(p.inv_time)}, after the read completed"})
-    # What each write's context covered: the siblings of the get it came from.
-    covered: dict[Any, Op] = {}
-    covered_ok: dict[Any, tuple[Op, Op]] = {}  # value -> (an ok write whose context covered it, that get)
+    # What each write's context may have covered, put by put: the get it came from returned value v,
+    # so it saw (and the write supersedes) the version of at least one put of v invoked before that get
+    # completed, and of no later one. Only when exactly one such put exists is it certain which.
+    covers: dict[Any, list[tuple[Op, Op]]] = {}  # value -> (write that did not fail, the get its context came from)
     for w in ops:
         if w.f not in ("put", "delete"):
             continue
@@ -107,10 +112,8 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
         if src is None or w.type == "fail":
             continue  # a failed write supersedes nothing; validation makes src an ok get of this key
         for vk in _siblings(src):
-            covered.setdefault(vk, w)
-            if w.type == "ok":
-                covered_ok.setdefault(vk, (w, src))
-    st["superseded_values"] += len(covered)
+            covers.setdefault(vk, []).append((w, src))
+    st["superseded_values"] += len(covers)
     finals = final_verdicts(key, ops, anomalies, unknown, _siblings)
     if finals is None:
         return
@@ -120,34 +123,75 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
     nodes = ", ".join(str(n) for n in finals)
     final_idx = [i for op in finals.values() for i in op.indexes]
     shown_final = show(sorted((op.result or [] for op in finals.values()), key=len)[-1])
-    for vk in union:
-        if vk not in covered_ok:
-            continue
-        w, src = covered_ok[vk]
-        group = [p for p in puts.get(vk, ()) if p.type != "fail"]
-        if not group or any(p.inv_pos > (src.comp_pos or 0) for p in group):
-            continue  # a put of the same value the get could not have seen explains it
-        p = group[0]
-        anomalies.append({
-            "type": "resurrected-sibling", "key": key, "indexes": sorted({*p.indexes, *w.indexes, *final_idx}), "_ops": [p, w],
-            "explanation": f"resurrected sibling on key {show(key)}: put {show(p.value)} by process {p.process} "
-                           f"(events {p.indexes[0]}, {p.indexes[-1]}) was superseded by the "
-                           f"{w.f} {'' if w.value is None else show(w.value) + ' '}by process {w.process} (events "
-                           f"{w.indexes[0]}, {w.indexes[-1]}, acknowledged at {seconds(w.comp_time)}), whose context "
-                           f"came from the get at event {src.comp_index} that returned it, yet it is still among "
-                           f"the final siblings on {nodes}",
-        })
     for vk, group in puts.items():
-        if vk in union or vk in covered:
+        live = sorted((p for p in group if p.type != "fail"), key=lambda p: p.inv_pos)
+        if not live:
             continue
-        for p in group:
+        cov = covers.get(vk, [])
+        if vk in union:
+            _final_value(key, vk, live, cov, final_idx, nodes, anomalies, st)
+            continue
+        # Absent from the final reads: every acknowledged put of it must have been superseded, so some
+        # write's context must come from a get that may have seen it (completed after it was invoked).
+        reach = max(((src.comp_pos or 0) for _, src in cov), default=0)
+        undecided = False
+        for p in live:
             if p.type != "ok":
+                continue
+            if p.inv_pos < reach:
+                # maybe superseded, maybe lost: a correct store may do either
+                undecided = undecided or not _certain(p, live, cov)
                 continue
             anomalies.append({
                 "type": "lost-write", "key": key, "indexes": sorted({*p.indexes, *final_idx}), "_ops": [p],
                 "explanation": f"lost write on key {show(key)}: put {show(p.value)} by process {p.process} "
                                f"(events {p.indexes[0]}, {p.indexes[-1]}) was acknowledged at "
-                               f"{seconds(p.comp_time)}, no put or delete carried a context from a read that saw "
-                               f"it, yet it is not among the final siblings on {nodes} (e.g. {shown_final})",
+                               f"{seconds(p.comp_time)}, no put or delete carried a context from a read that could "
+                               f"have seen it (one that completed after it was invoked), yet it is not among the "
+                               f"final siblings on {nodes} (e.g. {shown_final})",
             })
             break  # one finding per value
+        else:
+            st["undecided_values"] += undecided
+
+
+def _where(r: Op, x: Any) -> str:
+    return (f"the read by process {r.process} on {r.node} (events {r.indexes[0]}, {r.indexes[-1]}) "
+            f"completed at {seconds(r.comp_time)} with sibling {show(x)}")
+
+
+def _certain(p: Op, live: list[Op], cov: list[tuple[Op, Op]]) -> bool:
+    """Whether some covering get certainly saw put ``p``: ``p`` is the only put of its value (that did
+    not fail) invoked before that get completed. ``live`` is sorted by invocation."""
+    if p is not live[0]:
+        return False  # a later put is never the only one a get could have seen
+    nxt = live[1].inv_pos if len(live) > 1 else None
+    return any(p.inv_pos < (src.comp_pos or 0) and (nxt is None or nxt >= (src.comp_pos or 0)) for _, src in cov)
+
+
+def _final_value(key: Any, vk: Any, live: list[Op], cov: list[tuple[Op, Op]], final_idx: list[int], nodes: str,
+                 anomalies: list[dict[str, Any]], st: dict[str, int]) -> None:
+    """A value among the final siblings: some put of it must survive, i.e. not be certainly superseded
+    by an acknowledged write (``resurrected-sibling`` when none can). With repeated values the
+    checker may not know which put a get saw; then it counts the value as undecided, never invalid."""
+    ok_cov = [(w, src) for w, src in cov if w.type == "ok"]
+    if not ok_cov:
+        return
+    reach = max((src.comp_pos or 0) for _, src in ok_cov)
+    if any(p.inv_pos >= reach for p in live):
+        return  # a put no acknowledged write's get could have seen survives
+    if len(live) > 1 or not _certain(live[0], live, ok_cov):
+        st["undecided_values"] += 1
+        return
+    p = live[0]
+    w, src = next((w, src) for w, src in ok_cov if p.inv_pos < (src.comp_pos or 0))
+    anomalies.append({
+        "type": "resurrected-sibling", "key": key, "indexes": sorted({*p.indexes, *w.indexes, *final_idx}),
+        "_ops": [p, w],
+        "explanation": f"resurrected sibling on key {show(key)}: put {show(p.value)} by process {p.process} "
+                       f"(events {p.indexes[0]}, {p.indexes[-1]}), the only put of that value, was superseded by the "
+                       f"{w.f} {'' if w.value is None else show(w.value) + ' '}by process {w.process} (events "
+                       f"{w.indexes[0]}, {w.indexes[-1]}, acknowledged at {seconds(w.comp_time)}), whose context "
+                       f"came from the get at event {src.comp_index} that returned it, yet it is still among "
+                       f"the final siblings on {nodes}",
+    })

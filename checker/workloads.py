@@ -88,7 +88,7 @@ def read_header(path: str | Path) -> HistoryHeader:
 
     EDN histories (Jepsen's) have no header: they are register histories.
     """
-    from checker.history import HistoryError, is_edn_path
+    from checker.history import HistoryError, is_edn_path, too_deep
 
     if is_edn_path(path):
         return DEFAULT_HEADER
@@ -99,6 +99,8 @@ def read_header(path: str | Path) -> HistoryHeader:
                 lineno += 1
                 if not raw.strip():
                     continue
+                if too_deep(raw):
+                    return DEFAULT_HEADER  # the event reader names the line
                 try:
                     obj = orjson.loads(raw)
                 except orjson.JSONDecodeError:
@@ -134,6 +136,7 @@ class ShapeChecker:
         self.path = path
         self.ok_gets: dict[int, Any] = {}  # siblings: index of an ok get -> its key
         self.invoked: dict[tuple[Any, str], Any] = {}  # (process, field) -> the field on its open invoke
+        self.final_began: set[Any] = set()  # keys whose final reads have begun (nothing may follow them)
 
     def event(self, ev: dict[str, Any], line: int, f: str, typ: str) -> None:
         """Raise a `HistoryError` naming the field of ``ev`` that breaks the workload's shapes."""
@@ -144,6 +147,21 @@ class ShapeChecker:
             self._set_or_counter(ev, line, f, typ, COUNTER_FS)
         elif h.conflict == "siblings":
             self._siblings(ev, line, f, typ)
+        else:
+            return
+        if typ == "invoke":
+            self._after_final(ev, line, f)
+
+    def _after_final(self, ev: dict[str, Any], line: int, f: str) -> None:
+        """A final read begins after every other operation of its key was invoked (the rules judge the
+        final state by it, docs/HISTORY.md): an operation invoked after one is bad input."""
+        key = ev.get("key")
+        if ev.get("final"):
+            self.final_began.add(vkey_of(key))
+        elif vkey_of(key) in self.final_began:
+            raise _error(self.path, line, "final",
+                         f"{'an' if f[:1] in 'aeiou' else 'a'} {f} of key {key!r:.60} invoked after a final read of it began (final reads come "
+                         "after every other operation of their key)")
 
     def _key(self, ev: dict[str, Any], line: int, f: str) -> Any:
         key = ev.get("key")
@@ -161,6 +179,7 @@ class ShapeChecker:
             raise _error(self.path, line, "f",
                          f"{f!r:.60} is not an operation of the {workload} workload ({', '.join(fs)})")
         self._key(ev, line, f)
+        _no_context(ev, self.path, line, f"a {workload} history")
         v = ev.get("value")
         if f == "read":
             if typ == "invoke" and v is not None:
@@ -205,6 +224,7 @@ class ShapeChecker:
         key = self._key(ev, line, f)
         v = ev.get("value")
         if f == "get":
+            _no_context(ev, self.path, line, "a get")
             if typ == "invoke":
                 if v is not None:
                     raise _error(self.path, line, "value", f"a get invoke carries null, got {_describe(v)}")
@@ -235,3 +255,23 @@ class ShapeChecker:
 
 
 _MISSING = object()
+
+
+def vkey_of(key: Any) -> tuple[type, Any]:
+    """A key told apart by type (``1`` and ``"1"`` are different keys)."""
+    return (type(key), key)
+
+
+def _no_context(ev: dict[str, Any], path: str | Path, line: int, where: str) -> None:
+    """``context_from`` belongs only to a put or delete under ``conflict: siblings``: anywhere else it
+    would be silently ignored, so it is bad input."""
+    ctx = ev.get("context_from")
+    if ctx is not None:
+        raise _error(path, line, "context_from",
+                     f"only a put or delete of a siblings register history (conflict: siblings) carries a "
+                     f"context, not {where}; got {_describe(ctx)}")
+
+
+def check_no_context(ev: dict[str, Any], path: str | Path, line: int, conflict: str, workload: str) -> None:
+    """`_no_context` for register histories whose rule has no contexts (lww, crdt, or no header)."""
+    _no_context(ev, path, line, f"a {conflict} {workload} history")

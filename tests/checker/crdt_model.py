@@ -153,10 +153,12 @@ class _SiblingReplica:
 
 
 def simulate_siblings(seed: int, replicas: int = 3, processes: int = 4, ops_per_process: int = 15,
-                      loss: bool = False, ignore_contexts: bool = False) -> list[dict[str, Any]]:
+                      loss: bool = False, ignore_contexts: bool = False,
+                      repeat: bool = False) -> list[dict[str, Any]]:
     """Header and events of a simulated siblings run on key ``k``: gets, puts without a context, and
     puts or deletes carrying the context of the process's last get. ``loss`` drops a final put;
-    ``ignore_contexts`` is a store bug that supersedes nothing (every value ever written stays)."""
+    ``ignore_contexts`` is a store bug that supersedes nothing (every value ever written stays);
+    ``repeat`` draws the values from a pool of three (so values repeat, as retried puts make them)."""
     rng = random.Random(seed)
     nodes = [f"n{i + 1}" for i in range(replicas)]
     planned: list[dict[str, Any]] = []
@@ -169,7 +171,7 @@ def simulate_siblings(seed: int, replicas: int = 3, processes: int = 4, ops_per_
             outcome = rng.choices(("ok", "fail", "info"), (8, 1, 1))[0]
             r = rng.random()
             f = "get" if r < 0.4 else ("put" if r < 0.9 else "delete")
-            value = f"p{proc0}-{i}" if f == "put" else None
+            value = (rng.choice("abc") if repeat else f"p{proc0}-{i}") if f == "put" else None
             planned.append({"proc": proc, "proc0": proc0, "f": f, "value": value, "outcome": outcome, "inv": inv,
                             "comp": comp, "apply": rng.uniform(inv, comp), "node": rng.choice(nodes),
                             "applies": outcome == "ok" or (outcome == "info" and rng.random() < 0.5),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from checker.api import CheckOptions, check
 from tests.checker.workload_builder import WorkloadHistory
 
@@ -120,3 +122,27 @@ def test_divergent_final_counters() -> None:
     h.incr(1, "c", 1, typ="info")
     h.final_reads("c", {"n1": 1, "n2": 2})
     assert _check(h) == (False, ["divergent"])
+
+
+def test_the_printed_final_bounds_are_those_the_final_reads_were_held_to() -> None:
+    """An increment still running when the final read began may be missed: the final read of 0 is valid,
+    and the printed bounds ([0, 4], not [4, 4]) contain it, as the verdict says."""
+    h = _counter()
+    h.begin(0, "incr", "c", 4)
+    h.final_reads("c", {"n1": 0})
+    h.end(0, "incr", "c", 4)
+    result = check(h.all_events())
+    assert result.valid is True
+    final = result.stats["counter"]["final"]["c"]
+    assert final["values"] == [0] and final["bounds"] == [0, 4]
+
+
+def test_an_increment_invoked_after_a_final_read_is_bad_input(tmp_path: Path) -> None:
+    """A final read begins after everything: an incr of its key invoked after it began is refused (exit 254)."""
+    from checker.cli import main
+
+    h = _counter()
+    h.final_reads("c", {"n1": 0})
+    h.incr(0, "c", 4)
+    path = h.write(tmp_path / "h.jsonl")
+    assert main(["check", str(path)]) == 254

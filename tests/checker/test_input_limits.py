@@ -70,3 +70,13 @@ def test_export_and_report_to_an_unwritable_out_are_usage_errors(tmp_path: Path,
         done = harness(*args)
         assert done.returncode == 254, (args, done.stderr)
         assert str(target) in done.stderr and "internal error" not in done.stderr
+
+
+def test_a_json_line_nested_200000_deep_is_bad_input_not_a_crash(tmp_path: Path) -> None:
+    """A JSON-lines event nested 200,000 levels (orjson overflows the C stack on it) exits 254 naming the line."""
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"process": 0, "type": "invoke", "f": "put", "key": "k", "value": '
+                    + "[" * 200_000 + "]" * 200_000 + "}\n")
+    done = harness("check", str(path))
+    assert done.returncode == 254, (done.returncode, done.stderr)
+    assert f"{path}: line 1" in done.stderr and "nested deeper" in done.stderr

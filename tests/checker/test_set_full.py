@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import FrameType
+from typing import Any
+
 from checker.api import check
 from tests.checker.workload_builder import WorkloadHistory
 
@@ -177,3 +180,83 @@ def test_a_finding_names_the_faults_active_around_its_operations() -> None:
     [a] = check(h.all_events()).anomalies
     assert "n1 was isolated by a partition" in a["explanation"]
     assert [w["kind"] for w in a["faults"]] == ["partition"]
+
+
+def test_two_info_adds_a_read_saw_must_survive() -> None:
+    """Two timed-out adds of x, a read returns [x], nothing removes it, final []: some add happened, so x is lost."""
+    h = _set()
+    h.add(0, "s", "x", typ="info")
+    h.add(1, "s", "x", typ="info")
+    h.read(2, "s", ["x"])
+    h.final_reads("s", {"n1": []})
+    assert _types(h) == ["lost-element"]
+    assert _outcomes(h) == {"lost": 1}
+
+
+def test_an_info_add_after_a_remove_an_unremoved_read_saw_is_required() -> None:
+    """ok add, ok remove that observed it, a later info re-add, a read of [x] from a replica the remove had
+    not reached (it may have seen the first add), final []: a correct OR-set can do that, so valid."""
+    h = _set()
+    h.add(0, "s", "x")
+    h.remove(1, "s", "x")
+    h.add(2, "s", "x", typ="info")
+    h.read(3, "s", ["x"], node="n2")
+    h.final_reads("s", {"n1": [], "n2": []})
+    result = check(h.all_events())
+    assert result.valid is True
+    assert _outcomes(h) == {"removed": 1}
+
+
+def test_an_info_add_seen_with_an_ok_add_no_remove_observed_is_lost_when_gone() -> None:
+    """An ok add and an info add of x, no removes, a read of [x], final []: lost, naming the ok add."""
+    h = _set()
+    h.add(0, "s", "x", typ="info")
+    h.add(1, "s", "x")
+    h.read(2, "s", ["x"])
+    h.final_reads("s", {"n1": []})
+    result = check(h.all_events())
+    [a] = result.anomalies
+    assert a["type"] == "lost-element"
+
+
+def _bigset(n: int) -> list[dict[str, object]]:
+    """n acknowledged adds, then n reads of [] (stale), then 3 final reads of everything (the adversary's shape)."""
+    h = WorkloadHistory("set")
+    for i in range(n):
+        h.add(1, "s", i)
+    for _ in range(n):
+        h.read(2, "s", [])
+    h.final_reads("s", {"n1": list(range(n)), "n2": list(range(n)), "n3": list(range(n))})
+    return h.all_events()
+
+
+def _lines_run(events: list[dict[str, object]]) -> int:
+    """How many lines of checker/set_full.py the check executes (a count of steps, not a time)."""
+    import sys
+
+    import checker.set_full as mod
+
+    steps = 0
+
+    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal steps
+        if frame.f_code.co_filename != mod.__file__:
+            return None
+        if event == "line":
+            steps += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        result = check(events)
+    finally:
+        sys.settrace(None)
+    assert result.valid is True
+    return steps
+
+
+def test_the_set_check_grows_linearly_with_elements_times_reads() -> None:
+    """Four times the adds and the reads is about four times the steps, not sixteen (per element, only
+    the reads that contained it are visited)."""
+    small, big = _lines_run(_bigset(150)), _lines_run(_bigset(600))
+    assert big < 6 * small, (small, big)  # elements x reads made it 11.5 times

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from checker.api import check
 from tests.checker.workload_builder import WorkloadHistory
 
@@ -121,3 +126,80 @@ def test_a_value_written_again_after_the_covering_read_is_not_resurrected() -> N
     h.sput(1, "k", "a")
     h.final_reads("k", {"n1": ["a", "c"], "n2": ["c", "a"]}, f="get")
     assert check(h.all_events()).valid is True
+
+
+def _load(name: str) -> list[dict[str, object]]:
+    path = Path(__file__).parent / "data" / "siblings" / name
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_concurrent_put_of_the_same_value_unseen_by_the_context_is_not_resurrected() -> None:
+    """put v, a concurrent second put v, a get that saw one v, put w with its context: final [w, v] is valid."""
+    h = _sib()
+    h.sput(0, "k", "v")
+    h.begin(3, "put", "k", "v", "n2")
+    g = h.sget(1, "k", ["v"])
+    h.end(3, "put", "k", "v", "n2")
+    h.sput(1, "k", "w", context_from=g)
+    h.final_reads("k", {"n1": ["w", "v"], "n2": ["v", "w"]}, f="get")
+    result = check(h.all_events())
+    assert result.valid is True, result.anomalies
+    assert result.stats["siblings"]["undecided_values"] == 1
+
+
+def test_the_adversarys_repeated_value_histories_of_a_correct_store_are_valid() -> None:
+    """Histories a correct dotted-version-vector store made with repeated values are never invalid."""
+    for name in ("sib_concurrent_same_value_false_positive.jsonl", "sim_siblings_repeat_fp_10.jsonl",
+                 "sim_siblings_repeat_fp_11.jsonl", "sim_siblings_repeat_fp_12.jsonl"):
+        result = check(_load(name))
+        assert result.valid is not False, (name, result.anomalies)
+
+
+def test_a_value_whose_only_put_a_context_covered_is_still_resurrected() -> None:
+    """One put of v, a get that saw it, an ok put w with that context, final [w, v]: resurrected."""
+    h = _sib()
+    h.sput(0, "k", "v")
+    g = h.sget(1, "k", ["v"])
+    h.sput(1, "k", "w", context_from=g)
+    h.final_reads("k", {"n1": ["w", "v"], "n2": ["v", "w"]}, f="get")
+    assert _types(h) == ["resurrected-sibling"]
+
+
+def test_a_retried_put_acknowledged_after_the_covering_get_and_then_dropped_is_a_lost_write() -> None:
+    """put v times out, a get sees v, put w with its context, a retry of v invoked after that get is
+    acknowledged, final [w]: the retry is lost (the context could not have covered it)."""
+    for name in ("sib_retry_lost.jsonl", "sib_dup_value_lost.jsonl"):
+        result = check(_load(name))
+        assert [a["type"] for a in result.anomalies] == ["lost-write"], name
+    h = _sib()
+    h.sput(0, "k", "v", typ="info")
+    g = h.sget(1, "k", ["v"], node="n2")
+    h.sput(1, "k", "w", context_from=g, node="n2")
+    h.sput(4, "k", "v")
+    h.final_reads("k", {"n1": ["w"], "n2": ["w"]}, f="get")
+    result = check(h.all_events())
+    [a] = result.anomalies
+    assert a["type"] == "lost-write" and "by process 4" in a["explanation"]
+
+
+def test_two_puts_of_a_value_both_before_the_covering_get_may_both_be_superseded() -> None:
+    """Two acknowledged puts of v before a get of [v] whose context an ok put w carried: final [w] is valid."""
+    h = _sib()
+    h.sput(0, "k", "v")
+    h.sput(2, "k", "v", node="n2")
+    g = h.sget(1, "k", ["v"])
+    h.sput(1, "k", "w", context_from=g)
+    h.final_reads("k", {"n1": ["w"], "n2": ["w"]}, f="get")
+    assert check(h.all_events()).valid is True
+
+
+def test_the_summary_says_when_repeated_values_leave_the_rule_undecided(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The printed summary of a history with an undecided repeated value says so (and the verdict stays VALID)."""
+    from checker.cli import main
+
+    path = tmp_path / "h.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in _load("sib_concurrent_same_value_false_positive.jsonl")))
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "siblings: 1 value undecided" in out

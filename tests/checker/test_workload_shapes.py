@@ -90,6 +90,28 @@ BAD: dict[str, tuple[list[dict], int, str]] = {
         [S, _ev(0, 0, "invoke", "get"), _ev(1, 0, "ok", "get", value=[]),
          _ev(2, 0, "invoke", "put", value="b", context_from=1), _ev(3, 0, "ok", "put", value="b", context_from=7)],
         5, "context_from"),
+    "lww register: a put with context_from": (
+        [{"history": 1, "conflict": "lww"}, _ev(0, 0, "invoke", "get"), _ev(1, 0, "ok", "get", value="a"),
+         _ev(2, 0, "invoke", "put", value="b", context_from=1)], 4, "context_from"),
+    "headerless register: a put with context_from": (
+        [_ev(0, 0, "invoke", "get"), _ev(1, 0, "ok", "get", value="a"),
+         _ev(2, 0, "invoke", "put", value="b", context_from=1)], 3, "context_from"),
+    "set: an add with context_from": ([H, _ev(0, 0, "invoke", "add", value=1, context_from=0)], 2, "context_from"),
+    "counter: an incr with context_from": ([C, _ev(0, 0, "invoke", "incr", value=1, context_from=0)], 2,
+                                           "context_from"),
+    "siblings: a get with context_from": ([S, _ev(0, 0, "invoke", "get", context_from=0)], 2, "context_from"),
+    "node a number": ([H, _ev(0, 0, "invoke", "add", value=1, node=3)], 2, "node"),
+    "headerless register: node a number": ([_ev(0, 0, "invoke", "get", node=3)], 1, "node"),
+    "header with a process": ([{"history": 1, "workload": "set", "process": 0}], 1, "process"),
+    "counter: an operation after a final read of its key": (
+        [C, _ev(0, 1, "invoke", "read", final=True), _ev(1, 1, "ok", "read", value=0, final=True),
+         _ev(2, 0, "invoke", "incr", value=4), _ev(3, 0, "ok", "incr", value=4)], 4, "final"),
+    "set: an operation after a final read of its key": (
+        [H, _ev(0, 1, "invoke", "read", final=True), _ev(1, 1, "ok", "read", value=[], final=True),
+         _ev(2, 0, "invoke", "add", value=4)], 4, "final"),
+    "siblings: an operation after a final read of its key": (
+        [S, _ev(0, 1, "invoke", "get", final=True), _ev(1, 1, "ok", "get", value=[], final=True),
+         _ev(2, 0, "invoke", "put", value="a")], 4, "final"),
 }
 
 
