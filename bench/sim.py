@@ -23,7 +23,10 @@ operations) and the replay command; then ``--detect-correct``: the correct store
 seeds per nemesis kind (clock-skew aside: last-writer-wins under skew loses writes by design),
 reporting anything found. Each explore runs as its own process, exactly as a user would run it.
 
-Usage: python bench/sim.py [--seed S] [--time-limit T] [--large-nodes N] [--skip-large] [--skip-process]
+The journal's cost (``--journal-ab ROUNDS``, issue #15): the 5-node run with ``--journal off`` and
+``full`` alternating, medians of the simulation's wall and CPU seconds; bar: at most 15 % slower.
+
+Usage: python bench/sim.py [--seed S] [--journal-ab ROUNDS] [--time-limit T] [--large-nodes N] [--skip-large] [--skip-process]
        python bench/sim.py --detect [--detect-correct] [--runs 200] [--explore-time-limit T] [--out DIR]
 """
 
@@ -50,7 +53,7 @@ BUG_NEMESIS = {
 """The fault that exposes each seeded bug (ack-before-durable needs a crash, as the harness says)."""
 
 
-def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
+def speed(nodes: int, time_limit: float, seed: int, journal: str | None = None) -> dict[str, Any]:
     """One default partition run of ``nodes`` nodes; virtual seconds per wall second."""
     import orjson
 
@@ -72,7 +75,7 @@ def speed(nodes: int, time_limit: float, seed: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as out:
         options = RunOptions(mode="sim", nemesis=("partition",), nodes=nodes, time_limit=time_limit, seed=seed,
-                             out=out).validate()
+                             out=out, journal=journal).validate()
         schedule = make_schedule(options, tuple(f"n{i + 1}" for i in range(nodes)))
         started, cpu_started = time.perf_counter(), time.process_time()
         SimMode.trio_run = counting_run  # type: ignore[method-assign]
@@ -257,12 +260,34 @@ def detect_correct(runs: int, extra: list[str], out: Path) -> None:
                   f"{b['faults']} faults / {b['operations']} operations: {data['replay_command']}", flush=True)
 
 
+def journal_ab(rounds: int, time_limit: float, seed: int) -> None:
+    """Issue #15's simulation bar: the same 5-node run with the journal off and full, alternating
+    (off first in odd rounds, full first in even ones); medians of the simulation's wall and CPU
+    seconds (the checker's verdict left out, as in the speed figure). Bar: at most 15 % slower."""
+    import statistics
+
+    times: dict[str, list[tuple[float, float]]] = {"off": [], "full": []}
+    for n in range(rounds):
+        for level in (("off", "full") if n % 2 == 0 else ("full", "off")):
+            r = speed(5, time_limit, seed, journal=level)
+            times[level].append((r["simulation"], r["cpu"] - r["check"]))
+            print(f"  round {n + 1}, journal {level:<4}: simulation {r['simulation']:.2f} s wall, "
+                  f"{r['cpu'] - r['check']:.2f} s CPU", flush=True)
+    (off_w, off_c), (full_w, full_c) = ((statistics.median(t[i] for t in times[k]) for i in (0, 1))
+                                        for k in ("off", "full"))
+    print(f"journal cost in simulation (5 nodes, partition, {time_limit:g} virtual s, seed {seed}, {rounds} rounds "
+          f"interleaved, medians): wall {off_w:.2f} -> {full_w:.2f} s ({100 * (full_w / off_w - 1):+.1f} %), "
+          f"CPU {off_c:.2f} -> {full_c:.2f} s ({100 * (full_c / off_c - 1):+.1f} %) (bar: <= +15 %)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=60.0, help="virtual seconds of load (default 60)")
     parser.add_argument("--large-nodes", type=int, default=50, help="nodes in the large run (default 50)")
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--journal-ab", type=int, default=0, metavar="ROUNDS",
+                        help="instead: the journal's cost in simulation, ROUNDS rounds of off/full interleaved (issue #15)")
     parser.add_argument("--skip-process", action="store_true", help="leave out the whole-process figure")
     parser.add_argument("--skip-speed", action="store_true", help="only the detection sweeps")
     parser.add_argument("--detect", action="store_true", help="explore each seeded bug and report what was found")
@@ -272,6 +297,9 @@ def main() -> int:
     parser.add_argument("--explore-fault-interval", type=float, default=None, help="--fault-interval for explore")
     parser.add_argument("--out", default="histories", help="where explore writes minimal failing runs")
     args = parser.parse_args()
+    if args.journal_ab:
+        journal_ab(args.journal_ab, args.time_limit, args.seed)
+        return 0
     if not args.skip_speed:
         print(f"simulated partition runs, seed {args.seed} (bar: >= 30x real time at 5 nodes; 50 nodes completes)")
         five = speed(5, args.time_limit, args.seed)

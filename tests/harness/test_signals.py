@@ -135,7 +135,7 @@ def test_sigterm_while_the_report_is_written_exits_143_and_keeps_the_verdict_mar
     import checker.report
     from runner.cli import main
 
-    def write_report_until_signalled(run_dir: Path, results: object) -> Path:
+    def write_report_until_signalled(run_dir: Path, results: object, **_: object) -> Path:
         (run_dir / "report.html").write_text("<html><body>half a rep")
         os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here, as it would in the middle of a plot
         time.sleep(5)
