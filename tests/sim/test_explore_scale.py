@@ -96,9 +96,12 @@ def test_resume_after_ctrl_c_runs_only_the_missing_seeds(tmp_path: Path) -> None
     assert "Traceback" not in err and "interrupted by SIGINT" in err
     before = {line["seed"] for line in _ledger(ledger)}
     assert 3 <= len(before) < 10
+    (told,) = [line for line in err.splitlines() if "continue with: " in line]  # the exact command, printed
+    assert str(ledger) in told
+    command = shlex.split(told.split("continue with: ", 1)[1])
+    assert command[:3] == ["python", "harness.py", "explore"] and "--ledger" not in command
     summary = tmp_path / "resumed.json"
-    assert main(["explore", *flags, "--out", str(tmp_path / "h"), "--resume", str(ledger), "--json", str(summary),
-                 "--ledger", str(ledger)]) == 0
+    assert main([*command[2:], "--json", str(summary)]) == 0
     seeds = [line["seed"] for line in _ledger(ledger)]
     assert sorted(seeds) == list(range(1, 11))  # every seed once: none run twice
     assert json.loads(summary.read_text())["runs"] == 10 - len(before)
@@ -292,3 +295,59 @@ def test_workers_beyond_the_seeds_are_not_started(tmp_path: Path, capsys: pytest
     assert summary["workers"] == 2
     err = capsys.readouterr().err
     assert sum("--workers 16" in line for line in err.splitlines()) == 1
+
+
+def test_resume_other_commit_runs_the_ledgers_failures_again(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """--resume-other-commit keeps another commit's valid seeds and runs its failures again (seed 1: valid here)."""
+    code, _, ledger = _explore(tmp_path, "e", "--runs", "2", *VALID)
+    assert code == 0
+
+    def old_commit(n: int, r: dict[str, Any]) -> dict[str, Any]:
+        r = {**r, "commit": "0" * 40}
+        return {**r, "verdict": "invalid", "signature": "divergent | faults: partition"} if r.get("seed") == 1 else r
+
+    _rewrite(ledger, old_commit)
+    flags = ["explore", "--runs", "2", *VALID, "--resume", str(ledger), "--resume-other-commit", "--out",
+             str(tmp_path / "h"), "--json", str(tmp_path / "r.json")]
+    assert main(flags) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["runs"] == 1  # seed 1 again, seed 2 (valid) kept
+    last = _ledger(ledger)[-1]
+    assert last["seed"] == 1 and last["verdict"] == "valid" and last["commit"] != "0" * 40
+    assert main(flags) == 0  # the re-run line supersedes the old commit's: read again without a conflict
+    assert json.loads((tmp_path / "r.json").read_text())["runs"] == 0
+
+
+def test_a_resumed_report_counts_runs_of_this_session_and_of_the_ledger() -> None:
+    """After a resume the report says "after 5 runs (2 in this session, 3 from the ledger)"."""
+    from runner.explore import ExploreResult, _runs_text
+
+    lines = [{"seed": s, "verdict": "valid"} for s in range(1, 6)]
+    assert _runs_text(ExploreResult(2, 0, 1, None, None, None, 0.0, lines)) == \
+        "5 runs (2 in this session, 3 from the ledger)"
+    assert _runs_text(ExploreResult(5, 0, 1, None, None, None, 0.0, lines)) == "5 run(s)"
+
+
+def test_kill_9_of_a_worker_mid_sweep_reruns_its_seed(tmp_path: Path) -> None:
+    """SIGKILL of one of explore's worker processes: its seed runs again on a new worker; the sweep ends normally."""
+    ledger = tmp_path / "ledger.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "harness.py"), "explore", "--runs", "6", "--keep-going",
+                             *VALID[:-2], "--workers", "2", "--ledger", str(ledger), "--out", str(tmp_path / "h")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        children: list[str] = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and not children:
+            if ledger.exists() and len(ledger.read_text().splitlines()) >= 2:
+                children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            time.sleep(0.05)
+        assert children and proc.poll() is None, "explore ended before a worker could be killed"
+        os.kill(int(children[0]), signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert [line["seed"] for line in _ledger(ledger)] == [1, 2, 3, 4, 5, 6]
