@@ -435,7 +435,7 @@ def explore(
             report = next(iter(executor.map_unordered(run_task, [TrialTask(0, candidate, trial_argv, scratch)])))
             held = (known or {}).get(candidate.options.seed, {}).get("history_sha256")
             if report.verdict != "invalid":
-                raise LedgerError(f"explore: seed {candidate.options.seed} did not reproduce (the ledger says "
+                raise LedgerError(f"seed {candidate.options.seed} did not reproduce (the ledger says "
                                   f"invalid): it ran {report.verdict} here; nothing shrunk, no failure.txt; the "
                                   f"ledger {ledger.path if ledger else ''} does not describe this code: start a "
                                   "new ledger (drop --resume)")
@@ -516,9 +516,10 @@ def _runs_text(result: ExploreResult) -> str:
 def format_report(result: ExploreResult) -> str:
     summary = summary_lines(result.lines) + ([f"  ledger: {result.ledger}"] if result.ledger is not None else [])
     if result.shrunk is None and result.failing_seed is not None:
-        return "\n".join([f"explore: all {len(result.lines)} seeds are in the ledger (none left to run); the first "
-                          f"failure, seed {result.failing_seed}, ran invalid again here and is not shrunk again "
-                          "(add --shrink-again to shrink it)", *summary, *failure_lines(result)])
+        return "\n".join([f"explore: no seed left to run (the ledger holds the {len(result.lines)} this sweep needs); "
+                          f"its first failure, seed {result.failing_seed}, ran invalid again here "
+                          "and is not shrunk again (add --shrink-again to shrink it)", *summary,
+                          *failure_lines(result)])
     if result.shrunk is None:
         unknown = f" ({result.unknown} unknown)" if result.unknown else ""
         return "\n".join([f"explore: all {len(result.lines)} runs valid{unknown}; nothing found "

@@ -203,7 +203,7 @@ def test_a_worker_dying_mid_task_is_retried(dask_cluster, tmp_path):
 def test_a_task_that_kills_every_worker_is_reported(dask_cluster):
     """A task whose workers die each time it is tried ends in one ClusterError naming the task."""
     with ClusterExecutor(dask_cluster, worker_wait=60) as executor:
-        with pytest.raises(ClusterError, match=r"the task 7 was running on workers that died"):
+        with pytest.raises(ClusterError, match=r"task 7 was running on workers that died"):
             list(executor.map_unordered(die_always, [7]))
 
 
