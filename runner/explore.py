@@ -516,7 +516,7 @@ def _runs_text(result: ExploreResult) -> str:
 def format_report(result: ExploreResult) -> str:
     summary = summary_lines(result.lines) + ([f"  ledger: {result.ledger}"] if result.ledger is not None else [])
     if result.shrunk is None and result.failing_seed is not None:
-        return "\n".join([f"explore: no seed left to run (the ledger holds the {len(result.lines)} this sweep needs); "
+        return "\n".join([f"explore: no seed left to run (the ledger holds all {len(result.lines)} seed(s) this sweep needs); "
                           f"its first failure, seed {result.failing_seed}, ran invalid again here "
                           "and is not shrunk again (add --shrink-again to shrink it)", *summary,
                           *failure_lines(result)])

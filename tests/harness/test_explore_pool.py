@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -86,7 +87,7 @@ class _Labelled:
         return "Labelled(" + "x" * 2000 + ")"
 
 
-def test_a_worker_dying_mid_task_is_replaced_and_the_task_run_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_worker_dying_mid_task_is_replaced_and_the_task_run_again(tmp_path: Path) -> None:
     """A task whose worker dies (as by kill -9) runs again on a fresh worker and its result arrives."""
     with ProcessExecutor(2) as pool:
         results = list(pool.map_unordered(_die_once, [str(tmp_path / "died")]))
