@@ -40,20 +40,22 @@ from minikeydb.testing.seeds import Seeds
 
 from .exit_codes import EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
 from .explore_ledger import (
+    SEED_RANGE,
+    LedgerError,
     LedgerWriter,
+    check_commit,
     check_resumable,
     commit,
     default_ledger_path,
     findings,
     options_hash,
-    read_ledger,
     seed_line,
     summary_lines,
 )
 from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
 from .explore_trial import TrialReport, TrialTask, run_task, warm_up
 from .flags import add_run_options, options_with_config
-from .interrupt import InterruptGuard
+from .interrupt import InterruptGuard, RunInterrupted
 from .options import (
     EXPLORE_FAULT_INTERVAL,
     EXPLORE_TIME_LIMIT,
@@ -411,6 +413,7 @@ def explore(
     ledger: LedgerWriter | None = None,
     known: dict[int, dict[str, Any]] | None = None,
     keep_going: bool = False,
+    shrink_again: bool = False,
 ) -> ExploreResult:
     """Run ``seeds`` (all of them with ``keep_going``, else until the first invalid one in sweep
     order), shrink the first failure, and write the minimal run to ``base.out``."""
@@ -434,9 +437,21 @@ def explore(
         if report is None:  # the ledger holds it: run it again (it must give the same history)
             report = next(iter(executor.map_unordered(run_task, [TrialTask(0, candidate, trial_argv, scratch)])))
             held = (known or {}).get(candidate.options.seed, {}).get("history_sha256")
+            if report.verdict != "invalid":
+                raise LedgerError(f"seed {candidate.options.seed} did not reproduce (the ledger says "
+                                  f"invalid): it ran {report.verdict} here; nothing shrunk, no failure.txt; the "
+                                  f"ledger {ledger.path if ledger else ''} does not describe this code: start a "
+                                  "new ledger (drop --resume)")
             if held and held != report.outcome.history_sha256:
                 progress.note(f"explore: WARNING: seed {candidate.options.seed} gave another history than the "
                               "ledger records (another commit or Python?)")
+            if found.runs == 0 and not shrink_again:  # nothing left to run: the failure is known, maybe shrunk
+                failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
+                                        seed_command=seed_command(candidate.options),
+                                        anomaly=report.outcome.main_anomaly,
+                                        history_sha256=report.outcome.history_sha256)
+                return ExploreResult(0, verdicts["unknown"], candidate.options.seed, None, None, None,
+                                     time.monotonic() - started, found.lines, executor.workers, failure)
         outcome = report.outcome
         progress.note(
             f"explore: seed {candidate.options.seed} is INVALID ({_anomaly_text(outcome)}) with "
@@ -489,12 +504,25 @@ def failure_lines(result: ExploreResult) -> list[str]:
         f"failure: seed {f.seed}, {f.anomaly or 'invalid'}, commit {f.commit}",
         f"  options: {json.dumps(f.to_json()['options'], sort_keys=True)}",
         f"  reproduce the seed:   {f.seed_command}",
-        f"  replay the shrunk run: {result.replay_command}",
+        *([f"  replay the shrunk run: {result.replay_command}"] if result.replay_command else []),
     ]
+
+
+def _runs_text(result: ExploreResult) -> str:
+    """"3 run(s)", or after a resume "5 runs (2 in this session, 3 from the ledger)"."""
+    held = len(result.lines) - result.runs
+    if held <= 0:
+        return f"{result.runs} run(s)"
+    return f"{len(result.lines)} runs ({result.runs} in this session, {held} from the ledger)"
 
 
 def format_report(result: ExploreResult) -> str:
     summary = summary_lines(result.lines) + ([f"  ledger: {result.ledger}"] if result.ledger is not None else [])
+    if result.shrunk is None and result.failing_seed is not None:
+        return "\n".join([f"explore: no seed left to run (the ledger holds all {len(result.lines)} seed(s) this sweep needs); "
+                          f"its first failure, seed {result.failing_seed}, ran invalid again here "
+                          "and is not shrunk again (add --shrink-again to shrink it)", *summary,
+                          *failure_lines(result)])
     if result.shrunk is None:
         unknown = f" ({result.unknown} unknown)" if result.unknown else ""
         return "\n".join([f"explore: all {len(result.lines)} runs valid{unknown}; nothing found "
@@ -502,7 +530,7 @@ def format_report(result: ExploreResult) -> str:
     s = result.shrunk
     a, b = _size(s.original, s.original_outcome), _size(s.candidate, s.outcome)
     rows = [
-        f"explore: found an invalid run at seed {result.failing_seed} after {result.runs} run(s); "
+        f"explore: found an invalid run at seed {result.failing_seed} after {_runs_text(result)}; "
         f"shrunk in {s.trials} trial runs" + (f" (+{s.speculative} speculative)" if s.speculative else "")
         + (" (budget spent; it may shrink further)" if s.exhausted else "")
         + f" ({result.wall_seconds:.0f} s, {result.workers} worker(s))",
@@ -564,6 +592,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", default=None, metavar="LEDGER",
                    help="continue the sweep of LEDGER (same flags): run only the seeds it does not hold, "
                    "appending to it")
+    g.add_argument("--resume-other-commit", action="store_true",
+                   help="with --resume: take a ledger written at another commit, keeping its valid seeds and running "
+                   "its failures again (their verdicts may not hold at this commit)")
+    g.add_argument("--shrink-again", action="store_true",
+                   help="with --resume: shrink the first failure even when the ledger held every seed (by default "
+                   "it is run once to confirm it and reported)")
     parser.set_defaults(mode="sim", time_limit=EXPLORE_TIME_LIMIT, fault_interval=EXPLORE_FAULT_INTERVAL)
     return parser
 
@@ -588,7 +622,12 @@ def explore_command(argv: Sequence[str]) -> int:
         raise OptionError("--resume continues seeds S..S+N-1; --random draws new seeds each time, so it cannot resume")
     if args.resume is not None and args.ledger is not None and Path(args.ledger) != Path(args.resume):
         raise OptionError("--resume LEDGER appends to that ledger; drop --ledger")
+    if (args.resume_other_commit or args.shrink_again) and args.resume is None:
+        raise OptionError(f"--{'resume-other-commit' if args.resume_other_commit else 'shrink-again'} goes with "
+                          "--resume LEDGER")
     first = 1 if args.seed is None else args.seed
+    if not (SEED_RANGE[0] <= first and first + args.runs - 1 <= SEED_RANGE[1]):
+        raise OptionError(f"--seed: explore's seeds must lie in 0..2**63-1, got {first}..{first + args.runs - 1}")
     args.seed = first
     base = options_with_config(args, argv, parser)
     if args.random:
@@ -597,48 +636,103 @@ def explore_command(argv: Sequence[str]) -> int:
     else:
         seeds = list(range(first, first + args.runs))
     known: dict[int, dict[str, Any]] = {}
-    if args.resume is not None:
+    here = commit()
+    ledger: LedgerWriter | None = None
+    if args.resume is not None:  # locked and read first: a ledger explore cannot continue is refused before anything
         ledger_path = Path(args.resume)
-        contents = read_ledger(ledger_path)
-        check_resumable(ledger_path, contents, base, args.vary_workload)
-        known = contents.seeds
-    elif args.ledger is not None:
-        ledger_path = Path(args.ledger)
-        if ledger_path.exists() and ledger_path.stat().st_size:
-            raise OptionError(f"--ledger {ledger_path}: the file exists; continue it with --resume {ledger_path}, "
-                              "or name a new file")
+        ledger = LedgerWriter(ledger_path, base, args.vary_workload, here, resume=True)
+        try:
+            assert ledger.contents is not None
+            check_resumable(ledger_path, ledger.contents, base, args.vary_workload)
+            known = check_commit(ledger_path, ledger.contents, here, args.resume_other_commit)
+        except BaseException:
+            ledger.close()
+            raise
+        if ledger.contents.cut:
+            print(f"explore: the ledger's last line was cut short ({ledger.contents.cut} bytes, a killed explore?): "
+                  "dropped it from the file; that seed runs again", file=sys.stderr, flush=True)
     else:
-        ledger_path = default_ledger_path(Path(base.out), options_hash(base, args.vary_workload))
-    executor = make_executor(args.workers, args.cluster_address)
+        if args.ledger is not None:
+            ledger_path = Path(args.ledger)
+            if ledger_path.exists() and ledger_path.stat().st_size:
+                raise OptionError(f"--ledger {ledger_path}: the file exists; continue it with --resume {ledger_path}, "
+                                  "or name a new file")
+        else:
+            ledger_path = default_ledger_path(Path(base.out), options_hash(base, args.vary_workload))
     held = sum(1 for seed in seeds if seed in known)
-    print(f"MinikeyDB explore: {args.runs} simulated runs, seeds {_seed_text(seeds, args.random)}, nemesis "
-          f"{','.join(base.nemesis) or 'none'}" + (f", bug {base.bug}" if base.bug else "")
-          + f", {base.time_limit:g} virtual s each"
-          + (", workload drawn per seed (--vary-workload)" if args.vary_workload else "")
-          + f", {executor.workers} at a time" + (f" on {args.cluster_address}" if args.cluster_address else "")
-          + (f"; resuming: {held} seed(s) already in the ledger" if args.resume else "")
-          + f"; ledger {ledger_path}", file=sys.stderr, flush=True)
-    ledger = LedgerWriter(ledger_path, base, args.vary_workload, commit())
     try:
+        workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)
+        executor = make_executor(workers, args.cluster_address)
+        if ledger is None:  # created once the seeds have somewhere to run (no header-only ledger left behind)
+            try:
+                ledger = LedgerWriter(ledger_path, base, args.vary_workload, here)
+            except BaseException:
+                executor.close()
+                raise
+        print(f"MinikeyDB explore: {args.runs} simulated runs, seeds {_seed_text(seeds, args.random)}, nemesis "
+              f"{','.join(base.nemesis) or 'none'}" + (f", bug {base.bug}" if base.bug else "")
+              + f", {base.time_limit:g} virtual s each"
+              + (", workload drawn per seed (--vary-workload)" if args.vary_workload else "")
+              + f", {executor.workers} at a time" + (f" on {args.cluster_address}" if args.cluster_address else "")
+              + (f"; resuming: {held} seed(s) already in the ledger" if args.resume else "")
+              + f"; ledger {ledger_path}", file=sys.stderr, flush=True)
         with executor:
             result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                              vary_workload=args.vary_workload, executor=executor, ledger=ledger, known=known,
-                             keep_going=args.keep_going)
+                             keep_going=args.keep_going, shrink_again=args.shrink_again)
+    except (RunInterrupted, KeyboardInterrupt):
+        if ledger is None:
+            raise
+        again = ("--random seeds cannot be resumed" if args.random
+                 else f"continue with: {resume_command(argv, ledger_path)}")
+        print(f"explore: interrupted; the seeds done are in the ledger {ledger_path}; {again}", file=sys.stderr,
+              flush=True)
+        raise
     finally:
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
     result = attrs.evolve(result, ledger=ledger_path)
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    code = decided(EXPLORE_EXIT_ALL_VALID if result.shrunk is None else EXPLORE_EXIT_FOUND)  # a closed stdout must not change it
+    found = result.failing_seed is not None
+    code = decided(EXPLORE_EXIT_FOUND if found else EXPLORE_EXIT_ALL_VALID)  # a closed stdout must not change it
     print(format_report(result))
     return code
 
 
+def resume_command(argv: Sequence[str], ledger: Path) -> str:
+    """The explore command line ``argv`` with ``--resume LEDGER`` in place of its --ledger/--resume."""
+    words: list[str] = []
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in ("--ledger", "--resume"):
+            skip = True
+        elif not word.startswith(("--ledger=", "--resume=")):
+            words.append(word)
+    return shlex.join(["python", "harness.py", "explore", *words, "--resume", str(ledger)])
+
+
 CLUSTER_MISSING = ("explore --cluster needs the optional cluster engine: pip install -e '.[cluster]' "
                    "(from the MinikeyDB checkout)")
+WORKERS_PER_CORE = 4
+"""At most this many local workers per core: simulated runs are CPU-bound, more only adds processes."""
 
 
-def make_executor(workers: int | None, cluster: str | None) -> SeedExecutor:
+def pool_size(requested: int | None, todo: int, cores: int) -> int:
+    """Local workers to start: ``--workers`` (default every core), at most one per seed to run (but never
+    fewer than the cores, which shrinking uses too) and ``WORKERS_PER_CORE`` per core; says when N > cores."""
+    n = requested if requested is not None else cores
+    used = max(1, min(n, max(todo, cores), WORKERS_PER_CORE * cores))
+    if requested is not None and requested > cores:
+        print(f"explore: --workers {requested} is more than this machine's {cores} core(s), which the runs then share "
+              f"(no faster); using {used} (at most one per seed to run, {WORKERS_PER_CORE} per core)",
+              file=sys.stderr, flush=True)
+    return used
+
+
+def make_executor(workers: int, cluster: str | None) -> SeedExecutor:
     """``--cluster ADDRESS``: the engine's executor (imported only then); else N worker processes, or this process for 1."""
     if cluster is not None:
         try:
@@ -647,11 +741,10 @@ def make_executor(workers: int | None, cluster: str | None) -> SeedExecutor:
         except (ImportError, AttributeError) as e:  # the module, or the engine it imports, is not installed
             raise OptionError(f"{CLUSTER_MISSING} ({e})") from None
         return executor
-    n = workers if workers is not None else (os.cpu_count() or 1)
-    if n == 1:
+    if workers == 1:
         return InlineExecutor()
     warm_up()
-    return ProcessExecutor(n)
+    return ProcessExecutor(workers)
 
 
 def _seed_text(seeds: Sequence[int], drawn: bool) -> str:

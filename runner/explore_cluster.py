@@ -31,6 +31,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
@@ -38,6 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .explore_pool import task_label
 from .options import OptionError
 
 T = TypeVar("T")
@@ -49,6 +52,8 @@ SOURCES = ("harness.py", "minikeydb", "nemesis", "checker", "runner")
 
 ENGINE_MISSING = ("explore --cluster needs the optional cluster engine, Dask distributed: "
                   "pip install -e '.[cluster]' (from the MinikeyDB checkout)")
+ADDRESS_FORM = "tcp://HOST:PORT (or tls://HOST:PORT, or HOST:PORT; an IPv6 host in brackets), PORT 1-65535"
+HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 POLL = 1.0
 """Seconds between checks that the cluster still has a scheduler and workers while waiting for results."""
 
@@ -104,6 +109,29 @@ def _import_failure(e: BaseException) -> bool:
         name in text for name in ("runner", "minikeydb", "nemesis", "checker", "harness"))
 
 
+def parse_address(address: str) -> str:
+    """``address`` as Dask wants it (``tcp://HOST:PORT``), or a ClusterError naming the expected form."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    bad = f"--cluster {address!r}: not a Dask scheduler address; expected {ADDRESS_FORM}, like tcp://10.0.0.5:8786"
+    if scheme not in ("tcp", "tls"):
+        raise ClusterError(bad)
+    if rest.startswith("["):
+        host, closed, after = rest[1:].partition("]")
+        if not closed or not after.startswith(":") or not re.fullmatch(r"[0-9A-Fa-f:.]+", host):
+            raise ClusterError(bad)
+        port_text, shown = after[1:], f"[{host}]"
+    else:
+        host, colon, port_text = rest.rpartition(":")
+        if not colon or not HOST_NAME.fullmatch(host):
+            raise ClusterError(bad)
+        shown = host
+    if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ClusterError(bad)
+    return f"{scheme}://{shown}:{int(port_text)}"
+
+
 def _mismatch_text(worker: str, theirs: str, ours: str) -> str:
     return (f"the worker {worker} runs different MinikeyDB code (source fingerprint {theirs[:12]}) from this "
             f"explore ({ours[:12]}): check out the same commit on every machine, pip install -e '.[cluster]' "
@@ -118,7 +146,7 @@ class ClusterExecutor:
             import distributed
         except ImportError as e:
             raise ClusterError(f"{ENGINE_MISSING} ({e})") from None
-        self.address = address if "://" in address else f"tcp://{address}"
+        self.address = parse_address(address)
         self.timeout = timeout
         self.worker_wait = worker_wait
         self.fingerprint = code_fingerprint()
@@ -130,11 +158,10 @@ class ClusterExecutor:
         self._client_log_level = self._client_log.level
         self._client_log.setLevel(logging.CRITICAL)  # its tracebacks on a lost scheduler: ClusterError says it in a line
         try:
-            self.client = distributed.Client(self.address, timeout=timeout, set_as_default=False)
-        except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a malformed address: all one line
+            self.client = self._connect(distributed.Client, address, how)
+        except BaseException:
             self._client_log.setLevel(self._client_log_level)
-            raise ClusterError(f"--cluster {address}: no Dask scheduler answered within {timeout:g} s "
-                               f"({type(e).__name__}: {e}); {how}") from None
+            raise
         try:
             try:
                 self.client.wait_for_workers(1, timeout=worker_wait)
@@ -147,6 +174,35 @@ class ClusterExecutor:
         except BaseException:
             self.close()
             raise
+
+    def _connect(self, client_class: Any, address: str, how: str) -> Any:
+        """A Client of the scheduler, or a ClusterError within ``timeout`` s (and no Dask traceback at exit)."""
+        started = time.monotonic()
+        host, _, port = self.address.partition("://")[2].rpartition(":")
+        try:  # a plain TCP connection first: refused or unreachable is said at once, a silent host in `timeout`
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=self.timeout) as probe:
+                if self.address.startswith("tcp://"):  # a scheduler speaks first (its handshake); Dask waits forever
+                    probe.settimeout(max(0.1, self.timeout - (time.monotonic() - started)))
+                    probe.recv(1)
+        except TimeoutError:
+            raise ClusterError(f"--cluster {address}: no Dask scheduler answered within {self.timeout:g} s "
+                               f"(nothing came from {host}:{port}); {how}") from None
+        except OSError as e:
+            raise ClusterError(f"--cluster {address}: cannot reach a Dask scheduler there "
+                               f"({e.strerror or type(e).__name__}); {how}") from None
+        left = max(1.0, self.timeout - (time.monotonic() - started))
+        client = client_class.__new__(client_class)
+        try:
+            client.__init__(self.address, timeout=left, set_as_default=False)
+        except Exception as e:  # noqa: BLE001 - a timeout, or something else than Dask at that port: all one line
+            _discard(client)
+            what = (f"no Dask scheduler answered within {self.timeout:g} s" if isinstance(e, OSError | TimeoutError)
+                    else "what answered is not a Dask scheduler")
+            raise ClusterError(f"--cluster {address}: {what} ({type(e).__name__}: {str(e)[:120]}); {how}") from None
+        except BaseException:
+            _discard(client)
+            raise
+        return client
 
     def _check_workers(self) -> None:
         """Every worker imports this project at the same code, or a ClusterError names those that do not."""
@@ -231,7 +287,7 @@ class ClusterExecutor:
         except CodeMismatch as e:
             raise ClusterError(str(e)) from None
         except KilledWorker:
-            raise ClusterError(f"--cluster {self.address}: the task {item!r} was running on workers that died "
+            raise ClusterError(f"--cluster {self.address}: {task_label(item)} was running on workers that died "
                                "each time it was tried (out of memory? killed?); see the workers' logs") from None
         except Exception as e:  # noqa: BLE001 - as in _check_workers
             if not _import_failure(e):
@@ -271,3 +327,19 @@ class ClusterExecutor:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _discard(client: Any) -> None:
+    """Close a Client whose constructor failed, quickly, so that its ``__del__`` does not wait 2 x timeout
+    at exit and print a TimeoutError traceback ("Exception ignored in: Client.__del__")."""
+    try:
+        client.close(timeout=1)
+    except Exception:  # noqa: BLE001 - it never connected: there is nothing to close cleanly
+        pass
+    try:
+        client.status = "closed"  # Client.__del__ closes only a client not yet closed
+        runner = getattr(client, "_loop_runner", None)
+        if runner is not None:
+            runner.stop()
+    except Exception:  # noqa: BLE001 - as above
+        pass

@@ -9,11 +9,16 @@ order (a result that arrives before an earlier seed's waits for it; an interrupt
 waited), so that a ledger does not depend on the number of workers.
 
 ``explore --resume LEDGER`` reads it back: the seeds it holds are not run again, and a ledger
-whose options hash differs from the flags given is refused, naming the options that differ.
+whose options hash differs from the flags given is refused, naming the options that differ, as is
+one written at another commit (``--resume-other-commit`` takes it, trusting only its valid seeds),
+one with two lines of a seed that disagree, or a seed outside 0..2**63-1. A last line cut short (a
+killed explore) is dropped from the file. The ledger is locked (``flock``) while an explore uses
+it: a second explore of the same ledger is refused.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import subprocess
 from collections import Counter
@@ -33,6 +38,10 @@ HASHED_AWAY = ("out", "name", "seed", "verbose")
 """Options that do not change what a seed does: where it is written, what it is called, log detail (the seed is per line)."""
 
 ROOT = Path(__file__).resolve().parent.parent
+SEED_RANGE = (0, 2**63 - 1)
+"""The seeds explore runs and a ledger may hold."""
+UNCOMPARED = ("wall_s",)
+"""Fields two lines of one seed may differ in (the seed ran twice, e.g. resumed across an interruption)."""
 
 
 def sweep_options(base: RunOptions, vary_workload: bool) -> dict[str, Any]:
@@ -78,17 +87,33 @@ class LedgerError(OptionError):
 class LedgerContents:
     header: dict[str, Any]
     seeds: dict[int, dict[str, Any]]
+    complete: int = 0
+    """Bytes up to the end of the last complete line (a last line cut short lies beyond)."""
+    cut: int = 0
+    """Bytes of a last line cut short (no newline after it, not JSON): dropped on resume."""
+
+    @property
+    def commits(self) -> list[str]:
+        """The commits the ledger was written at: its header's, then its seed lines' (each once)."""
+        found = [str(self.header.get("commit"))] + [str(line.get("commit")) for line in self.seeds.values()]
+        return list(dict.fromkeys(found))
 
 
 def read_ledger(path: Path) -> LedgerContents:
-    """The header and seed lines of a ledger; a last line cut short (a killed explore) is ignored."""
+    """The header and seed lines of a ledger; a last line cut short (a killed explore) is left out."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise LedgerError(f"--resume {path}: cannot read the ledger ({e.strerror or e})") from None
+    return parse_ledger(path, data)
+
+
+def parse_ledger(path: Path, data: bytes) -> LedgerContents:
     lines = data.split(b"\n")
     header: dict[str, Any] | None = None
     seeds: dict[int, dict[str, Any]] = {}
+    where: dict[int, int] = {}
+    cut = 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -96,6 +121,7 @@ def read_ledger(path: Path) -> LedgerContents:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
             if number == len(lines):  # no newline after it: the write was cut short
+                cut = len(line)
                 continue
             raise LedgerError(f"--resume {path}: line {number} is not JSON") from None
         if not isinstance(record, dict):
@@ -107,13 +133,44 @@ def read_ledger(path: Path) -> LedgerContents:
             header = record
             continue
         seed = record.get("seed")
-        if not isinstance(seed, int) or record.get("options_hash") != header.get("options_hash"):
+        if isinstance(seed, bool) or not isinstance(seed, int) or record.get("options_hash") != header.get("options_hash"):
             raise LedgerError(f"--resume {path}: line {number} is not a seed of this ledger's sweep "
                               "(no seed, or another options hash)")
-        seeds[seed] = record
+        if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+            raise LedgerError(f"--resume {path}: line {number} has seed {seed}, outside {SEED_RANGE[0]}..2**63-1 "
+                              "(explore never writes it: an edited ledger?)")
+        before = seeds.get(seed)
+        if before is not None and _compared(before) != _compared(record) and before.get("commit") == record.get("commit"):
+            raise LedgerError(f"--resume {path}: line {number} gives seed {seed} another result than line "
+                              f"{where[seed]} at the same commit (verdict {before.get('verdict')} there, "
+                              f"{record.get('verdict')} here): an edited ledger? start a new one")
+        seeds[seed] = record  # a later line of another commit (--resume-other-commit ran it again) wins
+        where[seed] = number
     if header is None:
         raise LedgerError(f"--resume {path}: the ledger is empty")
-    return LedgerContents(header, seeds)
+    return LedgerContents(header, seeds, len(data) - cut, cut)
+
+
+def _compared(line: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in line.items() if k not in UNCOMPARED}
+
+
+def check_commit(path: Path, contents: LedgerContents, current: str, other_commit: bool) -> dict[int, dict[str, Any]]:
+    """The seeds of the ledger that need not run again at commit ``current``.
+
+    A ledger written at another commit (``+dirty`` counts as another unless identical) is refused,
+    naming both, unless ``other_commit``: then its valid seeds of other commits are kept and the
+    others (failures, unknowns) run again, as their verdicts may not hold at this commit.
+    """
+    others = [c for c in contents.commits if c != current]
+    if not others:
+        return dict(contents.seeds)
+    if not other_commit:
+        raise LedgerError(f"--resume {path}: the ledger was written at commit {', '.join(others)}, this checkout is "
+                          f"at {current}: its verdicts may not hold here; start a new ledger (drop --resume), or "
+                          "add --resume-other-commit to keep its valid seeds and run its failures again")
+    return {seed: line for seed, line in contents.seeds.items()
+            if line.get("commit") == current or line.get("verdict") == "valid"}
 
 
 def check_resumable(path: Path, contents: LedgerContents, base: RunOptions, vary_workload: bool) -> None:
@@ -135,21 +192,46 @@ def check_resumable(path: Path, contents: LedgerContents, base: RunOptions, vary
 
 
 class LedgerWriter:
-    """Appends seed lines to a ledger file, flushing each (writing the header first when the file is new)."""
+    """Appends seed lines to a ledger file, flushing each (writing the header first when the file is new).
 
-    def __init__(self, path: Path, base: RunOptions, vary_workload: bool, commit_: str) -> None:
+    The file is locked (``flock``, exclusive) until ``close``: a second explore on it is refused.
+    ``resume=True`` opens an existing ledger, reads it (``contents``) and drops a last line cut short.
+    """
+
+    def __init__(self, path: Path, base: RunOptions, vary_workload: bool, commit_: str, *,
+                 resume: bool = False) -> None:
         self.path = path
         self.hash = options_hash(base, vary_workload)
         self.commit = commit_
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists() or path.stat().st_size == 0
-        self._file: IO[bytes] = path.open("ab")
-        if not fresh and not path.read_bytes().endswith(b"\n"):
-            self._file.write(b"\n")  # a line a killed explore cut short stays apart
-        if fresh:
-            self._write({"ledger": LEDGER_KIND, "version": 1, "options_hash": self.hash,
-                         "sweep": sweep_options(base, vary_workload), "commit": commit_,
-                         "started": datetime.now(UTC).isoformat(timespec="seconds")})
+        self.contents: LedgerContents | None = None
+        if not resume:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._file: IO[bytes] = path.open("r+b" if resume else "ab")
+        except OSError as e:
+            raise LedgerError(f"--{'resume' if resume else 'ledger'} {path}: cannot open the ledger "
+                              f"({e.strerror or e})") from None
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.close()
+            raise LedgerError(f"{path}: another explore is using this ledger (it holds its lock); wait for it to "
+                              "end, or give another --ledger") from None
+        try:
+            if resume:
+                self.contents = parse_ledger(path, path.read_bytes())
+                if self.contents.cut:  # a killed explore's last write: appending after it would break the file
+                    self._file.truncate(self.contents.complete)
+                self._file.seek(0, 2)
+                if self._file.tell() and not path.read_bytes().endswith(b"\n"):
+                    self._file.write(b"\n")  # a complete last line without its newline
+            elif self._file.seek(0, 2) == 0:
+                self._write({"ledger": LEDGER_KIND, "version": 1, "options_hash": self.hash,
+                             "sweep": sweep_options(base, vary_workload), "commit": commit_,
+                             "started": datetime.now(UTC).isoformat(timespec="seconds")})
+        except BaseException:
+            self._file.close()
+            raise
 
     def _write(self, record: dict[str, Any]) -> None:
         self._file.write(orjson.dumps(record) + b"\n")
@@ -161,13 +243,18 @@ class LedgerWriter:
         return line
 
     def close(self) -> None:
-        self._file.close()
+        self._file.close()  # and with it the lock
 
 
 def default_ledger_path(out: Path, hash_: str) -> Path:
     """``<out>/explore-ledgers/<UTC time>-<options hash>.jsonl``."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return out / "explore-ledgers" / f"{stamp}-{hash_[:8]}.jsonl"
+    path = out / "explore-ledgers" / f"{stamp}-{hash_[:8]}.jsonl"
+    n = 1
+    while path.exists():  # two explores started in the same second
+        n += 1
+        path = out / "explore-ledgers" / f"{stamp}-{hash_[:8]}-{n}.jsonl"
+    return path
 
 
 # -- findings -----------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ and the harness again; 70-100 us per task after that for both). Explore imports 
 imports lazily before it forks (``explore_trial.warm_up``), so a fresh worker starts warm. Each
 worker runs in its own process group, so that a terminal's Ctrl-C reaches only explore, which then
 kills them, and with ``PR_SET_PDEATHSIG`` = SIGKILL (Linux) so that a SIGKILLed explore leaves no
-worker behind. A worker that dies (out of memory, a signal) is an error naming its task.
+worker behind. A worker that dies (out of memory, a signal) is replaced and its task run again on
+the new one, once, as Dask's cluster does; a task whose worker dies twice is a ``WorkerDied``, one
+line naming the task (its ``label``: "seed 3"), exit 254.
 """
 
 from __future__ import annotations
@@ -39,12 +41,18 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
+from .options import OptionError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 DRAIN_BELOW = 0.5
 """Seconds: a cancelled task running for less is left to finish (its answer dropped), as killing and
 forking a worker again costs more than a short trial; one running longer is killed with its worker."""
+
+TASK_TRIES = 2
+"""Workers a task may kill (by dying while running it) before it is reported: the first death may be
+someone else's doing (a kill -9, the OOM killer choosing it), the second is likely the task's."""
 
 PR_SET_PDEATHSIG = 1
 """``prctl`` option (linux/prctl.h): the signal the calling process gets when its parent thread dies."""
@@ -80,6 +88,19 @@ class SeedExecutor(Protocol):
 
 class TaskFailed(RuntimeError):
     """A task raised in a worker (the message is its last line; the cause carries the traceback), or its worker died."""
+
+
+class WorkerDied(OptionError):
+    """A task's worker process died each time it was tried (killed, out of memory): one line naming the task."""
+
+
+def task_label(item: object) -> str:
+    """What names a task in one line: its ``label`` ("seed 3"), else a short repr."""
+    label = getattr(item, "label", None)
+    if isinstance(label, str):
+        return label
+    text = repr(item)
+    return f"task {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 class WorkerTraceback(Exception):
@@ -190,13 +211,13 @@ class ProcessExecutor:
         self._start()
         source = iter(items)
         idle = [w for w in range(self.workers) if w not in self._draining]
-        busy: dict[int, tuple[T, float]] = {}
+        busy: dict[int, tuple[T, float, int]] = {}
         try:
             yield from self._run(fn, source, idle, busy)
         finally:
             if busy and not self._closed:  # the caller left early: those tasks are not wanted
                 now = time.monotonic()
-                for w, (_, started) in busy.items():
+                for w, (_, started, _tries) in busy.items():
                     if now - started < DRAIN_BELOW:
                         self._draining.add(w)  # likely soon done: its result is dropped when it comes
                     else:
@@ -204,7 +225,7 @@ class ProcessExecutor:
                 busy.clear()
 
     def _run(self, fn: Callable[[T], R], source: Iterator[T], idle: list[int],
-             busy: dict[int, tuple[T, float]]) -> Iterator[R]:
+             busy: dict[int, tuple[T, float, int]]) -> Iterator[R]:
         exhausted = False
         while True:
             while idle and not exhausted:
@@ -215,7 +236,7 @@ class ProcessExecutor:
                     break
                 w = idle.pop()
                 self._conns[w].send((fn, item))
-                busy[w] = (item, time.monotonic())
+                busy[w] = (item, time.monotonic(), 1)
             if not busy and (exhausted or not self._draining):
                 return  # (with items left and every worker draining, wait for one)
             watched = set(busy) | self._draining
@@ -224,6 +245,8 @@ class ProcessExecutor:
                 w = waiting[ready]
                 if w not in busy and w not in self._draining:
                     continue  # its connection and its sentinel both became ready
+                if ready is not self._conns[w] and ready is not self._procs[w].sentinel:
+                    continue  # the dead worker's other handle: its task already went to the new worker
                 conn = self._conns[w]
                 if ready is conn or conn.poll():
                     try:
@@ -238,11 +261,20 @@ class ProcessExecutor:
                         self._spawn(w)
                     idle.append(w)
                     continue
-                item, _ = busy.pop(w)
+                item, _, tries = busy.pop(w)
                 if status == "died":
+                    self._procs[w].join(5)
                     code = self._procs[w].exitcode
+                    if tries < TASK_TRIES:  # replace the worker and run the task again on the new one
+                        self._conns[w].close()
+                        self._spawn(w)
+                        self._conns[w].send((fn, item))
+                        busy[w] = (item, time.monotonic(), tries + 1)
+                        continue
                     self.close()
-                    raise TaskFailed(f"an explore worker died (exit code {code}) running {item!r}")
+                    how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                    raise WorkerDied(f"the explore worker running {task_label(item)} died {tries} times ({how}; out "
+                                     "of memory? killed?): the sweep stops there")
                 if status == "error":
                     self.close()
                     last = str(value).strip().splitlines()[-1] if str(value).strip() else "?"

@@ -39,6 +39,11 @@ class TrialTask:
     scratch: str | None = None
     """Where the trial's run directory goes (deleted after); None or a missing directory: the system's temp."""
 
+    @property
+    def label(self) -> str:
+        """What names the trial in an error line (its repr runs to a kilobyte)."""
+        return f"seed {self.candidate.options.seed}"
+
 
 @attrs.frozen
 class TrialReport:

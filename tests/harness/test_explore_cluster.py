@@ -256,7 +256,7 @@ def test_a_worker_dying_mid_task_is_retried(dask_cluster, tmp_path):
 def test_a_task_that_kills_every_worker_is_reported(dask_cluster):
     """A task whose workers die each time it is tried ends in one ClusterError naming the task."""
     with ClusterExecutor(dask_cluster, worker_wait=60) as executor:
-        with pytest.raises(ClusterError, match=r"the task 7 was running on workers that died"):
+        with pytest.raises(ClusterError, match=r"task 7 was running on workers that died"):
             list(executor.map_unordered(die_always, [7]))
 
 
@@ -330,3 +330,58 @@ def test_engine_not_installed_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed then raises ImportError
     with pytest.raises(ClusterError, match=r"pip install -e '\.\[cluster\]'"):
         ClusterExecutor("tcp://127.0.0.1:1")
+
+
+@pytest.mark.parametrize("address", ["bogus", "", "http://127.0.0.1:8799", "tcp://[::1]:99999", "tcp://:8786",
+                                     "tcp://host:0", "host:port"])
+def test_a_malformed_address_is_one_line_before_any_connection(address, monkeypatch):
+    """A malformed --cluster address is a one-line ClusterError naming the expected form; Dask is never asked."""
+    pytest.importorskip("distributed", reason="Dask distributed is not installed: pip install -e '.[cluster]'")
+    import distributed
+
+    def no_client(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("a malformed address reached Dask")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
+    with pytest.raises(ClusterError) as caught:
+        ClusterExecutor(address)
+    message = str(caught.value)
+    assert "tcp://HOST:PORT" in message and "\n" not in message
+
+
+def test_explore_at_a_silent_port_is_one_line_within_the_timeout_and_no_traceback_at_exit():
+    """explore --cluster at a port that accepts but never answers: exit 254, one stderr line saying 10 s, and no
+    Dask traceback as it exits (Client.__del__ waited 20 s more and printed a TimeoutError)."""
+    pytest.importorskip("distributed", reason="Dask distributed is not installed: pip install -e '.[cluster]'")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with socket.socket() as silent:  # the kernel completes the connection; nobody ever speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        proc = subprocess.run([sys.executable, str(ROOT / "harness.py"), "explore", "--cluster", address, "--runs",
+                               "1"], env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 254, proc.stderr
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "within 10 s" in proc.stderr, proc.stderr
+
+
+def test_a_task_that_killed_every_worker_is_named_in_a_short_line():
+    """KilledWorker for an explore trial names its seed, not the TrialTask's kilobyte repr."""
+    pytest.importorskip("distributed", reason="Dask distributed is not installed: pip install -e '.[cluster]'")
+    from distributed import KilledWorker
+
+    from runner.explore import candidate_for
+    from runner.explore_trial import TrialTask
+    from runner.options import RunOptions
+
+    class Future:
+        def result(self):  # noqa: ANN202
+            raise KilledWorker("run", "tcp://w", "killed")
+
+    executor = ClusterExecutor.__new__(ClusterExecutor)
+    executor.address = "tcp://127.0.0.1:8786"
+    task = TrialTask(0, candidate_for(RunOptions(mode="sim", nemesis=("partition",)), 5, False), ("x",))
+    with pytest.raises(ClusterError) as caught:
+        executor._result(Future(), task)
+    message = str(caught.value)
+    assert "seed 5" in message and "TrialTask(" not in message and len(message) < 300

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,41 @@ def test_a_call_while_every_worker_finishes_an_abandoned_task_still_runs_all_its
         assert next(first) in (100, 101)
         first.close()  # one worker still on a task (drained, not killed: it has run < 0.5 s)
         assert sorted(pool.map_unordered(_slow, [1, 2, 3])) == [1, 2, 3]
+
+
+def _die_once(marker: str) -> int:
+    """Kill this worker the first time (``marker`` records it), then return the pid."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(9)
+    return os.getpid()
+
+
+def _die_always(_: object) -> int:
+    os._exit(9)
+
+
+class _Labelled:
+    """A task with a long repr and a short label, as explore's TrialTask."""
+
+    label = "seed 42"
+
+    def __repr__(self) -> str:
+        return "Labelled(" + "x" * 2000 + ")"
+
+
+def test_a_worker_dying_mid_task_is_replaced_and_the_task_run_again(tmp_path: Path) -> None:
+    """A task whose worker dies (as by kill -9) runs again on a fresh worker and its result arrives."""
+    with ProcessExecutor(2) as pool:
+        results = list(pool.map_unordered(_die_once, [str(tmp_path / "died")]))
+    assert len(results) == 1 and (tmp_path / "died").exists()
+
+
+def test_a_task_that_kills_its_worker_twice_is_one_short_line_naming_it() -> None:
+    """A task whose worker dies twice is a usage-class one-line error naming its label, not its repr."""
+    from runner.options import OptionError
+
+    with ProcessExecutor(2) as pool, pytest.raises(OptionError) as caught:
+        list(pool.map_unordered(_die_always, [_Labelled()]))
+    message = str(caught.value)
+    assert "seed 42" in message and "xxx" not in message and "\n" not in message and len(message) < 300

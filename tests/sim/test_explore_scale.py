@@ -96,9 +96,12 @@ def test_resume_after_ctrl_c_runs_only_the_missing_seeds(tmp_path: Path) -> None
     assert "Traceback" not in err and "interrupted by SIGINT" in err
     before = {line["seed"] for line in _ledger(ledger)}
     assert 3 <= len(before) < 10
+    (told,) = [line for line in err.splitlines() if "continue with: " in line]  # the exact command, printed
+    assert str(ledger) in told
+    command = shlex.split(told.split("continue with: ", 1)[1])
+    assert command[:3] == ["python", "harness.py", "explore"] and "--ledger" not in command
     summary = tmp_path / "resumed.json"
-    assert main(["explore", *flags, "--out", str(tmp_path / "h"), "--resume", str(ledger), "--json", str(summary),
-                 "--ledger", str(ledger)]) == 0
+    assert main([*command[2:], "--json", str(summary)]) == 0
     seeds = [line["seed"] for line in _ledger(ledger)]
     assert sorted(seeds) == list(range(1, 11))  # every seed once: none run twice
     assert json.loads(summary.read_text())["runs"] == 10 - len(before)
@@ -172,3 +175,179 @@ def test_each_trial_has_an_out_directory_of_its_own(tmp_path: Path, monkeypatch:
     (out1, dir1), (out2, dir2) = seen
     assert out1 != out2 and out1 != tmp_path and dir1.parent == out1 and dir2.parent == out2
     assert list(tmp_path.iterdir()) == []  # each trial's directory is deleted after it
+
+
+# -- resume: commits, tampered and damaged ledgers, locks, what a resume says ------------------------------
+
+VALID = ["--nemesis", "partition", *SHORT, "--workers", "1"]
+
+
+def _rewrite(ledger: Path, edit: Any) -> None:
+    """Rewrite each JSON line of ``ledger`` through ``edit(number, record)`` (numbers from 1, the header's)."""
+    records = [json.loads(line) for line in ledger.read_text().splitlines()]
+    ledger.write_text("".join(json.dumps(edit(n, r)) + "\n" for n, r in enumerate(records, 1)))
+
+
+def test_a_ledger_of_another_commit_is_refused_naming_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--resume of a ledger whose commit is not this checkout's exits 254 naming both commits and the way out."""
+    code, summary, ledger = _explore(tmp_path, "e", "--runs", "1", *VALID)
+    assert code == 0
+    _rewrite(ledger, lambda n, r: {**r, "commit": "0" * 40})
+    capsys.readouterr()
+    assert main(["explore", "--runs", "2", *VALID, "--resume", str(ledger), "--out", str(tmp_path / "h")]) == 254
+    err = capsys.readouterr().err
+    assert "0" * 40 in err and "--resume-other-commit" in err and len(err.strip().splitlines()) == 1
+    assert len(ledger.read_text().splitlines()) == 2  # nothing appended
+
+
+def test_a_ledger_claiming_a_valid_seed_invalid_is_not_shrunk(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A ledger line saying seed 1 is invalid when it runs valid: 'did not reproduce', no shrink, no failure.txt."""
+    code, _, ledger = _explore(tmp_path, "e", "--runs", "1", *VALID)
+    assert code == 0
+
+    def lie(n: int, r: dict[str, Any]) -> dict[str, Any]:
+        return r if n == 1 else {**r, "verdict": "invalid", "anomalies": {"divergent": 1},
+                                 "signature": "divergent | faults: partition"}
+
+    _rewrite(ledger, lie)
+    capsys.readouterr()
+    out = tmp_path / "h"
+    code = main(["explore", "--runs", "2", "--keep-going", *VALID, "--shrink-runs", "2", "--resume", str(ledger),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "seed 1 did not reproduce (the ledger says invalid)" in err
+    assert code != 1
+    assert not list(out.rglob("failure.txt")) and not [p for p in out.glob("explore-*") if p.is_dir()]
+
+
+def test_a_ledger_with_disagreeing_or_bad_seed_lines_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """Two lines of one seed with different verdicts, or a negative seed, or a seed past 2**63: refused naming the line."""
+    from runner.explore_ledger import LedgerError, read_ledger
+
+    header = {"ledger": "minikeydb-explore", "options_hash": "h", "commit": "c"}
+    line = {"options_hash": "h", "seed": 3, "verdict": "valid", "history_sha256": "a", "commit": "c", "wall_s": 1}
+    cases = {
+        "line 3": [header, line, {**line, "verdict": "invalid", "history_sha256": "b"}],
+        "line 2": [header, {**line, "seed": -1}],
+        "line 4": [header, line, {**line, "seed": 4}, {**line, "seed": 2**64}],
+    }
+    for where, records in cases.items():
+        path = tmp_path / "l.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        with pytest.raises(LedgerError, match=where):
+            read_ledger(path)
+    path.write_text("".join(json.dumps(r) + "\n" for r in [header, line, {**line, "wall_s": 2}]))
+    assert list(read_ledger(path).seeds) == [3]  # the same result twice (wall time aside) is no conflict
+
+
+def test_a_ledger_cut_mid_line_resumes_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A last line cut short is dropped (said in one line) by --resume, so that a second --resume still reads the file."""
+    code, _, ledger = _explore(tmp_path, "e", "--runs", "2", *VALID)
+    assert code == 0
+    data = ledger.read_bytes()
+    ledger.write_bytes(data[: len(data) - 40])  # seed 2's line cut short, as by a kill mid-write
+    flags = ["explore", "--runs", "2", *VALID, "--resume", str(ledger), "--out", str(tmp_path / "h")]
+    capsys.readouterr()
+    assert main(flags) == 0
+    assert "cut short" in capsys.readouterr().err
+    assert main([*flags[:2], "3", *flags[3:]]) == 0, capsys.readouterr().err
+    assert [line["seed"] for line in _ledger(ledger)] == [1, 2, 3]
+
+
+def test_a_ledger_in_use_by_another_explore_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """While another explore holds a ledger (its flock), --resume of it exits 254 in one line and appends nothing."""
+    import fcntl
+
+    code, _, ledger = _explore(tmp_path, "e", "--runs", "1", *VALID)
+    assert code == 0
+    before = ledger.read_bytes()
+    capsys.readouterr()
+    with ledger.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["explore", "--runs", "2", *VALID, "--resume", str(ledger), "--out", str(tmp_path / "h")]) == 254
+    err = capsys.readouterr().err
+    assert "another explore" in err and len(err.strip().splitlines()) == 1
+    assert ledger.read_bytes() == before
+
+
+def test_a_resume_with_every_seed_known_does_not_shrink_again(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Resuming a finished failing sweep runs the failing seed once to confirm it, prints the failure, shrinks nothing."""
+    code, summary, ledger = _explore(tmp_path, "e", "--runs", "2", *BUG, *SHORT, "--shrink-runs", "2",
+                                     "--workers", "1")
+    assert code == 1
+    seed = summary["failing_seed"]
+    runs_before = sorted(p for p in (tmp_path / "e").iterdir() if p.is_dir() and p.name.startswith("explore-"))
+    capsys.readouterr()
+    assert main(["explore", "--runs", "2", *BUG, *SHORT, "--shrink-runs", "2", "--workers", "1",
+                 "--resume", str(ledger), "--out", str(tmp_path / "e")]) == 1
+    out = capsys.readouterr().out
+    assert f"seed {seed}" in out and "not shrunk again" in out and "--shrink-again" in out
+    assert summary["failure"]["seed_command"] in out
+    assert sorted(p for p in (tmp_path / "e").iterdir() if p.is_dir() and p.name.startswith("explore-")) == runs_before
+
+
+def test_workers_beyond_the_seeds_are_not_started(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--workers 16 for 2 seeds runs 2 workers and warns, in one line, that 16 is more than the cores."""
+    code, summary, _ = _explore(tmp_path, "e", "--runs", "2", "--nemesis", "partition", *SHORT, "--workers", "16")
+    assert code == 0
+    assert summary["workers"] == 2
+    err = capsys.readouterr().err
+    assert sum("--workers 16" in line for line in err.splitlines()) == 1
+
+
+def test_resume_other_commit_runs_the_ledgers_failures_again(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """--resume-other-commit keeps another commit's valid seeds and runs its failures again (seed 1: valid here)."""
+    code, _, ledger = _explore(tmp_path, "e", "--runs", "2", *VALID)
+    assert code == 0
+
+    def old_commit(n: int, r: dict[str, Any]) -> dict[str, Any]:
+        r = {**r, "commit": "0" * 40}
+        return {**r, "verdict": "invalid", "signature": "divergent | faults: partition"} if r.get("seed") == 1 else r
+
+    _rewrite(ledger, old_commit)
+    flags = ["explore", "--runs", "2", *VALID, "--resume", str(ledger), "--resume-other-commit", "--out",
+             str(tmp_path / "h"), "--json", str(tmp_path / "r.json")]
+    assert main(flags) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["runs"] == 1  # seed 1 again, seed 2 (valid) kept
+    last = _ledger(ledger)[-1]
+    assert last["seed"] == 1 and last["verdict"] == "valid" and last["commit"] != "0" * 40
+    assert main(flags) == 0  # the re-run line supersedes the old commit's: read again without a conflict
+    assert json.loads((tmp_path / "r.json").read_text())["runs"] == 0
+
+
+def test_a_resumed_report_counts_runs_of_this_session_and_of_the_ledger() -> None:
+    """After a resume the report says "after 5 runs (2 in this session, 3 from the ledger)"."""
+    from runner.explore import ExploreResult, _runs_text
+
+    lines = [{"seed": s, "verdict": "valid"} for s in range(1, 6)]
+    assert _runs_text(ExploreResult(2, 0, 1, None, None, None, 0.0, lines)) == \
+        "5 runs (2 in this session, 3 from the ledger)"
+    assert _runs_text(ExploreResult(5, 0, 1, None, None, None, 0.0, lines)) == "5 run(s)"
+
+
+def test_kill_9_of_a_worker_mid_sweep_reruns_its_seed(tmp_path: Path) -> None:
+    """SIGKILL of one of explore's worker processes: its seed runs again on a new worker; the sweep ends normally."""
+    ledger = tmp_path / "ledger.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "harness.py"), "explore", "--runs", "6", "--keep-going",
+                             *VALID[:-2], "--workers", "2", "--ledger", str(ledger), "--out", str(tmp_path / "h")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        children: list[str] = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and not children:
+            if ledger.exists() and len(ledger.read_text().splitlines()) >= 2:
+                children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            time.sleep(0.05)
+        assert children and proc.poll() is None, "explore ended before a worker could be killed"
+        os.kill(int(children[0]), signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert [line["seed"] for line in _ledger(ledger)] == [1, 2, 3, 4, 5, 6]
