@@ -273,8 +273,8 @@ def journal_ab(rounds: int, time_limit: float, seed: int) -> None:
             times[level].append((r["simulation"], r["cpu"] - r["check"]))
             print(f"  round {n + 1}, journal {level:<4}: simulation {r['simulation']:.2f} s wall, "
                   f"{r['cpu'] - r['check']:.2f} s CPU", flush=True)
-    (off_w, off_c), (full_w, full_c) = ((statistics.median(t[i] for t in times[k]) for i in (0, 1))
-                                        for k in ("off", "full"))
+    off_w, off_c = (statistics.median(t[i] for t in times["off"]) for i in (0, 1))
+    full_w, full_c = (statistics.median(t[i] for t in times["full"]) for i in (0, 1))
     print(f"journal cost in simulation (5 nodes, partition, {time_limit:g} virtual s, seed {seed}, {rounds} rounds "
           f"interleaved, medians): wall {off_w:.2f} -> {full_w:.2f} s ({100 * (full_w / off_w - 1):+.1f} %), "
           f"CPU {off_c:.2f} -> {full_c:.2f} s ({100 * (full_c / off_c - 1):+.1f} %) (bar: <= +15 %)")

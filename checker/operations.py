@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from checker.faults import FaultTimeline
+from checker.values import vkey
 
 
 @attrs.define
@@ -44,6 +45,11 @@ class Op:
         """``acknowledged at 1.234 s`` style time of the completion, or of the invoke if none."""
         t = self.comp_time if self.comp_time is not None else self.inv_time
         return seconds(t)
+
+
+def returned(op: Op) -> frozenset[Any]:
+    """The values a read returned (a set's elements, a register's siblings), as comparable keys."""
+    return frozenset(vkey(x) for x in (op.result or ()))
 
 
 def seconds(t: int | None) -> str:

@@ -25,6 +25,7 @@ from checker.operations import (
     counts,
     final_verdicts,
     op_counts,
+    returned,
     seconds,
     show,
     verdict,
@@ -34,10 +35,6 @@ from checker.values import vkey
 
 OUTCOMES = ("ok", "stale", "lost", "never-read", "removed", "indeterminate", "undecided")
 MAX_EXAMPLES = 20
-
-
-def _elements(op: Op) -> frozenset[Any]:
-    return frozenset(vkey(x) for x in (op.result or ()))
 
 
 def check_set(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -89,7 +86,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
     # each element is judged in time proportional to its own reads, not to every read of the key
     contains: dict[Any, list[int]] = {}
     for i, r in enumerate(reads):
-        for vk in _elements(r):
+        for vk in returned(r):
             contains.setdefault(vk, []).append(i)
     # phantom reads: an element no add that did not fail had been invoked to add by the read's end
     first_add = {vk: min(a.inv_pos for a in group if a.type != "fail")
@@ -111,10 +108,10 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                                    f"on {r.node} (events {r.indexes[0]}, {r.indexes[-1]}) completed at "
                                    f"{seconds(r.comp_time)} and returned it, but there is {why}",
                 })
-    finals = final_verdicts(key, ops, anomalies, unknown, _elements)
+    finals = final_verdicts(key, ops, anomalies, unknown, returned)
     final_union: frozenset[Any] | None = None
     if finals is not None:
-        final_union = frozenset().union(*(_elements(op) for op in finals.values()))
+        final_union = frozenset().union(*(returned(op) for op in finals.values()))
     for vk, group in adds.items():
         live = [a for a in group if a.type != "fail"]
         if not live:

@@ -26,15 +26,12 @@ from checker.operations import (
     counts,
     final_verdicts,
     op_counts,
+    returned,
     seconds,
     show,
     verdict,
 )
 from checker.values import vkey
-
-
-def _siblings(op: Op) -> frozenset[Any]:
-    return frozenset(vkey(x) for x in (op.result or ()))
 
 
 def check_siblings(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -111,13 +108,13 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
         src = by_index.get(w.context_from)
         if src is None or w.type == "fail":
             continue  # a failed write supersedes nothing; validation makes src an ok get of this key
-        for vk in _siblings(src):
+        for vk in returned(src):
             covers.setdefault(vk, []).append((w, src))
     st["superseded_values"] += len(covers)
-    finals = final_verdicts(key, ops, anomalies, unknown, _siblings)
+    finals = final_verdicts(key, ops, anomalies, unknown, returned)
     if finals is None:
         return
-    final_sets = [_siblings(op) for op in finals.values()]
+    final_sets = [returned(op) for op in finals.values()]
     st["final_max_siblings"] = max(st["final_max_siblings"], *(len(s) for s in final_sets))
     union = frozenset().union(*final_sets)
     nodes = ", ".join(str(n) for n in finals)
