@@ -279,6 +279,10 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
         never = writes.get("never_on_all_replicas") or 0
         if never:
             lag += f"; {plural(never, 'acknowledged write')} never on all replicas"
+        unseen = writes.get("not_seen_before_journal_end") or 0
+        if unseen:
+            lag += (f"; {plural(unseen, 'acknowledged write')} not seen on all replicas before the journal "
+                    "stopped (not measured)")
         crash_lost = (c.get("crash_losses") or {}).get("writes_lost") or 0
         if crash_lost:
             lag += (f"; {plural(crash_lost, 'acknowledged write')} on all replicas, then lost by a crash on some "

@@ -483,7 +483,7 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
             else f"the journal has no END record ({journal.damage or 'cut short'})"
         )
         out["incomplete"] = (
-            f"{why} at {_s(end.t if end is not None else jp.last_t):.3f} s: later applies are missing, so the "
+            f"{why}; its last record is at {_s(jp.last_t):.3f} s: later applies are missing, so the "
             "figures below may be too high and writes not seen converging may have converged"
         )
     # Replication lag per acknowledged write: until it was first on every replica (or superseded there),
@@ -513,10 +513,13 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
     }
     out["replication_lag_ms"] = rl
     out["replication_lag_cdf"] = {k: _cdf(v) for k, v in sorted(lags.items()) if k != "all" and v}
+    # A journal that stopped early cannot say "never": those writes were not seen on all replicas
+    # before its last record, which is all it can tell.
     out["writes"] = {
         "acknowledged": facts.writes_acknowledged,
         "measured": len(lags["all"]),
-        "never_on_all_replicas": len(not_done),
+        "never_on_all_replicas": len(not_done) if complete else 0,
+        "not_seen_before_journal_end": 0 if complete else len(not_done),
         "without_stamp": facts.without_stamp,
         "key_not_in_journal": no_replicas,
         "examples_never_on_all_replicas": [
@@ -546,6 +549,9 @@ def _convergence_block(facts: HistoryFacts, jp: _JournalPass, journal: Journal) 
             j += 1
         entry: dict[str, Any] = {"heal_s": _s(h), "healed": what, "writes_before": j, "writes_never_converged": pending}
         entry["converged_after_s"] = None if pending else _s(max(0, latest_done - h))
+        if not complete and (pending or h > jp.last_t):  # past what the journal covers: not measured
+            entry["writes_never_converged"] = None
+            entry["not_covered"] = True
         if h == last:
             entry["last"] = True
         after.append(entry)

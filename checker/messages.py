@@ -119,7 +119,7 @@ class JournalExtract:
     keys: dict[Any, KeyLog]
     lifecycle: list[tuple[int, str, str]]  # (t, node, crash|restart|pause|resume)
     end: str | None  # "done", "size-limit", "interrupted"; None when the file has no END
-    end_t: int | None = None  # the END record's time, else the last record's (a cut journal)
+    end_t: int | None = None  # the last record's time before END (what the journal covers)
 
 
 def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
@@ -141,8 +141,8 @@ def read_journal(path: Path, keys: Iterable[Any]) -> JournalExtract:
     last_t: int | None = None
     for r in journal.records():
         t = getattr(r, "t", None)
-        if t is not None and (last_t is None or t > last_t):
-            last_t = t
+        if t is not None and (last_t is None or t > last_t) and not isinstance(r, End):
+            last_t = t  # END's own time is when the writer stopped, after the last event it kept
         if isinstance(r, Deliver):
             for s in by_d.get(r.d, ()):
                 s.delivered.append(r.t)

@@ -427,10 +427,14 @@ def _per_heal(conv: dict[str, Any]) -> str:
              ylabel="seconds after the heal")
     for i, (h, v) in enumerate(zip(heals, vals, strict=True)):
         what = f"heal at {h['heal_s']:.1f} s ({h['healed']})"
-        if v is None:
+        if v is None and h.get("not_covered"):
+            p.rect(i + 0.2, i + 0.8, 0, top * 1.2, "#e0e0e0", f"{what}: past the end of the journal, not measured")
+            p.label(i + 0.5, top * 0.6, "not measured", color="#555")
+        elif v is None:
             never = plural(h["writes_never_converged"], "write")
-            p.rect(i + 0.2, i + 0.8, 0, top * 1.2, "#f4c7c3", f"{what}: {never} never on all replicas")
-            p.label(i + 0.5, top * 0.6, f"never: {never}", color="#c62828")
+            p.rect(i + 0.2, i + 0.8, 0, top * 1.2, "#f4c7c3",
+                   f"{what}: {never} not on all replicas by the end of the journal (never after the heal, or lost by a crash)")
+            p.label(i + 0.5, top * 0.6, f"{never} not on all", color="#c62828")
         else:
             p.rect(i + 0.2, i + 0.8, 0, v, "#1f77b4", f"{what}: {v:.3f} s")
             p.label(i + 0.5, v, f"{v:.3f} s", dy=-4, color="#333")
@@ -794,7 +798,8 @@ def _convergence_card(c: dict[str, Any] | None, entry: dict[str, Any] | None) ->
         never = (c.get("writes") or {}).get("never_on_all_replicas") or 0
         never += (c.get("crash_losses") or {}).get("writes_lost") or 0  # once on all replicas, then lost by a crash
         if c.get("after_last_heal_s") is not None and never:
-            return "replicas agreed after last heal (journal)", f"{c['after_last_heal_s']:.3f} s, {never:,} writes never"
+            return ("replicas agreed after last heal (journal)",
+                    f"{c['after_last_heal_s']:.3f} s, {never:,} writes not on all replicas at the end")
         if c.get("after_last_heal_s") is not None:
             return "converged after last heal (journal)", f"{c['after_last_heal_s']:.3f} s"
     return convergence_card(entry)

@@ -711,7 +711,13 @@ def resume_command(argv: Sequence[str], ledger: Path) -> str:
             skip = True
         elif not word.startswith(("--ledger=", "--resume=")):
             words.append(word)
-    return shlex.join(["python", "harness.py", "explore", *words, "--resume", str(ledger)])
+    here = Path.cwd()
+    harness = Path(__file__).resolve().parent.parent / "harness.py"
+    if harness.parent == here.resolve():
+        return shlex.join(["python", "harness.py", "explore", *words, "--resume", str(ledger)])
+    # Started elsewhere: the relative paths in argv (--out, the ledger) are this directory's.
+    return shlex.join(["cd", str(here)]) + " && " + shlex.join(
+        ["python", str(harness), "explore", *words, "--resume", str(ledger)])
 
 
 CLUSTER_MISSING = ("explore --cluster needs the optional cluster engine: pip install -e '.[cluster]' "

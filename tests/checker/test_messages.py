@@ -330,7 +330,8 @@ def test_a_write_after_a_size_limited_journals_end_is_not_said_never_received(tm
     j.replicas("k1", tuple(NODES))
     h.at(1.0)
     h.nemesis("partition-start", PARTITION)
-    j.end(1500, "size-limit")
+    j.lifecycle(1200, "n3", "pause").lifecycle(1200, "n3", "resume")  # the last record the journal kept
+    j.end(1500, "size-limit")  # END's time: when the writer stopped, after events it could not keep
     h.at(2.0)
     _, done = h.put(0, "k1", "p0-1", node="n1")
     _ok_stamp(h, done, stamp(2.0))
@@ -345,4 +346,4 @@ def test_a_write_after_a_size_limited_journals_end_is_not_said_never_received(tm
     JournalBuilder.write(j, run / "journal.jsonl.gz")
     st = _story(run, "divergent")
     assert "never" not in st.sentence, st.sentence
-    assert "n2: the journal ended at 1.50 s (size-limit), before p0-1 was acknowledged at 2.00 s: it cannot tell" in st.sentence, st.sentence
+    assert "n2: the journal ended at 1.20 s (size-limit), before p0-1 was acknowledged at 2.00 s: it cannot tell" in st.sentence, st.sentence

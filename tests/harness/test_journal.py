@@ -455,3 +455,21 @@ def test_a_writer_process_error_is_raised_by_close(tmp_path: Path) -> None:
     feed_journal(journal, 10)
     with pytest.raises(RuntimeError, match="journal writer process: FileNotFoundError"):
         journal.close()
+
+
+def test_a_journal_stopped_by_its_size_limit_says_not_measured_never_never(tmp_path: Path) -> None:
+    """Writes after a size-limited journal's last record are 'not seen before the journal stopped', never 'never on
+    all replicas'; heals past it are not measured; the report dates the stop at the last record, not END's time."""
+    result = run_short(tmp_path, seed=3, nemesis=("crash",), bug="ack-before-durable", time_limit=6.0,
+                       fault_interval=2.0, journal_max_mb=0.01, rate=200.0, report=True)
+    _, records = read_journal(result.run_dir / "journal.jsonl.gz")
+    assert records[-1][0] == "END" and records[-1][2] == "size-limit"
+    last_t = max(r[1] for r in records[:-1] if isinstance(r[1], int))
+    conv = result.results["convergence"]
+    writes = conv["writes"]
+    assert writes["never_on_all_replicas"] == 0 and writes["not_seen_before_journal_end"] > 0, writes
+    past = [h for h in conv["after_heal"] if h["heal_s"] * 1e9 > last_t]
+    assert past and all(h.get("not_covered") and h["writes_never_converged"] is None for h in past), conv["after_heal"]
+    page = (result.run_dir / "report.html").read_text()
+    assert "never on all replicas" not in page
+    assert f"the journal ended at {records[-1][1] / 1e9:.2f} s" not in page or records[-1][1] == last_t

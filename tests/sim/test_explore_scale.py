@@ -351,3 +351,23 @@ def test_kill_9_of_a_worker_mid_sweep_reruns_its_seed(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 0, err
     assert [line["seed"] for line in _ledger(ledger)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_resume_command_works_from_the_directory_explore_was_started_in(tmp_path, monkeypatch):
+    """Started outside the checkout, the printed --resume command goes back to that directory and names
+    harness.py by its absolute path, so it runs as printed (spaces quoted); from the checkout it stays short."""
+    import shlex
+    import subprocess
+
+    from runner.explore import resume_command
+
+    where = tmp_path / "sp ace"
+    where.mkdir()
+    monkeypatch.chdir(where)
+    command = resume_command(["--runs", "3", "--out", "o ut", "--ledger", "my l.jsonl"], Path("my l.jsonl"))
+    assert command.startswith(shlex.join(["cd", str(where)]) + " && python "), command
+    assert str(ROOT / "harness.py") in command and "--ledger" not in command
+    assert subprocess.run(["bash", "-c", command.replace(" explore ", " explore --help #", 1)],
+                          capture_output=True, timeout=120).returncode == 0, command
+    monkeypatch.chdir(ROOT)
+    assert resume_command(["--runs", "3"], Path("l.jsonl")) == "python harness.py explore --runs 3 --resume l.jsonl"
