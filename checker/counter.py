@@ -26,6 +26,7 @@ from checker.operations import (
     collect,
     counts,
     final_verdicts,
+    on,
     op_counts,
     seconds,
     show,
@@ -133,7 +134,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
         anomalies.append({
             "type": "counter-out-of-bounds", "key": key, "indexes": r.indexes, "value": r.result,
             "bounds": [low, high], "final": r.final, "_ops": [r],
-            "explanation": f"counter {show(key)} out of bounds: the {what} by process {r.process} on {r.node} "
+            "explanation": f"counter {show(key)} out of bounds: the {what} by process {r.process} {on(r.node)} "
                            f"(events {r.indexes[0]}, {r.indexes[-1]}) began at {seconds(r.inv_time)} and returned "
                            f"{r.result}, {side}",
         })

@@ -160,6 +160,11 @@ def op_counts(by_key: dict[Any, list[Op]]) -> dict[str, dict[str, int]]:
     return out
 
 
+def on(node: Any) -> str:
+    """Where a read ran, for a sentence: "on n1", or that the history did not say."""
+    return f"on {node}" if node is not None else "(its node not recorded)"
+
+
 def show(v: Any) -> str:
     """A value as a person reads it in an explanation (JSON-ish, short)."""
     import orjson
@@ -186,7 +191,7 @@ def final_verdicts(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unk
     missing = [op for op in finals.values() if op.type != "ok"]
     for op in missing:
         unknown.append(unknown_entry(key, "final-read-missing",
-                                     f"the last final read of key {show(key)} on {op.node} did not return "
+                                     f"the last final read of key {show(key)} {on(op.node)} did not return "
                                      f"a value ({op.type})", op.indexes))
     ok = {n: op for n, op in finals.items() if op.type == "ok"}
     if not ok:

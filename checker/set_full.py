@@ -24,6 +24,7 @@ from checker.operations import (
     collect,
     counts,
     final_verdicts,
+    on,
     op_counts,
     returned,
     seconds,
@@ -105,7 +106,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                 anomalies.append({
                     "type": "phantom-read", "key": key, "element": x, "indexes": r.indexes, "_ops": [r],
                     "explanation": f"phantom element {show(x)} in set {show(key)}: the read by process {r.process} "
-                                   f"on {r.node} (events {r.indexes[0]}, {r.indexes[-1]}) completed at "
+                                   f"{on(r.node)} (events {r.indexes[0]}, {r.indexes[-1]}) completed at "
                                    f"{seconds(r.comp_time)} and returned it, but there is {why}",
                 })
     finals = final_verdicts(key, ops, anomalies, unknown, returned)
@@ -158,10 +159,10 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
     if final_union is not None and vk not in final_union:
         assert finals is not None
         last_seen = max((reads[i] for i in seen_in), key=lambda r: r.comp_pos or 0, default=None)
-        seen_text = (f"it was last read by process {last_seen.process} on {last_seen.node} at "
+        seen_text = (f"it was last read by process {last_seen.process} {on(last_seen.node)} at "
                      f"{seconds(last_seen.comp_time)} (event {last_seen.indexes[-1]})" if last_seen is not None
                      else "no read ever returned it")
-        nodes = ", ".join(str(n) for n in finals)
+        nodes = ", ".join(str(n) for n in finals) if any(n is not None for n in finals) else "(nodes not recorded)"
         removed = (f"; the {len(live_removes)} remove(s) of it all completed before the add was invoked"
                    if live_removes else "; nothing removed it")
         how = ("was acknowledged at" if add.type == "ok" and add.comp_pos == known_pos

@@ -25,6 +25,7 @@ from checker.operations import (
     collect,
     counts,
     final_verdicts,
+    on,
     op_counts,
     returned,
     seconds,
@@ -117,7 +118,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
     final_sets = [returned(op) for op in finals.values()]
     st["final_max_siblings"] = max(st["final_max_siblings"], *(len(s) for s in final_sets))
     union = frozenset().union(*final_sets)
-    nodes = ", ".join(str(n) for n in finals)
+    nodes = ", ".join(str(n) for n in finals) if any(n is not None for n in finals) else "(nodes not recorded)"
     final_idx = [i for op in finals.values() for i in op.indexes]
     shown_final = show(sorted((op.result or [] for op in finals.values()), key=len)[-1])
     for vk, group in puts.items():
@@ -153,7 +154,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
 
 
 def _where(r: Op, x: Any) -> str:
-    return (f"the read by process {r.process} on {r.node} (events {r.indexes[0]}, {r.indexes[-1]}) "
+    return (f"the read by process {r.process} {on(r.node)} (events {r.indexes[0]}, {r.indexes[-1]}) "
             f"completed at {seconds(r.comp_time)} with sibling {show(x)}")
 
 

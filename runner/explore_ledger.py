@@ -166,7 +166,7 @@ def check_commit(path: Path, contents: LedgerContents, current: str, other_commi
     if not others:
         return dict(contents.seeds)
     if not other_commit:
-        raise LedgerError(f"--resume {path}: the ledger was written at commit {', '.join(others)}, this checkout is "
+        raise LedgerError(f"--resume {path}: the ledger was written at commit {', '.join(str(c or 'none recorded') for c in others)}, this checkout is "
                           f"at {current}: its verdicts may not hold here; start a new ledger (drop --resume), or "
                           "add --resume-other-commit to keep its valid seeds and run its failures again")
     return {seed: line for seed, line in contents.seeds.items()

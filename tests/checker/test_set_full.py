@@ -260,3 +260,24 @@ def test_the_set_check_grows_linearly_with_elements_times_reads() -> None:
     the reads that contained it are visited)."""
     small, big = _lines_run(_bigset(150)), _lines_run(_bigset(600))
     assert big < 6 * small, (small, big)  # elements x reads made it 11.5 times
+
+
+def test_a_history_without_nodes_is_explained_without_none(tmp_path):
+    """A set history that records no node names: the lost element's sentence says so instead of 'on None'."""
+    import json
+
+    from checker.api import check
+
+    lines = [{"history": 1, "workload": "set"}]
+    for i, (p, t, f, v) in enumerate([(0, "invoke", "add", "x"), (0, "ok", "add", "x"), (1, "invoke", "read", None),
+                                      (1, "ok", "read", ["x"]), (2, "invoke", "read", None), (2, "ok", "read", [])]):
+        e = {"index": i, "time": i * 1_000_000, "process": p, "type": t, "f": f, "key": "s", "value": v}
+        if p == 2:
+            e["final"] = True
+        lines.append(e)
+    path = tmp_path / "h.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    result = check(path)
+    text = json.dumps(result.results, default=str)
+    assert result.valid is False and "lost-element" in text, text[:2000]
+    assert "on None" not in text and "node not recorded" in text, text[:2000]
