@@ -434,7 +434,7 @@ def _per_heal(conv: dict[str, Any]) -> str:
             never = plural(h["writes_never_converged"], "write")
             p.rect(i + 0.2, i + 0.8, 0, top * 1.2, "#f4c7c3",
                    f"{what}: {never} not on all replicas by the end of the journal (never after the heal, or lost by a crash)")
-            p.label(i + 0.5, top * 0.6, f"{never} not on all", color="#c62828")
+            p.label(i + 0.5, top * 0.6, f"{never} not on all replicas", color="#c62828")
         else:
             p.rect(i + 0.2, i + 0.8, 0, v, "#1f77b4", f"{what}: {v:.3f} s")
             p.label(i + 0.5, v, f"{v:.3f} s", dy=-4, color="#333")
