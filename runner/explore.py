@@ -37,6 +37,7 @@ import attrs
 
 from minikeydb.cli import decided
 from minikeydb.testing.seeds import Seeds
+from runner import ROOT
 
 from .exit_codes import EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
 from .explore_ledger import (
@@ -712,7 +713,7 @@ def resume_command(argv: Sequence[str], ledger: Path) -> str:
         elif not word.startswith(("--ledger=", "--resume=")):
             words.append(word)
     here = Path.cwd()
-    harness = Path(__file__).resolve().parent.parent / "harness.py"
+    harness = ROOT / "harness.py"
     if harness.parent == here.resolve():
         return shlex.join(["python", "harness.py", "explore", *words, "--resume", str(ledger)])
     # Started elsewhere: the relative paths in argv (--out, the ledger) are this directory's.

@@ -36,9 +36,10 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+
+from runner import ROOT
 
 from .explore_pool import task_label
 from .options import OptionError
@@ -46,7 +47,6 @@ from .options import OptionError
 T = TypeVar("T")
 R = TypeVar("R")
 
-ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("harness.py", "minikeydb", "nemesis", "checker", "runner")
 """What ``code_fingerprint`` hashes: the code a seed's run executes (``*.py``, and the store's ``*.toml``)."""
 

@@ -30,6 +30,8 @@ from typing import IO, Any
 import attrs
 import orjson
 
+from runner import ROOT
+
 from .explore_trial import TrialReport, anomaly_counts
 from .options import OptionError, RunOptions
 
@@ -37,7 +39,6 @@ LEDGER_KIND = "minikeydb-explore"
 HASHED_AWAY = ("out", "name", "seed", "verbose")
 """Options that do not change what a seed does: where it is written, what it is called, log detail (the seed is per line)."""
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED_RANGE = (0, 2**63 - 1)
 """The seeds explore runs and a ledger may hold."""
 UNCOMPARED = ("wall_s",)

@@ -52,6 +52,7 @@ from minikeydb.record import Record
 from minikeydb.ring import Ring
 from minikeydb.wire import peek
 from nemesis import ClusterControl
+from runner import ROOT
 
 if TYPE_CHECKING:
     from .options import RunOptions
@@ -304,7 +305,7 @@ class Journal:
         # Started from the caller's thread (the run's Trio thread, alive as long as the run): the
         # death signal the child asks for follows the thread that forked it.
         # This very code in the child, whatever the installed package or working directory.
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(ROOT)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen([sys.executable, "-m", "runner.journal_writer"], env=env,
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
