@@ -98,6 +98,8 @@ def load_recorded_run(path: str | Path) -> RecordedRun:
         metadata = json.loads(source.read_text())
     except json.JSONDecodeError as exc:
         raise OptionError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise OptionError(f"{source}: not a run.json (nested too deeply to read)") from None
     except OSError as exc:
         raise OptionError(f"{source}: cannot read ({exc.strerror})") from None
     if not isinstance(metadata, dict):

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                     started=None if limit is None else limit.started,
                 )
         except (OSError, ValueError) as exc:
-            print(f"error: {path}: {exc}", file=sys.stderr)
+            message = str(exc)  # the history reader's messages already begin with the file
+            print(f"error: {message if message.startswith(str(path)) else f'{path}: {message}'}", file=sys.stderr)
             code = 254
         except Exception as exc:  # noqa: BLE001 - a message, never a traceback
             print(f"internal error on {path}: {type(exc).__name__}: {exc}", file=sys.stderr)

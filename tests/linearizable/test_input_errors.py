@@ -65,3 +65,14 @@ def test_nemesis_events_are_ignored():
         ("nemesis", "info", "partition-stop", None),
     )
     assert check_events(h, "register", init=0)["valid"] is True
+
+
+def test_cli_names_a_malformed_file_once(tmp_path, capsys):
+    """`python -m checker.linearizable` on a malformed line names the file once, then the line and field."""
+    from checker.linearizable.__main__ import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": ' * 20_000 + "1" + "}" * 20_000 + "\n")
+    assert main(["--model", "register", str(bad)]) == 254
+    err = capsys.readouterr().err
+    assert err.count(str(bad)) == 1 and "line 1" in err and "Traceback" not in err

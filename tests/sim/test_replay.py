@@ -68,6 +68,7 @@ def test_replay_of_a_missing_run_is_a_clear_usage_error(tmp_path: Path, capsys: 
         ('{"options": {}, "schedule": {"nodes": ["n1"], "time_limit": 1, "interval": 1, "windows": [{"kind": "x"}]}}',
          "windows[0].kind"),
         ('{"schedule": {}}', "'options'"),
+        pytest.param('{"options": ' * 100_000 + "1" + "}" * 100_000, "nested too deeply", id="deeply-nested"),
     ],
 )
 def test_replay_of_a_bad_run_json_names_the_problem(
