@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from checker.history import KV_FS, HistoryError
+from checker.timelimit import EVERY
 
 
 class Keyword(str):
@@ -125,14 +126,21 @@ def _hashable(v: Any) -> Any:
     return v
 
 
-def parse_edn(text: str) -> Iterator[tuple[int, Any]]:
-    """Yield (line where it starts, value) for every top-level EDN form in ``text``."""
+def parse_edn(text: str, tick: Callable[[int], None] | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield (line where it starts, value) for every top-level EDN form in ``text``.
+
+    ``tick(line)`` is called every few thousand tokens (while tokenising and while reading), so
+    that a time limit can end a long parse (it raises)."""
     tokens = _TOKEN.finditer(text)
     line = 1
     # Flatten the token stream into (kind, text, line) triples, tracking newlines as we go.
     stream: list[tuple[str, str, int]] = []
     pos = 0
+    count = 0
     for m in tokens:
+        count += 1
+        if tick is not None and not count & EVERY:
+            tick(line)
         if m.start() != pos:
             raise EdnSyntaxError(line, f"unexpected character {text[pos]!r}")
         kind = m.lastgroup or ""
@@ -154,6 +162,8 @@ def parse_edn(text: str) -> Iterator[tuple[int, Any]]:
             raise EdnSyntaxError(line, "unexpected end of input (truncated file?)")
         kind, tok, ln = stream[i]
         i += 1
+        if tick is not None and not i & EVERY:
+            tick(ln)
         if kind == "atom":
             return _atom(tok, ln)
         if kind == "string":
@@ -269,15 +279,18 @@ def _looks_keyed(forms: list[tuple[int, dict[Any, Any]]]) -> bool:
     return seen
 
 
-def read_edn_events(raw: bytes, path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, event dict) for each op of a Jepsen EDN history (one map a line, or one vector)."""
+def read_edn_events(
+    raw: bytes, path: str | Path, tick: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, event dict) for each op of a Jepsen EDN history (one map a line, or one vector);
+    ``tick(line)`` as for `parse_edn` (a time limit)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise HistoryError(path, line, "(edn)", f"not UTF-8 text (byte {e.start}): binary garbage?") from None
     try:
-        forms = list(parse_edn(text))
+        forms = list(parse_edn(text, tick))
     except EdnSyntaxError as e:
         raise HistoryError(path, e.line, "(edn)", e.problem) from None
     if len(forms) == 1 and isinstance(forms[0][1], list):

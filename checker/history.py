@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +117,8 @@ def iter_events(
 
     Memory stays flat for JSON-lines files however long the run was; EDN files are parsed
     whole (they are small in practice and their values may need a file-wide look to decode).
-    With ``limit``, a JSON-lines file is read only until it runs out: `TimeLimitExceeded` then
-    names the line reached.
+    With ``limit``, a file (JSON lines or EDN) is read only until it runs out: `TimeLimitExceeded`
+    then names the line reached.
     """
     p = Path(path)
     try:
@@ -133,7 +133,8 @@ def iter_events(
                 raw = fh.read()
             except OSError as e:
                 raise HistoryError(p, None, None, f"cannot read: {e.strerror or e}") from None
-            events = validate(read_edn_events(raw, p), p, lines)
+            tick = None if limit is None else _edn_tick(p, limit)
+            events = validate(read_edn_events(raw, p, tick), p, lines)
         else:
             events = validate(_jsonl_lines(fh, p, limit), p, lines)
         count = 0
@@ -152,6 +153,16 @@ def read_events(
     """All validated events of a history file, in file order, with ``index`` filled in
     (and, with ``lines``, each event's line number appended to it; `iter_events` for ``limit``)."""
     return list(iter_events(path, lines, limit))
+
+
+def _edn_tick(path: Path, limit: TimeLimit) -> Callable[[int], None]:
+    """What the EDN parser calls every few thousand tokens: raise once ``limit`` has run out."""
+
+    def tick(line: int) -> None:
+        if limit.passed():
+            raise limit.exceeded(READING, f"line {line:,} of {path} (EDN, parsed whole)")
+
+    return tick
 
 
 def _out_of_time(fh: Any, path: Path, lineno: int, limit: TimeLimit) -> TimeLimitExceeded:

@@ -42,6 +42,19 @@ def test_limit_running_out_while_reading_is_unknown_naming_the_reading(tmp_path:
     assert result.results["checker"] == "linearizable" and result.linearizable is not None
 
 
+def test_limit_running_out_while_parsing_an_edn_history_is_unknown_naming_the_line(tmp_path: Path) -> None:
+    """An EDN history is parsed under the limit too: unknown, the reading phase and an EDN line named."""
+    rows = [
+        f"{{:process {i % 8}, :type :{t}, :f :write, :value {i}}}" for i in range(20_000) for t in ("invoke", "ok")
+    ]
+    history = tmp_path / "history.edn"
+    history.write_text("\n".join(rows) + "\n")
+    result = check(history, CheckOptions(checkers=("linearizable",), model="register", time_limit=1e-6))
+    assert result.valid == "unknown"
+    (unknown,) = result.unknown
+    assert "ran out while reading the history (line " in unknown["reason"] and "EDN" in unknown["reason"]
+
+
 def test_cli_exits_2_when_the_limit_runs_out_while_reading(tmp_path: Path) -> None:
     """harness.py check ends promptly with exit 2 and the reading phase named, not a verdict or a crash."""
     history = _write(tmp_path / "history.jsonl", _easy_events(20_000, 50))
