@@ -33,6 +33,7 @@ from nemesis.link_faults import DelayDistribution, FaultModel
 from nemesis.schedule import run_schedule
 from nemesis.topology import PARTITION_KINDS
 from runner.exit_codes import verdict_exit
+from runner.interrupt import InterruptGuard, RunInterrupted
 from runner.options import OptionError
 from runner.processes import stop_processes
 from runner.recorder import HistoryRecorder
@@ -187,8 +188,11 @@ def maelstrom_command(argv: Sequence[str]) -> int:
     options = options_from_args(argv[1:])
     run_dir = new_run_dir(Path(options.out), f"maelstrom-{options.workload}")
     outcome = run(options, run_dir, ["harness.py", "maelstrom", *argv])
+    from minikeydb.cli import decided
+
+    code = decided(verdict_exit(outcome["results"].get("valid")))  # a closed stdout must not change it
     print(format_summary(outcome))
-    return verdict_exit(outcome["results"].get("valid"))
+    return code
 
 
 # -- the run ------------------------------------------------------------------------------------------
@@ -228,12 +232,21 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
     update_latest(Path(options.out), run_dir)
     problem = bin_problem(options.bin)
     outcome: dict[str, Any] = {"run_dir": run_dir, "options": options, "counts": {}, "ops": 0, "failure": problem}
-    if problem is None:
-        try:
-            trio.run(_run, options, run_dir, schedule, outcome)
-        except NodeFailure as exc:
-            outcome["failure"] = str(exc)
-    results = _check(options, run_dir, outcome)
+    with InterruptGuard() as guard:
+        if problem is None:
+            guard.defer()
+            try:
+                trio.run(_run, options, run_dir, schedule, outcome, guard)
+            except NodeFailure as exc:
+                outcome["failure"] = str(exc)
+            finally:
+                guard.detach()
+        if guard.interrupted:
+            outcome["failure"] = "interrupted"
+            write_json(run_dir / "results.json", _check(options, run_dir, outcome))
+            assert guard.signum is not None
+            raise RunInterrupted(guard.signum, run_dir)
+        results = _check(options, run_dir, outcome)
     outcome["results"] = results
     write_json(run_dir / "results.json", results)
     return outcome
@@ -378,7 +391,15 @@ class _Run:
         return done.type
 
 
-async def _run(options: MaelstromOptions, run_dir: Path, schedule: FaultSchedule, outcome: dict[str, Any]) -> None:
+async def _run(options: MaelstromOptions, run_dir: Path, schedule: FaultSchedule, outcome: dict[str, Any],
+               guard: InterruptGuard) -> None:
+    with trio.CancelScope() as scope:
+        guard.attach(scope)
+        await _run_in(options, run_dir, schedule, outcome)
+
+
+async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSchedule,
+                  outcome: dict[str, Any]) -> None:
     workload = make_workload(options.workload, options.concurrency)
     header = {"history": 1, "workload": workload.history_workload,
               "meta": {"system": "maelstrom", "node": options.bin}}

@@ -161,6 +161,8 @@ class Router:
         if src != dest and not model.faults_for(src, dest).healthy and model.link_allowed(src, dest):
             model.rng = self._message_rng(src, dest, line)
         delays, fault = model.decide_why(src, dest)
+        if not self.nodes[dest].alive:
+            delays, fault = [], "node-down"
         if self.latency is not None:
             base = self.latency.sample(self._latency_rng)
             delays = [d + base for d in delays]
