@@ -516,7 +516,7 @@ def format_summary(outcome: dict[str, Any]) -> str:
     results = outcome["results"]
     options: MaelstromOptions = outcome["options"]
     valid = results.get("valid")
-    verdict = {True: "VALID", False: "INVALID"}.get(valid, "UNKNOWN")  # type: ignore[call-overload]
+    verdict = {True: "VALID", False: "INVALID"}.get(valid, "UNKNOWN")
     m = results.get("maelstrom", {})
     per = m.get("messages_per_op", {})
     lines = [f"maelstrom {options.workload} on {options.node_count} node(s) of {options.bin}: {verdict}"]
@@ -540,3 +540,55 @@ def format_summary(outcome: dict[str, Any]) -> str:
 
 def main() -> None:  # pragma: no cover - python -m runner.maelstrom.command
     sys.exit(maelstrom_command(sys.argv[1:]))
+
+
+# -- replay -----------------------------------------------------------------------------------------------
+
+
+def _events(history: Path) -> list[tuple[Any, ...]]:
+    """The history's events without ``index`` and ``time``: what a replay of a deterministic node repeats."""
+    out = []
+    with history.open("rb") as f:
+        for line in f:
+            ev = json.loads(line)
+            if "history" in ev and "process" not in ev:
+                continue
+            out.append(tuple((k, json.dumps(v, sort_keys=True)) for k, v in sorted(ev.items())
+                             if k not in ("index", "time")))
+    return out
+
+
+def compare_histories(old: Path, new: Path) -> str:
+    """One sentence: whether the replay's events (times aside) are the recorded ones, and where they part."""
+    if not old.is_file():
+        return "cannot compare: the recorded run has no history.jsonl"
+    a, b = _events(old), _events(new)
+    if a == b:
+        return f"identical: the replay's {len(b)} events are the recorded ones (times aside)"
+    same_ops = sorted(e for e in a if ("type", '"invoke"') in e) == sorted(e for e in b if ("type", '"invoke"') in e)
+    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return (f"DIFFERENT from event {at} on ({len(a)} recorded, {len(b)} replayed events); the operations issued "
+            f"{'are the same' if same_ops else 'differ too'}. The harness's choices follow from the seed; what "
+            "differs came from the node (threads, clocks, its own randomness) or from timing")
+
+
+def replay_maelstrom(run_dir: Path, metadata: dict[str, Any], out: str | None) -> int:
+    """``harness.py replay RUN`` for a Maelstrom run: the same options, seed and schedule, compared."""
+    options = MaelstromOptions.from_json(metadata["options"])
+    if out is not None:
+        options = attrs.evolve(options, out=out)
+    else:
+        options = attrs.evolve(options, out=str(run_dir.parent))
+    try:
+        schedule = FaultSchedule.from_json(metadata["schedule"], "schedule")
+    except (KeyError, ValueError) as exc:
+        raise OptionError(f"{run_dir / 'run.json'}: {exc}") from None
+    new_dir = new_run_dir(Path(options.out), f"maelstrom-{options.workload}-replay")
+    outcome = run(options, new_dir, ["harness.py", "replay", str(run_dir)], schedule=schedule)
+    from minikeydb.cli import decided
+
+    code = decided(verdict_exit(outcome["results"].get("valid")))
+    print(format_summary(outcome))
+    print(compare_histories(run_dir / "history.jsonl", new_dir / "history.jsonl"))
+    print("a Maelstrom run is reproducible only as far as the node itself is deterministic")
+    return code
