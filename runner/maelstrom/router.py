@@ -39,6 +39,24 @@ from .node_process import Lines, MaelstromNode
 from .protocol import encode
 
 
+class MessageDraws(random.Random):
+    """A tiny random stream (SplitMix64) for one message's fault draws: seeding a ``random.Random``
+    per message cost more than routing it. Only ``random()`` is drawn from; the rest of
+    ``random.Random``'s methods (``uniform``, ``expovariate``, ``choice``) build on it."""
+
+    def __init__(self, state: int) -> None:  # no super().__init__: nothing to seed from the OS
+        self._state = state & 0xFFFFFFFFFFFFFFFF
+
+    def seed(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def random(self) -> float:
+        self._state = z = (self._state + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        return ((z ^ (z >> 31)) >> 11) * (1.0 / 9007199254740992.0)
+
+
 class MessageJournal:
     """``messages.jsonl.gz``: a header line, then one line per message (docs/HISTORY.md, Maelstrom runs)."""
 
@@ -123,7 +141,8 @@ class Router:
         self._heap: list[tuple[float, int, str, str, bytes]] = []
         self._seq = 0
         self._timer: trio.CancelScope | None = None
-        self._identity: Counter[tuple[str, str, bytes]] = Counter()
+        self._identity: Counter[bytes] = Counter()
+        self._key = hashlib.blake2b(f"{seed}/maelstrom/net".encode(), digest_size=32).digest()
         self._latency_rng = random.Random(f"{seed}/maelstrom/latency")
 
     # -- from nodes ------------------------------------------------------------------------------
@@ -177,12 +196,16 @@ class Router:
                 self._later(delay, src, dest, line)
 
     def _message_rng(self, src: str, dest: str, line: bytes) -> random.Random:
-        """The draws for one message: from its identity, not from how many messages came before it."""
-        key = (src, dest, line)
-        n = self._identity[key]
-        self._identity[key] = n + 1
-        digest = hashlib.blake2b(line, digest_size=8).hexdigest()
-        return random.Random(f"{self.seed}/maelstrom/net/{src}/{dest}/{digest}/{n}")
+        """The draws for one message: from its identity, not from how many messages came before it.
+
+        The identity is the line's bytes (which name src and dest) keyed with the seed, and how many
+        identical lines crossed before (so a resent identical message draws afresh: otherwise a
+        dropped gossip would be dropped forever). One 8-byte digest per distinct line is remembered.
+        """
+        digest = hashlib.blake2b(line, digest_size=8, key=self._key).digest()
+        n = self._identity[digest]
+        self._identity[digest] = n + 1
+        return MessageDraws(int.from_bytes(digest, "little") ^ (n * 0x9E3779B97F4A7C15))
 
     def _deliver(self, src: str, dest: str, line: bytes) -> None:
         node = self.nodes[dest]
