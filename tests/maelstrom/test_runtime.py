@@ -284,3 +284,21 @@ def test_timer_heap_delivers_delayed_copies() -> None:
 
     trio.run(main)
     assert len(nodes["n1"].lines) == 5
+
+
+def test_lost_element_names_the_crash_after_it(tmp_path: Path) -> None:
+    """A lost element's explanation names the crash that came after its add, and only later crashes."""
+    history = tmp_path / "history.jsonl"
+    events = [
+        {"index": 0, "time": 10**9, "process": 0, "type": "invoke", "f": "add", "key": "b", "value": 1},
+        {"index": 1, "time": 2 * 10**9, "process": "nemesis", "type": "info", "f": "crash-start",
+         "value": {"nodes": ["n0", "n1"]}},
+    ]
+    history.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    results: dict[str, Any] = {"anomalies": [{"type": "lost-element", "indexes": [0], "explanation": "lost 1."},
+                                             {"type": "phantom-read", "indexes": [0], "explanation": "x"}]}
+    command.name_crashes(results, history)
+    lost, phantom = results["anomalies"]
+    assert lost["crashes"] == [{"time_s": 2.0, "nodes": ["n0", "n1"]}]
+    assert "Crashed after its first operation: n0, n1 at 2.000 s" in lost["explanation"]
+    assert "crashes" not in phantom
