@@ -249,6 +249,13 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
         results = _check(options, run_dir, outcome)
     outcome["results"] = results
     write_json(run_dir / "results.json", results)
+    if "maelstrom" in results and not outcome.get("failure"):
+        try:
+            from checker.report import write_report
+
+            outcome["report"] = write_report(run_dir, results)
+        except Exception as exc:  # a report is a convenience: the verdict stands without it
+            outcome["report_error"] = f"{type(exc).__name__}: {exc}"
     return outcome
 
 
@@ -593,6 +600,8 @@ def format_summary(outcome: dict[str, Any]) -> str:
         lines.append("  faults: " + ", ".join(f"{k} {v}" for k, v in sorted(m['faults'].items())))
     lines.append(f"  seed {options.seed}: reproducible as far as the node itself is deterministic "
                  "(harness.py replay RUN re-runs it)")
+    if outcome.get("report_error"):
+        lines.append(f"  report.html not written: {outcome['report_error'][:160]}")
     lines.append(f"  wrote {outcome['run_dir']}/")
     return "\n".join(lines)
 

@@ -177,13 +177,16 @@ class Router:
 
     def _to_node(self, src: str, dest: str, line: bytes, body: dict[str, Any]) -> None:
         model = self.model
-        if src != dest and not model.faults_for(src, dest).healthy and model.link_allowed(src, dest):
-            model.rng = self._message_rng(src, dest, line)
+        latency = self.latency
+        draws: random.Random | None = None
+        if latency is not None or (not model.faults_for(src, dest).healthy and model.link_allowed(src, dest)):
+            draws = model.rng = self._message_rng(src, dest, line)
         delays, fault = model.decide_why(src, dest)
         if not self.nodes[dest].alive:
             delays, fault = [], "node-down"
-        if self.latency is not None:
-            base = self.latency.sample(self._latency_rng)
+        if latency is not None and delays:
+            assert draws is not None
+            base = latency.sample(draws)
             delays = [d + base for d in delays]
         if self.journal is not None:
             self.journal.message(src, dest, body, fault or "delivered", len(delays))
