@@ -302,3 +302,29 @@ def test_lost_element_names_the_crash_after_it(tmp_path: Path) -> None:
     assert lost["crashes"] == [{"time_s": 2.0, "nodes": ["n0", "n1"]}]
     assert "Crashed after its first operation: n0, n1 at 2.000 s" in lost["explanation"]
     assert "crashes" not in phantom
+
+
+def test_crash_restarts_with_a_fresh_init_and_pause_stops_the_process(tmp_path: Path) -> None:
+    """crash kills the node and starts a new process that gets init again; pause SIGSTOPs it (ops time out)."""
+    options = _options(tmp_path, ECHO, node_count=3, concurrency=3, time_limit=5.0, nemesis=("crash", "pause"),
+                       nemesis_interval=1.0, crash_targets="one")
+    outcome = _run(tmp_path, options)
+    run_dir = outcome["run_dir"]
+    fs = [e.get("f") for e in _events(run_dir)[1:] if e.get("process") == "nemesis"]
+    assert "crash-start" in fs and "pause-start" in fs and fs[-1] == "heal"
+    with gzip.open(run_dir / "messages.jsonl.gz", "rt") as f:
+        journal = [json.loads(line) for line in f][1:]
+    events = [r["event"] for r in journal if "event" in r]
+    assert "crash" in events and "restart" in events and "pause" in events and "resume" in events
+    inits = [r for r in journal if r.get("type") == "init"]
+    assert len(inits) == 3 + events.count("restart")
+    assert outcome["failure"] is None  # no protocol failure: a restarted node answered its init
+    assert not _orphans(str(ECHO))
+
+
+def test_a_message_to_itself_is_not_link_faulted() -> None:
+    """A node's message to itself is delivered even when every link drops everything."""
+    router, nodes = _router(1)
+    router.model.set_drop(1.0)
+    router.on_lines("n0", [_line("n0", "n0", 1), _line("n0", "n1", 2)])
+    assert len(nodes["n0"].lines) == 1 and nodes["n1"].lines == []
