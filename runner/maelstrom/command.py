@@ -232,6 +232,12 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
     update_latest(run_dir.parent, run_dir)
     problem = bin_problem(options.bin)
     outcome: dict[str, Any] = {"run_dir": run_dir, "options": options, "counts": {}, "ops": 0, "failure": problem}
+    if options.nemesis:
+        from nemesis.schedule import left_out
+
+        note = left_out(list(options.nemesis), {w.kind for w in schedule.windows}, options.time_limit,
+                        options.nemesis_interval)
+        outcome["not_tried"] = note.replace("--fault-interval", "--nemesis-interval") if note else None
     with InterruptGuard() as guard:
         if problem is None:
             guard.defer()
@@ -311,8 +317,7 @@ class _Run:
             latency = {"constant": DelayDistribution.constant(mean),
                        "uniform": DelayDistribution.uniform(0.0, 2 * mean),
                        "exponential": DelayDistribution.exponential(mean, cap=20 * mean)}[options.latency_dist]
-        command = [str(Path(options.bin).resolve()) if "/" in options.bin else str(Path(options.bin).absolute()),
-                   *options.args]
+        command = [str(Path(options.bin).absolute()), *options.args]  # absolute, symlinks kept (argv[0])
         self.services = make_services(options.seed)
         self.nodes: dict[str, MaelstromNode] = {}
         self.router = Router(self.nodes, self.model, options.seed, self.services, latency, journal)
@@ -600,6 +605,8 @@ def format_summary(outcome: dict[str, Any]) -> str:
         lines.append("  faults: " + ", ".join(f"{k} {v}" for k, v in sorted(m['faults'].items())))
     lines.append(f"  seed {options.seed}: reproducible as far as the node itself is deterministic "
                  "(harness.py replay RUN re-runs it)")
+    if outcome.get("not_tried"):
+        lines.append(f"  faults {outcome['not_tried']}")
     if outcome.get("report_error"):
         lines.append(f"  report.html not written: {outcome['report_error'][:160]}")
     lines.append(f"  wrote {outcome['run_dir']}/")

@@ -328,3 +328,30 @@ def test_a_message_to_itself_is_not_link_faulted() -> None:
     router.model.set_drop(1.0)
     router.on_lines("n0", [_line("n0", "n0", 1), _line("n0", "n1", 2)])
     assert len(nodes["n0"].lines) == 1 and nodes["n1"].lines == []
+
+
+def test_ctrl_c_stops_every_node_and_says_unknown(tmp_path: Path) -> None:
+    """SIGINT mid-run: exit 130, results.json unknown 'interrupted', and no node process left behind."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "harness.py", "maelstrom", "test", "-w", "echo", "--bin", str(ECHO),
+                             "--node-count", "3", "--time-limit", "60", "--nemesis", "pause",
+                             "--nemesis-interval", "0.5", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 30
+        while len([p for p in _orphans(str(ECHO)) if "harness.py" not in p]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # into a pause window, so a stopped node must be woken to die
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted by SIGINT" in err and "Traceback" not in err
+    results = json.loads(next(out.glob("*-maelstrom-echo/results.json")).read_text())
+    assert (results["valid"], results["reason"]) == ("unknown", "interrupted")
+    assert not [p for p in _orphans(str(ECHO)) if "harness.py" not in p]
