@@ -179,6 +179,9 @@ def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
 def maelstrom_command(argv: Sequence[str]) -> int:
     """``harness.py maelstrom test ...``: one run; exit code = its verdict."""
     argv = list(argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        parser().print_help()
+        return 0
     if not argv or argv[0] != "test":
         from runner.usage import did_you_mean
 

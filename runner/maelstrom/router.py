@@ -39,6 +39,10 @@ from .node_process import Lines, MaelstromNode
 from .protocol import encode
 
 
+MAX_IDENTITIES = 1 << 20
+"""Distinct lines whose repeat counts the router remembers (about 100 MB at most) before it starts over."""
+
+
 class MessageDraws(random.Random):
     """A tiny random stream (SplitMix64) for one message's fault draws: seeding a ``random.Random``
     per message cost more than routing it. Only ``random()`` is drawn from; the rest of
@@ -208,9 +212,11 @@ class Router:
 
         The identity is the line's bytes (which name src and dest) keyed with the seed, and how many
         identical lines crossed before (so a resent identical message draws afresh: otherwise a
-        dropped gossip would be dropped forever). One 8-byte digest per distinct line is remembered.
+        dropped gossip would be dropped forever). One 8-byte digest per distinct line is remembered, up to ``MAX_IDENTITIES``.
         """
         digest = hashlib.blake2b(line, digest_size=8, key=self._key).digest()
+        if len(self._identity) >= MAX_IDENTITIES:
+            self._identity.clear()  # bounded memory: counts restart (a repeat then draws as its first copy did)
         n = self._identity[digest]
         self._identity[digest] = n + 1
         return MessageDraws(int.from_bytes(digest, "little") ^ (n * 0x9E3779B97F4A7C15))
