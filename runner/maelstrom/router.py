@@ -38,7 +38,6 @@ from nemesis.link_faults import DelayDistribution, FaultModel
 from .node_process import Lines, MaelstromNode
 from .protocol import encode
 
-
 MAX_IDENTITIES = 1 << 20
 """Distinct lines whose repeat counts the router remembers (about 100 MB at most) before it starts over."""
 
