@@ -338,7 +338,7 @@ class _Run:
 
     async def call(self, client: str, node_id: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
         """One request from ``client`` to a node; its reply body, or None after ``timeout`` seconds."""
-        msg_id = self.router.clients.next_msg_id()
+        msg_id = body["msg_id"] if "msg_id" in body else self.router.clients.next_msg_id()
         body = {**body, "msg_id": msg_id}
         done = trio.Event()
         box: list[dict[str, Any]] = []
@@ -357,12 +357,16 @@ class _Run:
         return box[0]
 
     async def init(self, node_id: str) -> None:
-        body = {"type": "init", "node_id": node_id, "node_ids": self.options.node_ids}
+        body: dict[str, Any] = {"type": "init", "node_id": node_id, "node_ids": self.options.node_ids}
+        body_id = body["msg_id"] = self.router.clients.next_msg_id()
         reply = await self.call(INIT_CLIENT, node_id, body, INIT_TIMEOUT)
         if reply is None:
             if not self.nodes[node_id].alive:
                 return  # crashed again meanwhile
-            raise NodeFailure(f"node {node_id} did not answer init within {INIT_TIMEOUT:g} s "
+            stray = self.router.clients.last_unexpected.get(node_id)
+            sent = (f"; it sent {json.dumps(stray)[:100]}, which answers no request (init's msg_id was "
+                    f"{body_id})" if stray is not None else "")
+            raise NodeFailure(f"node {node_id} did not answer init within {INIT_TIMEOUT:g} s{sent} "
                               f"(see {self.nodes[node_id].log_path})")
         if reply.get("type") != "init_ok":
             raise NodeFailure(f"node {node_id} answered init with {reply.get('type')!r}, not init_ok: "

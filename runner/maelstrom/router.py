@@ -102,6 +102,8 @@ class Clients:
         self._waiting: dict[tuple[str, int], Callable[[dict[str, Any]], None]] = {}
         self._next_id = 0
         self.unexpected = 0
+        self.last_unexpected: dict[str, dict[str, Any]] = {}
+        """Per node, the last message it sent a client that answered nothing waiting (for error messages)."""
 
     def next_msg_id(self) -> int:
         self._next_id += 1
@@ -113,11 +115,12 @@ class Clients:
     def forget(self, client: str, msg_id: int) -> None:
         self._waiting.pop((client, msg_id), None)
 
-    def deliver(self, dest: str, body: dict[str, Any]) -> None:
+    def deliver(self, src: str, dest: str, body: dict[str, Any]) -> None:
         reply_to = body.get("in_reply_to")
         callback = self._waiting.pop((dest, reply_to), None) if type(reply_to) is int else None
         if callback is None:
             self.unexpected += 1  # a late reply (after the 5 s timeout), a duplicate, or no reply at all
+            self.last_unexpected[src] = body
             return
         callback(body)
 
@@ -170,7 +173,7 @@ class Router:
                 counts["client"] += 1
                 if journal is not None:
                     journal.message(src, dest, body, "delivered", 1)
-                self.clients.deliver(dest, body)
+                self.clients.deliver(src, dest, body)
             elif dest in self.services:
                 counts["service"] += 1
                 if journal is not None:
