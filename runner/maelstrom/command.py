@@ -129,14 +129,8 @@ def parser() -> Parser:
                    help="seconds between the heal and the final reads (ours; default 5)")
     p.add_argument("--seed", type=int, default=None, help="fixes every choice the harness makes (default: random)")
     p.add_argument("--out", default="histories", metavar="DIR", help="where the run directory goes (default histories)")
-    p.add_argument("args", nargs="*", help=argparse_suppress())
+    p.add_argument("args", nargs="*", metavar="ARG", help="passed to the node's program (after -- if they start with -)")
     return p
-
-
-def argparse_suppress() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
@@ -503,7 +497,7 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
               "inter_node": round(counts.get("inter_node", 0) / ops, 2) if ops else None,
               "service": round(counts.get("service", 0) / ops, 2) if ops else None}
     base = {"maelstrom": {"workload": options.workload, "node": options.bin, "seed": options.seed,
-                          "ops": ops, "messages": counts, "messages_per_op": per_op,
+                          "ops": ops, "load_ops": outcome.get("load_ops"), "messages": counts, "messages_per_op": per_op,
                           "faults": outcome.get("faults", {}), "services": outcome.get("services", {}),
                           "reproducible": "as far as the node itself is deterministic"}}
     if outcome.get("failure"):

@@ -57,7 +57,6 @@ class Workload:
     name: str = ""
     history_workload: str = "register"
     key: Any = None
-    read_ok: str = "read_ok"
 
     def __init__(self, clients: int) -> None:
         self.clients = clients
