@@ -52,7 +52,7 @@ def unknown_command(word: str) -> UsageError:
 
 
 COMMAND_MODULES = {"run": ("runner.run", "runner.flags"), "replay": ("runner.replay",),
-                   "explore": ("runner.explore",)}
+                   "explore": ("runner.explore",), "maelstrom": ("runner.maelstrom.command",)}
 """What each command of the run machinery imports before it starts."""
 
 
@@ -93,6 +93,10 @@ def _main(argv: list[str]) -> int:
             from .replay import replay_command
 
             return replay_command(rest)
+        if command == "maelstrom":
+            from .maelstrom.command import maelstrom_command
+
+            return maelstrom_command(rest)
         if command == "explore":
             from .explore import explore_command
 

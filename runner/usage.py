@@ -18,6 +18,7 @@ COMMAND_HELP = {
     "export": "write a history as Jepsen EDN",
     "replay": "re-run a recorded run from its run.json (sim: byte for byte)",
     "explore": "search seeds in simulation and shrink the first failure",
+    "maelstrom": "test a Maelstrom node: harness.py maelstrom test -w echo --bin ./node",
 }
 SUBCOMMANDS = tuple(COMMAND_HELP)
 

@@ -1,0 +1,542 @@
+"""``harness.py maelstrom test``: run a Maelstrom node under our nemesis, journal and checkers.
+
+Flags are Maelstrom's (names and defaults: ``-w/--workload`` lin-kv, ``--bin``, ``--node-count``
+5, ``--time-limit`` 60, ``--rate`` 5, ``--concurrency`` 1n, ``--latency`` 0, ``--latency-dist``
+constant, ``--topology`` grid, ``--availability``, ``--nemesis`` none, ``--nemesis-interval`` 10)
+plus ours (``--seed``, ``--out``, ``--partition`` kind, ``--crash-targets``, ``--quiesce``).
+Words after the flags (or after ``--``) are passed to the binary, as Maelstrom does.
+
+The run: start the nodes, ``init`` each (``init_ok`` within 10 s), the workload's setup
+(broadcast's ``topology``), the load with the fault schedule beside it, the heal, a quiescence
+wait, the final reads from every node, then the check (``checker.api``) and ``results.json``,
+``run.json`` (the options and the schedule: ``harness.py replay`` re-runs from it), and the summary.
+A node that breaks the protocol ends the run with the verdict ``unknown`` and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from nemesis import FaultSchedule
+from nemesis.faults import CRASH_TARGETS
+from nemesis.link_faults import DelayDistribution, FaultModel
+from nemesis.schedule import run_schedule
+from nemesis.topology import PARTITION_KINDS
+from runner.exit_codes import verdict_exit
+from runner.interrupt import InterruptGuard, RunInterrupted
+from runner.options import OptionError
+from runner.processes import stop_processes
+from runner.recorder import HistoryRecorder
+from runner.run_dir import new_run_dir, update_latest, versions, write_json
+from runner.usage import Parser, UsageError
+
+from .node_process import MaelstromNode, NodeFailure
+from .router import MessageJournal, Router
+from .services import make_services
+from .workloads import TOPOLOGIES, WORKLOADS, Op, Workload, make_workload
+
+NEMESES = ("partition", "crash", "pause", "drop", "delay", "duplicate", "reorder")
+INIT_TIMEOUT = 10.0
+CALL_TIMEOUT = 5.0
+INIT_CLIENT = "c0"
+"""The client that sends ``init``, the setup messages and the final reads; load clients are c1, c2, ..."""
+
+
+@attrs.frozen
+class MaelstromOptions:
+    """Everything a Maelstrom run depends on (run.json's ``options``)."""
+
+    workload: str
+    bin: str
+    args: tuple[str, ...] = ()
+    node_count: int = 5
+    time_limit: float = 60.0
+    rate: float = 5.0
+    concurrency: int = 5
+    latency: float = 0.0
+    latency_dist: str = "constant"
+    topology: str = "grid"
+    availability: str | None = None
+    nemesis: tuple[str, ...] = ()
+    nemesis_interval: float = 10.0
+    partition: str = "random-halves"
+    crash_targets: str = "minority"
+    quiesce: float = 5.0
+    seed: int = 0
+    out: str = "histories"
+
+    def to_json(self) -> dict[str, Any]:
+        out = attrs.asdict(self)
+        out["args"] = list(self.args)
+        out["nemesis"] = list(self.nemesis)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MaelstromOptions:
+        try:
+            fields = {k: v for k, v in data.items() if k in attrs.fields_dict(cls)}
+            fields["args"] = tuple(fields.get("args", ()))
+            fields["nemesis"] = tuple(fields.get("nemesis", ()))
+            return cls(**fields)
+        except TypeError as exc:
+            raise OptionError(f"run.json options: {exc}") from None
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [f"n{i}" for i in range(self.node_count)]
+
+
+# -- the command line -------------------------------------------------------------------------------
+
+
+def parser() -> Parser:
+    p = Parser(prog="harness.py maelstrom test",
+               description="Test a Maelstrom node (any program speaking Maelstrom's JSON-lines protocol) with "
+               "MinikeyDB's nemesis, journal and checkers. Flags as Maelstrom's; words after them go to the binary.")
+    p.add_argument("-w", "--workload", default="lin-kv", choices=WORKLOADS, help="the workload (default lin-kv)")
+    p.add_argument("--bin", required=True, metavar="PATH", help="the node: an executable or a script with a shebang")
+    p.add_argument("--node-count", type=int, default=5, metavar="N", help="how many nodes (n0..n{N-1}; default 5)")
+    p.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds of load (default 60)")
+    p.add_argument("--rate", type=float, default=5.0, metavar="R",
+                   help="requests per second, all clients together (default 5; 0: as fast as they can)")
+    p.add_argument("--concurrency", default="1n", metavar="C",
+                   help="how many clients: a number, or Kn for K times the node count (default 1n)")
+    p.add_argument("--latency", type=float, default=0.0, metavar="MS", help="mean network latency in ms (default 0)")
+    p.add_argument("--latency-dist", default="constant", choices=("constant", "uniform", "exponential"),
+                   help="latency distribution (default constant)")
+    p.add_argument("--topology", default="grid", choices=TOPOLOGIES, help="broadcast's topology (default grid)")
+    p.add_argument("--availability", default=None, choices=("total",),
+                   help="total: every operation must succeed (unique-ids)")
+    p.add_argument("--nemesis", default="", metavar="FAULTS",
+                   help=f"comma-separated faults: {', '.join(NEMESES)} (default none)")
+    p.add_argument("--nemesis-interval", type=float, default=10.0, metavar="S",
+                   help="seconds per fault window and between them (default 10)")
+    p.add_argument("--partition", default="random-halves", choices=PARTITION_KINDS,
+                   help="the partition's shape (ours; default random-halves; one-way cuts one direction)")
+    p.add_argument("--crash-targets", default="minority", choices=CRASH_TARGETS,
+                   help="which nodes a crash takes down (ours; default minority)")
+    p.add_argument("--quiesce", type=float, default=5.0, metavar="S",
+                   help="seconds between the heal and the final reads (ours; default 5)")
+    p.add_argument("--seed", type=int, default=None, help="fixes every choice the harness makes (default: random)")
+    p.add_argument("--out", default="histories", metavar="DIR", help="where the run directory goes (default histories)")
+    p.add_argument("args", nargs="*", help=argparse_suppress())
+    return p
+
+
+def argparse_suppress() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
+    args = parser().parse_args(list(argv))
+    nodes = args.node_count
+    if nodes < 1:
+        raise UsageError(f"--node-count must be at least 1, got {nodes}")
+    conc = str(args.concurrency)
+    try:
+        concurrency = int(conc[:-1]) * nodes if conc.endswith("n") else int(conc)
+    except ValueError:
+        raise UsageError(f"--concurrency must be a number or Kn (K times the node count), got {conc!r}") from None
+    if concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {conc!r}")
+    for flag, value in (("--time-limit", args.time_limit), ("--nemesis-interval", args.nemesis_interval)):
+        if not 0 < value < 1e9:
+            raise UsageError(f"{flag} must be a positive number of seconds, got {value:g}")
+    for flag, value in (("--rate", args.rate), ("--latency", args.latency), ("--quiesce", args.quiesce)):
+        if not 0 <= value < 1e9:
+            raise UsageError(f"{flag} must be a number >= 0, got {value:g}")
+    kinds = tuple(k.strip() for k in args.nemesis.split(",") if k.strip() and k.strip() != "none")
+    for kind in kinds:
+        if kind not in NEMESES:
+            from runner.usage import did_you_mean
+
+            raise UsageError(f"--nemesis: unknown fault {kind!r}{did_you_mean(kind, NEMESES)}; "
+                             f"valid: {', '.join(NEMESES)}")
+    if "partition" in kinds and nodes < 2:
+        raise UsageError("--nemesis partition needs --node-count 2 or more")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    return MaelstromOptions(
+        workload=args.workload, bin=args.bin, args=tuple(args.args), node_count=nodes, time_limit=args.time_limit,
+        rate=args.rate, concurrency=concurrency, latency=args.latency, latency_dist=args.latency_dist,
+        topology=args.topology, availability=args.availability, nemesis=tuple(dict.fromkeys(kinds)),
+        nemesis_interval=args.nemesis_interval, partition=args.partition, crash_targets=args.crash_targets,
+        quiesce=args.quiesce, seed=seed, out=args.out,
+    )
+
+
+def maelstrom_command(argv: Sequence[str]) -> int:
+    """``harness.py maelstrom test ...``: one run; exit code = its verdict."""
+    argv = list(argv)
+    if not argv or argv[0] != "test":
+        from runner.usage import did_you_mean
+
+        word = argv[0] if argv else ""
+        raise UsageError(f"harness.py maelstrom: expected 'test'{did_you_mean(word, ['test']) if word else ''}, "
+                         f"got {word!r} (harness.py maelstrom test -w echo --bin ./node)")
+    options = options_from_args(argv[1:])
+    run_dir = new_run_dir(Path(options.out), f"maelstrom-{options.workload}")
+    outcome = run(options, run_dir, ["harness.py", "maelstrom", *argv])
+    from minikeydb.cli import decided
+
+    code = decided(verdict_exit(outcome["results"].get("valid")))  # a closed stdout must not change it
+    print(format_summary(outcome))
+    return code
+
+
+# -- the run ------------------------------------------------------------------------------------------
+
+
+def bin_problem(path: str) -> str | None:
+    """Why ``--bin`` cannot be run (missing, a directory, not executable), or None."""
+    p = Path(path)
+    if not p.exists():
+        return f"--bin {path}: no such file"
+    if p.is_dir():
+        return f"--bin {path}: is a directory, not a program"
+    if not os.access(p, os.X_OK):
+        return f"--bin {path}: not executable (chmod +x it; a script needs a shebang line)"
+    return None
+
+
+def schedule_for(options: MaelstromOptions) -> FaultSchedule:
+    if not options.nemesis:
+        return FaultSchedule(tuple(options.node_ids), options.time_limit, options.nemesis_interval, ())
+    return FaultSchedule.generate(random.Random(f"{options.seed}/maelstrom/schedule"), list(options.nemesis),
+                                  options.node_ids, options.time_limit, options.nemesis_interval,
+                                  options.partition, crash_targets=options.crash_targets)
+
+
+def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
+        schedule: FaultSchedule | None = None) -> dict[str, Any]:
+    """One run in ``run_dir``; returns the outcome (``results``, ``counts``, ...) the summary prints."""
+    schedule = schedule if schedule is not None else schedule_for(options)
+    (run_dir / "nodes").mkdir(exist_ok=True)
+    write_json(run_dir / "run.json", {
+        "mode": "maelstrom", "options": options.to_json(), "schedule": schedule.to_json(), "argv": argv,
+        "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "reproducible": "as far as the node itself is deterministic: the harness's choices (operations, values, "
+                        "fault schedule, per-message fault draws) follow from the seed",
+    })
+    update_latest(Path(options.out), run_dir)
+    problem = bin_problem(options.bin)
+    outcome: dict[str, Any] = {"run_dir": run_dir, "options": options, "counts": {}, "ops": 0, "failure": problem}
+    with InterruptGuard() as guard:
+        if problem is None:
+            guard.defer()
+            try:
+                trio.run(_run, options, run_dir, schedule, outcome, guard)
+            except NodeFailure as exc:
+                outcome["failure"] = str(exc)
+            finally:
+                guard.detach()
+        if guard.interrupted:
+            outcome["failure"] = "interrupted"
+            write_json(run_dir / "results.json", _check(options, run_dir, outcome))
+            assert guard.signum is not None
+            raise RunInterrupted(guard.signum, run_dir)
+        results = _check(options, run_dir, outcome)
+    outcome["results"] = results
+    write_json(run_dir / "results.json", results)
+    return outcome
+
+
+class _History(HistoryRecorder):
+    """history.jsonl with its header line first."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        super().__init__(path)
+        self._file.write(json.dumps(header).encode() + b"\n")
+
+
+class _Control:
+    """The ``ClusterControl`` the fault schedule acts through: crash/restart (a fresh init), pause/resume."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+
+    async def crash(self, node_id: str) -> None:
+        await self.run.nodes[node_id].kill()
+        self.run.event("crash", node=node_id)
+
+    async def restart(self, node_id: str) -> None:
+        node = self.run.nodes[node_id]
+        if not node.alive:
+            self.run.start_node(node_id)
+            self.run.event("restart", node=node_id)
+            await self.run.init(node_id)
+
+    async def pause(self, node_id: str) -> None:
+        self.run.nodes[node_id].pause()
+        self.run.event("pause", node=node_id)
+
+    async def resume(self, node_id: str) -> None:
+        self.run.nodes[node_id].resume()
+        self.run.event("resume", node=node_id)
+
+    def set_clock_offset(self, node_id: str, seconds: float) -> None:
+        raise NotImplementedError("clock skew is not a Maelstrom fault")
+
+
+class _Run:
+    def __init__(self, options: MaelstromOptions, run_dir: Path, nursery: trio.Nursery,
+                 history: _History, journal: MessageJournal) -> None:
+        self.options = options
+        self.run_dir = run_dir
+        self.nursery = nursery
+        self.history = history
+        self.journal = journal
+        self.model = FaultModel(random.Random(f"{options.seed}/maelstrom/network"))
+        latency = None
+        if options.latency > 0:
+            mean = options.latency / 1000
+            latency = {"constant": DelayDistribution.constant(mean),
+                       "uniform": DelayDistribution.uniform(0.0, 2 * mean),
+                       "exponential": DelayDistribution.exponential(mean, cap=20 * mean)}[options.latency_dist]
+        command = [str(Path(options.bin).resolve()) if "/" in options.bin else str(Path(options.bin).absolute()),
+                   *options.args]
+        self.services = make_services(options.seed)
+        self.nodes: dict[str, MaelstromNode] = {}
+        self.router = Router(self.nodes, self.model, options.seed, self.services, latency, journal)
+        for node_id in options.node_ids:
+            self.nodes[node_id] = MaelstromNode(node_id, command, run_dir / "nodes" / f"{node_id}.log",
+                                                self.router.on_lines)
+        self.workload: Workload = make_workload(options.workload, options.concurrency)
+        self.next_process = options.concurrency
+        self.ops = 0
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.journal.event(kind, **fields)
+
+    def start_node(self, node_id: str) -> None:
+        self.nodes[node_id].start(self.nursery)
+
+    async def call(self, client: str, node_id: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """One request from ``client`` to a node; its reply body, or None after ``timeout`` seconds."""
+        msg_id = self.router.clients.next_msg_id()
+        body = {**body, "msg_id": msg_id}
+        done = trio.Event()
+        box: list[dict[str, Any]] = []
+
+        def on_reply(reply: dict[str, Any]) -> None:
+            box.append(reply)
+            done.set()
+
+        self.router.clients.expect(client, msg_id, on_reply)
+        self.router.send_from_outside(client, node_id, body)
+        with trio.move_on_after(timeout):
+            await done.wait()
+        if not box:
+            self.router.clients.forget(client, msg_id)
+            return None
+        return box[0]
+
+    async def init(self, node_id: str) -> None:
+        body = {"type": "init", "node_id": node_id, "node_ids": self.options.node_ids}
+        reply = await self.call(INIT_CLIENT, node_id, body, INIT_TIMEOUT)
+        if reply is None:
+            if not self.nodes[node_id].alive:
+                return  # crashed again meanwhile
+            raise NodeFailure(f"node {node_id} did not answer init within {INIT_TIMEOUT:g} s "
+                              f"(see {self.nodes[node_id].log_path})")
+        if reply.get("type") != "init_ok":
+            raise NodeFailure(f"node {node_id} answered init with {reply.get('type')!r}, not init_ok: "
+                              f"{json.dumps(reply)[:120]}")
+
+    async def client(self, k: int, stop_at: float) -> None:
+        """Load client ``c<k+1>``, bound to node ``k mod N``; after an ``info`` it takes a new process id."""
+        options = self.options
+        name = f"c{k + 1}"
+        node_id = options.node_ids[k % options.node_count]
+        rng = random.Random(f"{options.seed}/maelstrom/client/{k}")
+        process = k
+        n = 0
+        gap = options.concurrency / options.rate if options.rate > 0 else 0.0
+        next_at = trio.current_time() + rng.uniform(0, 2 * gap)
+        while True:
+            if gap:
+                await trio.sleep_until(next_at)
+                next_at += rng.uniform(0, 2 * gap)
+            if trio.current_time() >= stop_at:
+                return
+            op = self.workload.next_op(rng, k, n)
+            n += 1
+            if await self.operate(name, node_id, process, op, final=False) == "info":
+                process = self.next_process
+                self.next_process += 1
+            if not gap:
+                await trio.lowlevel.checkpoint()
+
+    async def operate(self, client: str, node_id: str, process: int, op: Op, final: bool) -> str:
+        """Invoke ``op`` on ``node_id``, wait for its reply (5 s), record both; the completion's type."""
+        record = self.history.record
+        record(process=process, type="invoke", f=op.f, key=op.key, value=op.value, node=node_id,
+               final=True if final else None)
+        reply = await self.call(client, node_id, op.body, CALL_TIMEOUT)
+        done = self.workload.complete(op, reply)
+        record(process=process, type=done.type, f=op.f, key=op.key, value=done.value, node=node_id,
+               error=done.error, final=True if final else None)
+        self.ops += 1
+        return done.type
+
+
+async def _run(options: MaelstromOptions, run_dir: Path, schedule: FaultSchedule, outcome: dict[str, Any],
+               guard: InterruptGuard) -> None:
+    with trio.CancelScope() as scope:
+        guard.attach(scope)
+        await _run_in(options, run_dir, schedule, outcome)
+
+
+async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSchedule,
+                  outcome: dict[str, Any]) -> None:
+    workload = make_workload(options.workload, options.concurrency)
+    header = {"history": 1, "workload": workload.history_workload,
+              "meta": {"system": "maelstrom", "node": options.bin}}
+    history = _History(run_dir / "history.jsonl", header)
+    journal = MessageJournal(run_dir / "messages.jsonl.gz", {"seed": options.seed, "nodes": options.node_ids,
+                                                             "workload": options.workload})
+    run: _Run | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            run = _Run(options, run_dir, nursery, history, journal)
+            await nursery.start(run.router.run_timers)
+            try:
+                for node_id in options.node_ids:
+                    run.start_node(node_id)
+                    run.event("start", node=node_id)
+                async with trio.open_nursery() as inits:
+                    for node_id in options.node_ids:
+                        inits.start_soon(run.init, node_id)
+                setup = run.workload.setup(options.node_ids, options.topology)
+                for node_id, body in setup.items():
+                    reply = await run.call(INIT_CLIENT, node_id, body, CALL_TIMEOUT)
+                    if reply is None or reply.get("type") != body["type"] + "_ok":
+                        raise NodeFailure(f"node {node_id} did not answer {body['type']} with {body['type']}_ok "
+                                          f"within {CALL_TIMEOUT:g} s: {json.dumps(reply)[:120] if reply else 'no reply'}")
+                history.start_load()
+                stop_at = trio.current_time() + options.time_limit
+                async with trio.open_nursery() as load:
+                    load.start_soon(run_schedule, schedule, run.model, _Control(run), history.nemesis)
+                    for k in range(options.concurrency):
+                        load.start_soon(run.client, k, stop_at)
+                outcome["load_ops"] = run.ops
+                final = run.workload.final_op()
+                if final is not None:
+                    await trio.sleep(options.quiesce)
+                    base = run.next_process
+                    async with trio.open_nursery() as reads:
+                        for i, node_id in enumerate(options.node_ids):
+                            reads.start_soon(run.operate, INIT_CLIENT, node_id, base + i, final, True)
+            finally:
+                with trio.CancelScope(shield=True):
+                    for node in run.nodes.values():
+                        node.expect_exit()
+                    await stop_processes([n.proc for n in run.nodes.values() if n.proc is not None], grace=2.0)
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        failures, rest = group.split(NodeFailure)
+        if failures is None:
+            raise
+        first = failures.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        if rest is not None and rest.subgroup(KeyboardInterrupt) is not None:
+            raise KeyboardInterrupt from None
+        raise first from None
+    finally:
+        history.close()
+        journal.close()
+        if run is not None:
+            outcome["ops"] = run.ops
+            outcome["counts"] = dict(run.router.counts)
+            outcome["faults"] = {k: v for k, v in attrs.asdict(run.model.counters).items() if v}
+            outcome["services"] = {name: s.requests for name, s in run.services.items() if s.requests}
+            outcome["crashes"] = history.faults.get("crash", 0)
+
+
+# -- the check and the summary ----------------------------------------------------------------------------
+
+
+def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) -> dict[str, Any]:
+    counts = outcome.get("counts", {})
+    ops = outcome.get("ops", 0)
+    per_op = {"client": round(counts.get("client", 0) / ops, 2) if ops else None,
+              "inter_node": round(counts.get("inter_node", 0) / ops, 2) if ops else None,
+              "service": round(counts.get("service", 0) / ops, 2) if ops else None}
+    base = {"maelstrom": {"workload": options.workload, "node": options.bin, "seed": options.seed,
+                          "ops": ops, "messages": counts, "messages_per_op": per_op,
+                          "faults": outcome.get("faults", {}), "services": outcome.get("services", {}),
+                          "reproducible": "as far as the node itself is deterministic"}}
+    if outcome.get("failure"):
+        return {"valid": "unknown", "reason": outcome["failure"], **base}
+    from checker.api import CheckOptions, check
+    from checker.history import HistoryError
+
+    if options.workload == "lin-kv":
+        check_options = CheckOptions(checkers=("linearizable",), null_read="absent", time_limit=120.0)
+    else:
+        check_options = CheckOptions()
+    try:
+        result = check(run_dir / "history.jsonl", check_options)
+    except (HistoryError, ValueError) as exc:
+        return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}", **base}
+    results = dict(result.results)
+    if options.availability == "total":
+        failed = _not_ok(run_dir / "history.jsonl")
+        base["maelstrom"]["availability"] = {"required": "total", "not_ok": failed}
+        if failed and results.get("valid") is True:
+            results["valid"] = False
+            results["reason"] = f"--availability total: {failed} operation(s) did not succeed"
+    results.update(base)
+    return results
+
+
+def _not_ok(history: Path) -> int:
+    count = 0
+    with history.open("rb") as f:
+        for line in f:
+            ev = json.loads(line)
+            if ev.get("type") in ("fail", "info") and ev.get("process") != "nemesis":
+                count += 1
+    return count
+
+
+def format_summary(outcome: dict[str, Any]) -> str:
+    results = outcome["results"]
+    options: MaelstromOptions = outcome["options"]
+    valid = results.get("valid")
+    verdict = {True: "VALID", False: "INVALID"}.get(valid, "UNKNOWN")  # type: ignore[call-overload]
+    m = results.get("maelstrom", {})
+    per = m.get("messages_per_op", {})
+    lines = [f"maelstrom {options.workload} on {options.node_count} node(s) of {options.bin}: {verdict}"]
+    if results.get("reason"):
+        lines.append(f"  reason: {results['reason']}")
+    for a in (results.get("anomalies") or [])[:5]:
+        lines.append(f"  {a.get('type')}: {a.get('explanation', '')[:200]}")
+    counts = m.get("messages", {})
+    lines.append(f"  ops {m.get('ops', 0)}; messages: client {counts.get('client', 0)}, inter-node "
+                 f"{counts.get('inter_node', 0)}, service {counts.get('service', 0)}")
+    if per.get("inter_node") is not None:
+        lines.append(f"  messages per op: client {per['client']}, inter-node {per['inter_node']}, "
+                     f"service {per['service']}")
+    if m.get("faults"):
+        lines.append("  faults: " + ", ".join(f"{k} {v}" for k, v in sorted(m['faults'].items())))
+    lines.append(f"  seed {options.seed}: reproducible as far as the node itself is deterministic "
+                 "(harness.py replay RUN re-runs it)")
+    lines.append(f"  wrote {outcome['run_dir']}/")
+    return "\n".join(lines)
+
+
+def main() -> None:  # pragma: no cover - python -m runner.maelstrom.command
+    sys.exit(maelstrom_command(sys.argv[1:]))

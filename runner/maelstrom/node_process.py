@@ -1,0 +1,198 @@
+"""One Maelstrom node: an OS process speaking JSON lines on stdin/stdout, its log, its lifecycle.
+
+The process is started from Trio's own thread (``subprocess.Popen`` with ``PR_SET_PDEATHSIG``, as
+``runner.processes`` does: ``trio.lowlevel.open_process`` forks from a worker thread whose exit
+would kill the child), in its own session (a terminal's Ctrl-C reaches the harness only), with
+stderr appended to ``nodes/<id>.log``. Its pipes are wrapped in ``trio.lowlevel.FdStream``:
+
+- one reader task per process life reads stdout in chunks of up to 64 KiB, splits them into lines
+  and hands the whole batch to the router (``on_lines``): no task and no wake-up per message;
+- one writer task per process life sends whatever the router queued in ``outbox`` since its last
+  write in one ``send_all``.
+
+A node that exits on its own, or writes a line that is not a Maelstrom message, fails the run with
+``NodeFailure`` (one line naming the node and what it did); a kill the nemesis asked for
+(``kill``) is expected and ends the process's reader quietly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from runner.processes import NodeProcess, die_with_parent
+
+from .protocol import ProtocolError, parse_line, short
+
+MAX_LINE = 64 * 1024 * 1024
+"""A stdout line longer than this (no newline in 64 MiB) fails the run: a runaway node."""
+MAX_OUTBOX = 64 * 1024 * 1024
+"""Bytes queued for a node that does not read its stdin (paused, or stuck); past this, lines are dropped."""
+
+
+class NodeFailure(Exception):
+    """A node did something the protocol does not allow (exit, garbage, no init_ok): the run is unknown."""
+
+
+Lines = list[tuple[bytes, dict]]  # type: ignore[type-arg]
+"""A batch of (line, parsed message) from one node's stdout, in order."""
+
+
+class MaelstromNode:
+    """A node process of the run (restarted after a crash: a new ``life``)."""
+
+    def __init__(self, node_id: str, command: list[str], log_path: Path,
+                 on_lines: Callable[[str, Lines], None]) -> None:
+        self.node_id = node_id
+        self.command = command
+        self.log_path = log_path
+        self.on_lines = on_lines
+        self.proc: NodeProcess | None = None
+        self.life = 0
+        self.alive = False
+        """True from start until the nemesis kills it (or the run stops it): lines may be written."""
+        self.paused = False
+        self.outbox = bytearray()
+        self.dropped_outbox = 0
+        self._lot = trio.lowlevel.ParkingLot()
+        self._stdin: trio.lowlevel.FdStream | None = None
+        self._expect_exit = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Start a new life of the process and its reader and writer tasks in ``nursery``."""
+        self.life += 1
+        log = self.log_path.open("ab")
+        try:
+            popen = subprocess.Popen(
+                self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                start_new_session=True, preexec_fn=die_with_parent(), bufsize=0,
+            )
+        except PermissionError:
+            raise NodeFailure(f"--bin {self.command[0]}: not executable (chmod +x it, or check its shebang)") from None
+        except FileNotFoundError:
+            raise NodeFailure(f"--bin {self.command[0]}: no such file (or its shebang names an interpreter "
+                              "that does not exist)") from None
+        except OSError as exc:
+            raise NodeFailure(f"--bin {self.command[0]}: cannot be started: {exc.strerror or exc}") from None
+        finally:
+            log.close()
+        assert popen.stdin is not None and popen.stdout is not None
+        stdin = trio.lowlevel.FdStream(os.dup(popen.stdin.fileno()))
+        stdout = trio.lowlevel.FdStream(os.dup(popen.stdout.fileno()))
+        popen.stdin.close()
+        popen.stdout.close()
+        self.proc = NodeProcess(popen)
+        self._stdin = stdin
+        self.outbox.clear()
+        self.alive = True
+        self.paused = False
+        self._expect_exit = False
+        nursery.start_soon(self._read, stdout, self.life)
+        nursery.start_soon(self._write, stdin, self.life)
+
+    async def kill(self) -> None:
+        """SIGKILL (a paused process gets SIGCONT first) and wait: the crash fault."""
+        self._expect_exit = True
+        self.alive = False
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            await proc.wait()
+        self.paused = False
+        self._lot.unpark_all()
+
+    def pause(self) -> None:
+        if self.proc is not None and self.alive:
+            self.proc.send_signal(signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.proc is not None and self.paused:
+            self.proc.send_signal(signal.SIGCONT)
+            self.paused = False
+
+    def expect_exit(self) -> None:
+        """The run is ending: an exit from now on is no failure."""
+        self._expect_exit = True
+
+    # -- I/O --------------------------------------------------------------------------------------
+
+    def send(self, line: bytes) -> bool:
+        """Queue one line (ending in a newline) for the process's stdin; False when it is dead or full."""
+        if not self.alive:
+            return False
+        if len(self.outbox) > MAX_OUTBOX:
+            self.dropped_outbox += 1
+            return False
+        self.outbox += line
+        self._lot.unpark()
+        return True
+
+    async def _write(self, stream: trio.lowlevel.FdStream, life: int) -> None:
+        try:
+            while self.life == life and self.alive:
+                if not self.outbox:
+                    await self._lot.park()
+                    continue
+                data = bytes(self.outbox)
+                self.outbox.clear()
+                await stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass  # the process is gone: its reader says why, if it matters
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _read(self, stream: trio.lowlevel.FdStream, life: int) -> None:
+        partial = b""
+        on_lines = self.on_lines
+        node_id = self.node_id
+        try:
+            while True:
+                data = await stream.receive_some(1 << 16)
+                if not data:
+                    break
+                if partial:
+                    data = partial + data
+                lines = data.split(b"\n")
+                partial = lines.pop()
+                if len(partial) > MAX_LINE:
+                    raise NodeFailure(f"node {node_id} wrote more than {MAX_LINE} bytes without a newline")
+                batch: Lines = []
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    try:
+                        msg = parse_line(line)
+                    except ProtocolError as exc:
+                        raise NodeFailure(f"node {node_id} wrote a line that is not a Maelstrom message "
+                                          f"({exc}): {short(line)}") from None
+                    if msg["src"] != node_id:
+                        raise NodeFailure(f"node {node_id} wrote a message with src {msg['src']!r}, not its "
+                                          f"own id: {short(line)}")
+                    batch.append((line + b"\n", msg))
+                if batch:
+                    on_lines(node_id, batch)
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+        if partial.strip() and not self._expect_exit:
+            raise NodeFailure(f"node {node_id} exited after a partial line: {short(partial)}")
+        if self.life != life or self._expect_exit:
+            return
+        proc = self.proc
+        code = None
+        if proc is not None:
+            with trio.move_on_after(2):
+                code = await proc.wait()
+        self.alive = False
+        if self.life == life and not self._expect_exit:
+            raise NodeFailure(f"node {node_id} exited (code {code}) during the run; see {self.log_path}")

@@ -1,0 +1,94 @@
+"""Maelstrom's wire protocol: one JSON message per line, ``{"src", "dest", "body"}``.
+
+What a node may write on stdout and what the harness writes on its stdin (Maelstrom's
+``doc/protocol.md``): a body has a ``type``, an optional ``msg_id`` (an integer the sender picks)
+and, in a reply, ``in_reply_to`` (the request's ``msg_id``). Node ids are ``n0``, ``n1``, ...;
+clients are ``c<k>``; services are named (``lin-kv``, ``seq-kv``, ``lww-kv``, ``lin-tso``).
+
+Errors are bodies of type ``error`` with a numeric ``code`` and a ``text``. Each code is either
+*definite* (the operation certainly did not happen: the history records ``fail``) or not (it may
+have happened: ``info``), as Maelstrom's error table says (``ERRORS``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+ERRORS: dict[int, tuple[str, bool]] = {
+    0: ("timeout", False),
+    1: ("node-not-found", True),
+    10: ("not-supported", True),
+    11: ("temporarily-unavailable", True),
+    12: ("malformed-request", True),
+    13: ("crash", False),
+    14: ("abort", True),
+    20: ("key-does-not-exist", True),
+    21: ("key-already-exists", True),
+    22: ("precondition-failed", True),
+    30: ("txn-conflict", True),
+}
+"""Maelstrom's error codes: code -> (name, definite). Codes not listed are taken as indefinite
+(Maelstrom: a custom error is not known to be definite); codes >= 1000 are the node's own."""
+
+TIMEOUT = 0
+KEY_DOES_NOT_EXIST = 20
+PRECONDITION_FAILED = 22
+NOT_SUPPORTED = 10
+MALFORMED = 12
+
+SERVICES = ("lin-kv", "seq-kv", "lww-kv", "lin-tso")
+"""The services the harness serves to nodes, by their Maelstrom names."""
+
+
+class ProtocolError(ValueError):
+    """A line on a node's stdout that is not a Maelstrom message; the message says why."""
+
+
+def error_name(code: object) -> str:
+    """``key-does-not-exist`` for 20; ``error-<code>`` for a code Maelstrom does not name."""
+    if isinstance(code, int) and code in ERRORS:
+        return ERRORS[code][0]
+    return f"error-{code}"
+
+
+def definite(code: object) -> bool:
+    """Did the operation certainly not happen? Only for the codes Maelstrom calls definite."""
+    return isinstance(code, int) and code in ERRORS and ERRORS[code][1]
+
+
+def parse_line(line: bytes) -> dict[str, Any]:
+    """One stdout line as a message; ``ProtocolError`` for anything else (not JSON, fields missing)."""
+    try:
+        msg = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("not JSON") from None
+    if type(msg) is not dict:
+        raise ProtocolError("not a JSON object")
+    src, dest, body = msg.get("src"), msg.get("dest"), msg.get("body")
+    if type(src) is not str or not src:
+        raise ProtocolError("field 'src' must be a non-empty string")
+    if type(dest) is not str or not dest:
+        raise ProtocolError("field 'dest' must be a non-empty string")
+    if type(body) is not dict:
+        raise ProtocolError("field 'body' must be an object")
+    if type(body.get("type")) is not str:
+        raise ProtocolError("field 'body.type' must be a string")
+    return msg
+
+
+def encode(src: str, dest: str, body: dict[str, Any]) -> bytes:
+    """One message as the line the harness writes to a node's stdin (newline included)."""
+    return orjson.dumps({"src": src, "dest": dest, "body": body}, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def error_body(in_reply_to: object, code: int, text: str) -> dict[str, Any]:
+    """An ``error`` reply to the request whose ``msg_id`` was ``in_reply_to``."""
+    return {"type": "error", "in_reply_to": in_reply_to, "code": code, "text": text}
+
+
+def short(line: bytes, limit: int = 120) -> str:
+    """A stdout line as it can be quoted in a one-line error."""
+    text = line.decode("utf-8", "replace").rstrip("\n")
+    return repr(text if len(text) <= limit else text[:limit] + "...")

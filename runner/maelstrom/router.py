@@ -1,0 +1,238 @@
+"""The harness's network between Maelstrom nodes, clients and services.
+
+Every line a node writes comes here (a batch per stdout read, from ``MaelstromNode``'s reader) and
+is routed by its ``dest``:
+
+- another node: the nemesis's ``FaultModel`` decides its fate on that directed link (partition,
+  one-way ones included, drop, delay, duplicate, reorder: ``nemesis.link_faults``), after the
+  run's ``--latency``; the line is forwarded as it was written (no re-encoding);
+- a client (``c<k>``): handed to the waiting call (``Clients``);
+- a service (``lin-kv``, ``seq-kv``, ``lww-kv``, ``lin-tso``): answered by ``services``;
+- anything else: counted (``unknown_dest``) and dropped.
+
+Delayed copies wait in one heap served by one task (no task per message). Fault draws are keyed by
+the message's identity (link, body bytes and how many identical bodies crossed that link before),
+not by arrival order, so that two runs of a deterministic node draw the same faults for the same
+messages even when the OS interleaves their stdout reads differently.
+
+Every message is journalled (``MessageJournal``) with its fate.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import heapq
+import math
+import random
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import trio
+
+from nemesis.link_faults import DelayDistribution, FaultModel
+
+from .node_process import Lines, MaelstromNode
+from .protocol import encode
+
+
+class MessageJournal:
+    """``messages.jsonl.gz``: a header line, then one line per message (docs/HISTORY.md, Maelstrom runs)."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self._file: IO[bytes] = gzip.open(path, "wb", compresslevel=1)
+        self._clock = trio.lowlevel.current_clock().current_time
+        self._start = self._clock()
+        self._buf: list[bytes] = [orjson.dumps({"maelstrom_journal": 1, **header}, option=orjson.OPT_APPEND_NEWLINE)]
+        self.records = 0
+
+    def message(self, src: str, dest: str, body: dict[str, Any], fate: str, copies: int) -> None:
+        rec = {"t": int((self._clock() - self._start) * 1e9), "src": src, "dest": dest, "type": body.get("type"),
+               "msg_id": body.get("msg_id"), "in_reply_to": body.get("in_reply_to"), "fate": fate}
+        if copies != 1:
+            rec["copies"] = copies
+        self._buf.append(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+        self.records += 1
+        if len(self._buf) >= 4096:
+            self.flush()
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """A node's life event (start, crash, restart, pause, resume) or a nemesis change."""
+        rec = {"t": int((self._clock() - self._start) * 1e9), "event": kind, **fields}
+        self._buf.append(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+
+    def flush(self) -> None:
+        self._file.write(b"".join(self._buf))
+        self._buf.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()
+
+
+class Clients:
+    """Calls in flight from the harness's clients, resolved by ``in_reply_to`` (a dict lookup per reply)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[str, int], Callable[[dict[str, Any]], None]] = {}
+        self._next_id = 0
+        self.unexpected = 0
+
+    def next_msg_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def expect(self, client: str, msg_id: int, on_reply: Callable[[dict[str, Any]], None]) -> None:
+        self._waiting[(client, msg_id)] = on_reply
+
+    def forget(self, client: str, msg_id: int) -> None:
+        self._waiting.pop((client, msg_id), None)
+
+    def deliver(self, dest: str, body: dict[str, Any]) -> None:
+        reply_to = body.get("in_reply_to")
+        callback = self._waiting.pop((dest, reply_to), None) if type(reply_to) is int else None
+        if callback is None:
+            self.unexpected += 1  # a late reply (after the 5 s timeout), a duplicate, or no reply at all
+            return
+        callback(body)
+
+
+Service = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+"""A service: (calling node, request body) -> reply body (None: no reply)."""
+
+
+class Router:
+    """Routes every message of the run; see the module docstring."""
+
+    def __init__(self, nodes: dict[str, MaelstromNode], model: FaultModel, seed: object,
+                 services: dict[str, Service], latency: DelayDistribution | None,
+                 journal: MessageJournal | None) -> None:
+        self.nodes = nodes
+        self.model = model
+        self.seed = seed
+        self.services = services
+        self.latency = latency
+        self.journal = journal
+        self.clients = Clients()
+        self.counts: Counter[str] = Counter()
+        """``client`` (to or from a client), ``inter_node``, ``service``, ``unknown_dest``, ``lost``."""
+        self._heap: list[tuple[float, int, str, str, bytes]] = []
+        self._seq = 0
+        self._timer: trio.CancelScope | None = None
+        self._identity: Counter[tuple[str, str, bytes]] = Counter()
+        self._latency_rng = random.Random(f"{seed}/maelstrom/latency")
+
+    # -- from nodes ------------------------------------------------------------------------------
+
+    def on_lines(self, src: str, batch: Lines) -> None:
+        """A batch of lines node ``src`` wrote (``MaelstromNode``'s reader calls this)."""
+        nodes = self.nodes
+        journal = self.journal
+        counts = self.counts
+        for line, msg in batch:
+            dest = msg["dest"]
+            body = msg["body"]
+            if dest in nodes:
+                counts["inter_node"] += 1
+                self._to_node(src, dest, line, body)
+            elif dest[:1] == "c":
+                counts["client"] += 1
+                if journal is not None:
+                    journal.message(src, dest, body, "delivered", 1)
+                self.clients.deliver(dest, body)
+            elif dest in self.services:
+                counts["service"] += 1
+                if journal is not None:
+                    journal.message(src, dest, body, "delivered", 1)
+                reply = self.services[dest](src, body)
+                if reply is not None:
+                    self.send_from_outside(dest, src, reply)
+            else:
+                counts["unknown_dest"] += 1
+                if journal is not None:
+                    journal.message(src, dest, body, "unknown-dest", 0)
+
+    def _to_node(self, src: str, dest: str, line: bytes, body: dict[str, Any]) -> None:
+        model = self.model
+        if src != dest and not model.faults_for(src, dest).healthy and model.link_allowed(src, dest):
+            model.rng = self._message_rng(src, dest, line)
+        delays, fault = model.decide_why(src, dest)
+        if not self.nodes[dest].alive:
+            delays, fault = [], "node-down"
+        if self.latency is not None:
+            base = self.latency.sample(self._latency_rng)
+            delays = [d + base for d in delays]
+        if self.journal is not None:
+            self.journal.message(src, dest, body, fault or "delivered", len(delays))
+        if not delays:
+            self.counts["lost"] += 1
+        for delay in delays:
+            if delay <= 0:
+                self._deliver(src, dest, line)
+            else:
+                self._later(delay, src, dest, line)
+
+    def _message_rng(self, src: str, dest: str, line: bytes) -> random.Random:
+        """The draws for one message: from its identity, not from how many messages came before it."""
+        key = (src, dest, line)
+        n = self._identity[key]
+        self._identity[key] = n + 1
+        digest = hashlib.blake2b(line, digest_size=8).hexdigest()
+        return random.Random(f"{self.seed}/maelstrom/net/{src}/{dest}/{digest}/{n}")
+
+    def _deliver(self, src: str, dest: str, line: bytes) -> None:
+        node = self.nodes[dest]
+        if not node.send(line):
+            self.counts["to_dead_node"] += 1
+            if self.journal is not None:
+                self.journal.event("not-delivered", src=src, dest=dest, why="node down")
+
+    # -- from the harness (clients, services, init) ------------------------------------------------
+
+    def send_from_outside(self, src: str, dest: str, body: dict[str, Any]) -> bool:
+        """A client's or service's message to node ``dest`` (latency applies; link faults do not)."""
+        node = self.nodes.get(dest)
+        if node is None:
+            return False
+        self.counts["client" if src[:1] == "c" else "service"] += 1
+        if self.journal is not None:
+            self.journal.message(src, dest, body, "delivered" if node.alive else "node-down", 1)
+        line = encode(src, dest, body)
+        if self.latency is not None:
+            delay = self.latency.sample(self._latency_rng)
+            if delay > 0:
+                self._later(delay, src, dest, line, check_link=False)
+                return True
+        return node.send(line)
+
+    # -- delayed copies ----------------------------------------------------------------------------
+
+    def _later(self, delay: float, src: str, dest: str, line: bytes, check_link: bool = True) -> None:
+        due = trio.current_time() + delay
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq if check_link else -self._seq, src, dest, line))
+        timer = self._timer
+        if timer is not None and due < timer.deadline:
+            timer.deadline = due
+
+    async def run_timers(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Deliver delayed copies when due (a partition that started meanwhile cuts node-to-node ones)."""
+        heap = self._heap
+        task_status.started()
+        while True:
+            with trio.CancelScope() as scope:
+                self._timer = scope
+                scope.deadline = heap[0][0] if heap else math.inf
+                await trio.sleep_forever()
+            self._timer = None
+            now = trio.current_time()
+            while heap and heap[0][0] <= now:
+                _, seq, src, dest, line = heapq.heappop(heap)
+                if seq > 0 and not self.model.admit_due(src, dest):
+                    self.counts["lost"] += 1
+                    continue
+                self._deliver(src, dest, line)

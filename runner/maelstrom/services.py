@@ -1,0 +1,139 @@
+"""The services the harness serves to nodes, with the semantics Maelstrom documents (``doc/services.md``).
+
+- ``lin-kv``: a linearizable key-value store: each request takes effect when it arrives.
+- ``seq-kv``: sequentially consistent: every caller sees each key's versions in one order and never
+  goes back, but a read may return a version older than the latest (how old is drawn from the
+  run's seed); a write or cas takes effect at the latest version and brings the caller up to it.
+- ``lww-kv``: last-write-wins, eventually consistent: a read returns one of the key's recent
+  versions (drawn), with no promise of monotonicity.
+- ``lin-tso``: a linearizable timestamp oracle: ``ts`` -> ``ts_ok`` with a strictly increasing ``ts``.
+
+KV requests: ``read {key}`` -> ``read_ok {value}`` or error 20 (key-does-not-exist);
+``write {key, value}`` -> ``write_ok``; ``cas {key, from, to, create_if_not_exists}`` -> ``cas_ok``,
+error 20 when the key is absent (unless ``create_if_not_exists``), error 22 (precondition-failed)
+when its value is not ``from``. Anything else is error 10 (not-supported) or 12 (malformed-request).
+Keys are compared as JSON values (``1`` and ``"1"`` are different keys).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+
+from .protocol import KEY_DOES_NOT_EXIST, MALFORMED, NOT_SUPPORTED, PRECONDITION_FAILED, error_body
+
+KEEP_VERSIONS = 64
+"""Versions kept per key for stale reads (seq-kv, lww-kv); older ones are forgotten."""
+_ABSENT = object()
+
+
+def _key(body: dict[str, Any]) -> bytes:
+    return orjson.dumps(body.get("key"))
+
+
+class KVService:
+    """One of the key-value services; ``mode`` is ``lin``, ``seq`` or ``lww``."""
+
+    def __init__(self, name: str, mode: str, rng: random.Random) -> None:
+        self.name = name
+        self.mode = mode
+        self.rng = rng
+        self.versions: dict[bytes, list[Any]] = {}
+        """Per key, its versions oldest first (``_ABSENT`` first for a key that was created)."""
+        self.dropped: dict[bytes, int] = {}
+        """Per key, how many of its oldest versions were forgotten (positions stay absolute)."""
+        self.seen: dict[tuple[str, bytes], int] = {}
+        """seq-kv: per (caller, key), the newest version position the caller has observed."""
+        self.requests = 0
+
+    def __call__(self, caller: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        self.requests += 1
+        kind = body.get("type")
+        msg_id = body.get("msg_id")
+        if "key" not in body and kind in ("read", "write", "cas"):
+            return error_body(msg_id, MALFORMED, f"{self.name}: {kind} needs a 'key'")
+        if kind == "read":
+            value = self._read(caller, _key(body))
+            if value is _ABSENT:
+                return error_body(msg_id, KEY_DOES_NOT_EXIST, "key does not exist")
+            return {"type": "read_ok", "in_reply_to": msg_id, "value": value}
+        if kind == "write":
+            if "value" not in body:
+                return error_body(msg_id, MALFORMED, f"{self.name}: write needs a 'value'")
+            self._write(caller, _key(body), body["value"])
+            return {"type": "write_ok", "in_reply_to": msg_id}
+        if kind == "cas":
+            if "from" not in body or "to" not in body:
+                return error_body(msg_id, MALFORMED, f"{self.name}: cas needs 'from' and 'to'")
+            key = _key(body)
+            current = self._latest(key)
+            if current is _ABSENT and not body.get("create_if_not_exists"):
+                return error_body(msg_id, KEY_DOES_NOT_EXIST, "key does not exist")
+            if current is not _ABSENT and orjson.dumps(current) != orjson.dumps(body["from"]):
+                return error_body(msg_id, PRECONDITION_FAILED,
+                                  f"expected {orjson.dumps(body['from']).decode()[:60]}, "
+                                  f"but had {orjson.dumps(current).decode()[:60]}")
+            self._write(caller, key, body["to"])
+            return {"type": "cas_ok", "in_reply_to": msg_id}
+        return error_body(msg_id, NOT_SUPPORTED, f"{self.name} does not support {kind!r}")
+
+    def _latest(self, key: bytes) -> Any:
+        versions = self.versions.get(key)
+        return versions[-1] if versions else _ABSENT
+
+    def _write(self, caller: str, key: bytes, value: Any) -> None:
+        versions = self.versions.setdefault(key, [_ABSENT])
+        versions.append(value)
+        if len(versions) > KEEP_VERSIONS:
+            cut = len(versions) - KEEP_VERSIONS
+            del versions[:cut]
+            self.dropped[key] = self.dropped.get(key, 0) + cut
+        if self.mode == "seq":
+            self.seen[(caller, key)] = self.dropped.get(key, 0) + len(versions) - 1
+
+    def _read(self, caller: str, key: bytes) -> Any:
+        versions = self.versions.get(key)
+        if not versions:
+            return _ABSENT
+        if self.mode == "lin":
+            return versions[-1]
+        base = self.dropped.get(key, 0)
+        newest = base + len(versions) - 1
+        if self.mode == "seq":
+            oldest = max(base, self.seen.get((caller, key), base))
+            position = self.rng.randint(oldest, newest)
+            self.seen[(caller, key)] = position
+        else:
+            position = self.rng.randint(max(base, newest - 4), newest)
+        return versions[position - base]
+
+
+class TSOService:
+    """``lin-tso``: ``ts`` -> ``ts_ok {ts}``, strictly increasing from 0."""
+
+    name = "lin-tso"
+
+    def __init__(self) -> None:
+        self.next = 0
+        self.requests = 0
+
+    def __call__(self, caller: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        self.requests += 1
+        msg_id = body.get("msg_id")
+        if body.get("type") != "ts":
+            return error_body(msg_id, NOT_SUPPORTED, f"lin-tso does not support {body.get('type')!r}")
+        ts = self.next
+        self.next += 1
+        return {"type": "ts_ok", "in_reply_to": msg_id, "ts": ts}
+
+
+def make_services(seed: object) -> dict[str, Any]:
+    """Every service by name, each with its own seeded random stream."""
+    return {
+        "lin-kv": KVService("lin-kv", "lin", random.Random(f"{seed}/maelstrom/service/lin-kv")),
+        "seq-kv": KVService("seq-kv", "seq", random.Random(f"{seed}/maelstrom/service/seq-kv")),
+        "lww-kv": KVService("lww-kv", "lww", random.Random(f"{seed}/maelstrom/service/lww-kv")),
+        "lin-tso": TSOService(),
+    }
