@@ -220,10 +220,14 @@ def _lost_on_some(key: Any, x: Any, add: Op, known_time: int | None, missing: li
         "indexes": sorted({*add.indexes, *(i for n in missing for i in finals[n].indexes)}),
         "explanation": f"lost element {show(x)} of set {show(key)} on {_names(missing)}: add {show(x)} by process "
                        f"{add.process} {on(add.node)} (events {add.indexes[0]}, {add.indexes[-1]}) {how} "
-                       f"{seconds(known_time)}; the final reads on {_names(holding)} contain it, the final "
-                       f"read{'s' if len(missing) > 1 else ''} on {_names(missing)} do{'' if len(missing) > 1 else 'es'} "
-                       f"not{_crashed_after(add, missing, crashes)}",
+                       f"{seconds(known_time)}; the {_reads(holding)} contain{'' if len(holding) > 1 else 's'} it, the "
+                       f"{_reads(missing)} do{'' if len(missing) > 1 else 'es'} not{_crashed_after(add, missing, crashes)}",
     })
+
+
+def _reads(nodes: list[Any]) -> str:
+    """``final read on n1`` or ``final reads on n0, n2``."""
+    return f"final read{'s' if len(nodes) > 1 else ''} on {_names(nodes)}"
 
 
 def _names(nodes: list[Any]) -> str:
