@@ -148,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
 def replay_command(argv: Sequence[str]) -> int:
     """``harness.py replay RUN [--out DIR]``; see the module docstring for the exit codes."""
     args = _parser().parse_args(list(argv))
+    maelstrom = _maelstrom_run(args.run)
+    if maelstrom is not None:
+        from .maelstrom.command import replay_maelstrom
+
+        return replay_maelstrom(maelstrom[0], maelstrom[1], args.out)
     recorded = load_recorded_run(args.run)
     out = Path(args.out) if args.out else recorded.run_dir.parent
     if not args.out and recorded.run_dir.parent.name == "examples":
@@ -189,6 +194,18 @@ def replay_command(argv: Sequence[str]) -> int:
         print("DIFFERENT: the simulated run did not reproduce its recorded history (determinism is broken, or the "
               "code changed since it was recorded)")
     return code
+
+
+def _maelstrom_run(path: str) -> tuple[Path, dict[str, object]] | None:
+    """A Maelstrom run's directory and run.json (``mode: maelstrom``), or None for any other run."""
+    try:
+        run_dir = resolve_run_dir(path)
+        metadata = json.loads((run_dir / "run.json").read_text())
+    except (OptionError, OSError, ValueError):
+        return None
+    if isinstance(metadata, dict) and metadata.get("mode") == "maelstrom" and isinstance(metadata.get("options"), dict):
+        return run_dir, metadata
+    return None
 
 
 def _name_without_stamp(dir_name: str) -> str:

@@ -229,7 +229,7 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
         "reproducible": "as far as the node itself is deterministic: the harness's choices (operations, values, "
                         "fault schedule, per-message fault draws) follow from the seed",
     })
-    update_latest(Path(options.out), run_dir)
+    update_latest(run_dir.parent, run_dir)
     problem = bin_problem(options.bin)
     outcome: dict[str, Any] = {"run_dir": run_dir, "options": options, "counts": {}, "ops": 0, "failure": problem}
     with InterruptGuard() as guard:
@@ -313,7 +313,6 @@ class _Run:
             self.nodes[node_id] = MaelstromNode(node_id, command, run_dir / "nodes" / f"{node_id}.log",
                                                 self.router.on_lines)
         self.workload: Workload = make_workload(options.workload, options.concurrency)
-        self.next_process = options.concurrency
         self.ops = 0
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -355,28 +354,38 @@ class _Run:
                               f"{json.dumps(reply)[:120]}")
 
     async def client(self, k: int, stop_at: float) -> None:
-        """Load client ``c<k+1>``, bound to node ``k mod N``; after an ``info`` it takes a new process id."""
+        """Load client ``c<k+1>``, bound to node ``k mod N``.
+
+        Its operations and their planned start times come from its own seeded stream; it stops at the
+        first planned start past the time limit (so timing jitter does not change how many it issues).
+        After an ``info`` it takes a new process id, ``k + concurrency * generation``, as Jepsen does.
+        """
         options = self.options
         name = f"c{k + 1}"
         node_id = options.node_ids[k % options.node_count]
         rng = random.Random(f"{options.seed}/maelstrom/client/{k}")
-        process = k
+        generation = 0
         n = 0
         gap = options.concurrency / options.rate if options.rate > 0 else 0.0
-        next_at = trio.current_time() + rng.uniform(0, 2 * gap)
+        planned = trio.current_time() + rng.uniform(0, 2 * gap)
         while True:
             if gap:
-                await trio.sleep_until(next_at)
-                next_at += rng.uniform(0, 2 * gap)
-            if trio.current_time() >= stop_at:
-                return
+                if planned >= stop_at:
+                    break
+                await trio.sleep_until(planned)
+                planned += rng.uniform(0, 2 * gap)
+            elif trio.current_time() >= stop_at:
+                break
             op = self.workload.next_op(rng, k, n)
             n += 1
+            process = k + options.concurrency * generation
             if await self.operate(name, node_id, process, op, final=False) == "info":
-                process = self.next_process
-                self.next_process += 1
+                generation += 1
             if not gap:
                 await trio.lowlevel.checkpoint()
+        self.generations = max(self.generations, generation + 1)
+
+    generations = 1
 
     async def operate(self, client: str, node_id: str, process: int, op: Op, final: bool) -> str:
         """Invoke ``op`` on ``node_id``, wait for its reply (5 s), record both; the completion's type."""
@@ -434,7 +443,7 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
                 final = run.workload.final_op()
                 if final is not None:
                     await trio.sleep(options.quiesce)
-                    base = run.next_process
+                    base = options.concurrency * run.generations
                     async with trio.open_nursery() as reads:
                         for i, node_id in enumerate(options.node_ids):
                             reads.start_soon(run.operate, INIT_CLIENT, node_id, base + i, final, True)
@@ -516,7 +525,7 @@ def format_summary(outcome: dict[str, Any]) -> str:
     results = outcome["results"]
     options: MaelstromOptions = outcome["options"]
     valid = results.get("valid")
-    verdict = {True: "VALID", False: "INVALID"}.get(valid, "UNKNOWN")  # type: ignore[call-overload]
+    verdict = {True: "VALID", False: "INVALID"}.get(valid, "UNKNOWN")
     m = results.get("maelstrom", {})
     per = m.get("messages_per_op", {})
     lines = [f"maelstrom {options.workload} on {options.node_count} node(s) of {options.bin}: {verdict}"]
@@ -540,3 +549,61 @@ def format_summary(outcome: dict[str, Any]) -> str:
 
 def main() -> None:  # pragma: no cover - python -m runner.maelstrom.command
     sys.exit(maelstrom_command(sys.argv[1:]))
+
+
+# -- replay -----------------------------------------------------------------------------------------------
+
+
+def _events(history: Path) -> dict[str, list[str]]:
+    """Each process's events in order, without ``index`` and ``time`` (nemesis events under "nemesis"):
+    what a replay of a deterministic node repeats. How processes interleave is real time's business."""
+    out: dict[str, list[str]] = {}
+    with history.open("rb") as f:
+        for line in f:
+            ev = json.loads(line)
+            if "process" not in ev:
+                continue  # the header
+            rest = {k: v for k, v in ev.items() if k not in ("index", "time")}
+            out.setdefault(str(ev["process"]), []).append(json.dumps(rest, sort_keys=True))
+    return out
+
+
+def compare_histories(old: Path, new: Path) -> str:
+    """One sentence: whether each process's events (times and interleaving aside) are the recorded ones."""
+    if not old.is_file():
+        return "cannot compare: the recorded run has no history.jsonl"
+    a, b = _events(old), _events(new)
+    total = sum(len(v) for v in b.values())
+    if a == b:
+        return (f"identical: every process's events ({total}) are the recorded ones (times and the interleaving "
+                "of processes aside)")
+    differing = sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
+    first = differing[0]
+    x, y = a.get(first, []), b.get(first, [])
+    at = next((i for i, (u, v) in enumerate(zip(x, y, strict=False)) if u != v), min(len(x), len(y)))
+    shown = y[at] if at < len(y) else "(no event)"
+    return (f"DIFFERENT: {len(differing)} process(es) differ, first process {first} at its event {at}: replayed "
+            f"{shown[:160]}. The harness's choices follow from the seed; what differs came from the node "
+            "(threads, clocks, its own randomness) or from timing (a reply after the 5 s timeout, a fault window edge)")
+
+
+def replay_maelstrom(run_dir: Path, metadata: dict[str, Any], out: str | None) -> int:
+    """``harness.py replay RUN`` for a Maelstrom run: the same options, seed and schedule, compared."""
+    options = MaelstromOptions.from_json(metadata["options"])
+    if out is not None:
+        options = attrs.evolve(options, out=out)
+    else:
+        options = attrs.evolve(options, out=str(run_dir.parent))
+    try:
+        schedule = FaultSchedule.from_json(metadata["schedule"], "schedule")
+    except (KeyError, ValueError) as exc:
+        raise OptionError(f"{run_dir / 'run.json'}: {exc}") from None
+    new_dir = new_run_dir(Path(options.out), f"maelstrom-{options.workload}-replay")
+    outcome = run(options, new_dir, ["harness.py", "replay", str(run_dir)], schedule=schedule)
+    from minikeydb.cli import decided
+
+    code = decided(verdict_exit(outcome["results"].get("valid")))
+    print(format_summary(outcome))
+    print(compare_histories(run_dir / "history.jsonl", new_dir / "history.jsonl"))
+    print("a Maelstrom run is reproducible only as far as the node itself is deterministic")
+    return code

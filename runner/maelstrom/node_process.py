@@ -22,6 +22,7 @@ import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -39,7 +40,7 @@ class NodeFailure(Exception):
     """A node did something the protocol does not allow (exit, garbage, no init_ok): the run is unknown."""
 
 
-Lines = list[tuple[bytes, dict]]  # type: ignore[type-arg]
+Lines = list[tuple[bytes, dict[str, Any]]]
 """A batch of (line, parsed message) from one node's stdout, in order."""
 
 

@@ -44,7 +44,7 @@ class MessageJournal:
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
-        self._file: IO[bytes] = gzip.open(path, "wb", compresslevel=1)
+        self._file: IO[bytes] = gzip.GzipFile(path, "wb", compresslevel=1)  # type: ignore[assignment]
         self._clock = trio.lowlevel.current_clock().current_time
         self._start = self._clock()
         self._buf: list[bytes] = [orjson.dumps({"maelstrom_journal": 1, **header}, option=orjson.OPT_APPEND_NEWLINE)]

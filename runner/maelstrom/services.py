@@ -48,7 +48,7 @@ class KVService:
         """seq-kv: per (caller, key), the newest version position the caller has observed."""
         self.requests = 0
 
-    def __call__(self, caller: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    def __call__(self, caller: str, body: dict[str, Any]) -> dict[str, Any]:
         self.requests += 1
         kind = body.get("type")
         msg_id = body.get("msg_id")
@@ -119,7 +119,7 @@ class TSOService:
         self.next = 0
         self.requests = 0
 
-    def __call__(self, caller: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    def __call__(self, caller: str, body: dict[str, Any]) -> dict[str, Any]:
         self.requests += 1
         msg_id = body.get("msg_id")
         if body.get("type") != "ts":
