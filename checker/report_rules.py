@@ -25,7 +25,7 @@ TITLES = {"set-full": "Set elements", "counter": "Counters", "siblings": "Siblin
 OUTCOME_MEANING = {
     "ok": "every read that began after its add was acknowledged contained it",
     "stale": "a read that began after the acknowledgement missed it before it became stably visible",
-    "lost": "acknowledged and not removed, yet missing from the final reads (invalid)",
+    "lost": "acknowledged and not removed, yet missing from the final read of some node (invalid)",
     "never-read": "no read began after its add was acknowledged",
     "removed": "a remove that may have observed the add took it out",
     "indeterminate": "only an add of unknown outcome (info), never read",

@@ -264,3 +264,39 @@ def test_the_report_of_a_keyless_history_shows_its_rule(tmp_path: Path, workload
     assert out.returncode == 0, out.stderr
     html = (tmp_path / "r.html").read_text()
     assert words in html and "MinikeyDB" not in html
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_rules_agree_with_brute_force_on_random_histories(seed: int) -> None:
+    """On seeded random keyless histories (overlapping operations, all outcomes, ids from a small pool), the
+    unique-ids rule reports exactly the ids two ok generates returned, and the echo rule exactly the altered echoes."""
+    import random
+
+    rng = random.Random(seed)
+    gen, echo = Keyless("unique-ids"), Keyless("echo")
+    pool: list[Any] = [0, 1, "1", True, [1], [1, "a"], "x", 2.5]
+    open_: dict[int, Any] = {}
+    returned: list[Any] = []
+    altered = 0
+    for _ in range(rng.randrange(1, 60)):
+        proc = rng.randrange(4)
+        if proc not in open_:
+            open_[proc] = rng.choice(pool)
+            gen.ev(process=proc, type="invoke", f="generate", value=None, node=f"n{proc % 2}")
+            echo.ev(process=proc, type="invoke", f="echo", value=open_[proc], node=f"n{proc % 2}")
+            continue
+        typ = rng.choice(["ok", "ok", "ok", "fail", "info"])
+        id_ = rng.choice(pool) if typ == "ok" else None
+        sent = open_.pop(proc)
+        back = sent if rng.random() < 0.7 else rng.choice(pool)
+        if typ == "ok":
+            returned.append(orjson.dumps(id_))
+        if typ == "ok" and orjson.dumps(back) != orjson.dumps(sent):
+            altered += 1
+        gen.ev(process=proc, type=typ, f="generate", value=id_, node=f"n{proc % 2}")
+        echo.ev(process=proc, type=typ, f="echo", value=back, node=f"n{proc % 2}")
+    dup = {r for r in returned if returned.count(r) > 1}
+    got = check(gen.lines)
+    assert sorted(orjson.dumps(a["id"]) for a in got.anomalies) == sorted(dup)
+    assert got.valid is (not dup)
+    assert check(echo.lines).stats["echo"]["mismatched"] == altered
