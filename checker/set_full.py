@@ -1,10 +1,11 @@
 """The set rule (Jepsen's set-full, with removes): workload ``set`` of docs/HISTORY.md.
 
-Per key and element: every acknowledged add must be in the final reads unless a remove that may
+Per key and element: every acknowledged add must be in every node's final read unless a remove that may
 have observed it (one that did not fail and completed after the add was invoked, or an ``info``
 remove, which may take effect at any time) took it out. Each element ends ``ok`` (every read that
 began after its add was acknowledged contained it), ``stale`` (some such read missed it before
-it became stably visible), ``lost`` (invalid), ``never-read``, ``removed``, ``indeterminate`` (only
+it became stably visible), ``lost`` (invalid: missing from some node's final read, the nodes and
+their crashes after the add named), ``never-read``, ``removed``, ``indeterminate`` (only
 ``info`` adds, none proved by a read) or ``undecided`` (no final reads to judge by); the stable latency is
 the time from the acknowledgement to the start of the first read from which on every read
 contained it. A read of an element no add (that did not fail) had begun to add is ``phantom-read``;
