@@ -179,6 +179,9 @@ def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
 def maelstrom_command(argv: Sequence[str]) -> int:
     """``harness.py maelstrom test ...``: one run; exit code = its verdict."""
     argv = list(argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        parser().print_help()
+        return 0
     if not argv or argv[0] != "test":
         from runner.usage import did_you_mean
 
@@ -232,6 +235,12 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
     update_latest(run_dir.parent, run_dir)
     problem = bin_problem(options.bin)
     outcome: dict[str, Any] = {"run_dir": run_dir, "options": options, "counts": {}, "ops": 0, "failure": problem}
+    if options.nemesis:
+        from nemesis.schedule import left_out
+
+        note = left_out(list(options.nemesis), {w.kind for w in schedule.windows}, options.time_limit,
+                        options.nemesis_interval)
+        outcome["not_tried"] = note.replace("--fault-interval", "--nemesis-interval") if note else None
     with InterruptGuard() as guard:
         if problem is None:
             guard.defer()
@@ -249,6 +258,13 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
         results = _check(options, run_dir, outcome)
     outcome["results"] = results
     write_json(run_dir / "results.json", results)
+    if "maelstrom" in results and not outcome.get("failure"):
+        try:
+            from checker.report import write_report
+
+            outcome["report"] = write_report(run_dir, results)
+        except Exception as exc:  # a report is a convenience: the verdict stands without it
+            outcome["report_error"] = f"{type(exc).__name__}: {exc}"
     return outcome
 
 
@@ -304,8 +320,7 @@ class _Run:
             latency = {"constant": DelayDistribution.constant(mean),
                        "uniform": DelayDistribution.uniform(0.0, 2 * mean),
                        "exponential": DelayDistribution.exponential(mean, cap=20 * mean)}[options.latency_dist]
-        command = [str(Path(options.bin).resolve()) if "/" in options.bin else str(Path(options.bin).absolute()),
-                   *options.args]
+        command = [str(Path(options.bin).absolute()), *options.args]  # absolute, symlinks kept (argv[0])
         self.services = make_services(options.seed)
         self.nodes: dict[str, MaelstromNode] = {}
         self.router = Router(self.nodes, self.model, options.seed, self.services, latency, journal)
@@ -501,6 +516,7 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
     except (HistoryError, ValueError) as exc:
         return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}", **base}
     results = dict(result.results)
+    name_crashes(results, run_dir / "history.jsonl")
     if options.availability == "total":
         failed = _not_ok(run_dir / "history.jsonl")
         base["maelstrom"]["availability"] = {"required": "total", "not_ok": failed}
@@ -509,6 +525,45 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
             results["reason"] = f"--availability total: {failed} operation(s) did not succeed"
     results.update(base)
     return results
+
+
+CRASH_SENSITIVE = ("lost-element", "divergent", "counter-out-of-bounds", "final-read-missing")
+
+
+def name_crashes(results: dict[str, Any], history: Path) -> None:
+    """Name, in each anomaly a crash can cause, the crashes after its first operation (and add ``crashes``).
+
+    The checker names the faults active *around* an anomaly's operations; a Maelstrom node keeps its
+    state in memory, so a crash any time later can lose what it acknowledged: that crash is the
+    explanation a reader needs, and the checker cannot know it (it never reads the run's mode).
+    """
+    anomalies = [a for a in results.get("anomalies") or [] if a.get("type") in CRASH_SENSITIVE]
+    if not anomalies:
+        return
+    times: dict[int, int] = {}
+    crashes: list[tuple[int, list[str]]] = []
+    with history.open("rb") as f:
+        for line in f:
+            ev = json.loads(line)
+            if "index" not in ev:
+                continue
+            times[ev["index"]] = ev.get("time") or 0
+            if ev.get("f") == "crash-start" and isinstance(ev.get("value"), dict):
+                crashes.append((ev.get("time") or 0, list(ev["value"].get("nodes") or [])))
+    if not crashes:
+        return
+    for anomaly in anomalies:
+        indexes = anomaly.get("indexes") or []
+        since = min((times.get(i, 0) for i in indexes), default=0)
+        after = [(t, nodes) for t, nodes in crashes if t >= since]
+        if not after:
+            continue
+        anomaly["crashes"] = [{"time_s": round(t / 1e9, 3), "nodes": nodes} for t, nodes in after]
+        said = "; ".join(f"{', '.join(nodes)} at {t / 1e9:.3f} s" for t, nodes in after[:4])
+        more = f" and {len(after) - 4} more" if len(after) > 4 else ""
+        anomaly["explanation"] = (f"{anomaly.get('explanation', '')} Crashed after its first operation: {said}{more} "
+                                  "(a crash restarts a Maelstrom node with a fresh init: whatever it kept only "
+                                  "in memory and had not passed on is gone).")
 
 
 def _not_ok(history: Path) -> int:
@@ -531,8 +586,18 @@ def format_summary(outcome: dict[str, Any]) -> str:
     lines = [f"maelstrom {options.workload} on {options.node_count} node(s) of {options.bin}: {verdict}"]
     if results.get("reason"):
         lines.append(f"  reason: {results['reason']}")
-    for a in (results.get("anomalies") or [])[:5]:
-        lines.append(f"  {a.get('type')}: {a.get('explanation', '')[:200]}")
+    anomalies = results.get("anomalies") or []
+    if anomalies:
+        by_type: dict[str, int] = {}
+        for a in anomalies:
+            by_type[str(a.get("type"))] = by_type.get(str(a.get("type")), 0) + 1
+        lines.append("  anomalies: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
+    for a in anomalies[:3]:
+        text = str(a.get("explanation", "")).split(" Crashed after its first operation:")[0]
+        lines.append(f"  {a.get('type')}: {text[:220]}")
+        if a.get("crashes"):
+            said = "; ".join(f"{', '.join(c['nodes'])} at {c['time_s']:.3f} s" for c in a["crashes"][:3])
+            lines.append(f"    crashed after its first operation: {said} (state kept only in memory is lost)")
     counts = m.get("messages", {})
     lines.append(f"  ops {m.get('ops', 0)}; messages: client {counts.get('client', 0)}, inter-node "
                  f"{counts.get('inter_node', 0)}, service {counts.get('service', 0)}")
@@ -543,6 +608,10 @@ def format_summary(outcome: dict[str, Any]) -> str:
         lines.append("  faults: " + ", ".join(f"{k} {v}" for k, v in sorted(m['faults'].items())))
     lines.append(f"  seed {options.seed}: reproducible as far as the node itself is deterministic "
                  "(harness.py replay RUN re-runs it)")
+    if outcome.get("not_tried"):
+        lines.append(f"  faults {outcome['not_tried']}")
+    if outcome.get("report_error"):
+        lines.append(f"  report.html not written: {outcome['report_error'][:160]}")
     lines.append(f"  wrote {outcome['run_dir']}/")
     return "\n".join(lines)
 

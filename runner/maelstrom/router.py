@@ -38,6 +38,27 @@ from nemesis.link_faults import DelayDistribution, FaultModel
 from .node_process import Lines, MaelstromNode
 from .protocol import encode
 
+MAX_IDENTITIES = 1 << 20
+"""Distinct lines whose repeat counts the router remembers (about 100 MB at most) before it starts over."""
+
+
+class MessageDraws(random.Random):
+    """A tiny random stream (SplitMix64) for one message's fault draws: seeding a ``random.Random``
+    per message cost more than routing it. Only ``random()`` is drawn from; the rest of
+    ``random.Random``'s methods (``uniform``, ``expovariate``, ``choice``) build on it."""
+
+    def __init__(self, state: int) -> None:  # no super().__init__: nothing to seed from the OS
+        self._state = state & 0xFFFFFFFFFFFFFFFF
+
+    def seed(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def random(self) -> float:
+        self._state = z = (self._state + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        return ((z ^ (z >> 31)) >> 11) * (1.0 / 9007199254740992.0)
+
 
 class MessageJournal:
     """``messages.jsonl.gz``: a header line, then one line per message (docs/HISTORY.md, Maelstrom runs)."""
@@ -123,7 +144,8 @@ class Router:
         self._heap: list[tuple[float, int, str, str, bytes]] = []
         self._seq = 0
         self._timer: trio.CancelScope | None = None
-        self._identity: Counter[tuple[str, str, bytes]] = Counter()
+        self._identity: Counter[bytes] = Counter()
+        self._key = hashlib.blake2b(f"{seed}/maelstrom/net".encode(), digest_size=32).digest()
         self._latency_rng = random.Random(f"{seed}/maelstrom/latency")
 
     # -- from nodes ------------------------------------------------------------------------------
@@ -138,7 +160,12 @@ class Router:
             body = msg["body"]
             if dest in nodes:
                 counts["inter_node"] += 1
-                self._to_node(src, dest, line, body)
+                if dest == src:  # a node's message to itself never crosses a link (as in UdpRouter)
+                    if journal is not None:
+                        journal.message(src, dest, body, "delivered", 1)
+                    self._deliver(src, dest, line)
+                else:
+                    self._to_node(src, dest, line, body)
             elif dest[:1] == "c":
                 counts["client"] += 1
                 if journal is not None:
@@ -158,13 +185,16 @@ class Router:
 
     def _to_node(self, src: str, dest: str, line: bytes, body: dict[str, Any]) -> None:
         model = self.model
-        if src != dest and not model.faults_for(src, dest).healthy and model.link_allowed(src, dest):
-            model.rng = self._message_rng(src, dest, line)
+        latency = self.latency
+        draws: random.Random | None = None
+        if latency is not None or (not model.faults_for(src, dest).healthy and model.link_allowed(src, dest)):
+            draws = model.rng = self._message_rng(src, dest, line)
         delays, fault = model.decide_why(src, dest)
         if not self.nodes[dest].alive:
             delays, fault = [], "node-down"
-        if self.latency is not None:
-            base = self.latency.sample(self._latency_rng)
+        if latency is not None and delays:
+            assert draws is not None
+            base = latency.sample(draws)
             delays = [d + base for d in delays]
         if self.journal is not None:
             self.journal.message(src, dest, body, fault or "delivered", len(delays))
@@ -177,12 +207,18 @@ class Router:
                 self._later(delay, src, dest, line)
 
     def _message_rng(self, src: str, dest: str, line: bytes) -> random.Random:
-        """The draws for one message: from its identity, not from how many messages came before it."""
-        key = (src, dest, line)
-        n = self._identity[key]
-        self._identity[key] = n + 1
-        digest = hashlib.blake2b(line, digest_size=8).hexdigest()
-        return random.Random(f"{self.seed}/maelstrom/net/{src}/{dest}/{digest}/{n}")
+        """The draws for one message: from its identity, not from how many messages came before it.
+
+        The identity is the line's bytes (which name src and dest) keyed with the seed, and how many
+        identical lines crossed before (so a resent identical message draws afresh: otherwise a
+        dropped gossip would be dropped forever). One 8-byte digest per distinct line is remembered, up to ``MAX_IDENTITIES``.
+        """
+        digest = hashlib.blake2b(line, digest_size=8, key=self._key).digest()
+        if len(self._identity) >= MAX_IDENTITIES:
+            self._identity.clear()  # bounded memory: counts restart (a repeat then draws as its first copy did)
+        n = self._identity[digest]
+        self._identity[digest] = n + 1
+        return MessageDraws(int.from_bytes(digest, "little") ^ (n * 0x9E3779B97F4A7C15))
 
     def _deliver(self, src: str, dest: str, line: bytes) -> None:
         node = self.nodes[dest]

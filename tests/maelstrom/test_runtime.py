@@ -284,3 +284,74 @@ def test_timer_heap_delivers_delayed_copies() -> None:
 
     trio.run(main)
     assert len(nodes["n1"].lines) == 5
+
+
+def test_lost_element_names_the_crash_after_it(tmp_path: Path) -> None:
+    """A lost element's explanation names the crash that came after its add, and only later crashes."""
+    history = tmp_path / "history.jsonl"
+    events = [
+        {"index": 0, "time": 10**9, "process": 0, "type": "invoke", "f": "add", "key": "b", "value": 1},
+        {"index": 1, "time": 2 * 10**9, "process": "nemesis", "type": "info", "f": "crash-start",
+         "value": {"nodes": ["n0", "n1"]}},
+    ]
+    history.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    results: dict[str, Any] = {"anomalies": [{"type": "lost-element", "indexes": [0], "explanation": "lost 1."},
+                                             {"type": "phantom-read", "indexes": [0], "explanation": "x"}]}
+    command.name_crashes(results, history)
+    lost, phantom = results["anomalies"]
+    assert lost["crashes"] == [{"time_s": 2.0, "nodes": ["n0", "n1"]}]
+    assert "Crashed after its first operation: n0, n1 at 2.000 s" in lost["explanation"]
+    assert "crashes" not in phantom
+
+
+def test_crash_restarts_with_a_fresh_init_and_pause_stops_the_process(tmp_path: Path) -> None:
+    """crash kills the node and starts a new process that gets init again; pause SIGSTOPs it (ops time out)."""
+    options = _options(tmp_path, ECHO, node_count=3, concurrency=3, time_limit=5.0, nemesis=("crash", "pause"),
+                       nemesis_interval=1.0, crash_targets="one")
+    outcome = _run(tmp_path, options)
+    run_dir = outcome["run_dir"]
+    fs = [e.get("f") for e in _events(run_dir)[1:] if e.get("process") == "nemesis"]
+    assert "crash-start" in fs and "pause-start" in fs and fs[-1] == "heal"
+    with gzip.open(run_dir / "messages.jsonl.gz", "rt") as f:
+        journal = [json.loads(line) for line in f][1:]
+    events = [r["event"] for r in journal if "event" in r]
+    assert "crash" in events and "restart" in events and "pause" in events and "resume" in events
+    inits = [r for r in journal if r.get("type") == "init"]
+    assert len(inits) == 3 + events.count("restart")
+    assert outcome["failure"] is None  # no protocol failure: a restarted node answered its init
+    assert not _orphans(str(ECHO))
+
+
+def test_a_message_to_itself_is_not_link_faulted() -> None:
+    """A node's message to itself is delivered even when every link drops everything."""
+    router, nodes = _router(1)
+    router.model.set_drop(1.0)
+    router.on_lines("n0", [_line("n0", "n0", 1), _line("n0", "n1", 2)])
+    assert len(nodes["n0"].lines) == 1 and nodes["n1"].lines == []
+
+
+def test_ctrl_c_stops_every_node_and_says_unknown(tmp_path: Path) -> None:
+    """SIGINT mid-run: exit 130, results.json unknown 'interrupted', and no node process left behind."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "harness.py", "maelstrom", "test", "-w", "echo", "--bin", str(ECHO),
+                             "--node-count", "3", "--time-limit", "60", "--nemesis", "pause",
+                             "--nemesis-interval", "0.5", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 30
+        while len([p for p in _orphans(str(ECHO)) if "harness.py" not in p]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # into a pause window, so a stopped node must be woken to die
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted by SIGINT" in err and "Traceback" not in err
+    results = json.loads(next(out.glob("*-maelstrom-echo/results.json")).read_text())
+    assert (results["valid"], results["reason"]) == ("unknown", "interrupted")
+    assert not [p for p in _orphans(str(ECHO)) if "harness.py" not in p]
