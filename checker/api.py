@@ -303,7 +303,8 @@ def _header(history: Path | None, source: Any) -> tuple[HistoryHeader, Any]:
 
 
 def _check_workload(header: HistoryHeader, history: Path | None, source: Any, options: CheckOptions) -> dict[str, Any]:
-    """The results object of the set, counter or siblings rule (checker/set_full.py, counter.py, siblings.py)."""
+    """The results object of the set, counter, siblings, echo or unique-ids rule (checker/set_full.py,
+    counter.py, siblings.py, echo.py, unique_ids.py)."""
     if "linearizable" in options.checkers:
         raise CheckOptionError(
             f"the linearizability checker checks register histories with last-writer-wins; this history declares "
@@ -322,6 +323,14 @@ def _check_workload(header: HistoryHeader, history: Path | None, source: Any, op
         from checker.counter import check_counter
 
         results = check_counter(events, options.counter_reads)
+    elif header.rule == "echo":
+        from checker.echo import check_echo
+
+        results = check_echo(events)
+    elif header.rule == "unique-ids":
+        from checker.unique_ids import check_unique_ids
+
+        results = check_unique_ids(events)
     else:
         from checker.siblings import check_siblings
 

@@ -126,10 +126,10 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                     "before it began")
         else:
             low, high = -dec_may, inc_may
-            side = (f"below {low}, the lowest any replica could hold: {n_dec_may} decrement(s) that may have "
+            side = (f"below {low}, the lowest any node could hold: {n_dec_may} decrement(s) that may have "
                     "happened by its end and no increment at all"
                     if r.result < low else
-                    f"above {high}, the highest any replica could hold: {n_inc_may} increment(s) that may have "
+                    f"above {high}, the highest any node could hold: {n_inc_may} increment(s) that may have "
                     "happened by its end and no decrement at all")
         anomalies.append({
             "type": "counter-out-of-bounds", "key": key, "indexes": r.indexes, "value": r.result,

@@ -9,7 +9,8 @@ Validation is strict on what every workload shares (``process``, ``type``, ``f``
 as strict on ``key`` / ``value`` as the key-value workload needs, so that histories of registers,
 locks or list-append from other systems still load. A history without a header whose operations
 are a set's or a counter's (``add``, ``remove``, ``incr``, ``decr``, a read of a list nothing wrote)
-is refused with the header line it forgot, rather than judged as a register.
+is refused with the header line it forgot, rather than judged as a register; so is one of Maelstrom's
+``echo`` or ``generate`` (unique-ids) operations.
 
 Speed matters: the checker's budget is twice the cost of ``json.loads`` per line, so the JSON-lines
 path parses with orjson and validates with a handful of dictionary look-ups per event.
@@ -39,7 +40,11 @@ from checker.workloads import (
 TYPES = frozenset(("invoke", "ok", "fail", "info"))
 KV_FS = frozenset(("put", "get", "delete"))
 #: Operations only a set or counter history has: in a history without a header they mean the header was forgotten.
-WORKLOAD_FS = {"add": "set", "remove": "set", "incr": "counter", "decr": "counter"}
+WORKLOAD_FS = {"add": "set", "remove": "set", "incr": "counter", "decr": "counter", "echo": "echo",
+               "generate": "unique-ids"}
+_WORKLOAD_OPS = {"set": "add/remove/read are set operations", "counter": "incr/decr/read are counter operations",
+                 "echo": "echo is the echo workload's operation",
+                 "generate": "generate is the unique-ids workload's operation"}
 NEMESIS = "nemesis"
 _LONG_DIGITS = re.compile(rb"-?\d{300,}")  # an integer orjson reads as infinity (beyond float range)
 MAX_JSON_DEPTH = 10_000  # orjson overflows the C stack somewhere past 100,000 levels (a segfault)
@@ -95,16 +100,18 @@ def resolve_history(path: str | Path) -> tuple[Path, Path | None]:
 
 
 def minikeydb_run(history: str | Path) -> bool:
-    """Whether ``history`` is a MinikeyDB harness run's: a run.json beside it, or a header whose
-    ``meta.system`` is ``"minikeydb"``. Only then do summaries and reports speak of MinikeyDB's
+    """Whether ``history`` is a MinikeyDB harness run's: a header whose ``meta.system`` is
+    ``"minikeydb"``, or, when the header names no system, a run.json beside it (a header naming
+    another system, ``"maelstrom"`` say, is not MinikeyDB's whatever lies beside it). Only then do summaries and reports speak of MinikeyDB's
     settings, harness and journal; anybody else's history is judged in its own words."""
     p = Path(history)
-    if (p.parent / "run.json").is_file():
-        return True
     try:
-        return read_header(p).system == "minikeydb"
+        system = read_header(p).system
     except HistoryError:
-        return False
+        system = None
+    if system is not None:  # the header says whose run it is (a Maelstrom run has a run.json too)
+        return system == "minikeydb"
+    return (p.parent / "run.json").is_file()
 
 
 def iter_events(
@@ -255,7 +262,7 @@ def _describe(v: object) -> str:
 
 def _workload_hint(path: str | Path, workload: str) -> str:
     """How to say a history is a set or counter history: its header line (JSON lines only)."""
-    ops = "add/remove/read are set operations" if workload == "set" else "incr/decr/read are counter operations"
+    ops = _WORKLOAD_OPS["generate" if workload == "unique-ids" else workload]
     header = f'{{"history": 1, "workload": "{workload}"}}'
     if is_edn_path(path):
         return (f"{ops}, which an EDN history (read as a register history: it has no header) cannot declare: "

@@ -19,12 +19,13 @@ from checker.svgplot import Plot, bar_chart
 #: The register pass's measurements that mean nothing for a rule's history (the report drops them).
 REGISTER_ONLY_STATS = ("staleness", "pbs", "pbs_by_fault", "sessions", "convergence", "unknown_reasons", "other_ops")
 
-TITLES = {"set-full": "Set elements", "counter": "Counters", "siblings": "Siblings"}
+TITLES = {"set-full": "Set elements", "counter": "Counters", "siblings": "Siblings", "echo": "Echoes",
+          "unique-ids": "Unique ids"}
 
 OUTCOME_MEANING = {
     "ok": "every read that began after its add was acknowledged contained it",
     "stale": "a read that began after the acknowledgement missed it before it became stably visible",
-    "lost": "acknowledged and not removed, yet missing from the final reads (invalid)",
+    "lost": "acknowledged and not removed, yet missing from the final read of some node (invalid)",
     "never-read": "no read began after its add was acknowledged",
     "removed": "a remove that may have observed the add took it out",
     "indeterminate": "only an add of unknown outcome (info), never read",
@@ -67,6 +68,12 @@ def rule_cards(rule: str, stats: dict[str, Any]) -> list[tuple[str, str]]:
         if c.get("reads") != "strict":
             cards.append(("stale reads (eventual)", f"{c.get('stale_reads', 0):,}"))
         return cards
+    if rule == "echo":
+        e = stats.get("echo") or {}
+        return [("echoes altered", f"{e.get('mismatched', 0):,} of {e.get('replies_checked', 0):,}")]
+    if rule == "unique-ids":
+        u = stats.get("unique_ids") or {}
+        return [("ids returned twice or more", f"{u.get('duplicated_ids', 0):,} of {u.get('distinct_ids', 0):,}")]
     b = stats.get("siblings") or {}
     lost = (stats.get("anomaly_counts") or {}).get("lost-write", 0)
     return [("lost writes", f"{lost:,}"),
@@ -79,6 +86,15 @@ def rule_section(rule: str, results: dict[str, Any], stats: dict[str, Any]) -> s
         return _set_section(results, stats.get("set") or {})
     if rule == "counter":
         return _counter_section(stats.get("counter") or {})
+    if rule == "echo":
+        e = stats.get("echo") or {}
+        return _table([["ok echoes compared with what was sent", e.get("replies_checked", 0)],
+                       ["came back altered (echo-mismatch)", e.get("mismatched", 0)]], ["", "count"])
+    if rule == "unique-ids":
+        u = stats.get("unique_ids") or {}
+        return _table([["ids returned by ok generates", u.get("ids_returned", 0)],
+                       ["distinct ids", u.get("distinct_ids", 0)],
+                       ["ids returned more than once (duplicate-id)", u.get("duplicated_ids", 0)]], ["", "count"])
     return _siblings_section(stats.get("siblings") or {}, stats)
 
 

@@ -1,10 +1,11 @@
 """The set rule (Jepsen's set-full, with removes): workload ``set`` of docs/HISTORY.md.
 
-Per key and element: every acknowledged add must be in the final reads unless a remove that may
+Per key and element: every acknowledged add must be in every node's final read unless a remove that may
 have observed it (one that did not fail and completed after the add was invoked, or an ``info``
 remove, which may take effect at any time) took it out. Each element ends ``ok`` (every read that
 began after its add was acknowledged contained it), ``stale`` (some such read missed it before
-it became stably visible), ``lost`` (invalid), ``never-read``, ``removed``, ``indeterminate`` (only
+it became stably visible), ``lost`` (invalid: missing from some node's final read, the nodes and
+their crashes after the add named), ``never-read``, ``removed``, ``indeterminate`` (only
 ``info`` adds, none proved by a read) or ``undecided`` (no final reads to judge by); the stable latency is
 the time from the acknowledgement to the start of the first read from which on every read
 contained it. A read of an element no add (that did not fail) had begun to add is ``phantom-read``;
@@ -17,7 +18,7 @@ import bisect
 from collections.abc import Iterable
 from typing import Any
 
-from checker.faults import FaultTimeline
+from checker.faults import FaultTimeline, FaultWindow
 from checker.operations import (
     Op,
     add_faults,
@@ -42,13 +43,14 @@ def check_set(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The results object of the set rule for a validated ``workload: set`` history."""
     faults = FaultTimeline()
     by_key = collect(events, faults=faults)
+    crashes = [w for w in faults.windows if w.kind == "crash"]
     anomalies: list[dict[str, Any]] = []
     unknown: list[dict[str, Any]] = []
     outcomes = dict.fromkeys(OUTCOMES, 0)
     latencies: list[float] = []
     examples: dict[str, list[dict[str, Any]]] = {"lost": [], "stale": []}
     for key, ops in by_key.items():
-        _check_key(key, ops, anomalies, unknown, outcomes, latencies, examples)
+        _check_key(key, ops, anomalies, unknown, outcomes, latencies, examples, crashes)
     add_faults(anomalies, faults)
     return {
         "valid": verdict(anomalies, unknown),
@@ -72,7 +74,8 @@ def check_set(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown: list[dict[str, Any]],
-               outcomes: dict[str, int], latencies: list[float], examples: dict[str, list[dict[str, Any]]]) -> None:
+               outcomes: dict[str, int], latencies: list[float], examples: dict[str, list[dict[str, Any]]],
+               crashes: list[FaultWindow]) -> None:
     adds: dict[Any, list[Op]] = {}
     removes: dict[Any, list[Op]] = {}
     shown: dict[Any, Any] = {}
@@ -111,14 +114,16 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                 })
     finals = final_verdicts(key, ops, anomalies, unknown, returned)
     final_union: frozenset[Any] | None = None
+    final_sets: dict[Any, frozenset[Any]] = {}
     if finals is not None:
-        final_union = frozenset().union(*(returned(op) for op in finals.values()))
+        final_sets = {node: returned(op) for node, op in finals.items()}
+        final_union = frozenset().union(*final_sets.values())
     for vk, group in adds.items():
         live = [a for a in group if a.type != "fail"]
         if not live:
             continue
         outcome, latency = _element(key, shown[vk], vk, live, removes.get(vk, []), reads, read_pos,
-                                    contains.get(vk, []), finals, final_union, anomalies)
+                                    contains.get(vk, []), finals, final_union, anomalies, final_sets, crashes)
         outcomes[outcome] += 1
         if latency is not None:
             latencies.append(latency)
@@ -128,7 +133,8 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
 
 def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads: list[Op], read_pos: list[int],
              seen_in: list[int], finals: dict[Any, Op] | None, final_union: frozenset[Any] | None,
-             anomalies: list[dict[str, Any]]) -> tuple[str, float | None]:
+             anomalies: list[dict[str, Any]], final_sets: dict[Any, frozenset[Any]],
+             crashes: list[FaultWindow]) -> tuple[str, float | None]:
     """(outcome, stable latency in ms or None) of one element of one key; ``seen_in``: the positions
     in ``reads`` (ascending) of the reads that contained it."""
     live_removes = [r for r in removes if r.type != "fail"]
@@ -156,6 +162,11 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
             return "ok", None
         return ("removed" if known or live_removes else "indeterminate"), None
     known_pos, known_time, add = min(required, key=lambda k: k[0])
+    missing = [node for node, held in final_sets.items() if vk not in held]
+    if missing and final_union is not None and vk in final_union:
+        assert finals is not None
+        _lost_on_some(key, x, add, known_time, missing, finals, final_sets, vk, crashes, anomalies)
+        return "lost", None
     if final_union is not None and vk not in final_union:
         assert finals is not None
         last_seen = max((reads[i] for i in seen_in), key=lambda r: r.comp_pos or 0, default=None)
@@ -173,7 +184,7 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
             "explanation": f"lost element {show(x)} of set {show(key)}: add {show(x)} by process {add.process} "
                            f"(events {add.indexes[0]}, {add.indexes[-1]}) {how} "
                            f"{seconds(known_time)}{removed}, yet the final reads on {nodes} do not contain it; "
-                           f"{seen_text}",
+                           f"{seen_text}{_crashed_after(add, list(finals), crashes)}",
         })
         return "lost", None
     start = bisect.bisect_right(read_pos, known_pos)  # the reads that began after the add was known
@@ -195,3 +206,51 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
     if stable.inv_time is not None and known_time is not None:
         latency = max(0.0, (stable.inv_time - known_time) / 1e6)
     return ("stale" if missed else "ok"), latency
+
+
+def _lost_on_some(key: Any, x: Any, add: Op, known_time: int | None, missing: list[Any], finals: dict[Any, Op],
+                  final_sets: dict[Any, frozenset[Any]], vk: Any, crashes: list[FaultWindow],
+                  anomalies: list[dict[str, Any]]) -> None:
+    """A known element some nodes' final reads hold and others' do not: lost on those others (every
+    acknowledged add belongs in every node's final read: Maelstrom's broadcast and g-set ask exactly
+    that, and a store's replicas of the key must converge to it)."""
+    holding = [node for node in final_sets if vk in final_sets[node]]
+    how = "was acknowledged at" if add.type == "ok" else f"was {add.type}, but a read returned it by"
+    anomalies.append({
+        "type": "lost-element", "key": key, "element": x, "_ops": [add], "lost_on": [str(n) for n in missing],
+        "indexes": sorted({*add.indexes, *(i for n in missing for i in finals[n].indexes)}),
+        "explanation": f"lost element {show(x)} of set {show(key)} on {_names(missing)}: add {show(x)} by process "
+                       f"{add.process} {on(add.node)} (events {add.indexes[0]}, {add.indexes[-1]}) {how} "
+                       f"{seconds(known_time)}; the {_reads(holding)} contain{'' if len(holding) > 1 else 's'} it, the "
+                       f"{_reads(missing)} do{'' if len(missing) > 1 else 'es'} not{_crashed_after(add, missing, crashes)}",
+    })
+
+
+def _reads(nodes: list[Any]) -> str:
+    """``final read on n1`` or ``final reads on n0, n2``."""
+    return f"final read{'s' if len(nodes) > 1 else ''} on {_names(nodes)}"
+
+
+def _names(nodes: list[Any]) -> str:
+    return ", ".join(str(n) for n in nodes) if any(n is not None for n in nodes) else "(nodes not recorded)"
+
+
+def _crashed_after(add: Op, nodes: list[Any], crashes: list[FaultWindow]) -> str:
+    """The crashes, after ``add`` was invoked, of the node that took it or of ``nodes`` (those whose final
+    reads lack the element), as the end of a sentence: a node that kept the element only in memory
+    forgot it there. Empty when there were none."""
+    suspects = {str(n) for n in (*nodes, add.node) if n is not None}
+    said = []
+    for w in crashes:
+        if w.start_index < add.inv_index:
+            continue
+        hit = [str(n) for n in (w.value or {}).get("nodes") or () if str(n) in suspects] \
+            if isinstance(w.value, dict) else []
+        if not hit:
+            continue
+        back = f", restarted at {seconds(w.stop)}" if w.stop is not None and w.stop_index is not None else ""
+        said.append(f"{', '.join(hit)} crashed at {seconds(w.start)}{back}")
+    if not said:
+        return ""
+    return (f"; after the add was invoked {'; '.join(said)}: a node that keeps what it was told only in memory "
+            "forgets it in a crash, and the crash restarts it empty")

@@ -2,7 +2,7 @@
 
 A history may open with one header line, ``{"history": 1, "conflict": ..., "workload": ...}``,
 declaring how the run resolved conflicts (``lww``, ``siblings``, ``crdt``) and what its clients did
-(``register``, ``set``, ``counter``). A history without one is a last-writer-wins register history,
+(``register``, ``set``, ``counter``, and Maelstrom's ``echo`` and ``unique-ids``). A history without one is a last-writer-wins register history,
 read exactly as before. This module parses that header and validates, line by line, the event
 shapes only the new workloads have (sibling reads and causal contexts, set and counter operations);
 `checker.history.validate` calls it, so a malformed line still stops with file, line and field.
@@ -17,13 +17,15 @@ import attrs
 import orjson
 
 CONFLICTS = ("lww", "siblings", "crdt")
-WORKLOADS = ("register", "set", "counter")
+WORKLOADS = ("register", "set", "counter", "echo", "unique-ids")
 HEADER_FIELDS = ("history", "conflict", "workload", "meta")
 FORMAT_VERSION = 1
 
 #: The operations of each workload other than the register's (``get`` is read as ``read``).
 SET_FS = ("add", "remove", "read")
 COUNTER_FS = ("incr", "decr", "read")
+#: The one operation of each keyless workload (Maelstrom's echo and unique-ids).
+KEYLESS_FS = {"echo": "echo", "unique-ids": "generate"}
 
 
 @attrs.frozen
@@ -42,6 +44,8 @@ class HistoryHeader:
             return "set-full"
         if self.workload == "counter":
             return "counter"
+        if self.workload in KEYLESS_FS:
+            return self.workload  # "echo" or "unique-ids"
         if self.conflict == "siblings":
             return "siblings"
         return None  # lww, or crdt registers (which keep last-writer-wins)
@@ -145,6 +149,9 @@ class ShapeChecker:
             self._set_or_counter(ev, line, f, typ, SET_FS)
         elif h.workload == "counter":
             self._set_or_counter(ev, line, f, typ, COUNTER_FS)
+        elif h.workload in KEYLESS_FS:
+            self._keyless(ev, line, f, typ, h.workload)
+            return
         elif h.conflict == "siblings":
             self._siblings(ev, line, f, typ)
         else:
@@ -203,6 +210,27 @@ class ShapeChecker:
         elif not _count(v) and not (v is None and typ != "invoke"):
             raise _error(self.path, line, "value", f"an {f} carries its amount, an integer >= 0, got {_describe(v)}")
         self._same_as_invoke(ev, line, typ, "value", v)
+
+    def _keyless(self, ev: dict[str, Any], line: int, f: str, typ: str, workload: str) -> None:
+        """echo: the invoke carries the value sent (any JSON but null), the ok what came back (any JSON).
+        unique-ids: a generate invoke carries null, its ok the id returned (a scalar or a list)."""
+        want = KEYLESS_FS[workload]
+        if f != want:
+            raise _error(self.path, line, "f", f"{f!r:.60} is not an operation of the {workload} workload ({want})")
+        _no_context(ev, self.path, line, f"a {workload} history")
+        if ev.get("final"):
+            raise _error(self.path, line, "final", f"the {workload} workload has no final reads, got final: true")
+        v = ev.get("value")
+        if workload == "echo":
+            if typ == "invoke" and v is None:
+                raise _error(self.path, line, "value", "an echo invoke carries the value it sends, got null")
+            return
+        if typ == "invoke" and v is not None:
+            raise _error(self.path, line, "value", f"a generate invoke carries null (the id comes with the ok), "
+                         f"got {_describe(v)}")
+        if typ == "ok" and (v is None or type(v) is dict):
+            raise _error(self.path, line, "value",
+                         f"a generate ok carries the id returned (a string, number, boolean or list), got {_describe(v)}")
 
     def _same_as_invoke(self, ev: dict[str, Any], line: int, typ: str, field: str, v: Any) -> None:
         """A completion repeats its invoke's ``field`` (or leaves it null)."""

@@ -139,11 +139,13 @@ def test_a_phantom_element_is_invalid() -> None:
 
 
 def test_final_reads_that_disagree_are_divergent() -> None:
-    """Two nodes' final sets differ: divergent (and the element in only one is not called lost)."""
+    """Two nodes' final sets differ: divergent, and the acknowledged element is lost on the node without it."""
     h = _set()
     h.add(0, "s", 1)
     h.final_reads("s", {"n1": [1], "n2": []})
-    assert _types(h) == ["divergent"]
+    assert sorted(_types(h)) == ["divergent", "lost-element"]
+    lost = [a for a in check(h.all_events()).anomalies if a["type"] == "lost-element"][0]
+    assert lost["lost_on"] == ["n2"] and "on n2" in lost["explanation"]
 
 
 def test_without_final_reads_the_verdict_is_unknown() -> None:
