@@ -46,12 +46,17 @@ def _sum_join(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
     return out
 
 
+def _nonzero(totals: Mapping[str, int]) -> dict[str, int]:
+    """A total of 0 is the same as no entry: dropped, so equal counters encode (and hash) alike."""
+    return {actor: n for actor, n in totals.items() if n}
+
+
 @attrs.frozen
 class PNCounter:
-    """Increment and decrement totals per actor."""
+    """Increment and decrement totals per actor (no zero entries)."""
 
-    p: Mapping[str, int] = attrs.field(factory=dict)
-    n: Mapping[str, int] = attrs.field(factory=dict)
+    p: Mapping[str, int] = attrs.field(factory=dict, converter=_nonzero)
+    n: Mapping[str, int] = attrs.field(factory=dict, converter=_nonzero)
     latest: Stamp = (0, 0, "-")
 
     @property

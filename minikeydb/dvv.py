@@ -168,8 +168,8 @@ class Siblings:
 
     @property
     def values(self) -> tuple[str, ...]:
-        """The live values, in dot order."""
-        return tuple(value for _, (value, _) in sorted(self.entries.items()))
+        """The live values, sorted (two siblings may hold equal values: both are listed)."""
+        return tuple(sorted(value for value, _ in self.entries.values()))
 
     def to_json(self) -> dict[str, Any]:
         return {
