@@ -73,7 +73,7 @@ def test_conflict_mode_is_read_and_written_back(tmp_path, mode):
     out = tmp_path / "again.toml"
     write_config(config, out)
     assert load_config(out).conflict == mode
-    assert ("conflict" in out.read_text()) == (mode != "lww")
+    assert ("\nconflict = " in out.read_text()) == (mode != "lww")
 
 
 @pytest.mark.parametrize(
