@@ -179,3 +179,33 @@ async def test_each_repair_mechanism_alone_brings_every_replica_the_whole_siblin
                 return await converged(cluster, client, KEY, (("a", "b", "c"), None, None))
 
             assert await wait_until(repaired, timeout=10), (mechanism, await local_views(cluster, client, KEY))
+
+
+async def test_a_remove_at_a_node_without_a_copy_removes_what_the_replicas_hold(tmp_path: Path) -> None:
+    """A remove coordinated by a node that is not one of the key's replicas reads the replicas
+    first, so it observes (and removes) the adds they hold."""
+    config = make_config(tmp_path, 4, conflict="crdt")
+    async with running_cluster(config) as cluster, cluster.client() as client:
+        key = next(k for k in (f"s{i}" for i in range(100)) if "n4" not in cluster.replicas_for(k))
+        assert (await client.add(key, "x", node=cluster.replicas_for(key)[0], w=3)).ok
+        assert (await client.remove(key, "x", node="n4", w=3)).ok
+        assert cluster.nodes["n4"].counters["removes_read_first"] == 1
+        for replica in cluster.replicas_for(key):
+            assert (await client.get(key, node=replica, local=True)).elements == ()
+
+
+async def test_a_replicated_state_that_does_not_decode_is_counted_and_dropped(tmp_path: Path) -> None:
+    """A Replicate (properly signed) carrying a garbage siblings state changes nothing and is
+    counted, not a handler error; the batch is still acknowledged, so it is not resent forever."""
+    from minikeydb.record import Record
+    from minikeydb.wire import Replicate
+
+    config = make_config(tmp_path, conflict="siblings")
+    async with running_cluster(config) as cluster, cluster.client() as client:
+        assert (await client.put(KEY, "a", node="n1", w=3)).ok
+        bad = Replicate(client.messenger.new_id(), "n2", (Record(KEY, 's{"garbage": 1}', (1, 0, "~x")),))
+        node = cluster.nodes["n1"]
+        await client.messenger.send(bad, config.node("n1").peer_address)
+        assert await wait_until(lambda: node.storage.stats.get("records_malformed") == 1)
+        assert node.counters["handler_errors"] == 0 and node.replica.seen_replication_ids >= 1
+        assert (await client.get(KEY, node="n1", local=True)).values == ("a",)
