@@ -286,8 +286,9 @@ def test_timer_heap_delivers_delayed_copies() -> None:
     assert len(nodes["n1"].lines) == 5
 
 
-def test_lost_element_names_the_crash_after_it(tmp_path: Path) -> None:
-    """A lost element's explanation names the crash that came after its add, and only later crashes."""
+def test_divergence_names_the_crash_after_it(tmp_path: Path) -> None:
+    """A divergence's explanation names the crash that came after its first operation, once; a lost element's
+    crash is the set rule's to name (so it is not named twice)."""
     history = tmp_path / "history.jsonl"
     events = [
         {"index": 0, "time": 10**9, "process": 0, "type": "invoke", "f": "add", "key": "b", "value": 1},
@@ -295,13 +296,14 @@ def test_lost_element_names_the_crash_after_it(tmp_path: Path) -> None:
          "value": {"nodes": ["n0", "n1"]}},
     ]
     history.write_text("\n".join(json.dumps(e) for e in events) + "\n")
-    results: dict[str, Any] = {"anomalies": [{"type": "lost-element", "indexes": [0], "explanation": "lost 1."},
-                                             {"type": "phantom-read", "indexes": [0], "explanation": "x"}]}
+    results: dict[str, Any] = {"anomalies": [{"type": "divergent", "indexes": [0], "explanation": "differ."},
+                                             {"type": "phantom-read", "indexes": [0], "explanation": "x"},
+                                             {"type": "lost-element", "indexes": [0], "explanation": "lost 1."}]}
     command.name_crashes(results, history)
-    lost, phantom = results["anomalies"]
-    assert lost["crashes"] == [{"time_s": 2.0, "nodes": ["n0", "n1"]}]
-    assert "Crashed after its first operation: n0, n1 at 2.000 s" in lost["explanation"]
-    assert "crashes" not in phantom
+    divergent, phantom, lost = results["anomalies"]
+    assert divergent["crashes"] == [{"time_s": 2.0, "nodes": ["n0", "n1"]}]
+    assert divergent["explanation"].count("Crashed after its first operation: n0, n1 at 2.000 s") == 1
+    assert "crashes" not in phantom and lost["explanation"] == "lost 1."
 
 
 def test_crash_restarts_with_a_fresh_init_and_pause_stops_the_process(tmp_path: Path) -> None:
