@@ -1,9 +1,12 @@
 """The services the harness serves to nodes, with the semantics Maelstrom documents (``doc/services.md``).
 
 - ``lin-kv``: a linearizable key-value store: each request takes effect when it arrives.
-- ``seq-kv``: sequentially consistent: every caller sees each key's versions in one order and never
-  goes back, but a read may return a version older than the latest (how old is drawn from the
-  run's seed); a write or cas takes effect at the latest version and brings the caller up to it.
+- ``seq-kv``: sequentially consistent: one total order of every write to every key (a global
+  timeline, as Maelstrom's own seq-kv keeps); each caller has a point on it that only moves
+  forward, and a read returns the key as it was at some point between the caller's and now (how
+  old is drawn from the run's seed), which becomes the caller's point; a write, or any cas, takes
+  effect at (or looks at) the latest state and brings the caller's point there, for EVERY key (so a
+  node that writes anything, then reads, sees everything up to its write: the Glomers trick).
 - ``lww-kv``: last-write-wins, eventually consistent: a read returns one of the key's recent
   versions (drawn), with no promise of monotonicity.
 - ``lin-tso``: a linearizable timestamp oracle: ``ts`` -> ``ts_ok`` with a strictly increasing ``ts``.
@@ -17,6 +20,7 @@ Keys are compared as JSON values (``1`` and ``"1"`` are different keys).
 
 from __future__ import annotations
 
+import bisect
 import random
 from typing import Any
 
@@ -42,10 +46,14 @@ class KVService:
         self.rng = rng
         self.versions: dict[bytes, list[Any]] = {}
         """Per key, its versions oldest first (``_ABSENT`` first for a key that was created)."""
+        self.times: dict[bytes, list[int]] = {}
+        """Per key, the global time each kept version was written at (``_ABSENT``'s: 0)."""
         self.dropped: dict[bytes, int] = {}
         """Per key, how many of its oldest versions were forgotten (positions stay absolute)."""
-        self.seen: dict[tuple[str, bytes], int] = {}
-        """seq-kv: per (caller, key), the newest version position the caller has observed."""
+        self.clock = 0
+        """seq-kv: the global timeline, one tick per write (to any key)."""
+        self.seen: dict[str, int] = {}
+        """seq-kv: per caller, its point on the global timeline (only moves forward)."""
         self.requests = 0
 
     def __call__(self, caller: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +80,8 @@ class KVService:
             if current is _ABSENT and not body.get("create_if_not_exists"):
                 return error_body(msg_id, KEY_DOES_NOT_EXIST, "key does not exist")
             if current is not _ABSENT and orjson.dumps(current) != orjson.dumps(body["from"]):
+                if self.mode == "seq":  # it compared against the latest state: the caller has seen it
+                    self.seen[caller] = self.clock
                 return error_body(msg_id, PRECONDITION_FAILED,
                                   f"expected {orjson.dumps(body['from']).decode()[:60]}, "
                                   f"but had {orjson.dumps(current).decode()[:60]}")
@@ -84,14 +94,18 @@ class KVService:
         return versions[-1] if versions else _ABSENT
 
     def _write(self, caller: str, key: bytes, value: Any) -> None:
+        self.clock += 1
         versions = self.versions.setdefault(key, [_ABSENT])
+        times = self.times.setdefault(key, [0])
         versions.append(value)
+        times.append(self.clock)
         if len(versions) > KEEP_VERSIONS:
             cut = len(versions) - KEEP_VERSIONS
             del versions[:cut]
+            del times[:cut]
             self.dropped[key] = self.dropped.get(key, 0) + cut
         if self.mode == "seq":
-            self.seen[(caller, key)] = self.dropped.get(key, 0) + len(versions) - 1
+            self.seen[caller] = self.clock
 
     def _read(self, caller: str, key: bytes) -> Any:
         versions = self.versions.get(key)
@@ -102,9 +116,12 @@ class KVService:
         base = self.dropped.get(key, 0)
         newest = base + len(versions) - 1
         if self.mode == "seq":
-            oldest = max(base, self.seen.get((caller, key), base))
+            # The version current at the caller's point (the last one written at or before it), or any later.
+            times = self.times[key]
+            floor = self.seen.get(caller, 0)
+            oldest = base + max(0, bisect.bisect_right(times, floor) - 1)
             position = self.rng.randint(oldest, newest)
-            self.seen[(caller, key)] = position
+            self.seen[caller] = max(floor, times[position - base])
         else:
             position = self.rng.randint(max(base, newest - 4), newest)
         return versions[position - base]

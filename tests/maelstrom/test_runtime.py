@@ -181,6 +181,20 @@ def test_kv_service_errors() -> None:
     assert definite(20) and definite(22) and not definite(0) and not definite(13)
 
 
+def test_seq_kv_a_callers_write_brings_its_reads_of_every_key_up_to_it() -> None:
+    """seq-kv is one total order across keys: after its own write (to any key) a caller never reads a version
+    of another key older than that write (the Glomers g-counter trick); another caller still may."""
+    for seed in range(20):
+        kv = KVService("seq-kv", "seq", random.Random(seed))
+        for v in range(30):
+            kv("a", {"type": "write", "key": "k", "value": v, "msg_id": v})
+        kv("b", {"type": "write", "key": "nonce", "value": seed, "msg_id": 1})
+        assert kv("b", {"type": "read", "key": "k", "msg_id": 2})["value"] == 29
+        kv("a", {"type": "write", "key": "k", "value": 30, "msg_id": 31})
+        assert kv("b", {"type": "cas", "key": "k", "from": -1, "to": 0, "msg_id": 3})["code"] == 22
+        assert kv("b", {"type": "read", "key": "k", "msg_id": 4})["value"] == 30  # the failed cas saw the latest
+
+
 def test_seq_kv_reads_never_go_back_for_one_caller() -> None:
     """seq-kv may return stale versions, but each caller's reads of a key move only forward."""
     kv = KVService("seq-kv", "seq", random.Random(2))
