@@ -42,7 +42,7 @@ from .config import ClusterConfig
 from .hlc import HybridClock
 from .messaging import Backoff, Messenger
 from .record import Stamp
-from .ring import Ring
+from .ring import shared_ring
 from .transport import Transport, UdpTransport
 from .wire import FAIL, OK, UNKNOWN, Codec, Delete, Get, Put, Reply, StatsReply, StatsRequest, check_sizes
 
@@ -97,7 +97,7 @@ class Client:
         t = config.timeouts
         attempts = max(1, math.ceil(t.client / t.client_resend))
         self.backoff = Backoff(t.client_resend, t.client_resend, attempts, factor=1.0, jitter=0.1)
-        self.ring = Ring(config.node_ids, config.replicas, config.vnodes)
+        self.ring = shared_ring(config.node_ids, config.replicas, config.vnodes)
 
     @classmethod
     @asynccontextmanager
