@@ -10,6 +10,12 @@ same ledger (every seed's line but its wall time). Exit 1 when an outcome differ
 
 Bar (issue #18): ratio <= 0.6 on a 2-core machine for the failing configuration.
 
+Each explore runs as a user's Python runs it, with its compiled bytecode cached (as in
+``bench/sim.py``'s whole-process figure): a scratch ``PYTHONPYCACHEPREFIX`` filled by a short explore
+first, ``PYTHONDONTWRITEBYTECODE`` lifted for these processes only. With it set, as on some machines
+here, every explore compiled the project's sources again (about 0.5 s, the same for 1 and for W
+workers, so it weighed on the ratio as serial work).
+
 Usage: python bench/explore.py [--runs 40] [--workers 2] [--repeats 1] [--bug no-repair] [--skip-valid]
 """
 
@@ -32,11 +38,25 @@ sys.path.insert(0, str(ROOT))
 from bench.sim import BUG_NEMESIS  # noqa: E402
 
 
-def explore(flags: list[str], workers: int, out: Path) -> tuple[float, dict[str, Any], list[dict[str, Any]], str]:
+def environment(pycache: Path) -> dict[str, str]:
+    """The explores' environment: this checkout first on the path, bytecode cached in ``pycache``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def warm_up(env: dict[str, str], out: Path) -> None:
+    """A short explore that fills the bytecode cache (and the page cache) before anything is timed."""
+    subprocess.run([sys.executable, str(ROOT / "harness.py"), "explore", "--runs", "1", "--time-limit", "0.5",
+                    "--workers", "1", "--out", str(out)], env=env, capture_output=True, text=True)
+
+
+def explore(flags: list[str], workers: int, out: Path,
+            env: dict[str, str]) -> tuple[float, dict[str, Any], list[dict[str, Any]], str]:
     """One explore as its own process: wall seconds, its --json, its ledger lines (wall times dropped), shrunk sha."""
     out.mkdir(parents=True)
     summary, ledger = out / "explore.json", out / "ledger.jsonl"
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     started = time.perf_counter()
     done = subprocess.run([sys.executable, str(ROOT / "harness.py"), "explore", *flags, "--workers", str(workers),
                            "--out", str(out / "h"), "--json", str(summary), "--ledger", str(ledger)],
@@ -66,11 +86,13 @@ def compare(name: str, flags: list[str], workers: int, repeats: int) -> bool:
     same = True
     reference: tuple[dict[str, Any], list[dict[str, Any]], str] | None = None
     with tempfile.TemporaryDirectory(prefix="bench-explore-") as tmp:
+        env = environment(Path(tmp) / "pycache")
+        warm_up(env, Path(tmp) / "warm-up")
         for r in range(repeats):
             order = (1, workers) if r % 2 == 0 else (workers, 1)
             for w in order:
                 load = os.getloadavg()[0]
-                wall, result, lines, sha = explore(flags, w, Path(tmp) / f"{r}-{w}")
+                wall, result, lines, sha = explore(flags, w, Path(tmp) / f"{r}-{w}", env)
                 walls[w].append(wall)
                 print(f"  --workers {w}: {wall:.1f} s wall (load {load:.1f} before); failing seed "
                       f"{result.get('failing_seed')}, shrink trials {result.get('shrink_trials')}, "

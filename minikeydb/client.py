@@ -44,7 +44,7 @@ from .dvv import EMPTY_CONTEXT, Context
 from .hlc import HybridClock
 from .messaging import Backoff, Messenger
 from .record import Stamp
-from .ring import Ring
+from .ring import shared_ring
 from .transport import Transport, UdpTransport
 from .wire import (
     FAIL,
@@ -121,7 +121,7 @@ class Client:
         t = config.timeouts
         attempts = max(1, math.ceil(t.client / t.client_resend))
         self.backoff = Backoff(t.client_resend, t.client_resend, attempts, factor=1.0, jitter=0.1)
-        self.ring = Ring(config.node_ids, config.replicas, config.vnodes)
+        self.ring = shared_ring(config.node_ids, config.replicas, config.vnodes)
         self.conflict = config.conflict
         # Siblings writes and set adds are events numbered per (writer, key): 1, 2, 3, ... (``dvv``).
         # A number is never used twice (a late copy of a refused request could still land, and one

@@ -34,7 +34,7 @@ from .messaging import Backoff, Messenger
 from .observe import ApplyObserver
 from .replica import Replica
 from .replication import Replicator
-from .ring import Ring
+from .ring import shared_ring
 from .storage import Storage, StorageClosedError
 from .transport import Address, Transport, UdpTransport
 from .wire import (
@@ -98,7 +98,7 @@ class Node:
         self.counters: Counter[str] = Counter()
         self.clock = HybridClock(node_id, wall)
         self.wall = wall
-        self.ring = Ring(config.node_ids, config.replicas, config.vnodes)
+        self.ring = shared_ring(config.node_ids, config.replicas, config.vnodes)
         self.peers: dict[str, Address] = {n.id: n.peer_address for n in config.nodes if n.id != node_id}
         t = config.timeouts
         self.messenger = Messenger(transport, codec, self.rng, self.counters)

@@ -20,7 +20,7 @@ from .defects import NO_DEFECT, Defect
 from .log_storage import LogStorage
 from .node import Node
 from .observe import ApplyObserver
-from .ring import Ring
+from .ring import shared_ring
 from .storage import Storage
 from .transport import Transport, UdpTransport
 from .wire import Codec
@@ -34,7 +34,7 @@ def storage_path(config: ClusterConfig, node_id: str) -> Path:
 
 def open_log_storage(config: ClusterConfig, node_id: str, defect: Defect = NO_DEFECT) -> LogStorage:
     """The node's on-disk log, with the merge rule and flush interval its defect asks for."""
-    ring = Ring(config.node_ids, config.replicas, config.vnodes)
+    ring = shared_ring(config.node_ids, config.replicas, config.vnodes)
     return LogStorage.open(
         storage_path(config, node_id),
         merge=defect.merge,

@@ -49,7 +49,7 @@ import trio
 
 from minikeydb.config import ClusterConfig
 from minikeydb.record import Record
-from minikeydb.ring import Ring
+from minikeydb.ring import Ring, shared_ring
 from minikeydb.wire import peek
 from nemesis import ClusterControl
 from runner import ROOT
@@ -609,7 +609,7 @@ def open_journal(options: RunOptions, config: ClusterConfig, recorder: HistoryRe
     if level == "off":
         return None
     return Journal(recorder.path.parent / JOURNAL_NAME, level=level, mode=options.mode,
-                   ring=Ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
+                   ring=shared_ring(config.node_ids, config.replicas, config.vnodes), nodes=config.node_ids,
                    replication=config.replicas, max_bytes=int(options.journal_max_mb * 1024 * 1024),
                    clock=trio.lowlevel.current_clock().current_time, start=recorder.started,
                    run=recorder.path.parent.name, seed=options.seed,

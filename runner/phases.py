@@ -27,7 +27,7 @@ import trio
 
 from minikeydb.client import Client
 from minikeydb.config import ClusterConfig
-from minikeydb.ring import Ring
+from minikeydb.ring import shared_ring
 from minikeydb.testing.seeds import Seeds
 from minikeydb.transport import Transport
 from minikeydb.wire import Codec
@@ -124,7 +124,7 @@ async def drive(
     a client running beside X, so the clock-skew nemesis skews what X's clients write.
     """
     keys = KeySpace(options.keys, options.key_size_spec, Seeds(options.seed).rng("key-size"))
-    ring = Ring(config.node_ids, config.replicas, config.vnodes)
+    ring = shared_ring(config.node_ids, config.replicas, config.vnodes)
     async with Client.connect(config, transport=client_transport, codec=codec,
                               rng=Seeds(options.seed).rng("client"), walls=walls) as client:
         workload = Workload(

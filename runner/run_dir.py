@@ -6,6 +6,7 @@ Every mode uses these (``runner.run`` picks the mode); none of them starts anyth
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -100,6 +101,12 @@ def write_json(path: Path, data: object) -> None:
 
 def versions() -> dict[str, str]:
     """The versions of Python and the packages a run depends on (run.json; replay warns when they changed)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    """``versions``, looked up once per process (explore's trials each asked importlib.metadata again)."""
     out = {"python": platform.python_version()}
     for package in ("minikeydb", "trio", "attrs", "networkx", "orjson"):
         try:

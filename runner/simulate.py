@@ -19,7 +19,7 @@ import attrs
 
 from minikeydb.config import ClusterConfig, NodeConfig
 from minikeydb.defects import Defect
-from minikeydb.ring import Ring
+from minikeydb.ring import shared_ring
 from minikeydb.storage import Storage
 from minikeydb.testing.determinism import network_clock, run_deterministic
 from minikeydb.testing.disk import MemoryDisk, MemoryStorage
@@ -74,7 +74,7 @@ class SimBackend:
         self.config = config
         self.network = network
         self.bug = bug
-        self.ring = Ring(config.node_ids, config.replicas, config.vnodes)
+        self.ring = shared_ring(config.node_ids, config.replicas, config.vnodes)
         self.disks = {n: MemoryDisk() for n in config.node_ids}
 
     async def open_transport(self, node_id: str) -> Transport:

@@ -172,3 +172,31 @@ def test_a_wrong_speculation_still_gives_the_sequential_result() -> None:
     wasted = {c.key() for c in calls} - {c.key() for c in seq_calls}
     assert wasted, "some speculation was wrong (run ahead, never judged)"
     assert parallel.speculative == len(calls) - parallel.trials > 0
+
+
+def test_speculation_never_costs_much_more_than_the_candidate_awaited() -> None:
+    """With two workers, no candidate run ahead costs over SPECULATION_COST times the one the search waits for."""
+    from runner import shrink as shrink_module
+
+    start = _candidate((PARTITION, CRASH, PAUSE), keys=20)
+    picked: list[tuple[Candidate, Candidate]] = []
+    original = shrink_module._Search.pick
+
+    def watched(self: shrink_module._Search) -> Candidate | None:
+        choice = original(self)
+        r = self.round_
+        first = r.entry(r.judged) if r is not None else None
+        if choice is not None and first is not None and choice is not first.candidate:
+            picked.append((first.candidate, choice))
+        return choice
+
+    shrink_module._Search.pick = watched  # type: ignore[method-assign]
+    try:
+        sequential = shrink(start, _fake_trial([])(start), _fake_trial([]), budget=100)
+        parallel = shrink(start, _fake_trial([])(start), evaluate=_speculative(_fake_trial([]), 2), budget=100)
+    finally:
+        shrink_module._Search.pick = original  # type: ignore[method-assign]
+    assert parallel == sequential
+    assert picked, "some candidate was run ahead"
+    for awaited, ahead in picked:
+        assert shrink_module._cost(ahead) <= shrink_module.SPECULATION_COST * shrink_module._cost(awaited)

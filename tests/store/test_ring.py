@@ -81,3 +81,16 @@ def test_bad_rings_are_refused(nodes, replicas):
     """An empty ring, duplicate node ids, or fewer than one replica raise ValueError."""
     with pytest.raises(ValueError):
         Ring(nodes, replicas)
+
+
+def test_shared_ring_is_built_once_per_settings_and_places_keys_as_a_fresh_ring() -> None:
+    """shared_ring gives one ring per (nodes, replicas, vnodes), placing every key as a Ring built anew."""
+    from minikeydb.ring import shared_ring
+
+    nodes = ("n1", "n2", "n3", "n4")
+    a, b = shared_ring(nodes, 3, 16), shared_ring(nodes, 3, 16)
+    assert a is b
+    assert shared_ring(nodes, 2, 16) is not a and shared_ring(nodes, 3, 8) is not a
+    fresh = Ring(nodes, 3, 16)
+    for i in range(200):
+        assert a.replicas_for(f"k{i}") == fresh.replicas_for(f"k{i}")
