@@ -52,7 +52,7 @@ def unknown_command(word: str) -> UsageError:
 
 
 COMMAND_MODULES = {"run": ("runner.run", "runner.flags"), "replay": ("runner.replay",),
-                   "explore": ("runner.explore",)}
+                   "explore": ("runner.explore",), "compare": ("runner.compare",)}
 """What each command of the run machinery imports before it starts."""
 
 
@@ -93,6 +93,10 @@ def _main(argv: list[str]) -> int:
             from .replay import replay_command
 
             return replay_command(rest)
+        if command == "compare":
+            from .compare import compare_command
+
+            return compare_command(rest)
         if command == "explore":
             from .explore import explore_command
 

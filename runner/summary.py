@@ -23,6 +23,7 @@ from checker.findings import (
 )
 from nemesis.schedule import left_out
 
+from .conflict_workload import OPERATIONS
 from .node_logs import describe
 from .options import rate_text
 from .phases import RunResult
@@ -63,15 +64,10 @@ def _scan(history: Path) -> _Scan:
     return scan
 
 
-WORKLOAD_FS = {"register": ("put", "get", "delete"), "set": ("add", "read", "remove"),
-               "counter": ("incr", "read", "decr")}
-"""The operations each ``--workload`` issues, in the order of ``--mix``'s weights."""
-
-
 def _operation_table(scan: _Scan, workload: str = "register") -> list[str]:
     counts = scan.counts
     rows = ["  operation       ok     fail     info"]
-    for f in WORKLOAD_FS[workload]:
+    for f in OPERATIONS[workload]:
         rows.append(f"  {f:<10} {counts[(f, 'ok')]:>7} {counts[(f, 'fail')]:>8} {counts[(f, 'info')]:>8}")
     return rows
 

@@ -18,6 +18,7 @@ COMMAND_HELP = {
     "export": "write a history as Jepsen EDN",
     "replay": "re-run a recorded run from its run.json (sim: byte for byte)",
     "explore": "search seeds in simulation and shrink the first failure",
+    "compare": "the same seed and fault schedule under each conflict mode (lww, siblings, crdt), side by side",
 }
 SUBCOMMANDS = tuple(COMMAND_HELP)
 
