@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import attrs
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runner.compare import compare  # noqa: E402
@@ -38,7 +40,7 @@ def part_compare(seeds: range, base: RunOptions) -> bool:
     print(f"1. compare --conflict lww,siblings --nemesis clock-skew --mode sim, seeds {seeds.start}..{seeds.stop - 1}")
     lww_lost_seeds = siblings_lost_seeds = 0
     for seed in seeds:
-        options = RunOptions(**{**_fields(base), "seed": seed, "nemesis": ("clock-skew",)})
+        options = attrs.evolve(base, seed=seed, nemesis=("clock-skew",))
         modes = compare(options, ("lww", "siblings"), "set", ["bench/conflict.py"], report=False)["modes"]
         lww, sib = modes["lww"], modes["siblings"]
         lww_lost_seeds += lww["lost_writes"] > 0
@@ -60,8 +62,7 @@ def part_crdt(seeds: range, base: RunOptions) -> bool:
         valid = 0
         findings = []
         for seed in seeds:
-            options = RunOptions(**{**_fields(base), "seed": seed, "nemesis": ("partition", "crash"),
-                                    "conflict": "crdt", "workload": workload})
+            options = attrs.evolve(base, seed=seed, nemesis=("partition", "crash"), conflict="crdt", workload=workload)
             results = run(options, ["bench/conflict.py"], quiet=True, report=False).results
             valid += results["valid"] is True
             if results["valid"] is not True:
@@ -78,8 +79,7 @@ def part_bugs(seeds: range, base: RunOptions) -> bool:
     for bug, conflict, workload, nemesis, anomaly in BUGS:
         caught = 0
         for seed in seeds:
-            options = RunOptions(**{**_fields(base), "seed": seed, "nemesis": nemesis, "bug": bug,
-                                    "conflict": conflict, "workload": workload})
+            options = attrs.evolve(base, seed=seed, nemesis=nemesis, bug=bug, conflict=conflict, workload=workload)
             results = run(options, ["bench/conflict.py"], quiet=True, report=False).results
             caught += results["valid"] is False and anomaly in {a["type"] for a in results["anomalies"]}
         need = -(-9 * len(seeds) // 10)
@@ -88,10 +88,6 @@ def part_bugs(seeds: range, base: RunOptions) -> bool:
               f"caught as {anomaly}: {caught}/{len(seeds)}", flush=True)
     print(f"   bar (>= 9 in 10) {'held' if held else 'MISSED'}")
     return held
-
-
-def _fields(options: RunOptions) -> dict[str, object]:
-    return {f: getattr(options, f) for f in ("mode", "out", "time_limit", "fault_interval", "rate")}
 
 
 def main() -> int:

@@ -144,7 +144,7 @@ ROWS = (("workload", "workload"), ("valid", "verdict"), ("acknowledged_writes", 
 def cell(figures: dict[str, Any], field: str) -> str:
     value = figures.get(field)
     if field == "valid":
-        return {True: "VALID", False: "INVALID"}.get(value, "UNKNOWN")
+        return "VALID" if value is True else "INVALID" if value is False else "UNKNOWN"
     if field == "convergence_s" and not figures.get("converged"):
         return f"not in {value:g}"
     if field == "lost_writes" and figures["lost_as"] != "lost-write":
