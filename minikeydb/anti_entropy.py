@@ -126,6 +126,8 @@ class AntiEntropy:
         self.interval = interval
         self.tombstone_grace = tombstone_grace
         self.wall = wall
+        self.joins = False
+        """Records meet by a join (conflict modes siblings, crdt): a differing key is pushed AND pulled."""
         self._exchanges: dict[int, _Exchange] = {}
         self._shared = {p: frozenset(ring.shared_ranges(node_id, p)) for p in peers}
         self._partners = sorted(p for p in peers if self._shared[p])
@@ -253,8 +255,12 @@ class AntiEntropy:
             if mine is None or mine.stamp < stamp:
                 if abs(now_us - stamp[0]) >= settle_us:
                     pull.append(key)
+                    if self.joins and mine is not None:
+                        push.append(mine)  # states that differ are joined on both sides
             elif mine.stamp > stamp:
                 push.append(mine)
+                if self.joins and abs(now_us - stamp[0]) >= settle_us:
+                    pull.append(key)
         for r in message.ranges:
             if r not in self._shared[peer]:  # not a range both replicate: nothing of it is theirs
                 self.counters["ae_ranges_unshared"] += 1

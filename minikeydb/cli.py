@@ -37,6 +37,7 @@ import trio
 from .client import Client, Result
 from .config import SECRET_ENV, ClusterConfig, ConfigError, load_config
 from .defects import BUGS, Defect
+from .dvv import Context, StateError
 from .storage import StorageError
 from .wire import FAIL, OK, REPLAY_WINDOW, TooLarge, check_sizes
 
@@ -112,6 +113,17 @@ def _add_common(parser: argparse.ArgumentParser, *, node: bool, node_required: b
         )
 
 
+def _amount(text: str) -> int:
+    """A counter amount: a whole number >= 0 (argparse turns the ValueError into a usage error)."""
+    amount = int(text)
+    if amount < 0:
+        raise ValueError(text)
+    return amount
+
+
+_amount.__name__ = "amount (a whole number >= 0)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="minikeydb", description="MinikeyDB: an eventually consistent key-value store over UDP.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -129,18 +141,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(cluster, node=False)
     cluster.add_argument("-v", "--verbose", action="store_true", help="log every message (DEBUG)")
 
+    context_help = ("conflict mode siblings: the context a get printed; the write replaces exactly the "
+                    "siblings that get saw (without it, it adds a sibling)")
     put = sub.add_parser("put", help="write KEY = VALUE")
     put.add_argument("key", metavar="KEY")
     put.add_argument("value", metavar="VALUE")
+    put.add_argument("--context", default=None, metavar="CTX", help=context_help)
     _add_common(put, node=True)
 
-    get = sub.add_parser("get", help="print the value of KEY (exit 1 when absent)")
+    get = sub.add_parser("get", help="print the value of KEY (exit 1 when absent); under conflict mode siblings "
+                                     "every sibling, one a line, then 'context: CTX'")
     get.add_argument("key", metavar="KEY")
     _add_common(get, node=True)
 
     delete = sub.add_parser("delete", help="delete KEY")
     delete.add_argument("key", metavar="KEY")
+    delete.add_argument("--context", default=None, metavar="CTX", help=context_help)
     _add_common(delete, node=True)
+
+    for name, what in (("incr", "add N to the counter KEY"), ("decr", "subtract N from the counter KEY")):
+        count = sub.add_parser(name, help=f"{what} (conflict mode crdt)")
+        count.add_argument("key", metavar="KEY")
+        count.add_argument("amount", metavar="N", type=_amount)
+        _add_common(count, node=True)
+    for name, what in (("add", "add ELEM to the set KEY"), ("remove", "remove ELEM from the set KEY")):
+        member = sub.add_parser(name, help=f"{what} (conflict mode crdt)")
+        member.add_argument("key", metavar="KEY")
+        member.add_argument("value", metavar="ELEM")
+        _add_common(member, node=True)
 
     script = sub.add_parser("script", help="run client scripts (put k v / get k / delete k / key:value)")
     script.add_argument("files", metavar="FILE", nargs="+")
@@ -332,6 +360,10 @@ class Attempt:
         return self.result.outcome == "unknown" and self.result.error == "timeout"
 
 
+REFUSALS = ("key ", "conflict mode", "the causal context", "a causal context")
+"""How a node's answer to an operation the key's type or the cluster's conflict mode does not allow begins."""
+
+
 def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig) -> str:
     """One line: what was asked, of which nodes, for how long, and what that means for a write."""
     result = attempt.result
@@ -341,6 +373,8 @@ def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig
     if result.outcome == FAIL and result.error == "clock":
         return (f"refused by node {node}: {what}: this machine's clock and node {node}'s differ by more than "
                 f"{REPLAY_WINDOW:g}s, so the write's time stamp cannot be trusted (nothing was written; fix the clocks)")
+    if result.outcome == FAIL and result.error is not None and result.error.startswith(REFUSALS):
+        return f"refused by node {node}: {what}: {result.error} (nothing was written)"
     if result.outcome == FAIL:
         return f"unavailable: {what}: node {node} could not do it ({result.error or 'no reason given'})"
     if attempt.silent:
@@ -431,7 +465,10 @@ def no_answer_hint(config: ClusterConfig, nodes: Sequence[str]) -> str:
     return "hint: " + "; ".join(parts)
 
 
-async def _request(client: Client, op: str, key: str, value: str | None, node: str | None) -> Attempt:
+async def _request(
+    client: Client, op: str, key: str, value: str | None, node: str | None, *, context: str | None = None,
+    amount: int = 0,
+) -> Attempt:
     """One operation; without a fixed node, a coordinator that never answered is replaced by another.
 
     The first choice is the key's primary replica, as the client library routes (the same node
@@ -442,6 +479,8 @@ async def _request(client: Client, op: str, key: str, value: str | None, node: s
     """
     if node is not None:
         candidates = [node]
+    elif op in ("incr", "decr"):  # an unanswered increment may have counted: never send it twice
+        candidates = [client.ring.replicas_for(key)[0]]
     else:
         replicas = client.ring.replicas_for(key)
         others = [n for n in client.config.node_ids if n not in replicas]
@@ -453,11 +492,21 @@ async def _request(client: Client, op: str, key: str, value: str | None, node: s
         tried.append(candidate)
         if op == "put":
             assert value is not None
-            result = await client.put(key, value, node=candidate)
+            result = await client.put(key, value, context=context, node=candidate)
         elif op == "get":
             result = await client.get(key, node=candidate)
+        elif op == "incr":
+            result = await client.incr(key, amount, node=candidate)
+        elif op == "decr":
+            result = await client.decr(key, amount, node=candidate)
+        elif op == "add":
+            assert value is not None
+            result = await client.add(key, value, node=candidate)
+        elif op == "remove":
+            assert value is not None
+            result = await client.remove(key, value, node=candidate)
         else:
-            result = await client.delete(key, node=candidate)
+            result = await client.delete(key, context=context, node=candidate)
         if not (result.outcome == "unknown" and result.error == "timeout"):
             break
     return Attempt(result, tuple(tried), time.monotonic() - started)
@@ -466,12 +515,28 @@ async def _request(client: Client, op: str, key: str, value: str | None, node: s
 def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
     key: str = args.key
     value: str | None = getattr(args, "value", None)
+    context: str | None = getattr(args, "context", None)
     check_sizes(key, value)  # TooLarge before any socket is opened
+    needs = {"incr": "crdt", "decr": "crdt", "add": "crdt", "remove": "crdt"}.get(args.command)
+    if context is not None:
+        needs = "siblings"
+    if context is not None:
+        try:
+            Context.decode(context)
+        except StateError as e:
+            _error(f"--context: {e}")
+            return EXIT_USAGE
+    if needs is not None and config.conflict != needs:
+        _error(f"{args.command}{' --context' if context is not None else ''} needs conflict mode {needs}; "
+               f"{config.source} says conflict = {config.conflict!r}")
+        return EXIT_USAGE
     config.load_secret(create=False)  # a client never makes a secret of its own
 
     async def run() -> Attempt:
         async with Client.connect(config) as client:
-            return await _request(client, args.command, key, value, args.node)
+            return await _request(
+                client, args.command, key, value, args.node, context=context, amount=getattr(args, "amount", 0)
+            )
 
     attempt = trio.run(run)
     result = attempt.result
@@ -481,10 +546,34 @@ def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
             _error(no_answer_hint(config, attempt.tried))
         return EXIT_UNAVAILABLE
     if args.command == "get":
-        if result.value is None:
-            _error(f"key {key!r} not found")
+        return _print_read(key, result)
+    return EXIT_OK
+
+
+def _print_read(key: str, result: Result) -> int:
+    """A get's answer on stdout: the value; every sibling then the context; the count; the elements."""
+    if result.values is not None:
+        for value in result.values:
+            print(value)
+        if result.context is not None:
+            print(f"context: {result.context}")
+        if not result.values:
+            _error(f"key {key!r} not found" + (" (deleted: the context above resolves it)" if result.context else ""))
             return EXIT_ABSENT
-        print(result.value)
+        if len(result.values) > 1:
+            _error(f"{len(result.values)} siblings: put the value you choose with --context to resolve them")
+        return EXIT_OK
+    if result.count is not None:
+        print(result.count)
+        return EXIT_OK
+    if result.elements is not None:
+        for element in result.elements:
+            print(element)
+        return EXIT_OK
+    if result.value is None:
+        _error(f"key {key!r} not found")
+        return EXIT_ABSENT
+    print(result.value)
     return EXIT_OK
 
 
@@ -644,6 +733,10 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, ClusterConfig], int]] = {
     "put": _client_command,
     "get": _client_command,
     "delete": _client_command,
+    "incr": _client_command,
+    "decr": _client_command,
+    "add": _client_command,
+    "remove": _client_command,
     "script": cmd_script,
     "stats": cmd_stats,
 }

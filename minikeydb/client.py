@@ -39,12 +39,26 @@ import attrs
 import trio
 
 from .config import ClusterConfig
+from .conflict import LWW, SIBLINGS, StateError, view
 from .hlc import HybridClock
 from .messaging import Backoff, Messenger
 from .record import Stamp
 from .ring import Ring
 from .transport import Transport, UdpTransport
-from .wire import FAIL, OK, UNKNOWN, Codec, Delete, Get, Put, Reply, StatsReply, StatsRequest, check_sizes
+from .wire import (
+    FAIL,
+    OK,
+    UNKNOWN,
+    Codec,
+    Delete,
+    Get,
+    Put,
+    Reply,
+    StatsReply,
+    StatsRequest,
+    Update,
+    check_sizes,
+)
 
 
 @attrs.frozen
@@ -56,6 +70,15 @@ class Result:
     stamp: Stamp | None = None
     error: str | None = None
     node: str = ""
+    values: tuple[str, ...] | None = None
+    """Under conflict mode siblings, a get's live sibling values (empty: absent or deleted)."""
+    context: str | None = None
+    """Under conflict mode siblings, a get's opaque causal context: give it to ``put``/``delete``
+    to supersede exactly the siblings it saw."""
+    count: int | None = None
+    """A counter key's value (conflict mode crdt)."""
+    elements: tuple[str, ...] | None = None
+    """A set key's elements, sorted (conflict mode crdt)."""
 
     @property
     def ok(self) -> bool:
@@ -98,6 +121,13 @@ class Client:
         attempts = max(1, math.ceil(t.client / t.client_resend))
         self.backoff = Backoff(t.client_resend, t.client_resend, attempts, factor=1.0, jitter=0.1)
         self.ring = Ring(config.node_ids, config.replicas, config.vnodes)
+        self.conflict = config.conflict
+        # Siblings writes and set adds are events numbered per (writer, key): 1, 2, 3, ... (``dvv``);
+        # a number whose write definitely failed is used again.
+        self._next_dot: dict[tuple[str, str], int] = {}
+        self._free_dots: dict[tuple[str, str], list[int]] = {}
+        # Counter lanes per (writer, key): [increment total, decrement total, busy].
+        self._lanes: dict[tuple[str, str], list[list[int]]] = {}
 
     @classmethod
     @asynccontextmanager
@@ -161,7 +191,7 @@ class Client:
         """The clock that stamps writes sent to ``node`` (and observes its replies)."""
         return self._clocks.get(node, self.clock)
 
-    async def _call(self, message: Put | Delete | Get, node: str) -> Result:
+    async def _call(self, message: Put | Delete | Get | Update, node: str) -> Result:
         reply = await self.messenger.request(message, self.config.node(node).address, self.backoff)
         if reply is None:
             return Result(UNKNOWN, error="timeout", node=node)
@@ -170,16 +200,87 @@ class Client:
             return Result(UNKNOWN, error=f"malformed-reply: status {reply.status!r}", node=node)
         if reply.stamp is not None:  # what this client has seen: its later writes must follow it
             self.clock_for(node).observe(reply.stamp)
+        if self.conflict != LWW and isinstance(message, Get) and reply.status == OK:
+            try:
+                shown = view(self.conflict, reply.value)
+            except StateError as e:
+                return Result(FAIL, error=f"malformed-reply: {e}", node=reply.node or node)
+            return Result(
+                reply.status, shown.value, reply.stamp, reply.error, reply.node or node,
+                values=shown.values, context=shown.context, count=shown.count, elements=shown.elements,
+            )
         return Result(reply.status, reply.value, reply.stamp, reply.error, reply.node or node)
 
-    async def put(self, key: str, value: str, *, node: str | None = None, w: int = 0) -> Result:
-        """Write ``value``; raises ``TooLarge`` before sending when the key or value cannot travel."""
+    async def _update(
+        self, op: str, key: str, arg: str | None, *, context: str | None = None, amount: int = 0,
+        node: str | None = None, w: int = 0,
+    ) -> Result:
+        """A write under conflict mode siblings or crdt: one ``Update`` with its dot or lane total."""
+        check_sizes(key, arg)
+        if context is not None:
+            check_sizes(key, context)
+        target = self.coordinator(node, key)
+        clock = self.clock_for(target)
+        stamp = clock.now()
+        slot = (stamp[2], key)  # the actor: the writer id of this stamp
+        lane_state: list[int] | None = None
+        lane = n = 0
+        if op in ("incr", "decr"):
+            lanes = self._lanes.setdefault(slot, [])
+            lane = next((i for i, entry in enumerate(lanes) if not entry[2]), len(lanes))
+            if lane == len(lanes):
+                lanes.append([0, 0, 0])
+            lane_state = lanes[lane]
+            lane_state[2] = 1
+            n = lane_state[0 if op == "incr" else 1] + amount
+            lane_state[0 if op == "incr" else 1] = n
+        elif op in ("put", "delete", "add"):
+            free = self._free_dots.get(slot)
+            if free:
+                n = free.pop()
+            else:
+                n = self._next_dot.get(slot, 0) + 1
+                self._next_dot[slot] = n
+        result = Result(UNKNOWN, error="cancelled")
+        try:
+            result = await self._call(Update(self.messenger.new_id(), key, op, arg, context, n, lane, stamp, w), target)
+        finally:
+            if result.outcome == FAIL:  # definitely not written: take the dot or the lane's amount back
+                if lane_state is not None:
+                    lane_state[0 if op == "incr" else 1] -= amount
+                elif n:
+                    self._free_dots.setdefault(slot, []).append(n)
+            if lane_state is not None:
+                lane_state[2] = 0
+        return result
+
+    def _conflict_only(self, op: str, mode: str) -> None:
+        if self.conflict != mode:
+            raise ValueError(f"{op} needs conflict mode {mode}; {self.config.source} says {self.conflict!r}")
+
+    async def put(
+        self, key: str, value: str, *, context: str | None = None, node: str | None = None, w: int = 0
+    ) -> Result:
+        """Write ``value``; raises ``TooLarge`` before sending when the key or value cannot travel.
+
+        Under conflict mode siblings, ``context`` (from a get) makes the write supersede exactly
+        the siblings that get saw; without one it adds a sibling.
+        """
+        if context is not None:
+            self._conflict_only("put with a context", SIBLINGS)
+        if self.conflict != LWW:
+            return await self._update("put", key, value, context=context, node=node, w=w)
         check_sizes(key, value)
         target = self.coordinator(node, key)
         stamp = self.clock_for(target).now()
         return await self._call(Put(self.messenger.new_id(), key, value, stamp, w), target)
 
-    async def delete(self, key: str, *, node: str | None = None, w: int = 0) -> Result:
+    async def delete(self, key: str, *, context: str | None = None, node: str | None = None, w: int = 0) -> Result:
+        """Delete ``key`` (a tombstone); under siblings, with a context it removes exactly what that get saw."""
+        if context is not None:
+            self._conflict_only("delete with a context", SIBLINGS)
+        if self.conflict != LWW:
+            return await self._update("delete", key, None, context=context, node=node, w=w)
         check_sizes(key, None)
         target = self.coordinator(node, key)
         stamp = self.clock_for(target).now()
@@ -189,6 +290,30 @@ class Client:
         """Read ``key``; an ok result with value None means the key is absent (or deleted)."""
         check_sizes(key, None)
         return await self._call(Get(self.messenger.new_id(), self.id, key, r, local), self.coordinator(node, key))
+
+    async def incr(self, key: str, amount: int, *, node: str | None = None, w: int = 0) -> Result:
+        """Add ``amount`` (>= 0) to the counter ``key`` (conflict mode crdt)."""
+        return await self._count("incr", key, amount, node, w)
+
+    async def decr(self, key: str, amount: int, *, node: str | None = None, w: int = 0) -> Result:
+        """Subtract ``amount`` (>= 0) from the counter ``key`` (conflict mode crdt)."""
+        return await self._count("decr", key, amount, node, w)
+
+    async def _count(self, op: str, key: str, amount: int, node: str | None, w: int) -> Result:
+        self._conflict_only(op, "crdt")
+        if type(amount) is not int or amount < 0:
+            raise ValueError(f"{op}: the amount must be a whole number >= 0, got {amount!r}")
+        return await self._update(op, key, None, amount=amount, node=node, w=w)
+
+    async def add(self, key: str, element: str, *, node: str | None = None, w: int = 0) -> Result:
+        """Add ``element`` to the set ``key`` (conflict mode crdt)."""
+        self._conflict_only("add", "crdt")
+        return await self._update("add", key, element, node=node, w=w)
+
+    async def remove(self, key: str, element: str, *, node: str | None = None, w: int = 0) -> Result:
+        """Remove ``element`` from the set ``key``: the adds the coordinator's copy shows (conflict mode crdt)."""
+        self._conflict_only("remove", "crdt")
+        return await self._update("remove", key, element, node=node, w=w)
 
     async def stats(self, node: str) -> dict[str, int] | None:
         """A node's counters, or None when it does not answer."""

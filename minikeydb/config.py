@@ -40,8 +40,12 @@ MAX_TIMEOUT = 10 * 365 * 86_400.0
 
 SECTIONS = ("cluster", "timeouts", "nodes")
 CLUSTER_SETTINGS = (
-    "replicas", "write_quorum", "read_quorum", "vnodes", "read_repair_chance", "fsync", "data_dir", "secret_file"
+    "replicas", "write_quorum", "read_quorum", "vnodes", "read_repair_chance", "fsync", "data_dir", "secret_file",
+    "conflict",
 )
+CONFLICT_MODES = ("lww", "siblings", "crdt")
+"""How concurrent versions of a key meet (``minikeydb.conflict``): last-writer-wins on stamps,
+siblings with dotted version vectors, or CRDT types (PN-counter, OR-set; registers stay lww)."""
 NODE_SETTINGS = ("id", "host", "port", "peer_port")
 
 log = logging.getLogger("minikeydb.config")
@@ -93,6 +97,8 @@ class ClusterConfig:
     read_repair_chance: float = 0.1
     fsync: str = "inline"
     """Where a node's group-commit write+fsync runs: "inline" (in the event loop) or "thread"."""
+    conflict: str = "lww"
+    """How concurrent versions meet: "lww", "siblings" or "crdt" (``CONFLICT_MODES``)."""
     data_dir: Path = Path("minikeydb-data")
     secret_file: Path | None = None
     timeouts: Timeouts = Timeouts()
@@ -308,6 +314,13 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
     fsync = _expect(cluster, "fsync", str, where) if "fsync" in cluster else "inline"
     if fsync not in FSYNC_MODES:
         raise ConfigError(f"{where}: fsync must be one of {', '.join(map(repr, FSYNC_MODES))}, got {fsync!r}")
+    conflict = _expect(cluster, "conflict", str, where) if "conflict" in cluster else "lww"
+    if conflict not in CONFLICT_MODES:
+        close = difflib.get_close_matches(conflict, CONFLICT_MODES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"{where}: conflict must be one of {', '.join(map(repr, CONFLICT_MODES))}, got {conflict!r}{hint}"
+        )
     tvalues: dict[str, Any] = {}
     _unknown(timeouts_table, tuple(f.name for f in attrs.fields(Timeouts)), f"{source}: [timeouts]", "setting")
     for name, value in timeouts_table.items():
@@ -328,6 +341,7 @@ def parse_config(data: dict[str, Any], source: str, base: Path | None = None) ->
         vnodes=vnodes,
         read_repair_chance=float(chance),
         fsync=fsync,
+        conflict=conflict,
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         secret_file=None if secret is None else (secret if secret.is_absolute() else base / secret),
         timeouts=timeouts,
@@ -444,6 +458,8 @@ def write_config(config: ClusterConfig, path: Path) -> None:
         f'fsync = "{config.fsync}"',
         f'data_dir = "{config.data_dir.as_posix()}"',
     ]
+    if config.conflict != "lww":
+        lines.append(f'conflict = "{config.conflict}"')
     if config.secret_file is not None:
         lines.append(f'secret_file = "{config.secret_file.as_posix()}"')
     lines.append("")

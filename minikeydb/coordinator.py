@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from .conflict import ConflictError
+from .dvv import StateError
 from .messaging import Timer, forget_old
 from .record import Record
 from .replication import Quorum
@@ -43,6 +45,7 @@ from .wire import (
     Read,
     ReadReply,
     Reply,
+    Update,
 )
 
 if TYPE_CHECKING:
@@ -57,7 +60,11 @@ _Token = tuple[str, int]
 """A client request's identity: (client id, request id)."""
 
 
-def _token(message: Put | Delete | Get) -> _Token:
+Write = Put | Delete | Update
+"""A client write: lww's put and delete, or an update under conflict mode siblings or crdt."""
+
+
+def _token(message: Put | Delete | Get | Update) -> _Token:
     """Writes name their client in their stamp, reads in their ``client`` field."""
     return (message.client if isinstance(message, Get) else message.stamp[2], message.id)
 
@@ -80,6 +87,7 @@ class Coordinator:
         self.replica = node.replica
         self.defect = node.defect
         self.features = node.defect.features
+        self.conflict = node.conflict
         self._spawn = node.spawn
         # Client requests by (client id, request id), never by source address: a copy of a
         # request from another port is the same request.
@@ -97,7 +105,7 @@ class Coordinator:
 
     # -- client requests -------------------------------------------------------------------------
 
-    async def _repeated(self, message: Put | Delete | Get, src: Address) -> bool:
+    async def _repeated(self, message: Write | Get, src: Address) -> bool:
         """Whether ``message`` is a resend (answered again from the reply cache, or left to the
         answer in progress); else it is counted and now in progress."""
         token = _token(message)
@@ -139,6 +147,11 @@ class Coordinator:
         """
         if await self._repeated(message, src):
             return
+        if self.conflict is not None:
+            self.counters["writes_refused_mode"] += 1
+            error = f"conflict mode is {self.conflict.mode}: writes are updates (a client configured for lww?)"
+            await self._answer(message, src, Reply(id=message.id, status=FAIL, error=error, node=self.id))
+            return
         if not self._admits(message, src):
             return
         value = message.value if isinstance(message, Put) else None
@@ -147,12 +160,50 @@ class Coordinator:
             await self._answer(message, src, Reply(id=message.id, status=FAIL, error="clock", node=self.id))
             return
         self.clock.observe(message.stamp)
+        record = Record(message.key, value, message.stamp)
         if self._writes_alone(message):
-            self._write_then_answer(message, src, value)
+            self._write_then_answer(message, src, record)
         else:
-            self._coordinate_write(message, src, value)
+            self._coordinate_write(message, src, record)
 
-    def _admits(self, message: Put | Delete, src: Address) -> bool:
+    async def on_update(self, message: Update, src: Address) -> None:
+        """A client write under conflict mode siblings or crdt: its delta, joined wherever it lands.
+
+        The coordinator makes the record from the request (``Conflict.delta``), checking the
+        operation against the key's type as its own copy shows it (when it is a replica); a
+        wrong operation is a definite ``fail`` with the reason. Then it is written like any write.
+        """
+        if await self._repeated(message, src):
+            return
+        conflict = self.conflict
+        if conflict is None:
+            self.counters["writes_refused_mode"] += 1
+            error = f"conflict mode is lww: {message.op} is not an operation here"
+            await self._answer(message, src, Reply(id=message.id, status=FAIL, error=error, node=self.id))
+            return
+        if not self._admits(message, src):
+            return
+        if not self._stamp_in_window(message):
+            self.counters["writes_refused_clock"] += 1
+            await self._answer(message, src, Reply(id=message.id, status=FAIL, error="clock", node=self.id))
+            return
+        replicas = self.ring.replicas_for(message.key)
+        local = self.replica.get(message.key) if self.id in replicas else None
+        try:
+            record = conflict.delta(
+                message.op, message.key, message.arg, message.context, message.n, message.lane, message.stamp, local
+            )
+        except (ConflictError, StateError) as e:
+            self.counters["writes_refused_type"] += 1
+            await self._answer(message, src, Reply(id=message.id, status=FAIL, error=str(e), node=self.id))
+            return
+        self.clock.observe(message.stamp)
+        if self._writes_alone(message):
+            self._write_then_answer(message, src, record)
+        else:
+            self._coordinate_write(message, src, record)
+
+    def _admits(self, message: Write, src: Address) -> bool:
         """Admission control: refuse a write, before anything is staged, while the backlog toward
         one of the key's other replicas is past the replicator's high-water mark.
 
@@ -169,7 +220,7 @@ class Coordinator:
         self.answer_nowait(message, src, Reply(id=message.id, status=FAIL, error="overloaded", node=self.id))
         return False
 
-    def _stamp_in_window(self, message: Put | Delete) -> bool:
+    def _stamp_in_window(self, message: Write) -> bool:
         """Whether the client's stamp is within the replay window of this node's wall clock.
 
         Outside it, the client's clock (or this node's) is badly wrong, and accepting the stamp
@@ -185,7 +236,7 @@ class Coordinator:
             and not (self.features.read_repair and self.rng.random() < self.config.read_repair_chance)
         )
 
-    def _writes_alone(self, message: Put | Delete) -> bool:
+    def _writes_alone(self, message: Write) -> bool:
         replicas = self.ring.replicas_for(message.key)
         return (
             not self.defect.ack_before_durable
@@ -205,12 +256,12 @@ class Coordinator:
         forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, lambda entry: entry[0])
         self._client_inflight.discard(token)
 
-    async def _answer(self, message: Put | Delete | Get, src: Address, reply: Reply) -> None:
+    async def _answer(self, message: Write | Get, src: Address, reply: Reply) -> None:
         data = self.messenger.codec.encode(reply)
         self._remember_answer(_token(message), data)
         await self.messenger.send_bytes(data, src)
 
-    def answer_nowait(self, message: Put | Delete | Get, src: Address, reply: Reply) -> None:
+    def answer_nowait(self, message: Write | Get, src: Address, reply: Reply) -> None:
         """``_answer`` from a callback: a full send buffer loses it, and the client's resend is
         answered from the reply cache."""
         data = self.messenger.codec.encode(reply)
@@ -219,9 +270,8 @@ class Coordinator:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def _write_then_answer(self, message: Put | Delete, src: Address, value: str | None) -> None:
+    def _write_then_answer(self, message: Write, src: Address, record: Record) -> None:
         """A write whose quorum is this node's own durable copy: stage it, answer when durable."""
-        record = Record(message.key, value, message.stamp)
         replicas = self.ring.replicas_for(message.key)
         quorum = Quorum(1, len(replicas))
         try:
@@ -239,14 +289,13 @@ class Coordinator:
 
         self.replica.owe(data, src, durable)
 
-    def _coordinate_write(self, message: Put | Delete, src: Address, value: str | None) -> None:
+    def _coordinate_write(self, message: Write, src: Address, record: Record) -> None:
         """Send the record to every replica; answer once W of them hold it, or at the timeout.
 
         No task of its own: the other replicas' acks arrive in the receive loop, this node's
         own copy joins the next group commit, and whichever settles the quorum answers (or the
         coordinator's timer does, with "unknown").
         """
-        record = Record(message.key, value, message.stamp)
         replicas = self.ring.replicas_for(message.key)
         quorum = Quorum(self._quorum(message.w, len(replicas), self.config.write_quorum), len(replicas))
         if self.defect.ack_before_durable:
@@ -320,8 +369,9 @@ class Coordinator:
 
     def repair(self, newest: Record, answers: dict[str, Record | None]) -> None:
         """Send ``newest`` to every replica whose answer was older or absent (read repair)."""
+        joins = self.conflict is not None
         for replica, record in answers.items():
-            if record is None or record.stamp < newest.stamp:
+            if record is None or record.stamp < newest.stamp or (joins and record.stamp != newest.stamp):
                 self.counters["read_repairs"] += 1
                 if replica == self.id:  # its own copy: observed as a read repair from itself
                     if self.replica.observer is not None:
@@ -408,7 +458,11 @@ class _ReadRound:
         self._cancel_timers()
         message = self.message
         coordinator = self.coordinator
-        newest = self.newest = _newest(self.answers.values())
+        conflict = coordinator.conflict
+        if conflict is None:
+            newest = self.newest = _newest(self.answers.values())
+        else:  # the join of every answer: concurrent siblings, counter totals, set elements
+            newest = self.newest = conflict.combine(self.answers.values())
         coordinator.answer_nowait(message, self.src, coordinator.read_reply(message, newest))
         if newest is not None and (self.repairing or len(self.answers) > 1):
             self.state = self.REPAIRING
@@ -421,6 +475,9 @@ class _ReadRound:
             return
         self.state = self.DONE
         self._cancel_timers()
+        conflict = self.coordinator.conflict
+        if conflict is not None:  # every answer by now, not only the first R: repair with their join
+            self.newest = conflict.combine(self.answers.values())
         if self.coordinator.features.read_repair and self.newest is not None:
             self.coordinator.repair(self.newest, self.answers)
 

@@ -48,6 +48,10 @@ class Defect:
     """Acknowledge writes (to clients and to replicating peers) before they are durable or replicated."""
     tombstones: bool = True
     """Deletes write tombstones (False: they remove the key, so an old copy elsewhere comes back)."""
+    siblings_by_timestamp: bool = False
+    """Under conflict mode siblings, states meet keeping only the newest sibling (by stamp), not by causality."""
+    counter_merge_adds: bool = False
+    """Under conflict mode crdt, counter states meet by adding their entries instead of the join."""
 
     @classmethod
     def named(cls, name: str | None) -> Defect:
@@ -78,6 +82,16 @@ _SEEDED: dict[str, tuple[str, Defect]] = {
     "first-writer-wins": (
         "every merge keeps the older version, so later acknowledged writes are lost",
         Defect("first-writer-wins", merge=first_writer_wins),
+    ),
+    "siblings-by-timestamp": (
+        "under conflict mode siblings, states merge by timestamp (only the newest sibling survives) "
+        "instead of by causal context, losing concurrent acknowledged writes",
+        Defect("siblings-by-timestamp", siblings_by_timestamp=True),
+    ),
+    "counter-merge-adds": (
+        "under conflict mode crdt, counter states merge by adding instead of the join (entry-wise "
+        "maximum), so a state delivered, repaired or handed off twice counts twice",
+        Defect("counter-merge-adds", counter_merge_adds=True),
     ),
 }
 

@@ -25,6 +25,7 @@ import trio
 
 from .anti_entropy import AntiEntropy
 from .config import ClusterConfig
+from .conflict import Conflict
 from .coordinator import Coordinator
 from .defects import BUGS as BUGS  # re-exported: the harness's options and CLI read the names here
 from .defects import NO_DEFECT, Defect
@@ -51,6 +52,7 @@ from .wire import (
     Replicate,
     StatsReply,
     StatsRequest,
+    Update,
 )
 
 log = logging.getLogger("minikeydb.node")
@@ -109,6 +111,16 @@ class Node:
             node_id, self.ring, storage, self.messenger, self.replicator, self.peers, self.rng, self.counters,
             interval=t.anti_entropy_interval, tombstone_grace=t.tombstone_grace, wall=wall,
         )
+        self.conflict: Conflict | None = None
+        if config.conflict != "lww":
+            self.conflict = Conflict(
+                config.conflict,
+                siblings_by_timestamp=defect.siblings_by_timestamp,
+                counter_merge_adds=defect.counter_merge_adds,
+            )
+            storage.use_join(self.conflict.join)
+            self.replicator.join = self.conflict.join
+            self.anti_entropy.joins = True
         self._nursery: trio.Nursery | None = None
         self.replica = Replica(
             node_id, storage, self.clock, self.messenger, self.peers, self.counters, defect, self.spawn, observer
@@ -123,6 +135,7 @@ class Node:
             route(Put, coordinator.on_write),
             route(Delete, coordinator.on_write),
             route(Get, coordinator.on_get),
+            route(Update, coordinator.on_update),
             route(StatsRequest, self.on_stats_request),
             route(Replicate, replica.on_replicate),
             route(Read, replica.on_read),

@@ -55,6 +55,7 @@ import trio
 from .messaging import Backoff, Messenger
 from .observe import ApplyObserver
 from .record import Record, Stamp
+from .storage import JoinRule
 from .transport import Address
 from .wire import BATCH_BUDGET, Ack, Message, Replicate, TooLarge, batch_records, record_cost
 
@@ -179,6 +180,8 @@ class Replicator:
         self._ready: dict[str, None] = {}  # idle links with records queued (insertion-ordered)
         self._pumping = False
         self.deferring = False
+        self.join: JoinRule | None = None
+        """A conflict mode's join (siblings, crdt): hints for one key are joined, not replaced."""
         """Set by the node while its receive loop handles a burst: it pumps when it settles."""
 
     @property
@@ -358,9 +361,16 @@ class Replicator:
         if not self.hinted_handoff:
             return
         hints = self._hints[peer]
+        join = self.join
         for record, quorum in items:
             current = hints.get(record.key)
-            if current is None or record.stamp > current.stamp:
+            if join is not None and current is not None:
+                # Two states for one key: the hint is their join (a delta must not be dropped).
+                merged = join(current, record)
+                if merged is None:
+                    continue
+                record = merged
+            if current is None or join is not None or record.stamp > current.stamp:
                 if current is None and self.hints_pending >= self.max_hints:
                     if quorum is None:
                         self.counters["repair_shed"] += 1

@@ -30,6 +30,9 @@ import trio
 
 from minikeydb.record import MergePolicy, Record, Stamp, last_writer_wins
 
+JoinRule = Callable[[Record | None, Record], Record | None]
+"""A conflict mode's merge (``conflict.Conflict.join``): the record to store, or None for no change."""
+
 BucketOf = Callable[[str], int]
 """Maps a key to its anti-entropy bucket (the node derives it from the ring)."""
 
@@ -76,6 +79,10 @@ class Storage(Protocol):
 
     def apply_nowait(self, records: Sequence[Record]) -> list[bool]:
         """Merge into memory now; durable after ``wait_durable(staged)``, or the next periodic flush."""
+        ...
+
+    def use_join(self, join: JoinRule) -> None:
+        """Merge by ``join`` (conflict modes siblings and crdt) instead of the merge policy."""
         ...
 
     @property
@@ -192,6 +199,7 @@ class IndexedStorage:
                 f"(got {group_commit_window!r}, {flush_interval!r})"
             )
         self._merge = merge
+        self._join: JoinRule | None = None
         self._bucket_of = bucket_of
         self._window = group_commit_window
         self._flush_interval = flush_interval
@@ -247,10 +255,38 @@ class IndexedStorage:
 
     # -- writes --------------------------------------------------------------------------------
 
+    def use_join(self, join: JoinRule) -> None:
+        self._join = join
+
+    def _apply_joined(self, records: Sequence[Record], join: JoinRule) -> list[bool]:
+        """``apply_nowait`` under a join: the stored record becomes the join of it and each incoming one.
+
+        Log order stays acceptance order (what is staged is the joined record, a whole state), so
+        recovery replays without a merge, as under last-writer-wins.
+        """
+        accepted = []
+        for record in records:
+            current = self._index.get(record.key)
+            if current is not None and current.stamp == record.stamp:
+                accepted.append(False)  # the same state again
+                continue
+            merged = join(current, record)
+            if merged is None:
+                accepted.append(False)
+                continue
+            self._stage(merged)
+            self._staged_seq += 1
+            self._replace(record.key, current, merged)
+            accepted.append(True)
+        self.stats["records_applied"] += sum(accepted)
+        return accepted
+
     def apply_nowait(self, records: Sequence[Record]) -> list[bool]:
         self._check_open()
         for i, record in enumerate(records):
             check_record(record, f"record {i}")
+        if self._join is not None:
+            return self._apply_joined(records, self._join)
         accepted = []
         for record in records:
             current = self._index.get(record.key)

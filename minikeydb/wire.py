@@ -50,6 +50,13 @@ REPLAY_WINDOW = 30.0
 """Seconds a datagram stays acceptable after it was sent (and before: clocks of one cluster may differ)."""
 MAX_KEY_BYTES = 1024
 MAX_VALUE_BYTES = 32 * 1024
+MAX_STATE_BYTES = 48 * 1024
+"""A replicated record's value: a client's value under lww, a whole state (siblings, a counter, a
+set) under the other conflict modes, which can outgrow one value; still one datagram."""
+MAX_COUNT = 2**62
+"""A dot number or a counter lane's total in an ``Update``."""
+OPS = ("put", "delete", "incr", "decr", "add", "remove")
+"""The operations an ``Update`` carries (``conflict.OPS``)."""
 MAX_DATAGRAM = 60_000
 """The largest datagram MinikeyDB sends or accepts: below UDP's 65,507-byte limit (``transport.MAX_UDP_PAYLOAD``,
 the receive buffer), and above the largest single request (a 32 KiB value, a 1 KiB key)."""
@@ -188,6 +195,27 @@ def _opt_value(v: Any) -> str | None:
     return None if v is None else _value(v)
 
 
+def _state(v: Any) -> str:
+    _str(v)
+    if not fits(v, MAX_STATE_BYTES):
+        raise WireError(f"record value over {MAX_STATE_BYTES} bytes encoded")
+    return v
+
+
+def _opt_state(v: Any) -> str | None:
+    return None if v is None else _state(v)
+
+
+def _op(v: Any) -> str:
+    if type(v) is not str or v not in OPS:
+        raise WireError(f"an operation is one of {', '.join(OPS)}")
+    return v
+
+
+_count = _bounded(0, MAX_COUNT, "count")
+_lane = _bounded(0, MAX_QUORUM, "lane")
+
+
 def _opt_str(v: Any) -> str | None:
     return None if v is None else _str(v)
 
@@ -233,7 +261,7 @@ def _opt_stamp(v: Any) -> Stamp | None:
 def _record(v: Any) -> Record:
     if type(v) is not list or len(v) != 3:
         raise WireError("a record is [key, value, stamp]")
-    return Record(_key(v[0]), _opt_value(v[1]), _stamp(v[2]))
+    return Record(_key(v[0]), _opt_state(v[1]), _stamp(v[2]))
 
 
 def _opt_record(v: Any) -> Record | None:
@@ -405,6 +433,29 @@ class Get(Message, kind=3, fields=(_id, _client_id, _key, _quorum, _bool)):
     key: str
     r: int = 0
     local: bool = False
+
+
+@attrs.frozen
+class Update(
+    Message, kind=7, fields=(_id, _key, _op, _opt_value, _opt_value, _count, _lane, _client_stamp, _quorum)
+):
+    """A write under conflict mode siblings or crdt (``conflict``): ``op`` on ``key``.
+
+    ``arg`` is the value (put) or element (add, remove); ``context`` the causal context a read
+    returned (siblings: the write supersedes exactly what it saw; None adds a sibling); ``n`` the
+    write's dot number (siblings writes, adds: the client numbers its writes per key) or the
+    lane's new total (incr, decr); ``lane`` the counter lane. The stamp's writer is the actor.
+    """
+
+    id: int
+    key: str
+    op: str
+    arg: str | None
+    context: str | None
+    n: int
+    lane: int
+    stamp: Stamp
+    w: int = 0
 
 
 @attrs.frozen
@@ -689,13 +740,15 @@ KIND_NAMES: dict[int, str] = {kind: _snake(cls.__name__) for kind, cls in _REGIS
 """Wire kind -> lower-case message name (``read_reply``), as the journal names datagrams."""
 
 
-_ITEM_KINDS = frozenset((1, 2, 3, 10, 12, 13, 15, 16))
-"""Kinds whose datagrams ``peek`` lists items of (put, delete, get, replicate, read, read_reply, key_stamps, pull)."""
+_ITEM_KINDS = frozenset((1, 2, 3, 7, 10, 12, 13, 15, 16))
+"""Kinds whose datagrams ``peek`` lists items of (put, delete, get, update, replicate, read, read_reply, key_stamps, pull)."""
 
 
 def _peek_items(kind: int, items: list[Any]) -> list[Any]:
     if kind in (1, 2):  # Put [1, id, key, value, stamp, w] / Delete [2, id, key, stamp, w]
         return [[items[2], items[4 if kind == 1 else 3]]]
+    if kind == 7:  # Update [7, id, key, op, arg, context, n, lane, stamp, w]
+        return [[items[2], items[8]]]
     if kind == 10:  # Replicate [10, id, src, [[key, value, stamp], ...]]
         return [[r[0], r[2]] for r in items[3][:PEEK_ITEMS]] + items[3][PEEK_ITEMS:]
     if kind == 13:  # ReadReply [13, id, src, record | null]

@@ -1,0 +1,200 @@
+"""Conflict modes: how a key's versions meet. ``lww`` (the default), ``siblings`` and ``crdt``.
+
+Under ``lww`` a record's value is the client's value and the larger stamp wins (``record``).
+Under the other two a record's value is a *state* (``dvv.Siblings``, ``crdt.PNCounter``,
+``crdt.ORSet``, or under ``crdt`` a register's plain value) encoded as a one-letter kind and JSON,
+and records meet by the state's join (``Conflict.join``) wherever they meet: a coordinator's own
+copy, replication, read repair, hinted handoff, anti-entropy. A joined state's record gets a stamp
+of its own, ``(latest event's physical us, logical, "~" + 16 hex of the state's hash)``, so equal
+states have equal stamps (duplicates are recognised, anti-entropy digests cover whole sibling
+sets) and different states different ones. A client write is a *delta*: the state of that one
+write, made by the coordinator from the request (``Conflict.delta``) and joined everywhere.
+
+Under ``crdt`` a key's type is fixed by its first operation (register: put/delete; counter:
+incr/decr; set: add/remove); another operation on it is a definite ``fail`` naming both. Where
+two first operations of different types race, the join keeps the state of the higher type
+(counter > set > register), the same everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+
+import attrs
+import orjson
+
+from .crdt import ORSet, PNCounter
+from .crdt import add as set_add
+from .crdt import remove as set_remove
+from .dvv import EMPTY_CONTEXT, Context, Siblings, StateError
+from .dvv import write as siblings_write
+from .record import Record, Stamp
+
+LWW, SIBLINGS, CRDT = "lww", "siblings", "crdt"
+MODES = (LWW, SIBLINGS, CRDT)
+
+SIB, REGISTER, COUNTER, SET = "s", "r", "p", "o"
+"""A state's kind, the first character of its encoded value."""
+TYPE_NAMES = {SIB: "siblings", REGISTER: "register", COUNTER: "counter", SET: "set"}
+_RANK = {REGISTER: 0, SET: 1, COUNTER: 2}
+
+OPS = ("put", "delete", "incr", "decr", "add", "remove")
+_OP_TYPE = {"put": REGISTER, "delete": REGISTER, "incr": COUNTER, "decr": COUNTER, "add": SET, "remove": SET}
+
+State = Siblings | PNCounter | ORSet
+
+
+class ConflictError(ValueError):
+    """An operation this mode or this key's type does not allow: a definite fail, with this message."""
+
+
+def encode(kind: str, state: State) -> str:
+    return kind + orjson.dumps(state.to_json(), option=orjson.OPT_SORT_KEYS).decode("utf-8")
+
+
+def state_record(key: str, kind: str, state: State) -> Record:
+    """The record holding ``state``: its stamp is the latest event's time and the state's hash."""
+    text = encode(kind, state)
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return Record(key, text, (state.latest[0], state.latest[1], "~" + digest))
+
+
+def decode(value: str | None) -> tuple[str, State | str | None]:
+    """(kind, state) of a stored value; a register's state is its plain value (None: deleted)."""
+    if value is None:
+        return REGISTER, None
+    kind = value[:1]
+    if kind == REGISTER:
+        return REGISTER, value[1:]
+    try:
+        data = orjson.loads(value[1:])
+    except orjson.JSONDecodeError as e:
+        raise StateError(f"a {TYPE_NAMES.get(kind, kind)!s} state that is not JSON ({e})") from None
+    if kind == SIB:
+        return SIB, Siblings.from_json(data)
+    if kind == COUNTER:
+        return COUNTER, PNCounter.from_json(data)
+    if kind == SET:
+        return SET, ORSet.from_json(data)
+    raise StateError(f"unknown state kind {kind!r}")
+
+
+@attrs.frozen
+class View:
+    """What a read shows of a stored value, per mode and type (the client decodes the same way)."""
+
+    value: str | None = None
+    values: tuple[str, ...] | None = None
+    context: str | None = None
+    count: int | None = None
+    elements: tuple[str, ...] | None = None
+
+
+def view(mode: str, value: str | None) -> View:
+    """A read's result fields for a stored value (None: absent) under ``mode``."""
+    if mode == LWW:
+        return View(value=value)
+    if value is None:
+        return View(values=()) if mode == SIBLINGS else View()
+    kind, state = decode(value)
+    if isinstance(state, Siblings):
+        return View(values=state.values, context=state.context.encode())
+    if isinstance(state, PNCounter):
+        return View(count=state.value)
+    if isinstance(state, ORSet):
+        return View(elements=state.members)
+    return View(value=state)
+
+
+JoinRule = Callable[[Record | None, Record], Record | None]
+"""Given the stored record (or None) and an incoming one: the record to store, or None (no change)."""
+
+
+@attrs.frozen
+class Conflict:
+    """One non-lww mode, with the defects that change its joins."""
+
+    mode: str
+    siblings_by_timestamp: bool = False
+    counter_merge_adds: bool = False
+
+    def _canonical(self, record: Record) -> tuple[str, State | str | None, Record]:
+        kind, state = decode(record.value)
+        if self.mode == SIBLINGS and kind != SIB:
+            raise StateError(f"{record.key!r}: a {TYPE_NAMES[kind]} record under conflict mode siblings")
+        if self.mode == CRDT and kind == SIB:
+            raise StateError(f"{record.key!r}: a siblings record under conflict mode crdt")
+        if kind == REGISTER:
+            return kind, state, record
+        assert not isinstance(state, str | None)
+        return kind, state, state_record(record.key, kind, state)
+
+    def join(self, current: Record | None, incoming: Record) -> Record | None:
+        """The storage's merge under this mode (``JoinRule``)."""
+        kind_b, b, canonical = self._canonical(incoming)
+        if current is None:
+            return canonical
+        kind_a, a = decode(current.value)
+        if kind_a != kind_b:
+            return canonical if _RANK[kind_b] > _RANK[kind_a] else None
+        if kind_a == REGISTER:
+            return incoming if incoming.stamp > current.stamp else None
+        if isinstance(a, Siblings) and isinstance(b, Siblings):
+            joined: State = a.by_timestamp(b) if self.siblings_by_timestamp else a.join(b)
+        elif isinstance(a, PNCounter) and isinstance(b, PNCounter):
+            joined = a.adding_join(b) if self.counter_merge_adds else a.join(b)
+        elif isinstance(a, ORSet) and isinstance(b, ORSet):
+            joined = a.join(b)
+        else:  # pragma: no cover - kinds matched above
+            raise StateError(f"{incoming.key!r}: states of different types")
+        record = state_record(incoming.key, kind_a, joined)
+        return None if record.stamp == current.stamp else record
+
+    def combine(self, records: Iterable[Record | None]) -> Record | None:
+        """The join of several replicas' answers (a read's result, and what read repair sends)."""
+        out: Record | None = None
+        for record in records:
+            if record is None:
+                continue
+            merged = self.join(out, record)
+            if merged is not None:
+                out = merged
+        return out
+
+    def delta(
+        self, op: str, key: str, arg: str | None, context: str | None, n: int, lane: int, stamp: Stamp,
+        local: Record | None,
+    ) -> Record:
+        """The record a client's operation writes, checked against this node's copy (``local``, if a replica)."""
+        actor = stamp[2]
+        if self.mode == SIBLINGS:
+            if op not in ("put", "delete"):
+                raise ConflictError(f"{op} needs conflict mode crdt; this cluster's is siblings")
+            if n < 1:
+                raise ConflictError("a siblings write needs its dot number (n >= 1)")
+            ctx = EMPTY_CONTEXT if context is None else Context.decode(context)
+            return state_record(key, SIB, siblings_write(ctx, (actor, n), arg if op == "put" else None, stamp))
+        if context is not None:
+            raise ConflictError("a causal context is for conflict mode siblings; this cluster's is crdt")
+        kind = _OP_TYPE[op]
+        if local is not None:
+            have = local.value[:1] if local.value is not None else REGISTER
+            if have != kind:
+                raise ConflictError(f"key {key!r} is a {TYPE_NAMES[have]}; {op} is an operation on a {TYPE_NAMES[kind]}")
+        if op == "put":
+            return Record(key, REGISTER + (arg or ""), stamp)
+        if op == "delete":
+            return Record(key, None, stamp)
+        if op in ("incr", "decr"):
+            totals = {f"{actor}:{lane}": n}
+            state: State = PNCounter(p=totals, latest=stamp) if op == "incr" else PNCounter(n=totals, latest=stamp)
+            return state_record(key, COUNTER, state)
+        if arg is None:
+            raise ConflictError(f"{op} needs an element")
+        if op == "add":
+            if n < 1:
+                raise ConflictError("an add needs its dot number (n >= 1)")
+            return state_record(key, SET, set_add(arg, (actor, n), stamp))
+        observed = decode(local.value)[1] if local is not None else None
+        return state_record(key, SET, set_remove(observed if isinstance(observed, ORSet) else None, arg, stamp))
