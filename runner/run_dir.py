@@ -90,8 +90,8 @@ def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None =
         secret_file=run_dir / SECRET_NAME,
         timeouts=Timeouts(**settings.get("timeouts", {})),
         source=str(run_dir / "run.json"),
+        conflict=options.conflict,
         **tuned,
-        **({"conflict": options.conflict} if options.conflict != "lww" else {}),  # TEMP until h3 merges
     )
 
 
@@ -124,7 +124,7 @@ def run_metadata(options: RunOptions, config: ClusterConfig, schedule: FaultSche
             "vnodes": config.vnodes,
             "read_repair_chance": config.read_repair_chance,
             "fsync": config.fsync,
-            "conflict": getattr(config, "conflict", "lww"),  # TEMP until h3 merges
+            "conflict": config.conflict,
             "timeouts": attrs.asdict(config.timeouts),
             "file": (options.cluster or {}).get("file"),
         },
