@@ -166,3 +166,17 @@ def test_compare_json_has_a_block_per_mode_with_measured_figures(tmp_path: Path)
     assert out["modes"]["crdt"]["workload"] == "counter"
     assert out["modes"]["siblings"]["siblings_created"] is not None
     assert (Path(out["dir"]) / "compare.html").is_file()
+
+
+def test_explore_ledger_hash_is_unchanged_by_the_conflict_options_at_their_defaults() -> None:
+    """A sweep of lww/register hashes as before the options existed (old ledgers resume); another mode does not."""
+    import hashlib
+
+    from runner.explore_ledger import HASHED_AWAY, options_hash
+
+    base = RunOptions(mode="sim")
+    before = {k: v for k, v in base.to_json().items() if k not in (*HASHED_AWAY, "conflict", "workload")}
+    old = hashlib.sha256(orjson.dumps({"options": before, "vary_workload": False},
+                                      option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    assert options_hash(base, False) == old
+    assert options_hash(RunOptions(mode="sim", conflict="siblings"), False) != old
