@@ -10,7 +10,10 @@ the comparison is ``compare.json`` and ``compare.html`` beside them, and a table
 Every figure is measured from the runs' results and histories (``mode_figures``):
 
 - ``acknowledged_writes``: ``ok`` writes (put, add, incr, decr; deletes and removes aside);
-- ``lost_writes``: lww and siblings ``lost-write`` anomalies, set ``lost-element``, counter
+- ``lost_writes``: ``lost-write`` anomalies, which count acknowledged writes lost: under lww one
+  per key whose replicas converged on an older value than its latest acknowledged put (the writes
+  between were overwritten, as a register should), under siblings one per acknowledged value in no
+  final read and superseded by no write that saw it; set ``lost-element``, counter
   ``counter-out-of-bounds`` (what a lost increment shows up as);
 - ``siblings_created`` / ``siblings_resolved`` (siblings only): distinct values a get returned
   beside another value, and how many of those a write with that get's context superseded;
