@@ -40,6 +40,7 @@ import trio
 
 from .config import ClusterConfig
 from .conflict import LWW, SIBLINGS, StateError, view
+from .dvv import EMPTY_CONTEXT, Context
 from .hlc import HybridClock
 from .messaging import Backoff, Messenger
 from .record import Stamp
@@ -122,10 +123,12 @@ class Client:
         self.backoff = Backoff(t.client_resend, t.client_resend, attempts, factor=1.0, jitter=0.1)
         self.ring = Ring(config.node_ids, config.replicas, config.vnodes)
         self.conflict = config.conflict
-        # Siblings writes and set adds are events numbered per (writer, key): 1, 2, 3, ... (``dvv``);
-        # a number whose write definitely failed is used again.
+        # Siblings writes and set adds are events numbered per (writer, key): 1, 2, 3, ... (``dvv``).
+        # A number is never used twice (a late copy of a refused request could still land, and one
+        # dot must name one write); the numbers of writes that definitely failed travel in the
+        # context of the key's next write, which closes the gap they left in the version vector.
         self._next_dot: dict[tuple[str, str], int] = {}
-        self._free_dots: dict[tuple[str, str], list[int]] = {}
+        self._failed_dots: dict[tuple[str, str], list[int]] = {}
         # Counter lanes per (writer, key): [increment total, decrement total, busy].
         self._lanes: dict[tuple[str, str], list[list[int]]] = {}
 
@@ -234,22 +237,25 @@ class Client:
             lane_state[2] = 1
             n = lane_state[0 if op == "incr" else 1] + amount
             lane_state[0 if op == "incr" else 1] = n
-        elif op in ("put", "delete", "add"):
-            free = self._free_dots.get(slot)
-            if free:
-                n = free.pop()
-            else:
-                n = self._next_dot.get(slot, 0) + 1
-                self._next_dot[slot] = n
+        failed: list[int] = []
+        if op == "add" or (op in ("put", "delete") and self.conflict == SIBLINGS):
+            n = self._next_dot.get(slot, 0) + 1
+            self._next_dot[slot] = n
+            failed = self._failed_dots.pop(slot, [])
+            if failed:
+                seen = EMPTY_CONTEXT if context is None else Context.decode(context)
+                context = seen.add((slot[0], d) for d in failed).encode()
         result = Result(UNKNOWN, error="cancelled")
         try:
             result = await self._call(Update(self.messenger.new_id(), key, op, arg, context, n, lane, stamp, w), target)
         finally:
-            if result.outcome == FAIL:  # definitely not written: take the dot or the lane's amount back
+            if result.outcome == FAIL:  # definitely not written: take the lane's amount back, retire the dot
                 if lane_state is not None:
                     lane_state[0 if op == "incr" else 1] -= amount
                 elif n:
-                    self._free_dots.setdefault(slot, []).append(n)
+                    failed.append(n)
+            if failed and result.outcome != OK:  # their gap is not closed yet: the next write tries again
+                self._failed_dots.setdefault(slot, []).extend(failed)
             if lane_state is not None:
                 lane_state[2] = 0
         return result

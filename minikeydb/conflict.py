@@ -175,7 +175,7 @@ class Conflict:
                 raise ConflictError("a siblings write needs its dot number (n >= 1)")
             ctx = EMPTY_CONTEXT if context is None else Context.decode(context)
             return state_record(key, SIB, siblings_write(ctx, (actor, n), arg if op == "put" else None, stamp))
-        if context is not None:
+        if context is not None and op != "add":
             raise ConflictError("a causal context is for conflict mode siblings; this cluster's is crdt")
         kind = _OP_TYPE[op]
         if local is not None:
@@ -195,6 +195,9 @@ class Conflict:
         if op == "add":
             if n < 1:
                 raise ConflictError("an add needs its dot number (n >= 1)")
-            return state_record(key, SET, set_add(arg, (actor, n), stamp))
+            # An add's context holds only this client's retired dots (of adds that failed).
+            retired = EMPTY_CONTEXT if context is None else Context.decode(context)
+            added = set_add(arg, (actor, n), stamp)
+            return state_record(key, SET, ORSet(added.elements, added.context.union(retired), stamp))
         observed = decode(local.value)[1] if local is not None else None
         return state_record(key, SET, set_remove(observed if isinstance(observed, ORSet) else None, arg, stamp))

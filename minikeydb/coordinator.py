@@ -188,14 +188,42 @@ class Coordinator:
             await self._answer(message, src, Reply(id=message.id, status=FAIL, error="clock", node=self.id))
             return
         replicas = self.ring.replicas_for(message.key)
-        local = self.replica.get(message.key) if self.id in replicas else None
+        if message.op == "remove" and self.id not in replicas:
+            # A remove takes away the adds it observes: with no copy here, it observes the replicas'.
+            self._spawn(self._remove_after_reading, message, src, replicas)
+            return
+        self._update_with(message, src, self.replica.get(message.key) if self.id in replicas else None)
+
+    async def _remove_after_reading(self, message: Update, src: Address, replicas: Sequence[str]) -> None:
+        """A remove at a node that holds no copy: read every replica (for at most half the
+        coordinator's timeout), then remove what their join shows."""
+        answers: list[Record | None] = []
+
+        async def ask(replica: str) -> None:
+            reply = await self.messenger.request(
+                Read(self.messenger.new_id(), self.id, message.key), self.peers[replica], self.backoff
+            )
+            if isinstance(reply, ReadReply):
+                answers.append(reply.record)
+
+        with trio.move_on_after(self.config.timeouts.coordinator / 2):
+            async with trio.open_nursery() as nursery:
+                for replica in replicas:
+                    nursery.start_soon(ask, replica)
+        assert self.conflict is not None
+        self.counters["removes_read_first"] += 1
+        self._update_with(message, src, self.conflict.combine(answers))
+
+    def _update_with(self, message: Update, src: Address, local: Record | None) -> None:
+        """Make the update's record against ``local`` (what this node knows of the key) and write it."""
+        assert self.conflict is not None
         try:
-            record = conflict.delta(
+            record = self.conflict.delta(
                 message.op, message.key, message.arg, message.context, message.n, message.lane, message.stamp, local
             )
         except (ConflictError, StateError) as e:
             self.counters["writes_refused_type"] += 1
-            await self._answer(message, src, Reply(id=message.id, status=FAIL, error=str(e), node=self.id))
+            self.answer_nowait(message, src, Reply(id=message.id, status=FAIL, error=str(e), node=self.id))
             return
         self.clock.observe(message.stamp)
         if self._writes_alone(message):

@@ -270,7 +270,12 @@ class IndexedStorage:
             if current is not None and current.stamp == record.stamp:
                 accepted.append(False)  # the same state again
                 continue
-            merged = join(current, record)
+            try:
+                merged = join(current, record)
+            except ValueError:  # a state that does not decode (dvv.StateError): counted and dropped
+                self.stats["records_malformed"] = self.stats.get("records_malformed", 0) + 1
+                accepted.append(False)
+                continue
             if merged is None:
                 accepted.append(False)
                 continue

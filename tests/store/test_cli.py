@@ -132,3 +132,36 @@ def test_format_stats_marks_silent_nodes_no_answer():
     assert table[2].split() == ["state", "up", "no", "answer"]
     assert table[3].split() == ["keys", "3", "-"]
     assert table[-1].split() == ["zeta", "1", "-"]
+
+
+async def test_siblings_and_crdt_commands(tmp_path):
+    """Under siblings, get prints each sibling and the context and put --context resolves them; under
+    crdt, incr/decr/add/remove work and another type's operation is refused, naming both types."""
+    config = make_config(tmp_path / "data", 3, conflict="siblings")
+    path = tmp_path / "cluster.toml"
+    write_config(config, path)
+    async with running_cluster(config):
+        assert (await run_cli("put", "k", "a", "--config", path, "--node", "n1")).returncode == 0
+        assert (await run_cli("put", "k", "b", "--config", path, "--node", "n1")).returncode == 0
+        get = await run_cli("get", "k", "--config", path, "--node", "n1")
+        lines = get.stdout.splitlines()
+        assert get.returncode == 0 and lines[:2] == ["a", "b"] and lines[2].startswith("context: ")
+        assert "2 siblings" in get.stderr
+        put = await run_cli("put", "k", "c", "--context", lines[2].removeprefix("context: "), "--config", path, "--node", "n1")
+        assert put.returncode == 0, put
+        again = await run_cli("get", "k", "--config", path, "--node", "n1")
+        assert again.stdout.splitlines()[0] == "c" and len(again.stdout.splitlines()) == 2
+        bad = await run_cli("put", "k", "d", "--context", "not-a-context", "--config", path)
+        assert bad.returncode == 254 and "--context" in bad.stderr
+        wrong_mode = await run_cli("incr", "n", "1", "--config", path)
+        assert wrong_mode.returncode == 254 and "conflict mode crdt" in wrong_mode.stderr
+    config = make_config(tmp_path / "data2", 3, conflict="crdt")
+    path = tmp_path / "crdt.toml"
+    write_config(config, path)
+    async with running_cluster(config):
+        for args in (["incr", "c", "5"], ["decr", "c", "2"], ["add", "s", "x"], ["add", "s", "y"], ["remove", "s", "x"]):
+            assert (await run_cli(*args, "--config", path, "--node", "n1")).returncode == 0, args
+        assert (await run_cli("get", "c", "--config", path, "--node", "n1")).stdout == "3\n"
+        assert (await run_cli("get", "s", "--config", path, "--node", "n1")).stdout == "y\n"
+        refused = await run_cli("add", "c", "x", "--config", path, "--node", "n1")
+        assert refused.returncode == 2 and "refused" in refused.stderr and "counter" in refused.stderr

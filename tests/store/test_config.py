@@ -62,6 +62,18 @@ def test_a_good_file_loads_and_round_trips(tmp_path):
     assert again.timeouts == config.timeouts
     assert again.data_dir == config.data_dir
     assert (again.replicas, again.write_quorum, again.read_quorum, again.vnodes) == (3, 2, 2, 64)
+    assert config.conflict == again.conflict == "lww"
+
+
+@pytest.mark.parametrize("mode", ["lww", "siblings", "crdt"])
+def test_conflict_mode_is_read_and_written_back(tmp_path, mode):
+    """conflict = lww | siblings | crdt loads, and a written config keeps it (lww, the default, is left out)."""
+    config = load_config(write(tmp_path, GOOD.replace('data_dir = "data"', f'data_dir = "data"\nconflict = "{mode}"')))
+    assert config.conflict == mode
+    out = tmp_path / "again.toml"
+    write_config(config, out)
+    assert load_config(out).conflict == mode
+    assert ("\nconflict = " in out.read_text()) == (mode != "lww")
 
 
 @pytest.mark.parametrize(
@@ -78,6 +90,9 @@ def test_a_good_file_loads_and_round_trips(tmp_path):
         ('id = "b"', 'id = "a"', "unique"),
         ('host = "127.0.0.1"\nport = 9002', "port = 9002", "host"),
         ('data_dir = "data"', "data_dir = 5", "data_dir"),
+        ('data_dir = "data"', 'data_dir = "data"\nconflict = "sibling"', "did you mean 'siblings'"),
+        ('data_dir = "data"', 'data_dir = "data"\nconflict = 3', "conflict"),
+        ('data_dir = "data"', 'data_dir = "data"\nconflicts = "crdt"', "conflicts"),
     ],
 )
 def test_errors_name_the_file_and_the_setting(tmp_path, old, new, setting):

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from minikeydb.client import Client
-from minikeydb.defects import Defect
+from minikeydb.defects import Defect, Features
 
 from .cluster_fixture import TestCluster, make_config, running_cluster, wait_until
 
@@ -146,3 +146,66 @@ async def test_seeded_counter_merge_adds_counts_twice(tmp_path: Path) -> None:
             await trio.sleep(0.5)
             read = await client.get("c", node="n1", local=True)
             assert read.count is not None and read.count > 3
+
+
+@pytest.mark.parametrize(
+    "mechanism, features",
+    [
+        ("anti-entropy", Features(read_repair=False, hinted_handoff=False, anti_entropy=True)),
+        ("hinted handoff", Features(read_repair=False, hinted_handoff=True, anti_entropy=False)),
+        ("read repair", Features(read_repair=True, hinted_handoff=False, anti_entropy=False)),
+    ],
+)
+async def test_each_repair_mechanism_alone_brings_every_replica_the_whole_sibling_set(
+    tmp_path: Path, mechanism: str, features: Features
+) -> None:
+    """Siblings written while two replicas were down reach every replica through one repair
+    mechanism alone (anti-entropy pushes and pulls differing states, hints join, read repair sends the join)."""
+    config = make_config(tmp_path, conflict="siblings")
+    async with running_cluster(config, features=features) as cluster:
+        await cluster.stop("n2")
+        await cluster.stop("n3")
+        async with cluster.client() as client:
+            assert (await client.put(KEY, "a", node="n1", w=1)).ok
+            assert (await client.put(KEY, "b", node="n1", w=1)).ok
+        await cluster.start("n2")
+        await cluster.start("n3")
+        async with cluster.client() as client:
+            assert (await client.put(KEY, "c", node="n2", w=1)).ok  # n2 alone: a third sibling
+
+            async def repaired() -> bool:
+                if mechanism == "read repair":
+                    await client.get(KEY, node="n1", r=3)
+                return await converged(cluster, client, KEY, (("a", "b", "c"), None, None))
+
+            assert await wait_until(repaired, timeout=10), (mechanism, await local_views(cluster, client, KEY))
+
+
+async def test_a_remove_at_a_node_without_a_copy_removes_what_the_replicas_hold(tmp_path: Path) -> None:
+    """A remove coordinated by a node that is not one of the key's replicas reads the replicas
+    first, so it observes (and removes) the adds they hold."""
+    config = make_config(tmp_path, 4, conflict="crdt")
+    async with running_cluster(config) as cluster, cluster.client() as client:
+        key = next(k for k in (f"s{i}" for i in range(100)) if "n4" not in cluster.replicas_for(k))
+        assert (await client.add(key, "x", node=cluster.replicas_for(key)[0], w=3)).ok
+        assert (await client.remove(key, "x", node="n4", w=3)).ok
+        assert cluster.nodes["n4"].counters["removes_read_first"] == 1
+        for replica in cluster.replicas_for(key):
+            assert (await client.get(key, node=replica, local=True)).elements == ()
+
+
+async def test_a_replicated_state_that_does_not_decode_is_counted_and_dropped(tmp_path: Path) -> None:
+    """A Replicate (properly signed) carrying a garbage siblings state changes nothing and is
+    counted, not a handler error; the batch is still acknowledged, so it is not resent forever."""
+    from minikeydb.record import Record
+    from minikeydb.wire import Replicate
+
+    config = make_config(tmp_path, conflict="siblings")
+    async with running_cluster(config) as cluster, cluster.client() as client:
+        assert (await client.put(KEY, "a", node="n1", w=3)).ok
+        bad = Replicate(client.messenger.new_id(), "n2", (Record(KEY, 's{"garbage": 1}', (1, 0, "~x")),))
+        node = cluster.nodes["n1"]
+        await client.messenger.send(bad, config.node("n1").peer_address)
+        assert await wait_until(lambda: node.storage.stats.get("records_malformed") == 1)
+        assert node.counters["handler_errors"] == 0 and node.replica.seen_replication_ids >= 1
+        assert (await client.get(KEY, node="n1", local=True)).values == ("a",)

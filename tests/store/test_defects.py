@@ -18,7 +18,10 @@ def test_no_bug_is_the_correct_store():
 
 def test_each_bug_name_switches_on_its_own_deviation_only():
     """Every name in BUGS builds a Defect of that name that differs from the correct store."""
-    assert list(BUGS) == ["no-tombstones", "no-repair", "ack-before-durable", "first-writer-wins"]
+    assert list(BUGS) == [
+        "no-tombstones", "no-repair", "ack-before-durable", "first-writer-wins", "siblings-by-timestamp",
+        "counter-merge-adds",
+    ]
     for name in BUGS:
         assert Defect.named(name).name == name and Defect.named(name) != NO_DEFECT
     assert Defect.named("first-writer-wins").merge is first_writer_wins
@@ -26,6 +29,8 @@ def test_each_bug_name_switches_on_its_own_deviation_only():
     assert Defect.named("ack-before-durable").ack_before_durable
     assert Defect.named("ack-before-durable").flush_interval > NO_DEFECT.flush_interval
     assert not Defect.named("no-tombstones").tombstones
+    assert Defect.named("siblings-by-timestamp").siblings_by_timestamp
+    assert Defect.named("counter-merge-adds").counter_merge_adds
 
 
 def test_an_unknown_bug_name_is_an_error_listing_the_known_ones():

@@ -167,3 +167,38 @@ def test_join_order_of_many_replicas_does_not_matter() -> None:
     ]
     results = {conflict.combine(order) for order in itertools.permutations(records)}
     assert len(results) == 1
+
+
+async def test_a_failed_writes_dot_is_never_reused_and_the_next_write_closes_its_gap(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """After a definite fail the client numbers its next write past the failed dot and carries that
+    dot in the write's context, so the replicas' version vector has no gap; a lane's failed amount is taken back."""
+    from minikeydb.client import Client, Result
+    from minikeydb.wire import Codec, Update
+
+    from .cluster_fixture import make_config
+
+    sent: list[Update] = []
+    outcomes = iter(["fail", "ok", "fail", "ok"])
+
+    async def fake_call(message: Update, node: str) -> Result:
+        sent.append(message)
+        return Result(next(outcomes), node=node)
+
+    for mode in (SIBLINGS, CRDT):
+        sent.clear()
+        outcomes = iter(["fail", "ok", "fail", "ok"])
+        client = Client(make_config(tmp_path, conflict=mode), transport=None, codec=Codec(b"x" * 32))  # type: ignore[arg-type]
+        client._call = fake_call  # type: ignore[method-assign, assignment]
+        if mode == SIBLINGS:
+            await client.put("k", "a", node="n1")
+            await client.put("k", "b", node="n1")
+        else:
+            await client.add("k", "a", node="n1")
+            await client.add("k", "b", node="n1")
+        first, second = sent
+        assert (first.n, second.n) == (1, 2) and first.context is None
+        assert second.context is not None and (first.stamp[2], 1) in Context.decode(second.context)
+        if mode == CRDT:
+            await client.incr("c", 5, node="n1")  # fails: taken back
+            await client.incr("c", 2, node="n1")
+            assert [m.n for m in sent[2:]] == [5, 2]

@@ -30,6 +30,7 @@ from minikeydb.wire import (
     StatsReply,
     StatsRequest,
     TooLarge,
+    Update,
     WireError,
     batch_records,
     check_sizes,
@@ -45,6 +46,8 @@ CSTAMP = (1_700_000_000_000_000, 0, CLIENT)
 
 EXAMPLES: list[Message] = [
     Put(1, "k", "value", CSTAMP, 2),
+    Update(20, "k", "put", "v", "ctx", 3, 0, CSTAMP, 2),
+    Update(21, "k", "incr", None, None, 2**62 - 1, 2**16 - 1, CSTAMP),
     Put(2**62, "ключ", "", (2**62 - 1, 2**32 - 1, CLIENT), 0),
     Delete(3, "k", CSTAMP, 3),
     Get(4, CLIENT, "k", 2, True),
@@ -157,6 +160,14 @@ def test_bad_magic_and_version_are_wire_errors():
         ([6, 1, "n1", {"keys": "many"}], "counters"),
         ([14, 1, "n1", [[1]]], "pair"),
         ([15, 1, "n1", [1], [["k"]], True], "pair"),
+        ([7, 1, "k", "frobnicate", None, None, 1, 0, [1, 0, "c0123456789abcdef"], 0], "operation"),
+        ([7, 1, "k", "put", 5, None, 1, 0, [1, 0, "c0123456789abcdef"], 0], "string"),
+        ([7, 1, "k", "incr", None, None, -1, 0, [1, 0, "c0123456789abcdef"], 0], "count"),
+        ([7, 1, "k", "incr", None, None, 2**62, 0, [1, 0, "c0123456789abcdef"], 0], "count"),
+        ([7, 1, "k", "incr", None, None, 1, 2**16, [1, 0, "c0123456789abcdef"], 0], "lane"),
+        ([7, 1, "k", "add", "e", None, 1, 0, [1, 0, "n1"], 0], "client id"),
+        ([7, 1, "k", "put", "v", "x" * 40000, 1, 0, [1, 0, "c0123456789abcdef"], 0], "value"),
+        ([10, 1, "n1", [["k", "v" * 50000, [1, 2, "n1"]]]], "record value"),
     ],
 )
 def test_wrong_shapes_and_field_types_are_wire_errors(payload, reason):
