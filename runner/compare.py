@@ -20,8 +20,8 @@ Every figure is measured from the runs' results and histories (``mode_figures``)
 - ``stale_reads``: lww the convergence checker's stale reads, counter the counter rule's, set the
   elements some read missed after their add was known (``stale``), siblings the gets that missed a
   value acknowledged before they began and superseded by no write begun before they ended;
-- ``convergence_s``: seconds the final reads polled until every replica agreed (after the quiesce),
-  ``converged`` whether they did.
+- ``convergence_s``: seconds the final reads polled until every replica agreed, from the heal
+  (compare's ``--quiesce`` is 0 unless given), ``converged`` whether they did.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import attrs
 import orjson
 
 from .flags import add_run_options, options_with_config
-from .options import CONFLICTS, OptionError, RunOptions, unknown_choice
+from .options import COMPARE_QUIESCE, CONFLICTS, OptionError, RunOptions, unknown_choice
 from .phases import RunResult, make_schedule, run_nodes
 from .run import run
 from .run_dir import check_run_name, new_run_dir, write_json
@@ -229,7 +229,10 @@ def _parser() -> Parser:
             action.help = "the crdt mode's workload: set | counter (default set); lww and siblings run registers"
         elif action.dest == "mode":
             action.help = "sim | udp | processes (compare's default sim: the same schedule, deterministically)"
-    parser.set_defaults(mode="sim")
+        elif action.dest == "quiesce":
+            action.help = (f"seconds to wait after the final heal (compare's default {COMPARE_QUIESCE:g}: the final "
+                           "reads then measure how long the replicas take to agree)")
+    parser.set_defaults(mode="sim", quiesce=COMPARE_QUIESCE)
     return parser
 
 

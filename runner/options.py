@@ -44,6 +44,12 @@ fault window ends with the load (8/2 = 4 intervals), so a fault whose damage onl
 is still in force when the load stops."""
 
 
+COMPARE_QUIESCE = 0.0
+"""``compare``'s default ``--quiesce``: the final reads start at the heal, so the time they take to
+agree measures how fast each conflict mode's repair converges (after a quiet wait it would be one
+round for every mode)."""
+
+
 class OptionError(ValueError):
     """A flag value that cannot work; the message says what to use instead."""
 

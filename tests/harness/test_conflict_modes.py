@@ -161,6 +161,7 @@ def test_compare_json_has_a_block_per_mode_with_measured_figures(tmp_path: Path)
         assert figures["acknowledged_writes"] > 0
         run_json = json.loads((Path(figures["run_dir"]) / "run.json").read_text())
         assert run_json["options"]["conflict"] == name
+        assert run_json["options"]["quiesce"] == 0  # compare's default: the final reads time the convergence
         assert run_json["schedule"] == json.loads(
             (Path(out["modes"]["lww"]["run_dir"]) / "run.json").read_text())["schedule"]
     assert out["modes"]["crdt"]["workload"] == "counter"
