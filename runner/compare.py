@@ -152,6 +152,8 @@ def cell(figures: dict[str, Any], field: str) -> str:
         return f"not in {value:g}"
     if field == "lost_writes" and figures["lost_as"] != "lost-write":
         return f"{value} ({figures['lost_as']})"
+    if field == "stale_reads" and figures["workload"] == "set":
+        return f"{value} (elements)"  # the set rule counts elements some read missed, not reads
     return "-" if value is None else str(value)
 
 
