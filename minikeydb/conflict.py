@@ -107,6 +107,11 @@ def view(mode: str, value: str | None) -> View:
     return View(value=state)
 
 
+def kind_of(record: Record) -> str:
+    """A stored record's kind (``SIB``, ``REGISTER``, ``COUNTER``, ``SET``); a tombstone is a register's."""
+    return REGISTER if record.value is None else record.value[:1]
+
+
 JoinRule = Callable[[Record | None, Record], Record | None]
 """Given the stored record (or None) and an incoming one: the record to store, or None (no change)."""
 
@@ -164,9 +169,10 @@ class Conflict:
 
     def delta(
         self, op: str, key: str, arg: str | None, context: str | None, n: int, lane: int, stamp: Stamp,
-        local: Record | None,
+        local: Record | None, known: str | None = None,
     ) -> Record:
-        """The record a client's operation writes, checked against this node's copy (``local``, if a replica)."""
+        """The record a client's operation writes, checked against the key's type as ``local`` (this
+        node's copy, or the replicas' join) shows it, else as ``known`` (a kind learned before)."""
         actor = stamp[2]
         if self.mode == SIBLINGS:
             if op not in ("put", "delete"):
@@ -178,8 +184,8 @@ class Conflict:
         if context is not None and op != "add":
             raise ConflictError("a causal context is for conflict mode siblings; this cluster's is crdt")
         kind = _OP_TYPE[op]
-        if local is not None:
-            have = local.value[:1] if local.value is not None else REGISTER
+        have = kind_of(local) if local is not None else known
+        if have is not None:
             if have != kind:
                 raise ConflictError(f"key {key!r} is a {TYPE_NAMES[have]}; {op} is an operation on a {TYPE_NAMES[kind]}")
         if op == "put":

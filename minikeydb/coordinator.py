@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .conflict import ConflictError
+from .conflict import CRDT, ConflictError, kind_of
 from .dvv import StateError
 from .messaging import Timer, forget_old
 from .record import Record
@@ -51,6 +51,8 @@ from .wire import (
 if TYPE_CHECKING:
     from .node import Node
 
+KEY_TYPES_SIZE = 100_000
+"""Keys whose crdt type a non-replica coordinator remembers (types are fixed; oldest forgotten first)."""
 REPLY_CACHE_SIZE = 20_000
 """Answered client requests remembered (also bounded by age, ``messaging.CACHE_AGE``)."""
 READ_REPAIR_WAIT = 1.0
@@ -88,6 +90,8 @@ class Coordinator:
         self.defect = node.defect
         self.features = node.defect.features
         self.conflict = node.conflict
+        # Under crdt, a coordinator holding no copy of a key remembers the type it read there.
+        self._key_types: OrderedDict[str, str] = OrderedDict()
         self._spawn = node.spawn
         # Client requests by (client id, request id), never by source address: a copy of a
         # request from another port is the same request.
@@ -188,15 +192,18 @@ class Coordinator:
             await self._answer(message, src, Reply(id=message.id, status=FAIL, error="clock", node=self.id))
             return
         replicas = self.ring.replicas_for(message.key)
-        if message.op == "remove" and self.id not in replicas:
-            # A remove takes away the adds it observes: with no copy here, it observes the replicas'.
-            self._spawn(self._remove_after_reading, message, src, replicas)
-            return
-        self._update_with(message, src, self.replica.get(message.key) if self.id in replicas else None)
+        if self.id in replicas:
+            self._update_with(message, src, self.replica.get(message.key))
+        elif conflict.mode == CRDT and (message.op == "remove" or message.key not in self._key_types):
+            # No copy here: a remove observes the replicas' adds, and the key's type (what an
+            # operation is checked against) is learned from them the first time.
+            self._spawn(self._update_after_reading, message, src, replicas)
+        else:
+            self._update_with(message, src, None, self._key_types.get(message.key))
 
-    async def _remove_after_reading(self, message: Update, src: Address, replicas: Sequence[str]) -> None:
-        """A remove at a node that holds no copy: read every replica (for at most half the
-        coordinator's timeout), then remove what their join shows."""
+    async def _update_after_reading(self, message: Update, src: Address, replicas: Sequence[str]) -> None:
+        """An update at a node that holds no copy: read every replica (for at most half the
+        coordinator's timeout), then make the update against their join."""
         answers: list[Record | None] = []
 
         async def ask(replica: str) -> None:
@@ -211,15 +218,22 @@ class Coordinator:
                 for replica in replicas:
                     nursery.start_soon(ask, replica)
         assert self.conflict is not None
-        self.counters["removes_read_first"] += 1
-        self._update_with(message, src, self.conflict.combine(answers))
+        self.counters["updates_read_first"] += 1
+        joined = self.conflict.combine(answers)
+        if joined is not None:
+            self._key_types[message.key] = kind_of(joined)
+            while len(self._key_types) > KEY_TYPES_SIZE:
+                self._key_types.popitem(last=False)
+        self._update_with(message, src, joined)
 
-    def _update_with(self, message: Update, src: Address, local: Record | None) -> None:
-        """Make the update's record against ``local`` (what this node knows of the key) and write it."""
+    def _update_with(self, message: Update, src: Address, local: Record | None, kind: str | None = None) -> None:
+        """Make the update's record against ``local`` (what this node knows of the key; else the
+        key's ``kind`` as learned before) and write it."""
         assert self.conflict is not None
         try:
             record = self.conflict.delta(
-                message.op, message.key, message.arg, message.context, message.n, message.lane, message.stamp, local
+                message.op, message.key, message.arg, message.context, message.n, message.lane, message.stamp, local,
+                kind,
             )
         except (ConflictError, StateError) as e:
             self.counters["writes_refused_type"] += 1
