@@ -98,8 +98,9 @@ def main() -> int:
     parser.add_argument("--fault-interval", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--part", choices=PARTS, action="append", help="run only this part (repeatable)")
+    parser.add_argument("--out", default=None, help="where the runs go (default a new temporary directory)")
     args = parser.parse_args()
-    out = Path(tempfile.mkdtemp(prefix="conflict-bench-"))
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="conflict-bench-"))
     base = RunOptions(mode="sim", out=str(out), time_limit=args.time_limit, fault_interval=args.fault_interval,
                       rate=args.rate)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
