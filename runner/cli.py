@@ -52,7 +52,8 @@ def unknown_command(word: str) -> UsageError:
 
 
 COMMAND_MODULES = {"run": ("runner.run", "runner.flags"), "replay": ("runner.replay",),
-                   "explore": ("runner.explore",), "maelstrom": ("runner.maelstrom.command",)}
+                   "explore": ("runner.explore",), "maelstrom": ("runner.maelstrom.command",),
+                   "compare": ("runner.compare",)}
 """What each command of the run machinery imports before it starts."""
 
 
@@ -97,6 +98,10 @@ def _main(argv: list[str]) -> int:
             from .maelstrom.command import maelstrom_command
 
             return maelstrom_command(rest)
+        if command == "compare":
+            from .compare import compare_command
+
+            return compare_command(rest)
         if command == "explore":
             from .explore import explore_command
 

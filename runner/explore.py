@@ -161,6 +161,7 @@ RUN_FLAGS: tuple[tuple[str, str], ...] = (
     ("concurrency", "--concurrency"), ("keys", "--keys"), ("key_dist", "--key-dist"), ("key_size", "--key-size"),
     ("value_size", "--value-size"), ("quiesce", "--quiesce"), ("converge_timeout", "--converge-timeout"),
     ("bug", "--bug"), ("journal", "--journal"), ("journal_max_mb", "--journal-max-mb"),
+    ("conflict", "--conflict"), ("workload", "--workload"),
 )
 """Options that become a flag of the seed's command when they differ from the default."""
 CLUSTER_FIELDS = ("nodes", "replicas", "write_quorum", "read_quorum")

@@ -39,6 +39,9 @@ LEDGER_KIND = "minikeydb-explore"
 HASHED_AWAY = ("out", "name", "seed", "verbose")
 """Options that do not change what a seed does: where it is written, what it is called, log detail (the seed is per line)."""
 
+LATER_DEFAULTS = {"conflict": "lww", "workload": "register"}
+"""Options added after ledgers were first written: at their default they are left out of the hash,
+so a sweep's hash (and ``--resume`` of a ledger written before them) is what it was."""
 SEED_RANGE = (0, 2**63 - 1)
 """The seeds explore runs and a ledger may hold."""
 UNCOMPARED = ("wall_s",)
@@ -48,6 +51,9 @@ UNCOMPARED = ("wall_s",)
 def sweep_options(base: RunOptions, vary_workload: bool) -> dict[str, Any]:
     """What makes two sweeps' seeds the same runs: the run options (but where they go) and --vary-workload."""
     options = {k: v for k, v in base.to_json().items() if k not in HASHED_AWAY}
+    for name, default in LATER_DEFAULTS.items():  # a ledger from before these options still resumes
+        if options.get(name) == default:
+            del options[name]
     return {"options": options, "vary_workload": vary_workload}
 
 

@@ -23,6 +23,7 @@ import trio
 from minikeydb.client import Client
 from minikeydb.ring import Ring
 
+from .conflict_workload import final_value, read_f
 from .recorder import HistoryRecorder
 from .workload import Workload
 
@@ -51,8 +52,12 @@ class FinalReadReport:
 
 
 async def final_reads(
-    client: Client, recorder: HistoryRecorder, workload: Workload, ring: Ring, keys: list[str], timeout: float
+    client: Client, recorder: HistoryRecorder, workload: Workload, ring: Ring, keys: list[str], timeout: float,
+    *, conflict: str = "lww", kind: str = "register",
 ) -> FinalReadReport:
+    """``kind`` is the ``--workload``: a final read records what its type holds (``final_value``: the
+    siblings or elements as a sorted list, so replicas agree when their sets do; a count; a value)."""
+    f = read_f(kind)
     report = FinalReadReport()
     start = trio.current_time()
     pending = list(keys)
@@ -74,16 +79,16 @@ async def final_reads(
             for key in node_keys:
                 process = readers[reader]
                 meta = {"round": round_no}
-                recorder.record(process=process, type="invoke", f="get", key=key, value=None, node=node,
+                recorder.record(process=process, type="invoke", f=f, key=key, value=None, node=node,
                                 final=True, meta=meta)
                 result = await client.get(key, node=node, local=True)
-                kind = {"ok": "ok", "fail": "fail"}.get(result.outcome, "info")
-                recorder.record(process=process, type=kind, f="get", key=key,
-                                value=result.value if kind == "ok" else None, node=node,
-                                error=result.error if kind != "ok" else None, final=True, meta=meta)
-                if kind == "ok":
-                    seen[key][node] = _digest(result.value)
-                elif kind == "info":
+                outcome = {"ok": "ok", "fail": "fail"}.get(result.outcome, "info")
+                value = final_value(conflict, kind, result) if outcome == "ok" else None
+                recorder.record(process=process, type=outcome, f=f, key=key, value=value, node=node,
+                                error=result.error if outcome != "ok" else None, final=True, meta=meta)
+                if outcome == "ok":
+                    seen[key][node] = _digest(value)
+                elif outcome == "info":
                     readers[reader] = workload.new_process()
 
         async with trio.open_nursery() as nursery:

@@ -21,6 +21,7 @@ from nemesis import PARTITION_KINDS
 
 from .options import (
     CHECKERS,
+    CONFLICTS,
     CRASH_TARGETS,
     KEY_DISTS,
     MAX_KEY_BYTES,
@@ -28,6 +29,7 @@ from .options import (
     MAX_VALUE_BYTES,
     MODES,
     NEMESIS_CHOICES,
+    WORKLOADS,
     OptionError,
     RunOptions,
     parse_checkers,
@@ -58,6 +60,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                    help="eventual mode, W=1 R=1 (the default; accepted as the original driver's flag)")
     g.add_argument("--mode", default=None, help=f"{' | '.join(MODES)} (default {d.mode})")
     g.add_argument("--bug", default=None, help=f"switch on a seeded defect: {', '.join(BUGS)}")
+    g.add_argument("--conflict", default=None,
+                   help=f"{' | '.join(CONFLICTS)}: last-writer-wins, siblings with version vectors, or CRDT "
+                   f"counters and sets (default {d.conflict})")
     g = parser.add_argument_group("faults")
     g.add_argument("--nemesis", default=None,
                    help=f"comma-separated: {', '.join(NEMESIS_CHOICES)} (default {','.join(d.nemesis) or 'none'})")
@@ -73,6 +78,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                    f"operation as soon as the last answered (default {rate_text(d.rate)})")
     g.add_argument("--concurrency", type=int, default=None, help=f"client processes (default {d.concurrency})")
     g.add_argument("--keys", type=int, default=None, help=f"number of keys (default {d.keys})")
+    g.add_argument("--workload", default=None,
+                   help=f"{' | '.join(WORKLOADS)}: put/get/delete, add/remove/read of sets, incr/decr/read of "
+                   f"counters (set and counter need --conflict crdt; default {d.workload})")
     g.add_argument("--mix", default=None, help=f"put:get:delete weights (default {':'.join(map(str, d.mix))})")
     g.add_argument("--key-dist", default=None, help=f"{' | '.join(KEY_DISTS)} (default {d.key_dist})")
     g.add_argument("--key-size", default=None, metavar="N|uniform:A-B",

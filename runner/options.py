@@ -28,6 +28,10 @@ RATE_MAX = math.inf
 KEY_DISTS = ("uniform", "zipf")
 NEMESIS_CHOICES = ("none", *FAULT_KINDS, "all")
 CHECKERS = ("convergence", "linearizable")
+CONFLICTS = ("lww", "siblings", "crdt")
+"""``--conflict``: how the store resolves concurrent writes (the cluster TOML's ``conflict``)."""
+WORKLOADS = ("register", "set", "counter")
+"""``--workload``: put/get/delete of registers, add/remove/read of OR-sets, incr/decr/read of PN-counters."""
 JOURNAL_LEVELS = ("off", "applies", "full")
 MAX_JOURNAL_MB = 1024 * 1024
 """The largest ``--journal-max-mb``: 1 TiB (a bound any disk reaches first; its bytes fit the header's integer)."""
@@ -38,6 +42,12 @@ EXPLORE_FAULT_INTERVAL = 2.0
 """Explore's defaults: short runs, so more seeds fit; as with the run defaults (30 s, 5 s) the last
 fault window ends with the load (8/2 = 4 intervals), so a fault whose damage only repair could undo
 is still in force when the load stops."""
+
+
+COMPARE_QUIESCE = 0.0
+"""``compare``'s default ``--quiesce``: the final reads start at the heal, so the time they take to
+agree measures how fast each conflict mode's repair converges (after a quiet wait it would be one
+round for every mode)."""
 
 
 class OptionError(ValueError):
@@ -157,6 +167,17 @@ def parse_checkers(text: str) -> tuple[str, ...]:
     return names
 
 
+def check_conflict_workload(conflict: object, workload: object) -> None:
+    """``--conflict`` and ``--workload`` are known, and the workload's data type exists under that conflict mode."""
+    if conflict not in CONFLICTS:
+        raise unknown_choice("--conflict", [str(conflict)], CONFLICTS)
+    if workload not in WORKLOADS:
+        raise unknown_choice("--workload", [str(workload)], WORKLOADS)
+    if workload in ("set", "counter") and conflict != "crdt":
+        raise OptionError(f"--workload {workload} needs --conflict crdt (its {'OR-set' if workload == 'set' else 'PN-counter'}"
+                          f" is a CRDT type); got --conflict {conflict}; use --conflict crdt --workload {workload}")
+
+
 CLUSTER_SETTINGS = ("file", "vnodes", "read_repair_chance", "fsync", "timeouts")
 
 
@@ -212,6 +233,10 @@ class RunOptions:
     """``--journal off|applies|full``; None: the mode's default (``runner.journal.default_level``)."""
     journal_max_mb: float = 512.0
     """``--journal-max-mb``: the journal stops (END "size-limit") at this many MiB compressed."""
+    conflict: str = "lww"
+    """``--conflict lww|siblings|crdt``: the cluster's conflict resolution (passed to its config in every mode)."""
+    workload: str = "register"
+    """``--workload register|set|counter``: set and counter need ``--conflict crdt``."""
 
     @property
     def journal_level(self) -> str:
@@ -280,6 +305,7 @@ class RunOptions:
                 and math.isfinite(self.journal_max_mb) and 0 < self.journal_max_mb <= MAX_JOURNAL_MB):
             raise OptionError(f"--journal-max-mb must be a positive number of MiB up to {MAX_JOURNAL_MB:,} "
                               f"(1 TiB), got {self.journal_max_mb!r}")
+        check_conflict_workload(self.conflict, self.workload)
         if self.bug is not None and self.bug not in BUGS:
             raise unknown_choice("--bug", [self.bug], tuple(BUGS))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

@@ -34,6 +34,7 @@ from minikeydb.wire import Codec
 from nemesis import ClusterControl, FaultSchedule, NetworkFaultControl, run_schedule
 from nemesis.schedule import check_recorded_schedule
 
+from .conflict_workload import workload_class
 from .final_reads import FinalReadReport, final_reads
 from .interrupt import InterruptGuard, RunInterrupted
 from .node_logs import scan_node_logs
@@ -41,7 +42,7 @@ from .options import OptionError, RunOptions
 from .progress import ProgressLine
 from .recorder import HistoryRecorder
 from .run_dir import record_achieved, update_latest, write_json
-from .workload import REAL_TIME, KeySpace, Pace, Workload
+from .workload import REAL_TIME, KeySpace, Pace
 
 log = logging.getLogger("runner")
 
@@ -127,7 +128,7 @@ async def drive(
     ring = shared_ring(config.node_ids, config.replicas, config.vnodes)
     async with Client.connect(config, transport=client_transport, codec=codec,
                               rng=Seeds(options.seed).rng("client"), walls=walls) as client:
-        workload = Workload(
+        workload = workload_class(options.conflict, options.workload)(
             client, recorder, Seeds(options.seed).rng("workload"), nodes=list(config.node_ids),
             keys=keys, key_dist=options.key_dist, mix=options.mix, rate=options.rate,
             concurrency=options.concurrency, pace=pace, value_size=options.value_size_spec,
@@ -155,7 +156,7 @@ async def drive(
             if progress is not None:
                 progress.phase = "final reads"
             report = await final_reads(client, recorder, workload, ring, workload.touched_keys(),
-                                       options.converge_timeout)
+                                       options.converge_timeout, conflict=options.conflict, kind=options.workload)
             nursery.cancel_scope.cancel()
     return report
 

@@ -27,12 +27,22 @@ TREND_SPAN = 30.0
 TREND_MIN = 60.0
 
 
-class HistoryRecorder:
-    """Writes one history file; ``record`` returns the event's index."""
+def history_header(conflict: str, workload: str) -> dict[str, Any]:
+    """The header line of a harness history (docs/HISTORY.md "Conflict modes and workloads"): not an event."""
+    return {"history": 1, "conflict": conflict, "workload": workload, "meta": {"system": "minikeydb"}}
 
-    def __init__(self, path: Path) -> None:
+
+class HistoryRecorder:
+    """Writes one history file; ``record`` returns the event's index.
+
+    ``header`` (``history_header``) is written as the first line; it takes no index.
+    """
+
+    def __init__(self, path: Path, header: dict[str, Any] | None = None) -> None:
         self.path = path
         self._file: IO[bytes] = path.open("wb")
+        if header is not None:
+            self._file.write(orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE))
         self._clock = trio.lowlevel.current_clock().current_time
         """trio.current_time() without its two wrappers (it is read for every event)."""
         self._start = self._clock()

@@ -195,6 +195,9 @@ def replay_command(argv: Sequence[str]) -> int:
     else:
         print("DIFFERENT: the simulated run did not reproduce its recorded history (determinism is broken, or the "
               "code changed since it was recorded)")
+        if only_header_added(recorded.history, result.run_dir / "history.jsonl"):
+            print("  (its events are the same: the replay only starts with the header line the harness writes "
+                  "since conflict modes came, which the recorded history has none of)")
     return code
 
 
@@ -208,6 +211,21 @@ def _maelstrom_run(path: str) -> tuple[Path, dict[str, object]] | None:
     if isinstance(metadata, dict) and metadata.get("mode") == "maelstrom" and isinstance(metadata.get("options"), dict):
         return run_dir, metadata
     return None
+
+
+def only_header_added(old: Path, new: Path) -> bool:
+    """Whether ``new`` is ``old`` with a header line in front (a run recorded before histories had headers)."""
+    with old.open("rb") as before, new.open("rb") as after:
+        first = after.readline()
+        if not first.startswith(b'{"history":') or before.read(len(first)) == first:
+            return False
+        before.seek(0)
+        while True:
+            a, b = before.read(1 << 20), after.read(1 << 20)
+            if a != b:
+                return False
+            if not a:
+                return True
 
 
 def _name_without_stamp(dir_name: str) -> str:

@@ -30,7 +30,7 @@ from .options import RunOptions
 from .phases import RunResult, checked_schedule, finish_or_interrupted
 from .processes import ProcessesMode
 from .progress import ProgressLine
-from .recorder import HistoryRecorder
+from .recorder import HistoryRecorder, history_header
 from .run_dir import new_run_dir, node_log_handler, run_metadata, run_name, write_json
 from .simulate import SimMode
 
@@ -129,7 +129,7 @@ def _run(mode: Mode, options: RunOptions, argv: list[str], run_dir: Path, schedu
     started = time.monotonic()
 
     async def main() -> tuple[FinalReadReport | None, HistoryRecorder]:
-        recorder = HistoryRecorder(run_dir / "history.jsonl")
+        recorder = HistoryRecorder(run_dir / "history.jsonl", history_header(options.conflict, options.workload))
         final: FinalReadReport | None = None
         try:
             with trio.CancelScope() as scope:

@@ -91,6 +91,7 @@ def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None =
         secret_file=run_dir / SECRET_NAME,
         timeouts=Timeouts(**settings.get("timeouts", {})),
         source=str(run_dir / "run.json"),
+        conflict=options.conflict,
         **tuned,
     )
 
@@ -130,6 +131,7 @@ def run_metadata(options: RunOptions, config: ClusterConfig, schedule: FaultSche
             "vnodes": config.vnodes,
             "read_repair_chance": config.read_repair_chance,
             "fsync": config.fsync,
+            "conflict": config.conflict,
             "timeouts": attrs.asdict(config.timeouts),
             "file": (options.cluster or {}).get("file"),
         },

@@ -23,6 +23,7 @@ from checker.findings import (
 )
 from nemesis.schedule import left_out
 
+from .conflict_workload import OPERATIONS
 from .node_logs import describe
 from .options import rate_text
 from .phases import RunResult
@@ -50,7 +51,7 @@ def _scan(history: Path) -> _Scan:
     with history.open("rb") as lines:
         for line in lines:
             event = orjson.loads(line)
-            if event.get("process") == "nemesis" or event.get("final"):
+            if "index" not in event or event.get("process") == "nemesis" or event.get("final"):  # the header too
                 continue
             if event.get("type") == "invoke":
                 invoked[event.get("process")] = event.get("time", 0)
@@ -63,10 +64,10 @@ def _scan(history: Path) -> _Scan:
     return scan
 
 
-def _operation_table(scan: _Scan) -> list[str]:
+def _operation_table(scan: _Scan, workload: str = "register") -> list[str]:
     counts = scan.counts
     rows = ["  operation       ok     fail     info"]
-    for f in ("put", "get", "delete"):
+    for f in OPERATIONS[workload]:
         rows.append(f"  {f:<10} {counts[(f, 'ok')]:>7} {counts[(f, 'fail')]:>8} {counts[(f, 'info')]:>8}")
     return rows
 
@@ -214,10 +215,12 @@ def format_summary(run: RunResult) -> str:
         f"MinikeyDB run {run.run_dir.name}",
         f"  seed {o.seed}, mode {o.mode}, {plural(o.nodes, 'node')}, N={o.replicas} W={o.write_quorum} "
         f"R={o.read_quorum}, {o.time_limit:g} s at {rate_text(o.rate)} ops/s over {plural(o.keys, 'key')}" + _sizes(o)
-        + (f", bug {o.bug}" if o.bug else ""),
+        + (f", bug {o.bug}" if o.bug else "")
+        + (f", conflict {o.conflict}, workload {o.workload}" if (o.conflict, o.workload) != ("lww", "register")
+           else ""),
         *_throughput(run, scan),
         "",
-        *_operation_table(scan),
+        *_operation_table(scan, o.workload),
         "",
         f"  faults injected: {_faults(run)}",
         *describe(r.get("stats", {}).get("node_logs", {})),

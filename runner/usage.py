@@ -19,6 +19,7 @@ COMMAND_HELP = {
     "replay": "re-run a recorded run from its run.json (sim: byte for byte)",
     "explore": "search seeds in simulation and shrink the first failure",
     "maelstrom": "test a Maelstrom node: harness.py maelstrom test -w echo --bin ./node",
+    "compare": "the same seed and fault schedule under each conflict mode (lww, siblings, crdt), side by side",
 }
 SUBCOMMANDS = tuple(COMMAND_HELP)
 

@@ -83,7 +83,7 @@ def test_sim_journal_is_well_formed_and_shows_every_acknowledged_write_applied(t
     for r in records:
         if r[0] == "A":
             applies[(r[2], r[3])].append(r)
-    events = [json.loads(line) for line in (result.run_dir / "history.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (result.run_dir / "history.jsonl").read_text().splitlines()[1:]]  # header
     acked = [e for e in events if e["type"] == "ok" and e["f"] == "put" and not e.get("final")]
     assert len(acked) > 50
     for e in acked:
@@ -103,7 +103,7 @@ def test_healthy_sim_run_applies_every_acknowledged_put_on_every_replica(tmp_pat
     _, records = read_journal(result.run_dir / "journal.jsonl.gz")
     replicas = {r[1]: r[2] for r in records if r[0] == "K"}
     applied = {(r[2], r[3], tuple(r[4])): r[5] for r in records if r[0] == "A"}
-    events = [json.loads(line) for line in (result.run_dir / "history.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (result.run_dir / "history.jsonl").read_text().splitlines()[1:]]  # header
     acked = [e for e in events if e["type"] == "ok" and e["f"] == "put" and not e.get("final")]
     assert acked
     for e in acked:

@@ -40,7 +40,7 @@ def test_replay_uses_the_recorded_schedule_not_the_seeds(tmp_path: Path, capsys:
     assert replay_command([str(original.run_dir), "--out", str(tmp_path / "re"), "-q"]) == 1
     assert "DIFFERENT" in capsys.readouterr().out
     replayed = _replayed_dir(tmp_path / "re")
-    events = [json.loads(line) for line in (replayed / "history.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (replayed / "history.jsonl").read_text().splitlines()[1:]]  # header
     assert [e["f"] for e in events if e["process"] == "nemesis"] == ["heal"]
     assert load_recorded_run(replayed).schedule.windows == ()
     # ... and the edited run, replayed in turn, reproduces itself byte for byte.
