@@ -206,7 +206,7 @@ def _maelstrom_run(path: str) -> tuple[Path, dict[str, object]] | None:
     try:
         run_dir = resolve_run_dir(path)
         metadata = json.loads((run_dir / "run.json").read_text())
-    except (OptionError, OSError, ValueError):
+    except (OptionError, OSError, ValueError, RecursionError):  # load_recorded_run reports it
         return None
     if isinstance(metadata, dict) and metadata.get("mode") == "maelstrom" and isinstance(metadata.get("options"), dict):
         return run_dir, metadata
