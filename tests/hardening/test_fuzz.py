@@ -26,6 +26,7 @@ from minikeydb.wire import (
     MAX_DATAGRAM,
     MAX_KEY_BYTES,
     MAX_VALUE_BYTES,
+    OPS,
     VERSION,
     Ack,
     AuthError,
@@ -107,6 +108,10 @@ VALID_FIELD: dict[str, st.SearchStrategy[Any]] = {
     "_int_pairs": st.lists(st.tuples(ints, ints).map(list), max_size=4),
     "_key_stamps": st.lists(st.tuples(keys, stamps).map(list), max_size=4),
     "_counters": st.dictionaries(st.text(max_size=8), ints, max_size=4),
+    "_op": st.sampled_from(sorted(OPS)) | st.text(max_size=8),
+    "_opt_value": st.none() | st.text(max_size=20),
+    "_count": ints,
+    "_lane": ints,
 }
 
 
