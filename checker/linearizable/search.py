@@ -317,22 +317,8 @@ def _search(
     check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
     perf = time.perf_counter
 
-    def outcome(valid: bool | str, reason: str = "") -> SearchOutcome:
-        blocked = None if best_ret == 0 else ~code[best_ret]
-        return SearchOutcome(
-            valid=valid,
-            configurations=cached,
-            placements=placements,
-            seconds=perf() - started,
-            prefix=[code[e] for e in best_prefix],
-            blocked=blocked,
-            state=values[best_state],
-            seen=_states_seen(call, ret, blocked, memo, values) if valid is False and blocked is not None else [],
-            reason=reason,
-        )
-
     if remaining == 0:
-        return outcome(True)
+        return _outcome(True, "", cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
     e = nxt[head]
     while True:
         c = code[e]
@@ -392,22 +378,23 @@ def _search(
                         remaining -= 1
                         if not remaining:
                             placements += 1
-                            return outcome(True)
+                            return _outcome(True, "", cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
                     placements += 1
                     if placements & check_every == 0:
                         if deadline is not None and perf() > deadline:
-                            return outcome("unknown", time_reason)
+                            return _outcome("unknown", time_reason, cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
                         if max_configurations is not None and cached > max_configurations:
-                            return outcome("unknown", _cap_reason(memory_budget, cached))
+                            return _outcome("unknown", _cap_reason(memory_budget, cached), cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
                         if rss0 is not None and memory_budget is not None:
                             rss = _rss_bytes()
                             if rss0 < 0:
                                 rss0 = rss
                             elif rss is not None and rss - rss0 > memory_budget:
-                                return outcome(
+                                return _outcome(
                                     "unknown",
                                     f"memory budget of {_size_text(memory_budget)} ran out "
                                     f"({cached} configurations cached)",
+                                    cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo,
                                 )
                     e = nxt[head]
                     continue
@@ -428,7 +415,7 @@ def _search(
         # Backtrack: undo placements until one that was a real choice (not a greedy read-only one).
         while True:
             if not stack_e:
-                return outcome(False)
+                return _outcome(False, "", cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
             e = pop_e()
             state = pop_s()
             limit = pop_l()
@@ -455,6 +442,27 @@ def _search(
                 break
         after_optional = restricts[code[stack_e[-1]]] if stack_e else False
         e = nxt[e]
+
+
+def _outcome(
+    valid: bool | str, reason: str, cached: int, placements: int, started: float, code: list[int], best_ret: int,
+    best_prefix: list[int], best_state: int, values: list[Any], call: list[int], ret: list[int | None],
+    memo: list[set[int]],
+) -> SearchOutcome:
+    """`_search`'s outcome (a function of its locals, not a closure: a closure would make the
+    search loop's counters cell variables, slower to read and write)."""
+    blocked = None if best_ret == 0 else ~code[best_ret]
+    return SearchOutcome(
+        valid=valid,
+        configurations=cached,
+        placements=placements,
+        seconds=time.perf_counter() - started,
+        prefix=[code[e] for e in best_prefix],
+        blocked=blocked,
+        state=values[best_state],
+        seen=_states_seen(call, ret, blocked, memo, values) if valid is False and blocked is not None else [],
+        reason=reason,
+    )
 
 
 def _arrays_of(
