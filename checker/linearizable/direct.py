@@ -129,9 +129,7 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
                     if setdefault(process, op) is not op:
                         return None
                     continue
-                done = pop(process, None)
-                if done is None:
-                    return None
+                done = pop(process)  # (none pending: KeyError, so None below)
                 call, f0, fc, ivalue, out = done
                 if f != f0 and f is not None:
                     return None
