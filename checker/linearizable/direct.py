@@ -15,6 +15,7 @@ either gives the same outcome and the general path can explain it.
 
 from __future__ import annotations
 
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -91,74 +92,77 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
     uncertain = False  # whether any write is uncertain (else `drop_unobserved` has nothing to look at)
     last_key: Any = parts  # (no key is this dict) the key of the last invocation, and its part
     part: list[Any] = [[], 0]
+    out_part: list[Any] = part[0]  # part[0]
     run = 0  # invocations of `part` not yet counted in it
+    rows = map(_FIELDS, events)
     try:
-        # One pass, locals only (this loop is most of the time of checking a small history).
-        for pos, (process, kind, f, value, index) in enumerate(map(_FIELDS, events)):
-            if not pos & EVERY and limit is not None and pos and limit.passed():
-                raise limit.exceeded(COMPILING, f"event {pos:,} of {len(events):,}")
-            if type(process) is not int:
-                continue  # not a client: the nemesis
-            if type(index) is not int:
-                return None
-            if kind == "invoke":
-                fc = seen.get(f)
-                if fc is None:
-                    act = acts.get(f) if type(f) is str else None
-                    if act is None:
-                        return None  # not an operation of the model, or an append
-                    fc = seen[f] = [act, 0, 0, 0]
-                key = events[pos].get("key")
-                if key is not last_key:
-                    part[1] += run
-                    run = 0
-                    part = parts.get(key)  # type: ignore[assignment]
-                    if part is None:
-                        if kv and key is None:
-                            return None
-                        part = parts[key] = [[], 0]
-                    last_key = key
-                run += 1
-                op = (pos, f, fc, value, part[0])
-                if setdefault(process, op) is not op:
+        # One pass, locals only (this loop is most of the time of checking a small history), in
+        # chunks of EVERY + 1 events with a look at the clock between them (not in the loop).
+        for start in range(0, len(events), EVERY + 1):
+            if start and limit is not None and limit.passed():
+                raise limit.exceeded(COMPILING, f"event {start:,} of {len(events):,}")
+            for pos, (process, kind, f, value, index) in enumerate(islice(rows, EVERY + 1), start):
+                if type(process) is not int:
+                    continue  # not a client: the nemesis
+                if type(index) is not int:
                     return None
-                continue
-            done = pop(process, None)
-            if done is None:
-                return None
-            call, f0, fc, ivalue, out = done
-            if f != f0 and f is not None:
-                return None
-            act = fc[0]
-            if kind == "ok":
-                fc[1] += 1
-                if act == _TEST:
-                    if value is None:
-                        if null_any:
-                            continue
-                    elif type(value) is not str and type(value) is not int:
-                        value = freeze(value)
-                    out.append((call, pos, K_READ, value, None))
-                elif act == _SET:
-                    if not (value is None or type(value) is str or type(value) is int):
-                        value = freeze(value)
-                    out.append((call, pos, K_WRITE, value, None))
-                elif act == _DELETE:
-                    out.append((call, pos, K_WRITE, None, None))
-                elif (type(value) is list or type(value) is tuple) and len(value) == 2:
-                    out.append((call, pos, K_CAS, freeze(value[0]), freeze(value[1])))
+                if kind == "invoke":
+                    fc = seen.get(f)
+                    if fc is None:
+                        act = acts.get(f) if type(f) is str else None
+                        if act is None:
+                            return None  # not an operation of the model, or an append
+                        fc = seen[f] = [act, 0, 0, 0]
+                    key = events[pos].get("key")
+                    if key is not last_key:
+                        part[1] += run
+                        run = 0
+                        part = parts.get(key)  # type: ignore[assignment]
+                        if part is None:
+                            if kv and key is None:
+                                return None
+                            part = parts[key] = [[], 0]
+                        out_part = part[0]
+                        last_key = key
+                    run += 1
+                    op = (pos, f, fc, value, out_part)
+                    if setdefault(process, op) is not op:
+                        return None
+                    continue
+                done = pop(process)  # (none pending: KeyError, so None below)
+                call, f0, fc, ivalue, out = done
+                if f != f0 and f is not None:
+                    return None
+                act = fc[0]
+                if kind == "ok":
+                    fc[1] += 1
+                    if act == _TEST:
+                        if value is None:
+                            if null_any:
+                                continue
+                        elif type(value) is not str and type(value) is not int:
+                            value = freeze(value)
+                        out.append((call, pos, K_READ, value, None))
+                    elif act == _SET:
+                        if not (value is None or type(value) is str or type(value) is int):
+                            value = freeze(value)
+                        out.append((call, pos, K_WRITE, value, None))
+                    elif act == _DELETE:
+                        out.append((call, pos, K_WRITE, None, None))
+                    elif (type(value) is list or type(value) is tuple) and len(value) == 2:
+                        out.append((call, pos, K_CAS, freeze(value[0]), freeze(value[1])))
+                    else:
+                        return None  # a malformed cas
+                elif kind == "fail":
+                    fc[2] += 1
+                    if act == _CAS and not ((type(ivalue) is list or type(ivalue) is tuple) and len(ivalue) == 2):
+                        return None
+                elif kind == "info":
+                    fc[3] += 1
+                    if act != _TEST:
+                        uncertain = _uncertain(call, act, ivalue, out) or uncertain
                 else:
-                    return None  # a malformed cas
-            elif kind == "fail":
-                fc[2] += 1
-                if act == _CAS and not ((type(ivalue) is list or type(ivalue) is tuple) and len(ivalue) == 2):
                     return None
-            elif kind == "info":
-                fc[3] += 1
-                if act != _TEST:
-                    uncertain = _uncertain(call, act, ivalue, out) or uncertain
-            else:
-                return None
         part[1] += run
         for call, _f, fc, ivalue, out in pending.values():  # never completed: as info
             fc[3] += 1

@@ -50,7 +50,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
-from operator import add, mul
+from operator import add, eq, mul, ne
 from typing import Any
 
 from checker.linearizable.models import BAD, K_CAS, K_READ, K_WRITE, CompiledOp, CompiledPart
@@ -221,9 +221,9 @@ def _search(
     kind = kinds + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
     arg_a = [-1] * (n + 1)
     arg_b = [-1] * (n + 1)
-    readonly = list(map(READ.__eq__, kind))
+    readonly = list(map(eq, kind, repeat(READ)))  # (operator.eq: a method-wrapper is 2x slower)
     readonly[n] = False
-    blind = list(map(WRITE.__eq__, kind))
+    blind = list(map(eq, kind, repeat(WRITE)))
     optional = [True] * (n + 1)
     restricts = [False] * (n + 1)
     reader_of = [-1] * (n + 1)
@@ -317,22 +317,8 @@ def _search(
     check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
     perf = time.perf_counter
 
-    def outcome(valid: bool | str, reason: str = "") -> SearchOutcome:
-        blocked = None if best_ret == 0 else ~code[best_ret]
-        return SearchOutcome(
-            valid=valid,
-            configurations=cached,
-            placements=placements,
-            seconds=perf() - started,
-            prefix=[code[e] for e in best_prefix],
-            blocked=blocked,
-            state=values[best_state],
-            seen=_states_seen(call, ret, blocked, memo, values) if valid is False and blocked is not None else [],
-            reason=reason,
-        )
-
     if remaining == 0:
-        return outcome(True)
+        return _outcome(True, "", cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
     e = nxt[head]
     while True:
         c = code[e]
@@ -392,22 +378,23 @@ def _search(
                         remaining -= 1
                         if not remaining:
                             placements += 1
-                            return outcome(True)
+                            return _outcome(True, "", cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
                     placements += 1
                     if placements & check_every == 0:
                         if deadline is not None and perf() > deadline:
-                            return outcome("unknown", time_reason)
+                            return _outcome("unknown", time_reason, cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
                         if max_configurations is not None and cached > max_configurations:
-                            return outcome("unknown", _cap_reason(memory_budget, cached))
+                            return _outcome("unknown", _cap_reason(memory_budget, cached), cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
                         if rss0 is not None and memory_budget is not None:
                             rss = _rss_bytes()
                             if rss0 < 0:
                                 rss0 = rss
                             elif rss is not None and rss - rss0 > memory_budget:
-                                return outcome(
+                                return _outcome(
                                     "unknown",
                                     f"memory budget of {_size_text(memory_budget)} ran out "
                                     f"({cached} configurations cached)",
+                                    cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo,
                                 )
                     e = nxt[head]
                     continue
@@ -428,7 +415,7 @@ def _search(
         # Backtrack: undo placements until one that was a real choice (not a greedy read-only one).
         while True:
             if not stack_e:
-                return outcome(False)
+                return _outcome(False, "", cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
             e = pop_e()
             state = pop_s()
             limit = pop_l()
@@ -455,6 +442,27 @@ def _search(
                 break
         after_optional = restricts[code[stack_e[-1]]] if stack_e else False
         e = nxt[e]
+
+
+def _outcome(
+    valid: bool | str, reason: str, cached: int, placements: int, started: float, code: list[int], best_ret: int,
+    best_prefix: list[int], best_state: int, values: list[Any], call: list[int], ret: list[int | None],
+    memo: list[set[int]],
+) -> SearchOutcome:
+    """`_search`'s outcome (a function of its locals, not a closure: a closure would make the
+    search loop's counters cell variables, slower to read and write)."""
+    blocked = None if best_ret == 0 else ~code[best_ret]
+    return SearchOutcome(
+        valid=valid,
+        configurations=cached,
+        placements=placements,
+        seconds=time.perf_counter() - started,
+        prefix=[code[e] for e in best_prefix],
+        blocked=blocked,
+        state=values[best_state],
+        seen=_states_seen(call, ret, blocked, memo, values) if valid is False and blocked is not None else [],
+        reason=reason,
+    )
 
 
 def _arrays_of(
@@ -502,8 +510,8 @@ def _drop_unobserved_writes(part: CompiledPart) -> CompiledPart:
         return part
     kind, ret = part.kind, part.ret
     va = part.va
-    observed = set(compress(va, map(WRITE.__ne__, kind)))
-    if observed.issuperset(compress(va, map(WRITE.__eq__, kind))):
+    observed = set(compress(va, map(ne, kind, repeat(WRITE))))
+    if observed.issuperset(compress(va, map(eq, kind, repeat(WRITE)))):
         return part  # every value written is tested for (two passes in C: the common case)
     return part.subset([i for i, k in enumerate(kind) if k != WRITE or ret[i] is not None or va[i] in observed])
 
