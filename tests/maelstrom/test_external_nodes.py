@@ -7,33 +7,21 @@ Verdicts and anomaly types only, never a timing; seeded runs of a few seconds.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.maelstrom import concurrent_runs
+
 EXTERNAL = Path(__file__).resolve().parent / "external"
 
 
-def run(tmp_path: Path, workload: str, node: str, *flags: str, nodes: int = 3) -> dict[str, Any]:
-    """One seeded ``harness.py maelstrom test`` of ``external/<node>``: its results.json (plus exit and stdout)."""
-    if node.endswith(".js") and shutil.which("node") is None:
-        pytest.skip("Node.js is not installed")
-    out = tmp_path / "runs"
-    cmd = [sys.executable, "harness.py", "maelstrom", "test", "-w", workload, "--bin", str(EXTERNAL / node),
-           "--node-count", str(nodes), "--time-limit", "4", "--rate", "20", "--quiesce", "5",
-           "--seed", "11", "--out", str(out), *flags]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    (run_dir,) = [d for d in out.iterdir() if d.is_dir() and not d.is_symlink() and (d / "results.json").is_file()]
-    results: dict[str, Any] = json.loads((run_dir / "results.json").read_text())
-    results["_exit"], results["_stdout"] = proc.returncode, proc.stdout
-    return results
+def flags(workload: str, node: str, *extra: str, nodes: int = 3) -> list[str]:
+    """The flags of one seeded run of ``external/<node>``."""
+    return ["-w", workload, "--bin", str(EXTERNAL / node), "--node-count", str(nodes), "--time-limit", "4",
+            "--rate", "20", "--quiesce", "5", "--seed", "11", *extra]
 
 
 PARTITIONS = ("--nemesis", "partition", "--nemesis-interval", "1")
@@ -47,18 +35,42 @@ CORRECT = [
 ]
 
 
-@pytest.mark.parametrize(("workload", "node", "flags", "nodes"), CORRECT, ids=[c[1] for c in CORRECT])
-def test_an_external_node_is_valid(tmp_path: Path, workload: str, node: str, flags: tuple[str, ...],
-                                   nodes: int) -> None:
+COMMANDS: dict[str, list[str]] = {
+    **{node: flags(workload, node, *extra, nodes=nodes) for workload, node, extra, nodes in CORRECT},
+    "g-set-crash": flags("g-set", "g-set.js", "--nemesis", "crash", "--nemesis-interval", "1", "--rate", "50"),
+}
+NEEDS_NODE_JS = shutil.which("node") is None
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Every selected test's run, started together a few at a time (none of the JavaScript ones without node)."""
+    wanted = concurrent_runs.selected(request, __file__)
+    if "test_an_external_memory_only_g_set_loses_acknowledged_adds_to_a_crash" in wanted:
+        wanted.add("g-set-crash")
+    if NEEDS_NODE_JS:
+        wanted = {key for key in wanted if not COMMANDS.get(key, ["", "", "", ""])[3].endswith(".js")}
+    return concurrent_runs.run_all(COMMANDS, tmp_path_factory.mktemp("external-runs"), wanted)
+
+
+def _skip_without_node_js(node: str) -> None:
+    if node.endswith(".js") and NEEDS_NODE_JS:
+        pytest.skip("Node.js is not installed")
+
+
+@pytest.mark.parametrize("node", [c[1] for c in CORRECT], ids=[c[1] for c in CORRECT])
+def test_an_external_node_is_valid(runs: dict[str, dict[str, Any]], node: str) -> None:
     """An external node of each workload (broadcast on 5 nodes under partitions; CRDTs under partitions) is VALID."""
-    results = run(tmp_path, workload, node, *flags, nodes=nodes)
+    _skip_without_node_js(node)
+    results = concurrent_runs.result(runs, node)
     assert results["valid"] is True, (results.get("anomalies"), results.get("unknown"), results["_stdout"])
     assert results["_exit"] == 0
 
 
-def test_an_external_memory_only_g_set_loses_acknowledged_adds_to_a_crash(tmp_path: Path) -> None:
+def test_an_external_memory_only_g_set_loses_acknowledged_adds_to_a_crash(runs: dict[str, dict[str, Any]]) -> None:
     """The external g-set keeps its set only in memory: under crashes it is INVALID, lost-element, crash named."""
-    results = run(tmp_path, "g-set", "g-set.js", "--nemesis", "crash", "--nemesis-interval", "1", "--rate", "50")
+    _skip_without_node_js("g-set.js")
+    results = concurrent_runs.result(runs, "g-set-crash")
     lost = [a for a in results.get("anomalies") or [] if a["type"] == "lost-element"]
     assert results["valid"] is False and lost, (results.get("anomalies"), results["_stdout"])
     assert all("crashed at" in a["explanation"] for a in lost)
