@@ -225,6 +225,9 @@ class Explainer:
             text += " The acknowledged delete was undone: the older value came back."
         else:
             text += " The acknowledged newer write is lost."
+        skew, why = self._skew(survivor, newer)
+        if why:
+            text += f" {why}."
         return self._anomaly(
             typ,
             key,
@@ -236,7 +239,38 @@ class Explainer:
             ],
             value=survivor[W_VALUE],
             lost=newer[W_VALUE] if newer[W_KIND] == "put" else None,
+            **({"clock_skew": skew} if skew else {}),
         )
+
+    def _offset(self, w: list[Any]) -> float | None:
+        """The clock offset (s, + ahead) of the node that took write ``w``, from a clock-skew window active
+        while it ran (the nemesis event's ``value.offsets``), or None."""
+        for win in self.faults.active(w[W_INV_T], w[W_COMP_T] if w[W_COMP_T] is not None else w[W_INV_T]):
+            offsets = win.value.get("offsets") if win.kind == "clock-skew" and isinstance(win.value, dict) else None
+            off = offsets.get(w[W_NODE]) if isinstance(offsets, dict) else None
+            if isinstance(off, int | float) and not isinstance(off, bool) and off:
+                return float(off)
+        return None
+
+    def _skew(self, survivor: list[Any], newer: list[Any]) -> tuple[dict[str, float], str]:
+        """Whose clock ran how far ahead or behind when the two writes were stamped, as a field and a sentence."""
+        so, no = self._offset(survivor), self._offset(newer)
+        if so is None and no is None:
+            return {}, ""
+        skew: dict[str, float] = {}
+        parts = []
+        for w, off, lead in ((survivor, so, True), (newer, no, False)):
+            if off is None:
+                continue
+            skew[str(w[W_NODE])] = off
+            side = f"whose clock ran {abs(off):g} s {'ahead' if off > 0 else 'behind'}"
+            parts.append(f"{_short(w)} was written via {w[W_NODE]}, {side}" if lead or not parts
+                         else f"{_short(w)} via {w[W_NODE]}, {side}")
+        text = ", and ".join(parts)
+        if (so or 0.0) > (no or 0.0):
+            text += (f": {_short(survivor)}'s stamp beat {_short(newer)}'s although {_short(newer)} was "
+                     "written later")
+        return skew, text[0].upper() + text[1:] if text.startswith("the ") else text
 
     def lost_to_null(
         self, key: Any, ks: Any, ok: dict[Any, tuple[Any, ...]], newer: list[Any]
