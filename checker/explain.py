@@ -179,7 +179,7 @@ class Explainer:
             k = vkey(v[0])
             groups.setdefault(k, []).append(node)
             shown[k] = v[0]
-        parts = []
+        parts: list[str] = []
         for vk, nodes in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             value = shown[vk]
             w = ks.writes.get(vk) if vk is not None else None
@@ -252,13 +252,32 @@ class Explainer:
                 return float(off)
         return None
 
+    def _skew_elsewhere(self, survivor: list[Any], newer: list[Any]) -> tuple[dict[str, float], str]:
+        """Skew on nodes that took neither write, while either ran: a hybrid clock takes the highest time it
+        hears, so a node ahead passes its lead on to every node it talks to, and so to their stamps."""
+        skew: dict[str, float] = {}
+        for w in (survivor, newer):
+            for win in self.faults.active(w[W_INV_T], w[W_COMP_T] if w[W_COMP_T] is not None else w[W_INV_T]):
+                offsets = win.value.get("offsets") if win.kind == "clock-skew" and isinstance(win.value, dict) else None
+                if not isinstance(offsets, dict):
+                    continue
+                for node, off in offsets.items():
+                    if isinstance(off, int | float) and not isinstance(off, bool) and off:
+                        skew.setdefault(str(node), float(off))
+        if not skew:
+            return {}, ""
+        clocks = ", ".join(f"{n}'s clock ran {abs(o):g} s {'ahead' if o > 0 else 'behind'}" for n, o in skew.items())
+        return skew, (f"Meanwhile {clocks}; neither write went through a skewed node, but a hybrid clock passes a "
+                      f"node's lead on to the nodes it talks to, so {_short(survivor)}'s stamp could still beat "
+                      f"{_short(newer)}'s")
+
     def _skew(self, survivor: list[Any], newer: list[Any]) -> tuple[dict[str, float], str]:
         """Whose clock ran how far ahead or behind when the two writes were stamped, as a field and a sentence."""
         so, no = self._offset(survivor), self._offset(newer)
         if so is None and no is None:
-            return {}, ""
+            return self._skew_elsewhere(survivor, newer)
         skew: dict[str, float] = {}
-        parts = []
+        parts: list[str] = []
         for w, off, lead in ((survivor, so, True), (newer, no, False)):
             if off is None:
                 continue

@@ -147,3 +147,22 @@ def test_concurrent_read_is_not_future():
     h.complete(0, "put", "k5", "p0-1")
     h.final("k5", {"n1": "p0-1"})
     assert check_events(h.events)["valid"] is True
+
+
+def test_lost_write_under_clock_skew_on_a_third_node_names_it_and_the_hybrid_clock():
+    """Skew on a node that took neither write is named too: hybrid clocks carry its lead to the others."""
+    h = History()
+    h.at(1.0)
+    h.nemesis("clock-skew-start", {"offsets": {"n1": 2.326}})
+    h.at(2.0)
+    h.put(0, "k7", "p0-1", node="n3")
+    h.at(3.0)
+    h.put(1, "k7", "p1-1", node="n2")
+    h.at(6.0)
+    h.nemesis("clock-skew-stop")
+    h.nemesis("heal")
+    h.at(8.0)
+    h.final("k7", {"n1": "p0-1", "n2": "p0-1", "n3": "p0-1"})
+    [a] = check_events(h.events)["anomalies"]
+    assert a["clock_skew"] == {"n1": 2.326}
+    assert "n1's clock ran 2.326 s ahead" in a["explanation"] and "hybrid clock" in a["explanation"]
