@@ -8,8 +8,11 @@ may or may not be counted; failed ones never are. A final read begins after ever
 refuses an operation of its key invoked after it began, `checker.workloads`), so its bounds are
 [ok increments - ok decrements - info decrements, ok increments - ok decrements + info increments]
 once every operation has completed (one still running when it began may be missed;
-``stats.counter.final`` prints the bounds the final reads were held to). A read outside its
-bounds is ``counter-out-of-bounds``; final reads that disagree are ``divergent``.
+``stats.counter.final`` prints the bounds the final reads were held to). Only each node's LAST
+final read is final here, as in the convergence and set rules: the harness polls the final reads
+until they agree, and an earlier round, taken before the replicas converged, is judged as an
+ordinary read. A read outside its bounds is ``counter-out-of-bounds``; final reads that disagree
+are ``divergent``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from checker.operations import (
     add_faults,
     collect,
     counts,
+    final_reads,
     final_verdicts,
     on,
     op_counts,
@@ -94,6 +98,9 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
     incr_may = _Sums([(op.inv_pos, op.value) for op in ops if op.f == "incr" and op.type != "fail"])
     decr_may = _Sums([(op.inv_pos, op.value) for op in ops if op.f == "decr" and op.type != "fail"])
     reads = [op for op in ops if op.f == "read" and op.type == "ok"]
+    # Only each node's LAST final read is the converged value: the harness polls the final reads until
+    # they agree, and an earlier round, taken before the replicas converged, is an ordinary read.
+    last = {id(op) for op in final_reads(ops).values()}
     listed = 0
     held: dict[int, tuple[int, int]] = {}  # id of a final read -> the bounds it was held to
     for r in reads:
@@ -104,19 +111,22 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
         inc_may, n_inc_may = incr_may.before(end)
         dec_may, n_dec_may = decr_may.before(end)
         low, high = inc_done - dec_may, inc_may - dec_done
-        if r.final:
+        final = id(r) in last
+        if final:
             held[id(r)] = (low, high)
         if low <= r.result <= high:
             continue
-        if not (strict or r.final) and -dec_may <= r.result <= inc_may:
-            tally["stale_reads"] += 1  # missed acknowledged operations, invented none: stale, not invalid
+        if not (strict or final) and -dec_may <= r.result <= inc_may:
+            # missed acknowledged operations, invented none: stale, not invalid (an earlier final-phase
+            # round is not counted: as for registers, those rounds time the convergence)
+            tally["stale_reads"] += not r.final
             continue
         tally["reads_out_of_bounds"] += 1
         if listed >= MAX_LISTED_PER_KEY:
             continue
         listed += 1
-        what = "final read" if r.final else "read"
-        if r.final or strict:
+        what = "final read" if final else ("earlier final-phase read" if r.final else "read")
+        if final or strict:
             side = (f"below the lowest value {low} it could see: {inc_done} from {n_inc_done} increment(s) "
                     f"acknowledged before it began, less {dec_may} from {n_dec_may} decrement(s) that may have "
                     "happened by its end"
@@ -133,7 +143,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                     "happened by its end and no decrement at all")
         anomalies.append({
             "type": "counter-out-of-bounds", "key": key, "indexes": r.indexes, "value": r.result,
-            "bounds": [low, high], "final": r.final, "_ops": [r],
+            "bounds": [low, high], "final": final, "_ops": [r],
             "explanation": f"counter {show(key)} out of bounds: the {what} by process {r.process} {on(r.node)} "
                            f"(events {r.indexes[0]}, {r.indexes[-1]}) began at {seconds(r.inv_time)} and returned "
                            f"{r.result}, {side}",

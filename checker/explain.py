@@ -179,7 +179,7 @@ class Explainer:
             k = vkey(v[0])
             groups.setdefault(k, []).append(node)
             shown[k] = v[0]
-        parts = []
+        parts: list[str] = []
         for vk, nodes in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             value = shown[vk]
             w = ks.writes.get(vk) if vk is not None else None
@@ -225,6 +225,9 @@ class Explainer:
             text += " The acknowledged delete was undone: the older value came back."
         else:
             text += " The acknowledged newer write is lost."
+        skew, why = self._skew(survivor, newer)
+        if why:
+            text += f" {why}."
         return self._anomaly(
             typ,
             key,
@@ -236,7 +239,57 @@ class Explainer:
             ],
             value=survivor[W_VALUE],
             lost=newer[W_VALUE] if newer[W_KIND] == "put" else None,
+            **({"clock_skew": skew} if skew else {}),
         )
+
+    def _offset(self, w: list[Any]) -> float | None:
+        """The clock offset (s, + ahead) of the node that took write ``w``, from a clock-skew window active
+        while it ran (the nemesis event's ``value.offsets``), or None."""
+        for win in self.faults.active(w[W_INV_T], w[W_COMP_T] if w[W_COMP_T] is not None else w[W_INV_T]):
+            offsets = win.value.get("offsets") if win.kind == "clock-skew" and isinstance(win.value, dict) else None
+            off = offsets.get(w[W_NODE]) if isinstance(offsets, dict) else None
+            if isinstance(off, int | float) and not isinstance(off, bool) and off:
+                return float(off)
+        return None
+
+    def _skew_elsewhere(self, survivor: list[Any], newer: list[Any]) -> tuple[dict[str, float], str]:
+        """Skew on nodes that took neither write, while either ran: a hybrid clock takes the highest time it
+        hears, so a node ahead passes its lead on to every node it talks to, and so to their stamps."""
+        skew: dict[str, float] = {}
+        for w in (survivor, newer):
+            for win in self.faults.active(w[W_INV_T], w[W_COMP_T] if w[W_COMP_T] is not None else w[W_INV_T]):
+                offsets = win.value.get("offsets") if win.kind == "clock-skew" and isinstance(win.value, dict) else None
+                if not isinstance(offsets, dict):
+                    continue
+                for node, off in offsets.items():
+                    if isinstance(off, int | float) and not isinstance(off, bool) and off:
+                        skew.setdefault(str(node), float(off))
+        if not skew:
+            return {}, ""
+        clocks = ", ".join(f"{n}'s clock ran {abs(o):g} s {'ahead' if o > 0 else 'behind'}" for n, o in skew.items())
+        return skew, (f"Meanwhile {clocks}; neither write went through a skewed node, but a hybrid clock passes a "
+                      f"node's lead on to the nodes it talks to, so {_short(survivor)}'s stamp could still beat "
+                      f"{_short(newer)}'s")
+
+    def _skew(self, survivor: list[Any], newer: list[Any]) -> tuple[dict[str, float], str]:
+        """Whose clock ran how far ahead or behind when the two writes were stamped, as a field and a sentence."""
+        so, no = self._offset(survivor), self._offset(newer)
+        if so is None and no is None:
+            return self._skew_elsewhere(survivor, newer)
+        skew: dict[str, float] = {}
+        parts: list[str] = []
+        for w, off, lead in ((survivor, so, True), (newer, no, False)):
+            if off is None:
+                continue
+            skew[str(w[W_NODE])] = off
+            side = f"whose clock ran {abs(off):g} s {'ahead' if off > 0 else 'behind'}"
+            parts.append(f"{_short(w)} was written via {w[W_NODE]}, {side}" if lead or not parts
+                         else f"{_short(w)} via {w[W_NODE]}, {side}")
+        text = ", and ".join(parts)
+        if (so or 0.0) > (no or 0.0):
+            text += (f": {_short(survivor)}'s stamp beat {_short(newer)}'s although {_short(newer)} was "
+                     "written later")
+        return skew, text[0].upper() + text[1:] if text.startswith("the ") else text
 
     def lost_to_null(
         self, key: Any, ks: Any, ok: dict[Any, tuple[Any, ...]], newer: list[Any]

@@ -482,13 +482,14 @@ def _target(a: dict[str, Any], log: KeyLog, v: Versions, events: dict[int, dict[
     typ = a.get("type")
     proving = [events[i] for i in a.get("indexes", []) if i in events]
     if typ in ("lost-write", "resurrected-delete"):
-        stamps = []
-        for e in proving:
-            meta = e.get("meta")
-            st = _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
-            if st is not None and e.get("type") == "ok" and e.get("f") in ("put", "delete", "write"):
-                stamps.append(st)
-        return max(stamps) if stamps else None
+        # The acknowledged write that was lost: the newest in real time, i.e. the last acknowledged (it was
+        # invoked after every other proving write completed). Not the highest stamp: under clock skew the
+        # stale value that won carries the highest stamp, and the lesson is that it should not have won.
+        acked = [e for e in proving if e.get("type") == "ok" and e.get("f") in ("put", "delete", "write")]
+        if not acked:
+            return None
+        meta = max(acked, key=lambda e: e.get("index", -1)).get("meta")
+        return _stamp(meta.get("stamp")) if isinstance(meta, dict) else None
     if typ in ("phantom-read", "future-read"):
         for e in proving:
             meta = e.get("meta")

@@ -10,11 +10,15 @@ the comparison is ``compare.json`` and ``compare.html`` beside them, and a table
 Every figure is measured from the runs' results and histories (``mode_figures``):
 
 - ``acknowledged_writes``: ``ok`` writes (put, add, incr, decr; deletes and removes aside);
+- ``operations``: every client operation of the run, whatever its outcome (siblings makes a get
+  plus a put with context per resolution, so more than lww: ``workload_note`` says so);
+- ``anomalies``: every anomaly type the run's checker found, with its count;
 - ``lost_writes``: ``lost-write`` anomalies, which count acknowledged writes lost: under lww one
   per key whose replicas converged on an older value than its latest acknowledged put (the writes
   between were overwritten, as a register should), under siblings one per acknowledged value in no
-  final read and superseded by no write that saw it; set ``lost-element``, counter
-  ``counter-out-of-bounds`` (what a lost increment shows up as);
+  final read and superseded by no write that saw it; set ``lost-element``; a counter none (None: a
+  ``counter-out-of-bounds`` read is not a count of lost writes, it is under ``anomalies``);
+- ``reads_with_siblings`` (siblings only): the siblings rule's figure, as the run report gives it;
 - ``siblings_created`` / ``siblings_resolved`` (siblings only): distinct values a get returned
   beside another value, and how many of those a write with that get's context superseded;
 - ``stale_reads``: lww the convergence checker's stale reads, counter the counter rule's, set the
@@ -22,6 +26,10 @@ Every figure is measured from the runs' results and histories (``mode_figures``)
   value acknowledged before they began and superseded by no write begun before they ended;
 - ``convergence_s``: seconds the final reads polled until every replica agreed, from the heal
   (compare's ``--quiesce`` is 0 unless given), ``converged`` whether they did.
+
+The table and compare.html say in a sentence what each mode does (``MODE_TEXT``) and what each
+figure counts (``NOTES``). compare exits as a run does, with the worst verdict: 1 when any mode is
+INVALID, 2 when any is UNKNOWN, 0 when all are VALID (``exit_code``).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from typing import Any
 import attrs
 import orjson
 
+from .exit_codes import EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VALID
 from .flags import add_run_options, options_with_config
 from .options import COMPARE_QUIESCE, CONFLICTS, OptionError, RunOptions, unknown_choice
 from .phases import RunResult, make_schedule, run_nodes
@@ -44,8 +53,20 @@ from .run_dir import check_run_name, new_run_dir, write_json
 from .usage import Parser, add_config_option
 
 CRDT_WORKLOADS = ("set", "counter")
-LOST_ANOMALY = {"register": "lost-write", "set": "lost-element", "counter": "counter-out-of-bounds"}
-"""The anomaly that counts as a lost acknowledged write, per workload."""
+LOST_ANOMALY: dict[str, str | None] = {"register": "lost-write", "set": "lost-element", "counter": None}
+"""The anomaly that counts as a lost acknowledged write, per workload. A counter has none: a
+``counter-out-of-bounds`` read is a value outside what the acknowledged operations allow (a lost
+increment, or one counted twice), not a count of lost writes; it is listed under anomalies."""
+MODE_TEXT = {
+    "lww": "last-writer-wins: each write is stamped with its node's hybrid clock and the highest stamp wins, "
+           "so concurrent writes (and, under clock skew, later ones) are silently overwritten.",
+    "siblings": "dotted version vectors: a get returns every concurrent value (siblings) and a context; the "
+                "client resolves them with a put carrying that context, so no acknowledged write is dropped "
+                "unseen. Each resolution is a get plus a put: more operations than lww for the same workload.",
+    "crdt": "conflict-free replicated data types: sets (OR-set) and counters (PN-counter) merged by their join, "
+            "so replicas converge without losing concurrent adds or increments; registers keep last-writer-wins.",
+}
+"""One or two sentences per conflict mode, printed under the table and in compare.html."""
 WRITE_FS = ("put", "add", "incr", "decr")
 
 
@@ -113,15 +134,18 @@ def mode_figures(result: RunResult) -> dict[str, Any]:
     stats = result.results.get("stats", {})
     anomaly_counts = stats.get("anomaly_counts") or {}
     ops = stats.get("ops") or {}
+    lost_as = LOST_ANOMALY[o.workload]
     figures: dict[str, Any] = {
         "workload": o.workload,
         "valid": result.results.get("valid"),
         "acknowledged_writes": sum((ops.get(f) or {}).get("ok", 0) for f in WRITE_FS),
-        "lost_writes": anomaly_counts.get(LOST_ANOMALY[o.workload], 0),
-        "lost_as": LOST_ANOMALY[o.workload],
+        "operations": sum(sum((by_type or {}).values()) for by_type in ops.values()),
+        "lost_writes": None if lost_as is None else anomaly_counts.get(lost_as, 0),
+        "lost_as": lost_as,
         "anomalies": dict(anomaly_counts),
         "siblings_created": None,
         "siblings_resolved": None,
+        "reads_with_siblings": None,
         "stale_reads": None,
         "convergence_s": round(result.final.seconds, 3),
         "converged": result.final.converged,
@@ -133,28 +157,79 @@ def mode_figures(result: RunResult) -> dict[str, Any]:
         figures["stale_reads"] = (stats.get("counter") or {}).get("stale_reads", 0)
     elif o.conflict == "siblings":
         figures.update(siblings_figures(result.run_dir / "history.jsonl"))
+        figures["reads_with_siblings"] = (stats.get("siblings") or {}).get("reads_with_siblings", 0)
     else:
         figures["stale_reads"] = (stats.get("staleness") or {}).get("stale_reads", 0)
     return figures
 
 
-ROWS = (("workload", "workload"), ("valid", "verdict"), ("acknowledged_writes", "acknowledged writes"),
-        ("lost_writes", "acknowledged writes lost"), ("siblings_created", "siblings created"),
-        ("siblings_resolved", "siblings resolved"), ("stale_reads", "stale reads"),
-        ("convergence_s", "final reads agreed after (s)"))
+ROWS = (("workload", "workload"), ("valid", "verdict"), ("anomalies", "anomalies"),
+        ("operations", "client operations (all outcomes)"), ("acknowledged_writes", "acknowledged writes"),
+        ("lost_writes", "acknowledged writes lost"), ("reads_with_siblings", "reads with siblings"),
+        ("siblings_created", "siblings created (values)"), ("siblings_resolved", "siblings resolved (values)"),
+        ("stale_reads", "stale reads"), ("convergence_s", "final reads agreed after (s)"))
+
+NOTES: tuple[tuple[str, str], ...] = (
+    ("", "Anomalies: every anomaly type the mode's checker found, with its count (the run's report explains each)."),
+    ("", "Acknowledged writes lost: lww and siblings lost-write, sets lost-element."),
+    ("counter", "A counter has no lost-write count: a counter-out-of-bounds read is a value no set of acknowledged "
+                "operations explains (a lost increment, or one counted twice); it is listed under anomalies."),
+    ("siblings", "Reads with siblings: the siblings rule's count, as the run report gives it. Siblings created / "
+                 "resolved: distinct values some get returned beside another value, and those a later write with "
+                 "that get's context superseded (measured here from the history; not in the run report)."),
+    ("", "Stale reads: lww and counters the checker's figure, as the run report gives it (final reads aside)."),
+    ("set", "Sets: the elements some read missed after their add was known, not reads."),
+    ("siblings", "Stale reads under siblings (measured here, not in the run report): the gets that missed a value acknowledged before "
+                 "they began and not yet superseded."),
+    ("", "Final reads agreed after: seconds from the last heal until every replica's final read agreed (compare's "
+         "--quiesce is 0, so the final reads poll from the heal)."),
+)
+"""Notes under the table: (the mode or workload a note is about, "" for all; the note)."""
 
 
 def cell(figures: dict[str, Any], field: str) -> str:
     value = figures.get(field)
     if field == "valid":
         return "VALID" if value is True else "INVALID" if value is False else "UNKNOWN"
+    if field == "anomalies":
+        return ", ".join(f"{k} {v}" for k, v in sorted((value or {}).items())) or "none"
     if field == "convergence_s" and not figures.get("converged"):
         return f"not in {value:g}"
-    if field == "lost_writes" and figures["lost_as"] != "lost-write":
+    if field == "lost_writes" and value is not None and figures["lost_as"] != "lost-write":
         return f"{value} ({figures['lost_as']})"
     if field == "stale_reads" and figures["workload"] == "set":
         return f"{value} (elements)"  # the set rule counts elements some read missed, not reads
+    if field == "stale_reads" and value is not None and figures.get("siblings_created") is not None:
+        return f"{value} (gets)"  # measured by compare from the history, not the siblings rule
     return "-" if value is None else str(value)
+
+
+def workload_note(modes: dict[str, dict[str, Any]]) -> str | None:
+    """A sentence when the modes' workloads differ, so that their operation counts are not like for like."""
+    names = list(modes)
+    if len(names) < 2:
+        return None
+    workloads = {modes[m]["workload"] for m in names}
+    if len(workloads) == 1 and "siblings" not in names:
+        return None
+    figures = ", ".join(f"{m} {modes[m]['acknowledged_writes']}" for m in names)
+    why = []
+    if len(workloads) > 1:
+        why.append("the modes ran different workloads (" + ", ".join(f"{m} {modes[m]['workload']}" for m in names)
+                   + ")")
+    if "siblings" in names:
+        why.append("siblings resolves what it reads with a get plus a put carrying that get's context, so it makes "
+                   "more operations than lww")
+    return ("The modes' operations differ: " + "; ".join(why) + f". Compare the counts with care (acknowledged writes: "
+            f"{figures}).")
+
+
+def describe(modes: dict[str, dict[str, Any]]) -> list[str]:
+    """What each compared mode does, the workload note, and what the figures count."""
+    lines = [f"{m}: {MODE_TEXT[m]}" for m in modes if m in MODE_TEXT]
+    note = workload_note(modes)
+    present = {*modes, *(figures["workload"] for figures in modes.values())}
+    return [*lines, *([note] if note else []), *(text for about, text in NOTES if not about or about in present)]
 
 
 def format_table(modes: dict[str, dict[str, Any]]) -> str:
@@ -186,9 +261,7 @@ def write_html(path: Path, comparison: dict[str, Any]) -> None:
         f"<h1>Conflict modes side by side</h1><p>seed {comparison['seed']}, mode {html.escape(comparison['mode'])}, "
         f"nemesis {html.escape(comparison['nemesis'])}: the same seed and fault schedule for each mode.</p>"
         f"<table><tr><th></th>{head}</tr>{body}<tr><th>run report</th>{links}</tr></table>"
-        "<p>Lost writes: acknowledged writes missing from every final read and superseded by no write that saw "
-        "them (sets: lost elements; counters: final reads out of bounds). Stale reads: reads that missed an "
-        "acknowledged write. The final reads poll every replica until they agree.</p>\n")
+        + "".join(f"<p>{html.escape(line)}</p>" for line in describe(modes)) + "\n")
 
 
 def compare(base: RunOptions, conflicts: Sequence[str], crdt_workload: str, argv: list[str], *,
@@ -218,7 +291,9 @@ def _parser() -> Parser:
         prog="harness.py compare",
         description="Run the same seed and fault schedule under each conflict mode and print them side by side "
         "(acknowledged writes lost, siblings created and resolved, stale reads, convergence time). "
-        "Simulated by default (--mode sim).",
+        "Simulated by default (--mode sim). "
+        f"Exit code: {EXIT_INVALID} when any mode's verdict is INVALID, {EXIT_UNKNOWN} when any is UNKNOWN, "
+        f"{EXIT_VALID} when every mode is VALID (as a run exits); {EXIT_USAGE} bad arguments.",
     )
     add_config_option(parser)
     add_run_options(parser)
@@ -238,8 +313,16 @@ def _parser() -> Parser:
     return parser
 
 
+def exit_code(comparison: dict[str, Any]) -> int:
+    """1 when any mode's verdict is INVALID, else 2 when any is UNKNOWN, else 0 (as ``run`` exits)."""
+    verdicts = [figures.get("valid") for figures in comparison["modes"].values()]
+    if any(v is False for v in verdicts):
+        return EXIT_INVALID
+    return EXIT_UNKNOWN if any(v is not True for v in verdicts) else EXIT_VALID
+
+
 def compare_command(argv: Sequence[str]) -> int:
-    """``harness.py compare``: exit 0 once every mode ran (the verdicts are the figures, not the exit code)."""
+    """``harness.py compare``: exit 1 when any mode is INVALID, 2 when any is UNKNOWN, else 0."""
     parser = _parser()
     args = parser.parse_args(list(argv))
     conflicts = parse_conflicts(args.conflict or ",".join(CONFLICTS))
@@ -253,9 +336,11 @@ def compare_command(argv: Sequence[str]) -> int:
     if args.json:
         print(json.dumps({"modes": comparison["modes"], "seed": comparison["seed"],
                           "nemesis": comparison["nemesis"], "dir": comparison["dir"]}, indent=2))
-        return 0
+        return exit_code(comparison)
     print(f"MinikeyDB compare: seed {base.seed}, mode {base.mode}, nemesis {comparison['nemesis']}, "
           f"the same fault schedule for each mode")
     print(format_table(comparison["modes"]))
+    for line in describe(comparison["modes"]):
+        print(f"  {line}")
     print(f"  files: {comparison['dir']}/compare.html, compare.json, one run directory per mode")
-    return 0
+    return exit_code(comparison)

@@ -36,6 +36,27 @@ def test_lost_write_is_explained_with_fault_window():
     assert "n2 was on the minority side of the partition from 10.001 s to 15.001 s" in text
 
 
+def test_lost_write_under_clock_skew_names_the_skewed_clock():
+    """A lost write during a clock-skew window says whose clock ran how far ahead (from the nemesis event)."""
+    h = History()
+    h.at(1.0)
+    h.nemesis("clock-skew-start", {"offsets": {"n3": 3.9, "n2": -1.25}})
+    h.at(2.0)
+    h.put(0, "k7", "p0-1", node="n3")
+    h.at(3.0)
+    h.put(1, "k7", "p1-1", node="n2")
+    h.at(6.0)
+    h.nemesis("clock-skew-stop")
+    h.nemesis("heal")
+    h.at(8.0)
+    h.final("k7", {"n1": "p0-1", "n2": "p0-1", "n3": "p0-1"})
+    r = check_events(h.events)
+    [a] = r["anomalies"]
+    assert a["type"] == "lost-write" and a["clock_skew"] == {"n3": 3.9, "n2": -1.25}
+    assert ("p0-1 was written via n3, whose clock ran 3.9 s ahead, and p1-1 via n2, whose clock ran 1.25 s "
+            "behind: p0-1's stamp beat p1-1's although p1-1 was written later") in a["explanation"]
+
+
 def test_resurrected_delete():
     """A put that comes back after an acknowledged later delete is a resurrected delete."""
     h = History()
@@ -126,3 +147,22 @@ def test_concurrent_read_is_not_future():
     h.complete(0, "put", "k5", "p0-1")
     h.final("k5", {"n1": "p0-1"})
     assert check_events(h.events)["valid"] is True
+
+
+def test_lost_write_under_clock_skew_on_a_third_node_names_it_and_the_hybrid_clock():
+    """Skew on a node that took neither write is named too: hybrid clocks carry its lead to the others."""
+    h = History()
+    h.at(1.0)
+    h.nemesis("clock-skew-start", {"offsets": {"n1": 2.326}})
+    h.at(2.0)
+    h.put(0, "k7", "p0-1", node="n3")
+    h.at(3.0)
+    h.put(1, "k7", "p1-1", node="n2")
+    h.at(6.0)
+    h.nemesis("clock-skew-stop")
+    h.nemesis("heal")
+    h.at(8.0)
+    h.final("k7", {"n1": "p0-1", "n2": "p0-1", "n3": "p0-1"})
+    [a] = check_events(h.events)["anomalies"]
+    assert a["clock_skew"] == {"n1": 2.326}
+    assert "n1's clock ran 2.326 s ahead" in a["explanation"] and "hybrid clock" in a["explanation"]

@@ -146,3 +146,25 @@ def test_an_increment_invoked_after_a_final_read_is_bad_input(tmp_path: Path) ->
     h.incr(0, "c", 4)
     path = h.write(tmp_path / "h.jsonl")
     assert main(["check", str(path)]) == 254
+
+
+def test_only_each_nodes_last_final_read_is_held_to_the_final_bounds() -> None:
+    """Final reads polled until they agree: an early round that had not converged yet (60, 65 before 69)
+    is an ordinary read (allowed under eventual, though not counted stale: those rounds time the convergence;
+    invalid under strict); only each node's last is final, and an impossible early round is still invalid."""
+    h = _counter()
+    h.incr(0, "c", 60)
+    h.incr(1, "c", 9)
+    h.final_reads("c", {"n1": 69, "n2": 69, "n3": 60})
+    h.final_reads("c", {"n3": 65})
+    h.final_reads("c", {"n1": 69, "n2": 69, "n3": 69})
+    result = check(h.all_events())
+    assert (result.valid, result.anomalies) == (True, [])
+    assert result.stats["counter"]["stale_reads"] == 0
+    assert result.stats["counter"]["final"]["c"] == {"values": [69], "bounds": [69, 69]}
+    strict = check(h.all_events(), CheckOptions(counter_reads="strict"))
+    assert [(a["value"], a["final"]) for a in strict.anomalies] == [(60, False), (65, False)]
+    assert all("final read" not in a["explanation"] for a in strict.anomalies)
+    h.final_reads("c", {"n3": 200})  # more than every increment: impossible in any round
+    h.final_reads("c", {"n1": 69, "n2": 69, "n3": 69})
+    assert [(a["value"], a["final"]) for a in check(h.all_events()).anomalies] == [(200, False)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from checker.api import CheckOptions, check
@@ -347,3 +348,37 @@ def test_a_write_after_a_size_limited_journals_end_is_not_said_never_received(tm
     st = _story(run, "divergent")
     assert "never" not in st.sentence, st.sentence
     assert "n2: the journal ended at 1.20 s (size-limit), before p0-1 was acknowledged at 2.00 s: it cannot tell" in st.sentence, st.sentence
+
+
+def skewed_lost_write_run(run: Path) -> Path:
+    """n1's clock runs 5 s ahead: its older put p0-1 (real 1.0 s) is stamped 6.0 s and beats p1-1 (real 2.0 s)."""
+    h, j = History(), Journal(NODES)
+    j.key("k1", NODES)
+    h.at(0.5)
+    h.nemesis("clock-skew-start", {"offsets": {"n1": 5.0}})
+    skewed, new = stamp(6.0), stamp(2.0)
+    h.at(1.0)
+    _, done = h.put(0, "k1", "p0-1", node="n1")
+    _ok_stamp(h, done, skewed)
+    for n in NODES:
+        j.apply(1.001, n, "k1", skewed, "client" if n == "n1" else "n1")
+    h.at(2.0)
+    _, done = h.put(1, "k1", "p1-1", node="n2")
+    _ok_stamp(h, done, new)
+    for n in NODES:
+        j.apply(2.001, n, "k1", new, "client" if n == "n2" else "n2", won=False)
+    h.at(3.0)
+    h.nemesis("clock-skew-stop")
+    h.nemesis("heal")
+    h.at(5.0)
+    h.final("k1", {"n1": "p0-1", "n2": "p0-1", "n3": "p0-1"})
+    return _run_dir(run, h, j)
+
+
+def test_under_clock_skew_the_lost_write_is_the_version_that_should_have_won(tmp_path):
+    """The stale put won by a skewed stamp; the legend's "should have won" marks the lost newer put, not it."""
+    st = _story(skewed_lost_write_run(tmp_path / "run"), "lost-write")
+    assert "the version that should have won is p1-1" in st.sentence
+    svg = render(st, [], uid="t")
+    items = re.findall(r'<g transform="translate\(0 [0-9.]+\)">.*?<text[^>]*>([^<]*)</text></g>', svg)
+    assert items[items.index("↑ the version that should have won") - 1] == "p1-1", items
