@@ -265,9 +265,28 @@ def quiet_broken_pipe(command: Callable[[], int]) -> int:
     return code
 
 
+_COMMAND_OPTIONS = ("--config", "--node")
+"""Options every command takes after its name; given before it, argparse reads their value as the command."""
+
+
+def _option_before_command(argv: Sequence[str]) -> str | None:
+    """When ``argv`` starts with a command's option (``--config FILE cluster``), the line that works."""
+    if not argv or argv[0].split("=", 1)[0] not in _COMMAND_OPTIONS:
+        return None
+    taken = 1 if "=" in argv[0] else 2
+    moved, rest = list(argv[:taken]), list(argv[taken:])
+    if not rest or rest[0] not in _COMMANDS:
+        return None
+    return (f"{argv[0].split('=', 1)[0]} goes after the command: "
+            f"python -m minikeydb {' '.join([rest[0], *moved, *rest[1:]])}")
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
+        misplaced = _option_before_command(sys.argv[1:] if argv is None else argv)
+        if misplaced is not None:
+            raise UsageError(misplaced)
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help, or an argparse path that exits by itself

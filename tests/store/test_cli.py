@@ -192,3 +192,10 @@ async def test_help_documents_the_exit_codes():
     assert done.returncode == 0
     for line in ("0 ", "1 ", "2 ", "130 ", "254 "):
         assert f"\n  {line}" in done.stdout, (line, done.stdout)
+
+
+async def test_config_before_the_command_says_where_it_goes(tmp_path):
+    """`minikeydb --config FILE cluster` (the option before the command) is refused with the command line that works."""
+    done = await run_cli("--config", tmp_path / "c.toml", "cluster")
+    assert done.returncode == 254 and len(done.stderr.splitlines()) == 1, done
+    assert f"python -m minikeydb cluster --config {tmp_path / 'c.toml'}" in done.stderr, done.stderr
