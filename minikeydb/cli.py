@@ -7,8 +7,10 @@ Exit codes are part of the interface, because scripts and the harness branch on 
 - 2: the cluster did not answer in time or said it could not do it (unavailable, timeout, unknown
   outcome); a one-line message on stderr says which;
 - 130: interrupted (Ctrl-C) before it finished;
-- 254: the command itself is wrong (bad flag, bad or unreadable config, unknown node, a key or
-  value over the size limit, a script line that does not parse, a node that cannot start).
+- 254: the command itself is wrong or was definitely refused (bad flag, bad or unreadable config,
+  unknown node, a key or value over the size limit, a script line that does not parse, a node
+  that cannot start, an operation the key's type or the cluster's conflict mode does not allow:
+  nothing was written, and trying again will not help).
 
 argparse exits with 2 on a bad flag, which would read as "unavailable", so its error handling is
 replaced. Every expected failure is one line on stderr, never a traceback.
@@ -46,6 +48,18 @@ EXIT_ABSENT = 1
 EXIT_UNAVAILABLE = 2
 EXIT_USAGE = 254
 EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    done (get: the key exists, its value on stdout)
+  1    get: the key is absent (never written, or deleted)
+  2    the cluster did not answer in time or could not do it (unavailable, timed out,
+       outcome unknown: a write may or may not have happened); trying again may help
+  130  interrupted (Ctrl-C)
+  254  the command is wrong or was refused for certain (bad flag or config, unknown node,
+       too large, another type's operation on a key, a mode the cluster does not run):
+       nothing was written, and trying again will not help
+"""
 
 FALLBACK_COORDINATORS = 3
 """Without ``--node``, a request nobody answered is tried on up to this many coordinators in all."""
@@ -125,7 +139,8 @@ _amount.__name__ = "amount (a whole number >= 0)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="minikeydb", description="MinikeyDB: an eventually consistent key-value store over UDP.")
+    parser = _Parser(prog="minikeydb", description="MinikeyDB: an eventually consistent key-value store over UDP.",
+                     epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -159,13 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--context", default=None, metavar="CTX", help=context_help)
     _add_common(delete, node=True)
 
-    for name, what in (("incr", "add N to the counter KEY"), ("decr", "subtract N from the counter KEY")):
+    for name, what in (("incr", "add N (default 1) to the counter KEY"),
+                       ("decr", "subtract N (default 1) from the counter KEY")):
         count = sub.add_parser(name, help=f"{what} (conflict mode crdt)")
         count.add_argument("key", metavar="KEY")
-        count.add_argument("amount", metavar="N", type=_amount)
+        count.add_argument("amount", metavar="N", type=_amount, nargs="?", default=1,
+                           help="a whole number >= 0 (default 1)")
         _add_common(count, node=True)
     for name, what in (("add", "add ELEM to the set KEY"), ("remove", "remove ELEM from the set KEY")):
-        member = sub.add_parser(name, help=f"{what} (conflict mode crdt)")
+        member = sub.add_parser(name, help=f"{what} (conflict mode crdt)"
+                                + ("; says so when ELEM was not there" if name == "remove" else ""))
         member.add_argument("key", metavar="KEY")
         member.add_argument("value", metavar="ELEM")
         _add_common(member, node=True)
@@ -247,9 +265,28 @@ def quiet_broken_pipe(command: Callable[[], int]) -> int:
     return code
 
 
+_COMMAND_OPTIONS = ("--config", "--node")
+"""Options every command takes after its name; given before it, argparse reads their value as the command."""
+
+
+def _option_before_command(argv: Sequence[str]) -> str | None:
+    """When ``argv`` starts with a command's option (``--config FILE cluster``), the line that works."""
+    if not argv or argv[0].split("=", 1)[0] not in _COMMAND_OPTIONS:
+        return None
+    taken = 1 if "=" in argv[0] else 2
+    moved, rest = list(argv[:taken]), list(argv[taken:])
+    if not rest or rest[0] not in _COMMANDS:
+        return None
+    return (f"{argv[0].split('=', 1)[0]} goes after the command: "
+            f"python -m minikeydb {' '.join([rest[0], *moved, *rest[1:]])}")
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
+        misplaced = _option_before_command(sys.argv[1:] if argv is None else argv)
+        if misplaced is not None:
+            raise UsageError(misplaced)
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help, or an argparse path that exits by itself
@@ -373,7 +410,7 @@ def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig
     if result.outcome == FAIL and result.error == "clock":
         return (f"refused by node {node}: {what}: this machine's clock and node {node}'s differ by more than "
                 f"{REPLAY_WINDOW:g}s, so the write's time stamp cannot be trusted (nothing was written; fix the clocks)")
-    if result.outcome == FAIL and result.error is not None and result.error.startswith(REFUSALS):
+    if _refused(result):
         return f"refused by node {node}: {what}: {result.error} (nothing was written)"
     if result.outcome == FAIL:
         return f"unavailable: {what}: node {node} could not do it ({result.error or 'no reason given'})"
@@ -532,22 +569,34 @@ def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
         return EXIT_USAGE
     config.load_secret(create=False)  # a client never makes a secret of its own
 
-    async def run() -> Attempt:
+    async def run() -> tuple[Attempt, Attempt | None]:
         async with Client.connect(config) as client:
-            return await _request(
+            # A remove's reply does not say whether the element was there: look first, on the same
+            # routing, so that removing an element the coordinator never saw is said, not silent.
+            looked = await _request(client, "get", key, None, args.node) if args.command == "remove" else None
+            attempt = await _request(
                 client, args.command, key, value, args.node, context=context, amount=getattr(args, "amount", 0)
             )
+            return attempt, looked
 
-    attempt = trio.run(run)
+    attempt, looked = trio.run(run)
     result = attempt.result
     if result.outcome != OK:
         _error(_describe_failure(args.command, key, attempt, config))
         if attempt.silent:
             _error(no_answer_hint(config, attempt.tried))
-        return EXIT_UNAVAILABLE
+        return EXIT_USAGE if _refused(result) else EXIT_UNAVAILABLE
     if args.command == "get":
         return _print_read(key, result)
+    if (looked is not None and looked.result.outcome == OK and looked.result.node == result.node
+            and value not in (looked.result.elements or ())):
+        _error(f"{value!r} was not in set {key!r} (as node {result.node} saw it just before): nothing to remove")
     return EXIT_OK
+
+
+def _refused(result: Result) -> bool:
+    """A definite refusal of the operation itself (another type's key, a mode the cluster does not run)."""
+    return result.outcome == FAIL and result.error is not None and result.error.startswith(REFUSALS)
 
 
 def _print_read(key: str, result: Result) -> int:

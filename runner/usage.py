@@ -97,7 +97,7 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
     """``--config FILE``: the cluster from a MinikeyDB TOML (``apply_cluster_file`` reads it)."""
     parser.add_argument(
         "--config", metavar="FILE", default=None,
-        help="take the cluster from a MinikeyDB TOML (as 'python -m minikeydb --config' reads): node count, "
+        help="take the cluster from a MinikeyDB TOML (the file 'python -m minikeydb serve|cluster --config FILE' reads): node count, "
         "N/W/R, vnodes, read_repair_chance, fsync and timeouts; a flag that contradicts the file is an error. "
         "The harness still runs its own nodes n1..nN on free loopback ports, data and secret in the run directory",
     )

@@ -164,4 +164,38 @@ async def test_siblings_and_crdt_commands(tmp_path):
         assert (await run_cli("get", "c", "--config", path, "--node", "n1")).stdout == "3\n"
         assert (await run_cli("get", "s", "--config", path, "--node", "n1")).stdout == "y\n"
         refused = await run_cli("add", "c", "x", "--config", path, "--node", "n1")
-        assert refused.returncode == 2 and "refused" in refused.stderr and "counter" in refused.stderr
+        assert refused.returncode == 254 and "refused" in refused.stderr and "counter" in refused.stderr
+
+
+async def test_crdt_cli_amount_defaults_to_one_and_absent_remove_is_said(tmp_path):
+    """incr/decr without an amount count 1; removing an absent element says so (exit 0); a type
+    mismatch is a definite refusal (exit 254, as a wrong command), not "unavailable" (2)."""
+    config = make_config(tmp_path / "data", 3, conflict="crdt")
+    path = tmp_path / "crdt.toml"
+    write_config(config, path)
+    async with running_cluster(config):
+        for args in (["incr", "c"], ["incr", "c"], ["decr", "c"], ["add", "s", "apple"]):
+            done = await run_cli(*args, "--config", path, "--node", "n1")
+            assert (done.returncode, done.stderr) == (0, ""), (args, done)
+        assert (await run_cli("get", "c", "--config", path, "--node", "n1")).stdout == "1\n"
+        absent = await run_cli("remove", "s", "banana", "--config", path, "--node", "n1")
+        assert absent.returncode == 0 and "'banana' was not in set 's'" in absent.stderr, absent
+        present = await run_cli("remove", "s", "apple", "--config", path, "--node", "n1")
+        assert (present.returncode, present.stderr) == (0, ""), present
+        mismatch = await run_cli("incr", "s", "--config", path, "--node", "n1")
+        assert mismatch.returncode == 254 and "refused" in mismatch.stderr, mismatch
+
+
+async def test_help_documents_the_exit_codes():
+    """`minikeydb --help` lists the CLI's exit codes, 254 for a refused command included."""
+    done = await run_cli("--help")
+    assert done.returncode == 0
+    for line in ("0 ", "1 ", "2 ", "130 ", "254 "):
+        assert f"\n  {line}" in done.stdout, (line, done.stdout)
+
+
+async def test_config_before_the_command_says_where_it_goes(tmp_path):
+    """`minikeydb --config FILE cluster` (the option before the command) is refused with the command line that works."""
+    done = await run_cli("--config", tmp_path / "c.toml", "cluster")
+    assert done.returncode == 254 and len(done.stderr.splitlines()) == 1, done
+    assert f"python -m minikeydb cluster --config {tmp_path / 'c.toml'}" in done.stderr, done.stderr
