@@ -36,7 +36,7 @@ import trio
 from nemesis.link_faults import DelayDistribution, FaultModel
 
 from .node_process import Lines, MaelstromNode
-from .protocol import encode
+from .protocol import dumps, encode
 
 MAX_IDENTITIES = 1 << 20
 """Distinct lines whose repeat counts the router remembers (about 100 MB at most) before it starts over."""
@@ -76,7 +76,7 @@ class MessageJournal:
                "msg_id": body.get("msg_id"), "in_reply_to": body.get("in_reply_to"), "fate": fate}
         if copies != 1:
             rec["copies"] = copies
-        self._buf.append(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+        self._buf.append(dumps(rec, newline=True))
         self.records += 1
         if len(self._buf) >= 4096:
             self.flush()
@@ -84,7 +84,7 @@ class MessageJournal:
     def event(self, kind: str, **fields: Any) -> None:
         """A node's life event (start, crash, restart, pause, resume) or a nemesis change."""
         rec = {"t": int((self._clock() - self._start) * 1e9), "event": kind, **fields}
-        self._buf.append(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+        self._buf.append(dumps(rec, newline=True))
 
     def flush(self) -> None:
         self._file.write(b"".join(self._buf))

@@ -24,9 +24,7 @@ import bisect
 import random
 from typing import Any
 
-import orjson
-
-from .protocol import KEY_DOES_NOT_EXIST, MALFORMED, NOT_SUPPORTED, PRECONDITION_FAILED, error_body
+from .protocol import KEY_DOES_NOT_EXIST, MALFORMED, NOT_SUPPORTED, PRECONDITION_FAILED, dumps, error_body
 
 KEEP_VERSIONS = 64
 """Versions kept per key for stale reads (seq-kv, lww-kv); older ones are forgotten."""
@@ -34,7 +32,7 @@ _ABSENT = object()
 
 
 def _key(body: dict[str, Any]) -> bytes:
-    return orjson.dumps(body.get("key"))
+    return dumps(body.get("key"))
 
 
 class KVService:
@@ -79,12 +77,12 @@ class KVService:
             current = self._latest(key)
             if current is _ABSENT and not body.get("create_if_not_exists"):
                 return error_body(msg_id, KEY_DOES_NOT_EXIST, "key does not exist")
-            if current is not _ABSENT and orjson.dumps(current) != orjson.dumps(body["from"]):
+            if current is not _ABSENT and dumps(current) != dumps(body["from"]):
                 if self.mode == "seq":  # it compared against the latest state: the caller has seen it
                     self.seen[caller] = self.clock
                 return error_body(msg_id, PRECONDITION_FAILED,
-                                  f"expected {orjson.dumps(body['from']).decode()[:60]}, "
-                                  f"but had {orjson.dumps(current).decode()[:60]}")
+                                  f"expected {dumps(body['from']).decode()[:60]}, "
+                                  f"but had {dumps(current).decode()[:60]}")
             self._write(caller, key, body["to"])
             return {"type": "cas_ok", "in_reply_to": msg_id}
         return error_body(msg_id, NOT_SUPPORTED, f"{self.name} does not support {kind!r}")

@@ -1,0 +1,59 @@
+"""The Maelstrom mode against hostile nodes (tests/maelstrom/nodes/hostile.py): never a crash, never a wrong verdict."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from runner.maelstrom.command import MaelstromOptions, run
+
+HOSTILE = Path(__file__).parent / "nodes" / "hostile.py"
+
+
+def _run(tmp_path: Path, mode: str, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"workload": "echo", "bin": str(HOSTILE), "args": (mode,), "node_count": 1,
+                            "time_limit": 1.0, "rate": 10.0, "concurrency": 1, "seed": 3,
+                            "out": str(tmp_path / "out"), "quiesce": 0.2}
+    base.update(kw)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    outcome = run(MaelstromOptions(**base), run_dir, ["test"])
+    assert (run_dir / "results.json").is_file()
+    return outcome
+
+
+def _survivors(mode: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(HOSTILE) in line and f" {mode}" in line]
+
+
+def test_a_deeply_nested_msg_id_fails_the_run_naming_the_node(tmp_path: Path) -> None:
+    """A node-to-node msg_id nested 300 deep is a one-line unknown naming the node, not a harness crash."""
+    results = _run(tmp_path, "deepmsgid", node_count=2)["results"]
+    assert results["valid"] == "unknown"
+    assert "node n" in results["reason"] and "nested more than" in results["reason"], results["reason"]
+
+
+def test_a_deeply_nested_service_key_fails_the_run(tmp_path: Path) -> None:
+    """A lin-kv write whose key is nested 300 deep is a one-line unknown, not a harness crash."""
+    results = _run(tmp_path, "deepkey")["results"]
+    assert results["valid"] == "unknown" and "nested more than" in results["reason"], results["reason"]
+
+
+def test_a_deeply_nested_echo_fails_the_run(tmp_path: Path) -> None:
+    """An echo_ok nested 990 deep is a one-line unknown, not a crash while writing the history."""
+    results = _run(tmp_path, "deepecho")["results"]
+    assert results["valid"] == "unknown" and "nested more than" in results["reason"], results["reason"]
+    assert "\n" not in results["reason"]
+
+
+def test_ids_beyond_64_bits_stay_exact(tmp_path: Path) -> None:
+    """A correct unique-ids node with ids (node << 100) + counter is valid, its ids exact in the history."""
+    outcome = _run(tmp_path, "bigid", workload="unique-ids", node_count=2, concurrency=2, rate=20.0)
+    assert outcome["results"]["valid"] is True, outcome["results"]
+    lines = (outcome["run_dir"] / "history.jsonl").read_text().splitlines()
+    ids = [json.loads(line).get("value") for line in lines[1:] if json.loads(line).get("type") == "ok"]
+    assert ids and all(type(i) is int and i >> 100 in (0, 1) for i in ids), ids[:5]
+    assert (1 << 100) + 1 in ids or 1 in ids
