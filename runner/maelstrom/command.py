@@ -370,7 +370,9 @@ class _Run:
         """Load client ``c<k+1>``, bound to node ``k mod N``.
 
         Its operations and their planned start times come from its own seeded stream; it stops at the
-        first planned start past the time limit (so timing jitter does not change how many it issues).
+        first planned start past the time limit (so timing jitter does not change how many it issues),
+        or when a reply comes back past the time limit (a node that stops answering costs one 5 s
+        timeout per client, not one per planned operation).
         After an ``info`` it takes a new process id, ``k + concurrency * generation``, as Jepsen does.
         """
         options = self.options
@@ -394,6 +396,8 @@ class _Run:
             process = k + options.concurrency * generation
             if await self.operate(name, node_id, process, op, final=False) == "info":
                 generation += 1
+            if trio.current_time() >= stop_at:
+                break  # a slow reply (up to the 5 s timeout) ran past the time limit: issue no more
             if not gap:
                 await trio.lowlevel.checkpoint()
         self.generations = max(self.generations, generation + 1)
@@ -563,6 +567,19 @@ def name_crashes(results: dict[str, Any], history: Path) -> None:
         anomaly["explanation"] = (f"{anomaly.get('explanation', '')} Crashed after its first operation: {said}{more} "
                                   "(a crash restarts a Maelstrom node with a fresh init: whatever it kept only "
                                   "in memory and had not passed on is gone).")
+
+
+def op_stats(history: Path) -> dict[str, dict[str, int]]:
+    """Per ``f`` of the clients' operations (final reads included), how many completed ok, fail and info."""
+    stats: dict[str, dict[str, int]] = {}
+    with history.open("rb") as f:
+        for line in f:
+            ev = json.loads(line)
+            kind = ev.get("type")
+            if kind in ("ok", "fail", "info") and ev.get("process") != "nemesis" and "f" in ev:
+                per = stats.setdefault(str(ev["f"]), {"ok": 0, "fail": 0, "info": 0})
+                per[kind] += 1
+    return stats
 
 
 def _not_ok(history: Path) -> int:

@@ -18,7 +18,7 @@ def _run(tmp_path: Path, mode: str, **kw: Any) -> dict[str, Any]:
                             "out": str(tmp_path / "out"), "quiesce": 0.2}
     base.update(kw)
     run_dir = tmp_path / "run"
-    run_dir.mkdir()
+    run_dir.mkdir(parents=True)
     outcome = run(MaelstromOptions(**base), run_dir, ["test"])
     assert (run_dir / "results.json").is_file()
     return outcome
@@ -57,3 +57,11 @@ def test_ids_beyond_64_bits_stay_exact(tmp_path: Path) -> None:
     ids = [json.loads(line).get("value") for line in lines[1:] if json.loads(line).get("type") == "ok"]
     assert ids and all(type(i) is int and i >> 100 in (0, 1) for i in ids), ids[:5]
     assert (1 << 100) + 1 in ids or 1 in ids
+
+
+def test_clients_stop_at_the_time_limit_when_a_node_stops_answering(tmp_path: Path) -> None:
+    """n0 stops reading: its client's call times out once (5 s), and no client issues past the time limit."""
+    outcome = _run(tmp_path, "stopread", node_count=2, concurrency=2, rate=20.0)
+    events = [json.loads(line) for line in (outcome["run_dir"] / "history.jsonl").read_text().splitlines()[1:]]
+    invokes = [e for e in events if e.get("type") == "invoke" and e.get("node") == "n0"]
+    assert len(invokes) == 1, len(invokes)  # the one that timed out; the time limit (1 s) was over by then
