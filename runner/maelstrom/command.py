@@ -519,6 +519,14 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
         return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}", **base}
     results = dict(result.results)
     name_crashes(results, run_dir / "history.jsonl")
+    stats = op_stats(run_dir / "history.jsonl")
+    base["maelstrom"]["stats"] = stats
+    never = [f for f, c in stats.items() if not c.get("ok")]
+    if never:  # Maelstrom's (Jepsen's) stats checker: an operation kind with no ok at all fails the run
+        said = ", ".join(f"{f} ({sum(stats[f].values())} completed, none ok)" for f in never)
+        results["valid"] = False
+        results["reason"] = (f"some kind of operation never succeeded: {said}; Maelstrom's stats checker fails "
+                             "such a run" + (f"; also: {results['reason']}" if results.get("reason") else ""))
     if options.availability == "total":
         failed = _not_ok(run_dir / "history.jsonl")
         base["maelstrom"]["availability"] = {"required": "total", "not_ok": failed}

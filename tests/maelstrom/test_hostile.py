@@ -65,3 +65,13 @@ def test_clients_stop_at_the_time_limit_when_a_node_stops_answering(tmp_path: Pa
     events = [json.loads(line) for line in (outcome["run_dir"] / "history.jsonl").read_text().splitlines()[1:]]
     invokes = [e for e in events if e.get("type") == "invoke" and e.get("node") == "n0"]
     assert len(invokes) == 1, len(invokes)  # the one that timed out; the time limit (1 s) was over by then
+
+
+def test_a_node_that_never_answers_a_client_is_invalid(tmp_path: Path) -> None:
+    """A node that answers init and then nothing fails the run, as Maelstrom's stats checker does."""
+    for workload in ("echo", "g-set"):
+        results = _run(tmp_path / workload, "silent", workload=workload)["results"]
+        assert results["valid"] is False, results
+        assert "none ok" in results["reason"] and "stats checker" in results["reason"], results["reason"]
+
+
