@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -469,6 +470,8 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
                     for node in run.nodes.values():
                         node.expect_exit()
                     await stop_processes([n.proc for n in run.nodes.values() if n.proc is not None], grace=2.0)
+                    for node in run.nodes.values():  # whatever a node forked, in any of its lives
+                        node.signal_group(signal.SIGKILL, every_life=True)
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         failures, rest = group.split(NodeFailure)

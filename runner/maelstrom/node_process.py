@@ -63,6 +63,8 @@ class MaelstromNode:
         self._lot = trio.lowlevel.ParkingLot()
         self._stdin: trio.lowlevel.FdStream | None = None
         self._expect_exit = False
+        self.groups: list[int] = []
+        """The process group of each life (its own session): what a crash and the run's end kill."""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -90,6 +92,7 @@ class MaelstromNode:
         popen.stdin.close()
         popen.stdout.close()
         self.proc = NodeProcess(popen)
+        self.groups.append(popen.pid)
         self._stdin = stdin
         self.outbox.clear()
         self.alive = True
@@ -97,27 +100,45 @@ class MaelstromNode:
         self._expect_exit = False
         nursery.start_soon(self._read, stdout, self.life)
         nursery.start_soon(self._write, stdin, self.life)
+        nursery.start_soon(self._watch, self.life)
+
+    async def _watch(self, life: int) -> None:
+        """Notice the process's exit even when a child it forked keeps its stdout open (no EOF comes)."""
+        proc = self.proc
+        assert proc is not None
+        code = await proc.wait()
+        if self.life == life and not self._expect_exit:
+            self.alive = False
+            raise NodeFailure(f"node {self.node_id} exited (code {code}) during the run; see {self.log_path}")
+
+    def signal_group(self, signum: int, every_life: bool = False) -> None:
+        """``signum`` to the process group of this life (or of every life): the node and whatever it forked."""
+        for group in self.groups if every_life else self.groups[-1:]:
+            try:
+                os.killpg(group, signum)
+            except (ProcessLookupError, PermissionError):
+                pass  # the group is gone
 
     async def kill(self) -> None:
         """SIGKILL (a paused process gets SIGCONT first) and wait: the crash fault."""
         self._expect_exit = True
         self.alive = False
         proc = self.proc
-        if proc is not None and proc.returncode is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
+        if proc is not None:
+            self.signal_group(signal.SIGCONT)
+            self.signal_group(signal.SIGKILL)
             await proc.wait()
         self.paused = False
         self._lot.unpark_all()
 
     def pause(self) -> None:
         if self.proc is not None and self.alive:
-            self.proc.send_signal(signal.SIGSTOP)
+            self.signal_group(signal.SIGSTOP)
             self.paused = True
 
     def resume(self) -> None:
         if self.proc is not None and self.paused:
-            self.proc.send_signal(signal.SIGCONT)
+            self.signal_group(signal.SIGCONT)
             self.paused = False
 
     def expect_exit(self) -> None:
@@ -196,4 +217,6 @@ class MaelstromNode:
                 code = await proc.wait()
         self.alive = False
         if self.life == life and not self._expect_exit:
+            if code is None:
+                raise NodeFailure(f"node {node_id} closed its stdout but kept running; see {self.log_path}")
             raise NodeFailure(f"node {node_id} exited (code {code}) during the run; see {self.log_path}")

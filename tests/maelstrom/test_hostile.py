@@ -75,3 +75,22 @@ def test_a_node_that_never_answers_a_client_is_invalid(tmp_path: Path) -> None:
         assert "none ok" in results["reason"] and "stats checker" in results["reason"], results["reason"]
 
 
+
+def test_crashes_and_the_end_of_the_run_kill_what_a_node_forked(tmp_path: Path) -> None:
+    """A node's forked children die with it: crash and shutdown kill its whole process group."""
+    _run(tmp_path, "forkstay", node_count=2, concurrency=2, time_limit=2.0, nemesis=("crash",),
+         nemesis_interval=0.5, crash_targets="all")
+    assert not _survivors("forkstay")
+
+
+def test_a_node_that_exits_while_its_child_keeps_the_pipes_is_noticed(tmp_path: Path) -> None:
+    """A node exiting after init_ok fails the run even though its forked child holds stdout open; no child survives."""
+    results = _run(tmp_path, "fork")["results"]
+    assert results["valid"] == "unknown" and "node n0 exited (code 0)" in results["reason"], results
+    assert not _survivors("fork")
+
+
+def test_a_node_that_closes_stdout_but_runs_on_is_said_so(tmp_path: Path) -> None:
+    """A node closing its stdout and running on is reported as such, not as 'exited (code None)'."""
+    results = _run(tmp_path, "closeout")["results"]
+    assert results["valid"] == "unknown" and "closed its stdout but kept running" in results["reason"], results
