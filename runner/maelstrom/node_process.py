@@ -6,6 +6,7 @@ would kill the child), in its own session (a terminal's Ctrl-C reaches the harne
 stderr appended to ``nodes/<id>.log``. Its pipes are wrapped in ``trio.lowlevel.FdStream``:
 
 - one reader task per process life reads stdout in chunks of up to 64 KiB, splits them into lines
+  (``LineSplitter``: linear in the line's length; a line past ``MAX_LINE`` fails the run)
   and hands the whole batch to the router (``on_lines``): no task and no wake-up per message;
 - one writer task per process life sends whatever the router queued in ``outbox`` since its last
   write in one ``send_all``.
@@ -42,6 +43,42 @@ class NodeFailure(Exception):
 
 Lines = list[tuple[bytes, dict[str, Any]]]
 """A batch of (line, parsed message) from one node's stdout, in order."""
+
+
+class LineSplitter:
+    """Splits a byte stream into lines in linear time: a line's chunks wait in a list until its newline
+    comes (re-joining the partial line on every read made a 50 MB line cost half a minute)."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self.pending = 0
+        """Bytes waiting for their newline."""
+        self.copied = 0
+        """Bytes joined so far (at most about twice what was fed: the measure of linearity)."""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The complete lines (without their newlines) that ``data`` ends; the rest waits."""
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._chunks.append(data)
+            self.pending += len(data)
+            return []
+        if self._chunks:
+            self._chunks.append(data[:cut])
+            head = b"".join(self._chunks)
+            self.copied += len(head)
+            self._chunks.clear()
+        else:
+            head = data[:cut]
+        rest = data[cut + 1:]
+        if rest:
+            self._chunks.append(rest)
+        self.pending = len(rest)
+        return head.split(b"\n")
+
+    def rest(self) -> bytes:
+        """What came after the last newline."""
+        return b"".join(self._chunks)
 
 
 class MaelstromNode:
@@ -174,7 +211,7 @@ class MaelstromNode:
                 await stream.aclose()
 
     async def _read(self, stream: trio.lowlevel.FdStream, life: int) -> None:
-        partial = b""
+        splitter = LineSplitter()
         on_lines = self.on_lines
         node_id = self.node_id
         try:
@@ -182,12 +219,11 @@ class MaelstromNode:
                 data = await stream.receive_some(1 << 16)
                 if not data:
                     break
-                if partial:
-                    data = partial + data
-                lines = data.split(b"\n")
-                partial = lines.pop()
-                if len(partial) > MAX_LINE:
+                lines = splitter.feed(data)
+                if splitter.pending > MAX_LINE:
                     raise NodeFailure(f"node {node_id} wrote more than {MAX_LINE} bytes without a newline")
+                if not lines:
+                    continue
                 batch: Lines = []
                 for line in lines:
                     if not line.strip():
@@ -206,6 +242,7 @@ class MaelstromNode:
         finally:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
+        partial = splitter.rest()
         if partial.strip() and not self._expect_exit:
             raise NodeFailure(f"node {node_id} exited after a partial line: {short(partial)}")
         if self.life != life or self._expect_exit:

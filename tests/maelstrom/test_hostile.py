@@ -94,3 +94,26 @@ def test_a_node_that_closes_stdout_but_runs_on_is_said_so(tmp_path: Path) -> Non
     """A node closing its stdout and running on is reported as such, not as 'exited (code None)'."""
     results = _run(tmp_path, "closeout")["results"]
     assert results["valid"] == "unknown" and "closed its stdout but kept running" in results["reason"], results
+
+
+def test_a_long_line_is_split_in_linear_time() -> None:
+    """A 64 MiB line fed in 64 KiB reads is joined once (bytes copied about its length, not quadratic)."""
+    from runner.maelstrom.node_process import LineSplitter
+
+    splitter = LineSplitter()
+    chunk = b"a" * (1 << 16)
+    for _ in range(1024):
+        assert splitter.feed(chunk) == []
+    assert splitter.pending == 1 << 26
+    assert splitter.feed(b"b\nc\n{") == [chunk * 1024 + b"b", b"c"]
+    assert splitter.copied <= (1 << 26) + 16, splitter.copied
+    assert (splitter.pending, splitter.rest()) == (1, b"{")
+
+
+def test_a_line_past_the_cap_fails_the_run_naming_the_node(tmp_path: Path, monkeypatch: Any) -> None:
+    """A line longer than MAX_LINE (lowered to 1 MiB here) is a one-line unknown naming the node."""
+    from runner.maelstrom import node_process
+
+    monkeypatch.setattr(node_process, "MAX_LINE", 1 << 20)
+    results = _run(tmp_path, "bigline")["results"]
+    assert results["valid"] == "unknown" and "node n0 wrote more than 1048576 bytes" in results["reason"], results
