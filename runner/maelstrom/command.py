@@ -628,6 +628,10 @@ def format_summary(outcome: dict[str, Any]) -> str:
     counts = m.get("messages", {})
     lines.append(f"  ops {m.get('ops', 0)}; messages: client {counts.get('client', 0)}, inter-node "
                  f"{counts.get('inter_node', 0)}, service {counts.get('service', 0)}")
+    dropped = {"lost to faults": counts.get("lost", 0), "to a crashed node": counts.get("to_dead_node", 0),
+               "node's input full (64 MiB unread)": counts.get("input_full", 0)}
+    if any(dropped.values()):
+        lines.append("  not delivered: " + ", ".join(f"{k} {v}" for k, v in dropped.items() if v))
     if per.get("inter_node") is not None:
         lines.append(f"  messages per op: client {per['client']}, inter-node {per['inter_node']}, "
                      f"service {per['service']}")

@@ -184,6 +184,11 @@ class MaelstromNode:
 
     # -- I/O --------------------------------------------------------------------------------------
 
+    @property
+    def full(self) -> bool:
+        """More than ``MAX_OUTBOX`` bytes wait for the process to read them (paused, or not reading)."""
+        return len(self.outbox) > MAX_OUTBOX
+
     def send(self, line: bytes) -> bool:
         """Queue one line (ending in a newline) for the process's stdin; False when it is dead or full."""
         if not self.alive:

@@ -117,3 +117,38 @@ def test_a_line_past_the_cap_fails_the_run_naming_the_node(tmp_path: Path, monke
     monkeypatch.setattr(node_process, "MAX_LINE", 1 << 20)
     results = _run(tmp_path, "bigline")["results"]
     assert results["valid"] == "unknown" and "node n0 wrote more than 1048576 bytes" in results["reason"], results
+
+
+def test_messages_to_a_node_whose_input_is_full_are_recorded_as_dropped(tmp_path: Path, monkeypatch: Any) -> None:
+    """Past the outbox cap, a message to a live node is journalled input-full and counted, not 'delivered'."""
+    import gzip
+    import random
+
+    import trio
+
+    from nemesis.link_faults import FaultModel
+    from runner.maelstrom import node_process
+    from runner.maelstrom.node_process import MaelstromNode
+    from runner.maelstrom.router import MessageJournal, Router
+
+    monkeypatch.setattr(node_process, "MAX_OUTBOX", 150)
+
+    async def main() -> Router:
+        nodes: dict[str, MaelstromNode] = {}
+        journal = MessageJournal(tmp_path / "messages.jsonl.gz", {})
+        router = Router(nodes, FaultModel(random.Random(0)), 1, {}, None, journal)
+        for n in ("n0", "n1"):
+            nodes[n] = MaelstromNode(n, ["true"], tmp_path / f"{n}.log", router.on_lines)
+            nodes[n].alive = True  # a live process that does not read its stdin (none is started)
+        for i in range(5):
+            line = json.dumps({"src": "n1", "dest": "n0", "body": {"type": "gossip", "msg_id": i, "pad": "x" * 40}})
+            router.on_lines("n1", [(line.encode() + b"\n", json.loads(line))])
+        router.send_from_outside("c1", "n0", {"type": "echo", "msg_id": 9})
+        journal.close()
+        return router
+
+    router = trio.run(main)
+    records = [json.loads(line) for line in gzip.open(tmp_path / "messages.jsonl.gz").read().splitlines()[1:]]
+    fates = [r["fate"] for r in records if "fate" in r]
+    assert fates[:2] == ["delivered", "delivered"] and set(fates[2:]) == {"input-full"}, fates
+    assert router.counts["input_full"] == 4 and not router.counts["to_dead_node"]
