@@ -522,6 +522,10 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
         return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}", **base}
     results = dict(result.results)
     name_crashes(results, run_dir / "history.jsonl")
+    if results.get("valid") == "unknown" and not results.get("reason"):  # the checker's why, in one line
+        whys = list(dict.fromkeys(str(u.get("reason") or u.get("kind")) for u in results.get("unknown") or []))
+        if whys:
+            results["reason"] = "; ".join(whys[:3]) + (f"; and {len(whys) - 3} more" if len(whys) > 3 else "")
     stats = op_stats(run_dir / "history.jsonl")
     base["maelstrom"]["stats"] = stats
     never = [f for f, c in stats.items() if not c.get("ok")]

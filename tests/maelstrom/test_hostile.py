@@ -152,3 +152,13 @@ def test_messages_to_a_node_whose_input_is_full_are_recorded_as_dropped(tmp_path
     fates = [r["fate"] for r in records if "fate" in r]
     assert fates[:2] == ["delivered", "delivered"] and set(fates[2:]) == {"input-full"}, fates
     assert router.counts["input_full"] == 4 and not router.counts["to_dead_node"]
+
+
+def test_an_unknown_verdict_from_the_checker_gives_its_reason(tmp_path: Path) -> None:
+    """A run with no operations is unknown, and results.json and the summary say why."""
+    from runner.maelstrom.command import format_summary
+
+    outcome = _run(tmp_path, "silent", rate=0.01, time_limit=0.3)  # the first op is planned after the limit
+    results = outcome["results"]
+    assert results["valid"] == "unknown" and "no client operations" in results.get("reason", ""), results
+    assert "reason: " in format_summary(outcome)
