@@ -161,6 +161,8 @@ def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
                              f"valid: {', '.join(NEMESES)}")
     if "partition" in kinds and nodes < 2:
         raise UsageError("--nemesis partition needs --node-count 2 or more")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise UsageError(f"--seed must be an integer from 0 to 2**63-1, got {args.seed}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     return MaelstromOptions(
         workload=args.workload, bin=args.bin, args=tuple(args.args), node_count=nodes, time_limit=args.time_limit,

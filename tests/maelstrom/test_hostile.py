@@ -162,3 +162,16 @@ def test_an_unknown_verdict_from_the_checker_gives_its_reason(tmp_path: Path) ->
     results = outcome["results"]
     assert results["valid"] == "unknown" and "no client operations" in results.get("reason", ""), results
     assert "reason: " in format_summary(outcome)
+
+
+def test_a_seed_beyond_63_bits_is_a_usage_error() -> None:
+    """--seed 99999999999999999999999 is a one-line usage error (it was an internal error)."""
+    import pytest
+
+    from runner.maelstrom.command import options_from_args
+    from runner.usage import UsageError
+
+    with pytest.raises(UsageError, match="--seed"):
+        options_from_args(["--bin", "x", "--seed", "99999999999999999999999"])
+    with pytest.raises(UsageError, match="--seed"):
+        options_from_args(["--bin", "x", "--seed", "-1"])
