@@ -164,8 +164,10 @@ def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
     if args.seed is not None and not 0 <= args.seed < 2**63:
         raise UsageError(f"--seed must be an integer from 0 to 2**63-1, got {args.seed}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    if not args.bin.strip():
+        raise UsageError("--bin must name a program, got an empty string")
     return MaelstromOptions(
-        workload=args.workload, bin=args.bin, args=tuple(args.args), node_count=nodes, time_limit=args.time_limit,
+        workload=args.workload, bin=os.path.abspath(args.bin), args=tuple(args.args), node_count=nodes, time_limit=args.time_limit,
         rate=args.rate, concurrency=concurrency, latency=args.latency, latency_dist=args.latency_dist,
         topology=args.topology, availability=args.availability, nemesis=tuple(dict.fromkeys(kinds)),
         nemesis_interval=args.nemesis_interval, partition=args.partition, crash_targets=args.crash_targets,

@@ -175,3 +175,16 @@ def test_a_seed_beyond_63_bits_is_a_usage_error() -> None:
         options_from_args(["--bin", "x", "--seed", "99999999999999999999999"])
     with pytest.raises(UsageError, match="--seed"):
         options_from_args(["--bin", "x", "--seed", "-1"])
+
+
+def test_bin_is_stored_absolute_and_an_empty_bin_is_named(tmp_path: Path, monkeypatch: Any) -> None:
+    """A relative --bin is kept absolute (replay from elsewhere finds it); --bin '' says it is empty."""
+    import pytest
+
+    from runner.maelstrom.command import options_from_args
+    from runner.usage import UsageError
+
+    monkeypatch.chdir(HOSTILE.parent)
+    assert options_from_args(["--bin", "hostile.py", "--seed", "1"]).bin == str(HOSTILE)
+    with pytest.raises(UsageError, match="--bin must name a program"):
+        options_from_args(["--bin", "", "--seed", "1"])
