@@ -188,3 +188,11 @@ def test_bin_is_stored_absolute_and_an_empty_bin_is_named(tmp_path: Path, monkey
     assert options_from_args(["--bin", "hostile.py", "--seed", "1"]).bin == str(HOSTILE)
     with pytest.raises(UsageError, match="--bin must name a program"):
         options_from_args(["--bin", "", "--seed", "1"])
+
+
+def test_a_read_of_a_list_on_lin_kv_is_judged_not_refused(tmp_path: Path) -> None:
+    """lin-kv reads answered with [1, 2] (never written) are not linearizable, not an unreadable history."""
+    results = _run(tmp_path, "", bin=str(HOSTILE.parent / "kv_weird_read.py"), args=(), workload="lin-kv",
+                   rate=20.0)["results"]
+    assert results["valid"] is False, results.get("reason")
+    assert "header line" not in str(results.get("reason"))
