@@ -49,6 +49,8 @@ from .workloads import TOPOLOGIES, WORKLOADS, Op, Workload, make_workload
 NEMESES = ("partition", "crash", "pause", "drop", "delay", "duplicate", "reorder")
 INIT_TIMEOUT = 10.0
 CALL_TIMEOUT = 5.0
+LATE_GRACE = 1.0
+"""A client whose reply came back this long after --time-limit issues no more (its remaining planned ops)."""
 INIT_CLIENT = "c0"
 """The client that sends ``init``, the setup messages and the final reads; load clients are c1, c2, ..."""
 
@@ -376,8 +378,9 @@ class _Run:
 
         Its operations and their planned start times come from its own seeded stream; it stops at the
         first planned start past the time limit (so timing jitter does not change how many it issues),
-        or when a reply comes back past the time limit (a node that stops answering costs one 5 s
-        timeout per client, not one per planned operation).
+        or when a reply comes back more than ``LATE_GRACE`` past the time limit (a node that stops
+        answering costs one 5 s timeout per client, not one per planned operation; the grace keeps a
+        reply a few milliseconds late from changing how many operations a replay issues).
         After an ``info`` it takes a new process id, ``k + concurrency * generation``, as Jepsen does.
         """
         options = self.options
@@ -401,8 +404,8 @@ class _Run:
             process = k + options.concurrency * generation
             if await self.operate(name, node_id, process, op, final=False) == "info":
                 generation += 1
-            if trio.current_time() >= stop_at:
-                break  # a slow reply (up to the 5 s timeout) ran past the time limit: issue no more
+            if trio.current_time() >= stop_at + LATE_GRACE:
+                break  # a slow reply (up to the 5 s timeout) ran well past the time limit: issue no more
             if not gap:
                 await trio.lowlevel.checkpoint()
         self.generations = max(self.generations, generation + 1)
