@@ -45,6 +45,7 @@ KEY_DOES_NOT_EXIST = 20
 PRECONDITION_FAILED = 22
 NOT_SUPPORTED = 10
 MALFORMED = 12
+TEMPORARILY_UNAVAILABLE = 11
 
 SERVICES = ("lin-kv", "seq-kv", "lww-kv", "lin-tso")
 """The services the harness serves to nodes, by their Maelstrom names."""

@@ -15,6 +15,7 @@ KV requests: ``read {key}`` -> ``read_ok {value}`` or error 20 (key-does-not-exi
 ``write {key, value}`` -> ``write_ok``; ``cas {key, from, to, create_if_not_exists}`` -> ``cas_ok``,
 error 20 when the key is absent (unless ``create_if_not_exists``), error 22 (precondition-failed)
 when its value is not ``from``. Anything else is error 10 (not-supported) or 12 (malformed-request).
+A service holds at most ``MAX_KEYS`` keys: a write or cas creating one more is error 11 (temporarily-unavailable).
 Keys are compared as JSON values (``1`` and ``"1"`` are different keys).
 """
 
@@ -24,9 +25,20 @@ import bisect
 import random
 from typing import Any
 
-from .protocol import KEY_DOES_NOT_EXIST, MALFORMED, NOT_SUPPORTED, PRECONDITION_FAILED, dumps, error_body
+from .protocol import (
+    KEY_DOES_NOT_EXIST,
+    MALFORMED,
+    NOT_SUPPORTED,
+    PRECONDITION_FAILED,
+    TEMPORARILY_UNAVAILABLE,
+    dumps,
+    error_body,
+)
 
 KEEP_VERSIONS = 64
+MAX_KEYS = 200_000
+"""Keys one service holds at most: a write or cas that would create another is refused with error 11
+(temporarily-unavailable, definite), so a node writing ever-new keys cannot exhaust the harness's memory."""
 """Versions kept per key for stale reads (seq-kv, lww-kv); older ones are forgotten."""
 _ABSENT = object()
 
@@ -65,6 +77,9 @@ class KVService:
             if value is _ABSENT:
                 return error_body(msg_id, KEY_DOES_NOT_EXIST, "key does not exist")
             return {"type": "read_ok", "in_reply_to": msg_id, "value": value}
+        if kind in ("write", "cas") and len(self.versions) >= MAX_KEYS and _key(body) not in self.versions:
+            return error_body(msg_id, TEMPORARILY_UNAVAILABLE,
+                              f"{self.name} holds {MAX_KEYS} keys, the harness's cap: no new key")
         if kind == "write":
             if "value" not in body:
                 return error_body(msg_id, MALFORMED, f"{self.name}: write needs a 'value'")
@@ -93,6 +108,9 @@ class KVService:
 
     def _write(self, caller: str, key: bytes, value: Any) -> None:
         self.clock += 1
+        if self.mode == "lin":  # reads see only the latest: keep nothing else
+            self.versions[key] = [value]
+            return
         versions = self.versions.setdefault(key, [_ABSENT])
         times = self.times.setdefault(key, [0])
         versions.append(value)

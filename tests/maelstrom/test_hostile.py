@@ -196,3 +196,22 @@ def test_a_read_of_a_list_on_lin_kv_is_judged_not_refused(tmp_path: Path) -> Non
                    rate=20.0)["results"]
     assert results["valid"] is False, results.get("reason")
     assert "header line" not in str(results.get("reason"))
+
+
+def test_service_memory_is_bounded(monkeypatch: Any) -> None:
+    """lin-kv keeps only a key's latest value, and past MAX_KEYS a new key is refused with error 11."""
+    import random
+
+    from runner.maelstrom import services
+
+    monkeypatch.setattr(services, "MAX_KEYS", 3)
+    svc = services.KVService("lin-kv", "lin", random.Random(0))
+    for i in range(10):
+        assert svc("n0", {"type": "write", "key": 0, "value": i, "msg_id": i})["type"] == "write_ok"
+    assert svc.versions[b"0"] == [9] and not svc.times
+    assert svc("n0", {"type": "read", "key": 0, "msg_id": 1})["value"] == 9
+    for key in (1, 2):
+        assert svc("n0", {"type": "write", "key": key, "value": 1, "msg_id": 1})["type"] == "write_ok"
+    refused = svc("n0", {"type": "cas", "key": 3, "from": 1, "to": 2, "create_if_not_exists": True, "msg_id": 2})
+    assert (refused["type"], refused["code"]) == ("error", 11) and "cap" in refused["text"]
+    assert svc("n0", {"type": "cas", "key": 2, "from": 1, "to": 2, "msg_id": 3})["type"] == "cas_ok"
