@@ -215,3 +215,21 @@ def test_service_memory_is_bounded(monkeypatch: Any) -> None:
     refused = svc("n0", {"type": "cas", "key": 3, "from": 1, "to": 2, "create_if_not_exists": True, "msg_id": 2})
     assert (refused["type"], refused["code"]) == ("error", 11) and "cap" in refused["text"]
     assert svc("n0", {"type": "cas", "key": 2, "from": 1, "to": 2, "msg_id": 3})["type"] == "cas_ok"
+
+
+def test_a_kept_key_costs_its_size_not_orjsons_spare_capacity() -> None:
+    """1000 lin-kv keys hold well under 1 KiB each (orjson's bytes carried ~1 KiB of spare capacity each)."""
+    import random
+    import tracemalloc
+
+    from runner.maelstrom import services
+
+    svc = services.KVService("lin-kv", "lin", random.Random(0))
+    tracemalloc.start()
+    try:
+        for i in range(1000):
+            svc("n0", {"type": "write", "key": f"n0-{i}", "value": i, "msg_id": i})
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held < 500 * 1000, held
