@@ -12,6 +12,7 @@ from which the achieved rate and its trend (``throughput``) are computed.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -78,7 +79,11 @@ class HistoryRecorder:
         for k, v in fields.items():
             if v is not None or k == "value":
                 event[k] = v
-        self._file.write(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+        try:
+            line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # an integer beyond 64 bits (a Maelstrom node's id): kept exact, as a plain JSON integer
+            line = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        self._file.write(line)
         self.index = index + 1
         kind = fields.get("type")
         if kind != "invoke" and fields.get("process") != "nemesis":

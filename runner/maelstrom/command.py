@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +49,8 @@ from .workloads import TOPOLOGIES, WORKLOADS, Op, Workload, make_workload
 NEMESES = ("partition", "crash", "pause", "drop", "delay", "duplicate", "reorder")
 INIT_TIMEOUT = 10.0
 CALL_TIMEOUT = 5.0
+LATE_GRACE = 1.0
+"""A client whose reply came back this long after --time-limit issues no more (its remaining planned ops)."""
 INIT_CLIENT = "c0"
 """The client that sends ``init``, the setup messages and the final reads; load clients are c1, c2, ..."""
 
@@ -160,9 +163,13 @@ def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
                              f"valid: {', '.join(NEMESES)}")
     if "partition" in kinds and nodes < 2:
         raise UsageError("--nemesis partition needs --node-count 2 or more")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise UsageError(f"--seed must be an integer from 0 to 2**63-1, got {args.seed}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    if not args.bin.strip():
+        raise UsageError("--bin must name a program, got an empty string")
     return MaelstromOptions(
-        workload=args.workload, bin=args.bin, args=tuple(args.args), node_count=nodes, time_limit=args.time_limit,
+        workload=args.workload, bin=os.path.abspath(args.bin), args=tuple(args.args), node_count=nodes, time_limit=args.time_limit,
         rate=args.rate, concurrency=concurrency, latency=args.latency, latency_dist=args.latency_dist,
         topology=args.topology, availability=args.availability, nemesis=tuple(dict.fromkeys(kinds)),
         nemesis_interval=args.nemesis_interval, partition=args.partition, crash_targets=args.crash_targets,
@@ -370,7 +377,10 @@ class _Run:
         """Load client ``c<k+1>``, bound to node ``k mod N``.
 
         Its operations and their planned start times come from its own seeded stream; it stops at the
-        first planned start past the time limit (so timing jitter does not change how many it issues).
+        first planned start past the time limit (so timing jitter does not change how many it issues),
+        or when a reply comes back more than ``LATE_GRACE`` past the time limit (a node that stops
+        answering costs one 5 s timeout per client, not one per planned operation; the grace keeps a
+        reply a few milliseconds late from changing how many operations a replay issues).
         After an ``info`` it takes a new process id, ``k + concurrency * generation``, as Jepsen does.
         """
         options = self.options
@@ -394,6 +404,8 @@ class _Run:
             process = k + options.concurrency * generation
             if await self.operate(name, node_id, process, op, final=False) == "info":
                 generation += 1
+            if trio.current_time() >= stop_at + LATE_GRACE:
+                break  # a slow reply (up to the 5 s timeout) ran well past the time limit: issue no more
             if not gap:
                 await trio.lowlevel.checkpoint()
         self.generations = max(self.generations, generation + 1)
@@ -465,6 +477,8 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
                     for node in run.nodes.values():
                         node.expect_exit()
                     await stop_processes([n.proc for n in run.nodes.values() if n.proc is not None], grace=2.0)
+                    for node in run.nodes.values():  # whatever a node forked, in any of its lives
+                        node.signal_group(signal.SIGKILL, every_life=True)
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         failures, rest = group.split(NodeFailure)
@@ -515,6 +529,18 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
         return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}", **base}
     results = dict(result.results)
     name_crashes(results, run_dir / "history.jsonl")
+    if results.get("valid") == "unknown" and not results.get("reason"):  # the checker's why, in one line
+        whys = list(dict.fromkeys(str(u.get("reason") or u.get("kind")) for u in results.get("unknown") or []))
+        if whys:
+            results["reason"] = "; ".join(whys[:3]) + (f"; and {len(whys) - 3} more" if len(whys) > 3 else "")
+    stats = op_stats(run_dir / "history.jsonl")
+    base["maelstrom"]["stats"] = stats
+    never = [f for f, c in stats.items() if not c.get("ok")]
+    if never:  # Maelstrom's (Jepsen's) stats checker: an operation kind with no ok at all fails the run
+        said = ", ".join(f"{f} ({sum(stats[f].values())} completed, none ok)" for f in never)
+        results["valid"] = False
+        results["reason"] = (f"some kind of operation never succeeded: {said}; Maelstrom's stats checker fails "
+                             "such a run" + (f"; also: {results['reason']}" if results.get("reason") else ""))
     if options.availability == "total":
         failed = _not_ok(run_dir / "history.jsonl")
         base["maelstrom"]["availability"] = {"required": "total", "not_ok": failed}
@@ -565,6 +591,19 @@ def name_crashes(results: dict[str, Any], history: Path) -> None:
                                   "in memory and had not passed on is gone).")
 
 
+def op_stats(history: Path) -> dict[str, dict[str, int]]:
+    """Per ``f`` of the clients' operations (final reads included), how many completed ok, fail and info."""
+    stats: dict[str, dict[str, int]] = {}
+    with history.open("rb") as f:
+        for line in f:
+            ev = json.loads(line)
+            kind = ev.get("type")
+            if kind in ("ok", "fail", "info") and ev.get("process") != "nemesis" and "f" in ev:
+                per = stats.setdefault(str(ev["f"]), {"ok": 0, "fail": 0, "info": 0})
+                per[kind] += 1
+    return stats
+
+
 def _not_ok(history: Path) -> int:
     count = 0
     with history.open("rb") as f:
@@ -600,6 +639,10 @@ def format_summary(outcome: dict[str, Any]) -> str:
     counts = m.get("messages", {})
     lines.append(f"  ops {m.get('ops', 0)}; messages: client {counts.get('client', 0)}, inter-node "
                  f"{counts.get('inter_node', 0)}, service {counts.get('service', 0)}")
+    dropped = {"lost to faults": counts.get("lost", 0), "to a crashed node": counts.get("to_dead_node", 0),
+               "node's input full (64 MiB unread)": counts.get("input_full", 0)}
+    if any(dropped.values()):
+        lines.append("  not delivered: " + ", ".join(f"{k} {v}" for k, v in dropped.items() if v))
     if per.get("inter_node") is not None:
         lines.append(f"  messages per op: client {per['client']}, inter-node {per['inter_node']}, "
                      f"service {per['service']}")

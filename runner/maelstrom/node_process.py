@@ -6,6 +6,7 @@ would kill the child), in its own session (a terminal's Ctrl-C reaches the harne
 stderr appended to ``nodes/<id>.log``. Its pipes are wrapped in ``trio.lowlevel.FdStream``:
 
 - one reader task per process life reads stdout in chunks of up to 64 KiB, splits them into lines
+  (``LineSplitter``: linear in the line's length; a line past ``MAX_LINE`` fails the run)
   and hands the whole batch to the router (``on_lines``): no task and no wake-up per message;
 - one writer task per process life sends whatever the router queued in ``outbox`` since its last
   write in one ``send_all``.
@@ -44,6 +45,42 @@ Lines = list[tuple[bytes, dict[str, Any]]]
 """A batch of (line, parsed message) from one node's stdout, in order."""
 
 
+class LineSplitter:
+    """Splits a byte stream into lines in linear time: a line's chunks wait in a list until its newline
+    comes (re-joining the partial line on every read made a 50 MB line cost half a minute)."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self.pending = 0
+        """Bytes waiting for their newline."""
+        self.copied = 0
+        """Bytes joined so far (at most about twice what was fed: the measure of linearity)."""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The complete lines (without their newlines) that ``data`` ends; the rest waits."""
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._chunks.append(data)
+            self.pending += len(data)
+            return []
+        if self._chunks:
+            self._chunks.append(data[:cut])
+            head = b"".join(self._chunks)
+            self.copied += len(head)
+            self._chunks.clear()
+        else:
+            head = data[:cut]
+        rest = data[cut + 1:]
+        if rest:
+            self._chunks.append(rest)
+        self.pending = len(rest)
+        return head.split(b"\n")
+
+    def rest(self) -> bytes:
+        """What came after the last newline."""
+        return b"".join(self._chunks)
+
+
 class MaelstromNode:
     """A node process of the run (restarted after a crash: a new ``life``)."""
 
@@ -63,6 +100,8 @@ class MaelstromNode:
         self._lot = trio.lowlevel.ParkingLot()
         self._stdin: trio.lowlevel.FdStream | None = None
         self._expect_exit = False
+        self.groups: list[int] = []
+        """The process group of each life (its own session): what a crash and the run's end kill."""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -90,6 +129,7 @@ class MaelstromNode:
         popen.stdin.close()
         popen.stdout.close()
         self.proc = NodeProcess(popen)
+        self.groups.append(popen.pid)
         self._stdin = stdin
         self.outbox.clear()
         self.alive = True
@@ -97,27 +137,45 @@ class MaelstromNode:
         self._expect_exit = False
         nursery.start_soon(self._read, stdout, self.life)
         nursery.start_soon(self._write, stdin, self.life)
+        nursery.start_soon(self._watch, self.life)
+
+    async def _watch(self, life: int) -> None:
+        """Notice the process's exit even when a child it forked keeps its stdout open (no EOF comes)."""
+        proc = self.proc
+        assert proc is not None
+        code = await proc.wait()
+        if self.life == life and not self._expect_exit:
+            self.alive = False
+            raise NodeFailure(f"node {self.node_id} exited (code {code}) during the run; see {self.log_path}")
+
+    def signal_group(self, signum: int, every_life: bool = False) -> None:
+        """``signum`` to the process group of this life (or of every life): the node and whatever it forked."""
+        for group in self.groups if every_life else self.groups[-1:]:
+            try:
+                os.killpg(group, signum)
+            except (ProcessLookupError, PermissionError):
+                pass  # the group is gone
 
     async def kill(self) -> None:
         """SIGKILL (a paused process gets SIGCONT first) and wait: the crash fault."""
         self._expect_exit = True
         self.alive = False
         proc = self.proc
-        if proc is not None and proc.returncode is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
+        if proc is not None:
+            self.signal_group(signal.SIGCONT)
+            self.signal_group(signal.SIGKILL)
             await proc.wait()
         self.paused = False
         self._lot.unpark_all()
 
     def pause(self) -> None:
         if self.proc is not None and self.alive:
-            self.proc.send_signal(signal.SIGSTOP)
+            self.signal_group(signal.SIGSTOP)
             self.paused = True
 
     def resume(self) -> None:
         if self.proc is not None and self.paused:
-            self.proc.send_signal(signal.SIGCONT)
+            self.signal_group(signal.SIGCONT)
             self.paused = False
 
     def expect_exit(self) -> None:
@@ -125,6 +183,11 @@ class MaelstromNode:
         self._expect_exit = True
 
     # -- I/O --------------------------------------------------------------------------------------
+
+    @property
+    def full(self) -> bool:
+        """More than ``MAX_OUTBOX`` bytes wait for the process to read them (paused, or not reading)."""
+        return len(self.outbox) > MAX_OUTBOX
 
     def send(self, line: bytes) -> bool:
         """Queue one line (ending in a newline) for the process's stdin; False when it is dead or full."""
@@ -153,7 +216,7 @@ class MaelstromNode:
                 await stream.aclose()
 
     async def _read(self, stream: trio.lowlevel.FdStream, life: int) -> None:
-        partial = b""
+        splitter = LineSplitter()
         on_lines = self.on_lines
         node_id = self.node_id
         try:
@@ -161,12 +224,11 @@ class MaelstromNode:
                 data = await stream.receive_some(1 << 16)
                 if not data:
                     break
-                if partial:
-                    data = partial + data
-                lines = data.split(b"\n")
-                partial = lines.pop()
-                if len(partial) > MAX_LINE:
+                lines = splitter.feed(data)
+                if splitter.pending > MAX_LINE:
                     raise NodeFailure(f"node {node_id} wrote more than {MAX_LINE} bytes without a newline")
+                if not lines:
+                    continue
                 batch: Lines = []
                 for line in lines:
                     if not line.strip():
@@ -185,6 +247,7 @@ class MaelstromNode:
         finally:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
+        partial = splitter.rest()
         if partial.strip() and not self._expect_exit:
             raise NodeFailure(f"node {node_id} exited after a partial line: {short(partial)}")
         if self.life != life or self._expect_exit:
@@ -196,4 +259,6 @@ class MaelstromNode:
                 code = await proc.wait()
         self.alive = False
         if self.life == life and not self._expect_exit:
+            if code is None:
+                raise NodeFailure(f"node {node_id} closed its stdout but kept running; see {self.log_path}")
             raise NodeFailure(f"node {node_id} exited (code {code}) during the run; see {self.log_path}")

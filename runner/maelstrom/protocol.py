@@ -12,9 +12,17 @@ have happened: ``info``), as Maelstrom's error table says (``ERRORS``).
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
+
+MAX_DEPTH = 100
+"""A message nested deeper than this (objects and arrays, the envelope included) is refused: the
+harness re-encodes parts of it (journal, services, history), and orjson encodes at most 254 levels."""
+_LONG_DIGITS = re.compile(rb"\d{19}")
+"""A digit run this long may be an integer beyond 64 bits, which orjson would read as a float."""
 
 ERRORS: dict[int, tuple[str, bool]] = {
     0: ("timeout", False),
@@ -37,6 +45,7 @@ KEY_DOES_NOT_EXIST = 20
 PRECONDITION_FAILED = 22
 NOT_SUPPORTED = 10
 MALFORMED = 12
+TEMPORARILY_UNAVAILABLE = 11
 
 SERVICES = ("lin-kv", "seq-kv", "lww-kv", "lin-tso")
 """The services the harness serves to nodes, by their Maelstrom names."""
@@ -61,9 +70,16 @@ def definite(code: object) -> bool:
 def parse_line(line: bytes) -> dict[str, Any]:
     """One stdout line as a message; ``ProtocolError`` for anything else (not JSON, fields missing)."""
     try:
-        msg = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        if _LONG_DIGITS.search(line):  # integers beyond 64 bits stay exact (the stdlib parser keeps them)
+            msg = json.loads(line, parse_constant=_no_constant)
+        else:
+            msg = orjson.loads(line)
+    except (orjson.JSONDecodeError, ValueError, UnicodeDecodeError):
         raise ProtocolError("not JSON") from None
+    except RecursionError:
+        raise ProtocolError(f"nested more than {MAX_DEPTH} levels deep") from None
+    if line.count(b"[") + line.count(b"{") > MAX_DEPTH and depth(msg) > MAX_DEPTH:
+        raise ProtocolError(f"nested more than {MAX_DEPTH} levels deep")
     if type(msg) is not dict:
         raise ProtocolError("not a JSON object")
     src, dest, body = msg.get("src"), msg.get("dest"), msg.get("body")
@@ -78,9 +94,41 @@ def parse_line(line: bytes) -> dict[str, Any]:
     return msg
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def depth(value: Any) -> int:
+    """How deeply ``value`` nests arrays and objects (a scalar: 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        level += 1
+        if level > deepest:
+            deepest = level
+            if deepest > MAX_DEPTH:
+                return deepest
+        stack.extend((v, level) for v in item if isinstance(v, (dict, list)))
+    return deepest
+
+
+def dumps(value: Any, newline: bool = False) -> bytes:
+    """JSON bytes of ``value``: orjson, or the stdlib for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE if newline else None)
+    except TypeError:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return (text + "\n" if newline else text).encode()
+
+
 def encode(src: str, dest: str, body: dict[str, Any]) -> bytes:
     """One message as the line the harness writes to a node's stdin (newline included)."""
-    return orjson.dumps({"src": src, "dest": dest, "body": body}, option=orjson.OPT_APPEND_NEWLINE)
+    return dumps({"src": src, "dest": dest, "body": body}, newline=True)
 
 
 def error_body(in_reply_to: object, code: int, text: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import trio
 from nemesis.link_faults import DelayDistribution, FaultModel
 
 from .node_process import Lines, MaelstromNode
-from .protocol import encode
+from .protocol import dumps, encode
 
 MAX_IDENTITIES = 1 << 20
 """Distinct lines whose repeat counts the router remembers (about 100 MB at most) before it starts over."""
@@ -76,7 +76,7 @@ class MessageJournal:
                "msg_id": body.get("msg_id"), "in_reply_to": body.get("in_reply_to"), "fate": fate}
         if copies != 1:
             rec["copies"] = copies
-        self._buf.append(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+        self._buf.append(dumps(rec, newline=True))
         self.records += 1
         if len(self._buf) >= 4096:
             self.flush()
@@ -84,7 +84,7 @@ class MessageJournal:
     def event(self, kind: str, **fields: Any) -> None:
         """A node's life event (start, crash, restart, pause, resume) or a nemesis change."""
         rec = {"t": int((self._clock() - self._start) * 1e9), "event": kind, **fields}
-        self._buf.append(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+        self._buf.append(dumps(rec, newline=True))
 
     def flush(self) -> None:
         self._file.write(b"".join(self._buf))
@@ -143,7 +143,8 @@ class Router:
         self.journal = journal
         self.clients = Clients()
         self.counts: Counter[str] = Counter()
-        """``client`` (to or from a client), ``inter_node``, ``service``, ``unknown_dest``, ``lost``."""
+        """``client`` (to or from a client), ``inter_node``, ``service``, ``unknown_dest``, ``lost``, ``to_dead_node``,
+        ``input_full`` (dropped: more than 64 MiB already waited for the node to read them)."""
         self._heap: list[tuple[float, int, str, str, bytes]] = []
         self._seq = 0
         self._timer: trio.CancelScope | None = None
@@ -193,8 +194,12 @@ class Router:
         if latency is not None or (not model.faults_for(src, dest).healthy and model.link_allowed(src, dest)):
             draws = model.rng = self._message_rng(src, dest, line)
         delays, fault = model.decide_why(src, dest)
-        if not self.nodes[dest].alive:
+        node = self.nodes[dest]
+        if not node.alive:
             delays, fault = [], "node-down"
+        elif node.full and all(d <= 0 for d in delays):
+            delays, fault = [], "input-full"
+            self.counts["input_full"] += 1
         if latency is not None and delays:
             assert draws is not None
             base = latency.sample(draws)
@@ -223,12 +228,16 @@ class Router:
         self._identity[digest] = n + 1
         return MessageDraws(int.from_bytes(digest, "little") ^ (n * 0x9E3779B97F4A7C15))
 
-    def _deliver(self, src: str, dest: str, line: bytes) -> None:
+    def _deliver(self, src: str, dest: str, line: bytes) -> bool:
         node = self.nodes[dest]
-        if not node.send(line):
-            self.counts["to_dead_node"] += 1
-            if self.journal is not None:
-                self.journal.event("not-delivered", src=src, dest=dest, why="node down")
+        if node.send(line):
+            return True
+        full = node.alive  # alive but refusing: more than 64 MiB wait for it to read them
+        self.counts["input_full" if full else "to_dead_node"] += 1
+        if self.journal is not None:
+            self.journal.event("not-delivered", src=src, dest=dest,
+                               why="node's input full (64 MiB unread)" if full else "node down")
+        return False
 
     # -- from the harness (clients, services, init) ------------------------------------------------
 
@@ -238,15 +247,20 @@ class Router:
         if node is None:
             return False
         self.counts["client" if src[:1] == "c" else "service"] += 1
+        if not node.alive or node.full:
+            self.counts["to_dead_node" if not node.alive else "input_full"] += 1
+            if self.journal is not None:
+                self.journal.message(src, dest, body, "node-down" if not node.alive else "input-full", 1)
+            return False
         if self.journal is not None:
-            self.journal.message(src, dest, body, "delivered" if node.alive else "node-down", 1)
+            self.journal.message(src, dest, body, "delivered", 1)
         line = encode(src, dest, body)
         if self.latency is not None:
             delay = self.latency.sample(self._latency_rng)
             if delay > 0:
                 self._later(delay, src, dest, line, check_link=False)
                 return True
-        return node.send(line)
+        return self._deliver(src, dest, line)
 
     # -- delayed copies ----------------------------------------------------------------------------
 

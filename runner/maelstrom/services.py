@@ -15,6 +15,7 @@ KV requests: ``read {key}`` -> ``read_ok {value}`` or error 20 (key-does-not-exi
 ``write {key, value}`` -> ``write_ok``; ``cas {key, from, to, create_if_not_exists}`` -> ``cas_ok``,
 error 20 when the key is absent (unless ``create_if_not_exists``), error 22 (precondition-failed)
 when its value is not ``from``. Anything else is error 10 (not-supported) or 12 (malformed-request).
+A service holds at most ``MAX_KEYS`` keys: a write or cas creating one more is error 11 (temporarily-unavailable).
 Keys are compared as JSON values (``1`` and ``"1"`` are different keys).
 """
 
@@ -24,17 +25,27 @@ import bisect
 import random
 from typing import Any
 
-import orjson
-
-from .protocol import KEY_DOES_NOT_EXIST, MALFORMED, NOT_SUPPORTED, PRECONDITION_FAILED, error_body
+from .protocol import (
+    KEY_DOES_NOT_EXIST,
+    MALFORMED,
+    NOT_SUPPORTED,
+    PRECONDITION_FAILED,
+    TEMPORARILY_UNAVAILABLE,
+    dumps,
+    error_body,
+)
 
 KEEP_VERSIONS = 64
+MAX_KEYS = 200_000
+"""Keys one service holds at most: a write or cas that would create another is refused with error 11
+(temporarily-unavailable, definite), so a node writing ever-new keys cannot exhaust the harness's memory."""
 """Versions kept per key for stale reads (seq-kv, lww-kv); older ones are forgotten."""
 _ABSENT = object()
 
 
 def _key(body: dict[str, Any]) -> bytes:
-    return orjson.dumps(body.get("key"))
+    # A copy: orjson's bytes keep about 1 KiB of spare capacity each, which kept keys would hold forever.
+    return bytes(memoryview(dumps(body.get("key"))))
 
 
 class KVService:
@@ -67,6 +78,9 @@ class KVService:
             if value is _ABSENT:
                 return error_body(msg_id, KEY_DOES_NOT_EXIST, "key does not exist")
             return {"type": "read_ok", "in_reply_to": msg_id, "value": value}
+        if kind in ("write", "cas") and len(self.versions) >= MAX_KEYS and _key(body) not in self.versions:
+            return error_body(msg_id, TEMPORARILY_UNAVAILABLE,
+                              f"{self.name} holds {MAX_KEYS} keys, the harness's cap: no new key")
         if kind == "write":
             if "value" not in body:
                 return error_body(msg_id, MALFORMED, f"{self.name}: write needs a 'value'")
@@ -79,12 +93,12 @@ class KVService:
             current = self._latest(key)
             if current is _ABSENT and not body.get("create_if_not_exists"):
                 return error_body(msg_id, KEY_DOES_NOT_EXIST, "key does not exist")
-            if current is not _ABSENT and orjson.dumps(current) != orjson.dumps(body["from"]):
+            if current is not _ABSENT and dumps(current) != dumps(body["from"]):
                 if self.mode == "seq":  # it compared against the latest state: the caller has seen it
                     self.seen[caller] = self.clock
                 return error_body(msg_id, PRECONDITION_FAILED,
-                                  f"expected {orjson.dumps(body['from']).decode()[:60]}, "
-                                  f"but had {orjson.dumps(current).decode()[:60]}")
+                                  f"expected {dumps(body['from']).decode()[:60]}, "
+                                  f"but had {dumps(current).decode()[:60]}")
             self._write(caller, key, body["to"])
             return {"type": "cas_ok", "in_reply_to": msg_id}
         return error_body(msg_id, NOT_SUPPORTED, f"{self.name} does not support {kind!r}")
@@ -95,6 +109,9 @@ class KVService:
 
     def _write(self, caller: str, key: bytes, value: Any) -> None:
         self.clock += 1
+        if self.mode == "lin":  # reads see only the latest: keep nothing else
+            self.versions[key] = [value]
+            return
         versions = self.versions.setdefault(key, [_ABSENT])
         times = self.times.setdefault(key, [0])
         versions.append(value)

@@ -212,6 +212,8 @@ def test_seq_kv_reads_never_go_back_for_one_caller() -> None:
 
 
 class _FakeNode:
+    full = False
+
     def __init__(self) -> None:
         self.alive = True
         self.lines: list[bytes] = []
