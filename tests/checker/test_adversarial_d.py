@@ -1,0 +1,77 @@
+"""Findings of the adversarial checker review D (bad integers, bad types, depth, keys, caps, messages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from checker.cli import main
+
+SET = '{"history":1,"workload":"set"}'
+SIB = '{"history":1,"conflict":"siblings"}'
+UID = '{"history":1,"workload":"unique-ids"}'
+ECHO = '{"history":1,"workload":"echo"}'
+
+
+def _write(tmp_path: Path, lines: list[str], name: str = "h.jsonl") -> Path:
+    p = tmp_path / name
+    p.write_text("".join(line + "\n" for line in lines))
+    return p
+
+
+def _uid(values: list[str]) -> list[str]:
+    out = [UID]
+    for i, v in enumerate(values):
+        out += [f'{{"process":{i},"type":"invoke","f":"generate","value":null}}',
+                f'{{"process":{i},"type":"ok","f":"generate","value":{v}}}']
+    return out
+
+
+# --- finding 1: integers orjson cannot hold exactly, anywhere in a line --------------------------
+
+BIG = "100000000000000000000000000001"
+NEG = "-9223372036854775809"  # below int64: orjson reads it as a float
+
+
+@pytest.mark.parametrize("lines, verdict", [
+    ([SET, f'{{"process":0,"type":"invoke","f":"add","key":"k","value":{BIG}}}',
+      f'{{"process":0,"type":"ok","f":"add","key":"k","value":{BIG}}}',
+      '{"process":1,"type":"invoke","f":"read","key":"k","value":null,"final":true,"node":"n1"}',
+      f'{{"process":1,"type":"ok","f":"read","key":"k","value":[{BIG}],"final":true,"node":"n1"}}'], 0),
+    ([SIB, f'{{"process":0,"type":"invoke","f":"put","key":"k","value":{BIG}}}',
+      f'{{"process":0,"type":"ok","f":"put","key":"k","value":{BIG}}}',
+      '{"process":1,"type":"invoke","f":"get","key":"k","value":null,"final":true,"node":"n1"}',
+      f'{{"process":1,"type":"ok","f":"get","key":"k","value":[{BIG}],"final":true,"node":"n1"}}'], 0),
+    (_uid([f'[{BIG}, "n1"]', f'[{BIG[:-1]}2, "n1"]']), 0),
+    (_uid([f"[{BIG}]", f"[{BIG[:-1]}2]"]), 0),
+    (_uid([NEG, "-9223372036854775810"]), 0),
+    (_uid([f"[{NEG}]", "[-9223372036854775810]"]), 0),
+    ([ECHO, f'{{"process":0,"type":"invoke","f":"echo","value":{{"a":[{BIG}]}}}}',
+      f'{{"process":0,"type":"ok","f":"echo","value":{{"a":[{BIG[:-1]}2]}}}}'], 1),
+    ([ECHO, '{"process":0,"type":"invoke","f":"echo","value":[123456789012345678901234567890]}',
+      '{"process":0,"type":"ok","f":"echo","value":[123456789012345678901234567891]}'], 1),
+    ([ECHO, f'{{"process":0,"type":"invoke","f":"echo","value":{NEG}}}',
+      '{"process":0,"type":"ok","f":"echo","value":-9223372036854775810}'], 1),
+    ([ECHO, f'{{"process":0,"type":"invoke","f":"echo","value":{NEG}}}',
+      f'{{"process":0,"type":"ok","f":"echo","value":{NEG}}}'], 0),
+    ([f'{{"process":0,"type":"invoke","f":"put","key":"k","value":{NEG}}}',
+      f'{{"process":0,"type":"ok","f":"put","key":"k","value":{NEG}}}',
+      '{"process":1,"type":"invoke","f":"get","key":"k","value":null,"final":true,"node":"n1"}',
+      '{"process":1,"type":"ok","f":"get","key":"k","value":-9223372036854775810,"final":true,"node":"n1"}'], 1),
+    ([SET, f'{{"process":0,"type":"invoke","f":"add","key":"k","value":{NEG}}}',
+      f'{{"process":0,"type":"ok","f":"add","key":"k","value":{NEG}}}',
+      '{"process":1,"type":"invoke","f":"read","key":"k","value":null,"final":true,"node":"n1"}',
+      '{"process":1,"type":"ok","f":"read","key":"k","value":[-9223372036854775810],"final":true,"node":"n1"}'], 1),
+])
+def test_integers_orjson_cannot_hold_are_exact_anywhere(tmp_path: Path, lines: list[str], verdict: int) -> None:
+    """Integers beyond 64 bits inside lists/objects, and below -2**63 anywhere, are compared exactly."""
+    assert main(["check", str(_write(tmp_path, lines))]) == verdict
+
+
+def test_big_time_stays_bad_input_when_the_line_is_reread(tmp_path: Path) -> None:
+    """A line re-read for its exact value still refuses a time beyond 64 bits (time must fit)."""
+    lines = _uid([f'[{BIG}], "time": {BIG}', "[2]"])
+    lines[2] = f'{{"process":0,"type":"ok","f":"generate","value":[{BIG}],"time":{BIG}}}'
+    assert main(["check", str(_write(tmp_path, lines))]) == 254
+
