@@ -357,10 +357,15 @@ def validate(
             raise HistoryError(path, line, "process", "missing")
         proc = ev["process"]
         typ = ev.get("type")
-        if typ not in types:
+        try:
+            known = typ in types
+        except TypeError:  # a list or object: unhashable
+            known = False
+        if not known:
             if typ is None and "type" not in ev:
                 raise HistoryError(path, line, "type", "missing")
-            raise HistoryError(path, line, "type", f"expected one of invoke/ok/fail/info, got {typ!r}")
+            raise HistoryError(path, line, "type", "expected one of invoke/ok/fail/info, got "
+                               + (repr(typ) if type(typ) is str else _describe(typ)))
         f = ev.get("f")
         if type(f) is not str:
             if f is None and "f" not in ev:

@@ -75,3 +75,23 @@ def test_big_time_stays_bad_input_when_the_line_is_reread(tmp_path: Path) -> Non
     lines[2] = f'{{"process":0,"type":"ok","f":"generate","value":[{BIG}],"time":{BIG}}}'
     assert main(["check", str(_write(tmp_path, lines))]) == 254
 
+
+# --- finding 2: a list or object `type` -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("typ, process", [("[\"ok\"]", "0"), ('{"t":"ok"}', "0"), ('["info"]', '"nemesis"')])
+@pytest.mark.parametrize("command", [["check"], ["check", "--checker", "linearizable"], ["report"], ["export"]])
+def test_unhashable_type_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], typ: str, process: str, command: list[str]
+) -> None:
+    """A `type` that is a list or object is bad input naming line and field (exit 254), in every command."""
+    p = _write(tmp_path, ['{"process":0,"type":"invoke","f":"put","key":"k","value":1}',
+                          f'{{"process":{process},"type":{typ},"f":"put","key":"k","value":1}}'])
+    argv = [command[0], str(p), *command[1:]]
+    if command[0] == "report":
+        argv += ["--out", str(tmp_path / "r.html")]
+    if command[0] == "export":
+        argv += ["--edn", "--out", str(tmp_path / "out.edn")]
+    assert main(argv) == 254
+    err = capsys.readouterr().err
+    assert "line 2: field 'type'" in err and "Traceback" not in err and "internal error" not in err
