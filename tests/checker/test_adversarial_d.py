@@ -95,3 +95,28 @@ def test_unhashable_type_is_a_one_line_error(
     assert main(argv) == 254
     err = capsys.readouterr().err
     assert "line 2: field 'type'" in err and "Traceback" not in err and "internal error" not in err
+
+
+# --- finding 3: a time limit that runs out while reading leaves convergence its verdict -----------
+
+
+def _phantom_history(tmp_path: Path, puts: int) -> Path:
+    """A register history of `puts` put pairs (one key each) whose final read is a value nobody wrote."""
+    lines = []
+    for i in range(puts):
+        lines += [f'{{"process":{i},"type":"invoke","f":"put","key":"k{i}","value":"p{i}-1"}}',
+                  f'{{"process":{i},"type":"ok","f":"put","key":"k{i}","value":"p{i}-1"}}']
+    lines += ['{"process":-1,"type":"invoke","f":"get","key":"k0","value":null,"final":true,"node":"n1"}',
+              '{"process":-1,"type":"ok","f":"get","key":"k0","value":"nobody","final":true,"node":"n1"}']
+    return _write(tmp_path, lines)
+
+
+def test_time_limit_while_reading_keeps_the_convergence_verdict(tmp_path: Path) -> None:
+    """With both checkers, a limit that runs out while reading still gives convergence's INVALID."""
+    from checker.api import CheckOptions, check
+
+    p = _phantom_history(tmp_path, 6000)  # 12,002 lines: the limit is looked at every 8,192 lines
+    r = check(p, CheckOptions(checkers=("convergence", "linearizable"), time_limit=1e-6)).results
+    assert r["linearizable"]["valid"] == "unknown"
+    assert r["valid"] is False
+    assert [a["type"] for a in r["anomalies"]] == ["phantom-read"]
