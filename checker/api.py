@@ -430,11 +430,12 @@ def _run(history: Path | None, source: Any, options: CheckOptions, facts: Histor
             return {**lin_result, "linearizable": dict(lin_result)}, None
         # The limit is linearizability's: the convergence checker still judges the whole history, streamed
         # (so its INVALID is the verdict; otherwise linearizability's unknown makes it unknown).
+        assert history is not None  # only reading a file is limited
         stream = iter_events(history)
         if watch is not None:
             stream = watch(stream)
-        results, agreement = convergence(facts.watch(stream) if facts is not None else stream)
-        return _merge_linearizable(results, lin_result), agreement
+        conv, conv_agreement = convergence(facts.watch(stream) if facts is not None else stream)
+        return _merge_linearizable(conv, lin_result), conv_agreement
     results: dict[str, Any] | None = None
     agreement = None
     if "convergence" in checkers:

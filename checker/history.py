@@ -357,11 +357,7 @@ def validate(
             raise HistoryError(path, line, "process", "missing")
         proc = ev["process"]
         typ = ev.get("type")
-        try:
-            known = typ in types
-        except TypeError:  # a list or object: unhashable
-            known = False
-        if not known:
+        if type(typ) is not str or typ not in types:  # (a list or object is unhashable: no set look-up)
             if typ is None and "type" not in ev:
                 raise HistoryError(path, line, "type", "missing")
             raise HistoryError(path, line, "type", "expected one of invoke/ok/fail/info, got "
