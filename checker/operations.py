@@ -171,8 +171,10 @@ def show(v: Any) -> str:
 
     try:
         text = orjson.dumps(v).decode()
-    except TypeError:
-        text = repr(v)
+    except TypeError:  # not JSON, or nested past orjson's 255 levels
+        from checker.values import preview
+
+        return preview(v)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

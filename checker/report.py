@@ -528,11 +528,21 @@ def _event_rows(events: list[dict[str, Any]], proving: set[int]) -> str:
             f"<tr{cls}><td>{e['index']}</td><td>{'' if t is None else f'{t / 1e9:.3f}'}</td>"
             f"<td>{_esc(e['process'])}</td><td class='t-{_esc(e['type'])}'>{_esc(e['type'])}</td>"
             f"<td>{_esc(e['f'])}</td><td>{_esc(e.get('key', ''))}</td>"
-            f"<td>{_esc(json.dumps(e.get('value')))}</td><td>{_esc(e.get('node', ''))}</td>"
+            f"<td>{_esc(_value_text(e.get('value')))}</td><td>{_esc(e.get('node', ''))}</td>"
             f"<td>{'yes' if e.get('final') else ''}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)
+
+
+def _value_text(v: Any) -> str:
+    """An event's value as JSON, or the beginning of it when it nests too deep for the encoder."""
+    try:
+        return json.dumps(v)
+    except RecursionError:
+        from checker.values import preview
+
+        return preview(v, 200)
 
 
 def _journal(run_dir: Path, anomalies: list[dict[str, Any]],

@@ -120,3 +120,38 @@ def test_time_limit_while_reading_keeps_the_convergence_verdict(tmp_path: Path) 
     assert r["linearizable"]["valid"] == "unknown"
     assert r["valid"] is False
     assert [a["type"] for a in r["anomalies"]] == ["phantom-read"]
+
+
+# --- finding 4: values nested hundreds or thousands of levels deep ---------------------------------
+
+
+def _nest(depth: int, inner: str = "1", obj: bool = False) -> str:
+    return ('{"a":' * depth + inner + "}" * depth) if obj else ("[" * depth + inner + "]" * depth)
+
+
+@pytest.mark.parametrize("depth", [500, 5000, 9_999])
+@pytest.mark.parametrize("obj", [False, True])
+@pytest.mark.parametrize("command", ["check", "report"])
+def test_deep_echo_values_are_judged(tmp_path: Path, depth: int, obj: bool, command: str) -> None:
+    """An echo of a value nested up to the documented 10,000 levels is judged: equal VALID, different INVALID."""
+    same = [ECHO, f'{{"process":0,"type":"invoke","f":"echo","value":{_nest(depth, obj=obj)}}}',
+            f'{{"process":0,"type":"ok","f":"echo","value":{_nest(depth, obj=obj)}}}']
+    other = same[:2] + [f'{{"process":0,"type":"ok","f":"echo","value":{_nest(depth, "2", obj=obj)}}}']
+    extra = ["--out", str(tmp_path / "r.html")] if command == "report" else []
+    assert main([command, str(_write(tmp_path, same, "same.jsonl")), *extra]) in (0, None)
+    expect_bad = 1 if command == "check" else 0  # report exits 0 whatever the verdict
+    assert main([command, str(_write(tmp_path, other, "other.jsonl")), *extra]) == expect_bad
+
+
+@pytest.mark.parametrize("depth", [500, 5000])
+def test_deep_unique_ids_and_register_writes_are_judged(tmp_path: Path, depth: int) -> None:
+    """Deep ids are told apart (or found duplicate), and a deep register write reads back, in both checkers."""
+    assert main(["check", str(_write(tmp_path, _uid([_nest(depth), _nest(depth, "2")]), "u.jsonl"))]) == 0
+    assert main(["check", str(_write(tmp_path, _uid([_nest(depth), _nest(depth)]), "d.jsonl"))]) == 1
+    reg = [f'{{"process":0,"type":"invoke","f":"write","key":"k","value":{_nest(depth)}}}',
+           f'{{"process":0,"type":"ok","f":"write","key":"k","value":{_nest(depth)}}}',
+           '{"process":1,"type":"invoke","f":"read","key":"k","value":null}',
+           f'{{"process":1,"type":"ok","f":"read","key":"k","value":{_nest(depth)}}}']
+    p = _write(tmp_path, reg, "r.jsonl")
+    assert main(["check", str(p), "--checker", "linearizable"]) == 0
+    assert main(["check", str(p)]) in (0, 2)
