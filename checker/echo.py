@@ -21,7 +21,7 @@ MAX_LISTED = 100
 def check_echo(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The results object of the echo rule for a validated ``workload: echo`` history."""
     faults = FaultTimeline()
-    by_key = collect(events, faults=faults)
+    by_key = collect(events, faults=faults, keyless=True)
     anomalies: list[dict[str, Any]] = []
     checked = mismatched = 0
     for ops in by_key.values():

@@ -119,7 +119,11 @@ class _Collector:
             self.nemesis.append(ev)
             return
         key = ev.get("key")
-        if key in self.anomaly_keys:
+        try:
+            hit = key in self.anomaly_keys
+        except TypeError:  # a list or object key (echo and unique-ids ignore keys): no anomaly names it
+            hit = False
+        if hit:
             lst = self.key_events.setdefault(key, [])
             # past the first 5000, still the proof and every acknowledged write (its version stamp)
             if len(lst) < 5000 or ev.get("index") in self.proving or (ev["type"] == "ok" and ev["f"] != "get"):

@@ -23,7 +23,7 @@ MAX_NAMED = 4  # operations named in one anomaly's sentence (all are in its inde
 def check_unique_ids(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The results object of the unique-ids rule for a validated ``workload: unique-ids`` history."""
     faults = FaultTimeline()
-    by_key = collect(events, faults=faults)
+    by_key = collect(events, faults=faults, keyless=True)
     by_id: dict[Any, list[Op]] = {}
     for ops in by_key.values():
         for op in ops:

@@ -155,3 +155,22 @@ def test_deep_unique_ids_and_register_writes_are_judged(tmp_path: Path, depth: i
     p = _write(tmp_path, reg, "r.jsonl")
     assert main(["check", str(p), "--checker", "linearizable"]) == 0
     assert main(["check", str(p)]) in (0, 2)
+
+
+# --- finding 5: echo and unique-ids ignore a key, whatever its type --------------------------------
+
+
+@pytest.mark.parametrize("key", ["[1]", '{"a":1}'])
+@pytest.mark.parametrize("command", ["check", "report"])
+def test_keyless_workloads_ignore_a_list_or_object_key(tmp_path: Path, key: str, command: str) -> None:
+    """An echo or unique-ids history whose events carry a list or object key is judged (the key is ignored)."""
+    extra = ["--out", str(tmp_path / "r.html")] if command == "report" else []
+    echo = [ECHO, f'{{"process":0,"type":"invoke","f":"echo","value":"a","key":{key}}}',
+            f'{{"process":0,"type":"ok","f":"echo","value":"b","key":{key}}}']
+    uid = [UID, f'{{"process":0,"type":"invoke","f":"generate","value":null,"key":{key}}}',
+           f'{{"process":0,"type":"ok","f":"generate","value":1,"key":{key}}}',
+           '{"process":1,"type":"invoke","f":"generate","value":null,"key":"k"}',
+           '{"process":1,"type":"ok","f":"generate","value":1,"key":"k"}']
+    bad = 1 if command == "check" else 0
+    assert main([command, str(_write(tmp_path, echo, "e.jsonl")), *extra]) == bad
+    assert main([command, str(_write(tmp_path, uid, "u.jsonl")), *extra]) == bad
