@@ -174,3 +174,22 @@ def test_keyless_workloads_ignore_a_list_or_object_key(tmp_path: Path, key: str,
     bad = 1 if command == "check" else 0
     assert main([command, str(_write(tmp_path, echo, "e.jsonl")), *extra]) == bad
     assert main([command, str(_write(tmp_path, uid, "u.jsonl")), *extra]) == bad
+
+
+# --- finding 6: the set rule and a crash-start whose nodes is not a list ----------------------------
+
+
+@pytest.mark.parametrize("nodes", ["5", "true", '"n2"', '{"n2": 1}'])
+def test_set_rule_reads_crash_nodes_only_from_a_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], nodes: str
+) -> None:
+    """A crash-start whose value.nodes is not a list names no node (as the register checker does), never crashes."""
+    lines = [SET, '{"process":0,"type":"invoke","f":"add","key":"s","value":1,"node":"n1","time":1}',
+             '{"process":0,"type":"ok","f":"add","key":"s","value":1,"node":"n1","time":2}',
+             f'{{"process":"nemesis","type":"info","f":"crash-start","value":{{"nodes":{nodes}}},"time":3}}',
+             '{"process":"nemesis","type":"info","f":"crash-stop","value":null,"time":4}',
+             '{"process":9,"type":"invoke","f":"read","key":"s","value":null,"final":true,"node":"n2","time":10}',
+             '{"process":9,"type":"ok","f":"read","key":"s","value":[],"final":true,"node":"n2","time":11}']
+    assert main(["check", str(_write(tmp_path, lines))]) == 1
+    out = capsys.readouterr().out
+    assert "lost element 1" in out and "crashed" not in out
