@@ -193,3 +193,28 @@ def test_set_rule_reads_crash_nodes_only_from_a_list(
     assert main(["check", str(_write(tmp_path, lines))]) == 1
     out = capsys.readouterr().out
     assert "lost element 1" in out and "crashed" not in out
+
+
+# --- finding 7: anomaly lists are capped; counts and the summary say so truthfully -----------------
+
+
+def test_capped_anomaly_lists_keep_true_counts_and_say_what_was_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """150 echo mismatches and 150 duplicated ids: counts say 150, and the summary says 100 were kept."""
+    import json as stdjson
+
+    echo = [ECHO]
+    for i in range(150):
+        echo += [f'{{"process":{i},"type":"invoke","f":"echo","value":{i}}}',
+                 f'{{"process":{i},"type":"ok","f":"echo","value":{i + 1}}}']
+    uid = _uid([str(i // 2) for i in range(300)])
+    for name, lines, kind in (("e.jsonl", echo, "echo-mismatch"), ("u.jsonl", uid, "duplicate-id")):
+        p = _write(tmp_path, lines, name)
+        assert main(["check", str(p), "--json"]) == 1
+        r = stdjson.loads(capsys.readouterr().out)
+        assert r["stats"]["anomaly_counts"] == {kind: 150} and len(r["anomalies"]) == 100
+        assert main(["check", str(p)]) == 1
+        out = capsys.readouterr().out
+        assert "all in the results object" not in out
+        assert "... 140 more (the results object, --json, lists the first 100 of 150)" in out
