@@ -209,7 +209,10 @@ def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterato
                     raise HistoryError(
                         path, lineno, "(json)", f"an integer too large ({digits} digits) at column {big.start() + 1}"
                     ) from None
-                if not raw.endswith(b"\n"):
+                bad_byte = _invalid_utf8(raw) if "UTF-8" in str(e) else None
+                if bad_byte is not None:
+                    problem = bad_byte
+                elif not raw.endswith(b"\n"):
                     problem = f"truncated or malformed JSON on the last line ({e})"
                 else:
                     problem = f"not valid JSON ({e})"
@@ -230,6 +233,15 @@ def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterato
             yield lineno, obj
     except OSError as e:
         raise HistoryError(path, lineno + 1, None, f"cannot read: {e.strerror or e}") from None
+
+
+def _invalid_utf8(raw: bytes) -> str | None:
+    """Where a line is not UTF-8, by byte column (orjson's message says column 1 and speaks of surrogates)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as u:
+        return f"not valid UTF-8: byte 0x{raw[u.start]:02x} at column {u.start + 1} ({u.reason})"
+    return None
 
 
 def _type_name(v: object) -> str:

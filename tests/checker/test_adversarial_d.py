@@ -218,3 +218,28 @@ def test_capped_anomaly_lists_keep_true_counts_and_say_what_was_kept(
         out = capsys.readouterr().out
         assert "all in the results object" not in out
         assert "... 140 more (the results object, --json, lists the first 100 of 150)" in out
+
+
+# --- finding 8: messages that say what the line holds ----------------------------------------------
+
+
+def test_non_boolean_final_in_a_keyless_workload_is_named_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`"final": "yes"` on a generate is reported as the string it is, not as final: true."""
+    lines = _uid(["1"])
+    lines[2] = '{"process":0,"type":"ok","f":"generate","value":1,"final":"yes"}'
+    assert main(["check", str(_write(tmp_path, lines))]) == 254
+    err = capsys.readouterr().err
+    assert "field 'final'" in err and "'yes'" in err and "got final: true" not in err
+
+
+def test_invalid_utf8_names_the_byte_and_its_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A \\xff byte in a string is reported at its own column (46, 1-based), not as a surrogate at column 1."""
+    p = tmp_path / "h.jsonl"
+    p.write_bytes(ECHO.encode() + b'\n{"process":0,"type":"invoke","f":"echo","value":"a"}\n'
+                  b'{"process":0,"type":"ok","f":"echo","value":"\xff\xfe"}\n')
+    assert main(["check", str(p)]) == 254
+    err = capsys.readouterr().err
+    assert "line 3" in err and "not valid UTF-8" in err and "0xff" in err and "column 46" in err
+    assert "surrogates" not in err
