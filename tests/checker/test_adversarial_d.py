@@ -243,3 +243,39 @@ def test_invalid_utf8_names_the_byte_and_its_column(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err
     assert "line 3" in err and "not valid UTF-8" in err and "0xff" in err and "column 46" in err
     assert "surrogates" not in err
+
+
+# --- finding 9: an info write whose context covers both a surviving and a vanished sibling ----------
+
+
+def _sib_info(final: str, p1_after_get: bool = False) -> list[str]:
+    p1 = ['{"process":1,"type":"invoke","f":"put","key":"k1","value":"p1-1","node":"n2"}',
+          '{"process":1,"type":"ok","f":"put","key":"k1","value":"p1-1","node":"n2"}']
+    get_value = '["p0-1"]' if p1_after_get else '["p0-1","p1-1"]'
+    lines = [SIB, '{"process":0,"type":"invoke","f":"put","key":"k1","value":"p0-1","node":"n1"}',
+             '{"process":0,"type":"ok","f":"put","key":"k1","value":"p0-1","node":"n1"}',
+             *([] if p1_after_get else p1),
+             '{"process":2,"type":"invoke","f":"get","key":"k1","value":null,"node":"n3"}',
+             f'{{"process":2,"type":"ok","f":"get","key":"k1","value":{get_value},"node":"n3"}}',
+             '{"process":2,"type":"invoke","f":"put","key":"k1","value":"p2-1","context_from":INDEX,"node":"n3"}',
+             '{"process":2,"type":"info","f":"put","key":"k1","value":"p2-1","context_from":INDEX,"node":"n3"}',
+             *(p1 if p1_after_get else []),
+             '{"process":9,"type":"invoke","f":"get","key":"k1","value":null,"node":"n1","final":true}',
+             f'{{"process":9,"type":"ok","f":"get","key":"k1","value":{final},"node":"n1","final":true}}']
+    get_ok = next(i for i, line in enumerate(lines) if '"type":"ok","f":"get"' in line) - 1  # header is no event
+    return [line.replace("INDEX", str(get_ok)) for line in lines]
+
+
+@pytest.mark.parametrize("final, p1_after_get, verdict", [
+    ('["p0-1"]', False, 1),  # p2 happened: p0-1 superseded yet final; it did not: p1-1 lost
+    ('["p1-1"]', False, 1),
+    ('["p0-1","p1-1"]', False, 0),  # p2 did not happen
+    ('["p2-1"]', False, 0),  # p2 happened
+    ('["p0-1","p1-1"]', True, 0),  # p1 came after the get: p2 never covered it
+    ('["p2-1","p1-1"]', True, 0),
+])
+def test_info_write_covering_a_kept_and_a_vanished_sibling(
+    tmp_path: Path, final: str, p1_after_get: bool, verdict: int
+) -> None:
+    """An info write cannot both have happened (a covered sibling survives) and not (a covered ack'ed put vanished)."""
+    assert main(["check", str(_write(tmp_path, _sib_info(final, p1_after_get)))]) == verdict
