@@ -279,3 +279,19 @@ def test_info_write_covering_a_kept_and_a_vanished_sibling(
 ) -> None:
     """An info write cannot both have happened (a covered sibling survives) and not (a covered ack'ed put vanished)."""
     assert main(["check", str(_write(tmp_path, _sib_info(final, p1_after_get)))]) == verdict
+
+
+# --- echo is streamed: the mismatches listed are still the first invoked ---------------------------
+
+
+def test_streamed_echo_lists_the_first_invoked_mismatches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With 101 mismatches, the one invoked first but completed last is listed, the last invoked is not."""
+    import json as stdjson
+
+    lines = [ECHO] + [f'{{"process":{i},"type":"invoke","f":"echo","value":{i}}}' for i in range(101)]
+    lines += [f'{{"process":{i},"type":"ok","f":"echo","value":{i + 1000}}}' for i in [*range(1, 101), 0]]
+    assert main(["check", str(_write(tmp_path, lines)), "--json"]) == 1
+    r = stdjson.loads(capsys.readouterr().out)
+    sent = [a["sent"] for a in r["anomalies"]]
+    assert sent == list(range(100)) and r["stats"]["anomaly_counts"] == {"echo-mismatch": 101}
+    assert r["stats"]["ops"] == {"echo": {"ok": 101, "fail": 0, "info": 0}}
