@@ -1034,6 +1034,10 @@ def write_report(
         body.append(
             f"<p class='note'>{len(anomalies) - MAX_ANOMALIES_SHOWN:,} more anomalies in results.json.</p>"
         )
+    counted = sum(n for n in counts.values() if type(n) is int) if conv_results and counts else 0
+    if counted > len(anomalies):  # the checker lists only so many (its counts are true)
+        body.append(f"<p class='note'>{counted - len(anomalies):,} more not listed: the checker keeps the first "
+                    f"{len(anomalies):,} of {counted:,}.</p>")
     unknown = (results.get("unknown") or []) if conv_results else []
     if unknown:
         rows = [[u.get("key"), u.get("kind"), u.get("reason")] for u in unknown[:200]]

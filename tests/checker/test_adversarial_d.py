@@ -218,6 +218,9 @@ def test_capped_anomaly_lists_keep_true_counts_and_say_what_was_kept(
         out = capsys.readouterr().out
         assert "all in the results object" not in out
         assert "... 140 more (the results object, --json, lists the first 100 of 150)" in out
+        assert main(["report", str(p), "--out", str(tmp_path / "r.html")]) == 0
+        assert "50 more not listed: the checker keeps the first 100 of 150" in (tmp_path / "r.html").read_text()
+        capsys.readouterr()
 
 
 # --- finding 8: messages that say what the line holds ----------------------------------------------
