@@ -397,6 +397,10 @@ def summary(
         for a in lin_anomalies[:max_anomalies]:
             lines.append(f"  - {a.get('explanation', a)}")
         lines.extend(_more_line(len(lin_anomalies), max_anomalies, (lin.get("stats") or {}).get("anomaly_counts")))
+        lin_unknown = lin.get("unknown") or []
+        if lin.get("valid") == "unknown" and lin_unknown:  # why it is undecided (a time limit, a budget)
+            lines.append("  linearizability undecided:")
+            lines.extend(f"  ? {u.get('key')}: {u.get('reason')}" for u in lin_unknown[:3])
     if (minikeydb or quorum is not None) and any(
         f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)
     ):

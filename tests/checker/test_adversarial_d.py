@@ -122,6 +122,16 @@ def test_time_limit_while_reading_keeps_the_convergence_verdict(tmp_path: Path) 
     assert [a["type"] for a in r["anomalies"]] == ["phantom-read"]
 
 
+def test_time_limit_while_reading_is_said_beside_the_convergence_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The summary of both checkers says why linearizability is undecided (the limit ran out reading)."""
+    p = _phantom_history(tmp_path, 6000)
+    assert main(["check", str(p), "--checker", "convergence,linearizable", "--time-limit", "0.000001"]) == 1
+    out = capsys.readouterr().out
+    assert "phantom-read" in out and "linearizability undecided:" in out and "while reading the history" in out
+
+
 # --- finding 4: values nested hundreds or thousands of levels deep ---------------------------------
 
 
