@@ -426,7 +426,16 @@ def _run(history: Path | None, source: Any, options: CheckOptions, facts: Histor
             started=None if limit is None else limit.started,
         )
         lin_result["checker"] = "linearizable"  # no checker ran: the limit ran out before the events were read
-        return {**lin_result, "linearizable": dict(lin_result)}, None
+        if "convergence" not in checkers:
+            return {**lin_result, "linearizable": dict(lin_result)}, None
+        # The limit is linearizability's: the convergence checker still judges the whole history, streamed
+        # (so its INVALID is the verdict; otherwise linearizability's unknown makes it unknown).
+        assert history is not None  # only reading a file is limited
+        stream = iter_events(history)
+        if watch is not None:
+            stream = watch(stream)
+        conv, conv_agreement = convergence(facts.watch(stream) if facts is not None else stream)
+        return _merge_linearizable(conv, lin_result), conv_agreement
     results: dict[str, Any] | None = None
     agreement = None
     if "convergence" in checkers:
@@ -458,10 +467,17 @@ def _run(history: Path | None, source: Any, options: CheckOptions, facts: Histor
     lin_result.setdefault("checker", "linearizable")
     if results is None:
         results = dict(lin_result)
-    else:
-        if results["valid"] is False or lin_result.get("valid") is False:
-            results["valid"] = False
-        elif results["valid"] == "unknown" or lin_result.get("valid") == "unknown":
-            results["valid"] = "unknown"
+        results["linearizable"] = lin_result
+        return results, agreement
+    return _merge_linearizable(results, lin_result), agreement
+
+
+def _merge_linearizable(results: dict[str, Any], lin_result: dict[str, Any]) -> dict[str, Any]:
+    """The convergence results with linearizability's beside them: invalid if either says so, else
+    unknown if either is unknown."""
+    if results["valid"] is False or lin_result.get("valid") is False:
+        results["valid"] = False
+    elif results["valid"] == "unknown" or lin_result.get("valid") == "unknown":
+        results["valid"] = "unknown"
     results["linearizable"] = lin_result
-    return results, agreement
+    return results

@@ -321,6 +321,19 @@ def run_quorum(run_dir: Path | None) -> tuple[int, int, int] | None:
         return None
 
 
+def _more_line(listed: int, shown: int, anomaly_counts: Any) -> list[str]:
+    """The line after the anomalies printed: how many more there are, and whether the results object
+    lists them all (a checker lists at most so many; its ``anomaly_counts`` has the true counts)."""
+    total = listed
+    if isinstance(anomaly_counts, dict):
+        total = max(listed, sum(n for n in anomaly_counts.values() if type(n) is int))
+    if total <= shown:
+        return []
+    if total == listed:
+        return [f"  ... {total - shown} more (all in the results object: --json)"]
+    return [f"  ... {total - shown} more (the results object, --json, lists the first {listed} of {total})"]
+
+
 def summary(
     results: dict[str, Any], path: Path | str, max_anomalies: int = 10, quorum: tuple[int, int, int] | None = None,
     minikeydb: bool = False,
@@ -345,8 +358,7 @@ def summary(
     if anomalies:
         for a in anomalies[:max_anomalies]:
             lines.append(f"  - {a.get('explanation', a)}  [events {a.get('indexes', [])[:12]}]")
-        if len(anomalies) > max_anomalies:
-            lines.append(f"  ... {len(anomalies) - max_anomalies} more (all in the results object: --json)")
+        lines.extend(_more_line(len(anomalies), max_anomalies, st.get("anomaly_counts")))
     lines.extend(f"  {line}" for line in workload_lines(results))
     unknown = results.get("unknown") or []
     if unknown:
@@ -384,8 +396,11 @@ def summary(
             lines.append("  linearizability findings:")
         for a in lin_anomalies[:max_anomalies]:
             lines.append(f"  - {a.get('explanation', a)}")
-        if len(lin_anomalies) > max_anomalies:
-            lines.append(f"  ... {len(lin_anomalies) - max_anomalies} more (all in the results object: --json)")
+        lines.extend(_more_line(len(lin_anomalies), max_anomalies, (lin.get("stats") or {}).get("anomaly_counts")))
+        lin_unknown = lin.get("unknown") or []
+        if lin.get("valid") == "unknown" and lin_unknown:  # why it is undecided (a time limit, a budget)
+            lines.append("  linearizability undecided:")
+            lines.extend(f"  ? {u.get('key')}: {u.get('reason')}" for u in lin_unknown[:3])
     if (minikeydb or quorum is not None) and any(
         f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)
     ):

@@ -47,6 +47,10 @@ _WORKLOAD_OPS = {"set": "add/remove/read are set operations", "counter": "incr/d
                  "generate": "generate is the unique-ids workload's operation"}
 NEMESIS = "nemesis"
 _LONG_DIGITS = re.compile(rb"-?\d{300,}")  # an integer orjson reads as infinity (beyond float range)
+#: A digit run that may be an integer orjson cannot hold (beyond [-2**63, 2**64 - 1]: 19 digits or more).
+_INEXACT_DIGITS = re.compile(rb"\d{19}")
+#: Fields whose values a verdict compares: kept exact when the line is read again by the stdlib.
+_EXACT_FIELDS = ("value", "key")
 MAX_JSON_DEPTH = 10_000  # orjson overflows the C stack somewhere past 100,000 levels (a segfault)
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _JSON_BRACKET = re.compile(rb"[\[\]{}]")
@@ -205,18 +209,39 @@ def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterato
                     raise HistoryError(
                         path, lineno, "(json)", f"an integer too large ({digits} digits) at column {big.start() + 1}"
                     ) from None
-                if not raw.endswith(b"\n"):
+                bad_byte = _invalid_utf8(raw) if "UTF-8" in str(e) else None
+                if bad_byte is not None:
+                    problem = bad_byte
+                elif not raw.endswith(b"\n"):
                     problem = f"truncated or malformed JSON on the last line ({e})"
                 else:
                     problem = f"not valid JSON ({e})"
                 raise HistoryError(path, lineno, "(json)", problem) from None
             if type(obj) is dict:
+                # orjson reads an integer outside [-2**63, 2**64 - 1] as a float, top level or nested: such a
+                # line is read again, exactly. Ordinary lines (a string, int or null value) pay two look-ups.
                 v = obj.get("value")
-                if type(v) is float and _big_integer(v):
+                tv = type(v)
+                if tv is not str and v is not None and tv is not int:
+                    if (tv is float and _big_integer(v)) or (
+                        (tv is list or tv is dict) and _INEXACT_DIGITS.search(raw) is not None
+                    ):
+                        obj = _exact_integers(raw, obj)
+                k = obj.get("key")
+                if type(k) is float and _big_integer(k):
                     obj = _exact_integers(raw, obj)
             yield lineno, obj
     except OSError as e:
         raise HistoryError(path, lineno + 1, None, f"cannot read: {e.strerror or e}") from None
+
+
+def _invalid_utf8(raw: bytes) -> str | None:
+    """Where a line is not UTF-8, by byte column (orjson's message says column 1 and speaks of surrogates)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as u:
+        return f"not valid UTF-8: byte 0x{raw[u.start]:02x} at column {u.start + 1} ({u.reason})"
+    return None
 
 
 def _type_name(v: object) -> str:
@@ -228,21 +253,29 @@ def _finite(x: float) -> bool:
 
 
 def _big_integer(x: float) -> bool:
-    """A float that is most likely a JSON integer beyond 64 bits (orjson reads those as floats)."""
-    return x.is_integer() and abs(x) >= 2.0**64
+    """A float that is most likely a JSON integer beyond 64 bits (orjson reads those, and those below
+    -2**63, as floats)."""
+    return x.is_integer() and abs(x) >= 2.0**63
 
 
 def _exact_integers(raw: bytes, obj: dict[str, Any]) -> dict[str, Any]:
     """The line parsed again by the standard library, which keeps integers beyond 64 bits exact.
 
     orjson reads such an integer as a float, so two different 24-digit values could compare equal;
-    only lines whose value looks like one pay for the second parse.
+    only lines whose value or key looks like one pay for the second parse. Only the compared fields
+    (`_EXACT_FIELDS`) are taken from it: ``time``, ``index`` and ``process`` must fit in 64 bits
+    and keep orjson's reading, which validation refuses when they do not.
     """
     try:
         exact = json.loads(raw)
     except ValueError:
         return obj
-    return exact if type(exact) is dict else obj
+    if type(exact) is not dict:
+        return obj
+    for name in _EXACT_FIELDS:
+        if name in exact:
+            obj[name] = exact[name]
+    return obj
 
 
 def _describe(v: object) -> str:
@@ -336,10 +369,11 @@ def validate(
             raise HistoryError(path, line, "process", "missing")
         proc = ev["process"]
         typ = ev.get("type")
-        if typ not in types:
+        if type(typ) is not str or typ not in types:  # (a list or object is unhashable: no set look-up)
             if typ is None and "type" not in ev:
                 raise HistoryError(path, line, "type", "missing")
-            raise HistoryError(path, line, "type", f"expected one of invoke/ok/fail/info, got {typ!r}")
+            raise HistoryError(path, line, "type", "expected one of invoke/ok/fail/info, got "
+                               + (repr(typ) if type(typ) is str else _describe(typ)))
         f = ev.get("f")
         if type(f) is not str:
             if f is None and "f" not in ev:

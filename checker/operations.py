@@ -57,9 +57,11 @@ def seconds(t: int | None) -> str:
 
 
 def collect(events: Iterable[dict[str, Any]], read_fs: tuple[str, ...] = ("read", "get"),
-            faults: FaultTimeline | None = None) -> dict[Any, list[Op]]:
+            faults: FaultTimeline | None = None, keyless: bool = False) -> dict[Any, list[Op]]:
     """Every client operation of ``events`` by key, in invoke order; ``get`` reads become ``read``
-    when ``read_fs`` says so. Nemesis events go to ``faults`` (finished at the end), if given."""
+    when ``read_fs`` says so. Nemesis events go to ``faults`` (finished at the end), if given.
+    ``keyless`` (echo, unique-ids: a key is ignored there, whatever its type) files every
+    operation under the key None."""
     by_key: dict[Any, list[Op]] = {}
     pending: dict[Any, Op] = {}
     pos = 0
@@ -79,7 +81,7 @@ def collect(events: Iterable[dict[str, Any]], read_fs: tuple[str, ...] = ("read"
         if f in read_fs:
             f = "read"
         if typ == "invoke":
-            op = Op(f=f, key=ev.get("key"), value=ev.get("value"), process=proc, node=ev.get("node"),
+            op = Op(f=f, key=None if keyless else ev.get("key"), value=ev.get("value"), process=proc, node=ev.get("node"),
                     inv_pos=pos, inv_index=ev["index"], inv_time=ev.get("time"), final=bool(ev.get("final")),
                     context_from=ev.get("context_from"))
             pending[proc] = op
@@ -171,8 +173,10 @@ def show(v: Any) -> str:
 
     try:
         text = orjson.dumps(v).decode()
-    except TypeError:
-        text = repr(v)
+    except TypeError:  # not JSON, or nested past orjson's 255 levels
+        from checker.values import preview
+
+        return preview(v)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

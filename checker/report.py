@@ -119,7 +119,11 @@ class _Collector:
             self.nemesis.append(ev)
             return
         key = ev.get("key")
-        if key in self.anomaly_keys:
+        try:
+            hit = key in self.anomaly_keys
+        except TypeError:  # a list or object key (echo and unique-ids ignore keys): no anomaly names it
+            hit = False
+        if hit:
             lst = self.key_events.setdefault(key, [])
             # past the first 5000, still the proof and every acknowledged write (its version stamp)
             if len(lst) < 5000 or ev.get("index") in self.proving or (ev["type"] == "ok" and ev["f"] != "get"):
@@ -528,11 +532,21 @@ def _event_rows(events: list[dict[str, Any]], proving: set[int]) -> str:
             f"<tr{cls}><td>{e['index']}</td><td>{'' if t is None else f'{t / 1e9:.3f}'}</td>"
             f"<td>{_esc(e['process'])}</td><td class='t-{_esc(e['type'])}'>{_esc(e['type'])}</td>"
             f"<td>{_esc(e['f'])}</td><td>{_esc(e.get('key', ''))}</td>"
-            f"<td>{_esc(json.dumps(e.get('value')))}</td><td>{_esc(e.get('node', ''))}</td>"
+            f"<td>{_esc(_value_text(e.get('value')))}</td><td>{_esc(e.get('node', ''))}</td>"
             f"<td>{'yes' if e.get('final') else ''}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)
+
+
+def _value_text(v: Any) -> str:
+    """An event's value as JSON, or the beginning of it when it nests too deep for the encoder."""
+    try:
+        return json.dumps(v)
+    except RecursionError:
+        from checker.values import preview
+
+        return preview(v, 200)
 
 
 def _journal(run_dir: Path, anomalies: list[dict[str, Any]],
@@ -1020,6 +1034,10 @@ def write_report(
         body.append(
             f"<p class='note'>{len(anomalies) - MAX_ANOMALIES_SHOWN:,} more anomalies in results.json.</p>"
         )
+    counted = sum(n for n in counts.values() if type(n) is int) if conv_results and counts else 0
+    if counted > len(anomalies):  # the checker lists only so many (its counts are true)
+        body.append(f"<p class='note'>{counted - len(anomalies):,} more not listed: the checker keeps the first "
+                    f"{len(anomalies):,} of {counted:,}.</p>")
     unknown = (results.get("unknown") or []) if conv_results else []
     if unknown:
         rows = [[u.get("key"), u.get("kind"), u.get("reason")] for u in unknown[:200]]

@@ -244,8 +244,9 @@ def _crashed_after(add: Op, nodes: list[Any], crashes: list[FaultWindow]) -> str
     for w in crashes:
         if w.start_index < add.inv_index:
             continue
-        hit = [str(n) for n in (w.value or {}).get("nodes") or () if str(n) in suspects] \
-            if isinstance(w.value, dict) else []
+        crashed = w.value.get("nodes") if isinstance(w.value, dict) else None
+        # only a list names nodes (as in checker/faults.py): not a number, a string's letters or an object's keys
+        hit = [str(n) for n in crashed if str(n) in suspects] if isinstance(crashed, list) else []
         if not hit:
             continue
         back = f", restarted at {seconds(w.stop)}" if w.stop is not None and w.stop_index is not None else ""

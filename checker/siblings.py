@@ -6,7 +6,9 @@ the version of at least one put of v invoked before it completed, so a write wit
 supersedes (some of) those puts and no later one: the rule reasons per put, not per value. An
 acknowledged put is lost (``lost-write``) when its value is in no final read and no write that did
 not fail carried a context from a get that may have seen it; a value still among the final siblings
-whose only put an acknowledged write's context certainly covered is ``resurrected-sibling``. When
+whose only put an acknowledged write's context certainly covered is ``resurrected-sibling``; an
+``info`` write that certainly covered such a put and alone could have superseded a vanished
+acknowledged put is ``lost-or-resurrected`` (had it happened or not, one of the two). When
 repeated values leave it open which put a get saw, nothing is reported (a correct store may have
 done it) and the value is counted as ``undecided_values``. A sibling no put (that did not fail)
 wrote is ``phantom-read``; one whose every put was invoked after the read completed is
@@ -151,6 +153,62 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             break  # one finding per value
         else:
             st["undecided_values"] += undecided
+    _indeterminate_writes(key, puts, covers, union, final_idx, nodes, anomalies)
+
+
+def _indeterminate_writes(key: Any, puts: dict[Any, list[Op]], covers: dict[Any, list[tuple[Op, Op]]],
+                          union: frozenset[Any], final_idx: list[int], nodes: str,
+                          anomalies: list[dict[str, Any]]) -> None:
+    """A write that may or may not have happened (``info``, or never completed) whose context certainly
+    covered a put still among the final siblings (had it happened, that put was superseded: a
+    resurrected sibling) and was the only write that could have superseded an acknowledged put absent
+    from them (had it not, that put was lost): no correct store ends there (``lost-or-resurrected``)."""
+    reported: set[int] = set()
+    for vk_a, cov_a in covers.items():
+        if vk_a not in union:
+            continue
+        live_a = sorted((p for p in puts.get(vk_a, ()) if p.type != "fail"), key=lambda p: p.inv_pos)
+        if len(live_a) != 1:
+            continue  # repeated values: which put a get saw is open
+        a = live_a[0]
+        ok_cov = [(w, src) for w, src in cov_a if w.type == "ok"]
+        for w, src in cov_a:
+            if w.type in ("ok", "fail") or id(w) in reported:
+                continue
+            reach = max((g.comp_pos or 0) for _, g in [*ok_cov, (w, src)])
+            if a.inv_pos >= reach or not _certain(a, live_a, [(w, src)]):
+                continue  # had it happened, put a need not have been superseded
+            b = _lost_unless(w, puts, covers, union)
+            if b is None:
+                continue
+            reported.add(id(w))
+            anomalies.append({
+                "type": "lost-or-resurrected", "key": key, "_ops": [a, b, w],
+                "indexes": sorted({*a.indexes, *b.indexes, *w.indexes, *final_idx}),
+                "explanation": f"lost write or resurrected sibling on key {show(key)}: the {w.f} by process "
+                               f"{w.process} (events {w.indexes[0]}, {w.indexes[-1]}) may or may not have happened, "
+                               f"and its context, from the get at event {src.comp_index}, covered put "
+                               f"{show(a.value)} by process {a.process} and put {show(b.value)} by process "
+                               f"{b.process} (acknowledged at {seconds(b.comp_time)}); the final siblings on "
+                               f"{nodes} hold {show(a.value)} but not {show(b.value)}: had the {w.f} happened, "
+                               f"{show(a.value)} was superseded; had it not, nothing superseded {show(b.value)}",
+            })
+
+
+def _lost_unless(w: Op, puts: dict[Any, list[Op]], covers: dict[Any, list[tuple[Op, Op]]],
+                 union: frozenset[Any]) -> Op | None:
+    """An acknowledged put absent from the final siblings that only write ``w`` could have superseded
+    (its get the only one that may have seen it), or None."""
+    for vk, group in puts.items():
+        if vk in union:
+            continue
+        cov = covers.get(vk, [])
+        reach_all = max(((src.comp_pos or 0) for _, src in cov), default=0)
+        reach_others = max(((src.comp_pos or 0) for w2, src in cov if w2 is not w), default=0)
+        for p in sorted((p for p in group if p.type == "ok"), key=lambda p: p.inv_pos):
+            if reach_others <= p.inv_pos < reach_all:
+                return p
+    return None
 
 
 def _where(r: Op, x: Any) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from checker.faults import FaultTimeline
-from checker.operations import Op, add_faults, collect, counts, on, op_counts, seconds, show, verdict
+from checker.operations import Op, add_faults, collect, on, op_counts, seconds, show, verdict
 from checker.values import vkey
 
 MAX_LISTED = 100
@@ -23,7 +23,7 @@ MAX_NAMED = 4  # operations named in one anomaly's sentence (all are in its inde
 def check_unique_ids(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The results object of the unique-ids rule for a validated ``workload: unique-ids`` history."""
     faults = FaultTimeline()
-    by_key = collect(events, faults=faults)
+    by_key = collect(events, faults=faults, keyless=True)
     by_id: dict[Any, list[Op]] = {}
     for ops in by_key.values():
         for op in ops:
@@ -47,7 +47,7 @@ def check_unique_ids(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "unknown": [],
         "stats": {
             "ops": op_counts(by_key),
-            "anomaly_counts": counts(anomalies, "type"),
+            "anomaly_counts": {"duplicate-id": duplicated} if duplicated else {},  # all, not only those listed
             "unknown_keys": 0,
             "unique_ids": {"ids_returned": generated, "distinct_ids": len(by_id), "duplicated_ids": duplicated},
         },

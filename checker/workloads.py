@@ -218,8 +218,10 @@ class ShapeChecker:
         if f != want:
             raise _error(self.path, line, "f", f"{f!r:.60} is not an operation of the {workload} workload ({want})")
         _no_context(ev, self.path, line, f"a {workload} history")
-        if ev.get("final"):
-            raise _error(self.path, line, "final", f"the {workload} workload has no final reads, got final: true")
+        fin = ev.get("final")
+        if fin:
+            got = "true" if fin is True else _describe(fin)
+            raise _error(self.path, line, "final", f"the {workload} workload has no final reads, got final: {got}")
         v = ev.get("value")
         if workload == "echo":
             if typ == "invoke" and v is None:

@@ -15,6 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from checker.timelimit import COMPILING, EVERY, TimeLimit
+from checker.values import DEEP, deep_key, deeper_than, preview
 
 
 class HistoryInputError(ValueError):
@@ -183,6 +184,25 @@ class Typed:
         return repr(self.v)
 
 
+class Deep:
+    """A list or object nested deeper than `DEEP` levels, frozen as its canonical text
+    (`checker.values.deep_key`): equal exactly when the values are."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Deep and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(("deep", self.text))
+
+    def __repr__(self) -> str:
+        return preview(self.text)
+
+
 def freeze(value: Any) -> Any:
     """Make a JSON value hashable and typed: lists become tuples, objects sorted item tuples,
     booleans and floats `Typed` (so that ``true``, ``1`` and ``1.0`` are three values)."""
@@ -191,6 +211,8 @@ def freeze(value: Any) -> Any:
         return value
     if t is bool or t is float:
         return Typed(value)
+    if isinstance(value, list | tuple | dict) and deeper_than(value, DEEP):
+        return Deep(deep_key(value))  # nested tuples that deep could not be compared or printed
     if isinstance(value, list | tuple):
         return tuple(freeze(v) for v in value)
     if isinstance(value, dict):
