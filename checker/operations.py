@@ -180,6 +180,28 @@ def show(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _order(v: Any) -> tuple[int, Any]:
+    """Numbers in numeric order first, then everything else by its text."""
+    return (0, v) if isinstance(v, int | float) and not isinstance(v, bool) else (1, str(v))
+
+
+def _set_differences(seen: dict[Any, list[Op]]) -> str:
+    """What each group of nodes' final set lacks that another node's holds (the part that differs), not the
+    sets themselves, whose shared beginnings would hide it."""
+    union: frozenset[Any] = frozenset().union(*seen)
+    parts = []
+    for held, group in seen.items():
+        lacking = union - held
+        nodes = ", ".join(str(o.node) for o in group)
+        if lacking:
+            shown = sorted(lacking, key=_order)
+            listed = ", ".join(show(v) for v in shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
+            parts.append(f"{nodes} read {len(held)} value(s), lacking {len(lacking)} another node holds: {listed}")
+        else:
+            parts.append(f"{nodes} read {len(held)} value(s), every value any node holds")
+    return "; ".join(parts)
+
+
 def final_verdicts(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown: list[dict[str, Any]],
                    normal: Any) -> dict[Any, Op] | None:
     """The ok final read of each node of ``key``, after recording what is missing or divergent.
@@ -204,8 +226,11 @@ def final_verdicts(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unk
     for op in ok.values():
         seen.setdefault(normal(op), []).append(op)
     if len(seen) > 1:
-        parts = "; ".join(f"{', '.join(str(o.node) for o in group)} read {show(group[0].result)}"
-                          for group in seen.values())
+        if all(isinstance(normal_value, frozenset) for normal_value in seen):
+            parts = _set_differences(seen)
+        else:
+            parts = "; ".join(f"{', '.join(str(o.node) for o in group)} read {show(group[0].result)}"
+                              for group in seen.values())
         anomalies.append({
             "type": "divergent",
             "key": key,

@@ -499,6 +499,7 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
             outcome["faults"] = {k: v for k, v in attrs.asdict(run.model.counters).items() if v}
             outcome["services"] = {name: s.requests for name, s in run.services.items() if s.requests}
             outcome["crashes"] = history.faults.get("crash", 0)
+            outcome["fault_windows"] = {k: v for k, v in history.faults.items() if v}
 
 
 # -- the check and the summary ----------------------------------------------------------------------------
@@ -632,7 +633,7 @@ def format_summary(outcome: dict[str, Any]) -> str:
         lines.append("  anomalies: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
     for a in anomalies[:3]:
         text = str(a.get("explanation", "")).split(" Crashed after its first operation:")[0]
-        lines.append(f"  {a.get('type')}: {text[:220]}")
+        lines.append(f"  {a.get('type')}: {text}")  # whole: the sentence that matters is often its end
         if a.get("crashes"):
             said = "; ".join(f"{', '.join(c['nodes'])} at {c['time_s']:.3f} s" for c in a["crashes"][:3])
             lines.append(f"    crashed after its first operation: {said} (state kept only in memory is lost)")
@@ -646,6 +647,8 @@ def format_summary(outcome: dict[str, Any]) -> str:
     if per.get("inter_node") is not None:
         lines.append(f"  messages per op: client {per['client']}, inter-node {per['inter_node']}, "
                      f"service {per['service']}")
+    if outcome.get("fault_windows"):
+        lines.append("  nemesis windows: " + ", ".join(f"{k} {v}" for k, v in sorted(outcome["fault_windows"].items())))
     if m.get("faults"):
         lines.append("  faults: " + ", ".join(f"{k} {v}" for k, v in sorted(m['faults'].items())))
     lines.append(f"  seed {options.seed}: reproducible as far as the node itself is deterministic "

@@ -148,6 +148,18 @@ def test_final_reads_that_disagree_are_divergent() -> None:
     assert lost["lost_on"] == ["n2"] and "on n2" in lost["explanation"]
 
 
+def test_a_divergence_of_long_sets_names_what_each_node_lacks() -> None:
+    """Divergent final sets that share a long beginning: the sentence names the values each node lacks, in
+    numeric order, not the sets' first values (which are the same on both)."""
+    h = _set()
+    for i in range(40):
+        h.add(0, "s", i)
+    h.final_reads("s", {"n1": list(range(40)), "n2": list(range(37))})
+    (divergent,) = [a for a in check(h.all_events()).anomalies if a["type"] == "divergent"]
+    assert "n2 read 37 value(s), lacking 3 another node holds: 37, 38, 39" in divergent["explanation"]
+    assert "n1 read 40 value(s), every value any node holds" in divergent["explanation"]
+
+
 def test_without_final_reads_the_verdict_is_unknown() -> None:
     """No final reads: nothing is invalid, but the set's end state is undecided (unknown)."""
     h = _set()
