@@ -373,6 +373,9 @@ def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig
     if result.outcome == FAIL and result.error == "clock":
         return (f"refused by node {node}: {what}: this machine's clock and node {node}'s differ by more than "
                 f"{REPLAY_WINDOW:g}s, so the write's time stamp cannot be trusted (nothing was written; fix the clocks)")
+    if result.outcome == FAIL and result.error is not None and result.error.startswith("too-large"):
+        nothing = "" if op == "get" else " (nothing was written)"
+        return f"too large: {what}: node {node}: {result.error}{nothing}"
     if result.outcome == FAIL and result.error is not None and result.error.startswith(REFUSALS):
         return f"refused by node {node}: {what}: {result.error} (nothing was written)"
     if result.outcome == FAIL:

@@ -27,9 +27,10 @@ import orjson
 from .crdt import ORSet, PNCounter
 from .crdt import add as set_add
 from .crdt import remove as set_remove
-from .dvv import EMPTY_CONTEXT, Context, Siblings, StateError
+from .dvv import EMPTY_CONTEXT, Context, Siblings, StateError, StateTooLarge
 from .dvv import write as siblings_write
 from .record import Record, Stamp
+from .wire import MAX_STATE_BYTES, encoded_size, fits
 
 LWW, SIBLINGS, CRDT = "lww", "siblings", "crdt"
 MODES = (LWW, SIBLINGS, CRDT)
@@ -56,6 +57,11 @@ def encode(kind: str, state: State) -> str:
 def state_record(key: str, kind: str, state: State) -> Record:
     """The record holding ``state``: its stamp is the latest event's time and the state's hash."""
     text = encode(kind, state)
+    if not fits(text, MAX_STATE_BYTES):  # the very check the decoder makes: what is made here can travel
+        raise StateTooLarge(
+            f"too-large: key {key!r}'s {TYPE_NAMES[kind]} state would take {encoded_size(text)} bytes encoded; "
+            f"a state is at most {MAX_STATE_BYTES} bytes"
+        )
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
     return Record(key, text, (state.latest[0], state.latest[1], "~" + digest))
 

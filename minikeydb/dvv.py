@@ -42,6 +42,11 @@ class StateError(ValueError):
     """A state or context that does not decode: names what is wrong."""
 
 
+class StateTooLarge(StateError):
+    """A joined state over the limit a record value may take on the wire (``wire.MAX_STATE_BYTES``):
+    it could not be stored, replicated or read. Its message begins with "too-large"."""
+
+
 def _check_dot(item: Any) -> Dot:
     if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not int:
         raise StateError(f"a dot is [actor, n], got {item!r}")
