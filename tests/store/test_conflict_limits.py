@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -9,8 +11,11 @@ import pytest
 from minikeydb.config import write_config
 from minikeydb.conflict import SIBLINGS, Conflict, state_record
 from minikeydb.dvv import Context, Siblings
+from minikeydb.messaging import Backoff
+from minikeydb.record import Record
+from minikeydb.replication import Replicator
 from minikeydb.testing.disk import MemoryDisk, MemoryStorage
-from minikeydb.wire import MAX_STATE_BYTES, Codec, ReadReply
+from minikeydb.wire import MAX_STATE_BYTES, Ack, Codec, ReadReply, Replicate
 
 from .cluster_fixture import make_config, running_cluster
 from .subprocesses import run_cli
@@ -97,3 +102,40 @@ async def test_the_cli_says_a_put_was_too_large_not_that_a_secret_differs(tmp_pa
         get = await run_cli("get", "k", "--config", path, "--node", "n2")
         assert get.returncode == 0 and get.stdout.startswith("a" * 100), get.stderr
 
+
+class _EncodingMessenger:
+    """Just what hinted handoff uses of a messenger: ids, and a request that encodes for real
+    (so a record that cannot travel raises ``TooLarge`` as it would) and is acknowledged."""
+
+    def __init__(self) -> None:
+        self.codec = Codec(b"secret")
+        self.sent: list[Replicate] = []
+
+    def new_id(self) -> int:
+        return len(self.sent) + 1
+
+    async def request(self, message: Replicate, dest: object, backoff: object) -> Ack:
+        self.codec.encode(message)
+        self.sent.append(message)
+        return Ack(message.id, "n2")
+
+
+async def test_hints_whose_join_is_too_large_never_crash_the_node() -> None:
+    """Two hints for one key whose join would not fit: the join is refused and counted, the hint
+    kept is delivered; a hint that cannot travel at all is counted and dropped, never raised
+    (before: the join made a 60,000-byte hint and ``TooLarge`` escaped ``Node.run``)."""
+    messenger = _EncodingMessenger()
+    counters: Counter[str] = Counter()
+    replicator = Replicator(
+        "n1", messenger, {"n2": ("127.0.0.1", 1)}, Backoff(0.01, 0.1, 2), 1.0, counters, random.Random(0)  # type: ignore[arg-type]
+    )
+    replicator.join = Conflict(SIBLINGS).join
+    big = state_record("k", "s", sibling_state("k", "c" + "1" * 16, "x" * 25_000))
+    other = state_record("k", "s", sibling_state("k", "c" + "2" * 16, "y" * 25_000))
+    replicator._add_hints("n2", [(big, None), (other, None)])
+    await replicator._deliver_hints("n2")
+    assert counters["hints_too_large"] >= 1 and counters["hints_delivered"] == 1
+    huge = Record("h", "s" + "z" * 60_000, (1, 0, "~0"))  # as if stored before states were bounded
+    replicator._hints["n2"]["h"] = huge
+    await replicator._deliver_hints("n2")
+    assert "h" not in replicator._hints["n2"] and counters["hints_too_large"] >= 2
