@@ -39,7 +39,8 @@ import attrs
 import trio
 
 from .config import ClusterConfig
-from .conflict import LWW, SIBLINGS, StateError, view
+from .conflict import LWW, SIBLINGS, StateError, decode, view
+from .crdt import ORSet, observed_dots
 from .dvv import EMPTY_CONTEXT, Context
 from .hlc import HybridClock
 from .messaging import Backoff, Messenger
@@ -317,9 +318,27 @@ class Client:
         return await self._update("add", key, element, node=node, w=w)
 
     async def remove(self, key: str, element: str, *, node: str | None = None, w: int = 0) -> Result:
-        """Remove ``element`` from the set ``key``: the adds the coordinator's copy shows (conflict mode crdt)."""
+        """Remove ``element`` from the set ``key`` (conflict mode crdt): the adds a read made first
+        observed. Their dots travel in the request (as a context), so the remove is the same
+        whenever and wherever it lands: a replay removes nothing added since. A read that fails
+        is a definite ``fail`` (nothing was written)."""
         self._conflict_only("remove", "crdt")
-        return await self._update("remove", key, element, node=node, w=w)
+        check_sizes(key, element)
+        target = self.coordinator(node, key)
+        get = Get(self.messenger.new_id(), self.id, key, 0, False)
+        reply = await self.messenger.request(get, self.config.node(target).address, self.backoff)
+        if not isinstance(reply, Reply) or reply.status != OK:
+            why = "timeout" if not isinstance(reply, Reply) else reply.error or reply.status
+            return Result(FAIL, error=f"remove reads the set first: {why} (nothing was written)", node=target)
+        if reply.stamp is not None:
+            self.clock_for(target).observe(reply.stamp)
+        try:
+            state = decode(reply.value)[1]
+        except StateError as e:
+            return Result(FAIL, error=f"malformed-reply: {e}", node=reply.node or target)
+        dots = observed_dots(state if isinstance(state, ORSet) else None, element)
+        context = EMPTY_CONTEXT.add(dots).encode()
+        return await self._update("remove", key, element, context=context, node=target, w=w)
 
     async def stats(self, node: str) -> dict[str, int] | None:
         """A node's counters, or None when it does not answer."""

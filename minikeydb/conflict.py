@@ -26,7 +26,6 @@ import orjson
 
 from .crdt import ORSet, PNCounter
 from .crdt import add as set_add
-from .crdt import remove as set_remove
 from .dvv import EMPTY_CONTEXT, Context, Siblings, StateError, StateTooLarge
 from .dvv import write as siblings_write
 from .record import Record, Stamp
@@ -187,7 +186,7 @@ class Conflict:
                 raise ConflictError("a siblings write needs its dot number (n >= 1)")
             ctx = EMPTY_CONTEXT if context is None else Context.decode(context)
             return state_record(key, SIB, siblings_write(ctx, (actor, n), arg if op == "put" else None, stamp))
-        if context is not None and op != "add":
+        if context is not None and op not in ("add", "remove"):
             raise ConflictError("a causal context is for conflict mode siblings; this cluster's is crdt")
         kind = _OP_TYPE[op]
         have = kind_of(local) if local is not None else known
@@ -211,5 +210,8 @@ class Conflict:
             retired = EMPTY_CONTEXT if context is None else Context.decode(context)
             added = set_add(arg, (actor, n), stamp)
             return state_record(key, SET, ORSet(added.elements, added.context.union(retired), stamp))
-        observed = decode(local.value)[1] if local is not None else None
-        return state_record(key, SET, set_remove(observed if isinstance(observed, ORSet) else None, arg, stamp))
+        # A remove carries the dots of the adds its client's read observed: what it removes is
+        # fixed when it is made, so a replay (to any node, at any time) removes nothing added since.
+        if context is None:
+            raise ConflictError("a remove needs the dots a read observed (a client from before removes read first)")
+        return state_record(key, SET, ORSet({}, Context.decode(context), stamp))
