@@ -461,10 +461,12 @@ def no_answer_hint(config: ClusterConfig, nodes: Sequence[str]) -> str:
         parts.append(f"nothing listens at {where(closed)}: {whom} not running ({start})")
     if listening:
         parts.append(f"something listens at {where(listening)} but never answered: most likely the node signs "
-                     f"with a different secret and drops this client's requests unread ({secret})")
+                     f"with another secret or another conflict mode and drops this client's requests unread "
+                     f"({secret}; this client's conflict mode is {config.conflict})")
     if not parts:
         parts.append(f"either the cluster is not running ({start}), or the nodes drop this client's requests "
-                     f"unread because they sign with a different secret ({secret})")
+                     f"unread because they sign with another secret or another conflict mode ({secret}; "
+                     f"this client's conflict mode is {config.conflict})")
     return "hint: " + "; ".join(parts)
 
 
@@ -725,7 +727,7 @@ def cmd_stats(args: argparse.Namespace, config: ClusterConfig) -> int:
     down = [n for n, s in stats.items() if s is None]
     if down:
         _error(f"no answer from {', '.join(down)} within {config.timeouts.client:g}s "
-               "(down, or signing with a different secret)")
+               "(down, or signing with another secret or another conflict mode)")
         _error(no_answer_hint(config, down))
     return EXIT_UNAVAILABLE if len(down) == len(nodes) else EXIT_OK
 

@@ -149,7 +149,7 @@ class Client:
         own = transport is None
         if transport is None:
             transport = await UdpTransport.bind("127.0.0.1", 0)
-        client = cls(config, transport, codec or Codec(config.load_secret(create=False)), rng, wall=wall, walls=walls)
+        client = cls(config, transport, codec or Codec(config.load_secret(create=False), conflict=config.conflict), rng, wall=wall, walls=walls)
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(client.messenger.run_timers)
