@@ -527,7 +527,7 @@ def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
         needs = "siblings"
     if context is not None:
         try:
-            Context.decode(context)
+            Context.decode(context, key)
         except StateError as e:
             _error(f"--context: {e}")
             return EXIT_USAGE

@@ -206,7 +206,7 @@ class Client:
             self.clock_for(node).observe(reply.stamp)
         if self.conflict != LWW and isinstance(message, Get) and reply.status == OK:
             try:
-                shown = view(self.conflict, reply.value)
+                shown = view(self.conflict, reply.value, message.key)
             except StateError as e:
                 return Result(FAIL, error=f"malformed-reply: {e}", node=reply.node or node)
             return Result(
@@ -244,8 +244,8 @@ class Client:
             self._next_dot[slot] = n
             failed = self._failed_dots.pop(slot, [])
             if failed:
-                seen = EMPTY_CONTEXT if context is None else Context.decode(context)
-                context = seen.add((slot[0], d) for d in failed).encode()
+                seen = EMPTY_CONTEXT if context is None else Context.decode(context, key)
+                context = seen.add((slot[0], d) for d in failed).encode(key)
         result = Result(UNKNOWN, error="cancelled")
         try:
             result = await self._call(Update(self.messenger.new_id(), key, op, arg, context, n, lane, stamp, w), target)
@@ -337,7 +337,7 @@ class Client:
         except StateError as e:
             return Result(FAIL, error=f"malformed-reply: {e}", node=reply.node or target)
         dots = observed_dots(state if isinstance(state, ORSet) else None, element)
-        context = EMPTY_CONTEXT.add(dots).encode()
+        context = EMPTY_CONTEXT.add(dots).encode(key)
         return await self._update("remove", key, element, context=context, node=target, w=w)
 
     async def stats(self, node: str) -> dict[str, int] | None:

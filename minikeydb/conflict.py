@@ -96,15 +96,15 @@ class View:
     elements: tuple[str, ...] | None = None
 
 
-def view(mode: str, value: str | None) -> View:
-    """A read's result fields for a stored value (None: absent) under ``mode``."""
+def view(mode: str, value: str | None, key: str) -> View:
+    """A read's result fields for ``key``'s stored value (None: absent) under ``mode``."""
     if mode == LWW:
         return View(value=value)
     if value is None:
         return View(values=()) if mode == SIBLINGS else View()
     kind, state = decode(value)
     if isinstance(state, Siblings):
-        return View(values=state.values, context=state.context.encode())
+        return View(values=state.values, context=state.context.encode(key))
     if isinstance(state, PNCounter):
         return View(count=state.value)
     if isinstance(state, ORSet):
@@ -184,7 +184,7 @@ class Conflict:
                 raise ConflictError(f"{op} needs conflict mode crdt; this cluster's is siblings")
             if n < 1:
                 raise ConflictError("a siblings write needs its dot number (n >= 1)")
-            ctx = EMPTY_CONTEXT if context is None else Context.decode(context)
+            ctx = EMPTY_CONTEXT if context is None else Context.decode(context, key)
             return state_record(key, SIB, siblings_write(ctx, (actor, n), arg if op == "put" else None, stamp))
         if context is not None and op not in ("add", "remove"):
             raise ConflictError("a causal context is for conflict mode siblings; this cluster's is crdt")
@@ -207,11 +207,11 @@ class Conflict:
             if n < 1:
                 raise ConflictError("an add needs its dot number (n >= 1)")
             # An add's context holds only this client's retired dots (of adds that failed).
-            retired = EMPTY_CONTEXT if context is None else Context.decode(context)
+            retired = EMPTY_CONTEXT if context is None else Context.decode(context, key)
             added = set_add(arg, (actor, n), stamp)
             return state_record(key, SET, ORSet(added.elements, added.context.union(retired), stamp))
         # A remove carries the dots of the adds its client's read observed: what it removes is
         # fixed when it is made, so a replay (to any node, at any time) removes nothing added since.
         if context is None:
             raise ConflictError("a remove needs the dots a read observed (a client from before removes read first)")
-        return state_record(key, SET, ORSet({}, Context.decode(context), stamp))
+        return state_record(key, SET, ORSet({}, Context.decode(context, key), stamp))
