@@ -39,7 +39,7 @@ from .config import SECRET_ENV, ClusterConfig, ConfigError, load_config
 from .defects import BUGS, Defect
 from .dvv import Context, StateError
 from .storage import StorageError
-from .wire import FAIL, OK, REPLAY_WINDOW, TooLarge, check_sizes
+from .wire import FAIL, MAX_COUNT, OK, REPLAY_WINDOW, TooLarge, check_sizes
 
 EXIT_OK = 0
 EXIT_ABSENT = 1
@@ -116,12 +116,12 @@ def _add_common(parser: argparse.ArgumentParser, *, node: bool, node_required: b
 def _amount(text: str) -> int:
     """A counter amount: a whole number >= 0 (argparse turns the ValueError into a usage error)."""
     amount = int(text)
-    if amount < 0:
+    if not 0 <= amount < MAX_COUNT:
         raise ValueError(text)
     return amount
 
 
-_amount.__name__ = "amount (a whole number >= 0)"
+_amount.__name__ = "amount (a whole number from 0 to 2^62 - 1)"
 
 
 def build_parser() -> argparse.ArgumentParser:

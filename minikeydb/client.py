@@ -49,6 +49,7 @@ from .ring import shared_ring
 from .transport import Transport, UdpTransport
 from .wire import (
     FAIL,
+    MAX_COUNT,
     OK,
     UNKNOWN,
     Codec,
@@ -235,8 +236,12 @@ class Client:
             if lane == len(lanes):
                 lanes.append([0, 0, 0])
             lane_state = lanes[lane]
-            lane_state[2] = 1
             n = lane_state[0 if op == "incr" else 1] + amount
+            if n >= MAX_COUNT:  # the node would refuse it unread: refused here, the lane unchanged
+                raise ValueError(
+                    f"{op} {amount}: a counter lane's {op} total stays below 2^62; this lane's would reach {n}"
+                )
+            lane_state[2] = 1
             lane_state[0 if op == "incr" else 1] = n
         failed: list[int] = []
         if op == "add" or (op in ("put", "delete") and self.conflict == SIBLINGS):
@@ -308,8 +313,8 @@ class Client:
 
     async def _count(self, op: str, key: str, amount: int, node: str | None, w: int) -> Result:
         self._conflict_only(op, "crdt")
-        if type(amount) is not int or amount < 0:
-            raise ValueError(f"{op}: the amount must be a whole number >= 0, got {amount!r}")
+        if type(amount) is not int or not 0 <= amount < MAX_COUNT:
+            raise ValueError(f"{op}: the amount must be a whole number from 0 to 2^62 - 1, got {amount!r}")
         return await self._update(op, key, None, amount=amount, node=node, w=w)
 
     async def add(self, key: str, element: str, *, node: str | None = None, w: int = 0) -> Result:
