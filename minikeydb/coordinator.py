@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .conflict import ConflictError
+from .conflict import CRDT, ConflictError
 from .dvv import StateError, StateTooLarge
 from .messaging import Timer, forget_old
 from .record import Record
@@ -189,16 +189,25 @@ class Coordinator:
             await self._answer(message, src, Reply(id=message.id, status=FAIL, error="clock", node=self.id))
             return
         replicas = self.ring.replicas_for(message.key)
-        if self.id in replicas:
-            self._update_with(message, src, self.replica.get(message.key))
-        else:
+        if self.id not in replicas:
             # No copy here: the replicas' join is what the update is checked against (its type,
             # and whether the state it makes still fits: ``StateTooLarge``).
             self._spawn(self._update_after_reading, message, src, replicas)
+            return
+        local = self.replica.get(message.key)
+        if local is None and conflict.mode == CRDT and len(replicas) > 1:
+            # A write that would give the key its type: the other replicas may already hold it as
+            # another type (a write this copy missed), which a higher-ranked type would destroy.
+            self._spawn(self._update_after_reading, message, src, [r for r in replicas if r != self.id])
+        else:
+            self._update_with(message, src, local)
 
     async def _update_after_reading(self, message: Update, src: Address, replicas: Sequence[str]) -> None:
-        """An update at a node that holds no copy: read every replica (for at most half the
-        coordinator's timeout), then make the update against their join."""
+        """An update at a node that holds no copy (or, under crdt, whose copy is absent): read the
+        other replicas (for at most half the coordinator's timeout), then make the update against
+        their join with this node's copy. Under crdt a key none of them holds gets its type only
+        when a majority of its replicas answered: else a definite fail (an acknowledged write of
+        another type may be on the replicas that did not answer)."""
         answers: list[Record | None] = []
 
         async def ask(replica: str) -> None:
@@ -214,10 +223,20 @@ class Coordinator:
                     nursery.start_soon(ask, replica)
         assert self.conflict is not None
         self.counters["updates_read_first"] += 1
+        everyone = self.ring.replicas_for(message.key)
+        if self.id in everyone:
+            answers.append(self.replica.get(message.key))
         try:
             joined = self.conflict.combine(answers)
         except StateError as e:  # the replicas' states do not join within the limit
             self._refuse_update(message, src, e)
+            return
+        majority = len(everyone) // 2 + 1
+        if joined is None and self.conflict.mode == CRDT and len(answers) < majority:
+            self.counters["writes_refused_type_unknown"] += 1
+            error = (f"unavailable: key {message.key!r}'s type could not be read from a majority of its replicas "
+                     f"({len(answers)} of {len(everyone)} answered); nothing was written")
+            self.answer_nowait(message, src, Reply(id=message.id, status=FAIL, error=error, node=self.id))
             return
         self._update_with(message, src, joined)
 

@@ -43,3 +43,27 @@ async def test_the_cli_refuses_an_amount_over_the_limit(tmp_path: Path) -> None:
     async with running_cluster(config):
         done = await run_cli("incr", "c", str(MAX_COUNT), "--config", path, "--node", "n1")
         assert done.returncode == 254 and "amount" in done.stderr, (done.returncode, done.stderr)
+
+
+async def test_a_type_creating_write_that_cannot_read_a_majority_of_replicas_is_refused(tmp_path: Path) -> None:
+    """An incr at a replica that missed an acknowledged put (the others down) cannot learn the key's
+    type: a definite fail, so the put is never destroyed by the higher-ranked counter (before: ok,
+    and the counter replaced the register everywhere once they met)."""
+    config = make_config(tmp_path, conflict="crdt")
+    async with running_cluster(config) as cluster:
+        await cluster.stop("n3")
+        async with cluster.client() as client:
+            assert (await client.put("k", "important", node="n1", w=2)).ok
+        await cluster.stop("n1")
+        await cluster.stop("n2")
+        await cluster.start("n3")
+        async with cluster.client() as client:
+            incr = await client.incr("k", 1, node="n3", w=1)
+            assert incr.outcome == "fail" and "majority" in (incr.error or ""), incr
+        await cluster.start("n1")
+        await cluster.start("n2")
+        async with cluster.client() as client:
+            for node in ("n1", "n2"):
+                assert (await client.get("k", node=node, local=True)).value == "important"
+            late = await client.incr("k", 1, node="n3", w=1)
+            assert late.outcome == "fail" and "is a register" in (late.error or ""), late
