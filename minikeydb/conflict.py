@@ -19,6 +19,7 @@ two first operations of different types race, the join keeps the state of the hi
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable
 
 import attrs
@@ -30,6 +31,8 @@ from .dvv import EMPTY_CONTEXT, Context, Siblings, StateError, StateTooLarge
 from .dvv import write as siblings_write
 from .record import Record, Stamp
 from .wire import MAX_STATE_BYTES, encoded_size, fits
+
+log = logging.getLogger("minikeydb.conflict")
 
 LWW, SIBLINGS, CRDT = "lww", "siblings", "crdt"
 MODES = (LWW, SIBLINGS, CRDT)
@@ -117,6 +120,23 @@ def kind_of(record: Record) -> str:
     return REGISTER if record.value is None else record.value[:1]
 
 
+def trim_siblings(key: str, state: Siblings) -> Record:
+    """The record of ``state`` less its oldest siblings (by stamp, then dot), as few as make it fit;
+    their dots stay in the causal context, so the trim is the same wherever it happens. Raises
+    ``StateTooLarge`` when even no sibling would fit (the context alone is too large)."""
+    entries = dict(state.entries)
+    for dot, _ in sorted(state.entries.items(), key=lambda item: (item[1][1], item[0])):
+        del entries[dot]
+        try:
+            record = state_record(key, SIB, Siblings(entries, state.context, state.latest))
+        except StateTooLarge:
+            continue
+        log.warning("key %r: concurrent siblings over the state limit; the oldest %d dropped",
+                    key, len(state.entries) - len(entries))
+        return record
+    raise StateTooLarge(f"too-large: key {key!r}'s causal context alone is over {MAX_STATE_BYTES} bytes")
+
+
 JoinRule = Callable[[Record | None, Record], Record | None]
 """Given the stored record (or None) and an incoming one: the record to store, or None (no change)."""
 
@@ -140,8 +160,14 @@ class Conflict:
         assert not isinstance(state, str | None)
         return kind, state, state_record(record.key, kind, state)
 
-    def join(self, current: Record | None, incoming: Record) -> Record | None:
-        """The storage's merge under this mode (``JoinRule``)."""
+    def join(self, current: Record | None, incoming: Record, *, trim: bool = True) -> Record | None:
+        """The storage's merge under this mode (``JoinRule``).
+
+        Siblings made concurrently on both sides of a partition may join into a state over the
+        limit (``StateTooLarge``). With ``trim`` (replicas, hints, reads) the oldest siblings are
+        dropped until it fits (``trim_siblings``: their dots stay in the context, so every replica
+        drops them alike and they converge); without it (the coordinator's check of a client's
+        write) the error is raised, and the write is refused instead of acknowledged."""
         kind_b, b, canonical = self._canonical(incoming)
         if current is None:
             return canonical
@@ -158,7 +184,12 @@ class Conflict:
             joined = a.join(b)
         else:  # pragma: no cover - kinds matched above
             raise StateError(f"{incoming.key!r}: states of different types")
-        record = state_record(incoming.key, kind_a, joined)
+        try:
+            record = state_record(incoming.key, kind_a, joined)
+        except StateTooLarge:
+            if not (trim and isinstance(joined, Siblings)):
+                raise
+            record = trim_siblings(incoming.key, joined)
         return None if record.stamp == current.stamp else record
 
     def combine(self, records: Iterable[Record | None]) -> Record | None:

@@ -251,7 +251,7 @@ class Coordinator:
             if local is not None:
                 # The state this write makes where it lands: refused now, not acknowledged and
                 # then unstorable (``StateTooLarge``: a state must fit one datagram).
-                self.conflict.join(local, record)
+                self.conflict.join(local, record, trim=False)
         except (ConflictError, StateError) as e:
             self._refuse_update(message, src, e)
             return

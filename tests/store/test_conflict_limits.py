@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from minikeydb.config import write_config
-from minikeydb.conflict import SIBLINGS, Conflict, state_record
+from minikeydb.conflict import SIBLINGS, Conflict, state_record, view
 from minikeydb.dvv import Context, Siblings
 from minikeydb.messaging import Backoff
 from minikeydb.record import Record
@@ -66,27 +66,38 @@ async def test_adds_stop_with_a_definite_fail_before_the_set_outgrows_a_datagram
 
 def test_a_state_record_over_the_decoders_limit_is_never_made() -> None:
     """``state_record`` refuses a state the decoder would refuse (between MAX_STATE_BYTES and a
-    datagram): the sender checks the receiver's limit, so replicas cannot silently diverge."""
+    datagram): the sender checks the receiver's limit, so replicas cannot silently diverge; the
+    coordinator's strict join raises, and a replica's join drops the oldest sibling, the same on
+    both sides (it converges)."""
     big = sibling_state("k", "c" + "1" * 16, "x" * 25_000)
     other = sibling_state("k", "c" + "2" * 16, "y" * 25_000)
     record = state_record("k", "s", big)
     codec = Codec(b"secret")
     assert isinstance(codec.decode(codec.encode(ReadReply(1, "n1", record))), ReadReply)
+    conflict = Conflict(SIBLINGS)
     with pytest.raises(ValueError, match="too-large"):
-        Conflict(SIBLINGS).join(record, state_record("k", "s", other))
+        state_record("k", "s", big.join(other))
+    with pytest.raises(ValueError, match="too-large"):
+        conflict.join(record, state_record("k", "s", other), trim=False)
+    one = conflict.join(record, state_record("k", "s", other))
+    two = conflict.join(state_record("k", "s", other), record)
+    assert one is not None and one == two
+    assert view(SIBLINGS, one.value, "k").values == ("y" * 25_000,)
+    assert conflict.join(one, record) is None and conflict.join(one, state_record("k", "s", other)) is None
 
 
-def test_storage_keeps_its_state_when_a_join_would_be_too_large() -> None:
-    """A replica receiving a state whose join would not fit keeps what it has and counts it
-    (``records_too_large``): it never stores what it could not send or answer."""
+def test_storage_stores_the_trimmed_join_when_concurrent_siblings_would_be_too_large() -> None:
+    """A replica receiving a sibling whose join with its own would not fit stores a state that
+    fits (the oldest sibling dropped, its dot kept in the context), never one it could not send."""
     storage = MemoryStorage(MemoryDisk(), bucket_of=lambda key: 0)
     storage.use_join(Conflict(SIBLINGS).join)
     big = state_record("k", "s", sibling_state("k", "c" + "1" * 16, "x" * 25_000))
     other = state_record("k", "s", sibling_state("k", "c" + "2" * 16, "y" * 25_000))
     assert storage.apply_nowait([big]) == [True]
-    assert storage.apply_nowait([other]) == [False]
-    assert storage.get("k") == big
-    assert storage.stats["records_too_large"] == 1
+    assert storage.apply_nowait([other]) == [True]
+    stored = storage.get("k")
+    assert stored is not None and view(SIBLINGS, stored.value, "k").values == ("y" * 25_000,)
+    assert storage.apply_nowait([big]) == [False]  # its dot was seen: it stays dropped
 
 
 async def test_the_cli_says_a_put_was_too_large_not_that_a_secret_differs(tmp_path: Path) -> None:
@@ -121,8 +132,8 @@ class _EncodingMessenger:
 
 
 async def test_hints_whose_join_is_too_large_never_crash_the_node() -> None:
-    """Two hints for one key whose join would not fit: the join is refused and counted, the hint
-    kept is delivered; a hint that cannot travel at all is counted and dropped, never raised
+    """Two hints for one key whose join would not fit: the hint is their join less the oldest
+    sibling, and is delivered; a hint that cannot travel at all is counted and dropped, never raised
     (before: the join made a 60,000-byte hint and ``TooLarge`` escaped ``Node.run``)."""
     messenger = _EncodingMessenger()
     counters: Counter[str] = Counter()
@@ -134,8 +145,8 @@ async def test_hints_whose_join_is_too_large_never_crash_the_node() -> None:
     other = state_record("k", "s", sibling_state("k", "c" + "2" * 16, "y" * 25_000))
     replicator._add_hints("n2", [(big, None), (other, None)])
     await replicator._deliver_hints("n2")
-    assert counters["hints_too_large"] >= 1 and counters["hints_delivered"] == 1
+    assert counters["hints_delivered"] == 1  # their join, the oldest sibling dropped so it fits
     huge = Record("h", "s" + "z" * 60_000, (1, 0, "~0"))  # as if stored before states were bounded
     replicator._hints["n2"]["h"] = huge
     await replicator._deliver_hints("n2")
-    assert "h" not in replicator._hints["n2"] and counters["hints_too_large"] >= 2
+    assert "h" not in replicator._hints["n2"] and counters["hints_too_large"] == 1
