@@ -41,7 +41,7 @@ from .config import SECRET_ENV, ClusterConfig, ConfigError, load_config
 from .defects import BUGS, Defect
 from .dvv import Context, StateError
 from .storage import StorageError
-from .wire import FAIL, OK, REPLAY_WINDOW, TooLarge, check_sizes
+from .wire import FAIL, MAX_COUNT, OK, REPLAY_WINDOW, TooLarge, check_sizes
 
 EXIT_OK = 0
 EXIT_ABSENT = 1
@@ -130,12 +130,12 @@ def _add_common(parser: argparse.ArgumentParser, *, node: bool, node_required: b
 def _amount(text: str) -> int:
     """A counter amount: a whole number >= 0 (argparse turns the ValueError into a usage error)."""
     amount = int(text)
-    if amount < 0:
+    if not 0 <= amount < MAX_COUNT:
         raise ValueError(text)
     return amount
 
 
-_amount.__name__ = "amount (a whole number >= 0)"
+_amount.__name__ = "amount (a whole number from 0 to 2^62 - 1)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -410,6 +410,9 @@ def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig
     if result.outcome == FAIL and result.error == "clock":
         return (f"refused by node {node}: {what}: this machine's clock and node {node}'s differ by more than "
                 f"{REPLAY_WINDOW:g}s, so the write's time stamp cannot be trusted (nothing was written; fix the clocks)")
+    if result.outcome == FAIL and result.error is not None and result.error.startswith("too-large"):
+        nothing = "" if op == "get" else " (nothing was written)"
+        return f"too large: {what}: node {node}: {result.error}{nothing}"
     if _refused(result):
         return f"refused by node {node}: {what}: {result.error} (nothing was written)"
     if result.outcome == FAIL:
@@ -495,10 +498,12 @@ def no_answer_hint(config: ClusterConfig, nodes: Sequence[str]) -> str:
         parts.append(f"nothing listens at {where(closed)}: {whom} not running ({start})")
     if listening:
         parts.append(f"something listens at {where(listening)} but never answered: most likely the node signs "
-                     f"with a different secret and drops this client's requests unread ({secret})")
+                     f"with another secret or another conflict mode and drops this client's requests unread "
+                     f"({secret}; this client's conflict mode is {config.conflict})")
     if not parts:
         parts.append(f"either the cluster is not running ({start}), or the nodes drop this client's requests "
-                     f"unread because they sign with a different secret ({secret})")
+                     f"unread because they sign with another secret or another conflict mode ({secret}; "
+                     f"this client's conflict mode is {config.conflict})")
     return "hint: " + "; ".join(parts)
 
 
@@ -559,7 +564,7 @@ def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
         needs = "siblings"
     if context is not None:
         try:
-            Context.decode(context)
+            Context.decode(context, key)
         except StateError as e:
             _error(f"--context: {e}")
             return EXIT_USAGE
@@ -771,7 +776,7 @@ def cmd_stats(args: argparse.Namespace, config: ClusterConfig) -> int:
     down = [n for n, s in stats.items() if s is None]
     if down:
         _error(f"no answer from {', '.join(down)} within {config.timeouts.client:g}s "
-               "(down, or signing with a different secret)")
+               "(down, or signing with another secret or another conflict mode)")
         _error(no_answer_hint(config, down))
     return EXIT_UNAVAILABLE if len(down) == len(nodes) else EXIT_OK
 

@@ -39,7 +39,8 @@ import attrs
 import trio
 
 from .config import ClusterConfig
-from .conflict import LWW, SIBLINGS, StateError, view
+from .conflict import LWW, SIBLINGS, StateError, decode, view
+from .crdt import ORSet, observed_dots
 from .dvv import EMPTY_CONTEXT, Context
 from .hlc import HybridClock
 from .messaging import Backoff, Messenger
@@ -48,6 +49,7 @@ from .ring import shared_ring
 from .transport import Transport, UdpTransport
 from .wire import (
     FAIL,
+    MAX_COUNT,
     OK,
     UNKNOWN,
     Codec,
@@ -148,7 +150,7 @@ class Client:
         own = transport is None
         if transport is None:
             transport = await UdpTransport.bind("127.0.0.1", 0)
-        client = cls(config, transport, codec or Codec(config.load_secret(create=False)), rng, wall=wall, walls=walls)
+        client = cls(config, transport, codec or Codec(config.load_secret(create=False), conflict=config.conflict), rng, wall=wall, walls=walls)
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(client.messenger.run_timers)
@@ -205,7 +207,7 @@ class Client:
             self.clock_for(node).observe(reply.stamp)
         if self.conflict != LWW and isinstance(message, Get) and reply.status == OK:
             try:
-                shown = view(self.conflict, reply.value)
+                shown = view(self.conflict, reply.value, message.key)
             except StateError as e:
                 return Result(FAIL, error=f"malformed-reply: {e}", node=reply.node or node)
             return Result(
@@ -234,8 +236,12 @@ class Client:
             if lane == len(lanes):
                 lanes.append([0, 0, 0])
             lane_state = lanes[lane]
-            lane_state[2] = 1
             n = lane_state[0 if op == "incr" else 1] + amount
+            if n >= MAX_COUNT:  # the node would refuse it unread: refused here, the lane unchanged
+                raise ValueError(
+                    f"{op} {amount}: a counter lane's {op} total stays below 2^62; this lane's would reach {n}"
+                )
+            lane_state[2] = 1
             lane_state[0 if op == "incr" else 1] = n
         failed: list[int] = []
         if op == "add" or (op in ("put", "delete") and self.conflict == SIBLINGS):
@@ -243,8 +249,8 @@ class Client:
             self._next_dot[slot] = n
             failed = self._failed_dots.pop(slot, [])
             if failed:
-                seen = EMPTY_CONTEXT if context is None else Context.decode(context)
-                context = seen.add((slot[0], d) for d in failed).encode()
+                seen = EMPTY_CONTEXT if context is None else Context.decode(context, key)
+                context = seen.add((slot[0], d) for d in failed).encode(key)
         result = Result(UNKNOWN, error="cancelled")
         try:
             result = await self._call(Update(self.messenger.new_id(), key, op, arg, context, n, lane, stamp, w), target)
@@ -307,8 +313,8 @@ class Client:
 
     async def _count(self, op: str, key: str, amount: int, node: str | None, w: int) -> Result:
         self._conflict_only(op, "crdt")
-        if type(amount) is not int or amount < 0:
-            raise ValueError(f"{op}: the amount must be a whole number >= 0, got {amount!r}")
+        if type(amount) is not int or not 0 <= amount < MAX_COUNT:
+            raise ValueError(f"{op}: the amount must be a whole number from 0 to 2^62 - 1, got {amount!r}")
         return await self._update(op, key, None, amount=amount, node=node, w=w)
 
     async def add(self, key: str, element: str, *, node: str | None = None, w: int = 0) -> Result:
@@ -317,9 +323,27 @@ class Client:
         return await self._update("add", key, element, node=node, w=w)
 
     async def remove(self, key: str, element: str, *, node: str | None = None, w: int = 0) -> Result:
-        """Remove ``element`` from the set ``key``: the adds the coordinator's copy shows (conflict mode crdt)."""
+        """Remove ``element`` from the set ``key`` (conflict mode crdt): the adds a read made first
+        observed. Their dots travel in the request (as a context), so the remove is the same
+        whenever and wherever it lands: a replay removes nothing added since. A read that fails
+        is a definite ``fail`` (nothing was written)."""
         self._conflict_only("remove", "crdt")
-        return await self._update("remove", key, element, node=node, w=w)
+        check_sizes(key, element)
+        target = self.coordinator(node, key)
+        get = Get(self.messenger.new_id(), self.id, key, 0, False)
+        reply = await self.messenger.request(get, self.config.node(target).address, self.backoff)
+        if not isinstance(reply, Reply) or reply.status != OK:
+            why = "timeout" if not isinstance(reply, Reply) else reply.error or reply.status
+            return Result(FAIL, error=f"remove reads the set first: {why} (nothing was written)", node=target)
+        if reply.stamp is not None:
+            self.clock_for(target).observe(reply.stamp)
+        try:
+            state = decode(reply.value)[1]
+        except StateError as e:
+            return Result(FAIL, error=f"malformed-reply: {e}", node=reply.node or target)
+        dots = observed_dots(state if isinstance(state, ORSet) else None, element)
+        context = EMPTY_CONTEXT.add(dots).encode(key)
+        return await self._update("remove", key, element, context=context, node=target, w=w)
 
     async def stats(self, node: str) -> dict[str, int] | None:
         """A node's counters, or None when it does not answer."""

@@ -19,6 +19,7 @@ two first operations of different types race, the join keeps the state of the hi
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable
 
 import attrs
@@ -26,10 +27,12 @@ import orjson
 
 from .crdt import ORSet, PNCounter
 from .crdt import add as set_add
-from .crdt import remove as set_remove
-from .dvv import EMPTY_CONTEXT, Context, Siblings, StateError
+from .dvv import EMPTY_CONTEXT, Context, Siblings, StateError, StateTooLarge
 from .dvv import write as siblings_write
 from .record import Record, Stamp
+from .wire import MAX_STATE_BYTES, encoded_size, fits
+
+log = logging.getLogger("minikeydb.conflict")
 
 LWW, SIBLINGS, CRDT = "lww", "siblings", "crdt"
 MODES = (LWW, SIBLINGS, CRDT)
@@ -56,6 +59,11 @@ def encode(kind: str, state: State) -> str:
 def state_record(key: str, kind: str, state: State) -> Record:
     """The record holding ``state``: its stamp is the latest event's time and the state's hash."""
     text = encode(kind, state)
+    if not fits(text, MAX_STATE_BYTES):  # the very check the decoder makes: what is made here can travel
+        raise StateTooLarge(
+            f"too-large: key {key!r}'s {TYPE_NAMES[kind]} state would take {encoded_size(text)} bytes encoded; "
+            f"a state is at most {MAX_STATE_BYTES} bytes"
+        )
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
     return Record(key, text, (state.latest[0], state.latest[1], "~" + digest))
 
@@ -91,15 +99,15 @@ class View:
     elements: tuple[str, ...] | None = None
 
 
-def view(mode: str, value: str | None) -> View:
-    """A read's result fields for a stored value (None: absent) under ``mode``."""
+def view(mode: str, value: str | None, key: str) -> View:
+    """A read's result fields for ``key``'s stored value (None: absent) under ``mode``."""
     if mode == LWW:
         return View(value=value)
     if value is None:
         return View(values=()) if mode == SIBLINGS else View()
     kind, state = decode(value)
     if isinstance(state, Siblings):
-        return View(values=state.values, context=state.context.encode())
+        return View(values=state.values, context=state.context.encode(key))
     if isinstance(state, PNCounter):
         return View(count=state.value)
     if isinstance(state, ORSet):
@@ -110,6 +118,23 @@ def view(mode: str, value: str | None) -> View:
 def kind_of(record: Record) -> str:
     """A stored record's kind (``SIB``, ``REGISTER``, ``COUNTER``, ``SET``); a tombstone is a register's."""
     return REGISTER if record.value is None else record.value[:1]
+
+
+def trim_siblings(key: str, state: Siblings) -> Record:
+    """The record of ``state`` less its oldest siblings (by stamp, then dot), as few as make it fit;
+    their dots stay in the causal context, so the trim is the same wherever it happens. Raises
+    ``StateTooLarge`` when even no sibling would fit (the context alone is too large)."""
+    entries = dict(state.entries)
+    for dot, _ in sorted(state.entries.items(), key=lambda item: (item[1][1], item[0])):
+        del entries[dot]
+        try:
+            record = state_record(key, SIB, Siblings(entries, state.context, state.latest))
+        except StateTooLarge:
+            continue
+        log.warning("key %r: concurrent siblings over the state limit; the oldest %d dropped",
+                    key, len(state.entries) - len(entries))
+        return record
+    raise StateTooLarge(f"too-large: key {key!r}'s causal context alone is over {MAX_STATE_BYTES} bytes")
 
 
 JoinRule = Callable[[Record | None, Record], Record | None]
@@ -135,8 +160,14 @@ class Conflict:
         assert not isinstance(state, str | None)
         return kind, state, state_record(record.key, kind, state)
 
-    def join(self, current: Record | None, incoming: Record) -> Record | None:
-        """The storage's merge under this mode (``JoinRule``)."""
+    def join(self, current: Record | None, incoming: Record, *, trim: bool = True) -> Record | None:
+        """The storage's merge under this mode (``JoinRule``).
+
+        Siblings made concurrently on both sides of a partition may join into a state over the
+        limit (``StateTooLarge``). With ``trim`` (replicas, hints, reads) the oldest siblings are
+        dropped until it fits (``trim_siblings``: their dots stay in the context, so every replica
+        drops them alike and they converge); without it (the coordinator's check of a client's
+        write) the error is raised, and the write is refused instead of acknowledged."""
         kind_b, b, canonical = self._canonical(incoming)
         if current is None:
             return canonical
@@ -153,7 +184,12 @@ class Conflict:
             joined = a.join(b)
         else:  # pragma: no cover - kinds matched above
             raise StateError(f"{incoming.key!r}: states of different types")
-        record = state_record(incoming.key, kind_a, joined)
+        try:
+            record = state_record(incoming.key, kind_a, joined)
+        except StateTooLarge:
+            if not (trim and isinstance(joined, Siblings)):
+                raise
+            record = trim_siblings(incoming.key, joined)
         return None if record.stamp == current.stamp else record
 
     def combine(self, records: Iterable[Record | None]) -> Record | None:
@@ -179,9 +215,9 @@ class Conflict:
                 raise ConflictError(f"{op} needs conflict mode crdt; this cluster's is siblings")
             if n < 1:
                 raise ConflictError("a siblings write needs its dot number (n >= 1)")
-            ctx = EMPTY_CONTEXT if context is None else Context.decode(context)
+            ctx = EMPTY_CONTEXT if context is None else Context.decode(context, key)
             return state_record(key, SIB, siblings_write(ctx, (actor, n), arg if op == "put" else None, stamp))
-        if context is not None and op != "add":
+        if context is not None and op not in ("add", "remove"):
             raise ConflictError("a causal context is for conflict mode siblings; this cluster's is crdt")
         kind = _OP_TYPE[op]
         have = kind_of(local) if local is not None else known
@@ -202,8 +238,11 @@ class Conflict:
             if n < 1:
                 raise ConflictError("an add needs its dot number (n >= 1)")
             # An add's context holds only this client's retired dots (of adds that failed).
-            retired = EMPTY_CONTEXT if context is None else Context.decode(context)
+            retired = EMPTY_CONTEXT if context is None else Context.decode(context, key)
             added = set_add(arg, (actor, n), stamp)
             return state_record(key, SET, ORSet(added.elements, added.context.union(retired), stamp))
-        observed = decode(local.value)[1] if local is not None else None
-        return state_record(key, SET, set_remove(observed if isinstance(observed, ORSet) else None, arg, stamp))
+        # A remove carries the dots of the adds its client's read observed: what it removes is
+        # fixed when it is made, so a replay (to any node, at any time) removes nothing added since.
+        if context is None:
+            raise ConflictError("a remove needs the dots a read observed (a client from before removes read first)")
+        return state_record(key, SET, ORSet({}, Context.decode(context, key), stamp))

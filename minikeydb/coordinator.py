@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .conflict import CRDT, ConflictError, kind_of
-from .dvv import StateError
+from .conflict import CRDT, ConflictError
+from .dvv import StateError, StateTooLarge
 from .messaging import Timer, forget_old
 from .record import Record
 from .replication import Quorum
@@ -45,14 +45,13 @@ from .wire import (
     Read,
     ReadReply,
     Reply,
+    TooLarge,
     Update,
 )
 
 if TYPE_CHECKING:
     from .node import Node
 
-KEY_TYPES_SIZE = 100_000
-"""Keys whose crdt type a non-replica coordinator remembers (types are fixed; oldest forgotten first)."""
 REPLY_CACHE_SIZE = 20_000
 """Answered client requests remembered (also bounded by age, ``messaging.CACHE_AGE``)."""
 READ_REPAIR_WAIT = 1.0
@@ -90,8 +89,6 @@ class Coordinator:
         self.defect = node.defect
         self.features = node.defect.features
         self.conflict = node.conflict
-        # Under crdt, a coordinator holding no copy of a key remembers the type it read there.
-        self._key_types: OrderedDict[str, str] = OrderedDict()
         self._spawn = node.spawn
         # Client requests by (client id, request id), never by source address: a copy of a
         # request from another port is the same request.
@@ -192,18 +189,25 @@ class Coordinator:
             await self._answer(message, src, Reply(id=message.id, status=FAIL, error="clock", node=self.id))
             return
         replicas = self.ring.replicas_for(message.key)
-        if self.id in replicas:
-            self._update_with(message, src, self.replica.get(message.key))
-        elif conflict.mode == CRDT and (message.op == "remove" or message.key not in self._key_types):
-            # No copy here: a remove observes the replicas' adds, and the key's type (what an
-            # operation is checked against) is learned from them the first time.
+        if self.id not in replicas:
+            # No copy here: the replicas' join is what the update is checked against (its type,
+            # and whether the state it makes still fits: ``StateTooLarge``).
             self._spawn(self._update_after_reading, message, src, replicas)
+            return
+        local = self.replica.get(message.key)
+        if local is None and conflict.mode == CRDT and len(replicas) > 1:
+            # A write that would give the key its type: the other replicas may already hold it as
+            # another type (a write this copy missed), which a higher-ranked type would destroy.
+            self._spawn(self._update_after_reading, message, src, [r for r in replicas if r != self.id])
         else:
-            self._update_with(message, src, None, self._key_types.get(message.key))
+            self._update_with(message, src, local)
 
     async def _update_after_reading(self, message: Update, src: Address, replicas: Sequence[str]) -> None:
-        """An update at a node that holds no copy: read every replica (for at most half the
-        coordinator's timeout), then make the update against their join."""
+        """An update at a node that holds no copy (or, under crdt, whose copy is absent): read the
+        other replicas (for at most half the coordinator's timeout), then make the update against
+        their join with this node's copy. Under crdt a key none of them holds gets its type only
+        when a majority of its replicas answered: else a definite fail (an acknowledged write of
+        another type may be on the replicas that did not answer)."""
         answers: list[Record | None] = []
 
         async def ask(replica: str) -> None:
@@ -219,31 +223,48 @@ class Coordinator:
                     nursery.start_soon(ask, replica)
         assert self.conflict is not None
         self.counters["updates_read_first"] += 1
-        joined = self.conflict.combine(answers)
-        if joined is not None:
-            self._key_types[message.key] = kind_of(joined)
-            while len(self._key_types) > KEY_TYPES_SIZE:
-                self._key_types.popitem(last=False)
+        everyone = self.ring.replicas_for(message.key)
+        if self.id in everyone:
+            answers.append(self.replica.get(message.key))
+        try:
+            joined = self.conflict.combine(answers)
+        except StateError as e:  # the replicas' states do not join within the limit
+            self._refuse_update(message, src, e)
+            return
+        majority = len(everyone) // 2 + 1
+        if joined is None and self.conflict.mode == CRDT and len(answers) < majority:
+            self.counters["writes_refused_type_unknown"] += 1
+            error = (f"unavailable: key {message.key!r}'s type could not be read from a majority of its replicas "
+                     f"({len(answers)} of {len(everyone)} answered); nothing was written")
+            self.answer_nowait(message, src, Reply(id=message.id, status=FAIL, error=error, node=self.id))
+            return
         self._update_with(message, src, joined)
 
-    def _update_with(self, message: Update, src: Address, local: Record | None, kind: str | None = None) -> None:
-        """Make the update's record against ``local`` (what this node knows of the key; else the
-        key's ``kind`` as learned before) and write it."""
+    def _update_with(self, message: Update, src: Address, local: Record | None) -> None:
+        """Make the update's record against ``local`` (this node's copy, or the replicas' join)
+        and write it."""
         assert self.conflict is not None
         try:
             record = self.conflict.delta(
-                message.op, message.key, message.arg, message.context, message.n, message.lane, message.stamp, local,
-                kind,
+                message.op, message.key, message.arg, message.context, message.n, message.lane, message.stamp, local
             )
+            if local is not None:
+                # The state this write makes where it lands: refused now, not acknowledged and
+                # then unstorable (``StateTooLarge``: a state must fit one datagram).
+                self.conflict.join(local, record, trim=False)
         except (ConflictError, StateError) as e:
-            self.counters["writes_refused_type"] += 1
-            self.answer_nowait(message, src, Reply(id=message.id, status=FAIL, error=str(e), node=self.id))
+            self._refuse_update(message, src, e)
             return
         self.clock.observe(message.stamp)
         if self._writes_alone(message):
             self._write_then_answer(message, src, record)
         else:
             self._coordinate_write(message, src, record)
+
+    def _refuse_update(self, message: Update, src: Address, error: ValueError) -> None:
+        """A definite ``fail`` naming why (a wrong type, a bad context, a state over the limit)."""
+        self.counters["writes_refused_too_large" if isinstance(error, StateTooLarge) else "writes_refused_type"] += 1
+        self.answer_nowait(message, src, Reply(id=message.id, status=FAIL, error=str(error), node=self.id))
 
     def _admits(self, message: Write, src: Address) -> bool:
         """Admission control: refuse a write, before anything is staged, while the backlog toward
@@ -298,15 +319,25 @@ class Coordinator:
         forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, lambda entry: entry[0])
         self._client_inflight.discard(token)
 
+    def _encode_answer(self, reply: Reply) -> bytes:
+        """The reply's datagram; a value that cannot travel (a state stored before states were
+        bounded) is answered with a definite ``fail`` "too-large", never left to time out."""
+        try:
+            return self.messenger.codec.encode(reply)
+        except TooLarge as e:
+            self.counters["replies_too_large"] += 1
+            error = f"too-large: the answer does not fit a datagram ({e})"
+            return self.messenger.codec.encode(Reply(id=reply.id, status=FAIL, error=error, node=self.id))
+
     async def _answer(self, message: Write | Get, src: Address, reply: Reply) -> None:
-        data = self.messenger.codec.encode(reply)
+        data = self._encode_answer(reply)
         self._remember_answer(_token(message), data)
         await self.messenger.send_bytes(data, src)
 
     def answer_nowait(self, message: Write | Get, src: Address, reply: Reply) -> None:
         """``_answer`` from a callback: a full send buffer loses it, and the client's resend is
         answered from the reply cache."""
-        data = self.messenger.codec.encode(reply)
+        data = self._encode_answer(reply)
         self._remember_answer(_token(message), data)
         self.messenger.send_bytes_nowait(data, src)
 
@@ -504,7 +535,13 @@ class _ReadRound:
         if conflict is None:
             newest = self.newest = _newest(self.answers.values())
         else:  # the join of every answer: concurrent siblings, counter totals, set elements
-            newest = self.newest = conflict.combine(self.answers.values())
+            try:
+                newest = self.newest = conflict.combine(self.answers.values())
+            except StateError as e:  # replicas' states whose join is over the limit: a clear fail
+                self.state = self.DONE
+                coordinator.counters["reads_too_large"] += 1
+                coordinator.answer_nowait(message, self.src, Reply(id=message.id, status=FAIL, error=str(e), node=coordinator.id))
+                return
         coordinator.answer_nowait(message, self.src, coordinator.read_reply(message, newest))
         if newest is not None and (self.repairing or len(self.answers) > 1):
             self.state = self.REPAIRING
@@ -519,7 +556,10 @@ class _ReadRound:
         self._cancel_timers()
         conflict = self.coordinator.conflict
         if conflict is not None:  # every answer by now, not only the first R: repair with their join
-            self.newest = conflict.combine(self.answers.values())
+            try:
+                self.newest = conflict.combine(self.answers.values())
+            except StateError:  # their join is over the limit: repair with what was answered
+                self.coordinator.counters["repairs_too_large"] += 1
         if self.coordinator.features.read_repair and self.newest is not None:
             self.coordinator.repair(self.newest, self.answers)
 

@@ -11,7 +11,8 @@ the same total again.
 Observed-remove set (add-wins, the optimized OR-set of Bieniusa et al. 2012 with a causal context
 from ``dvv``): each element maps to the dots of the adds that put it there; a remove carries the
 dots it observed into the context, which removes them wherever the state meets, while an add no
-remove observed survives.
+remove observed survives. The dots are the ones the remove's client read (``client.remove`` reads
+first), carried in the request: a replayed remove removes the same dots and nothing added since.
 """
 
 from __future__ import annotations
@@ -135,6 +136,11 @@ def add(element: str, dot: Dot, stamp: Stamp) -> ORSet:
 
 
 def remove(observed: ORSet | None, element: str, stamp: Stamp) -> ORSet:
-    """The delta of removing ``element`` as ``observed`` (the coordinator's copy) shows it."""
-    dots = frozenset() if observed is None else observed.elements.get(element, frozenset())
-    return ORSet({}, EMPTY_CONTEXT.add(dots), stamp)
+    """The delta of removing ``element`` as ``observed`` (a read's state) shows it: the dots of the
+    adds it saw, and only those (an add made later survives, however late the remove arrives)."""
+    return ORSet({}, EMPTY_CONTEXT.add(observed_dots(observed, element)), stamp)
+
+
+def observed_dots(observed: ORSet | None, element: str) -> frozenset[Dot]:
+    """The dots of the adds of ``element`` that ``observed`` holds (none when it is not a set)."""
+    return frozenset() if observed is None else observed.elements.get(element, frozenset())

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -40,6 +41,11 @@ MAX_DOT = 2**62
 
 class StateError(ValueError):
     """A state or context that does not decode: names what is wrong."""
+
+
+class StateTooLarge(StateError):
+    """A joined state over the limit a record value may take on the wire (``wire.MAX_STATE_BYTES``):
+    it could not be stored, replicated or read. Its message begins with "too-large"."""
 
 
 def _check_dot(item: Any) -> Dot:
@@ -92,25 +98,37 @@ class Context:
         if type(data) is not dict or set(data) != {"vv", "c"}:
             raise StateError("a causal context is {vv: {actor: n}, c: [dots]}")
         vv = data["vv"]
-        if type(vv) is not dict or not all(type(n) is int and 0 < n < MAX_DOT for n in vv.values()):
-            raise StateError("a version vector maps actors to counts in 1..2^62")
+        if type(vv) is not dict or not all(a and type(n) is int and 0 < n < MAX_DOT for a, n in vv.items()):
+            raise StateError("a version vector maps actors (not empty) to counts in 1..2^62")
         if type(data["c"]) is not list:
             raise StateError("a dot cloud is a list of dots")
         return _compact(dict(vv), frozenset(_check_dot(d) for d in data["c"]))
 
-    def encode(self) -> str:
-        """The opaque, printable context a client gets with a read and gives back with a write."""
-        return base64.urlsafe_b64encode(orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS)).decode("ascii")
+    def encode(self, key: str) -> str:
+        """The opaque, printable context a client gets with a read of ``key`` and gives back with a
+        write of it: the dots, and a hash of the key they belong to (``decode`` checks it)."""
+        data = {"k": key_tag(key), "ctx": self.to_json()}
+        return base64.urlsafe_b64encode(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).decode("ascii")
 
     @classmethod
-    def decode(cls, text: str) -> Context:
-        """The context in ``text``; ``StateError`` for anything a client did not get from a read."""
+    def decode(cls, text: str, key: str) -> Context:
+        """The context in ``text`` for ``key``; ``StateError`` for anything a read of ``key`` did not return
+        (a context of another key would supersede or hide writes it never saw)."""
         try:
             raw = base64.urlsafe_b64decode(text.encode("ascii"))
             data = orjson.loads(raw)
         except (UnicodeEncodeError, binascii.Error, ValueError) as e:
             raise StateError(f"the causal context is not one a read returned ({e})") from None
-        return cls.from_json(data)
+        if type(data) is not dict or set(data) != {"k", "ctx"}:
+            raise StateError("the causal context is not one a read returned (no key in it)")
+        if data["k"] != key_tag(key):
+            raise StateError(f"the causal context is of another key, not {key!r}: give the context a read of this key returned")
+        return cls.from_json(data["ctx"])
+
+
+def key_tag(key: str) -> str:
+    """16 hex digits naming ``key`` inside a context (binds it to its key; no secret)."""
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8, person=b"mk-context").hexdigest()
 
 
 EMPTY_CONTEXT = Context()

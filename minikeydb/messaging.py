@@ -50,6 +50,8 @@ def forget_old(cache: OrderedDict[Any, Any], now: float, limit: int, when: Calla
             return
         cache.popitem(last=False)
 
+AUTH_WARNINGS = 100
+"""Senders whose failing datagrams are logged as a warning (once each); past that, debug only."""
 TIMER_GRANULARITY = 0.001
 """Timers fire on whole milliseconds of trio time: at most this much late, never early."""
 
@@ -107,6 +109,7 @@ class Messenger:
     def __init__(self, transport: Transport, codec: Codec, rng: random.Random, counters: Counter[str]) -> None:
         self.transport = transport
         self.codec = codec
+        self._auth_warned: set[Address] = set()
         self.rng = rng
         self.counters = counters
         self._waiting: dict[int, _Waiter | Callable[[Message], None]] = {}
@@ -213,7 +216,12 @@ class Messenger:
             return self.codec.decode(data)
         except AuthError as exc:
             self.counters["dropped_auth"] += 1
-            log.debug("dropped datagram from %s: %s", src, exc)
+            if src not in self._auth_warned and len(self._auth_warned) < AUTH_WARNINGS:
+                self._auth_warned.add(src)  # once per sender: a stray or hostile one cannot flood the log
+                log.warning("dropping datagrams from %s: they fail authentication (another secret or another "
+                            "conflict mode; %s)", src, exc)
+            else:
+                log.debug("dropped datagram from %s: %s", src, exc)
         except StaleError as exc:
             self.counters["dropped_stale"] += 1
             log.debug("dropped datagram from %s: %s", src, exc)

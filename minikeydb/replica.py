@@ -26,7 +26,7 @@ from .observe import CLIENT, ApplyObserver
 from .record import Record
 from .storage import Storage, StorageClosedError
 from .transport import Address
-from .wire import Ack, Read, ReadReply, Replicate
+from .wire import Ack, Read, ReadReply, Replicate, TooLarge
 
 SEEN_IDS_SIZE = 50_000
 """Replication ids remembered (also bounded by age, ``messaging.CACHE_AGE``)."""
@@ -143,7 +143,10 @@ class Replica:
 
     async def on_read(self, message: Read, src: Address) -> None:
         """A coordinator asks for this node's copy of a key."""
-        await self.messenger.send(ReadReply(message.id, self.id, self.storage.get(message.key)), src)
+        try:
+            await self.messenger.send(ReadReply(message.id, self.id, self.storage.get(message.key)), src)
+        except TooLarge:  # a state stored before states were bounded: counted, never a handler error
+            self.counters["read_replies_too_large"] += 1
 
     # -- answers owed until durable ----------------------------------------------------------------
 

@@ -366,7 +366,12 @@ class Replicator:
             current = hints.get(record.key)
             if join is not None and current is not None:
                 # Two states for one key: the hint is their join (a delta must not be dropped).
-                merged = join(current, record)
+                try:
+                    merged = join(current, record)
+                except ValueError as e:  # dvv.StateTooLarge: a join that would not fit a datagram
+                    self.counters["hints_too_large"] += 1
+                    log.error("hint for %s not kept: %s", peer, e)
+                    continue
                 if merged is None:
                     continue
                 record = merged
@@ -395,7 +400,16 @@ class Replicator:
             if self.observer is not None:
                 for record in group:
                     self.observer.queued(self.node_id, peer, record, "hint")
-            reply = await self.messenger.request(message, self.peers[peer], self.hint_backoff)
+            try:
+                reply = await self.messenger.request(message, self.peers[peer], self.hint_backoff)
+            except TooLarge as e:  # a record that cannot travel (states are bounded, so not expected): dropped
+                for record in group:
+                    if hints.get(record.key) == record:
+                        del hints[record.key]
+                        self._hint_bytes[peer] -= memory_cost(record)
+                self.counters["hints_too_large"] += len(group)
+                log.error("hints for %s dropped, too large to send: %s", peer, e)
+                continue
             if not isinstance(reply, Ack):
                 return  # still unreachable: try again next round
             for record in group:

@@ -58,7 +58,7 @@ def build_node(
 ) -> Node:
     return Node(
         node_id, config, transport, storage,
-        codec=codec or Codec(config.load_secret()), rng=rng, wall=wall, defect=defect, observer=observer,
+        codec=codec or Codec(config.load_secret(), conflict=config.conflict), rng=rng, wall=wall, defect=defect, observer=observer,
     )
 
 

@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
 import trio
 
+from minikeydb.dvv import StateTooLarge
 from minikeydb.record import MergePolicy, Record, Stamp, last_writer_wins
+
+log = logging.getLogger("minikeydb.storage")
 
 JoinRule = Callable[[Record | None, Record], Record | None]
 """A conflict mode's merge (``conflict.Conflict.join``): the record to store, or None for no change."""
@@ -272,6 +276,11 @@ class IndexedStorage:
                 continue
             try:
                 merged = join(current, record)
+            except StateTooLarge as e:  # the join would not fit a datagram: the stored state stays
+                self.stats["records_too_large"] = self.stats.get("records_too_large", 0) + 1
+                log.warning("record not applied: %s", e)
+                accepted.append(False)
+                continue
             except ValueError:  # a state that does not decode (dvv.StateError): counted and dropped
                 self.stats["records_malformed"] = self.stats.get("records_malformed", 0) + 1
                 accepted.append(False)

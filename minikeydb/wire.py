@@ -558,6 +558,16 @@ class Pull(Message, kind=16, fields=(_id, _node_id, _keys)):
 # ---------------------------------------------------------------------------------------------
 
 
+def mode_key(secret: bytes, conflict: str) -> bytes:
+    """The key datagrams are signed with: the secret under ``lww`` (unchanged since version 3), else
+    the secret mixed with the conflict mode, so a node or client configured for another mode is
+    told apart before anything it sends is believed (``dropped_auth``): its states and writes do not
+    mean the same thing here, and taking them would store values no read can show."""
+    if conflict == "lww":
+        return secret
+    return hashlib.blake2b(secret, key=b"minikeydb conflict mode " + conflict.encode("utf-8")).digest()
+
+
 class Codec:
     """Encodes and decodes messages, signing and verifying with the cluster secret.
 
@@ -565,9 +575,13 @@ class Codec:
     in simulation. It is never a node's skewed clock: skew is about data, not about transport.
     """
 
-    def __init__(self, secret: bytes, now: Callable[[], float] = time.time, window: float = REPLAY_WINDOW) -> None:
+    def __init__(
+        self, secret: bytes, now: Callable[[], float] = time.time, window: float = REPLAY_WINDOW, *,
+        conflict: str = "lww",
+    ) -> None:
         if not secret:
             raise ValueError("the cluster secret must not be empty")
+        secret = mode_key(secret, conflict)
         # Keyed BLAKE2b takes a key of at most 64 bytes; a longer secret is hashed down to one.
         # Keying costs a compression; do it once and copy the keyed state per datagram.
         key = secret if len(secret) <= 64 else hashlib.blake2b(secret).digest()

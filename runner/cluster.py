@@ -251,5 +251,5 @@ class UdpMode(RealTimeMode):
                     progress: ProgressLine | None) -> FinalReadReport:
         return await run_in_process(
             self.options, config, schedule, recorder, progress, backend=UdpBackend(config, self.options.bug),
-            client_endpoint=partial(UdpTransport.bind, "127.0.0.1", 0), codec=Codec(config.load_secret()),
+            client_endpoint=partial(UdpTransport.bind, "127.0.0.1", 0), codec=Codec(config.load_secret(), conflict=config.conflict),
         )

@@ -226,7 +226,7 @@ async def run_processes(
         model, {n.id: n.address for n in node_config.nodes}, {n.id: n.peer_address for n in node_config.nodes}
     )
     cluster = ProcessCluster(options, run_dir, node_config, config_path)
-    codec = Codec(config.load_secret())
+    codec = Codec(config.load_secret(), conflict=config.conflict)
     journal = open_journal(options, config, recorder)  # off unless asked: the applies happen in other processes
     router.observer = journal if journal is not None and journal.level == "full" else None
     with journal_open(journal, recorder):

@@ -113,7 +113,7 @@ async def test_stats_lists_every_node_and_reports_a_down_one(tmp_path):
     for counter in ("keys", "tombstones", "hints_pending", "datagrams_sent", "datagrams_received"):
         assert counter in rows
     assert rows["keys"][2] == "-"
-    assert "no answer from n3" in result.stderr and "(down, or signing with a different secret)" in result.stderr
+    assert "no answer from n3" in result.stderr and "(down, or signing with another secret" in result.stderr
     assert "nothing listens at n3" in result.stderr  # the port probe tells which: n3 is not running
     assert one.returncode == 0 and one.stdout.splitlines()[0].split() == ["counter", "n1"]
 

@@ -118,7 +118,7 @@ def test_client_with_another_secret_says_what_it_tried_and_why(cluster: tuple[Pa
     else:
         assert f"the {op} may or may not have happened" in first
     assert "something listens at n" in hint and "127.0.0.1:" in hint  # the probe saw the nodes' ports open
-    assert "different secret" in hint and str(own) in hint and "not running" not in hint
+    assert "another secret" in hint and str(own) in hint and "not running" not in hint
 
 
 def test_stats_with_another_secret_says_no_answer_not_down(cluster: tuple[Path, Path], tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_stats_with_another_secret_says_no_answer_not_down(cluster: tuple[Path, 
     assert done.returncode == 2, done.stderr
     state = next(line for line in done.stdout.splitlines() if line.startswith("state"))
     assert "down" not in state and state.count("no answer") == 3
-    assert "(down, or signing with a different secret)" in done.stderr
+    assert "(down, or signing with another secret" in done.stderr
     assert "something listens at n" in done.stderr
 
 

@@ -183,17 +183,17 @@ async def test_each_repair_mechanism_alone_brings_every_replica_the_whole_siblin
 
 async def test_a_remove_at_a_node_without_a_copy_removes_what_the_replicas_hold(tmp_path: Path) -> None:
     """A node that is not one of the key's replicas checks an operation against the type the
-    replicas hold (read once, then remembered), and a remove there reads the replicas first, so
-    it observes (and removes) the adds they hold."""
+    replicas hold (read before every update: a remembered type can be stale), and a remove there
+    reads the replicas first, so it observes (and removes) the adds they hold."""
     config = make_config(tmp_path, 4, conflict="crdt")
     async with running_cluster(config) as cluster, cluster.client() as client:
         key = next(k for k in (f"s{i}" for i in range(100)) if "n4" not in cluster.replicas_for(k))
         assert (await client.add(key, "x", node=cluster.replicas_for(key)[0], w=3)).ok
-        wrong = await client.incr(key, 1, node="n4")  # the type is read from the replicas, then kept
+        wrong = await client.incr(key, 1, node="n4")  # the type is read from the replicas
         assert wrong.outcome == "fail" and "is a set" in (wrong.error or "")
         assert (await client.add(key, "y", node="n4", w=3)).ok
         assert (await client.remove(key, "x", node="n4", w=3)).ok
-        assert cluster.nodes["n4"].counters["updates_read_first"] == 2  # the add's type check, the remove
+        assert cluster.nodes["n4"].counters["updates_read_first"] == 3  # the incr, the add, the remove
         for replica in cluster.replicas_for(key):
             assert (await client.get(key, node=replica, local=True)).elements == ("y",)
 

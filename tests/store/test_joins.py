@@ -96,15 +96,15 @@ def test_context_compacts_gaps_and_round_trips() -> None:
     assert dict(ctx.vv) == {"a": 1} and ctx.cloud == frozenset({("a", 3)})
     filled = ctx.add([("a", 2)])
     assert dict(filled.vv) == {"a": 3} and not filled.cloud
-    assert Context.decode(ctx.encode()) == ctx
-    assert ctx.encode().isascii() and ctx.encode().isprintable()
+    assert Context.decode(ctx.encode("k"), "k") == ctx
+    assert ctx.encode("k").isascii() and ctx.encode("k").isprintable()
 
 
 @pytest.mark.parametrize("bad", ["", "not base64!", "bnVsbA==", "eyJ2diI6e319"])
 def test_a_context_no_read_returned_is_refused_by_name(bad: str) -> None:
     """Garbage, JSON of the wrong shape or missing fields: a StateError naming the causal context."""
     with pytest.raises(StateError, match="context"):
-        Context.decode(bad)
+        Context.decode(bad, "k")
 
 
 def test_counter_join_takes_maxima_and_the_seeded_bug_adds() -> None:
@@ -133,7 +133,7 @@ def test_records_meet_by_join_with_stamps_that_name_the_state() -> None:
     ab, ba = conflict.join(a, b), conflict.join(b, a)
     assert ab is not None and ba is not None and ab == ba
     assert conflict.join(ab, a) is None
-    assert view(SIBLINGS, ab.value).values == ("a", "b")
+    assert view(SIBLINGS, ab.value, "k").values == ("a", "b")
     crdt = Conflict(CRDT)
     r1, r2 = Record("k", "rold", stamp(1)), Record("k", "rnew", stamp(2))
     assert crdt.join(r1, r2) == r2 and crdt.join(r2, r1) is None
@@ -197,7 +197,7 @@ async def test_a_failed_writes_dot_is_never_reused_and_the_next_write_closes_its
             await client.add("k", "b", node="n1")
         first, second = sent
         assert (first.n, second.n) == (1, 2) and first.context is None
-        assert second.context is not None and (first.stamp[2], 1) in Context.decode(second.context)
+        assert second.context is not None and (first.stamp[2], 1) in Context.decode(second.context, "k")
         if mode == CRDT:
             await client.incr("c", 5, node="n1")  # fails: taken back
             await client.incr("c", 2, node="n1")
