@@ -29,7 +29,8 @@ REPLAY_EXIT_HELP = (
     f"Exit code: for a sim run it says whether the replay matched, not the verdict: {REPLAY_EXIT_IDENTICAL} the "
     f"history is byte-identical, {REPLAY_EXIT_DIFFERENT} it differs, {REPLAY_EXIT_UNCONFIRMED} nothing to compare "
     "with (the verdict, which may be INVALID for a seeded bug, is printed; `harness.py check RUN` exits with it). "
-    "For udp and processes runs, which cannot be reproduced byte for byte, it is the new run's verdict: "
+    "For udp, processes and Maelstrom runs, which cannot be reproduced byte for byte, it is the new run's verdict "
+    "(a Maelstrom replay prints whether each process's events were the recorded ones): "
     f"{EXIT_VALID} valid, {EXIT_INVALID} invalid, {EXIT_UNKNOWN} unknown. {EXIT_USAGE} bad arguments or run.json. "
     "Output goes beside RUN, or under histories/ for histories/examples/*, or to --out."
 )

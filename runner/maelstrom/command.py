@@ -538,10 +538,14 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
     base["maelstrom"]["stats"] = stats
     never = [f for f, c in stats.items() if not c.get("ok")]
     if never:  # Maelstrom's (Jepsen's) stats checker: an operation kind with no ok at all fails the run
-        said = ", ".join(f"{f} ({sum(stats[f].values())} completed, none ok)" for f in never)
+        said = ", ".join(f"{f} ({sum(stats[f].values())} completed: {stats[f].get('fail', 0)} definite failures, "
+                         f"{stats[f].get('info', 0)} indeterminate, none ok)" for f in never)
+        short = (f"; with {sum(sum(c.values()) for c in stats.values())} operations in {options.time_limit:g} s, a "
+                 "correct node may simply not have had one succeed (a cas refused by its precondition is a definite "
+                 "failure): a longer --time-limit tells a short run from a node that cannot")
         results["valid"] = False
         results["reason"] = (f"some kind of operation never succeeded: {said}; Maelstrom's stats checker fails "
-                             "such a run" + (f"; also: {results['reason']}" if results.get("reason") else ""))
+                             "such a run" + short + (f"; also: {results['reason']}" if results.get("reason") else ""))
     if options.availability == "total":
         failed = _not_ok(run_dir / "history.jsonl")
         base["maelstrom"]["availability"] = {"required": "total", "not_ok": failed}
@@ -696,8 +700,10 @@ def compare_histories(old: Path, new: Path) -> str:
     x, y = a.get(first, []), b.get(first, [])
     at = next((i for i, (u, v) in enumerate(zip(x, y, strict=False)) if u != v), min(len(x), len(y)))
     shown = y[at] if at < len(y) else "(no event)"
-    return (f"DIFFERENT: {len(differing)} process(es) differ, first process {first} at its event {at}: replayed "
-            f"{shown[:160]}. The harness's choices follow from the seed; what differs came from the node "
+    recorded = x[at] if at < len(x) else "(no event)"
+    return (f"DIFFERENT: {len(differing)} process(es) differ, first process {first} at its event {at}: recorded "
+            f"{recorded[:160]}, replayed {shown[:160]}. The harness's choices follow from the seed; what differs "
+            "came from the node "
             "(threads, clocks, its own randomness) or from timing (a reply after the 5 s timeout, a fault window edge)")
 
 
