@@ -51,7 +51,10 @@ _LONG_DIGITS = re.compile(rb"-?\d{300,}")  # an integer orjson reads as infinity
 _INEXACT_DIGITS = re.compile(rb"\d{19}")
 #: Fields whose values a verdict compares: kept exact when the line is read again by the stdlib.
 _EXACT_FIELDS = ("value", "key")
-MAX_JSON_DEPTH = 10_000  # orjson overflows the C stack somewhere past 100,000 levels (a segfault)
+MAX_JSON_DEPTH = 1_000
+"""Arrays and objects a line may nest: orjson 3.10 and later refuse lines nested past 1,024 levels, older
+versions read far deeper (and overflow the C stack past about 100,000: a segfault); one limit below both,
+checked before orjson sees the line, reads a history the same whatever orjson is installed."""
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
