@@ -15,6 +15,8 @@ import pytest
 
 from tests.maelstrom import concurrent_runs
 
+pytestmark = pytest.mark.realtime  # real processes in real time: .ci/run's second step, not the default suite
+
 EXTERNAL = Path(__file__).resolve().parent / "external"
 
 

@@ -18,6 +18,8 @@ import pytest
 
 from tests.maelstrom import concurrent_runs
 
+pytestmark = pytest.mark.realtime  # real processes in real time: .ci/run's second step, not the default suite
+
 ROOT = Path(__file__).resolve().parents[2]
 NODES = Path(__file__).resolve().parent / "nodes"
 
