@@ -447,6 +447,13 @@ class Journal:
         self._gz.write(dumps(end) + b"\n")
         self.records += 1
 
+    def _key_record(self, key: str, now: float) -> bool:
+        """A key's first mention: its K record (with its replicas) before the record naming it, and the
+        chunk written if that filled it (False: the size limit ended the journal at ``now``)."""
+        self._known.add(key)
+        self._buffer.append(dumps(("K", key, self._ring.replicas_for(key))))
+        return len(self._buffer) < CHUNK or self._flush(now)
+
     def _encode(self, events: list[Any], pause: Callable[[float], None] | None = None) -> None:
         """Encode the noted ``events`` into records, written ``CHUNK`` at a time; at the size limit,
         END "size-limit" and the rest dropped (noted before the encoder saw the limit).
@@ -464,7 +471,6 @@ class Journal:
         offset = self._offset
         known = self._known
         pending = self._pending
-        replicas_for = self._ring.replicas_for
         buf = self._buffer
         line = buf.append
         chunk = CHUNK
@@ -488,13 +494,10 @@ class Journal:
                 for item in items:
                     key = item[0] if type(item) is list and item else item
                     if type(key) is str and key not in known:
-                        known.add(key)
-                        line(dumps(("K", key, replicas_for(key))))
-                        if len(buf) >= chunk:
-                            if not self._flush(raw):
-                                return
-                            buf = self._buffer
-                            line = buf.append
+                        if not self._key_record(key, raw):
+                            return
+                        buf = self._buffer
+                        line = buf.append
                 line(dumps(("S", t, d, src, dst, kind, fault, copies, items)))
                 if copies:
                     waiting = pending.get(data)
@@ -532,38 +535,29 @@ class Journal:
                 for j, w in enumerate(won):
                     key, stamp, tombstone = fields[3 * j:3 * j + 3]
                     if key not in known:
-                        known.add(key)
-                        line(dumps(("K", key, replicas_for(key))))
-                        if len(buf) >= chunk:
-                            if not self._flush(raw):
-                                return
-                            buf = self._buffer
-                            line = buf.append
+                        if not self._key_record(key, raw):
+                            return
+                        buf = self._buffer
+                        line = buf.append
                     line(dumps(("A", t, node, key, stamp, via, w, tombstone)))
             elif what is _QUEUED:
                 node, peer, key, stamp, reason = events[i + 2:i + 7]
                 i += 7
                 if key not in known:
-                    known.add(key)
-                    line(dumps(("K", key, replicas_for(key))))
-                    if len(buf) >= chunk:
-                        if not self._flush(raw):
-                            return
-                        buf = self._buffer
-                        line = buf.append
+                    if not self._key_record(key, raw):
+                        return
+                    buf = self._buffer
+                    line = buf.append
                 line(dumps(("Q", t, node, peer, key, stamp, reason)))
             elif what is _RECOVERED:
                 node, fields = events[i + 2:i + 4]
                 i += 4
                 for key in fields[::3]:
                     if key not in known:
-                        known.add(key)
-                        line(dumps(("K", key, replicas_for(key))))
-                        if len(buf) >= chunk:
-                            if not self._flush(raw):
-                                return
-                            buf = self._buffer
-                            line = buf.append
+                        if not self._key_record(key, raw):
+                            return
+                        buf = self._buffer
+                        line = buf.append
                 line(dumps(("R", t, node, [fields[j:j + 3] for j in range(0, len(fields), 3)])))
             else:
                 node, what_happened = events[i + 2:i + 4]
