@@ -22,10 +22,11 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
+from checker.json_numbers import NumberError, loads_exact
 from checker.timelimit import EVERY, READING, TimeLimit, TimeLimitExceeded
 from checker.values import vkey
 from checker.workloads import (
@@ -203,24 +204,25 @@ def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterato
                 continue
             if len(raw) > 2 * MAX_JSON_DEPTH and too_deep(raw):
                 raise HistoryError(path, lineno, "(json)", f"nested deeper than {MAX_JSON_DEPTH} levels")
+            exact = False
             try:
                 obj = loads(raw)
             except orjson.JSONDecodeError as e:
-                big = _LONG_DIGITS.search(raw)
-                if big is not None and "infinity" in str(e):
-                    digits = len(big.group().lstrip(b"-"))
-                    raise HistoryError(
-                        path, lineno, "(json)", f"an integer too large ({digits} digits) at column {big.start() + 1}"
-                    ) from None
-                bad_byte = _invalid_utf8(raw) if "UTF-8" in str(e) else None
-                if bad_byte is not None:
-                    problem = bad_byte
-                elif not raw.endswith(b"\n"):
-                    problem = f"truncated or malformed JSON on the last line ({e})"
-                else:
-                    problem = f"not valid JSON ({e})"
-                raise HistoryError(path, lineno, "(json)", problem) from None
-            if type(obj) is dict:
+                if "infinity" in str(e):  # a number beyond a double's range: an integer is read exactly
+                    try:
+                        obj = loads_exact(raw)
+                    except NumberError as n:
+                        big = _LONG_DIGITS.search(raw)
+                        at = f" at column {big.start() + 1}" if big is not None and "integer" in str(n) else ""
+                        raise HistoryError(path, lineno, "(json)", f"{n}{at}") from None
+                    except ValueError:
+                        pass  # not JSON for another reason: said below
+                    else:
+                        exact = True
+                        _fits_64_bits(path, lineno, obj)
+                if not exact:
+                    _refuse(path, lineno, raw, e)
+            if type(obj) is dict and not exact:
                 # orjson reads an integer outside [-2**63, 2**64 - 1] as a float, top level or nested: such a
                 # line is read again, exactly. Ordinary lines (a string, int or null value) pay two look-ups.
                 v = obj.get("value")
@@ -236,6 +238,29 @@ def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterato
             yield lineno, obj
     except OSError as e:
         raise HistoryError(path, lineno + 1, None, f"cannot read: {e.strerror or e}") from None
+
+
+def _fits_64_bits(path: Path, lineno: int, obj: Any) -> None:
+    """``time``, ``index`` and ``process`` of an exactly read line must fit in 64 bits, as orjson's reading
+    requires of every other line (only the compared fields, value and key, may be any integer)."""
+    if type(obj) is not dict:
+        return
+    for name in ("time", "index", "process"):
+        v = obj.get(name)
+        if type(v) is int and not -(2**63) <= v < 2**64:
+            raise HistoryError(path, lineno, name, f"expected a 64-bit integer, got {_describe(v)}")
+
+
+def _refuse(path: Path, lineno: int, raw: bytes, e: ValueError) -> NoReturn:
+    """The `HistoryError` for a line that is not JSON, saying where and why."""
+    bad_byte = _invalid_utf8(raw) if "UTF-8" in str(e) else None
+    if bad_byte is not None:
+        problem = bad_byte
+    elif not raw.endswith(b"\n"):
+        problem = f"truncated or malformed JSON on the last line ({e})"
+    else:
+        problem = f"not valid JSON ({e})"
+    raise HistoryError(path, lineno, "(json)", problem) from None
 
 
 def _invalid_utf8(raw: bytes) -> str | None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from checker.json_numbers import NumberError, loads_exact
+
 MAX_DEPTH = 100
 """A message nested deeper than this (objects and arrays, the envelope included) is refused: the
 harness re-encodes parts of it (journal, services, history), and orjson encodes at most 254 levels."""
@@ -71,11 +73,18 @@ def parse_line(line: bytes) -> dict[str, Any]:
     """One stdout line as a message; ``ProtocolError`` for anything else (not JSON, fields missing)."""
     try:
         if _LONG_DIGITS.search(line):  # integers beyond 64 bits stay exact (the stdlib parser keeps them)
-            msg = json.loads(line, parse_constant=_no_constant)
+            msg = loads_exact(line)
         else:
-            msg = orjson.loads(line)
+            try:
+                msg = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                if "infinity" not in str(exc):
+                    raise
+                msg = loads_exact(line)  # a number beyond a double's range (1e400): named, as the checker does
+    except NumberError as exc:
+        raise ProtocolError(str(exc)) from None
     except (orjson.JSONDecodeError, ValueError, UnicodeDecodeError):
-        raise ProtocolError("not JSON") from None
+        raise ProtocolError(_not_json(line)) from None
     except RecursionError:
         raise ProtocolError(f"nested more than {MAX_DEPTH} levels deep") from None
     if line.count(b"[") + line.count(b"{") > MAX_DEPTH and depth(msg) > MAX_DEPTH:
@@ -94,8 +103,17 @@ def parse_line(line: bytes) -> dict[str, Any]:
     return msg
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+def _not_json(line: bytes) -> str:
+    """Why ``line`` is not JSON, as precisely as cheaply said: a byte that is not UTF-8, a raw control byte."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not JSON: byte 0x{line[exc.start]:02x} at column {exc.start + 1} is not UTF-8"
+    control = re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]", line)
+    if control is not None:
+        return (f"not JSON: control byte 0x{line[control.start()]:02x} at column {control.start() + 1} "
+                "(JSON strings escape them, e.g. \\u0000)")
+    return "not JSON"
 
 
 def depth(value: Any) -> int:
