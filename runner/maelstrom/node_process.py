@@ -19,6 +19,7 @@ A node that exits on its own, or writes a line that is not a Maelstrom message, 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 from collections.abc import Callable
@@ -29,6 +30,7 @@ import trio
 
 from runner.processes import NodeProcess, die_with_parent
 
+from .proctree import MARK_VAR, signal_all
 from .protocol import ProtocolError, parse_line, short
 
 MAX_LINE = 64 * 1024 * 1024
@@ -102,6 +104,8 @@ class MaelstromNode:
         self._expect_exit = False
         self.groups: list[int] = []
         """The process group of each life (its own session): what a crash and the run's end kill."""
+        self.mark = f"{node_id}.{os.getpid()}.{secrets.token_hex(8)}"
+        """In every process of this node's environment (``proctree``): finds children that left the group."""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -113,6 +117,7 @@ class MaelstromNode:
             popen = subprocess.Popen(
                 self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, preexec_fn=die_with_parent(), bufsize=0,
+                env={**os.environ, MARK_VAR: self.mark},
             )
         except PermissionError:
             raise NodeFailure(f"--bin {self.command[0]}: not executable (chmod +x it, or check its shebang)") from None
@@ -149,12 +154,9 @@ class MaelstromNode:
             raise NodeFailure(f"node {self.node_id} exited (code {code}) during the run; see {self.log_path}")
 
     def signal_group(self, signum: int, every_life: bool = False) -> None:
-        """``signum`` to the process group of this life (or of every life): the node and whatever it forked."""
-        for group in self.groups if every_life else self.groups[-1:]:
-            try:
-                os.killpg(group, signum)
-            except (ProcessLookupError, PermissionError):
-                pass  # the group is gone
+        """``signum`` to the process group of this life (or of every life) and to every process the node
+        started, a child in a session of its own (``setsid``) included (``proctree``)."""
+        signal_all(self.groups if every_life else self.groups[-1:], self.mark, signum)
 
     async def kill(self) -> None:
         """SIGKILL (a paused process gets SIGCONT first) and wait: the crash fault."""

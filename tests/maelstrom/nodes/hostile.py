@@ -16,6 +16,16 @@ MODES = {
     "fork": "forks a child that sleeps and keeps the pipes, answers init, then exits 0",
     "closeout": "answers init, closes stdout, keeps running",
     "bigline": "after init_ok, one line of 20 MB",
+    "hugeid": "unique-ids: correct, ids (node + 1) * 10**320 + counter (beyond a double's range)",
+    "inf": "answers echo with the number 1e400 (valid JSON, beyond a double's range)",
+    "setsid": "starts `setsid sleep 1000` (a new session) at each init, its pid appended to argv[2], then echoes",
+    "nul": "answers echo with a line holding a raw NUL byte in a string",
+    "badutf8": "answers echo with a line holding the byte 0xff",
+    "lyingsrc": "answers echo with src n7",
+    "strayreply": "before each echo_ok, a reply to a msg_id nobody sent (to the client, to n0 and to lin-kv)",
+    "initok2": "answers init with init_ok twice",
+    "hugemsgid": "replies and gossips with msg_id 10**30 and -5; echoes correctly",
+    "nonewline": "after init_ok, writes half a message without a newline and exits",
 }
 mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
 node_id = None
@@ -26,6 +36,12 @@ ctr = 0
 def send(dest, body):
     sys.stdout.write(json.dumps({"src": node_id, "dest": dest, "body": body}) + "\n")
     sys.stdout.flush()
+
+
+def send_raw(data):
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 for line in sys.stdin:
@@ -39,8 +55,20 @@ for line in sys.stdin:
         if mode in ("forkstay", "fork") and os.fork() == 0:
             time.sleep(600)
             os._exit(0)
+        if mode == "setsid":
+            import subprocess
+
+            child = subprocess.Popen(["setsid", "sleep", "1000"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(sys.argv[2], "a") as f:
+                f.write(f"{child.pid}\n")
         r["type"] = "init_ok"
         send(msg["src"], r)
+        if mode == "initok2":
+            send(msg["src"], r)
+        if mode == "nonewline":
+            send_raw(b'{"src": "' + node_id.encode() + b'", "dest": "c1", "bo')
+            sys.exit(0)
         if mode == "fork":
             sys.exit(0)
         if mode == "deepmsgid":
@@ -57,11 +85,30 @@ for line in sys.stdin:
         continue
     if mode == "silent":
         continue
+    if t == "echo" and mode in ("inf", "nul", "badutf8"):
+        raw = {"inf": b"1e400", "nul": b'"a\x00b"', "badutf8": b'"a\xffb"'}[mode]
+        send_raw(b'{"src": "%s", "dest": "%s", "body": {"type": "echo_ok", "in_reply_to": %d, "echo": %s}}\n'
+                 % (node_id.encode(), msg["src"].encode(), body["msg_id"], raw))
+        continue
+    if t == "echo" and mode == "lyingsrc":
+        sys.stdout.write(json.dumps({"src": "n7", "dest": msg["src"], "body": dict(r, type="echo_ok",
+                                                                                  echo=body["echo"])}) + "\n")
+        sys.stdout.flush()
+        continue
+    if t == "echo" and mode == "strayreply":
+        for dest in (msg["src"], "n0", "lin-kv"):
+            send(dest, {"type": "echo_ok", "in_reply_to": 987654321, "msg_id": -1, "echo": "stray"})
+    if mode == "hugemsgid":
+        r["msg_id"] = 10**30 if nid % 2 else -5
+        if t == "echo":
+            send("n0", {"type": "x", "msg_id": 10**30})
+            send("n0", {"type": "x", "msg_id": -5})
     if t == "echo":
         r.update(type="echo_ok", echo=json.loads("[" * 990 + "]" * 990) if mode == "deepecho" else body["echo"])
     elif t == "generate":
         ctr += 1
-        r.update(type="generate_ok", id=(int(node_id[1:]) << 100) + ctr)
+        big = (int(node_id[1:]) + 1) * 10**320 + ctr if mode == "hugeid" else (int(node_id[1:]) << 100) + ctr
+        r.update(type="generate_ok", id=big)
     elif t == "x":
         continue
     else:

@@ -1,0 +1,106 @@
+"""The Maelstrom mode's edges: numbers beyond a double, bytes that are not JSON, lying or stray messages,
+children in their own session (tests/maelstrom/nodes/hostile.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from runner.maelstrom.command import MaelstromOptions, run
+
+HOSTILE = Path(__file__).parent / "nodes" / "hostile.py"
+
+
+def _run(tmp_path: Path, mode: str, *extra: str, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"workload": "echo", "bin": str(HOSTILE), "args": (mode, *extra), "node_count": 1,
+                            "time_limit": 2.0, "rate": 10.0, "concurrency": 1, "seed": 3,
+                            "out": str(tmp_path / "out"), "quiesce": 0.2}
+    base.update(kw)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(parents=True)
+    outcome = run(MaelstromOptions(**base), run_dir, ["test"])
+    assert (run_dir / "results.json").is_file()
+    return outcome
+
+
+def test_ids_beyond_a_doubles_range_are_judged_exactly(tmp_path: Path) -> None:
+    """A correct unique-ids node with 321-digit ids is valid: the checker reads them as exact integers."""
+    outcome = _run(tmp_path, "hugeid", workload="unique-ids", node_count=2, concurrency=2, rate=20.0)
+    assert outcome["results"]["valid"] is True, outcome["results"].get("reason")
+    lines = (outcome["run_dir"] / "history.jsonl").read_text().splitlines()
+    ids = [json.loads(line).get("value") for line in lines[1:] if json.loads(line).get("type") == "ok"]
+    assert ids and all(type(i) is int and len(str(i)) == 321 for i in ids), ids[:2]
+
+
+def test_a_number_beyond_a_doubles_range_is_named(tmp_path: Path) -> None:
+    """An echo_ok carrying 1e400 is an unknown run naming the number and the float range, not 'not JSON'."""
+    results = _run(tmp_path, "inf")["results"]
+    assert results["valid"] == "unknown", results
+    assert "1e400 is out of range of a 64-bit float" in results["reason"] and "node n0" in results["reason"], results
+
+
+def test_a_raw_nul_byte_is_named_with_its_column(tmp_path: Path) -> None:
+    """A line with a raw NUL inside a string fails the run saying which byte, where, and how JSON escapes it."""
+    results = _run(tmp_path, "nul")["results"]
+    assert results["valid"] == "unknown" and "control byte 0x00 at column" in results["reason"], results
+    assert "\x00" not in results["reason"]
+
+
+def test_invalid_utf8_is_named_with_its_column(tmp_path: Path) -> None:
+    """A line with the byte 0xff fails the run naming the byte and its column."""
+    results = _run(tmp_path, "badutf8")["results"]
+    assert results["valid"] == "unknown" and "byte 0xff at column" in results["reason"], results
+
+
+def test_a_lying_src_fails_the_run_naming_both_ids(tmp_path: Path) -> None:
+    """n0 writing src n7 is a one-line unknown naming n0 and the id it claimed."""
+    results = _run(tmp_path, "lyingsrc")["results"]
+    assert results["valid"] == "unknown" and "node n0" in results["reason"] and "'n7'" in results["reason"], results
+
+
+def test_stray_replies_are_ignored_and_the_run_judged(tmp_path: Path) -> None:
+    """Replies to msg_ids nobody sent (to a client, a node, a service) change nothing: a correct echo is valid."""
+    results = _run(tmp_path, "strayreply", node_count=2, concurrency=2)["results"]
+    assert results["valid"] is True, results.get("reason")
+
+
+def test_init_ok_twice_is_harmless(tmp_path: Path) -> None:
+    """A second init_ok answers no pending request: ignored, and a correct echo is valid."""
+    results = _run(tmp_path, "initok2")["results"]
+    assert results["valid"] is True, results.get("reason")
+
+
+def test_enormous_and_negative_msg_ids_pass_through(tmp_path: Path) -> None:
+    """msg_id 10**30 and -5 (replies and gossip) are carried and journalled; the echo run is valid."""
+    outcome = _run(tmp_path, "hugemsgid", node_count=2, concurrency=2)
+    assert outcome["results"]["valid"] is True, outcome["results"].get("reason")
+
+
+def test_half_a_line_then_exit_is_named(tmp_path: Path) -> None:
+    """A node writing half a message without a newline and exiting is an unknown quoting the partial line."""
+    results = _run(tmp_path, "nonewline")["results"]
+    assert results["valid"] == "unknown" and "node n0" in results["reason"], results
+    assert "partial line" in results["reason"] or "exited" in results["reason"], results
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_children_in_their_own_session_die_with_the_run(tmp_path: Path) -> None:
+    """`setsid sleep 1000` started by a node (at each init, crashes included) is gone after the run."""
+    pids = tmp_path / "pids"
+    _run(tmp_path, "setsid", str(pids), node_count=2, concurrency=2, nemesis=("crash",), nemesis_interval=0.5,
+         crash_targets="all")
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) >= 2, started
+    survivors = [p for p in started if _alive(p)]
+    for p in survivors:  # do not leave them behind even when the test fails
+        os.kill(p, 9)
+    assert not survivors, f"{len(survivors)} of {len(started)} setsid children survived"
