@@ -21,7 +21,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,9 @@ from runner.recorder import HistoryRecorder
 from runner.run_dir import new_run_dir, update_latest, versions, write_json
 from runner.usage import Parser, UsageError
 
-from .node_process import MaelstromNode, NodeFailure
+from .console import Console
+from .node_process import Lines, MaelstromNode, NodeFailure
+from .protocol import parse_line
 from .router import MessageJournal, Router
 from .services import make_services
 from .workloads import TOPOLOGIES, WORKLOADS, Op, Workload, make_workload
@@ -77,6 +79,9 @@ class MaelstromOptions:
     quiesce: float = 5.0
     seed: int = 0
     out: str = "histories"
+    log_stderr: bool = False
+    log_net_send: bool = False
+    log_net_recv: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out = attrs.asdict(self)
@@ -100,6 +105,59 @@ class MaelstromOptions:
 
 
 # -- the command line -------------------------------------------------------------------------------
+
+IGNORED_FLAGS = {
+    "--consistency-models": "it names the models Maelstrom's txn workloads are checked against, and this harness "
+                            "runs none of those workloads (lin-kv is checked for linearizability)",
+    "--key-count": "it sets how many keys Maelstrom's txn-list-append and kafka workloads use, workloads this "
+                   "harness does not run (its lin-kv uses keys 0..4)",
+    "--max-txn-length": "it sets the length of transactions in Maelstrom's txn workloads, which this harness does "
+                        "not run",
+    "--max-writes-per-key": "it sets the writes per key of Maelstrom's txn-list-append workload, which this "
+                            "harness does not run",
+}
+"""Maelstrom flags accepted with a note: they tune workloads this harness does not run, and Maelstrom itself
+ignores them for the workloads it does run here."""
+REFUSED_FLAGS = {
+    "--test-count": "run the command again instead (each run draws a fresh seed when --seed is left out)",
+    "--nodes": "use --node-count N (the nodes are n0..n{N-1})",
+    "--nodes-file": "use --node-count N (the nodes are n0..n{N-1})",
+    "--node": "use --node-count N (the nodes are n0..n{N-1})",
+    "-n": "use --node-count N (the nodes are n0..n{N-1})",
+    "--username": "leave it out: the nodes are local processes, there is no SSH",
+    "--password": "leave it out: the nodes are local processes, there is no SSH",
+    "--ssh-private-key": "leave it out: the nodes are local processes, there is no SSH",
+    "--strict-host-key-checking": "leave it out: the nodes are local processes, there is no SSH",
+    "--no-ssh": "leave it out: the nodes are local processes, there is no SSH",
+    "--dummy-ssh": "leave it out: the nodes are local processes, there is no SSH",
+    "--leave-db-running": "leave it out: the nodes are stopped at the end of every run (their stderr stays in "
+                          "RUN/nodes/*.log)",
+    "--logging-json": "leave it out: the history, results.json and messages.jsonl.gz are JSON lines already",
+}
+"""Jepsen's test flags Maelstrom inherits that mean nothing here: refused by name, saying what to do instead."""
+MAELSTROM_ONLY_WORKLOADS = ("kafka", "txn-rw-register", "txn-list-append", "lin-kv-only", "lock")
+"""Maelstrom workloads this harness does not run (yet)."""
+
+
+def refused_flag(argv: Sequence[str]) -> str | None:
+    """The one-line error for the first flag of ``argv`` (before ``--``) that is refused here, or None."""
+    for word in argv:
+        if word == "--":
+            break
+        flag = word.split("=", 1)[0]
+        if flag in REFUSED_FLAGS:
+            return f"{flag}: a Maelstrom (Jepsen) flag this harness does not support; {REFUSED_FLAGS[flag]}"
+    for i, word in enumerate(argv):
+        if word == "--":
+            break
+        flag, _, value = word.partition("=")
+        if flag in ("-w", "--workload"):
+            value = value or (argv[i + 1] if i + 1 < len(argv) else "")
+            if value in MAELSTROM_ONLY_WORKLOADS:
+                return (f"-w {value}: a Maelstrom workload this harness does not run; it runs "
+                        f"{', '.join(WORKLOADS)}")
+    return None
+
 
 
 def parser() -> Parser:
@@ -130,14 +188,31 @@ def parser() -> Parser:
                    help="which nodes a crash takes down (ours; default minority)")
     p.add_argument("--quiesce", type=float, default=5.0, metavar="S",
                    help="seconds between the heal and the final reads (ours; default 5)")
+    p.add_argument("--log-stderr", action="store_true",
+                   help="show each line the nodes write on stderr on the console, prefixed with the node id "
+                   "(it is in RUN/nodes/<id>.log either way)")
+    p.add_argument("--log-net-send", action="store_true",
+                   help="show each message on the console as it enters the network (to stderr)")
+    p.add_argument("--log-net-recv", action="store_true",
+                   help="show each message on the console as it reaches its destination (to stderr)")
+    for flag, what in IGNORED_FLAGS.items():
+        p.add_argument(flag, default=None, metavar="X",
+                       help=f"Maelstrom's; accepted and ignored with a note: {what}")
     p.add_argument("--seed", type=int, default=None, help="fixes every choice the harness makes (default: random)")
     p.add_argument("--out", default="histories", metavar="DIR", help="where the run directory goes (default histories)")
     p.add_argument("args", nargs="*", metavar="ARG", help="passed to the node's program (after -- if they start with -)")
     return p
 
 
-def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
+def options_from_args(argv: Sequence[str], notes: list[str] | None = None) -> MaelstromOptions:
+    """The options of ``argv``; a note for each flag accepted but ignored is appended to ``notes``."""
+    refused = refused_flag(argv)
+    if refused is not None:
+        raise UsageError(refused)
     args = parser().parse_args(list(argv))
+    for flag, what in IGNORED_FLAGS.items():
+        if getattr(args, flag[2:].replace("-", "_")) is not None and notes is not None:
+            notes.append(f"note: {flag} is ignored here: {what}")
     nodes = args.node_count
     if nodes < 1:
         raise UsageError(f"--node-count must be at least 1, got {nodes}")
@@ -173,7 +248,8 @@ def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
         rate=args.rate, concurrency=concurrency, latency=args.latency, latency_dist=args.latency_dist,
         topology=args.topology, availability=args.availability, nemesis=tuple(dict.fromkeys(kinds)),
         nemesis_interval=args.nemesis_interval, partition=args.partition, crash_targets=args.crash_targets,
-        quiesce=args.quiesce, seed=seed, out=args.out,
+        quiesce=args.quiesce, seed=seed, out=args.out, log_stderr=args.log_stderr, log_net_send=args.log_net_send,
+        log_net_recv=args.log_net_recv,
     )
 
 
@@ -183,13 +259,19 @@ def maelstrom_command(argv: Sequence[str]) -> int:
     if argv[:1] in (["-h"], ["--help"]):
         parser().print_help()
         return 0
+    if argv[:1] == ["serve"]:
+        raise UsageError("harness.py maelstrom serve: Maelstrom's web server for its results; here each run writes "
+                         "RUN/report.html (open it in a browser) and histories/latest points at the last run")
     if not argv or argv[0] != "test":
         from runner.usage import did_you_mean
 
         word = argv[0] if argv else ""
         raise UsageError(f"harness.py maelstrom: expected 'test'{did_you_mean(word, ['test']) if word else ''}, "
                          f"got {word!r} (harness.py maelstrom test -w echo --bin ./node)")
-    options = options_from_args(argv[1:])
+    notes: list[str] = []
+    options = options_from_args(argv[1:], notes)
+    for note in notes:
+        print(note, file=sys.stderr)
     run_dir = new_run_dir(Path(options.out), f"maelstrom-{options.workload}")
     outcome = run(options, run_dir, ["harness.py", "maelstrom", *argv])
     from minikeydb.cli import decided
@@ -325,11 +407,48 @@ class _Run:
         self.services = make_services(options.seed)
         self.nodes: dict[str, MaelstromNode] = {}
         self.router = Router(self.nodes, self.model, options.seed, self.services, latency, journal)
+        console = Console(options.log_stderr, options.log_net_send, options.log_net_recv)
+        on_lines = self.router.on_lines if not (console.net_send or console.net_recv) else self._tap(console)
         for node_id in options.node_ids:
-            self.nodes[node_id] = MaelstromNode(node_id, command, run_dir / "nodes" / f"{node_id}.log",
-                                                self.router.on_lines)
+            node = self.nodes[node_id] = MaelstromNode(node_id, command, run_dir / "nodes" / f"{node_id}.log", on_lines)
+            if console.stderr:
+                node.on_stderr = console.node_stderr
+            if console.net_recv:
+                node.on_receive = self._received(console)
         self.workload: Workload = make_workload(options.workload, options.concurrency)
         self.ops = 0
+
+    def _tap(self, console: Console) -> Callable[[str, Lines], None]:
+        """``--log-net-send`` / ``--log-net-recv`` around the router, which stays as it is: every message a
+        node writes is sent (and received at once by a client or service); the harness's own sends
+        (clients, service replies) go through ``send_from_outside``."""
+        router = self.router
+        nodes = self.nodes
+        route, outside = router.on_lines, router.send_from_outside
+
+        def on_lines(src: str, batch: Lines) -> None:
+            for _, msg in batch:
+                if console.net_send:
+                    console.message("send", src, msg["dest"], msg["body"])
+                if console.net_recv and msg["dest"] not in nodes and (msg["dest"][:1] == "c"
+                                                                       or msg["dest"] in router.services):
+                    console.message("recv", src, msg["dest"], msg["body"])
+            route(src, batch)
+
+        def send_from_outside(src: str, dest: str, body: dict[str, Any]) -> bool:
+            if console.net_send:
+                console.message("send", src, dest, body)
+            return outside(src, dest, body)
+
+        router.send_from_outside = send_from_outside  # type: ignore[method-assign]
+        return on_lines
+
+    @staticmethod
+    def _received(console: Console) -> Callable[[bytes], None]:
+        def on_receive(line: bytes) -> None:
+            msg = parse_line(line.rstrip(b"\n"))
+            console.message("recv", msg["src"], msg["dest"], msg["body"])
+        return on_receive
 
     def event(self, kind: str, **fields: Any) -> None:
         self.journal.event(kind, **fields)

@@ -104,6 +104,11 @@ class MaelstromNode:
         self._expect_exit = False
         self.groups: list[int] = []
         """The process group of each life (its own session): what a crash and the run's end kill."""
+        self.on_stderr: Callable[[str, bytes], None] | None = None
+        """When set (``--log-stderr``): stderr comes through a pipe, is appended to the log and each line
+        handed to this (node id, line) as well."""
+        self.on_receive: Callable[[bytes], None] | None = None
+        """When set (``--log-net-recv``): each line queued for the process's stdin is handed to this."""
         self.mark = f"{node_id}.{os.getpid()}.{secrets.token_hex(8)}"
         """In every process of this node's environment (``proctree``): finds children that left the group."""
 
@@ -115,7 +120,8 @@ class MaelstromNode:
         log = self.log_path.open("ab")
         try:
             popen = subprocess.Popen(
-                self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=log if self.on_stderr is None else subprocess.PIPE,
                 start_new_session=True, preexec_fn=die_with_parent(), bufsize=0,
                 env={**os.environ, MARK_VAR: self.mark},
             )
@@ -133,6 +139,10 @@ class MaelstromNode:
         stdout = trio.lowlevel.FdStream(os.dup(popen.stdout.fileno()))
         popen.stdin.close()
         popen.stdout.close()
+        if popen.stderr is not None:
+            errors = trio.lowlevel.FdStream(os.dup(popen.stderr.fileno()))
+            popen.stderr.close()
+            nursery.start_soon(self._copy_stderr, errors)
         self.proc = NodeProcess(popen)
         self.groups.append(popen.pid)
         self._stdin = stdin
@@ -200,7 +210,35 @@ class MaelstromNode:
             return False
         self.outbox += line
         self._lot.unpark()
+        if self.on_receive is not None:
+            self.on_receive(line)
         return True
+
+    async def _copy_stderr(self, stream: trio.lowlevel.FdStream) -> None:
+        """``--log-stderr``: the process's stderr to its log file, and each line to ``on_stderr``."""
+        splitter = LineSplitter()
+        on_stderr = self.on_stderr
+        try:
+            with self.log_path.open("ab") as log:
+                while True:
+                    data = await stream.receive_some(1 << 16)
+                    if not data:
+                        break
+                    log.write(data)
+                    log.flush()
+                    if on_stderr is not None:
+                        for line in splitter.feed(data):
+                            on_stderr(self.node_id, line)
+                        if splitter.pending > 1 << 16:  # a long line without a newline: shown in pieces
+                            on_stderr(self.node_id, splitter.rest())
+                            splitter = LineSplitter()
+                if on_stderr is not None and splitter.rest():
+                    on_stderr(self.node_id, splitter.rest())
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
 
     async def _write(self, stream: trio.lowlevel.FdStream, life: int) -> None:
         try:

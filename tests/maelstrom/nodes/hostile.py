@@ -26,6 +26,7 @@ MODES = {
     "initok2": "answers init with init_ok twice",
     "hugemsgid": "replies and gossips with msg_id 10**30 and -5; echoes correctly",
     "nonewline": "after init_ok, writes half a message without a newline and exits",
+    "chatty": "at init writes 'hello from <id>' and a terminal escape on stderr, then echoes",
 }
 mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
 node_id = None
@@ -62,6 +63,9 @@ for line in sys.stdin:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with open(sys.argv[2], "a") as f:
                 f.write(f"{child.pid}\n")
+        if mode == "chatty":
+            sys.stderr.write(f"hello from {node_id} \x1b[31mred\n")
+            sys.stderr.flush()
         r["type"] = "init_ok"
         send(msg["src"], r)
         if mode == "initok2":
