@@ -208,6 +208,7 @@ def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterato
             try:
                 obj = loads(raw)
             except orjson.JSONDecodeError as e:
+                why: ValueError = e
                 if "infinity" in str(e):  # a number beyond a double's range: an integer is read exactly
                     try:
                         obj = loads_exact(raw)
@@ -215,13 +216,13 @@ def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterato
                         big = _LONG_DIGITS.search(raw)
                         at = f" at column {big.start() + 1}" if big is not None and "integer" in str(n) else ""
                         raise HistoryError(path, lineno, "(json)", f"{n}{at}") from None
-                    except ValueError:
-                        pass  # not JSON for another reason: said below
+                    except ValueError as other:  # not JSON for another reason (a lone surrogate): said below
+                        why = other
                     else:
                         exact = True
                         _fits_64_bits(path, lineno, obj)
                 if not exact:
-                    _refuse(path, lineno, raw, e)
+                    _refuse(path, lineno, raw, why)
             if type(obj) is dict and not exact:
                 # orjson reads an integer outside [-2**63, 2**64 - 1] as a float, top level or nested: such a
                 # line is read again, exactly. Ordinary lines (a string, int or null value) pay two look-ups.

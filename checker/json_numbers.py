@@ -12,11 +12,16 @@ refused for the same reason, on both sides.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
 INT_DIGITS = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
 """The most digits Python converts between an int and its text (4300 by default; 0 means no limit)."""
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""A ``\\ud800``-``\\udfff`` escape: half of a UTF-16 pair, which the stdlib reads even alone (orjson refuses)."""
 
 
 class NumberError(ValueError):
@@ -50,4 +55,12 @@ def _constant(name: str) -> Any:
 def loads_exact(raw: bytes | str) -> Any:
     """``raw`` parsed with every integer exact; `NumberError` for a number that cannot be held,
     ``ValueError`` for what is not JSON (NaN and Infinity included)."""
-    return json.loads(raw, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    value = json.loads(raw, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    if _SURROGATE_ESCAPE.search(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start:exc.end].encode("utf-16", "surrogatepass")[2:].hex()
+            raise ValueError(f"a lone UTF-16 surrogate escape (\\u{bad[2:]}{bad[:2]} without its pair): not a "
+                             "Unicode character") from None
+    return value

@@ -83,8 +83,8 @@ def parse_line(line: bytes) -> dict[str, Any]:
                 msg = loads_exact(line)  # a number beyond a double's range (1e400): named, as the checker does
     except NumberError as exc:
         raise ProtocolError(str(exc)) from None
-    except (orjson.JSONDecodeError, ValueError, UnicodeDecodeError):
-        raise ProtocolError(_not_json(line)) from None
+    except (orjson.JSONDecodeError, ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(_not_json(line, exc)) from None
     except RecursionError:
         raise ProtocolError(f"nested more than {MAX_DEPTH} levels deep") from None
     if line.count(b"[") + line.count(b"{") > MAX_DEPTH and depth(msg) > MAX_DEPTH:
@@ -103,17 +103,17 @@ def parse_line(line: bytes) -> dict[str, Any]:
     return msg
 
 
-def _not_json(line: bytes) -> str:
-    """Why ``line`` is not JSON, as precisely as cheaply said: a byte that is not UTF-8, a raw control byte."""
+def _not_json(line: bytes, exc: Exception) -> str:
+    """Why ``line`` is not JSON: a byte that is not UTF-8 or a raw control byte, by column, else the parser's words."""
     try:
         line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not JSON: byte 0x{line[exc.start]:02x} at column {exc.start + 1} is not UTF-8"
+    except UnicodeDecodeError as bad:
+        return f"not JSON: byte 0x{line[bad.start]:02x} at column {bad.start + 1} is not UTF-8"
     control = re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]", line)
     if control is not None:
         return (f"not JSON: control byte 0x{line[control.start()]:02x} at column {control.start() + 1} "
                 "(JSON strings escape them, e.g. \\u0000)")
-    return "not JSON"
+    return f"not JSON: {str(exc)[:160]}" if str(exc) else "not JSON"
 
 
 def depth(value: Any) -> int:

@@ -57,3 +57,16 @@ def test_loads_exact_keeps_integers_and_names_what_it_refuses() -> None:
         loads_exact("1" * 5000)
     with pytest.raises(ValueError, match="NaN is not JSON"):
         loads_exact("NaN")
+
+
+def test_a_lone_surrogate_on_an_exactly_read_line_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 320-digit value beside a lone surrogate escape is bad input naming the surrogate, not a later crash."""
+    p = _uid(tmp_path, [BIG])
+    p.write_text(p.read_text().replace(f'"value":{BIG}}}', f'"value":{BIG},"node":"\\udc01"}}'))
+    assert main(["check", str(p)]) == 254
+    assert "lone UTF-16 surrogate escape (\\udc01" in capsys.readouterr().err
+
+
+def test_a_surrogate_pair_is_one_character() -> None:
+    """A proper pair (an emoji) beside a big integer is read, not refused."""
+    assert loads_exact('["\\ud83d\\ude00", ' + "1" * 30 + "]") == ["\U0001f600", int("1" * 30)]

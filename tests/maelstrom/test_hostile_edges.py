@@ -104,3 +104,15 @@ def test_children_in_their_own_session_die_with_the_run(tmp_path: Path) -> None:
     for p in survivors:  # do not leave them behind even when the test fails
         os.kill(p, 9)
     assert not survivors, f"{len(survivors)} of {len(started)} setsid children survived"
+
+
+def test_a_lone_surrogate_escape_is_refused_not_a_crash(tmp_path: Path) -> None:
+    """A lone surrogate escape (\\udc01) beside a 25-digit number is a one-line unknown, not a crash writing it."""
+    results = _run(tmp_path, "surrogate")["results"]
+    assert results["valid"] == "unknown" and "lone UTF-16 surrogate" in results["reason"], results
+
+
+def test_a_byte_order_mark_is_named(tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark before a message is named as such, not a bare 'not JSON'."""
+    results = _run(tmp_path, "bom")["results"]
+    assert results["valid"] == "unknown" and "byte order mark" in results["reason"], results

@@ -26,6 +26,8 @@ MODES = {
     "initok2": "answers init with init_ok twice",
     "hugemsgid": "replies and gossips with msg_id 10**30 and -5; echoes correctly",
     "nonewline": "after init_ok, writes half a message without a newline and exits",
+    "surrogate": "answers echo with a lone surrogate escape \\udc01 beside a 25-digit number",
+    "bom": "starts its init_ok line with a UTF-8 byte-order mark",
     "chatty": "at init writes 'hello from <id>' and a terminal escape on stderr, then echoes",
 }
 mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
@@ -67,6 +69,8 @@ for line in sys.stdin:
             sys.stderr.write(f"hello from {node_id} \x1b[31mred\n")
             sys.stderr.flush()
         r["type"] = "init_ok"
+        if mode == "bom":
+            send_raw(b"\xef\xbb\xbf")
         send(msg["src"], r)
         if mode == "initok2":
             send(msg["src"], r)
@@ -89,8 +93,9 @@ for line in sys.stdin:
         continue
     if mode == "silent":
         continue
-    if t == "echo" and mode in ("inf", "nul", "badutf8"):
-        raw = {"inf": b"1e400", "nul": b'"a\x00b"', "badutf8": b'"a\xffb"'}[mode]
+    if t == "echo" and mode in ("inf", "nul", "badutf8", "surrogate"):
+        raw = {"inf": b"1e400", "nul": b'"a\x00b"', "badutf8": b'"a\xffb"',
+               "surrogate": b'"\\udc01", "n": 1234567890123456789012345'}[mode]
         send_raw(b'{"src": "%s", "dest": "%s", "body": {"type": "echo_ok", "in_reply_to": %d, "echo": %s}}\n'
                  % (node_id.encode(), msg["src"].encode(), body["msg_id"], raw))
         continue
