@@ -16,14 +16,18 @@ KV requests: ``read {key}`` -> ``read_ok {value}`` or error 20 (key-does-not-exi
 error 20 when the key is absent (unless ``create_if_not_exists``), error 22 (precondition-failed)
 when its value is not ``from``. Anything else is error 10 (not-supported) or 12 (malformed-request).
 A service holds at most ``MAX_KEYS`` keys: a write or cas creating one more is error 11 (temporarily-unavailable).
-Keys are compared as JSON values (``1`` and ``"1"`` are different keys).
+Keys are compared as JSON values (``1`` and ``"1"`` are different keys; an object's members in any
+order are the same object, as Maelstrom's maps are), and so are cas's ``from`` and the current value.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import random
 from typing import Any
+
+import orjson
 
 from .protocol import (
     KEY_DOES_NOT_EXIST,
@@ -43,9 +47,17 @@ MAX_KEYS = 200_000
 _ABSENT = object()
 
 
+def _canonical(value: Any) -> bytes:
+    """``value`` as JSON with every object's members sorted: equal JSON values, equal bytes."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
+
+
 def _key(body: dict[str, Any]) -> bytes:
     # A copy: orjson's bytes keep about 1 KiB of spare capacity each, which kept keys would hold forever.
-    return bytes(memoryview(dumps(body.get("key"))))
+    return bytes(memoryview(_canonical(body.get("key"))))
 
 
 class KVService:
@@ -93,7 +105,7 @@ class KVService:
             current = self._latest(key)
             if current is _ABSENT and not body.get("create_if_not_exists"):
                 return error_body(msg_id, KEY_DOES_NOT_EXIST, "key does not exist")
-            if current is not _ABSENT and dumps(current) != dumps(body["from"]):
+            if current is not _ABSENT and _canonical(current) != _canonical(body["from"]):
                 if self.mode == "seq":  # it compared against the latest state: the caller has seen it
                     self.seen[caller] = self.clock
                 return error_body(msg_id, PRECONDITION_FAILED,

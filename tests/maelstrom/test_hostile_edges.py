@@ -116,3 +116,17 @@ def test_a_byte_order_mark_is_named(tmp_path: Path) -> None:
     """A UTF-8 byte-order mark before a message is named as such, not a bare 'not JSON'."""
     results = _run(tmp_path, "bom")["results"]
     assert results["valid"] == "unknown" and "byte order mark" in results["reason"], results
+
+
+def test_cas_and_keys_compare_objects_whatever_their_member_order() -> None:
+    """lin-kv: cas from {"b":2,"a":1} matches a stored {"a":1,"b":2}, and such keys are one key (JSON equality)."""
+    import random
+
+    from runner.maelstrom.services import KVService
+
+    svc = KVService("lin-kv", "lin", random.Random(0))
+    assert svc("n0", {"type": "write", "key": {"x": 1, "y": 2}, "value": {"a": 1, "b": 2}, "msg_id": 1})["type"] == "write_ok"
+    reply = svc("n1", {"type": "cas", "key": {"y": 2, "x": 1}, "from": {"b": 2, "a": 1}, "to": 3, "msg_id": 2})
+    assert reply["type"] == "cas_ok", reply
+    assert svc("n0", {"type": "read", "key": {"x": 1, "y": 2}, "msg_id": 3})["value"] == 3
+    assert svc("n0", {"type": "cas", "key": {"x": 1, "y": 2}, "from": 3.0, "to": 4, "msg_id": 4})["code"] == 22
