@@ -39,6 +39,17 @@ MAX_OUTBOX = 64 * 1024 * 1024
 """Bytes queued for a node that does not read its stdin (paused, or stuck); past this, lines are dropped."""
 
 
+def exit_said(code: int) -> str:
+    """``exited (code 3)``, or for a process a signal ended ``was killed by SIGSEGV (signal 11)``."""
+    if code >= 0:
+        return f"exited (code {code})"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = "a signal"
+    return f"was killed by {name} (signal {-code}; not sent by the harness)"
+
+
 class NodeFailure(Exception):
     """A node did something the protocol does not allow (exit, garbage, no init_ok): the run is unknown."""
 
@@ -161,7 +172,7 @@ class MaelstromNode:
         code = await proc.wait()
         if self.life == life and not self._expect_exit:
             self.alive = False
-            raise NodeFailure(f"node {self.node_id} exited (code {code}) during the run; see {self.log_path}")
+            raise NodeFailure(f"node {self.node_id} {exit_said(code)} during the run; see {self.log_path}")
 
     def signal_group(self, signum: int, every_life: bool = False) -> None:
         """``signum`` to the process group of this life (or of every life) and to every process the node
@@ -301,4 +312,4 @@ class MaelstromNode:
         if self.life == life and not self._expect_exit:
             if code is None:
                 raise NodeFailure(f"node {node_id} closed its stdout but kept running; see {self.log_path}")
-            raise NodeFailure(f"node {node_id} exited (code {code}) during the run; see {self.log_path}")
+            raise NodeFailure(f"node {node_id} {exit_said(code)} during the run; see {self.log_path}")

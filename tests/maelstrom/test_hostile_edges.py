@@ -130,3 +130,9 @@ def test_cas_and_keys_compare_objects_whatever_their_member_order() -> None:
     assert reply["type"] == "cas_ok", reply
     assert svc("n0", {"type": "read", "key": {"x": 1, "y": 2}, "msg_id": 3})["value"] == 3
     assert svc("n0", {"type": "cas", "key": {"x": 1, "y": 2}, "from": 3.0, "to": 4, "msg_id": 4})["code"] == 22
+
+
+def test_a_node_killed_by_a_signal_is_said_so(tmp_path: Path) -> None:
+    """A node that dies of SIGSEGV is 'killed by SIGSEGV', not 'exited (code -11)'."""
+    results = _run(tmp_path, "segv")["results"]
+    assert results["valid"] == "unknown" and "node n0 was killed by SIGSEGV (signal 11" in results["reason"], results

@@ -28,6 +28,7 @@ MODES = {
     "nonewline": "after init_ok, writes half a message without a newline and exits",
     "surrogate": "answers echo with a lone surrogate escape \\udc01 beside a 25-digit number",
     "bom": "starts its init_ok line with a UTF-8 byte-order mark",
+    "segv": "after init_ok, kills itself with SIGSEGV",
     "chatty": "at init writes 'hello from <id>' and a terminal escape on stderr, then echoes",
 }
 mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
@@ -79,6 +80,10 @@ for line in sys.stdin:
             sys.exit(0)
         if mode == "fork":
             sys.exit(0)
+        if mode == "segv":
+            import signal
+
+            os.kill(os.getpid(), signal.SIGSEGV)
         if mode == "deepmsgid":
             send("n0", {"type": "x", "msg_id": json.loads("[" * 300 + "]" * 300)})
         if mode == "deepkey":
