@@ -177,7 +177,9 @@ class MaelstromNode:
     def signal_group(self, signum: int, every_life: bool = False) -> None:
         """``signum`` to the process group of this life (or of every life) and to every process the node
         started, a child in a session of its own (``setsid``) included (``proctree``)."""
-        signal_all(self.groups if every_life else self.groups[-1:], self.mark, signum)
+        proc = self.proc
+        roots = [proc.pid] if proc is not None and proc.popen.returncode is None else []  # not reaped: still ours
+        signal_all(self.groups if every_life else self.groups[-1:], roots, self.mark, signum)
 
     async def kill(self) -> None:
         """SIGKILL (a paused process gets SIGCONT first) and wait: the crash fault."""

@@ -73,15 +73,16 @@ def marked(mark: str) -> set[int]:
     return found
 
 
-def signal_all(roots: list[int], mark: str, signum: int) -> int:
-    """``signum`` to every process of the node: its group(s), its descendants and every marked process.
+def signal_all(groups: list[int], roots: list[int], mark: str, signum: int) -> int:
+    """``signum`` to every process of the node: its process group(s), the descendants of ``roots`` and every
+    marked process. ``roots`` must be processes not yet reaped (a reaped pid may be another program's now).
 
     For SIGKILL, looks again after each round (a process forked while the last was being killed) until a
     round finds nothing new. Returns how many processes outside the groups were signalled."""
     signalled: set[int] = set()
     for _ in range(_ROUNDS if signum == signal.SIGKILL else 1):
         found = (descendants(roots) | marked(mark)) - signalled - {os.getpid()}
-        for group in roots:
+        for group in groups:
             try:
                 os.killpg(group, signum)
             except (ProcessLookupError, PermissionError):

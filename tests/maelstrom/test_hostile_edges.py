@@ -136,3 +136,30 @@ def test_a_node_killed_by_a_signal_is_said_so(tmp_path: Path) -> None:
     """A node that dies of SIGSEGV is 'killed by SIGSEGV', not 'exited (code -11)'."""
     results = _run(tmp_path, "segv")["results"]
     assert results["valid"] == "unknown" and "node n0 was killed by SIGSEGV (signal 11" in results["reason"], results
+
+
+def test_a_grandchild_left_to_init_is_found_by_its_mark() -> None:
+    """A `setsid sleep` whose parent already exited (reparented to init) is found by the node's mark and killed."""
+    import signal
+    import subprocess
+    import time
+
+    from runner.maelstrom.proctree import MARK_VAR, marked, signal_all
+
+    mark = f"test.{os.getpid()}.{time.monotonic_ns()}"
+    parent = subprocess.Popen(["sh", "-c", "setsid sleep 1000 >/dev/null 2>&1 </dev/null & echo $!"],
+                              stdout=subprocess.PIPE, env={**os.environ, MARK_VAR: mark})
+    out, _ = parent.communicate()
+    orphan = int(out.split()[0])
+    try:
+        assert parent.returncode == 0 and _alive(orphan)
+        assert marked(mark) == {orphan}
+        assert signal_all([], [], mark, signal.SIGKILL) == 1
+        for _ in range(200):
+            if not _alive(orphan):
+                break
+            time.sleep(0.01)
+        assert not _alive(orphan)
+    finally:
+        if _alive(orphan):
+            os.kill(orphan, 9)
