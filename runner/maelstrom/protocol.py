@@ -113,7 +113,8 @@ def _not_json(line: bytes, exc: Exception) -> str:
     if control is not None:
         return (f"not JSON: control byte 0x{line[control.start()]:02x} at column {control.start() + 1} "
                 "(JSON strings escape them, e.g. \\u0000)")
-    return f"not JSON: {str(exc)[:160]}" if str(exc) else "not JSON"
+    words = re.sub(r":? line 1 column (\d+) \(char \d+\)$", r" at column \1", str(exc))
+    return f"not JSON: {words[:160]}" if words else "not JSON"
 
 
 def depth(value: Any) -> int:
