@@ -109,6 +109,8 @@ def _not_json(line: bytes, exc: Exception) -> str:
         line.decode("utf-8")
     except UnicodeDecodeError as bad:
         return f"not JSON: byte 0x{line[bad.start]:02x} at column {bad.start + 1} is not UTF-8"
+    if line.startswith(b"\xef\xbb\xbf"):
+        return "not JSON: it starts with a UTF-8 byte order mark (EF BB BF); write UTF-8 without one"
     control = re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]", line)
     if control is not None:
         return (f"not JSON: control byte 0x{line[control.start()]:02x} at column {control.start() + 1} "
