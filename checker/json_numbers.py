@@ -43,8 +43,8 @@ def _int(text: str) -> int:
 def _float(text: str) -> float:
     value = float(text)
     if value - value != 0.0:
-        raise NumberError(f"the number {_shown(text)} is out of range of a 64-bit float (valid JSON, but no "
-                          "double holds it: the largest is about 1.8e308)")
+        raise NumberError(f"the number {_shown(text)} is out of range of a 64-bit float: valid JSON, but no "
+                          "double holds it (the largest is about 1.8e308)")
     return value
 
 
