@@ -18,6 +18,7 @@ A node that exits on its own, or writes a line that is not a Maelstrom message, 
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import signal
@@ -37,6 +38,15 @@ MAX_LINE = 64 * 1024 * 1024
 """A stdout line longer than this (no newline in 64 MiB) fails the run: a runaway node."""
 MAX_OUTBOX = 64 * 1024 * 1024
 """Bytes queued for a node that does not read its stdin (paused, or stuck); past this, lines are dropped."""
+
+
+def _too_many_files(node_id: str) -> str:
+    """Why node ``node_id`` could not start when the harness ran out of file descriptors."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return (f"cannot start node {node_id}: too many open files (the harness may have {soft}; each node takes "
+            "about 5: raise it with ulimit -n, or use a smaller --node-count)")
 
 
 def exit_said(code: int) -> str:
@@ -142,12 +152,20 @@ class MaelstromNode:
             raise NodeFailure(f"--bin {self.command[0]}: no such file (or its shebang names an interpreter "
                               "that does not exist)") from None
         except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise NodeFailure(_too_many_files(self.node_id)) from None
             raise NodeFailure(f"--bin {self.command[0]}: cannot be started: {exc.strerror or exc}") from None
         finally:
             log.close()
         assert popen.stdin is not None and popen.stdout is not None
-        stdin = trio.lowlevel.FdStream(os.dup(popen.stdin.fileno()))
-        stdout = trio.lowlevel.FdStream(os.dup(popen.stdout.fileno()))
+        try:
+            stdin = trio.lowlevel.FdStream(os.dup(popen.stdin.fileno()))
+            stdout = trio.lowlevel.FdStream(os.dup(popen.stdout.fileno()))
+        except OSError as exc:
+            popen.kill()
+            popen.wait()
+            raise NodeFailure(_too_many_files(self.node_id) if exc.errno in (errno.EMFILE, errno.ENFILE)
+                              else f"node {self.node_id}: cannot set up its pipes: {exc.strerror or exc}") from None
         popen.stdin.close()
         popen.stdout.close()
         if popen.stderr is not None:

@@ -163,3 +163,30 @@ def test_a_grandchild_left_to_init_is_found_by_its_mark() -> None:
     finally:
         if _alive(orphan):
             os.kill(orphan, 9)
+
+
+def test_running_out_of_file_descriptors_names_the_node_and_the_limit(tmp_path: Path) -> None:
+    """With `ulimit -n 120`, 60 nodes fail in one line naming the node and the limit; no node survives."""
+    import resource
+    import subprocess
+    import sys
+
+    node = tmp_path / "sleeper.sh"
+    node.write_text("#!/bin/sh\nexec sleep 77\n")
+    node.chmod(0o755)
+    root = Path(__file__).resolve().parents[2]
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (120, 120))
+
+    proc = subprocess.run([sys.executable, "harness.py", "maelstrom", "test", "-w", "echo", "--bin", str(node),
+                           "--node-count", "60", "--time-limit", "1", "--seed", "1", "--out", str(tmp_path / "out")],
+                          cwd=root, capture_output=True, text=True, timeout=120, preexec_fn=low_limit,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 2, (proc.stdout, proc.stderr[-2000:])
+    assert "too many open files (the harness may have 120" in proc.stdout and "cannot start node n" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    left = subprocess.run(["pgrep", "-f", "sleep 77"], capture_output=True, text=True).stdout.split()
+    for pid in left:
+        os.kill(int(pid), 9)
+    assert not left
