@@ -192,12 +192,16 @@ class MaelstromNode:
             self.alive = False
             raise NodeFailure(f"node {self.node_id} {exit_said(code)} during the run; see {self.log_path}")
 
+    def _signal_args(self, every_life: bool) -> tuple[list[int], list[int]]:
+        proc = self.proc
+        roots = [proc.pid] if proc is not None and proc.popen.returncode is None else []  # not reaped: still ours
+        return (self.groups if every_life else self.groups[-1:]), roots
+
     def signal_group(self, signum: int, every_life: bool = False) -> None:
         """``signum`` to the process group of this life (or of every life) and to every process the node
         started, a child in a session of its own (``setsid``) included (``proctree``)."""
-        proc = self.proc
-        roots = [proc.pid] if proc is not None and proc.popen.returncode is None else []  # not reaped: still ours
-        signal_all(self.groups if every_life else self.groups[-1:], roots, self.mark, signum)
+        groups, roots = self._signal_args(every_life)
+        signal_all(groups, roots, self.mark, signum)
 
     async def kill(self) -> None:
         """SIGKILL (a paused process gets SIGCONT first) and wait: the crash fault."""
@@ -205,8 +209,14 @@ class MaelstromNode:
         self.alive = False
         proc = self.proc
         if proc is not None:
-            self.signal_group(signal.SIGCONT)
-            self.signal_group(signal.SIGKILL)
+            groups, roots = self._signal_args(False)
+            for group in groups:  # SIGKILL ends a stopped process too; SIGCONT lets a paused group see it at once
+                try:
+                    os.killpg(group, signal.SIGCONT)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            # /proc is read in a thread (tens of ms on a busy machine): the router keeps routing meanwhile
+            await trio.to_thread.run_sync(signal_all, groups, roots, self.mark, signal.SIGKILL)
             await proc.wait()
         self.paused = False
         self._lot.unpark_all()

@@ -80,8 +80,9 @@ def signal_all(groups: list[int], roots: list[int], mark: str, signum: int) -> i
     For SIGKILL, looks again after each round (a process forked while the last was being killed) until a
     round finds nothing new. Returns how many processes outside the groups were signalled."""
     signalled: set[int] = set()
-    for _ in range(_ROUNDS if signum == signal.SIGKILL else 1):
-        found = (descendants(roots) | marked(mark)) - signalled - {os.getpid()}
+    for attempt in range(_ROUNDS if signum == signal.SIGKILL else 1):
+        # after the first round the roots may be dead and reaped: only the mark is looked at again
+        found = ((descendants(roots) if attempt == 0 else set()) | marked(mark)) - signalled - {os.getpid()}
         for group in groups:
             try:
                 os.killpg(group, signum)
