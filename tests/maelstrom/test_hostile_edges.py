@@ -32,6 +32,7 @@ def test_ids_beyond_a_doubles_range_are_judged_exactly(tmp_path: Path) -> None:
     lines = (outcome["run_dir"] / "history.jsonl").read_text().splitlines()
     ids = [json.loads(line).get("value") for line in lines[1:] if json.loads(line).get("type") == "ok"]
     assert ids and all(type(i) is int and len(str(i)) == 321 for i in ids), ids[:2]
+    assert outcome.get("report") and not outcome.get("report_error"), outcome.get("report_error")
 
 
 def test_a_number_beyond_a_doubles_range_is_named(tmp_path: Path) -> None:
