@@ -450,11 +450,14 @@ def render_maelstrom(story: MStory, faults: list[dict[str, Any]], uid: str, widt
         tip = (f"{m.type} {m.src}→{m.dest} at {m.t / 1e9:.3f} s: {m.fate}" + (f" ×{m.copies}" if m.copies > 1 else "")
                + (f"; body {body}" if body else ""))
         delivered = m.delivered
+        badge_at = (sx - 10, y0 - 12)
         if delivered:
             for d in delivered:
                 x1 = max(ax.clamp(d, m.t), sx + 3)
                 marks.append(f'<line x1="{_f(sx)}" y1="{_f(y0)}" x2="{_f(x1)}" y2="{_f(y1)}" stroke="{col}" '
                              f'stroke-width="{lw}" marker-end="url(#{arrow})"><title>{esc(tip)}</title></line>')
+            if b not in (CLIENTS, SERVICES):  # at the receiver's end: messages a node sends at once share a start
+                badge_at = (x1 + 11, y1 - math.copysign(11, y1 - y0))
         else:
             xm = sx + 14
             ym = y1 - math.copysign(11, y1 - y0)
@@ -464,8 +467,9 @@ def render_maelstrom(story: MStory, faults: list[dict[str, Any]], uid: str, widt
                          f'<path d="M{_f(xm - 5)} {_f(ym - 5)}l10 10m0 -10l-10 10" stroke="{DROP}" stroke-width="2.4">'
                          f'<title>{esc(tip)}, lost ({esc(why)})</title></path>')
             over.append(f'<text x="{_f(xm + 7)}" y="{_f(ym + 3)}" font-size="9" fill="{DROP}">{esc(why)}</text>')
+            badge_at = (xm - 4, ym - 14)
         if id(m) in numbered:
-            over.append(_badge(sx - 10, y0 - 12, numbered[id(m)]))
+            over.append(_badge(*badge_at, numbered[id(m)]))
         if (m.carries or id(m) in numbered) and labels < MAX_BODY_LABELS:
             text = f"{m.type} {m.body_text(28)}".strip()
             ends = label_rows.setdefault(a, [])

@@ -69,11 +69,12 @@ class MessageDraws(random.Random):
 class MessageJournal:
     """``messages.jsonl.gz``: a header line, then one line per message (docs/HISTORY.md, Maelstrom runs)."""
 
-    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+    def __init__(self, path: Path, header: dict[str, Any], start: float | None = None) -> None:
+        """``start``: trio's clock at ``t`` 0 (the history's, so that both files share one time axis)."""
         self.path = path
         self._file: IO[bytes] = gzip.GzipFile(path, "wb", compresslevel=1)  # type: ignore[assignment]
         self._clock = trio.lowlevel.current_clock().current_time
-        self._start = self._clock()
+        self._start = self._clock() if start is None else start
         self._buf: list[bytes] = [orjson.dumps({"maelstrom_journal": 1, "bodies": True, **header},
                                                option=orjson.OPT_APPEND_NEWLINE)]
         self.records = 0
