@@ -37,7 +37,6 @@ from typing import Any
 import attrs
 import orjson
 
-from checker.messages import _windows
 from checker.values import vkey
 
 MESSAGES_FILE = "messages.jsonl.gz"
@@ -422,6 +421,8 @@ def _lost_element(a: dict[str, Any], msgs: list[Message], mf: MessageFile, needl
 def story(a: dict[str, Any], key_events: list[dict[str, Any]], mf: MessageFile, k: int,
           max_drawn: int = MAX_DRAWN) -> MStory:
     """The messages of anomaly ``a`` (``mf.kept[k]``): findings in words and what to draw."""
+    from checker.messages import _windows  # the same windows as our store's diagrams (imported when drawing)
+
     nodes = set(mf.nodes)
     msgs = mf.kept.get(k, [])
     field = NEEDLE_FIELDS.get(str(a.get("type")))
