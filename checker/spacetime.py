@@ -438,6 +438,8 @@ def render_maelstrom(story: MStory, faults: list[dict[str, Any]], uid: str, widt
     arrow = f"ah-{uid}"
     labels = 0
     label_rows: dict[str, list[float]] = {}
+    last_label: dict[tuple[str, str], float] = {}
+    badges: list[str] = []  # drawn last, over every label
     for m in story.messages:
         a, b = lane(m.src), lane(m.dest)
         sx = ax.x(m.t)
@@ -457,7 +459,7 @@ def render_maelstrom(story: MStory, faults: list[dict[str, Any]], uid: str, widt
                 marks.append(f'<line x1="{_f(sx)}" y1="{_f(y0)}" x2="{_f(x1)}" y2="{_f(y1)}" stroke="{col}" '
                              f'stroke-width="{lw}" marker-end="url(#{arrow})"><title>{esc(tip)}</title></line>')
             if b not in (CLIENTS, SERVICES):  # at the receiver's end: messages a node sends at once share a start
-                badge_at = (x1 + 11, y1 - math.copysign(11, y1 - y0))
+                badge_at = (x1 - 13, y1 - math.copysign(11, y1 - y0))
         else:
             xm = sx + 14
             ym = y1 - math.copysign(11, y1 - y0)
@@ -467,11 +469,13 @@ def render_maelstrom(story: MStory, faults: list[dict[str, Any]], uid: str, widt
                          f'<path d="M{_f(xm - 5)} {_f(ym - 5)}l10 10m0 -10l-10 10" stroke="{DROP}" stroke-width="2.4">'
                          f'<title>{esc(tip)}, lost ({esc(why)})</title></path>')
             over.append(f'<text x="{_f(xm + 7)}" y="{_f(ym + 3)}" font-size="9" fill="{DROP}">{esc(why)}</text>')
-            badge_at = (xm - 4, ym - 14)
+            badge_at = (xm + 7 + len(why) * 5.2 + 11, ym)  # after the fate's word
         if id(m) in numbered:
-            over.append(_badge(*badge_at, numbered[id(m)]))
-        if (m.carries or id(m) in numbered) and labels < MAX_BODY_LABELS:
-            text = f"{m.type} {m.body_text(28)}".strip()
+            badges.append(_badge(*badge_at, numbered[id(m)]))
+        text = f"{m.type} {m.body_text(28)}".strip()
+        said = last_label.get((a, text))
+        if (m.carries or id(m) in numbered) and labels < MAX_BODY_LABELS and (said is None or sx - said > 120):
+            last_label[(a, text)] = sx  # one label for a node's same message to several peers at once
             ends = label_rows.setdefault(a, [])
             row = _label_row(ends, sx + 3, len(text) * LABEL_CHAR + 6)
             ly = y0 - 5 - 10 * row if y1 >= y0 else y0 + 12 + 10 * row
@@ -522,7 +526,7 @@ def render_maelstrom(story: MStory, faults: list[dict[str, Any]], uid: str, widt
         f'<text x="{LEFT + pw / 2:.1f}" y="16" text-anchor="middle" font-size="13" font-weight="600">'
         f"{esc(story.title)}</text>"
         + "".join(back)
-        + f'<g clip-path="url(#{clip})">' + "".join(marks) + "".join(over) + "</g>"
+        + f'<g clip-path="url(#{clip})">' + "".join(marks) + "".join(over) + "".join(badges) + "</g>"
         + "".join(leg)
         + "</svg>"
     )
