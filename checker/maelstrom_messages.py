@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import gzip
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -214,9 +215,9 @@ def read_messages(path: Path, wants: dict[int, Want] | None = None) -> MessageFi
         bodies = header.get("bodies") is True
         for raw in lines:
             try:
-                r = orjson.loads(raw)
+                r = _loads(raw)
                 t = int(r["t"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 bad += 1
                 continue
             if not isinstance(r, dict):
@@ -273,6 +274,19 @@ def read_messages(path: Path, wants: dict[int, Want] | None = None) -> MessageFi
     if bad:
         damage = (damage + "; " if damage else "") + f"{bad} malformed line(s) skipped"
     return MessageFile(path, nodes, bodies, counts, events, kept, damage, end_t, stopped)
+
+
+_LONG_DIGITS = re.compile(rb"\d{19}")  # an integer orjson may read inexactly (beyond 64 bits: as a float)
+
+
+def _loads(raw: bytes) -> Any:
+    """One record: orjson, or the stdlib where a digit run may be an integer beyond 64 bits (a node's ids), which
+    orjson reads as a float: the stdlib keeps it exact, so that it matches the history's value."""
+    if _LONG_DIGITS.search(raw) is not None:
+        import json
+
+        return json.loads(raw)
+    return orjson.loads(raw)
 
 
 def _message(r: dict[str, Any], t: int, src: str, dest: str, fate: str, body: dict[str, Any] | None,

@@ -147,3 +147,17 @@ def test_a_cut_short_messages_file_keeps_what_came_before(tmp_path: Path) -> Non
     mf = read_messages(path)
     assert 0 < mf.counts.inter_node < 3000
     assert mf.damage is not None and "cut short" in mf.damage
+
+
+def test_a_body_with_an_integer_beyond_64_bits_is_read_and_matched(tmp_path: Path) -> None:
+    """A node's id beyond 64 bits (the journal writes it with the stdlib): the record is read, not skipped as
+    malformed, and a duplicate-id anomaly about that id finds the messages holding it."""
+    big = 2**70 + 3
+    path = tmp_path / "messages.jsonl.gz"
+    _write_messages(path, [_msg(1, "c1", "n0", {"type": "generate", "msg_id": 1}),
+                           _msg(2, "n0", "c1", {"type": "generate_ok", "id": big, "in_reply_to": 1})])
+    from checker.maelstrom_messages import Want
+
+    mf = read_messages(path, {0: Want(needle=big, has_needle=True)})
+    assert mf.damage is None and mf.counts.client == 2
+    assert [m.type for m in mf.kept[0] if m.carries] == ["generate_ok"]
