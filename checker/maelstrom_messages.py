@@ -450,9 +450,11 @@ def story(a: dict[str, Any], key_events: list[dict[str, Any]], mf: MessageFile, 
         notes.append(f"the journal stopped recording bodies at {_t(mf.bodies_stopped)} (its bound on body bytes)")
     if mf.damage:
         notes.append(f"the messages file is damaged: {mf.damage}")
-    if a.get("type") == "lost-element" and needle is not None:
+    if needle is None or not mf.bodies:
+        pass  # without bodies, which message held the value cannot be told: nothing is said about it
+    elif a.get("type") == "lost-element":
         findings = _lost_element(a, msgs, mf, needle)
-    elif needle is not None:
+    else:
         carrying = [m for m in msgs if m.carries]
         findings.append(Finding(f"{len(carrying)} message(s) hold {needle}", messages=carrying[:1]))
     # focus: the proving operations, the decisive messages, crashes of the nodes involved

@@ -136,6 +136,7 @@ def test_an_old_messages_file_without_bodies_still_reports(tmp_path: Path) -> No
     html = write_report(run_dir).read_text()
     assert NO_BODIES in html.lower()
     assert "class=\"spacetime\"" in html
+    assert "holding 7" not in html and "Messages of element 7" in html  # nothing claimed about what held it
 
 
 def test_a_cut_short_messages_file_keeps_what_came_before(tmp_path: Path) -> None:
