@@ -171,6 +171,30 @@ class Want:
     near: list[tuple[str, int, int]] = attrs.Factory(list)
     times: list[int] = attrs.Factory(list)
     replies: set[tuple[str, str, Any]] = attrs.Factory(set)  # (node, client-or-node, msg_id) of kept requests
+    lo: int = 0  # the span of ``near`` and ``times`` (set by ``read_messages``): a quick test before them
+    hi: int = 0
+    needle_key: Any = None  # vkey of a scalar needle (a non-scalar one is searched for in each body)
+
+
+_SKIP = frozenset({"msg_id", "in_reply_to", "type"})
+
+
+def _leaves(body: dict[str, Any]) -> set[Any]:
+    """The vkeys of a body's scalar values (its ``msg_id``, ``in_reply_to`` and ``type`` aside), nested ones too."""
+    out: set[Any] = set()
+    stack: list[tuple[Any, int]] = [(v, 1) for k, v in body.items() if k not in _SKIP]
+    while stack:
+        v, depth = stack.pop()
+        t = type(v)
+        if t is dict:
+            if depth < 20:
+                stack.extend((x, depth + 1) for k, x in v.items() if k not in _SKIP)
+        elif t is list:
+            if depth < 20:
+                stack.extend((x, depth + 1) for x in v)
+        else:
+            out.add(vkey(v))
+    return out
 
 
 def _holds(v: Any, needle: Any, depth: int = 0) -> bool:
@@ -192,6 +216,11 @@ def read_messages(path: Path, wants: dict[int, Want] | None = None) -> MessageFi
     wants = wants or {}
     for w in wants.values():
         w.times.sort()
+        ends = [t for _, t0, t1 in w.near for t in (t0, t1)] + w.times
+        w.lo, w.hi = (min(ends) - WINDOW_NS, max(ends) + WINDOW_NS) if ends else (1, 0)
+        scalar = w.has_needle and (w.needle is None or type(w.needle) in (str, int, float, bool))
+        w.needle_key = vkey(w.needle) if scalar else None
+    any_needle = any(w.has_needle for w in wants.values())
     counts = Counts()
     events: list[tuple[int, str, str]] = []
     kept: dict[int, list[Message]] = {k: [] for k in wants}
@@ -249,17 +278,21 @@ def read_messages(path: Path, wants: dict[int, Want] | None = None) -> MessageFi
             if not wants:
                 continue
             body = r.get("body") if isinstance(r.get("body"), dict) else None
+            leaves = _leaves(body) if body is not None and any_needle else None
+            irt = r.get("in_reply_to")
             for k, w in wants.items():
                 hit = carries = False
-                if w.has_needle and body is not None and _holds(body, w.needle):
+                if w.has_needle and leaves is not None and (
+                        w.needle_key in leaves if w.needle_key is not None else _holds(body, w.needle)):
                     hit = carries = True
-                elif (dest, src, r.get("in_reply_to")) in w.replies:
+                elif irt is not None and (dest, src, irt) in w.replies:
                     hit = True
-                elif any(n in (src, dest) and t0 - NEAR_NS <= t <= t1 + NEAR_NS for n, t0, t1 in w.near):
-                    hit = True
-                elif not w.has_needle and w.times:
-                    i = bisect.bisect_left(w.times, t - WINDOW_NS)
-                    hit = i < len(w.times) and w.times[i] <= t + WINDOW_NS
+                elif w.lo <= t <= w.hi:
+                    if any(n in (src, dest) and t0 - NEAR_NS <= t <= t1 + NEAR_NS for n, t0, t1 in w.near):
+                        hit = True
+                    elif not w.has_needle and w.times:
+                        i = bisect.bisect_left(w.times, t - WINDOW_NS)
+                        hit = i < len(w.times) and w.times[i] <= t + WINDOW_NS
                 if not hit:
                     continue
                 m = _message(r, t, src, dest, fate, body, carries)
