@@ -48,6 +48,7 @@ from checker.workloads import read_header
 
 if TYPE_CHECKING:
     from checker.convergence import FinalAgreement
+    from checker.maelstrom_messages import MessageFile
     from checker.messages import JournalExtract
 
 DETAIL_LIMIT = 20_000  # operations drawn one by one; above this, binned
@@ -605,6 +606,69 @@ def _messages_html(
     )
 
 
+MAX_MAELSTROM_DIAGRAMS = 20  # anomalies of a Maelstrom run drawn with their messages (each a pass's worth kept)
+
+
+def _maelstrom_messages(run_dir: Path, anomalies: list[dict[str, Any]], key_events: dict[Any, list[dict[str, Any]]]
+                        ) -> tuple[MessageFile | None, str]:
+    """A Maelstrom run's messages file, read once for the anomalies' messages and the counts (None, and a
+    note when it could not be read; (None, "") for a run without one)."""
+    if not (run_dir / "messages.jsonl.gz").is_file():  # checked before importing: a report without it costs nothing
+        return None, ""
+    from checker.maelstrom_messages import MessagesError, read_for_report
+
+    try:
+        return read_for_report(run_dir, anomalies[:MAX_MAELSTROM_DIAGRAMS], key_events), ""
+    except (MessagesError, OSError) as e:
+        return None, f"The messages file could not be read, so the messages behind each anomaly are not shown: {e}"
+
+
+def _maelstrom_cards(mfile: MessageFile, stats: dict[str, Any]) -> list[tuple[str, str]]:
+    """The Gossip Glomers' efficiency figures: inter-node messages per client operation, latency of ok operations."""
+    from checker.maelstrom_messages import messages_per_op
+
+    n = mfile.counts
+    per = messages_per_op(n)
+    cards = [("msgs per op (inter-node / client ops)",
+              f"{per:g} ({n.inter_node:,} / {n.client_ops:,})" if per is not None else "no client operations")]
+    ok = _ok_latency(stats)
+    if ok is not None:
+        cards.append(("latency, ok and fail ops (p50 / max)", ok))
+    return cards
+
+
+def _ok_latency(stats: dict[str, Any]) -> str | None:
+    """Median and max latency of the operations that completed ok or fail, per kind (the report pass's latency summary)."""
+    lat = stats.get("latency_ms")
+    if not isinstance(lat, dict):
+        return None
+    parts = []
+    for f, groups in sorted(lat.items()):
+        row = groups.get("all") if isinstance(groups, dict) else None
+        if isinstance(row, dict) and row.get("n") and row.get("p50") is not None and row.get("max") is not None:
+            parts.append(f"{f} {row['p50']:g} / {row['max']:g} ms")
+    return "; ".join(parts[:4]) or None
+
+
+def _maelstrom_html(a: dict[str, Any], events: list[dict[str, Any]], mfile: MessageFile,
+                    faults: list[dict[str, Any]], n: int) -> str:
+    """Under an anomaly of a Maelstrom run: what the messages file shows, in words, and its diagram."""
+    from checker.maelstrom_messages import story
+    from checker.spacetime import render_maelstrom
+
+    st = story(a, events, mfile, n)
+    if not st.messages and not st.ops:
+        return f"<p class='note'>The messages file holds no message near this anomaly.{_esc(' ' + (st.note or ''))}</p>"
+    caption = (f"Drawn: {len(st.messages):,} of the {st.total:,} messages kept for this anomaly"
+               + (f"; {st.left_out:,} left out (the farthest from its operations)" if st.left_out else "")
+               + ". Hover a mark for the message's body.")
+    items = "".join(f"<li>{_esc(f.text)}.</li>" for f in st.findings[:9])
+    note = f"<p class='note'>{_esc(st.note)}.</p>" if st.note else ""
+    return (f"<div class='messages'><b>{_esc(st.head)}</b>" + (f"<ol class='decisive'>{items}</ol>" if items else "")
+            + "</div>" + note
+            + (render_maelstrom(st, faults, uid=f"m{n}") + f"<p class='note'>{_esc(caption)}</p>" if st.windows else ""))
+
+
 def _anomaly_html(a: dict[str, Any], key_events: list[dict[str, Any]], messages: str = "") -> str:
     proving = set(a.get("indexes", []))
     if proving:
@@ -967,6 +1031,7 @@ def write_report(
     if bite:
         cls = "headline warn" if (results.get("faults") or {}).get("changed_nothing") else "headline"
         body.append(f"<p class='{cls}'><b>Faults:</b> {_esc(bite[0].upper() + bite[1:])}.</p>")
+    mfile, mfile_note = _maelstrom_messages(run_dir, anomalies[:MAX_ANOMALIES_SHOWN], c.key_events)
     ops = stats.get("ops") or {}
     client_ops = sum(sum(x.values()) for x in ops.values())
     final_ops = sum((stats.get("final_read_counts") or {}).values())
@@ -984,6 +1049,8 @@ def write_report(
                                      f"({(st.get('stale_fraction') or 0):.1%})"))
         cells.append(_convergence_card(results.get("convergence"), entry))
     cells.append(("undecided keys", f"{stats.get('unknown_keys', 0):,}"))
+    if mfile is not None:
+        cells.extend(_maelstrom_cards(mfile, stats))
     body.append(
         "<div class='summary'>"
         + "".join(f"<div>{_esc(k)}<b>{_esc(v)}</b></div>" for k, v in cells)
@@ -1026,10 +1093,17 @@ def write_report(
     journal_note, extract = _journal(run_dir, anomalies[:MAX_ANOMALIES_SHOWN], results.get("convergence"))
     if anomalies and journal_note and minikeydb:  # a journal is a MinikeyDB run's: elsewhere its absence says nothing
         body.append(f"<p class='note'>{_esc(journal_note)}</p>")
+    if anomalies and mfile_note:
+        body.append(f"<p class='note'>{_esc(mfile_note)}</p>")
     for n, a in enumerate(anomalies[:MAX_ANOMALIES_SHOWN]):
         events = c.key_events.get(a.get("key"), [])
-        body.append(_anomaly_html(a, events, _guard(lambda a=a, events=events, n=n: _messages_html(a, events, extract, windows, n))
-                                  if extract is not None else ""))
+        if extract is not None:
+            messages = _guard(lambda a=a, events=events, n=n: _messages_html(a, events, extract, windows, n))
+        elif mfile is not None and n < MAX_MAELSTROM_DIAGRAMS:
+            messages = _guard(lambda a=a, events=events, n=n: _maelstrom_html(a, events, mfile, windows, n))
+        else:
+            messages = ""
+        body.append(_anomaly_html(a, events, messages))
     if len(anomalies) > MAX_ANOMALIES_SHOWN:
         body.append(
             f"<p class='note'>{len(anomalies) - MAX_ANOMALIES_SHOWN:,} more anomalies in results.json.</p>"

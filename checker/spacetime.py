@@ -13,9 +13,12 @@ of the key are bars on the clients' line.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checker.messages import CLIENT, Stamp, Story
+
+if TYPE_CHECKING:
+    from checker.maelstrom_messages import MStory
 from checker.svgplot import FONT, esc, nice_ticks
 
 TARGET_COLOR = "#009e73"
@@ -126,22 +129,12 @@ def _badge(x: float, y: float, n: int) -> str:
             f'fill="#fff">{n}</text>')
 
 
-def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 1200) -> str:
-    """The SVG of ``story``; ``faults`` are the report's fault windows (kind, start_s, stop_s, value)."""
+def _shade_faults(faults: list[dict[str, Any]], ax: _Axis, ylane: dict[str, float], y_top: float, y_bot: float,
+                  back: list[str]) -> list[str]:
+    """Fault windows, shaded per window of the axis (crash/pause only their nodes' lines), appended to
+    ``back``; the fault kinds drawn, for the legend."""
     from checker.report import fault_color  # the report's colours for fault kinds
 
-    lanes = story.lanes
-    height = TOP + LANE_H * len(lanes) + BOTTOM
-    pw = width - LEFT - RIGHT
-    ax = _Axis(story.windows, LEFT, pw)
-    ylane = {name: TOP + LANE_H * (i + 0.5) for i, name in enumerate(lanes)}
-    y_top, y_bot = TOP, TOP + LANE_H * len(lanes)
-    colors = _colors(story)
-    back: list[str] = []
-    marks: list[str] = []
-    over: list[str] = []
-
-    # fault windows, shaded per window of the axis; crash/pause shade only their nodes' lines
     seen_kinds: list[str] = []
     label_ends: list[float] = []  # per row of fault labels, where its last label ends (px)
     for w in faults:
@@ -178,18 +171,11 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
             drew = True
         if drew and kind not in seen_kinds:
             seen_kinds.append(kind)
+    return seen_kinds
 
-    # lanes
-    for name, y in ylane.items():
-        replica = name in story.replicas
-        for _, _, xa, xb in ax.spans:
-            back.append(f'<line x1="{_f(xa)}" y1="{_f(y)}" x2="{_f(xb)}" y2="{_f(y)}" stroke="#555" stroke-width="1"/>')
-        back.append(f'<text x="{LEFT - 8}" y="{_f(y + 4)}" text-anchor="end" font-size="12" '
-                    f'font-weight="{"600" if replica else "400"}">{esc(name)}</text>')
-        if replica:
-            back.append(f'<text x="{LEFT - 8}" y="{_f(y + 16)}" text-anchor="end" font-size="9" fill="#777">replica</text>')
 
-    # time axis per window, and the cuts between windows
+def _time_axis(ax: _Axis, y_top: float, y_bot: float, mid: float, back: list[str]) -> None:
+    """The time axis per window of ``ax`` and the cuts between windows, appended to ``back``."""
     for i, (lo, hi, xa, xb) in enumerate(ax.spans):
         ticks = nice_ticks(lo / 1e9, hi / 1e9, max(2, int((xb - xa) // 95)))
         step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
@@ -211,8 +197,38 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
             back.append(f'<path d="M{_f(cx - 6)} {y_bot + 6}l6 -12m2 12l6 -12" stroke="#666" fill="none"/>'
                         f'<text x="{_f(cx)}" y="{y_top - 4}" text-anchor="middle" font-size="10" fill="#666">'
                         f'{skipped:.2f} s skipped</text>')
-    back.append(f'<text x="{LEFT + pw / 2:.1f}" y="{y_bot + 36}" text-anchor="middle">time since the run started (s); '
+    back.append(f'<text x="{mid:.1f}" y="{y_bot + 36}" text-anchor="middle">time since the run started (s); '
                 'the axis is cut where nothing of interest happened</text>')
+
+
+def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 1200) -> str:
+    """The SVG of ``story``; ``faults`` are the report's fault windows (kind, start_s, stop_s, value)."""
+    from checker.report import fault_color  # the report's colours for fault kinds
+
+    lanes = story.lanes
+    height = TOP + LANE_H * len(lanes) + BOTTOM
+    pw = width - LEFT - RIGHT
+    ax = _Axis(story.windows, LEFT, pw)
+    ylane = {name: TOP + LANE_H * (i + 0.5) for i, name in enumerate(lanes)}
+    y_top, y_bot = TOP, TOP + LANE_H * len(lanes)
+    colors = _colors(story)
+    back: list[str] = []
+    marks: list[str] = []
+    over: list[str] = []
+
+    seen_kinds = _shade_faults(faults, ax, ylane, y_top, y_bot, back)
+
+    # lanes
+    for name, y in ylane.items():
+        replica = name in story.replicas
+        for _, _, xa, xb in ax.spans:
+            back.append(f'<line x1="{_f(xa)}" y1="{_f(y)}" x2="{_f(xb)}" y2="{_f(y)}" stroke="#555" stroke-width="1"/>')
+        back.append(f'<text x="{LEFT - 8}" y="{_f(y + 4)}" text-anchor="end" font-size="12" '
+                    f'font-weight="{"600" if replica else "400"}">{esc(name)}</text>')
+        if replica:
+            back.append(f'<text x="{LEFT - 8}" y="{_f(y + 16)}" text-anchor="end" font-size="9" fill="#777">replica</text>')
+
+    _time_axis(ax, y_top, y_bot, LEFT + pw / 2, back)
 
     # client operations on the clients' line
     cy = ylane.get(CLIENT)
@@ -357,6 +373,160 @@ def render(story: Story, faults: list[dict[str, Any]], uid: str, width: int = 12
         f'<text x="{LEFT + pw / 2:.1f}" y="16" text-anchor="middle" font-size="13" font-weight="600">{esc(title)}</text>'
         + "".join(back)
         + f'<g clip-path="url(#{clip})">' + "".join(marks) + "".join(over) + "</g>"
+        + "".join(leg)
+        + "</svg>"
+    )
+
+
+REPLY_COLOR = "#56b4e9"
+MAX_BODY_LABELS = 40
+
+
+def render_maelstrom(story: MStory, faults: list[dict[str, Any]], uid: str, width: int = 1200) -> str:
+    """The SVG of a Maelstrom anomaly's messages; ``faults`` as for `render`."""
+    from checker.maelstrom_messages import CLIENTS, SERVICES, is_client
+
+    lanes = story.lanes
+    height = TOP + LANE_H * len(lanes) + BOTTOM
+    pw = width - LEFT - RIGHT
+    ax = _Axis(story.windows, LEFT, pw)
+    ylane = {name: TOP + LANE_H * (i + 0.5) for i, name in enumerate(lanes)}
+    y_top, y_bot = TOP, TOP + LANE_H * len(lanes)
+    back: list[str] = []
+    marks: list[str] = []
+    over: list[str] = []
+    seen_kinds = _shade_faults(faults, ax, ylane, y_top, y_bot, back)
+    for name, y in ylane.items():
+        for _, _, xa, xb in ax.spans:
+            back.append(f'<line x1="{_f(xa)}" y1="{_f(y)}" x2="{_f(xb)}" y2="{_f(y)}" stroke="#555" stroke-width="1"/>')
+        back.append(f'<text x="{LEFT - 8}" y="{_f(y + 4)}" text-anchor="end" font-size="12">{esc(name)}</text>')
+    _time_axis(ax, y_top, y_bot, LEFT + pw / 2, back)
+
+    def lane(n: str) -> str:
+        return n if n in ylane and n not in (CLIENTS, SERVICES) else CLIENTS if is_client(n) else SERVICES
+
+    # client operations
+    cy = ylane.get(CLIENTS)
+    finals: dict[str, str] = {}
+    if cy is not None:
+        row = 0
+        for op in story.ops:
+            x0, x1 = ax.clamp(op.t0, op.t1), ax.clamp(op.t1, op.t0)
+            marks.append(f'<line x1="{_f(x0)}" y1="{_f(cy + 9)}" x2="{_f(max(x1, x0 + 2))}" y2="{_f(cy + 9)}" '
+                         f'stroke="{PLAIN}" stroke-width="5"><title>{esc(op.label)}</title></line>')
+            if op.final and op.node in ylane:
+                finals[op.node] = op.value
+            else:
+                over.append(f'<text x="{_f(x0)}" y="{_f(cy + 22 + 11 * (row % 2))}" font-size="10" fill="#333">'
+                            f"{esc(op.label)}</text>")
+                row += 1
+    xend = ax.spans[-1][3]
+    for node, held in finals.items():
+        y = ylane[node]
+        short = held if len(held) <= 16 else held[:15] + "…"
+        back.append(f'<rect x="{_f(xend + 4)}" y="{_f(y - 8)}" width="{len(short) * 6 + 12:.0f}" height="16" rx="3" '
+                    f'fill="#fff" stroke="#999"/><text x="{_f(xend + 10)}" y="{_f(y + 4)}" font-size="10">'
+                    f"{esc(short)}<title>{esc(node)}'s final read returned {esc(held)}</title></text>")
+    if finals:
+        back.append(f'<text x="{_f(xend + 6)}" y="{y_top - 4}" font-size="10" fill="#555">final read</text>')
+
+    # messages
+    numbered: dict[int, int] = {}
+    for i, f in enumerate(story.findings, 1):
+        for m in f.messages[:1]:
+            numbered.setdefault(id(m), i)
+    arrow = f"ah-{uid}"
+    labels = 0
+    label_rows: dict[str, list[float]] = {}
+    last_label: dict[tuple[str, str], float] = {}
+    badges: list[str] = []  # drawn last, over every label
+    for m in story.messages:
+        a, b = lane(m.src), lane(m.dest)
+        sx = ax.x(m.t)
+        if sx is None or a == b or a not in ylane or b not in ylane:
+            continue
+        y0, y1 = ylane[a], ylane[b]
+        col = TARGET_COLOR if m.carries else REPLY_COLOR if m.in_reply_to is not None else PLAIN
+        lw = 2.0 if m.carries else 1.1
+        body = m.body_text(300)
+        tip = (f"{m.type} {m.src}→{m.dest} at {m.t / 1e9:.3f} s: {m.fate}" + (f" ×{m.copies}" if m.copies > 1 else "")
+               + (f"; body {body}" if body else ""))
+        delivered = m.delivered
+        badge_at = (sx - 10, y0 - 12)
+        if delivered:
+            for d in delivered:
+                x1 = max(ax.clamp(d, m.t), sx + 3)
+                marks.append(f'<line x1="{_f(sx)}" y1="{_f(y0)}" x2="{_f(x1)}" y2="{_f(y1)}" stroke="{col}" '
+                             f'stroke-width="{lw}" marker-end="url(#{arrow})"><title>{esc(tip)}</title></line>')
+            if b not in (CLIENTS, SERVICES):  # at the receiver's end: messages a node sends at once share a start
+                badge_at = (x1 - 13, y1 - math.copysign(11, y1 - y0))
+        else:
+            xm = sx + 14
+            ym = y1 - math.copysign(11, y1 - y0)
+            why = m.cut[0][1] if m.cut else m.fate
+            marks.append(f'<line x1="{_f(sx)}" y1="{_f(y0)}" x2="{_f(xm)}" y2="{_f(ym)}" stroke="{col}" '
+                         f'stroke-width="{lw}" stroke-dasharray="3 2"><title>{esc(tip)}, lost</title></line>'
+                         f'<path d="M{_f(xm - 5)} {_f(ym - 5)}l10 10m0 -10l-10 10" stroke="{DROP}" stroke-width="2.4">'
+                         f'<title>{esc(tip)}, lost ({esc(why)})</title></path>')
+            over.append(f'<text x="{_f(xm + 7)}" y="{_f(ym + 3)}" font-size="9" fill="{DROP}">{esc(why)}</text>')
+            badge_at = (xm + 7 + len(why) * 5.2 + 11, ym)  # after the fate's word
+        if id(m) in numbered:
+            badges.append(_badge(*badge_at, numbered[id(m)]))
+        text = f"{m.type} {m.body_text(28)}".strip()
+        said = last_label.get((a, text))
+        if (m.carries or id(m) in numbered) and labels < MAX_BODY_LABELS and (said is None or sx - said > 120):
+            last_label[(a, text)] = sx  # one label for a node's same message to several peers at once
+            ends = label_rows.setdefault(a, [])
+            row = _label_row(ends, sx + 3, len(text) * LABEL_CHAR + 6)
+            ly = y0 - 5 - 10 * row if y1 >= y0 else y0 + 12 + 10 * row
+            over.append(f'<text x="{_f(sx + 3)}" y="{_f(ly)}" font-size="9.5" fill="#0b5e45" stroke="#fff" '
+                        f'stroke-width="2.5" paint-order="stroke">{esc(text)}<title>{esc(tip)}</title></text>')
+            labels += 1
+
+    for t, node, what in story.lifecycle:
+        px = ax.x(t)
+        if px is None or node not in ylane:
+            continue
+        y = ylane[node]
+        marks.append(f'<line x1="{_f(px)}" y1="{_f(y - 14)}" x2="{_f(px)}" y2="{_f(y + 14)}" stroke="#4e79a7" '
+                     f'stroke-width="3"/><text x="{_f(px + 3)}" y="{_f(y - 16)}" font-size="10" fill="#4e79a7">'
+                     f"{esc(what)}</text>")
+
+    lx = LEFT + pw + 110
+    items: list[tuple[str, str]] = []
+    if story.needle is not None:
+        items.append((f'<line x1="{lx}" y1="0" x2="{lx + 18}" y2="0" stroke="{TARGET_COLOR}" stroke-width="2" '
+                      f'marker-end="url(#{arrow})"/>', f"holds {story.needle}"))
+    items += [
+        (f'<line x1="{lx}" y1="0" x2="{lx + 18}" y2="0" stroke="{REPLY_COLOR}" stroke-width="1.4" '
+         f'marker-end="url(#{arrow})"/>', "a reply"),
+        (f'<line x1="{lx}" y1="0" x2="{lx + 18}" y2="0" stroke="{PLAIN}" stroke-width="1.4" marker-end="url(#{arrow})"/>',
+         "another message"),
+        (f'<path d="M{lx + 4} -5l10 10m0 -10l-10 10" stroke="{DROP}" stroke-width="2.4"/>', "lost (its fate beside it)"),
+        (f'<line x1="{lx}" y1="0" x2="{lx + 18}" y2="0" stroke="{PLAIN}" stroke-width="5"/>', "client operation"),
+        (f'<line x1="{lx + 9}" y1="-7" x2="{lx + 9}" y2="7" stroke="#4e79a7" stroke-width="3"/>', "crash, restart, pause"),
+        (_badge(lx + 9, 0, 1), "decisive message (see above)"),
+    ]
+    for kind in seen_kinds:
+        from checker.report import fault_color
+
+        items.append((f'<rect x="{lx}" y="-5" width="18" height="10" fill="{fault_color(kind)}" fill-opacity="0.3"/>',
+                      f"{kind} window"))
+    leg = [f'<g transform="translate(0 {TOP + 6 + i * 17})">{mark}<text x="{lx + 24}" y="4">{esc(text)}</text></g>'
+           for i, (mark, text) in enumerate(items)]
+    height = max(height, TOP + 6 + len(items) * 17 + 10)
+    clip = f"cl-{uid}"
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" font-size="11" style="{FONT}" class="spacetime">'
+        f'<defs><marker id="{arrow}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '
+        f'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#555"/></marker>'
+        f'<clipPath id="{clip}"><rect x="{LEFT - 14}" y="{y_top - 30}" width="{pw + 28}" height="{y_bot - y_top + 60}"/>'
+        f"</clipPath></defs>"
+        f'<text x="{LEFT + pw / 2:.1f}" y="16" text-anchor="middle" font-size="13" font-weight="600">'
+        f"{esc(story.title)}</text>"
+        + "".join(back)
+        + f'<g clip-path="url(#{clip})">' + "".join(marks) + "".join(over) + "".join(badges) + "</g>"
         + "".join(leg)
         + "</svg>"
     )

@@ -558,7 +558,7 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
               "meta": {"system": "maelstrom", "node": options.bin}}
     history = _History(run_dir / "history.jsonl", header)
     journal = MessageJournal(run_dir / "messages.jsonl.gz", {"seed": options.seed, "nodes": options.node_ids,
-                                                             "workload": options.workload})
+                                                             "workload": options.workload}, start=history.started)
     run: _Run | None = None
     try:
         async with trio.open_nursery() as nursery:
@@ -655,6 +655,7 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
             results["reason"] = "; ".join(whys[:3]) + (f"; and {len(whys) - 3} more" if len(whys) > 3 else "")
     stats = op_stats(run_dir / "history.jsonl")
     base["maelstrom"]["stats"] = stats
+    base["maelstrom"]["latency_ms"] = ok_latency(run_dir / "history.jsonl")
     never = [f for f, c in stats.items() if not c.get("ok")]
     if never:  # Maelstrom's (Jepsen's) stats checker: an operation kind with no ok at all fails the run
         said = ", ".join(f"{f} ({sum(stats[f].values())} completed: {stats[f].get('fail', 0)} definite failures, "
@@ -728,6 +729,29 @@ def op_stats(history: Path) -> dict[str, dict[str, int]]:
     return stats
 
 
+def ok_latency(history: Path) -> dict[str, dict[str, float]]:
+    """Per ``f`` of the load's operations (final reads aside), median and max latency in ms of those that
+    completed ok: the Gossip Glomers' latency targets are stated for acknowledged operations."""
+    invoked: dict[Any, int] = {}
+    per: dict[str, list[float]] = {}
+    with history.open("rb") as f:
+        for line in f:
+            ev = json.loads(line)
+            if ev.get("process") in (None, "nemesis") or ev.get("final") or not isinstance(ev.get("time"), int):
+                continue
+            if ev.get("type") == "invoke":
+                invoked[ev["process"]] = ev["time"]
+            elif ev["process"] in invoked:
+                t0 = invoked.pop(ev["process"])
+                if ev.get("type") == "ok":
+                    per.setdefault(str(ev.get("f")), []).append((ev["time"] - t0) / 1e6)
+    out = {}
+    for name, xs in sorted(per.items()):
+        xs.sort()
+        out[name] = {"n": len(xs), "p50": round(xs[len(xs) // 2], 3), "max": round(xs[-1], 3)}
+    return out
+
+
 def _not_ok(history: Path) -> int:
     count = 0
     with history.open("rb") as f:
@@ -770,6 +794,14 @@ def format_summary(outcome: dict[str, Any]) -> str:
     if per.get("inter_node") is not None:
         lines.append(f"  messages per op: client {per['client']}, inter-node {per['inter_node']}, "
                      f"service {per['service']}")
+        glomers = f"  Gossip Glomers terms: msgs-per-op {per['inter_node']} (inter-node messages / client operations)"
+        stable = ((results.get("stats") or {}).get("set") or {}).get("stable_latency_ms") or {}
+        if stable.get("n"):
+            glomers += f"; stable latency median {stable['p50']:g} ms, max {stable['max']:g} ms"
+        if m.get("latency_ms"):
+            glomers += "; latency of ok operations " + ", ".join(
+                f"{f} median {v['p50']:g} ms, max {v['max']:g} ms" for f, v in m["latency_ms"].items())
+        lines.append(glomers)
     if outcome.get("fault_windows"):
         lines.append("  nemesis windows: " + ", ".join(f"{k} {v}" for k, v in sorted(outcome["fault_windows"].items())))
     if m.get("faults"):

@@ -15,7 +15,7 @@ the message's identity (link, body bytes and how many identical bodies crossed t
 not by arrival order, so that two runs of a deterministic node draw the same faults for the same
 messages even when the OS interleaves their stdout reads differently.
 
-Every message is journalled (``MessageJournal``) with its fate.
+Every message is journalled (``MessageJournal``) with its body (bounded) and its fate.
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ from nemesis.link_faults import DelayDistribution, FaultModel
 from .node_process import Lines, MaelstromNode
 from .protocol import dumps, encode
 
+MAX_BODY_LINE = 16_384
+"""A message line longer than this (bytes) is journalled without its body: its size and its first ``BODY_HEAD`` characters."""
+BODY_HEAD = 200
+MAX_BODY_TOTAL = 256 << 20
+"""Bytes of message lines whose bodies one journal records; past it, records carry no body (the event
+``bodies-stopped`` says when), so that a flood cannot make the file explode."""
 MAX_IDENTITIES = 1 << 20
 """Distinct lines whose repeat counts the router remembers (about 100 MB at most) before it starts over."""
 
@@ -63,23 +69,43 @@ class MessageDraws(random.Random):
 class MessageJournal:
     """``messages.jsonl.gz``: a header line, then one line per message (docs/HISTORY.md, Maelstrom runs)."""
 
-    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+    def __init__(self, path: Path, header: dict[str, Any], start: float | None = None) -> None:
+        """``start``: trio's clock at ``t`` 0 (the history's, so that both files share one time axis)."""
         self.path = path
         self._file: IO[bytes] = gzip.GzipFile(path, "wb", compresslevel=1)  # type: ignore[assignment]
         self._clock = trio.lowlevel.current_clock().current_time
-        self._start = self._clock()
-        self._buf: list[bytes] = [orjson.dumps({"maelstrom_journal": 1, **header}, option=orjson.OPT_APPEND_NEWLINE)]
+        self._start = self._clock() if start is None else start
+        self._buf: list[bytes] = [orjson.dumps({"maelstrom_journal": 1, "bodies": True, **header},
+                                               option=orjson.OPT_APPEND_NEWLINE)]
         self.records = 0
+        self.body_bytes = 0
 
-    def message(self, src: str, dest: str, body: dict[str, Any], fate: str, copies: int) -> None:
-        rec = {"t": int((self._clock() - self._start) * 1e9), "src": src, "dest": dest, "type": body.get("type"),
+    def message(self, src: str, dest: str, body: dict[str, Any], fate: str, copies: int, line: bytes | None = None,
+                delays: list[float] | None = None) -> int:
+        """One message and its fate; returns its id (``not-delivered`` events name it). ``line``: the message as
+        written (its size decides whether the body is recorded whole); ``delays``: seconds after ``t`` at which
+        each copy is due, when some copy was delayed."""
+        n = self.records
+        rec = {"t": int((self._clock() - self._start) * 1e9), "id": n, "src": src, "dest": dest, "type": body.get("type"),
                "msg_id": body.get("msg_id"), "in_reply_to": body.get("in_reply_to"), "fate": fate}
         if copies != 1:
             rec["copies"] = copies
+        if delays is not None:
+            rec["delays_ms"] = [round(d * 1000, 3) for d in delays]
+        size = len(line) if line is not None else 0
+        if size > MAX_BODY_LINE:
+            rec["body_bytes"] = size
+            rec["body_head"] = line[:BODY_HEAD * 4].decode("utf-8", "replace")[:BODY_HEAD]  # type: ignore[index]
+        elif self.body_bytes < MAX_BODY_TOTAL:
+            rec["body"] = body
+            self.body_bytes += size
+            if self.body_bytes >= MAX_BODY_TOTAL:
+                self.event("bodies-stopped", after_bytes=self.body_bytes)
         self._buf.append(dumps(rec, newline=True))
-        self.records += 1
+        self.records = n + 1
         if len(self._buf) >= 4096:
             self.flush()
+        return n
 
     def event(self, kind: str, **fields: Any) -> None:
         """A node's life event (start, crash, restart, pause, resume) or a nemesis change."""
@@ -145,7 +171,7 @@ class Router:
         self.counts: Counter[str] = Counter()
         """``client`` (to or from a client), ``inter_node``, ``service``, ``unknown_dest``, ``lost``, ``to_dead_node``,
         ``input_full`` (dropped: more than 64 MiB already waited for the node to read them)."""
-        self._heap: list[tuple[float, int, str, str, bytes]] = []
+        self._heap: list[tuple[float, int, str, str, bytes, int | None]] = []
         self._seq = 0
         self._timer: trio.CancelScope | None = None
         self._identity: Counter[bytes] = Counter()
@@ -165,27 +191,26 @@ class Router:
             if dest in nodes:
                 counts["inter_node"] += 1
                 if dest == src:  # a node's message to itself never crosses a link (as in UdpRouter)
-                    if journal is not None:
-                        journal.message(src, dest, body, "delivered", 1)
-                    self._deliver(src, dest, line)
+                    jid = journal.message(src, dest, body, "delivered", 1, line) if journal is not None else None
+                    self._deliver(src, dest, line, jid)
                 else:
                     self._to_node(src, dest, line, body)
             elif dest[:1] == "c":
                 counts["client"] += 1
                 if journal is not None:
-                    journal.message(src, dest, body, "delivered", 1)
+                    journal.message(src, dest, body, "delivered", 1, line)
                 self.clients.deliver(src, dest, body)
             elif dest in self.services:
                 counts["service"] += 1
                 if journal is not None:
-                    journal.message(src, dest, body, "delivered", 1)
+                    journal.message(src, dest, body, "delivered", 1, line)
                 reply = self.services[dest](src, body)
                 if reply is not None:
                     self.send_from_outside(dest, src, reply)
             else:
                 counts["unknown_dest"] += 1
                 if journal is not None:
-                    journal.message(src, dest, body, "unknown-dest", 0)
+                    journal.message(src, dest, body, "unknown-dest", 0, line)
 
     def _to_node(self, src: str, dest: str, line: bytes, body: dict[str, Any]) -> None:
         model = self.model
@@ -204,15 +229,17 @@ class Router:
             assert draws is not None
             base = latency.sample(draws)
             delays = [d + base for d in delays]
+        jid = None
         if self.journal is not None:
-            self.journal.message(src, dest, body, fault or "delivered", len(delays))
+            timed = delays if (fault is not None or latency is not None) and delays and max(delays) > 0 else None
+            jid = self.journal.message(src, dest, body, fault or "delivered", len(delays), line, timed)
         if not delays:
             self.counts["lost"] += 1
         for delay in delays:
             if delay <= 0:
-                self._deliver(src, dest, line)
+                self._deliver(src, dest, line, jid)
             else:
-                self._later(delay, src, dest, line)
+                self._later(delay, src, dest, line, jid=jid)
 
     def _message_rng(self, src: str, dest: str, line: bytes) -> random.Random:
         """The draws for one message: from its identity, not from how many messages came before it.
@@ -228,14 +255,14 @@ class Router:
         self._identity[digest] = n + 1
         return MessageDraws(int.from_bytes(digest, "little") ^ (n * 0x9E3779B97F4A7C15))
 
-    def _deliver(self, src: str, dest: str, line: bytes) -> bool:
+    def _deliver(self, src: str, dest: str, line: bytes, jid: int | None = None) -> bool:
         node = self.nodes[dest]
         if node.send(line):
             return True
         full = node.alive  # alive but refusing: more than 64 MiB wait for it to read them
         self.counts["input_full" if full else "to_dead_node"] += 1
         if self.journal is not None:
-            self.journal.event("not-delivered", src=src, dest=dest,
+            self.journal.event("not-delivered", src=src, dest=dest, id=jid,
                                why="node's input full (64 MiB unread)" if full else "node down")
         return False
 
@@ -247,27 +274,28 @@ class Router:
         if node is None:
             return False
         self.counts["client" if src[:1] == "c" else "service"] += 1
+        line = encode(src, dest, body)
         if not node.alive or node.full:
             self.counts["to_dead_node" if not node.alive else "input_full"] += 1
             if self.journal is not None:
-                self.journal.message(src, dest, body, "node-down" if not node.alive else "input-full", 1)
+                self.journal.message(src, dest, body, "node-down" if not node.alive else "input-full", 0, line)
             return False
+        delay = self.latency.sample(self._latency_rng) if self.latency is not None else 0.0
+        jid = None
         if self.journal is not None:
-            self.journal.message(src, dest, body, "delivered", 1)
-        line = encode(src, dest, body)
-        if self.latency is not None:
-            delay = self.latency.sample(self._latency_rng)
-            if delay > 0:
-                self._later(delay, src, dest, line, check_link=False)
-                return True
-        return self._deliver(src, dest, line)
+            jid = self.journal.message(src, dest, body, "delivered", 1, line, [delay] if delay > 0 else None)
+        if delay > 0:
+            self._later(delay, src, dest, line, check_link=False, jid=jid)
+            return True
+        return self._deliver(src, dest, line, jid)
 
     # -- delayed copies ----------------------------------------------------------------------------
 
-    def _later(self, delay: float, src: str, dest: str, line: bytes, check_link: bool = True) -> None:
+    def _later(self, delay: float, src: str, dest: str, line: bytes, check_link: bool = True,
+               jid: int | None = None) -> None:
         due = trio.current_time() + delay
         self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq if check_link else -self._seq, src, dest, line))
+        heapq.heappush(self._heap, (due, self._seq if check_link else -self._seq, src, dest, line, jid))
         timer = self._timer
         if timer is not None and due < timer.deadline:
             timer.deadline = due
@@ -284,8 +312,11 @@ class Router:
             self._timer = None
             now = trio.current_time()
             while heap and heap[0][0] <= now:
-                _, seq, src, dest, line = heapq.heappop(heap)
+                _, seq, src, dest, line, jid = heapq.heappop(heap)
                 if seq > 0 and not self.model.admit_due(src, dest):
                     self.counts["lost"] += 1
+                    if self.journal is not None:
+                        self.journal.event("not-delivered", src=src, dest=dest, id=jid,
+                                           why="a partition began while it was delayed")
                     continue
-                self._deliver(src, dest, line)
+                self._deliver(src, dest, line, jid)
