@@ -136,8 +136,9 @@ def parser() -> Parser:
     return p
 
 
-def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
-    args = parser().parse_args(list(argv))
+def options_from_args(argv: Sequence[str], parser_: Parser | None = None) -> MaelstromOptions:
+    """The run's options from ``maelstrom test``'s flags (``parser_``: a parser with more flags, explore's)."""
+    args = (parser_ or parser()).parse_args(list(argv))
     nodes = args.node_count
     if nodes < 1:
         raise UsageError(f"--node-count must be at least 1, got {nodes}")
@@ -182,12 +183,18 @@ def maelstrom_command(argv: Sequence[str]) -> int:
     argv = list(argv)
     if argv[:1] in (["-h"], ["--help"]):
         parser().print_help()
+        print("\nharness.py maelstrom explore --help: run many seeds of a node, shrink the first failure")
         return 0
+    if argv[:1] == ["explore"]:
+        from .explore import explore_command
+
+        return explore_command(argv[1:])
     if not argv or argv[0] != "test":
         from runner.usage import did_you_mean
 
         word = argv[0] if argv else ""
-        raise UsageError(f"harness.py maelstrom: expected 'test'{did_you_mean(word, ['test']) if word else ''}, "
+        raise UsageError(f"harness.py maelstrom: expected 'test' or 'explore'"
+                         f"{did_you_mean(word, ['test', 'explore']) if word else ''}, "
                          f"got {word!r} (harness.py maelstrom test -w echo --bin ./node)")
     options = options_from_args(argv[1:])
     run_dir = new_run_dir(Path(options.out), f"maelstrom-{options.workload}")
@@ -223,8 +230,9 @@ def schedule_for(options: MaelstromOptions) -> FaultSchedule:
 
 
 def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
-        schedule: FaultSchedule | None = None) -> dict[str, Any]:
-    """One run in ``run_dir``; returns the outcome (``results``, ``counts``, ...) the summary prints."""
+        schedule: FaultSchedule | None = None, report: bool = True) -> dict[str, Any]:
+    """One run in ``run_dir``; returns the outcome (``results``, ``counts``, ...) the summary prints.
+    ``report=False``: no report.html (explore's trial runs, deleted after)."""
     schedule = schedule if schedule is not None else schedule_for(options)
     (run_dir / "nodes").mkdir(exist_ok=True)
     write_json(run_dir / "run.json", {
@@ -259,7 +267,7 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
         results = _check(options, run_dir, outcome)
     outcome["results"] = results
     write_json(run_dir / "results.json", results)
-    if "maelstrom" in results and not outcome.get("failure"):
+    if report and "maelstrom" in results and not outcome.get("failure"):
         try:
             from checker.report import write_report
 
