@@ -15,7 +15,8 @@ in this order (the first ones make every later trial cheaper):
 
 The search is greedy, as ``runner.shrink``'s: a round tries the current run's reductions in that
 order and keeps the first that fails (confirmed), then starts over from it, until no reduction is
-kept or the budget of trials is spent. A round's candidates run ``executor.workers`` at a time, in
+kept or the budget of trials is spent; a kind of reduction that was not kept in an earlier round
+("halve the time limit") is tried after the others in the later ones, not first again. A round's candidates run ``executor.workers`` at a time, in
 order; once a candidate is kept and every one before it is known not to be, the round's others are
 cancelled. Which candidate is kept does not depend on the number of workers, as far as the node is
 deterministic.
@@ -23,6 +24,7 @@ deterministic.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -179,6 +181,11 @@ def _checked(c: MaelstromCandidate) -> MaelstromCandidate | None:
 
 # -- the search -------------------------------------------------------------------------------
 
+
+def _kind(reduction: str) -> str:
+    """A reduction's name without its numbers ("rate 20 -> 2 ops/s" and "rate 2 -> 0.2 ops/s" are one kind)."""
+    return re.sub(r"\d+(\.\d+)?", "#", reduction)
+
 OnTrial = Callable[[int, str, MaelstromCandidate, MaelstromTrial, bool], None]
 
 
@@ -191,16 +198,20 @@ def shrink(original: MaelstromCandidate, outcome: Outcome, executor: SeedExecuto
     steps: list[MaelstromStep] = []
     trials = runs = speculative = kept_tries = 0
     exhausted = False
+    refused: set[str] = set()
+    """Kinds of reduction not kept in an earlier round: tried after the others (a real-time trial is dear)."""
     while True:
-        candidates: list[tuple[str, MaelstromCandidate]] = []
+        fresh: list[tuple[str, MaelstromCandidate]] = []
+        again: list[tuple[str, MaelstromCandidate]] = []
+        keys: set[str] = set()
         for name, c in reductions(current):
             key = c.key()
-            if key in seen or any(key == other.key() for _, other in candidates):
+            if key in seen or key in keys:
                 continue
-            if trials + len(candidates) >= budget:
-                exhausted = True
-                break
-            candidates.append((name, c))
+            keys.add(key)
+            (again if _kind(name) in refused else fresh).append((name, c))
+        candidates = (fresh + again)[:max(0, budget - trials)]
+        exhausted = exhausted or len(fresh) + len(again) > len(candidates)
         if not candidates:
             break
         tasks = (MaelstromTask(i, c, argv, scratch, anomaly, confirm) for i, (_, c) in enumerate(candidates))
@@ -220,6 +231,8 @@ def shrink(original: MaelstromCandidate, outcome: Outcome, executor: SeedExecuto
                     seen.add(c.key())
                     ok = (t.always_failed and fails_like(t.report.outcome, anomaly)
                           and t.report.outcome.operations <= current_outcome.operations)
+                    if not ok:
+                        refused.add(_kind(name))
                     if on_trial is not None:
                         on_trial(trials, name, c, t, ok)
                     if ok:
