@@ -367,12 +367,14 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
         progress.note(f"explore: seed {seed} is INVALID ("
                       + (anomaly_text(trial.report.outcome) if trial is not None else
                          ", ".join(f"{k} x{v}" for k, v in anomalies.items()) or "from the ledger")
-                      + f") with {candidate.describe()}; running it {times} more time(s) to see how often it fails")
+                      + f") with {candidate.describe()}"
+                      + (f"; running it {times} more time(s) to see how often it fails" if times else ""))
         seed_again, first = again(executor, candidate, times, trial_argv, scratch, anomaly)
         outcome = trial.report.outcome if trial is not None else first
         result = attrs.evolve(result, failing_seed=seed, original=candidate, original_outcome=outcome,
                               seed_again=seed_again)
-        progress.note(f"  seed {seed} failed again in {seed_again.text()} re-run(s)")
+        if seed_again.tries:
+            progress.note(f"  seed {seed} failed again in {seed_again.text()} re-run(s)")
         if outcome is None or (found.runs == 0 and not shrink_again):
             return attrs.evolve(result, wall_seconds=time.monotonic() - started)
         minimal = candidate
@@ -439,6 +441,10 @@ def format_report(result: ExploreResult) -> str:
         return "\n".join([f"maelstrom explore: all {len(result.lines)} runs valid or unknown; nothing found {took}",
                           *summary, *unknown])
     again = result.seed_again or Reproduction(0, 0)
+    if result.run_dir is None and result.original_outcome is None:
+        return "\n".join([f"maelstrom explore: seed {result.failing_seed} is invalid in the ledger but failed in none of "
+                          f"{again.tries} re-run(s) here: nothing to shrink; {REAL_TIME_NOTE}", *summary, *unknown,
+                          *failure_lines(result)])
     if result.run_dir is None:
         return "\n".join([f"maelstrom explore: no seed left to run (the ledger holds all {len(result.lines)}); its "
                           f"first failure, seed {result.failing_seed}, failed again in {again.text()} re-run(s) and is "
@@ -446,7 +452,8 @@ def format_report(result: ExploreResult) -> str:
                           *failure_lines(result)])
     rows = [f"maelstrom explore: found an invalid run at seed {result.failing_seed} after {len(result.lines)} seed(s) "
             f"({result.runs} run in this session) {took}",
-            f"  seed {result.failing_seed} failed again in {again.text()} re-run(s)"]
+            f"  seed {result.failing_seed} failed again in {again.text()} re-run(s)" if again.tries else
+            f"  seed {result.failing_seed} was not run again (--confirm 0)"]
     s = result.shrunk
     if s is not None:
         a, b = _size(s.original, s.original_outcome), _size(s.candidate, s.outcome)
