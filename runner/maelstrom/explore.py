@@ -140,6 +140,8 @@ class ExploreResult:
     original_outcome: Outcome | None = None
     seed_again: Reproduction | None = None
     """The failing seed run again: how many of those runs failed the same way."""
+    seed_ran: bool = False
+    """The failing seed's sweep run was in this session (not known from the ledger)."""
     shrunk: MaelstromShrink | None = None
     run_dir: Path | None = None
     written: Reproduction | None = None
@@ -162,7 +164,7 @@ class ExploreResult:
             before = Reproduction(self.shrunk.kept_tries, self.shrunk.kept_tries)
         else:  # the original seed: its sweep run and its re-runs
             again = self.seed_again or Reproduction(0, 0)
-            swept = 1 if self.runs and self.failing_seed is not None else 0
+            swept = 1 if self.seed_ran else 0
             before = Reproduction(again.failed + swept, again.tries + swept)
         return Reproduction(before.failed + self.written.failed, before.tries + self.written.tries)
 
@@ -372,7 +374,7 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
         seed_again, first = again(executor, candidate, times, trial_argv, scratch, anomaly)
         outcome = trial.report.outcome if trial is not None else first
         result = attrs.evolve(result, failing_seed=seed, original=candidate, original_outcome=outcome,
-                              seed_again=seed_again)
+                              seed_again=seed_again, seed_ran=trial is not None)
         if seed_again.tries:
             progress.note(f"  seed {seed} failed again in {seed_again.text()} re-run(s)")
         if outcome is None or (found.runs == 0 and not shrink_again):
@@ -473,8 +475,9 @@ def format_report(result: ExploreResult) -> str:
         rows.append(f"  WARNING: the minimal configuration did not fail in any of the {written.tries} run(s) writing "
                     "it; the directory holds its last (not failing) run")
     if minimal is not None:
-        rows.append(f"  reproduced: the minimal run failed in {minimal.text()} run(s) of it (shrink trial and "
-                    "confirmations, and writing it)")
+        how = ("its shrink trial and confirmations, and writing it" if s is not None and s.steps
+               else "the seed's sweep run and re-runs, and writing it")
+        rows.append(f"  reproduced: the minimal run failed in {minimal.text()} run(s) of it ({how})")
     rows += [f"  note: {REAL_TIME_NOTE}",
              f"  minimal failing run: {result.run_dir}", f"  replay it with: {result.replay_command}",
              *summary, *unknown, *failure_lines(result)]
