@@ -211,6 +211,25 @@ def test_a_broadcast_that_never_forwards_is_found_and_shrunk_to_a_run_that_still
     assert check.returncode == 1, check.stdout + check.stderr
 
 
+@pytest.mark.realtime
+def test_a_set_that_forgets_after_a_crash_is_shrunk_to_a_run_that_keeps_a_crash(tmp_path: Path) -> None:
+    """A g-set node that never re-syncs after a crash: explore finds it under --nemesis crash, and whatever it
+    shrinks, the minimal run still has a crash window (without one the node is correct) and still loses elements."""
+    done = _harness("-w", "g-set", "--bin", str(NODES / "g_set_forgetful.py"), "--node-count", "3", "--time-limit",
+                    "3", "--rate", "20", "--quiesce", "1", "--nemesis", "crash", "--nemesis-interval", "1", "--runs",
+                    "3", "--workers", "3", "--shrink-runs", "4", "--out", str(tmp_path / "out"), "--json",
+                    str(tmp_path / "r.json"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["anomaly"] == "lost-element"
+    assert "crash" in result["shrunk"]["fault_kinds"]
+    run_dir = Path(result["run_dir"])
+    schedule = json.loads((run_dir / "run.json").read_text())["schedule"]
+    assert any(w["kind"] == "crash" for w in schedule["windows"])
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["valid"] is False and "lost-element" in {a["type"] for a in results["anomalies"]}
+
+
 def _node_processes(marker: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
