@@ -13,8 +13,8 @@ Maelstrom run directory (``check``, ``report``, ``replay`` work on it) with a fa
 summary prints the command that replays it and how many times it reproduced out of how many tries:
 a real-time run reproduces only as far as the node itself is deterministic.
 
-Exit 1 when an invalid run was found, 0 when every run was valid (unknown verdicts, a node that
-broke the protocol, are counted and reported, not shrunk); 130 on Ctrl-C, after which ``--resume
+Exit 1 when an invalid run was found, 0 when none was (unknown verdicts, a node that broke the
+protocol, are counted and reported, not shrunk), 2 when every run was unknown; 130 on Ctrl-C, after which ``--resume
 LEDGER`` runs only the seeds the ledger does not hold.
 """
 
@@ -36,7 +36,7 @@ from typing import Any, TextIO
 import attrs
 
 from runner import ROOT
-from runner.exit_codes import EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
+from runner.exit_codes import EXIT_UNKNOWN, EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
 from runner.explore import ExploreProgress
 from runner.explore_ledger import (
     SEED_RANGE,
@@ -440,8 +440,14 @@ def format_report(result: ExploreResult) -> str:
                if any(x.get("seed") == s and x.get("verdict") == "unknown" for x in result.lines)][:5]
     took = f"({result.wall_seconds:.0f} s, {result.workers} worker(s))"
     if result.failing_seed is None:
-        return "\n".join([f"maelstrom explore: all {len(result.lines)} runs valid or unknown; nothing found {took}",
-                          *summary, *unknown])
+        verdicts = Counter(x.get("verdict") for x in result.lines)
+        if not verdicts["valid"]:
+            head = (f"maelstrom explore: every one of the {len(result.lines)} runs was UNKNOWN: the node never "
+                    f"completed a run (see the reasons below) {took}")
+        else:
+            head = (f"maelstrom explore: no invalid run in {len(result.lines)} seed(s) ({verdicts['valid']} valid"
+                    + (f", {verdicts['unknown']} unknown" if verdicts["unknown"] else "") + f"); nothing found {took}")
+        return "\n".join([head, *summary, *unknown])
     again = result.seed_again or Reproduction(0, 0)
     if result.run_dir is None and result.original_outcome is None:
         return "\n".join([f"maelstrom explore: seed {result.failing_seed} is invalid in the ledger but failed in none of "
@@ -503,7 +509,9 @@ def explore_parser() -> Parser:
         "and print the command that replays it. A real-time run reproduces only as far as the node is "
         "deterministic: the summary says how many runs of the minimal one failed. Explore's own defaults: "
         f"--time-limit {EXPLORE_TIME_LIMIT:g} --nemesis-interval {EXPLORE_NEMESIS_INTERVAL:g}; the other flags "
-        "are maelstrom test's.")
+        "are maelstrom test's. Exit 1: an invalid run was found; 0: none (unknown runs, a node breaking the "
+        "protocol, are counted and reported); 2: every run was unknown; 254: bad flags; 130: Ctrl-C (then --resume "
+        "LEDGER runs only the seeds the ledger lacks).")
     for action in p._actions:
         if action.dest == "time_limit":
             action.help = f"seconds of load per run (explore's default {EXPLORE_TIME_LIMIT:g})"
@@ -579,7 +587,8 @@ def resume_command(argv: Sequence[str], ledger: Path) -> str:
 
 
 def explore_command(argv: Sequence[str]) -> int:
-    """``harness.py maelstrom explore``: exit 1 when an invalid run was found, 0 when none was."""
+    """``harness.py maelstrom explore``: exit 1 when an invalid run was found, 0 when none was, 2 when every run
+    was unknown."""
     argv = list(argv)
     p = explore_parser()
     args = p.parse_args(argv)
@@ -645,7 +654,12 @@ def explore_command(argv: Sequence[str]) -> int:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     from minikeydb.cli import decided
 
-    code = decided(EXPLORE_EXIT_FOUND if result.failing_seed is not None else EXPLORE_EXIT_ALL_VALID)
+    if result.failing_seed is not None:
+        code = decided(EXPLORE_EXIT_FOUND)
+    elif not any(x.get("verdict") == "valid" for x in result.lines):
+        code = decided(EXIT_UNKNOWN)  # nothing was tested: every run broke off
+    else:
+        code = decided(EXPLORE_EXIT_ALL_VALID)
     print(format_report(result))
     return code
 

@@ -150,7 +150,7 @@ def test_a_correct_node_gives_no_failure_and_resume_runs_only_the_missing_seeds(
     3 only, appending it."""
     done = _harness(*_echo_flags(tmp_path, "--runs", "2", "--workers", "2", "--json", str(tmp_path / "a.json")))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "all 2 runs valid" in done.stdout
+    assert "no invalid run in 2 seed(s) (2 valid)" in done.stdout
     ledger = tmp_path / "ledger.jsonl"
     lines = _seed_lines(ledger)
     header = json.loads(ledger.read_text().splitlines()[0])
@@ -168,6 +168,21 @@ def test_a_correct_node_gives_no_failure_and_resume_runs_only_the_missing_seeds(
     assert "2 seed(s) already in the ledger" in again.stderr
     assert [x["seed"] for x in _seed_lines(ledger)] == [1, 2, 3]
     assert sorted(read_ledger(ledger).seeds) == [1, 2, 3]
+
+
+def test_a_node_that_breaks_the_protocol_is_unknown_with_its_reason_in_the_ledger(tmp_path: Path) -> None:
+    """A node that writes garbage: every seed unknown (exit 2, nothing to shrink), each ledger line saying why."""
+    node = tmp_path / "garbage.sh"
+    node.write_text("#!/bin/sh\necho 'not json'\nsleep 5\n")
+    node.chmod(0o755)
+    flags = _echo_flags(tmp_path, "--runs", "2", "--workers", "2")
+    flags[flags.index("--bin") + 1] = str(node)
+    done = _harness(*flags)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "every one of the 2 runs was UNKNOWN" in done.stdout
+    lines = _seed_lines(tmp_path / "ledger.jsonl")
+    assert [x["verdict"] for x in lines] == ["unknown", "unknown"]
+    assert all("not a Maelstrom message" in x["reason"] for x in lines)
 
 
 def test_resume_refuses_a_ledger_of_other_flags(tmp_path: Path) -> None:
