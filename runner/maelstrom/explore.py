@@ -345,8 +345,10 @@ def write_minimal(candidate: MaelstromCandidate, out: str, anomaly: str | None, 
 def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor, *, argv: list[str],
             shrink_budget: int, confirm: int, ledger: MaelstromLedger | None = None,
             known: dict[int, dict[str, Any]] | None = None, keep_going: bool = False,
-            shrink_again: bool = False, stream: TextIO | None = None) -> ExploreResult:
-    """Run ``seeds``, then re-run, shrink and write the first failure (see the module docstring)."""
+            shrink_again: bool = False, stream: TextIO | None = None,
+            phase: list[str] | None = None) -> ExploreResult:
+    """Run ``seeds``, then re-run, shrink and write the first failure (see the module docstring).
+    ``phase`` gets "shrink" appended once the sweep is over (what an interruption stopped)."""
     started = time.monotonic()
     known = known or {}
     progress = ExploreProgress(sum(1 for s in seeds if s not in known), stream)
@@ -357,6 +359,8 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
         found = sweep(base, seeds, executor, argv=trial_argv, scratch=scratch, progress=progress, ledger=ledger,
                       known=known, keep_going=keep_going)
         progress.clear()
+        if phase is not None:
+            phase.append("shrink")
         result = ExploreResult(found.runs, found.lines, executor.workers, 0.0, commit=here, reasons=found.reasons)
         if found.failing is None:
             return attrs.evolve(result, wall_seconds=time.monotonic() - started)
@@ -364,11 +368,14 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
         candidate = candidate_for(base, seed)
         line = next((x for x in found.lines if x.get("seed") == seed), {})
         anomalies = line.get("anomalies") or {}
-        anomaly = trial.report.outcome.main_anomaly if trial is not None else (next(iter(anomalies), None))
+        if trial is not None:
+            anomaly = trial.report.outcome.main_anomaly
+        else:  # the ledger's counts (first seen first): the commonest, as Outcome.main_anomaly picks
+            anomaly = Counter(anomalies).most_common(1)[0][0] if anomalies else None
         times = max(1, confirm) if trial is None else confirm
         progress.note(f"explore: seed {seed} is INVALID ("
                       + (anomaly_text(trial.report.outcome) if trial is not None else
-                         ", ".join(f"{k} x{v}" for k, v in anomalies.items()) or "from the ledger")
+                         ", ".join(f"{k} x{v}" for k, v in Counter(anomalies).most_common()) or "from the ledger")
                       + f") with {candidate.describe()}"
                       + (f"; running it {times} more time(s) to see how often it fails" if times else ""))
         seed_again, first = again(executor, candidate, times, trial_argv, scratch, anomaly)
@@ -567,8 +574,9 @@ def check_flags(args: Any) -> None:
         raise UsageError(f"--seed: explore's seeds must lie in 0..2**63-1, got {first}..{first + args.runs - 1}")
 
 
-def resume_command(argv: Sequence[str], ledger: Path) -> str:
-    """This explore's command line with ``--resume LEDGER`` in place of its --ledger/--resume."""
+def resume_command(argv: Sequence[str], ledger: Path, shrink_again: bool = False) -> str:
+    """This explore's command line with ``--resume LEDGER`` in place of its --ledger/--resume (and
+    ``--shrink-again`` when the sweep was over: the failure is in the ledger, its shrink was stopped)."""
     words: list[str] = []
     skip = False
     for word in argv:
@@ -580,6 +588,8 @@ def resume_command(argv: Sequence[str], ledger: Path) -> str:
             words.append(word)
     # --resume goes before the words, so that it never lands among the node's own arguments (after --)
     head = ["python", "harness.py", "maelstrom", "explore", "--resume", str(ledger)]
+    if shrink_again and "--shrink-again" not in words:
+        head.append("--shrink-again")
     if (ROOT / "harness.py").parent == Path.cwd().resolve():
         return shlex.join(head + words)
     return shlex.join(["cd", str(Path.cwd())]) + " && " + shlex.join(
@@ -627,6 +637,7 @@ def explore_command(argv: Sequence[str]) -> int:
     if workers > 1:
         warm_up()
     executor: SeedExecutor = InlineExecutor() if workers == 1 else ProcessExecutor(workers)
+    phase: list[str] = []
     try:
         if ledger is None:
             ledger = MaelstromLedger(ledger_path, hashed, False, here)
@@ -638,12 +649,13 @@ def explore_command(argv: Sequence[str]) -> int:
         with executor:
             result = explore(base, seeds, executor, argv=["harness.py", "maelstrom", "explore", *argv],
                              shrink_budget=args.shrink_runs, confirm=args.confirm, ledger=ledger, known=known,
-                             keep_going=args.keep_going, shrink_again=args.shrink_again)
+                             keep_going=args.keep_going, shrink_again=args.shrink_again, phase=phase)
     except (RunInterrupted, KeyboardInterrupt) as exc:
         if isinstance(exc, RunInterrupted):
             exc.run_dir = None
-        print(f"\nmaelstrom explore: interrupted; every run stopped; the seeds done are in the ledger {ledger_path}; "
-              f"continue with: {resume_command(argv, ledger_path)}", file=sys.stderr, flush=True)
+        again = resume_command(argv, ledger_path, shrink_again=bool(phase))
+        print(f"\nmaelstrom explore: interrupted{' while shrinking the failure' if phase else ''}; every run stopped; "
+              f"the seeds done are in the ledger {ledger_path}; continue with: {again}", file=sys.stderr, flush=True)
         raise
     finally:
         executor.close()
