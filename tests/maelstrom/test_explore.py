@@ -22,11 +22,13 @@ import pytest
 
 from nemesis import FaultSchedule, ScheduledFault
 from runner.explore_ledger import options_hash, read_ledger
+from runner.explore_trial import TrialReport
 from runner.maelstrom.command import MaelstromOptions, schedule_for
 from runner.maelstrom.explore import LedgerOptions, explore_command, resume_command, seed_command
-from runner.maelstrom.explore_shrink import MIN_TIME_LIMIT, reductions, with_nodes
-from runner.maelstrom.explore_trial import MaelstromCandidate, anomaly_types
+from runner.maelstrom.explore_shrink import MIN_TIME_LIMIT, reductions, shrink, with_nodes
+from runner.maelstrom.explore_trial import MaelstromCandidate, MaelstromTrial, anomaly_types
 from runner.options import OptionError
+from runner.shrink import Outcome
 from runner.usage import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +90,43 @@ def test_removing_nodes_adapts_the_windows_that_name_them() -> None:
     smaller = with_nodes(c, 2)
     assert smaller.options.node_count == 2 and smaller.schedule.nodes == ("n0", "n1")
     assert [w.params["nodes"] for w in smaller.schedule.windows] == [["n0"]]
+
+
+class _Judge:
+    """An executor that runs no process: a candidate fails when it has 2+ nodes and a rate of 5+; dropping the
+    latency fails its first run only (a flaky node), so its confirmation must refuse it."""
+
+    workers = 2
+
+    def map_unordered(self, fn: Any, items: Any) -> Any:
+        for task in items:
+            o = task.candidate.options
+            fails = o.node_count >= 2 and o.rate >= 5
+            flaky = o.latency == 0
+            outcome = Outcome(valid=not fails, anomaly_types=("lost-element",) if fails else (),
+                              operations=int(o.rate * o.time_limit), faults=task.candidate.faults)
+            report = TrialReport(task.index, o.seed, outcome, (), {"windows": 0, "bit": 0, "inert": 0, "unknown": 0},
+                                 0.0, 0.0)
+            tries = 1 + (task.confirm if fails else 0)
+            failures = (1 if flaky else tries) if fails else 0
+            yield MaelstromTrial(report, None, tries, failures)
+
+    def close(self) -> None:
+        pass
+
+
+def test_shrinking_keeps_only_candidates_that_fail_in_every_run_of_them() -> None:
+    """The search ends at the smallest configuration that still fails (2 nodes, rate 5, the shortest run); the
+    reduction that failed once and passed its confirmation (no latency) is not kept."""
+    c = _candidate(latency=50.0, rate=20.0)
+    ops = int(c.options.rate * c.options.time_limit)
+    original = Outcome(valid=False, anomaly_types=("lost-element",), operations=ops, faults=c.faults)
+    result = shrink(c, original, _Judge(), argv=(), scratch="", budget=200, confirm=1)  # type: ignore[arg-type]
+    o = result.candidate.options
+    assert (o.node_count, o.rate, o.time_limit, o.latency) == (2, 5.0, MIN_TIME_LIMIT, 50.0)
+    assert result.candidate.faults == 0 and not result.exhausted
+    assert all(step.tries == 2 for step in result.steps)
+    assert "latency 50 -> 0 ms" not in [step.reduction for step in result.steps]
 
 
 def test_an_invalid_run_without_anomalies_gets_the_rule_that_failed_it() -> None:
