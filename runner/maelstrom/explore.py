@@ -102,6 +102,8 @@ def seed_command(options: MaelstromOptions) -> str:
         value = getattr(options, field)
         if field == "concurrency" and value == options.node_count:
             continue  # the flag's default, 1n
+        if field in ("nemesis_interval", "partition", "crash_targets") and not options.nemesis:
+            continue  # no fault is injected: these change nothing
         if value != getattr(default, field) and value is not None:
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     if options.nemesis:
