@@ -136,9 +136,8 @@ def parser() -> Parser:
     return p
 
 
-def options_from_args(argv: Sequence[str], parser_: Parser | None = None) -> MaelstromOptions:
-    """The run's options from ``maelstrom test``'s flags (``parser_``: a parser with more flags, explore's)."""
-    args = (parser_ or parser()).parse_args(list(argv))
+def options_from_args(argv: Sequence[str]) -> MaelstromOptions:
+    args = parser().parse_args(list(argv))
     nodes = args.node_count
     if nodes < 1:
         raise UsageError(f"--node-count must be at least 1, got {nodes}")
@@ -185,10 +184,6 @@ def maelstrom_command(argv: Sequence[str]) -> int:
         parser().print_help()
         print("\nharness.py maelstrom explore --help: run many seeds of a node, shrink the first failure")
         return 0
-    if argv[:1] == ["explore"]:
-        from .explore import explore_command
-
-        return explore_command(argv[1:])
     if not argv or argv[0] != "test":
         from runner.usage import did_you_mean
 

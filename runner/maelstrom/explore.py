@@ -20,6 +20,7 @@ LEDGER`` runs only the seeds the ledger does not hold.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -506,30 +507,9 @@ def default_workers(cores: int) -> int:
     return max(1, min(WORKERS_PER_CORE * cores, MAX_DEFAULT_WORKERS))
 
 
-def explore_parser() -> Parser:
-    p = parser()
-    p.prog = "harness.py maelstrom explore"
+def add_explore_flags(g: Any) -> None:
+    """Explore's own flags (on explore's parser, and alone on the parser that splits them from maelstrom test's)."""
     cores = os.cpu_count() or 1
-    p.description = (
-        "Run seeds S..S+N-1 of a Maelstrom node (each a real-time run of maelstrom test with that seed), write each "
-        "seed's result to a ledger, stop at the first invalid run (seed order), run it again to see how often it "
-        "fails, shrink it (shorter time limit, fewer fault windows and kinds, lower rate, fewer nodes and clients, "
-        "each kept only when it fails again), write the minimal failing run to --out as a normal run directory, "
-        "and print the command that replays it. A real-time run reproduces only as far as the node is "
-        "deterministic: the summary says how many runs of the minimal one failed. Explore's own defaults: "
-        f"--time-limit {EXPLORE_TIME_LIMIT:g} --nemesis-interval {EXPLORE_NEMESIS_INTERVAL:g}; the other flags "
-        "are maelstrom test's. Exit 1: an invalid run was found; 0: none (unknown runs, a node breaking the "
-        "protocol, are counted and reported); 2: every run was unknown; 254: bad flags; 130: Ctrl-C (then --resume "
-        "LEDGER runs only the seeds the ledger lacks).")
-    for action in p._actions:
-        if action.dest == "time_limit":
-            action.help = f"seconds of load per run (explore's default {EXPLORE_TIME_LIMIT:g})"
-        elif action.dest == "nemesis_interval":
-            action.help = f"seconds per fault window and between them (explore's default {EXPLORE_NEMESIS_INTERVAL:g})"
-        elif action.dest == "seed":
-            action.help = "first seed (default 1): seeds S..S+N-1"
-    p.set_defaults(time_limit=EXPLORE_TIME_LIMIT, nemesis_interval=EXPLORE_NEMESIS_INTERVAL)
-    g = p.add_argument_group("explore")
     g.add_argument("--runs", type=int, default=20, metavar="N", help="number of seeds to try (default 20)")
     g.add_argument("--workers", type=int, default=None, metavar="W",
                    help=f"runs at once, each in a worker process (default {WORKERS_PER_CORE} per core, at most "
@@ -553,7 +533,42 @@ def explore_parser() -> Parser:
     g.add_argument("--shrink-again", action="store_true",
                    help="with --resume: shrink the first failure even when the ledger held every seed")
     g.add_argument("--json", default=None, metavar="FILE", help="also write the outcome as JSON to FILE")
+
+
+def explore_parser() -> Parser:
+    p = parser()
+    p.prog = "harness.py maelstrom explore"
+    p.description = (
+        "Run seeds S..S+N-1 of a Maelstrom node (each a real-time run of maelstrom test with that seed), write each "
+        "seed's result to a ledger, stop at the first invalid run (seed order), run it again to see how often it "
+        "fails, shrink it (shorter time limit, fewer fault windows and kinds, lower rate, fewer nodes and clients, "
+        "each kept only when it fails again), write the minimal failing run to --out as a normal run directory, "
+        "and print the command that replays it. A real-time run reproduces only as far as the node is "
+        "deterministic: the summary says how many runs of the minimal one failed. Explore's own defaults: "
+        f"--time-limit {EXPLORE_TIME_LIMIT:g} --nemesis-interval {EXPLORE_NEMESIS_INTERVAL:g}; the other flags "
+        "are maelstrom test's. Exit 1: an invalid run was found; 0: none (unknown runs, a node breaking the "
+        "protocol, are counted and reported); 2: every run was unknown; 254: bad flags; 130: Ctrl-C (then --resume "
+        "LEDGER runs only the seeds the ledger lacks).")
+    for action in p._actions:
+        if action.dest == "time_limit":
+            action.help = f"seconds of load per run (explore's default {EXPLORE_TIME_LIMIT:g})"
+        elif action.dest == "nemesis_interval":
+            action.help = f"seconds per fault window and between them (explore's default {EXPLORE_NEMESIS_INTERVAL:g})"
+        elif action.dest == "seed":
+            action.help = "first seed (default 1): seeds S..S+N-1"
+    p.set_defaults(time_limit=EXPLORE_TIME_LIMIT, nemesis_interval=EXPLORE_NEMESIS_INTERVAL)
+    add_explore_flags(p.add_argument_group("explore"))
     return p
+
+
+def test_argv(argv: Sequence[str], args: argparse.Namespace) -> list[str]:
+    """``argv`` without explore's own flags: ``maelstrom test``'s, with explore's defaults first (a flag given
+    later wins; first, they never land among the binary's own arguments after --)."""
+    only = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    add_explore_flags(only)
+    _, rest = only.parse_known_args(list(argv))
+    return ["--time-limit", repr(float(args.time_limit)), "--nemesis-interval", repr(float(args.nemesis_interval)),
+            *rest]
 
 
 def check_flags(args: Any) -> None:
@@ -605,7 +620,7 @@ def explore_command(argv: Sequence[str]) -> int:
     p = explore_parser()
     args = p.parse_args(argv)
     check_flags(args)
-    base = options_from_args(argv, p)
+    base = options_from_args(test_argv(argv, args))
     problem = bin_problem(base.bin)
     if problem is not None:
         raise UsageError(problem)
