@@ -94,6 +94,10 @@ def _main(argv: list[str]) -> int:
             from .replay import replay_command
 
             return replay_command(rest)
+        if command == "maelstrom" and rest[:1] == ["explore"]:
+            from .maelstrom.explore import explore_command as maelstrom_explore
+
+            return maelstrom_explore(rest[1:])
         if command == "maelstrom":
             from .maelstrom.command import maelstrom_command
 

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import attrs
 import orjson
@@ -33,7 +33,7 @@ import orjson
 from runner import ROOT
 
 from .explore_trial import TrialReport, anomaly_counts
-from .options import OptionError, RunOptions
+from .options import OptionError
 
 LEDGER_KIND = "minikeydb-explore"
 HASHED_AWAY = ("out", "name", "seed", "verbose")
@@ -48,7 +48,14 @@ UNCOMPARED = ("wall_s",)
 """Fields two lines of one seed may differ in (the seed ran twice, e.g. resumed across an interruption)."""
 
 
-def sweep_options(base: RunOptions, vary_workload: bool) -> dict[str, Any]:
+class SweepOptions(Protocol):
+    """What a ledger hashes: a run's options as JSON (``RunOptions``; Maelstrom explore's own, see
+    ``runner.maelstrom.explore``)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def sweep_options(base: SweepOptions, vary_workload: bool) -> dict[str, Any]:
     """What makes two sweeps' seeds the same runs: the run options (but where they go) and --vary-workload."""
     options = {k: v for k, v in base.to_json().items() if k not in HASHED_AWAY}
     for name, default in LATER_DEFAULTS.items():  # a ledger from before these options still resumes
@@ -57,7 +64,7 @@ def sweep_options(base: RunOptions, vary_workload: bool) -> dict[str, Any]:
     return {"options": options, "vary_workload": vary_workload}
 
 
-def options_hash(base: RunOptions, vary_workload: bool) -> str:
+def options_hash(base: SweepOptions, vary_workload: bool) -> str:
     return hashlib.sha256(orjson.dumps(sweep_options(base, vary_workload), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
@@ -180,7 +187,7 @@ def check_commit(path: Path, contents: LedgerContents, current: str, other_commi
             if line.get("commit") == current or line.get("verdict") == "valid"}
 
 
-def check_resumable(path: Path, contents: LedgerContents, base: RunOptions, vary_workload: bool) -> None:
+def check_resumable(path: Path, contents: LedgerContents, base: SweepOptions, vary_workload: bool) -> None:
     """Refuse a ledger written with other options, naming them."""
     mine = sweep_options(base, vary_workload)
     if contents.header.get("options_hash") == options_hash(base, vary_workload):
@@ -205,7 +212,7 @@ class LedgerWriter:
     ``resume=True`` opens an existing ledger, reads it (``contents``) and drops a last line cut short.
     """
 
-    def __init__(self, path: Path, base: RunOptions, vary_workload: bool, commit_: str, *,
+    def __init__(self, path: Path, base: SweepOptions, vary_workload: bool, commit_: str, *,
                  resume: bool = False) -> None:
         self.path = path
         self.hash = options_hash(base, vary_workload)

@@ -18,7 +18,7 @@ COMMAND_HELP = {
     "export": "write a history as Jepsen EDN",
     "replay": "re-run a recorded run from its run.json (sim: byte for byte)",
     "explore": "search seeds in simulation and shrink the first failure",
-    "maelstrom": "test a Maelstrom node: harness.py maelstrom test -w echo --bin ./node",
+    "maelstrom": "test a Maelstrom node (harness.py maelstrom test -w echo --bin ./node), or explore seeds of it",
     "compare": "the same seed and fault schedule under each conflict mode (lww, siblings, crdt), side by side",
 }
 SUBCOMMANDS = tuple(COMMAND_HELP)

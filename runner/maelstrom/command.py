@@ -258,6 +258,7 @@ def maelstrom_command(argv: Sequence[str]) -> int:
     argv = list(argv)
     if argv[:1] in (["-h"], ["--help"]):
         parser().print_help()
+        print("\nharness.py maelstrom explore --help: run many seeds of a node, shrink the first failure")
         return 0
     if argv[:1] == ["serve"]:
         raise UsageError("harness.py maelstrom serve: Maelstrom's web server for its results; here each run writes "
@@ -266,7 +267,8 @@ def maelstrom_command(argv: Sequence[str]) -> int:
         from runner.usage import did_you_mean
 
         word = argv[0] if argv else ""
-        raise UsageError(f"harness.py maelstrom: expected 'test'{did_you_mean(word, ['test']) if word else ''}, "
+        raise UsageError(f"harness.py maelstrom: expected 'test' or 'explore'"
+                         f"{did_you_mean(word, ['test', 'explore']) if word else ''}, "
                          f"got {word!r} (harness.py maelstrom test -w echo --bin ./node)")
     notes: list[str] = []
     options = options_from_args(argv[1:], notes)
@@ -305,8 +307,9 @@ def schedule_for(options: MaelstromOptions) -> FaultSchedule:
 
 
 def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
-        schedule: FaultSchedule | None = None) -> dict[str, Any]:
-    """One run in ``run_dir``; returns the outcome (``results``, ``counts``, ...) the summary prints."""
+        schedule: FaultSchedule | None = None, report: bool = True) -> dict[str, Any]:
+    """One run in ``run_dir``; returns the outcome (``results``, ``counts``, ...) the summary prints.
+    ``report=False``: no report.html (explore's trial runs, deleted after)."""
     schedule = schedule if schedule is not None else schedule_for(options)
     (run_dir / "nodes").mkdir(exist_ok=True)
     write_json(run_dir / "run.json", {
@@ -341,7 +344,7 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
         results = _check(options, run_dir, outcome)
     outcome["results"] = results
     write_json(run_dir / "results.json", results)
-    if "maelstrom" in results and not outcome.get("failure"):
+    if report and "maelstrom" in results and not outcome.get("failure"):
         try:
             from checker.report import write_report
 
