@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 import trio
 
-from minikeydb.transport import Address, UdpTransport
+from minikeydb.transport import Address, Alarm, ScopeAlarm, UdpTransport
 
 if TYPE_CHECKING:
     import trio.testing
@@ -191,6 +191,59 @@ class _Sleeper:
             trio.lowlevel.reschedule(task)
 
 
+class _NetworkAlarm:
+    """A ``transport.Alarm`` woken by the network's clock driver (``MemoryNetwork.advance``), no cancel scope.
+
+    What a ``MemoryTransport`` gives the messenger's timer task while the network drives the clock:
+    a timer's wake-up then costs what a delivery costs, and moving it (a new earlier timer, the
+    first one cancelled) pushes an entry on the network's wake-up heap instead of changing a cancel
+    scope's deadline in Trio's. An entry left behind by a move no longer matches ``due`` and is
+    passed over.
+    """
+
+    __slots__ = ("network", "task", "due")
+
+    def __init__(self, network: MemoryNetwork) -> None:
+        self.network = network
+        self.task: trio.lowlevel.Task | None = None
+        self.due = math.inf
+
+    async def wait_until(self, when: float) -> None:
+        if when <= self.network._now():
+            await trio.lowlevel.checkpoint()
+            return
+        self.task = trio.lowlevel.current_task()
+        self.due = when
+        if when < math.inf:
+            self.network._wake_at(when, self)
+        await trio.lowlevel.wait_task_rescheduled(self._abort)
+
+    def reset(self, when: float) -> None:
+        if self.task is None or when == self.due:
+            return
+        self.due = when
+        if when <= self.network._now():
+            self._wake()
+        elif when < math.inf:
+            self.network._wake_at(when, self)
+
+    def _abort(self, _: object) -> trio.lowlevel.Abort:
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _waits_for(self, due: float) -> bool:
+        return self.task is not None and self.due == due
+
+    def _due_by(self, when: float) -> bool:
+        return self.task is not None and self.due <= when
+
+    def _wake(self) -> None:
+        task = self.task
+        if task is not None:
+            self.task = None
+            trio.lowlevel.reschedule(task)
+
+
 class MemoryTransport:
     """One endpoint of a ``MemoryNetwork``.
 
@@ -213,6 +266,10 @@ class MemoryTransport:
     @property
     def address(self) -> Address:
         return self._address
+
+    def alarm(self) -> Alarm:
+        """The messenger's timer alarm: woken by the clock driver while the network drives, else Trio's."""
+        return _NetworkAlarm(self._network) if self._network.driving else ScopeAlarm()
 
     async def send(self, data: bytes, dest: Address) -> None:
         self.send_nowait(data, dest)
