@@ -61,6 +61,7 @@ class MemoryNetwork:
     _driving: bool = attrs.field(default=False, init=False)
     _now: Callable[[], float] = attrs.field(default=trio.current_time, init=False)
     _wakeups: list[tuple[float, int, _Wakeable]] = attrs.field(factory=list, init=False)
+    _alarms: list[tuple[float, int, _Wakeable]] = attrs.field(factory=list, init=False)
     delivered: int = attrs.field(default=0, init=False)
     dropped: int = attrs.field(default=0, init=False)
 
@@ -121,6 +122,10 @@ class MemoryNetwork:
         self._sequence += 1
         heapq.heappush(self._wakeups, (due, self._sequence, waiter))
 
+    def _alarm_at(self, due: float, alarm: _Wakeable) -> None:
+        self._sequence += 1
+        heapq.heappush(self._alarms, (due, self._sequence, alarm))
+
     async def sleep_until(self, when: float) -> None:
         """``trio.sleep_until``, woken by ``advance`` (no cancel scope) while this network drives.
 
@@ -135,26 +140,42 @@ class MemoryNetwork:
         await trio.lowlevel.wait_task_rescheduled(sleeper.abort)
 
     def advance(self, clock: trio.testing.MockClock, seconds_to_next_deadline: float) -> None:
-        """Every task is blocked: jump ``clock`` to the next due datagram or Trio deadline, and
-        wake the receivers whose datagrams are due (they run in the same scheduler pass).
+        """Every task is blocked: jump ``clock`` to the next due datagram, sleeper, alarm or Trio
+        deadline, and wake the receivers and sleepers due then (they run in the same scheduler pass).
+
+        Timer alarms (``MemoryTransport.alarm``) due at that instant are woken only when no receiver
+        or sleeper was, else at the next call (every task blocked again, at the same instant): a
+        timer fires after the datagrams due with it were handled, as it did when it was a Trio
+        deadline (expired on the pass after the clock's jump).
 
         Called by the ``MockClock`` named in ``drive``, from its autojump (``minikeydb.testing.determinism``).
         """
-        wakeups = self._wakeups
+        wakeups, alarms = self._wakeups, self._alarms
         while wakeups and not wakeups[0][2]._waits_for(wakeups[0][0]):
             heapq.heappop(wakeups)
+        while alarms and not alarms[0][2]._waits_for(alarms[0][0]):
+            heapq.heappop(alarms)
         now = clock.current_time()
         target = now + seconds_to_next_deadline
         if wakeups and wakeups[0][0] < target:
             target = wakeups[0][0]
+        if alarms and alarms[0][0] < target:
+            target = alarms[0][0]
         if target == math.inf:
             return
         if target > now:
             clock.jump(target - now)
+        woke = False
         while wakeups and wakeups[0][0] <= target:
             _, _, waiter = heapq.heappop(wakeups)
             if waiter._due_by(target):
                 waiter._wake()
+                woke = True
+        if not woke:
+            while alarms and alarms[0][0] <= target:
+                _, _, alarm = heapq.heappop(alarms)
+                if alarm._due_by(target):
+                    alarm._wake()
 
 
 class _Wakeable(Protocol):
@@ -194,6 +215,8 @@ class _Sleeper:
 class _NetworkAlarm:
     """A ``transport.Alarm`` woken by the network's clock driver (``MemoryNetwork.advance``), no cancel scope.
 
+    It is woken after the receivers due at the same instant (see ``advance``), as a Trio deadline was.
+
     What a ``MemoryTransport`` gives the messenger's timer task while the network drives the clock:
     a timer's wake-up then costs what a delivery costs, and moving it (a new earlier timer, the
     first one cancelled) pushes an entry on the network's wake-up heap instead of changing a cancel
@@ -215,7 +238,7 @@ class _NetworkAlarm:
         self.task = trio.lowlevel.current_task()
         self.due = when
         if when < math.inf:
-            self.network._wake_at(when, self)
+            self.network._alarm_at(when, self)
         await trio.lowlevel.wait_task_rescheduled(self._abort)
 
     def reset(self, when: float) -> None:
@@ -225,7 +248,7 @@ class _NetworkAlarm:
         if when <= self.network._now():
             self._wake()
         elif when < math.inf:
-            self.network._wake_at(when, self)
+            self.network._alarm_at(when, self)
 
     def _abort(self, _: object) -> trio.lowlevel.Abort:
         self.task = None
