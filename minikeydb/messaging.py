@@ -181,6 +181,11 @@ class Messenger:
                 self._alarm_at = timers[0][0] if timers else math.inf
                 self._alarm.reset(self._alarm_at)
 
+    async def sleep(self, seconds: float) -> None:
+        """``trio.sleep``, waiting on the transport's alarm (``alarm_for``): in simulation, woken by the
+        network's clock driver like a delivery instead of through a cancel scope's deadline."""
+        await alarm_for(self.transport).wait_until(trio.current_time() + seconds)
+
     async def run_timers(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve ``call_later`` timers until cancelled (a node runs this; clients do not need it)."""
         task_status.started()
