@@ -132,8 +132,11 @@ class MemoryNetwork:
         For the simulation's own waits (the workload's think time), so that they cost what a
         delivery costs.
         """
-        if not self._driving or when <= self._now():
+        if not self._driving:
             await trio.sleep_until(when)
+            return
+        if when <= self._now():  # due already: the next pass, as an expired deadline, without a cancel scope
+            await trio.lowlevel.checkpoint()
             return
         sleeper = _Sleeper(trio.lowlevel.current_task(), when)
         self._wake_at(when, sleeper)
