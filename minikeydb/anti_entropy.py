@@ -138,7 +138,7 @@ class AntiEntropy:
 
     async def run(self) -> None:
         while True:
-            await trio.sleep(self.interval * self.rng.uniform(0.5, 1.5))
+            await self.messenger.sleep(self.interval * self.rng.uniform(0.5, 1.5))
             self._expire_exchanges()
             if self._partners:
                 await self.start_exchange(self.rng.choice(self._partners))

@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 import trio
 
-from .transport import Address, Transport
+from .transport import Address, Transport, alarm_for
 from .wire import REPLAY_WINDOW, AuthError, Codec, Message, StaleError, WireError
 
 log = logging.getLogger("minikeydb.messaging")
@@ -115,7 +115,8 @@ class Messenger:
         self._waiting: dict[int, _Waiter | Callable[[Message], None]] = {}
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_order = itertools.count()
-        self._timer_scope: trio.CancelScope | None = None
+        self._alarm = alarm_for(transport)
+        self._alarm_at: float | None = None  # the timer task's wake-up while it waits, else None
         self._timers_running = False
         # Per destination: smoothed round-trip time and its variation (RFC 6298), so resends wait
         # as long as answers currently take instead of firing while the answer is on its way.
@@ -163,9 +164,10 @@ class Messenger:
         """Call ``fire`` after ``delay`` seconds (from the timer task) unless the timer is cancelled."""
         timer = Timer(coalesced(trio.current_time() + delay), fire)
         heapq.heappush(self._timers, (timer.deadline, next(self._timer_order), timer))
-        scope = self._timer_scope
-        if scope is not None and timer.deadline < scope.deadline:
-            scope.deadline = timer.deadline
+        at = self._alarm_at
+        if at is not None and timer.deadline < at:
+            self._alarm_at = timer.deadline
+            self._alarm.reset(timer.deadline)
         return timer
 
     def cancel_timer(self, timer: Timer) -> None:
@@ -175,9 +177,14 @@ class Messenger:
         if timers and timers[0][2] is timer:
             while timers and timers[0][2].cancelled:
                 heapq.heappop(timers)
-            scope = self._timer_scope
-            if scope is not None:
-                scope.deadline = timers[0][0] if timers else math.inf
+            if self._alarm_at is not None:
+                self._alarm_at = timers[0][0] if timers else math.inf
+                self._alarm.reset(self._alarm_at)
+
+    async def sleep(self, seconds: float) -> None:
+        """``trio.sleep``, waiting on the transport's alarm (``alarm_for``): in simulation, woken by the
+        network's clock driver like a delivery instead of through a cancel scope's deadline."""
+        await alarm_for(self.transport).wait_until(trio.current_time() + seconds)
 
     async def run_timers(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve ``call_later`` timers until cancelled (a node runs this; clients do not need it)."""
@@ -193,12 +200,11 @@ class Messenger:
         while True:
             while timers and timers[0][2].cancelled:  # never wake up for a timer nobody wants
                 heapq.heappop(timers)
-            with trio.CancelScope(deadline=timers[0][0] if timers else math.inf) as scope:
-                self._timer_scope = scope
-                try:
-                    await trio.sleep_forever()
-                finally:
-                    self._timer_scope = None
+            self._alarm_at = at = timers[0][0] if timers else math.inf
+            try:
+                await self._alarm.wait_until(at)
+            finally:
+                self._alarm_at = None
             now = trio.current_time()
             while timers and timers[0][0] <= now:
                 _, _, timer = heapq.heappop(timers)

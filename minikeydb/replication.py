@@ -387,7 +387,7 @@ class Replicator:
 
     async def _hint_loop(self) -> None:
         while True:
-            await trio.sleep(self.hint_interval * self.rng.uniform(0.75, 1.25))
+            await self.messenger.sleep(self.hint_interval * self.rng.uniform(0.75, 1.25))
             async with trio.open_nursery() as nursery:
                 for peer, hints in self._hints.items():
                     if hints:

@@ -82,6 +82,50 @@ class Transport(Protocol):
         ...
 
 
+class Alarm(Protocol):
+    """A wake-up time that one task waits for and other code may move: the messenger's timer task.
+
+    ``ScopeAlarm`` (a Trio cancel scope's deadline) works under any clock. A transport may offer a
+    cheaper one through an ``alarm()`` method (the simulated network's, woken by its clock driver
+    with no cancel scope); ``alarm_for`` picks.
+    """
+
+    async def wait_until(self, when: float) -> None:
+        """Return at trio time ``when``, or at the time a ``reset`` moved it to (cancellation ends it too)."""
+        ...
+
+    def reset(self, when: float) -> None:
+        """Move the waiting task's wake-up to ``when`` (earlier or later); nothing when none waits."""
+        ...
+
+
+class ScopeAlarm:
+    """``Alarm`` as a Trio cancel scope's deadline."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self) -> None:
+        self._scope: trio.CancelScope | None = None
+
+    async def wait_until(self, when: float) -> None:
+        with trio.CancelScope(deadline=when) as scope:
+            self._scope = scope
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._scope = None
+
+    def reset(self, when: float) -> None:
+        if self._scope is not None:
+            self._scope.deadline = when
+
+
+def alarm_for(transport: object) -> Alarm:
+    """The transport's own alarm when it has one (``alarm()``), else a cancel scope's (``ScopeAlarm``)."""
+    make = getattr(transport, "alarm", None)
+    return make() if make is not None else ScopeAlarm()
+
+
 # Errors from sendto that mean "this datagram was lost", never "the program is broken".
 _LOSS_ERRNOS = frozenset(
     {

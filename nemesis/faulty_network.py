@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import trio
 
-from minikeydb.transport import Address, Transport
+from minikeydb.transport import Address, Alarm, Transport, alarm_for
 from nemesis.link_faults import DatagramObserver, FaultModel
 
 CLIENT = "client"
@@ -224,6 +224,10 @@ class FaultyTransport:
     @property
     def address(self) -> Address:
         return self.inner.address
+
+    def alarm(self) -> Alarm:
+        """The inner transport's timer alarm (``minikeydb.transport.alarm_for``)."""
+        return alarm_for(self.inner)
 
     async def send(self, data: bytes, dest: Address) -> None:
         if self.closed:

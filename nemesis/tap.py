@@ -6,7 +6,7 @@ What an attacker on the wire would capture, so that a test or a benchmark can re
 
 from __future__ import annotations
 
-from minikeydb.transport import Address, Transport
+from minikeydb.transport import Address, Alarm, Transport, alarm_for
 
 
 class TapTransport:
@@ -19,6 +19,10 @@ class TapTransport:
     @property
     def address(self) -> Address:
         return self.inner.address
+
+    def alarm(self) -> Alarm:
+        """The inner transport's timer alarm (``minikeydb.transport.alarm_for``)."""
+        return alarm_for(self.inner)
 
     async def send(self, data: bytes, dest: Address) -> None:
         self.sent.append(data)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 import trio
 
-from minikeydb.transport import Address, UdpTransport
+from minikeydb.transport import Address, Alarm, ScopeAlarm, UdpTransport
 
 if TYPE_CHECKING:
     import trio.testing
@@ -61,6 +61,7 @@ class MemoryNetwork:
     _driving: bool = attrs.field(default=False, init=False)
     _now: Callable[[], float] = attrs.field(default=trio.current_time, init=False)
     _wakeups: list[tuple[float, int, _Wakeable]] = attrs.field(factory=list, init=False)
+    _alarms: list[tuple[float, int, _Wakeable]] = attrs.field(factory=list, init=False)
     delivered: int = attrs.field(default=0, init=False)
     dropped: int = attrs.field(default=0, init=False)
 
@@ -121,40 +122,63 @@ class MemoryNetwork:
         self._sequence += 1
         heapq.heappush(self._wakeups, (due, self._sequence, waiter))
 
+    def _alarm_at(self, due: float, alarm: _Wakeable) -> None:
+        self._sequence += 1
+        heapq.heappush(self._alarms, (due, self._sequence, alarm))
+
     async def sleep_until(self, when: float) -> None:
         """``trio.sleep_until``, woken by ``advance`` (no cancel scope) while this network drives.
 
         For the simulation's own waits (the workload's think time), so that they cost what a
         delivery costs.
         """
-        if not self._driving or when <= self._now():
+        if not self._driving:
             await trio.sleep_until(when)
+            return
+        if when <= self._now():  # due already: the next pass, as an expired deadline, without a cancel scope
+            await trio.lowlevel.checkpoint()
             return
         sleeper = _Sleeper(trio.lowlevel.current_task(), when)
         self._wake_at(when, sleeper)
         await trio.lowlevel.wait_task_rescheduled(sleeper.abort)
 
     def advance(self, clock: trio.testing.MockClock, seconds_to_next_deadline: float) -> None:
-        """Every task is blocked: jump ``clock`` to the next due datagram or Trio deadline, and
-        wake the receivers whose datagrams are due (they run in the same scheduler pass).
+        """Every task is blocked: jump ``clock`` to the next due datagram, sleeper, alarm or Trio
+        deadline, and wake the receivers and sleepers due then (they run in the same scheduler pass).
+
+        Timer alarms (``MemoryTransport.alarm``) due at that instant are woken only when no receiver
+        or sleeper was, else at the next call (every task blocked again, at the same instant): a
+        timer fires after the datagrams due with it were handled, as it did when it was a Trio
+        deadline (expired on the pass after the clock's jump).
 
         Called by the ``MockClock`` named in ``drive``, from its autojump (``minikeydb.testing.determinism``).
         """
-        wakeups = self._wakeups
+        wakeups, alarms = self._wakeups, self._alarms
         while wakeups and not wakeups[0][2]._waits_for(wakeups[0][0]):
             heapq.heappop(wakeups)
+        while alarms and not alarms[0][2]._waits_for(alarms[0][0]):
+            heapq.heappop(alarms)
         now = clock.current_time()
         target = now + seconds_to_next_deadline
         if wakeups and wakeups[0][0] < target:
             target = wakeups[0][0]
+        if alarms and alarms[0][0] < target:
+            target = alarms[0][0]
         if target == math.inf:
             return
         if target > now:
             clock.jump(target - now)
+        woke = False
         while wakeups and wakeups[0][0] <= target:
             _, _, waiter = heapq.heappop(wakeups)
             if waiter._due_by(target):
                 waiter._wake()
+                woke = True
+        if not woke:
+            while alarms and alarms[0][0] <= target:
+                _, _, alarm = heapq.heappop(alarms)
+                if alarm._due_by(target):
+                    alarm._wake()
 
 
 class _Wakeable(Protocol):
@@ -191,6 +215,61 @@ class _Sleeper:
             trio.lowlevel.reschedule(task)
 
 
+class _NetworkAlarm:
+    """A ``transport.Alarm`` woken by the network's clock driver (``MemoryNetwork.advance``), no cancel scope.
+
+    It is woken after the receivers due at the same instant (see ``advance``), as a Trio deadline was.
+
+    What a ``MemoryTransport`` gives the messenger's timer task while the network drives the clock:
+    a timer's wake-up then costs what a delivery costs, and moving it (a new earlier timer, the
+    first one cancelled) pushes an entry on the network's wake-up heap instead of changing a cancel
+    scope's deadline in Trio's. An entry left behind by a move no longer matches ``due`` and is
+    passed over.
+    """
+
+    __slots__ = ("network", "task", "due")
+
+    def __init__(self, network: MemoryNetwork) -> None:
+        self.network = network
+        self.task: trio.lowlevel.Task | None = None
+        self.due = math.inf
+
+    async def wait_until(self, when: float) -> None:
+        if when <= self.network._now():
+            await trio.lowlevel.checkpoint()
+            return
+        self.task = trio.lowlevel.current_task()
+        self.due = when
+        if when < math.inf:
+            self.network._alarm_at(when, self)
+        await trio.lowlevel.wait_task_rescheduled(self._abort)
+
+    def reset(self, when: float) -> None:
+        if self.task is None or when == self.due:
+            return
+        self.due = when
+        if when <= self.network._now():
+            self._wake()
+        elif when < math.inf:
+            self.network._alarm_at(when, self)
+
+    def _abort(self, _: object) -> trio.lowlevel.Abort:
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _waits_for(self, due: float) -> bool:
+        return self.task is not None and self.due == due
+
+    def _due_by(self, when: float) -> bool:
+        return self.task is not None and self.due <= when
+
+    def _wake(self) -> None:
+        task = self.task
+        if task is not None:
+            self.task = None
+            trio.lowlevel.reschedule(task)
+
+
 class MemoryTransport:
     """One endpoint of a ``MemoryNetwork``.
 
@@ -213,6 +292,10 @@ class MemoryTransport:
     @property
     def address(self) -> Address:
         return self._address
+
+    def alarm(self) -> Alarm:
+        """The messenger's timer alarm: woken by the clock driver while the network drives, else Trio's."""
+        return _NetworkAlarm(self._network) if self._network.driving else ScopeAlarm()
 
     async def send(self, data: bytes, dest: Address) -> None:
         self.send_nowait(data, dest)

@@ -168,3 +168,40 @@ def test_sleep_until_on_the_driving_network_wakes_on_time_and_can_be_cancelled()
 
     run_sim(main, network)
     assert sorted((round(t, 6), n) for n, t in woke) == [(0.002, "slept"), (0.003, "cancelled"), (0.003, "delivery")]
+
+
+def test_messenger_timers_on_the_driving_network_fire_on_time_after_the_datagrams_due_with_them() -> None:
+    """Under the network's clock a messenger's timers wait on the network's alarm (no cancel scope), fire on
+    time when moved earlier or later, and a timer due with a datagram fires after that datagram was handled."""
+    from minikeydb.testing.network import _NetworkAlarm
+
+    network = MemoryNetwork(latency=0.0, tick=0.001)
+    events: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        a = network.endpoint(A)
+        messenger = Messenger(a, Codec(b"secret"), random.Random(1), Counter())
+        assert isinstance(messenger._alarm, _NetworkAlarm)
+        b = network.endpoint(B)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(messenger.run_timers)
+
+            async def receive() -> None:
+                while True:
+                    data, _src = await a.recv()
+                    events.append((data.decode(), trio.current_time()))
+
+            nursery.start_soon(receive)
+            await network.sleep_until(0.001)
+            late = messenger.call_later(0.009, lambda: events.append(("late", trio.current_time())))
+            messenger.call_later(0.004, lambda: events.append(("timer", trio.current_time())))  # moved earlier
+            early = messenger.call_later(0.001, lambda: events.append(("cancelled", trio.current_time())))
+            messenger.cancel_timer(early)  # moved later again
+            b.send_nowait(b"datagram", A)  # due at 0.001 + 0 latency: the next tick, with nothing else
+            network.schedule(0.004, b"same-instant", B, A)  # due at 0.005, with the timer
+            messenger.cancel_timer(late)
+            await network.sleep_until(0.02)
+            nursery.cancel_scope.cancel()
+
+    run_sim(main, network)
+    assert [(n, round(t, 6)) for n, t in events] == [("datagram", 0.001), ("same-instant", 0.005), ("timer", 0.005)]
