@@ -402,9 +402,9 @@ def _not_empty(source: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
 
 def _run(history: Path | None, source: Any, options: CheckOptions, facts: HistoryFacts | None = None,
          watch: EventWatch | None = None) -> tuple[dict[str, Any], FinalAgreement | None]:
-    from checker.convergence import check_with_agreement as convergence
-
     checkers = list(options.checkers)
+    if "convergence" in checkers:  # only then: a linearizability check alone does not load (or compile) it
+        from checker.convergence import check_with_agreement as convergence
     if history is None:
         source = _not_empty(source)
     if checkers == ["convergence"]:

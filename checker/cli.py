@@ -31,18 +31,6 @@ from checker.api import (
     CheckOptions,
     check,
 )
-from checker.findings import (
-    SOURCE_JOURNAL,
-    checker_findings,
-    clock_skew_note,
-    convergence_entry,
-    convergence_headline,
-    convergence_line,
-    faults_sentence,
-    finding_line,
-    linearizability_note,
-    workload_lines,
-)
 from checker.history import HistoryError, minikeydb_run, resolve_history
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
@@ -343,6 +331,20 @@ def summary(
     ``minikeydb``: the history is a MinikeyDB run's (`checker.history.minikeydb_run`), so advice about
     MinikeyDB's settings applies; any other system's history gets none.
     """
+    # Imported here: a --json check prints none of it, and loads (or compiles) less.
+    from checker.findings import (
+        SOURCE_JOURNAL,
+        checker_findings,
+        clock_skew_note,
+        convergence_entry,
+        convergence_headline,
+        convergence_line,
+        faults_sentence,
+        finding_line,
+        linearizability_note,
+        workload_lines,
+    )
+
     verdict = {True: "VALID", False: "INVALID"}.get(results["valid"], "UNKNOWN")
     lines = [f"{path}: {verdict}"]
     st = results.get("stats", {})

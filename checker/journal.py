@@ -368,18 +368,28 @@ class Journal:
         lines = self._lines()
         next(lines, None)  # the header, checked when the journal was loaded
         path = self.path
+        # The first bytes of a line whose type is one letter, ``["X"``, say at once whether it is wanted.
+        letters = {b'["' + k.encode() + b'"': k.encode() in wanted for k in _ARITY if len(k) == 1} if wanted else {}
         for lineno, raw in lines:
             if not raw or raw.isspace():
                 continue
             if end is not None:
                 raise JournalError(path, lineno, "(record)", "a record after the END record")
             n += 1
-            if wanted is not None and raw.startswith(b'["'):
-                q = raw.find(b'"', 2)
-                if q > 0 and raw[2:q] not in wanted:
+            if wanted is not None:
+                keep = letters.get(raw[:4])
+                if keep is None:
+                    if raw.startswith(b'["'):
+                        q = raw.find(b'"', 2)
+                        if q > 0 and raw[2:q] not in wanted:
+                            continue
+                elif not keep:
                     continue
             rec = _record(path, lineno, raw)
-            if type(rec) is Replicas:
+            kind = type(rec)
+            if kind is Send or kind is Apply and rec.node in nodes:
+                pass  # the common records, nothing more to check (a Send's nodes are not the header's to judge)
+            elif kind is Replicas:
                 if not set(rec.nodes) <= nodes:
                     raise JournalError(path, lineno, "nodes", f"replicas {list(rec.nodes)} of key {rec.key!r} are not "
                                        f"all among the header's nodes {sorted(nodes)}")
@@ -388,9 +398,9 @@ class Journal:
                                        f"{list(replicas[rec.key])} (a key's K record comes once)")
                 replicas[rec.key] = rec.nodes
                 self._reader.max_line += R_LINE_BYTES_PER_KEY  # a node's R record may list this key too
-            elif (type(rec) is Apply or type(rec) is Lifecycle or type(rec) is Recovered) and rec.node not in nodes:
+            elif (kind is Apply or kind is Lifecycle or kind is Recovered) and rec.node not in nodes:
                 raise JournalError(path, lineno, "node", f"{rec.node!r} is not among the header's nodes {sorted(nodes)}")
-            elif type(rec) is End:
+            elif kind is End:
                 end = rec
             yield rec
         self._replicas, self._end, self._scanned, self._records = replicas, end, True, n

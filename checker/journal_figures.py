@@ -243,20 +243,22 @@ class _JournalPass:
 
     def run(self, journal: Journal) -> None:
         # D and Q records say nothing these figures need: skipped unparsed.
+        send, apply = self._send, self._apply
         for rec in journal.records(("A", "S", "C", "R") if self.full else ("A", "C", "R")):
-            if isinstance(rec, Apply):
-                self._apply(rec)
-            elif isinstance(rec, Recovered):
+            kind = type(rec)  # the records are exactly these classes (checker.journal makes them)
+            if kind is Send:  # the most common, first
+                send(rec)
+            elif kind is Apply:
+                apply(rec)
+            elif kind is Recovered:
                 self._recovered(rec)
-            elif isinstance(rec, Send):
-                self._send(rec)
-            elif isinstance(rec, Replicas):
+            elif kind is Replicas:
                 self.replicas[rec.key] = rec.nodes
-            elif isinstance(rec, Lifecycle):
+            elif kind is Lifecycle:
                 self.lifecycle.append(rec)
                 self.crashes += rec.what == "crash"
                 self.last_t = max(self.last_t, rec.t)
-            elif isinstance(rec, End):
+            elif kind is End:
                 self.end = rec
                 self.last_t = max(self.last_t, rec.t)
         while self._edge < len(self.edges):
@@ -356,16 +358,19 @@ class _JournalPass:
 
     def _send(self, s: Send) -> None:
         t = s.t
-        self.last_t = max(self.last_t, t)
+        if t > self.last_t:
+            self.last_t = t
         edges = self.edges
-        while self._edge < len(edges) and edges[self._edge] <= t:
-            self.sent_before[self._edge] = self.sent
-            self._edge += 1
+        if self._edge < len(edges):
+            while self._edge < len(edges) and edges[self._edge] <= t:
+                self.sent_before[self._edge] = self.sent
+                self._edge += 1
         self.sent += 1
-        if s.fault is not None:
-            arr = self.faulty.get(s.fault)
+        fault = s.fault
+        if fault is not None:
+            arr = self.faulty.get(fault)
             if arr is None:
-                arr = self.faulty[s.fault] = array("q")
+                arr = self.faulty[fault] = array("q")
             arr.append(t)
             if s.copies == 0:
                 self.lost.append(t)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import orjson
 
-from checker.api import CheckOptions, CheckResult, check
+from checker.api import CheckOptions, CheckResult, EventWatch, check
 from checker.findings import (
     SOURCE_JOURNAL,
     checker_findings,
@@ -892,8 +892,12 @@ class ReportPass:
     collector: _Collector
 
 
-def check_for_report(history: Path, options: CheckOptions) -> tuple[CheckResult, ReportPass | None]:
+def check_for_report(history: Path, options: CheckOptions, *,
+                     watch: EventWatch | None = None) -> tuple[CheckResult, ReportPass | None]:
     """``check(history, options)``, gathering what report.html plots in the same pass.
+
+    ``watch`` (as `check`'s) sees the events of that pass first: the run's summary gathers its
+    figures there (``runner.summary.Scanner``).
 
     The pass is handed to `write_report` (``prepared=``) with the same results, which then does not
     read the history again. None when the report needs a pass of its own: a history with anomalies
@@ -902,15 +906,16 @@ def check_for_report(history: Path, options: CheckOptions) -> tuple[CheckResult,
     """
     c = _Collector(set())
     watched: list[bool] = []
+    first = watch
 
-    def watch(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def collect(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         watched.append(True)
-        return c.watch(iter(events))
+        return c.watch(iter(events) if first is None else first(events))
 
     was_enabled = gc.isenabled()
     gc.disable()  # as write_report's own pass
     try:
-        result = check(history, options, watch=watch)
+        result = check(history, options, watch=collect)
         c.close()
     finally:
         if was_enabled:

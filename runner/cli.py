@@ -37,6 +37,9 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
     run_dir = new_run_dir(Path(options.out), run_name(options))  # a bad --name/--out is refused before any output
     for note in run_notes(options):
         print(note, file=sys.stderr, flush=True)
+    from . import journal
+
+    journal.SIM_WRITER = "process"  # one run: its journal encodes on another core (runner.journal.journal_writer)
     result = run(options, full_argv, run_dir=run_dir)
     code = decided(verdict_exit(result.results.get("valid")))  # a closed stdout must not change it
     print(format_summary(result))

@@ -59,6 +59,9 @@ class RunResult:
     elapsed: float
     throughput: dict[str, Any] = attrs.Factory(dict)
     """Requested and achieved rates, per window and first-vs-last trend (``HistoryRecorder.throughput``)."""
+    scan: Any = None
+    """The summary's counts and latencies (``runner.summary._Scan``), when the check's pass gathered
+    them from the whole history; None: the summary reads the history itself."""
 
 
 def make_schedule(options: RunOptions, node_ids: tuple[str, ...]) -> FaultSchedule:
@@ -231,13 +234,16 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
 
     # A get of null means the key is absent in this store: harness_run_options says so. The check
     # gathers report.html's plot data in its own pass when the report is written (one read, not two).
+    from .summary import Scanner  # here: runner.summary imports this module
+
     history = run_dir / "history.jsonl"
+    scanner = Scanner()  # the summary's figures, gathered in the same pass (not a read of its own)
     if report:
-        checked, prepared = check_for_report(history, harness_run_options(options.checkers))
+        checked, prepared = check_for_report(history, harness_run_options(options.checkers), watch=scanner.watch)
     else:
         from checker.api import check
 
-        checked, prepared = check(history, harness_run_options(options.checkers)), None
+        checked, prepared = check(history, harness_run_options(options.checkers), watch=scanner.watch), None
     results = checked.results
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
     throughput = recorder.throughput(options.time_limit, options.rate)
@@ -256,4 +262,5 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
             log.warning("report.html could not be written: %s", exc)
             (run_dir / "report.html").unlink(missing_ok=True)
     update_latest(Path(options.out), run_dir)
-    return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed, throughput)
+    return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed, throughput,
+                     scanner.scan if scanner.complete else None)

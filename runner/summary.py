@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,23 +45,45 @@ class _Scan:
         return sum(self.latencies) / len(self.latencies) if self.latencies else None
 
 
+class Scanner:
+    """Gathers the summary's `_Scan` from events as they pass: the check's own pass over the history
+    (``watch``, handed to `checker.report.check_for_report`), or `_scan`'s read of the file."""
+
+    def __init__(self) -> None:
+        self.scan = _Scan()
+        self.complete = False
+        """True once the watched events ran to their end (the scan covers the whole history)."""
+        self._invoked: dict[Any, int] = {}
+
+    def feed(self, event: dict[str, Any]) -> None:
+        if "index" not in event or event.get("process") == "nemesis" or event.get("final"):  # the header too
+            return
+        if event.get("type") == "invoke":
+            self._invoked[event.get("process")] = event.get("time", 0)
+            return
+        scan = self.scan
+        scan.counts[(event["f"], event["type"])] += 1
+        began = self._invoked.pop(event.get("process"), None)
+        if began is not None and event.get("time") is not None:
+            scan.latencies.append((event["time"] - began) / 1e9)
+            scan.info_n += event["type"] == "info"
+
+    def watch(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Pass ``events`` on unchanged, scanning each one on the way."""
+        feed = self.feed
+        for event in events:
+            feed(event)
+            yield event
+        self.complete = True
+
+
 def _scan(history: Path) -> _Scan:
-    scan = _Scan()
-    invoked: dict[Any, int] = {}
+    scanner = Scanner()
+    feed = scanner.feed
     with history.open("rb") as lines:
         for line in lines:
-            event = orjson.loads(line)
-            if "index" not in event or event.get("process") == "nemesis" or event.get("final"):  # the header too
-                continue
-            if event.get("type") == "invoke":
-                invoked[event.get("process")] = event.get("time", 0)
-                continue
-            scan.counts[(event["f"], event["type"])] += 1
-            began = invoked.pop(event.get("process"), None)
-            if began is not None and event.get("time") is not None:
-                scan.latencies.append((event["time"] - began) / 1e9)
-                scan.info_n += event["type"] == "info"
-    return scan
+            feed(orjson.loads(line))
+    return scanner.scan
 
 
 def _operation_table(scan: _Scan, workload: str = "register") -> list[str]:
@@ -209,7 +231,8 @@ def _journal_line(journal: Any) -> list[str]:
 def format_summary(run: RunResult) -> str:
     o = run.options
     r: dict[str, Any] = run.results
-    scan = _scan(run.run_dir / "history.jsonl")
+    # Gathered in the check's own pass when it saw the whole history (runner.phases.finish), else read here.
+    scan = run.scan if run.scan is not None else _scan(run.run_dir / "history.jsonl")
     lines = [
         "",
         f"MinikeyDB run {run.run_dir.name}",

@@ -69,3 +69,16 @@ def test_a_rate_shortfall_is_explained_from_the_measured_latency(tmp_path: Path)
     assert len([line for line in text.splitlines() if "why:" in line]) == 1
     full = {**short, "achieved_rate": 195.0, "achieved_ok_rate": 195.0}
     assert "waits for its answer" not in format_summary(_result(tmp_path, options, full, ops))
+
+
+def test_the_summary_figures_gathered_in_the_checks_pass_equal_a_read_of_the_history(tmp_path: Path) -> None:
+    """A simulated run's summary counts and latencies come from the check's own pass, equal to reading history.jsonl again."""
+    from runner.run import run
+    from runner.summary import _scan
+
+    options = RunOptions(mode="sim", nodes=3, time_limit=3.0, seed=2, nemesis=("partition",), fault_interval=1.0,
+                         out=str(tmp_path)).validate()
+    for report in (True, False):
+        result = run(options, ["test"], quiet=True, report=report)
+        assert result.scan is not None and result.scan.counts  # gathered, and not empty
+        assert result.scan == _scan(result.run_dir / "history.jsonl")
