@@ -19,7 +19,7 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
-def _exit(code: object) -> None:
+def _exit(code: int | str | None) -> None:
     """Exit with ``code`` without tearing the interpreter down object by object.
 
     A run's heap (the check's and the report's structures, the simulation's) took 0.3-0.5 s to free

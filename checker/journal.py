@@ -386,10 +386,9 @@ class Journal:
                 elif not keep:
                     continue
             rec = _record(path, lineno, raw)
-            kind = type(rec)
-            if kind is Send or kind is Apply and rec.node in nodes:
+            if isinstance(rec, Send) or isinstance(rec, Apply) and rec.node in nodes:
                 pass  # the common records, nothing more to check (a Send's nodes are not the header's to judge)
-            elif kind is Replicas:
+            elif isinstance(rec, Replicas):
                 if not set(rec.nodes) <= nodes:
                     raise JournalError(path, lineno, "nodes", f"replicas {list(rec.nodes)} of key {rec.key!r} are not "
                                        f"all among the header's nodes {sorted(nodes)}")
@@ -398,9 +397,9 @@ class Journal:
                                        f"{list(replicas[rec.key])} (a key's K record comes once)")
                 replicas[rec.key] = rec.nodes
                 self._reader.max_line += R_LINE_BYTES_PER_KEY  # a node's R record may list this key too
-            elif (kind is Apply or kind is Lifecycle or kind is Recovered) and rec.node not in nodes:
+            elif isinstance(rec, (Apply, Lifecycle, Recovered)) and rec.node not in nodes:
                 raise JournalError(path, lineno, "node", f"{rec.node!r} is not among the header's nodes {sorted(nodes)}")
-            elif kind is End:
+            elif isinstance(rec, End):
                 end = rec
             yield rec
         self._replicas, self._end, self._scanned, self._records = replicas, end, True, n

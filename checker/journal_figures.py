@@ -245,20 +245,19 @@ class _JournalPass:
         # D and Q records say nothing these figures need: skipped unparsed.
         send, apply = self._send, self._apply
         for rec in journal.records(("A", "S", "C", "R") if self.full else ("A", "C", "R")):
-            kind = type(rec)  # the records are exactly these classes (checker.journal makes them)
-            if kind is Send:  # the most common, first
+            if isinstance(rec, Send):  # the most common, first
                 send(rec)
-            elif kind is Apply:
+            elif isinstance(rec, Apply):
                 apply(rec)
-            elif kind is Recovered:
+            elif isinstance(rec, Recovered):
                 self._recovered(rec)
-            elif kind is Replicas:
+            elif isinstance(rec, Replicas):
                 self.replicas[rec.key] = rec.nodes
-            elif kind is Lifecycle:
+            elif isinstance(rec, Lifecycle):
                 self.lifecycle.append(rec)
                 self.crashes += rec.what == "crash"
                 self.last_t = max(self.last_t, rec.t)
-            elif kind is End:
+            elif isinstance(rec, End):
                 self.end = rec
                 self.last_t = max(self.last_t, rec.t)
         while self._edge < len(self.edges):
