@@ -47,11 +47,10 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
-from operator import add, and_, eq, is_not, mod, mul, ne, not_, sub
+from operator import add, eq, mul, ne
 from typing import Any
 
 from checker.linearizable.models import BAD, K_CAS, K_READ, K_WRITE, CompiledOp, CompiledPart
@@ -205,43 +204,63 @@ def _search(
             return None  # a step no write or equality test: `_search_values` searches this part
         call, ret, kinds, va, vb = arrays
     n = len(call)
-    # The per-operation arrays the search reads, each made by one pass in C (map, compress,
-    # Counter): a Python loop over the operations, then one over the entries, cost as much as
-    # the search itself on the small parts most histories have. States are small integers
-    # (`ids[value]`, `values[id]`; which id a value gets does not matter). Entries are encoded as
-    # `pos * span + code + n` to sort plain ints.
-    values: list[Any] = list(dict.fromkeys(chain((init,), va, vb)))  # (vb of a non-cas: None, unused)
-    ids: dict[Any, int] = dict(zip(values, range(len(values)), strict=True))
-    state = 0  # init's id
+    # One pass over the operations builds the per-operation arrays the search reads (a pass each
+    # cost twice the search itself on small parts), and counts the readers and writers of each
+    # value. States are small integers (`ids[value]`, `values[id]`), interned in the order init,
+    # then per operation its value(s). Entries are encoded as `pos * span + code + n` to sort
+    # plain ints.
+    state = 0
+    ids: dict[Any, int] = {init: 0}
+    values: list[Any] = [init]
+    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
+    readers = [0]
+    writers = [0]
     span = 2 * n + 1
+    keys = list(map(add, map(mul, call, repeat(span)), range(n, 2 * n)))
+    add_key = keys.append
     kind = kinds + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
-    arg_a = list(map(ids.__getitem__, va))
-    arg_b = list(map(ids.__getitem__, vb))
-    must = list(map(is_not, ret, repeat(None)))
-    remaining = n - ret.count(None)
-    optional = list(map(not_, must))
-    optional.append(True)
+    arg_a = [-1] * (n + 1)
+    arg_b = [-1] * (n + 1)
     readonly = list(map(eq, kind, repeat(READ)))  # (operator.eq: a method-wrapper is 2x slower)
     readonly[n] = False
     blind = list(map(eq, kind, repeat(WRITE)))
-    restricts = list(map(and_, optional, map(ne, kind, repeat(READ)))) if RESTRICT_AFTER_OPTIONAL else [False] * (n + 1)
-    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce
-    # it. An operation that reads or produces no value counts in the last slot, a dummy (-1).
-    reader_of = [a if m_ and k != WRITE else -1 for a, m_, k in zip(arg_a, must, kinds, strict=True)]
-    reader_of.append(-1)
-    writer_of = [a if k == WRITE else (b if k == CAS else -1) for k, a, b in zip(kinds, arg_a, arg_b, strict=True)]
-    writer_of.append(-1)
-    arg_a.append(-1)
-    arg_b.append(-1)
-    count = Counter(reader_of)
-    readers = list(map(count.get, range(len(values)), repeat(0)))
-    readers.append(0)
-    count = Counter(writer_of)
-    writers = list(map(count.get, range(len(values)), repeat(0)))
+    optional = [True] * (n + 1)
+    restricts = [False] * (n + 1)
+    reader_of = [-1] * (n + 1)
+    writer_of = [-1] * (n + 1)
+    remaining = 0
+    for i, k, v, r in zip(range(n), kinds, va, ret, strict=True):
+        sid = ids.get(v)
+        if sid is None:
+            sid = ids[v] = len(values)
+            values.append(v)
+            readers.append(0)
+            writers.append(0)
+        arg_a[i] = sid
+        if r is not None:
+            add_key(r * span + ~i + n)
+            optional[i] = False
+            remaining += 1
+            if k != WRITE:
+                reader_of[i] = sid
+                readers[sid] += 1
+        elif k != READ:
+            restricts[i] = RESTRICT_AFTER_OPTIONAL
+        if k == WRITE:
+            writer_of[i] = sid
+            writers[sid] += 1
+        elif k == CAS:
+            v = vb[i]
+            sid = ids.get(v)
+            if sid is None:
+                sid = ids[v] = len(values)
+                values.append(v)
+                readers.append(0)
+                writers.append(0)
+            arg_b[i] = writer_of[i] = sid
+            writers[sid] += 1
+    readers.append(0)  # the dummy slot (-1) counted by operations that read or produce no value
     writers.append(0)
-    keys = list(map(add, map(mul, call, repeat(span)), range(n, 2 * n)))
-    if remaining:
-        keys += map(add, map(mul, compress(ret, must), repeat(span)), compress(range(n - 1, -1, -1), must))
     keys.sort()
     m = len(keys)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
@@ -251,25 +270,29 @@ def _search(
     # return. The optional tail's code is a fake optional op n, and its entry number exceeds
     # every return, so reaching it ends the optional walk.
     head, tail, ohead, otail = 0, m + 1, m + 2, m + 3
-    codes = list(map(sub, map(mod, keys, repeat(span)), repeat(n)))
-    code = [0]
-    code += codes
-    code += (0, 0, n)
-    entry_of = dict(zip(codes, range(1, m + 1), strict=True))
-    ret_entry = list(map(entry_of.get, range(-1, -n - 2, -1), repeat(0)))  # (~i is i's return)
-    if remaining == n:  # no uncertain operation: the main list is every entry, in order
-        nxt = list(range(1, m + 2))
-        nxt += (0, otail, 0)
-        prv = [0]
-        prv += range(m + 1)
-        prv += (0, ohead)
-    else:
-        nxt = [0] * (m + 4)
-        prv = [0] * (m + 4)
-        in_optional = optional[:n] + [False] * n  # by code: a call's op, or (negative) a return
-        opt = list(map(in_optional.__getitem__, codes))
-        _link(nxt, prv, [head, *compress(range(1, m + 1), map(not_, opt)), tail])
-        _link(nxt, prv, [ohead, *compress(range(1, m + 1), opt), otail])
+    code = [0] * (m + 4)
+    nxt = [0] * (m + 4)
+    prv = [0] * (m + 4)
+    ret_entry = [0] * (n + 1)
+    last_main, last_opt = head, ohead
+    e = 0
+    for key in keys:
+        e += 1
+        k = key % span - n
+        code[e] = k
+        if k < 0:
+            ret_entry[~k] = e
+        elif optional[k]:
+            nxt[last_opt] = e
+            prv[e] = last_opt
+            last_opt = e
+            continue
+        nxt[last_main] = e
+        prv[e] = last_main
+        last_main = e
+    nxt[last_main], prv[tail] = tail, last_main
+    nxt[last_opt], prv[otail] = otail, last_opt
+    code[otail] = n
     bit = _bits(n)
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
     after_optional = False
@@ -843,12 +866,6 @@ def _search_values(
                 break
         after_optional = restricts[code[stack_e[-1]]] if stack_e else False
         e = nxt[e]
-
-
-def _link(nxt: list[int], prv: list[int], entries: list[int]) -> None:
-    """Chain `entries` (in order) into a doubly-linked list over `nxt`/`prv`, in C."""
-    deque(map(nxt.__setitem__, entries[:-1], entries[1:]), 0)
-    deque(map(prv.__setitem__, entries[1:], entries[:-1]), 0)
 
 
 def _prefix(stack: tuple[Any, ...] | None) -> list[int]:
