@@ -274,24 +274,37 @@ def _search(
     nxt = [0] * (m + 4)
     prv = [0] * (m + 4)
     ret_entry = [0] * (n + 1)
-    last_main, last_opt = head, ohead
-    e = 0
-    for key in keys:
-        e += 1
-        k = key % span - n
-        code[e] = k
-        if k < 0:
-            ret_entry[~k] = e
-        elif optional[k]:
-            nxt[last_opt] = e
-            prv[e] = last_opt
-            last_opt = e
-            continue
-        nxt[last_main] = e
-        prv[e] = last_main
-        last_main = e
-    nxt[last_main], prv[tail] = tail, last_main
-    nxt[last_opt], prv[otail] = otail, last_opt
+    if remaining == n:
+        # No uncertain operation (most parts): the main list is every entry in order, made in C.
+        nxt[:tail] = range(1, tail + 1)
+        prv[1 : tail + 1] = range(tail)
+        nxt[ohead], prv[otail] = otail, ohead
+        e = 0
+        for key in keys:
+            e += 1
+            k = key % span - n
+            code[e] = k
+            if k < 0:
+                ret_entry[~k] = e
+    else:
+        last_main, last_opt = head, ohead
+        e = 0
+        for key in keys:
+            e += 1
+            k = key % span - n
+            code[e] = k
+            if k < 0:
+                ret_entry[~k] = e
+            elif optional[k]:
+                nxt[last_opt] = e
+                prv[e] = last_opt
+                last_opt = e
+                continue
+            nxt[last_main] = e
+            prv[e] = last_main
+            last_main = e
+        nxt[last_main], prv[tail] = tail, last_main
+        nxt[last_opt], prv[otail] = otail, last_opt
     code[otail] = n
     bit = _bits(n)
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
