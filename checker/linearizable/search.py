@@ -259,6 +259,8 @@ def _search(
                 writers.append(0)
             arg_b[i] = writer_of[i] = sid
             writers[sid] += 1
+    readers.append(0)  # the dummy slot (-1) counted by operations that read or produce no value
+    writers.append(0)
     keys.sort()
     m = len(keys)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
@@ -272,24 +274,37 @@ def _search(
     nxt = [0] * (m + 4)
     prv = [0] * (m + 4)
     ret_entry = [0] * (n + 1)
-    last_main, last_opt = head, ohead
-    e = 0
-    for key in keys:
-        e += 1
-        k = key % span - n
-        code[e] = k
-        if k < 0:
-            ret_entry[~k] = e
-        elif optional[k]:
-            nxt[last_opt] = e
-            prv[e] = last_opt
-            last_opt = e
-            continue
-        nxt[last_main] = e
-        prv[e] = last_main
-        last_main = e
-    nxt[last_main], prv[tail] = tail, last_main
-    nxt[last_opt], prv[otail] = otail, last_opt
+    if remaining == n:
+        # No uncertain operation (most parts): the main list is every entry in order, made in C.
+        nxt[:tail] = range(1, tail + 1)
+        prv[1 : tail + 1] = range(tail)
+        nxt[ohead], prv[otail] = otail, ohead
+        e = 0
+        for key in keys:
+            e += 1
+            k = key % span - n
+            code[e] = k
+            if k < 0:
+                ret_entry[~k] = e
+    else:
+        last_main, last_opt = head, ohead
+        e = 0
+        for key in keys:
+            e += 1
+            k = key % span - n
+            code[e] = k
+            if k < 0:
+                ret_entry[~k] = e
+            elif optional[k]:
+                nxt[last_opt] = e
+                prv[e] = last_opt
+                last_opt = e
+                continue
+            nxt[last_main] = e
+            prv[e] = last_main
+            last_main = e
+        nxt[last_main], prv[tail] = tail, last_main
+        nxt[last_opt], prv[otail] = otail, last_opt
     code[otail] = n
     bit = _bits(n)
     flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
@@ -299,26 +314,21 @@ def _search(
     memo: list[set[int]] = [set() for _ in values]
     memo[state].add(0)
     cached = 1
-    stack_e: list[int] = []
-    stack_s: list[int] = []
-    stack_l: list[int] = []
-    push_e = stack_e.append
-    push_s = stack_s.append
-    push_l = stack_l.append
-    pop_e = stack_e.pop
-    pop_s = stack_s.pop
-    pop_l = stack_l.pop
+    # The placements made, newest first, as nested (entry, state before, limit before, below)
+    # tuples: one tuple per placement instead of three list appends, and the stack at the
+    # furthest point so far is kept as it is (no copy). Every placement caches one new
+    # configuration, so the placements made are `cached - 1` (the empty start is cached too).
+    stack: tuple[int, int, int, Any] | None = None
     bits = 0
     limit = 0  # during the optional walk: the return the main walk is stuck at
-    placements = 0
     best_ret = 0
-    best_prefix: list[int] = []
+    best_prefix: tuple[int, int, int, Any] | None = None
     best_state = state
     check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
     perf = time.perf_counter
 
     if remaining == 0:
-        return _outcome(True, "", cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
+        return _outcome(True, "", cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
     e = nxt[head]
     while True:
         c = code[e]
@@ -353,18 +363,12 @@ def _search(
                 if key not in seen:
                     seen.add(key)
                     cached += 1
-                    push_e(e)
-                    push_s(state)
-                    push_l(limit)
+                    stack = (e, state, limit, stack)
                     bits = nb
                     state = ns
                     after_optional = restricts[c]
-                    v = reader_of[c]
-                    if v >= 0:
-                        readers[v] -= 1
-                    v = writer_of[c]
-                    if v >= 0:
-                        writers[v] -= 1
+                    readers[reader_of[c]] -= 1  # (-1: the dummy slot)
+                    writers[writer_of[c]] -= 1
                     p = prv[e]
                     q = nxt[e]
                     nxt[p] = q
@@ -377,14 +381,12 @@ def _search(
                         prv[q] = p
                         remaining -= 1
                         if not remaining:
-                            placements += 1
-                            return _outcome(True, "", cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-                    placements += 1
-                    if placements & check_every == 0:
+                            return _outcome(True, "", cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
+                    if cached & check_every == 1:  # (every 1024 placements, when there are limits)
                         if deadline is not None and perf() > deadline:
-                            return _outcome("unknown", time_reason, cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
+                            return _outcome("unknown", time_reason, cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
                         if max_configurations is not None and cached > max_configurations:
-                            return _outcome("unknown", _cap_reason(memory_budget, cached), cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
+                            return _outcome("unknown", _cap_reason(memory_budget, cached), cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
                         if rss0 is not None and memory_budget is not None:
                             rss = _rss_bytes()
                             if rss0 < 0:
@@ -394,7 +396,7 @@ def _search(
                                     "unknown",
                                     f"memory budget of {_size_text(memory_budget)} ran out "
                                     f"({cached} configurations cached)",
-                                    cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo,
+                                    cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo,
                                 )
                     e = nxt[head]
                     continue
@@ -406,7 +408,7 @@ def _search(
             # The first return not yet placed: how far this configuration got through the history.
             if e > best_ret:
                 best_ret = e
-                best_prefix = stack_e[:]
+                best_prefix = stack
                 best_state = state
             # Stuck: before giving up on this configuration, try the uncertain operations invoked before it.
             limit = e
@@ -414,19 +416,13 @@ def _search(
             continue
         # Backtrack: undo placements until one that was a real choice (not a greedy read-only one).
         while True:
-            if not stack_e:
-                return _outcome(False, "", cached, placements, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-            e = pop_e()
-            state = pop_s()
-            limit = pop_l()
+            if stack is None:
+                return _outcome(False, "", cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
+            e, state, limit, stack = stack
             c = code[e]
             bits ^= bit[c]
-            v = reader_of[c]
-            if v >= 0:
-                readers[v] += 1
-            v = writer_of[c]
-            if v >= 0:
-                writers[v] += 1
+            readers[reader_of[c]] += 1
+            writers[writer_of[c]] += 1
             r = ret_entry[c]
             if r:
                 p = prv[r]
@@ -440,13 +436,13 @@ def _search(
             prv[q] = e
             if not readonly[c]:
                 break
-        after_optional = restricts[code[stack_e[-1]]] if stack_e else False
+        after_optional = restricts[code[stack[0]]] if stack is not None else False
         e = nxt[e]
 
 
 def _outcome(
-    valid: bool | str, reason: str, cached: int, placements: int, started: float, code: list[int], best_ret: int,
-    best_prefix: list[int], best_state: int, values: list[Any], call: list[int], ret: list[int | None],
+    valid: bool | str, reason: str, cached: int, started: float, code: list[int], best_ret: int,
+    best_prefix: tuple[int, int, int, Any] | None, best_state: int, values: list[Any], call: list[int], ret: list[int | None],
     memo: list[set[int]],
 ) -> SearchOutcome:
     """`_search`'s outcome (a function of its locals, not a closure: a closure would make the
@@ -455,9 +451,9 @@ def _outcome(
     return SearchOutcome(
         valid=valid,
         configurations=cached,
-        placements=placements,
+        placements=cached - 1,
         seconds=time.perf_counter() - started,
-        prefix=[code[e] for e in best_prefix],
+        prefix=[code[e] for e in _prefix(best_prefix)],
         blocked=blocked,
         state=values[best_state],
         seen=_states_seen(call, ret, blocked, memo, values) if valid is False and blocked is not None else [],
@@ -883,6 +879,16 @@ def _search_values(
                 break
         after_optional = restricts[code[stack_e[-1]]] if stack_e else False
         e = nxt[e]
+
+
+def _prefix(stack: tuple[Any, ...] | None) -> list[int]:
+    """The entries placed on a search stack (nested (entry, state, limit, below) tuples), bottom first."""
+    entries = []
+    while stack is not None:
+        entries.append(stack[0])
+        stack = stack[3]
+    entries.reverse()
+    return entries
 
 
 def _states_seen(
