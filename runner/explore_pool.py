@@ -182,6 +182,8 @@ class ProcessExecutor:
         self._closed = False
         self._draining: set[int] = set()
         """Workers still running a task whose caller left: its answer is dropped when it comes."""
+        self._current: tuple[dict[int, Any], list[int]] | None = None
+        """The running call's tasks in flight (by worker) and idle workers, for ``cancel``."""
 
     def _start(self) -> None:
         while len(self._procs) < self.workers:
@@ -212,17 +214,36 @@ class ProcessExecutor:
         source = iter(items)
         idle = [w for w in range(self.workers) if w not in self._draining]
         busy: dict[int, tuple[T, float, int]] = {}
+        self._current = (busy, idle)
         try:
             yield from self._run(fn, source, idle, busy)
         finally:
+            self._current = None
             if busy and not self._closed:  # the caller left early: those tasks are not wanted
-                now = time.monotonic()
-                for w, (_, started, _tries) in busy.items():
-                    if now - started < DRAIN_BELOW:
-                        self._draining.add(w)  # likely soon done: its result is dropped when it comes
-                    else:
-                        self._replace(w)
-                busy.clear()
+                self._drop(busy, list(busy), None)
+
+    def _drop(self, busy: dict[int, Any], workers: list[int], idle: list[int] | None) -> None:
+        """Tasks of ``workers`` are not wanted: a short one is left to finish (answer dropped), a long one's
+        worker killed and replaced (the new one joins ``idle`` when a call is running)."""
+        now = time.monotonic()
+        for w in workers:
+            _, started, _tries = busy.pop(w)
+            if now - started < DRAIN_BELOW:
+                self._draining.add(w)  # likely soon done: its result is dropped when it comes
+            else:
+                self._replace(w)
+                if idle is not None:
+                    idle.append(w)
+
+    def cancel(self, unwanted: Callable[[Any], bool]) -> int:
+        """Cancel the running call's tasks in flight for which ``unwanted(item)`` is true: their results never
+        come out (explore: seeds past a failure, a valid seed's shrink run ahead). Returns how many."""
+        if self._current is None or self._closed:
+            return 0
+        busy, idle = self._current
+        workers = [w for w, (item, _, _) in busy.items() if unwanted(item)]
+        self._drop(busy, workers, idle)
+        return len(workers)
 
     def _run(self, fn: Callable[[T], R], source: Iterator[T], idle: list[int],
              busy: dict[int, tuple[T, float, int]]) -> Iterator[R]:
