@@ -164,11 +164,32 @@ class Shrinker:
         self._search.seen.add(original.key())
 
     def ahead(self) -> tuple[int, Candidate] | None:
-        """The next candidate worth running before the original's outcome is known (numbered), or None."""
+        """The next candidate worth running before the original's outcome is known (numbered), or None.
+
+        The search is followed as far as the outcomes known take it, as if the original failed with
+        any anomaly (an invalid outcome with no more operations is taken as kept): the candidates
+        picked are those of the round reached, and the next round of one running (``_Search.pick``).
+        """
         s = self._search
-        if s.round_ is None:
-            s.round_ = _Round(self.original, None, s.seen, s.budget)
-        return s.next_task()
+        seen = set(s.seen)
+        current, outcome = self.original, None
+        trials = 0
+        while True:
+            r = _Round(current, outcome, seen, s.budget - trials)
+            while True:
+                entry = r.entry(r.judged)
+                if entry is None:
+                    return None  # the search would end here: nothing left to run ahead
+                known = s.known.get(entry.key)
+                if known is None:
+                    s.round_ = r
+                    return s.next_task()
+                r.judged += 1
+                trials += 1
+                seen.add(entry.key)
+                if s._kept(known, outcome):
+                    current, outcome = entry.candidate, known
+                    break
 
     def arrived(self, number: int, outcome: Outcome) -> None:
         """The outcome of a candidate ``ahead`` handed out (one no longer in flight is ignored)."""
