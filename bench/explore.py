@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,7 +107,9 @@ def compare(name: str, flags: list[str], workers: int, repeats: int) -> bool:
                         if a != b:
                             print(f"  DIFFERENT {label}: {a!r:.300} vs {b!r:.300}")
     one, many = sum(walls[1]) / len(walls[1]), sum(walls[workers]) / len(walls[workers])
-    print(f"  => {workers} workers / 1 worker = {many:.1f} / {one:.1f} s = {many / one:.2f} "
+    pairs = [b / a for a, b in zip(walls[1], walls[workers], strict=True)]
+    print(f"  => {workers} workers / 1 worker = {many:.1f} / {one:.1f} s = {many / one:.2f}; per pair "
+          + " ".join(f"{r:.2f}" for r in pairs) + f", median {statistics.median(pairs):.2f} "
           f"(outcomes {'EQUAL' if same else 'DIFFERENT'}; load now {os.getloadavg()[0]:.1f})", flush=True)
     return same
 

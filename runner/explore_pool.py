@@ -12,7 +12,11 @@ Three executors implement the protocol:
 An executor pulls tasks from ``items`` lazily, only when it can start one (at most ``workers`` in
 flight, or a small multiple of it), so that the caller can stop feeding it: explore stops drawing
 seeds past the first known failure. Results carry what identifies their task (the seed); their
-order is the order of completion, never relied on by the caller for the outcome.
+order is the order of completion, never relied on by the caller for the outcome. An executor may
+also have ``cancel(unwanted)``, which cancels the running call's tasks in flight that are no longer
+wanted while the others go on (``ProcessExecutor`` has it: explore drops a valid seed's shrink run
+ahead and the seeds past a failure, keeping that failure's shrink running); without it their
+results are dropped when they come.
 
 Process pool choices: workers are *forked*, measured against spawned ones (2 workers up and their
 first trivial task back: fork 73-94 ms, spawn 6.7-7.4 s on the shared 2-core machine at load 7.5
