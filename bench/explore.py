@@ -10,6 +10,13 @@ same ledger (every seed's line but its wall time). Exit 1 when an outcome differ
 
 Bar (issue #18): ratio <= 0.6 on a 2-core machine for the failing configuration.
 
+Only an idle machine says what W workers give. Linux's scheduler shares the CPU between sessions
+(``/proc/sys/kernel/sched_autogroup_enabled`` = 1 here), and explore's workers are in explore's
+session: when other sessions keep the cores busy, W workers get about the share one process gets
+(measured at load 7: two busy loops in one session ran at 20% of a core each, in two sessions 46%
+each), so the ratio tends to 1 whatever explore does. ``bench/shrink_schedule.py --sweep`` replays
+whole explores on simulated workers for a figure that does not depend on the load.
+
 Each explore runs as a user's Python runs it, with its compiled bytecode cached (as in
 ``bench/sim.py``'s whole-process figure): a scratch ``PYTHONPYCACHEPREFIX`` filled by a short explore
 first, ``PYTHONDONTWRITEBYTECODE`` lifted for these processes only. With it set, as on some machines
