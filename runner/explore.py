@@ -8,7 +8,10 @@ all), and shrinks it (``runner.shrink``) while it stays invalid with the same an
 minimal failing run is then written to ``--out`` (``histories/`` by default) like any other run,
 with its edited schedule in run.json and a failure.txt saying what reproduces it, and explore
 prints the one command that replays it. Which seeds run, the ledger, the failure and the shrunk
-run do not depend on the number of workers.
+run do not depend on the number of workers. With two workers or more, the shrink of the lowest
+seed still running may begin while it runs (``sweep``'s ``shrink_ahead``, ``_worth_running_ahead``):
+a worker with no likelier use runs its candidates, so that when that seed fails its shrink has
+begun (a trial of the sweep is not cut short; only when trials run changes, never what is judged).
 
 Every seed's result goes to the ledger (``runner.explore_ledger``; ``--resume`` continues one).
 Trial runs go to a temporary directory and are deleted (without report.html, which costs more than
