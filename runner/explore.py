@@ -509,8 +509,8 @@ def sweep(
                 break  # every seed wanted is written
         if first_fail is not None and first_fail in ahead and failing_report is not None:
             handed_over = ahead.pop(first_fail)  # its candidates in flight go on running for the shrink
-            stream.cancel(lambda task: task.index >= 0 or stream.shrinks.get(task.index, (first_fail,))[0]
-                          != first_fail)
+            others = {n for n, (owner, _) in stream.shrinks.items() if owner != first_fail}
+            stream.cancel(lambda task: task.index >= 0 or task.index in others)  # seeds past it, other shrinks
     except BaseException:
         for i in sorted(waiting):  # interrupted: what arrived out of order is a result too (resume skips it)
             if wanted(i) and i not in lines:
