@@ -10,6 +10,13 @@ same ledger (every seed's line but its wall time). Exit 1 when an outcome differ
 
 Bar (issue #18): ratio <= 0.6 on a 2-core machine for the failing configuration.
 
+Only an idle machine says what W workers give. Linux's scheduler shares the CPU between sessions
+(``/proc/sys/kernel/sched_autogroup_enabled`` = 1 here), and explore's workers are in explore's
+session: when other sessions keep the cores busy, W workers get about the share one process gets
+(measured at load 7: two busy loops in one session ran at 20% of a core each, in two sessions 46%
+each), so the ratio tends to 1 whatever explore does. ``bench/shrink_schedule.py --sweep`` replays
+whole explores on simulated workers for a figure that does not depend on the load.
+
 Each explore runs as a user's Python runs it, with its compiled bytecode cached (as in
 ``bench/sim.py``'s whole-process figure): a scratch ``PYTHONPYCACHEPREFIX`` filled by a short explore
 first, ``PYTHONDONTWRITEBYTECODE`` lifted for these processes only. With it set, as on some machines
@@ -25,6 +32,7 @@ import argparse
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,7 +114,9 @@ def compare(name: str, flags: list[str], workers: int, repeats: int) -> bool:
                         if a != b:
                             print(f"  DIFFERENT {label}: {a!r:.300} vs {b!r:.300}")
     one, many = sum(walls[1]) / len(walls[1]), sum(walls[workers]) / len(walls[workers])
-    print(f"  => {workers} workers / 1 worker = {many:.1f} / {one:.1f} s = {many / one:.2f} "
+    pairs = [b / a for a, b in zip(walls[1], walls[workers], strict=True)]
+    print(f"  => {workers} workers / 1 worker = {many:.1f} / {one:.1f} s = {many / one:.2f}; per pair "
+          + " ".join(f"{r:.2f}" for r in pairs) + f", median {statistics.median(pairs):.2f} "
           f"(outcomes {'EQUAL' if same else 'DIFFERENT'}; load now {os.getloadavg()[0]:.1f})", flush=True)
     return same
 

@@ -10,8 +10,15 @@ per (bug, seed): the makespan with W workers and with 1, their ratio, and the sp
 
 The shrink's result must be the same for every W (it is the sequential search's); that is checked.
 
+``--sweep N`` replays a whole explore instead: ``runner.explore.explore`` itself (the sweep of
+seeds 1..N, the shrink runs ahead while a seed runs, cancellations, the shrink) on a
+``SimulatedExecutor`` whose W workers take each trial's measured time; printed per bug: the
+makespan of the trials with W workers and with 1, and their ratio, and that ratio again with the
+explore's serial start-up and the writing of the minimal run added (``--serial``, measured apart:
+the same for any W). The outcome (failing seed, shrunk run, trials) must not depend on W.
+
 Usage: python bench/shrink_schedule.py [--bugs no-repair,no-tombstones,first-writer-wins] [--seeds 1,2,3]
-                                       [--workers 2] [--cache FILE]
+                                       [--workers 2] [--cache FILE] [--sweep 40 [--serial 0.8]]
 """
 
 from __future__ import annotations
@@ -22,12 +29,15 @@ import pickle
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.sim import BUG_NEMESIS  # noqa: E402
-from runner.explore_trial import TrialTask, run_task  # noqa: E402
+from runner.explore_trial import TrialReport, TrialTask, run_task  # noqa: E402
 from runner.options import RunOptions  # noqa: E402
 from runner.phases import make_schedule  # noqa: E402
 from runner.shrink import Candidate, Evaluate, Outcome, ShrinkResult, shrink  # noqa: E402
@@ -68,6 +78,122 @@ def simulated(cache: Cache, workers: int) -> tuple[Evaluate, list[float]]:
     return evaluate, clock
 
 
+class SimulatedExecutor:
+    """A ``SeedExecutor`` of ``workers`` simulated workers: each trial takes its measured time on a clock.
+
+    A free worker pulls the next task at the clock's time; results come in completion order;
+    ``cancel`` and closing free the workers of tasks no longer wanted at once (a real pool forks a
+    replacement: some 50 ms, ``fork_cost``).
+    """
+
+    def __init__(self, workers: int, cache: Cache, fork_cost: float = 0.05) -> None:
+        self.workers = workers
+        self.cache = cache
+        self.fork_cost = fork_cost
+        self.clock = 0.0
+        self.free_at = [0.0] * workers
+        self._running: list[tuple[float, int, int, Any, TrialReport]] | None = None
+
+    def map_unordered(self, fn: Any, items: Any) -> Iterator[Any]:
+        source = iter(items)
+        running: list[tuple[float, int, int, Any, TrialReport]] = []
+        self._running = running
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(running) < self.workers:
+                    w = min((w for w in range(self.workers) if w not in {r[2] for r in running}),
+                            key=lambda w: self.free_at[w])
+                    try:
+                        task = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    report, seconds = measured_report(self.cache, task.candidate)
+                    start = max(self.clock, self.free_at[w])
+                    running.append((start + seconds, task.index, w, task, attrs.evolve(report, index=task.index)))
+                if not running:
+                    return
+                running.sort(key=lambda r: (r[0], r[1]))
+                done, _, w, _, report = running.pop(0)
+                self.clock = max(self.clock, done)
+                self.free_at[w] = done
+                yield report
+        finally:
+            self._running = None
+            for _, _, w, _, _ in running:  # left early: those tasks are cancelled now
+                self.free_at[w] = self.clock + self.fork_cost
+
+    def cancel(self, unwanted: Any) -> int:
+        if self._running is None:
+            return 0
+        dropped = [r for r in self._running if unwanted(r[3])]
+        for r in dropped:
+            self._running.remove(r)
+            self.free_at[r[2]] = self.clock + self.fork_cost
+        return len(dropped)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> SimulatedExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+
+
+def measured_report(cache: Cache, candidate: Candidate) -> tuple[TrialReport, float]:
+    """A trial's whole report (for the sweep's ledger) and its measured wall seconds, run once."""
+    key = "report:" + candidate.key()
+    if key not in cache:
+        report = run_task(TrialTask(0, candidate, ("bench/shrink_schedule.py",)))
+        cache[key] = (report, report.wall_seconds)  # type: ignore[assignment]
+        cache.setdefault(candidate.key(), (report.outcome, report.wall_seconds))
+    return cache[key]  # type: ignore[return-value]
+
+
+def outcome_of(result: Any) -> tuple[Any, ...]:
+    """What must not depend on W: the failing seed, the shrink (steps, trials, outcomes) and the ledger lines."""
+    s = result.shrunk
+    shrink = None if s is None else (s.original.key(), s.candidate.key(), s.outcome, s.trials, s.exhausted,
+                                     [(step.reduction, step.candidate.key(), step.outcome) for step in s.steps])
+    return result.failing_seed, shrink, [{k: v for k, v in line.items() if k != "wall_s"} for line in result.lines]
+
+
+def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float) -> None:
+    """Replay ``explore --runs N --bug BUG`` on W and on 1 simulated worker(s): makespans and their ratio.
+
+    ``none``: the correct store under partitions, 4 s runs, so that every seed runs (what running a
+    shrink ahead costs a sweep that finds nothing)."""
+    import tempfile
+
+    from runner.explore import explore
+
+    if bug == "none":  # the correct store: every seed runs (bench/explore.py's configuration without a failure)
+        base = RunOptions(mode="sim", nemesis=("partition",), seed=1, time_limit=4, fault_interval=2).validate()
+    else:
+        base = RunOptions(mode="sim", nemesis=(BUG_NEMESIS[bug],), seed=1, bug=bug, time_limit=8, fault_interval=2,
+                          rate=200).validate()
+    got: dict[int, tuple[Any, float]] = {}
+    for w in sorted({1, workers}):
+        executor = SimulatedExecutor(w, cache)
+        with tempfile.TemporaryDirectory() as out:
+            result = explore(attrs.evolve(base, out=out), list(range(1, runs + 1)), shrink_budget=100,
+                             argv=["bench"], stream=open(os.devnull, "w"), executor=executor)  # noqa: SIM115
+        got[w] = (result, executor.clock)
+    (one_r, one_t), (many_r, many_t) = got[1], got[workers]
+    same = outcome_of(one_r) == outcome_of(many_r)
+    trials = one_r.shrunk.trials if one_r.shrunk else 0
+    spec = many_r.shrunk.speculative if many_r.shrunk else 0
+    print(f"{bug:<18} explore --runs {runs}: failing seed {one_r.failing_seed}, {trials} shrink trials; "
+          f"{workers} workers {many_t:6.2f} s (+{spec} speculative), 1 worker {one_t:6.2f} s: ratio "
+          f"{many_t / one_t:.2f}; with {serial:g} s serial: {(many_t + serial) / (one_t + serial):.2f}"
+          f"{'' if same else '  DIFFERENT RESULT'}", flush=True)
+
+
 def one(bug: str, seed: int, workers: int, cache: Cache) -> None:
     options = RunOptions(mode="sim", nemesis=(BUG_NEMESIS[bug],), seed=seed, bug=bug, time_limit=8,
                          fault_interval=2, rate=200, out=str(ROOT / "histories")).validate()
@@ -95,11 +221,18 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "shrink-schedule.pickle"),
                         help="trial outcomes and times, kept between runs (delete it after changing the store)")
+    parser.add_argument("--sweep", type=int, default=0, metavar="N",
+                        help="replay whole explores of seeds 1..N (sweep, shrink run ahead, shrink) instead")
+    parser.add_argument("--serial", type=float, default=0.8,
+                        help="with --sweep: seconds of start-up and writing the minimal run, the same for any W")
     args = parser.parse_args()
     path = Path(args.cache)
     cache: Cache = pickle.loads(path.read_bytes()) if path.is_file() else {}
     try:
         for bug in args.bugs.split(","):
+            if args.sweep:
+                whole_explore(bug, args.sweep, args.workers, cache, args.serial)
+                continue
             for seed in (int(s) for s in args.seeds.split(",")):
                 one(bug, seed, args.workers, cache)
     finally:

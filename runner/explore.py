@@ -8,7 +8,10 @@ all), and shrinks it (``runner.shrink``) while it stays invalid with the same an
 minimal failing run is then written to ``--out`` (``histories/`` by default) like any other run,
 with its edited schedule in run.json and a failure.txt saying what reproduces it, and explore
 prints the one command that replays it. Which seeds run, the ledger, the failure and the shrunk
-run do not depend on the number of workers.
+run do not depend on the number of workers. With two workers or more, the shrink of the lowest
+seed still running may begin while it runs (``sweep``'s ``shrink_ahead``, ``_worth_running_ahead``):
+a worker with no likelier use runs its candidates, so that when that seed fails its shrink has
+begun (a trial of the sweep is not cut short; only when trials run changes, never what is judged).
 
 Every seed's result goes to the ledger (``runner.explore_ledger``; ``--resume`` continues one).
 Trial runs go to a temporary directory and are deleted (without report.html, which costs more than
@@ -29,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -72,7 +75,7 @@ from .options import (
 from .phases import make_schedule, run_nodes
 from .replay import sha256_of
 from .run import run
-from .shrink import Candidate, Evaluate, Outcome, ShrinkResult, shrink
+from .shrink import Candidate, Evaluate, Outcome, Shrinker, ShrinkResult
 from .usage import Parser, add_config_option
 
 WORKLOAD_RANGES: dict[str, tuple[Any, ...]] = {
@@ -273,6 +276,82 @@ def executor_evaluate(executor: SeedExecutor, argv: tuple[str, ...], scratch: st
     return evaluate
 
 
+class TrialStream:
+    """One stream of trials on the executor, shared by the sweep and the shrink that follows it.
+
+    A seed's task is numbered by its place in the sweep (0, 1, ...); a shrink candidate's by a
+    negative number that maps to (which shrink, its number there). The executor pulls from
+    ``source``, which the sweep sets and the shrink replaces: so candidates of a failing seed run
+    ahead while it runs (``Shrinker.ahead``) and keep running, not cancelled, when the sweep hands
+    the stream over to its shrink. Results of tasks no longer wanted are dropped.
+    """
+
+    def __init__(self, executor: SeedExecutor, argv: tuple[str, ...], scratch: str) -> None:
+        self.executor = executor
+        self.argv = argv
+        self.scratch = scratch
+        self.source: Iterator[TrialTask] = iter(())
+        self.results: Iterator[TrialReport] | None = None
+        self.shrinks: dict[int, tuple[int, int]] = {}
+        """Task number -> (the shrink's id, the candidate's number in it)."""
+        self._last = 0
+
+    def start(self, source: Iterator[TrialTask]) -> Iterator[TrialReport]:
+        """Results of the running call (a new one if none runs), now pulling from ``source``."""
+        self.source = source
+        if self.results is None:
+            self.results = self.executor.map_unordered(run_task, self._pull())
+        return self.results
+
+    def _pull(self) -> Iterator[TrialTask]:
+        while True:
+            try:
+                item = next(self.source)
+            except StopIteration:
+                return
+            yield item
+
+    def close(self) -> None:
+        """End the running call: what is in flight is cancelled."""
+        results, self.results = self.results, None
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+
+    def cancel(self, unwanted: Callable[[TrialTask], bool]) -> None:
+        """Cancel tasks in flight that are no longer wanted, if the executor can (else their results are dropped)."""
+        cancel = getattr(self.executor, "cancel", None)
+        if cancel is not None:
+            cancel(unwanted)
+
+    def candidate_task(self, shrink_id: int, number: int, candidate: Candidate) -> TrialTask:
+        self._last -= 1
+        self.shrinks[self._last] = (shrink_id, number)
+        return TrialTask(self._last, candidate, self.argv, self.scratch)
+
+    def forget(self, shrink_id: int) -> None:
+        """A shrink is not wanted (its seed was valid): cancel its candidates in flight."""
+        mine = {n for n, (owner, _) in self.shrinks.items() if owner == shrink_id}
+        self.cancel(lambda task: task.index in mine)
+        for n in mine:
+            del self.shrinks[n]
+
+    def evaluate(self, shrink_id: int) -> Evaluate:
+        """The ``Evaluate`` of shrink ``shrink_id``: continues the running call when there is one."""
+
+        def evaluate(items: Iterator[tuple[int, Candidate]]) -> Iterator[tuple[int, Outcome]]:
+            results = self.start(self.candidate_task(shrink_id, n, c) for n, c in items)
+            try:
+                for report in results:
+                    owner = self.shrinks.pop(report.index, None)
+                    if owner is not None and owner[0] == shrink_id:
+                        yield owner[1], report.outcome
+            finally:
+                self.close()
+
+        return evaluate
+
+
 # -- progress ---------------------------------------------------------------------------------
 
 
@@ -326,6 +405,8 @@ class Sweep:
     """Seeds run by this explore (the ledger's, when resuming, not counted)."""
     failing: tuple[Candidate, TrialReport | None] | None
     """The first failing seed's candidate, and its report when it ran here (None: known from the ledger)."""
+    shrinker: Shrinker | None = None
+    """The failing seed's shrink, begun while it ran (its candidates may still be running on the stream)."""
 
 
 def sweep(
@@ -340,14 +421,26 @@ def sweep(
     ledger: LedgerWriter | None = None,
     known: dict[int, dict[str, Any]] | None = None,
     keep_going: bool = False,
+    stream: TrialStream | None = None,
+    shrink_ahead: Callable[[int, Candidate], Shrinker] | None = None,
 ) -> Sweep:
     """Run the seeds not ``known`` on ``executor``, writing each result to the ledger in sweep order.
 
     Unless ``keep_going``, the sweep ends at the first failing seed in sweep order: every seed before
     it finishes, seeds after it are not started (and those already running are cancelled), so the
     seeds run, the ledger and the failure reported are the same for any number of workers.
+
+    With ``shrink_ahead`` (a shrink for the seed at a place, on ``stream``), a worker the sweep has
+    no likelier use for runs shrink candidates of the lowest seed still running, as if it failed
+    (``_worth_running_ahead``); a failing seed's shrink then starts with those outcomes known, and
+    the stream stays open for it (``Sweep.shrinker``). Which seeds run and what the shrink
+    finds do not change: only when the trials run.
     """
     known = known or {}
+    stream = stream if stream is not None else TrialStream(executor, argv, scratch)
+    ahead: dict[int, Shrinker] = {}
+    """The shrink of the lowest seed still running, run ahead, by the seed's place."""
+    started = 0  # todo entries handed to the executor
     todo = [(i, seed) for i, seed in enumerate(seeds) if seed not in known]
     first_fail = min((i for i, seed in enumerate(seeds) if known.get(seed, {}).get("verdict") == "invalid"),
                      default=None)
@@ -360,10 +453,30 @@ def sweep(
     def wanted(i: int) -> bool:
         return keep_going or first_fail is None or i <= first_fail
 
+    def running_ahead() -> TrialTask | None:
+        if shrink_ahead is None or keep_going or first_fail is not None or written >= started:
+            return None
+        i = todo[written][0]  # the lowest seed not done (running: written < started); every one before is valid
+        seeds_running = started - written - len(waiting)
+        if not _worth_running_ahead(counts, seeds_running, more_seeds=started < len(todo)):
+            return None
+        shrinker = ahead.get(i)
+        if shrinker is None:
+            shrinker = ahead[i] = shrink_ahead(i, candidate_for(base, seeds[i], vary_workload))
+        task = shrinker.ahead()
+        return None if task is None else stream.candidate_task(i, *task)
+
     def tasks() -> Iterator[TrialTask]:
-        for i, seed in todo:
-            if not wanted(i):
+        nonlocal started
+        while True:
+            task = running_ahead()
+            if task is not None:
+                yield task
+                continue
+            if started >= len(todo) or not wanted(todo[started][0]):
                 return
+            i, seed = todo[started]
+            started += 1
             yield TrialTask(i, candidate_for(base, seed, vary_workload), argv, scratch)
 
     def write(report: TrialReport) -> None:
@@ -372,9 +485,15 @@ def sweep(
         counts[report.verdict] += 1
         progress.update(sum(counts.values()), report.seed, counts)
 
-    results = executor.map_unordered(run_task, tasks())
+    handed_over: Shrinker | None = None
+    results = stream.start(tasks())
     try:
         for report in results:
+            if report.index < 0:  # a shrink candidate run ahead
+                owner = stream.shrinks.pop(report.index, None)
+                if owner is not None and owner[0] in ahead:
+                    ahead[owner[0]].arrived(owner[1], report.outcome)
+                continue
             waiting[report.index] = report
             if report.verdict == "invalid" and (first_fail is None or report.index < first_fail):
                 first_fail, failing_report = report.index, report
@@ -383,24 +502,46 @@ def sweep(
                 if wanted(i):
                     write(waiting.pop(i))
                 written += 1
+                if i in ahead and i != first_fail:  # valid: its shrink run ahead is not needed
+                    del ahead[i]
+                    stream.forget(i)
             if written == len(todo) or not wanted(todo[written][0]):
                 break  # every seed wanted is written
+        if first_fail is not None and first_fail in ahead and failing_report is not None:
+            handed_over = ahead.pop(first_fail)  # its candidates in flight go on running for the shrink
+            others = {n for n, (owner, _) in stream.shrinks.items() if owner != first_fail}
+            stream.cancel(lambda task: task.index >= 0 or task.index in others)  # seeds past it, other shrinks
     except BaseException:
         for i in sorted(waiting):  # interrupted: what arrived out of order is a result too (resume skips it)
             if wanted(i) and i not in lines:
                 write(waiting[i])
         raise
     finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
+        if handed_over is None:
+            stream.close()
     ordered = [lines[i] for i in sorted(lines) if wanted(i)]
     failing = None
     if first_fail is not None:
         seed = seeds[first_fail]
         ran = failing_report if failing_report is not None and failing_report.seed == seed else None
         failing = (candidate_for(base, seed, vary_workload), ran)
-    return Sweep(ordered, sum(counts.values()), failing)
+    return Sweep(ordered, sum(counts.values()), failing, handed_over)
+
+
+def _worth_running_ahead(counts: Counter[str], seeds_running: int, *, more_seeds: bool) -> bool:
+    """Whether a free worker runs the shrink of the lowest running seed rather than the next seed.
+
+    The chance a seed fails is estimated from the seeds done (Laplace's rule: (invalid + 1) / (done + 2),
+    so 1/2 before any is done), the shrink is needed if the lowest running seed fails, the next seed
+    if every running one is valid. On a tie the shrink runs: its trials are judged one at a time, so
+    work done on them early shortens the search, while seeds left for later still keep every worker
+    busy. So while seed 1 runs on one worker, another begins its shrink; once a seed is valid
+    (estimate 1/3) seeds run first again.
+    """
+    done = counts["valid"] + counts["invalid"] + counts["unknown"]
+    fails = (counts["invalid"] + 1) / (done + 2)
+    next_needed = (1 - fails) ** seeds_running if more_seeds else 0.0
+    return fails >= next_needed
 
 
 def explore(
@@ -428,40 +569,7 @@ def explore(
     # ignore_cleanup_errors: a cancelled trial its worker is left to finish may still write under scratch
     with tempfile.TemporaryDirectory(prefix="minikeydb-explore-", ignore_cleanup_errors=True) as scratch, \
             InterruptGuard():
-        found = sweep(base, seeds, executor, argv=trial_argv, scratch=scratch, progress=progress,
-                      vary_workload=vary_workload, ledger=ledger, known=known, keep_going=keep_going)
-        progress.clear()
-        verdicts = Counter(line.get("verdict") for line in found.lines)
-        if found.failing is None:
-            return ExploreResult(found.runs, verdicts["unknown"], None, None, None, None, time.monotonic() - started,
-                                 found.lines, executor.workers)
-        candidate, report = found.failing
-        if report is None:  # the ledger holds it: run it again (it must give the same history)
-            report = next(iter(executor.map_unordered(run_task, [TrialTask(0, candidate, trial_argv, scratch)])))
-            held = (known or {}).get(candidate.options.seed, {}).get("history_sha256")
-            if report.verdict != "invalid":
-                raise LedgerError(f"seed {candidate.options.seed} did not reproduce (the ledger says "
-                                  f"invalid): it ran {report.verdict} here; nothing shrunk, no failure.txt; the "
-                                  f"ledger {ledger.path if ledger else ''} does not describe this code: start a "
-                                  "new ledger (drop --resume)")
-            if held and held != report.outcome.history_sha256:
-                progress.note(f"explore: WARNING: seed {candidate.options.seed} gave another history than the "
-                              "ledger records (another commit or Python?)")
-            if found.runs == 0 and not shrink_again:  # nothing left to run: the failure is known, maybe shrunk
-                failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
-                                        seed_command=seed_command(candidate.options),
-                                        anomaly=report.outcome.main_anomaly,
-                                        history_sha256=report.outcome.history_sha256)
-                return ExploreResult(0, verdicts["unknown"], candidate.options.seed, None, None, None,
-                                     time.monotonic() - started, found.lines, executor.workers, failure)
-        outcome = report.outcome
-        progress.note(
-            f"explore: seed {candidate.options.seed} is INVALID ({_anomaly_text(outcome)}) with "
-            f"{candidate.describe()}, {outcome.operations} operations"
-            + (f" [{describe_workload(candidate.options)}]" if vary_workload else "")
-            + f"; shrinking (at most {shrink_budget} runs"
-            + (f", {executor.workers} at a time" if executor.workers > 1 else "") + ") ..."
-        )
+        trials = TrialStream(executor, trial_argv, scratch)
 
         def on_trial(n: int, reduction: str, c: Candidate, o: Outcome, kept: bool) -> None:
             if kept:
@@ -471,8 +579,51 @@ def explore(
                 stream.write(f"\r  shrink {n}/{shrink_budget}: {reduction} ... no"[:120].ljust(120))
                 stream.flush()
 
-        result = shrink(candidate, outcome, evaluate=executor_evaluate(executor, trial_argv, scratch),
-                        budget=shrink_budget, on_trial=on_trial)
+        def shrinker(shrink_id: int, candidate: Candidate) -> Shrinker:
+            return Shrinker(candidate, trials.evaluate(shrink_id), budget=shrink_budget, on_trial=on_trial)
+
+        try:
+            found = sweep(base, seeds, executor, argv=trial_argv, scratch=scratch, progress=progress,
+                          vary_workload=vary_workload, ledger=ledger, known=known, keep_going=keep_going,
+                          stream=trials, shrink_ahead=shrinker if executor.workers > 1 else None)
+            progress.clear()
+            verdicts = Counter(line.get("verdict") for line in found.lines)
+            if found.failing is None:
+                return ExploreResult(found.runs, verdicts["unknown"], None, None, None, None,
+                                     time.monotonic() - started, found.lines, executor.workers)
+            candidate, report = found.failing
+            if report is None:  # the ledger holds it: run it again (it must give the same history)
+                again = TrialTask(0, candidate, trial_argv, scratch)
+                report = next(iter(executor.map_unordered(run_task, [again])))
+                held = (known or {}).get(candidate.options.seed, {}).get("history_sha256")
+                if report.verdict != "invalid":
+                    raise LedgerError(f"seed {candidate.options.seed} did not reproduce (the ledger says "
+                                      f"invalid): it ran {report.verdict} here; nothing shrunk, no failure.txt; the "
+                                      f"ledger {ledger.path if ledger else ''} does not describe this code: start a "
+                                      "new ledger (drop --resume)")
+                if held and held != report.outcome.history_sha256:
+                    progress.note(f"explore: WARNING: seed {candidate.options.seed} gave another history than the "
+                                  "ledger records (another commit or Python?)")
+                if found.runs == 0 and not shrink_again:  # nothing left to run: the failure is known, maybe shrunk
+                    failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
+                                            seed_command=seed_command(candidate.options),
+                                            anomaly=report.outcome.main_anomaly,
+                                            history_sha256=report.outcome.history_sha256)
+                    return ExploreResult(0, verdicts["unknown"], candidate.options.seed, None, None, None,
+                                         time.monotonic() - started, found.lines, executor.workers, failure)
+            outcome = report.outcome
+            progress.note(
+                f"explore: seed {candidate.options.seed} is INVALID ({_anomaly_text(outcome)}) with "
+                f"{candidate.describe()}, {outcome.operations} operations"
+                + (f" [{describe_workload(candidate.options)}]" if vary_workload else "")
+                + f"; shrinking (at most {shrink_budget} runs"
+                + (f", {executor.workers} at a time" if executor.workers > 1 else "") + ") ..."
+            )
+
+            # Begun while the seed ran (2 workers or more), else now (1 worker, a failure known from the ledger).
+            result = (found.shrinker or shrinker(-1, candidate)).run(outcome)
+        finally:
+            trials.close()
         progress.clear()
     minimal = result.candidate
     name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])

@@ -12,7 +12,11 @@ Three executors implement the protocol:
 An executor pulls tasks from ``items`` lazily, only when it can start one (at most ``workers`` in
 flight, or a small multiple of it), so that the caller can stop feeding it: explore stops drawing
 seeds past the first known failure. Results carry what identifies their task (the seed); their
-order is the order of completion, never relied on by the caller for the outcome.
+order is the order of completion, never relied on by the caller for the outcome. An executor may
+also have ``cancel(unwanted)``, which cancels the running call's tasks in flight that are no longer
+wanted while the others go on (``ProcessExecutor`` has it: explore drops a valid seed's shrink run
+ahead and the seeds past a failure, keeping that failure's shrink running); without it their
+results are dropped when they come.
 
 Process pool choices: workers are *forked*, measured against spawned ones (2 workers up and their
 first trivial task back: fork 73-94 ms, spawn 6.7-7.4 s on the shared 2-core machine at load 7.5
@@ -182,6 +186,8 @@ class ProcessExecutor:
         self._closed = False
         self._draining: set[int] = set()
         """Workers still running a task whose caller left: its answer is dropped when it comes."""
+        self._current: tuple[dict[int, Any], list[int]] | None = None
+        """The running call's tasks in flight (by worker) and idle workers, for ``cancel``."""
 
     def _start(self) -> None:
         while len(self._procs) < self.workers:
@@ -212,17 +218,36 @@ class ProcessExecutor:
         source = iter(items)
         idle = [w for w in range(self.workers) if w not in self._draining]
         busy: dict[int, tuple[T, float, int]] = {}
+        self._current = (busy, idle)
         try:
             yield from self._run(fn, source, idle, busy)
         finally:
+            self._current = None
             if busy and not self._closed:  # the caller left early: those tasks are not wanted
-                now = time.monotonic()
-                for w, (_, started, _tries) in busy.items():
-                    if now - started < DRAIN_BELOW:
-                        self._draining.add(w)  # likely soon done: its result is dropped when it comes
-                    else:
-                        self._replace(w)
-                busy.clear()
+                self._drop(busy, list(busy), None)
+
+    def _drop(self, busy: dict[int, Any], workers: list[int], idle: list[int] | None) -> None:
+        """Tasks of ``workers`` are not wanted: a short one is left to finish (answer dropped), a long one's
+        worker killed and replaced (the new one joins ``idle`` when a call is running)."""
+        now = time.monotonic()
+        for w in workers:
+            _, started, _tries = busy.pop(w)
+            if now - started < DRAIN_BELOW:
+                self._draining.add(w)  # likely soon done: its result is dropped when it comes
+            else:
+                self._replace(w)
+                if idle is not None:
+                    idle.append(w)
+
+    def cancel(self, unwanted: Callable[[Any], bool]) -> int:
+        """Cancel the running call's tasks in flight for which ``unwanted(item)`` is true: their results never
+        come out (explore: seeds past a failure, a valid seed's shrink run ahead). Returns how many."""
+        if self._current is None or self._closed:
+            return 0
+        busy, idle = self._current
+        workers = [w for w, (item, _, _) in busy.items() if unwanted(item)]
+        self._drop(busy, workers, idle)
+        return len(workers)
 
     def _run(self, fn: Callable[[T], R], source: Iterator[T], idle: list[int],
              busy: dict[int, tuple[T, float, int]]) -> Iterator[R]:

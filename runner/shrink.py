@@ -143,21 +143,82 @@ def shrink(
         if trial is None:
             raise TypeError("shrink needs a trial or an evaluate function")
         evaluate = one_at_a_time(trial)
-    search = _Search(original_outcome.main_anomaly, evaluate, on_trial, budget)
-    search.seen.add(original.key())
-    current, current_outcome = original, original_outcome
-    steps: list[ShrinkStep] = []
-    try:
+    return Shrinker(original, evaluate, budget=budget, on_trial=on_trial).run(original_outcome)
+
+
+class Shrinker:
+    """One shrink of ``original``, which may start before the original's own outcome is known.
+
+    ``shrink`` is ``Shrinker(original, evaluate, ...).run(outcome)``. Explore creates one while the
+    seed it shrinks is still running (``--workers`` 2 or more): a worker the sweep does not need
+    runs ``ahead()``'s candidates, numbered, and hands their outcomes to ``arrived``; ``run`` then
+    judges with those outcomes already known (and those still running as in flight, their
+    outcomes coming from ``evaluate``). Judging is the same sequential search either way, so the
+    result does not depend on what ran ahead.
+    """
+
+    def __init__(self, original: Candidate, evaluate: Evaluate, *, budget: int = 100,
+                 on_trial: Callable[[int, str, Candidate, Outcome, bool], None] | None = None) -> None:
+        self.original = original
+        self._search = _Search(None, evaluate, on_trial, budget)
+        self._search.seen.add(original.key())
+
+    def ahead(self) -> tuple[int, Candidate] | None:
+        """The next candidate worth running before the original's outcome is known (numbered), or None.
+
+        The search is followed as far as the outcomes known take it, as if the original failed with
+        any anomaly (an invalid outcome with no more operations is taken as kept): the candidates
+        picked are those of the round reached, and the next round of one running (``_Search.pick``).
+        """
+        s = self._search
+        seen = set(s.seen)
+        current, outcome = self.original, None
+        trials = 0
         while True:
-            found = search.round(current, current_outcome)
-            if found is None:
-                break
-            reduction, current, current_outcome = found
-            steps.append(ShrinkStep(reduction, current, current_outcome))
-    finally:
-        search.stop()
-    return ShrinkResult(original, original_outcome, current, current_outcome, search.trials, tuple(steps),
-                        search.exhausted, len(search.known) - search.trials)
+            r = _Round(current, outcome, seen, s.budget - trials)
+            while True:
+                entry = r.entry(r.judged)
+                if entry is None:
+                    return None  # the search would end here: nothing left to run ahead
+                known = s.known.get(entry.key)
+                if known is None:
+                    s.round_ = r
+                    return s.next_task()
+                r.judged += 1
+                trials += 1
+                seen.add(entry.key)
+                if s._kept(known, outcome):
+                    current, outcome = entry.candidate, known
+                    break
+
+    def arrived(self, number: int, outcome: Outcome) -> None:
+        """The outcome of a candidate ``ahead`` handed out (one no longer in flight is ignored)."""
+        flying = self._search.flying.pop(number, None)
+        if flying is not None:
+            self._search.known[flying[0]] = outcome
+
+    @property
+    def in_flight(self) -> int:
+        """Candidates handed out and not yet answered."""
+        return len(self._search.flying)
+
+    def run(self, original_outcome: Outcome) -> ShrinkResult:
+        """Shrink the original, whose outcome is ``original_outcome``: the greedy search's result."""
+        search = self._search
+        search.anomaly = original_outcome.main_anomaly
+        current, current_outcome = self.original, original_outcome
+        steps: list[ShrinkStep] = []
+        try:
+            while True:
+                found = search.round(current, current_outcome)
+                if found is None:
+                    break
+                reduction, current, current_outcome = found
+                steps.append(ShrinkStep(reduction, current, current_outcome))
+        finally:
+            search.stop()
+        return ShrinkResult(self.original, original_outcome, current, current_outcome, search.trials, tuple(steps),
+                            search.exhausted, len(search.known) - search.trials)
 
 
 @attrs.frozen
@@ -170,7 +231,7 @@ class _Entry:
 class _Round:
     """The candidates of one round, in reduction order, made lazily (unseen, no duplicates, at most ``room``)."""
 
-    def __init__(self, current: Candidate, outcome: Outcome, seen: set[str], room: int) -> None:
+    def __init__(self, current: Candidate, outcome: Outcome | None, seen: set[str], room: int) -> None:
         self.current = current
         self.outcome = outcome
         self.entries: list[_Entry] = []
@@ -281,12 +342,19 @@ class _Search:
     def _tasks(self) -> Iterator[tuple[int, Candidate]]:
         """Pulled by ``evaluate`` whenever it can start a task: the pick of the moment; ends when nothing is worth running."""
         while True:
-            picked = self.pick()
-            if picked is None:
+            task = self.next_task()
+            if task is None:
                 return
-            self.numbered += 1
-            self.flying[self.numbered] = (picked.key(), picked)
-            yield self.numbered, picked
+            yield task
+
+    def next_task(self) -> tuple[int, Candidate] | None:
+        """The pick of the moment, numbered and counted in flight; None when nothing is worth running."""
+        picked = self.pick()
+        if picked is None:
+            return None
+        self.numbered += 1
+        self.flying[self.numbered] = (picked.key(), picked)
+        return self.numbered, picked
 
     def _busy(self, key: str) -> bool:
         return key in self.known or any(k == key for k, _ in self.flying.values())
@@ -373,8 +441,9 @@ class _Search:
                 yield reach, entry.candidate
             reach *= 1 - keep
 
-    def _kept(self, outcome: Outcome, current: Outcome) -> bool:
-        return fails_like(outcome, self.anomaly) and outcome.operations <= current.operations
+    def _kept(self, outcome: Outcome, current: Outcome | None) -> bool:
+        """Kept against ``current`` (None: the original, not known yet: any invalid outcome counts as kept)."""
+        return fails_like(outcome, self.anomaly) and (current is None or outcome.operations <= current.operations)
 
     def _keep_chance(self, reduction: str) -> float:
         kept, judged = self.kinds.get(_kind(reduction), (0, 0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,149 @@ def test_a_task_that_kills_its_worker_twice_is_one_short_line_naming_it() -> Non
         list(pool.map_unordered(_die_always, [_Labelled()]))
     message = str(caught.value)
     assert "seed 42" in message and "xxx" not in message and "\n" not in message and len(message) < 300
+
+
+def _sleep_then(x: tuple[float, int]) -> int:
+    import time
+
+    time.sleep(x[0])
+    return x[1]
+
+
+def test_cancel_drops_the_unwanted_tasks_in_flight_and_keeps_the_rest() -> None:
+    """cancel(pred) mid-call: the matching task's result never comes out, the others' do, and its worker is reused."""
+    with ProcessExecutor(2) as pool:
+        results = pool.map_unordered(_sleep_then, [(0.1, 1), (30.0, 2), (0.1, 3), (0.1, 4)])
+        got = [next(results)]
+        assert pool.cancel(lambda item: item[1] == 2) == 1
+        got += list(results)
+    assert sorted(got) == [1, 3, 4]
+
+
+# -- the sweep and the shrink run ahead, on a scripted pool of two ---------------------------------
+
+
+FAILING: set[int] = set()
+"""The seeds whose fake runs fail (set by each test)."""
+
+
+def _fake_outcome(c: Any) -> Any:
+    """A seed in FAILING fails while its run keeps >= 2 s and >= 4 nodes; operations shrink with rate and time."""
+    from runner.shrink import Outcome
+
+    fails = c.options.seed in FAILING and c.options.time_limit >= 2 and c.options.nodes >= 4
+    return Outcome(not fails, ("lost-write",) if fails else (), int(c.options.rate * c.options.time_limit),
+                   len(c.schedule.windows))
+
+
+class _TwoWorkers:
+    """A pool of two on a virtual clock: a seed takes 10 units, a shrink candidate 1; outcomes from ``_fake_outcome``."""
+
+    workers = 2
+
+    def __init__(self) -> None:
+        self.pulled: list[int] = []
+        self.cancelled: list[int] = []
+        self._running: list[list[Any]] | None = None
+
+    def map_unordered(self, fn: Any, items: Any) -> Any:
+        from runner.explore_trial import TrialReport
+
+        clock, running, source, exhausted = 0.0, [], iter(items), False
+        self._running = running
+        try:
+            while True:
+                while not exhausted and len(running) < 2:
+                    task = next(source, None)
+                    if task is None:
+                        exhausted = True
+                        break
+                    self.pulled.append(task.index)
+                    running.append([clock + (10 if task.index >= 0 else 1), task])
+                if not running:
+                    return
+                running.sort(key=lambda r: (r[0], r[1].index))
+                clock, task = running.pop(0)
+                yield TrialReport(task.index, task.candidate.options.seed, _fake_outcome(task.candidate), (),
+                                  {"windows": 0, "bit": 0, "inert": 0, "unknown": 0}, 1.0, 0.0)
+        finally:
+            self._running = None
+
+    def cancel(self, unwanted: Any) -> int:
+        gone = [r for r in self._running or [] if unwanted(r[1])]
+        for r in gone:
+            self._running.remove(r)  # type: ignore[union-attr]
+            self.cancelled.append(r[1].index)
+        return len(gone)
+
+    def close(self) -> None:
+        pass
+
+
+def _sweep_and_shrink(executor: Any, seeds: list[int]) -> tuple[Any, Any]:
+    """explore's sweep then its shrink, as explore runs them, on ``executor``."""
+    import io
+
+    from runner.explore import ExploreProgress, TrialStream, sweep
+    from runner.options import RunOptions
+    from runner.shrink import Shrinker
+
+    base = RunOptions(mode="sim", nemesis=("partition",), time_limit=4.0, fault_interval=1.0).validate()
+    stream = TrialStream(executor, ("test",), "")
+
+    def ahead(i: int, c: Any) -> Shrinker:
+        return Shrinker(c, stream.evaluate(i), budget=30)
+
+    found = sweep(base, seeds, executor, argv=("test",), scratch="", progress=ExploreProgress(len(seeds), io.StringIO()),
+                  stream=stream, shrink_ahead=ahead if executor.workers > 1 else None)
+    assert found.failing is not None and found.failing[1] is not None
+    candidate, report = found.failing
+    shrinker = found.shrinker or Shrinker(candidate, stream.evaluate(-1), budget=30)
+    try:
+        return found, shrinker.run(report.outcome)
+    finally:
+        stream.close()
+
+
+class _OneWorker(_TwoWorkers):
+    workers = 1
+
+    def map_unordered(self, fn: Any, items: Any) -> Any:
+        from runner.explore_trial import TrialReport
+
+        for task in items:
+            self.pulled.append(task.index)
+            yield TrialReport(task.index, task.candidate.options.seed, _fake_outcome(task.candidate), (),
+                              {"windows": 0, "bit": 0, "inert": 0, "unknown": 0}, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("failing", [{1}, {3}, {2, 5}])
+def test_two_workers_shrinking_ahead_find_what_one_worker_finds(failing: set[int],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With 2 workers (shrink candidates of the running seed run ahead), the ledger lines, the failing seed and
+    the whole shrink (minimal run, steps, trials) equal one worker's, whichever seed fails first."""
+    monkeypatch.setattr(f"{__name__}.FAILING", failing)
+    one, two = _OneWorker(), _TwoWorkers()
+    found_one, shrunk_one = _sweep_and_shrink(one, list(range(1, 9)))
+    found_two, shrunk_two = _sweep_and_shrink(two, list(range(1, 9)))
+    first = min(failing)
+    assert found_one.lines == found_two.lines and [line["seed"] for line in found_two.lines] == list(range(1, first + 1))
+    assert found_one.failing[0] == found_two.failing[0] and found_two.failing[0].options.seed == first
+    assert shrunk_one == shrunk_two and shrunk_two.steps  # the same minimal run, steps, trials, budget
+    assert all(i < 0 for i in one.pulled[first:]) and one.pulled[:first] == list(range(first))  # nothing ahead
+    assert two.pulled[:2] == [0, -1]  # while seed 1 runs, the other worker begins its shrink
+
+
+def test_a_valid_seeds_shrink_run_ahead_is_cancelled_and_a_failing_ones_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed 1 valid: the candidate of its shrink still running is cancelled; seed 1 failing: what ran ahead is judged."""
+    monkeypatch.setattr(f"{__name__}.FAILING", {3})
+    two = _TwoWorkers()
+    _sweep_and_shrink(two, list(range(1, 9)))
+    assert two.cancelled and all(i < 0 for i in two.cancelled)
+    monkeypatch.setattr(f"{__name__}.FAILING", {1})
+    two = _TwoWorkers()
+    found, shrunk = _sweep_and_shrink(two, list(range(1, 9)))
+    ran_ahead = two.pulled.index(-1) < two.pulled.index(0) + 2 and found.shrinker is not None
+    assert ran_ahead and not two.cancelled and 1 not in two.pulled  # seed 2 never started
+    run = sum(1 for i in two.pulled if i < 0)
+    assert run - 1 <= shrunk.trials + shrunk.speculative <= run  # counted, but one left running at the end

@@ -53,6 +53,39 @@ def test_one_and_two_workers_give_the_same_ledger_and_shrunk_run(tmp_path: Path)
     assert one[1]["workers"] == 1 and two[1]["workers"] == 2
 
 
+def test_a_shrink_begun_while_the_failing_seed_ran_equals_one_workers(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --keep-going, --workers 2 (seed 1's shrink run ahead while it runs) and --workers 1 report the same
+    failure, shrunk run (history bytes), ledger and summary lines."""
+    import re
+
+    from runner.shrink import Shrinker
+
+    ahead, handed = Shrinker.ahead, []
+    monkeypatch.setattr(Shrinker, "ahead", lambda self: handed.append(ahead(self)) or handed[-1])
+
+    flags = ["--runs", "3", *BUG, *SHORT, "--shrink-runs", "12"]
+    reports: list[list[str]] = []
+    results = []
+    for workers in ("1", "2"):
+        results.append(_explore(tmp_path, f"w{workers}", *flags, "--workers", workers))
+        out = capsys.readouterr().out
+        out = out.replace(str(tmp_path / f"w{workers}"), "OUT")
+        reports.append([re.sub(r"\(\d+ s, \d worker\(s\)\)|\(\+\d+ speculative\) |\d{8}T\d{6}Z|ledger: .*", "", line)
+                        for line in out.splitlines()])
+    (one_code, one, one_ledger), (two_code, two, two_ledger) = results
+    assert one_code == two_code == 1 and one["failing_seed"] == two["failing_seed"] == 1
+    keys = ("failure", "anomaly", "original", "shrunk", "shrink_trials", "steps", "findings", "runs")
+    assert {k: one[k] for k in keys} == {k: two[k] for k in keys}
+    assert _ledger(one_ledger) == _ledger(two_ledger)
+    shas = [hashlib.sha256((Path(r["replay_command"].split()[-1]) / "history.jsonl").read_bytes()).hexdigest()
+            for r in (one, two)]
+    assert shas[0] == shas[1]
+    assert reports[0] == reports[1] and any("minimal failing run" in line for line in reports[0])
+    assert any(handed), "with 2 workers, candidates of seed 1's shrink ran while seed 1 ran"
+
+
 def test_the_failure_report_carries_a_command_that_replays_the_seed(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """The printed report and failure.txt name seed, commit and a `harness.py run` that gives the seed's history again."""

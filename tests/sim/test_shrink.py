@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from nemesis import FaultSchedule, ScheduledFault
 from runner.options import RunOptions
-from runner.shrink import Candidate, Outcome, reductions, shrink, with_time_limit, without_node
+from runner.shrink import (
+    Candidate,
+    Outcome,
+    Shrinker,
+    one_at_a_time,
+    reductions,
+    shrink,
+    with_time_limit,
+    without_node,
+)
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
 
@@ -200,3 +211,49 @@ def test_speculation_never_costs_much_more_than_the_candidate_awaited() -> None:
     assert picked, "some candidate was run ahead"
     for awaited, ahead in picked:
         assert shrink_module._cost(ahead) <= shrink_module.SPECULATION_COST * shrink_module._cost(awaited)
+
+
+def _ahead_then_run(start: Candidate, ran_ahead: int, left_in_flight: int,
+                    budget: int = 100) -> tuple[Any, list[Candidate]]:
+    """Shrinker: ``ran_ahead`` candidates run before the original's outcome is known (the last
+    ``left_in_flight`` of them never answered), then the shrink; its result and every candidate run."""
+    calls: list[Candidate] = []
+    trial = _fake_trial(calls)
+    shrinker = Shrinker(start, one_at_a_time(trial), budget=budget)
+    handed: list[tuple[int, Candidate]] = []
+    for _ in range(ran_ahead):
+        task = shrinker.ahead()
+        if task is None:
+            break
+        handed.append(task)
+    for number, candidate in handed[: len(handed) - left_in_flight]:
+        shrinker.arrived(number, trial(candidate))
+    return shrinker.run(_fake_trial([])(start)), calls
+
+
+def test_a_shrink_begun_before_the_original_failed_equals_the_sequential_one() -> None:
+    """Candidates run ahead of the original's outcome, answered or still in flight, change nothing in the shrink's result."""
+    start = _candidate((PARTITION, CRASH, PAUSE), keys=20)
+    for budget in (3, 100):
+        sequential = shrink(start, _fake_trial([])(start), _fake_trial([]), budget=budget)
+        for ran_ahead, in_flight in ((1, 0), (4, 0), (12, 0), (4, 2), (12, 5)):
+            result, calls = _ahead_then_run(start, ran_ahead, in_flight, budget)
+            assert result == sequential, (budget, ran_ahead, in_flight)
+            assert len(calls) >= result.trials  # what ran ahead is counted apart (speculative), not in trials
+
+
+def test_running_ahead_follows_the_search_past_a_kept_candidate() -> None:
+    """ahead() goes on into the next round when a candidate run ahead failed (so would be kept): it never runs dry early."""
+    start = _candidate((PARTITION, CRASH, PAUSE), keys=20)
+    sequential_calls: list[Candidate] = []
+    shrink(start, _fake_trial([])(start), _fake_trial(sequential_calls), budget=100)
+    trial = _fake_trial([])
+    shrinker = Shrinker(start, one_at_a_time(trial), budget=100)
+    ahead: list[Candidate] = []
+    for _ in range(10):  # one worker running ahead, each answer known before the next pick
+        task = shrinker.ahead()
+        assert task is not None
+        ahead.append(task[1])
+        shrinker.arrived(task[0], trial(task[1]))
+    needed = {c.key() for c in sequential_calls}
+    assert sum(c.key() in needed for c in ahead) >= 8  # nearly all of it is work the shrink then judges
