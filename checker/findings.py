@@ -107,8 +107,9 @@ def workload_lines(results: dict[str, Any]) -> list[str]:
         lines.append(f"set: {plural(s.get('elements') or 0, 'element')} ({parts or 'none'})")
         lat = s.get("stable_latency_ms") or {}
         if lat.get("n"):
-            lines.append(f"set: stably visible after p50 {lat['p50']:g} ms, p99 {lat['p99']:g} ms, "
-                         f"max {lat['max']:g} ms from the add's acknowledgement ({lat['n']:,} elements)")
+            lines.append(f"set: stable latency (Jepsen's: from the add's acknowledgement to the last read that "
+                         f"missed it) p50 {lat['p50']:g} ms, p99 {lat['p99']:g} ms, max {lat['max']:g} ms "
+                         f"({lat['n']:,} elements)")
     c = st.get("counter")
     if isinstance(c, dict):
         stale = (f"; {c.get('stale_reads', 0):,} stale (missed acknowledged operations, measured under "

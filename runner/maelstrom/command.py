@@ -798,9 +798,10 @@ def format_summary(outcome: dict[str, Any]) -> str:
         lines.append(f"  messages per op: client {per['client']}, inter-node {per['inter_node']}, "
                      f"service {per['service']}")
         glomers = f"  Gossip Glomers terms: msgs-per-op {per['inter_node']} (inter-node messages / client operations)"
-        stable = ((results.get("stats") or {}).get("set") or {}).get("stable_latency_ms") or {}
-        if stable.get("n"):
-            glomers += f"; stable latency median {stable['p50']:g} ms, max {stable['max']:g} ms"
+        stable = ((results.get("stats") or {}).get("set") or {}).get("stable_latencies")
+        if stable:
+            glomers += ("; stable-latencies (Jepsen's: ack to the last read that missed it, ms) "
+                        + "{" + ", ".join(f"{q} {v}" for q, v in stable.items()) + "}")
         if m.get("latency_ms"):
             glomers += "; latency of ok operations " + ", ".join(
                 f"{f} median {v['p50']:g} ms, max {v['max']:g} ms" for f, v in m["latency_ms"].items())
