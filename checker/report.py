@@ -39,6 +39,7 @@ from checker.findings import (
     faults_sentence,
     finding_line,
     linearizability_note,
+    own_checker,
     plural,
     verdict_word,
 )
@@ -985,9 +986,9 @@ def write_report(
     # be of a journal or history since changed, removed or replaced: never shown as they were).
     # Results the caller has just computed with the journal (a run's own) are used as they are.
     fresh_journal = given_now and (results.get("convergence") or {}).get("source") == SOURCE_JOURNAL
-    if results.get("checker", "convergence") == "convergence" and not fresh_journal and not own_rule:
+    if own_checker(results) == "convergence" and not fresh_journal and not own_rule:
         results = {**results, **_journal_results(history, fresh)}  # (the rules read no journal)
-    given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
+    given = results.get("stats") if own_checker(results) == "convergence" else None
     given = given if isinstance(given, dict) else {}
     # the register pass above measures timing and faults; a set/counter/siblings rule's own figures win
     if rule is not None:
@@ -1010,7 +1011,7 @@ def write_report(
             quorum = None
     lin = results if results.get("checker") == "linearizable" else results.get("linearizable")
     lin = lin if isinstance(lin, dict) else None
-    conv_results = results.get("checker", "convergence") == "convergence"
+    conv_results = own_checker(results) == "convergence"
     anomalies = (results.get("anomalies") or []) if conv_results else []
     entry = convergence_entry(stats)
 

@@ -44,6 +44,7 @@ from runner.usage import Parser, UsageError
 from .console import Console
 from .node_process import Lines, MaelstromNode, NodeFailure
 from .protocol import parse_line
+from .results_edn import write_results_edn
 from .router import MessageJournal, Router
 from .services import make_services
 from .workloads import TOPOLOGIES, WORKLOADS, Op, Workload, make_workload
@@ -272,6 +273,9 @@ def maelstrom_command(argv: Sequence[str]) -> int:
                          f"got {word!r} (harness.py maelstrom test -w echo --bin ./node)")
     notes: list[str] = []
     options = options_from_args(argv[1:], notes)
+    problem = bin_problem(options.bin)
+    if problem is not None:  # a bad argument (exit 254): no run directory, histories/latest left alone
+        raise UsageError(problem)
     for note in notes:
         print(note, file=sys.stderr)
     run_dir = new_run_dir(Path(options.out), f"maelstrom-{options.workload}")
@@ -344,6 +348,7 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
         results = _check(options, run_dir, outcome)
     outcome["results"] = results
     write_json(run_dir / "results.json", results)
+    write_results_edn(run_dir / "results.edn", results)
     if report and "maelstrom" in results and not outcome.get("failure"):
         try:
             from checker.report import write_report
@@ -618,6 +623,7 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
         if run is not None:
             outcome["ops"] = run.ops
             outcome["counts"] = dict(run.router.counts)
+            outcome["unknown_dests"] = dict(run.router.unknown_dests)
             outcome["faults"] = {k: v for k, v in attrs.asdict(run.model.counters).items() if v}
             outcome["services"] = {name: s.requests for name, s in run.services.items() if s.requests}
             outcome["crashes"] = history.faults.get("crash", 0)
@@ -627,14 +633,41 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
 # -- the check and the summary ----------------------------------------------------------------------------
 
 
+def net_stats(counts: dict[str, Any], ops: int) -> dict[str, dict[str, Any]]:
+    """Maelstrom's ``:net`` figures: ``all``, ``clients`` (messages to or from a client, ``init`` included) and
+    ``servers`` (every other message: node to node, and to or from a service, as ``maelstrom.util/client?``
+    divides them), each with ``send_count``, ``recv_count`` (copies delivered) and ``msg_count``; ``msgs_per_op``
+    divides by the client operations. ``inter_node_msgs_per_op``: node to node only, services left out."""
+    clients = counts.get("client", 0)
+    servers = counts.get("inter_node", 0) + counts.get("service", 0)
+    recv_c, recv_s = counts.get("recv_client", 0), counts.get("recv_server", 0)
+
+    def per(n: int) -> float | None:
+        return round(n / ops, 2) if ops else None
+
+    return {"all": {"send_count": clients + servers, "recv_count": recv_c + recv_s, "msg_count": clients + servers,
+                    "msgs_per_op": per(clients + servers)},
+            "clients": {"send_count": clients, "recv_count": recv_c, "msg_count": clients},
+            "servers": {"send_count": servers, "recv_count": recv_s, "msg_count": servers,
+                        "msgs_per_op": per(servers), "inter_node_msgs_per_op": per(counts.get("inter_node", 0))}}
+
+
+CHECK_NAMES = {"echo": "echo", "unique-ids": "unique-ids", "broadcast": "set-full", "g-set": "set-full",
+               "g-counter": "counter", "pn-counter": "counter", "lin-kv": "linearizable"}
+"""The check each workload gets, by the name results.json gives it (Jepsen's names where there is one)."""
+
+
 def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) -> dict[str, Any]:
     counts = outcome.get("counts", {})
     ops = outcome.get("ops", 0)
     per_op = {"client": round(counts.get("client", 0) / ops, 2) if ops else None,
               "inter_node": round(counts.get("inter_node", 0) / ops, 2) if ops else None,
-              "service": round(counts.get("service", 0) / ops, 2) if ops else None}
+              "service": round(counts.get("service", 0) / ops, 2) if ops else None,
+              "servers": round((counts.get("inter_node", 0) + counts.get("service", 0)) / ops, 2) if ops else None}
+    counts = {**counts, "unknown_dests": outcome.get("unknown_dests") or {}} if counts.get("unknown_dest") else counts
     base = {"maelstrom": {"workload": options.workload, "node": options.bin, "seed": options.seed,
                           "ops": ops, "load_ops": outcome.get("load_ops"), "messages": counts, "messages_per_op": per_op,
+                          "net": net_stats(counts, ops),
                           "faults": outcome.get("faults", {}), "services": outcome.get("services", {}),
                           "reproducible": "as far as the node itself is deterministic"}}
     if outcome.get("failure"):
@@ -651,6 +684,14 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
     except (HistoryError, ValueError) as exc:
         return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}", **base}
     results = dict(result.results)
+    if results.get("checker") == "convergence" and results.get("rule") == CHECK_NAMES.get(options.workload):
+        # a Maelstrom workload's own check: not the store's words (convergence, a conflict mode, the kv model)
+        results["checker"] = results["rule"]
+        results.pop("conflict", None)
+        settings = results.get("check_settings")
+        if isinstance(settings, dict):
+            results["check_settings"] = {k: v for k, v in settings.items()
+                                         if k not in ("model", "null_read", "fail_cas", "checkers")}
     name_crashes(results, run_dir / "history.jsonl")
     if results.get("valid") == "unknown" and not results.get("reason"):  # the checker's why, in one line
         whys = list(dict.fromkeys(str(u.get("reason") or u.get("kind")) for u in results.get("unknown") or []))
@@ -780,7 +821,13 @@ def format_summary(outcome: dict[str, Any]) -> str:
         by_type: dict[str, int] = {}
         for a in anomalies:
             by_type[str(a.get("type"))] = by_type.get(str(a.get("type")), 0) + 1
-        lines.append("  anomalies: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
+        listed = dict(by_type)
+        totals = (results.get("stats") or {}).get("anomaly_counts")
+        if isinstance(totals, dict):  # the true totals: a checker lists only so many of each
+            by_type.update({str(k): int(v) for k, v in totals.items() if isinstance(v, int) and v > by_type.get(str(k), 0)})
+        lines.append("  anomalies: " + ", ".join(
+            f"{k} {v}" + (f" ({listed.get(k, 0)} listed)" if v > listed.get(k, 0) else "")
+            for k, v in sorted(by_type.items())))
     for a in anomalies[:3]:
         text = str(a.get("explanation", "")).split(" Crashed after its first operation:")[0]
         lines.append(f"  {a.get('type')}: {text}")  # whole: the sentence that matters is often its end
@@ -790,6 +837,15 @@ def format_summary(outcome: dict[str, Any]) -> str:
     counts = m.get("messages", {})
     lines.append(f"  ops {m.get('ops', 0)}; messages: client {counts.get('client', 0)}, inter-node "
                  f"{counts.get('inter_node', 0)}, service {counts.get('service', 0)}")
+    if m.get("stats"):  # as Maelstrom's :stats: a VALID echo run may still have failed most of its ops
+        lines.append("  " + "; ".join(f"{f}: ok {c.get('ok', 0)}, fail {c.get('fail', 0)}, info {c.get('info', 0)}"
+                                      for f, c in sorted(m["stats"].items())))
+    if counts.get("unknown_dest"):
+        names = counts.get("unknown_dests") or {}
+        shown = ", ".join(f"{d} {n}" for d, n in list(names.items())[:4])
+        lines.append(f"  to nonexistent destinations: {counts['unknown_dest']} ({shown}{', ...' if len(names) > 4 else ''}) "
+                     "dropped: no node, client or service has that name (the services are lin-kv, seq-kv, lww-kv, "
+                     "lin-tso)")
     dropped = {"lost to faults": counts.get("lost", 0), "to a crashed node": counts.get("to_dead_node", 0),
                "node's input full (64 MiB unread)": counts.get("input_full", 0)}
     if any(dropped.values()):
@@ -797,7 +853,9 @@ def format_summary(outcome: dict[str, Any]) -> str:
     if per.get("inter_node") is not None:
         lines.append(f"  messages per op: client {per['client']}, inter-node {per['inter_node']}, "
                      f"service {per['service']}")
-        glomers = f"  Gossip Glomers terms: msgs-per-op {per['inter_node']} (inter-node messages / client operations)"
+        servers = per.get("servers", per["inter_node"])
+        glomers = (f"  Gossip Glomers terms: msgs-per-op {servers} (Maelstrom's :servers: messages not involving a "
+                   f"client, services included / client operations; inter-node only {per['inter_node']})")
         stable = ((results.get("stats") or {}).get("set") or {}).get("stable_latencies")
         if stable:
             glomers += ("; stable-latencies (Jepsen's: ack to the last read that missed it, ms) "
