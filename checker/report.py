@@ -625,13 +625,16 @@ def _maelstrom_messages(run_dir: Path, anomalies: list[dict[str, Any]], key_even
 
 
 def _maelstrom_cards(mfile: MessageFile, stats: dict[str, Any]) -> list[tuple[str, str]]:
-    """The Gossip Glomers' efficiency figures: inter-node messages per client operation, latency of ok operations."""
+    """The Gossip Glomers' efficiency figures: Maelstrom's msgs-per-op (its ``:servers``: every message not
+    involving a client, services included) with the inter-node-only figure beside, latency of ok operations."""
     from checker.maelstrom_messages import messages_per_op
 
     n = mfile.counts
     per = messages_per_op(n)
-    cards = [("msgs per op (inter-node / client ops)",
-              f"{per:g} ({n.inter_node:,} / {n.client_ops:,})" if per is not None else "no client operations")]
+    servers = n.inter_node + n.service
+    cards = [("msgs per op (Maelstrom's :servers / client ops)",
+              f"{round(servers / n.client_ops, 2):g} ({servers:,} / {n.client_ops:,}; inter-node only {per:g})"
+              if per is not None else "no client operations")]
     ok = _ok_latency(stats)
     if ok is not None:
         cards.append(("latency, ok and fail ops (p50 / max)", ok))

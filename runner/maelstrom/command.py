@@ -140,6 +140,21 @@ MAELSTROM_ONLY_WORKLOADS = ("kafka", "txn-rw-register", "txn-list-append", "lin-
 """Maelstrom workloads this harness does not run (yet)."""
 
 
+MAELSTROM_HELP = f"""usage: harness.py maelstrom {{test,explore}} ...
+
+Test a Maelstrom node (any program speaking Maelstrom's JSON-lines protocol) with MinikeyDB's
+nemesis, journal and checkers. Subcommands:
+
+  test      one run: python harness.py maelstrom test -w echo --bin ./node [flags as Maelstrom's]
+  explore   run many seeds of a node under faults, shrink the first failure to a minimal run
+
+Workloads: {', '.join(WORKLOADS)}
+(not kafka, txn-rw-register or txn-list-append: Maelstrom itself runs those).
+Each subcommand's flags: harness.py maelstrom test --help, harness.py maelstrom explore --help.
+A run's results: RUN/results.json, RUN/results.edn (Maelstrom's shape), RUN/report.html; replay
+it with harness.py replay RUN."""
+
+
 def refused_flag(argv: Sequence[str]) -> str | None:
     """The one-line error for the first flag of ``argv`` (before ``--``) that is refused here, or None."""
     for word in argv:
@@ -155,8 +170,9 @@ def refused_flag(argv: Sequence[str]) -> str | None:
         if flag in ("-w", "--workload"):
             value = value or (argv[i + 1] if i + 1 < len(argv) else "")
             if value in MAELSTROM_ONLY_WORKLOADS:
-                return (f"-w {value}: a Maelstrom workload this harness does not run; it runs "
-                        f"{', '.join(WORKLOADS)}")
+                return (f"-w {value}: not supported here (a Maelstrom workload this harness does not run); it runs "
+                        f"{', '.join(WORKLOADS)}. Test {value} with Maelstrom itself (maelstrom test -w {value} "
+                        "--bin ...), or a node's key-value part here with -w lin-kv")
     return None
 
 
@@ -258,8 +274,7 @@ def maelstrom_command(argv: Sequence[str]) -> int:
     """``harness.py maelstrom test ...``: one run; exit code = its verdict."""
     argv = list(argv)
     if argv[:1] in (["-h"], ["--help"]):
-        parser().print_help()
-        print("\nharness.py maelstrom explore --help: run many seeds of a node, shrink the first failure")
+        print(MAELSTROM_HELP)
         return 0
     if argv[:1] == ["serve"]:
         raise UsageError("harness.py maelstrom serve: Maelstrom's web server for its results; here each run writes "
@@ -899,6 +914,46 @@ def _events(history: Path) -> dict[str, list[str]]:
     return out
 
 
+def brief_event(text: str, limit: int = 160) -> str:
+    """An event (JSON text) in about ``limit`` characters, cut at whole items: a long list keeps its first
+    elements and says how many more (``[1, 2, ... 53 more]``), a long string its head and its length."""
+    if len(text) <= limit:
+        return text
+    try:
+        ev = json.loads(text)
+    except ValueError:
+        return text[:limit] + "..."
+    if not isinstance(ev, dict):
+        return text[:limit] + "..."
+    parts = []
+    for k, v in ev.items():
+        rest = max(40, limit - sum(len(p) + 2 for p in parts))
+        parts.append(f"{json.dumps(k)}: {_brief_value(v, rest)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _brief_value(v: Any, room: int) -> str:
+    full = json.dumps(v)
+    if len(full) <= room:
+        return full
+    if isinstance(v, list):
+        shown: list[str] = []
+        used = 0
+        for x in v:
+            item = json.dumps(x)
+            if used + len(item) + 2 > room - 12 and shown:
+                break
+            shown.append(item if len(item) <= room else _brief_value(x, room // 2))
+            used += len(shown[-1]) + 2
+        more = len(v) - len(shown)
+        return "[" + ", ".join(shown + ([f"... {more} more"] if more else [])) + "]"
+    if isinstance(v, str):
+        return json.dumps(v[:room // 2]) + f"... ({len(v)} characters)"
+    if isinstance(v, dict):
+        return "{" + f"... {len(v)} keys" + "}"
+    return full
+
+
 def compare_histories(old: Path, new: Path) -> str:
     """One sentence: whether each process's events (times and interleaving aside) are the recorded ones."""
     if not old.is_file():
@@ -915,7 +970,7 @@ def compare_histories(old: Path, new: Path) -> str:
     shown = y[at] if at < len(y) else "(no event)"
     recorded = x[at] if at < len(x) else "(no event)"
     return (f"DIFFERENT: {len(differing)} process(es) differ, first process {first} at its event {at}: recorded "
-            f"{recorded[:160]}, replayed {shown[:160]}. The harness's choices follow from the seed; what differs "
+            f"{brief_event(recorded)}, replayed {brief_event(shown)}. The harness's choices follow from the seed; what differs "
             "came from the node "
             "(threads, clocks, its own randomness) or from timing (a reply after the 5 s timeout, a fault window edge)")
 

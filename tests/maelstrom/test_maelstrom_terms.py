@@ -153,3 +153,36 @@ def test_the_report_heads_a_maelstrom_check_by_its_name(mixed: dict[str, Any]) -
 
     page = write_report(mixed["run_dir"], mixed["results"]).read_text()
     assert "echo check: VALID" in page and "convergence (echo rule)" not in page
+
+
+def test_maelstrom_help_lists_its_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness.py maelstrom --help` names test and explore and where each one's flags are, not only test's."""
+    assert maelstrom_command(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^\s+test\s", out, re.M) and re.search(r"^\s+explore\s", out, re.M)
+    assert "harness.py maelstrom test --help" in out
+
+
+def test_an_unsupported_workload_says_what_to_do_instead() -> None:
+    """-w kafka is refused naming the workloads run here and pointing to Maelstrom itself for it."""
+    from runner.usage import UsageError
+
+    with pytest.raises(UsageError, match=r"kafka.*not supported.*Maelstrom itself.*maelstrom test -w kafka"):
+        maelstrom_command(["test", "-w", "kafka", "--bin", "x"])
+
+
+def test_replay_differences_cut_lists_at_whole_items(tmp_path: Path) -> None:
+    """A replay that differs in a long read shows whole elements and how many more, not '55, , replayed'."""
+    from runner.maelstrom.command import compare_histories
+
+    def history(path: Path, values: list[int]) -> Path:
+        ev = {"index": 0, "time": 1, "process": 0, "type": "ok", "f": "read", "key": None, "value": values}
+        path.write_text(json.dumps({"history": 1}) + "\n" + json.dumps(ev) + "\n")
+        return path
+
+    text = compare_histories(history(tmp_path / "a.jsonl", list(range(1000, 1100))),
+                             history(tmp_path / "b.jsonl", list(range(1000, 1101))))
+    recorded = text.split("recorded ", 1)[1].split(", replayed ", 1)[0]
+    shown = re.findall(r"\[([^\]]*)\]", recorded)[0].split(", ")
+    assert shown[-1].startswith("... ") and shown[-1].endswith(" more")
+    assert all(x.isdigit() and 1000 <= int(x) < 1100 for x in shown[:-1])
