@@ -177,7 +177,7 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
         assert finals is not None
         _lost_on_some(key, x, add, known_time, missing, finals, final_sets, vk, crashes, anomalies)
         # the last read that missed it is a final read of a node without it: the last read before it that had it
-        absent = [i for i, r in enumerate(reads) if r.node in missing and r in finals.values()]
+        absent = [bisect.bisect_left(read_pos, finals[n].inv_pos) for n in missing]  # their places in ``reads``
         before = bisect.bisect_left(seen_in, max(absent)) if absent else len(seen_in)
         return "lost", _lost_latency(reads, seen_in[:before], known_time)
     if final_union is not None and vk not in final_union:

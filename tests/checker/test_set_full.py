@@ -343,3 +343,15 @@ def test_lost_latency_runs_to_the_last_read_that_saw_it() -> None:
     st = check(h.all_events()).stats["set"]
     assert st["outcomes"]["lost"] == 1
     assert st["lost_latencies"]["1"] == 499  # ack at 1.002 s, the read that saw it invoked at 1.501 s
+
+
+def test_lost_latency_of_an_element_lost_on_some_nodes() -> None:
+    """Lost on n2 only: the lost latency runs to the last read that had it before n2's final read missed it."""
+    h = _set()
+    h.at(1.0)
+    h.add(0, "s", 1)
+    h.at(3.0)
+    h.final_reads("s", {"n1": [1], "n2": []})
+    st = check(h.all_events()).stats["set"]
+    assert st["outcomes"]["lost"] == 1
+    assert 1990 <= st["lost_latencies"]["1"] <= 2000  # n1's final read, invoked at 3.001 s
