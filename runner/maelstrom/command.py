@@ -443,20 +443,25 @@ class _Run:
 
     def _tap(self, console: Console) -> Callable[[str, Lines], None]:
         """``--log-net-send`` / ``--log-net-recv`` around the router, which stays as it is: every message a
-        node writes is sent (and received at once by a client or service); the harness's own sends
-        (clients, service replies) go through ``send_from_outside``."""
+        node writes is sent, and received by a client or service when it arrives (``Router._arrive``, after
+        ``--latency``); the harness's own sends (clients, service replies) go through ``send_from_outside``."""
         router = self.router
-        nodes = self.nodes
         route, outside = router.on_lines, router.send_from_outside
 
         def on_lines(src: str, batch: Lines) -> None:
-            for _, msg in batch:
-                if console.net_send:
+            if console.net_send:
+                for _, msg in batch:
                     console.message("send", src, msg["dest"], msg["body"])
-                if console.net_recv and msg["dest"] not in nodes and (msg["dest"][:1] == "c"
-                                                                       or msg["dest"] in router.services):
-                    console.message("recv", src, msg["dest"], msg["body"])
             route(src, batch)
+
+        if console.net_recv:  # a client or service receives when the message arrives (after --latency)
+            arrive = router._arrive
+
+            def arrived(src: str, dest: str, body: dict[str, Any]) -> None:
+                console.message("recv", src, dest, body)
+                arrive(src, dest, body)
+
+            router._arrive = arrived  # type: ignore[method-assign]
 
         def send_from_outside(src: str, dest: str, body: dict[str, Any]) -> bool:
             if console.net_send:
