@@ -33,7 +33,8 @@ class FaultWindow:
         return self.start is not None and self.start <= b and (self.stop is None or a < self.stop)
 
     def side_of(self, node: str | None) -> str | None:
-        """For a partition: 'minority', 'majority' or 'isolated' side of ``node``, else None."""
+        """For a partition: 'minority', 'majority', 'half' (an even split: no side has a majority) or
+        'isolated' side of ``node``, else None."""
         groups = self.value.get("groups") if isinstance(self.value, dict) else None
         if not node or not isinstance(groups, list):
             return None
@@ -42,6 +43,8 @@ class FaultWindow:
             if isinstance(g, list) and node in g:
                 if len(g) == 1:
                     return "isolated"
+                if len(g) * 2 == sum(sizes):
+                    return "half"
                 return "majority" if len(g) * 2 > sum(sizes) else "minority"
         return None
 
@@ -50,6 +53,8 @@ class FaultWindow:
         side = self.side_of(node) if self.kind == "partition" else None
         if side == "isolated":
             return f"{node} was isolated by a partition {span}"
+        if side == "half":
+            return f"{node} was on one half of a partition split evenly (equal sides: neither holds a quorum) {span}"
         if side:
             return f"{node} was on the {side} side of the partition {span}"
         extra = ""

@@ -33,6 +33,13 @@ def _counts(anomalies: list[dict[str, Any]], counts: dict[str, int] | None) -> d
     return dict(Counter(str(a.get("type", "?")) for a in anomalies))
 
 
+def own_checker(results: dict[str, Any]) -> str:
+    """``results``' checker: ``convergence`` also when it names its own rule (a Maelstrom run's ``echo``,
+    ``set-full``, ``counter``, ``unique-ids``: the rule-checked pass under the workload's check name)."""
+    top = results.get("checker", "convergence")
+    return "convergence" if top == results.get("rule") else str(top)
+
+
 def checker_findings(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One entry per checker in ``results``: name, verdict, anomaly counts, first explanation.
 
@@ -40,7 +47,7 @@ def checker_findings(results: dict[str, Any]) -> list[dict[str, Any]]:
     level (when it ran) and the linearizability checker's under ``"linearizable"``.
     """
     out = []
-    top = results.get("checker", "convergence")
+    top = own_checker(results)
     if top == "convergence":
         st = results.get("stats") or {}
         anomalies = results.get("anomalies") or []
@@ -52,6 +59,8 @@ def checker_findings(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({
             "checker": "convergence",
             "rule": results.get("rule"),
+            # a Maelstrom run names its workload's check (echo, set-full, counter): said as such, not as convergence
+            "named": results.get("checker") if results.get("checker") not in (None, "convergence") else None,
             "valid": valid,
             "counts": _counts(anomalies, st.get("anomaly_counts")),
             "first": anomalies[0].get("explanation") if anomalies else None,
@@ -88,7 +97,8 @@ def finding_line(f: dict[str, Any]) -> str:
                          "key; --all-parts searches every key)")
     else:
         rule = f.get("rule")
-        head = f"{'convergence (' + rule + ' rule)' if rule else 'convergence'}: {verdict_word(f['valid'])}"
+        name = f"{f['named']} check" if f.get("named") else f"convergence ({rule} rule)" if rule else "convergence"
+        head = f"{name}: {verdict_word(f['valid'])}"
         if f["counts"]:
             head += ", " + ", ".join(f"{k} x{v}" for k, v in sorted(f["counts"].items(), key=lambda kv: -kv[1]))
     if f.get("undecided"):
@@ -107,8 +117,9 @@ def workload_lines(results: dict[str, Any]) -> list[str]:
         lines.append(f"set: {plural(s.get('elements') or 0, 'element')} ({parts or 'none'})")
         lat = s.get("stable_latency_ms") or {}
         if lat.get("n"):
-            lines.append(f"set: stably visible after p50 {lat['p50']:g} ms, p99 {lat['p99']:g} ms, "
-                         f"max {lat['max']:g} ms from the add's acknowledgement ({lat['n']:,} elements)")
+            lines.append(f"set: stable latency (Jepsen's: from the add's acknowledgement to the last read that "
+                         f"missed it) p50 {lat['p50']:g} ms, p99 {lat['p99']:g} ms, max {lat['max']:g} ms "
+                         f"({lat['n']:,} elements)")
     c = st.get("counter")
     if isinstance(c, dict):
         stale = (f"; {c.get('stale_reads', 0):,} stale (missed acknowledged operations, measured under "

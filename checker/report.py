@@ -39,6 +39,7 @@ from checker.findings import (
     faults_sentence,
     finding_line,
     linearizability_note,
+    own_checker,
     plural,
     verdict_word,
 )
@@ -624,13 +625,16 @@ def _maelstrom_messages(run_dir: Path, anomalies: list[dict[str, Any]], key_even
 
 
 def _maelstrom_cards(mfile: MessageFile, stats: dict[str, Any]) -> list[tuple[str, str]]:
-    """The Gossip Glomers' efficiency figures: inter-node messages per client operation, latency of ok operations."""
+    """The Gossip Glomers' efficiency figures: Maelstrom's msgs-per-op (its ``:servers``: every message not
+    involving a client, services included) with the inter-node-only figure beside, latency of ok operations."""
     from checker.maelstrom_messages import messages_per_op
 
     n = mfile.counts
     per = messages_per_op(n)
-    cards = [("msgs per op (inter-node / client ops)",
-              f"{per:g} ({n.inter_node:,} / {n.client_ops:,})" if per is not None else "no client operations")]
+    servers = n.inter_node + n.service
+    cards = [("msgs per op (Maelstrom's :servers / client ops)",
+              f"{round(servers / n.client_ops, 2):g} ({servers:,} / {n.client_ops:,}; inter-node only {per:g})"
+              if per is not None else "no client operations")]
     ok = _ok_latency(stats)
     if ok is not None:
         cards.append(("latency, ok and fail ops (p50 / max)", ok))
@@ -985,9 +989,9 @@ def write_report(
     # be of a journal or history since changed, removed or replaced: never shown as they were).
     # Results the caller has just computed with the journal (a run's own) are used as they are.
     fresh_journal = given_now and (results.get("convergence") or {}).get("source") == SOURCE_JOURNAL
-    if results.get("checker", "convergence") == "convergence" and not fresh_journal and not own_rule:
+    if own_checker(results) == "convergence" and not fresh_journal and not own_rule:
         results = {**results, **_journal_results(history, fresh)}  # (the rules read no journal)
-    given = results.get("stats") if results.get("checker", "convergence") == "convergence" else None
+    given = results.get("stats") if own_checker(results) == "convergence" else None
     given = given if isinstance(given, dict) else {}
     # the register pass above measures timing and faults; a set/counter/siblings rule's own figures win
     if rule is not None:
@@ -1010,7 +1014,7 @@ def write_report(
             quorum = None
     lin = results if results.get("checker") == "linearizable" else results.get("linearizable")
     lin = lin if isinstance(lin, dict) else None
-    conv_results = results.get("checker", "convergence") == "convergence"
+    conv_results = own_checker(results) == "convergence"
     anomalies = (results.get("anomalies") or []) if conv_results else []
     entry = convergence_entry(stats)
 

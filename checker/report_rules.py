@@ -60,7 +60,7 @@ def rule_cards(rule: str, stats: dict[str, Any]) -> list[tuple[str, str]]:
         cards = [("set elements", f"{plural(s.get('elements') or 0, 'element')} ({parts or 'none'})")]
         lat = s.get("stable_latency_ms") or {}
         if lat.get("n"):
-            cards.append(("stably visible after", f"p50 {lat['p50']:g} ms, max {lat['max']:g} ms"))
+            cards.append(("stable latency (Jepsen's)", f"p50 {lat['p50']:g} ms, max {lat['max']:g} ms"))
         return cards
     if rule == "counter":
         c = stats.get("counter") or {}
@@ -116,8 +116,8 @@ def _set_section(results: dict[str, Any], s: dict[str, Any]) -> str:
     examples = s.get("examples") or {}
     for e in examples.get("stale") or []:
         lat = e.get("stable_latency_ms")
-        why = (f"a read that began after its add was acknowledged did not contain it; every read from "
-               f"{lat:g} ms after the acknowledgement on did" if lat is not None else
+        why = (f"a read that began after its add was acknowledged did not contain it; the last read that "
+               f"missed it began {lat:g} ms after the acknowledgement, every read after it had it" if lat is not None else
                "a read that began after its add was acknowledged did not contain it, and it never became "
                "stably visible before the final reads (which disagree on it)")
         rows.append([e.get("key"), show(e.get("element")), "stale", why])
@@ -148,7 +148,7 @@ def _stable_latency(lat: dict[str, Any]) -> str:
     labels = ["p50", "p95", "p99", "max"]
     return (bar_chart(WIDTH // 2 - 10, 300, labels, [float(lat[k]) for k in labels], "#0072b2",
                       title=f"{title} ({plural(lat['n'], 'element')})",
-                      ylabel="ms from the add's ok until every read had it")
+                      ylabel="ms from the add's ok to the last read that missed it")
             + f"<p class='note'>Stable latency over {plural(lat['n'], 'element')}: p50 {lat['p50']:g} ms, "
               f"p95 {lat['p95']:g} ms, p99 {lat['p99']:g} ms, max {lat['max']:g} ms.</p>")
 

@@ -6,9 +6,10 @@ remove, which may take effect at any time) took it out. Each element ends ``ok``
 began after its add was acknowledged contained it), ``stale`` (some such read missed it before
 it became stably visible), ``lost`` (invalid: missing from some node's final read, the nodes and
 their crashes after the add named), ``never-read``, ``removed``, ``indeterminate`` (only
-``info`` adds, none proved by a read) or ``undecided`` (no final reads to judge by); the stable latency is
-the time from the acknowledgement to the start of the first read from which on every read
-contained it. A read of an element no add (that did not fail) had begun to add is ``phantom-read``;
+``info`` adds, none proved by a read) or ``undecided`` (no final reads to judge by). The stable latency
+is Jepsen's (``set-full``): from when the add became known to the start of the last read that did not
+contain it, 0 when no read that began after that missed it; a lost element's lost latency runs from
+when it became known to the start of the last read that contained it (0 if none did). A read of an element no add (that did not fail) had begun to add is ``phantom-read``;
 final reads that disagree are ``divergent``.
 """
 
@@ -32,7 +33,7 @@ from checker.operations import (
     show,
     verdict,
 )
-from checker.stats import percentiles
+from checker.stats import jepsen_quantiles, percentiles
 from checker.values import vkey
 
 OUTCOMES = ("ok", "stale", "lost", "never-read", "removed", "indeterminate", "undecided")
@@ -48,10 +49,23 @@ def check_set(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     unknown: list[dict[str, Any]] = []
     outcomes = dict.fromkeys(OUTCOMES, 0)
     latencies: list[float] = []
+    lost_latencies: list[float] = []
     examples: dict[str, list[dict[str, Any]]] = {"lost": [], "stale": []}
     for key, ops in by_key.items():
-        _check_key(key, ops, anomalies, unknown, outcomes, latencies, examples, crashes)
+        _check_key(key, ops, anomalies, unknown, outcomes, latencies, lost_latencies, examples, crashes)
     add_faults(anomalies, faults)
+    figures: dict[str, Any] = {
+        "keys": len(by_key),
+        "elements": sum(outcomes.values()),
+        "outcomes": outcomes,
+        "stable_latency_ms": percentiles(latencies),
+        "examples": examples,
+    }
+    # Jepsen's (Maelstrom's) :stable-latencies / :lost-latencies, left out when empty as there
+    for name, sample in (("stable_latencies", latencies), ("lost_latencies", lost_latencies)):
+        quantiles = jepsen_quantiles(sample)
+        if quantiles is not None:
+            figures[name] = quantiles
     return {
         "valid": verdict(anomalies, unknown),
         "checker": "convergence",
@@ -62,20 +76,14 @@ def check_set(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "ops": op_counts(by_key),
             "anomaly_counts": counts(anomalies, "type"),
             "unknown_keys": len({u["key"] for u in unknown}),
-            "set": {
-                "keys": len(by_key),
-                "elements": sum(outcomes.values()),
-                "outcomes": outcomes,
-                "stable_latency_ms": percentiles(latencies),
-                "examples": examples,
-            },
+            "set": figures,
         },
     }
 
 
 def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown: list[dict[str, Any]],
-               outcomes: dict[str, int], latencies: list[float], examples: dict[str, list[dict[str, Any]]],
-               crashes: list[FaultWindow]) -> None:
+               outcomes: dict[str, int], latencies: list[float], lost_latencies: list[float],
+               examples: dict[str, list[dict[str, Any]]], crashes: list[FaultWindow]) -> None:
     adds: dict[Any, list[Op]] = {}
     removes: dict[Any, list[Op]] = {}
     shown: dict[Any, Any] = {}
@@ -126,17 +134,19 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                                     contains.get(vk, []), finals, final_union, anomalies, final_sets, crashes)
         outcomes[outcome] += 1
         if latency is not None:
-            latencies.append(latency)
+            (lost_latencies if outcome == "lost" else latencies).append(latency)
         if outcome in examples and len(examples[outcome]) < MAX_EXAMPLES:
-            examples[outcome].append({"key": key, "element": shown[vk], "stable_latency_ms": latency})
+            name = "lost_latency_ms" if outcome == "lost" else "stable_latency_ms"
+            examples[outcome].append({"key": key, "element": shown[vk], name: latency})
 
 
 def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads: list[Op], read_pos: list[int],
              seen_in: list[int], finals: dict[Any, Op] | None, final_union: frozenset[Any] | None,
              anomalies: list[dict[str, Any]], final_sets: dict[Any, frozenset[Any]],
              crashes: list[FaultWindow]) -> tuple[str, float | None]:
-    """(outcome, stable latency in ms or None) of one element of one key; ``seen_in``: the positions
-    in ``reads`` (ascending) of the reads that contained it."""
+    """(outcome, latency in ms or None) of one element of one key: the stable latency of an ok or
+    stale element, the lost latency of a lost one (both Jepsen's); ``seen_in``: the positions in
+    ``reads`` (ascending) of the reads that contained it."""
     live_removes = [r for r in removes if r.type != "fail"]
     # A remove may have observed every add invoked before it completed (an info one: any add), so
     # the adds a remove may have observed are exactly those invoked before ``horizon``.
@@ -166,7 +176,10 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
     if missing and final_union is not None and vk in final_union:
         assert finals is not None
         _lost_on_some(key, x, add, known_time, missing, finals, final_sets, vk, crashes, anomalies)
-        return "lost", None
+        # the last read that missed it is a final read of a node without it: the last read before it that had it
+        absent = [bisect.bisect_left(read_pos, finals[n].inv_pos) for n in missing]  # their places in ``reads``
+        before = bisect.bisect_left(seen_in, max(absent)) if absent else len(seen_in)
+        return "lost", _lost_latency(reads, seen_in[:before], known_time)
     if final_union is not None and vk not in final_union:
         assert finals is not None
         last_seen = max((reads[i] for i in seen_in), key=lambda r: r.comp_pos or 0, default=None)
@@ -186,26 +199,39 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
                            f"{seconds(known_time)}{removed}, yet the final reads on {nodes} do not contain it; "
                            f"{seen_text}{_crashed_after(add, list(finals), crashes)}",
         })
-        return "lost", None
+        return "lost", _lost_latency(reads, seen_in, known_time)
     start = bisect.bisect_right(read_pos, known_pos)  # the reads that began after the add was known
     if start == len(reads):
         return "never-read", None
     first_in = bisect.bisect_left(seen_in, start)
     if len(seen_in) - first_in == len(reads) - start:  # every one of them contained it
-        stable, missed = reads[start], False
+        missed = False
     elif seen_in[-1] != len(reads) - 1:  # missing from the last read: never stably visible
         # without final reads, lost and stale cannot be told apart; with them, some final read has it
         # and another not (divergent, reported as such)
         return ("undecided" if final_union is None else "stale"), None
-    else:  # the trailing run of reads that contained it begins after the last read that missed it
-        k = len(seen_in) - 1
-        while k > first_in and seen_in[k - 1] == seen_in[k] - 1:
-            k -= 1
-        stable, missed = reads[seen_in[k]], True
-    latency = None
-    if stable.inv_time is not None and known_time is not None:
-        latency = max(0.0, (stable.inv_time - known_time) / 1e6)
+    else:
+        missed = True
+    # Jepsen's stable latency: to the start (+1 ns) of the last read that missed it, 0 if that began before
+    # the add was known (a read concurrent with the add may have linearized before it) or none missed it
+    k = len(seen_in) - 1
+    while k > 0 and seen_in[k - 1] == seen_in[k] - 1:
+        k -= 1
+    last_absent = seen_in[k] - 1 if seen_in else len(reads) - 1
+    latency: float | None = 0.0
+    if last_absent >= 0:
+        t = reads[last_absent].inv_time
+        latency = None if t is None or known_time is None else max(0.0, (t + 1 - known_time) / 1e6)
     return ("stale" if missed else "ok"), latency
+
+
+def _lost_latency(reads: list[Op], seen_in: list[int], known_time: int | None) -> float | None:
+    """Jepsen's lost latency: from when the add was known to the start (+1 ns) of the last read (of
+    ``seen_in``) that contained the element, 0 if none did."""
+    if not seen_in:
+        return 0.0
+    t = reads[seen_in[-1]].inv_time
+    return None if t is None or known_time is None else max(0.0, (t + 1 - known_time) / 1e6)
 
 
 def _lost_on_some(key: Any, x: Any, add: Op, known_time: int | None, missing: list[Any], finals: dict[Any, Op],

@@ -39,6 +39,20 @@ def percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
     return {"n": n, "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99), "max": round(s[-1], 3)}
 
 
+JEPSEN_POINTS: tuple[tuple[str, float], ...] = (("0", 0.0), ("0.5", 0.5), ("0.95", 0.95), ("0.99", 0.99), ("1", 1.0))
+
+
+def jepsen_quantiles(values: Sequence[float]) -> dict[str, int] | None:
+    """Jepsen's ``frequency-distribution`` at its points 0, 0.5, 0.95, 0.99, 1 (the value at index
+    ``min(n-1, floor(n*q))`` of the sorted sample), in whole ms as Maelstrom prints
+    ``:stable-latencies``; None for an empty sample (Jepsen leaves the key out)."""
+    s = sorted(values)
+    n = len(s)
+    if n == 0:
+        return None
+    return {name: int(s[min(n - 1, math.floor(n * q))]) for name, q in JEPSEN_POINTS}
+
+
 def pbs_bucket(t_ms: float) -> int:
     """Index of the PBS bucket holding ``t_ms`` (the last bucket is open-ended)."""
     edges = PBS_EDGES_MS

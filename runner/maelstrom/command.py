@@ -44,6 +44,7 @@ from runner.usage import Parser, UsageError
 from .console import Console
 from .node_process import Lines, MaelstromNode, NodeFailure
 from .protocol import parse_line
+from .results_edn import write_results_edn
 from .router import MessageJournal, Router
 from .services import make_services
 from .workloads import TOPOLOGIES, WORKLOADS, Op, Workload, make_workload
@@ -139,6 +140,21 @@ MAELSTROM_ONLY_WORKLOADS = ("kafka", "txn-rw-register", "txn-list-append", "lin-
 """Maelstrom workloads this harness does not run (yet)."""
 
 
+MAELSTROM_HELP = f"""usage: harness.py maelstrom {{test,explore}} ...
+
+Test a Maelstrom node (any program speaking Maelstrom's JSON-lines protocol) with MinikeyDB's
+nemesis, journal and checkers. Subcommands:
+
+  test      one run: python harness.py maelstrom test -w echo --bin ./node [flags as Maelstrom's]
+  explore   run many seeds of a node under faults, shrink the first failure to a minimal run
+
+Workloads: {', '.join(WORKLOADS)}
+(not kafka, txn-rw-register or txn-list-append: Maelstrom itself runs those).
+Each subcommand's flags: harness.py maelstrom test --help, harness.py maelstrom explore --help.
+A run's results: RUN/results.json, RUN/results.edn (Maelstrom's shape), RUN/report.html; replay
+it with harness.py replay RUN."""
+
+
 def refused_flag(argv: Sequence[str]) -> str | None:
     """The one-line error for the first flag of ``argv`` (before ``--``) that is refused here, or None."""
     for word in argv:
@@ -154,8 +170,9 @@ def refused_flag(argv: Sequence[str]) -> str | None:
         if flag in ("-w", "--workload"):
             value = value or (argv[i + 1] if i + 1 < len(argv) else "")
             if value in MAELSTROM_ONLY_WORKLOADS:
-                return (f"-w {value}: a Maelstrom workload this harness does not run; it runs "
-                        f"{', '.join(WORKLOADS)}")
+                return (f"-w {value}: not supported here (a Maelstrom workload this harness does not run); it runs "
+                        f"{', '.join(WORKLOADS)}. Test {value} with Maelstrom itself (maelstrom test -w {value} "
+                        "--bin ...), or a node's key-value part here with -w lin-kv")
     return None
 
 
@@ -257,8 +274,7 @@ def maelstrom_command(argv: Sequence[str]) -> int:
     """``harness.py maelstrom test ...``: one run; exit code = its verdict."""
     argv = list(argv)
     if argv[:1] in (["-h"], ["--help"]):
-        parser().print_help()
-        print("\nharness.py maelstrom explore --help: run many seeds of a node, shrink the first failure")
+        print(MAELSTROM_HELP)
         return 0
     if argv[:1] == ["serve"]:
         raise UsageError("harness.py maelstrom serve: Maelstrom's web server for its results; here each run writes "
@@ -272,6 +288,9 @@ def maelstrom_command(argv: Sequence[str]) -> int:
                          f"got {word!r} (harness.py maelstrom test -w echo --bin ./node)")
     notes: list[str] = []
     options = options_from_args(argv[1:], notes)
+    problem = bin_problem(options.bin)
+    if problem is not None:  # a bad argument (exit 254): no run directory, histories/latest left alone
+        raise UsageError(problem)
     for note in notes:
         print(note, file=sys.stderr)
     run_dir = new_run_dir(Path(options.out), f"maelstrom-{options.workload}")
@@ -344,6 +363,7 @@ def run(options: MaelstromOptions, run_dir: Path, argv: list[str],
         results = _check(options, run_dir, outcome)
     outcome["results"] = results
     write_json(run_dir / "results.json", results)
+    write_results_edn(run_dir / "results.edn", results)
     if report and "maelstrom" in results and not outcome.get("failure"):
         try:
             from checker.report import write_report
@@ -423,20 +443,25 @@ class _Run:
 
     def _tap(self, console: Console) -> Callable[[str, Lines], None]:
         """``--log-net-send`` / ``--log-net-recv`` around the router, which stays as it is: every message a
-        node writes is sent (and received at once by a client or service); the harness's own sends
-        (clients, service replies) go through ``send_from_outside``."""
+        node writes is sent, and received by a client or service when it arrives (``Router._arrive``, after
+        ``--latency``); the harness's own sends (clients, service replies) go through ``send_from_outside``."""
         router = self.router
-        nodes = self.nodes
         route, outside = router.on_lines, router.send_from_outside
 
         def on_lines(src: str, batch: Lines) -> None:
-            for _, msg in batch:
-                if console.net_send:
+            if console.net_send:
+                for _, msg in batch:
                     console.message("send", src, msg["dest"], msg["body"])
-                if console.net_recv and msg["dest"] not in nodes and (msg["dest"][:1] == "c"
-                                                                       or msg["dest"] in router.services):
-                    console.message("recv", src, msg["dest"], msg["body"])
             route(src, batch)
+
+        if console.net_recv:  # a client or service receives when the message arrives (after --latency)
+            arrive = router._arrive
+
+            def arrived(src: str, dest: str, body: dict[str, Any]) -> None:
+                console.message("recv", src, dest, body)
+                arrive(src, dest, body)
+
+            router._arrive = arrived  # type: ignore[method-assign]
 
         def send_from_outside(src: str, dest: str, body: dict[str, Any]) -> bool:
             if console.net_send:
@@ -618,6 +643,7 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
         if run is not None:
             outcome["ops"] = run.ops
             outcome["counts"] = dict(run.router.counts)
+            outcome["unknown_dests"] = dict(run.router.unknown_dests)
             outcome["faults"] = {k: v for k, v in attrs.asdict(run.model.counters).items() if v}
             outcome["services"] = {name: s.requests for name, s in run.services.items() if s.requests}
             outcome["crashes"] = history.faults.get("crash", 0)
@@ -627,14 +653,41 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
 # -- the check and the summary ----------------------------------------------------------------------------
 
 
+def net_stats(counts: dict[str, Any], ops: int) -> dict[str, dict[str, Any]]:
+    """Maelstrom's ``:net`` figures: ``all``, ``clients`` (messages to or from a client, ``init`` included) and
+    ``servers`` (every other message: node to node, and to or from a service, as ``maelstrom.util/client?``
+    divides them), each with ``send_count``, ``recv_count`` (copies delivered) and ``msg_count``; ``msgs_per_op``
+    divides by the client operations. ``inter_node_msgs_per_op``: node to node only, services left out."""
+    clients = counts.get("client", 0)
+    servers = counts.get("inter_node", 0) + counts.get("service", 0)
+    recv_c, recv_s = counts.get("recv_client", 0), counts.get("recv_server", 0)
+
+    def per(n: int) -> float | None:
+        return round(n / ops, 2) if ops else None
+
+    return {"all": {"send_count": clients + servers, "recv_count": recv_c + recv_s, "msg_count": clients + servers,
+                    "msgs_per_op": per(clients + servers)},
+            "clients": {"send_count": clients, "recv_count": recv_c, "msg_count": clients},
+            "servers": {"send_count": servers, "recv_count": recv_s, "msg_count": servers,
+                        "msgs_per_op": per(servers), "inter_node_msgs_per_op": per(counts.get("inter_node", 0))}}
+
+
+CHECK_NAMES = {"echo": "echo", "unique-ids": "unique-ids", "broadcast": "set-full", "g-set": "set-full",
+               "g-counter": "counter", "pn-counter": "counter", "lin-kv": "linearizable"}
+"""The check each workload gets, by the name results.json gives it (Jepsen's names where there is one)."""
+
+
 def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) -> dict[str, Any]:
     counts = outcome.get("counts", {})
     ops = outcome.get("ops", 0)
     per_op = {"client": round(counts.get("client", 0) / ops, 2) if ops else None,
               "inter_node": round(counts.get("inter_node", 0) / ops, 2) if ops else None,
-              "service": round(counts.get("service", 0) / ops, 2) if ops else None}
+              "service": round(counts.get("service", 0) / ops, 2) if ops else None,
+              "servers": round((counts.get("inter_node", 0) + counts.get("service", 0)) / ops, 2) if ops else None}
+    counts = {**counts, "unknown_dests": outcome.get("unknown_dests") or {}} if counts.get("unknown_dest") else counts
     base = {"maelstrom": {"workload": options.workload, "node": options.bin, "seed": options.seed,
                           "ops": ops, "load_ops": outcome.get("load_ops"), "messages": counts, "messages_per_op": per_op,
+                          "net": net_stats(counts, ops),
                           "faults": outcome.get("faults", {}), "services": outcome.get("services", {}),
                           "reproducible": "as far as the node itself is deterministic"}}
     if outcome.get("failure"):
@@ -651,6 +704,14 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
     except (HistoryError, ValueError) as exc:
         return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}", **base}
     results = dict(result.results)
+    if results.get("checker") == "convergence" and results.get("rule") == CHECK_NAMES.get(options.workload):
+        # a Maelstrom workload's own check: not the store's words (convergence, a conflict mode, the kv model)
+        results["checker"] = results["rule"]
+        results.pop("conflict", None)
+        settings = results.get("check_settings")
+        if isinstance(settings, dict):
+            results["check_settings"] = {k: v for k, v in settings.items()
+                                         if k not in ("model", "null_read", "fail_cas", "checkers")}
     name_crashes(results, run_dir / "history.jsonl")
     if results.get("valid") == "unknown" and not results.get("reason"):  # the checker's why, in one line
         whys = list(dict.fromkeys(str(u.get("reason") or u.get("kind")) for u in results.get("unknown") or []))
@@ -780,7 +841,13 @@ def format_summary(outcome: dict[str, Any]) -> str:
         by_type: dict[str, int] = {}
         for a in anomalies:
             by_type[str(a.get("type"))] = by_type.get(str(a.get("type")), 0) + 1
-        lines.append("  anomalies: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
+        listed = dict(by_type)
+        totals = (results.get("stats") or {}).get("anomaly_counts")
+        if isinstance(totals, dict):  # the true totals: a checker lists only so many of each
+            by_type.update({str(k): int(v) for k, v in totals.items() if isinstance(v, int) and v > by_type.get(str(k), 0)})
+        lines.append("  anomalies: " + ", ".join(
+            f"{k} {v}" + (f" ({listed.get(k, 0)} listed)" if v > listed.get(k, 0) else "")
+            for k, v in sorted(by_type.items())))
     for a in anomalies[:3]:
         text = str(a.get("explanation", "")).split(" Crashed after its first operation:")[0]
         lines.append(f"  {a.get('type')}: {text}")  # whole: the sentence that matters is often its end
@@ -790,6 +857,15 @@ def format_summary(outcome: dict[str, Any]) -> str:
     counts = m.get("messages", {})
     lines.append(f"  ops {m.get('ops', 0)}; messages: client {counts.get('client', 0)}, inter-node "
                  f"{counts.get('inter_node', 0)}, service {counts.get('service', 0)}")
+    if m.get("stats"):  # as Maelstrom's :stats: a VALID echo run may still have failed most of its ops
+        lines.append("  " + "; ".join(f"{f}: ok {c.get('ok', 0)}, fail {c.get('fail', 0)}, info {c.get('info', 0)}"
+                                      for f, c in sorted(m["stats"].items())))
+    if counts.get("unknown_dest"):
+        names = counts.get("unknown_dests") or {}
+        shown = ", ".join(f"{d} {n}" for d, n in list(names.items())[:4])
+        lines.append(f"  to nonexistent destinations: {counts['unknown_dest']} ({shown}{', ...' if len(names) > 4 else ''}) "
+                     "dropped: no node, client or service has that name (the services are lin-kv, seq-kv, lww-kv, "
+                     "lin-tso)")
     dropped = {"lost to faults": counts.get("lost", 0), "to a crashed node": counts.get("to_dead_node", 0),
                "node's input full (64 MiB unread)": counts.get("input_full", 0)}
     if any(dropped.values()):
@@ -797,10 +873,13 @@ def format_summary(outcome: dict[str, Any]) -> str:
     if per.get("inter_node") is not None:
         lines.append(f"  messages per op: client {per['client']}, inter-node {per['inter_node']}, "
                      f"service {per['service']}")
-        glomers = f"  Gossip Glomers terms: msgs-per-op {per['inter_node']} (inter-node messages / client operations)"
-        stable = ((results.get("stats") or {}).get("set") or {}).get("stable_latency_ms") or {}
-        if stable.get("n"):
-            glomers += f"; stable latency median {stable['p50']:g} ms, max {stable['max']:g} ms"
+        servers = per.get("servers", per["inter_node"])
+        glomers = (f"  Gossip Glomers terms: msgs-per-op {servers} (Maelstrom's :servers: messages not involving a "
+                   f"client, services included / client operations; inter-node only {per['inter_node']})")
+        stable = ((results.get("stats") or {}).get("set") or {}).get("stable_latencies")
+        if stable:
+            glomers += ("; stable-latencies (Jepsen's: ack to the last read that missed it, ms) "
+                        + "{" + ", ".join(f"{q} {v}" for q, v in stable.items()) + "}")
         if m.get("latency_ms"):
             glomers += "; latency of ok operations " + ", ".join(
                 f"{f} median {v['p50']:g} ms, max {v['max']:g} ms" for f, v in m["latency_ms"].items())
@@ -840,6 +919,46 @@ def _events(history: Path) -> dict[str, list[str]]:
     return out
 
 
+def brief_event(text: str, limit: int = 160) -> str:
+    """An event (JSON text) in about ``limit`` characters, cut at whole items: a long list keeps its first
+    elements and says how many more (``[1, 2, ... 53 more]``), a long string its head and its length."""
+    if len(text) <= limit:
+        return text
+    try:
+        ev = json.loads(text)
+    except ValueError:
+        return text[:limit] + "..."
+    if not isinstance(ev, dict):
+        return text[:limit] + "..."
+    parts = []
+    for k, v in ev.items():
+        rest = max(40, limit - sum(len(p) + 2 for p in parts))
+        parts.append(f"{json.dumps(k)}: {_brief_value(v, rest)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _brief_value(v: Any, room: int) -> str:
+    full = json.dumps(v)
+    if len(full) <= room:
+        return full
+    if isinstance(v, list):
+        shown: list[str] = []
+        used = 0
+        for x in v:
+            item = json.dumps(x)
+            if used + len(item) + 2 > room - 12 and shown:
+                break
+            shown.append(item if len(item) <= room else _brief_value(x, room // 2))
+            used += len(shown[-1]) + 2
+        more = len(v) - len(shown)
+        return "[" + ", ".join(shown + ([f"... {more} more"] if more else [])) + "]"
+    if isinstance(v, str):
+        return json.dumps(v[:room // 2]) + f"... ({len(v)} characters)"
+    if isinstance(v, dict):
+        return "{" + f"... {len(v)} keys" + "}"
+    return full
+
+
 def compare_histories(old: Path, new: Path) -> str:
     """One sentence: whether each process's events (times and interleaving aside) are the recorded ones."""
     if not old.is_file():
@@ -856,7 +975,7 @@ def compare_histories(old: Path, new: Path) -> str:
     shown = y[at] if at < len(y) else "(no event)"
     recorded = x[at] if at < len(x) else "(no event)"
     return (f"DIFFERENT: {len(differing)} process(es) differ, first process {first} at its event {at}: recorded "
-            f"{recorded[:160]}, replayed {shown[:160]}. The harness's choices follow from the seed; what differs "
+            f"{brief_event(recorded)}, replayed {brief_event(shown)}. The harness's choices follow from the seed; what differs "
             "came from the node "
             "(threads, clocks, its own randomness) or from timing (a reply after the 5 s timeout, a fault window edge)")
 

@@ -6,9 +6,10 @@ is routed by its ``dest``:
 - another node: the nemesis's ``FaultModel`` decides its fate on that directed link (partition,
   one-way ones included, drop, delay, duplicate, reorder: ``nemesis.link_faults``), after the
   run's ``--latency``; the line is forwarded as it was written (no re-encoding);
-- a client (``c<k>``): handed to the waiting call (``Clients``);
-- a service (``lin-kv``, ``seq-kv``, ``lww-kv``, ``lin-tso``): answered by ``services``;
-- anything else: counted (``unknown_dest``) and dropped.
+- a client (``c<k>``): handed to the waiting call (``Clients``), after the run's ``--latency``;
+- a service (``lin-kv``, ``seq-kv``, ``lww-kv``, ``lin-tso``): answered by ``services`` (latency
+  both ways, as every message of Maelstrom's network has it);
+- anything else: counted (``unknown_dest``, the first few names in ``unknown_dests``) and dropped.
 
 Delayed copies wait in one heap served by one task (no task per message). Fault draws are keyed by
 the message's identity (link, body bytes and how many identical bodies crossed that link before),
@@ -44,6 +45,7 @@ BODY_HEAD = 200
 MAX_BODY_TOTAL = 256 << 20
 """Bytes of message lines whose bodies one journal records; past it, records carry no body (the event
 ``bodies-stopped`` says when), so that a flood cannot make the file explode."""
+MAX_UNKNOWN_DESTS = 8
 MAX_IDENTITIES = 1 << 20
 """Distinct lines whose repeat counts the router remembers (about 100 MB at most) before it starts over."""
 
@@ -169,14 +171,17 @@ class Router:
         self.journal = journal
         self.clients = Clients()
         self.counts: Counter[str] = Counter()
-        """``client`` (to or from a client), ``inter_node``, ``service``, ``unknown_dest``, ``lost``, ``to_dead_node``,
-        ``input_full`` (dropped: more than 64 MiB already waited for the node to read them)."""
+        """Messages sent: ``client`` (to or from a client), ``inter_node``, ``service``, ``unknown_dest``; not
+        delivered: ``lost`` (to faults), ``to_dead_node``, ``input_full`` (more than 64 MiB already waited for the
+        node to read them); received: ``recv_client`` (to or from a client), ``recv_server`` (the rest), each copy."""
         self._heap: list[tuple[float, int, str, str, bytes, int | None]] = []
         self._seq = 0
         self._timer: trio.CancelScope | None = None
         self._identity: Counter[bytes] = Counter()
         self._key = hashlib.blake2b(f"{seed}/maelstrom/net".encode(), digest_size=32).digest()
         self._latency_rng = random.Random(f"{seed}/maelstrom/latency")
+        self.unknown_dests: Counter[str] = Counter()
+        """Messages per nonexistent destination, for the first ``MAX_UNKNOWN_DESTS`` such names."""
 
     # -- from nodes ------------------------------------------------------------------------------
 
@@ -195,22 +200,32 @@ class Router:
                     self._deliver(src, dest, line, jid)
                 else:
                     self._to_node(src, dest, line, body)
-            elif dest[:1] == "c":
-                counts["client"] += 1
+            elif dest[:1] == "c" or dest in self.services:
+                counts["client" if dest[:1] == "c" else "service"] += 1
+                # --latency holds for every message, as in Maelstrom: replies to clients, requests to services
+                delay = self.latency.sample(self._latency_rng) if self.latency is not None else 0.0
                 if journal is not None:
-                    journal.message(src, dest, body, "delivered", 1, line)
-                self.clients.deliver(src, dest, body)
-            elif dest in self.services:
-                counts["service"] += 1
-                if journal is not None:
-                    journal.message(src, dest, body, "delivered", 1, line)
-                reply = self.services[dest](src, body)
-                if reply is not None:
-                    self.send_from_outside(dest, src, reply)
+                    journal.message(src, dest, body, "delivered", 1, line, [delay] if delay > 0 else None)
+                if delay > 0:
+                    self._later(delay, src, dest, line, check_link=False)
+                else:
+                    self._arrive(src, dest, body)
             else:
                 counts["unknown_dest"] += 1
+                if dest in self.unknown_dests or len(self.unknown_dests) < MAX_UNKNOWN_DESTS:
+                    self.unknown_dests[dest] += 1
                 if journal is not None:
                     journal.message(src, dest, body, "unknown-dest", 0, line)
+
+    def _arrive(self, src: str, dest: str, body: dict[str, Any]) -> None:
+        """A node's message reaching a client (the waiting call) or a service (which answers)."""
+        self.counts["recv_client" if dest[:1] == "c" else "recv_server"] += 1
+        if dest[:1] == "c":
+            self.clients.deliver(src, dest, body)
+            return
+        reply = self.services[dest](src, body)
+        if reply is not None:
+            self.send_from_outside(dest, src, reply)
 
     def _to_node(self, src: str, dest: str, line: bytes, body: dict[str, Any]) -> None:
         model = self.model
@@ -233,7 +248,9 @@ class Router:
         if self.journal is not None:
             timed = delays if (fault is not None or latency is not None) and delays and max(delays) > 0 else None
             jid = self.journal.message(src, dest, body, fault or "delivered", len(delays), line, timed)
-        if not delays:
+        if fault == "node-down":
+            self.counts["to_dead_node"] += 1  # not a fault of the network: the node was down
+        elif not delays:
             self.counts["lost"] += 1
         for delay in delays:
             if delay <= 0:
@@ -258,6 +275,7 @@ class Router:
     def _deliver(self, src: str, dest: str, line: bytes, jid: int | None = None) -> bool:
         node = self.nodes[dest]
         if node.send(line):
+            self.counts["recv_client" if src[:1] == "c" and src not in self.nodes else "recv_server"] += 1
             return True
         full = node.alive  # alive but refusing: more than 64 MiB wait for it to read them
         self.counts["input_full" if full else "to_dead_node"] += 1
@@ -313,6 +331,9 @@ class Router:
             now = trio.current_time()
             while heap and heap[0][0] <= now:
                 _, seq, src, dest, line, jid = heapq.heappop(heap)
+                if dest not in self.nodes:  # a delayed reply to a client or request to a service
+                    self._arrive(src, dest, orjson.loads(line)["body"])
+                    continue
                 if seq > 0 and not self.model.admit_due(src, dest):
                     self.counts["lost"] += 1
                     if self.journal is not None:

@@ -166,3 +166,14 @@ def test_lost_write_under_clock_skew_on_a_third_node_names_it_and_the_hybrid_clo
     [a] = check_events(h.events)["anomalies"]
     assert a["clock_skew"] == {"n1": 2.326}
     assert "n1's clock ran 2.326 s ahead" in a["explanation"] and "hybrid clock" in a["explanation"]
+
+
+def test_an_even_split_is_not_called_a_minority():
+    """In a partition [n1, n2] | [n3, n4] neither side is a minority: the explanation says one half."""
+    from checker.faults import FaultWindow
+
+    w = FaultWindow("partition", 10_000_000_000, 3, {"groups": [["n1", "n2"], ["n3", "n4"]]})
+    w.stop = 15_000_000_000
+    text = w.describe("n1")
+    assert "minority" not in text and "majority" not in text
+    assert text.startswith("n1 was on one half of a partition split evenly")

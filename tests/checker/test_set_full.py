@@ -110,7 +110,7 @@ def test_an_element_added_twice_is_judged_by_the_add_no_remove_observed() -> Non
 
 
 def test_a_read_missing_an_acknowledged_element_is_stale_with_its_latency() -> None:
-    """A read begun after the add's ack that misses it makes the element stale; latency runs to the stable read."""
+    """A read begun after the add's ack that misses it makes the element stale; latency runs to that read (Jepsen's)."""
     h = _set()
     h.at(1.0)
     h.add(0, "s", 1)
@@ -124,7 +124,7 @@ def test_a_read_missing_an_acknowledged_element_is_stale_with_its_latency() -> N
     st = result.stats["set"]
     assert st["outcomes"]["stale"] == 1
     lat = st["stable_latency_ms"]
-    assert lat["n"] == 1 and 1900 < lat["max"] < 2100  # ack just after 1 s, stable read began at 3 s
+    assert lat["n"] == 1 and 900 < lat["max"] < 1100  # ack just after 1 s, the last read that missed it began at 2 s
 
 
 def test_a_phantom_element_is_invalid() -> None:
@@ -295,3 +295,63 @@ def test_a_history_without_nodes_is_explained_without_none(tmp_path):
     text = json.dumps(result.results, default=str)
     assert result.valid is False and "lost-element" in text, text[:2000]
     assert "on None" not in text and "node not recorded" in text, text[:2000]
+
+
+def test_stable_latency_is_jepsens_last_absent_read_not_the_next_present_one() -> None:
+    """Jepsen's stable latency runs to the last read that missed the element: 0 when none began after the ack."""
+    h = _set()
+    h.at(0.9)
+    h.begin(1, "read", "s")  # concurrent with the add: it may linearize before it
+    h.at(1.0)
+    h.add(0, "s", 1)
+    h.at(1.1)
+    h.end(1, "read", "s", [])
+    h.at(10.0)  # the quiescence wait: the next read of it is a final read
+    h.final_reads("s", {"n1": [1], "n2": [1]})
+    st = check(h.all_events()).stats["set"]
+    assert st["outcomes"]["ok"] == 1
+    assert st["stable_latency_ms"]["max"] == 0  # the old rule (to the first read of it for good) said 9000
+    assert st["stable_latencies"] == {"0": 0, "0.5": 0, "0.95": 0, "0.99": 0, "1": 0}
+
+
+def test_stable_latencies_are_maelstroms_quantiles() -> None:
+    """stable_latencies has Jepsen's points 0, 0.5, 0.95, 0.99, 1 (index floor(n*q)) in whole ms."""
+    h = _set()
+    for i in range(4):
+        h.at(1.0 + 10 * i)
+        h.add(0, "s", i)
+        h.at(1.0 + 10 * i + 0.1 * (i + 1))  # a read of another node that missed it
+        h.read(1, "s", list(range(i)))
+        h.at(1.0 + 10 * i + 5)
+        h.read(1, "s", list(range(i + 1)))
+    h.final_reads("s", {"n1": [0, 1, 2, 3], "n2": [0, 1, 2, 3]})
+    st = check(h.all_events()).stats["set"]
+    # element i: acknowledged 2 ms after its mark, missed by a read invoked (i+1)*100 + 1 ms after it
+    assert st["stable_latencies"] == {"0": 99, "0.5": 299, "0.95": 399, "0.99": 399, "1": 399}
+    assert "lost_latencies" not in st
+
+
+def test_lost_latency_runs_to_the_last_read_that_saw_it() -> None:
+    """A lost element's lost latency (Jepsen's) is from its ack to the last read that contained it."""
+    h = _set()
+    h.at(1.0)
+    h.add(0, "s", 1)
+    h.at(1.5)
+    h.read(1, "s", [1])
+    h.at(3.0)
+    h.final_reads("s", {"n1": [], "n2": []})
+    st = check(h.all_events()).stats["set"]
+    assert st["outcomes"]["lost"] == 1
+    assert st["lost_latencies"]["1"] == 499  # ack at 1.002 s, the read that saw it invoked at 1.501 s
+
+
+def test_lost_latency_of_an_element_lost_on_some_nodes() -> None:
+    """Lost on n2 only: the lost latency runs to the last read that had it before n2's final read missed it."""
+    h = _set()
+    h.at(1.0)
+    h.add(0, "s", 1)
+    h.at(3.0)
+    h.final_reads("s", {"n1": [1], "n2": []})
+    st = check(h.all_events()).stats["set"]
+    assert st["outcomes"]["lost"] == 1
+    assert 1990 <= st["lost_latencies"]["1"] <= 2000  # n1's final read, invoked at 3.001 s
