@@ -930,7 +930,7 @@ def brief_event(text: str, limit: int = 160) -> str:
         return text[:limit] + "..."
     if not isinstance(ev, dict):
         return text[:limit] + "..."
-    parts = []
+    parts: list[str] = []
     for k, v in ev.items():
         rest = max(40, limit - sum(len(p) + 2 for p in parts))
         parts.append(f"{json.dumps(k)}: {_brief_value(v, rest)}")
