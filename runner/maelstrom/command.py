@@ -16,6 +16,7 @@ A node that breaks the protocol ends the run with the verdict ``unknown`` and th
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -670,11 +671,13 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
         results["reason"] = (f"some kind of operation never succeeded: {said}; Maelstrom's stats checker fails "
                              "such a run" + short + (f"; also: {results['reason']}" if results.get("reason") else ""))
     if options.availability == "total":
-        failed = _not_ok(run_dir / "history.jsonl")
-        base["maelstrom"]["availability"] = {"required": "total", "not_ok": failed}
+        failed, excused = _not_ok(run_dir / "history.jsonl")
+        base["maelstrom"]["availability"] = {"required": "total", "not_ok": failed, "excused": excused,
+                                             "excused_why": EXCUSED_WHY}
         if failed and results.get("valid") is True:
             results["valid"] = False
-            results["reason"] = f"--availability total: {failed} operation(s) did not succeed"
+            results["reason"] = (f"--availability total: {failed} operation(s) did not succeed"
+                                 + (f" ({excused} more, {EXCUSED_WHY}, left out)" if excused else ""))
     results.update(base)
     return results
 
@@ -755,14 +758,49 @@ def ok_latency(history: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def _not_ok(history: Path) -> int:
-    count = 0
-    with history.open("rb") as f:
-        for line in f:
-            ev = json.loads(line)
-            if ev.get("type") in ("fail", "info") and ev.get("process") != "nemesis":
-                count += 1
-    return count
+EXCUSED_WHY = "sent to a node the harness's own crash or pause nemesis had down during the operation"
+"""Why ``--availability total`` leaves an operation out: no node can answer while the harness holds it killed
+or stopped (Maelstrom's clients are bound to one node each, so the request could not go elsewhere)."""
+
+
+def _not_ok(history: Path) -> tuple[int, int]:
+    """(operations that did not succeed, those of them excused): an operation is excused when its node was in a
+    crash or pause window of the nemesis (``crash-start``/``pause-start`` naming it, up to the window's stop)
+    at any time between its invocation and its completion."""
+    events = [json.loads(line) for line in history.read_bytes().splitlines() if line.strip()]
+    down: dict[str, list[tuple[int, float]]] = {}
+    holding: list[str] = []
+    since = 0
+    for ev in events:
+        f = ev.get("f")
+        if ev.get("process") != "nemesis" or not isinstance(f, str):
+            continue
+        if f in ("crash-start", "pause-start") and isinstance(ev.get("value"), dict):
+            holding = [str(n) for n in ev["value"].get("nodes") or []]
+            since = ev.get("time") or 0
+        elif f.endswith("-stop") or f == "heal":
+            for node in holding:
+                down.setdefault(node, []).append((since, ev.get("time") or 0))
+            holding = []
+    for node in holding:  # never stopped (the run was cut short): down to the end
+        down.setdefault(node, []).append((since, math.inf))
+    invoked: dict[Any, int] = {}
+    count = excused = 0
+    for ev in events:
+        if ev.get("process") in (None, "nemesis"):
+            continue
+        if ev.get("type") == "invoke":
+            invoked[ev["process"]] = ev.get("time") or 0
+            continue
+        start = invoked.pop(ev["process"], 0)
+        if ev.get("type") not in ("fail", "info"):
+            continue
+        end = ev.get("time") or 0
+        if any(a <= end and start <= b for a, b in down.get(str(ev.get("node")), ())):
+            excused += 1
+        else:
+            count += 1
+    return count, excused
 
 
 def format_summary(outcome: dict[str, Any]) -> str:
