@@ -471,7 +471,7 @@ class _Run:
             box.append(reply)
             done.set()
 
-        self.router.clients.expect(client, msg_id, on_reply)
+        self.router.clients.expect(client, msg_id, on_reply, node_id)
         self.router.send_from_outside(client, node_id, body)
         with trio.move_on_after(timeout):
             await done.wait()

@@ -122,12 +122,17 @@ class MessageJournal:
 
 
 class Clients:
-    """Calls in flight from the harness's clients, resolved by ``in_reply_to`` (a dict lookup per reply)."""
+    """Calls in flight from the harness's clients, resolved by ``in_reply_to`` (a dict lookup per reply).
+
+    A reply answers a call only when it comes from the node the request went to: any node can write to any
+    client with any ``in_reply_to``, and a reply from another node is a stray (counted, named by its sender)."""
 
     def __init__(self) -> None:
-        self._waiting: dict[tuple[str, int], Callable[[dict[str, Any]], None]] = {}
+        self._waiting: dict[tuple[str, int], tuple[str, Callable[[dict[str, Any]], None]]] = {}
         self._next_id = 0
         self.unexpected = 0
+        self.stray = 0
+        """Replies whose (client, in_reply_to) a call awaits, but from another node than the one it was sent to."""
         self.last_unexpected: dict[str, dict[str, Any]] = {}
         """Per node, the last message it sent a client that answered nothing waiting (for error messages)."""
 
@@ -135,20 +140,28 @@ class Clients:
         self._next_id += 1
         return self._next_id
 
-    def expect(self, client: str, msg_id: int, on_reply: Callable[[dict[str, Any]], None]) -> None:
-        self._waiting[(client, msg_id)] = on_reply
+    def expect(self, client: str, msg_id: int, on_reply: Callable[[dict[str, Any]], None], node: str) -> None:
+        """Await the reply of ``node`` (the request's destination) to ``client``'s ``msg_id``."""
+        self._waiting[(client, msg_id)] = (node, on_reply)
 
     def forget(self, client: str, msg_id: int) -> None:
         self._waiting.pop((client, msg_id), None)
 
-    def deliver(self, src: str, dest: str, body: dict[str, Any]) -> None:
+    def deliver(self, src: str, dest: str, body: dict[str, Any]) -> str:
+        """Hand ``body`` to the call it answers: ``answered``; else ``stray`` (another node's reply to a call
+        in flight) or ``unexpected`` (late, duplicate, or no reply at all)."""
         reply_to = body.get("in_reply_to")
-        callback = self._waiting.pop((dest, reply_to), None) if type(reply_to) is int else None
-        if callback is None:
+        key = (dest, reply_to)
+        waiting = self._waiting.get(key) if type(reply_to) is int else None
+        if waiting is None or waiting[0] != src:
             self.unexpected += 1  # a late reply (after the 5 s timeout), a duplicate, or no reply at all
+            if waiting is not None:
+                self.stray += 1  # another node's reply to a request this node never got
             self.last_unexpected[src] = body
-            return
-        callback(body)
+            return "unexpected" if waiting is None else "stray"
+        del self._waiting[key]
+        waiting[1](body)
+        return "answered"
 
 
 Service = Callable[[str, dict[str, Any]], dict[str, Any] | None]
@@ -170,6 +183,7 @@ class Router:
         self.clients = Clients()
         self.counts: Counter[str] = Counter()
         """``client`` (to or from a client), ``inter_node``, ``service``, ``unknown_dest``, ``lost``, ``to_dead_node``,
+        ``stray_reply`` (a reply to a client's call, from another node than the one the call went to),
         ``input_full`` (dropped: more than 64 MiB already waited for the node to read them)."""
         self._heap: list[tuple[float, int, str, str, bytes, int | None]] = []
         self._seq = 0
@@ -199,7 +213,8 @@ class Router:
                 counts["client"] += 1
                 if journal is not None:
                     journal.message(src, dest, body, "delivered", 1, line)
-                self.clients.deliver(src, dest, body)
+                if self.clients.deliver(src, dest, body) == "stray":
+                    counts["stray_reply"] += 1
             elif dest in self.services:
                 counts["service"] += 1
                 if journal is not None:

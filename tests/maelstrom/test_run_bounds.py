@@ -34,3 +34,34 @@ def test_total_availability_excuses_requests_to_a_node_the_harness_had_crashed(t
     assert results["valid"] is True, results.get("reason")
     avail = results["maelstrom"]["availability"]
     assert avail["not_ok"] == 0 and avail["excused"] == len(timeouts), avail
+
+
+SPOOFER = """#!/usr/bin/env python3
+import json, sys, time
+me = None
+def out(dest, body):
+    sys.stdout.write(json.dumps({"src": me, "dest": dest, "body": body}) + "\\n"); sys.stdout.flush()
+for line in sys.stdin:
+    m = json.loads(line); b = m["body"]
+    if b["type"] == "init":
+        me = b["node_id"]
+        if me != "n0":
+            time.sleep(0.5)  # n0's spoofed replies reach c0 first
+        out(m["src"], {"type": "init_ok", "in_reply_to": b["msg_id"]})
+        if me == "n0":
+            for i in range(1, 10):  # every msg_id the init client may be waiting on, the others' inits included
+                out("c0", {"type": "echo_ok", "in_reply_to": i, "echo": "spoof"})
+    elif b["type"] == "echo":
+        out(m["src"], {"type": "echo_ok", "in_reply_to": b["msg_id"], "echo": b["echo"]})
+"""
+
+
+def test_a_reply_from_another_node_is_a_stray_not_the_answer(tmp_path: Path) -> None:
+    """F1: n0's echo_ok to c0 carrying n1's and n2's init msg_ids is not taken as their init reply; it is counted
+    as a stray reply and the run (otherwise correct) is judged valid."""
+    script = tmp_path / "spoofer.py"
+    script.write_text(SPOOFER)
+    script.chmod(0o755)
+    results = _run(tmp_path, bin=str(script), node_count=3, concurrency=3)["results"]
+    assert results["valid"] is True, results.get("reason")
+    assert results["maelstrom"]["messages"].get("stray_reply", 0) >= 2, results["maelstrom"]["messages"]
