@@ -621,6 +621,8 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
             outcome["counts"] = dict(run.router.counts)
             outcome["faults"] = {k: v for k, v in attrs.asdict(run.model.counters).items() if v}
             outcome["services"] = {name: s.requests for name, s in run.services.items() if s.requests}
+            outcome["services_refused"] = {name: s.refused for name, s in run.services.items()
+                                           if getattr(s, "refused", 0)}
             outcome["crashes"] = history.faults.get("crash", 0)
             outcome["fault_windows"] = {k: v for k, v in history.faults.items() if v}
 
@@ -637,6 +639,7 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
     base = {"maelstrom": {"workload": options.workload, "node": options.bin, "seed": options.seed,
                           "ops": ops, "load_ops": outcome.get("load_ops"), "messages": counts, "messages_per_op": per_op,
                           "faults": outcome.get("faults", {}), "services": outcome.get("services", {}),
+                          "services_refused": outcome.get("services_refused", {}),
                           "reproducible": "as far as the node itself is deterministic"}}
     if outcome.get("failure"):
         return {"valid": "unknown", "reason": outcome["failure"], **base}
@@ -832,6 +835,12 @@ def format_summary(outcome: dict[str, Any]) -> str:
                "node's input full (64 MiB unread)": counts.get("input_full", 0)}
     if any(dropped.values()):
         lines.append("  not delivered: " + ", ".join(f"{k} {v}" for k, v in dropped.items() if v))
+    if m.get("services_refused"):
+        from .services import MAX_KEYS, MAX_VALUE_BYTES
+
+        lines.append("  services refused (error 11, nothing written) at the harness's caps of "
+                     f"{MAX_VALUE_BYTES >> 20} MiB of stored values and {MAX_KEYS} keys: "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(m["services_refused"].items())))
     if per.get("inter_node") is not None:
         lines.append(f"  messages per op: client {per['client']}, inter-node {per['inter_node']}, "
                      f"service {per['service']}")

@@ -65,3 +65,58 @@ def test_a_reply_from_another_node_is_a_stray_not_the_answer(tmp_path: Path) -> 
     results = _run(tmp_path, bin=str(script), node_count=3, concurrency=3)["results"]
     assert results["valid"] is True, results.get("reason")
     assert results["maelstrom"]["messages"].get("stray_reply", 0) >= 2, results["maelstrom"]["messages"]
+
+
+def test_service_values_have_a_byte_budget(monkeypatch: Any) -> None:
+    """F11: past the services' byte budget a write or cas that would store more is refused with error 11 (definite:
+    nothing was written); overwriting a lin-kv key, or seq-kv forgetting old versions, frees its bytes."""
+    import random
+
+    from runner.maelstrom import services
+
+    monkeypatch.setattr(services, "MAX_VALUE_BYTES", 10_000, raising=False)
+    svcs = services.make_services(1)
+    seq, lin = svcs["seq-kv"], svcs["lin-kv"]
+    big = "x" * 3000
+    replies = [seq("n0", {"type": "write", "key": i, "value": big, "msg_id": i}) for i in range(5)]
+    assert [r["type"] for r in replies[:3]] == ["write_ok"] * 3
+    assert (replies[3]["type"], replies[3]["code"]) == ("error", 11) and "bytes" in replies[3]["text"], replies[3]
+    refused = lin("n0", {"type": "cas", "key": 9, "from": 0, "to": big, "create_if_not_exists": True, "msg_id": 9})
+    assert refused.get("code") == 11, refused  # one budget for every service
+    assert seq("n0", {"type": "read", "key": 3, "msg_id": 10})["code"] == 20  # nothing was written
+    assert sum(s.refused for s in svcs.values() if hasattr(s, "refused")) == 3
+    small = services.KVService("lin-kv", "lin", random.Random(0), services.ByteBudget(10_000))
+    for i in range(20):  # a lin-kv overwrite replaces the key's value: the budget holds one value
+        assert small("n0", {"type": "write", "key": 0, "value": big, "msg_id": i})["type"] == "write_ok"
+
+
+WRITER = """#!/usr/bin/env python3
+import json, sys
+me = None
+def out(dest, body):
+    sys.stdout.write(json.dumps({"src": me, "dest": dest, "body": body}) + "\\n"); sys.stdout.flush()
+for line in sys.stdin:
+    m = json.loads(line); b = m["body"]
+    if b["type"] == "init":
+        me = b["node_id"]
+        out(m["src"], {"type": "init_ok", "in_reply_to": b["msg_id"]})
+        for i in range(30):
+            out("seq-kv", {"type": "write", "key": f"{me}-{i}", "value": "v" * 20000, "msg_id": i + 1})
+    elif b["type"] == "echo":
+        out(m["src"], {"type": "echo_ok", "in_reply_to": b["msg_id"], "echo": b["echo"]})
+"""
+
+
+def test_a_run_past_the_byte_budget_says_so_in_its_summary(tmp_path: Path, monkeypatch: Any) -> None:
+    """F11 end to end: writes past the services' byte budget are refused, counted and named in one summary line."""
+    from runner.maelstrom import services
+    from runner.maelstrom.command import format_summary
+
+    monkeypatch.setattr(services, "MAX_VALUE_BYTES", 200_000, raising=False)
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    script.chmod(0o755)
+    outcome = _run(tmp_path, bin=str(script))
+    assert outcome["results"]["valid"] is True, outcome["results"].get("reason")
+    assert outcome["results"]["maelstrom"]["services_refused"] == {"seq-kv": 60 - 9}
+    assert "services refused (error 11, nothing written)" in format_summary(outcome)
