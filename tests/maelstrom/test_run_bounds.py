@@ -120,3 +120,37 @@ def test_a_run_past_the_byte_budget_says_so_in_its_summary(tmp_path: Path, monke
     assert outcome["results"]["valid"] is True, outcome["results"].get("reason")
     assert outcome["results"]["maelstrom"]["services_refused"] == {"seq-kv": 60 - 9}
     assert "services refused (error 11, nothing written)" in format_summary(outcome)
+
+
+CHATTY = """#!/usr/bin/env python3
+import json, sys
+me = None
+def out(dest, body):
+    sys.stdout.write(json.dumps({"src": me, "dest": dest, "body": body}) + "\\n"); sys.stdout.flush()
+for line in sys.stdin:
+    m = json.loads(line); b = m["body"]
+    if b["type"] == "init":
+        me = b["node_id"]
+        sys.stderr.write(("x" * 999 + "\\n") * 3000); sys.stderr.flush()  # 3 MB
+        out(m["src"], {"type": "init_ok", "in_reply_to": b["msg_id"]})
+    elif b["type"] == "echo":
+        out(m["src"], {"type": "echo_ok", "in_reply_to": b["msg_id"], "echo": b["echo"]})
+"""
+
+
+def test_a_nodes_log_and_its_echo_are_capped(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    """A node writing 3 MB on stderr past a 100 kB log cap: its log stops at the cap with a line saying how much
+    was dropped, and --log-stderr echoes no more than the cap either."""
+    from runner.maelstrom import node_process
+
+    monkeypatch.setattr(node_process, "MAX_LOG", 100_000, raising=False)
+    script = tmp_path / "chatty.py"
+    script.write_text(CHATTY)
+    script.chmod(0o755)
+    outcome = _run(tmp_path, bin=str(script), node_count=1, concurrency=1, log_stderr=True)
+    assert outcome["results"]["valid"] is True, outcome["results"].get("reason")
+    log = (Path(outcome["run_dir"]) / "nodes" / "n0.log").read_bytes()
+    assert len(log) < 101_000, len(log)
+    assert b"dropped" in log.splitlines()[-1] and b"2900000 bytes" in log.splitlines()[-1], log.splitlines()[-1]
+    echoed = capsys.readouterr().err
+    assert echoed.count("n0 stderr: xxx") <= 101 and "n0 stderr: [harness:" in echoed
