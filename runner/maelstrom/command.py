@@ -44,6 +44,7 @@ from runner.usage import Parser, UsageError
 
 from .console import Console
 from .node_process import Lines, MaelstromNode, NodeFailure
+from .proctree import RunCgroups
 from .protocol import parse_line
 from .router import MessageJournal, Router
 from .services import make_services
@@ -410,11 +411,14 @@ class _Run:
         command = [str(Path(options.bin).absolute()), *options.args]  # absolute, symlinks kept (argv[0])
         self.services = make_services(options.seed)
         self.nodes: dict[str, MaelstromNode] = {}
+        self.cgroups = RunCgroups.create()
+        """Each node life's processes in a cgroup of its own, killed whole (None: cgroup v2 not writable here)."""
         self.router = Router(self.nodes, self.model, options.seed, self.services, latency, journal)
         console = Console(options.log_stderr, options.log_net_send, options.log_net_recv)
         on_lines = self.router.on_lines if not (console.net_send or console.net_recv) else self._tap(console)
         for node_id in options.node_ids:
-            node = self.nodes[node_id] = MaelstromNode(node_id, command, run_dir / "nodes" / f"{node_id}.log", on_lines)
+            node = self.nodes[node_id] = MaelstromNode(node_id, command, run_dir / "nodes" / f"{node_id}.log", on_lines,
+                                                       self.cgroups)
             if console.stderr:
                 node.on_stderr = console.node_stderr
             if console.net_recv:
@@ -602,6 +606,8 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
                     await stop_processes([n.proc for n in run.nodes.values() if n.proc is not None], grace=2.0)
                     for node in run.nodes.values():  # whatever a node forked, in any of its lives
                         node.signal_group(signal.SIGKILL, every_life=True)
+                    if run.cgroups is not None:
+                        run.cgroups.close()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         failures, rest = group.split(NodeFailure)

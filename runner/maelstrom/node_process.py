@@ -34,7 +34,7 @@ import trio
 
 from runner.processes import NodeProcess, die_with_parent
 
-from .proctree import MARK_VAR, signal_all
+from .proctree import MARK_VAR, RunCgroups, join_cgroup, signal_all
 from .protocol import ProtocolError, parse_line, short
 
 MAX_LINE = 64 * 1024 * 1024
@@ -114,8 +114,10 @@ class MaelstromNode:
     """A node process of the run (restarted after a crash: a new ``life``)."""
 
     def __init__(self, node_id: str, command: list[str], log_path: Path,
-                 on_lines: Callable[[str, Lines], None]) -> None:
+                 on_lines: Callable[[str, Lines], None], cgroups: RunCgroups | None = None) -> None:
+        """``cgroups``: the run's cgroups (``proctree``), each life of the node in one of its own; None: none."""
         self.node_id = node_id
+        self.cgroups = cgroups
         self.command = command
         self.log_path = log_path
         self.on_lines = on_lines
@@ -147,10 +149,11 @@ class MaelstromNode:
     def start(self, nursery: trio.Nursery) -> None:
         """Start a new life of the process and its reader and writer tasks in ``nursery``."""
         self.life += 1
+        cgroup = self.cgroups.new_life(self.node_id, self.life) if self.cgroups is not None else None
         try:
             popen = subprocess.Popen(
                 self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                start_new_session=True, preexec_fn=die_with_parent(), bufsize=0,
+                start_new_session=True, preexec_fn=join_cgroup(cgroup, die_with_parent()), bufsize=0,
                 env={**os.environ, MARK_VAR: self.mark},
             )
         except PermissionError:
@@ -207,6 +210,8 @@ class MaelstromNode:
         started, a child in a session of its own (``setsid``) included (``proctree``)."""
         groups, roots = self._signal_args(every_life)
         signal_all(groups, roots, self.mark, signum)
+        if signum == signal.SIGKILL and self.cgroups is not None:
+            self.cgroups.kill(self.node_id, every_life)
 
     async def kill(self) -> None:
         """SIGKILL (a paused process gets SIGCONT first) and wait: the crash fault."""
@@ -221,10 +226,16 @@ class MaelstromNode:
                 except (ProcessLookupError, PermissionError):
                     pass
             # /proc is read in a thread (tens of ms on a busy machine): the router keeps routing meanwhile
-            await trio.to_thread.run_sync(signal_all, groups, roots, self.mark, signal.SIGKILL)
+            await trio.to_thread.run_sync(self._kill_all, groups, roots)
             await proc.wait()
         self.paused = False
         self._lot.unpark_all()
+
+    def _kill_all(self, groups: list[int], roots: list[int]) -> None:
+        """SIGKILL to this life's group, tree and marked processes, and its cgroup (every process in it)."""
+        signal_all(groups, roots, self.mark, signal.SIGKILL)
+        if self.cgroups is not None:
+            self.cgroups.kill(self.node_id, False)
 
     def pause(self) -> None:
         if self.proc is not None and self.alive:

@@ -4,9 +4,14 @@ the services' byte budget, node log caps and escaped processes."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from runner.maelstrom import proctree
 from runner.maelstrom.command import MaelstromOptions, run
 
 NODES = Path(__file__).parent / "nodes"
@@ -154,3 +159,74 @@ def test_a_nodes_log_and_its_echo_are_capped(tmp_path: Path, monkeypatch: Any, c
     assert b"dropped" in log.splitlines()[-1] and b"2900000 bytes" in log.splitlines()[-1], log.splitlines()[-1]
     echoed = capsys.readouterr().err
     assert echoed.count("n0 stderr: xxx") <= 101 and "n0 stderr: [harness:" in echoed
+
+
+ESCAPER = """#!/usr/bin/env python3
+import json, subprocess, sys
+me = None
+def out(dest, body):
+    sys.stdout.write(json.dumps({"src": me, "dest": dest, "body": body}) + "\\n"); sys.stdout.flush()
+for line in sys.stdin:
+    m = json.loads(line); b = m["body"]
+    if b["type"] == "init":
+        me = b["node_id"]
+        # a new session, a double fork and a cleared environment: neither the group nor the mark finds it
+        subprocess.Popen(["setsid", "sh", "-c", "env -i F2TAG=%s sleep 987 & exit 0" % sys.argv[1]],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out(m["src"], {"type": "init_ok", "in_reply_to": b["msg_id"]})
+    elif b["type"] == "echo":
+        out(m["src"], {"type": "echo_ok", "in_reply_to": b["msg_id"], "echo": b["echo"]})
+"""
+
+
+def _sleepers(tag: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                env = Path(f"/proc/{name}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"F2TAG={tag}".encode() in env:
+                found.append(int(name))
+    return found
+
+
+@pytest.mark.skipif(not proctree.cgroups_usable(), reason="no writable cgroup v2 here: only the group and mark are used")
+def test_a_child_that_detaches_and_clears_its_environment_is_stopped(tmp_path: Path) -> None:
+    """F5: a node's child that calls setsid, double-forks and runs under env -i is killed at a crash and at the
+    end of the run (each node life runs in its own cgroup, killed whole)."""
+    tag = f"t{os.getpid()}"
+    script = tmp_path / "escaper.py"
+    script.write_text(ESCAPER)
+    script.chmod(0o755)
+    try:
+        outcome = _run(tmp_path, bin=str(script), args=(tag,), time_limit=3.0, nemesis=("crash",),
+                       nemesis_interval=1.0, crash_targets="all")
+        assert outcome["results"]["valid"] is True, outcome["results"].get("reason")
+        left = _sleepers(tag)
+        assert left == [], f"{len(left)} detached children survived the run"
+    finally:
+        for pid in _sleepers(tag):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not proctree.cgroups_usable(), reason="no writable cgroup v2 here")
+def test_a_dead_runs_cgroup_is_reaped_by_the_next(tmp_path: Path) -> None:
+    """A run cgroup whose harness died (SIGKILL: no cleanup) is killed whole and removed by reap_orphans, which each
+    new run calls; a live run's cgroup is left alone."""
+    import subprocess
+
+    live = proctree.RunCgroups.create()
+    assert live is not None
+    dead = live.path.parent / f"{proctree.PREFIX}999999999-1-dead"
+    dead.mkdir()
+    sleeper = subprocess.Popen(["sleep", "989"], preexec_fn=proctree.join_cgroup(dead, None))
+    try:
+        assert proctree._procs(dead) == [sleeper.pid]
+        assert proctree.reap_orphans() >= 1
+        assert sleeper.wait(timeout=10) == -signal.SIGKILL and not dead.exists() and live.path.is_dir()
+    finally:
+        sleeper.kill()
+        live.close()
+        proctree.kill_cgroup(dead)
