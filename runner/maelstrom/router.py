@@ -6,7 +6,8 @@ is routed by its ``dest``:
 - another node: the nemesis's ``FaultModel`` decides its fate on that directed link (partition,
   one-way ones included, drop, delay, duplicate, reorder: ``nemesis.link_faults``), after the
   run's ``--latency``; the line is forwarded as it was written (no re-encoding);
-- a client (``c<k>``): handed to the waiting call (``Clients``);
+- a client (``c<k>``: ``c`` and digits): handed to the waiting call (``Clients``) if it comes from the node
+  the call went to;
 - a service (``lin-kv``, ``seq-kv``, ``lww-kv``, ``lin-tso``): answered by ``services``;
 - anything else: counted (``unknown_dest``) and dropped.
 
@@ -209,7 +210,7 @@ class Router:
                     self._deliver(src, dest, line, jid)
                 else:
                     self._to_node(src, dest, line, body)
-            elif dest[:1] == "c":
+            elif dest[:1] == "c" and dest[1:].isdigit() and dest.isascii():  # a client id: c and digits
                 counts["client"] += 1
                 if journal is not None:
                     journal.message(src, dest, body, "delivered", 1, line)

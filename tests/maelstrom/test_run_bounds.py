@@ -4,6 +4,7 @@ the services' byte budget, node log caps and escaped processes."""
 from __future__ import annotations
 
 import json
+import random
 import os
 import signal
 from pathlib import Path
@@ -230,3 +231,15 @@ def test_a_dead_runs_cgroup_is_reaped_by_the_next(tmp_path: Path) -> None:
         sleeper.kill()
         live.close()
         proctree.kill_cgroup(dead)
+
+
+def test_a_dest_that_is_no_client_id_is_an_unknown_destination() -> None:
+    """F6, router side: a message to "cat" or "c" (no client id: c and digits) is counted unknown_dest, not client."""
+    from nemesis.link_faults import FaultModel
+    from runner.maelstrom.router import Router
+
+    router = Router({}, FaultModel(random.Random(0)), 1, {}, None, None)
+    batch = [(json.dumps(m).encode() + b"\n", m) for m in (
+        {"src": "n0", "dest": dest, "body": {"type": "x", "in_reply_to": 1}} for dest in ("cat", "c", "c7", "zz"))]
+    router.on_lines("n0", batch)
+    assert (router.counts["unknown_dest"], router.counts["client"]) == (3, 1), router.counts
