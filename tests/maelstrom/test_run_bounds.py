@@ -4,8 +4,8 @@ the services' byte budget, node log caps and escaped processes."""
 from __future__ import annotations
 
 import json
-import random
 import os
+import random
 import signal
 from pathlib import Path
 from typing import Any
