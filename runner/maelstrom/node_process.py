@@ -240,10 +240,14 @@ class MaelstromNode:
     def pause(self) -> None:
         if self.proc is not None and self.alive:
             self.signal_group(signal.SIGSTOP)
+            if self.cgroups is not None:
+                self.cgroups.freeze(self.node_id, True)
             self.paused = True
 
     def resume(self) -> None:
         if self.proc is not None and self.paused:
+            if self.cgroups is not None:
+                self.cgroups.freeze(self.node_id, False)
             self.signal_group(signal.SIGCONT)
             self.paused = False
 

@@ -9,15 +9,17 @@ environment escapes. The cgroups are removed at the run's end; those a run left 
 harness itself was killed (SIGKILL gives it no chance) are killed and removed by the next run, or by
 ``reap_orphans`` (for a parent that killed its own worker).
 
-Without cgroups, and besides them for pause and resume (SIGSTOP and SIGCONT), two ways find the
-processes: the node's process group (its own session) covers what it forks; beyond it:
+A pause freezes the life's cgroup (``cgroup.freeze``) and a resume thaws it, besides the signals.
+
+Without cgroups, and besides them, SIGSTOP, SIGCONT and SIGKILL go to the node's process group (its own
+session), which covers what it forks, and beyond it to what two ways find:
 
 - ``descendants``: the tree under the node's pid by parent pid, read before the node is killed (once it
   dies its children are reparented and the tree is gone);
 - ``marked``: every process whose environment holds the node's mark (``MARK_VAR`` set to a token unique
   to the node and run): environments are inherited across fork, exec and ``setsid``, so a reparented
   grandchild still carries it. Without cgroups, a process that clears its environment and detaches
-  (``setsid`` and a double fork, then ``env -i``) escapes both; with them, it escapes only a pause.
+  (``setsid`` and a double fork, then ``env -i``) escapes both.
 """
 
 from __future__ import annotations
@@ -257,6 +259,15 @@ class RunCgroups:
         lives = self.lives.get(node_id, [])
         for path in (lives if every_life else lives[-1:]):
             kill_cgroup(path)
+
+    def freeze(self, node_id: str, frozen: bool) -> None:
+        """Freeze (a pause) or thaw (a resume) the latest life's cgroup of ``node_id``: every process in it, a
+        detached one included, stops or goes on (the kernel completes a freeze asynchronously)."""
+        for path in self.lives.get(node_id, [])[-1:]:
+            try:
+                (path / "cgroup.freeze").write_text("1" if frozen else "0")
+            except OSError:
+                pass  # no freezer here: the signals still stop the group and the marked processes
 
     def close(self) -> None:
         """Kill whatever is left and remove the run's cgroup."""

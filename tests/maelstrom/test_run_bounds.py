@@ -243,3 +243,54 @@ def test_a_dest_that_is_no_client_id_is_an_unknown_destination() -> None:
         {"src": "n0", "dest": dest, "body": {"type": "x", "in_reply_to": 1}} for dest in ("cat", "c", "c7", "zz"))]
     router.on_lines("n0", batch)
     assert (router.counts["unknown_dest"], router.counts["client"]) == (3, 1), router.counts
+
+
+@pytest.mark.skipif(not proctree.cgroups_usable(), reason="no writable cgroup v2 here")
+def test_a_pause_reaches_a_child_that_detached_and_cleared_its_environment(tmp_path: Path) -> None:
+    """A pause freezes the node life's cgroup, so even a setsid + double fork + env -i child is stopped; resume thaws it."""
+    import trio
+
+    from runner.maelstrom.node_process import MaelstromNode
+
+    tag = f"p{os.getpid()}"
+    script = tmp_path / "escaper.py"
+    script.write_text(ESCAPER)
+    script.chmod(0o755)
+    cgroups = proctree.RunCgroups.create()
+    assert cgroups is not None
+
+    def frozen(pid: int) -> bool:
+        own = Path(f"/proc/{pid}/cgroup").read_text().splitlines()[-1].split("::", 1)[1]
+        group = next(c for c in cgroups.path.iterdir() if own.endswith("/" + c.name))
+        return "frozen 1" in (group / "cgroup.events").read_text()
+
+    async def main() -> tuple[bool, bool]:
+        async with trio.open_nursery() as nursery:
+            node = MaelstromNode("n0", [str(script), tag], tmp_path / "n0.log", lambda src, batch: None, cgroups)
+            node.start(nursery)
+            node.send(b'{"src":"c0","dest":"n0","body":{"type":"init","msg_id":1,"node_id":"n0","node_ids":["n0"]}}\n')
+            with trio.fail_after(10):
+                while not _sleepers(tag):
+                    await trio.sleep(0.05)
+            child = _sleepers(tag)[0]
+            node.pause()
+            with trio.fail_after(10):
+                while not frozen(child):  # the freeze completes asynchronously
+                    await trio.sleep(0.02)
+            paused = frozen(child)
+            node.resume()
+            with trio.fail_after(10):
+                while frozen(child):
+                    await trio.sleep(0.02)
+            node.expect_exit()
+            await node.kill()
+            nursery.cancel_scope.cancel()
+            return paused, frozen(child) if _sleepers(tag) else False
+
+    try:
+        assert trio.run(main) == (True, False)
+        assert _sleepers(tag) == []
+    finally:
+        for pid in _sleepers(tag):
+            os.kill(pid, signal.SIGKILL)
+        cgroups.close()
