@@ -6,8 +6,9 @@ cgroup of its own (``RunCgroups``), under one per run below the harness's own cg
 run's end kill that cgroup whole (``cgroup.kill``, Linux 5.14+; before it, every process listed in
 ``cgroup.procs``, looked at again until it is empty), which no ``setsid``, double fork or cleared
 environment escapes. The cgroups are removed at the run's end; those a run left behind because the
-harness itself was killed (SIGKILL gives it no chance) are killed and removed by the next run, or by
-``reap_orphans`` (for a parent that killed its own worker).
+harness itself was killed (SIGKILL gives it no chance) are killed and removed by the run's watchdog (a
+shell in a session of its own, waiting for the harness's end of a pipe to close), and failing that by the
+next run's ``reap_orphans``.
 
 A pause freezes the life's cgroup (``cgroup.freeze``) and a resume thaws it, besides the signals.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -214,12 +216,27 @@ def reap_orphans(base: Path | None = None) -> int:
     return reaped
 
 
+_WATCHDOG = (
+    'read _ignored; echo 1 > "$1/cgroup.kill"; '
+    'for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$1"/*/ "$1" 2>/dev/null; [ -d "$1" ] || exit 0; sleep 0.1; done'
+)
+"""The watchdog: waits for its stdin (a pipe from the harness) to close, which happens when the harness closes
+the run's cgroups or dies however (SIGKILL included), then kills the run's cgroup and removes it."""
+
+
 class RunCgroups:
     """One run's cgroup, with one child cgroup per node life (see the module docstring)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lives: dict[str, list[Path]] = {}
+        self.watchdog: subprocess.Popen[bytes] | None = None
+        try:  # its own session and no death signal: it outlives the harness, for as long as a shell's read
+            self.watchdog = subprocess.Popen(["sh", "-c", _WATCHDOG, "watchdog", str(path)], stdin=subprocess.PIPE,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                             start_new_session=True)
+        except OSError:
+            pass  # no shell: a dead run's cgroup waits for the next run's reap_orphans
 
     @classmethod
     def create(cls) -> RunCgroups | None:
@@ -270,8 +287,17 @@ class RunCgroups:
                 pass  # no freezer here: the signals still stop the group and the marked processes
 
     def close(self) -> None:
-        """Kill whatever is left and remove the run's cgroup."""
+        """Kill whatever is left and remove the run's cgroup; then let the watchdog go."""
         kill_cgroup(self.path)
+        watchdog, self.watchdog = self.watchdog, None
+        if watchdog is not None:
+            assert watchdog.stdin is not None
+            watchdog.stdin.close()
+            try:
+                watchdog.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                watchdog.kill()
+                watchdog.wait()
 
 
 def join_cgroup(path: Path | None, then: Callable[[], None] | None) -> Callable[[], None] | None:

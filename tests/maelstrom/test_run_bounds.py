@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +295,49 @@ def test_a_pause_reaches_a_child_that_detached_and_cleared_its_environment(tmp_p
         for pid in _sleepers(tag):
             os.kill(pid, signal.SIGKILL)
         cgroups.close()
+
+
+HOLDER = """
+import subprocess, sys, time
+from runner.maelstrom import proctree
+cgroups = proctree.RunCgroups.create()
+life = cgroups.new_life("n0", 1)
+child = subprocess.Popen(["setsid", "sh", "-c", "env -i F2TAG=%s sleep 987 & exit 0" % sys.argv[1]],
+                         preexec_fn=proctree.join_cgroup(life, None))
+child.wait()
+print(cgroups.path, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not proctree.cgroups_usable(), reason="no writable cgroup v2 here")
+def test_a_sigkilled_harness_leaves_no_node_process_behind(tmp_path: Path) -> None:
+    """A harness (or explore worker) SIGKILLed mid-run: its watchdog kills the run's cgroup, a detached env -i child
+    in it included, and removes it, with no later run needed."""
+    import subprocess
+    import time
+
+    tag = f"k{os.getpid()}"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, tag], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        path = Path(holder.stdout.readline().strip())
+        for _ in range(200):  # env has to exec sleep first
+            if _sleepers(tag):
+                break
+            time.sleep(0.05)
+        assert _sleepers(tag) and path.is_dir()
+        holder.kill()
+        holder.wait()
+        for _ in range(200):  # the watchdog acts on its own once the harness is gone
+            if not _sleepers(tag) and not path.exists():
+                break
+            time.sleep(0.05)
+        assert _sleepers(tag) == [] and not path.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+        for pid in _sleepers(tag):
+            os.kill(pid, signal.SIGKILL)
