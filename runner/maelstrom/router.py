@@ -152,8 +152,10 @@ class Clients:
         """Hand ``body`` to the call it answers: ``answered``; else ``stray`` (another node's reply to a call
         in flight) or ``unexpected`` (late, duplicate, or no reply at all)."""
         reply_to = body.get("in_reply_to")
+        if type(reply_to) is not int:
+            reply_to = -1  # no call has it (msg_ids count from 1)
         key = (dest, reply_to)
-        waiting = self._waiting.get(key) if type(reply_to) is int else None
+        waiting = self._waiting.get(key)
         if waiting is None or waiting[0] != src:
             self.unexpected += 1  # a late reply (after the 5 s timeout), a duplicate, or no reply at all
             if waiting is not None:
