@@ -1,7 +1,7 @@
 """What Maelstrom's log flags show on the console, on the harness's stderr (stdout keeps the summary).
 
 - ``--log-stderr``: each line a node writes on its stderr, prefixed with the node's id (the whole
-  stream is in ``nodes/<id>.log`` with or without the flag);
+  stream, up to ``node_process.MAX_LOG`` bytes a node, is in ``nodes/<id>.log`` with or without the flag);
 - ``--log-net-send``: each message as it enters the network (from a node, a client or a service);
 - ``--log-net-recv``: each message as it reaches its destination (a node's stdin, a client, a service).
 

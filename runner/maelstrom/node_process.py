@@ -2,8 +2,11 @@
 
 The process is started from Trio's own thread (``subprocess.Popen`` with ``PR_SET_PDEATHSIG``, as
 ``runner.processes`` does: ``trio.lowlevel.open_process`` forks from a worker thread whose exit
-would kill the child), in its own session (a terminal's Ctrl-C reaches the harness only), with
-stderr appended to ``nodes/<id>.log``. Its pipes are wrapped in ``trio.lowlevel.FdStream``:
+would kill the child), in its own session (a terminal's Ctrl-C reaches the harness only). Its pipes
+are wrapped in ``trio.lowlevel.FdStream``:
+
+- one task per process life copies stderr to ``nodes/<id>.log`` up to ``MAX_LOG`` bytes (then drops
+  the rest and says how much), and with ``--log-stderr`` shows each line kept on the console;
 
 - one reader task per process life reads stdout in chunks of up to 64 KiB, splits them into lines
   (``LineSplitter``: linear in the line's length; a line past ``MAX_LINE`` fails the run)
@@ -31,13 +34,16 @@ import trio
 
 from runner.processes import NodeProcess, die_with_parent
 
-from .proctree import MARK_VAR, signal_all
+from .proctree import MARK_VAR, RunCgroups, join_cgroup, signal_all
 from .protocol import ProtocolError, parse_line, short
 
 MAX_LINE = 64 * 1024 * 1024
 """A stdout line longer than this (no newline in 64 MiB) fails the run: a runaway node."""
 MAX_OUTBOX = 64 * 1024 * 1024
 """Bytes queued for a node that does not read its stdin (paused, or stuck); past this, lines are dropped."""
+MAX_LOG = 64 * 1024 * 1024
+"""Bytes of stderr kept in a node's log (all its lives together); past this its stderr is read and dropped
+(and no longer shown by ``--log-stderr``), and each life's end appends one line saying how much was dropped."""
 
 
 def _too_many_files(node_id: str) -> str:
@@ -108,8 +114,10 @@ class MaelstromNode:
     """A node process of the run (restarted after a crash: a new ``life``)."""
 
     def __init__(self, node_id: str, command: list[str], log_path: Path,
-                 on_lines: Callable[[str, Lines], None]) -> None:
+                 on_lines: Callable[[str, Lines], None], cgroups: RunCgroups | None = None) -> None:
+        """``cgroups``: the run's cgroups (``proctree``), each life of the node in one of its own; None: none."""
         self.node_id = node_id
+        self.cgroups = cgroups
         self.command = command
         self.log_path = log_path
         self.on_lines = on_lines
@@ -126,8 +134,11 @@ class MaelstromNode:
         self.groups: list[int] = []
         """The process group of each life (its own session): what a crash and the run's end kill."""
         self.on_stderr: Callable[[str, bytes], None] | None = None
-        """When set (``--log-stderr``): stderr comes through a pipe, is appended to the log and each line
-        handed to this (node id, line) as well."""
+        """When set (``--log-stderr``): each line of stderr kept in the log is handed to this (node id, line)."""
+        self.log_bytes = 0
+        """Bytes of stderr written to the log so far (every life): at most ``MAX_LOG``."""
+        self.log_dropped = 0
+        """Bytes of stderr read past ``MAX_LOG`` and dropped (every life)."""
         self.on_receive: Callable[[bytes], None] | None = None
         """When set (``--log-net-recv``): each line queued for the process's stdin is handed to this."""
         self.mark = f"{node_id}.{os.getpid()}.{secrets.token_hex(8)}"
@@ -138,12 +149,11 @@ class MaelstromNode:
     def start(self, nursery: trio.Nursery) -> None:
         """Start a new life of the process and its reader and writer tasks in ``nursery``."""
         self.life += 1
-        log = self.log_path.open("ab")
+        cgroup = self.cgroups.new_life(self.node_id, self.life) if self.cgroups is not None else None
         try:
             popen = subprocess.Popen(
-                self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=log if self.on_stderr is None else subprocess.PIPE,
-                start_new_session=True, preexec_fn=die_with_parent(), bufsize=0,
+                self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True, preexec_fn=join_cgroup(cgroup, die_with_parent()), bufsize=0,
                 env={**os.environ, MARK_VAR: self.mark},
             )
         except PermissionError:
@@ -155,12 +165,12 @@ class MaelstromNode:
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 raise NodeFailure(_too_many_files(self.node_id)) from None
             raise NodeFailure(f"--bin {self.command[0]}: cannot be started: {exc.strerror or exc}") from None
-        finally:
-            log.close()
         assert popen.stdin is not None and popen.stdout is not None
+        assert popen.stderr is not None
         try:
             stdin = trio.lowlevel.FdStream(os.dup(popen.stdin.fileno()))
             stdout = trio.lowlevel.FdStream(os.dup(popen.stdout.fileno()))
+            errors = trio.lowlevel.FdStream(os.dup(popen.stderr.fileno()))
         except OSError as exc:
             popen.kill()
             popen.wait()
@@ -168,10 +178,8 @@ class MaelstromNode:
                               else f"node {self.node_id}: cannot set up its pipes: {exc.strerror or exc}") from None
         popen.stdin.close()
         popen.stdout.close()
-        if popen.stderr is not None:
-            errors = trio.lowlevel.FdStream(os.dup(popen.stderr.fileno()))
-            popen.stderr.close()
-            nursery.start_soon(self._copy_stderr, errors)
+        popen.stderr.close()
+        nursery.start_soon(self._copy_stderr, errors)
         self.proc = NodeProcess(popen)
         self.groups.append(popen.pid)
         self._stdin = stdin
@@ -202,6 +210,8 @@ class MaelstromNode:
         started, a child in a session of its own (``setsid``) included (``proctree``)."""
         groups, roots = self._signal_args(every_life)
         signal_all(groups, roots, self.mark, signum)
+        if signum == signal.SIGKILL and self.cgroups is not None:
+            self.cgroups.kill(self.node_id, every_life)
 
     async def kill(self) -> None:
         """SIGKILL (a paused process gets SIGCONT first) and wait: the crash fault."""
@@ -216,18 +226,28 @@ class MaelstromNode:
                 except (ProcessLookupError, PermissionError):
                     pass
             # /proc is read in a thread (tens of ms on a busy machine): the router keeps routing meanwhile
-            await trio.to_thread.run_sync(signal_all, groups, roots, self.mark, signal.SIGKILL)
+            await trio.to_thread.run_sync(self._kill_all, groups, roots)
             await proc.wait()
         self.paused = False
         self._lot.unpark_all()
 
+    def _kill_all(self, groups: list[int], roots: list[int]) -> None:
+        """SIGKILL to this life's group, tree and marked processes, and its cgroup (every process in it)."""
+        signal_all(groups, roots, self.mark, signal.SIGKILL)
+        if self.cgroups is not None:
+            self.cgroups.kill(self.node_id, False)
+
     def pause(self) -> None:
         if self.proc is not None and self.alive:
             self.signal_group(signal.SIGSTOP)
+            if self.cgroups is not None:
+                self.cgroups.freeze(self.node_id, True)
             self.paused = True
 
     def resume(self) -> None:
         if self.proc is not None and self.paused:
+            if self.cgroups is not None:
+                self.cgroups.freeze(self.node_id, False)
             self.signal_group(signal.SIGCONT)
             self.paused = False
 
@@ -256,25 +276,44 @@ class MaelstromNode:
         return True
 
     async def _copy_stderr(self, stream: trio.lowlevel.FdStream) -> None:
-        """``--log-stderr``: the process's stderr to its log file, and each line to ``on_stderr``."""
+        """The process's stderr to its log file up to ``MAX_LOG`` bytes (every life together), the rest read and
+        dropped (a node must never block on its stderr); each line kept also to ``on_stderr`` (``--log-stderr``)."""
         splitter = LineSplitter()
         on_stderr = self.on_stderr
+        cap = MAX_LOG
+        dropped = 0
         try:
             with self.log_path.open("ab") as log:
-                while True:
-                    data = await stream.receive_some(1 << 16)
-                    if not data:
-                        break
-                    log.write(data)
-                    log.flush()
-                    if on_stderr is not None:
-                        for line in splitter.feed(data):
-                            on_stderr(self.node_id, line)
-                        if splitter.pending > 1 << 16:  # a long line without a newline: shown in pieces
-                            on_stderr(self.node_id, splitter.rest())
-                            splitter = LineSplitter()
-                if on_stderr is not None and splitter.rest():
-                    on_stderr(self.node_id, splitter.rest())
+                try:
+                    while True:
+                        data = await stream.receive_some(1 << 16)
+                        if not data:
+                            break
+                        room = cap - self.log_bytes
+                        if len(data) > room:
+                            if not dropped and on_stderr is not None:
+                                on_stderr(self.node_id, f"[harness: this log reached its cap of {cap} bytes: the "
+                                                        "rest of this node's stderr is dropped, not shown]".encode())
+                            dropped += len(data) - max(room, 0)
+                            data = data[:max(room, 0)]
+                        if not data:
+                            continue
+                        log.write(data)
+                        log.flush()
+                        self.log_bytes += len(data)
+                        if on_stderr is not None:
+                            for line in splitter.feed(data):
+                                on_stderr(self.node_id, line)
+                            if splitter.pending > 1 << 16:  # a long line without a newline: shown in pieces
+                                on_stderr(self.node_id, splitter.rest())
+                                splitter = LineSplitter()
+                    if on_stderr is not None and splitter.rest():
+                        on_stderr(self.node_id, splitter.rest())
+                finally:
+                    if dropped:
+                        self.log_dropped += dropped
+                        log.write(f"\n[harness: {dropped} bytes of this life's stderr dropped: the log reached "
+                                  f"its cap of {cap} bytes]\n".encode())
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         finally:

@@ -1,19 +1,37 @@
-"""Every process a Maelstrom node started, however it detached, found through /proc so it can be stopped.
+"""Every process a Maelstrom node started, however it detached, so that it can be stopped.
 
-A node's process group (its own session) covers what it forks, but not a child that calls ``setsid``
-(a new session and group) or one that a double fork left to init. Two ways find them, together:
+Where the harness can write a cgroup v2 hierarchy (``cgroups_usable``: Linux with cgroup2 mounted
+and writable by the harness, as root or in a delegated subtree), each life of each node runs in a
+cgroup of its own (``RunCgroups``), under one per run below the harness's own cgroup; a crash and the
+run's end kill that cgroup whole (``cgroup.kill``, Linux 5.14+; before it, every process listed in
+``cgroup.procs``, looked at again until it is empty), which no ``setsid``, double fork or cleared
+environment escapes. The cgroups are removed at the run's end; those a run left behind because the
+harness itself was killed (SIGKILL gives it no chance) are killed and removed by the run's watchdog (a
+shell in a session of its own, waiting for the harness's end of a pipe to close), and failing that by the
+next run's ``reap_orphans``.
+
+A pause freezes the life's cgroup (``cgroup.freeze``) and a resume thaws it, besides the signals.
+
+Without cgroups, and besides them, SIGSTOP, SIGCONT and SIGKILL go to the node's process group (its own
+session), which covers what it forks, and beyond it to what two ways find:
 
 - ``descendants``: the tree under the node's pid by parent pid, read before the node is killed (once it
   dies its children are reparented and the tree is gone);
 - ``marked``: every process whose environment holds the node's mark (``MARK_VAR`` set to a token unique
-  to the node and run): environments are inherited across fork, exec and setsid, so a reparented
-  grandchild still carries it. Only a process that clears its environment and detaches escapes both.
+  to the node and run): environments are inherited across fork, exec and ``setsid``, so a reparented
+  grandchild still carries it. Without cgroups, a process that clears its environment and detaches
+  (``setsid`` and a double fork, then ``env -i``) escapes both.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 MARK_VAR = "MINIKEYDB_MAELSTROM_NODE"
 """The environment variable each node process starts with, its value the node's mark."""
@@ -97,3 +115,217 @@ def signal_all(groups: list[int], roots: list[int], mark: str, signum: int) -> i
         if not found:
             break
     return len(signalled)
+
+
+# -- cgroup v2 -----------------------------------------------------------------------------------------
+
+PREFIX = "minikeydb-maelstrom-"
+"""A run's cgroup is ``PREFIX<pid>-<start time>-<token>``: its owner, to tell a dead run's from a live one's."""
+
+
+def _cgroup2_base() -> Path | None:
+    """The harness's own cgroup in the cgroup2 hierarchy (``/proc/self/cgroup``'s ``0::`` line), or None."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+        own = next((line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines()
+                    if line.startswith("0::")), None)
+    except OSError:
+        return None
+    if own is None:
+        return None
+    for line in mounts:
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == "cgroup2":
+            base = Path(fields[1]) / own.lstrip("/")
+            if (base / "cgroup.procs").is_file():
+                return base
+    return None
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def _procs(cgroup: Path) -> list[int]:
+    try:
+        return [int(x) for x in (cgroup / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def kill_cgroup(cgroup: Path, remove: bool = True) -> None:
+    """SIGKILL every process in ``cgroup`` (and its children cgroups), wait (at most about a second) until it is
+    empty, and remove it when ``remove``. Quiet when it is gone already."""
+    if not cgroup.is_dir():
+        return
+    children = [c for c in cgroup.iterdir() if c.is_dir()]
+    for child in children:
+        kill_cgroup(child, remove)
+    try:
+        (cgroup / "cgroup.kill").write_text("1")
+    except OSError:  # before Linux 5.14: kill what is listed until nothing is
+        for _ in range(_ROUNDS * 3):
+            pids = _procs(cgroup)
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+    for _ in range(200):  # the kill is sent at once; the processes leave the cgroup as they exit
+        try:
+            if "populated 0" in (cgroup / "cgroup.events").read_text():
+                break
+        except OSError:
+            break
+        time.sleep(0.005)
+    if remove:
+        try:
+            cgroup.rmdir()
+        except OSError:
+            pass  # still populated (a process in uninterruptible sleep): the next run's reap removes it
+
+
+def reap_orphans(base: Path | None = None) -> int:
+    """Kill and remove every run cgroup under ``base`` (the harness's own cgroup) whose owner is no longer
+    running (a harness that was SIGKILLed, an explore worker its parent killed); how many there were."""
+    base = base if base is not None else _cgroup2_base()
+    if base is None:
+        return 0
+    reaped = 0
+    try:
+        entries = [e for e in base.iterdir() if e.name.startswith(PREFIX) and e.is_dir()]
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            pid_text, start, _ = entry.name[len(PREFIX):].split("-", 2)
+            pid = int(pid_text)
+        except ValueError:
+            continue
+        if _start_time(pid) == start:
+            continue  # its harness is alive
+        kill_cgroup(entry)
+        reaped += 1
+    return reaped
+
+
+_WATCHDOG = (
+    'read _ignored; echo 1 > "$1/cgroup.kill"; '
+    'for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$1"/*/ "$1" 2>/dev/null; [ -d "$1" ] || exit 0; sleep 0.1; done'
+)
+"""The watchdog: waits for its stdin (a pipe from the harness) to close, which happens when the harness closes
+the run's cgroups or dies however (SIGKILL included), then kills the run's cgroup and removes it."""
+
+
+class RunCgroups:
+    """One run's cgroup, with one child cgroup per node life (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lives: dict[str, list[Path]] = {}
+        self.watchdog: subprocess.Popen[bytes] | None = None
+        try:  # its own session and no death signal: it outlives the harness, for as long as a shell's read
+            self.watchdog = subprocess.Popen(["sh", "-c", _WATCHDOG, "watchdog", str(path)], stdin=subprocess.PIPE,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                             start_new_session=True)
+        except OSError:
+            pass  # no shell: a dead run's cgroup waits for the next run's reap_orphans
+
+    @classmethod
+    def create(cls) -> RunCgroups | None:
+        """A new run cgroup under the harness's own, or None when cgroup v2 cannot be written here. Reaps
+        what dead runs left first."""
+        base = _cgroup2_base()
+        if base is None:
+            return None
+        reap_orphans(base)
+        me = os.getpid()
+        path = base / f"{PREFIX}{me}-{_start_time(me)}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            probe = path / "probe"
+            probe.mkdir()
+            probe.rmdir()
+        except OSError:
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+            return None
+        return cls(path)
+
+    def new_life(self, node_id: str, life: int) -> Path | None:
+        """The cgroup for ``node_id``'s life ``life`` (created), or None if it cannot be made."""
+        path = self.path / f"{node_id}-{life}"
+        try:
+            path.mkdir()
+        except OSError:
+            return None
+        self.lives.setdefault(node_id, []).append(path)
+        return path
+
+    def kill(self, node_id: str, every_life: bool) -> None:
+        """Kill the latest life's cgroup of ``node_id`` (or every life's), removing each."""
+        lives = self.lives.get(node_id, [])
+        for path in (lives if every_life else lives[-1:]):
+            kill_cgroup(path)
+
+    def freeze(self, node_id: str, frozen: bool) -> None:
+        """Freeze (a pause) or thaw (a resume) the latest life's cgroup of ``node_id``: every process in it, a
+        detached one included, stops or goes on (the kernel completes a freeze asynchronously)."""
+        for path in self.lives.get(node_id, [])[-1:]:
+            try:
+                (path / "cgroup.freeze").write_text("1" if frozen else "0")
+            except OSError:
+                pass  # no freezer here: the signals still stop the group and the marked processes
+
+    def close(self) -> None:
+        """Kill whatever is left and remove the run's cgroup; then let the watchdog go."""
+        kill_cgroup(self.path)
+        watchdog, self.watchdog = self.watchdog, None
+        if watchdog is not None:
+            assert watchdog.stdin is not None
+            watchdog.stdin.close()
+            try:
+                watchdog.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                watchdog.kill()
+                watchdog.wait()
+
+
+def join_cgroup(path: Path | None, then: Callable[[], None] | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that moves the child into ``path`` (if any; failing quietly: the group and mark still
+    find it), then runs ``then``."""
+    if path is None:
+        return then
+    procs = str(path / "cgroup.procs")
+
+    def preexec() -> None:
+        try:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+        if then is not None:
+            then()
+
+    return preexec
+
+
+def cgroups_usable() -> bool:
+    """Can this process make a cgroup v2 for a node here (what a run would use)?"""
+    cgroups = RunCgroups.create()
+    if cgroups is None:
+        return False
+    cgroups.close()
+    return True

@@ -6,7 +6,8 @@ is routed by its ``dest``:
 - another node: the nemesis's ``FaultModel`` decides its fate on that directed link (partition,
   one-way ones included, drop, delay, duplicate, reorder: ``nemesis.link_faults``), after the
   run's ``--latency``; the line is forwarded as it was written (no re-encoding);
-- a client (``c<k>``): handed to the waiting call (``Clients``), after the run's ``--latency``;
+- a client (``c<k>``: ``c`` and digits): handed to the waiting call (``Clients``) if it comes from the node
+  the call went to, after the run's ``--latency``;
 - a service (``lin-kv``, ``seq-kv``, ``lww-kv``, ``lin-tso``): answered by ``services`` (latency
   both ways, as every message of Maelstrom's network has it);
 - anything else: counted (``unknown_dest``, the first few names in ``unknown_dests``) and dropped.
@@ -124,12 +125,17 @@ class MessageJournal:
 
 
 class Clients:
-    """Calls in flight from the harness's clients, resolved by ``in_reply_to`` (a dict lookup per reply)."""
+    """Calls in flight from the harness's clients, resolved by ``in_reply_to`` (a dict lookup per reply).
+
+    A reply answers a call only when it comes from the node the request went to: any node can write to any
+    client with any ``in_reply_to``, and a reply from another node is a stray (counted, named by its sender)."""
 
     def __init__(self) -> None:
-        self._waiting: dict[tuple[str, int], Callable[[dict[str, Any]], None]] = {}
+        self._waiting: dict[tuple[str, int], tuple[str, Callable[[dict[str, Any]], None]]] = {}
         self._next_id = 0
         self.unexpected = 0
+        self.stray = 0
+        """Replies whose (client, in_reply_to) a call awaits, but from another node than the one it was sent to."""
         self.last_unexpected: dict[str, dict[str, Any]] = {}
         """Per node, the last message it sent a client that answered nothing waiting (for error messages)."""
 
@@ -137,25 +143,40 @@ class Clients:
         self._next_id += 1
         return self._next_id
 
-    def expect(self, client: str, msg_id: int, on_reply: Callable[[dict[str, Any]], None]) -> None:
-        self._waiting[(client, msg_id)] = on_reply
+    def expect(self, client: str, msg_id: int, on_reply: Callable[[dict[str, Any]], None], node: str) -> None:
+        """Await the reply of ``node`` (the request's destination) to ``client``'s ``msg_id``."""
+        self._waiting[(client, msg_id)] = (node, on_reply)
 
     def forget(self, client: str, msg_id: int) -> None:
         self._waiting.pop((client, msg_id), None)
 
-    def deliver(self, src: str, dest: str, body: dict[str, Any]) -> None:
+    def deliver(self, src: str, dest: str, body: dict[str, Any]) -> str:
+        """Hand ``body`` to the call it answers: ``answered``; else ``stray`` (another node's reply to a call
+        in flight) or ``unexpected`` (late, duplicate, or no reply at all)."""
         reply_to = body.get("in_reply_to")
-        callback = self._waiting.pop((dest, reply_to), None) if type(reply_to) is int else None
-        if callback is None:
+        if type(reply_to) is not int:
+            reply_to = -1  # no call has it (msg_ids count from 1)
+        key = (dest, reply_to)
+        waiting = self._waiting.get(key)
+        if waiting is None or waiting[0] != src:
             self.unexpected += 1  # a late reply (after the 5 s timeout), a duplicate, or no reply at all
+            if waiting is not None:
+                self.stray += 1  # another node's reply to a request this node never got
             self.last_unexpected[src] = body
-            return
-        callback(body)
+            return "unexpected" if waiting is None else "stray"
+        del self._waiting[key]
+        waiting[1](body)
+        return "answered"
 
 
 Service = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 """A service: (calling node, request body) -> reply body (None: no reply)."""
 
+
+
+def is_client(dest: str) -> bool:
+    """A client id: ``c`` and digits (``cat`` or ``c`` is no client)."""
+    return dest[:1] == "c" and dest[1:].isdigit() and dest.isascii()
 
 class Router:
     """Routes every message of the run; see the module docstring."""
@@ -173,7 +194,8 @@ class Router:
         self.counts: Counter[str] = Counter()
         """Messages sent: ``client`` (to or from a client), ``inter_node``, ``service``, ``unknown_dest``; not
         delivered: ``lost`` (to faults), ``to_dead_node``, ``input_full`` (more than 64 MiB already waited for the
-        node to read them); received: ``recv_client`` (to or from a client), ``recv_server`` (the rest), each copy."""
+        node to read them), ``stray_reply`` (a reply to a client's call, from another node than the one the call
+        went to); received: ``recv_client`` (to or from a client), ``recv_server`` (the rest), each copy."""
         self._heap: list[tuple[float, int, str, str, bytes, int | None]] = []
         self._seq = 0
         self._timer: trio.CancelScope | None = None
@@ -200,8 +222,8 @@ class Router:
                     self._deliver(src, dest, line, jid)
                 else:
                     self._to_node(src, dest, line, body)
-            elif dest[:1] == "c" or dest in self.services:
-                counts["client" if dest[:1] == "c" else "service"] += 1
+            elif (client := is_client(dest)) or dest in self.services:
+                counts["client" if client else "service"] += 1
                 # --latency holds for every message, as in Maelstrom: replies to clients, requests to services
                 delay = self.latency.sample(self._latency_rng) if self.latency is not None else 0.0
                 if journal is not None:
@@ -219,9 +241,11 @@ class Router:
 
     def _arrive(self, src: str, dest: str, body: dict[str, Any]) -> None:
         """A node's message reaching a client (the waiting call) or a service (which answers)."""
-        self.counts["recv_client" if dest[:1] == "c" else "recv_server"] += 1
-        if dest[:1] == "c":
-            self.clients.deliver(src, dest, body)
+        client = is_client(dest)
+        self.counts["recv_client" if client else "recv_server"] += 1
+        if client:
+            if self.clients.deliver(src, dest, body) == "stray":
+                self.counts["stray_reply"] += 1
             return
         reply = self.services[dest](src, body)
         if reply is not None:

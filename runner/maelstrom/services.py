@@ -15,7 +15,14 @@ KV requests: ``read {key}`` -> ``read_ok {value}`` or error 20 (key-does-not-exi
 ``write {key, value}`` -> ``write_ok``; ``cas {key, from, to, create_if_not_exists}`` -> ``cas_ok``,
 error 20 when the key is absent (unless ``create_if_not_exists``), error 22 (precondition-failed)
 when its value is not ``from``. Anything else is error 10 (not-supported) or 12 (malformed-request).
-A service holds at most ``MAX_KEYS`` keys: a write or cas creating one more is error 11 (temporarily-unavailable).
+
+What the harness keeps is bounded, so that a node cannot exhaust the harness's memory through the services:
+each KV service holds at most ``MAX_KEYS`` keys, and seq-kv and lww-kv at most ``KEEP_VERSIONS`` versions of
+a key (lin-kv only the latest); and the values and keys the three KV services hold together, measured as
+their JSON text, stay under ``MAX_VALUE_BYTES`` (Python's objects for them can take a few times that: a
+list of small integers about 5x). A write or cas that would go past a cap is refused with error 11
+(temporarily-unavailable, which Maelstrom calls definite: nothing was written), counted in ``refused``
+and said in the run's summary; a cas whose precondition fails stores nothing and is judged as usual.
 Keys are compared as JSON values (``1`` and ``"1"`` are different keys; an object's members in any
 order are the same object, as Maelstrom's maps are), and so are cas's ``from`` and the current value.
 """
@@ -40,11 +47,23 @@ from .protocol import (
 )
 
 KEEP_VERSIONS = 64
+"""Versions kept per key for stale reads (seq-kv, lww-kv); older ones are forgotten."""
 MAX_KEYS = 200_000
 """Keys one service holds at most: a write or cas that would create another is refused with error 11
 (temporarily-unavailable, definite), so a node writing ever-new keys cannot exhaust the harness's memory."""
-"""Versions kept per key for stale reads (seq-kv, lww-kv); older ones are forgotten."""
+MAX_VALUE_BYTES = 128 << 20
+"""Bytes of JSON text (keys, and every kept version's value) the KV services hold together at most: a write
+or cas that would hold more is refused with error 11 (a 1 MB value written in a loop took the harness past
+377 MB and growing)."""
 _ABSENT = object()
+
+
+class ByteBudget:
+    """The bytes the KV services of one run hold together (``MAX_VALUE_BYTES`` by default), shared by all."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = MAX_VALUE_BYTES if limit is None else limit
+        self.used = 0
 
 
 def _canonical(value: Any) -> bytes:
@@ -63,10 +82,15 @@ def _key(body: dict[str, Any]) -> bytes:
 class KVService:
     """One of the key-value services; ``mode`` is ``lin``, ``seq`` or ``lww``."""
 
-    def __init__(self, name: str, mode: str, rng: random.Random) -> None:
+    def __init__(self, name: str, mode: str, rng: random.Random, budget: ByteBudget | None = None) -> None:
         self.name = name
         self.mode = mode
         self.rng = rng
+        self.budget = budget if budget is not None else ByteBudget()
+        self.sizes: dict[bytes, list[int]] = {}
+        """Per key, the JSON size of each kept version (parallel to ``versions``)."""
+        self.refused = 0
+        """Writes and cas refused at a cap (``MAX_KEYS`` or the byte budget): error 11."""
         self.versions: dict[bytes, list[Any]] = {}
         """Per key, its versions oldest first (``_ABSENT`` first for a key that was created)."""
         self.times: dict[bytes, list[int]] = {}
@@ -91,12 +115,17 @@ class KVService:
                 return error_body(msg_id, KEY_DOES_NOT_EXIST, "key does not exist")
             return {"type": "read_ok", "in_reply_to": msg_id, "value": value}
         if kind in ("write", "cas") and len(self.versions) >= MAX_KEYS and _key(body) not in self.versions:
+            self.refused += 1
             return error_body(msg_id, TEMPORARILY_UNAVAILABLE,
                               f"{self.name} holds {MAX_KEYS} keys, the harness's cap: no new key")
         if kind == "write":
             if "value" not in body:
                 return error_body(msg_id, MALFORMED, f"{self.name}: write needs a 'value'")
-            self._write(caller, _key(body), body["value"])
+            key = _key(body)
+            change = self._cost(key, body["value"])
+            if change is None:
+                return self._over_budget(msg_id)
+            self._write(caller, key, body["value"], change)
             return {"type": "write_ok", "in_reply_to": msg_id}
         if kind == "cas":
             if "from" not in body or "to" not in body:
@@ -111,7 +140,10 @@ class KVService:
                 return error_body(msg_id, PRECONDITION_FAILED,
                                   f"expected {dumps(body['from']).decode()[:60]}, "
                                   f"but had {dumps(current).decode()[:60]}")
-            self._write(caller, key, body["to"])
+            change = self._cost(key, body["to"])
+            if change is None:
+                return self._over_budget(msg_id)
+            self._write(caller, key, body["to"], change)
             return {"type": "cas_ok", "in_reply_to": msg_id}
         return error_body(msg_id, NOT_SUPPORTED, f"{self.name} does not support {kind!r}")
 
@@ -119,19 +151,46 @@ class KVService:
         versions = self.versions.get(key)
         return versions[-1] if versions else _ABSENT
 
-    def _write(self, caller: str, key: bytes, value: Any) -> None:
+    def _cost(self, key: bytes, value: Any) -> tuple[int, int] | None:
+        """(the value's JSON size, the change in the bytes held) if writing ``value`` to ``key`` keeps the
+        services within their byte budget; None if it would not."""
+        size = len(_canonical(value))
+        sizes = self.sizes.get(key)
+        if sizes is None:
+            change = len(key) + size
+        elif self.mode == "lin":
+            change = size - sizes[-1]
+        else:
+            change = size - sum(sizes[:max(0, len(sizes) + 1 - KEEP_VERSIONS)])
+        if change > 0 and self.budget.used + change > self.budget.limit:
+            return None
+        return size, change
+
+    def _over_budget(self, msg_id: Any) -> dict[str, Any]:
+        self.refused += 1
+        return error_body(msg_id, TEMPORARILY_UNAVAILABLE,
+                          f"the harness's services hold {self.budget.used} bytes of values, and this write would "
+                          f"go past their cap of {self.budget.limit} bytes: nothing written")
+
+    def _write(self, caller: str, key: bytes, value: Any, cost: tuple[int, int]) -> None:
         self.clock += 1
+        size, change = cost
+        self.budget.used += change
         if self.mode == "lin":  # reads see only the latest: keep nothing else
             self.versions[key] = [value]
+            self.sizes[key] = [size]
             return
         versions = self.versions.setdefault(key, [_ABSENT])
         times = self.times.setdefault(key, [0])
+        sizes = self.sizes.setdefault(key, [0])
         versions.append(value)
         times.append(self.clock)
+        sizes.append(size)
         if len(versions) > KEEP_VERSIONS:
             cut = len(versions) - KEEP_VERSIONS
             del versions[:cut]
             del times[:cut]
+            del sizes[:cut]
             self.dropped[key] = self.dropped.get(key, 0) + cut
         if self.mode == "seq":
             self.seen[caller] = self.clock
@@ -177,9 +236,10 @@ class TSOService:
 
 def make_services(seed: object) -> dict[str, Any]:
     """Every service by name, each with its own seeded random stream."""
+    budget = ByteBudget()
     return {
-        "lin-kv": KVService("lin-kv", "lin", random.Random(f"{seed}/maelstrom/service/lin-kv")),
-        "seq-kv": KVService("seq-kv", "seq", random.Random(f"{seed}/maelstrom/service/seq-kv")),
-        "lww-kv": KVService("lww-kv", "lww", random.Random(f"{seed}/maelstrom/service/lww-kv")),
+        "lin-kv": KVService("lin-kv", "lin", random.Random(f"{seed}/maelstrom/service/lin-kv"), budget),
+        "seq-kv": KVService("seq-kv", "seq", random.Random(f"{seed}/maelstrom/service/seq-kv"), budget),
+        "lww-kv": KVService("lww-kv", "lww", random.Random(f"{seed}/maelstrom/service/lww-kv"), budget),
         "lin-tso": TSOService(),
     }
