@@ -149,9 +149,9 @@ def _die_with_parent(parent: int) -> None:
 
 def _worker(conn: multiprocessing.connection.Connection, parent: int) -> None:
     """A worker's loop: receive (fn, item), send ("ok", result) or ("error", traceback text)."""
-    _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: until then a SIGINT would run explore's handler here
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent)
     while True:
         try:
             message = conn.recv()

@@ -615,8 +615,15 @@ def resume_command(argv: Sequence[str], ledger: Path, shrink_again: bool = False
 
 def explore_command(argv: Sequence[str]) -> int:
     """``harness.py maelstrom explore``: exit 1 when an invalid run was found, 0 when none was, 2 when every run
-    was unknown."""
-    argv = list(argv)
+    was unknown.
+
+    SIGINT/SIGTERM are explore's from its first line: harness.py hands back the handler it started with, which
+    is "ignore" in a script's background job (``cmd &``), and a signal then was lost until the sweep's guard."""
+    with InterruptGuard():
+        return _explore_command(list(argv))
+
+
+def _explore_command(argv: list[str]) -> int:
     p = explore_parser()
     args = p.parse_args(argv)
     check_flags(args)
@@ -670,6 +677,10 @@ def explore_command(argv: Sequence[str]) -> int:
     except (RunInterrupted, KeyboardInterrupt) as exc:
         if isinstance(exc, RunInterrupted):
             exc.run_dir = None
+        if ledger is None:  # stopped before the ledger was made: no seed ran
+            print("\nmaelstrom explore: interrupted before any seed ran; no ledger was written", file=sys.stderr,
+                  flush=True)
+            raise
         again = resume_command(argv, ledger_path, shrink_again=bool(phase))
         print(f"\nmaelstrom explore: interrupted{' while shrinking the failure' if phase else ''}; every run stopped; "
               f"the seeds done are in the ledger {ledger_path}; continue with: {again}", file=sys.stderr, flush=True)

