@@ -66,6 +66,8 @@ EXPLORE_NEMESIS_INTERVAL = 2.0
 WORKERS_PER_CORE = 2
 """Default runs at once per core: a Maelstrom run mostly waits (load at a rate, quiescence, gossip)."""
 MAX_DEFAULT_WORKERS = 8
+MAX_WORKERS_PER_CORE = 4
+"""At most this many workers per core, whatever --workers says (``harness.py explore``'s bound)."""
 WRITE_TRIES = 3
 """Runs at most of the minimal configuration into --out until one fails like the trials did."""
 FAILURE_FILE = "failure.txt"
@@ -507,6 +509,20 @@ def default_workers(cores: int) -> int:
     return max(1, min(WORKERS_PER_CORE * cores, MAX_DEFAULT_WORKERS))
 
 
+def pool_size(requested: int | None, todo: int, cores: int) -> int:
+    """Workers to start: ``--workers`` (default ``default_workers``), at most one per seed to run (but never
+    fewer than the cores, which the re-runs and shrink trials use too) and ``MAX_WORKERS_PER_CORE`` per core, as
+    ``harness.py explore`` allows; says so in one line when that is fewer than asked (each worker is a
+    process of about 30 MB, with its nodes' processes beside it)."""
+    n = requested if requested is not None else default_workers(cores)
+    used = max(1, min(n, max(todo, cores), MAX_WORKERS_PER_CORE * cores))
+    if requested is not None and used < requested:
+        print(f"maelstrom explore: --workers {requested}: using {used} (at most one per seed to run, {todo} here, "
+              f"but no fewer than the {cores} core(s), and {MAX_WORKERS_PER_CORE} per core)", file=sys.stderr,
+              flush=True)
+    return used
+
+
 def add_explore_flags(g: Any) -> None:
     """Explore's own flags (on explore's parser, and alone on the parser that splits them from maelstrom test's)."""
     cores = os.cpu_count() or 1
@@ -514,7 +530,8 @@ def add_explore_flags(g: Any) -> None:
     g.add_argument("--workers", type=int, default=None, metavar="W",
                    help=f"runs at once, each in a worker process (default {WORKERS_PER_CORE} per core, at most "
                    f"{MAX_DEFAULT_WORKERS}: {default_workers(cores)} here; a run mostly waits); 1 runs them in this "
-                   "process. More runs at once load the machine, which a node's timing may feel")
+                   f"process; at most one per seed to run (never under the cores) and {MAX_WORKERS_PER_CORE} per "
+                   "core. More runs at once load the machine, which a node's timing may feel")
     g.add_argument("--shrink-runs", type=int, default=30, metavar="N",
                    help="budget of shrink trials (default 30; 0: no shrinking)")
     g.add_argument("--confirm", type=int, default=1, metavar="K",
@@ -657,7 +674,7 @@ def _explore_command(argv: list[str]) -> int:
         else:
             ledger_path = default_ledger_path(Path(base.out), ledger_hash(hashed))
     held = sum(1 for seed in seeds if seed in known)
-    workers = args.workers if args.workers is not None else default_workers(os.cpu_count() or 1)
+    workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)
     if workers > 1:
         warm_up()
     executor: SeedExecutor = InlineExecutor() if workers == 1 else ProcessExecutor(workers)

@@ -103,3 +103,21 @@ def test_sigint_between_harness_start_and_the_command_is_not_lost(tmp_path: Path
                           timeout=300)
     assert done.returncode == 130, done.stdout + done.stderr
     assert not ledger.exists() or _seed_lines(ledger) == []
+
+
+def test_workers_are_capped_at_the_seeds_to_run_and_four_per_core(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """--workers 64 for 2 seeds starts no more workers than harness.py explore would (seeds to run, not under the
+    cores, at most 4 per core), and says so in one line; the summary's worker count is the one used."""
+    import os
+
+    cores = os.cpu_count() or 1
+    expected = max(1, min(64, max(2, cores), 4 * cores))
+    summary = tmp_path / "explore.json"
+    code = main([*_flags(tmp_path, "--ledger", str(tmp_path / "l.jsonl"), "--json", str(summary)), "--workers", "64"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "--workers 64" in line]
+    assert len(notes) == 1 and f"using {expected}" in notes[0], err
+    assert f"{expected} at a time" in err
+    assert json.loads(summary.read_text())["workers"] == expected
