@@ -41,6 +41,7 @@ from runner.exit_codes import EXIT_UNKNOWN, EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT
 from runner.explore import ExploreProgress
 from runner.explore_ledger import (
     SEED_RANGE,
+    LedgerError,
     LedgerWriter,
     check_commit,
     check_resumable,
@@ -389,7 +390,13 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
                               seed_again=seed_again, seed_ran=trial is not None)
         if seed_again.tries:
             progress.note(f"  seed {seed} failed again in {seed_again.text()} re-run(s)")
-        if outcome is None or (found.runs == 0 and not shrink_again):
+        if outcome is None:  # the ledger says invalid, and it did not fail here: as harness.py explore, refused
+            raise LedgerError(
+                f"seed {seed} is invalid in the ledger but failed in none of {seed_again.tries} re-run(s) here: "
+                f"nothing shrunk, no failure.txt (a real-time run reproduces only as far as the node is "
+                f"deterministic; or the ledger {ledger.path if ledger else ''} was edited): try more --confirm, or "
+                "start a new ledger (drop --resume)")
+        if found.runs == 0 and not shrink_again:
             return attrs.evolve(result, wall_seconds=time.monotonic() - started)
         minimal = candidate
         if seed_again.tries == 0 or seed_again.failed > 0:
@@ -461,10 +468,6 @@ def format_report(result: ExploreResult) -> str:
                     + (f", {verdicts['unknown']} unknown" if verdicts["unknown"] else "") + f"); nothing found {took}")
         return "\n".join([head, *summary, *unknown])
     again = result.seed_again or Reproduction(0, 0)
-    if result.run_dir is None and result.original_outcome is None:
-        return "\n".join([f"maelstrom explore: seed {result.failing_seed} is invalid in the ledger but failed in none of "
-                          f"{again.tries} re-run(s) here: nothing to shrink; {REAL_TIME_NOTE}", *summary, *unknown,
-                          *failure_lines(result)])
     if result.run_dir is None:
         return "\n".join([f"maelstrom explore: no seed left to run (the ledger holds all {len(result.lines)}); its "
                           f"first failure, seed {result.failing_seed}, failed again in {again.text()} re-run(s) and is "
@@ -665,6 +668,9 @@ def _explore_command(argv: list[str]) -> int:
         except BaseException:
             ledger.close()
             raise
+        if ledger.contents.cut:
+            print(f"maelstrom explore: the ledger's last line was cut short ({ledger.contents.cut} bytes, a killed "
+                  "explore?): dropped it from the file; that seed runs again", file=sys.stderr, flush=True)
     else:
         if args.ledger is not None:
             ledger_path = Path(args.ledger)

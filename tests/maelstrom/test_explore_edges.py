@@ -121,3 +121,97 @@ def test_workers_are_capped_at_the_seeds_to_run_and_four_per_core(tmp_path: Path
     assert len(notes) == 1 and f"using {expected}" in notes[0], err
     assert f"{expected} at a time" in err
     assert json.loads(summary.read_text())["workers"] == expected
+
+
+# -- a ledger edited, cut short, or not a ledger (F7) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A ledger of 2 valid seeds of the echo node (1 s each), and the flags that made it."""
+    where = tmp_path_factory.mktemp("swept")
+    ledger = where / "ledger.jsonl"
+    flags = _flags(where, runs=2)
+    assert main([*flags, "--ledger", str(ledger)]) == 0
+    return ledger, flags
+
+
+def _rewrite(ledger: Path, to: Path, edit: Any) -> Path:
+    lines = ledger.read_text().splitlines()
+    to.write_text(edit(lines))
+    return to
+
+
+def test_a_ledger_seed_flipped_to_invalid_that_does_not_fail_again_is_refused_like_harness_explore(
+        swept: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A seed the ledger calls invalid that is valid when run again: exit 254 with one line saying so (as
+    harness.py explore does), and no failure block (was: exit 1 and a 'failure:' block)."""
+    ledger, flags = swept
+
+    def flip(lines: list[str]) -> str:
+        seed = json.loads(lines[2])
+        seed.update(verdict="invalid", anomalies={"echo-mismatch": 1})
+        return "\n".join([*lines[:2], json.dumps(seed), *lines[3:]]) + "\n"
+
+    edited = _rewrite(ledger, tmp_path / "flip.jsonl", flip)
+    capsys.readouterr()
+    code = main([*flags, "--resume", str(edited)])
+    captured = capsys.readouterr()
+    assert code == 254, captured.out + captured.err
+    assert "failure:" not in captured.out + captured.err
+    (line,) = [x for x in captured.err.splitlines() if x.startswith("error:")]
+    assert "seed 2" in line and "invalid in the ledger" in line
+
+
+def test_a_ledger_cut_short_is_said_in_one_line(swept: tuple[Path, list[str]], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A ledger whose last line was cut short (a killed explore): resuming says so in one line and runs that seed
+    again, as harness.py explore does (was: dropped silently)."""
+    ledger, flags = swept
+    edited = _rewrite(ledger, tmp_path / "cut.jsonl", lambda lines: "\n".join(lines)[:-40])
+    capsys.readouterr()
+    assert main([*flags, "--resume", str(edited)]) == 0
+    err = capsys.readouterr().err
+    assert len([x for x in err.splitlines() if "cut short" in x]) == 1, err
+    assert [json.loads(x)["seed"] for x in edited.read_text().splitlines()[1:]] == [1, 2]
+
+
+def test_a_header_whose_options_were_edited_keeping_the_hash_is_refused(swept: tuple[Path, list[str]],
+                                                                        tmp_path: Path) -> None:
+    """The header's options hashed again must give its options_hash: an edit that kept the old hash is an
+    edited ledger, named in one line (was: accepted)."""
+    from runner.explore_ledger import LedgerError, read_ledger
+
+    ledger, _ = swept
+
+    def edit(lines: list[str]) -> str:
+        header = json.loads(lines[0])
+        header["sweep"]["options"]["node_count"] = 9
+        return "\n".join([json.dumps(header), *lines[1:]]) + "\n"
+
+    edited = _rewrite(ledger, tmp_path / "header.jsonl", edit)
+    with pytest.raises(LedgerError, match="options_hash"):
+        read_ledger(edited)
+    assert read_ledger(ledger).header["options_hash"]  # the unedited one still reads
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, b"\x1f\x8b\x08\x00" + bytes(200), b"not json\n{}\n"],
+                         ids=["binary", "gzip", "text"])
+def test_a_file_that_is_no_ledger_is_said_to_be_none(tmp_path: Path, content: bytes) -> None:
+    """Random bytes, a gzip file or text given to --resume: 'not an explore ledger', not 'the ledger is empty'."""
+    from runner.explore_ledger import LedgerError, read_ledger
+
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(LedgerError, match="not an explore ledger"):
+        read_ledger(path)
+
+
+def test_an_empty_ledger_is_still_called_empty(tmp_path: Path) -> None:
+    """An empty file (or blank lines only) is still 'the ledger is empty'."""
+    from runner.explore_ledger import LedgerError, read_ledger
+
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"\n\n")
+    with pytest.raises(LedgerError, match="empty"):
+        read_ledger(path)
