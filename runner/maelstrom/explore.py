@@ -163,16 +163,29 @@ class ExploreResult:
 
     @property
     def minimal_reproduction(self) -> Reproduction | None:
-        """Every run of the kept configuration: its shrink trial and confirmations, and the runs writing it."""
+        """The runs of the kept configuration made after the run that chose it: its confirmations (a shrunk one's)
+        or re-runs (the seed's), and the runs writing it. The run that chose it (the seed's sweep run, the
+        candidate's first shrink run) is left out: it was picked because it failed, and would only inflate it."""
         if self.written is None:
             return None
         if self.shrunk is not None and self.shrunk.steps:
-            before = Reproduction(self.shrunk.kept_tries, self.shrunk.kept_tries)
-        else:  # the original seed: its sweep run and its re-runs
-            again = self.seed_again or Reproduction(0, 0)
-            swept = 1 if self.seed_ran else 0
-            before = Reproduction(again.failed + swept, again.tries + swept)
+            confirmations = max(0, self.shrunk.kept_tries - 1)
+            before = Reproduction(confirmations, confirmations)
+        else:
+            before = self.seed_again or Reproduction(0, 0)
         return Reproduction(before.failed + self.written.failed, before.tries + self.written.tries)
+
+    @property
+    def reproduction_counts(self) -> str:
+        """What ``minimal_reproduction`` counts, in words."""
+        written = self.written or Reproduction(0, 0)
+        if self.shrunk is not None and self.shrunk.steps:
+            n = max(0, self.shrunk.kept_tries - 1)
+            return (f"its {n} confirmation(s) and the {written.tries} run(s) writing it; the shrink run that chose "
+                    "it is not counted")
+        again = self.seed_again or Reproduction(0, 0)
+        return (f"the seed's {again.tries} re-run(s) and the {written.tries} run(s) writing it; the seed's sweep run "
+                "is not counted")
 
     def to_json(self) -> dict[str, Any]:
         from runner.explore_ledger import findings
@@ -403,14 +416,11 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
             progress.note(f"explore: shrinking seed {seed} (at most {shrink_budget} trials, each kept only if it fails "
                           f"in {1 + confirm} run(s) of it, {executor.workers} at a time) ...")
 
-            def on_trial(n: int, reduction: str, c: MaelstromCandidate, t: MaelstromTrial, kept: bool) -> None:
-                if kept:
+            def on_trial(n: int, reduction: str, c: MaelstromCandidate, t: MaelstromTrial, why: str | None) -> None:
+                if why is None:
                     progress.note(f"  shrink {n}: {reduction}: still {anomaly_text(t.report.outcome)} in "
                                   f"{t.failures} of {t.tries} run(s) -> {c.describe()}")
                 else:
-                    why = (f"failed in {t.failures} of {t.tries} run(s)" if t.failures else
-                           f"{t.report.verdict}" + (f" ({anomaly_text(t.report.outcome)})"
-                                                    if t.report.verdict == "invalid" else ""))
                     progress.note(f"  shrink {n}: {reduction}: no ({why})")
 
             shrunk = shrink(candidate, outcome, executor, argv=trial_argv, scratch=scratch, budget=shrink_budget,
@@ -445,7 +455,8 @@ def failure_lines(result: ExploreResult) -> list[str]:
         rows.append(f"  replay the shrunk run: {result.replay_command}")
     minimal = result.minimal_reproduction
     if minimal is not None:
-        rows.append(f"  the minimal run failed in {minimal.text()} run(s) of it; {REAL_TIME_NOTE}")
+        rows.append(f"  the minimal run failed in {minimal.text()} run(s) of it after it was chosen "
+                    f"({result.reproduction_counts}); {REAL_TIME_NOTE}")
     return rows
 
 
@@ -496,9 +507,8 @@ def format_report(result: ExploreResult) -> str:
         rows.append(f"  WARNING: the minimal configuration did not fail in any of the {written.tries} run(s) writing "
                     "it; the directory holds its last (not failing) run")
     if minimal is not None:
-        how = ("its shrink trial and confirmations, and writing it" if s is not None and s.steps
-               else "the seed's sweep run and re-runs, and writing it")
-        rows.append(f"  reproduced: the minimal run failed in {minimal.text()} run(s) of it ({how})")
+        rows.append(f"  reproduced: the minimal run failed in {minimal.text()} run(s) of it after it was chosen "
+                    f"({result.reproduction_counts})")
     rows += [f"  note: {REAL_TIME_NOTE}",
              f"  minimal failing run: {result.run_dir}", f"  replay it with: {result.replay_command}",
              *summary, *unknown, *failure_lines(result)]

@@ -215,3 +215,73 @@ def test_an_empty_ledger_is_still_called_empty(tmp_path: Path) -> None:
     path.write_bytes(b"\n\n")
     with pytest.raises(LedgerError, match="empty"):
         read_ledger(path)
+
+
+# -- the summary's wording: why a shrink candidate was not kept, what "failed in k of n" counts ------------------
+
+
+class ScriptedExecutor:
+    """Answers each trial from a script instead of running it (the verdicts a node would give), in order."""
+
+    workers = 1
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def map_unordered(self, fn: Any, items: Any) -> Iterator[Any]:
+        for task in items:
+            yield self.answer(task)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ScriptedExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _trial(task: Any, valid: bool | None, operations: int, tries: int = 1, failures: int = 0) -> Any:
+    from runner.explore_trial import TrialReport
+    from runner.maelstrom.explore_trial import MaelstromTrial
+    from runner.shrink import Outcome
+
+    outcome = Outcome(valid, () if valid else ("echo-mismatch",), operations, 0)
+    bite = {"windows": 0, "bit": 0, "inert": 0, "unknown": 0}
+    report = TrialReport(task.index, task.candidate.options.seed, outcome, (), bite, 1.0, 1.0)
+    return MaelstromTrial(report, None if valid else "echo-mismatch", tries, failures)
+
+
+def test_a_candidate_with_more_operations_is_said_to_be_refused_for_them_and_reruns_are_counted_alone(
+        tmp_path: Path) -> None:
+    """A shrink candidate that failed in every run but with more operations is reported as refused for its
+    operations (was: 'no (failed in 2 of 2 run(s))'); the reproduction figure counts the seed's re-runs and the
+    runs writing it, not the sweep run that found it, and says so."""
+    import io
+
+    from runner.maelstrom.command import MaelstromOptions
+
+    base = MaelstromOptions(workload="echo", bin=str(NODES / "echo_altering.py"), node_count=1, time_limit=1.0,
+                            rate=10.0, concurrency=3, quiesce=0.0, seed=1, out=str(tmp_path / "out"))
+
+    def answer(task: Any) -> Any:
+        o = task.candidate.options
+        if o.concurrency < 3:  # fails every time, with more operations than the seed's run
+            return _trial(task, False, 50, tries=1 + task.confirm, failures=1 + task.confirm)
+        if o.rate < 10:
+            return _trial(task, True, 3)
+        return _trial(task, False, 10, failures=1)  # the seed itself, in the sweep and its re-run
+
+    stream = io.StringIO()
+    result = mexplore.explore(base, [1], ScriptedExecutor(answer), argv=["harness.py", "maelstrom", "explore"],
+                              shrink_budget=10, confirm=1, stream=stream)
+    notes = stream.getvalue()
+    (clients,) = [line for line in notes.splitlines() if "clients 3 -> 1" in line]
+    assert "more operations" in clients and "50" in clients and "10" in clients, clients
+    assert "failed in 2 of 2" not in clients
+    minimal = result.minimal_reproduction
+    assert result.written is not None and minimal is not None
+    assert minimal.tries == 1 + result.written.tries  # the seed's one re-run and the runs writing it
+    report = mexplore.format_report(result)
+    assert "sweep run is not counted" in report, report
