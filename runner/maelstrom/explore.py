@@ -26,11 +26,12 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -56,6 +57,7 @@ from runner.run_dir import new_run_dir
 from runner.shrink import Outcome, fails_like
 from runner.usage import Parser, UsageError
 
+from . import proctree
 from .command import MaelstromOptions, bin_problem, options_from_args, parser, schedule_for
 from .explore_shrink import MaelstromShrink, shrink
 from .explore_trial import MaelstromCandidate, MaelstromTask, MaelstromTrial, anomaly_text, run_trial, warm_up
@@ -518,6 +520,34 @@ def format_report(result: ExploreResult) -> str:
 # -- the command ------------------------------------------------------------------------------
 
 
+def node_sweeper(workers: list[int]) -> Callable[[], None]:
+    """Before workers are SIGKILLed (Ctrl-C, a cancelled trial): the processes under them, read while the tree is
+    whole; returns what SIGKILLs those of them that carry a node's mark once the workers are dead.
+
+    A killed worker's nodes die with it (``PR_SET_PDEATHSIG``), but what a node started (a helper, in its group or
+    a session of its own) did not: the worker's own cleanup never ran. The mark (``proctree.MARK_VAR`` in the
+    environment) is checked again at the kill, so that a pid freed and reused meanwhile is left alone."""
+    under = proctree.descendants(workers)
+
+    def sweep() -> None:
+        for pid in under:
+            if _has_node_mark(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    return sweep
+
+
+def _has_node_mark(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return any(entry.startswith(proctree.MARK_VAR.encode() + b"=") for entry in f.read().split(b"\0"))
+    except OSError:
+        return False
+
+
 def default_workers(cores: int) -> int:
     return max(1, min(WORKERS_PER_CORE * cores, MAX_DEFAULT_WORKERS))
 
@@ -693,7 +723,7 @@ def _explore_command(argv: list[str]) -> int:
     workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)
     if workers > 1:
         warm_up()
-    executor: SeedExecutor = InlineExecutor() if workers == 1 else ProcessExecutor(workers)
+    executor: SeedExecutor = InlineExecutor() if workers == 1 else ProcessExecutor(workers, before_kill=node_sweeper)
     phase: list[str] = []
     try:
         if ledger is None:

@@ -285,3 +285,58 @@ def test_a_candidate_with_more_operations_is_said_to_be_refused_for_them_and_rer
     assert minimal.tries == 1 + result.written.tries  # the seed's one re-run and the runs writing it
     report = mexplore.format_report(result)
     assert "sweep run is not counted" in report, report
+
+
+# -- what a killed worker's nodes started ----------------------------------------------------------------------
+
+
+def _helpers(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if marker.encode() in cmdline and b"import time; time.sleep(600)" in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.realtime
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc to find the helpers")
+@pytest.mark.parametrize("how", ["group", "setsid"])
+def test_ctrl_c_leaves_nothing_a_workers_nodes_started(tmp_path: Path, how: str) -> None:
+    """Ctrl-C of an explore on 2 workers whose nodes each started a helper (in the node's group, or in a session
+    of its own): the workers are SIGKILLed, their nodes die with them, and the helpers are killed too (were left
+    running for their 600 s)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    marker = f"helper-{os.getpid()}-{how}"
+    flags = ["maelstrom", "explore", "-w", "echo", "--bin", str(NODES / "echo_forks.py"), "--node-count", "2",
+             "--time-limit", "8", "--rate", "10", "--quiesce", "0", "--runs", "4", "--workers", "2",
+             "--out", str(tmp_path / "out"), "--ledger", str(tmp_path / "l.jsonl"), "--", how, marker]
+    proc = subprocess.Popen([sys.executable, str(root / "harness.py"), *flags], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_helpers(marker)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_helpers(marker)) >= 2, "the nodes did not start their helpers"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, out + err
+        deadline = time.monotonic() + 10
+        while _helpers(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _helpers(marker) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in _helpers(marker):
+            os.kill(pid, signal.SIGKILL)
