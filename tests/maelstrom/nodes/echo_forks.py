@@ -2,7 +2,6 @@
 """Echo that starts a long-lived helper at its first echo: in its group (argv[1] == 'group') or in a session
 of its own (argv[1] == 'setsid'); the helper's command line names argv[2] so that a test can find it."""
 
-import os
 import subprocess
 import sys
 
