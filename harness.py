@@ -65,6 +65,16 @@ if __name__ == "__main__":
         from runner.cli import command
 
         ready = command()
-    for signum, handler in previous.items():  # from here the commands handle signals themselves
+    # From here the commands handle signals themselves. A SIGINT ignored at start (a script's background job,
+    # ``cmd &``) becomes Python's KeyboardInterrupt: put back as ignored, a Ctrl-C between here and a command's
+    # own handler was lost, and ``maelstrom explore`` then ran every seed and exited 0.
+    if previous[signal.SIGINT] is signal.SIG_IGN:
+        previous[signal.SIGINT] = signal.default_int_handler
+    for signum, handler in previous.items():
         signal.signal(signum, handler)
-    _exit(ready())
+    try:
+        code = ready()
+    except KeyboardInterrupt:  # landed before the command's own handling began: nothing had started
+        os.write(2, b"\ninterrupted by SIGINT while starting\n")
+        code = 128 + signal.SIGINT
+    _exit(code)

@@ -558,10 +558,13 @@ def cmd_report(args: argparse.Namespace) -> int:
             if example_out is not None:
                 example_out.mkdir(parents=True, exist_ok=True)
                 out = example_out / "report.html"
-        out = write_report(args.path, out=out)
+        notes: list[str] = []
+        out = write_report(args.path, out=out, notes=notes)
     except HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"wrote {out}")
     return EXIT_VALID
 

@@ -231,8 +231,11 @@ def read_messages(path: Path, wants: dict[int, Want] | None = None) -> MessageFi
     stopped = None
     lines = _lines(path)
     try:
+        first = next(lines, b"")
+    except _Cut as e:  # cut inside its first line (a harness killed at once), or not gzip at all
+        raise MessagesError(f"{path}: damaged before the end of its header line ({e})") from None
+    try:
         try:
-            first = next(lines, b"")
             header = orjson.loads(first) if first.strip() else None
         except orjson.JSONDecodeError:
             header = None

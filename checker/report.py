@@ -931,9 +931,11 @@ def check_for_report(history: Path, options: CheckOptions, *,
 
 def write_report(
     run_dir_or_history: str | Path, results: CheckResult | dict[str, Any] | None = None, *, out: Path | None = None,
-    prepared: ReportPass | None = None,
+    prepared: ReportPass | None = None, notes: list[str] | None = None,
 ) -> Path:
     """Write report.html beside the history (or into the run directory); returns its path.
+
+    ``notes`` gets a line for each input the report had to do without (a damaged messages file).
 
     ``results`` (a `CheckResult`, or a results object such as results.json holds) defaults to the
     run's results.json when there is one, else to the convergence check that the report makes
@@ -1041,6 +1043,8 @@ def write_report(
         cls = "headline warn" if (results.get("faults") or {}).get("changed_nothing") else "headline"
         body.append(f"<p class='{cls}'><b>Faults:</b> {_esc(bite[0].upper() + bite[1:])}.</p>")
     mfile, mfile_note = _maelstrom_messages(run_dir, anomalies[:MAX_ANOMALIES_SHOWN], c.key_events)
+    if notes is not None and mfile_note:
+        notes.append(mfile_note)
     ops = stats.get("ops") or {}
     client_ops = sum(sum(x.values()) for x in ops.values())
     final_ops = sum((stats.get("final_read_counts") or {}).values())

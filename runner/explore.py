@@ -756,7 +756,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def explore_command(argv: Sequence[str]) -> int:
-    """``harness.py explore``: exit 1 when an invalid run was found (and shrunk), 0 when all were valid."""
+    """``harness.py explore``: exit 1 when an invalid run was found (and shrunk), 0 when all were valid.
+
+    SIGINT/SIGTERM are explore's from its first line: harness.py hands back the handler it started with, which
+    is "ignore" in a script's background job (``cmd &``), and a signal then was lost until the sweep's guard."""
+    with InterruptGuard():
+        return _explore_command(argv)
+
+
+def _explore_command(argv: Sequence[str]) -> int:
     parser = _parser()
     args = parser.parse_args(list(argv))
     if args.mode != "sim":

@@ -134,6 +134,8 @@ def parse_ledger(path: Path, data: bytes) -> LedgerContents:
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
+            if header is None:  # a first line that is no JSON (binary, gzip, text): not a cut-short ledger
+                raise LedgerError(f"--resume {path}: not an explore ledger (its first line is not JSON)") from None
             if number == len(lines):  # no newline after it: the write was cut short
                 cut = len(line)
                 continue
@@ -144,6 +146,7 @@ def parse_ledger(path: Path, data: bytes) -> LedgerContents:
             if record.get("ledger") != LEDGER_KIND:
                 raise LedgerError(f"--resume {path}: not an explore ledger (its first line has no "
                                   f"\"ledger\": \"{LEDGER_KIND}\")")
+            _check_header_hash(path, record)
             header = record
             continue
         seed = record.get("seed")
@@ -163,6 +166,22 @@ def parse_ledger(path: Path, data: bytes) -> LedgerContents:
     if header is None:
         raise LedgerError(f"--resume {path}: the ledger is empty")
     return LedgerContents(header, seeds, len(data) - cut, cut)
+
+
+def _check_header_hash(path: Path, header: dict[str, Any]) -> None:
+    """The header's ``sweep`` (its options) hashed again must give its ``options_hash``: else the options were
+    edited and the hash kept, and the header no longer says what the seeds were run with."""
+    sweep = header.get("sweep")
+    if sweep is None:
+        return  # a ledger from before the header recorded its options: only the hash to go by
+    try:
+        again = hashlib.sha256(orjson.dumps(sweep, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    except TypeError:
+        again = None
+    if again != header.get("options_hash"):
+        raise LedgerError(f"--resume {path}: its first line's options do not give its options_hash "
+                          f"{header.get('options_hash')!r} (they hash to {again!r}): an edited ledger? start a new "
+                          "one (drop --resume)")
 
 
 def _compared(line: dict[str, Any]) -> dict[str, Any]:

@@ -149,9 +149,9 @@ def _die_with_parent(parent: int) -> None:
 
 def _worker(conn: multiprocessing.connection.Connection, parent: int) -> None:
     """A worker's loop: receive (fn, item), send ("ok", result) or ("error", traceback text)."""
-    _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: until then a SIGINT would run explore's handler here
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent)
     while True:
         try:
             message = conn.recv()
@@ -173,10 +173,15 @@ def _worker(conn: multiprocessing.connection.Connection, parent: int) -> None:
 class ProcessExecutor:
     """A pool of ``workers`` processes (forked where the platform can, else spawned), one task each at a time."""
 
-    def __init__(self, workers: int, start_method: str | None = None) -> None:
+    def __init__(self, workers: int, start_method: str | None = None,
+                 before_kill: Callable[[list[int]], Callable[[], None]] | None = None) -> None:
+        """``before_kill(pids)``, when given, is called with the pids of workers about to be SIGKILLed (a cancelled
+        task's, or every worker at ``close``) while they still live; what it returns is called once they are
+        dead: maelstrom explore finds the node processes under them first and kills what outlived them."""
         if workers < 1:
             raise ValueError(f"workers must be 1 or more, got {workers}")
         self.workers = workers
+        self._before_kill = before_kill
         if start_method is None:
             start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self.start_method = start_method
@@ -206,8 +211,11 @@ class ProcessExecutor:
 
     def _replace(self, w: int) -> None:
         """Kill worker ``w`` (its task is no longer wanted) and start a fresh one in its place."""
+        after = self._before_kill([self._procs[w].pid]) if self._before_kill is not None else None
         self._procs[w].kill()
         self._procs[w].join()
+        if after is not None:
+            after()
         self._conns[w].close()
         self._spawn(w)
 
@@ -312,13 +320,18 @@ class ProcessExecutor:
         if self._closed:
             return
         self._closed = True
+        alive = [proc for proc in self._procs if proc is not None and proc.is_alive()]
+        after = self._before_kill([proc.pid for proc in alive]) if self._before_kill is not None and alive else None
+        for proc in alive:
+            proc.kill()
         for proc in self._procs:
-            if proc.is_alive():
-                proc.kill()
-        for proc in self._procs:
-            proc.join(5)
+            if proc is not None:
+                proc.join(5)
+        if after is not None:
+            after()
         for conn in self._conns:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def __enter__(self) -> ProcessExecutor:
         return self

@@ -1033,17 +1033,73 @@ def compare_histories(old: Path, new: Path) -> str:
             "(threads, clocks, its own randomness) or from timing (a reply after the 5 s timeout, a fault window edge)")
 
 
+RECORDED_CHOICES: dict[str, tuple[Any, ...]] = {
+    "workload": WORKLOADS, "latency_dist": ("constant", "uniform", "exponential"), "topology": TOPOLOGIES,
+    "availability": (None, "total"), "partition": PARTITION_KINDS, "crash_targets": CRASH_TARGETS,
+}
+"""run.json fields a flag's ``choices`` bound (``parser``), checked again on replay."""
+
+
+def recorded_problem(data: object) -> str | None:
+    """What is wrong with run.json's ``options`` as ``options_from_args`` would have refused it (a field named
+    ``options.X``), or None: a replay of an edited or damaged run.json is one line, not an internal error."""
+    if not isinstance(data, dict):
+        return "options: missing, or not an object"
+    for field, choices in RECORDED_CHOICES.items():
+        if (field == "workload" or field in data) and data.get(field) not in choices:  # the others have defaults
+            return f"options.{field}: {data.get(field)!r} is not one of {', '.join(map(str, choices))}"
+    if not isinstance(data.get("bin"), str) or not data["bin"].strip():
+        return "options.bin: must name the node program"
+    for field, low in (("node_count", 1), ("concurrency", 1), ("seed", 0)):
+        value = data.get(field, 1)
+        if type(value) is not int or value < low or value >= 2**63:
+            return f"options.{field}: must be an integer of at least {low}, got {value!r}"
+    for field, positive in (("time_limit", True), ("nemesis_interval", True), ("rate", False), ("latency", False),
+                            ("quiesce", False)):
+        value = data.get(field, 1.0)
+        if type(value) not in (int, float) or not (0 < value < 1e9 if positive else 0 <= value < 1e9):
+            return f"options.{field}: must be a number {'> 0' if positive else '>= 0'} (seconds), got {value!r}"
+    for field in ("nemesis", "args"):
+        value = data.get(field, [])
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            return f"options.{field}: must be a list of strings, got {value!r}"
+    unknown = [k for k in data.get("nemesis", []) if k not in NEMESES]
+    if unknown:
+        return f"options.nemesis: unknown fault {unknown[0]!r}; valid: {', '.join(NEMESES)}"
+    if "partition" in data.get("nemesis", []) and data.get("node_count", 5) < 2:
+        return "options.nemesis: partition needs options.node_count 2 or more"
+    for field in ("log_stderr", "log_net_send", "log_net_recv"):
+        if type(data.get(field, False)) is not bool:
+            return f"options.{field}: must be true or false, got {data.get(field)!r}"
+    return None
+
+
 def replay_maelstrom(run_dir: Path, metadata: dict[str, Any], out: str | None) -> int:
-    """``harness.py replay RUN`` for a Maelstrom run: the same options, seed and schedule, compared."""
+    """``harness.py replay RUN`` for a Maelstrom run: the same options, seed and schedule, compared.
+
+    The new run goes to ``--out``, else beside RUN, except that a run in ``histories/examples/`` (tracked)
+    is replayed into ``histories/`` (the README's rule, as ``harness.py replay`` of a store's run). A run.json
+    that could not have been recorded (a field out of range) or whose node program is gone is refused in one
+    line naming the field (exit 254), before anything runs."""
+    where = run_dir / "run.json"
+    problem = recorded_problem(metadata.get("options"))
+    if problem is not None:
+        raise OptionError(f"{where}: {problem}")
     options = MaelstromOptions.from_json(metadata["options"])
-    if out is not None:
-        options = attrs.evolve(options, out=out)
-    else:
-        options = attrs.evolve(options, out=str(run_dir.parent))
+    missing = bin_problem(options.bin)
+    if missing is not None:
+        raise OptionError(f"{where}: options.bin: {missing.removeprefix('--bin ')} (the node program was moved "
+                          "or deleted? put it back, or edit options.bin)")
+    if out is None:
+        out = str(run_dir.parent.parent if run_dir.parent.name == "examples" else run_dir.parent)
+    options = attrs.evolve(options, out=out)
     try:
         schedule = FaultSchedule.from_json(metadata["schedule"], "schedule")
-    except (KeyError, ValueError) as exc:
-        raise OptionError(f"{run_dir / 'run.json'}: {exc}") from None
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise OptionError(f"{where}: schedule: {exc}") from None
+    if tuple(schedule.nodes) != tuple(options.node_ids):
+        raise OptionError(f"{where}: schedule: its nodes {','.join(schedule.nodes)} are not options.node_count "
+                          f"{options.node_count}'s {','.join(options.node_ids)}")
     new_dir = new_run_dir(Path(options.out), f"maelstrom-{options.workload}-replay")
     outcome = run(options, new_dir, ["harness.py", "replay", str(run_dir)], schedule=schedule)
     from minikeydb.cli import decided

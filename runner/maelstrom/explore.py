@@ -26,11 +26,12 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,6 +42,7 @@ from runner.exit_codes import EXIT_UNKNOWN, EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT
 from runner.explore import ExploreProgress
 from runner.explore_ledger import (
     SEED_RANGE,
+    LedgerError,
     LedgerWriter,
     check_commit,
     check_resumable,
@@ -55,6 +57,7 @@ from runner.run_dir import new_run_dir
 from runner.shrink import Outcome, fails_like
 from runner.usage import Parser, UsageError
 
+from . import proctree
 from .command import MaelstromOptions, bin_problem, options_from_args, parser, schedule_for
 from .explore_shrink import MaelstromShrink, shrink
 from .explore_trial import MaelstromCandidate, MaelstromTask, MaelstromTrial, anomaly_text, run_trial, warm_up
@@ -66,6 +69,8 @@ EXPLORE_NEMESIS_INTERVAL = 2.0
 WORKERS_PER_CORE = 2
 """Default runs at once per core: a Maelstrom run mostly waits (load at a rate, quiescence, gossip)."""
 MAX_DEFAULT_WORKERS = 8
+MAX_WORKERS_PER_CORE = 4
+"""At most this many workers per core, whatever --workers says (``harness.py explore``'s bound)."""
 WRITE_TRIES = 3
 """Runs at most of the minimal configuration into --out until one fails like the trials did."""
 FAILURE_FILE = "failure.txt"
@@ -160,16 +165,29 @@ class ExploreResult:
 
     @property
     def minimal_reproduction(self) -> Reproduction | None:
-        """Every run of the kept configuration: its shrink trial and confirmations, and the runs writing it."""
+        """The runs of the kept configuration made after the run that chose it: its confirmations (a shrunk one's)
+        or re-runs (the seed's), and the runs writing it. The run that chose it (the seed's sweep run, the
+        candidate's first shrink run) is left out: it was picked because it failed, and would only inflate it."""
         if self.written is None:
             return None
         if self.shrunk is not None and self.shrunk.steps:
-            before = Reproduction(self.shrunk.kept_tries, self.shrunk.kept_tries)
-        else:  # the original seed: its sweep run and its re-runs
-            again = self.seed_again or Reproduction(0, 0)
-            swept = 1 if self.seed_ran else 0
-            before = Reproduction(again.failed + swept, again.tries + swept)
+            confirmations = max(0, self.shrunk.kept_tries - 1)
+            before = Reproduction(confirmations, confirmations)
+        else:
+            before = self.seed_again or Reproduction(0, 0)
         return Reproduction(before.failed + self.written.failed, before.tries + self.written.tries)
+
+    @property
+    def reproduction_counts(self) -> str:
+        """What ``minimal_reproduction`` counts, in words."""
+        written = self.written or Reproduction(0, 0)
+        if self.shrunk is not None and self.shrunk.steps:
+            n = max(0, self.shrunk.kept_tries - 1)
+            return (f"its {n} confirmation(s) and the {written.tries} run(s) writing it; the shrink run that chose "
+                    "it is not counted")
+        again = self.seed_again or Reproduction(0, 0)
+        return (f"the seed's {again.tries} re-run(s) and the {written.tries} run(s) writing it; the seed's sweep run "
+                "is not counted")
 
     def to_json(self) -> dict[str, Any]:
         from runner.explore_ledger import findings
@@ -387,21 +405,24 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
                               seed_again=seed_again, seed_ran=trial is not None)
         if seed_again.tries:
             progress.note(f"  seed {seed} failed again in {seed_again.text()} re-run(s)")
-        if outcome is None or (found.runs == 0 and not shrink_again):
+        if outcome is None:  # the ledger says invalid, and it did not fail here: as harness.py explore, refused
+            raise LedgerError(
+                f"seed {seed} is invalid in the ledger but failed in none of {seed_again.tries} re-run(s) here: "
+                f"nothing shrunk, no failure.txt (a real-time run reproduces only as far as the node is "
+                f"deterministic; or the ledger {ledger.path if ledger else ''} was edited): try more --confirm, or "
+                "start a new ledger (drop --resume)")
+        if found.runs == 0 and not shrink_again:
             return attrs.evolve(result, wall_seconds=time.monotonic() - started)
         minimal = candidate
         if seed_again.tries == 0 or seed_again.failed > 0:
             progress.note(f"explore: shrinking seed {seed} (at most {shrink_budget} trials, each kept only if it fails "
                           f"in {1 + confirm} run(s) of it, {executor.workers} at a time) ...")
 
-            def on_trial(n: int, reduction: str, c: MaelstromCandidate, t: MaelstromTrial, kept: bool) -> None:
-                if kept:
+            def on_trial(n: int, reduction: str, c: MaelstromCandidate, t: MaelstromTrial, why: str | None) -> None:
+                if why is None:
                     progress.note(f"  shrink {n}: {reduction}: still {anomaly_text(t.report.outcome)} in "
                                   f"{t.failures} of {t.tries} run(s) -> {c.describe()}")
                 else:
-                    why = (f"failed in {t.failures} of {t.tries} run(s)" if t.failures else
-                           f"{t.report.verdict}" + (f" ({anomaly_text(t.report.outcome)})"
-                                                    if t.report.verdict == "invalid" else ""))
                     progress.note(f"  shrink {n}: {reduction}: no ({why})")
 
             shrunk = shrink(candidate, outcome, executor, argv=trial_argv, scratch=scratch, budget=shrink_budget,
@@ -436,7 +457,8 @@ def failure_lines(result: ExploreResult) -> list[str]:
         rows.append(f"  replay the shrunk run: {result.replay_command}")
     minimal = result.minimal_reproduction
     if minimal is not None:
-        rows.append(f"  the minimal run failed in {minimal.text()} run(s) of it; {REAL_TIME_NOTE}")
+        rows.append(f"  the minimal run failed in {minimal.text()} run(s) of it after it was chosen "
+                    f"({result.reproduction_counts}); {REAL_TIME_NOTE}")
     return rows
 
 
@@ -459,10 +481,6 @@ def format_report(result: ExploreResult) -> str:
                     + (f", {verdicts['unknown']} unknown" if verdicts["unknown"] else "") + f"); nothing found {took}")
         return "\n".join([head, *summary, *unknown])
     again = result.seed_again or Reproduction(0, 0)
-    if result.run_dir is None and result.original_outcome is None:
-        return "\n".join([f"maelstrom explore: seed {result.failing_seed} is invalid in the ledger but failed in none of "
-                          f"{again.tries} re-run(s) here: nothing to shrink; {REAL_TIME_NOTE}", *summary, *unknown,
-                          *failure_lines(result)])
     if result.run_dir is None:
         return "\n".join([f"maelstrom explore: no seed left to run (the ledger holds all {len(result.lines)}); its "
                           f"first failure, seed {result.failing_seed}, failed again in {again.text()} re-run(s) and is "
@@ -491,9 +509,8 @@ def format_report(result: ExploreResult) -> str:
         rows.append(f"  WARNING: the minimal configuration did not fail in any of the {written.tries} run(s) writing "
                     "it; the directory holds its last (not failing) run")
     if minimal is not None:
-        how = ("its shrink trial and confirmations, and writing it" if s is not None and s.steps
-               else "the seed's sweep run and re-runs, and writing it")
-        rows.append(f"  reproduced: the minimal run failed in {minimal.text()} run(s) of it ({how})")
+        rows.append(f"  reproduced: the minimal run failed in {minimal.text()} run(s) of it after it was chosen "
+                    f"({result.reproduction_counts})")
     rows += [f"  note: {REAL_TIME_NOTE}",
              f"  minimal failing run: {result.run_dir}", f"  replay it with: {result.replay_command}",
              *summary, *unknown, *failure_lines(result)]
@@ -503,8 +520,50 @@ def format_report(result: ExploreResult) -> str:
 # -- the command ------------------------------------------------------------------------------
 
 
+def node_sweeper(workers: list[int]) -> Callable[[], None]:
+    """Before workers are SIGKILLed (Ctrl-C, a cancelled trial): the processes under them, read while the tree is
+    whole; returns what SIGKILLs those of them that carry a node's mark once the workers are dead.
+
+    A killed worker's nodes die with it (``PR_SET_PDEATHSIG``), but what a node started (a helper, in its group or
+    a session of its own) did not: the worker's own cleanup never ran. The mark (``proctree.MARK_VAR`` in the
+    environment) is checked again at the kill, so that a pid freed and reused meanwhile is left alone."""
+    under = proctree.descendants(workers)
+
+    def sweep() -> None:
+        for pid in under:
+            if _has_node_mark(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    return sweep
+
+
+def _has_node_mark(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return any(entry.startswith(proctree.MARK_VAR.encode() + b"=") for entry in f.read().split(b"\0"))
+    except OSError:
+        return False
+
+
 def default_workers(cores: int) -> int:
     return max(1, min(WORKERS_PER_CORE * cores, MAX_DEFAULT_WORKERS))
+
+
+def pool_size(requested: int | None, todo: int, cores: int) -> int:
+    """Workers to start: ``--workers`` (default ``default_workers``), at most one per seed to run (but never
+    fewer than the cores, which the re-runs and shrink trials use too) and ``MAX_WORKERS_PER_CORE`` per core, as
+    ``harness.py explore`` allows; says so in one line when that is fewer than asked (each worker is a
+    process of about 30 MB, with its nodes' processes beside it)."""
+    n = requested if requested is not None else default_workers(cores)
+    used = max(1, min(n, max(todo, cores), MAX_WORKERS_PER_CORE * cores))
+    if requested is not None and used < requested:
+        print(f"maelstrom explore: --workers {requested}: using {used} (at most one per seed to run, {todo} here, "
+              f"but no fewer than the {cores} core(s), and {MAX_WORKERS_PER_CORE} per core)", file=sys.stderr,
+              flush=True)
+    return used
 
 
 def add_explore_flags(g: Any) -> None:
@@ -514,7 +573,8 @@ def add_explore_flags(g: Any) -> None:
     g.add_argument("--workers", type=int, default=None, metavar="W",
                    help=f"runs at once, each in a worker process (default {WORKERS_PER_CORE} per core, at most "
                    f"{MAX_DEFAULT_WORKERS}: {default_workers(cores)} here; a run mostly waits); 1 runs them in this "
-                   "process. More runs at once load the machine, which a node's timing may feel")
+                   f"process; at most one per seed to run (never under the cores) and {MAX_WORKERS_PER_CORE} per "
+                   "core. More runs at once load the machine, which a node's timing may feel")
     g.add_argument("--shrink-runs", type=int, default=30, metavar="N",
                    help="budget of shrink trials (default 30; 0: no shrinking)")
     g.add_argument("--confirm", type=int, default=1, metavar="K",
@@ -615,8 +675,15 @@ def resume_command(argv: Sequence[str], ledger: Path, shrink_again: bool = False
 
 def explore_command(argv: Sequence[str]) -> int:
     """``harness.py maelstrom explore``: exit 1 when an invalid run was found, 0 when none was, 2 when every run
-    was unknown."""
-    argv = list(argv)
+    was unknown.
+
+    SIGINT/SIGTERM are explore's from its first line: harness.py hands back the handler it started with, which
+    is "ignore" in a script's background job (``cmd &``), and a signal then was lost until the sweep's guard."""
+    with InterruptGuard():
+        return _explore_command(list(argv))
+
+
+def _explore_command(argv: list[str]) -> int:
     p = explore_parser()
     args = p.parse_args(argv)
     check_flags(args)
@@ -641,6 +708,9 @@ def explore_command(argv: Sequence[str]) -> int:
         except BaseException:
             ledger.close()
             raise
+        if ledger.contents.cut:
+            print(f"maelstrom explore: the ledger's last line was cut short ({ledger.contents.cut} bytes, a killed "
+                  "explore?): dropped it from the file; that seed runs again", file=sys.stderr, flush=True)
     else:
         if args.ledger is not None:
             ledger_path = Path(args.ledger)
@@ -650,10 +720,10 @@ def explore_command(argv: Sequence[str]) -> int:
         else:
             ledger_path = default_ledger_path(Path(base.out), ledger_hash(hashed))
     held = sum(1 for seed in seeds if seed in known)
-    workers = args.workers if args.workers is not None else default_workers(os.cpu_count() or 1)
+    workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)
     if workers > 1:
         warm_up()
-    executor: SeedExecutor = InlineExecutor() if workers == 1 else ProcessExecutor(workers)
+    executor: SeedExecutor = InlineExecutor() if workers == 1 else ProcessExecutor(workers, before_kill=node_sweeper)
     phase: list[str] = []
     try:
         if ledger is None:
@@ -670,6 +740,10 @@ def explore_command(argv: Sequence[str]) -> int:
     except (RunInterrupted, KeyboardInterrupt) as exc:
         if isinstance(exc, RunInterrupted):
             exc.run_dir = None
+        if ledger is None:  # stopped before the ledger was made: no seed ran
+            print("\nmaelstrom explore: interrupted before any seed ran; no ledger was written", file=sys.stderr,
+                  flush=True)
+            raise
         again = resume_command(argv, ledger_path, shrink_again=bool(phase))
         print(f"\nmaelstrom explore: interrupted{' while shrinking the failure' if phase else ''}; every run stopped; "
               f"the seeds done are in the ledger {ledger_path}; continue with: {again}", file=sys.stderr, flush=True)

@@ -34,7 +34,7 @@ from nemesis import KINDS, FaultSchedule, ScheduledFault
 from runner.explore_pool import SeedExecutor
 from runner.shrink import Outcome, fails_like
 
-from .explore_trial import MaelstromCandidate, MaelstromTask, MaelstromTrial, run_trial
+from .explore_trial import MaelstromCandidate, MaelstromTask, MaelstromTrial, anomaly_text, run_trial
 
 MIN_TIME_LIMIT = 1.0
 """Seconds of load below which a real-time run is not shrunk (start-up and timeouts dwarf it)."""
@@ -186,7 +186,24 @@ def _kind(reduction: str) -> str:
     """A reduction's name without its numbers ("rate 20 -> 2 ops/s" and "rate 2 -> 0.2 ops/s" are one kind)."""
     return re.sub(r"\d+(\.\d+)?", "#", reduction)
 
-OnTrial = Callable[[int, str, MaelstromCandidate, MaelstromTrial, bool], None]
+OnTrial = Callable[[int, str, MaelstromCandidate, MaelstromTrial, "str | None"], None]
+"""Called for each judged candidate: its number, reduction, candidate, trial, and why it was not kept (None: kept)."""
+
+
+def refusal(t: MaelstromTrial, anomaly: str | None, operations: int) -> str | None:
+    """Why a candidate whose trial is ``t`` is not kept in place of a run of ``operations`` operations failing with
+    ``anomaly`` (None: it is kept): it did not fail so, not in every run of it, or with more operations."""
+    o = t.report.outcome
+    if t.failures == 0:
+        if t.report.verdict == "invalid":
+            return f"invalid, but not with {anomaly or 'the same anomaly'} ({anomaly_text(o)})"
+        return t.report.verdict
+    if not t.always_failed:
+        return f"failed in only {t.failures} of {t.tries} run(s)"
+    if o.operations > operations:
+        return (f"failed in all {t.tries} run(s), but with more operations than the run it would replace "
+                f"({o.operations} > {operations})")
+    return None
 
 
 def shrink(original: MaelstromCandidate, outcome: Outcome, executor: SeedExecutor, *, argv: tuple[str, ...],
@@ -229,12 +246,12 @@ def shrink(original: MaelstromCandidate, outcome: Outcome, executor: SeedExecuto
                     trials += 1
                     runs += t.tries
                     seen.add(c.key())
-                    ok = (t.always_failed and fails_like(t.report.outcome, anomaly)
-                          and t.report.outcome.operations <= current_outcome.operations)
+                    why = refusal(t, anomaly, current_outcome.operations)
+                    ok = why is None and fails_like(t.report.outcome, anomaly)
                     if not ok:
                         refused.add(_kind(name))
                     if on_trial is not None:
-                        on_trial(trials, name, c, t, ok)
+                        on_trial(trials, name, c, t, why)
                     if ok:
                         kept = (name, c, t)
                 if kept is not None or judged == len(candidates):
