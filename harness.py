@@ -34,23 +34,44 @@ def _exit(code: int | str | None) -> None:
     if type(code) is not int:
         sys.exit(code)
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
+    if not _flushed():
         sys.exit(code)
     if others or not hasattr(atexit, "_run_exitfuncs"):
         sys.exit(code)
     atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
+    if not _flushed():
         sys.exit(code)
     os._exit(code)
 
 
+def _flushed() -> bool:
+    """Flush stdout and stderr; False if one could not be (a closed pipe); a stream that is None (the process
+    was started with that descriptor closed, ``>&-``) has nothing to flush."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:
+            continue
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+def _reopen_closed_standard_streams() -> None:
+    """A stdout or stderr closed at start (``>&-``) becomes /dev/null, so that every print and flush
+    (and every child process that inherits the descriptor) works and the exit code stays the verdict's."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        setattr(sys, name, open(fd, "w", closefd=False))
+
+
 if __name__ == "__main__":
+    _reopen_closed_standard_streams()
     previous = {s: signal.signal(s, _interrupted_while_starting) for s in (signal.SIGINT, signal.SIGTERM)}
     # Each command imports only what it needs: check, report and export only the checker (not the
     # runner, the store, Trio or the nemesis, whose imports took longer than checking a small history).
