@@ -106,7 +106,7 @@ async def route(node_file: Path, nodes: int, messages: int, faults: bool, journa
                 if not waiting:
                     inited.set()
 
-            router.clients.expect("c0", 1000 + ids.index(n), on_reply)
+            router.clients.expect("c0", 1000 + ids.index(n), on_reply, n)
             router.send_from_outside("c0", n, {"type": "init", "msg_id": 1000 + ids.index(n), "node_id": n,
                                                "node_ids": ids})
         with trio.fail_after(30):
