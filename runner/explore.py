@@ -557,9 +557,11 @@ def explore(
     known: dict[int, dict[str, Any]] | None = None,
     keep_going: bool = False,
     shrink_again: bool = False,
+    phase: list[str] | None = None,
 ) -> ExploreResult:
     """Run ``seeds`` (all of them with ``keep_going``, else until the first invalid one in sweep
-    order), shrink the first failure, and write the minimal run to ``base.out``."""
+    order), shrink the first failure, and write the minimal run to ``base.out``. ``phase`` gets
+    "shrink" appended once the sweep is over (what an interruption stopped)."""
     started = time.monotonic()
     executor = executor if executor is not None else InlineExecutor()
     todo = sum(1 for seed in seeds if seed not in (known or {}))
@@ -592,6 +594,8 @@ def explore(
                 return ExploreResult(found.runs, verdicts["unknown"], None, None, None, None,
                                      time.monotonic() - started, found.lines, executor.workers)
             candidate, report = found.failing
+            if phase is not None:
+                phase.append("shrink")
             if report is None:  # the ledger holds it: run it again (it must give the same history)
                 again = TrialTask(0, candidate, trial_argv, scratch)
                 report = next(iter(executor.map_unordered(run_task, [again])))
@@ -799,6 +803,7 @@ def _explore_command(argv: Sequence[str]) -> int:
     known: dict[int, dict[str, Any]] = {}
     here = commit()
     ledger: LedgerWriter | None = None
+    phase: list[str] = []  # "shrink" once the sweep is over
     if args.resume is not None:  # locked and read first: a ledger explore cannot continue is refused before anything
         ledger_path = Path(args.resume)
         ledger = LedgerWriter(ledger_path, base, args.vary_workload, here, resume=True)
@@ -840,13 +845,14 @@ def _explore_command(argv: Sequence[str]) -> int:
         with executor:
             result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                              vary_workload=args.vary_workload, executor=executor, ledger=ledger, known=known,
-                             keep_going=args.keep_going, shrink_again=args.shrink_again)
+                             keep_going=args.keep_going, shrink_again=args.shrink_again, phase=phase)
     except (RunInterrupted, KeyboardInterrupt):
         if ledger is None:
             raise
         again = ("--random seeds cannot be resumed" if args.random
-                 else f"continue with: {resume_command(argv, ledger_path)}")
-        print(f"explore: interrupted; the seeds done are in the ledger {ledger_path}; {again}", file=sys.stderr,
+                 else f"continue with: {resume_command(argv, ledger_path, shrink_again=bool(phase))}")
+        print(f"explore: interrupted{' while shrinking the failure' if phase else ''}; the seeds done are in the "
+              f"ledger {ledger_path}; {again}", file=sys.stderr,
               flush=True)
         raise
     finally:
@@ -861,8 +867,9 @@ def _explore_command(argv: Sequence[str]) -> int:
     return code
 
 
-def resume_command(argv: Sequence[str], ledger: Path) -> str:
-    """The explore command line ``argv`` with ``--resume LEDGER`` in place of its --ledger/--resume."""
+def resume_command(argv: Sequence[str], ledger: Path, shrink_again: bool = False) -> str:
+    """The explore command line ``argv`` with ``--resume LEDGER`` in place of its --ledger/--resume (and
+    ``--shrink-again`` when the sweep was over: the failure is in the ledger, its shrink was stopped)."""
     words: list[str] = []
     skip = False
     for word in argv:
@@ -872,6 +879,8 @@ def resume_command(argv: Sequence[str], ledger: Path) -> str:
             skip = True
         elif not word.startswith(("--ledger=", "--resume=")):
             words.append(word)
+    if shrink_again and "--shrink-again" not in words:
+        words.append("--shrink-again")
     here = Path.cwd()
     harness = ROOT / "harness.py"
     if harness.parent == here.resolve():

@@ -404,3 +404,26 @@ def test_the_resume_command_works_from_the_directory_explore_was_started_in(tmp_
                           capture_output=True, timeout=120).returncode == 0, command
     monkeypatch.chdir(ROOT)
     assert resume_command(["--runs", "3"], Path("l.jsonl")) == "python harness.py explore --runs 3 --resume l.jsonl"
+
+
+def test_ctrl_c_during_the_shrink_prints_a_resume_command_that_shrinks(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupted while shrinking, explore's 'continue with' command carries --shrink-again, and following it shrinks."""
+    from runner.shrink import Shrinker
+
+    run = Shrinker.run
+
+    def interrupted(self: Shrinker, outcome: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Shrinker, "run", interrupted)
+    ledger = tmp_path / "ledger.jsonl"
+    assert main(["explore", "--runs", "2", *BUG, *SHORT, "--shrink-runs", "4", "--workers", "1",
+                 "--out", str(tmp_path / "o"), "--ledger", str(ledger)]) == 130
+    (told,) = [line for line in capsys.readouterr().err.splitlines() if "continue with: " in line]
+    command = shlex.split(told.split("continue with: ", 1)[1])
+    assert "--shrink-again" in command, told
+    monkeypatch.setattr(Shrinker, "run", run)
+    assert main([*command[2:], "--json", str(tmp_path / "s.json")]) == 1
+    assert json.loads((tmp_path / "s.json").read_text())["shrunk"] is not None
