@@ -643,6 +643,10 @@ def explore(
     return out
 
 
+TIMING_MARK = "(depends on timing)"
+"""Ends the summary lines whose figures depend on timing and --workers (the others are the same for any)."""
+
+
 def _cell(value: object) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
@@ -688,7 +692,7 @@ def format_report(result: ExploreResult) -> str:
     a, b = _size(s.original, s.original_outcome), _size(s.candidate, s.outcome)
     rows = [
         f"explore: found an invalid run at seed {result.failing_seed} after {_runs_text(result)}; "
-        f"shrunk in {s.trials} trial runs" + (f" (+{s.speculative} speculative)" if s.speculative else "")
+        f"shrunk in {s.trials} trial runs"
         + (" (budget spent; it may shrink further)" if s.exhausted else "")
         + f" ({result.wall_seconds:.0f} s, {result.workers} worker(s))",
         f"  anomaly kept: {s.original_outcome.main_anomaly}",
@@ -699,6 +703,8 @@ def format_report(result: ExploreResult) -> str:
     rows.append(f"  anomalies: {_anomaly_text(s.original_outcome)}  ->  {_anomaly_text(s.outcome)}")
     if result.replay_identical is False:
         rows.append("  WARNING: writing the minimal run did not reproduce the trial's history byte for byte")
+    if s.speculative:  # how many ran ahead unjudged depends on timing and --workers: apart, marked so
+        rows.append(f"  also {s.speculative} speculative shrink run(s) whose outcome was not needed {TIMING_MARK}")
     rows += [f"  minimal failing run: {result.run_dir}", f"  replay it with: {result.replay_command}"]
     rows += summary + failure_lines(result)
     return "\n".join(rows)
