@@ -396,7 +396,7 @@ class Journal:
         with contextlib.suppress(OSError):
             self._to_child.close()  # nothing more: the writer's reader sees the end
         try:
-            while self.writer_failure is None:
+            while self.writer_failure is None and self._reply_ready():
                 message = self._wire.receive(self._from_child)
                 if message is None:
                     self._give_up("died", f"it ended without closing the journal, exit {self._process.wait()}")
@@ -411,6 +411,22 @@ class Journal:
                 self._to_child.close()
             self._from_child.close()
             self._process.wait()
+
+    def _reply_ready(self) -> bool:
+        """Wait for the writer process's next message, ``STALL_POLL`` at a time; False (given up) when the
+        journal file has not grown for ``STALL_SECONDS`` (the writer stopped) or a signal came."""
+        size, waited = -1, 0.0
+        while not select.select([self._from_child], [], [], STALL_POLL)[0]:
+            with contextlib.suppress(OSError):
+                now = os.path.getsize(self.path)
+                if now != size:
+                    size, waited = now, 0.0
+            waited += STALL_POLL
+            if waited >= STALL_SECONDS or signal_pending():
+                self._give_up("stalled", "it did not close the journal" if waited >= STALL_SECONDS
+                              else "it had not closed the journal at the interruption")
+                return False
+        return True
 
     def close(self, reason: str = "done") -> None:
         """Write what is noted and the END record (unless the size limit already ended it)."""

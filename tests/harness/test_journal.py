@@ -498,3 +498,20 @@ def test_a_journal_stopped_by_its_size_limit_says_not_measured_never_never(tmp_p
     page = (result.run_dir / "report.html").read_text()
     assert "never on all replicas" not in page
     assert f"the journal ended at {records[-1][1] / 1e9:.2f} s" not in page or records[-1][1] == last_t
+
+
+def test_a_writer_process_stalled_at_the_close_is_given_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer process stopped after the last chunk was sent: close() gives it up after STALL_SECONDS, never hangs."""
+    import signal
+
+    import runner.journal
+
+    monkeypatch.setattr(runner.journal, "STALL_SECONDS", 0.5)
+    journal = Journal(tmp_path / "j.gz", level="full", mode="udp", ring=Ring(["n1", "n2"], 2, 4), nodes=["n1", "n2"],
+                      replication=2, max_bytes=10**9, clock=lambda: 3.0, start=0.0, writer="process")
+    assert journal._process is not None
+    feed_journal(journal, 10)
+    journal._process.send_signal(signal.SIGSTOP)
+    journal.close()
+    assert journal._process.poll() is not None
+    assert journal.summary()["writer"].startswith("the journal writer process stalled at t=3.00 s"), journal.summary()
