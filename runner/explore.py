@@ -557,9 +557,11 @@ def explore(
     known: dict[int, dict[str, Any]] | None = None,
     keep_going: bool = False,
     shrink_again: bool = False,
+    phase: list[str] | None = None,
 ) -> ExploreResult:
     """Run ``seeds`` (all of them with ``keep_going``, else until the first invalid one in sweep
-    order), shrink the first failure, and write the minimal run to ``base.out``."""
+    order), shrink the first failure, and write the minimal run to ``base.out``. ``phase`` gets
+    "shrink" appended once the sweep is over (what an interruption stopped)."""
     started = time.monotonic()
     executor = executor if executor is not None else InlineExecutor()
     todo = sum(1 for seed in seeds if seed not in (known or {}))
@@ -592,6 +594,8 @@ def explore(
                 return ExploreResult(found.runs, verdicts["unknown"], None, None, None, None,
                                      time.monotonic() - started, found.lines, executor.workers)
             candidate, report = found.failing
+            if phase is not None:
+                phase.append("shrink")
             if report is None:  # the ledger holds it: run it again (it must give the same history)
                 again = TrialTask(0, candidate, trial_argv, scratch)
                 report = next(iter(executor.map_unordered(run_task, [again])))
@@ -639,6 +643,10 @@ def explore(
     return out
 
 
+TIMING_MARK = "(depends on timing)"
+"""Ends the summary lines whose figures depend on timing and --workers (the others are the same for any)."""
+
+
 def _cell(value: object) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
@@ -684,7 +692,7 @@ def format_report(result: ExploreResult) -> str:
     a, b = _size(s.original, s.original_outcome), _size(s.candidate, s.outcome)
     rows = [
         f"explore: found an invalid run at seed {result.failing_seed} after {_runs_text(result)}; "
-        f"shrunk in {s.trials} trial runs" + (f" (+{s.speculative} speculative)" if s.speculative else "")
+        f"shrunk in {s.trials} trial runs"
         + (" (budget spent; it may shrink further)" if s.exhausted else "")
         + f" ({result.wall_seconds:.0f} s, {result.workers} worker(s))",
         f"  anomaly kept: {s.original_outcome.main_anomaly}",
@@ -695,6 +703,8 @@ def format_report(result: ExploreResult) -> str:
     rows.append(f"  anomalies: {_anomaly_text(s.original_outcome)}  ->  {_anomaly_text(s.outcome)}")
     if result.replay_identical is False:
         rows.append("  WARNING: writing the minimal run did not reproduce the trial's history byte for byte")
+    if s.speculative:  # how many ran ahead unjudged depends on timing and --workers: apart, marked so
+        rows.append(f"  also {s.speculative} speculative shrink run(s) whose outcome was not needed {TIMING_MARK}")
     rows += [f"  minimal failing run: {result.run_dir}", f"  replay it with: {result.replay_command}"]
     rows += summary + failure_lines(result)
     return "\n".join(rows)
@@ -799,6 +809,7 @@ def _explore_command(argv: Sequence[str]) -> int:
     known: dict[int, dict[str, Any]] = {}
     here = commit()
     ledger: LedgerWriter | None = None
+    phase: list[str] = []  # "shrink" once the sweep is over
     if args.resume is not None:  # locked and read first: a ledger explore cannot continue is refused before anything
         ledger_path = Path(args.resume)
         ledger = LedgerWriter(ledger_path, base, args.vary_workload, here, resume=True)
@@ -840,13 +851,14 @@ def _explore_command(argv: Sequence[str]) -> int:
         with executor:
             result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                              vary_workload=args.vary_workload, executor=executor, ledger=ledger, known=known,
-                             keep_going=args.keep_going, shrink_again=args.shrink_again)
+                             keep_going=args.keep_going, shrink_again=args.shrink_again, phase=phase)
     except (RunInterrupted, KeyboardInterrupt):
         if ledger is None:
             raise
         again = ("--random seeds cannot be resumed" if args.random
-                 else f"continue with: {resume_command(argv, ledger_path)}")
-        print(f"explore: interrupted; the seeds done are in the ledger {ledger_path}; {again}", file=sys.stderr,
+                 else f"continue with: {resume_command(argv, ledger_path, shrink_again=bool(phase))}")
+        print(f"explore: interrupted{' while shrinking the failure' if phase else ''}; the seeds done are in the "
+              f"ledger {ledger_path}; {again}", file=sys.stderr,
               flush=True)
         raise
     finally:
@@ -861,8 +873,9 @@ def _explore_command(argv: Sequence[str]) -> int:
     return code
 
 
-def resume_command(argv: Sequence[str], ledger: Path) -> str:
-    """The explore command line ``argv`` with ``--resume LEDGER`` in place of its --ledger/--resume."""
+def resume_command(argv: Sequence[str], ledger: Path, shrink_again: bool = False) -> str:
+    """The explore command line ``argv`` with ``--resume LEDGER`` in place of its --ledger/--resume (and
+    ``--shrink-again`` when the sweep was over: the failure is in the ledger, its shrink was stopped)."""
     words: list[str] = []
     skip = False
     for word in argv:
@@ -872,6 +885,8 @@ def resume_command(argv: Sequence[str], ledger: Path) -> str:
             skip = True
         elif not word.startswith(("--ledger=", "--resume=")):
             words.append(word)
+    if shrink_again and "--shrink-again" not in words:
+        words.append("--shrink-again")
     here = Path.cwd()
     harness = ROOT / "harness.py"
     if harness.parent == here.resolve():

@@ -49,8 +49,18 @@ class RunInterrupted(BaseException):
         return signal.Signals(self.signum).name
 
 
+def signal_pending() -> bool:
+    """True when the innermost entered guard has taken a signal: code that waits outside Trio (the
+    journal's full pipe to its writer process) looks, and stops waiting."""
+    guard = InterruptGuard.active
+    return guard is not None and guard.interrupted
+
+
 class InterruptGuard:
     """While entered (main thread only; elsewhere it does nothing), SIGINT/SIGTERM stop the run."""
+
+    active: InterruptGuard | None = None
+    """The innermost entered guard (main thread), for ``signal_pending``."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -58,14 +68,18 @@ class InterruptGuard:
         self._scope: trio.CancelScope | None = None
         self._previous: dict[int, Any] = {}
         self._deferred = False
+        self._outer: InterruptGuard | None = None
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
             for signum in SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handler)
+            self._outer, InterruptGuard.active = InterruptGuard.active, self
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._previous:
+            InterruptGuard.active = self._outer
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous.clear()

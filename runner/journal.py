@@ -53,6 +53,7 @@ from minikeydb.ring import Ring, shared_ring
 from minikeydb.wire import peek
 from nemesis import ClusterControl
 from runner import ROOT
+from runner.interrupt import signal_pending
 
 if TYPE_CHECKING:
     from .options import RunOptions
@@ -84,6 +85,11 @@ F_SETPIPE_SZ = 1031
 """``fcntl`` command (Linux) that sets a pipe's capacity."""
 PIPE_BYTES = 1 << 20
 """The pipe to the writer process holds a chunk or more (1 MiB: Linux's limit for unprivileged users)."""
+STALL_SECONDS = 10.0
+"""Seconds a send to the writer process may make no progress (its pipe full: the writer stopped or
+stuck) before the journal gives it up (cut short, the run goes on); the write waits in slices of
+``STALL_POLL`` so that a signal (Ctrl-C) is handled meanwhile."""
+STALL_POLL = 0.1
 
 
 def _worst(n: int) -> int:
@@ -227,6 +233,9 @@ class Journal:
         self.bytes = 0
         self._closed = False
         self._error: BaseException | None = None
+        self.writer_failure: str | None = None
+        """Why the writer process was given up (died, stalled) and when: the journal is cut short
+        without an END record, the run goes on (its verdict comes from the history)."""
         self.records = 0
         self._queue: queue.Queue[list[Any] | tuple[list[Any], str, float]] | None = None
         self._writer: threading.Thread | None = None
@@ -328,34 +337,69 @@ class Journal:
                 fcntl.fcntl(self._process.stdin.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
         self._to_child: IO[bytes] = self._process.stdin
         self._from_child: IO[bytes] = self._process.stdout
+        os.set_blocking(self._to_child.fileno(), False)  # written by _write: a bounded wait, never a hang
         self._send((os.getpid(), kwargs, self._offset, CHUNK))  # this module's CHUNK: the same chunks
 
     def _send(self, message: Any) -> None:
+        data = self._wire.pack(message)
         try:
-            self._wire.send(self._to_child, message)
-        except OSError as failure:  # the writer process died: the journal ends
-            self.open = False
-            self._error = self._error or RuntimeError(f"journal writer process gone ({failure})")
+            self._write(memoryview(data))
+        except OSError as failure:  # the writer process died: the journal ends, the run goes on
+            self._give_up("died", str(failure))
+
+    def _write(self, data: memoryview) -> None:
+        """All of ``data`` down the (non-blocking) pipe; a full pipe is waited on ``STALL_POLL`` at a time
+        (a signal's handler runs between: Ctrl-C is never held up), and given up (``_give_up``) after
+        ``STALL_SECONDS`` without progress."""
+        fd = self._to_child.fileno()
+        waited = 0.0
+        while data:
+            try:
+                done = os.write(fd, data)
+            except BlockingIOError:
+                done = 0
+            if done:
+                data, waited = data[done:], 0.0
+                continue
+            if waited >= STALL_SECONDS:
+                self._give_up("stalled", f"no progress writing to it for {STALL_SECONDS:g} s")
+                return
+            if signal_pending():  # Ctrl-C while the pipe is full: the run ends now, not after the bound
+                self._give_up("stalled", "its pipe was full at the interruption")
+                return
+            started = time.monotonic()
+            select.select([], [fd], [], STALL_POLL)
+            waited += time.monotonic() - started
+
+    def _give_up(self, how: str, why: str) -> None:
+        """The writer process died or stalled: no more is sent, the hooks note nothing more, close()
+        ends the process and leaves the journal cut short (no END record) without an error."""
+        if self.writer_failure is None:
+            at = self._offset + self._clock() - self._start
+            self.writer_failure = f"the journal writer process {how} at t={at:.2f} s ({why})"
+        self.open = False
+        assert self._process is not None
+        with contextlib.suppress(OSError):
+            self._process.kill()
 
     def _to_process(self, events: list[Any]) -> None:
-        if self._error is None:
+        if self.writer_failure is None:
             self._send(events)
         # Told the size limit ended the journal? Then the hooks stop noting (a look, never a wait).
-        if select.select([self._from_child], [], [], 0)[0]:
+        if self.open and select.select([self._from_child], [], [], 0)[0]:
             self.open = False
 
     def _close_process(self, events: list[Any], reason: str, now: float) -> None:
         assert self._process is not None
-        if self._error is None:
+        if self.writer_failure is None:
             self._send(("close", events, reason, now))
         with contextlib.suppress(OSError):
             self._to_child.close()  # nothing more: the writer's reader sees the end
         try:
-            while True:
+            while self.writer_failure is None and self._reply_ready():
                 message = self._wire.receive(self._from_child)
                 if message is None:
-                    self._error = self._error or RuntimeError(
-                        f"journal writer process ended without closing the journal (exit {self._process.wait()})")
+                    self._give_up("died", f"it ended without closing the journal, exit {self._process.wait()}")
                     break
                 if message[0] == "closed":
                     _, self.records, self.end_reason, error = message
@@ -363,9 +407,26 @@ class Journal:
                         self._error = self._error or RuntimeError(error)
                     break
         finally:
-            self._to_child.close()
+            with contextlib.suppress(OSError):
+                self._to_child.close()
             self._from_child.close()
             self._process.wait()
+
+    def _reply_ready(self) -> bool:
+        """Wait for the writer process's next message, ``STALL_POLL`` at a time; False (given up) when the
+        journal file has not grown for ``STALL_SECONDS`` (the writer stopped) or a signal came."""
+        size, waited = -1, 0.0
+        while not select.select([self._from_child], [], [], STALL_POLL)[0]:
+            with contextlib.suppress(OSError):
+                now = os.path.getsize(self.path)
+                if now != size:
+                    size, waited = now, 0.0
+            waited += STALL_POLL
+            if waited >= STALL_SECONDS or signal_pending():
+                self._give_up("stalled", "it did not close the journal" if waited >= STALL_SECONDS
+                              else "it had not closed the journal at the interruption")
+                return False
+        return True
 
     def close(self, reason: str = "done") -> None:
         """Write what is noted and the END record (unless the size limit already ended it)."""
@@ -390,8 +451,11 @@ class Journal:
 
     def summary(self) -> dict[str, Any]:
         """results.json's ``journal`` block."""
-        return {"path": self.path.name, "level": self.level, "records": self.records, "bytes": self.bytes,
-                "complete": self.end_reason == "done", "end": self.end_reason}
+        block = {"path": self.path.name, "level": self.level, "records": self.records, "bytes": self.bytes,
+                 "complete": self.end_reason == "done", "end": self.end_reason}
+        if self.writer_failure is not None:
+            block["writer"] = self.writer_failure
+        return block
 
     # -- the writer (the writer thread, the writer process's Journal, or the caller's) ----------
 

@@ -36,10 +36,15 @@ QUEUE_CHUNKS = 16
 waits (bounded memory)."""
 
 
+def pack(message: Any) -> bytes:
+    """One message's bytes on the wire: its length, then its pickle."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(data)) + data
+
+
 def send(stream: IO[bytes], message: Any) -> None:
     """One message: its length, then its pickle."""
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(HEADER.pack(len(data)) + data)
+    stream.write(pack(message))
     stream.flush()
 
 

@@ -215,8 +215,12 @@ def _journal_line(journal: Any) -> list[str]:
     if not isinstance(journal, dict):
         return []
     size = f"{journal.get('records', 0):,} records, {journal.get('bytes', 0) / 2**20:.1f} MiB"
+    if journal.get("writer"):  # the records were counted by the writer process, gone: only the bytes are known
+        size = f"{journal.get('bytes', 0) / 2**20:.1f} MiB"
     end = journal.get("end")
-    if end == "size-limit":
+    if journal.get("writer"):
+        state = f"cut short: {journal['writer']} (its figures are marked incomplete)"
+    elif end == "size-limit":
         state = ("STOPPED at the --journal-max-mb size limit: later events are missing, so its figures cover the run "
                  "only up to then (marked incomplete)")
     elif end == "interrupted":

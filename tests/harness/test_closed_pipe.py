@@ -44,3 +44,19 @@ def test_an_invalid_simulated_run_exits_1_into_a_closed_pipe(tmp_path: Path) -> 
     assert '"valid": false' in next(tmp_path.glob("*/results.json")).read_text()
     assert code == 1, stderr
     assert "Traceback" not in stderr
+
+
+def test_a_run_whose_stdout_is_a_full_device_exits_with_its_verdict(tmp_path: Path) -> None:
+    """``run > /dev/full``: the run's files are written, the exit code is the verdict's, one line says stdout failed."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for bug, verdict in ((None, 0), ("no-repair", 1)):
+        out = tmp_path / str(verdict)
+        args = ["--mode", "sim", "--nemesis", "partition", "--time-limit", "10", "--seed", "3", "--out", str(out),
+                *(["--bug", bug] if bug else [])]
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([sys.executable, str(ROOT / "harness.py"), "run", *args], cwd=ROOT, env=env,
+                                  stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+        assert proc.returncode == verdict, proc.stderr
+        assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+        assert [line for line in proc.stderr.splitlines() if "could not be written to stdout" in line], proc.stderr
+        assert (next(out.glob("*/results.json")).parent / "report.html").exists()

@@ -57,13 +57,19 @@ def test_a_shrink_begun_while_the_failing_seed_ran_equals_one_workers(tmp_path: 
                                                                        capsys: pytest.CaptureFixture[str],
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --keep-going, --workers 2 (seed 1's shrink run ahead while it runs) and --workers 1 report the same
-    failure, shrunk run (history bytes), ledger and summary lines."""
+    failure, shrunk run (history bytes), ledger and summary lines (all but the wall time and the line marked as timing's)."""
     import re
 
+    import attrs
+
+    import runner.explore
+    from runner.explore import TIMING_MARK
     from runner.shrink import Shrinker
 
     ahead, handed = Shrinker.ahead, []
     monkeypatch.setattr(Shrinker, "ahead", lambda self: handed.append(ahead(self)) or handed[-1])
+    formatted, format_report = [], runner.explore.format_report
+    monkeypatch.setattr(runner.explore, "format_report", lambda r: formatted.append(r) or format_report(r))
 
     flags = ["--runs", "3", *BUG, *SHORT, "--shrink-runs", "12"]
     reports: list[list[str]] = []
@@ -72,8 +78,8 @@ def test_a_shrink_begun_while_the_failing_seed_ran_equals_one_workers(tmp_path: 
         results.append(_explore(tmp_path, f"w{workers}", *flags, "--workers", workers))
         out = capsys.readouterr().out
         out = out.replace(str(tmp_path / f"w{workers}"), "OUT")
-        reports.append([re.sub(r"\(\d+ s, \d worker\(s\)\)|\(\+\d+ speculative\) |\d{8}T\d{6}Z|ledger: .*", "", line)
-                        for line in out.splitlines()])
+        reports.append([re.sub(r"\(\d+ s, \d worker\(s\)\)|\d{8}T\d{6}Z|ledger: .*", "", line)
+                        for line in out.splitlines() if not line.endswith(TIMING_MARK)])
     (one_code, one, one_ledger), (two_code, two, two_ledger) = results
     assert one_code == two_code == 1 and one["failing_seed"] == two["failing_seed"] == 1
     keys = ("failure", "anomaly", "original", "shrunk", "shrink_trials", "steps", "findings", "runs")
@@ -84,6 +90,12 @@ def test_a_shrink_begun_while_the_failing_seed_ran_equals_one_workers(tmp_path: 
     assert shas[0] == shas[1]
     assert reports[0] == reports[1] and any("minimal failing run" in line for line in reports[0])
     assert any(handed), "with 2 workers, candidates of seed 1's shrink ran while seed 1 ran"
+    # the count of speculative runs (timing's) is on its own marked line, never in those compared
+    shrunk = formatted[-1].shrunk
+    assert shrunk is not None
+    texts = [format_report(attrs.evolve(formatted[-1], shrunk=attrs.evolve(shrunk, speculative=n))) for n in (0, 5)]
+    assert [[line for line in t.splitlines() if not line.endswith(TIMING_MARK)] for t in texts] == [
+        [line for line in texts[0].splitlines() if not line.endswith(TIMING_MARK)]] * 2
 
 
 def test_the_failure_report_carries_a_command_that_replays_the_seed(tmp_path: Path,
@@ -404,3 +416,26 @@ def test_the_resume_command_works_from_the_directory_explore_was_started_in(tmp_
                           capture_output=True, timeout=120).returncode == 0, command
     monkeypatch.chdir(ROOT)
     assert resume_command(["--runs", "3"], Path("l.jsonl")) == "python harness.py explore --runs 3 --resume l.jsonl"
+
+
+def test_ctrl_c_during_the_shrink_prints_a_resume_command_that_shrinks(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupted while shrinking, explore's 'continue with' command carries --shrink-again, and following it shrinks."""
+    from runner.shrink import Shrinker
+
+    run = Shrinker.run
+
+    def interrupted(self: Shrinker, outcome: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Shrinker, "run", interrupted)
+    ledger = tmp_path / "ledger.jsonl"
+    assert main(["explore", "--runs", "2", *BUG, *SHORT, "--shrink-runs", "4", "--workers", "1",
+                 "--out", str(tmp_path / "o"), "--ledger", str(ledger)]) == 130
+    (told,) = [line for line in capsys.readouterr().err.splitlines() if "continue with: " in line]
+    command = shlex.split(told.split("continue with: ", 1)[1])
+    assert "--shrink-again" in command, told
+    monkeypatch.setattr(Shrinker, "run", run)
+    assert main([*command[2:], "--json", str(tmp_path / "s.json")]) == 1
+    assert json.loads((tmp_path / "s.json").read_text())["shrunk"] is not None
