@@ -120,7 +120,19 @@ def signal_all(groups: list[int], roots: list[int], mark: str, signum: int) -> i
 # -- cgroup v2 -----------------------------------------------------------------------------------------
 
 PREFIX = "minikeydb-maelstrom-"
-"""A run's cgroup is ``PREFIX<pid>-<start time>-<token>``: its owner, to tell a dead run's from a live one's."""
+"""A run's cgroup is ``PREFIX<pid namespace>-<pid>-<start time>-<token>``: its owner, to tell a dead run's from a
+live one's. The pid and start time mean something only in the owner's pid namespace (``/proc/self/ns/pid``'s
+inode), so a run in another one (a container sharing the cgroup2 tree) is never taken for dead."""
+
+
+def _pidns() -> str | None:
+    """This process's pid namespace, as the inode number ``/proc/self/ns/pid`` names, or None."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    inode = link[link.find("[") + 1:link.rfind("]")]
+    return inode if inode.isdigit() else None
 
 
 def _cgroup2_base() -> Path | None:
@@ -193,10 +205,15 @@ def kill_cgroup(cgroup: Path, remove: bool = True) -> None:
 
 
 def reap_orphans(base: Path | None = None) -> int:
-    """Kill and remove every run cgroup under ``base`` (the harness's own cgroup) whose owner is no longer
-    running (a harness that was SIGKILLed, an explore worker its parent killed); how many there were."""
+    """Kill and remove every run cgroup under ``base`` (the harness's own cgroup) whose owner is provably no longer
+    running (a harness that was SIGKILLed, an explore worker its parent killed); how many there were.
+
+    Only cgroups whose owner lived in this process's pid namespace are judged (there, a pid whose start time
+    differs is another process): one from another namespace (or an older name without it) is left to its own
+    watchdog, since its owner's pid says nothing here."""
     base = base if base is not None else _cgroup2_base()
-    if base is None:
+    ns = _pidns()
+    if base is None or ns is None:
         return 0
     reaped = 0
     try:
@@ -205,10 +222,12 @@ def reap_orphans(base: Path | None = None) -> int:
         return 0
     for entry in entries:
         try:
-            pid_text, start, _ = entry.name[len(PREFIX):].split("-", 2)
+            owner_ns, pid_text, start, _ = entry.name[len(PREFIX):].split("-", 3)
             pid = int(pid_text)
         except ValueError:
             continue
+        if owner_ns != ns:
+            continue  # another pid namespace's run (or an unknown name): nothing here proves it dead
         if _start_time(pid) == start:
             continue  # its harness is alive
         kill_cgroup(entry)
@@ -247,7 +266,7 @@ class RunCgroups:
             return None
         reap_orphans(base)
         me = os.getpid()
-        path = base / f"{PREFIX}{me}-{_start_time(me)}-{secrets.token_hex(4)}"
+        path = base / f"{PREFIX}{_pidns()}-{me}-{_start_time(me)}-{secrets.token_hex(4)}"
         try:
             path.mkdir()
             probe = path / "probe"

@@ -221,7 +221,7 @@ def test_a_dead_runs_cgroup_is_reaped_by_the_next(tmp_path: Path) -> None:
 
     live = proctree.RunCgroups.create()
     assert live is not None
-    dead = live.path.parent / f"{proctree.PREFIX}999999999-1-dead"
+    dead = live.path.parent / f"{proctree.PREFIX}{proctree._pidns()}-999999999-1-dead"
     dead.mkdir()
     sleeper = subprocess.Popen(["sleep", "989"], preexec_fn=proctree.join_cgroup(dead, None))
     try:

@@ -1,0 +1,78 @@
+"""Fixes for the second adversarial pass on the Maelstrom mode: pid namespaces and the reaper, nested cgroups,
+availability excuses, replies from another node, counters, results.edn and bad --bin programs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.maelstrom import proctree
+
+NS_HOLDER = """
+import subprocess, sys, time
+from runner.maelstrom import proctree
+cgroups = proctree.RunCgroups.create()
+life = cgroups.new_life("n0", 1)
+child = subprocess.Popen(["sh", "-c", "exec env G1TAG=%s sleep 986" % sys.argv[1]],
+                         preexec_fn=proctree.join_cgroup(life, None))
+print(cgroups.path, flush=True)
+time.sleep(60)
+"""
+
+
+def _tagged(var: str, tag: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if f"{var}={tag}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _wait_for(predicate: object, rounds: int = 200) -> None:
+    for _ in range(rounds):
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+
+
+def _can_unshare() -> bool:
+    if shutil.which("unshare") is None or not proctree.cgroups_usable():
+        return False
+    return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="no unshare --pid or no writable cgroup v2 here")
+def test_a_live_run_in_another_pid_namespace_is_not_reaped() -> None:
+    """G1: reap_orphans leaves alone the run cgroup of a live harness in another pid namespace (its pid means
+    nothing here), so its node is not SIGKILLed."""
+    tag = f"g1{os.getpid()}"
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", NS_HOLDER, tag],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        path = Path(holder.stdout.readline().strip())
+        _wait_for(lambda: _tagged("G1TAG", tag))
+        node = _tagged("G1TAG", tag)
+        assert node and path.is_dir()
+        proctree.reap_orphans()
+        time.sleep(0.2)
+        assert _tagged("G1TAG", tag) == node and path.is_dir(), "the other namespace's live node was killed"
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+        _wait_for(lambda: not _tagged("G1TAG", tag))
+        for pid in _tagged("G1TAG", tag):
+            os.kill(pid, signal.SIGKILL)
