@@ -236,11 +236,13 @@ def reap_orphans(base: Path | None = None) -> int:
 
 
 _WATCHDOG = (
+    'rm_tree() { for d in "$1"/*/; do [ -d "$d" ] && rm_tree "${d%/}"; done; rmdir "$1" 2>/dev/null; }; '
     'read _ignored; echo 1 > "$1/cgroup.kill"; '
-    'for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$1"/*/ "$1" 2>/dev/null; [ -d "$1" ] || exit 0; sleep 0.1; done'
+    'for _ in 1 2 3 4 5 6 7 8 9 10; do rm_tree "$1"; [ -d "$1" ] || exit 0; sleep 0.1; done'
 )
 """The watchdog: waits for its stdin (a pipe from the harness) to close, which happens when the harness closes
-the run's cgroups or dies however (SIGKILL included), then kills the run's cgroup and removes it."""
+the run's cgroups or dies however (SIGKILL included), then kills the run's cgroup (recursively) and removes it and
+every cgroup a node made below it, depth first."""
 
 
 class RunCgroups:

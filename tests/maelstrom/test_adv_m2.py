@@ -76,3 +76,21 @@ def test_a_live_run_in_another_pid_namespace_is_not_reaped() -> None:
         _wait_for(lambda: not _tagged("G1TAG", tag))
         for pid in _tagged("G1TAG", tag):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not proctree.cgroups_usable(), reason="no writable cgroup v2 here")
+def test_the_watchdog_removes_nested_cgroups_depth_first() -> None:
+    """G6: the watchdog kills a run cgroup with a node's own sub-sub-cgroup in it and removes every level."""
+    base = proctree._cgroup2_base()
+    assert base is not None
+    run = base / f"minikeydb-g6test-{os.getpid()}"
+    (run / "n0-1" / "x" / "y").mkdir(parents=True)
+    sleeper = subprocess.Popen(["sleep", "985"], preexec_fn=proctree.join_cgroup(run / "n0-1" / "x" / "y", None))
+    try:
+        subprocess.run(["sh", "-c", proctree._WATCHDOG, "watchdog", str(run)], stdin=subprocess.DEVNULL, timeout=30)
+        assert sleeper.wait(timeout=10) == -signal.SIGKILL
+        assert not run.exists(), sorted(str(p) for p in run.rglob("*") if p.is_dir())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        proctree.kill_cgroup(run)
