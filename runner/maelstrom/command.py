@@ -828,18 +828,27 @@ def ok_latency(history: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-EXCUSED_WHY = "sent to a node the harness's own crash or pause nemesis had down during the operation"
+EXCUSED_WHY = ("sent to a node the harness's own crash nemesis had down, in flight when it crashed, or to a node "
+               "its pause nemesis still held (or had let go less than a second before) when the operation ended")
 """Why ``--availability total`` leaves an operation out: no node can answer while the harness holds it killed
 or stopped (Maelstrom's clients are bound to one node each, so the request could not go elsewhere)."""
 
+PAUSE_GRACE_NS = 1_000_000_000
+"""A paused node keeps the requests it was sent (they wait in its input) and answers them once resumed: an
+operation whose node was resumed more than this long (ns) before the operation ended is not excused by the pause."""
+
 
 def _not_ok(history: Path) -> tuple[int, int]:
-    """(operations that did not succeed, those of them excused): an operation is excused when its node was in a
-    crash or pause window of the nemesis (``crash-start``/``pause-start`` naming it, up to the window's stop)
-    at any time between its invocation and its completion."""
+    """(operations that did not succeed, those of them excused). An operation is excused by a crash window of
+    its node (``crash-start`` naming it, up to the window's stop) when it was invoked while the node was down
+    (the router drops what a dead node is sent) or the crash began while it was in flight (the killed node
+    loses what it had not answered); by a pause window only when its node was still paused (or had been resumed
+    less than ``PAUSE_GRACE_NS`` before) when the operation ended: a resumed node still holds the request, and a
+    pause that ended long before the time-out does not explain the missing answer."""
     events = [json.loads(line) for line in history.read_bytes().splitlines() if line.strip()]
-    down: dict[str, list[tuple[int, float]]] = {}
+    down: dict[str, list[tuple[str, float, float]]] = {}
     holding: list[str] = []
+    kind = ""
     since = 0
     for ev in events:
         f = ev.get("f")
@@ -847,13 +856,14 @@ def _not_ok(history: Path) -> tuple[int, int]:
             continue
         if f in ("crash-start", "pause-start") and isinstance(ev.get("value"), dict):
             holding = [str(n) for n in ev["value"].get("nodes") or []]
+            kind = f[:-len("-start")]
             since = ev.get("time") or 0
         elif f.endswith("-stop") or f == "heal":
             for node in holding:
-                down.setdefault(node, []).append((since, ev.get("time") or 0))
+                down.setdefault(node, []).append((kind, since, ev.get("time") or 0))
             holding = []
     for node in holding:  # never stopped (the run was cut short): down to the end
-        down.setdefault(node, []).append((since, math.inf))
+        down.setdefault(node, []).append((kind, since, math.inf))
     invoked: dict[Any, int] = {}
     count = excused = 0
     for ev in events:
@@ -866,7 +876,8 @@ def _not_ok(history: Path) -> tuple[int, int]:
         if ev.get("type") not in ("fail", "info"):
             continue
         end = ev.get("time") or 0
-        if any(a <= end and start <= b for a, b in down.get(str(ev.get("node")), ())):
+        if any(a <= start <= b or start <= a <= end if k == "crash" else a <= end <= b + PAUSE_GRACE_NS
+               for k, a, b in down.get(str(ev.get("node")), ())):
             excused += 1
         else:
             count += 1

@@ -94,3 +94,32 @@ def test_the_watchdog_removes_nested_cgroups_depth_first() -> None:
         sleeper.kill()
         sleeper.wait()
         proctree.kill_cgroup(run)
+
+
+def _history(tmp_path: Path, events: list[dict[str, object]]) -> Path:
+    import json
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps({"index": i, **e}) + "\n" for i, e in enumerate(events)))
+    return path
+
+
+S = 1_000_000_000
+
+
+def test_a_pause_long_over_does_not_excuse_a_missing_answer(tmp_path: Path) -> None:
+    """G2: a node resumed 3 s before an op's time-out still held the request, so the op's failure counts; one
+    whose node crashed while it was in flight is still excused."""
+    from runner.maelstrom.command import _not_ok
+
+    events: list[dict[str, object]] = [
+        {"process": 0, "type": "invoke", "f": "echo", "time": int(0.5 * S), "node": "n0"},
+        {"process": "nemesis", "type": "info", "f": "pause-start", "value": {"nodes": ["n0"]}, "time": 1 * S},
+        {"process": "nemesis", "type": "info", "f": "pause-stop", "time": int(2.5 * S)},
+        {"process": 0, "type": "info", "f": "echo", "time": int(5.5 * S), "node": "n0", "error": "timeout"},
+        {"process": 1, "type": "invoke", "f": "echo", "time": 6 * S, "node": "n1"},
+        {"process": "nemesis", "type": "info", "f": "crash-start", "value": {"nodes": ["n1"]}, "time": 7 * S},
+        {"process": "nemesis", "type": "info", "f": "crash-stop", "time": 8 * S},
+        {"process": 1, "type": "info", "f": "echo", "time": 11 * S, "node": "n1", "error": "timeout"},
+    ]
+    assert _not_ok(_history(tmp_path, events)) == (1, 1)
