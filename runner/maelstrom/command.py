@@ -489,15 +489,17 @@ class _Run:
     def start_node(self, node_id: str) -> None:
         self.nodes[node_id].start(self.nursery)
 
-    async def call(self, client: str, node_id: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """One request from ``client`` to a node; its reply body, or None after ``timeout`` seconds."""
+    async def call(self, client: str, node_id: str, body: dict[str, Any],
+                   timeout: float) -> tuple[dict[str, Any], str] | None:
+        """One request from ``client`` to a node; its reply body and the node that sent it (as in Maelstrom, any
+        node may answer a call), or None after ``timeout`` seconds."""
         msg_id = body["msg_id"] if "msg_id" in body else self.router.clients.next_msg_id()
         body = {**body, "msg_id": msg_id}
         done = trio.Event()
-        box: list[dict[str, Any]] = []
+        box: list[tuple[dict[str, Any], str]] = []
 
-        def on_reply(reply: dict[str, Any]) -> None:
-            box.append(reply)
+        def on_reply(reply: dict[str, Any], sender: str) -> None:
+            box.append((reply, sender))
             done.set()
 
         self.router.clients.expect(client, msg_id, on_reply, node_id)
@@ -512,8 +514,8 @@ class _Run:
     async def init(self, node_id: str) -> None:
         body: dict[str, Any] = {"type": "init", "node_id": node_id, "node_ids": self.options.node_ids}
         body_id = body["msg_id"] = self.router.clients.next_msg_id()
-        reply = await self.call(INIT_CLIENT, node_id, body, INIT_TIMEOUT)
-        if reply is None:
+        answer = await self.call(INIT_CLIENT, node_id, body, INIT_TIMEOUT)
+        if answer is None:
             if not self.nodes[node_id].alive:
                 return  # crashed again meanwhile
             stray = self.router.clients.last_unexpected.get(node_id)
@@ -521,8 +523,10 @@ class _Run:
                     f"{body_id})" if stray is not None else "")
             raise NodeFailure(f"node {node_id} did not answer init within {INIT_TIMEOUT:g} s{sent} "
                               f"(see {self.nodes[node_id].log_path})")
+        reply, sender = answer
         if reply.get("type") != "init_ok":
-            raise NodeFailure(f"node {node_id} answered init with {reply.get('type')!r}, not init_ok: "
+            what = "init" if sender == node_id else f"{INIT_CLIENT}'s init to {node_id}"
+            raise NodeFailure(f"node {sender} answered {what} with {reply.get('type')!r}, not init_ok: "
                               f"{json.dumps(reply)[:120]}")
 
     async def client(self, k: int, stop_at: float) -> None:
@@ -569,9 +573,11 @@ class _Run:
         record = self.history.record
         record(process=process, type="invoke", f=op.f, key=op.key, value=op.value, node=node_id,
                final=True if final else None)
-        reply = await self.call(client, node_id, op.body, CALL_TIMEOUT)
-        done = self.workload.complete(op, reply)
-        record(process=process, type=done.type, f=op.f, key=op.key, value=done.value, node=node_id,
+        answer = await self.call(client, node_id, op.body, CALL_TIMEOUT)
+        done = self.workload.complete(op, answer[0] if answer is not None else None)
+        # the completion names the node that replied (another than the one asked when it forwarded the request)
+        record(process=process, type=done.type, f=op.f, key=op.key, value=done.value,
+               node=answer[1] if answer is not None else node_id,
                error=done.error, final=True if final else None)
         self.ops += 1
         return done.type
@@ -606,10 +612,12 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
                         inits.start_soon(run.init, node_id)
                 setup = run.workload.setup(options.node_ids, options.topology)
                 for node_id, body in setup.items():
-                    reply = await run.call(INIT_CLIENT, node_id, body, CALL_TIMEOUT)
-                    if reply is None or reply.get("type") != body["type"] + "_ok":
-                        raise NodeFailure(f"node {node_id} did not answer {body['type']} with {body['type']}_ok "
-                                          f"within {CALL_TIMEOUT:g} s: {json.dumps(reply)[:120] if reply else 'no reply'}")
+                    answer = await run.call(INIT_CLIENT, node_id, body, CALL_TIMEOUT)
+                    if answer is None or answer[0].get("type") != body["type"] + "_ok":
+                        who = (f"node {node_id}" if answer is None or answer[1] == node_id
+                               else f"node {answer[1]} (answering {INIT_CLIENT}'s {body['type']} to {node_id})")
+                        raise NodeFailure(f"{who} did not answer {body['type']} with {body['type']}_ok within "
+                                          f"{CALL_TIMEOUT:g} s: {json.dumps(answer[0])[:120] if answer else 'no reply'}")
                 history.start_load()
                 stop_at = trio.current_time() + options.time_limit
                 async with trio.open_nursery() as load:
@@ -918,6 +926,10 @@ def format_summary(outcome: dict[str, Any]) -> str:
     if m.get("stats"):  # as Maelstrom's :stats: a VALID echo run may still have failed most of its ops
         lines.append("  " + "; ".join(f"{f}: ok {c.get('ok', 0)}, fail {c.get('fail', 0)}, info {c.get('info', 0)}"
                                       for f, c in sorted(m["stats"].items())))
+    if counts.get("reply_from_other_node"):
+        lines.append(f"  replies from another node than the one asked: {counts['reply_from_other_node']} (taken as the "
+                     "answer, as Maelstrom's client does: a node forwarded the request; the history names the node "
+                     "that replied)")
     if counts.get("unknown_dest"):
         names = counts.get("unknown_dests") or {}
         shown = ", ".join(f"{d} {n}" for d, n in list(names.items())[:4])
