@@ -708,8 +708,15 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
                           "faults": outcome.get("faults", {}), "services": outcome.get("services", {}),
                           "services_refused": outcome.get("services_refused", {}),
                           "reproducible": "as far as the node itself is deterministic"}}
+    history_path = run_dir / "history.jsonl"
+    try:  # from the history whatever the verdict: an UNKNOWN run's operations were still done and counted
+        base["maelstrom"]["stats"] = op_stats(history_path)
+        base["maelstrom"]["latency_ms"] = ok_latency(history_path)
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        pass  # no history, or a torn one: the check below says so
     if outcome.get("failure"):
-        return {"valid": "unknown", "reason": outcome["failure"], **base}
+        return {"valid": "unknown", "reason": outcome["failure"], "checker": CHECK_NAMES.get(options.workload),
+                **base}
     from checker.api import CheckOptions, check
     from checker.history import HistoryError
 
@@ -720,7 +727,8 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
     try:
         result = check(run_dir / "history.jsonl", check_options)
     except (HistoryError, ValueError) as exc:
-        return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}", **base}
+        return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}",
+                "checker": CHECK_NAMES.get(options.workload), **base}
     results = dict(result.results)
     if results.get("checker") == "convergence" and results.get("rule") == CHECK_NAMES.get(options.workload):
         # a Maelstrom workload's own check: not the store's words (convergence, a conflict mode, the kv model)
@@ -735,9 +743,7 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
         whys = list(dict.fromkeys(str(u.get("reason") or u.get("kind")) for u in results.get("unknown") or []))
         if whys:
             results["reason"] = "; ".join(whys[:3]) + (f"; and {len(whys) - 3} more" if len(whys) > 3 else "")
-    stats = op_stats(run_dir / "history.jsonl")
-    base["maelstrom"]["stats"] = stats
-    base["maelstrom"]["latency_ms"] = ok_latency(run_dir / "history.jsonl")
+    stats = base["maelstrom"].get("stats") or {}
     never = [f for f, c in stats.items() if not c.get("ok")]
     if never:  # Maelstrom's (Jepsen's) stats checker: an operation kind with no ok at all fails the run
         said = ", ".join(f"{f} ({sum(stats[f].values())} completed: {stats[f].get('fail', 0)} definite failures, "

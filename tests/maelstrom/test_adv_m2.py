@@ -123,3 +123,38 @@ def test_a_pause_long_over_does_not_excuse_a_missing_answer(tmp_path: Path) -> N
         {"process": 1, "type": "info", "f": "echo", "time": 11 * S, "node": "n1", "error": "timeout"},
     ]
     assert _not_ok(_history(tmp_path, events)) == (1, 1)
+
+
+QUITTER = """#!/usr/bin/env python3
+import json, sys
+me, n = None, 0
+for line in sys.stdin:
+    m = json.loads(line); b = m["body"]
+    if b["type"] == "init":
+        me = b["node_id"]
+    elif b["type"] == "echo":
+        n += 1
+        if n > 5:
+            sys.exit(3)  # a node that dies on its own: the run ends UNKNOWN
+    out = {"type": b["type"] + "_ok", "in_reply_to": b["msg_id"], "echo": b.get("echo")}
+    sys.stdout.write(json.dumps({"src": me, "dest": m["src"], "body": out}) + "\\n"); sys.stdout.flush()
+"""
+
+
+def test_an_unknown_runs_results_edn_counts_the_operations_done(tmp_path: Path) -> None:
+    """G8: a run cut short by a node's exit (UNKNOWN) still has results.edn :stats from the history (5 ok echoes)
+    and names the workload's checker, as results.json's ops say."""
+    from runner.maelstrom.command import MaelstromOptions, run
+
+    script = tmp_path / "quitter.py"
+    script.write_text(QUITTER)
+    script.chmod(0o755)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    outcome = run(MaelstromOptions(workload="echo", bin=str(script), node_count=1, time_limit=3.0, rate=10.0,
+                                   concurrency=1, seed=1, out=str(tmp_path / "out")), run_dir, ["test"], report=False)
+    results = outcome["results"]
+    assert results["valid"] == "unknown", results
+    assert results["maelstrom"]["stats"]["echo"]["ok"] == 5, results["maelstrom"].get("stats")
+    text = (Path(outcome["run_dir"]) / "results.edn").read_text()
+    assert ":ok-count 5" in text and ':checker "echo"' in text, text
