@@ -316,7 +316,40 @@ def bin_problem(path: str) -> str | None:
         return f"--bin {path}: is a directory, not a program"
     if not os.access(p, os.X_OK):
         return f"--bin {path}: not executable (chmod +x it; a script needs a shebang line)"
-    return None
+    return _exec_problem(path, p)
+
+
+def _exec_problem(path: str, p: Path) -> str | None:
+    """Why the kernel would refuse to run the executable file ``p``: a ``#!`` line naming an interpreter that is
+    missing or not executable (``env``'s program looked up on PATH too), or a file that is neither a script nor
+    a binary (ENOEXEC); None when it looks runnable or cannot be read (execute-only: exec will tell)."""
+    try:
+        with p.open("rb") as f:
+            head = f.read(256)
+    except OSError:
+        return None
+    if head.startswith(b"#!"):
+        words = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
+        if not words:
+            return f"--bin {path}: its '#!' line names no interpreter"
+        interp = Path(words[0])
+        if not interp.is_file() or not os.access(interp, os.X_OK):
+            return f"--bin {path}: its '#!' line names {words[0]}, which is {'not executable' if interp.is_file() else 'no such file'}"
+        if interp.name == "env" and len(words) > 1 and not words[1].startswith("-") and "=" not in words[1]:
+            import shutil
+
+            if shutil.which(words[1]) is None:
+                return f"--bin {path}: its '#!' line runs {words[1]} through env, and no {words[1]} is on PATH"
+        return None
+    if head.startswith(b"\x7fELF"):
+        return None
+    misc = Path("/proc/sys/fs/binfmt_misc")
+    try:  # another binary format the kernel was taught (binfmt_misc) may run it
+        if any(e.name not in ("register", "status") for e in misc.iterdir()):
+            return None
+    except OSError:
+        pass
+    return f"--bin {path}: not a program (no '#!' line and not a binary the kernel runs: exec would fail, ENOEXEC)"
 
 
 def schedule_for(options: MaelstromOptions) -> FaultSchedule:

@@ -158,3 +158,24 @@ def test_an_unknown_runs_results_edn_counts_the_operations_done(tmp_path: Path) 
     assert results["maelstrom"]["stats"]["echo"]["ok"] == 5, results["maelstrom"].get("stats")
     text = (Path(outcome["run_dir"]) / "results.edn").read_text()
     assert ":ok-count 5" in text and ':checker "echo"' in text, text
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    (b"#!/nonexistent/interp\n", "names /nonexistent/interp, which is no such file"),
+    (b"#!/usr/bin/env no-such-interpreter-g10\n", "no no-such-interpreter-g10 is on PATH"),
+    (b"just some text, not a program\n", "not a program"),
+])
+def test_a_bin_the_kernel_cannot_run_is_refused_before_the_run(tmp_path: Path, text: bytes, said: str) -> None:
+    """G10: a --bin whose '#!' names a missing interpreter, or a file that is no program (ENOEXEC), is one line
+    and exit 254 with no run directory, like a missing or non-executable file."""
+    path = tmp_path / "node"
+    path.write_bytes(text)
+    path.chmod(0o755)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "harness.py", "maelstrom", "test", "-w", "echo", "--bin", str(path),
+                           "--node-count", "1", "--time-limit", "1", "--out", str(tmp_path / "out")],
+                          cwd=root, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 254, (proc.returncode, proc.stdout, proc.stderr)
+    assert said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
