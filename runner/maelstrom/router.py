@@ -198,6 +198,12 @@ class Router:
         node to read them); ``reply_from_other_node`` (a reply that answered a client's call, from another node than
         the one the call went to: informational, Maelstrom accepts it too); received: ``recv_client`` (to or from a client), ``recv_server`` (the rest), each copy."""
         self._heap: list[tuple[float, int, str, str, bytes, int | None]] = []
+        self._messages = 0
+        self._flight: dict[int, list[int]] = {}
+        """Per node-to-node message with delayed copies: [copies in flight, any copy delivered], so that one a
+        partition cuts in flight moves once from ``passed`` to ``partitioned`` (it was counted passed when sent)."""
+        self._copy_of: dict[int, int] = {}
+        """A delayed copy's seq -> its message's key in ``_flight``."""
         self._seq = 0
         self._timer: trio.CancelScope | None = None
         self._identity: Counter[bytes] = Counter()
@@ -277,11 +283,17 @@ class Router:
             self.counts["to_dead_node"] += 1  # not a fault of the network: the node was down
         elif not delays:
             self.counts["lost"] += 1
+        later = sum(1 for d in delays if d > 0)
+        key = None
+        if later:
+            self._messages += 1
+            key = self._messages
+            self._flight[key] = [later, int(later < len(delays))]
         for delay in delays:
             if delay <= 0:
                 self._deliver(src, dest, line, jid)
             else:
-                self._later(delay, src, dest, line, jid=jid)
+                self._later(delay, src, dest, line, jid=jid, flight=key)
 
     def _message_rng(self, src: str, dest: str, line: bytes) -> random.Random:
         """The draws for one message: from its identity, not from how many messages came before it.
@@ -335,9 +347,11 @@ class Router:
     # -- delayed copies ----------------------------------------------------------------------------
 
     def _later(self, delay: float, src: str, dest: str, line: bytes, check_link: bool = True,
-               jid: int | None = None) -> None:
+               jid: int | None = None, flight: int | None = None) -> None:
         due = trio.current_time() + delay
         self._seq += 1
+        if flight is not None:
+            self._copy_of[self._seq] = flight
         heapq.heappush(self._heap, (due, self._seq if check_link else -self._seq, src, dest, line, jid))
         timer = self._timer
         if timer is not None and due < timer.deadline:
@@ -359,7 +373,20 @@ class Router:
                 if dest not in self.nodes:  # a delayed reply to a client or request to a service
                     self._arrive(src, dest, orjson.loads(line)["body"])
                     continue
-                if seq > 0 and not self.model.admit_due(src, dest):
+                key = self._copy_of.pop(seq, None)
+                allowed = seq < 0 or self.model.link_allowed(src, dest)
+                if key is not None:  # count the message once: passed unless every copy was cut in flight
+                    flight = self._flight[key]
+                    flight[0] -= 1
+                    flight[1] |= allowed
+                    if flight[0] == 0:
+                        del self._flight[key]
+                        if not flight[1]:
+                            self.model.counters.passed -= 1
+                            self.model.counters.partitioned += 1
+                elif not allowed:
+                    self.model.counters.partitioned += 1
+                if not allowed:
                     self.counts["lost"] += 1
                     if self.journal is not None:
                         self.journal.event("not-delivered", src=src, dest=dest, id=jid,

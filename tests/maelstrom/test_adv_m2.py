@@ -179,3 +179,20 @@ def test_a_bin_the_kernel_cannot_run_is_refused_before_the_run(tmp_path: Path, t
     assert proc.returncode == 254, (proc.returncode, proc.stdout, proc.stderr)
     assert said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_message_cut_in_flight_by_a_partition_is_counted_once(tmp_path: Path) -> None:
+    """G9: under --latency and a partition nemesis, every node-to-node message is counted either passed or
+    partitioned, never both: the two add up to the messages sent between nodes."""
+    from runner.maelstrom.command import MaelstromOptions, run
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    outcome = run(MaelstromOptions(workload="broadcast", bin=str(Path(__file__).parent / "nodes" / "broadcast.py"),
+                                   node_count=3, time_limit=4.0, rate=20.0, concurrency=3, seed=1, latency=30.0,
+                                   nemesis=("partition",), nemesis_interval=0.5, quiesce=1.0,
+                                   out=str(tmp_path / "out")), run_dir, ["test"], report=False)
+    m = outcome["results"]["maelstrom"]
+    faults, sent = m["faults"], m["messages"]["inter_node"]
+    assert faults.get("partitioned", 0) > 0, faults  # else the seed proves nothing
+    assert faults.get("passed", 0) + faults.get("partitioned", 0) == sent, (faults, m["messages"])
