@@ -5,7 +5,9 @@ and writable by the harness, as root or in a delegated subtree), each life of ea
 cgroup of its own (``RunCgroups``), under one per run below the harness's own cgroup; a crash and the
 run's end kill that cgroup whole (``cgroup.kill``, Linux 5.14+; before it, every process listed in
 ``cgroup.procs``, looked at again until it is empty), which no ``setsid``, double fork or cleared
-environment escapes. The cgroups are removed at the run's end; those a run left behind because the
+environment escapes. A process that moves itself out of the cgroup (a node run as root can write any
+cgroup's ``cgroup.procs``, the root cgroup's included) is out of reach, and a root node can as well kill the
+watchdog: the cgroups bound what a node's processes do by forking, not what a privileged program may do. The cgroups are removed at the run's end; those a run left behind because the
 harness itself was killed (SIGKILL gives it no chance) are killed and removed by the run's watchdog (a
 shell in a session of its own, waiting for the harness's end of a pipe to close), and failing that by the
 next run's ``reap_orphans``.

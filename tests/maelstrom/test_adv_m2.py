@@ -196,3 +196,17 @@ def test_a_message_cut_in_flight_by_a_partition_is_counted_once(tmp_path: Path) 
     faults, sent = m["faults"], m["messages"]["inter_node"]
     assert faults.get("partitioned", 0) > 0, faults  # else the seed proves nothing
     assert faults.get("passed", 0) + faults.get("partitioned", 0) == sent, (faults, m["messages"])
+
+
+def test_tiny_versions_count_their_overhead_in_the_byte_budget() -> None:
+    """G5: 64 versions of `0` on each of 20 seq-kv keys (1,280 versions, ~128 KB of Python objects) go past a
+    10,000-byte budget: each version counts its per-object overhead, not only its one byte of JSON."""
+    import random
+
+    from runner.maelstrom import services
+
+    seq = services.KVService("seq-kv", "seq", random.Random(0), services.ByteBudget(10_000))
+    replies = [seq("n0", {"type": "write", "key": k, "value": 0, "msg_id": 64 * k + i})
+               for k in range(20) for i in range(64)]
+    assert any(r.get("code") == 11 for r in replies)
+    assert seq.budget.used <= 10_000
