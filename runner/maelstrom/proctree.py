@@ -121,8 +121,9 @@ def signal_all(groups: list[int], roots: list[int], mark: str, signum: int) -> i
 
 # -- cgroup v2 -----------------------------------------------------------------------------------------
 
-PREFIX = "minikeydb-maelstrom-"
-"""A run's cgroup is ``PREFIX<pid namespace>-<pid>-<start time>-<token>``: its owner, to tell a dead run's from a
+PREFIX = "minikeydb-maelstrom2-"
+"""(Not ``minikeydb-maelstrom-``: a harness of before the pid namespace was named would read the namespace as
+the owner's pid and kill a live run.) A run's cgroup is ``PREFIX<pid namespace>-<pid>-<start time>-<token>``: its owner, to tell a dead run's from a
 live one's. The pid and start time mean something only in the owner's pid namespace (``/proc/self/ns/pid``'s
 inode), so a run in another one (a container sharing the cgroup2 tree) is never taken for dead."""
 

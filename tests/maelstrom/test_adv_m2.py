@@ -210,3 +210,31 @@ def test_tiny_versions_count_their_overhead_in_the_byte_budget() -> None:
                for k in range(20) for i in range(64)]
     assert any(r.get("code") == 11 for r in replies)
     assert seq.budget.used <= 10_000
+
+
+@pytest.mark.skipif(not proctree.cgroups_usable(), reason="no writable cgroup v2 here")
+def test_a_harness_of_the_old_naming_does_not_reap_a_live_run(tmp_path: Path) -> None:
+    """G1 follow-up: the reap_orphans of the harness before this change (pid-start-token names) run beside a live
+    run of this one leaves it alone (it would read the pid namespace as the owner's pid and kill the run)."""
+    import importlib.util
+
+    old = subprocess.run(["git", "show", "fa0e346:runner/maelstrom/proctree.py"], capture_output=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    if old.returncode != 0:
+        pytest.skip("the old proctree is not in this repository's history")
+    (tmp_path / "old_proctree.py").write_bytes(old.stdout)
+    spec = importlib.util.spec_from_file_location("old_proctree", tmp_path / "old_proctree.py")
+    assert spec is not None and spec.loader is not None
+    old_proctree = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old_proctree)
+    live = proctree.RunCgroups.create()
+    assert live is not None
+    life = live.new_life("n0", 1)
+    sleeper = subprocess.Popen(["sleep", "984"], preexec_fn=proctree.join_cgroup(life, None))
+    try:
+        old_proctree.reap_orphans()
+        assert sleeper.poll() is None and live.path.is_dir()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        live.close()
