@@ -101,7 +101,7 @@ async def route(node_file: Path, nodes: int, messages: int, faults: bool, journa
         waiting = set(ids)
 
         for n in ids:
-            def on_reply(body: dict[str, object], n: str = n) -> None:
+            def on_reply(body: dict[str, object], sender: str, n: str = n) -> None:
                 waiting.discard(n)
                 if not waiting:
                     inited.set()

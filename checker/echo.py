@@ -50,8 +50,7 @@ def check_echo(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
             continue  # validated histories never get here
         op.type = str(ev.get("type"))
         op.comp_pos, op.comp_index, op.comp_time, op.result = pos, ev["index"], t, ev.get("value")
-        if op.node is None:
-            op.node = ev.get("node")
+        op.node = ev.get("node") or op.node  # the completion names the node that replied (it may have been forwarded)
         _tally(ops, op)
         if op.f != "echo" or op.type != "ok":
             continue

@@ -7,7 +7,8 @@ began after its add was acknowledged contained it), ``stale`` (some such read mi
 it became stably visible), ``lost`` (invalid: missing from some node's final read, the nodes and
 their crashes after the add named), ``never-read``, ``removed``, ``indeterminate`` (only
 ``info`` adds, none proved by a read) or ``undecided`` (no final reads to judge by). The stable latency
-is Jepsen's (``set-full``): from when the add became known to the start of the last read that did not
+is Jepsen's (``set-full``): from when the add became known (its acknowledgement or the first read that
+returned the element, whichever came first) to the start of the last read that did not
 contain it, 0 when no read that began after that missed it; a lost element's lost latency runs from
 when it became known to the start of the last read that contained it (0 if none did). A read of an element no add (that did not fail) had begun to add is ``phantom-read``;
 final reads that disagree are ``divergent``.
@@ -152,14 +153,15 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
     # the adds a remove may have observed are exactly those invoked before ``horizon``.
     horizon = max(((1 << 62) if r.type == "info" or r.comp_pos is None else r.comp_pos for r in live_removes),
                   default=0)
-    # When an add became known: an ok add at its acknowledgement. A read that returned the element
+    # When an add became known (Jepsen's set-full: the add's acknowledgement or the first read that saw the
+    # element, whichever came first): an ok add at its acknowledgement. A read that returned the element
     # saw some add invoked before the read completed (the first add among them); when no remove may
-    # have observed even the first add, no remove may have observed the one the read saw, so an
-    # element with only info adds is known from the completion of the first such read.
+    # have observed even the first add, no remove may have observed the one the read saw, so the element
+    # is known from the completion of the first such read too (the only way when every add is info).
     known: list[tuple[int, int | None, Op]] = [(a.comp_pos, a.comp_time, a) for a in adds
                                                 if a.type == "ok" and a.comp_pos is not None]
     first = min(adds, key=lambda a: a.inv_pos)
-    if not known and first.inv_pos >= horizon:
+    if first.inv_pos >= horizon:
         seen = min((reads[i] for i in seen_in if (reads[i].comp_pos or 0) > first.inv_pos),
                    key=lambda r: r.comp_pos or 0, default=None)
         if seen is not None:
@@ -190,6 +192,7 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
         removed = (f"; the {len(live_removes)} remove(s) of it all completed before the add was invoked"
                    if live_removes else "; nothing removed it")
         how = ("was acknowledged at" if add.type == "ok" and add.comp_pos == known_pos
+               else "was read back by a read that completed at" if add.type == "ok"
                else f"was {add.type}, but a read that returned it completed at")
         anomalies.append({
             "type": "lost-element", "key": key, "element": x, "_ops": [add],

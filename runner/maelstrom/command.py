@@ -316,7 +316,40 @@ def bin_problem(path: str) -> str | None:
         return f"--bin {path}: is a directory, not a program"
     if not os.access(p, os.X_OK):
         return f"--bin {path}: not executable (chmod +x it; a script needs a shebang line)"
-    return None
+    return _exec_problem(path, p)
+
+
+def _exec_problem(path: str, p: Path) -> str | None:
+    """Why the kernel would refuse to run the executable file ``p``: a ``#!`` line naming an interpreter that is
+    missing or not executable (``env``'s program looked up on PATH too), or a file that is neither a script nor
+    a binary (ENOEXEC); None when it looks runnable or cannot be read (execute-only: exec will tell)."""
+    try:
+        with p.open("rb") as f:
+            head = f.read(256)
+    except OSError:
+        return None
+    if head.startswith(b"#!"):
+        words = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
+        if not words:
+            return f"--bin {path}: its '#!' line names no interpreter"
+        interp = Path(words[0])
+        if not interp.is_file() or not os.access(interp, os.X_OK):
+            return f"--bin {path}: its '#!' line names {words[0]}, which is {'not executable' if interp.is_file() else 'no such file'}"
+        if interp.name == "env" and len(words) > 1 and not words[1].startswith("-") and "=" not in words[1]:
+            import shutil
+
+            if shutil.which(words[1]) is None:
+                return f"--bin {path}: its '#!' line runs {words[1]} through env, and no {words[1]} is on PATH"
+        return None
+    if head.startswith(b"\x7fELF"):
+        return None
+    misc = Path("/proc/sys/fs/binfmt_misc")
+    try:  # another binary format the kernel was taught (binfmt_misc) may run it
+        if any(e.name not in ("register", "status") for e in misc.iterdir()):
+            return None
+    except OSError:
+        pass
+    return f"--bin {path}: not a program (no '#!' line and not a binary the kernel runs: exec would fail, ENOEXEC)"
 
 
 def schedule_for(options: MaelstromOptions) -> FaultSchedule:
@@ -489,15 +522,17 @@ class _Run:
     def start_node(self, node_id: str) -> None:
         self.nodes[node_id].start(self.nursery)
 
-    async def call(self, client: str, node_id: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """One request from ``client`` to a node; its reply body, or None after ``timeout`` seconds."""
+    async def call(self, client: str, node_id: str, body: dict[str, Any],
+                   timeout: float) -> tuple[dict[str, Any], str] | None:
+        """One request from ``client`` to a node; its reply body and the node that sent it (as in Maelstrom, any
+        node may answer a call), or None after ``timeout`` seconds."""
         msg_id = body["msg_id"] if "msg_id" in body else self.router.clients.next_msg_id()
         body = {**body, "msg_id": msg_id}
         done = trio.Event()
-        box: list[dict[str, Any]] = []
+        box: list[tuple[dict[str, Any], str]] = []
 
-        def on_reply(reply: dict[str, Any]) -> None:
-            box.append(reply)
+        def on_reply(reply: dict[str, Any], sender: str) -> None:
+            box.append((reply, sender))
             done.set()
 
         self.router.clients.expect(client, msg_id, on_reply, node_id)
@@ -512,8 +547,8 @@ class _Run:
     async def init(self, node_id: str) -> None:
         body: dict[str, Any] = {"type": "init", "node_id": node_id, "node_ids": self.options.node_ids}
         body_id = body["msg_id"] = self.router.clients.next_msg_id()
-        reply = await self.call(INIT_CLIENT, node_id, body, INIT_TIMEOUT)
-        if reply is None:
+        answer = await self.call(INIT_CLIENT, node_id, body, INIT_TIMEOUT)
+        if answer is None:
             if not self.nodes[node_id].alive:
                 return  # crashed again meanwhile
             stray = self.router.clients.last_unexpected.get(node_id)
@@ -521,8 +556,10 @@ class _Run:
                     f"{body_id})" if stray is not None else "")
             raise NodeFailure(f"node {node_id} did not answer init within {INIT_TIMEOUT:g} s{sent} "
                               f"(see {self.nodes[node_id].log_path})")
+        reply, sender = answer
         if reply.get("type") != "init_ok":
-            raise NodeFailure(f"node {node_id} answered init with {reply.get('type')!r}, not init_ok: "
+            what = "init" if sender == node_id else f"{INIT_CLIENT}'s init to {node_id}"
+            raise NodeFailure(f"node {sender} answered {what} with {reply.get('type')!r}, not init_ok: "
                               f"{json.dumps(reply)[:120]}")
 
     async def client(self, k: int, stop_at: float) -> None:
@@ -569,9 +606,11 @@ class _Run:
         record = self.history.record
         record(process=process, type="invoke", f=op.f, key=op.key, value=op.value, node=node_id,
                final=True if final else None)
-        reply = await self.call(client, node_id, op.body, CALL_TIMEOUT)
-        done = self.workload.complete(op, reply)
-        record(process=process, type=done.type, f=op.f, key=op.key, value=done.value, node=node_id,
+        answer = await self.call(client, node_id, op.body, CALL_TIMEOUT)
+        done = self.workload.complete(op, answer[0] if answer is not None else None)
+        # the completion names the node that replied (another than the one asked when it forwarded the request)
+        record(process=process, type=done.type, f=op.f, key=op.key, value=done.value,
+               node=answer[1] if answer is not None else node_id,
                error=done.error, final=True if final else None)
         self.ops += 1
         return done.type
@@ -606,10 +645,12 @@ async def _run_in(options: MaelstromOptions, run_dir: Path, schedule: FaultSched
                         inits.start_soon(run.init, node_id)
                 setup = run.workload.setup(options.node_ids, options.topology)
                 for node_id, body in setup.items():
-                    reply = await run.call(INIT_CLIENT, node_id, body, CALL_TIMEOUT)
-                    if reply is None or reply.get("type") != body["type"] + "_ok":
-                        raise NodeFailure(f"node {node_id} did not answer {body['type']} with {body['type']}_ok "
-                                          f"within {CALL_TIMEOUT:g} s: {json.dumps(reply)[:120] if reply else 'no reply'}")
+                    answer = await run.call(INIT_CLIENT, node_id, body, CALL_TIMEOUT)
+                    if answer is None or answer[0].get("type") != body["type"] + "_ok":
+                        who = (f"node {node_id}" if answer is None or answer[1] == node_id
+                               else f"node {answer[1]} (answering {INIT_CLIENT}'s {body['type']} to {node_id})")
+                        raise NodeFailure(f"{who} did not answer {body['type']} with {body['type']}_ok within "
+                                          f"{CALL_TIMEOUT:g} s: {json.dumps(answer[0])[:120] if answer else 'no reply'}")
                 history.start_load()
                 stop_at = trio.current_time() + options.time_limit
                 async with trio.open_nursery() as load:
@@ -700,8 +741,15 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
                           "faults": outcome.get("faults", {}), "services": outcome.get("services", {}),
                           "services_refused": outcome.get("services_refused", {}),
                           "reproducible": "as far as the node itself is deterministic"}}
+    history_path = run_dir / "history.jsonl"
+    try:  # from the history whatever the verdict: an UNKNOWN run's operations were still done and counted
+        base["maelstrom"]["stats"] = op_stats(history_path)
+        base["maelstrom"]["latency_ms"] = ok_latency(history_path)
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        pass  # no history, or a torn one: the check below says so
     if outcome.get("failure"):
-        return {"valid": "unknown", "reason": outcome["failure"], **base}
+        return {"valid": "unknown", "reason": outcome["failure"], "checker": CHECK_NAMES.get(options.workload),
+                **base}
     from checker.api import CheckOptions, check
     from checker.history import HistoryError
 
@@ -712,7 +760,8 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
     try:
         result = check(run_dir / "history.jsonl", check_options)
     except (HistoryError, ValueError) as exc:
-        return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}", **base}
+        return {"valid": "unknown", "reason": f"the checker could not read the history: {exc}",
+                "checker": CHECK_NAMES.get(options.workload), **base}
     results = dict(result.results)
     if results.get("checker") == "convergence" and results.get("rule") == CHECK_NAMES.get(options.workload):
         # a Maelstrom workload's own check: not the store's words (convergence, a conflict mode, the kv model)
@@ -727,9 +776,7 @@ def _check(options: MaelstromOptions, run_dir: Path, outcome: dict[str, Any]) ->
         whys = list(dict.fromkeys(str(u.get("reason") or u.get("kind")) for u in results.get("unknown") or []))
         if whys:
             results["reason"] = "; ".join(whys[:3]) + (f"; and {len(whys) - 3} more" if len(whys) > 3 else "")
-    stats = op_stats(run_dir / "history.jsonl")
-    base["maelstrom"]["stats"] = stats
-    base["maelstrom"]["latency_ms"] = ok_latency(run_dir / "history.jsonl")
+    stats = base["maelstrom"].get("stats") or {}
     never = [f for f, c in stats.items() if not c.get("ok")]
     if never:  # Maelstrom's (Jepsen's) stats checker: an operation kind with no ok at all fails the run
         said = ", ".join(f"{f} ({sum(stats[f].values())} completed: {stats[f].get('fail', 0)} definite failures, "
@@ -828,18 +875,27 @@ def ok_latency(history: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-EXCUSED_WHY = "sent to a node the harness's own crash or pause nemesis had down during the operation"
+EXCUSED_WHY = ("sent to a node the harness's own crash nemesis had down, in flight when it crashed, or to a node "
+               "its pause nemesis still held (or had let go less than a second before) when the operation ended")
 """Why ``--availability total`` leaves an operation out: no node can answer while the harness holds it killed
 or stopped (Maelstrom's clients are bound to one node each, so the request could not go elsewhere)."""
 
+PAUSE_GRACE_NS = 1_000_000_000
+"""A paused node keeps the requests it was sent (they wait in its input) and answers them once resumed: an
+operation whose node was resumed more than this long (ns) before the operation ended is not excused by the pause."""
+
 
 def _not_ok(history: Path) -> tuple[int, int]:
-    """(operations that did not succeed, those of them excused): an operation is excused when its node was in a
-    crash or pause window of the nemesis (``crash-start``/``pause-start`` naming it, up to the window's stop)
-    at any time between its invocation and its completion."""
+    """(operations that did not succeed, those of them excused). An operation is excused by a crash window of
+    its node (``crash-start`` naming it, up to the window's stop) when it was invoked while the node was down
+    (the router drops what a dead node is sent) or the crash began while it was in flight (the killed node
+    loses what it had not answered); by a pause window only when its node was still paused (or had been resumed
+    less than ``PAUSE_GRACE_NS`` before) when the operation ended: a resumed node still holds the request, and a
+    pause that ended long before the time-out does not explain the missing answer."""
     events = [json.loads(line) for line in history.read_bytes().splitlines() if line.strip()]
-    down: dict[str, list[tuple[int, float]]] = {}
+    down: dict[str, list[tuple[str, float, float]]] = {}
     holding: list[str] = []
+    kind = ""
     since = 0
     for ev in events:
         f = ev.get("f")
@@ -847,13 +903,14 @@ def _not_ok(history: Path) -> tuple[int, int]:
             continue
         if f in ("crash-start", "pause-start") and isinstance(ev.get("value"), dict):
             holding = [str(n) for n in ev["value"].get("nodes") or []]
+            kind = f[:-len("-start")]
             since = ev.get("time") or 0
         elif f.endswith("-stop") or f == "heal":
             for node in holding:
-                down.setdefault(node, []).append((since, ev.get("time") or 0))
+                down.setdefault(node, []).append((kind, since, ev.get("time") or 0))
             holding = []
     for node in holding:  # never stopped (the run was cut short): down to the end
-        down.setdefault(node, []).append((since, math.inf))
+        down.setdefault(node, []).append((kind, since, math.inf))
     invoked: dict[Any, int] = {}
     count = excused = 0
     for ev in events:
@@ -866,7 +923,8 @@ def _not_ok(history: Path) -> tuple[int, int]:
         if ev.get("type") not in ("fail", "info"):
             continue
         end = ev.get("time") or 0
-        if any(a <= end and start <= b for a, b in down.get(str(ev.get("node")), ())):
+        if any(a <= start <= b or start <= a <= end if k == "crash" else a <= end <= b + PAUSE_GRACE_NS
+               for k, a, b in down.get(str(ev.get("node")), ())):
             excused += 1
         else:
             count += 1
@@ -907,6 +965,10 @@ def format_summary(outcome: dict[str, Any]) -> str:
     if m.get("stats"):  # as Maelstrom's :stats: a VALID echo run may still have failed most of its ops
         lines.append("  " + "; ".join(f"{f}: ok {c.get('ok', 0)}, fail {c.get('fail', 0)}, info {c.get('info', 0)}"
                                       for f, c in sorted(m["stats"].items())))
+    if counts.get("reply_from_other_node"):
+        lines.append(f"  replies from another node than the one asked: {counts['reply_from_other_node']} (taken as the "
+                     "answer, as Maelstrom's client does: a node forwarded the request; the history names the node "
+                     "that replied)")
     if counts.get("unknown_dest"):
         names = counts.get("unknown_dests") or {}
         shown = ", ".join(f"{d} {n}" for d, n in list(names.items())[:4])

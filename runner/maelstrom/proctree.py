@@ -5,7 +5,9 @@ and writable by the harness, as root or in a delegated subtree), each life of ea
 cgroup of its own (``RunCgroups``), under one per run below the harness's own cgroup; a crash and the
 run's end kill that cgroup whole (``cgroup.kill``, Linux 5.14+; before it, every process listed in
 ``cgroup.procs``, looked at again until it is empty), which no ``setsid``, double fork or cleared
-environment escapes. The cgroups are removed at the run's end; those a run left behind because the
+environment escapes. A process that moves itself out of the cgroup (a node run as root can write any
+cgroup's ``cgroup.procs``, the root cgroup's included) is out of reach, and a root node can as well kill the
+watchdog: the cgroups bound what a node's processes do by forking, not what a privileged program may do. The cgroups are removed at the run's end; those a run left behind because the
 harness itself was killed (SIGKILL gives it no chance) are killed and removed by the run's watchdog (a
 shell in a session of its own, waiting for the harness's end of a pipe to close), and failing that by the
 next run's ``reap_orphans``.
@@ -119,8 +121,21 @@ def signal_all(groups: list[int], roots: list[int], mark: str, signum: int) -> i
 
 # -- cgroup v2 -----------------------------------------------------------------------------------------
 
-PREFIX = "minikeydb-maelstrom-"
-"""A run's cgroup is ``PREFIX<pid>-<start time>-<token>``: its owner, to tell a dead run's from a live one's."""
+PREFIX = "minikeydb-maelstrom2-"
+"""(Not ``minikeydb-maelstrom-``: a harness of before the pid namespace was named would read the namespace as
+the owner's pid and kill a live run.) A run's cgroup is ``PREFIX<pid namespace>-<pid>-<start time>-<token>``: its owner, to tell a dead run's from a
+live one's. The pid and start time mean something only in the owner's pid namespace (``/proc/self/ns/pid``'s
+inode), so a run in another one (a container sharing the cgroup2 tree) is never taken for dead."""
+
+
+def _pidns() -> str | None:
+    """This process's pid namespace, as the inode number ``/proc/self/ns/pid`` names, or None."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    inode = link[link.find("[") + 1:link.rfind("]")]
+    return inode if inode.isdigit() else None
 
 
 def _cgroup2_base() -> Path | None:
@@ -193,10 +208,15 @@ def kill_cgroup(cgroup: Path, remove: bool = True) -> None:
 
 
 def reap_orphans(base: Path | None = None) -> int:
-    """Kill and remove every run cgroup under ``base`` (the harness's own cgroup) whose owner is no longer
-    running (a harness that was SIGKILLed, an explore worker its parent killed); how many there were."""
+    """Kill and remove every run cgroup under ``base`` (the harness's own cgroup) whose owner is provably no longer
+    running (a harness that was SIGKILLed, an explore worker its parent killed); how many there were.
+
+    Only cgroups whose owner lived in this process's pid namespace are judged (there, a pid whose start time
+    differs is another process): one from another namespace (or an older name without it) is left to its own
+    watchdog, since its owner's pid says nothing here."""
     base = base if base is not None else _cgroup2_base()
-    if base is None:
+    ns = _pidns()
+    if base is None or ns is None:
         return 0
     reaped = 0
     try:
@@ -205,10 +225,12 @@ def reap_orphans(base: Path | None = None) -> int:
         return 0
     for entry in entries:
         try:
-            pid_text, start, _ = entry.name[len(PREFIX):].split("-", 2)
+            owner_ns, pid_text, start, _ = entry.name[len(PREFIX):].split("-", 3)
             pid = int(pid_text)
         except ValueError:
             continue
+        if owner_ns != ns:
+            continue  # another pid namespace's run (or an unknown name): nothing here proves it dead
         if _start_time(pid) == start:
             continue  # its harness is alive
         kill_cgroup(entry)
@@ -217,11 +239,13 @@ def reap_orphans(base: Path | None = None) -> int:
 
 
 _WATCHDOG = (
+    'rm_tree() { for d in "$1"/*/; do [ -d "$d" ] && rm_tree "${d%/}"; done; rmdir "$1" 2>/dev/null; }; '
     'read _ignored; echo 1 > "$1/cgroup.kill"; '
-    'for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$1"/*/ "$1" 2>/dev/null; [ -d "$1" ] || exit 0; sleep 0.1; done'
+    'for _ in 1 2 3 4 5 6 7 8 9 10; do rm_tree "$1"; [ -d "$1" ] || exit 0; sleep 0.1; done'
 )
 """The watchdog: waits for its stdin (a pipe from the harness) to close, which happens when the harness closes
-the run's cgroups or dies however (SIGKILL included), then kills the run's cgroup and removes it."""
+the run's cgroups or dies however (SIGKILL included), then kills the run's cgroup (recursively) and removes it and
+every cgroup a node made below it, depth first."""
 
 
 class RunCgroups:
@@ -247,7 +271,7 @@ class RunCgroups:
             return None
         reap_orphans(base)
         me = os.getpid()
-        path = base / f"{PREFIX}{me}-{_start_time(me)}-{secrets.token_hex(4)}"
+        path = base / f"{PREFIX}{_pidns()}-{me}-{_start_time(me)}-{secrets.token_hex(4)}"
         try:
             path.mkdir()
             probe = path / "probe"

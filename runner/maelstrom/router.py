@@ -125,17 +125,18 @@ class MessageJournal:
 
 
 class Clients:
-    """Calls in flight from the harness's clients, resolved by ``in_reply_to`` (a dict lookup per reply).
+    """Calls in flight from the harness's clients, resolved by (client, ``in_reply_to``) (a dict lookup per reply).
 
-    A reply answers a call only when it comes from the node the request went to: any node can write to any
-    client with any ``in_reply_to``, and a reply from another node is a stray (counted, named by its sender)."""
+    As Maelstrom's client (``client.clj`` ``recv!``), a reply answers the call whatever node sent it: a node may
+    forward a request to another that answers the client itself. The call hears who sent it, so every reason
+    names the node that actually replied, and such replies are counted (``from_other_node``, informational)."""
 
     def __init__(self) -> None:
-        self._waiting: dict[tuple[str, int], tuple[str, Callable[[dict[str, Any]], None]]] = {}
+        self._waiting: dict[tuple[str, int], tuple[str, Callable[[dict[str, Any], str], None]]] = {}
         self._next_id = 0
         self.unexpected = 0
-        self.stray = 0
-        """Replies whose (client, in_reply_to) a call awaits, but from another node than the one it was sent to."""
+        self.from_other_node = 0
+        """Replies that answered a call but came from another node than the one it was sent to."""
         self.last_unexpected: dict[str, dict[str, Any]] = {}
         """Per node, the last message it sent a client that answered nothing waiting (for error messages)."""
 
@@ -143,29 +144,29 @@ class Clients:
         self._next_id += 1
         return self._next_id
 
-    def expect(self, client: str, msg_id: int, on_reply: Callable[[dict[str, Any]], None], node: str) -> None:
-        """Await the reply of ``node`` (the request's destination) to ``client``'s ``msg_id``."""
+    def expect(self, client: str, msg_id: int, on_reply: Callable[[dict[str, Any], str], None], node: str) -> None:
+        """Await the reply to ``client``'s ``msg_id``, sent to ``node``; ``on_reply(body, sender)``."""
         self._waiting[(client, msg_id)] = (node, on_reply)
 
     def forget(self, client: str, msg_id: int) -> None:
         self._waiting.pop((client, msg_id), None)
 
     def deliver(self, src: str, dest: str, body: dict[str, Any]) -> str:
-        """Hand ``body`` to the call it answers: ``answered``; else ``stray`` (another node's reply to a call
-        in flight) or ``unexpected`` (late, duplicate, or no reply at all)."""
+        """Hand ``body`` to the call it answers: ``answered`` (by the node asked), ``answered-by-other``
+        (another node replied), or ``unexpected`` (late, duplicate, or no reply at all)."""
         reply_to = body.get("in_reply_to")
         if type(reply_to) is not int:
             reply_to = -1  # no call has it (msg_ids count from 1)
         key = (dest, reply_to)
-        waiting = self._waiting.get(key)
-        if waiting is None or waiting[0] != src:
+        waiting = self._waiting.pop(key, None)
+        if waiting is None:
             self.unexpected += 1  # a late reply (after the 5 s timeout), a duplicate, or no reply at all
-            if waiting is not None:
-                self.stray += 1  # another node's reply to a request this node never got
             self.last_unexpected[src] = body
-            return "unexpected" if waiting is None else "stray"
-        del self._waiting[key]
-        waiting[1](body)
+            return "unexpected"
+        waiting[1](body, src)
+        if waiting[0] != src:
+            self.from_other_node += 1
+            return "answered-by-other"
         return "answered"
 
 
@@ -194,9 +195,15 @@ class Router:
         self.counts: Counter[str] = Counter()
         """Messages sent: ``client`` (to or from a client), ``inter_node``, ``service``, ``unknown_dest``; not
         delivered: ``lost`` (to faults), ``to_dead_node``, ``input_full`` (more than 64 MiB already waited for the
-        node to read them), ``stray_reply`` (a reply to a client's call, from another node than the one the call
-        went to); received: ``recv_client`` (to or from a client), ``recv_server`` (the rest), each copy."""
+        node to read them); ``reply_from_other_node`` (a reply that answered a client's call, from another node than
+        the one the call went to: informational, Maelstrom accepts it too); received: ``recv_client`` (to or from a client), ``recv_server`` (the rest), each copy."""
         self._heap: list[tuple[float, int, str, str, bytes, int | None]] = []
+        self._messages = 0
+        self._flight: dict[int, list[int]] = {}
+        """Per node-to-node message with delayed copies: [copies in flight, any copy delivered], so that one a
+        partition cuts in flight moves once from ``passed`` to ``partitioned`` (it was counted passed when sent)."""
+        self._copy_of: dict[int, int] = {}
+        """A delayed copy's seq -> its message's key in ``_flight``."""
         self._seq = 0
         self._timer: trio.CancelScope | None = None
         self._identity: Counter[bytes] = Counter()
@@ -244,8 +251,8 @@ class Router:
         client = is_client(dest)
         self.counts["recv_client" if client else "recv_server"] += 1
         if client:
-            if self.clients.deliver(src, dest, body) == "stray":
-                self.counts["stray_reply"] += 1
+            if self.clients.deliver(src, dest, body) == "answered-by-other":
+                self.counts["reply_from_other_node"] += 1
             return
         reply = self.services[dest](src, body)
         if reply is not None:
@@ -276,11 +283,17 @@ class Router:
             self.counts["to_dead_node"] += 1  # not a fault of the network: the node was down
         elif not delays:
             self.counts["lost"] += 1
+        later = sum(1 for d in delays if d > 0)
+        key = None
+        if later:
+            self._messages += 1
+            key = self._messages
+            self._flight[key] = [later, int(later < len(delays))]
         for delay in delays:
             if delay <= 0:
                 self._deliver(src, dest, line, jid)
             else:
-                self._later(delay, src, dest, line, jid=jid)
+                self._later(delay, src, dest, line, jid=jid, flight=key)
 
     def _message_rng(self, src: str, dest: str, line: bytes) -> random.Random:
         """The draws for one message: from its identity, not from how many messages came before it.
@@ -334,9 +347,11 @@ class Router:
     # -- delayed copies ----------------------------------------------------------------------------
 
     def _later(self, delay: float, src: str, dest: str, line: bytes, check_link: bool = True,
-               jid: int | None = None) -> None:
+               jid: int | None = None, flight: int | None = None) -> None:
         due = trio.current_time() + delay
         self._seq += 1
+        if flight is not None:
+            self._copy_of[self._seq] = flight
         heapq.heappush(self._heap, (due, self._seq if check_link else -self._seq, src, dest, line, jid))
         timer = self._timer
         if timer is not None and due < timer.deadline:
@@ -358,7 +373,20 @@ class Router:
                 if dest not in self.nodes:  # a delayed reply to a client or request to a service
                     self._arrive(src, dest, orjson.loads(line)["body"])
                     continue
-                if seq > 0 and not self.model.admit_due(src, dest):
+                key = self._copy_of.pop(seq, None)
+                allowed = seq < 0 or self.model.link_allowed(src, dest)
+                if key is not None:  # count the message once: passed unless every copy was cut in flight
+                    flight = self._flight[key]
+                    flight[0] -= 1
+                    flight[1] |= allowed
+                    if flight[0] == 0:
+                        del self._flight[key]
+                        if not flight[1]:
+                            self.model.counters.passed -= 1
+                            self.model.counters.partitioned += 1
+                elif not allowed:
+                    self.model.counters.partitioned += 1
+                if not allowed:
                     self.counts["lost"] += 1
                     if self.journal is not None:
                         self.journal.event("not-delivered", src=src, dest=dest, id=jid,

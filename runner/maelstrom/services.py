@@ -18,9 +18,11 @@ when its value is not ``from``. Anything else is error 10 (not-supported) or 12 
 
 What the harness keeps is bounded, so that a node cannot exhaust the harness's memory through the services:
 each KV service holds at most ``MAX_KEYS`` keys, and seq-kv and lww-kv at most ``KEEP_VERSIONS`` versions of
-a key (lin-kv only the latest); and the values and keys the three KV services hold together, measured as
-their JSON text, stay under ``MAX_VALUE_BYTES`` (Python's objects for them can take a few times that: a
-list of small integers about 5x). A write or cas that would go past a cap is refused with error 11
+a key (lin-kv only the latest); and the values and keys the three KV services hold together stay under
+``MAX_VALUE_BYTES``, each version counted as its JSON text plus ``VERSION_OVERHEAD`` bytes (what Python spends
+on a small value and its slots besides the text: measured about 90 bytes for a one-byte value, so 64 versions
+of ``0`` per key cost about what they take). For large values the text dominates, and Python's objects can
+still take a few times it (a list of small integers about 5x): the budget bounds the memory to that factor. A write or cas that would go past a cap is refused with error 11
 (temporarily-unavailable, which Maelstrom calls definite: nothing was written), counted in ``refused``
 and said in the run's summary; a cas whose precondition fails stores nothing and is judged as usual.
 Keys are compared as JSON values (``1`` and ``"1"`` are different keys; an object's members in any
@@ -51,8 +53,10 @@ KEEP_VERSIONS = 64
 MAX_KEYS = 200_000
 """Keys one service holds at most: a write or cas that would create another is refused with error 11
 (temporarily-unavailable, definite), so a node writing ever-new keys cannot exhaust the harness's memory."""
+VERSION_OVERHEAD = 100
+"""Bytes each stored version counts in the budget besides its JSON text (Python's per-object cost)."""
 MAX_VALUE_BYTES = 128 << 20
-"""Bytes of JSON text (keys, and every kept version's value) the KV services hold together at most: a write
+"""Bytes of JSON text (keys, and every kept version's value, each plus ``VERSION_OVERHEAD``) the KV services hold together at most: a write
 or cas that would hold more is refused with error 11 (a 1 MB value written in a loop took the harness past
 377 MB and growing)."""
 _ABSENT = object()
@@ -154,7 +158,7 @@ class KVService:
     def _cost(self, key: bytes, value: Any) -> tuple[int, int] | None:
         """(the value's JSON size, the change in the bytes held) if writing ``value`` to ``key`` keeps the
         services within their byte budget; None if it would not."""
-        size = len(_canonical(value))
+        size = len(_canonical(value)) + VERSION_OVERHEAD
         sizes = self.sizes.get(key)
         if sizes is None:
             change = len(key) + size

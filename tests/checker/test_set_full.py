@@ -355,3 +355,117 @@ def test_lost_latency_of_an_element_lost_on_some_nodes() -> None:
     st = check(h.all_events()).stats["set"]
     assert st["outcomes"]["lost"] == 1
     assert 1990 <= st["lost_latencies"]["1"] <= 2000  # n1's final read, invoked at 3.001 s
+
+
+def test_an_element_read_before_its_ack_is_known_from_that_read() -> None:
+    """G4: Jepsen's known time is the earlier of the ack and the first read that saw the element: a read begun
+    300 ms after such a read that misses it makes the element stale, stable latency 300 ms."""
+    h = _set()
+    h.at(1.0)
+    h.begin(0, "add", "s", 1)
+    h.at(1.1)
+    h.begin(1, "read", "s")
+    h.at(1.2)
+    h.end(1, "read", "s", [1])
+    h.at(1.5)
+    h.begin(2, "read", "s")
+    h.at(1.6)
+    h.end(2, "read", "s", [])
+    h.at(2.0)
+    h.end(0, "add", "s", 1)
+    h.at(2.5)
+    h.begin(3, "read", "s")
+    h.at(2.6)
+    h.end(3, "read", "s", [1])
+    h.final_reads("s", {"n1": [1], "n2": [1]})
+    result = check(h.all_events())
+    assert result.valid is True
+    assert result.stats["set"]["outcomes"]["stale"] == 1
+    assert [e["stable_latency_ms"] for e in result.stats["set"]["examples"]["stale"]] == [300.000001]
+
+
+def _jepsen_stable_latencies(events: list[dict[str, Any]]) -> list[int]:
+    """A transcription of Jepsen's set-full (checker.clj: SetFullElement, set-full-element-results): per element
+    known = the first ok add or ok read containing it; stable latencies in whole ms."""
+    invoked: dict[Any, dict[str, Any]] = {}
+    elems: dict[Any, dict[str, Any]] = {}
+    for e in events:
+        if "process" not in e or e["process"] == "nemesis":
+            continue
+        p = e["process"]
+        if e["type"] == "invoke":
+            invoked[p] = e
+            if e["f"] == "add":
+                elems[e["value"]] = {"known": None, "lp": None, "la": None}
+            continue
+        inv = invoked.pop(p)
+        if e["f"] == "add" and e["type"] == "ok" and elems[e["value"]]["known"] is None:
+            elems[e["value"]]["known"] = e
+        elif e["f"] == "read" and e["type"] == "ok":
+            seen = set(e["value"])
+            for x, st in elems.items():
+                slot = "lp" if x in seen else "la"
+                if x in seen and st["known"] is None:
+                    st["known"] = e
+                if st[slot] is None or st[slot]["index"] < inv["index"]:
+                    st[slot] = inv
+    out = []
+    for st in elems.values():
+        lp, la, known = st["lp"], st["la"], st["known"]
+        if lp is not None and (la["index"] if la else -1) < lp["index"]:
+            out.append(int(max(0, ((la["time"] + 1) if la else 0) - known["time"]) / 1e6))
+    return out
+
+
+def _random_history(seed: int) -> WorkloadHistory:
+    import random
+
+    rng = random.Random(seed)
+    h = _set()
+    pending: dict[int, tuple[str, int | None]] = {}
+    added: list[int] = []
+    nxt = 0
+    for _ in range(rng.randint(10, 40)):
+        p = rng.randrange(4)
+        if p in pending:
+            f, val = pending.pop(p)
+            if f == "add":
+                h.end(p, "add", "s", val)
+                added.append(val)  # type: ignore[arg-type]
+            else:
+                invoked = sorted({v for g, v in pending.values() if g == "add"} | set(added))  # type: ignore[arg-type]
+                h.end(p, "read", "s", [x for x in invoked if rng.random() < 0.7])
+        elif rng.random() < 0.5:
+            nxt += 1
+            h.begin(p, "add", "s", nxt)
+            pending[p] = ("add", nxt)
+        else:
+            h.begin(p, "read", "s")
+            pending[p] = ("read", None)
+    for p, (f, val) in list(pending.items()):
+        if f == "add":
+            h.end(p, "add", "s", val)
+            added.append(val)  # type: ignore[arg-type]
+        else:
+            h.end(p, "read", "s", sorted(added))
+    h.final_reads("s", {"n1": sorted(added), "n2": sorted(added)})
+    return h
+
+
+def test_stable_latencies_match_a_transcription_of_jepsens_set_full() -> None:
+    """G4: on 300 random add/read histories (reads may see adds not yet acknowledged), the stable latencies'
+    quantiles and the count of stably visible elements equal those of Jepsen's set-full."""
+    import math
+
+    differ = []
+    for seed in range(300):
+        events = _random_history(seed).all_events()
+        result = check(events)
+        jepsen = sorted(_jepsen_stable_latencies(events))
+        n = len(jepsen)
+        expected = sorted(jepsen[min(n - 1, math.floor(n * q))] for q in (0, 0.5, 0.95, 0.99, 1)) if n else None
+        mine = result.stats["set"].get("stable_latencies")
+        stable = sum(result.stats["set"]["outcomes"][o] for o in ("ok", "stale"))
+        if (sorted(mine.values()) if mine else None) != expected or stable != n:
+            differ.append(seed)
+    assert differ == [], f"{len(differ)} of 300 differ, first seeds {differ[:5]}"

@@ -63,15 +63,36 @@ for line in sys.stdin:
 """
 
 
-def test_a_reply_from_another_node_is_a_stray_not_the_answer(tmp_path: Path) -> None:
-    """F1: n0's echo_ok to c0 carrying n1's and n2's init msg_ids is not taken as their init reply; it is counted
-    as a stray reply and the run (otherwise correct) is judged valid."""
+def test_a_reply_from_another_node_answers_the_call_and_the_reason_names_its_sender(tmp_path: Path) -> None:
+    """G3 (was F1): as in Maelstrom, n0's echo_ok to c0 carrying n1's init msg_id answers that init (a reply is
+    matched on client and in_reply_to, whatever its sender); the run fails and the reason names n0, the sender."""
     script = tmp_path / "spoofer.py"
     script.write_text(SPOOFER)
     script.chmod(0o755)
     results = _run(tmp_path, bin=str(script), node_count=3, concurrency=3)["results"]
+    assert results["valid"] == "unknown", results
+    assert "node n0 answered c0's init to n" in results["reason"] and "'echo_ok', not init_ok" in results["reason"], \
+        results["reason"]
+
+
+def test_a_forwarding_node_passes_and_its_replies_are_counted(tmp_path: Path) -> None:
+    """G3: n1 forwards to n0 and n0 answers the client itself: every op succeeds (valid under --availability
+    total), the replies from another node are counted, and the history names n0 as the replier."""
+    outcome = _run(tmp_path, bin=str(NODES / "forward.py"), node_count=2, availability="total", time_limit=2.0)
+    results = outcome["results"]
     assert results["valid"] is True, results.get("reason")
-    assert results["maelstrom"]["messages"].get("stray_reply", 0) >= 2, results["maelstrom"]["messages"]
+    assert results["maelstrom"]["messages"].get("reply_from_other_node", 0) >= 1, results["maelstrom"]["messages"]
+    history = [json.loads(x) for x in (Path(outcome["run_dir"]) / "history.jsonl").read_text().splitlines()]
+    assert not [e for e in history if e.get("type") in ("info", "fail") and e.get("process") != "nemesis"]
+    assert {e.get("node") for e in history if e.get("type") == "ok"} == {"n0"}
+
+
+def test_a_wrong_answer_from_a_forwarded_request_blames_the_node_that_sent_it(tmp_path: Path) -> None:
+    """G3: n0 garbles the echoes n1 forwards it; the echo mismatch names n0, the node that replied, not n1."""
+    results = _run(tmp_path, bin=str(NODES / "forward.py"), args=("wrong",), node_count=2)["results"]
+    assert results["valid"] is False, results
+    mismatches = [a for a in results.get("anomalies", []) if a.get("type") == "echo-mismatch"]
+    assert mismatches and {a["node"] for a in mismatches} == {"n0"}, mismatches[:2]
 
 
 def test_service_values_have_a_byte_budget(monkeypatch: Any) -> None:
@@ -221,7 +242,7 @@ def test_a_dead_runs_cgroup_is_reaped_by_the_next(tmp_path: Path) -> None:
 
     live = proctree.RunCgroups.create()
     assert live is not None
-    dead = live.path.parent / f"{proctree.PREFIX}999999999-1-dead"
+    dead = live.path.parent / f"{proctree.PREFIX}{proctree._pidns()}-999999999-1-dead"
     dead.mkdir()
     sleeper = subprocess.Popen(["sleep", "989"], preexec_fn=proctree.join_cgroup(dead, None))
     try:
