@@ -7,7 +7,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from runner.maelstrom.command import MaelstromOptions, run
+
+pytestmark = pytest.mark.realtime  # real node processes in real time (~20-35 s a file): .ci/run's second step
 
 HOSTILE = Path(__file__).parent / "nodes" / "hostile.py"
 

@@ -16,6 +16,8 @@ import pytest
 from runner.maelstrom import proctree
 from runner.maelstrom.command import MaelstromOptions, run
 
+pytestmark = pytest.mark.realtime  # real node processes in real time (~20-35 s a file): .ci/run's second step
+
 NODES = Path(__file__).parent / "nodes"
 
 
