@@ -15,11 +15,11 @@ import pytest
 
 from runner.maelstrom import proctree
 
+pytestmark = pytest.mark.realtime  # real node processes in real time (~20-35 s a file): .ci/run's second step
+
 NS_HOLDER = """
 import subprocess, sys, time
 from runner.maelstrom import proctree
-
-pytestmark = pytest.mark.realtime  # real node processes in real time (~20-35 s a file): .ci/run's second step
 cgroups = proctree.RunCgroups.create()
 life = cgroups.new_life("n0", 1)
 child = subprocess.Popen(["sh", "-c", "exec env G1TAG=%s sleep 986" % sys.argv[1]],
