@@ -93,6 +93,8 @@ class SimulatedExecutor:
         self.clock = 0.0
         self.free_at = [0.0] * workers
         self._running: list[tuple[float, int, int, Any, TrialReport]] | None = None
+        self.timeline: list[tuple[int, float, float, int, str]] = []
+        """(worker, start, end, task index, what) of every task run, cancelled ones ending when cancelled."""
 
     def map_unordered(self, fn: Any, items: Any) -> Iterator[Any]:
         source = iter(items)
@@ -112,6 +114,7 @@ class SimulatedExecutor:
                     report, seconds = measured_report(self.cache, task.candidate)
                     start = max(self.clock, self.free_at[w])
                     running.append((start + seconds, task.index, w, task, attrs.evolve(report, index=task.index)))
+                    self.timeline.append((w, start, start + seconds, task.index, task.candidate.key()))
                 if not running:
                     return
                 running.sort(key=lambda r: (r[0], r[1]))
@@ -121,8 +124,9 @@ class SimulatedExecutor:
                 yield report
         finally:
             self._running = None
-            for _, _, w, _, _ in running:  # left early: those tasks are cancelled now
+            for _, _, w, task, _ in running:  # left early: those tasks are cancelled now
                 self.free_at[w] = self.clock + self.fork_cost
+                self._cut(w, task.index)
 
     def cancel(self, unwanted: Any) -> int:
         if self._running is None:
@@ -131,7 +135,16 @@ class SimulatedExecutor:
         for r in dropped:
             self._running.remove(r)
             self.free_at[r[2]] = self.clock + self.fork_cost
+            self._cut(r[2], r[3].index)
         return len(dropped)
+
+    def _cut(self, w: int, index: int) -> None:
+        """The timeline's entry of task ``index`` on worker ``w`` ends now (cancelled)."""
+        for n in range(len(self.timeline) - 1, -1, -1):
+            entry = self.timeline[n]
+            if entry[0] == w and entry[3] == index:
+                self.timeline[n] = (w, entry[1], min(entry[2], self.clock), index, entry[4] + " (cancelled)")
+                return
 
     def close(self) -> None:
         pass
@@ -163,7 +176,7 @@ def outcome_of(result: Any) -> tuple[Any, ...]:
     return result.failing_seed, shrink, [{k: v for k, v in line.items() if k != "wall_s"} for line in result.lines]
 
 
-def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float) -> None:
+def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float, timeline: bool = False) -> None:
     """Replay ``explore --runs N --bug BUG`` on W and on 1 simulated worker(s): makespans and their ratio.
 
     ``none``: the correct store under partitions, 4 s runs, so that every seed runs (what running a
@@ -178,12 +191,14 @@ def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float
         base = RunOptions(mode="sim", nemesis=(BUG_NEMESIS[bug],), seed=1, bug=bug, time_limit=8, fault_interval=2,
                           rate=200).validate()
     got: dict[int, tuple[Any, float]] = {}
+    lines: dict[int, list[tuple[int, float, float, int, str]]] = {}
     for w in sorted({1, workers}):
         executor = SimulatedExecutor(w, cache)
         with tempfile.TemporaryDirectory() as out:
             result = explore(attrs.evolve(base, out=out), list(range(1, runs + 1)), shrink_budget=100,
                              argv=["bench"], stream=open(os.devnull, "w"), executor=executor)  # noqa: SIM115
         got[w] = (result, executor.clock)
+        lines[w] = executor.timeline
     (one_r, one_t), (many_r, many_t) = got[1], got[workers]
     same = outcome_of(one_r) == outcome_of(many_r)
     trials = one_r.shrunk.trials if one_r.shrunk else 0
@@ -192,6 +207,26 @@ def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float
           f"{workers} workers {many_t:6.2f} s (+{spec} speculative), 1 worker {one_t:6.2f} s: ratio "
           f"{many_t / one_t:.2f}; with {serial:g} s serial: {(many_t + serial) / (one_t + serial):.2f}"
           f"{'' if same else '  DIFFERENT RESULT'}", flush=True)
+    if timeline:
+        order = [entry[4] for entry in lines[1] if entry[3] < 0]  # one worker runs exactly what is judged, in order
+        print_timeline(lines[workers], {key: n + 1 for n, key in enumerate(order)}, workers)
+
+
+def print_timeline(entries: list[tuple[int, float, float, int, str]], judged: dict[str, int], workers: int) -> None:
+    """Each task of the W-worker explore (worker, start, end, judged or speculative) and each worker's idle gaps."""
+    for w, start, end, index, key in sorted(entries, key=lambda e: e[1]):
+        cancelled = key.endswith(" (cancelled)")
+        key = key.removesuffix(" (cancelled)")
+        what = "seed" if index >= 0 else (f"judged {judged[key]}" if key in judged else "speculative")
+        print(f"    w{w} {start:6.2f}-{end:6.2f} ({end - start:5.2f} s) task {index:>4} {what}"
+              f"{' CANCELLED' if cancelled else ''}")
+    for w in range(workers):
+        mine = sorted((e[1], e[2]) for e in entries if e[0] == w)
+        busy = sum(end - start for start, end in mine)
+        last = max((end for _, end in mine), default=0.0)
+        gaps = [(a_end, b_start) for (_, a_end), (b_start, _) in zip(mine, mine[1:], strict=False) if b_start - a_end > 1e-6]
+        print(f"    worker {w}: busy {busy:.2f} s of {last:.2f}; idle gaps " +
+              (", ".join(f"{a:.2f}-{b:.2f}" for a, b in gaps) or "none"))
 
 
 def one(bug: str, seed: int, workers: int, cache: Cache) -> None:
@@ -225,13 +260,15 @@ def main() -> int:
                         help="replay whole explores of seeds 1..N (sweep, shrink run ahead, shrink) instead")
     parser.add_argument("--serial", type=float, default=0.8,
                         help="with --sweep: seconds of start-up and writing the minimal run, the same for any W")
+    parser.add_argument("--timeline", action="store_true",
+                        help="with --sweep: print the W-worker explore's tasks per worker (judged, speculative, cancelled)")
     args = parser.parse_args()
     path = Path(args.cache)
     cache: Cache = pickle.loads(path.read_bytes()) if path.is_file() else {}
     try:
         for bug in args.bugs.split(","):
             if args.sweep:
-                whole_explore(bug, args.sweep, args.workers, cache, args.serial)
+                whole_explore(bug, args.sweep, args.workers, cache, args.serial, args.timeline)
                 continue
             for seed in (int(s) for s in args.seeds.split(",")):
                 one(bug, seed, args.workers, cache)
