@@ -18,7 +18,7 @@ explore's serial start-up and the writing of the minimal run added (``--serial``
 the same for any W). The outcome (failing seed, shrunk run, trials) must not depend on W.
 
 Usage: python bench/shrink_schedule.py [--bugs no-repair,no-tombstones,first-writer-wins] [--seeds 1,2,3]
-                                       [--workers 2] [--cache FILE] [--sweep 40 [--serial 0.8]]
+                                       [--workers 2] [--cache FILE] [--sweep 40 [--serial 0.8] [--dispatch S] [--timeline]]
 """
 
 from __future__ import annotations
@@ -83,13 +83,16 @@ class SimulatedExecutor:
 
     A free worker pulls the next task at the clock's time; results come in completion order;
     ``cancel`` and closing free the workers of tasks no longer wanted at once (a real pool forks a
-    replacement: some 50 ms, ``fork_cost``).
+    replacement: some 50 ms, ``fork_cost``); with 2 workers or more a task starts ``dispatch`` seconds
+    after its worker is free (its result goes to explore, which judges, picks and sends the next).
     """
 
-    def __init__(self, workers: int, cache: Cache, fork_cost: float = 0.05) -> None:
+    def __init__(self, workers: int, cache: Cache, fork_cost: float = 0.05, dispatch: float = 0.0) -> None:
         self.workers = workers
         self.cache = cache
         self.fork_cost = fork_cost
+        self.dispatch = dispatch if workers > 1 else 0.0
+        """Seconds a worker waits between two tasks (the result to explore, its pick, the task back; none inline)."""
         self.clock = 0.0
         self.free_at = [0.0] * workers
         self._running: list[tuple[float, int, int, Any, TrialReport]] | None = None
@@ -112,7 +115,7 @@ class SimulatedExecutor:
                         exhausted = True
                         break
                     report, seconds = measured_report(self.cache, task.candidate)
-                    start = max(self.clock, self.free_at[w])
+                    start = max(self.clock, self.free_at[w]) + self.dispatch
                     running.append((start + seconds, task.index, w, task, attrs.evolve(report, index=task.index)))
                     self.timeline.append((w, start, start + seconds, task.index, task.candidate.key()))
                 if not running:
@@ -176,7 +179,8 @@ def outcome_of(result: Any) -> tuple[Any, ...]:
     return result.failing_seed, shrink, [{k: v for k, v in line.items() if k != "wall_s"} for line in result.lines]
 
 
-def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float, timeline: bool = False) -> None:
+def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float, timeline: bool = False,
+                  dispatch: float = 0.0) -> None:
     """Replay ``explore --runs N --bug BUG`` on W and on 1 simulated worker(s): makespans and their ratio.
 
     ``none``: the correct store under partitions, 4 s runs, so that every seed runs (what running a
@@ -193,7 +197,7 @@ def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float
     got: dict[int, tuple[Any, float]] = {}
     lines: dict[int, list[tuple[int, float, float, int, str]]] = {}
     for w in sorted({1, workers}):
-        executor = SimulatedExecutor(w, cache)
+        executor = SimulatedExecutor(w, cache, dispatch=dispatch)
         with tempfile.TemporaryDirectory() as out:
             result = explore(attrs.evolve(base, out=out), list(range(1, runs + 1)), shrink_budget=100,
                              argv=["bench"], stream=open(os.devnull, "w"), executor=executor)  # noqa: SIM115
@@ -260,6 +264,9 @@ def main() -> int:
                         help="replay whole explores of seeds 1..N (sweep, shrink run ahead, shrink) instead")
     parser.add_argument("--serial", type=float, default=0.8,
                         help="with --sweep: seconds of start-up and writing the minimal run, the same for any W")
+    parser.add_argument("--dispatch", type=float, default=0.0,
+                        help="with --sweep: seconds between two tasks on a worker of a pool (real explores: a median of "
+                        "2 ms at load 1, 8 ms at load 4, bench/explore.py's pairs; 0 inline)")
     parser.add_argument("--timeline", action="store_true",
                         help="with --sweep: print the W-worker explore's tasks per worker (judged, speculative, cancelled)")
     args = parser.parse_args()
@@ -268,7 +275,7 @@ def main() -> int:
     try:
         for bug in args.bugs.split(","):
             if args.sweep:
-                whole_explore(bug, args.sweep, args.workers, cache, args.serial, args.timeline)
+                whole_explore(bug, args.sweep, args.workers, cache, args.serial, args.timeline, args.dispatch)
                 continue
             for seed in (int(s) for s in args.seeds.split(",")):
                 one(bug, seed, args.workers, cache)
