@@ -87,21 +87,25 @@ class SimulatedExecutor:
     after its worker is free (its result goes to explore, which judges, picks and sends the next).
     """
 
-    def __init__(self, workers: int, cache: Cache, fork_cost: float = 0.05, dispatch: float = 0.0) -> None:
+    def __init__(self, workers: int, cache: Cache, fork_cost: float = 0.05, dispatch: float = 0.0,
+                 contention: float = 0.0) -> None:
         self.workers = workers
         self.cache = cache
         self.fork_cost = fork_cost
         self.dispatch = dispatch if workers > 1 else 0.0
         """Seconds a worker waits between two tasks (the result to explore, its pick, the task back; none inline)."""
+        self.contention = contention
+        """Each task runs 1 + contention * (others running) times slower (two vCPUs sharing a core, caches)."""
         self.clock = 0.0
         self.free_at = [0.0] * workers
-        self._running: list[tuple[float, int, int, Any, TrialReport]] | None = None
+        self._running: list[list[Any]] | None = None
+        """[work left, task index, worker, task, report, start, timeline entry] per task handed out."""
         self.timeline: list[tuple[int, float, float, int, str]] = []
         """(worker, start, end, task index, what) of every task run, cancelled ones ending when cancelled."""
 
     def map_unordered(self, fn: Any, items: Any) -> Iterator[Any]:
         source = iter(items)
-        running: list[tuple[float, int, int, Any, TrialReport]] = []
+        running: list[list[Any]] = []
         self._running = running
         exhausted = False
         try:
@@ -116,20 +120,36 @@ class SimulatedExecutor:
                         break
                     report, seconds = measured_report(self.cache, task.candidate)
                     start = max(self.clock, self.free_at[w]) + self.dispatch
-                    running.append((start + seconds, task.index, w, task, attrs.evolve(report, index=task.index)))
                     self.timeline.append((w, start, start + seconds, task.index, task.candidate.key()))
+                    running.append([seconds, task.index, w, task, attrs.evolve(report, index=task.index), start,
+                                    len(self.timeline) - 1])
                 if not running:
                     return
-                running.sort(key=lambda r: (r[0], r[1]))
-                done, _, w, _, report = running.pop(0)
-                self.clock = max(self.clock, done)
-                self.free_at[w] = done
-                yield report
+                done = self._advance(running)
+                running.remove(done)
+                self.free_at[done[2]] = self.clock
+                w, start, _, index, key = self.timeline[done[6]]
+                self.timeline[done[6]] = (w, start, self.clock, index, key)
+                yield done[4]
         finally:
             self._running = None
-            for _, _, w, task, _ in running:  # left early: those tasks are cancelled now
-                self.free_at[w] = self.clock + self.fork_cost
-                self._cut(w, task.index)
+            for r in running:  # left early: those tasks are cancelled now
+                self.free_at[r[2]] = self.clock + self.fork_cost
+                self._cut(r)
+
+    def _advance(self, running: list[list[Any]]) -> list[Any]:
+        """Move the clock to the next completion (tasks started share the machine: ``contention``); the task done."""
+        while True:
+            active = [r for r in running if r[5] <= self.clock + 1e-12]
+            speed = 1.0 / (1.0 + self.contention * max(0, len(active) - 1))
+            finish = min(((self.clock + r[0] / speed, r[1]) for r in active), default=(float("inf"), 0))
+            begin = min((r[5] for r in running if r[5] > self.clock + 1e-12), default=float("inf"))
+            until = min(finish[0], begin)
+            for r in active:
+                r[0] -= (until - self.clock) * speed
+            self.clock = until
+            if finish[0] <= begin:
+                return next(r for r in active if r[1] == finish[1])
 
     def cancel(self, unwanted: Any) -> int:
         if self._running is None:
@@ -138,16 +158,13 @@ class SimulatedExecutor:
         for r in dropped:
             self._running.remove(r)
             self.free_at[r[2]] = self.clock + self.fork_cost
-            self._cut(r[2], r[3].index)
+            self._cut(r)
         return len(dropped)
 
-    def _cut(self, w: int, index: int) -> None:
-        """The timeline's entry of task ``index`` on worker ``w`` ends now (cancelled)."""
-        for n in range(len(self.timeline) - 1, -1, -1):
-            entry = self.timeline[n]
-            if entry[0] == w and entry[3] == index:
-                self.timeline[n] = (w, entry[1], min(entry[2], self.clock), index, entry[4] + " (cancelled)")
-                return
+    def _cut(self, r: list[Any]) -> None:
+        """The timeline's entry of a task cancelled now ends now."""
+        w, start, _, index, key = self.timeline[r[6]]
+        self.timeline[r[6]] = (w, start, max(start, self.clock), index, key + " (cancelled)")
 
     def close(self) -> None:
         pass
@@ -180,7 +197,7 @@ def outcome_of(result: Any) -> tuple[Any, ...]:
 
 
 def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float, timeline: bool = False,
-                  dispatch: float = 0.0) -> None:
+                  dispatch: float = 0.0, contention: float = 0.0) -> None:
     """Replay ``explore --runs N --bug BUG`` on W and on 1 simulated worker(s): makespans and their ratio.
 
     ``none``: the correct store under partitions, 4 s runs, so that every seed runs (what running a
@@ -197,7 +214,7 @@ def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float
     got: dict[int, tuple[Any, float]] = {}
     lines: dict[int, list[tuple[int, float, float, int, str]]] = {}
     for w in sorted({1, workers}):
-        executor = SimulatedExecutor(w, cache, dispatch=dispatch)
+        executor = SimulatedExecutor(w, cache, dispatch=dispatch, contention=contention)
         with tempfile.TemporaryDirectory() as out:
             result = explore(attrs.evolve(base, out=out), list(range(1, runs + 1)), shrink_budget=100,
                              argv=["bench"], stream=open(os.devnull, "w"), executor=executor)  # noqa: SIM115
@@ -267,6 +284,9 @@ def main() -> int:
     parser.add_argument("--dispatch", type=float, default=0.0,
                         help="with --sweep: seconds between two tasks on a worker of a pool (real explores: a median of "
                         "2 ms at load 1, 8 ms at load 4, bench/explore.py's pairs; 0 inline)")
+    parser.add_argument("--contention", type=float, default=0.0,
+                        help="with --sweep: each trial runs 1 + C x (trials running beside it) slower (two vCPUs of one "
+                        "core: a trial's CPU time rose 10-20%% with another beside it, /tmp pair runs at load 5)")
     parser.add_argument("--timeline", action="store_true",
                         help="with --sweep: print the W-worker explore's tasks per worker (judged, speculative, cancelled)")
     args = parser.parse_args()
@@ -275,7 +295,8 @@ def main() -> int:
     try:
         for bug in args.bugs.split(","):
             if args.sweep:
-                whole_explore(bug, args.sweep, args.workers, cache, args.serial, args.timeline, args.dispatch)
+                whole_explore(bug, args.sweep, args.workers, cache, args.serial, args.timeline, args.dispatch,
+                              args.contention)
                 continue
             for seed in (int(s) for s in args.seeds.split(",")):
                 one(bug, seed, args.workers, cache)
