@@ -475,14 +475,16 @@ KEEP_PRIOR: tuple[tuple[str, float], ...] = (
     ("no faults", 0.05),
     ("halve every fault window", 0.1),
 )
-"""Per reduction kind (by the start of its name), the chance a candidate of it is kept, measured on recorded
-shrinks (3 seeded bugs x 3 seeds, 443 candidates judged: "no faults" kept 0 times in 53, "halve every fault
-window" 0 in 9, a rate cut 23 in 112, "remove node" 15 in 81, "concurrency" 8 in 41, "halve the time limit"
-20 in 73, "fewer replicas" 10 in 35, "move the faults earlier" 3 in 9, "keys" 11 in 28); a kind not listed
-starts at even. Only which speculation a free worker runs depends on it, never what is judged. With every
-kind at even, while a long "no faults" ran, a free worker ran the round that would follow it rather than
-the round's next candidate, the one needed (bench/shrink_schedule.py --sweep 40, no-tombstones: 0.67 of
-one worker's time; 0.55 with these)."""
+"""Per reduction kind (by the start of its name), the chance a candidate of it is kept, where the measured rate is
+far from even: on recorded shrinks (3 seeded bugs x 3 seeds, 443 candidates judged) "no faults" was kept 0
+times in 53 and "halve every fault window" 0 in 9. Every other kind starts at even: their rates (a rate cut
+23 in 112, "remove node" 15 in 81, "halve the time limit" 20 in 73, "concurrency" 8 in 41, ...) put in this
+table made the replay slower for no-repair and first-writer-wins (0.74-0.95 of one worker against 0.51-0.57:
+a first "halve the time limit", kept more often than later ones, then looked unlikely and a free worker left
+its branch). Only which speculation a free worker runs depends on it, never what is judged. With "no faults"
+at even, while a long one ran a free worker ran the round that would follow it rather than the round's next
+candidate, the one needed (bench/shrink_schedule.py --sweep 40, no-tombstones: 0.67 of one worker's time;
+0.56 with this table and speculation past a candidate known to fail)."""
 
 
 def keep_prior(reduction: str) -> float:
