@@ -744,8 +744,3 @@ def _explore_command(argv: list[str]) -> int:
     print(format_report(result))
     return code
 
-
-def ledger_hash(options: LedgerOptions) -> str:
-    from runner.explore_ledger import options_hash
-
-    return options_hash(options, False)
