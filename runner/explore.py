@@ -47,12 +47,9 @@ from .explore_ledger import (
     SEED_RANGE,
     LedgerError,
     LedgerWriter,
-    check_commit,
-    check_resumable,
     commit,
-    default_ledger_path,
     findings,
-    options_hash,
+    open_ledger,
     seed_line,
     summary_lines,
 )
@@ -813,31 +810,12 @@ def _explore_command(argv: Sequence[str]) -> int:
         seeds = [draw.randrange(1, 2**31) for _ in range(args.runs)]
     else:
         seeds = list(range(first, first + args.runs))
-    known: dict[int, dict[str, Any]] = {}
     here = commit()
-    ledger: LedgerWriter | None = None
     phase: list[str] = []  # "shrink" once the sweep is over
-    if args.resume is not None:  # locked and read first: a ledger explore cannot continue is refused before anything
-        ledger_path = Path(args.resume)
-        ledger = LedgerWriter(ledger_path, base, args.vary_workload, here, resume=True)
-        try:
-            assert ledger.contents is not None
-            check_resumable(ledger_path, ledger.contents, base, args.vary_workload)
-            known = check_commit(ledger_path, ledger.contents, here, args.resume_other_commit)
-        except BaseException:
-            ledger.close()
-            raise
-        if ledger.contents.cut:
-            print(f"explore: the ledger's last line was cut short ({ledger.contents.cut} bytes, a killed explore?): "
-                  "dropped it from the file; that seed runs again", file=sys.stderr, flush=True)
-    else:
-        if args.ledger is not None:
-            ledger_path = Path(args.ledger)
-            if ledger_path.exists() and ledger_path.stat().st_size:
-                raise OptionError(f"--ledger {ledger_path}: the file exists; continue it with --resume {ledger_path}, "
-                                  "or name a new file")
-        else:
-            ledger_path = default_ledger_path(Path(base.out), options_hash(base, args.vary_workload))
+    ledger_path, ledger, known = open_ledger(LedgerWriter, base, args.vary_workload, here, out=base.out,
+                                             resume=args.resume, ledger=args.ledger,
+                                             other_commit=args.resume_other_commit, command="explore",
+                                             refuse=OptionError)
     held = sum(1 for seed in seeds if seed in known)
     try:
         workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)

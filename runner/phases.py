@@ -239,11 +239,13 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     history = run_dir / "history.jsonl"
     scanner = Scanner()  # the summary's figures, gathered in the same pass (not a read of its own)
     if report:
-        checked, prepared = check_for_report(history, harness_run_options(options.checkers), watch=scanner.watch)
+        checked, prepared = check_for_report(history, harness_run_options(options.checkers), watch=scanner.watch,
+                                             run_journal=recorder.journal)
     else:
         from checker.api import check
 
-        checked, prepared = check(history, harness_run_options(options.checkers), watch=scanner.watch), None
+        checked, prepared = check(history, harness_run_options(options.checkers), watch=scanner.watch,
+                                  run_journal=recorder.journal), None
     results = checked.results
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
     throughput = recorder.throughput(options.time_limit, options.rate)
