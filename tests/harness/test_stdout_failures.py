@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,11 +72,18 @@ def _harness(args: list[str], stdout: str) -> tuple[int, str]:
 
 REALTIME = {"maelstrom-test", "maelstrom-explore"}
 """Real processes in real time (about 2-5 s each): under the ``realtime`` marker, as the other Maelstrom runs."""
+SLOW = {"run", "explore", "compare", "replay"}
+"""Whole simulated runs (1-4 s each): their ``full`` case stays in the default suite, the closed and reader-less
+cases run under ``realtime`` (the default suite must stay under 10 minutes on 2 cores)."""
 
 
-@pytest.mark.parametrize("stdout", ["full", "closed", "gone"])
-@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.realtime] if name in REALTIME else [])
-                                  for name in COMMANDS])
+def _case(name: str, stdout: str) -> Any:
+    slow = name in REALTIME or (name in SLOW and stdout != "full")
+    return pytest.param(name, stdout, marks=[pytest.mark.realtime] if slow else [], id=f"{name}-{stdout}")
+
+
+@pytest.mark.parametrize(("name", "stdout"), [_case(name, stdout) for stdout in ("full", "closed", "gone")
+                                               for name in COMMANDS])
 def test_a_failing_stdout_keeps_the_commands_exit_code(name: str, stdout: str, tmp_path: Path) -> None:
     """``harness.py NAME ...`` with a full, closed or reader-less stdout exits with the code it has with a working
     one, with no traceback and, for a full device, one line saying stdout could not be written."""
