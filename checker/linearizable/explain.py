@@ -9,6 +9,7 @@ can draw them on a time axis with the partial linearization marked.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from checker.linearizable.models import BAD, CompiledOp, Model
@@ -65,7 +66,7 @@ def _list_words(items: list[str]) -> str:
 
 
 def nonlinearizable_anomaly(
-    model: Model, part: Any, cops: list[CompiledOp], part_ops: list[Operation], outcome: SearchOutcome
+    model: Model, part: Any, cops: list[CompiledOp], part_ops: Sequence[Operation], outcome: SearchOutcome
 ) -> dict[str, Any]:
     """The anomaly for a part the search proved not linearizable."""
     name = model.part_name(part)
@@ -204,7 +205,7 @@ def _producers_of_need(cops: list[CompiledOp], outcome: SearchOutcome) -> list[i
 
 
 def _timeline(
-    cops: list[CompiledOp], part_ops: list[Operation], outcome: SearchOutcome, named: set[int]
+    cops: list[CompiledOp], part_ops: Sequence[Operation], outcome: SearchOutcome, named: set[int]
 ) -> list[dict[str, Any]]:
     """The part's operations around the failure, for the picture: who ran what, when, and in which order it was placed."""
     order = {id(cops[i].op): n for n, i in enumerate(outcome.prefix, start=1)}
@@ -222,13 +223,16 @@ def _timeline(
         end = op.ret_pos if op.ret_pos is not None else float("inf")
         return op.call_pos <= hi and end >= lo
 
-    chosen = [op for op in part_ops if overlaps(op) and not (op.status == "info" and id(op) not in compiled)]
+    # (Only the operations near the window, or named, need be made from their records: `near`.)
+    near = getattr(part_ops, "near", None)
+    ops = part_ops if near is None else near(lo, hi, named)
+    chosen = [op for op in ops if overlaps(op) and not (op.status == "info" and id(op) not in compiled)]
     if len(chosen) > TIMELINE_LIMIT:
         chosen.sort(key=lambda op: abs(op.call_pos - focus))
         chosen = chosen[:TIMELINE_LIMIT]
     # The operations the explanation names (a far-away reader left stranded) are always drawn.
     shown = {id(op) for op in chosen}
-    chosen += [op for op in part_ops if op.call_index in named and id(op) not in shown]
+    chosen += [op for op in ops if op.call_index in named and id(op) not in shown]
     chosen.sort(key=lambda op: op.call_pos)
     return [
         {
