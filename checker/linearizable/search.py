@@ -47,11 +47,10 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain, compress, count, repeat
-from operator import add, eq, gt, is_not, mod, mul, ne, not_, sub
+from itertools import chain, compress, repeat
+from operator import add, eq, mul, ne
 from typing import Any
 
 from checker.linearizable.models import BAD, K_CAS, K_READ, K_WRITE, CompiledOp, CompiledPart
@@ -205,48 +204,63 @@ def _search(
             return None  # a step no write or equality test: `_search_values` searches this part
         call, ret, kinds, va, vb = arrays
     n = len(call)
-    # The per-operation arrays the search reads, made by passes in C (map, compress, dict, sort)
-    # and list comprehensions: a Python loop over the operations cost as much as the search
-    # itself on the small parts most histories have. States are small integers (`ids[value]`,
-    # `values[id]`), interned in the order init, then per operation its value and its `vb` (a
-    # cas' new value; the None beside any other operation is interned too, a state never
-    # reached). Entries are encoded as `pos * span + code + n` to sort plain ints.
+    # One pass over the operations builds the per-operation arrays the search reads (a pass each
+    # cost twice the search itself on small parts), and counts the readers and writers of each
+    # value. States are small integers (`ids[value]`, `values[id]`), interned in the order init,
+    # then per operation its value(s). Entries are encoded as `pos * span + code + n` to sort
+    # plain ints.
     state = 0
-    values: list[Any] = list(dict.fromkeys(chain((init,), chain.from_iterable(zip(va, vb, strict=True)))))
-    ids: dict[Any, int] = dict(zip(values, count()))
+    ids: dict[Any, int] = {init: 0}
+    values: list[Any] = [init]
+    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
+    readers = [0]
+    writers = [0]
     span = 2 * n + 1
+    keys = list(map(add, map(mul, call, repeat(span)), range(n, 2 * n)))
+    add_key = keys.append
     kind = kinds + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
-    arg_a = list(map(ids.__getitem__, va))
-    arg_b = list(map(ids.__getitem__, vb))  # (read only for a cas)
-    must = list(map(is_not, ret, repeat(None)))
-    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce
-    # it; the last slot (-1) is the dummy counted by operations that read or produce no value.
-    reader_of = [a if m_ and k != WRITE else -1 for a, m_, k in zip(arg_a, must, kinds, strict=True)]
-    writer_of = [a if k == WRITE else b if k == CAS else -1 for a, b, k in zip(arg_a, arg_b, kinds, strict=True)]
-    arg_a.append(-1)
-    arg_b.append(-1)
+    arg_a = [-1] * (n + 1)
+    arg_b = [-1] * (n + 1)
     readonly = list(map(eq, kind, repeat(READ)))  # (operator.eq: a method-wrapper is 2x slower)
     readonly[n] = False
     blind = list(map(eq, kind, repeat(WRITE)))
-    optional = list(map(not_, must))
-    optional.append(True)
-    remaining = n + 1 - optional.count(True)
-    # An uncertain state change restricts the next placement (not a blind write).
-    restricts = list(map(gt, optional, readonly)) if RESTRICT_AFTER_OPTIONAL else [False] * (n + 1)
-    restricts[n] = False
-    reader_of.append(-1)
-    writer_of.append(-1)
-    readers = [0] * (len(values) + 1)
-    for sid, times in Counter(reader_of).items():
-        if sid >= 0:
-            readers[sid] = times
-    writers = [0] * (len(values) + 1)
-    for sid, times in Counter(writer_of).items():
-        if sid >= 0:
-            writers[sid] = times
-    keys = list(map(add, map(mul, call, repeat(span)), range(n, 2 * n)))
-    if remaining:  # the returns: `ret * span + ~i + n`
-        keys += map(add, map(mul, compress(ret, must), repeat(span)), compress(range(n - 1, -1, -1), must))
+    optional = [True] * (n + 1)
+    restricts = [False] * (n + 1)
+    reader_of = [-1] * (n + 1)
+    writer_of = [-1] * (n + 1)
+    remaining = 0
+    for i, k, v, r in zip(range(n), kinds, va, ret, strict=True):
+        sid = ids.get(v)
+        if sid is None:
+            sid = ids[v] = len(values)
+            values.append(v)
+            readers.append(0)
+            writers.append(0)
+        arg_a[i] = sid
+        if r is not None:
+            add_key(r * span + ~i + n)
+            optional[i] = False
+            remaining += 1
+            if k != WRITE:
+                reader_of[i] = sid
+                readers[sid] += 1
+        elif k != READ:
+            restricts[i] = RESTRICT_AFTER_OPTIONAL
+        if k == WRITE:
+            writer_of[i] = sid
+            writers[sid] += 1
+        elif k == CAS:
+            v = vb[i]
+            sid = ids.get(v)
+            if sid is None:
+                sid = ids[v] = len(values)
+                values.append(v)
+                readers.append(0)
+                writers.append(0)
+            arg_b[i] = writer_of[i] = sid
+            writers[sid] += 1
+    readers.append(0)  # the dummy slot (-1) counted by operations that read or produce no value
+    writers.append(0)
     keys.sort()
     m = len(keys)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
@@ -265,9 +279,13 @@ def _search(
         nxt[:tail] = range(1, tail + 1)
         prv[1 : tail + 1] = range(tail)
         nxt[ohead], prv[otail] = otail, ohead
-        code[1:tail] = map(sub, map(mod, keys, repeat(span)), repeat(n))
-        entry_of = dict(zip(code[1:tail], range(1, tail), strict=True))  # (codes are distinct: one entry each)
-        ret_entry[:n] = map(entry_of.__getitem__, range(-1, -n - 1, -1))
+        e = 0
+        for key in keys:
+            e += 1
+            k = key % span - n
+            code[e] = k
+            if k < 0:
+                ret_entry[~k] = e
     else:
         last_main, last_opt = head, ohead
         e = 0
