@@ -103,6 +103,18 @@ class CompiledOp:
     appends: Any = None
 
     @property
+    def call_pos(self) -> int:
+        """The operation's `call_pos`, without making the `Operation` from its record."""
+        src = self.source
+        return src[R_CALL_POS] if type(src) is list else src.call_pos  # type: ignore[union-attr]
+
+    @property
+    def call_index(self) -> int:
+        """The operation's `call_index`, without making the `Operation` from its record."""
+        src = self.source
+        return src[R_CALL_INDEX] if type(src) is list else src.call_index  # type: ignore[union-attr]
+
+    @property
     def op(self) -> Operation:
         """The operation (made from its record on first use, then always the same object)."""
         src = self.source
@@ -315,10 +327,7 @@ class _RecordOps(Sequence[Operation]):
         if op is None:
             by_call = self._by_call
             if by_call is None:
-                by_call = self._by_call = {
-                    (c.source[R_CALL_POS] if type(c.source) is list else c.source.call_pos): c  # type: ignore[union-attr]
-                    for c in self._cops
-                }
+                by_call = self._by_call = {c.call_pos: c for c in self._cops}
             rec = self._items[i]
             c = by_call.get(rec[R_CALL_POS])
             op = self._ops[i] = c.op if c is not None else Operation(*rec)
