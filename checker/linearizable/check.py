@@ -17,6 +17,7 @@ with a verdict or `unknown` with its reason.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -273,12 +274,12 @@ def _flags(null_read: Any, fail_cas: Any) -> Flags:
 
 
 def _compile_general(
-    events: list[dict], mdl: Model, flags: Flags, init: Any, limit: TimeLimit | None = None
+    events: list[dict], mdl: Model, flags: Flags, init: Any, limit: TimeLimit | None = None, counts: bool = True
 ) -> tuple[list[tuple[Any, Any, Sequence[CompiledOp], int, Any]], dict[str, dict[str, int]], int]:
     """The general path: the events paired into records, split into parts, each compiled by the
-    model; (compiled parts, operation counts per f and status, operations). Raises the input
-    errors (`HistoryInputError`, naming the event and field), and `TimeLimitExceeded` when
-    `limit` runs out (looked at every few thousand events and between parts)."""
+    model; (compiled parts, operation counts per f and status (empty unless `counts`),
+    operations). Raises the input errors (`HistoryInputError`, naming the event and field), and
+    `TimeLimitExceeded` when `limit` runs out (looked at every few thousand events and between parts)."""
     # Records, not `Operation`s: the model makes objects only for what it compiles or explains.
     ops = pair_records(events, limit)
     parts = mdl.split_records(ops)
@@ -291,11 +292,11 @@ def _compile_general(
         searched = drop_unobserved(cops)
         compiled.append((part, part_items, searched, len(cops) - len(searched), init_state))
     op_counts: dict[str, dict[str, int]] = {}
-    for rec in ops:
-        counts = op_counts.get(rec[R_F])
-        if counts is None:
-            counts = op_counts[rec[R_F]] = {"ok": 0, "fail": 0, "info": 0}
-        counts[rec[R_STATUS]] += 1
+    for rec in ops if counts else ():
+        of_f = op_counts.get(rec[R_F])
+        if of_f is None:
+            of_f = op_counts[rec[R_F]] = {"ok": 0, "fail": 0, "info": 0}
+        of_f[rec[R_STATUS]] += 1
     return compiled, op_counts, len(ops)
 
 
@@ -308,7 +309,7 @@ def _explainable(
     unknown or unchecked parts can be explained from their operations. Its arrays are the direct
     ones (same operations, same order), so the outcomes stand; a part where they differ (a defect
     of the direct path) is searched again, so an explanation never names the wrong operation."""
-    general = _compile_general(events, mdl, flags, init)[0]
+    general = _compile_general(events, mdl, flags, init, counts=False)[0]  # (the counts are the direct path's)
     if [g[0] for g in general] != [c[0] for c in compiled]:
         raise AssertionError("direct_parts split the history unlike the general path")
     for i, (g, c) in enumerate(zip(general, compiled, strict=True)):
@@ -410,6 +411,39 @@ def check_events(
     for a malformed history and `ModelArgumentError` for a bad model name, flag, budget or
     `init`; both are `ValueError`s with a message that names the event or argument.
     """
+    # The cyclic garbage collector is paused while checking (and resumed after, unless the caller
+    # had paused it): a check allocates many short-lived tuples and lists but makes no cycles
+    # (reference counting frees all of it), yet every 700 allocations set off a collection that
+    # walks the young objects.
+    if not gc.isenabled():
+        return _check_events(events, model, init=init, null_read=null_read, fail_cas=fail_cas,
+                             time_budget=time_budget, memory_budget=memory_budget, time_limit=time_limit,
+                             all_parts=all_parts, workers=workers, parallel_min_ops=parallel_min_ops, started=started)
+    gc.disable()
+    try:
+        return _check_events(events, model, init=init, null_read=null_read, fail_cas=fail_cas,
+                             time_budget=time_budget, memory_budget=memory_budget, time_limit=time_limit,
+                             all_parts=all_parts, workers=workers, parallel_min_ops=parallel_min_ops, started=started)
+    finally:
+        gc.enable()
+
+
+def _check_events(
+    events: list[dict],
+    model: str,
+    *,
+    init: Any = None,
+    null_read: str = "any",
+    fail_cas: str = "not-applied",
+    time_budget: float | None = None,
+    memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
+    all_parts: bool = True,
+    workers: int | None = None,
+    parallel_min_ops: int = PARALLEL_MIN_OPS,
+    started: float | None = None,
+) -> dict[str, Any]:
+    """`check_events` with the garbage collector paused (see there)."""
     began = time.perf_counter()
     started = began if started is None else started
     flags = _flags(null_read, fail_cas)

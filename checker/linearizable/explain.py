@@ -9,6 +9,7 @@ can draw them on a time axis with the partial linearization marked.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from checker.linearizable.models import BAD, CompiledOp, Model
@@ -65,7 +66,7 @@ def _list_words(items: list[str]) -> str:
 
 
 def nonlinearizable_anomaly(
-    model: Model, part: Any, cops: list[CompiledOp], part_ops: list[Operation], outcome: SearchOutcome
+    model: Model, part: Any, cops: list[CompiledOp], part_ops: Sequence[Operation], outcome: SearchOutcome
 ) -> dict[str, Any]:
     """The anomaly for a part the search proved not linearizable."""
     name = model.part_name(part)
@@ -160,7 +161,7 @@ def nonlinearizable_anomaly(
         "indexes": indexes,
         "explanation": " ".join(words),
         "model": model.name,
-        "prefix": [c.op.call_index for c in prefix],
+        "prefix": [c.call_index for c in prefix],
         "blocked": blocked_info,
         "state_after_prefix": model.show(outcome.state, part),
         "states_seen": seen_states,
@@ -204,43 +205,55 @@ def _producers_of_need(cops: list[CompiledOp], outcome: SearchOutcome) -> list[i
 
 
 def _timeline(
-    cops: list[CompiledOp], part_ops: list[Operation], outcome: SearchOutcome, named: set[int]
+    cops: list[CompiledOp], part_ops: Sequence[Operation], outcome: SearchOutcome, named: set[int]
 ) -> list[dict[str, Any]]:
     """The part's operations around the failure, for the picture: who ran what, when, and in which order it was placed."""
-    order = {id(cops[i].op): n for n, i in enumerate(outcome.prefix, start=1)}
-    compiled = {id(c.op): c for c in cops}  # (labels are formatted only for the operations drawn)
+    # By call position (one operation each), so that only the operations drawn are made from
+    # their records; an operation is compiled when it is the very object of the `CompiledOp`.
+    order = {cops[i].call_pos: n for n, i in enumerate(outcome.prefix, start=1)}
+    by_pos = {c.call_pos: c for c in cops}  # (labels are formatted only for the operations drawn)
+
+    def compiled(op: Operation) -> CompiledOp | None:
+        c = by_pos.get(op.call_pos)
+        return c if c is not None and c.op is op else None
     blocked = cops[outcome.blocked].op if outcome.blocked is not None else None
     if blocked is not None:
         focus = blocked.call_pos
         hi = blocked.ret_pos if blocked.ret_pos is not None else blocked.call_pos
     else:
         focus = hi = part_ops[-1].call_pos if part_ops else 0
-    tail = [cops[i].op.call_pos for i in outcome.prefix[-8:]]
+    tail = [cops[i].call_pos for i in outcome.prefix[-8:]]
     lo = min([focus, *tail])
 
     def overlaps(op: Operation) -> bool:
         end = op.ret_pos if op.ret_pos is not None else float("inf")
         return op.call_pos <= hi and end >= lo
 
-    chosen = [op for op in part_ops if overlaps(op) and not (op.status == "info" and id(op) not in compiled)]
+    # (Only the operations near the window, or named, need be made from their records: `near`.)
+    near = getattr(part_ops, "near", None)
+    ops = part_ops if near is None else near(lo, hi, named)
+    chosen = [op for op in ops if overlaps(op) and not (op.status == "info" and compiled(op) is None)]
     if len(chosen) > TIMELINE_LIMIT:
         chosen.sort(key=lambda op: abs(op.call_pos - focus))
         chosen = chosen[:TIMELINE_LIMIT]
     # The operations the explanation names (a far-away reader left stranded) are always drawn.
     shown = {id(op) for op in chosen}
-    chosen += [op for op in part_ops if op.call_index in named and id(op) not in shown]
+    chosen += [op for op in ops if op.call_index in named and id(op) not in shown]
     chosen.sort(key=lambda op: op.call_pos)
-    return [
-        {
-            "process": op.process,
-            "label": _label(compiled[id(op)]) if id(op) in compiled else _generic_label(op),
-            "status": op.status,
-            "start": op.call_pos,
-            "end": op.ret_pos,
-            "indexes": _indexes(op),
-            "order": order.get(id(op)),
-            "blocked": op is blocked,
-            "ignored": id(op) not in compiled,
-        }
-        for op in chosen
-    ]
+    drawn = []
+    for op in chosen:
+        c = compiled(op)
+        drawn.append(
+            {
+                "process": op.process,
+                "label": _label(c) if c is not None else _generic_label(op),
+                "status": op.status,
+                "start": op.call_pos,
+                "end": op.ret_pos,
+                "indexes": _indexes(op),
+                "order": order.get(op.call_pos) if c is not None else None,
+                "blocked": op is blocked,
+                "ignored": c is None,
+            }
+        )
+    return drawn

@@ -23,6 +23,7 @@ from operator import itemgetter
 from typing import Any
 
 from checker.linearizable.operations import (
+    R_CALL_INDEX,
     R_CALL_POS,
     R_F,
     R_KEY,
@@ -100,6 +101,18 @@ class CompiledOp:
     tests: tuple[Any, ...] | None = None
     #: The suffix an append adds (kv model); None for every other operation.
     appends: Any = None
+
+    @property
+    def call_pos(self) -> int:
+        """The operation's `call_pos`, without making the `Operation` from its record."""
+        src = self.source
+        return src[R_CALL_POS] if type(src) is list else src.call_pos  # type: ignore[union-attr]
+
+    @property
+    def call_index(self) -> int:
+        """The operation's `call_index`, without making the `Operation` from its record."""
+        src = self.source
+        return src[R_CALL_INDEX] if type(src) is list else src.call_index  # type: ignore[union-attr]
 
     @property
     def op(self) -> Operation:
@@ -223,7 +236,7 @@ class Model:
         compile_op = self.compile
         return [c for c in (compile_op(op, part, flags) for op in items) if c is not None]
 
-    def part_operations(self, items: list[Any], cops: list[CompiledOp]) -> list[Operation]:
+    def part_operations(self, items: list[Any], cops: list[CompiledOp]) -> Sequence[Operation]:
         """A part's items as `Operation`s, the compiled ones being the very objects in `cops`."""
         return items
 
@@ -281,15 +294,53 @@ class _RecordModel(Model):
             items.append(rec)
         return parts
 
-    def part_operations(self, items: list[Any], cops: list[CompiledOp]) -> list[Operation]:
-        made = {c.op.call_pos: c.op for c in cops}
-        return [made.get(rec[R_CALL_POS]) or Operation(*rec) for rec in items]
+    def part_operations(self, items: list[Any], cops: list[CompiledOp]) -> Sequence[Operation]:
+        return _RecordOps(items, cops)
 
     def compile_part(self, items: list[Any], part: Any, flags: Flags) -> list[CompiledOp] | CompiledPart:
         return _compile_register_records(self, items, flags, kv=False)
 
 
 _record_key = itemgetter(R_KEY)
+
+
+class _RecordOps(Sequence[Operation]):
+    """A part's records as `Operation`s (the compiled ones being the very objects in `cops`), each
+    made when first read: an explanation draws the few near the failure (`near`), and making one
+    for each of the thousands of records of a long history cost more than the explanation."""
+
+    __slots__ = ("_by_call", "_cops", "_items", "_ops")
+
+    def __init__(self, items: list[Any], cops: list[CompiledOp]) -> None:
+        self._items = items
+        self._cops = cops
+        self._ops: list[Operation | None] = [None] * len(items)
+        self._by_call: dict[int, CompiledOp] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self._items)))]
+        op = self._ops[i]
+        if op is None:
+            by_call = self._by_call
+            if by_call is None:
+                by_call = self._by_call = {c.call_pos: c for c in self._cops}
+            rec = self._items[i]
+            c = by_call.get(rec[R_CALL_POS])
+            op = self._ops[i] = c.op if c is not None else Operation(*rec)
+        return op
+
+    def near(self, lo: int, hi: int, named: set[int]) -> list[Operation]:
+        """In order, every operation whose interval meets positions `lo`..`hi` (one that may take
+        effect late reaches to the end) or whose invocation's index is in `named`."""
+        return [
+            self[i]
+            for i, rec in enumerate(self._items)
+            if (rec[R_CALL_POS] <= hi and (rec[R_RET_POS] is None or rec[R_RET_POS] >= lo)) or rec[R_CALL_INDEX] in named
+        ]
 
 
 #: How a `CompiledPart` operation acts on the state: tests equality with `va` (a read or get),

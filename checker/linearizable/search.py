@@ -330,6 +330,89 @@ def _search(
     if remaining == 0:
         return _outcome(True, "", cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
     e = nxt[head]
+    # Until the search first backtracks, every configuration it reaches is new (the set of placed
+    # operations only grows), so this first loop neither looks the memo up nor adds to it: most
+    # parts of the Knossos corpus are decided without a single backtrack. When no candidate is
+    # left, the memo is filled with the configurations on the stack (all it would hold by then)
+    # and the loop below goes on from the same entry, exactly as if it had run from the start.
+    while True:
+        c = code[e]
+        if c >= 0:
+            if optional[c] and e > limit:
+                break  # no candidate left: backtrack, below
+            if after_optional and blind[c]:
+                e = nxt[e]
+                continue
+            k = kind[c]
+            if k == READ:
+                if state != arg_a[c]:
+                    e = nxt[e]
+                    continue
+                ns = state
+            elif k == WRITE:
+                ns = arg_a[c]
+            else:  # CAS
+                if state != arg_a[c]:
+                    e = nxt[e]
+                    continue
+                ns = arg_b[c]
+            if ns != state and writer_of[c] >= 0:
+                if readers[state] > (reader_of[c] == state) and not writers[state]:
+                    e = nxt[e]
+                    continue  # would strand operations that still need the current value
+            cached += 1
+            stack = (e, state, limit, stack)
+            bits |= bit[c]
+            state = ns
+            after_optional = restricts[c]
+            readers[reader_of[c]] -= 1  # (-1: the dummy slot)
+            writers[writer_of[c]] -= 1
+            p = prv[e]
+            q = nxt[e]
+            nxt[p] = q
+            prv[q] = p
+            r = ret_entry[c]
+            if r:
+                p = prv[r]
+                q = nxt[r]
+                nxt[p] = q
+                prv[q] = p
+                remaining -= 1
+                if not remaining:
+                    return _outcome(True, "", cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
+            if cached & check_every == 1:  # (every 1024 placements, when there are limits)
+                if deadline is not None and perf() > deadline:
+                    return _outcome("unknown", time_reason, cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
+                if max_configurations is not None and cached > max_configurations:
+                    return _outcome("unknown", _cap_reason(memory_budget, cached), cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
+                if rss0 is not None and memory_budget is not None:
+                    rss = _rss_bytes()
+                    if rss0 < 0:
+                        rss0 = rss
+                    elif rss is not None and rss - rss0 > memory_budget:
+                        return _outcome(
+                            "unknown",
+                            f"memory budget of {_size_text(memory_budget)} ran out "
+                            f"({cached} configurations cached)",
+                            cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo,
+                        )
+            e = nxt[head]
+            continue
+        if e > best_ret:
+            best_ret = e
+            best_prefix = stack
+            best_state = state
+        limit = e
+        e = nxt[ohead]
+    # The configurations the memo would hold: one per placement on the stack (newest first: the
+    # placed set and the state after each placement).
+    placed_bits, after, node = bits, state, stack
+    while node is not None:
+        c = code[node[0]]
+        memo[after].add(placed_bits | flag if restricts[c] else placed_bits)
+        placed_bits ^= bit[c]
+        after = node[1]
+        node = node[3]
     while True:
         c = code[e]
         if c >= 0:
