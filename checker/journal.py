@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import attrs
 import orjson
 
+from checker.follow import open_input, take_prefetched
 from checker.history import HistoryError
 
 JOURNAL_NAME = "journal.jsonl.gz"
@@ -250,7 +251,7 @@ class JournalLines:
         rest = b""
         d = zlib.decompressobj(wbits=31)
         try:
-            f = self.path.open("rb")
+            f = open_input(self.path)
         except OSError as e:
             raise JournalError(self.path, None, None, f"cannot open: {e.strerror or e}") from None
         with f:
@@ -360,6 +361,15 @@ class Journal:
         yielded; lines of other types are skipped by their first bytes, unparsed and so unchecked.
         K and END records are always read (the pass remembers them).
         """
+        kinds = None if kinds is None else tuple(kinds)
+        prefetched = take_prefetched(self.path, kinds)
+        if prefetched is not None:  # read ahead as the file grew (checker.follow): the same records
+            yield from prefetched.records()
+            ahead = prefetched.journal
+            self._replicas, self._end, self._scanned, self._records = (
+                ahead._replicas, ahead._end, ahead._scanned, ahead._records)
+            self.damage = ahead.damage
+            return
         wanted = None if kinds is None else {k.encode() for k in kinds} | {b"K", b"END"}
         replicas: dict[Key, tuple[str, ...]] = {}
         end: End | None = None

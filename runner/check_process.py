@@ -1,0 +1,170 @@
+"""The check of a single simulated run, made while it runs (``python -m runner.check_process``).
+
+A simulated run's one thread is busy until the simulation ends; then the check of the history, the
+journal's figures and the report's plot data took another second, one after the other. Here they are
+made on the second core as the files grow: this process reads ``history.jsonl`` and the journal
+through ``checker.follow`` (reads at a file's end wait for more, until the run says the files are
+complete), with the checker's own code, so what it computes is what ``runner.phases.finish`` would
+compute from the finished files. The run hands the result to ``finish`` (``CheckProcess.result``),
+which writes results.json and report.html as ever.
+
+The wire is the journal writer's (``runner.journal_writer``: a 4-byte length, then a pickle).
+- stdin: ``(parent_pid, history, journal or None, checkers, report)``; then ``"ended"`` once both
+  files are complete (closed by the run).
+- stdout: ``("checked", CheckResult, ReportPass or None, scan or None)``, or ``("failed", why)``.
+
+It ignores SIGINT (the run handles Ctrl-C, and kills it), dies with its parent (``PR_SET_PDEATHSIG``),
+and ends when its stdin closes without ``"ended"``. Anything that goes wrong here costs only time:
+the run then checks the files itself (``finish`` without a result), so the verdict never depends on
+this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from runner import ROOT
+
+from . import journal_writer as wire
+
+STALL_SECONDS = 30.0
+"""Seconds the run waits for the result after the files are complete, at most, before it checks them itself."""
+POLL = 0.1
+
+
+class CheckProcess:
+    """The run's side: start the process, tell it the files are complete, take its result."""
+
+    def __init__(self, history: Path, journal: Path | None, checkers: tuple[str, ...], report: bool) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [sys.executable, "-m", "runner.check_process"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            close_fds=True)
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._to: IO[bytes] = self._process.stdin
+        self._from: IO[bytes] = self._process.stdout
+        self.failure: str | None = None
+        self._send((os.getpid(), str(history), None if journal is None else str(journal), tuple(checkers), report))
+
+    def _send(self, message: Any) -> None:
+        try:
+            self._to.write(wire.pack(message))
+            self._to.flush()
+        except OSError as failure:
+            self._give_up(f"it could not be told ({failure})")
+
+    def _give_up(self, why: str) -> None:
+        if self.failure is None:
+            self.failure = why
+        self.close()
+
+    def result(self) -> tuple[Any, Any, Any] | None:
+        """(CheckResult, ReportPass or None, scan or None) of the finished files, or None: check them here.
+
+        Call once the history and the journal are closed. A signal meanwhile raises as anywhere outside
+        the Trio run (``runner.interrupt``); the caller's ``close`` ends the process."""
+        if self._process is None:
+            return None
+        self._send("ended")
+        if self._process is None:
+            return None
+        waited = 0.0
+        while not select.select([self._from], [], [], POLL)[0]:
+            waited += POLL
+            if waited >= STALL_SECONDS:
+                self._give_up(f"no result {STALL_SECONDS:g} s after the run")
+                return None
+        try:
+            message = wire.receive(self._from)
+        except Exception as failure:  # noqa: BLE001 - a garbled reply: check here
+            message = ("failed", f"{type(failure).__name__}: {failure}")
+        self.close()
+        if message is None:
+            self.failure = "it ended without a result"
+            return None
+        if message[0] != "checked":
+            self.failure = str(message[1])
+            return None
+        return message[1], message[2], message[3]
+
+    def close(self) -> None:
+        """End the process (killed unless it already ended); idempotent."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            process.kill()
+        with contextlib.suppress(OSError):
+            self._to.close()
+        with contextlib.suppress(OSError):
+            self._from.close()
+        process.wait()
+
+
+def _exists(path: Path, ended: threading.Event) -> None:
+    """Wait until ``path`` exists or the run's files are complete."""
+    while not path.exists() and not ended.is_set():
+        ended.wait(0.005)
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    first = wire.receive(stdin)
+    if first is None:
+        return 1
+    parent, history_name, journal_name, checkers, report = first
+    wire._die_with(parent)
+    ended = threading.Event()
+
+    def control() -> None:
+        if wire.receive(stdin) != "ended":
+            os._exit(1)  # the run went away (or was interrupted) without its files complete: nothing to check
+        ended.set()
+
+    threading.Thread(target=control, name="check-control", daemon=True).start()
+    try:
+        from checker.api import check, harness_run_options
+        from checker.follow import following, prefetch_journal
+        from checker.journal_figures import pass_kinds
+        from checker.report import check_for_report
+
+        from .summary import Scanner
+
+        history = Path(history_name)
+        journal = None if journal_name is None else Path(journal_name)
+        paths = [history] if journal is None else [history, journal]
+        with following(paths, ended):
+            _exists(history, ended)
+            if journal is not None:
+                _exists(journal, ended)
+                if journal.exists():
+                    prefetch_journal(journal, pass_kinds)
+            scanner = Scanner()
+            options = harness_run_options(checkers)
+            if report:
+                checked, prepared = check_for_report(history, options, watch=scanner.watch)
+            else:
+                checked, prepared = check(history, options, watch=scanner.watch), None
+            if not ended.is_set():  # read to the end before the end was told: impossible, unless the files were
+                raise RuntimeError("the check ended before the run's files were complete")
+        wire.send(stdout, ("checked", checked, prepared, scanner.scan if scanner.complete else None))
+    except BaseException as failure:  # noqa: BLE001 - the run checks the files itself
+        with contextlib.suppress(Exception):
+            wire.send(stdout, ("failed", f"check process: {type(failure).__name__}: {failure}"))
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(code)  # no interpreter shutdown: the control thread may be blocked reading stdin
