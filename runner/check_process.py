@@ -137,7 +137,7 @@ def main() -> int:
         from checker.journal_figures import pass_kinds
         from checker.report import check_for_report
 
-        from .summary import Scanner
+        from .scan import Scanner
 
         history = Path(history_name)
         journal = None if journal_name is None else Path(journal_name)

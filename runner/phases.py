@@ -63,7 +63,7 @@ class RunResult:
     throughput: dict[str, Any] = attrs.Factory(dict)
     """Requested and achieved rates, per window and first-vs-last trend (``HistoryRecorder.throughput``)."""
     scan: Any = None
-    """The summary's counts and latencies (``runner.summary._Scan``), when the check's pass gathered
+    """The summary's counts and latencies (``runner.scan._Scan``), when the check's pass gathered
     them from the whole history; None: the summary reads the history itself."""
 
 
@@ -240,7 +240,7 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
 
     # A get of null means the key is absent in this store: harness_run_options says so. The check
     # gathers report.html's plot data in its own pass when the report is written (one read, not two).
-    from .summary import Scanner  # here: runner.summary imports this module
+    from .scan import Scanner
 
     history = run_dir / "history.jsonl"
     scanner = Scanner()  # the summary's figures, gathered in the same pass (not a read of its own)
