@@ -127,7 +127,7 @@ class Prefetch:
             finally:
                 self.ready.set()
             batch: list[Any] = []
-            for rec in journal.records(self.kinds):
+            for rec in journal.records(self.kinds, ahead=False):
                 batch.append(rec)
                 if len(batch) >= BATCH:
                     put(batch)

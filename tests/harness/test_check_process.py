@@ -19,7 +19,7 @@ from runner import check_process
 from runner.check_process import CheckProcess
 from runner.phases import make_schedule
 from runner.run import RunResult
-from tests.sim.runs import short_options
+from tests.sim.runs import run_short, short_options
 
 
 def _run(out: Path, monkeypatch: pytest.MonkeyPatch, *, ahead: bool, seed: int = 3) -> RunResult:
@@ -132,3 +132,52 @@ def test_a_growing_file_is_read_as_the_finished_file_is(tmp_path: Path) -> None:
     assert len(growing) == 400
     with following([path], ended), GrowingFile(path, ended) as whole:
         assert b"".join(whole) == data
+
+
+def test_the_journal_pass_takes_the_records_read_ahead_as_the_files_grew(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """History and journal written a piece at a time: the pass uses the read-ahead records, and the results are the
+    finished files' check."""
+    import checker.journal as journal_module
+    from checker.api import check, harness_run_options
+    from checker.follow import prefetch_journal
+    from checker.journal_figures import pass_kinds
+    from runner.journal import JOURNAL_NAME
+    from runner.options import RunOptions
+
+    done = run_short(tmp_path / "runs", seed=4)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "run.json").write_bytes((done.run_dir / "run.json").read_bytes())
+    names = ("history.jsonl", JOURNAL_NAME)
+    for name in names:
+        (copy / name).write_bytes(b"")
+    ended = threading.Event()
+
+    def write() -> None:
+        sources = [(done.run_dir / name).read_bytes() for name in names]
+        with (copy / names[0]).open("ab", buffering=0) as h, (copy / names[1]).open("ab", buffering=0) as j:
+            for start in range(0, max(map(len, sources)), 4093):
+                h.write(sources[0][start:start + 4093])
+                j.write(sources[1][start:start + 4093])
+                time.sleep(0.001)
+        ended.set()
+
+    taken: list[Any] = []
+    take = journal_module.take_prefetched
+
+    def spied(path: Path, kinds: tuple[str, ...] | None) -> Any:
+        taken.append(take(path, kinds))
+        return taken[-1]
+
+    monkeypatch.setattr(journal_module, "take_prefetched", spied)
+    options = harness_run_options(RunOptions().checkers)
+    writer = threading.Thread(target=write)
+    with following([copy / name for name in names], ended):
+        writer.start()
+        prefetch_journal(copy / JOURNAL_NAME, pass_kinds)
+        ahead = check(copy / "history.jsonl", options).results
+    writer.join()
+    assert [t is not None for t in taken] == [True], taken  # the pass read the records read ahead, once
+    assert ahead == check(done.run_dir / "history.jsonl", options).results
+    assert ahead["convergence"]["source"] == "journal"
