@@ -29,7 +29,7 @@ POLL = 0.01
 PIECE = 1 << 16
 BATCH = 512
 """Records handed from the prefetching thread at a time."""
-BATCHES = 512
+BATCHES = 256
 """Batches the prefetching thread keeps ready at most (bounded memory; then it waits for the pass)."""
 
 _following: dict[str, threading.Event] = {}

@@ -35,8 +35,10 @@ from runner import ROOT
 
 from . import journal_writer as wire
 
-STALL_SECONDS = 30.0
-"""Seconds the run waits for the result after the files are complete, at most, before it checks them itself."""
+STALL_SECONDS = 10.0
+"""Seconds the run waits, once its files are complete, while the process makes no progress (its CPU time
+stands still: stopped, or blocked), before it checks the files itself. A process that still works (a
+long run's tail) is waited for."""
 POLL = 0.1
 
 
@@ -76,11 +78,16 @@ class CheckProcess:
         self._send("ended")
         if self._process is None:
             return None
-        waited = 0.0
+        pid = self._process.pid
+        cpu, still = _cpu_ticks(pid), 0.0
         while not select.select([self._from], [], [], POLL)[0]:
-            waited += POLL
-            if waited >= STALL_SECONDS:
-                self._give_up(f"no result {STALL_SECONDS:g} s after the run")
+            now = _cpu_ticks(pid)
+            if now is None or now == cpu:
+                still += POLL
+            else:
+                cpu, still = now, 0.0
+            if still >= STALL_SECONDS:
+                self._give_up(f"no result, and no progress for {STALL_SECONDS:g} s after the run")
                 return None
         try:
             message = wire.receive(self._from)
@@ -107,6 +114,16 @@ class CheckProcess:
         with contextlib.suppress(OSError):
             self._from.close()
         process.wait()
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    """The CPU time a process used so far, in clock ticks (Linux's /proc), or None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _exists(path: Path, ended: threading.Event) -> None:
