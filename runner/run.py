@@ -141,8 +141,11 @@ def _run(mode: Mode, options: RunOptions, argv: list[str], run_dir: Path, schedu
         from .check_process import CheckProcess
         from .journal import JOURNAL_NAME
 
-        follower = CheckProcess(run_dir / "history.jsonl", None if options.journal_level == "off" else
-                                run_dir / JOURNAL_NAME, options.checkers, report)
+        try:
+            follower = CheckProcess(run_dir / "history.jsonl", None if options.journal_level == "off" else
+                                    run_dir / JOURNAL_NAME, options.checkers, report)
+        except OSError:  # no process could be started (out of memory, processes): the run checks its files itself
+            follower = None
     try:
         return _drive_and_finish(mode, options, run_dir, config, schedule, progress, report, guard, follower)
     finally:
