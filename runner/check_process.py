@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import select
 import signal
 import subprocess
@@ -78,29 +79,52 @@ class CheckProcess:
         self._send("ended")
         if self._process is None:
             return None
-        pid = self._process.pid
-        cpu, still = _cpu_ticks(pid), 0.0
-        while not select.select([self._from], [], [], POLL)[0]:
-            now = _cpu_ticks(pid)
-            if now is None or now == cpu:
-                still += POLL
-            else:
-                cpu, still = now, 0.0
-            if still >= STALL_SECONDS:
-                self._give_up(f"no result, and no progress for {STALL_SECONDS:g} s after the run")
-                return None
         try:
-            message = wire.receive(self._from)
+            message = self._receive()
         except Exception as failure:  # noqa: BLE001 - a garbled reply: check here
             message = ("failed", f"{type(failure).__name__}: {failure}")
         self.close()
         if message is None:
-            self.failure = "it ended without a result"
+            self.failure = self.failure or "it ended without a result"
             return None
         if message[0] != "checked":
             self.failure = str(message[1])
             return None
         return message[1], message[2], message[3]
+
+    def _receive(self) -> Any:
+        """The next message (the wire's length, then its pickle), or None: the process ended, or made no
+        progress for ``STALL_SECONDS`` (then ``failure`` says so). Read with ``os.read`` a piece at a time
+        as the pipe has it, so that a process stopped half-way through its reply never holds the run."""
+        head = self._read(wire.HEADER.size)
+        if head is None:
+            return None
+        body = self._read(wire.HEADER.unpack(head)[0])
+        return None if body is None else pickle.loads(body)
+
+    def _read(self, n: int) -> bytes | None:
+        assert self._process is not None
+        fd, pid = self._from.fileno(), self._process.pid
+        parts: list[bytes] = []
+        cpu, still = _cpu_ticks(pid), 0.0
+        while n:
+            if not select.select([fd], [], [], POLL)[0]:
+                now = _cpu_ticks(pid)
+                if now is None or now == cpu:
+                    still += POLL
+                else:
+                    cpu, still = now, 0.0
+                if still >= STALL_SECONDS:
+                    self.failure = f"no result, and no progress for {STALL_SECONDS:g} s after the run"
+                    return None
+                continue
+            piece = os.read(fd, min(n, 1 << 20))
+            if not piece:
+                return None
+            parts.append(piece)
+            n -= len(piece)
+            still = 0.0
+        return b"".join(parts)
 
     def close(self) -> None:
         """End the process (killed unless it already ended); idempotent."""

@@ -181,3 +181,28 @@ def test_the_journal_pass_takes_the_records_read_ahead_as_the_files_grew(tmp_pat
     assert [t is not None for t in taken] == [True], taken  # the pass read the records read ahead, once
     assert ahead == check(done.run_dir / "history.jsonl", options).results
     assert ahead["convergence"]["source"] == "journal"
+
+
+def test_a_check_process_stopped_half_way_through_its_reply_never_holds_the_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply cut off mid-way by a process that then makes no progress: given up, the process killed, no hang."""
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(check_process, "STALL_SECONDS", 0.5)
+    stuck = CheckProcess.__new__(CheckProcess)
+    script = "import sys, time; sys.stdin.buffer.read(1); sys.stdout.buffer.write(b'\\x10\\0\\0\\0abc'); " \
+             "sys.stdout.flush(); time.sleep(120)"
+    stuck._process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert stuck._process.stdin is not None and stuck._process.stdout is not None
+    stuck._to, stuck._from, stuck.failure = stuck._process.stdin, stuck._process.stdout, None
+    process = stuck._process
+    got: list[Any] = []
+    waiting = threading.Thread(target=lambda: got.append(stuck.result()), daemon=True)
+    waiting.start()
+    waiting.join(60)
+    if waiting.is_alive():
+        process.kill()
+        pytest.fail("result() hung on a reply cut off mid-way")
+    assert got == [None] and stuck.failure is not None and "no progress" in stuck.failure
+    assert process.poll() is not None  # killed and reaped
