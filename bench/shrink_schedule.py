@@ -18,7 +18,7 @@ explore's serial start-up and the writing of the minimal run added (``--serial``
 the same for any W). The outcome (failing seed, shrunk run, trials) must not depend on W.
 
 Usage: python bench/shrink_schedule.py [--bugs no-repair,no-tombstones,first-writer-wins] [--seeds 1,2,3]
-                                       [--workers 2] [--cache FILE] [--sweep 40 [--serial 0.8]]
+                                       [--workers 2] [--cache FILE] [--sweep 40 [--serial 0.8] [--dispatch S] [--timeline]]
 """
 
 from __future__ import annotations
@@ -83,20 +83,29 @@ class SimulatedExecutor:
 
     A free worker pulls the next task at the clock's time; results come in completion order;
     ``cancel`` and closing free the workers of tasks no longer wanted at once (a real pool forks a
-    replacement: some 50 ms, ``fork_cost``).
+    replacement: some 50 ms, ``fork_cost``); with 2 workers or more a task starts ``dispatch`` seconds
+    after its worker is free (its result goes to explore, which judges, picks and sends the next).
     """
 
-    def __init__(self, workers: int, cache: Cache, fork_cost: float = 0.05) -> None:
+    def __init__(self, workers: int, cache: Cache, fork_cost: float = 0.05, dispatch: float = 0.0,
+                 contention: float = 0.0) -> None:
         self.workers = workers
         self.cache = cache
         self.fork_cost = fork_cost
+        self.dispatch = dispatch if workers > 1 else 0.0
+        """Seconds a worker waits between two tasks (the result to explore, its pick, the task back; none inline)."""
+        self.contention = contention
+        """Each task runs 1 + contention * (others running) times slower (two vCPUs sharing a core, caches)."""
         self.clock = 0.0
         self.free_at = [0.0] * workers
-        self._running: list[tuple[float, int, int, Any, TrialReport]] | None = None
+        self._running: list[list[Any]] | None = None
+        """[work left, task index, worker, task, report, start, timeline entry] per task handed out."""
+        self.timeline: list[tuple[int, float, float, int, str]] = []
+        """(worker, start, end, task index, what) of every task run, cancelled ones ending when cancelled."""
 
     def map_unordered(self, fn: Any, items: Any) -> Iterator[Any]:
         source = iter(items)
-        running: list[tuple[float, int, int, Any, TrialReport]] = []
+        running: list[list[Any]] = []
         self._running = running
         exhausted = False
         try:
@@ -110,19 +119,37 @@ class SimulatedExecutor:
                         exhausted = True
                         break
                     report, seconds = measured_report(self.cache, task.candidate)
-                    start = max(self.clock, self.free_at[w])
-                    running.append((start + seconds, task.index, w, task, attrs.evolve(report, index=task.index)))
+                    start = max(self.clock, self.free_at[w]) + self.dispatch
+                    self.timeline.append((w, start, start + seconds, task.index, task.candidate.key()))
+                    running.append([seconds, task.index, w, task, attrs.evolve(report, index=task.index), start,
+                                    len(self.timeline) - 1])
                 if not running:
                     return
-                running.sort(key=lambda r: (r[0], r[1]))
-                done, _, w, _, report = running.pop(0)
-                self.clock = max(self.clock, done)
-                self.free_at[w] = done
-                yield report
+                done = self._advance(running)
+                running.remove(done)
+                self.free_at[done[2]] = self.clock
+                w, start, _, index, key = self.timeline[done[6]]
+                self.timeline[done[6]] = (w, start, self.clock, index, key)
+                yield done[4]
         finally:
             self._running = None
-            for _, _, w, _, _ in running:  # left early: those tasks are cancelled now
-                self.free_at[w] = self.clock + self.fork_cost
+            for r in running:  # left early: those tasks are cancelled now
+                self.free_at[r[2]] = self.clock + self.fork_cost
+                self._cut(r)
+
+    def _advance(self, running: list[list[Any]]) -> list[Any]:
+        """Move the clock to the next completion (tasks started share the machine: ``contention``); the task done."""
+        while True:
+            active = [r for r in running if r[5] <= self.clock + 1e-12]
+            speed = 1.0 / (1.0 + self.contention * max(0, len(active) - 1))
+            finish = min(((self.clock + r[0] / speed, r[1]) for r in active), default=(float("inf"), 0))
+            begin = min((r[5] for r in running if r[5] > self.clock + 1e-12), default=float("inf"))
+            until = min(finish[0], begin)
+            for r in active:
+                r[0] -= (until - self.clock) * speed
+            self.clock = until
+            if finish[0] <= begin:
+                return next(r for r in active if r[1] == finish[1])
 
     def cancel(self, unwanted: Any) -> int:
         if self._running is None:
@@ -131,7 +158,13 @@ class SimulatedExecutor:
         for r in dropped:
             self._running.remove(r)
             self.free_at[r[2]] = self.clock + self.fork_cost
+            self._cut(r)
         return len(dropped)
+
+    def _cut(self, r: list[Any]) -> None:
+        """The timeline's entry of a task cancelled now ends now."""
+        w, start, _, index, key = self.timeline[r[6]]
+        self.timeline[r[6]] = (w, start, max(start, self.clock), index, key + " (cancelled)")
 
     def close(self) -> None:
         pass
@@ -163,7 +196,8 @@ def outcome_of(result: Any) -> tuple[Any, ...]:
     return result.failing_seed, shrink, [{k: v for k, v in line.items() if k != "wall_s"} for line in result.lines]
 
 
-def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float) -> None:
+def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float, timeline: bool = False,
+                  dispatch: float = 0.0, contention: float = 0.0) -> None:
     """Replay ``explore --runs N --bug BUG`` on W and on 1 simulated worker(s): makespans and their ratio.
 
     ``none``: the correct store under partitions, 4 s runs, so that every seed runs (what running a
@@ -178,12 +212,14 @@ def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float
         base = RunOptions(mode="sim", nemesis=(BUG_NEMESIS[bug],), seed=1, bug=bug, time_limit=8, fault_interval=2,
                           rate=200).validate()
     got: dict[int, tuple[Any, float]] = {}
+    lines: dict[int, list[tuple[int, float, float, int, str]]] = {}
     for w in sorted({1, workers}):
-        executor = SimulatedExecutor(w, cache)
+        executor = SimulatedExecutor(w, cache, dispatch=dispatch, contention=contention)
         with tempfile.TemporaryDirectory() as out:
             result = explore(attrs.evolve(base, out=out), list(range(1, runs + 1)), shrink_budget=100,
                              argv=["bench"], stream=open(os.devnull, "w"), executor=executor)  # noqa: SIM115
         got[w] = (result, executor.clock)
+        lines[w] = executor.timeline
     (one_r, one_t), (many_r, many_t) = got[1], got[workers]
     same = outcome_of(one_r) == outcome_of(many_r)
     trials = one_r.shrunk.trials if one_r.shrunk else 0
@@ -192,6 +228,26 @@ def whole_explore(bug: str, runs: int, workers: int, cache: Cache, serial: float
           f"{workers} workers {many_t:6.2f} s (+{spec} speculative), 1 worker {one_t:6.2f} s: ratio "
           f"{many_t / one_t:.2f}; with {serial:g} s serial: {(many_t + serial) / (one_t + serial):.2f}"
           f"{'' if same else '  DIFFERENT RESULT'}", flush=True)
+    if timeline:
+        order = [entry[4] for entry in lines[1] if entry[3] < 0]  # one worker runs exactly what is judged, in order
+        print_timeline(lines[workers], {key: n + 1 for n, key in enumerate(order)}, workers)
+
+
+def print_timeline(entries: list[tuple[int, float, float, int, str]], judged: dict[str, int], workers: int) -> None:
+    """Each task of the W-worker explore (worker, start, end, judged or speculative) and each worker's idle gaps."""
+    for w, start, end, index, key in sorted(entries, key=lambda e: e[1]):
+        cancelled = key.endswith(" (cancelled)")
+        key = key.removesuffix(" (cancelled)")
+        what = "seed" if index >= 0 else (f"judged {judged[key]}" if key in judged else "speculative")
+        print(f"    w{w} {start:6.2f}-{end:6.2f} ({end - start:5.2f} s) task {index:>4} {what}"
+              f"{' CANCELLED' if cancelled else ''}")
+    for w in range(workers):
+        mine = sorted((e[1], e[2]) for e in entries if e[0] == w)
+        busy = sum(end - start for start, end in mine)
+        last = max((end for _, end in mine), default=0.0)
+        gaps = [(a_end, b_start) for (_, a_end), (b_start, _) in zip(mine, mine[1:], strict=False) if b_start - a_end > 1e-6]
+        print(f"    worker {w}: busy {busy:.2f} s of {last:.2f}; idle gaps " +
+              (", ".join(f"{a:.2f}-{b:.2f}" for a, b in gaps) or "none"))
 
 
 def one(bug: str, seed: int, workers: int, cache: Cache) -> None:
@@ -225,13 +281,22 @@ def main() -> int:
                         help="replay whole explores of seeds 1..N (sweep, shrink run ahead, shrink) instead")
     parser.add_argument("--serial", type=float, default=0.8,
                         help="with --sweep: seconds of start-up and writing the minimal run, the same for any W")
+    parser.add_argument("--dispatch", type=float, default=0.0,
+                        help="with --sweep: seconds between two tasks on a worker of a pool (real explores: a median of "
+                        "2 ms at load 1, 8 ms at load 4, bench/explore.py's pairs; 0 inline)")
+    parser.add_argument("--contention", type=float, default=0.0,
+                        help="with --sweep: each trial runs 1 + C x (trials running beside it) slower (two vCPUs of one "
+                        "core: a trial's CPU time rose 10-20%% with another beside it, /tmp pair runs at load 5)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="with --sweep: print the W-worker explore's tasks per worker (judged, speculative, cancelled)")
     args = parser.parse_args()
     path = Path(args.cache)
     cache: Cache = pickle.loads(path.read_bytes()) if path.is_file() else {}
     try:
         for bug in args.bugs.split(","):
             if args.sweep:
-                whole_explore(bug, args.sweep, args.workers, cache, args.serial)
+                whole_explore(bug, args.sweep, args.workers, cache, args.serial, args.timeline, args.dispatch,
+                              args.contention)
                 continue
             for seed in (int(s) for s in args.seeds.split(",")):
                 one(bug, seed, args.workers, cache)

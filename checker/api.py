@@ -17,7 +17,7 @@ This module stays light: the linearizability checker is imported only when it is
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,7 +243,7 @@ EventWatch = Callable[[Iterable[dict[str, Any]]], Iterator[dict[str, Any]]]
 
 
 def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions | None = None, *,
-          watch: EventWatch | None = None) -> CheckResult:
+          watch: EventWatch | None = None, run_journal: Mapping[str, Any] | None = None) -> CheckResult:
     """Check one history with ``options`` (default: `CheckOptions()`, the convergence checker).
 
     ``source`` is a history file (JSON lines, or Jepsen EDN by its ``.edn`` name), a run directory
@@ -258,6 +258,9 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
     ``watch``, when given, wraps the register history's event stream on its way to the convergence
     checker (and is not called for a set, counter or siblings history): the report gathers its plot
     data in the check's own pass with it (`checker.report.check_for_report`).
+
+    ``run_journal``: results.json's ``journal`` block, for the run's own check (results.json is written after
+    it): it says why a journal is cut short (`checker.journal.cut_short_cause`); else results.json is read.
     """
     options = CheckOptions() if options is None else options
     history = None
@@ -278,7 +281,7 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
             facts.writes_skipped = True  # no journal to hold the writes against: only the fault windows' ops
     results, agreement = _run(history, source, options, facts, watch)
     if "convergence" in options.checkers and results.get("checker", "convergence") == "convergence":
-        journal_figures(results, history, source, facts)
+        journal_figures(results, history, source, facts, run_journal)
     results["check_settings"] = options.settings()
     return CheckResult(results, options, history, agreement)
 
@@ -346,7 +349,7 @@ def _check_workload(header: HistoryHeader, history: Path | None, source: Any, op
 
 
 def journal_figures(results: dict[str, Any], history: Path | None, source: Any,
-                    facts: HistoryFacts | None = None) -> None:
+                    facts: HistoryFacts | None = None, run_journal: Mapping[str, Any] | None = None) -> None:
     """The ``convergence`` and ``faults`` blocks: from the run's journal (journal.jsonl.gz beside
     the history) when there is one, else from the history alone (the final reads' upper bound).
 
@@ -363,7 +366,7 @@ def journal_figures(results: dict[str, Any], history: Path | None, source: Any,
     mismatch = False
     if path is not None and again is not None:
         try:
-            journal = load_journal(path)
+            journal = load_journal(path, run_journal)
             unverified = check_belongs(journal, path.parent)
             results["convergence"], results["faults"] = journal_blocks(again, journal, facts)
             if unverified:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -106,8 +106,10 @@ class GrowingFile:
 class Prefetch:
     """A thread reading a journal's records (``Journal.records(kinds_for(level))``) as the file grows."""
 
-    def __init__(self, path: Path, kinds_for: Callable[[str], tuple[str, ...]]) -> None:
+    def __init__(self, path: Path, kinds_for: Callable[[str], tuple[str, ...]],
+                 recorded: Mapping[str, Any] | None = None) -> None:
         self.path = path
+        self._recorded = recorded
         self.kinds: tuple[str, ...] | None = None
         self.ready = threading.Event()
         """Set once ``kinds`` is known (the header read) or the reading failed."""
@@ -122,7 +124,7 @@ class Prefetch:
         put = self.batches.put
         try:
             try:
-                journal = Journal(self.path)
+                journal = Journal(self.path, self._recorded)
                 self.kinds = self._kinds_for(journal.header.level)
             finally:
                 self.ready.set()
@@ -150,9 +152,11 @@ class Prefetch:
             yield from item
 
 
-def prefetch_journal(path: Path, kinds_for: Callable[[str], tuple[str, ...]]) -> None:
-    """Within ``following`` for ``path``: read its records ahead, for the first ``Journal.records`` call."""
-    _prefetched[os.fspath(path)] = Prefetch(path, kinds_for)
+def prefetch_journal(path: Path, kinds_for: Callable[[str], tuple[str, ...]],
+                     recorded: Mapping[str, Any] | None = None) -> None:
+    """Within ``following`` for ``path``: read its records ahead, for the first ``Journal.records`` call
+    (``recorded``: results.json's ``journal`` block, as the pass's ``load_journal`` is given it)."""
+    _prefetched[os.fspath(path)] = Prefetch(path, kinds_for, recorded)
 
 
 def take_prefetched(path: Path, kinds: tuple[str, ...] | None) -> Prefetch | None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -227,7 +227,7 @@ class JournalLines:
     """A journal's lines (the header is line 1), numbered, decompressed a megabyte at a time.
 
     Splitting here is cheaper than gzip's own readline; concatenated gzip members are read one
-    after the other. A stream cut short (a harness killed while writing) or damaged part-way ends
+    after the other. A stream cut short (a harness killed while writing, or a journal writer process given up) or damaged part-way ends
     the lines at the last whole line before it, raising nothing: ``stopped`` then says why, and the
     journal has no END record, so every figure from it is marked incomplete. What was written
     before the damage is kept (the rule: bad input loses nothing). Only a file that cannot be
@@ -237,10 +237,12 @@ class JournalLines:
     in, never held whole; its reader raises ``max_line`` as keys are placed (R records grow with them).
     """
 
-    def __init__(self, path: Path, max_line: int = MAX_LINE_BYTES) -> None:
+    def __init__(self, path: Path, max_line: int = MAX_LINE_BYTES, recorded: Mapping[str, Any] | None = None) -> None:
         self.path = path
         self.stopped: str | None = None
         self.max_line = max_line
+        self.recorded = recorded
+        """results.json's ``journal`` block as the run wrote it (`cut_short_cause`), when the caller has it."""
 
     def _too_long(self, n: int) -> None:
         self.stopped = (f"line {n} is longer than {self.max_line:,} bytes, more than any journal record can be: "
@@ -284,14 +286,37 @@ class JournalLines:
                         if not pending and len(data) < INFLATE_PIECE:
                             break
                 if not d.eof:
-                    self.stopped = (f"the gzip stream is cut short after line {n} (the run was killed while "
-                                    "writing it)")
+                    self.stopped = (f"the gzip stream is cut short after line {n} "
+                                    f"({cut_short_cause(self.path.parent, self.recorded)})")
                     return
             except (OSError, zlib.error) as e:
                 self.stopped = f"the file is damaged after line {n}: {e}"
                 return
         if rest.strip():
             yield n + 1, rest
+
+
+def cut_short_cause(run_dir: Path, recorded: Mapping[str, Any] | None = None) -> str:
+    """Why a journal's gzip stream stops part-way, from what the run recorded: results.json's ``journal`` block
+    (``recorded``: the run's own check has it before results.json is written; else read from ``run_dir``).
+
+    A journal writer process that died or stalled was given up while the run went on (``writer``); a run
+    killed while writing leaves no results.json; otherwise nothing recorded says why the file is cut.
+    """
+    block: Any = recorded
+    if block is None:
+        try:
+            results = orjson.loads((run_dir / "results.json").read_bytes())
+        except FileNotFoundError:
+            return "the run was killed while writing it: it left no results.json"
+        except (OSError, orjson.JSONDecodeError) as e:
+            return f"results.json, which would say why, cannot be read: {getattr(e, 'strerror', None) or e}"
+        block = results.get("journal") if isinstance(results, dict) else None
+    writer = block.get("writer") if isinstance(block, dict) else None
+    if isinstance(writer, str) and writer:
+        return f"{writer}; the run went on and kept its verdict"
+    return ("the run finished and recorded no failure of the journal's writer, so the file was cut short after it "
+            "was written")
 
 
 def find_journal(run_dir: str | Path | None) -> Path | None:
@@ -302,17 +327,19 @@ def find_journal(run_dir: str | Path | None) -> Path | None:
     return p if p.is_file() else None
 
 
-def load_journal(path: str | Path) -> Journal:
-    """Open a journal and check its header; records are read when asked for (see `Journal`)."""
-    return Journal(Path(path))
+def load_journal(path: str | Path, recorded: Mapping[str, Any] | None = None) -> Journal:
+    """Open a journal and check its header; records are read when asked for (see `Journal`). ``recorded``:
+    results.json's ``journal`` block, when the caller has it before results.json is written (`cut_short_cause`)."""
+    return Journal(Path(path), recorded)
 
 
 class Journal:
     """A journal file: its header, and its records streamed on demand."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, recorded: Mapping[str, Any] | None = None) -> None:
         self.path = path
-        self._reader = JournalLines(path)  # the reader of the current pass (`_lines`)
+        self.recorded = recorded
+        self._reader = JournalLines(path, recorded=recorded)  # the reader of the current pass (`_lines`)
         self.header = self._read_header()
         self._replicas: dict[Key, tuple[str, ...]] | None = None
         self._end: End | None = None
@@ -330,7 +357,7 @@ class Journal:
             raise JournalError(self.path, None, None, f"cannot open: {e.strerror or e}") from None
 
     def _lines(self) -> Iterator[tuple[int, bytes]]:
-        reader = self._reader = JournalLines(self.path)
+        reader = self._reader = JournalLines(self.path, recorded=self.recorded)
         yield from reader
         self.damage = reader.stopped
 
@@ -426,7 +453,7 @@ class Journal:
 
     @property
     def end(self) -> End | None:
-        """The END record; None when the journal stops without one (the run was killed mid-write)."""
+        """The END record; None when the journal stops without one (the run was killed mid-write, its writer process was given up, or the file is damaged)."""
         self._scan()
         return self._end
 

@@ -20,7 +20,7 @@ import hashlib
 import html
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -896,8 +896,8 @@ class ReportPass:
     collector: _Collector
 
 
-def check_for_report(history: Path, options: CheckOptions, *,
-                     watch: EventWatch | None = None) -> tuple[CheckResult, ReportPass | None]:
+def check_for_report(history: Path, options: CheckOptions, *, watch: EventWatch | None = None,
+                     run_journal: Mapping[str, Any] | None = None) -> tuple[CheckResult, ReportPass | None]:
     """``check(history, options)``, gathering what report.html plots in the same pass.
 
     ``watch`` (as `check`'s) sees the events of that pass first: the run's summary gathers its
@@ -919,7 +919,7 @@ def check_for_report(history: Path, options: CheckOptions, *,
     was_enabled = gc.isenabled()
     gc.disable()  # as write_report's own pass
     try:
-        result = check(history, options, watch=collect)
+        result = check(history, options, watch=collect, run_journal=run_journal)
         c.close()
     finally:
         if was_enabled:

@@ -3,8 +3,9 @@
 Per key and element: every acknowledged add must be in every node's final read unless a remove that may
 have observed it (one that did not fail and completed after the add was invoked, or an ``info``
 remove, which may take effect at any time) took it out. Each element ends ``ok`` (every read that
-began after its add was acknowledged contained it), ``stale`` (some such read missed it before
-it became stably visible), ``lost`` (invalid: missing from some node's final read, the nodes and
+began after its add was acknowledged contained it, or missed it under a whole millisecond after: Jepsen's
+stable latency is a ``long`` of ms), ``stale`` (some such read missed it at least a millisecond before it became
+stably visible), ``lost`` (invalid: missing from some node's final read, the nodes and
 their crashes after the add named), ``never-read``, ``removed``, ``indeterminate`` (only
 ``info`` adds, none proved by a read) or ``undecided`` (no final reads to judge by). The stable latency
 is Jepsen's (``set-full``): from when the add became known (its acknowledgement or the first read that
@@ -225,7 +226,9 @@ def _element(key: Any, x: Any, vk: Any, adds: list[Op], removes: list[Op], reads
     if last_absent >= 0:
         t = reads[last_absent].inv_time
         latency = None if t is None or known_time is None else max(0.0, (t + 1 - known_time) / 1e6)
-    return ("stale" if missed else "ok"), latency
+    # Jepsen counts an element stale when that latency, in whole milliseconds (``long``), is positive: a
+    # miss under a millisecond after the add was known leaves it ok (set-full's :stale-count)
+    return ("stale" if missed and (latency is None or int(latency) > 0) else "ok"), latency
 
 
 def _lost_latency(reads: list[Op], seen_in: list[int], known_time: int | None) -> float | None:

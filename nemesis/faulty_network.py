@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import trio
 
 from minikeydb.transport import Address, Alarm, Transport, alarm_for
-from nemesis.link_faults import DatagramObserver, FaultModel
+from nemesis.link_faults import DatagramObserver, FaultModel, InFlight
 
 CLIENT = "client"
 """How an observer is told of a datagram's end that is no node."""
@@ -137,11 +137,14 @@ class FaultyNetwork(FaultModel):
         """``_send`` for a sender that cannot wait: the same faults, decided the same way."""
         if transport.node_id in self._paused and self._hold_if_paused(transport, data, dest):
             return
-        for delay in self._delays(transport, data, dest):
+        delays = self._delays(transport, data, dest)
+        flight = None
+        for delay in delays:
             if delay <= 0:
                 transport.inner.send_nowait(data, dest)
             else:
-                self._send_delayed(delay, transport, data, dest)
+                flight = flight or self.in_flight(delays)
+                self._send_delayed(delay, transport, data, dest, flight)
 
     def _hold_if_paused(self, transport: FaultyTransport, data: bytes, dest: Address) -> bool:
         """Hold a paused node's outgoing datagram (bounded); True when it was held or lost so."""
@@ -158,12 +161,15 @@ class FaultyNetwork(FaultModel):
 
     async def _route(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
         sent_now = False
-        for delay in self._delays(transport, data, dest):
+        delays = self._delays(transport, data, dest)
+        flight = None
+        for delay in delays:
             if delay <= 0:
                 await transport.inner.send(data, dest)
                 sent_now = True
             else:
-                self._send_delayed(delay, transport, data, dest)
+                flight = flight or self.in_flight(delays)
+                self._send_delayed(delay, transport, data, dest, flight)
         if not sent_now:
             # A lost or delayed datagram still costs the sender a checkpoint, as a real send does.
             await trio.lowlevel.checkpoint()
@@ -188,20 +194,22 @@ class FaultyNetwork(FaultModel):
         observer.sent(source, target, data, fault, len(delays))
         return delays
 
-    def _send_delayed(self, delay: float, transport: FaultyTransport, data: bytes, dest: Address) -> None:
+    def _send_delayed(self, delay: float, transport: FaultyTransport, data: bytes, dest: Address,
+                      flight: InFlight) -> None:
         """Start the task that sends a delayed copy (the source and target are nodes: ``_delays`` says so)."""
         source = transport.node_id
         target = self._address_to_node[dest if type(dest) is tuple else tuple(dest)]
         assert source is not None
         self._require_nursery("a delayed delivery").start_soon(
-            self._send_later, delay, transport, data, dest, source, target
+            self._send_later, delay, transport, data, dest, source, target, flight
         )
 
     async def _send_later(
-        self, delay: float, transport: FaultyTransport, data: bytes, dest: Address, source: str, target: str
+        self, delay: float, transport: FaultyTransport, data: bytes, dest: Address, source: str, target: str,
+        flight: InFlight,
     ) -> None:
         await trio.sleep(delay)
-        if not self.admit_due(source, target):
+        if not self.admit_due(source, target, flight):
             return
         try:
             await transport.inner.send(data, dest)

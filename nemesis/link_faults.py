@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -150,7 +150,7 @@ class FaultCounters:
     duplicated: int = 0
     reordered: int = 0
     partitioned: int = 0
-    """Datagrams blocked by a partition, at send time or when a delayed one came due."""
+    """Datagrams blocked by a partition, at send time or when delayed ones came due (every copy cut in flight)."""
     held_by_pause: int = 0
     pause_overflow: int = 0
     """Datagrams lost because a paused node's hold buffer was full."""
@@ -308,12 +308,33 @@ class FaultModel:
         fault = "delay" if delayed else "duplicate" if duplicated else "reorder" if reordered else None
         return delays, fault
 
-    def admit_due(self, src: str, dst: str) -> bool:
-        """Whether a delayed datagram may still be delivered: a partition started meanwhile cuts it."""
-        if self.link_allowed(src, dst):
-            return True
-        self.counters.partitioned += 1
-        return False
+    def in_flight(self, delays: Sequence[float]) -> InFlight:
+        """What ``admit_due`` needs to count one datagram's delayed copies: how many there are, and whether a
+        copy already went (a delay of 0: sent at once)."""
+        return InFlight(sum(1 for delay in delays if delay > 0), any(delay <= 0 for delay in delays))
+
+    def admit_due(self, src: str, dst: str, flight: InFlight) -> bool:
+        """Whether a delayed copy of a datagram (``flight``, from ``in_flight(delays)``) may still be delivered:
+        a partition started meanwhile cuts it.
+
+        The datagram was counted ``passed`` when it was decided; it moves once to ``partitioned`` when a
+        partition cut every copy of it, so each datagram stays counted in exactly one fate.
+        """
+        allowed = self.link_allowed(src, dst)
+        flight.left -= 1
+        flight.through = flight.through or allowed
+        if flight.left == 0 and not flight.through:
+            self.counters.passed -= 1
+            self.counters.partitioned += 1
+        return allowed
+
+
+@attrs.define
+class InFlight:
+    """The delayed copies of one datagram: how many have still to come due, and whether any got through."""
+
+    left: int
+    through: bool = False
 
 
 def _check_link(link: object) -> Link:

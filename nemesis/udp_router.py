@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import trio
 
 from minikeydb.transport import Address, UdpTransport
-from nemesis.link_faults import DatagramObserver, FaultModel
+from nemesis.link_faults import DatagramObserver, FaultModel, InFlight
 
 
 class UdpRouter:
@@ -115,16 +115,18 @@ class UdpRouter:
             else:
                 delays, fault = self.model.decide_why(source, target)
                 observer.sent(source, target, data, fault, len(delays))
+            flight = None
             for delay in delays:
                 if delay <= 0:
                     await self._forward(source, target, data)
                 else:
                     assert self._nursery is not None
-                    self._nursery.start_soon(self._forward_later, delay, source, target, data)
+                    flight = flight or self.model.in_flight(delays)
+                    self._nursery.start_soon(self._forward_later, delay, source, target, data, flight)
 
-    async def _forward_later(self, delay: float, source: str, target: str, data: bytes) -> None:
+    async def _forward_later(self, delay: float, source: str, target: str, data: bytes, flight: InFlight) -> None:
         await trio.sleep(delay)
-        if self.model.admit_due(source, target):
+        if self.model.admit_due(source, target, flight):
             await self._forward(source, target, data)
 
     async def _forward(self, source: str, target: str, data: bytes) -> None:

@@ -9,8 +9,8 @@ compute from the finished files. The run hands the result to ``finish`` (``Check
 which writes results.json and report.html as ever.
 
 The wire is the journal writer's (``runner.journal_writer``: a 4-byte length, then a pickle).
-- stdin: ``(parent_pid, history, journal or None, checkers, report)``; then ``"ended"`` once both
-  files are complete (closed by the run).
+- stdin: ``(parent_pid, history, journal or None, checkers, report)``; then ``("ended", journal block)``
+  once both files are complete (closed by the run), with results.json's ``journal`` block (or None).
 - stdout: ``("checked", CheckResult, ReportPass or None, scan or None)``, or ``("failed", why)``.
 
 It ignores SIGINT (the run handles Ctrl-C, and kills it), dies with its parent (``PR_SET_PDEATHSIG``),
@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -69,14 +70,15 @@ class CheckProcess:
             self.failure = why
         self.close()
 
-    def result(self) -> tuple[Any, Any, Any] | None:
+    def result(self, run_journal: Mapping[str, Any] | None) -> tuple[Any, Any, Any] | None:
         """(CheckResult, ReportPass or None, scan or None) of the finished files, or None: check them here.
 
-        Call once the history and the journal are closed. A signal meanwhile raises as anywhere outside
+        Call once the history and the journal are closed; ``run_journal`` is results.json's ``journal``
+        block (the check's ``run_journal``: why a journal is cut short). A signal meanwhile raises as anywhere outside
         the Trio run (``runner.interrupt``); the caller's ``close`` ends the process."""
         if self._process is None:
             return None
-        self._send("ended")
+        self._send(("ended", None if run_journal is None else dict(run_journal)))
         if self._process is None:
             return None
         try:
@@ -165,10 +167,15 @@ def main() -> int:
     parent, history_name, journal_name, checkers, report = first
     wire._die_with(parent)
     ended = threading.Event()
+    recorded: dict[str, Any] = {}
+    """results.json's ``journal`` block, told at the end: read only once a journal's stream ended cut short
+    (``checker.journal.cut_short_cause``), after ``ended``."""
 
     def control() -> None:
-        if wire.receive(stdin) != "ended":
+        message = wire.receive(stdin)
+        if type(message) is not tuple or message[0] != "ended":
             os._exit(1)  # the run went away (or was interrupted) without its files complete: nothing to check
+        recorded.update(message[1] or {})
         ended.set()
 
     threading.Thread(target=control, name="check-control", daemon=True).start()
@@ -188,13 +195,13 @@ def main() -> int:
             if journal is not None:
                 _exists(journal, ended)
                 if journal.exists():
-                    prefetch_journal(journal, pass_kinds)
+                    prefetch_journal(journal, pass_kinds, recorded)
             scanner = Scanner()
             options = harness_run_options(checkers)
             if report:
-                checked, prepared = check_for_report(history, options, watch=scanner.watch)
+                checked, prepared = check_for_report(history, options, watch=scanner.watch, run_journal=recorded)
             else:
-                checked, prepared = check(history, options, watch=scanner.watch), None
+                checked, prepared = check(history, options, watch=scanner.watch, run_journal=recorded), None
             if not ended.is_set():  # read to the end before the end was told: impossible, unless the files were
                 raise RuntimeError("the check ended before the run's files were complete")
         wire.send(stdout, ("checked", checked, prepared, scanner.scan if scanner.complete else None))

@@ -44,30 +44,9 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
 
     run_module.CHECK_PROCESS = True  # and its files are checked as they grow, on another core (runner.check_process)
     result = run(options, full_argv, run_dir=run_dir)
-    code = decided(verdict_exit(result.results.get("valid")))  # a closed stdout must not change it
-    text = format_summary(result)
-    try:
-        print(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise  # the reader went away (| head): main ends quietly with the decided code
-    except OSError as failure:  # stdout failing (a full device) must not hide the verdict: the files are written
-        print(f"harness.py: the summary could not be written to stdout ({failure.strerror or failure}); the run's "
-              f"files are in {result.run_dir}", file=sys.stderr)
-        _silence_stdout()
+    code = decided(verdict_exit(result.results.get("valid")))  # a reader that went away (| head) must not change it
+    print(format_summary(result))  # a stdout that cannot be written (> /dev/full): harness.py's _StdoutGuard
     return code
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null: what is left in its buffer does not fail again at exit."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # stdout is no real file (a test's capture): nothing to silence
-        pass
 
 
 def unknown_command(word: str) -> UsageError:

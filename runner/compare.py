@@ -44,6 +44,8 @@ from typing import Any
 import attrs
 import orjson
 
+from minikeydb.cli import decided
+
 from .exit_codes import EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VALID
 from .flags import add_run_options, options_with_config
 from .options import COMPARE_QUIESCE, CONFLICTS, OptionError, RunOptions, unknown_choice
@@ -333,14 +335,15 @@ def compare_command(argv: Sequence[str]) -> int:
     args.conflict = args.workload = None
     base = options_with_config(args, argv, parser)
     comparison = compare(base, conflicts, crdt_workload, ["harness.py", "compare", *argv])
+    code = decided(exit_code(comparison))  # a reader that went away (| head) must not change it
     if args.json:
         print(json.dumps({"modes": comparison["modes"], "seed": comparison["seed"],
                           "nemesis": comparison["nemesis"], "dir": comparison["dir"]}, indent=2))
-        return exit_code(comparison)
+        return code
     print(f"MinikeyDB compare: seed {base.seed}, mode {base.mode}, nemesis {comparison['nemesis']}, "
           f"the same fault schedule for each mode")
     print(format_table(comparison["modes"]))
     for line in describe(comparison["modes"]):
         print(f"  {line}")
     print(f"  files: {comparison['dir']}/compare.html, compare.json, one run directory per mode")
-    return exit_code(comparison)
+    return code

@@ -47,17 +47,14 @@ from .explore_ledger import (
     SEED_RANGE,
     LedgerError,
     LedgerWriter,
-    check_commit,
-    check_resumable,
     commit,
-    default_ledger_path,
     findings,
-    options_hash,
+    open_ledger,
     seed_line,
     summary_lines,
 )
 from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
-from .explore_trial import TrialReport, TrialTask, run_task, warm_up
+from .explore_trial import MinimalTask, TrialReport, TrialTask, run_task, warm_up, write_minimal
 from .flags import add_run_options, options_with_config
 from .interrupt import InterruptGuard, RunInterrupted
 from .options import (
@@ -74,7 +71,6 @@ from .options import (
 )
 from .phases import make_schedule, run_nodes
 from .replay import sha256_of
-from .run import run
 from .shrink import Candidate, Evaluate, Outcome, Shrinker, ShrinkResult
 from .usage import Parser, add_config_option
 
@@ -632,15 +628,23 @@ def explore(
     minimal = result.candidate
     name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
     final_options = attrs.evolve(minimal.options, out=base.out, name=name)
-    written = run(final_options, argv, schedule=minimal.schedule, quiet=True, report=True)
-    identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
+    run_dir = minimal_run(executor, MinimalTask(final_options, tuple(argv), minimal.schedule))
+    identical = sha256_of(run_dir / "history.jsonl") == result.outcome.history_sha256
     failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
                             seed_command=seed_command(candidate.options), anomaly=outcome.main_anomaly,
                             history_sha256=outcome.history_sha256)
-    out = ExploreResult(found.runs, verdicts["unknown"], candidate.options.seed, result, written.run_dir, identical,
+    out = ExploreResult(found.runs, verdicts["unknown"], candidate.options.seed, result, run_dir, identical,
                         time.monotonic() - started, found.lines, executor.workers, failure)
-    (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
+    (run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
     return out
+
+
+def minimal_run(executor: SeedExecutor, task: MinimalTask) -> Path:
+    """Write the minimal run: on a worker of this machine's pool (warm from the trials), else in this process
+    (one worker; a cluster's workers, whose files would be on another machine)."""
+    if isinstance(executor, ProcessExecutor):
+        return Path(next(iter(executor.map_unordered(write_minimal, [task]))))
+    return Path(write_minimal(task))
 
 
 TIMING_MARK = "(depends on timing)"
@@ -806,31 +810,12 @@ def _explore_command(argv: Sequence[str]) -> int:
         seeds = [draw.randrange(1, 2**31) for _ in range(args.runs)]
     else:
         seeds = list(range(first, first + args.runs))
-    known: dict[int, dict[str, Any]] = {}
     here = commit()
-    ledger: LedgerWriter | None = None
     phase: list[str] = []  # "shrink" once the sweep is over
-    if args.resume is not None:  # locked and read first: a ledger explore cannot continue is refused before anything
-        ledger_path = Path(args.resume)
-        ledger = LedgerWriter(ledger_path, base, args.vary_workload, here, resume=True)
-        try:
-            assert ledger.contents is not None
-            check_resumable(ledger_path, ledger.contents, base, args.vary_workload)
-            known = check_commit(ledger_path, ledger.contents, here, args.resume_other_commit)
-        except BaseException:
-            ledger.close()
-            raise
-        if ledger.contents.cut:
-            print(f"explore: the ledger's last line was cut short ({ledger.contents.cut} bytes, a killed explore?): "
-                  "dropped it from the file; that seed runs again", file=sys.stderr, flush=True)
-    else:
-        if args.ledger is not None:
-            ledger_path = Path(args.ledger)
-            if ledger_path.exists() and ledger_path.stat().st_size:
-                raise OptionError(f"--ledger {ledger_path}: the file exists; continue it with --resume {ledger_path}, "
-                                  "or name a new file")
-        else:
-            ledger_path = default_ledger_path(Path(base.out), options_hash(base, args.vary_workload))
+    ledger_path, ledger, known = open_ledger(LedgerWriter, base, args.vary_workload, here, out=base.out,
+                                             resume=args.resume, ledger=args.ledger,
+                                             other_commit=args.resume_other_commit, command="explore",
+                                             refuse=OptionError)
     held = sum(1 for seed in seeds if seed in known)
     try:
         workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)

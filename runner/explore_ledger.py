@@ -21,11 +21,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import subprocess
+import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 import attrs
 import orjson
@@ -277,6 +278,43 @@ class LedgerWriter:
 
     def close(self) -> None:
         self._file.close()  # and with it the lock
+
+
+W = TypeVar("W", bound=LedgerWriter)
+
+
+def open_ledger(writer: type[W], base: SweepOptions, vary_workload: bool, here: str, *, out: str,
+                resume: str | None, ledger: str | None, other_commit: bool, command: str,
+                refuse: Callable[[str], Exception]) -> tuple[Path, W | None, dict[int, dict[str, Any]]]:
+    """A sweep's ledger path, its writer when resuming (None: the caller creates it once the seeds have
+    somewhere to run, so no header-only ledger is left behind) and the seed lines it already holds.
+
+    ``--resume LEDGER`` is locked and read first, so a ledger the sweep cannot continue (other options,
+    another commit without ``other_commit``) is refused before anything runs; a last line cut short is
+    dropped and said on stderr, after ``command``. ``--ledger PATH`` that exists and is not empty is
+    refused with ``refuse``'s error; without either, a new path under ``out`` (`default_ledger_path`).
+    """
+    known: dict[int, dict[str, Any]] = {}
+    if resume is not None:
+        path = Path(resume)
+        opened = writer(path, base, vary_workload, here, resume=True)
+        try:
+            assert opened.contents is not None
+            check_resumable(path, opened.contents, base, vary_workload)
+            known = check_commit(path, opened.contents, here, other_commit)
+        except BaseException:
+            opened.close()
+            raise
+        if opened.contents.cut:
+            print(f"{command}: the ledger's last line was cut short ({opened.contents.cut} bytes, a killed explore?): "
+                  "dropped it from the file; that seed runs again", file=sys.stderr, flush=True)
+        return path, opened, known
+    if ledger is not None:
+        path = Path(ledger)
+        if path.exists() and path.stat().st_size:
+            raise refuse(f"--ledger {path}: the file exists; continue it with --resume {path}, or name a new file")
+        return path, None, known
+    return default_ledger_path(Path(out), options_hash(base, vary_workload)), None, known
 
 
 def default_ledger_path(out: Path, hash_: str) -> Path:

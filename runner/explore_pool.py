@@ -131,17 +131,33 @@ class InlineExecutor:
         self.close()
 
 
+_LIBC: list[Any] = []
+"""The C library (``_libc``), looked up once: in explore before it forks, so a forked worker has it."""
+
+
+def _libc() -> Any:
+    """The C library, or None where there is none to find. ``find_library`` runs ``ldconfig -p`` (2-8 ms here):
+    looked up in every worker, it delayed each one's first task (the failing seed's, on the critical path)."""
+    if not _LIBC:
+        name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+        try:
+            _LIBC.append(None if name is None else ctypes.CDLL(name, use_errno=True))
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]
+
+
 def _die_with_parent(parent: int) -> None:
     """In a worker: SIGKILL when explore dies (Linux; elsewhere nothing), and leave the terminal's process group."""
     try:
         os.setpgid(0, 0)  # Ctrl-C at the terminal goes to explore alone, which then kills the workers
     except OSError:
         pass
-    name = ctypes.util.find_library("c")
-    if name is not None and sys.platform.startswith("linux"):
+    libc = _libc()
+    if libc is not None:
         try:
-            ctypes.CDLL(name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except AttributeError:
             pass
     if os.getppid() != parent:  # explore died before the death signal was armed
         os._exit(1)
@@ -195,6 +211,7 @@ class ProcessExecutor:
         """The running call's tasks in flight (by worker) and idle workers, for ``cancel``."""
 
     def _start(self) -> None:
+        _libc()  # looked up here, once, rather than in each forked worker
         while len(self._procs) < self.workers:
             self._procs.append(None)
             self._conns.append(None)  # type: ignore[arg-type]

@@ -244,17 +244,19 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
 
     history = run_dir / "history.jsonl"
     scanner = Scanner()  # the summary's figures, gathered in the same pass (not a read of its own)
-    ahead = follower.result() if follower is not None else None
+    ahead = follower.result(recorder.journal) if follower is not None else None
     if follower is not None and follower.failure is not None:
         log.debug("the check process gave no result (%s): checking here", follower.failure)
     if ahead is not None:
         checked, prepared, scan = ahead
     elif report:
-        checked, prepared = check_for_report(history, harness_run_options(options.checkers), watch=scanner.watch)
+        checked, prepared = check_for_report(history, harness_run_options(options.checkers), watch=scanner.watch,
+                                             run_journal=recorder.journal)
     else:
         from checker.api import check
 
-        checked, prepared = check(history, harness_run_options(options.checkers), watch=scanner.watch), None
+        checked, prepared = check(history, harness_run_options(options.checkers), watch=scanner.watch,
+                                  run_journal=recorder.journal), None
     if ahead is None:
         scan = scanner.scan if scanner.complete else None
     results = checked.results

@@ -366,13 +366,15 @@ class _Search:
         free worker runs the candidate likeliest to be needed (the cheaper one of two as likely),
         among the round's later candidates (needed when every one before is not kept) and the first
         candidates of the round that would follow each candidate in flight or known kept (needed
-        when it is kept). A candidate's chance of being kept is how often its reduction kind was kept
-        in this shrink (a kind never tried counts as even). A speculation costing more than
+        when it is kept; one of those known to fail leads on to the round after it). A candidate's
+        chance of being kept is how often its reduction kind was kept in this shrink, starting from
+        the kind's ``KEEP_PRIOR`` (even for most). A speculation costing more than
         ``SPECULATION_COST`` times the awaited candidate (``_cost``) is not run: a long run nobody
         needs holds its worker when the next needed one comes (bench/explore.py: a round's 8-second
         second candidate beside a 4-second first). Chosen on recorded shrinks (3 seeded bugs x 3
-        seeds, trial times measured, 2 workers simulated): 0.62 of one worker's time, against 0.71
-        with the next-round-first-else-next-candidate rule it replaces.
+        seeds, trial times measured, 2 workers simulated, bench/shrink_schedule.py): 0.55 of one
+        worker's time (mean of the 9 ratios), 0.61 with every kind starting at even and no
+        speculation past a candidate known to fail, 0.71 with the next-round-first-else-next-candidate rule.
         """
         r = self.round_
         if r is None:
@@ -412,9 +414,14 @@ class _Search:
                 yield reach, entry.candidate
             reach *= 1 - keep
 
-    def _next_round(self, parent: _Entry, outcome: Outcome | None, reach: float) -> Iterator[tuple[float, Candidate]]:
-        """The first candidates of the round that follows if ``parent`` is kept (``reach``: the chance it is)."""
-        if self.budget - self.trials - 1 < 1:
+    def _next_round(self, parent: _Entry, outcome: Outcome | None, reach: float,
+                    depth: int = 0) -> Iterator[tuple[float, Candidate]]:
+        """The first candidates of the round that follows if ``parent`` is kept (``reach``: the chance it is).
+
+        One of them known to fail like the original (kept, or maybe kept while ``parent`` runs) ends
+        that round: the candidates of the round after it follow, as likely (at most ``SPECULATION_ROUNDS``
+        rounds on), so that a free worker keeps to the branch the search is likeliest to take."""
+        if self.budget - self.trials - 1 - depth < 1:
             return
         made = self.ahead.get(parent.key)
         if made is None:
@@ -434,7 +441,9 @@ class _Search:
             known = self.known.get(entry.key)
             if known is not None:
                 if fails_like(known, self.anomaly) and (outcome is None or known.operations <= outcome.operations):
-                    return  # kept (or, ``parent`` still running, maybe): what follows is a round further on
+                    if depth + 1 < SPECULATION_ROUNDS:  # kept (or, ``parent`` still running, maybe): a round further on
+                        yield from self._next_round(entry, known, reach, depth + 1)
+                    return
                 continue
             keep = self._keep_chance(entry.reduction)
             if not self._busy(entry.key):
@@ -446,16 +455,44 @@ class _Search:
         return fails_like(outcome, self.anomaly) and (current is None or outcome.operations <= current.operations)
 
     def _keep_chance(self, reduction: str) -> float:
+        """How likely a candidate of this reduction's kind is kept: this shrink's tally, starting from the kind's
+        ``KEEP_PRIOR`` as if ``PRIOR_WEIGHT`` candidates had been judged (a kind without a prior starts at even)."""
         kept, judged = self.kinds.get(_kind(reduction), (0, 0))
-        return (kept + 1) / (judged + 2)
+        return (kept + PRIOR_WEIGHT * keep_prior(reduction)) / (judged + PRIOR_WEIGHT)
 
 
 SPECULATION_COST = 1.5
 """A speculation may cost at most this many times the candidate being waited for (see ``_Search.pick``)."""
 SPECULATION_DEPTH = 6
 """Candidates looked at per round when choosing a speculation (the round's later ones, the next round's first ones)."""
+SPECULATION_ROUNDS = 8
+"""Rounds ahead of the one judged a speculation may reach along candidates known to fail (``_Search._next_round``)."""
 MIN_CHANCE = 0.02
 """A speculation less likely than this to be needed is not run."""
+PRIOR_WEIGHT = 2.0
+"""How many judged candidates a reduction kind's ``KEEP_PRIOR`` counts for against this shrink's own tally."""
+KEEP_PRIOR: tuple[tuple[str, float], ...] = (
+    ("no faults", 0.05),
+    ("halve every fault window", 0.1),
+)
+"""Per reduction kind (by the start of its name), the chance a candidate of it is kept, where the measured rate is
+far from even: on recorded shrinks (3 seeded bugs x 3 seeds, 443 candidates judged) "no faults" was kept 0
+times in 53 and "halve every fault window" 0 in 9. Every other kind starts at even: their rates (a rate cut
+23 in 112, "remove node" 15 in 81, "halve the time limit" 20 in 73, "concurrency" 8 in 41, ...) put in this
+table made the replay slower for no-repair and first-writer-wins (0.74-0.95 of one worker against 0.51-0.57:
+a first "halve the time limit", kept more often than later ones, then looked unlikely and a free worker left
+its branch). Only which speculation a free worker runs depends on it, never what is judged. With "no faults"
+at even, while a long one ran a free worker ran the round that would follow it rather than the round's next
+candidate, the one needed (bench/shrink_schedule.py --sweep 40, no-tombstones: 0.67 of one worker's time;
+0.56 with this table and speculation past a candidate known to fail)."""
+
+
+def keep_prior(reduction: str) -> float:
+    """The chance, before this shrink judged any, that a candidate of ``reduction``'s kind is kept."""
+    for prefix, chance in KEEP_PRIOR:
+        if reduction.startswith(prefix):
+            return chance
+    return 0.5
 
 
 def _cost(c: Candidate) -> float:

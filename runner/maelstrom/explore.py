@@ -44,10 +44,8 @@ from runner.explore_ledger import (
     SEED_RANGE,
     LedgerError,
     LedgerWriter,
-    check_commit,
-    check_resumable,
     commit,
-    default_ledger_path,
+    open_ledger,
     seed_line,
     summary_lines,
 )
@@ -696,29 +694,9 @@ def _explore_command(argv: list[str]) -> int:
     seeds = list(range(first, first + args.runs))
     hashed = LedgerOptions(base, bin_digest(base.bin))
     here = commit()
-    known: dict[int, dict[str, Any]] = {}
-    ledger: MaelstromLedger | None = None
-    if args.resume is not None:
-        ledger_path = Path(args.resume)
-        ledger = MaelstromLedger(ledger_path, hashed, False, here, resume=True)
-        try:
-            assert ledger.contents is not None
-            check_resumable(ledger_path, ledger.contents, hashed, False)
-            known = check_commit(ledger_path, ledger.contents, here, args.resume_other_commit)
-        except BaseException:
-            ledger.close()
-            raise
-        if ledger.contents.cut:
-            print(f"maelstrom explore: the ledger's last line was cut short ({ledger.contents.cut} bytes, a killed "
-                  "explore?): dropped it from the file; that seed runs again", file=sys.stderr, flush=True)
-    else:
-        if args.ledger is not None:
-            ledger_path = Path(args.ledger)
-            if ledger_path.exists() and ledger_path.stat().st_size:
-                raise UsageError(f"--ledger {ledger_path}: the file exists; continue it with --resume {ledger_path}, "
-                                 "or name a new file")
-        else:
-            ledger_path = default_ledger_path(Path(base.out), ledger_hash(hashed))
+    ledger_path, ledger, known = open_ledger(MaelstromLedger, hashed, False, here, out=base.out, resume=args.resume,
+                                             ledger=args.ledger, other_commit=args.resume_other_commit,
+                                             command="maelstrom explore", refuse=UsageError)
     held = sum(1 for seed in seeds if seed in known)
     workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)
     if workers > 1:
@@ -766,8 +744,3 @@ def _explore_command(argv: list[str]) -> int:
     print(format_report(result))
     return code
 
-
-def ledger_hash(options: LedgerOptions) -> str:
-    from runner.explore_ledger import options_hash
-
-    return options_hash(options, False)

@@ -59,3 +59,60 @@ def test_check_and_report_keep_the_verdict_when_the_journal_is_damaged(recorded:
     rep = _harness("report", str(run))
     assert rep.returncode == 0, rep.stderr
     assert (run / "report.html").is_file()
+
+
+def test_a_cut_journal_names_the_dead_writer_recorded_in_results_json_not_a_killed_run(recorded: Path,
+                                                                                      tmp_path: Path) -> None:
+    """check of a run whose results.json records that the journal's writer process died says so (the run went on
+    and kept its verdict), and never that the run was killed; without results.json it says the run was killed."""
+    import json
+
+    run = _copy(recorded, tmp_path, "cut")
+    shutil.copy(recorded / "results.json", run / "results.json")
+    results = json.loads((run / "results.json").read_text())
+    results["journal"]["writer"] = "the journal writer process died at t=2.50 s (it ended without closing the journal)"
+    (run / "results.json").write_text(json.dumps(results))
+    done = _harness("check", str(run))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the journal writer process died at t=2.50 s" in done.stdout, done.stdout
+    assert "kept its verdict" in done.stdout and "the run was killed" not in done.stdout, done.stdout
+    (run / "results.json").unlink()
+    done = _harness("check", str(run))
+    assert "the run was killed while writing it" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("check_process", [False, True], ids=["checked-after", "check-process"])
+def test_a_run_whose_journal_writer_dies_records_that_in_its_own_figures(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        check_process: bool) -> None:
+    """A sim run whose journal writer process is killed part-way: results.json's convergence figure says the writer
+    died and the run kept its verdict, as its journal block does, not that the run was killed (checked after the
+    run, or by the check process as the files grew: it is told the journal block at the end)."""
+    import json
+
+    import runner.journal
+    import runner.run
+
+    monkeypatch.setattr(runner.run, "CHECK_PROCESS", check_process)
+
+    monkeypatch.setattr(runner.journal, "SIM_WRITER", "process")
+    monkeypatch.setattr(runner.journal.os, "cpu_count", lambda: 2)
+    hand_offs: list[int] = []
+    to_process = runner.journal.Journal._to_process
+
+    def dying(self: runner.journal.Journal, events: list[object]) -> None:
+        hand_offs.append(1)
+        if len(hand_offs) == 3 and self._process is not None:
+            self._process.kill()
+            self._process.wait()
+        to_process(self, events)
+
+    monkeypatch.setattr(runner.journal.Journal, "_to_process", dying)
+    options = RunOptions(mode="sim", seed=4, nemesis=("partition",), bug="no-repair", time_limit=6.0,
+                         fault_interval=2.0, out=str(tmp_path), quiesce=1.0, converge_timeout=3.0)
+    result = run_test(options, ["test"], quiet=True, report=False)
+    results = json.loads((result.run_dir / "results.json").read_text())
+    assert results["journal"].get("writer", "").startswith("the journal writer process died"), results["journal"]
+    incomplete = results["convergence"]["incomplete"]
+    assert "the journal writer process died" in incomplete and "kept its verdict" in incomplete, incomplete
+    assert "the run was killed" not in incomplete, incomplete

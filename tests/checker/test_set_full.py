@@ -469,3 +469,24 @@ def test_stable_latencies_match_a_transcription_of_jepsens_set_full() -> None:
         if (sorted(mine.values()) if mine else None) != expected or stable != n:
             differ.append(seed)
     assert differ == [], f"{len(differ)} of 300 differ, first seeds {differ[:5]}"
+
+
+def test_a_miss_shorter_than_a_whole_millisecond_is_not_stale_as_in_jepsen() -> None:
+    """Jepsen's set-full counts an element stale when its stable latency in whole ms (``long``) is positive: a
+    read that missed it 0.5 ms after the ack leaves it ok (stale-count 0 in results.edn), one 1 ms after, stale."""
+    from runner.maelstrom.results_edn import maelstrom_shape
+
+    for gap_ns, outcome, stale_count in ((500_000, "ok", 0), (999_999, "ok", 0), (1_000_000, "stale", 1)):
+        h = _set()
+        h.add(0, "s", 1)  # invoked at 1 ms, acknowledged at 2 ms: known then
+        h.read(1, "s", [])
+        h.read(1, "s", [1])
+        h.final_reads("s", {"n1": [1], "n2": [1]})
+        acked, missing_read = h.events[1], h.events[2]
+        missing_read["time"] = acked["time"] + gap_ns - 1  # Jepsen's stable time is that read's start + 1 ns
+        result = check(h.all_events())
+        assert result.valid is True
+        assert _outcomes(h) == {outcome: 1}, gap_ns
+        shape = maelstrom_shape({"valid": True, "stats": {"set": result.stats["set"]}})
+        workload = {str(k): v for k, v in shape["workload"].items()}
+        assert workload["stale-count"] == stale_count and workload["stable-count"] == 1, (gap_ns, workload)

@@ -46,8 +46,8 @@ def _spy(monkeypatch: pytest.MonkeyPatch, seen: list[Any], after_start: Any = No
         if after_start is not None:
             after_start(self)
 
-    def spied(self: CheckProcess) -> Any:
-        got = result(self)
+    def spied(self: CheckProcess, run_journal: Any) -> Any:
+        got = result(self, run_journal)
         seen.append((got, self.failure))
         return got
 
@@ -198,7 +198,7 @@ def test_a_check_process_stopped_half_way_through_its_reply_never_holds_the_run(
     stuck._to, stuck._from, stuck.failure = stuck._process.stdin, stuck._process.stdout, None
     process = stuck._process
     got: list[Any] = []
-    waiting = threading.Thread(target=lambda: got.append(stuck.result()), daemon=True)
+    waiting = threading.Thread(target=lambda: got.append(stuck.result(None)), daemon=True)
     waiting.start()
     waiting.join(60)
     if waiting.is_alive():

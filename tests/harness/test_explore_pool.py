@@ -249,3 +249,43 @@ def test_a_valid_seeds_shrink_run_ahead_is_cancelled_and_a_failing_ones_is_used(
     assert ran_ahead and not two.cancelled and 1 not in two.pulled  # seed 2 never started
     run = sum(1 for i in two.pulled if i < 0)
     assert run - 1 <= shrunk.trials + shrunk.speculative <= run  # counted, but one left running at the end
+
+
+PARENT = """
+import os, sys, time
+from runner.explore_pool import ProcessExecutor
+
+def pid_then_sleep(x):
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+
+with ProcessExecutor(1) as pool:
+    list(pool.map_unordered(pid_then_sleep, [1]))
+"""
+
+
+def test_a_worker_dies_when_explore_is_killed() -> None:
+    """A SIGKILLed explore leaves no worker behind (PR_SET_PDEATHSIG, armed with the C library explore looked up)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}) as proc:
+        assert proc.stdout is not None
+        worker = int(proc.stdout.readline())
+        os.kill(worker, 0)  # running
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError):
+                return
+            if state == "Z":  # dead, not yet reaped by whoever adopted it
+                return
+            time.sleep(0.05)
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError(f"worker {worker} outlived its killed explore")

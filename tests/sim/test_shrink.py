@@ -257,3 +257,46 @@ def test_running_ahead_follows_the_search_past_a_kept_candidate() -> None:
         shrinker.arrived(task[0], trial(task[1]))
     needed = {c.key() for c in sequential_calls}
     assert sum(c.key() in needed for c in ahead) >= 8  # nearly all of it is work the shrink then judges
+
+
+def _search_at(start: Candidate, first: str) -> tuple[Any, Any, int]:
+    """A search judging ``start``'s first round, every candidate before the one named ``first`` judged not
+    kept and that one in flight: (the search, its round, the place of ``first`` in the round)."""
+    from runner import shrink as shrink_module
+
+    trial = _fake_trial([])
+    outcome = trial(start)
+    search = shrink_module._Search(outcome.main_anomaly, one_at_a_time(trial), None, 100)
+    r = search.round_ = shrink_module._Round(start, outcome, search.seen, 100)
+    i = 0
+    while r.entry(i).reduction != first:
+        entry = r.entry(i)
+        search.known[entry.key] = Outcome(True, (), 0, 0)
+        search.seen.add(entry.key)
+        r.judged += 1
+        i += 1
+    search.flying[1] = (r.entry(i).key, r.entry(i).candidate)
+    return search, r, i
+
+
+def test_while_no_faults_runs_a_free_worker_runs_the_rounds_next_candidate() -> None:
+    """"no faults" is seldom kept (KEEP_PRIOR), so a free worker runs the round's next candidate, not the round after it."""
+    search, r, i = _search_at(_candidate((PARTITION, CRASH, PAUSE), keys=20), "no faults")
+    picked = search.pick()
+    assert picked is not None and picked.key() == r.entry(i + 1).key, (r.entry(i + 1).reduction, picked)
+
+
+def test_speculation_follows_a_candidate_known_to_fail_into_the_round_after_it() -> None:
+    """With the awaited candidate in flight and its round's first candidate known to fail, a free worker runs the round after that one."""
+    start = _candidate((PARTITION, CRASH, PAUSE), keys=20)
+    search, r, i = _search_at(start, next(name for name, _ in reductions(start)))
+    trial = _fake_trial([])
+    child = None
+    for _, candidate in reductions(r.entry(i).candidate):  # the round after the awaited one, up to one that fails
+        search.known[candidate.key()] = trial(candidate)
+        if search.known[candidate.key()].valid is False:
+            child = candidate
+            break
+    assert child is not None, "the case needs a reduction of the awaited candidate that fails too"
+    picked = search.pick()
+    assert picked is not None and picked.key() in {c.key() for _, c in reductions(child)}, picked
