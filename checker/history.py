@@ -135,9 +135,11 @@ def iter_events(
     With ``limit``, a file (JSON lines or EDN) is read only until it runs out: `TimeLimitExceeded`
     then names the line reached.
     """
+    from checker.follow import open_input
+
     p = Path(path)
     try:
-        fh = open(p, "rb")  # noqa: SIM115 - closed in the finally below, generator-friendly
+        fh = open_input(p)  # closed in the finally below, generator-friendly (a growing file: checker.follow)
     except OSError as e:
         raise HistoryError(p, None, None, f"cannot open: {e.strerror or e}") from None
     try:

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import attrs
 import orjson
 
+from checker.follow import open_input, take_prefetched
 from checker.history import HistoryError
 
 JOURNAL_NAME = "journal.jsonl.gz"
@@ -252,7 +253,7 @@ class JournalLines:
         rest = b""
         d = zlib.decompressobj(wbits=31)
         try:
-            f = self.path.open("rb")
+            f = open_input(self.path)
         except OSError as e:
             raise JournalError(self.path, None, None, f"cannot open: {e.strerror or e}") from None
         with f:
@@ -380,13 +381,25 @@ class Journal:
         raise JournalError(self.path, None, None, f"no header: {self.damage}" if self.damage
                            else "the journal is empty: no header")
 
-    def records(self, kinds: Iterable[str] | None = None) -> Iterator[Record]:
+    def records(self, kinds: Iterable[str] | None = None, *, ahead: bool = True) -> Iterator[Record]:
         """Every record after the header, typed and checked, in journal order (re-reads the file).
 
         With ``kinds`` (record type letters, e.g. ``("A", "K")``), only those are parsed and
         yielded; lines of other types are skipped by their first bytes, unparsed and so unchecked.
         K and END records are always read (the pass remembers them).
+
+        ``ahead``: the records a thread read ahead as the file grew (``checker.follow.prefetch_journal``)
+        are taken from there when there are some (the reading thread itself passes False).
         """
+        kinds = None if kinds is None else tuple(kinds)
+        prefetched = take_prefetched(self.path, kinds) if ahead else None
+        if prefetched is not None:  # read ahead as the file grew (checker.follow): the same records
+            yield from prefetched.records()
+            reader = prefetched.journal
+            self._replicas, self._end, self._scanned, self._records = (
+                reader._replicas, reader._end, reader._scanned, reader._records)
+            self.damage = reader.damage
+            return
         wanted = None if kinds is None else {k.encode() for k in kinds} | {b"K", b"END"}
         replicas: dict[Key, tuple[str, ...]] = {}
         end: End | None = None

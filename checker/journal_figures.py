@@ -195,6 +195,12 @@ class HistoryFacts:
         return groups[-1][0] if groups else None
 
 
+def pass_kinds(level: str) -> tuple[str, ...]:
+    """The record types the journal pass reads in a journal of ``level`` (D and Q records say nothing
+    these figures need: skipped unparsed; S only in a ``full`` journal)."""
+    return ("A", "S", "C", "R") if level == "full" else ("A", "C", "R")
+
+
 class _JournalPass:
     """One streaming pass over the journal: coverage of every acknowledged write, agreement, fault effects."""
 
@@ -244,7 +250,7 @@ class _JournalPass:
     def run(self, journal: Journal) -> None:
         # D and Q records say nothing these figures need: skipped unparsed.
         send, apply = self._send, self._apply
-        for rec in journal.records(("A", "S", "C", "R") if self.full else ("A", "C", "R")):
+        for rec in journal.records(pass_kinds(journal.header.level)):
             if isinstance(rec, Send):  # the most common, first
                 send(rec)
             elif isinstance(rec, Apply):

@@ -92,12 +92,13 @@ def read_header(path: str | Path) -> HistoryHeader:
 
     EDN histories (Jepsen's) have no header: they are register histories.
     """
+    from checker.follow import open_input
     from checker.history import HistoryError, is_edn_path, too_deep
 
     if is_edn_path(path):
         return DEFAULT_HEADER
     try:
-        with open(path, "rb") as fh:
+        with open_input(path) as fh:
             lineno = 0
             for raw in fh:
                 lineno += 1

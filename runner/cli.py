@@ -40,6 +40,9 @@ def run_command(argv: Sequence[str], full_argv: list[str], prog: str = "harness.
     from . import journal
 
     journal.SIM_WRITER = "process"  # one run: its journal encodes on another core (runner.journal.journal_writer)
+    from . import run as run_module
+
+    run_module.CHECK_PROCESS = True  # and its files are checked as they grow, on another core (runner.check_process)
     result = run(options, full_argv, run_dir=run_dir)
     code = decided(verdict_exit(result.results.get("valid")))  # a reader that went away (| head) must not change it
     print(format_summary(result))  # a stdout that cannot be written (> /dev/full): harness.py's _StdoutGuard

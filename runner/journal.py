@@ -45,17 +45,18 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-import trio
 
-from minikeydb.config import ClusterConfig
 from minikeydb.record import Record
 from minikeydb.ring import Ring, shared_ring
 from minikeydb.wire import peek
-from nemesis import ClusterControl
 from runner import ROOT
-from runner.interrupt import signal_pending
 
+# Trio, the cluster's config, the nemesis and the run's interrupt guard are the run's side alone: the
+# writer process (runner/journal_writer.py), which imports this module too, does without them.
 if TYPE_CHECKING:
+    from minikeydb.config import ClusterConfig
+    from nemesis import ClusterControl
+
     from .options import RunOptions
     from .recorder import HistoryRecorder
 
@@ -90,6 +91,12 @@ STALL_SECONDS = 10.0
 stuck) before the journal gives it up (cut short, the run goes on); the write waits in slices of
 ``STALL_POLL`` so that a signal (Ctrl-C) is handled meanwhile."""
 STALL_POLL = 0.1
+
+
+def _signal_pending() -> bool:
+    from runner.interrupt import signal_pending
+
+    return signal_pending()
 
 
 def _worst(n: int) -> int:
@@ -364,7 +371,7 @@ class Journal:
             if waited >= STALL_SECONDS:
                 self._give_up("stalled", f"no progress writing to it for {STALL_SECONDS:g} s")
                 return
-            if signal_pending():  # Ctrl-C while the pipe is full: the run ends now, not after the bound
+            if _signal_pending():  # Ctrl-C while the pipe is full: the run ends now, not after the bound
                 self._give_up("stalled", "its pipe was full at the interruption")
                 return
             started = time.monotonic()
@@ -422,7 +429,7 @@ class Journal:
                 if now != size:
                     size, waited = now, 0.0
             waited += STALL_POLL
-            if waited >= STALL_SECONDS or signal_pending():
+            if waited >= STALL_SECONDS or _signal_pending():
                 self._give_up("stalled", "it did not close the journal" if waited >= STALL_SECONDS
                               else "it had not closed the journal at the interruption")
                 return False
@@ -675,6 +682,8 @@ class JournalControl:
 
 def open_journal(options: RunOptions, config: ClusterConfig, recorder: HistoryRecorder) -> Journal | None:
     """The run's journal beside its history, at ``options.journal_level`` (None for ``off``)."""
+    import trio
+
     level = options.journal_level
     if level == "off":
         return None

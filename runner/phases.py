@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -37,6 +37,9 @@ from nemesis.schedule import check_recorded_schedule
 from .conflict_workload import workload_class
 from .final_reads import FinalReadReport, final_reads
 from .interrupt import InterruptGuard, RunInterrupted
+
+if TYPE_CHECKING:
+    from .check_process import CheckProcess
 from .node_logs import scan_node_logs
 from .options import OptionError, RunOptions
 from .progress import ProgressLine
@@ -60,7 +63,7 @@ class RunResult:
     throughput: dict[str, Any] = attrs.Factory(dict)
     """Requested and achieved rates, per window and first-vs-last trend (``HistoryRecorder.throughput``)."""
     scan: Any = None
-    """The summary's counts and latencies (``runner.summary._Scan``), when the check's pass gathered
+    """The summary's counts and latencies (``runner.scan._Scan``), when the check's pass gathered
     them from the whole history; None: the summary reads the history itself."""
 
 
@@ -166,13 +169,13 @@ async def drive(
 
 def finish_or_interrupted(options: RunOptions, run_dir: Path, final: FinalReadReport | None,
                           recorder: HistoryRecorder, elapsed: float, guard: InterruptGuard, *,
-                          report: bool = True) -> RunResult:
+                          report: bool = True, follower: CheckProcess | None = None) -> RunResult:
     """``finish`` the run, or, if a signal stopped it, record it as interrupted and raise ``RunInterrupted``."""
     done: list[str] = []
     try:
         guard.check()
         assert final is not None
-        return finish(options, run_dir, final, recorder, elapsed, report=report, done=done)
+        return finish(options, run_dir, final, recorder, elapsed, report=report, done=done, follower=follower)
     except RunInterrupted as exc:
         if "results.json" in done:
             exc.results_note = keep_verdict_interrupted(run_dir, exc.signal_name, done, report=report)
@@ -223,10 +226,13 @@ def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecor
 
 
 def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder: HistoryRecorder,
-           elapsed: float, *, report: bool = True, done: list[str] | None = None) -> RunResult:
+           elapsed: float, *, report: bool = True, done: list[str] | None = None,
+           follower: CheckProcess | None = None) -> RunResult:
     """Check the recorded history, write results.json and report.html, point ``latest`` here.
 
     ``done`` receives the name of each file once it is complete (what a signal did not cut short).
+    ``follower`` (``runner.check_process``) has checked the files as they grew: its result is taken
+    when it has one, else the history is checked here.
     """
     done = [] if done is None else done
     from checker.api import harness_run_options
@@ -234,11 +240,16 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
 
     # A get of null means the key is absent in this store: harness_run_options says so. The check
     # gathers report.html's plot data in its own pass when the report is written (one read, not two).
-    from .summary import Scanner  # here: runner.summary imports this module
+    from .scan import Scanner
 
     history = run_dir / "history.jsonl"
     scanner = Scanner()  # the summary's figures, gathered in the same pass (not a read of its own)
-    if report:
+    ahead = follower.result(recorder.journal) if follower is not None else None
+    if follower is not None and follower.failure is not None:
+        log.debug("the check process gave no result (%s): checking here", follower.failure)
+    if ahead is not None:
+        checked, prepared, scan = ahead
+    elif report:
         checked, prepared = check_for_report(history, harness_run_options(options.checkers), watch=scanner.watch,
                                              run_journal=recorder.journal)
     else:
@@ -246,6 +257,8 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
 
         checked, prepared = check(history, harness_run_options(options.checkers), watch=scanner.watch,
                                   run_journal=recorder.journal), None
+    if ahead is None:
+        scan = scanner.scan if scanner.complete else None
     results = checked.results
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
     throughput = recorder.throughput(options.time_limit, options.rate)
@@ -264,5 +277,4 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
             log.warning("report.html could not be written: %s", exc)
             (run_dir / "report.html").unlink(missing_ok=True)
     update_latest(Path(options.out), run_dir)
-    return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed, throughput,
-                     scanner.scan if scanner.complete else None)
+    return RunResult(run_dir, options, results, final, dict(recorder.faults), elapsed, throughput, scan)

@@ -10,11 +10,12 @@ drain, quiesce, final reads inside the mode's Trio run; check and report after i
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import trio
 
@@ -33,6 +34,9 @@ from .progress import ProgressLine
 from .recorder import HistoryRecorder, history_header
 from .run_dir import new_run_dir, node_log_handler, run_metadata, run_name, write_json
 from .simulate import SimMode
+
+if TYPE_CHECKING:
+    from .check_process import CheckProcess
 
 __all__ = ["MODES", "Mode", "RunResult", "run", "run_notes"]
 
@@ -70,6 +74,11 @@ class Mode(Protocol):
         """Run ``main`` under this mode's clock and scheduler."""
         ...
 
+
+CHECK_PROCESS = False
+"""Check a ``sim`` run's files in a process of their own as they grow (``runner.check_process``), when the
+machine has a second core: set by a single run from the command line (``runner.cli.run_command``), like
+the journal's ``SIM_WRITER``. Explore's trials, replays and the tests check after the run, in the run's process."""
 
 MODES: dict[str, Callable[[RunOptions], Mode]] = {"udp": UdpMode, "processes": ProcessesMode, "sim": SimMode}
 """Every ``--mode``, by name (``options.MODES`` lists the same names for validation and help)."""
@@ -126,6 +135,27 @@ def _run(mode: Mode, options: RunOptions, argv: list[str], run_dir: Path, schedu
     if announce:
         print(announce, file=sys.stderr, flush=True)
     progress = mode.progress()
+    follower = None
+    # Not with the linearizability checker: its time limit (--check-time-limit) would count the run's own time.
+    if CHECK_PROCESS and options.mode == "sim" and "linearizable" not in options.checkers and (os.cpu_count() or 1) > 1:
+        from .check_process import CheckProcess
+        from .journal import JOURNAL_NAME
+
+        try:
+            follower = CheckProcess(run_dir / "history.jsonl", None if options.journal_level == "off" else
+                                    run_dir / JOURNAL_NAME, options.checkers, report)
+        except OSError:  # no process could be started (out of memory, processes): the run checks its files itself
+            follower = None
+    try:
+        return _drive_and_finish(mode, options, run_dir, config, schedule, progress, report, guard, follower)
+    finally:
+        if follower is not None:
+            follower.close()
+
+
+def _drive_and_finish(mode: Mode, options: RunOptions, run_dir: Path, config: ClusterConfig, schedule: FaultSchedule,
+                      progress: ProgressLine | None, report: bool, guard: InterruptGuard,
+                      follower: CheckProcess | None) -> RunResult:
     started = time.monotonic()
 
     async def main() -> tuple[FinalReadReport | None, HistoryRecorder]:
@@ -150,4 +180,4 @@ def _run(mode: Mode, options: RunOptions, argv: list[str], run_dir: Path, schedu
         if progress is not None:
             progress.clear()
     return finish_or_interrupted(options, run_dir, final, recorder, time.monotonic() - started, guard,
-                                 report=report)
+                                 report=report, follower=follower)

@@ -81,13 +81,19 @@ def test_a_cut_journal_names_the_dead_writer_recorded_in_results_json_not_a_kill
     assert "the run was killed while writing it" in done.stdout, done.stdout
 
 
+@pytest.mark.parametrize("check_process", [False, True], ids=["checked-after", "check-process"])
 def test_a_run_whose_journal_writer_dies_records_that_in_its_own_figures(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        check_process: bool) -> None:
     """A sim run whose journal writer process is killed part-way: results.json's convergence figure says the writer
-    died and the run kept its verdict, as its journal block does, not that the run was killed."""
+    died and the run kept its verdict, as its journal block does, not that the run was killed (checked after the
+    run, or by the check process as the files grew: it is told the journal block at the end)."""
     import json
 
     import runner.journal
+    import runner.run
+
+    monkeypatch.setattr(runner.run, "CHECK_PROCESS", check_process)
 
     monkeypatch.setattr(runner.journal, "SIM_WRITER", "process")
     monkeypatch.setattr(runner.journal.os, "cpu_count", lambda: 2)

@@ -189,3 +189,49 @@ def test_a_signal_while_the_imports_run_is_one_line_and_128_plus_signal(tmp_path
     assert [line for line in stderr.splitlines() if line.strip()] == [
         f"interrupted by {signal.Signals(signum).name} while starting"]
     assert proc.returncode == code
+
+
+def children_running(parent: int, module: bytes) -> list[int]:
+    """Pids of live (not zombie) children of ``parent`` whose command line runs ``python -m MODULE``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == parent and b"-m\x00" + module in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_signal_stops_a_sim_runs_check_process(tmp_path: Path) -> None:
+    """SIGINT to a sim run checked as it runs: exit 130, interrupted results, and its check process gone too."""
+    out = tmp_path / "runs"
+    proc = start_run(out, "sim")
+    checkers: list[int] = []
+    try:
+        assert wait_for(lambda: history_started(out) or proc.poll() is not None, 60), "the run never started"
+        assert wait_for(lambda: children_running(proc.pid, b"runner.check_process") or proc.poll() is not None, 30)
+        checkers = children_running(proc.pid, b"runner.check_process")
+        assert len(checkers) == 1 and proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr[-400:]
+    results = json.loads(next(out.glob("*/results.json")).read_text())
+    assert results["valid"] == "unknown" and results["reason"] == "interrupted"
+
+    def gone() -> bool:
+        try:
+            state = (Path("/proc") / str(checkers[0]) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        return state == "Z"
+
+    assert wait_for(gone, 10), "the check process outlived the interrupted run"
