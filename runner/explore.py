@@ -54,7 +54,7 @@ from .explore_ledger import (
     summary_lines,
 )
 from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
-from .explore_trial import MinimalTask, TrialReport, TrialTask, run_task, warm_up, write_minimal
+from .explore_trial import TrialReport, TrialTask, run_task, warm_up
 from .flags import add_run_options, options_with_config
 from .interrupt import InterruptGuard, RunInterrupted
 from .options import (
@@ -71,6 +71,7 @@ from .options import (
 )
 from .phases import make_schedule, run_nodes
 from .replay import sha256_of
+from .run import run
 from .shrink import Candidate, Evaluate, Outcome, Shrinker, ShrinkResult
 from .usage import Parser, add_config_option
 
@@ -628,23 +629,15 @@ def explore(
     minimal = result.candidate
     name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
     final_options = attrs.evolve(minimal.options, out=base.out, name=name)
-    run_dir = minimal_run(executor, MinimalTask(final_options, tuple(argv), minimal.schedule))
-    identical = sha256_of(run_dir / "history.jsonl") == result.outcome.history_sha256
+    written = run(final_options, argv, schedule=minimal.schedule, quiet=True, report=True)
+    identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
     failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
                             seed_command=seed_command(candidate.options), anomaly=outcome.main_anomaly,
                             history_sha256=outcome.history_sha256)
-    out = ExploreResult(found.runs, verdicts["unknown"], candidate.options.seed, result, run_dir, identical,
+    out = ExploreResult(found.runs, verdicts["unknown"], candidate.options.seed, result, written.run_dir, identical,
                         time.monotonic() - started, found.lines, executor.workers, failure)
-    (run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
+    (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
     return out
-
-
-def minimal_run(executor: SeedExecutor, task: MinimalTask) -> Path:
-    """Write the minimal run: on a worker of this machine's pool (warm from the trials), else in this process
-    (one worker; a cluster's workers, whose files would be on another machine)."""
-    if isinstance(executor, ProcessExecutor):
-        return Path(next(iter(executor.map_unordered(write_minimal, [task]))))
-    return Path(write_minimal(task))
 
 
 TIMING_MARK = "(depends on timing)"

@@ -22,10 +22,7 @@ from typing import Any
 import attrs
 import orjson
 
-from nemesis import FaultSchedule
-
 from .interrupt import RunInterrupted
-from .options import RunOptions
 from .phases import RunResult
 from .replay import sha256_of
 from .shrink import Candidate, Outcome
@@ -164,30 +161,6 @@ def run_task(task: TrialTask) -> TrialReport:
         return report_of(task.index, task.candidate, result, time.perf_counter() - started)
     finally:
         shutil.rmtree(out, ignore_errors=True)
-
-
-@attrs.frozen
-class MinimalTask:
-    """Writing the minimal failing run where the user sees it (``--out``), with its report: not a scratch trial."""
-
-    options: RunOptions
-    argv: tuple[str, ...]
-    schedule: FaultSchedule
-
-    @property
-    def label(self) -> str:
-        return f"the minimal run of seed {self.options.seed}"
-
-
-def write_minimal(task: MinimalTask) -> str:
-    """Run and write the minimal failing run (report.html included); its run directory.
-
-    Explore hands it to a worker of its pool (``--workers`` 2 or more), whose process has run trials
-    already: a first run in a process pays for code run the first time (some 40 ms here: 0.095 s
-    of CPU in explore's own process, 0.06 s in one that ran trials), and explore's process ran none."""
-    from .run import run
-
-    return str(run(task.options, list(task.argv), schedule=task.schedule, quiet=True, report=True).run_dir)
 
 
 def anomaly_counts(types: tuple[str, ...]) -> dict[str, int]:

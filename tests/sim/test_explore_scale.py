@@ -439,25 +439,3 @@ def test_ctrl_c_during_the_shrink_prints_a_resume_command_that_shrinks(tmp_path:
     monkeypatch.setattr(Shrinker, "run", run)
     assert main([*command[2:], "--json", str(tmp_path / "s.json")]) == 1
     assert json.loads((tmp_path / "s.json").read_text())["shrunk"] is not None
-
-
-def test_the_minimal_run_written_on_a_worker_is_the_one_written_here(tmp_path: Path) -> None:
-    """minimal_run on a process pool (a warm worker writes it) gives the run, report and history bytes this process writes."""
-    import attrs
-
-    from runner.explore import candidate_for, minimal_run
-    from runner.explore_pool import InlineExecutor, ProcessExecutor
-    from runner.explore_trial import MinimalTask
-    from runner.options import RunOptions
-
-    base = RunOptions(mode="sim", nemesis=("partition",), bug="no-repair", time_limit=2, fault_interval=1,
-                      quiesce=1, converge_timeout=3).validate()
-    candidate = candidate_for(base, 1, False)
-    written = {}
-    for name, executor in (("here", InlineExecutor()), ("worker", ProcessExecutor(1))):
-        options = attrs.evolve(candidate.options, out=str(tmp_path / name), name="minimal")
-        with executor:
-            written[name] = minimal_run(executor, MinimalTask(options, ("test",), candidate.schedule))
-        assert written[name].parent == tmp_path / name and (written[name] / "report.html").is_file()
-    here, worker = ((written[n] / "history.jsonl").read_bytes() for n in ("here", "worker"))
-    assert here == worker and here
