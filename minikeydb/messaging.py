@@ -103,11 +103,23 @@ class Timer:
         self.cancelled = False
 
 
+def clock_reader() -> Callable[[], float]:
+    """What ``trio.current_time()`` reads, without its two wrappers: the running Trio clock's own
+    ``current_time`` (the same value: ``trio.current_time`` calls it), read per datagram by a
+    messenger; ``trio.current_time`` itself outside a Trio run."""
+    try:
+        return trio.lowlevel.current_clock().current_time
+    except RuntimeError:
+        return trio.current_time
+
+
 class Messenger:
     """One endpoint's way of talking: send, decode, and wait for replies to its requests."""
 
     def __init__(self, transport: Transport, codec: Codec, rng: random.Random, counters: Counter[str]) -> None:
         self.transport = transport
+        self.now = clock_reader()
+        """Trio's clock (``clock_reader``): the one its timers and request times are read on."""
         self.codec = codec
         self._auth_warned: set[Address] = set()
         self.rng = rng
@@ -162,7 +174,7 @@ class Messenger:
 
     def call_later(self, delay: float, fire: Callable[[], None]) -> Timer:
         """Call ``fire`` after ``delay`` seconds (from the timer task) unless the timer is cancelled."""
-        timer = Timer(coalesced(trio.current_time() + delay), fire)
+        timer = Timer(coalesced(self.now() + delay), fire)
         heapq.heappush(self._timers, (timer.deadline, next(self._timer_order), timer))
         at = self._alarm_at
         if at is not None and timer.deadline < at:
@@ -184,7 +196,7 @@ class Messenger:
     async def sleep(self, seconds: float) -> None:
         """``trio.sleep``, waiting on the transport's alarm (``alarm_for``): in simulation, woken by the
         network's clock driver like a delivery instead of through a cancel scope's deadline."""
-        await alarm_for(self.transport).wait_until(trio.current_time() + seconds)
+        await alarm_for(self.transport).wait_until(self.now() + seconds)
 
     async def run_timers(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve ``call_later`` timers until cancelled (a node runs this; clients do not need it)."""
@@ -205,7 +217,7 @@ class Messenger:
                 await self._alarm.wait_until(at)
             finally:
                 self._alarm_at = None
-            now = trio.current_time()
+            now = self.now()
             while timers and timers[0][0] <= now:
                 _, _, timer = heapq.heappop(timers)
                 if not timer.cancelled:
@@ -281,13 +293,13 @@ class Messenger:
                     if keep_trying is not None and not keep_trying():
                         return None
                     self.counters["retries"] += 1
-                sent = trio.current_time()
+                sent = self.now()
                 await self.send_bytes(data, dest)
                 if waiter.reply is None:
                     await self._wait_reply(waiter, delay)
                 if waiter.reply is not None:
                     if attempt == 0:  # Karn: only an unambiguous answer times the round trip
-                        self.sample_rtt(dest, trio.current_time() - sent)
+                        self.sample_rtt(dest, self.now() - sent)
                     return waiter.reply
             return None
         finally:
@@ -362,7 +374,7 @@ class _Call:
         messenger = self.messenger
         if self.attempt:
             messenger.counters["retries"] += 1
-        self.sent_at = trio.current_time()
+        self.sent_at = messenger.now()
         messenger.send_bytes_nowait(self.data, self.dest)
         self.timer = messenger.call_later(delay, self._on_timeout)
 
@@ -376,7 +388,7 @@ class _Call:
 
     def _on_reply(self, reply: Message) -> None:
         if self.attempt == 0:  # Karn: only an unambiguous answer times the round trip
-            self.messenger.sample_rtt(self.dest, trio.current_time() - self.sent_at)
+            self.messenger.sample_rtt(self.dest, self.messenger.now() - self.sent_at)
         if self.timer is not None:
             self.messenger.cancel_timer(self.timer)
             self.timer = None

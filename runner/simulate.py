@@ -21,7 +21,7 @@ from minikeydb.config import ClusterConfig, NodeConfig
 from minikeydb.defects import Defect
 from minikeydb.ring import shared_ring
 from minikeydb.storage import Storage
-from minikeydb.testing.determinism import network_clock, run_deterministic
+from minikeydb.testing.determinism import network_clock, offset_reader, run_deterministic
 from minikeydb.testing.disk import MemoryDisk, MemoryStorage
 from minikeydb.testing.network import MemoryNetwork
 from minikeydb.testing.seeds import Seeds
@@ -115,6 +115,7 @@ class SimMode:
         self.options = options
         self.network = sim_network(options)
         self.clock = network_clock(self.network)
+        self._wall = offset_reader(self.clock, EPOCH)
 
     def announcement(self) -> str:
         o = self.options
@@ -130,8 +131,9 @@ class SimMode:
     def cluster(self, run_dir: Path) -> ClusterConfig:
         return sim_config(self.options, run_dir)
 
-    def wall(self) -> float:  # trio.current_time() without its two wrappers: every datagram reads it
-        return EPOCH + self.clock.current_time()
+    def wall(self) -> float:
+        """Virtual wall-clock seconds: ``EPOCH`` + trio's clock (``offset_reader``: one call, every datagram reads it)."""
+        return self._wall()
 
     async def drive(self, config: ClusterConfig, schedule: FaultSchedule, recorder: HistoryRecorder,
                     progress: ProgressLine | None) -> FinalReadReport:
@@ -144,8 +146,8 @@ class SimMode:
         return await run_in_process(
             options, config, schedule, recorder, progress, backend=SimBackend(config, network, options.bug),
             client_endpoint=client_endpoint,
-            codec=Codec(f"sim-{options.seed}".encode(), now=self.wall),
-            wall=self.wall, pace=Pace(SIM_TICK, network.sleep_until),
+            codec=Codec(f"sim-{options.seed}".encode(), now=self._wall),
+            wall=self._wall, pace=Pace(SIM_TICK, network.sleep_until),
         )
 
     def trio_run(self, main: Callable[[], Awaitable[T]]) -> T:
