@@ -46,7 +46,7 @@ from .hlc import HybridClock
 from .messaging import Backoff, Messenger
 from .record import Stamp
 from .ring import shared_ring
-from .transport import Transport, UdpTransport
+from .transport import Address, Transport, UdpTransport
 from .wire import (
     FAIL,
     MAX_COUNT,
@@ -133,6 +133,7 @@ class Client:
         self._failed_dots: dict[tuple[str, str], list[int]] = {}
         # Counter lanes per (writer, key): [increment total, decrement total, busy].
         self._lanes: dict[tuple[str, str], list[list[int]]] = {}
+        self._addresses: dict[str, Address] = {}
 
     @classmethod
     @asynccontextmanager
@@ -197,7 +198,10 @@ class Client:
         return self._clocks.get(node, self.clock)
 
     async def _call(self, message: Put | Delete | Get | Update, node: str) -> Result:
-        reply = await self.messenger.request(message, self.config.node(node).address, self.backoff)
+        address = self._addresses.get(node)
+        if address is None:  # the config's linear look-up, once per node
+            address = self._addresses[node] = self.config.node(node).address
+        reply = await self.messenger.request(message, address, self.backoff)
         if reply is None:
             return Result(UNKNOWN, error="timeout", node=node)
         assert isinstance(reply, Reply)

@@ -70,6 +70,10 @@ def _token(message: Put | Delete | Get | Update) -> _Token:
     return (message.client if isinstance(message, Get) else message.stamp[2], message.id)
 
 
+def _first(entry: tuple[float, bytes]) -> float:
+    return entry[0]
+
+
 class Coordinator:
     """One node's coordinator role. It uses the node's replica for its own copies."""
 
@@ -314,9 +318,9 @@ class Coordinator:
 
     def _remember_answer(self, token: _Token, data: bytes) -> None:
         """Cache an answer for resends of its request, which is no longer in progress."""
-        now = trio.current_time()
+        now = self.messenger.now()
         self._reply_cache[token] = (now, data)
-        forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, lambda entry: entry[0])
+        forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, _first)
         self._client_inflight.discard(token)
 
     def _encode_answer(self, reply: Reply) -> bytes:

@@ -35,6 +35,10 @@ _Owed = tuple[int, bytes | None, Address, Callable[[], None] | None]
 """An answer waiting for durability: storage position, datagram, destination, what to do first."""
 
 
+def _itself(seen: float) -> float:
+    return seen
+
+
 class Replica:
     """One node's replica role: its storage, the acks it owes, the replication ids it has seen."""
 
@@ -133,9 +137,9 @@ class Replica:
         except StorageClosedError:
             self.counters["handler_errors_storage_closed"] += 1  # a crash in progress
             return
-        now = trio.current_time()
+        now = self.messenger.now()
         self._replicated[token] = now
-        forget_old(self._replicated, now, SEEN_IDS_SIZE, lambda seen: seen)
+        forget_old(self._replicated, now, SEEN_IDS_SIZE, _itself)
         if self.defect.ack_before_durable:  # the seeded defect: acknowledge what only memory holds
             self._spawn(self.messenger.send_bytes, ack, src)
             return
