@@ -60,6 +60,7 @@ from .wire import (
     StatsReply,
     StatsRequest,
     Update,
+    WireError,
     check_sizes,
 )
 
@@ -170,10 +171,14 @@ class Client:
                 data, src = await self.messenger.transport.recv()
             except trio.ClosedResourceError:
                 return
-            message = self.messenger.decode(data, src)
-            if isinstance(message, Reply | StatsReply):
+            try:  # Messenger.decode, inline: a malformed datagram is counted and dropped there
+                message = self.messenger.codec.decode(data)
+            except WireError as exc:
+                self.messenger.dropped(exc, src)
+                continue
+            if isinstance(message, (Reply, StatsReply)):
                 self.messenger.resolve(message)
-            elif message is not None:
+            else:
                 self.counters["dropped_unexpected"] += 1
 
     def coordinator(self, node: str | None = None, key: str | None = None) -> str:

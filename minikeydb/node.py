@@ -53,6 +53,7 @@ from .wire import (
     StatsReply,
     StatsRequest,
     Update,
+    WireError,
 )
 
 log = logging.getLogger("minikeydb.node")
@@ -194,6 +195,7 @@ class Node:
         """
         transport = self.transport
         handlers = self._handlers
+        messenger = self.messenger
         burst = 0
         while True:
             try:
@@ -209,8 +211,10 @@ class Node:
                 data, src = await transport.recv()
             self.counters["datagrams_received"] += 1
             self.replicator.deferring = True  # records this burst queues go out when it settles
-            message = self.messenger.decode(data, src)
-            if message is None:
+            try:  # Messenger.decode, inline: a malformed datagram is counted and dropped there
+                message = messenger.codec.decode(data)
+            except WireError as exc:
+                messenger.dropped(exc, src)
                 continue
             try:
                 if log.isEnabledFor(logging.DEBUG):
