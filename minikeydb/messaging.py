@@ -24,7 +24,6 @@ import math
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 import attrs
@@ -83,13 +82,26 @@ class Backoff:
 class _Waiter:
     """A task in ``request`` waiting for its reply: woken by the reply or by its resend timer."""
 
-    __slots__ = ("task", "reply", "parked", "timer")
+    __slots__ = ("task", "reply", "parked", "timer", "messenger")
 
-    def __init__(self, task: trio.lowlevel.Task) -> None:
+    def __init__(self, task: trio.lowlevel.Task, messenger: Messenger) -> None:
         self.task = task
         self.reply: Message | None = None
         self.parked = False
         self.timer: Timer | None = None
+        self.messenger = messenger
+
+    def unpark(self) -> None:
+        """The resend timer fired: wake the request (``Messenger._unpark``)."""
+        self.messenger._unpark(self)
+
+    def abort(self, _: object) -> trio.lowlevel.Abort:
+        """The parked request was cancelled: its timer goes too."""
+        self.parked = False
+        if self.timer is not None:
+            self.messenger.cancel_timer(self.timer)
+            self.timer = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 class Timer:
@@ -174,7 +186,8 @@ class Messenger:
 
     def call_later(self, delay: float, fire: Callable[[], None]) -> Timer:
         """Call ``fire`` after ``delay`` seconds (from the timer task) unless the timer is cancelled."""
-        timer = Timer(coalesced(self.now() + delay), fire)
+        # coalesced(now + delay), inline: a timer per request sent
+        timer = Timer(math.ceil((self.now() + delay) / TIMER_GRANULARITY - 1e-6) * TIMER_GRANULARITY, fire)
         heapq.heappush(self._timers, (timer.deadline, next(self._timer_order), timer))
         at = self._alarm_at
         if at is not None and timer.deadline < at:
@@ -290,7 +303,7 @@ class Messenger:
         and an event per attempt, when ``run_timers`` is running (nodes and connected clients);
         without it, ``trio.move_on_after`` keeps the same behaviour.
         """
-        waiter = _Waiter(trio.lowlevel.current_task())
+        waiter = _Waiter(trio.lowlevel.current_task(), self)
         self._waiting[message.id] = waiter
         data = self.codec.encode(message)
         try:
@@ -302,7 +315,12 @@ class Messenger:
                 sent = self.now()
                 await self.send_bytes(data, dest)
                 if waiter.reply is None:
-                    await self._wait_reply(waiter, delay)
+                    if self._timers_running:  # _wait_reply's usual case, inline (a coroutine less per request)
+                        waiter.timer = self.call_later(delay, waiter.unpark)
+                        waiter.parked = True
+                        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+                    else:
+                        await self._wait_reply(waiter, delay)
                 if waiter.reply is not None:
                     if attempt == 0:  # Karn: only an unambiguous answer times the round trip
                         self.sample_rtt(dest, self.now() - sent)
@@ -327,21 +345,14 @@ class Messenger:
 
     async def _wait_reply(self, waiter: _Waiter, delay: float) -> None:
         """Park until the reply arrives or ``delay`` passes (cancellation ends it too)."""
-        def abort(_: object) -> trio.lowlevel.Abort:
-            waiter.parked = False
-            if waiter.timer is not None:
-                self.cancel_timer(waiter.timer)
-                waiter.timer = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
         if not self._timers_running:
             with trio.move_on_after(delay):
                 waiter.parked = True
-                await trio.lowlevel.wait_task_rescheduled(abort)
+                await trio.lowlevel.wait_task_rescheduled(waiter.abort)
             return
-        waiter.timer = self.call_later(delay, partial(self._unpark, waiter))
+        waiter.timer = self.call_later(delay, waiter.unpark)
         waiter.parked = True
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
 
     @property
     def waiting(self) -> int:
