@@ -97,8 +97,10 @@ def sim_config(options: RunOptions, run_dir: Path) -> ClusterConfig:
 
 def sim_network(options: RunOptions) -> MemoryNetwork:
     """The run's in-memory network: latencies drawn from the seed's own stream, on a 1 ms grid."""
-    latency_rng = Seeds(options.seed).rng("latency")
-    network = MemoryNetwork(latency=lambda: latency_rng.uniform(0.0001, 0.001), tick=SIM_TICK)
+    draw = Seeds(options.seed).rng("latency").random
+    low, span = 0.0001, 0.001 - 0.0001
+    # latency_rng.uniform(0.0001, 0.001) (``low + (high - low) * random()``), the same floats, a call less per datagram
+    network = MemoryNetwork(latency=lambda: low + span * draw(), tick=SIM_TICK)
     return network
 
 
