@@ -192,7 +192,8 @@ class Client:
         operation instead, to see what other replicas show.)
         """
         if node is not None:
-            self.config.node(node)  # ConfigError for an unknown id
+            if node not in self._addresses:  # (known nodes: looked up already)
+                self.config.node(node)  # ConfigError for an unknown id
             return node
         if key is not None:
             return self.ring.replicas_for(key)[0]

@@ -196,6 +196,7 @@ class Node:
         transport = self.transport
         handlers = self._handlers
         messenger = self.messenger
+        replica, replicator = self.replica, self.replicator
         burst = 0
         while True:
             try:
@@ -207,10 +208,13 @@ class Node:
                     await trio.lowlevel.checkpoint()
             except trio.WouldBlock:
                 burst = 0
-                await self._settle()
+                if replica.owed:  # _settle, inline (a coroutine less per wait)
+                    await replica.settle()
+                replicator.pump()
+                replicator.deferring = False
                 data, src = await transport.recv()
             self.counters["datagrams_received"] += 1
-            self.replicator.deferring = True  # records this burst queues go out when it settles
+            replicator.deferring = True  # records this burst queues go out when it settles
             try:  # Messenger.decode, inline: a malformed datagram is counted and dropped there
                 message = messenger.codec.decode(data)
             except WireError as exc:
@@ -235,7 +239,8 @@ class Node:
     async def _settle(self) -> None:
         """The receive loop's settle point: the replica's group commit and owed answers (when
         storage flushes inline), then the replication batches this burst queued."""
-        await self.replica.settle()
+        if self.replica.owed:  # Replica.settle does nothing else (a coroutine less per settle)
+            await self.replica.settle()
         self.replicator.pump()
         self.replicator.deferring = False
 

@@ -67,6 +67,8 @@ class Replica:
         # Answers owed once storage is durable up to a position: acks to replicating peers and
         # replies to local writes. One task sends them as group commits make them true.
         self._owed: deque[_Owed] = deque()
+        self.owed = self._owed
+        """The answers owed (read-only outside: the receive loop looks before it settles)."""
         self._owed_wakeup = trio.Event()
 
     @property
