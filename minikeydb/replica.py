@@ -134,7 +134,8 @@ class Replica:
                 self.owe(ack, src)
                 return
             self.counters["records_received"] += len(message.records)
-            self.clock.observe(max(r.stamp for r in message.records))
+            records = message.records
+            self.clock.observe(records[0].stamp if len(records) == 1 else max(r.stamp for r in records))
             self.stage(message.records, message.src)
         except StorageClosedError:
             self.counters["handler_errors_storage_closed"] += 1  # a crash in progress
