@@ -46,7 +46,7 @@ from .hlc import HybridClock
 from .messaging import Backoff, Messenger
 from .record import Stamp
 from .ring import shared_ring
-from .transport import Transport, UdpTransport
+from .transport import Address, Transport, UdpTransport
 from .wire import (
     FAIL,
     MAX_COUNT,
@@ -60,6 +60,7 @@ from .wire import (
     StatsReply,
     StatsRequest,
     Update,
+    WireError,
     check_sizes,
 )
 
@@ -133,6 +134,7 @@ class Client:
         self._failed_dots: dict[tuple[str, str], list[int]] = {}
         # Counter lanes per (writer, key): [increment total, decrement total, busy].
         self._lanes: dict[tuple[str, str], list[list[int]]] = {}
+        self._addresses: dict[str, Address] = {}
 
     @classmethod
     @asynccontextmanager
@@ -169,10 +171,14 @@ class Client:
                 data, src = await self.messenger.transport.recv()
             except trio.ClosedResourceError:
                 return
-            message = self.messenger.decode(data, src)
-            if isinstance(message, Reply | StatsReply):
+            try:  # Messenger.decode, inline: a malformed datagram is counted and dropped there
+                message = self.messenger.codec.decode(data)
+            except WireError as exc:
+                self.messenger.dropped(exc, src)
+                continue
+            if isinstance(message, (Reply, StatsReply)):
                 self.messenger.resolve(message)
-            elif message is not None:
+            else:
                 self.counters["dropped_unexpected"] += 1
 
     def coordinator(self, node: str | None = None, key: str | None = None) -> str:
@@ -186,7 +192,8 @@ class Client:
         operation instead, to see what other replicas show.)
         """
         if node is not None:
-            self.config.node(node)  # ConfigError for an unknown id
+            if node not in self._addresses:  # (known nodes: looked up already)
+                self.config.node(node)  # ConfigError for an unknown id
             return node
         if key is not None:
             return self.ring.replicas_for(key)[0]
@@ -197,7 +204,10 @@ class Client:
         return self._clocks.get(node, self.clock)
 
     async def _call(self, message: Put | Delete | Get | Update, node: str) -> Result:
-        reply = await self.messenger.request(message, self.config.node(node).address, self.backoff)
+        address = self._addresses.get(node)
+        if address is None:  # the config's linear look-up, once per node
+            address = self._addresses[node] = self.config.node(node).address
+        reply = await self.messenger.request(message, address, self.backoff)
         if reply is None:
             return Result(UNKNOWN, error="timeout", node=node)
         assert isinstance(reply, Reply)

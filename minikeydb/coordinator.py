@@ -70,6 +70,10 @@ def _token(message: Put | Delete | Get | Update) -> _Token:
     return (message.client if isinstance(message, Get) else message.stamp[2], message.id)
 
 
+def _first(entry: tuple[float, bytes]) -> float:
+    return entry[0]
+
+
 class Coordinator:
     """One node's coordinator role. It uses the node's replica for its own copies."""
 
@@ -106,21 +110,21 @@ class Coordinator:
 
     # -- client requests -------------------------------------------------------------------------
 
-    async def _repeated(self, message: Write | Get, src: Address) -> bool:
-        """Whether ``message`` is a resend (answered again from the reply cache, or left to the
-        answer in progress); else it is counted and now in progress."""
+    def _resend_of(self, message: Write | Get) -> bytes | None:
+        """Whether ``message`` is a resend: None when it is not (it is counted, and now in progress);
+        else the reply cache's answer to send again, or ``b""`` when its answer is still in progress
+        (a plain function: the handlers await only for a resend, a coroutine less per request)."""
         token = _token(message)
         cached = self._reply_cache.get(token)
         if cached is not None:  # a resend of a request already answered: answer the same again
             self.counters["client_duplicates"] += 1
-            await self.messenger.send_bytes(cached[1], src)
-            return True
+            return cached[1]
         if token in self._client_inflight:  # a resend of one still in progress: its answer will come
             self.counters["client_duplicates"] += 1
-            return True
+            return b""
         self.counters["client_requests"] += 1
         self._client_inflight.add(token)
-        return False
+        return None
 
     async def on_get(self, message: Get, src: Address) -> None:
         """A client read: answered at once from this node's copy when that is enough, else coordinated.
@@ -129,7 +133,10 @@ class Coordinator:
         node's own copy: answered here in the receive loop. That is the default (eventual) mode
         with the client's token-aware routing; other reads are a ``_ReadRound``.
         """
-        if await self._repeated(message, src):
+        again = self._resend_of(message)
+        if again is not None:  # a resend: answered again from the cache, or left to the answer in progress
+            if again:
+                await self.messenger.send_bytes(again, src)
             return
         if message.local:
             await self._answer_local_read(message, src)
@@ -146,7 +153,10 @@ class Coordinator:
         it is staged here and answered when a group commit makes it durable. Other writes are
         coordinated by callbacks (``_coordinate_write``).
         """
-        if await self._repeated(message, src):
+        again = self._resend_of(message)
+        if again is not None:  # a resend: answered again from the cache, or left to the answer in progress
+            if again:
+                await self.messenger.send_bytes(again, src)
             return
         if self.conflict is not None:
             self.counters["writes_refused_mode"] += 1
@@ -174,7 +184,10 @@ class Coordinator:
         operation against the key's type as its own copy shows it (when it is a replica); a
         wrong operation is a definite ``fail`` with the reason. Then it is written like any write.
         """
-        if await self._repeated(message, src):
+        again = self._resend_of(message)
+        if again is not None:  # a resend: answered again from the cache, or left to the answer in progress
+            if again:
+                await self.messenger.send_bytes(again, src)
             return
         conflict = self.conflict
         if conflict is None:
@@ -314,9 +327,9 @@ class Coordinator:
 
     def _remember_answer(self, token: _Token, data: bytes) -> None:
         """Cache an answer for resends of its request, which is no longer in progress."""
-        now = trio.current_time()
+        now = self.messenger.now()
         self._reply_cache[token] = (now, data)
-        forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, lambda entry: entry[0])
+        forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, _first)
         self._client_inflight.discard(token)
 
     def _encode_answer(self, reply: Reply) -> bytes:

@@ -48,7 +48,8 @@ class HybridClock:
             self._physical, self._logical = wall, 0
         else:
             self._logical += 1
-            self._carry()
+            if self._logical >= LOGICAL_LIMIT:  # _carry, inline
+                self._physical, self._logical = self._physical + 1, 0
         return (self._physical, self._logical, self.node_id)
 
     def _carry(self) -> None:
@@ -67,4 +68,5 @@ class HybridClock:
             self._logical = max(self._logical, remote_logical) + 1
         else:
             self._logical += 1
-        self._carry()
+        if self._logical >= LOGICAL_LIMIT:  # _carry, inline
+            self._physical, self._logical = self._physical + 1, 0

@@ -35,6 +35,10 @@ _Owed = tuple[int, bytes | None, Address, Callable[[], None] | None]
 """An answer waiting for durability: storage position, datagram, destination, what to do first."""
 
 
+def _itself(seen: float) -> float:
+    return seen
+
+
 class Replica:
     """One node's replica role: its storage, the acks it owes, the replication ids it has seen."""
 
@@ -63,6 +67,8 @@ class Replica:
         # Answers owed once storage is durable up to a position: acks to replicating peers and
         # replies to local writes. One task sends them as group commits make them true.
         self._owed: deque[_Owed] = deque()
+        self.owed = self._owed
+        """The answers owed (read-only outside: the receive loop looks before it settles)."""
         self._owed_wakeup = trio.Event()
 
     @property
@@ -128,14 +134,15 @@ class Replica:
                 self.owe(ack, src)
                 return
             self.counters["records_received"] += len(message.records)
-            self.clock.observe(max(r.stamp for r in message.records))
+            records = message.records
+            self.clock.observe(records[0].stamp if len(records) == 1 else max(r.stamp for r in records))
             self.stage(message.records, message.src)
         except StorageClosedError:
             self.counters["handler_errors_storage_closed"] += 1  # a crash in progress
             return
-        now = trio.current_time()
+        now = self.messenger.now()
         self._replicated[token] = now
-        forget_old(self._replicated, now, SEEN_IDS_SIZE, lambda seen: seen)
+        forget_old(self._replicated, now, SEEN_IDS_SIZE, _itself)
         if self.defect.ack_before_durable:  # the seeded defect: acknowledge what only memory holds
             self._spawn(self.messenger.send_bytes, ack, src)
             return

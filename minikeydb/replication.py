@@ -223,7 +223,14 @@ class Replicator:
         """Whether a new client write to these peers may be taken (every backlog under ``high_water``
         records and ``high_water_bytes`` bytes)."""
         high, high_bytes = self.high_water, self.high_water_bytes
-        return all(self.backlog(peer) < high and self.backlog_bytes(peer) < high_bytes for peer in peers)
+        links, hints, hint_bytes = self._links, self._hints, self._hint_bytes
+        for peer in peers:  # backlog and backlog_bytes, inline: asked for every client write
+            link = links[peer]
+            if len(link.queued) + link.in_flight + len(hints[peer]) >= high:
+                return False
+            if link.queued_bytes + (link.batch.bytes if link.batch is not None else 0) + hint_bytes[peer] >= high_bytes:
+                return False
+        return True
 
     def _over_repair_mark(self, peer: str) -> bool:
         return self.backlog(peer) >= self.repair_high_water or self.backlog_bytes(peer) >= self.high_water_bytes // 2
@@ -319,7 +326,9 @@ class Replicator:
             items.append(item)
             budget -= record_cost(item[0])
         records = tuple(record for record, _ in items)
-        size = sum(memory_cost(record) for record in records)
+        size = 0
+        for record in records:  # memory_cost, inline
+            size += len(record.key) + (len(record.value) if record.value is not None else 0) + 120
         link.queued_bytes -= size
         self.counters["replicate_batches"] += 1
         self.counters["replicate_records"] += len(records)

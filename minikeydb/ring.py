@@ -48,6 +48,7 @@ class Ring:
             for node in self.nodes
         }
         self.range_of = lru_cache(maxsize=65_536)(self._range_of)
+        self._shared: dict[tuple[str, str], list[int]] = {}
 
     def _walk(self, start: int) -> tuple[str, ...]:
         found: list[str] = []
@@ -77,9 +78,13 @@ class Ring:
         return self._range_replicas[range_index]
 
     def shared_ranges(self, a: str, b: str) -> list[int]:
-        """Ranges both nodes replicate: what anti-entropy between them compares."""
-        theirs = set(self._node_ranges[b])
-        return [r for r in self._node_ranges[a] if r in theirs]
+        """Ranges both nodes replicate: what anti-entropy between them compares (every round: the
+        ring is immutable, so each pair's list is computed once; the caller gets a copy)."""
+        shared = self._shared.get((a, b))
+        if shared is None:
+            theirs = set(self._node_ranges[b])
+            shared = self._shared[(a, b)] = [r for r in self._node_ranges[a] if r in theirs]
+        return list(shared)
 
 
 @lru_cache(maxsize=16)

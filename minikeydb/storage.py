@@ -212,6 +212,8 @@ class IndexedStorage:
         # simulated run must list a bucket's records in the same order every time.
         self._buckets: dict[int, dict[str, None]] = {}
         self._digests: dict[int, int] = {}
+        self._hashes: dict[str, tuple[Stamp, int]] = {}
+        """Each indexed key's stamp and ``record_hash``: its digest share, taken out again when it is replaced."""
         self.live_keys = 0
         self.tombstones = 0
         self.stats: dict[str, int] = {
@@ -368,14 +370,18 @@ class IndexedStorage:
         """Move the index, counters and digests from ``old`` to ``new`` (None = absent)."""
         bucket = self._bucket_of(key)
         digest = self._digests.get(bucket, 0)
+        hashes = self._hashes
         if old is not None:
-            digest ^= record_hash(key, old.stamp)
+            known = hashes.get(key)
+            digest ^= known[1] if known is not None and known[0] == old.stamp else record_hash(key, old.stamp)
             if old.is_tombstone:
                 self.tombstones -= 1
             else:
                 self.live_keys -= 1
         if new is not None:
-            digest ^= record_hash(key, new.stamp)
+            new_hash = record_hash(key, new.stamp)
+            hashes[key] = (new.stamp, new_hash)
+            digest ^= new_hash
             if new.is_tombstone:
                 self.tombstones += 1
             else:
@@ -385,6 +391,7 @@ class IndexedStorage:
             self._digests[bucket] = digest
         else:
             self._index.pop(key, None)
+            hashes.pop(key, None)
             members = self._buckets.get(bucket)
             if members is not None:
                 members.pop(key, None)

@@ -177,7 +177,17 @@ def _str(v: Any) -> str:
     return v
 
 
+# Characters a text may have and surely fit its limit without being encoded (``fits``' short cut):
+# the field kinds below take such a text at once and check anything else the long way, with the
+# same outcome and the same error (a datagram's fields are checked per datagram).
+_KEY_CHARS = MAX_KEY_BYTES // MAX_ENCODED_PER_CHAR
+_VALUE_CHARS = MAX_VALUE_BYTES // MAX_ENCODED_PER_CHAR
+_STATE_CHARS = MAX_STATE_BYTES // MAX_ENCODED_PER_CHAR
+
+
 def _key(v: Any) -> str:
+    if type(v) is str and 0 < len(v) <= _KEY_CHARS:
+        return v
     _str(v)
     if not v or not fits(v, MAX_KEY_BYTES):
         raise WireError(f"key empty or over {MAX_KEY_BYTES} bytes encoded")
@@ -185,6 +195,8 @@ def _key(v: Any) -> str:
 
 
 def _value(v: Any) -> str:
+    if type(v) is str and len(v) <= _VALUE_CHARS:
+        return v
     _str(v)
     if not fits(v, MAX_VALUE_BYTES):
         raise WireError(f"value over {MAX_VALUE_BYTES} bytes encoded")
@@ -196,6 +208,8 @@ def _opt_value(v: Any) -> str | None:
 
 
 def _state(v: Any) -> str:
+    if type(v) is str and len(v) <= _STATE_CHARS:
+        return v
     _str(v)
     if not fits(v, MAX_STATE_BYTES):
         raise WireError(f"record value over {MAX_STATE_BYTES} bytes encoded")
@@ -228,20 +242,38 @@ def _bool(v: Any) -> bool:
 
 def _node_id(v: Any) -> str:
     """A node id (``src`` fields) or a stamp's writer: 1 to ``MAX_NODE_ID`` characters."""
+    if type(v) is str and 0 < len(v) <= MAX_NODE_ID:
+        return v
     _str(v)
     if not 0 < len(v) <= MAX_NODE_ID:
         raise WireError(f"node id empty or over {MAX_NODE_ID} characters")
     return v
 
 
+_CLIENT_IDS: set[str] = set()
+"""Client ids that matched ``CLIENT_ID_RE`` (a set look-up instead of a regular expression per
+datagram), at most ``_CLIENT_IDS_KEPT``: emptied when full, so no sender can grow it without bound."""
+_CLIENT_IDS_KEPT = 4096
+
+
 def _client_id(v: Any) -> str:
+    if type(v) is str and v in _CLIENT_IDS:
+        return v
     if type(v) is not str or not CLIENT_ID_RE.fullmatch(v):
         raise WireError("a client id is 'c' and 16 lowercase hex digits")
+    if len(_CLIENT_IDS) >= _CLIENT_IDS_KEPT:
+        _CLIENT_IDS.clear()
+    _CLIENT_IDS.add(v)
     return v
 
 
 def _stamp(v: Any) -> Stamp:
     """A version stamp with every part bounded, so no node's clock or encoder can be poisoned by one."""
+    if type(v) is list and len(v) == 3:  # the checks below, inline; anything else the long way
+        physical, logical, writer = v
+        if (type(physical) is int and 0 <= physical < MAX_PHYSICAL_US and type(logical) is int
+                and 0 <= logical < MAX_LOGICAL and type(writer) is str and 0 < len(writer) <= MAX_NODE_ID):
+            return (physical, logical, writer)
     if type(v) is not list or len(v) != 3:
         raise WireError("a stamp is [physical_us, logical, node]")
     return (_physical(v[0]), _logical(v[1]), _node_id(v[2]))
@@ -259,6 +291,11 @@ def _opt_stamp(v: Any) -> Stamp | None:
 
 
 def _record(v: Any) -> Record:
+    if type(v) is list and len(v) == 3:  # ``_key`` and ``_opt_state`` inline; anything else the long way
+        key, value = v[0], v[1]
+        if (type(key) is str and 0 < len(key) <= _KEY_CHARS
+                and (value is None or (type(value) is str and len(value) <= _STATE_CHARS))):
+            return Record(key, value, _stamp(v[2]))
     if type(v) is not list or len(v) != 3:
         raise WireError("a record is [key, value, stamp]")
     return Record(_key(v[0]), _opt_state(v[1]), _stamp(v[2]))
@@ -295,6 +332,11 @@ def _int_pairs(v: Any) -> tuple[tuple[int, int], ...]:
         raise WireError("expected a list of [range, digest] pairs")
     out = []
     for item in v:
+        if type(item) is list and len(item) == 2:  # the checks below, inline; anything else the long way
+            r, d = item
+            if type(r) is int and 0 <= r < MAX_RANGE and type(d) is int and 0 <= d < MAX_DIGEST:
+                out.append((r, d))
+                continue
         if type(item) is not list or len(item) != 2:
             raise WireError("expected a [range, digest] pair")
         out.append((_range(item[0]), _digest(item[1])))
@@ -695,8 +737,12 @@ def stamp_cost(stamp: Stamp) -> int:
 
 def record_cost(record: Record) -> int:
     """An upper bound on the bytes one record ``[key, value, stamp]`` adds to a payload."""
-    value = encoded_size(record.value) if record.value is not None else 4
-    return encoded_size(record.key) + value + stamp_cost(record.stamp) + 10
+    # encoded_size and stamp_cost, inline (a replication batch costs every record it takes)
+    dumps = orjson.dumps
+    value = record.value
+    stamp = record.stamp
+    return (len(dumps(record.key)) + (len(dumps(value)) - 2 if value is not None else 4)
+            + len(str(stamp[0])) + len(str(stamp[1])) + len(dumps(stamp[2])) + 13)
 
 
 def key_cost(key: str) -> int:
@@ -711,7 +757,7 @@ def key_stamp_cost(key: str, stamp: Stamp) -> int:
 
 def int_pair_cost(pair: tuple[int, int]) -> int:
     """Bytes one ``[int, int]`` pair adds to a list (``Digests``)."""
-    return int_cost(pair[0]) + int_cost(pair[1]) + 4
+    return len(str(pair[0])) + len(str(pair[1])) + 4  # int_cost twice, inline (every shared range, every round)
 
 
 def split_by_size(items: Sequence[_T], cost: Callable[[_T], int], budget: int = PAYLOAD_BUDGET) -> list[list[_T]]:

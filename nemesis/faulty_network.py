@@ -131,7 +131,19 @@ class FaultyNetwork(FaultModel):
         if transport.node_id in self._paused and self._hold_if_paused(transport, data, dest):
             await trio.lowlevel.checkpoint()
             return
-        await self._route(transport, data, dest)
+        # _route, inline (a coroutine less per datagram sent)
+        sent_now = False
+        delays = self._delays(transport, data, dest)
+        flight = None
+        for delay in delays:
+            if delay <= 0:
+                await transport.inner.send(data, dest)
+                sent_now = True
+            else:
+                flight = flight or self.in_flight(delays)
+                self._send_delayed(delay, transport, data, dest, flight)
+        if not sent_now:
+            await trio.lowlevel.checkpoint()
 
     def _send_nowait(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
         """``_send`` for a sender that cannot wait: the same faults, decided the same way."""

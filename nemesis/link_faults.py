@@ -276,11 +276,12 @@ class FaultModel:
         "drop" (lost), else "delay", "duplicate" or "reorder". The random draws are exactly
         ``decide``'s (it is this), so an observer asking why changes no run.
         """
-        if not self.link_allowed(src, dst):
+        partition = self._partition  # link_allowed and faults_for, inline: asked per datagram
+        if partition is not None and not link_allowed(partition, src, dst):
             self.counters.partitioned += 1
             return [], "partition"
-        faults = self.faults_for(src, dst)
-        if faults.healthy:
+        faults = self._links.get((src, dst), self._default) if self._links else self._default
+        if faults is HEALTHY or faults.healthy:
             self.counters.passed += 1
             return [0.0], None
         rng = self.rng

@@ -21,7 +21,7 @@ from minikeydb.config import ClusterConfig, NodeConfig
 from minikeydb.defects import Defect
 from minikeydb.ring import shared_ring
 from minikeydb.storage import Storage
-from minikeydb.testing.determinism import network_clock, run_deterministic
+from minikeydb.testing.determinism import network_clock, offset_reader, run_deterministic
 from minikeydb.testing.disk import MemoryDisk, MemoryStorage
 from minikeydb.testing.network import MemoryNetwork
 from minikeydb.testing.seeds import Seeds
@@ -97,8 +97,10 @@ def sim_config(options: RunOptions, run_dir: Path) -> ClusterConfig:
 
 def sim_network(options: RunOptions) -> MemoryNetwork:
     """The run's in-memory network: latencies drawn from the seed's own stream, on a 1 ms grid."""
-    latency_rng = Seeds(options.seed).rng("latency")
-    network = MemoryNetwork(latency=lambda: latency_rng.uniform(0.0001, 0.001), tick=SIM_TICK)
+    draw = Seeds(options.seed).rng("latency").random
+    low, span = 0.0001, 0.001 - 0.0001
+    # latency_rng.uniform(0.0001, 0.001) (``low + (high - low) * random()``), the same floats, a call less per datagram
+    network = MemoryNetwork(latency=lambda: low + span * draw(), tick=SIM_TICK)
     return network
 
 
@@ -115,6 +117,7 @@ class SimMode:
         self.options = options
         self.network = sim_network(options)
         self.clock = network_clock(self.network)
+        self._wall = offset_reader(self.clock, EPOCH)
 
     def announcement(self) -> str:
         o = self.options
@@ -130,8 +133,9 @@ class SimMode:
     def cluster(self, run_dir: Path) -> ClusterConfig:
         return sim_config(self.options, run_dir)
 
-    def wall(self) -> float:  # trio.current_time() without its two wrappers: every datagram reads it
-        return EPOCH + self.clock.current_time()
+    def wall(self) -> float:
+        """Virtual wall-clock seconds: ``EPOCH`` + trio's clock (``offset_reader``: one call, every datagram reads it)."""
+        return self._wall()
 
     async def drive(self, config: ClusterConfig, schedule: FaultSchedule, recorder: HistoryRecorder,
                     progress: ProgressLine | None) -> FinalReadReport:
@@ -144,8 +148,8 @@ class SimMode:
         return await run_in_process(
             options, config, schedule, recorder, progress, backend=SimBackend(config, network, options.bug),
             client_endpoint=client_endpoint,
-            codec=Codec(f"sim-{options.seed}".encode(), now=self.wall),
-            wall=self.wall, pace=Pace(SIM_TICK, network.sleep_until),
+            codec=Codec(f"sim-{options.seed}".encode(), now=self._wall),
+            wall=self._wall, pace=Pace(SIM_TICK, network.sleep_until),
         )
 
     def trio_run(self, main: Callable[[], Awaitable[T]]) -> T:

@@ -31,7 +31,7 @@ import attrs
 import trio
 
 from minikeydb.client import Client, Result
-from minikeydb.messaging import coalesced
+from minikeydb.messaging import clock_reader, coalesced
 
 from .options import SizeSpec
 from .recorder import HistoryRecorder
@@ -45,6 +45,10 @@ def padded(base: str, separator: str, length: int) -> str:
     room = length - len(base) - 1
     return base if room < 0 else base + separator + FILLER[:room]
 
+
+_FS = ("put", "get", "delete")
+_KINDS = {"ok": "ok", "fail": "fail"}
+"""History event type per client outcome (anything else: info)."""
 
 class KeySpace:
     """Key names by index, ``k<i>``, padded to a length drawn once per index; names are made on demand.
@@ -147,11 +151,14 @@ class Workload:
         self._in_flight = 0
         self._idle = trio.Event()
         self._idle.set()
+        self._now: Callable[[], float] = trio.current_time
+        self._cum_mix: tuple[tuple[int, int, int], list[int]] | None = None
 
     def new_process(self) -> int:
         return next(self._next_process)
 
     async def run(self) -> None:
+        self._now = clock_reader()  # trio.current_time's value, read three times an operation
         async with trio.open_nursery() as nursery:
             for process in range(self.concurrency):
                 nursery.start_soon(self._worker, process)
@@ -168,7 +175,7 @@ class Workload:
         # Stagger the start so workers do not fire in lockstep.
         await self._think(self.rng.uniform(0, self.interval))
         while not self._stopping:
-            started = trio.current_time()
+            started = self._now()
             self._in_flight += 1
             self._idle = trio.Event() if self._in_flight == 1 else self._idle
             try:
@@ -177,18 +184,21 @@ class Workload:
                 self._in_flight -= 1
                 if self._in_flight == 0:
                     self._idle.set()
-            spent = trio.current_time() - started
+            spent = self._now() - started
             await self._think(max(0.0, self.interval * self.rng.uniform(0.5, 1.5) - spent))
 
     async def _think(self, delay: float) -> None:
         """Wait ``delay`` before the next operation; with a ``tick``, until the next whole tick after it."""
-        when = trio.current_time() + delay
+        when = self._now() + delay
         if self.pace.tick > 0:
             when = coalesced(when, self.pace.tick)
         await self.pace.sleep_until(when)
 
     def _choose_f(self) -> str:
-        return self.rng.choices(("put", "get", "delete"), weights=self.mix)[0]
+        # choices(weights=mix) sums the weights per call; given the sums, it draws the same.
+        if self._cum_mix is None or self._cum_mix[0] is not self.mix:
+            self._cum_mix = (self.mix, list(itertools.accumulate(self.mix)))
+        return self.rng.choices(_FS, cum_weights=self._cum_mix[1])[0]
 
     def value_for(self, process: int, n: int) -> str:
         """The unique value of write ``n`` by ``process``, padded to a drawn length if sizes are set."""
@@ -226,7 +236,7 @@ class Workload:
     def record_completion(
         self, process: int, f: str, key: str, value: str | None, node: str, result: Result, final: bool | None = None
     ) -> None:
-        kind = {"ok": "ok", "fail": "fail"}.get(result.outcome, "info")
+        kind = _KINDS.get(result.outcome, "info")
         read = result.value if f == "get" else value
         meta = {"stamp": list(result.stamp)} if result.stamp is not None and kind == "ok" else None
         self.recorder.record(

@@ -68,6 +68,17 @@ def network_clock(network: MemoryNetwork) -> MockClock:
     return clock
 
 
+def offset_reader(clock: MockClock, offset: float) -> Callable[[], float]:
+    """``offset + clock.current_time()`` in one call: a simulated node's wall clock, read per datagram.
+
+    For a ``network_clock`` at rate 0 that is ``offset + clock._virtual_base`` (what its
+    ``current_time`` returns), without the call in between; any other clock is asked as it is.
+    """
+    if "current_time" in vars(clock) and clock.rate == 0:  # network_clock's own current_time
+        return lambda: offset + clock._virtual_base
+    return lambda: offset + clock.current_time()
+
+
 POLL_EVERY = 64
 """Scheduler passes per look at the operating system's events in a simulated run (see ``_SparsePolling``)."""
 
