@@ -356,6 +356,7 @@ def summary(
         lines.append(f"  operations: {'; '.join(parts)}{finals}")
     for f in checker_findings(results):
         lines.append(f"  {finding_line(f)}")
+        lines.extend(f"  note: {note}" for note in f.get("notes") or [])
     anomalies = results.get("anomalies", [])
     if anomalies:
         for a in anomalies[:max_anomalies]:

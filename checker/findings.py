@@ -81,6 +81,7 @@ def checker_findings(results: dict[str, Any]) -> list[dict[str, Any]]:
             "parts_invalid": st.get("parts_invalid"),
             "parts_not_checked": st.get("parts_not_checked") or 0,
             "model": st.get("model"),
+            "notes": [n for n in st.get("notes") or [] if isinstance(n, str)],
         })
     return out
 

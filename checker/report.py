@@ -706,6 +706,8 @@ def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None,
         text = f"<b>{_esc(finding_line(f))}</b>"
         if f["first"]:
             text += f"<br><span class='first'>first: {_esc(f['first'])}</span>"
+        for note in f.get("notes") or []:
+            text += f"<br><span class='note'>note: {_esc(note)}</span>"
         items.append(f"<li class='f-{'bad' if f['valid'] is False else 'ok'}'>{text}</li>")
     if entry is not None:
         items.append(f"<li>final reads: {_esc(convergence_line(entry))}</li>")

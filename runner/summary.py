@@ -234,6 +234,7 @@ def format_summary(run: RunResult) -> str:
         if finding["first"]:
             first = str(finding["first"])
             lines.append(f"      first: {first if len(first) <= 400 else first[:400] + ' ... (in full in results.json)'}")
+        lines.extend(f"      note: {note}" for note in finding.get("notes") or [])
     lin_found = r.get("linearizable")
     lin: dict[str, Any] = lin_found if isinstance(lin_found, dict) else {}
     total = len(anomalies) + len(lin.get("anomalies") or [])
