@@ -37,3 +37,59 @@ def test_null_reads_taken_as_any_are_said_in_the_verdict(tmp_path: Path, capsys:
     assert stats["null_reads_any"] == 1 and "--null-read absent" in stats["notes"][0]
     assert main(["check", str(path), "--checker", "linearizable", "--null-read", "absent"]) == 1
     assert "taken to match any value" not in capsys.readouterr().out
+
+TYPO_FINAL = """\
+{"time": 1000000, "process": 0, "type": "invoke", "f": "put", "key": "a", "value": "x1", "node": "n1"}
+{"time": 2000000, "process": 0, "type": "ok", "f": "put", "key": "a", "value": "x1", "node": "n1", "tags": [1]}
+{"time": 3000000, "process": "nemesis", "type": "info", "f": "heal", "value": null}
+{"time": 4000000, "process": 1, "type": "invoke", "f": "get", "key": "a", "value": null, "node": "n1", "finall": true}
+{"time": 5000000, "process": 1, "type": "ok", "f": "get", "key": "a", "value": "x1", "node": "n1", "finall": true}
+{"time": 6000000, "process": 2, "type": "invoke", "f": "get", "key": "a", "value": null, "node": "n2", "finall": true}
+{"time": 7000000, "process": 2, "type": "ok", "f": "get", "key": "a", "value": "x1", "node": "n2", "finall": true}
+"""
+
+
+def test_a_misspelt_field_is_warned_once_with_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """'finall' is named once (file, first line, the field meant) on stderr and in --json's notes; 'tags' is not."""
+    path = _write(tmp_path, "typo.jsonl", TYPO_FINAL)
+    assert main(["check", str(path)]) == 2  # still UNKNOWN: no final reads; the warning changes no verdict
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1
+    assert f"{path}: line 4: field 'finall' is not a field of the history format; did you mean 'final'?" in err
+    assert main(["check", str(path), "--json", "--checker", "convergence,linearizable"]) == 2
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert len(notes) == 1 and "did you mean 'final'?" in notes[0]
+
+
+def test_a_missing_field_names_its_near_miss(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A put without 'value' but with 'vaule' is refused with the near miss named."""
+    path = _write(tmp_path, "vaule.jsonl", KV_NULL_AFTER_PUT.replace('"value": "x1"', '"vaule": "x1"', 1))
+    assert main(["check", str(path)]) == 254
+    assert "field 'value' missing; line 1 has 'vaule'" in capsys.readouterr().err
+
+
+def _ops(n: int, time_of: object) -> str:
+    """``n`` put/ok pairs on key a, the i-th event's time given by ``time_of(i)``."""
+    rows = []
+    for i in range(n):
+        for j, typ in enumerate(("invoke", "ok")):
+            t = time_of(2 * i + j)  # type: ignore[operator]
+            rows.append(json.dumps({"time": t, "process": 0, "type": typ, "f": "put", "key": "a",
+                                    "value": f"v{i}", "node": "n1"}))
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(("time_of", "said"), [
+    (lambda i: 0.001 * (i + 1), "line 1: 'time' 0.001 is not a whole number"),
+    (lambda i: i + 1, "every time is below 1,000,000 ns (1 ms) across 40 events"),
+])
+def test_times_that_look_like_seconds_are_said(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               time_of: object, said: str) -> None:
+    """Float-second times (cut to 0 ns) and tiny integer times over many events are warned once, verdict unchanged."""
+    path = _write(tmp_path, "secs.jsonl", _ops(20, time_of))
+    main(["check", str(path)])
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and said in err and "look like seconds" in err
+    ns = _write(tmp_path, "ns.jsonl", _ops(20, lambda i: 1_000_000 * (i + 1)))
+    main(["check", str(ns)])
+    assert "warning:" not in capsys.readouterr().err
