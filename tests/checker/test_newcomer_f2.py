@@ -93,3 +93,49 @@ def test_times_that_look_like_seconds_are_said(tmp_path: Path, capsys: pytest.Ca
     ns = _write(tmp_path, "ns.jsonl", _ops(20, lambda i: 1_000_000 * (i + 1)))
     main(["check", str(ns)])
     assert "warning:" not in capsys.readouterr().err
+
+
+def _after_heal_history(reads_after_heal: bool) -> list[dict[str, object]]:
+    """A put, a partition and its heal, optionally a stale get after the heal, then agreeing final reads."""
+    ev: list[dict[str, object]] = []
+
+    def op(p: int, f: str, value: object, t: int, out: object = None, final: bool = False) -> None:
+        extra = {"final": True} if final else {}
+        ev.append({"time": t, "process": p, "type": "invoke", "f": f, "key": "a", "value": value, "node": "n1", **extra})
+        ev.append({"time": t + 1_000_000, "process": p, "type": "ok", "f": f, "key": "a",
+                   "value": value if f == "put" else out, "node": "n1", **extra})
+
+    op(0, "put", "x1", 1_000_000_000)
+    ev.append({"time": 2_000_000_000, "process": "nemesis", "type": "info", "f": "partition-start", "value": None})
+    op(0, "put", "x2", 2_100_000_000)
+    ev.append({"time": 3_000_000_000, "process": "nemesis", "type": "info", "f": "partition-stop", "value": None})
+    ev.append({"time": 3_000_000_000, "process": "nemesis", "type": "info", "f": "heal", "value": None})
+    if reads_after_heal:
+        op(1, "get", None, 3_500_000_000, out="x1")  # stale: x2 was acknowledged before it began
+    op(2, "get", None, 5_000_000_000, out="x2", final=True)
+    return ev
+
+
+def test_stale_reads_after_heal_is_not_a_constant_zero() -> None:
+    """With no reads between the heal and the final reads the figure is None with why; with one stale read, 1."""
+    from checker.api import check
+
+    (none,) = check(_after_heal_history(False)).results["stats"]["convergence"]
+    assert none["stale_reads_after_heal"] is None and none["last_stale_read_after_s"] is None
+    assert none["stale_reads_how"].startswith("not measured: no reads between the final heal and the final reads")
+    (one,) = check(_after_heal_history(True)).results["stats"]["convergence"]
+    assert one["stale_reads_after_heal"] == 1 and one["last_stale_read_after_s"] == 0.5
+    assert one["reads_after_heal"] == 1 and "1 reads invoked between the heal and the final reads" in one["stale_reads_how"]
+
+
+@pytest.mark.parametrize("mode", ["sim", "udp"])
+def test_report_says_sim_latencies_are_virtual_and_unmeasured_staleness(tmp_path: Path, mode: str) -> None:
+    """report.html of a sim run says its latencies are virtual (a udp run's does not), and shows 'not measured'."""
+    from checker.report import write_report
+
+    (tmp_path / "history.jsonl").write_text("".join(json.dumps(e) + "\n" for e in _after_heal_history(False)))
+    (tmp_path / "run.json").write_text(json.dumps({"options": {"mode": mode, "replicas": 3, "write_quorum": 1,
+                                                               "read_quorum": 1}}))
+    page = Path(write_report(tmp_path)).read_text()
+    assert ("Latency (virtual: simulated clock)" in page and "Latency (virtual ms)" in page) == (mode == "sim")
+    assert "not measured: no reads between the final heal and the final reads" in page
