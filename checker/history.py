@@ -273,10 +273,18 @@ def _refuse(path: Path, lineno: int, raw: bytes, e: ValueError) -> NoReturn:
     if bad_byte is not None:
         problem = bad_byte
     elif not raw.endswith(b"\n"):
-        problem = f"truncated or malformed JSON on the last line ({e})"
+        problem = f"truncated or malformed JSON on the last line ({_json_reason(e)})"
     else:
-        problem = f"not valid JSON ({e})"
+        problem = f"not valid JSON ({_json_reason(e)})"
     raise HistoryError(path, lineno, "(json)", problem) from None
+
+
+def _json_reason(e: ValueError) -> str:
+    """The parser's complaint with its column: its own "line 1 column 102 (char 101)" is about the one
+    line it was given, and beside the file's line number it read as a second, contradicting line."""
+    if isinstance(e, json.JSONDecodeError) and e.lineno == 1:
+        return f"{e.msg} at column {e.colno}"
+    return str(e)
 
 
 def _invalid_utf8(raw: bytes) -> str | None:

@@ -139,3 +139,25 @@ def test_report_says_sim_latencies_are_virtual_and_unmeasured_staleness(tmp_path
     page = Path(write_report(tmp_path)).read_text()
     assert ("Latency (virtual: simulated clock)" in page and "Latency (virtual ms)" in page) == (mode == "sim")
     assert "not measured: no reads between the final heal and the final reads" in page
+
+
+def test_polish_plural_json_column_and_keyless_register(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """'1 datagram dropped'; a JSON error gives a column, not a second line number; no '1 of 1 key' for a register."""
+    from checker.findings import faults_sentence
+
+    window = {"datagrams": {"dropped": 1, "delayed": 2, "duplicated": 0, "reordered": 0}, "nodes_crashed": [],
+              "nodes_paused": [], "ops": {"failed": 0, "timed_out": 0}, "kind": "partition", "bit": True}
+    assert "1 datagram dropped, 2 datagrams delayed" in faults_sentence({"bite": [window]})
+    bad = _write(tmp_path, "bad.jsonl", KV_NULL_AFTER_PUT.replace('"node": "n2"}', '"node": "n2",}', 1))
+    assert main(["check", str(bad)]) == 254
+    err = capsys.readouterr().err
+    assert "line 3: field '(json)': not valid JSON (trailing comma is not allowed at column 102)" in err, err
+    assert "line 1" not in err
+    reg = _write(tmp_path, "reg.jsonl", "".join(json.dumps(e) + "\n" for e in [
+        {"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 1000},
+        {"process": 0, "type": "ok", "f": "write", "value": 1, "time": 2000},
+        {"process": 1, "type": "invoke", "f": "read", "value": None, "time": 3000},
+        {"process": 1, "type": "ok", "f": "read", "value": 2, "time": 4000}]))
+    assert main(["check", str(reg), "--checker", "linearizable", "--model", "register"]) == 1
+    out = capsys.readouterr().out
+    assert "linearizability (model register): NOT linearizable\n" in out and "of 1 key" not in out
