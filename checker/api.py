@@ -267,9 +267,11 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
     if isinstance(source, str | Path):
         history, _ = resolve_history(source)
     header, source = _header(history, source)
+    notes: list[str] = []  # what reading the history had to say (a field name that looks misspelt)
     if header.rule is not None:
-        results = _check_workload(header, history, source, options)
+        results = _check_workload(header, history, source, options, notes)
         results["check_settings"] = options.settings()
+        _add_notes(results, notes)
         return CheckResult(results, options, history, None)
     facts = None
     if "convergence" in options.checkers:
@@ -279,11 +281,18 @@ def check(source: str | Path | Iterable[dict[str, Any]], options: CheckOptions |
         facts = HistoryFacts()  # what the journal and fault figures need, gathered in the check's one pass
         if history is None or find_journal(history.parent) is None:
             facts.writes_skipped = True  # no journal to hold the writes against: only the fault windows' ops
-    results, agreement = _run(history, source, options, facts, watch)
+    results, agreement = _run(history, source, options, facts, watch, notes)
     if "convergence" in options.checkers and results.get("checker", "convergence") == "convergence":
         journal_figures(results, history, source, facts, run_journal)
     results["check_settings"] = options.settings()
+    _add_notes(results, notes)
     return CheckResult(results, options, history, agreement)
+
+
+def _add_notes(results: dict[str, Any], notes: list[str]) -> None:
+    """results' ``notes``: warnings about the history that do not change the verdict (only when there are any)."""
+    if notes:
+        results["notes"] = [*(results.get("notes") or []), *notes]
 
 
 def _header(history: Path | None, source: Any) -> tuple[HistoryHeader, Any]:
@@ -305,7 +314,8 @@ def _header(history: Path | None, source: Any) -> tuple[HistoryHeader, Any]:
     return DEFAULT_HEADER, source
 
 
-def _check_workload(header: HistoryHeader, history: Path | None, source: Any, options: CheckOptions) -> dict[str, Any]:
+def _check_workload(header: HistoryHeader, history: Path | None, source: Any, options: CheckOptions,
+                    notes: list[str] | None = None) -> dict[str, Any]:
     """The results object of the set, counter, siblings, echo or unique-ids rule (checker/set_full.py,
     counter.py, siblings.py, echo.py, unique_ids.py)."""
     if "linearizable" in options.checkers:
@@ -315,9 +325,9 @@ def _check_workload(header: HistoryHeader, history: Path | None, source: Any, op
             "(the default), which applies that workload's rule"
         )
     if history is not None:
-        events: Any = iter_events(history)
+        events: Any = iter_events(history, notes=notes)
     else:
-        events = validate(enumerate(_not_empty(source), 1), "<events>")
+        events = validate(enumerate(_not_empty(source), 1), "<events>", notes=notes)
     if header.rule == "set-full":
         from checker.set_full import check_set
 
@@ -404,14 +414,15 @@ def _not_empty(source: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
 
 
 def _run(history: Path | None, source: Any, options: CheckOptions, facts: HistoryFacts | None = None,
-         watch: EventWatch | None = None) -> tuple[dict[str, Any], FinalAgreement | None]:
+         watch: EventWatch | None = None, notes: list[str] | None = None,
+         ) -> tuple[dict[str, Any], FinalAgreement | None]:
     checkers = list(options.checkers)
     if "convergence" in checkers:  # only then: a linearizability check alone does not load (or compile) it
         from checker.convergence import check_with_agreement as convergence
     if history is None:
         source = _not_empty(source)
     if checkers == ["convergence"]:
-        stream = iter_events(history) if history is not None else source
+        stream = iter_events(history, notes=notes) if history is not None else source
         if watch is not None:
             stream = watch(stream)
         return convergence(facts.watch(stream) if facts is not None else stream)
@@ -419,7 +430,7 @@ def _run(history: Path | None, source: Any, options: CheckOptions, facts: Histor
     # The overall time limit counts from here: reading a large history is part of the check.
     limit = TimeLimit(options.time_limit) if options.time_limit is not None and "linearizable" in checkers else None
     try:
-        events = read_events(history, lines, limit) if history is not None else list(source)
+        events = read_events(history, lines, limit, notes) if history is not None else list(source)
     except TimeLimitExceeded as exc:
         from checker.linearizable.check import out_of_time_result
 

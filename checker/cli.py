@@ -356,6 +356,7 @@ def summary(
         lines.append(f"  operations: {'; '.join(parts)}{finals}")
     for f in checker_findings(results):
         lines.append(f"  {finding_line(f)}")
+        lines.extend(f"  note: {note}" for note in f.get("notes") or [])
     anomalies = results.get("anomalies", [])
     if anomalies:
         for a in anomalies[:max_anomalies]:
@@ -505,6 +506,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 raise UsageError(f"harness.py check: --write: {raw} is not in a run directory; nowhere to write")
             written = _write_results(settings_dir, results)
         results["path"] = str(history)
+        for note in results.get("notes") or []:  # about the history's shape: said whatever the output format
+            print(f"warning: {note}", file=sys.stderr)
         codes.append(verdict_code(results["valid"]))  # before printing: a closed stdout cannot change it
         if reader_gone:
             continue

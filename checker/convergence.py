@@ -329,6 +329,8 @@ class ConvergenceChecker:
         s_comp = self._source_completion(ks, src)
         acked = ks.acked
         inv_t = read[3]
+        if inv_t is not None:
+            stats.read_times.append(inv_t)
         # Stale: some write acknowledged before the read began was invoked after the source completed.
         earliest_ack_t = None
         stale = False
@@ -591,6 +593,7 @@ class ConvergenceChecker:
         out = []
         heals = self.faults.heals
         stale_times = sorted(self.stats.stale_times)
+        read_times = sorted(self.stats.read_times)
 
         starts = sorted(w.start for w in self.faults.windows if w.start is not None)
         for i, (ht, hidx) in enumerate(heals):
@@ -601,12 +604,32 @@ class ConvergenceChecker:
                 next_heal = heals[i + 1][0] if i + 1 < len(heals) else None
                 if next_heal is not None:
                     end = min(end, next_heal)
+                # Only reads between the heal and the next fault (or the final reads, which are not
+                # counted) can be stale after it: with none (a run's workload stops at its last heal),
+                # there is nothing measured, and 0 would claim a measurement.
+                reads = bisect.bisect_left(read_times, end) - bisect.bisect_left(read_times, ht)
                 lo = bisect.bisect_left(stale_times, ht)
                 hi = bisect.bisect_left(stale_times, end)
-                entry["stale_reads_after_heal"] = hi - lo
-                entry["last_stale_read_after_s"] = (
-                    round((stale_times[hi - 1] - ht) / 1e9, 6) if hi > lo else 0.0
-                )
+                if nxt and end == min(nxt):
+                    until = "the next fault"
+                elif next_heal is not None and end == next_heal:
+                    until = "the next heal"
+                else:
+                    until = "the final reads" if self.first_final_time is not None else "the end of the history"
+                entry["reads_after_heal"] = reads
+                if reads:
+                    entry["stale_reads_after_heal"] = hi - lo
+                    entry["last_stale_read_after_s"] = (
+                        round((stale_times[hi - 1] - ht) / 1e9, 6) if hi > lo else 0.0
+                    )
+                    entry["stale_reads_how"] = (f"counted among the {reads:,} reads invoked between the heal and {until} "
+                                                "(final reads are not counted)")
+                else:
+                    entry["stale_reads_after_heal"] = None
+                    entry["last_stale_read_after_s"] = None
+                    entry["stale_reads_how"] = (
+                        f"not measured: no reads between the {'final ' if i == len(heals) - 1 else ''}heal and "
+                        f"{until}" + (" (the workload stops at the heal)" if until == "the final reads" else ""))
             if i == len(heals) - 1 and self.final_reads:
                 agree = [ks.agree_since for ks in self.keys.values() if ks.final]
                 not_agreed = sum(1 for ks in self.keys.values() if ks.final and not ks.agreed)

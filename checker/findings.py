@@ -81,6 +81,10 @@ def checker_findings(results: dict[str, Any]) -> list[dict[str, Any]]:
             "parts_invalid": st.get("parts_invalid"),
             "parts_not_checked": st.get("parts_not_checked") or 0,
             "model": st.get("model"),
+            # one register without keys: "1 of 1 key" would name a key the history does not have
+            "keyless": st.get("parts") == 1 and st.get("model") != "kv"
+            and [p.get("key") for p in st.get("per_part") or [] if isinstance(p, dict)] == [st.get("model")],
+            "notes": [n for n in st.get("notes") or [] if isinstance(n, str)],
         })
     return out
 
@@ -90,7 +94,7 @@ def finding_line(f: dict[str, Any]) -> str:
     if f["checker"] == "linearizable":
         word = {True: "linearizable", False: "NOT linearizable"}.get(f["valid"], "undecided")
         head = f"linearizability (model {f.get('model') or 'kv'}): {word}"
-        if f["valid"] is False and f.get("parts") is not None:
+        if f["valid"] is False and f.get("parts") is not None and not f.get("keyless"):
             head += f", {f.get('parts_invalid') or 0} of {plural(f['parts'], 'key')} cannot be linearized"
             if f.get("parts_not_checked"):  # the check stopped at the first refuted part
                 head += (f" ({f['parts_not_checked']} not searched: the check stops at the first refuted "
@@ -249,7 +253,7 @@ def faults_sentence(faults: dict[str, Any]) -> str | None:
         paused += len(e["nodes_paused"])
         failed += e["ops"]["failed"]
         timed_out += e["ops"]["timed_out"]
-    parts = [f"{n:,} datagrams {k}" for k, n in tot.items() if n]
+    parts = [f"{plural(n, 'datagram')} {k}" for k, n in tot.items() if n]
     if crashed:
         parts.append(f"{plural(crashed, 'node')} crashed")
     if paused:

@@ -18,6 +18,7 @@ path parses with orjson and validates with a handful of dictionary look-ups per 
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -52,6 +53,15 @@ _LONG_DIGITS = re.compile(rb"-?\d{300,}")  # an integer orjson reads as infinity
 _INEXACT_DIGITS = re.compile(rb"\d{19}")
 #: Fields whose values a verdict compares: kept exact when the line is read again by the stdlib.
 _EXACT_FIELDS = ("value", "key")
+#: The fields of an event docs/HISTORY.md defines; others are allowed (Jepsen histories carry many),
+#: but one that is a near miss of these is said once (`field_note`): a typo would be ignored silently.
+EVENT_FIELDS = ("index", "time", "process", "type", "f", "key", "value", "node", "error", "final", "meta",
+                "context_from")
+_EVENT_FIELDS = frozenset(EVENT_FIELDS)
+#: A history of at least this many timed events that all fall within the first millisecond is said
+#: to look like seconds (or milliseconds), not the nanoseconds docs/HISTORY.md asks for.
+SECONDS_LIKE_EVENTS = 20
+SECONDS_LIKE_NS = 1_000_000
 MAX_JSON_DEPTH = 1_000
 """Arrays and objects a line may nest: orjson 3.10 and later refuse lines nested past 1,024 levels, older
 versions read far deeper (and overflow the C stack past about 100,000: a segfault); one limit below both,
@@ -123,12 +133,14 @@ def minikeydb_run(history: str | Path) -> bool:
 
 
 def iter_events(
-    path: str | Path, lines: list[int] | None = None, limit: TimeLimit | None = None
+    path: str | Path, lines: list[int] | None = None, limit: TimeLimit | None = None,
+    notes: list[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Stream the validated events of a history file, one dict at a time, in file order.
 
     With ``lines``, the line number of each event is appended to it as the event is yielded, so
-    that a later error about an event can name its line.
+    that a later error about an event can name its line; with ``notes``, what `validate` has to say
+    about a field name that looks misspelt is appended to it.
 
     Memory stays flat for JSON-lines files however long the run was; EDN files are parsed
     whole (they are small in practice and their values may need a file-wide look to decode).
@@ -151,9 +163,9 @@ def iter_events(
             except OSError as e:
                 raise HistoryError(p, None, None, f"cannot read: {e.strerror or e}") from None
             tick = None if limit is None else _edn_tick(p, limit)
-            events = validate(read_edn_events(raw, p, tick), p, lines)
+            events = validate(read_edn_events(raw, p, tick), p, lines, notes)
         else:
-            events = validate(_jsonl_lines(fh, p, limit), p, lines)
+            events = validate(_jsonl_lines(fh, p, limit), p, lines, notes)
         count = 0
         for event in events:
             count += 1
@@ -165,11 +177,12 @@ def iter_events(
 
 
 def read_events(
-    path: str | Path, lines: list[int] | None = None, limit: TimeLimit | None = None
+    path: str | Path, lines: list[int] | None = None, limit: TimeLimit | None = None,
+    notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """All validated events of a history file, in file order, with ``index`` filled in
     (and, with ``lines``, each event's line number appended to it; `iter_events` for ``limit``)."""
-    return list(iter_events(path, lines, limit))
+    return list(iter_events(path, lines, limit, notes))
 
 
 def _edn_tick(path: Path, limit: TimeLimit) -> Callable[[int], None]:
@@ -260,10 +273,18 @@ def _refuse(path: Path, lineno: int, raw: bytes, e: ValueError) -> NoReturn:
     if bad_byte is not None:
         problem = bad_byte
     elif not raw.endswith(b"\n"):
-        problem = f"truncated or malformed JSON on the last line ({e})"
+        problem = f"truncated or malformed JSON on the last line ({_json_reason(e)})"
     else:
-        problem = f"not valid JSON ({e})"
+        problem = f"not valid JSON ({_json_reason(e)})"
     raise HistoryError(path, lineno, "(json)", problem) from None
+
+
+def _json_reason(e: ValueError) -> str:
+    """The parser's complaint with its column: its own "line 1 column 102 (char 101)" is about the one
+    line it was given, and beside the file's line number it read as a second, contradicting line."""
+    if isinstance(e, json.JSONDecodeError) and e.lineno == 1:
+        return f"{e.msg} at column {e.colno}"
+    return str(e)
 
 
 def _invalid_utf8(raw: bytes) -> str | None:
@@ -341,7 +362,74 @@ def _sibling_hint(path: str | Path) -> str:
             '{"history": 1, "conflict": "siblings"}, docs/HISTORY.md)')
 
 
+def near_miss(name: Any) -> str | None:
+    """The known event field that ``name`` (not one) looks like a misspelling of, or None."""
+    if type(name) is not str or name in _EVENT_FIELDS:
+        return None
+    match = difflib.get_close_matches(name.lower(), EVENT_FIELDS, n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
 def validate(
+    items: Iterable[tuple[int, Any]], path: str | Path, lines: list[int] | None = None,
+    notes: list[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """`_validate`, and two things said about misspelt field names: each unknown field that is a
+    near miss of a known one (`near_miss`, absent from that event), once per name, as a note in
+    ``notes`` (the verdict does not change); and a required field reported missing while the event
+    has a near miss of it is named in the error ("line 3 has 'vaule'")."""
+    last: list[Any] = [None, None]
+    seen: set[str] = set()
+
+    def tap() -> Iterator[tuple[int, Any]]:
+        for line, ev in items:
+            last[0], last[1] = line, ev
+            if type(ev) is not dict:
+                yield line, ev
+                continue
+            if not _EVENT_FIELDS.issuperset(ev):
+                for name in ev:
+                    if name in seen or name in _EVENT_FIELDS:
+                        continue
+                    seen.add(name)
+                    known = near_miss(name)
+                    if known is not None and known not in ev:
+                        say(f"{path}: line {line}: field {name!r} is not a field of the history "
+                            f"format; did you mean {known!r}?")
+            t = ev.get("time")
+            if type(t) is int:
+                if t > 0:
+                    times[0] += 1
+                    times[1] = max(times[1], t)
+            elif type(t) is float and not times[2] and _finite(t) and t != int(t):
+                times[2] = True
+                say(f"{path}: line {line}: 'time' {t!r} is not a whole number: times are integer "
+                    "nanoseconds (docs/HISTORY.md) and a fraction is cut off; these times look like seconds "
+                    "rather than nanoseconds")
+            yield line, ev
+
+    def say(note: str) -> None:
+        if notes is not None:
+            notes.append(note)
+
+    times = [0, 0, False]  # events with an integer time, the largest, whether a fraction was said
+    try:
+        yield from _validate(tap(), path, lines)
+        if times[0] >= SECONDS_LIKE_EVENTS and 0 < times[1] < SECONDS_LIKE_NS and not times[2]:
+            say(f"{path}: every time is below {SECONDS_LIKE_NS:,} ns (1 ms) across {times[0]:,} events: times are "
+                "integer nanoseconds (docs/HISTORY.md), and these look like seconds or milliseconds rather than "
+                "nanoseconds")
+    except HistoryError as e:
+        ev = last[1]
+        if e.field and type(ev) is dict and e.field not in ev and e.line == last[0]:
+            near = [k for k in ev if near_miss(k) == e.field]
+            if near:
+                raise HistoryError(e.path, e.line, e.field, f"{e.problem} (field {e.field!r} missing; "
+                                   f"line {e.line} has {near[0]!r})") from None
+        raise
+
+
+def _validate(
     items: Iterable[tuple[int, Any]], path: str | Path, lines: list[int] | None = None
 ) -> Iterator[dict[str, Any]]:
     """Check each (line, object) pair and yield it as an event dict with ``index`` set.

@@ -706,6 +706,8 @@ def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None,
         text = f"<b>{_esc(finding_line(f))}</b>"
         if f["first"]:
             text += f"<br><span class='first'>first: {_esc(f['first'])}</span>"
+        for note in f.get("notes") or []:
+            text += f"<br><span class='note'>note: {_esc(note)}</span>"
         items.append(f"<li class='f-{'bad' if f['valid'] is False else 'ok'}'>{text}</li>")
     if entry is not None:
         items.append(f"<li>final reads: {_esc(convergence_line(entry))}</li>")
@@ -719,7 +721,12 @@ def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None,
     return f"<ul class='findings'>{''.join(items)}</ul>"
 
 
-def _stats_html(stats: dict[str, Any]) -> str:
+#: What a sim run's latencies are (`SIM_LATENCY_NOTE` in the run summary says the same).
+SIM_LATENCY_NOTE = ("virtual times: this is a --mode sim run, whose clock is simulated; its latencies are the "
+                    "simulated network's delays on that clock, not a measurement of how fast the store answers")
+
+
+def _stats_html(stats: dict[str, Any], sim: bool = False) -> str:
     parts = []
     ops = stats.get("ops") or {}
     if ops:
@@ -735,7 +742,8 @@ def _stats_html(stats: dict[str, Any]) -> str:
             for label, p in groups.items():
                 rows.append([f, label, p["n"], p["p50"], p["p95"], p["p99"], p["max"]])
         parts.append(
-            "<h3>Latency (ms), healthy vs under each fault kind</h3>"
+            f"<h3>Latency ({'virtual ' if sim else ''}ms), healthy vs under each fault kind</h3>"
+            + (f"<p class='note'>{_esc(SIM_LATENCY_NOTE)}.</p>" if sim else "")
             + _table(rows, ["f", "when", "n", "p50", "p95", "p99", "max"])
         )
     av = stats.get("availability") or []
@@ -760,8 +768,11 @@ def _stats_html(stats: dict[str, Any]) -> str:
         rows = [
             [
                 c.get("heal_s"),
-                c.get("stale_reads_after_heal"),
-                c.get("last_stale_read_after_s"),
+                # None with a reason: no reads after the heal, nothing measured (not a 0)
+                "not measured" if c.get("stale_reads_after_heal") is None and c.get("stale_reads_how")
+                else c.get("stale_reads_after_heal"),
+                "not measured" if c.get("last_stale_read_after_s") is None and c.get("stale_reads_how")
+                else c.get("last_stale_read_after_s"),
                 c.get("keys_with_final_reads"),
                 c.get("keys_not_agreed"),
                 c.get("final_reads_began_after_s"),
@@ -784,6 +795,9 @@ def _stats_html(stats: dict[str, Any]) -> str:
                     "all keys agreed after (s), a bound",
                 ],
             )
+            + "".join(f"<p class='note'>heal at {_esc(_cell(c.get('heal_s')))} s, stale reads after it: "
+                      f"{_esc(c['stale_reads_how'])}.</p>"
+                      for c in conv if c.get("stale_reads_how"))
         )
     sess = stats.get("sessions")
     if sess:
@@ -1078,7 +1092,10 @@ def write_report(
     bite_html = _guard(lambda: _bite_html(results.get("faults") or {}))
     if bite_html:
         body.append("<h2>Did the faults bite?</h2>" + bite_html)
-    body.append("<h2>Latency</h2>" + _guard(lambda: _latency(c, windows, heals)))
+    sim = (options or {}).get("mode") == "sim"
+    body.append("<h2>Latency" + (" (virtual: simulated clock)</h2>" if sim else "</h2>")
+                + (f"<p class='note'>{_esc(SIM_LATENCY_NOTE)}.</p>" if sim else "")
+                + _guard(lambda: _latency(c, windows, heals)))
     if rule is not None:
         body.append(f"<h2>{report_rules.TITLES[rule]} ({rule} rule)</h2>"
                     + _guard(lambda: report_rules.rule_section(rule, results, stats)))
@@ -1142,7 +1159,7 @@ def write_report(
             body.append(render_html(lin))
         except Exception as e:  # the report must still be written if the fragment fails
             body.append(f"<p>could not render the linearizability result: {_esc(e)}</p>")
-    body.append("<h2>Measurements</h2>" + _guard(lambda: _stats_html(stats)))
+    body.append("<h2>Measurements</h2>" + _guard(lambda: _stats_html(stats, sim)))
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>"

@@ -79,6 +79,7 @@ class StatsCollector:
         self.reads = 0  # ok non-final reads whose source write could be identified
         self.stale_ages_ms = array("d")
         self.stale_times = array("q")  # invoke times (ns) of stale reads, for post-heal convergence
+        self.read_times = array("q")  # invoke times (ns) of every read checked for staleness (the same reads)
         self.stale_undecidable = 0
         self.pbs_total = [0] * len(PBS_EDGES_MS)
         self.pbs_fresh = [0] * len(PBS_EDGES_MS)

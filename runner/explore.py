@@ -149,6 +149,7 @@ class ExploreResult:
             out["original"] = _size(s.original, s.original_outcome)
             out["shrunk"] = _size(s.candidate, s.outcome)
             out["shrink_trials"] = s.trials
+            out["shrink_seconds"] = round(s.seconds, 2)  # the shrink's own; wall_seconds is the session's
             out["shrink_speculative"] = s.speculative
             out["shrink_budget_exhausted"] = s.exhausted
             out["steps"] = [step.reduction for step in s.steps]
@@ -691,7 +692,7 @@ def format_report(result: ExploreResult) -> str:
         f"explore: found an invalid run at seed {result.failing_seed} after {_runs_text(result)}; "
         f"shrunk in {s.trials} trial runs"
         + (" (budget spent; it may shrink further)" if s.exhausted else "")
-        + f" ({result.wall_seconds:.0f} s, {result.workers} worker(s))",
+        + f" ({s.seconds:.0f} s of the session's {result.wall_seconds:.0f} s, {result.workers} worker(s))",
         f"  anomaly kept: {s.original_outcome.main_anomaly}",
         "                 original    shrunk",
     ]

@@ -23,6 +23,7 @@ schedule is what gets recorded and replayed. Everything here is pure: ``shrink``
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -107,6 +108,9 @@ class ShrinkResult:
     """True when the budget ran out before no reduction helped (the result may shrink further)."""
     speculative: int = attrs.field(default=0, eq=False)
     """Trial runs made ahead (workers otherwise idle) whose outcome the search never judged: not in ``trials``."""
+    seconds: float = attrs.field(default=0.0, eq=False)
+    """Wall seconds of the shrink itself: from its first trial handed out (ahead, or in ``run``) to its result,
+    not the explore session's (a resumed or --keep-going sweep may have run long before it)."""
 
 
 Trial = Callable[[Candidate], Outcome]
@@ -162,6 +166,7 @@ class Shrinker:
         self.original = original
         self._search = _Search(None, evaluate, on_trial, budget)
         self._search.seen.add(original.key())
+        self._began: float | None = None  # when the first trial was handed out (`ShrinkResult.seconds`)
 
     def ahead(self) -> tuple[int, Candidate] | None:
         """The next candidate worth running before the original's outcome is known (numbered), or None.
@@ -183,7 +188,10 @@ class Shrinker:
                 known = s.known.get(entry.key)
                 if known is None:
                     s.round_ = r
-                    return s.next_task()
+                    task = s.next_task()
+                    if task is not None and self._began is None:
+                        self._began = time.monotonic()
+                    return task
                 r.judged += 1
                 trials += 1
                 seen.add(entry.key)
@@ -205,6 +213,8 @@ class Shrinker:
     def run(self, original_outcome: Outcome) -> ShrinkResult:
         """Shrink the original, whose outcome is ``original_outcome``: the greedy search's result."""
         search = self._search
+        if self._began is None:
+            self._began = time.monotonic()
         search.anomaly = original_outcome.main_anomaly
         current, current_outcome = self.original, original_outcome
         steps: list[ShrinkStep] = []
@@ -218,7 +228,8 @@ class Shrinker:
         finally:
             search.stop()
         return ShrinkResult(self.original, original_outcome, current, current_outcome, search.trials, tuple(steps),
-                            search.exhausted, len(search.known) - search.trials)
+                            search.exhausted, len(search.known) - search.trials,
+                            seconds=time.monotonic() - self._began)
 
 
 @attrs.frozen

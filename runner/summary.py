@@ -184,6 +184,12 @@ def _journal_line(journal: Any) -> list[str]:
     return [f"  journal: {journal.get('path')} ({journal.get('level')}, {size}), {state}"]
 
 
+#: Said under a sim run's figures: its times are the simulated clock's (checker.report.SIM_LATENCY_NOTE).
+SIM_TIMES_NOTE = ("times are virtual (a sim run's simulated clock): its latencies, lags and convergence times are "
+                  "the simulated network's delays, not a measurement of how fast the store answers (report.html's "
+                  "latency figures too)")
+
+
 def format_summary(run: RunResult) -> str:
     o = run.options
     r: dict[str, Any] = run.results
@@ -224,6 +230,8 @@ def format_summary(run: RunResult) -> str:
     bite = faults_sentence(r.get("faults") or {})
     if bite:
         lines.append(f"  {bite}")
+    if o.mode == "sim":
+        lines.append(f"  {SIM_TIMES_NOTE}")
     anomalies = r.get("anomalies", [])
     verdict = VERDICT_WORDS.get(r.get("valid"), str(r.get("valid")))
     lines.append("")
@@ -234,6 +242,7 @@ def format_summary(run: RunResult) -> str:
         if finding["first"]:
             first = str(finding["first"])
             lines.append(f"      first: {first if len(first) <= 400 else first[:400] + ' ... (in full in results.json)'}")
+        lines.extend(f"      note: {note}" for note in finding.get("notes") or [])
     lin_found = r.get("linearizable")
     lin: dict[str, Any] = lin_found if isinstance(lin_found, dict) else {}
     total = len(anomalies) + len(lin.get("anomalies") or [])

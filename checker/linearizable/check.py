@@ -609,6 +609,7 @@ def _check_events(
     else:
         valid = True
     slowest = max(per_part, key=lambda p: p["seconds"], default=None)
+    null_any = _null_reads(events, model) if null_read == "any" else 0
     stats = {
         "checker": "linearizable",
         "model": model,
@@ -632,5 +633,36 @@ def _check_events(
         "seconds": round(time.perf_counter() - began, 6),
         "slowest_part": None if slowest is None else {"key": slowest["key"], "seconds": slowest["seconds"]},
         "per_part": per_part,
+        "null_reads_any": null_any,
+        "notes": [null_read_note(null_any)] if null_any else [],
     }
     return {"valid": valid, "anomalies": anomalies, "unknown": unknown, "stats": stats}
+
+
+#: The models whose reads can return null (the others have no reads).
+_READ_MODELS = ("register", "cas-register", "kv", "multi-register")
+
+
+def _null_reads(events: list[dict], model: str) -> int:
+    """How many acknowledged reads returned null (each txn micro-read counts): under ``--null-read any``
+    each was taken to match any value, so the verdict says how many."""
+    if model not in _READ_MODELS:
+        return 0
+    n = 0
+    for event in events:
+        if not isinstance(event, dict) or event.get("type") != "ok":
+            continue
+        f = event.get("f")
+        if f in ("read", "get"):
+            n += event.get("value") is None
+        elif f == "txn" and isinstance(event.get("value"), list | tuple):
+            n += sum(1 for m in event["value"]
+                     if isinstance(m, list | tuple) and len(m) == 3 and m[0] == "read" and m[2] is None)
+    return n
+
+
+def null_read_note(n: int) -> str:
+    """What the verdict says when ``n`` null reads were taken to match anything (``--null-read any``)."""
+    reads = "1 read returned null and was" if n == 1 else f"{n:,} reads returned null and were"
+    return (f"{reads} taken to match any value (--null-read any, Knossos's convention); "
+            "if null means the key is absent in your system, use --null-read absent")

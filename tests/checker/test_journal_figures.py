@@ -146,7 +146,7 @@ def test_faults_bite_counts_datagrams_nodes_and_failed_ops(tmp_path: Path) -> No
     assert (drop["datagrams"]["dropped"], drop["datagrams"]["delayed"]) == (1, 1)
     assert drop["ops"] == {"invoked": 1, "failed": 1, "timed_out": 0} and drop["bit"] is True
     assert crash["nodes_crashed"] == ["n2"] and crash["bit"] is True
-    assert f["changed_nothing"] is False and f["summary"].startswith("the faults bit: 1 datagrams dropped")
+    assert f["changed_nothing"] is False and f["summary"].startswith("the faults bit: 1 datagram dropped")
 
 
 def test_inert_faults_are_said_to_have_changed_nothing(tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_check_report_and_bad_journal_on_the_command_line(tmp_path: Path, capsys
     assert main(["check", str(tmp_path)]) in (0, 2)
     out = capsys.readouterr().out
     assert "convergence time: converged 0.060 s after the last heal at 0.200 s (measured from the journal)" in out
-    assert "the faults bit: 1 datagrams dropped" in out
+    assert "the faults bit: 1 datagram dropped" in out
     page = write_report(tmp_path).read_text()
     assert "converged after last heal (journal)<b>0.060 s" in page and "<b>Faults:</b> The faults bit" in page
     assert "Did the faults bite?" in page and "1 dropped, 0 delayed, 0 duplicated, 0 reordered of 1 sent" in page

@@ -82,3 +82,12 @@ def test_the_summary_figures_gathered_in_the_checks_pass_equal_a_read_of_the_his
         result = run(options, ["test"], quiet=True, report=report)
         assert result.scan is not None and result.scan.counts  # gathered, and not empty
         assert result.scan == _scan(result.run_dir / "history.jsonl")
+
+
+def test_a_sim_run_summary_says_its_times_are_virtual(tmp_path: Path) -> None:
+    """A --mode sim run's summary says its latencies and times are the simulated clock's; a udp run's does not."""
+    ops = [(0, "put", 2, "ok"), (1, "get", 4, "ok")]
+    sim = format_summary(_result(tmp_path, RunOptions(keys=1, time_limit=1.0, mode="sim"), {}, ops))
+    assert "times are virtual (a sim run's simulated clock)" in sim
+    udp = format_summary(_result(tmp_path, RunOptions(keys=1, time_limit=1.0, mode="udp"), {}, ops))
+    assert "virtual" not in udp

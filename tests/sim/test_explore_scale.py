@@ -78,7 +78,7 @@ def test_a_shrink_begun_while_the_failing_seed_ran_equals_one_workers(tmp_path: 
         results.append(_explore(tmp_path, f"w{workers}", *flags, "--workers", workers))
         out = capsys.readouterr().out
         out = out.replace(str(tmp_path / f"w{workers}"), "OUT")
-        reports.append([re.sub(r"\(\d+ s, \d worker\(s\)\)|\d{8}T\d{6}Z|ledger: .*", "", line)
+        reports.append([re.sub(r"\(\d+ s(?: of the session's \d+ s)?, \d worker\(s\)\)|\d{8}T\d{6}Z|ledger: .*", "", line)
                         for line in out.splitlines() if not line.endswith(TIMING_MARK)])
     (one_code, one, one_ledger), (two_code, two, two_ledger) = results
     assert one_code == two_code == 1 and one["failing_seed"] == two["failing_seed"] == 1

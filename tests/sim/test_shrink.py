@@ -300,3 +300,26 @@ def test_speculation_follows_a_candidate_known_to_fail_into_the_round_after_it()
     assert child is not None, "the case needs a reduction of the awaited candidate that fails too"
     picked = search.pick()
     assert picked is not None and picked.key() in {c.key() for _, c in reductions(child)}, picked
+
+
+def test_explore_shows_the_shrinks_own_duration_not_the_sessions(monkeypatch: Any) -> None:
+    """The shrink's seconds run from its first trial to its result (a fake clock), and explore's line shows them."""
+    import runner.shrink as shrink_module
+    from runner.explore import ExploreResult, format_report
+
+    clock = [1000.0]
+    monkeypatch.setattr(shrink_module.time, "monotonic", lambda: clock[0])
+    start = _candidate((PARTITION, CRASH, PAUSE), keys=20, concurrency=10)
+    base = _fake_trial([])
+
+    def trial(c: Candidate) -> Outcome:
+        clock[0] += 1.0  # each trial run takes one second
+        return base(c)
+
+    shrinker = Shrinker(start, one_at_a_time(trial), budget=500)
+    clock[0] += 48.0  # the sweep (or a resumed session) goes on before the shrink starts
+    result = shrinker.run(base(start))
+    assert result.seconds == result.trials
+    explored = ExploreResult(24, 0, 1, result, None, None, 62.0, workers=2)
+    line = format_report(explored).splitlines()[0]
+    assert f"shrunk in {result.trials} trial runs ({result.trials} s of the session's 62 s, 2 worker(s))" in line
