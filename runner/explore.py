@@ -22,6 +22,7 @@ if any, are counted and reported but do not stop the search).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
@@ -565,9 +566,11 @@ def explore(
     progress = ExploreProgress(todo, stream)
     stream = progress.stream
     trial_argv = tuple(argv)
-    # ignore_cleanup_errors: a cancelled trial its worker is left to finish may still write under scratch
+    # ignore_cleanup_errors: whatever else a trial left there (the pool is closed first: see below)
+    # closing(executor): the pool is closed (its workers killed and joined) before the scratch directory is
+    # removed, so a cancelled trial a worker still runs cannot write into it afterwards and leave it behind.
     with tempfile.TemporaryDirectory(prefix="minikeydb-explore-", ignore_cleanup_errors=True) as scratch, \
-            InterruptGuard():
+            contextlib.closing(executor), InterruptGuard():
         trials = TrialStream(executor, trial_argv, scratch)
 
         def on_trial(n: int, reduction: str, c: Candidate, o: Outcome, kept: bool) -> None:
