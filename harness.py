@@ -68,8 +68,8 @@ def _write_stderr(data: bytes) -> None:
 if __name__ == "__main__":
     from minikeydb.streams import guard_standard_streams  # standard library only: nothing of the store
 
-    guard_standard_streams(lambda: "harness.py " + (sys.argv[1] if sys.argv[1:2] and not sys.argv[1].startswith("-")
-                                                    else "run"), files=True)
+    named = sys.argv[1] if sys.argv[1:2] and not sys.argv[1].startswith("-") else "run"
+    guard_standard_streams(f"harness.py {named}", files=named not in ("check", "export"))  # these write no file
     previous = {s: signal.signal(s, _interrupted_while_starting) for s in (signal.SIGINT, signal.SIGTERM)}
     # Each command imports only what it needs: check, report and export only the checker (not the
     # runner, the store, Trio or the nemesis, whose imports took longer than checking a small history).

@@ -98,16 +98,17 @@ class StderrGuard(StdoutGuard):
     _raise_broken_pipe = False
 
 
-def guard_standard_streams(command: Callable[[], str], files: bool = False) -> None:
+def guard_standard_streams(command: str, files: bool = False) -> None:
     """Reopen closed standard streams and put ``sys.stderr`` and ``sys.stdout`` behind their guards.
 
-    ``command()`` names the command in the one line a failing stdout gets (``harness.py check``); ``files``
-    says that the command writes files, which are written as usual."""
+    ``command`` names the command in the one line a failing stdout gets (``harness.py check``), besides whatever
+    the command itself says on stderr (a banner, progress notes); ``files`` says that the command writes files,
+    which are written as usual."""
     reopen_closed_standard_streams()
     also = ", the files are written as usual" if files else ""
 
     def said(why: str) -> str:
-        return (f"{command()}: its output could not be written to stdout ({why}); the rest of it is dropped"
+        return (f"{command}: its output could not be written to stdout ({why}); the rest of it is dropped"
                 f"{also} and the exit code is the command's own")
 
     sys.stderr = StderrGuard(sys.stderr)
