@@ -8,8 +8,6 @@ Subcommands: ``run`` (the default), ``check``, ``report``, ``export``, ``replay`
 import os
 import signal
 import sys
-from collections.abc import Iterable
-from typing import TextIO
 
 
 def _interrupted_while_starting(signum: int, frame: object) -> None:
@@ -17,7 +15,7 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 
     Nothing has started yet (no run directory, no process), so there is nothing to clean up.
     """
-    os.write(2, f"\ninterrupted by {signal.Signals(signum).name} while starting\n".encode())
+    _write_stderr(f"\ninterrupted by {signal.Signals(signum).name} while starting\n".encode())
     os._exit(128 + signum)
 
 
@@ -59,78 +57,19 @@ def _flushed() -> bool:
     return True
 
 
-def _reopen_closed_standard_streams() -> None:
-    """A stdout or stderr closed at start (``>&-``) becomes /dev/null, so that every print and flush
-    (and every child process that inherits the descriptor) works and the exit code stays the verdict's."""
-    for fd, name in ((1, "stdout"), (2, "stderr")):
-        if getattr(sys, name) is not None:
-            continue
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        if devnull != fd:
-            os.dup2(devnull, fd)
-            os.close(devnull)
-        setattr(sys, name, open(fd, "w", closefd=False))
-
-
-class _StdoutGuard:
-    """``sys.stdout`` for every command: a stdout that cannot be written (``> /dev/full``, an I/O error) is
-    said once on stderr and then dropped, so the command goes on and exits with its own code (a verdict).
-
-    A reader that has gone (``| head``, ``BrokenPipeError``) is still raised: each command ends quietly
-    there with the code it had decided (``minikeydb.cli.quiet_broken_pipe``, the checker's own handling).
-    Everything else is the stream's own (``fileno``, ``isatty``, ``buffer``, ...).
-    """
-
-    def __init__(self, stream: "TextIO") -> None:
-        self._stream = stream
-        self.failure: OSError | None = None
-
-    def write(self, text: str) -> int:
-        try:
-            return self._stream.write(text)
-        except BrokenPipeError:
-            raise
-        except OSError as failure:
-            self._give_up(failure)
-            return len(text)
-
-    def writelines(self, lines: "Iterable[str]") -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as failure:
-            self._give_up(failure)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._stream, name)
-
-    def _give_up(self, failure: OSError) -> None:
-        """One line on stderr the first time; stdout then points at /dev/null, so what is left in its buffer
-        (and anything a child process inherits the descriptor for) goes nowhere instead of failing again."""
-        if self.failure is None:
-            self.failure = failure
-            command = sys.argv[1] if sys.argv[1:2] and not sys.argv[1].startswith("-") else "run"
-            why = failure.strerror or failure
-            print(f"harness.py {command}: its output could not be written to stdout ({why}); the rest of it is "
-                  "dropped, the files are written as usual and the exit code is the command's own",
-                  file=sys.stderr, flush=True)
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stream.fileno())
-            os.close(devnull)
-            self._stream.flush()
-        except (OSError, ValueError):
-            pass
+def _write_stderr(data: bytes) -> None:
+    """``os.write(2, data)``, dropped if stderr cannot be written (a signal's note must not become a traceback)."""
+    try:
+        os.write(2, data)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":
-    _reopen_closed_standard_streams()
-    sys.stdout = _StdoutGuard(sys.stdout)
+    from minikeydb.streams import guard_standard_streams  # standard library only: nothing of the store
+
+    named = sys.argv[1] if sys.argv[1:2] and not sys.argv[1].startswith("-") else "run"
+    guard_standard_streams(f"harness.py {named}", files=named not in ("check", "export"))  # these write no file
     previous = {s: signal.signal(s, _interrupted_while_starting) for s in (signal.SIGINT, signal.SIGTERM)}
     # Each command imports only what it needs: check, report and export only the checker (not the
     # runner, the store, Trio or the nemesis, whose imports took longer than checking a small history).
@@ -155,6 +94,6 @@ if __name__ == "__main__":
     try:
         code = ready()
     except KeyboardInterrupt:  # landed before the command's own handling began: nothing had started
-        os.write(2, b"\ninterrupted by SIGINT while starting\n")
+        _write_stderr(b"\ninterrupted by SIGINT while starting\n")
         code = 128 + signal.SIGINT
     _exit(code)

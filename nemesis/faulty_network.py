@@ -226,8 +226,8 @@ class FaultyNetwork(FaultModel):
         try:
             await transport.inner.send(data, dest)
         except (trio.ClosedResourceError, OSError):
-            # The sender crashed or closed meanwhile; the datagram dies with its socket.
-            self.counters.lost_in_flight += 1
+            # The sender crashed or closed meanwhile; the copy dies with its socket (counted once per datagram).
+            self.lost_due(flight)
 
 
 class FaultyTransport:

@@ -155,7 +155,8 @@ class FaultCounters:
     pause_overflow: int = 0
     """Datagrams lost because a paused node's hold buffer was full."""
     lost_in_flight: int = 0
-    """Delayed datagrams whose sending endpoint had closed by the time they came due."""
+    """Datagrams whose sending endpoint had closed by the time they came due (no copy got through; not
+    ``passed``), and datagrams held for a paused node whose endpoint had closed when it resumed."""
 
 
 class DatagramObserver(Protocol):
@@ -310,32 +311,58 @@ class FaultModel:
         return delays, fault
 
     def in_flight(self, delays: Sequence[float]) -> InFlight:
-        """What ``admit_due`` needs to count one datagram's delayed copies: how many there are, and whether a
-        copy already went (a delay of 0: sent at once)."""
-        return InFlight(sum(1 for delay in delays if delay > 0), any(delay <= 0 for delay in delays))
+        """What ``admit_due``, ``lost_due`` and ``lost_now`` need to count one datagram's copies once: how many are
+        delayed, and how many went at once (a delay of 0)."""
+        return InFlight(sum(1 for delay in delays if delay > 0), sum(1 for delay in delays if delay <= 0))
 
     def admit_due(self, src: str, dst: str, flight: InFlight) -> bool:
         """Whether a delayed copy of a datagram (``flight``, from ``in_flight(delays)``) may still be delivered:
-        a partition started meanwhile cuts it.
+        a partition started meanwhile cuts it. A copy admitted whose send then fails (its sender crashed or
+        closed meanwhile) is told with ``lost_due``.
 
-        The datagram was counted ``passed`` when it was decided; it moves once to ``partitioned`` when a
-        partition cut every copy of it, so each datagram stays counted in exactly one fate.
+        The datagram was counted ``passed`` when it was decided; it moves once, when no copy of it got through,
+        to ``lost_in_flight`` (a copy died with its sender) or else to ``partitioned`` (a partition cut every
+        copy), so each datagram stays counted in exactly one fate.
         """
         allowed = self.link_allowed(src, dst)
         flight.left -= 1
-        flight.through = flight.through or allowed
-        if flight.left == 0 and not flight.through:
-            self.counters.passed -= 1
-            self.counters.partitioned += 1
+        if allowed:
+            flight.admitted += 1
+        self._settle(flight)
         return allowed
+
+    def lost_due(self, flight: InFlight) -> None:
+        """A delayed copy ``admit_due`` let go could not be sent: its sender's socket had closed (a crash)."""
+        flight.admitted -= 1
+        flight.lost += 1
+        self._settle(flight)
+
+    def lost_now(self, flight: InFlight) -> None:
+        """A copy due at once could not be sent: its sender's socket had closed (a crash)."""
+        flight.at_once -= 1
+        flight.lost += 1
+        self._settle(flight)
+
+    def _settle(self, flight: InFlight) -> None:
+        """Move the datagram out of ``passed`` once every copy is settled and none got through. This holds
+        at exactly one event: ``left`` and ``at_once`` only fall, and ``admitted`` only rises as ``left`` falls."""
+        if flight.left == 0 and flight.admitted == 0 and flight.at_once == 0:
+            self.counters.passed -= 1
+            if flight.lost:
+                self.counters.lost_in_flight += 1
+            else:
+                self.counters.partitioned += 1
 
 
 @attrs.define
 class InFlight:
-    """The delayed copies of one datagram: how many have still to come due, and whether any got through."""
+    """The copies of one datagram: how many delayed ones have still to come due, how many went at once or were
+    admitted when due (and were not lost since), and how many died with their sender."""
 
     left: int
-    through: bool = False
+    at_once: int = 0
+    admitted: int = 0
+    lost: int = 0
 
 
 def _check_link(link: object) -> Link:

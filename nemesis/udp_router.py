@@ -108,35 +108,37 @@ class UdpRouter:
             if source == target:
                 if observer is not None:
                     observer.sent(source, target, data, None, 1)
-                await self._forward(source, target, data)
+                if not await self._forward(source, target, data):  # not decided: lost, never passed
+                    self.model.counters.lost_in_flight += 1
                 continue
             if observer is None:
                 delays = self.model.decide(source, target)
             else:
                 delays, fault = self.model.decide_why(source, target)
                 observer.sent(source, target, data, fault, len(delays))
-            flight = None
+            flight = self.model.in_flight(delays) if delays else None
             for delay in delays:
                 if delay <= 0:
-                    await self._forward(source, target, data)
+                    if not await self._forward(source, target, data) and flight is not None:
+                        self.model.lost_now(flight)
                 else:
-                    assert self._nursery is not None
-                    flight = flight or self.model.in_flight(delays)
+                    assert self._nursery is not None and flight is not None
                     self._nursery.start_soon(self._forward_later, delay, source, target, data, flight)
 
     async def _forward_later(self, delay: float, source: str, target: str, data: bytes, flight: InFlight) -> None:
         await trio.sleep(delay)
-        if self.model.admit_due(source, target, flight):
-            await self._forward(source, target, data)
+        if self.model.admit_due(source, target, flight) and not await self._forward(source, target, data):
+            self.model.lost_due(flight)
 
-    async def _forward(self, source: str, target: str, data: bytes) -> None:
+    async def _forward(self, source: str, target: str, data: bytes) -> bool:
+        """Send one copy through the source's proxy; False when the proxy had closed (the copy is lost)."""
         # Counted before the send yields, so a receiver woken by it already sees the count.
         self.forwarded += 1
         try:
             await self._proxies[source].send(data, self.real[target])
         except (trio.ClosedResourceError, OSError):
             self.forwarded -= 1
-            self.model.counters.lost_in_flight += 1
-            return
+            return False
         if self.observer is not None:
             self.observer.delivered(target, data)
+        return True

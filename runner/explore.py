@@ -22,6 +22,7 @@ if any, are counted and reported but do not stop the search).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
@@ -73,7 +74,7 @@ from .phases import make_schedule, run_nodes
 from .replay import sha256_of
 from .run import run
 from .shrink import Candidate, Evaluate, Outcome, Shrinker, ShrinkResult
-from .usage import Parser, add_config_option
+from .usage import Parser, UsageError, add_config_option
 
 WORKLOAD_RANGES: dict[str, tuple[Any, ...]] = {
     "key_size": (None, "uniform:1-64", "uniform:100-300", "uniform:600-1024", "1024"),
@@ -566,9 +567,11 @@ def explore(
     progress = ExploreProgress(todo, stream)
     stream = progress.stream
     trial_argv = tuple(argv)
-    # ignore_cleanup_errors: a cancelled trial its worker is left to finish may still write under scratch
+    # ignore_cleanup_errors: whatever else a trial left there (the pool is closed first: see below)
+    # closing(executor): the pool is closed (its workers killed and joined) before the scratch directory is
+    # removed, so a cancelled trial a worker still runs cannot write into it afterwards and leave it behind.
     with tempfile.TemporaryDirectory(prefix="minikeydb-explore-", ignore_cleanup_errors=True) as scratch, \
-            InterruptGuard():
+            contextlib.closing(executor), InterruptGuard():
         trials = TrialStream(executor, trial_argv, scratch)
 
         def on_trial(n: int, reduction: str, c: Candidate, o: Outcome, kept: bool) -> None:
@@ -630,15 +633,28 @@ def explore(
     minimal = result.candidate
     name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
     final_options = attrs.evolve(minimal.options, out=base.out, name=name)
-    written = run(final_options, argv, schedule=minimal.schedule, quiet=True, report=True)
+    try:
+        written = run(final_options, argv, schedule=minimal.schedule, quiet=True, report=True)
+    except OSError as exc:  # a full disk, a directory that became read-only: not the harness's defect
+        raise UsageError(f"explore: the minimal failing run could not be written in {base.out or '.'}: "
+                         f"{_os_error_text(exc)}") from exc
     identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
     failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
                             seed_command=seed_command(candidate.options), anomaly=outcome.main_anomaly,
                             history_sha256=outcome.history_sha256)
     out = ExploreResult(found.runs, verdicts["unknown"], candidate.options.seed, result, written.run_dir, identical,
                         time.monotonic() - started, found.lines, executor.workers, failure)
-    (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
+    try:
+        (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
+    except OSError as exc:
+        raise UsageError(f"explore: {written.run_dir / FAILURE_FILE} could not be written: {_os_error_text(exc)}") \
+            from exc
     return out
+
+
+def _os_error_text(exc: OSError) -> str:
+    """What failed, in words (``No space left on device``), with the file when the error names one."""
+    return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
 
 
 TIMING_MARK = "(depends on timing)"
@@ -845,7 +861,10 @@ def _explore_command(argv: Sequence[str]) -> int:
             ledger.close()
     result = attrs.evolve(result, ledger=ledger_path)
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        try:
+            Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        except OSError as exc:
+            raise UsageError(f"explore: --json {args.json} could not be written: {_os_error_text(exc)}") from exc
     found = result.failing_seed is not None
     code = decided(EXPLORE_EXIT_FOUND if found else EXPLORE_EXIT_ALL_VALID)  # a closed stdout must not change it
     print(format_report(result))

@@ -21,6 +21,7 @@ LEDGER`` runs only the seeds the ledger does not hold.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -373,8 +374,10 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
     progress = ExploreProgress(sum(1 for s in seeds if s not in known), stream)
     trial_argv = tuple(argv)
     here = commit()
+    # closing(executor): the pool is closed (its workers killed and joined) before the scratch directory is
+    # removed, so a cancelled trial a worker still runs cannot write into it afterwards and leave it behind.
     with tempfile.TemporaryDirectory(prefix="maelstrom-explore-", ignore_cleanup_errors=True) as scratch, \
-            InterruptGuard():
+            contextlib.closing(executor), InterruptGuard():
         found = sweep(base, seeds, executor, argv=trial_argv, scratch=scratch, progress=progress, ledger=ledger,
                       known=known, keep_going=keep_going)
         progress.clear()

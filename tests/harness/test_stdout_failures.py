@@ -1,5 +1,6 @@
 """Every harness.py subcommand keeps its own exit code when stdout fails: a full device (``> /dev/full``),
-no stdout at all (``>&-``) or a reader that has gone (``| head -c1``); one line on stderr at most, no traceback."""
+no stdout at all (``>&-``) or a reader that has gone (``| head -c1``); no traceback, and one line on stderr saying
+stdout failed (for a full device), besides the command's own notes there (replay's banner, progress)."""
 
 from __future__ import annotations
 

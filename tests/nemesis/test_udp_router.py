@@ -117,3 +117,18 @@ async def test_router_rejects_mismatched_address_maps():
     """Real and proxy maps naming different nodes are refused before any socket is bound."""
     with pytest.raises(ValueError, match="must name the same nodes"):
         await UdpRouter.open(FaultModel(random.Random(0)), {"a": ("127.0.0.1", 1)}, {"b": ("127.0.0.1", 0)})
+
+
+async def test_router_counts_a_delayed_datagram_lost_with_its_proxy_once(routed: Routed):
+    """10 datagrams delayed 0.3 s, then n1's proxy closes before they are due: each is lost_in_flight, not also
+    passed (before: passed 10 and lost_in_flight 10)."""
+    routed.model.set_delay(DelayDistribution.constant(0.3))
+    for i in range(10):
+        await routed.real["n1"].send(b"%d" % i, routed.router.proxy["n3"])
+    with trio.fail_after(2):
+        while routed.model.counters.delayed < 10:
+            await trio.sleep(0.01)
+    routed.router._proxies["n1"].close()
+    await trio.sleep(0.6)
+    counters = routed.model.counters
+    assert (counters.passed, counters.lost_in_flight) == (0, 10), counters
