@@ -13,7 +13,8 @@ The wire is the journal writer's (``runner.journal_writer``: a 4-byte length, th
   once both files are complete (closed by the run), with results.json's ``journal`` block (or None).
 - stdout: ``("checked", CheckResult, ReportPass or None, scan or None)``, or ``("failed", why)``.
 
-It ignores SIGINT (the run handles Ctrl-C, and kills it), dies with its parent (``PR_SET_PDEATHSIG``),
+Started by ``journal_writer.start``: it ignores SIGINT from its start (the run handles Ctrl-C, and kills it),
+dies with its parent (``PR_SET_PDEATHSIG``, armed before exec),
 and ends when its stdin closes without ``"ended"``. Anything that goes wrong here costs only time:
 the run then checks the files itself (``finish`` without a result), so the verdict never depends on
 this process.
@@ -33,8 +34,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from runner import ROOT
-
 from . import journal_writer as wire
 
 STALL_SECONDS = 10.0
@@ -48,10 +47,7 @@ class CheckProcess:
     """The run's side: start the process, tell it the files are complete, take its result."""
 
     def __init__(self, history: Path, journal: Path | None, checkers: tuple[str, ...], report: bool) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "runner.check_process"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            close_fds=True)
+        self._process: subprocess.Popen[bytes] | None = wire.start("runner.check_process")
         assert self._process.stdin is not None and self._process.stdout is not None
         self._to: IO[bytes] = self._process.stdin
         self._from: IO[bytes] = self._process.stdout
