@@ -177,7 +177,7 @@ def main() -> int:
     threading.Thread(target=control, name="check-control", daemon=True).start()
     try:
         from checker.api import check, harness_run_options
-        from checker.follow import following, prefetch_journal
+        from checker.follow import changed_on_disk, following, prefetch_journal
         from checker.journal_figures import pass_kinds
         from checker.report import check_for_report
 
@@ -200,6 +200,9 @@ def main() -> int:
                 checked, prepared = check(history, options, watch=scanner.watch, run_journal=recorded), None
             if not ended.is_set():  # read to the end before the end was told: impossible, unless the files were
                 raise RuntimeError("the check ended before the run's files were complete")
+            changed = changed_on_disk()
+            if changed is not None:  # then the run checks the files it leaves, as a later `harness.py check` would
+                raise RuntimeError(f"the run's files changed on disk: {changed}")
         wire.send(stdout, ("checked", checked, prepared, scanner.scan if scanner.complete else None))
     except BaseException as failure:  # noqa: BLE001 - the run checks the files itself
         with contextlib.suppress(Exception):
