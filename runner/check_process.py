@@ -17,7 +17,8 @@ Started by ``journal_writer.start``: it ignores SIGINT from its start (the run h
 dies with its parent (``PR_SET_PDEATHSIG``, armed before exec),
 and ends when its stdin closes without ``"ended"``. Anything that goes wrong here costs only time:
 the run then checks the files itself (``finish`` without a result), so the verdict never depends on
-this process.
+this process. Once the run ended, what was read is compared with the paths on disk (``checker.follow.changed_on_disk``):
+a file deleted, replaced, truncated or rewritten meanwhile is "failed", so the run checks the files it leaves.
 """
 
 from __future__ import annotations
