@@ -15,7 +15,7 @@ from tests.harness._children import start_run, wait_children
 @pytest.mark.realtime
 @pytest.mark.parametrize("delay", [0.0, 1.5])  # at 0 s the children are still starting (their "Fatal Python error", racy)
 def test_ctrl_c_to_the_process_group_prints_no_traceback_of_a_child(tmp_path: Path, delay: float) -> None:
-    """SIGINT to the run's process group mid-run: exit 130, no child's 'Traceback' or 'Fatal Python error'."""
+    """SIGINT to the run's process group, at the children's start or mid-run: exit 130, no child's 'Traceback' or 'Fatal Python error'."""
     run = start_run(tmp_path / "out")
     try:
         found = wait_children(run, ("cp", "jw"))
