@@ -16,6 +16,7 @@ the same errors at the same places, made while the history was still being check
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import threading
@@ -34,6 +35,8 @@ BATCHES = 256
 
 _following: dict[str, threading.Event] = {}
 _prefetched: dict[str, Prefetch] = {}
+_opened: list[GrowingFile] = []
+"""The ``GrowingFile`` s opened within ``following``: ``changed_on_disk`` compares each with its path."""
 
 
 def open_input(path: str | Path) -> IO[bytes]:
@@ -56,14 +59,59 @@ def following(paths: list[Path], ended: threading.Event) -> Iterator[None]:
         for key in keys:
             _following.pop(key, None)
             _prefetched.pop(key, None)
+        _opened.clear()
+
+
+def changed_on_disk() -> str | None:
+    """Why a file read within ``following`` is not, on disk now, what was read (one line), or None.
+
+    The reads go through an open handle: a file deleted, replaced, truncated or rewritten while the run
+    went on would still be read whole, so a check of what was read could judge bytes the run directory
+    no longer holds. Call once ``ended`` is set and the check is done."""
+    for file in list(_opened):
+        why = file.changed()
+        if why is not None:
+            return why
+    return None
 
 
 class GrowingFile:
     """A file read while another process appends to it: at its end a read waits for more, or for ``ended``."""
 
     def __init__(self, path: str | Path, ended: threading.Event) -> None:
+        self._path = os.fspath(path)
         self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         self._ended = ended
+        opened = os.fstat(self._file.fileno())
+        self._identity = (opened.st_dev, opened.st_ino)
+        self._digest = hashlib.blake2b()
+        self._count = 0
+        self._at_end = False
+        _opened.append(self)
+
+    def _took(self, data: bytes) -> bytes:
+        self._digest.update(data)
+        self._count += len(data)
+        return data
+
+    def changed(self) -> str | None:
+        """Why the file at this path is not the one read, or no longer holds the bytes read (one line), or None."""
+        try:
+            now = os.stat(self._path)
+        except OSError as failure:
+            return f"{self._path}: {failure.strerror or failure} (it was there when the check opened it)"
+        if (now.st_dev, now.st_ino) != self._identity:
+            return f"{self._path} was replaced by another file during the run"
+        if now.st_size < self._count or (self._at_end and now.st_size != self._count):
+            return f"{self._path} holds {now.st_size} bytes, {self._count} were read"
+        digest, left = hashlib.blake2b(), self._count
+        with open(self._path, "rb") as again:
+            while left and (piece := again.read(min(left, 1 << 20))):
+                digest.update(piece)
+                left -= len(piece)
+        if left or digest.digest() != self._digest.digest():
+            return f"{self._path} changed during the run: its bytes differ from those read"
+        return None
 
     def read(self, n: int = -1) -> bytes:
         if n < 0:
@@ -74,9 +122,11 @@ class GrowingFile:
         while True:
             data = self._file.read(n)
             if data:
-                return data
+                return self._took(data)
             if self._ended.is_set():  # the writer had closed the file: one more look reads its last bytes
-                return self._file.read(n) or b""
+                data = self._file.read(n) or b""
+                self._at_end = not data
+                return self._took(data)
             self._ended.wait(POLL)
 
     def __iter__(self) -> Iterator[bytes]:

@@ -13,10 +13,12 @@ The wire is the journal writer's (``runner.journal_writer``: a 4-byte length, th
   once both files are complete (closed by the run), with results.json's ``journal`` block (or None).
 - stdout: ``("checked", CheckResult, ReportPass or None, scan or None)``, or ``("failed", why)``.
 
-It ignores SIGINT (the run handles Ctrl-C, and kills it), dies with its parent (``PR_SET_PDEATHSIG``),
+Started by ``journal_writer.start``: it ignores SIGINT from its start (the run handles Ctrl-C, and kills it),
+dies with its parent (``PR_SET_PDEATHSIG``, armed before exec),
 and ends when its stdin closes without ``"ended"``. Anything that goes wrong here costs only time:
 the run then checks the files itself (``finish`` without a result), so the verdict never depends on
-this process.
+this process. Once the run ended, what was read is compared with the paths on disk (``checker.follow.changed_on_disk``):
+a file deleted, replaced, truncated or rewritten meanwhile is "failed", so the run checks the files it leaves.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from runner import ROOT
-
 from . import journal_writer as wire
 
 STALL_SECONDS = 10.0
@@ -48,10 +48,7 @@ class CheckProcess:
     """The run's side: start the process, tell it the files are complete, take its result."""
 
     def __init__(self, history: Path, journal: Path | None, checkers: tuple[str, ...], report: bool) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "runner.check_process"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            close_fds=True)
+        self._process: subprocess.Popen[bytes] | None = wire.start("runner.check_process")
         assert self._process.stdin is not None and self._process.stdout is not None
         self._to: IO[bytes] = self._process.stdin
         self._from: IO[bytes] = self._process.stdout
@@ -181,7 +178,7 @@ def main() -> int:
     threading.Thread(target=control, name="check-control", daemon=True).start()
     try:
         from checker.api import check, harness_run_options
-        from checker.follow import following, prefetch_journal
+        from checker.follow import changed_on_disk, following, prefetch_journal
         from checker.journal_figures import pass_kinds
         from checker.report import check_for_report
 
@@ -204,6 +201,9 @@ def main() -> int:
                 checked, prepared = check(history, options, watch=scanner.watch, run_journal=recorded), None
             if not ended.is_set():  # read to the end before the end was told: impossible, unless the files were
                 raise RuntimeError("the check ended before the run's files were complete")
+            changed = changed_on_disk()
+            if changed is not None:  # then the run checks the files it leaves, as a later `harness.py check` would
+                raise RuntimeError(f"the run's files changed on disk: {changed}")
         wire.send(stdout, ("checked", checked, prepared, scanner.scan if scanner.complete else None))
     except BaseException as failure:  # noqa: BLE001 - the run checks the files itself
         with contextlib.suppress(Exception):

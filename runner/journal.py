@@ -49,7 +49,6 @@ import orjson
 from minikeydb.record import Record
 from minikeydb.ring import Ring, shared_ring
 from minikeydb.wire import peek
-from runner import ROOT
 
 # Trio, the cluster's config, the nemesis and the run's interrupt guard are the run's side alone: the
 # writer process (runner/journal_writer.py), which imports this module too, does without them.
@@ -171,12 +170,14 @@ def journal_writer(mode: str, fsync: str) -> str:
     router's journal) is left as it was, inline. The ``thread`` writer stays for comparison.
 
     A single ``harness.py run --mode sim`` (``SIM_WRITER``) encodes in the writer process too, when the
-    machine has a second core: the bytes are the same (the writer runs this very encoder), and the
+    run may use a second core (its CPU affinity, not the machine's count): the bytes are the same (the writer runs this very encoder), and the
     run's one thread is spared the encoding (~5 % of a simulated run's CPU). Explore's trials stay
     inline: they fill every core already, and a writer process per trial would cost its start-up.
     """
     if mode == "sim":
-        return SIM_WRITER if (os.cpu_count() or 1) > 1 else "inline"
+        from .journal_writer import usable_cores
+
+        return SIM_WRITER if usable_cores() > 1 else "inline"
     return "process" if mode == "udp" else "inline"
 
 
@@ -332,11 +333,10 @@ class Journal:
 
         # Started from the caller's thread (the run's Trio thread, alive as long as the run): the
         # death signal the child asks for follows the thread that forked it.
-        # This very code in the child, whatever the installed package or working directory.
-        root = str(ROOT)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self._process = subprocess.Popen([sys.executable, "-m", "runner.journal_writer"], env=env,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        # This very code in the child, whatever the installed package or working directory: ``start``
+        # puts ROOT on PYTHONPATH and runs ``python -P`` (plain ``-m`` would put the working directory
+        # first on sys.path, and a ``runner`` package there would run instead).
+        self._process = journal_writer.start("runner.journal_writer")
         assert self._process.stdin is not None and self._process.stdout is not None
         self._wire = journal_writer
         if sys.platform.startswith("linux"):

@@ -14,7 +14,7 @@ The wire, both ways: a 4-byte little-endian length, then a pickle.
   stop noting), and at the close ``("closed", records, end_reason, error)``: ``error`` is None or
   one line naming what failed.
 
-It dies with its parent (``PR_SET_PDEATHSIG``, Linux), and a closed stdin without the close message
+It is started by ``start`` (ignores SIGINT, dies with its parent: ``PR_SET_PDEATHSIG``, Linux), and a closed stdin without the close message
 (the parent gone) ends it without a journal END record.
 """
 
@@ -25,8 +25,10 @@ import pickle
 import queue
 import signal
 import struct
+import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO, Any
 
 HEADER = struct.Struct("<I")
@@ -58,6 +60,49 @@ def receive(stream: IO[bytes]) -> Any:
     if len(data) < size:
         return None
     return pickle.loads(data)
+
+
+def start(module: str) -> subprocess.Popen[bytes]:
+    """Start ``python -m <module>`` (a child of the run: the check process, the journal writer) on pipes.
+
+    ``-P``: the harness's own tree (``ROOT`` on PYTHONPATH), never a ``runner`` package in the working
+    directory, which ``-m`` alone would put first on sys.path. The child ignores SIGINT from its first
+    instruction (a terminal's Ctrl-C reaches the whole process group; the run handles it and ends the
+    child itself), and dies with the run (``PR_SET_PDEATHSIG``) even if it is stopped before it reads a
+    message: both set between fork and exec (``preexec``; an ignored signal stays ignored across exec)."""
+    from runner import ROOT
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen([sys.executable, "-P", "-m", module], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, close_fds=True, preexec_fn=_preexec(os.getpid()))
+
+
+def _preexec(parent: int) -> Callable[[], None]:
+    prctl = None
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            prctl = None
+
+    def preexec() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the run died between fork and prctl: no signal will come
+                os._exit(1)
+
+    return preexec
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity: ``taskset``, a cgroup cpuset), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _die_with(parent: int) -> None:

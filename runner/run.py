@@ -10,7 +10,6 @@ drain, quiesce, final reads inside the mode's Trio run; check and report after i
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from nemesis.schedule import too_short
 from .cluster import UdpMode
 from .final_reads import FinalReadReport
 from .interrupt import InterruptGuard, RunInterrupted
+from .journal_writer import usable_cores
 from .options import MODES as MODE_NAMES
 from .options import RunOptions
 from .phases import RunResult, checked_schedule, finish_or_interrupted
@@ -137,7 +137,7 @@ def _run(mode: Mode, options: RunOptions, argv: list[str], run_dir: Path, schedu
     progress = mode.progress()
     follower = None
     # Not with the linearizability checker: its time limit (--check-time-limit) would count the run's own time.
-    if CHECK_PROCESS and options.mode == "sim" and "linearizable" not in options.checkers and (os.cpu_count() or 1) > 1:
+    if CHECK_PROCESS and options.mode == "sim" and "linearizable" not in options.checkers and usable_cores() > 1:
         from .check_process import CheckProcess
         from .journal import JOURNAL_NAME
 
