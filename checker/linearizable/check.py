@@ -609,7 +609,8 @@ def _check_events(
     else:
         valid = True
     slowest = max(per_part, key=lambda p: p["seconds"], default=None)
-    null_any = _null_reads(events, model) if null_read == "any" else 0
+    # (the direct path counted them in its own pass; the general path's histories are counted here)
+    null_any = 0 if null_read != "any" else direct.null_reads if direct is not None else _null_reads(events, model)
     stats = {
         "checker": "linearizable",
         "model": model,
@@ -645,14 +646,22 @@ _READ_MODELS = ("register", "cas-register", "kv", "multi-register")
 
 def _null_reads(events: list[dict], model: str) -> int:
     """How many acknowledged reads returned null (each txn micro-read counts): under ``--null-read any``
-    each was taken to match any value, so the verdict says how many."""
+    each was taken to match any value, so the verdict says how many. A completion without ``f`` is its
+    invocation's, as the pairing has it; events of no client process (the nemesis) are not reads."""
     if model not in _READ_MODELS:
         return 0
+    invoked: dict[int, Any] = {}
     n = 0
     for event in events:
-        if not isinstance(event, dict) or event.get("type") != "ok":
+        if not isinstance(event, dict) or type(event.get("process")) is not int:
             continue
-        f = event.get("f")
+        kind, f = event.get("type"), event.get("f")
+        if kind == "invoke":
+            invoked[event["process"]] = f
+            continue
+        f = invoked.pop(event["process"], None) if f is None else f
+        if kind != "ok":
+            continue
         if f in ("read", "get"):
             n += event.get("value") is None
         elif f == "txn" and isinstance(event.get("value"), list | tuple):

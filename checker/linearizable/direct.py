@@ -62,10 +62,10 @@ _ACTS: dict[type, dict[str, int]] = {
 class DirectHistory:
     """What `direct_parts` made of a history: its parts' arrays and the counts the stats report."""
 
-    __slots__ = ("op_counts", "operations", "part_operations", "parts")
+    __slots__ = ("null_reads", "op_counts", "operations", "part_operations", "parts")
 
     def __init__(self, parts: dict[Any, CompiledPart], part_operations: dict[Any, int],
-                 operations: int, op_counts: dict[str, dict[str, int]]) -> None:
+                 operations: int, op_counts: dict[str, dict[str, int]], null_reads: int = 0) -> None:
         #: part key -> its operations as a `CompiledPart` without records (before `drop_unobserved`)
         self.parts = parts
         #: part key -> how many operations the part has, compiled or not
@@ -74,6 +74,8 @@ class DirectHistory:
         self.operations = operations
         #: f -> {"ok": n, "fail": n, "info": n}, in the order the fs were first invoked
         self.op_counts = op_counts
+        #: acknowledged reads that returned null, taken to match anything (`null_read="any"`; else 0)
+        self.null_reads = null_reads
 
 
 def _no_records(recs: list[list[Any]]) -> list[CompiledOp]:
@@ -107,6 +109,7 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
     part: list[Any] = [[], 0]
     out_part: list[Any] = part[0]  # part[0]
     run = 0  # invocations of `part` not yet counted in it
+    nulls = 0  # acknowledged null reads taken to match anything (counted where they are skipped)
     fields, key_name = _fields(events)
     rows = map(fields, events)
     try:
@@ -153,6 +156,7 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
                     if act == _TEST:
                         if value is None:
                             if null_any:
+                                nulls += 1
                                 continue
                         elif type(value) is not str and type(value) is not int:
                             value = freeze(value)
@@ -197,7 +201,7 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
             call_, ret_, kind_, va_, vb_ = [], [], [], [], []
         compiled[key] = CompiledPart(None, call_, ret_, kind_, va_, vb_, _no_records, uncertain)
     op_counts = {f: {"ok": fc[1], "fail": fc[2], "info": fc[3]} for f, fc in seen.items()}
-    return DirectHistory(compiled, counts, sum(fc[1] + fc[2] + fc[3] for fc in seen.values()), op_counts)
+    return DirectHistory(compiled, counts, sum(fc[1] + fc[2] + fc[3] for fc in seen.values()), op_counts, nulls)
 
 
 def _uncertain(call: int, act: int, value: Any, out: list[Any]) -> bool:
