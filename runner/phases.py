@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,6 +226,33 @@ def write_interrupted(options: RunOptions, run_dir: Path, recorder: HistoryRecor
     update_latest(Path(options.out), run_dir)
 
 
+class _Unreadable(Exception):
+    """The run's history.jsonl is gone or no regular file (`_not_a_regular_file` says why)."""
+
+
+def _not_a_regular_file(history: Path) -> str | None:
+    """Why the run's own history.jsonl cannot be read as the file the run wrote (it was removed, or replaced
+    by something that is no regular file: opening a FIFO would wait for a writer for ever), else None."""
+    try:
+        mode = history.stat().st_mode
+    except OSError as exc:
+        return f"{history}: {exc.strerror or exc}"
+    return None if stat.S_ISREG(mode) else f"{history}: no longer a regular file"
+
+
+def _history_unreadable(exc: Exception) -> dict[str, Any]:
+    """results.json of a run whose history.jsonl was changed, removed or replaced on disk while it ran: no
+    verdict (unknown), and why, in the words of the reader's error."""
+    return {
+        "valid": "unknown",
+        "reason": "history-unreadable",
+        "explanation": f"the run's history could not be checked: {exc} (history.jsonl was changed, removed or "
+                       "replaced on disk while the run wrote it; the run itself holds no other copy)",
+        "anomalies": [],
+        "stats": {},
+    }
+
+
 def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder: HistoryRecorder,
            elapsed: float, *, report: bool = True, done: list[str] | None = None,
            follower: CheckProcess | None = None) -> RunResult:
@@ -247,19 +275,27 @@ def finish(options: RunOptions, run_dir: Path, final: FinalReadReport, recorder:
     ahead = follower.result(recorder.journal) if follower is not None else None
     if follower is not None and follower.failure is not None:
         log.debug("the check process gave no result (%s): checking here", follower.failure)
+    unreadable = None if ahead is not None else _not_a_regular_file(history)
     if ahead is not None:
         checked, prepared, scan = ahead
-    elif report:
-        checked, prepared = check_for_report(history, harness_run_options(options.checkers), watch=scanner.watch,
-                                             run_journal=recorder.journal)
+        results = checked.results
     else:
         from checker.api import check
+        from checker.history import HistoryError
 
-        checked, prepared = check(history, harness_run_options(options.checkers), watch=scanner.watch,
-                                  run_journal=recorder.journal), None
-    if ahead is None:
-        scan = scanner.scan if scanner.complete else None
-    results = checked.results
+        try:
+            if unreadable is not None:
+                raise _Unreadable(unreadable)
+            if report:
+                checked, prepared = check_for_report(history, harness_run_options(options.checkers),
+                                                     watch=scanner.watch, run_journal=recorder.journal)
+            else:
+                checked, prepared = check(history, harness_run_options(options.checkers), watch=scanner.watch,
+                                          run_journal=recorder.journal), None
+            results = checked.results
+        except (HistoryError, _Unreadable) as exc:  # changed on disk behind the run's back: no verdict, said, not a crash
+            results, prepared = _history_unreadable(exc), None
+        scan = scanner.scan if scanner.complete and "reason" not in results else None
     results.setdefault("stats", {})["final_reads"] = attrs.asdict(final)
     throughput = recorder.throughput(options.time_limit, options.rate)
     results["stats"]["workload"] = throughput

@@ -194,7 +194,10 @@ def format_summary(run: RunResult) -> str:
     o = run.options
     r: dict[str, Any] = run.results
     # Gathered in the check's own pass when it saw the whole history (runner.phases.finish), else read here.
-    scan = run.scan if run.scan is not None else _scan(run.run_dir / "history.jsonl")
+    # (a history changed on disk behind the run's back is not read again: its counts are not shown as zero
+    # measurements but left out; results.json's explanation says why)
+    unreadable = r.get("reason") == "history-unreadable"
+    scan = run.scan if run.scan is not None else _Scan() if unreadable else _scan(run.run_dir / "history.jsonl")
     lines = [
         "",
         f"MinikeyDB run {run.run_dir.name}",
@@ -203,9 +206,10 @@ def format_summary(run: RunResult) -> str:
         + (f", bug {o.bug}" if o.bug else "")
         + (f", conflict {o.conflict}, workload {o.workload}" if (o.conflict, o.workload) != ("lww", "register")
            else ""),
-        *_throughput(run, scan),
+        *([] if unreadable else _throughput(run, scan)),
         "",
-        *_operation_table(scan, o.workload),
+        *(["  operations: not counted (history.jsonl could not be read after the run)"] if unreadable
+          else _operation_table(scan, o.workload)),
         "",
         f"  faults injected: {_faults(run)}",
         *describe(r.get("stats", {}).get("node_logs", {})),
@@ -236,6 +240,8 @@ def format_summary(run: RunResult) -> str:
     verdict = VERDICT_WORDS.get(r.get("valid"), str(r.get("valid")))
     lines.append("")
     lines.append(f"  verdict: {verdict}")
+    if unreadable:
+        lines.extend("    " + line for line in textwrap.wrap(str(r.get("explanation")), 92))
     findings = checker_findings(r)
     for finding in findings:  # every checker's own verdict, with its first explanation
         lines.append(f"    {finding_line(finding)}")
