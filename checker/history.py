@@ -367,7 +367,9 @@ def near_miss(name: Any) -> str | None:
     if type(name) is not str or name in _EVENT_FIELDS:
         return None
     match = difflib.get_close_matches(name.lower(), EVENT_FIELDS, n=1, cutoff=0.75)
-    return match[0] if match else None
+    if not match or name.lower() in (match[0] + "s", match[0] + "es"):
+        return None  # a plural of a field ('nodes' of a nemesis event) is a field of its own, not a typo
+    return match[0]
 
 
 def validate(
@@ -397,6 +399,8 @@ def validate(
                         say(f"{path}: line {line}: field {name!r} is not a field of the history "
                             f"format; did you mean {known!r}?")
             t = ev.get("time")
+            if type(t) is float and _finite(t) and t == int(t):
+                t = int(t)  # a whole float (0.0, 1.0, ...) counts as its integer for the below-1-ms rule
             if type(t) is int:
                 if t > 0:
                     times[0] += 1

@@ -161,3 +161,22 @@ def test_polish_plural_json_column_and_keyless_register(tmp_path: Path, capsys: 
     assert main(["check", str(reg), "--checker", "linearizable", "--model", "register"]) == 1
     out = capsys.readouterr().out
     assert "linearizability (model register): NOT linearizable\n" in out and "of 1 key" not in out
+
+
+def test_whole_float_seconds_warn_and_plural_fields_do_not(tmp_path: Path) -> None:
+    """Times 0.0, 1.0, ... (whole seconds as floats) get the looks-like-seconds warning, and a plural of a field
+    ('nodes' on a nemesis event) is no 'did you mean' (the re-attack a3: silent, and a false warning)."""
+    from checker.history import near_miss
+
+    assert near_miss("nodes") is None and near_miss("values") is None and near_miss("finall") == "final"
+    events = []
+    for i in range(30):
+        events.append({"process": 0, "type": "invoke", "f": "put", "key": "k", "value": i, "time": float(2 * i)})
+        events.append({"process": 0, "type": "ok", "f": "put", "key": "k", "value": i, "time": float(2 * i + 1)})
+    path = tmp_path / "h.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    from checker.history import read_events
+
+    notes: list[str] = []
+    read_events(path, notes=notes)
+    assert any("look like seconds" in n for n in notes), notes
