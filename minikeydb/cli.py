@@ -202,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (see the module docstring)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A script's background job (`cmd &`) starts with SIGINT ignored: a Ctrl-C or `kill -INT` must still
+        # stop a cluster (harness.py does the same).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return quiet_broken_pipe(lambda: _interruptible(lambda: _main(argv)))
 
 
