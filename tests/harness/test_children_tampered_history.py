@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def test_a_history_damaged_mid_run_is_not_judged_valid_from_bytes_no_longer_on_d
     recheck = subprocess.run([sys.executable, str(ROOT / "harness.py"), "check", str(run_dir), "--json"],
                              capture_output=True, text=True, cwd=ROOT)
     assert recheck.returncode == 254, recheck.stdout[:300]  # the files left: the history is missing or corrupt
-    # With the check process off the run itself ends 255 ("internal error: HistoryError ..."); with it on it
-    # exits 0 and writes results.json "valid": true from bytes the run directory no longer holds.
-    assert run.returncode != 0 and not (run_dir / "results.json").exists(), (run.returncode, err[-300:])
+    # Before: with the check process on, exit 0 and results.json "valid": true from bytes the run directory no
+    # longer holds. Now the check process refuses them, the run checks its files, and (test_history_tampered.py)
+    # a history it cannot read is verdict unknown, said, exit 2: never a verdict from bytes no longer on disk.
+    results = json.loads((run_dir / "results.json").read_text())
+    assert run.returncode == 2 and results["reason"] == "history-unreadable", (run.returncode, err[-300:])
