@@ -228,10 +228,12 @@ def _parser() -> _Parser:
         "report",
         help="write report.html for a run directory or history",
         description="Write report.html (verdict, anomalies, latency, availability, faults) for a run "
-        "directory or a history file, and print where it went. Exit 254 for unreadable input.",
+        "directory or a history file, and print where it went: a run directory's report.html, or, for "
+        "any other history file, NAME.report.html beside NAME.jsonl. Exit 254 for unreadable input.",
     )
     r.add_argument("path", metavar="PATH")
-    r.add_argument("--out", default=None, help="where to write the page (default: beside the history)")
+    r.add_argument("--out", default=None, help="where to write the page (default: beside the history: report.html in a run "
+                   "directory, else NAME.report.html)")
     e = sub.add_parser(
         "export",
         help="write the history in another format",
@@ -551,7 +553,7 @@ def example_output_dir(run_dir: Path) -> Path | None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from checker.report import write_report
+    from checker.report import report_name, write_report
 
     try:
         history, run_dir = resolve_history(args.path)
@@ -560,7 +562,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             example_out = example_output_dir(run_dir or history.parent)
             if example_out is not None:
                 example_out.mkdir(parents=True, exist_ok=True)
-                out = example_out / "report.html"
+                out = example_out / report_name(history)
         notes: list[str] = []
         out = write_report(args.path, out=out, notes=notes)
     except HistoryError as e:

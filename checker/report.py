@@ -943,11 +943,24 @@ def check_for_report(history: Path, options: CheckOptions, *, watch: EventWatch 
     return result, ReportPass(history, result, c)
 
 
+RUN_HISTORIES = ("history.jsonl", "history.edn")
+"""A run directory's own history (``checker.history.resolve_history``): its report is the directory's report.html."""
+
+
+def report_name(history: Path) -> str:
+    """The default file name of ``history``'s report: ``report.html`` for a run directory's own history,
+    else named after the history (``a.jsonl`` -> ``a.report.html``), so that two histories side by side
+    do not overwrite each other's report."""
+    if history.name in RUN_HISTORIES:
+        return "report.html"
+    return f"{history.name.rsplit('.', 1)[0] if '.' in history.name[1:] else history.name}.report.html"
+
+
 def write_report(
     run_dir_or_history: str | Path, results: CheckResult | dict[str, Any] | None = None, *, out: Path | None = None,
     prepared: ReportPass | None = None, notes: list[str] | None = None,
 ) -> Path:
-    """Write report.html beside the history (or into the run directory); returns its path.
+    """Write the report beside the history (``report_name``: report.html in a run directory); returns its path.
 
     ``notes`` gets a line for each input the report had to do without (a damaged messages file).
 
@@ -1164,7 +1177,7 @@ def write_report(
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>"
     )
-    target = out or (run_dir / "report.html")
+    target = out or (run_dir / report_name(history))
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(target)
