@@ -826,7 +826,7 @@ h1{margin:0 0 4px 0} h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-t
 .verdict{display:inline-block;padding:6px 14px;border-radius:6px;font-weight:700;font-size:20px;color:#fff}
 .v-true{background:#2e7d32}.v-false{background:#c62828}.v-unknown{background:#ef6c00}
 .summary{display:flex;gap:28px;flex-wrap:wrap;margin:12px 0}.summary div{background:#f5f5f5;padding:8px 12px;border-radius:6px}
-.summary b{display:block;font-size:18px}
+.summary b{display:block;font-size:18px}.summary .sub{display:block;font-size:12px;color:#666;max-width:22em}
 table{border-collapse:collapse;margin:6px 0 14px 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 .events td{font-family:ui-monospace,Menlo,monospace;font-size:12px}.proof td{background:#fff3b0;font-weight:600}
@@ -884,6 +884,25 @@ def _bite_html(faults: dict[str, Any]) -> str:
         rows.append([e["kind"], f"{e['start_s']:.3f}-{e['stop_s']:.3f} s", dg, nodes or "none",
                      f"{ops['failed']:,} failed, {ops['timed_out']:,} timed out of {ops['invoked']:,}", bit])
     return _table(rows, ["fault", "window", "datagrams", "nodes", "operations", "bit?"])
+
+
+def _within_load(workload: Any, client_ops: int) -> tuple[str, ...]:
+    """The run's own count beside the report's: the achieved rate (results.json ``stats.workload``, the run
+    summary's rate line) counts the operations completed within the load; this card counts every client
+    operation, those the harness drained after the load too. Nothing for a history without that block."""
+    if not isinstance(workload, dict) or not isinstance(workload.get("completed"), int):
+        return ()
+    done = workload["completed"]
+    spans = [w.get("seconds") for w in workload.get("windows") or []]
+    if not spans or not all(isinstance(x, int | float) for x in spans):
+        return ()
+    load = sum(spans)
+    text = f"{done:,} completed within the {load:g} s load"
+    if isinstance(workload.get("achieved_rate"), int | float):
+        text += f" (the achieved rate, {workload['achieved_rate']:.0f} ops/s)"
+    if client_ops > done:
+        text += f", {client_ops - done:,} after it (drained)"
+    return (text,)
 
 
 def _convergence_card(c: dict[str, Any] | None, entry: dict[str, Any] | None) -> tuple[str, str]:
@@ -1075,8 +1094,8 @@ def write_report(
     ops = stats.get("ops") or {}
     client_ops = sum(sum(x.values()) for x in ops.values())
     final_ops = sum((stats.get("final_read_counts") or {}).values())
-    cells = [
-        ("client operations", f"{client_ops:,}"),
+    cells: list[tuple[str, str] | tuple[str, str, str]] = [
+        ("client operations", f"{client_ops:,}", *_within_load(stats.get("workload"), client_ops)),
         ("final reads", f"{final_ops:,}"),
         ("keys", f"{stats.get('keys', 0):,}"),
         ("duration", _duration(stats.get("duration_s") or 0.0)),
@@ -1093,7 +1112,9 @@ def write_report(
         cells.extend(_maelstrom_cards(mfile, stats))
     body.append(
         "<div class='summary'>"
-        + "".join(f"<div>{_esc(k)}<b>{_esc(v)}</b></div>" for k, v in cells)
+        + "".join(f"<div>{_esc(k)}<b>{_esc(v)}</b>"
+                  + "".join(f"<span class='sub'>{_esc(sub)}</span>" for sub in more) + "</div>"
+                  for k, v, *more in cells)
         + "</div>"
     )
     if run:

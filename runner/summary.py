@@ -80,12 +80,12 @@ def _throughput(run: RunResult, scan: _Scan) -> list[str]:
         total = sum(scan.counts.values())
         return [f"  rate: {wanted}{t.get('completed', 0)} of {plural(total, 'operation')} completed within the "
                 f"{run.options.time_limit:g} s load: too few for a rate"]
-    achieved = f"achieved {t['achieved_rate']:.0f} ops/s ({t['achieved_ok_rate']:.0f} ok)"
+    achieved = f"achieved {t['achieved_rate']:.0f} ops/s ({t['achieved_ok_rate']:.0f} ok/s)"
     if requested == "max":
         line = f"  rate: {achieved}, closed loop with {plural(run.options.concurrency, 'client')}"
     else:
         line = f"  rate: {wanted}{achieved}"
-    lines = [line]
+    lines = [line, f"    {rate_count(t['completed'], sum(scan.counts.values()), run.options.time_limit)}"]
     why = _shortfall(run, scan)
     if why:
         lines.append(f"    {why}")
@@ -96,6 +96,18 @@ def _throughput(run: RunResult, scan: _Scan) -> list[str]:
         lines.append(f"  rate trend: first {trend['seconds']:g} s {trend['first_rate']:.0f} ops/s, last "
                      f"{trend['seconds']:g} s {trend['last_rate']:.0f} ops/s ({shown})")
     return lines
+
+
+def rate_count(done: int, total: int, load: float) -> str:
+    """What the achieved rate divides, beside the table's total: they differ by the operations that were in
+    flight when the load ended and completed while the harness drained them (final reads are in neither)."""
+    line = f"{done:,} operations completed within the {load:g} s load"
+    if total > done:
+        line += (f"; the table below counts all {total:,}, with the {total - done:,} after it (in flight at the "
+                 "load's end, completed while draining)")
+    elif total == done:
+        line += f"; the table below counts all {total:,}"
+    return line
 
 
 def _mean_cycle(latencies: Sequence[float], think: float) -> float:
