@@ -277,6 +277,24 @@ def faults_sentence(faults: dict[str, Any]) -> str | None:
     return line
 
 
+def lag_text(ms: float, c: dict[str, Any], with_count: bool = False) -> str:
+    """A replication lag from the journal's ``convergence`` block ``c``, in words: a 0 is what the clock could
+    not tell from the ok, so a sim run's is "< 1 ms" (its clock moves in ``clock_tick_ms`` ticks) and a real
+    clock's is "0 ms" (on every replica by the time the ok was recorded); when a p50 is 0, the count of such
+    writes follows it with ``with_count`` (``replication_lag_ms.zero``, from a journal measured since that count exists)."""
+    tick = c.get("clock_tick_ms")
+    rl = c.get("replication_lag_ms") or {}
+    if ms != 0:
+        return f"{ms:g} ms"
+    text = f"< {tick:g} ms" if tick else "0 ms"
+    zero, n = rl.get("zero"), rl.get("n")
+    if with_count and isinstance(zero, int) and zero and n:
+        text += (f" ({zero:,} of {n:,} writes on every replica within the simulated clock's {tick:g} ms tick of "
+                 "their ok)" if tick else
+                 f" ({zero:,} of {n:,} writes on every replica by the time their ok was recorded)")
+    return text
+
+
 def convergence_headline(c: dict[str, Any] | None) -> str | None:
     """The convergence figure in words, from the ``convergence`` block (journal or upper bound)."""
     if not c:
@@ -288,7 +306,8 @@ def convergence_headline(c: dict[str, Any] | None) -> str | None:
         of = f"{rl.get('n', 0):,} of {plural(acked, 'acknowledged write')}" if acked != rl.get("n") else plural(
             acked, "acknowledged write")
         lag = (
-            f"; replication lag p50 {rl['p50']:g} ms, p99 {rl['p99']:g} ms, max {rl['max']:g} ms over {of}"
+            f"; replication lag p50 {lag_text(rl['p50'], c, with_count=True)}, p99 {lag_text(rl['p99'], c)}, "
+            f"max {lag_text(rl['max'], c)} over {of}"
             if rl.get("n") else ""
         )
         never = writes.get("never_on_all_replicas") or 0

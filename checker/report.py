@@ -408,7 +408,9 @@ def _lag_cdf(conv: dict[str, Any]) -> str:
     top = max(pt[0] for _, v in curves for pt in v)
     p = Plot(half, 300, (floor / 1.3, max(top, 1.0) * 1.6), (-0.02, 1.05), xlog=True, right=190,
              title="Replication lag per write (measured, from the journal)",
-             xlabel="ms from a write's ok until all its replicas had it (0 drawn at 0.1)",
+             xlabel="ms from a write's ok until all its replicas had it ("
+             + (f"< {conv['clock_tick_ms']:g} ms, within the sim clock's tick, drawn at 0.1)" if conv.get("clock_tick_ms")
+                else "0 drawn at 0.1)"),
              ylabel="fraction of writes")
     for k, v in sorted(curves, key=lambda kv: kv[0] != "healthy"):
         color = "#2ca02c" if k == "healthy" else fault_color(k)
