@@ -44,6 +44,7 @@ from checker.findings import (
     verdict_word,
 )
 from checker.history import iter_events, minikeydb_run, resolve_history
+from checker.stats import wilson_interval
 from checker.svgplot import Plot, bar_chart
 from checker.workloads import read_header
 
@@ -311,13 +312,73 @@ def _binned_percentiles(pts: list[tuple[float, float]], bins: int) -> tuple[list
     return xs, p50, p99, mx
 
 
+MIN_PBS_READS = 20
+"""A PBS bin with fewer reads is drawn hollow and faint and left off the curve's line: its P is too uncertain
+(2 reads that both saw the write give P = 1 with a 95 % interval of 0.34-1)."""
+
+
+def _pbs_x(q: dict[str, Any]) -> float:
+    return float(max(0.5, (q["t_ms_from"] + (q["t_ms_to"] or q["t_ms_from"] * 2)) / 2))
+
+
+def _pbs_range(q: dict[str, Any]) -> str:
+    return f"{q['t_ms_from']:g}-{q['t_ms_to']:g}" if q["t_ms_to"] is not None else f"{q['t_ms_from']:g}+"
+
+
+def _pbs_points(p: Plot, curve: list[dict[str, Any]], color: str, name: str, labels: bool = False) -> None:
+    """Each bin of ``curve`` as a point with its 95 % interval (a whisker) and, in its title, its reads; bins
+    under `MIN_PBS_READS` hollow and faint. The line joins only the bins with enough reads."""
+    dense = [q for q in curve if q["reads"] >= MIN_PBS_READS]
+    p.line([_pbs_x(q) for q in dense], [q["probability"] for q in dense], color, 1.5)
+    for q in curve:
+        lo, hi = wilson_interval(q["fresh"], q["reads"])
+        sparse = q["reads"] < MIN_PBS_READS
+        px, py = p.x(_pbs_x(q)), p.y(q["probability"])
+        p.marks.append(f'<line x1="{px:.1f}" y1="{p.y(lo):.1f}" x2="{px:.1f}" y2="{p.y(hi):.1f}" stroke="{color}" '
+                       f'stroke-width="1.2" stroke-opacity="{0.3 if sparse else 0.7}"/>')
+        title = (f"{name}: t {_pbs_range(q)} ms: {q['fresh']:,} of {q['reads']:,} reads saw the write, "
+                 f"P = {q['probability']:.2f} (95 % interval {lo:.2f}-{hi:.2f})"
+                 + (f"; too few reads to say P (under {MIN_PBS_READS})" if sparse else ""))
+        fill = "white" if sparse else color
+        p.marks.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{fill}" stroke="{color}" '
+                       f'stroke-width="1.3" stroke-opacity="{0.5 if sparse else 1}"><title>{_esc(title)}</title></circle>')
+        if labels:
+            p.label(_pbs_x(q), q["probability"], f"n={q['reads']:,}", dy=14, color="#999" if sparse else "#555",
+                    size=9)
+
+
+def _pbs_table(pbs: list[dict[str, Any]], split: dict[str, Any]) -> str:
+    """Every bin's reads, beside its P and interval, for all reads and for the healthy / under-faults split."""
+    parts = {key: {q["t_ms_from"]: q for q in split.get(key) or []} for key in ("healthy", "under_faults")}
+    rows = []
+    for q in pbs:
+        lo, hi = wilson_interval(q["fresh"], q["reads"])
+        row: list[Any] = [_pbs_range(q), q["reads"], q["fresh"], f"{q['probability']:.2f}", f"{lo:.2f}-{hi:.2f}"]
+        for key in ("healthy", "under_faults"):
+            h = parts[key].get(q["t_ms_from"])
+            row.append(f"{h['probability']:.2f} of {h['reads']:,}" if h else "")
+        row.append(f"too few reads (under {MIN_PBS_READS})" if q["reads"] < MIN_PBS_READS else "")
+        rows.append(row)
+    header = ["t (ms)", "reads", "saw it", "P", "95 % interval", "healthy: P of reads", "under faults: P of reads", ""]
+    if not any(parts.values()):
+        header, rows = header[:5] + header[7:], [r[:5] + r[7:] for r in rows]
+    return _table(rows, header)
+
+
+PBS_CAPTION = (
+    "Each point is one bin of t; its reads (n) are in the table below and in the point's title; the bar through "
+    f"it is the 95 % interval (Wilson) for P given n reads, so a bin of a few reads spans most of the axis. Bins "
+    f"with fewer than {MIN_PBS_READS} reads are drawn hollow and faint and left off the line: too few reads to "
+    "say P"
+)
+
+
 def _staleness(stats: dict[str, Any]) -> str:
     pbs = stats.get("pbs") or []
     half = WIDTH // 2 - 10
+    split = stats.get("pbs_by_fault") or {}
     if pbs:
-        xs = [max(0.5, (q["t_ms_from"] + (q["t_ms_to"] or q["t_ms_from"] * 2)) / 2) for q in pbs]
-        ys = [q["probability"] for q in pbs]
-        split = stats.get("pbs_by_fault") or {}
+        xs = [_pbs_x(q) for q in pbs]
         parts = [(name, color, split.get(key) or []) for key, name, color in
                  (("healthy", "healthy", "#2ca02c"), ("under_faults", "under faults", "#d62728"))]
         # Room on the right for the legend when the split curves have one (it was drawn outside the plot).
@@ -327,17 +388,16 @@ def _staleness(stats: dict[str, Any]) -> str:
                  xlabel="t: read start minus the latest acknowledgement before it (ms)",
                  ylabel="P(read sees it or newer)")
         if any(curve for _, _, curve in parts):
-            p.line(xs, ys, "#1f77b4", 1, markers=False)
-            p.legend("all reads", "#1f77b4")
+            dense = [q for q in pbs if q["reads"] >= MIN_PBS_READS]
+            p.line([_pbs_x(q) for q in dense], [q["probability"] for q in dense], "#1f77b4", 1)
+            p.legend(f"all reads ({sum(q['reads'] for q in pbs):,})", "#1f77b4")
             for name, color, curve in parts:
                 if curve:
-                    cx = [max(0.5, (q["t_ms_from"] + (q["t_ms_to"] or q["t_ms_from"] * 2)) / 2) for q in curve]
-                    p.line(cx, [q["probability"] for q in curve], color, 1.5, markers=True)
+                    _pbs_points(p, curve, color, name)
                     p.legend(f"{name} ({sum(q['reads'] for q in curve):,} reads)", color)
         else:
-            p.line(xs, ys, "#1f77b4", 1.5, markers=True)
-            for x, y, q in zip(xs, ys, pbs, strict=True):
-                p.label(x, y, f"{q['reads']:,}")
+            _pbs_points(p, pbs, "#1f77b4", "all reads", labels=True)
+        p.legend(f"hollow: under {MIN_PBS_READS} reads", "#888", "ring")
     else:
         p = Plot(half, 300, (0, 1), (0, 1), right=20, title="PBS t-visibility")
         p.note("no reads after an acknowledged write")
@@ -354,11 +414,17 @@ def _staleness(stats: dict[str, Any]) -> str:
         q.note("no stale reads")
         right = q.render()
     how = (stats.get("pbs_by_fault") or {}).get("how_to_read")
-    note = f"<p class='note'>{_esc(how[0].upper() + how[1:])}.</p>" if pbs and how else ""
-    return f"<div class='pair'>{left}{right}</div>{note}"
+    note = f"<p class='note'>{_esc(PBS_CAPTION)}.</p>" if pbs else ""
+    note += f"<p class='note'>{_esc(how[0].upper() + how[1:])}.</p>" if pbs and how else ""
+    table = (f"<details open><summary>PBS bins: reads per bin</summary>{_pbs_table(pbs, split)}</details>"
+             if pbs else "")
+    return f"<div class='pair'>{left}{right}</div>{note}{table}"
 
 
 def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str, Any] | None) -> str:
+    """When each key's final reads agreed. After a heal, and when the final reads' start is known, drawn in two
+    parts: a bar from the heal that shows the wait before the final reads (not convergence) apart from the time
+    into them, and the keys' agreement over the measured part only, in ms into the final reads."""
     keys, not_agreed = agreement.keys, agreement.not_agreed
     times = sorted(a / 1e9 for a in agreement.times)
     base = heals[-1] if heals else (times[0] if times else 0.0)
@@ -371,17 +437,29 @@ def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str,
         else:  # agreement without times: the history has no `time` fields
             p.note(f"{keys - not_agreed:,} of {plural(keys, 'key')} agreed; no times to plot")
         return p.render()
+    title = (f"Upper bound: when each key's final reads became unanimous ({plural(keys, 'key')}"
+             + (f", {not_agreed:,} never agreed" if not_agreed else "") + ")")
+    began = (entry or {}).get("final_reads_began_after_s")
+    if heals and isinstance(began, int | float) and began >= 0:
+        xs = [max(0.0, (t - base - began) * 1000) for t in times]
+        return _wait_bar(began, xs[-1] / 1000) + _agreement_steps(
+            xs, keys, not_agreed, title, f"ms into the final reads (they began {began:.2f} s after the last heal)",
+            start=0.0)
     xs = [t - base for t in times]
-    lo, hi = min(xs), max(xs)
-    pad = (hi - lo) * 0.08 or 0.05
-    p = Plot(WIDTH, 280, (lo - pad, hi + pad), (0, 1.08),
-             title=f"Upper bound: when each key's final reads became unanimous ({plural(keys, 'key')}"
-             + (f", {not_agreed:,} never agreed" if not_agreed else "") + ")",
-             xlabel="seconds after the last heal" if heals else "seconds after the first key agreed",
-             ylabel="fraction of keys agreed")
+    return _agreement_steps(xs, keys, not_agreed, title,
+                            "seconds after the last heal" if heals else "seconds after the first key agreed",
+                            began=began)
+
+
+def _agreement_steps(xs: list[float], keys: int, not_agreed: int, title: str, xlabel: str,
+                     began: float | None = None, start: float | None = None) -> str:
+    """The fraction of keys whose final reads agreed, stepping up at each key's time ``xs`` (the axis from
+    ``start`` when given: the final reads' first moment)."""
+    lo, hi = min(xs) if start is None else start, max(xs)
+    pad = (hi - lo) * 0.08 or 0.05 * max(1.0, hi)
+    p = Plot(WIDTH, 280, (lo - pad if start is None else start, hi + pad), (0, 1.08), title=title, xlabel=xlabel, ylabel="fraction of keys agreed")
     ys = [i / keys for i in range(1, len(xs) + 1)]
     p.line([lo - pad, *xs, hi + pad], [0.0, *ys, ys[-1]], "#2ca02c", 2, step=True)
-    began = (entry or {}).get("final_reads_began_after_s")
     if began is not None and lo - pad <= began <= hi + pad:
         p.vline(began, "#888", "2 3")
         p.legend("final reads began", "#888", "dot")
@@ -391,6 +469,28 @@ def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str,
             'stroke-dasharray="6 4"/>'
         )
         p.legend("all keys: not reached", "#c62828", "dash")
+    return p.render()
+
+
+def _wait_bar(began: float, reading: float) -> str:
+    """From the last heal to the last key's agreement, as one bar: the harness's wait before the final reads
+    (grey, hatched: no convergence is measured there) and the time into them (green, the measured part)."""
+    total = began + reading
+    p = Plot(WIDTH, 96, (0, total * 1.005 or 1), (0, 1), top=22, bottom=34, right=160,
+             title="From the last heal until the last key agreed: the wait, then the final reads",
+             xlabel="seconds after the last heal")
+    p.ycats = []  # no y axis: one bar
+    wait = (f"{began:.2f} s waiting before the final reads (drain and quiescence): not convergence")
+    reads = f"{reading * 1000:.0f} ms into the final reads until the last key agreed"
+    p.rect(0, began, 0.2, 0.8, "url(#wait-hatch)", wait)
+    p.rect(began, total, 0.2, 0.8, "#2ca02c", reads)
+    p.marks.insert(0, '<defs><pattern id="wait-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+                      'patternTransform="rotate(45)"><rect width="6" height="6" fill="#e0e0e0"/>'
+                      '<line x1="0" y1="0" x2="0" y2="6" stroke="#bdbdbd" stroke-width="3"/></pattern></defs>')
+    p.marks.append(f'<text x="{p.x(began / 2):.1f}" y="{p.y(0.5) + 4:.1f}" font-size="11" text-anchor="middle" '
+                   f'fill="#444">{_esc(wait)}</text>')
+    p.legend("wait: not measured", "#bdbdbd", "block")
+    p.legend(f"final reads: {reading * 1000:.0f} ms", "#2ca02c", "block")
     return p.render()
 
 
@@ -409,7 +509,7 @@ def _lag_cdf(conv: dict[str, Any]) -> str:
     p = Plot(half, 300, (floor / 1.3, max(top, 1.0) * 1.6), (-0.02, 1.05), xlog=True, right=190,
              title="Replication lag per write (measured, from the journal)",
              xlabel="ms from a write's ok until all its replicas had it ("
-             + (f"< {conv['clock_tick_ms']:g} ms, within the sim clock's tick, drawn at 0.1)" if conv.get("clock_tick_ms")
+             + (f"< {conv['clock_tick_ms']:g} ms drawn at 0.1)" if conv.get("clock_tick_ms")
                 else "0 drawn at 0.1)"),
              ylabel="fraction of writes")
     for k, v in sorted(curves, key=lambda kv: kv[0] != "healthy"):
@@ -1096,7 +1196,7 @@ def write_report(
     ops = stats.get("ops") or {}
     client_ops = sum(sum(x.values()) for x in ops.values())
     final_ops = sum((stats.get("final_read_counts") or {}).values())
-    cells: list[tuple[str, str] | tuple[str, str, str]] = [
+    cells: list[tuple[str, ...]] = [
         ("client operations", f"{client_ops:,}", *_within_load(stats.get("workload"), client_ops)),
         ("final reads", f"{final_ops:,}"),
         ("keys", f"{stats.get('keys', 0):,}"),

@@ -39,6 +39,18 @@ def percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
     return {"n": n, "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99), "max": round(s[-1], 3)}
 
 
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95 % at z = 1.96) for a proportion of ``k`` in ``n``: what a PBS bin's P can be
+    given how few reads it holds ((0, 1) for none). Unlike p +- z sqrt(p(1-p)/n) it is not 1-1 for 2 of 2."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    d = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / d
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 JEPSEN_POINTS: tuple[tuple[str, float], ...] = (("0", 0.0), ("0.5", 0.5), ("0.95", 0.95), ("0.99", 0.99), ("1", 1.0))
 
 

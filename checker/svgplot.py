@@ -215,7 +215,7 @@ class Plot:
         )
 
     def legend(self, label: str, color: str, kind: str = "line") -> None:
-        """kind: line, dash, circle, square, triangle, cross, block, span."""
+        """kind: line, dash, circle, ring (hollow circle), square, triangle, cross, block, span."""
         self.legend_items.append((label, color, kind))
 
     def categories(self, names: list[str]) -> None:
@@ -279,6 +279,8 @@ class Plot:
                 out.append(f'<path d="M{lx + 5} {y - 4}l8 8m0 -8l-8 8" stroke="{color}" stroke-width="1.6"/>')
             elif kind == "triangle":
                 out.append(f'<path d="M{lx + 9} {y - 5}l5.5 9.5h-11z" stroke="{color}" fill="none"/>')
+            elif kind == "ring":
+                out.append(f'<circle cx="{lx + 9}" cy="{y}" r="3.5" stroke="{color}" stroke-width="1.3" fill="white"/>')
             else:
                 cap = "square" if kind == "square" else "round"
                 out.append(f'<path d="M{lx + 9} {y}h0" stroke="{color}" stroke-width="8" stroke-linecap="{cap}"/>')

@@ -232,9 +232,11 @@ def format_summary(run: RunResult) -> str:
             lines.append(f"  {note}")
     f = run.final
     if f.converged:  # a statement about replicas only: the verdict below judges the values they hold
+        drained = (f"the first {f.drain_seconds:.2f} s waiting until no node held a record queued, then "
+                   if f.drain_seconds else "")
         lines.append(f"  replicas agree on all {plural(f.keys, 'key')} written or read, {f.seconds:.2f} s into the "
-                     f"final reads ({plural(f.rounds, 'round')}, after {o.quiesce:g} s quiescence: an upper bound on "
-                     "convergence time, not a measure of it)")
+                     f"final reads ({drained}{plural(f.rounds, 'round')}, after {o.quiesce:g} s quiescence: an upper "
+                     "bound on convergence time, not a measure of it)")
     else:
         shown = ", ".join(_short(k) for k in f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
         n = len(f.disagreeing)

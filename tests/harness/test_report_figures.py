@@ -1,0 +1,91 @@
+"""The figures a user reads in the summary and report.html of one real sim run: where two differ, each says why;
+a 0 ms lag says what 0 means; sparse PBS bins look uncertain; the quiescence wait is not drawn as convergence."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from runner.run import RunResult
+from runner.summary import format_summary
+from tests.sim.runs import run_short
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, str, str]:
+    """One 4-virtual-second partition run (seed 0) with its report: (result, summary, report.html)."""
+    result = run_short(tmp_path_factory.mktemp("figures"), report=True, nemesis=("partition",), time_limit=4.0,
+                       rate=150.0)
+    return result, format_summary(result), (result.run_dir / "report.html").read_text()
+
+
+def test_summary_and_report_count_the_same_operations_and_say_why_the_rate_counts_fewer(
+        run: tuple[RunResult, str, str]) -> None:
+    """The summary's rate line gives the count it divides (completions within the load) and the table's total;
+    report.html's "client operations" card shows that total with the same within-the-load count."""
+    result, text, page = run
+    done = result.throughput["completed"]
+    total = sum(sum(c.values()) for c in result.results["stats"]["ops"].values())
+    assert done <= total
+    assert f"{done:,} operations completed within the 4 s load" in text
+    assert f"the table below counts all {total:,}" in text
+    card = re.search(r"<div>client operations<b>([\d,]+)</b><span class='sub'>([^<]*)</span></div>", page)
+    assert card is not None, "the report's client operations card carries its label"
+    assert card.group(1) == f"{total:,}"
+    assert f"{done:,} completed within the 4 s load" in card.group(2)
+    if total > done:
+        assert f"{total - done:,} after it" in text and f"{total - done:,} after it" in card.group(2)
+
+
+def test_a_zero_replication_lag_says_it_is_below_the_ticks_resolution(run: tuple[RunResult, str, str]) -> None:
+    """A sim run's lag of 0 (on every replica within the 1 ms tick of the ok) reads '< 1 ms' in the summary and
+    report.html, with the count of such writes, never a bare '0 ms'."""
+    result, text, page = run
+    rl = result.results["convergence"]["replication_lag_ms"]
+    assert rl["p50"] == 0  # this run's lags are mostly within one tick (else the test proves nothing)
+    zero = rl["zero"]
+    assert 0 < zero <= rl["n"]
+    for shown in (text, html.unescape(page)):
+        assert "p50 0 ms" not in shown
+        assert "replication lag p50 < 1 ms" in shown
+        assert f"{zero:,} of {rl['n']:,} writes on every replica within the simulated clock's 1 ms tick" in shown
+
+
+def test_pbs_bins_show_their_counts_and_sparse_ones_look_uncertain(run: tuple[RunResult, str, str]) -> None:
+    """Every PBS bin's read count is in the report (a table under the chart and each point's title), with a 95 %
+    interval; bins under the minimum count are drawn hollow, off the line, and the caption says so."""
+    from checker.report import MIN_PBS_READS
+
+    result, _, page = run
+    pbs = result.results["stats"]["pbs"]
+    sparse = [q for q in pbs if q["reads"] < MIN_PBS_READS]
+    assert sparse and len(sparse) < len(pbs)  # this run has both (else the test proves nothing)
+    section = page[page.index("<h2>Staleness</h2>"):page.index("<h2>Convergence</h2>")]
+    for q in pbs:
+        assert re.search(rf"<td>{q['t_ms_from']}[^<]*</td><td>{q['reads']:,}</td><td>{q['fresh']:,}</td>", section)
+    hollow = re.findall(r"<circle [^>]*fill=\"white\"[^>]*><title>([^<]*)</title>", section)
+    assert len(hollow) >= len(sparse) and all("too few reads to say P" in t for t in hollow)
+    assert f"fewer than {MIN_PBS_READS} reads" in section and "95 % interval" in section
+
+
+def test_the_convergence_bound_draws_the_wait_apart_from_the_final_reads(run: tuple[RunResult, str, str]) -> None:
+    """The final reads' upper bound is drawn from the moment the final reads began (the measured part), and the
+    quiescence wait before them is a separate, labelled bar, never the chart's x axis."""
+    result, text, page = run
+    drain = result.final.drain_seconds
+    if drain:  # the summary's "into the final reads" figure counts the drain wait: it says so
+        assert f"the first {drain:.2f} s waiting until no node held a record queued, then 1 round" in text
+    section = page[page.index("<h3>Upper bound: when the final reads agreed</h3>"):]
+    assert "ms into the final reads (they began" in section  # the step chart's axis: the measured part
+    assert "seconds after the last heal</text>" in section  # only the bar's axis, which shows the wait
+    assert re.search(r"waiting before the final reads \(drain and quiescence\): not convergence", section)
+
+
+def test_the_checkers_sim_tick_is_the_simulations() -> None:
+    """The checker's SIM_TICK_MS (it imports no runner) is the tick runner.simulate runs the sim clock on."""
+    from checker.journal_figures import SIM_TICK_MS
+    from runner.simulate import SIM_TICK
+
+    assert SIM_TICK_MS == SIM_TICK * 1000
