@@ -233,7 +233,7 @@ def format_summary(run: RunResult) -> str:
     f = run.final
     if f.converged:  # a statement about replicas only: the verdict below judges the values they hold
         drained = (f"the first {f.drain_seconds:.2f} s waiting until no node held a record queued, then "
-                   if f.drain_seconds else "")
+                   if f.drain_seconds is not None and f.drain_seconds >= 0.005 else "")
         lines.append(f"  replicas agree on all {plural(f.keys, 'key')} written or read, {f.seconds:.2f} s into the "
                      f"final reads ({drained}{plural(f.rounds, 'round')}, after {o.quiesce:g} s quiescence: an upper "
                      "bound on convergence time, not a measure of it)")
