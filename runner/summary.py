@@ -85,7 +85,10 @@ def _throughput(run: RunResult, scan: _Scan) -> list[str]:
         line = f"  rate: {achieved}, closed loop with {plural(run.options.concurrency, 'client')}"
     else:
         line = f"  rate: {wanted}{achieved}"
-    lines = [line, f"    {rate_count(t['completed'], sum(scan.counts.values()), run.options.time_limit)}"]
+    load = sum(w["seconds"] for w in t.get("windows") or []) or run.options.time_limit  # the windows the rate counts
+    lines = [line]
+    if isinstance(t.get("completed"), int):
+        lines.append(f"    {rate_count(t['completed'], sum(scan.counts.values()), load)}")
     why = _shortfall(run, scan)
     if why:
         lines.append(f"    {why}")
