@@ -91,4 +91,3 @@ def test_a_sim_run_summary_says_its_times_are_virtual(tmp_path: Path) -> None:
     assert "times are virtual (a sim run's simulated clock)" in sim
     udp = format_summary(_result(tmp_path, RunOptions(keys=1, time_limit=1.0, mode="udp"), {}, ops))
     assert "virtual" not in udp
-
