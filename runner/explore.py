@@ -47,6 +47,7 @@ from .exit_codes import EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
 from .explore_ledger import (
     SEED_RANGE,
     LedgerError,
+    LedgerWriteError,
     LedgerWriter,
     commit,
     findings,
@@ -512,7 +513,7 @@ def sweep(
             stream.cancel(lambda task: task.index >= 0 or task.index in others)  # seeds past it, other shrinks
     except BaseException:
         for i in sorted(waiting):  # interrupted: what arrived out of order is a result too (resume skips it)
-            if wanted(i) and i not in lines:
+            if wanted(i) and i not in lines and (ledger is None or ledger.failed is None):
                 write(waiting[i])
         raise
     finally:
@@ -847,6 +848,10 @@ def _explore_command(argv: Sequence[str]) -> int:
             result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                              vary_workload=args.vary_workload, executor=executor, ledger=ledger, known=known,
                              keep_going=args.keep_going, shrink_again=args.shrink_again, phase=phase)
+    except LedgerWriteError as exc:  # a full disk under the ledger: its whole lines are kept, a resume continues
+        again = "" if args.random or not (exc.written or held) else \
+            f"; continue with: {resume_command(argv, ledger_path, shrink_again=bool(phase))}"
+        raise UsageError(f"explore: {exc}{again}") from None
     except (RunInterrupted, KeyboardInterrupt):
         if ledger is None:
             raise
