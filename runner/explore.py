@@ -56,7 +56,7 @@ from .explore_ledger import (
     summary_lines,
 )
 from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
-from .explore_trial import TrialReport, TrialTask, run_task, warm_up
+from .explore_trial import ScratchWriteError, TrialReport, TrialTask, run_task, warm_up
 from .flags import add_run_options, options_with_config
 from .interrupt import InterruptGuard, RunInterrupted
 from .options import (
@@ -848,10 +848,11 @@ def _explore_command(argv: Sequence[str]) -> int:
             result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                              vary_workload=args.vary_workload, executor=executor, ledger=ledger, known=known,
                              keep_going=args.keep_going, shrink_again=args.shrink_again, phase=phase)
-    except LedgerWriteError as exc:  # a full disk under the ledger: its whole lines are kept, a resume continues
-        again = "" if args.random or not (exc.written or held) else \
+    except (LedgerWriteError, ScratchWriteError) as exc:  # a full disk: the ledger's whole lines are kept
+        written = exc.written if isinstance(exc, LedgerWriteError) else ledger.written if ledger is not None else 0
+        again = "" if args.random or not (written or held) else \
             f"; continue with: {resume_command(argv, ledger_path, shrink_again=bool(phase))}"
-        raise UsageError(f"explore: {exc}{again}") from None
+        raise UsageError(f"{'' if str(exc).startswith('explore:') else 'explore: '}{exc}{again}") from None
     except (RunInterrupted, KeyboardInterrupt):
         if ledger is None:
             raise
