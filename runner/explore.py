@@ -29,6 +29,7 @@ import math
 import os
 import random
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -56,7 +57,7 @@ from .explore_ledger import (
     summary_lines,
 )
 from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
-from .explore_trial import ScratchWriteError, TrialReport, TrialTask, run_task, warm_up
+from .explore_trial import ScratchWriteError, TrialReport, TrialTask, disk_error, run_task, warm_up
 from .flags import add_run_options, options_with_config
 from .interrupt import InterruptGuard, RunInterrupted
 from .options import (
@@ -74,6 +75,7 @@ from .options import (
 from .phases import make_schedule, run_nodes
 from .replay import sha256_of
 from .run import run
+from .run_dir import new_run_dir
 from .shrink import Candidate, Evaluate, Outcome, Shrinker, ShrinkResult
 from .usage import Parser, UsageError, add_config_option
 
@@ -634,11 +636,16 @@ def explore(
     minimal = result.candidate
     name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
     final_options = attrs.evolve(minimal.options, out=base.out, name=name)
+    run_dir = new_run_dir(Path(base.out), name)
     try:
-        written = run(final_options, argv, schedule=minimal.schedule, quiet=True, report=True)
-    except OSError as exc:  # a full disk, a directory that became read-only: not the harness's defect
+        written = run(final_options, argv, run_dir=run_dir, schedule=minimal.schedule, quiet=True, report=True)
+    except (OSError, BaseExceptionGroup) as exc:  # a full disk, a directory that became read-only: not our defect
+        error = exc if isinstance(exc, OSError) else disk_error(exc)
+        if error is None:
+            raise
+        _remove_run(run_dir)
         raise UsageError(f"explore: the minimal failing run could not be written in {base.out or '.'}: "
-                         f"{_os_error_text(exc)}") from exc
+                         f"{_os_error_text(error)} (nothing left there)") from exc
     identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
     failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
                             seed_command=seed_command(candidate.options), anomaly=outcome.main_anomaly,
@@ -648,9 +655,21 @@ def explore(
     try:
         (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
     except OSError as exc:
-        raise UsageError(f"explore: {written.run_dir / FAILURE_FILE} could not be written: {_os_error_text(exc)}") \
-            from exc
+        _remove_run(written.run_dir)
+        raise UsageError(f"explore: {written.run_dir / FAILURE_FILE} could not be written: {_os_error_text(exc)} "
+                         "(the run without it removed)") from exc
     return out
+
+
+def _remove_run(run_dir: Path) -> None:
+    """Remove a minimal run explore could not finish writing, and ``latest`` if it names it, so that ``check``,
+    ``report`` and ``replay`` of ``--out`` never meet a half run (run.json and nodes/ alone)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    latest = run_dir.parent / "latest"
+    with contextlib.suppress(OSError):
+        named = os.readlink(latest) if latest.is_symlink() else latest.read_text().strip() if latest.is_file() else None
+        if named is not None and Path(named).name == run_dir.name:
+            latest.unlink()
 
 
 def _os_error_text(exc: OSError) -> str:

@@ -151,13 +151,13 @@ class ScratchWriteError(OptionError):
     naming the directory and the OS error. An ``OptionError``, so a worker sends it back as it is."""
 
 
-def _disk_error(exc: BaseException) -> OSError | None:
+def disk_error(exc: BaseException) -> OSError | None:
     """The first OS error of ``DISK_ERRORS`` in ``exc`` (Trio may wrap it in an exception group), else None."""
     if isinstance(exc, OSError):
         return exc if exc.errno in DISK_ERRORS else None
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            found = _disk_error(inner)
+            found = disk_error(inner)
             if found is not None:
                 return found
     return None
@@ -199,7 +199,7 @@ def run_task(task: TrialTask) -> TrialReport:
             raise
         return report_of(task.index, task.candidate, result, time.perf_counter() - started)
     except (OSError, BaseExceptionGroup) as exc:
-        error = _disk_error(exc)
+        error = disk_error(exc)
         if error is None:
             raise
         raise scratch_error(task, scratch, error) from exc
