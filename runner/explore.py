@@ -60,6 +60,7 @@ from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
 from .explore_trial import ScratchWriteError, TrialReport, TrialTask, disk_error, run_task, warm_up
 from .flags import add_run_options, options_with_config
 from .interrupt import InterruptGuard, RunInterrupted
+from .journal_writer import usable_cores
 from .options import (
     EXPLORE_FAULT_INTERVAL,
     EXPLORE_TIME_LIMIT,
@@ -777,7 +778,8 @@ def _parser() -> argparse.ArgumentParser:
             action.help = "first seed (default 1): seeds S..S+N-1"
     g = parser.add_argument_group("scale and ledger")
     g.add_argument("--workers", type=int, default=None,
-                   help=f"seeds run at once, each in a worker process (default every core: {os.cpu_count() or 1}); "
+                   help=f"seeds run at once, each in a worker process (default every core this process may use: "
+                   f"{usable_cores()}); "
                    "1 runs them in this process. The outcome does not depend on it")
     g.add_argument("--cluster", dest="cluster_address", default=None, metavar="ADDRESS",
                    help="run the seeds on that cluster of the distributed engine (needs pip install -e '.[cluster]')")
@@ -848,7 +850,7 @@ def _explore_command(argv: Sequence[str]) -> int:
                                              refuse=OptionError)
     held = sum(1 for seed in seeds if seed in known)
     try:
-        workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)
+        workers = pool_size(args.workers, len(seeds) - held, usable_cores())
         executor = make_executor(workers, args.cluster_address)
         if ledger is None:  # created once the seeds have somewhere to run (no header-only ledger left behind)
             try:
@@ -931,7 +933,8 @@ def pool_size(requested: int | None, todo: int, cores: int) -> int:
     n = requested if requested is not None else cores
     used = max(1, min(n, max(todo, cores), WORKERS_PER_CORE * cores))
     if requested is not None and requested > cores:
-        print(f"explore: --workers {requested} is more than this machine's {cores} core(s), which the runs then share "
+        print(f"explore: --workers {requested} is more than the {cores} core(s) this process may use (its affinity), "
+              "which the runs then share "
               f"(no faster); using {used} (at most one per seed to run, {WORKERS_PER_CORE} per core)",
               file=sys.stderr, flush=True)
     return used

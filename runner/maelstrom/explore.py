@@ -52,6 +52,7 @@ from runner.explore_ledger import (
 )
 from runner.explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
 from runner.interrupt import InterruptGuard, RunInterrupted
+from runner.journal_writer import usable_cores
 from runner.run_dir import new_run_dir
 from runner.shrink import Outcome, fails_like
 from runner.usage import Parser, UsageError
@@ -569,7 +570,7 @@ def pool_size(requested: int | None, todo: int, cores: int) -> int:
 
 def add_explore_flags(g: Any) -> None:
     """Explore's own flags (on explore's parser, and alone on the parser that splits them from maelstrom test's)."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     g.add_argument("--runs", type=int, default=20, metavar="N", help="number of seeds to try (default 20)")
     g.add_argument("--workers", type=int, default=None, metavar="W",
                    help=f"runs at once, each in a worker process (default {WORKERS_PER_CORE} per core, at most "
@@ -701,7 +702,7 @@ def _explore_command(argv: list[str]) -> int:
                                              ledger=args.ledger, other_commit=args.resume_other_commit,
                                              command="maelstrom explore", refuse=UsageError)
     held = sum(1 for seed in seeds if seed in known)
-    workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)
+    workers = pool_size(args.workers, len(seeds) - held, usable_cores())
     if workers > 1:
         warm_up()
     executor: SeedExecutor = InlineExecutor() if workers == 1 else ProcessExecutor(workers, before_kill=node_sweeper)
