@@ -18,6 +18,19 @@ not by arrival order, so that two runs of a deterministic node draw the same fau
 messages even when the OS interleaves their stdout reads differently.
 
 Every message is journalled (``MessageJournal``) with its body (bounded) and its fate.
+
+``lost_in_flight``, which the store's own networks count (``FaultyNetwork``, ``UdpRouter``: a delayed or
+held datagram whose sender's endpoint closed before it left), stays 0 here and is never printed (the run's
+``faults`` block keeps only counters that are not 0), because the router cannot measure it:
+
+- a delayed copy waits in the router's heap, not in its sender: a sender that crashes meanwhile does not
+  lose it, and it is delivered when due (as on Maelstrom's own network);
+- a copy whose receiver is down when it comes due is ``to_dead_node`` (``counts``, "not delivered: to a
+  crashed node" in the summary), a fate already counted under its own name;
+- a line handed to a node (``MaelstromNode.send``) is counted received (``recv_server``) once it is queued for
+  the node's stdin. Whether a node killed while paused had read it, the router cannot tell: part of it may
+  sit in the pipe or in the process's own read buffer, which it never sees, so any number of lines "lost
+  with the node" would be a guess, and none is printed.
 """
 
 from __future__ import annotations
