@@ -163,9 +163,11 @@ def disk_error(exc: BaseException) -> OSError | None:
     return None
 
 
-def scratch_error(task: TrialTask, scratch: Path, error: OSError) -> ScratchWriteError:
-    where = scratch.parent if scratch.name.startswith("minikeydb-") else scratch
-    return ScratchWriteError(f"explore: the trial of {task.label} could not be written in explore's scratch directory "
+def scratch_error(label: str, scratch: Path, error: OSError, command: str = "explore") -> ScratchWriteError:
+    """The one line for trial ``label`` (``seed 3``) that could not be written in ``scratch`` (named by the
+    directory it is in, ``$TMPDIR``'s, when it is explore's own ``minikeydb-explore-*`` or ``maelstrom-explore-*``)."""
+    where = scratch.parent if scratch.name.startswith(("minikeydb-", "maelstrom-")) else scratch
+    return ScratchWriteError(f"{command}: the trial of {label} could not be written in explore's scratch directory "
                              f"under {where} ($TMPDIR): {error.strerror or error}"
                              + (f" ({error.filename})" if error.filename else "")
                              + "; make room there, or set TMPDIR to a directory with room")
@@ -202,7 +204,7 @@ def run_task(task: TrialTask) -> TrialReport:
         error = disk_error(exc)
         if error is None:
             raise
-        raise scratch_error(task, scratch, error) from exc
+        raise scratch_error(task.label, scratch, error) from exc
     finally:
         logging.raiseExceptions = raising
         if out is not None:

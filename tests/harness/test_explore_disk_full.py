@@ -111,3 +111,34 @@ def test_a_full_scratch_directory_is_one_line_and_254_and_resumes(workers: str, 
     again = _explore([*flags, "--resume", str(ledger)])
     assert again.returncode == 0, again.stderr
     assert sorted(_ledger_seeds(ledger)) == [1, 2, 3] and len(held) < 3
+
+
+def _maelstrom_explore(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    node = ROOT / "tests" / "maelstrom" / "nodes" / "echo.py"
+    return subprocess.run([sys.executable, str(ROOT / "harness.py"), "maelstrom", "explore", "-w", "echo", "--bin",
+                           str(node), "--node-count", "1", "--time-limit", "1", "--rate", "10", "--quiesce", "0",
+                           *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          timeout=300)
+
+
+@pytest.mark.realtime
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_maelstrom_explore_on_a_full_scratch_directory_or_ledger_is_one_line_and_254(workers: str, small_disk: Path,
+                                                                                    tmp_path: Path) -> None:
+    """maelstrom explore shares the ledger and the trial machinery: an 8 KB $TMPDIR is one line naming it and ENOSPC,
+    exit 254 (was 255, ``TaskFailed``/``OSError``); a ledger filling mid-sweep the same, its lines whole."""
+    tmp = _mount(tmp_path / "tmp", "8k")
+    try:
+        done = _maelstrom_explore(["--runs", "2", "--workers", workers, "--out", str(tmp_path / "out"), "--ledger",
+                                   str(tmp_path / "l1.jsonl")], env={"TMPDIR": str(tmp)})
+    finally:
+        subprocess.run(["umount", str(tmp)], check=False)
+    last = _one_clean_line(done)
+    assert str(tmp) in last and "No space left on device" in last and "TMPDIR" in last, done.stderr
+    ledger = small_disk / "ledger.jsonl"
+    done = _maelstrom_explore(["--runs", "12", "--workers", workers, "--out", str(tmp_path / "out"), "--ledger",
+                               str(ledger)])
+    last = _one_clean_line(done)
+    assert str(ledger) in last and "No space left on device" in last, done.stderr
+    assert 1 <= len(_ledger_seeds(ledger)) < 12
