@@ -644,9 +644,9 @@ def explore(
         error = exc if isinstance(exc, OSError) else disk_error(exc)
         if error is None:
             raise
-        _remove_run(run_dir)
+        remove_run(run_dir)
         raise UsageError(f"explore: the minimal failing run could not be written in {base.out or '.'}: "
-                         f"{_os_error_text(error)} (nothing left there)") from exc
+                         f"{os_error_text(error)} (nothing left there)") from exc
     identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
     failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
                             seed_command=seed_command(candidate.options), anomaly=outcome.main_anomaly,
@@ -656,13 +656,13 @@ def explore(
     try:
         (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
     except OSError as exc:
-        _remove_run(written.run_dir)
-        raise UsageError(f"explore: {written.run_dir / FAILURE_FILE} could not be written: {_os_error_text(exc)} "
+        remove_run(written.run_dir)
+        raise UsageError(f"explore: {written.run_dir / FAILURE_FILE} could not be written: {os_error_text(exc)} "
                          "(the run without it removed)") from exc
     return out
 
 
-def _remove_run(run_dir: Path) -> None:
+def remove_run(run_dir: Path) -> None:
     """Remove a minimal run explore could not finish writing, and ``latest`` if it names it, so that ``check``,
     ``report`` and ``replay`` of ``--out`` never meet a half run (run.json and nodes/ alone)."""
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -673,7 +673,7 @@ def _remove_run(run_dir: Path) -> None:
             latest.unlink()
 
 
-def _os_error_text(exc: OSError) -> str:
+def os_error_text(exc: OSError) -> str:
     """What failed, in words (``No space left on device``), with the file when the error names one."""
     return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
 
@@ -891,7 +891,7 @@ def _explore_command(argv: Sequence[str]) -> int:
         try:
             Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
         except OSError as exc:
-            raise UsageError(f"explore: --json {args.json} could not be written: {_os_error_text(exc)}") from exc
+            raise UsageError(f"explore: --json {args.json} could not be written: {os_error_text(exc)}") from exc
     found = result.failing_seed is not None
     code = decided(EXPLORE_EXIT_FOUND if found else EXPLORE_EXIT_ALL_VALID)  # a closed stdout must not change it
     print(format_report(result))

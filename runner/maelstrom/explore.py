@@ -40,7 +40,7 @@ import attrs
 
 from runner import ROOT
 from runner.exit_codes import EXIT_UNKNOWN, EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
-from runner.explore import ExploreProgress
+from runner.explore import ExploreProgress, os_error_text, remove_run
 from runner.explore_ledger import (
     SEED_RANGE,
     LedgerError,
@@ -51,6 +51,7 @@ from runner.explore_ledger import (
     summary_lines,
 )
 from runner.explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
+from runner.explore_trial import disk_error
 from runner.interrupt import InterruptGuard, RunInterrupted
 from runner.journal_writer import usable_cores
 from runner.run_dir import new_run_dir
@@ -349,7 +350,15 @@ def write_minimal(candidate: MaelstromCandidate, out: str, anomaly: str | None, 
     failed = 0
     for attempt in range(1, WRITE_TRIES + 1):
         run_dir = new_run_dir(Path(out), name)
-        outcome = run(options, run_dir, argv, schedule=candidate.schedule, report=True)
+        try:
+            outcome = run(options, run_dir, argv, schedule=candidate.schedule, report=True)
+        except (OSError, BaseExceptionGroup) as exc:  # a full disk: no half run left in --out
+            error = exc if isinstance(exc, OSError) else disk_error(exc)
+            if error is None:
+                raise
+            remove_run(run_dir)
+            raise UsageError(f"maelstrom explore: the minimal failing run could not be written in {out}: "
+                             f"{os_error_text(error)} (nothing left there)") from exc
         results = outcome["results"]
         from .explore_trial import anomaly_types
 
@@ -436,7 +445,12 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
                           "node is not deterministic enough for its failure to be kept reliably); writing it as it is")
         run_dir, written = write_minimal(minimal, base.out, anomaly, argv, progress.note)
     result = attrs.evolve(result, run_dir=run_dir, written=written, wall_seconds=time.monotonic() - started)
-    (run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(result)) + "\n")
+    try:
+        (run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(result)) + "\n")
+    except OSError as exc:
+        remove_run(run_dir)
+        raise UsageError(f"maelstrom explore: {run_dir / FAILURE_FILE} could not be written: {os_error_text(exc)} "
+                         "(the run without it removed)") from exc
     return result
 
 

@@ -142,3 +142,23 @@ def test_maelstrom_explore_on_a_full_scratch_directory_or_ledger_is_one_line_and
     last = _one_clean_line(done)
     assert str(ledger) in last and "No space left on device" in last, done.stderr
     assert 1 <= len(_ledger_seeds(ledger)) < 12
+
+
+@pytest.mark.realtime
+@pytest.mark.parametrize("size", ["8k", "32k"])
+def test_maelstrom_explore_minimal_run_on_a_full_disk_leaves_no_half_run(size: str, tmp_path: Path) -> None:
+    """maelstrom explore --out on a disk too small for the minimal failing run (an echo node that alters the echo):
+    one line naming --out and ENOSPC, exit 254, and no ``...-shrunk/`` half run nor ``latest`` left there (was 255,
+    ``internal error: OSError``, and a directory of run.json, history.jsonl and nodes/ that ``latest`` named)."""
+    disk = _mount(tmp_path / "small", size)
+    out = disk / "out"
+    try:
+        node = ROOT / "tests" / "maelstrom" / "nodes" / "echo_altering.py"
+        done = _maelstrom_explore(["--bin", str(node), "--runs", "1", "--shrink-runs", "0", "--workers", "1",
+                                   "--out", str(out), "--ledger", str(tmp_path / "l.jsonl")])
+        left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+    last = _one_clean_line(done)
+    assert str(out) in last and "No space left on device" in last, done.stderr
+    assert left == [], left
