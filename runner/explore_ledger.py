@@ -274,12 +274,7 @@ class LedgerWriter:
                               "end, or give another --ledger") from None
         try:
             if resume:
-                self.contents = parse_ledger(path, path.read_bytes())
-                if self.contents.cut:  # a killed explore's last write: appending after it would break the file
-                    self._file.truncate(self.contents.complete)
-                self._file.seek(0, 2)
-                if self._file.tell() and not path.read_bytes().endswith(b"\n"):
-                    self._file.write(b"\n")  # a complete last line without its newline
+                self._continue(path)
             elif self._file.seek(0, 2) == 0:
                 self._write({"ledger": LEDGER_KIND, "version": 1, "options_hash": self.hash,
                              "sweep": sweep_options(base, vary_workload), "commit": commit_,
@@ -290,6 +285,18 @@ class LedgerWriter:
                 with contextlib.suppress(OSError):
                     path.unlink()
             raise
+
+    def _continue(self, path: Path) -> None:
+        """Read the ledger being resumed, drop a last line cut short and end the last line with its newline."""
+        self.contents = parse_ledger(path, path.read_bytes())
+        try:
+            if self.contents.cut:  # a killed explore's last write: appending after it would break the file
+                self._file.truncate(self.contents.complete)
+            self._file.seek(0, 2)
+            if self._file.tell() and not path.read_bytes().endswith(b"\n"):
+                self._file.write(b"\n")  # a complete last line without its newline
+        except OSError as e:  # a full disk, or a ledger that can be read but not written
+            raise LedgerError(f"--resume {path}: cannot continue the ledger ({e.strerror or e})") from None
 
     def _write(self, record: dict[str, Any]) -> None:
         """Append one line, whole or not at all: a write that fails (a full disk, ``/dev/full``) is cut back to

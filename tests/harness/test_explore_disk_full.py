@@ -162,3 +162,29 @@ def test_maelstrom_explore_minimal_run_on_a_full_disk_leaves_no_half_run(size: s
     last = _one_clean_line(done)
     assert str(out) in last and "No space left on device" in last, done.stderr
     assert left == [], left
+
+
+def test_resuming_a_ledger_on_a_full_disk_is_one_line_and_254(tmp_path: Path) -> None:
+    """``--resume`` of a ledger whose last line lacks its newline, on a full disk: the newline cannot be written:
+    one line naming the ledger and ENOSPC, exit 254 (was 255, internal error), the ledger unchanged."""
+    made = _explore(["--runs", "1", "--workers", "1", "--out", str(tmp_path / "out"), "--ledger",
+                     str(tmp_path / "l.jsonl")])
+    assert made.returncode == 0, made.stderr
+    data = (tmp_path / "l.jsonl").read_bytes().rstrip(b"\n")
+    data += b" " * (2 * PAGE - len(data))  # whitespace ends the last JSON line: the newline needs a page of its own
+    disk = _mount(tmp_path / "small", "64k")
+    try:
+        ledger = disk / "ledger.jsonl"
+        ledger.write_bytes(data)
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            os.write(fd, b"x" * (64 * 1024 - 2 * PAGE))
+        finally:
+            os.close(fd)
+        done = _explore(["--runs", "2", "--workers", "1", "--out", str(tmp_path / "out"), "--resume", str(ledger)])
+        after = ledger.read_bytes()
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+    last = _one_clean_line(done)
+    assert f"--resume {ledger}" in last and "No space left on device" in last, done.stderr
+    assert after == data
