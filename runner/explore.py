@@ -29,6 +29,7 @@ import math
 import os
 import random
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -47,6 +48,7 @@ from .exit_codes import EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
 from .explore_ledger import (
     SEED_RANGE,
     LedgerError,
+    LedgerWriteError,
     LedgerWriter,
     commit,
     findings,
@@ -55,9 +57,10 @@ from .explore_ledger import (
     summary_lines,
 )
 from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
-from .explore_trial import TrialReport, TrialTask, run_task, warm_up
+from .explore_trial import ScratchWriteError, TrialReport, TrialTask, disk_error, run_task, warm_up
 from .flags import add_run_options, options_with_config
 from .interrupt import InterruptGuard, RunInterrupted
+from .journal_writer import usable_cores
 from .options import (
     EXPLORE_FAULT_INTERVAL,
     EXPLORE_TIME_LIMIT,
@@ -73,6 +76,7 @@ from .options import (
 from .phases import make_schedule, run_nodes
 from .replay import sha256_of
 from .run import run
+from .run_dir import new_run_dir
 from .shrink import Candidate, Evaluate, Outcome, Shrinker, ShrinkResult
 from .usage import Parser, UsageError, add_config_option
 
@@ -512,7 +516,7 @@ def sweep(
             stream.cancel(lambda task: task.index >= 0 or task.index in others)  # seeds past it, other shrinks
     except BaseException:
         for i in sorted(waiting):  # interrupted: what arrived out of order is a result too (resume skips it)
-            if wanted(i) and i not in lines:
+            if wanted(i) and i not in lines and (ledger is None or ledger.failed is None):
                 write(waiting[i])
         raise
     finally:
@@ -633,11 +637,16 @@ def explore(
     minimal = result.candidate
     name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
     final_options = attrs.evolve(minimal.options, out=base.out, name=name)
+    run_dir = new_run_dir(Path(base.out), name)
     try:
-        written = run(final_options, argv, schedule=minimal.schedule, quiet=True, report=True)
-    except OSError as exc:  # a full disk, a directory that became read-only: not the harness's defect
+        written = run(final_options, argv, run_dir=run_dir, schedule=minimal.schedule, quiet=True, report=True)
+    except (OSError, BaseExceptionGroup) as exc:  # a full disk, a directory that became read-only: not our defect
+        error = exc if isinstance(exc, OSError) else disk_error(exc)
+        if error is None:
+            raise
+        remove_run(run_dir)
         raise UsageError(f"explore: the minimal failing run could not be written in {base.out or '.'}: "
-                         f"{_os_error_text(exc)}") from exc
+                         f"{os_error_text(error)} (nothing left there)") from exc
     identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
     failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
                             seed_command=seed_command(candidate.options), anomaly=outcome.main_anomaly,
@@ -647,12 +656,24 @@ def explore(
     try:
         (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
     except OSError as exc:
-        raise UsageError(f"explore: {written.run_dir / FAILURE_FILE} could not be written: {_os_error_text(exc)}") \
-            from exc
+        remove_run(written.run_dir)
+        raise UsageError(f"explore: {written.run_dir / FAILURE_FILE} could not be written: {os_error_text(exc)} "
+                         "(the run without it removed)") from exc
     return out
 
 
-def _os_error_text(exc: OSError) -> str:
+def remove_run(run_dir: Path) -> None:
+    """Remove a minimal run explore could not finish writing, and ``latest`` if it names it, so that ``check``,
+    ``report`` and ``replay`` of ``--out`` never meet a half run (run.json and nodes/ alone)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    latest = run_dir.parent / "latest"
+    with contextlib.suppress(OSError):
+        named = os.readlink(latest) if latest.is_symlink() else latest.read_text().strip() if latest.is_file() else None
+        if named is not None and Path(named).name == run_dir.name:
+            latest.unlink()
+
+
+def os_error_text(exc: OSError) -> str:
     """What failed, in words (``No space left on device``), with the file when the error names one."""
     return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
 
@@ -757,7 +778,8 @@ def _parser() -> argparse.ArgumentParser:
             action.help = "first seed (default 1): seeds S..S+N-1"
     g = parser.add_argument_group("scale and ledger")
     g.add_argument("--workers", type=int, default=None,
-                   help=f"seeds run at once, each in a worker process (default every core: {os.cpu_count() or 1}); "
+                   help=f"seeds run at once, each in a worker process (default every core this process may use: "
+                   f"{usable_cores()}); "
                    "1 runs them in this process. The outcome does not depend on it")
     g.add_argument("--cluster", dest="cluster_address", default=None, metavar="ADDRESS",
                    help="run the seeds on that cluster of the distributed engine (needs pip install -e '.[cluster]')")
@@ -828,7 +850,7 @@ def _explore_command(argv: Sequence[str]) -> int:
                                              refuse=OptionError)
     held = sum(1 for seed in seeds if seed in known)
     try:
-        workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)
+        workers = pool_size(args.workers, len(seeds) - held, usable_cores())
         executor = make_executor(workers, args.cluster_address)
         if ledger is None:  # created once the seeds have somewhere to run (no header-only ledger left behind)
             try:
@@ -847,6 +869,11 @@ def _explore_command(argv: Sequence[str]) -> int:
             result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                              vary_workload=args.vary_workload, executor=executor, ledger=ledger, known=known,
                              keep_going=args.keep_going, shrink_again=args.shrink_again, phase=phase)
+    except (LedgerWriteError, ScratchWriteError) as exc:  # a full disk: the ledger's whole lines are kept
+        written = exc.written if isinstance(exc, LedgerWriteError) else ledger.written if ledger is not None else 0
+        again = "" if args.random or not (written or held) else \
+            f"; continue with: {resume_command(argv, ledger_path, shrink_again=bool(phase))}"
+        raise UsageError(f"{'' if str(exc).startswith('explore:') else 'explore: '}{exc}{again}") from None
     except (RunInterrupted, KeyboardInterrupt):
         if ledger is None:
             raise
@@ -864,7 +891,7 @@ def _explore_command(argv: Sequence[str]) -> int:
         try:
             Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
         except OSError as exc:
-            raise UsageError(f"explore: --json {args.json} could not be written: {_os_error_text(exc)}") from exc
+            raise UsageError(f"explore: --json {args.json} could not be written: {os_error_text(exc)}") from exc
     found = result.failing_seed is not None
     code = decided(EXPLORE_EXIT_FOUND if found else EXPLORE_EXIT_ALL_VALID)  # a closed stdout must not change it
     print(format_report(result))
@@ -906,7 +933,8 @@ def pool_size(requested: int | None, todo: int, cores: int) -> int:
     n = requested if requested is not None else cores
     used = max(1, min(n, max(todo, cores), WORKERS_PER_CORE * cores))
     if requested is not None and requested > cores:
-        print(f"explore: --workers {requested} is more than this machine's {cores} core(s), which the runs then share "
+        print(f"explore: --workers {requested} is more than the {cores} core(s) this process may use (its affinity), "
+              "which the runs then share "
               f"(no faster); using {used} (at most one per seed to run, {WORKERS_PER_CORE} per core)",
               file=sys.stderr, flush=True)
     return used

@@ -18,6 +18,7 @@ it: a second explore of the same ledger is refused.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import subprocess
@@ -96,6 +97,18 @@ def seed_line(report: TrialReport, hash_: str, commit_: str) -> dict[str, Any]:
 
 class LedgerError(OptionError):
     """A ledger that cannot be resumed (unreadable, another sweep's): one line naming why."""
+
+
+class LedgerWriteError(LedgerError):
+    """A ledger line could not be written (a full disk): one line naming the ledger and the OS error; the
+    lines before it are whole, so ``--resume`` continues from them."""
+
+    def __init__(self, path: Path, error: OSError, written: int) -> None:
+        self.path = path
+        self.written = written
+        super().__init__(f"the ledger {path} could not be written: {error.strerror or error}; "
+                         + (f"the {written} seed line(s) this explore wrote before are whole" if written
+                            else "no seed line was written to it"))
 
 
 @attrs.define
@@ -238,10 +251,18 @@ class LedgerWriter:
         self.hash = options_hash(base, vary_workload)
         self.commit = commit_
         self.contents: LedgerContents | None = None
+        self.written = 0
+        """Seed lines this writer appended."""
+        self.failed: LedgerWriteError | None = None
+        """Set once a write failed: nothing more is written (the lines before it are whole)."""
         if not resume:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._file: IO[bytes] = path.open("r+b" if resume else "ab")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise LedgerError(f"--ledger {path}: cannot make its directory ({e.strerror or e})") from None
+        created = not resume and not path.exists()
+        try:  # unbuffered: a failed write leaves no bytes behind to be written again at close
+            self._file: IO[bytes] = path.open("r+b" if resume else "ab", buffering=0)
         except OSError as e:
             raise LedgerError(f"--{'resume' if resume else 'ledger'} {path}: cannot open the ledger "
                               f"({e.strerror or e})") from None
@@ -253,23 +274,50 @@ class LedgerWriter:
                               "end, or give another --ledger") from None
         try:
             if resume:
-                self.contents = parse_ledger(path, path.read_bytes())
-                if self.contents.cut:  # a killed explore's last write: appending after it would break the file
-                    self._file.truncate(self.contents.complete)
-                self._file.seek(0, 2)
-                if self._file.tell() and not path.read_bytes().endswith(b"\n"):
-                    self._file.write(b"\n")  # a complete last line without its newline
+                self._continue(path)
             elif self._file.seek(0, 2) == 0:
                 self._write({"ledger": LEDGER_KIND, "version": 1, "options_hash": self.hash,
                              "sweep": sweep_options(base, vary_workload), "commit": commit_,
                              "started": datetime.now(UTC).isoformat(timespec="seconds")})
         except BaseException:
             self._file.close()
+            if created and self.failed is not None:  # no header-only (or empty) ledger left behind
+                with contextlib.suppress(OSError):
+                    path.unlink()
             raise
 
+    def _continue(self, path: Path) -> None:
+        """Read the ledger being resumed, drop a last line cut short and end the last line with its newline."""
+        self.contents = parse_ledger(path, path.read_bytes())
+        try:
+            if self.contents.cut:  # a killed explore's last write: appending after it would break the file
+                self._file.truncate(self.contents.complete)
+            self._file.seek(0, 2)
+            if self._file.tell() and not path.read_bytes().endswith(b"\n"):
+                self._file.write(b"\n")  # a complete last line without its newline
+        except OSError as e:  # a full disk, or a ledger that can be read but not written
+            raise LedgerError(f"--resume {path}: cannot continue the ledger ({e.strerror or e})") from None
+
     def _write(self, record: dict[str, Any]) -> None:
-        self._file.write(orjson.dumps(record) + b"\n")
-        self._file.flush()
+        """Append one line, whole or not at all: a write that fails (a full disk, ``/dev/full``) is cut back to
+        the end of the last whole line and raised as a ``LedgerWriteError``, and nothing is written after it."""
+        if self.failed is not None:
+            raise self.failed
+        data = orjson.dumps(record) + b"\n"
+        start = self._file.tell() if self._file.seekable() else 0
+        try:
+            done = 0
+            while done < len(data):
+                done += self._file.write(data[done:]) or 0
+        except OSError as e:
+            with contextlib.suppress(OSError):  # the freed blocks make room for nothing but the cut
+                if self._file.seekable():
+                    self._file.truncate(start)
+                    self._file.seek(start)
+            self.failed = LedgerWriteError(self.path, e, self.written)
+            raise self.failed from None
+        if record.get("ledger") != LEDGER_KIND:
+            self.written += 1
 
     def add(self, report: TrialReport) -> dict[str, Any]:
         line = seed_line(report, self.hash, self.commit)

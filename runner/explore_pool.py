@@ -37,6 +37,7 @@ import ctypes.util
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import signal
 import sys
 import time
@@ -178,12 +179,22 @@ def _worker(conn: multiprocessing.connection.Connection, parent: int) -> None:
         fn, item = message
         try:
             reply: tuple[str, Any] = ("ok", fn(item))
+        except OptionError as exc:  # the task's one-line refusal (a full scratch directory): raised as it is there
+            reply = ("refused", exc) if _picklable(exc) else ("error", traceback.format_exc())
         except BaseException:  # noqa: BLE001 - everything a task raises goes back to explore as text
             reply = ("error", traceback.format_exc())
         try:
             conn.send(reply)
         except (BrokenPipeError, OSError):
             return
+
+
+def _picklable(value: object) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:  # noqa: BLE001 - whatever pickling raises, the value goes back as text instead
+        return False
+    return True
 
 
 class ProcessExecutor:
@@ -325,6 +336,9 @@ class ProcessExecutor:
                     how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
                     raise WorkerDied(f"the explore worker running {task_label(item)} died {tries} times ({how}; out "
                                      "of memory? killed?): the sweep stops there")
+                if status == "refused":  # an OptionError the task raised: one line, exit 254, as in process
+                    self.close()
+                    raise value
                 if status == "error":
                     self.close()
                     last = str(value).strip().splitlines()[-1] if str(value).strip() else "?"

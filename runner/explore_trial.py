@@ -11,7 +11,9 @@ worker, a cluster's) can run it.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import logging
 import shutil
 import tempfile
 import time
@@ -23,6 +25,7 @@ import attrs
 import orjson
 
 from .interrupt import RunInterrupted
+from .options import OptionError
 from .phases import RunResult
 from .replay import sha256_of
 from .shrink import Candidate, Outcome
@@ -138,20 +141,58 @@ def warm_up() -> None:
         importlib.import_module(name)
 
 
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
+"""The OS errors of a scratch directory a trial cannot write in (full, over quota, read-only, failing): the
+machine's, not the harness's, so a ``ScratchWriteError`` (exit 254), never an internal error."""
+
+
+class ScratchWriteError(OptionError):
+    """A trial's run could not be written in explore's scratch directory (``$TMPDIR`` full, read-only): one line
+    naming the directory and the OS error. An ``OptionError``, so a worker sends it back as it is."""
+
+
+def disk_error(exc: BaseException) -> OSError | None:
+    """The first OS error of ``DISK_ERRORS`` in ``exc`` (Trio may wrap it in an exception group), else None."""
+    if isinstance(exc, OSError):
+        return exc if exc.errno in DISK_ERRORS else None
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = disk_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def scratch_error(label: str, scratch: Path, error: OSError, command: str = "explore") -> ScratchWriteError:
+    """The one line for trial ``label`` (``seed 3``) that could not be written in ``scratch`` (named by the
+    directory it is in, ``$TMPDIR``'s, when it is explore's own ``minikeydb-explore-*`` or ``maelstrom-explore-*``)."""
+    where = scratch.parent if scratch.name.startswith(("minikeydb-", "maelstrom-")) else scratch
+    return ScratchWriteError(f"{command}: the trial of {label} could not be written in explore's scratch directory "
+                             f"under {where} ($TMPDIR): {error.strerror or error}"
+                             + (f" ({error.filename})" if error.filename else "")
+                             + "; make room there, or set TMPDIR to a directory with room")
+
+
 def run_task(task: TrialTask) -> TrialReport:
-    """Run one trial in a scratch directory (deleted after) and report it."""
+    """Run one trial in a scratch directory (deleted after) and report it.
+
+    A scratch directory that fills up (or cannot be written) is a ``ScratchWriteError``. The trial's node log
+    handler reports none of its write errors (``logging.raiseExceptions`` off while it runs: they printed a
+    ``--- Logging error ---`` traceback to explore's stderr); the log is deleted with the trial anyway."""
     from .run import (
         run,  # the run machinery: already imported in a forked worker, imported once in a fresh one
     )
 
     scratch = Path(task.scratch) if task.scratch and Path(task.scratch).is_dir() else Path(tempfile.gettempdir())
-    # An --out of its own: trials running at once in one --out raced on its `latest` link.
-    out = Path(tempfile.mkdtemp(prefix="trial-", dir=scratch))
-    options = attrs.evolve(task.candidate.options, out=str(out), name="trial")
-    run_dir = out / "run"
-    run_dir.mkdir()
+    raising, logging.raiseExceptions = logging.raiseExceptions, False
+    out: Path | None = None
     started = time.perf_counter()
     try:
+        # An --out of its own: trials running at once in one --out raced on its `latest` link.
+        out = Path(tempfile.mkdtemp(prefix="trial-", dir=scratch))
+        options = attrs.evolve(task.candidate.options, out=str(out), name="trial")
+        run_dir = out / "run"
+        run_dir.mkdir()
         try:
             result = run(options, list(task.argv), run_dir=run_dir, schedule=task.candidate.schedule, quiet=True,
                          report=False)
@@ -159,8 +200,15 @@ def run_task(task: TrialTask) -> TrialReport:
             exc.run_dir = None  # a scratch trial, deleted below: nothing to point at
             raise
         return report_of(task.index, task.candidate, result, time.perf_counter() - started)
+    except (OSError, BaseExceptionGroup) as exc:
+        error = disk_error(exc)
+        if error is None:
+            raise
+        raise scratch_error(task.label, scratch, error) from exc
     finally:
-        shutil.rmtree(out, ignore_errors=True)
+        logging.raiseExceptions = raising
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)
 
 
 def anomaly_counts(types: tuple[str, ...]) -> dict[str, int]:

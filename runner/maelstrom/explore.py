@@ -40,7 +40,7 @@ import attrs
 
 from runner import ROOT
 from runner.exit_codes import EXIT_UNKNOWN, EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND
-from runner.explore import ExploreProgress
+from runner.explore import ExploreProgress, os_error_text, remove_run
 from runner.explore_ledger import (
     SEED_RANGE,
     LedgerError,
@@ -51,7 +51,9 @@ from runner.explore_ledger import (
     summary_lines,
 )
 from runner.explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
+from runner.explore_trial import disk_error
 from runner.interrupt import InterruptGuard, RunInterrupted
+from runner.journal_writer import usable_cores
 from runner.run_dir import new_run_dir
 from runner.shrink import Outcome, fails_like
 from runner.usage import Parser, UsageError
@@ -348,7 +350,15 @@ def write_minimal(candidate: MaelstromCandidate, out: str, anomaly: str | None, 
     failed = 0
     for attempt in range(1, WRITE_TRIES + 1):
         run_dir = new_run_dir(Path(out), name)
-        outcome = run(options, run_dir, argv, schedule=candidate.schedule, report=True)
+        try:
+            outcome = run(options, run_dir, argv, schedule=candidate.schedule, report=True)
+        except (OSError, BaseExceptionGroup) as exc:  # a full disk: no half run left in --out
+            error = exc if isinstance(exc, OSError) else disk_error(exc)
+            if error is None:
+                raise
+            remove_run(run_dir)
+            raise UsageError(f"maelstrom explore: the minimal failing run could not be written in {out}: "
+                             f"{os_error_text(error)} (nothing left there)") from exc
         results = outcome["results"]
         from .explore_trial import anomaly_types
 
@@ -435,7 +445,12 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
                           "node is not deterministic enough for its failure to be kept reliably); writing it as it is")
         run_dir, written = write_minimal(minimal, base.out, anomaly, argv, progress.note)
     result = attrs.evolve(result, run_dir=run_dir, written=written, wall_seconds=time.monotonic() - started)
-    (run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(result)) + "\n")
+    try:
+        (run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(result)) + "\n")
+    except OSError as exc:
+        remove_run(run_dir)
+        raise UsageError(f"maelstrom explore: {run_dir / FAILURE_FILE} could not be written: {os_error_text(exc)} "
+                         "(the run without it removed)") from exc
     return result
 
 
@@ -569,7 +584,7 @@ def pool_size(requested: int | None, todo: int, cores: int) -> int:
 
 def add_explore_flags(g: Any) -> None:
     """Explore's own flags (on explore's parser, and alone on the parser that splits them from maelstrom test's)."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     g.add_argument("--runs", type=int, default=20, metavar="N", help="number of seeds to try (default 20)")
     g.add_argument("--workers", type=int, default=None, metavar="W",
                    help=f"runs at once, each in a worker process (default {WORKERS_PER_CORE} per core, at most "
@@ -701,7 +716,7 @@ def _explore_command(argv: list[str]) -> int:
                                              ledger=args.ledger, other_commit=args.resume_other_commit,
                                              command="maelstrom explore", refuse=UsageError)
     held = sum(1 for seed in seeds if seed in known)
-    workers = pool_size(args.workers, len(seeds) - held, os.cpu_count() or 1)
+    workers = pool_size(args.workers, len(seeds) - held, usable_cores())
     if workers > 1:
         warm_up()
     executor: SeedExecutor = InlineExecutor() if workers == 1 else ProcessExecutor(workers, before_kill=node_sweeper)

@@ -23,7 +23,7 @@ import attrs
 
 from checker.findings import plural
 from nemesis import FaultSchedule
-from runner.explore_trial import TrialReport, history_figures
+from runner.explore_trial import TrialReport, disk_error, history_figures, scratch_error
 from runner.interrupt import RunInterrupted
 from runner.replay import sha256_of
 from runner.shrink import Outcome, fails_like
@@ -168,8 +168,9 @@ def _once(task: MaelstromTask, out: Path, n: int) -> tuple[TrialReport, str | No
 def run_trial(task: MaelstromTask) -> MaelstromTrial:
     """Run one trial (and its confirmations) in a scratch directory, deleted after, and report it."""
     scratch = Path(task.scratch) if task.scratch and Path(task.scratch).is_dir() else Path(tempfile.gettempdir())
-    out = Path(tempfile.mkdtemp(prefix="maelstrom-trial-", dir=scratch))
+    out: Path | None = None
     try:
+        out = Path(tempfile.mkdtemp(prefix="maelstrom-trial-", dir=scratch))
         report, reason = _once(task, out, 0)
         tries, failures = 1, int(fails_like(report.outcome, task.anomaly))
         while failures == tries and tries <= task.confirm:
@@ -177,8 +178,14 @@ def run_trial(task: MaelstromTask) -> MaelstromTrial:
             tries += 1
             failures += int(fails_like(again.outcome, task.anomaly))
         return MaelstromTrial(report, reason, tries, failures)
+    except (OSError, BaseExceptionGroup) as exc:  # a full $TMPDIR: one line, exit 254 (a worker sends it back as is)
+        error = disk_error(exc)
+        if error is None:
+            raise
+        raise scratch_error(task.label, scratch, error, "maelstrom explore") from exc
     finally:
-        shutil.rmtree(out, ignore_errors=True)
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)
 
 
 TRIAL_IMPORTS = ("runner.maelstrom.command", "checker.api", "checker.convergence", "checker.set_full",

@@ -18,6 +18,20 @@ not by arrival order, so that two runs of a deterministic node draw the same fau
 messages even when the OS interleaves their stdout reads differently.
 
 Every message is journalled (``MessageJournal``) with its body (bounded) and its fate.
+
+``lost_in_flight`` (a ``FaultModel`` counter) stays 0 here, and the summary never prints it (the run's
+``faults`` block keeps only counters that are not 0): not because it goes unmeasured, but because the loss
+it counts cannot happen on this network. The store's networks (``FaultyNetwork``, ``UdpRouter``) count a
+copy their SENDER could no longer send: a delayed copy leaves from the sender's socket when it comes due, and
+a paused node's datagrams are held and leave from its socket when it resumes; a crash closes that socket
+first. Here a line leaves its sender when the node writes it: the router has read it (lines written before a
+crash are still read and routed), a delayed copy waits in the router's heap and is delivered when due however
+its sender fares, as on Maelstrom's own network, and a paused node (SIGSTOP, a frozen cgroup) writes nothing,
+so nothing is held for it. On the receiving side the router counts more than the store's networks do: a copy
+due when its receiver is down is ``to_dead_node`` ("not delivered: to a crashed node" in the summary), where
+the store's networks count it ``passed``, as a datagram sent to a dead port. What a killed node had queued in
+its stdin pipe and not read yet, the router cannot tell from what it had read (the process's own buffer is
+invisible), as the store's networks cannot for a killed node's socket buffer: neither counts it.
 """
 
 from __future__ import annotations

@@ -50,10 +50,14 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_minimal_run_on_a_full_disk_is_one_line_and_254(workers: str, full_disk: Path) -> None:
     """``explore --out`` on a disk too small for the minimal failing run: one line naming --out and what failed,
-    exit 254 (was 255, ``internal error: OSError: [Errno 28]``)."""
+    exit 254 (was 255, ``internal error: OSError: [Errno 28]``), and no half-written run directory left there
+    (was ``...-shrunk/`` with only run.json and nodes/, which check, report and replay then met), no ``latest``."""
+    out = full_disk / "out"
     done = _explore(["--bug", "no-repair", "--runs", "1", "--shrink-runs", "2", "--workers", workers,
-                     "--out", str(full_disk / "out")])
+                     "--out", str(out)])
     assert done.returncode == 254, done.stderr
     last = done.stderr.splitlines()[-1]
-    assert f"could not be written in {full_disk / 'out'}" in last and "No space left on device" in last, done.stderr
+    assert f"could not be written in {out}" in last and "No space left on device" in last, done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    left = sorted(p.name for p in out.iterdir())
+    assert left == ["explore-ledgers"], left  # the ledger stays; no run directory, no `latest` naming one

@@ -109,9 +109,9 @@ def test_workers_are_capped_at_the_seeds_to_run_and_four_per_core(tmp_path: Path
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """--workers 64 for 2 seeds starts no more workers than harness.py explore would (seeds to run, not under the
     cores, at most 4 per core), and says so in one line; the summary's worker count is the one used."""
-    import os
+    from runner.journal_writer import usable_cores
 
-    cores = os.cpu_count() or 1
+    cores = usable_cores()  # the affinity's, as explore counts them (taskset, a cgroup cpuset)
     expected = max(1, min(64, max(2, cores), 4 * cores))
     summary = tmp_path / "explore.json"
     code = main([*_flags(tmp_path, "--ledger", str(tmp_path / "l.jsonl"), "--json", str(summary)), "--workers", "64"])

@@ -373,3 +373,27 @@ def test_ctrl_c_stops_every_node_and_says_unknown(tmp_path: Path) -> None:
     results = json.loads(next(out.glob("*-maelstrom-echo/results.json")).read_text())
     assert (results["valid"], results["reason"]) == ("unknown", "interrupted")
     assert not [p for p in _orphans(str(ECHO)) if "harness.py" not in p]
+
+
+def test_router_delayed_copies_outlive_their_sender_and_lost_in_flight_stays_zero() -> None:
+    """A delayed copy waits in the router, not its sender: delivered though its sender crashed meanwhile (the
+    store's networks lose it, ``lost_in_flight``); one due at a dead receiver is ``to_dead_node``; so the
+    router's ``lost_in_flight`` is 0 by construction (runner/maelstrom/router.py's docstring says why)."""
+    from nemesis.link_faults import DelayDistribution
+
+    router, nodes = _router(4)
+    router.latency = DelayDistribution.constant(0.02)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(router.run_timers)
+            router.on_lines("n0", [_line("n0", "n1", 1)])
+            router.on_lines("n2", [_line("n2", "n0", 2)])
+            nodes["n0"].alive = False  # n0 crashes with its copy to n1 in flight, before n2's copy to it is due
+            await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+
+    nodes["n0"].send = lambda line: False  # a dead node's send, as MaelstromNode.send
+    trio.run(main)
+    assert nodes["n1"].lines == [_line("n0", "n1", 1)[0]]
+    assert router.counts["to_dead_node"] == 1 and router.model.counters.lost_in_flight == 0
