@@ -307,7 +307,8 @@ def main() -> int:
                           f"{len(extra)}: cpu {sum(figures['_by_key'][k][1] for k in extra):.3f} s")
                 for wk in figures["workers"]:
                     print(f"  worker {wk['pid']}: {wk['tasks']} tasks, busy {wk['busy']} s "
-                          f"({wk['busy'] / figures['wall']:.0%} of the wall), cpu {wk['cpu']} s, first start "
+                          f"({wk['busy'] / figures['wall']:.0%} of the wall, "
+                          f"{wk['busy'] / max(1e-9, wk['last_end'] - wk['first_start']):.0%} of its span), cpu {wk['cpu']} s, first start "
                           f"{wk['first_start']}, sys {wk['sys']} s, minor faults {wk['minflt']}, last end {wk['last_end']}, gaps ms {wk['gaps_ms']}")
     return 0
 
