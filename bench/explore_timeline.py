@@ -13,6 +13,8 @@ until the first task is sent; the writing of the minimal run and the tail to exi
 - ``parent_cpu`` and ``parent_cpu_first_send_to_last_recv`` (the parent is a third process on 2 cores);
 - ``send_bytes_*`` / ``reply_bytes_max``: what crosses the pipes (a task, a ``TrialReport``);
 - per worker: tasks, busy seconds and share of the wall, CPU, system seconds, faults, idle gaps (ms);
+- ``machine``: where the machine's core-seconds went while the explore ran (/proc/stat): explore's own
+  CPU, other processes', idle, steal; what the scheduler gave explore, whatever the load;
 - ``cores_the_trials_got``: the trials' CPU seconds over their span (about W on an idle machine: the
   figure that says how much of the machine explore got, whatever the load);
 - with W=1 first: the same candidates' CPU here and alone, and the CPU of the tasks W=1 never ran
@@ -189,6 +191,20 @@ def child(argv: list[str]) -> None:
     runpy.run_path(str(ROOT / "harness.py"), run_name="__main__")
 
 
+def machine_ticks() -> list[int]:
+    """/proc/stat's first line: user, nice, system, idle, iowait, irq, softirq, steal (clock ticks, all cores)."""
+    return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+
+
+def machine_split(before: list[int], after: list[int], wall: float, own_cpu: float) -> str:
+    """Where the machine's core-seconds went while the explore ran: explore's own CPU, other processes', idle, steal."""
+    hz = os.sysconf("SC_CLK_TCK")
+    d = [(b - a) / hz for a, b in zip(before, after, strict=True)]
+    busy = d[0] + d[1] + d[2] + d[5] + d[6]
+    return (f"{os.cpu_count()} cores x {wall:.2f} s: explore's CPU {own_cpu:.2f} s, other processes' "
+            f"{max(0.0, busy - own_cpu):.2f} s, idle {d[3] + d[4]:.2f} s, steal {d[7]:.2f} s")
+
+
 def analyse(trace: Path, t0: float, t_exit: float, show_tasks: bool) -> dict[str, Any]:
     events = json.loads(trace.read_text())
     workers: list[dict[str, Any]] = []
@@ -275,11 +291,14 @@ def main() -> int:
         subprocess.run([sys.executable, str(ROOT / "harness.py"), "explore", "--runs", "1", "--time-limit", "0.5",
                         "--workers", "1", "--out", str(Path(tmp) / "warm")], env=env, capture_output=True)
         alone: dict[str, Any] = {}
+        warm = resource.getrusage(resource.RUSAGE_CHILDREN)
+        reaped = warm.ru_utime + warm.ru_stime
         for r in range(args.repeats):
             for w in [int(x) for x in args.workers.split(",")]:
                 trace = Path(tmp) / f"trace-{r}-{w}.json"
                 env["EXPLORE_TIMELINE_TRACE"] = str(trace)
                 load = os.getloadavg()[0]
+                ticks = machine_ticks()
                 t0 = time.monotonic()
                 done = subprocess.run(
                     [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
@@ -288,11 +307,16 @@ def main() -> int:
                      "--out", str(Path(tmp) / f"out-{r}-{w}"), "--ledger", str(Path(tmp) / f"ledger-{r}-{w}.jsonl")],
                     env=env, capture_output=True, text=True)
                 t_exit = time.monotonic()
+                ticks_after = machine_ticks()
+                own = resource.getrusage(resource.RUSAGE_CHILDREN)
                 if done.returncode not in (0, 1):
                     print(done.stderr[-3000:])
                     return 1
                 print(f"--workers {w} (load {load:.1f}):", flush=True)
                 figures = analyse(trace, t0, t_exit, args.tasks)
+                spent = own.ru_utime + own.ru_stime - reaped
+                reaped = own.ru_utime + own.ru_stime
+                print("  machine: " + machine_split(ticks, ticks_after, t_exit - t0, spent))
                 for key, value in figures.items():
                     if key not in ("workers", "_by_key"):
                         print(f"  {key}: {round(value, 3) if isinstance(value, float) else value}")
