@@ -11,11 +11,14 @@ same ledger (every seed's line but its wall time). Exit 1 when an outcome differ
 Bar (issue #18): ratio <= 0.6 on a 2-core machine for the failing configuration.
 
 Only an idle machine says what W workers give. Linux's scheduler shares the CPU between sessions
-(``/proc/sys/kernel/sched_autogroup_enabled`` = 1 here), and explore's workers are in explore's
-session: when other sessions keep the cores busy, W workers get about the share one process gets
-(measured at load 7: two busy loops in one session ran at 20% of a core each, in two sessions 46%
-each), so the ratio tends to 1 whatever explore does. ``bench/shrink_schedule.py --sweep`` replays
-whole explores on simulated workers for a figure that does not depend on the load.
+(``/proc/sys/kernel/sched_autogroup_enabled`` = 1 here): explore's workers were in explore's session
+until they became sessions of their own (``runner.explore_pool``), and then, when other sessions kept
+the cores busy, W workers got about the share one process gets (measured at load 7: two busy loops
+in one session ran at 20% of a core each, in two sessions 46% each), so the ratio tended to 1
+whatever explore did; now each worker gets a session's share, and the ratio under load still
+depends on how many other sessions run. ``bench/shrink_schedule.py --sweep`` replays whole explores
+on simulated workers for a figure that does not depend on the load, and ``bench/explore_timeline.py``
+prints a real explore's timeline (per-worker busy time, idle gaps, the parent's CPU, bytes sent).
 
 Each explore runs as a user's Python runs it, with its compiled bytecode cached (as in
 ``bench/sim.py``'s whole-process figure): a scratch ``PYTHONPYCACHEPREFIX`` filled by a short explore

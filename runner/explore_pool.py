@@ -23,8 +23,12 @@ first trivial task back: fork 73-94 ms, spawn 6.7-7.4 s on the shared 2-core mac
 with no bytecode cache, since a spawned worker imports and compiles Trio, attrs, orjson, the store
 and the harness again; 70-100 us per task after that for both). Explore imports what a trial
 imports lazily before it forks (``explore_trial.warm_up``), so a fresh worker starts warm. Each
-worker runs in its own process group, so that a terminal's Ctrl-C reaches only explore, which then
-kills them, and with ``PR_SET_PDEATHSIG`` = SIGKILL (Linux) so that a SIGKILLed explore leaves no
+worker is a session of its own (``setsid``): so a terminal's Ctrl-C reaches only explore, which then
+kills them, and Linux's autogroup scheduler (``/proc/sys/kernel/sched_autogroup_enabled``, on here)
+gives each worker a session's share of the CPU; in explore's session all of explore shared one
+(measured with two busy workers beside other sessions' work at load 4.3: 0.50-0.68 of a core for
+the two in explore's session, 0.81-0.97 in sessions of their own), so ``--workers 2`` ran hardly
+faster than 1 whenever anything else ran. And with ``PR_SET_PDEATHSIG`` = SIGKILL (Linux) so that a SIGKILLed explore leaves no
 worker behind. A worker that dies (out of memory, a signal) is replaced and its task run again on
 the new one, once, as Dask's cluster does; a task whose worker dies twice is a ``WorkerDied``, one
 line naming the task (its ``label``: "seed 3"), exit 254.
@@ -149,9 +153,10 @@ def _libc() -> Any:
 
 
 def _die_with_parent(parent: int) -> None:
-    """In a worker: SIGKILL when explore dies (Linux; elsewhere nothing), and leave the terminal's process group."""
+    """In a worker: SIGKILL when explore dies (Linux; elsewhere nothing), and a session of its own (no terminal's
+    process group; its own autogroup: its own share of the CPU, see the module's docstring)."""
     try:
-        os.setpgid(0, 0)  # Ctrl-C at the terminal goes to explore alone, which then kills the workers
+        os.setsid()  # its own session and group: Ctrl-C at the terminal goes to explore alone, and its own CPU share
     except OSError:
         pass
     libc = _libc()

@@ -27,6 +27,19 @@ def test_every_item_comes_back_once_from_worker_processes() -> None:
     assert os.getpid() not in {pid for _, pid in results}
 
 
+def _session(_: int) -> tuple[int, int, int]:
+    return os.getpid(), os.getsid(0), os.getpgid(0)
+
+
+def test_each_worker_is_a_session_of_its_own() -> None:
+    """Workers are session leaders (so Linux's autogroup gives each its CPU share, not one for all of explore),
+    outside explore's session and process group (a terminal's Ctrl-C reaches explore alone)."""
+    with ProcessExecutor(2) as pool:
+        seen = set(pool.map_unordered(_session, range(8)))
+    assert {pid for pid, _, _ in seen} and all(sid == pid == group for pid, sid, group in seen), seen
+    assert os.getsid(0) not in {sid for _, sid, _ in seen}
+
+
 def test_a_task_error_is_one_line_with_the_worker_traceback_as_its_cause() -> None:
     """A task raising in a worker surfaces as TaskFailed naming the error in one line, the traceback in __cause__."""
     with ProcessExecutor(2) as pool, pytest.raises(TaskFailed) as caught:
