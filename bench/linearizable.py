@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.append(str(Path(__file__).resolve().parent))  # lin_histories (appended: bench/checker.py is no package)
 
 from checker.linearizable import check_events  # noqa: E402
+from checker.linearizable.compiled import describe  # noqa: E402
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
@@ -254,6 +255,7 @@ def main() -> int:
     unknown = [name for name, v in verdicts.items() if v == "unknown"]
     mismatched = [e["name"] for e in manifest if verdicts[e["name"]] is not e["expected_linearizable"]]
     print(f"histories:  {len(manifest)} ({sum(len(ev) for _, ev in loaded)} events)")
+    print(describe())
     print(f"load:       {load_seconds:.3f} s (history reader, not counted below)")
     cpu_slowest = max(cpu, key=cpu.__getitem__)
     print(f"check:      {total:.3f} s total wall clock (bar 1 s); {sum(cpu.values()):.3f} s CPU")
