@@ -138,7 +138,8 @@ def _describe(pythonpath: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-W", "default", "-c",
          "import checker.linearizable\nfrom checker.linearizable.compiled import describe\nprint(describe())"],
-        env={**os.environ, "PYTHONPATH": str(pythonpath), **env}, cwd=pythonpath, capture_output=True, text=True,
+        env={**{k: v for k, v in os.environ.items() if k != compiled.PURE_ENV}, "PYTHONPATH": str(pythonpath), **env},
+        cwd=pythonpath, capture_output=True, text=True,
         timeout=60, check=True,
     )
 
