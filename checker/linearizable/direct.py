@@ -15,6 +15,7 @@ either gives the same outcome and the general path can explain it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ _NAMES = ("process", "type", "f", "value", "index")
 _FIELDS = itemgetter(*_NAMES)
 
 
-def _fields(events: list) -> tuple[Any, str]:
+def _fields(events: Sequence[dict]) -> tuple[Any, str]:
     """`_FIELDS`, and the name "key", spelt with the first event's own key objects when it has
     them: a history read from a file uses the same key objects in every event (the JSON reader
     caches them), and a dict finds the very object it holds without comparing the characters,
@@ -99,7 +100,7 @@ def _well_formed_cas(value: Any) -> bool:
     return (type(value) is list or type(value) is tuple) and len(value) == 2
 
 
-def direct_parts(events: list, model: Model, flags: Flags, limit: TimeLimit | None = None) -> DirectHistory | None:
+def direct_parts(events: Sequence[dict], model: Model, flags: Flags, limit: TimeLimit | None = None) -> DirectHistory | None:
     """The parts of a register, cas-register or kv history straight from its events, or None when
     the history is anything but well-formed reads, writes, cas, gets, puts and deletes (or a
     failed cas is observed): the general path then compiles it or reports its error. Raises
