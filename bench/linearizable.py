@@ -156,6 +156,7 @@ def bars(loaded: list[tuple[dict[str, Any], list[dict[str, Any]]]], rounds: int,
     from lin_histories import kv_c50, register_stress
 
     print(f"load:       {os.getloadavg()[0]:.2f} (1-min load average; 2 cores shared)")
+    print(describe())
     totals = []
     for _ in range(rounds):
         gc.collect()
