@@ -61,16 +61,20 @@ def _extensions() -> list[Extension]:
 class OptionalBuildExt(build_ext):
     """`build_ext` that installs without the extensions when they cannot be compiled."""
 
+    failed = False
+
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # no compiler at all (setuptools' PlatformError, ...)
-            _say(f"not compiling the checker's hot loops ({type(exc).__name__}: {exc}): pure Python is used")
+        except Exception as exc:  # no compiler at all (PlatformError), or an editable install's copy
+            if not self.failed:  # of the extensions that failed below (said there already)
+                _say(f"not compiling the checker's hot loops ({type(exc).__name__}: {exc}): pure Python is used")
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception as exc:  # the compiler failed (CCompilerError, CompileError, ...)
+            self.failed = True
             _say(f"could not compile {ext.name} ({type(exc).__name__}: {exc}): pure Python is used")
 
 
