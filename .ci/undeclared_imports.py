@@ -7,7 +7,9 @@ project's own top-level names, and maps what is left to distributions with
 it is in ``[project] dependencies`` or in an extra that covers the file: ``test`` and ``cluster``
 for tests/ (the README's test command installs both), ``bench``, ``bench-engines`` and ``cluster``
 for bench/ and ``nemesis/bench_*.py``, ``cluster`` for ``runner/explore_cluster.py`` (imported only
-by ``explore --cluster``), and the base dependencies alone for anything else.
+by ``explore --cluster``), ``[build-system] requires`` for ``setup.py`` and the modules it compiles
+(their ``import cython`` falls back to ``checker/linearizable/cyshim.py``), and the base
+dependencies alone for anything else.
 
 Exit 1 and one line per finding (file:line module -> distribution, needed by which extra) when
 something is missing; exit 0 and a one-line summary otherwise. Usage: ``python .ci/undeclared_imports.py``.
@@ -26,7 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Import name -> distribution, for packages not installed where this runs (so that
 # packages_distributions cannot tell) and whose names differ.
-KNOWN = {"edn_format": "edn_format", "mypy": "mypy"}
+KNOWN = {"edn_format": "edn_format", "mypy": "mypy", "cython": "cython", "Cython": "cython"}
+#: The files that may import the build requirements: setup.py, and the modules it compiles.
+BUILD_FILES = ("setup.py", "checker/linearizable/direct.py", "checker/linearizable/walk.py")
 
 
 def _normalise(name: str) -> str:
@@ -39,8 +43,10 @@ def _requirement_name(requirement: str) -> str:
 
 def declared() -> dict[str, set[str]]:
     """Distribution names per group: ``""`` for the base dependencies, else the extra's name."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = pyproject["project"]
     groups = {"": {_requirement_name(r) for r in project.get("dependencies", [])}}
+    groups["build-system"] = {_requirement_name(r) for r in pyproject.get("build-system", {}).get("requires", [])}
     for extra, requirements in project.get("optional-dependencies", {}).items():
         groups[extra] = {_requirement_name(r) for r in requirements}
     return groups
@@ -79,6 +85,8 @@ def groups_for(relative: Path) -> tuple[str, ...]:
         return ("test",)
     if relative.as_posix() == "runner/explore_cluster.py":
         return ("cluster",)
+    if relative.as_posix() in BUILD_FILES:
+        return ("build-system",)
     return ()
 
 

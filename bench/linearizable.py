@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.append(str(Path(__file__).resolve().parent))  # lin_histories (appended: bench/checker.py is no package)
 
 from checker.linearizable import check_events  # noqa: E402
+from checker.linearizable.compiled import describe  # noqa: E402
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
@@ -155,6 +156,7 @@ def bars(loaded: list[tuple[dict[str, Any], list[dict[str, Any]]]], rounds: int,
     from lin_histories import kv_c50, register_stress
 
     print(f"load:       {os.getloadavg()[0]:.2f} (1-min load average; 2 cores shared)")
+    print(describe())
     totals = []
     for _ in range(rounds):
         gc.collect()
@@ -254,6 +256,7 @@ def main() -> int:
     unknown = [name for name, v in verdicts.items() if v == "unknown"]
     mismatched = [e["name"] for e in manifest if verdicts[e["name"]] is not e["expected_linearizable"]]
     print(f"histories:  {len(manifest)} ({sum(len(ev) for _, ev in loaded)} events)")
+    print(describe())
     print(f"load:       {load_seconds:.3f} s (history reader, not counted below)")
     cpu_slowest = max(cpu, key=cpu.__getitem__)
     print(f"check:      {total:.3f} s total wall clock (bar 1 s); {sum(cpu.values()):.3f} s CPU")

@@ -20,6 +20,7 @@ from checker.linearizable.check import (
     check_events,
     out_of_time_result,
 )
+from checker.linearizable.compiled import describe
 from checker.linearizable.models import MODELS
 from checker.linearizable.render import render_html
 from checker.timelimit import TimeLimit, TimeLimitExceeded
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     """Check each path and print its verdict; return the worst exit code."""
     parser = _Parser(prog="python -m checker.linearizable", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="history.jsonl files")
+    parser.add_argument("--version", action="version", version=f"%(prog)s: {describe()}",
+                        help="say whether the search's hot loops run compiled, then exit")
     parser.add_argument("--model", required=True, choices=MODELS)
     parser.add_argument("--init", default="null", help="initial state as JSON (default null)")
     parser.add_argument("--null-read", default="any", choices=("any", "absent"))

@@ -15,9 +15,10 @@ either gives the same outcome and the general path can explain it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import islice
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checker.linearizable.models import (
     K_CAS,
@@ -34,12 +35,20 @@ from checker.linearizable.models import (
 from checker.linearizable.operations import freeze
 from checker.timelimit import COMPILING, EVERY, TimeLimit
 
+if TYPE_CHECKING:
+    from checker.linearizable import cyshim as cython
+else:
+    try:
+        import cython
+    except ImportError:
+        from checker.linearizable import cyshim as cython
+
 #: The fields every event must have for this path (a missing one: the general path).
 _NAMES = ("process", "type", "f", "value", "index")
 _FIELDS = itemgetter(*_NAMES)
 
 
-def _fields(events: list[dict]) -> tuple[Any, str]:
+def _fields(events: Sequence[dict]) -> tuple[Any, str]:
     """`_FIELDS`, and the name "key", spelt with the first event's own key objects when it has
     them: a history read from a file uses the same key objects in every event (the JSON reader
     caches them), and a dict finds the very object it holds without comparing the characters,
@@ -50,8 +59,12 @@ def _fields(events: list[dict]) -> tuple[Any, str]:
     own = {k: k for k in first if type(k) is str}
     return itemgetter(*[own.get(name, name) for name in _NAMES]), own.get("key", "key")
 
-#: What each model's operations do here: test (read, get), set (write, put), delete or cas.
-_TEST, _SET, _DELETE, _CAS = 0, 1, 2, 3
+#: What each model's operations do here: test (read, get), set (write, put), delete or cas (C
+#: constants when compiled).
+_TEST: cython.Py_ssize_t = 0
+_SET: cython.Py_ssize_t = 1
+_DELETE: cython.Py_ssize_t = 2
+_CAS: cython.Py_ssize_t = 3
 _ACTS: dict[type, dict[str, int]] = {
     RegisterModel: {"read": _TEST, "write": _SET},
     CasRegisterModel: {"read": _TEST, "write": _SET, "cas": _CAS},
@@ -87,7 +100,7 @@ def _well_formed_cas(value: Any) -> bool:
     return (type(value) is list or type(value) is tuple) and len(value) == 2
 
 
-def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimit | None = None) -> DirectHistory | None:
+def direct_parts(events: Sequence[dict], model: Model, flags: Flags, limit: TimeLimit | None = None) -> DirectHistory | None:
     """The parts of a register, cas-register or kv history straight from its events, or None when
     the history is anything but well-formed reads, writes, cas, gets, puts and deletes (or a
     failed cas is observed): the general path then compiles it or reports its error. Raises
@@ -95,21 +108,23 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
     acts = _ACTS.get(type(model))
     if acts is None or flags.fail_cas != "not-applied":
         return None
-    kv = type(model) is KvModel
-    null_any = flags.null_read == "any"
+    kv: cython.bint = type(model) is KvModel
+    null_any: cython.bint = flags.null_read == "any"
     # f -> [act, ok, failed, info]; filled in the order the fs are first invoked
-    seen: dict[Any, list[Any]] = {}
+    seen: dict = {}
     # part key -> [its (call, return, kind, a, b) tuples in completion order, its operation count]
-    parts: dict[Any, list[Any]] = {}
-    pending: dict[int, tuple[int, Any, list[Any], Any, list[Any]]] = {}
+    parts: dict = {}
+    pending: dict = {}
     pop = pending.pop
     setdefault = pending.setdefault
-    uncertain = False  # whether any write is uncertain (else `drop_unobserved` has nothing to look at)
+    uncertain: cython.bint = False  # whether any write is uncertain (else `drop_unobserved` has nothing to look at)
     last_key: Any = parts  # (no key is this dict) the key of the last invocation, and its part
     part: list[Any] = [[], 0]
-    out_part: list[Any] = part[0]  # part[0]
-    run = 0  # invocations of `part` not yet counted in it
-    nulls = 0  # acknowledged null reads taken to match anything (counted where they are skipped)
+    out_part: list = part[0]  # part[0]
+    act: cython.Py_ssize_t
+    run: cython.Py_ssize_t = 0  # invocations of `part` not yet counted in it
+    done: tuple
+    nulls: cython.Py_ssize_t = 0  # acknowledged null reads taken to match anything (counted where they are skipped)
     fields, key_name = _fields(events)
     rows = map(fields, events)
     try:
@@ -126,10 +141,10 @@ def direct_parts(events: list[dict], model: Model, flags: Flags, limit: TimeLimi
                 if kind == "invoke":
                     fc = seen.get(f)
                     if fc is None:
-                        act = acts.get(f) if type(f) is str else None
-                        if act is None:
+                        new_act = acts.get(f) if type(f) is str else None
+                        if new_act is None:
                             return None  # not an operation of the model, or an append
-                        fc = seen[f] = [act, 0, 0, 0]
+                        fc = seen[f] = [new_act, 0, 0, 0]
                     key = events[pos].get(key_name)
                     if key is not last_key:
                         part[1] += run

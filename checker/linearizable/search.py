@@ -50,17 +50,36 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
-from operator import add, eq, mul, ne
+from operator import eq, ne
 from typing import Any
 
-from checker.linearizable.models import BAD, K_CAS, K_READ, K_WRITE, CompiledOp, CompiledPart
+from checker.linearizable import walk as _walk_source
+from checker.linearizable.compiled import pick
+from checker.linearizable.models import BAD, CompiledOp, CompiledPart
 from checker.linearizable.operations import R_CALL_POS, R_RET_POS
+from checker.linearizable.walk import CAP, CAS, MEMORY, READ, RESTRICT_AFTER_OPTIONAL, TIME, WRITE
+from checker.linearizable.walk import rss_bytes as _rss_bytes
+
+#: The search loop (`walk.py`), compiled when a current compiled copy is built (`compiled.py`).
+walk = pick("walk", _walk_source).walk
+
+#: `1 << i` for the first operations of a part, made once (small parts are most parts); read only.
+_BITS: list[int] = []
+_BITS_KEPT = 4096
+
+
+def _bits(n: int) -> list[int]:
+    """A list whose item i is `1 << i`, for i < n (shared for small n: never write to it)."""
+    if n > _BITS_KEPT:
+        return [1 << i for i in range(n)]
+    if len(_BITS) < n:
+        _BITS.extend(1 << i for i in range(len(_BITS), n))
+    return _BITS
+
 
 #: Rough bytes one cached configuration costs (set slot, the bitset int); the per-op part is the
 #: bitset's size. Used to turn a memory budget into a cap on cached configurations.
 BYTES_PER_CONFIGURATION = 100
-#: Whether an uncertain state change may not be followed directly by a blind write (see above).
-RESTRICT_AFTER_OPTIONAL = True
 #: The state `_search_values` caches for every string no operation of the part can see again.
 _DEAD: Any = object()
 
@@ -85,42 +104,6 @@ class SearchOutcome:
     state: Any = None
     seen: list[Any] = field(default_factory=list)
     reason: str = ""
-
-
-# How the search applies an operation to a state id (`_search`): READ tests equality with one value,
-# WRITE sets one regardless of the state, CAS tests one and sets another (a `CompiledPart`'s kinds).
-READ, WRITE, CAS = K_READ, K_WRITE, K_CAS
-
-
-#: `1 << i` for the first operations of a part, made once (small parts are most parts); read only.
-_BITS: list[int] = []
-_BITS_KEPT = 4096
-
-
-def _bits(n: int) -> list[int]:
-    """A list whose item i is `1 << i`, for i < n (shared for small n: never write to it)."""
-    if n > _BITS_KEPT:
-        return [1 << i for i in range(n)]
-    if len(_BITS) < n:
-        _BITS.extend(1 << i for i in range(len(_BITS), n))
-    return _BITS
-
-
-def _rss_bytes() -> int | None:
-    """This process's resident set size, or None where /proc is not available."""
-    try:
-        with open("/proc/self/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-try:
-    import os as _os
-
-    _PAGE = _os.sysconf("SC_PAGE_SIZE")
-except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
-    _PAGE = 4096
 
 
 def _cap_reason(memory_budget: int | None, cached: int) -> str:
@@ -204,323 +187,17 @@ def _search(
             return None  # a step no write or equality test: `_search_values` searches this part
         call, ret, kinds, va, vb = arrays
     n = len(call)
-    # One pass over the operations builds the per-operation arrays the search reads (a pass each
-    # cost twice the search itself on small parts), and counts the readers and writers of each
-    # value. States are small integers (`ids[value]`, `values[id]`), interned in the order init,
-    # then per operation its value(s). Entries are encoded as `pos * span + code + n` to sort
-    # plain ints.
-    state = 0
-    ids: dict[Any, int] = {init: 0}
-    values: list[Any] = [init]
-    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
-    readers = [0]
-    writers = [0]
-    span = 2 * n + 1
-    keys = list(map(add, map(mul, call, repeat(span)), range(n, 2 * n)))
-    add_key = keys.append
-    kind = kinds + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
-    arg_a = [-1] * (n + 1)
-    arg_b = [-1] * (n + 1)
-    readonly = list(map(eq, kind, repeat(READ)))  # (operator.eq: a method-wrapper is 2x slower)
-    readonly[n] = False
-    blind = list(map(eq, kind, repeat(WRITE)))
-    optional = [True] * (n + 1)
-    restricts = [False] * (n + 1)
-    reader_of = [-1] * (n + 1)
-    writer_of = [-1] * (n + 1)
-    remaining = 0
-    for i, k, v, r in zip(range(n), kinds, va, ret, strict=True):
-        sid = ids.get(v)
-        if sid is None:
-            sid = ids[v] = len(values)
-            values.append(v)
-            readers.append(0)
-            writers.append(0)
-        arg_a[i] = sid
-        if r is not None:
-            add_key(r * span + ~i + n)
-            optional[i] = False
-            remaining += 1
-            if k != WRITE:
-                reader_of[i] = sid
-                readers[sid] += 1
-        elif k != READ:
-            restricts[i] = RESTRICT_AFTER_OPTIONAL
-        if k == WRITE:
-            writer_of[i] = sid
-            writers[sid] += 1
-        elif k == CAS:
-            v = vb[i]
-            sid = ids.get(v)
-            if sid is None:
-                sid = ids[v] = len(values)
-                values.append(v)
-                readers.append(0)
-                writers.append(0)
-            arg_b[i] = writer_of[i] = sid
-            writers[sid] += 1
-    readers.append(0)  # the dummy slot (-1) counted by operations that read or produce no value
-    writers.append(0)
-    keys.sort()
-    m = len(keys)
-    # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
-    # Two lists over the same arrays: the main list (head 0, tail m + 1) holds the calls and
-    # returns of the operations that must take effect; the optional list (head m + 2, tail
-    # m + 3) holds the calls of uncertain ones, tried only when the main walk is stuck at a
-    # return. The optional tail's code is a fake optional op n, and its entry number exceeds
-    # every return, so reaching it ends the optional walk.
-    head, tail, ohead, otail = 0, m + 1, m + 2, m + 3
-    code = [0] * (m + 4)
-    nxt = [0] * (m + 4)
-    prv = [0] * (m + 4)
-    ret_entry = [0] * (n + 1)
-    if remaining == n:
-        # No uncertain operation (most parts): the main list is every entry in order, made in C.
-        nxt[:tail] = range(1, tail + 1)
-        prv[1 : tail + 1] = range(tail)
-        nxt[ohead], prv[otail] = otail, ohead
-        e = 0
-        for key in keys:
-            e += 1
-            k = key % span - n
-            code[e] = k
-            if k < 0:
-                ret_entry[~k] = e
+    valid, why, cached, code, best_ret, best_prefix, best_state, values, memo = walk(
+        call, ret, kinds, va, vb, _bits(n), 1 << n, init, deadline, max_configurations, memory_budget, rss0)
+    if why == TIME:
+        reason = time_reason
+    elif why == CAP:
+        reason = _cap_reason(memory_budget, cached)
+    elif why == MEMORY:
+        reason = f"memory budget of {_size_text(memory_budget or 0)} ran out ({cached} configurations cached)"
     else:
-        last_main, last_opt = head, ohead
-        e = 0
-        for key in keys:
-            e += 1
-            k = key % span - n
-            code[e] = k
-            if k < 0:
-                ret_entry[~k] = e
-            elif optional[k]:
-                nxt[last_opt] = e
-                prv[e] = last_opt
-                last_opt = e
-                continue
-            nxt[last_main] = e
-            prv[e] = last_main
-            last_main = e
-        nxt[last_main], prv[tail] = tail, last_main
-        nxt[last_opt], prv[otail] = otail, last_opt
-    code[otail] = n
-    bit = _bits(n)
-    flag = 1 << n  # marks cached configurations whose last operation was an uncertain state change
-    after_optional = False
-
-    # The memo: memo[state id] is the set of placed-operation bitsets seen with that state.
-    memo: list[set[int]] = [set() for _ in values]
-    memo[state].add(0)
-    cached = 1
-    # The placements made, newest first, as nested (entry, state before, limit before, below)
-    # tuples: one tuple per placement instead of three list appends, and the stack at the
-    # furthest point so far is kept as it is (no copy). Every placement caches one new
-    # configuration, so the placements made are `cached - 1` (the empty start is cached too).
-    stack: tuple[int, int, int, Any] | None = None
-    bits = 0
-    limit = 0  # during the optional walk: the return the main walk is stuck at
-    best_ret = 0
-    best_prefix: tuple[int, int, int, Any] | None = None
-    best_state = state
-    check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
-    perf = time.perf_counter
-
-    if remaining == 0:
-        return _outcome(True, "", cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-    e = nxt[head]
-    # Until the search first backtracks, every configuration it reaches is new (the set of placed
-    # operations only grows), so this first loop neither looks the memo up nor adds to it: most
-    # parts of the Knossos corpus are decided without a single backtrack. When no candidate is
-    # left, the memo is filled with the configurations on the stack (all it would hold by then)
-    # and the loop below goes on from the same entry, exactly as if it had run from the start.
-    while True:
-        c = code[e]
-        if c >= 0:
-            if optional[c] and e > limit:
-                break  # no candidate left: backtrack, below
-            if after_optional and blind[c]:
-                e = nxt[e]
-                continue
-            k = kind[c]
-            if k == READ:
-                if state != arg_a[c]:
-                    e = nxt[e]
-                    continue
-                ns = state
-            elif k == WRITE:
-                ns = arg_a[c]
-            else:  # CAS
-                if state != arg_a[c]:
-                    e = nxt[e]
-                    continue
-                ns = arg_b[c]
-            if ns != state and writer_of[c] >= 0:
-                if readers[state] > (reader_of[c] == state) and not writers[state]:
-                    e = nxt[e]
-                    continue  # would strand operations that still need the current value
-            cached += 1
-            stack = (e, state, limit, stack)
-            bits |= bit[c]
-            state = ns
-            after_optional = restricts[c]
-            readers[reader_of[c]] -= 1  # (-1: the dummy slot)
-            writers[writer_of[c]] -= 1
-            p = prv[e]
-            q = nxt[e]
-            nxt[p] = q
-            prv[q] = p
-            r = ret_entry[c]
-            if r:
-                p = prv[r]
-                q = nxt[r]
-                nxt[p] = q
-                prv[q] = p
-                remaining -= 1
-                if not remaining:
-                    return _outcome(True, "", cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-            if cached & check_every == 1:  # (every 1024 placements, when there are limits)
-                if deadline is not None and perf() > deadline:
-                    return _outcome("unknown", time_reason, cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-                if max_configurations is not None and cached > max_configurations:
-                    return _outcome("unknown", _cap_reason(memory_budget, cached), cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-                if rss0 is not None and memory_budget is not None:
-                    rss = _rss_bytes()
-                    if rss0 < 0:
-                        rss0 = rss
-                    elif rss is not None and rss - rss0 > memory_budget:
-                        return _outcome(
-                            "unknown",
-                            f"memory budget of {_size_text(memory_budget)} ran out "
-                            f"({cached} configurations cached)",
-                            cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo,
-                        )
-            e = nxt[head]
-            continue
-        if e > best_ret:
-            best_ret = e
-            best_prefix = stack
-            best_state = state
-        limit = e
-        e = nxt[ohead]
-    # The configurations the memo would hold: one per placement on the stack (newest first: the
-    # placed set and the state after each placement).
-    placed_bits, after, node = bits, state, stack
-    while node is not None:
-        c = code[node[0]]
-        memo[after].add(placed_bits | flag if restricts[c] else placed_bits)
-        placed_bits ^= bit[c]
-        after = node[1]
-        node = node[3]
-    while True:
-        c = code[e]
-        if c >= 0:
-            if optional[c] and e > limit:
-                pass  # the optional walk passed the stuck return: no candidate left here
-            elif after_optional and blind[c]:
-                e = nxt[e]
-                continue
-            else:
-                k = kind[c]
-                if k == READ:
-                    if state != arg_a[c]:
-                        e = nxt[e]
-                        continue
-                    ns = state
-                elif k == WRITE:
-                    ns = arg_a[c]
-                else:  # CAS
-                    if state != arg_a[c]:
-                        e = nxt[e]
-                        continue
-                    ns = arg_b[c]
-                if ns != state and writer_of[c] >= 0:
-                    # (c itself may be one of the readers: a cas consuming the value it tests)
-                    if readers[state] > (reader_of[c] == state) and not writers[state]:
-                        e = nxt[e]
-                        continue  # would strand operations that still need the current value
-                nb = bits | bit[c]
-                key = nb | flag if restricts[c] else nb
-                seen = memo[ns]
-                if key not in seen:
-                    seen.add(key)
-                    cached += 1
-                    stack = (e, state, limit, stack)
-                    bits = nb
-                    state = ns
-                    after_optional = restricts[c]
-                    readers[reader_of[c]] -= 1  # (-1: the dummy slot)
-                    writers[writer_of[c]] -= 1
-                    p = prv[e]
-                    q = nxt[e]
-                    nxt[p] = q
-                    prv[q] = p
-                    r = ret_entry[c]
-                    if r:
-                        p = prv[r]
-                        q = nxt[r]
-                        nxt[p] = q
-                        prv[q] = p
-                        remaining -= 1
-                        if not remaining:
-                            return _outcome(True, "", cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-                    if cached & check_every == 1:  # (every 1024 placements, when there are limits)
-                        if deadline is not None and perf() > deadline:
-                            return _outcome("unknown", time_reason, cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-                        if max_configurations is not None and cached > max_configurations:
-                            return _outcome("unknown", _cap_reason(memory_budget, cached), cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-                        if rss0 is not None and memory_budget is not None:
-                            rss = _rss_bytes()
-                            if rss0 < 0:
-                                rss0 = rss
-                            elif rss is not None and rss - rss0 > memory_budget:
-                                return _outcome(
-                                    "unknown",
-                                    f"memory budget of {_size_text(memory_budget)} ran out "
-                                    f"({cached} configurations cached)",
-                                    cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo,
-                                )
-                    e = nxt[head]
-                    continue
-                if not readonly[c]:
-                    e = nxt[e]
-                    continue
-                # A read-only op leads to a configuration already seen (and failed): this one is dead.
-        else:
-            # The first return not yet placed: how far this configuration got through the history.
-            if e > best_ret:
-                best_ret = e
-                best_prefix = stack
-                best_state = state
-            # Stuck: before giving up on this configuration, try the uncertain operations invoked before it.
-            limit = e
-            e = nxt[ohead]
-            continue
-        # Backtrack: undo placements until one that was a real choice (not a greedy read-only one).
-        while True:
-            if stack is None:
-                return _outcome(False, "", cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
-            e, state, limit, stack = stack
-            c = code[e]
-            bits ^= bit[c]
-            readers[reader_of[c]] += 1
-            writers[writer_of[c]] += 1
-            r = ret_entry[c]
-            if r:
-                p = prv[r]
-                q = nxt[r]
-                nxt[p] = r
-                prv[q] = r
-                remaining += 1
-            p = prv[e]
-            q = nxt[e]
-            nxt[p] = e
-            prv[q] = e
-            if not readonly[c]:
-                break
-        after_optional = restricts[code[stack[0]]] if stack is not None else False
-        e = nxt[e]
+        reason = ""
+    return _outcome(valid, reason, cached, started, code, best_ret, best_prefix, best_state, values, call, ret, memo)
 
 
 def _outcome(

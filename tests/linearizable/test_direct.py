@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import checker.linearizable.check as check_module
 from checker.linearizable import check_events
-from checker.linearizable.direct import direct_parts
+from checker.linearizable.check import direct_parts  # the copy the checker runs (compiled when built)
 from checker.linearizable.models import CompiledPart, Flags, make_model
 from checker.linearizable.operations import pair_records
 from checker.linearizable.search import drop_unobserved

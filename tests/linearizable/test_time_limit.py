@@ -119,8 +119,7 @@ def test_unknown_part_of_the_direct_path_is_reported_as_the_general_path_reports
 def test_unknown_facts_from_arrays_match_the_operations_for_every_operation() -> None:
     """For each operation of a direct part (ok, info, never completed), the facts read from its arrays
     (must-take-effect count, completion index) are those of the general path's operations."""
-    from checker.linearizable.check import _compile_general, _unknown_facts
-    from checker.linearizable.direct import direct_parts
+    from checker.linearizable.check import _compile_general, _unknown_facts, direct_parts
     from checker.linearizable.models import Flags, make_model
 
     rows = [

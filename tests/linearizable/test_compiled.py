@@ -1,0 +1,161 @@
+"""The compiled hot loops (`compiled.py`): the same results as their source, never a stale binary."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import checker.linearizable.check as check_module
+import checker.linearizable.search as search_module
+from checker.linearizable import check_events, compiled, direct, walk
+from tests.linearizable.corpus import MANIFEST, check_kwargs, load_events, manifest_entries
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cas_history(seed: int, ops: int = 160, processes: int = 4) -> list[dict[str, Any]]:
+    """A cas-register history of `ops` operations on overlapping processes, a tenth of them
+    timing out (info), every operation taking effect at one instant inside its interval."""
+    rng = random.Random(seed)
+    events: list[dict[str, Any]] = []
+    state = 0
+    running: dict[int, dict[str, Any]] = {}
+    started = 0
+    while started < ops or running:
+        idle = [p for p in range(processes) if p not in running]
+        if idle and started < ops and (not running or rng.random() < 0.5):
+            p = rng.choice(idle)
+            f = rng.choice(["read", "write", "cas"])
+            value = None if f == "read" else rng.randrange(4) if f == "write" else [rng.randrange(4), rng.randrange(4)]
+            running[p] = {"f": f, "value": value, "done": False, "result": None}
+            events.append({"process": p, "type": "invoke", "f": f, "value": value})
+            started += 1
+            continue
+        p = rng.choice(sorted(running))
+        op = running[p]
+        if not op["done"]:  # it takes effect now
+            op["done"] = True
+            if op["f"] == "read":
+                op["result"] = state
+            elif op["f"] == "write":
+                state = op["value"]
+            elif state == op["value"][0]:
+                state = op["value"][1]
+            else:
+                op["failed"] = True
+            continue
+        del running[p]
+        kind = "info" if op["f"] != "read" and rng.random() < 0.1 else "fail" if op.get("failed") else "ok"
+        value = op["result"] if op["f"] == "read" else op["value"]
+        events.append({"process": p, "type": kind, "f": op["f"], "value": value})
+    for i, event in enumerate(events):
+        event["index"] = i
+    return events
+
+
+def _results_both_ways(histories: list[tuple[list[dict[str, Any]], str, dict[str, Any]]]) -> tuple[list[Any], list[Any]]:
+    """The results of checking each history with the copies the checker runs, then with the sources."""
+    def timeless(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: timeless(v) for k, v in obj.items() if "second" not in k and k != "slowest_part"}
+        return [timeless(v) for v in obj] if isinstance(obj, list) else obj
+
+    def run() -> list[Any]:
+        return [timeless(check_events(events, model, **kwargs)) for events, model, kwargs in histories]
+
+    chosen = run()
+    saved = check_module.direct_parts, search_module.walk
+    check_module.direct_parts, search_module.walk = direct.direct_parts, walk.walk
+    try:
+        source = run()
+    finally:
+        check_module.direct_parts, search_module.walk = saved
+    return chosen, source
+
+
+def test_compiled_and_source_agree_on_parts_of_many_operations():
+    """Cas-register histories of 160 operations with timed-out ones (parts past 64 operations, where a
+    C integer would overflow a bitset) get the same verdicts and counts compiled as from the source."""
+    histories = [(_cas_history(seed), "cas-register", {"init": 0}) for seed in range(6)]
+    chosen, source = _results_both_ways(histories)
+    assert [r["valid"] for r in source] == [True] * 6
+    assert chosen == source
+
+
+@pytest.mark.skipif(not MANIFEST.exists(), reason=f"Knossos corpus not present at {MANIFEST}")
+def test_compiled_and_source_agree_on_the_knossos_corpus():
+    """Every corpus history gets the same results (verdict, configurations per part, anomalies) both ways."""
+    histories = [(load_events(MANIFEST.parent.parent / e["file"]), e["model"], check_kwargs(e))
+                 for e in manifest_entries()]
+    chosen, source = _results_both_ways(histories)
+    assert chosen == source
+
+
+def _fake_extension(digest: str | None) -> types.ModuleType:
+    mod = types.ModuleType("checker.linearizable._walk_c")
+    mod.__file__ = str(Path(compiled.__file__).with_name("_walk_c" + importlib.machinery.EXTENSION_SUFFIXES[0]))
+    if digest is not None:
+        mod.SOURCE_SHA256 = digest  # type: ignore[attr-defined]
+    return mod
+
+
+def test_pick_refuses_a_compiled_copy_of_another_source(monkeypatch):
+    """An extension built from a different walk.py (or with no hash) is not used: one warning, the source runs."""
+    monkeypatch.delenv(compiled.PURE_ENV, raising=False)
+    for digest in ("0" * 64, None):
+        monkeypatch.setattr(compiled.importlib, "import_module", lambda name, d=digest: _fake_extension(d))
+        with pytest.warns(compiled.StaleCompiledWarning, match="walk.py changed after its compiled copy"):
+            assert compiled.pick("walk", walk) is walk
+    current = _fake_extension(compiled.source_sha256("walk"))
+    monkeypatch.setattr(compiled.importlib, "import_module", lambda name: current)
+    assert compiled.pick("walk", walk) is current
+
+
+def test_pick_falls_back_to_the_source_when_nothing_is_built(monkeypatch):
+    """No extension (ImportError), or MINIKEYDB_PURE set: the source, without a warning."""
+    monkeypatch.delenv(compiled.PURE_ENV, raising=False)
+
+    def missing(name: str) -> types.ModuleType:
+        raise ImportError(name)
+
+    monkeypatch.setattr(compiled.importlib, "import_module", missing)
+    assert compiled.pick("walk", walk) is walk
+    monkeypatch.setattr(compiled.importlib, "import_module", lambda name: _fake_extension(compiled.source_sha256("walk")))
+    monkeypatch.setenv(compiled.PURE_ENV, "1")
+    assert compiled.pick("walk", walk) is walk
+
+
+def _describe(pythonpath: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-W", "default", "-c",
+         "import checker.linearizable\nfrom checker.linearizable.compiled import describe\nprint(describe())"],
+        env={**{k: v for k, v in os.environ.items() if k != compiled.PURE_ENV}, "PYTHONPATH": str(pythonpath), **env},
+        cwd=pythonpath, capture_output=True, text=True,
+        timeout=60, check=True,
+    )
+
+
+@pytest.mark.skipif(not compiled.describe().startswith("compiled: yes"),
+                    reason="no current compiled build here (pip install -e . with a C compiler builds one)")
+def test_an_edited_source_runs_instead_of_its_older_build(tmp_path):
+    """A copy of the built package whose walk.py gains a line after the build: that module runs from
+    its source (one warning naming it), direct.py still runs compiled; MINIKEYDB_PURE=1: both pure."""
+    shutil.copytree(ROOT / "checker", tmp_path / "checker", ignore=shutil.ignore_patterns("__pycache__"))
+    assert _describe(tmp_path).stdout.startswith("compiled: yes")
+    with open(tmp_path / "checker" / "linearizable" / "walk.py", "a") as fh:
+        fh.write("# edited after the build\n")
+    done = _describe(tmp_path)
+    assert "StaleCompiledWarning: checker/linearizable/walk.py changed after its compiled copy" in done.stderr
+    assert done.stderr.count("StaleCompiledWarning") == 1
+    assert done.stdout.strip() == ("compiled: no (direct.py compiled; walk.py pure (compiled copy is stale))")
+    pure = _describe(tmp_path, MINIKEYDB_PURE="1")
+    assert pure.stdout.strip() == "compiled: no (direct.py pure (MINIKEYDB_PURE is set); walk.py pure (MINIKEYDB_PURE is set))"
