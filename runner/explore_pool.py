@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -234,6 +235,8 @@ class ProcessExecutor:
             self._spawn(len(self._procs) - 1)
 
     def _spawn(self, w: int) -> None:
+        if self.start_method == "fork":
+            gc.freeze()  # the parent's objects out of the collector's reach: a worker's collections never touch, so copy, their pages
         mine, theirs = self._context.Pipe()
         proc = self._context.Process(  # type: ignore[attr-defined]
             target=_worker, args=(theirs, os.getpid()), daemon=False)
