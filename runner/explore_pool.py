@@ -22,7 +22,11 @@ Process pool choices: workers are *forked*, measured against spawned ones (2 wor
 first trivial task back: fork 73-94 ms, spawn 6.7-7.4 s on the shared 2-core machine at load 7.5
 with no bytecode cache, since a spawned worker imports and compiles Trio, attrs, orjson, the store
 and the harness again; 70-100 us per task after that for both). Explore imports what a trial
-imports lazily before it forks (``explore_trial.warm_up``), so a fresh worker starts warm. Each
+imports lazily before it forks (``explore_trial.warm_up``), so a fresh worker starts warm, and
+freezes what it holds then (``gc.freeze``, as Python's documentation advises before a fork): a
+worker's collections no longer write to the objects it shares with explore, so no longer copy their
+pages (bench/explore_timeline.py at load 6: 28-34k minor faults per worker against 36.5-37k for the
+same 24-30 tasks). Each
 worker is a session of its own (``setsid``): so a terminal's Ctrl-C reaches only explore, which then
 kills them, and Linux's autogroup scheduler (``/proc/sys/kernel/sched_autogroup_enabled``, on here)
 gives each worker a session's share of the CPU; in explore's session all of explore shared one
@@ -236,7 +240,7 @@ class ProcessExecutor:
 
     def _spawn(self, w: int) -> None:
         if self.start_method == "fork":
-            gc.freeze()  # the parent's objects out of the collector's reach: a worker's collections never touch, so copy, their pages
+            gc.freeze()  # the parent's objects out of the collector's reach: a worker never writes to, so copies, their pages
         mine, theirs = self._context.Pipe()
         proc = self._context.Process(  # type: ignore[attr-defined]
             target=_worker, args=(theirs, os.getpid()), daemon=False)
