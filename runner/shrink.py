@@ -479,7 +479,15 @@ SPECULATION_DEPTH = 6
 SPECULATION_ROUNDS = 8
 """Rounds ahead of the one judged a speculation may reach along candidates known to fail (``_Search._next_round``)."""
 MIN_CHANCE = 0.02
-"""A speculation less likely than this to be needed is not run."""
+"""A speculation less likely than this to be needed is not run.
+
+Not raised for contention (two trials side by side each run 10-20 % slower on this 2-core machine, so a
+speculation of chance p slows the needed trial beside it by C and is worth it only when p > C): the
+speculations the sweeps run are 0.33 likely or more (one at 0.14 in 90: first-writer-wins), and
+bench/shrink_schedule.py --sweep 40 --contention 0/0.1/0.15/0.2 gave the same ratios (0.58-0.61 at 0,
+0.65-0.68 at 0.15, with 0.4 s serial) and the same speculative runs (8, 12, 5) for MIN_CHANCE 0.02 to 0.4;
+the unneeded ones are short (30-100 ms). SPECULATION_COST, _DEPTH, _ROUNDS scanned at C 0 and 0.15
+(1-3, 3-10, 1-8): the values here were the best at both."""
 PRIOR_WEIGHT = 2.0
 """How many judged candidates a reduction kind's ``KEEP_PRIOR`` counts for against this shrink's own tally."""
 KEEP_PRIOR: tuple[tuple[str, float], ...] = (
