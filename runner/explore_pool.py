@@ -22,7 +22,10 @@ Process pool choices: workers are *forked*, measured against spawned ones (2 wor
 first trivial task back: fork 73-94 ms, spawn 6.7-7.4 s on the shared 2-core machine at load 7.5
 with no bytecode cache, since a spawned worker imports and compiles Trio, attrs, orjson, the store
 and the harness again; 70-100 us per task after that for both). Explore imports what a trial
-imports lazily before it forks (``explore_trial.warm_up``), so a fresh worker starts warm, and
+imports lazily before it forks (``explore_trial.warm_up``), so a fresh worker starts warm, forks a
+worker when its first task is sent (the first seed, which the sweep waits for, runs while the next
+forks: 18-19 ms from the pool's creation to the first task sent, against 36-63 ms forking all first,
+bench/explore_timeline.py at load 10), and
 freezes what it holds then (``gc.freeze``, as Python's documentation advises before a fork): a
 worker's collections no longer write to the objects it shares with explore, so no longer copy their
 pages (bench/explore_timeline.py at load 6: 28-34k minor faults per worker against 36.5-37k for the
@@ -232,11 +235,12 @@ class ProcessExecutor:
         """The running call's tasks in flight (by worker) and idle workers, for ``cancel``."""
 
     def _start(self) -> None:
+        """Room for every worker; each is forked when its first task is sent (``_run``), so the first task (explore's
+        first seed, the one the whole sweep waits for) starts before the other forks rather than after all of them."""
         _libc()  # looked up here, once, rather than in each forked worker
         while len(self._procs) < self.workers:
             self._procs.append(None)
             self._conns.append(None)  # type: ignore[arg-type]
-            self._spawn(len(self._procs) - 1)
 
     def _spawn(self, w: int) -> None:
         if self.start_method == "fork":
@@ -308,6 +312,8 @@ class ProcessExecutor:
                     exhausted = True
                     break
                 w = idle.pop()
+                if self._procs[w] is None:
+                    self._spawn(w)
                 self._conns[w].send((fn, item))
                 busy[w] = (item, time.monotonic(), 1)
             if not busy and (exhausted or not self._draining):

@@ -59,6 +59,15 @@ def test_leaving_early_cancels_and_the_next_call_sees_only_its_own_results() -> 
     assert all(not p.is_alive() for p in workers)  # close() leaves no worker behind
 
 
+def test_a_worker_is_forked_when_its_first_task_is_sent() -> None:
+    """A pool forks a worker only for a task: one item on four workers forks one (the first task waits for no other fork)."""
+    with ProcessExecutor(4) as pool:
+        assert [r for r, _ in pool.map_unordered(_square, [3])] == [9]
+        assert sum(p is not None for p in pool._procs) == 1
+        assert sorted(r for r, _ in pool.map_unordered(_square, range(8))) == [0, 1, 4, 9, 16, 25, 36, 49]
+        assert sum(p is not None for p in pool._procs) == 4
+
+
 def test_one_worker_runs_in_this_process() -> None:
     """InlineExecutor (--workers 1) runs each task here, in order."""
     assert [pid for _, pid in InlineExecutor().map_unordered(_square, range(3))] == [os.getpid()] * 3
