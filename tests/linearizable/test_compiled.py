@@ -156,6 +156,7 @@ def test_an_edited_source_runs_instead_of_its_older_build(tmp_path):
     done = _describe(tmp_path)
     assert "StaleCompiledWarning: checker/linearizable/walk.py changed after its compiled copy" in done.stderr
     assert done.stderr.count("StaleCompiledWarning") == 1
-    assert done.stdout.strip() == ("compiled: no (direct.py compiled; walk.py pure (compiled copy is stale))")
+    assert done.stdout.strip() == ("compiled: no (direct.py compiled; pairing.py compiled; walk.py pure (compiled copy is stale))")
     pure = _describe(tmp_path, MINIKEYDB_PURE="1")
-    assert pure.stdout.strip() == "compiled: no (direct.py pure (MINIKEYDB_PURE is set); walk.py pure (MINIKEYDB_PURE is set))"
+    assert pure.stdout.strip() == ("compiled: no (direct.py pure (MINIKEYDB_PURE is set); pairing.py pure (MINIKEYDB_PURE is set); "
+                                   "walk.py pure (MINIKEYDB_PURE is set))")
