@@ -1,7 +1,7 @@
-"""The optional compiled build of the linearizability checker's two hot loops.
+"""The optional compiled build of the linearizability checker's hot loops.
 
-Everything else about the package is in pyproject.toml. `checker/linearizable/direct.py` and
-`walk.py` are plain Python with Cython pure-mode declarations; when Cython (a build requirement)
+Everything else about the package is in pyproject.toml. `checker/linearizable/direct.py`,
+`pairing.py` and `walk.py` are plain Python with Cython pure-mode declarations; when Cython (a build requirement)
 and a C compiler are there, each is compiled into an extension `checker.linearizable._<name>_c`
 from a copy of its source that records the source's SHA-256 (`SOURCE_SHA256`), which
 `checker/linearizable/compiled.py` compares with the source at import. Without a C compiler (or
@@ -20,7 +20,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
-HOT = ("direct", "walk")
+HOT = ("direct", "pairing", "walk")
 GENERATED = HERE / "build" / "cython-src"
 
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # packages_distributions cannot tell) and whose names differ.
 KNOWN = {"edn_format": "edn_format", "mypy": "mypy", "cython": "cython", "Cython": "cython"}
 #: The files that may import the build requirements: setup.py, and the modules it compiles.
-BUILD_FILES = ("setup.py", "checker/linearizable/direct.py", "checker/linearizable/walk.py")
+BUILD_FILES = ("setup.py", "checker/linearizable/direct.py", "checker/linearizable/pairing.py", "checker/linearizable/walk.py")
 
 
 def _normalise(name: str) -> str:

@@ -28,15 +28,18 @@ from typing import Any
 # The defaults and bounds live with the check options (checker/api.py).
 from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, MAX_MEMORY_BUDGET, MAX_SECONDS
 from checker.linearizable import direct as _direct_source
+from checker.linearizable import pairing as _pairing_source
 from checker.linearizable.compiled import pick
 from checker.linearizable.explain import nonlinearizable_anomaly
 from checker.linearizable.models import CompiledOp, CompiledPart, Flags, Model, ModelArgumentError, make_model
-from checker.linearizable.operations import R_F, R_STATUS, pair_records
+from checker.linearizable.operations import R_F, R_STATUS
 from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, drop_unobserved, search
 from checker.timelimit import COMPILING, TimeLimit, TimeLimitExceeded
 
 #: `direct.py`'s `direct_parts`, compiled when a current compiled copy is built (`compiled.py`).
 direct_parts = pick("direct", _direct_source).direct_parts
+#: `pairing.py`'s `pair_records` (the general path's pairing), compiled the same way.
+pair_records = pick("pairing", _pairing_source).pair_records
 
 #: Below this many operations to search in all, a pool of processes costs more than it saves.
 PARALLEL_MIN_OPS = 4000

@@ -1,6 +1,7 @@
-"""Which copy of the two hot loops runs: the compiled one, or the source.
+"""Which copy of the hot loops runs: the compiled one, or the source.
 
-`direct.py` (events to the search's arrays) and `walk.py` (the search loop) are plain Python
+`direct.py` (events to the search's arrays), `pairing.py` (events to operation records, the
+general path) and `walk.py` (the search loop) are plain Python
 with Cython pure-mode declarations. When Cython and a C compiler are there at install time,
 `setup.py` compiles each into an extension `_<name>_c` beside it, with the SHA-256 of the source
 it was built from (`SOURCE_SHA256`). `pick` uses that extension only while the source still has
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 #: The modules that may be compiled, by their source's name in this package.
-HOT = ("direct", "walk")
+HOT = ("direct", "pairing", "walk")
 #: Set (to anything but "" or "0") to run the source even where a compiled copy is built.
 PURE_ENV = "MINIKEYDB_PURE"
 
@@ -70,7 +71,7 @@ def pick(name: str, pure: ModuleType) -> ModuleType:
 
 
 def describe() -> str:
-    """One line: "compiled: yes" when both hot loops run compiled, else which run pure and why."""
+    """One line: "compiled: yes" when every hot loop runs compiled, else which run pure and why."""
     if all(_CHOSEN.get(name) == "compiled" for name in HOT):
         return "compiled: yes (Cython: " + ", ".join(f"{n}.py" for n in HOT) + ")"
     return "compiled: no (" + "; ".join(f"{n}.py {_CHOSEN.get(n, 'not loaded')}" for n in HOT) + ")"

@@ -8,8 +8,9 @@ Without Cython or a C compiler this same file runs as plain Python; the algorith
 from __future__ import annotations
 
 import os
+from array import array
 from itertools import repeat
-from operator import add, eq, mul
+from operator import add, mul
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -39,13 +40,22 @@ DONE, TIME, CAP, MEMORY = 0, 1, 2, 3
 
 #: What `walk` returns: (valid, why it stopped, configurations cached, code, best_ret,
 #: best_prefix, best_state, values, memo), the locals `search._outcome` makes the outcome of.
-WalkResult = tuple[bool | str, int, int, list[int], int, Any, int, list[Any], list[set[int]]]
+WalkResult = tuple[bool | str, int, int, Any, int, Any, int, list[Any], list[set[int]]]
 
 
 try:
     _PAGE = os.sysconf("SC_PAGE_SIZE")
 except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
     _PAGE = 4096
+
+
+def _ints(n: int, fill: int) -> Any:
+    """`n` integers `fill`, for the search's per-entry and per-operation arrays: compiled, an
+    `array('q')` the loop reads as a C array (`cython.longlong[:]`, no Python int per access);
+    as plain Python, a list (faster to index there). Values fit 64 bits: positions, counts, ids."""
+    if cython.compiled:
+        return array("q", [fill]) * n
+    return [fill] * n
 
 
 def rss_bytes() -> int | None:
@@ -57,6 +67,17 @@ def rss_bytes() -> int | None:
         return None
 
 
+# The per-entry and per-operation arrays are C arrays when compiled (see `_ints`).
+@cython.locals(
+    code=cython.longlong[:], nxt=cython.longlong[:],
+    prv=cython.longlong[:], ret_entry=cython.longlong[:],
+    kind=cython.longlong[:], arg_a=cython.longlong[:],
+    arg_b=cython.longlong[:], readonly=cython.longlong[:],
+    blind=cython.longlong[:], optional=cython.longlong[:],
+    restricts=cython.longlong[:], reader_of=cython.longlong[:],
+    writer_of=cython.longlong[:], readers=cython.longlong[:],
+    writers=cython.longlong[:],
+)
 def walk(
     call: list,
     ret: list,
@@ -114,30 +135,33 @@ def walk(
     state = 0
     ids: dict = {init: 0}
     values: list = [init]
-    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it.
-    readers: list = [0]
-    writers: list = [0]
     span = 2 * n + 1
     keys: list = list(map(add, map(mul, call, repeat(span)), range(n, 2 * n)))
     add_key = keys.append
-    kind: list = kinds + [READ]  # the fake optional op n is never placed (reaching its entry ends the walk)
-    arg_a: list = [-1] * (n + 1)
-    arg_b: list = [-1] * (n + 1)
-    readonly: list = list(map(eq, kind, repeat(READ)))  # (operator.eq: a method-wrapper is 2x slower)
-    readonly[n] = False
-    blind: list = list(map(eq, kind, repeat(WRITE)))
-    optional: list = [True] * (n + 1)
-    restricts: list = [False] * (n + 1)
-    reader_of: list = [-1] * (n + 1)
-    writer_of: list = [-1] * (n + 1)
+    kind_a = _ints(n + 1, READ)  # the fake optional op n is never placed (reaching its entry ends the walk)
+    kind = kind_a
+    arg_a = _ints(n + 1, -1)
+    arg_b = _ints(n + 1, -1)
+    readonly = _ints(n + 1, 0)
+    blind = _ints(n + 1, 0)
+    optional = _ints(n + 1, 1)
+    restricts = _ints(n + 1, 0)
+    reader_of = _ints(n + 1, -1)
+    writer_of = _ints(n + 1, -1)
+    # Counts per value (state id): unplaced must-ops that test for it, unplaced ops that produce it;
+    # at most two values per operation and the init, plus the dummy slot (-1, the last) counted by
+    # operations that read or produce no value.
+    readers = _ints(2 * n + 2, 0)
+    writers = _ints(2 * n + 2, 0)
     remaining = 0
     for i, k, v, rp in zip(range(n), kinds, va, ret, strict=True):
+        kind[i] = k
+        readonly[i] = k == _READ
+        blind[i] = k == _WRITE
         got = ids.get(v)
         if got is None:
             sid = ids[v] = len(values)
             values.append(v)
-            readers.append(0)
-            writers.append(0)
         else:
             sid = got
         arg_a[i] = sid
@@ -159,14 +183,10 @@ def walk(
             if got is None:
                 sid = ids[v] = len(values)
                 values.append(v)
-                readers.append(0)
-                writers.append(0)
             else:
                 sid = got
             arg_b[i] = writer_of[i] = sid
             writers[sid] += 1
-    readers.append(0)  # the dummy slot (-1) counted by operations that read or produce no value
-    writers.append(0)
     keys.sort()
     m = len(keys)
     # Entries 1..m in real-time order; code[e] is the op index for a call, ~index for a return.
@@ -176,14 +196,16 @@ def walk(
     # return. The optional tail's code is a fake optional op n, and its entry number exceeds
     # every return, so reaching it ends the optional walk.
     head, tail, ohead, otail = 0, m + 1, m + 2, m + 3
-    code: list = [0] * (m + 4)
-    nxt: list = [0] * (m + 4)
-    prv: list = [0] * (m + 4)
-    ret_entry: list = [0] * (n + 1)
+    code_a = _ints(m + 4, 0)
+    code = code_a
+    nxt = _ints(m + 4, 0)
+    prv = _ints(m + 4, 0)
+    ret_entry = _ints(n + 1, 0)
     if remaining == n:
-        # No uncertain operation (most parts): the main list is every entry in order, made in C.
-        nxt[:tail] = range(1, tail + 1)
-        prv[1 : tail + 1] = range(tail)
+        # No uncertain operation (most parts): the main list is every entry in order.
+        for e in range(tail):
+            nxt[e] = e + 1
+            prv[e + 1] = e
         nxt[ohead], prv[otail] = otail, ohead
         e = 0
         for key in keys:
@@ -235,7 +257,7 @@ def walk(
     perf = perf_counter
 
     if remaining == 0:
-        return True, DONE, cached, code, best_ret, best_prefix, best_state, values, memo
+        return True, DONE, cached, code_a, best_ret, best_prefix, best_state, values, memo
     e = nxt[head]
     # Until the search first backtracks, every configuration it reaches is new (the set of placed
     # operations only grows), so this first loop neither looks the memo up nor adds to it: most
@@ -286,18 +308,18 @@ def walk(
                 prv[q] = p
                 remaining -= 1
                 if not remaining:
-                    return True, DONE, cached, code, best_ret, best_prefix, best_state, values, memo
+                    return True, DONE, cached, code_a, best_ret, best_prefix, best_state, values, memo
             if cached & check_every == 1:  # (every 1024 placements, when there are limits)
                 if deadline is not None and perf() > deadline:
-                    return "unknown", TIME, cached, code, best_ret, best_prefix, best_state, values, memo
+                    return "unknown", TIME, cached, code_a, best_ret, best_prefix, best_state, values, memo
                 if max_configurations is not None and cached > max_configurations:
-                    return "unknown", CAP, cached, code, best_ret, best_prefix, best_state, values, memo
+                    return "unknown", CAP, cached, code_a, best_ret, best_prefix, best_state, values, memo
                 if rss0 is not None and memory_budget is not None:
                     rss = rss_bytes()
                     if rss0 < 0:
                         rss0 = rss
                     elif rss is not None and rss - rss0 > memory_budget:
-                        return "unknown", MEMORY, cached, code, best_ret, best_prefix, best_state, values, memo
+                        return "unknown", MEMORY, cached, code_a, best_ret, best_prefix, best_state, values, memo
             e = nxt[head]
             continue
         if e > best_ret:
@@ -366,18 +388,18 @@ def walk(
                         prv[q] = p
                         remaining -= 1
                         if not remaining:
-                            return True, DONE, cached, code, best_ret, best_prefix, best_state, values, memo
+                            return True, DONE, cached, code_a, best_ret, best_prefix, best_state, values, memo
                     if cached & check_every == 1:  # (every 1024 placements, when there are limits)
                         if deadline is not None and perf() > deadline:
-                            return "unknown", TIME, cached, code, best_ret, best_prefix, best_state, values, memo
+                            return "unknown", TIME, cached, code_a, best_ret, best_prefix, best_state, values, memo
                         if max_configurations is not None and cached > max_configurations:
-                            return "unknown", CAP, cached, code, best_ret, best_prefix, best_state, values, memo
+                            return "unknown", CAP, cached, code_a, best_ret, best_prefix, best_state, values, memo
                         if rss0 is not None and memory_budget is not None:
                             rss = rss_bytes()
                             if rss0 < 0:
                                 rss0 = rss
                             elif rss is not None and rss - rss0 > memory_budget:
-                                return "unknown", MEMORY, cached, code, best_ret, best_prefix, best_state, values, memo
+                                return "unknown", MEMORY, cached, code_a, best_ret, best_prefix, best_state, values, memo
                     e = nxt[head]
                     continue
                 if not readonly[c]:
@@ -397,7 +419,7 @@ def walk(
         # Backtrack: undo placements until one that was a real choice (not a greedy read-only one).
         while True:
             if stack is None:
-                return False, DONE, cached, code, best_ret, best_prefix, best_state, values, memo
+                return False, DONE, cached, code_a, best_ret, best_prefix, best_state, values, memo
             e, state, limit, stack = stack
             c = code[e]
             bits ^= bit[c]

@@ -16,7 +16,8 @@ import pytest
 
 import checker.linearizable.check as check_module
 import checker.linearizable.search as search_module
-from checker.linearizable import check_events, compiled, direct, walk
+from checker.linearizable import check_events, compiled, direct, pairing, walk
+from checker.linearizable.operations import HistoryInputError
 from tests.linearizable.corpus import MANIFEST, check_kwargs, load_events, manifest_entries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,12 +74,13 @@ def _results_both_ways(histories: list[tuple[list[dict[str, Any]], str, dict[str
         return [timeless(check_events(events, model, **kwargs)) for events, model, kwargs in histories]
 
     chosen = run()
-    saved = check_module.direct_parts, search_module.walk
-    check_module.direct_parts, search_module.walk = direct.direct_parts, walk.walk
+    saved = check_module.direct_parts, check_module.pair_records, search_module.walk
+    check_module.direct_parts, check_module.pair_records, search_module.walk = (
+        direct.direct_parts, pairing.pair_records, walk.walk)
     try:
         source = run()
     finally:
-        check_module.direct_parts, search_module.walk = saved
+        check_module.direct_parts, check_module.pair_records, search_module.walk = saved
     return chosen, source
 
 
@@ -98,6 +100,36 @@ def test_compiled_and_source_agree_on_the_knossos_corpus():
                  for e in manifest_entries()]
     chosen, source = _results_both_ways(histories)
     assert chosen == source
+
+
+def _malformed(events: list[dict[str, Any]]) -> str:
+    try:
+        check_module.pair_records(events)
+    except HistoryInputError as exc:
+        compiled_error = str(exc)
+    else:
+        compiled_error = "no error"
+    try:
+        pairing.pair_records(events)
+    except HistoryInputError as exc:
+        assert str(exc) == compiled_error
+        return compiled_error
+    raise AssertionError(f"the source paired a history the copy in use refused: {compiled_error}")
+
+
+def test_compiled_pairing_reports_the_same_errors_as_its_source():
+    """The pairing in use (compiled when built) refuses each malformed history with its source's very message,
+    and pairs a tuple of events (no list-only annotation) into the same records."""
+    ok = [{"process": 0, "type": "invoke", "f": "write", "value": 1, "index": 0, "time": 5},
+          {"process": 0, "type": "ok", "f": "write", "value": 1, "index": 1, "time": 9}]
+    assert check_module.pair_records(tuple(ok)) == pairing.pair_records(ok)
+    assert "field 'index' must be an int" in _malformed([{**ok[0], "index": "x"}])
+    assert "expected a JSON object, got list" in _malformed([[1, 2]])
+    assert "invokes 'read' while its 'write'" in _malformed([ok[0], {**ok[0], "f": "read", "index": 1}])
+    assert "field 'type' must be one of" in _malformed([ok[0], {**ok[1], "type": "done"}])
+    assert "has no pending invocation" in _malformed([ok[1]])
+    assert "does not match the invocation's 'write'" in _malformed([ok[0], {**ok[1], "f": "read"}])
+    assert "field 'f' must be a string" in _malformed([{**ok[0], "f": 3}])
 
 
 def _fake_extension(digest: str | None) -> types.ModuleType:
@@ -156,6 +188,7 @@ def test_an_edited_source_runs_instead_of_its_older_build(tmp_path):
     done = _describe(tmp_path)
     assert "StaleCompiledWarning: checker/linearizable/walk.py changed after its compiled copy" in done.stderr
     assert done.stderr.count("StaleCompiledWarning") == 1
-    assert done.stdout.strip() == ("compiled: no (direct.py compiled; walk.py pure (compiled copy is stale))")
+    assert done.stdout.strip() == ("compiled: no (direct.py compiled; pairing.py compiled; walk.py pure (compiled copy is stale))")
     pure = _describe(tmp_path, MINIKEYDB_PURE="1")
-    assert pure.stdout.strip() == "compiled: no (direct.py pure (MINIKEYDB_PURE is set); walk.py pure (MINIKEYDB_PURE is set))"
+    assert pure.stdout.strip() == ("compiled: no (direct.py pure (MINIKEYDB_PURE is set); pairing.py pure (MINIKEYDB_PURE is set); "
+                                   "walk.py pure (MINIKEYDB_PURE is set))")

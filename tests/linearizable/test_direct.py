@@ -13,7 +13,7 @@ import checker.linearizable.check as check_module
 from checker.linearizable import check_events
 from checker.linearizable.check import direct_parts  # the copy the checker runs (compiled when built)
 from checker.linearizable.models import CompiledPart, Flags, make_model
-from checker.linearizable.operations import pair_records
+from checker.linearizable.pairing import pair_records
 from checker.linearizable.search import drop_unobserved
 
 _FS = {

@@ -156,7 +156,7 @@ def test_search_agrees_with_brute_force_on_small_kv_histories_with_unique_values
 def test_compiled_arrays_search_like_the_compiled_operations(seed):
     """A register part compiled straight into arrays is searched exactly as its CompiledOps are."""
     from checker.linearizable.models import CompiledPart, Flags, make_model
-    from checker.linearizable.operations import pair_records
+    from checker.linearizable.pairing import pair_records
     from checker.linearizable.search import search
 
     rng = random.Random(seed)
