@@ -1246,7 +1246,8 @@ def write_report(
     if conv_results:
         cells.append(("undecided keys", f"{stats.get('unknown_keys', 0):,}"))
     if lin is not None:  # the linearizability checker's own count: parts (keys) it could not decide
-        lin_stats = lin.get("stats") if isinstance(lin.get("stats"), dict) else {}
+        raw_stats = lin.get("stats")
+        lin_stats: dict[str, Any] = raw_stats if isinstance(raw_stats, dict) else {}
         cells.append(("keys not linearizable", f"{lin_stats.get('parts_invalid', 0):,} of {lin_stats.get('parts', 0):,}"))
         cells.append(("linearizability undecided", f"{lin_stats.get('parts_unknown', 0):,}"))
     if mfile is not None:
