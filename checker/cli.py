@@ -636,8 +636,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {out}")
-    return verdict_code(facts.get("valid"))
+    code = verdict_code(facts.get("valid"))
+    try:
+        print(f"wrote {out}")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader has gone; the verdict still decides the exit code, as check's
+        _silence_stdout()
+    return code
 
 
 def cmd_export(args: argparse.Namespace) -> int:
