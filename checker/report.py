@@ -1169,7 +1169,7 @@ def write_report(
     # be of a journal or history since changed, removed or replaced: never shown as they were).
     # Results the caller has just computed with the journal (a run's own) are used as they are.
     fresh_journal = given_now and (results.get("convergence") or {}).get("source") == SOURCE_JOURNAL
-    if own_checker(results) == "convergence" and not fresh_journal and not own_rule:
+    if not fresh_journal and not own_rule:  # a linearizability verdict's page measures convergence too
         results = {**results, **_journal_results(history, fresh)}  # (the rules read no journal)
     given = results.get("stats") if own_checker(results) == "convergence" else None
     given = given if isinstance(given, dict) else {}
