@@ -37,8 +37,11 @@ def _env(root: Path = ROOT) -> dict[str, str]:
 def _time(root: Path, run: Path, target: Path) -> float:
     cmd = [sys.executable, str(root / "harness.py"), "report", str(run), "--out", str(target)]
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=root, env=_env(root), check=True, capture_output=True)
-    return time.perf_counter() - t0
+    done = subprocess.run(cmd, cwd=root, env=_env(root), capture_output=True)
+    elapsed = time.perf_counter() - t0
+    if done.returncode not in (0, 1, 2):  # report exits with the verdict (0/1/2), as check does
+        raise subprocess.CalledProcessError(done.returncode, cmd, done.stdout, done.stderr)
+    return elapsed
 
 
 def record_run(out: Path, nemesis: str) -> Path:

@@ -121,7 +121,7 @@ def _memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"give a size like 512M or 2G (or a number of bytes), got {text!r}") from None
 
 
-def _add_linearizable_limits(c: argparse.ArgumentParser) -> None:
+def _add_linearizable_limits(c: argparse.ArgumentParser, every_part: bool = False) -> None:
     c.add_argument(
         "--time-limit",
         type=_positive_seconds,
@@ -139,21 +139,24 @@ def _add_linearizable_limits(c: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--all-parts",
         action="store_true",
-        help="search every part (key) for linearizability; by default the check ends at the first refuted part",
+        help="report searches every part (key) for linearizability anyway, to draw each one that fails"
+        if every_part else
+        "search every part (key) for linearizability; by default the check ends at the first refuted part",
     )
 
 
-LINEARIZABLE_ONLY_FLAGS = ("init", "time_budget", "time_limit", "memory_budget", "all_parts")
+LINEARIZABLE_ONLY_FLAGS = ("model", "init", "time_budget", "time_limit", "memory_budget", "all_parts")
 """Flags that mean something only to the linearizability checker: refused when it does not run."""
 
 
-def _refuse_linearizable_flags_without_it(args: argparse.Namespace, settings: dict[str, Any], where: str) -> None:
+def _refuse_linearizable_flags_without_it(args: argparse.Namespace, settings: dict[str, Any], where: str,
+                                          prog: str = "harness.py check") -> None:
     if "linearizable" in settings["checkers"]:
         return
     given = [f"--{n.replace('_', '-')}" for n in LINEARIZABLE_ONLY_FLAGS if getattr(args, n, None) not in (None, False)]
     if given:
         raise UsageError(
-            f"harness.py check: {', '.join(given)} {'is a setting' if len(given) == 1 else 'are settings'} of the "
+            f"{prog}: {', '.join(given)} {'is a setting' if len(given) == 1 else 'are settings'} of the "
             f"linearizability checker, which does not run here (checker {','.join(settings['checkers'])}, {where}); "
             "add --checker linearizable (or --checker convergence,linearizable)"
         )
@@ -176,17 +179,8 @@ def _linearizable_limits(args: argparse.Namespace) -> dict[str, Any]:
 # --- end of the linearizability limits ---
 
 
-def _parser() -> _Parser:
-    ap = _Parser(prog="harness.py", description="Check, report and export MinikeyDB histories.")
-    sub = ap.add_subparsers(dest="command", parser_class=_Parser)
-    c = sub.add_parser(
-        "check",
-        help="give a verdict on one or more histories",
-        description="Give a verdict on run directories or history files (HISTORY.md JSON lines, or Jepsen "
-        "EDN). Prints a summary per path; exit 0 valid, 1 invalid, 2 unknown, 254 bad input or flags "
-        "(the worst over all paths).",
-    )
-    c.add_argument("paths", nargs="+", metavar="PATH", help="run directory or history (.jsonl / .edn)")
+def _add_check_settings(c: argparse.ArgumentParser, every_part: bool = False) -> None:
+    """The flags choosing the checker and its settings: ``check`` and ``report`` take the same ones."""
     c.add_argument(
         "--checker",
         default=None,
@@ -216,7 +210,26 @@ def _parser() -> _Parser:
         help="counter histories: strict holds every read to the bounds its time allows; eventual holds only "
         "the final reads to them and counts stale reads (default: the run's recorded setting, else eventual)",
     )
-    _add_linearizable_limits(c)
+    _add_linearizable_limits(c, every_part)
+
+
+CHECK_FLAGS = ("checker", "model", "init", "null_read", "fail_cas", "time_budget", "counter_reads",
+               "time_limit", "memory_budget", "all_parts")
+"""The flags `_add_check_settings` adds: given any of them, ``report`` checks anew rather than reading results.json."""
+
+
+def _parser() -> _Parser:
+    ap = _Parser(prog="harness.py", description="Check, report and export MinikeyDB histories.")
+    sub = ap.add_subparsers(dest="command", parser_class=_Parser)
+    c = sub.add_parser(
+        "check",
+        help="give a verdict on one or more histories",
+        description="Give a verdict on run directories or history files (HISTORY.md JSON lines, or Jepsen "
+        "EDN). Prints a summary per path; exit 0 valid, 1 invalid, 2 unknown, 254 bad input or flags "
+        "(the worst over all paths).",
+    )
+    c.add_argument("paths", nargs="+", metavar="PATH", help="run directory or history (.jsonl / .edn)")
+    _add_check_settings(c)
     c.add_argument("--json", action="store_true", help="print the results object (one line per path)")
     c.add_argument(
         "--write",
@@ -229,9 +242,13 @@ def _parser() -> _Parser:
         help="write report.html for a run directory or history",
         description="Write report.html (verdict, anomalies, latency, availability, faults) for a run "
         "directory or a history file, and print where it went: a run directory's report.html, or, for "
-        "any other history file, NAME.report.html beside NAME.jsonl. Exit 254 for unreadable input.",
+        "any other history file, NAME.report.html beside NAME.jsonl. The verdict is the checker's that "
+        "check would use (--checker and its settings as check takes them, else what the run recorded, else "
+        "convergence); the linearizability checker searches every key. Exit codes as check's: 0 valid, "
+        "1 invalid, 2 unknown, 254 bad input or flags.",
     )
     r.add_argument("path", metavar="PATH")
+    _add_check_settings(r, every_part=True)
     r.add_argument("--out", default=None, help="where to write the page (default: beside the history: report.html in a run "
                    "directory, else NAME.report.html)")
     e = sub.add_parser(
@@ -247,7 +264,8 @@ def _parser() -> _Parser:
     return ap
 
 
-def _unknown_choice(flag: str, bad: Sequence[str], choices: Sequence[str]) -> UsageError:
+def _unknown_choice(flag: str, bad: Sequence[str], choices: Sequence[str],
+                    prog: str = "harness.py check") -> UsageError:
     """``--checker: unknown 'linearisable' (did you mean 'linearizable'?); choose from ...``."""
     import difflib  # only for a mistyped value
 
@@ -255,15 +273,15 @@ def _unknown_choice(flag: str, bad: Sequence[str], choices: Sequence[str]) -> Us
     for word in bad:
         close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
         shown.append(f"{word!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    return UsageError(f"harness.py check: {flag}: unknown {', '.join(shown) or '(empty)'}; "
+    return UsageError(f"{prog}: {flag}: unknown {', '.join(shown) or '(empty)'}; "
                       f"choose from {', '.join(choices)}")
 
 
-def _parse_checkers(spec: str) -> list[str]:
+def _parse_checkers(spec: str, prog: str = "harness.py check") -> list[str]:
     names = [s.strip() for s in spec.split(",") if s.strip()]
     bad = [n for n in names if n not in CHECKERS]
     if not names or bad:
-        raise _unknown_choice("--checker", bad, CHECKERS)
+        raise _unknown_choice("--checker", bad, CHECKERS, prog)
     return list(dict.fromkeys(names))
 
 
@@ -432,13 +450,14 @@ def _write_results(run_dir: Path, results: dict[str, Any]) -> Path:
     return target
 
 
-def _settings_for(args: argparse.Namespace, run_dir: Path | None) -> tuple[dict[str, Any], str]:
+def _settings_for(args: argparse.Namespace, run_dir: Path | None,
+                  prog: str = "harness.py check") -> tuple[dict[str, Any], str]:
     """Flags given on the command line, else the run's recorded settings, else the defaults."""
     recorded, source = recorded_settings(run_dir)
     settings = {**DEFAULT_SETTINGS, **recorded}
     given = []
     if args.checker is not None:
-        settings["checkers"] = _parse_checkers(args.checker)
+        settings["checkers"] = _parse_checkers(args.checker, prog)
         given.append("checker")
     for name in ("model", "null_read", "fail_cas", "time_budget", "counter_reads"):
         if getattr(args, name) is not None:
@@ -446,7 +465,7 @@ def _settings_for(args: argparse.Namespace, run_dir: Path | None) -> tuple[dict[
             given.append(name)
     bad = [c for c in settings["checkers"] if c not in CHECKERS]
     if bad or not settings["checkers"]:
-        raise UsageError(f"harness.py check: {source}: unknown checkers {bad} recorded; give --checker")
+        raise UsageError(f"{prog}: {source}: unknown checkers {bad} recorded; give --checker")
     where = f"recorded in {source}" if source else "defaults"
     if given:
         where += " with " + ", ".join("--" + g.replace("_", "-") for g in given) + " from the command line"
@@ -460,45 +479,69 @@ def _settings_line(settings: dict[str, Any], where: str) -> str:
     return f"{text} ({where})"
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _check_flags(args: argparse.Namespace, prog: str) -> Any:
+    """Usage errors in the check flags, before any file is read; returns ``--init`` decoded (or None)."""
     if args.checker is not None:
-        _parse_checkers(args.checker)  # a bad flag is a usage error before any file is read
+        _parse_checkers(args.checker, prog)
     init = None
     if args.init is not None:
         try:
             init = json.loads(args.init)
         except json.JSONDecodeError as e:
             hint = " (a JSON string keeps its quotes: --init '\"\"')" if not args.init.strip() or args.init.strip()[0] not in '{["-0123456789tfn' else ""
-            raise UsageError(f"harness.py check: --init: not valid JSON ({e}){hint}") from None
+            raise UsageError(f"{prog}: --init: not valid JSON ({e}){hint}") from None
     if args.model is not None or (args.checker is not None and "linearizable" in args.checker):
         try:
             import checker.linearizable as lin
         except ImportError as e:
-            raise UsageError(
-                f"harness.py check: the linearizability checker is not available ({e})"
-            ) from None
+            raise UsageError(f"{prog}: the linearizability checker is not available ({e})") from None
         if args.model is not None and args.model not in lin.MODELS:
-            raise _unknown_choice("--model", [args.model], tuple(lin.MODELS))
+            raise _unknown_choice("--model", [args.model], tuple(lin.MODELS), prog)
+    return init
+
+
+def _settings_dir(history: Path, run_dir: Path | None) -> Path | None:
+    """Where the settings a history was checked with are recorded: its run directory (a run's own history)."""
+    if run_dir is None and history.name in ("history.jsonl", "history.edn"):
+        return history.parent
+    return run_dir
+
+
+def _judge(args: argparse.Namespace, history: Path, settings: dict[str, Any], init: Any,
+           every_part: bool = False) -> dict[str, Any]:
+    """``check`` of ``history`` with ``settings`` (flags over the recorded ones) and the limit flags."""
+    limits = _linearizable_limits(args)
+    if every_part:
+        limits["all_parts"] = True
+    options = CheckOptions(**{k: settings[k] for k in DEFAULT_SETTINGS}, init=init, **limits)
+    return dict(check(history, options).results)
+
+
+def _input_error(e: ValueError, raw: str) -> bool:
+    """Print the one line of an input/argument error the checkers raise; False for any other ValueError."""
+    if isinstance(e, CheckOptionError) or type(e).__name__ in ("HistoryInputError", "ModelArgumentError"):
+        print(f"error: {raw}: {e}", file=sys.stderr)
+        return True
+    return False
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    init = _check_flags(args, "harness.py check")  # a bad flag is a usage error before any file is read
     codes = []
     reader_gone = False
     for raw in args.paths:
         try:
             history, run_dir = resolve_history(raw)
-            settings_dir = run_dir
-            if settings_dir is None and history.name in ("history.jsonl", "history.edn"):
-                settings_dir = history.parent
+            settings_dir = _settings_dir(history, run_dir)
             settings, where = _settings_for(args, settings_dir)
             _refuse_linearizable_flags_without_it(args, settings, where)
-            options = CheckOptions(**{k: settings[k] for k in DEFAULT_SETTINGS}, init=init,
-                                   **_linearizable_limits(args))
-            results = dict(check(history, options).results)
+            results = _judge(args, history, settings, init)
         except HistoryError as e:
             print(f"error: {e}", file=sys.stderr)
             codes.append(EXIT_INPUT)
             continue
         except ValueError as e:  # the options' and the linearizability checker's input/argument errors
-            if isinstance(e, CheckOptionError) or type(e).__name__ in ("HistoryInputError", "ModelArgumentError"):
-                print(f"error: {raw}: {e}", file=sys.stderr)
+            if _input_error(e, raw):
                 codes.append(EXIT_INPUT)
                 continue
             raise
@@ -553,25 +596,53 @@ def example_output_dir(run_dir: Path) -> Path | None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from checker.report import report_name, write_report
+    """report.html with the verdict of the checker ``check`` would use; exits with that verdict, as check does.
 
+    No check flag and a run's results.json: the page shows those results (the run's own check,
+    every linearizability part searched). Otherwise the history is checked here: with the flags,
+    else the recorded settings, else convergence (which the report's own pass computes).
+    """
+    from checker.report import RUN_HISTORIES, report_name, write_report
+
+    prog = "harness.py report"
+    init = _check_flags(args, prog)
+    facts: dict[str, Any] = {}
+    notes: list[str] = []
     try:
         history, run_dir = resolve_history(args.path)
+        settings_dir = _settings_dir(history, run_dir)
+        settings, where = _settings_for(args, settings_dir, prog)
+        _refuse_linearizable_flags_without_it(args, settings, where, prog)
+        flags_given = any(getattr(args, n, None) not in (None, False) for n in CHECK_FLAGS)
+        has_results = history.name in RUN_HISTORIES and (history.parent / "results.json").is_file()
+        results = None
+        if flags_given or (settings["checkers"] != ["convergence"] and not has_results):
+            results = _judge(args, history, settings, init, every_part=True)
         out = Path(args.out) if args.out else None
         if out is None:
             example_out = example_output_dir(run_dir or history.parent)
             if example_out is not None:
                 example_out.mkdir(parents=True, exist_ok=True)
                 out = example_out / report_name(history)
-        notes: list[str] = []
-        out = write_report(args.path, out=out, notes=notes)
+        out = write_report(args.path, results, out=out, notes=notes, facts=facts, settings_source=where)
     except HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
+    except ValueError as e:  # as check: the options' and the linearizability checker's input errors
+        if _input_error(e, args.path):
+            return EXIT_INPUT
+        raise
+    for warning in (results or {}).get("notes") or []:  # about the history's shape, as check says them
+        print(f"warning: {warning}", file=sys.stderr)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {out}")
-    return EXIT_VALID
+    code = verdict_code(facts.get("valid"))
+    try:
+        print(f"wrote {out}")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader has gone; the verdict still decides the exit code, as check's
+        _silence_stdout()
+    return code
 
 
 def cmd_export(args: argparse.Namespace) -> int:

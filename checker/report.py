@@ -1064,6 +1064,33 @@ def check_for_report(history: Path, options: CheckOptions, *, watch: EventWatch 
     return result, ReportPass(history, result, c)
 
 
+def _checkers(results: dict[str, Any]) -> list[str]:
+    """The checkers that gave ``results``' verdict: its ``check_settings``, else what its blocks show."""
+    settings = results.get("check_settings")
+    if isinstance(settings, dict) and isinstance(settings.get("checkers"), list) and settings["checkers"]:
+        return [str(c) for c in settings["checkers"]]
+    if results.get("checker") == "linearizable":
+        return ["linearizable"]
+    return ["convergence", "linearizable"] if isinstance(results.get("linearizable"), dict) else ["convergence"]
+
+
+def _checked_by(checkers: list[str], settings: Any, rule: str | None, source: str | None) -> str:
+    """The header line naming the checker(s) whose verdict the page shows, with their settings."""
+    parts = []
+    if "linearizable" in checkers and isinstance(settings, dict):
+        parts.append(f"model {settings.get('model')}, null-read {settings.get('null_read')}, "
+                     f"fail-cas {settings.get('fail_cas')}")
+    if rule is not None and "convergence" in checkers:
+        parts.append(f"the {rule} rule")
+    if source:
+        parts.append(source)
+    text = f"Checked by <b>{_esc(', '.join(checkers))}</b>" + (f" ({_esc('; '.join(parts))})" if parts else "")
+    if "linearizable" not in checkers and rule is None:
+        text += (". For linearizability: <code>harness.py report PATH --checker linearizable</code> "
+                 "(or <code>convergence,linearizable</code>)")
+    return f"<p class='checked-by'>{text}.</p>"
+
+
 RUN_HISTORIES = ("history.jsonl", "history.edn")
 """A run directory's own history (``checker.history.resolve_history``): its report is the directory's report.html."""
 
@@ -1079,7 +1106,8 @@ def report_name(history: Path) -> str:
 
 def write_report(
     run_dir_or_history: str | Path, results: CheckResult | dict[str, Any] | None = None, *, out: Path | None = None,
-    prepared: ReportPass | None = None, notes: list[str] | None = None,
+    prepared: ReportPass | None = None, notes: list[str] | None = None, facts: dict[str, Any] | None = None,
+    settings_source: str | None = None,
 ) -> Path:
     """Write the report beside the history (``report_name``: report.html in a run directory); returns its path.
 
@@ -1089,6 +1117,8 @@ def write_report(
     run's results.json when there is one, else to the convergence check that the report makes
     anyway, in the same pass that gathers the plot data (its measurements feed the plots).
     ``prepared`` (from `check_for_report`, whose results ``results`` must be) stands for that pass.
+    ``facts`` gets the page's ``valid`` and ``checkers`` (``harness.py report`` exits with the verdict);
+    ``settings_source`` says in the header where the check's settings came from.
     """
     if isinstance(results, CheckResult):
         results = results.results
@@ -1139,7 +1169,7 @@ def write_report(
     # be of a journal or history since changed, removed or replaced: never shown as they were).
     # Results the caller has just computed with the journal (a run's own) are used as they are.
     fresh_journal = given_now and (results.get("convergence") or {}).get("source") == SOURCE_JOURNAL
-    if own_checker(results) == "convergence" and not fresh_journal and not own_rule:
+    if not fresh_journal and not own_rule:  # a linearizability verdict's page measures convergence too
         results = {**results, **_journal_results(history, fresh)}  # (the rules read no journal)
     given = results.get("stats") if own_checker(results) == "convergence" else None
     given = given if isinstance(given, dict) else {}
@@ -1177,6 +1207,10 @@ def write_report(
     where = f"{run_dir.name}/{history.name}" if history.name.startswith("history.") else history.name
     title = "MinikeyDB run report" if minikeydb else "History report"
     body.append(f"<h1>{title}</h1><p class='note'>{_esc(where)}</p>")
+    checkers = _checkers(results)
+    body.append(_checked_by(checkers, results.get("check_settings"), rule, settings_source))
+    if facts is not None:
+        facts.update(valid=valid, checkers=checkers)
     body.append(f"<span class='verdict {vclass}'>{verdict_word(valid)}</span> ")
     tags = [f"{k} × {v}" for k, v in sorted(counts.items())]
     if lin is not None and lin.get("valid") is False:
@@ -1209,7 +1243,13 @@ def write_report(
         cells.append(("stale reads", f"{st.get('stale_reads', 0):,} of {st.get('reads_checked', 0):,} "
                                      f"({(st.get('stale_fraction') or 0):.1%})"))
         cells.append(_convergence_card(results.get("convergence"), entry))
-    cells.append(("undecided keys", f"{stats.get('unknown_keys', 0):,}"))
+    if conv_results:
+        cells.append(("undecided keys", f"{stats.get('unknown_keys', 0):,}"))
+    if lin is not None:  # the linearizability checker's own count: parts (keys) it could not decide
+        raw_stats = lin.get("stats")
+        lin_stats: dict[str, Any] = raw_stats if isinstance(raw_stats, dict) else {}
+        cells.append(("keys not linearizable", f"{lin_stats.get('parts_invalid', 0):,} of {lin_stats.get('parts', 0):,}"))
+        cells.append(("linearizability undecided", f"{lin_stats.get('parts_unknown', 0):,}"))
     if mfile is not None:
         cells.extend(_maelstrom_cards(mfile, stats))
     body.append(

@@ -150,7 +150,7 @@ def test_deep_echo_values_are_judged(tmp_path: Path, depth: int, obj: bool, comm
     other = same[:2] + [f'{{"process":0,"type":"ok","f":"echo","value":{_nest(depth, "2", obj=obj)}}}']
     extra = ["--out", str(tmp_path / "r.html")] if command == "report" else []
     assert main([command, str(_write(tmp_path, same, "same.jsonl")), *extra]) in (0, None)
-    expect_bad = 1 if command == "check" else 0  # report exits 0 whatever the verdict
+    expect_bad = 1  # report exits with the verdict, as check does
     assert main([command, str(_write(tmp_path, other, "other.jsonl")), *extra]) == expect_bad
 
 
@@ -191,7 +191,7 @@ def test_keyless_workloads_ignore_a_list_or_object_key(tmp_path: Path, key: str,
            f'{{"process":0,"type":"ok","f":"generate","value":1,"key":{key}}}',
            '{"process":1,"type":"invoke","f":"generate","value":null,"key":"k"}',
            '{"process":1,"type":"ok","f":"generate","value":1,"key":"k"}']
-    bad = 1 if command == "check" else 0
+    bad = 1  # report exits with the verdict, as check does
     assert main([command, str(_write(tmp_path, echo, "e.jsonl")), *extra]) == bad
     assert main([command, str(_write(tmp_path, uid, "u.jsonl")), *extra]) == bad
 
@@ -238,7 +238,7 @@ def test_capped_anomaly_lists_keep_true_counts_and_say_what_was_kept(
         out = capsys.readouterr().out
         assert "all in the results object" not in out
         assert "... 140 more (the results object, --json, lists the first 100 of 150)" in out
-        assert main(["report", str(p), "--out", str(tmp_path / "r.html")]) == 0
+        assert main(["report", str(p), "--out", str(tmp_path / "r.html")]) == 1
         assert "50 more not listed: the checker keeps the first 100 of 150" in (tmp_path / "r.html").read_text()
         capsys.readouterr()
 

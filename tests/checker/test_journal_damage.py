@@ -47,7 +47,7 @@ def _harness(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("damage", ["cut", "garbage"])
 def test_check_and_report_keep_the_verdict_when_the_journal_is_damaged(recorded: Path, tmp_path: Path,
                                                                        damage: str) -> None:
-    """check exits with the history's verdict (1) and says what happened to the journal; report still writes."""
+    """check exits with the history's verdict (1) and says what happened to the journal; report still writes (and exits 1 too)."""
     run = _copy(recorded, tmp_path, damage)
     done = _harness("check", str(run))
     assert done.returncode == 1, done.stdout + done.stderr
@@ -57,7 +57,7 @@ def test_check_and_report_keep_the_verdict_when_the_journal_is_damaged(recorded:
     else:
         assert "the journal could not be read" in done.stdout
     rep = _harness("report", str(run))
-    assert rep.returncode == 0, rep.stderr
+    assert rep.returncode == 1, rep.stderr  # the verdict, as check's
     assert (run / "report.html").is_file()
 
 

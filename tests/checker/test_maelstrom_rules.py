@@ -254,14 +254,14 @@ def test_a_counter_that_added_twice_is_out_of_bounds_in_plain_words() -> None:
 def test_the_report_of_a_keyless_history_shows_its_rule(tmp_path: Path, workload: str, f: str, sent: Any, got: Any,
                                                         words: str) -> None:
     """harness.py report on an invalid echo or unique-ids history writes report.html with the rule's anomaly
-    (exit 0), instead of an internal error."""
+    (exit 1, the verdict, as check's), instead of an internal error."""
     h = Keyless(workload)
     h.op(0, f, sent, got)
     h.op(1, f, sent, got, node="n1")
     path = h.write(tmp_path / "h.jsonl")
     out = subprocess.run([sys.executable, "harness.py", "report", str(path), "--out", str(tmp_path / "r.html")],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr
     html = (tmp_path / "r.html").read_text()
     assert words in html and "MinikeyDB" not in html
 

@@ -38,14 +38,14 @@ def test_a_messages_file_damaged_in_its_header_is_one_error_naming_it(tmp_path: 
 
 @pytest.mark.parametrize("damage", [_cut_in_header, _random_bytes], ids=["cut-in-header", "not-gzip"])
 def test_report_of_a_run_with_a_damaged_messages_file_says_so_and_reports(tmp_path: Path, damage: object) -> None:
-    """``harness.py report`` on such a run: exit 0 (the report is written) with report.html drawn without the
+    """``harness.py report`` on such a run: exit 1 (its verdict; the report is written) with report.html drawn without the
     message diagrams, and one line saying the messages file is damaged."""
     run_dir = tmp_path / "run"
     _broadcast_run(run_dir)
     damage(run_dir / "messages.jsonl.gz")  # type: ignore[operator]
     done = subprocess.run([sys.executable, str(ROOT / "harness.py"), "report", str(run_dir)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
     assert "internal error" not in done.stderr
     (note,) = [line for line in done.stderr.splitlines() if "messages.jsonl.gz" in line]
     assert "damaged" in note

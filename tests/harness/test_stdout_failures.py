@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[Callable[[Path], list[str]], int]] = {
     "run": (lambda tmp: ["run", "--mode", "sim", "--bug", "no-repair", "--nemesis", "partition", "--time-limit", "10",
                          "--seed", "3", "--out", str(tmp)], 1),
     "check": (lambda tmp: ["check", str(EXAMPLES / "bug-no-repair")], 1),
-    "report": (lambda tmp: ["report", str(EXAMPLES / "bug-no-repair"), "--out", str(tmp / "r.html")], 0),
+    "report": (lambda tmp: ["report", str(EXAMPLES / "bug-no-repair"), "--out", str(tmp / "r.html")], 1),
     "export": (lambda tmp: ["export", "--edn", str(EXAMPLES / "partition")], 0),
     "replay": (_different_replay, 1),
     "explore": (lambda tmp: ["explore", "--bug", "no-repair", "--nemesis", "partition", "--runs", "1",
