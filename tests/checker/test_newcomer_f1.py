@@ -1,0 +1,45 @@
+"""Figures a newcomer found misleading (f1), on synthetic histories: each counts what its label says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checker.journal_figures import HistoryFacts, history_faults_block
+
+
+def _ev(index: int, t_ms: float, process: Any, type_: str, f: str, **extra: Any) -> dict[str, Any]:
+    return {"index": index, "time": int(t_ms * 1e6), "process": process, "type": type_, "f": f, **extra}
+
+
+def _boundary_history() -> list[dict[str, Any]]:
+    """A partition from 100 ms to 200 ms; operations around its start and stop."""
+    n = "nemesis"
+    return [
+        _ev(0, 99.4, 1, "invoke", "get", key="a", value=None),      # just before the start, fails inside
+        _ev(1, 99.9, 2, "invoke", "get", key="a", value=None),      # just before, ok before the start
+        _ev(2, 99.95, 2, "ok", "get", key="a", value=None),
+        _ev(3, 100.0, n, "info", "partition-start", value={"n1": ["n2"]}),
+        _ev(4, 100.0, 3, "invoke", "put", key="a", value="x"),      # at the start, times out inside
+        _ev(5, 150.0, 1, "fail", "get", key="a", value=None, error="unavailable"),
+        _ev(6, 160.0, 3, "info", "put", key="a", value="x", error="timeout"),
+        _ev(7, 190.0, 4, "invoke", "get", key="b", value=None),     # inside, fails after the stop
+        _ev(8, 200.0, n, "info", "partition-stop", value=None),
+        _ev(9, 210.0, 4, "fail", "get", key="b", value=None, error="unavailable"),
+        _ev(10, 220.0, 5, "invoke", "get", key="b", value=None),    # after the window: not under it
+        _ev(11, 230.0, 5, "fail", "get", key="b", value=None, error="unavailable"),
+    ]
+
+
+@pytest.mark.parametrize("writes_skipped", [False, True])
+def test_an_operation_in_flight_when_a_window_starts_counts_under_it(writes_skipped: bool) -> None:
+    """An operation invoked just before a fault window starts and failing inside it is counted under the window
+    (as are those invoked at or after the start), one that ended before the start or began after the stop is not."""
+    facts = HistoryFacts()
+    facts.writes_skipped = writes_skipped
+    facts.feed_all(_boundary_history())
+    (window,) = history_faults_block([], facts)["bite"]
+    assert window["ops"]["failed"] == 2, window  # index 5 (invoked before the start) and 9 (invoked inside)
+    assert window["ops"]["timed_out"] == 1, window
+    assert window["ops"]["invoked"] == 3, window  # in flight during the window: 0, 4, 7
