@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from checker.cli import main
 from checker.journal_figures import HistoryFacts, history_faults_block
+from tests.checker.builder import History
 
 
 def _ev(index: int, t_ms: float, process: Any, type_: str, f: str, **extra: Any) -> dict[str, Any]:
@@ -43,3 +46,23 @@ def test_an_operation_in_flight_when_a_window_starts_counts_under_it(writes_skip
     assert window["ops"]["failed"] == 2, window  # index 5 (invoked before the start) and 9 (invoked inside)
     assert window["ops"]["timed_out"] == 1, window
     assert window["ops"]["invoked"] == 3, window  # in flight during the window: 0, 4, 7
+
+
+def _operations_line(out: str) -> str:
+    return next(line for line in out.splitlines() if line.strip().startswith("operations"))
+
+
+def test_check_operation_counts_say_whether_final_reads_are_in_them(tmp_path: Path, capsys: Any) -> None:
+    """check's operations line says the convergence counts leave the final reads aside (and gives them) while the
+    linearizability counts include them, so the two gets reconcile: ok gets + final reads = linearizable ok gets."""
+    h = History()
+    h.put(0, "k1", "p0-1")
+    h.get(1, "k1", "p0-1")
+    h.final("k1", {"n1": "p0-1", "n2": "p0-1"})
+    path = str(h.write(tmp_path / "h.jsonl"))
+    main(["check", path])
+    conv = _operations_line(capsys.readouterr().out)
+    main(["check", path, "--checker", "linearizable", "--model", "kv"])
+    lin = _operations_line(capsys.readouterr().out)
+    assert "final reads aside" in conv and "get 1 ok" in conv and "final reads 2" in conv, conv
+    assert "final reads included" in lin and "get 3 ok" in lin, lin
