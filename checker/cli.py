@@ -377,11 +377,14 @@ def summary(
             lines.append(f"  ? {u.get('key')}: {u.get('reason')}")
     stale = st.get("staleness")
     if stale and stale.get("reads_checked"):
+        from checker.stats import STALE_AGE_MEANS
+
         age = stale["age_ms"]
         frac = stale["stale_fraction"] or 0.0
         lines.append(
             f"  staleness: {stale['stale_reads']} of {stale['reads_checked']} reads stale ({frac:.1%})"
-            + (f", age p50 {age['p50']} ms, p99 {age['p99']} ms, max {age['max']} ms" if age["n"] else "")
+            + (f", age ({STALE_AGE_MEANS}) p50 {age['p50']} ms, p99 {age['p99']} ms, max {age['max']} ms"
+               if age["n"] else "")
         )
     sess = st.get("sessions")
     if sess:

@@ -357,9 +357,11 @@ def _pbs_table(pbs: list[dict[str, Any]], split: dict[str, Any]) -> str:
         for key in ("healthy", "under_faults"):
             h = parts[key].get(q["t_ms_from"])
             row.append(f"{h['probability']:.2f} of {h['reads']:,}" if h else "")
-        row.append(f"too few reads (under {MIN_PBS_READS})" if q["reads"] < MIN_PBS_READS else "")
+        row.append(f"hollow, off the line: too few reads (under {MIN_PBS_READS})" if q["reads"] < MIN_PBS_READS
+                   else "on the line")
         rows.append(row)
-    header = ["t (ms)", "reads", "saw it", "P", "95 % interval", "healthy: P of reads", "under faults: P of reads", ""]
+    header = ["t (ms)", "reads", "saw it", "P", "95 % interval", "healthy: P of reads", "under faults: P of reads",
+              "drawn"]
     if not any(parts.values()):
         header, rows = header[:5] + header[7:], [r[:5] + r[7:] for r in rows]
     return _table(rows, header)
@@ -390,13 +392,14 @@ def _staleness(stats: dict[str, Any]) -> str:
         if any(curve for _, _, curve in parts):
             dense = [q for q in pbs if q["reads"] >= MIN_PBS_READS]
             p.line([_pbs_x(q) for q in dense], [q["probability"] for q in dense], "#1f77b4", 1)
-            p.legend(f"all reads ({sum(q['reads'] for q in pbs):,})", "#1f77b4")
+            p.legend(f"all reads with a t ({sum(q['reads'] for q in pbs):,})", "#1f77b4")
             for name, color, curve in parts:
                 if curve:
                     _pbs_points(p, curve, color, name)
                     p.legend(f"{name} ({sum(q['reads'] for q in curve):,} reads)", color)
         else:
             _pbs_points(p, pbs, "#1f77b4", "all reads", labels=True)
+            p.legend(f"all reads with a t ({sum(q['reads'] for q in pbs):,})", "#1f77b4")
         p.legend(f"hollow: under {MIN_PBS_READS} reads", "#888", "ring")
     else:
         p = Plot(half, 300, (0, 1), (0, 1), right=20, title="PBS t-visibility")
@@ -415,6 +418,15 @@ def _staleness(stats: dict[str, Any]) -> str:
         right = q.render()
     how = (stats.get("pbs_by_fault") or {}).get("how_to_read")
     note = f"<p class='note'>{_esc(PBS_CAPTION)}.</p>" if pbs else ""
+    checked, with_t = st.get("reads_checked") or 0, sum(q["reads"] for q in pbs)
+    if checked > with_t:  # the tile's "of N" counts every read checked; the curve only those with a t
+        note += (f"<p class='note'>{checked - with_t:,} of the {checked:,} reads checked began before any "
+                 "acknowledged write to their key: they have no t and are left out of the curve (they are in the "
+                 f"stale-reads figure's {checked:,}).</p>")
+    if age.get("n"):
+        note += ("<p class='note'>Age of a stale read (the bars): its start minus the acknowledgement of the "
+                 "earliest write it missed, a write acknowledged before the read began and begun after the write "
+                 "the read saw was done: how long a newer value had been acknowledged when the read began.</p>")
     note += f"<p class='note'>{_esc(how[0].upper() + how[1:])}.</p>" if pbs and how else ""
     table = (f"<details open><summary>PBS bins: reads per bin</summary>{_pbs_table(pbs, split)}</details>"
              if pbs else "")

@@ -66,3 +66,37 @@ def test_check_operation_counts_say_whether_final_reads_are_in_them(tmp_path: Pa
     lin = _operations_line(capsys.readouterr().out)
     assert "final reads aside" in conv and "get 1 ok" in conv and "final reads 2" in conv, conv
     assert "final reads included" in lin and "get 3 ok" in lin, lin
+
+
+def test_report_staleness_says_which_reads_the_pbs_curve_leaves_out_and_what_age_is(tmp_path: Path,
+                                                                                    capsys: Any) -> None:
+    """The PBS legend counts the reads with a t, the page says how many reads checked have none (no acknowledged
+    write to their key before them) so the tile's figure reconciles, defines a stale read's age (as check's line
+    does), and the bins table's last column has a header."""
+    import json
+    import re
+
+    from checker.report import write_report
+    from checker.synthetic import generate, write_history
+
+    run = tmp_path / "run"
+    run.mkdir()
+    events = list(generate(seed=2, duration_s=6, processes=4, keys=5))
+    first = [  # two gets of k0 before its first write ends: reads with no acknowledged write before them
+        _ev(0, 1.0, 90, "invoke", "get", key="k0", value=None), _ev(1, 2.0, 90, "ok", "get", key="k0", value=None),
+        _ev(2, 3.0, 90, "invoke", "get", key="k0", value=None), _ev(3, 4.0, 90, "ok", "get", key="k0", value=None)]
+    write_history(run / "history.jsonl", ({**e, "index": i} for i, e in enumerate([*first, *events])))
+    main(["check", str(run), "--write"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if "staleness:" in x)
+    st = json.loads((run / "results.json").read_text())["stats"]
+    page = write_report(run).read_text()
+    with_t = sum(q["reads"] for q in st["pbs"])
+    left_out = st["staleness"]["reads_checked"] - with_t
+    assert left_out > 0
+    assert f"all reads with a t ({with_t:,})" in page
+    assert (f"{left_out:,} of the {st['staleness']['reads_checked']:,} reads checked began before any "
+            "acknowledged write to their key") in page
+    assert "age of a stale read" in page.lower() and "earliest" in page
+    assert "age (read start minus" in line, line
+    header = re.search(r"PBS bins: reads per bin</summary>.*?</tr>", page, re.S)
+    assert header is not None and "<th></th>" not in header.group(0)
