@@ -44,6 +44,7 @@ from checker.findings import (
     verdict_word,
 )
 from checker.history import iter_events, minikeydb_run, resolve_history
+from checker.journal_figures import CDF_POINTS
 from checker.stats import wilson_interval
 from checker.svgplot import Plot, bar_chart
 from checker.workloads import read_header
@@ -572,6 +573,18 @@ RELATION = (
 )
 
 
+def _fractions() -> str:
+    inner = [f"{q * 100:g} %" for q in CDF_POINTS[1:-1]]
+    return f"{len(CDF_POINTS)} fixed fractions of its writes (the least lag, " + ", ".join(inner) + ", the most)"
+
+
+LAG_DRAWN = (
+    f"The replication-lag chart draws each curve at {_fractions()}, not every write: a curve that rises in steps "
+    "of 0.1 is at its deciles, whatever its number of writes; the figures behind it are replication_lag_cdf in "
+    "results.json"
+)
+
+
 def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals: list[float],
                          entry: dict[str, Any] | None, minikeydb: bool = True) -> str:
     """The measured figures first (lag distribution, per-heal agreement), then the final reads' upper bound."""
@@ -580,6 +593,7 @@ def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals:
     if measured:
         out.append(f"<div class='pair'>{_guard(lambda: _lag_cdf(conv))}{_guard(lambda: _per_heal(conv))}</div>")
         out.append(f"<p class='note'>{_esc(RELATION)}.</p>")
+        out.append(f"<p class='note'>{_esc(LAG_DRAWN)}.</p>")
         losses = conv.get("crash_losses") or {}
         if losses.get("summary"):
             out.append(f"<p class='note'>Crashes lost applied versions (counted as not held from the restart "

@@ -100,3 +100,17 @@ def test_report_staleness_says_which_reads_the_pbs_curve_leaves_out_and_what_age
     assert "age (read start minus" in line, line
     header = re.search(r"PBS bins: reads per bin</summary>.*?</tr>", page, re.S)
     assert header is not None and "<th></th>" not in header.group(0)
+
+
+def test_replication_lag_caption_says_the_curves_are_drawn_at_fixed_fractions() -> None:
+    """The lag chart draws each group's writes at CDF_POINTS, not every write: its caption says so and names them
+    (a 620-write curve rising in steps of 0.1 is the deciles)."""
+    from checker.convergence import FinalAgreement
+    from checker.journal_figures import CDF_POINTS
+    from checker.report import _convergence_section
+
+    conv = {"source": "journal", "replication_lag_ms": {"n": 3, "healthy": {"n": 3}},
+            "replication_lag_cdf": {"healthy": [[0.0, 0.3333], [1.0, 0.6667], [2.0, 1.0]]}}
+    page = _convergence_section(conv, FinalAgreement(0, 0, ()), [], None)
+    assert "not every write" in page and "10 %, 20 %" in page and "99.9 %" in page
+    assert len(CDF_POINTS) == 17 and "17 fixed fractions" in page
