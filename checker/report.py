@@ -238,6 +238,11 @@ def _timeline(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) 
             + (f" ({len(procs):,} processes folded into {n_lanes} lanes)" if shared else "")
             + ": colour is the outcome mix, darker means more operations."
         )
+    retired = {q for q, t, fin in zip(c.proc, c.typ, c.final, strict=True) if t == "info" and not fin}
+    if retired:  # why the axis has more processes than the run had clients
+        note += (f" A client takes a new process id after an info (its operation may still take effect, so the "
+                 f"process never invokes again: docs/HISTORY.md), so the {len(procs):,} processes include "
+                 f"{len(retired):,} retired after an info.")
     _heal_lines(p, heals)
     if not shared and n_lanes <= 60:
         p.categories([str(q) for q in procs])
@@ -294,6 +299,12 @@ def _latency(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) -
         p.legend("info (timeout)", COLORS["info"], "cross")
     _heal_lines(p, heals)
     return p.render()
+
+
+LATENCY_N_NOTE = (
+    "n counts ok and fail operations: info operations (timed out, outcome unknown) have no latency and are left "
+    "out, so n is less than the operations table's total by the info column; final reads are aside too"
+)
 
 
 def _binned_percentiles(pts: list[tuple[float, float]], bins: int) -> tuple[list[float], ...]:
@@ -872,6 +883,7 @@ def _stats_html(stats: dict[str, Any], sim: bool = False) -> str:
         parts.append(
             f"<h3>Latency ({'virtual ' if sim else ''}ms), healthy vs under each fault kind</h3>"
             + (f"<p class='note'>{_esc(SIM_LATENCY_NOTE)}.</p>" if sim else "")
+            + f"<p class='note'>{_esc(LATENCY_N_NOTE)}.</p>"
             + _table(rows, ["f", "when", "n", "p50", "p95", "p99", "max"])
         )
     av = stats.get("availability") or []

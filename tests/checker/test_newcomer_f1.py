@@ -114,3 +114,24 @@ def test_replication_lag_caption_says_the_curves_are_drawn_at_fixed_fractions() 
     page = _convergence_section(conv, FinalAgreement(0, 0, ()), [], None)
     assert "not every write" in page and "10 %, 20 %" in page and "99.9 %" in page
     assert len(CDF_POINTS) == 17 and "17 fixed fractions" in page
+
+
+def test_report_says_why_processes_outnumber_clients_and_that_latency_n_leaves_out_info(tmp_path: Path) -> None:
+    """The timeline's caption says a client takes a new process id after an info (so 0-N processes for fewer
+    clients), and the latency table says its n leaves out info operations (no latency) and the final reads."""
+    from checker.report import write_report
+
+    run = tmp_path / "run"
+    run.mkdir()
+    h = History()
+    h.put(0, "k1", "p0-1")
+    h.put(0, "k1", "p0-2", typ="info")  # process 0 timed out: its client goes on as process 1
+    h.put(1, "k1", "p1-1")
+    h.get(1, "k1", "p1-1")
+    h.final("k1", {"n1": "p1-1", "n2": "p1-1"})
+    h.write(run / "history.jsonl")
+    main(["check", str(run), "--write"])
+    page = write_report(run).read_text()
+    assert "3 processes include 1 retired after an info" in page  # 0, 1 and the final reader
+    assert "takes a new process id after an info" in page
+    assert "n counts ok and fail operations: info operations" in page
