@@ -636,6 +636,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.3f} s" if seconds < 10 else f"{seconds:,.1f} s"
 
 
+def _span(c: _Collector) -> list[str]:
+    """Where the first and last operation fall on the timeline's clock (seconds from the run's start), which
+    a duration from the first to the last event does not say."""
+    if not c.t0:
+        return []
+    return [f"{min(c.t0):.3f} s to {max(c.t1):.3f} s after run start (the timeline's clock)"]
+
+
 def _esc(v: Any) -> str:
     return html.escape(str(v))
 
@@ -771,8 +779,12 @@ def _maelstrom_cards(mfile: MessageFile, stats: dict[str, Any]) -> list[tuple[st
     n = mfile.counts
     per = messages_per_op(n)
     servers = n.inter_node + n.service
-    cards = [("msgs per op (Maelstrom's :servers / client ops)",
-              f"{round(servers / n.client_ops, 2):g} ({servers:,} / {n.client_ops:,}; inter-node only {per:g})"
+    finals = sum((stats.get("final_read_counts") or {}).values())
+    ops = (f"{n.client_ops:,} operations: {plural(n.client_ops - finals, 'client operation')} and "
+           f"{plural(finals, 'final read')}"
+           if finals and finals < n.client_ops else f"{n.client_ops:,} operations")
+    cards = [("msgs per op (Maelstrom's :servers / operations)",
+              f"{round(servers / n.client_ops, 2):g} ({servers:,} messages / {ops}; inter-node only {per:g})"
               if per is not None else "no client operations")]
     ok = _ok_latency(stats)
     if ok is not None:
@@ -1238,7 +1250,7 @@ def write_report(
         ("client operations", f"{client_ops:,}", *_within_load(stats.get("workload"), client_ops)),
         ("final reads", f"{final_ops:,}"),
         ("keys", f"{stats.get('keys', 0):,}"),
-        ("duration", _duration(stats.get("duration_s") or 0.0)),
+        ("duration (first to last event)", _duration(stats.get("duration_s") or 0.0), *_span(c)),
         ("faults", ", ".join(sorted({w["kind"] for w in windows})) or "none"),
     ]
     if rule is not None:

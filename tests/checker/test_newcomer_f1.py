@@ -135,3 +135,23 @@ def test_report_says_why_processes_outnumber_clients_and_that_latency_n_leaves_o
     assert "3 processes include 1 retired after an info" in page  # 0, 1 and the final reader
     assert "takes a new process id after an info" in page
     assert "n counts ok and fail operations: info operations" in page
+
+
+def test_maelstrom_report_labels_duration_and_msgs_per_op_counts(tmp_path: Path) -> None:
+    """A Maelstrom run's report says its duration is first to last event (with where they fall from run start, the
+    timeline's clock) and that msgs per op's operation count includes the final reads beside client operations."""
+    import re
+    import shutil
+
+    from checker.report import write_report
+
+    run = tmp_path / "run"  # a newcomer's shrunk maelstrom explore run: 7 client operations, 2 final reads
+    shutil.copytree(Path(__file__).resolve().parent / "data" / "maelstrom-shrunk", run)
+    main(["check", str(run), "--write"])
+    page = write_report(run).read_text()
+    cards = dict(re.findall(r"<div>([^<]*)<b>([^<]*)</b>", page))
+    assert "duration (first to last event)" in cards, cards
+    assert cards["duration (first to last event)"] == "1.615 s"
+    assert "<span class='sub'>0.685 s to 2.300 s after run start (the timeline&#x27;s clock)</span>" in page
+    msgs = next(v for k, v in cards.items() if k.startswith("msgs per op"))
+    assert "9 operations: 7 client operations and 2 final reads" in msgs, msgs
