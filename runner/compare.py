@@ -34,7 +34,8 @@ Every figure is measured from the runs' results and histories (``mode_figures``)
   whatever the mode). ``convergence_s_is`` says this in the JSON;
 - ``journal_convergence_s``: the measured convergence, where the run has one: seconds after the
   last heal until every replica held every acknowledged write (the journal rule: lww registers
-  only; None otherwise).
+  only; None otherwise), ``journal_keys_not_agreed`` the keys whose replicas still differed at the
+  end of the journal (the table says "never").
 
 The table and compare.html say in a sentence what each mode does (``MODE_TEXT``) and what each
 figure counts (``NOTES``). compare exits as a run does, with the worst verdict: 1 when any mode is
@@ -181,6 +182,7 @@ def mode_figures(result: RunResult) -> dict[str, Any]:
         "final_read_rounds": result.final.rounds,
         "final_read_drain_s": None if result.final.drain_seconds is None else round(result.final.drain_seconds, 3),
         "journal_convergence_s": journal_convergence(result.results.get("convergence")),
+        "journal_keys_not_agreed": (result.results.get("convergence") or {}).get("keys_not_agreed"),
         "run_dir": str(result.run_dir),
     }
     if o.workload == "set":
@@ -216,7 +218,8 @@ NOTES: tuple[tuple[str, str], ...] = (
     ("siblings", "Stale reads under siblings (measured here, not in the run report): the gets that missed a value acknowledged before "
                  "they began and not yet superseded."),
     ("", "Converged after last heal: measured from the node journals, seconds after the last heal until every "
-         "replica held every acknowledged write (lww registers only; '-' where the run has no such measurement)."),
+         "replica held every acknowledged write (lww registers only; '-' where the run has no such measurement; never: "
+         "some keys still differed between replicas at the end of the journal)."),
     ("", f"Final reads: all agreed within: {CONVERGENCE_IS} (the rounds are in brackets). It bounds convergence "
          "from above: equal figures for every mode mean the replicas already agreed when the final reads began. The "
          "drain: the part spent waiting until no node held a queued or hinted record."),
@@ -239,6 +242,8 @@ def cell(figures: dict[str, Any], field: str) -> str:
         return f"{value:g} ({rounds} round{'' if rounds == 1 else 's'}{waited})"
     if field == "journal_convergence_s" and value is not None:
         return f"{value:.3f}"
+    if field == "journal_convergence_s" and figures.get("journal_keys_not_agreed"):
+        return f"never ({figures['journal_keys_not_agreed']} keys differ)"
     if field == "lost_writes" and value is not None and figures["lost_as"] != "lost-write":
         return f"{value} ({figures['lost_as']})"
     if field == "stale_reads" and figures["workload"] == "set":
