@@ -24,7 +24,7 @@ import bisect
 import math
 import sys
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +86,13 @@ class HistoryFacts:
         self.acks = array("q")  # ns
         self.writes_acknowledged = 0  # ok put/delete, with or without a stamp
         self.without_stamp = 0
-        self.window_ops: dict[int, list[int]] = {}  # id(window) -> [invoked, failed, timed out]
+        self.window_ops: dict[int, list[int]] = {}
+        """id(window) -> [operations in flight during it, failed, timed out]: an operation counts under every
+        window open at its invoke or started before it completed."""
         self.last_time: int | None = None
-        self._pending: dict[Any, tuple[tuple[FaultWindow, ...], bool]] = {}
+        self._pending: dict[Any, tuple[tuple[FaultWindow, ...], bool, int]] = {}
+        """Per process in flight: the windows open at its invoke, whether a final read, how many
+        windows had started by then (those after started while it was in flight)."""
         self.complete = False
         """True once a whole history went through (`feed_all`, or `watch` to its end)."""
         self.writes_skipped = False
@@ -137,17 +141,34 @@ class HistoryFacts:
             self.timeline.feed(ev)
             return
         typ = ev["type"]
+        timeline = self.timeline
         if typ == "invoke":
             final = bool(ev.get("final"))
-            windows = () if final else self.timeline.current[0]
+            windows = () if final else timeline.current[0]
             for w in windows:
                 self.window_ops.setdefault(id(w), [0, 0, 0])[0] += 1
             if windows or not self.writes_skipped:  # without the writes, only a window's operations matter
-                self._pending[proc] = (windows, final)
+                self._pending[proc] = (windows, final, len(timeline.windows))
             return
-        windows, final = self._pending.pop(proc, ((), False))
+        pending = self._pending.pop(proc, None)
+        if pending is not None:
+            windows, final, known = pending
+            started: Sequence[FaultWindow] = timeline.windows[known:]
+        elif self.writes_skipped and not ev.get("final"):
+            # Invoked with no window open (so not kept): a window open now started while it was in flight.
+            windows, final, started = (), False, timeline.current[0]
+        else:
+            windows, final, started = (), False, ()
         if final:
             return
+        if started:
+            # A window that started while the operation was in flight holds it too: an operation
+            # invoked 1 ms before a partition and failing inside it failed under the partition.
+            held = {id(w) for w in windows}
+            late = tuple(w for w in started if id(w) not in held)
+            for w in late:
+                self.window_ops.setdefault(id(w), [0, 0, 0])[0] += 1
+            windows = (*windows, *late)
         if typ in ("fail", "info"):
             for w in windows:
                 self.window_ops.setdefault(id(w), [0, 0, 0])[1 if typ == "fail" else 2] += 1

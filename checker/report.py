@@ -44,6 +44,7 @@ from checker.findings import (
     verdict_word,
 )
 from checker.history import iter_events, minikeydb_run, resolve_history
+from checker.journal_figures import CDF_POINTS
 from checker.stats import wilson_interval
 from checker.svgplot import Plot, bar_chart
 from checker.workloads import read_header
@@ -237,6 +238,11 @@ def _timeline(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) 
             + (f" ({len(procs):,} processes folded into {n_lanes} lanes)" if shared else "")
             + ": colour is the outcome mix, darker means more operations."
         )
+    retired = {q for q, t, fin in zip(c.proc, c.typ, c.final, strict=True) if t == "info" and not fin}
+    if retired:  # why the axis has more processes than the run had clients
+        note += (f" A client takes a new process id after an info (its operation may still take effect, so the "
+                 f"process never invokes again: docs/HISTORY.md), so the {len(procs):,} processes include "
+                 f"{len(retired):,} retired after an info.")
     _heal_lines(p, heals)
     if not shared and n_lanes <= 60:
         p.categories([str(q) for q in procs])
@@ -293,6 +299,12 @@ def _latency(c: _Collector, windows: list[dict[str, Any]], heals: list[float]) -
         p.legend("info (timeout)", COLORS["info"], "cross")
     _heal_lines(p, heals)
     return p.render()
+
+
+LATENCY_N_NOTE = (
+    "n counts ok and fail operations: info operations (timed out, outcome unknown) have no latency and are left "
+    "out, so n is less than the operations table's total by the info column; final reads are aside too"
+)
 
 
 def _binned_percentiles(pts: list[tuple[float, float]], bins: int) -> tuple[list[float], ...]:
@@ -357,9 +369,11 @@ def _pbs_table(pbs: list[dict[str, Any]], split: dict[str, Any]) -> str:
         for key in ("healthy", "under_faults"):
             h = parts[key].get(q["t_ms_from"])
             row.append(f"{h['probability']:.2f} of {h['reads']:,}" if h else "")
-        row.append(f"too few reads (under {MIN_PBS_READS})" if q["reads"] < MIN_PBS_READS else "")
+        row.append(f"hollow, off the line: too few reads (under {MIN_PBS_READS})" if q["reads"] < MIN_PBS_READS
+                   else "on the line")
         rows.append(row)
-    header = ["t (ms)", "reads", "saw it", "P", "95 % interval", "healthy: P of reads", "under faults: P of reads", ""]
+    header = ["t (ms)", "reads", "saw it", "P", "95 % interval", "healthy: P of reads", "under faults: P of reads",
+              "drawn"]
     if not any(parts.values()):
         header, rows = header[:5] + header[7:], [r[:5] + r[7:] for r in rows]
     return _table(rows, header)
@@ -390,13 +404,14 @@ def _staleness(stats: dict[str, Any]) -> str:
         if any(curve for _, _, curve in parts):
             dense = [q for q in pbs if q["reads"] >= MIN_PBS_READS]
             p.line([_pbs_x(q) for q in dense], [q["probability"] for q in dense], "#1f77b4", 1)
-            p.legend(f"all reads ({sum(q['reads'] for q in pbs):,})", "#1f77b4")
+            p.legend(f"all reads with a t ({sum(q['reads'] for q in pbs):,})", "#1f77b4")
             for name, color, curve in parts:
                 if curve:
                     _pbs_points(p, curve, color, name)
                     p.legend(f"{name} ({sum(q['reads'] for q in curve):,} reads)", color)
         else:
             _pbs_points(p, pbs, "#1f77b4", "all reads", labels=True)
+            p.legend(f"all reads with a t ({sum(q['reads'] for q in pbs):,})", "#1f77b4")
         p.legend(f"hollow: under {MIN_PBS_READS} reads", "#888", "ring")
     else:
         p = Plot(half, 300, (0, 1), (0, 1), right=20, title="PBS t-visibility")
@@ -415,6 +430,15 @@ def _staleness(stats: dict[str, Any]) -> str:
         right = q.render()
     how = (stats.get("pbs_by_fault") or {}).get("how_to_read")
     note = f"<p class='note'>{_esc(PBS_CAPTION)}.</p>" if pbs else ""
+    checked, with_t = st.get("reads_checked") or 0, sum(q["reads"] for q in pbs)
+    if checked > with_t:  # the tile's "of N" counts every read checked; the curve only those with a t
+        note += (f"<p class='note'>{checked - with_t:,} of the {checked:,} reads checked began before any "
+                 "acknowledged write to their key: they have no t and are left out of the curve (they are in the "
+                 f"stale-reads figure's {checked:,}).</p>")
+    if age.get("n"):
+        note += ("<p class='note'>Age of a stale read (the bars): its start minus the acknowledgement of the "
+                 "earliest write it missed, a write acknowledged before the read began and begun after the write "
+                 "the read saw was done: how long a newer value had been acknowledged when the read began.</p>")
     note += f"<p class='note'>{_esc(how[0].upper() + how[1:])}.</p>" if pbs and how else ""
     table = (f"<details open><summary>PBS bins: reads per bin</summary>{_pbs_table(pbs, split)}</details>"
              if pbs else "")
@@ -560,6 +584,18 @@ RELATION = (
 )
 
 
+def _fractions() -> str:
+    inner = [f"{q * 100:g} %" for q in CDF_POINTS[1:-1]]
+    return f"{len(CDF_POINTS)} fixed fractions of its writes (the least lag, " + ", ".join(inner) + ", the most)"
+
+
+LAG_DRAWN = (
+    f"The replication-lag chart draws each curve at {_fractions()}, not every write: a curve that rises in steps "
+    "of 0.1 is at its deciles, whatever its number of writes; the figures behind it are replication_lag_cdf in "
+    "results.json"
+)
+
+
 def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals: list[float],
                          entry: dict[str, Any] | None, minikeydb: bool = True) -> str:
     """The measured figures first (lag distribution, per-heal agreement), then the final reads' upper bound."""
@@ -568,6 +604,7 @@ def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals:
     if measured:
         out.append(f"<div class='pair'>{_guard(lambda: _lag_cdf(conv))}{_guard(lambda: _per_heal(conv))}</div>")
         out.append(f"<p class='note'>{_esc(RELATION)}.</p>")
+        out.append(f"<p class='note'>{_esc(LAG_DRAWN)}.</p>")
         losses = conv.get("crash_losses") or {}
         if losses.get("summary"):
             out.append(f"<p class='note'>Crashes lost applied versions (counted as not held from the restart "
@@ -597,6 +634,14 @@ def _own_words(text: str | None, minikeydb: bool) -> str | None:
 def _duration(seconds: float) -> str:
     """``0.022 s`` for a short hand-written history, ``61.3 s`` for a run: never ``0.0 s`` for a real one."""
     return f"{seconds:.3f} s" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def _span(c: _Collector) -> list[str]:
+    """Where the first and last operation fall on the timeline's clock (seconds from the run's start), which
+    a duration from the first to the last event does not say."""
+    if not c.t0:
+        return []
+    return [f"{min(c.t0):.3f} s to {max(c.t1):.3f} s after run start (the timeline's clock)"]
 
 
 def _esc(v: Any) -> str:
@@ -734,8 +779,12 @@ def _maelstrom_cards(mfile: MessageFile, stats: dict[str, Any]) -> list[tuple[st
     n = mfile.counts
     per = messages_per_op(n)
     servers = n.inter_node + n.service
-    cards = [("msgs per op (Maelstrom's :servers / client ops)",
-              f"{round(servers / n.client_ops, 2):g} ({servers:,} / {n.client_ops:,}; inter-node only {per:g})"
+    finals = sum((stats.get("final_read_counts") or {}).values())
+    ops = (f"{n.client_ops:,} operations: {plural(n.client_ops - finals, 'client operation')} and "
+           f"{plural(finals, 'final read')}"
+           if finals and finals < n.client_ops else f"{n.client_ops:,} operations")
+    cards = [("msgs per op (Maelstrom's :servers / operations)",
+              f"{round(servers / n.client_ops, 2):g} ({servers:,} messages / {ops}; inter-node only {per:g})"
               if per is not None else "no client operations")]
     ok = _ok_latency(stats)
     if ok is not None:
@@ -846,6 +895,7 @@ def _stats_html(stats: dict[str, Any], sim: bool = False) -> str:
         parts.append(
             f"<h3>Latency ({'virtual ' if sim else ''}ms), healthy vs under each fault kind</h3>"
             + (f"<p class='note'>{_esc(SIM_LATENCY_NOTE)}.</p>" if sim else "")
+            + f"<p class='note'>{_esc(LATENCY_N_NOTE)}.</p>"
             + _table(rows, ["f", "when", "n", "p50", "p95", "p99", "max"])
         )
     av = stats.get("availability") or []
@@ -1234,7 +1284,7 @@ def write_report(
         ("client operations", f"{client_ops:,}", *_within_load(stats.get("workload"), client_ops)),
         ("final reads", f"{final_ops:,}"),
         ("keys", f"{stats.get('keys', 0):,}"),
-        ("duration", _duration(stats.get("duration_s") or 0.0)),
+        ("duration (first to last event)", _duration(stats.get("duration_s") or 0.0), *_span(c)),
         ("faults", ", ".join(sorted({w["kind"] for w in windows})) or "none"),
     ]
     if rule is not None:

@@ -80,6 +80,10 @@ def pbs_bucket(t_ms: float) -> int:
     return lo
 
 
+STALE_AGE_MEANS = "read start minus the acknowledgement of the earliest newer write it missed"
+"""What a stale read's age is (``staleness_summary``'s ``age_ms``), in the words ``check`` and the report use."""
+
+
 class StatsCollector:
     """Counters and samples fed by the convergence checker, summarised by `summary`."""
 

@@ -24,8 +24,18 @@ Every figure is measured from the runs' results and histories (``mode_figures``)
 - ``stale_reads``: lww the convergence checker's stale reads, counter the counter rule's, set the
   elements some read missed after their add was known (``stale``), siblings the gets that missed a
   value acknowledged before they began and superseded by no write begun before they ended;
-- ``convergence_s``: seconds the final reads polled until every replica agreed, from the heal
-  (compare's ``--quiesce`` is 0 unless given), ``converged`` whether they did.
+- ``convergence_s``: NOT a measurement of convergence but its upper bound from the final reads:
+  seconds from the start of the final reads (the load drained after the last heal, then
+  ``--quiesce``, 0 unless given) to the end of the first read round in which every replica of
+  every key agreed (``converged``; else the seconds they polled). It includes the wait until no
+  node holds a queued or hinted record (``final_read_drain_s``), and rounds are
+  ``ROUND_INTERVAL`` (0.5 s) apart, so ``final_read_rounds`` 1 means the replicas already agreed
+  when the reads began, and the figure is the time one round of reads takes (in sim about 0.04 s
+  whatever the mode). ``convergence_s_is`` says this in the JSON;
+- ``journal_convergence_s``: the measured convergence, where the run has one: seconds after the
+  last heal until every replica held every acknowledged write (the journal rule: lww registers
+  only; None otherwise), ``journal_keys_not_agreed`` the keys whose replicas still differed at the
+  end of the journal (the table says "never").
 
 The table and compare.html say in a sentence what each mode does (``MODE_TEXT``) and what each
 figure counts (``NOTES``). compare exits as a run does, with the worst verdict: 1 when any mode is
@@ -47,6 +57,7 @@ import orjson
 from minikeydb.cli import decided
 
 from .exit_codes import EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VALID
+from .final_reads import ROUND_INTERVAL
 from .flags import add_run_options, options_with_config
 from .options import COMPARE_QUIESCE, CONFLICTS, OptionError, RunOptions, unknown_choice
 from .phases import RunResult, make_schedule, run_nodes
@@ -130,6 +141,22 @@ def siblings_figures(history: Path) -> dict[str, int]:
             "siblings_resolved": sum(map(len, resolved.values())), "stale_reads": stale}
 
 
+CONVERGENCE_IS = (
+    "an upper bound, not a measurement: seconds from the start of the final reads (after the load drained and "
+    "--quiesce) to the end of the first read round in which every replica agreed, including the wait until nothing "
+    f"was queued or hinted; rounds are {ROUND_INTERVAL:g} s apart, and with 1 round it is the time one round of "
+    "reads takes")
+
+
+def journal_convergence(block: dict[str, Any] | None) -> float | None:
+    """Seconds after the last heal until every replica held every acknowledged write, measured from the
+    journal (the run's ``convergence`` block), or None when the run has no such measurement."""
+    if not block or block.get("source") != "journal" or block.get("incomplete"):
+        return None
+    value = block.get("after_last_heal_s")
+    return None if value is None else round(float(value), 3)
+
+
 def mode_figures(result: RunResult) -> dict[str, Any]:
     """The comparison's figures for one finished run, from its results.json and history."""
     o = result.options
@@ -150,7 +177,12 @@ def mode_figures(result: RunResult) -> dict[str, Any]:
         "reads_with_siblings": None,
         "stale_reads": None,
         "convergence_s": round(result.final.seconds, 3),
+        "convergence_s_is": CONVERGENCE_IS,
         "converged": result.final.converged,
+        "final_read_rounds": result.final.rounds,
+        "final_read_drain_s": None if result.final.drain_seconds is None else round(result.final.drain_seconds, 3),
+        "journal_convergence_s": journal_convergence(result.results.get("convergence")),
+        "journal_keys_not_agreed": (result.results.get("convergence") or {}).get("keys_not_agreed"),
         "run_dir": str(result.run_dir),
     }
     if o.workload == "set":
@@ -169,7 +201,9 @@ ROWS = (("workload", "workload"), ("valid", "verdict"), ("anomalies", "anomalies
         ("operations", "client operations (all outcomes)"), ("acknowledged_writes", "acknowledged writes"),
         ("lost_writes", "acknowledged writes lost"), ("reads_with_siblings", "reads with siblings"),
         ("siblings_created", "siblings created (values)"), ("siblings_resolved", "siblings resolved (values)"),
-        ("stale_reads", "stale reads"), ("convergence_s", "final reads agreed after (s)"))
+        ("stale_reads", "stale reads"),
+        ("journal_convergence_s", "converged after last heal (s, journal)"),
+        ("convergence_s", "final reads: all agreed within (s, upper bound)"))
 
 NOTES: tuple[tuple[str, str], ...] = (
     ("", "Anomalies: every anomaly type the mode's checker found, with its count (the run's report explains each)."),
@@ -183,8 +217,12 @@ NOTES: tuple[tuple[str, str], ...] = (
     ("set", "Sets: the elements some read missed after their add was known, not reads."),
     ("siblings", "Stale reads under siblings (measured here, not in the run report): the gets that missed a value acknowledged before "
                  "they began and not yet superseded."),
-    ("", "Final reads agreed after: seconds from the last heal until every replica's final read agreed (compare's "
-         "--quiesce is 0, so the final reads poll from the heal)."),
+    ("", "Converged after last heal: measured from the node journals, seconds after the last heal until every "
+         "replica held every acknowledged write (lww registers only; '-' where the run has no such measurement; never: "
+         "some keys still differed between replicas at the end of the journal)."),
+    ("", f"Final reads: all agreed within: {CONVERGENCE_IS} (the rounds are in brackets). It bounds convergence "
+         "from above: equal figures for every mode mean the replicas already agreed when the final reads began. The "
+         "drain: the part spent waiting until no node held a queued or hinted record."),
 )
 """Notes under the table: (the mode or workload a note is about, "" for all; the note)."""
 
@@ -197,6 +235,15 @@ def cell(figures: dict[str, Any], field: str) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted((value or {}).items())) or "none"
     if field == "convergence_s" and not figures.get("converged"):
         return f"not in {value:g}"
+    if field == "convergence_s" and figures.get("final_read_rounds"):
+        rounds = figures["final_read_rounds"]
+        drain = figures.get("final_read_drain_s") or 0
+        waited = f", {drain:.1f} s drain" if drain >= 0.05 else ""
+        return f"{value:g} ({rounds} round{'' if rounds == 1 else 's'}{waited})"
+    if field == "journal_convergence_s" and value is not None:
+        return f"{value:.3f}"
+    if field == "journal_convergence_s" and figures.get("journal_keys_not_agreed"):
+        return f"never ({figures['journal_keys_not_agreed']} keys differ)"
     if field == "lost_writes" and value is not None and figures["lost_as"] != "lost-write":
         return f"{value} ({figures['lost_as']})"
     if field == "stale_reads" and figures["workload"] == "set":

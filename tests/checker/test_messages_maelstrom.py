@@ -125,8 +125,8 @@ def test_report_of_a_maelstrom_run_draws_the_messages_with_their_bodies(tmp_path
     assert "Messages of element 7" in html
     assert "gossip {&quot;message&quot;:7}" in html
     assert ">partition</text>" in html and ">crash</text>" in html
-    assert "msgs per op (Maelstrom&#x27;s :servers / client ops)" in html
-    assert "<b>0.5 (2 / 4; inter-node only 0.5)</b>" in html
+    assert "msgs per op (Maelstrom&#x27;s :servers / operations)" in html
+    assert "<b>0.5 (2 messages / 4 operations: 1 client operation and 3 final reads; inter-node only 0.5)</b>" in html
 
 
 def test_an_old_messages_file_without_bodies_still_reports(tmp_path: Path) -> None:

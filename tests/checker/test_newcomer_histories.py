@@ -197,7 +197,7 @@ def test_set_report_counts_each_operation_once_and_says_nothing_of_minikeydb(tmp
     assert "client operations 5" in text and "final reads 2" in text
     assert "History report" in text and "MinikeyDB" not in text
     assert "quiescence" not in text and "--journal" not in text
-    assert "duration 0.0 s" not in text and "duration 0.022 s" in text
+    assert "duration 0.0 s" not in text and "duration (first to last event) 0.022 s" in text
 
 
 def test_counter_report_shows_final_values_against_bounds(tmp_path):
