@@ -44,6 +44,7 @@ from checker.findings import (
     verdict_word,
 )
 from checker.history import iter_events, minikeydb_run, resolve_history
+from checker.safe_write import write_atomic
 from checker.stats import wilson_interval
 from checker.svgplot import Plot, bar_chart
 from checker.workloads import read_header
@@ -1301,7 +1302,4 @@ def write_report(
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>"
     )
     target = out or (run_dir / report_name(history))
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_atomic(target, page)
