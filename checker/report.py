@@ -443,7 +443,12 @@ def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str,
     began = (entry or {}).get("final_reads_began_after_s")
     if heals and isinstance(began, int | float) and began >= 0:
         xs = [max(0.0, (t - base - began) * 1000) for t in times]
-        return _wait_bar(began, xs[-1] / 1000) + _agreement_steps(
+        if not_agreed:  # no key was last to agree: the bar runs to where the final reads gave up, if known
+            bar = ("" if agreement.ended is None
+                   else _wait_bar(began, max(0.0, agreement.ended / 1e9 - base - began), not_agreed))
+        else:
+            bar = _wait_bar(began, xs[-1] / 1000)
+        return bar + _agreement_steps(
             xs, keys, not_agreed, title, f"ms into the final reads (they began {began:.2f} s after the last heal)",
             start=0.0)
     xs = [t - base for t in times]
@@ -473,25 +478,41 @@ def _agreement_steps(xs: list[float], keys: int, not_agreed: int, title: str, xl
     return p.render()
 
 
-def _wait_bar(began: float, reading: float) -> str:
+def _wait_bar(began: float, reading: float, not_agreed: int = 0) -> str:
     """From the last heal to the last key's agreement, as one bar: the harness's wait before the final reads
-    (grey, hatched: no convergence is measured there) and the time into them (green, the measured part)."""
+    (grey, hatched: no convergence is measured there) and the time into them (green, the measured part).
+    With ``not_agreed`` keys that never agreed there is no such moment: the second part (red) is the
+    ``reading`` seconds the final reads ran before they gave up, labelled not reached."""
     total = began + reading
-    p = Plot(WIDTH, 96, (0, total * 1.005 or 1), (0, 1), top=22, bottom=34, right=160,
-             title="From the last heal until the last key agreed: the wait, then the final reads",
-             xlabel="seconds after the last heal")
+    title = ("From the last heal until the last key agreed: the wait, then the final reads" if not not_agreed
+             else f"From the last heal: the wait, then the final reads, which ended with {not_agreed:,} "
+                  f"{'key' if not_agreed == 1 else 'keys'} not agreed")
+    p = Plot(WIDTH, 96, (0, total * 1.005 or 1), (0, 1), top=22, bottom=34, right=200 if not_agreed else 160,
+             title=title, xlabel="seconds after the last heal")
     p.ycats = []  # no y axis: one bar
     wait = (f"{began:.2f} s waiting before the final reads (drain and quiescence): not convergence")
-    reads = f"{reading * 1000:.0f} ms into the final reads until the last key agreed"
+    ran = f"{reading * 1000:.0f} ms" if reading < 1 else f"{reading:.2f} s"
+    reads = (f"{reading * 1000:.0f} ms into the final reads until the last key agreed" if not not_agreed
+             else f"{ran} of final reads, which ended with {not_agreed:,} "
+                  f"{'key' if not_agreed == 1 else 'keys'} not agreed: the last key never agreed")
     p.rect(0, began, 0.2, 0.8, "url(#wait-hatch)", wait)
-    p.rect(began, total, 0.2, 0.8, "#2ca02c", reads)
+    p.rect(began, total, 0.2, 0.8, "#c62828" if not_agreed else "#2ca02c", reads)
     p.marks.insert(0, '<defs><pattern id="wait-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
                       'patternTransform="rotate(45)"><rect width="6" height="6" fill="#e0e0e0"/>'
                       '<line x1="0" y1="0" x2="0" y2="6" stroke="#bdbdbd" stroke-width="3"/></pattern></defs>')
-    p.marks.append(f'<text x="{p.x(began / 2):.1f}" y="{p.y(0.5) + 4:.1f}" font-size="11" text-anchor="middle" '
-                   f'fill="#444">{_esc(wait)}</text>')
+    def inside(x0: float, x1: float, text: str, short: str, color: str) -> None:  # a label that fits its part
+        fits = p.x(x1) - p.x(x0) >= 6.2 * len(text)
+        p.marks.append(f'<text x="{p.x((x0 + x1) / 2):.1f}" y="{p.y(0.5) + 4:.1f}" font-size="11" '
+                       f'text-anchor="middle" fill="{color}">{_esc(text if fits else short)}</text>')
+
+    inside(0, began, wait, f"{began:.2f} s wait", "#444")
     p.legend("wait: not measured", "#bdbdbd", "block")
-    p.legend(f"final reads: {reading * 1000:.0f} ms", "#2ca02c", "block")
+    if not_agreed:
+        inside(began, total, f"final reads ran {ran}: {not_agreed:,} never agreed", "", "#fff")
+        p.legend(f"final reads ran {ran}", "#c62828", "block")
+        p.legend("last key agreed: not reached", "#c62828", "dash")
+    else:
+        p.legend(f"final reads: {reading * 1000:.0f} ms", "#2ca02c", "block")
     return p.render()
 
 
