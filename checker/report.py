@@ -37,7 +37,9 @@ from checker.findings import (
     convergence_headline,
     convergence_line,
     faults_sentence,
+    final_reads_timing,
     finding_line,
+    into_final_reads_text,
     linearizability_note,
     own_checker,
     plural,
@@ -446,8 +448,9 @@ def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str,
         if not_agreed:  # no key was last to agree: the bar runs to where the final reads gave up, if known
             bar = ("" if agreement.ended is None
                    else _wait_bar(began, max(0.0, agreement.ended / 1e9 - base - began), not_agreed))
-        else:
-            bar = _wait_bar(began, xs[-1] / 1000)
+        else:  # the run summary's split of the same time (checker.findings.final_reads_timing)
+            timing = final_reads_timing(entry)
+            bar = _wait_bar(*timing) if timing is not None else _wait_bar(began, xs[-1] / 1000)
         return bar + _agreement_steps(
             xs, keys, not_agreed, title, f"ms into the final reads (they began {began:.2f} s after the last heal)",
             start=0.0)
@@ -492,7 +495,7 @@ def _wait_bar(began: float, reading: float, not_agreed: int = 0) -> str:
     p.ycats = []  # no y axis: one bar
     wait = (f"{began:.2f} s waiting before the final reads (drain and quiescence): not convergence")
     ran = f"{reading * 1000:.0f} ms" if reading < 1 else f"{reading:.2f} s"
-    reads = (f"{reading * 1000:.0f} ms into the final reads until the last key agreed" if not not_agreed
+    reads = (f"{into_final_reads_text(reading)} into the final reads until the last key agreed" if not not_agreed
              else f"{ran} of final reads, which ended with {not_agreed:,} "
                   f"{'key' if not_agreed == 1 else 'keys'} not agreed: the last key never agreed")
     p.rect(0, began, 0.2, 0.8, "url(#wait-hatch)", wait)
@@ -512,7 +515,7 @@ def _wait_bar(began: float, reading: float, not_agreed: int = 0) -> str:
         p.legend(f"final reads ran {ran}", "#c62828", "block")
         p.legend("last key agreed: not reached", "#c62828", "dash")
     else:
-        p.legend(f"final reads: {reading * 1000:.0f} ms", "#2ca02c", "block")
+        p.legend(f"final reads: {into_final_reads_text(reading)}", "#2ca02c", "block")
     return p.render()
 
 
