@@ -108,6 +108,8 @@ class _Collector:
         self.key_events: dict[Any, list[dict[str, Any]]] = {}
         self.nemesis: list[dict[str, Any]] = []
         self.last_time = 0
+        self.never_completed = 0
+        """Client operations (not final reads) invoked and never completed: no ok, fail or info (set by close)."""
 
     def watch(self, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Pass ``events`` on unchanged, noting each one on the way."""
@@ -149,6 +151,7 @@ class _Collector:
 
     def close(self) -> None:
         end = self.last_time / 1e9
+        self.never_completed += sum(1 for (_, _, _, fin) in self.inv.values() if not fin)
         for p, (_, t, f, fin) in self.inv.items():
             if t is None:
                 continue
@@ -1013,10 +1016,11 @@ def _bite_html(faults: dict[str, Any]) -> str:
     return _table(rows, ["fault", "window", "datagrams", "nodes", "operations", "bit?"])
 
 
-def _within_load(workload: Any, client_ops: int) -> tuple[str, ...]:
+def _within_load(workload: Any, client_ops: int, never: int = 0) -> tuple[str, ...]:
     """The run's own count beside the report's: the achieved rate (results.json ``stats.workload``, the run
     summary's rate line) counts the operations completed within the load; this card counts every client
-    operation, those the harness drained after the load too. Nothing for a history without that block."""
+    operation: those the harness drained after the load too, and the ``never`` invoked that never completed
+    (a run cut short: the table counts them info), which are not drained. Nothing without that block."""
     if not isinstance(workload, dict) or not isinstance(workload.get("completed"), int):
         return ()
     done = workload["completed"]
@@ -1027,8 +1031,11 @@ def _within_load(workload: Any, client_ops: int) -> tuple[str, ...]:
     text = f"{done:,} completed within the {load:g} s load"
     if isinstance(workload.get("achieved_rate"), int | float):
         text += f" (the achieved rate, {workload['achieved_rate']:.0f} ops/s)"
-    if client_ops > done:
-        text += f", {client_ops - done:,} after it (drained)"
+    drained = client_ops - never - done
+    if drained > 0:
+        text += f", {drained:,} after it (drained)"
+    if never:
+        text += f", {never:,} never completed (counted info)"
     return (text,)
 
 
@@ -1222,7 +1229,7 @@ def write_report(
     client_ops = sum(sum(x.values()) for x in ops.values())
     final_ops = sum((stats.get("final_read_counts") or {}).values())
     cells: list[tuple[str, ...]] = [
-        ("client operations", f"{client_ops:,}", *_within_load(stats.get("workload"), client_ops)),
+        ("client operations", f"{client_ops:,}", *_within_load(stats.get("workload"), client_ops, c.never_completed)),
         ("final reads", f"{final_ops:,}"),
         ("keys", f"{stats.get('keys', 0):,}"),
         ("duration", _duration(stats.get("duration_s") or 0.0)),
