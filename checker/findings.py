@@ -190,6 +190,21 @@ def clock_skew_note(results: dict[str, Any]) -> str | None:
     return CLOCK_SKEW_NOTE if counts.get("lost-write") else None
 
 
+LOAD_END_WORDS = (("after the last heal at", "after the load ended at"), ("after the heal at", "after the load ended at"),
+                  ("after the last heal", "after the load ended"), ("after the heal", "after the load ended"),
+                  ("From the last heal", "From the load's end"), ("after last heal", "after the load ended"))
+
+
+def load_end_words(text: str | None, faults: Any) -> str | None:
+    """A MinikeyDB run with no fault window (``faults``: results.json ``stats.faults`` empty) still records one
+    ``heal`` at the load's end, from which the convergence figures count: said so, not as a heal."""
+    if text is None or not isinstance(faults, list) or faults:
+        return text
+    for heal, end in LOAD_END_WORDS:
+        text = text.replace(heal, end)
+    return text
+
+
 def final_reads_timing(c: dict[str, Any] | None) -> tuple[float, float] | None:
     """The one way the run summary and report.html split the time from the last heal to the last key's
     agreement, (before, into) in seconds, both read from the history: ``before`` runs from the heal to the

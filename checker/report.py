@@ -41,6 +41,7 @@ from checker.findings import (
     finding_line,
     into_final_reads_text,
     linearizability_note,
+    load_end_words,
     own_checker,
     plural,
     verdict_word,
@@ -589,8 +590,9 @@ RELATION = (
 
 
 def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals: list[float],
-                         entry: dict[str, Any] | None, minikeydb: bool = True) -> str:
-    """The measured figures first (lag distribution, per-heal agreement), then the final reads' upper bound."""
+                         entry: dict[str, Any] | None, minikeydb: bool = True, faults: Any = None) -> str:
+    """The measured figures first (lag distribution, per-heal agreement), then the final reads' upper bound
+    (``faults``: the history's fault windows, for `load_end_words`)."""
     out = []
     measured = conv.get("source") == SOURCE_JOURNAL
     if measured:
@@ -609,9 +611,10 @@ def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals:
         out.append(f"<p class='note'>{_esc(how)}. Without a journal the only "
                    "figure is the final reads' upper bound below.</p>")
     out.append("<h3>Upper bound: when the final reads agreed</h3>")
-    out.append(_guard(lambda: _convergence(agreement, heals, entry)))
+    faults = faults if minikeydb else None  # no fault window: the one heal is the load's end
+    out.append(_guard(lambda: load_end_words(_convergence(agreement, heals, entry), faults) or ""))
     if entry is not None:
-        out.append(f"<p class='note'>{_esc(convergence_line(entry))}.</p>")
+        out.append(f"<p class='note'>{_esc(load_end_words(convergence_line(entry), faults))}.</p>")
     return "".join(out)
 
 
@@ -840,7 +843,8 @@ def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None,
             text += f"<br><span class='note'>note: {_esc(note)}</span>"
         items.append(f"<li class='f-{'bad' if f['valid'] is False else 'ok'}'>{text}</li>")
     if entry is not None:
-        items.append(f"<li>final reads: {_esc(convergence_line(entry))}</li>")
+        faults = (results.get("stats") or {}).get("faults") if minikeydb else None
+        items.append(f"<li>final reads: {_esc(load_end_words(convergence_line(entry), faults))}</li>")
     if (minikeydb or quorum is not None) and any(
         f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)
     ):
@@ -1215,7 +1219,8 @@ def write_report(
         tags.append(f"nonlinearizable × {len(lin.get('anomalies') or [])}")
     body.append(" ".join(f"<span class='tag'>{_esc(t)}</span>" for t in tags))
     body.append(_findings_html(results, quorum, entry, minikeydb))
-    headline = _own_words(convergence_headline(results.get("convergence")), minikeydb)
+    headline = load_end_words(_own_words(convergence_headline(results.get("convergence")), minikeydb),
+                              stats.get("faults") if minikeydb else None)
     if headline:
         body.append(f"<p class='headline'><b>Convergence:</b> {_esc(headline)}.</p>")
     bite = faults_sentence(results.get("faults") or {})
@@ -1240,7 +1245,8 @@ def write_report(
     else:
         cells.append(("stale reads", f"{st.get('stale_reads', 0):,} of {st.get('reads_checked', 0):,} "
                                      f"({(st.get('stale_fraction') or 0):.1%})"))
-        cells.append(_convergence_card(results.get("convergence"), entry))
+        label, value = _convergence_card(results.get("convergence"), entry)
+        cells.append((load_end_words(label, stats.get("faults") if minikeydb else None) or label, value))
     cells.append(("undecided keys", f"{stats.get('unknown_keys', 0):,}"))
     if mfile is not None:
         cells.extend(_maelstrom_cards(mfile, stats))
@@ -1272,7 +1278,8 @@ def write_report(
         conv_block = results.get("convergence") or {}
         body.append("<h2>Convergence</h2>"
                     + (f"<p class='headline'>{_esc(headline)}.</p>" if headline else "")
-                    + _guard(lambda: _convergence_section(conv_block, agreement, heals, entry, minikeydb)))
+                    + _guard(lambda: _convergence_section(conv_block, agreement, heals, entry, minikeydb,
+                                                              stats.get("faults"))))
     if conv_results:
         total = sum(counts.values()) if counts else len(anomalies)
         body.append(f"<h2>{'Anomalies (' + rule + ' rule)' if rule else 'Convergence anomalies'} ({total:,})</h2>")

@@ -19,6 +19,7 @@ from checker.findings import (
     finding_line,
     into_final_reads_text,
     linearizability_note,
+    load_end_words,
     plural,
 )
 from nemesis.schedule import left_out
@@ -259,7 +260,10 @@ def format_summary(run: RunResult) -> str:
         n = len(f.disagreeing)
         lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {plural(n, 'key')} still "
                      f"differ{'s' if n == 1 else ''} between replicas ({shown})")
-    headline = convergence_headline(r.get("convergence"))
+    faults = (r.get("stats") or {}).get("faults")
+    if lines[-1].startswith("  replicas agree"):  # no fault: the run's one heal is the load's end
+        lines[-1] = load_end_words(lines[-1], faults) or lines[-1]
+    headline = load_end_words(convergence_headline(r.get("convergence")), faults)
     if headline:  # the journal's exact figure (or the final reads' bound, labelled so)
         lines.append(f"  convergence time: {headline}")
     bite = faults_sentence(r.get("faults") or {})
