@@ -363,7 +363,8 @@ def _pbs_table(pbs: list[dict[str, Any]], split: dict[str, Any]) -> str:
         row: list[Any] = [_pbs_range(q), q["reads"], q["fresh"], f"{q['probability']:.2f}", f"{lo:.2f}-{hi:.2f}"]
         for key in ("healthy", "under_faults"):
             h = parts[key].get(q["t_ms_from"])
-            row.append(f"{h['probability']:.2f} of {h['reads']:,}" if h else "")
+            row.append(f"{h['probability']:.2f} of {h['reads']:,}"
+                       + (" (too few reads)" if h["reads"] < MIN_PBS_READS else "") if h else "")  # drawn hollow
         row.append(f"too few reads (under {MIN_PBS_READS})" if q["reads"] < MIN_PBS_READS else "")
         rows.append(row)
     header = ["t (ms)", "reads", "saw it", "P", "95 % interval", "healthy: P of reads", "under faults: P of reads", ""]
@@ -1034,7 +1035,8 @@ def _within_load(workload: Any, client_ops: int, never: int = 0) -> tuple[str, .
     load = sum(spans)
     text = f"{done:,} completed within the {load:g} s load"
     if isinstance(workload.get("achieved_rate"), int | float):
-        text += f" (the achieved rate, {workload['achieved_rate']:.0f} ops/s)"
+        rate = workload["achieved_rate"]  # under 1 op/s, whole numbers would say 0
+        text += f" (the achieved rate, {rate:.2f} ops/s)" if 0 < rate < 1 else f" (the achieved rate, {rate:.0f} ops/s)"
     drained = client_ops - never - done
     if drained > 0:
         text += f", {drained:,} after it (drained)"

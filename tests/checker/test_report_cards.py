@@ -31,3 +31,28 @@ def test_never_completed_operations_are_not_called_drained(tmp_path: Path) -> No
     assert value == "2"
     assert "1 completed within the 2.05 s load" in sub
     assert "1 never completed (counted info)" in sub and "drained" not in sub
+
+
+def test_pbs_table_marks_each_sparse_column_it_draws_hollow() -> None:
+    """A bin of 27 reads split 18 healthy / 9 under faults: both split cells (drawn hollow, under the minimum)
+    say too few reads, though the all-reads count is enough; a split cell with enough reads says nothing."""
+    from checker.report import MIN_PBS_READS, _pbs_table
+
+    assert MIN_PBS_READS == 20
+    pbs = [{"t_ms_from": 10, "t_ms_to": 20, "reads": 27, "fresh": 27, "probability": 1.0},
+           {"t_ms_from": 20, "t_ms_to": 50, "reads": 40, "fresh": 40, "probability": 1.0}]
+    split = {"healthy": [{"t_ms_from": 10, "t_ms_to": 20, "reads": 18, "fresh": 18, "probability": 1.0},
+                         {"t_ms_from": 20, "t_ms_to": 50, "reads": 30, "fresh": 30, "probability": 1.0}],
+             "under_faults": [{"t_ms_from": 10, "t_ms_to": 20, "reads": 9, "fresh": 9, "probability": 1.0},
+                              {"t_ms_from": 20, "t_ms_to": 50, "reads": 10, "fresh": 10, "probability": 1.0}]}
+    table = _pbs_table(pbs, split)
+    assert "<td>1.00 of 18 (too few reads)</td>" in table and "<td>1.00 of 9 (too few reads)</td>" in table
+    assert "<td>1.00 of 10 (too few reads)</td>" in table and "<td>1.00 of 30</td>" in table
+
+
+def test_a_rate_under_one_op_per_second_is_not_shown_as_zero(tmp_path: Path) -> None:
+    """shrunk-ack-before-durable completed 1 operation in its 2.05 s load: the card shows the recorded
+    0.49 ops/s, not "0 ops/s"."""
+    _, sub = _card(write_report(EXAMPLES / "shrunk-ack-before-durable", out=tmp_path / "r.html").read_text(),
+                   "client operations")
+    assert "(the achieved rate, 0.49 ops/s)" in sub and "0 ops/s)" not in sub.replace("0.49 ops/s)", "")
