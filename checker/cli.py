@@ -346,6 +346,7 @@ def summary(
         faults_sentence,
         finding_line,
         linearizability_note,
+        load_end_words,
         workload_lines,
     )
 
@@ -388,8 +389,8 @@ def summary(
         )
     c = convergence_entry(st)
     if c is not None:
-        lines.append(f"  final reads: {convergence_line(c)}")
-    headline = convergence_headline(results.get("convergence"))
+        lines.append(f"  final reads: {load_end_words(convergence_line(c), st.get('faults') if minikeydb else None)}")
+    headline = load_end_words(convergence_headline(results.get("convergence")), st.get("faults") if minikeydb else None)
     conv_block = results.get("convergence") or {}
     if headline and (conv_block.get("source") == SOURCE_JOURNAL or conv_block.get("journal_error")):
         lines.append(f"  convergence time: {headline}")  # the final reads' bound is already said just above

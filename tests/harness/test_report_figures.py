@@ -118,16 +118,21 @@ def test_the_checkers_sim_tick_is_the_simulations() -> None:
     assert SIM_TICK_MS == SIM_TICK * 1000
 
 
-def test_a_run_without_faults_counts_from_the_loads_end_not_a_heal(tmp_path) -> None:
-    """No fault window: the summary, report.html's headline, cards, findings and final reads' bound count
+def test_a_run_without_faults_counts_from_the_loads_end_not_a_heal(tmp_path, capsys) -> None:
+    """No fault window: the summary, `check`, report.html's headline, cards, findings and final reads' bound count
     convergence from the load's end, never "after the (last) heal" (the harness's mark at the load's end)."""
     result = run_short(tmp_path, report=True, nemesis=(), time_limit=1.0, rate=100.0)
     assert result.results["stats"]["faults"] == []
+    from checker.cli import main
+
+    capsys.readouterr()
+    main(["check", str(result.run_dir)])
+    checked = capsys.readouterr().out
     text = format_summary(result)
     page = html.unescape((result.run_dir / "report.html").read_text())
     bound = page[page.index("<h3>Upper bound"):page.index("<h2>Convergence anomalies")]
     top = page[:page.index("<h2>Timeline</h2>")] + page[page.index("<h2>Convergence</h2>"):][:400]
-    for shown in (text, top, bound):
+    for shown in (text, top, bound, checked):
         assert "after the last heal" not in shown and "after the heal" not in shown, shown
         assert "after last heal" not in shown and "From the last heal" not in shown
         assert "after the load ended" in shown
