@@ -623,7 +623,8 @@ def _own_words(text: str | None, minikeydb: bool) -> str | None:
     """A figure's words for somebody else's history: MinikeyDB's harness did not wait before its final reads."""
     if text is None or minikeydb:
         return text
-    return text.replace(" (the harness's quiescence wait)", "")
+    return text.replace(" (the harness's quiescence wait, then its wait until nothing was queued)", "").replace(
+        " (the harness's quiescence wait)", "")  # results.json files written before the drain was named
 
 
 def _duration(seconds: float) -> str:

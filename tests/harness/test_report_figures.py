@@ -108,6 +108,7 @@ def test_without_a_journal_the_summary_adds_up(run: tuple[RunResult, str, str]) 
     bound = re.search(r"converged at most (\d+\.\d\d) s after the last heal", text)
     assert m is not None and bound is not None, text
     assert abs(float(m.group(2)) + int(m.group(1)) / 1000 - float(bound.group(1))) <= 0.011
+    assert f"began {m.group(2)} s after the heal (the harness's quiescence wait, then its wait until nothing" in text
 
 
 def test_the_checkers_sim_tick_is_the_simulations() -> None:
