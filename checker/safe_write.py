@@ -31,7 +31,10 @@ def atomic_open(target: Path, mode: str = "w") -> Iterator[IO[Any]]:
     target = Path(target)
     if target.is_dir() and not target.is_symlink():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as e:  # the directory is missing, a file, read-only: name what the user asked for
+        raise OSError(e.errno, e.strerror, str(target)) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any new file
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
