@@ -32,6 +32,7 @@ from checker.api import (
     check,
 )
 from checker.history import HistoryError, minikeydb_run, resolve_history
+from checker.safe_write import atomic_open, write_atomic
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
 # Worst first: a bad input outranks an invalid verdict, which outranks unknown, which outranks valid.
@@ -249,7 +250,8 @@ def _parser() -> _Parser:
     )
     r.add_argument("path", metavar="PATH")
     _add_check_settings(r, every_part=True)
-    r.add_argument("--out", default=None, help="where to write the page (default: beside the history: report.html in a run "
+    r.add_argument("--out", default=None, help="where to write the page: a file, or a directory (existing, or "
+                   "ending in /) to write it into (default: beside the history: report.html in a run "
                    "directory, else NAME.report.html)")
     e = sub.add_parser(
         "export",
@@ -259,7 +261,7 @@ def _parser() -> _Parser:
     e.add_argument("path", metavar="PATH")
     e.add_argument("--edn", action="store_true", required=True, help="as Jepsen EDN")
     e.add_argument(
-        "--out", "-o", default=None, help="output file, or - for stdout (default: history.edn beside it)"
+        "--out", "-o", default=None, help="output file, a directory to write NAME.edn into, or - for stdout (default: history.edn beside it)"
     )
     return ap
 
@@ -362,6 +364,7 @@ def summary(
         faults_sentence,
         finding_line,
         linearizability_note,
+        load_end_words,
         workload_lines,
     )
 
@@ -412,8 +415,8 @@ def summary(
         )
     c = convergence_entry(st)
     if c is not None:
-        lines.append(f"  final reads: {convergence_line(c)}")
-    headline = convergence_headline(results.get("convergence"))
+        lines.append(f"  final reads: {load_end_words(convergence_line(c), st.get('faults') if minikeydb else None)}")
+    headline = load_end_words(convergence_headline(results.get("convergence")), st.get("faults") if minikeydb else None)
     conv_block = results.get("convergence") or {}
     if headline and (conv_block.get("source") == SOURCE_JOURNAL or conv_block.get("journal_error")):
         lines.append(f"  convergence time: {headline}")  # the final reads' bound is already said just above
@@ -452,10 +455,8 @@ def _write_results(run_dir: Path, results: dict[str, Any]) -> Path:
     old_stats, new_stats = old.get("stats"), merged.get("stats")
     if isinstance(old_stats, dict) and isinstance(new_stats, dict):
         merged["stats"] = {**{k: v for k, v in old_stats.items() if k not in new_stats}, **new_stats}
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(merged, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str))
-    tmp.replace(target)
-    return target
+    return write_atomic(target, orjson.dumps(merged, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+                                             default=str))
 
 
 def _settings_for(args: argparse.Namespace, run_dir: Path | None,
@@ -603,6 +604,16 @@ def example_output_dir(run_dir: Path) -> Path | None:
     return None
 
 
+def _out_path(given: str, name: str) -> Path:
+    """``--out`` as meant: an existing directory, or a path ending in "/" (made if missing), is where
+    ``name`` is written; anything else names the file itself."""
+    out = Path(given)
+    if given.endswith(("/", os.sep)) or out.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        return out / name
+    return out
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """report.html with the verdict of the checker ``check`` would use; exits with that verdict, as check does.
 
@@ -626,7 +637,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         results = None
         if flags_given or (settings["checkers"] != ["convergence"] and not has_results):
             results = _judge(args, history, settings, init, every_part=True)
-        out = Path(args.out) if args.out else None
+        out = _out_path(args.out, report_name(history)) if args.out else None
         if out is None:
             example_out = example_output_dir(run_dir or history.parent)
             if example_out is not None:
@@ -662,17 +673,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.out == "-":
             write_edn(iter_events(history), sys.stdout)
             return EXIT_VALID
-        out = Path(args.out) if args.out else history.with_suffix(".edn")
+        out = _out_path(args.out, history.with_suffix(".edn").name) if args.out else history.with_suffix(".edn")
         example_out = None if args.out else example_output_dir(run_dir or history.parent)
         if example_out is not None:  # never into the tracked examples folder
             example_out.mkdir(parents=True, exist_ok=True)
             out = example_out / out.name
         if out.resolve() == history.resolve():
             raise UsageError(f"harness.py export: refusing to overwrite the input {history}")
-        tmp = out.with_name(out.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_open(out) as fh:
             n = write_edn(iter_events(history), fh)
-        tmp.replace(out)
     except HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT

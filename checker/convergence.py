@@ -99,12 +99,14 @@ class FinalAgreement:
 
     ``keys``: keys with final reads; ``not_agreed``: of them, those whose final reads disagree
     (or lack a value) at the end; ``times``: for each key whose final reads agree, the history
-    time (ns) at which they became unanimous (keys without a ``time`` are left out).
+    time (ns) at which they became unanimous (keys without a ``time`` are left out); ``ended``:
+    when the last final read completed (ns; None without times), where the final reads gave up.
     """
 
     keys: int
     not_agreed: int
     times: tuple[int, ...]
+    ended: int | None = None
 
 
 class ConvergenceChecker:
@@ -120,6 +122,7 @@ class ConvergenceChecker:
         self.last_time: int | None = None
         self.final_reads = 0
         self.first_final_time: int | None = None
+        self.last_final_time: int | None = None
         self.other_ops = 0
         self.nodes: set[Any] = set()
         self._pending_anomalies: list[tuple[Any, ...]] = []
@@ -234,6 +237,8 @@ class ConvergenceChecker:
             stats.final_counts[typ] += 1
             if self.first_final_time is None:
                 self.first_final_time = inv_t
+            if t is not None and (self.last_final_time is None or t > self.last_final_time):
+                self.last_final_time = t
         else:
             stats.count(fname, typ)
             if t is not None and inv_t is not None and typ != "info":
@@ -473,6 +478,7 @@ class ConvergenceChecker:
             keys=len(with_final),
             not_agreed=sum(1 for ks in with_final if not ks.agreed),
             times=tuple(ks.agree_since for ks in with_final if ks.agree_since is not None),
+            ended=self.last_final_time,
         )
 
     def _judge_final(

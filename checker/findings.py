@@ -190,6 +190,40 @@ def clock_skew_note(results: dict[str, Any]) -> str | None:
     return CLOCK_SKEW_NOTE if counts.get("lost-write") else None
 
 
+LOAD_END_WORDS = (("after the last heal at", "after the load ended at"), ("after the heal at", "after the load ended at"),
+                  ("after the last heal", "after the load ended"), ("after the heal", "after the load ended"),
+                  ("From the last heal", "From the load's end"), ("after last heal", "after the load ended"))
+
+
+def load_end_words(text: str | None, faults: Any) -> str | None:
+    """A MinikeyDB run with no fault window (``faults``: results.json ``stats.faults`` empty) still records one
+    ``heal`` at the load's end, from which the convergence figures count: said so, not as a heal."""
+    if text is None or not isinstance(faults, list) or faults:
+        return text
+    for heal, end in LOAD_END_WORDS:
+        text = text.replace(heal, end)
+    return text
+
+
+def final_reads_timing(c: dict[str, Any] | None) -> tuple[float, float] | None:
+    """The one way the run summary and report.html split the time from the last heal to the last key's
+    agreement, (before, into) in seconds, both read from the history: ``before`` runs from the heal to the
+    first final read (the harness's quiescence wait, its wait until no node held a record queued, and any
+    operation still completing: none of it final reads), ``into`` from there until the last key's final
+    reads agreed. None when some key never agreed, or without a heal or times (``c``: `convergence_entry`)."""
+    if not c or c.get("keys_not_agreed"):
+        return None
+    began, agreed = c.get("final_reads_began_after_s"), c.get("all_agreed_after_s")
+    if not isinstance(began, int | float) or not isinstance(agreed, int | float) or began < 0:
+        return None
+    return float(began), max(0.0, float(agreed) - began)
+
+
+def into_final_reads_text(seconds: float) -> str:
+    """A time into the final reads as both pages show it (whole milliseconds)."""
+    return f"{seconds * 1000:.0f} ms"
+
+
 def convergence_entry(stats: dict[str, Any]) -> dict[str, Any] | None:
     """The entry of ``stats['convergence']`` that carries the final reads (the last heal's), if any."""
     for c in reversed(stats.get("convergence") or []):

@@ -449,7 +449,7 @@ def final_reads_convergence(stats: dict[str, Any], why: str = "no journal") -> d
     out["after_last_heal_s"] = entry.get("all_agreed_after_s")
     out["how"] = (
         f"{why}: the time until the final reads of every key agreed, measured from final read rounds"
-        + (f" that began {began:.2f} s after the heal (the harness's quiescence wait)" if began is not None else "")
+        + (f" that began {began:.2f} s after the heal (the harness's quiescence wait, then its wait until nothing was queued)" if began is not None else "")
         + "; convergence happened at or before it"
     )
     return out

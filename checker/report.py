@@ -37,14 +37,18 @@ from checker.findings import (
     convergence_headline,
     convergence_line,
     faults_sentence,
+    final_reads_timing,
     finding_line,
+    into_final_reads_text,
     linearizability_note,
+    load_end_words,
     own_checker,
     plural,
     verdict_word,
 )
 from checker.history import iter_events, minikeydb_run, resolve_history
 from checker.journal_figures import CDF_POINTS
+from checker.safe_write import write_atomic
 from checker.stats import wilson_interval
 from checker.svgplot import Plot, bar_chart
 from checker.workloads import read_header
@@ -106,6 +110,8 @@ class _Collector:
         self.key_events: dict[Any, list[dict[str, Any]]] = {}
         self.nemesis: list[dict[str, Any]] = []
         self.last_time = 0
+        self.never_completed = 0
+        """Client operations (not final reads) invoked and never completed: no ok, fail or info (set by close)."""
 
     def watch(self, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Pass ``events`` on unchanged, noting each one on the way."""
@@ -147,6 +153,7 @@ class _Collector:
 
     def close(self) -> None:
         end = self.last_time / 1e9
+        self.never_completed += sum(1 for (_, _, _, fin) in self.inv.values() if not fin)
         for p, (_, t, f, fin) in self.inv.items():
             if t is None:
                 continue
@@ -368,7 +375,8 @@ def _pbs_table(pbs: list[dict[str, Any]], split: dict[str, Any]) -> str:
         row: list[Any] = [_pbs_range(q), q["reads"], q["fresh"], f"{q['probability']:.2f}", f"{lo:.2f}-{hi:.2f}"]
         for key in ("healthy", "under_faults"):
             h = parts[key].get(q["t_ms_from"])
-            row.append(f"{h['probability']:.2f} of {h['reads']:,}" if h else "")
+            row.append(f"{h['probability']:.2f} of {h['reads']:,}"
+                       + (" (too few reads)" if h["reads"] < MIN_PBS_READS else "") if h else "")  # drawn hollow
         row.append(f"hollow, off the line: too few reads (under {MIN_PBS_READS})" if q["reads"] < MIN_PBS_READS
                    else "on the line")
         rows.append(row)
@@ -466,7 +474,13 @@ def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str,
     began = (entry or {}).get("final_reads_began_after_s")
     if heals and isinstance(began, int | float) and began >= 0:
         xs = [max(0.0, (t - base - began) * 1000) for t in times]
-        return _wait_bar(began, xs[-1] / 1000) + _agreement_steps(
+        if not_agreed:  # no key was last to agree: the bar runs to where the final reads gave up, if known
+            bar = ("" if agreement.ended is None
+                   else _wait_bar(began, max(0.0, agreement.ended / 1e9 - base - began), not_agreed))
+        else:  # the run summary's split of the same time (checker.findings.final_reads_timing)
+            timing = final_reads_timing(entry)
+            bar = _wait_bar(*timing) if timing is not None else _wait_bar(began, xs[-1] / 1000)
+        return bar + _agreement_steps(
             xs, keys, not_agreed, title, f"ms into the final reads (they began {began:.2f} s after the last heal)",
             start=0.0)
     xs = [t - base for t in times]
@@ -496,25 +510,41 @@ def _agreement_steps(xs: list[float], keys: int, not_agreed: int, title: str, xl
     return p.render()
 
 
-def _wait_bar(began: float, reading: float) -> str:
+def _wait_bar(began: float, reading: float, not_agreed: int = 0) -> str:
     """From the last heal to the last key's agreement, as one bar: the harness's wait before the final reads
-    (grey, hatched: no convergence is measured there) and the time into them (green, the measured part)."""
+    (grey, hatched: no convergence is measured there) and the time into them (green, the measured part).
+    With ``not_agreed`` keys that never agreed there is no such moment: the second part (red) is the
+    ``reading`` seconds the final reads ran before they gave up, labelled not reached."""
     total = began + reading
-    p = Plot(WIDTH, 96, (0, total * 1.005 or 1), (0, 1), top=22, bottom=34, right=160,
-             title="From the last heal until the last key agreed: the wait, then the final reads",
-             xlabel="seconds after the last heal")
+    title = ("From the last heal until the last key agreed: the wait, then the final reads" if not not_agreed
+             else f"From the last heal: the wait, then the final reads, which ended with {not_agreed:,} "
+                  f"{'key' if not_agreed == 1 else 'keys'} not agreed")
+    p = Plot(WIDTH, 96, (0, total * 1.005 or 1), (0, 1), top=22, bottom=34, right=200 if not_agreed else 160,
+             title=title, xlabel="seconds after the last heal")
     p.ycats = []  # no y axis: one bar
     wait = (f"{began:.2f} s waiting before the final reads (drain and quiescence): not convergence")
-    reads = f"{reading * 1000:.0f} ms into the final reads until the last key agreed"
+    ran = f"{reading * 1000:.0f} ms" if reading < 1 else f"{reading:.2f} s"
+    reads = (f"{into_final_reads_text(reading)} into the final reads until the last key agreed" if not not_agreed
+             else f"{ran} of final reads, which ended with {not_agreed:,} "
+                  f"{'key' if not_agreed == 1 else 'keys'} not agreed: the last key never agreed")
     p.rect(0, began, 0.2, 0.8, "url(#wait-hatch)", wait)
-    p.rect(began, total, 0.2, 0.8, "#2ca02c", reads)
+    p.rect(began, total, 0.2, 0.8, "#c62828" if not_agreed else "#2ca02c", reads)
     p.marks.insert(0, '<defs><pattern id="wait-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
                       'patternTransform="rotate(45)"><rect width="6" height="6" fill="#e0e0e0"/>'
                       '<line x1="0" y1="0" x2="0" y2="6" stroke="#bdbdbd" stroke-width="3"/></pattern></defs>')
-    p.marks.append(f'<text x="{p.x(began / 2):.1f}" y="{p.y(0.5) + 4:.1f}" font-size="11" text-anchor="middle" '
-                   f'fill="#444">{_esc(wait)}</text>')
+    def inside(x0: float, x1: float, text: str, short: str, color: str) -> None:  # a label that fits its part
+        fits = p.x(x1) - p.x(x0) >= 6.2 * len(text)
+        p.marks.append(f'<text x="{p.x((x0 + x1) / 2):.1f}" y="{p.y(0.5) + 4:.1f}" font-size="11" '
+                       f'text-anchor="middle" fill="{color}">{_esc(text if fits else short)}</text>')
+
+    inside(0, began, wait, f"{began:.2f} s wait", "#444")
     p.legend("wait: not measured", "#bdbdbd", "block")
-    p.legend(f"final reads: {reading * 1000:.0f} ms", "#2ca02c", "block")
+    if not_agreed:
+        inside(began, total, f"final reads ran {ran}: {not_agreed:,} never agreed", "", "#fff")
+        p.legend(f"final reads ran {ran}", "#c62828", "block")
+        p.legend("last key agreed: not reached", "#c62828", "dash")
+    else:
+        p.legend(f"final reads: {into_final_reads_text(reading)}", "#2ca02c", "block")
     return p.render()
 
 
@@ -597,8 +627,9 @@ LAG_DRAWN = (
 
 
 def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals: list[float],
-                         entry: dict[str, Any] | None, minikeydb: bool = True) -> str:
-    """The measured figures first (lag distribution, per-heal agreement), then the final reads' upper bound."""
+                         entry: dict[str, Any] | None, minikeydb: bool = True, faults: Any = None) -> str:
+    """The measured figures first (lag distribution, per-heal agreement), then the final reads' upper bound
+    (``faults``: the history's fault windows, for `load_end_words`)."""
     out = []
     measured = conv.get("source") == SOURCE_JOURNAL
     if measured:
@@ -618,9 +649,10 @@ def _convergence_section(conv: dict[str, Any], agreement: FinalAgreement, heals:
         out.append(f"<p class='note'>{_esc(how)}. Without a journal the only "
                    "figure is the final reads' upper bound below.</p>")
     out.append("<h3>Upper bound: when the final reads agreed</h3>")
-    out.append(_guard(lambda: _convergence(agreement, heals, entry)))
+    faults = faults if minikeydb else None  # no fault window: the one heal is the load's end
+    out.append(_guard(lambda: load_end_words(_convergence(agreement, heals, entry), faults) or ""))
     if entry is not None:
-        out.append(f"<p class='note'>{_esc(convergence_line(entry))}.</p>")
+        out.append(f"<p class='note'>{_esc(load_end_words(convergence_line(entry), faults))}.</p>")
     return "".join(out)
 
 
@@ -628,7 +660,8 @@ def _own_words(text: str | None, minikeydb: bool) -> str | None:
     """A figure's words for somebody else's history: MinikeyDB's harness did not wait before its final reads."""
     if text is None or minikeydb:
         return text
-    return text.replace(" (the harness's quiescence wait)", "")
+    return text.replace(" (the harness's quiescence wait, then its wait until nothing was queued)", "").replace(
+        " (the harness's quiescence wait)", "")  # results.json files written before the drain was named
 
 
 def _duration(seconds: float) -> str:
@@ -861,7 +894,8 @@ def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None,
             text += f"<br><span class='note'>note: {_esc(note)}</span>"
         items.append(f"<li class='f-{'bad' if f['valid'] is False else 'ok'}'>{text}</li>")
     if entry is not None:
-        items.append(f"<li>final reads: {_esc(convergence_line(entry))}</li>")
+        faults = (results.get("stats") or {}).get("faults") if minikeydb else None
+        items.append(f"<li>final reads: {_esc(load_end_words(convergence_line(entry), faults))}</li>")
     if (minikeydb or quorum is not None) and any(
         f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)
     ):
@@ -1038,10 +1072,11 @@ def _bite_html(faults: dict[str, Any]) -> str:
     return _table(rows, ["fault", "window", "datagrams", "nodes", "operations", "bit?"])
 
 
-def _within_load(workload: Any, client_ops: int) -> tuple[str, ...]:
+def _within_load(workload: Any, client_ops: int, never: int = 0) -> tuple[str, ...]:
     """The run's own count beside the report's: the achieved rate (results.json ``stats.workload``, the run
     summary's rate line) counts the operations completed within the load; this card counts every client
-    operation, those the harness drained after the load too. Nothing for a history without that block."""
+    operation: those the harness drained after the load too, and the ``never`` invoked that never completed
+    (a run cut short: the table counts them info), which are not drained. Nothing without that block."""
     if not isinstance(workload, dict) or not isinstance(workload.get("completed"), int):
         return ()
     done = workload["completed"]
@@ -1051,9 +1086,13 @@ def _within_load(workload: Any, client_ops: int) -> tuple[str, ...]:
     load = sum(spans)
     text = f"{done:,} completed within the {load:g} s load"
     if isinstance(workload.get("achieved_rate"), int | float):
-        text += f" (the achieved rate, {workload['achieved_rate']:.0f} ops/s)"
-    if client_ops > done:
-        text += f", {client_ops - done:,} after it (drained)"
+        rate = workload["achieved_rate"]  # under 1 op/s, whole numbers would say 0
+        text += f" (the achieved rate, {rate:.2f} ops/s)" if 0 < rate < 1 else f" (the achieved rate, {rate:.0f} ops/s)"
+    drained = client_ops - never - done
+    if drained > 0:
+        text += f", {drained:,} after it (drained)"
+    if never:
+        text += f", {never:,} never completed (counted info)"
     return (text,)
 
 
@@ -1267,7 +1306,8 @@ def write_report(
         tags.append(f"nonlinearizable × {len(lin.get('anomalies') or [])}")
     body.append(" ".join(f"<span class='tag'>{_esc(t)}</span>" for t in tags))
     body.append(_findings_html(results, quorum, entry, minikeydb))
-    headline = _own_words(convergence_headline(results.get("convergence")), minikeydb)
+    headline = load_end_words(_own_words(convergence_headline(results.get("convergence")), minikeydb),
+                              stats.get("faults") if minikeydb else None)
     if headline:
         body.append(f"<p class='headline'><b>Convergence:</b> {_esc(headline)}.</p>")
     bite = faults_sentence(results.get("faults") or {})
@@ -1281,7 +1321,7 @@ def write_report(
     client_ops = sum(sum(x.values()) for x in ops.values())
     final_ops = sum((stats.get("final_read_counts") or {}).values())
     cells: list[tuple[str, ...]] = [
-        ("client operations", f"{client_ops:,}", *_within_load(stats.get("workload"), client_ops)),
+        ("client operations", f"{client_ops:,}", *_within_load(stats.get("workload"), client_ops, c.never_completed)),
         ("final reads", f"{final_ops:,}"),
         ("keys", f"{stats.get('keys', 0):,}"),
         ("duration (first to last event)", _duration(stats.get("duration_s") or 0.0), *_span(c)),
@@ -1292,7 +1332,8 @@ def write_report(
     else:
         cells.append(("stale reads", f"{st.get('stale_reads', 0):,} of {st.get('reads_checked', 0):,} "
                                      f"({(st.get('stale_fraction') or 0):.1%})"))
-        cells.append(_convergence_card(results.get("convergence"), entry))
+        label, value = _convergence_card(results.get("convergence"), entry)
+        cells.append((load_end_words(label, stats.get("faults") if minikeydb else None) or label, value))
     if conv_results:
         cells.append(("undecided keys", f"{stats.get('unknown_keys', 0):,}"))
     if lin is not None:  # the linearizability checker's own count: parts (keys) it could not decide
@@ -1330,7 +1371,8 @@ def write_report(
         conv_block = results.get("convergence") or {}
         body.append("<h2>Convergence</h2>"
                     + (f"<p class='headline'>{_esc(headline)}.</p>" if headline else "")
-                    + _guard(lambda: _convergence_section(conv_block, agreement, heals, entry, minikeydb)))
+                    + _guard(lambda: _convergence_section(conv_block, agreement, heals, entry, minikeydb,
+                                                              stats.get("faults"))))
     if conv_results:
         total = sum(counts.values()) if counts else len(anomalies)
         body.append(f"<h2>{'Anomalies (' + rule + ' rule)' if rule else 'Convergence anomalies'} ({total:,})</h2>")
@@ -1391,7 +1433,4 @@ def write_report(
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>"
     )
     target = out or (run_dir / report_name(history))
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_atomic(target, page)

@@ -27,6 +27,7 @@ from typing import Protocol
 import attrs
 import trio
 
+from checker.safe_write import write_atomic
 from minikeydb.client import Client
 from minikeydb.config import ClusterConfig, write_config
 from minikeydb.server import OffsetFileClock
@@ -181,9 +182,7 @@ class ProcessCluster:
 
     def set_clock_offset(self, node_id: str, seconds: float) -> None:
         path = self.clock_file(node_id)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"{seconds!r}\n")
-        tmp.replace(path)
+        write_atomic(path, f"{seconds!r}\n")
 
     async def stop_all(self) -> None:
         await stop_processes(self.procs.values())

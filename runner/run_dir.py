@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from checker.safe_write import write_atomic
 from minikeydb.config import ClusterConfig, NodeConfig, Timeouts
 from nemesis import FaultSchedule
 
@@ -97,7 +98,7 @@ def cluster_config(options: RunOptions, run_dir: Path, ports: list[int] | None =
 
 
 def write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def versions() -> dict[str, str]:

@@ -12,10 +12,14 @@ import orjson
 from checker.findings import (
     checker_findings,
     clock_skew_note,
+    convergence_entry,
     convergence_headline,
     faults_sentence,
+    final_reads_timing,
     finding_line,
+    into_final_reads_text,
     linearizability_note,
+    load_end_words,
     plural,
 )
 from nemesis.schedule import left_out
@@ -235,17 +239,31 @@ def format_summary(run: RunResult) -> str:
             lines.append(f"  {note}")
     f = run.final
     if f.converged:  # a statement about replicas only: the verdict below judges the values they hold
-        drained = (f"the first {f.drain_seconds:.2f} s waiting until no node held a record queued, then "
-                   if f.drain_seconds is not None and f.drain_seconds >= 0.005 else "")
-        lines.append(f"  replicas agree on all {plural(f.keys, 'key')} written or read, {f.seconds:.2f} s into the "
-                     f"final reads ({drained}{plural(f.rounds, 'round')}, after {o.quiesce:g} s quiescence: an upper "
-                     "bound on convergence time, not a measure of it)")
+        # The drain (until no node held a record queued) comes before the first final read: like report.html
+        # (checker.findings.final_reads_timing), it is counted in the wait before the final reads, not in them.
+        drain = f.drain_seconds if f.drain_seconds is not None and f.drain_seconds >= 0.005 else None
+        drained = f", then {drain:.2f} s waiting until no node held a record queued" if drain is not None else ""
+        timing = final_reads_timing(convergence_entry(r.get("stats") or {}))
+        if timing is not None:  # from the history, as report.html reads it
+            before, into = timing
+            lines.append(f"  replicas agree on all {plural(f.keys, 'key')} written or read, "
+                         f"{into_final_reads_text(into)} into the final reads, which began {before:.2f} s after the "
+                         f"last heal (including {o.quiesce:g} s quiescence{drained}; {plural(f.rounds, 'round')}): "
+                         "an upper bound on convergence time, not a measure of it")
+        else:  # no heal, or no times: the runner's own clock, the drain still left out
+            into = max(0.0, f.seconds - (f.drain_seconds or 0.0))
+            lines.append(f"  replicas agree on all {plural(f.keys, 'key')} written or read, {into:.2f} s into the "
+                         f"final reads ({plural(f.rounds, 'round')}, after {o.quiesce:g} s quiescence{drained}: "
+                         "an upper bound on convergence time, not a measure of it)")
     else:
         shown = ", ".join(_short(k) for k in f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
         n = len(f.disagreeing)
         lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {plural(n, 'key')} still "
                      f"differ{'s' if n == 1 else ''} between replicas ({shown})")
-    headline = convergence_headline(r.get("convergence"))
+    faults = (r.get("stats") or {}).get("faults")
+    if lines[-1].startswith("  replicas agree"):  # no fault: the run's one heal is the load's end
+        lines[-1] = load_end_words(lines[-1], faults) or lines[-1]
+    headline = load_end_words(convergence_headline(r.get("convergence")), faults)
     if headline:  # the journal's exact figure (or the final reads' bound, labelled so)
         lines.append(f"  convergence time: {headline}")
     bite = faults_sentence(r.get("faults") or {})

@@ -124,3 +124,49 @@ def test_report_of_a_run_directory_history_stays_report_html(tmp_path, capsys):
     _invalid(tmp_path, "history.jsonl")
     assert main(["report", str(tmp_path / "history.jsonl")]) == 1
     assert f"wrote {tmp_path / 'report.html'}" in capsys.readouterr().out
+
+
+def test_no_file_is_written_through_a_link_planted_at_the_old_temporary_names(tmp_path, capsys):
+    """report, check --write and export never write through a symlink left at NAME.tmp (the old fixed
+    temporary name): the file it points to keeps its bytes and each output is a regular file."""
+    run = tmp_path / "run"
+    run.mkdir()
+    _invalid(run, "history.jsonl")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious data\n")
+    for name in ("report.html", "results.json", "history.edn"):
+        (run / f"{name}.tmp").symlink_to(victim)
+    assert main(["report", str(run)]) == 0
+    assert main(["check", "--write", str(run)]) == 1
+    assert main(["export", str(run / "history.jsonl"), "--edn"]) == 0
+    assert victim.read_text() == "precious data\n"
+    for name in ("report.html", "results.json", "history.edn"):
+        assert (run / name).is_file() and not (run / name).is_symlink(), name
+    assert sorted(p.name for p in run.iterdir() if not p.name.endswith(".tmp")) == [
+        "history.edn", "history.jsonl", "report.html", "results.json"]
+
+
+def test_report_out_a_directory_writes_into_it(tmp_path, capsys):
+    """report --out EXISTING_DIR, or --out NEW_DIR/ (trailing slash), writes the page into that directory
+    (named as the history's report), leaving no temporary file beside it."""
+    src = _invalid(tmp_path, "a.jsonl")
+    (tmp_path / "outdir").mkdir()
+    assert main(["report", str(src), "--out", str(tmp_path / "outdir")]) == 0
+    assert main(["report", str(src), "--out", str(tmp_path / "newdir") + "/"]) == 0
+    assert f"wrote {tmp_path / 'newdir' / 'a.report.html'}" in capsys.readouterr().out
+    for d in ("outdir", "newdir"):
+        assert [p.name for p in (tmp_path / d).iterdir()] == ["a.report.html"]
+        assert "INVALID" in (tmp_path / d / "a.report.html").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "newdir", "outdir"]
+
+
+def test_report_over_a_directory_is_one_line_naming_it_and_leaves_nothing(tmp_path, capsys):
+    """NAME.report.html already a directory: exit 254, one error line naming that path (not a temporary
+    file), and no half-written file left behind."""
+    src = _invalid(tmp_path, "a.jsonl")
+    (tmp_path / "a.report.html").mkdir()
+    assert main(["report", str(src)]) == 254
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'a.report.html'}: ") and ".tmp" not in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "a.report.html"]
+    assert list((tmp_path / "a.report.html").iterdir()) == []

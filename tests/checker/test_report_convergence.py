@@ -28,3 +28,21 @@ def test_without_a_journal_only_the_bound_is_charted_and_says_why(tmp_path: Path
     section = write_report(run).read_text().split("<h2>Convergence</h2>")[1]
     assert "Replication lag per write" not in section
     assert "the only figure is the final reads' upper bound" in section
+
+
+def _text(page: str) -> str:
+    """The page's visible words (tags dropped), for sentences that span an SVG's elements."""
+    import re
+
+    return " ".join(re.sub(r"<[^>]+>", " ", page).split())
+
+
+def test_no_last_key_agreed_bar_when_keys_never_agreed(tmp_path: Path) -> None:
+    """bug-no-repair (4 of 10 keys never agree): the wait bar claims no time "until the last key agreed";
+    it says the final reads ended with keys not agreed (not reached), and how long they ran."""
+    example = Path(__file__).resolve().parents[2] / "histories" / "examples" / "bug-no-repair"
+    text = _text(write_report(example, out=tmp_path / "r.html").read_text())
+    assert "4 of 10 keys never agreed in the final reads" in text
+    assert "until the last key agreed" not in text and "final reads: 10 ms" not in text
+    assert "last key agreed: not reached" in text
+    assert "15.20 s of final reads, which ended with 4 keys not agreed" in text

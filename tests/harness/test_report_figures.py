@@ -75,12 +75,40 @@ def test_the_convergence_bound_draws_the_wait_apart_from_the_final_reads(run: tu
     quiescence wait before them is a separate, labelled bar, never the chart's x axis."""
     result, text, page = run
     drain = result.final.drain_seconds
-    if drain is not None and drain >= 0.005:  # the summary's "into the final reads" counts the drain wait: it says so
-        assert f"the first {drain:.2f} s waiting until no node held a record queued, then 1 round" in text
+    if drain is not None and drain >= 0.005:  # the drain comes before the final reads: the summary says so
+        assert f"then {drain:.2f} s waiting until no node held a record queued; 1 round" in text
     section = page[page.index("<h3>Upper bound: when the final reads agreed</h3>"):]
     assert "ms into the final reads (they began" in section  # the step chart's axis: the measured part
     assert "seconds after the last heal</text>" in section  # only the bar's axis, which shows the wait
     assert re.search(r"waiting before the final reads \(drain and quiescence\): not convergence", section)
+
+
+def test_summary_and_report_give_one_time_into_the_final_reads(run: tuple[RunResult, str, str]) -> None:
+    """The summary's time "into the final reads" and the wait before them are report.html's wait bar's figures:
+    both count the drain (until nothing was queued) in the wait before the final reads, never in them."""
+    _, text, page = run
+    m = re.search(r"(\d+) ms into the final reads, which began (\d+\.\d\d) s after the last heal", text)
+    assert m is not None, text
+    section = html.unescape(page[page.index("<h3>Upper bound: when the final reads agreed</h3>"):])
+    assert f"{m.group(1)} ms into the final reads until the last key agreed" in section
+    assert f"{m.group(2)} s waiting before the final reads (drain and quiescence)" in section
+
+
+def test_without_a_journal_the_summary_adds_up(run: tuple[RunResult, str, str]) -> None:
+    """With the final reads' bound as the convergence figure (no journal), the summary's wait before the final
+    reads plus its time into them is the bound it gives: one run, one reading of the final reads."""
+    import attrs
+
+    from checker.journal_figures import final_reads_convergence
+
+    result, _, _ = run
+    results = {**result.results, "convergence": final_reads_convergence(result.results["stats"])}
+    text = format_summary(attrs.evolve(result, results=results))
+    m = re.search(r"(\d+) ms into the final reads, which began (\d+\.\d\d) s after the last heal", text)
+    bound = re.search(r"converged at most (\d+\.\d\d) s after the last heal", text)
+    assert m is not None and bound is not None, text
+    assert abs(float(m.group(2)) + int(m.group(1)) / 1000 - float(bound.group(1))) <= 0.011
+    assert f"began {m.group(2)} s after the heal (the harness's quiescence wait, then its wait until nothing" in text
 
 
 def test_the_checkers_sim_tick_is_the_simulations() -> None:
@@ -89,3 +117,23 @@ def test_the_checkers_sim_tick_is_the_simulations() -> None:
     from runner.simulate import SIM_TICK
 
     assert SIM_TICK_MS == SIM_TICK * 1000
+
+
+def test_a_run_without_faults_counts_from_the_loads_end_not_a_heal(tmp_path, capsys) -> None:
+    """No fault window: the summary, `check`, report.html's headline, cards, findings and final reads' bound count
+    convergence from the load's end, never "after the (last) heal" (the harness's mark at the load's end)."""
+    result = run_short(tmp_path, report=True, nemesis=(), time_limit=1.0, rate=100.0)
+    assert result.results["stats"]["faults"] == []
+    from checker.cli import main
+
+    capsys.readouterr()
+    main(["check", str(result.run_dir)])
+    checked = capsys.readouterr().out
+    text = format_summary(result)
+    page = html.unescape((result.run_dir / "report.html").read_text())
+    bound = page[page.index("<h3>Upper bound"):page.index("<h2>Convergence anomalies")]
+    top = page[:page.index("<h2>Timeline</h2>")] + page[page.index("<h2>Convergence</h2>"):][:400]
+    for shown in (text, top, bound, checked):
+        assert "after the last heal" not in shown and "after the heal" not in shown, shown
+        assert "after last heal" not in shown and "From the last heal" not in shown
+        assert "after the load ended" in shown
