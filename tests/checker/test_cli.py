@@ -136,7 +136,7 @@ def test_no_file_is_written_through_a_link_planted_at_the_old_temporary_names(tm
     victim.write_text("precious data\n")
     for name in ("report.html", "results.json", "history.edn"):
         (run / f"{name}.tmp").symlink_to(victim)
-    assert main(["report", str(run)]) == 0
+    assert main(["report", str(run)]) == 1  # the verdict, INVALID, as check's
     assert main(["check", "--write", str(run)]) == 1
     assert main(["export", str(run / "history.jsonl"), "--edn"]) == 0
     assert victim.read_text() == "precious data\n"
@@ -151,8 +151,8 @@ def test_report_out_a_directory_writes_into_it(tmp_path, capsys):
     (named as the history's report), leaving no temporary file beside it."""
     src = _invalid(tmp_path, "a.jsonl")
     (tmp_path / "outdir").mkdir()
-    assert main(["report", str(src), "--out", str(tmp_path / "outdir")]) == 0
-    assert main(["report", str(src), "--out", str(tmp_path / "newdir") + "/"]) == 0
+    assert main(["report", str(src), "--out", str(tmp_path / "outdir")]) == 1  # INVALID, as check's
+    assert main(["report", str(src), "--out", str(tmp_path / "newdir") + "/"]) == 1
     assert f"wrote {tmp_path / 'newdir' / 'a.report.html'}" in capsys.readouterr().out
     for d in ("outdir", "newdir"):
         assert [p.name for p in (tmp_path / d).iterdir()] == ["a.report.html"]
