@@ -58,7 +58,7 @@ from .explore_ledger import (
     seed_line,
     summary_lines,
 )
-from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
+from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor, WorkerDied
 from .explore_trial import ScratchWriteError, TrialReport, TrialTask, disk_error, run_task, warm_up
 from .flags import add_run_options, options_with_config
 from .interrupt import SIGNALS, InterruptGuard, RunInterrupted
@@ -928,9 +928,11 @@ def _explore_command(argv: Sequence[str]) -> int:
             result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                              vary_workload=args.vary_workload, executor=executor, ledger=ledger, known=known,
                              keep_going=args.keep_going, shrink_again=args.shrink_again, phase=phase)
-    except (LedgerWriteError, ScratchWriteError) as exc:  # a full disk: the ledger's whole lines are kept
+    except (LedgerWriteError, ScratchWriteError, WorkerDied) as exc:  # a full disk, a worker killed: the ledger's
+        # whole lines are kept
         written = exc.written if isinstance(exc, LedgerWriteError) else ledger.written if ledger is not None else 0
-        again = "" if args.random or not (written or held) else \
+        # a ledger made (even of its header alone) must be resumed: the same --ledger again is refused as not empty
+        again = "" if args.random or not (written or held or ledger is not None) else \
             f"; continue with: {resume_command(argv, ledger_path, shrink_again=bool(phase))}"
         raise UsageError(f"{'' if str(exc).startswith('explore:') else 'explore: '}{exc}{again}") from None
     except MinimalRunError as exc:  # the shrink's result is lost, the failing seed is in the ledger
