@@ -1020,7 +1020,12 @@ def make_executor(workers: int, cluster: str | None) -> SeedExecutor:
     if workers == 1:
         return InlineExecutor()
     warm_up()
-    return ProcessExecutor(workers)
+    return ProcessExecutor(workers, stall_seconds=STALL_NOTE_SECONDS)
+
+
+STALL_NOTE_SECONDS = 20.0
+"""A worker whose trial (CPU-bound: simulated) has used no CPU time for this long is said on stderr (a SIGSTOPped
+worker made explore wait forever, silently); explore still waits for it."""
 
 
 def _seed_text(seeds: Sequence[int], drawn: bool) -> str:
