@@ -30,8 +30,10 @@ import os
 import random
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -56,10 +58,10 @@ from .explore_ledger import (
     seed_line,
     summary_lines,
 )
-from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
+from .explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor, WorkerDied
 from .explore_trial import ScratchWriteError, TrialReport, TrialTask, disk_error, run_task, warm_up
 from .flags import add_run_options, options_with_config
-from .interrupt import InterruptGuard, RunInterrupted
+from .interrupt import SIGNALS, InterruptGuard, RunInterrupted
 from .journal_writer import usable_cores
 from .options import (
     EXPLORE_FAULT_INTERVAL,
@@ -76,7 +78,7 @@ from .options import (
 from .phases import make_schedule, run_nodes
 from .replay import sha256_of
 from .run import run
-from .run_dir import new_run_dir
+from .run_dir import Latest, check_out_writable, new_run_dir, read_latest, restore_latest
 from .shrink import Candidate, Evaluate, Outcome, Shrinker, ShrinkResult
 from .usage import Parser, UsageError, add_config_option
 
@@ -574,8 +576,10 @@ def explore(
     # ignore_cleanup_errors: whatever else a trial left there (the pool is closed first: see below)
     # closing(executor): the pool is closed (its workers killed and joined) before the scratch directory is
     # removed, so a cancelled trial a worker still runs cannot write into it afterwards and leave it behind.
-    with tempfile.TemporaryDirectory(prefix="minikeydb-explore-", ignore_cleanup_errors=True) as scratch, \
-            contextlib.closing(executor), InterruptGuard():
+    # A second Ctrl-C while the first one's cleanup ran cut it short and left the scratch directory (and could
+    # leave workers: close() marks itself done first): the cleanup runs with the signals deferred (_cleanup).
+    scratch = tempfile.mkdtemp(prefix="minikeydb-explore-")
+    with InterruptGuard(), _cleanup(executor, scratch):
         trials = TrialStream(executor, trial_argv, scratch)
 
         def on_trial(n: int, reduction: str, c: Candidate, o: Outcome, kept: bool) -> None:
@@ -637,40 +641,94 @@ def explore(
     minimal = result.candidate
     name = "-".join(["explore", *([base.bug] if base.bug else []), f"seed{minimal.options.seed}", "shrunk"])
     final_options = attrs.evolve(minimal.options, out=base.out, name=name)
+    latest = read_latest(Path(base.out))
     run_dir = new_run_dir(Path(base.out), name)
     try:
-        written = run(final_options, argv, run_dir=run_dir, schedule=minimal.schedule, quiet=True, report=True)
-    except (OSError, BaseExceptionGroup) as exc:  # a full disk, a directory that became read-only: not our defect
-        error = exc if isinstance(exc, OSError) else disk_error(exc)
-        if error is None:
-            raise
-        remove_run(run_dir)
-        raise UsageError(f"explore: the minimal failing run could not be written in {base.out or '.'}: "
-                         f"{os_error_text(error)} (nothing left there)") from exc
-    identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
-    failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
-                            seed_command=seed_command(candidate.options), anomaly=outcome.main_anomaly,
-                            history_sha256=outcome.history_sha256)
-    out = ExploreResult(found.runs, verdicts["unknown"], candidate.options.seed, result, written.run_dir, identical,
-                        time.monotonic() - started, found.lines, executor.workers, failure)
-    try:
-        (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
-    except OSError as exc:
-        remove_run(written.run_dir)
-        raise UsageError(f"explore: {written.run_dir / FAILURE_FILE} could not be written: {os_error_text(exc)} "
-                         "(the run without it removed)") from exc
+        try:
+            written = run(final_options, argv, run_dir=run_dir, schedule=minimal.schedule, quiet=True, report=True)
+        except (OSError, BaseExceptionGroup) as exc:  # a full disk, a directory that became read-only
+            error = exc if isinstance(exc, OSError) else disk_error(exc)
+            if error is None:
+                raise
+            raise MinimalRunError(f"explore: the minimal failing run could not be written in {base.out or '.'}: "
+                                  f"{os_error_text(error)} (nothing left there)") from exc
+        identical = sha256_of(written.run_dir / "history.jsonl") == result.outcome.history_sha256
+        failure = FailureReport(seed=candidate.options.seed, options=candidate.options, commit=commit(),
+                                seed_command=seed_command(candidate.options), anomaly=outcome.main_anomaly,
+                                history_sha256=outcome.history_sha256)
+        out = ExploreResult(found.runs, verdicts["unknown"], candidate.options.seed, result, written.run_dir,
+                            identical, time.monotonic() - started, found.lines, executor.workers, failure)
+        try:
+            (written.run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(out)) + "\n")
+        except OSError as exc:
+            raise MinimalRunError(f"explore: {written.run_dir / FAILURE_FILE} could not be written: "
+                                  f"{os_error_text(exc)} (the run without it removed)") from exc
+    except (MinimalRunError, RunInterrupted, KeyboardInterrupt) as exc:  # no half run in --out; latest as it was
+        with signals_deferred():
+            remove_run(run_dir, latest)
+        if isinstance(exc, RunInterrupted):
+            exc.run_dir = None  # removed: the CLI's "partial run in ..." would name what is gone
+        if phase is not None and not isinstance(exc, MinimalRunError):
+            phase.append("minimal")
+        raise
     return out
 
 
-def remove_run(run_dir: Path) -> None:
-    """Remove a minimal run explore could not finish writing, and ``latest`` if it names it, so that ``check``,
-    ``report`` and ``replay`` of ``--out`` never meet a half run (run.json and nodes/ alone)."""
+class MinimalRunError(UsageError):
+    """The minimal failing run could not be written (a full or read-only ``--out``): one line, 254; the caller
+    adds the ``--resume ... --shrink-again`` command that shrinks the ledger's failure again and writes it."""
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT/SIGTERM only remembered while cleanup runs (main thread): a second Ctrl-C cannot cut it short.
+
+    A signal that came is sent again once the handlers are back, unless an exception (the first Ctrl-C's) is
+    already on its way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: came.append(signum)) for signum in SIGNALS}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    try:
+        yield
+    except BaseException:
+        restore()
+        raise
+    restore()
+    if came:
+        signal.raise_signal(came[0])
+
+
+@contextlib.contextmanager
+def _cleanup(executor: SeedExecutor, scratch: str) -> Iterator[None]:
+    """Close the pool (its workers killed and joined, so a cancelled trial cannot write into the scratch directory
+    afterwards), then remove the scratch directory: both with the signals deferred."""
+    try:
+        yield
+    finally:
+        with signals_deferred():
+            try:
+                executor.close()
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+def remove_run(run_dir: Path, previous: Latest | None = None) -> None:
+    """Remove a minimal run explore could not finish writing, and ``latest`` if it names it (put back as it was,
+    ``previous`` from ``run_dir.read_latest``, else removed), so that ``check``, ``report`` and ``replay`` of
+    ``--out`` never meet a half run (run.json and nodes/ alone) and the run ``latest`` named before is named still."""
     shutil.rmtree(run_dir, ignore_errors=True)
     latest = run_dir.parent / "latest"
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, UnicodeDecodeError):
         named = os.readlink(latest) if latest.is_symlink() else latest.read_text().strip() if latest.is_file() else None
         if named is not None and Path(named).name == run_dir.name:
-            latest.unlink()
+            restore_latest(run_dir.parent, previous)
 
 
 def os_error_text(exc: OSError) -> str:
@@ -837,6 +895,7 @@ def _explore_command(argv: Sequence[str]) -> int:
         raise OptionError(f"--seed: explore's seeds must lie in 0..2**63-1, got {first}..{first + args.runs - 1}")
     args.seed = first
     base = options_with_config(args, argv, parser)
+    check_out_writable(Path(base.out))  # before the sweep: a minimal run that cannot be written lost the shrink
     if args.random:
         draw = random.SystemRandom()
         seeds = [draw.randrange(1, 2**31) for _ in range(args.runs)]
@@ -869,19 +928,28 @@ def _explore_command(argv: Sequence[str]) -> int:
             result = explore(base, seeds, shrink_budget=args.shrink_runs, argv=["harness.py", "explore", *argv],
                              vary_workload=args.vary_workload, executor=executor, ledger=ledger, known=known,
                              keep_going=args.keep_going, shrink_again=args.shrink_again, phase=phase)
-    except (LedgerWriteError, ScratchWriteError) as exc:  # a full disk: the ledger's whole lines are kept
+    except (LedgerWriteError, ScratchWriteError, WorkerDied) as exc:  # a full disk, a worker killed: the ledger's
+        # whole lines are kept
         written = exc.written if isinstance(exc, LedgerWriteError) else ledger.written if ledger is not None else 0
-        again = "" if args.random or not (written or held) else \
+        # a ledger made (even of its header alone) must be resumed: the same --ledger again is refused as not empty
+        again = "" if args.random or not (written or held or ledger is not None) else \
             f"; continue with: {resume_command(argv, ledger_path, shrink_again=bool(phase))}"
         raise UsageError(f"{'' if str(exc).startswith('explore:') else 'explore: '}{exc}{again}") from None
+    except MinimalRunError as exc:  # the shrink's result is lost, the failing seed is in the ledger
+        again = ("; --random seeds cannot be resumed" if args.random else
+                 f"; shrink it again and write it with: {resume_command(argv, ledger_path, shrink_again=True)}")
+        raise MinimalRunError(f"{exc}{again}") from None
     except (RunInterrupted, KeyboardInterrupt):
         if ledger is None:
             raise
+        writing = bool(phase) and phase[-1] == "minimal"
         again = ("--random seeds cannot be resumed" if args.random
-                 else f"continue with: {resume_command(argv, ledger_path, shrink_again=bool(phase))}")
-        print(f"explore: interrupted{' while shrinking the failure' if phase else ''}; the seeds done are in the "
-              f"ledger {ledger_path}; {again}", file=sys.stderr,
-              flush=True)
+                 else f"{'write it' if writing else 'continue'} with: "
+                 f"{resume_command(argv, ledger_path, shrink_again=bool(phase))}")
+        where = (" while the minimal failing run was being written (the shrink had finished; nothing of the run "
+                 f"left in {base.out or '.'})" if writing else " while shrinking the failure" if phase else "")
+        print(f"explore: interrupted{where}; the seeds done are in the ledger {ledger_path}; {again}",
+              file=sys.stderr, flush=True)
         raise
     finally:
         if ledger is not None:
@@ -952,7 +1020,12 @@ def make_executor(workers: int, cluster: str | None) -> SeedExecutor:
     if workers == 1:
         return InlineExecutor()
     warm_up()
-    return ProcessExecutor(workers)
+    return ProcessExecutor(workers, stall_seconds=STALL_NOTE_SECONDS)
+
+
+STALL_NOTE_SECONDS = 20.0
+"""A worker whose trial (CPU-bound: simulated) has used no CPU time for this long is said on stderr (a SIGSTOPped
+worker made explore wait forever, silently); explore still waits for it."""
 
 
 def _seed_text(seeds: Sequence[int], drawn: bool) -> str:

@@ -21,6 +21,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
+import os
+import stat
 import subprocess
 import sys
 from collections import Counter
@@ -47,6 +50,9 @@ so a sweep's hash (and ``--resume`` of a ledger written before them) is what it 
 SEED_RANGE = (0, 2**63 - 1)
 """The seeds explore runs and a ledger may hold."""
 UNCOMPARED = ("wall_s",)
+MAX_LINE_BYTES = 1 << 20
+"""A ledger line longer than this is refused (explore writes lines of some 500 bytes): a ledger is read line by
+line within this bound, never whole (``--resume /dev/zero`` read 1.9 GB, then MemoryError)."""
 """Fields two lines of one seed may differ in (the seed ran twice, e.g. resumed across an interruption)."""
 
 
@@ -146,22 +152,78 @@ class LedgerContents:
         return list(dict.fromkeys(found))
 
 
+def special_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is ("a directory", "a FIFO (named pipe)", ...); None for a regular one."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def refuse_special(path: Path, flag: str) -> None:
+    """A ledger is a regular file: ``--ledger``/``--resume`` naming anything else (a directory, a FIFO that would
+    block the open, a device read forever) is refused before it is opened, naming it (symlinks followed)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing (a new ledger) or unreadable: the open says why
+    kind = special_kind(mode)
+    if kind is not None:
+        raise LedgerError(f"{flag} {path}: is {kind}, not a regular file; a ledger is a file (name a new one, or "
+                          "the .jsonl ledger explore wrote)")
+
+
+def _open_regular(path: Path, flags: int, flag: str) -> int:
+    """``os.open`` without blocking (a FIFO put there since ``refuse_special``), refused unless a regular file."""
+    refuse_special(path, flag)
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    kind = special_kind(os.fstat(fd).st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise LedgerError(f"{flag} {path}: is {kind}, not a regular file; a ledger is a file")
+    os.set_blocking(fd, True)
+    return fd
+
+
 def read_ledger(path: Path) -> LedgerContents:
     """The header and seed lines of a ledger; a last line cut short (a killed explore) is left out."""
     try:
-        data = path.read_bytes()
+        fd = _open_regular(path, os.O_RDONLY, "--resume")
     except OSError as e:
         raise LedgerError(f"--resume {path}: cannot read the ledger ({e.strerror or e})") from None
-    return parse_ledger(path, data)
+    with os.fdopen(fd, "rb") as file:
+        try:
+            return parse_ledger(path, file)
+        except OSError as e:
+            raise LedgerError(f"--resume {path}: cannot read the ledger ({e.strerror or e})") from None
 
 
-def parse_ledger(path: Path, data: bytes) -> LedgerContents:
-    lines = data.split(b"\n")
+def parse_ledger(path: Path, file: IO[bytes]) -> LedgerContents:
+    """Parse a ledger from ``file`` line by line (each at most ``MAX_LINE_BYTES``), from where it stands."""
     header: dict[str, Any] | None = None
     seeds: dict[int, dict[str, Any]] = {}
     where: dict[int, int] = {}
     cut = 0
-    for number, line in enumerate(lines, 1):
+    total = 0
+    number = 0
+    while True:
+        line = file.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            break
+        number += 1
+        total += len(line)
+        last = not line.endswith(b"\n")  # no newline after it: the end of the file
+        if len(line) > MAX_LINE_BYTES:
+            if header is None:
+                raise LedgerError(f"--resume {path}: not an explore ledger (its first line is not JSON, and longer "
+                                  f"than {MAX_LINE_BYTES} bytes)")
+            raise LedgerError(f"--resume {path}: line {number} is longer than {MAX_LINE_BYTES} bytes (explore never "
+                              "writes it): not an explore ledger's line")
+        line = line.rstrip(b"\n")
         if not line.strip():
             continue
         try:
@@ -169,7 +231,7 @@ def parse_ledger(path: Path, data: bytes) -> LedgerContents:
         except orjson.JSONDecodeError:
             if header is None:  # a first line that is no JSON (binary, gzip, text): not a cut-short ledger
                 raise LedgerError(f"--resume {path}: not an explore ledger (its first line is not JSON)") from None
-            if number == len(lines):  # no newline after it: the write was cut short
+            if last:  # no newline after it: the write was cut short
                 cut = len(line)
                 continue
             raise LedgerError(f"--resume {path}: line {number} is not JSON") from None
@@ -198,7 +260,7 @@ def parse_ledger(path: Path, data: bytes) -> LedgerContents:
         where[seed] = number
     if header is None:
         raise LedgerError(f"--resume {path}: the ledger is empty")
-    return LedgerContents(header, seeds, len(data) - cut, cut)
+    return LedgerContents(header, seeds, total - cut, cut)
 
 
 def _check_header_hash(path: Path, header: dict[str, Any]) -> None:
@@ -280,11 +342,12 @@ class LedgerWriter:
             except OSError as e:
                 raise LedgerError(f"--ledger {path}: cannot make its directory ({e.strerror or e})") from None
         created = not resume and not path.exists()
+        flag = "--resume" if resume else "--ledger"
         try:  # unbuffered: a failed write leaves no bytes behind to be written again at close
-            self._file: IO[bytes] = path.open("r+b" if resume else "ab", buffering=0)
+            fd = _open_regular(path, os.O_RDWR if resume else os.O_WRONLY | os.O_APPEND | os.O_CREAT, flag)
+            self._file: IO[bytes] = os.fdopen(fd, "r+b" if resume else "ab", buffering=0)
         except OSError as e:
-            raise LedgerError(f"--{'resume' if resume else 'ledger'} {path}: cannot open the ledger "
-                              f"({e.strerror or e})") from None
+            raise LedgerError(f"{flag} {path}: cannot open the ledger ({e.strerror or e})") from None
         try:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -307,12 +370,17 @@ class LedgerWriter:
 
     def _continue(self, path: Path) -> None:
         """Read the ledger being resumed, drop a last line cut short and end the last line with its newline."""
-        self.contents = parse_ledger(path, path.read_bytes())
+        fd = self._file.fileno()
+        try:  # read through a buffered reader of its own (line by line, bounded), at the same open file
+            with io.BufferedReader(io.FileIO(os.dup(fd), "rb")) as reader:
+                self.contents = parse_ledger(path, reader)
+        except OSError as e:
+            raise LedgerError(f"--resume {path}: cannot read the ledger ({e.strerror or e})") from None
         try:
             if self.contents.cut:  # a killed explore's last write: appending after it would break the file
                 self._file.truncate(self.contents.complete)
-            self._file.seek(0, 2)
-            if self._file.tell() and not path.read_bytes().endswith(b"\n"):
+            end = self._file.seek(0, 2)
+            if end and os.pread(fd, 1, end - 1) != b"\n":
                 self._file.write(b"\n")  # a complete last line without its newline
         except OSError as e:  # a full disk, or a ledger that can be read but not written
             raise LedgerError(f"--resume {path}: cannot continue the ledger ({e.strerror or e})") from None
@@ -378,6 +446,7 @@ def open_ledger(writer: type[W], base: SweepOptions, vary_workload: bool, here: 
         return path, opened, known
     if ledger is not None:
         path = Path(ledger)
+        refuse_special(path, "--ledger")  # a directory was "the file exists; continue it with --resume DIR"
         if path.exists() and path.stat().st_size:
             raise refuse(f"--ledger {path}: the file exists; continue it with --resume {path}, or name a new file")
         return path, None, known

@@ -55,6 +55,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -160,6 +161,16 @@ def _libc() -> Any:
     return _LIBC[0]
 
 
+def process_cpu(pid: int) -> tuple[int, str] | None:
+    """A process's CPU time (user + system, in clock ticks) and its state letter, from ``/proc`` (None: not there)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+        fields = data[data.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+        return int(fields[11]) + int(fields[12]), fields[0]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _die_with_parent(parent: int) -> None:
     """In a worker: SIGKILL when explore dies (Linux; elsewhere nothing), and a session of its own (no terminal's
     process group; its own autogroup: its own share of the CPU, see the module's docstring)."""
@@ -214,10 +225,14 @@ class ProcessExecutor:
     """A pool of ``workers`` processes (forked where the platform can, else spawned), one task each at a time."""
 
     def __init__(self, workers: int, start_method: str | None = None,
-                 before_kill: Callable[[list[int]], Callable[[], None]] | None = None) -> None:
+                 before_kill: Callable[[list[int]], Callable[[], None]] | None = None,
+                 stall_seconds: float | None = None, note: Callable[[str], None] | None = None) -> None:
         """``before_kill(pids)``, when given, is called with the pids of workers about to be SIGKILLed (a cancelled
         task's, or every worker at ``close``) while they still live; what it returns is called once they are
-        dead: maelstrom explore finds the node processes under them first and kills what outlived them."""
+        dead: maelstrom explore finds the node processes under them first and kills what outlived them.
+        ``stall_seconds``: a worker whose task has used no CPU time for that long (stopped by SIGSTOP, or stuck)
+        is said once per stall through ``note`` (CPU-bound tasks only: explore's simulated trials); it is
+        still waited for (its outcome unchanged)."""
         if workers < 1:
             raise ValueError(f"workers must be 1 or more, got {workers}")
         self.workers = workers
@@ -233,6 +248,10 @@ class ProcessExecutor:
         """Workers still running a task whose caller left: its answer is dropped when it comes."""
         self._current: tuple[dict[int, Any], list[int]] | None = None
         """The running call's tasks in flight (by worker) and idle workers, for ``cancel``."""
+        self._stall_seconds = stall_seconds
+        self._note = note
+        self._progress: dict[int, tuple[tuple[int, float], int, float, bool]] = {}
+        """By worker: ((pid, task start), CPU ticks last seen, when they last changed, stall said)."""
 
     def _start(self) -> None:
         """Room for every worker; each is forked when its first task is sent (``_run``), so the first task (explore's
@@ -320,7 +339,11 @@ class ProcessExecutor:
                 return  # (with items left and every worker draining, wait for one)
             watched = set(busy) | self._draining
             waiting = {self._conns[w]: w for w in watched} | {self._procs[w].sentinel: w for w in watched}
-            for ready in multiprocessing.connection.wait(list(waiting)):
+            timeout = None if self._stall_seconds is None else max(0.1, min(5.0, self._stall_seconds / 2))
+            readies = multiprocessing.connection.wait(list(waiting), timeout)
+            if self._stall_seconds is not None:
+                self._check_stalls(busy)
+            for ready in readies:
                 w = waiting[ready]
                 if w not in busy and w not in self._draining:
                     continue  # its connection and its sentinel both became ready
@@ -363,6 +386,31 @@ class ProcessExecutor:
                     raise TaskFailed(f"an explore task failed in a worker: {last}") from WorkerTraceback(value)
                 idle.append(w)
                 yield value
+
+    def _check_stalls(self, busy: dict[int, tuple[Any, float, int]]) -> None:
+        """Say (once per stall) a worker whose task has used no CPU time for ``stall_seconds``."""
+        now = time.monotonic()
+        assert self._stall_seconds is not None
+        for w, (item, started, _tries) in busy.items():
+            pid = self._procs[w].pid
+            seen = process_cpu(pid)
+            if seen is None:
+                continue
+            ticks, state = seen
+            key = (pid, started)
+            last = self._progress.get(w)
+            if last is None or last[0] != key or last[1] != ticks:
+                self._progress[w] = (key, ticks, now, False)
+            elif not last[3] and now - last[2] >= self._stall_seconds:
+                self._progress[w] = (key, ticks, last[2], True)
+                how = (f": it is stopped (SIGSTOP? continue it with kill -CONT {pid})" if state in ("T", "t")
+                       else f" (state {state})")
+                text = (f"explore: the worker (pid {pid}) running {task_label(item)} has used no CPU time for "
+                        f"{now - last[2]:.0f} s{how}; still waiting for it")
+                if self._note is not None:
+                    self._note(text)
+                else:
+                    print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """Kill the workers (a trial they run is in a scratch directory explore deletes) and wait for them."""

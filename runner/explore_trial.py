@@ -44,7 +44,10 @@ class TrialTask:
 
     @property
     def label(self) -> str:
-        """What names the trial in an error line (its repr runs to a kilobyte)."""
+        """What names the trial in an error line (its repr runs to a kilobyte): a seed of the sweep, or a shrink
+        candidate (explore numbers those below 0: run ahead while its seed runs, or in the shrink)."""
+        if self.index < 0:
+            return f"a shrink candidate of seed {self.candidate.options.seed} (run ahead of, or in, its shrink)"
         return f"seed {self.candidate.options.seed}"
 
 

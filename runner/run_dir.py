@@ -6,12 +6,14 @@ Every mode uses these (``runner.run`` picks the mode); none of them starts anyth
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
 import platform
 import secrets
+import tempfile
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -64,6 +66,53 @@ def new_run_dir(out: Path, name: str) -> Path:
             f"--out {out}: cannot create a run directory there: {exc.strerror or exc}{where}"
         ) from None
     raise OptionError(f"--out {out}: 1000 run directories named {stamp}-{name} already exist")
+
+
+def check_out_writable(out: Path) -> None:
+    """``--out`` must take files, checked before a long search whose result goes there (explore's minimal run):
+    made if missing, then a probe file created and removed; else a usage error (``OptionError``, 254) naming it."""
+    try:
+        if out.exists() and not out.is_dir():
+            raise OptionError(f"--out {out}: is a file, not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OptionError(f"--out {out}: cannot write there: {exc.strerror or exc}; the minimal failing run goes "
+                          "there (give another --out)") from None
+
+
+Latest = tuple[bool, str]
+"""What ``<out>/latest`` held: (a symlink?, its target or the name the file holds)."""
+
+
+def read_latest(out: Path) -> Latest | None:
+    """``<out>/latest`` as it is now (None: none), for ``restore_latest``."""
+    latest = out / "latest"
+    try:
+        if latest.is_symlink():
+            return True, os.readlink(latest)
+        if latest.is_file():
+            return False, latest.read_text()
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
+
+
+def restore_latest(out: Path, previous: Latest | None) -> None:
+    """Put back ``<out>/latest`` as ``read_latest`` found it (removed when there was none); best effort."""
+    latest = out / "latest"
+    with contextlib.suppress(OSError):
+        if latest.is_symlink() or latest.is_file():
+            latest.unlink()
+        if previous is None:
+            return
+        is_link, value = previous
+        if is_link:
+            latest.symlink_to(value)
+        else:
+            latest.write_text(value)
 
 
 def run_name(options: RunOptions) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -311,3 +312,25 @@ def test_a_worker_dies_when_explore_is_killed() -> None:
             time.sleep(0.05)
         os.kill(worker, signal.SIGKILL)
         raise AssertionError(f"worker {worker} outlived its killed explore")
+
+
+def _stop_self(_: int) -> str:
+    """A task whose worker is stopped (SIGSTOP) until explore's test continues it."""
+    os.kill(os.getpid(), signal.SIGSTOP)
+    return "continued"
+
+
+@pytest.mark.realtime
+def test_a_stopped_worker_is_said_once_and_still_waited_for() -> None:
+    """A worker SIGSTOPped mid-task: after ``stall_seconds`` without CPU time one note names its pid, the task and
+    that it is stopped (before: explore waited forever, silently); once continued, its answer still comes back."""
+    notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        os.kill(int(text.split("pid ")[1].split(")")[0]), signal.SIGCONT)
+
+    with ProcessExecutor(1, stall_seconds=0.5, note=note) as pool:
+        assert list(pool.map_unordered(_stop_self, [7])) == ["continued"]
+    assert len(notes) == 1, notes
+    assert "running task 7 has used no CPU time for" in notes[0] and "it is stopped (SIGSTOP?" in notes[0], notes
