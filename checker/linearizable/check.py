@@ -25,10 +25,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+# (`import a.b as c`, not `from a import b as c`: a missing module is then named as missing)
+import checker.linearizable.direct as _direct_source
+import checker.linearizable.pairing as _pairing_source
+
 # The defaults and bounds live with the check options (checker/api.py).
 from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, MAX_MEMORY_BUDGET, MAX_SECONDS
-from checker.linearizable import direct as _direct_source
-from checker.linearizable import pairing as _pairing_source
 from checker.linearizable.compiled import pick
 from checker.linearizable.explain import nonlinearizable_anomaly
 from checker.linearizable.models import CompiledOp, CompiledPart, Flags, Model, ModelArgumentError, make_model

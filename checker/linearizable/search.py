@@ -53,7 +53,7 @@ from itertools import chain, compress, repeat
 from operator import eq, ne
 from typing import Any
 
-from checker.linearizable import walk as _walk_source
+import checker.linearizable.walk as _walk_source  # (a missing walk.py is named as missing)
 from checker.linearizable.compiled import pick
 from checker.linearizable.models import BAD, CompiledOp, CompiledPart
 from checker.linearizable.operations import R_CALL_POS, R_RET_POS
