@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from array import array
+from collections.abc import Sequence
 from itertools import repeat
 from operator import add, mul
 from time import perf_counter
@@ -92,12 +93,12 @@ def _time_is_up(deadline: float | None) -> bool:
     writers=cython.longlong[:],
 )
 def walk(
-    call: list,
-    ret: list,
-    kinds: list,
-    va: list,
-    vb: list,
-    bit: list,
+    call: Sequence[int],
+    ret: Sequence[int | None],
+    kinds: Sequence[int],
+    va: Sequence[Any],
+    vb: Sequence[Any],
+    bit: Sequence[int],
     flag: int,
     init: Any,
     deadline: float | None,
@@ -109,7 +110,8 @@ def walk(
     `flag` the bitsets of its operations (`search._bits(n)`, `1 << n`); stops with
     "unknown" at the `time.perf_counter()` `deadline`, past `max_configurations`, or when the
     resident memory grew by more than `memory_budget` bytes over `rss0` (-1: taken at the first
-    look). It looks at the clock, and lets pending signal handlers run, every `POLL_WORK` entries
+    look). The arrays may be any sequences (a `list` annotation would make the compiled copy refuse
+    a tuple). It looks at the clock, and lets pending signal handlers run, every `POLL_WORK` entries
     looked at; at the cap and the memory every 1024 placements."""
     # C integers when compiled (plain ints otherwise); the bitsets stay Python ints (any size).
     n: cython.Py_ssize_t = len(call)

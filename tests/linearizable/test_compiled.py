@@ -319,3 +319,16 @@ def test_the_search_lets_signal_handlers_run_even_without_limits(monkeypatch, wa
     n = len(arrays[0])
     with pytest.raises(KeyboardInterrupt):
         walk_fn(*arrays, search_module._bits(n), 1 << n, None, None, None, None, None)
+
+
+def test_the_search_in_use_takes_tuples_as_its_source_does():
+    """`walk` compiled takes its arrays as tuples as well as lists, like its source, with the same
+    result either way (the compiled copy used to refuse a tuple: "expected list, got tuple")."""
+    from tests.linearizable.test_time_limit import _wide_part
+
+    arrays = _wide_part(30, 10)
+    n = len(arrays[0])
+    bit = search_module._bits(n)
+    results = [w(*(kind(a) for a in arrays), kind(bit), 1 << n, None, None, None, None, None)[:3]
+               for w in (search_module.walk, walk.walk) for kind in (list, tuple)]
+    assert results == [(True, walk.DONE, n + 1)] * 4
