@@ -332,3 +332,15 @@ def test_the_search_in_use_takes_tuples_as_its_source_does():
     results = [w(*(kind(a) for a in arrays), kind(bit), 1 << n, None, None, None, None, None)[:3]
                for w in (search_module.walk, walk.walk) for kind in (list, tuple)]
     assert results == [(True, walk.DONE, n + 1)] * 4
+
+
+def test_setup_says_why_the_loops_run_pure_once_in_the_build_not_in_the_metadata_run(tmp_path):
+    """pip runs setup.py for the metadata and then for the build: "the hot loops run as pure Python"
+    is said in the build only, so an install without Cython says it once (it used to say it twice)."""
+    env = {**os.environ, "MINIKEYDB_NO_COMPILE": "1"}
+    metadata = subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(tmp_path)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    build = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--dry-run"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert "minikeydb:" not in metadata.stderr, metadata.stderr
+    assert build.stderr.count("minikeydb: MINIKEYDB_NO_COMPILE is set: the checker's hot loops run as pure Python") == 1
