@@ -24,8 +24,15 @@ HOT = ("direct", "pairing", "walk")
 GENERATED = HERE / "build" / "cython-src"
 
 
+#: The commands that only write the package's metadata: pip runs setup.py for them before the build
+#: (each hook in a process of its own), and a message there would be said twice.
+METADATA_ONLY = ("egg_info", "dist_info")
+
+
 def _say(message: str) -> None:
-    print(f"minikeydb: {message}", file=sys.stderr)
+    """One line on stderr, in the run that builds (not in the metadata-only run before it)."""
+    if not any(arg in METADATA_ONLY for arg in sys.argv[1:]):
+        print(f"minikeydb: {message}", file=sys.stderr)
 
 
 def _extensions() -> list[Extension]:

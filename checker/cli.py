@@ -502,6 +502,8 @@ def _check_flags(args: argparse.Namespace, prog: str) -> Any:
     if args.model is not None or (args.checker is not None and "linearizable" in args.checker):
         try:
             import checker.linearizable as lin
+
+            lin.check_events  # noqa: B018 - the whole checker now (check.py imports the rest): a missing module is said here
         except ImportError as e:
             raise UsageError(f"{prog}: the linearizability checker is not available ({e})") from None
         if args.model is not None and args.model not in lin.MODELS:

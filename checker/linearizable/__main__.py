@@ -3,7 +3,8 @@
 The project's `harness.py check --checker linearizable` is the main entry point; this one exists
 so the checker can be used (and timed) on any history without the rest of the project. Exit
 codes as in Jepsen: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or unreadable input, 255
-internal error; with several paths the worst verdict wins (254 > 1 > 2 > 0).
+internal error; with several paths the worst verdict wins (254 > 1 > 2 > 0). A checker that cannot
+be imported (a module missing or broken) is one error line and 254; Ctrl-C is "interrupted", 130.
 """
 
 from __future__ import annotations
@@ -12,18 +13,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from checker.linearizable.check import (
-    DEFAULT_MEMORY_BUDGET,
-    DEFAULT_TIME_LIMIT,
-    check_events,
-    out_of_time_result,
-)
-from checker.linearizable.compiled import describe
-from checker.linearizable.models import MODELS
-from checker.linearizable.render import render_html
-from checker.timelimit import TimeLimit, TimeLimitExceeded
+if TYPE_CHECKING:
+    from checker.timelimit import TimeLimit
 
 _EXIT = {True: 0, False: 1, "unknown": 2}
 _RANK = {0: 0, 2: 1, 1: 2, 254: 3, 255: 4}
@@ -55,6 +48,20 @@ def _read(path: Path, limit: TimeLimit | None = None) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Check each path and print its verdict; return the worst exit code."""
+    try:  # here, not at the top: a checker that cannot be imported is one line, not a traceback
+        from checker.linearizable.check import (
+            DEFAULT_MEMORY_BUDGET,
+            DEFAULT_TIME_LIMIT,
+            check_events,
+            out_of_time_result,
+        )
+        from checker.linearizable.compiled import describe
+        from checker.linearizable.models import MODELS
+        from checker.linearizable.render import render_html
+        from checker.timelimit import TimeLimit, TimeLimitExceeded
+    except Exception as exc:  # noqa: BLE001 - a module missing or broken: say which, exit as for bad input
+        print(f"error: the linearizability checker cannot be imported: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 254
     parser = _Parser(prog="python -m checker.linearizable", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="history.jsonl files")
     parser.add_argument("--version", action="version", version=f"%(prog)s: {describe()}",
@@ -127,5 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     return worst
 
 
+def _run() -> int:
+    """`main`, with Ctrl-C one line and 130 (128 + SIGINT), as `harness.py check` has it."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_run())

@@ -25,15 +25,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+# (`import a.b as c`, not `from a import b as c`: a missing module is then named as missing)
+import checker.linearizable.direct as _direct_source
+import checker.linearizable.pairing as _pairing_source
+
 # The defaults and bounds live with the check options (checker/api.py).
 from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, MAX_MEMORY_BUDGET, MAX_SECONDS
-from checker.linearizable import direct as _direct_source
-from checker.linearizable import pairing as _pairing_source
 from checker.linearizable.compiled import pick
 from checker.linearizable.explain import nonlinearizable_anomaly
 from checker.linearizable.models import CompiledOp, CompiledPart, Flags, Model, ModelArgumentError, make_model
 from checker.linearizable.operations import R_F, R_STATUS
-from checker.linearizable.search import BYTES_PER_CONFIGURATION, SearchOutcome, drop_unobserved, search
+from checker.linearizable.search import SearchOutcome, configuration_bytes, drop_unobserved, search
 from checker.timelimit import COMPILING, TimeLimit, TimeLimitExceeded
 
 #: `direct.py`'s `direct_parts`, compiled when a current compiled copy is built (`compiled.py`).
@@ -51,7 +53,7 @@ _JOBS: list[tuple[Sequence[CompiledOp], Any, float | None, float | None, int | N
 def _max_configurations(memory_budget: int | None, n_ops: int) -> int | None:
     if memory_budget is None:
         return None
-    return max(1, memory_budget // (BYTES_PER_CONFIGURATION + n_ops // 8))
+    return max(1, memory_budget // configuration_bytes(n_ops))
 
 
 def _check_number(name: str, value: Any, unit: str) -> None:

@@ -6,7 +6,8 @@ with Cython pure-mode declarations. When Cython and a C compiler are there at in
 `setup.py` compiles each into an extension `_<name>_c` beside it, with the SHA-256 of the source
 it was built from (`SOURCE_SHA256`). `pick` uses that extension only while the source still has
 that hash: a `.py` edited after the build runs as it is now, with one `StaleCompiledWarning`,
-never the older binary. `MINIKEYDB_PURE=1` in the environment picks the source (tests run both).
+never the older binary (with warnings made errors, the same line is printed and the source still
+runs: the warning never stops a check). `MINIKEYDB_PURE=1` in the environment picks the source (tests run both).
 `describe()` says which runs (`python -m checker.linearizable --version`).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import sys
 import warnings
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
@@ -58,12 +60,12 @@ def pick(name: str, pure: ModuleType) -> ModuleType:
     except OSError:
         now = None
     if built is None or built != now:
-        warnings.warn(
-            f"checker/linearizable/{name}.py changed after its compiled copy was built: running the "
-            f"source (rebuild with `pip install -e .` to use the compiled copy)",
-            StaleCompiledWarning,
-            stacklevel=2,
-        )
+        message = (f"checker/linearizable/{name}.py changed after its compiled copy was built: running the "
+                   f"source (rebuild with `pip install -e .` to use the compiled copy)")
+        try:
+            warnings.warn(message, StaleCompiledWarning, stacklevel=2)
+        except StaleCompiledWarning:  # warnings made errors (-W error): still one line, and the source runs
+            print(f"{StaleCompiledWarning.__name__}: {message}", file=sys.stderr)
         _CHOSEN[name] = "pure (compiled copy is stale)"
         return pure
     _CHOSEN[name] = "compiled"
@@ -75,3 +77,11 @@ def describe() -> str:
     if all(_CHOSEN.get(name) == "compiled" for name in HOT):
         return "compiled: yes (Cython: " + ", ".join(f"{n}.py" for n in HOT) + ")"
     return "compiled: no (" + "; ".join(f"{n}.py {_CHOSEN.get(n, 'not loaded')}" for n in HOT) + ")"
+
+
+def let_signals_run() -> None:
+    """Nothing, in Python bytecode: the compiled loops call it now and then so that the interpreter
+    runs the signal handlers pending since (a Ctrl-C's KeyboardInterrupt, the harness's SIGTERM
+    handler), whose exceptions then leave the compiled loop like any other. A compiled loop runs no
+    bytecode of its own, and the interpreter runs handlers only between bytecodes. Kept in this
+    module, which is never compiled."""

@@ -53,7 +53,7 @@ from itertools import chain, compress, repeat
 from operator import eq, ne
 from typing import Any
 
-from checker.linearizable import walk as _walk_source
+import checker.linearizable.walk as _walk_source  # (a missing walk.py is named as missing)
 from checker.linearizable.compiled import pick
 from checker.linearizable.models import BAD, CompiledOp, CompiledPart
 from checker.linearizable.operations import R_CALL_POS, R_RET_POS
@@ -80,6 +80,14 @@ def _bits(n: int) -> list[int]:
 #: Rough bytes one cached configuration costs (set slot, the bitset int); the per-op part is the
 #: bitset's size. Used to turn a memory budget into a cap on cached configurations.
 BYTES_PER_CONFIGURATION = 100
+
+
+def configuration_bytes(n_ops: int) -> int:
+    """What one cached configuration of a part of `n_ops` operations is taken to cost: the fixed
+    part and its bitset of placed operations (one bit each). The cap on cached configurations is a
+    memory budget divided by this (`check._max_configurations`), and its reason gives it."""
+    return BYTES_PER_CONFIGURATION + n_ops // 8
+
 #: The state `_search_values` caches for every string no operation of the part can see again.
 _DEAD: Any = object()
 
@@ -106,12 +114,13 @@ class SearchOutcome:
     reason: str = ""
 
 
-def _cap_reason(memory_budget: int | None, cached: int) -> str:
-    """Why a search stopped at its cap on cached configurations (which the memory budget sets)."""
+def _cap_reason(memory_budget: int | None, cached: int, n_ops: int) -> str:
+    """Why a search of a part of `n_ops` operations stopped at its cap on cached configurations
+    (which the memory budget sets, at `configuration_bytes(n_ops)` each)."""
     if memory_budget is None:
         return f"the cap on cached configurations ran out ({cached} configurations cached)"
     return (f"memory budget of {_size_text(memory_budget)} ran out ({cached} configurations cached, "
-            f"about {BYTES_PER_CONFIGURATION} bytes each)")
+            f"about {configuration_bytes(n_ops)} bytes each)")
 
 
 def _held_reason(memory_budget: int | None, cached: int, held: int) -> str:
@@ -192,7 +201,7 @@ def _search(
     if why == TIME:
         reason = time_reason
     elif why == CAP:
-        reason = _cap_reason(memory_budget, cached)
+        reason = _cap_reason(memory_budget, cached, n)
     elif why == MEMORY:
         reason = f"memory budget of {_size_text(memory_budget or 0)} ran out ({cached} configurations cached)"
     else:
@@ -577,7 +586,7 @@ def _search_values(
                         if deadline is not None and time.perf_counter() > deadline:
                             return outcome("unknown", time_reason)
                         if max_configurations is not None and len(cache) > max_configurations:
-                            return outcome("unknown", _cap_reason(memory_budget, len(cache)))
+                            return outcome("unknown", _cap_reason(memory_budget, len(cache), n))
                         if rss0 is not None and memory_budget is not None:
                             rss = _rss_bytes()
                             if rss0 < 0:

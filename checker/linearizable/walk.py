@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from array import array
+from collections.abc import Sequence
 from itertools import repeat
 from operator import add, mul
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+from checker.linearizable.compiled import let_signals_run
 from checker.linearizable.models import K_CAS, K_READ, K_WRITE
 
 if TYPE_CHECKING:
@@ -37,6 +39,11 @@ _CAS: cython.Py_ssize_t = K_CAS
 
 #: Why `walk` stopped: decided, the deadline, the cap on cached configurations, the memory budget.
 DONE, TIME, CAP, MEMORY = 0, 1, 2, 3
+
+#: How many list entries `walk` looks at between two looks at the clock and at pending signals:
+#: by work done, not by placements, since before one placement the search may pass every pending
+#: operation (a few hundred microseconds of work compiled, a few milliseconds as plain Python).
+POLL_WORK = 1 << 14
 
 #: What `walk` returns: (valid, why it stopped, configurations cached, code, best_ret,
 #: best_prefix, best_state, values, memo), the locals `search._outcome` makes the outcome of.
@@ -67,6 +74,13 @@ def rss_bytes() -> int | None:
         return None
 
 
+def _time_is_up(deadline: float | None) -> bool:
+    """Whether the `perf_counter()` `deadline` has passed, after letting Python run the signal
+    handlers pending (a Ctrl-C or the harness's SIGTERM raises here, out of `walk`)."""
+    let_signals_run()
+    return deadline is not None and perf_counter() > deadline
+
+
 # The per-entry and per-operation arrays are C arrays when compiled (see `_ints`).
 @cython.locals(
     code=cython.longlong[:], nxt=cython.longlong[:],
@@ -79,12 +93,12 @@ def rss_bytes() -> int | None:
     writers=cython.longlong[:],
 )
 def walk(
-    call: list,
-    ret: list,
-    kinds: list,
-    va: list,
-    vb: list,
-    bit: list,
+    call: Sequence[int],
+    ret: Sequence[int | None],
+    kinds: Sequence[int],
+    va: Sequence[Any],
+    vb: Sequence[Any],
+    bit: Sequence[int],
     flag: int,
     init: Any,
     deadline: float | None,
@@ -96,7 +110,9 @@ def walk(
     `flag` the bitsets of its operations (`search._bits(n)`, `1 << n`); stops with
     "unknown" at the `time.perf_counter()` `deadline`, past `max_configurations`, or when the
     resident memory grew by more than `memory_budget` bytes over `rss0` (-1: taken at the first
-    look)."""
+    look). The arrays may be any sequences (a `list` annotation would make the compiled copy refuse
+    a tuple). It looks at the clock, and lets pending signal handlers run, every `POLL_WORK` entries
+    looked at; at the cap and the memory every 1024 placements."""
     # C integers when compiled (plain ints otherwise); the bitsets stay Python ints (any size).
     n: cython.Py_ssize_t = len(call)
     i: cython.Py_ssize_t
@@ -125,6 +141,8 @@ def walk(
     best_ret: cython.Py_ssize_t
     best_state: cython.Py_ssize_t
     check_every: cython.Py_ssize_t
+    scanned: cython.Py_ssize_t
+    next_poll: cython.Py_ssize_t
     after_optional: cython.bint
     seen: set
     # One pass over the operations builds the per-operation arrays the search reads (a pass each
@@ -253,8 +271,9 @@ def walk(
     best_ret = 0
     best_prefix: tuple[int, int, int, Any] | None = None
     best_state = state
-    check_every = 1023 if (deadline is not None or max_configurations is not None or rss0 is not None) else -1
-    perf = perf_counter
+    check_every = 1023 if (max_configurations is not None or rss0 is not None) else -1
+    scanned = 0  # list entries looked at, for the clock and the signals (`POLL_WORK`)
+    next_poll = POLL_WORK
 
     if remaining == 0:
         return True, DONE, cached, code_a, best_ret, best_prefix, best_state, values, memo
@@ -265,6 +284,7 @@ def walk(
     # left, the memo is filled with the configurations on the stack (all it would hold by then)
     # and the loop below goes on from the same entry, exactly as if it had run from the start.
     while True:
+        scanned += 1
         c = code[e]
         if c >= 0:
             if optional[c] and e > limit:
@@ -309,9 +329,11 @@ def walk(
                 remaining -= 1
                 if not remaining:
                     return True, DONE, cached, code_a, best_ret, best_prefix, best_state, values, memo
-            if cached & check_every == 1:  # (every 1024 placements, when there are limits)
-                if deadline is not None and perf() > deadline:
+            if scanned >= next_poll:
+                next_poll = scanned + POLL_WORK
+                if _time_is_up(deadline):
                     return "unknown", TIME, cached, code_a, best_ret, best_prefix, best_state, values, memo
+            if cached & check_every == 1:  # (every 1024 placements, when there are limits)
                 if max_configurations is not None and cached > max_configurations:
                     return "unknown", CAP, cached, code_a, best_ret, best_prefix, best_state, values, memo
                 if rss0 is not None and memory_budget is not None:
@@ -338,6 +360,7 @@ def walk(
         after = node[1]
         node = node[3]
     while True:
+        scanned += 1
         c = code[e]
         if c >= 0:
             if optional[c] and e > limit:
@@ -389,9 +412,11 @@ def walk(
                         remaining -= 1
                         if not remaining:
                             return True, DONE, cached, code_a, best_ret, best_prefix, best_state, values, memo
-                    if cached & check_every == 1:  # (every 1024 placements, when there are limits)
-                        if deadline is not None and perf() > deadline:
+                    if scanned >= next_poll:
+                        next_poll = scanned + POLL_WORK
+                        if _time_is_up(deadline):
                             return "unknown", TIME, cached, code_a, best_ret, best_prefix, best_state, values, memo
+                    if cached & check_every == 1:  # (every 1024 placements, when there are limits)
                         if max_configurations is not None and cached > max_configurations:
                             return "unknown", CAP, cached, code_a, best_ret, best_prefix, best_state, values, memo
                         if rss0 is not None and memory_budget is not None:
@@ -417,6 +442,11 @@ def walk(
             e = nxt[ohead]
             continue
         # Backtrack: undo placements until one that was a real choice (not a greedy read-only one).
+        # (Every run of entries looked at ends in a placement or here: the clock is looked at in both.)
+        if scanned >= next_poll:
+            next_poll = scanned + POLL_WORK
+            if _time_is_up(deadline):
+                return "unknown", TIME, cached, code_a, best_ret, best_prefix, best_state, values, memo
         while True:
             if stack is None:
                 return False, DONE, cached, code_a, best_ret, best_prefix, best_state, values, memo

@@ -56,3 +56,16 @@ def test_without_budget_the_hard_part_is_decided():
     result = check_events(_hard_part(10, "hard"), "kv")
     assert result["valid"] is False
     assert result["stats"]["configurations"] > 1000
+
+
+def test_memory_budget_message_gives_the_per_configuration_cost_the_cap_used():
+    """The cap on cached configurations costs each one 100 bytes plus one bit per operation of the
+    part (its bitset): the reason gives that figure (1,101 bytes for 8,013 operations), not 100."""
+    rows = []
+    for i in range(8000):  # a long sequential prefix on the same key makes the part 8,013 operations
+        rows += [{"process": 99, "type": "invoke", "f": "put", "value": f"v{i}", "key": "hard"},
+                 {"process": 99, "type": "ok", "f": "put", "value": f"v{i}", "key": "hard"}]
+    result = check_events(rows + _hard_part(12, "hard"), "kv", memory_budget=2 << 20)
+    (unknown,) = result["unknown"]
+    assert "memory budget of 2M ran out" in unknown["reason"], unknown["reason"]
+    assert "about 1101 bytes each" in unknown["reason"], unknown["reason"]

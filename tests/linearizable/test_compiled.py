@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +173,7 @@ def test_pick_falls_back_to_the_source_when_nothing_is_built(monkeypatch):
 def _describe(pythonpath: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-W", "default", "-c",
-         "import checker.linearizable\nfrom checker.linearizable.compiled import describe\nprint(describe())"],
+         "import checker.linearizable.check\nfrom checker.linearizable.compiled import describe\nprint(describe())"],
         env={**{k: v for k, v in os.environ.items() if k != compiled.PURE_ENV}, "PYTHONPATH": str(pythonpath), **env},
         cwd=pythonpath, capture_output=True, text=True,
         timeout=60, check=True,
@@ -192,3 +196,151 @@ def test_an_edited_source_runs_instead_of_its_older_build(tmp_path):
     pure = _describe(tmp_path, MINIKEYDB_PURE="1")
     assert pure.stdout.strip() == ("compiled: no (direct.py pure (MINIKEYDB_PURE is set); pairing.py pure (MINIKEYDB_PURE is set); "
                                    "walk.py pure (MINIKEYDB_PURE is set))")
+
+
+def _hard_kv_history(path: Path, writers: int = 20) -> Path:
+    """`writers` concurrent puts of one key, then a get of a value none wrote: refuted only after
+    every order of the puts is tried (a minute or more, compiled or not)."""
+    rows = [{"process": p, "type": "invoke", "f": "put", "value": p, "key": "k"} for p in range(writers)]
+    rows += [{"process": p, "type": "ok", "f": "put", "value": p, "key": "k"} for p in range(writers)]
+    rows += [{"process": writers, "type": "invoke", "f": "get", "value": None, "key": "k"},
+             {"process": writers, "type": "ok", "f": "get", "value": "never-written", "key": "k"}]
+    path.write_text("".join(json.dumps({**row, "index": i}) + "\n" for i, row in enumerate(rows)))
+    return path
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The CPU time process `pid` has used so far (user + system, /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize(("entry", "signum", "code"), [("module", signal.SIGINT, 130), ("harness", signal.SIGTERM, 143)])
+def test_a_signal_stops_a_long_search_at_once(tmp_path, entry, signum, code):
+    """Ctrl-C or SIGTERM in the middle of a long search (compiled when built) stops the check at
+    once with 128 + the signal, however long the search had left (the compiled loop used to run on)."""
+    history = _hard_kv_history(tmp_path / "history.jsonl")
+    args = ([sys.executable, "-m", "checker.linearizable", str(history), "--model", "kv"] if entry == "module"
+            else [sys.executable, "harness.py", "check", str(history), "--checker", "linearizable", "--model", "kv"])
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        while _cpu_seconds(proc.pid) < 0.7:  # started, read the history and searching (imports take ~0.3 s)
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        try:
+            out, err = proc.communicate(timeout=10)  # it stops within milliseconds; the search had a minute more
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 10 s after {signum.name}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, (out, err)
+    assert "Traceback" not in err and err.strip(), err
+
+
+def test_a_stale_copy_under_warnings_as_errors_still_runs_the_source(monkeypatch, capsys):
+    """With warnings made errors (-W error, PYTHONWARNINGS=error) a stale compiled copy still only
+    warns, in one line on stderr, and the source runs: the warning never stops a check."""
+    monkeypatch.delenv(compiled.PURE_ENV, raising=False)
+    monkeypatch.setattr(compiled.importlib, "import_module", lambda name: _fake_extension("0" * 64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert compiled.pick("walk", walk) is walk
+    err = capsys.readouterr().err
+    assert err.count("StaleCompiledWarning: checker/linearizable/walk.py changed after its compiled copy") == 1, err
+
+
+def _copy_of_checker(tmp_path: Path) -> Path:
+    """The checker package (with whatever compiled copies are built) and harness.py, in `tmp_path`."""
+    shutil.copytree(ROOT / "checker", tmp_path / "checker", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "harness.py", tmp_path / "harness.py")
+    history = tmp_path / "history.jsonl"
+    history.write_text('{"process": 0, "type": "invoke", "f": "put", "value": 1, "key": "a", "index": 0}\n'
+                       '{"process": 0, "type": "ok", "f": "put", "value": 1, "key": "a", "index": 1}\n')
+    return history
+
+
+def _run_both(tmp_path: Path, history: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], ...]:
+    """`python -m checker.linearizable` and `harness.py check --checker linearizable` on `history`,
+    with the package in `tmp_path`."""
+    env = {**{k: v for k, v in os.environ.items() if k != compiled.PURE_ENV}, "PYTHONPATH": str(tmp_path), **env}
+    return tuple(
+        subprocess.run([sys.executable, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        for args in (["-m", "checker.linearizable", str(history), "--model", "kv"],
+                     ["harness.py", "check", str(history), "--checker", "linearizable", "--model", "kv"])
+    )
+
+
+@pytest.mark.skipif(not compiled.describe().startswith("compiled: yes"),
+                    reason="no current compiled build here (pip install -e . with a C compiler builds one)")
+def test_a_stale_copy_with_pythonwarnings_error_still_checks(tmp_path):
+    """PYTHONWARNINGS=error and a walk.py edited after its build: both entry points check the history
+    (valid, exit 0) with the source, saying once that the compiled copy is stale."""
+    history = _copy_of_checker(tmp_path)
+    with open(tmp_path / "checker" / "linearizable" / "walk.py", "a") as fh:
+        fh.write("# edited after the build\n")
+    for done in _run_both(tmp_path, history, PYTHONWARNINGS="error"):
+        assert done.returncode == 0, (done.args, done.stdout, done.stderr)
+        assert done.stderr.count("StaleCompiledWarning") == 1, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_missing_module_of_the_checker_is_named_never_a_traceback(tmp_path):
+    """walk.py deleted: `python -m checker.linearizable` says in one line that the module is missing
+    and exits 254 (never 1, the NOT-linearizable code); `harness.py check` names it too."""
+    history = _copy_of_checker(tmp_path)
+    (tmp_path / "checker" / "linearizable" / "walk.py").unlink()
+    module, harness = _run_both(tmp_path, history)
+    assert module.returncode == 254, (module.stdout, module.stderr)
+    assert module.stderr.strip().count("\n") == 0 and "Traceback" not in module.stderr, module.stderr
+    assert "No module named 'checker.linearizable.walk'" in module.stderr, module.stderr
+    assert harness.returncode == 254, (harness.stdout, harness.stderr)
+    assert "No module named 'checker.linearizable.walk'" in harness.stderr, harness.stderr
+    assert "circular" not in harness.stderr
+
+
+@pytest.mark.parametrize("walk_fn", list({id(w): w for w in (walk.walk, search_module.walk)}.values()),
+                         ids=lambda w: getattr(w, "__module__", "?"))
+def test_the_search_lets_signal_handlers_run_even_without_limits(monkeypatch, walk_fn):
+    """With no deadline, cap or budget, the search (compiled or not) still calls back into Python
+    now and then, where a pending Ctrl-C is raised: its exception leaves the search."""
+    from tests.linearizable.test_time_limit import _wide_part
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys.modules[walk_fn.__module__], "let_signals_run", interrupted)
+    arrays = _wide_part(2000, 100)
+    n = len(arrays[0])
+    with pytest.raises(KeyboardInterrupt):
+        walk_fn(*arrays, search_module._bits(n), 1 << n, None, None, None, None, None)
+
+
+def test_the_search_in_use_takes_tuples_as_its_source_does():
+    """`walk` compiled takes its arrays as tuples as well as lists, like its source, with the same
+    result either way (the compiled copy used to refuse a tuple: "expected list, got tuple")."""
+    from tests.linearizable.test_time_limit import _wide_part
+
+    arrays = _wide_part(30, 10)
+    n = len(arrays[0])
+    bit = search_module._bits(n)
+    results = [w(*(kind(a) for a in arrays), kind(bit), 1 << n, None, None, None, None, None)[:3]
+               for w in (search_module.walk, walk.walk) for kind in (list, tuple)]
+    assert results == [(True, walk.DONE, n + 1)] * 4
+
+
+def test_setup_says_why_the_loops_run_pure_once_in_the_build_not_in_the_metadata_run(tmp_path):
+    """pip runs setup.py for the metadata and then for the build: "the hot loops run as pure Python"
+    is said in the build only, so an install without Cython says it once (it used to say it twice)."""
+    env = {**os.environ, "MINIKEYDB_NO_COMPILE": "1"}
+    metadata = subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(tmp_path)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    build = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--dry-run"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert "minikeydb:" not in metadata.stderr, metadata.stderr
+    assert build.stderr.count("minikeydb: MINIKEYDB_NO_COMPILE is set: the checker's hot loops run as pure Python") == 1

@@ -9,8 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+import checker.linearizable.search as search_module
+import checker.linearizable.walk as walk_module
 from checker.api import CheckOptions, check
 from checker.linearizable import check_events
+from checker.linearizable.models import K_READ, K_WRITE
 from tests.linearizable.test_budget import _hard_part
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,3 +152,42 @@ def test_unknown_facts_from_arrays_match_the_operations_for_every_operation() ->
         assert _unknown_facts(arrays, rows, i) == _unknown_facts(cops, rows, i)
     assert _unknown_facts(arrays, rows, None) == (3, None)
     assert {_unknown_facts(arrays, rows, i)[1] for i in range(5)} == {30, 50, None, 70, 90}
+
+
+def _wide_part(pending: int, writes: int) -> tuple[list, list, list, list, list]:
+    """`walk`'s arrays for `pending` reads of "x" invoked first and returning last, with `writes`
+    sequential writes and then the write of "x" between: every placement passes all the reads."""
+    call = list(range(pending))
+    ret: list[int | None] = [0] * pending
+    kinds = [K_READ] * pending
+    va: list = ["x"] * pending
+    pos = pending
+    for value in [*range(writes), "x"]:
+        call.append(pos)
+        ret.append(pos + 1)
+        kinds.append(K_WRITE)
+        va.append(value)
+        pos += 2
+    for i in range(pending):
+        ret[i] = pos + i
+    return call, ret, kinds, va, [None] * len(call)
+
+
+def _walk_copies() -> list:
+    """The search loop as source, and compiled when a current compiled copy is built."""
+    return list({id(w): w for w in (walk_module.walk, search_module.walk)}.values())
+
+
+@pytest.mark.parametrize("walk", _walk_copies(), ids=lambda w: getattr(w, "__module__", "?"))
+def test_the_search_looks_at_the_clock_by_work_done_not_by_placements(walk):
+    """A deadline already past stops the search within a few placements when each placement passes
+    thousands of pending operations (it used to look only every 1,024 placements, however wide)."""
+    for pending, writes, deadline in ((4000, 1100, 0.0), (50, 20, None)):
+        arrays = _wide_part(pending, writes)
+        n = len(arrays[0])
+        valid, why, cached, *_ = walk(*arrays, search_module._bits(n), 1 << n, None, deadline, None, None, None)
+        if deadline is None:  # (such a part, small, without a deadline: decided, each operation placed once)
+            assert (valid, why, cached) == (True, walk_module.DONE, n + 1)
+            continue
+        assert (valid, why) == ("unknown", walk_module.TIME)
+        assert cached < 100, cached  # (a few: POLL_WORK entries; 1,025 before, 4 million entries looked at)
