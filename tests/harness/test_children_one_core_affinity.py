@@ -44,6 +44,7 @@ def test_no_check_process_when_the_run_may_use_one_core_only(tmp_path: Path, mon
     assert started == [], "a check process was started for a run confined to one core"
 
 
+@pytest.mark.realtime
 def test_explore_under_taskset_starts_one_worker_per_usable_core(tmp_path: Path) -> None:
     """``taskset -c 0 harness.py explore``: one worker ("1 at a time"), and --help says the default is 1 (before: 2
     workers on 1 core, from ``os.cpu_count()``); maelstrom explore's default counts the same core."""

@@ -165,6 +165,7 @@ def test_maelstrom_explore_minimal_run_on_a_full_disk_leaves_no_half_run(size: s
     assert left == [], left
 
 
+@pytest.mark.realtime
 def test_resuming_a_ledger_on_a_full_disk_is_one_line_and_254(tmp_path: Path) -> None:
     """``--resume`` of a ledger whose last line lacks its newline, on a full disk: the newline cannot be written:
     one line naming the ledger and ENOSPC, exit 254 (was 255, internal error), the ledger unchanged."""

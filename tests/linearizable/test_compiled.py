@@ -334,6 +334,7 @@ def test_the_search_in_use_takes_tuples_as_its_source_does():
     assert results == [(True, walk.DONE, n + 1)] * 4
 
 
+@pytest.mark.realtime
 def test_setup_says_why_the_loops_run_pure_once_in_the_build_not_in_the_metadata_run(tmp_path):
     """pip runs setup.py for the metadata and then for the build: "the hot loops run as pure Python"
     is said in the build only, so an install without Cython says it once (it used to say it twice)."""
