@@ -692,6 +692,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return code
 
 
+def _export_to_stdout(history: Path) -> int:
+    """``export --out -``: the export is the product, so a stdout that cannot take it (closed at start, a full
+    device, an I/O error) is exit 254 with one line, not the 0 of a lost export. A reader that has gone
+    (``| head``) still ends quietly (`_main`)."""
+    from checker.edn import write_edn
+    from checker.history import iter_events
+
+    streams = sys.modules.get("minikeydb.streams")  # harness.py's guard, if it runs: it knows a closed stdout
+    if sys.stdout is None or "stdout" in getattr(streams, "CLOSED_AT_START", ()):
+        print("error: harness.py export: stdout is closed: the export was not written (give --out FILE)",
+              file=sys.stderr)
+        return EXIT_INPUT
+    out = getattr(sys.stdout, "_stream", sys.stdout)  # past the guard, which drops a failing stdout and goes on
+    try:
+        write_edn(iter_events(history), out)
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        _silence_stdout()
+        print(f"error: harness.py export: the export could not be written to stdout ({e.strerror or e})",
+              file=sys.stderr)
+        return EXIT_INPUT
+    return EXIT_VALID
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from checker.edn import write_edn
     from checker.history import iter_events
@@ -699,8 +725,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         history, run_dir = resolve_history(args.path)
         if args.out == "-":
-            write_edn(iter_events(history), sys.stdout)
-            return EXIT_VALID
+            return _export_to_stdout(history)
         out = _out_path(args.out, history.with_suffix(".edn").name) if args.out else history.with_suffix(".edn")
         example_out = None if args.out else example_output_dir(run_dir or history.parent)
         if example_out is not None:  # never into the tracked examples folder
