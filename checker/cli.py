@@ -214,11 +214,6 @@ def _add_check_settings(c: argparse.ArgumentParser, every_part: bool = False) ->
     _add_linearizable_limits(c, every_part)
 
 
-CHECK_FLAGS = ("checker", "model", "init", "null_read", "fail_cas", "time_budget", "counter_reads",
-               "time_limit", "memory_budget", "all_parts")
-"""The flags `_add_check_settings` adds: given any of them, ``report`` checks anew rather than reading results.json."""
-
-
 def _parser() -> _Parser:
     ap = _Parser(prog="harness.py", description="Check, report and export MinikeyDB histories.")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
@@ -521,11 +516,29 @@ def _settings_dir(history: Path, run_dir: Path | None) -> Path | None:
 def _judge(args: argparse.Namespace, history: Path, settings: dict[str, Any], init: Any,
            every_part: bool = False) -> dict[str, Any]:
     """``check`` of ``history`` with ``settings`` (flags over the recorded ones) and the limit flags."""
+    return dict(check(history, _options(args, settings, init, every_part)).results)
+
+
+def _options(args: argparse.Namespace, settings: dict[str, Any], init: Any, every_part: bool = False) -> CheckOptions:
+    """The `CheckOptions` of ``settings`` and the limit flags: check's and report's, so they cannot drift."""
     limits = _linearizable_limits(args)
     if every_part:
         limits["all_parts"] = True
-    options = CheckOptions(**{k: settings[k] for k in DEFAULT_SETTINGS}, init=init, **limits)
-    return dict(check(history, options).results)
+    return CheckOptions(**{k: settings[k] for k in DEFAULT_SETTINGS}, init=init, **limits)
+
+
+def _judgement(args: argparse.Namespace, raw: str,
+               prog: str) -> tuple[Path, Path | None, Path | None, dict[str, Any], str]:
+    """Which history ``raw`` names and which settings judge it (flags, else the run's recorded ones, else the
+    defaults): one function for ``check`` and ``report``, so that both give the same verdict on the same input.
+
+    Returns (history, run_dir, settings_dir, settings, where).
+    """
+    history, run_dir = resolve_history(raw)
+    settings_dir = _settings_dir(history, run_dir)
+    settings, where = _settings_for(args, settings_dir, prog)
+    _refuse_linearizable_flags_without_it(args, settings, where, prog)
+    return history, run_dir, settings_dir, settings, where
 
 
 def _input_error(e: ValueError, raw: str) -> bool:
@@ -542,10 +555,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     reader_gone = False
     for raw in args.paths:
         try:
-            history, run_dir = resolve_history(raw)
-            settings_dir = _settings_dir(history, run_dir)
-            settings, where = _settings_for(args, settings_dir)
-            _refuse_linearizable_flags_without_it(args, settings, where)
+            history, _, settings_dir, settings, where = _judgement(args, raw, "harness.py check")
             results = _judge(args, history, settings, init)
         except HistoryError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -616,36 +626,52 @@ def _out_path(given: str, name: str) -> Path:
     return out
 
 
+RUN_INPUTS = ("results.json", "run.json", "journal.jsonl.gz", "messages.jsonl.gz")
+"""Files beside a history that ``report`` reads (and ``check`` may): never overwritten by its page."""
+
+
+def _refuse_overwriting_inputs(out: Path, history: Path, prog: str) -> None:
+    """UsageError if ``out`` is (resolved: symlinks, the same file) the history or a file of the run beside it."""
+    inputs = [history, *(history.parent / n for n in RUN_INPUTS)]
+    target = out.resolve()
+    for f in inputs:
+        same = target == f.resolve()
+        if not same and out.exists() and f.exists():
+            try:
+                same = out.samefile(f)
+            except OSError:
+                same = False
+        if same:
+            raise UsageError(f"{prog}: refusing to overwrite the input {f}")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """report.html with the verdict of the checker ``check`` would use; exits with that verdict, as check does.
 
-    No check flag and a run's results.json: the page shows those results (the run's own check,
-    every linearizability part searched). Otherwise the history is checked here: with the flags,
-    else the recorded settings, else convergence (which the report's own pass computes).
+    The history is always judged here, as ``check`` judges it (`_judgement`: the flags, else the recorded
+    settings, else the defaults; the same `CheckOptions`), in the pass that gathers the plots
+    (`check_for_report`). A run's results.json is never trusted for the verdict: it may be damaged,
+    misshapen, or stale (written with other flags, or edited), and check would not use it either.
     """
-    from checker.report import RUN_HISTORIES, report_name, write_report
+    from checker.report import check_for_report, report_name, write_report
 
     prog = "harness.py report"
     init = _check_flags(args, prog)
     facts: dict[str, Any] = {}
     notes: list[str] = []
     try:
-        history, run_dir = resolve_history(args.path)
-        settings_dir = _settings_dir(history, run_dir)
-        settings, where = _settings_for(args, settings_dir, prog)
-        _refuse_linearizable_flags_without_it(args, settings, where, prog)
-        flags_given = any(getattr(args, n, None) not in (None, False) for n in CHECK_FLAGS)
-        has_results = history.name in RUN_HISTORIES and (history.parent / "results.json").is_file()
-        results = None
-        if flags_given or (settings["checkers"] != ["convergence"] and not has_results):
-            results = _judge(args, history, settings, init, every_part=True)
+        history, run_dir, _, settings, where = _judgement(args, args.path, prog)
         out = _out_path(args.out, report_name(history)) if args.out else None
         if out is None:
             example_out = example_output_dir(run_dir or history.parent)
             if example_out is not None:
                 example_out.mkdir(parents=True, exist_ok=True)
                 out = example_out / report_name(history)
-        out = write_report(args.path, results, out=out, notes=notes, facts=facts, settings_source=where)
+        _refuse_overwriting_inputs(out if out is not None else history.parent / report_name(history), history, prog)
+        checked, prepared = check_for_report(history, _options(args, settings, init, every_part=True))
+        results = dict(checked.results)
+        out = write_report(history, results, out=out, prepared=prepared, notes=notes, facts=facts,
+                           settings_source=where)
     except HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
@@ -653,7 +679,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if _input_error(e, args.path):
             return EXIT_INPUT
         raise
-    for warning in (results or {}).get("notes") or []:  # about the history's shape, as check says them
+    for warning in results.get("notes") or []:  # about the history's shape, as check says them
         print(f"warning: {warning}", file=sys.stderr)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -666,6 +692,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return code
 
 
+def _export_to_stdout(history: Path) -> int:
+    """``export --out -``: the export is the product, so a stdout that cannot take it (closed at start, a full
+    device, an I/O error) is exit 254 with one line, not the 0 of a lost export. A reader that has gone
+    (``| head``) still ends quietly (`_main`)."""
+    from checker.edn import write_edn
+    from checker.history import iter_events
+
+    streams = sys.modules.get("minikeydb.streams")  # harness.py's guard, if it runs: it knows a closed stdout
+    if sys.stdout is None or "stdout" in getattr(streams, "CLOSED_AT_START", ()):
+        print("error: harness.py export: stdout is closed: the export was not written (give --out FILE)",
+              file=sys.stderr)
+        return EXIT_INPUT
+    out = getattr(sys.stdout, "_stream", sys.stdout)  # past the guard, which drops a failing stdout and goes on
+    try:
+        write_edn(iter_events(history), out)
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        _silence_stdout()
+        print(f"error: harness.py export: the export could not be written to stdout ({e.strerror or e})",
+              file=sys.stderr)
+        return EXIT_INPUT
+    return EXIT_VALID
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from checker.edn import write_edn
     from checker.history import iter_events
@@ -673,8 +725,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         history, run_dir = resolve_history(args.path)
         if args.out == "-":
-            write_edn(iter_events(history), sys.stdout)
-            return EXIT_VALID
+            return _export_to_stdout(history)
         out = _out_path(args.out, history.with_suffix(".edn").name) if args.out else history.with_suffix(".edn")
         example_out = None if args.out else example_output_dir(run_dir or history.parent)
         if example_out is not None:  # never into the tracked examples folder

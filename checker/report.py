@@ -1036,10 +1036,22 @@ def _guard(section: Any) -> str:
 
 
 def _load_json(p: Path) -> dict[str, Any] | None:
+    """The JSON object in ``p``; None when it is missing, unreadable, not JSON, or JSON but no object."""
     try:
-        return orjson.loads(p.read_bytes())
+        data = orjson.loads(p.read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def _usable_results(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A results object with the fields the page reads of the types it needs (a verdict, a list of
+    anomalies), else None: a misshapen results.json is ignored as a damaged one is."""
+    if data is None or data.get("valid") not in (True, False, "unknown"):
+        return None
+    if not isinstance(data.get("anomalies", []), list) or not isinstance(data.get("stats", {}), dict):
+        return None
+    return data
 
 
 def _journal_results(history: Path, fresh: CheckResult) -> dict[str, Any]:
@@ -1218,8 +1230,8 @@ def write_report(
     else:
         history, run_dir = p, p.parent
     given_now = results is not None  # computed by the caller just now, not read from a file
-    if results is None and history.name.startswith("history."):
-        results = _load_json(run_dir / "results.json")  # only a run directory's own results
+    if results is None and history.name in RUN_HISTORIES:
+        results = _usable_results(_load_json(run_dir / "results.json"))  # only a run directory's own results
     rule = read_header(history).rule  # set-full, counter or siblings: a history its own rule judges (docs/HISTORY.md)
     own_rule = rule is not None
     minikeydb = minikeydb_run(history)  # else somebody else's history: no words about MinikeyDB's harness
@@ -1293,7 +1305,7 @@ def write_report(
     vclass = {True: "v-true", False: "v-false"}.get(valid, "v-unknown")
     counts = (stats.get("anomaly_counts") or {}) if conv_results else {}
     st = stats.get("staleness") or {}
-    where = f"{run_dir.name}/{history.name}" if history.name.startswith("history.") else history.name
+    where = f"{run_dir.name}/{history.name}" if history.name in RUN_HISTORIES else history.name
     title = "MinikeyDB run report" if minikeydb else "History report"
     body.append(f"<h1>{title}</h1><p class='note'>{_esc(where)}</p>")
     checkers = _checkers(results)

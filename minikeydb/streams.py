@@ -14,6 +14,10 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+CLOSED_AT_START: set[str] = set()
+"""The standard streams ("stdout", "stderr") that were closed at start and now point at /dev/null: a command
+whose output is its product (``harness.py export --out -``) fails rather than write it nowhere."""
+
 
 def reopen_closed_standard_streams() -> None:
     """A stdout or stderr closed at start (``>&-``) becomes /dev/null, so that every print and flush
@@ -21,6 +25,7 @@ def reopen_closed_standard_streams() -> None:
     for fd, name in ((1, "stdout"), (2, "stderr")):
         if getattr(sys, name) is not None:
             continue
+        CLOSED_AT_START.add(name)
         devnull = os.open(os.devnull, os.O_WRONLY)
         if devnull != fd:
             os.dup2(devnull, fd)

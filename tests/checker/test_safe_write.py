@@ -39,3 +39,30 @@ def test_the_new_file_is_as_readable_as_any_new_file(tmp_path):
         os.umask(mask)
     assert (tmp_path / "a.bin").read_bytes() == b"\x00\x01"
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_existing_targets_mode_is_kept(tmp_path):
+    """A 0600 file replaced by write_atomic stays 0600 (not the umask's 0644): a private report stays private."""
+    target = tmp_path / "report.html"
+    target.write_text("secret")
+    target.chmod(0o600)
+    old = os.umask(0o022)
+    try:
+        write_atomic(target, "new")
+    finally:
+        os.umask(old)
+    assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_full_device_names_the_target(tmp_path):
+    """ENOSPC while writing (an OSError with no file name) is raised naming the target, not nameless."""
+    import errno
+
+    target = tmp_path / "report.html"
+    target.write_text("old")
+    with pytest.raises(OSError) as info, atomic_open(target) as _fh:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert info.value.filename == str(target)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]

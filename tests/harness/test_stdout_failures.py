@@ -95,3 +95,12 @@ def test_a_failing_stdout_keeps_the_commands_exit_code(name: str, stdout: str, t
         assert word not in stderr, stderr[-3000:]
     said = [line for line in stderr.splitlines() if "could not be written to stdout" in line]
     assert len(said) == (1 if stdout == "full" else 0), stderr[-3000:]
+
+
+@pytest.mark.parametrize("stdout", ["full", "closed"])
+def test_export_to_a_stdout_that_cannot_take_it_exits_254(stdout: str) -> None:
+    """``export --out -`` (the export is the product) to /dev/full or a closed stdout: 254 and one line, not 0."""
+    code, stderr = _harness(["export", "--edn", str(EXAMPLES / "partition"), "--out", "-"], stdout)
+    assert code == 254, stderr[-3000:]
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "stdout" in lines[0] and "Traceback" not in stderr, stderr[-3000:]
