@@ -440,6 +440,21 @@ def summary(
     return "\n".join(lines)
 
 
+def _with_run_figures(results: dict[str, Any], run_dir: Path | None, history: Path) -> dict[str, Any]:
+    """``results`` (the verdict just judged) with the stats blocks only the run could measure and no check
+    computes (its achieved rate, ``workload``; its final reads' rounds, node logs) taken from the run's own
+    results.json when that is a JSON object whose stats are an object: figures, never its verdict."""
+    from checker.report import RUN_HISTORIES
+
+    if run_dir is None or history.name not in RUN_HISTORIES:
+        return results
+    old = _load_object(run_dir / "results.json") or {}
+    old_stats, new_stats = old.get("stats"), results.get("stats")
+    if isinstance(old_stats, dict) and isinstance(new_stats, dict):
+        results["stats"] = {**{k: v for k, v in old_stats.items() if k not in new_stats}, **new_stats}
+    return results
+
+
 def _write_results(run_dir: Path, results: dict[str, Any]) -> Path:
     """results.json with the new verdict; blocks the checkers do not compute (a run's final_reads
     summary, say) are kept from the file being replaced."""
@@ -669,7 +684,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 out = example_out / report_name(history)
         _refuse_overwriting_inputs(out if out is not None else history.parent / report_name(history), history, prog)
         checked, prepared = check_for_report(history, _options(args, settings, init, every_part=True))
-        results = dict(checked.results)
+        results = _with_run_figures(dict(checked.results), run_dir, history)
         out = write_report(history, results, out=out, prepared=prepared, notes=notes, facts=facts,
                            settings_source=where)
     except HistoryError as e:

@@ -39,6 +39,18 @@ def test_summary_and_report_count_the_same_operations_and_say_why_the_rate_count
         assert f"{total - done:,} after it" in text and f"{total - done:,} after it" in card.group(2)
 
 
+def test_a_report_made_again_of_the_run_keeps_the_runs_own_rate_count(run: tuple[RunResult, str, str], tmp_path) -> None:
+    """`harness.py report RUN` judges the history again but still shows the run's measured within-the-load count
+    (results.json stats.workload, which no check can compute) on its client operations card, as the run's page."""
+    from checker.cli import main
+
+    result, _, _ = run
+    done = result.throughput["completed"]
+    out = tmp_path / "again.html"
+    assert main(["report", str(result.run_dir), "--out", str(out)]) == 0
+    assert f"{done:,} completed within the 4 s load" in out.read_text()
+
+
 def test_a_zero_replication_lag_says_it_is_below_the_ticks_resolution(run: tuple[RunResult, str, str]) -> None:
     """A sim run's lag of 0 (on every replica within the 1 ms tick of the ok) reads '< 1 ms' in the summary and
     report.html, with the count of such writes, never a bare '0 ms'."""
