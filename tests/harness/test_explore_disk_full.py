@@ -146,7 +146,7 @@ def test_maelstrom_explore_on_a_full_scratch_directory_or_ledger_is_one_line_and
 
 
 @pytest.mark.realtime
-@pytest.mark.parametrize("size", ["8k", "32k"])
+@pytest.mark.parametrize("size", ["8k", "20k"])  # 32k held a whole minimal run at times (CI, s26)
 def test_maelstrom_explore_minimal_run_on_a_full_disk_leaves_no_half_run(size: str, tmp_path: Path) -> None:
     """maelstrom explore --out on a disk too small for the minimal failing run (an echo node that alters the echo):
     one line naming --out and ENOSPC, exit 254, and no ``...-shrunk/`` half run nor ``latest`` left there (was 255,

@@ -60,6 +60,8 @@ def test_a_minimal_run_too_big_for_out_keeps_latest_and_says_how_to_write_it(tmp
     shutil.copytree(ROOT / "histories" / "examples" / "shrunk-no-repair", out / "prior",
                     ignore=shutil.ignore_patterns("report.html"))  # a prior run: the disk left too small for one more
     (out / "latest").symlink_to("prior")
+    st = os.statvfs(tmpfs)  # leave 24 KB whatever the prior run's size: too little for a run with its report.html
+    (tmpfs / "filler").write_bytes(b"x" * max(0, st.f_bavail * st.f_frsize - 24 * 1024))
     ledger = tmp_path / "l.jsonl"
     done = _explore([*FAILING, "--workers", "1", "--out", str(out), "--ledger", str(ledger)])
     assert done.returncode == 254, done.stderr
