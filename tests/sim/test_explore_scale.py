@@ -38,6 +38,7 @@ def _explore(tmp: Path, name: str, *flags: str) -> tuple[int, dict[str, Any], Pa
     return code, json.loads(summary.read_text()), ledger
 
 
+@pytest.mark.realtime
 def test_one_and_two_workers_give_the_same_ledger_and_shrunk_run(tmp_path: Path) -> None:
     """--workers 1 and 2 write the same ledger lines (wall times aside) and shrink to the same run, byte for byte."""
     flags = ["--runs", "4", "--keep-going", *BUG, *SHORT, "--shrink-runs", "8"]
@@ -117,6 +118,7 @@ def test_the_failure_report_carries_a_command_that_replays_the_seed(tmp_path: Pa
     assert hashlib.sha256((again / "history.jsonl").read_bytes()).hexdigest() == line["history_sha256"]
 
 
+@pytest.mark.realtime
 def test_resume_after_ctrl_c_runs_only_the_missing_seeds(tmp_path: Path) -> None:
     """SIGINT to a running explore exits 130 without a traceback; --resume then runs just the seeds not in its ledger."""
     ledger = tmp_path / "ledger.jsonl"
