@@ -448,11 +448,15 @@ def _with_run_figures(results: dict[str, Any], run_dir: Path | None, history: Pa
 
     if run_dir is None or history.name not in RUN_HISTORIES:
         return results
-    old = _load_object(run_dir / "results.json") or {}
-    old_stats, new_stats = old.get("stats"), results.get("stats")
+    return _keep_old_stats(results, _load_object(run_dir / "results.json") or {})
+
+
+def _keep_old_stats(merged: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """``merged`` with the stats blocks of ``old`` (a run's results) that ``merged``'s stats lack."""
+    old_stats, new_stats = old.get("stats"), merged.get("stats")
     if isinstance(old_stats, dict) and isinstance(new_stats, dict):
-        results["stats"] = {**{k: v for k, v in old_stats.items() if k not in new_stats}, **new_stats}
-    return results
+        merged["stats"] = {**{k: v for k, v in old_stats.items() if k not in new_stats}, **new_stats}
+    return merged
 
 
 def _write_results(run_dir: Path, results: dict[str, Any]) -> Path:
@@ -462,9 +466,7 @@ def _write_results(run_dir: Path, results: dict[str, Any]) -> Path:
     old = _load_object(target) or {}
     merged = {**{k: v for k, v in old.items() if k not in results and k != "path"}, **results}
     merged.pop("path", None)  # where this check found the history: not a property of the run
-    old_stats, new_stats = old.get("stats"), merged.get("stats")
-    if isinstance(old_stats, dict) and isinstance(new_stats, dict):
-        merged["stats"] = {**{k: v for k, v in old_stats.items() if k not in new_stats}, **new_stats}
+    _keep_old_stats(merged, old)
     return write_atomic(target, orjson.dumps(merged, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
                                              default=str))
 
