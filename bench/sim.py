@@ -187,6 +187,10 @@ def print_baseline(row: dict[str, Any], base: dict[str, Any]) -> None:
           f"{sim_rate:,.0f} datagrams/s (simulation alone)")
     print(f"      ratio run/baseline: {sim_rate / base_rate:.3f} by wall time, {sim_cpu_rate / base_cpu_rate:.3f} "
           f"by CPU time (the figure that travels between machines)", flush=True)
+    ceiling = row["virtual"] * base_rate / row["datagrams"]
+    print(f"      the bare baseline's own pace, for this run's {row['datagrams']} datagrams: {ceiling:.1f}x real time "
+          f"(an estimate of what a run that only handed its datagrams between Trio tasks would reach on this machine "
+          f"now; the 30x bar needs a ratio of {30 / ceiling:.2f} here)", flush=True)
 
 
 def print_process(row: dict[str, Any]) -> None:
