@@ -219,7 +219,7 @@ class Workload:
         n = self._op_counts.get(process, 0) + 1
         self._op_counts[process] = n
         value = self.value_for(process, n) if f == "put" else None
-        self.recorder.record(process=process, type="invoke", f=f, key=key, value=value, node=node)
+        self.recorder.operation(process, "invoke", f, key, value, node)
         if f == "put":
             assert value is not None
             result = await self.client.put(key, value, node=node)
@@ -239,7 +239,7 @@ class Workload:
         kind = _KINDS.get(result.outcome, "info")
         read = result.value if f == "get" else value
         meta = {"stamp": list(result.stamp)} if result.stamp is not None and kind == "ok" else None
-        self.recorder.record(
-            process=process, type=kind, f=f, key=key, value=read if kind == "ok" else value,
-            node=node, error=result.error if kind != "ok" else None, final=final, meta=meta,
+        self.recorder.operation(
+            process, kind, f, key, read if kind == "ok" else value, node,
+            result.error if kind != "ok" else None, final, meta,
         )
