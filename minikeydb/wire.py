@@ -805,6 +805,7 @@ _ITEM_KINDS = frozenset((1, 2, 3, 7, 10, 12, 13, 15, 16))
 
 
 def _peek_items(kind: int, items: list[Any]) -> list[Any]:
+    """The items ``peek`` lists of a datagram of ``kind`` (one of ``_ITEM_KINDS``), before the cut at ``PEEK_ITEMS``."""
     if kind in (1, 2):  # Put [1, id, key, value, stamp, w] / Delete [2, id, key, stamp, w]
         return [[items[2], items[4 if kind == 1 else 3]]]
     if kind == 7:  # Update [7, id, key, op, arg, context, n, lane, stamp, w]
@@ -832,6 +833,10 @@ def peek(data: bytes) -> tuple[str, list[Any]]:
     not a well-formed payload; it never raises. Items: ``[key, stamp]`` pairs for messages that
     carry records or stamps (put, delete, replicate, read_reply, key_stamps), keys for get, read
     and pull, ``[]`` otherwise; at most ``PEEK_ITEMS``, the last then ``["...", n_more]``.
+
+    Called for every datagram a journaled run sends: the common shapes (a replicate of one record,
+    a reply or ack, a put, a get, a read) are answered here, without ``_peek_items`` or the cut
+    (one item), the same items as the general path gives.
     """
     try:
         if data[:2] != MAGIC or len(data) <= HEADER_SIZE:
@@ -841,8 +846,17 @@ def peek(data: bytes) -> tuple[str, list[Any]]:
         name = KIND_NAMES.get(kind) if type(kind) is int else None
         if name is None:
             return "?", []
-        if kind not in _ITEM_KINDS:  # reply, ack, digests, stats: nothing to list
+        if kind == 10:  # Replicate [10, id, src, [[key, value, stamp], ...]], most often one record
+            records = items[3]
+            if type(records) is list and len(records) == 1:
+                record = records[0]
+                return name, [[record[0], record[2]]]
+        elif kind not in _ITEM_KINDS:  # reply, ack, digests, stats: nothing to list
             return name, []
+        elif kind == 1:  # Put [1, id, key, value, stamp, w]
+            return name, [[items[2], items[4]]]
+        elif kind == 3 or kind == 12:  # Get [3, id, client, key, r, local] / Read [12, id, src, key]
+            return name, [items[3]]
         out = _peek_items(kind, items)
         if len(out) > PEEK_ITEMS:
             out = [*out[: PEEK_ITEMS - 1], ["...", len(out) - PEEK_ITEMS + 1]]

@@ -85,20 +85,55 @@ class HistoryRecorder:
             line = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
         self._file.write(line)
         self.index = index + 1
-        kind = fields.get("type")
-        if kind != "invoke" and fields.get("process") != "nemesis":
-            self.outcomes[str(kind)] += 1
-            if self.load_start is not None and not fields.get("final"):
+        kind = event.get("type")
+        if kind != "invoke" and event.get("process") != "nemesis":
+            self.outcomes[kind if type(kind) is str else str(kind)] += 1
+            if self.load_start is not None and not event.get("final"):
+                self._count_window(kind == "ok")
+        return index
+
+    def operation(
+        self, process: int, kind: str, f: str, key: str, value: Any, node: str,
+        error: str | None = None, final: bool | None = None, meta: dict[str, Any] | None = None,
+    ) -> int:
+        """``record(process=, type=kind, f=, key=, value=, node=, error=, final=, meta=)``: the same line and
+        tallies, for the workload's two events per operation, without packing and walking keywords."""
+        if process is None or kind is None or f is None or key is None or node is None or process == "nemesis":
+            return self.record(process=process, type=kind, f=f, key=key, value=value, node=node,
+                               error=error, final=final, meta=meta)
+        index = self.index
+        event: dict[str, Any] = {"index": index, "time": int((self._clock() - self._start) * 1e9),
+                                 "process": process, "type": kind, "f": f, "key": key, "value": value, "node": node}
+        if error is not None:
+            event["error"] = error
+        if final is not None:
+            event["final"] = final
+        if meta is not None:
+            event["meta"] = meta
+        try:
+            line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # as record's
+            line = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        self._file.write(line)
+        self.index = index + 1
+        if kind != "invoke":
+            self.outcomes[kind if type(kind) is str else str(kind)] += 1
+            if self.load_start is not None and not final:
                 self._count_window(kind == "ok")
         return index
 
     def _count_window(self, ok: bool) -> None:
-        assert self.load_start is not None
-        window = int((self._clock() - self.load_start) // WINDOW)
-        while len(self.window_completed) <= window:
-            self.window_completed.append(0)
+        window = int((self._clock() - self.load_start) // WINDOW)  # type: ignore[operator]  # (set: the caller looked)
+        completed = self.window_completed
+        if window < len(completed):
+            completed[window] += 1
+            if ok:
+                self.window_ok[window] += 1
+            return
+        while len(completed) <= window:
+            completed.append(0)
             self.window_ok.append(0)
-        self.window_completed[window] += 1
+        completed[window] += 1
         self.window_ok[window] += ok
 
     def throughput(self, time_limit: float, requested: float) -> dict[str, Any]:

@@ -152,7 +152,7 @@ class Workload:
         self._idle = trio.Event()
         self._idle.set()
         self._now: Callable[[], float] = trio.current_time
-        self._cum_mix: tuple[tuple[int, int, int], list[int]] | None = None
+        self._cum_mix: tuple[tuple[int, int, int], list[int], float] | None = None
 
     def new_process(self) -> int:
         return next(self._next_process)
@@ -195,10 +195,17 @@ class Workload:
         await self.pace.sleep_until(when)
 
     def _choose_f(self) -> str:
-        # choices(weights=mix) sums the weights per call; given the sums, it draws the same.
-        if self._cum_mix is None or self._cum_mix[0] is not self.mix:
-            self._cum_mix = (self.mix, list(itertools.accumulate(self.mix)))
-        return self.rng.choices(_FS, cum_weights=self._cum_mix[1])[0]
+        # rng.choices(_FS, weights=mix)[0], drawn as random.Random.choices draws it (one random() times
+        # the weights' total, bisected among the cumulative weights), without summing the weights, its
+        # checks and its list per operation: the same draw from the same generator state.
+        cum_mix = self._cum_mix
+        if cum_mix is None or cum_mix[0] is not self.mix:
+            cum = list(itertools.accumulate(self.mix))
+            total = cum[-1] + 0.0 if cum else 0.0
+            if len(cum) != len(_FS) or not 0.0 < total < math.inf:
+                return self.rng.choices(_FS, cum_weights=cum)[0]  # (weights it refuses: its own error)
+            cum_mix = self._cum_mix = (self.mix, cum, total)
+        return _FS[bisect.bisect(cum_mix[1], self.rng.random() * cum_mix[2], 0, 2)]
 
     def value_for(self, process: int, n: int) -> str:
         """The unique value of write ``n`` by ``process``, padded to a drawn length if sizes are set."""
@@ -219,7 +226,7 @@ class Workload:
         n = self._op_counts.get(process, 0) + 1
         self._op_counts[process] = n
         value = self.value_for(process, n) if f == "put" else None
-        self.recorder.record(process=process, type="invoke", f=f, key=key, value=value, node=node)
+        self.recorder.operation(process, "invoke", f, key, value, node)
         if f == "put":
             assert value is not None
             result = await self.client.put(key, value, node=node)
@@ -239,7 +246,7 @@ class Workload:
         kind = _KINDS.get(result.outcome, "info")
         read = result.value if f == "get" else value
         meta = {"stamp": list(result.stamp)} if result.stamp is not None and kind == "ok" else None
-        self.recorder.record(
-            process=process, type=kind, f=f, key=key, value=read if kind == "ok" else value,
-            node=node, error=result.error if kind != "ok" else None, final=final, meta=meta,
+        self.recorder.operation(
+            process, kind, f, key, read if kind == "ok" else value, node,
+            result.error if kind != "ok" else None, final, meta,
         )

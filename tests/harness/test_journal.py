@@ -196,6 +196,35 @@ def test_peek_names_every_kind_and_never_raises_on_garbage() -> None:
         assert peek(data) == ("?", []), data
 
 
+def test_peek_fast_paths_give_the_general_paths_items() -> None:
+    """peek's inline shapes (one-record replicate, put, get, read) answer as _peek_items and the cut do, malformed ones too."""
+    from minikeydb.wire import PEEK_ITEMS, _peek_items
+
+    def general(data: bytes) -> tuple[str, list[Any]]:
+        try:
+            items = orjson.loads(data[43:])
+            kind = items[0]
+            out = _peek_items(kind, items)
+            if len(out) > PEEK_ITEMS:
+                out = [*out[: PEEK_ITEMS - 1], ["...", len(out) - PEEK_ITEMS + 1]]
+            return KIND_NAMES[kind], out
+        except Exception:  # noqa: BLE001 - the reference answers garbage as peek must
+            return "?", []
+
+    header = Codec(b"secret").encode(Ack(1, "n1"))[:43]
+    payloads = [
+        b'[10,1,"n1",[["k1","v",[1,0,"c"]]]]', b'[10,1,"n1",["abc"]]', b'[10,1,"n1",["ab"]]', b'[10,1,"n1",[[]]]',
+        b'[10,1,"n1",[{"k":1}]]', b'[10,1,"n1",[]]', b'[10,1,"n1","abc"]', b'[10,1,"n1",{"a":1}]', b'[10,1,"n1",5]',
+        b'[10,1,"n1",[["k1","v",[1,0,"c"]],["k2",null,[2,0,"c"]]]]', b'[10,1]',
+        b'[1,2,"k1","v",[1,0,"c"],2]', b'[1,2,"k1"]', b'[3,2,"c","k2",1,false]', b'[3,2,"c"]',
+        b'[12,2,"n1","k3"]', b'[12,2]', b'[2,2,"k1",[1,0,"c"],2]', b'[13,2,"n1",null]', b'[13,2,"n1","ab"]',
+        b'[5,1,"ok",null,null,null,"n1"]', b'[11,1,"n1"]',
+    ]
+    payloads.append(orjson.dumps([10, 1, "n1", [[f"k{i}", "v", [i, 0, "c"]] for i in range(70)]]))
+    for payload in payloads:
+        assert peek(header + payload) == general(header + payload), payload
+
+
 def test_datagram_records_match_the_fault_layer_counters(tmp_path: Path) -> None:
     """Through a FaultyNetwork: S records per fault equal its counters, and sent copies = D records + network drops."""
 

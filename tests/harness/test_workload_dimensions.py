@@ -168,3 +168,28 @@ def test_a_short_saturating_sim_run_has_no_cost_warning() -> None:
 
     assert saturation_note(RunOptions(mode="sim", rate=math.inf, concurrency=4, time_limit=8)) is None
     assert saturation_note(RunOptions(mode="sim", rate=1000.0, concurrency=200, time_limit=60)) is None
+
+
+@pytest.mark.parametrize("mix", [(1, 1, 1), (5, 4, 1), (0, 1, 0), (3, 0, 2), (1, 0, 0), (10**6, 1, 3)])
+def test_the_operation_draw_is_random_choices_draw(mix: tuple[int, int, int]) -> None:
+    """Workload._choose_f draws what rng.choices(weights=mix) draws from the same generator, call for call."""
+    from types import SimpleNamespace
+
+    from runner.workload import _FS, Workload
+
+    for seed in range(5):
+        workload = SimpleNamespace(mix=mix, rng=random.Random(seed), _cum_mix=None)
+        reference = random.Random(seed)
+        drawn = [Workload._choose_f(workload) for _ in range(2000)]  # type: ignore[arg-type]
+        assert drawn == [reference.choices(_FS, weights=mix)[0] for _ in range(2000)]
+        assert workload.rng.getstate() == reference.getstate()
+
+
+def test_the_operation_draw_refuses_the_weights_random_choices_refuses() -> None:
+    """A mix of zero weights raises random.choices' own error, not an index error."""
+    from types import SimpleNamespace
+
+    from runner.workload import Workload
+
+    with pytest.raises(ValueError, match="greater than zero"):
+        Workload._choose_f(SimpleNamespace(mix=(0, 0, 0), rng=random.Random(1), _cum_mix=None))  # type: ignore[arg-type]
