@@ -290,3 +290,20 @@ def test_declaring_a_message_registers_it_and_a_second_message_of_one_kind_is_re
             pass
 
     assert _REGISTRY[1] is Put
+
+
+_texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    key=_texts.filter(bool), value=st.one_of(st.none(), _texts),
+    physical=st.integers(0, 2**62 - 1), logical=st.integers(0, 2**32 - 1), writer=_texts.filter(bool),
+)
+def test_record_cost_is_the_sum_of_the_parts_costs(key, value, physical, logical, writer):
+    """record_cost (one encoding of the record) equals key, value and stamp costed apart: the same batches."""
+    from minikeydb.wire import encoded_size, record_cost, stamp_cost
+
+    record = Record(key, value, (physical, logical, writer))
+    apart = encoded_size(key) + (encoded_size(value) if value is not None else 4) + stamp_cost(record.stamp) + 10
+    assert record_cost(record) == apart
