@@ -38,15 +38,19 @@ CACHE_AGE = REPLAY_WINDOW + 5.0
 """Request-id cache entries older than this protect nothing: their datagrams are dropped as stale."""
 
 
-def forget_old(cache: OrderedDict[Any, Any], now: float, limit: int, when: Callable[[Any], float]) -> None:
+def forget_old(
+    cache: OrderedDict[Any, Any], now: float, limit: int, when: Callable[[Any], float] | None = None
+) -> None:
     """Drop a request-id cache's oldest entries while there are too many or they are older than ``CACHE_AGE``.
 
-    Entries are added in time order, so the oldest is always at the front.
+    ``when`` reads an entry's time from its value (None: the value is the time). Entries are
+    added in time order, so the oldest is always at the front.
     """
     while cache:
-        oldest = next(iter(cache.values()))
-        if len(cache) <= limit and now - when(oldest) <= CACHE_AGE:
-            return
+        for oldest in cache.values():  # the first value only: next(iter(...)) without the two calls
+            if len(cache) <= limit and now - (oldest if when is None else when(oldest)) <= CACHE_AGE:
+                return
+            break
         cache.popitem(last=False)
 
 AUTH_WARNINGS = 100
@@ -169,7 +173,9 @@ class Messenger:
         return self.rng.getrandbits(62) + 1
 
     async def send(self, message: Message, dest: Address) -> None:
-        await self.send_bytes(self.codec.encode(message), dest)
+        data = self.codec.encode(message)
+        self.counters["datagrams_sent"] += 1  # send_bytes, inline (a coroutine less per message)
+        await self.transport.send(data, dest)
 
     async def send_bytes(self, data: bytes, dest: Address) -> None:
         self.counters["datagrams_sent"] += 1
@@ -310,14 +316,18 @@ class Messenger:
         waiter = _Waiter(trio.lowlevel.current_task(), self)
         self._waiting[message.id] = waiter
         data = self.codec.encode(message)
+        estimate = self._rtt.get(dest)  # retransmit_timeout(dest), inline
+        first = None if estimate is None else estimate[0] + 4 * estimate[1]
+        counters, transport = self.counters, self.transport
         try:
-            for attempt, delay in enumerate(backoff.delays(self.rng, self.retransmit_timeout(dest))):
+            for attempt, delay in enumerate(backoff.delays(self.rng, first)):
                 if attempt:
                     if keep_trying is not None and not keep_trying():
                         return None
-                    self.counters["retries"] += 1
+                    counters["retries"] += 1
                 sent = self.now()
-                await self.send_bytes(data, dest)
+                counters["datagrams_sent"] += 1  # send_bytes, inline (a coroutine less per attempt)
+                await transport.send(data, dest)
                 if waiter.reply is None:
                     if self._timers_running:  # _wait_reply's usual case, inline (a coroutine less per request)
                         waiter.timer = self.call_later(delay, waiter.unpark)
@@ -376,7 +386,8 @@ class _Call:
         self.id = message.id
         self.data = messenger.codec.encode(message)
         self.dest = dest
-        self.delays = backoff.delays(messenger.rng, messenger.retransmit_timeout(dest))
+        estimate = messenger._rtt.get(dest)  # retransmit_timeout(dest), inline
+        self.delays = backoff.delays(messenger.rng, None if estimate is None else estimate[0] + 4 * estimate[1])
         self.on_done = on_done
         self.keep_trying = keep_trying
         self.attempt = 0
@@ -384,7 +395,7 @@ class _Call:
         self.timer: Timer | None = None
 
     def start(self) -> None:
-        self.messenger.expect(self.id, self._on_reply)
+        self.messenger._waiting[self.id] = self._on_reply  # expect(), inline
         self._send()
 
     def _send(self) -> None:
@@ -396,7 +407,8 @@ class _Call:
         if self.attempt:
             messenger.counters["retries"] += 1
         self.sent_at = messenger.now()
-        messenger.send_bytes_nowait(self.data, self.dest)
+        messenger.counters["datagrams_sent"] += 1  # send_bytes_nowait, inline
+        messenger.transport.send_nowait(self.data, self.dest)
         self.timer = messenger.call_later(delay, self._on_timeout)
 
     def _on_timeout(self) -> None:

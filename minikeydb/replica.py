@@ -35,10 +35,6 @@ _Owed = tuple[int, bytes | None, Address, Callable[[], None] | None]
 """An answer waiting for durability: storage position, datagram, destination, what to do first."""
 
 
-def _itself(seen: float) -> float:
-    return seen
-
-
 class Replica:
     """One node's replica role: its storage, the acks it owes, the replication ids it has seen."""
 
@@ -142,7 +138,7 @@ class Replica:
             return
         now = self.messenger.now()
         self._replicated[token] = now
-        forget_old(self._replicated, now, SEEN_IDS_SIZE, _itself)
+        forget_old(self._replicated, now, SEEN_IDS_SIZE)
         if self.defect.ack_before_durable:  # the seeded defect: acknowledge what only memory holds
             self._spawn(self.messenger.send_bytes, ack, src)
             return
