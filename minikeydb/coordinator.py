@@ -345,7 +345,8 @@ class Coordinator:
     async def _answer(self, message: Write | Get, src: Address, reply: Reply) -> None:
         data = self._encode_answer(reply)
         self._remember_answer(_token(message), data)
-        await self.messenger.send_bytes(data, src)
+        self.counters["datagrams_sent"] += 1  # messenger.send_bytes, inline (a coroutine less per answer)
+        await self.messenger.transport.send(data, src)
 
     def answer_nowait(self, message: Write | Get, src: Address, reply: Reply) -> None:
         """``_answer`` from a callback: a full send buffer loses it, and the client's resend is

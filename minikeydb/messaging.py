@@ -428,5 +428,5 @@ class _Call:
         self._finish(reply)
 
     def _finish(self, reply: Message | None) -> None:
-        self.messenger.forget(self.id)
+        self.messenger._waiting.pop(self.id, None)  # forget(), inline
         self.on_done(reply)

@@ -210,7 +210,8 @@ class Node:
                 burst = 0
                 if replica.owed:  # _settle, inline (a coroutine less per wait)
                     await replica.settle()
-                replicator.pump()
+                if replicator.ready:  # pump only when a link has records to send (a call less per wait)
+                    replicator.pump()
                 replicator.deferring = False
                 data, src = await transport.recv()
             self.counters["datagrams_received"] += 1

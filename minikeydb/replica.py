@@ -180,6 +180,7 @@ class Replica:
     async def _send_owed(self) -> None:
         """Send owed answers in order, each once storage is durable up to the position it names."""
         owed = self._owed
+        messenger = self.messenger
         upto = owed[-1][0]
         try:
             await self.storage.wait_durable(upto)
@@ -192,5 +193,6 @@ class Replica:
             _, data, dest, on_durable = owed.popleft()
             if on_durable is not None:
                 on_durable()
-            if data is not None:
-                await self.messenger.send_bytes(data, dest)
+            if data is not None:  # messenger.send_bytes, inline (a coroutine less per answer)
+                messenger.counters["datagrams_sent"] += 1
+                await messenger.transport.send(data, dest)

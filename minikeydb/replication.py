@@ -178,6 +178,8 @@ class Replicator:
         self._hint_bytes: dict[str, int] = dict.fromkeys(peers, 0)
         self._links: dict[str, _Link] = {peer: _Link(peer, dest) for peer, dest in peers.items()}
         self._ready: dict[str, None] = {}  # idle links with records queued (insertion-ordered)
+        self.ready = self._ready
+        """The idle links with records queued (read-only outside: the receive loop pumps only when some are)."""
         self._pumping = False
         self.deferring = False
         self.join: JoinRule | None = None
@@ -302,7 +304,8 @@ class Replicator:
         self._pumping = True
         try:
             while self._ready:
-                ready, self._ready = self._ready, {}
+                ready = list(self._ready)  # links readied while these are sent go round again
+                self._ready.clear()
                 for peer in ready:
                     link = self._links[peer]
                     if link.batch is None and link.queued:
@@ -325,7 +328,7 @@ class Replicator:
             item = queued.popleft()
             items.append(item)
             budget -= record_cost(item[0])
-        records = tuple(record for record, _ in items)
+        records = tuple([record for record, _ in items])  # a list, not a generator: one call, not one per record
         size = 0
         for record in records:  # memory_cost, inline
             size += len(record.key) + (len(record.value) if record.value is not None else 0) + 120
