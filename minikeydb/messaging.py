@@ -166,7 +166,7 @@ class Messenger:
             self._rtt[dest] = (rtt, rtt / 2)
         else:
             srtt, var = estimate
-            var = 0.75 * var + 0.25 * abs(srtt - rtt)
+            var = 0.75 * var + 0.25 * (srtt - rtt if srtt > rtt else rtt - srtt)  # abs(srtt - rtt), the same float
             self._rtt[dest] = (0.875 * srtt + 0.125 * rtt, var)
 
     def new_id(self) -> int:

@@ -166,7 +166,7 @@ class Replica:
         """Group commit and send what is owed, here and now, when storage flushes inline (the
         receive loop's settle point)."""
         if self._owed and self.storage.flushes_inline:
-            await self._send_owed()
+            await self.send_owed()
 
     async def acknowledge_when_durable(self) -> None:
         """Send owed answers while storage flushes in a thread (or waits): the receive loop must not."""
@@ -175,10 +175,11 @@ class Replica:
                 self._owed_wakeup = trio.Event()
                 await self._owed_wakeup.wait()
                 continue
-            await self._send_owed()
+            await self.send_owed()
 
-    async def _send_owed(self) -> None:
-        """Send owed answers in order, each once storage is durable up to the position it names."""
+    async def send_owed(self) -> None:
+        """Send owed answers in order, each once storage is durable up to the position it names
+        (``settle`` and the answering task; the receive loop calls it itself when it settles)."""
         owed = self._owed
         messenger = self.messenger
         upto = owed[-1][0]

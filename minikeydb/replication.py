@@ -78,7 +78,7 @@ def memory_cost(record: Record) -> int:
 class Quorum:
     """Counts replica acknowledgements of one write; ``done`` fires when W acked or W became impossible."""
 
-    __slots__ = ("needed", "total", "acks", "failures", "done", "on_done")
+    __slots__ = ("needed", "total", "acks", "failures", "done", "finished", "on_done")
 
     def __init__(self, needed: int, total: int) -> None:
         self.needed = needed
@@ -86,6 +86,8 @@ class Quorum:
         self.acks = 0
         self.failures = 0
         self.done = trio.Event()
+        self.finished = False
+        """Whether ``done`` is set (a plain attribute: asked for every record of every batch)."""
         self.on_done: Callable[[], None] | None = None
         """Called once, when ``done`` fires (an event-driven coordinator answers from it)."""
 
@@ -94,7 +96,8 @@ class Quorum:
             self.acks += 1
         else:
             self.failures += 1
-        if not self.done.is_set() and (self.acks >= self.needed or self.failures > self.total - self.needed):
+        if not self.finished and (self.acks >= self.needed or self.failures > self.total - self.needed):
+            self.finished = True
             self.done.set()
             if self.on_done is not None:
                 self.on_done()
@@ -115,11 +118,11 @@ class _Batch:
     def __init__(self, items: list[Item], size: int) -> None:
         self.items = items
         self.bytes = size
-        self.open_quorums = [q for _, q in items if q is not None and not q.done.is_set()]
+        self.open_quorums = [q for _, q in items if q is not None and not q.finished]
 
     def wanted(self) -> bool:
         """Whether some write in the batch still waits for its quorum (else stop resending)."""
-        return any(not q.done.is_set() for q in self.open_quorums)
+        return any(not q.finished for q in self.open_quorums)
 
 
 class _Link:
@@ -228,9 +231,10 @@ class Replicator:
         links, hints, hint_bytes = self._links, self._hints, self._hint_bytes
         for peer in peers:  # backlog and backlog_bytes, inline: asked for every client write
             link = links[peer]
-            if len(link.queued) + link.in_flight + len(hints[peer]) >= high:
+            batch = link.batch
+            if len(link.queued) + (len(batch.items) if batch is not None else 0) + len(hints[peer]) >= high:
                 return False
-            if link.queued_bytes + (link.batch.bytes if link.batch is not None else 0) + hint_bytes[peer] >= high_bytes:
+            if link.queued_bytes + (batch.bytes if batch is not None else 0) + hint_bytes[peer] >= high_bytes:
                 return False
         return True
 
@@ -277,7 +281,8 @@ class Replicator:
         link.queued.append((record, quorum))
         if self.observer is not None:
             self.observer.queued(self.node_id, peer, record, reason)
-        link.queued_bytes += memory_cost(record)
+        value = record.value  # memory_cost, inline
+        link.queued_bytes += len(record.key) + (len(value) if value is not None else 0) + 120
         current = link.pending.get(record.key)
         if current is None or record.stamp > current:
             link.pending[record.key] = record.stamp

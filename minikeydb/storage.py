@@ -234,6 +234,8 @@ class IndexedStorage:
         self._inflight = 0  # apply/purge calls waiting for durability
         self._closed = False
         self._crashed = False
+        self._tracks_replace = type(self)._on_replace is not IndexedStorage._on_replace
+        """Whether the engine overrides ``_on_replace`` (else ``_replace`` skips the empty hook)."""
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -411,7 +413,8 @@ class IndexedStorage:
                     self._digests.pop(bucket, None)
                     return
             self._digests[bucket] = digest
-        self._on_replace(old, new)
+        if self._tracks_replace:
+            self._on_replace(old, new)
 
     def _load(self, entry: Entry) -> None:
         """Replay one durable change at open time: log order is acceptance order, so no merge."""
@@ -438,7 +441,8 @@ class IndexedStorage:
         self._inflight += 1
         try:
             while self._durable_seq < upto:
-                self._check_open()
+                if self._closed:  # _check_open, inline
+                    self._check_open()
                 if self._commit_lock.locked():
                     await self._commit_done.wait()
                     continue
@@ -452,7 +456,8 @@ class IndexedStorage:
                     if self._window > 0 and self._inflight > 1:
                         await trio.sleep(self._window)
                     if self._staged_seq != self._durable_seq:  # _flush_locked, inline (a coroutine less per commit)
-                        self._check_open()
+                        if self._closed:
+                            self._check_open()
                         staged = self._staged_seq
                         if await self._write_staged():
                             self._durable_seq = staged
