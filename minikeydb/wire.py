@@ -314,7 +314,7 @@ def _records(v: Any) -> tuple[Record, ...]:
     """A non-empty list of records (nobody replicates nothing)."""
     if type(v) is not list or not v:
         raise WireError("expected a non-empty list of records")
-    return tuple(_record(item) for item in v)
+    return tuple([_record(item) for item in v])  # a list, not a generator: one call, not one per record
 
 
 def _keys(v: Any) -> tuple[str, ...]:
@@ -708,12 +708,31 @@ _HEAD_END = len(MAGIC) + 1 + SENT_SIZE
 """Where the header's signed part (magic, version, sent) ends and the tag begins."""
 
 
+_ACCEPTS: dict[Check, str] = {
+    _id: f"type(v) is int and 0 <= v < {MAX_ID}",
+    _quorum: f"type(v) is int and 0 <= v < {MAX_QUORUM}",
+    _node_id: f"type(v) is str and 0 < len(v) <= {MAX_NODE_ID}",
+    _str: "type(v) is str",
+    _opt_str: "v is None or type(v) is str",
+    _bool: "type(v) is bool",
+    _key: f"type(v) is str and 0 < len(v) <= {_KEY_CHARS}",
+    _value: f"type(v) is str and len(v) <= {_VALUE_CHARS}",
+    _opt_value: f"v is None or (type(v) is str and len(v) <= {_VALUE_CHARS})",
+    _opt_stamp: "v is None",
+    _opt_record: "v is None",
+}
+"""Field kinds a decoder tests inline (``v`` the decoded value): when the test holds, the check
+would return ``v`` itself; otherwise the check is called, and returns or raises as always. Each
+test is the check's own first case, so the outcome and the error are the check's."""
+
+
 class _Decoder:
     """How ``Codec.decode`` builds one kind of message from its payload ``[kind, field, ...]``.
 
     ``build`` checks the fields left to right (the first bad one raises, as it would in a loop)
     and calls the class with them; it is made once per kind, with the checks bound as arguments,
-    so decoding a datagram walks no list of checks.
+    so decoding a datagram walks no list of checks, and the usual case of a simple field
+    (``_ACCEPTS``) is tested inline, without calling its check.
     """
 
     __slots__ = ("cls", "arity", "build")
@@ -721,11 +740,23 @@ class _Decoder:
     def __init__(self, cls: type[Message]) -> None:
         self.cls = cls
         self.arity = len(cls.FIELDS) + 1
-        names = [f"c{i}" for i in range(len(cls.FIELDS))]
-        calls = ", ".join(f"c{i}(items[{i + 1}])" for i in range(len(cls.FIELDS)))
-        source = f"def make(cls, {', '.join(names)}):\n    return lambda items: cls({calls})\n"
+        count = len(cls.FIELDS)
+        names = [f"c{i}" for i in range(count)]
+        lines = [f"def make(cls, {', '.join(names)}):", "    def build(items):"]
+        # ``decode`` checked the arity: the payload unpacks into its kind and one value per field
+        lines.append(f"        {', '.join(['_', *(f'v{i}' for i in range(count))])}, = items")
+        for i, check in enumerate(cls.FIELDS):
+            accepts = _ACCEPTS.get(check)
+            if accepts is None:
+                lines.append(f"        v{i} = c{i}(v{i})")
+            else:
+                test = re.sub(r"\bv\b", f"v{i}", accepts)
+                lines.append(f"        if not ({test}):")
+                lines.append(f"            v{i} = c{i}(v{i})")
+        lines.append(f"        return cls({', '.join(f'v{i}' for i in range(count))})")
+        lines.append("    return build")
         namespace: dict[str, Any] = {}
-        exec(source, namespace)  # noqa: S102 - fixed text built from field counts, nothing from outside
+        exec("\n".join(lines) + "\n", namespace)  # noqa: S102 - fixed text from the field kinds, nothing from outside
         self.build: Callable[[list[Any]], Message] = namespace["make"](cls, *cls.FIELDS)
 
 

@@ -307,3 +307,22 @@ def test_record_cost_is_the_sum_of_the_parts_costs(key, value, physical, logical
     record = Record(key, value, (physical, logical, writer))
     apart = encoded_size(key) + (encoded_size(value) if value is not None else 4) + stamp_cost(record.stamp) + 10
     assert record_cost(record) == apart
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats(allow_nan=False)
+    | st.text(max_size=80) | st.text(alphabet="ab", min_size=1000, max_size=1100),
+    lambda inner: st.lists(inner, max_size=4),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(value=_json_values)
+def test_inline_field_tests_accept_only_what_their_check_returns_unchanged(value):
+    """Each field test a decoder inlines (wire._ACCEPTS) holds only for a value its check returns as it is."""
+    from minikeydb.wire import _ACCEPTS
+
+    for check, test in _ACCEPTS.items():
+        if eval(test, {}, {"v": value}):  # noqa: S307 - the wire module's own fixed text
+            assert check(value) is value, (check.__name__, value)
