@@ -70,10 +70,6 @@ def _token(message: Put | Delete | Get | Update) -> _Token:
     return (message.client if type(message) is Get else message.stamp[2], message.id)  # type: ignore[union-attr]  # type() does not narrow the else
 
 
-def _first(entry: tuple[float, bytes]) -> float:
-    return entry[0]
-
-
 class Coordinator:
     """One node's coordinator role. It uses the node's replica for its own copies."""
 
@@ -329,7 +325,7 @@ class Coordinator:
         """Cache an answer for resends of its request, which is no longer in progress."""
         now = self.messenger.now()
         self._reply_cache[token] = (now, data)
-        forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, _first)
+        forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, 0)  # entries are (time, datagram)
         self._client_inflight.discard(token)
 
     def _encode_answer(self, reply: Reply) -> bytes:

@@ -38,17 +38,15 @@ CACHE_AGE = REPLAY_WINDOW + 5.0
 """Request-id cache entries older than this protect nothing: their datagrams are dropped as stale."""
 
 
-def forget_old(
-    cache: OrderedDict[Any, Any], now: float, limit: int, when: Callable[[Any], float] | None = None
-) -> None:
+def forget_old(cache: OrderedDict[Any, Any], now: float, limit: int, at: int | None = None) -> None:
     """Drop a request-id cache's oldest entries while there are too many or they are older than ``CACHE_AGE``.
 
-    ``when`` reads an entry's time from its value (None: the value is the time). Entries are
-    added in time order, so the oldest is always at the front.
+    An entry's time is its value (``at`` None) or item ``at`` of its value. Entries are added
+    in time order, so the oldest is always at the front.
     """
     while cache:
         for oldest in cache.values():  # the first value only: next(iter(...)) without the two calls
-            if len(cache) <= limit and now - (oldest if when is None else when(oldest)) <= CACHE_AGE:
+            if len(cache) <= limit and now - (oldest if at is None else oldest[at]) <= CACHE_AGE:
                 return
             break
         cache.popitem(last=False)
@@ -420,12 +418,14 @@ class _Call:
         self._send()
 
     def _on_reply(self, reply: Message) -> None:
+        messenger = self.messenger
         if self.attempt == 0:  # Karn: only an unambiguous answer times the round trip
-            self.messenger.sample_rtt(self.dest, self.messenger.now() - self.sent_at)
+            messenger.sample_rtt(self.dest, messenger.now() - self.sent_at)
         if self.timer is not None:
-            self.messenger.cancel_timer(self.timer)
+            messenger.cancel_timer(self.timer)
             self.timer = None
-        self._finish(reply)
+        messenger._waiting.pop(self.id, None)  # _finish, inline (every answered call)
+        self.on_done(reply)
 
     def _finish(self, reply: Message | None) -> None:
         self.messenger._waiting.pop(self.id, None)  # forget(), inline

@@ -129,6 +129,9 @@ def check_sizes(key: str, value: str | None) -> None:
     Sizes are counted as encoded on the wire, so a value of characters JSON must escape (quotes,
     control characters) is refused here rather than failing later inside a node.
     """
+    if (key and len(key) <= _KEY_CHARS and key.isascii()
+            and (value is None or (len(value) <= _VALUE_CHARS and value.isascii()))):
+        return  # text that surely fits (``fits``' short cut): every check below would pass
     if not key:
         raise TooLarge("the key is empty; keys are 1 to 1024 bytes")
     if not _is_text(key):
