@@ -110,15 +110,23 @@ class _Waiter:
         return trio.lowlevel.Abort.SUCCEEDED
 
 
-class Timer:
-    """A function to call at a trio time, unless cancelled first (see ``Messenger.call_later``)."""
+class Timer(list[Any]):
+    """A function to call at a trio time, unless cancelled first (see ``Messenger.call_later``).
 
-    __slots__ = ("deadline", "fire", "cancelled")
+    The timer is its own heap entry, ``[deadline, order, fire]``: a list, so making one and
+    ordering the heap are done in C (``order`` is unique, so ``fire`` is never compared), and
+    ``fire`` becomes None once the timer is cancelled or has fired.
+    """
 
-    def __init__(self, deadline: float, fire: Callable[[], None]) -> None:
-        self.deadline = deadline
-        self.fire = fire
-        self.cancelled = False
+    __slots__ = ()
+
+    @property
+    def deadline(self) -> float:
+        return self[0]
+
+    @property
+    def cancelled(self) -> bool:
+        return self[2] is None
 
 
 def clock_reader() -> Callable[[], float]:
@@ -143,7 +151,7 @@ class Messenger:
         self.rng = rng
         self.counters = counters
         self._waiting: dict[int, _Waiter | Callable[[Message], None]] = {}
-        self._timers: list[tuple[float, int, Timer]] = []
+        self._timers: list[Timer] = []
         self._timer_order = itertools.count()
         self._alarm = alarm_for(transport)
         self._alarm_at: float | None = None  # the timer task's wake-up while it waits, else None
@@ -195,20 +203,21 @@ class Messenger:
     def call_later(self, delay: float, fire: Callable[[], None]) -> Timer:
         """Call ``fire`` after ``delay`` seconds (from the timer task) unless the timer is cancelled."""
         # coalesced(now + delay), inline: a timer per request sent
-        timer = Timer(math.ceil((self.now() + delay) / TIMER_GRANULARITY - 1e-6) * TIMER_GRANULARITY, fire)
-        heapq.heappush(self._timers, (timer.deadline, next(self._timer_order), timer))
+        deadline = math.ceil((self.now() + delay) / TIMER_GRANULARITY - 1e-6) * TIMER_GRANULARITY
+        timer = Timer((deadline, next(self._timer_order), fire))
+        heapq.heappush(self._timers, timer)
         at = self._alarm_at
-        if at is not None and timer.deadline < at:
-            self._alarm_at = timer.deadline
-            self._alarm.reset(timer.deadline)
+        if at is not None and deadline < at:
+            self._alarm_at = deadline
+            self._alarm.reset(deadline)
         return timer
 
     def cancel_timer(self, timer: Timer) -> None:
         """Cancel a timer; when it was the earliest, the timer task's wake-up moves to the next one."""
-        timer.cancelled = True
+        timer[2] = None  # cancelled
         timers = self._timers
-        if timers and timers[0][2] is timer:
-            while timers and timers[0][2].cancelled:
+        if timers and timers[0] is timer:
+            while timers and timers[0][2] is None:
                 heapq.heappop(timers)
             if self._alarm_at is not None:
                 self._alarm_at = timers[0][0] if timers else math.inf
@@ -229,9 +238,9 @@ class Messenger:
         finally:
             self._timers_running = False
 
-    async def _serve_timers(self, timers: list[tuple[float, int, Timer]]) -> None:
+    async def _serve_timers(self, timers: list[Timer]) -> None:
         while True:
-            while timers and timers[0][2].cancelled:  # never wake up for a timer nobody wants
+            while timers and timers[0][2] is None:  # never wake up for a timer nobody wants (cancelled)
                 heapq.heappop(timers)
             self._alarm_at = at = timers[0][0] if timers else math.inf
             try:
@@ -240,14 +249,15 @@ class Messenger:
                 self._alarm_at = None
             now = self.now()
             while timers and timers[0][0] <= now:
-                _, _, timer = heapq.heappop(timers)
-                if not timer.cancelled:
-                    timer.cancelled = True  # fired: cancelling it later changes nothing
+                timer = heapq.heappop(timers)
+                fire = timer[2]
+                if fire is not None:  # not cancelled
+                    timer[2] = None  # fired: cancelling it later changes nothing
                     try:
-                        timer.fire()
+                        fire()
                     except Exception:  # one failing callback must not stop every other timer
                         self.counters["timer_errors"] += 1
-                        log.exception("timer callback %r failed", timer.fire)
+                        log.exception("timer callback %r failed", fire)
 
     def decode(self, data: bytes, src: Address) -> Message | None:
         """The message in a datagram, or None after counting why it was dropped."""
