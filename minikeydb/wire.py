@@ -435,8 +435,8 @@ class Message:
 
 _REGISTRY: dict[int, type[Message]] = {}
 """Every message class by its wire kind, filled by ``Message.__init_subclass__``."""
-_DECODERS: dict[int, _Decoder] = {}
-"""``Codec.decode``'s builder per wire kind, made from ``_REGISTRY``'s class when first needed."""
+_DECODERS: dict[int, Callable[[list[Any]], Message]] = {}
+"""``Codec.decode``'s builder per wire kind (``_Decoder.build``), made from ``_REGISTRY``'s class when first needed."""
 
 
 # Client requests and the one reply they all get ------------------------------------------
@@ -689,17 +689,14 @@ class Codec:
             raise WireError(f"payload is not JSON: {exc}") from None
         if type(items) is not list or not items or type(items[0]) is not int:
             raise WireError("payload is not [kind, fields...]")
-        decoder = _DECODERS.get(items[0])
-        if decoder is None:
+        build = _DECODERS.get(items[0])
+        if build is None:
             cls = _REGISTRY.get(items[0])
             if cls is None:
                 raise WireError(f"unknown message kind {items[0]}")
-            decoder = _DECODERS[items[0]] = _Decoder(cls)
-        if len(items) != decoder.arity:
-            cls = decoder.cls
-            raise WireError(f"{cls.__name__} takes {len(cls.FIELDS)} fields, got {len(items) - 1}")
+            build = _DECODERS[items[0]] = _Decoder(cls).build
         try:
-            return decoder.build(items)
+            return build(items)  # which refuses a payload of the wrong length first
         except RecursionError:
             raise WireError("payload nested too deeply") from None
 
@@ -729,22 +726,25 @@ test is the check's own first case, so the outcome and the error are the check's
 class _Decoder:
     """How ``Codec.decode`` builds one kind of message from its payload ``[kind, field, ...]``.
 
-    ``build`` checks the fields left to right (the first bad one raises, as it would in a loop)
-    and calls the class with them; it is made once per kind, with the checks bound as arguments,
+    ``build`` refuses a payload with the wrong number of fields, checks the fields left to right
+    (the first bad one raises, as it would in a loop) and calls the class with them; it is made
+    once per kind, with the checks bound as arguments,
     so decoding a datagram walks no list of checks, and the usual case of a simple field
     (``_ACCEPTS``) is tested inline, without calling its check.
     """
 
-    __slots__ = ("cls", "arity", "build")
+    __slots__ = ("cls", "build")
 
     def __init__(self, cls: type[Message]) -> None:
         self.cls = cls
-        self.arity = len(cls.FIELDS) + 1
         count = len(cls.FIELDS)
         names = [f"c{i}" for i in range(count)]
-        lines = [f"def make(cls, {', '.join(names)}):", "    def build(items):"]
-        # ``decode`` checked the arity: the payload unpacks into its kind and one value per field
-        lines.append(f"        {', '.join(['_', *(f'v{i}' for i in range(count))])}, = items")
+        lines = [f"def make(cls, arity_error, {', '.join(names)}):", "    def build(items):"]
+        # the payload unpacks into its kind and one value per field, or it has the wrong length
+        lines.append("        try:")
+        lines.append(f"            {', '.join(['_', *(f'v{i}' for i in range(count))])}, = items")
+        lines.append("        except ValueError:")
+        lines.append("            raise arity_error(items) from None")
         for i, check in enumerate(cls.FIELDS):
             accepts = _ACCEPTS.get(check)
             if accepts is None:
@@ -757,7 +757,11 @@ class _Decoder:
         lines.append("    return build")
         namespace: dict[str, Any] = {}
         exec("\n".join(lines) + "\n", namespace)  # noqa: S102 - fixed text from the field kinds, nothing from outside
-        self.build: Callable[[list[Any]], Message] = namespace["make"](cls, *cls.FIELDS)
+        self.build: Callable[[list[Any]], Message] = namespace["make"](cls, self._arity_error, *cls.FIELDS)
+
+    def _arity_error(self, items: list[Any]) -> WireError:
+        cls = self.cls
+        return WireError(f"{cls.__name__} takes {len(cls.FIELDS)} fields, got {len(items) - 1}")
 
 
 PAYLOAD_BUDGET = MAX_DATAGRAM - HEADER_SIZE - 200

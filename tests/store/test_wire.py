@@ -326,3 +326,11 @@ def test_inline_field_tests_accept_only_what_their_check_returns_unchanged(value
     for check, test in _ACCEPTS.items():
         if eval(test, {}, {"v": value}):  # noqa: S307 - the wire module's own fixed text
             assert check(value) is value, (check.__name__, value)
+
+
+@pytest.mark.parametrize("payload, got", [([11, 5], 1), ([11, 5, "n1", 7], 3), ([10], 0)])
+def test_a_payload_with_the_wrong_number_of_fields_is_a_wire_error_naming_both(payload, got):
+    """A known kind with too few or too many fields is refused before any field is checked, naming the counts."""
+    name, count = ("Ack", 2) if payload[0] == 11 else ("Replicate", 3)
+    with pytest.raises(WireError, match=f"^{name} takes {count} fields, got {got}$"):
+        CODEC.decode(CODEC.seal(orjson.dumps(payload)))
