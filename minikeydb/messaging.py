@@ -363,7 +363,9 @@ class Messenger:
         the receive loop, so a request costs no scheduler pass of its own. Sends never wait: a
         full send buffer is a lost datagram, which resends cover.
         """
-        _Call(self, message, dest, backoff, on_done, keep_trying).start()
+        call = _Call(self, message, dest, backoff, on_done, keep_trying)
+        self._waiting[call.id] = call._on_reply  # expect(), inline (every replication batch, every read)
+        call._send()
 
     async def _wait_reply(self, waiter: _Waiter, delay: float) -> None:
         """Park until the reply arrives or ``delay`` passes (cancellation ends it too)."""
@@ -401,10 +403,6 @@ class _Call:
         self.attempt = 0
         self.sent_at = 0.0
         self.timer: Timer | None = None
-
-    def start(self) -> None:
-        self.messenger._waiting[self.id] = self._on_reply  # expect(), inline
-        self._send()
 
     def _send(self) -> None:
         delay = next(self.delays, None)

@@ -300,7 +300,8 @@ class IndexedStorage:
         return accepted
 
     def apply_nowait(self, records: Sequence[Record]) -> list[bool]:
-        self._check_open()
+        if self._closed:  # _check_open, inline
+            self._check_open()
         for i, record in enumerate(records):
             if type(record) is Record:  # check_record's checks, inline for a well-formed record
                 value, stamp = record.value, record.stamp
