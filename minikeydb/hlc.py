@@ -40,7 +40,7 @@ class HybridClock:
 
     def now(self) -> Stamp:
         """A new stamp for a local event (a write this node coordinates): strictly larger than any before."""
-        wall = int(self._wall() * 1_000_000)  # _wall_us, inline (every write's stamp)
+        wall = int(self._wall() * 1_000_000)  # the wall in microseconds (every write's stamp)
         if wall > self._physical:
             self._physical, self._logical = wall, 0
         else:
@@ -55,7 +55,7 @@ class HybridClock:
 
     def observe(self, stamp: Stamp) -> None:
         """Merge a stamp received from elsewhere, so the next local stamp is larger than it."""
-        wall = int(self._wall() * 1_000_000)  # _wall_us, inline (every stamp received)
+        wall = int(self._wall() * 1_000_000)  # the wall in microseconds (every stamp received)
         remote_physical, remote_logical = stamp[0], stamp[1]
         if wall > self._physical and wall > remote_physical:
             self._physical, self._logical = wall, 0
