@@ -166,18 +166,21 @@ class Client:
                 transport.close()
 
     async def _receive_loop(self) -> None:
+        messenger = self.messenger
+        transport, codec = messenger.transport, messenger.codec
         while True:
             try:
-                data, src = await self.messenger.transport.recv()
+                data, src = await transport.recv()
             except trio.ClosedResourceError:
                 return
             try:  # Messenger.decode, inline: a malformed datagram is counted and dropped there
-                message = self.messenger.codec.decode(data)
+                message = codec.decode(data)
             except WireError as exc:
-                self.messenger.dropped(exc, src)
+                messenger.dropped(exc, src)
                 continue
-            if isinstance(message, (Reply, StatsReply)):
-                self.messenger.resolve(message)
+            kind = type(message)  # Reply and StatsReply are final: isinstance without the call
+            if kind is Reply or kind is StatsReply:
+                messenger.resolve(message)
             else:
                 self.counters["dropped_unexpected"] += 1
 
@@ -214,7 +217,7 @@ class Client:
         if reply.status not in (OK, FAIL, UNKNOWN):
             return Result(UNKNOWN, error=f"malformed-reply: status {reply.status!r}", node=node)
         if reply.stamp is not None:  # what this client has seen: its later writes must follow it
-            self.clock_for(node).observe(reply.stamp)
+            self._clocks.get(node, self.clock).observe(reply.stamp)  # clock_for, inline
         if self.conflict != LWW and isinstance(message, Get) and reply.status == OK:
             try:
                 shown = view(self.conflict, reply.value, message.key)

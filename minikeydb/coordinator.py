@@ -67,11 +67,7 @@ Write = Put | Delete | Update
 
 def _token(message: Put | Delete | Get | Update) -> _Token:
     """Writes name their client in their stamp, reads in their ``client`` field."""
-    return (message.client if isinstance(message, Get) else message.stamp[2], message.id)
-
-
-def _first(entry: tuple[float, bytes]) -> float:
-    return entry[0]
+    return (message.client if type(message) is Get else message.stamp[2], message.id)  # type: ignore[union-attr]  # type() does not narrow the else
 
 
 class Coordinator:
@@ -114,7 +110,8 @@ class Coordinator:
         """Whether ``message`` is a resend: None when it is not (it is counted, and now in progress);
         else the reply cache's answer to send again, or ``b""`` when its answer is still in progress
         (a plain function: the handlers await only for a resend, a coroutine less per request)."""
-        token = _token(message)
+        # _token(message), inline (every client request)
+        token = (message.client if type(message) is Get else message.stamp[2], message.id)  # type: ignore[union-attr]
         cached = self._reply_cache.get(token)
         if cached is not None:  # a resend of a request already answered: answer the same again
             self.counters["client_duplicates"] += 1
@@ -329,7 +326,7 @@ class Coordinator:
         """Cache an answer for resends of its request, which is no longer in progress."""
         now = self.messenger.now()
         self._reply_cache[token] = (now, data)
-        forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, _first)
+        forget_old(self._reply_cache, now, REPLY_CACHE_SIZE, 0)  # entries are (time, datagram)
         self._client_inflight.discard(token)
 
     def _encode_answer(self, reply: Reply) -> bytes:
@@ -345,7 +342,8 @@ class Coordinator:
     async def _answer(self, message: Write | Get, src: Address, reply: Reply) -> None:
         data = self._encode_answer(reply)
         self._remember_answer(_token(message), data)
-        await self.messenger.send_bytes(data, src)
+        self.counters["datagrams_sent"] += 1  # messenger.send_bytes, inline (a coroutine less per answer)
+        await self.messenger.transport.send(data, src)
 
     def answer_nowait(self, message: Write | Get, src: Address, reply: Reply) -> None:
         """``_answer`` from a callback: a full send buffer loses it, and the client's resend is

@@ -38,12 +38,9 @@ class HybridClock:
         self._physical = 0
         self._logical = 0
 
-    def _wall_us(self) -> int:
-        return int(self._wall() * 1_000_000)
-
     def now(self) -> Stamp:
         """A new stamp for a local event (a write this node coordinates): strictly larger than any before."""
-        wall = self._wall_us()
+        wall = int(self._wall() * 1_000_000)  # the wall in microseconds (every write's stamp)
         if wall > self._physical:
             self._physical, self._logical = wall, 0
         else:
@@ -58,7 +55,7 @@ class HybridClock:
 
     def observe(self, stamp: Stamp) -> None:
         """Merge a stamp received from elsewhere, so the next local stamp is larger than it."""
-        wall = self._wall_us()
+        wall = int(self._wall() * 1_000_000)  # the wall in microseconds (every stamp received)
         remote_physical, remote_logical = stamp[0], stamp[1]
         if wall > self._physical and wall > remote_physical:
             self._physical, self._logical = wall, 0

@@ -38,15 +38,17 @@ CACHE_AGE = REPLAY_WINDOW + 5.0
 """Request-id cache entries older than this protect nothing: their datagrams are dropped as stale."""
 
 
-def forget_old(cache: OrderedDict[Any, Any], now: float, limit: int, when: Callable[[Any], float]) -> None:
+def forget_old(cache: OrderedDict[Any, Any], now: float, limit: int, at: int | None = None) -> None:
     """Drop a request-id cache's oldest entries while there are too many or they are older than ``CACHE_AGE``.
 
-    Entries are added in time order, so the oldest is always at the front.
+    An entry's time is its value (``at`` None) or item ``at`` of its value. Entries are added
+    in time order, so the oldest is always at the front.
     """
     while cache:
-        oldest = next(iter(cache.values()))
-        if len(cache) <= limit and now - when(oldest) <= CACHE_AGE:
-            return
+        for oldest in cache.values():  # the first value only: next(iter(...)) without the two calls
+            if len(cache) <= limit and now - (oldest if at is None else oldest[at]) <= CACHE_AGE:
+                return
+            break
         cache.popitem(last=False)
 
 AUTH_WARNINGS = 100
@@ -108,15 +110,23 @@ class _Waiter:
         return trio.lowlevel.Abort.SUCCEEDED
 
 
-class Timer:
-    """A function to call at a trio time, unless cancelled first (see ``Messenger.call_later``)."""
+class Timer(list[Any]):
+    """A function to call at a trio time, unless cancelled first (see ``Messenger.call_later``).
 
-    __slots__ = ("deadline", "fire", "cancelled")
+    The timer is its own heap entry, ``[deadline, order, fire]``: a list, so making one and
+    ordering the heap are done in C (``order`` is unique, so ``fire`` is never compared), and
+    ``fire`` becomes None once the timer is cancelled or has fired.
+    """
 
-    def __init__(self, deadline: float, fire: Callable[[], None]) -> None:
-        self.deadline = deadline
-        self.fire = fire
-        self.cancelled = False
+    __slots__ = ()
+
+    @property
+    def deadline(self) -> float:
+        return self[0]
+
+    @property
+    def cancelled(self) -> bool:
+        return self[2] is None
 
 
 def clock_reader() -> Callable[[], float]:
@@ -141,7 +151,7 @@ class Messenger:
         self.rng = rng
         self.counters = counters
         self._waiting: dict[int, _Waiter | Callable[[Message], None]] = {}
-        self._timers: list[tuple[float, int, Timer]] = []
+        self._timers: list[Timer] = []
         self._timer_order = itertools.count()
         self._alarm = alarm_for(transport)
         self._alarm_at: float | None = None  # the timer task's wake-up while it waits, else None
@@ -162,14 +172,16 @@ class Messenger:
             self._rtt[dest] = (rtt, rtt / 2)
         else:
             srtt, var = estimate
-            var = 0.75 * var + 0.25 * abs(srtt - rtt)
+            var = 0.75 * var + 0.25 * (srtt - rtt if srtt > rtt else rtt - srtt)  # abs(srtt - rtt), the same float
             self._rtt[dest] = (0.875 * srtt + 0.125 * rtt, var)
 
     def new_id(self) -> int:
         return self.rng.getrandbits(62) + 1
 
     async def send(self, message: Message, dest: Address) -> None:
-        await self.send_bytes(self.codec.encode(message), dest)
+        data = self.codec.encode(message)
+        self.counters["datagrams_sent"] += 1  # send_bytes, inline (a coroutine less per message)
+        await self.transport.send(data, dest)
 
     async def send_bytes(self, data: bytes, dest: Address) -> None:
         self.counters["datagrams_sent"] += 1
@@ -191,20 +203,21 @@ class Messenger:
     def call_later(self, delay: float, fire: Callable[[], None]) -> Timer:
         """Call ``fire`` after ``delay`` seconds (from the timer task) unless the timer is cancelled."""
         # coalesced(now + delay), inline: a timer per request sent
-        timer = Timer(math.ceil((self.now() + delay) / TIMER_GRANULARITY - 1e-6) * TIMER_GRANULARITY, fire)
-        heapq.heappush(self._timers, (timer.deadline, next(self._timer_order), timer))
+        deadline = math.ceil((self.now() + delay) / TIMER_GRANULARITY - 1e-6) * TIMER_GRANULARITY
+        timer = Timer((deadline, next(self._timer_order), fire))
+        heapq.heappush(self._timers, timer)
         at = self._alarm_at
-        if at is not None and timer.deadline < at:
-            self._alarm_at = timer.deadline
-            self._alarm.reset(timer.deadline)
+        if at is not None and deadline < at:
+            self._alarm_at = deadline
+            self._alarm.reset(deadline)
         return timer
 
     def cancel_timer(self, timer: Timer) -> None:
         """Cancel a timer; when it was the earliest, the timer task's wake-up moves to the next one."""
-        timer.cancelled = True
+        timer[2] = None  # cancelled
         timers = self._timers
-        if timers and timers[0][2] is timer:
-            while timers and timers[0][2].cancelled:
+        if timers and timers[0] is timer:
+            while timers and timers[0][2] is None:
                 heapq.heappop(timers)
             if self._alarm_at is not None:
                 self._alarm_at = timers[0][0] if timers else math.inf
@@ -225,9 +238,9 @@ class Messenger:
         finally:
             self._timers_running = False
 
-    async def _serve_timers(self, timers: list[tuple[float, int, Timer]]) -> None:
+    async def _serve_timers(self, timers: list[Timer]) -> None:
         while True:
-            while timers and timers[0][2].cancelled:  # never wake up for a timer nobody wants
+            while timers and timers[0][2] is None:  # never wake up for a timer nobody wants (cancelled)
                 heapq.heappop(timers)
             self._alarm_at = at = timers[0][0] if timers else math.inf
             try:
@@ -236,14 +249,15 @@ class Messenger:
                 self._alarm_at = None
             now = self.now()
             while timers and timers[0][0] <= now:
-                _, _, timer = heapq.heappop(timers)
-                if not timer.cancelled:
-                    timer.cancelled = True  # fired: cancelling it later changes nothing
+                timer = heapq.heappop(timers)
+                fire = timer[2]
+                if fire is not None:  # not cancelled
+                    timer[2] = None  # fired: cancelling it later changes nothing
                     try:
-                        timer.fire()
+                        fire()
                     except Exception:  # one failing callback must not stop every other timer
                         self.counters["timer_errors"] += 1
-                        log.exception("timer callback %r failed", timer.fire)
+                        log.exception("timer callback %r failed", fire)
 
     def decode(self, data: bytes, src: Address) -> Message | None:
         """The message in a datagram, or None after counting why it was dropped."""
@@ -310,14 +324,18 @@ class Messenger:
         waiter = _Waiter(trio.lowlevel.current_task(), self)
         self._waiting[message.id] = waiter
         data = self.codec.encode(message)
+        estimate = self._rtt.get(dest)  # retransmit_timeout(dest), inline
+        first = None if estimate is None else estimate[0] + 4 * estimate[1]
+        counters, transport = self.counters, self.transport
         try:
-            for attempt, delay in enumerate(backoff.delays(self.rng, self.retransmit_timeout(dest))):
+            for attempt, delay in enumerate(backoff.delays(self.rng, first)):
                 if attempt:
                     if keep_trying is not None and not keep_trying():
                         return None
-                    self.counters["retries"] += 1
+                    counters["retries"] += 1
                 sent = self.now()
-                await self.send_bytes(data, dest)
+                counters["datagrams_sent"] += 1  # send_bytes, inline (a coroutine less per attempt)
+                await transport.send(data, dest)
                 if waiter.reply is None:
                     if self._timers_running:  # _wait_reply's usual case, inline (a coroutine less per request)
                         waiter.timer = self.call_later(delay, waiter.unpark)
@@ -345,7 +363,9 @@ class Messenger:
         the receive loop, so a request costs no scheduler pass of its own. Sends never wait: a
         full send buffer is a lost datagram, which resends cover.
         """
-        _Call(self, message, dest, backoff, on_done, keep_trying).start()
+        call = _Call(self, message, dest, backoff, on_done, keep_trying)
+        self._waiting[call.id] = call._on_reply  # expect(), inline (every replication batch, every read)
+        call._send()
 
     async def _wait_reply(self, waiter: _Waiter, delay: float) -> None:
         """Park until the reply arrives or ``delay`` passes (cancellation ends it too)."""
@@ -376,16 +396,13 @@ class _Call:
         self.id = message.id
         self.data = messenger.codec.encode(message)
         self.dest = dest
-        self.delays = backoff.delays(messenger.rng, messenger.retransmit_timeout(dest))
+        estimate = messenger._rtt.get(dest)  # retransmit_timeout(dest), inline
+        self.delays = backoff.delays(messenger.rng, None if estimate is None else estimate[0] + 4 * estimate[1])
         self.on_done = on_done
         self.keep_trying = keep_trying
         self.attempt = 0
         self.sent_at = 0.0
         self.timer: Timer | None = None
-
-    def start(self) -> None:
-        self.messenger.expect(self.id, self._on_reply)
-        self._send()
 
     def _send(self) -> None:
         delay = next(self.delays, None)
@@ -396,7 +413,8 @@ class _Call:
         if self.attempt:
             messenger.counters["retries"] += 1
         self.sent_at = messenger.now()
-        messenger.send_bytes_nowait(self.data, self.dest)
+        messenger.counters["datagrams_sent"] += 1  # send_bytes_nowait, inline
+        messenger.transport.send_nowait(self.data, self.dest)
         self.timer = messenger.call_later(delay, self._on_timeout)
 
     def _on_timeout(self) -> None:
@@ -408,13 +426,15 @@ class _Call:
         self._send()
 
     def _on_reply(self, reply: Message) -> None:
+        messenger = self.messenger
         if self.attempt == 0:  # Karn: only an unambiguous answer times the round trip
-            self.messenger.sample_rtt(self.dest, self.messenger.now() - self.sent_at)
+            messenger.sample_rtt(self.dest, messenger.now() - self.sent_at)
         if self.timer is not None:
-            self.messenger.cancel_timer(self.timer)
+            messenger.cancel_timer(self.timer)
             self.timer = None
-        self._finish(reply)
+        messenger._waiting.pop(self.id, None)  # _finish, inline (every answered call)
+        self.on_done(reply)
 
     def _finish(self, reply: Message | None) -> None:
-        self.messenger.forget(self.id)
+        self.messenger._waiting.pop(self.id, None)  # forget(), inline
         self.on_done(reply)

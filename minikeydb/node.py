@@ -196,7 +196,7 @@ class Node:
         transport = self.transport
         handlers = self._handlers
         messenger = self.messenger
-        replica, replicator = self.replica, self.replicator
+        replica, replicator, storage = self.replica, self.replicator, self.storage
         burst = 0
         while True:
             try:
@@ -208,9 +208,10 @@ class Node:
                     await trio.lowlevel.checkpoint()
             except trio.WouldBlock:
                 burst = 0
-                if replica.owed:  # _settle, inline (a coroutine less per wait)
-                    await replica.settle()
-                replicator.pump()
+                if replica.owed and storage.flushes_inline:  # _settle and replica.settle, inline (two coroutines less per wait)
+                    await replica.send_owed()
+                if replicator.ready:  # pump only when a link has records to send (a call less per wait)
+                    replicator.pump()
                 replicator.deferring = False
                 data, src = await transport.recv()
             self.counters["datagrams_received"] += 1

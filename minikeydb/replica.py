@@ -35,10 +35,6 @@ _Owed = tuple[int, bytes | None, Address, Callable[[], None] | None]
 """An answer waiting for durability: storage position, datagram, destination, what to do first."""
 
 
-def _itself(seen: float) -> float:
-    return seen
-
-
 class Replica:
     """One node's replica role: its storage, the acks it owes, the replication ids it has seen."""
 
@@ -142,7 +138,7 @@ class Replica:
             return
         now = self.messenger.now()
         self._replicated[token] = now
-        forget_old(self._replicated, now, SEEN_IDS_SIZE, _itself)
+        forget_old(self._replicated, now, SEEN_IDS_SIZE)
         if self.defect.ack_before_durable:  # the seeded defect: acknowledge what only memory holds
             self._spawn(self.messenger.send_bytes, ack, src)
             return
@@ -170,7 +166,7 @@ class Replica:
         """Group commit and send what is owed, here and now, when storage flushes inline (the
         receive loop's settle point)."""
         if self._owed and self.storage.flushes_inline:
-            await self._send_owed()
+            await self.send_owed()
 
     async def acknowledge_when_durable(self) -> None:
         """Send owed answers while storage flushes in a thread (or waits): the receive loop must not."""
@@ -179,11 +175,13 @@ class Replica:
                 self._owed_wakeup = trio.Event()
                 await self._owed_wakeup.wait()
                 continue
-            await self._send_owed()
+            await self.send_owed()
 
-    async def _send_owed(self) -> None:
-        """Send owed answers in order, each once storage is durable up to the position it names."""
+    async def send_owed(self) -> None:
+        """Send owed answers in order, each once storage is durable up to the position it names
+        (``settle`` and the answering task; the receive loop calls it itself when it settles)."""
         owed = self._owed
+        messenger = self.messenger
         upto = owed[-1][0]
         try:
             await self.storage.wait_durable(upto)
@@ -196,5 +194,6 @@ class Replica:
             _, data, dest, on_durable = owed.popleft()
             if on_durable is not None:
                 on_durable()
-            if data is not None:
-                await self.messenger.send_bytes(data, dest)
+            if data is not None:  # messenger.send_bytes, inline (a coroutine less per answer)
+                messenger.counters["datagrams_sent"] += 1
+                await messenger.transport.send(data, dest)

@@ -78,7 +78,7 @@ def memory_cost(record: Record) -> int:
 class Quorum:
     """Counts replica acknowledgements of one write; ``done`` fires when W acked or W became impossible."""
 
-    __slots__ = ("needed", "total", "acks", "failures", "done", "on_done")
+    __slots__ = ("needed", "total", "acks", "failures", "done", "finished", "on_done")
 
     def __init__(self, needed: int, total: int) -> None:
         self.needed = needed
@@ -86,6 +86,8 @@ class Quorum:
         self.acks = 0
         self.failures = 0
         self.done = trio.Event()
+        self.finished = False
+        """Whether ``done`` is set (a plain attribute: asked for every record of every batch)."""
         self.on_done: Callable[[], None] | None = None
         """Called once, when ``done`` fires (an event-driven coordinator answers from it)."""
 
@@ -94,7 +96,8 @@ class Quorum:
             self.acks += 1
         else:
             self.failures += 1
-        if not self.done.is_set() and (self.acks >= self.needed or self.failures > self.total - self.needed):
+        if not self.finished and (self.acks >= self.needed or self.failures > self.total - self.needed):
+            self.finished = True
             self.done.set()
             if self.on_done is not None:
                 self.on_done()
@@ -115,11 +118,11 @@ class _Batch:
     def __init__(self, items: list[Item], size: int) -> None:
         self.items = items
         self.bytes = size
-        self.open_quorums = [q for _, q in items if q is not None and not q.done.is_set()]
+        self.open_quorums = [q for _, q in items if q is not None and not q.finished]
 
     def wanted(self) -> bool:
         """Whether some write in the batch still waits for its quorum (else stop resending)."""
-        return any(not q.done.is_set() for q in self.open_quorums)
+        return any(not q.finished for q in self.open_quorums)
 
 
 class _Link:
@@ -178,6 +181,8 @@ class Replicator:
         self._hint_bytes: dict[str, int] = dict.fromkeys(peers, 0)
         self._links: dict[str, _Link] = {peer: _Link(peer, dest) for peer, dest in peers.items()}
         self._ready: dict[str, None] = {}  # idle links with records queued (insertion-ordered)
+        self.ready = self._ready
+        """The idle links with records queued (read-only outside: the receive loop pumps only when some are)."""
         self._pumping = False
         self.deferring = False
         self.join: JoinRule | None = None
@@ -226,9 +231,10 @@ class Replicator:
         links, hints, hint_bytes = self._links, self._hints, self._hint_bytes
         for peer in peers:  # backlog and backlog_bytes, inline: asked for every client write
             link = links[peer]
-            if len(link.queued) + link.in_flight + len(hints[peer]) >= high:
+            batch = link.batch
+            if len(link.queued) + (len(batch.items) if batch is not None else 0) + len(hints[peer]) >= high:
                 return False
-            if link.queued_bytes + (link.batch.bytes if link.batch is not None else 0) + hint_bytes[peer] >= high_bytes:
+            if link.queued_bytes + (batch.bytes if batch is not None else 0) + hint_bytes[peer] >= high_bytes:
                 return False
         return True
 
@@ -275,7 +281,8 @@ class Replicator:
         link.queued.append((record, quorum))
         if self.observer is not None:
             self.observer.queued(self.node_id, peer, record, reason)
-        link.queued_bytes += memory_cost(record)
+        value = record.value  # memory_cost, inline
+        link.queued_bytes += len(record.key) + (len(value) if value is not None else 0) + 120
         current = link.pending.get(record.key)
         if current is None or record.stamp > current:
             link.pending[record.key] = record.stamp
@@ -302,7 +309,8 @@ class Replicator:
         self._pumping = True
         try:
             while self._ready:
-                ready, self._ready = self._ready, {}
+                ready = list(self._ready)  # links readied while these are sent go round again
+                self._ready.clear()
                 for peer in ready:
                     link = self._links[peer]
                     if link.batch is None and link.queued:
@@ -325,7 +333,7 @@ class Replicator:
             item = queued.popleft()
             items.append(item)
             budget -= record_cost(item[0])
-        records = tuple(record for record, _ in items)
+        records = tuple([record for record, _ in items])  # a list, not a generator: one call, not one per record
         size = 0
         for record in records:  # memory_cost, inline
             size += len(record.key) + (len(record.value) if record.value is not None else 0) + 120

@@ -22,15 +22,16 @@ async def test_a_replayed_remove_at_another_node_does_not_remove_a_later_add(tmp
     async with running_cluster(config) as cluster, cluster.client() as a, cluster.client() as b:
         assert (await a.add("s", "e", node="n1", w=3)).ok
         captured: list[bytes] = []
-        send = b.messenger.send_bytes
+        transport = b.messenger.transport
+        send = transport.send
 
         async def spy(data: bytes, dest: tuple[str, int]) -> None:
             captured.append(data)
             await send(data, dest)
 
-        b.messenger.send_bytes = spy  # type: ignore[method-assign]
+        transport.send = spy  # type: ignore[method-assign]
         assert (await b.remove("s", "e", node="n1", w=3)).ok
-        b.messenger.send_bytes = send  # type: ignore[method-assign]
+        transport.send = send  # type: ignore[method-assign]
         assert (await a.get("s", node="n2", r=3)).elements == ()
         assert (await a.add("s", "e", node="n1", w=3)).ok
         update = next(data for data in captured if peek(data)[0] == "update")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 
 import trio
 import trio.testing
@@ -81,3 +82,28 @@ async def test_call_stops_resending_once_keep_trying_says_no(autojump_clock: tri
         nursery.cancel_scope.cancel()
     assert got == [None]
     assert asker.counters["datagrams_sent"] == 2
+
+
+async def test_timers_fire_in_deadline_order_and_cancelled_ones_never(autojump_clock: trio.testing.MockClock) -> None:
+    """call_later timers fire in deadline order (ties in the order set), at their coalesced time;
+    a cancelled one, even the earliest, never fires, and cancelling a fired one changes nothing."""
+    network = MemoryNetwork(latency=0.001)
+    fired: list[tuple[str, float]] = []
+    async with trio.open_nursery() as nursery:
+        messenger = await start_asker(nursery, network)
+
+        def at(name: str) -> Callable[[], None]:
+            return lambda: fired.append((name, round(trio.current_time(), 6)))
+
+        late = messenger.call_later(0.3, at("late"))
+        first = messenger.call_later(0.1, at("first"))
+        tie = messenger.call_later(0.1, at("tie"))
+        gone = messenger.call_later(0.05, at("gone"))
+        middle = messenger.call_later(0.2004, at("middle"))
+        messenger.cancel_timer(gone)  # the earliest: the timer task's wake-up moves on
+        assert gone.cancelled and not first.cancelled and middle.deadline == 0.201
+        await trio.sleep(1.0)
+        messenger.cancel_timer(late)  # fired already
+        nursery.cancel_scope.cancel()
+    assert fired == [("first", 0.1), ("tie", 0.1), ("middle", 0.201), ("late", 0.3)]
+    assert tie.cancelled and messenger.counters["timer_errors"] == 0

@@ -290,3 +290,47 @@ def test_declaring_a_message_registers_it_and_a_second_message_of_one_kind_is_re
             pass
 
     assert _REGISTRY[1] is Put
+
+
+_texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)  # no lone surrogates
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    key=_texts.filter(bool), value=st.one_of(st.none(), _texts),
+    physical=st.integers(0, 2**62 - 1), logical=st.integers(0, 2**32 - 1), writer=_texts.filter(bool),
+)
+def test_record_cost_is_the_sum_of_the_parts_costs(key, value, physical, logical, writer):
+    """record_cost (one encoding of the record) equals key, value and stamp costed apart: the same batches."""
+    from minikeydb.wire import encoded_size, record_cost, stamp_cost
+
+    record = Record(key, value, (physical, logical, writer))
+    apart = encoded_size(key) + (encoded_size(value) if value is not None else 4) + stamp_cost(record.stamp) + 10
+    assert record_cost(record) == apart
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats(allow_nan=False)
+    | st.text(max_size=80) | st.text(alphabet="ab", min_size=1000, max_size=1100),
+    lambda inner: st.lists(inner, max_size=4),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(value=_json_values)
+def test_inline_field_tests_accept_only_what_their_check_returns_unchanged(value):
+    """Each field test a decoder inlines (wire._ACCEPTS) holds only for a value its check returns as it is."""
+    from minikeydb.wire import _ACCEPTS
+
+    for check, test in _ACCEPTS.items():
+        if eval(test, {}, {"v": value}):  # noqa: S307 - the wire module's own fixed text
+            assert check(value) is value, (check.__name__, value)
+
+
+@pytest.mark.parametrize("payload, got", [([11, 5], 1), ([11, 5, "n1", 7], 3), ([10], 0)])
+def test_a_payload_with_the_wrong_number_of_fields_is_a_wire_error_naming_both(payload, got):
+    """A known kind with too few or too many fields is refused before any field is checked, naming the counts."""
+    name, count = ("Ack", 2) if payload[0] == 11 else ("Replicate", 3)
+    with pytest.raises(WireError, match=f"^{name} takes {count} fields, got {got}$"):
+        CODEC.decode(CODEC.seal(orjson.dumps(payload)))
