@@ -11,8 +11,8 @@ from __future__ import annotations
 import errno
 import heapq
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import outcome
@@ -36,6 +36,31 @@ except ImportError:  # pragma: no cover - another Trio: the public call, same be
 
 if TYPE_CHECKING:
     import trio.testing
+
+
+class _Woken(outcome.Outcome[None]):
+    """What a waiter of this network is rescheduled with: "woken", ``Value(None)`` without a new object.
+
+    Trio sends a rescheduled task the outcome it was given (``trio.lowlevel.reschedule``'s
+    ``next_send``) and makes a fresh ``Value(None)`` when given none; an outcome can be unwrapped
+    only once, so that is an object per wake-up. The waits of this module are woken by this module
+    only (or cancelled, with Trio's own ``Error``), so they share this one, which can be unwrapped
+    any number of times, and skip unwrapping it: ``if woken is not _WOKEN: woken.unwrap()``.
+    """
+
+    __slots__ = ()
+
+    def unwrap(self) -> None:
+        return None
+
+    def send(self, gen: Generator[Any, None, object]) -> Any:
+        return gen.send(None)
+
+    async def asend(self, agen: AsyncGenerator[Any, None]) -> Any:
+        return await agen.asend(None)
+
+
+_WOKEN = _Woken()
 
 
 _Pending = tuple[float, int, bytes, Address]
@@ -168,13 +193,15 @@ class MemoryNetwork:
         sleeper = _Sleeper(trio.lowlevel.current_task(), when)
         self._sequence += 1  # _wake_at, inline
         heapq.heappush(self._wakeups, (when, self._sequence, sleeper))
-        (await _yield_trap(_make_trap(sleeper.abort))).unwrap()
+        woken = await _yield_trap(_make_trap(sleeper.abort))
+        if woken is not _WOKEN:
+            woken.unwrap()
 
     def advance(
         self,
         clock: trio.testing.MockClock,
         seconds_to_next_deadline: float,
-        reschedule: Callable[[trio.lowlevel.Task], object] = trio.lowlevel.reschedule,
+        reschedule: Callable[[trio.lowlevel.Task, outcome.Outcome[Any]], object] = trio.lowlevel.reschedule,
     ) -> None:
         """Every task is blocked: jump ``clock`` to the next due datagram, sleeper, alarm or Trio
         deadline, and wake the receivers and sleepers due then (they run in the same scheduler pass).
@@ -221,7 +248,7 @@ class MemoryNetwork:
             task = waiter._task
             if task is not None and waiter._due <= target:  # waiter._wake(), inline
                 waiter._task = None
-                reschedule(task)
+                reschedule(task, _WOKEN)
                 woke = True
         if not woke:
             while alarms and alarms[0][0] <= target:
@@ -229,7 +256,7 @@ class MemoryNetwork:
                 task = waiter._task
                 if task is not None and waiter._due <= target:
                     waiter._task = None
-                    reschedule(task)
+                    reschedule(task, _WOKEN)
 
 
 class _Wakeable(Protocol):
@@ -287,7 +314,9 @@ class _NetworkAlarm:
         if when < math.inf:
             network._sequence += 1  # network._alarm_at, inline
             heapq.heappush(network._alarms, (when, network._sequence, self))
-        (await _yield_trap(self._trap)).unwrap()
+        woken = await _yield_trap(self._trap)
+        if woken is not _WOKEN:
+            woken.unwrap()
 
     def reset(self, when: float) -> None:
         if self._task is None or when == self._due:
@@ -308,7 +337,7 @@ class _NetworkAlarm:
         task = self._task
         if task is not None:
             self._task = None
-            trio.lowlevel.reschedule(task)
+            trio.lowlevel.reschedule(task, _WOKEN)
 
 
 class MemoryTransport:
@@ -394,7 +423,9 @@ class MemoryTransport:
                     heapq.heappush(network._wakeups, (due, network._sequence, self))
                 else:
                     self._due = math.inf
-                (await _yield_trap(self._trap)).unwrap()
+                woken = await _yield_trap(self._trap)
+                if woken is not _WOKEN:
+                    woken.unwrap()
                 continue
             # Sleep until the first datagram is due; a sender moves the deadline earlier (see
             # _due_earlier_scopes) and close() cancels. Either way, look at the queue again.
@@ -414,7 +445,7 @@ class MemoryTransport:
         task = self._task
         if task is not None:
             self._task = None
-            trio.lowlevel.reschedule(task)
+            trio.lowlevel.reschedule(task, _WOKEN)
 
     def _due_earlier_scopes(self, due: float) -> None:
         """A datagram due at ``due`` became the first arrival: wake the deadline-sleeping receiver sooner."""
