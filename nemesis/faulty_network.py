@@ -127,37 +127,6 @@ class FaultyNetwork(FaultModel):
             raise RuntimeError(f"FaultyNetwork needs attach(nursery) before {what}")
         return self._nursery
 
-    async def _send(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
-        if transport.node_id in self._paused and self._hold_if_paused(transport, data, dest):
-            await trio.lowlevel.checkpoint()
-            return
-        # _route, inline (a coroutine less per datagram sent)
-        sent_now = False
-        delays = self._delays(transport, data, dest)
-        flight = None
-        for delay in delays:
-            if delay <= 0:
-                await transport.inner.send(data, dest)
-                sent_now = True
-            else:
-                flight = flight or self.in_flight(delays)
-                self._send_delayed(delay, transport, data, dest, flight)
-        if not sent_now:
-            await trio.lowlevel.checkpoint()
-
-    def _send_nowait(self, transport: FaultyTransport, data: bytes, dest: Address) -> None:
-        """``_send`` for a sender that cannot wait: the same faults, decided the same way."""
-        if transport.node_id in self._paused and self._hold_if_paused(transport, data, dest):
-            return
-        delays = self._delays(transport, data, dest)
-        flight = None
-        for delay in delays:
-            if delay <= 0:
-                transport.inner.send_nowait(data, dest)
-            else:
-                flight = flight or self.in_flight(delays)
-                self._send_delayed(delay, transport, data, dest, flight)
-
     def _hold_if_paused(self, transport: FaultyTransport, data: bytes, dest: Address) -> bool:
         """Hold a paused node's outgoing datagram (bounded); True when it was held or lost so."""
         source = transport.node_id
@@ -250,14 +219,45 @@ class FaultyTransport:
         return alarm_for(self.inner)
 
     async def send(self, data: bytes, dest: Address) -> None:
+        """Send with the faults applied: held while paused, else each copy ``_delays`` decides.
+
+        The network's ``_route`` after the pause check, inline: a coroutine less per datagram.
+        """
         if self.closed:
             raise trio.ClosedResourceError("transport closed")
-        await self.network._send(self, data, dest)
+        network = self.network
+        if self.node_id in network._paused and network._hold_if_paused(self, data, dest):
+            await trio.lowlevel.checkpoint()
+            return
+        sent_now = False
+        delays = network._delays(self, data, dest)
+        flight = None
+        for delay in delays:
+            if delay <= 0:
+                await self.inner.send(data, dest)
+                sent_now = True
+            else:
+                flight = flight or network.in_flight(delays)
+                network._send_delayed(delay, self, data, dest, flight)
+        if not sent_now:
+            # A lost or delayed datagram still costs the sender a checkpoint, as a real send does.
+            await trio.lowlevel.checkpoint()
 
     def send_nowait(self, data: bytes, dest: Address) -> None:
+        """``send`` for a sender that cannot wait: the same faults, decided the same way."""
         if self.closed:
             raise trio.ClosedResourceError("transport closed")
-        self.network._send_nowait(self, data, dest)
+        network = self.network
+        if self.node_id in network._paused and network._hold_if_paused(self, data, dest):
+            return
+        delays = network._delays(self, data, dest)
+        flight = None
+        for delay in delays:
+            if delay <= 0:
+                self.inner.send_nowait(data, dest)
+            else:
+                flight = flight or network.in_flight(delays)
+                network._send_delayed(delay, self, data, dest, flight)
 
     async def recv(self) -> tuple[bytes, Address]:
         """Next datagram; while the node is paused, arrivals are held (bounded) instead of returned.

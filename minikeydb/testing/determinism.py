@@ -50,9 +50,10 @@ def network_clock(network: MemoryNetwork) -> MockClock:
     clock = MockClock(autojump_threshold=0)
 
     def autojump() -> None:
-        # What ``current_statistics().seconds_to_next_deadline`` says, without building the rest.
+        # What ``current_statistics().seconds_to_next_deadline`` says, without building the rest;
+        # and the run's own ``reschedule``, which ``trio.lowlevel.reschedule`` looks up per call.
         runner = trio_run.GLOBAL_RUN_CONTEXT.runner
-        network.advance(clock, runner.deadlines.next_deadline() - clock.current_time())
+        network.advance(clock, runner.deadlines.next_deadline() - clock.current_time(), runner.reschedule)
 
     clock._autojump = autojump  # type: ignore[method-assign]
 

@@ -11,16 +11,56 @@ from __future__ import annotations
 import errno
 import heapq
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
+import outcome
 import trio
 
 from minikeydb.transport import Address, Alarm, ScopeAlarm, UdpTransport
 
+try:
+    # What ``trio.lowlevel.wait_task_rescheduled(abort)`` yields to Trio's run loop, built once per
+    # waiter and yielded without that coroutine: a parked receiver, sleeper or timer costs a frame
+    # and an object less per wait (tens of thousands a simulated minute). Trio's own definitions;
+    # the version range in pyproject.toml is the one they were tested with.
+    from trio._core._traps import WaitTaskRescheduled as _make_trap
+    from trio._core._traps import _async_yield as _yield_trap
+except ImportError:  # pragma: no cover - another Trio: the public call, same behaviour
+    def _make_trap(abort_func: Callable[[object], trio.lowlevel.Abort]) -> object:  # type: ignore[no-redef]
+        return abort_func
+
+    async def _yield_trap(trap: object) -> outcome.Outcome[object]:
+        return outcome.Value(await trio.lowlevel.wait_task_rescheduled(trap))  # type: ignore[arg-type]
+
 if TYPE_CHECKING:
     import trio.testing
+
+
+class _Woken(outcome.Outcome[None]):
+    """What a waiter of this network is rescheduled with: "woken", ``Value(None)`` without a new object.
+
+    Trio sends a rescheduled task the outcome it was given (``trio.lowlevel.reschedule``'s
+    ``next_send``) and makes a fresh ``Value(None)`` when given none; an outcome can be unwrapped
+    only once, so that is an object per wake-up. The waits of this module are woken by this module
+    only (or cancelled, with Trio's own ``Error``), so they share this one, which can be unwrapped
+    any number of times, and skip unwrapping it: ``if woken is not _WOKEN: woken.unwrap()``.
+    """
+
+    __slots__ = ()
+
+    def unwrap(self) -> None:
+        return None
+
+    def send(self, gen: Generator[Any, None, object]) -> Any:
+        return gen.send(None)
+
+    async def asend(self, agen: AsyncGenerator[Any, None]) -> Any:
+        return await agen.asend(None)
+
+
+_WOKEN = _Woken()
 
 
 _Pending = tuple[float, int, bytes, Address]
@@ -101,10 +141,20 @@ class MemoryNetwork:
         if self.tick > 0:
             due = math.ceil(due / self.tick) * self.tick
         self._sequence += 1
-        heapq.heappush(queue, (due, self._sequence, data, src))
+        sequence = self._sequence
+        heapq.heappush(queue, (due, sequence, data, src))
         self.delivered += 1
-        if queue[0][1] == self._sequence:  # the new first arrival: the receiver must wake sooner
-            target._due_earlier(due, now)
+        if queue[0][1] == sequence:  # the new first arrival: the receiver must wake sooner
+            # target._due_earlier(due, now), inline (most datagrams find an empty queue)
+            if target._task is not None:
+                if due <= now:
+                    target._wake()
+                else:
+                    target._due = due
+                    self._sequence = sequence + 1
+                    heapq.heappush(self._wakeups, (due, sequence + 1, target))
+            if target._waiting:
+                target._due_earlier_scopes(due)
 
     @property
     def driving(self) -> bool:
@@ -141,10 +191,18 @@ class MemoryNetwork:
             await trio.lowlevel.checkpoint()
             return
         sleeper = _Sleeper(trio.lowlevel.current_task(), when)
-        self._wake_at(when, sleeper)
-        await trio.lowlevel.wait_task_rescheduled(sleeper.abort)
+        self._sequence += 1  # _wake_at, inline
+        heapq.heappush(self._wakeups, (when, self._sequence, sleeper))
+        woken = await _yield_trap(_make_trap(sleeper.abort))
+        if woken is not _WOKEN:
+            woken.unwrap()
 
-    def advance(self, clock: trio.testing.MockClock, seconds_to_next_deadline: float) -> None:
+    def advance(
+        self,
+        clock: trio.testing.MockClock,
+        seconds_to_next_deadline: float,
+        reschedule: Callable[[trio.lowlevel.Task, outcome.Outcome[Any]], object] = trio.lowlevel.reschedule,
+    ) -> None:
         """Every task is blocked: jump ``clock`` to the next due datagram, sleeper, alarm or Trio
         deadline, and wake the receivers and sleepers due then (they run in the same scheduler pass).
 
@@ -153,13 +211,27 @@ class MemoryNetwork:
         timer fires after the datagrams due with it were handled, as it did when it was a Trio
         deadline (expired on the pass after the clock's jump).
 
-        Called by the ``MockClock`` named in ``drive``, from its autojump (``minikeydb.testing.determinism``).
+        Called by the ``MockClock`` named in ``drive``, from its autojump (``minikeydb.testing.determinism``),
+        which passes the run's own ``reschedule`` (``trio.lowlevel.reschedule`` without its wrapper).
+
+        Every waiter on the heaps (a parked receiver, a sleeper, an alarm) keeps ``_task`` (None once
+        woken or cancelled) and ``_due`` (when it wants waking); an entry whose due time is no longer
+        its waiter's is one left behind by a move, passed over.
         """
+        heappop = heapq.heappop
         wakeups, alarms = self._wakeups, self._alarms
-        while wakeups and not wakeups[0][2]._waits_for(wakeups[0][0]):
-            heapq.heappop(wakeups)
-        while alarms and not alarms[0][2]._waits_for(alarms[0][0]):
-            heapq.heappop(alarms)
+        while wakeups:
+            entry = wakeups[0]
+            waiter = entry[2]
+            if waiter._task is not None and waiter._due == entry[0]:
+                break
+            heappop(wakeups)
+        while alarms:
+            entry = alarms[0]
+            waiter = entry[2]
+            if waiter._task is not None and waiter._due == entry[0]:
+                break
+            heappop(alarms)
         now = clock.current_time()
         target = now + seconds_to_next_deadline
         if wakeups and wakeups[0][0] < target:
@@ -172,49 +244,44 @@ class MemoryNetwork:
             clock.jump(target - now)
         woke = False
         while wakeups and wakeups[0][0] <= target:
-            _, _, waiter = heapq.heappop(wakeups)
-            if waiter._due_by(target):
-                waiter._wake()
+            waiter = heappop(wakeups)[2]
+            task = waiter._task
+            if task is not None and waiter._due <= target:  # waiter._wake(), inline
+                waiter._task = None
+                reschedule(task, _WOKEN)
                 woke = True
         if not woke:
             while alarms and alarms[0][0] <= target:
-                _, _, alarm = heapq.heappop(alarms)
-                if alarm._due_by(target):
-                    alarm._wake()
+                waiter = heappop(alarms)[2]
+                task = waiter._task
+                if task is not None and waiter._due <= target:
+                    waiter._task = None
+                    reschedule(task, _WOKEN)
 
 
 class _Wakeable(Protocol):
-    """What ``MemoryNetwork.advance`` wakes: a parked receiver, or a sleeping task."""
+    """What ``MemoryNetwork.advance`` wakes: a parked receiver, a sleeping task, or a timer alarm.
 
-    def _waits_for(self, due: float) -> bool: ...
-    def _due_by(self, when: float) -> bool: ...
-    def _wake(self) -> None: ...
+    ``_task``: the waiting task, None when there is none (woken, cancelled, never parked);
+    ``_due``: when it wants waking (``math.inf``: not before it is told otherwise).
+    """
+
+    _task: trio.lowlevel.Task | None
+    _due: float
 
 
 class _Sleeper:
     """A task in ``MemoryNetwork.sleep_until``."""
 
-    __slots__ = ("task", "due")
+    __slots__ = ("_task", "_due")
 
     def __init__(self, task: trio.lowlevel.Task, due: float) -> None:
-        self.task: trio.lowlevel.Task | None = task
-        self.due = due
+        self._task: trio.lowlevel.Task | None = task
+        self._due = due
 
     def abort(self, _: object) -> trio.lowlevel.Abort:
-        self.task = None
+        self._task = None
         return trio.lowlevel.Abort.SUCCEEDED
-
-    def _waits_for(self, due: float) -> bool:
-        return self.task is not None
-
-    def _due_by(self, when: float) -> bool:
-        return self.task is not None and self.due <= when
-
-    def _wake(self) -> None:
-        task = self.task
-        if task is not None:
-            self.task = None
-            trio.lowlevel.reschedule(task)
 
 
 class _NetworkAlarm:
@@ -225,51 +292,52 @@ class _NetworkAlarm:
     What a ``MemoryTransport`` gives the messenger's timer task while the network drives the clock:
     a timer's wake-up then costs what a delivery costs, and moving it (a new earlier timer, the
     first one cancelled) pushes an entry on the network's wake-up heap instead of changing a cancel
-    scope's deadline in Trio's. An entry left behind by a move no longer matches ``due`` and is
+    scope's deadline in Trio's. An entry left behind by a move no longer matches ``_due`` and is
     passed over.
     """
 
-    __slots__ = ("network", "task", "due")
+    __slots__ = ("network", "_task", "_due", "_trap")
 
     def __init__(self, network: MemoryNetwork) -> None:
         self.network = network
-        self.task: trio.lowlevel.Task | None = None
-        self.due = math.inf
+        self._task: trio.lowlevel.Task | None = None
+        self._due = math.inf
+        self._trap = _make_trap(self._abort)
 
     async def wait_until(self, when: float) -> None:
-        if when <= self.network._now():
+        network = self.network
+        if when <= network._now():
             await trio.lowlevel.checkpoint()
             return
-        self.task = trio.lowlevel.current_task()
-        self.due = when
+        self._task = trio.lowlevel.current_task()
+        self._due = when
         if when < math.inf:
-            self.network._alarm_at(when, self)
-        await trio.lowlevel.wait_task_rescheduled(self._abort)
+            network._sequence += 1  # network._alarm_at, inline
+            heapq.heappush(network._alarms, (when, network._sequence, self))
+        woken = await _yield_trap(self._trap)
+        if woken is not _WOKEN:
+            woken.unwrap()
 
     def reset(self, when: float) -> None:
-        if self.task is None or when == self.due:
+        if self._task is None or when == self._due:
             return
-        self.due = when
-        if when <= self.network._now():
+        self._due = when
+        network = self.network
+        if when <= network._now():
             self._wake()
         elif when < math.inf:
-            self.network._alarm_at(when, self)
+            network._sequence += 1  # network._alarm_at, inline
+            heapq.heappush(network._alarms, (when, network._sequence, self))
 
     def _abort(self, _: object) -> trio.lowlevel.Abort:
-        self.task = None
+        self._task = None
         return trio.lowlevel.Abort.SUCCEEDED
 
-    def _waits_for(self, due: float) -> bool:
-        return self.task is not None and self.due == due
-
-    def _due_by(self, when: float) -> bool:
-        return self.task is not None and self.due <= when
-
     def _wake(self) -> None:
-        task = self.task
+        task = self._task
         if task is not None:
-            self.task = None
-            trio.lowlevel.reschedule(task)
+            self._task = None
+            trio.lowlevel.reschedule(task, _WOKEN)
 
 
 class MemoryTransport:
@@ -287,7 +355,11 @@ class MemoryTransport:
         self._address = address
         self._queue = queue
         self._waiting: set[trio.CancelScope] = set()
-        self._parked: trio.lowlevel.Task | None = None
+        self._task: trio.lowlevel.Task | None = None
+        """The task parked in ``recv`` while the network drives (see ``_Wakeable``)."""
+        self._due = math.inf
+        """While a task is parked: its first arrival's due time (``math.inf``: none)."""
+        self._trap = _make_trap(self._abort_park)
         self._burst = 0
         self.closed = False
 
@@ -297,10 +369,14 @@ class MemoryTransport:
 
     def alarm(self) -> Alarm:
         """The messenger's timer alarm: woken by the clock driver while the network drives, else Trio's."""
-        return _NetworkAlarm(self._network) if self._network.driving else ScopeAlarm()
+        return _NetworkAlarm(self._network) if self._network._driving else ScopeAlarm()
 
     async def send(self, data: bytes, dest: Address) -> None:
-        self.send_nowait(data, dest)
+        if self.closed:  # send_nowait, inline (a call less per datagram)
+            raise trio.ClosedResourceError("transport closed")
+        network = self._network
+        latency = network.latency
+        network.schedule(latency() if callable(latency) else latency, data, self._address, dest)
         self._burst += 1  # _maybe_yield, inline (a coroutine less per datagram)
         if self._burst >= self.BURST:
             self._burst = 0
@@ -309,8 +385,9 @@ class MemoryTransport:
     def send_nowait(self, data: bytes, dest: Address) -> None:
         if self.closed:
             raise trio.ClosedResourceError("transport closed")
-        latency = self._network.latency
-        self._network.schedule(latency() if callable(latency) else latency, data, self._address, dest)
+        network = self._network
+        latency = network.latency
+        network.schedule(latency() if callable(latency) else latency, data, self._address, dest)
 
     def recv_nowait(self) -> tuple[bytes, Address]:
         if self.closed:
@@ -318,15 +395,18 @@ class MemoryTransport:
         queue = self._queue
         if queue and queue[0][0] <= self._network._now():
             _, _, data, src = heapq.heappop(queue)
+            if self._task is not None:  # another task is parked in recv: its first arrival moved
+                self._due = queue[0][0] if queue else math.inf
             return data, src
         raise trio.WouldBlock
 
     async def recv(self) -> tuple[bytes, Address]:
+        network = self._network
         while True:
             if self.closed:
                 raise trio.ClosedResourceError("transport closed")
             queue = self._queue  # recv_nowait, without raising WouldBlock on every wait
-            if queue and queue[0][0] <= self._network._now():
+            if queue and queue[0][0] <= network._now():
                 _, _, data, src = heapq.heappop(queue)
                 self._burst += 1  # _maybe_yield, inline (a coroutine less per datagram)
                 if self._burst >= self.BURST:
@@ -334,15 +414,21 @@ class MemoryTransport:
                     await trio.lowlevel.checkpoint()
                 return data, src
             self._burst = 0
-            if self._network.driving:
+            if network._driving:
                 # Park until the clock driver (or a sender, or close) wakes us; look again then.
-                self._parked = trio.lowlevel.current_task()
-                if self._queue:
-                    self._network._wake_at(self._queue[0][0], self)
-                await trio.lowlevel.wait_task_rescheduled(self._abort_park)
+                self._task = trio.lowlevel.current_task()
+                if queue:
+                    due = self._due = queue[0][0]
+                    network._sequence += 1  # network._wake_at, inline
+                    heapq.heappush(network._wakeups, (due, network._sequence, self))
+                else:
+                    self._due = math.inf
+                woken = await _yield_trap(self._trap)
+                if woken is not _WOKEN:
+                    woken.unwrap()
                 continue
             # Sleep until the first datagram is due; a sender moves the deadline earlier (see
-            # _due_earlier) and close() cancels. Either way, look at the queue again.
+            # _due_earlier_scopes) and close() cancels. Either way, look at the queue again.
             deadline = self._queue[0][0] if self._queue else math.inf
             with trio.CancelScope(deadline=deadline) as scope:
                 self._waiting.add(scope)
@@ -352,39 +438,20 @@ class MemoryTransport:
                     self._waiting.discard(scope)
 
     def _abort_park(self, _: object) -> trio.lowlevel.Abort:
-        self._parked = None
+        self._task = None
         return trio.lowlevel.Abort.SUCCEEDED
 
-    def _waits_for(self, due: float) -> bool:
-        """Whether this endpoint is parked and ``due`` is still its first arrival's time."""
-        return self._parked is not None and bool(self._queue) and self._queue[0][0] == due
-
-    def _due_by(self, when: float) -> bool:
-        """Whether this endpoint is parked with a datagram due by ``when``."""
-        return self._parked is not None and bool(self._queue) and self._queue[0][0] <= when
-
     def _wake(self) -> None:
-        task = self._parked
+        task = self._task
         if task is not None:
-            self._parked = None
-            trio.lowlevel.reschedule(task)
+            self._task = None
+            trio.lowlevel.reschedule(task, _WOKEN)
 
-    def _due_earlier(self, due: float, now: float) -> None:
-        if self._parked is not None:
-            if due <= now:
-                self._wake()
-            else:
-                self._network._wake_at(due, self)
+    def _due_earlier_scopes(self, due: float) -> None:
+        """A datagram due at ``due`` became the first arrival: wake the deadline-sleeping receiver sooner."""
         for scope in self._waiting:
             if due < scope.deadline:
                 scope.deadline = due
-
-    async def _maybe_yield(self) -> None:
-        """A scheduling point every ``BURST`` calls that did not wait, as ``UdpTransport`` has."""
-        self._burst += 1
-        if self._burst >= self.BURST:
-            self._burst = 0
-            await trio.lowlevel.checkpoint()
 
     def close(self) -> None:
         if not self.closed:
