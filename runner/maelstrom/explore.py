@@ -54,7 +54,7 @@ from runner.explore_pool import InlineExecutor, ProcessExecutor, SeedExecutor
 from runner.explore_trial import disk_error
 from runner.interrupt import InterruptGuard, RunInterrupted
 from runner.journal_writer import usable_cores
-from runner.run_dir import new_run_dir
+from runner.run_dir import new_run_dir, read_latest
 from runner.shrink import Outcome, fails_like
 from runner.usage import Parser, UsageError
 
@@ -342,9 +342,12 @@ def again(executor: SeedExecutor, candidate: MaelstromCandidate, times: int, arg
 def write_minimal(candidate: MaelstromCandidate, out: str, anomaly: str | None, argv: list[str],
                   note: Any) -> tuple[Path, Reproduction]:
     """Run the minimal configuration into ``out`` as a normal run directory (report.html too), again (at most
-    ``WRITE_TRIES`` runs) while it does not fail like the trials did; the directories that did not are removed."""
+    ``WRITE_TRIES`` runs) while it does not fail like the trials did; the directories that did not are removed.
+    A run that cannot be written is removed with ``latest`` put back as it was before the first attempt, as
+    harness explore does."""
     from .command import run
 
+    previous = read_latest(Path(out))
     name = f"maelstrom-{candidate.options.workload}-explore-seed{candidate.options.seed}-shrunk"
     options = attrs.evolve(candidate.options, out=out)
     failed = 0
@@ -356,7 +359,7 @@ def write_minimal(candidate: MaelstromCandidate, out: str, anomaly: str | None, 
             error = exc if isinstance(exc, OSError) else disk_error(exc)
             if error is None:
                 raise
-            remove_run(run_dir)
+            remove_run(run_dir, previous)
             raise UsageError(f"maelstrom explore: the minimal failing run could not be written in {out}: "
                              f"{os_error_text(error)} (nothing left there)") from exc
         results = outcome["results"]
@@ -443,12 +446,13 @@ def explore(base: MaelstromOptions, seeds: Sequence[int], executor: SeedExecutor
         else:
             progress.note(f"explore: seed {seed} did not fail again in {seed_again.tries} re-run(s): not shrunk (the "
                           "node is not deterministic enough for its failure to be kept reliably); writing it as it is")
+        previous = read_latest(Path(base.out))  # what latest named before the minimal run: put back if it fails
         run_dir, written = write_minimal(minimal, base.out, anomaly, argv, progress.note)
     result = attrs.evolve(result, run_dir=run_dir, written=written, wall_seconds=time.monotonic() - started)
     try:
         (run_dir / FAILURE_FILE).write_text("\n".join(failure_lines(result)) + "\n")
     except OSError as exc:
-        remove_run(run_dir)
+        remove_run(run_dir, previous)
         raise UsageError(f"maelstrom explore: {run_dir / FAILURE_FILE} could not be written: {os_error_text(exc)} "
                          "(the run without it removed)") from exc
     return result

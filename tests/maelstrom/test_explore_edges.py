@@ -340,3 +340,44 @@ def test_ctrl_c_leaves_nothing_a_workers_nodes_started(tmp_path: Path, how: str)
             proc.wait()
         for pid in _helpers(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+# -- a minimal run that cannot be written ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_symlink", [True, False], ids=["latest-symlink", "latest-file"])
+def test_a_minimal_run_that_cannot_be_written_puts_back_the_latest_named_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_symlink: bool) -> None:
+    """A full disk while maelstrom explore writes its minimal run removes that run and puts ``latest`` back on
+    the run it named before (was: ``latest`` removed, as harness explore did before session 26's fix)."""
+    import errno
+
+    import runner.maelstrom.command as mcommand
+    from nemesis import FaultSchedule
+    from runner.maelstrom.command import MaelstromOptions
+    from runner.maelstrom.explore_trial import MaelstromCandidate
+    from runner.run_dir import update_latest
+    from runner.usage import UsageError
+
+    out = tmp_path / "out"
+    (out / "earlier-run").mkdir(parents=True)
+    if as_symlink:
+        (out / "latest").symlink_to("earlier-run")
+    else:
+        (out / "latest").write_text("earlier-run\n")
+
+    def full_disk(options: Any, run_dir: Path, argv: Any, **kw: Any) -> Any:
+        (run_dir / "run.json").write_text("{}")  # as command.run begins: run.json, then latest on the new run
+        update_latest(run_dir.parent, run_dir)
+        raise OSError(errno.ENOSPC, "No space left on device")  # the disk fills later (journal, report.html)
+
+    monkeypatch.setattr(mcommand, "run", full_disk)
+    options = MaelstromOptions(workload="echo", bin=str(NODES / "echo.py"), node_count=1, time_limit=1.0,
+                               rate=10.0, quiesce=0.0, seed=1, out=str(out))
+    candidate = MaelstromCandidate(options, FaultSchedule(("n0",), 1.0, 1.0, ()))
+    with pytest.raises(UsageError, match="could not be written"):
+        mexplore.write_minimal(candidate, str(out), None, ["harness.py"], lambda _text: None)
+    assert sorted(p.name for p in out.iterdir()) == ["earlier-run", "latest"]
+    latest = out / "latest"
+    assert (latest.is_symlink() and str(latest.readlink()) == "earlier-run") if as_symlink \
+        else latest.read_text() == "earlier-run\n"
