@@ -97,12 +97,14 @@ def test_a_run_whose_journal_writer_dies_records_that_in_its_own_figures(tmp_pat
 
     monkeypatch.setattr(runner.journal, "SIM_WRITER", "process")
     monkeypatch.setattr(runner.journal.os, "cpu_count", lambda: 2)
-    hand_offs: list[int] = []
+    handed: list[int] = []
     to_process = runner.journal.Journal._to_process
 
     def dying(self: runner.journal.Journal, events: list[object]) -> None:
-        hand_offs.append(1)
-        if len(hand_offs) == 3 and self._process is not None:
+        # Part-way: once ~74k noted items went to the writer (the third hand-off when HAND_OFF was 24,576; the
+        # 24th at 3,072), by the items, so that a change of HAND_OFF does not move the death to the run's start.
+        handed.append(len(events))
+        if sum(handed) >= 73_728 > sum(handed) - len(events) and self._process is not None:
             self._process.kill()
             self._process.wait()
         to_process(self, events)
