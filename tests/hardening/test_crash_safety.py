@@ -9,6 +9,7 @@ from .conftest import bench_module
 crash_safety = bench_module("crash_safety")
 
 
+@pytest.mark.realtime  # 10-17 s of real processes: with .ci/run's second step, off the 10-minute default suite
 def test_a_processes_run_with_mixed_sigkills_loses_no_acknowledged_write(tmp_path):
     """One ~8 s processes-mode run with a crash window every 2 s: nodes are SIGKILLed and restarted, the checker finds nothing lost."""
     run = crash_safety.run_once("mixed", seed=11, seconds=8, fault_interval=1.0, rate=100, out=tmp_path)

@@ -349,6 +349,7 @@ def test_a_malformed_address_is_one_line_before_any_connection(address, monkeypa
     assert "tcp://HOST:PORT" in message and "\n" not in message
 
 
+@pytest.mark.realtime  # 10-17 s of real processes: with .ci/run's second step, off the 10-minute default suite
 def test_explore_at_a_silent_port_is_one_line_within_the_timeout_and_no_traceback_at_exit():
     """explore --cluster at a port that accepts but never answers: exit 254, one stderr line saying 10 s, and no
     Dask traceback as it exits (Client.__del__ waited 20 s more and printed a TimeoutError)."""

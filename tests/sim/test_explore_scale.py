@@ -54,6 +54,7 @@ def test_one_and_two_workers_give_the_same_ledger_and_shrunk_run(tmp_path: Path)
     assert one[1]["workers"] == 1 and two[1]["workers"] == 2
 
 
+@pytest.mark.realtime  # 10-17 s of real processes: with .ci/run's second step, off the 10-minute default suite
 def test_a_shrink_begun_while_the_failing_seed_ran_equals_one_workers(tmp_path: Path,
                                                                        capsys: pytest.CaptureFixture[str],
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:

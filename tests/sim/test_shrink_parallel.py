@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tempfile
 
+import pytest
+
 from runner.explore import candidate_for, executor_evaluate
 from runner.explore_pool import ProcessExecutor
 from runner.explore_trial import TrialTask, run_task, warm_up
@@ -11,6 +13,7 @@ from runner.options import RunOptions
 from runner.shrink import Candidate, Outcome, shrink
 
 
+@pytest.mark.realtime  # 10-17 s of real processes: with .ci/run's second step, off the 10-minute default suite
 def test_speculative_shrink_of_a_real_failure_equals_the_sequential_one() -> None:
     """Seed 1 of no-repair under partitions shrinks on 2 workers to the same run, steps and judged sequence as in-process."""
     base = RunOptions(mode="sim", bug="no-repair", nemesis=("partition",), time_limit=4.0, fault_interval=1.0,
