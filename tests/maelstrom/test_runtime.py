@@ -157,6 +157,7 @@ def test_flags_are_maelstroms_with_did_you_mean() -> None:
         options_from_args(["--bin", "x", "--nemesis", "partiton"])
 
 
+@pytest.mark.realtime  # 7-9 s of real Maelstrom node processes: with .ci/run's second step (default suite: 597.7 s of 600 in CI)
 def test_lin_kv_service_is_linearizable_and_seq_kv_is_not(tmp_path: Path) -> None:
     """A proxy to lin-kv is VALID under the linearizability checker; the same proxy to seq-kv is caught."""
     proxy = _script(tmp_path, "proxy.py", PROXY)
@@ -322,6 +323,7 @@ def test_divergence_names_the_crash_after_it(tmp_path: Path) -> None:
     assert "crashes" not in phantom and lost["explanation"] == "lost 1."
 
 
+@pytest.mark.realtime  # 7-9 s of real Maelstrom node processes: with .ci/run's second step (default suite: 597.7 s of 600 in CI)
 def test_crash_restarts_with_a_fresh_init_and_pause_stops_the_process(tmp_path: Path) -> None:
     """crash kills the node and starts a new process that gets init again; pause SIGSTOPs it (ops time out)."""
     options = _options(tmp_path, ECHO, node_count=3, concurrency=3, time_limit=5.0, nemesis=("crash", "pause"),
