@@ -613,18 +613,14 @@ class Journal:
                     if waiting:
                         pending[data] = waiting
                 line(dumps(("D", t, d, dst)))
-            elif what is _APPLIED_ONE:  # (most applies: one record, its A record without the loop)
-                node, key, stamp, tombstone, w, via = events[i + 2:i + 8]
-                i += 8
-                if key not in known:
-                    if not self._key_record(key, raw):
-                        return
-                    buf = self._buffer
-                    line = buf.append
-                line(dumps(("A", t, node, key, stamp, via, w, tombstone)))
-            elif what is _APPLIED:
-                node, fields, won, via = events[i + 2:i + 6]
-                i += 6
+            elif what is _APPLIED_ONE or what is _APPLIED:
+                if what is _APPLIED_ONE:
+                    node, key, stamp, tombstone, w, via = events[i + 2:i + 8]
+                    i += 8
+                    fields, won = (key, stamp, tombstone), (w,)
+                else:
+                    node, fields, won, via = events[i + 2:i + 6]
+                    i += 6
                 for j, w in enumerate(won):
                     key, stamp, tombstone = fields[3 * j:3 * j + 3]
                     if key not in known:
