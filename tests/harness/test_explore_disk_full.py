@@ -12,6 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.harness._tmpfs import small_tmpfs
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = 4096
 
@@ -24,27 +26,16 @@ def _explore(args: list[str], env: dict[str, str] | None = None) -> subprocess.C
                           timeout=300)
 
 
-def _mount(where: Path, size: str) -> Path:
-    where.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs: {made.stderr.decode().strip()}")
-    return where
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KB tmpfs (root only), filled but for one page by ``filler``; unmounted after."""
-    mount = _mount(tmp_path / "small", "64k")
-    try:
+    with small_tmpfs(tmp_path / "small", "64k") as mount:
         fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
         try:
             os.write(fd, b"x" * (64 * 1024 - PAGE))
         finally:
             os.close(fd)
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def _ledger_seeds(path: Path) -> list[int]:
@@ -97,14 +88,11 @@ def test_a_ledger_on_a_full_device_is_one_line_and_254(tmp_path: Path) -> None:
 def test_a_full_scratch_directory_is_one_line_and_254_and_resumes(workers: str, size: str, tmp_path: Path) -> None:
     """$TMPDIR on a tmpfs too small for a trial: one line naming the scratch directory and ENOSPC, exit 254, no
     traceback (a node log's ``Logging error`` neither); the ledger stays whole and resumes (was 255, internal error)."""
-    tmp = _mount(tmp_path / "tmp", size)
     ledger = tmp_path / "ledger.jsonl"
     flags = ["--runs", "3", "--workers", workers, "--out", str(tmp_path / "out")]
-    try:
+    with small_tmpfs(tmp_path / "tmp", size) as tmp:
         done = _explore([*flags, "--ledger", str(ledger)], env={"TMPDIR": str(tmp)})
         leftovers = sorted(p.name for p in tmp.iterdir())
-    finally:
-        subprocess.run(["umount", str(tmp)], check=False)
     last = _one_clean_line(done)
     assert str(tmp) in last and "No space left on device" in last and "TMPDIR" in last, done.stderr
     assert leftovers == [], leftovers
@@ -129,12 +117,9 @@ def test_maelstrom_explore_on_a_full_scratch_directory_or_ledger_is_one_line_and
                                                                                     tmp_path: Path) -> None:
     """maelstrom explore shares the ledger and the trial machinery: an 8 KB $TMPDIR is one line naming it and ENOSPC,
     exit 254 (was 255, ``TaskFailed``/``OSError``); a ledger filling mid-sweep the same, its lines whole."""
-    tmp = _mount(tmp_path / "tmp", "8k")
-    try:
+    with small_tmpfs(tmp_path / "tmp", "8k") as tmp:
         done = _maelstrom_explore(["--runs", "2", "--workers", workers, "--out", str(tmp_path / "out"), "--ledger",
                                    str(tmp_path / "l1.jsonl")], env={"TMPDIR": str(tmp)})
-    finally:
-        subprocess.run(["umount", str(tmp)], check=False)
     last = _one_clean_line(done)
     assert str(tmp) in last and "No space left on device" in last and "TMPDIR" in last, done.stderr
     ledger = small_disk / "ledger.jsonl"
@@ -151,15 +136,12 @@ def test_maelstrom_explore_minimal_run_on_a_full_disk_leaves_no_half_run(size: s
     """maelstrom explore --out on a disk too small for the minimal failing run (an echo node that alters the echo):
     one line naming --out and ENOSPC, exit 254, and no ``...-shrunk/`` half run nor ``latest`` left there (was 255,
     ``internal error: OSError``, and a directory of run.json, history.jsonl and nodes/ that ``latest`` named)."""
-    disk = _mount(tmp_path / "small", size)
-    out = disk / "out"
-    try:
+    with small_tmpfs(tmp_path / "small", size) as disk:
+        out = disk / "out"
         node = ROOT / "tests" / "maelstrom" / "nodes" / "echo_altering.py"
         done = _maelstrom_explore(["--bin", str(node), "--runs", "1", "--shrink-runs", "0", "--workers", "1",
                                    "--out", str(out), "--ledger", str(tmp_path / "l.jsonl")])
         left = sorted(p.name for p in out.iterdir()) if out.exists() else []
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
     last = _one_clean_line(done)
     assert str(out) in last and "No space left on device" in last, done.stderr
     assert left == [], left
@@ -174,8 +156,7 @@ def test_resuming_a_ledger_on_a_full_disk_is_one_line_and_254(tmp_path: Path) ->
     assert made.returncode == 0, made.stderr
     data = (tmp_path / "l.jsonl").read_bytes().rstrip(b"\n")
     data += b" " * (2 * PAGE - len(data))  # whitespace ends the last JSON line: the newline needs a page of its own
-    disk = _mount(tmp_path / "small", "64k")
-    try:
+    with small_tmpfs(tmp_path / "small", "64k") as disk:
         ledger = disk / "ledger.jsonl"
         ledger.write_bytes(data)
         fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
@@ -185,8 +166,6 @@ def test_resuming_a_ledger_on_a_full_disk_is_one_line_and_254(tmp_path: Path) ->
             os.close(fd)
         done = _explore(["--runs", "2", "--workers", "1", "--out", str(tmp_path / "out"), "--resume", str(ledger)])
         after = ledger.read_bytes()
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
     last = _one_clean_line(done)
     assert f"--resume {ledger}" in last and "No space left on device" in last, done.stderr
     assert after == data

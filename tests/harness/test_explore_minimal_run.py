@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness._tmpfs import small_tmpfs
+
 ROOT = Path(__file__).resolve().parents[2]
 FAILING = ["--runs", "4", "--bug", "no-repair", "--nemesis", "partition", "--time-limit", "3", "--rate", "1"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -28,15 +30,8 @@ def _explore(args: list[str]) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 100 KB tmpfs (root only): too small for the minimal failing run; unmounted after."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs: {made.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "100k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_a_read_only_out_is_refused_before_the_sweep(tmpfs: Path, tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness._tmpfs import small_tmpfs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,15 +37,8 @@ def test_a_json_report_on_a_full_device_is_one_line_and_254(workers: str, tmp_pa
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 200 KB tmpfs (root only): too small for the minimal failing run's files."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs: {made.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "200k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 @pytest.mark.realtime
