@@ -219,29 +219,14 @@ class FaultyTransport:
         return alarm_for(self.inner)
 
     async def send(self, data: bytes, dest: Address) -> None:
-        """Send with the faults applied: held while paused, else each copy ``_delays`` decides.
-
-        The network's ``_route`` after the pause check, inline: a coroutine less per datagram.
-        """
+        """Send with the faults applied: held while paused, else each copy ``_delays`` decides (``_route``)."""
         if self.closed:
             raise trio.ClosedResourceError("transport closed")
         network = self.network
         if self.node_id in network._paused and network._hold_if_paused(self, data, dest):
             await trio.lowlevel.checkpoint()
             return
-        sent_now = False
-        delays = network._delays(self, data, dest)
-        flight = None
-        for delay in delays:
-            if delay <= 0:
-                await self.inner.send(data, dest)
-                sent_now = True
-            else:
-                flight = flight or network.in_flight(delays)
-                network._send_delayed(delay, self, data, dest, flight)
-        if not sent_now:
-            # A lost or delayed datagram still costs the sender a checkpoint, as a real send does.
-            await trio.lowlevel.checkpoint()
+        await network._route(self, data, dest)
 
     def send_nowait(self, data: bytes, dest: Address) -> None:
         """``send`` for a sender that cannot wait: the same faults, decided the same way."""

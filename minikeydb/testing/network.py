@@ -145,14 +145,13 @@ class MemoryNetwork:
         heapq.heappush(queue, (due, sequence, data, src))
         self.delivered += 1
         if queue[0][1] == sequence:  # the new first arrival: the receiver must wake sooner
-            # target._due_earlier(due, now), inline (most datagrams find an empty queue)
+            # A receiver parked in recv wakes at its new first arrival; one asleep on a deadline, sooner.
             if target._task is not None:
                 if due <= now:
                     target._wake()
                 else:
                     target._due = due
-                    self._sequence = sequence + 1
-                    heapq.heappush(self._wakeups, (due, sequence + 1, target))
+                    self._wake_at(due, target)
             if target._waiting:
                 target._due_earlier_scopes(due)
 
@@ -171,10 +170,12 @@ class MemoryNetwork:
         self._now = clock.current_time
 
     def _wake_at(self, due: float, waiter: _Wakeable) -> None:
+        """Wake ``waiter`` (a parked receiver or a sleeper) at ``due``; ties wake in the order they were asked."""
         self._sequence += 1
         heapq.heappush(self._wakeups, (due, self._sequence, waiter))
 
     def _alarm_at(self, due: float, alarm: _Wakeable) -> None:
+        """Wake a timer ``alarm`` at ``due``, after the receivers and sleepers due then (``advance``)."""
         self._sequence += 1
         heapq.heappush(self._alarms, (due, self._sequence, alarm))
 
@@ -191,8 +192,7 @@ class MemoryNetwork:
             await trio.lowlevel.checkpoint()
             return
         sleeper = _Sleeper(trio.lowlevel.current_task(), when)
-        self._sequence += 1  # _wake_at, inline
-        heapq.heappush(self._wakeups, (when, self._sequence, sleeper))
+        self._wake_at(when, sleeper)
         woken = await _yield_trap(_make_trap(sleeper.abort))
         if woken is not _WOKEN:
             woken.unwrap()
@@ -220,18 +220,8 @@ class MemoryNetwork:
         """
         heappop = heapq.heappop
         wakeups, alarms = self._wakeups, self._alarms
-        while wakeups:
-            entry = wakeups[0]
-            waiter = entry[2]
-            if waiter._task is not None and waiter._due == entry[0]:
-                break
-            heappop(wakeups)
-        while alarms:
-            entry = alarms[0]
-            waiter = entry[2]
-            if waiter._task is not None and waiter._due == entry[0]:
-                break
-            heappop(alarms)
+        _drop_left_behind(wakeups)
+        _drop_left_behind(alarms)
         now = clock.current_time()
         target = now + seconds_to_next_deadline
         if wakeups and wakeups[0][0] < target:
@@ -257,6 +247,15 @@ class MemoryNetwork:
                 if task is not None and waiter._due <= target:
                     waiter._task = None
                     reschedule(task, _WOKEN)
+
+
+def _drop_left_behind(heap: list[tuple[float, int, _Wakeable]]) -> None:
+    """Pop the entries on top of ``heap`` that wake nobody: their waiter was woken or cancelled, or moved."""
+    while heap:
+        due, _, waiter = heap[0]
+        if waiter._task is not None and waiter._due == due:
+            return
+        heapq.heappop(heap)
 
 
 class _Wakeable(Protocol):
@@ -312,8 +311,7 @@ class _NetworkAlarm:
         self._task = trio.lowlevel.current_task()
         self._due = when
         if when < math.inf:
-            network._sequence += 1  # network._alarm_at, inline
-            heapq.heappush(network._alarms, (when, network._sequence, self))
+            network._alarm_at(when, self)
         woken = await _yield_trap(self._trap)
         if woken is not _WOKEN:
             woken.unwrap()
@@ -326,8 +324,7 @@ class _NetworkAlarm:
         if when <= network._now():
             self._wake()
         elif when < math.inf:
-            network._sequence += 1  # network._alarm_at, inline
-            heapq.heappush(network._alarms, (when, network._sequence, self))
+            network._alarm_at(when, self)
 
     def _abort(self, _: object) -> trio.lowlevel.Abort:
         self._task = None
@@ -419,8 +416,7 @@ class MemoryTransport:
                 self._task = trio.lowlevel.current_task()
                 if queue:
                     due = self._due = queue[0][0]
-                    network._sequence += 1  # network._wake_at, inline
-                    heapq.heappush(network._wakeups, (due, network._sequence, self))
+                    network._wake_at(due, self)
                 else:
                     self._due = math.inf
                 woken = await _yield_trap(self._trap)
