@@ -13,6 +13,7 @@ from runner.replay import load_recorded_run, replay_command
 SHORT = ["--time-limit", "4", "--fault-interval", "1", "--quiesce", "1", "--converge-timeout", "3"]
 
 
+@pytest.mark.realtime  # 8-14 s of real processes: with .ci/run's second step (default suite: 602 s at 4263674)
 def test_explore_finds_and_shrinks_a_seeded_bug(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With no-repair under partitions, explore exits 1 with a smaller divergent run that replays identically."""
     summary = tmp_path / "explore.json"

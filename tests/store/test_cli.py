@@ -134,6 +134,7 @@ def test_format_stats_marks_silent_nodes_no_answer():
     assert table[-1].split() == ["zeta", "1", "-"]
 
 
+@pytest.mark.realtime  # 8-14 s of real processes: with .ci/run's second step (default suite: 602 s at 4263674)
 async def test_siblings_and_crdt_commands(tmp_path):
     """Under siblings, get prints each sibling and the context and put --context resolves them; under
     crdt, incr/decr/add/remove work and another type's operation is refused, naming both types."""
