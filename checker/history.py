@@ -205,13 +205,83 @@ def _out_of_time(fh: Any, path: Path, lineno: int, limit: TimeLimit) -> TimeLimi
     return limit.exceeded(READING, where)
 
 
+MAX_LINE_BYTES = 8 << 20
+"""The longest line a JSON-lines history may hold (8 MiB, as a journal's): MinikeyDB's keys are at most
+1 KiB and its values 32 KiB, and a set read of 100,000 elements is a few MiB. A longer line is refused
+(file and line named) as soon as the reading passes the limit, never held whole: an endless line
+(``check /dev/zero``) must not take the machine's memory."""
+PIECE_BYTES = 1 << 20
+"""Bytes read at a time: a line is held at most this much beyond the limit."""
+
+
+class BoundedLines:
+    """The lines of a binary file, without their ``\n``, read ``PIECE_BYTES`` at a time; a line longer than
+    ``max_line`` raises `HistoryError` (file, line) before it is held whole. ``unterminated`` is true once
+    the last line, which has no ``\n``, has been handed out. Works on anything with ``read(n)`` (a file,
+    a device, a pipe, `checker.follow.GrowingFile`)."""
+
+    def __init__(self, fh: Any, path: str | Path, max_line: int = MAX_LINE_BYTES) -> None:
+        self.fh = fh
+        self.path = path
+        self.max_line = max_line
+        self.unterminated = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        read, max_line = self.fh.read, self.max_line
+        rest: list[bytes] = []  # the pieces of a line not yet ended
+        held = 0
+        lineno = 0
+        while data := read(PIECE_BYTES):
+            if rest:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    rest.append(data)
+                    held += len(data)
+                    if held > max_line:
+                        raise self._too_long(lineno + 1, b"".join(rest))
+                    continue
+                rest.append(data[:nl])
+                line = b"".join(rest)
+                rest, held = [], 0
+                if len(line) > max_line:
+                    raise self._too_long(lineno + 1, line)
+                lineno += 1
+                yield line
+                data = data[nl + 1:]
+            lines = data.split(b"\n")
+            last = lines.pop()
+            for line in lines:
+                if len(line) > max_line:
+                    raise self._too_long(lineno + 1, line)
+                lineno += 1
+                yield line
+            if last:
+                if len(last) > max_line:
+                    raise self._too_long(lineno + 1, last)
+                rest, held = [last], len(last)
+        if rest:
+            self.unterminated = True
+            yield b"".join(rest)
+
+    def _too_long(self, lineno: int, head: bytes) -> HistoryError:
+        cr = _CR_ENDINGS if b"\r" in head[:PIECE_BYTES].rstrip(b"\r") else ""
+        return HistoryError(self.path, lineno, "(json)", f"the line is longer than {self.max_line:,} bytes "
+                            f"({self.max_line >> 20} MiB, the limit of a history line){cr}; it was not read further")
+
+
+_CR_ENDINGS = (" (the file uses CR line endings, as classic Mac OS did: a JSON-lines history's lines end in LF "
+               "or CR LF)")
+
+
 def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed object) for each non-blank line of a JSON-lines file (until
-    ``limit`` runs out: `TimeLimitExceeded`, looked at every few thousand lines)."""
+    ``limit`` runs out: `TimeLimitExceeded`, looked at every few thousand lines). Lines are read in
+    bounded pieces (`BoundedLines`): one longer than `MAX_LINE_BYTES` is refused."""
     loads = orjson.loads
     lineno = 0
+    source = BoundedLines(fh, path)
     try:
-        for raw in fh:
+        for raw in source:
             lineno += 1
             if not lineno & EVERY and limit is not None and limit.passed():
                 raise _out_of_time(fh, path, lineno, limit)
@@ -237,7 +307,7 @@ def _jsonl_lines(fh: Any, path: Path, limit: TimeLimit | None = None) -> Iterato
                         exact = True
                         _fits_64_bits(path, lineno, obj)
                 if not exact:
-                    _refuse(path, lineno, raw, why)
+                    _refuse(path, lineno, raw, why, source.unterminated)
             if type(obj) is dict and not exact:
                 # orjson reads an integer outside [-2**63, 2**64 - 1] as a float, top level or nested: such a
                 # line is read again, exactly. Ordinary lines (a string, int or null value) pay two look-ups.
@@ -267,12 +337,15 @@ def _fits_64_bits(path: Path, lineno: int, obj: Any) -> None:
             raise HistoryError(path, lineno, name, f"expected a 64-bit integer, got {_describe(v)}")
 
 
-def _refuse(path: Path, lineno: int, raw: bytes, e: ValueError) -> NoReturn:
-    """The `HistoryError` for a line that is not JSON, saying where and why."""
+def _refuse(path: Path, lineno: int, raw: bytes, e: ValueError, last: bool = False) -> NoReturn:
+    """The `HistoryError` for a line (without its newline; ``last``: the file's last, unterminated) that is
+    not JSON, saying where and why."""
     bad_byte = _invalid_utf8(raw) if "UTF-8" in str(e) else None
     if bad_byte is not None:
         problem = bad_byte
-    elif not raw.endswith(b"\n"):
+    elif b"\r" in raw.rstrip(b"\r"):  # a CR between two JSON values: the lines end in CR alone
+        problem = f"not valid JSON ({_json_reason(e)}){_CR_ENDINGS}"
+    elif last:
         problem = f"truncated or malformed JSON on the last line ({_json_reason(e)})"
     else:
         problem = f"not valid JSON ({_json_reason(e)})"
@@ -294,6 +367,23 @@ def _invalid_utf8(raw: bytes) -> str | None:
     except UnicodeDecodeError as u:
         return f"not valid UTF-8: byte 0x{raw[u.start]:02x} at column {u.start + 1} ({u.reason})"
     return None
+
+
+#: The operations that may be final reads (``final: true``): a register's get/read, a set's or counter's read.
+_READ_FS = frozenset(("get", "read"))
+#: Register operations of a key, none of which may be invoked after a final read of the key began.
+_KEYED_FS = frozenset(("put", "get", "delete", "read", "write", "cas"))
+
+
+def _a(word: str) -> str:
+    """The article for ``word``: "an add", "a put"."""
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _short(key: Any) -> str:
+    """A key for a message: its repr, at most 60 characters."""
+    text = repr(key)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _type_name(v: object) -> str:
@@ -455,6 +545,9 @@ def _validate(
     types = TYPES
     kv_fs = KV_FS
     lists_written = False  # a register history: has a write or append put a list into some key?
+    indexed = 0  # the line of the first event with an index (0: none yet)
+    unindexed: int | None = None  # the line of the first event without one
+    final_began: set[Any] = set()  # register histories: keys (`vkey`) whose final reads have begun
     for line, ev in items:
         if type(ev) is not dict:
             raise HistoryError(path, line, "(event)", f"expected a JSON object, got {_type_name(ev)}")
@@ -473,9 +566,19 @@ def _validate(
         # --- fields every workload shares -------------------------------------------------
         idx = ev.get("index")
         if idx is None:
+            if indexed:
+                raise HistoryError(path, line, "index", f"line {line} has no 'index' but line {indexed} has one: "
+                                   "give every event an index, or none (the checker then numbers them)")
+            if unindexed is None:
+                unindexed = line
             ev["index"] = idx = position
         elif type(idx) is not int or idx < 0:
             raise HistoryError(path, line, "index", f"expected a non-negative integer, got {_describe(idx)}")
+        elif not indexed:
+            if unindexed is not None:
+                raise HistoryError(path, line, "index", f"line {line} has an 'index' but line {unindexed} has none: "
+                                   "give every event an index, or none (the checker then numbers them)")
+            indexed = line
         if idx <= last_index:
             raise HistoryError(
                 path, line, "index", f"index {idx} does not increase (previous event had {last_index})"
@@ -571,8 +674,19 @@ def _validate(
                     path, line, "value", f"a cas value must be [expected, new], got {_describe(v)}"
                 )
         fin = ev.get("final")
-        if fin is not None and type(fin) is not bool:
-            raise HistoryError(path, line, "final", f"expected true/false, got {fin!r}")
+        if fin is not None:
+            if type(fin) is not bool:
+                raise HistoryError(path, line, "final", f"expected true/false, got {_describe(fin)}")
+            if fin and f not in _READ_FS:
+                raise HistoryError(path, line, "final", f"only reads can be final, not {_a(f)} {f[:60]} "
+                                   "(final: true marks the reads of the final phase)")
+        if shapes is None and typ == "invoke" and key is not None and (final_began or fin) and f in _KEYED_FS:
+            kk = vkey(key)
+            if fin:
+                final_began.add(kk)
+            elif kk in final_began:
+                raise HistoryError(path, line, "final", f"{_a(f)} {f} of key {_short(key)} invoked after a final "
+                                   "read of it began (final reads come after every other operation of their key)")
         # --- pairing ------------------------------------------------------------------------
         if typ == "invoke":
             open_ = pending.get(proc)
@@ -605,14 +719,14 @@ def _validate(
                     "key",
                     f"completion key {key!r} does not match the invoke on line {open_[2]} ({open_[1]!r})",
                 )
-            if f == "put":
+            if f == "put" or f == "cas" or f == "write":
                 v = ev.get("value")
                 if v is not None and vkey(v) != vkey(open_[3]):
                     raise HistoryError(
                         path,
                         line,
                         "value",
-                        f"a put completes with the value it was invoked with ({_describe(open_[3])} on line "
+                        f"{_a(f)} {f} completes with the value it was invoked with ({_describe(open_[3])} on line "
                         f"{open_[2]}), got {_describe(v)}",
                     )
         if lines is not None:

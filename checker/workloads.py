@@ -93,14 +93,14 @@ def read_header(path: str | Path) -> HistoryHeader:
     EDN histories (Jepsen's) have no header: they are register histories.
     """
     from checker.follow import open_input
-    from checker.history import HistoryError, is_edn_path, too_deep
+    from checker.history import BoundedLines, HistoryError, is_edn_path, too_deep
 
     if is_edn_path(path):
         return DEFAULT_HEADER
     try:
         with open_input(path) as fh:
             lineno = 0
-            for raw in fh:
+            for raw in BoundedLines(fh, path):
                 lineno += 1
                 if not raw.strip():
                     continue
@@ -197,10 +197,18 @@ class ShapeChecker:
             if workload == "set":
                 if type(v) is not list:
                     raise _error(self.path, line, "value", f"a set read returns a list of elements, got {_describe(v)}")
+                from checker.values import vkey
+
+                seen = set()
                 for x in v:
                     if not _scalar(x):
                         raise _error(self.path, line, "value",
                                      f"a set element is a string, number or boolean, got {_describe(x)}")
+                    k = vkey(x)
+                    if k in seen:
+                        raise _error(self.path, line, "value", f"a set read lists each element once, got "
+                                     f"{repr(x)[:60]} twice (a set holds an element or does not)")
+                    seen.add(k)
             elif type(v) is not int:
                 raise _error(self.path, line, "value", f"a counter read returns an integer, got {_describe(v)}")
             return
