@@ -33,6 +33,7 @@ from checker.api import (
 )
 from checker.history import HistoryError, minikeydb_run, resolve_history
 from checker.safe_write import atomic_open, write_atomic
+from checker.values import brief
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
 # Worst first: a bad input outranks an invalid verdict, which outranks unknown, which outranks valid.
@@ -390,7 +391,7 @@ def summary(
     if unknown:
         lines.append(f"  undecided keys: {st.get('unknown_keys', len(unknown))}")
         for u in unknown[:3]:
-            lines.append(f"  ? {u.get('key')}: {u.get('reason')}")
+            lines.append(f"  ? {brief(str(u.get('key')))}: {u.get('reason')}")
     stale = st.get("staleness")
     if stale and stale.get("reads_checked"):
         from checker.stats import STALE_AGE_MEANS
@@ -429,7 +430,7 @@ def summary(
         lin_unknown = lin.get("unknown") or []
         if lin.get("valid") == "unknown" and lin_unknown:  # why it is undecided (a time limit, a budget)
             lines.append("  linearizability undecided:")
-            lines.extend(f"  ? {u.get('key')}: {u.get('reason')}" for u in lin_unknown[:3])
+            lines.extend(f"  ? {brief(str(u.get('key')))}: {u.get('reason')}" for u in lin_unknown[:3])
     if (minikeydb or quorum is not None) and any(
         f["checker"] == "linearizable" and f["valid"] is False for f in checker_findings(results)
     ):

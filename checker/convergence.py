@@ -27,7 +27,7 @@ import attrs
 
 from checker.faults import FaultTimeline
 from checker.stats import StatsCollector
-from checker.values import vkey
+from checker.values import brief, vkey
 
 if TYPE_CHECKING:
     from checker.explain import Explainer
@@ -514,7 +514,7 @@ class ConvergenceChecker:
                 {
                     "key": key,
                     "kind": "final-read-missing",
-                    "reason": f"the last final read of {key} on {nodes} did not return a value "
+                    "reason": f"the last final read of {brief(str(key))} on {nodes} did not return a value "
                     "(timeout or failure), so agreement cannot be established",
                     "indexes": sorted(v[1] for v in missing.values()),
                 }

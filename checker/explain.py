@@ -35,20 +35,21 @@ from checker.convergence import (
     W_VALUE,
 )
 from checker.faults import FaultTimeline, FaultWindow, fmt_s
-from checker.values import vkey
+from checker.values import brief, vkey
 
 
 def _v(value: Any) -> str:
-    """A value as the history wrote it: strings bare, everything else as JSON (true, 1.0, [1, 2])."""
+    """A value as the history wrote it: strings bare, everything else as JSON (true, 1.0, [1, 2]); a long
+    one cut to its beginning and its size (`checker.values.brief`)."""
     if value is None:
         return "null"
     if isinstance(value, str):
-        return value
+        return brief(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | dict):
-        return json.dumps(value, default=str)
-    return repr(value)
+        return brief(json.dumps(value, default=str))
+    return brief(repr(value))
 
 
 def _sentence(s: str) -> str:
@@ -75,6 +76,23 @@ def _status(w: list[Any]) -> str:
     if out == "fail":
         return f"failed{_by(w[W_NODE])} at {fmt_s(w[W_COMP_T])}"
     return f"of unknown outcome (invoked{_by(w[W_NODE])} at {fmt_s(w[W_INV_T])})"
+
+
+def _newest_write(ks: Any, vk: Any) -> list[Any] | None:
+    """The newest write (largest invoke index) that did not fail and whose outcome is the value ``vk``
+    (`vkey`; None for null: a delete), preferring acknowledged ones: the write a replica's final value
+    most likely corresponds to. None when no such write exists (a phantom, or null with no delete)."""
+    if vk is None:
+        cands = [d for d in ks.deletes if d[W_OUT] != "fail"]
+    else:
+        first = ks.writes.get(vk)
+        cands = [w for w in ((ks.dups or {}).get(vk) or ([first] if first is not None else [])) if w[W_OUT] != "fail"]
+        if not cands and first is not None:
+            return first  # only failed puts wrote it (a phantom read says so): name the put
+    if not cands:
+        return None
+    acked = [w for w in cands if w[W_OUT] == "ok"]
+    return max(acked or cands, key=lambda w: w[W_INV])
 
 
 class Explainer:
@@ -120,7 +138,7 @@ class Explainer:
             "type": typ,
             "key": key,
             "indexes": sorted({i for i in indexes if i is not None and i < INF}),
-            "explanation": f"{typ.replace('-', ' ')} on key {key}: {text}" + (f" {ctx}" if ctx else ""),
+            "explanation": f"{typ.replace('-', ' ')} on key {_v(key)}: {text}" + (f" {ctx}" if ctx else ""),
             "faults": windows,
             **extra,
         }
@@ -147,7 +165,7 @@ class Explainer:
         more = f" ({len(reads)} reads returned it; the first is shown)" if len(reads) > 1 else ""
         text = (
             f"a read{_by(r[R_NODE])} (process {r[R_PROC]}) returned {_v(value)} at {fmt_s(r[R_COMP_T])} "
-            f"(index {r[R_COMP]}), but no put of key {key} ever wrote that value{more}."
+            f"(index {r[R_COMP]}), but no put of key {_v(key)} ever wrote that value{more}."
         )
         idx = []
         for x in reads[:20]:
@@ -180,10 +198,16 @@ class Explainer:
             groups.setdefault(k, []).append(node)
             shown[k] = v[0]
         parts: list[str] = []
+        origins: dict[Any, list[Any] | None] = {vk: _newest_write(ks, vk) for vk in groups}
         for vk, nodes in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             value = shown[vk]
-            w = ks.writes.get(vk) if vk is not None else None
-            origin = f", {_write_name(w)} {_status(w)}" if w is not None else ""
+            w = origins[vk]
+            if w is not None:
+                origin = f", {'the ' if w[W_KIND] == 'delete' else ''}{_write_name(w)} {_status(w)}"
+            elif vk is None:
+                origin = " (no delete of the key was attempted: nothing written reached it)"
+            else:
+                origin = ""
             parts.append(f"{', '.join(map(str, sorted(nodes, key=str)))} returned {_v(value)}{origin}")
         times = [v[2] for v in ok.values() if v[2] is not None]
         text = (
@@ -195,7 +219,7 @@ class Explainer:
         )
         spans = []
         for vk in groups:
-            w = ks.writes.get(vk) if vk is not None else None
+            w = origins[vk]
             if w is not None:
                 spans.append((w[W_INV_T], w[W_COMP_T], w[W_NODE]))
         return self._anomaly(

@@ -123,7 +123,7 @@ def workload_lines(results: dict[str, Any]) -> list[str]:
         if lat.get("n"):
             lines.append(f"set: stable latency (Jepsen's: from the add's acknowledgement to the last read that "
                          f"missed it) p50 {lat['p50']:g} ms, p99 {lat['p99']:g} ms, max {lat['max']:g} ms "
-                         f"({lat['n']:,} elements)")
+                         f"({plural(lat['n'], 'element')})")
     c = st.get("counter")
     if isinstance(c, dict):
         stale = (f"; {c.get('stale_reads', 0):,} stale (missed acknowledged operations, measured under "

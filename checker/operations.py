@@ -171,18 +171,22 @@ def show(v: Any) -> str:
     """A value as a person reads it in an explanation (JSON-ish, short)."""
     import orjson
 
+    from checker.values import brief, preview
+
     try:
         text = orjson.dumps(v).decode()
     except TypeError:  # not JSON, or nested past orjson's 255 levels
-        from checker.values import preview
-
         return preview(v)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return brief(text)
 
 
 def _order(v: Any) -> tuple[int, Any]:
     """Numbers in numeric order first, then everything else by its text."""
     return (0, v) if isinstance(v, int | float) and not isinstance(v, bool) else (1, str(v))
+
+
+def _values(n: int) -> str:
+    return f"{n:,} value" if n == 1 else f"{n:,} values"
 
 
 def _set_differences(seen: dict[Any, list[Op]]) -> str:
@@ -196,9 +200,10 @@ def _set_differences(seen: dict[Any, list[Op]]) -> str:
         if lacking:
             shown = sorted(lacking, key=_order)
             listed = ", ".join(show(v) for v in shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
-            parts.append(f"{nodes} read {len(held)} value(s), lacking {len(lacking)} another node holds: {listed}")
+            them = "it" if len(lacking) == 1 else f"these {len(lacking)}"
+            parts.append(f"{nodes} read {_values(len(held))}, lacking {them}, which another node holds: {listed}")
         else:
-            parts.append(f"{nodes} read {len(held)} value(s), every value any node holds")
+            parts.append(f"{nodes} read {_values(len(held))}, every value any node holds")
     return "; ".join(parts)
 
 

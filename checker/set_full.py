@@ -114,13 +114,13 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             start = first_add.get(vk)
             if start is None or start > (r.comp_pos or 0):
                 phantom_seen.add(vk)
-                why = ("no add of it that did not fail" if start is None
+                why = ("there is no add of it that did not fail" if start is None
                        else "its first add was invoked only after the read completed")
                 anomalies.append({
                     "type": "phantom-read", "key": key, "element": x, "indexes": r.indexes, "_ops": [r],
                     "explanation": f"phantom element {show(x)} in set {show(key)}: the read by process {r.process} "
                                    f"{on(r.node)} (events {r.indexes[0]}, {r.indexes[-1]}) completed at "
-                                   f"{seconds(r.comp_time)} and returned it, but there is {why}",
+                                   f"{seconds(r.comp_time)} and returned it, but {why}",
                 })
     finals = final_verdicts(key, ops, anomalies, unknown, returned)
     final_union: frozenset[Any] | None = None

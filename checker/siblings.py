@@ -76,7 +76,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
                  for vk, group in puts.items() if any(p.type != "fail" for p in group)}
     flagged: set[Any] = set()
     for r in reads:
-        n = len(r.result or ())
+        n = len(returned(r))  # a value listed twice is one sibling (the rule compares sibling sets)
         st["reads"] += 1
         st["reads_with_siblings"] += n > 1
         st["max_siblings"] = max(st["max_siblings"], n)
@@ -129,7 +129,7 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             continue
         cov = covers.get(vk, [])
         if vk in union:
-            _final_value(key, vk, live, cov, final_idx, nodes, anomalies, st)
+            _final_value(key, vk, live, cov, final_idx, _holding(finals, vk), anomalies, st)
             continue
         # Absent from the final reads: every acknowledged put of it must have been superseded, so some
         # write's context must come from a get that may have seen it (completed after it was invoked).
@@ -153,11 +153,19 @@ def _check_key(key: Any, ops: list[Op], anomalies: list[dict[str, Any]], unknown
             break  # one finding per value
         else:
             st["undecided_values"] += undecided
-    _indeterminate_writes(key, puts, covers, union, final_idx, nodes, anomalies)
+    _indeterminate_writes(key, puts, covers, union, final_idx, finals, anomalies)
+
+
+def _holding(finals: dict[Any, Op], vk: Any) -> str:
+    """The nodes whose last final read holds the value ``vk`` (`vkey`), for a sentence."""
+    nodes = [n for n, op in finals.items() if vk in returned(op)]
+    if not nodes or all(n is None for n in nodes):
+        return "(nodes not recorded)"
+    return ", ".join(str(n) for n in nodes)
 
 
 def _indeterminate_writes(key: Any, puts: dict[Any, list[Op]], covers: dict[Any, list[tuple[Op, Op]]],
-                          union: frozenset[Any], final_idx: list[int], nodes: str,
+                          union: frozenset[Any], final_idx: list[int], finals: dict[Any, Op],
                           anomalies: list[dict[str, Any]]) -> None:
     """A write that may or may not have happened (``info``, or never completed) whose context certainly
     covered a put still among the final siblings (had it happened, that put was superseded: a
@@ -190,7 +198,8 @@ def _indeterminate_writes(key: Any, puts: dict[Any, list[Op]], covers: dict[Any,
                                f"and its context, from the get at event {src.comp_index}, covered put "
                                f"{show(a.value)} by process {a.process} and put {show(b.value)} by process "
                                f"{b.process} (acknowledged at {seconds(b.comp_time)}); the final siblings on "
-                               f"{nodes} hold {show(a.value)} but not {show(b.value)}: had the {w.f} happened, "
+                               f"{_holding(finals, vk_a)} hold {show(a.value)}, and no node's hold "
+                               f"{show(b.value)}: had the {w.f} happened, "
                                f"{show(a.value)} was superseded; had it not, nothing superseded {show(b.value)}",
             })
 

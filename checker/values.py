@@ -144,3 +144,16 @@ def preview(v: Any, limit: int = 60) -> str:
         size += len(token)
     text = "".join(out)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+BRIEF_CHARS = 40
+"""Characters of a long key or value an explanation shows: MinikeyDB's keys reach 1 KiB and its values
+32 KiB, and an anomaly names them several times."""
+
+
+def brief(text: str, limit: int = BRIEF_CHARS) -> str:
+    """``text`` (a key or value as an explanation writes it) cut to its first ``limit`` characters with its
+    size in bytes after them ("k0000000...(1,024 bytes)"), when longer than ``limit`` + 20; else as it is."""
+    if len(text) <= limit + 20:
+        return text
+    return f"{text[:limit]}... ({len(text.encode('utf-8', 'surrogatepass')):,} bytes)"

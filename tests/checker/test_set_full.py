@@ -156,8 +156,8 @@ def test_a_divergence_of_long_sets_names_what_each_node_lacks() -> None:
         h.add(0, "s", i)
     h.final_reads("s", {"n1": list(range(40)), "n2": list(range(37))})
     (divergent,) = [a for a in check(h.all_events()).anomalies if a["type"] == "divergent"]
-    assert "n2 read 37 value(s), lacking 3 another node holds: 37, 38, 39" in divergent["explanation"]
-    assert "n1 read 40 value(s), every value any node holds" in divergent["explanation"]
+    assert "n2 read 37 values, lacking these 3, which another node holds: 37, 38, 39" in divergent["explanation"]
+    assert "n1 read 40 values, every value any node holds" in divergent["explanation"]
 
 
 def test_without_final_reads_the_verdict_is_unknown() -> None:
