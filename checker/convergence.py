@@ -38,7 +38,7 @@ MISSING = object()  # a final read that did not return a value
 # The checker keeps each write and read as a plain list/tuple (millions of them: attribute
 # objects cost too much); these are the positions of their fields. A write record is made by
 # `_new_write`, a read tuple in `ConvergenceChecker._complete`; `checker.explain` reads both.
-W_KIND, W_VALUE, W_INV, W_INV_T, W_COMP, W_COMP_T, W_OUT, W_NODE, W_PROC, W_SEEN = range(10)
+W_KIND, W_VALUE, W_INV, W_INV_T, W_COMP, W_COMP_T, W_OUT, W_NODE, W_PROC, W_SEEN, W_STAMP = range(11)
 R_VALUE, R_INV, R_COMP, R_INV_T, R_COMP_T, R_NODE, R_PROC, R_FINAL = range(8)
 
 
@@ -90,7 +90,19 @@ class KeyState:
 
 def _new_write(kind: str, value: Any, ev: dict[str, Any], proc: Any) -> list[Any]:
     """A write record: fields at the ``W_*`` positions, completion and outcome filled in later."""
-    return [kind, value, ev["index"], ev.get("time"), INF, None, "pending", ev.get("node"), proc, None]
+    return [kind, value, ev["index"], ev.get("time"), INF, None, "pending", ev.get("node"), proc, None, None]
+
+
+def _stamp_us(ev: dict[str, Any]) -> int | None:
+    """The physical part (µs) of the version stamp an ok write's ``meta.stamp`` gives
+    (``[physical_us, logical, writer]``, MinikeyDB's), or None. Only explanations read it."""
+    meta = ev.get("meta")
+    if type(meta) is not dict:
+        return None
+    st = meta.get("stamp")
+    if type(st) is list and st and type(st[0]) is int:
+        return st[0]
+    return None
 
 
 @attrs.frozen
@@ -257,6 +269,8 @@ class ConvergenceChecker:
                 w[W_OUT] = "ok"
                 w[W_COMP] = idx
                 w[W_COMP_T] = t
+                if "meta" in ev:
+                    w[W_STAMP] = _stamp_us(ev)
                 ks.acked.append(w)
                 if w[W_KIND] == "delete":
                     ks.open_deletes -= 1
@@ -417,7 +431,7 @@ class ConvergenceChecker:
         self.faults.finish(self.last_time)
         from checker.explain import Explainer  # it reads the records laid out here
 
-        ex = Explainer(self.faults)
+        ex = Explainer(self.faults, self.keys)
         anomalies: list[dict[str, Any]] = []
         unknown: list[dict[str, Any]] = []
         for _kind, ks, read, w in self._pending_anomalies:

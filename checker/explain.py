@@ -32,6 +32,7 @@ from checker.convergence import (
     W_OUT,
     W_PROC,
     W_SEEN,
+    W_STAMP,
     W_VALUE,
 )
 from checker.faults import FaultTimeline, FaultWindow, fmt_s
@@ -98,8 +99,85 @@ def _newest_write(ks: Any, vk: Any) -> list[Any] | None:
 class Explainer:
     """Builds anomaly dicts; knows the fault windows so it can say what was going on."""
 
-    def __init__(self, faults: FaultTimeline) -> None:
+    def __init__(self, faults: FaultTimeline, keys: dict[Any, Any] | None = None) -> None:
         self.faults = faults
+        self.keys = keys or {}  # the checker's `KeyState` s: their acknowledged writes' stamps
+        self._clock: tuple[int, int] | None | bool = False  # `_stamp_clock`, once worked out
+
+    def _stamp_clock(self) -> tuple[int, int] | None:
+        """(offset, tolerance) in ns that put the acknowledged writes' stamps (``meta.stamp``, µs on the
+        store's clock, e.g. an epoch) on the history's clock, or None with fewer than 5 stamped writes.
+
+        The offset is the median of (stamp - acknowledgement time) over the writes no clock-skew window
+        overlapped (all of them when fewer than 5 did): a store stamps a write while it runs, so on a
+        clock without skew a stamp falls within its write, at most a write's latency before its
+        acknowledgement. The tolerance is the run's delays: the 99th percentile of those writes'
+        latencies (at least 1 ms, the simulated clock's step): a stamp further ahead than that is a
+        clock ahead of the history's."""
+        if self._clock is not False:
+            return self._clock  # type: ignore[return-value]
+        skews = [w for w in self.faults.windows if w.kind == "clock-skew"]
+        calm: list[tuple[int, int]] = []
+        every: list[tuple[int, int]] = []
+        for ks in self.keys.values():
+            for w in ks.acked:
+                st, a, b = w[W_STAMP], w[W_INV_T], w[W_COMP_T]
+                if st is None or a is None or b is None:
+                    continue
+                pair = (st * 1000 - b, b - a)
+                every.append(pair)
+                if not any(x.overlaps(a, b) for x in skews):
+                    calm.append(pair)
+        use = calm if len(calm) >= 5 else every
+        if len(use) < 5:
+            self._clock = None
+            return None
+        offsets = sorted(p[0] for p in use)
+        latencies = sorted(p[1] for p in use)
+        self._clock = (offsets[len(offsets) // 2], max(1_000_000, latencies[min(len(latencies) - 1,
+                                                                              len(latencies) * 99 // 100)]))
+        return self._clock
+
+    def _ahead(self, w: list[Any]) -> float | None:
+        """Seconds by which write ``w``'s stamp is ahead of its acknowledgement on the history's clock, or
+        None (no stamp, no times, too few stamped writes to line the clocks up)."""
+        clock = self._stamp_clock()
+        if clock is None or w[W_STAMP] is None or w[W_COMP_T] is None:
+            return None
+        return (w[W_STAMP] * 1000 - clock[0] - w[W_COMP_T]) / 1e9
+
+    def _carried(self, survivor: list[Any], newer: list[Any], skewed: bool) -> tuple[dict[str, float], str]:
+        """When the surviving write's stamp is ahead of its time by more than the run's delays (`_stamp_clock`),
+        the field ``stamp_ahead_s`` and a sentence blaming a clock ahead: after a clock-skew window ended, a
+        hybrid clock carries the lead on (a stamp never goes back) until real time catches up."""
+        lead = self._ahead(survivor)
+        clock = self._stamp_clock()
+        if lead is None or clock is None or lead * 1e9 <= clock[1]:
+            return {}, ""
+        field = {"kept": round(lead, 6)}
+        other = self._ahead(newer)
+        if other is not None:
+            field["lost"] = round(other, 6)
+        text = (f"{_short(survivor)}'s stamp was {lead:.3f} s ahead of its acknowledgement at "
+                f"{fmt_s(survivor[W_COMP_T])} (the run's delays are at most {clock[1] / 1e9:.3f} s)")
+        if other is not None:
+            text += f", {_short(newer)}'s {other:.3f} s" if other > 0 else f", {_short(newer)}'s was not"
+        if skewed:
+            return field, text
+        t = survivor[W_INV_T]
+        ended = [w for w in self.faults.windows if w.kind == "clock-skew" and w.stop is not None
+                 and t is not None and w.stop <= t]
+        if ended:
+            last = max(ended, key=lambda w: w.stop or 0)
+            text += (f": the clock skew of {fmt_s(last.start)} to {fmt_s(last.stop)} had ended, but a hybrid clock "
+                     "carries a lead it has seen on past the skew (a stamp never goes back) until real time "
+                     f"catches up, so {_short(survivor)}'s stamp beat {_short(newer)}'s although "
+                     f"{_short(newer)} was written later")
+        else:
+            text += (f": a clock ahead of the others (no clock-skew fault was recorded before it) gave "
+                     f"{_short(survivor)} a stamp that beat {_short(newer)}'s although {_short(newer)} was "
+                     "written later")
+        return field, text
 
     def _context(self, spans: list[tuple[int | None, int | None, Any]]) -> tuple[str, list[dict[str, Any]]]:
         """Sentences about the fault windows overlapping any of (start, end, node) spans."""
@@ -252,6 +330,9 @@ class Explainer:
         skew, why = self._skew(survivor, newer)
         if why:
             text += f" {why}."
+        ahead, carried = self._carried(survivor, newer, bool(skew))
+        if carried:
+            text += f" {carried}."
         return self._anomaly(
             typ,
             key,
@@ -264,6 +345,7 @@ class Explainer:
             value=survivor[W_VALUE],
             lost=newer[W_VALUE] if newer[W_KIND] == "put" else None,
             **({"clock_skew": skew} if skew else {}),
+            **({"stamp_ahead_s": ahead} if ahead else {}),
         )
 
     def _offset(self, w: list[Any]) -> float | None:

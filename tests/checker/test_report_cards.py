@@ -25,7 +25,7 @@ def test_never_completed_operations_are_not_called_drained(tmp_path: Path) -> No
     run = tmp_path / "run"
     shutil.copytree(EXAMPLES / "shrunk-ack-before-durable", run)
     with (run / "history.jsonl").open("a") as fh:
-        fh.write('{"index":7,"time":5060000000,"process":9,"type":"invoke","f":"put","key":"k0","value":"p9-1",'
+        fh.write('{"index":7,"time":5060000000,"process":9,"type":"invoke","f":"put","key":"k9","value":"p9-1",'
                  '"node":"n2"}\n')
     value, sub = _card(write_report(run, out=tmp_path / "r.html").read_text(), "client operations")
     assert value == "2"

@@ -145,3 +145,54 @@ def test_a_set_divergence_lacking_one_element_reads_as_english(tmp_path: Path) -
     res = check(h.write(tmp_path / "s.jsonl")).results
     (a,) = [x for x in res["anomalies"] if x["type"] == "divergent"]
     assert 'n2 read 1 value, lacking it, which another node holds: "y"' in a["explanation"], a["explanation"]
+
+
+def _stamped(h: H, p: int, key: str, value: str, node: str, t_s: float, stamp_s: float) -> None:
+    """An acknowledged put invoked at t_s (1 ms long) whose ok carries meta.stamp on an epoch 1.8e9 s."""
+    base = 1_800_000_000_000_000
+    for typ, dt in (("invoke", 0.0), ("ok", 0.001)):
+        ev: dict[str, Any] = {"index": h.n, "time": int((t_s + dt) * 1e9), "process": p, "type": typ, "f": "put",
+                              "key": key, "value": value, "node": node}
+        if typ == "ok":
+            ev["meta"] = {"stamp": [base + int(stamp_s * 1e6), 0, f"c{p:016x}"]}
+        h.lines.append(ev)
+        h.n += 1
+
+
+def test_a_lost_write_blames_skew_a_hybrid_clock_carried_past_the_window(tmp_path: Path) -> None:
+    """Skew 5-10 s; put A at 11.346 s carries stamp 14.352 s and beats put B (12 s): the explanation says A's
+    stamp was 3.006 s ahead and the skew had ended (it said only 'The acknowledged newer write is lost')."""
+    h = H()
+    for i in range(10):  # ordinary writes: their stamps fall within them
+        _stamped(h, 100 + i, f"o{i}", f"v{i}", "n2", 1.0 + i * 0.1, 1.0 + i * 0.1 + 0.0005)
+    h.nemesis("clock-skew-start", {"offsets": {"n3": 3.0}}, 5.0)
+    h.nemesis("clock-skew-stop", None, 10.0)
+    _stamped(h, 1, "k", "A", "n1", 11.346, 14.352)
+    _stamped(h, 2, "k", "B", "n2", 12.0, 12.0005)
+    for node in ("n1", "n2"):
+        h.lines.append({"index": h.n, "time": 20_000_000_000, "process": 9, "type": "invoke", "f": "get", "key": "k",
+                        "value": None, "node": node, "final": True})
+        h.lines.append({"index": h.n + 1, "time": 20_001_000_000, "process": 9, "type": "ok", "f": "get", "key": "k",
+                        "value": "A", "node": node, "final": True})
+        h.n += 2
+    res = check(h.write(tmp_path / "skew.jsonl")).results
+    (a,) = [x for x in res["anomalies"] if x["type"] == "lost-write"]
+    text = a["explanation"]
+    assert "A's stamp was 3.006 s ahead of its acknowledgement at 11.347 s" in text, text
+    assert "the clock skew of 5.000 s to 10.000 s had ended" in text and "B's was not" in text, text
+    assert abs(a["stamp_ahead_s"]["kept"] - 3.0055) < 1e-6
+
+
+def test_without_stamps_or_lead_a_lost_write_says_nothing_of_carried_skew(tmp_path: Path) -> None:
+    """Stamps that fall within their writes give no carried-skew sentence (the rule needs a stamp ahead)."""
+    h = H()
+    for i in range(10):
+        _stamped(h, 100 + i, f"o{i}", f"v{i}", "n2", 1.0 + i * 0.1, 1.0 + i * 0.1 + 0.0005)
+    _stamped(h, 1, "k", "A", "n1", 11.0, 11.0005)
+    _stamped(h, 2, "k", "B", "n2", 12.0, 12.0005)
+    h.lines.append({"index": h.n, "time": 20_000_000_000, "process": 9, "type": "invoke", "f": "get", "key": "k",
+                    "value": None, "node": "n1", "final": True})
+    h.lines.append({"index": h.n + 1, "time": 20_001_000_000, "process": 9, "type": "ok", "f": "get", "key": "k",
+                    "value": "A", "node": "n1", "final": True})
+    (a,) = [x for x in check(h.write(tmp_path / "calm.jsonl")).results["anomalies"] if x["type"] == "lost-write"]
+    assert "stamp was" not in a["explanation"] and "stamp_ahead_s" not in a
