@@ -154,16 +154,17 @@ class Explainer:
         clock = self._stamp_clock()
         if lead is None or clock is None or lead * 1e9 <= clock[1]:
             return {}, ""
-        field = {"kept": round(lead, 6)}
+        field = {"kept": round(lead, 3)}
         other = self._ahead(newer)
         if other is not None:
-            field["lost"] = round(other, 6)
-        text = (f"{_short(survivor)}'s stamp was {lead:.3f} s ahead of its acknowledgement at "
-                f"{fmt_s(survivor[W_COMP_T])} (the run's delays are at most {clock[1] / 1e9:.3f} s)")
-        if other is not None:
-            text += f", {_short(newer)}'s {other:.3f} s" if other > 0 else f", {_short(newer)}'s was not"
+            field["lost"] = round(other, 3)
         if skewed:
-            return field, text
+            return field, ""  # the skewed node's offset, said already, explains it
+        text = (f"{_short(survivor)}'s stamp was {lead:.3f} s ahead of its acknowledgement at "
+                f"{fmt_s(survivor[W_COMP_T])} (more than the run's delays, at most {clock[1] / 1e9:.3f} s)")
+        if other is not None:
+            text += (f", {_short(newer)}'s {other:.3f} s" if other * 1e9 > clock[1]
+                     else f", {_short(newer)}'s was not ahead")
         t = survivor[W_INV_T]
         ended = [w for w in self.faults.windows if w.kind == "clock-skew" and w.stop is not None
                  and t is not None and w.stop <= t]
@@ -330,7 +331,7 @@ class Explainer:
         skew, why = self._skew(survivor, newer)
         if why:
             text += f" {why}."
-        ahead, carried = self._carried(survivor, newer, bool(skew))
+        ahead, carried = self._carried(survivor, newer, self._offset(survivor) is not None)
         if carried:
             text += f" {carried}."
         return self._anomaly(

@@ -179,8 +179,8 @@ def test_a_lost_write_blames_skew_a_hybrid_clock_carried_past_the_window(tmp_pat
     (a,) = [x for x in res["anomalies"] if x["type"] == "lost-write"]
     text = a["explanation"]
     assert "A's stamp was 3.006 s ahead of its acknowledgement at 11.347 s" in text, text
-    assert "the clock skew of 5.000 s to 10.000 s had ended" in text and "B's was not" in text, text
-    assert abs(a["stamp_ahead_s"]["kept"] - 3.0055) < 1e-6
+    assert "the clock skew of 5.000 s to 10.000 s had ended" in text and "B's was not ahead" in text, text
+    assert abs(a["stamp_ahead_s"]["kept"] - 3.0055) <= 0.001
 
 
 def test_without_stamps_or_lead_a_lost_write_says_nothing_of_carried_skew(tmp_path: Path) -> None:
