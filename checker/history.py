@@ -19,6 +19,7 @@ path parses with orjson and validates with a handful of dictionary look-ups per 
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -227,6 +228,10 @@ class BoundedLines:
         self.unterminated = False
 
     def __iter__(self) -> Iterator[bytes]:
+        return itertools.chain.from_iterable(self._pieces())  # lines handed out in C, a piece's list at a time
+
+    def _pieces(self) -> Iterator[list[bytes]]:
+        """Lists of whole lines, a piece read at a time."""
         read, max_line = self.fh.read, self.max_line
         rest: list[bytes] = []  # the pieces of a line not yet ended
         held = 0
@@ -246,22 +251,25 @@ class BoundedLines:
                 if len(line) > max_line:
                     raise self._too_long(lineno + 1, line)
                 lineno += 1
-                yield line
+                yield [line]
                 data = data[nl + 1:]
             lines = data.split(b"\n")
             last = lines.pop()
-            for line in lines:
-                if len(line) > max_line:
-                    raise self._too_long(lineno + 1, line)
-                lineno += 1
-                yield line
+            if len(data) > max_line:  # (a piece is at most PIECE_BYTES: only a smaller limit gets here)
+                for line in lines:
+                    if len(line) > max_line:
+                        raise self._too_long(lineno + 1, line)
+                    lineno += 1
+            else:
+                lineno += len(lines)
+            yield lines
             if last:
                 if len(last) > max_line:
                     raise self._too_long(lineno + 1, last)
                 rest, held = [last], len(last)
         if rest:
             self.unterminated = True
-            yield b"".join(rest)
+            yield [b"".join(rest)]
 
     def _too_long(self, lineno: int, head: bytes) -> HistoryError:
         cr = _CR_ENDINGS if b"\r" in head[:PIECE_BYTES].rstrip(b"\r") else ""
