@@ -11,6 +11,7 @@ while they ran, is what turns an anomaly into a lead.
 from __future__ import annotations
 
 import json
+from array import array
 from typing import Any
 
 from checker.convergence import (
@@ -117,23 +118,22 @@ class Explainer:
         if self._clock is not False:
             return self._clock  # type: ignore[return-value]
         skews = [w for w in self.faults.windows if w.kind == "clock-skew"]
-        calm: list[tuple[int, int]] = []
-        every: list[tuple[int, int]] = []
+        # (offset, latency) pairs as flat 64-bit arrays: a run may have millions of acknowledged writes
+        calm, every = (array("q"), array("q")), (array("q"), array("q"))
         for ks in self.keys.values():
             for w in ks.acked:
                 st, a, b = w[W_STAMP], w[W_INV_T], w[W_COMP_T]
-                if st is None or a is None or b is None:
+                if st is None or a is None or b is None or not -(2**62) < st * 1000 - b < 2**62:
                     continue
-                pair = (st * 1000 - b, b - a)
-                every.append(pair)
-                if not any(x.overlaps(a, b) for x in skews):
-                    calm.append(pair)
-        use = calm if len(calm) >= 5 else every
-        if len(use) < 5:
+                for into in (every, calm) if not any(x.overlaps(a, b) for x in skews) else (every,):
+                    into[0].append(st * 1000 - b)
+                    into[1].append(b - a)
+        use = calm if len(calm[0]) >= 5 else every
+        if len(use[0]) < 5:
             self._clock = None
             return None
-        offsets = sorted(p[0] for p in use)
-        latencies = sorted(p[1] for p in use)
+        offsets = sorted(use[0])
+        latencies = sorted(use[1])
         self._clock = (offsets[len(offsets) // 2], max(1_000_000, latencies[min(len(latencies) - 1,
                                                                               len(latencies) * 99 // 100)]))
         return self._clock
