@@ -506,11 +506,12 @@ def _check_flags(args: argparse.Namespace, prog: str) -> Any:
         _parse_checkers(args.checker, prog)
     init = None
     if args.init is not None:
+        from checker.linearizable.initial import InitError, decode_init
+
         try:
-            init = json.loads(args.init)
-        except json.JSONDecodeError as e:
-            hint = " (a JSON string keeps its quotes: --init '\"\"')" if not args.init.strip() or args.init.strip()[0] not in '{["-0123456789tfn' else ""
-            raise UsageError(f"{prog}: --init: not valid JSON ({e}){hint}") from None
+            init = decode_init(args.init)
+        except InitError as e:
+            raise UsageError(f"{prog}: {e}") from None
     if args.model is not None or (args.checker is not None and "linearizable" in args.checker):
         try:
             import checker.linearizable as lin

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             out_of_time_result,
         )
         from checker.linearizable.compiled import describe
+        from checker.linearizable.initial import InitError, decode_init
         from checker.linearizable.models import MODELS
         from checker.linearizable.render import render_html
         from checker.timelimit import TimeLimit, TimeLimitExceeded
@@ -82,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, default=None, help="write the picture of the last path here")
     args = parser.parse_args(argv)
     try:
-        init = json.loads(args.init)
-    except json.JSONDecodeError as exc:
-        parser.error(f"--init is not JSON: {exc.msg}")
+        init = decode_init(args.init)
+    except InitError as exc:
+        parser.error(str(exc))
     worst = 0
     for path in args.paths:
         limit = None if args.time_limit is None else TimeLimit(args.time_limit)  # reading counts too
