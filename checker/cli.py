@@ -9,7 +9,6 @@ needs to know what is wrong with the *file*, not where the checker tripped.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
