@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             out_of_time_result,
         )
         from checker.linearizable.compiled import describe
-        from checker.linearizable.initial import InitError, decode_init
+        from checker.linearizable.initial import InitError, decode_init, init_note
         from checker.linearizable.models import MODELS
         from checker.linearizable.render import render_html
         from checker.timelimit import TimeLimit, TimeLimitExceeded
@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             code = 255
         else:
             code = _EXIT[result["valid"]]
+            if result["stats"].get("init_unused"):  # a warning whatever the output format, as harness.py check's
+                print(f"warning: {path}: {init_note(result['stats']['init_unused'])}", file=sys.stderr)
             if args.json:
                 print(json.dumps({"path": str(path), **result}, default=str))
             else:

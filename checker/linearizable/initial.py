@@ -68,3 +68,10 @@ def decode_init(text: str, flag: str = "--init") -> Any:
         elif type(v) is dict:
             todo.extend(v.values())
     return value
+
+
+def init_note(unused: list[str]) -> str:
+    """The one-line warning for ``--init`` names no key of the history has (`models.unused_init_keys`)."""
+    shown = ", ".join(repr(k) for k in unused[:5]) + (f" and {len(unused) - 5:,} more" if len(unused) > 5 else "")
+    return (f"--init names {'a key' if len(unused) == 1 else 'keys'} no operation of the history uses: {shown} "
+            "(those start nothing; a typo? an integer key is named by its digits, \"1\" for key 1)")
