@@ -9,7 +9,6 @@ needs to know what is wrong with the *file*, not where the checker tripped.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -507,11 +506,12 @@ def _check_flags(args: argparse.Namespace, prog: str) -> Any:
         _parse_checkers(args.checker, prog)
     init = None
     if args.init is not None:
+        from checker.linearizable.initial import InitError, decode_init
+
         try:
-            init = json.loads(args.init)
-        except json.JSONDecodeError as e:
-            hint = " (a JSON string keeps its quotes: --init '\"\"')" if not args.init.strip() or args.init.strip()[0] not in '{["-0123456789tfn' else ""
-            raise UsageError(f"{prog}: --init: not valid JSON ({e}){hint}") from None
+            init = decode_init(args.init)
+        except InitError as e:
+            raise UsageError(f"{prog}: {e}") from None
     if args.model is not None or (args.checker is not None and "linearizable" in args.checker):
         try:
             import checker.linearizable as lin
@@ -742,6 +742,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     try:
         history, run_dir = resolve_history(args.path)
+        _exportable(history)
         if args.out == "-":
             return _export_to_stdout(history)
         out = _out_path(args.out, history.with_suffix(".edn").name) if args.out else history.with_suffix(".edn")
@@ -756,8 +757,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     except HistoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
-    print(f"wrote {out} ({n:,} events)")
+    # On stderr: `export RUN --edn > run.edn` must not leave this line where the EDN was expected.
+    print(f"wrote {out} ({n:,} events; --out - writes the EDN to stdout)", file=sys.stderr)
     return EXIT_VALID
+
+
+def _exportable(history: Path) -> None:
+    """EDN has no header line: a history whose header declares a workload or conflict mode with shapes of
+    its own (set, counter, siblings, echo, unique-ids) would come back as a register history, which check
+    refuses or misjudges; such a history is refused (`UsageError`), a register or key-value one exported."""
+    from checker.history import is_edn_path
+    from checker.workloads import read_header
+
+    if is_edn_path(history):
+        return
+    header = read_header(history)
+    if header.rule is not None:
+        what = header.workload if header.workload != "register" else f"{header.conflict} register"
+        raise UsageError(f"harness.py export: {history} is a {what} history; EDN carries register and "
+                         "key-value histories only (it has no header line to declare the workload)")
 
 
 class _Terminated(BaseException):  # noqa: N818 - like KeyboardInterrupt, past `except Exception`

@@ -8,7 +8,11 @@ is enough, reports errors by line, and is fast enough to not matter.
 
 Jepsen shapes are mapped onto docs/HISTORY.md events: ``:type :invoke`` becomes ``"invoke"``, ``:f
 :put`` becomes ``"put"``, ``:process :nemesis`` becomes ``"nemesis"``, and a keyed operation's
-``:value [k v]`` becomes ``key`` and ``value``. Export does the reverse.
+``:value [k v]`` becomes ``key`` and ``value``. Export does the reverse, exactly: its file opens with
+the comment line `EXPORT_MARK` and gives each keyed op a ``:key`` besides Jepsen's ``:value [k v]``, and
+a file opening with that line is read by ``:key`` alone (an op is keyed when it has one, no value is split
+by its shape), so every register or key-value history the checker accepts comes back as it went out.
+Any other EDN file is read by Jepsen's conventions (`_looks_keyed`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ _INT = re.compile(r"[+-]?\d+N?")
 _FLOAT = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f", "/": "/"}
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+EXPORT_MARK = "; MinikeyDB history (harness.py export --edn): an op with :key is keyed, its :value is [key value]"
+"""The first line of an export: a comment to Jepsen's readers, to ours the sign that ``:key`` says which ops are
+keyed (a register of pairs, ``:value ["x" 1]`` with no ``:key``, is then not mistaken for a keyed one)."""
 MAX_DEPTH = 200
 """Collections nested deeper than this are refused (a history op is a few levels deep; the reader
 and the checkers recurse, and a 100,000-deep file must be bad input, not a crash)."""
@@ -237,7 +244,11 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _to_event(m: dict[Any, Any], keyed_registers: bool) -> dict[str, Any]:
+def _to_event(m: dict[Any, Any], keyed_registers: bool, kv: bool = False, exact: bool = False) -> dict[str, Any]:
+    """One op map as an event. ``exact`` (an export of ours): an op is keyed when it has ``:key``, and its
+    ``:value [key v]`` gives ``v``. Otherwise Jepsen's conventions: a put/get/delete's ``[k v]`` is split
+    always, a read/write/cas's when ``keyed_registers`` (`_looks_keyed`), and in a key-value history
+    (``kv``: it has put/get/delete) a cas whose value is ``[k [old new]]``."""
     ev: dict[str, Any] = {}
     for k, v in m.items():
         name = str(k) if isinstance(k, str) else repr(k)
@@ -247,12 +258,28 @@ def _to_event(m: dict[Any, Any], keyed_registers: bool) -> dict[str, Any]:
     if "value" in m:
         raw = m[Keyword("value")]
         f = ev.get("f")
-        if (f in KV_FS or (keyed_registers and f in ("read", "write", "cas"))) and _is_pair(raw):
+        if exact:
+            ev["value"] = _plain(raw)
+            if "key" in ev and _is_list(raw) and len(raw) == 2 and _same(_plain(raw[0]), ev["key"]):
+                ev["value"] = _plain(raw[1])
+        elif (f in KV_FS or (keyed_registers and f in ("read", "write", "cas"))) and _is_pair(raw):
+            ev["key"] = _plain(raw[0])
+            ev["value"] = _plain(raw[1])
+        elif kv and f == "cas" and _is_pair(raw) and _is_list(raw[1]) and len(raw[1]) == 2:
             ev["key"] = _plain(raw[0])
             ev["value"] = _plain(raw[1])
         else:
             ev["value"] = _plain(raw)
     return ev
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, list)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as history values (``1`` is not ``true``, ``1`` is not ``1.0``)."""
+    return type(a) is type(b) and (a == b if not isinstance(a, list | dict) else _hashable(a) == _hashable(b))
 
 
 def _is_pair(v: Any) -> bool:
@@ -301,9 +328,11 @@ def read_edn_events(
     for line, m in ops:
         if not isinstance(m, dict):
             raise HistoryError(path, line, "(event)", f"expected an EDN map, got {type(m).__name__}")
-    keyed = _looks_keyed(ops)
+    exact = text.startswith(EXPORT_MARK)
+    keyed = not exact and _looks_keyed(ops)
+    kv = not exact and any(m.get(Keyword("f")) in KV_FS for _, m in ops)
     for line, m in ops:
-        yield line, _to_event(m, keyed)
+        yield line, _to_event(m, keyed, kv, exact)
 
 
 def _vector_lines(text: str, start: int, items: list[Any]) -> list[tuple[int, Any]]:
@@ -371,8 +400,18 @@ def to_edn(v: Any, keyword_strings: bool = False) -> str:
     return _edn_str(str(v))
 
 
+#: The fields `event_to_edn` writes in its own order (every other field follows, as it is).
+_OWN_FIELDS = ("type", "f", "value", "key", "process", "time", "index")
+
+
+def _field_name(name: str) -> str:
+    return ":" + name if _kw_ok(name) else _edn_str(name)
+
+
 def event_to_edn(ev: dict[str, Any]) -> str:
-    """One docs/HISTORY.md event as a Jepsen op map (``:value [k v]`` for keyed operations)."""
+    """One docs/HISTORY.md event as a Jepsen op map: a keyed operation has ``:value [k v]`` (Jepsen's
+    ``independent`` tuple) and ``:key k`` (which `read_edn_events` goes by in a file opening with
+    `EXPORT_MARK`); every field of the event is written, Jepsen's readers ignoring those they do not know."""
     parts = [f":type :{ev['type']}", f":f {to_edn(ev['f'], keyword_strings=True)}"]
     if "key" in ev:
         parts.append(f":value [{to_edn(ev['key'])} {to_edn(ev.get('value'))}]")
@@ -382,14 +421,19 @@ def event_to_edn(ev: dict[str, Any]) -> str:
     parts.append(":process :nemesis" if proc == "nemesis" else f":process {to_edn(proc)}")
     parts.append(f":time {to_edn(ev.get('time'))}")
     parts.append(f":index {ev['index']}")
-    for name in ("node", "error", "final", "meta"):
-        if name in ev:
-            parts.append(f":{name} {to_edn(ev[name], keyword_strings=(name == 'error'))}")
+    if "key" in ev:
+        parts.append(f":key {to_edn(ev['key'])}")
+    for name, v in ev.items():
+        if name not in _OWN_FIELDS:
+            parts.append(f"{_field_name(name)} {to_edn(v, keyword_strings=(name == 'error'))}")
     return "{" + ", ".join(parts) + "}"
 
 
 def write_edn(events: Iterable[dict[str, Any]], out: IO[str]) -> int:
-    """Write events as a Jepsen EDN history, one op map a line; returns the count written."""
+    """Write events as a Jepsen EDN history, one op map a line after the `EXPORT_MARK` comment line;
+    returns the count written."""
+    out.write(EXPORT_MARK)
+    out.write("\n")
     n = 0
     for ev in events:
         out.write(event_to_edn(ev))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             out_of_time_result,
         )
         from checker.linearizable.compiled import describe
+        from checker.linearizable.initial import InitError, decode_init, init_note
         from checker.linearizable.models import MODELS
         from checker.linearizable.render import render_html
         from checker.timelimit import TimeLimit, TimeLimitExceeded
@@ -82,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, default=None, help="write the picture of the last path here")
     args = parser.parse_args(argv)
     try:
-        init = json.loads(args.init)
-    except json.JSONDecodeError as exc:
-        parser.error(f"--init is not JSON: {exc.msg}")
+        init = decode_init(args.init)
+    except InitError as exc:  # one line, as harness.py check says it (not argparse's usage above it)
+        print(f"error: {exc}", file=sys.stderr)
+        return 254
     worst = 0
     for path in args.paths:
         limit = None if args.time_limit is None else TimeLimit(args.time_limit)  # reading counts too
@@ -118,13 +121,15 @@ def main(argv: list[str] | None = None) -> int:
             code = 255
         else:
             code = _EXIT[result["valid"]]
+            if result["stats"].get("init_unused"):  # a warning whatever the output format, as harness.py check's
+                print(f"warning: {path}: {init_note(result['stats']['init_unused'])}", file=sys.stderr)
             if args.json:
-                print(json.dumps({"path": str(path), **result}, default=str))
+                _say(json.dumps({"path": str(path), **result}, default=str))
             else:
                 verdict = {True: "linearizable", False: "NOT linearizable"}.get(result["valid"], "unknown")
-                print(f"{path}: {verdict} ({result['stats']['seconds']:.3f} s)")
+                _say(f"{path}: {verdict} ({result['stats']['seconds']:.3f} s)")
                 for item in [*result["anomalies"], *result["unknown"]]:
-                    print(f"  {item['explanation']}")
+                    _say(f"  {item['explanation']}")
             if args.html is not None:
                 args.html.write_text(
                     f"<!doctype html><meta charset=utf-8><body><h2>Linearizability</h2>{render_html(result)}</body>"
@@ -134,13 +139,51 @@ def main(argv: list[str] | None = None) -> int:
     return worst
 
 
-def _run() -> int:
-    """`main`, with Ctrl-C one line and 130 (128 + SIGINT), as `harness.py check` has it."""
+_STDOUT_LOST: list[str] = []
+"""Why stdout could not take the output (empty while it can): from then on the output is dropped."""
+
+
+def _say(line: str) -> None:
+    """One line of output on stdout. A stdout that cannot take it (a reader gone, ``| head``; a full device,
+    ``> /dev/full``; an I/O error) never changes the exit code, which is the verdict's: the output is
+    dropped from then on (`_stdout_lost`), as `harness.py check` does."""
+    if _STDOUT_LOST:
+        return
     try:
-        return main()
+        print(line)
+    except OSError as exc:
+        _stdout_lost(exc)
+
+
+def _stdout_lost(exc: OSError) -> None:
+    """Drop the rest of the output: stdout pointed at /dev/null (so the exit's flush cannot fail either), and
+    one line on stderr unless the reader has merely gone (a closed pipe is an ordinary end, ``| head -1``)."""
+    _STDOUT_LOST.append("pipe" if isinstance(exc, BrokenPipeError) else exc.strerror or str(exc))
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no real file (a test's capture)
+        pass
+    if not isinstance(exc, BrokenPipeError):
+        print(f"python -m checker.linearizable: its output could not be written to stdout ({_STDOUT_LOST[0]}); "
+              "the rest of it is dropped and the exit code is the verdict's", file=sys.stderr)
+
+
+def _run() -> int:
+    """`main`, with Ctrl-C one line and 130 (128 + SIGINT), as `harness.py check` has it, and a stdout that
+    cannot take the output one line on stderr (none for a reader gone), the exit code still the verdict's."""
+    try:
+        code = main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    if not _STDOUT_LOST:
+        try:
+            sys.stdout.flush()
+        except OSError as exc:
+            _stdout_lost(exc)
+    return code
 
 
 if __name__ == "__main__":

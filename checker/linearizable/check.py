@@ -33,7 +33,16 @@ import checker.linearizable.pairing as _pairing_source
 from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, MAX_MEMORY_BUDGET, MAX_SECONDS
 from checker.linearizable.compiled import pick
 from checker.linearizable.explain import nonlinearizable_anomaly
-from checker.linearizable.models import CompiledOp, CompiledPart, Flags, Model, ModelArgumentError, make_model
+from checker.linearizable.initial import init_note
+from checker.linearizable.models import (
+    CompiledOp,
+    CompiledPart,
+    Flags,
+    Model,
+    ModelArgumentError,
+    make_model,
+    unused_init_keys,
+)
 from checker.linearizable.operations import R_F, R_STATUS
 from checker.linearizable.search import SearchOutcome, configuration_bytes, drop_unobserved, search
 from checker.timelimit import COMPILING, TimeLimit, TimeLimitExceeded
@@ -646,6 +655,12 @@ def _check_events(
         "null_reads_any": null_any,
         "notes": [null_read_note(null_any)] if null_any else [],
     }
+    part_keys = getattr(mdl, "part_keys", None)
+    if part_keys is not None and isinstance(init, dict):
+        unused = unused_init_keys(init, (k for entry in compiled for k in part_keys(entry[0])))
+        if unused:
+            stats["init_unused"] = unused
+            stats["notes"].append(init_note(unused))
     return {"valid": valid, "anomalies": anomalies, "unknown": unknown, "stats": stats}
 
 

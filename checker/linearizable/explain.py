@@ -104,14 +104,34 @@ def nonlinearizable_anomaly(
                 f"partial linearizations where it could take effect {subject} was "
                 f"{_list_words(_shorten(seen_states)) or 'never reachable'}."
             )
+        elif accepting:
+            # It could take effect (the state it needs was there): what stops it is what placing it does, and the
+            # first sentence says that, not "it needs 1 ... and the register was 1".
+            stranded = _stranded_readers(cops, outcome, outcome.blocked)
+            held = f"{subject} held {_list_words(_shorten(accepting))}, as it needs"
+            if stranded:
+                words.append(
+                    f"Then {_who(b.op, _label(b))} cannot be placed: placing it after the prefix would replace "
+                    f"{model.show(outcome.state, part)}, which "
+                    f"{_list_words([_who(c.op, _label(c)) for c in stranded[:3]])} still has to see and "
+                    f"which no remaining operation can produce again (where it could take effect {held})."
+                )
+                for c in stranded[:3]:
+                    indexes.extend(i for i in _indexes(c.op) if i not in indexes)
+            else:
+                words.append(f"Then {_who(b.op, _label(b))} cannot be placed: where it could take effect {held}, "
+                             f"but every such placement left no way to place every operation that completed "
+                             f"before event {b.op.complete_index}.")
         else:
             words.append(
                 f"Then {_who(b.op, _label(b))} cannot be placed: it needs {subject} {b.needs}, and in the "
                 f"explored partial linearizations where it could take effect {subject} was "
                 f"{_list_words(_shorten(seen_states)) or 'never reachable'}."
             )
-        stranded = _stranded_readers(cops, outcome, outcome.blocked)
-        if stranded:
+        stranded = [] if accepting and not b.blind else _stranded_readers(cops, outcome, outcome.blocked)
+        if accepting and not b.blind:
+            pass  # said in the sentence above
+        elif stranded:
             value = model.show(outcome.state, part)
             words.append(
                 f"Placing it after the prefix would replace {value}, which "

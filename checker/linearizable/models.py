@@ -608,6 +608,26 @@ def _compile_register_op(op: Operation, flags: Flags, *, allow_cas: bool) -> Com
     )
 
 
+def init_value(init: dict[str, Any], key: Any) -> Any:
+    """The initial value an ``--init`` object gives ``key`` (None: absent). JSON object keys are strings, so
+    an integer key is named by its digits: ``{"1": "A"}`` gives key 1 (and key "1", if the history has both)."""
+    if type(key) is int:
+        return init.get(str(key))
+    try:
+        return init.get(key)
+    except TypeError:  # an unhashable key (a history's own business): no initial value names it
+        return None
+
+
+def unused_init_keys(init: Any, keys: Iterator[Any]) -> list[str]:
+    """The names of an ``--init`` object that no key of the history matches (`init_value`'s rule): a typo
+    such as ``k01`` for ``k1`` would otherwise start nothing, silently."""
+    if not isinstance(init, dict):
+        return []
+    named = {str(k) if type(k) is int else k for k in keys if type(k) in (int, str)}
+    return [name for name in init if name not in named]
+
+
 class KvModel(_RecordModel):
     """A key-value map checked key by key: get/put/delete, and append on string values.
 
@@ -645,7 +665,10 @@ class KvModel(_RecordModel):
             return None
         if not isinstance(init, dict):
             return freeze(init)  # a single value: every key starts there (Porcupine's kv: "")
-        return freeze(init.get(part))
+        return freeze(init_value(init, part))
+
+    def part_keys(self, part: Any) -> tuple[Any, ...]:
+        return (part,)
 
     def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
         self.check_function(op)
@@ -797,7 +820,10 @@ class MultiRegisterModel(Model):
         if init is not None and not isinstance(init, dict):
             raise ModelArgumentError(f"multi-register init must be an object of key: value, got {init!r}")
         init = init or {}
-        return tuple(freeze(init.get(k)) for k in self._keys[part])
+        return tuple(freeze(init_value(init, k)) for k in self._keys[part])
+
+    def part_keys(self, part: Any) -> tuple[Any, ...]:
+        return self._keys[part]
 
     def compile(self, op: Operation, part: Any, flags: Flags) -> CompiledOp | None:
         if op.status == "fail":

@@ -931,6 +931,10 @@ def _not_ok(history: Path) -> tuple[int, int]:
     return count, excused
 
 
+#: How many anomalies the summary writes out (the counts line counts every one; results.json lists them all).
+SUMMARY_ANOMALIES = 3
+
+
 def format_summary(outcome: dict[str, Any]) -> str:
     results = outcome["results"]
     options: MaelstromOptions = outcome["options"]
@@ -953,12 +957,15 @@ def format_summary(outcome: dict[str, Any]) -> str:
         lines.append("  anomalies: " + ", ".join(
             f"{k} {v}" + (f" ({listed.get(k, 0)} listed)" if v > listed.get(k, 0) else "")
             for k, v in sorted(by_type.items())))
-    for a in anomalies[:3]:
+    for a in anomalies[:SUMMARY_ANOMALIES]:
         text = str(a.get("explanation", "")).split(" Crashed after its first operation:")[0]
         lines.append(f"  {a.get('type')}: {text}")  # whole: the sentence that matters is often its end
         if a.get("crashes"):
             said = "; ".join(f"{', '.join(c['nodes'])} at {c['time_s']:.3f} s" for c in a["crashes"][:3])
             lines.append(f"    crashed after its first operation: {said} (state kept only in memory is lost)")
+    if len(anomalies) > SUMMARY_ANOMALIES:  # the counts above are of every one: say that these are not
+        lines.append(f"  ... {len(anomalies) - SUMMARY_ANOMALIES} more not shown here (the first {SUMMARY_ANOMALIES} of "
+                     f"the {len(anomalies)} listed are above; results.json has them all)")
     counts = m.get("messages", {})
     lines.append(f"  ops {m.get('ops', 0)}; messages: client {counts.get('client', 0)}, inter-node "
                  f"{counts.get('inter_node', 0)}, service {counts.get('service', 0)}")

@@ -49,7 +49,7 @@ def test_check_and_report_of_an_example_leave_git_clean(repo: Path, name: str) -
     assert f"wrote histories/example-{name}/report.html" in done.stdout
     assert (repo / "histories" / f"example-{name}" / "report.html").is_file()
     done = _harness(repo, "export", example, "--edn")
-    assert done.returncode == 0 and f"wrote histories/example-{name}/history.edn" in done.stdout, done.stderr
+    assert done.returncode == 0 and f"wrote histories/example-{name}/history.edn" in done.stderr, done.stderr
     assert _git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 

@@ -121,3 +121,22 @@ def test_explanation_names_the_writer_that_could_have_helped_and_why_it_could_no
         "would replace 'a', which process 3's get -> 'a' (events 6-7) still has to see"
     ) in anomaly["explanation"]
     assert {op["indexes"][0] for op in anomaly["timeline"]} >= {0, 2, 3, 6}
+
+
+def test_a_blocked_cas_whose_state_was_there_says_the_real_reason_first() -> None:
+    """A cas that could take effect (the register held 1) but would strand a later read of 1 is explained by
+    that, in its first sentence, not by "it needs the register to hold 1 ... and the register was 1"."""
+    from checker.linearizable import check_events
+    from tests.linearizable.histories import events
+
+    h = events((0, "invoke", "write", 1), (0, "ok", "write", 1), (1, "invoke", "cas", [1, 2]),
+               (2, "invoke", "read", None), (2, "ok", "read", 1), (1, "ok", "cas", [1, 2]),
+               (3, "invoke", "read", None), (3, "ok", "read", 1))
+    (anomaly,) = check_events(h, "cas-register", init=0)["anomalies"]
+    text = anomaly["explanation"]
+    sentence = text[text.index("Then "):]
+    assert "it needs the register to hold 1, and" not in text
+    assert sentence.startswith("Then process 1's cas 1->2 (events 2-5) cannot be placed: placing it after the prefix "
+                               "would replace 1, which process 3's read 1 (events 6-7) still has to see")
+    assert sentence.endswith("(where it could take effect the register held 1, as it needs).")
+    assert {6, 7} <= set(anomaly["indexes"])
