@@ -219,6 +219,29 @@ def test_pbs_curve_split_healthy_and_under_faults(tmp_path: Path) -> None:
     assert "1 - P is the probability that such a read is stale" in split["how_to_read"]
 
 
+def test_pbs_healthy_means_no_fault_from_the_write_to_the_read(tmp_path: Path) -> None:
+    """A read after the heal of a write acknowledged during the partition is under faults, not healthy: healthy
+    reads are those with no fault window open at any moment from the write's invoke to the read's end."""
+    h = History()
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1"], ["n2"]]})
+    h.put(0, "k1", "a")  # acknowledged during the partition
+    _nemesis(h, 0.2, "heal")
+    h.at(1.2)
+    h.get(1, "k1", None, node="n2")  # after the heal, stale: the write never reached n2 (t about 1 s)
+    h.put(0, "k2", "x")  # written and read after the heal: healthy
+    h.at(1.21)
+    h.get(1, "k2", "x")
+    h.put(0, "k3", "y")  # written before a window opening during its read: under faults
+    h.invoke(1, "get", "k3")
+    _nemesis(h, 1.3, "partition-start", {"kind": "one", "groups": [["n1"], ["n2"]]})
+    h.complete(1, "get", "k3", None)
+    split = check(h.events).results["stats"]["pbs_by_fault"]
+    assert [(q["reads"], q["fresh"]) for q in split["healthy"]] == [(1, 1)]
+    assert sum(q["reads"] for q in split["under_faults"]) == 2
+    assert sum(q["fresh"] for q in split["under_faults"]) == 0
+    assert "no fault window was open at any moment from the write's invoke to the read's end" in split["how_to_read"]
+
+
 def test_two_tombstones_agree_like_the_reads_of_them(tmp_path: Path) -> None:
     """Replicas holding different tombstones (or a tombstone and nothing) agree: each reads as absent."""
     h = History()
