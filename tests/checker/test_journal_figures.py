@@ -405,3 +405,23 @@ def test_check_labels_the_verdict_and_the_convergence_time_apart(tmp_path: Path,
     out = capsys.readouterr().out
     assert "  convergence time: converged 0.060 s after the last heal" in out, out
     assert not any(line.startswith("  convergence: converged") for line in out.splitlines())
+
+
+def test_report_says_what_availability_and_bite_count_per_window(tmp_path: Path) -> None:
+    """The page's two per-window operation counts say what they count: availability the operations invoked while
+    the window was open, "Did the faults bite?" those plus the ones already in flight when it opened."""
+    from checker.report import write_report
+
+    h = History()
+    h.invoke(0, "put", "k1", "a")  # in flight when the partition opens: bite counts it, availability does not
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1", "n2"], ["n3"]]})
+    h.complete(0, "put", "k1", "a")
+    h.put(1, "k1", "b")  # invoked inside the window: both count it
+    _nemesis(h, 0.2, "heal")
+    j = JournalBuilder().apply(150, "n1", "k1", A).end(300)
+    r = check(_run_dir(tmp_path, h, j)).results
+    assert r["stats"]["availability"][0]["ops"] == 1 and r["faults"]["bite"][0]["ops"]["invoked"] == 2
+    page = write_report(tmp_path).read_text()
+    assert "<th>ops invoked in it</th>" in page and "<th>operations in flight in it</th>" in page
+    assert "invoked while the window was open" in page
+    assert "already in flight when it opened" in page
