@@ -671,6 +671,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     (`check_for_report`). A run's results.json is never trusted for the verdict: it may be damaged,
     misshapen, or stale (written with other flags, or edited), and check would not use it either.
     """
+    from checker.findings import verdict_word
     from checker.report import check_for_report, report_name, write_report
 
     prog = "harness.py report"
@@ -678,14 +679,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     facts: dict[str, Any] = {}
     notes: list[str] = []
     try:
-        history, run_dir, _, settings, where = _judgement(args, args.path, prog)
-        out = _out_path(args.out, report_name(history)) if args.out else None
+        history, run_dir, settings_dir, settings, where = _judgement(args, args.path, prog)
+        # A page of other checkers than the run's own (recorded, else the default) gets a name saying them, so that
+        # `report RUN --checker linearizable` leaves the run's own report.html alone (--out naming a file wins).
+        own = recorded_settings(settings_dir)[0].get("checkers") or DEFAULT_SETTINGS["checkers"]
+        other = list(settings["checkers"]) if list(settings["checkers"]) != list(own) else None
+        name = report_name(history, other)
+        out = _out_path(args.out, name) if args.out else None
         if out is None:
             example_out = example_output_dir(run_dir or history.parent)
             if example_out is not None:
                 example_out.mkdir(parents=True, exist_ok=True)
-                out = example_out / report_name(history)
-        _refuse_overwriting_inputs(out if out is not None else history.parent / report_name(history), history, prog)
+                out = example_out / name
+        if out is None:
+            out = history.parent / name
+        _refuse_overwriting_inputs(out, history, prog)
+        replacing = out.exists()
         checked, prepared = check_for_report(history, _options(args, settings, init, every_part=True))
         results = _with_run_figures(dict(checked.results), run_dir, history)
         out = write_report(history, results, out=out, prepared=prepared, notes=notes, facts=facts,
@@ -702,8 +711,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     code = verdict_code(facts.get("valid"))
+    said = []
+    if replacing:
+        said.append("replacing the earlier one")
+    elif other is not None and (out.parent / report_name(history)).exists():
+        said.append(f"checker {','.join(other)}; the run's own {report_name(history)} is left as it was")
+    checkers = facts.get("checkers") or settings["checkers"]
     try:
-        print(f"wrote {out}")
+        print(f"wrote {out}" + (f" ({'; '.join(said)})" if said else ""))
+        print(f"verdict: {verdict_word(facts.get('valid'))} (checker {','.join(checkers)})")
         sys.stdout.flush()
     except BrokenPipeError:  # the reader has gone; the verdict still decides the exit code, as check's
         _silence_stdout()

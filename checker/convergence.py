@@ -326,7 +326,11 @@ class ConvergenceChecker:
         if ks.dups is not None and vk in ks.dups:
             stats.stale_undecidable += 1
             return
-        self._measure_read(ks, read, src, snap, bool(faults_then[1]))
+        # Healthy (for the PBS split) only when no fault window was open at any moment from the invoke of the
+        # write the read is measured against (the latest acknowledged before the read began) to the read's end.
+        last = ks.acked[snap - 1] if snap > 0 else None
+        under = bool(faults_then[1]) or self.faults.open_since(last[W_INV] if last is not None else inv_idx)
+        self._measure_read(ks, read, src, snap, under)
 
     # --- measurements on reads ----------------------------------------------------------------
 

@@ -104,6 +104,9 @@ class FaultTimeline:
         self._starts: list[int] = []
         # What is open right now, in line order: streaming checkers snapshot these at invoke.
         self.current: tuple[tuple[FaultWindow, ...], tuple[str, ...]] = ((), ())
+        # The line index of the latest stop or heal that closed a window (-1: none yet): with `current`, whether
+        # any window was open at some moment after a given line (``last_closed_index`` past it, or one open now).
+        self.last_closed_index = -1
 
     def _refresh(self) -> None:
         self.current = (tuple(self._open.values()), tuple(sorted(self._open)))
@@ -119,6 +122,7 @@ class FaultTimeline:
             prev = self._open.pop(kind, None)
             if prev is not None:
                 prev.stop, prev.stop_index = t, idx
+                self.last_closed_index = idx
             w = FaultWindow(kind, t, idx, ev.get("value"))
             self.windows.append(w)
             self._open[kind] = w
@@ -126,9 +130,11 @@ class FaultTimeline:
             w = self._open.pop(kind, None)
             if w is not None:
                 w.stop, w.stop_index = t, idx
+                self.last_closed_index = idx
         elif edge == "heal":
             for w in self._open.values():
                 w.stop, w.stop_index = t, idx
+                self.last_closed_index = idx
             self._open.clear()
             self.heals.append((t, idx))
         self._refresh()
@@ -142,6 +148,10 @@ class FaultTimeline:
         self.windows = [w for w in self.windows if w.start is not None]
         self.windows.sort(key=lambda w: w.start or 0)
         self._starts = [w.start or 0 for w in self.windows]
+
+    def open_since(self, index: int) -> bool:
+        """Whether a fault window was open at some moment after line ``index`` (one open now included)."""
+        return bool(self.current[0]) or self.last_closed_index > index
 
     def active(self, a: int | None, b: int | None = None) -> list[FaultWindow]:
         """Windows overlapping [a, b] (or covering a)."""

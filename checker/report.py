@@ -20,7 +20,7 @@ import hashlib
 import html
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -907,6 +907,16 @@ def _findings_html(results: dict[str, Any], quorum: tuple[int, int, int] | None,
 
 
 #: What a sim run's latencies are (`SIM_LATENCY_NOTE` in the run summary says the same).
+AVAILABILITY_COUNTS = (
+    "ops: the client operations invoked while the window was open that completed (ok, fail or info), however long "
+    "after it; ok: those that succeeded. \"Did the faults bite?\" counts a few more for the same window: also the "
+    "operations already in flight when it opened")
+BITE_COUNTS = (
+    "operations: those in flight in the window: invoked while it was open, or already in flight when it opened "
+    "(which \"Availability per fault window\" leaves out, so its ops are a few fewer), and of them how many failed "
+    "and how many timed out (info)")
+
+
 SIM_LATENCY_NOTE = ("virtual times: this is a --mode sim run, whose clock is simulated; its latencies are the "
                     "simulated network's delays on that clock, not a measurement of how fast the store answers")
 
@@ -947,7 +957,8 @@ def _stats_html(stats: dict[str, Any], sim: bool = False) -> str:
         ]
         parts.append(
             "<h3>Availability per fault window (fraction of operations ok)</h3>"
-            + _table(rows, ["fault", "from (s)", "to (s)", "ops", "ok", "availability"])
+            + f"<p class='note'>{_esc(AVAILABILITY_COUNTS)}.</p>"
+            + _table(rows, ["fault", "from (s)", "to (s)", "ops invoked in it", "ok", "availability"])
         )
     conv = stats.get("convergence") or []
     if conv:
@@ -1081,7 +1092,8 @@ def _bite_html(faults: dict[str, Any]) -> str:
         bit = {True: "yes", False: "NO: changed nothing"}.get(e.get("bit"), "cannot tell")
         rows.append([e["kind"], f"{e['start_s']:.3f}-{e['stop_s']:.3f} s", dg, nodes or "none",
                      f"{ops['failed']:,} failed, {ops['timed_out']:,} timed out of {ops['invoked']:,}", bit])
-    return _table(rows, ["fault", "window", "datagrams", "nodes", "operations", "bit?"])
+    return (f"<p class='note'>{_esc(BITE_COUNTS)}.</p>"
+            + _table(rows, ["fault", "window", "datagrams", "nodes", "operations in flight in it", "bit?"]))
 
 
 def _within_load(workload: Any, client_ops: int, never: int = 0) -> tuple[str, ...]:
@@ -1196,13 +1208,15 @@ RUN_HISTORIES = ("history.jsonl", "history.edn")
 """A run directory's own history (``checker.history.resolve_history``): its report is the directory's report.html."""
 
 
-def report_name(history: Path) -> str:
+def report_name(history: Path, checkers: Sequence[str] | None = None) -> str:
     """The default file name of ``history``'s report: ``report.html`` for a run directory's own history,
     else named after the history (``a.jsonl`` -> ``a.report.html``), so that two histories side by side
-    do not overwrite each other's report."""
+    do not overwrite each other's report. ``checkers`` (other than the run's own) go into the name
+    (``report-linearizable.html``), so that a page of another checker does not replace the run's own."""
+    suffix = f"-{'-'.join(checkers)}" if checkers else ""
     if history.name in RUN_HISTORIES:
-        return "report.html"
-    return f"{history.name.rsplit('.', 1)[0] if '.' in history.name[1:] else history.name}.report.html"
+        return f"report{suffix}.html"
+    return f"{history.name.rsplit('.', 1)[0] if '.' in history.name[1:] else history.name}.report{suffix}.html"
 
 
 def write_report(

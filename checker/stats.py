@@ -19,10 +19,12 @@ PBS_EDGES_MS: tuple[float, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 
 PBS_HOW_TO_READ = (
     "how to read it: each point is the probability that a read started t ms after a write's acknowledgement "
     "returned that write or a newer one (PBS t-visibility); 1 - P is the probability that such a read is stale. "
-    "With replication working it rises to 1 within a few ms and stays there. Under faults it stays lower and "
-    "can fall as t grows: a read long after a write is most often one made during a partition that kept the "
-    "write from the replica read, until the heal. A single curve over all reads mixes the two, which is why it "
-    "may fall with t: compare the healthy and the under-faults curves"
+    "A read is healthy when no fault window was open at any moment from the write's invoke to the read's end, "
+    "and under faults otherwise (a read after a heal of a write acknowledged during the partition is under "
+    "faults). With replication working the healthy curve rises to 1 within a few ms and stays there. Under "
+    "faults it stays lower and can fall as t grows: a read long after a write is most often one made during or "
+    "just after a partition that kept the write from the replica read. A single curve over all reads mixes the "
+    "two, which is why it may fall with t: compare the healthy and the under-faults curves"
 )
 
 
@@ -99,7 +101,7 @@ class StatsCollector:
         self.stale_undecidable = 0
         self.pbs_total = [0] * len(PBS_EDGES_MS)
         self.pbs_fresh = [0] * len(PBS_EDGES_MS)
-        # The same, split by whether a fault window was open when the read was invoked.
+        # The same, split by whether a fault window was open at some moment from the write's invoke to the read's end.
         self.pbs_split = {
             "healthy": ([0] * len(PBS_EDGES_MS), [0] * len(PBS_EDGES_MS)),
             "under_faults": ([0] * len(PBS_EDGES_MS), [0] * len(PBS_EDGES_MS)),
@@ -121,6 +123,8 @@ class StatsCollector:
         a.append(ms)
 
     def add_pbs(self, t_ms: float, fresh: bool, under_faults: bool = False) -> None:
+        """One read ``t_ms`` after the latest acknowledged write; ``under_faults``: a fault window was open at
+        some moment from that write's invoke to the read's end (else the read is healthy)."""
         b = pbs_bucket(t_ms)
         self.pbs_total[b] += 1
         total, fresh_n = self.pbs_split["under_faults" if under_faults else "healthy"]
@@ -173,7 +177,8 @@ class StatsCollector:
         return out
 
     def pbs_by_fault(self) -> dict[str, Any]:
-        """The PBS curve split: reads invoked while no fault window was open, and while one was."""
+        """The PBS curve split: healthy reads (no fault window open from the write's invoke to the read's end) and
+        reads under faults (one was open at some moment of it)."""
         return {"healthy": self.pbs_curve("healthy"), "under_faults": self.pbs_curve("under_faults"),
                 "how_to_read": PBS_HOW_TO_READ}
 

@@ -33,9 +33,12 @@ Every figure is measured from the runs' results and histories (``mode_figures``)
   when the reads began, and the figure is the time one round of reads takes (in sim about 0.04 s
   whatever the mode). ``convergence_s_is`` says this in the JSON;
 - ``journal_convergence_s``: the measured convergence, where the run has one: seconds after the
-  last heal until every replica held every acknowledged write (the journal rule: lww registers
+  last heal until every replica of every key held the same version (the journal rule: lww registers
   only; None otherwise), ``journal_keys_not_agreed`` the keys whose replicas still differed at the
-  end of the journal (the table says "never").
+  end of the journal (the table says "never"). Agreeing is not holding every acknowledged write:
+  under lww with clock skew the replicas agree at once on versions that overwrote acknowledged
+  writes, so the table shows the figure with the writes the mode lost beside it ("0.000 (8 lost)":
+  ``lost_writes``, or the journal's ``journal_writes_never_on_all`` when that is larger).
 
 The table and compare.html say in a sentence what each mode does (``MODE_TEXT``) and what each
 figure counts (``NOTES``). compare exits as a run does, with the worst verdict: 1 when any mode is
@@ -157,6 +160,15 @@ def journal_convergence(block: dict[str, Any] | None) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
+def journal_never_on_all(block: dict[str, Any] | None) -> int | None:
+    """Acknowledged writes the journal saw never on all replicas (lost by a crash included), or None without a
+    journal measurement."""
+    if not block or block.get("source") != "journal":
+        return None
+    writes = block.get("writes") or {}
+    return int(writes.get("never_on_all_replicas") or 0) + int((block.get("crash_losses") or {}).get("writes_lost") or 0)
+
+
 def mode_figures(result: RunResult) -> dict[str, Any]:
     """The comparison's figures for one finished run, from its results.json and history."""
     o = result.options
@@ -183,6 +195,7 @@ def mode_figures(result: RunResult) -> dict[str, Any]:
         "final_read_drain_s": None if result.final.drain_seconds is None else round(result.final.drain_seconds, 3),
         "journal_convergence_s": journal_convergence(result.results.get("convergence")),
         "journal_keys_not_agreed": (result.results.get("convergence") or {}).get("keys_not_agreed"),
+        "journal_writes_never_on_all": journal_never_on_all(result.results.get("convergence")),
         "run_dir": str(result.run_dir),
     }
     if o.workload == "set":
@@ -202,7 +215,7 @@ ROWS = (("workload", "workload"), ("valid", "verdict"), ("anomalies", "anomalies
         ("lost_writes", "acknowledged writes lost"), ("reads_with_siblings", "reads with siblings"),
         ("siblings_created", "siblings created (values)"), ("siblings_resolved", "siblings resolved (values)"),
         ("stale_reads", "stale reads"),
-        ("journal_convergence_s", "converged after last heal (s, journal)"),
+        ("journal_convergence_s", "replicas agreed after last heal (s, journal)"),
         ("convergence_s", "final reads: all agreed within (s, upper bound)"))
 
 NOTES: tuple[tuple[str, str], ...] = (
@@ -217,9 +230,12 @@ NOTES: tuple[tuple[str, str], ...] = (
     ("set", "Sets: the elements some read missed after their add was known, not reads."),
     ("siblings", "Stale reads under siblings (measured here, not in the run report): the gets that missed a value acknowledged before "
                  "they began and not yet superseded."),
-    ("", "Converged after last heal: measured from the node journals, seconds after the last heal until every "
-         "replica held every acknowledged write (lww registers only; '-' where the run has no such measurement; never: "
-         "some keys still differed between replicas at the end of the journal)."),
+    ("", "Replicas agreed after last heal: measured from the node journals, seconds after the last heal until every "
+         "replica of every key held the same version (lww registers only; '-' where the run has no such measurement; "
+         "never: some keys still differed between replicas at the end of the journal). Agreeing is not keeping every "
+         "acknowledged write: when the mode lost some, the replicas agreed without them, and the figure says how many "
+         "('0.000 (8 lost)': under lww with clock skew the replicas agree at once, on versions that overwrote those "
+         "writes)."),
     ("", f"Final reads: all agreed within: {CONVERGENCE_IS} (the rounds are in brackets). It bounds convergence "
          "from above: equal figures for every mode mean the replicas already agreed when the final reads began. The "
          "drain: the part spent waiting until no node held a queued or hinted record."),
@@ -241,7 +257,8 @@ def cell(figures: dict[str, Any], field: str) -> str:
         waited = f", {drain:.1f} s drain" if drain >= 0.05 else ""
         return f"{value:g} ({rounds} round{'' if rounds == 1 else 's'}{waited})"
     if field == "journal_convergence_s" and value is not None:
-        return f"{value:.3f}"
+        lost = max(figures.get("lost_writes") or 0, figures.get("journal_writes_never_on_all") or 0)
+        return f"{value:.3f} ({lost} lost)" if lost else f"{value:.3f}"
     if field == "journal_convergence_s" and figures.get("journal_keys_not_agreed"):
         return f"never ({figures['journal_keys_not_agreed']} keys differ)"
     if field == "lost_writes" and value is not None and figures["lost_as"] != "lost-write":

@@ -219,6 +219,29 @@ def test_pbs_curve_split_healthy_and_under_faults(tmp_path: Path) -> None:
     assert "1 - P is the probability that such a read is stale" in split["how_to_read"]
 
 
+def test_pbs_healthy_means_no_fault_from_the_write_to_the_read(tmp_path: Path) -> None:
+    """A read after the heal of a write acknowledged during the partition is under faults, not healthy: healthy
+    reads are those with no fault window open at any moment from the write's invoke to the read's end."""
+    h = History()
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1"], ["n2"]]})
+    h.put(0, "k1", "a")  # acknowledged during the partition
+    _nemesis(h, 0.2, "heal")
+    h.at(1.2)
+    h.get(1, "k1", None, node="n2")  # after the heal, stale: the write never reached n2 (t about 1 s)
+    h.put(0, "k2", "x")  # written and read after the heal: healthy
+    h.at(1.21)
+    h.get(1, "k2", "x")
+    h.put(0, "k3", "y")  # written before a window opening during its read: under faults
+    h.invoke(1, "get", "k3")
+    _nemesis(h, 1.3, "partition-start", {"kind": "one", "groups": [["n1"], ["n2"]]})
+    h.complete(1, "get", "k3", None)
+    split = check(h.events).results["stats"]["pbs_by_fault"]
+    assert [(q["reads"], q["fresh"]) for q in split["healthy"]] == [(1, 1)]
+    assert sum(q["reads"] for q in split["under_faults"]) == 2
+    assert sum(q["fresh"] for q in split["under_faults"]) == 0
+    assert "no fault window was open at any moment from the write's invoke to the read's end" in split["how_to_read"]
+
+
 def test_two_tombstones_agree_like_the_reads_of_them(tmp_path: Path) -> None:
     """Replicas holding different tombstones (or a tombstone and nothing) agree: each reads as absent."""
     h = History()
@@ -382,3 +405,23 @@ def test_check_labels_the_verdict_and_the_convergence_time_apart(tmp_path: Path,
     out = capsys.readouterr().out
     assert "  convergence time: converged 0.060 s after the last heal" in out, out
     assert not any(line.startswith("  convergence: converged") for line in out.splitlines())
+
+
+def test_report_says_what_availability_and_bite_count_per_window(tmp_path: Path) -> None:
+    """The page's two per-window operation counts say what they count: availability the operations invoked while
+    the window was open, "Did the faults bite?" those plus the ones already in flight when it opened."""
+    from checker.report import write_report
+
+    h = History()
+    h.invoke(0, "put", "k1", "a")  # in flight when the partition opens: bite counts it, availability does not
+    _nemesis(h, 0.1, "partition-start", {"kind": "one", "groups": [["n1", "n2"], ["n3"]]})
+    h.complete(0, "put", "k1", "a")
+    h.put(1, "k1", "b")  # invoked inside the window: both count it
+    _nemesis(h, 0.2, "heal")
+    j = JournalBuilder().apply(150, "n1", "k1", A).end(300)
+    r = check(_run_dir(tmp_path, h, j)).results
+    assert r["stats"]["availability"][0]["ops"] == 1 and r["faults"]["bite"][0]["ops"]["invoked"] == 2
+    page = write_report(tmp_path).read_text()
+    assert "<th>ops invoked in it</th>" in page and "<th>operations in flight in it</th>" in page
+    assert "invoked while the window was open" in page
+    assert "already in flight when it opened" in page

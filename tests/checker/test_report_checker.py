@@ -90,11 +90,13 @@ def test_report_without_flags_is_what_check_without_flags_says(
 ], ids=["good-lin", "good-both", "bad-both-absent", "bad-lin-init-limit", "bad-default"])
 def test_report_exit_code_is_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str,
                                     flags: list[str]) -> None:
-    """For the same history and flags, report exits with check's code and shows check's verdict."""
+    """For the same history and flags, report exits with check's code and shows check's verdict (a page of other
+    checkers than the default convergence is named after them: h.report-linearizable.html)."""
     path = _write(tmp_path, "h.jsonl", body)
     want = main(["check", str(path), *flags])
     assert main(["report", str(path), *flags]) == want
-    page = (tmp_path / "h.report.html").read_text()
+    checkers = flags[flags.index("--checker") + 1].replace(",", "-") if "--checker" in flags else ""
+    page = (tmp_path / (f"h.report-{checkers}.html" if checkers else "h.report.html")).read_text()
     assert _verdict(page) == {0: "VALID", 1: "INVALID", 2: "UNKNOWN"}[want]
 
 
@@ -129,3 +131,27 @@ def test_report_wrong_flags_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and words in err, err
     assert not (tmp_path / "h.report.html").exists()
+
+
+def test_report_prints_its_verdict_and_keeps_the_runs_own_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report says the verdict in one line, and report RUN --checker linearizable writes report-linearizable.html
+    beside the run's own convergence report.html instead of overwriting it (--out naming a file still wins)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    _write(run, "history.jsonl", BAD)
+    assert main(["report", str(run)]) == 2
+    printed = capsys.readouterr().out
+    assert f"wrote {run / 'report.html'}" in printed
+    assert "verdict: UNKNOWN (checker convergence)" in printed.splitlines()
+    own = (run / "report.html").read_text()
+    assert main(["report", str(run), "--checker", "linearizable"]) == 1
+    printed = capsys.readouterr().out
+    assert f"wrote {run / 'report-linearizable.html'}" in printed and "report.html is left as it was" in printed
+    assert "verdict: INVALID (checker linearizable)" in printed.splitlines()
+    assert (run / "report.html").read_text() == own
+    assert _verdict((run / "report-linearizable.html").read_text()) == "INVALID"
+    assert main(["report", str(run), "--checker", "linearizable", "--out", str(run / "report.html")]) == 1
+    assert "replacing the earlier one" in capsys.readouterr().out
+    assert _verdict((run / "report.html").read_text()) == "INVALID"

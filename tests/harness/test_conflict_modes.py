@@ -234,3 +234,26 @@ def test_compare_exits_1_when_a_mode_is_invalid(tmp_path: Path) -> None:
     assert "INVALID" in done.stdout and "counter-out-of-bounds" in done.stdout, done.stdout + done.stderr
     assert done.returncode == 1, done.stdout + done.stderr
     assert "when any mode's verdict is INVALID" in " ".join(harness("compare", "--help").stdout.split())
+
+
+def test_compare_table_says_lww_agreed_without_the_writes_it_lost(tmp_path: Path) -> None:
+    """A mode whose replicas agreed at once after the heal but lost acknowledged writes shows "0.000 (8 lost)",
+    not a bare 0.000, and the legend no longer says every replica held every acknowledged write."""
+    from runner.compare import describe, format_table, write_html
+
+    modes = {
+        "lww": _figures("register", {"lost-write": 8}, 2616, lost_writes=8, lost_as="lost-write",
+                        journal_convergence_s=0.0, journal_keys_not_agreed=0),
+        "siblings": _figures("register", {}, 4346, lost_writes=0, lost_as="lost-write",
+                             journal_convergence_s=0.25, journal_keys_not_agreed=0),
+    }
+    table = format_table(modes)
+    row = next(line for line in table.splitlines() if "after last heal" in line)
+    assert "0.000 (8 lost)" in row and "0.250" in row and "0.250 (" not in row
+    assert "replicas agreed after last heal" in row
+    write_html(tmp_path / "compare.html", {"seed": 3, "mode": "sim", "nemesis": "clock-skew", "modes": modes})
+    page = (tmp_path / "compare.html").read_text()
+    legend = " ".join(describe(modes))
+    for text in (legend, page):
+        assert "until every replica held every acknowledged write" not in text
+        assert "agreed without them" in text
