@@ -37,7 +37,7 @@ import attrs
 import trio
 
 from .client import Client, Result
-from .config import SECRET_ENV, ClusterConfig, ConfigError, load_config
+from .config import MAX_SCRIPT_BYTES, SECRET_ENV, ClusterConfig, ConfigError, load_config, read_bounded
 from .defects import BUGS, Defect
 from .dvv import Context, StateError
 from .storage import StorageError
@@ -702,7 +702,7 @@ def cmd_script(args: argparse.Namespace, config: ClusterConfig) -> int:
     steps: list[Step] = []
     for name in args.files:
         try:
-            text = Path(name).read_text()
+            text = read_bounded(name, MAX_SCRIPT_BYTES, "script").decode("utf-8")
         except OSError as exc:
             raise UsageError(f"{name}: cannot read the script ({exc.strerror})") from None
         except UnicodeDecodeError:
