@@ -130,6 +130,14 @@ class ClusterConfig:
             return f"the default config {default_config_path()} (or a file of your own, given with --config)"
         return self.source
 
+    def set_secret_hint(self) -> str:
+        """How to point a client at the nodes' secret file: in the user's config, or in a config of their own
+        (never by editing the shipped default, which lives inside the installed package)."""
+        if self.source.startswith("<"):
+            return (f"copy the default config {default_config_path()} to a config of your own, set secret_file "
+                    "there to the path of the nodes' secret file, and give it with --config")
+        return f"set secret_file in {self.source} to the path of the nodes' secret file"
+
     def secret_origin(self) -> str:
         """Where ``load_secret`` takes the key from, for messages: the variable or the file."""
         if os.environ.get(SECRET_ENV):
@@ -159,9 +167,8 @@ class ClusterConfig:
                 raise ConfigError(
                     f"no cluster secret at {path} and ${SECRET_ENV} is not set. Nodes create the secret when "
                     f"they first start; a client must use theirs: run it from the directory the nodes were "
-                    f"started in (secret_file is relative to it), or set secret_file in {self.where()} to the "
-                    f"path of the nodes' secret file, or set ${SECRET_ENV} to the secret itself (the file's "
-                    f"contents, not a path)"
+                    f"started in (secret_file is relative to it), or {self.set_secret_hint()}, or set "
+                    f"${SECRET_ENV} to the secret itself (the file's contents, not a path)"
                 ) from None
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
