@@ -379,7 +379,11 @@ def _taken(config: ClusterConfig, node_ids: Sequence[str]) -> list[str]:
 def _address_in_use(what: str, config: ClusterConfig, node_ids: Sequence[str]) -> str:
     """One line for EADDRINUSE: which node, which host:port, and what to do about it."""
     taken = _taken(config, node_ids) or list(node_ids)
-    where = ", ".join(f"node {n}'s {config.node(n).host}:{config.node(n).port}" for n in taken)
+    def one(n: str) -> str:
+        whose = "its" if what == f"node {n}" else f"node {n}'s"
+        return f"{whose} {config.node(n).host}:{config.node(n).port}"
+
+    where = ", ".join(one(n) for n in taken)
     ports = (f"copy the default config {default_config_path()} to a config of your own with other ports and give "
              "it with --config" if config.source.startswith("<") else f"give the nodes other ports in {config.source}")
     return (f"{what} cannot start: {where} {'is' if len(taken) == 1 else 'are'} already in use (another cluster or "

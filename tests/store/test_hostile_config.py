@@ -201,6 +201,7 @@ def special(tmp_path: Path, name: str) -> str:
     return str(fifo)
 
 
+@pytest.mark.realtime  # nine real processes (~30 s on a loaded machine); serve's case below stays in the default suite
 @pytest.mark.parametrize("name", SPECIAL)
 @pytest.mark.parametrize("role", ["config", "secret_file", "script"])
 def test_a_special_file_as_config_secret_or_script_is_one_line_254(tmp_path, name, role):
