@@ -6,7 +6,9 @@ Exit codes are part of the interface, because scripts and the harness branch on 
 - 1: ``get`` found the key absent (never written, or deleted);
 - 2: the cluster did not answer in time or said it could not do it (unavailable, timeout, unknown
   outcome); a one-line message on stderr says which;
-- 130: interrupted (Ctrl-C) before it finished;
+- 130: interrupted (Ctrl-C) before it finished. ``serve`` and ``cluster`` are the exception: a
+  signal is how a server is meant to stop, so Ctrl-C or SIGTERM ends them with 0 after a clean
+  shutdown (as supervisors and ``runner.processes.stop_processes`` expect);
 - 254: the command itself is wrong or was definitely refused (bad flag, bad or unreadable config,
   unknown node, a key or value over the size limit, a script line that does not parse, a node
   that cannot start, an operation the key's type or the cluster's conflict mode does not allow:
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import functools
 import ipaddress
 import logging
 import os
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -37,11 +41,29 @@ import attrs
 import trio
 
 from .client import Client, Result
-from .config import SECRET_ENV, ClusterConfig, ConfigError, load_config
+from .config import (
+    MAX_SCRIPT_BYTES,
+    SECRET_ENV,
+    ClusterConfig,
+    ConfigError,
+    default_config_path,
+    load_config,
+    read_bounded,
+)
 from .defects import BUGS, Defect
 from .dvv import Context, StateError
 from .storage import StorageError
-from .wire import FAIL, MAX_COUNT, OK, REPLAY_WINDOW, TooLarge, check_sizes
+from .wire import (
+    FAIL,
+    MAX_COUNT,
+    MAX_VALUE_BYTES,
+    OK,
+    REPLAY_WINDOW,
+    TooLarge,
+    check_sizes,
+    encoded_size,
+    fits,
+)
 
 EXIT_OK = 0
 EXIT_ABSENT = 1
@@ -55,7 +77,8 @@ exit codes:
   1    get: the key is absent (never written, or deleted)
   2    the cluster did not answer in time or could not do it (unavailable, timed out,
        outcome unknown: a write may or may not have happened); trying again may help
-  130  interrupted (Ctrl-C)
+  130  interrupted (Ctrl-C) before it finished; serve and cluster exit 0 when Ctrl-C or
+       SIGTERM stops them, their normal way to stop (a clean shutdown)
   254  the command is wrong or was refused for certain (bad flag or config, unknown node,
        too large, another type's operation on a key, a mode the cluster does not run):
        nothing was written, and trying again will not help
@@ -338,7 +361,37 @@ async def _until_terminated(serve: Callable[..., Awaitable[object]], *args: obje
         nursery.cancel_scope.cancel()
 
 
-def _run_server(what: str, serve: Callable[..., Awaitable[object]], *args: object) -> int:
+def _taken(config: ClusterConfig, node_ids: Sequence[str]) -> list[str]:
+    """The nodes among ``node_ids`` whose address another socket holds (a UDP bind there fails)."""
+    taken = []
+    for node_id in node_ids:
+        host, port = config.node(node_id).address
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            with socket.socket(family, kind, proto) as sock:
+                sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                taken.append(node_id)
+    return taken
+
+
+def _address_in_use(what: str, config: ClusterConfig, node_ids: Sequence[str]) -> str:
+    """One line for EADDRINUSE: which node, which host:port, and what to do about it."""
+    taken = _taken(config, node_ids) or list(node_ids)
+    def one(n: str) -> str:
+        whose = "its" if what == f"node {n}" else f"node {n}'s"
+        return f"{whose} {config.node(n).host}:{config.node(n).port}"
+
+    where = ", ".join(one(n) for n in taken)
+    ports = (f"copy the default config {default_config_path()} to a config of your own with other ports and give "
+             "it with --config" if config.source.startswith("<") else f"give the nodes other ports in {config.source}")
+    return (f"{what} cannot start: {where} {'is' if len(taken) == 1 else 'are'} already in use (another cluster or "
+            f"node of this config is running, or another program holds the port): stop the other one, or {ports}")
+
+
+def _run_server(what: str, serve: Callable[..., Awaitable[object]], config: ClusterConfig,
+                node_ids: Sequence[str], *args: object) -> int:
     try:
         trio.run(_until_terminated, serve, *args)
     except KeyboardInterrupt:
@@ -351,6 +404,9 @@ def _run_server(what: str, serve: Callable[..., Awaitable[object]], *args: objec
             return EXIT_OK
         if isinstance(leaf, ConfigError | StorageError):
             _error(f"{what}: {leaf}")
+            return EXIT_USAGE
+        if isinstance(leaf, OSError) and leaf.errno == errno.EADDRINUSE:
+            _error(_address_in_use(what, config, node_ids))
             return EXIT_USAGE
         if isinstance(leaf, OSError):
             _error(f"{what} cannot start: {leaf.strerror or leaf}")
@@ -371,7 +427,7 @@ def cmd_serve(args: argparse.Namespace, config: ClusterConfig) -> int:
     )
     wall = OffsetFileClock(Path(args.clock_file)) if args.clock_file else time.time
     serve = functools.partial(serve_node, defect=Defect.named(args.bug), wall=wall)
-    return _run_server(f"node {node.id}", serve, config, node.id)
+    return _run_server(f"node {node.id}", serve, config, [node.id], config, node.id)
 
 
 def cmd_cluster(args: argparse.Namespace, config: ClusterConfig) -> int:
@@ -381,7 +437,7 @@ def cmd_cluster(args: argparse.Namespace, config: ClusterConfig) -> int:
     config.load_secret()
     listing = ", ".join(f"{n.id}={n.host}:{n.port}" for n in config.nodes)
     logging.getLogger("minikeydb").info("cluster of %d nodes: %s; data in %s", len(config.nodes), listing, config.data_dir)
-    return _run_server("cluster", serve_cluster, config)
+    return _run_server("cluster", serve_cluster, config, config.node_ids, config)
 
 
 # -- client commands -------------------------------------------------------------------------------
@@ -401,8 +457,9 @@ class Attempt:
         return self.result.outcome == "unknown" and self.result.error == "timeout"
 
 
-REFUSALS = ("key ", "conflict mode", "the causal context", "a causal context")
-"""How a node's answer to an operation the key's type or the cluster's conflict mode does not allow begins."""
+REFUSALS = ("key ", "conflict mode", "the causal context", "a causal context", "too-large")
+"""How a node's answer to an operation the key's type or the cluster's conflict mode does not allow begins,
+or to one whose result would be over the size limit (the same operation would be refused again)."""
 
 
 def _describe_failure(op: str, key: str, attempt: Attempt, config: ClusterConfig) -> str:
@@ -572,6 +629,11 @@ def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
         except StateError as e:
             _error(f"--context: {e}")
             return EXIT_USAGE
+        if not fits(context, MAX_VALUE_BYTES):
+            _error(f"--context: the context takes {encoded_size(context)} bytes; a context is at most "
+                   f"{MAX_VALUE_BYTES} bytes, so this {args.command} of {key!r} cannot be sent (nothing was "
+                   f"written): the key's version vector has an entry per writer, and every CLI run is a new one")
+            return EXIT_USAGE
     if needs is not None and config.conflict != needs:
         _error(f"{args.command}{' --context' if context is not None else ''} needs conflict mode {needs}; "
                f"{config.source} says conflict = {config.conflict!r}")
@@ -588,7 +650,14 @@ def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
             )
             return attempt, looked
 
-    attempt, looked = trio.run(run)
+    try:
+        attempt, looked = trio.run(run)
+    except BaseException as exc:  # refused by the client library before sending (a nursery wraps it)
+        leaf = _leaf(exc)
+        if not isinstance(leaf, TooLarge):
+            raise
+        _error(f"too large: {args.command} {key!r}: {leaf} (nothing was written)")
+        return EXIT_USAGE
     result = attempt.result
     if result.outcome != OK:
         _error(_describe_failure(args.command, key, attempt, config))
@@ -597,14 +666,24 @@ def _client_command(args: argparse.Namespace, config: ClusterConfig) -> int:
         return EXIT_USAGE if _refused(result) else EXIT_UNAVAILABLE
     if args.command == "get":
         return _print_read(key, result)
+    if args.command == "delete" and context is None and config.conflict == "siblings":
+        _error(_blind_delete_note(key, config))
     if (looked is not None and looked.result.outcome == OK and looked.result.node == result.node
             and value not in (looked.result.elements or ())):
         _error(f"{value!r} was not in set {key!r} (as node {result.node} saw it just before): nothing to remove")
     return EXIT_OK
 
 
+def _blind_delete_note(key: str, config: ClusterConfig) -> str:
+    """Under siblings a delete without a context supersedes no sibling: say so, and how to delete."""
+    flag = "" if config.source.startswith("<") else f" --config {shlex.quote(config.source)}"
+    return (f"delete {key!r} without --context deletes nothing under conflict mode siblings (it removes only the "
+            f"siblings a get saw): run 'python -m minikeydb get {shlex.quote(key)}{flag}', then "
+            f"'python -m minikeydb delete {shlex.quote(key)} --context CTX{flag}' with the context it prints")
+
+
 def _refused(result: Result) -> bool:
-    """A definite refusal of the operation itself (another type's key, a mode the cluster does not run)."""
+    """A definite refusal of the operation itself (another type's key, a mode the cluster does not run, too large)."""
     return result.outcome == FAIL and result.error is not None and result.error.startswith(REFUSALS)
 
 
@@ -702,7 +781,7 @@ def cmd_script(args: argparse.Namespace, config: ClusterConfig) -> int:
     steps: list[Step] = []
     for name in args.files:
         try:
-            text = Path(name).read_text()
+            text = read_bounded(name, MAX_SCRIPT_BYTES, "script").decode("utf-8")
         except OSError as exc:
             raise UsageError(f"{name}: cannot read the script ({exc.strerror})") from None
         except UnicodeDecodeError:
@@ -725,6 +804,10 @@ def cmd_script(args: argparse.Namespace, config: ClusterConfig) -> int:
         return failures
 
     failures = trio.run(run)
+    blind = next((s for s in steps if s.op == "delete"), None)
+    if blind is not None and config.conflict == "siblings":
+        _error(f"{blind.where}: {_blind_delete_note(blind.key, config)} (a script has no --context: "
+               "each of its deletes deletes nothing)")
     if failures:
         _error(f"{failures} of {len(steps)} operations did not succeed")
         if silent == len(steps):

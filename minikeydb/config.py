@@ -37,6 +37,12 @@ MIN_SECRET_BYTES = 16
 """A shorter secret is used, with a warning: it can be guessed offline from one captured datagram."""
 MAX_TIMEOUT = 10 * 365 * 86_400.0
 """Ten years: any timeout longer is a typo, and Trio's deadlines need finite numbers."""
+MAX_CONFIG_BYTES = 1 << 20
+"""A config file is read up to 1 MiB (a 5-node config is under 1 KiB): larger is refused, unread."""
+MAX_SECRET_BYTES = 64 << 10
+"""A secret file is read up to 64 KiB (a secret is 64 hex characters): larger is refused, unread."""
+MAX_SCRIPT_BYTES = 16 << 20
+"""A client script is read up to 16 MiB (hundreds of thousands of lines): larger is refused, unread."""
 
 SECTIONS = ("cluster", "timeouts", "nodes")
 CLUSTER_SETTINGS = (
@@ -124,6 +130,14 @@ class ClusterConfig:
             return f"the default config {default_config_path()} (or a file of your own, given with --config)"
         return self.source
 
+    def set_secret_hint(self) -> str:
+        """How to point a client at the nodes' secret file: in the user's config, or in a config of their own
+        (never by editing the shipped default, which lives inside the installed package)."""
+        if self.source.startswith("<"):
+            return (f"copy the default config {default_config_path()} to a config of your own, set secret_file "
+                    "there to the path of the nodes' secret file, and give it with --config")
+        return f"set secret_file in {self.source} to the path of the nodes' secret file"
+
     def secret_origin(self) -> str:
         """Where ``load_secret`` takes the key from, for messages: the variable or the file."""
         if os.environ.get(SECRET_ENV):
@@ -153,9 +167,8 @@ class ClusterConfig:
                 raise ConfigError(
                     f"no cluster secret at {path} and ${SECRET_ENV} is not set. Nodes create the secret when "
                     f"they first start; a client must use theirs: run it from the directory the nodes were "
-                    f"started in (secret_file is relative to it), or set secret_file in {self.where()} to the "
-                    f"path of the nodes' secret file, or set ${SECRET_ENV} to the secret itself (the file's "
-                    f"contents, not a path)"
+                    f"started in (secret_file is relative to it), or {self.set_secret_hint()}, or set "
+                    f"${SECRET_ENV} to the secret itself (the file's contents, not a path)"
                 ) from None
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +182,39 @@ class ClusterConfig:
             return _read_secret(path)
 
 
+def read_bounded(path: str | Path, limit: int, what: str) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them; ``ConfigError`` naming ``what`` else.
+
+    A device (``/dev/zero``, ``/dev/urandom``) or a FIFO would be read without end, or wait forever
+    for a writer: it is refused before any read (opened non-blocking, so a FIFO's open does not wait).
+    A file over ``limit`` is refused after reading ``limit + 1`` bytes. ``FileNotFoundError`` passes
+    through (a secret file is created when missing); other ``OSError``s are the caller's to word.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
+                    or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "special")
+            raise ConfigError(f"{path}: {what} is not a regular file ({kind}); give the path of an ordinary file")
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ConfigError(f"{path}: {what} is over {limit} bytes, the most one may be; is it the right file?")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _read_secret(path: Path) -> bytes:
     """The secret in ``path``; ConfigError naming ``secret_file`` when it cannot be one.
 
@@ -177,7 +223,7 @@ def _read_secret(path: Path) -> bytes:
     when it is shorter than ``MIN_SECRET_BYTES``.
     """
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_SECRET_BYTES, "secret_file")
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise
@@ -429,7 +475,7 @@ def load_config(path: str | Path | None = None) -> ClusterConfig:
     else:
         source = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_bounded(path, MAX_CONFIG_BYTES, "--config file").decode("utf-8")
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read the config file ({exc.strerror})") from None
         except UnicodeDecodeError as exc:

@@ -61,7 +61,7 @@ def state_record(key: str, kind: str, state: State) -> Record:
     text = encode(kind, state)
     if not fits(text, MAX_STATE_BYTES):  # the very check the decoder makes: what is made here can travel
         raise StateTooLarge(
-            f"too-large: key {key!r}'s {TYPE_NAMES[kind]} state would take {encoded_size(text)} bytes encoded; "
+            f"too-large: key {key!r}: its {TYPE_NAMES[kind]} state would take {encoded_size(text)} bytes encoded; "
             f"a state is at most {MAX_STATE_BYTES} bytes"
         )
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
@@ -134,7 +134,7 @@ def trim_siblings(key: str, state: Siblings) -> Record:
         log.warning("key %r: concurrent siblings over the state limit; the oldest %d dropped",
                     key, len(state.entries) - len(entries))
         return record
-    raise StateTooLarge(f"too-large: key {key!r}'s causal context alone is over {MAX_STATE_BYTES} bytes")
+    raise StateTooLarge(f"too-large: key {key!r}: its causal context alone is over {MAX_STATE_BYTES} bytes")
 
 
 JoinRule = Callable[[Record | None, Record], Record | None]

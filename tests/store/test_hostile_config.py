@@ -171,3 +171,85 @@ def test_a_key_or_value_that_is_not_utf8_on_the_command_line_exits_254(tmp_path,
     assert done.returncode == 254, err
     assert len(err.strip().splitlines()) == 1 and "UTF-8" in err and "Traceback" not in err
     assert ("key" if argv[1] != b"k" else "value") in err
+
+
+def run_limited(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m minikeydb ARGS`` with its memory capped at 800 MB and 60 s to finish (it used to hang or grow)."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (800_000_000, 800_000_000))
+
+    try:
+        return subprocess.run([sys.executable, "-m", "minikeydb", *args], cwd=cwd, env=env or child_env(),
+                              capture_output=True, text=True, timeout=60, preexec_fn=cap)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{args} hung: {exc.stderr!r}") from None
+
+
+SPECIAL = ["/dev/zero", "/dev/urandom", "fifo"]
+
+
+def special(tmp_path: Path, name: str) -> str:
+    """A path that is no regular file: a device that never ends, or a FIFO nobody writes to."""
+    if name != "fifo":
+        return name
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    return str(fifo)
+
+
+@pytest.mark.realtime  # nine real processes (~30 s on a loaded machine); serve's case below stays in the default suite
+@pytest.mark.parametrize("name", SPECIAL)
+@pytest.mark.parametrize("role", ["config", "secret_file", "script"])
+def test_a_special_file_as_config_secret_or_script_is_one_line_254(tmp_path, name, role):
+    """A config, secret_file or script that is /dev/zero, /dev/urandom or a FIFO: one line naming it, exit 254,
+    no unbounded read (it grew to GBs then MemoryError, or hung)."""
+    path = special(tmp_path, name)
+    env = child_env()
+    if role == "config":
+        args, words = ["get", "k", "--config", path], ["--config", path, "not a regular file"]
+    elif role == "secret_file":
+        env.pop("MINIKEYDB_SECRET", None)
+        config = write(tmp_path, BASE.replace('secret_file = "cluster.secret"', f'secret_file = "{path}"'))
+        args, words = ["get", "k", "--config", str(config)], ["secret_file", path, "not a regular file"]
+    else:
+        config = write(tmp_path, BASE)
+        args, words = ["script", path, "--config", str(config)], ["script", path, "not a regular file"]
+    done = run_limited(args, tmp_path, env)
+    assert done.returncode == 254, done.stderr[-2000:]
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert all(w in done.stderr for w in words), done.stderr
+
+
+def test_serve_with_a_secret_file_that_never_ends_is_one_line_254(tmp_path):
+    """serve with secret_file = "/dev/zero" says so in one line and exits 254 (a MemoryError traceback before)."""
+    env = child_env()
+    env.pop("MINIKEYDB_SECRET", None)
+    config = write(tmp_path, BASE.replace('secret_file = "cluster.secret"', 'secret_file = "/dev/zero"'))
+    done = run_limited(["serve", "--node", "a", "--config", str(config)], tmp_path, env)
+    assert done.returncode == 254, done.stderr[-2000:]
+    assert "secret_file" in done.stderr and "not a regular file" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("role", ["config", "secret_file", "script"])
+def test_an_oversized_regular_file_is_refused_by_its_limit(tmp_path, capsys, monkeypatch, role):
+    """A regular config, secret or script over its documented size is refused naming the limit, read no further."""
+    from minikeydb.config import MAX_CONFIG_BYTES, MAX_SCRIPT_BYTES, MAX_SECRET_BYTES
+
+    monkeypatch.delenv("MINIKEYDB_SECRET", raising=False)
+    big = tmp_path / "big"
+    limit = {"config": MAX_CONFIG_BYTES, "secret_file": MAX_SECRET_BYTES, "script": MAX_SCRIPT_BYTES}[role]
+    with big.open("wb") as out:
+        out.truncate(limit + 1)  # sparse: costs no disk
+    if role == "config":
+        args = ["get", "k", "--config", str(big)]
+    elif role == "secret_file":
+        args = ["get", "k", "--config", str(write(tmp_path, BASE.replace('"cluster.secret"', f'"{big}"')))]
+    else:
+        args = ["script", str(big), "--config", str(write(tmp_path, BASE))]
+    assert main(args) == 254
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"over {limit} bytes" in err and role.split("_")[0] in err, err
