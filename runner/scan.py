@@ -22,6 +22,10 @@ class _Scan:
     latencies: array[float] = attrs.Factory(lambda: array("d"))
     """Seconds from invoke to completion of each client operation (ok, fail, info), final reads aside."""
     info_n: int = 0
+    failed_seconds: float = 0.0
+    """Of ``latencies``, the seconds spent on operations that failed or waited out the timeout (fail, info)."""
+    errors: Counter[str] = attrs.Factory(Counter)
+    """The ``error`` of each failed or timed-out client operation (``unavailable``, ``timeout``...), counted."""
 
     @property
     def mean_latency(self) -> float | None:
@@ -48,8 +52,12 @@ class Scanner:
         scan.counts[(event["f"], event["type"])] += 1
         began = self._invoked.pop(event.get("process"), None)
         if began is not None and event.get("time") is not None:
-            scan.latencies.append((event["time"] - began) / 1e9)
-            scan.info_n += event["type"] == "info"
+            latency = (event["time"] - began) / 1e9
+            scan.latencies.append(latency)
+            if event["type"] != "ok":
+                scan.info_n += event["type"] == "info"
+                scan.failed_seconds += latency
+                scan.errors[str(event.get("error"))] += 1
 
     def watch(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Pass ``events`` on unchanged, scanning each one on the way."""

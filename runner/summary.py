@@ -154,6 +154,24 @@ def _clients_needed(latencies: Sequence[float], requested: float, have: int) -> 
     return hi
 
 
+LATENCY_GROWTH = 1.5
+"""Latency whose last fifth of operations averaged this much more than the first fifth (and 5 ms more) grew over
+the run: an estimate from the run's mean latency would then recommend clients the cluster cannot serve."""
+UNAVAILABLE_SHARE = 0.5
+"""When at least this share of the clients' waiting went to operations that failed or timed out, nodes down or
+unreachable held the rate back, not the number of clients."""
+
+
+def _latency_growth(latencies: Sequence[float]) -> tuple[float, float] | None:
+    """(first, last): the mean latency of the first and last fifth of the operations (in completion order),
+    when it grew over the run (``LATENCY_GROWTH``); None when it did not, or with too few operations to say."""
+    k = len(latencies) // 5
+    if k < 10:
+        return None
+    first, last = sum(latencies[:k]) / k, sum(latencies[-k:]) / k
+    return (first, last) if last >= LATENCY_GROWTH * first and last - first >= 0.005 else None
+
+
 def _shortfall(run: RunResult, scan: _Scan) -> str | None:
     """Why the achieved rate fell short of the requested one, from measured figures; None when it did not.
 
@@ -161,6 +179,10 @@ def _shortfall(run: RunResult, scan: _Scan) -> str | None:
     then sleeps for what is left of a think time drawn from 0.5-1.5 x C/rate: C clients cannot
     exceed C / mean latency, and since a cycle lasts the longer of think time and latency, answers
     slower than the think time cost rate even when C / mean latency is above the requested rate.
+
+    The advice is an estimate that assumes the run's mean latency would hold with more clients, said so;
+    none is given when latency grew over the run (it would not hold) or when most of the waiting went to
+    operations that failed or timed out (nodes down or unreachable: more clients would wait on them too).
     """
     t = run.throughput
     requested = t.get("requested_rate")
@@ -173,12 +195,28 @@ def _shortfall(run: RunResult, scan: _Scan) -> str | None:
     think = c / requested
     cycle = _mean_cycle(scan.latencies, think)
     timeouts = f" ({plural(scan.info_n, 'info op')} waited out the timeout)" if scan.info_n else ""
+    why = (f"why: each of the {plural(c, 'client')} waits for its answer before its next operation: mean latency "
+           f"{mean * 1000:.0f} ms{timeouts} caps them at {c} / {mean:.3f} s = {c / mean:.0f} ops/s, and waiting "
+           f"for the longer of think time ({think * 500:.0f}-{think * 1500:.0f} ms) and answer at {c} / {cycle:.3f} s"
+           f" = {c / cycle:.0f} ops/s")
+    waited = sum(scan.latencies)
+    share = scan.failed_seconds / waited if waited > 0 else 0.0
+    if share >= UNAVAILABLE_SHARE:
+        errors = ", ".join(f"{name} x{n}" for name, n in scan.errors.most_common(4))
+        return (f"{why}; {share * 100:.0f} % of the clients' waiting was on operations that failed or timed out "
+                f"({errors}): the rate was held back by nodes down or unreachable, not too few clients")
+    growth = _latency_growth(scan.latencies)
+    if growth is not None:
+        first, last = growth
+        return (f"{why}; latency grew from {first * 1000:.0f} ms (the first fifth of the operations) to "
+                f"{last * 1000:.0f} ms (the last fifth): the cluster slowed as the run went on, so more clients "
+                "would add load more than rate (no client count is estimated from the mean)")
     need = _clients_needed(scan.latencies, requested, c)
-    advice = f" ({need} would allow {SHORTFALL * requested:.0f} ops/s)" if need else ""
-    return (f"why: each of the {plural(c, 'client')} waits for its answer before its next operation: mean latency "
-            f"{mean * 1000:.0f} ms{timeouts} caps them at {c} / {mean:.3f} s = {c / mean:.0f} ops/s, and waiting "
-            f"for the longer of think time ({think * 500:.0f}-{think * 1500:.0f} ms) and answer at {c} / {cycle:.3f} s"
-            f" = {c / cycle:.0f} ops/s; raise --concurrency{advice}")
+    if need is None:
+        return f"{why}; even {MAX_CONCURRENCY} clients would not reach it at this run's mean latency"
+    return (f"{why}; raise --concurrency: an estimate, assuming latency stays at this run's mean of {mean * 1000:.0f} "
+            f"ms, says {need} clients would allow {SHORTFALL * requested:.0f} ops/s (more clients usually raise "
+            "latency, so expect less)")
 
 
 def _journal_line(journal: Any) -> list[str]:
