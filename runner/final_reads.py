@@ -86,6 +86,8 @@ class FinalReadReport:
     """The ``--converge-timeout`` the rounds ran against (checked between rounds, from the drain's start)."""
     round_seconds: list[float] = attrs.Factory(list)
     """How long each round took; a key still disagreeing was read in every one of them."""
+    differing: list[int] = attrs.Factory(list)
+    """How many keys still disagreed after each round (the next round reads only those)."""
     first_round_past_timeout: bool = False
     """Round 1 (with the drain before it) ended after the timeout: any round after it was the confirming read
     of the keys that disagreed in it, read past the timeout."""
@@ -150,6 +152,7 @@ async def final_reads(
         now = trio.current_time()
         report.seconds = now - start
         report.round_seconds.append(round(now - round_start, 3))
+        report.differing.append(len(pending))
         if report.rounds == 1:
             report.first_round_past_timeout = report.seconds >= timeout
         if not pending:
