@@ -308,7 +308,7 @@ def format_summary(run: RunResult) -> str:
           else _operation_table(scan, o.workload)),
         "",
         f"  faults injected: {_faults(run)}",
-        *describe(r.get("stats", {}).get("node_logs", {})),
+        *describe(r.get("stats", {}).get("node_logs", {}), r.get("anomalies") or []),
     ]
     if o.nemesis:
         note = left_out(o.nemesis, run.faults, o.time_limit, o.fault_interval)
