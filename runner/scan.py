@@ -22,14 +22,19 @@ class _Scan:
     latencies: array[float] = attrs.Factory(lambda: array("d"))
     """Seconds from invoke to completion of each client operation (ok, fail, info), final reads aside."""
     info_n: int = 0
-    failed_seconds: float = 0.0
-    """Of ``latencies``, the seconds spent on operations that failed or waited out the timeout (fail, info)."""
-    errors: Counter[str] = attrs.Factory(Counter)
-    """The ``error`` of each failed or timed-out client operation (``unavailable``, ``timeout``...), counted."""
+    unavailable_seconds: float = 0.0
+    """Of ``latencies``, the seconds spent on operations no node answered in time (``info``, e.g. ``timeout``)
+    or that failed as ``unavailable`` (too few replicas reachable): what nodes down or cut off cost the clients."""
+    unavailable_errors: Counter[str] = attrs.Factory(Counter)
+    """Those operations counted by their error's name (the text before any ``:``)."""
 
     @property
     def mean_latency(self) -> float | None:
         return sum(self.latencies) / len(self.latencies) if self.latencies else None
+
+
+UNAVAILABLE = "unavailable"
+"""The error of a definite failure for want of reachable replicas (``minikeydb.client``)."""
 
 
 class Scanner:
@@ -55,9 +60,12 @@ class Scanner:
             latency = (event["time"] - began) / 1e9
             scan.latencies.append(latency)
             if event["type"] != "ok":
-                scan.info_n += event["type"] == "info"
-                scan.failed_seconds += latency
-                scan.errors[str(event.get("error"))] += 1
+                info = event["type"] == "info"
+                scan.info_n += info
+                error = str(event.get("error")).partition(":")[0]
+                if info or error == UNAVAILABLE:
+                    scan.unavailable_seconds += latency
+                    scan.unavailable_errors[error] += 1
 
     def watch(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Pass ``events`` on unchanged, scanning each one on the way."""

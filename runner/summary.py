@@ -159,8 +159,8 @@ LATENCY_GROWTH = 1.5
 """Latency whose last fifth of operations averaged this much more than the first fifth (and 5 ms more) grew over
 the run: an estimate from the run's mean latency would then recommend clients the cluster cannot serve."""
 UNAVAILABLE_SHARE = 0.5
-"""When at least this share of the clients' waiting went to operations that failed or timed out, nodes down or
-unreachable held the rate back, not the number of clients."""
+"""When at least this share of the clients' waiting went to operations that timed out or failed as unavailable,
+nodes down or unreachable held the rate back, not the number of clients."""
 
 
 def _latency_growth(latencies: Sequence[float]) -> tuple[float, float] | None:
@@ -201,11 +201,11 @@ def _shortfall(run: RunResult, scan: _Scan) -> str | None:
            f"for the longer of think time ({think * 500:.0f}-{think * 1500:.0f} ms) and answer at {c} / {cycle:.3f} s"
            f" = {c / cycle:.0f} ops/s")
     waited = sum(scan.latencies)
-    share = scan.failed_seconds / waited if waited > 0 else 0.0
+    share = scan.unavailable_seconds / waited if waited > 0 else 0.0
     if share >= UNAVAILABLE_SHARE:
-        errors = ", ".join(f"{name} x{n}" for name, n in scan.errors.most_common(4))
-        return (f"{why}; {share * 100:.0f} % of the clients' waiting was on operations that failed or timed out "
-                f"({errors}): the rate was held back by nodes down or unreachable, not too few clients")
+        errors = ", ".join(f"{name} x{n}" for name, n in scan.unavailable_errors.most_common(4))
+        return (f"{why}; {share * 100:.0f} % of the clients' waiting was on operations that timed out or failed as "
+                f"unavailable ({errors}): the rate was held back by nodes down or unreachable, not too few clients")
     growth = _latency_growth(scan.latencies)
     if growth is not None:
         first, last = growth

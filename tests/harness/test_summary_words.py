@@ -24,7 +24,8 @@ def _history(path: Path, ops: list[tuple[int, str, int, str]]) -> None:
         clock[process] = start + latency * MS
         events.append({"process": process, "type": "invoke", "f": f, "key": "k1", "value": None, "time": start})
         events.append({"process": process, "type": outcome, "f": f, "key": "k1", "value": None,
-                       "time": clock[process], **({"error": "timeout"} if outcome == "info" else {})})
+                       "time": clock[process], **({"error": "timeout"} if outcome == "info" else {"error": "too-large: key 'k1'"} if outcome == "fail"
+                          else {})})
     events.sort(key=lambda e: e["time"])
     path.write_bytes(b"".join(orjson.dumps({"index": i, **e}) + b"\n" for i, e in enumerate(events)))
 
@@ -92,8 +93,11 @@ def test_a_shortfall_of_an_unavailable_cluster_blames_it_not_the_clients(tmp_pat
     short = {"requested_rate": 200.0, "achieved_rate": 100.0, "achieved_ok_rate": 100.0, "completed": 200}
     text = format_summary(_result(tmp_path, options, short, ops))
     assert "raise --concurrency" not in text and "would allow" not in text
-    assert "91 % of the clients' waiting was on operations that failed or timed out (timeout x10)" in text
+    assert "91 % of the clients' waiting was on operations that timed out or failed as unavailable (timeout x10)" in text
     assert "nodes down or unreachable, not too few clients" in text
+    refused = [(p, "get", 5, "ok") for p in range(10) for _ in range(20)] + [(p, "put", 1000, "fail") for p in range(10)]
+    text = format_summary(_result(tmp_path, options, short, refused))  # refused writes: not the cluster being down
+    assert "nodes down" not in text and "failed as unavailable" not in text
 
 
 def test_the_summary_figures_gathered_in_the_checks_pass_equal_a_read_of_the_history(tmp_path: Path) -> None:
