@@ -2,9 +2,14 @@
 
 Each replica is read with ``local=True``: the node's own stored copy, no quorum and no read repair,
 because the question is whether the replicas themselves converged, not whether a coordinator can
-paper over a difference. Keys whose replicas disagree are read again every ``interval`` until the
-converge timeout; the last final read of each key on each node is the one the checker judges, and
-the rounds before it measure how long convergence took.
+paper over a difference. Keys whose replicas disagree are read again every ``ROUND_INTERVAL`` until
+the converge timeout; the last final read of each key on each node is the one the checker judges,
+and the rounds before it measure how long convergence took.
+
+A key is judged disagreeing only after a read of all its replicas that came after the read that saw
+them disagree: the timeout is checked between rounds, and a first round can outlast it (a saturated
+cluster, 100,000 keys), so keys a repair was still reaching while round 1 read them get a second,
+confirming round even past the timeout. That round reads only the keys that disagreed, so it is cheap.
 
 Only keys some operation was invoked on are read (a key never touched has nothing to converge),
 so 100,000 configured keys cost only what the run used. A node with more than ``KEYS_PER_READER``
@@ -77,6 +82,15 @@ class FinalReadReport:
     disagreeing: list[str] = attrs.Factory(list)
     keys: int = 0
     """Keys read: those some operation was invoked on."""
+    timeout: float = 0.0
+    """The ``--converge-timeout`` the rounds ran against (checked between rounds, from the drain's start)."""
+    round_seconds: list[float] = attrs.Factory(list)
+    """How long each round took; a key still disagreeing was read in every one of them."""
+    differing: list[int] = attrs.Factory(list)
+    """How many keys still disagreed after each round (the next round reads only those)."""
+    first_round_past_timeout: bool = False
+    """Round 1 (with the drain before it) ended after the timeout: any round after it was the confirming read
+    of the keys that disagreed in it, read past the timeout."""
 
 
 async def final_reads(
@@ -86,7 +100,7 @@ async def final_reads(
     """``kind`` is the ``--workload``: a final read records what its type holds (``final_value``: the
     siblings or elements as a sorted list, so replicas agree when their sets do; a count; a value)."""
     f = read_f(kind)
-    report = FinalReadReport()
+    report = FinalReadReport(timeout=timeout)
     start = trio.current_time()
     report.drain_seconds = await wait_drained(client, list(ring.nodes), start)
     pending = list(keys)
@@ -94,6 +108,7 @@ async def final_reads(
     readers = {(node, 0): workload.new_process() for node in ring.nodes}
     while pending:
         report.rounds += 1
+        round_start = trio.current_time()
         seen: dict[str, dict[str, bytes | None]] = {key: {} for key in pending}
         per_node: dict[str, list[str]] = {node: [] for node in ring.nodes}
         for key in pending:
@@ -134,11 +149,18 @@ async def final_reads(
             key for key in pending
             if len(seen[key]) < len(ring.replicas_for(key)) or len(set(seen[key].values())) > 1
         ]
-        report.seconds = trio.current_time() - start
+        now = trio.current_time()
+        report.seconds = now - start
+        report.round_seconds.append(round(now - round_start, 3))
+        report.differing.append(len(pending))
+        if report.rounds == 1:
+            report.first_round_past_timeout = report.seconds >= timeout
         if not pending:
             report.converged = True
             break
-        if report.seconds >= timeout:
+        if report.seconds >= timeout and report.rounds >= 2:
+            # Every key still pending was read in each round (pending only shrinks), so each disagreement was
+            # seen twice, the second time after the first: confirmed. After round 1 alone it was not.
             break
         await trio.sleep(ROUND_INTERVAL)
     report.disagreeing = pending

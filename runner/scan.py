@@ -22,10 +22,19 @@ class _Scan:
     latencies: array[float] = attrs.Factory(lambda: array("d"))
     """Seconds from invoke to completion of each client operation (ok, fail, info), final reads aside."""
     info_n: int = 0
+    unavailable_seconds: float = 0.0
+    """Of ``latencies``, the seconds spent on operations no node answered in time (``info``, e.g. ``timeout``)
+    or that failed as ``unavailable`` (too few replicas reachable): what nodes down or cut off cost the clients."""
+    unavailable_errors: Counter[str] = attrs.Factory(Counter)
+    """Those operations counted by their error's name (the text before any ``:``)."""
 
     @property
     def mean_latency(self) -> float | None:
         return sum(self.latencies) / len(self.latencies) if self.latencies else None
+
+
+UNAVAILABLE = "unavailable"
+"""The error of a definite failure for want of reachable replicas (``minikeydb.client``)."""
 
 
 class Scanner:
@@ -48,8 +57,15 @@ class Scanner:
         scan.counts[(event["f"], event["type"])] += 1
         began = self._invoked.pop(event.get("process"), None)
         if began is not None and event.get("time") is not None:
-            scan.latencies.append((event["time"] - began) / 1e9)
-            scan.info_n += event["type"] == "info"
+            latency = (event["time"] - began) / 1e9
+            scan.latencies.append(latency)
+            if event["type"] != "ok":
+                info = event["type"] == "info"
+                scan.info_n += info
+                error = str(event.get("error")).partition(":")[0]
+                if info or error == UNAVAILABLE:
+                    scan.unavailable_seconds += latency
+                    scan.unavailable_errors[error] += 1
 
     def watch(self, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Pass ``events`` on unchanged, scanning each one on the way."""

@@ -25,6 +25,7 @@ from checker.findings import (
 from nemesis.schedule import left_out
 
 from .conflict_workload import OPERATIONS
+from .final_reads import FinalReadReport
 from .node_logs import describe
 from .options import rate_text
 from .phases import RunResult
@@ -154,6 +155,24 @@ def _clients_needed(latencies: Sequence[float], requested: float, have: int) -> 
     return hi
 
 
+LATENCY_GROWTH = 1.5
+"""Latency whose last fifth of operations averaged this much more than the first fifth (and 5 ms more) grew over
+the run: an estimate from the run's mean latency would then recommend clients the cluster cannot serve."""
+UNAVAILABLE_SHARE = 0.5
+"""When at least this share of the clients' waiting went to operations that timed out or failed as unavailable,
+nodes down or unreachable held the rate back, not the number of clients."""
+
+
+def _latency_growth(latencies: Sequence[float]) -> tuple[float, float] | None:
+    """(first, last): the mean latency of the first and last fifth of the operations (in completion order),
+    when it grew over the run (``LATENCY_GROWTH``); None when it did not, or with too few operations to say."""
+    k = len(latencies) // 5
+    if k < 10:
+        return None
+    first, last = sum(latencies[:k]) / k, sum(latencies[-k:]) / k
+    return (first, last) if last >= LATENCY_GROWTH * first and last - first >= 0.005 else None
+
+
 def _shortfall(run: RunResult, scan: _Scan) -> str | None:
     """Why the achieved rate fell short of the requested one, from measured figures; None when it did not.
 
@@ -161,6 +180,10 @@ def _shortfall(run: RunResult, scan: _Scan) -> str | None:
     then sleeps for what is left of a think time drawn from 0.5-1.5 x C/rate: C clients cannot
     exceed C / mean latency, and since a cycle lasts the longer of think time and latency, answers
     slower than the think time cost rate even when C / mean latency is above the requested rate.
+
+    The advice is an estimate that assumes the run's mean latency would hold with more clients, said so;
+    none is given when latency grew over the run (it would not hold) or when most of the waiting went to
+    operations that failed or timed out (nodes down or unreachable: more clients would wait on them too).
     """
     t = run.throughput
     requested = t.get("requested_rate")
@@ -173,12 +196,28 @@ def _shortfall(run: RunResult, scan: _Scan) -> str | None:
     think = c / requested
     cycle = _mean_cycle(scan.latencies, think)
     timeouts = f" ({plural(scan.info_n, 'info op')} waited out the timeout)" if scan.info_n else ""
+    why = (f"why: each of the {plural(c, 'client')} waits for its answer before its next operation: mean latency "
+           f"{mean * 1000:.0f} ms{timeouts} caps them at {c} / {mean:.3f} s = {c / mean:.0f} ops/s, and waiting "
+           f"for the longer of think time ({think * 500:.0f}-{think * 1500:.0f} ms) and answer at {c} / {cycle:.3f} s"
+           f" = {c / cycle:.0f} ops/s")
+    waited = sum(scan.latencies)
+    share = scan.unavailable_seconds / waited if waited > 0 else 0.0
+    if share >= UNAVAILABLE_SHARE:
+        errors = ", ".join(f"{name} x{n}" for name, n in scan.unavailable_errors.most_common(4))
+        return (f"{why}; {share * 100:.0f} % of the clients' waiting was on operations that timed out or failed as "
+                f"unavailable ({errors}): the rate was held back by nodes down or unreachable, not too few clients")
+    growth = _latency_growth(scan.latencies)
+    if growth is not None:
+        first, last = growth
+        return (f"{why}; latency grew from {first * 1000:.0f} ms (the first fifth of the operations) to "
+                f"{last * 1000:.0f} ms (the last fifth): the cluster slowed as the run went on, so more clients "
+                "would add load more than rate (no client count is estimated from the mean)")
     need = _clients_needed(scan.latencies, requested, c)
-    advice = f" ({need} would allow {SHORTFALL * requested:.0f} ops/s)" if need else ""
-    return (f"why: each of the {plural(c, 'client')} waits for its answer before its next operation: mean latency "
-            f"{mean * 1000:.0f} ms{timeouts} caps them at {c} / {mean:.3f} s = {c / mean:.0f} ops/s, and waiting "
-            f"for the longer of think time ({think * 500:.0f}-{think * 1500:.0f} ms) and answer at {c} / {cycle:.3f} s"
-            f" = {c / cycle:.0f} ops/s; raise --concurrency{advice}")
+    if need is None:
+        return f"{why}; even {MAX_CONCURRENCY} clients would not reach it at this run's mean latency"
+    return (f"{why}; raise --concurrency: an estimate, assuming latency stays at this run's mean of {mean * 1000:.0f} "
+            f"ms, says {need} clients would allow {SHORTFALL * requested:.0f} ops/s (more clients usually raise "
+            "latency, so expect less)")
 
 
 def _journal_line(journal: Any) -> list[str]:
@@ -209,6 +248,44 @@ SIM_TIMES_NOTE = ("times are virtual (a sim run's simulated clock): its latencie
                   "latency figures too)")
 
 
+def _wait_parts(before: float, quiesce: float, drain: float | None) -> str:
+    """The wait from the last heal to the first final read (``before``, from the history) in named parts that add
+    up to it at the summary's two decimals: the operations in flight at the heal completing or waiting out their
+    timeout (what the others leave), the quiescence, the wait until no node held a record queued."""
+    total, q = round(before, 2), round(quiesce, 2)
+    d = round(drain, 2) if drain is not None else None
+    rest = round(total - q - (d or 0.0), 2)
+    parts = []
+    if rest >= 0.01:
+        parts.append(f"{rest:.2f} s until the operations in flight at the heal had completed or waited out their "
+                     "timeout" + ("" if d is not None else " and waiting for no node to hold a record queued, which "
+                                  "did not happen within its limit"))
+    parts.append(f"{q:g} s quiescence")
+    if d is not None and d >= 0.01:
+        parts.append(f"{d:.2f} s waiting until no node held a record queued")
+    return " + ".join(parts)
+
+
+def _overlong(f: FinalReadReport) -> str:
+    """Words for a round 1 that outlasted --converge-timeout (the keys that differed in it got a confirming read)."""
+    if not f.first_round_past_timeout or not f.round_seconds:
+        return ""
+    differed = f.differing[0] if f.differing else 0
+    if not differed:
+        return (f"; round 1 took {f.round_seconds[0]:.1f} s, past the {f.timeout:g} s --converge-timeout")
+    then = "agreed when read again" if f.converged else "were read once more to confirm"
+    return (f"; round 1 took {f.round_seconds[0]:.1f} s, past the {f.timeout:g} s --converge-timeout: the "
+            f"{plural(differed, 'key')} that differed in it {then}")
+
+
+def _took(run: RunResult) -> str:
+    """What the run's wall time covers (``RunResult.elapsed``: the cluster's whole life, not the check)."""
+    took = "< 0.1 s" if run.elapsed < 0.05 else f"{run.elapsed:.1f} s"
+    what = ("simulating the run (load, quiescence, final reads)" if run.options.mode == "sim" else
+            "the run (nodes started, load, quiescence, final reads, nodes stopped)")
+    return f"{what} took {took} of wall time; the check and report came after"
+
+
 def format_summary(run: RunResult) -> str:
     o = run.options
     r: dict[str, Any] = run.results
@@ -231,7 +308,7 @@ def format_summary(run: RunResult) -> str:
           else _operation_table(scan, o.workload)),
         "",
         f"  faults injected: {_faults(run)}",
-        *describe(r.get("stats", {}).get("node_logs", {})),
+        *describe(r.get("stats", {}).get("node_logs", {}), r.get("anomalies") or []),
     ]
     if o.nemesis:
         note = left_out(o.nemesis, run.faults, o.time_limit, o.fault_interval)
@@ -248,18 +325,21 @@ def format_summary(run: RunResult) -> str:
             before, into = timing
             lines.append(f"  replicas agree on all {plural(f.keys, 'key')} written or read, "
                          f"{into_final_reads_text(into)} into the final reads, which began {before:.2f} s after the "
-                         f"last heal (including {o.quiesce:g} s quiescence{drained}; {plural(f.rounds, 'round')}): "
-                         "an upper bound on convergence time, not a measure of it")
+                         f"last heal ({_wait_parts(before, o.quiesce, f.drain_seconds)}; {plural(f.rounds, 'round')}"
+                         f"{_overlong(f)}): an upper bound on convergence time, not a measure of it")
         else:  # no heal, or no times: the runner's own clock, the drain still left out
             into = max(0.0, f.seconds - (f.drain_seconds or 0.0))
             lines.append(f"  replicas agree on all {plural(f.keys, 'key')} written or read, {into:.2f} s into the "
-                         f"final reads ({plural(f.rounds, 'round')}, after {o.quiesce:g} s quiescence{drained}: "
-                         "an upper bound on convergence time, not a measure of it)")
+                         f"final reads ({plural(f.rounds, 'round')}{_overlong(f)}, after {o.quiesce:g} s quiescence"
+                         f"{drained}: an upper bound on convergence time, not a measure of it)")
     else:
         shown = ", ".join(_short(k) for k in f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
         n = len(f.disagreeing)
-        lines.append(f"  NOT converged after {f.seconds:.1f} s of final reads: {plural(n, 'key')} still "
-                     f"differ{'s' if n == 1 else ''} between replicas ({shown})")
+        # A key still differing was read in every round (each round reads the keys the last one saw differ).
+        each = ("each was read on its replicas once (no confirming read)" if f.rounds < 2 else
+                f"each was read on all its replicas in {'both' if f.rounds == 2 else f'all {f.rounds}'} rounds")
+        lines.append(f"  NOT converged: {plural(n, 'key')} still differ{'s' if n == 1 else ''} between replicas ({shown}) "
+                     f"after {plural(f.rounds, 'round')} of final reads ({f.seconds:.1f} s); {each}{_overlong(f)}")
     faults = (r.get("stats") or {}).get("faults")
     if lines[-1].startswith("  replicas agree"):  # no fault: the run's one heal is the load's end
         lines[-1] = load_end_words(lines[-1], faults) or lines[-1]
@@ -303,7 +383,7 @@ def format_summary(run: RunResult) -> str:
                     if (run.run_dir / n).is_file()),
         *_journal_line(r.get("journal")),
         f"  replay: python harness.py replay {run.run_dir}",
-        f"  took {run.elapsed:.1f} s",
+        f"  {_took(run)}",
         "",
     ]
     return "\n".join(lines)

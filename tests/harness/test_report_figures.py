@@ -88,7 +88,7 @@ def test_the_convergence_bound_draws_the_wait_apart_from_the_final_reads(run: tu
     result, text, page = run
     drain = result.final.drain_seconds
     if drain is not None and drain >= 0.005:  # the drain comes before the final reads: the summary says so
-        assert f"then {drain:.2f} s waiting until no node held a record queued; 1 round" in text
+        assert f"+ {drain:.2f} s waiting until no node held a record queued; 1 round" in text
     section = page[page.index("<h3>Upper bound: when the final reads agreed</h3>"):]
     assert "ms into the final reads (they began" in section  # the step chart's axis: the measured part
     assert "seconds after the last heal</text>" in section  # only the bar's axis, which shows the wait
