@@ -38,7 +38,7 @@ import orjson
 from runner import ROOT
 
 from .explore_trial import TrialReport, anomaly_counts
-from .options import OptionError
+from .options import SEED_MAX, OptionError
 
 LEDGER_KIND = "minikeydb-explore"
 HASHED_AWAY = ("out", "name", "seed", "verbose")
@@ -47,7 +47,7 @@ HASHED_AWAY = ("out", "name", "seed", "verbose")
 LATER_DEFAULTS = {"conflict": "lww", "workload": "register"}
 """Options added after ledgers were first written: at their default they are left out of the hash,
 so a sweep's hash (and ``--resume`` of a ledger written before them) is what it was."""
-SEED_RANGE = (0, 2**63 - 1)
+SEED_RANGE = (0, SEED_MAX)
 """The seeds explore runs and a ledger may hold."""
 UNCOMPARED = ("wall_s",)
 MAX_LINE_BYTES = 1 << 20
