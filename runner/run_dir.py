@@ -305,6 +305,11 @@ class _NodeLogHandler(logging.FileHandler):
         if not isinstance(sys.exc_info()[1], OSError):
             super().handleError(record)
 
+    def close(self) -> None:
+        """Close the file; the last flush failing (a full disk) leaves it closed, and is not the run's error."""
+        with contextlib.suppress(OSError):
+            super().close()
+
 
 def node_log_handler(run_dir: Path, verbose: bool, quiet_level: int = logging.INFO) -> logging.Handler:
     """In-process node logs go to ``nodes/cluster.log`` (per-node files in processes mode).
