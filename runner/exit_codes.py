@@ -21,14 +21,16 @@ EXIT_CTRL_C = EXIT_SIGNAL_BASE + 2
 """Ctrl-C outside a run's own handling (while starting, or a KeyboardInterrupt): 130."""
 
 REPLAY_EXIT_IDENTICAL, REPLAY_EXIT_DIFFERENT, REPLAY_EXIT_UNCONFIRMED = 0, 1, 2
-"""``replay`` of a sim run: the history is byte-identical, it differs, nothing to compare with."""
+"""``replay`` of a sim run: the history is byte-identical, it differs, nothing (whole) to compare with: no
+recorded history, or an interrupted one identical up to the interruption."""
 EXPLORE_EXIT_ALL_VALID, EXPLORE_EXIT_FOUND = 0, 1
 """``explore``: every run was valid, or an invalid run was found (and shrunk)."""
 
 REPLAY_EXIT_HELP = (
     f"Exit code: for a sim run it says whether the replay matched, not the verdict: {REPLAY_EXIT_IDENTICAL} the "
     f"history is byte-identical, {REPLAY_EXIT_DIFFERENT} it differs, {REPLAY_EXIT_UNCONFIRMED} nothing to compare "
-    "with (the verdict, which may be INVALID for a seeded bug, is printed; `harness.py check RUN` exits with it). "
+    "with: no recorded history, or the recorded run was interrupted and its history is identical up to the "
+    "interruption (the verdict, which may be INVALID for a seeded bug, is printed; `harness.py check RUN` exits with it). "
     "For udp, processes and Maelstrom runs, which cannot be reproduced byte for byte, it is the new run's verdict "
     "(a Maelstrom replay prints whether each process's events were the recorded ones): "
     f"{EXIT_VALID} valid, {EXIT_INVALID} invalid, {EXIT_UNKNOWN} unknown. {EXIT_USAGE} bad arguments or run.json. "

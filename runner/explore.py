@@ -762,11 +762,16 @@ def failure_lines(result: ExploreResult) -> list[str]:
     ]
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 worker``, ``2 workers``: a count and its noun, plural as English has it."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _runs_text(result: ExploreResult) -> str:
-    """"3 run(s)", or after a resume "5 runs (2 in this session, 3 from the ledger)"."""
+    """"3 runs", or after a resume "5 runs (2 in this session, 3 from the ledger)"."""
     held = len(result.lines) - result.runs
     if held <= 0:
-        return f"{result.runs} run(s)"
+        return counted(result.runs, "run")
     return f"{len(result.lines)} runs ({result.runs} in this session, {held} from the ledger)"
 
 
@@ -779,15 +784,18 @@ def format_report(result: ExploreResult) -> str:
                           *failure_lines(result)])
     if result.shrunk is None:
         unknown = f" ({result.unknown} unknown)" if result.unknown else ""
-        return "\n".join([f"explore: all {len(result.lines)} runs valid{unknown}; nothing found "
-                          f"({result.wall_seconds:.0f} s, {result.workers} worker(s))", *summary])
+        return "\n".join([f"explore: all {len(result.lines)} runs valid{unknown}; nothing found (the explore "
+                          f"command took {result.wall_seconds:.0f} s of wall-clock time; "
+                          f"{counted(result.workers, 'worker')})", *summary])
     s = result.shrunk
     a, b = _size(s.original, s.original_outcome), _size(s.candidate, s.outcome)
     rows = [
         f"explore: found an invalid run at seed {result.failing_seed} after {_runs_text(result)}; "
-        f"shrunk in {s.trials} trial runs"
+        f"shrunk in {counted(s.trials, 'trial run')}"
         + (" (budget spent; it may shrink further)" if s.exhausted else "")
-        + f" ({s.seconds:.0f} s of the session's {result.wall_seconds:.0f} s, {result.workers} worker(s))",
+        # The shrink's own wall-clock seconds, then the whole command's (the sweep of seeds before it included).
+        + f" (the shrink took {s.seconds:.0f} s of wall-clock time, of the {result.wall_seconds:.0f} s this explore "
+        f"command took in all, its sweep included; {counted(result.workers, 'worker')})",
         f"  anomaly kept: {s.original_outcome.main_anomaly}",
         "                 original    shrunk",
     ]

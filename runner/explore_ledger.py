@@ -11,7 +11,8 @@ waited), so that a ledger does not depend on the number of workers.
 ``explore --resume LEDGER`` reads it back: the seeds it holds are not run again, and a ledger
 whose options hash differs from the flags given is refused, naming the options that differ, as is
 one written at another commit (``--resume-other-commit`` takes it, trusting only its valid seeds),
-one with two lines of a seed that disagree, or a seed outside 0..2**63-1. A last line cut short (a
+one with two lines of a seed that disagree, a seed outside 0..2**63-1, or a header of another ``version``
+(a seed on two lines with the same result is said in one warning line and counted once). A last line cut short (a
 killed explore) is dropped from the file. The ledger is locked (``flock``) while an explore uses
 it: a second explore of the same ledger is refused.
 """
@@ -38,16 +39,18 @@ import orjson
 from runner import ROOT
 
 from .explore_trial import TrialReport, anomaly_counts
-from .options import OptionError
+from .options import SEED_MAX, OptionError
 
 LEDGER_KIND = "minikeydb-explore"
+LEDGER_VERSION = 1
+"""The ledger format this explore writes and reads (the header's ``version``; a header without one is read as 1)."""
 HASHED_AWAY = ("out", "name", "seed", "verbose")
 """Options that do not change what a seed does: where it is written, what it is called, log detail (the seed is per line)."""
 
 LATER_DEFAULTS = {"conflict": "lww", "workload": "register"}
 """Options added after ledgers were first written: at their default they are left out of the hash,
 so a sweep's hash (and ``--resume`` of a ledger written before them) is what it was."""
-SEED_RANGE = (0, 2**63 - 1)
+SEED_RANGE = (0, SEED_MAX)
 """The seeds explore runs and a ledger may hold."""
 UNCOMPARED = ("wall_s",)
 MAX_LINE_BYTES = 1 << 20
@@ -144,6 +147,18 @@ class LedgerContents:
     """Bytes up to the end of the last complete line (a last line cut short lies beyond)."""
     cut: int = 0
     """Bytes of a last line cut short (no newline after it, not JSON): dropped on resume."""
+    repeated: list[tuple[int, int, int]] = attrs.Factory(list)
+    """Seeds on two lines of one commit with the same result (wall time aside), as (seed, first line, later
+    line): each counted once; ``repeats`` says so."""
+
+    def repeats(self) -> str | None:
+        """One line saying which seeds the ledger holds more than once (counted once), else None."""
+        if not self.repeated:
+            return None
+        shown = ", ".join(f"seed {seed} on lines {first} and {later}" for seed, first, later in self.repeated[:5])
+        more = f" and {len(self.repeated) - 5} more" if len(self.repeated) > 5 else ""
+        return (f"{len(self.repeated)} seed line(s) appear more than once with the same result ({shown}{more}; an "
+                "edited or concatenated ledger?): each seed counted once")
 
     @property
     def commits(self) -> list[str]:
@@ -207,6 +222,7 @@ def parse_ledger(path: Path, file: IO[bytes]) -> LedgerContents:
     header: dict[str, Any] | None = None
     seeds: dict[int, dict[str, Any]] = {}
     where: dict[int, int] = {}
+    repeated: list[tuple[int, int, int]] = []
     cut = 0
     total = 0
     number = 0
@@ -241,6 +257,11 @@ def parse_ledger(path: Path, file: IO[bytes]) -> LedgerContents:
             if record.get("ledger") != LEDGER_KIND:
                 raise LedgerError(f"--resume {path}: not an explore ledger (its first line has no "
                                   f"\"ledger\": \"{LEDGER_KIND}\")")
+            version = record.get("version", LEDGER_VERSION)
+            if type(version) is not int or version != LEDGER_VERSION:
+                raise LedgerError(f"--resume {path}: the ledger is version {version!r}; this explore reads version "
+                                  f"{LEDGER_VERSION} ledgers (written by another harness, or edited?); start a new "
+                                  "one (drop --resume)")
             _check_header_hash(path, record)
             header = record
             continue
@@ -256,11 +277,13 @@ def parse_ledger(path: Path, file: IO[bytes]) -> LedgerContents:
             raise LedgerError(f"--resume {path}: line {number} gives seed {seed} another result than line "
                               f"{where[seed]} at the same commit (verdict {before.get('verdict')} there, "
                               f"{record.get('verdict')} here): an edited ledger? start a new one")
+        if before is not None and before.get("commit") == record.get("commit"):
+            repeated.append((seed, where[seed], number))  # the same result twice: said (``repeats``), counted once
         seeds[seed] = record  # a later line of another commit (--resume-other-commit ran it again) wins
         where[seed] = number
     if header is None:
         raise LedgerError(f"--resume {path}: the ledger is empty")
-    return LedgerContents(header, seeds, total - cut, cut)
+    return LedgerContents(header, seeds, total - cut, cut, repeated)
 
 
 def _check_header_hash(path: Path, header: dict[str, Any]) -> None:
@@ -358,7 +381,7 @@ class LedgerWriter:
             if resume:
                 self._continue(path)
             elif self._file.seek(0, 2) == 0:
-                self._write({"ledger": LEDGER_KIND, "version": 1, "options_hash": self.hash,
+                self._write({"ledger": LEDGER_KIND, "version": LEDGER_VERSION, "options_hash": self.hash,
                              "sweep": sweep_options(base, vary_workload), "commit": commit_,
                              "started": datetime.now(UTC).isoformat(timespec="seconds")})
         except BaseException:
@@ -440,6 +463,9 @@ def open_ledger(writer: type[W], base: SweepOptions, vary_workload: bool, here: 
         except BaseException:
             opened.close()
             raise
+        repeats = opened.contents.repeats()
+        if repeats:
+            print(f"{command}: warning: --resume {path}: {repeats}", file=sys.stderr, flush=True)
         if opened.contents.cut:
             print(f"{command}: the ledger's last line was cut short ({opened.contents.cut} bytes, a killed explore?): "
                   "dropped it from the file; that seed runs again", file=sys.stderr, flush=True)

@@ -88,7 +88,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--value-size", default=None, metavar="N|uniform:A-B",
                    help=f"value length in bytes per write, up to {MAX_VALUE_BYTES} (default: the short "
                    "p<process>-<n>)")
-    g.add_argument("--seed", type=int, default=None, help="random seed (random when absent; always recorded)")
+    g.add_argument("--seed", type=int, default=None, help="random seed in 0..2**63-1 (random when absent; always recorded)")
     g = parser.add_argument_group("final phase and output")
     g.add_argument("--quiesce", type=float, default=None,
                    help=f"seconds to wait after the final heal (default {d.quiesce:g})")

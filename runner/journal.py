@@ -187,6 +187,13 @@ def journal_writer(mode: str, fsync: str) -> str:
     return "process" if mode == "udp" else "inline"
 
 
+def _disk_errors() -> frozenset[int]:
+    """The OS errors of a disk the journal cannot be written to (full, over quota, read-only), as explore's."""
+    from .explore_trial import DISK_ERRORS
+
+    return DISK_ERRORS
+
+
 class Journal:
     """One journal file; an ``ApplyObserver`` (nodes) and a ``DatagramObserver`` (the network).
 
@@ -415,8 +422,10 @@ class Journal:
                     self._give_up("died", f"it ended without closing the journal, exit {self._process.wait()}")
                     break
                 if message[0] == "closed":
-                    _, self.records, self.end_reason, error = message
-                    if error is not None:
+                    _, self.records, self.end_reason, error, os_error = message
+                    if os_error is not None and os_error[0] in _disk_errors():  # a full disk: the OS error,
+                        self._error = self._error or OSError(*os_error)      # naming the file (exit 254)
+                    elif error is not None:
                         self._error = self._error or RuntimeError(error)
                     break
         finally:
@@ -459,6 +468,8 @@ class Journal:
         self.open = False
         with contextlib.suppress(OSError):  # (no file: a writer process that could not open it)
             self.bytes = os.path.getsize(self.path)
+        if isinstance(self._error, OSError) and self._error.errno is not None and not self._error.filename:
+            raise OSError(self._error.errno, self._error.strerror, str(self.path)) from self._error
         if self._error is not None:
             raise self._error
 
@@ -500,8 +511,16 @@ class Journal:
                 if self.end_reason is None:
                     self._end(reason, now)
         finally:
+            self._close_files()
+
+    def _close_files(self) -> None:
+        """Close the gzip stream (its trailer) and the file; the file is closed even when the trailer's write
+        fails (a full disk), whose error is raised."""
+        try:
             self._gz.close()
-            self._raw.close()
+        finally:
+            with contextlib.suppress(OSError):
+                self._raw.close()
 
     def _flush(self, now: float) -> bool:
         """Write the buffered records; at the size limit, END "size-limit" (at clock reading ``now``)

@@ -11,8 +11,9 @@ The wire, both ways: a 4-byte little-endian length, then a pickle.
 - stdin: first ``(parent_pid, journal_kwargs, clock_offset, CHUNK)``; then each chunk's list of noted
   events; at last ``("close", events, reason, clock_reading)``.
 - stdout: ``("ended", reason)`` once when the size limit ends the journal early (the hooks then
-  stop noting), and at the close ``("closed", records, end_reason, error)``: ``error`` is None or
-  one line naming what failed.
+  stop noting), and at the close ``("closed", records, end_reason, error, os_error)``: ``error`` is None or
+  one line naming what failed; ``os_error`` is ``(errno, strerror, file)`` when that was an OS error (a full
+  disk), which the parent raises as an ``OSError`` naming the journal file.
 
 It is started by ``start`` (ignores SIGINT, dies with its parent: ``PR_SET_PDEATHSIG``, Linux), and a closed stdin without the close message
 (the parent gone) ends it without a journal END record.
@@ -20,6 +21,7 @@ It is started by ``start`` (ignores SIGINT, dies with its parent: ``PR_SET_PDEAT
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -142,12 +144,20 @@ def main() -> int:
 
     threading.Thread(target=reader, name="journal-reader", daemon=True).start()
     error: str | None = None
+    os_error: tuple[int | None, str | None, str] | None = None
     journal: Journal | None = None
+
+    def failed(failure: Exception) -> None:
+        nonlocal error, os_error
+        error = f"journal writer process: {type(failure).__name__}: {failure}"
+        if isinstance(failure, OSError):  # a full disk, a file too large: the parent names the journal and the error
+            os_error = (failure.errno, failure.strerror, str(failure.filename or kwargs["path"]))
+
     try:
         journal = Journal(clock=lambda: 0.0, **{**kwargs, "ring": Ring(*kwargs["ring"])})
         journal._offset = offset
     except Exception as failure:  # noqa: BLE001 - reported to the parent at the close
-        error = f"journal writer process: {type(failure).__name__}: {failure}"
+        failed(failure)
     told_end = False
     while True:
         data = chunks.get()
@@ -163,23 +173,34 @@ def main() -> int:
                 else:
                     journal._encode(item)
             except Exception as failure:  # noqa: BLE001 - reported to the parent at the close
-                error = f"journal writer process: {type(failure).__name__}: {failure}"
+                failed(failure)
         if journal is not None and closing and error is not None and not journal._raw.closed:
-            journal._gz.close()
-            journal._raw.close()
+            with contextlib.suppress(OSError):  # the disk that failed a write may fail the gzip trailer too
+                journal._close_files()
         if closing:
             records = journal.records if journal is not None else 0
             end = journal.end_reason if journal is not None else None
-            send(stdout, ("closed", records, end, error))
+            send(stdout, ("closed", records, end, error, os_error))
             return 0
         if not told_end and (error is not None or (journal is not None and journal.end_reason is not None)):
             told_end = True
             send(stdout, ("ended", journal.end_reason if journal is not None else None))
 
 
+def _main_without_traceback() -> int:
+    """``main``; anything it did not report to the parent is one line on stderr, never a traceback (exit 1)."""
+    try:
+        return main()
+    except Exception as failure:  # noqa: BLE001 - the process's last word
+        with contextlib.suppress(OSError):
+            print(f"journal writer process: {type(failure).__name__}: {failure}", file=sys.stderr, flush=True)
+        return 1
+
+
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
+    code = _main_without_traceback()
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
     # No interpreter shutdown: the reader thread may still be blocked reading stdin, and finalizing
     # stdin under it aborts ("could not acquire lock ... at interpreter shutdown"). The journal file
     # is closed by now.

@@ -54,6 +54,63 @@ class OptionError(ValueError):
     """A flag value that cannot work; the message says what to use instead."""
 
 
+SEED_MAX = 2**63 - 1
+"""The largest seed: seeds lie in 0..2**63-1 (the journal header and explore's ledger hold them as signed
+64-bit integers; ``run``, ``replay`` and ``explore`` all refuse others)."""
+
+
+def _whole(value: object) -> bool:
+    return type(value) is int
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+FIELD_TYPES: dict[str, tuple[str, Any]] = {
+    "int": ("a whole number", _whole),
+    "number": ("a number", _number),
+    "rate": ("a number or 'max'", lambda v: _number(v) or v == "max"),
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "str?": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "strs": ("a list of strings", lambda v: isinstance(v, list | tuple) and all(isinstance(x, str) for x in v)),
+    "mix": ("a list of three whole numbers", lambda v: isinstance(v, list | tuple) and len(v) == 3
+            and all(_whole(x) for x in v)),
+    "object?": ("an object or null", lambda v: v is None or isinstance(v, dict)),
+}
+"""The kinds of value an option takes: what to call the kind in a message, and its test."""
+
+OPTION_KINDS: dict[str, str] = {
+    "nodes": "int", "replicas": "int", "write_quorum": "int", "read_quorum": "int", "cluster": "object?",
+    "nemesis": "strs", "partition": "str", "fault_interval": "number", "crash_targets": "str",
+    "time_limit": "number", "rate": "rate", "concurrency": "int", "keys": "int", "mix": "mix", "key_dist": "str",
+    "seed": "int", "quiesce": "number", "converge_timeout": "number", "mode": "str", "out": "str", "bug": "str?",
+    "checkers": "strs", "name": "str?", "verbose": "bool", "key_size": "str?", "value_size": "str?",
+    "journal": "str?", "journal_max_mb": "number", "conflict": "str", "workload": "str",
+}
+"""Every ``RunOptions`` field's kind (``FIELD_TYPES``), as run.json holds it; checked before any value is compared."""
+
+FLAG_OF = {"checkers": "--checker", "cluster": "--config"}
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag of a ``RunOptions`` field: ``time_limit`` -> ``--time-limit``."""
+    return FLAG_OF.get(field, "--" + field.replace("_", "-"))
+
+
+def check_kind(field: str, value: object, named: str) -> None:
+    """Raise ``OptionError`` ``<named> must be <kind>, got <value>`` when ``value`` is not of ``field``'s kind."""
+    what, test = FIELD_TYPES[OPTION_KINDS[field]]
+    if not test(value):
+        raise OptionError(f"{named} must be {what}, got {value!r}")
+
+
+def check_seed_range(seed: int, named: str) -> None:
+    if not 0 <= seed <= SEED_MAX:
+        raise OptionError(f"{named} must lie in 0..2**63-1, got {seed}")
+
+
 def unknown_choice(flag: str, bad: list[str], choices: tuple[str, ...]) -> OptionError:
     """``--nemesis: unknown 'partiton' (did you mean 'partition'?); choose from ...``: the nearest choice for each."""
     shown = []
@@ -266,6 +323,12 @@ class RunOptions:
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise OptionError(f"{flag} must be a positive number, got {value!r}")
 
+        # Kinds first: a string where a number belongs must be named, not compared ('<=' not supported ...).
+        # The tuples (nemesis, mix, checkers), cluster and journal_max_mb have checks of their own below.
+        for name in attrs.fields_dict(RunOptions):
+            if name != "journal_max_mb" and OPTION_KINDS[name] in ("int", "number", "rate", "str", "str?", "bool"):
+                check_kind(name, getattr(self, name), flag_of(name))
+        check_seed_range(self.seed, "--seed")
         if not 1 <= self.nodes <= MAX_NODES:
             raise OptionError(f"--nodes must be between 1 and {MAX_NODES}, got {self.nodes}")
         if self.cluster is not None:
@@ -308,8 +371,6 @@ class RunOptions:
         check_conflict_workload(self.conflict, self.workload)
         if self.bug is not None and self.bug not in BUGS:
             raise unknown_choice("--bug", [self.bug], tuple(BUGS))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise OptionError(f"--seed must be a whole number, got {self.seed!r}")
         if not isinstance(self.nemesis, tuple) or not all(isinstance(k, str) for k in self.nemesis):
             raise OptionError(f"nemesis must be a tuple of fault kinds, got {self.nemesis!r}")
         bad = [k for k in self.nemesis if k not in NEMESIS_CHOICES or k == "none"]
@@ -335,12 +396,18 @@ class RunOptions:
 
     @classmethod
     def from_json(cls, data: object) -> RunOptions:
+        """The options run.json recorded; a wrong one raises ``OptionError`` naming ``options.<field>`` (the
+        caller puts the file in front): its kind first, the seed's range, then ``validate``'s checks."""
         if not isinstance(data, dict):
-            raise OptionError("run.json: 'options' must be an object")
+            raise OptionError("'options' must be an object")
         known = {f.name for f in attrs.fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise OptionError(f"run.json: unknown option(s) {sorted(unknown)}")
+            raise OptionError(f"unknown option(s) {sorted(unknown)}")
+        for name, value in data.items():
+            check_kind(name, value, f"options.{name}")
+        if "seed" in data:
+            check_seed_range(data["seed"], "options.seed")
         values = dict(data)
         for name in ("nemesis", "checkers"):
             if name in values:
@@ -349,8 +416,7 @@ class RunOptions:
             values["mix"] = tuple(values["mix"])
         if "rate" in values:
             values["rate"] = parse_rate(values["rate"])
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise OptionError(f"run.json: bad options ({exc})") from None
+        return cls(**values)
 
+
+assert set(OPTION_KINDS) == set(attrs.fields_dict(RunOptions)), "every RunOptions field needs its kind in OPTION_KINDS"

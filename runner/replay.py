@@ -7,7 +7,10 @@ edited by hand, and those must replay exactly as recorded.
 
 In ``sim`` mode the run is a pure function of options, seed and schedule, so the new history must
 be byte-identical: the command prints both sha256 sums and exits 0 when they match, 1 when they
-do not. In ``udp`` and ``processes`` modes real time and the kernel's scheduling make their own
+do not. A run a signal stopped (results.json ``reason: interrupted``) has no whole history: its events are
+compared up to the interruption (the instant the signal came may be in another order, and the stop and
+heal lines the interruption appended are the original's alone); identical up to there exits 2, as a run
+with no history does, and a difference before it 1. In ``udp`` and ``processes`` modes real time and the kernel's scheduling make their own
 choices, so the same configuration, seed and schedule are re-run and the history may differ; the
 exit code is then the new run's verdict, as for ``run``.
 """
@@ -171,10 +174,16 @@ def replay_command(argv: Sequence[str]) -> int:
                      "same schedule) in real time ...")
     new_sum = sha256_of(result.run_dir / "history.jsonl")
     old_sum = sha256_of(recorded.history) if recorded.history.is_file() else None
+    stopped_by = interrupted_by(recorded.run_dir)
+    prefix = None
+    if options.mode == "sim" and old_sum is not None and old_sum != new_sum and stopped_by is not None:
+        prefix = compare_prefix(recorded.history, result.run_dir / "history.jsonl")
     if options.mode != "sim":
         code = verdict_exit(result.results.get("valid"))
     elif old_sum is None:
         code = REPLAY_EXIT_UNCONFIRMED
+    elif prefix is not None:  # an interrupted original: its events match up to the interruption, or they differ
+        code = REPLAY_EXIT_UNCONFIRMED if prefix.identical else REPLAY_EXIT_DIFFERENT
     else:
         code = REPLAY_EXIT_IDENTICAL if old_sum == new_sum else REPLAY_EXIT_DIFFERENT
     decided(code)  # a closed stdout (| head) must not change it
@@ -188,6 +197,19 @@ def replay_command(argv: Sequence[str]) -> int:
               "again, but the history may differ" + (" (it does)" if old_sum != new_sum else ""))
     elif old_sum is None:
         print("cannot compare: the recorded run has no history.jsonl")
+    elif prefix is not None and prefix.identical:
+        print(f"the recorded run was interrupted ({stopped_by}; results.json: reason interrupted) at t={prefix.at:.3f} "
+              f"s, so there is no whole history to compare; identical up to the interruption: its first "
+              f"{prefix.events:,} events are the replay's, byte for byte"
+              + (f"; the {prefix.reordered} events of the interruption's own instant are the replay's too, in another "
+                 "order (the signal's wake-up ran first in that instant)" if prefix.reordered else "")
+              + (f"; only the {prefix.appended} fault stop/heal line(s) the interruption appended differ"
+                 if prefix.appended else "")
+              + f" (exit {REPLAY_EXIT_UNCONFIRMED}: a run cut short cannot be confirmed whole)")
+    elif prefix is not None:
+        print(f"the recorded run was interrupted ({stopped_by}) at t={prefix.at:.3f} s, but its history differs "
+              f"before the interruption: DIFFERENT at line {prefix.differs_at} (determinism is broken, or the code "
+              "changed since it was recorded)")
     elif old_sum == new_sum:
         verdict = {True: "VALID", False: "INVALID"}.get(result.results.get("valid"), "UNKNOWN")  # type: ignore[arg-type]
         print(f"identical: the replay reproduced the recorded history byte for byte (exit 0: the replay matched; "
@@ -211,6 +233,92 @@ def _maelstrom_run(path: str) -> tuple[Path, dict[str, object]] | None:
     if isinstance(metadata, dict) and metadata.get("mode") == "maelstrom" and isinstance(metadata.get("options"), dict):
         return run_dir, metadata
     return None
+
+
+def interrupted_by(run_dir: Path) -> str | None:
+    """The signal that stopped the recorded run before its history was whole (results.json ``reason:
+    interrupted``), else None (a signal during the check or the report leaves the history whole)."""
+    try:
+        results = json.loads((run_dir / "results.json").read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(results, dict) or results.get("reason") != "interrupted":
+        return None
+    signal = results.get("signal")
+    return signal if isinstance(signal, str) and signal else "a signal"
+
+
+@attrs.frozen
+class Prefix:
+    """How an interrupted run's history compares with its replay's: ``events`` equal byte for byte from the top,
+    then ``reordered`` events of the interruption's own instant that the replay holds at that instant too (the
+    signal's wake-up may run first there and change the order of that one instant), then ``appended`` nemesis
+    events (the stop of the fault in force and the heal the interruption wrote)."""
+
+    events: int
+    reordered: int
+    appended: int
+    identical: bool
+    differs_at: int
+    """The first line (1-based) that differs outside the interruption's instant, when not ``identical``."""
+    at: float
+    """The interruption's instant, in seconds of the run."""
+
+
+def _event(line: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("time"), int) else None
+
+
+def _without_index(event: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in event.items() if k != "index"}, sort_keys=True)
+
+
+def compare_prefix(old: Path, new: Path) -> Prefix:
+    """Compare an interrupted run's history ``old`` with its replay ``new`` up to the interruption."""
+    original = old.read_bytes().splitlines(keepends=True)
+    last = _event(original[-1]) if original else None
+    instant = last["time"] if last is not None else 0
+    replayed: dict[str, int] = {}
+    """The replay's events at the interruption's instant past the lines both share, without their index."""
+    with new.open("rb") as after:
+        same = 0
+        for line in original:
+            if line != after.readline():
+                break
+            same += 1
+    with new.open("rb") as after:
+        for _ in range(same):
+            after.readline()
+        for raw in after:
+            event = _event(raw)
+            if event is None or event["time"] > instant:
+                break
+            if event["time"] == instant:
+                key = _without_index(event)
+                replayed[key] = replayed.get(key, 0) + 1
+    rest = original[same:]
+    events = sum(1 for raw in original[:same] if raw.startswith(b'{"index":'))
+    reordered = appended = 0
+    differs_at = 0
+    for offset, raw in enumerate(rest):
+        event = _event(raw)
+        if event is None or event["time"] != instant:
+            differs_at = same + offset + 1
+            break
+        if event.get("process") == "nemesis":
+            appended += 1
+            continue
+        key = _without_index(event)
+        if not replayed.get(key):
+            differs_at = same + offset + 1
+            break
+        replayed[key] -= 1
+        reordered += 1
+    return Prefix(events, reordered, appended, differs_at == 0, differs_at, instant / 1e9)
 
 
 def only_header_added(old: Path, new: Path) -> bool:

@@ -32,7 +32,7 @@ from .phases import RunResult, checked_schedule, finish_or_interrupted
 from .processes import ProcessesMode
 from .progress import ProgressLine
 from .recorder import HistoryRecorder, history_header
-from .run_dir import new_run_dir, node_log_handler, run_metadata, run_name, write_json
+from .run_dir import new_run_dir, node_log_handler, run_metadata, run_name, write_failure, write_json
 from .simulate import SimMode
 
 if TYPE_CHECKING:
@@ -123,6 +123,11 @@ def run(
         except RunInterrupted as exc:
             exc.run_dir = run_dir
             raise
+        except BaseException as exc:
+            failure = write_failure(exc, run_dir)  # a full disk: one line naming the file (exit 254), not a crash
+            if failure is None:
+                raise
+            raise failure from exc
 
 
 def _run(mode: Mode, options: RunOptions, argv: list[str], run_dir: Path, schedule: FaultSchedule | None,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import logging
 import os
 import platform
 import secrets
+import sys
 import tempfile
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -221,12 +223,100 @@ def record_achieved(run_json: Path, throughput: dict[str, Any]) -> None:
     write_json(run_json, metadata)
 
 
+class RunWriteError(OptionError, OSError):
+    """The run's files could not be written (a full disk, a file too large, a directory made read-only): one
+    line naming the file and the OS error, exit 254, as ``report --out`` and ``check --write`` say it. An
+    ``OSError`` too (its errno, strerror and file), so that explore's trials and minimal run, which take a
+    disk error of a run as theirs, still see one."""
+
+    def __init__(self, message: str, error: OSError, filename: str) -> None:
+        OSError.__init__(self, error.errno, error.strerror, filename)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def file_of(error: OSError, run_dir: Path) -> str:
+    """The file ``error`` failed to write: its ``filename``, else the file object the failing frame wrote
+    (a buffered write's error names none: the history's recorder, the journal's gzip stream), innermost
+    first; else the run directory."""
+    if error.filename:
+        return str(error.filename)
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        own = frame.f_locals.get("self")
+        values = [*frame.f_locals.values(), *(vars(own).values() if hasattr(own, "__dict__") else ())]
+        for value in values:
+            for candidate in (value, getattr(value, "fileobj", None)):
+                name = getattr(candidate, "name", None) if isinstance(candidate, io.IOBase) else None
+                if isinstance(name, str) and name:
+                    return name
+    return str(run_dir)
+
+
+def write_failure(exc: BaseException, run_dir: Path) -> RunWriteError | None:
+    """``exc`` as a ``RunWriteError`` when a disk error (``DISK_ERRORS``) stopped the run, else None (a Ctrl-C
+    in the same exception group stays an interruption). The run's history is cut back to its last whole line
+    (a cut-short write leaves half of one), so ``check`` and ``report`` read what was written."""
+    from .explore_trial import disk_error
+
+    if isinstance(exc, RunWriteError) or (isinstance(exc, BaseExceptionGroup)
+                                          and exc.subgroup(KeyboardInterrupt) is not None):
+        return None
+    error = disk_error(exc)
+    if error is None and exc.__context__ is not None and not isinstance(exc, KeyboardInterrupt):
+        error = disk_error(exc.__context__)
+    if error is None:
+        return None
+    target = file_of(error, run_dir)
+    history = run_dir / "history.jsonl"
+    kept = _cut_to_whole_lines(history)
+    return RunWriteError(f"{target}: {error.strerror or error}: the run could not write its files and stopped; "
+                         f"what it wrote is kept in {run_dir}/ ({kept}; no verdict)", error, target)
+
+
+def _cut_to_whole_lines(history: Path) -> str:
+    """Cut ``history`` back to its last newline (a truncation needs no free space); what it holds, in words."""
+    try:
+        with history.open("r+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - (1 << 20)))
+            tail = f.read()
+            whole = size - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else (0 if len(tail) == size else size)
+            if whole != size:
+                f.truncate(whole)
+            f.seek(0)
+            lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return "history.jsonl not written"
+    return f"history.jsonl: {max(0, lines - 1)} events, up to the failure"
+
+
+class _NodeLogHandler(logging.FileHandler):
+    """The node log file: a record it cannot write (a full disk) is dropped without logging's ``--- Logging
+    error ---`` traceback on stderr; the run's own files (history, journal) report the disk."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handleError(record)
+
+    def close(self) -> None:
+        """Close the file; the last flush failing (a full disk) leaves it closed, and is not the run's error."""
+        with contextlib.suppress(OSError):
+            super().close()
+
+
 def node_log_handler(run_dir: Path, verbose: bool, quiet_level: int = logging.INFO) -> logging.Handler:
     """In-process node logs go to ``nodes/cluster.log`` (per-node files in processes mode).
 
     ``quiet_level`` is the level without ``-v`` (simulation keeps WARNING: its logs are for errors).
     """
-    handler = logging.FileHandler(run_dir / "nodes" / "cluster.log")
+    handler = _NodeLogHandler(run_dir / "nodes" / "cluster.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     handler.setLevel(logging.DEBUG if verbose else quiet_level)
     root = logging.getLogger()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from nemesis import FaultSchedule, ScheduledFault
 from runner.options import RunOptions
 from runner.shrink import (
@@ -322,4 +324,16 @@ def test_explore_shows_the_shrinks_own_duration_not_the_sessions(monkeypatch: An
     assert result.seconds == result.trials
     explored = ExploreResult(24, 0, 1, result, None, None, 62.0, workers=2)
     line = format_report(explored).splitlines()[0]
-    assert f"shrunk in {result.trials} trial runs ({result.trials} s of the session's 62 s, 2 worker(s))" in line
+    assert (f"shrunk in {result.trials} trial runs (the shrink took {result.trials} s of wall-clock time, of the 62 s "
+            "this explore command took in all, its sweep included; 2 workers)") in line
+    one = format_report(attrs.evolve(explored, workers=1)).splitlines()[0]
+    assert "; 1 worker)" in one and "worker(s)" not in one
+
+
+def test_explore_says_what_its_seconds_are_when_nothing_is_found() -> None:
+    """'nothing found' names the seconds as the explore command's wall-clock time, and plurals its workers."""
+    from runner.explore import ExploreResult, format_report
+
+    for workers, words in ((1, "1 worker"), (3, "3 workers")):
+        line = format_report(ExploreResult(4, 0, None, None, None, None, 9.4, workers=workers)).splitlines()[0]
+        assert f"nothing found (the explore command took 9 s of wall-clock time; {words})" in line, line
