@@ -88,6 +88,37 @@ def decode(value: str | None) -> tuple[str, State | str | None]:
     raise StateError(f"unknown state kind {kind!r}")
 
 
+def value_fits(mode: str, value: str | None) -> bool:
+    """Whether ``value`` is one a node under ``mode`` stores (every value fits ``lww``; a tombstone fits all)."""
+    if mode == LWW or value is None:
+        return True
+    kind = value[:1]
+    if (kind == SIB) != (mode == SIBLINGS) or kind not in TYPE_NAMES:
+        return False
+    try:
+        decode(value)
+    except (StateError, ValueError):
+        return False
+    return True
+
+
+def written_mode(values: Iterable[str | None], mode: str) -> str:
+    """The conflict mode that wrote a store holding ``values``, judged against ``mode`` (the one it is
+    opened under): ``mode`` while every value fits it, else the mode they all fit (``lww`` at worst).
+    Under ``lww`` every value fits, so a store is judged siblings or crdt when all its values are
+    states of that mode (a crdt store of registers alone, ``r`` + text, cannot be told from lww)."""
+    values = [v for v in values if v is not None]
+    candidates = [m for m in (SIBLINGS, CRDT) if m != mode]
+    if mode != LWW and all(value_fits(mode, v) for v in values):
+        return mode
+    for other in candidates:
+        if values and all(value_fits(other, v) for v in values) and (
+            other == SIBLINGS or any(v[:1] in (COUNTER, SET) for v in values)
+        ):
+            return other
+    return LWW
+
+
 @attrs.frozen
 class View:
     """What a read shows of a stored value, per mode and type (the client decodes the same way)."""
