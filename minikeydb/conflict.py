@@ -168,6 +168,26 @@ def trim_siblings(key: str, state: Siblings) -> Record:
     raise StateTooLarge(f"too-large: key {key!r}'s causal context alone is over {MAX_STATE_BYTES} bytes")
 
 
+def trim_set(key: str, state: ORSet) -> Record:
+    """The record of ``state`` less as few elements as make it fit, largest first (then by element);
+    their dots stay in the causal context, so the trim is a remove every replica makes alike and
+    they converge (as ``trim_siblings``). Raises ``StateTooLarge`` when even the empty set would not
+    fit (the context alone is too large)."""
+    elements = dict(state.elements)
+    order = sorted(state.elements, key=lambda element: (-len(element), element))
+    dropped = 0
+    for element in order:
+        del elements[element]
+        dropped += 1
+        try:
+            record = state_record(key, SET, ORSet(elements, state.context, state.latest))
+        except StateTooLarge:
+            continue
+        log.warning("key %r: a set's join over the state limit; %d elements removed (the largest)", key, dropped)
+        return record
+    raise StateTooLarge(f"too-large: key {key!r}'s causal context alone is over {MAX_STATE_BYTES} bytes")
+
+
 JoinRule = Callable[[Record | None, Record], Record | None]
 """Given the stored record (or None) and an incoming one: the record to store, or None (no change)."""
 
@@ -194,10 +214,10 @@ class Conflict:
     def join(self, current: Record | None, incoming: Record, *, trim: bool = True) -> Record | None:
         """The storage's merge under this mode (``JoinRule``).
 
-        Siblings made concurrently on both sides of a partition may join into a state over the
-        limit (``StateTooLarge``). With ``trim`` (replicas, hints, reads) the oldest siblings are
-        dropped until it fits (``trim_siblings``: their dots stay in the context, so every replica
-        drops them alike and they converge); without it (the coordinator's check of a client's
+        Siblings (or set elements) added concurrently on both sides of a partition may join into a
+        state over the limit (``StateTooLarge``). With ``trim`` (replicas, hints, reads) the oldest
+        siblings (the largest elements) are dropped until it fits (``trim_siblings``, ``trim_set``:
+        their dots stay in the context, so every replica drops them alike and they converge); without it (the coordinator's check of a client's
         write) the error is raised, and the write is refused instead of acknowledged."""
         kind_b, b, canonical = self._canonical(incoming)
         if current is None:
@@ -218,9 +238,9 @@ class Conflict:
         try:
             record = state_record(incoming.key, kind_a, joined)
         except StateTooLarge:
-            if not (trim and isinstance(joined, Siblings)):
+            if not trim or isinstance(joined, PNCounter):
                 raise
-            record = trim_siblings(incoming.key, joined)
+            record = trim_siblings(incoming.key, joined) if isinstance(joined, Siblings) else trim_set(incoming.key, joined)
         return None if record.stamp == current.stamp else record
 
     def combine(self, records: Iterable[Record | None]) -> Record | None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from minikeydb.config import write_config
-from minikeydb.conflict import SIBLINGS, Conflict, state_record, view
+from minikeydb.conflict import CRDT, SIBLINGS, Conflict, state_record, view
+from minikeydb.crdt import ORSet, PNCounter
+from minikeydb.crdt import add as set_add
 from minikeydb.dvv import Context, Siblings
 from minikeydb.messaging import Backoff
 from minikeydb.record import Record
@@ -150,3 +152,47 @@ async def test_hints_whose_join_is_too_large_never_crash_the_node() -> None:
     replicator._hints["n2"]["h"] = huge
     await replicator._deliver_hints("n2")
     assert "h" not in replicator._hints["n2"] and counters["hints_too_large"] == 1
+
+
+def _big_set(side: str, count: int) -> ORSet:
+    """``count`` 700-character elements added by one client of ``side`` (a partition's side)."""
+    state = ORSet()
+    for i in range(count):
+        state = state.join(set_add(f"{side}{i:03d}" + side.lower() * 700, ("c" + side * 16, i + 1), (i + 1, 0, "c" + side * 16)))
+    return state
+
+
+def test_sets_whose_join_is_too_large_converge_to_the_same_trimmed_set_everywhere() -> None:
+    """Two replicas' sets (40 big elements each, added on both sides of a partition) whose join is over
+    the limit: each replica stores the same trimmed join, whichever order they meet in, and it fits
+    (before: every replica refused the other's state, ``records_too_large``, and they stayed apart)."""
+    crdt_join = Conflict(CRDT).join
+    a = state_record("big", "o", _big_set("A", 40))
+    b = state_record("big", "o", _big_set("B", 40))
+    replicas = []
+    for first, second in ((a, b), (b, a)):
+        storage = MemoryStorage(MemoryDisk(), bucket_of=lambda key: 0)
+        storage.use_join(crdt_join)
+        assert storage.apply_nowait([first]) == [True]
+        assert storage.apply_nowait([second]) == [True], storage.stats
+        replicas.append(storage.get("big"))
+        assert storage.apply_nowait([first, second]) == [False, False]  # nothing more to join: it converged
+    assert replicas[0] is not None and replicas[0] == replicas[1]
+    members = view(CRDT, replicas[0].value, "big").elements
+    assert members is not None and 40 < len(members) < 80
+
+
+def test_a_record_refused_as_too_large_is_warned_about_once_per_key_not_per_delivery(caplog) -> None:
+    """A counter whose join is over the limit, delivered 50 times: counted 50 times, one WARNING."""
+    storage = MemoryStorage(MemoryDisk(), bucket_of=lambda key: 0)
+    storage.use_join(Conflict(CRDT).join)
+    mine = PNCounter(p={f"a{i:05d}-" + "x" * 20: 1 for i in range(800)}, latest=(1, 0, "a"))
+    theirs = PNCounter(p={f"b{i:05d}-" + "y" * 20: 1 for i in range(800)}, latest=(2, 0, "b"))
+    assert storage.apply_nowait([state_record("cnt", "p", mine)]) == [True]
+    incoming = state_record("cnt", "p", theirs)
+    with caplog.at_level("WARNING", logger="minikeydb.storage"):
+        for _ in range(50):
+            assert storage.apply_nowait([incoming]) == [False]
+    assert storage.stats["records_too_large"] == 50
+    warnings = [r for r in caplog.records if "not applied" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage()[:80] for r in warnings]
