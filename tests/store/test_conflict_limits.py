@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from minikeydb.config import write_config
 from minikeydb.conflict import CRDT, SIBLINGS, Conflict, state_record, view
 from minikeydb.crdt import ORSet, PNCounter
 from minikeydb.crdt import add as set_add
+from minikeydb.defects import Features
 from minikeydb.dvv import Context, Siblings
 from minikeydb.messaging import Backoff
 from minikeydb.record import Record
@@ -19,7 +21,7 @@ from minikeydb.replication import Replicator
 from minikeydb.testing.disk import MemoryDisk, MemoryStorage
 from minikeydb.wire import MAX_STATE_BYTES, Ack, Codec, ReadReply, Replicate
 
-from .cluster_fixture import make_config, running_cluster
+from .cluster_fixture import make_config, running_cluster, wait_until
 from .subprocesses import run_cli
 
 pytestmark = pytest.mark.usefixtures("cluster_secret")
@@ -196,3 +198,22 @@ def test_a_record_refused_as_too_large_is_warned_about_once_per_key_not_per_deli
     assert storage.stats["records_too_large"] == 50
     warnings = [r for r in caplog.records if "not applied" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage()[:80] for r in warnings]
+
+
+async def test_anti_entropy_backs_off_a_repair_the_peer_keeps_refusing_as_too_large(tmp_path: Path) -> None:
+    """Two replicas whose counters join over the limit: anti-entropy stops offering the same versions
+    every round (``ae_backoff``), so refusals grow far slower than exchanges (before: both sides
+    pushed and refused the pair in every exchange, ~7 WARNINGs a second)."""
+    config = make_config(tmp_path, 2, replicas=2, conflict="crdt", timeouts={"anti_entropy_interval": 0.05})
+    features = Features(read_repair=False, hinted_handoff=False)
+    old = int((time.time() - 60) * 1_000_000)  # settled: anti-entropy's business, not replication's
+    mine = PNCounter(p={f"a{i:05d}-" + "x" * 20: 1 for i in range(800)}, latest=(old, 0, "a"))
+    theirs = PNCounter(p={f"b{i:05d}-" + "y" * 20: 1 for i in range(800)}, latest=(old + 1, 0, "b"))
+    async with running_cluster(config, features=features) as cluster:
+        n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+        await n1.replica.store([state_record("cnt", "p", mine)])
+        await n2.replica.store([state_record("cnt", "p", theirs)])
+        backoffs = lambda: n1.counters["ae_backoff"] + n2.counters["ae_backoff"]  # noqa: E731
+        assert await wait_until(lambda: backoffs() >= 60, 30.0), "anti-entropy never backed off"
+        refused = n1.storage.stats.get("records_too_large", 0) + n2.storage.stats.get("records_too_large", 0)
+        assert refused < backoffs(), (refused, backoffs())
