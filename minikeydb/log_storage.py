@@ -821,8 +821,10 @@ def claim_conflict_mode(store: LogStorage, mode: str) -> None:
             f"{store.path.parent}: its data was written under conflict mode {written}, and this cluster's is {mode}: "
             f"start it with conflict = \"{written}\", or give it another data_dir (one mode's records are unreadable under another)"
         )
-    if not marker.exists():
-        tmp = marker.with_name(MODE_NAME + ".tmp")
+    if marker.exists():
+        return
+    tmp = marker.with_name(MODE_NAME + ".tmp")
+    try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, (mode + "\n").encode("ascii"))
@@ -831,3 +833,5 @@ def claim_conflict_mode(store: LogStorage, mode: str) -> None:
             os.close(fd)
         os.replace(tmp, marker)
         _fsync_dir(marker.parent)
+    except OSError as exc:
+        raise StorageError(f"{marker}: cannot record the data directory's conflict mode: {exc.strerror or exc}") from None

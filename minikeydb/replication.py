@@ -255,10 +255,6 @@ class Replicator:
                     return False  # records a client still waits for: kept, and the write refused
         return True
 
-    def is_down(self, peer: str) -> bool:
-        """Whether ``peer``'s latest hint delivery went unanswered and it acknowledged nothing since."""
-        return peer in self._down
-
     def _mark_down(self, peer: str) -> None:
         """``peer``'s hints went unanswered: down until it acknowledges something."""
         if peer not in self._down:
