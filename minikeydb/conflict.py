@@ -206,6 +206,10 @@ class Conflict:
     """Per key: the last state this join made, with its encoded value. The next join of the key
     (the next delta into a stored state) starts from it instead of decoding the stored value
     again: decoding was 40 % of a large set's join, once per replica per write."""
+    _last_join: dict[str, tuple[Stamp, str | None, Stamp, str | None, Record | None]] = attrs.field(
+        factory=dict, eq=False, repr=False, alias="_last_join"
+    )
+    """Per key: the last join's two records (stamps and values) and its result (see ``join``)."""
 
     def _checked(self, record: Record) -> tuple[str, State | str | None]:
         """``record``'s kind and decoded state; ``StateError`` for one this mode does not store."""
@@ -233,10 +237,33 @@ class Conflict:
         state over the limit (``StateTooLarge``). With ``trim`` (replicas, hints, reads) the oldest
         siblings (the largest elements) are dropped until it fits (``trim_siblings``, ``trim_set``:
         their dots stay in the context, so every replica drops them alike and they converge); without it (the coordinator's check of a client's
-        write) the error is raised, and the write is refused instead of acknowledged."""
+        write) the error is raised, and the write is refused instead of acknowledged.
+
+        Two shortcuts, both pure (the same records in, the same record out): a record met again
+        as it is stored changes nothing (a read's equal answers), and the last join of each key is
+        remembered, so the coordinator's check of a client's write and its own copy's join of the
+        same delta, which follows, make the joined state once."""
+        if current is not None and current.stamp == incoming.stamp and current.value == incoming.value:
+            if not (self.counter_merge_adds or self.siblings_by_timestamp):  # seeded defects: a state met
+                return None  # again is counted twice, or loses siblings, as they always did
+        last = self._last_join.get(incoming.key)
+        if (
+            last is not None and current is not None and last[0] == current.stamp and last[2] == incoming.stamp
+            and last[1] == current.value and last[3] == incoming.value
+        ):
+            return last[4]
+        out, trimmed = self._join(current, incoming, trim)
+        if current is not None and not trimmed:  # a trimmed join must still raise without ``trim``
+            if len(self._last_join) >= DECODED_KEYS:
+                self._last_join.clear()
+            self._last_join[incoming.key] = (current.stamp, current.value, incoming.stamp, incoming.value, out)
+        return out
+
+    def _join(self, current: Record | None, incoming: Record, trim: bool) -> tuple[Record | None, bool]:
+        """``join`` itself: the record to store (or None), and whether it was trimmed to fit."""
         kind_b, b = self._checked(incoming)
         if current is None:
-            return self._canonical(incoming, kind_b, b)
+            return self._canonical(incoming, kind_b, b), False
         known = self._decoded.get(incoming.key)
         a: State | str | None
         if known is not None and known[0] == current.value:  # equal strings: mostly the same object
@@ -244,9 +271,9 @@ class Conflict:
         else:
             kind_a, a = decode(current.value)
         if kind_a != kind_b:
-            return self._canonical(incoming, kind_b, b) if _RANK[kind_b] > _RANK[kind_a] else None
+            return (self._canonical(incoming, kind_b, b) if _RANK[kind_b] > _RANK[kind_a] else None), False
         if kind_a == REGISTER:
-            return incoming if incoming.stamp > current.stamp else None
+            return (incoming if incoming.stamp > current.stamp else None), False
         if isinstance(a, Siblings) and isinstance(b, Siblings):
             joined: State = a.by_timestamp(b) if self.siblings_by_timestamp else a.join(b)
         elif isinstance(a, PNCounter) and isinstance(b, PNCounter):
@@ -261,12 +288,13 @@ class Conflict:
             if not trim or isinstance(joined, PNCounter):
                 raise
             record = trim_siblings(incoming.key, joined) if isinstance(joined, Siblings) else trim_set(incoming.key, joined)
+            return (None if record.stamp == current.stamp else record), True
         else:
             if len(self._decoded) >= DECODED_KEYS:
                 self._decoded.clear()
             assert record.value is not None
             self._decoded[incoming.key] = (record.value, joined)
-        return None if record.stamp == current.stamp else record
+        return (None if record.stamp == current.stamp else record), False
 
     def combine(self, records: Iterable[Record | None]) -> Record | None:
         """The join of several replicas' answers (a read's result, and what read repair sends)."""

@@ -132,3 +132,27 @@ def test_the_linear_join_and_union_agree_with_the_reference_on_random_states():
         vv = joined.context.vv
         assert all(n > vv.get(actor, 0) + 1 for actor, n in joined.context.cloud), joined.context
         assert joined.context == dvv.EMPTY_CONTEXT.add(_dots(a.context) | _dots(b.context))
+
+
+def test_the_coordinators_check_and_its_own_copy_join_a_delta_into_a_set_once(monkeypatch):
+    """A client's add checked by the coordinator (strict join) and then joined into its own copy encodes the joined state once, not twice."""
+    from minikeydb.testing.disk import MemoryDisk, MemoryStorage
+
+    join = Conflict(CRDT).join
+    storage = MemoryStorage(MemoryDisk(), bucket_of=lambda key: 0)
+    storage.use_join(join)
+    assert storage.apply_nowait([state_record("k", "o", _set(200))]) == [True]
+    delta = state_record("k", "o", set_add("new", ("cffff", 1), (1000, 0, "cffff")))
+    encodes = 0
+    encode = conflict.encode
+
+    def counted(kind: str, state: conflict.State) -> str:
+        nonlocal encodes
+        encodes += 1
+        return encode(kind, state)
+
+    monkeypatch.setattr(conflict, "encode", counted)
+    checked = join(storage.get("k"), delta, trim=False)  # Coordinator.on_update's check
+    assert storage.apply_nowait([delta]) == [True]
+    assert storage.get("k") == checked
+    assert encodes == 1, encodes
