@@ -87,6 +87,10 @@ SETTLE = 3.0
 anti-entropy neither pushes nor pulls a version whose stamp is this close to now."""
 
 
+UNMOVED_MEMORY = 10_000
+"""(peer, key) pairs whose repairs anti-entropy remembers at most (past it, forgotten at once)."""
+
+
 class _Exchange:
     __slots__ = ("peer", "seen", "started", "moved")
 
@@ -133,6 +137,10 @@ class AntiEntropy:
         self._partners = sorted(p for p in peers if self._shared[p])
         self._busy_skips: dict[str, int] = {}
         """Per peer: exchanges this node skipped in a row as initiator because the link was busy."""
+        self._unmoved: dict[tuple[str, str], tuple[Stamp, Stamp, int, int]] = {}
+        """Per (peer, key): two versions that differ (ours, theirs), how many times a push or pull of
+        them was made, and in how many exchanges since the second the peer still showed the same
+        pair (``_backs_off``)."""
         self._last_answered: dict[str, float] = {}
         """Per peer: when this node last answered its digests while the link to it was busy."""
 
@@ -249,9 +257,15 @@ class AntiEntropy:
         replicator = self.replicator
         pull: list[str] = []
         push: list[Record] = []
+        pairs: dict[str, tuple[Stamp, Stamp]] = {}
         for key, stamp in message.entries:
             exchange.seen.add(key)
             mine = self.storage.get(key)
+            if mine is not None and mine.stamp != stamp:
+                if self._backs_off(peer, key, mine.stamp, stamp):
+                    self.counters["ae_backoff"] += 1
+                    continue
+                pairs[key] = (mine.stamp, stamp)
             if mine is None or mine.stamp < stamp:
                 if abs(now_us - stamp[0]) >= settle_us:
                     pull.append(key)
@@ -279,13 +293,43 @@ class AntiEntropy:
                 continue
             if replicator.enqueue(peer, record, reason="anti-entropy"):
                 pushed += 1
+                self._made(peer, record.key, pairs)
         pull = pull[: max(0, room - pushed)]
+        for key in pull:
+            self._made(peer, key, pairs)
         exchange.moved += pushed + len(pull)
         self.counters["ae_skipped_queued"] += skipped
         self.counters["ae_pushed"] += pushed
         self.counters["ae_pulled"] += len(pull)
         for group in split_by_size(pull, key_cost):
             await self._send(Pull(self.messenger.new_id(), self.node_id, tuple(group)), self.peers[peer])
+
+    def _backs_off(self, peer: str, key: str, mine: Stamp, their: Stamp) -> bool:
+        """Whether to leave ``key`` alone in this exchange with ``peer``: our version ``mine`` and
+        its ``their`` differ as they did after two pushes or pulls of exactly these were made, so
+        the peer (or this node) refuses what it is sent (a join over the state limit, counted in
+        ``records_too_large``). Such a key is tried again in exchanges 1, 2, 4, 8, ... after,
+        then every 64th; a change on either side starts afresh. Counted in ``ae_backoff``."""
+        last = self._unmoved.get((peer, key))
+        if last is None or last[0] != mine or last[1] != their or last[2] < 2:
+            return False
+        seen = last[3] + 1
+        self._unmoved[(peer, key)] = (mine, their, last[2], seen)
+        return not (seen & (seen - 1) == 0 or seen % 64 == 0)
+
+    def _made(self, peer: str, key: str, pairs: dict[str, tuple[Stamp, Stamp]]) -> None:
+        """A push or pull of ``key``'s differing versions (``pairs``) was queued or sent (counted
+        once per exchange: a join mode's push and pull of one key are one repair)."""
+        pair = pairs.pop(key, None)
+        if pair is None:
+            return
+        last = self._unmoved.get((peer, key))
+        if last is not None and last[:2] == pair:
+            self._unmoved[(peer, key)] = (pair[0], pair[1], last[2] + 1, last[3])
+            return
+        if len(self._unmoved) >= UNMOVED_MEMORY:
+            self._unmoved.clear()
+        self._unmoved[(peer, key)] = (pair[0], pair[1], 1, 0)
 
     def on_pull(self, message: Pull) -> None:
         """Send the versions asked for, through the peer's outbox (acknowledged, retried)."""

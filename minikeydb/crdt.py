@@ -97,19 +97,25 @@ class ORSet:
     def join(self, other: ORSet) -> ORSet:
         """Per element: dots both hold, plus dots the other side never saw; contexts unite."""
         out: dict[str, frozenset[Dot]] = {}
-        for element in set(self.elements) | set(other.elements):
-            mine = self.elements.get(element, frozenset())
-            theirs = other.elements.get(element, frozenset())
-            dots = (mine & theirs) | {d for d in mine if d not in other.context} | {
-                d for d in theirs if d not in self.context
-            }
+        ours, others = self.elements, other.elements
+        for element, mine in ours.items():
+            theirs = others.get(element)
+            if theirs is None:  # only here: the dots the other side never saw (all, mostly)
+                dots = _unseen(mine, other.context)
+            else:
+                dots = (mine & theirs) | _unseen(mine, other.context) | _unseen(theirs, self.context)
             if dots:
-                out[element] = frozenset(dots)
+                out[element] = dots
+        for element, theirs in others.items():
+            if element not in ours:
+                dots = _unseen(theirs, self.context)
+                if dots:
+                    out[element] = dots
         return ORSet(out, self.context.union(other.context), max(self.latest, other.latest))
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "e": {e: sorted([a, n] for a, n in dots) for e, dots in sorted(self.elements.items())},
+            "e": {e: [[a, n] for a, n in sorted(dots)] for e, dots in sorted(self.elements.items())},
             "ctx": self.context.to_json(),
             "t": list(self.latest),
         }
@@ -128,6 +134,13 @@ class ORSet:
                 raise StateError(f"element {element!r}: a dot outside the state's causal context")
             elements[element] = checked
         return cls(elements, context, check_stamp_json(data["t"]))
+
+
+def _unseen(dots: frozenset[Dot], context: Context) -> frozenset[Dot]:
+    """The dots of ``dots`` that ``context`` does not hold (``dots`` itself, not a copy, when none)."""
+    vv, cloud = context.vv, context.cloud
+    seen = [d for d in dots if d[1] <= vv.get(d[0], 0) or d in cloud]  # Context.__contains__, inline
+    return dots.difference(seen) if seen else dots
 
 
 def add(element: str, dot: Dot, stamp: Stamp) -> ORSet:

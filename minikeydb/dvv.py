@@ -81,17 +81,29 @@ class Context:
         return dot[1] <= self.vv.get(dot[0], 0) or dot in self.cloud
 
     def union(self, other: Context) -> Context:
-        vv = dict(self.vv)
-        for actor, n in other.vv.items():
-            if n > vv.get(actor, 0):
-                vv[actor] = n
-        return _compact(vv, self.cloud | other.cloud)
+        """Every dot of both. Linear in the smaller side's dots plus this side's cloud, with no
+        sort of the whole cloud: only the dots of actors whose prefix may move are compacted again
+        (a delta's union into a large state is most of what a replica does per write)."""
+        mine = self.vv
+        advanced = {actor: n for actor, n in other.vv.items() if n > mine.get(actor, 0)}
+        new = other.cloud - self.cloud if other.cloud else other.cloud
+        if not advanced and not new:
+            return self
+        vv = dict(mine)
+        vv.update(advanced)
+        actors = set(advanced)
+        actors.update(actor for actor, _ in new)
+        # A cloud dot of another actor stays as it is: its prefix did not move (the cloud is compact).
+        kept = [dot for dot in self.cloud if dot[0] not in actors]
+        moved = [dot for dot in self.cloud if dot[0] in actors] if len(kept) < len(self.cloud) else []
+        folded = _compact(vv, new.union(moved))
+        return Context(folded.vv, folded.cloud.union(kept))
 
     def add(self, dots: Iterable[Dot]) -> Context:
         return _compact(dict(self.vv), self.cloud | frozenset(dots))
 
     def to_json(self) -> dict[str, Any]:
-        return {"vv": dict(sorted(self.vv.items())), "c": sorted([a, n] for a, n in self.cloud)}
+        return {"vv": dict(sorted(self.vv.items())), "c": [[a, n] for a, n in sorted(self.cloud)]}
 
     @classmethod
     def from_json(cls, data: Any) -> Context:

@@ -87,6 +87,9 @@ acknowledged data quietly.
 
 _PUT, _PURGE = 0, 1
 
+MODE_NAME = "conflict_mode"
+"""The file beside the log naming the conflict mode its records were written under (``claim_conflict_mode``)."""
+
 _DURABLE = struct.Struct("<QQI")  # the log's inode, a size it reached durably, CRC32 of the two
 """What the lock file holds: a lower bound on the log's durable size (see ``LogStorage._note_durable``)."""
 
@@ -412,11 +415,13 @@ class LogStorage(IndexedStorage):
         compaction_ratio: float = 4.0,
         compaction_min_bytes: int = 4 * 1024 * 1024,
         write_in_thread: bool = False,
+        conflict_mode: str | None = None,
     ) -> LogStorage:
         """Open (creating if absent) the log at ``path``, recovering its valid prefix into memory.
 
         ``path`` is the log file itself; its directory also holds ``<name>.lock`` (which keeps a
-        second process from opening the same log) and, briefly, ``<name>.compact``.
+        second process from opening the same log) and, briefly, ``<name>.compact``. With
+        ``conflict_mode``, the directory must hold that mode's data (``claim_conflict_mode``).
         """
         store = cls(
             Path(path),
@@ -430,6 +435,12 @@ class LogStorage(IndexedStorage):
             write_in_thread=write_in_thread,
         )
         store._open_files()
+        if conflict_mode is not None:
+            try:
+                claim_conflict_mode(store, conflict_mode)
+            except BaseException:
+                store._close_files()
+                raise
         return store
 
     # -- opening and recovery ------------------------------------------------------------------
@@ -780,3 +791,47 @@ def _frame_size(record: Record) -> int:
     """Approximate encoded frame size, without encoding (ASCII-exact; close enough otherwise)."""
     value = record.value
     return 44 + len(record.key) + (len(value) + 2 if value is not None else 4) + len(record.stamp[2])
+
+
+def claim_conflict_mode(store: LogStorage, mode: str) -> None:
+    """Refuse (``StorageError``, one line) a log written under another conflict mode than ``mode``;
+    mark an unmarked one as ``mode``'s.
+
+    Each mode stores values of its own shape (lww: the client's value; siblings and crdt: encoded
+    states), and a record of one is malformed under another: every read and write of its key
+    would fail. The mode is named in ``MODE_NAME`` beside the log, written (durably) the first time
+    a node opens the directory. A directory from before the marker is judged by its records
+    (``conflict.written_mode``): it starts under the mode they fit, and is marked then.
+    """
+    from .conflict import MODES, written_mode  # the store's only use of conflict modes
+
+    marker = store.path.with_name(MODE_NAME)
+    try:
+        written: str | None = marker.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        written = None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StorageError(f"{marker}: cannot read the data directory's conflict mode: {exc}") from None
+    if written is not None and written not in MODES:
+        raise StorageError(f"{marker}: names conflict mode {written!r}, not one of {', '.join(MODES)}")
+    if written is None:
+        written = written_mode((record.value for record in store.records()), mode)
+    if written != mode:
+        raise StorageError(
+            f"{store.path.parent}: its data was written under conflict mode {written}, and this cluster's is {mode}: "
+            f"start it with conflict = \"{written}\", or give it another data_dir (one mode's records are unreadable under another)"
+        )
+    if marker.exists():
+        return
+    tmp = marker.with_name(MODE_NAME + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, (mode + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, marker)
+        _fsync_dir(marker.parent)
+    except OSError as exc:
+        raise StorageError(f"{marker}: cannot record the data directory's conflict mode: {exc.strerror or exc}") from None

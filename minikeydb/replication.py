@@ -32,8 +32,17 @@ other replica of its key is at ``high_water`` (``max_hints`` shared out over the
 way: 32 KiB values reach it long before the record count does). So the backlogs together never
 exceed ``max_hints``, every record a failed batch turns into a hint has room, and a write not
 yet on N replicas is never dropped (the hint cap has no drop path for client writes: were it ever
-reached, the write is kept and counted in ``hints_over_cap``). The price: while a replica stays unreachable long enough for its backlog to
-fill, writes to its keys are refused until its hints drain.
+reached, the write is kept and counted in ``hints_over_cap``).
+
+Except toward a replica the node believes *down*: one whose latest hint delivery went unanswered
+(every attempt), and that has acknowledged nothing since. Refusing writes for it would make one
+dead replica take the whole cluster's writes with it (every key has it as a replica somewhere),
+although each of those writes is already durable on the W replicas that acknowledged it. So past
+the mark, that peer's backlog is *shed* instead (``_shed``): its hints, and the queued records no
+client still waits for, are dropped, counted in ``backlog_shed_peer_down``, with one WARNING per
+down spell. What they held is left to anti-entropy once the peer is back (hints live in memory,
+so a crash loses them the same way). A peer that answers, however slowly, is not down: the mark
+refuses writes toward it as above, which is the backpressure a slow replica needs.
 
 Repair traffic (anti-entropy pushes, answers to pulls, read repair) is a copy of a version some
 replica already holds. It is taken only while the peer's backlog is under ``repair_high_water``
@@ -184,6 +193,9 @@ class Replicator:
         self.ready = self._ready
         """The idle links with records queued (read-only outside: the receive loop pumps only when some are)."""
         self._pumping = False
+        self._down: set[str] = set()
+        self._shed_logged: set[str] = set()  # peers whose shedding was logged this down spell
+        """Peers whose latest hint delivery went unanswered and that acknowledged nothing since."""
         self.deferring = False
         self.join: JoinRule | None = None
         """A conflict mode's join (siblings, crdt): hints for one key are joined, not replaced."""
@@ -232,11 +244,56 @@ class Replicator:
         for peer in peers:  # backlog and backlog_bytes, inline: asked for every client write
             link = links[peer]
             batch = link.batch
-            if len(link.queued) + (len(batch.items) if batch is not None else 0) + len(hints[peer]) >= high:
-                return False
-            if link.queued_bytes + (batch.bytes if batch is not None else 0) + hint_bytes[peer] >= high_bytes:
-                return False
+            if (
+                len(link.queued) + (len(batch.items) if batch is not None else 0) + len(hints[peer]) >= high
+                or link.queued_bytes + (batch.bytes if batch is not None else 0) + hint_bytes[peer] >= high_bytes
+            ):
+                if peer not in self._down:
+                    return False
+                self._shed(peer)  # a down peer's backlog goes, not the write (see the module docstring)
+                if self.backlog(peer) >= high or self.backlog_bytes(peer) >= high_bytes:
+                    return False  # records a client still waits for: kept, and the write refused
         return True
+
+    def _mark_down(self, peer: str) -> None:
+        """``peer``'s hints went unanswered: down until it acknowledges something."""
+        if peer not in self._down:
+            self._down.add(peer)
+            self.counters["peers_marked_down"] += 1
+
+    def _mark_up(self, peer: str) -> None:
+        """``peer`` acknowledged something: not down (a new down spell logs its shedding again)."""
+        self._down.discard(peer)
+        self._shed_logged.discard(peer)
+
+    def _shed(self, peer: str) -> None:
+        """Drop ``peer``'s hints and the queued records no client waits for (``peer`` is down and its
+        backlog past the mark): counted in ``backlog_shed_peer_down``, left to anti-entropy."""
+        link = self._links[peer]
+        shed = list(self._hints[peer].values())
+        self._hints[peer].clear()
+        self._hint_bytes[peer] = 0
+        kept: deque[Item] = deque()
+        for item in link.queued:
+            record, quorum = item
+            if quorum is not None and not quorum.finished:
+                kept.append(item)
+            else:
+                shed.append(record)
+                link.queued_bytes -= memory_cost(record)
+                if link.pending.get(record.key) == record.stamp:
+                    del link.pending[record.key]
+        link.queued = kept
+        if not shed:
+            return
+        if peer not in self._shed_logged:
+            self._shed_logged.add(peer)
+            log.warning(
+                "%s: peer %s is down and its backlog passed the high-water mark: %d records bound for it dropped "
+                "(anti-entropy repairs it once it is back; further drops counted in backlog_shed_peer_down)",
+                self.node_id, peer, len(shed),
+            )
+        self.counters["backlog_shed_peer_down"] += len(shed)
 
     def _over_repair_mark(self, peer: str) -> bool:
         return self.backlog(peer) >= self.repair_high_water or self.backlog_bytes(peer) >= self.high_water_bytes // 2
@@ -355,6 +412,8 @@ class Replicator:
         """The batch's call ended: acknowledged, or given up (every client has its answer, or
         every attempt went unanswered: hints take over)."""
         link.batch = None
+        if isinstance(reply, Ack) and link.peer in self._down:
+            self._mark_up(link.peer)
         self._settle(link, batch.items, ok=isinstance(reply, Ack))
         if link.queued:  # what queued while this batch was in flight goes at the next pump, together
             self._mark_ready(link)
@@ -428,7 +487,10 @@ class Replicator:
                 log.error("hints for %s dropped, too large to send: %s", peer, e)
                 continue
             if not isinstance(reply, Ack):
+                self._mark_down(peer)
                 return  # still unreachable: try again next round
+            if peer in self._down:
+                self._mark_up(peer)
             for record in group:
                 if hints.get(record.key) == record:
                     del hints[record.key]

@@ -41,6 +41,7 @@ def open_log_storage(config: ClusterConfig, node_id: str, defect: Defect = NO_DE
         bucket_of=ring.range_of,
         flush_interval=defect.flush_interval,
         write_in_thread=config.fsync == "thread",
+        conflict_mode=config.conflict,
     )
 
 

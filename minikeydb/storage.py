@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -59,6 +60,12 @@ class Purge:
 
 Entry = Record | Purge
 """One change as staged for, and replayed from, the disk."""
+
+
+TOO_LARGE_WARN_EVERY = 60
+"""Seconds between two WARNINGs of one key's record refused as too large."""
+TOO_LARGE_MEMORY = 10_000
+"""Keys whose too-large refusals are remembered at most (past it, forgotten all at once)."""
 
 
 @runtime_checkable
@@ -204,6 +211,10 @@ class IndexedStorage:
             )
         self._merge = merge
         self._join: JoinRule | None = None
+        self._too_large: dict[str, tuple[Stamp, Stamp]] = {}
+        """Per key: the (stored, incoming) stamps whose join was over the limit (not joined again)."""
+        self._too_large_warned: dict[str, float] = {}
+        """Per key: when its too-large WARNING was last logged (monotonic seconds; logging only)."""
         self._bucket_of = bucket_of
         self._window = group_commit_window
         self._flush_interval = flush_interval
@@ -266,6 +277,18 @@ class IndexedStorage:
     def use_join(self, join: JoinRule) -> None:
         self._join = join
 
+    def _warn_too_large(self, key: str, error: StateTooLarge) -> None:
+        """One WARNING per key per ``TOO_LARGE_WARN_EVERY`` seconds; the rest are counted only
+        (``records_too_large``): a state every round of repair offers again must not flood the log."""
+        now = time.monotonic()
+        last = self._too_large_warned.get(key)
+        if last is not None and now - last < TOO_LARGE_WARN_EVERY:
+            return
+        if len(self._too_large_warned) >= TOO_LARGE_MEMORY:
+            self._too_large_warned.clear()
+        self._too_large_warned[key] = now
+        log.warning("record not applied: %s (again within %d s: counted in records_too_large only)", error, TOO_LARGE_WARN_EVERY)
+
     def _apply_joined(self, records: Sequence[Record], join: JoinRule) -> list[bool]:
         """``apply_nowait`` under a join: the stored record becomes the join of it and each incoming one.
 
@@ -278,11 +301,19 @@ class IndexedStorage:
             if current is not None and current.stamp == record.stamp:
                 accepted.append(False)  # the same state again
                 continue
+            pair = (current.stamp if current is not None else (0, 0, ""), record.stamp)
+            if self._too_large.get(record.key) == pair:  # refused already: the same answer, no join
+                self.stats["records_too_large"] = self.stats.get("records_too_large", 0) + 1
+                accepted.append(False)
+                continue
             try:
                 merged = join(current, record)
             except StateTooLarge as e:  # the join would not fit a datagram: the stored state stays
                 self.stats["records_too_large"] = self.stats.get("records_too_large", 0) + 1
-                log.warning("record not applied: %s", e)
+                if len(self._too_large) >= TOO_LARGE_MEMORY:
+                    self._too_large.clear()
+                self._too_large[record.key] = pair
+                self._warn_too_large(record.key, e)
                 accepted.append(False)
                 continue
             except ValueError:  # a state that does not decode (dvv.StateError): counted and dropped

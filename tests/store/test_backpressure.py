@@ -41,8 +41,8 @@ async def test_anti_entropy_does_not_queue_again_what_is_already_queued_to_the_p
 
 
 async def test_full_hints_refuse_new_writes_and_never_drop_an_acknowledged_one(tmp_path):
-    """With a replica down and a tiny hint cap, writes past the high-water mark fail "overloaded" and every ok write is hinted."""
-    config = make_config(tmp_path, 3)
+    """With a replica not (yet) known down and a tiny hint cap, writes past the high-water mark fail "overloaded" and every ok write is hinted."""
+    config = make_config(tmp_path, 3, timeouts={"hint_interval": 30})  # no hint round: n3 not known down
     async with running_cluster(config, features=Features(read_repair=False, anti_entropy=False)) as cluster:
         await cluster.stop("n3")
         n1 = cluster.nodes["n1"]
@@ -65,8 +65,8 @@ async def test_full_hints_refuse_new_writes_and_never_drop_an_acknowledged_one(t
         assert all(n1.storage.get(k) is None for k in refused), "a refused write was staged"
         hinted = n1.replicator._hints["n3"]
         assert all(k in hinted for k in acked), "an acknowledged write is neither on n3 nor hinted for it"
-        await cluster.start("n3")
-        n3 = cluster.nodes["n3"]
+        n3 = await cluster.start("n3")
+        await n1.replicator._deliver_hints("n3")  # the hint round, now
         assert await wait_until(lambda: all(n3.storage.get(k) is not None for k in acked), 5.0)
 
 
@@ -89,8 +89,8 @@ async def test_anti_entropy_still_repairs_a_replica_while_replication_never_stop
 
 
 async def test_big_values_are_refused_by_the_byte_mark_long_before_the_record_count_one(tmp_path):
-    """With a replica down and 32 KiB values, writes turn "overloaded" once the backlog's bytes pass the mark, and every ok write is hinted."""
-    config = make_config(tmp_path, 3)
+    """With a replica not (yet) known down and 32 KiB values, writes turn "overloaded" once the backlog's bytes pass the mark, and every ok write is hinted."""
+    config = make_config(tmp_path, 3, timeouts={"hint_interval": 30})  # no hint round: n3 not known down
     async with running_cluster(config, features=Features(read_repair=False, anti_entropy=False)) as cluster:
         await cluster.stop("n3")
         n1 = cluster.nodes["n1"]
@@ -109,3 +109,28 @@ async def test_big_values_are_refused_by_the_byte_mark_long_before_the_record_co
         assert n1.replicator.backlog_bytes("n3") < 400_000 + 40_000
         hinted = n1.replicator._hints["n3"]
         assert all(k in hinted for k in acked), "an acknowledged write is neither on n3 nor hinted for it"
+
+
+async def test_a_replica_known_down_has_its_backlog_shed_past_the_mark_and_writes_go_on(tmp_path):
+    """With a replica down (its hints unanswered), writes past the byte mark still succeed, its backlog is shed and counted, and anti-entropy repairs it after restart."""
+    config = make_config(tmp_path, 3)
+    async with running_cluster(config, features=Features(read_repair=False)) as cluster:
+        await cluster.stop("n3")
+        n1 = cluster.nodes["n1"]
+        n1.replicator.max_backlog_bytes = 2 * 400_000  # 400 KB per peer: about a dozen 32 KiB values
+        big = "x" * 32_000
+        outcomes: dict[str, tuple[str, str | None]] = {}
+        async with cluster.client() as client:
+            outcomes["first"] = ((r := await client.put("first", big, node="n1", w=1)).outcome, r.error)
+            await trio.sleep(1.0)  # hint rounds offer it to n3 and go unanswered: n3 is believed down
+            for i in range(40):
+                result = await client.put(f"big{i}", big, node="n1", w=1)
+                outcomes[f"big{i}"] = (result.outcome, result.error)
+        refused = [k for k, o in outcomes.items() if o != ("ok", None)]
+        assert not refused, f"writes refused with only a down replica behind: {[outcomes[k] for k in refused][:3]}"
+        assert n1.counters["backlog_shed_peer_down"] > 0
+        assert n1.replicator.backlog_bytes("n3") < 400_000 + 40_000
+        n3 = await cluster.start("n3")
+        assert await wait_until(lambda: all(n3.storage.get(k) is not None for k in outcomes), 20.0), (
+            f"n3 holds {sum(n3.storage.get(k) is not None for k in outcomes)} of {len(outcomes)} keys after restart"
+        )

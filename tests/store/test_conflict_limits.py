@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from minikeydb.config import write_config
-from minikeydb.conflict import SIBLINGS, Conflict, state_record, view
+from minikeydb.conflict import CRDT, SIBLINGS, Conflict, state_record, view
+from minikeydb.crdt import ORSet, PNCounter
+from minikeydb.crdt import add as set_add
+from minikeydb.defects import Features
 from minikeydb.dvv import Context, Siblings
 from minikeydb.messaging import Backoff
 from minikeydb.record import Record
@@ -17,7 +21,7 @@ from minikeydb.replication import Replicator
 from minikeydb.testing.disk import MemoryDisk, MemoryStorage
 from minikeydb.wire import MAX_STATE_BYTES, Ack, Codec, ReadReply, Replicate
 
-from .cluster_fixture import make_config, running_cluster
+from .cluster_fixture import make_config, running_cluster, wait_until
 from .subprocesses import run_cli
 
 pytestmark = pytest.mark.usefixtures("cluster_secret")
@@ -150,3 +154,66 @@ async def test_hints_whose_join_is_too_large_never_crash_the_node() -> None:
     replicator._hints["n2"]["h"] = huge
     await replicator._deliver_hints("n2")
     assert "h" not in replicator._hints["n2"] and counters["hints_too_large"] == 1
+
+
+def _big_set(side: str, count: int) -> ORSet:
+    """``count`` 700-character elements added by one client of ``side`` (a partition's side)."""
+    state = ORSet()
+    for i in range(count):
+        state = state.join(set_add(f"{side}{i:03d}" + side.lower() * 700, ("c" + side * 16, i + 1), (i + 1, 0, "c" + side * 16)))
+    return state
+
+
+def test_sets_whose_join_is_too_large_converge_to_the_same_trimmed_set_everywhere() -> None:
+    """Two replicas' sets (40 big elements each, added on both sides of a partition) whose join is over
+    the limit: each replica stores the same trimmed join, whichever order they meet in, and it fits
+    (before: every replica refused the other's state, ``records_too_large``, and they stayed apart)."""
+    crdt_join = Conflict(CRDT).join
+    a = state_record("big", "o", _big_set("A", 40))
+    b = state_record("big", "o", _big_set("B", 40))
+    replicas = []
+    for first, second in ((a, b), (b, a)):
+        storage = MemoryStorage(MemoryDisk(), bucket_of=lambda key: 0)
+        storage.use_join(crdt_join)
+        assert storage.apply_nowait([first]) == [True]
+        assert storage.apply_nowait([second]) == [True], storage.stats
+        replicas.append(storage.get("big"))
+        assert storage.apply_nowait([first, second]) == [False, False]  # nothing more to join: it converged
+    assert replicas[0] is not None and replicas[0] == replicas[1]
+    members = view(CRDT, replicas[0].value, "big").elements
+    assert members is not None and 40 < len(members) < 80
+
+
+def test_a_record_refused_as_too_large_is_warned_about_once_per_key_not_per_delivery(caplog) -> None:
+    """A counter whose join is over the limit, delivered 50 times: counted 50 times, one WARNING."""
+    storage = MemoryStorage(MemoryDisk(), bucket_of=lambda key: 0)
+    storage.use_join(Conflict(CRDT).join)
+    mine = PNCounter(p={f"a{i:05d}-" + "x" * 20: 1 for i in range(800)}, latest=(1, 0, "a"))
+    theirs = PNCounter(p={f"b{i:05d}-" + "y" * 20: 1 for i in range(800)}, latest=(2, 0, "b"))
+    assert storage.apply_nowait([state_record("cnt", "p", mine)]) == [True]
+    incoming = state_record("cnt", "p", theirs)
+    with caplog.at_level("WARNING", logger="minikeydb.storage"):
+        for _ in range(50):
+            assert storage.apply_nowait([incoming]) == [False]
+    assert storage.stats["records_too_large"] == 50
+    warnings = [r for r in caplog.records if "not applied" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage()[:80] for r in warnings]
+
+
+async def test_anti_entropy_backs_off_a_repair_the_peer_keeps_refusing_as_too_large(tmp_path: Path) -> None:
+    """Two replicas whose counters join over the limit: anti-entropy stops offering the same versions
+    every round (``ae_backoff``), so refusals grow far slower than exchanges (before: both sides
+    pushed and refused the pair in every exchange, ~7 WARNINGs a second)."""
+    config = make_config(tmp_path, 2, replicas=2, conflict="crdt", timeouts={"anti_entropy_interval": 0.05})
+    features = Features(read_repair=False, hinted_handoff=False)
+    old = int((time.time() - 60) * 1_000_000)  # settled: anti-entropy's business, not replication's
+    mine = PNCounter(p={f"a{i:05d}-" + "x" * 20: 1 for i in range(800)}, latest=(old, 0, "a"))
+    theirs = PNCounter(p={f"b{i:05d}-" + "y" * 20: 1 for i in range(800)}, latest=(old + 1, 0, "b"))
+    async with running_cluster(config, features=features) as cluster:
+        n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+        await n1.replica.store([state_record("cnt", "p", mine)])
+        await n2.replica.store([state_record("cnt", "p", theirs)])
+        backoffs = lambda: n1.counters["ae_backoff"] + n2.counters["ae_backoff"]  # noqa: E731
+        assert await wait_until(lambda: backoffs() >= 60, 30.0), "anti-entropy never backed off"
+        refused = n1.storage.stats.get("records_too_large", 0) + n2.storage.stats.get("records_too_large", 0)
+        assert refused < backoffs(), (refused, backoffs())
