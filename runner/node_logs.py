@@ -27,6 +27,7 @@ KEYS_LISTED = 1000
 _KEY = r"(?P<key>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
 WARNINGS: dict[str, re.Pattern[str]] = {
     "sibling-trim": re.compile(_KEY + r": concurrent siblings over the state limit; the oldest (?P<dropped>\d+) dropped"),
+    "set-trim": re.compile(_KEY + r": a set's join over the state limit; (?P<dropped>\d+) elements? removed"),
     "too-large": re.compile(r"record not applied: too-large: key " + _KEY),
     "log-damage": re.compile(r"the log was rewritten without the damage"),
 }
@@ -98,29 +99,40 @@ def _n(count: int, word: str) -> str:
     return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
+def _trim_lines(trims: dict[str, Any], anomalies: Sequence[Any], trim: str, item: str, how: str, lost_type: str,
+                lost_word: str, mode: str) -> list[str]:
+    """A trim warning's lines: how many, and how many of the ``lost_type`` anomalies are on the trimmed keys."""
+    out = [f"  node logs: {_n(trims['count'], trim)} ({_n(trims.get('dropped', 0), item)} dropped on "
+           f"{_n(trims.get('keys_n', 0), 'key')}: {how}; first in nodes/{trims['log']}: {trims['first']})"]
+    trimmed = set(trims.get("keys") or ())
+    lost = [a for a in anomalies if isinstance(a, dict) and a.get("type") == lost_type]
+    on = sorted({str(a.get("key")) for a in lost if a.get("key") in trimmed})
+    hit = sum(1 for a in lost if a.get("key") in trimmed)
+    listed = "" if len(trimmed) >= trims.get("keys_n", 0) else f" (of the first {len(trimmed):,} keys listed)"
+    if hit:
+        shown = ", ".join(on[:8]) + (" ..." if len(on) > 8 else "")
+        verb = "is" if hit == 1 else "are"
+        out.append(f"    {hit:,} of the {_n(len(lost), lost_word)} {verb} on trimmed keys{listed} ({shown}): "
+                   f"the trim may be what lost them (a documented limit of {mode}, not a replication bug)")
+    elif lost:
+        out.append(f"    none of the {_n(len(lost), lost_word)} is on a trimmed key{listed}")
+    else:
+        out.append(f"    {lost_word}s on those keys may be the trim (a documented limit of {mode})")
+    return out
+
+
 def _warning_lines(warnings: dict[str, Any], anomalies: Sequence[Any]) -> list[str]:
     """Lines for the data-affecting warnings; lost writes on trimmed keys counted among ``anomalies``."""
     out = []
-    trims = warnings.get("sibling-trim")
-    if trims:
-        out.append(f"  node logs: {_n(trims['count'], 'sibling trim')} ({_n(trims.get('dropped', 0), 'sibling')} "
-                   f"dropped on {_n(trims.get('keys_n', 0), 'key')}: concurrent siblings over the "
-                   f"{MAX_STATE_BYTES // 1024} KiB state limit, the oldest dropped; first in nodes/{trims['log']}: "
-                   f"{trims['first']})")
-        trimmed = set(trims.get("keys") or ())
-        lost = [a for a in anomalies if isinstance(a, dict) and a.get("type") == "lost-write"]
-        on = sorted({str(a.get("key")) for a in lost if a.get("key") in trimmed})
-        hit = sum(1 for a in lost if a.get("key") in trimmed)
-        listed = "" if len(trimmed) >= trims.get("keys_n", 0) else f" (of the first {len(trimmed):,} keys listed)"
-        if hit:
-            shown = ", ".join(on[:8]) + (" ..." if len(on) > 8 else "")
-            verb = "is" if hit == 1 else "are"
-            out.append(f"    {hit:,} of the {_n(len(lost), 'lost write')} {verb} on trimmed keys{listed} ({shown}): "
-                       "the trim may be what lost them (a documented limit of siblings mode, not a replication bug)")
-        elif lost:
-            out.append(f"    none of the {_n(len(lost), 'lost write')} is on a trimmed key{listed}")
-        else:
-            out.append("    lost writes on those keys may be the trim (a documented limit of siblings mode)")
+    for name, trim, item, how, lost_type, lost_word, mode in (
+            ("sibling-trim", "sibling trim", "sibling", "concurrent siblings over the {kib} KiB state limit, the "
+             "oldest dropped", "lost-write", "lost write", "siblings mode"),
+            ("set-trim", "set trim", "element", "a set's join over the {kib} KiB state limit, the largest elements "
+             "removed alike on every replica", "lost-element", "lost element", "crdt sets")):
+        trims = warnings.get(name)
+        if trims:
+            out.extend(_trim_lines(trims, anomalies, trim, item, how.format(kib=MAX_STATE_BYTES // 1024), lost_type,
+                                   lost_word, mode))
     big = warnings.get("too-large")
     if big:
         out.append(f"  node logs: {_n(big['count'], 'record')} not applied as too large (on "

@@ -69,6 +69,22 @@ def test_lost_writes_on_trimmed_keys_are_linked_to_the_trim(tmp_path: Path) -> N
     assert "lost writes on those keys may be the trim" in alone
 
 
+def test_set_trims_are_counted_and_linked_to_lost_elements(tmp_path: Path) -> None:
+    """A crdt set's join trimmed over the state limit (minikeydb.conflict.trim_set's WARNING) is counted with its
+    keys, and the set checker's lost elements on those keys are linked to it."""
+    (tmp_path / "n1.log").write_text(
+        "2026-11-26 16:00:00,000 minikeydb.conflict WARNING key 's1': a set's join over the state limit; "
+        "3 elements removed (the largest)\n"
+        "2026-11-26 16:00:01,000 minikeydb.conflict WARNING key 's1': a set's join over the state limit; "
+        "1 element removed (the largest)\n")
+    scan = scan_node_logs(tmp_path)
+    trims = scan["warnings"]["set-trim"]
+    assert (trims["count"], trims["dropped"], trims["keys"]) == (2, 4, ["s1"])
+    text = "\n".join(describe(scan, [{"type": "lost-element", "key": "s1"}, {"type": "lost-element", "key": "s2"}]))
+    assert "node logs: 2 set trims (4 elements dropped on 1 key: a set's join over the 48 KiB state limit" in text
+    assert "1 of the 2 lost elements is on trimmed keys (s1): the trim may be what lost them" in text
+
+
 def test_a_siblings_run_links_its_lost_writes_to_the_stores_trims(tmp_path: Path) -> None:
     """End to end: 16 KiB siblings on 3 keys under partitions overflow the 48 KiB state limit; results.json counts
     the trims the store logged (WARNING, no ERROR) and the summary ties the lost writes on those keys to them."""
