@@ -180,7 +180,7 @@ def _normal(events: list[dict[str, Any]]) -> list[str]:
 _SEEN = {"accepted": 0, "refused": 0}
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                                                  HealthCheck.function_scoped_fixture])
 @given(_history())
 def test_every_accepted_history_round_trips_through_edn(tmp_path: Path, events: list[dict[str, Any]]) -> None:

@@ -140,6 +140,7 @@ def test_crdt_runs_are_valid_under_partition_and_crash(tmp_path: Path, workload:
     assert result.results["valid"] is True, result.results["anomalies"][:3]
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_final_reads_wait_until_nothing_is_queued_or_hinted(tmp_path: Path) -> None:
     """With no quiescence wait (compare's default) a correct counter is valid: the final reads start once no
     node holds a queued or hinted record (replicas that agreed while hints still waited elsewhere read
@@ -159,6 +160,7 @@ def test_a_siblings_sim_run_is_deterministic(tmp_path: Path) -> None:
     assert (first.run_dir / "history.jsonl").read_bytes() == (second.run_dir / "history.jsonl").read_bytes()
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_compare_json_has_a_block_per_mode_with_measured_figures(tmp_path: Path) -> None:
     """compare --json runs each mode on one seed and schedule and prints {"modes": {mode: figures}}."""
     done = harness("compare", "--conflict", "lww,siblings,crdt", "--workload", "counter", "--seed", "3",
@@ -225,6 +227,7 @@ def test_compare_table_shows_every_anomaly_type_explains_the_modes_and_labels_co
     assert "operations differ" in page and "lww 2616, siblings 4346" in page
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_compare_exits_1_when_a_mode_is_invalid(tmp_path: Path) -> None:
     """compare exits with the worst verdict like a run (1 when a mode is INVALID), says so in --help, and the
     table prints the mode's anomalies."""

@@ -249,6 +249,7 @@ def test_a_ledger_of_another_commit_is_refused_naming_both(tmp_path: Path, capsy
     assert len(ledger.read_text().splitlines()) == 2  # nothing appended
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_a_ledger_claiming_a_valid_seed_invalid_is_not_shrunk(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """A ledger line saying seed 1 is invalid when it runs valid: 'did not reproduce', no shrink, no failure.txt."""
@@ -290,6 +291,7 @@ def test_a_ledger_with_disagreeing_or_bad_seed_lines_is_refused_naming_the_line(
     assert list(read_ledger(path).seeds) == [3]  # the same result twice (wall time aside) is no conflict
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_a_ledger_cut_mid_line_resumes_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A last line cut short is dropped (said in one line) by --resume, so that a second --resume still reads the file."""
     code, _, ledger = _explore(tmp_path, "e", "--runs", "2", *VALID)
@@ -320,6 +322,7 @@ def test_a_ledger_in_use_by_another_explore_is_refused(tmp_path: Path, capsys: p
     assert ledger.read_bytes() == before
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_a_resume_with_every_seed_known_does_not_shrink_again(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     """Resuming a finished failing sweep runs the failing seed once to confirm it, prints the failure, shrinks nothing."""
@@ -337,6 +340,7 @@ def test_a_resume_with_every_seed_known_does_not_shrink_again(tmp_path: Path,
     assert sorted(p for p in (tmp_path / "e").iterdir() if p.is_dir() and p.name.startswith("explore-")) == runs_before
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_workers_beyond_the_seeds_are_not_started(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--workers 16 for 2 seeds runs 2 workers and warns, in one line, that 16 is more than the cores."""
     code, summary, _ = _explore(tmp_path, "e", "--runs", "2", "--nemesis", "partition", *SHORT, "--workers", "16")
@@ -346,6 +350,7 @@ def test_workers_beyond_the_seeds_are_not_started(tmp_path: Path, capsys: pytest
     assert sum("--workers 16" in line for line in err.splitlines()) == 1
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_resume_other_commit_runs_the_ledgers_failures_again(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """--resume-other-commit keeps another commit's valid seeds and runs its failures again (seed 1: valid here)."""
@@ -377,6 +382,7 @@ def test_a_resumed_report_counts_runs_of_this_session_and_of_the_ledger() -> Non
     assert _runs_text(ExploreResult(5, 0, 1, None, None, None, 0.0, lines)) == "5 runs"
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_kill_9_of_a_worker_mid_sweep_reruns_its_seed(tmp_path: Path) -> None:
     """SIGKILL of one of explore's worker processes: its seed runs again on a new worker; the sweep ends normally."""
     ledger = tmp_path / "ledger.jsonl"
@@ -422,6 +428,7 @@ def test_the_resume_command_works_from_the_directory_explore_was_started_in(tmp_
     assert resume_command(["--runs", "3"], Path("l.jsonl")) == "python harness.py explore --runs 3 --resume l.jsonl"
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 def test_ctrl_c_during_the_shrink_prints_a_resume_command_that_shrinks(tmp_path: Path,
                                                                        capsys: pytest.CaptureFixture[str],
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:

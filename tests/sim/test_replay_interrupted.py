@@ -14,6 +14,8 @@ import pytest
 from runner.cli import main
 from runner.recorder import HistoryRecorder
 
+pytestmark = pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs them; the default suite stays under 10 minutes
+
 
 def _interrupted_run(out: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
     """A real sim run stopped by SIGINT after 150 events (the signal sent from inside the run, at one event)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import trio
 
 from minikeydb.anti_entropy import _Exchange
@@ -111,6 +112,7 @@ async def test_big_values_are_refused_by_the_byte_mark_long_before_the_record_co
         assert all(k in hinted for k in acked), "an acknowledged write is neither on n3 nor hinted for it"
 
 
+@pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs it; the default suite stays under 10 minutes
 async def test_a_replica_known_down_has_its_backlog_shed_past_the_mark_and_writes_go_on(tmp_path):
     """With a replica down (its hints unanswered), writes past the byte mark still succeed, its backlog is shed and counted, and anti-entropy repairs it after restart."""
     config = make_config(tmp_path, 3)

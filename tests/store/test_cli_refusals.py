@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from minikeydb.config import write_config
 from minikeydb.dvv import Context
 
 from .cluster_fixture import make_config, running_cluster
 from .subprocesses import run_cli
+
+pytestmark = pytest.mark.realtime  # seconds of real processes: .ci/run's second step runs them; the default suite stays under 10 minutes
 
 
 def one_node(tmp_path: Path, conflict: str) -> tuple:
