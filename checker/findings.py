@@ -240,7 +240,7 @@ def convergence_line(c: dict[str, Any]) -> str:
     began = c.get("final_reads_began_after_s")
     wait = f", including the {began:.2f} s before the final reads began" if began is not None else ""
     if bad:
-        line = f"{bad} of {plural(n, 'key')} never agreed in the final reads"
+        line = f"{bad} of {plural(n, 'key')} still disagreed at their last final reads"
         if heal is not None:
             line += f" (last heal at {heal:.3f} s)"
         return line

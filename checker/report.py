@@ -470,7 +470,7 @@ def _convergence(agreement: FinalAgreement, heals: list[float], entry: dict[str,
             p.note(f"{keys - not_agreed:,} of {plural(keys, 'key')} agreed; no times to plot")
         return p.render()
     title = (f"Upper bound: when each key's final reads became unanimous ({plural(keys, 'key')}"
-             + (f", {not_agreed:,} never agreed" if not_agreed else "") + ")")
+             + (f", {not_agreed:,} still disagreeing at the last" if not_agreed else "") + ")")
     began = (entry or {}).get("final_reads_began_after_s")
     if heals and isinstance(began, int | float) and began >= 0:
         xs = [max(0.0, (t - base - began) * 1000) for t in times]
@@ -526,7 +526,7 @@ def _wait_bar(began: float, reading: float, not_agreed: int = 0) -> str:
     ran = f"{reading * 1000:.0f} ms" if reading < 1 else f"{reading:.2f} s"
     reads = (f"{into_final_reads_text(reading)} into the final reads until the last key agreed" if not not_agreed
              else f"{ran} of final reads, which ended with {not_agreed:,} "
-                  f"{'key' if not_agreed == 1 else 'keys'} not agreed: the last key never agreed")
+                  f"{'key' if not_agreed == 1 else 'keys'} still disagreeing at their last reads")
     p.rect(0, began, 0.2, 0.8, "url(#wait-hatch)", wait)
     p.rect(began, total, 0.2, 0.8, "#c62828" if not_agreed else "#2ca02c", reads)
     p.marks.insert(0, '<defs><pattern id="wait-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
@@ -540,7 +540,7 @@ def _wait_bar(began: float, reading: float, not_agreed: int = 0) -> str:
     inside(0, began, wait, f"{began:.2f} s wait", "#444")
     p.legend("wait: not measured", "#bdbdbd", "block")
     if not_agreed:
-        inside(began, total, f"final reads ran {ran}: {not_agreed:,} never agreed", "", "#fff")
+        inside(began, total, f"final reads ran {ran}: {not_agreed:,} still disagreeing", "", "#fff")
         p.legend(f"final reads ran {ran}", "#c62828", "block")
         p.legend("last key agreed: not reached", "#c62828", "dash")
     else:
@@ -987,7 +987,7 @@ def _stats_html(stats: dict[str, Any], sim: bool = False) -> str:
                     "stale reads after",
                     "last stale read after (s)",
                     "keys with final reads",
-                    "keys never agreed",
+                    "keys disagreeing at the last final read",
                     "final reads began after (s)",
                     "all keys agreed after (s), a bound",
                 ],

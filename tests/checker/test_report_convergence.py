@@ -42,7 +42,7 @@ def test_no_last_key_agreed_bar_when_keys_never_agreed(tmp_path: Path) -> None:
     it says the final reads ended with keys not agreed (not reached), and how long they ran."""
     example = Path(__file__).resolve().parents[2] / "histories" / "examples" / "bug-no-repair"
     text = _text(write_report(example, out=tmp_path / "r.html").read_text())
-    assert "4 of 10 keys never agreed in the final reads" in text
+    assert "4 of 10 keys still disagreed at their last final reads" in text
     assert "until the last key agreed" not in text and "final reads: 10 ms" not in text
     assert "last key agreed: not reached" in text
-    assert "15.20 s of final reads, which ended with 4 keys not agreed" in text
+    assert "15.20 s of final reads, which ended with 4 keys still disagreeing at their last reads" in text

@@ -33,7 +33,7 @@ def test_divergent_run_claims_no_convergence_time():
     assert conv.get("all_agreed_after_s") is None
     text = summary(r, "h.jsonl")
     assert "every key" not in text
-    assert "1 of 2 keys never agreed" in text
+    assert "1 of 2 keys still disagreed at their last final reads" in text
 
 
 def _run_dir(tmp_path: Path) -> Path:
