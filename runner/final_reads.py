@@ -88,6 +88,10 @@ class FinalReadReport:
     """How long each round took; a key still disagreeing was read in every one of them."""
     differing: list[int] = attrs.Factory(list)
     """How many keys still disagreed after each round (the next round reads only those)."""
+    unanswered: list[str] = attrs.Factory(list)
+    """Keys that differed in a round 1 past the timeout only because some replica did not answer them: not read
+    again (a replica that waited out the client timeout once would only do it again, confirming nothing; with a
+    node stopped, the confirming round took as long as round 1), so they count as disagreeing unconfirmed."""
     first_round_past_timeout: bool = False
     """Round 1 (with the drain before it) ended after the timeout: any round after it was the confirming read
     of the keys that disagreed in it, read past the timeout."""
@@ -156,12 +160,19 @@ async def final_reads(
         if report.rounds == 1:
             report.first_round_past_timeout = report.seconds >= timeout
         if not pending:
-            report.converged = True
+            report.converged = not report.unanswered
             break
-        if report.seconds >= timeout and report.rounds >= 2:
-            # Every key still pending was read in each round (pending only shrinks), so each disagreement was
-            # seen twice, the second time after the first: confirmed. After round 1 alone it was not.
-            break
+        if report.seconds >= timeout:
+            if report.rounds >= 2:
+                # Every key still pending was read in each round (pending only shrinks), so each disagreement was
+                # seen twice, the second time after the first: confirmed. After round 1 alone it was not.
+                break
+            # Round 1 outlasted the timeout: confirm the keys every replica answered and found different; a key
+            # some replica did not answer is not read again (that replica would wait out its timeout again).
+            report.unanswered = [key for key in pending if len(seen[key]) < len(ring.replicas_for(key))]
+            pending = [key for key in pending if len(seen[key]) == len(ring.replicas_for(key))]
+            if not pending:
+                break
         await trio.sleep(ROUND_INTERVAL)
-    report.disagreeing = pending
+    report.disagreeing = pending + report.unanswered
     return report

@@ -273,9 +273,18 @@ def _overlong(f: FinalReadReport) -> str:
     differed = f.differing[0] if f.differing else 0
     if not differed:
         return (f"; round 1 took {f.round_seconds[0]:.1f} s, past the {f.timeout:g} s --converge-timeout")
-    then = "agreed when read again" if f.converged else "were read once more to confirm"
-    return (f"; round 1 took {f.round_seconds[0]:.1f} s, past the {f.timeout:g} s --converge-timeout: the "
-            f"{plural(differed, 'key')} that differed in it {then}")
+    head = f"; round 1 took {f.round_seconds[0]:.1f} s, past the {f.timeout:g} s --converge-timeout: the "
+    unanswered = len(f.unanswered)
+    reread = differed - unanswered
+    if not unanswered:
+        then = "agreed when read again" if f.converged else "were read once more to confirm"
+        return head + f"{plural(differed, 'key')} that differed in it {then}"
+    text = (head + f"{plural(unanswered, 'key')} some replica did not answer in it {'was' if unanswered == 1 else 'were'}"
+            " not read again (the replica would only wait out the client timeout again)")
+    if reread:
+        text += (f", the {plural(reread, 'other key')} that differed {'was' if reread == 1 else 'were'} read once more "
+                 "to confirm")
+    return text
 
 
 def _took(run: RunResult) -> str:
@@ -336,8 +345,11 @@ def format_summary(run: RunResult) -> str:
         shown = ", ".join(_short(k) for k in f.disagreeing[:8]) + (" ..." if len(f.disagreeing) > 8 else "")
         n = len(f.disagreeing)
         # A key still differing was read in every round (each round reads the keys the last one saw differ).
+        rounds = "both" if f.rounds == 2 else f"all {f.rounds}"
         each = ("each was read on its replicas once (no confirming read)" if f.rounds < 2 else
-                f"each was read on all its replicas in {'both' if f.rounds == 2 else f'all {f.rounds}'} rounds")
+                f"each was read on all its replicas in {rounds} rounds" if not f.unanswered else
+                f"{len(f.unanswered):,} of them read once (some replica did not answer), the others on all their "
+                f"replicas in {rounds} rounds")
         lines.append(f"  NOT converged: {plural(n, 'key')} still differ{'s' if n == 1 else ''} between replicas ({shown}) "
                      f"after {plural(f.rounds, 'round')} of final reads ({f.seconds:.1f} s); {each}{_overlong(f)}")
     faults = (r.get("stats") or {}).get("faults")

@@ -30,8 +30,11 @@ class _Result:
 class _SlowClient:
     """A stub client: every read takes READ_S; ``late_key`` reaches ``late_node`` only at ``arrives`` (virtual s)."""
 
-    def __init__(self, late_key: str, late_node: str, arrives: float, never: bool = False) -> None:
+    def __init__(self, late_key: str, late_node: str, arrives: float, never: bool = False,
+                 stopped: str | None = None) -> None:
         self.late_key, self.late_node, self.arrives, self.never = late_key, late_node, arrives, never
+        self.stopped = stopped
+        """A node that answers nothing: each read of it waits out a client timeout (2 s) and comes back info."""
         self.reads: list[tuple[str, str, float]] = []
 
     async def stats(self, node: str) -> dict[str, int]:
@@ -39,6 +42,10 @@ class _SlowClient:
 
     async def get(self, key: str, *, node: str, local: bool) -> _Result:
         assert local
+        if node == self.stopped:
+            await trio.sleep(2.0)
+            self.reads.append((key, node, trio.current_time()))
+            return _Result(outcome="info", error="timeout")
         await trio.sleep(READ_S)
         now = trio.current_time()
         self.reads.append((key, node, now))
@@ -97,3 +104,16 @@ def test_rounds_within_the_timeout_are_unchanged(tmp_path: Path) -> None:
     report = _run(tmp_path, client, ["k1", "k2"], timeout=30.0)
     assert report.converged and report.rounds == 3  # rounds end at 0.1, 0.65 and 1.2 s: k1 lands on n2 between rounds 2 and 3
     assert not report.first_round_past_timeout
+
+
+def test_keys_a_stopped_node_left_unanswered_in_an_overlong_round_1_are_not_read_again(tmp_path: Path) -> None:
+    """A node that answers nothing makes round 1 outlast the timeout; its keys are reported disagreeing without a
+    second round of reads of it (each would wait out the client timeout again: a run with a node stopped took twice
+    as long as before the confirming read and lost its verdict to the attacker's 118 s limit)."""
+    keys = [f"k{i}" for i in range(30)]
+    client = _SlowClient("k1", "n1", arrives=0.0, never=True, stopped="n3")
+    report = _run(tmp_path, client, keys, timeout=1.0)
+    on_n3 = [k for k in keys if "n3" in shared_ring(NODES, 3, 8).replicas_for(k)]
+    assert [n for k, n, t in client.reads if n == "n3" and t > report.round_seconds[0]] == []  # n3 read once
+    assert on_n3 and not report.converged and report.first_round_past_timeout
+    assert sorted(report.unanswered) == sorted(on_n3) and sorted(report.disagreeing) == sorted(on_n3)

@@ -153,6 +153,18 @@ def test_a_first_round_past_the_timeout_is_said_when_the_keys_agreed_on_their_co
             "again") in text
 
 
+def test_keys_a_replica_did_not_answer_in_an_overlong_round_1_are_said_unconfirmed(tmp_path: Path) -> None:
+    """Keys left unconfirmed because some replica did not answer in a round 1 past the timeout are said so, not
+    claimed read on all replicas in both rounds."""
+    final = FinalReadReport(rounds=2, converged=False, seconds=80.0, drain_seconds=0.5, keys=10, timeout=15.0,
+                            disagreeing=["k1", "k2", "k3"], unanswered=["k2", "k3"], round_seconds=[79.2, 0.3],
+                            differing=[3, 1], first_round_past_timeout=True)
+    text = _final(tmp_path, final)
+    assert "2 of them read once (some replica did not answer), the others on all their replicas in both rounds" in text
+    assert ("the 2 keys some replica did not answer in it were not read again (the replica would only wait out the "
+            "client timeout again), the 1 other key that differed was read once more to confirm") in text
+
+
 def test_the_wait_before_the_final_reads_is_told_in_parts_that_add_up(tmp_path: Path) -> None:
     """The 4.21 s from the last heal to the first final read: 1.17 s of operations in flight completing or timing
     out, 3 s quiescence and 0.04 s of drain, each named, summing to the whole."""
