@@ -779,9 +779,15 @@ def _format_step(step: Step, attempt: Attempt, config: ClusterConfig) -> str:
 
 def cmd_script(args: argparse.Namespace, config: ClusterConfig) -> int:
     steps: list[Step] = []
+    total = 0  # the cap holds for every script named together: one file named 40 times held 40 of them in memory
     for name in args.files:
         try:
-            text = read_bounded(name, MAX_SCRIPT_BYTES, "script").decode("utf-8")
+            data = read_bounded(name, MAX_SCRIPT_BYTES, "script")
+            total += len(data)
+            if total > MAX_SCRIPT_BYTES:
+                raise UsageError(f"{name}: the scripts named together are over {MAX_SCRIPT_BYTES} bytes, the most "
+                                 "one script command reads; run them in several commands")
+            text = data.decode("utf-8")
         except OSError as exc:
             raise UsageError(f"{name}: cannot read the script ({exc.strerror})") from None
         except UnicodeDecodeError:

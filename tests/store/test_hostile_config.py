@@ -253,3 +253,20 @@ def test_an_oversized_regular_file_is_refused_by_its_limit(tmp_path, capsys, mon
     assert main(args) == 254
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and f"over {limit} bytes" in err and role.split("_")[0] in err, err
+
+
+def test_scripts_named_together_share_one_size_limit(tmp_path, capsys, monkeypatch):
+    """One script file named many times is refused once the scripts together pass the script limit (each was
+    capped alone, so 40 names of a 1 MiB file held 40 MiB, and at the limit's 16 MiB, 40 names ~5 GB)."""
+    import minikeydb.cli
+    from minikeydb.config import MAX_SCRIPT_BYTES
+
+    monkeypatch.setattr(minikeydb.cli, "MAX_SCRIPT_BYTES", 1 << 10)  # the same rule, a small limit
+    monkeypatch.delenv("MINIKEYDB_SECRET", raising=False)
+    script = tmp_path / "s.txt"
+    script.write_text("put k v\n" * 100)  # 800 bytes: one fits, two do not
+    args = ["script", str(script), str(script), "--config", str(write(tmp_path, BASE))]
+    assert main(args) == 254
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "scripts named together are over 1024 bytes" in err, err
+    assert MAX_SCRIPT_BYTES == 16 << 20  # the documented limit itself is unchanged
