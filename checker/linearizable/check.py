@@ -33,13 +33,14 @@ import checker.linearizable.pairing as _pairing_source
 from checker.api import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_LIMIT, MAX_MEMORY_BUDGET, MAX_SECONDS
 from checker.linearizable.compiled import pick
 from checker.linearizable.explain import nonlinearizable_anomaly
-from checker.linearizable.initial import init_note
+from checker.linearizable.initial import init_both_note, init_note
 from checker.linearizable.models import (
     CompiledOp,
     CompiledPart,
     Flags,
     Model,
     ModelArgumentError,
+    init_names_both,
     make_model,
     unused_init_keys,
 )
@@ -657,10 +658,15 @@ def _check_events(
     }
     part_keys = getattr(mdl, "part_keys", None)
     if part_keys is not None and isinstance(init, dict):
-        unused = unused_init_keys(init, (k for entry in compiled for k in part_keys(entry[0])))
+        history_keys = [k for entry in compiled for k in part_keys(entry[0])]
+        unused = unused_init_keys(init, iter(history_keys))
         if unused:
             stats["init_unused"] = unused
             stats["notes"].append(init_note(unused))
+        both = init_names_both(init, history_keys)
+        if both:
+            stats["init_names_both"] = both
+            stats["notes"].append(init_both_note(both))
     return {"valid": valid, "anomalies": anomalies, "unknown": unknown, "stats": stats}
 
 

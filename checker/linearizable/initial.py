@@ -42,13 +42,23 @@ def _no_constant(name: str) -> Any:
     raise InitError(f"--init: {name} is not a finite number (JSON has no NaN or Infinity)")
 
 
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose names are all different (JSON would keep the last of a name given twice, silently)."""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        seen: set[str] = set()
+        twice = next(name for name, _ in pairs if name in seen or seen.add(name))  # type: ignore[func-returns-value]
+        raise InitError(f"--init: an object names {twice!r} twice: which value is meant?")
+    return value
+
+
 def decode_init(text: str, flag: str = "--init") -> Any:
     """The JSON value of ``text``, or `InitError` naming the flag and what is wrong."""
     if _too_deep(text):
         raise InitError(f"{flag}: nested deeper than {MAX_INIT_DEPTH:,} levels of arrays and objects: "
                         "not an initial state")
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_names)
     except InitError as e:
         raise InitError(str(e).replace("--init", flag, 1)) from None
     except json.JSONDecodeError as e:
@@ -75,3 +85,10 @@ def init_note(unused: list[str]) -> str:
     shown = ", ".join(repr(k) for k in unused[:5]) + (f" and {len(unused) - 5:,} more" if len(unused) > 5 else "")
     return (f"--init names {'a key' if len(unused) == 1 else 'keys'} no operation of the history uses: {shown} "
             "(those start nothing; a typo? an integer key is named by its digits, \"1\" for key 1)")
+
+
+def init_both_note(names: list[str]) -> str:
+    """The one-line warning for ``--init`` names that name an integer key and a string key alike (1 and "1")."""
+    shown = ", ".join(repr(k) for k in names[:5]) + (f" and {len(names) - 5:,} more" if len(names) > 5 else "")
+    return (f"--init {'name' if len(names) == 1 else 'names'} {shown} give the same initial value to an integer key "
+            "and a string key of the history (1 and \"1\"): JSON names are strings, so the two cannot be told apart")

@@ -17,7 +17,7 @@ linearizable exactly when each part is, so a per-key history is searched key by 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -617,6 +617,15 @@ def init_value(init: dict[str, Any], key: Any) -> Any:
         return init.get(key)
     except TypeError:  # an unhashable key (a history's own business): no initial value names it
         return None
+
+
+def init_names_both(init: Any, keys: Iterable[Any]) -> list[str]:
+    """The names of an ``--init`` object that name both an integer key and a string key of the history (1 and
+    "1": `init_value` gives both the one value)."""
+    if not isinstance(init, dict):
+        return []
+    ints = {str(k) for k in keys if type(k) is int}
+    return [name for name in init if name in ints and any(type(k) is str and k == name for k in keys)]
 
 
 def unused_init_keys(init: Any, keys: Iterator[Any]) -> list[str]:

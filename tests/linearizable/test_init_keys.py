@@ -27,7 +27,19 @@ def test_an_integer_key_takes_the_init_of_its_digits(all_parts: bool) -> None:
 def test_string_and_integer_keys_both_named_1_both_start_there() -> None:
     """A history with key 1 and key "1" (JSON cannot tell them apart in --init) starts both at the value."""
     h = seq((0, "ok", "get", None, "A", 1), (1, "ok", "get", None, "A", "1"))
-    assert check_events(h, "kv", init={"1": "A"})["valid"] is True
+    result = check_events(h, "kv", init={"1": "A"})
+    assert result["valid"] is True
+    assert result["stats"]["init_names_both"] == ["1"]  # said: the one name gave both keys their start
+    assert any("give the same initial value to an integer key and a string key" in n for n in result["stats"]["notes"])
+
+
+def test_an_init_object_naming_a_key_twice_is_refused() -> None:
+    """--init '{"1":"A","1":"B"}' kept the last value silently; now one error line, the decoder's rule for all."""
+    from checker.linearizable.initial import InitError, decode_init
+
+    with pytest.raises(InitError, match="names '1' twice"):
+        decode_init('{"1": "A", "1": "B"}')
+    assert decode_init('{"1": "A", "2": {"x": 1}}') == {"1": "A", "2": {"x": 1}}
 
 
 def test_multi_register_integer_keys_take_their_init() -> None:
