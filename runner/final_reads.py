@@ -9,7 +9,9 @@ and the rounds before it measure how long convergence took.
 A key is judged disagreeing only after a read of all its replicas that came after the read that saw
 them disagree: the timeout is checked between rounds, and a first round can outlast it (a saturated
 cluster, 100,000 keys), so keys a repair was still reaching while round 1 read them get a second,
-confirming round even past the timeout. That round reads only the keys that disagreed, so it is cheap.
+confirming round even past the timeout. That round reads only the keys that disagreed, so it is cheap;
+a key some replica did not answer in that round 1 is not read again (the replica would wait out the
+client timeout again, confirming nothing) and is reported disagreeing, unconfirmed (``unanswered``).
 
 Only keys some operation was invoked on are read (a key never touched has nothing to converge),
 so 100,000 configured keys cost only what the run used. A node with more than ``KEYS_PER_READER``
