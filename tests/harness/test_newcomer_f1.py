@@ -49,5 +49,5 @@ def test_compare_final_read_figure_is_the_final_reads_time_and_is_labelled_an_up
         assert bad["convergence_s"] > ok["convergence_s"]
     assert "1 round, 0.5 s drain" in format_table(healthy["modes"])
     assert healthy["modes"]["lww"]["journal_convergence_s"] is not None  # measured from the journal
-    assert "never (" in format_table(broken["modes"]).split("converged after last heal")[1].split("\n")[0]
+    assert "never (" in format_table(broken["modes"]).split("replicas agreed after last heal")[1].split("\n")[0]
     assert healthy["modes"]["siblings"]["journal_convergence_s"] is None  # no journal rule: shown as '-'
