@@ -32,6 +32,7 @@ from checker.api import (
 )
 from checker.history import HistoryError, minikeydb_run, resolve_history
 from checker.safe_write import atomic_open, write_atomic
+from checker.stdout import silence_stdout
 from checker.values import brief
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
@@ -608,18 +609,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         except BrokenPipeError:  # | head: the reader has gone; the verdicts still decide the exit code
             reader_gone = True
-            _silence_stdout()
+            silence_stdout()
     return worst(codes)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so that the interpreter's flush at exit does not fail on a closed pipe."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # stdout is no real file (a test's capture)
-        pass
 
 
 def example_output_dir(run_dir: Path) -> Path | None:
@@ -722,7 +713,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"verdict: {verdict_word(facts.get('valid'))} (checker {','.join(checkers)})")
         sys.stdout.flush()
     except BrokenPipeError:  # the reader has gone; the verdict still decides the exit code, as check's
-        _silence_stdout()
+        silence_stdout()
     return code
 
 
@@ -745,7 +736,7 @@ def _export_to_stdout(history: Path) -> int:
     except BrokenPipeError:
         raise
     except OSError as e:
-        _silence_stdout()
+        silence_stdout()
         print(f"error: harness.py export: the export could not be written to stdout ({e.strerror or e})",
               file=sys.stderr)
         return EXIT_INPUT
@@ -846,7 +837,7 @@ def _main(argv: list[str]) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # report/export output into a closed pipe: nothing was judged
-        _silence_stdout()
+        silence_stdout()
         return EXIT_VALID
     except OSError as e:  # a path that cannot be read or written (--out into a file, read-only, ...)
         where = f"{e.filename}: " if e.filename else ""

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from checker.stdout import silence_stdout
 
 if TYPE_CHECKING:
     from checker.timelimit import TimeLimit
@@ -159,12 +160,7 @@ def _stdout_lost(exc: OSError) -> None:
     """Drop the rest of the output: stdout pointed at /dev/null (so the exit's flush cannot fail either), and
     one line on stderr unless the reader has merely gone (a closed pipe is an ordinary end, ``| head -1``)."""
     _STDOUT_LOST.append("pipe" if isinstance(exc, BrokenPipeError) else exc.strerror or str(exc))
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # stdout is no real file (a test's capture)
-        pass
+    silence_stdout()
     if not isinstance(exc, BrokenPipeError):
         print(f"python -m checker.linearizable: its output could not be written to stdout ({_STDOUT_LOST[0]}); "
               "the rest of it is dropped and the exit code is the verdict's", file=sys.stderr)
